@@ -1,0 +1,112 @@
+"""One error hierarchy. Each class carries the contract's exit code and builds its message from
+typed fields. Expected data problems inside a file (a bad row, a break) are values, collected
+and reported (see RowError); an exception is raised only when a command as a whole cannot go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class TieoutError(Exception):
+    """Root of every error tieout raises on purpose. Exit code 1: unexpected failure."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class DatabaseNotReady(TieoutError):
+    """The database is missing, unreachable, uninitialised or behind the code's schema."""
+
+    exit_code = 1
+
+    def __init__(self, url: str, current: str | None, head: str | None) -> None:
+        self.url, self.current, self.head = url, current, head
+        if current is None:
+            why = "has no tieout schema"
+        else:
+            why = f"is at schema revision {current}, this tieout needs {head}"
+        super().__init__(f"database {url} {why}; run `tieout init --db {url}` first")
+
+    def with_reason(self, reason: str) -> DatabaseNotReady:
+        self.message = f"cannot connect to database {self.url}: {reason.strip()}"
+        self.args = (self.message,)
+        return self
+
+
+class BadInput(TieoutError):
+    """A file or value that cannot be accepted (exit 3)."""
+
+    exit_code = 3
+
+    def __init__(self, what: str, why: str, where: str | None = None) -> None:
+        self.what, self.why, self.where = what, why, where
+        place = f" ({where})" if where else ""
+        super().__init__(f"{what}{place}: {why}")
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """One problem with one row of an input file: a value, never raised on its own."""
+
+    line: int | None  # physical line in the file, header = line 1; None for file-level problems
+    field: str | None
+    value: str | None
+    reason: str
+
+    def describe(self) -> str:
+        where = f"line {self.line}" if self.line is not None else "file"
+        fld = f", {self.field}" if self.field else ""
+        val = f" {self.value!r}" if self.value is not None else ""
+        return f"{where}{fld}:{val} {self.reason}".replace(":  ", ": ")
+
+
+class BadFile(BadInput):
+    """A file refused as a whole, with every row error found (exit 3)."""
+
+    def __init__(self, path: str, errors: Sequence[RowError], *, limit: int = 50) -> None:
+        self.path, self.errors = path, tuple(errors)
+        shown = "\n".join("  " + e.describe() for e in self.errors[:limit])
+        more = len(self.errors) - limit
+        tail = f"\n  ... and {more} more" if more > 0 else ""
+        super().__init__(
+            what=path,
+            why=f"refused, nothing was written ({len(self.errors)} problem(s)):\n{shown}{tail}",
+        )
+
+
+class Refused(TieoutError):
+    """Refused by a business rule: risk, illegal transition, permission, four-eyes (exit 4)."""
+
+    exit_code = 4
+
+    def __init__(self, action: str, reason: str, code: str = "refused") -> None:
+        self.action, self.reason, self.code = action, reason, code
+        super().__init__(f"{action} refused: {reason}")
+
+
+class NotFound(TieoutError):
+    """A named thing does not exist (exit 5)."""
+
+    exit_code = 5
+
+    def __init__(self, kind: str, key: str) -> None:
+        self.kind, self.key = kind, key
+        super().__init__(f"{kind} {key!r} not found")
+
+
+class AlreadyExists(Refused):
+    """Creating something that exists already with other terms (exit 4)."""
+
+    def __init__(self, kind: str, key: str) -> None:
+        super().__init__(f"create {kind} {key!r}", f"{kind} {key!r} exists already", "exists")
+
+
+class VerificationFailed(TieoutError):
+    """A verification found a problem (exit 7)."""
+
+    exit_code = 7

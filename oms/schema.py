@@ -1,0 +1,271 @@
+"""The tables of the book of record (SQLAlchemy Core) and the two column types that keep numbers
+and times exact on both backends.
+
+Decimals: PostgreSQL NUMERIC (unconstrained, so the stored scale is the given one) and TEXT in
+canonical fixed-point form on SQLite, whose NUMERIC affinity would turn them into binary floats.
+Times: TIMESTAMPTZ on PostgreSQL; fixed-width ISO 8601 UTC text with microseconds on SQLite, so
+that text order is time order.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import NUMERIC, TIMESTAMP
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from oms.values import dec_str
+
+SQLITE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """A Decimal stored without loss: NUMERIC on PostgreSQL, canonical text on SQLite."""
+
+    impl = String(40)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(NUMERIC(asdecimal=True))
+        return dialect.type_descriptor(String(40))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal):
+            value = Decimal(str(value)) if isinstance(value, int | str) else value
+        if not isinstance(value, Decimal):
+            raise TypeError(f"ExactDecimal takes Decimal, int or str, not {type(value).__name__}")
+        return value if dialect.name == "postgresql" else dec_str(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return value if isinstance(value, Decimal) else Decimal(value)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime with microseconds on both backends."""
+
+    impl = String(27)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(TIMESTAMP(timezone=True))
+        return dialect.type_descriptor(String(27))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise TypeError("UTCDateTime takes timezone-aware datetimes only")
+        value = value.astimezone(UTC)
+        return value if dialect.name == "postgresql" else value.strftime(SQLITE_TIME_FORMAT)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            return value.astimezone(UTC)
+        return datetime.strptime(value, SQLITE_TIME_FORMAT).replace(tzinfo=UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(64), nullable=False),
+)
+
+instruments = Table(
+    "instruments",
+    metadata,
+    Column("symbol", String(64), primary_key=True),
+    Column("exchange", String(16), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("tick_size", ExactDecimal, nullable=False),
+    Column("lot_size", ExactDecimal, nullable=False),
+    Column("restricted", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("type", String(8), nullable=False),
+    Column("tier", String(32), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+)
+
+imports = Table(
+    "imports",
+    metadata,
+    Column("import_id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("file_name", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("accepted", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+    Column("skipped", Integer, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+)
+
+executions = Table(
+    "executions",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=False),
+    Column("exec_id", String(64), nullable=False),
+    Column("venue", String(32), nullable=False),
+    Column("account", String(64), ForeignKey("accounts.account_id"), nullable=False),
+    Column("symbol", String(64), ForeignKey("instruments.symbol"), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("quantity", ExactDecimal, nullable=False),
+    Column("price", ExactDecimal, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("trade_date", Date, nullable=False),
+    Column("settle_date", Date, nullable=False),
+    Column("exec_time", UTCDateTime, nullable=True),
+    Column("commission", ExactDecimal, nullable=False),
+    Column("fees", ExactDecimal, nullable=False),
+    Column("client_order_id", String(64), nullable=True),
+    Column("order_id", String(64), nullable=True),
+    # fill | correct | bust: a correction or bust names the execution it changes (ref_exec_id,
+    # same venue); the original row is never edited.
+    Column("exec_type", String(8), nullable=False),
+    Column("ref_exec_id", String(64), nullable=True),
+    Column("source", String(16), nullable=False),
+    Column("import_id", Integer, ForeignKey("imports.import_id"), nullable=True),
+    Column("booked_at", UTCDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    UniqueConstraint("venue", "exec_id", name="uq_executions_venue_exec_id"),
+    Index("ix_executions_account_trade_date", "account", "trade_date"),
+)
+
+journal_entries = Table(
+    "journal_entries",
+    metadata,
+    Column("entry_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=False),
+    Column("kind", String(16), nullable=False),  # deposit | withdrawal | trade | ...
+    Column("account", String(64), ForeignKey("accounts.account_id"), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("ref", String(200), nullable=True),
+    Column("destination", String(200), nullable=True),
+    Column("execution_id", BigInteger().with_variant(Integer, "sqlite"), nullable=True),
+    Column("value_date", Date, nullable=False),
+    Column("posted_at", UTCDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Index("ix_journal_entries_account", "account"),
+)
+
+journal_postings = Table(
+    "journal_postings",
+    metadata,
+    Column("posting_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=False),
+    Column("entry_id", BigInteger().with_variant(Integer, "sqlite"),
+           ForeignKey("journal_entries.entry_id"), nullable=False),
+    Column("ledger_account", String(100), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount", ExactDecimal, nullable=False),
+    Index("ix_journal_postings_ledger_account", "ledger_account"),
+)
+
+market_bars = Table(
+    "market_bars",
+    metadata,
+    Column("symbol", String(64), ForeignKey("instruments.symbol"), primary_key=True),
+    Column("time", UTCDateTime, primary_key=True),
+    Column("open", ExactDecimal, nullable=False),
+    Column("high", ExactDecimal, nullable=False),
+    Column("low", ExactDecimal, nullable=False),
+    Column("close", ExactDecimal, nullable=False),
+    Column("volume", ExactDecimal, nullable=False),
+    Column("import_id", Integer, ForeignKey("imports.import_id"), nullable=False),
+)
+
+market_bar_rejects = Table(
+    "market_bar_rejects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("import_id", Integer, ForeignKey("imports.import_id"), nullable=False),
+    Column("line", Integer, nullable=False),
+    Column("values", Text, nullable=False),  # JSON object of the raw row
+    Column("reasons", Text, nullable=False),  # JSON list of reasons
+)
+
+# Hourly and daily bars kept up to date from market_bars on every import (the equivalent of a
+# TimescaleDB continuous aggregate, on both backends): only the buckets an import touches are
+# recomputed, from the stored bars.
+bar_aggregates = Table(
+    "bar_aggregates",
+    metadata,
+    Column("interval", String(4), primary_key=True),  # 1h | 1d
+    Column("symbol", String(64), primary_key=True),
+    Column("bucket", UTCDateTime, primary_key=True),
+    Column("open", ExactDecimal, nullable=False),
+    Column("high", ExactDecimal, nullable=False),
+    Column("low", ExactDecimal, nullable=False),
+    Column("close", ExactDecimal, nullable=False),
+    Column("volume", ExactDecimal, nullable=False),
+    Column("bars", Integer, nullable=False),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("entity_type", String(32), nullable=False),
+    Column("entity_id", String(200), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("payload", Text, nullable=False),  # canonical JSON
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# Row ids of these tables are assigned by tieout under the book lock (see oms.store), so that one
+# business event can reference its own rows without a round trip per row.
+APPEND_ONLY_TABLES = ("executions", "journal_entries", "journal_postings", "audit_events")

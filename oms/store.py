@@ -1,0 +1,170 @@
+"""The store adapter: engines for SQLite and PostgreSQL, the schema check, the book lock and bulk
+writes. The only module of oms that opens database connections.
+
+Every write is one transaction that first takes the book lock (BEGIN IMMEDIATE on SQLite, a
+transaction-scoped advisory lock on PostgreSQL): writers are serialised, so the audit chain and
+the ids tieout assigns itself never race. Readers are never blocked (WAL on SQLite, MVCC on
+PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.pool import NullPool
+
+import migrations
+from oms.errors import BadInput, DatabaseNotReady
+
+DEFAULT_DB = "sqlite:///tieout.db"
+BOOK_LOCK_KEY = 0x7469656F7574  # "tieout"
+
+
+def resolve_url(cli_value: str | None) -> str:
+    return cli_value or os.environ.get("TIEOUT_DB") or DEFAULT_DB
+
+
+def make_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise BadInput("--db", f"{url!r} is not a database URL") from None
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # tieout emits BEGIN itself, below
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
+
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(url, poolclass=NullPool)
+    raise BadInput("--db", f"{url!r}: tieout supports sqlite:// and postgresql+psycopg:// URLs")
+
+
+def alembic_config(connection: Connection | None = None) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def schema_revisions(conn: Connection) -> tuple[str | None, str | None]:
+    """(current revision of the database, head revision of this code)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    current = MigrationContext.configure(conn).get_current_revision()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return current, head
+
+
+class Store:
+    """A database holding a tieout book."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    @classmethod
+    def open(cls, url: str, *, check_schema: bool = True) -> Store:
+        store = cls(make_engine(url))
+        if check_schema:
+            store.require_schema()
+        return store
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def _connect(self) -> Connection:
+        try:
+            return self.engine.connect()
+        except OperationalError as exc:
+            raise DatabaseNotReady(self.url, None, None).with_reason(str(exc.orig)) from None
+
+    def require_schema(self) -> None:
+        if self.dialect == "sqlite":
+            db = self.engine.url.database
+            if db and db != ":memory:" and not Path(db).exists():
+                raise DatabaseNotReady(self.url, None, None)
+        with self._connect() as conn:
+            current, head = schema_revisions(conn)
+        if current != head:
+            raise DatabaseNotReady(self.url, current, head)
+
+    def init(self) -> tuple[str | None, str | None]:
+        """Create or upgrade the schema; returns (revision before, revision after)."""
+        from alembic import command
+
+        with self._connect() as conn:
+            before, _ = schema_revisions(conn)
+        with self.engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "head")
+        with self._connect() as conn:
+            after, _ = schema_revisions(conn)
+        return before, after
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self._connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One business event: a transaction holding the book lock; commits or rolls back whole."""
+        with self._connect() as conn:
+            conn.info["write"] = True
+            with conn.begin():
+                if self.dialect == "postgresql":
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({BOOK_LOCK_KEY})")
+                yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def next_id(conn: Connection, table: Table, column: str) -> int:
+    """The next free id of a table whose ids tieout assigns (call under the book lock)."""
+    value = conn.execute(select(func.max(table.c[column]))).scalar()
+    return int(value or 0) + 1
+
+
+def bulk_insert(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """Insert many rows given in storage form (text for decimals, dates and times, as the column
+    types store them on SQLite; PostgreSQL parses the same text exactly). COPY on PostgreSQL,
+    executemany on SQLite; inside the caller's transaction."""
+    cols = ", ".join(f'"{c}"' for c in columns)
+    raw = conn.connection.driver_connection
+    if raw is None:
+        raise RuntimeError("no DBAPI connection")
+    if conn.dialect.name == "postgresql":
+        with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        marks = ", ".join("?" for _ in columns)
+        cur = raw.cursor()
+        try:
+            cur.executemany(f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks})', rows)
+        finally:
+            cur.close()

@@ -1,0 +1,133 @@
+"""Value types and exact parsing: identifiers, enumerations, decimals built from strings, UTC times.
+
+Pure: no I/O, no clock. Every number that is money, a price or a quantity is a Decimal built from
+its text; every time is timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import NewType
+
+from oms.errors import BadInput
+
+AccountId = NewType("AccountId", str)
+Symbol = NewType("Symbol", str)
+Venue = NewType("Venue", str)
+ExecId = NewType("ExecId", str)
+Currency = NewType("Currency", str)
+
+# Limits of every decimal tieout stores: 18 digits before the point, 12 after.
+INT_DIGITS = 18
+FRAC_DIGITS = 12
+DECIMAL_PATTERN = rf"^-?[0-9]{{1,{INT_DIGITS}}}(\.[0-9]{{1,{FRAC_DIGITS}}})?$"
+_DECIMAL_RE = re.compile(DECIMAL_PATTERN)
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
+IDENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/\-]{0,63}$"
+_IDENT_RE = re.compile(IDENT_PATTERN)
+ZERO = Decimal(0)
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+
+class AccountType(StrEnum):
+    CASH = "cash"
+    MARGIN = "margin"
+
+
+class CostMethod(StrEnum):
+    FIFO = "fifo"
+    LIFO = "lifo"
+    AVERAGE = "average"
+
+
+def parse_decimal(
+    text: str, field: str, *, positive: bool = False, non_negative: bool = False
+) -> Decimal:
+    """Parse a plain decimal string ("190.25", "-3", "0.0001") exactly, or raise BadInput."""
+    raw = text.strip()
+    if not _DECIMAL_RE.match(raw):
+        raise BadInput(
+            field,
+            f"{text!r} is not a decimal number (digits with an optional point, at most "
+            f"{INT_DIGITS} digits before and {FRAC_DIGITS} after it)",
+        )
+    value = Decimal(raw)
+    if positive and value <= 0:
+        raise BadInput(field, f"{text!r} must be greater than zero")
+    if non_negative and value < 0:
+        raise BadInput(field, f"{text!r} must not be negative")
+    return value
+
+
+def is_decimal_text(text: str) -> bool:
+    return bool(_DECIMAL_RE.match(text.strip()))
+
+
+def dec_str(value: Decimal) -> str:
+    """The canonical text of a decimal: fixed point, never an exponent ("100", "0.0001")."""
+    if not value.is_finite():
+        raise InvalidOperation(f"not a finite decimal: {value}")
+    if value.is_zero():
+        value = abs(value)
+    return format(value, "f")
+
+
+def normalize(value: Decimal) -> Decimal:
+    """Drop trailing zeros without switching to an exponent (Decimal('1.500') -> 1.5)."""
+    if value == value.to_integral_value():
+        return value.quantize(Decimal(1))
+    return value.normalize()
+
+
+def parse_ident(text: str, field: str) -> str:
+    raw = text.strip()
+    if not _IDENT_RE.match(raw):
+        raise BadInput(
+            field,
+            f"{text!r} is not a valid identifier (1-64 letters, digits or ._:/- , "
+            "starting with a letter or digit)",
+        )
+    return raw
+
+
+def parse_currency(text: str, field: str = "currency") -> Currency:
+    raw = text.strip().upper()
+    if not re.match(CURRENCY_PATTERN, raw):
+        raise BadInput(field, f"{text!r} is not an ISO 4217 currency code (three letters)")
+    return Currency(raw)
+
+
+def parse_date(text: str, field: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise BadInput(field, f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def parse_utc(text: str, field: str) -> datetime:
+    """Parse an ISO 8601 time with a zone (Z or an offset) into UTC; refuse naive times."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise BadInput(field, f"{text!r} is not an ISO 8601 time") from None
+    if value.tzinfo is None:
+        raise BadInput(field, f"{text!r} has no time zone; write Z or an offset (+00:00)")
+    return value.astimezone(UTC)
+
+
+def utc_iso(value: datetime) -> str:
+    """ISO 8601 UTC with Z and microseconds, as the contract's JSON wants it."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
