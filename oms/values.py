@@ -7,7 +7,7 @@ its text; every time is timezone-aware UTC.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import NewType
@@ -131,3 +131,8 @@ def utc_iso(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("naive datetime")
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def day_start(day: date) -> datetime:
+    """Midnight UTC at the start of a date."""
+    return datetime.combine(day, time(0), tzinfo=UTC)

@@ -1,0 +1,96 @@
+"""Commands for executions and positions: exec import, exec list, positions, lots."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cli.common import ActorOpt, DbOpt, JsonOpt, emit_json, make_ctx, open_store, say
+from oms import executions, positions
+from oms.errors import BadInput
+from oms.values import CostMethod, parse_date
+
+exec_app = typer.Typer(help="Executions: import booked trades, list them.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(exec_app, name="exec")
+    app.command("positions")(positions_cmd)
+    app.command("lots")(lots_cmd)
+
+
+@exec_app.command("import")
+def exec_import(
+    file: Annotated[str, typer.Argument(help="canonical execution CSV (see CONTRACT.md)")],
+    db: DbOpt = None, actor: ActorOpt = None, json: JsonOpt = False,
+) -> None:
+    """Book executions from a canonical CSV: validated whole, all rows or none."""
+    result = executions.import_file(open_store(db), make_ctx(actor), file)
+    if json:
+        emit_json(result.as_json())
+    else:
+        say(f"{file}: {result.rows} rows, {result.booked} executions booked, "
+            f"{result.already_booked} already booked (unchanged)")
+
+
+@exec_app.command("list")
+def exec_list(
+    account: Annotated[str | None, typer.Option(help="only this account")] = None,
+    date: Annotated[str | None, typer.Option(help="only this trade date (YYYY-MM-DD)")] = None,
+    db: DbOpt = None, json: JsonOpt = False,
+) -> None:
+    """List booked executions."""
+    day = parse_date(date, "--date") if date else None
+    with open_store(db).read() as conn:
+        rows = executions.list_executions(conn, account=account, trade_date=day)
+    if json:
+        emit_json(rows)
+        return
+    for r in rows:
+        say(f"{r['trade_date']} {r['venue']}:{r['exec_id']:<14} {r['account']:<10} "
+            f"{r['side']:<4} {r['quantity']:>12} {r['symbol']:<8} @ {r['price']}")
+
+
+def _method(text: str) -> CostMethod:
+    try:
+        return CostMethod(text.lower())
+    except ValueError:
+        raise BadInput("--method", f"{text!r} must be fifo, lifo or average") from None
+
+
+def positions_cmd(
+    account: Annotated[str, typer.Option(help="account")],
+    as_of: Annotated[str | None, typer.Option(help="as of this trade date (YYYY-MM-DD)")] = None,
+    method: Annotated[str, typer.Option(help="fifo, lifo or average")] = "fifo",
+    db: DbOpt = None, json: JsonOpt = False,
+) -> None:
+    """Positions and P&L of an account, derived from its executions."""
+    day = parse_date(as_of, "--as-of") if as_of else None
+    with open_store(db).read() as conn:
+        lines = positions.positions(conn, account, as_of=day, method=_method(method))
+    docs = [line.as_json() for line in lines]
+    if json:
+        emit_json(docs)
+        return
+    say(f"{'symbol':<10}{'quantity':>14}{'avg_cost':>14}{'market':>12}{'unrealized':>14}"
+        f"{'realized':>14}")
+    for d in docs:
+        say(f"{d['symbol']:<10}{d['quantity']:>14}{d['avg_cost'] or '-':>14}"
+            f"{d['market_price'] or '-':>12}{d['unrealized_pnl'] or '-':>14}{d['realized_pnl']:>14}")
+
+
+def lots_cmd(
+    account: Annotated[str, typer.Option(help="account")],
+    symbol: Annotated[str, typer.Option(help="symbol")],
+    db: DbOpt = None, json: JsonOpt = False,
+) -> None:
+    """Open tax lots of a position (FIFO order)."""
+    with open_store(db).read() as conn:
+        items = positions.open_lots(conn, account, symbol)
+    docs = [positions.lot_json(lot) for lot in items]
+    if json:
+        emit_json(docs)
+        return
+    for d in docs:
+        say(f"{d['opened']} {d['quantity']:>14} @ {d['price']:<12} basis {d['cost_basis']}")

@@ -1,0 +1,67 @@
+"""The `tieout` program: sub-commands are registered here, and tieout's errors become the
+contract's exit codes here and nowhere else."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from cli import audit_cmd, book_cmd, md_cmd, refdata_cmd
+from cli.common import ActorOpt, DbOpt, make_ctx, open_store, say
+from oms import audit
+from oms.errors import TieoutError
+
+app = typer.Typer(
+    name="tieout",
+    help="Operations toolkit for trading back offices: book of record, OMS, reconciliation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+refdata_cmd.register(app)
+book_cmd.register(app)
+md_cmd.register(app)
+audit_cmd.register(app)
+
+
+@app.command("init")
+def init(db: DbOpt = None, actor: ActorOpt = None) -> None:
+    """Create the tieout schema in a database, or upgrade it to this version."""
+    store = open_store(db, check_schema=False)
+    before, after = store.init()
+    if before != after:
+        ctx = make_ctx(actor)
+        with store.write() as conn:
+            audit.append(conn, at=ctx.now, actor=ctx.actor, action="schema.upgrade",
+                         entity_type="database", entity_id="schema",
+                         payload={"from": before, "to": after})
+        say(f"database {store.url}: schema {before or 'none'} -> {after}")
+    else:
+        say(f"database {store.url}: schema is up to date ({after})")
+
+
+def run() -> None:
+    """Console entry point: the one place that maps errors to exit codes."""
+    try:
+        app(standalone_mode=False)
+    except TieoutError as exc:
+        sys.stderr.write(f"tieout: {exc.message}\n")
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:  # usage errors: exit 2
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.stderr.write("tieout: aborted\n")
+        sys.exit(1)
+    except UnicodeDecodeError as exc:
+        sys.stderr.write(f"tieout: input is not valid UTF-8: {exc.reason} at byte {exc.start}\n")
+        sys.exit(3)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    run()

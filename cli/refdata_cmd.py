@@ -1,0 +1,174 @@
+"""Commands for reference data and cash: instrument, account, cash."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cli.common import ActorOpt, DbOpt, JsonOpt, decimal_arg, emit_json, make_ctx, open_store, say
+from oms import book, refdata
+from oms.values import dec_str
+
+instrument_app = typer.Typer(help="Instruments: symbols, their exchange calendar and currency.",
+                             no_args_is_help=True)
+account_app = typer.Typer(help="Client accounts.", no_args_is_help=True)
+cash_app = typer.Typer(help="Cash: deposits, withdrawals, balances (double-entry journal).",
+                       no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(instrument_app, name="instrument")
+    app.add_typer(account_app, name="account")
+    app.add_typer(cash_app, name="cash")
+
+
+@instrument_app.command("add")
+def instrument_add(
+    symbol: str,
+    exchange: Annotated[str, typer.Option(help="exchange_calendars name (XNYS, XLON...) or 24/7")],
+    currency: Annotated[str, typer.Option(help="ISO 4217 code")],
+    tick_size: Annotated[str, typer.Option(help="minimum price increment")] = refdata.DEFAULT_TICK,
+    lot_size: Annotated[str, typer.Option(help="minimum quantity increment")] = refdata.DEFAULT_LOT,
+    restricted: Annotated[bool, typer.Option("--restricted", help="on the restricted list")] = False,
+    db: DbOpt = None, actor: ActorOpt = None, json: JsonOpt = False,
+) -> None:
+    """Add an instrument (adding the same one again changes nothing)."""
+    item = refdata.make_instrument(symbol, exchange, currency, tick_size, lot_size, restricted)
+    store = open_store(db)
+    added, _ = book.add_instruments(store, make_ctx(actor), [item])
+    if json:
+        emit_json({**item.as_json(), "created": bool(added)})
+    else:
+        say(f"instrument {item.symbol} {'added' if added else 'exists already, unchanged'}")
+
+
+@instrument_app.command("import")
+def instrument_import(
+    file: Annotated[str, typer.Argument(help="CSV: symbol,exchange,currency,tick_size,lot_size,restricted")],
+    db: DbOpt = None, actor: ActorOpt = None, json: JsonOpt = False,
+) -> None:
+    """Import instruments from a CSV file: all rows or none."""
+    store = open_store(db)
+    items = refdata.read_instruments(file)
+    added, unchanged = book.add_instruments(store, make_ctx(actor), items)
+    if json:
+        emit_json({"file": file, "rows": len(items), "added": added, "unchanged": unchanged})
+    else:
+        say(f"{file}: {len(items)} rows, {added} instruments added, {unchanged} unchanged")
+
+
+@instrument_app.command("list")
+def instrument_list(db: DbOpt = None, json: JsonOpt = False) -> None:
+    """List instruments."""
+    with open_store(db).read() as conn:
+        items = book.list_instruments(conn)
+    if json:
+        emit_json([i.as_json() for i in items])
+        return
+    for i in items:
+        flag = "  restricted" if i.restricted else ""
+        say(f"{i.symbol:<12} {i.exchange:<6} {i.currency} tick {dec_str(i.tick_size)} "
+            f"lot {dec_str(i.lot_size)}{flag}")
+
+
+@instrument_app.command("show")
+def instrument_show(symbol: str, db: DbOpt = None, json: JsonOpt = False) -> None:
+    """Show one instrument."""
+    with open_store(db).read() as conn:
+        item = book.get_instrument(conn, symbol)
+    if json:
+        emit_json(item.as_json())
+    else:
+        for k, v in item.as_json().items():
+            say(f"{k:<11} {v}")
+
+
+@account_app.command("open")
+def account_open(
+    account: str,
+    currency: Annotated[str, typer.Option(help="ISO 4217 code of the account's cash")],
+    name: Annotated[str | None, typer.Option(help="display name")] = None,
+    type_: Annotated[str, typer.Option("--type", help="cash or margin")] = "cash",
+    tier: Annotated[str, typer.Option(help="risk tier name")] = "standard",
+    db: DbOpt = None, actor: ActorOpt = None, json: JsonOpt = False,
+) -> None:
+    """Open a client account."""
+    item = refdata.make_account(account, currency, name, type_, tier)
+    acct, created = book.open_account(open_store(db), make_ctx(actor), item)
+    if json:
+        emit_json({**acct.as_json(), "created": created})
+    else:
+        say(f"account {acct.account} {'opened' if created else 'exists already, unchanged'}")
+
+
+@account_app.command("list")
+def account_list(db: DbOpt = None, json: JsonOpt = False) -> None:
+    """List accounts."""
+    with open_store(db).read() as conn:
+        items = book.list_accounts(conn)
+    if json:
+        emit_json([a.as_json() for a in items])
+        return
+    for a in items:
+        say(f"{a.account:<16} {a.currency} {a.type.value:<6} {a.tier:<10} {a.name}")
+
+
+@account_app.command("show")
+def account_show(account: str, db: DbOpt = None, json: JsonOpt = False) -> None:
+    """Show one account."""
+    with open_store(db).read() as conn:
+        item = book.get_account(conn, account)
+    if json:
+        emit_json(item.as_json())
+    else:
+        for k, v in item.as_json().items():
+            say(f"{k:<9} {v}")
+
+
+def _print_balance(bal: book.CashBalance, json: bool, entry_id: int | None = None) -> None:
+    if json:
+        doc = bal.as_json()
+        if entry_id is not None:
+            doc["entry_id"] = entry_id
+        emit_json(doc)
+    else:
+        say(f"{bal.account} {bal.currency}: balance {dec_str(bal.balance)}, available "
+            f"{dec_str(bal.available)}, reserved {dec_str(bal.reserved)}")
+
+
+@cash_app.command("deposit")
+def cash_deposit(
+    account: str, amount: str,
+    ref: Annotated[str | None, typer.Option(help="reference (bank transfer id...)")] = None,
+    db: DbOpt = None, actor: ActorOpt = None, json: JsonOpt = False,
+) -> None:
+    """Record cash paid into an account."""
+    value = decimal_arg(amount, "AMOUNT", positive=True)
+    entry_id, bal = book.deposit(open_store(db), make_ctx(actor), account, value, ref)
+    _print_balance(bal, json, entry_id)
+
+
+@cash_app.command("withdraw")
+def cash_withdraw(
+    account: str, amount: str,
+    to: Annotated[str, typer.Option("--to", help="destination of the money")],
+    ref: Annotated[str | None, typer.Option(help="reference")] = None,
+    db: DbOpt = None, actor: ActorOpt = None, json: JsonOpt = False,
+) -> None:
+    """Record cash paid out of an account (refused beyond the available cash)."""
+    value = decimal_arg(amount, "AMOUNT", positive=True)
+    entry_id, bal = book.withdraw(open_store(db), make_ctx(actor), account, value, to, ref)
+    _print_balance(bal, json, entry_id)
+
+
+@cash_app.command("balance")
+def cash_balance(
+    account: str,
+    currency: Annotated[str | None, typer.Option(help="another currency than the account's")] = None,
+    db: DbOpt = None, json: JsonOpt = False,
+) -> None:
+    """Show an account's cash balance, derived from the journal."""
+    with open_store(db).read() as conn:
+        bal = book.cash_balance(conn, account, currency.upper() if currency else None)
+    _print_balance(bal, json)

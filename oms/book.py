@@ -1,0 +1,247 @@
+"""The book of record's commands at the edge: reference data and cash. Each public function that
+writes is one business event: one transaction holding the book lock, with its audit event.
+The clock and the actor come in as a Ctx; nothing here reads the environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from oms import audit, ledger
+from oms.errors import AlreadyExists, NotFound, Refused
+from oms.schema import accounts, instruments, journal_entries, journal_postings
+from oms.store import Store, bulk_insert, next_id
+from oms.values import AccountType, dec_str, utc_iso
+
+
+@dataclass(frozen=True, slots=True)
+class Ctx:
+    """Who does it and when: the edge passes both in."""
+
+    actor: str
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    symbol: str
+    exchange: str
+    currency: str
+    tick_size: Decimal
+    lot_size: Decimal
+    restricted: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol, "exchange": self.exchange, "currency": self.currency,
+            "tick_size": dec_str(self.tick_size), "lot_size": dec_str(self.lot_size),
+            "restricted": self.restricted,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    account: str
+    name: str
+    currency: str
+    type: AccountType
+    tier: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "account": self.account, "name": self.name, "currency": self.currency,
+            "type": self.type.value, "tier": self.tier,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CashBalance:
+    account: str
+    currency: str
+    balance: Decimal
+    reserved: Decimal
+
+    @property
+    def available(self) -> Decimal:
+        return self.balance - self.reserved
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "account": self.account, "currency": self.currency, "balance": dec_str(self.balance),
+            "available": dec_str(self.available), "reserved": dec_str(self.reserved),
+        }
+
+
+# ---- reference data -------------------------------------------------------------------------
+
+def _instrument(row: Any) -> Instrument:
+    return Instrument(row.symbol, row.exchange, row.currency, row.tick_size, row.lot_size,
+                      bool(row.restricted))
+
+
+def get_instrument(conn: Connection, symbol: str) -> Instrument:
+    row = conn.execute(select(instruments).where(instruments.c.symbol == symbol)).first()
+    if row is None:
+        raise NotFound("instrument", symbol)
+    return _instrument(row)
+
+
+def list_instruments(conn: Connection) -> list[Instrument]:
+    return [_instrument(r) for r in conn.execute(select(instruments).order_by(instruments.c.symbol))]
+
+
+def add_instruments(store: Store, ctx: Ctx, items: Sequence[Instrument]) -> tuple[int, int]:
+    """Add instruments; an identical existing one is skipped, a different one refused.
+    Returns (added, unchanged). All or nothing."""
+    with store.write() as conn:
+        existing = {i.symbol: i for i in list_instruments(conn)}
+        new = []
+        for item in items:
+            old = existing.get(item.symbol)
+            if old is None:
+                new.append(item)
+                existing[item.symbol] = item
+            elif old != item:
+                raise AlreadyExists("instrument", item.symbol)
+        for item in new:
+            conn.execute(instruments.insert().values(
+                symbol=item.symbol, exchange=item.exchange, currency=item.currency,
+                tick_size=item.tick_size, lot_size=item.lot_size, restricted=item.restricted,
+                created_at=ctx.now, created_by=ctx.actor,
+            ))
+        if new:
+            audit.append(
+                conn, at=ctx.now, actor=ctx.actor, action="instrument.add",
+                entity_type="instrument",
+                entity_id=new[0].symbol if len(new) == 1 else f"{len(new)} instruments",
+                payload={"instruments": [i.as_json() for i in new]},
+            )
+    return len(new), len(items) - len(new)
+
+
+def _account(row: Any) -> Account:
+    return Account(row.account_id, row.name, row.currency, AccountType(row.type), row.tier)
+
+
+def get_account(conn: Connection, account: str) -> Account:
+    row = conn.execute(select(accounts).where(accounts.c.account_id == account)).first()
+    if row is None:
+        raise NotFound("account", account)
+    return _account(row)
+
+
+def list_accounts(conn: Connection) -> list[Account]:
+    return [_account(r) for r in conn.execute(select(accounts).order_by(accounts.c.account_id))]
+
+
+def open_account(store: Store, ctx: Ctx, item: Account) -> tuple[Account, bool]:
+    """Open an account; opening the same account with the same terms again is a no-op
+    (returns created=False), with other terms it is refused."""
+    with store.write() as conn:
+        row = conn.execute(select(accounts).where(accounts.c.account_id == item.account)).first()
+        if row is not None:
+            if _account(row) != item:
+                raise AlreadyExists("account", item.account)
+            return item, False
+        conn.execute(accounts.insert().values(
+            account_id=item.account, name=item.name, currency=item.currency,
+            type=item.type.value, tier=item.tier, created_at=ctx.now, created_by=ctx.actor,
+        ))
+        audit.append(conn, at=ctx.now, actor=ctx.actor, action="account.open",
+                     entity_type="account", entity_id=item.account, payload=item.as_json())
+    return item, True
+
+
+# ---- cash journal ---------------------------------------------------------------------------
+
+def post_entries(
+    conn: Connection, ctx: Ctx, entries: Iterable[ledger.Entry],
+    execution_ids: Sequence[int | None] | None = None,
+) -> list[int]:
+    """Write journal entries and their postings (under the caller's book lock); returns ids."""
+    entry_id = next_id(conn, journal_entries, "entry_id")
+    posting_id = next_id(conn, journal_postings, "posting_id")
+    posted_at = utc_iso(ctx.now)
+    entry_rows: list[tuple[Any, ...]] = []
+    posting_rows: list[tuple[Any, ...]] = []
+    ids: list[int] = []
+    for i, e in enumerate(entries):
+        exec_id = execution_ids[i] if execution_ids is not None else None
+        entry_rows.append((entry_id, e.kind, e.account, e.currency, e.ref, e.destination, exec_id,
+                           e.value_date.isoformat(), posted_at, ctx.actor))
+        for p in e.postings:
+            posting_rows.append((posting_id, entry_id, p.ledger_account, p.currency,
+                                 dec_str(p.amount)))
+            posting_id += 1
+        ids.append(entry_id)
+        entry_id += 1
+    bulk_insert(conn, journal_entries,
+                ("entry_id", "kind", "account", "currency", "ref", "destination", "execution_id",
+                 "value_date", "posted_at", "actor"), entry_rows)
+    bulk_insert(conn, journal_postings,
+                ("posting_id", "entry_id", "ledger_account", "currency", "amount"), posting_rows)
+    return ids
+
+
+def reserved_cash(conn: Connection, account: str, currency: str) -> Decimal:
+    """Cash held for open buy orders. The order book arrives with the OMS; until then, none."""
+    del conn, account, currency
+    return Decimal(0)
+
+
+def cash_balance(conn: Connection, account: str, currency: str | None = None) -> CashBalance:
+    acct = get_account(conn, account)
+    ccy = currency or acct.currency
+    p = journal_postings.c
+    amounts = conn.execute(
+        select(p.amount).where(p.ledger_account == ledger.cash_account(account),
+                               p.currency == ccy)
+    ).scalars()
+    total = sum(amounts, Decimal(0))
+    return CashBalance(account, ccy, total, reserved_cash(conn, account, ccy))
+
+
+def deposit(
+    store: Store, ctx: Ctx, account: str, amount: Decimal, ref: str | None
+) -> tuple[int, CashBalance]:
+    if amount <= 0:
+        raise Refused("deposit", f"amount {dec_str(amount)} must be greater than zero", "amount")
+    with store.write() as conn:
+        acct = get_account(conn, account)
+        entry = ledger.deposit(account, acct.currency, amount, ctx.now.date(), ref)
+        (entry_id,) = post_entries(conn, ctx, [entry])
+        audit.append(conn, at=ctx.now, actor=ctx.actor, action="cash.deposit",
+                     entity_type="account", entity_id=account,
+                     payload={"entry_id": entry_id, "amount": amount,
+                              "currency": acct.currency, "ref": ref})
+        return entry_id, cash_balance(conn, account)
+
+
+def withdraw(
+    store: Store, ctx: Ctx, account: str, amount: Decimal, destination: str, ref: str | None = None
+) -> tuple[int, CashBalance]:
+    if amount <= 0:
+        raise Refused("withdrawal", f"amount {dec_str(amount)} must be greater than zero",
+                      "amount")
+    with store.write() as conn:
+        acct = get_account(conn, account)
+        before = cash_balance(conn, account)
+        if amount > before.available:
+            raise Refused(
+                f"withdrawal of {dec_str(amount)} {acct.currency} from {account}",
+                f"available cash is {dec_str(before.available)} {acct.currency}",
+                "insufficient_cash",
+            )
+        entry = ledger.withdrawal(account, acct.currency, amount, ctx.now.date(), destination, ref)
+        (entry_id,) = post_entries(conn, ctx, [entry])
+        audit.append(conn, at=ctx.now, actor=ctx.actor, action="cash.withdraw",
+                     entity_type="account", entity_id=account,
+                     payload={"entry_id": entry_id, "amount": amount, "currency": acct.currency,
+                              "destination": destination, "ref": ref})
+        return entry_id, cash_balance(conn, account)

@@ -1,0 +1,64 @@
+"""Exchange calendars: sessions and settlement dates (exchange_calendars, loaded lazily: its
+import costs most of a second, which a command that does not need it should not pay)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from functools import cache
+from typing import Any
+
+from oms.errors import BadInput
+
+ALWAYS_OPEN = "24/7"
+DEFAULT_SETTLEMENT_DAYS = 1
+
+
+@cache
+def calendar_names() -> frozenset[str]:
+    import exchange_calendars as xc
+
+    return frozenset(xc.get_calendar_names(include_aliases=True))
+
+
+def check_exchange(name: str) -> str:
+    if name == ALWAYS_OPEN or name in calendar_names():
+        return name
+    raise BadInput(
+        "exchange",
+        f"{name!r} is not an exchange calendar (a MIC such as XNYS or XLON, or 24/7)",
+    )
+
+
+@cache
+def get_calendar(name: str) -> Any:
+    import exchange_calendars as xc
+
+    return xc.get_calendar(check_exchange(name))
+
+
+def settlement_date(exchange: str, trade_date: date, days: int = DEFAULT_SETTLEMENT_DAYS) -> date:
+    """The settlement date: `days` sessions of the exchange after the trade date (T+1 default).
+    A trade date that is not a session settles `days` sessions after the next session starts."""
+    if exchange == ALWAYS_OPEN:
+        return trade_date + timedelta(days=days)
+    import pandas as pd
+
+    cal = get_calendar(exchange)
+    ts = pd.Timestamp(trade_date)
+    if not cal.first_session <= ts <= cal.last_session:
+        raise BadInput(
+            "trade_date",
+            f"{trade_date} is outside the {exchange} calendar "
+            f"({cal.first_session.date()} to {cal.last_session.date()})",
+        )
+    following = cal.date_to_session(ts + pd.Timedelta(days=1), direction="next")
+    settled = cal.session_offset(following, days - 1) if days > 1 else following
+    return date(settled.year, settled.month, settled.day)
+
+
+def is_session(exchange: str, day: date) -> bool:
+    if exchange == ALWAYS_OPEN:
+        return True
+    import pandas as pd
+
+    return bool(get_calendar(exchange).is_session(pd.Timestamp(day)))

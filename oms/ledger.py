@@ -1,0 +1,105 @@
+"""The double-entry cash journal, pure part: entries whose postings balance to zero per currency.
+
+Ledger accounts are named `<account>:<book>`: `cash` (the client's cash), `capital` (money paid in
+and out), `securities` (cost of securities bought, proceeds of securities sold), `commissions`,
+`fees`. Cash balance = sum of the `cash` postings. Amounts are exact products of the trade's
+decimals; nothing is rounded in the journal (rounding happens only where a document shows it).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from oms.values import ZERO, Side
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    ledger_account: str
+    currency: str
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    kind: str  # deposit | withdrawal | trade
+    account: str
+    currency: str
+    value_date: date
+    postings: tuple[Posting, ...]
+    ref: str | None = None
+    destination: str | None = None
+
+    def __post_init__(self) -> None:
+        totals: dict[str, Decimal] = defaultdict(Decimal)
+        for p in self.postings:
+            totals[p.currency] += p.amount
+        unbalanced = {c: t for c, t in totals.items() if t != 0}
+        if unbalanced or not self.postings:
+            raise ValueError(f"journal entry does not balance: {unbalanced or 'no postings'}")
+
+
+def cash_account(account: str) -> str:
+    return f"{account}:cash"
+
+
+def deposit(account: str, currency: str, amount: Decimal, value_date: date, ref: str | None) -> Entry:
+    return Entry(
+        "deposit", account, currency, value_date,
+        (Posting(cash_account(account), currency, amount),
+         Posting(f"{account}:capital", currency, -amount)),
+        ref=ref,
+    )
+
+
+def withdrawal(
+    account: str, currency: str, amount: Decimal, value_date: date, destination: str,
+    ref: str | None = None,
+) -> Entry:
+    return Entry(
+        "withdrawal", account, currency, value_date,
+        (Posting(cash_account(account), currency, -amount),
+         Posting(f"{account}:capital", currency, amount)),
+        ref=ref, destination=destination,
+    )
+
+
+def trade_postings(
+    account: str, currency: str, side: Side, quantity: Decimal, price: Decimal,
+    commission: Decimal, fees: Decimal,
+) -> tuple[Posting, ...]:
+    """Postings of one execution: the cash that moves at settlement against securities, and the
+    costs. A buy pays gross + costs; a sell receives gross - costs."""
+    gross = quantity * price
+    securities = gross if side is Side.BUY else -gross
+    cash = -securities - commission - fees
+    postings = [
+        Posting(cash_account(account), currency, cash),
+        Posting(f"{account}:securities", currency, securities),
+    ]
+    if commission != ZERO:
+        postings.append(Posting(f"{account}:commissions", currency, commission))
+    if fees != ZERO:
+        postings.append(Posting(f"{account}:fees", currency, fees))
+    return tuple(postings)
+
+
+def trade(
+    account: str, currency: str, side: Side, quantity: Decimal, price: Decimal,
+    commission: Decimal, fees: Decimal, settle_date: date, ref: str,
+) -> Entry:
+    return Entry(
+        "trade", account, currency, settle_date,
+        trade_postings(account, currency, side, quantity, price, commission, fees), ref=ref,
+    )
+
+
+def reverse(entry: Entry, kind: str, ref: str) -> Entry:
+    """The entry that undoes another (a bust, a correction's first half): a new record."""
+    return Entry(
+        kind, entry.account, entry.currency, entry.value_date,
+        tuple(Posting(p.ledger_account, p.currency, -p.amount) for p in entry.postings), ref=ref,
+    )

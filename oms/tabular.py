@@ -1,0 +1,222 @@
+"""Reading and validating tabular input files: the checks every file command shares.
+
+A file is read as text (every column a string), checked whole with pandera on polars, and every
+problem becomes a RowError value (line, field, value, reason). Lines count the header as line 1,
+as a spreadsheet shows them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandera.polars as pa
+import polars as pl
+
+from oms.errors import BadFile, BadInput, RowError
+from oms.values import CURRENCY_PATTERN, DECIMAL_PATTERN, IDENT_PATTERN
+
+UTC_TIME_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"(Z|[+-][0-9]{2}:?[0-9]{2})$"
+)
+HEADER_LINE = 1
+
+
+@dataclass(frozen=True, slots=True)
+class TextFile:
+    path: str
+    sha256: str
+    frame: pl.DataFrame  # all columns strings, stripped; empty cells are null
+
+    @property
+    def rows(self) -> int:
+        return self.frame.height
+
+
+def read_bytes(path: str) -> bytes:
+    p = Path(path)
+    if not p.is_file():
+        raise BadInput(path, "no such file")
+    return p.read_bytes()
+
+
+def decode_utf8(path: str, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise BadInput(
+            path, f"not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line} "
+            "(save the file as UTF-8)",
+        ) from None
+
+
+def read_csv(
+    path: str, *, required: Sequence[str], optional: Collection[str] = ()
+) -> TextFile:
+    """Read a CSV with a header into a frame of stripped strings; refuse a file that is empty,
+    not UTF-8, or whose header lacks a required column or has an unknown or repeated one."""
+    data = read_bytes(path)
+    text = decode_utf8(path, data)
+    if not text.strip():
+        raise BadInput(path, "the file is empty")
+    try:
+        frame = pl.read_csv(
+            text.encode(), infer_schema=False, has_header=True,
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise BadInput(path, f"not a readable CSV file: {str(exc).splitlines()[0]}") from None
+    header = [c.strip() for c in frame.columns]
+    dupes = sorted({c for c in header if header.count(c) > 1})
+    if dupes:
+        raise BadInput(path, f"column(s) {', '.join(dupes)} appear more than once in the header")
+    frame.columns = header
+    missing = [c for c in required if c not in header]
+    allowed = set(required) | set(optional)
+    unknown = [c for c in header if c not in allowed]
+    problems = []
+    if missing:
+        problems.append(f"missing required column(s): {', '.join(missing)}")
+    if unknown:
+        problems.append(f"unknown column(s): {', '.join(unknown)}")
+    if problems:
+        raise BadInput(
+            path, "; ".join(problems) + f" (the columns are: {', '.join([*required, *optional])})"
+        )
+    frame = frame.with_columns(
+        pl.col(c).str.strip_chars().replace("", None) for c in header
+    ).with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in optional if c not in header)
+    if frame.height == 0:
+        raise BadInput(path, "the file has a header but no rows")
+    return TextFile(path, hashlib.sha256(data).hexdigest(), frame)
+
+
+# ---- pandera checks on text columns ---------------------------------------------------------
+
+def column_check(test: Callable[[pl.Expr], pl.Expr], error: str) -> pa.Check:
+    """A check of one text column, element-wise; empty cells pass (required columns are
+    checked for emptiness by the schema's nullable flag)."""
+    return pa.Check(
+        lambda d: d.lazyframe.select(
+            pl.col(d.key).is_null() | test(pl.col(d.key)).fill_null(value=False)
+        ),
+        error=error,
+        ignore_na=False,
+    )
+
+
+def decimal_check(*, positive: bool = False, non_negative: bool = False) -> pa.Check:
+    def test(col: pl.Expr) -> pl.Expr:
+        ok = col.str.contains(DECIMAL_PATTERN)
+        if positive:
+            ok = ok & ~col.str.starts_with("-") & col.str.contains("[1-9]")
+        if non_negative:
+            ok = ok & (~col.str.starts_with("-") | ~col.str.contains("[1-9]"))
+        return ok
+
+    if positive:
+        what = "must be a decimal number greater than zero"
+    elif non_negative:
+        what = "must be a decimal number, not negative"
+    else:
+        what = "must be a decimal number"
+    return column_check(test, f"{what} (plain digits, optional point, at most 12 decimals)")
+
+
+def date_check() -> pa.Check:
+    return column_check(lambda c: c.str.to_date("%Y-%m-%d", strict=False).is_not_null(),
+                        "must be a date YYYY-MM-DD")
+
+
+def utc_time_expr(col: str | pl.Expr) -> pl.Expr:
+    expr = pl.col(col) if isinstance(col, str) else col
+    return (
+        expr.str.replace(r"Z$", "+00:00").str.replace(" ", "T")
+        .str.replace(r"([+-][0-9]{2})([0-9]{2})$", "${1}:${2}")
+        .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_zone="UTC",
+                         time_unit="us")
+    )
+
+
+def utc_time_check() -> pa.Check:
+    return column_check(
+        lambda c: c.str.contains(UTC_TIME_PATTERN) & utc_time_expr(c).is_not_null(),
+        "must be an ISO 8601 time with a zone (2026-11-25T14:30:00Z or +01:00)",
+    )
+
+
+def one_of(values: Collection[str]) -> pa.Check:
+    allowed = sorted(values)
+    return column_check(lambda c: c.is_in(allowed), f"must be one of {', '.join(allowed)}")
+
+
+def known(values: Collection[str], what: str) -> pa.Check:
+    allowed = list(values)
+    return column_check(lambda c: c.is_in(allowed), f"unknown {what}")
+
+
+def matches(pattern: str, error: str) -> pa.Check:
+    return column_check(lambda c: c.str.contains(pattern), error)
+
+
+ident_check = matches(IDENT_PATTERN, "must be an identifier (letters, digits, ._:/-)")
+currency_check = matches(CURRENCY_PATTERN, "must be a three-letter ISO 4217 currency code")
+
+
+def text_column(*checks: pa.Check, required: bool = True) -> pa.Column:
+    return pa.Column(str, list(checks), nullable=not required, required=True)
+
+
+def validate(tf: TextFile, schema: pa.DataFrameSchema) -> list[RowError]:
+    """Run a schema over the whole frame; every failure becomes a RowError (none: [])."""
+    try:
+        schema.validate(tf.frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        return failure_rows(tf.frame, exc.failure_cases)
+    return []
+
+
+def failure_rows(frame: pl.DataFrame, cases: pl.DataFrame) -> list[RowError]:
+    errors: list[RowError] = []
+    for case in cases.iter_rows(named=True):
+        check = str(case["check"])
+        column = case["column"]
+        index = case["index"]
+        if check == "not_nullable":
+            reason = "is required and empty"
+        elif check.startswith("field_uniqueness") or check.startswith("multiple_fields_unique"):
+            reason = "duplicate row in the file"
+        elif check == "column_in_dataframe":
+            reason = "missing column"
+        else:
+            reason = check
+        value = None
+        if index is not None and column in frame.columns:
+            raw = frame[column][int(index)]
+            value = None if raw is None else str(raw)
+        line = None if index is None else int(index) + HEADER_LINE + 1
+        errors.append(RowError(line, column, value, reason))
+    errors.sort(key=lambda e: (e.line or 0, e.field or ""))
+    return errors
+
+
+def refuse_if(path: str, errors: Sequence[RowError]) -> None:
+    if errors:
+        raise BadFile(path, errors)
+
+
+def duplicate_rows(frame: pl.DataFrame, keys: Sequence[str]) -> list[RowError]:
+    """Rows whose key repeats an earlier row of the same file."""
+    dup = (
+        frame.with_row_index("_i")
+        .filter(pl.struct(keys).is_duplicated() & ~pl.struct(keys).is_first_distinct())
+    )
+    return [
+        RowError(int(r["_i"]) + HEADER_LINE + 1, "+".join(keys),
+                 "/".join(str(r[k]) for k in keys), "duplicate of an earlier row in the file")
+        for r in dup.iter_rows(named=True)
+    ]
