@@ -33,8 +33,20 @@ def _file_rows(path: str) -> list[tuple[object, ...]]:
             try:
                 e = jsonlib.loads(line)
                 payload = audit.canonical_json(e["payload"])
-                rows.append((e["seq"], e["at"], e["actor"], e["action"], e["entity_type"],
-                             e["entity_id"], e["reason"], payload, e["prev_hash"], e["hash"]))
+                rows.append(
+                    (
+                        e["seq"],
+                        e["at"],
+                        e["actor"],
+                        e["action"],
+                        e["entity_type"],
+                        e["entity_id"],
+                        e["reason"],
+                        payload,
+                        e["prev_hash"],
+                        e["hash"],
+                    )
+                )
             except (ValueError, KeyError, TypeError) as exc:
                 raise BadInput(path, f"line {n} is not an audit event: {exc}") from None
     return rows
@@ -43,7 +55,8 @@ def _file_rows(path: str) -> list[tuple[object, ...]]:
 @audit_app.command("verify")
 def verify(
     file: Annotated[str | None, typer.Option(help="verify an exported JSONL file instead")] = None,
-    db: DbOpt = None, json: JsonOpt = False,
+    db: DbOpt = None,
+    json: JsonOpt = False,
 ) -> None:
     """Recompute the audit hash chain; exit 7 and name the first bad event if it is broken."""
     if file:
@@ -61,7 +74,8 @@ def verify(
         say(f"audit trail intact: {check.events} events, head {check.head}")
     if not check.ok:
         raise VerificationFailed(
-            f"audit trail broken at event {check.first_bad_seq}: {check.problem}")
+            f"audit trail broken at event {check.first_bad_seq}: {check.problem}"
+        )
 
 
 @audit_app.command("export")
@@ -69,7 +83,8 @@ def export(
     from_: Annotated[str, typer.Option("--from", help="first date (YYYY-MM-DD), UTC")],
     to: Annotated[str, typer.Option("--to", help="last date (YYYY-MM-DD), UTC")],
     out: Annotated[str, typer.Option(help="JSONL file to write")],
-    db: DbOpt = None, json: JsonOpt = False,
+    db: DbOpt = None,
+    json: JsonOpt = False,
 ) -> None:
     """Export audit events of a date range as JSON lines (verifiable with `audit verify --file`)."""
     since = day_start(parse_date(from_, "--from"))

@@ -23,22 +23,27 @@ def register(app: typer.Typer) -> None:
 @exec_app.command("import")
 def exec_import(
     file: Annotated[str, typer.Argument(help="canonical execution CSV (see CONTRACT.md)")],
-    db: DbOpt = None, actor: ActorOpt = None, json: JsonOpt = False,
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
 ) -> None:
     """Book executions from a canonical CSV: validated whole, all rows or none."""
     result = executions.import_file(open_store(db), make_ctx(actor), file)
     if json:
         emit_json(result.as_json())
     else:
-        say(f"{file}: {result.rows} rows, {result.booked} executions booked, "
-            f"{result.already_booked} already booked (unchanged)")
+        say(
+            f"{file}: {result.rows} rows, {result.booked} executions booked, "
+            f"{result.already_booked} already booked (unchanged)"
+        )
 
 
 @exec_app.command("list")
 def exec_list(
     account: Annotated[str | None, typer.Option(help="only this account")] = None,
     date: Annotated[str | None, typer.Option(help="only this trade date (YYYY-MM-DD)")] = None,
-    db: DbOpt = None, json: JsonOpt = False,
+    db: DbOpt = None,
+    json: JsonOpt = False,
 ) -> None:
     """List booked executions."""
     day = parse_date(date, "--date") if date else None
@@ -48,8 +53,10 @@ def exec_list(
         emit_json(rows)
         return
     for r in rows:
-        say(f"{r['trade_date']} {r['venue']}:{r['exec_id']:<14} {r['account']:<10} "
-            f"{r['side']:<4} {r['quantity']:>12} {r['symbol']:<8} @ {r['price']}")
+        say(
+            f"{r['trade_date']} {r['venue']}:{r['exec_id']:<14} {r['account']:<10} "
+            f"{r['side']:<4} {r['quantity']:>12} {r['symbol']:<8} @ {r['price']}"
+        )
 
 
 def _method(text: str) -> CostMethod:
@@ -63,7 +70,8 @@ def positions_cmd(
     account: Annotated[str, typer.Option(help="account")],
     as_of: Annotated[str | None, typer.Option(help="as of this trade date (YYYY-MM-DD)")] = None,
     method: Annotated[str, typer.Option(help="fifo, lifo or average")] = "fifo",
-    db: DbOpt = None, json: JsonOpt = False,
+    db: DbOpt = None,
+    json: JsonOpt = False,
 ) -> None:
     """Positions and P&L of an account, derived from its executions."""
     day = parse_date(as_of, "--as-of") if as_of else None
@@ -73,17 +81,22 @@ def positions_cmd(
     if json:
         emit_json(docs)
         return
-    say(f"{'symbol':<10}{'quantity':>14}{'avg_cost':>14}{'market':>12}{'unrealized':>14}"
-        f"{'realized':>14}")
+    say(
+        f"{'symbol':<10}{'quantity':>14}{'avg_cost':>14}{'market':>12}{'unrealized':>14}"
+        f"{'realized':>14}"
+    )
     for d in docs:
-        say(f"{d['symbol']:<10}{d['quantity']:>14}{d['avg_cost'] or '-':>14}"
-            f"{d['market_price'] or '-':>12}{d['unrealized_pnl'] or '-':>14}{d['realized_pnl']:>14}")
+        say(
+            f"{d['symbol']:<10}{d['quantity']:>14}{d['avg_cost'] or '-':>14}"
+            f"{d['market_price'] or '-':>12}{d['unrealized_pnl'] or '-':>14}{d['realized_pnl']:>14}"
+        )
 
 
 def lots_cmd(
     account: Annotated[str, typer.Option(help="account")],
     symbol: Annotated[str, typer.Option(help="symbol")],
-    db: DbOpt = None, json: JsonOpt = False,
+    db: DbOpt = None,
+    json: JsonOpt = False,
 ) -> None:
     """Open tax lots of a position (FIFO order)."""
     with open_store(db).read() as conn:

@@ -20,13 +20,17 @@ from oms.values import parse_decimal
 
 DbOpt = Annotated[
     str | None,
-    typer.Option("--db", help="Database URL (else TIEOUT_DB, else sqlite:///tieout.db).",
-                 show_default=False),
+    typer.Option(
+        "--db", help="Database URL (else TIEOUT_DB, else sqlite:///tieout.db).", show_default=False
+    ),
 ]
 ActorOpt = Annotated[
     str | None,
-    typer.Option("--actor", help="Who makes the change (else TIEOUT_ACTOR, else the OS user).",
-                 show_default=False),
+    typer.Option(
+        "--actor",
+        help="Who makes the change (else TIEOUT_ACTOR, else the OS user).",
+        show_default=False,
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 

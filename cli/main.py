@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from cli import audit_cmd, book_cmd, md_cmd, refdata_cmd
@@ -34,9 +33,15 @@ def init(db: DbOpt = None, actor: ActorOpt = None) -> None:
     if before != after:
         ctx = make_ctx(actor)
         with store.write() as conn:
-            audit.append(conn, at=ctx.now, actor=ctx.actor, action="schema.upgrade",
-                         entity_type="database", entity_id="schema",
-                         payload={"from": before, "to": after})
+            audit.append(
+                conn,
+                at=ctx.now,
+                actor=ctx.actor,
+                action="schema.upgrade",
+                entity_type="database",
+                entity_id="schema",
+                payload={"from": before, "to": after},
+            )
         say(f"database {store.url}: schema {before or 'none'} -> {after}")
     else:
         say(f"database {store.url}: schema is up to date ({after})")
@@ -49,12 +54,16 @@ def run() -> None:
     except TieoutError as exc:
         sys.stderr.write(f"tieout: {exc.message}\n")
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:  # usage errors: exit 2
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.TyperException as exc:  # usage errors: exit 2
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            sys.stderr.write(f"tieout: {exc}\n")
+        sys.exit(int(getattr(exc, "exit_code", 2)))
+    except typer.Abort:
         sys.stderr.write("tieout: aborted\n")
         sys.exit(1)
     except UnicodeDecodeError as exc:

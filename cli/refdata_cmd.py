@@ -10,11 +10,13 @@ from cli.common import ActorOpt, DbOpt, JsonOpt, decimal_arg, emit_json, make_ct
 from oms import book, refdata
 from oms.values import dec_str
 
-instrument_app = typer.Typer(help="Instruments: symbols, their exchange calendar and currency.",
-                             no_args_is_help=True)
+instrument_app = typer.Typer(
+    help="Instruments: symbols, their exchange calendar and currency.", no_args_is_help=True
+)
 account_app = typer.Typer(help="Client accounts.", no_args_is_help=True)
-cash_app = typer.Typer(help="Cash: deposits, withdrawals, balances (double-entry journal).",
-                       no_args_is_help=True)
+cash_app = typer.Typer(
+    help="Cash: deposits, withdrawals, balances (double-entry journal).", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -30,8 +32,12 @@ def instrument_add(
     currency: Annotated[str, typer.Option(help="ISO 4217 code")],
     tick_size: Annotated[str, typer.Option(help="minimum price increment")] = refdata.DEFAULT_TICK,
     lot_size: Annotated[str, typer.Option(help="minimum quantity increment")] = refdata.DEFAULT_LOT,
-    restricted: Annotated[bool, typer.Option("--restricted", help="on the restricted list")] = False,
-    db: DbOpt = None, actor: ActorOpt = None, json: JsonOpt = False,
+    restricted: Annotated[
+        bool, typer.Option("--restricted", help="on the restricted list")
+    ] = False,
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
 ) -> None:
     """Add an instrument (adding the same one again changes nothing)."""
     item = refdata.make_instrument(symbol, exchange, currency, tick_size, lot_size, restricted)
@@ -45,8 +51,12 @@ def instrument_add(
 
 @instrument_app.command("import")
 def instrument_import(
-    file: Annotated[str, typer.Argument(help="CSV: symbol,exchange,currency,tick_size,lot_size,restricted")],
-    db: DbOpt = None, actor: ActorOpt = None, json: JsonOpt = False,
+    file: Annotated[
+        str, typer.Argument(help="CSV: symbol,exchange,currency,tick_size,lot_size,restricted")
+    ],
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
 ) -> None:
     """Import instruments from a CSV file: all rows or none."""
     store = open_store(db)
@@ -68,8 +78,10 @@ def instrument_list(db: DbOpt = None, json: JsonOpt = False) -> None:
         return
     for i in items:
         flag = "  restricted" if i.restricted else ""
-        say(f"{i.symbol:<12} {i.exchange:<6} {i.currency} tick {dec_str(i.tick_size)} "
-            f"lot {dec_str(i.lot_size)}{flag}")
+        say(
+            f"{i.symbol:<12} {i.exchange:<6} {i.currency} tick {dec_str(i.tick_size)} "
+            f"lot {dec_str(i.lot_size)}{flag}"
+        )
 
 
 @instrument_app.command("show")
@@ -91,7 +103,9 @@ def account_open(
     name: Annotated[str | None, typer.Option(help="display name")] = None,
     type_: Annotated[str, typer.Option("--type", help="cash or margin")] = "cash",
     tier: Annotated[str, typer.Option(help="risk tier name")] = "standard",
-    db: DbOpt = None, actor: ActorOpt = None, json: JsonOpt = False,
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
 ) -> None:
     """Open a client account."""
     item = refdata.make_account(account, currency, name, type_, tier)
@@ -133,15 +147,20 @@ def _print_balance(bal: book.CashBalance, json: bool, entry_id: int | None = Non
             doc["entry_id"] = entry_id
         emit_json(doc)
     else:
-        say(f"{bal.account} {bal.currency}: balance {dec_str(bal.balance)}, available "
-            f"{dec_str(bal.available)}, reserved {dec_str(bal.reserved)}")
+        say(
+            f"{bal.account} {bal.currency}: balance {dec_str(bal.balance)}, available "
+            f"{dec_str(bal.available)}, reserved {dec_str(bal.reserved)}"
+        )
 
 
 @cash_app.command("deposit")
 def cash_deposit(
-    account: str, amount: str,
+    account: str,
+    amount: str,
     ref: Annotated[str | None, typer.Option(help="reference (bank transfer id...)")] = None,
-    db: DbOpt = None, actor: ActorOpt = None, json: JsonOpt = False,
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
 ) -> None:
     """Record cash paid into an account."""
     value = decimal_arg(amount, "AMOUNT", positive=True)
@@ -151,10 +170,13 @@ def cash_deposit(
 
 @cash_app.command("withdraw")
 def cash_withdraw(
-    account: str, amount: str,
+    account: str,
+    amount: str,
     to: Annotated[str, typer.Option("--to", help="destination of the money")],
     ref: Annotated[str | None, typer.Option(help="reference")] = None,
-    db: DbOpt = None, actor: ActorOpt = None, json: JsonOpt = False,
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
 ) -> None:
     """Record cash paid out of an account (refused beyond the available cash)."""
     value = decimal_arg(amount, "AMOUNT", positive=True)
@@ -165,8 +187,11 @@ def cash_withdraw(
 @cash_app.command("balance")
 def cash_balance(
     account: str,
-    currency: Annotated[str | None, typer.Option(help="another currency than the account's")] = None,
-    db: DbOpt = None, json: JsonOpt = False,
+    currency: Annotated[
+        str | None, typer.Option(help="another currency than the account's")
+    ] = None,
+    db: DbOpt = None,
+    json: JsonOpt = False,
 ) -> None:
     """Show an account's cash balance, derived from the journal."""
     with open_store(db).read() as conn:

@@ -1,1 +1,1 @@
-"""Alembic migrations of the tieout schema (shipped with the package so `tieout init` finds them)."""
+"""Alembic migrations of the tieout schema, shipped with the package so `tieout init` finds them."""

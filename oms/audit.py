@@ -201,8 +201,16 @@ def iter_rows(
 ) -> Iterator[tuple[Any, ...]]:
     a = audit_events.c
     q = select(
-        a.seq, _at_text(conn), a.actor, a.action, a.entity_type, a.entity_id, a.reason,
-        cast(a.payload, String), a.prev_hash, a.hash,
+        a.seq,
+        _at_text(conn),
+        a.actor,
+        a.action,
+        a.entity_type,
+        a.entity_id,
+        a.reason,
+        cast(a.payload, String),
+        a.prev_hash,
+        a.hash,
     ).order_by(a.seq)
     if since is not None:
         q = q.where(a.at >= since)

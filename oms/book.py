@@ -39,8 +39,11 @@ class Instrument:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "symbol": self.symbol, "exchange": self.exchange, "currency": self.currency,
-            "tick_size": dec_str(self.tick_size), "lot_size": dec_str(self.lot_size),
+            "symbol": self.symbol,
+            "exchange": self.exchange,
+            "currency": self.currency,
+            "tick_size": dec_str(self.tick_size),
+            "lot_size": dec_str(self.lot_size),
             "restricted": self.restricted,
         }
 
@@ -55,8 +58,11 @@ class Account:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "account": self.account, "name": self.name, "currency": self.currency,
-            "type": self.type.value, "tier": self.tier,
+            "account": self.account,
+            "name": self.name,
+            "currency": self.currency,
+            "type": self.type.value,
+            "tier": self.tier,
         }
 
 
@@ -73,16 +79,21 @@ class CashBalance:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "account": self.account, "currency": self.currency, "balance": dec_str(self.balance),
-            "available": dec_str(self.available), "reserved": dec_str(self.reserved),
+            "account": self.account,
+            "currency": self.currency,
+            "balance": dec_str(self.balance),
+            "available": dec_str(self.available),
+            "reserved": dec_str(self.reserved),
         }
 
 
 # ---- reference data -------------------------------------------------------------------------
 
+
 def _instrument(row: Any) -> Instrument:
-    return Instrument(row.symbol, row.exchange, row.currency, row.tick_size, row.lot_size,
-                      bool(row.restricted))
+    return Instrument(
+        row.symbol, row.exchange, row.currency, row.tick_size, row.lot_size, bool(row.restricted)
+    )
 
 
 def get_instrument(conn: Connection, symbol: str) -> Instrument:
@@ -93,7 +104,9 @@ def get_instrument(conn: Connection, symbol: str) -> Instrument:
 
 
 def list_instruments(conn: Connection) -> list[Instrument]:
-    return [_instrument(r) for r in conn.execute(select(instruments).order_by(instruments.c.symbol))]
+    return [
+        _instrument(r) for r in conn.execute(select(instruments).order_by(instruments.c.symbol))
+    ]
 
 
 def add_instruments(store: Store, ctx: Ctx, items: Sequence[Instrument]) -> tuple[int, int]:
@@ -110,14 +123,24 @@ def add_instruments(store: Store, ctx: Ctx, items: Sequence[Instrument]) -> tupl
             elif old != item:
                 raise AlreadyExists("instrument", item.symbol)
         for item in new:
-            conn.execute(instruments.insert().values(
-                symbol=item.symbol, exchange=item.exchange, currency=item.currency,
-                tick_size=item.tick_size, lot_size=item.lot_size, restricted=item.restricted,
-                created_at=ctx.now, created_by=ctx.actor,
-            ))
+            conn.execute(
+                instruments.insert().values(
+                    symbol=item.symbol,
+                    exchange=item.exchange,
+                    currency=item.currency,
+                    tick_size=item.tick_size,
+                    lot_size=item.lot_size,
+                    restricted=item.restricted,
+                    created_at=ctx.now,
+                    created_by=ctx.actor,
+                )
+            )
         if new:
             audit.append(
-                conn, at=ctx.now, actor=ctx.actor, action="instrument.add",
+                conn,
+                at=ctx.now,
+                actor=ctx.actor,
+                action="instrument.add",
                 entity_type="instrument",
                 entity_id=new[0].symbol if len(new) == 1 else f"{len(new)} instruments",
                 payload={"instruments": [i.as_json() for i in new]},
@@ -149,19 +172,36 @@ def open_account(store: Store, ctx: Ctx, item: Account) -> tuple[Account, bool]:
             if _account(row) != item:
                 raise AlreadyExists("account", item.account)
             return item, False
-        conn.execute(accounts.insert().values(
-            account_id=item.account, name=item.name, currency=item.currency,
-            type=item.type.value, tier=item.tier, created_at=ctx.now, created_by=ctx.actor,
-        ))
-        audit.append(conn, at=ctx.now, actor=ctx.actor, action="account.open",
-                     entity_type="account", entity_id=item.account, payload=item.as_json())
+        conn.execute(
+            accounts.insert().values(
+                account_id=item.account,
+                name=item.name,
+                currency=item.currency,
+                type=item.type.value,
+                tier=item.tier,
+                created_at=ctx.now,
+                created_by=ctx.actor,
+            )
+        )
+        audit.append(
+            conn,
+            at=ctx.now,
+            actor=ctx.actor,
+            action="account.open",
+            entity_type="account",
+            entity_id=item.account,
+            payload=item.as_json(),
+        )
     return item, True
 
 
 # ---- cash journal ---------------------------------------------------------------------------
 
+
 def post_entries(
-    conn: Connection, ctx: Ctx, entries: Iterable[ledger.Entry],
+    conn: Connection,
+    ctx: Ctx,
+    entries: Iterable[ledger.Entry],
     execution_ids: Sequence[int | None] | None = None,
 ) -> list[int]:
     """Write journal entries and their postings (under the caller's book lock); returns ids."""
@@ -173,19 +213,50 @@ def post_entries(
     ids: list[int] = []
     for i, e in enumerate(entries):
         exec_id = execution_ids[i] if execution_ids is not None else None
-        entry_rows.append((entry_id, e.kind, e.account, e.currency, e.ref, e.destination, exec_id,
-                           e.value_date.isoformat(), posted_at, ctx.actor))
+        entry_rows.append(
+            (
+                entry_id,
+                e.kind,
+                e.account,
+                e.currency,
+                e.ref,
+                e.destination,
+                exec_id,
+                e.value_date.isoformat(),
+                posted_at,
+                ctx.actor,
+            )
+        )
         for p in e.postings:
-            posting_rows.append((posting_id, entry_id, p.ledger_account, p.currency,
-                                 dec_str(p.amount)))
+            posting_rows.append(
+                (posting_id, entry_id, p.ledger_account, p.currency, dec_str(p.amount))
+            )
             posting_id += 1
         ids.append(entry_id)
         entry_id += 1
-    bulk_insert(conn, journal_entries,
-                ("entry_id", "kind", "account", "currency", "ref", "destination", "execution_id",
-                 "value_date", "posted_at", "actor"), entry_rows)
-    bulk_insert(conn, journal_postings,
-                ("posting_id", "entry_id", "ledger_account", "currency", "amount"), posting_rows)
+    bulk_insert(
+        conn,
+        journal_entries,
+        (
+            "entry_id",
+            "kind",
+            "account",
+            "currency",
+            "ref",
+            "destination",
+            "execution_id",
+            "value_date",
+            "posted_at",
+            "actor",
+        ),
+        entry_rows,
+    )
+    bulk_insert(
+        conn,
+        journal_postings,
+        ("posting_id", "entry_id", "ledger_account", "currency", "amount"),
+        posting_rows,
+    )
     return ids
 
 
@@ -200,8 +271,7 @@ def cash_balance(conn: Connection, account: str, currency: str | None = None) ->
     ccy = currency or acct.currency
     p = journal_postings.c
     amounts = conn.execute(
-        select(p.amount).where(p.ledger_account == ledger.cash_account(account),
-                               p.currency == ccy)
+        select(p.amount).where(p.ledger_account == ledger.cash_account(account), p.currency == ccy)
     ).scalars()
     total = sum(amounts, Decimal(0))
     return CashBalance(account, ccy, total, reserved_cash(conn, account, ccy))
@@ -216,10 +286,15 @@ def deposit(
         acct = get_account(conn, account)
         entry = ledger.deposit(account, acct.currency, amount, ctx.now.date(), ref)
         (entry_id,) = post_entries(conn, ctx, [entry])
-        audit.append(conn, at=ctx.now, actor=ctx.actor, action="cash.deposit",
-                     entity_type="account", entity_id=account,
-                     payload={"entry_id": entry_id, "amount": amount,
-                              "currency": acct.currency, "ref": ref})
+        audit.append(
+            conn,
+            at=ctx.now,
+            actor=ctx.actor,
+            action="cash.deposit",
+            entity_type="account",
+            entity_id=account,
+            payload={"entry_id": entry_id, "amount": amount, "currency": acct.currency, "ref": ref},
+        )
         return entry_id, cash_balance(conn, account)
 
 
@@ -227,8 +302,7 @@ def withdraw(
     store: Store, ctx: Ctx, account: str, amount: Decimal, destination: str, ref: str | None = None
 ) -> tuple[int, CashBalance]:
     if amount <= 0:
-        raise Refused("withdrawal", f"amount {dec_str(amount)} must be greater than zero",
-                      "amount")
+        raise Refused("withdrawal", f"amount {dec_str(amount)} must be greater than zero", "amount")
     with store.write() as conn:
         acct = get_account(conn, account)
         before = cash_balance(conn, account)
@@ -240,8 +314,19 @@ def withdraw(
             )
         entry = ledger.withdrawal(account, acct.currency, amount, ctx.now.date(), destination, ref)
         (entry_id,) = post_entries(conn, ctx, [entry])
-        audit.append(conn, at=ctx.now, actor=ctx.actor, action="cash.withdraw",
-                     entity_type="account", entity_id=account,
-                     payload={"entry_id": entry_id, "amount": amount, "currency": acct.currency,
-                              "destination": destination, "ref": ref})
+        audit.append(
+            conn,
+            at=ctx.now,
+            actor=ctx.actor,
+            action="cash.withdraw",
+            entity_type="account",
+            entity_id=account,
+            payload={
+                "entry_id": entry_id,
+                "amount": amount,
+                "currency": acct.currency,
+                "destination": destination,
+                "ref": ref,
+            },
+        )
         return entry_id, cash_balance(conn, account)

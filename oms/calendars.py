@@ -3,6 +3,7 @@ import costs most of a second, which a command that does not need it should not 
 
 from __future__ import annotations
 
+import warnings
 from datetime import date, timedelta
 from functools import cache
 from typing import Any
@@ -33,7 +34,9 @@ def check_exchange(name: str) -> str:
 def get_calendar(name: str) -> Any:
     import exchange_calendars as xc
 
-    return xc.get_calendar(check_exchange(name))
+    with warnings.catch_warnings():  # pandas deprecations inside exchange_calendars
+        warnings.simplefilter("ignore")
+        return xc.get_calendar(check_exchange(name))
 
 
 def settlement_date(exchange: str, trade_date: date, days: int = DEFAULT_SETTLEMENT_DAYS) -> date:
@@ -51,8 +54,10 @@ def settlement_date(exchange: str, trade_date: date, days: int = DEFAULT_SETTLEM
             f"{trade_date} is outside the {exchange} calendar "
             f"({cal.first_session.date()} to {cal.last_session.date()})",
         )
-    following = cal.date_to_session(ts + pd.Timedelta(days=1), direction="next")
-    settled = cal.session_offset(following, days - 1) if days > 1 else following
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        following = cal.date_to_session(ts + pd.Timedelta(days=1), direction="next")
+        settled = cal.session_offset(following, days - 1) if days > 1 else following
     return date(settled.year, settled.month, settled.day)
 
 

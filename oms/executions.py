@@ -4,7 +4,7 @@ already booked (same venue and exec_id, same terms) changes nothing and says so.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -12,7 +12,7 @@ from typing import Any
 
 import pandera.polars as pa
 import polars as pl
-from sqlalchemy import Connection, select
+from sqlalchemy import Column, Connection, MetaData, String, Table, and_, select
 
 from oms import audit, book, ledger, tabular
 from oms.book import Ctx
@@ -25,8 +25,17 @@ from oms.values import Side, dec_str, utc_iso
 
 REQUIRED = ("exec_id", "account", "symbol", "side", "quantity", "price", "trade_date", "venue")
 OPTIONAL = ("currency", "settle_date", "exec_time", "commission", "fees", "client_order_id")
-COLUMNS = (*REQUIRED[:6], "currency", "trade_date", "settle_date", "exec_time", "venue",
-           "commission", "fees", "client_order_id")  # the contract's column order
+COLUMNS = (
+    *REQUIRED[:6],
+    "currency",
+    "trade_date",
+    "settle_date",
+    "exec_time",
+    "venue",
+    "commission",
+    "fees",
+    "client_order_id",
+)  # the contract's column order
 TERMS = ("account", "symbol", "side", "quantity", "price", "trade_date")
 _DECIMAL_COLUMNS = ("quantity", "price", "commission", "fees")
 
@@ -41,9 +50,14 @@ class ImportResult:
     import_id: int | None
 
     def as_json(self) -> dict[str, Any]:
-        return {"file": self.file, "sha256": self.sha256, "rows": self.rows,
-                "booked": self.booked, "already_booked": self.already_booked,
-                "import_id": self.import_id}
+        return {
+            "file": self.file,
+            "sha256": self.sha256,
+            "rows": self.rows,
+            "booked": self.booked,
+            "already_booked": self.already_booked,
+            "import_id": self.import_id,
+        }
 
 
 def _canonical_decimal(col: str) -> pl.Expr:
@@ -52,22 +66,24 @@ def _canonical_decimal(col: str) -> pl.Expr:
 
 def _schema(account_ids: Sequence[str], symbols: Sequence[str]) -> pa.DataFrameSchema:
     t = tabular
-    return pa.DataFrameSchema({
-        "exec_id": t.text_column(t.ident_check),
-        "account": t.text_column(t.known(account_ids, "account")),
-        "symbol": t.text_column(t.known(symbols, "symbol")),
-        "side": t.text_column(t.one_of(["buy", "sell"])),
-        "quantity": t.text_column(t.decimal_check(positive=True)),
-        "price": t.text_column(t.decimal_check(positive=True)),
-        "trade_date": t.text_column(t.date_check()),
-        "venue": t.text_column(t.ident_check),
-        "currency": t.text_column(t.currency_check, required=False),
-        "settle_date": t.text_column(t.date_check(), required=False),
-        "exec_time": t.text_column(t.utc_time_check(), required=False),
-        "commission": t.text_column(t.decimal_check(non_negative=True), required=False),
-        "fees": t.text_column(t.decimal_check(non_negative=True), required=False),
-        "client_order_id": t.text_column(t.ident_check, required=False),
-    })
+    return pa.DataFrameSchema(
+        {
+            "exec_id": t.text_column(t.ident_check),
+            "account": t.text_column(t.known(account_ids, "account")),
+            "symbol": t.text_column(t.known(symbols, "symbol")),
+            "side": t.text_column(t.one_of(["buy", "sell"])),
+            "quantity": t.text_column(t.decimal_check(positive=True)),
+            "price": t.text_column(t.decimal_check(positive=True)),
+            "trade_date": t.text_column(t.date_check()),
+            "venue": t.text_column(t.ident_check),
+            "currency": t.text_column(t.currency_check, required=False),
+            "settle_date": t.text_column(t.date_check(), required=False),
+            "exec_time": t.text_column(t.utc_time_check(), required=False),
+            "commission": t.text_column(t.decimal_check(non_negative=True), required=False),
+            "fees": t.text_column(t.decimal_check(non_negative=True), required=False),
+            "client_order_id": t.text_column(t.ident_check, required=False),
+        }
+    )
 
 
 def _line(i: int) -> int:
@@ -80,74 +96,116 @@ def read_file(conn: Connection, path: str) -> tuple[tabular.TextFile, pl.DataFra
     tf = tabular.read_csv(path, required=REQUIRED, optional=OPTIONAL)
     frame = tf.frame.with_columns(pl.col("side").str.to_lowercase())
     account_ids = list(conn.execute(select(accounts.c.account_id)).scalars())
-    inst = {r.symbol: (r.exchange, r.currency) for r in conn.execute(
-        select(instruments.c.symbol, instruments.c.exchange, instruments.c.currency))}
-    errors = tabular.validate(tabular.TextFile(path, tf.sha256, frame), _schema(account_ids, list(inst)))
+    inst = {
+        r.symbol: (r.exchange, r.currency)
+        for r in conn.execute(
+            select(instruments.c.symbol, instruments.c.exchange, instruments.c.currency)
+        )
+    }
+    errors = tabular.validate(
+        tabular.TextFile(path, tf.sha256, frame), _schema(account_ids, list(inst))
+    )
     errors += tabular.duplicate_rows(frame, ["venue", "exec_id"])
-    bad_lines = {e.line for e in errors}
-    frame = frame.with_columns(
-        pl.col("trade_date").str.to_date("%Y-%m-%d", strict=False),
-        pl.col("settle_date").str.to_date("%Y-%m-%d", strict=False),
-        tabular.utc_time_expr("exec_time").dt.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").alias("exec_time"),
-        *(_canonical_decimal(c) for c in _DECIMAL_COLUMNS),
-    ).with_columns(pl.col("commission").fill_null("0"), pl.col("fees").fill_null("0"))
-    # Checks across fields and against the calendar, on rows that passed the schema.
-    settle_cache: dict[tuple[str, date], date | str] = {}
-    settles: list[date | None] = []
-    for i, r in enumerate(frame.iter_rows(named=True)):
-        line = _line(i)
-        if line in bad_lines:
-            settles.append(None)
-            continue
-        exchange, currency = inst[r["symbol"]]
-        if r["currency"] is not None and r["currency"] != currency:
-            errors.append(RowError(line, "currency", r["currency"],
-                                   f"{r['symbol']} trades in {currency}"))
-        settle = r["settle_date"]
-        if settle is None:
-            key = (exchange, r["trade_date"])
-            if key not in settle_cache:
-                try:
-                    settle_cache[key] = settlement_date(exchange, r["trade_date"])
-                except BadInput as exc:
-                    settle_cache[key] = exc.why
-            found = settle_cache[key]
-            if isinstance(found, str):
-                errors.append(RowError(line, "trade_date", str(r["trade_date"]), found))
-                settles.append(None)
-                continue
-            settle = found
-        elif settle < r["trade_date"]:
-            errors.append(RowError(line, "settle_date", str(settle),
-                                   f"is before the trade date {r['trade_date']}"))
-        settles.append(settle)
+    frame = (
+        frame.with_row_index("_line", offset=tabular.HEADER_LINE + 1)
+        .with_columns(
+            pl.col("trade_date").str.to_date("%Y-%m-%d", strict=False),
+            pl.col("settle_date").str.to_date("%Y-%m-%d", strict=False),
+            tabular.utc_time_expr("exec_time")
+            .dt.strftime("%Y-%m-%dT%H:%M:%S.%6fZ")
+            .alias("exec_time"),
+            *(_canonical_decimal(c) for c in _DECIMAL_COLUMNS),
+        )
+        .with_columns(pl.col("commission").fill_null("0"), pl.col("fees").fill_null("0"))
+    )
+    ref = pl.DataFrame(
+        {
+            "symbol": list(inst),
+            "_exchange": [x for x, _ in inst.values()],
+            "_ccy": [c for _, c in inst.values()],
+        },
+        schema={"symbol": pl.String, "_exchange": pl.String, "_ccy": pl.String},
+    )
+    frame = frame.join(ref, on="symbol", how="left", maintain_order="left")
+    # Checks across fields and against the calendar, on the rows that passed the schema.
+    bad_lines = [e.line for e in errors if e.line is not None]
+    ok = frame.filter(~pl.col("_line").is_in(bad_lines))
+    errors += _frame_errors(
+        ok.filter(pl.col("currency").is_not_null() & (pl.col("currency") != pl.col("_ccy"))),
+        "currency",
+        pl.format("{} trades in {}", "symbol", "_ccy"),
+    )
+    errors += _frame_errors(
+        ok.filter(pl.col("settle_date") < pl.col("trade_date")),
+        "settle_date",
+        pl.format("is before the trade date {}", pl.col("trade_date").dt.strftime("%Y-%m-%d")),
+    )
+    settle_of: list[tuple[str, date, date | None, str | None]] = []
+    for exchange, day in (
+        ok.filter(pl.col("settle_date").is_null())
+        .select("_exchange", "trade_date")
+        .unique()
+        .iter_rows()
+    ):
+        try:
+            settle_of.append((exchange, day, settlement_date(exchange, day), None))
+        except BadInput as exc:
+            settle_of.append((exchange, day, None, exc.why))
+    defaults = pl.DataFrame(
+        settle_of,
+        orient="row",
+        schema={
+            "_exchange": pl.String,
+            "trade_date": pl.Date,
+            "_settle": pl.Date,
+            "_why": pl.String,
+        },
+    )
+    frame = frame.join(defaults, on=["_exchange", "trade_date"], how="left", maintain_order="left")
+    errors += _frame_errors(
+        frame.filter(pl.col("_why").is_not_null() & pl.col("settle_date").is_null()),
+        "trade_date",
+        pl.col("_why"),
+    )
     errors.sort(key=lambda e: (e.line or 0, e.field or ""))
     tabular.refuse_if(path, errors)
-    currency_of = pl.DataFrame({"symbol": list(inst), "_ccy": [c for _, c in inst.values()]})
-    frame = (
-        frame.with_columns(pl.Series("settle_date", settles, dtype=pl.Date))
-        .join(currency_of, on="symbol", how="left", maintain_order="left")
-        .with_columns(pl.col("currency").fill_null(pl.col("_ccy")))
-        .drop("_ccy")
-    )
+    frame = frame.with_columns(
+        pl.col("settle_date").fill_null(pl.col("_settle")),
+        pl.col("currency").fill_null(pl.col("_ccy")),
+    ).drop("_line", "_exchange", "_ccy", "_settle", "_why")
     return tf, frame
+
+
+def _frame_errors(rows: pl.DataFrame, field: str, reason: pl.Expr) -> list[RowError]:
+    shown = rows.select(
+        "_line", pl.col(field).cast(pl.String).alias("_value"), reason.alias("_reason")
+    )
+    return [RowError(line, field, value, why) for line, value, why in shown.iter_rows()]
 
 
 def _already_booked(conn: Connection, frame: pl.DataFrame, path: str) -> set[tuple[str, str]]:
     """(venue, exec_id) of rows booked before; a row whose id is booked with other terms is an
-    error that refuses the file."""
+    error that refuses the file. The file's keys go to a temporary table and are joined there:
+    one query whatever the size of the book or the file."""
+    conn.exec_driver_sql(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS tieout_import_keys "
+        "(venue VARCHAR(32) NOT NULL, exec_id VARCHAR(64) NOT NULL)"
+    )
+    conn.exec_driver_sql("DELETE FROM tieout_import_keys")
+    keys = Table(
+        "tieout_import_keys", MetaData(), Column("venue", String), Column("exec_id", String)
+    )
+    bulk_insert(conn, keys, ("venue", "exec_id"), frame.select("venue", "exec_id"))
     e = executions.c
-    keys = list(zip(frame["venue"].to_list(), frame["exec_id"].to_list(), strict=True))
-    booked: dict[tuple[str, str], Any] = {}
-    for venue in set(frame["venue"].to_list()):
-        ids = [k[1] for k in keys if k[0] == venue]
-        for start in range(0, len(ids), 5000):
-            chunk = ids[start:start + 5000]
-            for row in conn.execute(select(e.venue, e.exec_id, *(e[t] for t in TERMS))
-                                    .where(e.venue == venue, e.exec_id.in_(chunk))):
-                booked[(row.venue, row.exec_id)] = row
-    if not booked:
+    found = conn.execute(
+        select(e.venue, e.exec_id, *(e[t] for t in TERMS)).join_from(
+            executions, keys, and_(keys.c.venue == e.venue, keys.c.exec_id == e.exec_id)
+        )
+    ).all()
+    conn.exec_driver_sql("DELETE FROM tieout_import_keys")
+    if not found:
         return set()
+    booked = {(row.venue, row.exec_id): row for row in found}
     errors = []
     for i, r in enumerate(frame.select("venue", "exec_id", *TERMS).iter_rows(named=True)):
         old = booked.get((r["venue"], r["exec_id"]))
@@ -156,10 +214,15 @@ def _already_booked(conn: Connection, frame: pl.DataFrame, path: str) -> set[tup
         for t in TERMS:
             new_v: Any = Decimal(r[t]) if t in ("quantity", "price") else r[t]
             if getattr(old, t) != new_v:
-                errors.append(RowError(
-                    _line(i), t, str(r[t]),
-                    f"exec_id {r['exec_id']} at {r['venue']} is booked already with "
-                    f"{t} {getattr(old, t)}; corrections are new records, never edits"))
+                errors.append(
+                    RowError(
+                        _line(i),
+                        t,
+                        str(r[t]),
+                        f"exec_id {r['exec_id']} at {r['venue']} is booked already with "
+                        f"{t} {getattr(old, t)}; corrections are new records, never edits",
+                    )
+                )
     tabular.refuse_if(path, errors)
     return set(booked)
 
@@ -169,61 +232,154 @@ def import_file(store: Store, ctx: Ctx, path: str) -> ImportResult:
         tf, frame = read_file(conn, path)
         seen = _already_booked(conn, frame, path)
         if seen:
-            keep = [(v, x) not in seen for v, x in
-                    zip(frame["venue"].to_list(), frame["exec_id"].to_list(), strict=True)]
+            keep = [
+                (v, x) not in seen
+                for v, x in zip(frame["venue"].to_list(), frame["exec_id"].to_list(), strict=True)
+            ]
             frame = frame.filter(pl.Series(keep))
         if frame.height == 0:
             return ImportResult(path, tf.sha256, tf.rows, 0, len(seen), None)
-        import_id = conn.execute(imports.insert().values(
-            kind="executions", file_name=path, sha256=tf.sha256, rows=tf.rows,
-            accepted=frame.height, rejected=0, skipped=len(seen), at=ctx.now, actor=ctx.actor,
-        ).returning(imports.c.import_id)).scalar_one()
+        import_id = conn.execute(
+            imports.insert()
+            .values(
+                kind="executions",
+                file_name=path,
+                sha256=tf.sha256,
+                rows=tf.rows,
+                accepted=frame.height,
+                rejected=0,
+                skipped=len(seen),
+                at=ctx.now,
+                actor=ctx.actor,
+            )
+            .returning(imports.c.import_id)
+        ).scalar_one()
         first_id = next_id(conn, executions, "id")
         booked_at = utc_iso(ctx.now)
-        cols = ("id", "exec_id", "venue", "account", "symbol", "side", "quantity", "price",
-                "currency", "trade_date", "settle_date", "exec_time", "commission", "fees",
-                "client_order_id", "exec_type", "source", "import_id", "booked_at", "actor")
-        ordered = frame.select(
-            "exec_id", "venue", "account", "symbol", "side", "quantity", "price", "currency",
-            pl.col("trade_date").dt.strftime("%Y-%m-%d"), pl.col("settle_date").dt.strftime("%Y-%m-%d"),
-            "exec_time", "commission", "fees", "client_order_id",
+        cols = (
+            "id",
+            "exec_id",
+            "venue",
+            "account",
+            "symbol",
+            "side",
+            "quantity",
+            "price",
+            "currency",
+            "trade_date",
+            "settle_date",
+            "exec_time",
+            "commission",
+            "fees",
+            "client_order_id",
+            "exec_type",
+            "source",
+            "import_id",
+            "booked_at",
+            "actor",
         )
-        extra = ("fill", "import", import_id, booked_at, ctx.actor)
-        bulk_insert(conn, executions, cols,
-                    ((first_id + i, *row, *extra) for i, row in enumerate(ordered.iter_rows())))
-        entries = _trade_entries(ordered)
-        book.post_entries(conn, ctx, entries,
-                          execution_ids=range(first_id, first_id + frame.height))
-        audit.append(conn, at=ctx.now, actor=ctx.actor, action="executions.import",
-                     entity_type="import", entity_id=str(import_id),
-                     payload={"file": path, "sha256": tf.sha256, "rows": tf.rows,
-                              "booked": frame.height, "already_booked": len(seen),
-                              "first_execution_id": first_id,
-                              "last_execution_id": first_id + frame.height - 1})
+        ordered = frame.select(
+            "exec_id",
+            "venue",
+            "account",
+            "symbol",
+            "side",
+            "quantity",
+            "price",
+            "currency",
+            pl.col("trade_date").dt.strftime("%Y-%m-%d"),
+            pl.col("settle_date").dt.strftime("%Y-%m-%d"),
+            "exec_time",
+            "commission",
+            "fees",
+            "client_order_id",
+        )
+        rows = ordered.with_row_index("id", offset=first_id).with_columns(
+            pl.lit("fill").alias("exec_type"),
+            pl.lit("import").alias("source"),
+            pl.lit(import_id).alias("import_id"),
+            pl.lit(booked_at).alias("booked_at"),
+            pl.lit(ctx.actor).alias("actor"),
+        )
+        bulk_insert(conn, executions, cols, rows)
+        entries = settlement_entries(ordered, f"import:{import_id}")
+        entry_ids = book.post_entries(conn, ctx, entries)
+        audit.append(
+            conn,
+            at=ctx.now,
+            actor=ctx.actor,
+            action="executions.import",
+            entity_type="import",
+            entity_id=str(import_id),
+            payload={
+                "file": path,
+                "sha256": tf.sha256,
+                "rows": tf.rows,
+                "booked": frame.height,
+                "already_booked": len(seen),
+                "first_execution_id": first_id,
+                "last_execution_id": first_id + frame.height - 1,
+                "journal_entries": entry_ids,
+            },
+        )
         return ImportResult(path, tf.sha256, tf.rows, frame.height, len(seen), import_id)
 
 
-def _trade_entries(ordered: pl.DataFrame) -> Iterator[ledger.Entry]:
-    for (exec_id, venue, account, _sym, side, qty, price, ccy, _td, settle, _t, comm, fees,
-         _cl) in ordered.iter_rows():
-        yield ledger.trade(account, ccy, Side(side), Decimal(qty), Decimal(price), Decimal(comm),
-                           Decimal(fees), date.fromisoformat(settle), f"{venue}:{exec_id}")
+def settlement_entries(ordered: pl.DataFrame, ref: str) -> list[ledger.Entry]:
+    """The cash journal of an import: one settlement entry per account, currency and settlement
+    date (a settlement batch), exact sums of every trade's gross amount and costs."""
+    batches: dict[tuple[str, str, str], ledger.SettlementTotals] = {}
+    cols = ordered.select(
+        "account", "currency", "settle_date", "side", "quantity", "price", "commission", "fees"
+    )
+    buy = Side.BUY
+    for account, ccy, settle, side, qty, price, comm, fees in cols.iter_rows():
+        key = (account, ccy, settle)
+        totals = batches.get(key)
+        if totals is None:
+            totals = batches[key] = ledger.SettlementTotals()
+        totals.add(
+            buy if side == "buy" else Side.SELL,
+            Decimal(qty),
+            Decimal(price),
+            Decimal(comm),
+            Decimal(fees),
+        )
+    return [
+        ledger.settlement(a, c, date.fromisoformat(d), t, ref)
+        for (a, c, d), t in sorted(batches.items())
+    ]
 
 
 # ---- reading the book -----------------------------------------------------------------------
 
+
 def _record(r: Any) -> ExecRecord:
     return ExecRecord(
-        seq=r.id, venue=r.venue, exec_id=r.exec_id, account=r.account, symbol=r.symbol,
-        side=Side(r.side), quantity=r.quantity, price=r.price, commission=r.commission,
-        fees=r.fees, trade_date=r.trade_date, exec_time=r.exec_time, exec_type=r.exec_type,
+        seq=r.id,
+        venue=r.venue,
+        exec_id=r.exec_id,
+        account=r.account,
+        symbol=r.symbol,
+        side=Side(r.side),
+        quantity=r.quantity,
+        price=r.price,
+        commission=r.commission,
+        fees=r.fees,
+        trade_date=r.trade_date,
+        exec_time=r.exec_time,
+        exec_type=r.exec_type,
         ref_exec_id=r.ref_exec_id,
     )
 
 
 def records(
-    conn: Connection, *, account: str | None = None, as_of: date | None = None,
-    trade_date: date | None = None, symbol: str | None = None,
+    conn: Connection,
+    *,
+    account: str | None = None,
+    as_of: date | None = None,
+    trade_date: date | None = None,
+    symbol: str | None = None,
 ) -> list[ExecRecord]:
     e = executions.c
     q = select(executions).order_by(e.id)
@@ -240,15 +396,27 @@ def records(
 
 def execution_json(r: Any) -> dict[str, Any]:
     return {
-        "id": r.id, "exec_id": r.exec_id, "account": r.account, "symbol": r.symbol,
-        "side": r.side, "quantity": dec_str(r.quantity), "price": dec_str(r.price),
-        "currency": r.currency, "trade_date": r.trade_date.isoformat(),
+        "id": r.id,
+        "exec_id": r.exec_id,
+        "account": r.account,
+        "symbol": r.symbol,
+        "side": r.side,
+        "quantity": dec_str(r.quantity),
+        "price": dec_str(r.price),
+        "currency": r.currency,
+        "trade_date": r.trade_date.isoformat(),
         "settle_date": r.settle_date.isoformat(),
-        "exec_time": utc_iso(r.exec_time) if r.exec_time else None, "venue": r.venue,
-        "commission": dec_str(r.commission), "fees": dec_str(r.fees),
-        "client_order_id": r.client_order_id, "order_id": r.order_id,
-        "exec_type": r.exec_type, "ref_exec_id": r.ref_exec_id, "source": r.source,
-        "booked_at": utc_iso(r.booked_at), "booked_by": r.actor,
+        "exec_time": utc_iso(r.exec_time) if r.exec_time else None,
+        "venue": r.venue,
+        "commission": dec_str(r.commission),
+        "fees": dec_str(r.fees),
+        "client_order_id": r.client_order_id,
+        "order_id": r.order_id,
+        "exec_type": r.exec_type,
+        "ref_exec_id": r.ref_exec_id,
+        "source": r.source,
+        "booked_at": utc_iso(r.booked_at),
+        "booked_by": r.actor,
     }
 
 

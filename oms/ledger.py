@@ -46,60 +46,143 @@ def cash_account(account: str) -> str:
     return f"{account}:cash"
 
 
-def deposit(account: str, currency: str, amount: Decimal, value_date: date, ref: str | None) -> Entry:
+def deposit(
+    account: str, currency: str, amount: Decimal, value_date: date, ref: str | None
+) -> Entry:
     return Entry(
-        "deposit", account, currency, value_date,
-        (Posting(cash_account(account), currency, amount),
-         Posting(f"{account}:capital", currency, -amount)),
+        "deposit",
+        account,
+        currency,
+        value_date,
+        (
+            Posting(cash_account(account), currency, amount),
+            Posting(f"{account}:capital", currency, -amount),
+        ),
         ref=ref,
     )
 
 
 def withdrawal(
-    account: str, currency: str, amount: Decimal, value_date: date, destination: str,
+    account: str,
+    currency: str,
+    amount: Decimal,
+    value_date: date,
+    destination: str,
     ref: str | None = None,
 ) -> Entry:
     return Entry(
-        "withdrawal", account, currency, value_date,
-        (Posting(cash_account(account), currency, -amount),
-         Posting(f"{account}:capital", currency, amount)),
-        ref=ref, destination=destination,
+        "withdrawal",
+        account,
+        currency,
+        value_date,
+        (
+            Posting(cash_account(account), currency, -amount),
+            Posting(f"{account}:capital", currency, amount),
+        ),
+        ref=ref,
+        destination=destination,
     )
 
 
+def _cost_postings(
+    account: str, currency: str, commission: Decimal, fees: Decimal
+) -> list[Posting]:
+    postings = []
+    if commission != ZERO:
+        postings.append(Posting(f"{account}:commissions", currency, commission))
+    if fees != ZERO:
+        postings.append(Posting(f"{account}:fees", currency, fees))
+    return postings
+
+
 def trade_postings(
-    account: str, currency: str, side: Side, quantity: Decimal, price: Decimal,
-    commission: Decimal, fees: Decimal,
+    account: str,
+    currency: str,
+    side: Side,
+    quantity: Decimal,
+    price: Decimal,
+    commission: Decimal,
+    fees: Decimal,
 ) -> tuple[Posting, ...]:
     """Postings of one execution: the cash that moves at settlement against securities, and the
     costs. A buy pays gross + costs; a sell receives gross - costs."""
     gross = quantity * price
     securities = gross if side is Side.BUY else -gross
     cash = -securities - commission - fees
-    postings = [
+    return (
         Posting(cash_account(account), currency, cash),
         Posting(f"{account}:securities", currency, securities),
-    ]
-    if commission != ZERO:
-        postings.append(Posting(f"{account}:commissions", currency, commission))
-    if fees != ZERO:
-        postings.append(Posting(f"{account}:fees", currency, fees))
-    return tuple(postings)
+        *_cost_postings(account, currency, commission, fees),
+    )
+
+
+@dataclass(slots=True)
+class SettlementTotals:
+    """Running totals of the trades that settle together (one account, currency, value date)."""
+
+    securities: Decimal = ZERO  # bought minus sold, at trade prices
+    commission: Decimal = ZERO
+    fees: Decimal = ZERO
+    trades: int = 0
+
+    def add(
+        self, side: Side, quantity: Decimal, price: Decimal, commission: Decimal, fees: Decimal
+    ) -> None:
+        gross = quantity * price
+        self.securities += gross if side is Side.BUY else -gross
+        self.commission += commission
+        self.fees += fees
+        self.trades += 1
+
+
+def settlement(
+    account: str, currency: str, value_date: date, totals: SettlementTotals, ref: str
+) -> Entry:
+    """One summary entry for many trades settling together, as a settlement batch posts them:
+    the same amounts, to the cent and beyond, as one entry per trade would."""
+    cash = -totals.securities - totals.commission - totals.fees
+    return Entry(
+        "settlement",
+        account,
+        currency,
+        value_date,
+        (
+            Posting(cash_account(account), currency, cash),
+            Posting(f"{account}:securities", currency, totals.securities),
+            *_cost_postings(account, currency, totals.commission, totals.fees),
+        ),
+        ref=ref,
+    )
 
 
 def trade(
-    account: str, currency: str, side: Side, quantity: Decimal, price: Decimal,
-    commission: Decimal, fees: Decimal, settle_date: date, ref: str,
+    account: str,
+    currency: str,
+    side: Side,
+    quantity: Decimal,
+    price: Decimal,
+    commission: Decimal,
+    fees: Decimal,
+    settle_date: date,
+    ref: str,
 ) -> Entry:
     return Entry(
-        "trade", account, currency, settle_date,
-        trade_postings(account, currency, side, quantity, price, commission, fees), ref=ref,
+        "trade",
+        account,
+        currency,
+        settle_date,
+        trade_postings(account, currency, side, quantity, price, commission, fees),
+        ref=ref,
     )
 
 
 def reverse(entry: Entry, kind: str, ref: str) -> Entry:
     """The entry that undoes another (a bust, a correction's first half): a new record."""
     return Entry(
-        kind, entry.account, entry.currency, entry.value_date,
-        tuple(Posting(p.ledger_account, p.currency, -p.amount) for p in entry.postings), ref=ref,
+        kind,
+        entry.account,
+        entry.currency,
+        entry.value_date,
+        tuple(Posting(p.ledger_account, p.currency, -p.amount) for p in entry.postings),
+        ref=ref,
     )

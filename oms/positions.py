@@ -28,10 +28,15 @@ class PositionLine:
             return None if x is None else dec_str(x)
 
         return {
-            "account": p.account, "symbol": p.symbol, "quantity": dec_str(p.quantity),
-            "avg_cost": opt(p.avg_cost), "cost_basis": dec_str(p.cost_basis),
-            "market_price": opt(v.market_price), "market_value": opt(v.market_value),
-            "unrealized_pnl": opt(v.unrealized_pnl), "realized_pnl": dec_str(p.realized_pnl),
+            "account": p.account,
+            "symbol": p.symbol,
+            "quantity": dec_str(p.quantity),
+            "avg_cost": opt(p.avg_cost),
+            "cost_basis": dec_str(p.cost_basis),
+            "market_price": opt(v.market_price),
+            "market_value": opt(v.market_value),
+            "unrealized_pnl": opt(v.unrealized_pnl),
+            "realized_pnl": dec_str(p.realized_pnl),
         }
 
 
@@ -41,7 +46,10 @@ def end_of(day: date) -> datetime:
 
 
 def positions(
-    conn: Connection, account: str, *, as_of: date | None = None,
+    conn: Connection,
+    account: str,
+    *,
+    as_of: date | None = None,
     method: CostMethod = CostMethod.FIFO,
 ) -> list[PositionLine]:
     book.get_account(conn, account)
@@ -50,13 +58,13 @@ def positions(
     symbols = sorted({sym for _, sym in built})
     marks = md_book.last_prices(conn, symbols, end_of(as_of) if as_of else None)
     return [
-        PositionLine(built[key], lots.value(built[key], marks.get(key[1])))
-        for key in sorted(built)
+        PositionLine(built[key], lots.value(built[key], marks.get(key[1]))) for key in sorted(built)
     ]
 
 
-def open_lots(conn: Connection, account: str, symbol: str,
-              method: CostMethod = CostMethod.FIFO) -> list[lots.Lot]:
+def open_lots(
+    conn: Connection, account: str, symbol: str, method: CostMethod = CostMethod.FIFO
+) -> list[lots.Lot]:
     book.get_account(conn, account)
     book.get_instrument(conn, symbol)
     recs = executions.records(conn, account=account, symbol=symbol)
@@ -68,5 +76,9 @@ def open_lots(conn: Connection, account: str, symbol: str,
 
 
 def lot_json(lot: lots.Lot) -> dict[str, Any]:
-    return {"opened": lot.opened.isoformat(), "quantity": dec_str(lot.quantity),
-            "price": dec_str(lot.price), "cost_basis": dec_str(lot.cost_basis)}
+    return {
+        "opened": lot.opened.isoformat(),
+        "quantity": dec_str(lot.quantity),
+        "price": dec_str(lot.price),
+        "cost_basis": dec_str(lot.cost_basis),
+    }

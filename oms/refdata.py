@@ -21,8 +21,12 @@ DEFAULT_LOT = "1"
 
 
 def make_instrument(
-    symbol: str, exchange: str, currency: str, tick_size: str | None = None,
-    lot_size: str | None = None, restricted: bool = False,
+    symbol: str,
+    exchange: str,
+    currency: str,
+    tick_size: str | None = None,
+    lot_size: str | None = None,
+    restricted: bool = False,
 ) -> Instrument:
     return Instrument(
         symbol=parse_ident(symbol, "symbol"),
@@ -42,8 +46,13 @@ def make_account(
     except ValueError:
         raise BadInput("--type", f"{type_!r} must be cash or margin") from None
     acct = parse_ident(account, "account")
-    return Account(acct, (name or acct).strip(), parse_currency(currency), kind,
-                   parse_ident(tier or "standard", "tier"))
+    return Account(
+        acct,
+        (name or acct).strip(),
+        parse_currency(currency),
+        kind,
+        parse_ident(tier or "standard", "tier"),
+    )
 
 
 def read_instruments(path: str) -> list[Instrument]:
@@ -53,14 +62,12 @@ def read_instruments(path: str) -> list[Instrument]:
         {
             "symbol": tabular.text_column(tabular.ident_check),
             "exchange": tabular.text_column(
-                tabular.known(calendar_names() | {ALWAYS_OPEN}, "exchange calendar")),
+                tabular.known(calendar_names() | {ALWAYS_OPEN}, "exchange calendar")
+            ),
             "currency": tabular.text_column(tabular.currency_check),
-            "tick_size": tabular.text_column(tabular.decimal_check(positive=True),
-                                             required=False),
-            "lot_size": tabular.text_column(tabular.decimal_check(positive=True),
-                                            required=False),
-            "restricted": tabular.text_column(
-                tabular.one_of(TRUE | FALSE - {""}), required=False),
+            "tick_size": tabular.text_column(tabular.decimal_check(positive=True), required=False),
+            "lot_size": tabular.text_column(tabular.decimal_check(positive=True), required=False),
+            "restricted": tabular.text_column(tabular.one_of(TRUE | FALSE - {""}), required=False),
         }
     )
     frame = tf.frame.with_columns(tf.frame["restricted"].str.to_lowercase())
@@ -69,11 +76,16 @@ def read_instruments(path: str) -> list[Instrument]:
     tabular.refuse_if(path, errors)
     out = []
     for r in frame.iter_rows(named=True):
-        out.append(Instrument(
-            r["symbol"], r["exchange"], r["currency"],
-            Decimal(r["tick_size"] or DEFAULT_TICK), Decimal(r["lot_size"] or DEFAULT_LOT),
-            (r["restricted"] or "") in TRUE,
-        ))
+        out.append(
+            Instrument(
+                r["symbol"],
+                r["exchange"],
+                r["currency"],
+                Decimal(r["tick_size"] or DEFAULT_TICK),
+                Decimal(r["lot_size"] or DEFAULT_LOT),
+                (r["restricted"] or "") in TRUE,
+            )
+        )
     return out
 
 

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from sqlalchemy import Connection, Engine, Table, create_engine, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
@@ -45,6 +46,7 @@ def make_engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA cache_size=-131072")  # 128 MiB: large imports stay in memory
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -148,23 +150,33 @@ def next_id(conn: Connection, table: Table, column: str) -> int:
 
 
 def bulk_insert(
-    conn: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]] | pl.DataFrame,
 ) -> None:
     """Insert many rows given in storage form (text for decimals, dates and times, as the column
-    types store them on SQLite; PostgreSQL parses the same text exactly). COPY on PostgreSQL,
-    executemany on SQLite; inside the caller's transaction."""
+    types store them on SQLite; PostgreSQL parses the same text exactly), inside the caller's
+    transaction: COPY on PostgreSQL (a polars frame goes over as CSV in one piece), executemany
+    on SQLite."""
     cols = ", ".join(f'"{c}"' for c in columns)
     raw = conn.connection.driver_connection
     if raw is None:
         raise RuntimeError("no DBAPI connection")
     if conn.dialect.name == "postgresql":
+        if isinstance(rows, pl.DataFrame):
+            sql = f'COPY "{table.name}" ({cols}) FROM STDIN WITH (FORMAT csv)'
+            with raw.cursor() as cur, cur.copy(sql) as copy:
+                copy.write(rows.select(columns).write_csv(include_header=False))
+            return
         with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:
             for row in rows:
                 copy.write_row(row)
-    else:
-        marks = ", ".join("?" for _ in columns)
-        cur = raw.cursor()
-        try:
-            cur.executemany(f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks})', rows)
-        finally:
-            cur.close()
+        return
+    marks = ", ".join("?" for _ in columns)
+    cur = raw.cursor()
+    try:
+        data = rows.select(columns).iter_rows() if isinstance(rows, pl.DataFrame) else rows
+        cur.executemany(f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks})', data)
+    finally:
+        cur.close()

@@ -11,7 +11,6 @@ import hashlib
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandera.polars as pa
 import polars as pl
@@ -50,14 +49,12 @@ def decode_utf8(path: str, data: bytes) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise BadInput(
-            path, f"not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line} "
-            "(save the file as UTF-8)",
+            path,
+            f"not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line} (save the file as UTF-8)",
         ) from None
 
 
-def read_csv(
-    path: str, *, required: Sequence[str], optional: Collection[str] = ()
-) -> TextFile:
+def read_csv(path: str, *, required: Sequence[str], optional: Collection[str] = ()) -> TextFile:
     """Read a CSV with a header into a frame of stripped strings; refuse a file that is empty,
     not UTF-8, or whose header lacks a required column or has an unknown or repeated one."""
     data = read_bytes(path)
@@ -66,7 +63,9 @@ def read_csv(
         raise BadInput(path, "the file is empty")
     try:
         frame = pl.read_csv(
-            text.encode(), infer_schema=False, has_header=True,
+            text.encode(),
+            infer_schema=False,
+            has_header=True,
         )
     except pl.exceptions.PolarsError as exc:
         raise BadInput(path, f"not a readable CSV file: {str(exc).splitlines()[0]}") from None
@@ -96,6 +95,7 @@ def read_csv(
 
 
 # ---- pandera checks on text columns ---------------------------------------------------------
+
 
 def column_check(test: Callable[[pl.Expr], pl.Expr], error: str) -> pa.Check:
     """A check of one text column, element-wise; empty cells pass (required columns are
@@ -128,17 +128,18 @@ def decimal_check(*, positive: bool = False, non_negative: bool = False) -> pa.C
 
 
 def date_check() -> pa.Check:
-    return column_check(lambda c: c.str.to_date("%Y-%m-%d", strict=False).is_not_null(),
-                        "must be a date YYYY-MM-DD")
+    return column_check(
+        lambda c: c.str.to_date("%Y-%m-%d", strict=False).is_not_null(), "must be a date YYYY-MM-DD"
+    )
 
 
 def utc_time_expr(col: str | pl.Expr) -> pl.Expr:
     expr = pl.col(col) if isinstance(col, str) else col
     return (
-        expr.str.replace(r"Z$", "+00:00").str.replace(" ", "T")
+        expr.str.replace(r"Z$", "+00:00")
+        .str.replace(" ", "T")
         .str.replace(r"([+-][0-9]{2})([0-9]{2})$", "${1}:${2}")
-        .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_zone="UTC",
-                         time_unit="us")
+        .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_zone="UTC", time_unit="us")
     )
 
 
@@ -188,7 +189,7 @@ def failure_rows(frame: pl.DataFrame, cases: pl.DataFrame) -> list[RowError]:
         index = case["index"]
         if check == "not_nullable":
             reason = "is required and empty"
-        elif check.startswith("field_uniqueness") or check.startswith("multiple_fields_unique"):
+        elif check.startswith(("field_uniqueness", "multiple_fields_unique")):
             reason = "duplicate row in the file"
         elif check == "column_in_dataframe":
             reason = "missing column"
@@ -211,12 +212,15 @@ def refuse_if(path: str, errors: Sequence[RowError]) -> None:
 
 def duplicate_rows(frame: pl.DataFrame, keys: Sequence[str]) -> list[RowError]:
     """Rows whose key repeats an earlier row of the same file."""
-    dup = (
-        frame.with_row_index("_i")
-        .filter(pl.struct(keys).is_duplicated() & ~pl.struct(keys).is_first_distinct())
+    dup = frame.with_row_index("_i").filter(
+        pl.struct(keys).is_duplicated() & ~pl.struct(keys).is_first_distinct()
     )
     return [
-        RowError(int(r["_i"]) + HEADER_LINE + 1, "+".join(keys),
-                 "/".join(str(r[k]) for k in keys), "duplicate of an earlier row in the file")
+        RowError(
+            int(r["_i"]) + HEADER_LINE + 1,
+            "+".join(keys),
+            "/".join(str(r[k]) for k in keys),
+            "duplicate of an earlier row in the file",
+        )
         for r in dup.iter_rows(named=True)
     ]

@@ -112,8 +112,7 @@ class Tieout:
         self.db_url, self.actor = db_url, actor
 
     def __call__(self, *args: str, stdin: str | None = None) -> Result:
-        return run_tieout(*args, "--db", self.db_url, stdin=stdin,
-                          env={"TIEOUT_ACTOR": self.actor})
+        return run_tieout(*args, "--db", self.db_url, stdin=stdin, env={"TIEOUT_ACTOR": self.actor})
 
     def ok(self, *args: str) -> Result:
         r = self(*args)

@@ -1,0 +1,234 @@
+"""The contract through the real command, on SQLite and PostgreSQL: reference data, cash,
+execution import (and every way a file can be bad), positions, lots and the audit trail."""
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Tieout, run_tieout, write
+
+HEADER = "exec_id,account,symbol,side,quantity,price,trade_date,venue,commission,fees"
+
+
+def setup_book(t: Tieout) -> None:
+    t.ok("instrument", "add", "AAPL", "--exchange", "XNYS", "--currency", "USD")
+    t.ok("instrument", "add", "MSFT", "--exchange", "XNYS", "--currency", "USD",
+         "--tick-size", "0.01", "--lot-size", "1")
+    t.ok("account", "open", "A1", "--currency", "USD", "--name", "Alpha Fund", "--type", "margin")
+    t.ok("cash", "deposit", "A1", "100000", "--ref", "wire-1")
+
+
+def table_counts(t: Tieout) -> tuple[str, str, str]:
+    return (t.ok("exec", "list", "--json").out, t.ok("cash", "balance", "A1", "--json").out,
+            t.ok("audit", "verify", "--json").out)
+
+
+def test_commands_refuse_an_uninitialised_database(tmp_path: Path) -> None:
+    r = run_tieout("account", "list", "--db", f"sqlite:///{tmp_path / 'none.db'}")
+    assert r.code == 1
+    assert "tieout init" in r.err
+    assert r.out == ""
+
+
+def test_reference_data_and_cash(tieout: Tieout) -> None:
+    setup_book(tieout)
+    inst = tieout.ok("instrument", "show", "MSFT", "--json").json()
+    assert inst == {"symbol": "MSFT", "exchange": "XNYS", "currency": "USD",
+                    "tick_size": "0.01", "lot_size": "1", "restricted": False}
+    again = tieout.ok("account", "open", "A1", "--currency", "USD", "--name", "Alpha Fund",
+                      "--type", "margin", "--json").json()
+    assert again["created"] is False
+    other = tieout("account", "open", "A1", "--currency", "EUR")
+    assert other.code == 4
+    assert "exists already" in other.err
+    bal = tieout.ok("cash", "withdraw", "A1", "250.75", "--to", "bank-1", "--json").json()
+    assert bal["balance"] == "99749.25"
+    assert bal["available"] == "99749.25"
+    assert tieout.ok("cash", "balance", "A1", "--json").json() == {
+        "account": "A1", "currency": "USD", "balance": "99749.25", "available": "99749.25",
+        "reserved": "0"}
+    too_much = tieout("cash", "withdraw", "A1", "1000000", "--to", "bank-1")
+    assert too_much.code == 4
+    assert "available cash is 99749.25" in too_much.err
+
+
+@pytest.mark.parametrize(("args", "code", "text"), [
+    (("cash", "deposit", "NOPE", "10"), 5, "account 'NOPE' not found"),
+    (("cash", "deposit", "A1", "1e3"), 3, "not a decimal number"),
+    (("cash", "deposit", "A1", "0"), 3, "greater than zero"),
+    (("cash", "balance", "NOPE", "--json"), 5, "not found"),
+    (("instrument", "add", "X", "--exchange", "MOON", "--currency", "USD"), 3, "exchange"),
+    (("instrument", "add", "X", "--exchange", "XNYS", "--currency", "US"), 3, "ISO 4217"),
+    (("account", "open", "B1", "--currency", "USD", "--type", "hedge"), 3, "cash or margin"),
+    (("instrument", "show", "ZZZ"), 5, "not found"),
+    (("positions", "--account", "A1", "--method", "hifo"), 3, "fifo, lifo or average"),
+    (("cash", "deposit"), 2, "Missing argument"),
+])
+def test_bad_values_get_the_contract_exit_code(
+    tieout: Tieout, args: tuple[str, ...], code: int, text: str
+) -> None:
+    setup_book(tieout)
+    before = table_counts(tieout)
+    r = tieout(*args)
+    assert r.code == code, r.err
+    assert text in r.err
+    assert r.out == ""
+    assert table_counts(tieout) == before
+
+
+def test_instrument_import(tieout: Tieout, tmp_path: Path) -> None:
+    good = write(tmp_path / "i.csv", "symbol,exchange,currency,tick_size,lot_size,restricted\n"
+                 "AAPL,XNYS,USD,0.01,1,false\nBTC-USD,24/7,USD,0.01,0.0001,\nVOD,XLON,GBP,,,yes\n")
+    assert tieout.ok("instrument", "import", good, "--json").json()["added"] == 3
+    assert tieout.ok("instrument", "import", good, "--json").json()["unchanged"] == 3
+    bad = write(tmp_path / "b.csv", "symbol,exchange,currency\nX1,XNYS,usd1\nX2,NOWHERE,USD\n"
+                "X1,XNYS,USD\n")
+    r = tieout("instrument", "import", bad)
+    assert r.code == 3
+    assert "line 2, currency" in r.err
+    assert "line 3, exchange" in r.err
+    assert "line 4, symbol: 'X1' duplicate" in r.err
+    assert len(tieout.ok("instrument", "list", "--json").json()) == 3
+
+
+def test_exec_import_books_executions_cash_and_positions(tieout: Tieout, tmp_path: Path) -> None:
+    setup_book(tieout)
+    f = write(tmp_path / "e.csv", HEADER + ",exec_time\n"
+              "E1,A1,AAPL,buy,100,190.25,2026-11-24,ACME,1.00,0.05,2026-11-24T15:00:00Z\n"
+              "E2,A1,AAPL,sell,40,191.50,2026-11-24,ACME,1,,2026-11-24T16:00:00Z\n"
+              "E3,A1,MSFT,sell,10,400,2026-11-25,ACME,,,\n")
+    r = tieout.ok("exec", "import", f, "--json").json()
+    assert (r["rows"], r["booked"], r["already_booked"]) == (3, 3, 0)
+    again = tieout.ok("exec", "import", f, "--json").json()
+    assert (again["booked"], again["already_booked"]) == (0, 3)
+    execs = tieout.ok("exec", "list", "--account", "A1", "--json").json()
+    assert [e["exec_id"] for e in execs] == ["E1", "E2", "E3"]
+    assert execs[0]["settle_date"] == "2026-11-25"
+    assert execs[2]["settle_date"] == "2026-11-27"  # Thanksgiving: T+1 skips the holiday
+    assert execs[0]["exec_time"] == "2026-11-24T15:00:00.000000Z"
+    assert [e["exec_id"] for e in tieout.ok("exec", "list", "--date", "2026-11-25",
+                                            "--json").json()] == ["E3"]
+    # cash: 100000 - 19025 - 1.05 + 7660 - 1 + 4000
+    assert tieout.ok("cash", "balance", "A1", "--json").json()["balance"] == "92632.95"
+    pos = {p["symbol"]: p for p in tieout.ok("positions", "--account", "A1", "--json").json()}
+    assert pos["AAPL"]["quantity"] == "60"
+    # basis 19026.05 for 100; 40 relieved = 7610.42; proceeds 7660 - 1
+    assert pos["AAPL"]["cost_basis"] == "11415.630000000000"
+    assert pos["AAPL"]["realized_pnl"] == "48.580000000000"
+    assert pos["MSFT"]["quantity"] == "-10"
+    assert pos["MSFT"]["cost_basis"] == "-4000"
+    assert pos["AAPL"]["market_price"] is None
+    assert pos["AAPL"]["unrealized_pnl"] is None
+    asof = tieout.ok("positions", "--account", "A1", "--as-of", "2026-11-24", "--json").json()
+    assert [p["symbol"] for p in asof] == ["AAPL"]
+    lots = tieout.ok("lots", "--account", "A1", "--symbol", "AAPL", "--json").json()
+    assert lots == [{"opened": "2026-11-24", "quantity": "60", "price": "190.25",
+                     "cost_basis": "11415.630000000000"}]
+    assert tieout.ok("audit", "verify", "--json").json()["ok"] is True
+
+
+BAD_FILES = {
+    "missing column": (HEADER.replace(",venue", "") + "\n", "missing required column(s): venue"),
+    "unknown column": (HEADER + ",colour\nE1,A1,AAPL,buy,1,1,2026-11-24,ACME,0,0,red\n",
+                       "unknown column(s): colour"),
+    "empty file": ("", "the file is empty"),
+    "header only": (HEADER + "\n", "no rows"),
+    "bad number": (HEADER + "\nE1,A1,AAPL,buy,1O0,1,2026-11-24,ACME,0,0\n",
+                   "line 2, quantity: '1O0' must be a decimal number"),
+    "zero quantity": (HEADER + "\nE1,A1,AAPL,buy,0,1,2026-11-24,ACME,0,0\n",
+                      "line 2, quantity: '0' must be a decimal number greater than zero"),
+    "negative price": (HEADER + "\nE1,A1,AAPL,buy,1,-1,2026-11-24,ACME,0,0\n",
+                       "line 2, price: '-1'"),
+    "negative fee": (HEADER + "\nE1,A1,AAPL,buy,1,1,2026-11-24,ACME,0,-2\n",
+                     "line 2, fees: '-2' must be a decimal number, not negative"),
+    "bad date": (HEADER + "\nE1,A1,AAPL,buy,1,1,24/11/2026,ACME,0,0\n",
+                 "line 2, trade_date: '24/11/2026' must be a date"),
+    "unknown account": (HEADER + "\nE1,ZZ,AAPL,buy,1,1,2026-11-24,ACME,0,0\n",
+                        "line 2, account: 'ZZ' unknown account"),
+    "unknown symbol": (HEADER + "\nE1,A1,TSLA,buy,1,1,2026-11-24,ACME,0,0\n",
+                       "line 2, symbol: 'TSLA' unknown symbol"),
+    "bad side": (HEADER + "\nE1,A1,AAPL,short,1,1,2026-11-24,ACME,0,0\n",
+                 "line 2, side: 'short' must be one of buy, sell"),
+    "duplicate rows": (HEADER + "\nE1,A1,AAPL,buy,1,1,2026-11-24,ACME,0,0\n"
+                       "E1,A1,AAPL,buy,1,1,2026-11-24,ACME,0,0\n",
+                       "line 3, venue+exec_id: 'ACME/E1' duplicate"),
+    "wrong currency": ("exec_id,account,symbol,side,quantity,price,trade_date,venue,currency\n"
+                       "E1,A1,AAPL,buy,1,1,2026-11-24,ACME,EUR\n", "AAPL trades in USD"),
+    "settle before trade": (HEADER + ",settle_date\nE1,A1,AAPL,buy,1,1,2026-11-24,ACME,0,0,"
+                            "2026-11-20\n", "is before the trade date"),
+    "naive time": (HEADER + ",exec_time\nE1,A1,AAPL,buy,1,1,2026-11-24,ACME,0,0,"
+                   "2026-11-24T10:00:00\n", "line 2, exec_time"),
+    "outside calendar": (HEADER + "\nE1,A1,AAPL,buy,1,1,2099-01-02,ACME,0,0\n",
+                         "outside the XNYS calendar"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_a_bad_execution_file_is_refused_whole(tieout: Tieout, tmp_path: Path, case: str) -> None:
+    setup_book(tieout)
+    text, message = BAD_FILES[case]
+    before = table_counts(tieout)
+    r = tieout("exec", "import", write(tmp_path / "bad.csv", text))
+    assert r.code == 3, r.err
+    assert message in r.err
+    assert table_counts(tieout) == before
+
+
+def test_one_bad_row_among_good_ones_refuses_the_whole_file(tieout: Tieout,
+                                                              tmp_path: Path) -> None:
+    setup_book(tieout)
+    before = table_counts(tieout)
+    rows = [f"G{i},A1,AAPL,buy,5,100,2026-11-24,ACME,0,0" for i in range(50)]
+    rows[30] = "G30,A1,AAPL,buy,5,100,2026-11-24,,0,0"
+    r = tieout("exec", "import", write(tmp_path / "mix.csv", HEADER + "\n" + "\n".join(rows)))
+    assert r.code == 3
+    assert "line 32, venue: is required and empty" in r.err
+    assert "1 problem(s)" in r.err
+    assert table_counts(tieout) == before
+
+
+def test_non_utf8_and_missing_files(tieout: Tieout, tmp_path: Path) -> None:
+    setup_book(tieout)
+    before = table_counts(tieout)
+    latin = write(tmp_path / "l.csv", (HEADER + "\nE1,A1,AAPL,buy,1,1,2026-11-24,Caf\xe9,0,0\n")
+                  .encode("latin-1"))
+    r = tieout("exec", "import", latin)
+    assert r.code == 3
+    assert "not UTF-8" in r.err
+    assert "line 2" in r.err
+    r = tieout("exec", "import", str(tmp_path / "nope.csv"))
+    assert r.code == 3
+    assert "no such file" in r.err
+    assert table_counts(tieout) == before
+
+
+def test_reimport_with_other_terms_is_refused(tieout: Tieout, tmp_path: Path) -> None:
+    setup_book(tieout)
+    tieout.ok("exec", "import", write(tmp_path / "a.csv",
+                                      HEADER + "\nE1,A1,AAPL,buy,100,10,2026-11-24,ACME,0,0\n"))
+    r = tieout("exec", "import", write(tmp_path / "b.csv",
+                                       HEADER + "\nE1,A1,AAPL,buy,100,11,2026-11-24,ACME,0,0\n"))
+    assert r.code == 3
+    assert "booked already with price 10" in r.err
+    same = tieout.ok("exec", "import", write(
+        tmp_path / "c.csv", HEADER + "\nE1,A1,AAPL,buy,100.0,10.00,2026-11-24,ACME,0,0\n"),
+        "--json").json()
+    assert same["already_booked"] == 1
+
+
+def test_audit_export_and_verify_file(tieout: Tieout, tmp_path: Path) -> None:
+    setup_book(tieout)
+    out = tmp_path / "audit.jsonl"
+    tieout.ok("audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--out", str(out))
+    r = run_tieout("audit", "verify", "--file", str(out), "--json")
+    assert r.code == 0
+    assert r.json()["ok"] is True
+    assert r.json()["events"] == 5
+    lines = out.read_text().splitlines()
+    assert "Alpha Fund" in lines[3]
+    lines[3] = lines[3].replace("Alpha Fund", "Mallory Fund")
+    out.write_text("\n".join(lines) + "\n")
+    r = run_tieout("audit", "verify", "--file", str(out), "--json")
+    assert r.code == 7
+    assert r.json()["ok"] is False
+    assert r.json()["first_bad_seq"] == 4

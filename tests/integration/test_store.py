@@ -1,0 +1,166 @@
+"""The store on both backends: exact decimals and times, the schema check, append-only tables
+enforced by the database, and the audit chain under tampering and concurrent writers."""
+
+import multiprocessing
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from oms import audit, book, executions
+from oms.book import Ctx
+from oms.errors import DatabaseNotReady
+from oms.refdata import make_account, make_instrument
+from oms.schema import audit_events, instruments
+from oms.store import Store
+from oms.values import FRAC_DIGITS, INT_DIGITS, utc_iso
+
+extreme = st.builds(
+    lambda n, s: Decimal(n).scaleb(-s),
+    st.integers(-(10 ** (INT_DIGITS + FRAC_DIGITS) - 1), 10 ** (INT_DIGITS + FRAC_DIGITS) - 1),
+    st.integers(0, FRAC_DIGITS),
+) | st.sampled_from(
+    [Decimal(t) for t in ("0", "0.000000000001", "999999999999999999.999999999999",
+                          "-999999999999999999.999999999999", "190.25", "100.500", "-0.5")]
+)
+
+times = st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2200, 1, 1),
+                     timezones=st.just(UTC))
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=extreme, when=times)
+def test_decimals_and_times_round_trip_exactly(store: Store, value: Decimal,
+                                               when: datetime) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(sa.delete(instruments))
+        conn.execute(instruments.insert().values(
+            symbol="X", exchange="XNYS", currency="USD", tick_size=value, lot_size=Decimal(1),
+            restricted=False, created_at=when, created_by="t"))
+        row = conn.execute(sa.select(instruments.c.tick_size, instruments.c.created_at)).one()
+    assert row.tick_size == value
+    assert str(row.tick_size) == str(value) or row.tick_size.as_tuple() == value.as_tuple()
+    assert row.created_at == when
+    assert row.created_at.tzinfo is not None
+
+
+def test_a_missing_or_behind_schema_is_refused(db_url: str) -> None:
+    with pytest.raises(DatabaseNotReady, match="tieout init"):
+        Store.open(db_url)
+    store = Store.open(db_url, check_schema=False)
+    assert store.init() == (None, "0001")
+    assert store.init() == ("0001", "0001")
+    Store.open(db_url)  # now fine
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0000'")
+    with pytest.raises(DatabaseNotReady, match="revision 0000"):
+        Store.open(db_url)
+
+
+def _append(store: Store, n: int) -> None:
+    with store.write() as conn:
+        for i in range(n):
+            audit.append(conn, at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=i),
+                         actor="t", action="test", entity_type="x", entity_id=str(i),
+                         payload={"i": i, "amount": Decimal("1.10")})
+
+
+def _book_one_of_each(store: Store, tmp_path: Path) -> None:
+    ctx = Ctx("t", datetime(2026, 11, 24, 15, tzinfo=UTC))
+    book.add_instruments(store, ctx, [make_instrument("AAPL", "XNYS", "USD")])
+    book.open_account(store, ctx, make_account("A1", "USD", None, "cash", None))
+    book.deposit(store, ctx, "A1", Decimal("1000"), "wire")
+    f = tmp_path / "e.csv"
+    f.write_text("exec_id,account,symbol,side,quantity,price,trade_date,venue\n"
+                 "E1,A1,AAPL,buy,1,100,2026-11-24,ACME\n")
+    executions.import_file(store, ctx, str(f))
+
+
+@pytest.mark.parametrize("sql", [
+    "UPDATE audit_events SET actor = 'mallory'",
+    "DELETE FROM audit_events",
+    "UPDATE executions SET price = '1'",
+    "DELETE FROM executions",
+    "UPDATE journal_postings SET amount = '0'",
+    "DELETE FROM journal_postings",
+    "UPDATE journal_entries SET kind = 'x'",
+    "DELETE FROM journal_entries",
+])
+def test_append_only_tables_refuse_changes(store: Store, tmp_path: Path, sql: str) -> None:
+    _book_one_of_each(store, tmp_path)
+    table = sql.split()[1] if sql.startswith("UPDATE") else sql.split()[2]
+    with store.read() as conn:
+        before = conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar()
+    assert before
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), store.write() as conn:
+        conn.exec_driver_sql(sql)
+    with store.read() as conn:
+        assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() == before
+        assert audit.verify_store(conn).ok
+
+
+def test_truncate_is_refused_on_postgresql(store: Store) -> None:
+    if store.dialect != "postgresql":
+        pytest.skip("SQLite has no TRUNCATE")
+    _append(store, 1)
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), store.write() as conn:
+        conn.exec_driver_sql("TRUNCATE audit_events")
+
+
+def test_verify_catches_an_edit_made_with_the_triggers_dropped(store: Store) -> None:
+    _append(store, 10)
+    with store.read() as conn:
+        assert audit.verify_store(conn).ok
+    with store.engine.begin() as conn:
+        if store.dialect == "postgresql":
+            conn.exec_driver_sql("ALTER TABLE audit_events DISABLE TRIGGER USER")
+            conn.exec_driver_sql("UPDATE audit_events SET payload = '{\"i\":99}' WHERE seq = 7")
+            conn.exec_driver_sql("ALTER TABLE audit_events ENABLE TRIGGER USER")
+        else:
+            conn.exec_driver_sql("DROP TRIGGER audit_events_no_update")
+            conn.exec_driver_sql("UPDATE audit_events SET payload = '{\"i\":99}' WHERE seq = 7")
+    with store.read() as conn:
+        result = audit.verify_store(conn)
+    assert not result.ok
+    assert result.first_bad_seq == 7
+    assert result.events == 7
+
+
+def _writer(url: str, n: int) -> None:
+    store = Store.open(url)
+    for i in range(n):
+        with store.write() as conn:
+            audit.append(conn, at=datetime.now(UTC), actor=f"p{i}", action="race",
+                         entity_type="x", entity_id=str(i), payload={"i": i})
+
+
+def test_concurrent_writers_keep_one_intact_chain(store: Store, db_url: str) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(db_url, 25)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    with store.read() as conn:
+        result = audit.verify_store(conn)
+        count = conn.execute(sa.select(sa.func.count()).select_from(audit_events)).scalar()
+    assert result.ok
+    assert result.events == 100 == count
+
+
+def test_times_are_stored_with_microseconds(store: Store) -> None:
+    when = datetime(2026, 11, 25, 14, 30, 0, 123456, tzinfo=UTC)
+    with store.write() as conn:
+        ev = audit.append(conn, at=when, actor="t", action="a", entity_type="x", entity_id="1",
+                          payload={"d": date(2026, 1, 2)})
+    assert ev.at == utc_iso(when) == "2026-11-25T14:30:00.123456Z"
+    with store.read() as conn:
+        (stored,) = list(audit.events(conn))
+    assert stored.at == ev.at
+    assert stored.hash == ev.hash
