@@ -4,9 +4,11 @@ Pure: no I/O, no clock, no database, no environment. Every number is a Decimal; 
 runs in one explicit decimal context (``CONTEXT``: 60 significant digits, ROUND_HALF_EVEN,
 float mixing trapped), whatever the caller's context is, so nothing is rounded by the context.
 
-The only rounding is explicit: a pro rata share (basis relieved from part of a lot, the closing
-part of a fill's costs) is quantized to ``FRAC_DIGITS`` (12) decimal places, ROUND_HALF_EVEN,
-and the other part gets the exact remainder, so totals are conserved exactly:
+The only rounding that enters the books is explicit: a pro rata share (basis relieved from part
+of a lot, the closing part of a fill's costs) is quantized to ``FRAC_DIGITS`` (12) decimal
+places, ROUND_HALF_EVEN, and the other part gets the exact remainder, so totals are conserved
+exactly (two derived figures, Position.avg_cost and an AVERAGE lot's price, are rounded the same
+way for display; nothing is computed from them):
 
     for every account/symbol:  sum of cash_flow(fill) == realized_pnl - cost_basis (open lots)
 
@@ -52,8 +54,9 @@ __all__ = [
     "value",
 ]
 
-# The one context every computation here runs in. Built field by field so that neither the
-# caller's context nor decimal.DefaultContext can change a result.
+# The one context every computation here runs in (entered as a copy; never modify it). Built
+# field by field so that neither the caller's context nor decimal.DefaultContext can change a
+# result.
 CONTEXT = Context(
     prec=60,
     rounding=ROUND_HALF_EVEN,
