@@ -4,11 +4,13 @@ contract's exit codes here and nowhere else."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from cli import audit_cmd, book_cmd, md_cmd, refdata_cmd
-from cli.common import ActorOpt, DbOpt, make_ctx, open_store, say
+from cli.common import ActorOpt, DbOpt, clock, make_ctx, open_store, resolve_actor, say
 from oms import audit
 from oms.errors import TieoutError
 
@@ -45,6 +47,20 @@ def init(db: DbOpt = None, actor: ActorOpt = None) -> None:
         say(f"database {store.url}: schema {before or 'none'} -> {after}")
     else:
         say(f"database {store.url}: schema is up to date ({after})")
+
+
+@app.command("demo")
+def demo(
+    out: Annotated[
+        str, typer.Option(help="folder for the demo database and files")
+    ] = "tieout-demo",
+    seed: Annotated[int, typer.Option(help="same seed, same results")] = 7,
+    actor: ActorOpt = None,
+) -> None:
+    """A simulated trading day on a fresh embedded database, end to end."""
+    from cli.demo import run_demo
+
+    run_demo(Path(out), seed, resolve_actor(actor), clock, say)
 
 
 def run() -> None:

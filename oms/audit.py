@@ -73,6 +73,9 @@ class AuditEvent:
         }
 
 
+_CONTENT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def event_hash(
     prev_hash: str,
     seq: int,
@@ -84,11 +87,7 @@ def event_hash(
     reason: str | None,
     payload: str,
 ) -> str:
-    content = json.dumps(
-        [seq, at, actor, action, entity_type, entity_id, reason, payload],
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+    content = _CONTENT([seq, at, actor, action, entity_type, entity_id, reason, payload])
     return hashlib.sha256((prev_hash + content).encode()).hexdigest()
 
 
@@ -120,7 +119,7 @@ def check_chain(
     expected_seq, prev = (anchor[0] + 1, anchor[1]) if anchor else (1, GENESIS)
     count = 0
     sha = hashlib.sha256
-    dumps = json.dumps
+    content = _CONTENT
     for seq, at, actor, action, etype, eid, reason, payload, prev_hash, h in rows:
         count += 1
         if seq != expected_seq:
@@ -128,12 +127,8 @@ def check_chain(
             return ChainCheck(False, count, prev, min(seq, expected_seq), why)
         if prev_hash != prev:
             return ChainCheck(False, count, prev, seq, "prev_hash does not match its predecessor")
-        content = dumps(
-            [seq, at, actor, action, etype, eid, reason, payload],
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
-        if sha((prev + content).encode()).hexdigest() != h:
+        body = content([seq, at, actor, action, etype, eid, reason, payload])
+        if sha((prev + body).encode()).hexdigest() != h:
             return ChainCheck(False, count, prev, seq, "content does not match its hash")
         prev = h
         expected_seq += 1

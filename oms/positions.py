@@ -53,8 +53,12 @@ def positions(
     method: CostMethod = CostMethod.FIFO,
 ) -> list[PositionLine]:
     book.get_account(conn, account)
-    recs = executions.records(conn, account=account, as_of=as_of)
-    built = lots.build_positions(lots.effective_fills(recs), method)
+    # Corrections and busts apply before the as-of cut: a bust booked later still removes a
+    # fill dated before the as-of date, since positions show what is known now.
+    fills = lots.effective_fills(executions.records(conn, account=account))
+    if as_of is not None:
+        fills = [f for f in fills if f.trade_date <= as_of]
+    built = lots.build_positions(fills, method)
     symbols = sorted({sym for _, sym in built})
     marks = md_book.last_prices(conn, symbols, end_of(as_of) if as_of else None)
     return [
