@@ -14,7 +14,7 @@ import pandera.polars as pa
 import polars as pl
 from sqlalchemy import Column, Connection, MetaData, String, Table, and_, select
 
-from oms import audit, book, ledger, tabular
+from oms import audit, book, ledger, lots, tabular
 from oms.book import Ctx
 from oms.calendars import settlement_date
 from oms.errors import BadInput, RowError
@@ -24,7 +24,17 @@ from oms.store import Store, bulk_insert, next_id
 from oms.values import Side, dec_str, utc_iso
 
 REQUIRED = ("exec_id", "account", "symbol", "side", "quantity", "price", "trade_date", "venue")
-OPTIONAL = ("currency", "settle_date", "exec_time", "commission", "fees", "client_order_id")
+OPTIONAL = (
+    "currency",
+    "settle_date",
+    "exec_time",
+    "commission",
+    "fees",
+    "client_order_id",
+    "exec_type",
+    "ref_exec_id",  # tieout's extension: corrections and busts as new records
+)
+FILL, CORRECT, BUST = "fill", "correct", "bust"
 COLUMNS = (
     *REQUIRED[:6],
     "currency",
@@ -82,6 +92,8 @@ def _schema(account_ids: Sequence[str], symbols: Sequence[str]) -> pa.DataFrameS
             "commission": t.text_column(t.decimal_check(non_negative=True), required=False),
             "fees": t.text_column(t.decimal_check(non_negative=True), required=False),
             "client_order_id": t.text_column(t.ident_check, required=False),
+            "exec_type": t.text_column(t.one_of([FILL, CORRECT, BUST]), required=False),
+            "ref_exec_id": t.text_column(t.ident_check, required=False),
         }
     )
 
@@ -94,7 +106,9 @@ def read_file(conn: Connection, path: str) -> tuple[tabular.TextFile, pl.DataFra
     """Validate a canonical execution file against the schema and the reference data; return
     the frame in storage form, or raise BadFile with every row's error."""
     tf = tabular.read_csv(path, required=REQUIRED, optional=OPTIONAL)
-    frame = tf.frame.with_columns(pl.col("side").str.to_lowercase())
+    frame = tf.frame.with_columns(
+        pl.col("side").str.to_lowercase(), pl.col("exec_type").str.to_lowercase().fill_null(FILL)
+    )
     account_ids = list(conn.execute(select(accounts.c.account_id)).scalars())
     inst = {
         r.symbol: (r.exchange, r.currency)
@@ -139,6 +153,16 @@ def read_file(conn: Connection, path: str) -> tuple[tabular.TextFile, pl.DataFra
         ok.filter(pl.col("settle_date") < pl.col("trade_date")),
         "settle_date",
         pl.format("is before the trade date {}", pl.col("trade_date").dt.strftime("%Y-%m-%d")),
+    )
+    errors += _frame_errors(
+        ok.filter((pl.col("exec_type") != FILL) & pl.col("ref_exec_id").is_null()),
+        "ref_exec_id",
+        pl.format("a {} names the execution it changes here", "exec_type"),
+    )
+    errors += _frame_errors(
+        ok.filter((pl.col("exec_type") == FILL) & pl.col("ref_exec_id").is_not_null()),
+        "ref_exec_id",
+        pl.lit("only a correct or bust row names the execution it changes"),
     )
     settle_of: list[tuple[str, date, date | None, str | None]] = []
     for exchange, day in (
@@ -273,6 +297,7 @@ def import_file(store: Store, ctx: Ctx, path: str) -> ImportResult:
             "fees",
             "client_order_id",
             "exec_type",
+            "ref_exec_id",
             "source",
             "import_id",
             "booked_at",
@@ -293,16 +318,20 @@ def import_file(store: Store, ctx: Ctx, path: str) -> ImportResult:
             "commission",
             "fees",
             "client_order_id",
+            "exec_type",
+            "ref_exec_id",
         )
         rows = ordered.with_row_index("id", offset=first_id).with_columns(
-            pl.lit("fill").alias("exec_type"),
             pl.lit("import").alias("source"),
             pl.lit(import_id).alias("import_id"),
             pl.lit(booked_at).alias("booked_at"),
             pl.lit(ctx.actor).alias("actor"),
         )
+        adjustments = _adjustment_totals(conn, rows, path)  # reads the book before the insert
         bulk_insert(conn, executions, cols, rows)
-        entries = settlement_entries(ordered, f"import:{import_id}")
+        entries = settlement_entries(
+            rows.filter(pl.col("exec_type") == FILL), f"import:{import_id}", adjustments
+        )
         entry_ids = book.post_entries(conn, ctx, entries)
         audit.append(
             conn,
@@ -325,11 +354,17 @@ def import_file(store: Store, ctx: Ctx, path: str) -> ImportResult:
         return ImportResult(path, tf.sha256, tf.rows, frame.height, len(seen), import_id)
 
 
-def settlement_entries(ordered: pl.DataFrame, ref: str) -> list[ledger.Entry]:
+Batches = dict[tuple[str, str, str], ledger.SettlementTotals]
+
+
+def settlement_entries(
+    fills: pl.DataFrame, ref: str, batches: Batches | None = None
+) -> list[ledger.Entry]:
     """The cash journal of an import: one settlement entry per account, currency and settlement
-    date (a settlement batch), exact sums of every trade's gross amount and costs."""
-    batches: dict[tuple[str, str, str], ledger.SettlementTotals] = {}
-    cols = ordered.select(
+    date (a settlement batch), exact sums of every trade's gross amount and costs (plus the
+    changes that corrections and busts make, when given)."""
+    batches = dict(batches or {})
+    cols = fills.select(
         "account", "currency", "settle_date", "side", "quantity", "price", "commission", "fees"
     )
     buy = Side.BUY
@@ -351,6 +386,90 @@ def settlement_entries(ordered: pl.DataFrame, ref: str) -> list[ledger.Entry]:
     ]
 
 
+def _file_record(r: dict[str, Any]) -> ExecRecord:
+    return ExecRecord(
+        seq=r["id"],
+        venue=r["venue"],
+        exec_id=r["exec_id"],
+        account=r["account"],
+        symbol=r["symbol"],
+        side=Side(r["side"]),
+        quantity=Decimal(r["quantity"]),
+        price=Decimal(r["price"]),
+        commission=Decimal(r["commission"]),
+        fees=Decimal(r["fees"]),
+        trade_date=date.fromisoformat(r["trade_date"]),
+        exec_time=None,
+        exec_type=r["exec_type"],
+        ref_exec_id=r["ref_exec_id"],
+        currency=r["currency"],
+        settle_date=date.fromisoformat(r["settle_date"]),
+    )
+
+
+def _adjustment_totals(conn: Connection, rows: pl.DataFrame, path: str) -> Batches:
+    """What the file's corrections and busts change in the cash journal: for every execution
+    they touch, its effective terms before the file are taken back and its terms after it are
+    booked (none for a bust). A reference must name an execution of the same venue, account and
+    symbol booked before it (earlier in the book or in the file); else the file is refused."""
+    adjust = rows.filter(pl.col("exec_type") != FILL)
+    if adjust.height == 0:
+        return {}
+    pairs = adjust.select("account", "symbol").unique().rows()
+    stored = [
+        rec for account, symbol in pairs for rec in records(conn, account=account, symbol=symbol)
+    ]
+    new = [
+        _file_record(r)
+        for r in rows.filter(
+            pl.struct("account", "symbol").is_in([{"account": a, "symbol": s} for a, s in pairs])
+        ).iter_rows(named=True)
+    ]
+    known = {(r.venue, r.exec_id): r for r in stored}
+    errors = []
+    for rec in sorted(new, key=lambda r: r.seq):
+        target = known.get((rec.venue, rec.ref_exec_id or ""))
+        if rec.exec_type != FILL and (
+            target is None or (target.account, target.symbol) != (rec.account, rec.symbol)
+        ):
+            errors.append(
+                RowError(
+                    rec.seq - rows["id"][0] + tabular.HEADER_LINE + 1,
+                    "ref_exec_id",
+                    rec.ref_exec_id,
+                    f"names no execution of {rec.account} in {rec.symbol} at {rec.venue} "
+                    "booked before it",
+                )
+            )
+        known[(rec.venue, rec.exec_id)] = rec
+    tabular.refuse_if(path, errors)
+    before = {
+        (f.venue, f.exec_id): f
+        for f in lots.effective_fills([*stored, *(r for r in new if r.exec_type == FILL)])
+    }
+    after = {(f.venue, f.exec_id): f for f in lots.effective_fills([*stored, *new])}
+    batches: Batches = {}
+    for key in before.keys() | after.keys():
+        old, now = before.get(key), after.get(key)
+        if old == now:
+            continue
+        for version, sign in ((old, -1), (now, 1)):
+            if version is None:
+                continue
+            if version.currency is None or version.settle_date is None:
+                raise RuntimeError(f"execution {key} lacks currency or settlement date")
+            batch = (version.account, version.currency, version.settle_date.isoformat())
+            batches.setdefault(batch, ledger.SettlementTotals()).add(
+                version.side,
+                version.quantity,
+                version.price,
+                version.commission,
+                version.fees,
+                sign,
+            )
+    return batches
+
+
 # ---- reading the book -----------------------------------------------------------------------
 
 
@@ -370,6 +489,8 @@ def _record(r: Any) -> ExecRecord:
         exec_time=r.exec_time,
         exec_type=r.exec_type,
         ref_exec_id=r.ref_exec_id,
+        currency=r.currency,
+        settle_date=r.settle_date,
     )
 
 

@@ -126,12 +126,19 @@ class SettlementTotals:
     trades: int = 0
 
     def add(
-        self, side: Side, quantity: Decimal, price: Decimal, commission: Decimal, fees: Decimal
+        self,
+        side: Side,
+        quantity: Decimal,
+        price: Decimal,
+        commission: Decimal,
+        fees: Decimal,
+        sign: int = 1,
     ) -> None:
+        """Add a trade (sign 1) or take one back (sign -1: a bust, a correction's old terms)."""
         gross = quantity * price
-        self.securities += gross if side is Side.BUY else -gross
-        self.commission += commission
-        self.fees += fees
+        self.securities += sign * (gross if side is Side.BUY else -gross)
+        self.commission += sign * commission
+        self.fees += sign * fees
         self.trades += 1
 
 

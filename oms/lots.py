@@ -95,6 +95,8 @@ class ExecRecord:
     exec_time: datetime | None  # tz-aware UTC or None
     exec_type: str = FILL  # "fill" | "correct" | "bust"
     ref_exec_id: str | None = None  # correct/bust: exec_id (same venue) of the execution it changes
+    currency: str | None = None  # carried for the cash journal; positions do not use them
+    settle_date: date | None = None
 
 
 def fill_order(record: ExecRecord) -> tuple[date, bool, datetime, int]:

@@ -232,3 +232,57 @@ def test_audit_export_and_verify_file(tieout: Tieout, tmp_path: Path) -> None:
     assert r.code == 7
     assert r.json()["ok"] is False
     assert r.json()["first_bad_seq"] == 4
+
+
+ADJ = HEADER + ",exec_type,ref_exec_id\n"
+
+
+def test_corrections_and_busts_are_new_records(tieout: Tieout, tmp_path: Path) -> None:
+    setup_book(tieout)
+    tieout.ok("exec", "import", write(tmp_path / "a.csv",
+                                      HEADER + "\nE1,A1,AAPL,buy,100,10,2026-11-24,ACME,1,0\n"))
+    assert tieout.ok("cash", "balance", "A1", "--json").json()["balance"] == "98999"
+    fix = write(tmp_path / "fix.csv",
+                ADJ + "C1,A1,AAPL,buy,100,11,2026-11-24,ACME,1,0,correct,E1\n")
+    tieout.ok("exec", "import", fix)
+    assert tieout.ok("cash", "balance", "A1", "--json").json()["balance"] == "98899"
+    (pos,) = tieout.ok("positions", "--account", "A1", "--json").json()
+    assert (pos["quantity"], pos["cost_basis"]) == ("100", "1101")
+    bust = write(tmp_path / "bust.csv",
+                 ADJ + "B1,A1,AAPL,buy,100,11,2026-11-24,ACME,1,0,bust,C1\n")
+    tieout.ok("exec", "import", bust)
+    assert tieout.ok("cash", "balance", "A1", "--json").json()["balance"] == "100000"
+    # a busted trade never happened: the symbol has no position at all
+    assert tieout.ok("positions", "--account", "A1", "--json").json() == []
+    listed = tieout.ok("exec", "list", "--json").json()
+    assert [(e["exec_id"], e["exec_type"], e["ref_exec_id"], e["price"]) for e in listed] == [
+        ("E1", "fill", None, "10"), ("C1", "correct", "E1", "11"), ("B1", "bust", "C1", "11")]
+    assert tieout.ok("audit", "verify", "--json").json()["ok"] is True
+
+
+def test_a_correction_in_the_same_file_as_its_fill(tieout: Tieout, tmp_path: Path) -> None:
+    setup_book(tieout)
+    f = write(tmp_path / "f.csv", ADJ + "E1,A1,AAPL,sell,10,50,2026-11-24,ACME,0,0,,\n"
+              "C1,A1,AAPL,sell,10,51,2026-11-24,ACME,0,0,correct,E1\n")
+    tieout.ok("exec", "import", f)
+    assert tieout.ok("cash", "balance", "A1", "--json").json()["balance"] == "100510"
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    ("C1,A1,AAPL,buy,1,1,2026-11-24,ACME,0,0,correct,NOPE", "names no execution of A1"),
+    ("C1,A1,MSFT,buy,1,1,2026-11-24,ACME,0,0,correct,E1", "names no execution of A1 in MSFT"),
+    ("C1,A1,AAPL,buy,1,1,2026-11-24,OTHER,0,0,bust,E1", "at OTHER booked before it"),
+    ("C1,A1,AAPL,buy,1,1,2026-11-24,ACME,0,0,bust,", "a bust names the execution it changes"),
+    ("C1,A1,AAPL,buy,1,1,2026-11-24,ACME,0,0,,E1", "only a correct or bust row"),
+    ("C1,A1,AAPL,buy,1,1,2026-11-24,ACME,0,0,amend,E1", "must be one of bust, correct, fill"),
+])
+def test_a_bad_correction_refuses_the_file(tieout: Tieout, tmp_path: Path, row: str,
+                                           message: str) -> None:
+    setup_book(tieout)
+    tieout.ok("exec", "import", write(tmp_path / "a.csv",
+                                      HEADER + "\nE1,A1,AAPL,buy,100,10,2026-11-24,ACME,1,0\n"))
+    before = table_counts(tieout)
+    r = tieout("exec", "import", write(tmp_path / "b.csv", ADJ + row + "\n"))
+    assert r.code == 3
+    assert message in r.err
+    assert table_counts(tieout) == before
