@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import pandera.polars as pa
 import polars as pl
-from sqlalchemy import Column, Connection, MetaData, String, Table, and_, select
+from sqlalchemy import Column, Connection, MetaData, String, Table, and_, select, type_coerce
+from sqlalchemy.types import NullType
 
 from oms import audit, book, ledger, lots, tabular
 from oms.book import Ctx
@@ -473,25 +474,24 @@ def _adjustment_totals(conn: Connection, rows: pl.DataFrame, path: str) -> Batch
 # ---- reading the book -----------------------------------------------------------------------
 
 
-def _record(r: Any) -> ExecRecord:
-    return ExecRecord(
-        seq=r.id,
-        venue=r.venue,
-        exec_id=r.exec_id,
-        account=r.account,
-        symbol=r.symbol,
-        side=Side(r.side),
-        quantity=r.quantity,
-        price=r.price,
-        commission=r.commission,
-        fees=r.fees,
-        trade_date=r.trade_date,
-        exec_time=r.exec_time,
-        exec_type=r.exec_type,
-        ref_exec_id=r.ref_exec_id,
-        currency=r.currency,
-        settle_date=r.settle_date,
-    )
+_RECORD_COLUMNS = (
+    "id",
+    "venue",
+    "exec_id",
+    "account",
+    "symbol",
+    "side",
+    "quantity",
+    "price",
+    "commission",
+    "fees",
+    "trade_date",
+    "exec_time",
+    "exec_type",
+    "ref_exec_id",
+    "currency",
+    "settle_date",
+)
 
 
 def records(
@@ -502,8 +502,11 @@ def records(
     trade_date: date | None = None,
     symbol: str | None = None,
 ) -> list[ExecRecord]:
+    """Executions as the pure core takes them, in book order. The hot path of positions: the
+    columns come back as the driver gives them (no per-value type processing) and are turned
+    into Decimals, dates and UTC times here, once per value."""
     e = executions.c
-    q = select(executions).order_by(e.id)
+    q = select(*(type_coerce(e[c], NullType()) for c in _RECORD_COLUMNS)).order_by(e.id)
     if account is not None:
         q = q.where(e.account == account)
     if symbol is not None:
@@ -512,7 +515,61 @@ def records(
         q = q.where(e.trade_date <= as_of)
     if trade_date is not None:
         q = q.where(e.trade_date == trade_date)
-    return [_record(r) for r in conn.execute(q)]
+    text_store = conn.dialect.name == "sqlite"  # decimals, dates and times come back as text
+    dec: Any = Decimal if text_store else _same
+    day: Any = date.fromisoformat if text_store else _same
+    sides = {s.value: s for s in Side}
+    out = []
+    rows: Any = conn.execute(q).all()  # raw driver values, fetched in one call
+    for (
+        seq,
+        venue,
+        exec_id,
+        acct,
+        sym,
+        side,
+        qty,
+        price,
+        comm,
+        fees,
+        td,
+        t,
+        kind,
+        ref,
+        ccy,
+        settle,
+    ) in rows:
+        out.append(
+            ExecRecord(
+                seq,
+                venue,
+                exec_id,
+                acct,
+                sym,
+                sides[side],
+                dec(qty),
+                dec(price),
+                dec(comm),
+                dec(fees),
+                day(td),
+                None if t is None else _utc(t),
+                kind,
+                ref,
+                ccy,
+                day(settle),
+            )
+        )
+    return out
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _utc(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return datetime.fromisoformat(value)
 
 
 def execution_json(r: Any) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import (
     ROUND_HALF_EVEN,
@@ -36,6 +36,7 @@ from decimal import (
     Overflow,
     localcontext,
 )
+from typing import NamedTuple
 
 from oms.errors import BadInput
 from oms.values import FRAC_DIGITS, ZERO, CostMethod, Side
@@ -77,8 +78,7 @@ EXEC_TYPES = frozenset({FILL, CORRECT, BUST})
 _NO_TIME = datetime.min.replace(tzinfo=UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class ExecRecord:
+class ExecRecord(NamedTuple):
     """One stored execution row, as the book holds it."""
 
     seq: int  # book order (row id); ties broken by it
@@ -159,8 +159,7 @@ def effective_fills(records: Iterable[ExecRecord]) -> list[ExecRecord]:
             continue
         effective = terms
         if terms is not original:
-            effective = replace(
-                terms,
+            effective = terms._replace(
                 seq=original.seq,
                 venue=original.venue,
                 exec_id=original.exec_id,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal, FloatOperation, localcontext
 
@@ -341,14 +340,14 @@ def test_avg_cost_is_rounded_to_twelve_places() -> None:
     ],
 )
 def test_build_positions_refuses_bad_fills(change: dict[str, object], reason: str) -> None:
-    bad = replace(rec(2, SELL, "1", "10"), **change)  # type: ignore[arg-type]
+    bad = rec(2, SELL, "1", "10")._replace(**change)
     with pytest.raises(BadInput, match=reason) as err:
         build_positions([rec(1, BUY, "1", "10"), bad])
     assert "XNAS/E2" in str(err.value)
 
 
 def test_side_may_be_plain_text() -> None:
-    fills = [replace(f, side=str(f.side)) for f in THREE]  # type: ignore[arg-type]
+    fills = [f._replace(side=str(f.side)) for f in THREE]
     assert build_positions(fills) == build_positions(THREE)
 
 
@@ -365,7 +364,7 @@ def test_correction_replaces_terms_and_keeps_identity() -> None:
     other = rec(2, BUY, "5", "11", on=0)
     fix = rec(3, BUY, "100", "10.5", "1", on=0, exec_id="C1", exec_type="correct", ref="E1")
     out = effective_fills([original, other, fix])
-    assert out == [replace(original, price=D("10.5")), other]
+    assert out == [original._replace(price=D("10.5")), other]
     assert out[0].seq == 1
     assert out[0].exec_id == "E1"
     assert (out[0].exec_type, out[0].ref_exec_id) == ("fill", None)
@@ -388,7 +387,7 @@ def test_bust_removes_the_fill() -> None:
     fills = [rec(1, BUY, "100", "10"), rec(2, BUY, "50", "11")]
     bust = rec(3, BUY, "100", "10", exec_id="B1", exec_type="bust", ref="E1")
     assert effective_fills([*fills, bust]) == [fills[1]]
-    assert effective_fills([rec(1, BUY, "1", "1"), replace(bust, ref_exec_id="E1")]) == []
+    assert effective_fills([rec(1, BUY, "1", "1"), bust._replace(ref_exec_id="E1")]) == []
 
 
 def test_correction_of_a_correction_resolves_to_the_original() -> None:
@@ -396,7 +395,7 @@ def test_correction_of_a_correction_resolves_to_the_original() -> None:
     c1 = rec(2, BUY, "20", "5", on=0, exec_id="C1", exec_type="correct", ref="E1")
     c2 = rec(3, BUY, "30", "5", on=0, exec_id="C2", exec_type="correct", ref="C1")
     out = effective_fills([c2, original, c1])  # input order does not matter, seq does
-    assert out == [replace(original, quantity=D("30"))]
+    assert out == [original._replace(quantity=D("30"))]
     # A bust of the second correction removes the original.
     bust = rec(4, BUY, "30", "5", exec_id="B1", exec_type="bust", ref="C2")
     assert effective_fills([original, c1, c2, bust]) == []
@@ -410,7 +409,7 @@ def test_later_record_wins() -> None:
     # A correction booked after a bust reinstates the fill on the corrected terms.
     bust = rec(2, BUY, "10", "5", exec_id="B1", exec_type="bust", ref="E1")
     fix = rec(3, BUY, "40", "5", exec_id="C3", exec_type="correct", ref="B1")
-    assert effective_fills([original, bust, fix]) == [replace(original, quantity=D("40"))]
+    assert effective_fills([original, bust, fix]) == [original._replace(quantity=D("40"))]
 
 
 def test_records_naming_unknown_executions_are_ignored() -> None:
@@ -678,11 +677,11 @@ def test_corrections_and_busts_follow_the_latest_record(
         root[change.exec_id] = index
         latest[index] = None if is_bust else change
     expected = [
-        replace(terms, seq=fills[i].seq, exec_id=fills[i].exec_id, exec_type="fill")
+        terms._replace(seq=fills[i].seq, exec_id=fills[i].exec_id, exec_type="fill")
         for i, terms in latest.items()
         if terms is not None
     ]
-    expected = [replace(e, ref_exec_id=None) for e in expected]
+    expected = [e._replace(ref_exec_id=None) for e in expected]
     expected.sort(key=fill_order)
     assert effective_fills(records) == expected
     assert effective_fills(reversed(records)) == expected
