@@ -66,8 +66,8 @@ def verify(
             anchor = (int(str(rows[0][0])) - 1, str(rows[0][8]))  # an export of a later range
         check = audit.check_chain(rows, anchor=anchor)  # type: ignore[arg-type]
     else:
-        with open_store(db).read() as conn:
-            check = audit.verify_store(conn)
+        store = open_store(db)
+        check = audit.verify_url(store.engine.url.render_as_string(hide_password=False))
     if json:
         emit_json(check.as_json())
     elif check.ok:

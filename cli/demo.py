@@ -126,7 +126,7 @@ def run_demo(
         return Ctx(actor, clock())
 
     store = Store.open(f"sqlite:///{db}", check_schema=False)
-    store.init()
+    store.init(actor, clock())
     say(f"tieout demo (seed {seed}): a trading day of {DEMO_DATE} in {out}/")
     added, _ = book.add_instruments(store, ctx(), read_instruments(str(paths["instruments.csv"])))
     say(f"  reference data: {added} instruments (XNYS), {len(ACCOUNTS)} accounts")

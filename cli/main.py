@@ -10,8 +10,17 @@ from typing import Annotated
 import typer
 
 from cli import audit_cmd, book_cmd, md_cmd, refdata_cmd
-from cli.common import ActorOpt, DbOpt, clock, make_ctx, open_store, resolve_actor, say
-from oms import audit
+from cli.common import (
+    ActorOpt,
+    DbOpt,
+    JsonOpt,
+    clock,
+    emit_json,
+    make_ctx,
+    open_store,
+    resolve_actor,
+    say,
+)
 from oms.errors import TieoutError
 
 app = typer.Typer(
@@ -28,22 +37,14 @@ audit_cmd.register(app)
 
 
 @app.command("init")
-def init(db: DbOpt = None, actor: ActorOpt = None) -> None:
+def init(db: DbOpt = None, actor: ActorOpt = None, json: JsonOpt = False) -> None:
     """Create the tieout schema in a database, or upgrade it to this version."""
     store = open_store(db, check_schema=False)
-    before, after = store.init()
-    if before != after:
-        ctx = make_ctx(actor)
-        with store.write() as conn:
-            audit.append(
-                conn,
-                at=ctx.now,
-                actor=ctx.actor,
-                action="schema.upgrade",
-                entity_type="database",
-                entity_id="schema",
-                payload={"from": before, "to": after},
-            )
+    ctx = make_ctx(actor)
+    before, after = store.init(ctx.actor, ctx.now)
+    if json:
+        emit_json({"database": store.url, "from": before, "to": after, "upgraded": before != after})
+    elif before != after:
         say(f"database {store.url}: schema {before or 'none'} -> {after}")
     else:
         say(f"database {store.url}: schema is up to date ({after})")

@@ -8,8 +8,12 @@ check are pure; `append` and `verify_store` are the thin edge that reads and wri
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
-from collections.abc import Iterable, Iterator, Mapping
+import multiprocessing
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -135,7 +139,8 @@ def check_chain(
     return ChainCheck(True, count, prev if count else None, None)
 
 
-def _head(conn: Connection) -> tuple[int, str]:
+def head(conn: Connection) -> tuple[int, str]:
+    """(seq, hash) of the last event; (0, GENESIS) for an empty trail."""
     row = conn.execute(
         select(audit_events.c.seq, audit_events.c.hash).order_by(audit_events.c.seq.desc()).limit(1)
     ).first()
@@ -143,7 +148,7 @@ def _head(conn: Connection) -> tuple[int, str]:
 
 
 def head_hash(conn: Connection) -> str | None:
-    seq, h = _head(conn)
+    seq, h = head(conn)
     return h if seq else None
 
 
@@ -159,7 +164,7 @@ def append(
     reason: str | None = None,
 ) -> AuditEvent:
     """Append one event inside the caller's write transaction (which holds the book lock)."""
-    seq, prev = _head(conn)
+    seq, prev = head(conn)
     seq += 1
     at_text = utc_iso(at)
     body = canonical_json(payload)
@@ -192,7 +197,11 @@ def _at_text(conn: Connection) -> Any:
 
 
 def iter_rows(
-    conn: Connection, *, since: datetime | None = None, until: datetime | None = None
+    conn: Connection,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    seqs: tuple[int, int] | None = None,
 ) -> Iterator[tuple[Any, ...]]:
     a = audit_events.c
     q = select(
@@ -211,15 +220,113 @@ def iter_rows(
         q = q.where(a.at >= since)
     if until is not None:
         q = q.where(a.at < until)
+    if seqs is not None:
+        q = q.where(a.seq.between(*seqs))
     result = conn.execution_options(stream_results=True, yield_per=50_000).execute(q)
-    for row in result:
-        yield tuple(row)
+    for partition in result.partitions():
+        yield from partition
 
 
 def verify_store(conn: Connection) -> ChainCheck:
     return check_chain(iter_rows(conn))
 
 
+@dataclass(frozen=True, slots=True)
+class SegmentCheck:
+    """A stretch of the chain checked on its own; its ends are linked by the caller."""
+
+    first_seq: int
+    first_prev_hash: str | None
+    check: ChainCheck
+
+
+def check_segment(conn: Connection, first: int, last: int) -> SegmentCheck:
+    """Check events first..last, anchored on the prev_hash the first one carries (the link
+    to the segment before is checked by `join_segments`). Segment 1 starts from GENESIS."""
+    rows = iter_rows(conn, seqs=(first, last))
+    head_row = next(rows, None)
+    if head_row is None:
+        return SegmentCheck(first, None, ChainCheck(False, 0, None, first, "events missing"))
+    anchor = None if first == 1 else (first - 1, str(head_row[8]))
+    check = check_chain(itertools.chain([head_row], rows), anchor=anchor)
+    if check.ok and check.events != last - first + 1:
+        check = ChainCheck(
+            False,
+            check.events,
+            check.head,
+            first + check.events,
+            "events missing at the end of a segment",
+        )
+    return SegmentCheck(first, str(head_row[8]), check)
+
+
+def join_segments(parts: Sequence[SegmentCheck]) -> ChainCheck:
+    """One verdict from consecutive segments: each must be intact and begin where the one
+    before it ended. The first problem in sequence order is the one reported."""
+    events, head = 0, None
+    for part in parts:
+        if head is not None and part.first_prev_hash != head:
+            return ChainCheck(
+                False, events + 1, head, part.first_seq, "prev_hash does not match its predecessor"
+            )
+        if not part.check.ok:
+            return ChainCheck(
+                False,
+                events + part.check.events,
+                part.check.head,
+                part.check.first_bad_seq,
+                part.check.problem,
+            )
+        events += part.check.events
+        head = part.check.head
+    return ChainCheck(True, events, head, None)
+
+
+def seq_range(conn: Connection) -> tuple[int, int]:
+    low, high = conn.execute(
+        select(func.min(audit_events.c.seq), func.max(audit_events.c.seq))
+    ).one()
+    return int(low or 0), int(high or 0)
+
+
 def events(conn: Connection, **kw: Any) -> Iterator[AuditEvent]:
     for row in iter_rows(conn, **kw):
         yield AuditEvent(*row)
+
+
+PARALLEL_THRESHOLD = 200_000  # below this, one process is faster than starting others
+
+
+def _segment_worker(url: str, first: int, last: int) -> SegmentCheck:
+    from oms.store import Store
+
+    store = Store.open(url, check_schema=False)
+    try:
+        with store.read() as conn:
+            return check_segment(conn, first, last)
+    finally:
+        store.dispose()
+
+
+def verify_url(url: str, workers: int | None = None) -> ChainCheck:
+    """Verify the whole chain of the database at `url`, on several cores when it is long: the
+    chain is cut into consecutive segments, each checked in its own process, and the links
+    between them checked here. Events appended meanwhile (higher seqs) are left for next time."""
+    from oms.store import Store
+
+    store = Store.open(url, check_schema=False)
+    try:
+        with store.read() as conn:
+            low, high = seq_range(conn)
+            if high - low < PARALLEL_THRESHOLD or (workers or os.cpu_count() or 1) < 2:
+                return check_chain(iter_rows(conn, seqs=(1, high))) if high else check_chain([])
+    finally:
+        store.dispose()
+    if low != 1:
+        return ChainCheck(False, 0, None, 1, "the chain does not start at event 1")
+    n = max(2, workers or os.cpu_count() or 2)
+    bounds = [1 + (high * i) // n for i in range(n)] + [high + 1]
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
+        parts = list(pool.map(_segment_worker, [url] * n, bounds[:-1], [b - 1 for b in bounds[1:]]))
+    return join_segments(parts)

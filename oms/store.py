@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -112,16 +113,29 @@ class Store:
         if current != head:
             raise DatabaseNotReady(self.url, current, head)
 
-    def init(self) -> tuple[str | None, str | None]:
-        """Create or upgrade the schema; returns (revision before, revision after)."""
+    def init(
+        self, actor: str = "tieout", now: datetime | None = None
+    ) -> tuple[str | None, str | None]:
+        """Create or upgrade the schema, and record the upgrade in the audit trail, in one
+        transaction. Returns (revision before, revision after)."""
         from alembic import command
 
-        with self._connect() as conn:
-            before, _ = schema_revisions(conn)
+        from oms import audit
+
         with self.engine.begin() as conn:
+            before, _ = schema_revisions(conn)
             command.upgrade(alembic_config(conn), "head")
-        with self._connect() as conn:
             after, _ = schema_revisions(conn)
+            if before != after:
+                audit.append(
+                    conn,
+                    at=now or datetime.now(UTC),
+                    actor=actor,
+                    action="schema.upgrade",
+                    entity_type="database",
+                    entity_id="schema",
+                    payload={"from": before, "to": after},
+                )
         return before, after
 
     @contextmanager

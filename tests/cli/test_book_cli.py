@@ -286,3 +286,33 @@ def test_a_bad_correction_refuses_the_file(tieout: Tieout, tmp_path: Path, row: 
     assert r.code == 3
     assert message in r.err
     assert table_counts(tieout) == before
+
+
+def test_positions_are_marked_to_the_last_bar(tieout: Tieout, tmp_path: Path) -> None:
+    setup_book(tieout)
+    tieout.ok("exec", "import", write(tmp_path / "e.csv", HEADER + "\n"
+              "E1,A1,AAPL,buy,100,10,2026-11-23,ACME,1,0\n"
+              "E2,A1,MSFT,sell,50,20,2026-11-24,ACME,0,0\n"))
+    tieout.ok("md", "import", write(tmp_path / "b.csv", "time,symbol,open,high,low,close,volume\n"
+              "2026-11-23T20:00:00Z,AAPL,10,10.5,9.9,10.20,1000\n"
+              "2026-11-24T20:00:00Z,AAPL,10.2,11,10.1,10.90,1000\n"
+              "2026-11-24T20:00:00Z,MSFT,20,20.5,18,19.00,1000\n"))
+    pos = {p["symbol"]: p for p in tieout.ok("positions", "--account", "A1", "--json").json()}
+    assert (pos["AAPL"]["market_price"], pos["AAPL"]["market_value"]) == ("10.90", "1090.00")
+    assert pos["AAPL"]["unrealized_pnl"] == "89.00"  # 1090 - (1000 + 1 commission)
+    assert pos["MSFT"]["market_value"] == "-950.00" and pos["MSFT"]["unrealized_pnl"] == "50.00"
+    old = tieout.ok("positions", "--account", "A1", "--as-of", "2026-11-23", "--json").json()
+    assert [(p["symbol"], p["market_price"], p["unrealized_pnl"]) for p in old] == [
+        ("AAPL", "10.20", "19.00")]
+    lifo = tieout.ok("positions", "--account", "A1", "--method", "average", "--json").json()
+    assert {p["symbol"]: p["quantity"] for p in lifo} == {"AAPL": "100", "MSFT": "-50"}
+
+
+def test_init_reports_and_audits_its_upgrade(db_url: str) -> None:
+    t = Tieout(db_url)
+    first = t.ok("init", "--json").json()
+    assert (first["from"], first["to"], first["upgraded"]) == (None, "0001", True)
+    again = t.ok("init", "--json").json()
+    assert again["upgraded"] is False
+    events = t.ok("audit", "verify", "--json").json()
+    assert events["ok"] is True and events["events"] == 1
