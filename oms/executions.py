@@ -520,7 +520,8 @@ def records(
     day: Any = date.fromisoformat if text_store else _same
     sides = {s.value: s for s in Side}
     out = []
-    rows: Any = conn.execute(q).all()  # raw driver values, fetched in one call
+    # the DBAPI cursor's rows: the driver's own values, without SQLAlchemy's per-row work
+    rows: Any = conn.execute(q).cursor.fetchall()
     for (
         seq,
         venue,

@@ -131,6 +131,9 @@ def effective_fills(records: Iterable[ExecRecord]) -> list[ExecRecord]:
 
     Raises BadInput for an exec_type other than fill, correct or bust.
     """
+    records = list(records)
+    if all(rec.exec_type == FILL for rec in records):  # the common case: nothing to apply
+        return sorted(records, key=fill_order)
     originals: list[ExecRecord] = []
     current: list[ExecRecord | None] = []  # effective terms per original; None = busted
     root: dict[tuple[str, str], int] = {}  # (venue, exec_id) of any record -> original index
