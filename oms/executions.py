@@ -281,29 +281,6 @@ def import_file(store: Store, ctx: Ctx, path: str) -> ImportResult:
         ).scalar_one()
         first_id = next_id(conn, executions, "id")
         booked_at = utc_iso(ctx.now)
-        cols = (
-            "id",
-            "exec_id",
-            "venue",
-            "account",
-            "symbol",
-            "side",
-            "quantity",
-            "price",
-            "currency",
-            "trade_date",
-            "settle_date",
-            "exec_time",
-            "commission",
-            "fees",
-            "client_order_id",
-            "exec_type",
-            "ref_exec_id",
-            "source",
-            "import_id",
-            "booked_at",
-            "actor",
-        )
         ordered = frame.select(
             "exec_id",
             "venue",
@@ -329,7 +306,7 @@ def import_file(store: Store, ctx: Ctx, path: str) -> ImportResult:
             pl.lit(ctx.actor).alias("actor"),
         )
         adjustments = _adjustment_totals(conn, rows, path)  # reads the book before the insert
-        bulk_insert(conn, executions, cols, rows)
+        bulk_insert(conn, executions, rows.columns, rows)
         entries = settlement_entries(
             rows.filter(pl.col("exec_type") == FILL), f"import:{import_id}", adjustments
         )
@@ -521,7 +498,7 @@ def records(
     sides = {s.value: s for s in Side}
     out = []
     # the DBAPI cursor's rows: the driver's own values, without SQLAlchemy's per-row work
-    rows: Any = conn.execute(q).cursor.fetchall()
+    rows: Any = conn.execute(q).cursor  # iterated: the raw rows are never all held at once
     for (
         seq,
         venue,

@@ -28,6 +28,7 @@ from enum import StrEnum
 from typing import Any
 
 from oms.errors import BadInput
+from oms.tabular import check_header
 from oms.values import FRAC_DIGITS, INT_DIGITS, dec_str, is_decimal_text, utc_iso
 
 COLUMNS = ("time", "symbol", "open", "high", "low", "close", "volume")
@@ -232,20 +233,7 @@ def split_csv(path: str, text: str) -> list[RawRow]:
 
 
 def _check_header(path: str, record: Sequence[str]) -> list[str]:
-    header = [c.strip().lower() for c in record]
-    dupes = sorted({c for c in header if header.count(c) > 1})
-    if dupes:
-        raise BadInput(path, f"column(s) {', '.join(dupes)} appear more than once in the header")
-    missing = [c for c in COLUMNS if c not in header]
-    unknown = [c for c in header if c not in COLUMNS]
-    problems = []
-    if missing:
-        problems.append(f"missing required column(s): {', '.join(missing)}")
-    if unknown:
-        problems.append(f"unknown column(s): {', '.join(unknown)}")
-    if problems:
-        raise BadInput(path, "; ".join(problems) + f" (the columns are: {','.join(COLUMNS)})")
-    return header
+    return check_header(path, [c.strip().lower() for c in record], COLUMNS)
 
 
 # ---- checks of one row ----------------------------------------------------------------------

@@ -69,11 +69,25 @@ def read_csv(path: str, *, required: Sequence[str], optional: Collection[str] = 
         )
     except pl.exceptions.PolarsError as exc:
         raise BadInput(path, f"not a readable CSV file: {str(exc).splitlines()[0]}") from None
-    header = [c.strip() for c in frame.columns]
+    header = check_header(path, frame.columns, required, optional)
+    frame.columns = header
+    frame = frame.with_columns(
+        pl.col(c).str.strip_chars().replace("", None) for c in header
+    ).with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in optional if c not in header)
+    if frame.height == 0:
+        raise BadInput(path, "the file has a header but no rows")
+    return TextFile(path, hashlib.sha256(data).hexdigest(), frame)
+
+
+def check_header(
+    path: str, names: Sequence[str], required: Sequence[str], optional: Collection[str] = ()
+) -> list[str]:
+    """The header's column names, stripped; BadInput when one repeats, a required one is
+    missing or one is unknown (all said at once, with the columns the file may have)."""
+    header = [c.strip() for c in names]
     dupes = sorted({c for c in header if header.count(c) > 1})
     if dupes:
         raise BadInput(path, f"column(s) {', '.join(dupes)} appear more than once in the header")
-    frame.columns = header
     missing = [c for c in required if c not in header]
     allowed = set(required) | set(optional)
     unknown = [c for c in header if c not in allowed]
@@ -83,15 +97,9 @@ def read_csv(path: str, *, required: Sequence[str], optional: Collection[str] = 
     if unknown:
         problems.append(f"unknown column(s): {', '.join(unknown)}")
     if problems:
-        raise BadInput(
-            path, "; ".join(problems) + f" (the columns are: {', '.join([*required, *optional])})"
-        )
-    frame = frame.with_columns(
-        pl.col(c).str.strip_chars().replace("", None) for c in header
-    ).with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in optional if c not in header)
-    if frame.height == 0:
-        raise BadInput(path, "the file has a header but no rows")
-    return TextFile(path, hashlib.sha256(data).hexdigest(), frame)
+        columns = ", ".join([*required, *optional])
+        raise BadInput(path, "; ".join(problems) + f" (the columns are: {columns})")
+    return header
 
 
 # ---- pandera checks on text columns ---------------------------------------------------------
