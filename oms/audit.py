@@ -222,9 +222,13 @@ def iter_rows(
         q = q.where(a.at < until)
     if seqs is not None:
         q = q.where(a.seq.between(*seqs))
-    result = conn.execution_options(stream_results=True, yield_per=50_000).execute(q)
-    for partition in result.partitions():
-        yield from partition
+    if conn.dialect.name == "postgresql":  # a server-side cursor, read in large batches
+        result = conn.execution_options(stream_results=True, yield_per=50_000).execute(q)
+        for partition in result.partitions():
+            yield from partition
+    else:  # SQLite's own cursor is lazy: read its rows as they are, no per-row work on top
+        cursor: Any = conn.execute(q).cursor
+        yield from cursor
 
 
 def verify_store(conn: Connection) -> ChainCheck:
