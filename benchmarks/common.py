@@ -15,6 +15,9 @@ from typing import Any
 
 import psycopg
 
+from oms import book
+from oms.book import Ctx
+from oms.refdata import make_account, make_instrument
 from oms.store import Store
 
 PG_ADMIN = os.environ.get("TIEOUT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -63,3 +66,12 @@ def backends() -> list[str]:
 
 def report(doc: dict[str, Any]) -> None:
     print(json.dumps({**doc, "machine": machine()}, indent=2))
+
+
+def reference_data(store: Store, ctx: Ctx, accounts: int, symbols: int) -> None:
+    """Instruments S0.. (XNYS, USD) and margin accounts A0.. for a benchmark book."""
+    book.add_instruments(
+        store, ctx, [make_instrument(f"S{i}", "XNYS", "USD") for i in range(symbols)]
+    )
+    for a in range(accounts):
+        book.open_account(store, ctx, make_account(f"A{a}", "USD", None, "margin", None))

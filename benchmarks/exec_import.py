@@ -14,10 +14,9 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from benchmarks.common import backends, fresh_store, peak_rss_mb, report
-from oms import book, executions
+from benchmarks.common import backends, fresh_store, peak_rss_mb, reference_data, report
+from oms import executions
 from oms.book import Ctx
-from oms.refdata import make_account, make_instrument
 
 
 def rows_arg(default: int) -> int:
@@ -54,13 +53,7 @@ def main() -> None:
         write_file(path, n, accounts=200, symbols=500)
         for backend in backends():
             with fresh_store(backend) as store:
-                book.add_instruments(
-                    store, ctx, [make_instrument(f"S{i}", "XNYS", "USD") for i in range(500)]
-                )
-                for a in range(200):
-                    book.open_account(
-                        store, ctx, make_account(f"A{a}", "USD", None, "margin", None)
-                    )
+                reference_data(store, ctx, accounts=200, symbols=500)
                 t0 = time.perf_counter()
                 result = executions.import_file(store, ctx, str(path))
                 elapsed = time.perf_counter() - t0
