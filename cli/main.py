@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import DBAPIError
 
 from cli import audit_cmd, book_cmd, md_cmd, refdata_cmd
 from cli.common import (
@@ -82,6 +83,10 @@ def run() -> None:
         sys.exit(int(getattr(exc, "exit_code", 2)))
     except typer.Abort:
         sys.stderr.write("tieout: aborted\n")
+        sys.exit(1)
+    except DBAPIError as exc:  # the database failed mid-command: its transaction rolled back
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        sys.stderr.write(f"tieout: database error, nothing was changed: {reason}\n")
         sys.exit(1)
     except UnicodeDecodeError as exc:
         sys.stderr.write(f"tieout: input is not valid UTF-8: {exc.reason} at byte {exc.start}\n")

@@ -122,7 +122,7 @@ class Store:
 
         from oms import audit
 
-        with self.engine.begin() as conn:
+        with self._connect() as conn, conn.begin():
             before, _ = schema_revisions(conn)
             command.upgrade(alembic_config(conn), "head")
             after, _ = schema_revisions(conn)

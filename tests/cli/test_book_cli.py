@@ -316,3 +316,17 @@ def test_init_reports_and_audits_its_upgrade(db_url: str) -> None:
     assert again["upgraded"] is False
     events = t.ok("audit", "verify", "--json").json()
     assert events["ok"] is True and events["events"] == 1
+
+
+@pytest.mark.parametrize(("url", "code", "text"), [
+    ("sqlite:////nonexistent/dir/book.db", 1, "cannot connect to database"),
+    ("postgresql+psycopg://postgres@127.0.0.1:1/none", 1, "cannot connect to database"),
+    ("mysql://somewhere/db", 3, "tieout supports sqlite:// and postgresql+psycopg://"),
+    ("not a url", 3, "is not a database URL"),
+])
+def test_unusable_databases_get_a_clear_message(url: str, code: int, text: str) -> None:
+    for args in (("init",), ("account", "list")):
+        r = run_tieout(*args, "--db", url)
+        assert r.code == code
+        assert text in r.err or (args[0] == "account" and "run `tieout init" in r.err)
+        assert "Traceback" not in r.err
