@@ -95,12 +95,13 @@ def positions_cmd(
 def lots_cmd(
     account: Annotated[str, typer.Option(help="account")],
     symbol: Annotated[str, typer.Option(help="symbol")],
+    method: Annotated[str, typer.Option(help="fifo, lifo or average (one pooled lot)")] = "fifo",
     db: DbOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Open tax lots of a position (FIFO order)."""
+    """Open tax lots of a position, oldest first."""
     with open_store(db).read() as conn:
-        items = positions.open_lots(conn, account, symbol)
+        items = positions.open_lots(conn, account, symbol, _method(method))
     docs = [positions.lot_json(lot) for lot in items]
     if json:
         emit_json(docs)

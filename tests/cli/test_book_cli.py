@@ -330,3 +330,25 @@ def test_unusable_databases_get_a_clear_message(url: str, code: int, text: str) 
         assert r.code == code
         assert text in r.err or (args[0] == "account" and "run `tieout init" in r.err)
         assert "Traceback" not in r.err
+
+
+def test_lots_by_method(tieout: Tieout, tmp_path: Path) -> None:
+    setup_book(tieout)
+    tieout.ok("exec", "import", write(tmp_path / "e.csv", HEADER + "\n"
+              "E1,A1,AAPL,buy,10,100,2026-11-20,ACME,0,0\n"
+              "E2,A1,AAPL,buy,10,110,2026-11-23,ACME,0,0\n"
+              "E3,A1,AAPL,sell,5,120,2026-11-24,ACME,0,0\n"))
+
+    def lots(method: str) -> list[tuple[str, str, str]]:
+        out = tieout.ok("lots", "--account", "A1", "--symbol", "AAPL", "--method", method,
+                        "--json").json()
+        return [(lot["opened"], lot["quantity"], lot["cost_basis"]) for lot in out]
+
+    assert lots("fifo") == [("2026-11-20", "5", "500.000000000000"),
+                            ("2026-11-23", "10", "1100")]
+    assert lots("lifo") == [("2026-11-20", "10", "1000"),
+                            ("2026-11-23", "5", "550.000000000000")]
+    (pooled,) = lots("average")
+    assert pooled[1] == "15" and pooled[2] == "1575.000000000000"
+    r = tieout("lots", "--account", "A1", "--symbol", "MSFT")
+    assert r.code == 5
