@@ -283,6 +283,60 @@ audit_events = Table(
     Column("hash", String(64), nullable=False),
 )
 
+orders = Table(
+    "orders",
+    metadata,
+    Column("order_id", String(32), primary_key=True),
+    Column("client_order_id", String(64), nullable=False),  # the id that names it now
+    Column("account", String(64), ForeignKey("accounts.account_id"), nullable=False),
+    Column("symbol", String(64), ForeignKey("instruments.symbol"), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("type", String(10), nullable=False),
+    Column("tif", String(4), nullable=False),
+    Column("quantity", ExactDecimal, nullable=False),
+    Column("limit_price", ExactDecimal, nullable=True),
+    Column("stop_price", ExactDecimal, nullable=True),
+    Column("expire_at", Date, nullable=True),
+    Column("venue", String(32), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("cum_qty", ExactDecimal, nullable=False),
+    Column("leaves_qty", ExactDecimal, nullable=False),
+    Column("avg_px", ExactDecimal, nullable=True),
+    Column("reject_reason", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Index("ix_orders_account_status", "account", "status"),
+)
+
+# Every client order id an order has had (the first, and each cancel/replace's new one), unique
+# per account: the idempotency key of submissions.
+order_client_ids = Table(
+    "order_client_ids",
+    metadata,
+    Column("account", String(64), primary_key=True),
+    Column("client_order_id", String(64), primary_key=True),
+    Column("order_id", String(32), ForeignKey("orders.order_id"), nullable=False),
+)
+
+# The order's history, append-only: `orders` holds the current state that these events produced.
+order_events = Table(
+    "order_events",
+    metadata,
+    Column("event_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=False),
+    Column("order_id", String(32), ForeignKey("orders.order_id"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("payload", Text, nullable=False),  # canonical JSON
+    Index("ix_order_events_order_id", "order_id"),
+)
+
 # Row ids of these tables are assigned by tieout under the book lock (see oms.store), so that one
 # business event can reference its own rows without a round trip per row.
-APPEND_ONLY_TABLES = ("executions", "journal_entries", "journal_postings", "audit_events")
+APPEND_ONLY_TABLES = (
+    "executions", "journal_entries", "journal_postings", "audit_events", "order_events",
+)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,8 +17,10 @@ from oms.book import Ctx
 from oms.errors import DatabaseNotReady
 from oms.refdata import make_account, make_instrument
 from oms.schema import audit_events, instruments
-from oms.store import Store
+from oms.store import Store, alembic_config
 from oms.values import FRAC_DIGITS, INT_DIGITS, dec_str, utc_iso
+
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 extreme = st.builds(
     lambda n, s: Decimal(n).scaleb(-s, Context(prec=100)),
@@ -53,13 +56,34 @@ def test_a_missing_or_behind_schema_is_refused(db_url: str) -> None:
     with pytest.raises(DatabaseNotReady, match="tieout init"):
         Store.open(db_url)
     store = Store.open(db_url, check_schema=False)
-    assert store.init() == (None, "0001")
-    assert store.init() == ("0001", "0001")
+    assert store.init() == (None, HEAD)
+    assert store.init() == (HEAD, HEAD)
     Store.open(db_url)  # now fine
     with store.engine.begin() as conn:
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0000'")
     with pytest.raises(DatabaseNotReady, match="revision 0000"):
         Store.open(db_url)
+
+
+def test_an_older_schema_is_upgraded_with_its_data(db_url: str) -> None:
+    from alembic import command
+
+    from oms.store import alembic_config
+
+    store = Store.open(db_url, check_schema=False)
+    with store.engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+    with pytest.raises(DatabaseNotReady, match="revision 0001"):
+        Store.open(db_url)
+    with store.engine.begin() as conn:
+        conn.execute(instruments.insert().values(
+            symbol="X", exchange="XNYS", currency="USD", tick_size=Decimal("0.01"),
+            lot_size=Decimal(1), restricted=False, created_at=datetime.now(UTC), created_by="t"))
+    assert store.init("ops") == ("0001", HEAD)
+    with store.read() as conn:
+        assert conn.execute(sa.select(instruments.c.tick_size)).scalar() == Decimal("0.01")
+        (event,) = list(audit.events(conn))
+    assert event.action == "schema.upgrade" and event.actor == "ops"
 
 
 def _append(store: Store, n: int) -> None:
