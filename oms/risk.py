@@ -1,0 +1,699 @@
+"""Pre-trade risk: the checks an order must pass before the OMS accepts it.
+
+Pure: no I/O, no clock, no database, no environment. ``check`` is a function of its five
+arguments only: the order, the account's state, the instrument's market state, the limits and
+the time ``now``, all passed in as values, so the same arguments always give the same result.
+Session open and close times come in as values (the edge asks ``oms.calendars``), so this
+module never loads exchange_calendars. Every number is a Decimal and all arithmetic runs in
+``oms.lots.CONTEXT`` (60 significant digits, float mixing trapped): every figure is exact,
+nothing is rounded, and the messages show the exact figures (``oms.values.dec_str``, trailing
+zeros dropped). Money is in the account's currency (no FX: the instrument is assumed to trade
+in it).
+
+``check`` runs every check and lists every failure (not only the first), in a fixed order, each
+as a ``RiskFailure(code, message)``; the codes (``RiskCode``) are stable strings:
+
+- ``kill_switch``: the account's or the global kill switch is engaged; refuses everything.
+- ``restricted``: the symbol is on the restricted list.
+- ``market_closed``: market orders need an open session, whatever their time in force; limit,
+  stop and stop-limit orders with tif day, ioc or fok need an open session too; gtc and gtd
+  orders may be entered while the market is closed (they rest). An instrument with
+  ``always_open`` (24/7) is always open. The session is open for ``open <= now < close``; no
+  session today (``None``: weekend, holiday) is closed.
+- ``no_reference_price`` / ``stale_price``: a market order fails closed without a reference
+  price, or when the reference is older than ``max_price_age`` (``now - time > max age``;
+  exactly at the age passes). Other order types carry their own price and are not refused for
+  a missing or old reference.
+- ``tick_size``: limit and stop prices must be whole multiples of the tick size.
+- ``lot_size``: the quantity must be a whole multiple of the lot size.
+- ``max_quantity`` / ``max_notional`` (fat finger): quantity and quantity x price at most the
+  per-order caps (equal passes). The price is the order's price basis (below); a market order
+  without a reference price skips the notional cap (it fails ``no_reference_price``).
+- ``price_collar``: the limit price of a limit or stop-limit order must lie within +/- the
+  collar percent of the reference price (the bounds included). The reference is used however
+  old it is (a gtc order entered overnight is collared against the last price); without a
+  reference the collar is skipped. Stop prices are trigger levels, not execution prices, and
+  are not collared.
+- ``short_sale_cash_account``: on a cash account a sell may not exceed the position held minus
+  the quantity already on open sell orders.
+- ``position_limit``: projected = position + sign x (open same-side quantity + order
+  quantity) must satisfy ``|projected| <= max_position`` of the account's tier, per symbol. An
+  order that only reduces the projection (towards flat, without crossing it) always passes,
+  so a position above a lowered limit can still be reduced. An account whose tier has
+  no limits configured fails closed.
+- ``buying_power``: available = cash - reserved (cash held for open buy orders); a buy needs
+  ``reservation(order)`` (below); sells need none. Margin accounts get no leverage here (margin
+  financing is not modelled); what they may do that a cash account may not is sell short.
+- ``duplicate_order``: an earlier order of the account within the duplicate window (``now -
+  at < window``) with the same symbol, side, type, quantity, limit price and stop price, and a
+  different (or missing) client order id. The same client order id is not a risk matter: the
+  OMS answers a resubmission with the first order.
+- ``order_rate``: the account may send at most ``max_orders_per_window`` orders in any
+  ``rate_window``: refused when that many recent order times lie within the window already.
+
+Price basis (the price an order is sized at): limit and stop-limit orders their limit price;
+market orders the reference price; stop orders the higher of the stop price and the reference
+price (a buy stop below the market triggers at once and pays the market), the stop price when
+there is no reference. Cash reserved for a buy (``reservation``): quantity x limit price for
+limit and stop-limit orders; quantity x basis x (1 + market buffer percent) for market and stop
+orders, which may fill above the price seen now. Sells reserve nothing.
+
+Invalid input (a limit order without a limit price, a quantity that is not positive, a float
+where a Decimal belongs, a naive time) is not a risk failure: the dataclasses and ``check``
+raise BadInput.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal, localcontext
+from enum import StrEnum
+from types import MappingProxyType
+
+from oms.errors import BadInput, Refused
+from oms.lots import CONTEXT
+from oms.values import ZERO, AccountType, Side, dec_str, normalize, utc_iso
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "DEFAULT_TIER",
+    "AccountState",
+    "Limits",
+    "MarketState",
+    "OrderRequest",
+    "OrderType",
+    "RecentOrder",
+    "RiskCode",
+    "RiskFailure",
+    "RiskResult",
+    "TierLimits",
+    "TimeInForce",
+    "check",
+    "price_basis",
+    "reservation",
+]
+
+_ONE = Decimal(1)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+    STOP_LIMIT = "stop_limit"
+
+    @property
+    def has_limit(self) -> bool:
+        return self is OrderType.LIMIT or self is OrderType.STOP_LIMIT
+
+    @property
+    def has_stop(self) -> bool:
+        return self is OrderType.STOP or self is OrderType.STOP_LIMIT
+
+
+class TimeInForce(StrEnum):
+    DAY = "day"
+    GTC = "gtc"
+    IOC = "ioc"
+    FOK = "fok"
+    GTD = "gtd"
+
+    @property
+    def rests(self) -> bool:
+        """May be entered while the market is closed (it waits for the next session)."""
+        return self is TimeInForce.GTC or self is TimeInForce.GTD
+
+
+class RiskCode(StrEnum):
+    """Reason codes of failed checks: stable strings, stored and shown as they are."""
+
+    KILL_SWITCH = "kill_switch"
+    RESTRICTED = "restricted"
+    MARKET_CLOSED = "market_closed"
+    NO_REFERENCE_PRICE = "no_reference_price"
+    STALE_PRICE = "stale_price"
+    TICK_SIZE = "tick_size"
+    LOT_SIZE = "lot_size"
+    MAX_QUANTITY = "max_quantity"
+    MAX_NOTIONAL = "max_notional"
+    PRICE_COLLAR = "price_collar"
+    SHORT_SALE_CASH_ACCOUNT = "short_sale_cash_account"
+    POSITION_LIMIT = "position_limit"
+    BUYING_POWER = "buying_power"
+    DUPLICATE_ORDER = "duplicate_order"
+    ORDER_RATE = "order_rate"
+
+
+# ---- inputs ---------------------------------------------------------------------------------
+
+
+def _enum(obj: object, name: str, kind: type[StrEnum], value: object) -> None:
+    """Coerce a field to its enum in place (a frozen dataclass), or raise BadInput."""
+    if isinstance(value, kind):
+        return
+    if isinstance(value, str):
+        try:
+            object.__setattr__(obj, name, kind(value))
+        except ValueError:
+            pass
+        else:
+            return
+    allowed = ", ".join(m.value for m in kind)
+    raise BadInput(name, f"{value!r} is not one of {allowed}")
+
+
+def _decimal(name: str, value: object, *, positive: bool = False, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, Decimal) or not value.is_finite():
+        raise BadInput(name, f"{value!r} is not a finite Decimal")
+    if positive and value <= 0:
+        raise BadInput(name, f"{dec_str(value)} must be greater than zero")
+
+
+def _aware(name: str, value: datetime | None) -> None:
+    if value is not None and value.tzinfo is None:
+        raise BadInput(name, f"{value.isoformat()} has no time zone; pass timezone-aware UTC")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """The terms of an order to check. A limit price exactly for limit and stop-limit orders,
+    a stop price exactly for stop and stop-limit orders; enum fields accept their strings."""
+
+    account: str
+    symbol: str
+    side: Side
+    quantity: Decimal  # > 0
+    order_type: OrderType = OrderType.MARKET
+    tif: TimeInForce = TimeInForce.DAY
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    client_order_id: str | None = None
+
+    def __post_init__(self) -> None:
+        _enum(self, "side", Side, self.side)
+        _enum(self, "order_type", OrderType, self.order_type)
+        _enum(self, "tif", TimeInForce, self.tif)
+        _decimal("quantity", self.quantity, positive=True)
+        _decimal("limit_price", self.limit_price, positive=True, optional=True)
+        _decimal("stop_price", self.stop_price, positive=True, optional=True)
+        kind = self.order_type
+        if kind.has_limit != (self.limit_price is not None):
+            need = "needs" if kind.has_limit else "takes no"
+            raise BadInput("limit_price", f"a {kind.value} order {need} a limit price")
+        if kind.has_stop != (self.stop_price is not None):
+            need = "needs" if kind.has_stop else "takes no"
+            raise BadInput("stop_price", f"a {kind.value} order {need} a stop price")
+
+
+@dataclass(frozen=True, slots=True)
+class RecentOrder:
+    """An order the account sent earlier: its terms and time, for duplicate detection."""
+
+    at: datetime
+    symbol: str
+    side: Side
+    quantity: Decimal
+    order_type: OrderType = OrderType.MARKET
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    client_order_id: str | None = None
+
+    @classmethod
+    def of(cls, order: OrderRequest, at: datetime) -> RecentOrder:
+        return cls(
+            at,
+            order.symbol,
+            order.side,
+            order.quantity,
+            order.order_type,
+            order.limit_price,
+            order.stop_price,
+            order.client_order_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """The account as the OMS sees it now, for the order's symbol.
+
+    ``recent_order_times``: when the account's recent orders were sent (every submission the
+    OMS counts towards the rate; older ones than the rate window may be left out).
+    ``recent_orders``: terms and times of recent orders to compare for duplicates (those older
+    than the duplicate window may be left out).
+    """
+
+    account_type: AccountType
+    tier: str
+    currency: str
+    cash: Decimal  # cash balance
+    reserved: Decimal = ZERO  # cash held for the account's open buy orders
+    position: Decimal = ZERO  # signed quantity held in the symbol (< 0 short)
+    open_buy_quantity: Decimal = ZERO  # leaves quantity of open buy orders in the symbol
+    open_sell_quantity: Decimal = ZERO  # leaves quantity of open sell orders in the symbol
+    recent_order_times: Sequence[datetime] = ()
+    recent_orders: Sequence[RecentOrder] = ()
+    kill_switch: bool = False
+
+    def __post_init__(self) -> None:
+        _enum(self, "account_type", AccountType, self.account_type)
+        for name in ("cash", "reserved", "position", "open_buy_quantity", "open_sell_quantity"):
+            _decimal(name, getattr(self, name))
+        if self.open_buy_quantity < 0 or self.open_sell_quantity < 0:
+            raise BadInput("open quantity", "open order quantities must not be negative")
+
+    @property
+    def available(self) -> Decimal:
+        """Buying power: cash - reserved."""
+        with localcontext(CONTEXT):
+            return self.cash - self.reserved
+
+
+@dataclass(frozen=True, slots=True)
+class MarketState:
+    """The instrument and its market now: reference (last) price and its time, reference data,
+    and today's session (``None`` when there is none: weekend, holiday)."""
+
+    reference_price: Decimal | None
+    reference_time: datetime | None
+    tick_size: Decimal  # > 0
+    lot_size: Decimal  # > 0
+    restricted: bool = False
+    session_open: datetime | None = None
+    session_close: datetime | None = None
+    always_open: bool = False  # 24/7 markets
+
+    def __post_init__(self) -> None:
+        _decimal("reference_price", self.reference_price, positive=True, optional=True)
+        _decimal("tick_size", self.tick_size, positive=True)
+        _decimal("lot_size", self.lot_size, positive=True)
+        if (self.reference_price is None) != (self.reference_time is None):
+            raise BadInput("reference_time", "give the reference price and its time, or neither")
+        if (self.session_open is None) != (self.session_close is None):
+            raise BadInput("session_close", "give the session's open and close, or neither")
+        _aware("reference_time", self.reference_time)
+        _aware("session_open", self.session_open)
+        _aware("session_close", self.session_close)
+
+
+@dataclass(frozen=True, slots=True)
+class TierLimits:
+    """Limits that depend on the account's tier."""
+
+    max_position: Decimal  # max |position| per symbol, in units, open orders included
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The firm's risk limits: per tier, and global (per order or per account)."""
+
+    tiers: Mapping[str, TierLimits] = field(hash=False)
+    max_order_quantity: Decimal  # units per order
+    max_notional: Decimal  # quantity x price per order, account currency
+    price_collar_pct: Decimal  # limit price within +/- this percent of the reference
+    market_buffer_pct: Decimal  # added to market and stop buys' reserved cash
+    max_price_age: timedelta  # older references refuse market orders
+    duplicate_window: timedelta
+    max_orders_per_window: int  # per account
+    rate_window: timedelta
+    kill_switch: bool = False  # global: refuses every order of every account
+
+    def __post_init__(self) -> None:
+        for name in ("max_order_quantity", "max_notional"):
+            _decimal(name, getattr(self, name), positive=True)
+        for name in ("price_collar_pct", "market_buffer_pct"):
+            _decimal(name, getattr(self, name))
+            if getattr(self, name) < 0:
+                raise BadInput(name, "must not be negative")
+        for tier, limits in self.tiers.items():
+            _decimal(f"tiers[{tier}].max_position", limits.max_position)
+        if self.max_orders_per_window < 1:
+            raise BadInput("max_orders_per_window", "must be at least 1")
+
+
+DEFAULT_TIER = "standard"  # the tier `tieout account open` gives when none is named
+
+DEFAULT_LIMITS = Limits(
+    # 100,000 units per symbol (long or short, open orders included) for the standard tier.
+    tiers=MappingProxyType({DEFAULT_TIER: TierLimits(max_position=Decimal(100_000))}),
+    # Fat finger: at most 50,000 units and 1,000,000 (account currency) per order.
+    max_order_quantity=Decimal(50_000),
+    max_notional=Decimal(1_000_000),
+    # Limit prices within 10% of the last price: far enough for any normal day, close enough
+    # to stop a price typed with a misplaced decimal point.
+    price_collar_pct=Decimal(10),
+    # Market and stop buys reserve 5% more than quantity x price: room for the price to move
+    # between the check and the fill.
+    market_buffer_pct=Decimal(5),
+    # A market order needs a reference price at most 15 minutes old.
+    max_price_age=timedelta(minutes=15),
+    # The same order again within 10 seconds is taken for an accidental double submission.
+    duplicate_window=timedelta(seconds=10),
+    # At most 1,000 orders per account per minute: stops a runaway script, lets a batch file
+    # of a few hundred orders through.
+    max_orders_per_window=1_000,
+    rate_window=timedelta(minutes=1),
+    kill_switch=False,
+)
+
+
+# ---- result ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RiskFailure:
+    code: RiskCode
+    message: str  # starts with the check's name and carries the figures that failed
+
+
+@dataclass(frozen=True, slots=True)
+class RiskResult:
+    failures: tuple[RiskFailure, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def codes(self) -> tuple[RiskCode, ...]:
+        return tuple(f.code for f in self.failures)
+
+    def summary(self) -> str:
+        """One line: "passed" or "refused (2): buying_power, price_collar"."""
+        if not self.failures:
+            return "passed"
+        return f"refused ({len(self.failures)}): " + ", ".join(self.codes)
+
+
+# ---- the checks -----------------------------------------------------------------------------
+
+
+def _num(value: Decimal) -> str:
+    return dec_str(normalize(value))
+
+
+def _secs(value: timedelta) -> str:
+    return _num(Decimal(value // _MICROSECOND).scaleb(-6)) + "s"
+
+
+def _pct(value: Decimal) -> str:
+    return _num(value) + "%"
+
+
+def price_basis(order: OrderRequest, market: MarketState) -> Decimal | None:
+    """The price an order is sized at (see the module docstring); None for a market order
+    without a reference price."""
+    kind = order.order_type
+    if kind.has_limit:
+        return order.limit_price
+    ref = market.reference_price
+    if kind is OrderType.MARKET:
+        return ref
+    stop = order.stop_price
+    assert stop is not None  # OrderRequest checked it
+    return stop if ref is None or stop >= ref else ref
+
+
+def _needed(order: OrderRequest, basis: Decimal, limits: Limits) -> Decimal:
+    if order.order_type.has_limit:
+        return order.quantity * basis
+    return order.quantity * basis * (_ONE + limits.market_buffer_pct.scaleb(-2))
+
+
+def reservation(order: OrderRequest, market: MarketState, limits: Limits) -> Decimal:
+    """Cash to reserve for an accepted order: what the buying power check asked of it (zero
+    for a sell). Raises Refused for a market buy without a reference price (check refuses it)."""
+    if order.side is Side.SELL:
+        return ZERO
+    with localcontext(CONTEXT):
+        basis = price_basis(order, market)
+        if basis is None:
+            raise Refused(
+                f"reserve cash for {order.symbol}",
+                "a market order needs a reference price and there is none",
+                RiskCode.NO_REFERENCE_PRICE.value,
+            )
+        return _needed(order, basis, limits)
+
+
+def check(
+    order: OrderRequest,
+    account: AccountState,
+    market: MarketState,
+    limits: Limits,
+    now: datetime,
+) -> RiskResult:
+    """Run every pre-trade check; the result lists every failure, in a fixed order."""
+    if now.tzinfo is None:
+        raise BadInput("now", f"{now.isoformat()} has no time zone; pass timezone-aware UTC")
+    failures: list[RiskFailure] = []
+    add = failures.append
+    kind = order.order_type
+    qty = order.quantity
+    sym = order.symbol
+    ref = market.reference_price
+    with localcontext(CONTEXT):
+        if account.kill_switch or limits.kill_switch:
+            add(_kill_switch(order, account, limits))
+        if market.restricted:
+            add(RiskFailure(RiskCode.RESTRICTED, f"restricted: {sym} is on the restricted list"))
+        if not _open(market, now) and (kind is OrderType.MARKET or not order.tif.rests):
+            add(_market_closed(order, market, now))
+        if kind is OrderType.MARKET:
+            if ref is None:
+                add(
+                    RiskFailure(
+                        RiskCode.NO_REFERENCE_PRICE,
+                        f"no reference price: a market order needs a reference price for {sym}"
+                        " and there is none",
+                    )
+                )
+            else:
+                assert market.reference_time is not None  # MarketState checked it
+                age = now - market.reference_time
+                if age > limits.max_price_age:
+                    add(_stale(ref, market.reference_time, age, limits))
+        tick = market.tick_size
+        for label, price in (("limit price", order.limit_price), ("stop price", order.stop_price)):
+            if price is not None and price % tick:
+                add(_not_multiple(RiskCode.TICK_SIZE, label, price, "tick size", tick))
+        if qty % market.lot_size:
+            add(_not_multiple(RiskCode.LOT_SIZE, "quantity", qty, "lot size", market.lot_size))
+        if qty > limits.max_order_quantity:
+            add(
+                RiskFailure(
+                    RiskCode.MAX_QUANTITY,
+                    f"max quantity: {_num(qty)} {sym} exceeds the per-order maximum of "
+                    f"{_num(limits.max_order_quantity)}",
+                )
+            )
+        basis = price_basis(order, market)
+        if basis is not None and qty * basis > limits.max_notional:
+            add(_max_notional(order, basis, account.currency, limits))
+        limit_price = order.limit_price
+        if limit_price is not None and ref is not None:
+            band = ref * limits.price_collar_pct.scaleb(-2)
+            if not ref - band <= limit_price <= ref + band:
+                add(_collar(limit_price, ref, band, limits))
+        if order.side is Side.SELL and account.account_type is AccountType.CASH:
+            can_sell = account.position - account.open_sell_quantity
+            if qty > can_sell:
+                add(_short_sale(order, account, can_sell))
+        position_failure = _position_limit(order, account, limits)
+        if position_failure is not None:
+            add(position_failure)
+        if order.side is Side.BUY and basis is not None:
+            needed = _needed(order, basis, limits)
+            if needed > account.available:
+                add(_buying_power(order, account, basis, needed, limits))
+        if account.recent_orders:
+            duplicate = _duplicate(order, account.recent_orders, limits.duplicate_window, now)
+            if duplicate is not None:
+                add(duplicate)
+        if account.recent_order_times:
+            window = limits.rate_window
+            recent = sum(1 for t in account.recent_order_times if now - t < window)
+            if recent >= limits.max_orders_per_window:
+                add(
+                    RiskFailure(
+                        RiskCode.ORDER_RATE,
+                        f"order rate: {recent} orders in the last {_secs(window)} already; "
+                        f"the limit is {limits.max_orders_per_window} per {_secs(window)}",
+                    )
+                )
+    return RiskResult(tuple(failures))
+
+
+def _open(market: MarketState, now: datetime) -> bool:
+    if market.always_open:
+        return True
+    start, end = market.session_open, market.session_close
+    return start is not None and end is not None and start <= now < end
+
+
+def _kill_switch(order: OrderRequest, account: AccountState, limits: Limits) -> RiskFailure:
+    where: list[str] = []
+    if account.kill_switch:
+        where.append(f"for account {order.account}")
+    if limits.kill_switch:
+        where.append("globally")
+    return RiskFailure(
+        RiskCode.KILL_SWITCH,
+        f"kill switch: engaged {' and '.join(where)}; every order is refused",
+    )
+
+
+def _market_closed(order: OrderRequest, market: MarketState, now: datetime) -> RiskFailure:
+    kind = order.order_type
+    if kind is OrderType.MARKET:
+        what = "a market order needs an open session"
+    else:
+        what = (
+            f"a {kind.value} order with tif {order.tif.value} needs an open session "
+            "(gtc and gtd orders may be entered while closed)"
+        )
+    if market.session_open is None or market.session_close is None:
+        when = f"there is no session for {order.symbol} today"
+    else:
+        when = (
+            f"now {utc_iso(now)} is outside today's session for {order.symbol}, "
+            f"{utc_iso(market.session_open)} to {utc_iso(market.session_close)}"
+        )
+    return RiskFailure(RiskCode.MARKET_CLOSED, f"market closed: {when}; {what}")
+
+
+def _stale(ref: Decimal, at: datetime, age: timedelta, limits: Limits) -> RiskFailure:
+    return RiskFailure(
+        RiskCode.STALE_PRICE,
+        f"stale price: the reference price {_num(ref)} is from {utc_iso(at)}, {_secs(age)} old;"
+        f" a market order needs one at most {_secs(limits.max_price_age)} old",
+    )
+
+
+def _not_multiple(
+    code: RiskCode, label: str, value: Decimal, unit_label: str, unit: Decimal
+) -> RiskFailure:
+    below = value - value % unit
+    return RiskFailure(
+        code,
+        f"{unit_label}: {label} {_num(value)} is not a multiple of the {unit_label} "
+        f"{_num(unit)} (nearest: {_num(below)} or {_num(below + unit)})",
+    )
+
+
+def _basis_text(order: OrderRequest, basis: Decimal) -> str:
+    kind = order.order_type
+    if kind.has_limit:
+        return f"{_num(basis)} limit"
+    if kind is OrderType.MARKET or basis != order.stop_price:
+        return f"{_num(basis)} reference"
+    return f"{_num(basis)} stop"
+
+
+def _max_notional(
+    order: OrderRequest, basis: Decimal, currency: str, limits: Limits
+) -> RiskFailure:
+    return RiskFailure(
+        RiskCode.MAX_NOTIONAL,
+        f"max notional: {_num(order.quantity)} x {_basis_text(order, basis)} = "
+        f"{_num(order.quantity * basis)} {currency} exceeds the per-order maximum of "
+        f"{_num(limits.max_notional)} {currency}",
+    )
+
+
+def _collar(price: Decimal, ref: Decimal, band: Decimal, limits: Limits) -> RiskFailure:
+    return RiskFailure(
+        RiskCode.PRICE_COLLAR,
+        f"price collar: limit price {_num(price)} is outside {_pct(limits.price_collar_pct)} "
+        f"of the reference price {_num(ref)} (allowed {_num(ref - band)} to {_num(ref + band)})",
+    )
+
+
+def _short_sale(order: OrderRequest, account: AccountState, can_sell: Decimal) -> RiskFailure:
+    return RiskFailure(
+        RiskCode.SHORT_SALE_CASH_ACCOUNT,
+        f"short sale on a cash account: selling {_num(order.quantity)} {order.symbol}, but the "
+        f"account holds {_num(account.position)} with {_num(account.open_sell_quantity)} on "
+        f"open sell orders ({_num(max(can_sell, ZERO))} available to sell)",
+    )
+
+
+def _position_limit(
+    order: OrderRequest, account: AccountState, limits: Limits
+) -> RiskFailure | None:
+    tier = limits.tiers.get(account.tier)
+    if tier is None:
+        known = ", ".join(sorted(limits.tiers)) or "none"
+        return RiskFailure(
+            RiskCode.POSITION_LIMIT,
+            f"position limit: account tier {account.tier!r} has no limits configured "
+            f"(tiers: {known})",
+        )
+    buy = order.side is Side.BUY
+    pending = account.open_buy_quantity if buy else account.open_sell_quantity
+    before = account.position + pending if buy else account.position - pending
+    after = before + order.quantity if buy else before - order.quantity
+    if abs(after) <= tier.max_position:
+        return None
+    if ZERO <= after < before or before < after <= ZERO:
+        return None  # only reduces the exposure, without crossing flat
+    op, side = ("+", "buys") if buy else ("-", "sells")
+    return RiskFailure(
+        RiskCode.POSITION_LIMIT,
+        f"position limit: position {_num(account.position)} {op} open {side} {_num(pending)} "
+        f"{op} order {_num(order.quantity)} = {_num(after)} {order.symbol}, beyond the "
+        f"{account.tier} tier's limit of {_num(tier.max_position)} per symbol (long or short)",
+    )
+
+
+def _buying_power(
+    order: OrderRequest,
+    account: AccountState,
+    basis: Decimal,
+    needed: Decimal,
+    limits: Limits,
+) -> RiskFailure:
+    how = f"{_num(order.quantity)} x {_basis_text(order, basis)}"
+    if not order.order_type.has_limit:
+        how += f" + {_pct(limits.market_buffer_pct)} buffer"
+    ccy = account.currency
+    return RiskFailure(
+        RiskCode.BUYING_POWER,
+        f"buying power: order needs {_num(needed)} {ccy} ({how}), available "
+        f"{_num(account.available)} {ccy} (cash {_num(account.cash)} - reserved "
+        f"{_num(account.reserved)})",
+    )
+
+
+def _duplicate(
+    order: OrderRequest, recent: Sequence[RecentOrder], window: timedelta, now: datetime
+) -> RiskFailure | None:
+    for r in recent:
+        if (
+            r.symbol == order.symbol
+            and r.side == order.side
+            and r.quantity == order.quantity
+            and r.order_type == order.order_type
+            and r.limit_price == order.limit_price
+            and r.stop_price == order.stop_price
+            and (r.client_order_id is None or r.client_order_id != order.client_order_id)
+            and now - r.at < window
+        ):
+            terms = f"{order.side.value} {_num(order.quantity)} {order.symbol}"
+            if order.order_type is OrderType.MARKET:
+                terms += " market"
+            if order.stop_price is not None:
+                terms += f" stop {_num(order.stop_price)}"
+            if order.limit_price is not None:
+                terms += f" limit {_num(order.limit_price)}"
+            ident = f" {r.client_order_id!r}" if r.client_order_id else ""
+            return RiskFailure(
+                RiskCode.DUPLICATE_ORDER,
+                f"duplicate order: same terms ({terms}) as order{ident} sent at {utc_iso(r.at)},"
+                f" {_secs(now - r.at)} ago; the duplicate window is {_secs(window)}",
+            )
+    return None
