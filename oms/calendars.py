@@ -4,7 +4,7 @@ import costs most of a second, which a command that does not need it should not 
 from __future__ import annotations
 
 import warnings
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -41,7 +41,7 @@ def get_calendar(name: str) -> Any:
 
 def settlement_date(exchange: str, trade_date: date, days: int = DEFAULT_SETTLEMENT_DAYS) -> date:
     """The settlement date: `days` sessions of the exchange after the trade date (T+1 default).
-    A trade date that is not a session settles `days` sessions after the next session starts."""
+    A trade date that is not a session (a weekend trade) counts from the next session."""
     if exchange == ALWAYS_OPEN:
         return trade_date + timedelta(days=days)
     import pandas as pd
@@ -56,8 +56,15 @@ def settlement_date(exchange: str, trade_date: date, days: int = DEFAULT_SETTLEM
         )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        following = cal.date_to_session(ts + pd.Timedelta(days=1), direction="next")
-        settled = cal.session_offset(following, days - 1) if days > 1 else following
+        try:
+            base = cal.date_to_session(ts, direction="next")  # the trade date, or the next one
+            settled = cal.session_offset(base, days)
+        except ValueError:  # exchange_calendars: beyond its last session
+            raise BadInput(
+                "trade_date",
+                f"{trade_date} settles beyond the end of the {exchange} calendar "
+                f"({cal.last_session.date()})",
+            ) from None
     return date(settled.year, settled.month, settled.day)
 
 
@@ -67,3 +74,21 @@ def is_session(exchange: str, day: date) -> bool:
     import pandas as pd
 
     return bool(get_calendar(exchange).is_session(pd.Timestamp(day)))
+
+
+def session_bounds(exchange: str, day: date) -> tuple[datetime, datetime] | None:
+    """The open and close (UTC) of the exchange's session on a date; None when it has none
+    (a weekend, a holiday). Not for 24/7 markets, which have no sessions to speak of."""
+    if exchange == ALWAYS_OPEN:
+        raise ValueError("24/7 markets have no session bounds")
+    import pandas as pd
+
+    cal = get_calendar(exchange)
+    ts = pd.Timestamp(day)
+    if not cal.first_session <= ts <= cal.last_session or not cal.is_session(ts):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        opened = cal.session_open(ts).to_pydatetime()
+        closed = cal.session_close(ts).to_pydatetime()
+    return opened.astimezone(UTC), closed.astimezone(UTC)
