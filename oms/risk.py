@@ -74,7 +74,7 @@ from types import MappingProxyType
 
 from oms.errors import BadInput, Refused
 from oms.lots import CONTEXT
-from oms.values import ZERO, AccountType, Side, dec_str, normalize, utc_iso
+from oms.values import ZERO, AccountType, OrdType, Side, TimeInForce, dec_str, normalize, utc_iso
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -82,8 +82,8 @@ __all__ = [
     "AccountState",
     "Limits",
     "MarketState",
+    "OrdType",
     "OrderRequest",
-    "OrderType",
     "RecentOrder",
     "RiskCode",
     "RiskFailure",
@@ -97,34 +97,6 @@ __all__ = [
 
 _ONE = Decimal(1)
 _MICROSECOND = timedelta(microseconds=1)
-
-
-class OrderType(StrEnum):
-    MARKET = "market"
-    LIMIT = "limit"
-    STOP = "stop"
-    STOP_LIMIT = "stop_limit"
-
-    @property
-    def has_limit(self) -> bool:
-        return self is OrderType.LIMIT or self is OrderType.STOP_LIMIT
-
-    @property
-    def has_stop(self) -> bool:
-        return self is OrderType.STOP or self is OrderType.STOP_LIMIT
-
-
-class TimeInForce(StrEnum):
-    DAY = "day"
-    GTC = "gtc"
-    IOC = "ioc"
-    FOK = "fok"
-    GTD = "gtd"
-
-    @property
-    def rests(self) -> bool:
-        """May be entered while the market is closed (it waits for the next session)."""
-        return self is TimeInForce.GTC or self is TimeInForce.GTD
 
 
 class RiskCode(StrEnum):
@@ -188,7 +160,7 @@ class OrderRequest:
     symbol: str
     side: Side
     quantity: Decimal  # > 0
-    order_type: OrderType = OrderType.MARKET
+    order_type: OrdType = OrdType.MARKET
     tif: TimeInForce = TimeInForce.DAY
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
@@ -196,17 +168,17 @@ class OrderRequest:
 
     def __post_init__(self) -> None:
         _enum(self, "side", Side, self.side)
-        _enum(self, "order_type", OrderType, self.order_type)
+        _enum(self, "order_type", OrdType, self.order_type)
         _enum(self, "tif", TimeInForce, self.tif)
         _decimal("quantity", self.quantity, positive=True)
         _decimal("limit_price", self.limit_price, positive=True, optional=True)
         _decimal("stop_price", self.stop_price, positive=True, optional=True)
         kind = self.order_type
-        if kind.has_limit != (self.limit_price is not None):
-            need = "needs" if kind.has_limit else "takes no"
+        if kind.needs_limit != (self.limit_price is not None):
+            need = "needs" if kind.needs_limit else "takes no"
             raise BadInput("limit_price", f"a {kind.value} order {need} a limit price")
-        if kind.has_stop != (self.stop_price is not None):
-            need = "needs" if kind.has_stop else "takes no"
+        if kind.needs_stop != (self.stop_price is not None):
+            need = "needs" if kind.needs_stop else "takes no"
             raise BadInput("stop_price", f"a {kind.value} order {need} a stop price")
 
 
@@ -218,7 +190,7 @@ class RecentOrder:
     symbol: str
     side: Side
     quantity: Decimal
-    order_type: OrderType = OrderType.MARKET
+    order_type: OrdType = OrdType.MARKET
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
     client_order_id: str | None = None
@@ -408,10 +380,10 @@ def price_basis(order: OrderRequest, market: MarketState) -> Decimal | None:
     """The price an order is sized at (see the module docstring); None for a market order
     without a reference price."""
     kind = order.order_type
-    if kind.has_limit:
+    if kind.needs_limit:
         return order.limit_price
     ref = market.reference_price
-    if kind is OrderType.MARKET:
+    if kind is OrdType.MARKET:
         return ref
     stop = order.stop_price
     assert stop is not None  # OrderRequest checked it
@@ -419,7 +391,7 @@ def price_basis(order: OrderRequest, market: MarketState) -> Decimal | None:
 
 
 def _needed(order: OrderRequest, basis: Decimal, limits: Limits) -> Decimal:
-    if order.order_type.has_limit:
+    if order.order_type.needs_limit:
         return order.quantity * basis
     return order.quantity * basis * (_ONE + limits.market_buffer_pct.scaleb(-2))
 
@@ -461,9 +433,9 @@ def check(
             add(_kill_switch(order, account, limits))
         if market.restricted:
             add(RiskFailure(RiskCode.RESTRICTED, f"restricted: {sym} is on the restricted list"))
-        if not _open(market, now) and (kind is OrderType.MARKET or not order.tif.rests):
+        if not _open(market, now) and (kind is OrdType.MARKET or not order.tif.rests):
             add(_market_closed(order, market, now))
-        if kind is OrderType.MARKET:
+        if kind is OrdType.MARKET:
             if ref is None:
                 add(
                     RiskFailure(
@@ -549,7 +521,7 @@ def _kill_switch(order: OrderRequest, account: AccountState, limits: Limits) -> 
 
 def _market_closed(order: OrderRequest, market: MarketState, now: datetime) -> RiskFailure:
     kind = order.order_type
-    if kind is OrderType.MARKET:
+    if kind is OrdType.MARKET:
         what = "a market order needs an open session"
     else:
         what = (
@@ -587,9 +559,9 @@ def _not_multiple(
 
 def _basis_text(order: OrderRequest, basis: Decimal) -> str:
     kind = order.order_type
-    if kind.has_limit:
+    if kind.needs_limit:
         return f"{_num(basis)} limit"
-    if kind is OrderType.MARKET or basis != order.stop_price:
+    if kind is OrdType.MARKET or basis != order.stop_price:
         return f"{_num(basis)} reference"
     return f"{_num(basis)} stop"
 
@@ -658,7 +630,7 @@ def _buying_power(
     limits: Limits,
 ) -> RiskFailure:
     how = f"{_num(order.quantity)} x {_basis_text(order, basis)}"
-    if not order.order_type.has_limit:
+    if not order.order_type.needs_limit:
         how += f" + {_pct(limits.market_buffer_pct)} buffer"
     ccy = account.currency
     return RiskFailure(
@@ -684,7 +656,7 @@ def _duplicate(
             and now - r.at < window
         ):
             terms = f"{order.side.value} {_num(order.quantity)} {order.symbol}"
-            if order.order_type is OrderType.MARKET:
+            if order.order_type is OrdType.MARKET:
                 terms += " market"
             if order.stop_price is not None:
                 terms += f" stop {_num(order.stop_price)}"

@@ -40,6 +40,38 @@ class Side(StrEnum):
         return 1 if self is Side.BUY else -1
 
 
+class OrdType(StrEnum):
+    """Order type (FIX OrdType, 40)."""
+
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+    STOP_LIMIT = "stop_limit"
+
+    @property
+    def needs_limit(self) -> bool:
+        return self in (OrdType.LIMIT, OrdType.STOP_LIMIT)
+
+    @property
+    def needs_stop(self) -> bool:
+        return self in (OrdType.STOP, OrdType.STOP_LIMIT)
+
+
+class TimeInForce(StrEnum):
+    """Time in force (FIX TimeInForce, 59)."""
+
+    DAY = "day"
+    GTC = "gtc"
+    IOC = "ioc"
+    FOK = "fok"
+    GTD = "gtd"
+
+    @property
+    def rests(self) -> bool:
+        """May be entered while the market is closed (it waits for the next session)."""
+        return self in (TimeInForce.GTC, TimeInForce.GTD)
+
+
 class AccountType(StrEnum):
     CASH = "cash"
     MARGIN = "margin"

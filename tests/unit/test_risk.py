@@ -24,7 +24,7 @@ from oms.risk import (
     Limits,
     MarketState,
     OrderRequest,
-    OrderType,
+    OrdType,
     RecentOrder,
     RiskCode,
     RiskResult,
@@ -39,10 +39,10 @@ from oms.values import AccountType, Side
 D = Decimal
 BUY, SELL = Side.BUY, Side.SELL
 MARKET, LIMIT, STOP, STOP_LIMIT = (
-    OrderType.MARKET,
-    OrderType.LIMIT,
-    OrderType.STOP,
-    OrderType.STOP_LIMIT,
+    OrdType.MARKET,
+    OrdType.LIMIT,
+    OrdType.STOP,
+    OrdType.STOP_LIMIT,
 )
 OPEN = datetime(2026, 11, 25, 14, 30, tzinfo=UTC)  # XNYS 09:30 New York
 CLOSE = datetime(2026, 11, 25, 21, 0, tzinfo=UTC)
@@ -637,7 +637,7 @@ PRICE = dec(1, 10**10, 4)
     qty=QTY,
     price=PRICE,
     ref=PRICE,
-    kind=st.sampled_from(list(OrderType)),
+    kind=st.sampled_from(list(OrdType)),
     headroom=dec(0, 10**12, 4),
     reserved=dec(0, 10**12, 2),
 )
@@ -645,7 +645,7 @@ def test_a_buy_within_buying_power_passes_buying_power(
     qty: Decimal,
     price: Decimal,
     ref: Decimal,
-    kind: OrderType,
+    kind: OrdType,
     headroom: Decimal,
     reserved: Decimal,
 ) -> None:
@@ -656,8 +656,8 @@ def test_a_buy_within_buying_power_passes_buying_power(
         qty,
         kind,
         TimeInForce.GTC,
-        limit_price=price if kind.has_limit else None,
-        stop_price=price if kind.has_stop else None,
+        limit_price=price if kind.needs_limit else None,
+        stop_price=price if kind.needs_stop else None,
     )
     m = market(reference_price=ref, tick_size=D("0.0001"), lot_size=D("0.01"))
     basis = price_basis(o, m)
@@ -691,7 +691,7 @@ def test_doubling_the_quantity_never_passes_a_failing_max_quantity(
     cash=dec(0, 10**9, 2),
     position=dec(-(10**5), 10**5, 0),
     side=st.sampled_from([BUY, SELL]),
-    kind=st.sampled_from(list(OrderType)),
+    kind=st.sampled_from(list(OrdType)),
     tif=st.sampled_from(list(TimeInForce)),
     cash_account=st.booleans(),
     minutes=st.integers(-600, 600),
@@ -704,7 +704,7 @@ def test_check_is_deterministic(
     cash: Decimal,
     position: Decimal,
     side: Side,
-    kind: OrderType,
+    kind: OrdType,
     tif: TimeInForce,
     cash_account: bool,
     minutes: int,
@@ -717,8 +717,8 @@ def test_check_is_deterministic(
         qty,
         kind,
         tif,
-        limit_price=price if kind.has_limit else None,
-        stop_price=price if kind.has_stop else None,
+        limit_price=price if kind.needs_limit else None,
+        stop_price=price if kind.needs_stop else None,
     )
     a = account(
         account_type=AccountType.CASH if cash_account else AccountType.MARGIN,

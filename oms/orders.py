@@ -1,0 +1,1344 @@
+"""Orders: the lifecycle of one order as one explicit transition table, with FIX 4.4 semantics.
+
+Pure: no I/O, no clock, no database, no environment. Times and actors are passed in; every
+quantity and price is a Decimal; an Order is an immutable value and ``decide`` returns a new one.
+
+How it fits together:
+
+- A command (an imperative: ``ApplyFill``, ``RequestCancel``, ...) names a ``CommandKind``.
+- ``TRANSITIONS`` maps (current OrdStatus, command kind) to the base status the command moves
+  the order to; a pair missing from the table is an ``IllegalTransition`` (exit 4).
+- An order's reported status (FIX OrdStatus, 39) is not stored apart from its causes: it is
+  ``reported_status`` of three things, by FIX's precedence (``STATUS_PRECEDENCE``):
+
+  * the open request, if any: pending_cancel or pending_replace;
+  * the *condition*, a status the order holds whatever its quantities: pending_new,
+    done_for_day, suspended, canceled, expired or rejected (None: the order simply works);
+  * the quantities: new (cum_qty 0), partially_filled (0 < cum_qty < quantity), filled.
+
+  So a fill while a cancel is pending keeps the order pending_cancel but moves cum/leaves, and
+  a cancel reject then shows partially_filled or filled as the quantities say.
+- Fills are kept (exec_id, quantity, price): cum_qty, leaves_qty and avg_px are recomputed from
+  the live fills after every fill, correction (ExecType G) and bust (H).
+
+Quantities: cum_qty = sum of the live fills (exact); leaves_qty = quantity - cum_qty, except 0
+once the order is canceled, expired or rejected. While an order is live (not filled, canceled,
+rejected or expired), cum_qty + leaves_qty == quantity; cum_qty never exceeds quantity.
+
+avg_px = sum(q * p) / sum(q) over the live fills. It is exact whenever that quotient has at most
+``FRAC_DIGITS`` (12) decimal places; otherwise it is rounded to 12 places ROUND_HALF_EVEN. The
+rounding is correct (no double rounding): the quotient is first taken to 100 significant digits
+with ROUND_05UP (round-to-odd), then quantized. Trailing zeros are dropped (``normalize``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import (
+    ROUND_05UP,
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    FloatOperation,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    Rounded,
+    localcontext,
+)
+from enum import StrEnum
+from types import MappingProxyType
+from typing import ClassVar, NamedTuple, NewType
+
+from oms.errors import BadInput, Refused
+from oms.values import (
+    FRAC_DIGITS,
+    ZERO,
+    AccountId,
+    ExecId,
+    OrdType,
+    Side,
+    Symbol,
+    TimeInForce,
+    Venue,
+    normalize,
+)
+
+__all__ = [
+    "CONDITIONS",
+    "EVENTS",
+    "EXEC_TYPE_COMMANDS",
+    "STATUS_PRECEDENCE",
+    "TERMINAL",
+    "TRANSITIONS",
+    "AcceptCancel",
+    "AcceptReplace",
+    "AcknowledgeOrder",
+    "ApplyFill",
+    "BustFill",
+    "ClientOrderId",
+    "Command",
+    "CommandKind",
+    "ConfirmPendingCancel",
+    "ConfirmPendingReplace",
+    "CorrectFill",
+    "Event",
+    "ExecType",
+    "Expire",
+    "Fill",
+    "HistoryEntry",
+    "IllegalTransition",
+    "MarkDoneForDay",
+    "OrdType",
+    "Order",
+    "OrderId",
+    "OrderStatus",
+    "PendingRequest",
+    "RejectCancel",
+    "RejectOrder",
+    "RejectReplace",
+    "RequestCancel",
+    "RequestKind",
+    "RequestReplace",
+    "Restate",
+    "SubmitOrder",
+    "Suspend",
+    "Target",
+    "TimeInForce",
+    "Transition",
+    "allowed_commands",
+    "average_price",
+    "decide",
+    "fok_fill_ok",
+    "gtd_expired",
+    "quantity_status",
+    "reported_status",
+    "same_terms",
+]
+
+OrderId = NewType("OrderId", str)
+ClientOrderId = NewType("ClientOrderId", str)
+
+PAPER = Venue("paper")
+
+# Sums and products of fills run here: wide enough for any contract decimal (18 + 12 digits),
+# and every rounding is trapped, so a result is exact or an error, never silently rounded.
+_EXACT = Context(
+    prec=100,
+    rounding=ROUND_HALF_EVEN,
+    Emin=-999_999,
+    Emax=999_999,
+    capitals=1,
+    clamp=0,
+    flags=[],
+    traps=[InvalidOperation, DivisionByZero, Overflow, FloatOperation, Inexact, Rounded],
+)
+# The one division (avg_px): round-to-odd at 100 digits, so the final quantize is exact rounding.
+_DIVIDE = Context(
+    prec=100,
+    rounding=ROUND_05UP,
+    Emin=-999_999,
+    Emax=999_999,
+    capitals=1,
+    clamp=0,
+    flags=[],
+    traps=[InvalidOperation, DivisionByZero, Overflow, FloatOperation],
+)
+QUANTUM = Decimal(1).scaleb(-FRAC_DIGITS)  # 1E-12
+
+
+# --------------------------------------------------------------------------------------------
+# Enumerations
+# --------------------------------------------------------------------------------------------
+
+
+class OrderStatus(StrEnum):
+    """FIX OrdStatus (39), by the contract's names."""
+
+    PENDING_NEW = "pending_new"
+    NEW = "new"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    PENDING_CANCEL = "pending_cancel"
+    CANCELED = "canceled"
+    PENDING_REPLACE = "pending_replace"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    DONE_FOR_DAY = "done_for_day"
+    SUSPENDED = "suspended"
+
+    @property
+    def fix(self) -> str:
+        """The FIX 4.4 OrdStatus (39) code."""
+        return _ORD_STATUS_FIX[self]
+
+    @property
+    def terminal(self) -> bool:
+        """Filled, canceled, rejected or expired: no fill is accepted any more."""
+        return self in TERMINAL
+
+    @classmethod
+    def from_fix(cls, code: str) -> OrderStatus:
+        """OrdStatus from its FIX 4.4 code (39); BadInput for any other code."""
+        for status, fix in _ORD_STATUS_FIX.items():
+            if fix == code.strip():
+                return status
+        known = ", ".join(f"{v}={k}" for k, v in _ORD_STATUS_FIX.items())
+        raise BadInput("OrdStatus (39)", f"{code!r} is not an OrdStatus tieout knows ({known})")
+
+
+_ORD_STATUS_FIX: Mapping[OrderStatus, str] = MappingProxyType(
+    {
+        OrderStatus.NEW: "0",
+        OrderStatus.PARTIALLY_FILLED: "1",
+        OrderStatus.FILLED: "2",
+        OrderStatus.DONE_FOR_DAY: "3",
+        OrderStatus.CANCELED: "4",
+        OrderStatus.PENDING_CANCEL: "6",
+        OrderStatus.REJECTED: "8",
+        OrderStatus.SUSPENDED: "9",
+        OrderStatus.PENDING_NEW: "A",
+        OrderStatus.EXPIRED: "C",
+        OrderStatus.PENDING_REPLACE: "E",
+    }
+)
+
+TERMINAL = frozenset(
+    {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
+)
+
+# Statuses an order holds whatever its quantities (Order.condition); None means "working".
+CONDITIONS = frozenset(
+    {
+        OrderStatus.PENDING_NEW,
+        OrderStatus.DONE_FOR_DAY,
+        OrderStatus.SUSPENDED,
+        OrderStatus.CANCELED,
+        OrderStatus.EXPIRED,
+        OrderStatus.REJECTED,
+    }
+)
+# Conditions that end the order: nothing is left to execute (leaves_qty 0).
+_CLOSED = frozenset({OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED})
+
+
+class ExecType(StrEnum):
+    """FIX 4.4 ExecType (150): the values tieout applies."""
+
+    NEW = "new"  # 0
+    DONE_FOR_DAY = "done_for_day"  # 3
+    CANCELED = "canceled"  # 4
+    REPLACED = "replaced"  # 5
+    PENDING_CANCEL = "pending_cancel"  # 6
+    REJECTED = "rejected"  # 8
+    EXPIRED = "expired"  # C
+    RESTATED = "restated"  # D
+    PENDING_REPLACE = "pending_replace"  # E
+    TRADE = "trade"  # F
+    TRADE_CORRECT = "trade_correct"  # G
+    TRADE_CANCEL = "trade_cancel"  # H (a bust)
+
+    @property
+    def fix(self) -> str:
+        """The FIX 4.4 ExecType (150) code."""
+        return _EXEC_TYPE_FIX[self]
+
+    @classmethod
+    def from_fix(cls, code: str) -> ExecType:
+        """ExecType from its FIX code (150); BadInput for any other code (FIX 4.2's 1 and 2,
+        partial fill and fill, are not accepted: FIX 4.4 reports every trade as F)."""
+        for exec_type, fix in _EXEC_TYPE_FIX.items():
+            if fix == code.strip():
+                return exec_type
+        known = ", ".join(_EXEC_TYPE_FIX.values())
+        raise BadInput("ExecType (150)", f"{code!r} is not one of {known}")
+
+
+_EXEC_TYPE_FIX: Mapping[ExecType, str] = MappingProxyType(
+    {
+        ExecType.NEW: "0",
+        ExecType.DONE_FOR_DAY: "3",
+        ExecType.CANCELED: "4",
+        ExecType.REPLACED: "5",
+        ExecType.PENDING_CANCEL: "6",
+        ExecType.REJECTED: "8",
+        ExecType.EXPIRED: "C",
+        ExecType.RESTATED: "D",
+        ExecType.PENDING_REPLACE: "E",
+        ExecType.TRADE: "F",
+        ExecType.TRADE_CORRECT: "G",
+        ExecType.TRADE_CANCEL: "H",
+    }
+)
+
+
+class RequestKind(StrEnum):
+    """What an open request (Order.pending) asks for."""
+
+    CANCEL = "cancel"
+    REPLACE = "replace"
+
+
+class CommandKind(StrEnum):
+    """The kind of a command: the column of the transition table."""
+
+    SUBMIT = "submit"
+    ACKNOWLEDGE = "acknowledge"  # ExecType 0
+    REJECT = "reject"  # ExecType 8
+    REQUEST_CANCEL = "request_cancel"  # client: OrderCancelRequest (35=F)
+    CONFIRM_PENDING_CANCEL = "confirm_pending_cancel"  # ExecType 6
+    ACCEPT_CANCEL = "accept_cancel"  # ExecType 4 (solicited or not)
+    REJECT_CANCEL = "reject_cancel"  # OrderCancelReject (35=9), CxlRejResponseTo 1
+    REQUEST_REPLACE = "request_replace"  # client: OrderCancelReplaceRequest (35=G)
+    CONFIRM_PENDING_REPLACE = "confirm_pending_replace"  # ExecType E
+    ACCEPT_REPLACE = "accept_replace"  # ExecType 5
+    REJECT_REPLACE = "reject_replace"  # OrderCancelReject (35=9), CxlRejResponseTo 2
+    APPLY_FILL = "apply_fill"  # ExecType F
+    CORRECT_FILL = "correct_fill"  # ExecType G
+    BUST_FILL = "bust_fill"  # ExecType H
+    EXPIRE = "expire"  # ExecType C
+    MARK_DONE_FOR_DAY = "mark_done_for_day"  # ExecType 3
+    SUSPEND = "suspend"  # (ExecType 9; not applied from files)
+    RESTATE = "restate"  # ExecType D
+
+
+class Event(StrEnum):
+    """What happened: one event per accepted command, in the past tense."""
+
+    ORDER_SUBMITTED = "order_submitted"
+    ORDER_ACKNOWLEDGED = "order_acknowledged"
+    ORDER_REJECTED = "order_rejected"
+    CANCEL_REQUESTED = "cancel_requested"
+    CANCEL_PENDING_CONFIRMED = "cancel_pending_confirmed"
+    ORDER_CANCELED = "order_canceled"
+    CANCEL_REJECTED = "cancel_rejected"
+    REPLACE_REQUESTED = "replace_requested"
+    REPLACE_PENDING_CONFIRMED = "replace_pending_confirmed"
+    ORDER_REPLACED = "order_replaced"
+    REPLACE_REJECTED = "replace_rejected"
+    FILL_APPLIED = "fill_applied"
+    FILL_CORRECTED = "fill_corrected"
+    FILL_BUSTED = "fill_busted"
+    ORDER_EXPIRED = "order_expired"
+    ORDER_DONE_FOR_DAY = "order_done_for_day"
+    ORDER_SUSPENDED = "order_suspended"
+    ORDER_RESTATED = "order_restated"
+
+
+_K = CommandKind
+EVENTS: Mapping[CommandKind, Event] = MappingProxyType(
+    {
+        _K.SUBMIT: Event.ORDER_SUBMITTED,
+        _K.ACKNOWLEDGE: Event.ORDER_ACKNOWLEDGED,
+        _K.REJECT: Event.ORDER_REJECTED,
+        _K.REQUEST_CANCEL: Event.CANCEL_REQUESTED,
+        _K.CONFIRM_PENDING_CANCEL: Event.CANCEL_PENDING_CONFIRMED,
+        _K.ACCEPT_CANCEL: Event.ORDER_CANCELED,
+        _K.REJECT_CANCEL: Event.CANCEL_REJECTED,
+        _K.REQUEST_REPLACE: Event.REPLACE_REQUESTED,
+        _K.CONFIRM_PENDING_REPLACE: Event.REPLACE_PENDING_CONFIRMED,
+        _K.ACCEPT_REPLACE: Event.ORDER_REPLACED,
+        _K.REJECT_REPLACE: Event.REPLACE_REJECTED,
+        _K.APPLY_FILL: Event.FILL_APPLIED,
+        _K.CORRECT_FILL: Event.FILL_CORRECTED,
+        _K.BUST_FILL: Event.FILL_BUSTED,
+        _K.EXPIRE: Event.ORDER_EXPIRED,
+        _K.MARK_DONE_FOR_DAY: Event.ORDER_DONE_FOR_DAY,
+        _K.SUSPEND: Event.ORDER_SUSPENDED,
+        _K.RESTATE: Event.ORDER_RESTATED,
+    }
+)
+
+# The command an ExecutionReport (35=8) of each ExecType becomes. An OrderCancelReject (35=9)
+# is RejectCancel or RejectReplace by its CxlRejResponseTo (434).
+EXEC_TYPE_COMMANDS: Mapping[ExecType, CommandKind] = MappingProxyType(
+    {
+        ExecType.NEW: _K.ACKNOWLEDGE,
+        ExecType.DONE_FOR_DAY: _K.MARK_DONE_FOR_DAY,
+        ExecType.CANCELED: _K.ACCEPT_CANCEL,
+        ExecType.REPLACED: _K.ACCEPT_REPLACE,
+        ExecType.PENDING_CANCEL: _K.CONFIRM_PENDING_CANCEL,
+        ExecType.REJECTED: _K.REJECT,
+        ExecType.EXPIRED: _K.EXPIRE,
+        ExecType.RESTATED: _K.RESTATE,
+        ExecType.PENDING_REPLACE: _K.CONFIRM_PENDING_REPLACE,
+        ExecType.TRADE: _K.APPLY_FILL,
+        ExecType.TRADE_CORRECT: _K.CORRECT_FILL,
+        ExecType.TRADE_CANCEL: _K.BUST_FILL,
+    }
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Status precedence
+# --------------------------------------------------------------------------------------------
+
+# FIX 4.4 OrdStatus precedence, highest first: when several statuses apply, the first one in
+# this list is reported: pending_cancel > pending_replace > done_for_day > filled > suspended >
+# canceled = expired > partially_filled > new (FIX's levels 11..2). Rejected and pending_new,
+# level with new in FIX, come before new: they are conditions of an order without fills.
+STATUS_PRECEDENCE: tuple[OrderStatus, ...] = (
+    OrderStatus.PENDING_CANCEL,
+    OrderStatus.PENDING_REPLACE,
+    OrderStatus.DONE_FOR_DAY,
+    OrderStatus.FILLED,
+    OrderStatus.SUSPENDED,
+    OrderStatus.CANCELED,
+    OrderStatus.EXPIRED,
+    OrderStatus.PARTIALLY_FILLED,
+    OrderStatus.REJECTED,
+    OrderStatus.PENDING_NEW,
+    OrderStatus.NEW,
+)
+
+
+def quantity_status(cum_qty: Decimal, quantity: Decimal) -> OrderStatus:
+    """What the quantities alone say: new (nothing filled), partially_filled or filled."""
+    if cum_qty >= quantity:
+        return OrderStatus.FILLED
+    if cum_qty > 0:
+        return OrderStatus.PARTIALLY_FILLED
+    return OrderStatus.NEW
+
+
+def reported_status(
+    *,
+    pending: RequestKind | None,
+    condition: OrderStatus | None,
+    cum_qty: Decimal,
+    quantity: Decimal,
+) -> OrderStatus:
+    """The OrdStatus to report: of all statuses that apply (the open request's, the condition,
+    the quantities'), the one that comes first in ``STATUS_PRECEDENCE``."""
+    applicable = {quantity_status(cum_qty, quantity)}
+    if pending is RequestKind.CANCEL:
+        applicable.add(OrderStatus.PENDING_CANCEL)
+    elif pending is RequestKind.REPLACE:
+        applicable.add(OrderStatus.PENDING_REPLACE)
+    if condition is not None:
+        if condition not in CONDITIONS:
+            raise ValueError(f"{condition} is not a condition ({sorted(CONDITIONS)})")
+        applicable.add(condition)
+    return next(status for status in STATUS_PRECEDENCE if status in applicable)
+
+
+# --------------------------------------------------------------------------------------------
+# Values
+# --------------------------------------------------------------------------------------------
+
+
+class Fill(NamedTuple):
+    """A live execution of the order, with its current terms."""
+
+    exec_id: ExecId  # the ExecID (17) that booked it
+    quantity: Decimal  # > 0
+    price: Decimal  # > 0
+    at: datetime
+    corrected_by: tuple[ExecId, ...] = ()  # ExecIDs of the corrections (G) applied, oldest first
+
+    def known_as(self, exec_id: str) -> bool:
+        """Whether an ExecRefID (19) names this fill: its own id or one of its corrections'."""
+        return exec_id == self.exec_id or exec_id in self.corrected_by
+
+
+class HistoryEntry(NamedTuple):
+    status: OrderStatus  # the status after the change
+    at: datetime
+    actor: str
+    reason: str
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRequest:
+    """An open cancel or cancel/replace request, waiting for the venue's answer."""
+
+    kind: RequestKind
+    requested_at: datetime
+    client_order_id: ClientOrderId | None = None  # the new ClOrdID (11) that names the order after
+    quantity: Decimal | None = None  # replace: new terms (None = unchanged)
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+
+
+def _check_fill_numbers(quantity: Decimal, price: Decimal, what: str) -> None:
+    if not (quantity.is_finite() and quantity > 0):
+        raise BadInput(what, f"quantity {quantity} must be greater than zero")
+    if not (price.is_finite() and price > 0):
+        raise BadInput(what, f"price {price} must be greater than zero")
+
+
+def _check_terms(
+    order_type: OrdType,
+    quantity: Decimal | None,
+    limit_price: Decimal | None,
+    stop_price: Decimal | None,
+    what: str,
+) -> None:
+    """Quantity > 0; a limit price exactly for limit and stop_limit orders, a stop price
+    exactly for stop and stop_limit orders; prices > 0."""
+    if quantity is not None and not (quantity.is_finite() and quantity > 0):
+        raise BadInput(what, f"quantity {quantity} must be greater than zero")
+    for name, price, needed in (
+        ("limit price", limit_price, order_type.needs_limit),
+        ("stop price", stop_price, order_type.needs_stop),
+    ):
+        if price is None:
+            if needed:
+                raise BadInput(what, f"a {order_type} order needs a {name}")
+        elif not needed:
+            raise BadInput(what, f"a {order_type} order takes no {name}")
+        elif not (price.is_finite() and price > 0):
+            raise BadInput(what, f"{name} {price} must be greater than zero")
+
+
+def _sum_quantity(fills: tuple[Fill, ...]) -> Decimal:
+    with localcontext(_EXACT):
+        total = ZERO
+        for fill in fills:
+            total += fill.quantity
+        return total
+
+
+def average_price(fills: tuple[Fill, ...] | list[Fill]) -> Decimal | None:
+    """Volume-weighted price of the fills, sum(q*p)/sum(q); None without fills. Exact when the
+    quotient has at most 12 decimals, else rounded to 12 places ROUND_HALF_EVEN (correctly
+    rounded); trailing zeros dropped."""
+    if not fills:
+        return None
+    with localcontext(_EXACT):
+        notional = ZERO
+        quantity = ZERO
+        for fill in fills:
+            notional += fill.quantity * fill.price
+            quantity += fill.quantity
+    with localcontext(_DIVIDE) as ctx:
+        quotient = ctx.divide(notional, quantity)
+        return normalize(quotient.quantize(QUANTUM, rounding=ROUND_HALF_EVEN))
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitOrder:
+    """A new order (the store assigns order_id). Its terms are checked when it is decided."""
+
+    kind: ClassVar[CommandKind] = CommandKind.SUBMIT
+    order_id: OrderId
+    client_order_id: ClientOrderId
+    account: AccountId
+    symbol: Symbol
+    side: Side
+    quantity: Decimal
+    type: OrdType = OrdType.MARKET
+    tif: TimeInForce = TimeInForce.DAY
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    expire_at: date | None = None  # GTD only
+    venue: Venue = PAPER
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """One order, as of its last change. Never changed: ``decide`` returns a new Order.
+
+    ``status`` is always ``reported_status(pending, condition, cum_qty, quantity)``;
+    ``cum_qty``, ``leaves_qty`` and ``avg_px`` always follow from ``fills``. The constructor
+    checks this (ValueError), so an Order rebuilt from storage is consistent or refused.
+    """
+
+    order_id: OrderId
+    client_order_id: ClientOrderId  # the current ClOrdID: a cancel or replace may rename it
+    account: AccountId
+    symbol: Symbol
+    side: Side
+    type: OrdType
+    tif: TimeInForce
+    quantity: Decimal  # current OrderQty (38): a replace or restatement may change it
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    expire_at: date | None
+    venue: Venue
+    status: OrderStatus
+    condition: OrderStatus | None  # one of CONDITIONS, or None while the order simply works
+    cum_qty: Decimal
+    leaves_qty: Decimal
+    avg_px: Decimal | None
+    pending: PendingRequest | None
+    fills: tuple[Fill, ...]
+    reject_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    history: tuple[HistoryEntry, ...]
+    submitted: SubmitOrder  # the terms as first submitted (for duplicate detection)
+
+    def __post_init__(self) -> None:
+        problems = _inconsistencies(self)
+        if problems:
+            raise ValueError(f"inconsistent order {self.order_id}: " + "; ".join(problems))
+
+    @property
+    def live(self) -> bool:
+        """Not filled, canceled, rejected or expired."""
+        return self.status not in TERMINAL
+
+
+def _leaves(quantity: Decimal, cum_qty: Decimal, condition: OrderStatus | None) -> Decimal:
+    if condition in _CLOSED:
+        return ZERO
+    with localcontext(_EXACT):
+        return quantity - cum_qty
+
+
+def _inconsistencies(order: Order) -> list[str]:
+    problems: list[str] = []
+    if order.condition is not None and order.condition not in CONDITIONS:
+        problems.append(f"condition {order.condition} is not one of {sorted(CONDITIONS)}")
+        return problems
+    cum = _sum_quantity(order.fills)
+    if order.cum_qty != cum:
+        problems.append(f"cum_qty {order.cum_qty} is not the sum of the fills ({cum})")
+    if not order.quantity > 0:
+        problems.append(f"quantity {order.quantity} is not positive")
+    elif cum > order.quantity:
+        problems.append(f"cum_qty {cum} exceeds quantity {order.quantity}")
+    leaves = _leaves(order.quantity, cum, order.condition)
+    if order.leaves_qty != leaves:
+        problems.append(f"leaves_qty {order.leaves_qty} should be {leaves}")
+    avg = average_price(order.fills)
+    if order.avg_px != avg:
+        problems.append(f"avg_px {order.avg_px} should be {avg}")
+    status = reported_status(
+        pending=None if order.pending is None else order.pending.kind,
+        condition=order.condition,
+        cum_qty=cum,
+        quantity=order.quantity,
+    )
+    if order.status != status:
+        problems.append(f"status {order.status} should be {status}")
+    return problems
+
+
+# --------------------------------------------------------------------------------------------
+# Commands (imperatives). Each names its kind; ``reason`` is free text for the history.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AcknowledgeOrder:
+    """The venue accepted the order (ExecType 0 New)."""
+
+    kind: ClassVar[CommandKind] = CommandKind.ACKNOWLEDGE
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RejectOrder:
+    """The venue (or the pre-trade check) rejected the order (ExecType 8)."""
+
+    kind: ClassVar[CommandKind] = CommandKind.REJECT
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCancel:
+    """The client asks to cancel (35=F): pending_cancel until the venue answers."""
+
+    kind: ClassVar[CommandKind] = CommandKind.REQUEST_CANCEL
+    new_client_order_id: ClientOrderId | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmPendingCancel:
+    """The venue reports the cancel pending (ExecType 6): confirms our request, or opens one
+    requested by other means (a phone call to the venue)."""
+
+    kind: ClassVar[CommandKind] = CommandKind.CONFIRM_PENDING_CANCEL
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptCancel:
+    """The order is canceled (ExecType 4): the answer to a cancel request, or unsolicited."""
+
+    kind: ClassVar[CommandKind] = CommandKind.ACCEPT_CANCEL
+    client_order_id: ClientOrderId | None = None  # the ClOrdID the venue reports, if any
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RejectCancel:
+    """The venue refused the cancel (OrderCancelReject 35=9, CxlRejResponseTo 1)."""
+
+    kind: ClassVar[CommandKind] = CommandKind.REJECT_CANCEL
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestReplace:
+    """The client asks to amend (35=G): pending_replace until the venue answers."""
+
+    kind: ClassVar[CommandKind] = CommandKind.REQUEST_REPLACE
+    quantity: Decimal | None = None
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    new_client_order_id: ClientOrderId | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmPendingReplace:
+    """The venue reports the replace pending (ExecType E)."""
+
+    kind: ClassVar[CommandKind] = CommandKind.CONFIRM_PENDING_REPLACE
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptReplace:
+    """The venue replaced the order (ExecType 5). Terms given here are the venue's and win;
+    terms left None come from the pending request, else stay as they are."""
+
+    kind: ClassVar[CommandKind] = CommandKind.ACCEPT_REPLACE
+    quantity: Decimal | None = None
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    client_order_id: ClientOrderId | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RejectReplace:
+    """The venue refused the replace (OrderCancelReject 35=9, CxlRejResponseTo 2)."""
+
+    kind: ClassVar[CommandKind] = CommandKind.REJECT_REPLACE
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyFill:
+    """An execution (ExecType F): LastQty (32) at LastPx (31)."""
+
+    kind: ClassVar[CommandKind] = CommandKind.APPLY_FILL
+    exec_id: ExecId
+    quantity: Decimal
+    price: Decimal
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectFill:
+    """A trade correction (ExecType G): the fill named by exec_ref_id gets new terms."""
+
+    kind: ClassVar[CommandKind] = CommandKind.CORRECT_FILL
+    exec_id: ExecId
+    exec_ref_id: ExecId
+    quantity: Decimal
+    price: Decimal
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BustFill:
+    """A trade cancel, a bust (ExecType H): the fill named by exec_ref_id never happened."""
+
+    kind: ClassVar[CommandKind] = CommandKind.BUST_FILL
+    exec_id: ExecId
+    exec_ref_id: ExecId
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Expire:
+    """The order expired (ExecType C): end of a day order, a GTD date passed, IOC/FOK rest."""
+
+    kind: ClassVar[CommandKind] = CommandKind.EXPIRE
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MarkDoneForDay:
+    """No more executions today (ExecType 3); a GT order may work again after a restatement."""
+
+    kind: ClassVar[CommandKind] = CommandKind.MARK_DONE_FOR_DAY
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Suspend:
+    """The order is suspended: it stays on the books but does not execute."""
+
+    kind: ClassVar[CommandKind] = CommandKind.SUSPEND
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Restate:
+    """The venue restates the order (ExecType D): GT renewal, an unsolicited change of terms;
+    a done-for-day or suspended order works again."""
+
+    kind: ClassVar[CommandKind] = CommandKind.RESTATE
+    quantity: Decimal | None = None
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    reason: str | None = None
+
+
+Command = (
+    SubmitOrder
+    | AcknowledgeOrder
+    | RejectOrder
+    | RequestCancel
+    | ConfirmPendingCancel
+    | AcceptCancel
+    | RejectCancel
+    | RequestReplace
+    | ConfirmPendingReplace
+    | AcceptReplace
+    | RejectReplace
+    | ApplyFill
+    | CorrectFill
+    | BustFill
+    | Expire
+    | MarkDoneForDay
+    | Suspend
+    | Restate
+)
+
+
+# --------------------------------------------------------------------------------------------
+# The transition table
+# --------------------------------------------------------------------------------------------
+
+
+class Target(StrEnum):
+    """Table results that are not a single status (the others are OrderStatus values).
+
+    A status in CONDITIONS becomes the order's condition and ends any open request;
+    pending_cancel / pending_replace open a request (the condition stays underneath).
+    """
+
+    WORKING = "working"  # condition cleared: new, partially_filled or filled by the quantities
+    UNCHANGED = "unchanged"  # condition and open request stay; the quantities may change
+    RESUMED = "resumed"  # the open request ends; the condition from before it shows again
+
+
+_S = OrderStatus
+WORKING, UNCHANGED, RESUMED = Target.WORKING, Target.UNCHANGED, Target.RESUMED
+
+# (current status, command) -> what the order becomes, before precedence is applied. A pair
+# that is not here is refused as an IllegalTransition. Rejected has no row: nothing applies.
+TRANSITIONS: Mapping[tuple[OrderStatus | None, CommandKind], OrderStatus | Target] = (
+    MappingProxyType(
+        {
+            # no order yet
+            (None, _K.SUBMIT): _S.PENDING_NEW,
+            # pending_new: waiting for the venue
+            (_S.PENDING_NEW, _K.ACKNOWLEDGE): WORKING,
+            (_S.PENDING_NEW, _K.REJECT): _S.REJECTED,
+            (_S.PENDING_NEW, _K.APPLY_FILL): WORKING,  # a fill is an implicit acknowledgement
+            (_S.PENDING_NEW, _K.ACCEPT_CANCEL): _S.CANCELED,
+            (_S.PENDING_NEW, _K.EXPIRE): _S.EXPIRED,
+            # new
+            (_S.NEW, _K.APPLY_FILL): WORKING,
+            (_S.NEW, _K.REQUEST_CANCEL): _S.PENDING_CANCEL,
+            (_S.NEW, _K.CONFIRM_PENDING_CANCEL): _S.PENDING_CANCEL,
+            (_S.NEW, _K.ACCEPT_CANCEL): _S.CANCELED,
+            (_S.NEW, _K.REQUEST_REPLACE): _S.PENDING_REPLACE,
+            (_S.NEW, _K.CONFIRM_PENDING_REPLACE): _S.PENDING_REPLACE,
+            (_S.NEW, _K.EXPIRE): _S.EXPIRED,
+            (_S.NEW, _K.MARK_DONE_FOR_DAY): _S.DONE_FOR_DAY,
+            (_S.NEW, _K.SUSPEND): _S.SUSPENDED,
+            (_S.NEW, _K.RESTATE): WORKING,
+            # partially_filled
+            (_S.PARTIALLY_FILLED, _K.APPLY_FILL): WORKING,
+            (_S.PARTIALLY_FILLED, _K.CORRECT_FILL): UNCHANGED,
+            (_S.PARTIALLY_FILLED, _K.BUST_FILL): UNCHANGED,
+            (_S.PARTIALLY_FILLED, _K.REQUEST_CANCEL): _S.PENDING_CANCEL,
+            (_S.PARTIALLY_FILLED, _K.CONFIRM_PENDING_CANCEL): _S.PENDING_CANCEL,
+            (_S.PARTIALLY_FILLED, _K.ACCEPT_CANCEL): _S.CANCELED,
+            (_S.PARTIALLY_FILLED, _K.REQUEST_REPLACE): _S.PENDING_REPLACE,
+            (_S.PARTIALLY_FILLED, _K.CONFIRM_PENDING_REPLACE): _S.PENDING_REPLACE,
+            (_S.PARTIALLY_FILLED, _K.EXPIRE): _S.EXPIRED,
+            (_S.PARTIALLY_FILLED, _K.MARK_DONE_FOR_DAY): _S.DONE_FOR_DAY,
+            (_S.PARTIALLY_FILLED, _K.SUSPEND): _S.SUSPENDED,
+            (_S.PARTIALLY_FILLED, _K.RESTATE): WORKING,
+            # filled: only a correction or a bust can change it (and make it live again)
+            (_S.FILLED, _K.CORRECT_FILL): UNCHANGED,
+            (_S.FILLED, _K.BUST_FILL): UNCHANGED,
+            # pending_cancel: fills still count; the venue answers the request
+            (_S.PENDING_CANCEL, _K.APPLY_FILL): UNCHANGED,
+            (_S.PENDING_CANCEL, _K.CORRECT_FILL): UNCHANGED,
+            (_S.PENDING_CANCEL, _K.BUST_FILL): UNCHANGED,
+            (_S.PENDING_CANCEL, _K.CONFIRM_PENDING_CANCEL): UNCHANGED,
+            (_S.PENDING_CANCEL, _K.ACCEPT_CANCEL): _S.CANCELED,
+            (_S.PENDING_CANCEL, _K.REJECT_CANCEL): RESUMED,
+            (_S.PENDING_CANCEL, _K.EXPIRE): _S.EXPIRED,
+            # pending_replace: fills still count against the old terms
+            (_S.PENDING_REPLACE, _K.APPLY_FILL): UNCHANGED,
+            (_S.PENDING_REPLACE, _K.CORRECT_FILL): UNCHANGED,
+            (_S.PENDING_REPLACE, _K.BUST_FILL): UNCHANGED,
+            (_S.PENDING_REPLACE, _K.CONFIRM_PENDING_REPLACE): UNCHANGED,
+            (_S.PENDING_REPLACE, _K.ACCEPT_REPLACE): RESUMED,
+            (_S.PENDING_REPLACE, _K.REJECT_REPLACE): RESUMED,
+            (_S.PENDING_REPLACE, _K.ACCEPT_CANCEL): _S.CANCELED,  # unsolicited
+            (_S.PENDING_REPLACE, _K.EXPIRE): _S.EXPIRED,
+            # done_for_day: a GT order rests until the venue restates it (or it fills again)
+            (_S.DONE_FOR_DAY, _K.APPLY_FILL): WORKING,  # an implicit renewal
+            (_S.DONE_FOR_DAY, _K.CORRECT_FILL): UNCHANGED,
+            (_S.DONE_FOR_DAY, _K.BUST_FILL): UNCHANGED,
+            (_S.DONE_FOR_DAY, _K.REQUEST_CANCEL): _S.PENDING_CANCEL,
+            (_S.DONE_FOR_DAY, _K.CONFIRM_PENDING_CANCEL): _S.PENDING_CANCEL,
+            (_S.DONE_FOR_DAY, _K.ACCEPT_CANCEL): _S.CANCELED,
+            (_S.DONE_FOR_DAY, _K.REQUEST_REPLACE): _S.PENDING_REPLACE,
+            (_S.DONE_FOR_DAY, _K.CONFIRM_PENDING_REPLACE): _S.PENDING_REPLACE,
+            (_S.DONE_FOR_DAY, _K.EXPIRE): _S.EXPIRED,
+            (_S.DONE_FOR_DAY, _K.RESTATE): WORKING,
+            # suspended: on the books, not executing
+            (_S.SUSPENDED, _K.CORRECT_FILL): UNCHANGED,
+            (_S.SUSPENDED, _K.BUST_FILL): UNCHANGED,
+            (_S.SUSPENDED, _K.REQUEST_CANCEL): _S.PENDING_CANCEL,
+            (_S.SUSPENDED, _K.CONFIRM_PENDING_CANCEL): _S.PENDING_CANCEL,
+            (_S.SUSPENDED, _K.ACCEPT_CANCEL): _S.CANCELED,
+            (_S.SUSPENDED, _K.REQUEST_REPLACE): _S.PENDING_REPLACE,
+            (_S.SUSPENDED, _K.CONFIRM_PENDING_REPLACE): _S.PENDING_REPLACE,
+            (_S.SUSPENDED, _K.EXPIRE): _S.EXPIRED,
+            (_S.SUSPENDED, _K.RESTATE): WORKING,
+            # canceled, expired: final, but the venue may still correct or bust a fill
+            (_S.CANCELED, _K.CORRECT_FILL): UNCHANGED,
+            (_S.CANCELED, _K.BUST_FILL): UNCHANGED,
+            (_S.EXPIRED, _K.CORRECT_FILL): UNCHANGED,
+            (_S.EXPIRED, _K.BUST_FILL): UNCHANGED,
+        }
+    )
+)
+
+
+def allowed_commands(status: OrderStatus | None) -> tuple[CommandKind, ...]:
+    """The commands the table allows in a status (None: no order yet), in CommandKind order."""
+    return tuple(kind for kind in CommandKind if (status, kind) in TRANSITIONS)
+
+
+class IllegalTransition(Refused):
+    """A command the transition table does not allow in the order's status (exit 4)."""
+
+    def __init__(self, order: Order | None, command: CommandKind) -> None:
+        self.order_id = None if order is None else order.order_id
+        self.status = None if order is None else order.status
+        self.command = command
+        if order is None:
+            action = f"{command}"
+            reason = "there is no such order; only submit creates one"
+        else:
+            allowed = ", ".join(allowed_commands(order.status)) or "nothing"
+            action = f"{command} on order {order.order_id}"
+            reason = (
+                f"order {order.order_id} (client order id {order.client_order_id}) is "
+                f"{order.status}; {command} is not allowed in that status (allowed: {allowed})"
+            )
+        super().__init__(action, reason, "illegal_transition")
+
+
+class Transition(NamedTuple):
+    """The result of an accepted command."""
+
+    order: Order  # the order after the command
+    event: Event
+    previous: OrderStatus | None  # the status before (None for a submit)
+
+
+# --------------------------------------------------------------------------------------------
+# decide
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Effect:
+    """What a command changes besides condition and request (None: unchanged)."""
+
+    reason: str
+    fills: tuple[Fill, ...] | None = None
+    quantity: Decimal | None = None
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    client_order_id: ClientOrderId | None = None
+    pending: PendingRequest | None = None  # the request a pending_* target opens
+    reject_reason: str | None = None
+
+
+def _utc(at: datetime) -> datetime:
+    if at.tzinfo is None:
+        raise ValueError(f"naive datetime {at.isoformat()}: pass a timezone-aware time")
+    return at.astimezone(UTC)
+
+
+def _refused(order: Order, command: CommandKind, why: str, code: str) -> Refused:
+    return Refused(f"{command} on order {order.order_id}", why, code)
+
+
+def _with_reason(text: str, reason: str | None) -> str:
+    return f"{text}: {reason}" if reason else text
+
+
+def decide(order: Order | None, command: Command, at: datetime, actor: str) -> Transition:
+    """Apply one command to an order (None for a SubmitOrder) at time ``at`` by ``actor``.
+
+    Looks the pair (status, command kind) up in ``TRANSITIONS``; refuses a missing pair with
+    IllegalTransition (exit 4), a fill beyond leaves_qty, a duplicate or unknown execution and
+    a cancel or expiry with nothing left with Refused (exit 4, ``code`` says which), malformed
+    terms with BadInput (exit 3). Otherwise returns the new Order with one history entry
+    appended; the input order is immutable and never changes. ``at`` must be timezone-aware.
+    """
+    at = _utc(at)
+    kind = command.kind
+    previous = None if order is None else order.status
+    target = TRANSITIONS.get((previous, kind))
+    if target is None:
+        raise IllegalTransition(order, kind)
+    event = EVENTS[kind]
+    if isinstance(command, SubmitOrder):
+        return Transition(_open(command, at, actor, event), event, None)
+    assert order is not None  # only submit is allowed without an order
+    effect = _effect(order, command, at)
+    return Transition(_next(order, effect, target, at, actor, event), event, previous)
+
+
+def _open(command: SubmitOrder, at: datetime, actor: str, event: Event) -> Order:
+    what = f"order {command.client_order_id}"
+    _check_terms(command.type, command.quantity, command.limit_price, command.stop_price, what)
+    if (command.tif is TimeInForce.GTD) != (command.expire_at is not None):
+        raise BadInput(what, "an expiry date is needed for tif gtd, and only for it")
+    status = OrderStatus.PENDING_NEW
+    return Order(
+        order_id=command.order_id,
+        client_order_id=command.client_order_id,
+        account=command.account,
+        symbol=command.symbol,
+        side=command.side,
+        type=command.type,
+        tif=command.tif,
+        quantity=command.quantity,
+        limit_price=command.limit_price,
+        stop_price=command.stop_price,
+        expire_at=command.expire_at,
+        venue=command.venue,
+        status=status,
+        condition=status,
+        cum_qty=ZERO,
+        leaves_qty=command.quantity,
+        avg_px=None,
+        pending=None,
+        fills=(),
+        reject_reason=None,
+        created_at=at,
+        updated_at=at,
+        history=(
+            HistoryEntry(status, at, actor, _with_reason("submitted", command.reason), event),
+        ),
+        submitted=command,
+    )
+
+
+def _next(
+    order: Order,
+    effect: _Effect,
+    target: OrderStatus | Target,
+    at: datetime,
+    actor: str,
+    event: Event,
+) -> Order:
+    condition, pending = order.condition, order.pending
+    if target is Target.WORKING:
+        condition = None
+    elif target is Target.RESUMED:
+        pending = None
+    elif target in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):
+        pending = effect.pending
+        assert pending is not None
+    elif target is not Target.UNCHANGED:
+        condition = OrderStatus(target)
+        pending = None
+    fills = order.fills if effect.fills is None else effect.fills
+    quantity = order.quantity if effect.quantity is None else effect.quantity
+    cum_qty = _sum_quantity(fills)
+    status = reported_status(
+        pending=None if pending is None else pending.kind,
+        condition=condition,
+        cum_qty=cum_qty,
+        quantity=quantity,
+    )
+    return dataclasses.replace(
+        order,
+        client_order_id=effect.client_order_id or order.client_order_id,
+        quantity=quantity,
+        limit_price=order.limit_price if effect.limit_price is None else effect.limit_price,
+        stop_price=order.stop_price if effect.stop_price is None else effect.stop_price,
+        status=status,
+        condition=condition,
+        cum_qty=cum_qty,
+        leaves_qty=_leaves(quantity, cum_qty, condition),
+        avg_px=average_price(fills),
+        pending=pending,
+        fills=fills,
+        reject_reason=effect.reject_reason or order.reject_reason,
+        updated_at=at,
+        history=(*order.history, HistoryEntry(status, at, actor, effect.reason, event)),
+    )
+
+
+def _find_fill(order: Order, kind: CommandKind, exec_ref_id: ExecId) -> int:
+    for index, fill in enumerate(order.fills):
+        if fill.known_as(exec_ref_id):
+            return index
+    raise _refused(
+        order,
+        kind,
+        f"execution {exec_ref_id} is not a live fill of order {order.order_id}",
+        "unknown_execution",
+    )
+
+
+def _check_new_exec_id(order: Order, kind: CommandKind, exec_id: ExecId) -> None:
+    if any(fill.known_as(exec_id) for fill in order.fills):
+        raise _refused(
+            order,
+            kind,
+            f"execution {exec_id} is booked on order {order.order_id} already",
+            "duplicate_execution",
+        )
+
+
+def _check_not_overfilled(order: Order, kind: CommandKind, cum_qty: Decimal, what: str) -> None:
+    if cum_qty > order.quantity:
+        raise _refused(
+            order,
+            kind,
+            f"{what} would fill {cum_qty} of order {order.order_id}'s quantity {order.quantity} "
+            f"(cum_qty {order.cum_qty}, leaves_qty {order.leaves_qty})",
+            "overfill",
+        )
+
+
+def _check_something_left(order: Order, kind: CommandKind) -> None:
+    if not order.leaves_qty > 0:
+        raise _refused(
+            order,
+            kind,
+            f"order {order.order_id} has nothing left (cum_qty {order.cum_qty} of "
+            f"{order.quantity}); a venue answers this with a cancel reject, too late to cancel",
+            "nothing_left",
+        )
+
+
+def _new_terms(
+    order: Order,
+    quantity: Decimal | None,
+    limit_price: Decimal | None,
+    stop_price: Decimal | None,
+) -> tuple[Decimal, str]:
+    """The quantity a replace or restatement leaves (never below cum_qty: FIX amends the
+    order quantity to cum_qty) and a description of the change."""
+    parts: list[str] = []
+    new_quantity = order.quantity
+    if quantity is not None:
+        new_quantity = max(quantity, order.cum_qty)
+        part = f"quantity {order.quantity} -> {new_quantity}"
+        if quantity < order.cum_qty:
+            part += f" (requested {quantity} is below cum_qty: amended to cum_qty)"
+        parts.append(part)
+    if limit_price is not None:
+        parts.append(f"limit {order.limit_price} -> {limit_price}")
+    if stop_price is not None:
+        parts.append(f"stop {order.stop_price} -> {stop_price}")
+    return new_quantity, ", ".join(parts) or "terms unchanged"
+
+
+def _effect(order: Order, command: Command, at: datetime) -> _Effect:
+    kind = command.kind
+    what = f"{kind} on order {order.order_id}"
+    match command:
+        case AcknowledgeOrder(reason=reason):
+            return _Effect(_with_reason(f"acknowledged by {order.venue}", reason))
+        case RejectOrder(reason=reason):
+            return _Effect(_with_reason("rejected", reason), reject_reason=reason)
+        case RequestCancel(new_client_order_id=new_id, reason=reason):
+            pending = PendingRequest(RequestKind.CANCEL, at, new_id)
+            return _Effect(_with_reason("cancel requested", reason), pending=pending)
+        case ConfirmPendingCancel(reason=reason):
+            pending = order.pending or PendingRequest(RequestKind.CANCEL, at)
+            return _Effect(
+                _with_reason("venue reports the cancel pending", reason), pending=pending
+            )
+        case AcceptCancel(client_order_id=client_id, reason=reason):
+            _check_something_left(order, kind)
+            request = order.pending
+            solicited = request is not None and request.kind is RequestKind.CANCEL
+            if client_id is None and request is not None and solicited:
+                client_id = request.client_order_id
+            text = "canceled" if solicited else "canceled (unsolicited)"
+            return _Effect(_with_reason(text, reason), client_order_id=client_id)
+        case RejectCancel(reason=reason):
+            return _Effect(_with_reason("cancel rejected", reason))
+        case RequestReplace(
+            quantity=quantity,
+            limit_price=limit,
+            stop_price=stop,
+            new_client_order_id=new_id,
+            reason=reason,
+        ):
+            if quantity is None and limit is None and stop is None:
+                raise BadInput(what, "a replace needs a new quantity, limit or stop price")
+            _check_terms(
+                order.type,
+                quantity,
+                limit if limit is not None else order.limit_price,
+                stop if stop is not None else order.stop_price,
+                what,
+            )
+            pending = PendingRequest(RequestKind.REPLACE, at, new_id, quantity, limit, stop)
+            _, change = _new_terms(order, quantity, limit, stop)
+            return _Effect(_with_reason(f"replace requested: {change}", reason), pending=pending)
+        case ConfirmPendingReplace(reason=reason):
+            pending = order.pending or PendingRequest(RequestKind.REPLACE, at)
+            text = "venue reports the replace pending"
+            return _Effect(_with_reason(text, reason), pending=pending)
+        case AcceptReplace(
+            quantity=quantity, limit_price=limit, stop_price=stop, client_order_id=client_id
+        ):
+            request = order.pending
+            assert request is not None  # the table allows accept_replace only when pending
+            assert request.kind is RequestKind.REPLACE
+            quantity = quantity if quantity is not None else request.quantity
+            limit = limit if limit is not None else request.limit_price
+            stop = stop if stop is not None else request.stop_price
+            client_id = client_id or request.client_order_id
+            return _replaced(order, what, "replaced", quantity, limit, stop, client_id, command)
+        case RejectReplace(reason=reason):
+            return _Effect(_with_reason("replace rejected", reason))
+        case ApplyFill(exec_id=exec_id, quantity=quantity, price=price, reason=reason):
+            _check_fill_numbers(quantity, price, f"execution {exec_id}")
+            _check_new_exec_id(order, kind, exec_id)
+            if quantity > order.leaves_qty:
+                raise _refused(
+                    order,
+                    kind,
+                    f"fill {exec_id} of {quantity} exceeds leaves_qty {order.leaves_qty} "
+                    f"(quantity {order.quantity}, cum_qty {order.cum_qty})",
+                    "overfill",
+                )
+            fills = (*order.fills, Fill(exec_id, quantity, price, at))
+            return _Effect(_with_reason(f"fill {exec_id}: {quantity} @ {price}", reason), fills)
+        case CorrectFill(
+            exec_id=exec_id, exec_ref_id=ref, quantity=quantity, price=price, reason=reason
+        ):
+            _check_fill_numbers(quantity, price, f"execution {exec_id}")
+            _check_new_exec_id(order, kind, exec_id)
+            index = _find_fill(order, kind, ref)
+            old = order.fills[index]
+            with localcontext(_EXACT):
+                cum_qty = order.cum_qty - old.quantity + quantity
+            _check_not_overfilled(order, kind, cum_qty, f"correction {exec_id}")
+            new = old._replace(
+                quantity=quantity, price=price, corrected_by=(*old.corrected_by, exec_id)
+            )
+            fills = (*order.fills[:index], new, *order.fills[index + 1 :])
+            text = (
+                f"fill {old.exec_id} corrected by {exec_id}: {old.quantity} @ {old.price} -> "
+                f"{quantity} @ {price}"
+            )
+            return _Effect(_with_reason(text, reason), fills)
+        case BustFill(exec_id=exec_id, exec_ref_id=ref, reason=reason):
+            index = _find_fill(order, kind, ref)
+            old = order.fills[index]
+            fills = (*order.fills[:index], *order.fills[index + 1 :])
+            text = f"fill {old.exec_id} busted by {exec_id}: {old.quantity} @ {old.price}"
+            return _Effect(_with_reason(text, reason), fills)
+        case Expire(reason=reason):
+            _check_something_left(order, kind)
+            return _Effect(_with_reason("expired", reason))
+        case MarkDoneForDay(reason=reason):
+            return _Effect(_with_reason("done for day", reason))
+        case Suspend(reason=reason):
+            return _Effect(_with_reason("suspended", reason))
+        case Restate(quantity=quantity, limit_price=limit, stop_price=stop):
+            return _replaced(order, what, "restated", quantity, limit, stop, None, command)
+        case SubmitOrder():  # pragma: no cover - decide handles submit before
+            raise AssertionError("submit is not an effect")
+
+
+def _replaced(
+    order: Order,
+    what: str,
+    verb: str,
+    quantity: Decimal | None,
+    limit: Decimal | None,
+    stop: Decimal | None,
+    client_id: ClientOrderId | None,
+    command: AcceptReplace | Restate,
+) -> _Effect:
+    _check_terms(
+        order.type,
+        quantity,
+        limit if limit is not None else order.limit_price,
+        stop if stop is not None else order.stop_price,
+        what,
+    )
+    new_quantity, change = _new_terms(order, quantity, limit, stop)
+    return _Effect(
+        _with_reason(f"{verb}: {change}", command.reason),
+        quantity=new_quantity,
+        limit_price=limit,
+        stop_price=stop,
+        client_order_id=client_id,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers for the store and the venues
+# --------------------------------------------------------------------------------------------
+
+
+def _terms(command: SubmitOrder) -> tuple[object, ...]:
+    return (
+        command.client_order_id,
+        command.account,
+        command.symbol,
+        command.side,
+        command.type,
+        command.tif,
+        command.quantity,
+        command.limit_price,
+        command.stop_price,
+        command.expire_at,
+        command.venue,
+    )
+
+
+def same_terms(order: Order, command: SubmitOrder) -> bool:
+    """Whether a submit repeats the order's submission exactly (every term but the order id,
+    decimals compared by value: 100 == 100.00). The store answers a repeat with the first order
+    ("duplicate") and refuses the same client order id with other terms. The comparison is with
+    the order as first submitted, whatever replaces happened since."""
+    return _terms(order.submitted) == _terms(command)
+
+
+def gtd_expired(order: Order, today: date) -> bool:
+    """A live GTD order whose expiry date lies before ``today``: the venue should expire it."""
+    return (
+        order.live
+        and order.tif is TimeInForce.GTD
+        and order.expire_at is not None
+        and order.expire_at < today
+    )
+
+
+def fok_fill_ok(order: Order, quantity: Decimal) -> bool:
+    """Whether a venue may fill ``quantity`` of an order with regard to its time in force:
+    fill-or-kill only in one fill of the whole quantity; the others up to leaves_qty."""
+    if order.tif is TimeInForce.FOK:
+        return order.cum_qty == 0 and quantity == order.quantity
+    return 0 < quantity <= order.leaves_qty

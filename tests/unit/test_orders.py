@@ -1,0 +1,988 @@
+"""Order lifecycle (oms.orders): FIX 4.4 "Order State Change Matrices" (Volume 4, Appendix D)
+as tables, the transition table cell by cell, refusals, and hypothesis properties.
+
+Every number is a Decimal made from a string or an int (hypothesis draws integers and scales
+them by a power of ten), never from a float.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import itertools
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import oms.orders
+from oms.errors import BadInput, Refused, TieoutError
+from oms.orders import (
+    CONDITIONS,
+    EVENTS,
+    EXEC_TYPE_COMMANDS,
+    STATUS_PRECEDENCE,
+    TERMINAL,
+    TRANSITIONS,
+    AcceptCancel,
+    AcceptReplace,
+    AcknowledgeOrder,
+    ApplyFill,
+    BustFill,
+    ClientOrderId,
+    Command,
+    CommandKind,
+    ConfirmPendingCancel,
+    ConfirmPendingReplace,
+    CorrectFill,
+    Event,
+    ExecType,
+    Expire,
+    Fill,
+    IllegalTransition,
+    MarkDoneForDay,
+    Order,
+    OrderId,
+    OrderStatus,
+    OrdType,
+    RejectCancel,
+    RejectOrder,
+    RejectReplace,
+    RequestCancel,
+    RequestKind,
+    RequestReplace,
+    Restate,
+    SubmitOrder,
+    Suspend,
+    Target,
+    TimeInForce,
+    allowed_commands,
+    average_price,
+    decide,
+    fok_fill_ok,
+    gtd_expired,
+    reported_status,
+    same_terms,
+)
+from oms.values import AccountId, ExecId, Side, Symbol, Venue
+
+D = Decimal
+S = OrderStatus
+K = CommandKind
+T0 = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)
+ACTOR = "ops"
+
+
+# --------------------------------------------------------------------------------------------
+# Builders
+# --------------------------------------------------------------------------------------------
+
+
+def submit(
+    quantity: str | Decimal = "10000",
+    *,
+    client_order_id: str = "C1",
+    type: OrdType = OrdType.LIMIT,
+    limit: str | Decimal | None = "50",
+    stop: str | Decimal | None = None,
+    tif: TimeInForce = TimeInForce.DAY,
+    expire_at: date | None = None,
+    account: str = "ACC1",
+    venue: str = "XNAS",
+) -> SubmitOrder:
+    return SubmitOrder(
+        order_id=OrderId("O1"),
+        client_order_id=ClientOrderId(client_order_id),
+        account=AccountId(account),
+        symbol=Symbol("XYZ"),
+        side=Side.BUY,
+        quantity=D(quantity),
+        type=type,
+        tif=tif,
+        limit_price=None if limit is None else D(limit),
+        stop_price=None if stop is None else D(stop),
+        expire_at=expire_at,
+        venue=Venue(venue),
+    )
+
+
+def fill(exec_id: str, quantity: str, price: str) -> ApplyFill:
+    return ApplyFill(ExecId(exec_id), D(quantity), D(price))
+
+
+def correct(exec_id: str, ref: str, quantity: str, price: str) -> CorrectFill:
+    return CorrectFill(ExecId(exec_id), ExecId(ref), D(quantity), D(price))
+
+
+def bust(exec_id: str, ref: str) -> BustFill:
+    return BustFill(ExecId(exec_id), ExecId(ref))
+
+
+def replace(
+    quantity: str | None = None, limit: str | None = None, new_id: str | None = None
+) -> RequestReplace:
+    return RequestReplace(
+        quantity=None if quantity is None else D(quantity),
+        limit_price=None if limit is None else D(limit),
+        new_client_order_id=None if new_id is None else ClientOrderId(new_id),
+    )
+
+
+def apply(commands: Sequence[Command], order: Order | None = None) -> Order:
+    for i, command in enumerate(commands):
+        order = decide(order, command, T0 + timedelta(seconds=i), ACTOR).order
+    assert order is not None
+    return order
+
+
+def state(order: Order) -> tuple[OrderStatus, Decimal, Decimal, Decimal | None]:
+    return (order.status, order.cum_qty, order.leaves_qty, order.avg_px)
+
+
+# --------------------------------------------------------------------------------------------
+# Appendix D scenarios: (command, status, cum_qty, leaves_qty, avg_px) per step
+# --------------------------------------------------------------------------------------------
+
+Step = tuple[Command, OrderStatus, str, str, str | None]
+
+SUBMITTED: Step = (submit(), S.PENDING_NEW, "0", "10000", None)
+ACKED: Step = (AcknowledgeOrder(), S.NEW, "0", "10000", None)
+OPEN: list[Step] = [SUBMITTED, ACKED]
+
+SCENARIOS: dict[str, list[Step]] = {
+    # D1: filled order
+    "filled order": [
+        *OPEN,
+        (fill("E1", "2000", "50"), S.PARTIALLY_FILLED, "2000", "8000", "50"),
+        (fill("E2", "1000", "51"), S.PARTIALLY_FILLED, "3000", "7000", "50.333333333333"),
+        (fill("E3", "7000", "52"), S.FILLED, "10000", "0", "51.5"),
+    ],
+    "venue rejection": [
+        SUBMITTED,
+        (RejectOrder("unknown symbol"), S.REJECTED, "0", "0", None),
+    ],
+    "fill before the acknowledgement (implicit ack)": [
+        SUBMITTED,
+        (fill("E1", "2000", "50"), S.PARTIALLY_FILLED, "2000", "8000", "50"),
+    ],
+    # D3: cancel request issued for a zero-filled order
+    "zero-filled cancel": [
+        *OPEN,
+        (RequestCancel(ClientOrderId("C2")), S.PENDING_CANCEL, "0", "10000", None),
+        (ConfirmPendingCancel(), S.PENDING_CANCEL, "0", "10000", None),
+        (AcceptCancel(), S.CANCELED, "0", "0", None),
+    ],
+    # D3, rejected branch
+    "zero-filled cancel rejected": [
+        *OPEN,
+        (RequestCancel(ClientOrderId("C2")), S.PENDING_CANCEL, "0", "10000", None),
+        (RejectCancel("not allowed now"), S.NEW, "0", "10000", None),
+    ],
+    # D4: cancel request for a part-filled order, executions while the cancel is active
+    "executions while pending cancel, then canceled": [
+        *OPEN,
+        (fill("E1", "2000", "50"), S.PARTIALLY_FILLED, "2000", "8000", "50"),
+        (fill("E2", "3000", "50"), S.PARTIALLY_FILLED, "5000", "5000", "50"),
+        (RequestCancel(), S.PENDING_CANCEL, "5000", "5000", "50"),
+        (fill("E3", "1000", "51"), S.PENDING_CANCEL, "6000", "4000", "50.166666666667"),
+        (AcceptCancel(), S.CANCELED, "6000", "0", "50.166666666667"),
+    ],
+    "executions while pending cancel, then cancel rejected": [
+        *OPEN,
+        (fill("E1", "2000", "50"), S.PARTIALLY_FILLED, "2000", "8000", "50"),
+        (RequestCancel(), S.PENDING_CANCEL, "2000", "8000", "50"),
+        (fill("E2", "1000", "53"), S.PENDING_CANCEL, "3000", "7000", "51"),
+        (RejectCancel(), S.PARTIALLY_FILLED, "3000", "7000", "51"),
+    ],
+    # D5: the order is filled before the cancel can be accepted; too late to cancel
+    "filled while pending cancel, cancel rejected too late": [
+        *OPEN,
+        (fill("E1", "2000", "50"), S.PARTIALLY_FILLED, "2000", "8000", "50"),
+        (RequestCancel(), S.PENDING_CANCEL, "2000", "8000", "50"),
+        (fill("E2", "8000", "51"), S.PENDING_CANCEL, "10000", "0", "50.8"),
+        (RejectCancel("too late to cancel"), S.FILLED, "10000", "0", "50.8"),
+    ],
+    # D6: zero-filled order, cancel/replace to increase the quantity
+    "replace increasing quantity, zero filled": [
+        *OPEN,
+        (replace("11000", new_id="C2"), S.PENDING_REPLACE, "0", "10000", None),
+        (ConfirmPendingReplace(), S.PENDING_REPLACE, "0", "10000", None),
+        (AcceptReplace(), S.NEW, "0", "11000", None),
+        (fill("E1", "1000", "50"), S.PARTIALLY_FILLED, "1000", "10000", "50"),
+    ],
+    # D7/D8: part-filled order, replace increasing the quantity, a fill passes the request
+    "replace increasing quantity while partially filled": [
+        *OPEN,
+        (fill("E1", "1000", "50"), S.PARTIALLY_FILLED, "1000", "9000", "50"),
+        (replace("12000"), S.PENDING_REPLACE, "1000", "9000", "50"),
+        (fill("E2", "1000", "50"), S.PENDING_REPLACE, "2000", "8000", "50"),
+        (AcceptReplace(), S.PARTIALLY_FILLED, "2000", "10000", "50"),
+    ],
+    # D10: part-filled order, replace decreasing the quantity
+    "replace decreasing quantity while partially filled": [
+        *OPEN,
+        (fill("E1", "1000", "50"), S.PARTIALLY_FILLED, "1000", "9000", "50"),
+        (replace("8000"), S.PENDING_REPLACE, "1000", "9000", "50"),
+        (fill("E2", "500", "51"), S.PENDING_REPLACE, "1500", "8500", "50.333333333333"),
+        (AcceptReplace(), S.PARTIALLY_FILLED, "1500", "6500", "50.333333333333"),
+    ],
+    # replace of the limit price while partially filled, then filled at the new limit
+    "replace limit while partially filled": [
+        *OPEN,
+        (fill("E1", "3000", "50"), S.PARTIALLY_FILLED, "3000", "7000", "50"),
+        (replace(limit="49.5"), S.PENDING_REPLACE, "3000", "7000", "50"),
+        (AcceptReplace(), S.PARTIALLY_FILLED, "3000", "7000", "50"),
+        (fill("E2", "7000", "49.5"), S.FILLED, "10000", "0", "49.65"),
+    ],
+    # D9: replace (not of the quantity) rejected because a fill has occurred
+    "replace rejected as the order filled": [
+        *OPEN,
+        (fill("E1", "1000", "50"), S.PARTIALLY_FILLED, "1000", "9000", "50"),
+        (replace(limit="51"), S.PENDING_REPLACE, "1000", "9000", "50"),
+        (fill("E2", "9000", "50"), S.PENDING_REPLACE, "10000", "0", "50"),
+        (RejectReplace("too late to cancel"), S.FILLED, "10000", "0", "50"),
+    ],
+    # D11: replace to a quantity equal to cum_qty while an execution is reported: filled
+    "replace to cum_qty": [
+        *OPEN,
+        (replace("7000"), S.PENDING_REPLACE, "0", "10000", None),
+        (fill("E1", "7000", "50"), S.PENDING_REPLACE, "7000", "3000", "50"),
+        (AcceptReplace(), S.FILLED, "7000", "0", "50"),
+    ],
+    # D12: replace to a quantity below cum_qty: the quantity is amended to cum_qty, filled
+    "replace below cum_qty": [
+        *OPEN,
+        (replace("5000"), S.PENDING_REPLACE, "0", "10000", None),
+        (fill("E1", "7000", "50"), S.PENDING_REPLACE, "7000", "3000", "50"),
+        (AcceptReplace(), S.FILLED, "7000", "0", "50"),
+    ],
+    # D19: unsolicited cancel of a part-filled order (verbal agreement with the broker)
+    "unsolicited cancel": [
+        *OPEN,
+        (fill("E1", "1000", "50"), S.PARTIALLY_FILLED, "1000", "9000", "50"),
+        (AcceptCancel(reason="verbal change"), S.CANCELED, "1000", "0", "50"),
+    ],
+    "cancel pending reported by the venue alone": [
+        *OPEN,
+        (ConfirmPendingCancel(), S.PENDING_CANCEL, "0", "10000", None),
+        (AcceptCancel(), S.CANCELED, "0", "0", None),
+    ],
+    # D24/D25-like: a partially filled day order expires at the end of the day
+    "expiry of a partially filled day order": [
+        *OPEN,
+        (fill("E1", "3000", "50"), S.PARTIALLY_FILLED, "3000", "7000", "50"),
+        (Expire("end of day"), S.EXPIRED, "3000", "0", "50"),
+    ],
+    # D26: GTC order partially filled, done for day, restated (renewed), filled the next day
+    "done for day, restated, filled the next day": [
+        (submit(tif=TimeInForce.GTC), S.PENDING_NEW, "0", "10000", None),
+        ACKED,
+        (fill("E1", "2000", "50"), S.PARTIALLY_FILLED, "2000", "8000", "50"),
+        (MarkDoneForDay(), S.DONE_FOR_DAY, "2000", "8000", "50"),
+        (Restate(reason="GT renewal"), S.PARTIALLY_FILLED, "2000", "8000", "50"),
+        (fill("E2", "3000", "51"), S.PARTIALLY_FILLED, "5000", "5000", "50.6"),
+    ],
+    "cancel of a done for day order rejected: back to done for day": [
+        *OPEN,
+        (fill("E1", "2000", "50"), S.PARTIALLY_FILLED, "2000", "8000", "50"),
+        (MarkDoneForDay(), S.DONE_FOR_DAY, "2000", "8000", "50"),
+        (RequestCancel(), S.PENDING_CANCEL, "2000", "8000", "50"),
+        (RejectCancel(), S.DONE_FOR_DAY, "2000", "8000", "50"),
+    ],
+    "fill after done for day renews the order": [
+        *OPEN,
+        (MarkDoneForDay(), S.DONE_FOR_DAY, "0", "10000", None),
+        (fill("E1", "1000", "50"), S.PARTIALLY_FILLED, "1000", "9000", "50"),
+    ],
+    "suspended and restated": [
+        *OPEN,
+        (fill("E1", "1000", "50"), S.PARTIALLY_FILLED, "1000", "9000", "50"),
+        (Suspend(), S.SUSPENDED, "1000", "9000", "50"),
+        (Restate(), S.PARTIALLY_FILLED, "1000", "9000", "50"),
+    ],
+    # D31-D33-like: trade correction and trade cancel (bust) recompute cum, leaves, avg_px
+    "trade correction and bust": [
+        *OPEN,
+        (fill("E1", "1000", "100"), S.PARTIALLY_FILLED, "1000", "9000", "100"),
+        (fill("E2", "2000", "101"), S.PARTIALLY_FILLED, "3000", "7000", "100.666666666667"),
+        (correct("E3", "E1", "1500", "99"), S.PARTIALLY_FILLED, "3500", "6500", "100.142857142857"),
+        (bust("E4", "E2"), S.PARTIALLY_FILLED, "1500", "8500", "99"),
+        (correct("E5", "E3", "1000", "98"), S.PARTIALLY_FILLED, "1000", "9000", "98"),
+    ],
+    "bust of the only fill of a filled order": [
+        *OPEN,
+        (fill("E1", "10000", "50"), S.FILLED, "10000", "0", "50"),
+        (bust("E2", "E1"), S.NEW, "0", "10000", None),
+        (fill("E3", "10000", "51"), S.FILLED, "10000", "0", "51"),
+    ],
+    "bust of one fill of a filled order": [
+        *OPEN,
+        (fill("E1", "4000", "50"), S.PARTIALLY_FILLED, "4000", "6000", "50"),
+        (fill("E2", "6000", "55"), S.FILLED, "10000", "0", "53"),
+        (bust("E3", "E2"), S.PARTIALLY_FILLED, "4000", "6000", "50"),
+    ],
+    "correction of a filled order down": [
+        *OPEN,
+        (fill("E1", "10000", "50"), S.FILLED, "10000", "0", "50"),
+        (correct("E2", "E1", "8000", "50"), S.PARTIALLY_FILLED, "8000", "2000", "50"),
+    ],
+    # D35: a canceled order followed by a busted execution
+    "bust on a canceled order": [
+        *OPEN,
+        (fill("E1", "5000", "50"), S.PARTIALLY_FILLED, "5000", "5000", "50"),
+        (RequestCancel(), S.PENDING_CANCEL, "5000", "5000", "50"),
+        (AcceptCancel(), S.CANCELED, "5000", "0", "50"),
+        (bust("E2", "E1"), S.CANCELED, "0", "0", None),
+    ],
+    "bust while pending cancel": [
+        *OPEN,
+        (fill("E1", "5000", "50"), S.PARTIALLY_FILLED, "5000", "5000", "50"),
+        (RequestCancel(), S.PENDING_CANCEL, "5000", "5000", "50"),
+        (bust("E2", "E1"), S.PENDING_CANCEL, "0", "10000", None),
+        (RejectCancel(), S.NEW, "0", "10000", None),
+    ],
+}
+
+
+@pytest.mark.parametrize("steps", SCENARIOS.values(), ids=SCENARIOS.keys())
+def test_appendix_d_scenario(steps: list[Step]) -> None:
+    order: Order | None = None
+    for i, (command, status, cum, leaves, avg) in enumerate(steps):
+        order = decide(order, command, T0 + timedelta(seconds=i), ACTOR).order
+        expected = (status, D(cum), D(leaves), None if avg is None else D(avg))
+        assert state(order) == expected, f"step {i}: {command}"
+        assert order.history[-1].status == status
+        if order.live:
+            assert order.cum_qty + order.leaves_qty == order.quantity
+    assert order is not None
+    assert len(order.history) == len(steps)
+
+
+def test_replace_below_cum_qty_amends_the_quantity_to_cum_qty() -> None:
+    order = apply([submit(), AcknowledgeOrder(), replace("5000"), fill("E1", "7000", "50")])
+    done = decide(order, AcceptReplace(), T0, ACTOR).order
+    assert done.quantity == D(7000)
+    assert "amended to cum_qty" in done.history[-1].reason
+
+
+def test_client_order_ids_follow_the_accepted_request() -> None:
+    order = apply([submit(), AcknowledgeOrder()])
+    pending = decide(order, replace("9000", new_id="C2"), T0, ACTOR).order
+    assert pending.client_order_id == "C1"
+    assert pending.pending is not None
+    assert pending.pending.client_order_id == "C2"
+    rejected = decide(pending, RejectReplace(), T0, ACTOR).order
+    assert (rejected.client_order_id, rejected.quantity, rejected.pending) == ("C1", D(10000), None)
+    replaced = decide(pending, AcceptReplace(), T0, ACTOR).order
+    assert (replaced.client_order_id, replaced.quantity) == ("C2", D(9000))
+    canceled = apply([RequestCancel(ClientOrderId("C3")), AcceptCancel()], replaced)
+    assert canceled.client_order_id == "C3"
+
+
+def test_accept_replace_takes_the_venues_terms_over_the_request() -> None:
+    order = apply([submit(), AcknowledgeOrder(), replace("9000", "49", new_id="C2")])
+    venue = AcceptReplace(quantity=D(8000), client_order_id=ClientOrderId("C9"))
+    replaced = decide(order, venue, T0, ACTOR).order
+    assert (replaced.quantity, replaced.limit_price, replaced.client_order_id) == (
+        D(8000),
+        D(49),
+        "C9",
+    )
+
+
+def test_unsolicited_cancel_while_replace_pending_keeps_the_client_order_id() -> None:
+    order = apply([submit(), AcknowledgeOrder(), replace("9000", new_id="C2"), AcceptCancel()])
+    assert (order.status, order.client_order_id, order.pending) == (S.CANCELED, "C1", None)
+    assert "unsolicited" in order.history[-1].reason
+
+
+def test_history_records_status_time_actor_reason_and_event() -> None:
+    order = decide(None, submit(), T0, "alice").order
+    order = decide(order, AcknowledgeOrder(), T0 + timedelta(seconds=1), "venue").order
+    result = decide(order, Expire("eod"), T0, "x")
+    [first, second, third] = result.order.history
+    assert first == (S.PENDING_NEW, T0, "alice", "submitted", Event.ORDER_SUBMITTED)
+    assert second.status is S.NEW
+    assert second.actor == "venue"
+    assert second.at == T0 + timedelta(seconds=1)
+    assert second.event is Event.ORDER_ACKNOWLEDGED
+    assert third.reason == "expired: eod"
+    assert result.order.created_at == T0
+    assert result.event is Event.ORDER_EXPIRED
+    assert result.previous is S.NEW
+
+
+def test_times_are_converted_to_utc_and_naive_times_refused() -> None:
+    from datetime import timezone
+
+    local = T0.astimezone(timezone(timedelta(hours=2)))
+    order = decide(None, submit(), local, ACTOR).order
+    assert order.created_at.tzinfo is UTC
+    assert order.created_at == T0
+    with pytest.raises(ValueError, match="naive"):
+        decide(order, AcknowledgeOrder(), T0.replace(tzinfo=None), ACTOR)
+
+
+def test_reject_records_the_reason() -> None:
+    order = apply([submit(), RejectOrder("insufficient margin")])
+    assert order.reject_reason == "insufficient margin"
+    assert order.history[-1].reason == "rejected: insufficient margin"
+
+
+# --------------------------------------------------------------------------------------------
+# Illegal transitions
+# --------------------------------------------------------------------------------------------
+
+# One way to reach every status; the orders that can have fills have fill E1 (2000 or 10000).
+PATHS: dict[OrderStatus, list[Command]] = {
+    S.PENDING_NEW: [submit()],
+    S.NEW: [submit(), AcknowledgeOrder()],
+    S.PARTIALLY_FILLED: [submit(), AcknowledgeOrder(), fill("E1", "2000", "50")],
+    S.FILLED: [submit(), AcknowledgeOrder(), fill("E1", "10000", "50")],
+    S.PENDING_CANCEL: [submit(), AcknowledgeOrder(), fill("E1", "2000", "50"), RequestCancel()],
+    S.PENDING_REPLACE: [submit(), AcknowledgeOrder(), fill("E1", "2000", "50"), replace("9000")],
+    S.CANCELED: [submit(), AcknowledgeOrder(), fill("E1", "2000", "50"), AcceptCancel()],
+    S.EXPIRED: [submit(), AcknowledgeOrder(), fill("E1", "2000", "50"), Expire()],
+    S.REJECTED: [submit(), RejectOrder("no")],
+    S.DONE_FOR_DAY: [submit(), AcknowledgeOrder(), fill("E1", "2000", "50"), MarkDoneForDay()],
+    S.SUSPENDED: [submit(), AcknowledgeOrder(), fill("E1", "2000", "50"), Suspend()],
+}
+
+SAMPLES: dict[CommandKind, Command] = {
+    K.SUBMIT: submit(),
+    K.ACKNOWLEDGE: AcknowledgeOrder(),
+    K.REJECT: RejectOrder("no"),
+    K.REQUEST_CANCEL: RequestCancel(ClientOrderId("C2")),
+    K.CONFIRM_PENDING_CANCEL: ConfirmPendingCancel(),
+    K.ACCEPT_CANCEL: AcceptCancel(),
+    K.REJECT_CANCEL: RejectCancel(),
+    K.REQUEST_REPLACE: replace("9000", new_id="C3"),
+    K.CONFIRM_PENDING_REPLACE: ConfirmPendingReplace(),
+    K.ACCEPT_REPLACE: AcceptReplace(),
+    K.REJECT_REPLACE: RejectReplace(),
+    K.APPLY_FILL: fill("E9", "100", "50"),
+    K.CORRECT_FILL: correct("E10", "E1", "1000", "50"),
+    K.BUST_FILL: bust("E11", "E1"),
+    K.EXPIRE: Expire(),
+    K.MARK_DONE_FOR_DAY: MarkDoneForDay(),
+    K.SUSPEND: Suspend(),
+    K.RESTATE: Restate(limit_price=D(49)),
+}
+
+ORDERS = {status: apply(path) for status, path in PATHS.items()}
+CELLS = [(status, kind) for status in OrderStatus for kind in CommandKind]
+
+
+def test_fixtures_cover_every_status_and_command() -> None:
+    assert {order.status for order in ORDERS.values()} == set(OrderStatus)
+    assert all(order.status is status for status, order in ORDERS.items())
+    assert {command.kind for command in SAMPLES.values()} == set(CommandKind)
+    assert all(command.kind is kind for kind, command in SAMPLES.items())
+
+
+@pytest.mark.parametrize(("status", "kind"), CELLS, ids=[f"{s}-{k}" for s, k in CELLS])
+def test_transition_table_cell(status: OrderStatus, kind: CommandKind) -> None:
+    before = ORDERS[status]
+    command = SAMPLES[kind]
+    target = TRANSITIONS.get((status, kind))
+    if target is None:
+        with pytest.raises(IllegalTransition) as caught:
+            decide(before, command, T0, ACTOR)
+        err = caught.value
+        assert isinstance(err, Refused)
+        assert err.exit_code == 4
+        assert err.code == "illegal_transition"
+        assert (err.order_id, err.status, err.command) == ("O1", status, kind)
+        assert "O1" in err.message
+        assert f"is {status};" in err.message
+        assert str(kind) in err.message
+        return
+    result = decide(before, command, T0, ACTOR)
+    after = result.order
+    assert result.event is EVENTS[kind]
+    assert result.previous is status
+    assert after.history[:-1] == before.history
+    assert after.history[-1].status is after.status
+    assert after.history[-1].event is EVENTS[kind]
+    if isinstance(target, OrderStatus):
+        assert after.status is target
+    elif target is Target.WORKING:
+        assert after.condition is None
+        assert after.status in (S.NEW, S.PARTIALLY_FILLED, S.FILLED)
+    elif target is Target.UNCHANGED:
+        assert (after.condition, after.pending) == (before.condition, before.pending)
+    else:
+        assert target is Target.RESUMED
+        assert after.pending is None
+        assert after.condition == before.condition
+
+
+def test_nothing_but_submit_without_an_order() -> None:
+    order = decide(None, submit(), T0, ACTOR).order
+    assert order.status is S.PENDING_NEW
+    for kind, command in SAMPLES.items():
+        if kind is K.SUBMIT:
+            continue
+        with pytest.raises(IllegalTransition, match="no such order"):
+            decide(None, command, T0, ACTOR)
+
+
+@pytest.mark.parametrize(
+    ("status", "command"),
+    [
+        (S.FILLED, fill("E9", "1", "50")),
+        (S.CANCELED, fill("E9", "1", "50")),
+        (S.REJECTED, fill("E9", "1", "50")),
+        (S.EXPIRED, fill("E9", "1", "50")),
+        (S.FILLED, RequestCancel()),
+        (S.CANCELED, AcceptCancel()),
+        (S.NEW, AcknowledgeOrder()),
+        (S.NEW, AcceptReplace()),
+        (S.NEW, RejectCancel()),
+        (S.PENDING_REPLACE, RejectCancel()),
+        (S.PENDING_CANCEL, RejectReplace()),
+        (S.PENDING_CANCEL, RequestReplace(quantity=D(5))),
+        (S.PENDING_CANCEL, MarkDoneForDay()),
+        (S.PENDING_NEW, RequestCancel()),
+        (S.SUSPENDED, fill("E9", "1", "50")),
+        (S.REJECTED, AcknowledgeOrder()),
+    ],
+)
+def test_illegal_transitions_are_refused(status: OrderStatus, command: Command) -> None:
+    order = ORDERS[status]
+    snapshot = dataclasses.replace(order)
+    with pytest.raises(IllegalTransition, match=f"order O1 .* is {status}; {command.kind}"):
+        decide(order, command, T0, ACTOR)
+    assert order == snapshot
+
+
+def test_table_shape() -> None:
+    # Every target is a status or a Target; only submit applies without an order; rejected is
+    # final without exception; filled, canceled and expired accept only corrections and busts.
+    assert all(isinstance(t, OrderStatus | Target) for t in TRANSITIONS.values())
+    assert [key for key in TRANSITIONS if key[0] is None] == [(None, K.SUBMIT)]
+    assert allowed_commands(S.REJECTED) == ()
+    for status in (S.FILLED, S.CANCELED, S.EXPIRED):
+        assert allowed_commands(status) == (K.CORRECT_FILL, K.BUST_FILL)
+    # Fills never apply to a terminal order.
+    assert not any((status, K.APPLY_FILL) in TRANSITIONS for status in TERMINAL)
+    # A status target that is not pending_* is a condition.
+    for target in TRANSITIONS.values():
+        if isinstance(target, OrderStatus) and target not in (S.PENDING_CANCEL, S.PENDING_REPLACE):
+            assert target in CONDITIONS
+
+
+# --------------------------------------------------------------------------------------------
+# Other refusals
+# --------------------------------------------------------------------------------------------
+
+
+def refused(order: Order, command: Command, code: str) -> Refused:
+    with pytest.raises(Refused) as caught:
+        decide(order, command, T0, ACTOR)
+    assert caught.value.code == code
+    assert caught.value.exit_code == 4
+    assert not isinstance(caught.value, IllegalTransition)
+    return caught.value
+
+
+def test_overfill_is_refused() -> None:
+    err = refused(ORDERS[S.PARTIALLY_FILLED], fill("E9", "8001", "50"), "overfill")
+    assert "leaves_qty 8000" in err.message
+    refused(ORDERS[S.PENDING_CANCEL], fill("E9", "8000.5", "50"), "overfill")
+    refused(ORDERS[S.PENDING_NEW], fill("E9", "10001", "50"), "overfill")
+    # exactly the leaves is fine
+    done = decide(ORDERS[S.PARTIALLY_FILLED], fill("E9", "8000", "50"), T0, ACTOR).order
+    assert done.status is S.FILLED
+
+
+def test_correction_beyond_the_quantity_is_refused() -> None:
+    order = apply([fill("E2", "5000", "50")], ORDERS[S.PARTIALLY_FILLED])
+    refused(order, correct("E3", "E1", "5001", "50"), "overfill")
+    refused(ORDERS[S.CANCELED], correct("E3", "E1", "10001", "50"), "overfill")
+    assert decide(order, correct("E3", "E1", "5000", "50"), T0, ACTOR).order.status is S.FILLED
+
+
+def test_unknown_and_duplicate_executions_are_refused() -> None:
+    order = ORDERS[S.PARTIALLY_FILLED]
+    refused(order, bust("E9", "NOPE"), "unknown_execution")
+    refused(order, correct("E9", "NOPE", "1", "1"), "unknown_execution")
+    refused(order, fill("E1", "1", "50"), "duplicate_execution")
+    busted = apply([fill("E2", "100", "50"), bust("E3", "E1")], order)
+    refused(busted, bust("E4", "E1"), "unknown_execution")  # busted already
+    refused(busted, correct("E4", "E1", "1", "50"), "unknown_execution")
+    # once every fill is busted the order is new: a bust is then an illegal transition
+    with pytest.raises(IllegalTransition):
+        decide(apply([bust("E4", "E2")], busted), bust("E5", "E2"), T0, ACTOR)
+
+
+def test_cancel_or_expire_with_nothing_left_is_refused() -> None:
+    order = apply([fill("E2", "8000", "50")], ORDERS[S.PENDING_CANCEL])
+    assert (order.status, order.leaves_qty) == (S.PENDING_CANCEL, D(0))
+    refused(order, AcceptCancel(), "nothing_left")
+    refused(order, Expire(), "nothing_left")
+
+
+@pytest.mark.parametrize(
+    ("command", "match"),
+    [
+        (submit("0"), "greater than zero"),
+        (submit("-5"), "greater than zero"),
+        (submit(limit=None), "needs a limit price"),
+        (submit(type=OrdType.MARKET), "takes no limit price"),
+        (submit(type=OrdType.STOP, limit=None), "needs a stop price"),
+        (submit(type=OrdType.STOP_LIMIT, stop="0"), "stop price 0 must be greater"),
+        (submit(limit="0"), "limit price 0 must be greater"),
+        (submit(stop="45"), "takes no stop price"),
+        (submit(tif=TimeInForce.GTD), "expiry date"),
+        (submit(expire_at=date(2024, 3, 5)), "expiry date"),
+    ],
+)
+def test_submit_with_bad_terms_is_bad_input(command: SubmitOrder, match: str) -> None:
+    with pytest.raises(BadInput, match=match) as caught:
+        decide(None, command, T0, ACTOR)
+    assert caught.value.exit_code == 3
+
+
+def test_good_submits() -> None:
+    for command in (
+        submit(type=OrdType.MARKET, limit=None),
+        submit(type=OrdType.STOP, limit=None, stop="45"),
+        submit(type=OrdType.STOP_LIMIT, stop="45"),
+        submit(tif=TimeInForce.GTD, expire_at=date(2024, 3, 8)),
+        submit("0.000000000001"),
+    ):
+        assert decide(None, command, T0, ACTOR).order.status is S.PENDING_NEW
+
+
+@pytest.mark.parametrize(
+    ("status", "command", "match"),
+    [
+        (S.NEW, RequestReplace(), "needs a new quantity"),
+        (S.NEW, replace("0"), "greater than zero"),
+        (S.NEW, replace(limit="-1"), "greater than zero"),
+        (S.NEW, RequestReplace(stop_price=D(40)), "takes no stop price"),
+        (S.NEW, fill("E9", "0", "50"), "quantity 0"),
+        (S.NEW, fill("E9", "1", "0"), "price 0"),
+        (S.PARTIALLY_FILLED, correct("E9", "E1", "0", "50"), "quantity 0"),
+        (S.DONE_FOR_DAY, Restate(quantity=D(-1)), "greater than zero"),
+    ],
+)
+def test_malformed_commands_are_bad_input(
+    status: OrderStatus, command: Command, match: str
+) -> None:
+    with pytest.raises(BadInput, match=match):
+        decide(ORDERS[status], command, T0, ACTOR)
+
+
+# --------------------------------------------------------------------------------------------
+# Values, precedence, enumerations, helpers
+# --------------------------------------------------------------------------------------------
+
+
+def test_orders_are_immutable_and_checked() -> None:
+    order = ORDERS[S.PARTIALLY_FILLED]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        order.status = S.FILLED  # type: ignore[misc]
+    with pytest.raises(ValueError, match="status partially_filled should be new"):
+        dataclasses.replace(order, fills=(), cum_qty=D(0), leaves_qty=D(10000), avg_px=None)
+    with pytest.raises(ValueError, match="cum_qty 1 is not the sum"):
+        dataclasses.replace(order, cum_qty=D(1))
+    with pytest.raises(ValueError, match="leaves_qty"):
+        dataclasses.replace(order, leaves_qty=D(1))
+    with pytest.raises(ValueError, match="avg_px"):
+        dataclasses.replace(order, avg_px=D(1))
+    with pytest.raises(ValueError, match="condition filled"):
+        dataclasses.replace(order, condition=S.FILLED)
+    with pytest.raises(ValueError, match="exceeds quantity"):
+        dataclasses.replace(order, quantity=D(1000), leaves_qty=D(-1000))
+
+
+@pytest.mark.parametrize(
+    ("pending", "condition", "cum", "expected"),
+    [
+        (RequestKind.CANCEL, None, "10000", S.PENDING_CANCEL),  # over filled
+        (RequestKind.CANCEL, None, "5000", S.PENDING_CANCEL),  # over partially filled
+        (RequestKind.REPLACE, S.DONE_FOR_DAY, "0", S.PENDING_REPLACE),
+        (None, S.DONE_FOR_DAY, "10000", S.DONE_FOR_DAY),  # over filled
+        (None, S.CANCELED, "10000", S.FILLED),  # filled over canceled
+        (None, S.CANCELED, "5000", S.CANCELED),  # canceled over partially filled
+        (None, S.EXPIRED, "5000", S.EXPIRED),
+        (None, S.SUSPENDED, "5000", S.SUSPENDED),
+        (None, S.SUSPENDED, "10000", S.FILLED),
+        (None, S.REJECTED, "0", S.REJECTED),
+        (None, S.PENDING_NEW, "0", S.PENDING_NEW),
+        (None, None, "0", S.NEW),
+        (None, None, "1", S.PARTIALLY_FILLED),
+        (None, None, "10000", S.FILLED),
+    ],
+)
+def test_reported_status_precedence(
+    pending: RequestKind | None, condition: OrderStatus | None, cum: str, expected: OrderStatus
+) -> None:
+    got = reported_status(pending=pending, condition=condition, cum_qty=D(cum), quantity=D(10000))
+    assert got is expected
+
+
+def test_precedence_list_keeps_the_fix_order() -> None:
+    fix_order = [
+        S.PENDING_CANCEL,
+        S.PENDING_REPLACE,
+        S.DONE_FOR_DAY,
+        S.FILLED,
+        S.CANCELED,
+        S.PARTIALLY_FILLED,
+        S.NEW,
+    ]
+    assert [s for s in STATUS_PRECEDENCE if s in fix_order] == fix_order
+    assert sorted(STATUS_PRECEDENCE) == sorted(OrderStatus)
+    with pytest.raises(ValueError, match="not a condition"):
+        reported_status(pending=None, condition=S.FILLED, cum_qty=D(0), quantity=D(1))
+
+
+def test_exec_type_codes() -> None:
+    codes = {"0", "3", "4", "5", "6", "8", "C", "D", "E", "F", "G", "H"}
+    assert {e.fix for e in ExecType} == codes
+    for exec_type in ExecType:
+        assert ExecType.from_fix(exec_type.fix) is exec_type
+    assert ExecType.from_fix(" F ") is ExecType.TRADE
+    assert ExecType.from_fix("H") is ExecType.TRADE_CANCEL
+    for bad in ("1", "2", "Z", ""):
+        with pytest.raises(BadInput, match="ExecType"):
+            ExecType.from_fix(bad)
+    assert set(EXEC_TYPE_COMMANDS) == set(ExecType)
+    assert EXEC_TYPE_COMMANDS[ExecType.TRADE_CORRECT] is K.CORRECT_FILL
+
+
+def test_ord_status_codes() -> None:
+    for status in OrderStatus:
+        assert OrderStatus.from_fix(status.fix) is status
+    assert OrderStatus.from_fix("2") is S.FILLED
+    assert OrderStatus.from_fix("A") is S.PENDING_NEW
+    with pytest.raises(BadInput, match="OrdStatus"):
+        OrderStatus.from_fix("7")
+    assert {s for s in OrderStatus if s.terminal} == TERMINAL
+
+
+def test_events_are_past_tense_and_one_per_command() -> None:
+    assert set(EVENTS) == set(CommandKind)
+    assert len(set(EVENTS.values())) == len(CommandKind) == len(Event)
+    for event in Event:
+        words = event.value.split("_")
+        assert any(w.endswith("ed") or w == "done" for w in words), event
+
+
+def test_same_terms() -> None:
+    order = apply(
+        [submit(), AcknowledgeOrder(), replace("9000", "49", new_id="C2"), AcceptReplace()]
+    )
+    assert same_terms(order, submit())
+    assert same_terms(order, submit("10000.00", limit="50.0"))
+    assert not same_terms(order, submit("10001"))
+    assert not same_terms(order, submit(limit="50.01"))
+    assert not same_terms(order, submit(account="ACC2"))
+    assert not same_terms(order, submit(venue="paper"))
+    assert not same_terms(order, submit(tif=TimeInForce.GTC))
+    # a duplicate with another order id (the store assigns ids) is still a duplicate
+    assert same_terms(order, dataclasses.replace(submit(), order_id=OrderId("O2")))
+
+
+def test_average_price_rounding() -> None:
+    def f(q: str, p: str) -> Fill:
+        return Fill(ExecId("E"), D(q), D(p), T0)
+
+    assert average_price([]) is None
+    assert average_price([f("1", "1"), f("2", "1.5")]) == D("1.333333333333")
+    assert average_price([f("1", "2"), f("2", "1.5")]) == D("1.666666666667")
+    # an exact tie at the 13th decimal rounds half-even
+    assert average_price([f("1", "0.000000000001"), f("1", "0.000000000002")]) == D(
+        "0.000000000002"
+    )
+    assert average_price([f("1", "0.000000000003"), f("1", "0.000000000002")]) == D(
+        "0.000000000002"
+    )
+    # exact quotients keep their value; trailing zeros are dropped
+    avg = average_price([f("3", "10.10"), f("1", "10.50")])
+    assert avg == D("10.2")
+    assert str(avg) == "10.2"
+    assert str(average_price([f("4", "50.000")])) == "50"
+
+
+def test_gtd_and_fok_helpers() -> None:
+    gtd = apply([submit(tif=TimeInForce.GTD, expire_at=date(2024, 3, 8)), AcknowledgeOrder()])
+    assert not gtd_expired(gtd, date(2024, 3, 8))
+    assert gtd_expired(gtd, date(2024, 3, 9))
+    assert not gtd_expired(decide(gtd, Expire(), T0, ACTOR).order, date(2024, 3, 9))
+    assert not gtd_expired(ORDERS[S.NEW], date(2030, 1, 1))
+    fok = apply([submit(tif=TimeInForce.FOK), AcknowledgeOrder()])
+    assert fok_fill_ok(fok, D(10000))
+    assert not fok_fill_ok(fok, D(9999))
+    new = ORDERS[S.PARTIALLY_FILLED]
+    assert fok_fill_ok(new, D(8000))
+    assert not fok_fill_ok(new, D(8001))
+    assert not fok_fill_ok(new, D(0))
+
+
+def test_module_is_pure() -> None:
+    tree = ast.parse(Path(oms.orders.__file__).read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.module is not None
+            imported.add(node.module)
+    allowed = {
+        "__future__",
+        "collections.abc",
+        "dataclasses",
+        "datetime",
+        "decimal",
+        "enum",
+        "types",
+        "typing",
+        "oms.errors",
+        "oms.values",
+    }
+    assert imported <= allowed
+    source = Path(oms.orders.__file__).read_text()
+    assert ".now(" not in source
+    assert "today()" not in source
+
+
+# --------------------------------------------------------------------------------------------
+# Properties
+# --------------------------------------------------------------------------------------------
+
+
+def exact_average(fills: Sequence[Fill]) -> Decimal | None:
+    """The oracle: sum(q*p)/sum(q) in fractions, rounded half-even to 12 places."""
+    if not fills:
+        return None
+    notional = sum((Fraction(f.quantity) * Fraction(f.price) for f in fills), Fraction(0))
+    quantity = sum((Fraction(f.quantity) for f in fills), Fraction(0))
+    return Decimal(round(notional / quantity * 10**12)).scaleb(-12)
+
+
+def check_invariants(order: Order) -> None:
+    assert order.cum_qty <= order.quantity
+    assert order.cum_qty == sum((f.quantity for f in order.fills), D(0))
+    assert all(f.quantity > 0 for f in order.fills)
+    if order.live:
+        assert order.cum_qty + order.leaves_qty == order.quantity
+    else:
+        assert order.leaves_qty == 0
+    assert order.avg_px == exact_average(order.fills)
+    pending = None if order.pending is None else order.pending.kind
+    assert order.status is reported_status(
+        pending=pending, condition=order.condition, cum_qty=order.cum_qty, quantity=order.quantity
+    )
+    assert order.live is (order.status not in TERMINAL)
+
+
+KINDS = list(CommandKind)
+
+
+def draw_command(
+    data: st.DataObject, order: Order, scale: int, ids: itertools.count[int]
+) -> Command:
+    units = int(order.quantity.scaleb(scale))
+
+    def qty(upto: int) -> Decimal:
+        return D(data.draw(st.integers(1, max(1, upto)))).scaleb(-scale)
+
+    def price() -> Decimal:
+        return D(data.draw(st.integers(1, 10**6))).scaleb(-4)
+
+    def new_id() -> ExecId:
+        return ExecId(f"E{next(ids)}")
+
+    def ref() -> ExecId:
+        known = [f.exec_id for f in order.fills] + [c for f in order.fills for c in f.corrected_by]
+        return ExecId(data.draw(st.sampled_from([*known, "NOPE"])))
+
+    # Mostly a command the table allows (so that sequences get deep), fills and, when there
+    # are fills, corrections and busts more often than the others; sometimes any command.
+    weights = {K.REJECT: 1, K.ACCEPT_CANCEL: 1, K.EXPIRE: 1, K.APPLY_FILL: 8}
+    if order.fills:
+        weights |= {K.CORRECT_FILL: 4, K.BUST_FILL: 4}
+    weighted = [k for k in allowed_commands(order.status) for _ in range(weights.get(k, 2))]
+    any_kind = not weighted or data.draw(st.integers(0, 9)) == 9
+    kind = data.draw(st.sampled_from(KINDS if any_kind else weighted))
+    commands: dict[CommandKind, Command] = {
+        K.SUBMIT: submit(),
+        K.ACKNOWLEDGE: AcknowledgeOrder(),
+        K.REJECT: RejectOrder("no"),
+        K.REQUEST_CANCEL: RequestCancel(),
+        K.CONFIRM_PENDING_CANCEL: ConfirmPendingCancel(),
+        K.ACCEPT_CANCEL: AcceptCancel(),
+        K.REJECT_CANCEL: RejectCancel(),
+        K.CONFIRM_PENDING_REPLACE: ConfirmPendingReplace(),
+        K.ACCEPT_REPLACE: AcceptReplace(),
+        K.REJECT_REPLACE: RejectReplace(),
+        K.EXPIRE: Expire(),
+        K.MARK_DONE_FOR_DAY: MarkDoneForDay(),
+        K.SUSPEND: Suspend(),
+    }
+    if kind in commands:
+        return commands[kind]
+    if kind is K.REQUEST_REPLACE:
+        with_qty, with_limit = data.draw(
+            st.sampled_from([(True, False), (False, True), (True,) * 2])
+        )
+        return RequestReplace(
+            quantity=qty(units * 3 // 2) if with_qty else None,
+            limit_price=price() if with_limit else None,
+        )
+    if kind is K.RESTATE:
+        return Restate(quantity=data.draw(st.none() | st.just(qty(units * 3 // 2))))
+    if kind is K.APPLY_FILL:
+        # mostly within leaves_qty, sometimes anything up to the quantity (overfills)
+        leaves = int(order.leaves_qty.scaleb(scale))
+        return ApplyFill(new_id(), qty(data.draw(st.sampled_from([leaves, units]))), price())
+    if kind is K.CORRECT_FILL:
+        return CorrectFill(new_id(), ref(), qty(units), price())
+    assert kind is K.BUST_FILL
+    return BustFill(new_id(), ref())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.data(),
+    units=st.integers(1, 5000),
+    scale=st.integers(0, 4),
+    steps=st.integers(1, 60),
+)
+def test_random_command_sequences_keep_the_invariants(
+    data: st.DataObject, units: int, scale: int, steps: int
+) -> None:
+    ids = itertools.count(1)
+    order = decide(None, submit(D(units).scaleb(-scale)), T0, ACTOR).order
+    check_invariants(order)
+    accepted = 1
+    for step in range(steps):
+        command = draw_command(data, order, scale, ids)
+        allowed = (order.status, command.kind) in TRANSITIONS
+        try:
+            result = decide(order, command, T0 + timedelta(seconds=step), ACTOR)
+        except IllegalTransition:
+            assert not allowed
+            continue
+        except TieoutError:  # overfill, unknown execution, nothing left, bad terms
+            assert allowed
+            continue
+        assert allowed
+        assert result.previous is order.status
+        # an order that ended without a fill accepts nothing any more
+        assert order.live or order.fills
+        order = result.order
+        accepted += 1
+        check_invariants(order)
+        if not order.live and not order.fills:
+            break
+    assert len(order.history) == accepted
