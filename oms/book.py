@@ -261,9 +261,10 @@ def post_entries(
 
 
 def reserved_cash(conn: Connection, account: str, currency: str) -> Decimal:
-    """Cash held for open buy orders. The order book arrives with the OMS; until then, none."""
-    del conn, account, currency
-    return Decimal(0)
+    """Cash held for the account's live buy orders (the order book computes it)."""
+    from oms import order_book  # the order book builds on this module: imported when used
+
+    return order_book.reserved_cash(conn, account, currency)
 
 
 def cash_balance(conn: Connection, account: str, currency: str | None = None) -> CashBalance:

@@ -306,6 +306,9 @@ orders = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("created_by", String(64), nullable=False),
+    # the whole Order value (fills, open request, condition, history) as canonical JSON: the
+    # columns above are its projection for queries
+    Column("state", Text, nullable=False),
     Index("ix_orders_account_status", "account", "status"),
 )
 

@@ -45,6 +45,7 @@ def upgrade() -> None:
     sa.Column('created_at', oms.schema.UTCDateTime(), nullable=False),
     sa.Column('updated_at', oms.schema.UTCDateTime(), nullable=False),
     sa.Column('created_by', sa.String(length=64), nullable=False),
+    sa.Column('state', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['account'], ['accounts.account_id'], name=op.f('fk_orders_account_accounts')),
     sa.ForeignKeyConstraint(['symbol'], ['instruments.symbol'], name=op.f('fk_orders_symbol_instruments')),
     sa.PrimaryKeyConstraint('order_id', name=op.f('pk_orders'))

@@ -1,0 +1,168 @@
+"""Order commands: order submit, cancel, show, list."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, TypeVar
+
+import typer
+
+from cli.common import ActorOpt, DbOpt, JsonOpt, decimal_arg, emit_json, make_ctx, open_store, say
+from oms import order_book
+from oms.errors import BadInput
+from oms.orders import Order, OrderStatus
+from oms.values import OrdType, Side, TimeInForce, dec_str, parse_date, parse_ident
+
+order_app = typer.Typer(help="Orders: submit, cancel, show, list.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(order_app, name="order")
+
+
+E = TypeVar("E", Side, OrdType, TimeInForce, OrderStatus)
+
+
+def _choice(kind: type[E], text: str, option: str) -> E:
+    try:
+        return kind(text.strip().lower())
+    except ValueError:
+        allowed = ", ".join(k.value for k in kind)
+        raise BadInput(option, f"{text!r} must be one of {allowed}") from None
+
+
+def _price(text: str | None, option: str) -> Decimal | None:
+    return None if text is None else decimal_arg(text, option, positive=True)
+
+
+def _say_order(order: Order, note: str = "") -> None:
+    px = f" avg {dec_str(order.avg_px)}" if order.avg_px is not None else ""
+    say(
+        f"order {order.order_id} ({order.client_order_id}) {order.side.value} "
+        f"{dec_str(order.quantity)} {order.symbol}: {order.status.value}, filled "
+        f"{dec_str(order.cum_qty)}{px}{note}"
+    )
+
+
+@order_app.command("submit")
+def submit(
+    account: Annotated[str, typer.Option(help="account")],
+    symbol: Annotated[str, typer.Option(help="symbol")],
+    side: Annotated[str, typer.Option(help="buy or sell")],
+    qty: Annotated[str, typer.Option(help="quantity")],
+    type_: Annotated[
+        str, typer.Option("--type", help="market, limit, stop, stop_limit")
+    ] = "market",
+    limit: Annotated[str | None, typer.Option(help="limit price")] = None,
+    stop: Annotated[str | None, typer.Option(help="stop price")] = None,
+    tif: Annotated[str, typer.Option(help="day, gtc, ioc, fok, gtd")] = "day",
+    expire_at: Annotated[str | None, typer.Option(help="gtd: last day (YYYY-MM-DD)")] = None,
+    client_order_id: Annotated[str | None, typer.Option(help="your id, unique per account")] = None,
+    venue: Annotated[str, typer.Option(help="paper (simulated) or an external venue")] = "paper",
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Submit an order: risk-checked, recorded, routed. The same client order id again returns
+    the first order (marked duplicate); with other terms it is refused."""
+    req = order_book.OrderRequest(
+        account=account,
+        symbol=symbol,
+        side=_choice(Side, side, "--side"),
+        quantity=decimal_arg(qty, "--qty", positive=True),
+        type=_choice(OrdType, type_, "--type"),
+        tif=_choice(TimeInForce, tif, "--tif"),
+        limit_price=_price(limit, "--limit"),
+        stop_price=_price(stop, "--stop"),
+        expire_at=parse_date(expire_at, "--expire-at") if expire_at else None,
+        client_order_id=parse_ident(client_order_id, "--client-order-id")
+        if client_order_id
+        else None,
+        venue=parse_ident(venue, "--venue"),
+    )
+    try:
+        result = order_book.submit(open_store(db), make_ctx(actor), req)
+    except order_book.RiskRejected as exc:
+        if json:
+            emit_json({**order_book.order_json(exc.order, history=False), "duplicate": False})
+        raise
+    if json:
+        emit_json(
+            {**order_book.order_json(result.order, history=False), "duplicate": result.duplicate}
+        )
+    else:
+        _say_order(
+            result.order, " (duplicate: the first order is returned)" if result.duplicate else ""
+        )
+
+
+@order_app.command("cancel")
+def cancel(
+    order_id: Annotated[str | None, typer.Argument(help="order id")] = None,
+    client_order_id: Annotated[str | None, typer.Option(help="or its client order id")] = None,
+    account: Annotated[str | None, typer.Option(help="account of the client order id")] = None,
+    new_client_order_id: Annotated[
+        str | None, typer.Option(help="id of the cancel request")
+    ] = None,
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Cancel an order (at once on paper; pending_cancel on an external venue)."""
+    _need_one(order_id, client_order_id)
+    order = order_book.cancel(
+        open_store(db),
+        make_ctx(actor),
+        order_id,
+        client_order_id=client_order_id,
+        account=account,
+        new_client_order_id=new_client_order_id,
+    )
+    if json:
+        emit_json(order_book.order_json(order, history=False))
+    else:
+        _say_order(order)
+
+
+def _need_one(order_id: str | None, client_order_id: str | None) -> None:
+    if (order_id is None) == (client_order_id is None):
+        raise BadInput("order", "name the order by ORDER_ID or --client-order-id (one of them)")
+
+
+@order_app.command("show")
+def show(
+    order_id: Annotated[str | None, typer.Argument(help="order id")] = None,
+    client_order_id: Annotated[str | None, typer.Option(help="or its client order id")] = None,
+    account: Annotated[str | None, typer.Option(help="account of the client order id")] = None,
+    db: DbOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Show an order with its history."""
+    _need_one(order_id, client_order_id)
+    with open_store(db).read() as conn:
+        order = order_book.find(conn, order_id, account=account, client_order_id=client_order_id)
+    doc = order_book.order_json(order, history=True)
+    if json:
+        emit_json(doc)
+        return
+    _say_order(order)
+    for h in doc["history"]:
+        say(f"  {h['at']} {h['status']:<17} {h['actor']:<12} {h['reason'] or ''}")
+
+
+@order_app.command("list")
+def list_(
+    account: Annotated[str | None, typer.Option(help="only this account")] = None,
+    status: Annotated[str | None, typer.Option(help="only this status")] = None,
+    db: DbOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """List orders."""
+    wanted = _choice(OrderStatus, status, "--status").value if status else None
+    with open_store(db).read() as conn:
+        found = order_book.list_orders(conn, account=account, status=wanted)
+    if json:
+        emit_json([order_book.order_json(o, history=False) for o in found])
+        return
+    for o in found:
+        _say_order(o)

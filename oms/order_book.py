@@ -1,0 +1,614 @@
+"""The order book at the edge: submissions and cancels as business events. Each command is one
+transaction holding the book lock: the order's transitions, its fills booked as executions with
+their cash journal entry, the order's events and the audit event commit together or not at all.
+
+The decisions are the pure core's: oms.orders (the lifecycle), oms.risk (pre-trade checks).
+This module loads their inputs, runs the built-in paper venue, and stores what they decided.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from oms import audit, book, ledger, md_book, orders, risk
+from oms.book import Ctx
+from oms.calendars import ALWAYS_OPEN, session_bounds, settlement_date
+from oms.errors import NotFound, Refused
+from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
+from oms.positions import positions
+from oms.schema import executions, order_client_ids, order_events
+from oms.schema import orders as orders_table
+from oms.store import Store, next_id
+from oms.values import (
+    AccountId,
+    ExecId,
+    OrdType,
+    Side,
+    Symbol,
+    TimeInForce,
+    Venue,
+    dec_str,
+    utc_iso,
+)
+
+PAPER = orders.PAPER
+LIVE_STATUSES = tuple(s.value for s in OrderStatus if not s.terminal)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """What `tieout order submit` asks for (values parsed at the edge)."""
+
+    account: str
+    symbol: str
+    side: Side
+    quantity: Decimal
+    type: OrdType = OrdType.MARKET
+    tif: TimeInForce = TimeInForce.DAY
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    expire_at: date | None = None
+    client_order_id: str | None = None
+    venue: str = PAPER
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    order: Order
+    duplicate: bool
+
+
+class RiskRejected(Refused):
+    """The order was recorded as rejected by the pre-trade checks (exit 4)."""
+
+    def __init__(self, order: Order, result: risk.RiskResult) -> None:
+        self.order, self.result = order, result
+        reasons = "; ".join(f.message for f in result.failures)
+        super().__init__(f"order {order.order_id} ({order.client_order_id})", reasons, "risk")
+
+
+# ---- the Order value as stored JSON ---------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return dec_str(value)
+    if isinstance(value, datetime):
+        return utc_iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def order_state(order: Order) -> str:
+    return audit.canonical_json(_plain(order))
+
+
+def _dec(v: str | None) -> Decimal | None:
+    return None if v is None else Decimal(v)
+
+
+def _time(v: str) -> datetime:
+    return datetime.fromisoformat(v)
+
+
+def _submit(d: dict[str, Any]) -> SubmitOrder:
+    return SubmitOrder(
+        order_id=OrderId(d["order_id"]),
+        client_order_id=ClientOrderId(d["client_order_id"]),
+        account=AccountId(d["account"]),
+        symbol=Symbol(d["symbol"]),
+        side=Side(d["side"]),
+        quantity=Decimal(d["quantity"]),
+        type=OrdType(d["type"]),
+        tif=TimeInForce(d["tif"]),
+        limit_price=_dec(d["limit_price"]),
+        stop_price=_dec(d["stop_price"]),
+        expire_at=None if d["expire_at"] is None else date.fromisoformat(d["expire_at"]),
+        venue=Venue(d["venue"]),
+        reason=d["reason"],
+    )
+
+
+def load_state(text: str) -> Order:
+    """Rebuild an Order from its stored JSON (the Order constructor re-checks consistency)."""
+    d = json.loads(text)
+    pending = d["pending"]
+    return Order(
+        order_id=OrderId(d["order_id"]),
+        client_order_id=ClientOrderId(d["client_order_id"]),
+        account=AccountId(d["account"]),
+        symbol=Symbol(d["symbol"]),
+        side=Side(d["side"]),
+        type=OrdType(d["type"]),
+        tif=TimeInForce(d["tif"]),
+        quantity=Decimal(d["quantity"]),
+        limit_price=_dec(d["limit_price"]),
+        stop_price=_dec(d["stop_price"]),
+        expire_at=None if d["expire_at"] is None else date.fromisoformat(d["expire_at"]),
+        venue=Venue(d["venue"]),
+        status=OrderStatus(d["status"]),
+        condition=None if d["condition"] is None else OrderStatus(d["condition"]),
+        cum_qty=Decimal(d["cum_qty"]),
+        leaves_qty=Decimal(d["leaves_qty"]),
+        avg_px=_dec(d["avg_px"]),
+        pending=None
+        if pending is None
+        else orders.PendingRequest(
+            kind=orders.RequestKind(pending["kind"]),
+            requested_at=_time(pending["requested_at"]),
+            client_order_id=pending["client_order_id"],
+            quantity=_dec(pending["quantity"]),
+            limit_price=_dec(pending["limit_price"]),
+            stop_price=_dec(pending["stop_price"]),
+        ),
+        fills=tuple(
+            orders.Fill(
+                ExecId(f[0]),
+                Decimal(f[1]),
+                Decimal(f[2]),
+                _time(f[3]),
+                tuple(ExecId(x) for x in f[4]),
+            )
+            for f in d["fills"]
+        ),
+        reject_reason=d["reject_reason"],
+        created_at=_time(d["created_at"]),
+        updated_at=_time(d["updated_at"]),
+        history=tuple(
+            orders.HistoryEntry(OrderStatus(h[0]), _time(h[1]), h[2], h[3], orders.Event(h[4]))
+            for h in d["history"]
+        ),
+        submitted=_submit(d["submitted"]),
+    )
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+
+def find(
+    conn: Connection,
+    order_id: str | None = None,
+    *,
+    account: str | None = None,
+    client_order_id: str | None = None,
+) -> Order:
+    """An order by its id, or by a client order id (any it has had) of an account."""
+    if order_id is None:
+        if client_order_id is None:
+            raise NotFound("order", "(no id given)")
+        q = select(order_client_ids.c.order_id).where(
+            order_client_ids.c.client_order_id == client_order_id
+        )
+        if account is not None:
+            q = q.where(order_client_ids.c.account == account)
+        ids = list(conn.execute(q).scalars())
+        if len(ids) != 1:
+            raise NotFound(
+                "order with client order id"
+                if not ids
+                else "order (several accounts use that client order id; name --account)",
+                client_order_id,
+            )
+        order_id = ids[0]
+    state = conn.execute(
+        select(orders_table.c.state).where(orders_table.c.order_id == order_id)
+    ).scalar()
+    if state is None:
+        raise NotFound("order", order_id)
+    return load_state(state)
+
+
+def list_orders(
+    conn: Connection, *, account: str | None = None, status: str | None = None
+) -> list[Order]:
+    o = orders_table.c
+    q = select(o.state).order_by(o.created_at, o.order_id)
+    if account is not None:
+        q = q.where(o.account == account)
+    if status is not None:
+        q = q.where(o.status == status)
+    return [load_state(s) for s in conn.execute(q).scalars()]
+
+
+def reserved_cash(conn: Connection, account: str, currency: str) -> Decimal:
+    """Cash held for the account's live buy orders: leaves x limit (or stop) price; market
+    orders at the last price."""
+    total = Decimal(0)
+    o = orders_table.c
+    rows = conn.execute(
+        select(o.symbol, o.leaves_qty, o.limit_price, o.stop_price).where(
+            o.account == account, o.side == Side.BUY.value, o.status.in_(LIVE_STATUSES)
+        )
+    )
+    for symbol, leaves, limit, stop in rows:
+        price = limit or stop
+        if price is None:
+            last = md_book.last_price(conn, symbol)
+            price = last[0] if last else Decimal(0)
+        total += leaves * price
+    del currency
+    return total
+
+
+# ---- risk inputs -------------------------------------------------------------------------------
+
+
+def _account_state(conn: Connection, req: OrderRequest, now: datetime) -> risk.AccountState:
+    acct = book.get_account(conn, req.account)
+    bal = book.cash_balance(conn, req.account)
+    held = {p.position.symbol: p.position.quantity for p in positions(conn, req.account)}
+    o = orders_table.c
+    open_rows = conn.execute(
+        select(o.side, o.leaves_qty).where(
+            o.account == req.account, o.symbol == req.symbol, o.status.in_(LIVE_STATUSES)
+        )
+    ).all()
+    recent = [
+        load_state(s)
+        for s in conn.execute(
+            select(o.state).where(
+                o.account == req.account, o.created_at >= now - risk.DEFAULT_LIMITS.rate_window
+            )
+        ).scalars()
+    ]
+    return risk.AccountState(
+        account_type=acct.type,
+        tier=acct.tier,
+        currency=acct.currency,
+        cash=bal.balance,
+        reserved=bal.reserved,
+        position=held.get(req.symbol, Decimal(0)),
+        open_buy_quantity=sum((q for s, q in open_rows if s == "buy"), Decimal(0)),
+        open_sell_quantity=sum((q for s, q in open_rows if s == "sell"), Decimal(0)),
+        recent_order_times=[r.created_at for r in recent],
+        recent_orders=[
+            risk.RecentOrder(
+                r.created_at,
+                r.symbol,
+                r.side,
+                r.quantity,
+                r.type,
+                r.limit_price,
+                r.stop_price,
+                r.client_order_id,
+            )
+            for r in recent
+        ],
+    )
+
+
+def _market_state(conn: Connection, symbol: str, now: datetime) -> risk.MarketState:
+    inst = book.get_instrument(conn, symbol)
+    last = md_book.last_price(conn, symbol)
+    bounds = None if inst.exchange == ALWAYS_OPEN else session_bounds(inst.exchange, now.date())
+    return risk.MarketState(
+        reference_price=last[0] if last else None,
+        reference_time=last[1] if last else None,
+        tick_size=inst.tick_size,
+        lot_size=inst.lot_size,
+        restricted=inst.restricted,
+        session_open=bounds[0] if bounds else None,
+        session_close=bounds[1] if bounds else None,
+        always_open=inst.exchange == ALWAYS_OPEN,
+    )
+
+
+# ---- writing ---------------------------------------------------------------------------------
+
+
+def _store_order(
+    conn: Connection,
+    order: Order,
+    ctx: Ctx,
+    steps: Sequence[Transition],
+    commands: Sequence[Any],
+    *,
+    new: bool,
+) -> None:
+    values = {
+        "client_order_id": order.client_order_id,
+        "status": order.status.value,
+        "quantity": order.quantity,
+        "limit_price": order.limit_price,
+        "stop_price": order.stop_price,
+        "cum_qty": order.cum_qty,
+        "leaves_qty": order.leaves_qty,
+        "avg_px": order.avg_px,
+        "reject_reason": order.reject_reason,
+        "updated_at": order.updated_at,
+        "state": order_state(order),
+    }
+    if new:
+        conn.execute(
+            orders_table.insert().values(
+                order_id=order.order_id,
+                account=order.account,
+                symbol=order.symbol,
+                side=order.side.value,
+                type=order.type.value,
+                tif=order.tif.value,
+                expire_at=order.expire_at,
+                venue=order.venue,
+                created_at=order.created_at,
+                created_by=ctx.actor,
+                **values,
+            )
+        )
+    else:
+        conn.execute(
+            orders_table.update().where(orders_table.c.order_id == order.order_id).values(**values)
+        )
+    known = set(
+        conn.execute(
+            select(order_client_ids.c.client_order_id).where(
+                order_client_ids.c.order_id == order.order_id
+            )
+        ).scalars()
+    )
+    if order.client_order_id not in known:
+        conn.execute(
+            order_client_ids.insert().values(
+                account=order.account,
+                client_order_id=order.client_order_id,
+                order_id=order.order_id,
+            )
+        )
+    event_id = next_id(conn, order_events, "event_id")
+    for i, (step, command) in enumerate(zip(steps, commands, strict=True)):
+        conn.execute(
+            order_events.insert().values(
+                event_id=event_id + i,
+                order_id=order.order_id,
+                at=ctx.now,
+                actor=ctx.actor,
+                event=step.event.value,
+                status=step.order.status.value,
+                reason=step.order.history[-1].reason if step.order.history else None,
+                payload=audit.canonical_json(
+                    {"command": type(command).__name__, **_plain(command)}
+                ),
+            )
+        )
+
+
+def _book_fill(conn: Connection, ctx: Ctx, order: Order, fill: orders.ApplyFill) -> None:
+    """A paper fill: an execution and its cash journal entry, in the caller's transaction."""
+    inst = book.get_instrument(conn, order.symbol)
+    trade_date = ctx.now.date()
+    settle = settlement_date(inst.exchange, trade_date)
+    exec_pk = next_id(conn, executions, "id")
+    conn.execute(
+        executions.insert().values(
+            id=exec_pk,
+            exec_id=fill.exec_id,
+            venue=order.venue,
+            account=order.account,
+            symbol=order.symbol,
+            side=order.side.value,
+            quantity=fill.quantity,
+            price=fill.price,
+            currency=inst.currency,
+            trade_date=trade_date,
+            settle_date=settle,
+            exec_time=ctx.now,
+            commission=Decimal(0),
+            fees=Decimal(0),
+            client_order_id=order.client_order_id,
+            order_id=order.order_id,
+            exec_type="fill",
+            source="paper",
+            booked_at=ctx.now,
+            actor=ctx.actor,
+        )
+    )
+    entry = ledger.trade(
+        order.account,
+        inst.currency,
+        order.side,
+        fill.quantity,
+        fill.price,
+        Decimal(0),
+        Decimal(0),
+        settle,
+        f"{order.venue}:{fill.exec_id}",
+    )
+    book.post_entries(conn, ctx, [entry], execution_ids=[exec_pk])
+
+
+def _paper(order: Order, market: risk.MarketState) -> list[Any]:
+    """What the built-in paper venue answers to a new order: it accepts it; a market order (and
+    a marketable ioc/fok limit) fills at once at the last price; an ioc/fok order that cannot
+    fill is canceled; other orders rest."""
+    commands: list[Any] = [orders.AcknowledgeOrder()]
+    last = market.reference_price
+    marketable = order.type is OrdType.MARKET or (
+        order.type is OrdType.LIMIT
+        and last is not None
+        and order.limit_price is not None
+        and (last <= order.limit_price if order.side is Side.BUY else last >= order.limit_price)
+    )
+    if marketable and last is not None:
+        commands.append(orders.ApplyFill(ExecId(f"{order.order_id}-1"), order.quantity, last))
+    elif order.tif in (TimeInForce.IOC, TimeInForce.FOK):
+        commands.append(orders.AcceptCancel(reason=f"{order.tif.value} order not marketable"))
+    return commands
+
+
+def submit(store: Store, ctx: Ctx, req: OrderRequest) -> Submitted:
+    with store.write() as conn:
+        book.get_account(conn, req.account)
+        book.get_instrument(conn, req.symbol)
+        count = conn.execute(select(func.count()).select_from(orders_table)).scalar() or 0
+        order_id = OrderId(f"O{count + 1:08d}")
+        client_id = ClientOrderId(req.client_order_id or order_id)
+        command = SubmitOrder(
+            order_id=order_id,
+            client_order_id=client_id,
+            account=AccountId(req.account),
+            symbol=Symbol(req.symbol),
+            side=req.side,
+            quantity=req.quantity,
+            type=req.type,
+            tif=req.tif,
+            limit_price=req.limit_price,
+            stop_price=req.stop_price,
+            expire_at=req.expire_at,
+            venue=Venue(req.venue),
+        )
+        if req.client_order_id is not None:
+            earlier = conn.execute(
+                select(order_client_ids.c.order_id).where(
+                    order_client_ids.c.account == req.account,
+                    order_client_ids.c.client_order_id == req.client_order_id,
+                )
+            ).scalar()
+            if earlier is not None:
+                first = find(conn, earlier)
+                if orders.same_terms(first, dataclasses.replace(command, order_id=first.order_id)):
+                    return Submitted(first, duplicate=True)
+                raise Refused(
+                    f"order submit with client order id {req.client_order_id}",
+                    f"account {req.account} used it already for order {first.order_id} with "
+                    "other terms",
+                    "duplicate_client_order_id",
+                )
+        steps = [orders.decide(None, command, ctx.now, ctx.actor)]
+        commands: list[Any] = [command]
+        market = _market_state(conn, req.symbol, ctx.now)
+        result = risk.check(
+            risk.OrderRequest(
+                req.account,
+                req.symbol,
+                req.side,
+                req.quantity,
+                req.type,
+                req.tif,
+                req.limit_price,
+                req.stop_price,
+                client_id,
+            ),
+            _account_state(conn, req, ctx.now),
+            market,
+            risk.DEFAULT_LIMITS,
+            ctx.now,
+        )
+        if not result.ok:
+            reject = orders.RejectOrder(
+                reason="risk: " + "; ".join(f.message for f in result.failures)
+            )
+            steps.append(orders.decide(steps[-1].order, reject, ctx.now, ctx.actor))
+            commands.append(reject)
+        elif req.venue == PAPER:
+            for answer in _paper(steps[-1].order, market):
+                steps.append(orders.decide(steps[-1].order, answer, ctx.now, ctx.actor))
+                commands.append(answer)
+                if isinstance(answer, orders.ApplyFill):
+                    _book_fill(conn, ctx, steps[-1].order, answer)
+        order = steps[-1].order
+        _store_order(conn, order, ctx, steps, commands, new=True)
+        audit.append(
+            conn,
+            at=ctx.now,
+            actor=ctx.actor,
+            action="order.submit",
+            entity_type="order",
+            entity_id=order.order_id,
+            payload={
+                "client_order_id": order.client_order_id,
+                "account": order.account,
+                "symbol": order.symbol,
+                "side": order.side.value,
+                "quantity": order.quantity,
+                "type": order.type.value,
+                "status": order.status.value,
+                "risk": [f.code.value for f in result.failures],
+            },
+        )
+    if not result.ok:
+        raise RiskRejected(order, result)
+    return Submitted(order, duplicate=False)
+
+
+def cancel(
+    store: Store,
+    ctx: Ctx,
+    order_id: str | None,
+    *,
+    client_order_id: str | None = None,
+    account: str | None = None,
+    new_client_order_id: str | None = None,
+) -> Order:
+    """Cancel an order: at once on paper; on an external venue it waits in pending_cancel."""
+    with store.write() as conn:
+        order = find(conn, order_id, account=account, client_order_id=client_order_id)
+        new_id = ClientOrderId(new_client_order_id) if new_client_order_id else None
+        commands: list[Any] = [orders.RequestCancel(new_client_order_id=new_id)]
+        if order.venue == PAPER:
+            commands.append(orders.AcceptCancel())
+        steps: list[Transition] = []
+        current = order
+        for command in commands:
+            steps.append(orders.decide(current, command, ctx.now, ctx.actor))
+            current = steps[-1].order
+        _store_order(conn, current, ctx, steps, commands, new=False)
+        audit.append(
+            conn,
+            at=ctx.now,
+            actor=ctx.actor,
+            action="order.cancel",
+            entity_type="order",
+            entity_id=current.order_id,
+            payload={"client_order_id": current.client_order_id, "status": current.status.value},
+        )
+        return current
+
+
+def order_json(order: Order, *, history: bool) -> dict[str, Any]:
+    def opt(v: Decimal | None) -> str | None:
+        return None if v is None else dec_str(v)
+
+    doc: dict[str, Any] = {
+        "order_id": order.order_id,
+        "client_order_id": order.client_order_id,
+        "account": order.account,
+        "symbol": order.symbol,
+        "side": order.side.value,
+        "type": order.type.value,
+        "tif": order.tif.value,
+        "quantity": dec_str(order.quantity),
+        "limit_price": opt(order.limit_price),
+        "stop_price": opt(order.stop_price),
+        "status": order.status.value,
+        "cum_qty": dec_str(order.cum_qty),
+        "leaves_qty": dec_str(order.leaves_qty),
+        "avg_px": opt(order.avg_px),
+        "venue": order.venue,
+        "reject_reason": order.reject_reason,
+        "created_at": utc_iso(order.created_at),
+        "updated_at": utc_iso(order.updated_at),
+    }
+    if history:
+        doc["history"] = [
+            {
+                "status": h.status.value,
+                "at": utc_iso(h.at),
+                "actor": h.actor,
+                "reason": h.reason,
+                "event": h.event.value,
+            }
+            for h in order.history
+        ]
+    return doc

@@ -1,0 +1,212 @@
+"""Orders through the real command on both backends: the paper venue, idempotent client order
+ids, risk rejections, cancels, reservations and the order's history."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Tieout, write
+
+
+@pytest.fixture
+def book(tieout: Tieout, tmp_path: Path) -> Tieout:
+    """A 24/7 instrument (always in session) with a fresh last price of 100."""
+    tieout.ok("instrument", "add", "COIN", "--exchange", "24/7", "--currency", "USD")
+    tieout.ok("instrument", "add", "BAD", "--exchange", "24/7", "--currency", "USD", "--restricted")
+    tieout.ok("account", "open", "A1", "--currency", "USD", "--type", "margin")
+    tieout.ok("cash", "deposit", "A1", "100000")
+    at = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    tieout.ok(
+        "md",
+        "import",
+        write(
+            tmp_path / "bars.csv",
+            "time,symbol,open,high,low,close,"
+            f"volume\n{at},COIN,100,101,99,100,5000\n{at},BAD,10,10,10,10,5000\n",
+        ),
+    )
+    return tieout
+
+
+def submit(t: Tieout, *args: str) -> dict:
+    return t.ok("order", "submit", "--account", "A1", "--symbol", "COIN", *args, "--json").json()
+
+
+def test_a_market_order_fills_on_paper_and_books_everything(book: Tieout) -> None:
+    order = submit(book, "--side", "buy", "--qty", "10", "--client-order-id", "C1")
+    assert (order["status"], order["cum_qty"], order["leaves_qty"], order["avg_px"]) == (
+        "filled",
+        "10",
+        "0",
+        "100",
+    )
+    assert order["duplicate"] is False
+    (pos,) = book.ok("positions", "--account", "A1", "--json").json()
+    assert (pos["symbol"], pos["quantity"], pos["cost_basis"]) == ("COIN", "10", "1000")
+    assert book.ok("cash", "balance", "A1", "--json").json()["balance"] == "99000"
+    (ex,) = book.ok("exec", "list", "--json").json()
+    assert (ex["order_id"], ex["client_order_id"], ex["source"]) == (
+        order["order_id"],
+        "C1",
+        "paper",
+    )
+    shown = book.ok("order", "show", "--client-order-id", "C1", "--json").json()
+    assert [h["status"] for h in shown["history"]] == ["pending_new", "new", "filled"]
+    assert all(h["actor"] == "tester" for h in shown["history"])
+    assert book.ok("audit", "verify", "--json").json()["ok"] is True
+
+
+def test_the_same_client_order_id_never_makes_a_second_order(book: Tieout) -> None:
+    first = submit(book, "--side", "buy", "--qty", "10", "--client-order-id", "C1")
+    again = submit(book, "--side", "buy", "--qty", "10.0", "--client-order-id", "C1")
+    assert again["duplicate"] is True and again["order_id"] == first["order_id"]
+    other = book(
+        "order",
+        "submit",
+        "--account",
+        "A1",
+        "--symbol",
+        "COIN",
+        "--side",
+        "buy",
+        "--qty",
+        "11",
+        "--client-order-id",
+        "C1",
+    )
+    assert other.code == 4 and "other terms" in other.err
+    assert len(book.ok("order", "list", "--json").json()) == 1
+    assert len(book.ok("exec", "list", "--json").json()) == 1
+
+
+def test_a_resting_limit_order_reserves_cash_until_canceled(book: Tieout) -> None:
+    order = submit(
+        book, "--side", "buy", "--qty", "5", "--type", "limit", "--limit", "90", "--tif", "gtc"
+    )
+    assert (order["status"], order["leaves_qty"]) == ("new", "5")
+    bal = book.ok("cash", "balance", "A1", "--json").json()
+    assert (bal["balance"], bal["reserved"], bal["available"]) == ("100000", "450", "99550")
+    canceled = book.ok("order", "cancel", order["order_id"], "--json").json()
+    assert (canceled["status"], canceled["leaves_qty"]) == ("canceled", "0")
+    assert book.ok("cash", "balance", "A1", "--json").json()["reserved"] == "0"
+    again = book("order", "cancel", order["order_id"])
+    assert again.code == 4 and "canceled" in again.err
+    listed = book.ok("order", "list", "--status", "canceled", "--json").json()
+    assert [o["order_id"] for o in listed] == [order["order_id"]]
+
+
+def test_a_filled_order_cannot_be_canceled(book: Tieout) -> None:
+    order = submit(book, "--side", "sell", "--qty", "3")
+    r = book("order", "cancel", order["order_id"])
+    assert r.code == 4 and "filled" in r.err
+    assert book.ok("order", "show", order["order_id"], "--json").json()["status"] == "filled"
+
+
+def test_an_ioc_limit_that_cannot_fill_is_canceled(book: Tieout) -> None:
+    order = submit(
+        book, "--side", "buy", "--qty", "5", "--type", "limit", "--limit", "95", "--tif", "ioc"
+    )
+    assert (order["status"], order["cum_qty"]) == ("canceled", "0")
+    marketable = submit(
+        book, "--side", "buy", "--qty", "5", "--type", "limit", "--limit", "101", "--tif", "ioc"
+    )
+    assert (marketable["status"], marketable["avg_px"]) == ("filled", "100")
+
+
+def test_risk_rejections_are_recorded_and_refused(book: Tieout) -> None:
+    r = book(
+        "order",
+        "submit",
+        "--account",
+        "A1",
+        "--symbol",
+        "BAD",
+        "--side",
+        "buy",
+        "--qty",
+        "1",
+        "--json",
+    )
+    assert r.code == 4 and "restricted" in r.err
+    assert r.json()["status"] == "rejected" and "restricted" in r.json()["reject_reason"]
+    big = book(
+        "order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy", "--qty", "2000"
+    )
+    assert big.code == 4 and "buying power" in big.err
+    statuses = [o["status"] for o in book.ok("order", "list", "--json").json()]
+    assert statuses == ["rejected", "rejected"]
+    assert book.ok("exec", "list", "--json").json() == []
+
+
+def test_an_external_venue_leaves_the_order_pending(book: Tieout) -> None:
+    order = submit(
+        book,
+        "--side",
+        "buy",
+        "--qty",
+        "5",
+        "--type",
+        "limit",
+        "--limit",
+        "99",
+        "--venue",
+        "ACME",
+        "--client-order-id",
+        "X1",
+    )
+    assert order["status"] == "pending_new"
+    twin = book(
+        "order",
+        "submit",
+        "--account",
+        "A1",
+        "--symbol",
+        "COIN",
+        "--side",
+        "buy",
+        "--qty",
+        "5",
+        "--type",
+        "limit",
+        "--limit",
+        "99",
+        "--venue",
+        "ACME",
+    )
+    assert twin.code == 4 and "duplicate order" in twin.err  # same terms within the window
+    r = book("order", "cancel", "--client-order-id", "X1")
+    assert r.code == 4  # a pending_new order cannot be canceled until the venue answers
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "text"),
+    [
+        (("--side", "hold", "--qty", "1"), 3, "must be one of buy, sell"),
+        (("--side", "buy", "--qty", "0"), 3, "greater than zero"),
+        (("--side", "buy", "--qty", "1", "--type", "limit"), 3, "limit"),
+        (("--side", "buy", "--qty", "1", "--tif", "forever"), 3, "must be one of"),
+    ],
+)
+def test_bad_order_values(book: Tieout, args: tuple[str, ...], code: int, text: str) -> None:
+    r = book("order", "submit", "--account", "A1", "--symbol", "COIN", *args)
+    assert r.code == code, r.err
+    assert text in r.err
+    assert book.ok("order", "list", "--json").json() == []
+
+
+def test_unknown_account_symbol_and_order(book: Tieout) -> None:
+    assert (
+        book(
+            "order", "submit", "--account", "ZZ", "--symbol", "COIN", "--side", "buy", "--qty", "1"
+        ).code
+        == 5
+    )
+    assert (
+        book(
+            "order", "submit", "--account", "A1", "--symbol", "ZZ", "--side", "buy", "--qty", "1"
+        ).code
+        == 5
+    )
+    assert book("order", "show", "O99").code == 5
+    assert book("order", "show").code == 3
