@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from cli.common import ActorOpt, DbOpt, JsonOpt, emit_json, make_ctx, open_store, say
-from oms import executions, positions
-from oms.errors import BadInput
+from oms import executions, order_book, positions
+from oms.errors import BadFile, BadInput
 from oms.values import CostMethod, parse_date
 
 exec_app = typer.Typer(help="Executions: import booked trades, list them.", no_args_is_help=True)
@@ -35,6 +35,29 @@ def exec_import(
         say(
             f"{file}: {result.rows} rows, {result.booked} executions booked, "
             f"{result.already_booked} already booked (unchanged)"
+        )
+
+
+@exec_app.command("apply")
+def exec_apply(
+    file: Annotated[str, typer.Argument(help="FIX 4.4 ExecutionReports / OrderCancelRejects")],
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Apply a venue's execution reports in order; messages that cannot be applied are refused
+    with their line and reason (exit 3), the others are applied."""
+    result = order_book.apply_reports(open_store(db), make_ctx(actor), file)
+    if json:
+        emit_json(result.as_json())
+    else:
+        say(
+            f"{file}: {result.messages} messages, {result.applied} applied, "
+            f"{result.duplicates} duplicates skipped, {len(result.refused)} refused"
+        )
+    if result.refused:
+        raise BadFile(
+            file, result.refused, verdict="these messages were refused, the others applied"
         )
 
 

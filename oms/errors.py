@@ -68,14 +68,21 @@ class RowError:
 class BadFile(BadInput):
     """A file refused as a whole, with every row error found (exit 3)."""
 
-    def __init__(self, path: str, errors: Sequence[RowError], *, limit: int = 50) -> None:
+    def __init__(
+        self,
+        path: str,
+        errors: Sequence[RowError],
+        *,
+        limit: int = 50,
+        verdict: str = "refused, nothing was written",
+    ) -> None:
         self.path, self.errors = path, tuple(errors)
         shown = "\n".join("  " + e.describe() for e in self.errors[:limit])
         more = len(self.errors) - limit
         tail = f"\n  ... and {more} more" if more > 0 else ""
         super().__init__(
             what=path,
-            why=f"refused, nothing was written ({len(self.errors)} problem(s)):\n{shown}{tail}",
+            why=f"{verdict} ({len(self.errors)} problem(s)):\n{shown}{tail}",
         )
 
 

@@ -18,10 +18,10 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from oms import audit, book, ledger, md_book, orders, risk
+from oms import audit, book, fix, ledger, md_book, orders, risk, tabular
 from oms.book import Ctx
 from oms.calendars import ALWAYS_OPEN, session_bounds, settlement_date
-from oms.errors import NotFound, Refused
+from oms.errors import BadInput, NotFound, Refused, RowError
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
 from oms.positions import positions
 from oms.schema import executions, order_client_ids, order_events
@@ -36,6 +36,7 @@ from oms.values import (
     TimeInForce,
     Venue,
     dec_str,
+    is_decimal_text,
     utc_iso,
 )
 
@@ -317,6 +318,7 @@ def _store_order(
     commands: Sequence[Any],
     *,
     new: bool,
+    exec_id: str | None = None,
 ) -> None:
     values = {
         "client_order_id": order.client_order_id,
@@ -380,6 +382,7 @@ def _store_order(
                 payload=audit.canonical_json(
                     {"command": type(command).__name__, **_plain(command)}
                 ),
+                exec_id=exec_id,
             )
         )
 
@@ -612,3 +615,219 @@ def order_json(order: Order, *, history: bool) -> dict[str, Any]:
             for h in order.history
         ]
     return doc
+
+
+# ---- execution reports from external venues --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    file: str
+    messages: int
+    applied: int
+    duplicates: int
+    refused: tuple[RowError, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "messages": self.messages,
+            "applied": self.applied,
+            "duplicates": self.duplicates,
+            "refused": len(self.refused),
+            "problems": [
+                {"line": e.line, "field": e.field, "reason": e.reason} for e in self.refused
+            ],
+        }
+
+
+def _report_order(conn: Connection, report: fix.Report) -> Order:
+    account = report.get(1)
+    for tag in (11, 41):
+        client_id = report.get(tag)
+        if client_id:
+            try:
+                return find(conn, None, account=account, client_order_id=client_id)
+            except NotFound:
+                continue
+    ids = ", ".join(f"{t}={report.get(t)}" for t in (11, 41) if report.get(t))
+    raise NotFound("order with client order id", ids or "(no ClOrdID 11 or OrigClOrdID 41)")
+
+
+def _stored_execution(conn: Connection, venue: str, exec_id: str) -> Any:
+    e = executions.c
+    row = conn.execute(select(executions).where(e.venue == venue, e.exec_id == exec_id)).first()
+    if row is None:
+        raise NotFound(f"execution at {venue}", exec_id)
+    return row
+
+
+def _book_report(
+    conn: Connection, ctx: Ctx, before: Order, after: Order, command: Any, report: fix.Report
+) -> None:
+    """The execution rows and cash entries of a fill, correction or bust from a venue."""
+    inst = book.get_instrument(conn, after.symbol)
+    exec_pk = next_id(conn, executions, "id")
+    common = {
+        "venue": after.venue,
+        "account": after.account,
+        "symbol": after.symbol,
+        "side": after.side.value,
+        "currency": inst.currency,
+        "client_order_id": after.client_order_id,
+        "order_id": after.order_id,
+        "source": "fix",
+        "booked_at": ctx.now,
+        "actor": ctx.actor,
+    }
+    entries: list[ledger.Entry] = []
+    if isinstance(command, orders.ApplyFill):
+        trade_date = ctx.now.date()
+        settle = settlement_date(inst.exchange, trade_date)
+        commission = _dec_or_zero(report.get(12))
+        conn.execute(
+            executions.insert().values(
+                id=exec_pk,
+                exec_id=command.exec_id,
+                quantity=command.quantity,
+                price=command.price,
+                trade_date=trade_date,
+                settle_date=settle,
+                exec_time=ctx.now,
+                commission=commission,
+                fees=Decimal(0),
+                exec_type="fill",
+                **common,
+            )
+        )
+        entries.append(
+            ledger.trade(
+                after.account,
+                inst.currency,
+                after.side,
+                command.quantity,
+                command.price,
+                commission,
+                Decimal(0),
+                settle,
+                f"{after.venue}:{command.exec_id}",
+            )
+        )
+    else:
+        ref = _stored_execution(conn, after.venue, command.exec_ref_id)
+        old = next(f for f in before.fills if f.known_as(command.exec_ref_id))
+        is_bust = isinstance(command, orders.BustFill)
+        qty = old.quantity if is_bust else command.quantity
+        px = old.price if is_bust else command.price
+        conn.execute(
+            executions.insert().values(
+                id=exec_pk,
+                exec_id=command.exec_id,
+                quantity=qty,
+                price=px,
+                trade_date=ref.trade_date,
+                settle_date=ref.settle_date,
+                exec_time=ctx.now,
+                commission=ref.commission,
+                fees=ref.fees,
+                exec_type="bust" if is_bust else "correct",
+                ref_exec_id=command.exec_ref_id,
+                **common,
+            )
+        )
+        booked = ledger.trade(
+            after.account,
+            inst.currency,
+            after.side,
+            old.quantity,
+            old.price,
+            ref.commission,
+            ref.fees,
+            ref.settle_date,
+            f"{after.venue}:{command.exec_id}",
+        )
+        entries.append(
+            ledger.reverse(
+                booked, "bust" if is_bust else "correction", f"{after.venue}:{command.exec_id}"
+            )
+        )
+        if not is_bust:
+            entries.append(
+                ledger.trade(
+                    after.account,
+                    inst.currency,
+                    after.side,
+                    qty,
+                    px,
+                    ref.commission,
+                    ref.fees,
+                    ref.settle_date,
+                    f"{after.venue}:{command.exec_id}",
+                )
+            )
+    book.post_entries(conn, ctx, entries, execution_ids=[exec_pk] * len(entries))
+
+
+def _dec_or_zero(text: str | None) -> Decimal:
+    return Decimal(text) if text and is_decimal_text(text) and Decimal(text) >= 0 else Decimal(0)
+
+
+def apply_reports(store: Store, ctx: Ctx, path: str) -> ApplyResult:
+    """Apply a venue's drop copy in order, each message its own business event. A message that
+    cannot be applied is refused with its line and reason (and audited); the rest go on."""
+    text = tabular.decode_utf8(path, tabular.read_bytes(path))
+    parsed = fix.parse(text)
+    refused: list[RowError] = [p for p in parsed if isinstance(p, RowError)]
+    applied = duplicates = 0
+    for report in (p for p in parsed if isinstance(p, fix.Report)):
+        try:
+            command = fix.command(report)
+            with store.write() as conn:
+                order = _report_order(conn, report)
+                exec_id = report.exec_id
+                if (
+                    exec_id
+                    and conn.execute(
+                        select(order_events.c.event_id).where(
+                            order_events.c.order_id == order.order_id,
+                            order_events.c.exec_id == exec_id,
+                        )
+                    ).first()
+                ):
+                    duplicates += 1
+                    continue
+                step = orders.decide(order, command, ctx.now, ctx.actor)
+                if isinstance(command, orders.ApplyFill | orders.CorrectFill | orders.BustFill):
+                    _book_report(conn, ctx, order, step.order, command, report)
+                _store_order(conn, step.order, ctx, [step], [command], new=False, exec_id=exec_id)
+                audit.append(
+                    conn,
+                    at=ctx.now,
+                    actor=ctx.actor,
+                    action="order.report",
+                    entity_type="order",
+                    entity_id=order.order_id,
+                    payload={
+                        "file": path,
+                        "line": report.line,
+                        "exec_id": exec_id,
+                        "event": step.event.value,
+                        "status": step.order.status.value,
+                    },
+                )
+                applied += 1
+        except (BadInput, Refused, NotFound) as exc:
+            refused.append(RowError(report.line, None, None, exc.message))
+            with store.write() as conn:
+                audit.append(
+                    conn,
+                    at=ctx.now,
+                    actor=ctx.actor,
+                    action="order.report_refused",
+                    entity_type="file",
+                    entity_id=path,
+                    payload={"line": report.line, "exec_id": report.exec_id, "reason": exc.message},
+                    reason=exc.message,
+                )
+    refused.sort(key=lambda e: e.line or 0)
+    return ApplyResult(path, len(parsed), applied, duplicates, tuple(refused))

@@ -335,7 +335,9 @@ order_events = Table(
     Column("status", String(20), nullable=False),
     Column("reason", Text, nullable=True),
     Column("payload", Text, nullable=False),  # canonical JSON
+    Column("exec_id", String(64), nullable=True),  # the venue's ExecID (17), if it sent one
     Index("ix_order_events_order_id", "order_id"),
+    UniqueConstraint("order_id", "exec_id", name="uq_order_events_order_id_exec_id"),
 )
 
 # Row ids of these tables are assigned by tieout under the book lock (see oms.store), so that one

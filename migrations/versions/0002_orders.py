@@ -69,7 +69,9 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('reason', sa.Text(), nullable=True),
     sa.Column('payload', sa.Text(), nullable=False),
+    sa.Column('exec_id', sa.String(length=64), nullable=True),
     sa.ForeignKeyConstraint(['order_id'], ['orders.order_id'], name=op.f('fk_order_events_order_id_orders')),
+    sa.UniqueConstraint('order_id', 'exec_id', name='uq_order_events_order_id_exec_id'),
     sa.PrimaryKeyConstraint('event_id', name=op.f('pk_order_events'))
     )
     with op.batch_alter_table('order_events', schema=None) as batch_op:

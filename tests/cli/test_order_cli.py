@@ -210,3 +210,67 @@ def test_unknown_account_symbol_and_order(book: Tieout) -> None:
     )
     assert book("order", "show", "O99").code == 5
     assert book("order", "show").code == 3
+
+
+def fix_line(*fields: tuple[int, str], sep: str = "|") -> str:
+    """A FIX 4.4 message with a correct BodyLength and CheckSum."""
+    body = "".join(f"{t}={v}\x01" for t, v in fields)
+    head = f"8=FIX.4.4\x019={len(body.encode())}\x01"
+    total = sum((head + body).encode()) % 256
+    return (head + body + f"10={total:03d}\x01").replace("\x01", sep)
+
+
+def report(cl: str, exec_id: str, exec_type: str, *extra: tuple[int, str]) -> str:
+    return fix_line((35, "8"), (11, cl), (17, exec_id), (150, exec_type), *extra)
+
+
+def test_execution_reports_drive_an_external_order(book: Tieout, tmp_path: Path) -> None:
+    submit(book, "--side", "buy", "--qty", "10", "--type", "limit", "--limit", "99",
+           "--venue", "ACME", "--client-order-id", "X1")
+    lines = [
+        report("X1", "A1", "0"),
+        report("X1", "A2", "F", (32, "4"), (31, "98.5"), (12, "1.25")),
+        report("X1", "A2", "F", (32, "4"), (31, "98.5")),  # the same ExecID again
+        report("X1", "A3", "F", (32, "6"), (31, "99")),
+        report("X1", "A4", "G", (19, "A3"), (32, "6"), (31, "98")),
+        fix_line((35, "8"), (11, "NOPE"), (17, "B1"), (150, "F"), (32, "1"), (31, "1")),
+        report("X1", "A5", "F", (32, "1"), (31, "99")),  # overfill
+        "8=FIX.4.4|9=5|35=8|10=999|",  # bad checksum
+    ]
+    f = write(tmp_path / "drop.fix", "\n".join(lines) + "\n")
+    r = book("exec", "apply", f)
+    assert r.code == 3
+    assert "line 6" in r.err and "NOPE" in r.err
+    assert "line 7" in r.err and "apply_fill is not allowed" in r.err  # the order is filled
+    assert "the others applied" in r.err
+    assert "line 8" in r.err and "CheckSum" in r.err
+    shown = book.ok("order", "show", "--client-order-id", "X1", "--json").json()
+    assert (shown["status"], shown["cum_qty"], shown["leaves_qty"]) == ("filled", "10", "0")
+    assert shown["avg_px"] == "98.2"  # (4 x 98.5 + 6 x 98) / 10
+    (pos,) = book.ok("positions", "--account", "A1", "--json").json()
+    assert (pos["quantity"], pos["cost_basis"]) == ("10", "983.25")  # 394 + 1.25 + 588
+    assert book.ok("cash", "balance", "A1", "--json").json()["balance"] == "99016.75"
+    again = book("exec", "apply", f, "--json")
+    assert again.json()["applied"] == 0 and again.json()["duplicates"] == 5  # A2 twice
+    assert book.ok("audit", "verify", "--json").json()["ok"] is True
+
+
+def test_cancel_reject_and_bust_from_a_venue(book: Tieout, tmp_path: Path) -> None:
+    submit(book, "--side", "sell", "--qty", "5", "--type", "limit", "--limit", "101",
+           "--venue", "ACME", "--client-order-id", "S1")
+    book.ok("exec", "apply", write(tmp_path / "a.fix", "\n".join([
+        report("S1", "E1", "0"), report("S1", "E2", "F", (32, "5"), (31, "101"))]) + "\n"))
+    assert book.ok("cash", "balance", "A1", "--json").json()["balance"] == "100505"
+    book.ok("exec", "apply", write(tmp_path / "b.fix", report("S1", "E3", "H", (19, "E2"))
+                                   + "\n"))
+    shown = book.ok("order", "show", "--client-order-id", "S1", "--json").json()
+    assert (shown["status"], shown["cum_qty"], shown["leaves_qty"]) == ("new", "0", "5")
+    assert book.ok("cash", "balance", "A1", "--json").json()["balance"] == "100000"
+    assert book.ok("positions", "--account", "A1", "--json").json() == []
+    r = book("order", "cancel", "--client-order-id", "S1")
+    assert r.code == 0
+    assert book.ok("order", "show", "--client-order-id", "S1", "--json").json()["status"] == (
+        "pending_cancel")
+    book.ok("exec", "apply", write(tmp_path / "c.fix", fix_line(
+        (35, "9"), (11, "S1"), (434, "1"), (58, "too late")) + "\n"))
+    assert book.ok("order", "show", "--client-order-id", "S1", "--json").json()["status"] == "new"
