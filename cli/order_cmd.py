@@ -9,7 +9,7 @@ import typer
 
 from cli.common import ActorOpt, DbOpt, JsonOpt, decimal_arg, emit_json, make_ctx, open_store, say
 from oms import order_book
-from oms.errors import BadInput
+from oms.errors import BadInput, Refused
 from oms.orders import Order, OrderStatus
 from oms.values import OrdType, Side, TimeInForce, dec_str, parse_date, parse_ident
 
@@ -46,10 +46,10 @@ def _say_order(order: Order, note: str = "") -> None:
 
 @order_app.command("submit")
 def submit(
-    account: Annotated[str, typer.Option(help="account")],
-    symbol: Annotated[str, typer.Option(help="symbol")],
-    side: Annotated[str, typer.Option(help="buy or sell")],
-    qty: Annotated[str, typer.Option(help="quantity")],
+    account: Annotated[str | None, typer.Option(help="account")] = None,
+    symbol: Annotated[str | None, typer.Option(help="symbol")] = None,
+    side: Annotated[str | None, typer.Option(help="buy or sell")] = None,
+    qty: Annotated[str | None, typer.Option(help="quantity")] = None,
     type_: Annotated[
         str, typer.Option("--type", help="market, limit, stop, stop_limit")
     ] = "market",
@@ -59,12 +59,19 @@ def submit(
     expire_at: Annotated[str | None, typer.Option(help="gtd: last day (YYYY-MM-DD)")] = None,
     client_order_id: Annotated[str | None, typer.Option(help="your id, unique per account")] = None,
     venue: Annotated[str, typer.Option(help="paper (simulated) or an external venue")] = "paper",
+    file: Annotated[str | None, typer.Option(help="CSV of orders (columns: the options)")] = None,
     db: DbOpt = None,
     actor: ActorOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Submit an order: risk-checked, recorded, routed. The same client order id again returns
-    the first order (marked duplicate); with other terms it is refused."""
+    """Submit an order (or a CSV of them with --file): risk-checked, recorded, routed. The same
+    client order id again returns the first order (marked duplicate); with other terms it is
+    refused."""
+    if file is not None:
+        _submit_file(file, db, actor, json)
+        return
+    if account is None or symbol is None or side is None or qty is None:
+        raise BadInput("order submit", "give --account, --symbol, --side and --qty, or --file")
     req = order_book.OrderRequest(
         account=account,
         symbol=symbol,
@@ -96,6 +103,24 @@ def submit(
         )
 
 
+def _submit_file(file: str, db: str | None, actor: str | None, json: bool) -> None:
+    result = order_book.submit_file(open_store(db), make_ctx(actor), file)
+    if json:
+        emit_json(result.as_json())
+    else:
+        say(
+            f"{file}: {len(result.lines)} orders, {result.accepted} accepted, "
+            f"{result.rejected} rejected, {result.duplicates} duplicates"
+        )
+        for x in result.lines:
+            if x.reason:
+                say(f"  line {x.line}: {x.reason}")
+    if any(x.bad_input for x in result.lines):
+        raise BadInput(file, f"{sum(x.bad_input for x in result.lines)} row(s) had bad values")
+    if result.rejected:
+        raise Refused(f"orders of {file}", f"{result.rejected} order(s) rejected", "rejected")
+
+
 @order_app.command("cancel")
 def cancel(
     order_id: Annotated[str | None, typer.Argument(help="order id")] = None,
@@ -116,6 +141,39 @@ def cancel(
         order_id,
         client_order_id=client_order_id,
         account=account,
+        new_client_order_id=new_client_order_id,
+    )
+    if json:
+        emit_json(order_book.order_json(order, history=False))
+    else:
+        _say_order(order)
+
+
+@order_app.command("amend")
+def amend(
+    order_id: Annotated[str | None, typer.Argument(help="order id")] = None,
+    client_order_id: Annotated[str | None, typer.Option(help="or its client order id")] = None,
+    account: Annotated[str | None, typer.Option(help="account of the client order id")] = None,
+    qty: Annotated[str | None, typer.Option(help="new quantity")] = None,
+    limit: Annotated[str | None, typer.Option(help="new limit price")] = None,
+    new_client_order_id: Annotated[str | None, typer.Option(help="id of the amended order")] = None,
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Amend an order's quantity or limit price (at once on paper; pending_replace on an
+    external venue until it answers)."""
+    _need_one(order_id, client_order_id)
+    if qty is None and limit is None:
+        raise BadInput("order amend", "give --qty or --limit (or both)")
+    order = order_book.amend(
+        open_store(db),
+        make_ctx(actor),
+        order_id,
+        client_order_id=client_order_id,
+        account=account,
+        quantity=_price(qty, "--qty"),
+        limit_price=_price(limit, "--limit"),
         new_client_order_id=new_client_order_id,
     )
     if json:

@@ -37,6 +37,9 @@ from oms.values import (
     Venue,
     dec_str,
     is_decimal_text,
+    parse_date,
+    parse_decimal,
+    parse_ident,
     utc_iso,
 )
 
@@ -431,11 +434,9 @@ def _book_fill(conn: Connection, ctx: Ctx, order: Order, fill: orders.ApplyFill)
     book.post_entries(conn, ctx, [entry], execution_ids=[exec_pk])
 
 
-def _paper(order: Order, market: risk.MarketState) -> list[Any]:
-    """What the built-in paper venue answers to a new order: it accepts it; a market order (and
-    a marketable ioc/fok limit) fills at once at the last price; an ioc/fok order that cannot
-    fill is canceled; other orders rest."""
-    commands: list[Any] = [orders.AcknowledgeOrder()]
+def _paper_fill(order: Order, market: risk.MarketState) -> list[Any]:
+    """The paper venue's answer to a live order: a market order (or a marketable limit) fills
+    its leaves at once at the last price; an ioc/fok order that cannot is canceled; others rest."""
     last = market.reference_price
     marketable = order.type is OrdType.MARKET or (
         order.type is OrdType.LIMIT
@@ -444,10 +445,17 @@ def _paper(order: Order, market: risk.MarketState) -> list[Any]:
         and (last <= order.limit_price if order.side is Side.BUY else last >= order.limit_price)
     )
     if marketable and last is not None:
-        commands.append(orders.ApplyFill(ExecId(f"{order.order_id}-1"), order.quantity, last))
-    elif order.tif in (TimeInForce.IOC, TimeInForce.FOK):
-        commands.append(orders.AcceptCancel(reason=f"{order.tif.value} order not marketable"))
-    return commands
+        exec_id = ExecId(f"{order.order_id}-{len(order.fills) + 1}")
+        return [orders.ApplyFill(exec_id, order.leaves_qty, last)]
+    if order.tif in (TimeInForce.IOC, TimeInForce.FOK):
+        return [orders.AcceptCancel(reason=f"{order.tif.value} order not marketable")]
+    return []
+
+
+def _paper(order: Order, market: risk.MarketState) -> list[Any]:
+    """What the paper venue answers to a new order: it accepts it, then as `_paper_fill`."""
+    acknowledged = orders.decide(order, orders.AcknowledgeOrder(), order.updated_at, "paper")
+    return [orders.AcknowledgeOrder(), *_paper_fill(acknowledged.order, market)]
 
 
 def submit(store: Store, ctx: Ctx, req: OrderRequest) -> Submitted:
@@ -515,11 +523,9 @@ def submit(store: Store, ctx: Ctx, req: OrderRequest) -> Submitted:
             steps.append(orders.decide(steps[-1].order, reject, ctx.now, ctx.actor))
             commands.append(reject)
         elif req.venue == PAPER:
-            for answer in _paper(steps[-1].order, market):
-                steps.append(orders.decide(steps[-1].order, answer, ctx.now, ctx.actor))
-                commands.append(answer)
-                if isinstance(answer, orders.ApplyFill):
-                    _book_fill(conn, ctx, steps[-1].order, answer)
+            answers = _paper(steps[-1].order, market)
+            steps += _run(conn, ctx, steps[-1].order, answers)
+            commands += answers
         order = steps[-1].order
         _store_order(conn, order, ctx, steps, commands, new=True)
         audit.append(
@@ -545,6 +551,63 @@ def submit(store: Store, ctx: Ctx, req: OrderRequest) -> Submitted:
     return Submitted(order, duplicate=False)
 
 
+def _run(conn: Connection, ctx: Ctx, order: Order, commands: list[Any]) -> list[Transition]:
+    """Decide commands one after the other, booking paper fills as they happen."""
+    steps: list[Transition] = []
+    current = order
+    for command in commands:
+        steps.append(orders.decide(current, command, ctx.now, ctx.actor))
+        current = steps[-1].order
+        if isinstance(command, orders.ApplyFill):
+            _book_fill(conn, ctx, current, command)
+    return steps
+
+
+def _change(
+    store: Store,
+    ctx: Ctx,
+    action: str,
+    ref: tuple[str | None, str | None, str | None],
+    request: Any,
+) -> Order:
+    """A client's cancel or amend: on paper the venue answers at once (an amended order that
+    has become marketable fills at the last price); elsewhere it waits for the venue."""
+    order_id, client_order_id, account = ref
+    with store.write() as conn:
+        order = find(conn, order_id, account=account, client_order_id=client_order_id)
+        steps = _run(conn, ctx, order, [request])
+        commands: list[Any] = [request]
+        if order.venue == PAPER:
+            answer: Any = (
+                orders.AcceptCancel()
+                if isinstance(request, orders.RequestCancel)
+                else orders.AcceptReplace()
+            )
+            steps += _run(conn, ctx, steps[-1].order, [answer])
+            commands.append(answer)
+            now = steps[-1].order
+            if isinstance(answer, orders.AcceptReplace) and now.live:
+                more = _paper_fill(now, _market_state(conn, now.symbol, ctx.now))
+                steps += _run(conn, ctx, now, more)
+                commands += more
+        current = steps[-1].order
+        _store_order(conn, current, ctx, steps, commands, new=False)
+        audit.append(
+            conn,
+            at=ctx.now,
+            actor=ctx.actor,
+            action=action,
+            entity_type="order",
+            entity_id=current.order_id,
+            payload={
+                "client_order_id": current.client_order_id,
+                "request": _plain(request),
+                "status": current.status.value,
+            },
+        )
+        return current
+
+
 def cancel(
     store: Store,
     ctx: Ctx,
@@ -555,28 +618,39 @@ def cancel(
     new_client_order_id: str | None = None,
 ) -> Order:
     """Cancel an order: at once on paper; on an external venue it waits in pending_cancel."""
-    with store.write() as conn:
-        order = find(conn, order_id, account=account, client_order_id=client_order_id)
-        new_id = ClientOrderId(new_client_order_id) if new_client_order_id else None
-        commands: list[Any] = [orders.RequestCancel(new_client_order_id=new_id)]
-        if order.venue == PAPER:
-            commands.append(orders.AcceptCancel())
-        steps: list[Transition] = []
-        current = order
-        for command in commands:
-            steps.append(orders.decide(current, command, ctx.now, ctx.actor))
-            current = steps[-1].order
-        _store_order(conn, current, ctx, steps, commands, new=False)
-        audit.append(
-            conn,
-            at=ctx.now,
-            actor=ctx.actor,
-            action="order.cancel",
-            entity_type="order",
-            entity_id=current.order_id,
-            payload={"client_order_id": current.client_order_id, "status": current.status.value},
-        )
-        return current
+    new_id = ClientOrderId(new_client_order_id) if new_client_order_id else None
+    return _change(
+        store,
+        ctx,
+        "order.cancel",
+        (order_id, client_order_id, account),
+        orders.RequestCancel(new_client_order_id=new_id),
+    )
+
+
+def amend(
+    store: Store,
+    ctx: Ctx,
+    order_id: str | None,
+    *,
+    client_order_id: str | None = None,
+    account: str | None = None,
+    quantity: Decimal | None = None,
+    limit_price: Decimal | None = None,
+    new_client_order_id: str | None = None,
+) -> Order:
+    """Amend quantity or limit price (cancel/replace): at once on paper; pending_replace on an
+    external venue until it answers."""
+    new_id = ClientOrderId(new_client_order_id) if new_client_order_id else None
+    return _change(
+        store,
+        ctx,
+        "order.amend",
+        (order_id, client_order_id, account),
+        orders.RequestReplace(
+            quantity=quantity, limit_price=limit_price, new_client_order_id=new_id
+        ),
+    )
 
 
 def order_json(order: Order, *, history: bool) -> dict[str, Any]:
@@ -831,3 +905,105 @@ def apply_reports(store: Store, ctx: Ctx, path: str) -> ApplyResult:
                 )
     refused.sort(key=lambda e: e.line or 0)
     return ApplyResult(path, len(parsed), applied, duplicates, tuple(refused))
+
+
+# ---- batches -----------------------------------------------------------------------------------
+
+FILE_REQUIRED = ("account", "symbol", "side", "qty")
+FILE_OPTIONAL = ("type", "limit", "stop", "tif", "expire_at", "client_order_id", "venue")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchLine:
+    line: int
+    order: Order | None  # None: the row never became an order (bad values, unknown names)
+    duplicate: bool
+    reason: str | None
+    bad_input: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "line": self.line,
+            "order_id": self.order.order_id if self.order else None,
+            "client_order_id": self.order.client_order_id if self.order else None,
+            "status": self.order.status.value if self.order else None,
+            "duplicate": self.duplicate,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    file: str
+    lines: tuple[BatchLine, ...]
+
+    @property
+    def accepted(self) -> int:
+        return sum(1 for x in self.lines if x.order and not x.duplicate and x.reason is None)
+
+    @property
+    def duplicates(self) -> int:
+        return sum(1 for x in self.lines if x.duplicate)
+
+    @property
+    def rejected(self) -> int:
+        return sum(1 for x in self.lines if x.reason is not None)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "orders": len(self.lines),
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "duplicates": self.duplicates,
+            "results": [x.as_json() for x in self.lines],
+        }
+
+
+def _request(row: dict[str, str | None]) -> OrderRequest:
+    def enum(kind: Any, name: str, default: str) -> Any:
+        text = (row.get(name) or default).strip().lower()
+        try:
+            return kind(text)
+        except ValueError:
+            allowed = ", ".join(k.value for k in kind)
+            raise BadInput(name, f"{text!r} must be one of {allowed}") from None
+
+    def price(name: str) -> Decimal | None:
+        text = row.get(name)
+        return None if text is None else parse_decimal(text, name, positive=True)
+
+    expire = row.get("expire_at")
+    client_id = row.get("client_order_id")
+    return OrderRequest(
+        account=str(row["account"]),
+        symbol=str(row["symbol"]),
+        side=enum(Side, "side", ""),
+        quantity=parse_decimal(str(row["qty"]), "qty", positive=True),
+        type=enum(OrdType, "type", "market"),
+        tif=enum(TimeInForce, "tif", "day"),
+        limit_price=price("limit"),
+        stop_price=price("stop"),
+        expire_at=parse_date(expire, "expire_at") if expire else None,
+        client_order_id=parse_ident(client_id, "client_order_id") if client_id else None,
+        venue=parse_ident(row.get("venue") or PAPER, "venue"),
+    )
+
+
+def submit_file(store: Store, ctx: Ctx, path: str) -> BatchResult:
+    """Submit every row of an order file, each checked and acknowledged on its own (one
+    transaction each): a bad or refused row does not stop the others."""
+    tf = tabular.read_csv(path, required=FILE_REQUIRED, optional=FILE_OPTIONAL)
+    out: list[BatchLine] = []
+    for i, row in enumerate(tf.frame.iter_rows(named=True)):
+        line = i + tabular.HEADER_LINE + 1
+        try:
+            done = submit(store, ctx, _request(row))
+            out.append(BatchLine(line, done.order, done.duplicate, None))
+        except RiskRejected as exc:
+            out.append(BatchLine(line, exc.order, False, exc.reason))
+        except BadInput as exc:
+            out.append(BatchLine(line, None, False, exc.message, bad_input=True))
+        except (Refused, NotFound) as exc:
+            out.append(BatchLine(line, None, False, exc.message))
+    return BatchResult(path, tuple(out))

@@ -274,3 +274,54 @@ def test_cancel_reject_and_bust_from_a_venue(book: Tieout, tmp_path: Path) -> No
     book.ok("exec", "apply", write(tmp_path / "c.fix", fix_line(
         (35, "9"), (11, "S1"), (434, "1"), (58, "too late")) + "\n"))
     assert book.ok("order", "show", "--client-order-id", "S1", "--json").json()["status"] == "new"
+
+
+def test_amend_on_paper_and_on_an_external_venue(book: Tieout, tmp_path: Path) -> None:
+    order = submit(book, "--side", "buy", "--qty", "5", "--type", "limit", "--limit", "90",
+                   "--tif", "gtc", "--client-order-id", "L1")
+    up = book.ok("order", "amend", "--client-order-id", "L1", "--qty", "8",
+                 "--new-client-order-id", "L2", "--json").json()
+    assert (up["status"], up["quantity"], up["client_order_id"]) == ("new", "8", "L2")
+    assert book.ok("cash", "balance", "A1", "--json").json()["reserved"] == "720"
+    crossed = book.ok("order", "amend", order["order_id"], "--limit", "100", "--json").json()
+    assert (crossed["status"], crossed["cum_qty"], crossed["avg_px"]) == ("filled", "8", "100")
+    assert book.ok("order", "show", "--client-order-id", "L1", "--json").json()["order_id"] == (
+        order["order_id"])  # every id the order has had still finds it
+    ext = submit(book, "--side", "sell", "--qty", "5", "--type", "limit", "--limit", "108",
+                 "--venue", "ACME", "--client-order-id", "E1")
+    book.ok("exec", "apply", write(tmp_path / "ack.fix", report("E1", "K1", "0") + "\n"))
+    pending = book.ok("order", "amend", ext["order_id"], "--qty", "3",
+                      "--new-client-order-id", "E2", "--json").json()
+    assert (pending["status"], pending["quantity"]) == ("pending_replace", "5")
+    book.ok("exec", "apply", write(tmp_path / "rep.fix", report(
+        "E2", "K2", "5", (41, "E1"), (38, "3"), (44, "108")) + "\n"))
+    done = book.ok("order", "show", "--client-order-id", "E2", "--json").json()
+    assert (done["status"], done["quantity"], done["leaves_qty"]) == ("new", "3", "3")
+    assert book("order", "amend", ext["order_id"]).code == 3
+
+
+def test_a_batch_file_submits_each_order_on_its_own(book: Tieout, tmp_path: Path) -> None:
+    f = write(tmp_path / "orders.csv",
+              "account,symbol,side,qty,type,limit,tif,client_order_id\n"
+              "A1,COIN,buy,5,market,,,B1\n"
+              "A1,COIN,buy,5,market,,,B1\n"
+              "A1,COIN,buy,7,limit,95,gtc,B2\n"
+              "A1,BAD,buy,1,market,,,B3\n"
+              "A1,COIN,hold,1,market,,,B4\n"
+              "ZZ,COIN,buy,1,market,,,B5\n")
+    r = book("order", "submit", "--file", f, "--json")
+    assert r.code == 3  # a row had bad values
+    doc = r.json()
+    assert (doc["orders"], doc["accepted"], doc["duplicates"], doc["rejected"]) == (6, 2, 1, 3)
+    by_line = {x["line"]: x for x in doc["results"]}
+    assert by_line[2]["status"] == "filled" and by_line[3]["duplicate"] is True
+    assert by_line[4]["status"] == "new"
+    assert by_line[5]["status"] == "rejected" and "restricted" in by_line[5]["reason"]
+    assert by_line[6]["order_id"] is None and "buy, sell" in by_line[6]["reason"]
+    assert by_line[7]["order_id"] is None and "not found" in by_line[7]["reason"]
+    assert len(book.ok("order", "list", "--json").json()) == 3  # two accepted, one rejected
+    refused_only = write(tmp_path / "r.csv", "account,symbol,side,qty\nA1,BAD,buy,1\n")
+    assert book("order", "submit", "--file", refused_only).code == 4
+    missing = write(tmp_path / "m.csv", "account,symbol,side\nA1,COIN,buy\n")
+    r = book("order", "submit", "--file", missing)
+    assert r.code == 3 and "missing required column(s): qty" in r.err
