@@ -16,7 +16,7 @@ import typer
 from oms.book import Ctx
 from oms.errors import BadInput
 from oms.store import Store, resolve_url
-from oms.values import parse_decimal
+from oms.values import parse_decimal, parse_utc
 
 DbOpt = Annotated[
     str | None,
@@ -40,6 +40,11 @@ def open_store(db: str | None, *, check_schema: bool = True) -> Store:
 
 
 def clock() -> datetime:
+    """Now, in UTC. TIEOUT_NOW (an ISO 8601 time with a zone) pins it: for tests, drills and
+    replaying a day; every change still records that time in the audit trail."""
+    pinned = os.environ.get("TIEOUT_NOW")
+    if pinned:
+        return parse_utc(pinned, "TIEOUT_NOW")
     return datetime.now(UTC)
 
 

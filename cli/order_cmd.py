@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, TypeVar
 
 import typer
 
-from cli.common import ActorOpt, DbOpt, JsonOpt, decimal_arg, emit_json, make_ctx, open_store, say
+from cli.common import (
+    ActorOpt,
+    DbOpt,
+    JsonOpt,
+    clock,
+    decimal_arg,
+    emit_json,
+    make_ctx,
+    open_store,
+    say,
+)
 from oms import order_book
 from oms.errors import BadInput, Refused
 from oms.orders import Order, OrderStatus
@@ -149,6 +160,18 @@ def cancel(
         _say_order(order)
 
 
+@order_app.command("expire-due")
+def expire_due(db: DbOpt = None, actor: ActorOpt = None, json: JsonOpt = False) -> None:
+    """Expire paper day orders past their session close and gtd orders past their date."""
+    expired = order_book.expire_due(open_store(db), make_ctx(actor))
+    if json:
+        emit_json([order_book.order_json(o, history=False) for o in expired])
+        return
+    say(f"{len(expired)} order(s) expired")
+    for o in expired:
+        _say_order(o)
+
+
 @order_app.command("amend")
 def amend(
     order_id: Annotated[str | None, typer.Argument(help="order id")] = None,
@@ -212,13 +235,24 @@ def show(
 def list_(
     account: Annotated[str | None, typer.Option(help="only this account")] = None,
     status: Annotated[str | None, typer.Option(help="only this status")] = None,
+    stuck: Annotated[
+        bool, typer.Option("--stuck", help="only orders waiting too long for their venue")
+    ] = False,
+    stuck_minutes: Annotated[int, typer.Option(help="how long is too long")] = 15,
     db: DbOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """List orders."""
+    """List orders (--stuck: pending_new, pending_cancel or pending_replace for too long)."""
     wanted = _choice(OrderStatus, status, "--status").value if status else None
     with open_store(db).read() as conn:
-        found = order_book.list_orders(conn, account=account, status=wanted)
+        if stuck:
+            found = [
+                o
+                for o in order_book.stuck(conn, clock(), timedelta(minutes=stuck_minutes))
+                if account in (None, o.account)
+            ]
+        else:
+            found = order_book.list_orders(conn, account=account, status=wanted)
     if json:
         emit_json([order_book.order_json(o, history=False) for o in found])
         return

@@ -92,3 +92,20 @@ def session_bounds(exchange: str, day: date) -> tuple[datetime, datetime] | None
         opened = cal.session_open(ts).to_pydatetime()
         closed = cal.session_close(ts).to_pydatetime()
     return opened.astimezone(UTC), closed.astimezone(UTC)
+
+
+def next_close(exchange: str, after: datetime) -> datetime:
+    """The first session close of the exchange after a time (UTC); for 24/7 markets the end of
+    the UTC day. A day order placed at that time expires then."""
+    if exchange == ALWAYS_OPEN:
+        day = after.astimezone(UTC).date() + timedelta(days=1)
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    import pandas as pd
+
+    cal = get_calendar(exchange)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        minute = pd.Timestamp(after.astimezone(UTC)).floor("min")
+        closed = cal.next_close(minute)
+    result: datetime = closed.to_pydatetime().astimezone(UTC)
+    return result

@@ -12,7 +12,7 @@ import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +20,7 @@ from sqlalchemy import Connection, func, select
 
 from oms import audit, book, fix, ledger, md_book, orders, risk, tabular
 from oms.book import Ctx
-from oms.calendars import ALWAYS_OPEN, session_bounds, settlement_date
+from oms.calendars import ALWAYS_OPEN, next_close, session_bounds, settlement_date
 from oms.errors import BadInput, NotFound, Refused, RowError
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
 from oms.positions import positions
@@ -1007,3 +1007,76 @@ def submit_file(store: Store, ctx: Ctx, path: str) -> BatchResult:
         except (Refused, NotFound) as exc:
             out.append(BatchLine(line, None, False, exc.message))
     return BatchResult(path, tuple(out))
+
+
+# ---- expiry and stuck orders ---------------------------------------------------------------------
+
+
+def expiry_due(order: Order, exchange: str, now: datetime) -> bool:
+    """Whether a live order's time in force has run out: a day order at the first session close
+    after it was placed; a gtd order at the first close after its last day begins."""
+    if not order.live:
+        return False
+    if order.tif is TimeInForce.DAY:
+        return now >= next_close(exchange, order.created_at)
+    if order.tif is TimeInForce.GTD and order.expire_at is not None:
+        start = datetime(
+            order.expire_at.year, order.expire_at.month, order.expire_at.day, tzinfo=UTC
+        )
+        return now >= next_close(exchange, max(start, order.created_at))
+    return False
+
+
+def expire_due(store: Store, ctx: Ctx) -> list[Order]:
+    """Expire the paper venue's day and gtd orders whose time has come (an external venue
+    reports its own expiries). Each order is its own business event."""
+    with store.read() as conn:
+        o = orders_table.c
+        candidates = [
+            load_state(s)
+            for s in conn.execute(
+                select(o.state).where(
+                    o.status.in_(LIVE_STATUSES),
+                    o.venue == PAPER,
+                    o.tif.in_([TimeInForce.DAY.value, TimeInForce.GTD.value]),
+                )
+            ).scalars()
+        ]
+        exchanges = {i.symbol: i.exchange for i in book.list_instruments(conn)}
+    expired = []
+    for order in candidates:
+        if not expiry_due(order, exchanges[order.symbol], ctx.now):
+            continue
+        with store.write() as conn:
+            current = find(conn, order.order_id)  # as it is now, under the lock
+            if not expiry_due(current, exchanges[order.symbol], ctx.now):
+                continue
+            command = orders.Expire(reason=f"{current.tif.value} order past its session close")
+            steps = _run(conn, ctx, current, [command])
+            _store_order(conn, steps[-1].order, ctx, steps, [command], new=False)
+            audit.append(
+                conn,
+                at=ctx.now,
+                actor=ctx.actor,
+                action="order.expire",
+                entity_type="order",
+                entity_id=current.order_id,
+                payload={"tif": current.tif.value, "leaves_qty": dec_str(current.leaves_qty)},
+            )
+            expired.append(steps[-1].order)
+    return expired
+
+
+STUCK_STATUSES = (OrderStatus.PENDING_NEW, OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE)
+
+
+def stuck(conn: Connection, now: datetime, older_than: timedelta) -> list[Order]:
+    """Orders waiting for a venue's answer (pending_new, pending_cancel, pending_replace) for
+    longer than `older_than`: a silent venue must not look like a quiet day."""
+    o = orders_table.c
+    rows = conn.execute(
+        select(o.state)
+        .where(o.status.in_([s.value for s in STUCK_STATUSES]), o.updated_at <= now - older_than)
+        .order_by(o.updated_at)
+    )
+    return [load_state(s) for s in rows.scalars()]

@@ -108,11 +108,16 @@ def run_tieout(*args: str, stdin: str | None = None, env: dict[str, str] | None 
 class Tieout:
     """`tieout` bound to one database and actor: t("cash", "balance", "A1", "--json")."""
 
-    def __init__(self, db_url: str, actor: str = "tester") -> None:
-        self.db_url, self.actor = db_url, actor
+    def __init__(self, db_url: str, actor: str = "tester", now: str | None = None) -> None:
+        self.db_url, self.actor, self.now = db_url, actor, now
+
+    def at(self, now: str) -> Tieout:
+        """The same CLI with its clock pinned (TIEOUT_NOW)."""
+        return Tieout(self.db_url, self.actor, now)
 
     def __call__(self, *args: str, stdin: str | None = None) -> Result:
-        return run_tieout(*args, "--db", self.db_url, stdin=stdin, env={"TIEOUT_ACTOR": self.actor})
+        env = {"TIEOUT_ACTOR": self.actor, **({"TIEOUT_NOW": self.now} if self.now else {})}
+        return run_tieout(*args, "--db", self.db_url, stdin=stdin, env=env)
 
     def ok(self, *args: str) -> Result:
         r = self(*args)

@@ -325,3 +325,41 @@ def test_a_batch_file_submits_each_order_on_its_own(book: Tieout, tmp_path: Path
     missing = write(tmp_path / "m.csv", "account,symbol,side\nA1,COIN,buy\n")
     r = book("order", "submit", "--file", missing)
     assert r.code == 3 and "missing required column(s): qty" in r.err
+
+
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_day_and_gtd_orders_expire_after_their_close(book: Tieout) -> None:
+    now = datetime.now(UTC)
+    midnight = datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
+    day = submit(book, "--side", "buy", "--qty", "1", "--type", "limit", "--limit", "95")
+    gtd = submit(book, "--side", "buy", "--qty", "1", "--type", "limit", "--limit", "94",
+                 "--tif", "gtd", "--expire-at", midnight.date().isoformat())  # through tomorrow
+    gtc = submit(book, "--side", "buy", "--qty", "1", "--type", "limit", "--limit", "93",
+                 "--tif", "gtc")
+    before = book.at(_iso(midnight - timedelta(seconds=1)))
+    assert before.ok("order", "expire-due", "--json").json() == []
+    after = book.at(_iso(midnight + timedelta(seconds=1)))
+    assert [o["order_id"] for o in after.ok("order", "expire-due", "--json").json()] == [
+        day["order_id"]]
+    later = book.at(_iso(midnight + timedelta(days=1, seconds=1)))
+    assert [o["order_id"] for o in later.ok("order", "expire-due", "--json").json()] == [
+        gtd["order_id"]]
+    status = {o["order_id"]: o["status"] for o in book.ok("order", "list", "--json").json()}
+    assert status == {day["order_id"]: "expired", gtd["order_id"]: "expired",
+                      gtc["order_id"]: "new"}
+    assert book.ok("cash", "balance", "A1", "--json").json()["reserved"] == "93"
+
+
+def test_orders_waiting_for_a_silent_venue_are_reported_stuck(book: Tieout) -> None:
+    order = submit(book, "--side", "buy", "--qty", "1", "--type", "limit", "--limit", "99",
+                   "--venue", "ACME")
+    placed = datetime.fromisoformat(order["updated_at"])
+    soon = book.at(_iso(placed + timedelta(minutes=5)))
+    assert soon.ok("order", "list", "--stuck", "--json").json() == []
+    late = book.at(_iso(placed + timedelta(minutes=20)))
+    (stuck,) = late.ok("order", "list", "--stuck", "--json").json()
+    assert (stuck["order_id"], stuck["status"]) == (order["order_id"], "pending_new")
+    assert late.ok("order", "list", "--stuck", "--stuck-minutes", "30", "--json").json() == []

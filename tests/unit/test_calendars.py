@@ -1,4 +1,4 @@
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -44,3 +44,17 @@ def test_a_trade_on_the_last_session_has_no_settlement_date_in_the_calendar() ->
     last = get_calendar("XNYS").last_session.date()
     with pytest.raises(BadInput, match="settles beyond the end of the XNYS calendar"):
         settlement_date("XNYS", last)
+
+
+@pytest.mark.parametrize(("after", "close"), [
+    (datetime(2026, 11, 24, 15, 0, tzinfo=UTC), datetime(2026, 11, 24, 21, 0, tzinfo=UTC)),
+    (datetime(2026, 11, 24, 22, 0, tzinfo=UTC), datetime(2026, 11, 25, 21, 0, tzinfo=UTC)),
+    (datetime(2026, 11, 25, 23, 0, tzinfo=UTC), datetime(2026, 11, 27, 18, 0, tzinfo=UTC)),
+    (datetime(2026, 11, 28, 12, 0, tzinfo=UTC), datetime(2026, 11, 30, 21, 0, tzinfo=UTC)),
+])
+def test_a_day_order_lives_until_the_next_close(after: datetime, close: datetime) -> None:
+    from oms.calendars import next_close
+
+    assert next_close("XNYS", after) == close
+    assert next_close("24/7", after) == datetime(after.year, after.month, after.day,
+                                                  tzinfo=UTC) + timedelta(days=1)
