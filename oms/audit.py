@@ -7,6 +7,7 @@ check are pure; `append` and `verify_store` are the thin edge that reads and wri
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -37,13 +38,16 @@ def _json_default(value: object) -> object:
         return value.isoformat()
     if isinstance(value, Enum):
         return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     raise TypeError(f"cannot put {type(value).__name__} into an audit payload")
 
 
-def canonical_json(payload: Mapping[str, Any]) -> str:
-    """Deterministic JSON: sorted keys, no spaces, decimals as strings, UTC times with Z."""
+def canonical_json(payload: Any) -> str:
+    """Deterministic JSON: sorted keys, no spaces, decimals as strings, UTC times with Z,
+    dataclasses as objects of their fields."""
     return json.dumps(
         payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
     )

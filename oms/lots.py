@@ -27,19 +27,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import (
-    ROUND_HALF_EVEN,
-    Context,
     Decimal,
-    DivisionByZero,
-    FloatOperation,
     InvalidOperation,
-    Overflow,
     localcontext,
 )
 from typing import NamedTuple
 
 from oms.errors import BadInput
-from oms.values import FRAC_DIGITS, ZERO, CostMethod, Side
+from oms.values import QUANTUM, ZERO, CostMethod, Side, decimal_context
 
 __all__ = [
     "CONTEXT",
@@ -58,17 +53,7 @@ __all__ = [
 # The one context every computation here runs in (entered as a copy; never modify it). Built
 # field by field so that neither the caller's context nor decimal.DefaultContext can change a
 # result.
-CONTEXT = Context(
-    prec=60,
-    rounding=ROUND_HALF_EVEN,
-    Emin=-999_999,
-    Emax=999_999,
-    capitals=1,
-    clamp=0,
-    flags=[],
-    traps=[InvalidOperation, DivisionByZero, Overflow, FloatOperation],
-)
-QUANTUM = Decimal(1).scaleb(-FRAC_DIGITS)  # 1E-12
+CONTEXT = decimal_context(60)
 
 FILL = "fill"
 CORRECT = "correct"

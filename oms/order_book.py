@@ -82,22 +82,8 @@ class RiskRejected(Refused):
 # ---- the Order value as stored JSON ---------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return dec_str(value)
-    if isinstance(value, datetime):
-        return utc_iso(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    return value
-
-
 def order_state(order: Order) -> str:
-    return audit.canonical_json(_plain(order))
+    return audit.canonical_json(order)
 
 
 def _dec(v: str | None) -> Decimal | None:
@@ -382,9 +368,7 @@ def _store_order(
                 event=step.event.value,
                 status=step.order.status.value,
                 reason=step.order.history[-1].reason if step.order.history else None,
-                payload=audit.canonical_json(
-                    {"command": type(command).__name__, **_plain(command)}
-                ),
+                payload=audit.canonical_json({"command": type(command).__name__, "terms": command}),
                 exec_id=exec_id,
             )
         )
@@ -601,7 +585,7 @@ def _change(
             entity_id=current.order_id,
             payload={
                 "client_order_id": current.client_order_id,
-                "request": _plain(request),
+                "request": request,
                 "status": current.status.value,
             },
         )

@@ -40,14 +40,7 @@ from datetime import UTC, date, datetime
 from decimal import (
     ROUND_05UP,
     ROUND_HALF_EVEN,
-    Context,
     Decimal,
-    DivisionByZero,
-    FloatOperation,
-    Inexact,
-    InvalidOperation,
-    Overflow,
-    Rounded,
     localcontext,
 )
 from enum import StrEnum
@@ -56,7 +49,7 @@ from typing import ClassVar, NamedTuple, NewType
 
 from oms.errors import BadInput, Refused
 from oms.values import (
-    FRAC_DIGITS,
+    QUANTUM,
     ZERO,
     AccountId,
     ExecId,
@@ -65,6 +58,7 @@ from oms.values import (
     Symbol,
     TimeInForce,
     Venue,
+    decimal_context,
     normalize,
 )
 
@@ -127,28 +121,9 @@ PAPER = Venue("paper")
 
 # Sums and products of fills run here: wide enough for any contract decimal (18 + 12 digits),
 # and every rounding is trapped, so a result is exact or an error, never silently rounded.
-_EXACT = Context(
-    prec=100,
-    rounding=ROUND_HALF_EVEN,
-    Emin=-999_999,
-    Emax=999_999,
-    capitals=1,
-    clamp=0,
-    flags=[],
-    traps=[InvalidOperation, DivisionByZero, Overflow, FloatOperation, Inexact, Rounded],
-)
+_EXACT = decimal_context(100, trap_rounding=True)
 # The one division (avg_px): round-to-odd at 100 digits, so the final quantize is exact rounding.
-_DIVIDE = Context(
-    prec=100,
-    rounding=ROUND_05UP,
-    Emin=-999_999,
-    Emax=999_999,
-    capitals=1,
-    clamp=0,
-    flags=[],
-    traps=[InvalidOperation, DivisionByZero, Overflow, FloatOperation],
-)
-QUANTUM = Decimal(1).scaleb(-FRAC_DIGITS)  # 1E-12
+_DIVIDE = decimal_context(100, ROUND_05UP)
 
 
 # --------------------------------------------------------------------------------------------

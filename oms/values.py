@@ -8,7 +8,18 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import (
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DecimalException,
+    DivisionByZero,
+    FloatOperation,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    Rounded,
+)
 from enum import StrEnum
 from typing import NewType
 
@@ -29,6 +40,34 @@ CURRENCY_PATTERN = r"^[A-Z]{3}$"
 IDENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/\-]{0,63}$"
 _IDENT_RE = re.compile(IDENT_PATTERN)
 ZERO = Decimal(0)
+QUANTUM = Decimal(1).scaleb(-FRAC_DIGITS)  # 1E-12: the finest step tieout rounds to
+
+
+def decimal_context(
+    prec: int, rounding: str = ROUND_HALF_EVEN, *, trap_rounding: bool = False
+) -> Context:
+    """A decimal context built field by field, so that neither the caller's context nor
+    decimal.DefaultContext can change a result. Invalid operations, division by zero, overflow
+    and mixing in floats always raise; with `trap_rounding`, so does any rounding at all (the
+    result is exact or an error). Enter it with localcontext; never modify it."""
+    traps: list[type[DecimalException]] = [
+        InvalidOperation,
+        DivisionByZero,
+        Overflow,
+        FloatOperation,
+    ]
+    if trap_rounding:
+        traps += [Inexact, Rounded]
+    return Context(
+        prec=prec,
+        rounding=rounding,
+        Emin=-999_999,
+        Emax=999_999,
+        capitals=1,
+        clamp=0,
+        flags=[],
+        traps=traps,
+    )
 
 
 class Side(StrEnum):
