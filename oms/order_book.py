@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from oms import audit, book, fix, ledger, md_book, orders, risk, tabular
+from oms import audit, book, fix, ledger, md_book, orders, risk, risk_limits, tabular
 from oms.book import Ctx
 from oms.calendars import ALWAYS_OPEN, next_close, session_bounds, settlement_date
 from oms.errors import BadInput, NotFound, Refused, RowError
@@ -236,7 +236,9 @@ def reserved_cash(conn: Connection, account: str, currency: str) -> Decimal:
 # ---- risk inputs -------------------------------------------------------------------------------
 
 
-def _account_state(conn: Connection, req: OrderRequest, now: datetime) -> risk.AccountState:
+def _account_state(
+    conn: Connection, req: OrderRequest, now: datetime, limits: risk.Limits
+) -> risk.AccountState:
     acct = book.get_account(conn, req.account)
     bal = book.cash_balance(conn, req.account)
     held = {p.position.symbol: p.position.quantity for p in positions(conn, req.account)}
@@ -246,12 +248,11 @@ def _account_state(conn: Connection, req: OrderRequest, now: datetime) -> risk.A
             o.account == req.account, o.symbol == req.symbol, o.status.in_(LIVE_STATUSES)
         )
     ).all()
+    since = now - max(limits.rate_window, limits.duplicate_window)
     recent = [
         load_state(s)
         for s in conn.execute(
-            select(o.state).where(
-                o.account == req.account, o.created_at >= now - risk.DEFAULT_LIMITS.rate_window
-            )
+            select(o.state).where(o.account == req.account, o.created_at >= since)
         ).scalars()
     ]
     return risk.AccountState(
@@ -264,6 +265,7 @@ def _account_state(conn: Connection, req: OrderRequest, now: datetime) -> risk.A
         open_buy_quantity=sum((q for s, q in open_rows if s == "buy"), Decimal(0)),
         open_sell_quantity=sum((q for s, q in open_rows if s == "sell"), Decimal(0)),
         recent_order_times=[r.created_at for r in recent],
+        kill_switch=risk_limits.account_killed(conn, req.account),
         recent_orders=[
             risk.RecentOrder(
                 r.created_at,
@@ -276,6 +278,7 @@ def _account_state(conn: Connection, req: OrderRequest, now: datetime) -> risk.A
                 r.client_order_id,
             )
             for r in recent
+            if r.status is not OrderStatus.REJECTED  # never went out: sending it again is fine
         ],
     )
 
@@ -483,6 +486,7 @@ def submit(store: Store, ctx: Ctx, req: OrderRequest) -> Submitted:
         steps = [orders.decide(None, command, ctx.now, ctx.actor)]
         commands: list[Any] = [command]
         market = _market_state(conn, req.symbol, ctx.now)
+        limits = risk_limits.load_limits(conn)
         result = risk.check(
             risk.OrderRequest(
                 req.account,
@@ -495,9 +499,9 @@ def submit(store: Store, ctx: Ctx, req: OrderRequest) -> Submitted:
                 req.stop_price,
                 client_id,
             ),
-            _account_state(conn, req, ctx.now),
+            _account_state(conn, req, ctx.now, limits),
             market,
-            risk.DEFAULT_LIMITS,
+            limits,
             ctx.now,
         )
         if not result.ok:
@@ -547,6 +551,35 @@ def _run(conn: Connection, ctx: Ctx, order: Order, commands: list[Any]) -> list[
     return steps
 
 
+def _request_change(conn: Connection, ctx: Ctx, order: Order, request: Any) -> Order:
+    """A cancel or amend request inside the caller's transaction: on paper the venue answers at
+    once (an amended order that has become marketable fills at the last price); elsewhere the
+    order waits for the venue."""
+    steps = _run(conn, ctx, order, [request])
+    commands: list[Any] = [request]
+    if order.venue == PAPER:
+        answer: Any = (
+            orders.AcceptCancel()
+            if isinstance(request, orders.RequestCancel)
+            else orders.AcceptReplace()
+        )
+        steps += _run(conn, ctx, steps[-1].order, [answer])
+        commands.append(answer)
+        now = steps[-1].order
+        if isinstance(answer, orders.AcceptReplace) and now.live:
+            more = _paper_fill(now, _market_state(conn, now.symbol, ctx.now))
+            steps += _run(conn, ctx, now, more)
+            commands += more
+    current = steps[-1].order
+    _store_order(conn, current, ctx, steps, commands, new=False)
+    return current
+
+
+def request_cancel(conn: Connection, ctx: Ctx, order: Order, reason: str) -> Order:
+    """Cancel an order inside the caller's transaction (the kill switch)."""
+    return _request_change(conn, ctx, order, orders.RequestCancel(reason=reason))
+
+
 def _change(
     store: Store,
     ctx: Ctx,
@@ -554,28 +587,10 @@ def _change(
     ref: tuple[str | None, str | None, str | None],
     request: Any,
 ) -> Order:
-    """A client's cancel or amend: on paper the venue answers at once (an amended order that
-    has become marketable fills at the last price); elsewhere it waits for the venue."""
     order_id, client_order_id, account = ref
     with store.write() as conn:
         order = find(conn, order_id, account=account, client_order_id=client_order_id)
-        steps = _run(conn, ctx, order, [request])
-        commands: list[Any] = [request]
-        if order.venue == PAPER:
-            answer: Any = (
-                orders.AcceptCancel()
-                if isinstance(request, orders.RequestCancel)
-                else orders.AcceptReplace()
-            )
-            steps += _run(conn, ctx, steps[-1].order, [answer])
-            commands.append(answer)
-            now = steps[-1].order
-            if isinstance(answer, orders.AcceptReplace) and now.live:
-                more = _paper_fill(now, _market_state(conn, now.symbol, ctx.now))
-                steps += _run(conn, ctx, now, more)
-                commands += more
-        current = steps[-1].order
-        _store_order(conn, current, ctx, steps, commands, new=False)
+        current = _request_change(conn, ctx, order, request)
         audit.append(
             conn,
             at=ctx.now,
@@ -1064,3 +1079,34 @@ def stuck(conn: Connection, now: datetime, older_than: timedelta) -> list[Order]
         .order_by(o.updated_at)
     )
     return [load_state(s) for s in rows.scalars()]
+
+
+# ---- kill switch --------------------------------------------------------------------------------
+
+
+def engage_kill_switch(
+    store: Store, ctx: Ctx, account: str | None, reason: str | None = None
+) -> list[Order]:
+    """Stop new orders (of an account, or of everyone) and cancel every live order it covers,
+    in one transaction: paper orders are canceled at once, external ones asked to cancel. An
+    order already waiting for its venue's answer is left to that answer."""
+    with store.write() as conn:
+        risk_limits.set_kill_flag(conn, ctx, account, on=True, reason=reason)
+        o = orders_table.c
+        q = select(o.state).where(o.status.in_(LIVE_STATUSES)).order_by(o.order_id)
+        if account is not None:
+            q = q.where(o.account == account)
+        canceled = []
+        for state in conn.execute(q).scalars().all():
+            order = load_state(state)
+            if order.pending is not None or order.status is OrderStatus.PENDING_NEW:
+                continue
+            canceled.append(request_cancel(conn, ctx, order, "kill switch"))
+        return canceled
+
+
+def release_kill_switch(
+    store: Store, ctx: Ctx, account: str | None, reason: str | None = None
+) -> None:
+    with store.write() as conn:
+        risk_limits.set_kill_flag(conn, ctx, account, on=False, reason=reason)

@@ -363,3 +363,43 @@ def test_orders_waiting_for_a_silent_venue_are_reported_stuck(book: Tieout) -> N
     (stuck,) = late.ok("order", "list", "--stuck", "--json").json()
     assert (stuck["order_id"], stuck["status"]) == (order["order_id"], "pending_new")
     assert late.ok("order", "list", "--stuck", "--stuck-minutes", "30", "--json").json() == []
+
+
+def test_limits_are_changed_by_audited_commands(book: Tieout) -> None:
+    shown = book.ok("risk", "show", "--json").json()
+    assert shown["max_order_quantity"] == "50000" and shown["kill_switch"] is False
+    book.ok("risk", "set", "max-order-quantity", "3")
+    r = book("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy",
+             "--qty", "4")
+    assert r.code == 4
+    assert "quantity" in r.err
+    book.ok("risk", "set", "tier.standard.max-position", "5")
+    r = book("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy",
+             "--qty", "3", "--type", "limit", "--limit", "95", "--tif", "gtc")
+    assert r.code == 0
+    r = book("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy",
+             "--qty", "3", "--type", "limit", "--limit", "94", "--tif", "gtc")
+    assert r.code == 4 and "position" in r.err
+    bad = book("risk", "set", "max-leverage", "3")
+    assert bad.code == 3 and "not a risk limit" in bad.err
+    assert book("risk", "set", "max-notional", "0").code == 3
+    assert book.ok("audit", "verify", "--json").json()["ok"] is True
+
+
+def test_the_kill_switch_cancels_live_orders_and_refuses_new_ones(book: Tieout) -> None:
+    resting = submit(book, "--side", "buy", "--qty", "2", "--type", "limit", "--limit", "95",
+                     "--tif", "gtc")
+    killed = book.ok("risk", "kill", "--account", "A1", "--reason", "runaway algo",
+                     "--json").json()
+    assert [o["order_id"] for o in killed["canceled"]] == [resting["order_id"]]
+    assert killed["canceled"][0]["status"] == "canceled"
+    r = book("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy",
+             "--qty", "1")
+    assert r.code == 4 and "kill switch" in r.err
+    book.ok("risk", "release", "--account", "A1")
+    assert submit(book, "--side", "buy", "--qty", "1")["status"] == "filled"
+    book.ok("risk", "kill")  # the global switch
+    assert book("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy",
+                "--qty", "2").code == 4
+    assert book.ok("risk", "show", "--json").json()["kill_switch"] is True
+    assert book("risk", "kill", "--account", "NOPE").code == 5

@@ -1,0 +1,107 @@
+"""Risk commands: show and set limits, engage and release kill switches (all audited)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from cli.common import ActorOpt, DbOpt, JsonOpt, emit_json, make_ctx, open_store, say
+from oms import order_book, risk_limits
+from oms.risk import Limits
+from oms.values import dec_str
+
+risk_app = typer.Typer(help="Pre-trade risk limits and kill switches.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(risk_app, name="risk")
+
+
+def _limits_json(limits: Limits) -> dict[str, Any]:
+    return {
+        "max_order_quantity": dec_str(limits.max_order_quantity),
+        "max_notional": dec_str(limits.max_notional),
+        "price_collar_pct": dec_str(limits.price_collar_pct),
+        "market_buffer_pct": dec_str(limits.market_buffer_pct),
+        "max_price_age_s": str(limits.max_price_age.total_seconds()),
+        "duplicate_window_s": str(limits.duplicate_window.total_seconds()),
+        "max_orders_per_window": limits.max_orders_per_window,
+        "rate_window_s": str(limits.rate_window.total_seconds()),
+        "tiers": {
+            name: {"max_position": dec_str(t.max_position)}
+            for name, t in sorted(limits.tiers.items())
+        },
+        "kill_switch": limits.kill_switch,
+    }
+
+
+@risk_app.command("show")
+def show(db: DbOpt = None, json: JsonOpt = False) -> None:
+    """The limits in force (defaults unless changed with `tieout risk set`)."""
+    with open_store(db).read() as conn:
+        doc = _limits_json(risk_limits.load_limits(conn))
+    if json:
+        emit_json(doc)
+        return
+    for k, v in doc.items():
+        say(f"{k:<22} {v}")
+
+
+@risk_app.command("set")
+def set_(
+    name: Annotated[str, typer.Argument(help="e.g. max-notional, tier.standard.max-position")],
+    value: str,
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Change one limit (audited)."""
+    limits = risk_limits.set_limit(open_store(db), make_ctx(actor), name, value)
+    if json:
+        emit_json(_limits_json(limits))
+    else:
+        say(f"{name} = {value}")
+
+
+@risk_app.command("kill")
+def kill(
+    account: Annotated[str | None, typer.Option(help="one account (else: everyone)")] = None,
+    reason: Annotated[str | None, typer.Option(help="why")] = None,
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Engage a kill switch: refuse new orders and cancel the live ones it covers."""
+    canceled = order_book.engage_kill_switch(open_store(db), make_ctx(actor), account, reason)
+    if json:
+        emit_json(
+            {
+                "account": account,
+                "kill_switch": True,
+                "canceled": [order_book.order_json(o, history=False) for o in canceled],
+            }
+        )
+    else:
+        say(
+            f"kill switch engaged for {account or 'every account'}; "
+            f"{len(canceled)} order(s) canceled or asked to cancel"
+        )
+
+
+@risk_app.command("release")
+def release(
+    account: Annotated[
+        str | None, typer.Option(help="one account (else: the global switch)")
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="why")] = None,
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Release a kill switch."""
+    order_book.release_kill_switch(open_store(db), make_ctx(actor), account, reason)
+    if json:
+        emit_json({"account": account, "kill_switch": False})
+    else:
+        say(f"kill switch released for {account or 'every account'}")

@@ -1,0 +1,135 @@
+"""Risk limits and kill switches kept in the database (settings `risk.*`), changed by audited
+commands; the pure checks (oms.risk) take them as values. Without settings, the defaults of
+oms.risk.DEFAULT_LIMITS apply, so a new user can trade at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from oms import audit
+from oms.book import Ctx, get_account
+from oms.errors import BadInput
+from oms.risk import DEFAULT_LIMITS, Limits, TierLimits
+from oms.schema import settings
+from oms.store import Store
+from oms.values import dec_str, parse_decimal, parse_ident
+
+PREFIX = "risk."
+KILL_GLOBAL = "risk.kill.global"
+ON = "on"
+
+
+def _positive_decimal(name: str) -> Callable[[str], Decimal]:
+    return lambda text: parse_decimal(text, name, positive=True)
+
+
+def _seconds(name: str) -> Callable[[str], timedelta]:
+    def parse(text: str) -> timedelta:
+        value = parse_decimal(text, name, positive=True)
+        return timedelta(microseconds=int(value * 1_000_000))
+
+    return parse
+
+
+def _count(name: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = parse_decimal(text, name, positive=True)
+        if value != int(value):
+            raise BadInput(name, f"{text!r} must be a whole number")
+        return int(value)
+
+    return parse
+
+
+# limit name (as `tieout risk set` takes it) -> (Limits field, parser)
+LIMITS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "max-order-quantity": ("max_order_quantity", _positive_decimal("max-order-quantity")),
+    "max-notional": ("max_notional", _positive_decimal("max-notional")),
+    "price-collar-pct": ("price_collar_pct", _positive_decimal("price-collar-pct")),
+    "market-buffer-pct": ("market_buffer_pct", _positive_decimal("market-buffer-pct")),
+    "max-price-age-s": ("max_price_age", _seconds("max-price-age-s")),
+    "duplicate-window-s": ("duplicate_window", _seconds("duplicate-window-s")),
+    "rate-window-s": ("rate_window", _seconds("rate-window-s")),
+    "max-orders-per-window": ("max_orders_per_window", _count("max-orders-per-window")),
+}
+TIER = "tier."  # tier.<name>.max-position
+
+
+def _stored(conn: Connection) -> dict[str, str]:
+    rows = conn.execute(
+        select(settings.c.key, settings.c.value).where(settings.c.key.startswith(PREFIX))
+    )
+    return {k.removeprefix(PREFIX): v for k, v in rows}
+
+
+def load_limits(conn: Connection) -> Limits:
+    stored = _stored(conn)
+    changes: dict[str, Any] = {}
+    tiers = dict(DEFAULT_LIMITS.tiers)
+    for name, text in stored.items():
+        if name in LIMITS:
+            field, parse = LIMITS[name]
+            changes[field] = parse(text)
+        elif name.startswith(TIER) and name.endswith(".max-position"):
+            tier = name[len(TIER) : -len(".max-position")]
+            tiers[tier] = TierLimits(max_position=Decimal(text))
+    return dataclasses.replace(
+        DEFAULT_LIMITS, **changes, tiers=tiers, kill_switch=stored.get("kill.global") == ON
+    )
+
+
+def account_killed(conn: Connection, account: str) -> bool:
+    return _stored(conn).get(f"kill.account.{account}") == ON
+
+
+def _put(conn: Connection, ctx: Ctx, key: str, value: str, reason: str | None = None) -> None:
+    old = conn.execute(select(settings.c.value).where(settings.c.key == key)).scalar()
+    values = {"value": value, "updated_at": ctx.now, "updated_by": ctx.actor}
+    if old is None:
+        conn.execute(settings.insert().values(key=key, **values))
+    else:
+        conn.execute(settings.update().where(settings.c.key == key).values(**values))
+    audit.append(
+        conn,
+        at=ctx.now,
+        actor=ctx.actor,
+        action="setting.set",
+        entity_type="setting",
+        entity_id=key,
+        payload={"key": key, "from": old, "to": value},
+        reason=reason,
+    )
+
+
+def set_limit(store: Store, ctx: Ctx, name: str, text: str) -> Limits:
+    """Change one limit (validated, audited); returns the limits now in force."""
+    if name in LIMITS:
+        LIMITS[name][1](text)  # validates
+        value = text.strip()
+    elif name.startswith(TIER) and name.endswith(".max-position"):
+        parse_ident(name[len(TIER) : -len(".max-position")], "tier")
+        value = dec_str(parse_decimal(text, name, positive=True))
+    else:
+        known = ", ".join([*LIMITS, "tier.<name>.max-position"])
+        raise BadInput("limit", f"{name!r} is not a risk limit ({known})")
+    with store.write() as conn:
+        _put(conn, ctx, PREFIX + name, value)
+        return load_limits(conn)
+
+
+def set_kill_flag(
+    conn: Connection, ctx: Ctx, account: str | None, on: bool, reason: str | None = None
+) -> None:
+    """Engage or release a kill switch (an account's, or the global one with None), audited,
+    inside the caller's transaction."""
+    if account is not None:
+        get_account(conn, account)
+    key = KILL_GLOBAL if account is None else f"{PREFIX}kill.account.{account}"
+    _put(conn, ctx, key, ON if on else "off", reason)
