@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cli.common import ActorOpt, DbOpt, JsonOpt, decimal_arg, emit_json, make_ctx, open_store, say
-from oms import md_book
+from oms import md_book, order_book
 from oms.errors import BadInput
 from oms.marketdata import COLUMNS, Interval
 from oms.values import day_start, dec_str, parse_date, utc_iso
@@ -49,10 +49,15 @@ def md_import(
     """Import OHLCV bars. Bad rows are rejected with their reasons and kept for review
     (`tieout md rejects`); the good rows are stored; rows equal to stored bars are unchanged."""
     store = open_store(db)
-    result = md_book.import_bars(store, make_ctx(actor), file)
+    ctx = make_ctx(actor)
+    result = md_book.import_bars(store, ctx, file)
+    # the paper venue works its resting orders against the new bars
+    filled = order_book.fill_resting(store, ctx, result.import_id) if result.accepted else []
     if json:
-        emit_json(result.as_json())
+        emit_json({**result.as_json(), "paper_orders_filled": len(filled)})
         return
+    if filled:
+        say(f"{len(filled)} resting paper order(s) filled against the new bars")
     say(
         f"{file}: {result.rows} rows, {result.accepted} accepted, {result.rejected} rejected, "
         f"{result.unchanged} unchanged (import {result.import_id})"

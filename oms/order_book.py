@@ -19,12 +19,13 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from oms import audit, book, fix, ledger, md_book, orders, risk, risk_limits, tabular
+from oms import marketdata as md
 from oms.book import Ctx
 from oms.calendars import ALWAYS_OPEN, next_close, session_bounds, settlement_date
 from oms.errors import BadInput, NotFound, Refused, RowError
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
 from oms.positions import positions
-from oms.schema import executions, order_client_ids, order_events
+from oms.schema import executions, market_bars, order_client_ids, order_events, settings
 from oms.schema import orders as orders_table
 from oms.store import Store, next_id
 from oms.values import (
@@ -377,10 +378,14 @@ def _store_order(
         )
 
 
-def _book_fill(conn: Connection, ctx: Ctx, order: Order, fill: orders.ApplyFill) -> None:
-    """A paper fill: an execution and its cash journal entry, in the caller's transaction."""
+def _book_fill(
+    conn: Connection, ctx: Ctx, order: Order, fill: orders.ApplyFill, at: datetime | None = None
+) -> None:
+    """A paper fill: an execution (at `at`, else now) and its cash journal entry, in the
+    caller's transaction."""
     inst = book.get_instrument(conn, order.symbol)
-    trade_date = ctx.now.date()
+    exec_time = at or ctx.now
+    trade_date = exec_time.date()
     settle = settlement_date(inst.exchange, trade_date)
     exec_pk = next_id(conn, executions, "id")
     conn.execute(
@@ -396,7 +401,7 @@ def _book_fill(conn: Connection, ctx: Ctx, order: Order, fill: orders.ApplyFill)
             currency=inst.currency,
             trade_date=trade_date,
             settle_date=settle,
-            exec_time=ctx.now,
+            exec_time=exec_time,
             commission=Decimal(0),
             fees=Decimal(0),
             client_order_id=order.client_order_id,
@@ -1110,3 +1115,109 @@ def release_kill_switch(
 ) -> None:
     with store.write() as conn:
         risk_limits.set_kill_flag(conn, ctx, account, on=False, reason=reason)
+
+
+# ---- the paper venue working resting orders against market data ---------------------------------
+
+PARTICIPATION_KEY = "paper.participation_pct"
+DEFAULT_PARTICIPATION_PCT = Decimal(10)
+
+
+def bar_fill_price(order: Order, bar: md.Bar) -> Decimal | None:
+    """The price at which a bar fills a resting limit, stop or stop-limit order, or None when the
+    bar does not reach it. A buy limit fills at its limit or the open if the bar opened through
+    it; a stop triggers when the bar trades through it and then fills at the stop or the open
+    (a gap) as a market order, a stop-limit as a limit order."""
+    buy = order.side is Side.BUY
+    base = bar.open
+    if order.type in (OrdType.STOP, OrdType.STOP_LIMIT):
+        stop = order.stop_price
+        if stop is None or not (bar.high >= stop if buy else bar.low <= stop):
+            return None
+        base = max(stop, bar.open) if buy else min(stop, bar.open)
+        if order.type is OrdType.STOP:
+            return base
+    limit = order.limit_price
+    if limit is None:
+        return None
+    if buy:
+        return min(limit, base) if bar.low <= limit else None
+    return max(limit, base) if bar.high >= limit else None
+
+
+def bar_fill_quantity(
+    order: Order, bar: md.Bar, participation_pct: Decimal, lot_size: Decimal
+) -> Decimal:
+    """How much a bar can fill: the leaves, at most the participation rate of the bar's volume,
+    in whole lots."""
+    cap = bar.volume * participation_pct / 100
+    lots = (min(order.leaves_qty, cap) / lot_size).to_integral_value(rounding="ROUND_FLOOR")
+    return lots * lot_size
+
+
+def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
+    """Work the paper venue's resting orders against the bars of one market-data import, in
+    time order: each fill is its own business event, executed at its bar's time."""
+    with store.read() as conn:
+        mb = market_bars.c
+        bars = [
+            md.Bar(r.symbol, r.time, r.open, r.high, r.low, r.close, r.volume)
+            for r in conn.execute(
+                select(market_bars).where(mb.import_id == import_id).order_by(mb.time, mb.symbol)
+            )
+        ]
+        text = conn.execute(
+            select(settings.c.value).where(settings.c.key == PARTICIPATION_KEY)
+        ).scalar()
+    pct = Decimal(text) if text else DEFAULT_PARTICIPATION_PCT
+    touched: dict[str, Order] = {}
+    for bar in bars:
+        with store.write() as conn:
+            o = orders_table.c
+            resting = [
+                load_state(s)
+                for s in conn.execute(
+                    select(o.state)
+                    .where(
+                        o.symbol == bar.symbol,
+                        o.venue == PAPER,
+                        o.type != OrdType.MARKET.value,
+                        o.status.in_([OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value]),
+                        o.created_at <= bar.time,
+                    )
+                    .order_by(o.created_at, o.order_id)
+                ).scalars()
+            ]
+            lot = book.get_instrument(conn, bar.symbol).lot_size if resting else Decimal(1)
+            for order in resting:
+                price = bar_fill_price(order, bar)
+                if price is None:
+                    continue
+                qty = bar_fill_quantity(order, bar, pct, lot)
+                if qty <= 0:
+                    continue
+                fill = orders.ApplyFill(
+                    ExecId(f"{order.order_id}-{len(order.fills) + 1}"),
+                    qty,
+                    price,
+                    reason=f"bar {utc_iso(bar.time)}",
+                )
+                step = orders.decide(order, fill, ctx.now, ctx.actor)
+                _book_fill(conn, ctx, step.order, fill, at=bar.time)
+                _store_order(conn, step.order, ctx, [step], [fill], new=False)
+                audit.append(
+                    conn,
+                    at=ctx.now,
+                    actor=ctx.actor,
+                    action="order.paper_fill",
+                    entity_type="order",
+                    entity_id=order.order_id,
+                    payload={
+                        "bar": utc_iso(bar.time),
+                        "quantity": qty,
+                        "price": price,
+                        "status": step.order.status.value,
+                    },
+                )
+                touched[order.order_id] = step.order
+    return list(touched.values())

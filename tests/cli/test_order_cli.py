@@ -403,3 +403,32 @@ def test_the_kill_switch_cancels_live_orders_and_refuses_new_ones(book: Tieout) 
                 "--qty", "2").code == 4
     assert book.ok("risk", "show", "--json").json()["kill_switch"] is True
     assert book("risk", "kill", "--account", "NOPE").code == 5
+
+
+def test_resting_paper_orders_fill_when_bars_cross_them(book: Tieout, tmp_path: Path) -> None:
+    placed = datetime.now(UTC)
+    buy = submit(book, "--side", "buy", "--qty", "50", "--type", "limit", "--limit", "98",
+                 "--tif", "gtc")
+    stop = submit(book, "--side", "sell", "--qty", "5", "--type", "stop", "--stop", "97",
+                  "--tif", "gtc")
+    far = submit(book, "--side", "buy", "--qty", "5", "--type", "limit", "--limit", "91",
+                 "--tif", "gtc")
+    t1 = (placed + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    t2 = (placed + timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    bars = write(tmp_path / "more.csv", "time,symbol,open,high,low,close,volume\n"
+                 f"{t1},COIN,99,99.5,97.5,98,300\n"  # buy limit reached: 10% of 300 = 30
+                 f"{t2},COIN,96.5,97,95,96,1000\n")  # gaps below the stop; limit fills rest
+    r = book.ok("md", "import", bars, "--json").json()
+    assert r["accepted"] == 2 and r["paper_orders_filled"] == 2
+    b = book.ok("order", "show", buy["order_id"], "--json").json()
+    assert (b["status"], b["cum_qty"], b["avg_px"]) == ("filled", "50", "97.4")  # 30@98 20@96.5
+    s = book.ok("order", "show", stop["order_id"], "--json").json()
+    assert (s["status"], s["avg_px"]) == ("filled", "96.5")  # the gap: filled at the open
+    assert book.ok("order", "show", far["order_id"], "--json").json()["status"] == "new"
+    pos = {p["symbol"]: p["quantity"] for p in book.ok("positions", "--account", "A1",
+                                                           "--json").json()}
+    assert pos == {"COIN": "45"}
+    execs = book.ok("exec", "list", "--json").json()
+    assert [e["exec_time"] for e in execs][:1] == [t1.replace("Z", ".000000Z")]
+    again = book.ok("md", "import", bars, "--json").json()
+    assert again["paper_orders_filled"] == 0  # the same bars again change nothing
