@@ -15,7 +15,7 @@ from sqlalchemy import Connection, select
 
 from oms import audit, ledger
 from oms.errors import AlreadyExists, NotFound, Refused
-from oms.schema import accounts, instruments, journal_entries, journal_postings
+from oms.schema import accounts, instruments, journal_entries, journal_postings, settings
 from oms.store import Store, bulk_insert, next_id
 from oms.values import AccountType, dec_str, utc_iso
 
@@ -193,6 +193,37 @@ def open_account(store: Store, ctx: Ctx, item: Account) -> tuple[Account, bool]:
             payload=item.as_json(),
         )
     return item, True
+
+
+# ---- settings ------------------------------------------------------------------------------
+
+
+def get_setting(conn: Connection, key: str) -> str | None:
+    value = conn.execute(select(settings.c.value).where(settings.c.key == key)).scalar()
+    return None if value is None else str(value)
+
+
+def put_setting(
+    conn: Connection, ctx: Ctx, key: str, value: str, reason: str | None = None
+) -> str | None:
+    """Set one setting inside the caller's write transaction, audited; returns the old value."""
+    old = get_setting(conn, key)
+    values = {"value": value, "updated_at": ctx.now, "updated_by": ctx.actor}
+    if old is None:
+        conn.execute(settings.insert().values(key=key, **values))
+    else:
+        conn.execute(settings.update().where(settings.c.key == key).values(**values))
+    audit.append(
+        conn,
+        at=ctx.now,
+        actor=ctx.actor,
+        action="setting.set",
+        entity_type="setting",
+        entity_id=key,
+        payload={"key": key, "from": old, "to": value},
+        reason=reason,
+    )
+    return old
 
 
 # ---- cash journal ---------------------------------------------------------------------------

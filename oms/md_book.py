@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, delete, func, or_, select
 
 from oms import audit, tabular
-from oms.book import Ctx, get_instrument
+from oms.book import Ctx, get_instrument, get_setting, put_setting
 from oms.errors import NotFound
 from oms.marketdata import (
     MAX_JUMP_SETTING,
@@ -42,7 +42,6 @@ from oms.schema import (
     instruments,
     market_bar_rejects,
     market_bars,
-    settings,
 )
 from oms.store import Store, bulk_insert
 from oms.values import dec_str, utc_iso
@@ -127,34 +126,14 @@ def _bar_columns() -> tuple[Any, ...]:
 
 def max_jump_pct(conn: Connection) -> Decimal:
     """The jump limit in percent (setting md.max_jump_pct, default 25)."""
-    text = conn.execute(select(settings.c.value).where(settings.c.key == MAX_JUMP_SETTING)).scalar()
-    return parse_max_jump_pct(None if text is None else str(text))
+    return parse_max_jump_pct(get_setting(conn, MAX_JUMP_SETTING))
 
 
 def set_max_jump_pct(store: Store, ctx: Ctx, value: Decimal) -> Decimal:
     """Set the jump limit (a positive percentage); audited."""
     pct = parse_max_jump_pct(dec_str(value))
     with store.write() as conn:
-        old = max_jump_pct(conn)
-        exists = conn.execute(
-            select(settings.c.key).where(settings.c.key == MAX_JUMP_SETTING)
-        ).first()
-        values = {"value": dec_str(pct), "updated_at": ctx.now, "updated_by": ctx.actor}
-        if exists is None:
-            conn.execute(settings.insert().values(key=MAX_JUMP_SETTING, **values))
-        else:
-            conn.execute(
-                settings.update().where(settings.c.key == MAX_JUMP_SETTING).values(**values)
-            )
-        audit.append(
-            conn,
-            at=ctx.now,
-            actor=ctx.actor,
-            action="setting.set",
-            entity_type="setting",
-            entity_id=MAX_JUMP_SETTING,
-            payload={"key": MAX_JUMP_SETTING, "from": dec_str(old), "to": dec_str(pct)},
-        )
+        put_setting(conn, ctx, MAX_JUMP_SETTING, dec_str(pct))
     return pct
 
 

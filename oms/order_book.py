@@ -25,7 +25,7 @@ from oms.calendars import ALWAYS_OPEN, next_close, session_bounds, settlement_da
 from oms.errors import BadInput, NotFound, Refused, RowError
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
 from oms.positions import positions
-from oms.schema import executions, market_bars, order_client_ids, order_events, settings
+from oms.schema import executions, market_bars, order_client_ids, order_events
 from oms.schema import orders as orders_table
 from oms.store import Store, next_id
 from oms.values import (
@@ -379,10 +379,17 @@ def _store_order(
 
 
 def _book_fill(
-    conn: Connection, ctx: Ctx, order: Order, fill: orders.ApplyFill, at: datetime | None = None
+    conn: Connection,
+    ctx: Ctx,
+    order: Order,
+    fill: orders.ApplyFill,
+    at: datetime | None = None,
+    *,
+    commission: Decimal = Decimal(0),
+    source: str = "paper",
 ) -> None:
-    """A paper fill: an execution (at `at`, else now) and its cash journal entry, in the
-    caller's transaction."""
+    """A fill (paper, or a venue's report): an execution (at `at`, else now) and its cash
+    journal entry, in the caller's transaction."""
     inst = book.get_instrument(conn, order.symbol)
     exec_time = at or ctx.now
     trade_date = exec_time.date()
@@ -402,12 +409,12 @@ def _book_fill(
             trade_date=trade_date,
             settle_date=settle,
             exec_time=exec_time,
-            commission=Decimal(0),
+            commission=commission,
             fees=Decimal(0),
             client_order_id=order.client_order_id,
             order_id=order.order_id,
             exec_type="fill",
-            source="paper",
+            source=source,
             booked_at=ctx.now,
             actor=ctx.actor,
         )
@@ -418,7 +425,7 @@ def _book_fill(
         order.side,
         fill.quantity,
         fill.price,
-        Decimal(0),
+        commission,
         Decimal(0),
         settle,
         f"{order.venue}:{fill.exec_id}",
@@ -744,6 +751,9 @@ def _book_report(
     conn: Connection, ctx: Ctx, before: Order, after: Order, command: Any, report: fix.Report
 ) -> None:
     """The execution rows and cash entries of a fill, correction or bust from a venue."""
+    if isinstance(command, orders.ApplyFill):
+        _book_fill(conn, ctx, after, command, commission=_dec_or_zero(report.get(12)), source="fix")
+        return
     inst = book.get_instrument(conn, after.symbol)
     exec_pk = next_id(conn, executions, "id")
     common = {
@@ -759,90 +769,57 @@ def _book_report(
         "actor": ctx.actor,
     }
     entries: list[ledger.Entry] = []
-    if isinstance(command, orders.ApplyFill):
-        trade_date = ctx.now.date()
-        settle = settlement_date(inst.exchange, trade_date)
-        commission = _dec_or_zero(report.get(12))
-        conn.execute(
-            executions.insert().values(
-                id=exec_pk,
-                exec_id=command.exec_id,
-                quantity=command.quantity,
-                price=command.price,
-                trade_date=trade_date,
-                settle_date=settle,
-                exec_time=ctx.now,
-                commission=commission,
-                fees=Decimal(0),
-                exec_type="fill",
-                **common,
-            )
+    ref = _stored_execution(conn, after.venue, command.exec_ref_id)
+    old = next(f for f in before.fills if f.known_as(command.exec_ref_id))
+    is_bust = isinstance(command, orders.BustFill)
+    qty = old.quantity if is_bust else command.quantity
+    px = old.price if is_bust else command.price
+    conn.execute(
+        executions.insert().values(
+            id=exec_pk,
+            exec_id=command.exec_id,
+            quantity=qty,
+            price=px,
+            trade_date=ref.trade_date,
+            settle_date=ref.settle_date,
+            exec_time=ctx.now,
+            commission=ref.commission,
+            fees=ref.fees,
+            exec_type="bust" if is_bust else "correct",
+            ref_exec_id=command.exec_ref_id,
+            **common,
         )
+    )
+    booked = ledger.trade(
+        after.account,
+        inst.currency,
+        after.side,
+        old.quantity,
+        old.price,
+        ref.commission,
+        ref.fees,
+        ref.settle_date,
+        f"{after.venue}:{command.exec_id}",
+    )
+    entries.append(
+        ledger.reverse(
+            booked, "bust" if is_bust else "correction", f"{after.venue}:{command.exec_id}"
+        )
+    )
+    if not is_bust:
         entries.append(
             ledger.trade(
                 after.account,
                 inst.currency,
                 after.side,
-                command.quantity,
-                command.price,
-                commission,
-                Decimal(0),
-                settle,
+                qty,
+                px,
+                ref.commission,
+                ref.fees,
+                ref.settle_date,
                 f"{after.venue}:{command.exec_id}",
             )
         )
-    else:
-        ref = _stored_execution(conn, after.venue, command.exec_ref_id)
-        old = next(f for f in before.fills if f.known_as(command.exec_ref_id))
-        is_bust = isinstance(command, orders.BustFill)
-        qty = old.quantity if is_bust else command.quantity
-        px = old.price if is_bust else command.price
-        conn.execute(
-            executions.insert().values(
-                id=exec_pk,
-                exec_id=command.exec_id,
-                quantity=qty,
-                price=px,
-                trade_date=ref.trade_date,
-                settle_date=ref.settle_date,
-                exec_time=ctx.now,
-                commission=ref.commission,
-                fees=ref.fees,
-                exec_type="bust" if is_bust else "correct",
-                ref_exec_id=command.exec_ref_id,
-                **common,
-            )
-        )
-        booked = ledger.trade(
-            after.account,
-            inst.currency,
-            after.side,
-            old.quantity,
-            old.price,
-            ref.commission,
-            ref.fees,
-            ref.settle_date,
-            f"{after.venue}:{command.exec_id}",
-        )
-        entries.append(
-            ledger.reverse(
-                booked, "bust" if is_bust else "correction", f"{after.venue}:{command.exec_id}"
-            )
-        )
-        if not is_bust:
-            entries.append(
-                ledger.trade(
-                    after.account,
-                    inst.currency,
-                    after.side,
-                    qty,
-                    px,
-                    ref.commission,
-                    ref.fees,
-                    ref.settle_date,
-                    f"{after.venue}:{command.exec_id}",
-                )
-            )
     book.post_entries(conn, ctx, entries, execution_ids=[exec_pk] * len(entries))
 
 
@@ -1166,9 +1143,7 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                 select(market_bars).where(mb.import_id == import_id).order_by(mb.time, mb.symbol)
             )
         ]
-        text = conn.execute(
-            select(settings.c.value).where(settings.c.key == PARTICIPATION_KEY)
-        ).scalar()
+        text = book.get_setting(conn, PARTICIPATION_KEY)
     pct = Decimal(text) if text else DEFAULT_PARTICIPATION_PCT
     touched: dict[str, Order] = {}
     for bar in bars:

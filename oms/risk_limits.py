@@ -13,8 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from oms import audit
-from oms.book import Ctx, get_account
+from oms.book import Ctx, get_account, put_setting
 from oms.errors import BadInput
 from oms.risk import DEFAULT_LIMITS, Limits, TierLimits
 from oms.schema import settings
@@ -89,25 +88,6 @@ def account_killed(conn: Connection, account: str) -> bool:
     return _stored(conn).get(f"kill.account.{account}") == ON
 
 
-def _put(conn: Connection, ctx: Ctx, key: str, value: str, reason: str | None = None) -> None:
-    old = conn.execute(select(settings.c.value).where(settings.c.key == key)).scalar()
-    values = {"value": value, "updated_at": ctx.now, "updated_by": ctx.actor}
-    if old is None:
-        conn.execute(settings.insert().values(key=key, **values))
-    else:
-        conn.execute(settings.update().where(settings.c.key == key).values(**values))
-    audit.append(
-        conn,
-        at=ctx.now,
-        actor=ctx.actor,
-        action="setting.set",
-        entity_type="setting",
-        entity_id=key,
-        payload={"key": key, "from": old, "to": value},
-        reason=reason,
-    )
-
-
 def set_limit(store: Store, ctx: Ctx, name: str, text: str) -> Limits:
     """Change one limit (validated, audited); returns the limits now in force."""
     if name in LIMITS:
@@ -120,7 +100,7 @@ def set_limit(store: Store, ctx: Ctx, name: str, text: str) -> Limits:
         known = ", ".join([*LIMITS, "tier.<name>.max-position"])
         raise BadInput("limit", f"{name!r} is not a risk limit ({known})")
     with store.write() as conn:
-        _put(conn, ctx, PREFIX + name, value)
+        put_setting(conn, ctx, PREFIX + name, value)
         return load_limits(conn)
 
 
@@ -132,4 +112,4 @@ def set_kill_flag(
     if account is not None:
         get_account(conn, account)
     key = KILL_GLOBAL if account is None else f"{PREFIX}kill.account.{account}"
-    _put(conn, ctx, key, ON if on else "off", reason)
+    put_setting(conn, ctx, key, ON if on else "off", reason)
