@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.exc import DBAPIError
 
-from cli import audit_cmd, book_cmd, md_cmd, order_cmd, refdata_cmd, risk_cmd
+from cli import audit_cmd, book_cmd, md_cmd, order_cmd, paper_cmd, refdata_cmd, risk_cmd
 from cli.common import (
     ActorOpt,
     DbOpt,
@@ -37,6 +37,7 @@ md_cmd.register(app)
 audit_cmd.register(app)
 order_cmd.register(app)
 risk_cmd.register(app)
+paper_cmd.register(app)
 
 
 @app.command("init")

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from oms import audit, book, fix, ledger, md_book, orders, risk, risk_limits, tabular
+from oms import audit, book, fix, ledger, md_book, orders, paper, risk, risk_limits, tabular
 from oms import marketdata as md
 from oms.book import Ctx
 from oms.calendars import ALWAYS_OPEN, next_close, session_bounds, settlement_date
@@ -237,18 +237,36 @@ def reserved_cash(conn: Connection, account: str, currency: str) -> Decimal:
 # ---- risk inputs -------------------------------------------------------------------------------
 
 
+def _reservation(conn: Connection, order: Order) -> Decimal:
+    """The cash `reserved_cash` holds for one live order."""
+    if order.side is not Side.BUY or not order.live:
+        return Decimal(0)
+    price = order.limit_price or order.stop_price
+    if price is None:
+        last = md_book.last_price(conn, order.symbol)
+        price = last[0] if last else Decimal(0)
+    return order.leaves_qty * price
+
+
 def _account_state(
-    conn: Connection, req: OrderRequest, now: datetime, limits: risk.Limits
+    conn: Connection,
+    req: OrderRequest,
+    now: datetime,
+    limits: risk.Limits,
+    *,
+    without: Order | None = None,
 ) -> risk.AccountState:
+    """The account for the risk checks; `without` leaves one live order out (its reservation
+    and leaves), for checking a replace of it."""
     acct = book.get_account(conn, req.account)
     bal = book.cash_balance(conn, req.account)
     held = {p.position.symbol: p.position.quantity for p in positions(conn, req.account)}
     o = orders_table.c
-    open_rows = conn.execute(
-        select(o.side, o.leaves_qty).where(
-            o.account == req.account, o.symbol == req.symbol, o.status.in_(LIVE_STATUSES)
-        )
-    ).all()
+    live = [o.account == req.account, o.symbol == req.symbol, o.status.in_(LIVE_STATUSES)]
+    if without is not None:
+        live.append(o.order_id != without.order_id)
+    open_rows = conn.execute(select(o.side, o.leaves_qty).where(*live)).all()
+    reserved = bal.reserved - (_reservation(conn, without) if without is not None else 0)
     since = now - max(limits.rate_window, limits.duplicate_window)
     recent = [
         load_state(s)
@@ -261,7 +279,7 @@ def _account_state(
         tier=acct.tier,
         currency=acct.currency,
         cash=bal.balance,
-        reserved=bal.reserved,
+        reserved=reserved,
         position=held.get(req.symbol, Decimal(0)),
         open_buy_quantity=sum((q for s, q in open_rows if s == "buy"), Decimal(0)),
         open_sell_quantity=sum((q for s, q in open_rows if s == "sell"), Decimal(0)),
@@ -433,28 +451,40 @@ def _book_fill(
     book.post_entries(conn, ctx, [entry], execution_ids=[exec_pk])
 
 
-def _paper_fill(order: Order, market: risk.MarketState) -> list[Any]:
+def _paper_fill(order: Order, market: risk.MarketState, terms: paper.PaperTerms) -> list[Any]:
     """The paper venue's answer to a live order: a market order (or a marketable limit) fills
-    its leaves at once at the last price; an ioc/fok order that cannot is canceled; others rest."""
+    its leaves at once at the last price moved by the slippage (a limit never beyond its limit);
+    an ioc/fok order that cannot is canceled; others rest."""
     last = market.reference_price
+    buy = order.side is Side.BUY
+    limit = order.limit_price
     marketable = order.type is OrdType.MARKET or (
         order.type is OrdType.LIMIT
         and last is not None
-        and order.limit_price is not None
-        and (last <= order.limit_price if order.side is Side.BUY else last >= order.limit_price)
+        and limit is not None
+        and (last <= limit if buy else last >= limit)
     )
     if marketable and last is not None:
+        price = paper.slipped_price(last, order.side, terms.slippage_bps, market.tick_size)
+        if limit is not None:
+            price = min(price, limit) if buy else max(price, limit)
         exec_id = ExecId(f"{order.order_id}-{len(order.fills) + 1}")
-        return [orders.ApplyFill(exec_id, order.leaves_qty, last)]
+        return [orders.ApplyFill(exec_id, order.leaves_qty, price)]
     if order.tif in (TimeInForce.IOC, TimeInForce.FOK):
         return [orders.AcceptCancel(reason=f"{order.tif.value} order not marketable")]
     return []
 
 
-def _paper(order: Order, market: risk.MarketState) -> list[Any]:
+def _paper(order: Order, market: risk.MarketState, terms: paper.PaperTerms) -> list[Any]:
     """What the paper venue answers to a new order: it accepts it, then as `_paper_fill`."""
     acknowledged = orders.decide(order, orders.AcknowledgeOrder(), order.updated_at, "paper")
-    return [orders.AcknowledgeOrder(), *_paper_fill(acknowledged.order, market)]
+    return [orders.AcknowledgeOrder(), *_paper_fill(acknowledged.order, market, terms)]
+
+
+def _paper_commission(terms: paper.PaperTerms, before: Order, fill: orders.ApplyFill) -> Decimal:
+    """The commission the paper venue charges for `fill` of the order as it was `before`."""
+    filled = sum((f.quantity * f.price for f in before.fills), Decimal(0))
+    return paper.fill_commission(terms, before.cum_qty, filled, fill.quantity, fill.price)
 
 
 def submit(store: Store, ctx: Ctx, req: OrderRequest) -> Submitted:
@@ -523,8 +553,9 @@ def submit(store: Store, ctx: Ctx, req: OrderRequest) -> Submitted:
             steps.append(orders.decide(steps[-1].order, reject, ctx.now, ctx.actor))
             commands.append(reject)
         elif req.venue == PAPER:
-            answers = _paper(steps[-1].order, market)
-            steps += _run(conn, ctx, steps[-1].order, answers)
+            terms = paper.load_terms(conn)
+            answers = _paper(steps[-1].order, market, terms)
+            steps += _run(conn, ctx, steps[-1].order, answers, terms)
             commands += answers
         order = steps[-1].order
         _store_order(conn, order, ctx, steps, commands, new=True)
@@ -551,15 +582,24 @@ def submit(store: Store, ctx: Ctx, req: OrderRequest) -> Submitted:
     return Submitted(order, duplicate=False)
 
 
-def _run(conn: Connection, ctx: Ctx, order: Order, commands: list[Any]) -> list[Transition]:
-    """Decide commands one after the other, booking paper fills as they happen."""
+def _run(
+    conn: Connection,
+    ctx: Ctx,
+    order: Order,
+    commands: list[Any],
+    terms: paper.PaperTerms = paper.DEFAULT_TERMS,
+) -> list[Transition]:
+    """Decide commands one after the other, booking paper fills (with the paper venue's
+    commission) as they happen."""
     steps: list[Transition] = []
     current = order
     for command in commands:
+        before = current
         steps.append(orders.decide(current, command, ctx.now, ctx.actor))
         current = steps[-1].order
         if isinstance(command, orders.ApplyFill):
-            _book_fill(conn, ctx, current, command)
+            fee = _paper_commission(terms, before, command)
+            _book_fill(conn, ctx, current, command, commission=fee)
     return steps
 
 
@@ -579,8 +619,9 @@ def _request_change(conn: Connection, ctx: Ctx, order: Order, request: Any) -> O
         commands.append(answer)
         now = steps[-1].order
         if isinstance(answer, orders.AcceptReplace) and now.live:
-            more = _paper_fill(now, _market_state(conn, now.symbol, ctx.now))
-            steps += _run(conn, ctx, now, more)
+            terms = paper.load_terms(conn)
+            more = _paper_fill(now, _market_state(conn, now.symbol, ctx.now), terms)
+            steps += _run(conn, ctx, now, more, terms)
             commands += more
     current = steps[-1].order
     _store_order(conn, current, ctx, steps, commands, new=False)
@@ -592,7 +633,73 @@ def request_cancel(conn: Connection, ctx: Ctx, order: Order, reason: str) -> Ord
     return _request_change(conn, ctx, order, orders.RequestCancel(reason=reason))
 
 
+def _check_replace(conn: Connection, ctx: Ctx, order: Order, request: Any) -> None:
+    """The pre-trade checks again, on a replace's new terms (exit 4 when they fail)."""
+    if not isinstance(request, orders.RequestReplace) or not order.live:
+        return  # the transition table refuses a replace of a finished order
+    quantity = request.quantity if request.quantity is not None else order.quantity
+    limit = request.limit_price if request.limit_price is not None else order.limit_price
+    stop = request.stop_price if request.stop_price is not None else order.stop_price
+    req = OrderRequest(
+        order.account, order.symbol, order.side, quantity, order.type, order.tif, limit, stop
+    )
+    limits = risk_limits.load_limits(conn)
+    result = risk.check_replace(
+        risk.OrderRequest(
+            order.account,
+            order.symbol,
+            order.side,
+            quantity,
+            order.type,
+            order.tif,
+            limit,
+            stop,
+            order.client_order_id,
+        ),
+        order.cum_qty,
+        _account_state(conn, req, ctx.now, limits, without=order),
+        _market_state(conn, order.symbol, ctx.now),
+        limits,
+        ctx.now,
+    )
+    if not result.ok:
+        raise Refused(
+            f"order amend {order.order_id}",
+            "risk: " + "; ".join(f.message for f in result.failures),
+            result.failures[0].code.value,
+        )
+
+
+def _record_refusal(store: Store, ctx: Ctx, action: str, ref: str, exc: Refused) -> None:
+    """A refused cancel or amend changes nothing but is recorded: who asked, for what, why."""
+    with store.write() as conn:
+        audit.append(
+            conn,
+            at=ctx.now,
+            actor=ctx.actor,
+            action=action + "_refused",
+            entity_type="order",
+            entity_id=ref,
+            payload={"code": exc.code, "reason": exc.reason},
+        )
+
+
 def _change(
+    store: Store,
+    ctx: Ctx,
+    action: str,
+    ref: tuple[str | None, str | None, str | None],
+    request: Any,
+) -> Order:
+    order_id, client_order_id, account = ref
+    try:
+        return _apply_change(store, ctx, action, ref, request)
+    except Refused as exc:
+        _record_refusal(store, ctx, action, order_id or f"{account}/{client_order_id}", exc)
+        raise
+
+
+def _apply_change(
     store: Store,
     ctx: Ctx,
     action: str,
@@ -602,6 +709,7 @@ def _change(
     order_id, client_order_id, account = ref
     with store.write() as conn:
         order = find(conn, order_id, account=account, client_order_id=client_order_id)
+        _check_replace(conn, ctx, order, request)
         current = _request_change(conn, ctx, order, request)
         audit.append(
             conn,
@@ -1096,9 +1204,6 @@ def release_kill_switch(
 
 # ---- the paper venue working resting orders against market data ---------------------------------
 
-PARTICIPATION_KEY = "paper.participation_pct"
-DEFAULT_PARTICIPATION_PCT = Decimal(10)
-
 
 def bar_fill_price(order: Order, bar: md.Bar) -> Decimal | None:
     """The price at which a bar fills a resting limit, stop or stop-limit order, or None when the
@@ -1143,8 +1248,7 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                 select(market_bars).where(mb.import_id == import_id).order_by(mb.time, mb.symbol)
             )
         ]
-        text = book.get_setting(conn, PARTICIPATION_KEY)
-    pct = Decimal(text) if text else DEFAULT_PARTICIPATION_PCT
+        terms = paper.load_terms(conn)
     touched: dict[str, Order] = {}
     for bar in bars:
         with store.write() as conn:
@@ -1163,12 +1267,20 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                     .order_by(o.created_at, o.order_id)
                 ).scalars()
             ]
-            lot = book.get_instrument(conn, bar.symbol).lot_size if resting else Decimal(1)
+            inst = book.get_instrument(conn, bar.symbol) if resting else None
             for order in resting:
+                assert inst is not None
                 price = bar_fill_price(order, bar)
                 if price is None:
                     continue
-                qty = bar_fill_quantity(order, bar, pct, lot)
+                if order.type is OrdType.STOP:  # triggered: it fills as a market order
+                    slipped = paper.slipped_price(
+                        price, order.side, terms.slippage_bps, inst.tick_size
+                    )  # but never outside the bar's range
+                    price = (
+                        min(slipped, bar.high) if order.side is Side.BUY else max(slipped, bar.low)
+                    )
+                qty = bar_fill_quantity(order, bar, terms.participation_pct, inst.lot_size)
                 if qty <= 0:
                     continue
                 fill = orders.ApplyFill(
@@ -1178,7 +1290,8 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                     reason=f"bar {utc_iso(bar.time)}",
                 )
                 step = orders.decide(order, fill, ctx.now, ctx.actor)
-                _book_fill(conn, ctx, step.order, fill, at=bar.time)
+                fee = _paper_commission(terms, order, fill)
+                _book_fill(conn, ctx, step.order, fill, at=bar.time, commission=fee)
                 _store_order(conn, step.order, ctx, [step], [fill], new=False)
                 audit.append(
                     conn,

@@ -66,7 +66,7 @@ raise BadInput.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, localcontext
 from enum import StrEnum
@@ -498,6 +498,55 @@ def check(
                     )
                 )
     return RiskResult(tuple(failures))
+
+
+# What a cancel/replace is checked for on its new leaves (the part not yet filled); the rest of
+# the checks look at the order's new terms as a whole. Duplicate and rate checks do not apply:
+# a replace is not a new order.
+_EXPOSURE: frozenset[RiskCode] = frozenset(
+    {RiskCode.BUYING_POWER, RiskCode.POSITION_LIMIT, RiskCode.SHORT_SALE_CASH_ACCOUNT}
+)
+_NOT_FOR_REPLACE: frozenset[RiskCode] = frozenset({RiskCode.DUPLICATE_ORDER, RiskCode.ORDER_RATE})
+
+
+def check_replace(
+    order: OrderRequest,
+    filled: Decimal,
+    account: AccountState,
+    market: MarketState,
+    limits: Limits,
+    now: datetime,
+) -> RiskResult:
+    """Check a cancel/replace: `order` carries the order's new terms (quantity = the new total),
+    `filled` what it has filled so far, `account` the account without this order's own
+    reservation and leaves. Fat-finger, price, tick, lot, restriction and kill-switch checks
+    see the new terms; buying power, position limit and short-sale checks see only the new
+    leaves, since the filled part is already in the position and the cash."""
+    with localcontext(CONTEXT):
+        leaves = order.quantity - filled
+    if leaves <= 0:
+        raise BadInput(
+            "quantity",
+            f"the new quantity {_num(order.quantity)} must exceed the {_num(filled)} "
+            "already filled",
+        )
+    quiet = AccountState(
+        account.account_type,
+        account.tier,
+        account.currency,
+        account.cash,
+        account.reserved,
+        account.position,
+        account.open_buy_quantity,
+        account.open_sell_quantity,
+        kill_switch=account.kill_switch,
+    )
+    whole = check(order, quiet, market, limits, now).failures
+    rest = check(replace(order, quantity=leaves), quiet, market, limits, now).failures
+    failures = [f for f in whole if f.code not in _EXPOSURE | _NOT_FOR_REPLACE]
+    failures += [f for f in rest if f.code in _EXPOSURE]
+    order_of = {code: i for i, code in enumerate(RiskCode)}
+    return RiskResult(tuple(sorted(failures, key=lambda f: order_of[f.code])))
 
 
 def _open(market: MarketState, now: datetime) -> bool:

@@ -1,6 +1,7 @@
 """Orders through the real command on both backends: the paper venue, idempotent client order
 ids, risk rejections, cancels, reservations and the order's history."""
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -432,3 +433,57 @@ def test_resting_paper_orders_fill_when_bars_cross_them(book: Tieout, tmp_path: 
     assert [e["exec_time"] for e in execs][:1] == [t1.replace("Z", ".000000Z")]
     again = book.ok("md", "import", bars, "--json").json()
     assert again["paper_orders_filled"] == 0  # the same bars again change nothing
+
+
+def _audit_actions(t: Tieout, tmp_path: Path) -> list[dict]:
+    out = tmp_path / "audit.jsonl"
+    t.ok("audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--out", str(out))
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def test_paper_slippage_and_commission_schedule(book: Tieout, tmp_path: Path) -> None:
+    assert book.ok("paper", "show", "--json").json()["slippage-bps"] == "0"
+    book.ok("paper", "set", "slippage-bps", "10")
+    book.ok("paper", "set", "commission-per-unit", "0.01")
+    terms = book.ok("paper", "set", "commission-min", "1", "--json").json()
+    assert (terms["slippage-bps"], terms["commission-min"]) == ("10", "1")
+    bought = submit(book, "--side", "buy", "--qty", "10")
+    sold = submit(book, "--side", "sell", "--qty", "400")
+    assert (bought["avg_px"], sold["avg_px"]) == ("100.1", "99.9")  # 10 bps against each
+    fills = {e["side"]: e for e in book.ok("exec", "list", "--json").json()}
+    assert fills["buy"]["commission"] == "1.00"  # 10 x 0.01 = 0.10 -> the minimum, in cents
+    assert fills["sell"]["commission"] == "4.00"  # 400 x 0.01
+    # 100000 - 10 x 100.1 - 1 + 400 x 99.9 - 4 (settlement is T+1, the balance is the book's)
+    assert book.ok("cash", "balance", "A1", "--json").json()["balance"] == "138954.00"
+    bad = book("paper", "set", "participation-pct", "150")
+    assert bad.code == 3 and "at most 100" in bad.err
+    assert book("paper", "set", "slippage-bps", "ten").code == 3
+    assert book("paper", "set", "spread", "1").code == 3
+    changes = [e for e in _audit_actions(book, tmp_path) if e["action"] == "setting.set"]
+    assert [e["payload"]["key"] for e in changes] == [
+        "paper.slippage-bps", "paper.commission-per-unit", "paper.commission-min"]
+
+
+def test_an_amend_is_risk_checked_and_a_refused_request_is_recorded(
+    book: Tieout, tmp_path: Path
+) -> None:
+    order = submit(book, "--side", "buy", "--qty", "5", "--type", "limit", "--limit", "90",
+                   "--tif", "gtc")
+    book.ok("risk", "set", "max-order-quantity", "100")
+    r = book("order", "amend", order["order_id"], "--qty", "150")
+    assert r.code == 4 and "max quantity" in r.err
+    book.ok("risk", "set", "max-order-quantity", "100000")
+    r = book("order", "amend", order["order_id"], "--qty", "2000")
+    assert r.code == 4 and "buying power" in r.err  # 2000 x 90 > 100000
+    shown = book.ok("order", "show", order["order_id"], "--json").json()
+    assert (shown["quantity"], shown["status"]) == ("5", "new")  # never applied
+    assert book.ok("order", "amend", order["order_id"], "--qty", "100", "--json").json()[
+        "quantity"] == "100"
+    filled = submit(book, "--side", "buy", "--qty", "1")
+    assert book("order", "cancel", filled["order_id"]).code == 4
+    refused = [e for e in _audit_actions(book, tmp_path) if e["action"].endswith("_refused")]
+    assert [(e["action"], e["payload"]["code"]) for e in refused] == [
+        ("order.amend_refused", "max_quantity"),
+        ("order.amend_refused", "buying_power"),
+        ("order.cancel_refused", "illegal_transition"),
+    ]

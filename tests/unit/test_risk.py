@@ -31,6 +31,7 @@ from oms.risk import (
     TierLimits,
     TimeInForce,
     check,
+    check_replace,
     price_basis,
     reservation,
 )
@@ -743,3 +744,41 @@ def test_check_runs_ten_thousand_times() -> None:
     o, a, m = order(), account(), market()
     passed = sum(check(o, a, m, DEFAULT_LIMITS, NOW).ok for _ in range(10_000))
     assert passed == 10_000
+
+
+# ---- cancel/replace ---------------------------------------------------------------------------
+
+
+def test_a_replace_is_checked_on_its_new_terms_and_leaves() -> None:
+    # 100 filled of 200; raising to 300 leaves 200 x 190.25 = 38050 to pay for, and the
+    # account has 30000 available after the filled part was paid
+    a = account(cash=D(30_000))
+    result = check_replace(order(quantity=D(300)), D(100), a, market(), DEFAULT_LIMITS, NOW)
+    assert result.codes == (RiskCode.BUYING_POWER,)
+    assert "38050" in result.failures[0].message
+    ok = check_replace(order(quantity=D(250)), D(100), a, market(), DEFAULT_LIMITS, NOW)
+    assert ok.ok  # 150 x 190.25 = 28537.50 fits
+
+
+def test_a_replace_is_not_a_duplicate_and_does_not_count_towards_the_rate() -> None:
+    recent = [RecentOrder(NOW - timedelta(seconds=1), "AAPL", BUY, D(100), LIMIT, D("190.25"))]
+    a = account(recent_orders=recent, recent_order_times=[NOW] * 1000)
+    assert check_replace(order(), D(0), a, market(), DEFAULT_LIMITS, NOW).ok
+
+
+def test_a_replace_checks_the_whole_quantity_against_the_fat_finger_limit() -> None:
+    lim = limits(max_order_quantity=D(1000))
+    result = check_replace(order(quantity=D(1200)), D(900), account(), market(), lim, NOW)
+    assert result.codes == (RiskCode.MAX_QUANTITY,)
+
+
+def test_a_replace_under_a_kill_switch_or_outside_the_collar_is_refused() -> None:
+    result = check_replace(
+        order(limit_price=D(250)), D(0), account(kill_switch=True), market(), DEFAULT_LIMITS, NOW
+    )
+    assert result.codes == (RiskCode.KILL_SWITCH, RiskCode.PRICE_COLLAR)
+
+
+def test_a_replace_below_the_filled_quantity_is_bad_input() -> None:
+    with pytest.raises(BadInput, match="already filled"):
+        check_replace(order(quantity=D(50)), D(50), account(), market(), DEFAULT_LIMITS, NOW)

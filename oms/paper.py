@@ -1,0 +1,150 @@
+"""The paper venue's terms: slippage, participation and the commission schedule.
+
+Pure functions over values (`PaperTerms`), plus the settings they are kept in (`paper.*`,
+changed with `tieout paper set`, audited). Defaults: no slippage, no commission, 10%
+participation — a new user sees fills at the last price and adds costs deliberately.
+
+Commission is charged per order, not per fill: each fill pays what the order's cumulative
+charge rises by, so a minimum per order is paid once however many bars fill it, and a maximum
+(a percentage of notional) caps the order as a whole. Charges are in the account currency,
+rounded half-up to the cent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
+from typing import Final
+
+from sqlalchemy import Connection, select
+
+from oms.book import Ctx, put_setting
+from oms.errors import BadInput
+from oms.schema import settings
+from oms.store import Store
+from oms.values import ZERO, Side, dec_str, decimal_context, parse_decimal
+
+PREFIX: Final = "paper."
+CENT: Final = Decimal("0.01")
+_CONTEXT: Final = decimal_context(60)
+_BPS: Final = Decimal(10_000)
+_PCT: Final = Decimal(100)
+
+
+@dataclass(frozen=True, slots=True)
+class PaperTerms:
+    participation_pct: Decimal = Decimal(10)  # share of a bar's volume a resting order may take
+    slippage_bps: Decimal = ZERO  # market fills move this far against the order
+    commission_per_unit: Decimal = ZERO  # per share / contract / coin
+    commission_bps: Decimal = ZERO  # of the notional
+    commission_min: Decimal = ZERO  # per order (paid once, with its first fill)
+    commission_max_pct: Decimal = ZERO  # per order, % of its notional; 0 = no cap
+
+
+DEFAULT_TERMS: Final = PaperTerms()
+
+
+def _non_negative(name: str) -> Callable[[str], Decimal]:
+    def parse(text: str) -> Decimal:
+        value = parse_decimal(text, name)
+        if value < 0:
+            raise BadInput(name, f"{text!r} must not be negative")
+        return value
+
+    return parse
+
+
+def _percentage(name: str) -> Callable[[str], Decimal]:
+    def parse(text: str) -> Decimal:
+        value = parse_decimal(text, name, positive=True)
+        if value > _PCT:
+            raise BadInput(name, f"{text!r} must be at most 100")
+        return value
+
+    return parse
+
+
+# name (as `tieout paper set` takes it) -> (PaperTerms field, parser)
+TERMS: Final[dict[str, tuple[str, Callable[[str], Decimal]]]] = {
+    "participation-pct": ("participation_pct", _percentage("participation-pct")),
+    "slippage-bps": ("slippage_bps", _non_negative("slippage-bps")),
+    "commission-per-unit": ("commission_per_unit", _non_negative("commission-per-unit")),
+    "commission-bps": ("commission_bps", _non_negative("commission-bps")),
+    "commission-min": ("commission_min", _non_negative("commission-min")),
+    "commission-max-pct": ("commission_max_pct", _non_negative("commission-max-pct")),
+}
+
+
+def slipped_price(last: Decimal, side: Side, slippage_bps: Decimal, tick: Decimal) -> Decimal:
+    """A market fill's price: the last price moved `slippage_bps` against the order, rounded
+    to the tick away from the order's favour (a buy pays up, a sell receives less)."""
+    if slippage_bps == 0:
+        return last
+    with localcontext(_CONTEXT):
+        move = last * slippage_bps / _BPS
+        raw = last + move if side is Side.BUY else last - move
+        rounding = ROUND_CEILING if side is Side.BUY else ROUND_FLOOR
+        price = (raw / tick).to_integral_value(rounding=rounding) * tick
+    return max(price, tick)
+
+
+def order_commission(terms: PaperTerms, quantity: Decimal, notional: Decimal) -> Decimal:
+    """The whole order's commission once `quantity` of it has filled for `notional`."""
+    if quantity <= 0:
+        return ZERO
+    with localcontext(_CONTEXT):
+        charge = terms.commission_per_unit * quantity + notional * terms.commission_bps / _BPS
+        charge = max(charge, terms.commission_min)
+        if terms.commission_max_pct > 0:
+            charge = min(charge, notional * terms.commission_max_pct / _PCT)
+        charge = charge.quantize(CENT, rounding=ROUND_HALF_UP)
+    return charge if charge else ZERO  # no "0.00" creeping into the basis of free trades
+
+
+def fill_commission(
+    terms: PaperTerms,
+    filled_quantity: Decimal,
+    filled_notional: Decimal,
+    quantity: Decimal,
+    price: Decimal,
+) -> Decimal:
+    """What one fill of `quantity` at `price` pays, after the order already filled
+    `filled_quantity` for `filled_notional`: the rise of the order's cumulative charge."""
+    with localcontext(_CONTEXT):
+        before = order_commission(terms, filled_quantity, filled_notional)
+        after = order_commission(
+            terms, filled_quantity + quantity, filled_notional + quantity * price
+        )
+        fee = after - before
+    return fee if fee > 0 else ZERO
+
+
+# ---- settings ---------------------------------------------------------------------------------
+
+
+def load_terms(conn: Connection) -> PaperTerms:
+    query = select(settings.c.key, settings.c.value).where(settings.c.key.startswith(PREFIX))
+    rows = {str(key): str(value) for key, value in conn.execute(query)}
+    changes = {
+        field: parse(rows[PREFIX + name])
+        for name, (field, parse) in TERMS.items()
+        if PREFIX + name in rows
+    }
+    return dataclasses.replace(DEFAULT_TERMS, **changes)
+
+
+def set_term(store: Store, ctx: Ctx, name: str, text: str) -> PaperTerms:
+    """Change one of the paper venue's terms (audited); returns the terms now in force."""
+    if name not in TERMS:
+        known = ", ".join(sorted(TERMS))
+        raise BadInput("paper term", f"{name!r} is not one of {known}")
+    value = TERMS[name][1](text.strip())
+    with store.write() as conn:
+        put_setting(conn, ctx, PREFIX + name, dec_str(value))
+        return load_terms(conn)
+
+
+def terms_json(terms: PaperTerms) -> dict[str, str]:
+    return {name: dec_str(getattr(terms, field)) for name, (field, _) in TERMS.items()}

@@ -1,0 +1,85 @@
+"""The paper venue's terms: slippage rounding and the per-order commission schedule."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from oms.paper import PaperTerms, fill_commission, order_commission, slipped_price
+from oms.values import Side
+
+D = Decimal
+
+
+def test_no_slippage_fills_at_the_last_price() -> None:
+    assert slipped_price(D("100.03"), Side.BUY, D(0), D("0.01")) == D("100.03")
+
+
+@pytest.mark.parametrize(
+    ("side", "expected"),
+    [(Side.BUY, D("100.11")), (Side.SELL, D("99.89"))],  # 100 +- 0.105 -> away from the order
+)
+def test_slippage_moves_against_the_order_to_the_tick(side: Side, expected: Decimal) -> None:
+    assert slipped_price(D(100), side, D("10.5"), D("0.01")) == expected
+
+
+def test_slippage_never_gives_a_price_below_one_tick() -> None:
+    assert slipped_price(D("0.01"), Side.SELL, D(10_000), D("0.01")) == D("0.01")
+
+
+SCHEDULE = PaperTerms(commission_per_unit=D("0.005"), commission_min=D(1), commission_max_pct=D(1))
+
+
+def test_the_minimum_is_paid_once_per_order() -> None:
+    first = fill_commission(SCHEDULE, D(0), D(0), D(10), D(50))  # 0.05 -> minimum 1
+    second = fill_commission(SCHEDULE, D(10), D(500), D(10), D(50))  # 0.10 total -> still 1
+    third = fill_commission(SCHEDULE, D(20), D(1000), D(300), D(50))  # 1.60 total -> +0.60
+    assert (first, second, third) == (D("1.00"), D(0), D("0.60"))
+
+
+def test_the_maximum_caps_the_order() -> None:
+    # 1000 x 0.005 = 5, but 1% of 1000 x 0.10 = 1: the cap wins over the minimum
+    assert order_commission(SCHEDULE, D(1000), D(100)) == D("1.00")
+    terms = PaperTerms(commission_bps=D(10), commission_max_pct=D("0.05"))
+    assert order_commission(terms, D(10), D(1000)) == D("0.50")  # 10 bps = 1, capped at 0.50
+
+
+def test_a_free_venue_charges_exactly_zero() -> None:
+    assert fill_commission(PaperTerms(), D(0), D(0), D(7), D("12.34")) == D(0)
+    assert str(fill_commission(PaperTerms(), D(0), D(0), D(7), D("12.34"))) == "0"
+
+
+money = st.decimals(min_value=D("0.01"), max_value=D(500), places=2)
+lots = st.integers(min_value=1, max_value=5_000).map(D)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    per_unit=st.decimals(min_value=0, max_value=D("0.05"), places=4),
+    bps=st.decimals(min_value=0, max_value=D(20), places=2),
+    minimum=st.decimals(min_value=0, max_value=D(5), places=2),
+    cap=st.decimals(min_value=0, max_value=D(2), places=2),
+    fills=st.lists(st.tuples(lots, money), min_size=1, max_size=8),
+)
+def test_fills_add_up_to_the_orders_commission(
+    per_unit: Decimal, bps: Decimal, minimum: Decimal, cap: Decimal, fills: list
+) -> None:
+    """However an order fills, its fills pay exactly what the order as a whole owes, each fill
+    pays a whole number of cents, and nothing is ever negative."""
+    terms = PaperTerms(
+        commission_per_unit=per_unit,
+        commission_bps=bps,
+        commission_min=minimum,
+        commission_max_pct=cap,
+    )
+    qty, notional, paid = D(0), D(0), D(0)
+    for q, p in fills:
+        fee = fill_commission(terms, qty, notional, q, p)
+        assert fee >= 0
+        assert fee == fee.quantize(D("0.01"))
+        paid += fee
+        qty, notional = qty + q, notional + q * p
+    assert paid == order_commission(terms, qty, notional)
