@@ -8,6 +8,7 @@ import os
 from alembic import context
 from sqlalchemy import create_engine
 
+import recon.schema  # noqa: F401  (registers the recon tables on the metadata)
 from oms.schema import metadata
 
 config = context.config
