@@ -326,8 +326,12 @@ order_client_ids = Table(
 order_events = Table(
     "order_events",
     metadata,
-    Column("event_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-           autoincrement=False),
+    Column(
+        "event_id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
     Column("order_id", String(32), ForeignKey("orders.order_id"), nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Column("actor", String(64), nullable=False),
@@ -343,5 +347,9 @@ order_events = Table(
 # Row ids of these tables are assigned by tieout under the book lock (see oms.store), so that one
 # business event can reference its own rows without a round trip per row.
 APPEND_ONLY_TABLES = (
-    "executions", "journal_entries", "journal_postings", "audit_events", "order_events",
+    "executions",
+    "journal_entries",
+    "journal_postings",
+    "audit_events",
+    "order_events",
 )
