@@ -1,0 +1,269 @@
+"""The internal side of a reconciliation: the book of record as canonical frames.
+
+Reads only (the caller's connection); every frame has the recon.canonical schema, with `ref`
+the book's identity of the record and `row` a 1-based ordinal in `ref` order, so the same book
+gives the same frame whatever order the database returns rows in.
+
+- trades: the effective executions (corrections applied, busts removed) of one venue with one
+  trade date, plus any executions named by earlier open breaks. Read columnar: decimals, dates
+  and times come back as text from either backend and are cast by polars, so a million rows
+  never become a million Python Decimals.
+- positions: per account and symbol, the signed quantity of the venue's effective executions
+  up to the date, on trade basis (trade_date <= D) or settlement basis (settle_date <= D), and
+  the book's mark at the end of that date as price.
+- cash: the movements of each account's cash ledger account with that value date (one line per
+  journal entry) and the balances by value date (opening: before D, closing: through D).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any, Final
+
+import polars as pl
+from sqlalchemy import Connection, String, cast, func, or_, select
+
+from oms import executions as executions_mod
+from oms import lots, md_book
+from oms.positions import end_of
+from oms.schema import executions, journal_entries, journal_postings
+from oms.values import dec_str, utc_iso
+from recon.canonical import MONEY, conform
+
+_TRADE_COLUMNS: Final = (
+    "exec_id",
+    "account",
+    "symbol",
+    "side",
+    "quantity",
+    "price",
+    "currency",
+    "trade_date",
+    "settle_date",
+    "exec_time",
+    "venue",
+    "commission",
+    "fees",
+    "client_order_id",
+)
+_TEXT: Final = ("quantity", "price", "commission", "fees", "trade_date", "settle_date", "exec_time")
+
+
+def _as_text(col: Any) -> Any:
+    return cast(col, String)
+
+
+def _finish(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
+    """Order by ref, number the rows, and conform to the canonical schema."""
+    frame = frame.sort("ref").with_columns(
+        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("row")
+    )
+    return conform(frame, kind)
+
+
+def _parse_trades(rows: Sequence[Sequence[Any]]) -> pl.DataFrame:
+    raw = pl.DataFrame(rows, schema=dict.fromkeys(_TRADE_COLUMNS, pl.String()), orient="row")
+    return raw.with_columns(
+        pl.col("exec_id").alias("ref"),
+        *(pl.col(c).cast(MONEY) for c in ("quantity", "price", "commission", "fees")),
+        pl.col("trade_date").str.to_date("%Y-%m-%d"),
+        pl.col("settle_date").str.to_date("%Y-%m-%d"),
+        _utc_text(pl.col("exec_time")),
+    )
+
+
+def _utc_text(col: pl.Expr) -> pl.Expr:
+    """Times stored as text (SQLite: '...Z') or cast by PostgreSQL ('... +00', '... +05:30',
+    in the session's zone): any offset is read, the result is UTC."""
+    text = (
+        col.str.replace(" ", "T", literal=True)
+        .str.replace(r"Z$", "+00:00")
+        .str.replace(r"([+-][0-9]{2})$", "${1}:00")
+    )
+    return text.str.to_datetime(format="%Y-%m-%dT%H:%M:%S%.f%:z", time_unit="us", time_zone="UTC")
+
+
+def internal_trades(
+    conn: Connection, venue: str, day: date, extra_refs: Collection[str] = ()
+) -> pl.DataFrame:
+    """The book's effective executions at `venue` traded on `day`, plus those named in
+    `extra_refs` (exec ids of earlier open breaks), as a canonical trades frame."""
+    e = executions.c
+    cols = [_as_text(e[c]) if c in _TEXT else e[c] for c in _TRADE_COLUMNS]
+    fills = select(*cols).where(e.venue == venue, e.exec_type == lots.FILL)
+    wanted = e.trade_date == day
+    if extra_refs:
+        wanted = or_(wanted, e.exec_id.in_(sorted(extra_refs)))
+    rows = conn.execute(fills.where(wanted)).all()
+    frame = _parse_trades(rows)
+    changed = conn.execute(
+        select(func.count())
+        .select_from(executions)
+        .where(e.venue == venue, e.exec_type != lots.FILL)
+    ).scalar()
+    if changed:
+        frame = _apply_changes(conn, venue, day, set(extra_refs), frame)
+    return _finish(frame, "trades")
+
+
+def _apply_changes(
+    conn: Connection, venue: str, day: date, extra: set[str], frame: pl.DataFrame
+) -> pl.DataFrame:
+    """Corrections and busts at the venue: recompute the effective terms of every execution a
+    change touches (the few), and put them in place of the stored fills."""
+    e = executions.c
+    records = _venue_records(conn, venue)
+    effective = {r.exec_id: r for r in lots.effective_fills(records)}
+    touched = {r.ref_exec_id for r in records if r.exec_type != lots.FILL}
+    touched |= {r.exec_id for r in records if r.exec_type != lots.FILL}
+    roots = {r.exec_id for r in records if r.exec_type == lots.FILL and r.exec_id in touched}
+    # every original whose chain changed: drop its stored terms, add its effective ones
+    kept = frame.filter(~pl.col("exec_id").is_in(sorted(roots | touched)))
+    client_ids = dict(
+        conn.execute(
+            select(e.exec_id, e.client_order_id).where(
+                e.venue == venue, e.exec_id.in_(sorted(roots))
+            )
+        )
+        .tuples()
+        .all()
+    )
+    redone = [
+        (
+            r.exec_id,
+            r.account,
+            r.symbol,
+            r.side.value,
+            dec_str(r.quantity),
+            dec_str(r.price),
+            r.currency,
+            r.trade_date.isoformat(),
+            r.settle_date.isoformat() if r.settle_date else None,
+            utc_iso(r.exec_time) if r.exec_time else None,
+            venue,
+            dec_str(r.commission),
+            dec_str(r.fees),
+            client_ids.get(r.exec_id),
+        )
+        for exec_id, r in sorted(effective.items())
+        if exec_id in roots and (r.trade_date == day or exec_id in extra)
+    ]
+    return pl.concat([kept, _parse_trades(redone)], how="vertical")
+
+
+def _venue_records(conn: Connection, venue: str) -> list[lots.ExecRecord]:
+    """Every record of the venue that a change names, and the changes themselves."""
+    e = executions.c
+    changes = select(e.ref_exec_id).where(e.venue == venue, e.exec_type != lots.FILL)
+    named = or_(e.exec_type != lots.FILL, e.exec_id.in_(changes))
+    ids = conn.execute(select(e.id).where(e.venue == venue, named)).scalars().all()
+    wanted = set(ids)
+    return [r for r in executions_mod.records(conn) if r.seq in wanted]
+
+
+def internal_positions(
+    conn: Connection, venue: str, day: date, *, basis: str = "trade"
+) -> pl.DataFrame:
+    """Signed quantity per account and symbol of the venue's effective executions up to `day`
+    (trade or settlement basis), with the book's mark at the end of `day` as price."""
+    e = executions.c
+    ids = conn.execute(select(e.id).where(e.venue == venue)).scalars().all()
+    wanted = set(ids)
+    fills = lots.effective_fills(r for r in executions_mod.records(conn) if r.seq in wanted)
+    if basis == "settlement":
+        fills = [f for f in fills if f.settle_date is not None and f.settle_date <= day]
+    else:
+        fills = [f for f in fills if f.trade_date <= day]
+    held: dict[tuple[str, str], Any] = {}
+    for f in fills:
+        key = (f.account, f.symbol)
+        signed = f.quantity if f.side.value == "buy" else -f.quantity
+        held[key] = held.get(key, 0) + signed
+    marks = md_book.last_prices(conn, sorted({s for _, s in held}), end_of(day))
+    rows = [
+        (f"{a}|{s}", a, s, dec_str(q), dec_str(marks[s]) if s in marks else None)
+        for (a, s), q in sorted(held.items())
+    ]
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            "ref": pl.String(),
+            "account": pl.String(),
+            "symbol": pl.String(),
+            "quantity": pl.String(),
+            "price": pl.String(),
+        },
+        orient="row",
+    ).with_columns(pl.col("quantity").cast(MONEY), pl.col("price").cast(MONEY))
+    return _finish(frame, "positions")
+
+
+def internal_cash(
+    conn: Connection, accounts: Collection[str], day: date
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(movements, balances) of the accounts' cash on value date `day`: one movement per
+    journal entry (ref: the entry's ref, else J<entry id>), and the opening (value dates before
+    `day`) and closing (through `day`) balance per account and currency."""
+    j, p = journal_entries.c, journal_postings.c
+    cash_accounts = {f"{a}:cash": a for a in accounts}
+    if not cash_accounts:
+        return _finish(pl.DataFrame(), "cash"), _balances_frame([])
+    joined = journal_postings.join(journal_entries, p.entry_id == j.entry_id)
+    rows = conn.execute(
+        select(j.entry_id, j.ref, p.ledger_account, p.currency, _as_text(p.amount), j.value_date)
+        .select_from(joined)
+        .where(p.ledger_account.in_(sorted(cash_accounts)), j.value_date <= day)
+    ).all()
+    moves: dict[tuple[int, str], list[Any]] = {}
+    opening: dict[tuple[str, str], Decimal] = {}
+    closing: dict[tuple[str, str], Decimal] = {}
+    for entry_id, ref, ledger_account, ccy, amount, value_date in rows:
+        acct = cash_accounts[ledger_account]
+        amt = Decimal(amount)
+        closing[(acct, ccy)] = closing.get((acct, ccy), Decimal(0)) + amt
+        if value_date < day:
+            opening[(acct, ccy)] = opening.get((acct, ccy), Decimal(0)) + amt
+        else:
+            m = moves.setdefault((entry_id, ccy), [ref or f"J{entry_id}", acct, ccy, Decimal(0)])
+            m[3] += amt
+    movement_rows = [
+        (ref, acct, ccy, day, dec_str(amt), "movement")
+        for (ref, acct, ccy, amt) in (moves[k] for k in sorted(moves))
+        if amt != 0
+    ]
+    frame = pl.DataFrame(
+        movement_rows,
+        schema={
+            "ref": pl.String(),
+            "account": pl.String(),
+            "currency": pl.String(),
+            "date": pl.Date(),
+            "amount": pl.String(),
+            "line_type": pl.String(),
+        },
+        orient="row",
+    ).with_columns(pl.col("amount").cast(MONEY))
+    balances = [
+        (acct, ccy, day, dec_str(opening.get((acct, ccy), Decimal(0))), "opening_balance")
+        for acct, ccy in sorted(closing)
+    ] + [
+        (acct, ccy, day, dec_str(total), "closing_balance")
+        for (acct, ccy), total in sorted(closing.items())
+    ]
+    return _finish(frame, "cash"), _balances_frame(balances)
+
+
+def _balances_frame(rows: list[tuple[Any, ...]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows,
+        schema={
+            "account": pl.String(),
+            "currency": pl.String(),
+            "date": pl.Date(),
+            "balance": pl.String(),
+            "kind": pl.String(),
+        },
+        orient="row",
+    ).with_columns(pl.col("balance").cast(MONEY))
