@@ -121,15 +121,10 @@ def _apply_changes(
     roots = {r.exec_id for r in records if r.exec_type == lots.FILL and r.exec_id in touched}
     # every original whose chain changed: drop its stored terms, add its effective ones
     kept = frame.filter(~pl.col("exec_id").is_in(sorted(roots | touched)))
-    client_ids = dict(
-        conn.execute(
-            select(e.exec_id, e.client_order_id).where(
-                e.venue == venue, e.exec_id.in_(sorted(roots))
-            )
-        )
-        .tuples()
-        .all()
+    named = select(e.exec_id, e.client_order_id).where(
+        e.venue == venue, e.exec_id.in_(sorted(roots))
     )
+    client_ids = {str(x): c for x, c in conn.execute(named)}
     redone = [
         (
             r.exec_id,
