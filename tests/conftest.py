@@ -115,6 +115,10 @@ class Tieout:
         """The same CLI with its clock pinned (TIEOUT_NOW)."""
         return Tieout(self.db_url, self.actor, now)
 
+    def as_actor(self, actor: str) -> Tieout:
+        """The same CLI acting as another operator."""
+        return Tieout(self.db_url, actor, self.now)
+
     def __call__(self, *args: str, stdin: str | None = None) -> Result:
         env = {"TIEOUT_ACTOR": self.actor, **({"TIEOUT_NOW": self.now} if self.now else {})}
         return run_tieout(*args, "--db", self.db_url, stdin=stdin, env=env)

@@ -1,0 +1,543 @@
+"""Venue file loaders: a venue's file, read through its profile, as the canonical text frame.
+
+    load(profile, path) -> LoadedFile           # or load_bytes(profile, data, source)
+    recon.validate.validate(profile, loaded) -> Validated(valid, quarantine)
+
+Pure: bytes in, values out; no database, no clock. A file that cannot be read as a whole is
+refused with BadInput (exit 3) and a message that says what to do: an empty file, bytes that
+do not decode with the profile's encoding (the byte, its offset and line, and the [csv]
+encoding key to set), a header without the columns the profile maps (named, with the mapping
+and the file's columns), a file that is not of the profile's format. A bad *record* never
+refuses the file: it is carried to validation, which quarantines it with every reason.
+
+LoadedFile:
+- sha256: of the file's bytes (the store refuses the same bytes reconciled twice).
+- raw: the file's own fields as strings, one row per record, in the order of `text` (the
+  record's number is text["row"]). CSV: the header's columns, cells as written (unstripped; an
+  empty cell is ""). Parquet: every column as text (see below; null is ""). Other formats: the
+  record's fields (absent ones null); see recon.loaders_records.
+- text: `row` (Int64) then every canonical field of the profile's kind (recon.profiles.FIELDS)
+  as String: the profile's [columns] applied, cells stripped (empty -> null), value maps
+  applied ([values.FIELD], over the format's own codes such as FIX side 1/2), side lowercased
+  when that makes it buy/sell, a three-letter currency uppercased, cash line_type defaulting to
+  "movement". Nothing is parsed yet: validation does that.
+- problems: (row, reason) for records the reader already found wrong (a CSV line with more
+  fields than the header, a FIX message with a bad checksum, a Flex element ibflex refuses).
+- skipped: records left out on purpose, counted by why (blank CSV lines, FIX messages that are
+  not fills, Flex summary lines, pending camt.053 entries, ...). rows = text.height; valid +
+  quarantined = rows, always.
+- how validation reads the text: date_formats (per field; absent = ISO 8601), decimal and
+  thousands separators (not for plain_fields, whose text is a plain decimal already), timezone
+  (for times written without a zone).
+
+Row numbers: CSV the physical line (header = line 1 after the skip_rows lines before it; a
+quoted cell spanning lines counts its lines); FIX the physical line; Parquet, Flex, MT940 and
+camt.053 the record's ordinal in the file, from 1.
+
+CSV: polars reads every cell as a string (no per-row Python): any one-character delimiter,
+quoted fields with the profile's quote_char (doubled to escape), skip_rows lines before the
+header, any Python encoding (UTF-8 is checked in place; other encodings are transcoded to UTF-8
+in chunks). A header-only file is accepted with no rows (a venue's day without activity).
+
+Parquet: string columns as they are; integer and decimal columns as their exact text; float
+columns as the shortest text that reads back as the same float (0.1 stays "0.1", polars'
+float formatting); a float that prints with an exponent (1e+20), or more than 12 decimals, or
+NaN/inf is quarantined as "not a decimal number" rather than guessed at. Date columns as
+YYYY-MM-DD; Datetime columns as ISO 8601 (UTC when zoned), a Datetime column mapped to a date
+field as its date. Such typed columns ignore the profile's [parse] formats and separators.
+Nested columns (list, struct, binary) are left out of raw; mapping a canonical field to one
+refuses the file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Final
+
+import polars as pl
+
+from oms.errors import BadInput
+from recon.canonical import REQUIRED
+from recon.profiles import DATE_FIELDS, FIELDS, SIDES, TIME_FIELDS, Profile
+
+ROW: Final = "row"
+ISO_DATE: Final = "%Y-%m-%d"
+CHUNK: Final = 1 << 24  # bytes decoded at a time when checking or transcoding text
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedFile:
+    source: str
+    format: str
+    kind: str
+    sha256: str
+    raw: pl.DataFrame
+    text: pl.DataFrame
+    problems: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema={ROW: pl.Int64, "reason": pl.String})
+    )
+    skipped: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    date_formats: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    decimal_separator: str = "."
+    thousands_separator: str | None = None
+    plain_fields: frozenset[str] = frozenset()
+    timezone: str = "UTC"
+    null_is_empty: bool = False  # a null raw cell is an empty one (CSV, Parquet)
+
+    @property
+    def rows(self) -> int:
+        return self.text.height
+
+
+def load(profile: Profile, path: str | Path) -> LoadedFile:
+    """Read a venue file through its profile (see the module docstring)."""
+    p = Path(path)
+    if not p.is_file():
+        raise BadInput(str(path), "no such file")
+    return load_bytes(profile, p.read_bytes(), str(path))
+
+
+def load_bytes(profile: Profile, data: bytes, source: str = "<bytes>") -> LoadedFile:
+    """The same as load, for bytes already read; `source` names them in messages."""
+    if not data or data.isspace():
+        raise BadInput(
+            source,
+            "the file is empty (no header, no records): nothing to reconcile; check that the "
+            "venue's export completed",
+        )
+    sha = hashlib.sha256(data).hexdigest()
+    if profile.format == "csv":
+        return _load_csv(profile, data, source, sha)
+    if profile.format == "parquet":
+        return _load_parquet(profile, data, source, sha)
+    from recon import loaders_records
+
+    records = loaders_records.read(profile, data, source)
+    return from_records(profile, records, source, sha)
+
+
+# ---- text and encodings -----------------------------------------------------------------------
+
+
+def _undecodable(source: str, data: bytes, encoding: str, offset: int) -> BadInput:
+    line = data.count(b"\n", 0, offset) + 1
+    hint = (
+        'set the profile\'s [csv] encoding to the file\'s encoding (for example encoding = '
+        '"latin-1" or "cp1252")'
+    )
+    return BadInput(
+        source,
+        f"cannot be decoded as {encoding}: byte 0x{data[offset]:02x} at byte offset {offset} "
+        f"(line {line}) is not {encoding} text; {hint}",
+    )
+
+
+def _is_utf8(encoding: str) -> bool:
+    return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+
+
+def utf8_bytes(data: bytes, encoding: str, source: str) -> bytes:
+    """The file's text as UTF-8 bytes without a BOM: UTF-8 input is checked in place (in chunks,
+    no copy kept), other encodings are transcoded chunk by chunk. BadInput names the first byte
+    that does not decode, its offset and line, and the [csv] encoding key."""
+    if _is_utf8(encoding):
+        start = 3 if data.startswith(codecs.BOM_UTF8) else 0
+        checker = codecs.getincrementaldecoder("utf-8")()
+        view = memoryview(data)
+        for at in range(start, len(data), CHUNK):
+            try:
+                checker.decode(view[at : at + CHUNK], final=at + CHUNK >= len(data))
+            except UnicodeDecodeError as exc:
+                raise _undecodable(source, data, "utf-8", at + exc.start) from None
+        return data[start:] if start else data
+    decoder = codecs.getincrementaldecoder(encoding)()
+    parts: list[bytes] = []
+    for at in range(0, len(data), CHUNK):
+        chunk = data[at : at + CHUNK]
+        try:
+            text = decoder.decode(chunk, final=at + CHUNK >= len(data))
+        except UnicodeDecodeError as exc:
+            raise _undecodable(source, data, encoding, at + exc.start) from None
+        parts.append(text.removeprefix("\ufeff").encode("utf-8") if at == 0 else
+                     text.encode("utf-8"))
+    return b"".join(parts)
+
+
+def decode_text(data: bytes, encoding: str, source: str) -> str:
+    """The whole file as text (for the small line formats: FIX, MT940)."""
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise _undecodable(source, data, encoding, exc.start) from None
+    return text.removeprefix("\ufeff")
+
+
+# ---- the canonical text frame -----------------------------------------------------------------
+
+
+def finish_text(
+    frame: pl.DataFrame, profile: Profile, format_values: Mapping[str, Mapping[str, str]]
+) -> pl.DataFrame:
+    """Strip, apply value maps (the format's own, then the profile's over them) and the small
+    normalisations every format shares. `frame` has `row` and every canonical field.
+
+    A column is rewritten only when something in it changes (a file of 10 million rows should
+    not be copied for nothing): which columns need stripping or hold empty cells is asked first,
+    in one pass."""
+    fields = FIELDS[profile.kind]
+    probe = frame.select(
+        *(
+            pl.col(n).str.contains(r"^\s|\s$").any().alias(f"strip:{n}")
+            for n in fields
+        ),
+        *(
+            (pl.col(n).str.strip_chars() == "").any().alias(f"empty:{n}")
+            for n in fields
+        ),
+    ).row(0, named=True) if frame.height else {}
+    exprs: list[pl.Expr] = []
+    for name in fields:
+        col = pl.col(name)
+        changed = False
+        if probe.get(f"strip:{name}"):
+            col, changed = col.str.strip_chars(), True
+        mapping = {**format_values.get(name, {}), **profile.values.get(name, {})}
+        if mapping:
+            col, changed = col.replace(mapping), True
+        if probe.get(f"empty:{name}") or "" in mapping.values():
+            col, changed = pl.when(col == "").then(None).otherwise(col), True
+        if name == "side":
+            low = col.str.to_lowercase()
+            col, changed = pl.when(low.is_in(list(SIDES))).then(low).otherwise(col), True
+        elif name == "currency":
+            upper = col.str.contains(r"^[A-Za-z]{3}$") & col.str.contains("[a-z]")
+            col, changed = pl.when(upper).then(col.str.to_uppercase()).otherwise(col), True
+        elif name == "line_type":
+            col, changed = col.fill_null("movement"), True
+        if changed:
+            exprs.append(col.alias(name))
+    return frame.select(pl.col(ROW).cast(pl.Int64), *fields).with_columns(exprs)
+
+
+def _date_formats(profile: Profile, defaults: Mapping[str, str]) -> Mapping[str, str]:
+    fields = FIELDS[profile.kind]
+    out = {f: ISO_DATE for f in fields if f in DATE_FIELDS}
+    out.update({f: v for f, v in defaults.items() if f in fields})
+    out.update(profile.parse.date_formats)
+    return MappingProxyType(out)
+
+
+def _refuse_missing(source: str, profile: Profile, present: Sequence[str], what: str) -> None:
+    """Refuse a file that lacks a required canonical field's source, or a source the profile
+    names explicitly in [columns]; say which, how the profile maps them and what the file has."""
+    missing = []
+    for name in FIELDS[profile.kind]:
+        src = profile.source_of(name)
+        if src in present:
+            continue
+        if name in profile.columns:
+            missing.append(f"{name} (mapped to {src!r} by [columns] {name} = {src!r})")
+        elif name in REQUIRED[profile.kind]:
+            missing.append(f"{name} (no [columns] entry, so a {what} named {name!r})")
+    if missing:
+        shown = ", ".join(repr(c) for c in present[:60])
+        more = f" ... ({len(present)} in all)" if len(present) > 60 else ""
+        raise BadInput(
+            source,
+            f"profile {profile.name!r}: missing required {what}(s) after the profile's mapping: "
+            f"{'; '.join(missing)}. The file's {what}s are: {shown}{more}. Fix the profile's "
+            f"[columns] (canonical field = {what} in the file) or the file.",
+        )
+
+
+# ---- CSV --------------------------------------------------------------------------------------
+
+
+def _load_csv(profile: Profile, data: bytes, source: str, sha: str) -> LoadedFile:
+    opts = profile.csv
+    buf = utf8_bytes(data, opts.encoding, source)
+    quote = opts.quote_char or None
+    common = {
+        "separator": opts.delimiter,
+        "quote_char": quote,
+        "skip_lines": opts.skip_rows,
+        "has_header": False,
+        "infer_schema": False,
+        "truncate_ragged_lines": True,
+    }
+    try:
+        head = pl.read_csv(io.BytesIO(buf), n_rows=1, **common)  # type: ignore[arg-type]
+    except pl.exceptions.NoDataError:
+        raise BadInput(
+            source,
+            f"no header line after the {opts.skip_rows} line(s) the profile skips "
+            "([csv] skip_rows); the file is empty there",
+        ) from None
+    except pl.exceptions.PolarsError as exc:
+        raise BadInput(source, _csv_hint(profile, exc)) from None
+    header = _header(source, head.row(0) if head.height else ())
+    width = len(header)
+    schema = {f"c{i}": pl.String for i in range(width + 1)}  # one more: fields past the header
+    try:
+        frame = pl.read_csv(
+            io.BytesIO(buf),
+            schema=schema,
+            missing_columns="insert",
+            row_index_name=ROW,
+            row_index_offset=opts.skip_rows + 1,  # the header's line
+            **common,  # type: ignore[arg-type]
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise BadInput(source, _csv_hint(profile, exc)) from None
+    lines = buf.count(b"\n") + (0 if buf.endswith(b"\n") else 1) - opts.skip_rows
+    del buf
+    cells = list(schema)
+    frame = frame.with_columns(pl.col(ROW).cast(pl.Int64))
+    if lines != frame.height:
+        # Quoted cells span lines: count them (rare; this costs a pass over every cell).
+        newlines = pl.sum_horizontal(
+            pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in cells
+        )
+        first_line = opts.skip_rows + 1
+        frame = frame.with_columns(
+            ((newlines + 1).cum_sum().shift(1, fill_value=0) + first_line).cast(pl.Int64)
+            .alias(ROW)
+        )
+    frame = frame.slice(1)  # the header line
+    skipped: dict[str, int] = {}
+    blank = pl.all_horizontal(pl.col(c).is_null() for c in cells)
+    n_blank = frame.select(blank.sum()).item()
+    if n_blank:
+        frame = frame.filter(~blank)
+        skipped["blank line"] = int(n_blank)
+    extra = f"c{width}"
+    problems = (
+        frame.select(ROW, extra)
+        .filter(pl.col(extra).is_not_null())
+        .select(
+            ROW,
+            pl.format(
+                "the line has more fields than the header's {} (first extra field: '{}')",
+                pl.lit(width),
+                pl.col(extra).str.slice(0, 40),
+            ).alias("reason"),
+        )
+    )
+    renamed = dict(zip(cells[:width], header, strict=True))
+    raw = frame.select(pl.col(c).alias(renamed[c]) for c in cells[:width])
+    _refuse_missing(source, profile, header, "column")
+    by_name = {h: c for c, h in renamed.items()}
+    text = frame.select(
+        ROW,
+        *(
+            (pl.col(by_name[src]) if src in by_name else pl.lit(None, pl.String)).alias(name)
+            for name in FIELDS[profile.kind]
+            for src in [profile.source_of(name)]
+        ),
+    )
+    return LoadedFile(
+        source=source,
+        format="csv",
+        kind=profile.kind,
+        sha256=sha,
+        raw=raw,
+        text=finish_text(text, profile, {}),
+        problems=problems,
+        skipped=MappingProxyType(skipped),
+        date_formats=_date_formats(profile, {}),
+        decimal_separator=profile.parse.decimal_separator,
+        thousands_separator=profile.parse.thousands_separator,
+        timezone=profile.parse.timezone,
+        null_is_empty=True,
+    )
+
+
+def _csv_hint(profile: Profile, exc: Exception) -> str:
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return (
+        f"not a readable CSV file with the profile's [csv] settings (delimiter "
+        f"{profile.csv.delimiter!r}, quote_char {profile.csv.quote_char!r}, skip_rows "
+        f"{profile.csv.skip_rows}): {first}"
+    )
+
+
+def _header(source: str, cells: Sequence[object]) -> list[str]:
+    names = [("" if c is None else str(c)).strip() for c in cells]
+    if not any(names):
+        raise BadInput(source, "the header line is empty (is [csv] skip_rows right?)")
+    names = [n or f"column_{i}" for i, n in enumerate(names, 1)]
+    seen: dict[str, list[int]] = {}
+    for i, n in enumerate(names, 1):
+        seen.setdefault(n, []).append(i)
+    dupes = {n: at for n, at in seen.items() if len(at) > 1}
+    if dupes:
+        said = "; ".join(
+            f"{n!r} (columns {', '.join(map(str, at))})" for n, at in sorted(dupes.items())
+        )
+        raise BadInput(
+            source, f"the header names a column more than once: {said}; rename them in the file"
+        )
+    return names
+
+
+# ---- Parquet ----------------------------------------------------------------------------------
+
+_NESTED = (pl.List, pl.Array, pl.Struct, pl.Binary, pl.Object)
+
+
+def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
+    col = pl.col(name)
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is not None:
+            return col.dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S%.fZ")
+        return col.dt.strftime("%Y-%m-%dT%H:%M:%S%.f")
+    if isinstance(dtype, pl.Date):
+        return col.dt.strftime(ISO_DATE)
+    return col.cast(pl.String)
+
+
+def _load_parquet(profile: Profile, data: bytes, source: str, sha: str) -> LoadedFile:
+    try:
+        frame = pl.read_parquet(io.BytesIO(data))
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BadInput(source, f"not a readable Parquet file: {first}") from None
+    schema = frame.schema
+    flat = [c for c, t in schema.items() if not isinstance(t, _NESTED)]
+    nested = [c for c, t in schema.items() if isinstance(t, _NESTED)]
+    mapped_nested = [
+        f"{n} -> {profile.source_of(n)!r}" for n in FIELDS[profile.kind]
+        if profile.source_of(n) in nested
+    ]
+    if mapped_nested:
+        raise BadInput(
+            source,
+            f"the profile maps to nested Parquet columns, which hold no single value: "
+            f"{', '.join(mapped_nested)}",
+        )
+    _refuse_missing(source, profile, flat, "column")
+    raw = frame.select(_as_text(c, schema[c]).alias(c) for c in flat)
+    plain: set[str] = set()
+    overrides: dict[str, str] = {}
+    exprs: list[pl.Expr] = []
+    for name in FIELDS[profile.kind]:
+        src = profile.source_of(name)
+        if src not in flat:
+            exprs.append(pl.lit(None, pl.String).alias(name))
+            continue
+        dtype = schema[src]
+        if dtype.is_numeric():
+            plain.add(name)
+        if name in DATE_FIELDS and isinstance(dtype, (pl.Date, pl.Datetime)):
+            overrides[name] = ISO_DATE
+            expr = (pl.col(src) if isinstance(dtype, pl.Date) else pl.col(src).dt.date())
+            exprs.append(expr.dt.strftime(ISO_DATE).alias(name))
+            continue
+        if name in TIME_FIELDS and isinstance(dtype, pl.Datetime):
+            overrides[name] = ""  # ISO 8601, whatever the profile says
+        exprs.append(_as_text(src, dtype).alias(name))
+    text = frame.select(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(ROW), *exprs)
+    formats = dict(_date_formats(profile, {}))
+    for name, fmt in overrides.items():
+        if fmt:
+            formats[name] = fmt
+        else:
+            formats.pop(name, None)
+    return LoadedFile(
+        source=source,
+        format="parquet",
+        kind=profile.kind,
+        sha256=sha,
+        raw=raw,
+        text=finish_text(text, profile, {}),
+        date_formats=MappingProxyType(formats),
+        decimal_separator=profile.parse.decimal_separator,
+        thousands_separator=profile.parse.thousands_separator,
+        plain_fields=frozenset(plain),
+        timezone=profile.parse.timezone,
+        null_is_empty=True,
+    )
+
+
+# ---- record formats (FIX, IB Flex, MT940, camt.053) -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One record of a non-tabular file, as its reader found it."""
+
+    row: int
+    raw: Mapping[str, str]  # the record's own fields as written
+    fields: Mapping[str, str | None]  # what [columns] may name (the library's reading)
+    derived: Mapping[str, str | None]  # the format's default canonical text
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Records:
+    records: Sequence[Record]
+    skipped: Mapping[str, int]
+    values: Mapping[str, Mapping[str, str]]  # the format's own value maps (FIX side 1/2)
+    date_formats: Mapping[str, str]  # the format's date formats (FIX 75: %Y%m%d)
+    timezone_applies: bool  # the profile's [parse] timezone reads naive times
+
+
+def from_records(profile: Profile, recs: Records, source: str, sha: str) -> LoadedFile:
+    fields = FIELDS[profile.kind]
+    if recs.records:
+        present: set[str] = set()
+        for r in recs.records:
+            present.update(k for k, v in r.fields.items() if v is not None)
+        for name in fields:
+            if name in profile.columns and profile.columns[name] not in present:
+                raise BadInput(
+                    source,
+                    f"profile {profile.name!r}: [columns] {name} = {profile.columns[name]!r} "
+                    f"names a field no record of this {profile.format} file has (fields seen: "
+                    f"{', '.join(sorted(present)[:60])})",
+                )
+    columns: dict[str, list[str | None]] = {name: [] for name in fields}
+    rows: list[int] = []
+    for r in recs.records:
+        rows.append(r.row)
+        for name in fields:
+            src = profile.columns.get(name)
+            columns[name].append(r.fields.get(src) if src is not None else r.derived.get(name))
+    text = pl.DataFrame(
+        {ROW: rows, **columns},
+        schema={ROW: pl.Int64, **dict.fromkeys(fields, pl.String)},
+    )
+    keys = sorted({k for r in recs.records for k in r.raw})
+    raw = pl.DataFrame(
+        {k: [r.raw.get(k) for r in recs.records] for k in keys},
+        schema=dict.fromkeys(keys, pl.String),
+    )
+    problems = pl.DataFrame(
+        {
+            ROW: [r.row for r in recs.records if r.problem],
+            "reason": [r.problem for r in recs.records if r.problem],
+        },
+        schema={ROW: pl.Int64, "reason": pl.String},
+    )
+    formats = {f: ISO_DATE for f in fields if f in DATE_FIELDS}
+    formats.update({f: v for f, v in recs.date_formats.items() if f in fields})
+    formats.update(profile.parse.date_formats)
+    return LoadedFile(
+        source=source,
+        format=profile.format,
+        kind=profile.kind,
+        sha256=sha,
+        raw=raw,
+        text=finish_text(text, profile, recs.values),
+        problems=problems,
+        skipped=MappingProxyType(dict(recs.skipped)),
+        date_formats=MappingProxyType(formats),
+        plain_fields=frozenset(fields),
+        timezone=profile.parse.timezone if recs.timezone_applies else "UTC",
+    )

@@ -1,0 +1,633 @@
+"""Readers of the record formats: FIX drop copy, IB Flex Query XML, MT940, camt.053.
+
+Each reads the file into Records (recon.loaders): per record its raw fields (as written), the
+fields a profile's [columns] may name, the format's default canonical text and any problem the
+reader found; plus the records left out on purpose, counted by why. recon.loaders turns them into
+the canonical text frame; recon.validate parses and checks it. Per-record Python is fine here:
+these files are small.
+
+FIX drop copy (trades; [csv] encoding, default UTF-8): one message per line, SOH or `|`
+separated, read by oms.fix (simplefix; BodyLength and CheckSum verified when present). Records
+are ExecutionReports (35=8) that are fills: ExecType (150) F, or 1/2 (partial fill/fill) in
+older drop copies, unless ExecTransType (20) is 1/2 (a FIX 4.2 cancel/correct). Every other
+message is skipped and counted ("MsgType D", "ExecType 0", ...). A line oms.fix cannot read
+(bad checksum or body length, no MsgType) is a record with that problem, quarantined.
+Defaults: exec_id 17, account 1, symbol 55, side 54 (1 buy; 2, 5, 6 sell), quantity 32, price
+31, currency 15, trade_date 75 (else the date of TransactTime 60), settle_date 64, exec_time 60
+(%Y%m%d-%H:%M:%S with optional fraction; UTC unless [parse] timezone says otherwise),
+commission 12 (per CommType 13: 3 or absent absolute, 1 per unit x LastQty, 2 percent of
+LastQty x LastPx; rounded half-even to 12 decimals), client_order_id 11. [columns] names tags
+by number ("527"). raw: {"tag": value}.
+
+IB Flex Query XML (any kind): the XML is read with lxml (no entities, no network) and each
+element's attributes are converted by ibflex (parser.parse_element_attr) one by one, so an
+attribute ibflex refuses (a price "abc") keeps its text and validation quarantines that record
+only, naming the field; ibflex's all-or-nothing document parser would refuse the whole file.
+raw: the element's attributes; [columns] names ibflex attributes ("tradeID"). Dates come out
+ISO; IB's date-times carry no zone and are read in the profile's [parse] timezone (default UTC:
+set it to the Flex query's).
+- trades: <Trade> (levelOfDetail EXECUTION or none; other levels, <Lot>, <Order>,
+  <SymbolSummary> are skipped and counted). exec_id ibExecID (else tradeID), account
+  accountId, symbol, side buySell (BUY/SELL), quantity |quantity|, price tradePrice,
+  currency, trade_date tradeDate, settle_date settleDateTarget, exec_time dateTime,
+  commission -ibCommission (IB reports costs negative), fees -taxes, client_order_id
+  orderReference.
+- positions: <OpenPosition> (SUMMARY or no levelOfDetail; LOT lines skipped): account,
+  symbol, quantity position (signed), price markPrice.
+- cash: <CashReportCurrency> gives an opening_balance (startingCash at fromDate) and a
+  closing_balance (endingCash at toDate) line per currency (BASE_SUMMARY skipped);
+  <CashTransaction> (DETAIL or no levelOfDetail) a movement: amount (signed), date of
+  dateTime (else reportDate), ref transactionID.
+
+MT940 (cash; [csv] encoding, default UTF-8): read with the mt940 library, statement by
+statement (:20:), with all its opt-in fixes (mt940.Options.all(): RC reversals negative,
+lowercase marks, BOM). Records per statement: the opening balance (:60F:/:60M:), every :61:
+movement (amount signed by its mark, date the value date, ref the customer reference unless
+NONREF, else the bank reference), the closing balance (:62F:/:62M:). account is :25:, mapped
+through [values.account]. Balance lines are checked strictly first (the library would read
+"12x34,56" as 12); a line the library cannot read refuses the file (exit 3) naming it.
+
+camt.053 (cash): pycamt parses the XML (lxml, no entities, no network) and lists each
+statement's entries (get_transactions, one record per TxDtls of an entry, with the detail's
+amount, else the entry). Entries whose status is not BOOK (PDNG, INFO) are skipped and counted.
+Balances are read from the same parsed tree, exactly (pycamt's get_statement_info turns debit
+balances into floats): OPBD -> opening_balance, CLBD -> closing_balance, other types skipped and
+counted. account is the statement's IBAN, else its Othr/Id; amount is signed by CdtDbtInd;
+date the value date, else the booking date; ref the AcctSvcrRef, else the EndToEndId.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, time
+from decimal import Decimal, localcontext
+from enum import Enum
+from typing import Any, Final
+
+from oms import fix
+from oms.errors import BadInput, RowError
+from oms.values import QUANTUM, dec_str, decimal_context, is_decimal_text
+from recon.loaders import Record, Records, decode_text
+from recon.profiles import Profile
+
+logging.getLogger("mt940").addHandler(logging.NullHandler())  # its parse errors are ours to say
+
+Fields = dict[str, str | None]
+
+
+def read(profile: Profile, data: bytes, source: str) -> Records:
+    readers: dict[str, Callable[[Profile, bytes, str], Records]] = {
+        "fix": read_fix,
+        "ibflex": read_ibflex,
+        "mt940": read_mt940,
+        "camt053": read_camt053,
+    }
+    return readers[profile.format](profile, data, source)
+
+
+def _text(value: object) -> str | None:
+    """A library value as canonical text: plain decimals, ISO dates, enum values."""
+    if value is None:
+        return None
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return dec_str(value) if value.is_finite() else str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    if isinstance(value, (tuple, list)):
+        return ";".join(t for t in (_text(v) for v in value) if t is not None)
+    return str(value)
+
+
+def _neg(value: Decimal | None) -> str | None:
+    return None if value is None else dec_str(-value)
+
+
+# ---- FIX --------------------------------------------------------------------------------------
+
+FIX_TAGS: Final = {
+    "exec_id": "17",
+    "account": "1",
+    "symbol": "55",
+    "side": "54",
+    "quantity": "32",
+    "price": "31",
+    "currency": "15",
+    "trade_date": "75",
+    "settle_date": "64",
+    "exec_time": "60",
+    "commission": "12",
+    "client_order_id": "11",
+}
+FIX_FILLS: Final = ("F", "1", "2")
+FIX_SIDES: Final = {"1": "buy", "2": "sell", "5": "sell", "6": "sell"}
+FIX_DATES: Final = {
+    "trade_date": "%Y%m%d",
+    "settle_date": "%Y%m%d",
+    "exec_time": "%Y%m%d-%H:%M:%S%.f",
+}
+
+
+def _fix_fields(line: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in line.strip().replace("|", "\x01").split("\x01"):
+        tag, sep, value = part.partition("=")
+        if sep and tag.strip():
+            out[tag.strip()] = value
+    return out
+
+
+def _fix_commission(f: Mapping[str, str]) -> str | None:
+    amount, comm_type = f.get("12"), f.get("13")
+    if amount is None or comm_type in (None, "3"):
+        return amount
+    qty, px = f.get("32"), f.get("31")
+    texts = [t for t in (amount, qty) + ((px,) if comm_type == "2" else ()) if t is not None]
+    if comm_type not in ("1", "2") or len(texts) != (3 if comm_type == "2" else 2) or not all(
+        is_decimal_text(t) for t in texts
+    ):
+        return amount  # left as written: validation says what is wrong with it
+    with localcontext(decimal_context(60)):
+        value = Decimal(amount) * Decimal(texts[1])
+        if comm_type == "2":
+            value = value * Decimal(texts[2]) / 100
+        return dec_str(value.quantize(QUANTUM))
+
+
+def _fix_derived(f: Mapping[str, str]) -> Fields:
+    out: Fields = {name: f.get(tag) for name, tag in FIX_TAGS.items()}
+    if out["trade_date"] is None and f.get("60"):
+        out["trade_date"] = f["60"][:8]
+    out["commission"] = _fix_commission(f)
+    return out
+
+
+def read_fix(profile: Profile, data: bytes, source: str) -> Records:
+    text = decode_text(data, profile.csv.encoding, source)
+    lines = text.splitlines()
+    records: list[Record] = []
+    skipped: Counter[str] = Counter()
+    for item in fix.parse(text):
+        if isinstance(item, RowError):
+            if item.field == "35" and item.value is not None:
+                skipped[f"MsgType {item.value}"] += 1
+                continue
+            line = item.line or 0
+            f = _fix_fields(lines[line - 1]) if 0 < line <= len(lines) else {}
+            records.append(Record(line, f, dict(f), _fix_derived(f), item.reason))
+            continue
+        f = {str(tag): value for tag, value in item.fields.items()}
+        if item.msg_type != fix.EXECUTION_REPORT:
+            skipped[f"MsgType {item.msg_type}"] += 1
+            continue
+        exec_type = f.get("150")
+        if exec_type not in FIX_FILLS:
+            skipped[f"ExecType {exec_type or 'missing'}"] += 1
+            continue
+        if f.get("20") in ("1", "2"):
+            skipped[f"ExecTransType {f['20']}"] += 1
+            continue
+        records.append(Record(item.line, f, dict(f), _fix_derived(f)))
+    if records and not skipped and all(r.problem and "35" not in r.raw for r in records):
+        raise BadInput(
+            source,
+            "not a FIX drop copy: no line is a FIX message (tag=value fields separated by SOH "
+            "or |, with MsgType 35)",
+        )
+    return Records(records, dict(skipped), {"side": FIX_SIDES}, FIX_DATES, True)
+
+
+# ---- IB Flex ----------------------------------------------------------------------------------
+
+IB_SIDES: Final = {"BUY": "buy", "SELL": "sell"}
+
+
+def _xml_root(data: bytes, source: str, what: str) -> Any:
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+    try:
+        return etree.fromstring(data, parser=parser)
+    except etree.XMLSyntaxError as exc:
+        raise BadInput(source, f"not a readable {what} XML file: {exc}") from None
+
+
+def _local(tag: object) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _ib_values(elem: Any) -> dict[str, Any]:
+    """The element's attributes converted by ibflex one by one (its own element parser does
+    the same, all or nothing): an attribute ibflex cannot convert keeps its text, so that
+    validation names it with its value; one ibflex does not know is left out."""
+    from ibflex import Types
+    from ibflex import parser as ibparser
+
+    cls = getattr(Types, _local(elem.tag), None)
+    out: dict[str, Any] = {}
+    for key, value in elem.attrib.items():
+        if cls is None:
+            out[str(key)] = str(value)
+            continue
+        try:
+            name, converted = ibparser.parse_element_attr(cls, str(key), str(value))
+        except KeyError:
+            continue
+        except Exception:  # ibflex raises several kinds
+            out[str(key)] = str(value)
+            continue
+        out[name] = converted
+    return out
+
+
+def _ib_fields(values: Mapping[str, Any]) -> Fields:
+    return {k: _text(v) for k, v in values.items() if v not in (None, ())}
+
+
+def _abs(value: object) -> str | None:
+    if isinstance(value, Decimal):
+        return dec_str(abs(value))
+    return None if value is None else str(value).lstrip("-")
+
+
+def _negate(value: object) -> str | None:
+    if isinstance(value, Decimal):
+        return _neg(value)
+    if value is None:
+        return None
+    text = str(value)
+    return text[1:] if text.startswith("-") else "-" + text
+
+
+def _day(value: object) -> str | None:
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    return _text(value)
+
+
+def read_ibflex(profile: Profile, data: bytes, source: str) -> Records:
+    root = _xml_root(data, source, "IB Flex Query")
+    if _local(root.tag) != "FlexQueryResponse":
+        raise BadInput(
+            source, f"not an IB Flex Query response (the root element is {_local(root.tag)!r}, "
+                    "not FlexQueryResponse)"
+        )
+    if not any(_local(e.tag) == "FlexStatement" for e in root.iter()):
+        raise BadInput(source, "the Flex Query response has no FlexStatement")
+    records: list[Record] = []
+    skipped: Counter[str] = Counter()
+
+    def add(derived: Fields, values: Mapping[str, Any], attrs: Mapping[str, str]) -> None:
+        records.append(Record(len(records) + 1, dict(attrs), _ib_fields(values), derived))
+
+    for elem in root.iter():
+        tag = _local(elem.tag)
+        if not tag:
+            continue  # a comment or processing instruction
+        attrs = {str(k): str(v) for k, v in elem.attrib.items()}
+        level = attrs.get("levelOfDetail")
+        if profile.kind == "trades":
+            if tag in ("Lot", "Order", "SymbolSummary", "AssetSummary"):
+                skipped[f"{tag} element"] += 1
+                continue
+            if tag != "Trade":
+                continue
+            if level not in (None, "", "EXECUTION"):
+                skipped[f"Trade levelOfDetail {level}"] += 1
+                continue
+            v = _ib_values(elem)
+            exec_id = v.get("ibExecID") or v.get("tradeID")
+            add(
+                {
+                    "exec_id": _text(exec_id),
+                    "account": _text(v.get("accountId")),
+                    "symbol": _text(v.get("symbol")),
+                    "side": _text(v.get("buySell")),
+                    "quantity": _abs(v.get("quantity")),
+                    "price": _text(v.get("tradePrice")),
+                    "currency": _text(v.get("currency")),
+                    "trade_date": _day(v.get("tradeDate")),
+                    "settle_date": _day(v.get("settleDateTarget")),
+                    "exec_time": _text(v.get("dateTime")),
+                    "commission": _negate(v.get("ibCommission")),
+                    "fees": _negate(v.get("taxes")),
+                    "client_order_id": _text(v.get("orderReference")),
+                },
+                v,
+                attrs,
+            )
+        elif profile.kind == "positions":
+            if tag != "OpenPosition":
+                continue
+            if level not in (None, "", "SUMMARY"):
+                skipped[f"OpenPosition levelOfDetail {level}"] += 1
+                continue
+            v = _ib_values(elem)
+            add(
+                {
+                    "account": _text(v.get("accountId")),
+                    "symbol": _text(v.get("symbol")),
+                    "quantity": _text(v.get("position")),
+                    "price": _text(v.get("markPrice")),
+                },
+                v,
+                attrs,
+            )
+        elif tag == "CashReportCurrency":
+            if attrs.get("currency") == "BASE_SUMMARY":
+                skipped["CashReportCurrency BASE_SUMMARY"] += 1
+                continue
+            v = _ib_values(elem)
+            for line_type, amount, day in (
+                ("opening_balance", "startingCash", "fromDate"),
+                ("closing_balance", "endingCash", "toDate"),
+            ):
+                add(
+                    {
+                        "account": _text(v.get("accountId")),
+                        "currency": _text(v.get("currency")),
+                        "date": _day(v.get(day)),
+                        "amount": _text(v.get(amount)),
+                        "line_type": line_type,
+                        "ref": None,
+                    },
+                    v,
+                    attrs,
+                )
+        elif tag == "CashTransaction":
+            if level not in (None, "", "DETAIL"):
+                skipped[f"CashTransaction levelOfDetail {level}"] += 1
+                continue
+            v = _ib_values(elem)
+            when = v.get("dateTime") or v.get("reportDate")
+            add(
+                {
+                    "account": _text(v.get("accountId")),
+                    "currency": _text(v.get("currency")),
+                    "date": _day(when),
+                    "amount": _text(v.get("amount")),
+                    "line_type": "movement",
+                    "ref": _text(v.get("transactionID")),
+                },
+                v,
+                attrs,
+            )
+    return Records(records, dict(skipped), {"side": IB_SIDES}, {}, True)
+
+
+# ---- MT940 ------------------------------------------------------------------------------------
+
+_BALANCE_LINE = re.compile(r"^:(60F|60M|62F|62M|64|65|60|62):(.*)$")
+_BALANCE_VALUE = re.compile(r"^[CD][0-9]{6}[A-Z]{3}[0-9]{1,15},[0-9]*$")
+OPENING: Final = ("final_opening_balance", "intermediate_opening_balance", "opening_balance")
+CLOSING: Final = ("final_closing_balance", "intermediate_closing_balance", "closing_balance")
+
+
+def _check_mt940_balances(text: str, source: str) -> None:
+    for n, line in enumerate(text.splitlines(), 1):
+        m = _BALANCE_LINE.match(line.strip())
+        if m and not _BALANCE_VALUE.match(m.group(2).strip()):
+            raise BadInput(
+                source,
+                f"line {n}: the MT940 balance :{m.group(1)}: {m.group(2).strip()[:60]!r} is not "
+                "a balance (mark C/D, YYMMDD, currency, amount with a decimal comma)",
+            )
+
+
+def _mt940_line_of(text: str, fragment: str) -> str:
+    for n, line in enumerate(text.splitlines(), 1):
+        if fragment and fragment.splitlines()[0] in line:
+            return f"line {n}: "
+    return ""
+
+
+def _mt940_balance(
+    records: list[Record],
+    skipped: Counter[str],
+    head: Mapping[str, Any],
+    keys: tuple[str, ...],
+    line_type: str,
+    common: Fields,
+) -> None:
+    found = [k for k in keys if head.get(k) is not None]
+    for key in found[1:]:
+        skipped[f"second {line_type} ({key})"] += 1
+    if not found:
+        return
+    bal = head[found[0]]
+    amount = getattr(bal.amount, "amount", None)
+    currency = getattr(bal.amount, "currency", None)
+    f: Fields = {
+        **common,
+        "balance": found[0],
+        "status": _text(bal.status),
+        "amount": _text(amount),
+        "currency": _text(currency),
+        "date": _text(bal.date),
+    }
+    derived: Fields = {
+        "account": common["account_identification"],
+        "currency": _text(currency),
+        "date": _text(bal.date),
+        "amount": _text(amount),
+        "line_type": line_type,
+        "ref": None,
+    }
+    raw = {k: v for k, v in f.items() if v is not None}
+    records.append(Record(len(records) + 1, raw, f, derived))
+
+
+def read_mt940(profile: Profile, data: bytes, source: str) -> Records:
+    import mt940
+
+    text = decode_text(data, profile.csv.encoding, source)
+    _check_mt940_balances(text, source)
+    try:
+        statements = mt940.parse_statements(text, options=mt940.Options.all())
+    except Exception as exc:  # the library raises RuntimeError and others
+        args: tuple[object, ...] = exc.args
+        value = args[2] if len(args) > 2 and isinstance(args[2], str) else ""
+        where = _mt940_line_of(text, value)
+        what = f"{value[:60]!r} cannot be read" if value else str(exc)[:200]
+        raise BadInput(source, f"{where}not a readable MT940 statement: {what}") from None
+    if not statements:
+        raise BadInput(source, "no MT940 statement found (no :20: line)")
+    records: list[Record] = []
+    skipped: Counter[str] = Counter()
+    for st in statements:
+        head = st.data
+        account = _text(head.get("account_identification"))
+        common: Fields = {
+            "account_identification": account,
+            "transaction_reference": _text(head.get("transaction_reference")),
+            "statement_number": _text(head.get("statement_number")),
+        }
+
+        _mt940_balance(records, skipped, head, OPENING, "opening_balance", common)
+        for tx in st:
+            d = tx.data
+            amt = d.get("amount")
+            amount = getattr(amt, "amount", None)
+            currency = getattr(amt, "currency", None) or d.get("currency")
+            f = {k: _text(v) for k, v in d.items() if k != "amount"}
+            f.update(common)
+            f["amount"] = _text(amount)
+            f["currency"] = _text(currency)
+            customer = f.get("customer_reference")
+            ref = customer if customer and customer.upper() != "NONREF" else None
+            ref = ref or f.get("bank_reference") or None
+            derived = {
+                "account": account,
+                "currency": _text(currency),
+                "date": _text(d.get("date")),
+                "amount": _text(amount),
+                "line_type": "movement",
+                "ref": ref,
+            }
+            raw = {k: v for k, v in f.items() if v not in (None, "")}
+            records.append(Record(len(records) + 1, raw, f, derived))
+        _mt940_balance(records, skipped, head, CLOSING, "closing_balance", common)
+    return Records(records, dict(skipped), {}, {}, False)
+
+
+# ---- camt.053 ---------------------------------------------------------------------------------
+
+
+def _children(elem: Any, name: str) -> list[Any]:
+    return [c for c in elem if _local(c.tag) == name]
+
+
+def _path(elem: Any, *names: str) -> Any:
+    for name in names:
+        found = _children(elem, name) if elem is not None else []
+        elem = found[0] if found else None
+    return elem
+
+
+def _camt_text(elem: Any) -> str | None:
+    if elem is None or elem.text is None:
+        return None
+    return str(elem.text).strip() or None
+
+
+def _camt_day(value: str | None) -> str | None:
+    if value and len(value) > 10 and value[10] == "T":
+        return value[:10]
+    return value
+
+
+def _signed(amount: str | None, indicator: str | None) -> tuple[str | None, str | None]:
+    """(signed amount text, problem)."""
+    if amount is None:
+        return None, None
+    if indicator == "CRDT":
+        return amount, None
+    if indicator == "DBIT":
+        return (amount[1:] if amount.startswith("-") else "-" + amount), None
+    said = "missing" if indicator is None else f"{indicator!r}, not CRDT or DBIT"
+    return amount, f"CdtDbtInd is {said}: the amount's sign is unknown"
+
+
+def read_camt053(profile: Profile, data: bytes, source: str) -> Records:
+    from pycamt.parser import Camt053ParseError, Camt053Parser
+
+    try:
+        parser = Camt053Parser(data)
+    except Exception as exc:  # lxml's syntax errors and others
+        raise BadInput(source, f"not a readable camt.053 XML file: {exc}") from None
+    root = parser.tree
+    statements = [e for e in root.iter() if _local(e.tag) == "Stmt"] or [
+        e for e in root.iter() if _local(e.tag) == "Rpt"
+    ]
+    if not statements:
+        raise BadInput(
+            source, f"no statement (Stmt) in this XML; is it camt.053? (root {_local(root.tag)!r})"
+        )
+    records: list[Record] = []
+    skipped: Counter[str] = Counter()
+    for index, stmt in enumerate(statements):
+        acct = _path(stmt, "Acct")
+        account = _camt_text(_path(acct, "Id", "IBAN")) or _camt_text(
+            _path(acct, "Id", "Othr", "Id")
+        )
+        acct_ccy = _camt_text(_path(acct, "Ccy"))
+        balances: dict[str, list[Record]] = {"opening_balance": [], "closing_balance": []}
+        for bal in _children(stmt, "Bal"):
+            code = _camt_text(_path(bal, "Tp", "CdOrPrtry", "Cd")) or _camt_text(
+                _path(bal, "Tp", "CdOrPrtry", "Prtry")
+            )
+            line_type = {"OPBD": "opening_balance", "CLBD": "closing_balance"}.get(code or "")
+            if line_type is None:
+                skipped[f"balance type {code}"] += 1
+                continue
+            amt = _path(bal, "Amt")
+            amount, problem = _signed(_camt_text(amt), _camt_text(_path(bal, "CdtDbtInd")))
+            day = _camt_text(_path(bal, "Dt", "Dt")) or _camt_text(_path(bal, "Dt", "DtTm"))
+            f: Fields = {
+                "Account": account,
+                "Type": code,
+                "Amount": _camt_text(amt),
+                "Currency": None if amt is None else amt.get("Ccy"),
+                "CreditDebitIndicator": _camt_text(_path(bal, "CdtDbtInd")),
+                "Date": day,
+            }
+            derived: Fields = {
+                "account": account,
+                "currency": f["Currency"] or acct_ccy,
+                "date": _camt_day(day),
+                "amount": amount,
+                "line_type": line_type,
+                "ref": None,
+            }
+            raw = {k: v for k, v in f.items() if v is not None}
+            balances[line_type].append(Record(0, raw, f, derived, problem))
+        # pycamt lists the entries of the whole document: give it this statement alone.
+        tree = copy.deepcopy(root)
+        mine = [e for e in tree.iter() if _local(e.tag) == _local(stmt.tag)]
+        for i, other in enumerate(mine):
+            if i != index:
+                other.getparent().remove(other)
+        sub = copy.copy(parser)
+        sub.tree = tree
+        try:
+            entries = sub.get_transactions()
+        except Camt053ParseError:
+            entries = []
+        movements: list[Record] = []
+        for entry in entries:
+            status = entry.get("Status")
+            if status not in (None, "BOOK"):
+                skipped[f"entry status {status}"] += 1
+                continue
+            f = {str(k): (None if v is None else str(v)) for k, v in entry.items()}
+            f["Account"] = account
+            amount, problem = _signed(f.get("Amount"), f.get("CreditDebitIndicator"))
+            e2e = f.get("EndToEndId")
+            ref = f.get("TransactionID") or (e2e if e2e and e2e != "NOTPROVIDED" else None)
+            derived = {
+                "account": account,
+                "currency": f.get("Currency") or acct_ccy,
+                "date": _camt_day(f.get("ValueDate") or f.get("BookingDate")),
+                "amount": amount,
+                "line_type": "movement",
+                "ref": ref,
+            }
+            raw = {k: v for k, v in f.items() if v is not None}
+            movements.append(Record(0, raw, f, derived, problem))
+        for rec in [*balances["opening_balance"], *movements, *balances["closing_balance"]]:
+            records.append(
+                Record(len(records) + 1, rec.raw, rec.fields, rec.derived, rec.problem)
+            )
+    return Records(records, dict(skipped), {}, {}, False)
+
+
+__all__ = ["read", "read_camt053", "read_fix", "read_ibflex", "read_mt940"]

@@ -1,0 +1,609 @@
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from oms.errors import BadInput
+from recon.canonical import CASH, POSITIONS, TRADES
+from recon.loaders import LoadedFile, load, load_bytes
+from recon.profiles import Profile, load_profile, parse_profile
+from recon.validate import Validated, load_and_validate, validate
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "recon"
+D = Decimal
+
+
+def profile(kind: str, fmt: str, extra: str = "") -> Profile:
+    return parse_profile(
+        f'name = "t"\nvenue = "ACME"\nkind = "{kind}"\nformat = "{fmt}"\n{extra}', "test"
+    )
+
+
+def check(prof: Profile, loaded: LoadedFile) -> Validated:
+    out = validate(prof, loaded)
+    assert out.valid.height + out.quarantine.height == loaded.rows
+    assert set(out.valid["row"]).isdisjoint(out.quarantine["row"])
+    assert sorted([*out.valid["row"], *out.quarantine["row"]]) == sorted(loaded.text["row"])
+    assert dict(out.valid.schema) == {"trades": TRADES, "positions": POSITIONS, "cash": CASH}[
+        prof.kind
+    ]
+    assert out.quarantine.schema == pl.Schema(
+        {"row": pl.Int64, "values": pl.String, "reasons": pl.List(pl.String)}
+    )
+    return out
+
+
+def rows(frame: pl.DataFrame, *cols: str) -> list[tuple[object, ...]]:
+    return [tuple(r) for r in frame.select(cols).iter_rows()]
+
+
+def quarantined(out: Validated) -> dict[int, list[str]]:
+    return {r: list(reasons) for r, reasons in rows(out.quarantine, "row", "reasons")}
+
+
+def write(path: Path, text: str | bytes) -> str:
+    if isinstance(text, str):
+        text = text.encode()
+    path.write_bytes(text)
+    return str(path)
+
+
+# ---- CSV --------------------------------------------------------------------------------------
+
+
+def test_csv_with_semicolons_quotes_thousands_and_day_first_dates() -> None:
+    prof = load_profile(FIXTURES / "acme_trades.toml")
+    loaded, out = load_and_validate(prof, FIXTURES / "acme_trades.csv")
+    check(prof, loaded)
+    assert loaded.rows == 4 and out.quarantine.height == 0
+    assert len(loaded.sha256) == 64
+    v = out.valid
+    # row = physical line: the quoted note of ACME-0003 spans lines 4-5
+    assert rows(v, "row", "ref", "exec_id", "venue") == [
+        (2, "ACME-0001", "ACME-0001", "ACME"),
+        (3, "ACME-0002", "ACME-0002", "ACME"),
+        (4, "ACME-0003", "ACME-0003", "ACME"),
+        (6, "ACME-0004", "ACME-0004", "ACME"),
+    ]
+    assert rows(v, "side", "quantity", "price", "currency") == [
+        ("buy", D("1234.5"), D("190.25"), "USD"),
+        ("sell", D("10"), D("1410.123456789012"), "USD"),
+        ("buy", D("5"), D("250"), "USD"),
+        ("sell", D("5"), D("250.5"), "USD"),
+    ]
+    assert v["trade_date"].to_list() == [date(2026, 3, 11)] * 4
+    assert v["settle_date"].to_list() == [date(2026, 3, 12)] * 2 + [None, date(2026, 3, 12)]
+    assert v["exec_time"].to_list()[:3] == [
+        datetime(2026, 3, 11, 14, 30, 5, tzinfo=UTC),
+        datetime(2026, 3, 11, 14, 0, 0, tzinfo=UTC),
+        None,
+    ]
+    assert v["commission"].to_list() == [D("1.25"), D("0"), None, D("-0.10")]
+    assert v["fees"].to_list() == [None] * 4  # not reported: null, never a made-up zero
+    raw = loaded.raw.row(3, named=True)
+    assert raw["Note"] == 'he said "sell"' and raw["Qty"] == "5"
+
+
+def test_latin1_file_with_banner_lines_and_decimal_commas() -> None:
+    prof = profile(
+        "trades",
+        "csv",
+        '[csv]\nencoding = "latin-1"\nskip_rows = 2\n'
+        '[columns]\naccount = "Konto"\nsymbol = "Wertpapier"\nside = "Richtung"\n'
+        'quantity = "Menge"\nprice = "Kurs"\ncurrency = "Währung"\ntrade_date = "Handelstag"\n'
+        '[values.side]\nKauf = "buy"\nVerkauf = "sell"\n'
+        '[parse]\ntrade_date = "%d.%m.%Y"\ndecimal_separator = ","\nthousands_separator = "."\n',
+    )
+    loaded = load(prof, FIXTURES / "broker_trades_latin1.csv")
+    out = check(prof, loaded)
+    assert out.quarantine.height == 0
+    assert rows(out.valid, "row", "ref", "side", "quantity", "price", "trade_date") == [
+        (4, "row:4", "buy", D("1234.5"), D("118.42"), date(2026, 3, 11)),
+        (5, "row:5", "sell", D("10"), D("201.1"), date(2026, 3, 11)),
+    ]
+    assert loaded.raw["Bemerkung"].to_list() == ["Société Générale", "Zürich «OTC»"]
+
+
+def test_undecodable_bytes_name_the_encoding_offset_and_the_key() -> None:
+    prof = profile("trades", "csv", "[csv]\nskip_rows = 2\n")
+    with pytest.raises(BadInput) as info:
+        load(prof, FIXTURES / "broker_trades_latin1.csv")
+    msg = info.value.message
+    assert info.value.exit_code == 3
+    assert "utf-8" in msg and "byte 0xe4 at byte offset 19 (line 1)" in msg
+    assert "[csv] encoding" in msg
+
+
+@pytest.mark.parametrize("content", [b"", b"  \n\r\n\t"])
+def test_an_empty_file_is_refused(tmp_path: Path, content: bytes) -> None:
+    with pytest.raises(BadInput, match="the file is empty") as info:
+        load(profile("trades", "csv"), write(tmp_path / "e.csv", content))
+    assert info.value.exit_code == 3
+
+
+def test_a_missing_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="no such file"):
+        load(profile("trades", "csv"), tmp_path / "nope.csv")
+
+
+def test_header_only_file_has_no_rows(tmp_path: Path) -> None:
+    prof = profile("trades", "csv")
+    f = write(tmp_path / "h.csv", "account,symbol,side,quantity,price,trade_date\n")
+    loaded, out = load_and_validate(prof, f)
+    check(prof, loaded)
+    assert loaded.rows == 0 and out.valid.height == 0 and out.quarantine.height == 0
+
+
+def test_skip_rows_past_the_end_is_refused(tmp_path: Path) -> None:
+    prof = profile("trades", "csv", "[csv]\nskip_rows = 5\n")
+    with pytest.raises(BadInput, match=r"no header line after the 5 line\(s\)"):
+        load(prof, write(tmp_path / "s.csv", "a,b\n1,2\n"))
+
+
+def test_missing_mapped_columns_are_named_with_the_mapping(tmp_path: Path) -> None:
+    prof = profile("trades", "csv", '[columns]\nquantity = "Qty"\nsettle_date = "Settle"\n')
+    f = write(tmp_path / "m.csv", "account,symbol,side,price,trade_date,Quantity\nA,S,buy,1,x,1\n")
+    with pytest.raises(BadInput) as info:
+        load(prof, f)
+    msg = info.value.message
+    assert info.value.exit_code == 3
+    assert "quantity (mapped to 'Qty' by [columns] quantity = 'Qty')" in msg
+    assert "settle_date (mapped to 'Settle'" in msg
+    assert "'Quantity'" in msg and "'trade_date'" in msg  # the file's columns
+    f = write(tmp_path / "n.csv", "account,symbol,Qty,Settle\nA,S,1,x\n")
+    with pytest.raises(BadInput) as info:
+        load(prof, f)
+    assert "side (no [columns] entry, so a column named 'side')" in info.value.message
+    assert "price" in info.value.message and "trade_date" in info.value.message
+
+
+def test_a_repeated_header_column_is_refused(tmp_path: Path) -> None:
+    f = write(tmp_path / "d.csv", "account,symbol,account\nA,B,C\n")
+    with pytest.raises(BadInput, match=r"'account' \(columns 1, 3\)"):
+        load(profile("positions", "csv"), f)
+
+
+def test_quarantine_keeps_every_bad_row_with_all_its_reasons(tmp_path: Path) -> None:
+    prof = profile(
+        "trades", "csv", '[columns]\nexec_id = "id"\n[values.side]\nB = "buy"\nS = "sell"\n'
+    )
+    text = (
+        "id,account,symbol,side,quantity,price,currency,trade_date,settle_date,exec_time\n"
+        "E1,A1,AAPL,B,10,1.5,USD,2026-03-11,2026-03-12,2026-03-11T10:00:00Z\n"  # 2 ok
+        "E2,,AAPL,X,-3,0,US,2026-02-30,,noon\n"  # 3: six problems
+        "E 3,A1,AAPL,S,1.1234567890123,1e3,USD,2026-03-11,2026-03-10,\n"  # 4
+        "\n"  # 5: blank, skipped and counted
+        "E4,A1,AAPL,S,1,2,USD,2026-03-11,,,surplus\n"  # 6: more fields than the header
+        ",A1,MSFT,sell,1,2,usd,2026-03-11,,\n"  # 7 ok, ref row:7
+        "E6,A1,AAPL,buy,1,2\n"  # 8: too few fields: trade_date missing
+    )
+    loaded = load(prof, write(tmp_path / "q.csv", text))
+    out = check(prof, loaded)
+    assert loaded.rows == 6 and loaded.skipped == {"blank line": 1}
+    assert rows(out.valid, "row", "ref", "currency") == [(2, "E1", "USD"), (7, "row:7", "USD")]
+    q = quarantined(out)
+    assert sorted(q) == [3, 4, 6, 8]
+    assert q[3] == [
+        "account: is required and empty",
+        "side: 'X' must be buy or sell (map the file's codes in [values.side])",
+        "quantity: '-3' must be a decimal number greater than zero (decimal separator '.', no "
+        "thousands separator; at most 18 digits before the point and 12 after)",
+        "price: '0' must be a decimal number greater than zero (decimal separator '.', no "
+        "thousands separator; at most 18 digits before the point and 12 after)",
+        "currency: 'US' must be a three-letter currency code",
+        "trade_date: '2026-02-30' must be a date written %Y-%m-%d",
+        "exec_time: 'noon' must be an ISO 8601 time (2026-03-11T14:30:00Z, an offset, or no "
+        "zone for UTC)",
+    ]
+    assert [r.split(":")[0] for r in q[4]] == [
+        "exec_id (id)", "quantity", "price", "settle_date"
+    ]
+    assert q[4][-1] == "settle_date: is before trade_date"
+    assert q[6] == ["the line has more fields than the header's 10 (first extra field: 'surplus')"]
+    assert q[8] == ["trade_date: is required and empty"]
+    values = dict(rows(out.quarantine, "row", "values"))
+    assert json.loads(values[3]) == {
+        "id": "E2", "account": "", "symbol": "AAPL", "side": "X", "quantity": "-3",
+        "price": "0", "currency": "US", "trade_date": "2026-02-30", "settle_date": "",
+        "exec_time": "noon",
+    }
+    assert values[3].startswith('{"account":"","currency":"US",')  # sorted, compact
+
+
+def test_hostile_text_survives_as_data(tmp_path: Path) -> None:
+    long = "x" * 100_000
+    markup = "<script>alert('x')</script>&amp;\u202e"
+    prof = profile("positions", "csv")
+    text = (
+        'account,symbol,quantity,price,comment\n'
+        f'"{markup}",AAPL,1,2,"{long}"\n'
+        f'A1,AAPL,"{long}",2,"{markup}"\n'
+        f'A1,"=HYPERLINK(""http://evil"")",1,,ok\n'
+    )
+    loaded = load(prof, write(tmp_path / "h.csv", text))
+    out = check(prof, loaded)
+    assert out.valid.height == 0
+    values = {r: json.loads(v) for r, v in rows(out.quarantine, "row", "values")}
+    assert values[2]["account"] == markup and values[2]["comment"] == long
+    assert values[3]["quantity"] == long and values[3]["comment"] == markup
+    assert values[4]["symbol"] == '=HYPERLINK("http://evil")'
+    q = quarantined(out)
+    assert q[2][0].startswith("account: '<script>alert('x')</script>")
+    assert len(q[3][0]) < 400 and "..." in q[3][0]  # a long value is shortened in the reason
+
+
+def test_positions_csv_signed_quantities() -> None:
+    prof = profile("positions", "csv", 'basis = "settlement"\n')
+    loaded, out = load_and_validate(prof, FIXTURES / "positions.csv")
+    check(prof, loaded)
+    assert rows(out.valid, "row", "ref", "account", "symbol", "quantity", "price") == [
+        (2, "row:2", "ACC1", "AAPL", D("300"), D("191.5")),
+        (3, "row:3", "ACC1", "MSFT", D("-25.5"), D("409.9")),
+        (4, "row:4", "ACC2", "IBM", D("0"), None),
+    ]
+
+
+def test_cash_csv_refs_line_types_and_european_amounts() -> None:
+    prof = profile(
+        "cash",
+        "csv",
+        '[csv]\ndelimiter = "|"\n[columns]\nline_type = "type"\n'
+        '[values.line_type]\nopening = "opening_balance"\nclosing = "closing_balance"\n'
+        '[parse]\ndecimal_separator = ","\nthousands_separator = "."\n',
+    )
+    loaded, out = load_and_validate(prof, FIXTURES / "cash.csv")
+    check(prof, loaded)
+    assert rows(out.valid, "row", "ref", "date", "amount", "line_type") == [
+        (2, "SETTLE-0311", date(2026, 3, 11), D("-19025.75"), "movement"),
+        (3, "DEP-77", date(2026, 3, 11), D("5000"), "movement"),
+        (4, "row:4", date(2026, 3, 10), D("100000"), "opening_balance"),
+        (5, "row:5", date(2026, 3, 11), D("85974.25"), "closing_balance"),
+    ]
+
+
+def test_thousands_separators_must_be_grouped(tmp_path: Path) -> None:
+    prof = profile("positions", "csv", '[parse]\nthousands_separator = ","\n')
+    text = 'account,symbol,quantity\nA,S,"1,234"\nA,S,"12,34"\nA,S,"-1,234,567.5"\nA,S,+7\n'
+    out = check(prof, load(prof, write(tmp_path / "t.csv", text)))
+    assert out.valid["quantity"].to_list() == [D("1234"), D("-1234567.5"), D("7")]
+    assert list(quarantined(out)) == [3]
+
+
+def test_time_formats_and_zones(tmp_path: Path) -> None:
+    prof = profile(
+        "trades",
+        "csv",
+        '[parse]\nexec_time = "%d/%m/%Y %H:%M"\ntimezone = "America/New_York"\n',
+    )
+    text = (
+        "account,symbol,side,quantity,price,trade_date,exec_time\n"
+        "A,S,buy,1,1,2026-03-11,11/03/2026 09:30\n"
+        "A,S,buy,1,1,2026-03-11,2026-03-11T09:30:00Z\n"
+    )
+    out = check(prof, load(prof, write(tmp_path / "t.csv", text)))
+    assert out.valid["exec_time"].to_list() == [datetime(2026, 3, 11, 13, 30, tzinfo=UTC)]
+    assert quarantined(out)[3] == ["exec_time: '2026-03-11T09:30:00Z' must be a time written "
+                                   "%d/%m/%Y %H:%M"]
+    naive = profile("trades", "csv", '[parse]\ntimezone = "Europe/London"\n')
+    out = check(naive, load(naive, write(tmp_path / "n.csv", text.replace("11/03/2026 09:30",
+                                                                         "2026-07-01 09:30:00"))))
+    assert out.valid["exec_time"].to_list() == [
+        datetime(2026, 7, 1, 8, 30, tzinfo=UTC), datetime(2026, 3, 11, 9, 30, tzinfo=UTC)
+    ]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 4),  # row
+            st.integers(0, 8),  # column
+            st.one_of(
+                st.text(max_size=12),
+                st.sampled_from(["", " ", "-1", "0", "1e5", "x", "31/02/2026", '"', "\n", ";"]),
+            ),
+        ),
+        max_size=12,
+    )
+)
+def test_randomly_corrupted_cells_never_lose_a_row(
+    corruptions: list[tuple[int, int, str]],
+) -> None:
+    header = ["TradeRef", "Account", "Symbol", "B/S", "Qty", "Price", "Ccy", "TradeDate",
+              "SettleDate"]
+    good = ["T{}", "ACC1", "AAPL", "B", "1,234.50", "190.25", "USD", "11/03/2026", "12/03/2026"]
+    table = [[c.format(i) for c in good] for i in range(5)]
+    for r, c, value in corruptions:
+        table[r][c] = value
+    lines = [";".join(header)] + [
+        ";".join('"' + cell.replace('"', '""') + '"' for cell in row) for row in table
+    ]
+    prof = load_profile(FIXTURES / "acme_trades.toml")
+    prof = parse_profile(prof.to_toml().replace('exec_time = "ExecTime"\n', "")
+                         .replace('commission = "Comm"\n', ""), "t")
+    loaded = load_bytes(prof, ("\n".join(lines) + "\n").encode(), "fuzz.csv")
+    out = check(prof, loaded)
+    assert loaded.rows + sum(loaded.skipped.values()) == 5
+    for reasons in out.quarantine["reasons"].to_list():
+        assert reasons
+
+
+# ---- Parquet ----------------------------------------------------------------------------------
+
+
+def test_parquet_typed_columns(tmp_path: Path) -> None:
+    frame = pl.DataFrame(
+        {
+            "ExecId": ["P1", "P2", "P3", "P4"],
+            "account": ["A1", "A1", "A1", "A1"],
+            "symbol": ["AAPL", "MSFT", "IBM", "IBM"],
+            "side": ["BUY", "Sell", "buy", "buy"],
+            "qty": [100, 5, 7, 1],
+            "price": [0.1, 410.123456, 1e20, float("nan")],
+            "commission": pl.Series(["1.25", "0", None, None]).cast(pl.Decimal(10, 4)),
+            "trade_date": [date(2026, 3, 11)] * 4,
+            "settle": [datetime(2026, 3, 12, 0, 0)] * 4,
+            "ts": pl.Series([datetime(2026, 3, 11, 14, 30, 5, 123000)] * 4).dt.replace_time_zone(
+                "Europe/Paris"
+            ),
+            "tags": [["a"], [], ["b"], ["c"]],
+        }
+    )
+    f = tmp_path / "t.parquet"
+    frame.write_parquet(f)
+    prof = profile(
+        "trades",
+        "parquet",
+        '[columns]\nexec_id = "ExecId"\nquantity = "qty"\nsettle_date = "settle"\n'
+        'exec_time = "ts"\n[parse]\ntrade_date = "%d/%m/%Y"\ndecimal_separator = ","\n',
+    )
+    loaded = load(prof, f)
+    out = check(prof, loaded)
+    assert rows(out.valid, "row", "ref", "side", "quantity", "price", "commission") == [
+        (1, "P1", "buy", D("100"), D("0.1"), D("1.25")),
+        (2, "P2", "sell", D("5"), D("410.123456"), D("0")),
+    ]
+    assert out.valid["trade_date"].to_list() == [date(2026, 3, 11)] * 2
+    assert out.valid["settle_date"].to_list() == [date(2026, 3, 12)] * 2
+    assert out.valid["exec_time"].to_list()[0] == datetime(2026, 3, 11, 13, 30, 5, 123000,
+                                                           tzinfo=UTC)
+    q = quarantined(out)
+    assert q[3][0].startswith("price: '1e+20' must be a decimal number")
+    assert q[4][0].startswith("price: 'NaN' must be a decimal number")
+    assert "tags" not in loaded.raw.columns
+    assert json.loads(dict(rows(out.quarantine, "row", "values"))[3])["commission"] == ""
+    nested = profile("trades", "parquet", '[columns]\nexec_id = "tags"\nquantity = "qty"\n'
+                                          'settle_date = "settle"\n')
+    with pytest.raises(BadInput, match="nested Parquet columns"):
+        load(nested, f)
+
+
+def test_not_a_parquet_file(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="not a readable Parquet file") as info:
+        load(profile("trades", "parquet"), write(tmp_path / "x.parquet", "hello"))
+    assert info.value.exit_code == 3
+
+
+# ---- FIX drop copy ----------------------------------------------------------------------------
+
+
+def fix_line(*fields: tuple[int, str], sep: str = "|") -> str:
+    body = "".join(f"{t}={v}\x01" for t, v in fields)
+    head = f"8=FIX.4.4\x019={len(body.encode())}\x01"
+    total = sum((head + body).encode()) % 256
+    return (head + body + f"10={total:03d}\x01").replace("\x01", sep)
+
+
+def test_fix_drop_copy_fills() -> None:
+    prof = profile("trades", "fix")
+    loaded = load(prof, FIXTURES / "drop_copy.fix")
+    out = check(prof, loaded)
+    assert loaded.skipped == {"ExecType 0": 1, "MsgType 0": 1}
+    assert rows(out.valid, "row", "ref", "account", "symbol", "side", "quantity", "price",
+                "currency", "client_order_id") == [
+        (1, "EX-1", "ACC1", "AAPL", "buy", D("100"), D("190.25"), "USD", "CL-1"),
+        (2, "EX-2", "ACC1", "MSFT", "sell", D("10"), D("410.5"), "USD", "CL-2"),
+        (7, "EX-4", "ACC1", "IBM", "buy", D("5"), D("250"), "USD", "CL-4"),
+    ]
+    assert out.valid["trade_date"].to_list() == [date(2026, 3, 11)] * 3  # row 2: from tag 60
+    assert out.valid["settle_date"].to_list() == [date(2026, 3, 12), None, None]
+    assert out.valid["exec_time"][0] == datetime(2026, 3, 11, 14, 30, 5, 123000, tzinfo=UTC)
+    assert out.valid["commission"].to_list() == [D("1.25"), D("0.1"), None]  # 13=1: per unit
+    q = quarantined(out)
+    assert q[6] == ["CheckSum 000 is wrong (056)"]
+    assert q[8][0] == "side: '9' must be buy or sell (map the file's codes in [values.side])"
+    assert q[8][1].startswith("quantity: '-5' must be a decimal number greater than zero")
+    assert json.loads(dict(rows(out.quarantine, "row", "values"))[6])["17"] == "EX-6"
+
+
+def test_fix_profile_maps_tags_and_codes(tmp_path: Path) -> None:
+    lines = [
+        fix_line((35, "8"), (150, "F"), (17, "X1"), (527, "SEC-1"), (1, "A1"), (55, "VOD.L"),
+                 (54, "B"), (32, "3"), (31, "1.5"), (75, "11/03/2026"), (12, "0.5"), (13, "2"),
+                 sep="\x01"),
+        fix_line((35, "8"), (150, "H"), (17, "X2"), sep="\x01"),
+        fix_line((35, "8"), (20, "2"), (150, "2"), (17, "X3"), sep="\x01"),
+        fix_line((35, "9"), (11, "C1"), sep="\x01"),
+    ]
+    prof = profile("trades", "fix", '[columns]\nexec_id = "527"\n[values.side]\nB = "buy"\n'
+                                    '[parse]\ntrade_date = "%d/%m/%Y"\n')
+    loaded = load(prof, write(tmp_path / "d.fix", "\r\n".join(lines)))
+    out = check(prof, loaded)
+    assert loaded.skipped == {"ExecType H": 1, "ExecTransType 2": 1, "MsgType 9": 1}
+    assert rows(out.valid, "ref", "side", "trade_date", "commission") == [
+        ("SEC-1", "buy", date(2026, 3, 11), D("0.0225"))  # 0.5% of 3 x 1.5
+    ]
+    with pytest.raises(BadInput, match=r"\[columns\] exec_id = '999'"):
+        load(profile("trades", "fix", '[columns]\nexec_id = "999"\n'),
+             write(tmp_path / "d.fix", "\n".join(lines)))
+
+
+# ---- IB Flex ----------------------------------------------------------------------------------
+
+
+def test_ib_flex_trades() -> None:
+    prof = profile("trades", "ibflex", '[parse]\ntimezone = "America/New_York"\n')
+    loaded = load(prof, FIXTURES / "ib_flex.xml")
+    out = check(prof, loaded)
+    assert loaded.skipped == {"Order element": 1}
+    assert rows(out.valid, "row", "ref", "account", "symbol", "side", "quantity", "price",
+                "commission", "fees", "client_order_id") == [
+        (1, "0000e0d5.67f1a2b3.01.01", "U1234567", "AAPL", "buy", D("100"), D("190.25"),
+         D("1.00"), D("0"), "CL-0001"),
+        (2, "0000e0d5.67f1a2b3.01.02", "U1234567", "MSFT", "sell", D("25.5"), D("410.123456"),
+         D("0.3575"), D("0.05"), None),
+    ]
+    assert out.valid["exec_time"][0] == datetime(2026, 3, 11, 18, 30, 5, tzinfo=UTC)
+    assert out.valid["settle_date"].to_list() == [date(2026, 3, 12)] * 2
+    assert quarantined(out) == {3: [
+        "price: 'abc' must be a decimal number greater than zero (plain digits with an optional "
+        "point; at most 18 digits before the point and 12 after)"
+    ]}
+    raw = json.loads(dict(rows(out.quarantine, "row", "values"))[3])
+    assert raw["tradePrice"] == "abc" and raw["tradeID"] == "611003"
+
+
+def test_ib_flex_positions_and_cash() -> None:
+    prof = profile("positions", "ibflex")
+    loaded, out = load_and_validate(prof, FIXTURES / "ib_flex.xml")
+    check(prof, loaded)
+    assert loaded.skipped == {"OpenPosition levelOfDetail LOT": 1}
+    assert rows(out.valid, "account", "symbol", "quantity", "price") == [
+        ("U1234567", "AAPL", D("300"), D("191.5")),
+        ("U1234567", "MSFT", D("-25.5"), D("409.9")),
+    ]
+    prof = profile("cash", "ibflex", '[values.account]\nU1234567 = "ACC1"\n')
+    loaded, out = load_and_validate(prof, FIXTURES / "ib_flex.xml")
+    check(prof, loaded)
+    assert loaded.skipped == {"CashReportCurrency BASE_SUMMARY": 1}
+    assert rows(out.valid, "ref", "account", "currency", "date", "amount", "line_type") == [
+        ("row:1", "ACC1", "USD", date(2026, 3, 11), D("100000"), "opening_balance"),
+        ("row:2", "ACC1", "USD", date(2026, 3, 11), D("90974.740628"), "closing_balance"),
+        ("7001", "ACC1", "USD", date(2026, 3, 11), D("5000"), "movement"),
+        ("7002", "ACC1", "USD", date(2026, 3, 11), D("-10.00"), "movement"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("<FlexQueryResponse><FlexStatements", "not a readable IB Flex Query XML"),
+        ("<Other/>", "not an IB Flex Query response"),
+        ("<FlexQueryResponse/>", "has no FlexStatement"),
+        ('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+         "<FlexQueryResponse>&e;</FlexQueryResponse>", "has no FlexStatement"),
+    ],
+)
+def test_bad_flex_files_are_refused(tmp_path: Path, content: str, words: str) -> None:
+    with pytest.raises(BadInput, match=words) as info:
+        load(profile("trades", "ibflex"), write(tmp_path / "f.xml", content))
+    assert info.value.exit_code == 3
+
+
+# ---- MT940 and camt.053 -----------------------------------------------------------------------
+
+
+def test_mt940_statement() -> None:
+    prof = profile("cash", "mt940", '[values.account]\nNL91ABNA0417164300 = "ACC-EUR"\n')
+    loaded, out = load_and_validate(prof, FIXTURES / "statement.mt940")
+    check(prof, loaded)
+    assert rows(out.valid, "row", "ref", "account", "currency", "date", "amount",
+                "line_type") == [
+        (1, "row:1", "ACC-EUR", "EUR", date(2026, 3, 10), D("1234.56"), "opening_balance"),
+        (2, "TRD-0001", "ACC-EUR", "EUR", date(2026, 3, 11), D("-250.00"), "movement"),
+        (3, "DEP77", "ACC-EUR", "EUR", date(2026, 3, 11), D("1000.5"), "movement"),
+        (4, "FEE-MAR", "ACC-EUR", "EUR", date(2026, 3, 11), D("-15"), "movement"),  # RC
+        (5, "row:5", "ACC-EUR", "EUR", date(2026, 3, 11), D("1970.06"), "closing_balance"),
+    ]
+    opening = out.valid["amount"][0]
+    moves = sum(out.valid["amount"].to_list()[1:4], D(0))
+    assert opening + moves == out.valid["amount"][4]
+    assert loaded.raw.row(1, named=True)["transaction_details"] == "Settlement of trades"
+
+
+def test_mt940_bad_files_are_refused(tmp_path: Path) -> None:
+    text = (FIXTURES / "statement.mt940").read_text()
+    prof = profile("cash", "mt940")
+    with pytest.raises(BadInput, match=r"line 4: the MT940 balance :60F: 'C260310EUR12x34,56'"):
+        load(prof, write(tmp_path / "a.mt940", text.replace("EUR1234,56", "EUR12x34,56")))
+    with pytest.raises(BadInput, match=r"line 5: not a readable MT940 statement: '26031X"):
+        load(prof, write(tmp_path / "b.mt940", text.replace(":61:260311", ":61:26031X")))
+    with pytest.raises(BadInput, match="no MT940 statement"):
+        load(prof, write(tmp_path / "c.mt940", "hello\n"))
+    with pytest.raises(BadInput, match="cannot be decoded as utf-8"):
+        load(prof, write(tmp_path / "d.mt940", text.encode().replace(b"Deposit", b"D\xe9p")))
+    latin = profile("cash", "mt940", '[csv]\nencoding = "latin-1"\n')
+    loaded = load(latin, write(tmp_path / "d.mt940", text.encode().replace(b"Deposit", b"D\xe9p")))
+    assert loaded.raw["transaction_details"].to_list()[2] == "Dép from client"
+
+
+def test_camt053_statement() -> None:
+    prof = profile("cash", "camt053", '[values.account]\nDE89370400440532013000 = "ACC-EUR"\n')
+    loaded, out = load_and_validate(prof, FIXTURES / "statement.camt053.xml")
+    check(prof, loaded)
+    assert loaded.skipped == {"balance type CLAV": 1, "entry status PDNG": 1}
+    assert rows(out.valid, "row", "ref", "account", "currency", "date", "amount",
+                "line_type") == [
+        (1, "row:1", "ACC-EUR", "EUR", date(2026, 3, 10), D("-1500.00"), "opening_balance"),
+        (2, "BNK-0001", "ACC-EUR", "EUR", date(2026, 3, 11), D("10000.00"), "movement"),
+        (3, "BNK-0002", "ACC-EUR", "EUR", date(2026, 3, 12), D("-100.125"), "movement"),
+        (4, "row:4", "ACC-EUR", "EUR", date(2026, 3, 11), D("8399.875"), "closing_balance"),
+    ]
+    assert "<script>" in loaded.raw["RemittanceInformation"].to_list()[1]
+
+
+def test_camt053_several_statements_and_other_account_ids(tmp_path: Path) -> None:
+    xml = (FIXTURES / "statement.camt053.xml").read_text()
+    start, end = xml.index("<Stmt>"), xml.index("</Stmt>") + len("</Stmt>")
+    second = (
+        xml[start:end]
+        .replace("<IBAN>DE89370400440532013000</IBAN>", "<Othr><Id>12345678</Id></Othr>")
+        .replace("BNK-000", "OTH-000")
+        .replace("<CdtDbtInd>CRDT</CdtDbtInd>\n        <Sts>BOOK", "<Sts>BOOK")
+    )
+    f = write(tmp_path / "two.xml", xml[:end] + second + xml[end:])
+    prof = profile("cash", "camt053")
+    loaded, out = load_and_validate(prof, f)
+    check(prof, loaded)
+    assert loaded.rows == 8
+    assert [a for (a,) in rows(loaded.text, "account")] == ["DE89370400440532013000"] * 4 + [
+        "12345678"
+    ] * 4
+    assert loaded.skipped == {"balance type CLAV": 2, "entry status PDNG": 2}
+    assert quarantined(out) == {6: ["CdtDbtInd is missing: the amount's sign is unknown"]}
+    assert rows(out.valid, "row", "ref")[4:] == [(5, "row:5"), (7, "OTH-0002"), (8, "row:8")]
+
+
+def test_not_a_camt053_file(tmp_path: Path) -> None:
+    prof = profile("cash", "camt053")
+    with pytest.raises(BadInput, match=r"not a readable camt\.053 XML file"):
+        load(prof, write(tmp_path / "x.xml", "<Document><unclosed>"))
+    with pytest.raises(BadInput, match="no statement"):
+        load(prof, write(tmp_path / "y.xml", "<Document/>"))
+
+
+def test_a_file_with_no_fix_message_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="not a FIX drop copy"):
+        load(profile("trades", "fix"), write(tmp_path / "x.fix", "account,symbol\nA,B\n"))
+
+
+def test_tab_delimited_csv_without_quoting(tmp_path: Path) -> None:
+    prof = profile("positions", "csv", '[csv]\ndelimiter = "\\t"\nquote_char = ""\n')
+    f = write(tmp_path / "t.tsv", 'account\tsymbol\tquantity\nA1\tAAPL\t"5"\nA1\tIBM\t-5\n')
+    out = check(prof, load(prof, f))
+    assert rows(out.valid, "row", "symbol", "quantity") == [(3, "IBM", D(-5))]
+    assert quarantined(out)[2][0].startswith("""quantity: '"5"' must be a decimal number""")
+
+
+def test_xml_comments_are_not_records(tmp_path: Path) -> None:
+    xml = (FIXTURES / "ib_flex.xml").read_text().replace(
+        "<Trades>", "<Trades><!-- a comment --><?pi x?>"
+    )
+    prof = profile("trades", "ibflex")
+    loaded = load(prof, write(tmp_path / "c.xml", xml))
+    assert loaded.rows == 3
