@@ -10,7 +10,16 @@ from typing import Annotated
 import typer
 from sqlalchemy.exc import DBAPIError
 
-from cli import audit_cmd, book_cmd, md_cmd, order_cmd, paper_cmd, refdata_cmd, risk_cmd
+from cli import (
+    audit_cmd,
+    book_cmd,
+    md_cmd,
+    order_cmd,
+    paper_cmd,
+    recon_cmd,
+    refdata_cmd,
+    risk_cmd,
+)
 from cli.common import (
     ActorOpt,
     DbOpt,
@@ -38,6 +47,7 @@ audit_cmd.register(app)
 order_cmd.register(app)
 risk_cmd.register(app)
 paper_cmd.register(app)
+recon_cmd.register(app)
 
 
 @app.command("init")
@@ -71,7 +81,8 @@ def demo(
 def run() -> None:
     """Console entry point: the one place that maps errors to exit codes."""
     try:
-        app(standalone_mode=False)
+        # without standalone mode, click returns a typer.Exit's code instead of raising it
+        code = app(standalone_mode=False)
     except TieoutError as exc:
         sys.stderr.write(f"tieout: {exc.message}\n")
         sys.exit(exc.exit_code)
@@ -94,7 +105,7 @@ def run() -> None:
     except UnicodeDecodeError as exc:
         sys.stderr.write(f"tieout: input is not valid UTF-8: {exc.reason} at byte {exc.start}\n")
         sys.exit(3)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,385 @@
+"""Breaks after a run: listing, ageing, and the workflow (assign, comment, resolve, approve).
+
+A break is open until a later run finds its items matched (resolved by that run, reason
+`matched`) or an operator resolves it with a reason code. Resolutions that write money off need
+a second, different operator's approval (four eyes): the request is stored with the SHA-256 of
+exactly what was asked (break, type, amount, differences, reason, note), and an approval is
+refused when the break has changed since or when the approver is the requester. Every step is
+a `break_events` row and an audit event, in one transaction.
+
+Breaks age by business day of the firm's calendar (setting `recon.calendar`, default XNYS): a
+break first seen on the business date D is 0 days old on D and n days old n sessions later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from typing import Any, Final
+
+from sqlalchemy import Connection, Row, select
+
+from oms import audit, book
+from oms.book import Ctx
+from oms.calendars import ALWAYS_OPEN, get_calendar
+from oms.errors import BadInput, NotFound, Refused
+from oms.store import Store, next_id
+from oms.values import dec_str, parse_ident, utc_iso
+from recon.schema import break_events, recon_breaks
+
+OPEN: Final = "open"
+RESOLVED: Final = "resolved"
+STATUSES: Final = (OPEN, RESOLVED)
+MATCHED: Final = "matched"  # resolved by a run that found the items matched
+SUPERSEDED: Final = "superseded"  # its items now belong to another break
+# Reason codes an operator can resolve with; those in WRITE_OFFS need a second operator.
+REASONS: Final = (
+    "timing",
+    "booking_error",
+    "venue_error",
+    "duplicate",
+    "written_off",
+    "other",
+)
+WRITE_OFFS: Final = frozenset({"written_off"})
+CALENDAR_SETTING: Final = "recon.calendar"
+DEFAULT_CALENDAR: Final = "XNYS"
+
+
+@lru_cache(maxsize=8)
+def _sessions(calendar: str) -> Any:
+    return get_calendar(calendar).sessions
+
+
+def business_days(first_seen: date, as_of: date, calendar: str = DEFAULT_CALENDAR) -> int:
+    """Sessions after `first_seen` up to and including `as_of` (0 on the day it was found)."""
+    if as_of <= first_seen:
+        return 0
+    if calendar == ALWAYS_OPEN:
+        return (as_of - first_seen).days
+    sessions = _sessions(calendar)
+    import pandas as pd
+
+    lo = sessions.searchsorted(pd.Timestamp(first_seen), side="right")
+    hi = sessions.searchsorted(pd.Timestamp(as_of), side="right")
+    return int(hi - lo)
+
+
+def firm_calendar(conn: Connection) -> str:
+    return book.get_setting(conn, CALENDAR_SETTING) or DEFAULT_CALENDAR
+
+
+@dataclass(frozen=True, slots=True)
+class BreakView:
+    """A break as `breaks list` shows it (contract fields first)."""
+
+    row: Any
+    age_days: int
+
+    def as_json(self) -> dict[str, Any]:
+        r = self.row
+        return {
+            "break_id": r.break_id,
+            "run_id": r.last_run_id,
+            "first_run_id": r.first_run_id,
+            "profile": r.profile,
+            "kind": r.kind,
+            "type": r.type,
+            "status": r.status,
+            "account": r.account,
+            "symbol": r.symbol,
+            "currency": r.currency,
+            "internal_refs": json.loads(r.internal_refs),
+            "venue_refs": json.loads(r.venue_refs),
+            "differences": json.loads(r.differences),
+            "first_seen": r.first_seen.isoformat(),
+            "age_days": self.age_days,
+            "amount": dec_str(r.amount),
+            "suggestion": r.suggestion,
+            "owner": r.owner,
+            "resolution": r.resolution,
+            "resolution_note": r.resolution_note,
+            "pending_approval": r.status == OPEN and r.request_hash is not None,
+            "requested_by": r.requested_by,
+            "resolved_by": r.resolved_by,
+            "resolved_at": utc_iso(r.resolved_at) if r.resolved_at else None,
+            "resolved_run_id": r.resolved_run_id,
+        }
+
+
+def list_breaks(
+    conn: Connection,
+    as_of: date,
+    *,
+    run_id: int | None = None,
+    status: str = OPEN,
+    profile: str | None = None,
+    resolved_on: date | None = None,
+) -> list[BreakView]:
+    """Breaks by id; `run_id` keeps those a run found or saw again; status open|resolved|all."""
+    if status not in (*STATUSES, "all"):
+        raise BadInput("--status", f"{status!r} is not one of open, resolved, all")
+    b = recon_breaks.c
+    q = select(recon_breaks).order_by(b.break_id)
+    if status != "all":
+        q = q.where(b.status == status)
+    if run_id is not None:
+        q = q.where((b.last_run_id == run_id) | (b.resolved_run_id == run_id))
+    if profile is not None:
+        q = q.where(b.profile == profile)
+    rows = conn.execute(q).all()
+    if resolved_on is not None:
+        rows = [
+            r for r in rows if r.resolved_at is not None and r.resolved_at.date() == resolved_on
+        ]
+    calendar = firm_calendar(conn)
+    return [
+        BreakView(
+            r,
+            business_days(r.first_seen, r.resolved_at.date() if r.resolved_at else as_of, calendar),
+        )
+        for r in rows
+    ]
+
+
+def get(conn: Connection, break_id: int) -> Row[Any]:
+    row = conn.execute(select(recon_breaks).where(recon_breaks.c.break_id == break_id)).first()
+    if row is None:
+        raise NotFound("break", str(break_id))
+    return row
+
+
+def add_event(
+    conn: Connection,
+    ctx: Ctx,
+    break_id: int,
+    action: str,
+    payload: dict[str, Any],
+    *,
+    run_id: int | None = None,
+    audit_it: bool = True,
+) -> None:
+    """One step of a break's history, and (unless the caller audits in bulk) its audit event."""
+    conn.execute(
+        break_events.insert().values(
+            event_id=next_id(conn, break_events, "event_id"),
+            break_id=break_id,
+            at=ctx.now,
+            actor=ctx.actor,
+            action=action,
+            run_id=run_id,
+            payload=audit.canonical_json(payload),
+        )
+    )
+    if audit_it:
+        audit.append(
+            conn,
+            at=ctx.now,
+            actor=ctx.actor,
+            action="break." + action,
+            entity_type="break",
+            entity_id=str(break_id),
+            payload=payload,
+        )
+
+
+def history(conn: Connection, break_id: int) -> list[dict[str, Any]]:
+    get(conn, break_id)
+    e = break_events.c
+    return [
+        {
+            "at": utc_iso(r.at),
+            "actor": r.actor,
+            "action": r.action,
+            "run_id": r.run_id,
+            **json.loads(r.payload),
+        }
+        for r in conn.execute(
+            select(break_events).where(e.break_id == break_id).order_by(e.event_id)
+        )
+    ]
+
+
+def _open_break(conn: Connection, break_id: int, what: str) -> Row[Any]:
+    row = get(conn, break_id)
+    if row.status != OPEN:
+        raise Refused(
+            f"{what} break {break_id}",
+            f"it was resolved ({row.resolution}) by {row.resolved_by} at "
+            f"{utc_iso(row.resolved_at)}",
+            "break_resolved",
+        )
+    return row
+
+
+def assign(store: Store, ctx: Ctx, break_id: int, owner: str) -> dict[str, Any]:
+    owner = parse_ident(owner, "--to")
+    with store.write() as conn:
+        row = _open_break(conn, break_id, "assign")
+        conn.execute(
+            recon_breaks.update()
+            .where(recon_breaks.c.break_id == break_id)
+            .values(owner=owner, updated_at=ctx.now)
+        )
+        add_event(conn, ctx, break_id, "assigned", {"from": row.owner, "to": owner})
+        return _view(conn, break_id, ctx)
+
+
+def comment(store: Store, ctx: Ctx, break_id: int, text: str) -> dict[str, Any]:
+    text = text.strip()
+    if not text:
+        raise BadInput("--text", "a comment needs some text")
+    with store.write() as conn:
+        _open_break(conn, break_id, "comment on")
+        add_event(conn, ctx, break_id, "commented", {"text": text})
+        return _view(conn, break_id, ctx)
+
+
+def request_content(row: Any, reason: str, note: str | None) -> dict[str, Any]:
+    """Exactly what a resolution asks for: what the approver approves, by its hash."""
+    return {
+        "break_id": row.break_id,
+        "break_key": row.break_key,
+        "type": row.type,
+        "amount": dec_str(row.amount),
+        "currency": row.currency,
+        "differences": json.loads(row.differences),
+        "last_run_id": row.last_run_id,
+        "reason": reason,
+        "note": note,
+    }
+
+
+def content_hash(content: dict[str, Any]) -> str:
+    return hashlib.sha256(audit.canonical_json(content).encode()).hexdigest()
+
+
+def resolve(
+    store: Store, ctx: Ctx, break_id: int, reason: str, note: str | None = None
+) -> dict[str, Any]:
+    """Resolve with a reason code; a write-off is only requested, for a second operator."""
+    if reason not in REASONS:
+        raise BadInput("--reason", f"{reason!r} is not one of {', '.join(REASONS)}")
+    with store.write() as conn:
+        row = _open_break(conn, break_id, "resolve")
+        b = recon_breaks.c
+        if reason in WRITE_OFFS:
+            content = request_content(row, reason, note)
+            digest = content_hash(content)
+            conn.execute(
+                recon_breaks.update()
+                .where(b.break_id == break_id)
+                .values(
+                    resolution=reason,
+                    resolution_note=note,
+                    requested_by=ctx.actor,
+                    request_hash=digest,
+                    updated_at=ctx.now,
+                )
+            )
+            add_event(
+                conn, ctx, break_id, "resolution_requested", {"request": content, "hash": digest}
+            )
+        else:
+            _close(conn, ctx, break_id, reason, note)
+        return _view(conn, break_id, ctx)
+
+
+def approve(
+    store: Store, ctx: Ctx, break_id: int, expected_hash: str | None = None
+) -> dict[str, Any]:
+    """The second pair of eyes on a write-off: another operator, the very same request."""
+    with store.write() as conn:
+        row = _open_break(conn, break_id, "approve")
+        if row.request_hash is None:
+            raise Refused(
+                f"approve break {break_id}", "no resolution waits for approval", "no_request"
+            )
+        if row.requested_by == ctx.actor:
+            raise Refused(
+                f"approve break {break_id}",
+                f"{ctx.actor} asked for this resolution; another operator must approve it",
+                "four_eyes",
+            )
+        current = content_hash(request_content(row, row.resolution, row.resolution_note))
+        if current != row.request_hash:
+            raise Refused(
+                f"approve break {break_id}",
+                "the break changed after the resolution was requested; request it again",
+                "request_changed",
+            )
+        if expected_hash is not None and expected_hash != row.request_hash:
+            raise Refused(
+                f"approve break {break_id}",
+                f"the request's hash is {row.request_hash}, not {expected_hash}: this approval "
+                "is for something else",
+                "hash_mismatch",
+            )
+        add_event(conn, ctx, break_id, "approved", {"hash": row.request_hash})
+        _close(conn, ctx, break_id, row.resolution, row.resolution_note)
+        return _view(conn, break_id, ctx)
+
+
+def _close(
+    conn: Connection,
+    ctx: Ctx,
+    break_id: int,
+    reason: str,
+    note: str | None,
+    *,
+    run_id: int | None = None,
+    audit_it: bool = True,
+) -> None:
+    conn.execute(
+        recon_breaks.update()
+        .where(recon_breaks.c.break_id == break_id)
+        .values(
+            status=RESOLVED,
+            resolution=reason,
+            resolution_note=note,
+            resolved_by=ctx.actor,
+            resolved_at=ctx.now,
+            resolved_run_id=run_id,
+            updated_at=ctx.now,
+        )
+    )
+    add_event(
+        conn,
+        ctx,
+        break_id,
+        "resolved",
+        {"reason": reason, "note": note},
+        run_id=run_id,
+        audit_it=audit_it,
+    )
+
+
+def close_by_run(conn: Connection, ctx: Ctx, break_id: int, reason: str, run_id: int) -> None:
+    """A run found the break's items matched (or now part of another break): it closes it.
+    The run's own audit event covers it."""
+    _close(
+        conn, ctx, break_id, reason, f"closed by recon run {run_id}", run_id=run_id, audit_it=False
+    )
+
+
+def _view(conn: Connection, break_id: int, ctx: Ctx) -> dict[str, Any]:
+    row = get(conn, break_id)
+    calendar = firm_calendar(conn)
+    as_of = row.resolved_at.date() if row.resolved_at else ctx.now.date()
+    doc = BreakView(row, business_days(row.first_seen, as_of, calendar)).as_json()
+    if row.request_hash is not None and row.status == OPEN:
+        doc["request_hash"] = row.request_hash
+    return doc
+
+
+def parse_break_id(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise BadInput("BREAK_ID", f"{text!r} is not a break id (a positive whole number)")
+    return value

@@ -1,0 +1,535 @@
+"""A reconciliation run, end to end: the imperative shell around the pure engine.
+
+1. Load and validate the venue file (recon.validate): bad rows are quarantined, never dropped.
+2. Under the book lock, in one transaction: refuse the very same bytes already reconciled for
+   this profile and date (unless forced); record the profile's version; read the internal side
+   (recon.book_side) including every item of the profile's open breaks, and carry the venue
+   records of those breaks, so that a late booking or a late venue record closes its break;
+   match (recon.engine); then record the run, its quarantined rows, new breaks, breaks seen
+   again, and breaks the run resolved, with their events and one audit event.
+
+Venue records without an exec_id are named `<business date>/row:<line>` so that a record kept
+from an earlier file never collides with a line of today's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Final
+
+import polars as pl
+from sqlalchemy import Connection, select
+
+from oms import audit
+from oms.book import Ctx
+from oms.errors import BadInput, NotFound
+from oms.store import Store, bulk_insert, next_id
+from oms.values import dec_str, normalize, utc_iso
+from recon import book_side, breaks, engine
+from recon.canonical import SCHEMAS, conform
+from recon.profiles import Profile, load_profile, parse_profile
+from recon.schema import recon_breaks, recon_profiles, recon_quarantine, recon_runs
+from recon.validate import Validated, load_and_validate
+
+_CARRIED_ROW: Final = 1_000_000_000  # rows of records carried from earlier runs start here
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    run_id: int
+    kind: str
+    profile: str
+    profile_version: str
+    venue: str
+    business_date: date
+    internal_rows: int
+    venue_rows: int
+    quarantined_rows: int
+    matched: int
+    matched_internal: int
+    breaks: dict[str, int]
+    new_breaks: int
+    open_breaks: int
+    closed_breaks: int
+    input_sha256: str
+    duration_s: Decimal
+    forced: bool = False
+    by_stage: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "kind": self.kind,
+            "profile": self.profile,
+            "profile_version": self.profile_version,
+            "venue": self.venue,
+            "business_date": self.business_date.isoformat(),
+            "internal_rows": self.internal_rows,
+            "venue_rows": self.venue_rows,
+            "quarantined_rows": self.quarantined_rows,
+            "matched": self.matched,
+            "matched_internal": self.matched_internal,
+            "matched_by_stage": {
+                s: {"internal": i, "venue": v} for s, (i, v) in self.by_stage.items()
+            },
+            "breaks": self.breaks,
+            "new_breaks": self.new_breaks,
+            "open_breaks": self.open_breaks,
+            "closed_breaks": self.closed_breaks,
+            "input_sha256": self.input_sha256,
+            "forced": self.forced,
+            "duration_s": dec_str(self.duration_s),
+        }
+
+
+# ---- profiles ---------------------------------------------------------------------------------
+
+
+def resolve_profile(conn: Connection, spec: str) -> Profile:
+    """`--profile`: a path to a TOML file, else the latest version of a profile kept in the
+    database under that name."""
+    from pathlib import Path
+
+    if Path(spec).is_file():
+        return load_profile(spec)
+    p = recon_profiles.c
+    row = conn.execute(
+        select(p.text).where(p.name == spec).order_by(p.added_at.desc(), p.version).limit(1)
+    ).first()
+    if row is None:
+        raise NotFound("profile (neither a file nor a profile kept in the database)", spec)
+    return parse_profile(row.text, f"profile {spec!r} in the database")
+
+
+def _keep_profile(conn: Connection, ctx: Ctx, profile: Profile, text: str) -> bool:
+    p = recon_profiles.c
+    known = conn.execute(
+        select(p.version).where(p.name == profile.name, p.version == profile.version)
+    ).first()
+    if known is not None:
+        return False
+    conn.execute(
+        recon_profiles.insert().values(
+            name=profile.name,
+            version=profile.version,
+            kind=profile.kind,
+            venue=profile.venue,
+            text=text,
+            added_at=ctx.now,
+            added_by=ctx.actor,
+        )
+    )
+    return True
+
+
+def add_profile(store: Store, ctx: Ctx, path: str) -> tuple[Profile, bool]:
+    """Keep a profile in the database (a new version if it changed); audited."""
+    profile = load_profile(path)
+    with store.write() as conn:
+        added = _keep_profile(conn, ctx, profile, profile.to_toml())
+        if added:
+            audit.append(
+                conn,
+                at=ctx.now,
+                actor=ctx.actor,
+                action="recon.profile_added",
+                entity_type="profile",
+                entity_id=profile.name,
+                payload={"version": profile.version, "venue": profile.venue, "kind": profile.kind},
+            )
+    return profile, added
+
+
+def list_profiles(conn: Connection) -> list[dict[str, Any]]:
+    p = recon_profiles.c
+    return [
+        {
+            "name": r.name,
+            "version": r.version,
+            "kind": r.kind,
+            "venue": r.venue,
+            "added_at": utc_iso(r.added_at),
+            "added_by": r.added_by,
+        }
+        for r in conn.execute(select(recon_profiles).order_by(p.name, p.added_at))
+    ]
+
+
+# ---- the run ------------------------------------------------------------------------------------
+
+
+def _already(conn: Connection, profile: Profile, day: date, sha: str) -> Any:
+    r = recon_runs.c
+    return conn.execute(
+        select(r.run_id, r.started_at)
+        .where(r.profile == profile.name, r.business_date == day, r.input_sha256 == sha)
+        .order_by(r.run_id)
+        .limit(1)
+    ).first()
+
+
+def _is_row_ref(ref: str) -> bool:
+    return "/row:" in ref or ref.startswith("row:")
+
+
+# A duplicate stays a duplicate until an operator resolves it: not re-examined by later runs.
+NOT_REEXAMINED: Final = frozenset({"duplicate_venue"})
+
+
+def _name_rows(valid: pl.DataFrame, day: date) -> pl.DataFrame:
+    """Venue records without an exec_id get a ref that names the business date's file."""
+    prefix = day.isoformat() + "/"
+    ref = pl.col("ref")
+    return valid.with_columns(
+        pl.when(ref.str.starts_with("row:")).then(pl.lit(prefix) + ref).otherwise(ref).alias("ref")
+    )
+
+
+def _records_json(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """Canonical rows as JSON-able dicts: decimals, dates and times as strings."""
+    out = []
+    for rec in frame.drop("row").to_dicts():
+        out.append({k: _jsonable(v) for k, v in rec.items()})
+    return out
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return dec_str(normalize(v))
+    if isinstance(v, datetime):
+        return utc_iso(v)
+    if isinstance(v, date):
+        return v.isoformat()
+    return v
+
+
+def _carried(rows: Sequence[Any], kind: str, refs_in_file: set[str]) -> pl.DataFrame:
+    """The venue records of earlier open breaks, back as a canonical frame (those the venue
+    sent again today are left to today's file)."""
+    records = []
+    for r in rows:
+        for rec in json.loads(r.venue_records):
+            if rec.get("ref") not in refs_in_file:
+                records.append(rec)
+    schema = SCHEMAS[kind]
+    if not records:
+        return conform(pl.DataFrame(), kind)
+    unique = {rec["ref"]: rec for rec in records}
+    text = pl.DataFrame(
+        [[rec.get(c) for c in schema if c != "row"] for _, rec in sorted(unique.items())],
+        schema={c: pl.String() for c in schema if c != "row"},
+        orient="row",
+    )
+    exprs = []
+    for name, dtype in schema.items():
+        if name == "row":
+            continue
+        col = pl.col(name)
+        if dtype == pl.Date():
+            exprs.append(col.str.to_date("%Y-%m-%d"))
+        elif isinstance(dtype, pl.Datetime):
+            exprs.append(col.str.to_datetime(time_unit="us", time_zone="UTC"))
+        else:
+            exprs.append(col.cast(dtype))
+    frame = text.with_columns(exprs).with_columns(
+        (pl.int_range(0, pl.len(), dtype=pl.Int64) + _CARRIED_ROW).alias("row")
+    )
+    return conform(frame, kind)
+
+
+def _match(
+    conn: Connection,
+    profile: Profile,
+    day: date,
+    valid: pl.DataFrame,
+    open_rows: Sequence[Any],
+) -> tuple[pl.DataFrame, pl.DataFrame, engine.MatchResult]:
+    kind = profile.kind
+    tolerance = engine.Tolerance.of(profile.tolerance)
+    refs_in_file = set(valid["ref"].to_list())
+    venue = pl.concat([valid, _carried(open_rows, kind, refs_in_file)], how="vertical")
+    if kind == "trades":
+        extra = {ref for r in open_rows for ref in json.loads(r.internal_refs)}
+        # a late booking of a venue record that carried its exec_id
+        extra |= {
+            ref for r in open_rows for ref in json.loads(r.venue_refs) if not _is_row_ref(ref)
+        }
+        internal = book_side.internal_trades(conn, profile.venue, day, extra)
+        return internal, venue, engine.match_trades(internal, venue, tolerance)
+    if kind == "positions":
+        internal = book_side.internal_positions(
+            conn, profile.venue, day, basis=profile.basis or "trade"
+        )
+        return internal, venue, engine.match_positions(internal, venue, tolerance)
+    accounts = sorted(set(venue["account"].drop_nulls().to_list()))
+    movements, balances = book_side.internal_cash(conn, accounts, day)
+    return movements, venue, engine.match_cash(movements, venue, tolerance, balances)
+
+
+def run(
+    store: Store,
+    ctx: Ctx,
+    profile_spec: str,
+    path: str,
+    day: date,
+    *,
+    force: bool = False,
+) -> RunResult:
+    started = time.perf_counter()
+    with store.read() as conn:
+        profile = resolve_profile(conn, profile_spec)
+    loaded, checked = load_and_validate(profile, path)
+    valid = _name_rows(checked.valid, day)
+    with store.write() as conn:
+        earlier = _already(conn, profile, day, loaded.sha256)
+        if earlier is not None and not force:
+            raise BadInput(
+                path,
+                f"these very bytes (sha256 {loaded.sha256[:16]}...) were already reconciled for "
+                f"profile {profile.name} and {day.isoformat()} in run {earlier.run_id} at "
+                f"{utc_iso(earlier.started_at)}; pass --force to reconcile them again",
+            )
+        _keep_profile(conn, ctx, profile, profile.to_toml())
+        b = recon_breaks.c
+        open_rows = conn.execute(
+            select(recon_breaks)
+            .where(b.profile == profile.name, b.status == breaks.OPEN)
+            .order_by(b.break_id)
+        ).all()
+        again = [r for r in open_rows if r.type not in NOT_REEXAMINED]
+        internal, venue, result = _match(conn, profile, day, valid, again)
+        run_id = next_id(conn, recon_runs, "run_id")
+        outcome = _record_breaks(conn, ctx, profile, day, run_id, venue, result, open_rows, again)
+        stats = result.stats
+        duration = Decimal(f"{time.perf_counter() - started:.3f}")
+        counts = stats.break_counts()
+        conn.execute(
+            recon_runs.insert().values(
+                run_id=run_id,
+                kind=profile.kind,
+                profile=profile.name,
+                profile_version=profile.version,
+                venue=profile.venue,
+                business_date=day,
+                input_path=str(path),
+                input_sha256=loaded.sha256,
+                forced=earlier is not None,
+                internal_rows=internal.height,
+                venue_rows=loaded.rows,
+                quarantined_rows=checked.quarantine.height,
+                matched=stats.matched_venue,
+                breaks=audit.canonical_json(counts),
+                open_breaks=outcome.open_after,
+                closed_breaks=outcome.closed,
+                started_at=ctx.now,
+                duration_s=duration,
+                actor=ctx.actor,
+            )
+        )
+        outcome.write(conn)
+        _quarantine(conn, run_id, checked)
+        result_json = RunResult(
+            run_id=run_id,
+            kind=profile.kind,
+            profile=profile.name,
+            profile_version=profile.version,
+            venue=profile.venue,
+            business_date=day,
+            internal_rows=internal.height,
+            venue_rows=loaded.rows,
+            quarantined_rows=checked.quarantine.height,
+            matched=stats.matched_venue,
+            matched_internal=stats.matched_internal,
+            breaks=counts,
+            new_breaks=outcome.new,
+            open_breaks=outcome.open_after,
+            closed_breaks=outcome.closed,
+            input_sha256=loaded.sha256,
+            duration_s=duration,
+            forced=earlier is not None,
+            by_stage=stats.matched_by_stage(),
+        )
+        audit.append(
+            conn,
+            at=ctx.now,
+            actor=ctx.actor,
+            action="recon.run",
+            entity_type="recon_run",
+            entity_id=str(run_id),
+            payload={k: v for k, v in result_json.as_json().items() if k != "duration_s"},
+        )
+    return result_json
+
+
+def _quarantine(conn: Connection, run_id: int, checked: Validated) -> None:
+    q = checked.quarantine
+    if q.is_empty():
+        return
+    rows = [
+        (run_id, int(r["row"]), r["values"], json.dumps(list(r["reasons"]), ensure_ascii=False))
+        for r in q.iter_rows(named=True)
+    ]
+    bulk_insert(conn, recon_quarantine, ("run_id", "row", "values", "reasons"), rows)
+
+
+@dataclass(slots=True)
+class _Outcome:
+    ctx: Ctx
+    run_id: int
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[tuple[int, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    closes: list[tuple[int, str]] = field(default_factory=list)
+    open_after: int = 0
+
+    @property
+    def new(self) -> int:
+        return len(self.inserts)
+
+    @property
+    def closed(self) -> int:
+        return len(self.closes)
+
+    def write(self, conn: Connection) -> None:
+        """After the run row exists (breaks name it): insert, update, close, with events."""
+        ctx, run_id = self.ctx, self.run_id
+        if self.inserts:
+            first = next_id(conn, recon_breaks, "break_id")
+            for i, values in enumerate(self.inserts):
+                values["break_id"] = first + i
+            conn.execute(recon_breaks.insert(), self.inserts)
+            for values in self.inserts:
+                breaks.add_event(
+                    conn,
+                    ctx,
+                    values["break_id"],
+                    "opened",
+                    {"type": values["type"], "amount": dec_str(values["amount"])},
+                    run_id=run_id,
+                    audit_it=False,
+                )
+        for break_id, values, change in self.updates:
+            conn.execute(
+                recon_breaks.update().where(recon_breaks.c.break_id == break_id).values(**values)
+            )
+            if change:
+                breaks.add_event(
+                    conn, ctx, break_id, "changed", change, run_id=run_id, audit_it=False
+                )
+        for break_id, reason in self.closes:
+            breaks.close_by_run(conn, ctx, break_id, reason, run_id)
+
+
+def _record_breaks(
+    conn: Connection,
+    ctx: Ctx,
+    profile: Profile,
+    day: date,
+    run_id: int,
+    venue: pl.DataFrame,
+    result: engine.MatchResult,
+    open_rows: Sequence[Any],
+    reexamined: Sequence[Any],
+) -> _Outcome:
+    """What the run does to the breaks: new ones, open ones seen again (updated), and the
+    re-examined ones it no longer finds (closed: matched, or superseded by another break)."""
+    outcome = _Outcome(ctx, run_id)
+    by_key = {r.break_key: r for r in open_rows}
+    venue_by_ref = {rec["ref"]: rec for rec in _records_json(venue)}
+    found = set()
+    for b in result.breaks.iter_rows(named=True):
+        key = b["break_key"]
+        found.add(key)
+        records = [venue_by_ref[ref] for ref in b["venue_refs"] if ref in venue_by_ref]
+        values = {
+            "type": b["type"],
+            "account": b["account"],
+            "symbol": b["symbol"],
+            "currency": b["currency"],
+            "internal_refs": json.dumps(list(b["internal_refs"])),
+            "venue_refs": json.dumps(list(b["venue_refs"])),
+            "venue_records": audit.canonical_json(records),
+            "differences": b["differences"],
+            "amount": normalize(b["amount"]),
+            "suggestion": b["suggestion"],
+            "last_run_id": run_id,
+            "updated_at": ctx.now,
+        }
+        old = by_key.get(key)
+        if old is None:
+            outcome.inserts.append(
+                {
+                    **values,
+                    "profile": profile.name,
+                    "break_key": key,
+                    "kind": profile.kind,
+                    "status": breaks.OPEN,
+                    "first_seen": day,
+                    "first_run_id": run_id,
+                }
+            )
+            continue
+        change = {
+            name: {"from": str(getattr(old, name)), "to": str(values[name])}
+            for name in ("type", "amount", "differences")
+            if str(getattr(old, name)) != str(values[name])
+        }
+        outcome.updates.append((old.break_id, values, change))
+    matched = set(result.matched["internal_ref"].drop_nulls().to_list()) | set(
+        result.matched["venue_ref"].drop_nulls().to_list()
+    )
+    for r in reexamined:
+        if r.break_key in found:
+            continue
+        refs = set(json.loads(r.internal_refs)) | set(json.loads(r.venue_refs))
+        reason = breaks.MATCHED if refs <= matched else breaks.SUPERSEDED
+        outcome.closes.append((r.break_id, reason))
+    kept = {r.break_key for r in open_rows if r.type in NOT_REEXAMINED}
+    outcome.open_after = len(found | kept)
+    return outcome
+
+
+def list_runs(conn: Connection, *, business_date: date | None = None) -> list[dict[str, Any]]:
+    r = recon_runs.c
+    q = select(recon_runs).order_by(r.run_id)
+    if business_date is not None:
+        q = q.where(r.business_date == business_date)
+    return [
+        {
+            "run_id": x.run_id,
+            "kind": x.kind,
+            "profile": x.profile,
+            "profile_version": x.profile_version,
+            "venue": x.venue,
+            "business_date": x.business_date.isoformat(),
+            "input_path": x.input_path,
+            "input_sha256": x.input_sha256,
+            "forced": x.forced,
+            "internal_rows": x.internal_rows,
+            "venue_rows": x.venue_rows,
+            "quarantined_rows": x.quarantined_rows,
+            "matched": x.matched,
+            "breaks": json.loads(x.breaks),
+            "open_breaks": x.open_breaks,
+            "closed_breaks": x.closed_breaks,
+            "started_at": utc_iso(x.started_at),
+            "duration_s": dec_str(x.duration_s),
+            "actor": x.actor,
+        }
+        for x in conn.execute(q)
+    ]
+
+
+def quarantine(conn: Connection, run_id: int) -> list[dict[str, Any]]:
+    r = recon_runs.c
+    if conn.execute(select(r.run_id).where(r.run_id == run_id)).first() is None:
+        raise NotFound("recon run", str(run_id))
+    q = recon_quarantine.c
+    return [
+        {"row": x.row, "values": json.loads(x.values), "reasons": json.loads(x.reasons)}
+        for x in conn.execute(select(recon_quarantine).where(q.run_id == run_id).order_by(q.row))
+    ]
