@@ -454,7 +454,7 @@ def _record_breaks(
             "venue_refs": json.dumps(list(b["venue_refs"])),
             "venue_records": audit.canonical_json(records),
             "differences": b["differences"],
-            "amount": normalize(b["amount"]),
+            "amount": normalize(b["amount"] if b["amount"] is not None else Decimal(0)),
             "suggestion": b["suggestion"],
             "last_run_id": run_id,
             "updated_at": ctx.now,
