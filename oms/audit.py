@@ -227,7 +227,8 @@ def iter_rows(
     if seqs is not None:
         q = q.where(a.seq.between(*seqs))
     if conn.dialect.name == "postgresql":  # a server-side cursor, read in large batches
-        result = conn.execution_options(stream_results=True, yield_per=50_000).execute(q)
+        # per statement: Connection.execution_options would change the caller's connection
+        result = conn.execute(q, execution_options={"stream_results": True, "yield_per": 50_000})
         for partition in result.partitions():
             yield from partition
     else:  # SQLite's own cursor is lazy: read its rows as they are, no per-row work on top

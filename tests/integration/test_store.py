@@ -215,3 +215,21 @@ def test_verification_in_parallel_segments_agrees_with_one_pass(
     assert parallel == one_pass
     assert parallel.ok is (bad is None)
     assert parallel.first_bad_seq == bad
+
+
+def test_verifying_the_audit_trail_leaves_the_connection_as_it_was(
+    store: Store, tmp_path: Path
+) -> None:
+    """verify_store streams on PostgreSQL; that must not turn later reads on the same
+    connection into streamed ones (which lost a row of executions.records)."""
+    ctx = Ctx("t", datetime(2026, 11, 25, 12, tzinfo=UTC))
+    book.add_instruments(store, ctx, [make_instrument("AAPL", "XNYS", "USD")])
+    book.open_account(store, ctx, make_account("A1", "USD", None, "margin", None))
+    f = tmp_path / "x.csv"
+    f.write_text("exec_id,account,symbol,side,quantity,price,trade_date,venue\n"
+                 "E1,A1,AAPL,buy,1,10,2026-11-24,V\nE2,A1,AAPL,buy,2,10,2026-11-24,V\n"
+                 "E3,A1,AAPL,buy,4,10,2026-11-24,V\n")
+    executions.import_file(store, ctx, str(f))
+    with store.read() as conn:
+        assert audit.verify_store(conn).ok
+        assert sum(r.quantity for r in executions.records(conn, account="A1")) == 7
