@@ -30,7 +30,7 @@ from oms import lots, md_book
 from oms.positions import end_of
 from oms.schema import executions, journal_entries, journal_postings
 from oms.values import dec_str, utc_iso
-from recon.canonical import MONEY, conform
+from recon.canonical import MONEY, conform, empty
 
 _TRADE_COLUMNS: Final = (
     "exec_id",
@@ -204,7 +204,7 @@ def internal_cash(
     j, p = journal_entries.c, journal_postings.c
     cash_accounts = {f"{a}:cash": a for a in accounts}
     if not cash_accounts:
-        return _finish(pl.DataFrame(), "cash"), _balances_frame([])
+        return empty("cash"), _balances_frame([])
     joined = journal_postings.join(journal_entries, p.entry_id == j.entry_id)
     rows = conn.execute(
         select(j.entry_id, j.ref, p.ledger_account, p.currency, _as_text(p.amount), j.value_date)

@@ -1,9 +1,12 @@
 """The reconciliation matching engine: pure functions from canonical frames to matches and breaks.
 
-Inputs are canonical frames (recon.canonical) of one kind, as DataFrames or LazyFrames (e.g.
-pl.scan_parquet, so the trade engine streams its big join); columns beyond the canonical ones
-are ignored, missing optional ones count as null. Precondition: `row` is unique on each side;
-the internal ref is the exec_id and a venue ref is the exec_id when there is one (canonical).
+Inputs are canonical frames (recon.canonical) of one kind, as DataFrames or LazyFrames.
+Columns beyond the canonical ones are ignored, missing optional ones count as null.
+Preconditions: `row` is set and unique on each side; the internal ref is the exec_id and a
+venue ref is the exec_id when there is one (recon.canonical). A trade LazyFrame (e.g.
+pl.scan_parquet) is read twice: once by the streaming exec_id join, which needs only the
+compared columns, and once to fetch the ~1% of records left over by row; so pass scans, not
+expensive pipelines (collect those first).
 
     match_trades(internal, venue, tolerance=None) -> MatchResult
     match_positions(internal, venue, tolerance=None) -> MatchResult
@@ -73,9 +76,9 @@ Cash: venue lines with line_type opening_balance / closing_balance are balances,
   (BALANCES_SCHEMA: account, currency, date, balance, kind) on account, currency, date and
   kind = line_type: beyond tolerance.amount -> balance_mismatch, no internal balance ->
   missing_internal; matched ones are stage "balance" with internal_ref
-  "balance:KIND:ACCOUNT:CURRENCY:DATE". break_key "C:" + refs as for trades, balances
-  "C:balance:KIND:ACCOUNT:CURRENCY:DATE".
-"""
+  "balance:KIND:ACCOUNT:CURRENCY:DATE". break_key "C:" + refs as for trades (the n-th
+  repeat of a ref on one side counts as "REF#n"), balances "C:balance:KIND:ACCOUNT:CURRENCY:DATE"
+  ("#n" for the n-th line of the same balance)."""
 
 from __future__ import annotations
 

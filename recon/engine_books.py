@@ -26,6 +26,7 @@ from recon.engine_core import (
     rank_within,
     refs_key,
     with_ids,
+    with_key_refs,
     zero_money,
 )
 
@@ -34,7 +35,10 @@ BALANCE_TYPES: Final = ("opening_balance", "closing_balance")
 
 def _load(frame: pl.DataFrame | pl.LazyFrame, kind: str) -> pl.DataFrame:
     schema = POSITIONS if kind == "positions" else CASH
-    return with_ids(conform_lazy(frame, schema).collect(), kind)
+    loaded = with_ids(conform_lazy(frame, schema).collect(), kind)
+    if kind == "cash":  # refs need not be unique in cash files
+        loaded = with_key_refs(loaded)
+    return loaded
 
 
 def _suffixed(frame: pl.DataFrame, suffix: str) -> pl.DataFrame:
@@ -42,9 +46,11 @@ def _suffixed(frame: pl.DataFrame, suffix: str) -> pl.DataFrame:
 
 
 def _wide(pairs: pl.DataFrame, ints: pl.DataFrame, vens: pl.DataFrame) -> pl.DataFrame:
-    return pairs.select("_li", "_ri").join(
-        _suffixed(ints, "_i"), left_on="_li", right_on="_id_i"
-    ).join(_suffixed(vens, "_v"), left_on="_ri", right_on="_id_v")
+    return (
+        pairs.select("_li", "_ri")
+        .join(_suffixed(ints, "_i"), left_on="_li", right_on="_id_i")
+        .join(_suffixed(vens, "_v"), left_on="_ri", right_on="_id_v")
+    )
 
 
 def _unpaired(frame: pl.DataFrame, ids: pl.Series) -> pl.DataFrame:
@@ -85,7 +91,10 @@ def match_positions(
     mark = p_v.fill_null(p_i).fill_null(zero_money())
     break_key = pl.concat_str(
         [
-            pl.lit("P:"), pl.col("account_i"), pl.lit("|"), pl.col("symbol_i"),
+            pl.lit("P:"),
+            pl.col("account_i"),
+            pl.lit("|"),
+            pl.col("symbol_i"),
             pl.when(pl.col("_rk") > 0)
             .then(pl.concat_str([pl.lit("#"), (pl.col("_rk") + 1).cast(pl.String)]))
             .otherwise(pl.lit("")),
@@ -94,8 +103,10 @@ def match_positions(
     pair_breaks = (
         wide.filter(pl.col("_fq") | pl.col("_fp"))
         .with_columns(
-            pl.when(pl.col("_fq")).then(pl.lit("quantity_mismatch"))
-            .otherwise(pl.lit("price_mismatch")).alias("type")
+            pl.when(pl.col("_fq"))
+            .then(pl.lit("quantity_mismatch"))
+            .otherwise(pl.lit("price_mismatch"))
+            .alias("type")
         )
         .select(
             break_key.alias("break_key"),
@@ -127,27 +138,34 @@ def match_positions(
         (_unpaired(left, pairs["_li"]), True),
         (_unpaired(right, pairs["_ri"]), False),
     ):
-        flat = frame.filter(pl.col("quantity") == 0)
+        is_flat = (pl.col("quantity") == 0).fill_null(False)
+        flat = frame.filter(is_flat)
         matched.append(
             (
                 "flat",
                 flat.select(
-                    (pl.col("ref") if internal_side else pl.lit(None, pl.String()))
-                    .alias("internal_ref"),
-                    (pl.lit(None, pl.String()) if internal_side else pl.col("ref"))
-                    .alias("venue_ref"),
-                    (pl.lit(None, pl.Int64()) if internal_side else pl.col("row"))
-                    .alias("venue_row"),
+                    (pl.col("ref") if internal_side else pl.lit(None, pl.String())).alias(
+                        "internal_ref"
+                    ),
+                    (pl.lit(None, pl.String()) if internal_side else pl.col("ref")).alias(
+                        "venue_ref"
+                    ),
+                    (pl.lit(None, pl.Int64()) if internal_side else pl.col("row")).alias(
+                        "venue_row"
+                    ),
                     pl.lit(None, pl.String()).alias("group"),
                 ),
             )
         )
         ref = one(pl.col("ref"))
         breaks.append(
-            frame.filter(pl.col("quantity") != 0).select(
+            frame.filter(~is_flat).select(
                 pl.concat_str(
                     [
-                        pl.lit("P:"), pl.col("account"), pl.lit("|"), pl.col("symbol"),
+                        pl.lit("P:"),
+                        pl.col("account").fill_null(""),
+                        pl.lit("|"),
+                        pl.col("symbol").fill_null(""),
                         pl.when(pl.col("_rk") > 0)
                         .then(pl.concat_str([pl.lit("#"), (pl.col("_rk") + 1).cast(pl.String)]))
                         .otherwise(pl.lit("")),
@@ -178,9 +196,11 @@ def _cash_key_pairs(ints: pl.DataFrame, vens: pl.DataFrame, tol: Tolerance) -> p
     exact_on = ["account", "currency", "date", "amount"]
     left = ints.with_columns(rank_within(exact_on).alias("_rk"))
     right = vens.with_columns(rank_within(exact_on).alias("_rk"))
-    pairs = left.select(*exact_on, "_rk", pl.col("_id").alias("_li")).join(
-        right.select(*exact_on, "_rk", pl.col("_id").alias("_ri")), on=[*exact_on, "_rk"]
-    ).select("_li", "_ri")
+    pairs = (
+        left.select(*exact_on, "_rk", pl.col("_id").alias("_li"))
+        .join(right.select(*exact_on, "_rk", pl.col("_id").alias("_ri")), on=[*exact_on, "_rk"])
+        .select("_li", "_ri")
+    )
     if tol.amount == 0:
         return pairs
     on = ["account", "currency", "date"]
@@ -204,7 +224,7 @@ def _cash_pair_breaks(wide: pl.DataFrame, tol: Tolerance) -> pl.DataFrame:
     amount = (absdiff(pl.col("amount_i"), pl.col("amount_v")) > tol.lit("amount")).fill_null(True)
     date = pl.col("date_i").ne_missing(pl.col("date_v"))
     return wide.filter(amount).select(
-        refs_key("C:", one(pl.col("ref_i")), one(pl.col("ref_v"))).alias("break_key"),
+        refs_key("C:", one(pl.col("_kref_i")), one(pl.col("_kref_v"))).alias("break_key"),
         pl.lit("amount_mismatch").alias("type"),
         pl.col("account_i").alias("account"),
         pl.lit(None, pl.String()).alias("symbol"),
@@ -213,10 +233,13 @@ def _cash_pair_breaks(wide: pl.DataFrame, tol: Tolerance) -> pl.DataFrame:
         one(pl.col("row_v")).alias("venue_rows"),
         differences_json(
             [
-                ("amount", pl.lit(True), dec_text(pl.col("amount_i")),
-                 dec_text(pl.col("amount_v"))),
-                ("date", date, pl.col("date_i").cast(pl.String),
-                 pl.col("date_v").cast(pl.String)),
+                (
+                    "amount",
+                    pl.lit(True),
+                    dec_text(pl.col("amount_i")),
+                    dec_text(pl.col("amount_v")),
+                ),
+                ("date", date, pl.col("date_i").cast(pl.String), pl.col("date_v").cast(pl.String)),
             ]
         ).alias("differences"),
         absdiff(pl.col("amount_i"), pl.col("amount_v")).cast(MONEY).alias("amount"),
@@ -227,7 +250,10 @@ def _cash_pair_breaks(wide: pl.DataFrame, tol: Tolerance) -> pl.DataFrame:
 
 def _cash_missing(rest: pl.DataFrame, other: pl.DataFrame, internal_side: bool) -> pl.DataFrame:
     near = nearest(
-        rest, other, by=["account", "currency"], chain=["date", "amount"],
+        rest,
+        other,
+        by=["account", "currency"],
+        chain=["date", "amount"],
         tiebreak=["ref", "row", "_id"],
     )
     text = pl.concat_str(
@@ -243,8 +269,9 @@ def _cash_missing(rest: pl.DataFrame, other: pl.DataFrame, internal_side: bool) 
     ref = one(pl.col("ref"))
     return rest.join(near.select("_id", text.alias("suggestion")), on="_id", how="left").select(
         (
-            refs_key("C:", ref, no_strings()) if internal_side
-            else refs_key("C:", no_strings(), ref)
+            refs_key("C:", one(pl.col("_kref")), no_strings())
+            if internal_side
+            else refs_key("C:", no_strings(), one(pl.col("_kref")))
         ).alias("break_key"),
         pl.lit("missing_at_venue" if internal_side else "missing_internal").alias("type"),
         "account",
@@ -272,11 +299,20 @@ def _balances(
         subset=key, keep="first", maintain_order=True
     )
     ident = pl.concat_str(
-        [pl.lit("balance:"), pl.col("kind"), pl.lit(":"), pl.col("account"), pl.lit(":"),
-         pl.col("currency"), pl.lit(":"), pl.col("date").cast(pl.String)]
+        [
+            pl.lit("balance:"),
+            pl.col("kind"),
+            pl.lit(":"),
+            pl.col("account"),
+            pl.lit(":"),
+            pl.col("currency"),
+            pl.lit(":"),
+            pl.col("date").cast(pl.String),
+        ]
     )
     joined = (
-        lines.with_columns(pl.col("line_type").alias("kind"), rank_within(key).alias("_rk"))
+        lines.with_columns(pl.col("line_type").alias("kind"))
+        .with_columns(rank_within(key).alias("_rk"))
         .join(book, on=key, how="left")
         .with_columns(
             ident.alias("_ident"),
@@ -295,17 +331,22 @@ def _balances(
     breaks = joined.filter(pl.col("_differs")).select(
         pl.concat_str(
             [
-                pl.lit("C:"), pl.col("_ident"),
+                pl.lit("C:"),
+                pl.col("_ident"),
                 pl.when(pl.col("_rk") > 0)
                 .then(pl.concat_str([pl.lit("#"), (pl.col("_rk") + 1).cast(pl.String)]))
                 .otherwise(pl.lit("")),
             ]
         ).alias("break_key"),
-        pl.when(has_book).then(pl.lit("balance_mismatch")).otherwise(pl.lit("missing_internal"))
+        pl.when(has_book)
+        .then(pl.lit("balance_mismatch"))
+        .otherwise(pl.lit("missing_internal"))
         .alias("type"),
         "account",
         pl.lit(None, pl.String()).alias("symbol"),
-        pl.when(has_book).then(one(pl.col("_ident"))).otherwise(no_strings())
+        pl.when(has_book)
+        .then(one(pl.col("_ident")))
+        .otherwise(no_strings())
         .alias("internal_refs"),
         one(pl.col("ref")).alias("venue_refs"),
         one(pl.col("row")).alias("venue_rows"),
@@ -346,9 +387,7 @@ def match_cash(
         right.select(*by_ref, "_rk", pl.col("_id").alias("_ri")), on=[*by_ref, "_rk"]
     )
     wide = _wide(ref_pairs, ints, moves)
-    within = (absdiff(pl.col("amount_i"), pl.col("amount_v")) <= tol.lit("amount")).fill_null(
-        False
-    )
+    within = (absdiff(pl.col("amount_i"), pl.col("amount_v")) <= tol.lit("amount")).fill_null(False)
     matched: list[tuple[str, pl.DataFrame]] = [("reference", _pair_matched(wide.filter(within)))]
     breaks = [_cash_pair_breaks(wide, tol)]
     rest_i, rest_v = _unpaired(ints, ref_pairs["_li"]), _unpaired(moves, ref_pairs["_ri"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal, localcontext
+from itertools import pairwise
 from typing import Final
 
 import polars as pl
@@ -186,8 +187,22 @@ def with_ids(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
     canonical column) and number them `_id` 0..n-1."""
     cols = list(SCHEMAS[kind])
     order = ["ref", "row", *(c for c in cols if c not in ("ref", "row"))]
-    return frame.sort(order, nulls_last=True).with_row_index("_id").with_columns(
-        pl.col("_id").cast(pl.Int64)
+    return (
+        frame.sort(order, nulls_last=True)
+        .with_row_index("_id")
+        .with_columns(pl.col("_id").cast(pl.Int64))
+    )
+
+
+def with_key_refs(frame: pl.DataFrame) -> pl.DataFrame:
+    """Add `_kref`, the ref as break keys use it: the n-th record (in `_id` order) carrying
+    the same ref on one side is "REF#n" (n >= 2), so that keys stay unique."""
+    nth = rank_within(["ref"]) + 1
+    return frame.with_columns(
+        pl.when(nth > 1)
+        .then(pl.concat_str([pl.col("ref"), pl.lit("#"), nth.cast(pl.String)]))
+        .otherwise(pl.col("ref"))
+        .alias("_kref")
     )
 
 
@@ -289,7 +304,8 @@ def raw_int(expr: pl.Expr) -> pl.Expr:
     """A Decimal(38,12) value as its exact integer count of 1E-12 (Int128)."""
     whole = expr.cast(pl.Int128)
     frac = ((expr - whole.cast(MONEY)) * pl.lit(SCALE, MONEY)).cast(pl.Int128)
-    return whole * SCALE + frac
+    out: pl.Expr = whole * SCALE + frac
+    return out
 
 
 def limbs(expr: pl.Expr) -> list[pl.Expr]:
@@ -317,7 +333,7 @@ def product_limbs(a: Sequence[pl.Expr], b: Sequence[pl.Expr | int]) -> list[pl.E
 def carry(frame: pl.DataFrame, cols: Sequence[str]) -> pl.DataFrame:
     """Carry the limb columns `cols` (low to high) so that every limb but the top one lies in
     [0, B); the top one then carries the sign of the whole number."""
-    for low, high in zip(cols, cols[1:], strict=False):
+    for low, high in pairwise(cols):
         frame = frame.with_columns(
             (pl.col(high) + pl.col(low) // LIMB).alias(high), (pl.col(low) % LIMB).alias(low)
         )
@@ -382,8 +398,7 @@ def nearest(
                     strategy=strategy,
                     check_sortedness=False,
                     coalesce=False,
-                )
-                .select("_id", pl.col("_k").alias(f"_{strategy}"))
+                ).select("_id", pl.col("_k").alias(f"_{strategy}"))
             )
         both = picks[0].join(picks[1], on="_id")
         down = pl.col(key) - pl.col("_backward")
@@ -406,9 +421,9 @@ def nearest(
     found = cur.select("_id", *by, *(pl.col(f"_c_{k}").alias(k) for k in chain)).join(
         firsts, on=[*by, *chain]
     )
-    return found.select(
-        "_id", *(pl.col(c).alias(f"n_{c}") for c in right.columns)
-    ).select("_id", *(f"n_{c}" for c in right.columns))
+    return found.select("_id", *(pl.col(c).alias(f"n_{c}") for c in right.columns)).select(
+        "_id", *(f"n_{c}" for c in right.columns)
+    )
 
 
 # --- assembling ------------------------------------------------------------------------------
@@ -434,14 +449,14 @@ def finish(
     for stage in STAGES:
         if stage not in by_stage:
             continue
-        frame = pl.concat(by_stage[stage])
+        frames = by_stage[stage]
+        frame = frames[0] if len(frames) == 1 else pl.concat(frames)
         if stage == "reference" and kind == "trades":
-            # millions of pairs, each venue row at most once: one integer sort key suffices
-            frame = frame.sort("venue_row", nulls_last=True)
+            # millions of pairs, each venue row at most once: one integer key orders them
+            if not frame["venue_row"].is_sorted():
+                frame = frame.sort("venue_row", nulls_last=True)
         else:
-            frame = frame.sort(
-                ["group", "internal_ref", "venue_ref", "venue_row"], nulls_last=True
-            )
+            frame = frame.sort(["group", "internal_ref", "venue_ref", "venue_row"], nulls_last=True)
         ordered.append(frame)
         counts.append((stage, frame["internal_ref"].count(), frame["venue_ref"].count()))
     matched = pl.concat(ordered) if ordered else empty_matched()
@@ -453,7 +468,7 @@ def finish(
     breaks = pl.concat(parts) if parts else empty_breaks()
     breaks = breaks.sort(
         ["break_key", "type", "differences", "amount", "suggestion"], nulls_last=True
-    )
+    ).rechunk()
     types = breaks.group_by("type").len().sort("type")
     stats = MatchStats(
         kind=kind,

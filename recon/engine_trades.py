@@ -35,6 +35,7 @@ from recon.engine_core import (
     rank_within,
     refs_key,
     with_ids,
+    with_key_refs,
     zero_money,
 )
 
@@ -45,7 +46,7 @@ NEAR_FIELDS: Final = ("side", "quantity", "price", "trade_date")
 TYPE_OF: Final = {field: f"{field}_mismatch" for field in TRADE_FIELD_ORDER}
 
 # stage-1 classes
-_CLEAN, _DIFFERS, _INTERNAL_ONLY, _VENUE_ONLY = 0, 1, 2, 3
+_CLEAN, _DIFFERS, _INTERNAL_ONLY, _VENUE_ONLY, _RETIRED = 0, 1, 2, 3, 4
 
 
 # --- field comparison ------------------------------------------------------------------------
@@ -102,18 +103,30 @@ def _first_type(flags: dict[str, pl.Expr]) -> pl.Expr:
 
 
 def _pair_amount(kind: pl.Expr) -> pl.Expr:
-    q_i, p_i, q_v, p_v = (_c("quantity", "_i"), _c("price", "_i"), _c("quantity", "_v"),
-                          _c("price", "_v"))
+    q_i, p_i, q_v, p_v = (
+        _c("quantity", "_i"),
+        _c("price", "_i"),
+        _c("quantity", "_v"),
+        _c("price", "_v"),
+    )
     notional = (q_i * p_i).abs()
-    fee = absdiff(_c("commission", "_i").fill_null(zero_money()),
-                  _c("commission", "_v").fill_null(_c("commission", "_i")).fill_null(zero_money()))
-    fee = fee + absdiff(_c("fees", "_i").fill_null(zero_money()),
-                        _c("fees", "_v").fill_null(_c("fees", "_i")).fill_null(zero_money()))
+    fee = absdiff(
+        _c("commission", "_i").fill_null(zero_money()),
+        _c("commission", "_v").fill_null(_c("commission", "_i")).fill_null(zero_money()),
+    )
+    fee = fee + absdiff(
+        _c("fees", "_i").fill_null(zero_money()),
+        _c("fees", "_v").fill_null(_c("fees", "_i")).fill_null(zero_money()),
+    )
     return (
-        pl.when(kind == "side_mismatch").then(pl.lit(2, MONEY) * notional)
-        .when(kind == "quantity_mismatch").then((absdiff(q_i, q_v) * p_v.fill_null(p_i)).abs())
-        .when(kind == "price_mismatch").then((absdiff(p_i, p_v) * q_i).abs())
-        .when(kind == "fee_mismatch").then(fee)
+        pl.when(kind == "side_mismatch")
+        .then(pl.lit(2, MONEY) * notional)
+        .when(kind == "quantity_mismatch")
+        .then((absdiff(q_i, q_v) * p_v.fill_null(p_i)).abs())
+        .when(kind == "price_mismatch")
+        .then((absdiff(p_i, p_v) * q_i).abs())
+        .when(kind == "fee_mismatch")
+        .then(fee)
         .otherwise(notional)
         .cast(MONEY)
     )
@@ -144,6 +157,12 @@ class _Stage1:
     duplicates: pl.DataFrame  # row_v, first_row, occurrence: later repeats of an exec_id
 
 
+def _repeated(rows: pl.Series) -> pl.Series:
+    """The values occurring more than once (an integer sort: cheaper than hashing 10M rows)."""
+    ordered = rows.drop_nulls().sort()
+    return ordered.filter(ordered.diff() == 0).unique()
+
+
 def _reference_stage(
     internal: pl.LazyFrame, venue: pl.LazyFrame, tol: Tolerance, n_i: int, n_v: int
 ) -> _Stage1:
@@ -154,9 +173,12 @@ def _reference_stage(
         "exec_id", pl.col("row").alias("row_v"), *(pl.col(c).alias(f"{c}_v") for c in COMPARED)
     )
     cls = (
-        pl.when(pl.col("row_v").is_null()).then(pl.lit(_INTERNAL_ONLY))
-        .when(pl.col("row_i").is_null()).then(pl.lit(_VENUE_ONLY))
-        .when(_any(field_flags(tol))).then(pl.lit(_DIFFERS))
+        pl.when(pl.col("row_v").is_null())
+        .then(pl.lit(_INTERNAL_ONLY))
+        .when(pl.col("row_i").is_null())
+        .then(pl.lit(_VENUE_ONLY))
+        .when(_any(field_flags(tol)))
+        .then(pl.lit(_DIFFERS))
         .otherwise(pl.lit(_CLEAN))
         .cast(pl.UInt8)
         .alias("cls")
@@ -168,34 +190,34 @@ def _reference_stage(
     )
     lost_i: list[pl.Series] = []
     dups: list[pl.DataFrame] = []
-    if joined["row_i"].count() != n_i or joined["row_v"].count() != n_v:
-        # an exec_id repeated on a side: every record appears once per counterpart. Keep the
-        # pair of first occurrences (by row); later venue repeats are duplicates, later internal
-        # repeats go on to the key stages.
-        paired = joined.filter(pl.col("row_i").is_not_null() & pl.col("row_v").is_not_null())
-        multi = paired.filter(pl.col("row_i").is_duplicated() | pl.col("row_v").is_duplicated())
-        multi = multi.with_columns(
+    repeated_i = joined["row_i"].count() != n_i
+    repeated_v = joined["row_v"].count() != n_v
+    if repeated_i or repeated_v:
+        # an exec_id repeated on a side: every record appears once per counterpart (and never
+        # unpaired). Keep the pair of first occurrences (by row); later venue repeats are
+        # duplicates, later internal repeats go on to the key stages.
+        twice = pl.lit(False)
+        if repeated_i:
+            twice = twice | pl.col("row_i").is_in(_repeated(joined["row_i"]).implode())
+        if repeated_v:
+            twice = twice | pl.col("row_v").is_in(_repeated(joined["row_v"]).implode())
+        multi = joined.filter(twice.fill_null(False)).with_columns(
             pl.col("row_i").min().over("exec_id").alias("first_i"),
             pl.col("row_v").min().over("exec_id").alias("first_v"),
         )
-        winners = multi.filter(
-            (pl.col("row_i") == pl.col("first_i")) & (pl.col("row_v") == pl.col("first_v"))
-        ).select(joined.columns)
-        lost_i.append(
-            multi.filter(pl.col("row_i") != pl.col("first_i"))["row_i"].unique().alias("row")
-        )
+        later_i = multi.filter(pl.col("row_i") != pl.col("first_i"))["row_i"].unique()
+        later_v = multi.filter(pl.col("row_v") != pl.col("first_v"))
+        lost_i.append(later_i.alias("row"))
         dups.append(
-            multi.filter(pl.col("row_v") != pl.col("first_v"))
-            .select("exec_id", "row_v", pl.col("first_v").alias("first_row"))
-            .unique()
+            later_v.select("exec_id", "row_v", pl.col("first_v").alias("first_row")).unique()
         )
-        joined = pl.concat(
-            [
-                joined.filter(
-                    ~pl.col("exec_id").is_in(multi["exec_id"].unique().implode()).fill_null(False)
-                ),
-                winners,
-            ]
+        # retire every pair but the first occurrences' (a new class, in place: no copy)
+        retired = (
+            pl.col("row_i").is_in(later_i.implode())
+            | pl.col("row_v").is_in(later_v["row_v"].implode())
+        ).fill_null(False)
+        joined = joined.with_columns(
+            pl.when(retired).then(pl.lit(_RETIRED, pl.UInt8)).otherwise(pl.col("cls")).alias("cls")
         )
     venue_only = joined.filter(pl.col("cls") == _VENUE_ONLY).select("exec_id", "row_v")
     venue_only = venue_only.with_columns(
@@ -212,7 +234,8 @@ def _reference_stage(
     duplicates = pl.concat(dups).with_columns(
         (pl.col("row_v").rank("ordinal").over("exec_id") + 1).cast(pl.Int64).alias("occurrence")
     )
-    clean = joined.filter(pl.col("cls") == _CLEAN)
+    # sorted here, on two columns, so that the many clean pairs are gathered only once
+    clean = joined.filter(pl.col("cls") == _CLEAN).select("exec_id", "row_v").sort("row_v")
     matched = clean.select(
         pl.col("exec_id").alias("internal_ref"),
         pl.col("exec_id").alias("venue_ref"),
@@ -225,9 +248,7 @@ def _reference_stage(
         internal_rest=pl.concat(
             [joined.filter(pl.col("cls") == _INTERNAL_ONLY)["row_i"].alias("row"), *lost_i]
         ),
-        venue_rest=venue_only.filter(pl.col("row_v") == pl.col("first_row"))["row_v"].alias(
-            "row"
-        ),
+        venue_rest=venue_only.filter(pl.col("row_v") == pl.col("first_row"))["row_v"].alias("row"),
         duplicates=duplicates.select("row_v", "first_row", "occurrence"),
     )
 
@@ -241,14 +262,14 @@ def _suffixed(frame: pl.DataFrame, suffix: str) -> pl.DataFrame:
 
 def _pair_frame(pairs: pl.DataFrame, ints: pl.DataFrame, vens: pl.DataFrame) -> pl.DataFrame:
     """pairs (_li, _ri) with both records' columns (suffixes _i, _v)."""
-    return pairs.select("_li", "_ri").join(
-        _suffixed(ints, "_i"), left_on="_li", right_on="_id_i"
-    ).join(_suffixed(vens, "_v"), left_on="_ri", right_on="_id_v")
+    return (
+        pairs.select("_li", "_ri")
+        .join(_suffixed(ints, "_i"), left_on="_li", right_on="_id_i")
+        .join(_suffixed(vens, "_v"), left_on="_ri", right_on="_id_v")
+    )
 
 
-def _pair_outcomes(
-    wide: pl.DataFrame, tol: Tolerance
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _pair_outcomes(wide: pl.DataFrame, tol: Tolerance) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split pairs into clean matches (MATCHED columns) and breaks (one per pair)."""
     flags = field_flags(tol)
     wide = wide.with_columns(_any(flags).alias("_differs"))
@@ -263,7 +284,7 @@ def _pair_outcomes(
         wide.filter(pl.col("_differs"))
         .with_columns(kind.alias("type"))
         .select(
-            refs_key("T:", one(pl.col("ref_i")), one(pl.col("ref_v"))).alias("break_key"),
+            refs_key("T:", one(pl.col("_kref_i")), one(pl.col("_kref_v"))).alias("break_key"),
             "type",
             pl.col("account_i").fill_null(pl.col("account_v")).alias("account"),
             pl.col("symbol_i").fill_null(pl.col("symbol_v")).alias("symbol"),
@@ -288,20 +309,30 @@ def _key_pairs(ints: pl.DataFrame, vens: pl.DataFrame, tol: Tolerance) -> pl.Dat
     exact_on = [*KEY, "quantity", "price"]
     left = ints.with_columns(rank_within(exact_on).alias("_rk"))
     right = vens.with_columns(rank_within(exact_on).alias("_rk"))
-    pairs = left.select(*exact_on, "_rk", pl.col("_id").alias("_li")).join(
-        right.select(*exact_on, "_rk", pl.col("_id").alias("_ri")), on=[*exact_on, "_rk"]
-    ).select("_li", "_ri")
+    pairs = (
+        left.select(*exact_on, "_rk", pl.col("_id").alias("_li"))
+        .join(right.select(*exact_on, "_rk", pl.col("_id").alias("_ri")), on=[*exact_on, "_rk"])
+        .select("_li", "_ri")
+    )
     if tol.price == 0 and tol.quantity == 0:
         return pairs
     on = [*KEY, "quantity"] if tol.quantity == 0 else list(KEY)
     rest_i = ints.filter(~pl.col("_id").is_in(pairs["_li"].implode()))
     rest_v = vens.filter(~pl.col("_id").is_in(pairs["_ri"].implode()))
     candidates = (
-        rest_i.select(*on, pl.col("quantity").alias("_qi"), pl.col("price").alias("_pi"),
-                      pl.col("_id").alias("_li"))
+        rest_i.select(
+            *on,
+            pl.col("quantity").alias("_qi"),
+            pl.col("price").alias("_pi"),
+            pl.col("_id").alias("_li"),
+        )
         .join(
-            rest_v.select(*on, pl.col("quantity").alias("_qv"), pl.col("price").alias("_pv"),
-                          pl.col("_id").alias("_ri")),
+            rest_v.select(
+                *on,
+                pl.col("quantity").alias("_qv"),
+                pl.col("price").alias("_pv"),
+                pl.col("_id").alias("_ri"),
+            ),
             on=on,
         )
         .with_columns(
@@ -330,6 +361,7 @@ def _group_sums(frame: pl.DataFrame, suffix: str) -> pl.DataFrame:
         .agg(
             pl.col("_id").alias("_ids"),
             pl.col("ref").sort_by(order).alias("_refs"),
+            pl.col("_kref").sort_by(order).alias("_krefs"),
             pl.col("row").sort_by(order).alias("_rows"),
             *(pl.col(f"_q{k}").sum() for k in range(3)),
             *(pl.col(f"_s{k}").sum() for k in range(5)),
@@ -338,7 +370,12 @@ def _group_sums(frame: pl.DataFrame, suffix: str) -> pl.DataFrame:
             pl.col("commission").is_not_null().any().alias("_comm_rep"),
             pl.col("fees").fill_null(zero_money()).sum().alias("_fees"),
             pl.col("fees").is_not_null().any().alias("_fees_rep"),
-            pl.col("settle_date").drop_nulls().unique().sort().cast(pl.String).str.join(",")
+            pl.col("settle_date")
+            .drop_nulls()
+            .unique()
+            .sort()
+            .cast(pl.String)
+            .str.join(",")
             .alias("_settle"),
             pl.col("currency").min().alias("_currency"),
         )
@@ -346,9 +383,7 @@ def _group_sums(frame: pl.DataFrame, suffix: str) -> pl.DataFrame:
     )
 
 
-def _aggregate_groups(
-    ints: pl.DataFrame, vens: pl.DataFrame, tol: Tolerance
-) -> pl.DataFrame:
+def _aggregate_groups(ints: pl.DataFrame, vens: pl.DataFrame, tol: Tolerance) -> pl.DataFrame:
     """Groups (KEY) whose total quantities are equal and whose notionals differ by at most
     tol.price * quantity, i.e. volume-weighted prices within tolerance, compared exactly."""
     if ints.height == 0 or vens.height == 0:
@@ -372,18 +407,24 @@ def _aggregate_groups(
     return groups.filter(same_quantity & (pl.col("_x4") >= 0) & (pl.col("_y4") >= 0))
 
 
-def _aggregate_outcomes(
-    groups: pl.DataFrame, tol: Tolerance
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _aggregate_outcomes(groups: pl.DataFrame, tol: Tolerance) -> tuple[pl.DataFrame, pl.DataFrame]:
     settle = (pl.col("_settle_v") != "") & (pl.col("_settle_i") != pl.col("_settle_v"))
-    comm = pl.col("_comm_rep_v") & (absdiff(pl.col("_comm_i"), pl.col("_comm_v"))
-                                    > tol.lit("commission"))
-    fees = pl.col("_fees_rep_v") & (absdiff(pl.col("_fees_i"), pl.col("_fees_v"))
-                                    > tol.lit("fees"))
+    comm = pl.col("_comm_rep_v") & (
+        absdiff(pl.col("_comm_i"), pl.col("_comm_v")) > tol.lit("commission")
+    )
+    fees = pl.col("_fees_rep_v") & (absdiff(pl.col("_fees_i"), pl.col("_fees_v")) > tol.lit("fees"))
     groups = groups.with_columns(
         pl.concat_str(
-            [pl.lit("A:"), pl.col("account"), pl.lit("|"), pl.col("symbol"), pl.lit("|"),
-             pl.col("side"), pl.lit("|"), pl.col("trade_date").cast(pl.String)]
+            [
+                pl.lit("A:"),
+                pl.col("account"),
+                pl.lit("|"),
+                pl.col("symbol"),
+                pl.lit("|"),
+                pl.col("side"),
+                pl.lit("|"),
+                pl.col("trade_date").cast(pl.String),
+            ]
         ).alias("group"),
         settle.alias("_fs"),
         comm.alias("_fc"),
@@ -392,17 +433,17 @@ def _aggregate_outcomes(
     clean = groups.filter(~pl.col("_differs"))
     matched = pl.concat(
         [
-            clean.select("group", pl.col("_refs_i").alias("internal_ref")).explode(
-                "internal_ref"
-            ),
+            clean.select("group", pl.col("_refs_i").alias("internal_ref")).explode("internal_ref"),
             clean.select(
                 "group", pl.col("_refs_v").alias("venue_ref"), pl.col("_rows_v").alias("venue_row")
             ).explode("venue_ref", "venue_row"),
         ],
         how="diagonal",
     )
-    kind = pl.when(pl.col("_fs")).then(pl.lit("settle_date_mismatch")).otherwise(
-        pl.lit("fee_mismatch")
+    kind = (
+        pl.when(pl.col("_fs"))
+        .then(pl.lit("settle_date_mismatch"))
+        .otherwise(pl.lit("fee_mismatch"))
     )
     fee_amount = pl.when(pl.col("_comm_rep_v")).then(
         absdiff(pl.col("_comm_i"), pl.col("_comm_v"))
@@ -413,7 +454,7 @@ def _aggregate_outcomes(
         groups.filter(pl.col("_differs"))
         .with_columns(kind.alias("type"))
         .select(
-            refs_key("T:", pl.col("_refs_i"), pl.col("_refs_v")).alias("break_key"),
+            refs_key("T:", pl.col("_krefs_i"), pl.col("_krefs_v")).alias("break_key"),
             "type",
             "account",
             "symbol",
@@ -423,10 +464,18 @@ def _aggregate_outcomes(
             differences_json(
                 [
                     ("settle_date", pl.col("_fs"), pl.col("_settle_i"), pl.col("_settle_v")),
-                    ("commission", pl.col("_fc"), dec_text(pl.col("_comm_i")),
-                     dec_text(pl.col("_comm_v"))),
-                    ("fees", pl.col("_ff"), dec_text(pl.col("_fees_i")),
-                     dec_text(pl.col("_fees_v"))),
+                    (
+                        "commission",
+                        pl.col("_fc"),
+                        dec_text(pl.col("_comm_i")),
+                        dec_text(pl.col("_comm_v")),
+                    ),
+                    (
+                        "fees",
+                        pl.col("_ff"),
+                        dec_text(pl.col("_fees_i")),
+                        dec_text(pl.col("_fees_v")),
+                    ),
                 ]
             ).alias("differences"),
             pl.when(pl.col("type") == "fee_mismatch")
@@ -444,18 +493,14 @@ def _aggregate_outcomes(
 # --- stage 4: what is left -------------------------------------------------------------------
 
 
-def _twins(
-    rest_v: pl.DataFrame, all_v: pl.DataFrame, matched_ids: pl.Series
-) -> pl.DataFrame:
+def _twins(rest_v: pl.DataFrame, all_v: pl.DataFrame, matched_ids: pl.Series) -> pl.DataFrame:
     """Unmatched venue records identical (all but row/ref) to a matched venue record:
     `_id` and the first such matched record's row as `first_row`."""
     found = all_v.filter(pl.col("_id").is_in(matched_ids.implode()))
     if found.height == 0 or rest_v.height == 0:
         return pl.DataFrame(schema={"_id": pl.Int64(), "first_row": pl.Int64()})
     firsts = found.group_by(list(TWIN_FIELDS)).agg(pl.col("row").min().alias("first_row"))
-    return rest_v.join(firsts, on=list(TWIN_FIELDS), nulls_equal=True).select(
-        "_id", "first_row"
-    )
+    return rest_v.join(firsts, on=list(TWIN_FIELDS), nulls_equal=True).select("_id", "first_row")
 
 
 def _near_pairs(ints: pl.DataFrame, vens: pl.DataFrame, tol: Tolerance) -> pl.DataFrame:
@@ -482,9 +527,9 @@ def _near_pairs(ints: pl.DataFrame, vens: pl.DataFrame, tol: Tolerance) -> pl.Da
                 keep = keep & agree[other]
         found.append(joined.filter(keep).select("_li", "_ri"))
     candidates = pl.concat(found).unique()
-    return candidates.filter(
-        (pl.len().over("_li") == 1) & (pl.len().over("_ri") == 1)
-    ).select("_li", "_ri")
+    return candidates.filter((pl.len().over("_li") == 1) & (pl.len().over("_ri") == 1)).select(
+        "_li", "_ri"
+    )
 
 
 def _suggestion_text(side_name: str) -> pl.Expr:
@@ -504,9 +549,7 @@ def _suggestion_text(side_name: str) -> pl.Expr:
     )
 
 
-def _missing(
-    rest: pl.DataFrame, other: pl.DataFrame, internal_side: bool
-) -> pl.DataFrame:
+def _missing(rest: pl.DataFrame, other: pl.DataFrame, internal_side: bool) -> pl.DataFrame:
     near = nearest(
         rest,
         other,
@@ -519,9 +562,9 @@ def _missing(
     ref = one(pl.col("ref"))
     return with_text.select(
         (
-            refs_key("T:", ref, no_strings())
+            refs_key("T:", one(pl.col("_kref")), no_strings())
             if internal_side
-            else refs_key("T:", no_strings(), ref)
+            else refs_key("T:", no_strings(), one(pl.col("_kref")))
         ).alias("break_key"),
         pl.lit("missing_at_venue" if internal_side else "missing_internal").alias("type"),
         "account",
@@ -549,8 +592,9 @@ def _duplicate_breaks(dups: pl.DataFrame, key: pl.Expr) -> pl.DataFrame:
         pl.lit("{}").alias("differences"),
         (pl.col("quantity") * pl.col("price")).abs().cast(MONEY).alias("amount"),
         "currency",
-        pl.concat_str([pl.lit("duplicate of venue row "), pl.col("first_row").cast(pl.String)])
-        .alias("suggestion"),
+        pl.concat_str(
+            [pl.lit("duplicate of venue row "), pl.col("first_row").cast(pl.String)]
+        ).alias("suggestion"),
     )
 
 
@@ -578,8 +622,8 @@ def match_trades(
             venue_lf.filter(pl.col("row").is_in(want_v.implode())),
         ]
     )
-    ints = with_ids(fetched_i, "trades")
-    vens = with_ids(fetched_v, "trades")
+    ints = with_key_refs(with_ids(fetched_i, "trades"))
+    vens = with_key_refs(with_ids(fetched_v, "trades"))
 
     matched: list[tuple[str, pl.DataFrame]] = [("reference", s1.matched)]
     breaks: list[pl.DataFrame] = []
@@ -632,8 +676,9 @@ def match_trades(
     twins = _twins(rest_v, all_v, pl.concat(paired_v))
     if twins.height:
         twin_records = rest_v.join(twins, on="_id")
-        breaks.append(_duplicate_breaks(twin_records, refs_key("T:", no_strings(),
-                                                                one(pl.col("ref")))))
+        breaks.append(
+            _duplicate_breaks(twin_records, refs_key("T:", no_strings(), one(pl.col("_kref"))))
+        )
         rest_v = rest_v.filter(~pl.col("_id").is_in(twins["_id"].implode()))
 
     near = _near_pairs(rest_i, rest_v, tol)

@@ -31,7 +31,7 @@ from oms.errors import BadInput, NotFound
 from oms.store import Store, bulk_insert, next_id
 from oms.values import dec_str, normalize, utc_iso
 from recon import book_side, breaks, engine
-from recon.canonical import SCHEMAS, conform
+from recon.canonical import SCHEMAS, conform, empty
 from recon.profiles import Profile, load_profile, parse_profile
 from recon.schema import recon_breaks, recon_profiles, recon_quarantine, recon_runs
 from recon.validate import Validated, load_and_validate
@@ -218,7 +218,7 @@ def _carried(rows: Sequence[Any], kind: str, refs_in_file: set[str]) -> pl.DataF
                 records.append(rec)
     schema = SCHEMAS[kind]
     if not records:
-        return conform(pl.DataFrame(), kind)
+        return empty(kind)
     unique = {rec["ref"]: rec for rec in records}
     text = pl.DataFrame(
         [[rec.get(c) for c in schema if c != "row"] for _, rec in sorted(unique.items())],
@@ -266,6 +266,14 @@ def _match(
             conn, profile.venue, day, basis=profile.basis or "trade"
         )
         return internal, venue, engine.match_positions(internal, venue, tolerance)
+    # A statement's opening balance is the balance before the business date, whatever date it
+    # carries (MT940 :60F: and camt.053 OPBD are usually dated the previous business day).
+    venue = venue.with_columns(
+        pl.when(pl.col("line_type") == "opening_balance")
+        .then(pl.lit(day))
+        .otherwise(pl.col("date"))
+        .alias("date")
+    )
     accounts = sorted(set(venue["account"].drop_nulls().to_list()))
     movements, balances = book_side.internal_cash(conn, accounts, day)
     return movements, venue, engine.match_cash(movements, venue, tolerance, balances)
