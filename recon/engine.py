@@ -38,8 +38,9 @@ Trades, a waterfall:
   1 reference: exec_id present on both sides (one streaming full join; the first venue record
     of a repeated exec_id takes part, later ones are duplicate_venue breaks).
   2 key: account, symbol, side, trade_date, quantity (within tolerance.quantity) and price
-    within tolerance.price, one to one: exact pairs first (in ref order), then the nearest
-    (quantity, then price), ties by internal then venue ref.
+    within tolerance.price, one to one: exact pairs first, then the nearest (quantity, then
+    price). Every tie-break follows internal records in ref order and venue records in row
+    (file) order.
   3 aggregate: per (account, symbol, side, trade_date), the residues of both sides match as one
     group (1:N, N:1, N:M) when their quantities sum equal (exactly) and
     |sum(q*p) internal - sum(q*p) venue| <= tolerance.price * total quantity, computed exactly
@@ -49,7 +50,7 @@ Trades, a waterfall:
     and are unique on both sides are one mismatch break; everything else is missing_at_venue /
     missing_internal with a suggestion: the other side's nearest unmatched record of the same
     account and symbol (nearest trade_date, then quantity, then price; ties: lower value, then
-    ref), as "venue REF: SIDE QTY @ PRICE on DATE".
+    the first record), as "venue REF: SIDE QTY @ PRICE on DATE" (or "internal REF: ...").
   A matched pair or group can still break: fields compared are side, quantity, price,
   trade_date, settle_date (a null venue settle_date is not reported), commission and fees (a
   null venue value is not reported; "fee" in TRADE_FIELD_ORDER); type = first differing field
@@ -60,7 +61,7 @@ Trades, a waterfall:
   break_key: "T:" + sorted internal refs + "|" + sorted venue refs (comma-separated); a later
   repeat of a venue exec_id X: "T:|X#n" (n = 2, 3, ... in row order).
 
-Positions: pairs on (account, symbol) (repeats pair in row order); quantity beyond tolerance ->
+Positions: pairs on (account, symbol) (repeats pair in order); quantity beyond tolerance ->
   quantity_mismatch, else prices both present and beyond tolerance -> price_mismatch (the
   differences list both); unpaired -> missing_at_venue / missing_internal, except a quantity 0
   on either side, which is matched ("flat"). Amount |dq| * price (venue, else internal, else

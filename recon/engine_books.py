@@ -33,9 +33,9 @@ from recon.engine_core import (
 BALANCE_TYPES: Final = ("opening_balance", "closing_balance")
 
 
-def _load(frame: pl.DataFrame | pl.LazyFrame, kind: str) -> pl.DataFrame:
+def _load(frame: pl.DataFrame | pl.LazyFrame, kind: str, *, venue: bool) -> pl.DataFrame:
     schema = POSITIONS if kind == "positions" else CASH
-    loaded = with_ids(conform_lazy(frame, schema).collect(), kind)
+    loaded = with_ids(conform_lazy(frame, schema).collect(), kind, venue=venue)
     if kind == "cash":  # refs need not be unique in cash files
         loaded = with_key_refs(loaded)
     return loaded
@@ -75,7 +75,8 @@ def match_positions(
     tolerance: Tolerance,
 ) -> MatchResult:
     tol = tolerance
-    ints, vens = _load(internal, "positions"), _load(venue, "positions")
+    ints = _load(internal, "positions", venue=False)
+    vens = _load(venue, "positions", venue=True)
     key = ["account", "symbol"]
     left = ints.with_columns(rank_within(key).alias("_rk"))
     right = vens.with_columns(rank_within(key).alias("_rk"))
@@ -254,7 +255,7 @@ def _cash_missing(rest: pl.DataFrame, other: pl.DataFrame, internal_side: bool) 
         other,
         by=["account", "currency"],
         chain=["date", "amount"],
-        tiebreak=["ref", "row", "_id"],
+        tiebreak=["_id"],
     )
     text = pl.concat_str(
         [
@@ -374,7 +375,8 @@ def match_cash(
     balances: pl.DataFrame | pl.LazyFrame | None = None,
 ) -> MatchResult:
     tol = tolerance
-    ints, vens = _load(internal, "cash"), _load(venue, "cash")
+    ints = _load(internal, "cash", venue=False)
+    vens = _load(venue, "cash", venue=True)
     is_balance = pl.col("line_type").is_in(list(BALANCE_TYPES)).fill_null(False)
     lines, moves = vens.filter(is_balance), vens.filter(~is_balance)
 

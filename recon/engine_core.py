@@ -182,11 +182,13 @@ def height(frame: Frame) -> int:
     return int(frame.select(pl.len()).collect().item())
 
 
-def with_ids(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
-    """Sort records into a total order independent of their input order (ref, row, then every
-    canonical column) and number them `_id` 0..n-1."""
+def with_ids(frame: pl.DataFrame, kind: str, *, venue: bool) -> pl.DataFrame:
+    """Sort records into a total order independent of their input order and number them `_id`
+    0..n-1: the order every tie-break follows. Internal records by ref (then row), venue
+    records by row (their order in the file; then ref); then by every canonical column."""
     cols = list(SCHEMAS[kind])
-    order = ["ref", "row", *(c for c in cols if c not in ("ref", "row"))]
+    first = ["row", "ref"] if venue else ["ref", "row"]
+    order = [*first, *(c for c in cols if c not in ("ref", "row"))]
     return (
         frame.sort(order, nulls_last=True)
         .with_row_index("_id")

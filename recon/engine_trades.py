@@ -555,7 +555,7 @@ def _missing(rest: pl.DataFrame, other: pl.DataFrame, internal_side: bool) -> pl
         other,
         by=["account", "symbol"],
         chain=["trade_date", "quantity", "price"],
-        tiebreak=["ref", "row", "_id"],
+        tiebreak=["_id"],
     )
     text = _suggestion_text("venue" if internal_side else "internal")
     with_text = rest.join(near.select("_id", text.alias("suggestion")), on="_id", how="left")
@@ -622,8 +622,8 @@ def match_trades(
             venue_lf.filter(pl.col("row").is_in(want_v.implode())),
         ]
     )
-    ints = with_key_refs(with_ids(fetched_i, "trades"))
-    vens = with_key_refs(with_ids(fetched_v, "trades"))
+    ints = with_key_refs(with_ids(fetched_i, "trades", venue=False))
+    vens = with_key_refs(with_ids(fetched_v, "trades", venue=True))
 
     matched: list[tuple[str, pl.DataFrame]] = [("reference", s1.matched)]
     breaks: list[pl.DataFrame] = []

@@ -760,8 +760,8 @@ def _kinds(recs: Sequence[Rec]) -> Counter[str]:
 
 @dataclass(frozen=True, slots=True)
 class TwinOf:
-    """Two identical venue records without an exec id: the one with the later ref is the
-    duplicate (the engine pairs exact matches in ref order, refs compared as text)."""
+    """Two identical venue records without an exec id: the later one in the file is the
+    duplicate (the engine keeps file order, as for repeated exec ids)."""
 
     a: str
     b: str
@@ -770,7 +770,7 @@ class TwinOf:
 @dataclass(frozen=True, slots=True)
 class RowOf:
     """The row number of one of two identical venue records: the first in the file, or the
-    one the key stage matched (the earlier ref as text)."""
+    one the key stage matched (also the first in the file)."""
 
     twins: TwinOf
     which: str  # "first" | "matched"
@@ -778,8 +778,8 @@ class RowOf:
 
 def _twins_resolved(x: Expect, recs: Sequence[Rec], written: Written) -> Expect:
     def twin(v: TwinOf, later: bool) -> str:
-        refs = {_row_ref(written.rows[v.a]): v.a, _row_ref(written.rows[v.b]): v.b}
-        return refs[max(refs) if later else min(refs)]
+        rows = {written.rows[v.a]: v.a, written.rows[v.b]: v.b}  # file order decides
+        return rows[max(rows) if later else min(rows)]
 
     def one(v: Any) -> Any:
         if isinstance(v, TwinOf):
