@@ -366,6 +366,26 @@ def _trade_the_day(
     return tally
 
 
+def _documents(store: Store, out: Path, now: datetime) -> list[Any]:
+    """The day's statements and exception report (HTML and PDF), and a confirmation per
+    execution (PDF), as ops would hand them out the next morning."""
+    from reports import documents, sources
+    from reports.batch import day_documents
+    from reports.confirmations import build_confirmation
+
+    out.mkdir(exist_ok=True)
+    written = day_documents(store, DEMO_DATE, DEMO_DATE, DEMO_DATE, out, now)
+    confirms = out / "confirmations"
+    confirms.mkdir(exist_ok=True)
+    with store.read() as conn:
+        inputs = sources.confirmation_inputs(conn, DEMO_DATE, now)
+    for inp in inputs:
+        c = build_confirmation(inp)
+        data, pages = documents.encode_confirmation(c, "pdf")
+        written.append(documents.save(confirms / f"{c.file_name}.pdf", "pdf", data, pages))
+    return written
+
+
 def run_demo(
     out: Path, seed: int, actor: str, clock: Callable[[], datetime], say: Callable[[str], None]
 ) -> Path:
@@ -477,8 +497,15 @@ def run_demo(
         f"  audit trail: {check.events} events, chain {'intact' if check.ok else 'BROKEN'}, "
         f"head {check.head}"
     )
+    docs_dir = out / "reports"
+    written = _documents(store, docs_dir, datetime(2026, 11, 25, 7, 0, tzinfo=UTC))
+    pdf_pages = sum(w.pages or 0 for w in written)
+    say(
+        f"  documents: {len(written)} files ({pdf_pages} PDF pages): statements, the exception "
+        f"report and trade confirmations in {docs_dir}/"
+    )
     store.dispose()
-    say(f"files: {venue_dir}/, {out / 'bars'}/")
+    say(f"files: {venue_dir}/, {out / 'bars'}/, {docs_dir}/")
     say(f"database: sqlite:///{db}  (try: tieout breaks list --db sqlite:///{db})")
     return db
 

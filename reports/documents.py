@@ -1,0 +1,121 @@
+"""A report as a file: JSON (the data), HTML or PDF (the document), written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from oms.errors import BadInput
+from reports import render
+from reports.confirmations import Confirmation
+from reports.exceptions import ExceptionReport
+from reports.statement import Statement
+
+FORMATS = ("html", "pdf", "json")
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    path: str
+    format: str
+    pages: int | None  # PDF only
+    size: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"file": self.path, "format": self.format, "pages": self.pages, "bytes": self.size}
+
+
+def check_format(value: str, allowed: tuple[str, ...] = FORMATS) -> str:
+    fmt = value.strip().lower()
+    if fmt not in allowed:
+        raise BadInput("--format", f"{value!r} is not one of {', '.join(allowed)}")
+    return fmt
+
+
+def statement_html(s: Statement, *, pdf: bool = False) -> str:
+    return render.render_html(
+        "statement.html",
+        pdf=pdf,
+        s=s,
+        firm=s.firm,
+        generated_at=s.generated_at,
+        audit_head=s.audit_head,
+    )
+
+
+def exceptions_html(r: ExceptionReport, *, pdf: bool = False) -> str:
+    return render.render_html(
+        "exceptions.html",
+        pdf=pdf,
+        r=r,
+        firm=r.firm,
+        generated_at=r.generated_at,
+        audit_head=r.audit_head,
+    )
+
+
+def confirmation_html(c: Confirmation, *, pdf: bool = False) -> str:
+    return render.render_html(
+        "confirmation.html", pdf=pdf, cf=c, firm=c.firm, generated_at=c.generated_at,
+        audit_head=None,
+    )  # fmt: skip
+
+
+def json_bytes(doc: Any) -> bytes:
+    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def encode(fmt: str, html: Callable[..., str], data: Callable[[], Any]) -> tuple[bytes, int | None]:
+    """The bytes of a document in a format, and its page count for a PDF. `html(pdf=...)`
+    renders the document, `data()` gives its JSON."""
+    if fmt == "json":
+        return json_bytes(data()), None
+    if fmt == "html":
+        return html(pdf=False).encode("utf-8"), None
+    pdf = render.render_pdf(html(pdf=True))
+    return pdf.data, pdf.pages
+
+
+def encode_statement(s: Statement, fmt: str) -> tuple[bytes, int | None]:
+    return encode(fmt, partial(statement_html, s), s.as_json)
+
+
+def encode_exceptions(r: ExceptionReport, fmt: str) -> tuple[bytes, int | None]:
+    return encode(fmt, partial(exceptions_html, r), r.as_json)
+
+
+def encode_confirmation(c: Confirmation, fmt: str) -> tuple[bytes, int | None]:
+    return encode(fmt, partial(confirmation_html, c), c.as_json)
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Write a whole file or nothing: a temporary file in the same folder, then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(path: Path, fmt: str, data: bytes, pages: int | None) -> Written:
+    write_file(path, data)
+    return Written(str(path), fmt, pages, len(data))
+
+
+def safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text)
+
+
+def statement_file(account: str, period_from: str, period_to: str, fmt: str) -> str:
+    return f"statement-{safe_name(account)}-{period_from}-{period_to}.{fmt}"

@@ -1,0 +1,86 @@
+"""Display formatting of exact values: what the templates show. Pure.
+
+Money is rounded for display only, half-even, to the currency's minor unit (ISO 4217; two
+places unless the table says otherwise). Prices and quantities are shown exactly as stored,
+with at least the currency's places for prices. The JSON of a report never goes through here:
+it carries the exact values.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+
+from oms.values import decimal_context, normalize, utc_iso
+
+# ISO 4217 minor units that differ from 2.
+_MINOR_UNITS = {
+    "BHD": 3, "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "IQD": 3, "ISK": 0, "JOD": 3, "JPY": 0,
+    "KMF": 0, "KRW": 0, "KWD": 3, "LYD": 3, "OMR": 3, "PYG": 0, "RWF": 0, "TND": 3, "UGX": 0,
+    "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+}  # fmt: skip
+_CONTEXT = decimal_context(80)
+DASH = "\u2014"
+
+
+def minor_units(currency: str) -> int:
+    return _MINOR_UNITS.get(currency.upper(), 2)
+
+
+def round_money(value: Decimal, currency: str) -> Decimal:
+    """The value as shown: rounded half-even to the currency's minor unit."""
+    with localcontext(_CONTEXT):
+        return value.quantize(Decimal(1).scaleb(-minor_units(currency)), ROUND_HALF_EVEN)
+
+
+def _grouped(value: Decimal) -> str:
+    text = format(value, ",f")
+    return "0" + text[2:] if text.startswith("-0") and value.is_zero() else text
+
+
+def money(value: Decimal | None, currency: str) -> str:
+    """1,234.57 (rounded for display); a dash for None."""
+    if value is None:
+        return DASH
+    shown = round_money(value, currency)
+    return _grouped(abs(shown) if shown.is_zero() else shown)
+
+
+def price(value: Decimal | None, currency: str = "USD") -> str:
+    """A price exactly, with at least the currency's places: 190.5 -> 190.50."""
+    if value is None:
+        return DASH
+    exact = normalize(value)
+    places = max(minor_units(currency), -int(exact.as_tuple().exponent))
+    with localcontext(_CONTEXT):
+        return _grouped(exact.quantize(Decimal(1).scaleb(-places)))
+
+
+def quantity(value: Decimal | None) -> str:
+    """A quantity exactly, without trailing zeros: 1,500 or 0.25."""
+    if value is None:
+        return DASH
+    return _grouped(normalize(value))
+
+
+def pct(value: Decimal | None, places: int = 2) -> str:
+    """A percentage already scaled to 100, rounded half-even for display."""
+    if value is None:
+        return DASH
+    with localcontext(_CONTEXT):
+        return _grouped(value.quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN)) + "%"
+
+
+def day(value: date | None) -> str:
+    return DASH if value is None else value.isoformat()
+
+
+def timestamp(value: datetime | None) -> str:
+    """2026-11-24 14:31:05 UTC (seconds; the JSON keeps microseconds)."""
+    if value is None:
+        return DASH
+    return utc_iso(value)[:19].replace("T", " ") + " UTC"
+
+
+def short_hash(value: str | None, length: int = 16) -> str:
+    return DASH if not value else value[:length]

@@ -1,0 +1,118 @@
+"""Rendering report data: Jinja2 templates to self-contained HTML, WeasyPrint from that HTML to
+PDF. Templates autoescape everything (a symbol, a name or a comment holding markup is shown as
+text) and fail on any undefined name (StrictUndefined): a template never shows a blank where a
+figure is missing. The HTML carries its CSS and charts inline (SVG) and loads nothing; the PDF
+renderer may read the packaged fonts and nothing else (no network, no other files).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from reports import fmt, fonts
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        money=fmt.money,
+        price=fmt.price,
+        qty=fmt.quantity,
+        pct=fmt.pct,
+        day=fmt.day,
+        ts=fmt.timestamp,
+        short=fmt.short_hash,
+        text=_text,
+    )
+    return env
+
+
+def _text(value: Any) -> str:
+    """A JSON value of a break's differences or a quarantined row, as text."""
+    if value is None:
+        return fmt.DASH
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def render_html(template: str, *, pdf: bool = False, **context: Any) -> str:
+    """The document as HTML. `pdf` adds the packaged fonts for WeasyPrint (the HTML meant to be
+    opened elsewhere uses the system's fonts and references no file)."""
+    fonts_css = Markup(fonts.font_face_css()) if pdf else Markup("")  # noqa: S704 - our own CSS
+    return environment().get_template(template).render(fonts_css=fonts_css, **context)
+
+
+class _QuietSubsetter(logging.Filter):
+    """Drops WeasyPrint's note that fontTools subsets the fonts (the optional HarfBuzz subsetter
+    is not installed): true for every document, and no news."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "HarfBuzz-Subset" not in record.getMessage()
+
+
+@lru_cache(maxsize=1)
+def weasyprint() -> Any:
+    """WeasyPrint, imported when first needed (it takes most of a second)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the same note, as a warning
+        import weasyprint as wp
+        import weasyprint.text.fonts
+        import weasyprint.urls
+    logging.getLogger("weasyprint").addFilter(_QuietSubsetter())
+    return wp
+
+
+def _fetcher() -> Any:
+    URLFetcher = weasyprint().urls.URLFetcher  # noqa: N806
+
+    root = TEMPLATES.resolve()
+
+    class LocalFetcher(URLFetcher):  # type: ignore[misc,valid-type]
+        """Serves the packaged fonts; refuses every other URL (nothing from the network)."""
+
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            parsed = urlparse(url)
+            path = Path(unquote(parsed.path)).resolve() if parsed.scheme == "file" else None
+            if path is None or root not in path.parents:
+                raise ValueError(f"tieout documents load no external resources ({url[:80]})")
+            return super().fetch(url, headers)
+
+    return LocalFetcher(allowed_protocols=("file",))
+
+
+@dataclass(frozen=True, slots=True)
+class Pdf:
+    data: bytes
+    pages: int
+
+
+def render_pdf(html: str) -> Pdf:
+    """The PDF of a document rendered with render_html(..., pdf=True)."""
+    wp = weasyprint()
+    font_config = wp.text.fonts.FontConfiguration()
+    document = wp.HTML(
+        string=html, base_url=TEMPLATES.as_uri() + "/", url_fetcher=_fetcher()
+    ).render(font_config=font_config)
+    data = document.write_pdf()
+    return Pdf(bytes(data), len(document.pages))

@@ -1,0 +1,371 @@
+"""The edge of the reports: read what a document needs from the store, as plain values, inside
+the caller's read transaction (one snapshot: the audit head a document quotes is the head of
+the data it shows). Builders do the rest."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from oms import audit, book, executions, ledger, lots, md_book
+from oms.calendars import ALWAYS_OPEN, get_calendar
+from oms.errors import BadInput
+from oms.positions import end_of
+from oms.schema import bar_aggregates, instruments, journal_entries, journal_postings
+from oms.schema import executions as executions_table
+from oms.values import CostMethod, Side, day_start
+from reports import recon_tables as rt
+from reports.confirmations import ConfirmationInput, ExecutionFacts
+from reports.exceptions import BreakRow, Comment, Difference, ExceptionInput, QuarantineRow, RunRow
+from reports.firm import Firm, load_firm
+from reports.statement import AccountInfo, CashEntry, Mark, StatementInput
+
+# Journal kinds that carry trade cash (the statement takes trade cash from the fills instead).
+TRADE_KINDS = frozenset({"trade", "settlement", "bust", "correction"})
+
+
+def check_period(period_from: date, period_to: date) -> None:
+    if period_from > period_to:
+        raise BadInput("--from", f"{period_from.isoformat()} is after --to {period_to.isoformat()}")
+
+
+def account_info(conn: Connection, account: str) -> AccountInfo:
+    acct = book.get_account(conn, account)  # NotFound (exit 5) for an unknown account
+    return AccountInfo(acct.account, acct.name, acct.currency, acct.type.value)
+
+
+# ---- statements --------------------------------------------------------------------------------
+
+
+def _cash_entries(
+    conn: Connection, account: str, currency: str, until: date
+) -> tuple[list[CashEntry], Decimal]:
+    """The account's non-trade cash postings up to a value date, and settled cash (every cash
+    posting with value date up to it)."""
+    e, p = journal_entries.c, journal_postings.c
+    rows = conn.execute(
+        select(e.entry_id, e.kind, e.value_date, e.ref, e.destination, p.amount)
+        .join_from(journal_entries, journal_postings, p.entry_id == e.entry_id)
+        .where(
+            e.account == account,
+            p.ledger_account == ledger.cash_account(account),
+            p.currency == currency,
+            e.value_date <= until,
+        )
+        .order_by(e.value_date, e.entry_id)
+    ).all()
+    settled = Decimal(0)
+    entries = []
+    for r in rows:
+        settled += r.amount
+        if r.kind not in TRADE_KINDS:
+            entries.append(
+                CashEntry(int(r.entry_id), r.kind, r.value_date, r.amount, r.ref, r.destination)
+            )
+    return entries, settled
+
+
+def _marks(
+    conn: Connection, symbols: Sequence[str], period_from: date, period_to: date
+) -> list[Mark]:
+    """Last prices as of the day before the period, then each day's close in the period (the
+    daily bars that every market data import keeps up to date)."""
+    if not symbols:
+        return []
+    before = period_from - timedelta(days=1)
+    marks = [
+        Mark(sym, before, px)
+        for sym, px in md_book.last_prices(conn, symbols, end_of(before)).items()
+    ]
+    a = bar_aggregates.c
+    for i in range(0, len(symbols), 500):
+        rows = conn.execute(
+            select(a.symbol, a.bucket, a.close).where(
+                a.interval == "1d",
+                a.symbol.in_(list(symbols[i : i + 500])),
+                a.bucket >= day_start(period_from),
+                a.bucket < end_of(period_to),
+            )
+        )
+        marks.extend(Mark(r.symbol, r.bucket.date(), r.close) for r in rows)
+    return marks
+
+
+def statement_input(
+    conn: Connection,
+    account: str,
+    period_from: date,
+    period_to: date,
+    now: datetime,
+    *,
+    method: CostMethod = CostMethod.FIFO,
+    firm: Firm | None = None,
+) -> StatementInput:
+    check_period(period_from, period_to)
+    info = account_info(conn, account)
+    fills = tuple(
+        f
+        for f in lots.effective_fills(executions.records(conn, account=account))
+        if f.trade_date <= period_to
+    )
+    entries, settled = _cash_entries(conn, account, info.currency, period_to)
+    symbols = sorted({f.symbol for f in fills})
+    return StatementInput(
+        account=info,
+        period_from=period_from,
+        period_to=period_to,
+        fills=fills,
+        cash_entries=tuple(entries),
+        marks=tuple(_marks(conn, symbols, period_from, period_to)),
+        settled_cash=settled,
+        firm=firm or load_firm(conn),
+        generated_at=now,
+        audit_head=audit.head_hash(conn),
+        method=method,
+    )
+
+
+def account_ids(conn: Connection) -> list[str]:
+    return [a.account for a in book.list_accounts(conn)]
+
+
+# ---- the exception report ----------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8)
+def _sessions(calendar: str) -> Any:
+    return get_calendar(calendar).sessions
+
+
+def business_days(first_seen: date, as_of: date, calendar: str) -> int:
+    """Sessions after `first_seen` up to and including `as_of` (0 on the day it was found): the
+    ageing `tieout breaks list` uses (recon.breaks), counted the same way."""
+    if as_of <= first_seen:
+        return 0
+    if calendar == ALWAYS_OPEN:
+        return (as_of - first_seen).days
+    import pandas as pd
+
+    sessions = _sessions(calendar)
+    lo = sessions.searchsorted(pd.Timestamp(first_seen), side="right")
+    hi = sessions.searchsorted(pd.Timestamp(as_of), side="right")
+    return int(hi - lo)
+
+
+def _run_row(r: Any) -> RunRow:
+    counts = json.loads(r.breaks) if r.breaks else {}
+    return RunRow(
+        run_id=int(r.run_id),
+        kind=r.kind,
+        profile=r.profile,
+        venue=r.venue,
+        business_date=r.business_date,
+        input_path=r.input_path,
+        input_sha256=r.input_sha256,
+        forced=bool(r.forced),
+        internal_rows=int(r.internal_rows),
+        venue_rows=int(r.venue_rows),
+        quarantined_rows=int(r.quarantined_rows),
+        matched=int(r.matched),
+        breaks=tuple(sorted((str(k), int(v)) for k, v in counts.items())),
+        open_breaks=int(r.open_breaks),
+        closed_breaks=int(r.closed_breaks),
+        started_at=r.started_at,
+        duration_s=r.duration_s,
+        actor=r.actor,
+    )
+
+
+def _break_row(r: Any, age: int, comments: Sequence[Comment]) -> BreakRow:
+    diffs = json.loads(r.differences) if r.differences else {}
+    return BreakRow(
+        break_id=int(r.break_id),
+        run_id=int(r.last_run_id),
+        first_run_id=int(r.first_run_id),
+        profile=r.profile,
+        kind=r.kind,
+        type=r.type,
+        status=r.status,
+        account=r.account,
+        symbol=r.symbol,
+        currency=r.currency,
+        internal_refs=tuple(str(x) for x in json.loads(r.internal_refs or "[]")),
+        venue_refs=tuple(str(x) for x in json.loads(r.venue_refs or "[]")),
+        differences=tuple(
+            Difference(
+                str(name),
+                d.get("internal") if isinstance(d, dict) else d,
+                d.get("venue") if isinstance(d, dict) else None,
+            )
+            for name, d in diffs.items()
+        ),
+        first_seen=r.first_seen,
+        age_days=age,
+        amount=r.amount,
+        suggestion=r.suggestion,
+        owner=r.owner,
+        resolution=r.resolution,
+        resolution_note=r.resolution_note,
+        pending_approval=r.status == rt.OPEN and r.request_hash is not None,
+        requested_by=r.requested_by,
+        resolved_by=r.resolved_by,
+        resolved_at=r.resolved_at,
+        resolved_run_id=None if r.resolved_run_id is None else int(r.resolved_run_id),
+        comments=tuple(comments),
+    )
+
+
+def _comments(
+    conn: Connection, break_ids: Sequence[int], until: datetime
+) -> dict[int, list[Comment]]:
+    out: dict[int, list[Comment]] = defaultdict(list)
+    ev = rt.break_events.c
+    for i in range(0, len(break_ids), 500):
+        rows = conn.execute(
+            select(ev.break_id, ev.at, ev.actor, ev.payload)
+            .where(
+                ev.action == rt.COMMENTED,
+                ev.break_id.in_(list(break_ids[i : i + 500])),
+                ev.at < until,
+            )
+            .order_by(ev.event_id)
+        )
+        for r in rows:
+            text = json.loads(r.payload).get("text", "")
+            out[int(r.break_id)].append(Comment(r.at, r.actor, str(text)))
+    return out
+
+
+def exception_input(conn: Connection, day: date, now: datetime) -> ExceptionInput:
+    calendar = book.get_setting(conn, rt.CALENDAR_SETTING) or rt.DEFAULT_CALENDAR
+    until = end_of(day)
+    r = rt.recon_runs.c
+    runs = [
+        _run_row(x)
+        for x in conn.execute(
+            select(rt.recon_runs).where(r.business_date == day).order_by(r.run_id)
+        )
+    ]
+    b = rt.recon_breaks.c
+    # open at the end of the day: found by then, and not resolved by then
+    candidates = conn.execute(
+        select(rt.recon_breaks)
+        .where(
+            b.first_seen <= day,
+            (b.status == rt.OPEN) | (b.resolved_at >= day_start(day)),
+        )
+        .order_by(b.break_id)
+    ).all()
+    open_rows = [x for x in candidates if x.resolved_at is None or x.resolved_at >= until]
+    resolved_rows = [x for x in candidates if x.resolved_at is not None and x.resolved_at < until]
+    comments = _comments(conn, [int(x.break_id) for x in candidates], until)
+
+    def row(x: Any, as_of: date) -> BreakRow:
+        age = business_days(x.first_seen, as_of, calendar)
+        return _break_row(x, age, comments.get(int(x.break_id), []))
+
+    q = rt.recon_quarantine.c
+    profiles = {run.run_id: run.profile for run in runs}
+    quarantined = []
+    if runs:
+        for x in conn.execute(
+            select(rt.recon_quarantine)
+            .where(q.run_id.in_(list(profiles)))
+            .order_by(q.run_id, q.row)
+        ):
+            values = json.loads(x.values) if x.values else {}
+            quarantined.append(
+                QuarantineRow(
+                    int(x.run_id),
+                    profiles[int(x.run_id)],
+                    int(x.row),
+                    tuple((str(k), v) for k, v in values.items()),
+                    tuple(str(reason) for reason in json.loads(x.reasons or "[]")),
+                )
+            )
+    return ExceptionInput(
+        day=day,
+        runs=tuple(runs),
+        open_breaks=tuple(row(x, day) for x in open_rows),
+        resolved=tuple(row(x, x.resolved_at.date()) for x in resolved_rows),
+        quarantined=tuple(quarantined),
+        firm=load_firm(conn),
+        generated_at=now,
+        audit_head=audit.head_hash(conn),
+    )
+
+
+# ---- confirmations -----------------------------------------------------------------------------
+
+
+def confirmation_inputs(
+    conn: Connection, trade_date: date, now: datetime, *, account: str | None = None
+) -> list[ConfirmationInput]:
+    """One per execution row with this trade date (fills, corrections and busts), book order."""
+    e = executions_table.c
+    q = select(executions_table).where(e.trade_date == trade_date).order_by(e.id)
+    if account is not None:
+        account_info(conn, account)
+        q = q.where(e.account == account)
+    rows = conn.execute(q).all()
+    firm = load_firm(conn)
+    accounts = {a.account: a for a in book.list_accounts(conn)}
+    symbols = sorted({r.symbol for r in rows})
+    exchanges = dict(
+        conn.execute(
+            select(instruments.c.symbol, instruments.c.exchange).where(
+                instruments.c.symbol.in_(symbols)
+            )
+        ).all()
+    ) if symbols else {}  # fmt: skip
+    out = []
+    for r in rows:
+        acct = accounts[r.account]
+        out.append(
+            ConfirmationInput(
+                ExecutionFacts(
+                    id=int(r.id),
+                    exec_id=r.exec_id,
+                    venue=r.venue,
+                    account=r.account,
+                    symbol=r.symbol,
+                    side=Side(r.side),
+                    quantity=r.quantity,
+                    price=r.price,
+                    currency=r.currency,
+                    trade_date=r.trade_date,
+                    settle_date=r.settle_date,
+                    exec_time=r.exec_time,
+                    commission=r.commission,
+                    fees=r.fees,
+                    order_id=r.order_id,
+                    client_order_id=r.client_order_id,
+                    exec_type=r.exec_type,
+                    ref_exec_id=r.ref_exec_id,
+                ),
+                AccountInfo(acct.account, acct.name, acct.currency, acct.type.value),
+                str(exchanges.get(r.symbol, "")),
+                firm,
+                now,
+            )
+        )
+    return out
+
+
+__all__ = [
+    "TRADE_KINDS",
+    "account_ids",
+    "account_info",
+    "business_days",
+    "check_period",
+    "confirmation_inputs",
+    "exception_input",
+    "statement_input",
+]
