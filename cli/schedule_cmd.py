@@ -1,0 +1,529 @@
+"""Schedule commands: jobs (add, add-builtin, list, remove), running them (run, trigger),
+their history, crontab lines, alert settings and alerts sent."""
+
+from __future__ import annotations
+
+import dataclasses
+import faulthandler
+import logging
+import os
+import shlex
+import shutil
+import signal
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+from sqlalchemy.engine import make_url
+
+from cli.common import ActorOpt, DbOpt, JsonOpt, clock, emit_json, make_ctx, open_store, say
+from oms.errors import BadInput
+from oms.store import resolve_url
+from oms.values import parse_date, utc_iso
+from schedules import alerts, config, jobs, runs
+from schedules.cron import CrontabEntry, crontab_text, latest_fire
+from schedules.runner import PROGRAM_ENV, Runner, RunnerOptions, default_program
+from schedules.scheduler import Scheduler, SchedulerOptions, store_trigger, trigger_now
+
+schedule_app = typer.Typer(
+    help="Scheduled operations: jobs on cron schedules, run once across schedulers, alerts.",
+    no_args_is_help=True,
+)
+config_app = typer.Typer(help="Alert thresholds and channels, the default calendar.")
+schedule_app.add_typer(config_app, name="config")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(schedule_app, name="schedule")
+
+
+CronOpt = Annotated[
+    str | None, typer.Option("--cron", help='cron expression, e.g. "30 18 * * 1-5"')
+]
+TzOpt = Annotated[str | None, typer.Option("--timezone", help="IANA time zone of the schedule")]
+CalendarOpt = Annotated[
+    str | None,
+    typer.Option(help="exchange calendar of {date} templates (else setting, else XNYS)"),
+]
+GraceOpt = Annotated[
+    int, typer.Option("--misfire-grace", help="seconds late an occurrence may still start")
+]
+ReplaceOpt = Annotated[bool, typer.Option("--replace", help="replace a job of the same name")]
+MaxBreaksOpt = Annotated[
+    str | None, typer.Option(help="alert above this many open breaks ('none': never)")
+]
+MaxAmountOpt = Annotated[str | None, typer.Option(help="alert when a break's amount exceeds")]
+MaxAgeOpt = Annotated[str | None, typer.Option(help="alert when a break is older (days)")]
+MaxQuarantinedOpt = Annotated[str | None, typer.Option(help="alert above this many quarantined")]
+LeaseOpt = Annotated[float, typer.Option("--lease", help="seconds a run's lease lasts")]
+HeartbeatOpt = Annotated[float, typer.Option("--heartbeat", help="seconds between renewals")]
+
+
+def _thresholds(**values: str | None) -> dict[str, str]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _configure_logging(level: int) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = logging.Formatter("%(asctime)s.%(msecs)03dZ %(levelname)s %(message)s")
+    formatter.datefmt = "%Y-%m-%dT%H:%M:%S"
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    root = logging.getLogger("tieout")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _save(db: str | None, actor: str | None, job: jobs.JobDef, replace: bool, json: bool) -> None:
+    store = open_store(db)
+    ctx = make_ctx(actor)
+    stored, result = jobs.add_job(store, ctx, job, replace_existing=replace)
+    store_trigger(store, stored)
+    doc = stored.as_json(datetime.now(UTC))
+    doc["result"] = result
+    if json:
+        emit_json(doc)
+        return
+    say(
+        f"job {stored.name} {result}: {stored.cron} ({stored.timezone}), next run "
+        f"{doc['next_run_at']}: tieout {' '.join(stored.args)}"
+    )
+
+
+@schedule_app.command("add")
+def add(
+    name: Annotated[str, typer.Argument(help="job name")],
+    args: Annotated[list[str], typer.Argument(help="the tieout command, after --")],
+    cron: CronOpt = None,
+    timezone: TzOpt = None,
+    calendar: CalendarOpt = None,
+    sessions_only: Annotated[
+        bool, typer.Option("--sessions-only", help="skip dates that are not sessions")
+    ] = False,
+    misfire_grace: GraceOpt = jobs.DEFAULT_MISFIRE_GRACE_S,
+    max_breaks: MaxBreaksOpt = None,
+    max_break_amount: MaxAmountOpt = None,
+    max_break_age_days: MaxAgeOpt = None,
+    max_quarantined: MaxQuarantinedOpt = None,
+    replace: ReplaceOpt = False,
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Store a job: NAME --cron "EXPR" [--timezone TZ] -- TIEOUT-ARGS... ({date},
+    {prev_business_date}, {date:%Y%m%d}... are filled in when it runs)."""
+    if cron is None:
+        raise BadInput("--cron", "a cron expression is required")
+    if calendar is not None:
+        config.check_setting("schedule.calendar", calendar)
+    job = jobs.JobDef(
+        name=name,
+        cron=cron,
+        timezone=timezone or "UTC",
+        args=tuple(args),
+        calendar=calendar,
+        sessions_only=sessions_only,
+        misfire_grace_s=misfire_grace,
+        thresholds=_thresholds(
+            max_breaks=max_breaks,
+            max_break_amount=max_break_amount,
+            max_break_age_days=max_break_age_days,
+            max_quarantined=max_quarantined,
+        ),
+    )
+    _save(db, actor, job, replace, json)
+
+
+@schedule_app.command("add-builtin")
+def add_builtin(
+    kind: Annotated[str, typer.Argument(help=", ".join(jobs.BUILTINS))],
+    name: Annotated[str | None, typer.Option(help="job name (default from the kind)")] = None,
+    cron: CronOpt = None,
+    timezone: TzOpt = None,
+    calendar: CalendarOpt = None,
+    profile: Annotated[str | None, typer.Option(help="eod-recon: profile name or TOML")] = None,
+    file_pattern: Annotated[
+        str | None,
+        typer.Option(help="eod-recon: the venue file, e.g. drops/acme/trades_{date:%Y%m%d}.csv"),
+    ] = None,
+    date_field: Annotated[
+        str, typer.Option(help="business date passed: date, business_date, prev_business_date")
+    ] = "date",
+    format_: Annotated[str, typer.Option("--format", help="reports: html, pdf or json")] = "pdf",
+    out: Annotated[str | None, typer.Option(help="reports: output path pattern")] = None,
+    fail_on_breaks: Annotated[
+        bool, typer.Option("--fail-on-breaks", help="eod-recon: the run fails on open breaks")
+    ] = False,
+    misfire_grace: GraceOpt = jobs.DEFAULT_MISFIRE_GRACE_S,
+    max_breaks: MaxBreaksOpt = None,
+    max_break_amount: MaxAmountOpt = None,
+    max_break_age_days: MaxAgeOpt = None,
+    max_quarantined: MaxQuarantinedOpt = None,
+    replace: ReplaceOpt = False,
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Add a built-in job in one command: eod-recon, order-expiry (at the session close),
+    exceptions-report, monthly-statements, retention."""
+    store = open_store(db)
+    with store.read() as conn:
+        cal = calendar or config.default_calendar(config.read_settings(conn))
+    config.check_setting("schedule.calendar", cal)
+    job = jobs.builtin_job(
+        kind,
+        jobs.calendar_info(cal),
+        name=name,
+        cron=cron,
+        timezone=timezone,
+        profile=profile,
+        file_pattern=file_pattern,
+        date_field=date_field,
+        fmt=format_,
+        out=out,
+        fail_on_breaks=fail_on_breaks,
+    )
+    job = dataclasses.replace(
+        job,
+        calendar=calendar,
+        misfire_grace_s=misfire_grace,
+        thresholds=_thresholds(
+            max_breaks=max_breaks,
+            max_break_amount=max_break_amount,
+            max_break_age_days=max_break_age_days,
+            max_quarantined=max_quarantined,
+        ),
+    )
+    _save(db, actor, job, replace, json)
+
+
+@schedule_app.command("list")
+def list_(db: DbOpt = None, json: JsonOpt = False) -> None:
+    """Jobs with their next run."""
+    now = datetime.now(UTC)
+    with open_store(db).read() as conn:
+        docs = [j.as_json(now) for j in jobs.list_jobs(conn)]
+    if json:
+        emit_json(docs)
+        return
+    for d in docs:
+        say(
+            f"{d['name']:<24} {d['cron']:<20} {d['timezone']:<20} next {d['next_run_at']}  "
+            f"tieout {' '.join(d['args'])}"
+        )
+
+
+@schedule_app.command("remove")
+def remove(
+    name: Annotated[str, typer.Argument(help="job name")],
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Remove a job (its history stays)."""
+    store = open_store(db)
+    old = jobs.remove_job(store, make_ctx(actor), name)
+    store_trigger(store, None, remove=name)
+    if json:
+        emit_json({"name": name, "removed": True, "job": old.as_json()})
+    else:
+        say(f"job {name} removed")
+
+
+def _runner(db: str | None, lease: float, heartbeat: float) -> tuple[Any, Runner]:
+    store = open_store(db)
+    url = resolve_url(db)
+    runner = Runner(
+        store,
+        url,
+        owner=runs.make_owner(),
+        options=RunnerOptions(lease_s=lease, heartbeat_s=heartbeat),
+        program=default_program(os.environ),
+        sender=alerts.Sender(env=os.environ),
+        env=os.environ,
+    )
+    return store, runner
+
+
+def _exit_code(doc: dict[str, Any]) -> int:
+    """trigger's exit code: 0 succeeded or skipped; a failed job's own exit code; 3 for a
+    missing input; 1 otherwise."""
+    if doc["status"] in ("succeeded", "skipped"):
+        return 0
+    code = doc.get("exit_code")
+    if doc["status"] == "failed" and isinstance(code, int) and 0 < code < 256:
+        return code
+    if doc["status"] == "failed" and str(doc.get("reason") or "").startswith("input missing"):
+        return 3
+    return 1
+
+
+@schedule_app.command("trigger")
+def trigger(
+    name: Annotated[str, typer.Argument(help="job name")],
+    date: Annotated[
+        str | None, typer.Option(help="run for this date (YYYY-MM-DD) instead of today")
+    ] = None,
+    scheduled: Annotated[
+        bool,
+        typer.Option(
+            "--scheduled",
+            help="run the occurrence due now (what crontab lines do): it runs once, "
+            "whoever else starts it",
+        ),
+    ] = False,
+    lease: LeaseOpt = 60.0,
+    heartbeat: HeartbeatOpt = 10.0,
+    db: DbOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Run a job now, in the foreground, recorded in its history. Exit code: 0, or the job's."""
+    _configure_logging(logging.WARNING)
+    store, runner = _runner(db, lease, heartbeat)
+    with store.read() as conn:
+        job = jobs.get_job(conn, name)
+    real_now = datetime.now(UTC)
+    day = parse_date(date, "--date") if date else None
+    if scheduled:
+        fire = latest_fire(job.spec, job.timezone, real_now, timedelta(seconds=job.misfire_grace_s))
+        if fire is None:
+            raise BadInput(
+                "--scheduled",
+                f"no occurrence of {name} ({job.cron}, {job.timezone}) in the last "
+                f"{job.misfire_grace_s}s",
+            )
+        scheduled_at, kind = fire.astimezone(UTC), "cron"
+    else:
+        scheduled_at, kind = real_now, "manual"
+        if day is None:
+            day = clock().astimezone(ZoneInfo(job.timezone)).date()
+    doc = trigger_now(runner, job, scheduled_at=scheduled_at, trigger=kind, business_day=day)
+    if doc is None:
+        other = runs.claimed_by(store, name, scheduled_at)
+        msg = f"occurrence {utc_iso(scheduled_at)} of {name} is run by another (run {other})"
+        if json:
+            emit_json({"job": name, "scheduled_at": utc_iso(scheduled_at), "claimed_by": other})
+        else:
+            say(msg)
+        return
+    with store.read() as conn:
+        doc["alerts"] = alerts.list_alerts(conn, run_id=int(doc["run_id"]))
+    if json:
+        emit_json(doc)
+    else:
+        _say_run(doc)
+        if doc.get("output_tail") and doc["status"] != "succeeded":
+            say(str(doc["output_tail"]))
+    code = _exit_code(doc)
+    if code:
+        raise typer.Exit(code)
+
+
+def _say_run(d: dict[str, Any]) -> None:
+    code = f" exit {d['exit_code']}" if d["exit_code"] is not None else ""
+    why = f": {d['reason']}" if d["reason"] else ""
+    took = f" {d['duration_s']}s" if d["duration_s"] else ""
+    say(
+        f"{d['run_id']:>6} {d['job']:<24} {d['scheduled_at']} {d['trigger']:<9} "
+        f"{d['status']:<9}{code}{took}{why}"
+    )
+
+
+@schedule_app.command("run")
+def run(
+    poll: Annotated[
+        float, typer.Option(help="seconds between maintenance passes (sync, abandoned runs)")
+    ] = 10.0,
+    lease: LeaseOpt = 60.0,
+    heartbeat: HeartbeatOpt = 10.0,
+    max_workers: Annotated[int, typer.Option(help="jobs that may run at once")] = 4,
+    stop_timeout: Annotated[
+        float, typer.Option(help="on SIGTERM/SIGINT, seconds running jobs may take to finish")
+    ] = 30.0,
+    db: DbOpt = None,
+) -> None:
+    """Run the scheduler in the foreground until SIGTERM or SIGINT."""
+    if heartbeat <= 0 or lease <= heartbeat:
+        raise BadInput("--lease", "the lease must be longer than the heartbeat interval")
+    if poll <= 0 or max_workers < 1:
+        raise BadInput("--poll", "--poll and --max-workers must be positive")
+    _configure_logging(logging.INFO)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1: where is it stuck?
+    store = open_store(db)
+    scheduler = Scheduler(
+        store,
+        resolve_url(db),
+        SchedulerOptions(
+            poll_s=poll,
+            max_workers=max_workers,
+            stop_timeout_s=stop_timeout,
+            runner=RunnerOptions(lease_s=lease, heartbeat_s=heartbeat),
+        ),
+        program=default_program(os.environ),
+        sender=alerts.Sender(env=os.environ),
+        env=os.environ,
+    )
+    scheduler.serve()
+
+
+@schedule_app.command("history")
+def history(
+    job: Annotated[str | None, typer.Option(help="only this job")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="only this status: " + ", ".join(runs.STATUSES))
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="the latest N runs")] = None,
+    db: DbOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Every run: job, scheduled time, start, end, status, exit code, the tail of its output.
+    Runs whose scheduler is gone and whose lease has expired are marked abandoned first."""
+    if status is not None and status not in runs.STATUSES:
+        raise BadInput("--status", f"{status!r}: use one of {', '.join(runs.STATUSES)}")
+    store, runner = _runner(db, 60.0, 10.0)
+    runner.reap()
+    with store.read() as conn:
+        docs = runs.history(conn, job=job, status=status, limit=limit)
+    if json:
+        emit_json(docs)
+        return
+    for d in docs:
+        _say_run(d)
+
+
+@schedule_app.command("crontab")
+def crontab(
+    program: Annotated[
+        str | None, typer.Option(help="the tieout program cron runs (default: found on PATH)")
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """Crontab lines (CRON_TZ per job) that run the same jobs from the system cron: each line is
+    `tieout schedule trigger NAME --scheduled --db URL`, the scheduler's own code path."""
+    url = resolve_url(db)
+    store = open_store(db)
+    with store.read() as conn:
+        defs = jobs.list_jobs(conn)
+    secret = make_url(url).password is not None
+    db_args = [] if secret else ["--db", url]
+    chosen = program or os.environ.get(PROGRAM_ENV)
+    prog = shlex.split(chosen) if chosen else [shutil.which("tieout") or "tieout"]
+    head = [
+        f"tieout schedule crontab: {len(defs)} job(s) of {store.url}",
+        "Each line runs `tieout schedule trigger NAME --scheduled`: the occurrence due now, with",
+        "its dates filled in, inputs checked, run once (also next to `tieout schedule run`),",
+        "recorded in `tieout schedule history` and alerted on. CRON_TZ needs cronie (or a cron",
+        "that knows it); alert secrets (TIEOUT_SMTP_PASSWORD, TIEOUT_WEBHOOK_TOKEN) come from",
+        "the environment cron gives the command.",
+    ]
+    if secret:
+        head += [
+            "The database URL holds a password, which is not printed: give the lines TIEOUT_DB",
+            "in their environment (or use a password file such as ~/.pgpass).",
+        ]
+    entries = [
+        CrontabEntry(
+            name=j.name,
+            spec=j.spec,
+            timezone=j.timezone,
+            command=[
+                *prog,
+                "schedule",
+                "trigger",
+                j.name,
+                "--scheduled",
+                *db_args,
+            ],
+            describes="tieout " + " ".join(j.args),
+        )
+        for j in defs
+    ]
+    sys.stdout.write(crontab_text(entries, head))
+
+
+@schedule_app.command("alerts")
+def alerts_cmd(
+    run_id: Annotated[int | None, typer.Option("--run", help="alerts of one run")] = None,
+    limit: Annotated[int, typer.Option(help="the latest N")] = 100,
+    db: DbOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Alerts sent (or that failed to go out), per channel."""
+    with open_store(db).read() as conn:
+        docs = alerts.list_alerts(conn, run_id=run_id, limit=limit)
+    if json:
+        emit_json(docs)
+        return
+    for a in docs:
+        err = f" ({a['error']})" if a["error"] else ""
+        say(
+            f"{a['alert_id']:>5} run {a['run_id']} {a['channel']:<8} {a['status']:<7} "
+            f"x{a['attempts']} {a['subject']}{err}"
+        )
+
+
+@schedule_app.command("alert-test")
+def alert_test(db: DbOpt = None, json: JsonOpt = False) -> None:
+    """Send a test alert through every configured channel (recorded like any alert)."""
+    _configure_logging(logging.WARNING)
+    store = open_store(db)
+    with store.read() as conn:
+        cfg = config.alert_config(config.read_settings(conn))
+    doc = alerts.alert_document(
+        "alert-test",
+        {"status": "test", "at": utc_iso(clock())},
+        [alerts.Finding("test", "a test alert from `tieout schedule alert-test`")],
+    )
+    deliveries = alerts.Sender(env=os.environ).deliver(cfg, doc)
+    alerts.record_deliveries(store, datetime.now(UTC), None, None, doc, deliveries)
+    if json:
+        emit_json([d.as_json() for d in deliveries])
+    else:
+        for d in deliveries:
+            err = f": {d.error}" if d.error else ""
+            say(f"{d.channel}: {d.status} after {d.attempts} attempt(s){err}")
+    if any(d.status == "failed" for d in deliveries):
+        raise typer.Exit(1)
+
+
+@config_app.command("set")
+def config_set(
+    key: Annotated[str, typer.Argument(help="e.g. alert.smtp.host, alert.max_breaks")],
+    value: str,
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Change one setting (audited). Secrets are refused: they come from the environment."""
+    stored = config.set_setting(open_store(db), make_ctx(actor), key, value)
+    if json:
+        emit_json({"key": key, "value": stored})
+    else:
+        say(f"{key} = {stored}")
+
+
+@config_app.command("show")
+def config_show(db: DbOpt = None, json: JsonOpt = False) -> None:
+    """Every setting of scheduled operations, set or not, and whether the secrets are in the
+    environment (never their values)."""
+    with open_store(db).read() as conn:
+        current = config.read_settings(conn)
+    doc: dict[str, Any] = {
+        "settings": {k: current.get(k) for k in config.KEYS},
+        "environment": {
+            config.SMTP_PASSWORD_ENV: bool(os.environ.get(config.SMTP_PASSWORD_ENV)),
+            config.WEBHOOK_TOKEN_ENV: bool(os.environ.get(config.WEBHOOK_TOKEN_ENV)),
+        },
+        "channels": config.alert_config(current).channels(),
+    }
+    if json:
+        emit_json(doc)
+        return
+    for k, about in config.KEYS.items():
+        say(f"{k:<26} {current.get(k) or '-':<30} {about}")
+    for k, present in doc["environment"].items():
+        say(f"{k:<26} {'set' if present else 'not set'}")

@@ -1,0 +1,291 @@
+"""`tieout schedule ...` on both backends: jobs, built-in kinds, trigger and its exit codes,
+history JSON, crontab lines (whose commands are run here), settings."""
+
+from __future__ import annotations
+
+import shlex
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from oms import audit
+from oms.store import Store
+from tests.conftest import Tieout
+from tests.integration.test_schedules_alerts import cli, fake_program, ok, tieout_env
+
+
+@pytest.fixture
+def db(db_url: str) -> str:
+    Tieout(db_url).ok("init")
+    return db_url
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> str:
+    """For what does not depend on the backend."""
+    url = f"sqlite:///{tmp_path / 'book.db'}"
+    Tieout(url).ok("init")
+    return url
+
+
+def test_add_list_replace_remove(db: str) -> None:
+    r = ok(
+        db,
+        *("schedule", "add", "eod", "--cron", "30 18 * * 1-5", "--timezone", "America/New_York"),
+        *("--json", "--", "recon", "run", "--profile", "acme", "--file", "d/{date:%Y%m%d}.csv"),
+        *("--date", "{prev_business_date}"),
+    )
+    job = r.json()
+    assert job["result"] == "added"
+    assert job["args"] == [
+        *("recon", "run", "--profile", "acme", "--file", "d/{date:%Y%m%d}.csv"),
+        *("--date", "{prev_business_date}", "--json"),
+    ]
+    assert (job["cron"], job["timezone"], job["kind"]) == (
+        "30 18 * * 1-5",
+        "America/New_York",
+        "command",
+    )
+    assert job["run_as"] == "tester"
+    next_run = datetime.fromisoformat(job["next_run_at"])
+    assert next_run.weekday() < 5
+    assert next_run.astimezone(UTC).minute == 30
+    same = ok(
+        db,
+        *("schedule", "add", "eod", "--cron", "30 18 * * 1-5", "--timezone", "America/New_York"),
+        *("--json", "--", "recon", "run", "--profile", "acme", "--file", "d/{date:%Y%m%d}.csv"),
+        *("--date", "{prev_business_date}"),
+    )
+    assert same.json()["result"] == "unchanged"
+    other = cli(db, "schedule", "add", "eod", "--cron", "0 19 * * 1-5", "--", "risk", "show")
+    assert other.code == 4
+    assert "exists already" in other.err
+    replaced = ok(
+        db,
+        *("schedule", "add", "eod", "--cron", "0 19 * * 1-5", "--replace", "--json"),
+        *("--", "risk", "show"),
+    )
+    assert replaced.json()["result"] == "replaced"
+    [listed] = ok(db, "schedule", "list", "--json").json()
+    assert (listed["name"], listed["cron"], listed["args"]) == (
+        "eod",
+        "0 19 * * 1-5",
+        ["risk", "show"],
+    )
+    assert "next_run_at" in listed
+    human = ok(db, "schedule", "list").out
+    assert "eod" in human
+    assert "tieout risk show" in human
+    assert ok(db, "schedule", "remove", "eod").out.strip() == "job eod removed"
+    assert ok(db, "schedule", "list", "--json").json() == []
+    assert cli(db, "schedule", "remove", "eod").code == 5
+    store = Store.open(db)
+    with store.read() as conn:
+        events = list(audit.events(conn))
+    actions = [(e.action, e.entity_id) for e in events if e.action.startswith("schedule.")]
+    store.dispose()
+    assert actions == [
+        ("schedule.add", "eod"),
+        ("schedule.replace", "eod"),
+        ("schedule.remove", "eod"),
+    ]
+
+
+BAD_JOBS = [
+    (("--cron", "61 * * * *", "--", "risk", "show"), "--cron"),
+    (("--cron", "0 6 1 * mon", "--", "risk", "show"), "day of month"),
+    (("--cron", "0 6 * * *", "--timezone", "Nowhere/City", "--", "risk", "show"), "IANA"),
+    (("--cron", "0 6 * * *", "--", "recon", "run", "--date", "{tomorrow}"), "unknown"),
+    (("--cron", "0 6 * * *", "--", "schedule", "run"), "cannot run"),
+    (("--cron", "0 6 * * *", "--", "risk", "show", "--db", "sqlite:///x.db"), "--db"),
+    (("--", "risk", "show"), "--cron"),
+]
+
+
+def test_bad_jobs_are_refused(sqlite_db: str) -> None:
+    db = sqlite_db
+    for args, message in BAD_JOBS:
+        r = cli(db, "schedule", "add", "j", *args)
+        assert r.code == 3, (args, r.err)
+        assert message in r.err
+    usage = cli(db, "schedule", "add", "j", "--cron", "0 6 * * *")
+    assert usage.code == 2
+    assert "Missing argument" in usage.err
+    assert ok(db, "schedule", "list", "--json").json() == []
+
+
+def test_builtin_kinds(sqlite_db: str) -> None:
+    db = sqlite_db
+    eod = ok(
+        db,
+        *("schedule", "add-builtin", "eod-recon", "--profile", "acme", "--json"),
+        *("--file-pattern", "drops/acme/trades_{date:%Y%m%d}.csv", "--cron", "30 18 * * 1-5"),
+        *("--max-breaks", "3", "--max-break-amount", "1000"),
+    ).json()
+    assert eod["name"] == "eod-recon-acme"
+    assert eod["args"] == [
+        *("recon", "run", "--profile", "acme"),
+        *("--file", "drops/acme/trades_{date:%Y%m%d}.csv", "--date", "{date}", "--json"),
+    ]
+    assert eod["sessions_only"] is True
+    assert eod["timezone"] == "America/New_York"
+    assert eod["thresholds"] == {"max_break_amount": "1000", "max_breaks": "3"}
+    expiry = ok(db, "schedule", "add-builtin", "order-expiry", "--json").json()
+    assert (expiry["args"], expiry["cron"], expiry["timezone"]) == (
+        ["order", "expire-due", "--json"],
+        "1 16 * * 1-5",
+        "America/New_York",
+    )
+    london = ok(
+        db,
+        *("schedule", "add-builtin", "order-expiry", "--name", "expiry-lse"),
+        *("--calendar", "XLON", "--json"),
+    ).json()
+    assert (london["cron"], london["timezone"], london["calendar"]) == (
+        "31 16 * * 1-5",
+        "Europe/London",
+        "XLON",
+    )
+    report = ok(db, "schedule", "add-builtin", "exceptions-report", "--json").json()
+    assert report["args"][:4] == ["report", "exceptions", "--date", "{date}"]
+    statements = ok(db, "schedule", "add-builtin", "monthly-statements", "--json").json()
+    assert statements["args"][:3] == ["report", "statement", "--all"]
+    assert statements["cron"] == "0 6 1 * *"
+    retention = ok(db, "schedule", "add-builtin", "retention", "--json").json()
+    assert retention["args"] == ["retention", "apply", "--json"]
+    names = [j["name"] for j in ok(db, "schedule", "list", "--json").json()]
+    assert names == [
+        "eod-recon-acme",
+        "exceptions-report",
+        "expiry-lse",
+        "monthly-statements",
+        "order-expiry",
+        "retention",
+    ]
+    assert cli(db, "schedule", "add-builtin", "eod-recon", "--cron", "0 6 * * *").code == 3
+    assert cli(db, "schedule", "add-builtin", "lunch").code == 3
+
+
+def test_trigger_records_runs_and_passes_exit_codes_on(db: str, tmp_path: Path) -> None:
+    env = tieout_env(fake_program(tmp_path))
+    ok(db, "schedule", "add", "good", "--cron", "0 6 * * *", "--", "print", "{date:%d.%m.%Y}")
+    ok(db, "schedule", "add", "bad", "--cron", "0 6 * * *", "--", "exit", "6")
+    good = cli(db, "schedule", "trigger", "good", "--date", "2026-03-11", "--json", env=env)
+    assert good.code == 0, good.err
+    run = good.json()
+    assert run["status"] == "succeeded"
+    assert run["output_tail"] == "11.03.2026"
+    assert run["command"] == ["print", "11.03.2026"]
+    bad = cli(db, "schedule", "trigger", "bad", env=env)
+    assert bad.code == 6
+    assert " failed " in bad.out.splitlines()[0]
+    assert " exit 6 " in bad.out.splitlines()[0]
+    assert "failing on purpose" in bad.out
+    assert cli(db, "schedule", "trigger", "nope", env=env).code == 5
+    runs = ok(db, "schedule", "history", "--json").json()
+    assert [(r["job"], r["status"], r["exit_code"], r["trigger"]) for r in runs] == [
+        ("good", "succeeded", 0, "manual"),
+        ("bad", "failed", 6, "manual"),
+    ]
+    keys = {
+        "run_id", "job", "trigger", "scheduled_at", "status", "reason", "business_date",
+        "command", "started_at", "ended_at", "duration_s", "exit_code", "output_tail", "owner",
+        "lease_expires_at",
+    }  # fmt: skip
+    assert all(set(r) == keys for r in runs)
+    first = runs[0]
+    assert first["started_at"] <= first["ended_at"]
+    assert first["scheduled_at"].endswith("Z")
+    only_bad = ok(db, "schedule", "history", "--job", "bad", "--json").json()
+    assert [r["job"] for r in only_bad] == ["bad"]
+    failed = ok(db, "schedule", "history", "--status", "failed", "--json").json()
+    assert [r["job"] for r in failed] == ["bad"]
+    assert len(ok(db, "schedule", "history", "--limit", "1", "--json").json()) == 1
+    assert cli(db, "schedule", "history", "--status", "lost").code == 3
+    assert "bad" in ok(db, "schedule", "history").out
+    alerts = ok(db, "schedule", "alerts", "--json").json()
+    assert [(a["job"], a["channel"], a["status"]) for a in alerts] == [("bad", "log", "logged")]
+
+
+def test_crontab_lines_run_the_same_jobs_once(db: str, tmp_path: Path) -> None:
+    env = tieout_env(fake_program(tmp_path))
+    ok(db, "schedule", "add", "every-minute", "--cron", "* * * * *", "--", "print", "{date}")
+    ok(
+        db,
+        *("schedule", "add", "eod", "--cron", "30 18 * * 1-5", "--timezone", "America/New_York"),
+        *("--", "recon", "run", "--file", "d/{date:%Y%m%d}.csv"),
+    )
+    ok(db, "schedule", "add", "tick", "--cron", "*/5 * * * * *", "--", "print", "x")
+    text = cli(db, "schedule", "crontab", "--program", "/opt/tieout/bin/tieout").out
+    lines = text.splitlines()
+    assert lines[0].startswith("# tieout schedule crontab: 3 job(s)")
+    active = [x for x in lines if x and not x.startswith("#") and not x.startswith("CRON_TZ")]
+    assert len(active) == 2  # the seconds-level job is a comment
+    assert "CRON_TZ=America/New_York" in lines
+    assert "# tick fires every few seconds (*/5 * * * * *); cron has minutes only: run it" in text
+    eod = next(x for x in active if " eod " in x)
+    assert eod.startswith("30 18 * * 1-5 /opt/tieout/bin/tieout schedule trigger eod --scheduled")
+    assert "# eod: tieout recon run --file d/{date:%Y%m%d}.csv --json" in lines
+    minute = next(x for x in active if "every-minute" in x)
+    fields = minute.split(" ", 5)
+    assert fields[:5] == ["*", "*", "*", "*", "*"]
+    argv = shlex.split(fields[5].replace("\\%", "%"))  # what cron hands the shell
+    assert argv == [
+        *("/opt/tieout/bin/tieout", "schedule", "trigger", "every-minute", "--scheduled"),
+        *("--db", db),
+    ]
+    # run the line's command twice, as two crons (or cron beside `schedule run`) would
+    first = cli(db, *argv[1:-2], "--json", env=env)
+    second = cli(db, *argv[1:-2], "--json", env=env)
+    assert first.code == 0, first.err
+    run = first.json()
+    assert (run["status"], run["trigger"], run["output_tail"]) == (
+        "succeeded",
+        "cron",
+        run["business_date"],
+    )
+    assert run["scheduled_at"].endswith(":00.000000Z")
+    assert second.code == 0
+    again = second.json()
+    if "claimed_by" in again:
+        assert again == {
+            "job": "every-minute",
+            "scheduled_at": run["scheduled_at"],
+            "claimed_by": run["run_id"],
+        }
+    else:  # the minute turned between the two: the second ran the next occurrence
+        assert again["scheduled_at"] > run["scheduled_at"]
+    ran = [r for r in ok(db, "schedule", "history", "--json").json() if r["status"] != "skipped"]
+    assert len(ran) == len({r["scheduled_at"] for r in ran})
+    ok(db, "schedule", "add", "leap", "--cron", "0 0 29 2 *", "--", "print", "x")
+    not_due = cli(db, "schedule", "trigger", "leap", "--scheduled", env=env)
+    assert not_due.code == 3
+    assert "no occurrence of leap" in not_due.err
+
+
+def test_config_settings_and_alert_test(db: str) -> None:
+    shown = ok(db, "schedule", "config", "show", "--json").json()
+    assert shown["channels"] == []
+    assert shown["settings"]["alert.max_breaks"] is None
+    assert set(shown["environment"]) == {"TIEOUT_SMTP_PASSWORD", "TIEOUT_WEBHOOK_TOKEN"}
+    r = ok(db, "schedule", "config", "set", "alert.max_break_amount", "2500.00", "--json")
+    assert r.json() == {"key": "alert.max_break_amount", "value": "2500.00"}
+    ok(db, "schedule", "config", "set", "schedule.calendar", "XLON")
+    assert cli(db, "schedule", "config", "set", "alert.webhook.token", "abc").code == 3
+    assert cli(db, "schedule", "config", "set", "alert.nope", "1").code == 3
+    after = ok(db, "schedule", "config", "show", "--json").json()["settings"]
+    assert (after["alert.max_break_amount"], after["schedule.calendar"]) == ("2500.00", "XLON")
+    test = ok(db, "schedule", "alert-test", "--json").json()
+    assert test == [{"channel": "log", "status": "logged", "attempts": 1, "error": None}]
+    [alert] = ok(db, "schedule", "alerts", "--json").json()
+    assert alert["findings"][0]["kind"] == "test"
+    assert alert["run_id"] is None
+
+
+def test_run_refuses_bad_options(sqlite_db: str) -> None:
+    db = sqlite_db
+    r: Any = cli(db, "schedule", "run", "--lease", "5", "--heartbeat", "10")
+    assert r.code == 3
+    assert "lease" in r.err

@@ -1,0 +1,210 @@
+"""Real schedulers (`tieout schedule run` in processes of their own) on both backends, with
+seconds-level triggers: two side by side run each occurrence once; one killed with SIGKILL
+mid-job leaves a run that is marked abandoned once its lease expires; SIGTERM lets running jobs
+finish or, past the stop timeout, ends them and records them abandoned."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from oms.store import Store
+from schedules import runs
+from tests.integration.test_schedules_alerts import fake_program, ok
+
+LEASE = "3"
+
+
+def history(db_url: str, job: str | None = None) -> list[dict[str, Any]]:
+    store = Store.open(db_url)
+    try:
+        with store.read() as conn:
+            return runs.history(conn, job=job)
+    finally:
+        store.dispose()
+
+
+def wait_for(what: str, check: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Schedulers:
+    """Starts `tieout schedule run` processes and stops whatever is left at the end."""
+
+    def __init__(self, db_url: str, tmp_path: Path) -> None:
+        self.db_url, self.tmp_path = db_url, tmp_path
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.log = tmp_path / "ran.jsonl"
+        self.program = fake_program(tmp_path)
+
+    def start(self, *extra: str) -> subprocess.Popen[bytes]:
+        n = len(self.procs)
+        cmd = [
+            sys.executable, "-m", "cli.main", "schedule", "run", "--db", self.db_url,
+            "--poll", "0.5", "--lease", LEASE, "--heartbeat", "0.5", *extra,
+        ]  # fmt: skip
+        env = {
+            **os.environ,
+            "TIEOUT_PROGRAM": self.program,
+            "FAKE_LOG": str(self.log),
+            "TIEOUT_ACTOR": "scheduler-test",
+        }
+        err = (self.tmp_path / f"scheduler{n}.log").open("wb")
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env, cwd=self.tmp_path
+        )
+        self.procs.append(proc)
+        return proc
+
+    def output(self, n: int) -> str:
+        return (self.tmp_path / f"scheduler{n}.log").read_text()
+
+    def ran(self) -> list[dict[str, Any]]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line]
+
+    def wait(self, n: int, timeout: float = 30) -> int:
+        """The exit code of scheduler n; its threads' stacks in the failure if it hangs."""
+        proc = self.procs[n]
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)  # faulthandler: every thread's stack
+            time.sleep(1)
+            raise AssertionError(f"scheduler {n} did not stop:\n{self.output(n)}") from None
+
+    def stop_all(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        for r in self.ran():  # jobs orphaned by a killed scheduler
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(r["pid"]), signal.SIGKILL)
+
+
+@pytest.fixture
+def schedulers(db_url: str, tmp_path: Path) -> Iterator[Schedulers]:
+    ok(db_url, "init")
+    s = Schedulers(db_url, tmp_path)
+    yield s
+    s.stop_all()
+
+
+def test_two_schedulers_run_each_occurrence_once(db_url: str, schedulers: Schedulers) -> None:
+    ok(db_url, "schedule", "add", "tick", "--cron", "* * * * * *", "--", "sleep", "0.3")
+    a, b = schedulers.start(), schedulers.start()
+    wait_for(
+        "both schedulers",
+        lambda: "started on" in schedulers.output(0) and "started on" in schedulers.output(1),
+    )
+    before = len(history(db_url, "tick"))
+    wait_for(  # three occurrences while both schedulers are up
+        "three more runs",
+        lambda: sum(r["status"] == "succeeded" for r in history(db_url, "tick")[before:]) >= 3,
+    )
+    for p in (a, b):
+        p.send_signal(signal.SIGTERM)
+    assert schedulers.wait(0) == 0, schedulers.output(0)
+    assert schedulers.wait(1) == 0, schedulers.output(1)
+    done = history(db_url, "tick")
+    ran = schedulers.ran()
+    scheduled = [r["scheduled_at"] for r in done]
+    assert len(scheduled) == len(set(scheduled))
+    started = [r["at"] for r in ran]
+    assert len(started) == len(set(started)), "an occurrence ran twice"
+    assert sorted(started) == sorted(r["scheduled_at"] for r in done if r["status"] != "skipped")
+    assert all(r["status"] in ("succeeded", "skipped") for r in done), done
+    assert {r["trigger"] for r in done} == {"scheduler"}
+    assert all(r["scheduled_at"][20:26] == "000000" for r in done)  # whole seconds
+    assert all(r["exit_code"] == 0 for r in done if r["status"] == "succeeded")
+    assert all(x["actor"] == "tester" for x in ran)  # the job runs as the one who added it
+    for n in (0, 1):
+        log = schedulers.output(n)
+        assert "SIGTERM: stopping" in log
+        assert "stopped" in log
+    joined = schedulers.output(0) + schedulers.output(1)
+    for r in done:
+        if r["status"] == "succeeded":
+            assert f"run {r['run_id']} started" in joined
+            assert f"run {r['run_id']} ended: succeeded" in joined
+    # the owners: one process per run, each one of the two schedulers
+    owners = {r["owner"].split("/")[1] for r in done}
+    assert owners <= {str(a.pid), str(b.pid)}
+
+
+def test_killed_scheduler_leaves_an_abandoned_run(db_url: str, schedulers: Schedulers) -> None:
+    ok(db_url, "schedule", "add", "slow", "--cron", "* * * * * *", "--", "sleep", "30")
+    victim = schedulers.start()
+    first = wait_for(
+        "a running job",
+        lambda: next((r for r in history(db_url, "slow") if r["status"] == "running"), None),
+    )
+    wait_for("the job's process", schedulers.ran)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    killed_at = time.monotonic()
+    again = {r["run_id"]: r for r in history(db_url, "slow")}[first["run_id"]]
+    assert again["status"] == "running"  # its lease has not expired yet
+    # `schedule history` looks for runs whose lease expired and whose scheduler is gone
+    ended = wait_for(
+        "the run to be abandoned",
+        lambda: next(
+            (
+                r
+                for r in ok(db_url, "schedule", "history", "--json").json()
+                if r["run_id"] == first["run_id"] and r["status"] == "abandoned"
+            ),
+            None,
+        ),
+        timeout=30,
+    )
+    assert time.monotonic() - killed_at >= float(LEASE) - 1.0
+    assert ended["reason"].startswith("lease expired")
+    assert ended["ended_at"] is not None
+    assert all(r["status"] != "running" for r in history(db_url, "slow"))
+    # the runs the killed scheduler skipped meanwhile (the job was still running)
+    skipped = [r for r in history(db_url, "slow") if r["status"] == "skipped"]
+    assert all("still running" in str(r["reason"]) for r in skipped)
+
+
+def test_sigterm_ends_a_long_job_after_the_stop_timeout(
+    db_url: str, schedulers: Schedulers
+) -> None:
+    ok(db_url, "schedule", "add", "long", "--cron", "* * * * * *", "--", "sleep", "30")
+    proc = schedulers.start("--stop-timeout", "0.5")
+    run = wait_for(
+        "a running job",
+        lambda: next((r for r in history(db_url, "long") if r["status"] == "running"), None),
+    )
+    child = wait_for("the job's process", schedulers.ran)[0]
+    proc.send_signal(signal.SIGTERM)
+    assert schedulers.wait(0) == 0, schedulers.output(0)
+    [ended] = [r for r in history(db_url, "long") if r["run_id"] == run["run_id"]]
+    assert ended["status"] == "abandoned"
+    assert ended["reason"] == "the scheduler was stopped before the job ended"
+    assert ended["exit_code"] == -signal.SIGTERM
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(child["pid"]), 0)
+    assert all(r["status"] != "running" for r in history(db_url))
+    alerts = ok(db_url, "schedule", "alerts", "--json").json()
+    assert any(
+        a["run_id"] == run["run_id"] and a["findings"][0]["kind"] == "abandoned" for a in alerts
+    )
