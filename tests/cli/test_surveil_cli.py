@@ -1,0 +1,265 @@
+"""`tieout surveil ...` through the real entry point, on both backends: a book seeded through
+real commands (instruments, accounts, market data, imported executions, paper orders and
+cancels with a pinned clock) holds ten days of history, a clean day and a day with every
+pattern; the clean day stays quiet, each pattern fires its rule with its evidence, a rerun adds
+nothing, the alerts and the runs are in the audit trail, and the thresholds are settings."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Tieout, write
+
+CLEAN, PATTERN = "2026-01-20", "2026-01-21"  # XNYS sessions 14:30-21:00 UTC
+AFTER = "2026-01-22T06:00:00Z"  # when surveillance runs
+EXEC_HEADER = "exec_id,account,symbol,side,quantity,price,trade_date,exec_time,venue\n"
+ACCOUNTS = ("A1", "A2", "W1", "W2", "PF", "MC", "PX")
+
+
+def _history_rows() -> list[str]:
+    """Ten sessions before the clean day for A1 and A2: a buy at 15:00 and a sell at 20:50
+    UTC, 90 to 104 shares at 100."""
+    rows = []
+    day, n = date(2026, 1, 16), 0
+    while n < 10:
+        if day.weekday() < 5:
+            n += 1
+            qty = 90 + (n * 7) % 21
+            for acct in ("A1", "A2"):
+                d = day.isoformat()
+                rows.append(f"H{acct}{n}b,{acct},XYZ,buy,{qty},100,{d},{d}T15:00:00Z,EXT")
+                rows.append(f"H{acct}{n}s,{acct},XYZ,sell,{qty},100,{d},{d}T20:50:00Z,EXT")
+        day -= timedelta(days=1)
+    return rows
+
+
+def _day_rows(d: str, rows: list[tuple[str, str, str, str, str, str, str]]) -> list[str]:
+    return [f"{x},{a},{s},{side},{q},{p},{d},{d}T{t}Z,EXT" for x, a, s, side, q, p, t in rows]
+
+
+CLEAN_ROWS = [  # ordinary trading
+    ("C1", "A1", "XYZ", "buy", "100", "100", "15:00:00"),
+    ("C2", "A1", "XYZ", "sell", "100", "103", "18:00:00"),
+    ("C3", "A2", "XYZ", "buy", "105", "100", "16:00:00"),
+    ("C4", "MC", "XYZ", "buy", "500", "100", "20:55:00"),  # 5 % of the close's volume
+    ("C5", "W1", "XYZ", "buy", "100", "100", "15:00:00"),
+    ("C6", "W2", "XYZ", "sell", "100", "100", "15:30:00"),  # linked, but half an hour apart
+]
+PATTERN_ROWS = [
+    ("P1", "W1", "XYZ", "buy", "100", "100", "15:00:00"),  # wash between linked accounts
+    ("P2", "W2", "XYZ", "sell", "100", "100.2", "15:01:00"),
+    ("P3", "A1", "XYZ", "buy", "2000", "100", "16:00:00"),  # twenty times its usual size
+    ("P4", "A2", "XYZ", "buy", "100", "100", "03:00:00"),  # at night
+    ("P5", "PF", "XYZ", "buy", "100", "100", "15:00:00"),  # long
+    ("P6", "PF", "XYZ", "sell", "200", "103", "15:02:00"),  # short
+    ("P7", "PF", "XYZ", "buy", "200", "106", "15:04:00"),  # long again
+    ("P8", "MC", "XYZ", "buy", "3000", "100", "20:55:00"),  # 30 % of the close's volume
+]
+
+
+def _bars() -> str:
+    rows = ["time,symbol,open,high,low,close,volume"]
+    for d in (CLEAN, PATTERN):
+        rows += [f"{d}T20:{m}:00Z,XYZ,100,100,100,100,1000" for m in range(50, 60)]
+    rows.append(f"{PATTERN}T14:59:00Z,COIN,100,100,100,100,100000")
+    return "\n".join(rows) + "\n"
+
+
+def _orders(t: Tieout, when: str, *args: str) -> Any:
+    return t.at(when).ok("order", "submit", *args, "--json").json()
+
+
+def _paper_day(t: Tieout, tmp_path: Path) -> None:
+    """Paper orders of PX on COIN: an ordinary day; then spoofing at 15:00, layering at 15:10
+    and a burst of orders at 15:20 (ten minutes apart: each pattern its own)."""
+    coin = ("--account", "PX", "--symbol", "COIN", "--tif", "gtc")
+    bid = ("--side", "buy", "--type", "limit", "--limit", "95")
+    # the clean day: a resting bid canceled after half an hour
+    rests = _orders(t, f"{CLEAN}T15:00:00Z", *coin, *bid, "--qty", "100")
+    t.at(f"{CLEAN}T15:30:00Z").ok("order", "cancel", rests["order_id"])
+    # spoofing: a large bid, a sell into it two seconds later, the bid pulled after five
+    spoof = _orders(t, f"{PATTERN}T15:00:00Z", *coin, *bid, "--qty", "1000")
+    sold = _orders(t, f"{PATTERN}T15:00:02Z", *coin, "--side", "sell", "--qty", "100")
+    assert sold["status"] == "filled"
+    t.at(f"{PATTERN}T15:00:05Z").ok("order", "cancel", spoof["order_id"])
+    # layering: four bids at four prices, all pulled twenty seconds later
+    layers = write(
+        tmp_path / "layers.csv",
+        "account,symbol,side,qty,type,limit,tif\n"
+        + "".join(f"PX,COIN,buy,500,limit,{p},gtc\n" for p in ("95", "94.5", "94", "93.5")),
+    )
+    done = t.at(f"{PATTERN}T15:10:00Z").ok("order", "submit", "--file", layers, "--json").json()
+    for line in done["results"]:
+        t.at(f"{PATTERN}T15:10:20Z").ok("order", "cancel", line["order_id"])
+    # nine orders in one go: more than the eight messages a minute allowed here
+    burst = write(
+        tmp_path / "burst.csv",
+        "account,symbol,side,qty,type,limit,tif\n"
+        + "".join(f"PX,COIN,buy,{q},limit,91,gtc\n" for q in range(1, 10)),
+    )
+    submitted = t.at(f"{PATTERN}T15:20:00Z").ok("order", "submit", "--file", burst, "--json")
+    assert submitted.json()["accepted"] == 9
+
+
+@pytest.fixture
+def book(tieout: Tieout, tmp_path: Path) -> Tieout:
+    t = tieout.at("2026-01-02T12:00:00Z")
+    t.ok(
+        "instrument",
+        "import",
+        write(
+            tmp_path / "instruments.csv",
+            "symbol,exchange,currency,tick_size,lot_size,restricted\n"
+            "XYZ,XNYS,USD,0.01,1,false\nCOIN,24/7,USD,0.01,1,false\n",
+        ),
+    )
+    for acct in ACCOUNTS:
+        t.ok("account", "open", acct, "--currency", "USD", "--type", "margin")
+    t.ok("cash", "deposit", "PX", "1000000")
+    t.ok("surveil", "settings", "set", "links", "W2,W1")
+    t.ok("surveil", "settings", "set", "rate.max-messages", "8")
+    t.ok("md", "import", write(tmp_path / "bars.csv", _bars()))
+    rows = _history_rows() + _day_rows(CLEAN, CLEAN_ROWS) + _day_rows(PATTERN, PATTERN_ROWS)
+    t.ok("exec", "import", write(tmp_path / "execs.csv", EXEC_HEADER + "\n".join(rows) + "\n"))
+    _paper_day(t, tmp_path)
+    return t.at(AFTER)
+
+
+def _by_rule(alerts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The alerts by rule: one each."""
+    out = {a["rule"]: a for a in alerts}
+    assert len(out) == len(alerts), [(a["rule"], a["account"]) for a in alerts]
+    return out
+
+
+def _exec_ids(alert: dict[str, Any]) -> list[str]:
+    return sorted(e["exec_id"] for e in alert["evidence"]["executions"])
+
+
+def test_clean_day_quiet_pattern_day_fires_every_rule(book: Tieout, tmp_path: Path) -> None:
+    assert book.ok("surveil", "run", "--date", CLEAN, "--json").json() == []
+
+    alerts = book.ok("surveil", "run", "--date", PATTERN, "--json").json()
+    assert all(
+        set(a) >= {"alert_id", "rule", "account", "symbol", "score", "details"} for a in alerts
+    )
+    assert all(a["new"] and isinstance(a["score"], str) for a in alerts)
+    got = _by_rule(alerts)
+    assert sorted(got) == sorted(
+        [
+            "wash_trade",
+            "spoofing",
+            "layering",
+            "unusual_size",
+            "unusual_hours",
+            "position_flip",
+            "marking_close",
+            "order_rate",
+        ]
+    )
+    who = {r: (a["account"], a["symbol"]) for r, a in got.items()}
+    assert who == {
+        "wash_trade": ("W1", "XYZ"),
+        "spoofing": ("PX", "COIN"),
+        "layering": ("PX", "COIN"),
+        "unusual_size": ("A1", "XYZ"),
+        "unusual_hours": ("A2", "XYZ"),
+        "position_flip": ("PF", "XYZ"),
+        "marking_close": ("MC", "XYZ"),
+        "order_rate": ("PX", "COIN"),
+    }
+
+    wash = got["wash_trade"]
+    assert (wash["score"], wash["details"]["accounts"]) == ("100", ["W1", "W2"])
+    assert _exec_ids(wash) == ["P1", "P2"]
+
+    spoof = got["spoofing"]
+    assert spoof["score"] == "10"
+    (bid,) = spoof["evidence"]["orders"]
+    assert (bid["quantity"], bid["limit_price"], bid["status"]) == ("1000", "95", "canceled")
+    assert bid["canceled_at"] == f"{PATTERN}T15:00:05.000000Z"
+    (sell,) = spoof["evidence"]["executions"]
+    assert (sell["side"], sell["quantity"], sell["exec_time"]) == (
+        "sell",
+        "100",
+        f"{PATTERN}T15:00:02.000000Z",
+    )
+    assert sell["order_id"] is not None  # the paper fill of the sell order
+
+    layering = got["layering"]
+    assert (layering["score"], len(layering["evidence"]["orders"])) == ("100", 4)
+    assert layering["details"]["price_levels"] == ["93.5", "94", "94.5", "95"]
+
+    size = got["unusual_size"]
+    assert Decimal(size["score"]) > 3 and _exec_ids(size) == ["P3"]
+    assert size["details"]["history_items"] == 22  # ten days and the clean day
+
+    hours = got["unusual_hours"]
+    (night,) = hours["details"]["executions"]
+    assert night["outside"] == ["session", "usual_window"] and hours["score"] == "690"
+
+    flip = got["position_flip"]
+    assert (flip["score"], _exec_ids(flip)) == ("2", ["P6", "P7"])
+
+    close = got["marking_close"]
+    assert (close["score"], close["details"]["market_volume"], _exec_ids(close)) == (
+        "30",
+        "10000",
+        ["P8"],
+    )
+    rate = got["order_rate"]
+    assert (rate["score"], len(rate["evidence"]["orders"])) == ("9", 9)
+    assert rate["details"]["window_start"] == f"{PATTERN}T15:20:00.000000Z"
+
+    # rerun: the same alerts, nothing new; the list holds each once
+    again = book.ok("surveil", "run", "--date", PATTERN, "--json").json()
+    assert [a["alert_id"] for a in again] == [a["alert_id"] for a in alerts]
+    assert not any(a["new"] for a in again)
+    listed = book.ok("surveil", "list", "--date", PATTERN, "--evidence", "--json").json()
+    assert [a["alert_id"] for a in listed] == sorted(a["alert_id"] for a in alerts)
+    assert {a["alert_key"] for a in listed} == {a["alert_key"] for a in alerts}
+    shown = book.ok("surveil", "show", str(spoof["alert_id"]), "--json").json()
+    assert shown["evidence"] == spoof["evidence"] and shown["details"] == spoof["details"]
+    assert book.ok("surveil", "list", "--date", CLEAN, "--json").json() == []
+
+    # a threshold raised: the rule stays quiet on a new run; stored alerts stay as they were
+    book.ok("surveil", "settings", "set", "close.min-share-pct", "50")
+    third = book.ok("surveil", "run", "--date", PATTERN, "--json").json()
+    assert "marking_close" not in {a["rule"] for a in third} and len(third) == 7
+    assert len(book.ok("surveil", "list", "--date", PATTERN, "--json").json()) == 8
+
+    # every run is audited with the settings it used; the chain is intact
+    assert book.ok("audit", "verify", "--json").json()["ok"] is True
+    out = tmp_path / "audit.jsonl"
+    book.ok("audit", "export", "--from", AFTER[:10], "--to", AFTER[:10], "--out", str(out))
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    runs = [e for e in events if e["action"] == "surveil.run"]
+    assert [(e["entity_id"], len(e["payload"]["new_alert_ids"])) for e in runs] == [
+        (CLEAN, 0),
+        (PATTERN, 8),
+        (PATTERN, 0),
+        (PATTERN, 0),
+    ]
+    assert runs[1]["payload"]["settings"]["links"] == "W1,W2"
+    assert runs[3]["payload"]["settings"]["close.min-share-pct"] == "50"
+
+
+def test_settings_show_set_and_refuse(tieout: Tieout) -> None:
+    shown = tieout.ok("surveil", "settings", "show", "--json").json()
+    assert (shown["wash.window-s"], shown["links"], shown["rules"]) == ("300", "none", "all")
+    done = tieout.ok("surveil", "settings", "set", "surveil.wash.window-s", "120.0", "--json")
+    assert done.json()["wash.window-s"] == "120"
+    assert tieout("surveil", "settings", "set", "links", "B1,NOPE").code == 5  # no such account
+    bad = tieout("surveil", "settings", "set", "wash.window-s", "0")
+    assert bad.code == 3 and "greater than zero" in bad.err
+    assert tieout("surveil", "settings", "set", "nonsense", "1").code == 3
+    assert tieout("surveil", "run", "--date", "2026-13-01").code == 3
+    assert tieout("surveil", "list", "--rule", "nonsense").code == 3
+    assert tieout("surveil", "show", "99").code == 5
+    assert "0 alert(s) for 2026-01-21" in tieout.ok("surveil", "run", "--date", "2026-01-21").out
