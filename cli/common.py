@@ -3,18 +3,28 @@ real store and clock, and output helpers."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import getpass
+import hashlib
+import inspect
+import io
 import json
 import os
+import socket
 import sys
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from oms import access, operators
 from oms.book import Ctx
-from oms.errors import BadInput
+from oms.errors import BadInput, Refused
 from oms.store import Store, resolve_url
 from oms.values import parse_decimal, parse_utc
 
@@ -33,9 +43,25 @@ ActorOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+TotpOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--totp",
+        help="A fresh TOTP code: sensitive actions ask for one (else a prompt on a terminal).",
+        show_default=False,
+    ),
+]
+
+# The logged-in operator's session while a guarded command runs (None: local mode, or a read).
+_SESSION: ContextVar[access.Session | None] = ContextVar("tieout_session", default=None)
+# A store bound to an open transaction: an approved request runs its command inside it.
+_BOUND: ContextVar[Store | None] = ContextVar("tieout_bound_store", default=None)
 
 
 def open_store(db: str | None, *, check_schema: bool = True) -> Store:
+    bound = _BOUND.get()
+    if bound is not None:
+        return bound
     return Store.open(resolve_url(db), check_schema=check_schema)
 
 
@@ -56,7 +82,16 @@ def resolve_actor(actor: str | None) -> str:
 
 
 def make_ctx(actor: str | None) -> Ctx:
+    """Who and when. Inside a guarded command of operator mode, the logged-in operator is the
+    actor (the guard has refused an --actor naming someone else)."""
+    session = _SESSION.get()
+    if session is not None:
+        return Ctx(actor=session.operator, now=clock())
     return Ctx(actor=resolve_actor(actor), now=clock())
+
+
+def current_session() -> access.Session | None:
+    return _SESSION.get()
 
 
 def decimal_arg(text: str, name: str, **kw: bool) -> Decimal:
@@ -70,3 +105,239 @@ def emit_json(doc: Any) -> None:
 def say(text: str, *, json_mode: bool = False) -> None:
     """Human output: stdout normally, stderr when stdout carries JSON."""
     (sys.stderr if json_mode else sys.stdout).write(text + "\n")
+
+
+def note(text: str) -> None:
+    """A remark for the person at the terminal: always on stderr."""
+    sys.stderr.write(f"tieout: note: {text}\n")
+
+
+# ---- sessions on the client side ----------------------------------------------------------------
+
+
+def session_path(store_url: str) -> Path:
+    """Where the session token lives: TIEOUT_SESSION_FILE, else one file per database under
+    $XDG_CONFIG_HOME/tieout (default ~/.config/tieout), named by a hash of the database URL."""
+    explicit = os.environ.get("TIEOUT_SESSION_FILE")
+    if explicit:
+        return Path(explicit)
+    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    digest = hashlib.sha256(store_url.encode()).hexdigest()[:16]
+    return Path(config) / "tieout" / f"session-{digest}"
+
+
+def read_session_token(store_url: str) -> str | None:
+    """The token saved by `tieout login` for this database, if any."""
+    path = session_path(store_url)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("db") != store_url:
+        return None
+    token = doc.get("token")
+    return token if isinstance(token, str) else None
+
+
+def write_session_file(store_url: str, session: access.Session, token: str) -> Path:
+    path = session_path(store_url)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    doc = {"db": store_url, "user": session.operator, "session_id": session.session_id}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps({**doc, "token": token}) + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def remove_session_file(store_url: str) -> None:
+    path = session_path(store_url)
+    if read_session_token(store_url) is not None:
+        path.unlink(missing_ok=True)
+
+
+def client_name() -> str:
+    """Where a session comes from, as other sessions of the same operator are told."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):
+        user = "?"
+    return f"{user}@{socket.gethostname()} pid {os.getpid()}"
+
+
+def ask_secret(prompt: str, option: str, *, confirm: bool = False) -> str:
+    """A hidden prompt on a terminal; without one, refuse rather than wait."""
+    if not sys.stdin.isatty():
+        raise BadInput(option, f"no terminal to ask for the {prompt.lower()}: give {option}")
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+
+
+def read_stdin_secret(what: str) -> str:
+    line = sys.stdin.readline()
+    value = line.rstrip("\r\n")
+    if not value:
+        raise BadInput("--password-stdin", f"no {what} on standard input")
+    return value
+
+
+# ---- the guard: who may run which writing command -----------------------------------------------
+
+# The commands that wait for a second operator, as they were before the guard: `tieout approve`
+# runs them once approved.
+FOUR_EYES_COMMANDS: dict[str, Callable[..., Any]] = {}
+_NOT_ARGS = frozenset({"db", "actor", "json", "totp"})
+
+
+def authenticate(store: Store, rule: operators.Rule, totp: str | None) -> access.Session:
+    """The logged-in operator, allowed to run `rule` (operator mode only)."""
+    if rule.sensitive and totp is None and sys.stdin.isatty():
+        totp = ask_secret("TOTP code", "--totp")
+    return access.authenticate(store, clock(), read_session_token(store.url), rule, totp)
+
+
+@contextlib.contextmanager
+def acting_as(session: access.Session) -> Iterator[None]:
+    token = _SESSION.set(session)
+    try:
+        yield
+    finally:
+        _SESSION.reset(token)
+
+
+@contextlib.contextmanager
+def inside(conn_store: Store) -> Iterator[None]:
+    """open_store() returns this store (bound to an open transaction) while the block runs."""
+    token = _BOUND.set(conn_store)
+    try:
+        yield
+    finally:
+        _BOUND.reset(token)
+
+
+def _run_guarded(
+    rule: operators.Rule, callback: Callable[..., Any], kwargs: dict[str, Any], totp: str | None
+) -> Any:
+    store = Store.open(resolve_url(kwargs.get("db")), check_schema=False)
+    try:
+        return _in_mode(store, rule, callback, kwargs, totp)
+    finally:
+        store.dispose()
+
+
+def _in_mode(
+    store: Store,
+    rule: operators.Rule,
+    callback: Callable[..., Any],
+    kwargs: dict[str, Any],
+    totp: str | None,
+) -> Any:
+    mode = access.operator_mode(store)
+    if mode is None:  # no tieout schema (yet): the command refuses, or `init` creates it
+        return callback(**kwargs)
+    if not mode:
+        who = resolve_actor(kwargs.get("actor"))
+        note(
+            f"local mode (no operator accounts yet): acting as {who}; "
+            "`tieout user add NAME --role admin` starts operator mode"
+        )
+        return callback(**kwargs)
+    session = authenticate(store, rule, totp)
+    actor = kwargs.get("actor")
+    if actor is not None and actor.strip() != session.operator:
+        raise Refused(
+            f"{rule.command} --actor {actor}",
+            f"you are logged in as {session.operator}: the logged-in operator is the actor",
+            "actor_mismatch",
+        )
+    env_actor = os.environ.get("TIEOUT_ACTOR")
+    if actor is None and env_actor and env_actor.strip() != session.operator:
+        note(f"TIEOUT_ACTOR={env_actor} ignored: the logged-in operator {session.operator} acts")
+    if not rule.known:
+        note(f"`tieout {rule.command}` has no permission entry: admin only")
+    with acting_as(session):
+        if rule.four_eyes:
+            return _hold_for_approval(store, session, rule, callback, kwargs)
+        return callback(**kwargs)
+
+
+class _DryRun(Exception):
+    """Rolls back a command that ran only to see whether it would succeed."""
+
+
+def _hold_for_approval(
+    store: Store,
+    session: access.Session,
+    rule: operators.Rule,
+    callback: Callable[..., Any],
+    kwargs: dict[str, Any],
+) -> None:
+    """Record a request instead of running the command, after running it in a transaction that
+    is rolled back: a request that could not be carried out now is refused at once."""
+    args = {k: v for k, v in kwargs.items() if k not in _NOT_ARGS}
+    try:
+        with (
+            store.write() as conn,
+            inside(access.BoundStore(conn)),
+            contextlib.redirect_stdout(io.StringIO()),
+        ):
+            callback(**{**kwargs, "json": False} if "json" in kwargs else kwargs)
+            raise _DryRun
+    except _DryRun:
+        pass
+    req = access.request_approval(store, Ctx(session.operator, clock()), rule.command, args)
+    if kwargs.get("json"):
+        emit_json(req.as_json())
+        return
+    say(
+        f"`tieout {rule.command}` needs a second operator: request {req.request_id} recorded "
+        f"(hash {req.content_sha256}); another operator runs\n"
+        f"  tieout approve {req.request_id} --hash {req.content_sha256} --totp CODE"
+    )
+
+
+def guarded(command: str, callback: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a command's callback with its rule: writing commands need, in operator mode, a live
+    session of an operator whose role the command allows; sensitive ones a fresh TOTP code (the
+    wrapper adds --totp unless the command has it); four-eyes ones only record a request. Read
+    commands and self-managed ones are returned as they are."""
+    sig = inspect.signature(callback, eval_str=True)
+    params = sig.parameters
+    rule = operators.rule(command, has_actor="actor" in params)
+    if getattr(callback, "__tieout_guarded__", False):
+        return callback
+    if command in operators.SELF_MANAGED or not rule.writes or "db" not in params:
+        return callback
+    inject = rule.sensitive and "totp" not in params
+    if rule.four_eyes:
+        FOUR_EYES_COMMANDS[command] = callback
+
+    @functools.wraps(callback)
+    def wrapper(**kwargs: Any) -> Any:
+        totp: str | None = kwargs.pop("totp", None) if inject else kwargs.get("totp")
+        if kwargs.get("dry_run") is True:  # `--dry-run` changes nothing: a read
+            return callback(**kwargs)
+        return _run_guarded(rule, callback, kwargs, totp)
+
+    if inject:
+        extra = inspect.Parameter(
+            "totp", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=TotpOpt
+        )
+        wrapper.__signature__ = sig.replace(  # type: ignore[attr-defined]
+            parameters=[*params.values(), extra]
+        )
+        wrapper.__annotations__ = {**callback.__annotations__, "totp": TotpOpt}
+    wrapper.__tieout_guarded__ = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def guard_commands(app: typer.Typer, prefix: str = "") -> None:
+    """Put every registered command of `app` (and of its sub-apps) behind `guarded`, by the
+    command's path (`risk set`). Call once, after every register() and before running."""
+    for info in app.registered_commands:
+        if info.callback is None:
+            continue
+        name = info.name or info.callback.__name__.replace("_", "-")
+        info.callback = guarded(f"{prefix}{name}", info.callback)
+    for group in app.registered_groups:
+        if group.typer_instance is not None and group.name:
+            guard_commands(group.typer_instance, f"{prefix}{group.name} ")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from cli.common import ActorOpt, DbOpt, JsonOpt, decimal_arg, emit_json, make_ctx, open_store, say
-from oms import book, refdata
+from oms import access, book, refdata
 from oms.values import dec_str
 
 instrument_app = typer.Typer(
@@ -178,9 +178,10 @@ def cash_withdraw(
     actor: ActorOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Record cash paid out of an account (refused beyond the available cash)."""
+    """Record cash paid out of an account (refused beyond the available cash, and unless the
+    destination was whitelisted for the account 24 hours ago: `tieout destination add`)."""
     value = decimal_arg(amount, "AMOUNT", positive=True)
-    entry_id, bal = book.withdraw(open_store(db), make_ctx(actor), account, value, to, ref)
+    entry_id, bal = access.withdraw(open_store(db), make_ctx(actor), account, value, to, ref)
     _print_balance(bal, json, entry_id)
 
 

@@ -146,6 +146,9 @@ imports = Table(
     Column("skipped", Integer, nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Column("actor", String(64), nullable=False),
+    # market data: how many of the import's bars, in (time, symbol) order, the paper venue has
+    # worked its resting orders against (updated with each bar's fills, in their transaction)
+    Column("bars_worked", Integer, nullable=True),
 )
 
 executions = Table(
@@ -352,4 +355,114 @@ APPEND_ONLY_TABLES = (
     "journal_postings",
     "audit_events",
     "order_events",
+)
+
+# Transaction monitoring (tieout surveil run): each alert with the evidence it rests on.
+# Append-only; a rerun of the same day adds only alerts whose key is new.
+surveil_alerts = Table(
+    "surveil_alerts",
+    metadata,
+    Column(
+        "alert_id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("alert_key", String(200), nullable=False, unique=True),
+    Column("business_date", Date, nullable=False),
+    Column("rule", String(32), nullable=False),
+    Column("account", String(64), nullable=True),
+    Column("symbol", String(64), nullable=True),
+    Column("score", ExactDecimal, nullable=False),
+    Column("details", Text, nullable=False),  # canonical JSON: the figures that fired the rule
+    Column(
+        "evidence", Text, nullable=False
+    ),  # canonical JSON: {"orders": [...], "executions": [...]}
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Index("ix_surveil_alerts_business_date", "business_date"),
+)
+
+# Operators and access control (tieout user/login/sessions/approve/destination). Passwords are
+# argon2 hashes; the TOTP secret is kept to verify codes; the last TOTP time step used is kept so
+# that a code is never accepted twice.
+operators = Table(
+    "operators",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),  # trader | ops | compliance | admin
+    Column("password_hash", Text, nullable=False),
+    Column("totp_secret", String(64), nullable=False),
+    Column("last_totp_step", BigInteger, nullable=True),
+    Column("failed_attempts", Integer, nullable=False),
+    Column("locked_until", UTCDateTime, nullable=True),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Login sessions: only the SHA-256 of the token is stored; the token stays in the client's file.
+op_sessions = Table(
+    "op_sessions",
+    metadata,
+    Column(
+        "session_id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("operator", String(64), ForeignKey("operators.name"), nullable=False),
+    Column("client", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime, nullable=True),
+    Column("end_reason", String(16), nullable=True),  # logout | revoked | disabled
+    Column("ended_by", String(64), nullable=True),
+    Index("ix_op_sessions_operator", "operator"),
+)
+
+# Withdrawal destinations an account may pay out to, usable 24 hours after they were added.
+# A removed destination keeps its row (removed_at); adding it again starts a new waiting period.
+destinations = Table(
+    "destinations",
+    metadata,
+    Column(
+        "destination_id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("account", String(64), ForeignKey("accounts.account_id"), nullable=False),
+    Column("destination", String(200), nullable=False),
+    Column("label", Text, nullable=True),
+    Column("added_at", UTCDateTime, nullable=False),
+    Column("added_by", String(64), nullable=False),
+    Column("removed_at", UTCDateTime, nullable=True),
+    Column("removed_by", String(64), nullable=True),
+    Index("ix_destinations_account", "account"),
+)
+
+# Four eyes for commands that need a second operator (risk set, risk release): the request holds
+# the command's arguments and the state they change, bound by the SHA-256 of that content.
+approval_requests = Table(
+    "approval_requests",
+    metadata,
+    Column(
+        "request_id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("action", String(64), nullable=False),  # the command, e.g. "risk set"
+    Column("content", Text, nullable=False),  # canonical JSON
+    Column("content_sha256", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | approved | rejected
+    Column("requested_by", String(64), nullable=False),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("decided_by", String(64), nullable=True),
+    Column("decided_at", UTCDateTime, nullable=True),
+    Index("ix_approval_requests_status", "status"),
 )

@@ -108,19 +108,34 @@ def run_tieout(*args: str, stdin: str | None = None, env: dict[str, str] | None 
 class Tieout:
     """`tieout` bound to one database and actor: t("cash", "balance", "A1", "--json")."""
 
-    def __init__(self, db_url: str, actor: str = "tester", now: str | None = None) -> None:
+    def __init__(
+        self,
+        db_url: str,
+        actor: str = "tester",
+        now: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.db_url, self.actor, self.now = db_url, actor, now
+        self.env = dict(env or {})
 
     def at(self, now: str) -> Tieout:
         """The same CLI with its clock pinned (TIEOUT_NOW)."""
-        return Tieout(self.db_url, self.actor, now)
+        return Tieout(self.db_url, self.actor, now, self.env)
 
     def as_actor(self, actor: str) -> Tieout:
         """The same CLI acting as another operator."""
-        return Tieout(self.db_url, actor, self.now)
+        return Tieout(self.db_url, actor, self.now, self.env)
+
+    def with_env(self, **env: str) -> Tieout:
+        """The same CLI with more environment (e.g. TIEOUT_SESSION_FILE)."""
+        return Tieout(self.db_url, self.actor, self.now, {**self.env, **env})
 
     def __call__(self, *args: str, stdin: str | None = None) -> Result:
-        env = {"TIEOUT_ACTOR": self.actor, **({"TIEOUT_NOW": self.now} if self.now else {})}
+        env = {
+            "TIEOUT_ACTOR": self.actor,
+            **({"TIEOUT_NOW": self.now} if self.now else {}),
+            **self.env,
+        }
         return run_tieout(*args, "--db", self.db_url, stdin=stdin, env=env)
 
     def ok(self, *args: str) -> Result:

@@ -1,6 +1,7 @@
 """The contract through the real command, on SQLite and PostgreSQL: reference data, cash,
 execution import (and every way a file can be bad), positions, lots and the audit trail."""
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,8 @@ def test_reference_data_and_cash(tieout: Tieout) -> None:
     other = tieout("account", "open", "A1", "--currency", "EUR")
     assert other.code == 4
     assert "exists already" in other.err
+    two_days_ago = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    tieout.at(two_days_ago).ok("destination", "add", "A1", "bank-1")  # whitelisted 24h+ ago
     bal = tieout.ok("cash", "withdraw", "A1", "250.75", "--to", "bank-1", "--json").json()
     assert bal["balance"] == "99749.25"
     assert bal["available"] == "99749.25"

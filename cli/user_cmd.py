@@ -1,0 +1,425 @@
+"""Operators and access: user, login, logout, whoami, sessions, approve, approvals, destination,
+db grants.
+
+Until the first operator exists tieout runs in single-operator local mode (the actor is --actor,
+TIEOUT_ACTOR or the OS user). The first operator must be an admin; from then on every writing
+command needs a logged-in session (cli.common.guarded) and only an admin adds operators.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from cli.common import (
+    FOUR_EYES_COMMANDS,
+    ActorOpt,
+    DbOpt,
+    JsonOpt,
+    TotpOpt,
+    ask_secret,
+    authenticate,
+    client_name,
+    clock,
+    current_session,
+    emit_json,
+    inside,
+    make_ctx,
+    note,
+    open_store,
+    read_session_token,
+    read_stdin_secret,
+    remove_session_file,
+    resolve_actor,
+    say,
+    write_session_file,
+)
+from oms import access, operators
+from oms.book import Ctx
+from oms.errors import Refused
+from oms.operators import SessionState
+from oms.values import utc_iso
+
+user_app = typer.Typer(help="Operator accounts: roles, passwords, TOTP.", no_args_is_help=True)
+destination_app = typer.Typer(
+    help="Whitelisted withdrawal destinations of an account (usable 24 hours after adding).",
+    no_args_is_help=True,
+)
+db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
+
+PasswordStdinOpt = Annotated[
+    bool,
+    typer.Option("--password-stdin", help="Read the password from the first line of stdin."),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(user_app, name="user")
+    app.add_typer(destination_app, name="destination")
+    app.add_typer(db_app, name="db")
+    app.command("login")(login)
+    app.command("logout")(logout)
+    app.command("whoami")(whoami)
+    app.command("sessions")(sessions)
+    app.command("approve")(approve)
+    app.command("approvals")(approvals)
+
+
+def _password(from_stdin: bool, *, confirm: bool) -> str:
+    if from_stdin:
+        return read_stdin_secret("password")
+    return ask_secret("Password", "--password-stdin", confirm=confirm)
+
+
+# ---- user -------------------------------------------------------------------------------------
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="operator name (lower case)")],
+    role: Annotated[str, typer.Option(help="trader, ops, compliance or admin")],
+    password_stdin: PasswordStdinOpt = False,
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Add an operator and enrol TOTP (the first operator must be an admin; later, admins only).
+    The otpauth:// URI goes into an authenticator app; it is shown once."""
+    store = open_store(db)
+    first = not access.operators_exist(store)
+    operators.parse_operator_name(name)
+    operators.parse_role(role)
+    password = _password(password_stdin, confirm=True)
+    op, uri = access.add_operator(store, make_ctx(actor), name, role, password)
+    if json:
+        emit_json({"user": op.name, "role": op.role, "totp_uri": uri})
+    else:
+        say(f"operator {op.name} ({op.role}) added; enrol this in an authenticator app:\n  {uri}")
+    if first:
+        note(
+            "operator mode is on: every writing command now needs a session "
+            f"(`tieout login {op.name}`)"
+        )
+
+
+@user_app.command("list")
+def user_list(db: DbOpt = None, json: JsonOpt = False) -> None:
+    """List operators."""
+    with open_store(db).read() as conn:
+        items = access.list_operators(conn)
+    if json:
+        emit_json([o.as_json() for o in items])
+        return
+    for o in items:
+        state = "active" if o.active else "disabled"
+        say(f"{o.name:<20} {o.role:<11} {state}")
+
+
+@user_app.command("disable")
+def user_disable(
+    name: str, db: DbOpt = None, actor: ActorOpt = None, json: JsonOpt = False
+) -> None:
+    """Disable an operator and end their sessions (admins only; not the last admin)."""
+    op = access.disable_operator(open_store(db), make_ctx(actor), name)
+    if json:
+        emit_json(op.as_json())
+    else:
+        say(f"operator {op.name} disabled")
+
+
+@user_app.command("roles")
+def user_roles(json: JsonOpt = False) -> None:
+    """Which role may run which writing command (reads are open to every operator)."""
+    matrix = operators.permission_matrix()
+    doc = {
+        "roles": list(operators.ROLES),
+        "commands": matrix,
+        "sensitive": sorted(operators.SENSITIVE),
+        "four_eyes": sorted(operators.FOUR_EYES),
+    }
+    if json:
+        emit_json(doc)
+        return
+    for cmd, roles in matrix.items():
+        flags = ("  totp" if cmd in operators.SENSITIVE else "") + (
+            "  four-eyes" if cmd in operators.FOUR_EYES else ""
+        )
+        say(f"{cmd:<24} {', '.join(roles)}{flags}")
+
+
+# ---- login, logout, whoami, sessions ----------------------------------------------------------
+
+
+def _require_operator_mode(store: Any, what: str) -> None:
+    if not access.operators_exist(store):
+        raise Refused(
+            what,
+            "there are no operator accounts: tieout runs in local mode "
+            "(`tieout user add NAME --role admin` starts operator mode)",
+            "local_mode",
+        )
+
+
+def login(
+    name: Annotated[str, typer.Argument(help="operator name")],
+    password_stdin: PasswordStdinOpt = False,
+    totp: TotpOpt = None,
+    db: DbOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Log in: password and TOTP code (prompts on a terminal; scripts: --password-stdin --totp).
+    The session token is saved for this database (TIEOUT_SESSION_FILE, else
+    ~/.config/tieout/session-HASH), replacing (and ending) the session saved there before; it
+    ends after 30 minutes idle or 12 hours."""
+    store = open_store(db)
+    _require_operator_mode(store, f"login {name}")
+    password = _password(password_stdin, confirm=False)
+    code = totp if totp is not None else ask_secret("TOTP code", "--totp")
+    old_token = read_session_token(store.url)
+    result = access.login(store, clock(), name.strip(), password, code, client_name())
+    replaced = access.logout(store, clock(), old_token) if old_token else None
+    others = [o for o in result.others if replaced is None or o.session_id != replaced.session_id]
+    path = write_session_file(store.url, result.session, result.token)
+    now = result.session.created_at
+    for other in others:
+        note(
+            f"you also have a session from {other.client} started at "
+            f"{utc_iso(other.created_at)} (session {other.session_id}; "
+            f"`tieout sessions --revoke {other.session_id}` ends it)"
+        )
+    if json:
+        emit_json(
+            {
+                **result.session.as_json(now),
+                "session_file": str(path),
+                "other_sessions": [o.as_json(now) for o in others],
+                "replaced_session": replaced.session_id if replaced else None,
+            }
+        )
+    else:
+        say(
+            f"logged in as {result.session.operator} ({result.session.role}), session "
+            f"{result.session.session_id}, until {utc_iso(result.session.expires_at())} if idle"
+        )
+
+
+def logout(db: DbOpt = None, json: JsonOpt = False) -> None:
+    """End this session and forget its token."""
+    store = open_store(db)
+    token = read_session_token(store.url)
+    ended = access.logout(store, clock(), token) if token is not None else None
+    remove_session_file(store.url)
+    if json:
+        emit_json({"logged_out": ended is not None, "user": ended.operator if ended else None})
+    elif ended is not None:
+        say(f"logged out {ended.operator} (session {ended.session_id})")
+    else:
+        say("not logged in", json_mode=True)
+
+
+def whoami(db: DbOpt = None, json: JsonOpt = False) -> None:
+    """Who acts: the logged-in operator, or in local mode the actor (--actor/TIEOUT_ACTOR/OS)."""
+    store = open_store(db)
+    now = clock()
+    if not access.operators_exist(store):
+        doc: dict[str, Any] = {"user": resolve_actor(None), "role": None, "mode": "local"}
+    else:
+        token = read_session_token(store.url)
+        with store.read() as conn:
+            session = access.session_for_token(conn, token) if token else None
+        if session is None:
+            raise Refused("whoami", "not logged in (`tieout login NAME`)", "not_logged_in")
+        state = session.state(now)
+        if state is not SessionState.ACTIVE:
+            raise Refused("whoami", f"your session is {state.value}: log in again", state.value)
+        doc = {**session.as_json(now), "mode": "operators"}
+    if json:
+        emit_json(doc)
+    elif doc["mode"] == "local":
+        say(f"{doc['user']} (local mode: no operator accounts)")
+    else:
+        say(f"{doc['user']} ({doc['role']}), session {doc['session_id']} until {doc['expires_at']}")
+
+
+def sessions(
+    revoke: Annotated[int | None, typer.Option(help="end this session (yours; any: admin)")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="ended and expired ones too")] = False,
+    db: DbOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """List live sessions (yours; an admin sees everybody's), or revoke one."""
+    store = open_store(db)
+    _require_operator_mode(store, "sessions")
+    me = authenticate(store, operators.rule("sessions", has_actor=False), None)
+    if revoke is not None:
+        ended = access.revoke(store, Ctx(me.operator, clock()), revoke, me)
+        if json:
+            emit_json(ended.as_json(clock()))
+        else:
+            say(f"session {ended.session_id} of {ended.operator} revoked")
+        return
+    now = clock()
+    who = None if me.role == operators.ADMIN else me.operator
+    with store.read() as conn:
+        found = access.list_sessions(conn, now, who, include_ended=all_)
+    docs = [{**s.as_json(now), "current": s.session_id == me.session_id} for s in found]
+    if json:
+        emit_json(docs)
+        return
+    for d in docs:
+        mark = "*" if d["current"] else " "
+        say(
+            f"{mark}{d['session_id']:>5} {d['user']:<16} {d['state']:<8} from {d['client']} "
+            f"started {d['started_at']} last seen {d['last_seen_at']}"
+        )
+
+
+# ---- four eyes --------------------------------------------------------------------------------
+
+
+def approve(
+    request_id: Annotated[int, typer.Argument(help="the request (`tieout approvals`)")],
+    hash_: Annotated[
+        str | None, typer.Option("--hash", help="the SHA-256 of what you approve")
+    ] = None,
+    reject: Annotated[bool, typer.Option("--reject", help="reject it instead")] = False,
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Approve (or reject) another operator's request: the command then runs, as you, in the
+    same transaction as the approval. Needs a fresh TOTP code."""
+    session = current_session()
+    if session is None:
+        raise Refused(
+            f"approve request {request_id}",
+            "there are no operator accounts: in local mode commands act at once",
+            "local_mode",
+        )
+    store = open_store(db)
+    ctx = make_ctx(actor)
+    with store.write() as conn:
+        req = access.decide(
+            conn, ctx, request_id, approve=not reject, expected_hash=hash_, role=session.role
+        )
+        if not reject:
+            command = FOUR_EYES_COMMANDS.get(req.action)
+            if command is None:
+                raise Refused(
+                    f"approve request {request_id}",
+                    f"this tieout has no command `{req.action}`",
+                    "unknown_command",
+                )
+            params = inspect.signature(command).parameters
+            extra = {"db": db, "actor": None, "json": False}
+            kwargs = {**req.args, **{k: v for k, v in extra.items() if k in params}}
+            with inside(access.BoundStore(conn)), contextlib.redirect_stdout(sys.stderr):
+                command(**kwargs)
+    if json:
+        emit_json(req.as_json())
+    else:
+        say(f"request {req.request_id} ({req.action}) {req.status}")
+
+
+def approvals(
+    all_: Annotated[bool, typer.Option("--all", help="decided ones too")] = False,
+    db: DbOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Requests waiting for a second operator (with their content and hash)."""
+    with open_store(db).read() as conn:
+        items = access.list_requests(conn, None if all_ else access.PENDING)
+    docs = [r.as_json() for r in items]
+    if json:
+        emit_json(docs)
+        return
+    for d in docs:
+        say(
+            f"{d['request_id']:>5} {d['status']:<9} {d['action']:<14} {d['args']} "
+            f"by {d['requested_by']} at {d['requested_at']} hash {d['hash']}"
+        )
+
+
+# ---- withdrawal destinations ------------------------------------------------------------------
+
+
+@destination_app.command("add")
+def destination_add(
+    account: str,
+    dest: Annotated[str, typer.Argument(help="the destination (bank account, IBAN, wallet...)")],
+    label: Annotated[str | None, typer.Option(help="a name for it")] = None,
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Whitelist a withdrawal destination; withdrawals to it are accepted 24 hours later."""
+    ctx = make_ctx(actor)
+    item, created = access.add_destination(open_store(db), ctx, account, dest, label)
+    if json:
+        emit_json({**item.as_json(ctx.now), "created": created})
+    elif created:
+        say(
+            f"{item.destination} whitelisted for {account}, usable from {utc_iso(item.usable_from)}"
+        )
+    else:
+        say(f"{item.destination} is whitelisted for {account} already, unchanged")
+
+
+@destination_app.command("list")
+def destination_list(
+    account: str,
+    all_: Annotated[bool, typer.Option("--all", help="removed ones too")] = False,
+    db: DbOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """An account's whitelisted withdrawal destinations."""
+    now = clock()
+    with open_store(db).read() as conn:
+        items = access.list_destinations(conn, account, include_removed=all_)
+    docs = [d.as_json(now) for d in items]
+    if json:
+        emit_json(docs)
+        return
+    for d in docs:
+        state = "removed" if d["removed_at"] else ("usable" if d["usable"] else "waiting")
+        say(f"{d['destination']:<34} {state:<8} from {d['usable_from']} {d['label'] or ''}")
+
+
+@destination_app.command("remove")
+def destination_remove(
+    account: str, dest: str, db: DbOpt = None, actor: ActorOpt = None, json: JsonOpt = False
+) -> None:
+    """Take a destination off an account's whitelist."""
+    ctx = make_ctx(actor)
+    item = access.remove_destination(open_store(db), ctx, account, dest)
+    if json:
+        emit_json(item.as_json(ctx.now))
+    else:
+        say(f"{item.destination} removed from {account}'s destinations")
+
+
+# ---- database roles ---------------------------------------------------------------------------
+
+
+@db_app.command("grants")
+def db_grants(
+    role: Annotated[str, typer.Option(help="the application's role")] = "tieout_app",
+    password_stdin: PasswordStdinOpt = False,
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """PostgreSQL: create or update a least-privilege login role for the application (SELECT and
+    INSERT everywhere, UPDATE and DELETE except on append-only tables, no TRUNCATE, no DDL)."""
+    password = read_stdin_secret("password") if password_stdin else None
+    doc = access.grant_app_role(open_store(db), make_ctx(actor), role, password)
+    if json:
+        emit_json(doc)
+        return
+    say(f"role {doc['role']} on schema {doc['schema']}: {len(doc['tables'])} tables granted")
+    for table, privileges in doc["tables"].items():
+        say(f"  {table:<28} {', '.join(privileges)}")
