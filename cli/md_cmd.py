@@ -51,8 +51,9 @@ def md_import(
     store = open_store(db)
     ctx = make_ctx(actor)
     result = md_book.import_bars(store, ctx, file)
-    # the paper venue works its resting orders against the new bars
-    filled = order_book.fill_resting(store, ctx, result.import_id) if result.accepted else []
+    # the paper venue works its resting orders against the new bars, and against any an
+    # earlier import left unworked (a crash between its import and its fills)
+    filled = order_book.fill_pending(store, ctx)
     if json:
         emit_json({**result.as_json(), "paper_orders_filled": len(filled)})
         return

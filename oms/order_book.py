@@ -25,7 +25,7 @@ from oms.calendars import ALWAYS_OPEN, next_close, session_bounds, settlement_da
 from oms.errors import BadInput, NotFound, Refused, RowError
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
 from oms.positions import positions
-from oms.schema import executions, market_bars, order_client_ids, order_events
+from oms.schema import executions, imports, market_bars, order_client_ids, order_events
 from oms.schema import orders as orders_table
 from oms.store import Store, next_id
 from oms.values import (
@@ -1239,7 +1239,9 @@ def bar_fill_quantity(
 
 def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
     """Work the paper venue's resting orders against the bars of one market-data import, in
-    time order: each fill is its own business event, executed at its bar's time."""
+    time order: each bar is its own business event (its fills executed at its time), and records
+    itself worked (imports.bars_worked) in the same transaction, so that work a crash cut short
+    resumes where it stopped (`fill_pending`): no bar is worked twice or never."""
     with store.read() as conn:
         mb = market_bars.c
         bars = [
@@ -1250,8 +1252,16 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
         ]
         terms = paper.load_terms(conn)
     touched: dict[str, Order] = {}
-    for bar in bars:
+    for n, bar in enumerate(bars, 1):
         with store.write() as conn:
+            worked = conn.execute(
+                select(imports.c.bars_worked).where(imports.c.import_id == import_id)
+            ).scalar()
+            if (worked or 0) >= n:
+                continue  # worked already (before a crash, or by another process)
+            conn.execute(
+                imports.update().where(imports.c.import_id == import_id).values(bars_worked=n)
+            )
             o = orders_table.c
             resting = [
                 load_state(s)
@@ -1308,4 +1318,27 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                     },
                 )
                 touched[order.order_id] = step.order
+    return list(touched.values())
+
+
+def fill_pending(store: Store, ctx: Ctx) -> list[Order]:
+    """Finish working every market-data import whose bars the paper venue has not all worked
+    (a crash between an import and its fills, or among them)."""
+    with store.read() as conn:
+        mb, i = market_bars.c, imports.c
+        pending = (
+            conn.execute(
+                select(i.import_id)
+                .join(market_bars, mb.import_id == i.import_id)
+                .where(i.kind == md_book.IMPORT_KIND)
+                .group_by(i.import_id, i.bars_worked)
+                .having(func.coalesce(i.bars_worked, 0) < func.count())
+                .order_by(i.import_id)
+            )
+            .scalars()
+            .all()
+        )
+    touched: dict[str, Order] = {}
+    for import_id in pending:
+        touched.update((o.order_id, o) for o in fill_resting(store, ctx, import_id))
     return list(touched.values())

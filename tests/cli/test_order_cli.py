@@ -487,3 +487,30 @@ def test_an_amend_is_risk_checked_and_a_refused_request_is_recorded(
         ("order.amend_refused", "buying_power"),
         ("order.cancel_refused", "illegal_transition"),
     ]
+
+
+def test_bars_a_crash_left_unworked_are_worked_by_the_next_import(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """A crash between an import's commit and the paper venue working its bars (or among the
+    bars) loses no fill: the next `md import` works what was left, once."""
+    from oms import md_book
+    from oms.book import Ctx
+    from oms.store import Store
+
+    placed = datetime.now(UTC)
+    buy = submit(book, "--side", "buy", "--qty", "50", "--type", "limit", "--limit", "98",
+                 "--tif", "gtc")
+    t1 = (placed + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    t2 = (placed + timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    bars = write(tmp_path / "more.csv", "time,symbol,open,high,low,close,volume\n"
+                 f"{t1},COIN,99,99.5,97.5,98,300\n{t2},COIN,96.5,97,95,96,1000\n")
+    store = Store.open(book.db_url)
+    md_book.import_bars(store, Ctx("tester", placed), bars)  # ... and the process dies here
+    store.dispose()
+    assert book.ok("order", "show", buy["order_id"], "--json").json()["status"] == "new"
+    r = book.ok("md", "import", bars, "--json").json()
+    assert (r["accepted"], r["paper_orders_filled"]) == (0, 1)
+    b = book.ok("order", "show", buy["order_id"], "--json").json()
+    assert (b["status"], b["cum_qty"], b["avg_px"]) == ("filled", "50", "97.4")
+    assert book.ok("md", "import", bars, "--json").json()["paper_orders_filled"] == 0
