@@ -12,13 +12,20 @@ from sqlalchemy.exc import DBAPIError
 
 from cli import (
     audit_cmd,
+    backup_cmd,
     book_cmd,
+    export_cmd,
     md_cmd,
     order_cmd,
     paper_cmd,
     recon_cmd,
     refdata_cmd,
+    report_cmd,
+    retention_cmd,
     risk_cmd,
+    schedule_cmd,
+    surveil_cmd,
+    user_cmd,
 )
 from cli.common import (
     ActorOpt,
@@ -26,6 +33,7 @@ from cli.common import (
     JsonOpt,
     clock,
     emit_json,
+    guard_commands,
     make_ctx,
     open_store,
     resolve_actor,
@@ -47,7 +55,14 @@ audit_cmd.register(app)
 order_cmd.register(app)
 risk_cmd.register(app)
 paper_cmd.register(app)
+report_cmd.register(app)
+export_cmd.register(app)
 recon_cmd.register(app)
+schedule_cmd.register(app)
+surveil_cmd.register(app)
+user_cmd.register(app)
+retention_cmd.register(app)
+backup_cmd.register(app)
 
 
 @app.command("init")
@@ -76,6 +91,11 @@ def demo(
     from cli.demo import run_demo
 
     run_demo(Path(out), seed, resolve_actor(actor), clock, say)
+
+
+# every writing command behind its permission (oms.operators.PERMISSIONS): keep this after the
+# last command is registered
+guard_commands(app)
 
 
 def run() -> None:

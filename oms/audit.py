@@ -3,6 +3,12 @@
 Each event's hash is SHA-256 over its predecessor's hash and its own canonical content, so that
 editing, removing or reordering any event breaks every hash after it. The hashing and the chain
 check are pure; `append` and `verify_store` are the thin edge that reads and writes the table.
+
+Retention (oms.retention_book) may move the oldest events to an archive. It records the archive
+boundary, the last archived event's seq and hash, in the `archives` table; the live chain is then
+checked from that anchor (`chain_anchor`) instead of from GENESIS, and an event missing at the
+start of the live chain without such a record is still a break. The archived segment itself is
+checked offline against the same boundary (`tieout retention verify-archive`).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection, String, cast, func, literal_column, select, type_coerce
+from sqlalchemy import Connection, String, cast, func, inspect, literal_column, select, type_coerce
 
 from oms.schema import audit_events
 from oms.values import dec_str, utc_iso
@@ -143,12 +149,33 @@ def check_chain(
     return ChainCheck(True, count, prev if count else None, None)
 
 
+def chain_anchor(conn: Connection) -> tuple[int, str] | None:
+    """Where the live chain starts: (seq, hash) of the last archived event, recorded by
+    retention in `archives`; None when no event was ever archived (or the database predates the
+    table), and the chain then starts at seq 1 from GENESIS."""
+    from oms.retention_schema import archives
+
+    if not inspect(conn).has_table(archives.name):
+        return None
+    a = archives.c
+    row = conn.execute(
+        select(a.audit_last_seq, a.audit_last_hash)
+        .where(a.audit_last_seq.is_not(None))
+        .order_by(a.audit_last_seq.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
 def head(conn: Connection) -> tuple[int, str]:
-    """(seq, hash) of the last event; (0, GENESIS) for an empty trail."""
+    """(seq, hash) of the last event; for an empty trail the archive anchor, else
+    (0, GENESIS)."""
     row = conn.execute(
         select(audit_events.c.seq, audit_events.c.hash).order_by(audit_events.c.seq.desc()).limit(1)
     ).first()
-    return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
+    if row is None:
+        return chain_anchor(conn) or (0, GENESIS)
+    return int(row[0]), str(row[1])
 
 
 def head_hash(conn: Connection) -> str | None:
@@ -237,7 +264,7 @@ def iter_rows(
 
 
 def verify_store(conn: Connection) -> ChainCheck:
-    return check_chain(iter_rows(conn))
+    return check_chain(iter_rows(conn), anchor=chain_anchor(conn))
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,10 +296,13 @@ def check_segment(conn: Connection, first: int, last: int) -> SegmentCheck:
     return SegmentCheck(first, str(head_row[8]), check)
 
 
-def join_segments(parts: Sequence[SegmentCheck]) -> ChainCheck:
+def join_segments(
+    parts: Sequence[SegmentCheck], anchor: tuple[int, str] | None = None
+) -> ChainCheck:
     """One verdict from consecutive segments: each must be intact and begin where the one
-    before it ended. The first problem in sequence order is the one reported."""
-    events, head = 0, None
+    before it ended (the first one where `anchor`, the archive boundary, ended). The first
+    problem in sequence order is the one reported."""
+    events, head = 0, (anchor[1] if anchor else None)
     for part in parts:
         if head is not None and part.first_prev_hash != head:
             return ChainCheck(
@@ -327,15 +357,19 @@ def verify_url(url: str, workers: int | None = None) -> ChainCheck:
     try:
         with store.read() as conn:
             low, high = seq_range(conn)
+            anchor = chain_anchor(conn)
             if high - low < PARALLEL_THRESHOLD or (workers or os.cpu_count() or 1) < 2:
-                return check_chain(iter_rows(conn, seqs=(1, high))) if high else check_chain([])
+                return check_chain(
+                    iter_rows(conn, seqs=(1, high)) if high else iter([]), anchor=anchor
+                )
     finally:
         store.dispose()
-    if low != 1:
-        return ChainCheck(False, 0, None, 1, "the chain does not start at event 1")
+    start = anchor[0] + 1 if anchor else 1
+    if low != start:
+        return ChainCheck(False, 0, None, min(low, start), f"the chain does not start at {start}")
     n = max(2, workers or os.cpu_count() or 2)
-    bounds = [1 + (high * i) // n for i in range(n)] + [high + 1]
+    bounds = [start + ((high - start + 1) * i) // n for i in range(n)] + [high + 1]
     ctx = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
         parts = list(pool.map(_segment_worker, [url] * n, bounds[:-1], [b - 1 for b in bounds[1:]]))
-    return join_segments(parts)
+    return join_segments(parts, anchor)

@@ -1,0 +1,948 @@
+"""Retention at the edge: settings, legal holds, and `apply`, the one path by which rows ever
+leave the book's append-only tables.
+
+`apply` is one write transaction (holding the book lock) that:
+1. works out what has expired (oms.retention) from the rows as they are under the lock;
+2. writes each table's expired rows to Parquet in a new folder under the archive directory, in
+   storage form (decimals as their canonical text, times as ISO 8601 UTC, dates as YYYY-MM-DD),
+   then `manifest.json` listing every file with its rows and SHA-256 (files and folder are
+   fsynced); the archived audit events must verify as a chain from the current anchor first;
+3. posts the ledger's carry-forward entries, appends the `retention.apply` audit event (with the
+   manifest's SHA-256) and the `archives` row that anchors the live audit chain;
+4. lifts the append-only protection of exactly the tables it deletes from, deletes the planned
+   rows (checking the counts), and restores the protection, all inside the same transaction.
+If anything fails, the transaction rolls back (the database is as before) and the new folder is
+removed. Nothing younger than its class's cut-off and nothing covered by an active legal hold is
+planned, so nothing of that kind is deleted.
+
+Lifting the protection (`_unprotected`), the only code in tieout that does it:
+- SQLite: the BEFORE DELETE trigger of each table is dropped and re-created from its stored SQL
+  inside the BEGIN IMMEDIATE transaction: SQLite's DDL is transactional, so no other connection
+  ever sees a table without it (and on a rollback it is simply still there).
+- PostgreSQL: `ALTER TABLE ... DISABLE TRIGGER <table>_append_only`, the delete, then `ENABLE
+  TRIGGER`, in the one transaction: the ALTER takes an ACCESS EXCLUSIVE lock on the table, so
+  nobody else uses it until commit, when the trigger is enabled again. It needs the table's
+  owner (the role that ran `tieout init`), not a superuser: the application role that `tieout db
+  grants` creates can neither delete from these tables nor alter them, so it cannot run
+  retention. (`SET session_replication_role = replica` was not used: it needs a superuser and
+  silences every trigger, foreign keys included.)
+Both check, before and after, that the protection is in place; a missing trigger is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Boolean, Connection, Integer, Table, delete, func, select, tuple_
+
+from oms import audit, executions, ledger
+from oms import retention as rt
+from oms.book import Ctx, get_account, get_setting, post_entries, put_setting
+from oms.errors import BadInput, NotFound, Refused, TieoutError, VerificationFailed
+from oms.orders import TERMINAL
+from oms.retention_schema import archives, legal_hold_releases, legal_holds
+from oms.schema import (
+    audit_events,
+    journal_entries,
+    journal_postings,
+    order_client_ids,
+    order_events,
+    orders,
+    settings,
+)
+from oms.schema import executions as executions_table
+from oms.store import Store, next_id, schema_revisions
+from oms.values import dec_str, utc_iso
+
+_CHUNK = 500
+PG_LOCK_TIMEOUT = "30s"
+_AUDIT_CHUNK = 50_000
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        journal_postings,
+        journal_entries,
+        order_client_ids,
+        order_events,
+        orders,
+        executions_table,
+        audit_events,
+    )
+}
+# children before parents
+DELETE_ORDER = (
+    "journal_postings",
+    "journal_entries",
+    "order_client_ids",
+    "order_events",
+    "orders",
+    "executions",
+    "audit_events",
+)
+# the tables of DELETE_ORDER that carry the append-only triggers (migrations.triggers)
+PROTECTED = frozenset(
+    {"journal_postings", "journal_entries", "order_events", "executions", "audit_events"}
+)
+
+
+# ---- settings -----------------------------------------------------------------------------------
+
+
+def load_periods(conn: Connection) -> dict[str, rt.Period]:
+    rows = conn.execute(
+        select(settings.c.key, settings.c.value).where(
+            settings.c.key.startswith(rt.SETTING_PREFIX)
+        )
+    )
+    return rt.periods_from({str(k).removeprefix(rt.SETTING_PREFIX): str(v) for k, v in rows})
+
+
+def archive_dir(conn: Connection) -> str:
+    return get_setting(conn, rt.SETTING_PREFIX + rt.ARCHIVE_DIR_KEY) or rt.DEFAULT_ARCHIVE_DIR
+
+
+def set_setting(store: Store, ctx: Ctx, key: str, value: str) -> dict[str, Any]:
+    """Change a class's period (`orders 7y`) or the archive directory (`archive-dir PATH`),
+    audited. Returns {"key","value","previous"}."""
+    name = key.strip().lower()
+    if name == rt.ARCHIVE_DIR_KEY:
+        shown = value.strip()
+        if not shown:
+            raise BadInput("VALUE", "the archive directory is empty")
+    else:
+        name = rt.parse_class(name, "KEY")
+        shown = rt.parse_period(value, "VALUE").show()
+    with store.write() as conn:
+        full = rt.SETTING_PREFIX + name
+        previous = get_setting(conn, full)
+        if previous != shown:
+            put_setting(conn, ctx, full, shown)
+    return {"key": full, "value": shown, "previous": previous}
+
+
+# ---- legal holds --------------------------------------------------------------------------------
+
+
+def list_holds(conn: Connection, *, include_released: bool = False) -> list[rt.Hold]:
+    h, r = legal_holds.c, legal_hold_releases.c
+    q = (
+        select(
+            h.hold_id,
+            h.matter,
+            h.account,
+            h.record_class,
+            h.reason,
+            h.placed_at,
+            h.placed_by,
+            r.released_at,
+            r.released_by,
+            r.reason.label("release_reason"),
+        )
+        .join_from(legal_holds, legal_hold_releases, r.hold_id == h.hold_id, isouter=True)
+        .order_by(h.hold_id)
+    )
+    if not include_released:
+        q = q.where(r.hold_id.is_(None))
+    return [
+        rt.Hold(
+            hold_id=int(row.hold_id),
+            matter=row.matter,
+            account=row.account,
+            record_class=row.record_class,
+            reason=row.reason,
+            placed_at=row.placed_at,
+            placed_by=row.placed_by,
+            released_at=row.released_at,
+            released_by=row.released_by,
+            release_reason=row.release_reason,
+        )
+        for row in conn.execute(q)
+    ]
+
+
+def get_hold(conn: Connection, hold_id: int) -> rt.Hold:
+    for hold in list_holds(conn, include_released=True):
+        if hold.hold_id == hold_id:
+            return hold
+    raise NotFound("legal hold", str(hold_id))
+
+
+def add_hold(
+    store: Store,
+    ctx: Ctx,
+    *,
+    matter: str,
+    reason: str,
+    account: str | None = None,
+    record_class: str | None = None,
+) -> rt.Hold:
+    """Place a legal hold (audited): nothing it covers is archived or removed until it is
+    released. An account must exist; no account means every account."""
+    if not matter.strip():
+        raise BadInput("--matter", "a hold names the matter it serves")
+    if not reason.strip():
+        raise BadInput("--reason", "a hold gives its reason")
+    cls = None if record_class is None else rt.parse_class(record_class)
+    with store.write() as conn:
+        if account is not None:
+            get_account(conn, account)
+        hold_id = next_id(conn, legal_holds, "hold_id")
+        conn.execute(
+            legal_holds.insert().values(
+                hold_id=hold_id,
+                matter=matter.strip(),
+                account=account,
+                record_class=cls,
+                reason=reason.strip(),
+                placed_at=ctx.now,
+                placed_by=ctx.actor,
+            )
+        )
+        hold = get_hold(conn, hold_id)
+        audit.append(
+            conn,
+            at=ctx.now,
+            actor=ctx.actor,
+            action="retention.hold.add",
+            entity_type="legal_hold",
+            entity_id=str(hold_id),
+            payload=hold.as_json(),
+            reason=hold.reason,
+        )
+        return hold
+
+
+def release_hold(store: Store, ctx: Ctx, hold_id: int, reason: str) -> rt.Hold:
+    """Release a hold (audited); its record stays. Releasing it twice is refused."""
+    if not reason.strip():
+        raise BadInput("--reason", "a release gives its reason")
+    with store.write() as conn:
+        hold = get_hold(conn, hold_id)
+        if not hold.active:
+            raise Refused(
+                f"release legal hold {hold_id}",
+                f"it was released already ({utc_iso(hold.released_at)} by {hold.released_by})"
+                if hold.released_at
+                else "it was released already",
+                "released",
+            )
+        conn.execute(
+            legal_hold_releases.insert().values(
+                hold_id=hold_id, reason=reason.strip(), released_at=ctx.now, released_by=ctx.actor
+            )
+        )
+        released = get_hold(conn, hold_id)
+        audit.append(
+            conn,
+            at=ctx.now,
+            actor=ctx.actor,
+            action="retention.hold.release",
+            entity_type="legal_hold",
+            entity_id=str(hold_id),
+            payload=released.as_json(),
+            reason=reason.strip(),
+        )
+        return released
+
+
+# ---- archives -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveRecord:
+    archive_id: int
+    created_at: datetime
+    actor: str
+    location: str
+    manifest_sha256: str
+    cutoffs: dict[str, str]
+    counts: dict[str, int]
+    audit_first_seq: int | None
+    audit_last_seq: int | None
+    audit_last_hash: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "archive_id": self.archive_id,
+            "created_at": utc_iso(self.created_at),
+            "actor": self.actor,
+            "location": self.location,
+            "manifest_sha256": self.manifest_sha256,
+            "cutoffs": self.cutoffs,
+            "archived": self.counts,
+            "audit": None
+            if self.audit_last_seq is None
+            else {
+                "first_seq": self.audit_first_seq,
+                "last_seq": self.audit_last_seq,
+                "last_hash": self.audit_last_hash,
+            },
+        }
+
+
+def list_archives(conn: Connection) -> list[ArchiveRecord]:
+    a = archives.c
+    out = []
+    for row in conn.execute(select(archives).order_by(a.archive_id)):
+        out.append(
+            ArchiveRecord(
+                int(row.archive_id),
+                row.created_at,
+                row.actor,
+                row.location,
+                row.manifest_sha256,
+                json.loads(row.cutoffs),
+                json.loads(row.counts),
+                None if row.audit_first_seq is None else int(row.audit_first_seq),
+                None if row.audit_last_seq is None else int(row.audit_last_seq),
+                row.audit_last_hash,
+            )
+        )
+    return out
+
+
+# ---- the plan -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    now: datetime
+    periods: dict[str, rt.Period]
+    cutoffs: dict[str, datetime]
+    holds: tuple[rt.Hold, ...]  # active
+    selections: dict[str, rt.Selection]
+    carry_forward: tuple[ledger.Entry, ...]
+    closed: tuple[dict[str, Any], ...] = ()  # what the archived executions realized
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for cls in rt.CLASSES:
+            sel = self.selections.get(cls)
+            if sel is not None:
+                out.update(sel.rows)
+        return out
+
+    @property
+    def held(self) -> dict[str, int]:
+        return {c: s.held for c, s in self.selections.items()}
+
+    @property
+    def empty(self) -> bool:
+        return all(s.empty for s in self.selections.values())
+
+    def ids(self, table: str) -> Sequence[Any]:
+        for sel in self.selections.values():
+            if table in sel.ids:
+                return sel.ids[table]
+        return ()
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _max(conn: Connection, column: Any) -> int | None:
+    value = conn.execute(select(func.max(column))).scalar()
+    return None if value is None else int(value)
+
+
+def _plan_executions(
+    conn: Connection, cutoff: datetime, holds: Sequence[rt.Hold]
+) -> tuple[rt.Selection, tuple[dict[str, Any], ...]]:
+    e = executions_table.c
+    day = cutoff.date()
+    late = frozenset(
+        int(i)
+        for i in conn.execute(
+            select(e.id).where(e.trade_date < day, e.booked_at >= cutoff)
+        ).scalars()
+    )
+    newest = _max(conn, e.id)
+    keep = frozenset() if newest is None else frozenset({newest})
+    records = executions.records(conn)
+    selection = rt.plan_executions(records, day, holds, late=late, keep=keep)
+    chosen = frozenset(selection.ids["executions"])
+    return selection, rt.closed_positions([r for r in records if r.seq in chosen])
+
+
+def _plan_ledger(
+    conn: Connection, cutoff: datetime, holds: Sequence[rt.Hold]
+) -> rt.LedgerPlan:
+    e, p = journal_entries.c, journal_postings.c
+    rows = conn.execute(
+        select(
+            e.entry_id,
+            e.kind,
+            e.account,
+            e.currency,
+            e.value_date,
+            e.posted_at,
+            p.posting_id,
+            p.ledger_account,
+            p.currency.label("posting_currency"),
+            p.amount,
+        )
+        .join_from(journal_entries, journal_postings, p.entry_id == e.entry_id, isouter=True)
+        .where(e.value_date < cutoff.date(), e.posted_at < cutoff)
+        .order_by(e.entry_id, p.posting_id)
+    )
+    entries: list[rt.LedgerEntryRow] = []
+    current: Any = None
+    postings: list[tuple[int, ledger.Posting]] = []
+
+    def flush() -> None:
+        if current is not None:
+            entries.append(
+                rt.LedgerEntryRow(
+                    int(current.entry_id),
+                    current.kind,
+                    current.account,
+                    current.currency,
+                    current.value_date,
+                    current.posted_at,
+                    tuple(postings),
+                )
+            )
+
+    for row in rows:
+        if current is None or row.entry_id != current.entry_id:
+            flush()
+            current, postings = row, []
+        if row.posting_id is not None:
+            postings.append(
+                (
+                    int(row.posting_id),
+                    ledger.Posting(row.ledger_account, row.posting_currency, row.amount),
+                )
+            )
+    flush()
+    newest = _max(conn, e.entry_id)
+    keep = frozenset() if newest is None else frozenset({newest})
+    return rt.plan_ledger(entries, cutoff, holds, keep=keep)
+
+
+def _plan_orders(conn: Connection, cutoff: datetime, holds: Sequence[rt.Hold]) -> rt.Selection:
+    o, c, ev = orders.c, order_client_ids.c, order_events.c
+    final = sorted(s.value for s in TERMINAL)
+    found = conn.execute(
+        select(o.order_id, o.account, o.status, o.created_at, o.updated_at)
+        .where(o.status.in_(final), o.updated_at < cutoff, o.created_at < cutoff)
+        .order_by(o.order_id)
+    ).all()
+    ids = [r.order_id for r in found]
+    client: dict[str, list[tuple[str, str]]] = {i: [] for i in ids}
+    events: dict[str, list[tuple[int, datetime]]] = {i: [] for i in ids}
+    for chunk in _chunks(ids):
+        for acct, cid, oid in conn.execute(
+            select(c.account, c.client_order_id, c.order_id).where(c.order_id.in_(chunk))
+        ):
+            client[oid].append((acct, cid))
+        for event_id, oid, at in conn.execute(
+            select(ev.event_id, ev.order_id, ev.at).where(ev.order_id.in_(chunk))
+        ):
+            events[oid].append((int(event_id), at))
+    rows = [
+        rt.OrderRow(
+            r.order_id,
+            r.account,
+            r.status,
+            r.created_at,
+            r.updated_at,
+            tuple(sorted(client[r.order_id])),
+            tuple(sorted(events[r.order_id])),
+        )
+        for r in found
+    ]
+    newest = _max(conn, ev.event_id)
+    keep = frozenset() if newest is None else frozenset({newest})
+    return rt.plan_orders(rows, cutoff, holds, keep_events=keep)
+
+
+def _plan_audit(conn: Connection, cutoff: datetime, holds: Sequence[rt.Hold]) -> rt.Selection:
+    a = audit_events.c
+    low, high = audit.seq_range(conn)
+    if not high:
+        return rt.Selection({"audit_events": range(0)})
+    first_new = conn.execute(select(func.min(a.seq)).where(a.at >= cutoff)).scalar()
+    end = high + 1 if first_new is None else int(first_new)
+    if not any(h.active and h.record_class in (None, rt.AUDIT) for h in holds):
+        last = end - 1 if end - 1 >= low else None
+        held = 0
+    else:
+        rows = (
+            rt.AuditRow(int(seq), at, entity_id, payload)
+            for seq, at, entity_id, payload in conn.execute(
+                select(a.seq, a.at, a.entity_id, a.payload).where(a.seq < end).order_by(a.seq)
+            )
+        )
+        last, held = rt.plan_audit(rows, cutoff, holds)
+    return rt.Selection({"audit_events": range(low, (last or low - 1) + 1)}, held)
+
+
+def make_plan(conn: Connection, now: datetime) -> Plan:
+    """What `apply` would archive and remove now (read inside the caller's transaction)."""
+    periods = load_periods(conn)
+    cut = rt.cutoffs(periods, now)
+    holds = tuple(list_holds(conn))
+    ledger_plan = _plan_ledger(conn, cut[rt.LEDGER], holds)
+    execs, closed = _plan_executions(conn, cut[rt.EXECUTIONS], holds)
+    selections = {
+        rt.ORDERS: _plan_orders(conn, cut[rt.ORDERS], holds),
+        rt.EXECUTIONS: execs,
+        rt.LEDGER: ledger_plan.selection,
+        rt.AUDIT: _plan_audit(conn, cut[rt.AUDIT], holds),
+    }
+    return Plan(now, periods, cut, holds, selections, ledger_plan.carry_forward, closed)
+
+
+# ---- writing the archive ------------------------------------------------------------------------
+
+
+def _where(table: Table, chunk: Sequence[Any]) -> Any:
+    c = table.c
+    if table.name == "audit_events":
+        return c.seq.between(chunk[0], chunk[-1])  # a range of seqs
+    if table.name == "order_client_ids":
+        return tuple_(c.account, c.client_order_id).in_(list(chunk))
+    (pk,) = table.primary_key.columns
+    return pk.in_(list(chunk))
+
+
+def _batches(table: Table, ids: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    return _chunks(ids, _AUDIT_CHUNK if table.name == "audit_events" else _CHUNK)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return dec_str(value)
+    if isinstance(value, datetime):
+        return utc_iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _dtype(column: Any) -> Any:
+    if isinstance(column.type, Boolean):
+        return pl.Boolean
+    if isinstance(column.type, Integer):
+        return pl.Int64
+    return pl.String
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_table(
+    conn: Connection, folder: Path, table: Table, ids: Sequence[Any]
+) -> rt.ArchiveFile:
+    names = [c.name for c in table.columns]
+    data: dict[str, list[Any]] = {n: [] for n in names}
+    pk = list(table.primary_key.columns)
+    for chunk in _batches(table, ids):
+        for row in conn.execute(select(table).where(_where(table, chunk)).order_by(*pk)):
+            for n, v in zip(names, row, strict=True):
+                data[n].append(_cell(v))
+    frame = pl.DataFrame(data, schema={c.name: _dtype(c) for c in table.columns}, strict=False)
+    if frame.height != len(ids):
+        raise TieoutError(
+            f"retention: {table.name} gave {frame.height} rows for {len(ids)} planned; "
+            "nothing was archived"
+        )
+    path = folder / f"{table.name}.parquet"
+    frame.write_parquet(path, compression="zstd", statistics=True)
+    _fsync(path)
+    return rt.ArchiveFile(
+        table.name, path.name, frame.height, _sha256(path), path.stat().st_size, tuple(names)
+    )
+
+
+def _audit_segment(conn: Connection, seqs: Sequence[int]) -> rt.AuditSegment | None:
+    """The archived stretch of the chain, checked from the current anchor: a broken chain is
+    never archived (it would take the evidence with it)."""
+    if not seqs:
+        return None
+    first, last = seqs[0], seqs[-1]
+    anchor = audit.chain_anchor(conn)
+    check = audit.check_chain(audit.iter_rows(conn, seqs=(first, last)), anchor=anchor)
+    if not check.ok or check.events != last - first + 1 or check.head is None:
+        raise VerificationFailed(
+            f"retention refused: the audit chain is broken at event {check.first_bad_seq} "
+            f"({check.problem or 'events missing'}); run `tieout audit verify`"
+        )
+    prev = anchor[1] if anchor else audit.GENESIS
+    return rt.AuditSegment(first, last, prev, check.head)
+
+
+# ---- removing: the one place that lifts the append-only protection ------------------------------
+
+
+def _pg_trigger_enabled(conn: Connection, table: str) -> bool:
+    state = conn.exec_driver_sql(
+        "SELECT t.tgenabled FROM pg_trigger t WHERE t.tgrelid = to_regclass(%(rel)s) "
+        "AND t.tgname = %(name)s",
+        {"rel": f'"{table}"', "name": f"{table}_append_only"},
+    ).scalar()
+    return state == "O"
+
+
+def _sqlite_trigger_sql(conn: Connection, table: str) -> str | None:
+    value = conn.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
+        (f"{table}_no_delete",),
+    ).scalar()
+    return None if value is None else str(value)
+
+
+@contextlib.contextmanager
+def _unprotected(conn: Connection, tables: Iterable[str]) -> Iterator[None]:
+    """Inside the caller's write transaction only: the named append-only tables accept DELETE
+    while the block runs; the protection is back (and checked) before the transaction can
+    commit. On an exception nothing is restored here: the rollback undoes the DDL too."""
+    if not conn.in_transaction():
+        raise RuntimeError("the append-only protection is lifted only inside a transaction")
+    names = sorted(set(tables))
+    unknown = set(names) - PROTECTED
+    if unknown:
+        raise RuntimeError(f"not an append-only table of retention: {sorted(unknown)}")
+    missing = []
+    if conn.dialect.name == "postgresql":
+        for t in names:
+            if not _pg_trigger_enabled(conn, t):
+                missing.append(t)
+        if missing:
+            raise _tampered(missing)
+        # fail (and roll back) rather than queue every reader behind a lock that a long
+        # query keeps from being granted
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{PG_LOCK_TIMEOUT}'")
+        for t in names:
+            conn.exec_driver_sql(f'ALTER TABLE "{t}" DISABLE TRIGGER "{t}_append_only"')
+        yield
+        for t in names:
+            conn.exec_driver_sql(f'ALTER TABLE "{t}" ENABLE TRIGGER "{t}_append_only"')
+        missing = [t for t in names if not _pg_trigger_enabled(conn, t)]
+    else:
+        saved = {t: _sqlite_trigger_sql(conn, t) for t in names}
+        missing = [t for t, sql in saved.items() if sql is None]
+        if missing:
+            raise _tampered(missing)
+        for t in names:
+            conn.exec_driver_sql(f'DROP TRIGGER "{t}_no_delete"')
+        yield
+        for sql in saved.values():
+            conn.exec_driver_sql(str(sql))
+        missing = [t for t in names if _sqlite_trigger_sql(conn, t) is None]
+    if missing:
+        raise RuntimeError(f"append-only protection not restored on {missing}: rolled back")
+
+
+def _tampered(tables: Sequence[str]) -> VerificationFailed:
+    return VerificationFailed(
+        f"retention refused: the append-only protection of {', '.join(tables)} is missing or "
+        "disabled; the database is not as tieout made it"
+    )
+
+
+def _remove(conn: Connection, plan: Plan) -> dict[str, int]:
+    counts = plan.counts
+    todo = [t for t in DELETE_ORDER if counts.get(t)]
+    removed: dict[str, int] = {}
+    with _unprotected(conn, [t for t in todo if t in PROTECTED]):
+        for name in todo:
+            table = TABLES[name]
+            n = 0
+            for chunk in _batches(table, plan.ids(name)):
+                n += conn.execute(delete(table).where(_where(table, chunk))).rowcount
+            removed[name] = n
+    if removed != {t: counts[t] for t in todo}:
+        raise TieoutError(f"retention: removed {removed}, planned {counts}; rolled back")
+    return removed
+
+
+# ---- apply --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    plan: Plan
+    dry_run: bool
+    archive_dir: str
+    archive_id: int | None = None
+    location: str | None = None
+    manifest_sha256: str | None = None
+    anchor: tuple[int, str] | None = None
+    carry_forward_ids: tuple[int, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        p = self.plan
+        return {
+            "dry_run": self.dry_run,
+            "now": utc_iso(p.now),
+            "periods": {c: p.periods[c].show() for c in rt.CLASSES},
+            "cutoffs": {c: utc_iso(p.cutoffs[c]) for c in rt.CLASSES},
+            "record_only": sorted(rt.RECORD_ONLY),
+            "archived": p.counts,
+            "held": p.held,
+            "holds": [h.hold_id for h in p.holds],
+            "carry_forward": len(p.carry_forward),
+            "carry_forward_entries": list(self.carry_forward_ids),
+            "archive_dir": self.archive_dir,
+            "archive_id": self.archive_id,
+            "location": self.location,
+            "manifest_sha256": self.manifest_sha256,
+            "audit_anchor": None
+            if self.anchor is None
+            else {"seq": self.anchor[0], "hash": self.anchor[1]},
+        }
+
+
+def plan_now(store: Store, now: datetime) -> Plan:
+    with store.read() as conn:
+        return make_plan(conn, now)
+
+
+def apply(
+    store: Store, ctx: Ctx, *, archive_root: str | None = None, dry_run: bool = False
+) -> ApplyResult:
+    """Archive what has expired and remove it from the live tables (see the module's doc).
+    `archive_root`: the archive directory (else the setting retention.archive-dir, else
+    ./tieout-archive). A dry run reports the plan and changes nothing."""
+    if dry_run:
+        with store.read() as conn:
+            plan = make_plan(conn, ctx.now)
+            return ApplyResult(plan, True, archive_root or archive_dir(conn))
+    created: Path | None = None
+    try:
+        with store.write() as conn:
+            plan = make_plan(conn, ctx.now)
+            root = archive_root or archive_dir(conn)
+            if plan.empty:
+                return ApplyResult(plan, False, root)
+            archive_id = next_id(conn, archives, "archive_id")
+            folder = Path(root) / f"archive-{archive_id:06d}-{ctx.now:%Y%m%dT%H%M%SZ}"
+            try:
+                folder.mkdir(parents=True, exist_ok=False)
+            except OSError as exc:
+                raise BadInput(str(folder), f"cannot create the archive folder: {exc}") from None
+            created = folder
+            segment = _audit_segment(conn, plan.ids("audit_events"))
+            files = [
+                _write_table(conn, folder, TABLES[t], plan.ids(t))
+                for cls in rt.CLASSES
+                for t in rt.CLASS_TABLES[cls]
+                if plan.ids(t)
+            ]
+            info = rt.ManifestInfo(
+                archive_id,
+                ctx.now,
+                ctx.actor,
+                store.url,
+                schema_revisions(conn)[0],
+                plan.periods,
+                plan.cutoffs,
+                plan.holds,
+                plan.held,
+                plan.carry_forward,
+                plan.closed,
+            )
+            manifest = rt.build_manifest(info, files, segment)
+            text = rt.manifest_text(manifest)
+            manifest_path = folder / rt.MANIFEST_NAME
+            manifest_path.write_bytes(text)
+            _fsync(manifest_path)
+            _fsync(folder)
+            digest = hashlib.sha256(text).hexdigest()
+            location = str(folder.resolve())
+            # the book: carried balances, the audit event, the anchor; then the removal
+            entry_ids = tuple(post_entries(conn, ctx, plan.carry_forward))
+            counts = plan.counts
+            audit.append(
+                conn,
+                at=ctx.now,
+                actor=ctx.actor,
+                action="retention.apply",
+                entity_type="archive",
+                entity_id=str(archive_id),
+                payload={
+                    "archive_id": archive_id,
+                    "location": location,
+                    "manifest_sha256": digest,
+                    "cutoffs": manifest["cutoffs"],
+                    "archived": counts,
+                    "held": plan.held,
+                    "holds": [h.hold_id for h in plan.holds],
+                    "audit": manifest["audit"],
+                    "carry_forward_entries": list(entry_ids),
+                },
+            )
+            conn.execute(
+                archives.insert().values(
+                    archive_id=archive_id,
+                    created_at=ctx.now,
+                    actor=ctx.actor,
+                    location=location,
+                    manifest_sha256=digest,
+                    cutoffs=audit.canonical_json(manifest["cutoffs"]),
+                    counts=audit.canonical_json(counts),
+                    audit_first_seq=None if segment is None else segment.first_seq,
+                    audit_last_seq=None if segment is None else segment.last_seq,
+                    audit_last_hash=None if segment is None else segment.last_hash,
+                )
+            )
+            _remove(conn, plan)
+            anchor = audit.chain_anchor(conn)
+        return ApplyResult(plan, False, root, archive_id, location, digest, anchor, entry_ids)
+    except BaseException:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+
+
+# ---- checking an archive ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveCheck:
+    ok: bool
+    location: str
+    archive_id: int | None
+    manifest_sha256: str | None
+    files: int
+    rows: dict[str, int]
+    audit: dict[str, Any] | None
+    problems: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "location": self.location,
+            "archive_id": self.archive_id,
+            "manifest_sha256": self.manifest_sha256,
+            "files": self.files,
+            "rows": self.rows,
+            "audit": self.audit,
+            "problems": list(self.problems),
+        }
+
+
+_AUDIT_COLUMNS = (
+    "seq",
+    "at",
+    "actor",
+    "action",
+    "entity_type",
+    "entity_id",
+    "reason",
+    "payload",
+    "prev_hash",
+    "hash",
+)
+
+
+def _check_audit_file(path: Path, segment: dict[str, Any]) -> list[str]:
+    frame = pl.read_parquet(path, columns=list(_AUDIT_COLUMNS))
+    first, last = int(segment["first_seq"]), int(segment["last_seq"])
+    anchor = None if first == 1 else (first - 1, str(segment["prev_hash"]))
+    check = audit.check_chain(frame.iter_rows(), anchor=anchor)
+    if not check.ok:
+        return [f"archived audit chain broken at event {check.first_bad_seq}: {check.problem}"]
+    problems = []
+    if check.events != last - first + 1:
+        problems.append(f"archived audit events: {check.events}, expected {last - first + 1}")
+    if check.head != segment["last_hash"]:
+        problems.append("the archived audit chain does not end at the recorded anchor")
+    return problems
+
+
+def verify_archive(folder: Path, recorded: Sequence[ArchiveRecord] = ()) -> ArchiveCheck:
+    """Check an archive folder offline: the manifest's files (SHA-256, rows), and the archived
+    audit events as a chain from the boundary before them to the anchor after them. With the
+    book's archive records (`recorded`), also that the manifest is the one the book recorded and
+    that its chain begins where the previous archive's ended."""
+    problems: list[str] = []
+    manifest_path = folder / rt.MANIFEST_NAME
+    try:
+        text = manifest_path.read_bytes()
+        manifest = json.loads(text)
+        if not isinstance(manifest, dict):
+            raise ValueError("not an object")
+    except (OSError, ValueError) as exc:
+        return ArchiveCheck(
+            False, str(folder), None, None, 0, {}, None, (f"{manifest_path}: {exc}",)
+        )
+    digest = hashlib.sha256(text).hexdigest()
+    listed = manifest.get("files")
+    files: list[Any] = listed if isinstance(listed, list) else []
+    found: dict[str, tuple[str, int] | None] = {}
+    rows: dict[str, int] = {}
+    for f in files:
+        name = str(f.get("file", ""))
+        path = folder / name
+        if not rt.safe_file_name(name) or not path.is_file():
+            found[name] = None
+            continue
+        try:
+            height = pl.scan_parquet(path).select(pl.len()).collect().item()
+        except Exception:  # a damaged file is a finding, not a crash
+            height = -1
+        found[name] = (_sha256(path), int(height))
+        rows[str(f.get("table"))] = int(height)
+    problems += rt.manifest_problems(manifest, found)
+    segment = manifest.get("audit")
+    if isinstance(segment, dict) and not problems:
+        problems += _check_audit_file(folder / "audit_events.parquet", segment)
+    archive_id = manifest.get("archive_id")
+    for rec in recorded:
+        if rec.archive_id == archive_id and rec.manifest_sha256 != digest:
+            problems.append(
+                f"the manifest's SHA-256 {digest} is not the one archive {archive_id} recorded "
+                f"({rec.manifest_sha256})"
+            )
+        if (
+            isinstance(segment, dict)
+            and rec.audit_last_seq is not None
+            and rec.audit_last_seq == int(segment["first_seq"]) - 1
+            and rec.audit_last_hash != segment["prev_hash"]
+        ):
+            problems.append(
+                f"the archived chain does not begin where archive {rec.archive_id} ended"
+            )
+    if recorded and archive_id not in {r.archive_id for r in recorded}:
+        problems.append(f"the book has no record of archive {archive_id}")
+    return ArchiveCheck(
+        not problems,
+        str(folder),
+        archive_id if isinstance(archive_id, int) else None,
+        digest,
+        len(files),
+        rows,
+        segment if isinstance(segment, dict) else None,
+        tuple(problems),
+    )

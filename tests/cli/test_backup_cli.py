@@ -1,0 +1,175 @@
+"""The restore drill through the real command on both backends: back up, destroy, restore,
+verify (schema version, rows per table, the audit chain, anchored at a retention archive); a
+damaged or altered backup is refused with exit 7 and leaves nothing behind."""
+
+import hashlib
+import io
+import json
+import sqlite3
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.conftest import Tieout, write
+
+OLD = "2018-03-01T10:00:00Z"
+YOUNG = "2026-01-05T10:00:00Z"
+
+
+@pytest.fixture
+def book(db_url: str, tmp_path: Path) -> Tieout:
+    """A book with executions, cash and a retention archive (the audit chain is anchored)."""
+    t = Tieout(db_url)
+    old = t.at(OLD)
+    old.ok("init")
+    old.ok("instrument", "add", "AAPL", "--exchange", "XNYS", "--currency", "USD")
+    old.ok("account", "open", "A1", "--currency", "USD")
+    old.ok("cash", "deposit", "A1", "1000.50")
+    young = t.at(YOUNG)
+    young.ok("cash", "deposit", "A1", "10")
+    young.ok("exec", "import", write(
+        tmp_path / "e.csv",
+        "exec_id,account,symbol,side,quantity,price,trade_date,venue\n"
+        "E1,A1,AAPL,buy,3,190.25,2026-01-05,ACME\n"))
+    done = young.ok("retention", "apply", "--archive-dir", str(tmp_path / "archive"),
+                    "--json").json()
+    assert done["audit_anchor"] is not None
+    return t
+
+
+def restored_head() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    from oms.store import alembic_config
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def facts(t: Tieout) -> dict[str, Any]:
+    return {
+        "cash": t.ok("cash", "balance", "A1", "--json").json(),
+        "execs": t.ok("exec", "list", "--json").json(),
+        "positions": t.ok("positions", "--account", "A1", "--json").json(),
+        "archives": t.ok("retention", "show", "--json").json()["archives"],
+    }
+
+
+def destroy(db_url: str) -> None:
+    """Lose the database: the SQLite file, or the test's PostgreSQL schema."""
+    if db_url.startswith("sqlite"):
+        path = db_url.removeprefix("sqlite:///")
+        for suffix in ("", "-wal", "-shm"):
+            Path(path + suffix).unlink(missing_ok=True)
+        return
+    base, schema = db_url.split("?options=-csearch_path%3D")
+    with psycopg.connect(base.replace("postgresql+psycopg://", "postgresql://"),
+                         autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def rewrite(src: Path, dest: Path, *, payload: bytes | None = None,
+            manifest: dict[str, Any] | None = None) -> str:
+    """A copy of a backup with its database file and/or manifest replaced."""
+    with tarfile.open(src) as tar:
+        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+    name = next(n for n in members if n != "manifest.json")
+    if payload is not None:
+        members[name] = payload
+    if manifest is not None:
+        members["manifest.json"] = json.dumps(manifest).encode()
+    with tarfile.open(dest, "w") as tar:
+        for n, data in members.items():
+            info = tarfile.TarInfo(n)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return str(dest)
+
+
+def test_the_restore_drill(book: Tieout, tmp_path: Path) -> None:
+    before = facts(book)
+    verified = book.ok("audit", "verify", "--json").json()
+    assert verified["ok"] is True
+    out = tmp_path / "backups" / "book.tar"
+    made = book.ok("backup", "create", "--out", str(out), "--json").json()
+    assert made["schema_revision"] == restored_head()
+    assert made["audit"] == {"ok": True, "events": verified["events"], "head": verified["head"]}
+    assert made["tables"]["archives"] == 1 and made["tables"]["executions"] == 1
+    assert book.ok("backup", "verify", str(out), "--json").json()["ok"] is True
+
+    destroy(book.db_url)
+    assert book("cash", "balance", "A1").code == 1  # the book is gone
+
+    restored = book.ok("backup", "restore", str(out), "--json").json()
+    assert restored["verified"] is True and restored["problems"] == []
+    assert restored["tables"] == made["tables"]
+    assert restored["schema_current"] is True
+    assert facts(book) == before
+    after = book.ok("audit", "verify", "--json").json()
+    assert after["ok"] is True
+    # what happened since the backup: the backup itself, then the restore, both audited
+    assert after["events"] == verified["events"] + 1
+    export = tmp_path / "audit.jsonl"
+    book.ok("audit", "export", "--from", "2018-01-01", "--to", "2030-12-31", "--out", str(export))
+    assert json.loads(export.read_text().splitlines()[-1])["action"] == "backup.restore"
+    assert book.ok("audit", "verify", "--file", str(export), "--json").json()["ok"] is True
+
+    again = book("backup", "restore", str(out))  # never over a live book
+    assert again.code == 4
+    assert "not empty" in again.err or "exists already" in again.err
+
+
+def test_a_damaged_or_altered_backup_is_refused(book: Tieout, tmp_path: Path) -> None:
+    out = tmp_path / "book.tar"
+    book.ok("backup", "create", "--out", str(out))
+    with tarfile.open(out) as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        payload = tar.extractfile(manifest["payload"]["name"]).read()  # type: ignore[union-attr]
+    if book.db_url.startswith("sqlite"):
+        target = Tieout(f"sqlite:///{tmp_path / 'restored.db'}")
+    else:
+        destroy(book.db_url)
+        target = book
+
+    # one flipped byte in the database file: refused before anything is written
+    flipped = bytearray(payload)
+    flipped[len(flipped) // 2] ^= 0x01
+    r = target("backup", "restore", rewrite(out, tmp_path / "flip.tar", payload=bytes(flipped)))
+    assert r.code == 7 and "SHA-256" in r.err and "nothing was restored" in r.err
+    assert target("cash", "balance", "A1").code == 1  # still nothing there
+
+    # a manifest that does not match the database: the verification after the restore fails
+    lying = {**manifest, "tables": {**manifest["tables"], "executions": 2}}
+    r = target("backup", "restore", rewrite(out, tmp_path / "lie.tar", manifest=lying), "--json")
+    assert r.code == 7, r.err
+    doc = json.loads(r.out)
+    assert doc["verified"] is False
+    assert doc["problems"] == ["table executions: 1 rows, the backup has 2"]
+    if book.db_url.startswith("sqlite"):
+        assert not (tmp_path / "restored.db").exists()  # verified before it was put in place
+        # a database edited behind tieout's back, its digest fixed up: the audit chain fails
+        edited = tmp_path / "edited.db"
+        edited.write_bytes(payload)
+        with sqlite3.connect(edited) as conn:
+            conn.execute("DROP TRIGGER audit_events_no_update")
+            conn.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = "
+                         "(SELECT max(seq) FROM audit_events)")
+        data = edited.read_bytes()
+        fixed = {**manifest, "payload": {**manifest["payload"],
+                                         "sha256": hashlib.sha256(data).hexdigest()}}
+        r = target("backup", "restore",
+                   rewrite(out, tmp_path / "edit.tar", payload=data, manifest=fixed))
+        assert r.code == 7 and "audit chain" in r.err
+        assert not (tmp_path / "restored.db").exists()
+    else:
+        assert "left for inspection" in r.err
+        destroy(book.db_url)
+    # the genuine backup still restores
+    assert target.ok("backup", "restore", str(out), "--json").json()["verified"] is True
+    assert target.ok("audit", "verify", "--json").json()["ok"] is True
+
+    # not a backup at all: bad input
+    r = target("backup", "restore", write(tmp_path / "junk.tar", "junk"))
+    assert r.code == 3 and "not a tieout backup" in r.err

@@ -1,0 +1,265 @@
+"""Retention on both backends: what has expired is archived (Parquet + manifest of SHA-256
+digests) and removed in one transaction, balances, open positions and live orders stay as they
+were, `audit verify` passes from the archive anchor (also offline on an export), and the attacks:
+a run that would remove something on hold, a broken chain, a run that fails half-way, a hold
+deleted behind tieout's back."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
+
+from oms import audit, retention_book
+from oms.backup import table_counts
+from oms.book import Ctx
+from oms.errors import VerificationFailed
+from oms.store import Store
+from oms.values import parse_utc
+from tests.conftest import Tieout, write
+
+OLD = "2018-03-01T10:00:00Z"
+YOUNG = "2026-01-05T10:00:00Z"
+PG_TRIGGER = "audit_events_append_only"
+
+
+def old_book(db_url: str, tmp_path: Path) -> Tieout:
+    """2018: the book is made, A1 trades COIN flat (two filled orders) and cancels a limit
+    order; B1 keeps an open position and a live GTC order. 2026: one deposit."""
+    t = Tieout(db_url)
+    o = t.at(OLD)
+    o.ok("init")
+    o.ok("instrument", "add", "COIN", "--exchange", "24/7", "--currency", "USD")
+    for acct in ("A1", "B1"):
+        o.ok("account", "open", acct, "--currency", "USD", "--type", "margin")
+        o.ok("cash", "deposit", acct, "100000")
+    o.ok("md", "import", write(tmp_path / "bars.csv", "time,symbol,open,high,low,close,volume\n"
+                               "2018-03-01T09:59:00Z,COIN,100,101,99,100,5000\n"))
+
+    def submit(acct: str, *args: str) -> dict[str, Any]:
+        return o.ok("order", "submit", "--account", acct, "--symbol", "COIN", *args,
+                    "--json").json()
+
+    submit("A1", "--side", "buy", "--qty", "10")
+    submit("A1", "--side", "sell", "--qty", "10")
+    resting = submit("A1", "--side", "buy", "--qty", "1", "--type", "limit", "--limit", "95")
+    o.ok("order", "cancel", resting["order_id"])
+    submit("B1", "--side", "buy", "--qty", "5")
+    submit("B1", "--side", "buy", "--qty", "1", "--type", "limit", "--limit", "95",
+           "--tif", "gtc")
+    t.at(YOUNG).ok("cash", "deposit", "A1", "1")
+    return t
+
+
+def facts(t: Tieout) -> dict[str, Any]:
+    return {
+        "cash": [t.ok("cash", "balance", a, "--json").json() for a in ("A1", "B1")],
+        "B1": t.ok("positions", "--account", "B1", "--json").json(),
+        "live": [o["order_id"] for o in t.ok("order", "list", "--status", "new", "--json").json()],
+    }
+
+
+def delete_refused(store: Store, table: str) -> bool:
+    try:
+        with store.engine.begin() as conn:
+            conn.execute(sa.text(f"DELETE FROM {table}"))
+    except DBAPIError:
+        return True
+    return False
+
+
+def test_apply_archives_what_expired_and_keeps_the_book_whole(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t = old_book(db_url, tmp_path)
+    store = Store.open(t.db_url)
+    before, counts = facts(t), table_counts_of(store)
+    archive = tmp_path / "archive"
+    dry = t.at(YOUNG).ok("retention", "apply", "--dry-run", "--archive-dir", str(archive),
+                         "--json").json()
+    assert dry["dry_run"] is True and dry["archive_id"] is None
+    assert dry["archived"] == {"orders": 4, "order_client_ids": 4, "order_events": 13,
+                               "executions": 2, "journal_entries": 5, "journal_postings": 10,
+                               "audit_events": dry["archived"]["audit_events"]}
+    assert table_counts_of(store) == counts and not archive.exists()
+
+    done = t.at(YOUNG).ok("retention", "apply", "--archive-dir", str(archive), "--json").json()
+    assert {k: v for k, v in done.items() if k not in ("dry_run", "archive_id", "location",
+                                                        "manifest_sha256", "audit_anchor",
+                                                        "carry_forward_entries", "archive_dir")
+            } == {k: v for k, v in dry.items() if k not in ("dry_run", "archive_id", "location",
+                                                             "manifest_sha256", "audit_anchor",
+                                                             "carry_forward_entries",
+                                                             "archive_dir")}
+    after = table_counts_of(store)
+    for table, n in done["archived"].items():
+        # carried forward: A1 cash and capital (its securities net to 0), B1 cash, capital and
+        # securities
+        extra = {"journal_entries": 2, "journal_postings": 5}.get(table, 0)
+        extra += 1 if table == "audit_events" else 0  # retention.apply itself
+        assert after[table] == counts[table] - n + extra, table
+    # balances, the open position and the live order are what they were
+    assert facts(t) == before
+    assert t.ok("positions", "--account", "A1", "--json").json() == []  # flat and archived
+    # the audit chain: intact from the anchor, online and offline
+    anchor = done["audit_anchor"]
+    assert anchor["seq"] == done["archived"]["audit_events"]
+    assert t.ok("audit", "verify", "--json").json()["ok"] is True
+    with store.read() as conn:
+        assert audit.chain_anchor(conn) == (anchor["seq"], anchor["hash"])
+        assert audit.verify_store(conn).ok
+    monkeypatch.setattr(audit, "PARALLEL_THRESHOLD", 0)  # the segments, joined at the anchor
+    assert audit.verify_url(t.db_url, workers=2).ok
+    export = tmp_path / "audit.jsonl"
+    t.ok("audit", "export", "--from", "2018-01-01", "--to", "2030-12-31", "--out", str(export))
+    first = json.loads(export.read_text().splitlines()[0])
+    assert (first["seq"], first["prev_hash"]) == (anchor["seq"] + 1, anchor["hash"])
+    assert t.ok("audit", "verify", "--file", str(export), "--json").json()["ok"] is True
+    # the archive: the manifest's digests, the rows, the archived chain up to the anchor
+    folder = Path(done["location"])
+    check = t.ok("retention", "verify-archive", str(folder), "--json").json()
+    assert check["ok"] is True and check["rows"] == {k: v for k, v in done["archived"].items()
+                                                     if v}
+    assert t.ok("retention", "verify-archive", str(folder), "--db", t.db_url,
+                "--json").json()["ok"] is True
+    execs = pl.read_parquet(folder / "executions.parquet")
+    assert execs["account"].to_list() == ["A1", "A1"]
+    assert execs["quantity"].to_list() == ["10", "10"]  # exact, as stored
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["positions_closed"][0]["account"] == "A1"
+    # the protection is back on every table retention deleted from
+    for table in ("executions", "journal_postings", "journal_entries", "order_events",
+                  "audit_events", "archives"):
+        assert delete_refused(store, table), table
+    # nothing more has expired: a second run changes nothing
+    again = t.at(YOUNG).ok("retention", "apply", "--archive-dir", str(archive), "--json").json()
+    assert again["archive_id"] is None and not any(again["archived"].values())
+    assert len(list(archive.iterdir())) == 1
+
+    # a damaged archive file does not verify (exit 7)
+    data = bytearray((folder / "executions.parquet").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (folder / "executions.parquet").write_bytes(bytes(data))
+    r = t("retention", "verify-archive", str(folder))
+    assert r.code == 7 and "executions.parquet" in r.err
+    store.dispose()
+
+
+def table_counts_of(store: Store) -> dict[str, int]:
+    with store.read() as conn:
+        return table_counts(conn)
+
+
+def test_a_retention_run_never_removes_what_is_on_hold(db_url: str, tmp_path: Path) -> None:
+    t = old_book(db_url, tmp_path)
+    store = Store.open(t.db_url)
+    archive = str(tmp_path / "archive")
+    firm = t.at(YOUNG).ok("retention", "hold", "add", "--matter", "Audit 2026", "--reason",
+                          "regulator's request", "--json").json()
+    held_all = t.at(YOUNG).ok("retention", "apply", "--archive-dir", archive, "--json").json()
+    assert held_all["archive_id"] is None and not any(held_all["archived"].values())
+    # A1's flat pair (B1's fill is the newest row: kept anyway), and the whole old trail
+    assert held_all["held"]["executions"] == 2 and held_all["held"]["audit"] > 10
+
+    a1 = t.at(YOUNG).ok("retention", "hold", "add", "--account", "A1", "--matter", "SEC v. A1",
+                        "--reason", "subpoena", "--json").json()
+    t.at(YOUNG).ok("retention", "hold", "release", str(firm["hold_id"]), "--reason", "closed")
+    with store.read() as conn:
+        a1_rows = {
+            "executions": conn.execute(sa.text(
+                "SELECT count(*) FROM executions WHERE account = 'A1'")).scalar(),
+            "orders": conn.execute(sa.text(
+                "SELECT count(*) FROM orders WHERE account = 'A1'")).scalar(),
+            "journal_entries": conn.execute(sa.text(
+                "SELECT count(*) FROM journal_entries WHERE account = 'A1'")).scalar(),
+        }
+    done = t.at(YOUNG).ok("retention", "apply", "--archive-dir", archive, "--json").json()
+    assert done["holds"] == [a1["hold_id"]]
+    assert done["archived"]["orders"] == 1  # B1's filled order
+    assert done["archived"]["executions"] == 0  # B1's position is open
+    with store.read() as conn:
+        for table, n in a1_rows.items():
+            assert conn.execute(sa.text(
+                f"SELECT count(*) FROM {table} WHERE account = 'A1'")).scalar() == n, table
+        # the chain's prefix stops before the first event about A1 (its account.open)
+        first = conn.execute(sa.text(
+            "SELECT action, entity_id FROM audit_events ORDER BY seq LIMIT 1")).one()
+        assert tuple(first) == ("account.open", "A1")
+    assert t.ok("audit", "verify", "--json").json()["ok"] is True
+    # the hold cannot be lifted behind tieout's back: holds and releases are append-only
+    assert delete_refused(store, "legal_holds")
+    assert delete_refused(store, "legal_hold_releases")
+    assert t.ok("retention", "hold", "list", "--json").json()[0]["hold_id"] == a1["hold_id"]
+    twice = t.at(YOUNG)("retention", "hold", "release", str(firm["hold_id"]), "--reason", "x")
+    assert twice.code == 4
+    # once released, what it kept goes too
+    t.at(YOUNG).ok("retention", "hold", "release", str(a1["hold_id"]), "--reason", "settled")
+    later = t.at(YOUNG).ok("retention", "apply", "--archive-dir", archive, "--json").json()
+    assert later["archived"]["orders"] == 3 and later["archived"]["executions"] == 2
+    assert t.ok("audit", "verify", "--json").json()["ok"] is True
+    for folder in sorted(Path(archive).iterdir()):  # the second archive begins at the first's end
+        assert t.ok("retention", "verify-archive", str(folder), "--db", t.db_url,
+                    "--json").json()["ok"] is True
+    store.dispose()
+
+
+def test_failed_runs_and_broken_chains_change_nothing(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t = old_book(db_url, tmp_path)
+    store = Store.open(t.db_url)
+    counts = table_counts_of(store)
+    archive = tmp_path / "archive"
+    now = Ctx("ops", parse_utc(YOUNG, "now"))
+    real = retention_book._remove
+
+    def remove_then_fail(conn: sa.Connection, plan: retention_book.Plan) -> dict[str, int]:
+        real(conn, plan)
+        raise RuntimeError("power cut")
+
+    with monkeypatch.context() as m:
+        m.setattr(retention_book, "_remove", remove_then_fail)
+        with pytest.raises(RuntimeError, match="power cut"):
+            retention_book.apply(store, now, archive_root=str(archive))
+    assert table_counts_of(store) == counts
+    assert list(archive.iterdir()) == []  # the archive folder was removed again
+    assert delete_refused(store, "executions") and delete_refused(store, "audit_events")
+    # an archive directory that cannot be made: bad input, nothing changed
+    blocker = write(tmp_path / "file", "x")
+    r = t.at(YOUNG)("retention", "apply", "--archive-dir", blocker)
+    assert r.code == 3 and "archive folder" in r.err
+    # a period shorter than a year is refused
+    assert t("retention", "set", "audit", "30d").code == 3
+    assert table_counts_of(store) == counts
+
+    # a chain edited behind tieout's back is never archived (exit 7), nothing changes
+    with store.engine.begin() as conn:  # tampering, with the owner's powers
+        if store.dialect == "postgresql":
+            conn.execute(sa.text(f"ALTER TABLE audit_events DISABLE TRIGGER {PG_TRIGGER}"))
+            conn.execute(sa.text("UPDATE audit_events SET actor = 'mallory' WHERE seq = 3"))
+            conn.execute(sa.text(f"ALTER TABLE audit_events ENABLE TRIGGER {PG_TRIGGER}"))
+        else:
+            conn.execute(sa.text("DROP TRIGGER audit_events_no_update"))
+            conn.execute(sa.text("UPDATE audit_events SET actor = 'mallory' WHERE seq = 3"))
+    r = t.at(YOUNG)("retention", "apply", "--archive-dir", str(archive))
+    assert r.code == 7 and "broken at event 3" in r.err
+    assert table_counts_of(store) == counts
+    assert list(archive.iterdir()) == []
+    # and a prefix removed without an archive record is a break, whatever the anchor logic
+    with store.engine.begin() as conn:
+        if store.dialect == "postgresql":
+            conn.execute(sa.text(f"ALTER TABLE audit_events DISABLE TRIGGER {PG_TRIGGER}"))
+        else:
+            conn.execute(sa.text("DROP TRIGGER audit_events_no_delete"))
+        conn.execute(sa.text("DELETE FROM audit_events WHERE seq <= 3"))
+    with store.read() as conn:
+        assert audit.chain_anchor(conn) is None
+        check = audit.verify_store(conn)
+    assert not check.ok and check.first_bad_seq == 1
+    assert t("audit", "verify").code == 7
+    with pytest.raises(VerificationFailed):
+        retention_book.apply(store, now, archive_root=str(archive))
+    store.dispose()
