@@ -8,9 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandera.polars as pa
 import polars as pl
 from sqlalchemy import Column, Connection, MetaData, String, Table, and_, select, type_coerce
 from sqlalchemy.types import NullType
@@ -23,6 +22,9 @@ from oms.lots import ExecRecord
 from oms.schema import accounts, executions, imports, instruments
 from oms.store import Store, bulk_insert, next_id
 from oms.values import Side, dec_str, utc_iso
+
+if TYPE_CHECKING:
+    import pandera.polars as pa
 
 REQUIRED = ("exec_id", "account", "symbol", "side", "quantity", "price", "trade_date", "venue")
 OPTIONAL = (
@@ -76,6 +78,8 @@ def _canonical_decimal(col: str) -> pl.Expr:
 
 
 def _schema(account_ids: Sequence[str], symbols: Sequence[str]) -> pa.DataFrameSchema:
+    import pandera.polars as pa
+
     t = tabular
     return pa.DataFrameSchema(
         {

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import pandera.polars as pa
-
 from oms import tabular
 from oms.book import Account, Instrument
 from oms.calendars import ALWAYS_OPEN, calendar_names, check_exchange
@@ -57,6 +55,8 @@ def make_account(
 
 def read_instruments(path: str) -> list[Instrument]:
     """Validate an instrument file whole; refuse it with every row's error."""
+    import pandera.polars as pa
+
     tf = tabular.read_csv(path, required=INSTRUMENT_COLUMNS, optional=INSTRUMENT_OPTIONAL)
     schema = pa.DataFrameSchema(
         {

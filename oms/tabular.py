@@ -11,12 +11,15 @@ import hashlib
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandera.polars as pa
 import polars as pl
 
 from oms.errors import BadFile, BadInput, RowError
 from oms.values import CURRENCY_PATTERN, DECIMAL_PATTERN, IDENT_PATTERN
+
+if TYPE_CHECKING:
+    import pandera.polars as pa
 
 UTC_TIME_PATTERN = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
@@ -108,6 +111,8 @@ def check_header(
 def column_check(test: Callable[[pl.Expr], pl.Expr], error: str) -> pa.Check:
     """A check of one text column, element-wise; empty cells pass (required columns are
     checked for emptiness by the schema's nullable flag)."""
+    import pandera.polars as pa
+
     return pa.Check(
         lambda d: d.lazyframe.select(
             pl.col(d.key).is_null() | test(pl.col(d.key)).fill_null(value=False)
@@ -172,16 +177,30 @@ def matches(pattern: str, error: str) -> pa.Check:
     return column_check(lambda c: c.str.contains(pattern), error)
 
 
-ident_check = matches(IDENT_PATTERN, "must be an identifier (letters, digits, ._:/-)")
-currency_check = matches(CURRENCY_PATTERN, "must be a three-letter ISO 4217 currency code")
+# Built on first use (module __getattr__), so that importing tieout does not import pandera:
+# every command would otherwise pay for it, most of them without validating a file.
+_LAZY_CHECKS: dict[str, tuple[str, str]] = {
+    "ident_check": (IDENT_PATTERN, "must be an identifier (letters, digits, ._:/-)"),
+    "currency_check": (CURRENCY_PATTERN, "must be a three-letter ISO 4217 currency code"),
+}
+
+
+def __getattr__(name: str) -> pa.Check:
+    if name in _LAZY_CHECKS:
+        return matches(*_LAZY_CHECKS[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def text_column(*checks: pa.Check, required: bool = True) -> pa.Column:
+    import pandera.polars as pa
+
     return pa.Column(str, list(checks), nullable=not required, required=True)
 
 
 def validate(tf: TextFile, schema: pa.DataFrameSchema) -> list[RowError]:
     """Run a schema over the whole frame; every failure becomes a RowError (none: [])."""
+    import pandera.polars as pa
+
     try:
         schema.validate(tf.frame, lazy=True)
     except pa.errors.SchemaErrors as exc:

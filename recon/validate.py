@@ -41,9 +41,8 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import pandera.polars as pa
 import polars as pl
 
 from oms import tabular
@@ -52,6 +51,9 @@ from oms.values import CURRENCY_PATTERN, DECIMAL_PATTERN, FRAC_DIGITS, IDENT_PAT
 from recon.canonical import MONEY, REQUIRED, conform
 from recon.loaders import ROW, LoadedFile, load
 from recon.profiles import DATE_FIELDS, FIELDS, LINE_TYPES, SIDES, TIME_FIELDS, Profile
+
+if TYPE_CHECKING:
+    import pandera.polars as pa
 
 QUARANTINE: Final[dict[str, pl.DataType]] = {
     "row": pl.Int64(),
@@ -97,9 +99,7 @@ class _Rules:
         return col.str.strip_prefix("+")
 
     def decimal_ok(self, name: str, col: pl.Expr) -> pl.Expr:
-        ok = self.decimal_text(name, col).str.contains(DECIMAL_PATTERN) & ~col.str.starts_with(
-            "+-"
-        )
+        ok = self.decimal_text(name, col).str.contains(DECIMAL_PATTERN) & ~col.str.starts_with("+-")
         thousands = self.loaded.thousands_separator
         if thousands is not None and not self.plain(name):
             t, d = re.escape(thousands), re.escape(self.loaded.decimal_separator)
@@ -113,7 +113,8 @@ class _Rules:
         sep = f"decimal separator {self.loaded.decimal_separator!r}"
         thousands = self.loaded.thousands_separator
         grouping = (
-            f", thousands grouped with {thousands!r}" if thousands is not None
+            f", thousands grouped with {thousands!r}"
+            if thousands is not None
             else ", no thousands separator"
         )
         return f"{sep}{grouping}"
@@ -157,6 +158,7 @@ class _Rules:
 
 def _check(test: pl.Expr, error: str, key: str) -> pa.Check:
     """An element-wise check of one text column; empty cells pass (nullable says if allowed)."""
+    import pandera.polars as pa
 
     def run(data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(pl.col(key).is_null() | test.fill_null(value=False))
@@ -165,6 +167,8 @@ def _check(test: pl.Expr, error: str, key: str) -> pa.Check:
 
 
 def _schema(profile: Profile, rules: _Rules) -> pa.DataFrameSchema:
+    import pandera.polars as pa
+
     kind = profile.kind
     required = REQUIRED[kind]
     columns: dict[str, pa.Column] = {}
@@ -173,23 +177,29 @@ def _schema(profile: Profile, rules: _Rules) -> pa.DataFrameSchema:
         checks: list[pa.Check] = []
         if name in ("exec_id", "account", "symbol", "client_order_id"):
             checks.append(
-                _check(col.str.contains(IDENT_PATTERN),
-                       "must be an identifier (1-64 letters, digits or ._:/-)", name)
+                _check(
+                    col.str.contains(IDENT_PATTERN),
+                    "must be an identifier (1-64 letters, digits or ._:/-)",
+                    name,
+                )
             )
         elif name == "side":
             checks.append(
-                _check(col.is_in(list(SIDES)),
-                       "must be buy or sell (map the file's codes in [values.side])", name)
+                _check(
+                    col.is_in(list(SIDES)),
+                    "must be buy or sell (map the file's codes in [values.side])",
+                    name,
+                )
             )
         elif name == "line_type":
             checks.append(
-                _check(col.is_in(list(LINE_TYPES)), f"must be one of {', '.join(LINE_TYPES)}",
-                       name)
+                _check(col.is_in(list(LINE_TYPES)), f"must be one of {', '.join(LINE_TYPES)}", name)
             )
         elif name == "currency":
             checks.append(
-                _check(col.str.contains(CURRENCY_PATTERN), "must be a three-letter currency code",
-                       name)
+                _check(
+                    col.str.contains(CURRENCY_PATTERN), "must be a three-letter currency code", name
+                )
             )
         elif name in DATE_FIELDS:
             fmt = rules.loaded.date_formats.get(name, "%Y-%m-%d")
@@ -197,9 +207,7 @@ def _schema(profile: Profile, rules: _Rules) -> pa.DataFrameSchema:
                 _check(rules.date(name, col).is_not_null(), f"must be a date written {fmt}", name)
             )
         elif name in TIME_FIELDS:
-            checks.append(
-                _check(rules.time(name, col).is_not_null(), rules.time_rule(name), name)
-            )
+            checks.append(_check(rules.time(name, col).is_not_null(), rules.time_rule(name), name))
         elif name in ("quantity", "price", "commission", "fees", "amount"):
             positive = kind == "trades" and name in ("quantity", "price")
             non_negative = kind == "positions" and name == "price"
@@ -248,6 +256,8 @@ def _labels(profile: Profile) -> dict[str, str]:
 
 def _reasons(profile: Profile, loaded: LoadedFile, rules: _Rules) -> pl.DataFrame:
     """(index, reasons): every failure of every bad record, in field order."""
+    import pandera.polars as pa
+
     text = loaded.text
     frames: list[pl.DataFrame] = []
     if text.height:
@@ -257,9 +267,11 @@ def _reasons(profile: Profile, loaded: LoadedFile, rules: _Rules) -> pl.DataFram
             cases = exc.failure_cases.filter(pl.col("index").is_not_null())
             order = {name: i for i, name in enumerate(FIELDS[profile.kind])}
             value = pl.col("failure_case")
-            shown = pl.when(value.str.len_chars() > _SHOWN).then(
-                value.str.slice(0, _SHOWN) + "..."
-            ).otherwise(value)
+            shown = (
+                pl.when(value.str.len_chars() > _SHOWN)
+                .then(value.str.slice(0, _SHOWN) + "...")
+                .otherwise(value)
+            )
             label = pl.col("column").replace_strict(_labels(profile), default=pl.col("column"))
             reason = (
                 pl.when(pl.col("schema_context") == "DataFrameSchema")
@@ -276,8 +288,10 @@ def _reasons(profile: Profile, loaded: LoadedFile, rules: _Rules) -> pl.DataFram
                 cases.select(
                     pl.col("index").cast(pl.Int64),
                     (
-                        pl.col("column").replace_strict(order, default=len(order),
-                                                        return_dtype=pl.Int64) * 1000
+                        pl.col("column").replace_strict(
+                            order, default=len(order), return_dtype=pl.Int64
+                        )
+                        * 1000
                         + pl.col("check_number").fill_null(0).cast(pl.Int64)
                     ).alias("order"),
                     reason.alias("reason"),
