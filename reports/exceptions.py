@@ -205,6 +205,28 @@ class QuarantineRow:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertRow:
+    """A transaction-monitoring alert of the day (tieout surveil run), as compliance reads it."""
+
+    alert_id: int
+    rule: str
+    account: str | None
+    symbol: str | None
+    score: Decimal
+    details: tuple[tuple[str, str], ...]  # the figures that fired the rule, as text
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "alert_id": self.alert_id,
+            "rule": self.rule,
+            "account": self.account,
+            "symbol": self.symbol,
+            "score": dec_str(self.score),
+            "details": dict(self.details),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ExceptionInput:
     day: date
     runs: tuple[RunRow, ...]
@@ -214,6 +236,7 @@ class ExceptionInput:
     firm: Firm
     generated_at: datetime
     audit_head: str | None
+    alerts: tuple[AlertRow, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,10 +260,12 @@ class ExceptionReport:
     firm: Firm
     generated_at: datetime
     audit_head: str | None
+    alerts: tuple[AlertRow, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {
             "date": self.day.isoformat(),
+            "surveillance_alerts": [a.as_json() for a in self.alerts],
             "runs": [r.as_json() for r in self.runs],
             "open_breaks": [b.as_json() for b in self.open_breaks],
             "by_type": [
@@ -293,4 +318,5 @@ def build_exceptions(inp: ExceptionInput) -> ExceptionReport:
         firm=inp.firm,
         generated_at=inp.generated_at,
         audit_head=inp.audit_head,
+        alerts=tuple(sorted(inp.alerts, key=lambda a: a.alert_id)),
     )

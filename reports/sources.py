@@ -18,12 +18,26 @@ from oms import audit, book, executions, ledger, lots, md_book
 from oms.calendars import ALWAYS_OPEN, get_calendar
 from oms.errors import BadInput
 from oms.positions import end_of
-from oms.schema import bar_aggregates, instruments, journal_entries, journal_postings
+from oms.schema import (
+    bar_aggregates,
+    instruments,
+    journal_entries,
+    journal_postings,
+    surveil_alerts,
+)
 from oms.schema import executions as executions_table
 from oms.values import CostMethod, Side, day_start
 from reports import recon_tables as rt
 from reports.confirmations import ConfirmationInput, ExecutionFacts
-from reports.exceptions import BreakRow, Comment, Difference, ExceptionInput, QuarantineRow, RunRow
+from reports.exceptions import (
+    AlertRow,
+    BreakRow,
+    Comment,
+    Difference,
+    ExceptionInput,
+    QuarantineRow,
+    RunRow,
+)
 from reports.firm import Firm, load_firm
 from reports.statement import AccountInfo, CashEntry, Mark, StatementInput
 
@@ -299,7 +313,25 @@ def exception_input(conn: Connection, day: date, now: datetime) -> ExceptionInpu
         firm=load_firm(conn),
         generated_at=now,
         audit_head=audit.head_hash(conn),
+        alerts=_alerts(conn, day),
     )
+
+
+def _alerts(conn: Connection, day: date) -> tuple[AlertRow, ...]:
+    """The day's surveillance alerts (tieout surveil run), for the compliance section."""
+    a = surveil_alerts.c
+    rows = conn.execute(
+        select(surveil_alerts).where(a.business_date == day).order_by(a.alert_id)
+    ).all()
+    out = []
+    for x in rows:
+        details = json.loads(x.details) if x.details else {}
+        shown = tuple(
+            (str(k), v if isinstance(v, str) else json.dumps(v, sort_keys=True))
+            for k, v in sorted(details.items())
+        )
+        out.append(AlertRow(int(x.alert_id), x.rule, x.account, x.symbol, x.score, shown))
+    return tuple(out)
 
 
 # ---- confirmations -----------------------------------------------------------------------------

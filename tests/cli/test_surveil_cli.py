@@ -227,6 +227,13 @@ def test_clean_day_quiet_pattern_day_fires_every_rule(book: Tieout, tmp_path: Pa
     shown = book.ok("surveil", "show", str(spoof["alert_id"]), "--json").json()
     assert shown["evidence"] == spoof["evidence"] and shown["details"] == spoof["details"]
     assert book.ok("surveil", "list", "--date", CLEAN, "--json").json() == []
+    # the exception report of the day lists them for compliance
+    report = book.ok("report", "exceptions", "--date", PATTERN, "--format", "json").json()
+    assert sorted(a["rule"] for a in report["surveillance_alerts"]) == sorted(
+        a["rule"] for a in alerts
+    )
+    html = book.ok("report", "exceptions", "--date", PATTERN, "--format", "html").out
+    assert "Surveillance alerts" in html and "wash_trade" in html
 
     # a threshold raised: the rule stays quiet on a new run; stored alerts stay as they were
     book.ok("surveil", "settings", "set", "close.min-share-pct", "50")
