@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy.exc import DBAPIError
@@ -97,12 +97,23 @@ def demo(
 # last command is registered
 guard_commands(app)
 
+_command: Any = None
+
+
+def command() -> Any:
+    """The click command tree of `app`, built once per process (typer would rebuild it, about
+    0.3 s for tieout's commands, on every call; the tests run many commands in one process)."""
+    global _command  # noqa: PLW0603
+    if _command is None:
+        _command = typer.main.get_command(app)
+    return _command
+
 
 def run() -> None:
     """Console entry point: the one place that maps errors to exit codes."""
     try:
         # without standalone mode, click returns a typer.Exit's code instead of raising it
-        code = app(standalone_mode=False)
+        code = command().main(args=sys.argv[1:], prog_name="tieout", standalone_mode=False)
     except TieoutError as exc:
         sys.stderr.write(f"tieout: {exc.message}\n")
         sys.exit(exc.exit_code)
