@@ -447,7 +447,11 @@ def _record_breaks(
     re-examined ones it no longer finds (closed: matched, or superseded by another break)."""
     outcome = _Outcome(ctx, run_id)
     by_key = {r.break_key: r for r in open_rows}
-    venue_by_ref = {rec["ref"]: rec for rec in _records_json(venue)}
+    # only the venue records that a break names are kept with it (not the whole file: a
+    # million rows turned into dicts cost more than the match)
+    wanted = result.breaks["venue_refs"].explode().drop_nulls().unique()
+    named_rows = venue.filter(pl.col("ref").is_in(wanted.implode()))
+    venue_by_ref = {rec["ref"]: rec for rec in _records_json(named_rows)}
     found = set()
     for b in result.breaks.iter_rows(named=True):
         key = b["break_key"]
