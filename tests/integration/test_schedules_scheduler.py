@@ -208,3 +208,44 @@ def test_sigterm_ends_a_long_job_after_the_stop_timeout(
     assert any(
         a["run_id"] == run["run_id"] and a["findings"][0]["kind"] == "abandoned" for a in alerts
     )
+
+
+def test_a_standby_scheduler_recovers_a_killed_ones_run(
+    db_url: str, schedulers: Schedulers
+) -> None:
+    """The issue's drill: two schedulers on one database, the one running a job is SIGKILLed;
+    the standby marks its run abandoned once the lease expires (read here without any
+    maintenance of our own) and goes on running the job's later occurrences."""
+    ok(db_url, "schedule", "add", "slow", "--cron", "* * * * * *", "--", "sleep", "30")
+    victim = schedulers.start()
+    first = wait_for(
+        "a running job",
+        lambda: next((r for r in history(db_url, "slow") if r["status"] == "running"), None),
+    )
+    wait_for("the job's process", schedulers.ran)
+    schedulers.start()  # the standby
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    ended = wait_for(
+        "the standby to mark the run abandoned",
+        lambda: next(
+            (
+                r
+                for r in history(db_url, "slow")
+                if r["run_id"] == first["run_id"] and r["status"] == "abandoned"
+            ),
+            None,
+        ),
+        timeout=40,
+    )
+    assert ended["reason"].startswith("lease expired")
+    later = wait_for(
+        "the standby to run a later occurrence",
+        lambda: [
+            r
+            for r in history(db_url, "slow")
+            if r["run_id"] != first["run_id"] and r["status"] in ("running", "succeeded")
+        ],
+        timeout=40,
+    )
+    assert all(r["scheduled_at"] > first["scheduled_at"] for r in later)
