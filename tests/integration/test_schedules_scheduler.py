@@ -13,12 +13,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from oms.store import Store
+from oms.values import utc_iso
 from schedules import runs
 from tests.integration.test_schedules_alerts import fake_program, ok
 
@@ -120,8 +122,8 @@ def test_two_schedulers_run_each_occurrence_once(db_url: str, schedulers: Schedu
         "three more runs",
         lambda: sum(r["status"] == "succeeded" for r in history(db_url, "tick")[before:]) >= 3,
     )
-    for p in (a, b):
-        p.send_signal(signal.SIGTERM)
+    a.send_signal(signal.SIGTERM)
+    b.send_signal(signal.SIGINT)  # Ctrl-C stops a scheduler as cleanly as SIGTERM
     assert schedulers.wait(0) == 0, schedulers.output(0)
     assert schedulers.wait(1) == 0, schedulers.output(1)
     done = history(db_url, "tick")
@@ -136,9 +138,9 @@ def test_two_schedulers_run_each_occurrence_once(db_url: str, schedulers: Schedu
     assert all(r["scheduled_at"][20:26] == "000000" for r in done)  # whole seconds
     assert all(r["exit_code"] == 0 for r in done if r["status"] == "succeeded")
     assert all(x["actor"] == "tester" for x in ran)  # the job runs as the one who added it
-    for n in (0, 1):
+    for n, name in ((0, "SIGTERM"), (1, "SIGINT")):
         log = schedulers.output(n)
-        assert "SIGTERM: stopping" in log
+        assert f"{name}: stopping" in log
         assert "stopped" in log
     joined = schedulers.output(0) + schedulers.output(1)
     for r in done:
@@ -249,3 +251,35 @@ def test_a_standby_scheduler_recovers_a_killed_ones_run(
         timeout=40,
     )
     assert all(r["scheduled_at"] > first["scheduled_at"] for r in later)
+
+
+def test_missed_occurrences_are_coalesced_into_one_run(db_url: str, schedulers: Schedulers) -> None:
+    """While no scheduler runs, an every-second job misses several occurrences; the next
+    scheduler runs them as one (within the misfire grace), not one per missed second."""
+    ok(db_url, "schedule", "add", "tick", "--cron", "* * * * * *", "--misfire-grace", "60",
+       "--", "sleep", "0.1")  # fmt: skip
+    first = schedulers.start()
+    wait_for("a first run", lambda: any(r["status"] == "succeeded" for r in history(db_url)))
+    first.send_signal(signal.SIGTERM)
+    assert schedulers.wait(0) == 0, schedulers.output(0)
+    stopped = max(r["scheduled_at"] for r in history(db_url, "tick"))
+    time.sleep(4)  # four or five occurrences go by with nobody to run them
+    restarted = utc_iso(datetime.now(UTC))
+    second = schedulers.start()
+    wait_for(
+        "two runs after the restart",
+        lambda: sum(r["scheduled_at"] > restarted for r in history(db_url, "tick")) >= 2,
+    )
+    second.send_signal(signal.SIGTERM)
+    assert schedulers.wait(1) == 0, schedulers.output(1)
+    in_gap = [
+        r for r in history(db_url, "tick") if stopped < r["scheduled_at"] < restarted
+    ]  # fmt: skip
+    # without coalescing, every second missed while no scheduler ran (all within the grace
+    # time) would get a run of its own, scheduled in the gap; coalesced, they are one run,
+    # scheduled at the latest missed second (after `restarted`, while the process started)
+    assert in_gap == [], in_gap
+    after = sorted(
+        r["scheduled_at"] for r in history(db_url, "tick") if r["scheduled_at"] > stopped
+    )
+    assert len(after) == len(set(after)) >= 2
