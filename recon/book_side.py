@@ -17,6 +17,7 @@ gives the same frame whatever order the database returns rows in.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Collection, Sequence
 from datetime import date
 from decimal import Decimal
@@ -63,8 +64,40 @@ def _finish(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
     return conform(frame, kind)
 
 
-def _parse_trades(rows: Sequence[Sequence[Any]]) -> pl.DataFrame:
-    raw = pl.DataFrame(rows, schema=dict.fromkeys(_TRADE_COLUMNS, pl.String()), orient="row")
+def _text_frame(conn: Connection, query: Any, columns: Sequence[str]) -> pl.DataFrame:
+    """The rows of a select of text columns as a String frame, without a Python object per
+    row: COPY (...) TO STDOUT as CSV on PostgreSQL; elsewhere the DB-API cursor's tuples
+    (no SQLAlchemy Row and result processing per row)."""
+    schema = dict.fromkeys(columns, pl.String())
+    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    raw = conn.connection.driver_connection
+    if raw is None:
+        raise RuntimeError("no DBAPI connection")
+    if conn.dialect.name == "postgresql":
+        buf = io.BytesIO()
+        with raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
+            for block in copy:
+                buf.write(block)
+        if buf.tell() == 0:
+            return pl.DataFrame(schema=schema)
+        return pl.read_csv(
+            buf.getvalue(), has_header=False, new_columns=list(columns), schema=schema
+        )
+    cur = raw.cursor()
+    try:
+        cur.execute(sql)
+        rows = cur.fetchall()
+    finally:
+        cur.close()
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _parse_trades(rows: Sequence[Sequence[Any]] | pl.DataFrame) -> pl.DataFrame:
+    raw = (
+        rows
+        if isinstance(rows, pl.DataFrame)
+        else pl.DataFrame(rows, schema=dict.fromkeys(_TRADE_COLUMNS, pl.String()), orient="row")
+    )
     return raw.with_columns(
         pl.col("exec_id").alias("ref"),
         *(pl.col(c).cast(MONEY) for c in ("quantity", "price", "commission", "fees")),
@@ -96,8 +129,7 @@ def internal_trades(
     wanted = e.trade_date == day
     if extra_refs:
         wanted = or_(wanted, e.exec_id.in_(sorted(extra_refs)))
-    rows = conn.execute(fills.where(wanted)).all()
-    frame = _parse_trades(rows)
+    frame = _parse_trades(_text_frame(conn, fills.where(wanted), _TRADE_COLUMNS))
     changed = conn.execute(
         select(func.count())
         .select_from(executions)

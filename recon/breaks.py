@@ -186,6 +186,35 @@ def add_event(
         )
 
 
+def add_events(
+    conn: Connection,
+    ctx: Ctx,
+    events: list[tuple[int, str, dict[str, Any]]],
+    *,
+    run_id: int | None = None,
+) -> None:
+    """Many steps at once, (break_id, action, payload) each, in one statement; the caller
+    audits them in bulk (a run's own audit event)."""
+    if not events:
+        return
+    first = next_id(conn, break_events, "event_id")
+    conn.execute(
+        break_events.insert(),
+        [
+            {
+                "event_id": first + i,
+                "break_id": break_id,
+                "at": ctx.now,
+                "actor": ctx.actor,
+                "action": action,
+                "run_id": run_id,
+                "payload": audit.canonical_json(payload),
+            }
+            for i, (break_id, action, payload) in enumerate(events)
+        ],
+    )
+
+
 def history(conn: Connection, break_id: int) -> list[dict[str, Any]]:
     get(conn, break_id)
     e = break_events.c

@@ -77,7 +77,7 @@ class LoadedFile:
     format: str
     kind: str
     sha256: str
-    raw: pl.DataFrame
+    raw: pl.DataFrame | pl.LazyFrame  # Parquet: lazy (rendered as text for bad rows only)
     text: pl.DataFrame
     problems: pl.DataFrame = field(
         default_factory=lambda: pl.DataFrame(schema={ROW: pl.Int64, "reason": pl.String})
@@ -182,7 +182,10 @@ def decode_text(data: bytes, encoding: str, source: str) -> str:
 
 
 def finish_text(
-    frame: pl.DataFrame, profile: Profile, format_values: Mapping[str, Mapping[str, str]]
+    frame: pl.DataFrame,
+    profile: Profile,
+    format_values: Mapping[str, Mapping[str, str]],
+    typed: frozenset[str] = frozenset(),
 ) -> pl.DataFrame:
     """Strip, apply value maps (the format's own, then the profile's over them) and the small
     normalisations every format shares. `frame` has `row` and every canonical field.
@@ -191,16 +194,20 @@ def finish_text(
     not be copied for nothing): which columns need stripping or hold empty cells is asked first,
     in one pass."""
     fields = FIELDS[profile.kind]
-    probe = frame.select(
-        *(
-            pl.col(n).str.contains(r"^\s|\s$").any().alias(f"strip:{n}")
-            for n in fields
-        ),
-        *(
-            (pl.col(n).str.strip_chars() == "").any().alias(f"empty:{n}")
-            for n in fields
-        ),
-    ).row(0, named=True) if frame.height else {}
+    # `typed` fields are the text of typed values (numbers, dates, times): never blank or
+    # padded. One strip per probed column answers both questions (lazy: computed once).
+    probed = [n for n in fields if n not in typed]
+    probe = (
+        frame.lazy()
+        .select(
+            *((pl.col(n).str.strip_chars() != pl.col(n)).any().alias(f"strip:{n}") for n in probed),
+            *((pl.col(n).str.strip_chars() == "").any().alias(f"empty:{n}") for n in probed),
+        )
+        .collect()
+        .row(0, named=True)
+        if frame.height and probed
+        else {}
+    )
     exprs: list[pl.Expr] = []
     for name in fields:
         col = pl.col(name)
@@ -422,8 +429,9 @@ def _load_parquet(profile: Profile, data: bytes, source: str, sha: str) -> Loade
             f"{', '.join(mapped_nested)}",
         )
     _refuse_missing(source, profile, flat, "column")
-    raw = frame.select(_as_text(c, schema[c]).alias(c) for c in flat)
+    raw = frame.lazy().select(_as_text(c, schema[c]).alias(c) for c in flat)
     plain: set[str] = set()
+    typed: set[str] = set()
     overrides: dict[str, str] = {}
     exprs: list[pl.Expr] = []
     for name in FIELDS[profile.kind]:
@@ -434,13 +442,28 @@ def _load_parquet(profile: Profile, data: bytes, source: str, sha: str) -> Loade
         dtype = schema[src]
         if dtype.is_numeric():
             plain.add(name)
+        if dtype.is_numeric() or isinstance(dtype, (pl.Date, pl.Datetime, pl.Boolean)):
+            typed.add(name)
         if name in DATE_FIELDS and isinstance(dtype, (pl.Date, pl.Datetime)):
             overrides[name] = ISO_DATE
             expr = (pl.col(src) if isinstance(dtype, pl.Date) else pl.col(src).dt.date())
             exprs.append(expr.dt.strftime(ISO_DATE).alias(name))
             continue
         if name in TIME_FIELDS and isinstance(dtype, pl.Datetime):
-            overrides[name] = ""  # ISO 8601, whatever the profile says
+            # one exact format (whatever the profile says), parsed in one pass: a zoned column
+            # as UTC with an explicit offset, a naive one in the profile's timezone
+            if dtype.time_zone is not None:
+                overrides[name] = "%Y-%m-%dT%H:%M:%S%.f%:z"
+                exprs.append(
+                    pl.col(src)
+                    .dt.convert_time_zone("UTC")
+                    .dt.strftime("%Y-%m-%dT%H:%M:%S%.f+00:00")
+                    .alias(name)
+                )
+            else:
+                overrides[name] = "%Y-%m-%dT%H:%M:%S%.f"
+                exprs.append(pl.col(src).dt.strftime("%Y-%m-%dT%H:%M:%S%.f").alias(name))
+            continue
         exprs.append(_as_text(src, dtype).alias(name))
     text = frame.select(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(ROW), *exprs)
     formats = dict(_date_formats(profile, {}))
@@ -455,7 +478,7 @@ def _load_parquet(profile: Profile, data: bytes, source: str, sha: str) -> Loade
         kind=profile.kind,
         sha256=sha,
         raw=raw,
-        text=finish_text(text, profile, {}),
+        text=finish_text(text, profile, {}, frozenset(typed)),
         date_formats=MappingProxyType(formats),
         decimal_separator=profile.parse.decimal_separator,
         thousands_separator=profile.parse.thousands_separator,

@@ -292,13 +292,16 @@ def run(
     with store.read() as conn:
         profile = resolve_profile(conn, profile_spec)
     loaded, checked = load_and_validate(profile, path)
+    # the file's raw and text frames (GBs at 10M rows) are not needed past validation
+    sha256, file_rows = loaded.sha256, loaded.rows
+    del loaded
     valid = _name_rows(checked.valid, day)
     with store.write() as conn:
-        earlier = _already(conn, profile, day, loaded.sha256)
+        earlier = _already(conn, profile, day, sha256)
         if earlier is not None and not force:
             raise BadInput(
                 path,
-                f"these very bytes (sha256 {loaded.sha256[:16]}...) were already reconciled for "
+                f"these very bytes (sha256 {sha256[:16]}...) were already reconciled for "
                 f"profile {profile.name} and {day.isoformat()} in run {earlier.run_id} at "
                 f"{utc_iso(earlier.started_at)}; pass --force to reconcile them again",
             )
@@ -325,10 +328,10 @@ def run(
                 venue=profile.venue,
                 business_date=day,
                 input_path=str(path),
-                input_sha256=loaded.sha256,
+                input_sha256=sha256,
                 forced=earlier is not None,
                 internal_rows=internal.height,
-                venue_rows=loaded.rows,
+                venue_rows=file_rows,
                 quarantined_rows=checked.quarantine.height,
                 matched=stats.matched_venue,
                 breaks=audit.canonical_json(counts),
@@ -349,7 +352,7 @@ def run(
             venue=profile.venue,
             business_date=day,
             internal_rows=internal.height,
-            venue_rows=loaded.rows,
+            venue_rows=file_rows,
             quarantined_rows=checked.quarantine.height,
             matched=stats.matched_venue,
             matched_internal=stats.matched_internal,
@@ -357,7 +360,7 @@ def run(
             new_breaks=outcome.new,
             open_breaks=outcome.open_after,
             closed_breaks=outcome.closed,
-            input_sha256=loaded.sha256,
+            input_sha256=sha256,
             duration_s=duration,
             forced=earlier is not None,
             by_stage=stats.matched_by_stage(),
@@ -410,16 +413,19 @@ class _Outcome:
             for i, values in enumerate(self.inserts):
                 values["break_id"] = first + i
             conn.execute(recon_breaks.insert(), self.inserts)
-            for values in self.inserts:
-                breaks.add_event(
-                    conn,
-                    ctx,
-                    values["break_id"],
-                    "opened",
-                    {"type": values["type"], "amount": dec_str(values["amount"])},
-                    run_id=run_id,
-                    audit_it=False,
-                )
+            breaks.add_events(
+                conn,
+                ctx,
+                [
+                    (
+                        values["break_id"],
+                        "opened",
+                        {"type": values["type"], "amount": dec_str(values["amount"])},
+                    )
+                    for values in self.inserts
+                ],
+                run_id=run_id,
+            )
         for break_id, values, change in self.updates:
             conn.execute(
                 recon_breaks.update().where(recon_breaks.c.break_id == break_id).values(**values)

@@ -128,8 +128,11 @@ class _Rules:
         tz = self.loaded.timezone
         if fmt is None:
             aware = tabular.utc_time_expr(col)
+            # only what has no zone goes on to the naive reading (coalesce does not
+            # short-circuit: unmasked, every cell would be parsed twice)
+            rest = pl.when(aware.is_null()).then(col)
             naive = (
-                col.str.replace(" ", "T")
+                rest.str.replace(" ", "T")
                 .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
                 .dt.replace_time_zone(tz, ambiguous="null", non_existent="null")
                 .dt.convert_time_zone("UTC")
@@ -317,6 +320,16 @@ def _reasons(profile: Profile, loaded: LoadedFile, rules: _Rules) -> pl.DataFram
     )
 
 
+def _raw_rows(raw: pl.DataFrame | pl.LazyFrame, flagged: pl.Series) -> pl.DataFrame:
+    """The raw records of the flagged rows (a lazy raw frame is rendered for those only)."""
+    if isinstance(raw, pl.DataFrame):
+        return raw.filter(flagged)
+    index = flagged.arg_true()
+    if index.len() == 0:
+        return raw.clear().collect()
+    return raw.with_row_index("_r").filter(pl.col("_r").is_in(index.implode())).drop("_r").collect()
+
+
 def _values_json(raw: pl.DataFrame, *, null_is_empty: bool) -> pl.Series:
     """Canonical JSON of each raw record: keys sorted, compact, absent (null) fields left out
     (or, for CSV and Parquet, written as the empty cells they are)."""
@@ -358,7 +371,7 @@ def validate(profile: Profile, loaded: LoadedFile) -> Validated:
         .with_row_index("_i")
         .filter(flagged)
         .with_columns(
-            _values_json(loaded.raw.filter(flagged), null_is_empty=loaded.null_is_empty),
+            _values_json(_raw_rows(loaded.raw, flagged), null_is_empty=loaded.null_is_empty),
             pl.col("_i").cast(pl.Int64),
         )
         .join(bad, left_on="_i", right_on="index", how="left", maintain_order="left")
@@ -407,4 +420,6 @@ def _parse(profile: Profile, rules: _Rules, text: pl.DataFrame) -> pl.DataFrame:
     else:
         exprs.append(row_ref.alias("ref"))
     exprs.append(pl.any_horizontal(lost).alias(_LOST) if lost else pl.lit(value=False).alias(_LOST))
-    return text.select(exprs)
+    # lazily: common subexpression elimination parses each column once, not once more for
+    # `_lost` (an eager select evaluates every parse twice)
+    return text.lazy().select(exprs).collect()

@@ -375,7 +375,7 @@ def test_parquet_typed_columns(tmp_path: Path) -> None:
     q = quarantined(out)
     assert q[3][0].startswith("price: '1e+20' must be a decimal number")
     assert q[4][0].startswith("price: 'NaN' must be a decimal number")
-    assert "tags" not in loaded.raw.columns
+    assert "tags" not in loaded.raw.collect_schema().names()
     assert json.loads(dict(rows(out.quarantine, "row", "values"))[3])["commission"] == ""
     nested = profile("trades", "parquet", '[columns]\nexec_id = "tags"\nquantity = "qty"\n'
                                           'settle_date = "settle"\n')
