@@ -1,9 +1,11 @@
 """`tieout demo`: the README's main command works, is reproducible, and leaves a book worth
 looking at: orders through the paper venue, venue files with discrepancies, breaks."""
 
+from decimal import Decimal
 from pathlib import Path
 
 from tests.conftest import run_tieout
+from tests.pdftext import read_pdf
 
 
 def _figures(out: Path) -> list[str]:
@@ -48,3 +50,34 @@ def test_the_same_seed_gives_the_same_day(tmp_path: Path) -> None:
 
 def test_running_it_again_starts_from_a_fresh_database(tmp_path: Path) -> None:
     assert _figures(tmp_path) == _figures(tmp_path)
+
+
+def test_the_documents_say_what_the_book_says(tmp_path: Path) -> None:
+    """The demo's PDFs, read as text (pdftotext): the statement's NAV and positions are the
+    book's, the exception report lists the open breaks, a confirmation its execution."""
+    out = tmp_path / "demo"
+    assert run_tieout("demo", "--out", str(out), "--seed", "11").code == 0
+    db = f"sqlite:///{out / 'tieout.db'}"
+    reports = out / "reports"
+    for account in ("FUND-A", "CLIENT-B", "CLIENT-C"):
+        doc = run_tieout("report", "statement", "--account", account, "--from", "2026-11-24",
+                         "--to", "2026-11-24", "--format", "json", "--db", db).json()  # fmt: skip
+        pdf = read_pdf(reports / f"statement-{account}-2026-11-24-2026-11-24.pdf", tmp_path)
+        text = pdf.compact()
+        assert account in text
+        for p in doc["positions"]:
+            assert p["symbol"] in text
+        for key in ("closing_nav", "opening_nav", "realized_pnl", "commissions"):
+            shown = f"{abs(Decimal(doc[key])):,.2f}"
+            assert shown in text, (account, key, shown)
+        for i, page in enumerate(pdf.pages, start=1):
+            assert f"Page {i} of {len(pdf.pages)}" in page
+    open_breaks = run_tieout("breaks", "list", "--db", db, "--json").json()
+    exceptions = next(reports.glob("exceptions-*.pdf"))
+    text = read_pdf(exceptions, tmp_path).compact()
+    assert open_breaks
+    for b in open_breaks:
+        assert f"Break{b['break_id']}" in text and b["type"] in text
+    confirmation = next((reports / "confirmations").glob("*O00000003-1.pdf"))
+    words = read_pdf(confirmation, tmp_path).words()
+    assert "No. paper-O00000003-1" in words and "Rule 10b-10" in words

@@ -15,6 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from tests.conftest import Tieout, write
+from tests.pdftext import read_pdf
 
 D = Decimal
 HOSTILE = "<script>alert(1)</script>"
@@ -113,6 +114,17 @@ def test_statement_json_html_and_pdf(tieout: Tieout, tmp_path: Path) -> None:
     data = pdf_path.read_bytes()
     assert data.startswith(b"%PDF-")
     assert r.json()["pages"] == pdf_pages(data) >= 1
+    # what a reader of the PDF sees: the figures, the names as text, "page x of y" on each page
+    pdf = read_pdf(pdf_path, tmp_path)
+    assert len(pdf.pages) == r.json()["pages"]
+    for i, page in enumerate(pdf.pages, start=1):
+        assert f"Page {i} of {len(pdf.pages)}" in page
+    text = pdf.compact()
+    assert HOSTILE + "Fund" in text  # shown as text, never interpreted
+    for figure in ("100,023.90", "99,352.30", "-1,000.00", "-671.60", "252.06", "16,996.50",
+                   "-3,866.00", "20,862.50", "7,698.95", "15,438.95", doc["audit_head"]):
+        assert figure in text, figure
+    assert "Withdrawal to bank <i>x</i>" in pdf.words()
 
 
 def test_statement_bad_input(tieout: Tieout) -> None:
@@ -248,6 +260,16 @@ def test_exception_report(tieout: Tieout, db_url: str, tmp_path: Path) -> None:
     for raw in (HOSTILE, "<b>9</b>", "<img src=x", "<i>1</i>"):
         assert raw not in html
     assert "&lt;img src=x onerror=alert(2)&gt;" in html and "87.50%" in html
+    pdf_out = tmp_path / "exc.pdf"
+    r = t.ok("report", "exceptions", "--date", "2026-11-24", "--format", "pdf", "--out",
+             str(pdf_out), "--json")  # fmt: skip
+    pdf = read_pdf(pdf_out, tmp_path)
+    assert len(pdf.pages) == r.json()["pages"]
+    text = pdf.compact()
+    for shown in ("acme-cash", "87.50%", "100.00%", "price_mismatch", "quantity_mismatch",
+                  "<imgsrc=xonerror=alert(2)>", "<b>9</b>", "qty=abc", "-500.00USD",
+                  "Break1", "Break2", "Break4", "nowresolved", "11businessdays", HOSTILE):
+        assert shown in text, shown
     empty = t.ok("report", "exceptions", "--date", "2026-10-01", "--format", "json").json()
     assert (empty["runs"], empty["open_breaks"], empty["quarantined"]) == ([], [], [])
 
@@ -284,6 +306,14 @@ def test_confirmations_one_pdf_per_execution(tieout: Tieout, db_url: str, tmp_pa
     for name in names:
         data = (out / name).read_bytes()
         assert data.startswith(b"%PDF-") and pdf_pages(data) == 1
+    e3_text = read_pdf(out / names[0], tmp_path).words()
+    for shown in ("Acme <Securities>", "No. V-E3", "Side Sold", "Quantity 40",
+                  "Price 192.50 USD", "Commission 1.00 USD", "Fees 0.05 USD",
+                  "Net amount due to you 7,698.95 USD", "Settlement date 2026-11-05",
+                  "We acted as principal.", "Account A1", "AAPL (XNYS)",
+                  "Trade date and time 2026-11-04 15:00:00 UTC", "Rule 10b-10"):
+        assert shown in e3_text, shown
+    assert "4,359.13" in read_pdf(out / names[1], tmp_path).words()
     none = t.ok("report", "confirmations", "--date", "2026-11-09", "--out", str(out), "--json")
     assert none.json()["count"] == 0
 

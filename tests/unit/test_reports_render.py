@@ -8,6 +8,7 @@ import re
 import zlib
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -28,6 +29,7 @@ from reports.exceptions import (
 )
 from reports.firm import firm_from_settings
 from reports.statement import AccountInfo, CashEntry, Mark, build_statement
+from tests.pdftext import read_pdf
 from tests.unit.test_reports_statement import fill, make_input
 
 D = Decimal
@@ -203,9 +205,15 @@ def test_chart_points_stay_inside_the_plot() -> None:
     assert bars.bars[0].height == "0.0"
 
 
-def test_statement_pdf_has_page_numbers_of_its_pages() -> None:
+def test_statement_pdf_has_page_numbers_of_its_pages(tmp_path: Path) -> None:
     s = hostile_statement(trades=90)  # long enough for several pages
     pdf = render.render_pdf(documents.statement_html(s, pdf=True))  # type: ignore[arg-type]
     assert pdf.data.startswith(b"%PDF-")
     assert pdf.pages >= 3
     assert pdf_pages(pdf.data) == pdf.pages
+    read = read_pdf(pdf.data, tmp_path)
+    assert len(read.pages) == pdf.pages
+    for i, page in enumerate(read.pages, start=1):
+        assert f"Page {i} of {pdf.pages}" in page
+        assert "Account statement" in page  # the running header on every page
+    assert "<b>X</b>" in read.text and "<i>Firm</i>" in read.text  # markup printed as text
