@@ -38,7 +38,7 @@ from cli.common import (
     say,
     write_session_file,
 )
-from oms import access, operators
+from oms import access, operators, secret_key
 from oms.book import Ctx
 from oms.errors import Refused
 from oms.operators import SessionState
@@ -88,13 +88,22 @@ def user_add(
     json: JsonOpt = False,
 ) -> None:
     """Add an operator and enrol TOTP (the first operator must be an admin; later, admins only).
-    The otpauth:// URI goes into an authenticator app; it is shown once."""
+    The otpauth:// URI goes into an authenticator app; it is shown once. The TOTP secret is
+    stored encrypted with a key kept outside the database (TIEOUT_SECRET_KEY, TIEOUT_KEY_FILE,
+    else a key file beside a SQLite database or in ~/.config/tieout), created with the first
+    operator."""
     store = open_store(db)
     first = not access.operators_exist(store)
     operators.parse_operator_name(name)
     operators.parse_role(role)
     password = _password(password_stdin, confirm=True)
     op, uri = access.add_operator(store, make_ctx(actor), name, role, password)
+    if first:
+        note(
+            f"TOTP secrets are encrypted with the key in {secret_key.where(store.engine.url)}: "
+            "it is not in the database nor in its backups; keep a copy of it apart "
+            "(docs/operations.md, 'The TOTP key')"
+        )
     if json:
         emit_json({"user": op.name, "role": op.role, "totp_uri": uri})
     else:
@@ -129,6 +138,39 @@ def user_disable(
         emit_json(op.as_json())
     else:
         say(f"operator {op.name} disabled")
+
+
+@user_app.command("rotate-key")
+def user_rotate_key(
+    reencrypt_only: Annotated[
+        bool,
+        typer.Option(
+            "--reencrypt-only",
+            help="make no new key: encrypt every secret with the first key given "
+            "(TIEOUT_SECRET_KEY=NEW,OLD or a key file with the new key first)",
+        ),
+    ] = False,
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Encrypt every operator's TOTP secret with a new key (admins only, fresh TOTP code). The
+    old key is saved beside the key file as KEYFILE.OLDID.retired: backups made before need it."""
+    store = open_store(db)
+    ctx = make_ctx(actor)
+    doc = access.reencrypt(store, ctx) if reencrypt_only else access.rotate_key(store, ctx)
+    if json:
+        emit_json(doc)
+        return
+    say(
+        f"{doc['operators']} TOTP secret(s) now encrypted with key {doc['key_id']} "
+        f"({doc['key_file']})"
+    )
+    if doc["retired_key_file"]:
+        note(
+            f"the previous key is in {doc['retired_key_file']}: backups made before this need "
+            "it; keep it with them, apart from the database, or destroy it with them"
+        )
 
 
 @user_app.command("roles")

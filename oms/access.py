@@ -4,6 +4,11 @@ destinations and approval requests (the rules are in oms.operators).
 Refusals that must leave a trace (a wrong password or TOTP code, a permission denied, a
 withdrawal to a destination that is not whitelisted) are recorded in a transaction that commits,
 and only then raised: the audit trail keeps them, without any secret.
+
+TOTP secrets are stored encrypted (oms.secret_key: AES-GCM, the operator's name as associated
+data, the key outside the database). A missing or wrong key (exit 3) or a stored secret that does
+not decrypt (altered, or copied from another operator's row: exit 7) is refused before anything is
+written, and before the password is checked, so that the answer says nothing about the password.
 """
 
 from __future__ import annotations
@@ -25,12 +30,13 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, Row, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from oms import audit, book, operators, risk_limits
+from oms import audit, book, operators, risk_limits, secret_key
 from oms.book import Ctx
 from oms.errors import AlreadyExists, BadInput, NotFound, Refused
 from oms.operators import Rule, SessionState, TotpCheck
 from oms.schema import approval_requests, destinations, op_sessions
 from oms.schema import operators as operators_table
+from oms.secret_key import Keyring
 from oms.store import Store, next_id
 from oms.values import dec_str, utc_iso
 
@@ -124,11 +130,40 @@ def list_operators(conn: Connection) -> list[Operator]:
     return [_operator(r) for r in conn.execute(select(operators_table).order_by(t.name))]
 
 
+def keyring_for(store: Store) -> Keyring:
+    """The key of the store's TOTP secrets (exit 3 when there is none)."""
+    return secret_key.require(store.engine.url)
+
+
+def _keyring_to_add(
+    conn: Connection, store: Store, now: datetime, first: bool, given: Keyring | None
+) -> Keyring:
+    """The key a new operator's secret is encrypted with: the first operator creates it when
+    there is none; later ones need the very key the other secrets were encrypted with."""
+    if given is not None:
+        keyring = given
+    elif first:
+        keyring, _ = secret_key.load_or_create(store.engine.url, now)
+    else:
+        keyring = secret_key.require(store.engine.url)
+    for name, stored in conn.execute(
+        select(operators_table.c.name, operators_table.c.totp_secret)
+    ):
+        keyring.check(stored, name)
+    return keyring
+
+
 def add_operator(
-    store: Store, ctx: Ctx, name: str, role: str, password: str
+    store: Store,
+    ctx: Ctx,
+    name: str,
+    role: str,
+    password: str,
+    keyring: Keyring | None = None,
 ) -> tuple[Operator, str]:
-    """Add an operator with a new TOTP secret; returns it and the otpauth:// URI to enrol.
-    The first operator must be an admin (it ends local mode)."""
+    """Add an operator with a new TOTP secret (stored encrypted); returns it and the otpauth://
+    URI to enrol. The first operator must be an admin (it ends local mode); adding it creates the
+    TOTP key when there is none."""
     name = operators.parse_operator_name(name)
     role = operators.parse_role(role)
     digest = HASHER.hash(operators.check_password(password))
@@ -143,12 +178,13 @@ def add_operator(
             )
         if _row(conn, name) is not None:
             raise AlreadyExists("operator", name)
+        keys = _keyring_to_add(conn, store, ctx.now, first, keyring)
         conn.execute(
             operators_table.insert().values(
                 name=name,
                 role=role,
                 password_hash=digest,
-                totp_secret=secret,
+                totp_secret=keys.encrypt(secret, name),
                 last_totp_step=None,
                 failed_attempts=0,
                 locked_until=None,
@@ -165,9 +201,106 @@ def add_operator(
             action="operator.add",
             entity_type="operator",
             entity_id=name,
-            payload={"user": name, "role": role, "first_operator": first},
+            payload={
+                "user": name,
+                "role": role,
+                "first_operator": first,
+                "totp_key_id": keys.current_id,
+            },
         )
         return get_operator(conn, name), operators.totp_uri(secret, name)
+
+
+def rotate_key(store: Store, ctx: Ctx) -> dict[str, Any]:
+    """Encrypt every operator's TOTP secret with a new key, in one transaction (audited). The
+    key file is first rewritten with the new key and the old ones (so that whatever happens, it
+    decrypts every stored secret), and after the commit with the new key alone; the old keys go
+    to `<key file>.<old id>.retired` (mode 0600): backups made before need them, keep that file
+    with them (or destroy it with them). A key given by TIEOUT_SECRET_KEY is not rotated here."""
+    url = store.engine.url
+    path = secret_key.key_path(url)
+    if path is None:
+        raise Refused(
+            "rotate the TOTP key",
+            f"the key comes from {secret_key.ENV_KEY}: put the new key first in it (NEW,OLD), "
+            "run `tieout user rotate-key --reencrypt-only`, then drop OLD",
+            "key_in_environment",
+        )
+    old = secret_key.require(url)
+    new = secret_key.new_key()
+    new_id = secret_key.key_id(new)
+    both = Keyring(((new_id, new), *old.keys), str(path))
+    with store.write() as conn:
+        rows = conn.execute(
+            select(operators_table.c.name, operators_table.c.totp_secret).order_by(
+                operators_table.c.name
+            )
+        ).all()
+        clear = [(name, old.decrypt(stored, name)) for name, stored in rows]
+        secret_key.save(path, both.keys, ctx.now)
+        _reencrypt(conn, ctx, both, clear, old.ids, str(path))
+    retired = path.with_name(f"{path.name}.{old.current_id}.retired")
+    secret_key.save(retired, old.keys, ctx.now)
+    secret_key.save(path, both.keys[:1], ctx.now)
+    return {
+        "key_id": new_id,
+        "previous_key_ids": list(old.ids),
+        "operators": len(clear),
+        "key_file": str(path),
+        "retired_key_file": str(retired),
+    }
+
+
+def reencrypt(store: Store, ctx: Ctx) -> dict[str, Any]:
+    """Encrypt every TOTP secret with the keyring's first key (after a key was put first in
+    TIEOUT_SECRET_KEY or in the key file by hand), in one transaction (audited)."""
+    keys = keyring_for(store)
+    with store.write() as conn:
+        rows = conn.execute(
+            select(operators_table.c.name, operators_table.c.totp_secret).order_by(
+                operators_table.c.name
+            )
+        ).all()
+        clear = [(name, keys.decrypt(stored, name)) for name, stored in rows]
+        _reencrypt(conn, ctx, keys, clear, keys.ids, keys.source)
+    return {
+        "key_id": keys.current_id,
+        "previous_key_ids": list(keys.ids),
+        "operators": len(clear),
+        "key_file": keys.source,
+        "retired_key_file": None,
+    }
+
+
+def _reencrypt(
+    conn: Connection,
+    ctx: Ctx,
+    keys: Keyring,
+    clear: list[tuple[str, str]],
+    previous: tuple[str, ...],
+    source: str,
+) -> None:
+    t = operators_table.c
+    for name, secret in clear:
+        conn.execute(
+            operators_table.update()
+            .where(t.name == name)
+            .values(totp_secret=keys.encrypt(secret, name), updated_at=ctx.now)
+        )
+    audit.append(
+        conn,
+        at=ctx.now,
+        actor=ctx.actor,
+        action="secret_key.rotate",
+        entity_type="secret_key",
+        entity_id=keys.current_id,
+        payload={
+            "key_id": keys.current_id,
+            "previous_key_ids": list(previous),
+            "operators": [name for name, _ in clear],
+            "key_source": source,
+        },
+    )
 
 
 def disable_operator(store: Store, ctx: Ctx, name: str) -> Operator:
@@ -322,12 +455,22 @@ class LoginResult:
 
 
 def login(
-    store: Store, now: datetime, name: str, password: str, code: str, client: str
+    store: Store,
+    now: datetime,
+    name: str,
+    password: str,
+    code: str,
+    client: str,
+    keyring: Keyring | None = None,
 ) -> LoginResult:
     """Check the password and a TOTP code (not used before), open a session. Every refusal is
-    counted, audited and worded the same, whatever was wrong."""
+    counted, audited and worded the same, whatever was wrong. A missing or wrong TOTP key, or a
+    stored secret that does not decrypt, is refused first, with nothing written."""
+    keys = keyring if keyring is not None else keyring_for(store)
     with store.read() as conn:
         row = _row(conn, name)
+    if row is not None:
+        keys.decrypt(row.totp_secret, row.name)
     reason: str | None = None
     if row is None:
         reason = "unknown_operator"
@@ -345,7 +488,8 @@ def login(
     with store.write() as conn:
         row = _row(conn, name)  # again, under the book lock: the TOTP step may have moved
         if reason is None and row is not None:
-            check = operators.check_totp(row.totp_secret, code, now, row.last_totp_step)
+            secret = keys.decrypt(row.totp_secret, row.name)
+            check = operators.check_totp(secret, code, now, row.last_totp_step)
             if check.check is TotpCheck.OK:
                 result = _open_session(conn, now, row, password, check.step, client)
             else:
@@ -447,6 +591,7 @@ def authenticate(
     token: str | None,
     rule: Rule,
     totp: str | None = None,
+    keyring: Keyring | None = None,
 ) -> Session:
     """The session behind a token, allowed to run `rule`'s command: alive (touched now), its
     operator active and holding a role the command allows, and for a sensitive command a fresh
@@ -492,7 +637,7 @@ def authenticate(
                 "permission",
             )
         elif rule.sensitive:
-            refusal = _fresh_totp(conn, now, session, row, totp, rule.command)
+            refusal = _fresh_totp(conn, now, session, row, totp, rule.command, store, keyring)
         if refusal is None:
             conn.execute(
                 op_sessions.update()
@@ -514,7 +659,14 @@ def authenticate(
 
 
 def _fresh_totp(
-    conn: Connection, now: datetime, session: Session, row: Any, code: str | None, command: str
+    conn: Connection,
+    now: datetime,
+    session: Session,
+    row: Any,
+    code: str | None,
+    command: str,
+    store: Store,
+    keyring: Keyring | None,
 ) -> Refused | None:
     action = command
     if operators.locked(row.locked_until, now):
@@ -523,7 +675,9 @@ def _fresh_totp(
         return Refused(
             action, "a sensitive action: give a fresh TOTP code (--totp CODE)", "totp_required"
         )
-    check = operators.check_totp(row.totp_secret, code, now, row.last_totp_step)
+    keys = keyring if keyring is not None else keyring_for(store)
+    secret = keys.decrypt(row.totp_secret, row.name)  # refused (rolled back) before any write
+    check = operators.check_totp(secret, code, now, row.last_totp_step)
     if check.check is TotpCheck.OK:
         conn.execute(
             operators_table.update()

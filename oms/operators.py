@@ -61,6 +61,7 @@ PERMISSIONS: Final[Mapping[str, frozenset[str]]] = {
     # operators and access
     "user add": _roles(_A),
     "user disable": _roles(_A),
+    "user rotate-key": _roles(_A),
     "db grants": _roles(_A),
     "sessions": _roles(*ROLES),  # one's own sessions; an admin revokes anybody's
     "approve": _roles(_O, _C, _A),  # and the approver must hold the approved command's role
@@ -120,6 +121,7 @@ SENSITIVE: Final = frozenset(
         "destination add",
         "user add",
         "user disable",
+        "user rotate-key",  # re-encrypts every operator's TOTP secret
         "approve",
         "retention apply",  # deletes data past its retention period
         "retention hold release",  # lets held data be deleted

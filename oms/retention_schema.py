@@ -8,13 +8,29 @@
   the Parquet files and their manifest went, the manifest's SHA-256, the cut-off of each class,
   the rows per table, and the audit-chain anchor (the last archived event's seq and hash) from
   which `audit verify` checks the live chain. Append-only too.
+- position_carry_forward: what the executions an archive took out of the live book realized,
+  per account and symbol (realized P&L, commissions, fees, the fills and their trade dates),
+  written in the same transaction as their removal. `tieout positions` adds it to what the live
+  executions give, so that a symbol whose whole (flat) history was archived is still listed,
+  flat, with its realized P&L. Insert-only like the ledger's carry_forward entries: a later
+  archive of the same symbol adds a row, nothing is ever updated.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
 
-from oms.schema import UTCDateTime, metadata
+from oms.schema import ExactDecimal, UTCDateTime, metadata
 
 legal_holds = Table(
     "legal_holds",
@@ -67,4 +83,30 @@ archives = Table(
     Index("ix_archives_audit_last_seq", "audit_last_seq"),
 )
 
+position_carry_forward = Table(
+    "position_carry_forward",
+    metadata,
+    Column(
+        "carry_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+        autoincrement=False,
+    ),
+    Column(
+        "archive_id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("archives.archive_id"),
+        nullable=False,
+    ),
+    Column("account", String(64), ForeignKey("accounts.account_id"), nullable=False),
+    Column("symbol", String(64), nullable=False),
+    Column("realized_pnl", ExactDecimal, nullable=False),
+    Column("commissions", ExactDecimal, nullable=False),
+    Column("fees", ExactDecimal, nullable=False),
+    Column("fills", Integer, nullable=False),  # effective fills archived
+    Column("first_trade_date", Date, nullable=False),
+    Column("last_trade_date", Date, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_position_carry_forward_account", "account", "symbol"),
+)
+
 RETENTION_APPEND_ONLY_TABLES = ("legal_holds", "legal_hold_releases", "archives")
+POSITIONS_APPEND_ONLY_TABLES = ("position_carry_forward",)

@@ -49,7 +49,10 @@ class Desk:
 
     def cli(self, session: str, at: datetime | None = None) -> Tieout:
         path = str(self.tmp / f"{session}.session")
-        return self.t.with_env(TIEOUT_SESSION_FILE=path).at(iso(at or self.now))
+        key = str(self.tmp / "keys" / "totp.key")
+        return self.t.with_env(TIEOUT_SESSION_FILE=path, TIEOUT_KEY_FILE=key).at(
+            iso(at or self.now)
+        )
 
     def code(self, name: str, at: datetime | None = None) -> str:
         return str(pyotp.TOTP(self.secrets[name]).at(at or self.now))
@@ -396,3 +399,33 @@ def test_db_grants_on_sqlite_is_refused(tieout: Tieout) -> None:
         pytest.skip("the PostgreSQL side is in tests/integration/test_db_grants.py")
     r = tieout("db", "grants", "--role", "tieout_app")
     assert r.code == 3 and "PostgreSQL feature" in r.err
+
+
+# ---- the TOTP key -----------------------------------------------------------------------------
+
+
+def test_a_wrong_or_missing_totp_key_is_refused_clearly(desk: Desk, tmp_path: Path) -> None:
+    before = len(audit_rows(desk.t, "auth.failed")), len(audit_rows(desk.t, "session.login"))
+    desk.tick()
+    elsewhere = desk.cli("root").with_env(TIEOUT_KEY_FILE=str(tmp_path / "elsewhere.key"))
+    r = elsewhere("login", "root", "--password-stdin", "--totp", desk.code("root"),
+                  stdin=PASSWORD + "\n")
+    assert r.code == 3 and "no key" in r.err and "elsewhere.key" in r.err
+    assert desk.secrets["root"] not in r.err + r.out
+    # a sensitive command in a live session needs the key as well
+    r = elsewhere("user", "add", "bob", "--role", "ops", "--password-stdin", "--totp",
+                  desk.code("root"), stdin=PASSWORD + "\n")
+    assert r.code == 3 and "no key" in r.err
+    after = len(audit_rows(desk.t, "auth.failed")), len(audit_rows(desk.t, "session.login"))
+    assert after == before  # nothing written: not even a failure
+
+
+def test_rotating_the_totp_key_through_the_cli(desk: Desk) -> None:
+    desk.add("bob", "ops", by="root")
+    refused = desk.run("bob", "user", "rotate-key", totp=False)  # not logged in: refused
+    assert refused.code == 4
+    doc = desk.ok("root", "user", "rotate-key", "--json", totp=True).json()
+    assert doc["operators"] == 2 and doc["key_id"] not in doc["previous_key_ids"]
+    assert "retired" in doc["retired_key_file"]
+    assert desk.login("bob").code == 0  # the new key opens bob's secret
+    assert last_actor(desk.t, "secret_key.rotate") == "root"

@@ -173,3 +173,65 @@ def test_a_damaged_or_altered_backup_is_refused(book: Tieout, tmp_path: Path) ->
     # not a backup at all: bad input
     r = target("backup", "restore", write(tmp_path / "junk.tar", "junk"))
     assert r.code == 3 and "not a tieout backup" in r.err
+
+
+def test_a_backup_holds_no_totp_secret(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Operators' TOTP secrets are encrypted with a key outside the database: the backup (the
+    raw SQLite file; the PostgreSQL dump as pg_restore writes it out in SQL) never holds one in
+    clear, and a restored book logs in only with the key, kept apart."""
+    import subprocess
+    from datetime import UTC, datetime, timedelta
+    from urllib.parse import parse_qs, urlparse
+
+    import pyotp
+    from argon2 import PasswordHasher, profiles
+
+    from oms import access, backup
+
+    monkeypatch.setattr(access, "HASHER", PasswordHasher.from_parameters(profiles.CHEAPEST))
+    key = tmp_path / "keys" / "totp.key"
+    t0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+    base = Tieout(db_url).with_env(TIEOUT_KEY_FILE=str(key),
+                                   TIEOUT_SESSION_FILE=str(tmp_path / "root.session"))
+
+    def at(seconds: int) -> Tieout:
+        return base.at((t0 + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+    at(0).ok("init")
+    password = "correct horse battery staple\n"
+    doc = at(0)("user", "add", "root", "--role", "admin", "--password-stdin", "--json",
+                stdin=password)
+    assert doc.code == 0, doc.err
+    secret = parse_qs(urlparse(doc.json()["totp_uri"]).query)["secret"][0]
+    assert str(key) in doc.err  # the first operator is told where the key is
+
+    def login(seconds: int, t: Tieout | None = None) -> Any:
+        code = pyotp.TOTP(secret).at(t0 + timedelta(seconds=seconds))
+        return (t or at(seconds))("login", "root", "--password-stdin", "--totp", code,
+                                  stdin=password)
+
+    assert login(31).code == 0
+    out = tmp_path / "book.tar"
+    at(40).ok("backup", "create", "--out", str(out))
+    with tarfile.open(out) as tar:
+        members = {m.name: tar.extractfile(m).read()  # type: ignore[union-attr]
+                   for m in tar.getmembers()}
+    dump = b"".join(members.values())
+    if not db_url.startswith("sqlite"):  # a custom-format dump is compressed: write it out
+        pgdump = tmp_path / "db.pgdump"
+        pgdump.write_bytes(members["database.pgdump"])
+        dump = subprocess.run([backup.pg_tool("pg_restore"), "-f", "-", str(pgdump)],
+                              check=True, capture_output=True).stdout
+    assert b"v1:" in dump  # the check reads the operators' rows...
+    assert secret.encode() not in dump  # ...and the secret is not among them
+    assert key.read_bytes() not in dump
+
+    destroy(db_url)
+    restored = base.ok("backup", "restore", str(out), "--json").json()
+    assert restored["verified"] is True
+    assert login(62).code == 0  # with the key kept apart, the restored book logs in
+    lost = at(93).with_env(TIEOUT_KEY_FILE=str(tmp_path / "lost.key"))
+    r = login(93, lost)
+    assert r.code == 3 and "no key" in r.err and secret not in r.err + r.out
