@@ -15,6 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from tests.conftest import Tieout, write
+from tests.htmltext import parse_html
 from tests.pdftext import read_pdf
 
 D = Decimal
@@ -107,6 +108,12 @@ def test_statement_json_html_and_pdf(tieout: Tieout, tmp_path: Path) -> None:
     assert HOSTILE not in html and "<i>x</i>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; Fund" in html
     assert "99,352.30" in html and doc["audit_head"] in html
+    seen = parse_html(html)  # well-formed, and what a reader of the page sees:
+    assert HOSTILE + " Fund" in seen and "Withdrawal to bank <i>x</i>" in seen
+    for figure in ("Opening NAV (2026-11-02) 100,023.90", "Withdrawals -1,000.00",
+                   "Closing NAV (2026-11-06) 99,352.30", "Change in NAV -671.60",
+                   "Market value of positions 16,996.50", "Commissions -3.00", "Fees -0.10"):
+        assert figure in seen, figure
 
     pdf_path = tmp_path / "a1.pdf"
     r = t.ok("report", "statement", "--account", "A1", *period, "--format", "pdf",
@@ -260,6 +267,10 @@ def test_exception_report(tieout: Tieout, db_url: str, tmp_path: Path) -> None:
     for raw in (HOSTILE, "<b>9</b>", "<img src=x", "<i>1</i>"):
         assert raw not in html
     assert "&lt;img src=x onerror=alert(2)&gt;" in html and "87.50%" in html
+    seen = parse_html(html)
+    for shown in ("87.50%", "100.00%", "<img src=x onerror=alert(2)>", "<b>9</b>", HOSTILE,
+                  "qty=<i>1</i>", "quantity: 'abc' is not a decimal number", "-500.00 USD"):
+        assert shown in seen, shown
     pdf_out = tmp_path / "exc.pdf"
     r = t.ok("report", "exceptions", "--date", "2026-11-24", "--format", "pdf", "--out",
              str(pdf_out), "--json")  # fmt: skip

@@ -29,6 +29,7 @@ from reports.exceptions import (
 )
 from reports.firm import firm_from_settings
 from reports.statement import AccountInfo, CashEntry, Mark, build_statement
+from tests.htmltext import parse_html
 from tests.pdftext import read_pdf
 from tests.unit.test_reports_statement import fill, make_input
 
@@ -217,3 +218,14 @@ def test_statement_pdf_has_page_numbers_of_its_pages(tmp_path: Path) -> None:
         assert f"Page {i} of {pdf.pages}" in page
         assert "Account statement" in page  # the running header on every page
     assert "<b>X</b>" in read.text and "<i>Firm</i>" in read.text  # markup printed as text
+
+
+def test_documents_are_well_formed_html() -> None:
+    statement = parse_html(documents.statement_html(hostile_statement()))  # type: ignore[arg-type]
+    assert HOSTILE + " & Co" in statement and "<b>X</b>" in statement
+    exceptions = parse_html(documents.exceptions_html(hostile_exceptions()))  # type: ignore[arg-type]
+    for raw in (HOSTILE, "<b>SYM</b>", "<svg onload=alert(4)>", "<img src=y onerror=alert(3)>",
+                "<a href=javascript:x>1</a>"):
+        assert raw in exceptions, raw  # shown as the characters it is made of
+    with pytest.raises(AssertionError, match="closes inside"):  # the checker can fail
+        parse_html("<!DOCTYPE html><html><body><table><tr><td>1</tr></table></body></html>")
