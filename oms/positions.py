@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from oms import book, executions, lots, md_book
+from oms import book, executions, lots, md_book, position_carry
 from oms.errors import NotFound
 from oms.values import CostMethod, day_start, dec_str
 
@@ -59,6 +59,7 @@ def positions(
     if as_of is not None:
         fills = [f for f in fills if f.trade_date <= as_of]
     built = lots.build_positions(fills, method)
+    built = position_carry.with_carried(conn, account, built, as_of)  # archived P&L
     symbols = sorted({sym for _, sym in built})
     marks = md_book.last_prices(conn, symbols, end_of(as_of) if as_of else None)
     return [

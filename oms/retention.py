@@ -290,9 +290,14 @@ def plan_executions(
 
 def closed_positions(records: Sequence[ExecRecord]) -> tuple[dict[str, Any], ...]:
     """What archived executions (flat episodes: every lot closed, so whatever the cost method)
-    realized per account and symbol: recorded in the manifest, since positions read from the
-    live executions no longer show it."""
-    built = build_positions(effective_fills(records))
+    realized per account and symbol, with their commissions, fees, effective fills and trade
+    dates: recorded in the manifest and carried forward in the book (position_carry_forward),
+    since positions read from the live executions no longer show it."""
+    fills = effective_fills(records)
+    built = build_positions(fills)
+    days: dict[tuple[str, str], list[date]] = defaultdict(list)
+    for f in fills:
+        days[(f.account, f.symbol)].append(f.trade_date)
     return tuple(
         {
             "account": account,
@@ -300,6 +305,9 @@ def closed_positions(records: Sequence[ExecRecord]) -> tuple[dict[str, Any], ...
             "realized_pnl": dec_str(p.realized_pnl),
             "commissions": dec_str(p.commissions),
             "fees": dec_str(p.fees),
+            "fills": len(days[(account, symbol)]),
+            "first_trade_date": min(days[(account, symbol)]).isoformat(),
+            "last_trade_date": max(days[(account, symbol)]).isoformat(),
         }
         for (account, symbol), p in sorted(built.items())
     )

@@ -51,7 +51,12 @@ from oms import retention as rt
 from oms.book import Ctx, get_account, get_setting, post_entries, put_setting
 from oms.errors import BadInput, NotFound, Refused, TieoutError, VerificationFailed
 from oms.orders import TERMINAL
-from oms.retention_schema import archives, legal_hold_releases, legal_holds
+from oms.retention_schema import (
+    archives,
+    legal_hold_releases,
+    legal_holds,
+    position_carry_forward,
+)
 from oms.schema import (
     audit_events,
     journal_entries,
@@ -686,6 +691,29 @@ def _remove(conn: Connection, plan: Plan) -> dict[str, int]:
     return removed
 
 
+def _carry_positions(
+    conn: Connection, archive_id: int, closed: Sequence[dict[str, Any]], now: datetime
+) -> None:
+    """What the archived executions realized, per account and symbol, kept in the live book
+    (position_carry_forward: insert-only), so that positions still show it."""
+    for c in closed:
+        conn.execute(
+            position_carry_forward.insert().values(
+                carry_id=next_id(conn, position_carry_forward, "carry_id"),
+                archive_id=archive_id,
+                account=c["account"],
+                symbol=c["symbol"],
+                realized_pnl=Decimal(c["realized_pnl"]),
+                commissions=Decimal(c["commissions"]),
+                fees=Decimal(c["fees"]),
+                fills=int(c["fills"]),
+                first_trade_date=date.fromisoformat(c["first_trade_date"]),
+                last_trade_date=date.fromisoformat(c["last_trade_date"]),
+                created_at=now,
+            )
+        )
+
+
 # ---- apply --------------------------------------------------------------------------------------
 
 
@@ -712,6 +740,9 @@ class ApplyResult:
             "held": p.held,
             "holds": [h.hold_id for h in p.holds],
             "carry_forward": len(p.carry_forward),
+            "positions_carried": [
+                {k: c[k] for k in ("account", "symbol", "realized_pnl")} for c in p.closed
+            ],
             "carry_forward_entries": list(self.carry_forward_ids),
             "archive_dir": self.archive_dir,
             "archive_id": self.archive_id,
@@ -816,6 +847,7 @@ def apply(
                     audit_last_hash=None if segment is None else segment.last_hash,
                 )
             )
+            _carry_positions(conn, archive_id, plan.closed, ctx.now)
             _remove(conn, plan)
             anchor = audit.chain_anchor(conn)
         return ApplyResult(plan, False, root, archive_id, location, digest, anchor, entry_ids)

@@ -77,6 +77,10 @@ def test_apply_archives_what_expired_and_keeps_the_book_whole(
     t = old_book(db_url, tmp_path)
     store = Store.open(t.db_url)
     before, counts = facts(t), table_counts_of(store)
+    a1_before = {m: t.ok("positions", "--account", "A1", "--method", m, "--json").json()
+                 for m in ("fifo", "lifo", "average")}
+    assert [p["symbol"] for p in a1_before["fifo"]] == ["COIN"]
+    assert a1_before["fifo"][0]["quantity"] == "0"
     archive = tmp_path / "archive"
     dry = t.at(YOUNG).ok("retention", "apply", "--dry-run", "--archive-dir", str(archive),
                          "--json").json()
@@ -103,7 +107,11 @@ def test_apply_archives_what_expired_and_keeps_the_book_whole(
         assert after[table] == counts[table] - n + extra, table
     # balances, the open position and the live order are what they were
     assert facts(t) == before
-    assert t.ok("positions", "--account", "A1", "--json").json() == []  # flat and archived
+    # A1's COIN history is archived whole: still listed, flat, with the same realized P&L
+    for m, lines in a1_before.items():
+        assert t.ok("positions", "--account", "A1", "--method", m, "--json").json() == lines
+    assert done["positions_carried"] == [{"account": "A1", "symbol": "COIN",
+                                          "realized_pnl": a1_before["fifo"][0]["realized_pnl"]}]
     # the audit chain: intact from the anchor, online and offline
     anchor = done["audit_anchor"]
     assert anchor["seq"] == done["archived"]["audit_events"]
@@ -262,4 +270,47 @@ def test_failed_runs_and_broken_chains_change_nothing(
     assert t("audit", "verify").code == 7
     with pytest.raises(VerificationFailed):
         retention_book.apply(store, now, archive_root=str(archive))
+    store.dispose()
+
+
+def test_positions_keep_what_an_archive_realized(db_url: str, tmp_path: Path) -> None:
+    """A1's flat COIN history is archived; COIN trades again: positions add the carried realized
+    P&L to what the live fills realize; as of a date before the archived trades it is not
+    counted; a statement of a period after the archive reads the same before and after."""
+    t = old_book(db_url, tmp_path)
+    young = t.at(YOUNG)
+    young.ok("exec", "import", write(
+        tmp_path / "e.csv",
+        "exec_id,account,symbol,side,quantity,price,trade_date,venue,commission\n"
+        "X1,A1,COIN,buy,2,100,2026-01-05,ACME,1.5\n"
+        "X2,A1,COIN,sell,1,110.25,2026-01-05,ACME,0.5\n"))
+    live_only = young.ok("positions", "--account", "A1", "--json").json()
+
+    def statement(name: str) -> dict[str, Any]:
+        out = tmp_path / f"{name}.json"
+        young.ok("report", "statement", "--account", "A1", "--from", "2026-01-01", "--to",
+                 "2026-01-31", "--format", "json", "--out", str(out))
+        doc: dict[str, Any] = json.loads(out.read_text())
+        doc.pop("audit_head", None)
+        return doc
+
+    before_statement = statement("before")
+    # archive only the 2018 flat episode: the 2026 fills are younger
+    done = young.ok("retention", "apply", "--archive-dir", str(tmp_path / "a"), "--json").json()
+    assert done["archived"]["executions"] == 2
+    carried = done["positions_carried"][0]
+    assert (carried["account"], carried["symbol"]) == ("A1", "COIN")
+    after = young.ok("positions", "--account", "A1", "--json").json()
+    assert after == live_only  # the same numbers, from the carry and the live fills
+    assert after[0]["quantity"] == "1"
+    # the live fills alone realize 110.25 - 100 - 0.75 (basis share) - 0.5 = 9.00
+    from decimal import Decimal
+    assert Decimal(after[0]["realized_pnl"]) == Decimal(carried["realized_pnl"]) + Decimal("9")
+    # as of a day before the archived trades, nothing archived is counted (nothing is live)
+    assert young.ok("positions", "--account", "A1", "--as-of", "2018-02-28",
+                    "--json").json() == []
+    assert statement("after") == before_statement
+    # the carry cannot be changed behind tieout's back
+    store = Store.open(t.db_url)
+    assert delete_refused(store, "position_carry_forward")
     store.dispose()

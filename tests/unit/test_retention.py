@@ -175,7 +175,39 @@ def test_what_remains_gives_the_same_open_positions(recs: list[ExecRecord],
 def test_closed_positions_record_what_the_archive_realized() -> None:
     recs = [fill(1, "buy", "100"), fill(2, "sell", "100")._replace(price=Decimal("11"))]
     assert rt.closed_positions(recs) == ({"account": "A1", "symbol": "X", "realized_pnl": "100",
-                                          "commissions": "0", "fees": "0"},)
+                                          "commissions": "0", "fees": "0", "fills": 2,
+                                          "first_trade_date": OLD.isoformat(),
+                                          "last_trade_date": OLD.isoformat()},)
+
+
+@settings(max_examples=150, deadline=None)
+@given(recs=books(), prices=st.lists(st.sampled_from(["9.5", "10", "10.25", "11"]),
+                                     min_size=16, max_size=16),
+       costs=st.lists(st.sampled_from(["0", "0.5", "1.25"]), min_size=16, max_size=16))
+def test_the_carried_realized_pnl_plus_what_remains_is_what_was_realized(
+    recs: list[ExecRecord], prices: list[str], costs: list[str]
+) -> None:
+    """What positions show after an archive (the live fills plus the carry written from
+    closed_positions) realizes what the whole history realized, for every cost method."""
+    recs = [r._replace(price=Decimal(prices[i]), commission=Decimal(costs[i]))
+            for i, r in enumerate(recs)]
+    sel = rt.plan_executions(recs, CUT.date(), [])
+    gone = set(sel.ids["executions"])
+    carried = {(c["account"], c["symbol"]): c
+               for c in rt.closed_positions([r for r in recs if r.seq in gone])}
+    rest = [r for r in recs if r.seq not in gone]
+    for method in CostMethod:
+        before = build_positions(effective_fills(recs), method)
+        after = build_positions(effective_fills(rest), method)
+        for key, pos in before.items():
+            live = after.get(key)
+            c = carried.get(key)
+            realized = (live.realized_pnl if live else 0) + (
+                Decimal(c["realized_pnl"]) if c else 0)
+            commissions = (live.commissions if live else 0) + (
+                Decimal(c["commissions"]) if c else 0)
+            assert (realized, commissions) == (pos.realized_pnl, pos.commissions), method
+            assert live is not None or c is not None
 
 
 # ---- ledger -------------------------------------------------------------------------------------
