@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 from oms import tabular
@@ -71,8 +72,8 @@ def read_instruments(path: str) -> list[Instrument]:
         }
     )
     frame = tf.frame.with_columns(tf.frame["restricted"].str.to_lowercase())
-    errors = tabular.validate(tabular.TextFile(path, tf.sha256, frame), schema)
-    errors += tabular.duplicate_rows(frame, ["symbol"])
+    errors = tabular.validate(dataclasses.replace(tf, frame=frame), schema)
+    errors += tabular.duplicate_rows(frame, ["symbol"], tf.lines)
     tabular.refuse_if(path, errors)
     out = []
     for r in frame.iter_rows(named=True):

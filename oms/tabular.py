@@ -1,13 +1,16 @@
 """Reading and validating tabular input files: the checks every file command shares.
 
 A file is read as text (every column a string), checked whole with pandera on polars, and every
-problem becomes a RowError value (line, field, value, reason). Lines count the header as line 1,
-as a spreadsheet shows them.
+problem becomes a RowError value (line, field, value, reason). Lines are the file's physical
+lines, the header being line 1, as an editor shows them: a quoted cell that spans lines moves
+the rows after it down (TextFile.lines keeps where each row starts).
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +36,38 @@ class TextFile:
     path: str
     sha256: str
     frame: pl.DataFrame  # all columns strings, stripped; empty cells are null
+    # the physical line each row starts on, when a quoted cell spans lines (else row + 2)
+    lines: tuple[int, ...] | None = None
 
     @property
     def rows(self) -> int:
         return self.frame.height
+
+    def line(self, index: int) -> int:
+        return line_of(index, self.lines)
+
+
+def line_of(index: int, lines: Sequence[int] | None) -> int:
+    """The physical line of row `index` (0-based, after the header)."""
+    if lines is not None and 0 <= index < len(lines):
+        return lines[index]
+    return index + HEADER_LINE + 1
+
+
+def record_lines(text: str) -> tuple[int, ...] | None:
+    """Where each record after the header starts, when some quoted cell holds a line break;
+    None when every record is one line (the common case, answered without parsing)."""
+    if '"' not in text:
+        return None
+    starts: list[int] = []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    last = 0
+    for _ in reader:
+        starts.append(last + 1)
+        last = reader.line_num
+    if last == len(starts):  # every record on a line of its own
+        return None
+    return tuple(starts[1:])
 
 
 def read_bytes(path: str) -> bytes:
@@ -79,7 +110,10 @@ def read_csv(path: str, *, required: Sequence[str], optional: Collection[str] = 
     ).with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in optional if c not in header)
     if frame.height == 0:
         raise BadInput(path, "the file has a header but no rows")
-    return TextFile(path, hashlib.sha256(data).hexdigest(), frame)
+    lines = record_lines(text)
+    if lines is not None and len(lines) != frame.height:
+        lines = None  # the two readers disagree on what a record is: fall back to row + 2
+    return TextFile(path, hashlib.sha256(data).hexdigest(), frame, lines)
 
 
 def check_header(
@@ -204,11 +238,13 @@ def validate(tf: TextFile, schema: pa.DataFrameSchema) -> list[RowError]:
     try:
         schema.validate(tf.frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        return failure_rows(tf.frame, exc.failure_cases)
+        return failure_rows(tf.frame, exc.failure_cases, tf.lines)
     return []
 
 
-def failure_rows(frame: pl.DataFrame, cases: pl.DataFrame) -> list[RowError]:
+def failure_rows(
+    frame: pl.DataFrame, cases: pl.DataFrame, lines: Sequence[int] | None = None
+) -> list[RowError]:
     errors: list[RowError] = []
     for case in cases.iter_rows(named=True):
         check = str(case["check"])
@@ -226,7 +262,7 @@ def failure_rows(frame: pl.DataFrame, cases: pl.DataFrame) -> list[RowError]:
         if index is not None and column in frame.columns:
             raw = frame[column][int(index)]
             value = None if raw is None else str(raw)
-        line = None if index is None else int(index) + HEADER_LINE + 1
+        line = None if index is None else line_of(int(index), lines)
         errors.append(RowError(line, column, value, reason))
     errors.sort(key=lambda e: (e.line or 0, e.field or ""))
     return errors
@@ -237,14 +273,16 @@ def refuse_if(path: str, errors: Sequence[RowError]) -> None:
         raise BadFile(path, errors)
 
 
-def duplicate_rows(frame: pl.DataFrame, keys: Sequence[str]) -> list[RowError]:
+def duplicate_rows(
+    frame: pl.DataFrame, keys: Sequence[str], lines: Sequence[int] | None = None
+) -> list[RowError]:
     """Rows whose key repeats an earlier row of the same file."""
     dup = frame.with_row_index("_i").filter(
         pl.struct(keys).is_duplicated() & ~pl.struct(keys).is_first_distinct()
     )
     return [
         RowError(
-            int(r["_i"]) + HEADER_LINE + 1,
+            line_of(int(r["_i"]), lines),
             "+".join(keys),
             "/".join(str(r[k]) for k in keys),
             "duplicate of an earlier row in the file",
