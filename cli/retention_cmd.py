@@ -1,5 +1,9 @@
 """Retention: periods per class, legal holds, and `retention apply`, which archives what has
-expired to Parquet (with a manifest of SHA-256 digests) before removing it from the book."""
+expired to Parquet (with a manifest of SHA-256 digests) before removing it from the book.
+
+The composition root of retention: oms knows its own classes (orders, executions, ledger, audit,
+confirmations, surveillance); reconciliation and schedules declare theirs (recon.retention,
+schedules.retention) and this module passes them in (SPECS), since oms must not import them."""
 
 from __future__ import annotations
 
@@ -12,6 +16,10 @@ from cli.common import ActorOpt, DbOpt, JsonOpt, clock, emit_json, make_ctx, ope
 from oms import retention as rt
 from oms import retention_book
 from oms.errors import VerificationFailed
+from recon.retention import RECON
+from schedules.retention import SCHEDULES
+
+SPECS: tuple[rt.ClassSpec, ...] = (RECON, SCHEDULES)
 
 retention_app = typer.Typer(
     help="Retention periods, legal holds, and archiving what has expired.", no_args_is_help=True
@@ -28,8 +36,7 @@ def register(app: typer.Typer) -> None:
 
 def _summary(doc: dict[str, Any], *, json_mode: bool) -> None:
     verb = "would archive" if doc["dry_run"] else "archived"
-    for cls in rt.CLASSES:
-        tables = rt.CLASS_TABLES[cls]
+    for cls, tables in doc["classes"].items():
         rows = ", ".join(f"{t} {doc['archived'].get(t, 0)}" for t in tables) or "record only"
         held = doc["held"].get(cls, 0)
         say(
@@ -66,7 +73,7 @@ def apply(
     manifest of SHA-256 digests, then remove it from the live tables, in one transaction
     (audited). The audit chain stays verifiable: it is anchored at the archive boundary."""
     result = retention_book.apply(
-        open_store(db), make_ctx(actor), archive_root=archive_dir, dry_run=dry_run
+        open_store(db), make_ctx(actor), archive_root=archive_dir, dry_run=dry_run, specs=SPECS
     )
     doc = result.as_json()
     if json:
@@ -79,7 +86,7 @@ def apply(
 def show(db: DbOpt = None, json: JsonOpt = False) -> None:
     """Periods, cut-offs, what would be archived now, active holds and past archives."""
     with open_store(db).read() as conn:
-        plan = retention_book.make_plan(conn, clock())
+        plan = retention_book.make_plan(conn, clock(), SPECS)
         root = retention_book.archive_dir(conn)
         archives = retention_book.list_archives(conn)
     doc = retention_book.ApplyResult(plan, True, root).as_json()
@@ -88,6 +95,7 @@ def show(db: DbOpt = None, json: JsonOpt = False) -> None:
     doc["notes"] = {
         rt.CONFIRMATIONS: "confirmations are files written by `tieout report confirmations`; "
         "the book keeps none: delete files older than the period from the document store",
+        **{s.name: s.description for s in retention_book.all_specs(SPECS)},
     }
     if json:
         emit_json(doc)
@@ -100,7 +108,8 @@ def show(db: DbOpt = None, json: JsonOpt = False) -> None:
 @retention_app.command("set")
 def set_(
     key: Annotated[str, typer.Argument(help="a class (orders, executions, ledger, audit, "
-                                            "confirmations) or archive-dir")],
+                                            "confirmations, surveillance, recon, schedules) "
+                                            "or archive-dir")],
     value: Annotated[str, typer.Argument(help="a period (6y, 84m, 2200d) or a directory")],
     db: DbOpt = None,
     actor: ActorOpt = None,
@@ -108,7 +117,7 @@ def set_(
 ) -> None:
     """Change a class's retention period (at least one year) or the archive directory
     (audited)."""
-    doc = retention_book.set_setting(open_store(db), make_ctx(actor), key, value)
+    doc = retention_book.set_setting(open_store(db), make_ctx(actor), key, value, SPECS)
     if json:
         emit_json(doc)
     else:
@@ -169,6 +178,7 @@ def hold_add(
         reason=reason,
         account=account,
         record_class=class_,
+        specs=SPECS,
     )
     if json:
         emit_json(hold.as_json())

@@ -15,6 +15,13 @@ Classes (periods from the settings `retention.<class>`, defaults below):
 - confirmations: trade confirmations are documents written to files (`tieout report
   confirmations --out DIR`): the book keeps none, so the period is recorded and shown, and
   deleting the files after it is the document store's job.
+- classes declared by a ClassSpec (below): the records of the upper layers (reconciliation,
+  schedules), which oms must not import, are described by their layer as plain data (tables, key,
+  time columns, what is final, account columns, children, who references them) and passed in by
+  the composition root (cli); surveillance alerts, oms's own, are declared here (SURVEILLANCE).
+  A group's row (with its children) expires when it is final, every time of it and of its
+  children is before the cut-off, nothing that stays references it, it is not the newest row of
+  a table whose ids are max + 1, and no hold covers an account it names.
 
 Rows are "expired" when every date and time that places them is before the cut-off (now minus
 the period): for a date column, the whole day is before the cut-off's day. A legal hold covers
@@ -128,22 +135,181 @@ def parse_period(text: str, what: str = "period") -> Period:
     return period
 
 
-def parse_class(text: str, what: str = "--class") -> str:
+def class_names(specs: Sequence[ClassSpec] = ()) -> tuple[str, ...]:
+    return CLASSES + tuple(s.name for s in specs)
+
+
+def parse_class(text: str, what: str = "--class", specs: Sequence[ClassSpec] = ()) -> str:
     name = text.strip().lower()
-    if name not in CLASSES:
-        raise BadInput(what, f"{text!r} is not a retention class ({', '.join(CLASSES)})")
+    names = class_names(specs)
+    if name not in names:
+        raise BadInput(what, f"{text!r} is not a retention class ({', '.join(names)})")
     return name
 
 
-def periods_from(stored: Mapping[str, str]) -> dict[str, Period]:
+def periods_from(
+    stored: Mapping[str, str], specs: Sequence[ClassSpec] = ()
+) -> dict[str, Period]:
     """The period of every class: the stored setting (key without the prefix) or the default."""
+    defaults = {**DEFAULT_PERIODS, **{s.name: s.default_period for s in specs}}
     return {
-        c: parse_period(stored.get(c, DEFAULT_PERIODS[c]), SETTING_PREFIX + c) for c in CLASSES
+        c: parse_period(stored.get(c, defaults[c]), SETTING_PREFIX + c)
+        for c in class_names(specs)
     }
 
 
 def cutoffs(periods: Mapping[str, Period], now: datetime) -> dict[str, datetime]:
-    return {c: periods[c].cutoff(now) for c in CLASSES}
+    return {c: p.cutoff(now) for c, p in periods.items()}
+
+
+# ---- classes declared as data -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSpec:
+    """Rows archived and removed with their parent: `parent` is the column holding its key."""
+
+    table: str
+    parent: str
+    times: tuple[str, ...] = ()  # every one must be before the cut-off too
+    accounts: tuple[str, ...] = ()  # columns holding an account
+    json_accounts: tuple[str, ...] = ()  # JSON text columns that may name accounts
+    # JSON text columns of raw values (a venue's row): any string value may be an account
+    raw_values: tuple[str, ...] = ()
+    newest_kept: str | None = None  # id column assigned max + 1: its newest row stays
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSpec:
+    """One kind of record: a row of `table` (primary key `key`) and its children."""
+
+    table: str
+    key: str
+    times: tuple[str, ...]  # date or time columns; all before the cut-off (NULL: kept)
+    final: tuple[str, tuple[str, ...]] | None = None  # (column, values that mean closed)
+    accounts: tuple[str, ...] = ()
+    json_accounts: tuple[str, ...] = ()
+    raw_values: tuple[str, ...] = ()
+    children: tuple[ChildSpec, ...] = ()
+    # (table, column) of rows that reference this one: a row referenced by one that stays, stays
+    referenced_by: tuple[tuple[str, str], ...] = ()
+    newest_kept: bool = True  # the key is assigned max + 1: the newest row stays
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """Children first, then the table itself: the order rows are deleted in."""
+        return (*(c.table for c in self.children), self.table)
+
+
+@dataclass(frozen=True, slots=True)
+class ClassSpec:
+    """A retention class declared by the layer that owns its tables. Groups are planned and
+    deleted in their order: a group whose rows another group's rows reference comes after it."""
+
+    name: str
+    default_period: str
+    groups: tuple[GroupSpec, ...]
+    append_only: frozenset[str] = frozenset()  # tables carrying the append-only triggers
+    description: str = ""
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return tuple(t for g in self.groups for t in g.tables)
+
+
+SURVEILLANCE: Final = ClassSpec(
+    name="surveillance",
+    default_period="6y",
+    groups=(
+        GroupSpec(
+            table="surveil_alerts",
+            key="alert_id",
+            times=("business_date", "created_at"),
+            accounts=("account",),
+            json_accounts=("evidence", "details"),
+        ),
+    ),
+    append_only=frozenset({"surveil_alerts"}),
+    description="surveillance alerts with their evidence, by business date",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRow:
+    """A candidate record: its key, every date and time that places it (its own and its
+    children's), the accounts it names, its children's ids per table, and whether something
+    that stays needs it (`pinned`)."""
+
+    key: Any
+    times: tuple[date | datetime | None, ...]
+    accounts: frozenset[str]
+    children: Mapping[str, tuple[Any, ...]]
+    pinned: bool = False
+
+
+def _before(value: date | datetime | None, cutoff: datetime) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, datetime):
+        return value < cutoff
+    return value < cutoff.date()
+
+
+def plan_group(
+    record_class: str,
+    group: GroupSpec,
+    rows: Iterable[GroupRow],
+    cutoff: datetime,
+    holds: Sequence[Hold],
+) -> Selection:
+    """The records of one group to archive, with their children; held: rows a hold kept."""
+    keys: list[Any] = []
+    children: dict[str, list[Any]] = {c.table: [] for c in group.children}
+    held = 0
+    for row in rows:
+        if row.pinned or not all(_before(t, cutoff) for t in row.times):
+            continue
+        if covered(holds, record_class, row.accounts):
+            held += 1 + sum(len(v) for v in row.children.values())
+            continue
+        keys.append(row.key)
+        for table, child_ids in row.children.items():
+            children[table].extend(child_ids)
+    chosen: dict[str, Sequence[Any]] = {t: tuple(sorted(v)) for t, v in children.items()}
+    chosen[group.table] = tuple(sorted(keys))
+    return Selection(chosen, held)
+
+
+def values_in_json(text: str | None) -> set[str]:
+    """Every string value at any depth of a JSON text (raw rows whose account column is the
+    venue's own name): a hold covers the row if any of them is a held account."""
+    if not text:
+        return set()
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return set()
+    found: set[str] = set()
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            found.add(v.strip())
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return found
+
+
+def accounts_in_json(text: str | None) -> set[str]:
+    """The accounts a JSON text names (see _accounts_named); unreadable text names none."""
+    if not text:
+        return set()
+    try:
+        return set(_accounts_named(json.loads(text)))
+    except ValueError:
+        return set()
 
 
 # ---- legal holds --------------------------------------------------------------------------------
@@ -448,7 +614,8 @@ class AuditRow:
 
 
 def _accounts_named(value: Any) -> Iterator[str]:
-    """Every string under an "account" or "account_id" key, at any depth of a payload."""
+    """Every string under an "account" or "account_id" key, at any depth of a payload, and in a
+    list of command arguments every value after "--account"."""
     if isinstance(value, dict):
         for k, v in value.items():
             if k in ("account", "account_id") and isinstance(v, str):
@@ -456,7 +623,11 @@ def _accounts_named(value: Any) -> Iterator[str]:
             else:
                 yield from _accounts_named(v)
     elif isinstance(value, list):
-        for v in value:
+        for i, v in enumerate(value):
+            if v == "--account" and i + 1 < len(value) and isinstance(value[i + 1], str):
+                yield value[i + 1]
+            elif isinstance(v, str) and v.startswith("--account="):
+                yield v.removeprefix("--account=")
             yield from _accounts_named(v)
 
 
@@ -558,8 +729,8 @@ def build_manifest(
         "actor": info.actor,
         "database": info.database,
         "schema_revision": info.schema_revision,
-        "periods": {c: info.periods[c].show() for c in CLASSES},
-        "cutoffs": {c: utc_iso(info.cutoffs[c]) for c in CLASSES},
+        "periods": {c: p.show() for c, p in info.periods.items()},
+        "cutoffs": {c: utc_iso(t) for c, t in info.cutoffs.items()},
         "holds": [h.as_json() for h in info.holds if h.active],
         "held": dict(info.held),
         "files": [f.as_json() for f in files],

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Boolean, Connection, Integer, Table, delete, func, select, tuple_
+from sqlalchemy import Boolean, Connection, Date, Integer, Table, delete, func, select, tuple_
 
 from oms import audit, executions, ledger
 from oms import retention as rt
@@ -61,6 +61,7 @@ from oms.schema import (
     audit_events,
     journal_entries,
     journal_postings,
+    metadata,
     order_client_ids,
     order_events,
     orders,
@@ -105,20 +106,34 @@ PROTECTED = frozenset(
 # ---- settings -----------------------------------------------------------------------------------
 
 
-def load_periods(conn: Connection) -> dict[str, rt.Period]:
+def all_specs(specs: Sequence[rt.ClassSpec] = ()) -> tuple[rt.ClassSpec, ...]:
+    """oms's own declared classes (surveillance) and those the caller passes in (the upper
+    layers' ones, from the composition root), each once."""
+    out: dict[str, rt.ClassSpec] = {rt.SURVEILLANCE.name: rt.SURVEILLANCE}
+    for spec in specs:
+        if spec.name in rt.CLASSES:
+            raise ValueError(f"retention class {spec.name} is one of oms's own")
+        out.setdefault(spec.name, spec)
+    return tuple(out.values())
+
+
+def load_periods(conn: Connection, specs: Sequence[rt.ClassSpec] = ()) -> dict[str, rt.Period]:
     rows = conn.execute(
         select(settings.c.key, settings.c.value).where(
             settings.c.key.startswith(rt.SETTING_PREFIX)
         )
     )
-    return rt.periods_from({str(k).removeprefix(rt.SETTING_PREFIX): str(v) for k, v in rows})
+    stored = {str(k).removeprefix(rt.SETTING_PREFIX): str(v) for k, v in rows}
+    return rt.periods_from(stored, all_specs(specs))
 
 
 def archive_dir(conn: Connection) -> str:
     return get_setting(conn, rt.SETTING_PREFIX + rt.ARCHIVE_DIR_KEY) or rt.DEFAULT_ARCHIVE_DIR
 
 
-def set_setting(store: Store, ctx: Ctx, key: str, value: str) -> dict[str, Any]:
+def set_setting(
+    store: Store, ctx: Ctx, key: str, value: str, specs: Sequence[rt.ClassSpec] = ()
+) -> dict[str, Any]:
     """Change a class's period (`orders 7y`) or the archive directory (`archive-dir PATH`),
     audited. Returns {"key","value","previous"}."""
     name = key.strip().lower()
@@ -127,7 +142,7 @@ def set_setting(store: Store, ctx: Ctx, key: str, value: str) -> dict[str, Any]:
         if not shown:
             raise BadInput("VALUE", "the archive directory is empty")
     else:
-        name = rt.parse_class(name, "KEY")
+        name = rt.parse_class(name, "KEY", all_specs(specs))
         shown = rt.parse_period(value, "VALUE").show()
     with store.write() as conn:
         full = rt.SETTING_PREFIX + name
@@ -192,6 +207,7 @@ def add_hold(
     reason: str,
     account: str | None = None,
     record_class: str | None = None,
+    specs: Sequence[rt.ClassSpec] = (),
 ) -> rt.Hold:
     """Place a legal hold (audited): nothing it covers is archived or removed until it is
     released. An account must exist; no account means every account."""
@@ -199,7 +215,7 @@ def add_hold(
         raise BadInput("--matter", "a hold names the matter it serves")
     if not reason.strip():
         raise BadInput("--reason", "a hold gives its reason")
-    cls = None if record_class is None else rt.parse_class(record_class)
+    cls = None if record_class is None else rt.parse_class(record_class, specs=all_specs(specs))
     with store.write() as conn:
         if account is not None:
             get_account(conn, account)
@@ -330,11 +346,28 @@ class Plan:
     selections: dict[str, rt.Selection]
     carry_forward: tuple[ledger.Entry, ...]
     closed: tuple[dict[str, Any], ...] = ()  # what the archived executions realized
+    specs: tuple[rt.ClassSpec, ...] = ()  # the declared classes planned
+
+    @property
+    def classes(self) -> dict[str, tuple[str, ...]]:
+        """Every class with its live tables (children first)."""
+        return {
+            **{c: rt.CLASS_TABLES[c] for c in rt.CLASSES},
+            **{s.name: s.tables for s in self.specs},
+        }
+
+    @property
+    def delete_order(self) -> tuple[str, ...]:
+        return DELETE_ORDER + tuple(t for s in self.specs for t in s.tables)
+
+    @property
+    def protected(self) -> frozenset[str]:
+        return PROTECTED.union(*(s.append_only for s in self.specs))
 
     @property
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
-        for cls in rt.CLASSES:
+        for cls in self.classes:
             sel = self.selections.get(cls)
             if sel is not None:
                 out.update(sel.rows)
@@ -498,9 +531,143 @@ def _plan_audit(conn: Connection, cutoff: datetime, holds: Sequence[rt.Hold]) ->
     return rt.Selection({"audit_events": range(low, (last or low - 1) + 1)}, held)
 
 
-def make_plan(conn: Connection, now: datetime) -> Plan:
-    """What `apply` would archive and remove now (read inside the caller's transaction)."""
-    periods = load_periods(conn)
+def _table(name: str) -> Table:
+    """A live table by name, from the book's metadata (the upper layers' tables are on it once
+    their schema modules are imported, as the composition root does)."""
+    found = TABLES.get(name)
+    if found is None:
+        found = metadata.tables.get(name)
+    if found is None:
+        raise RuntimeError(f"retention: no table {name} in the book's metadata")
+    return found
+
+
+def _bound(column: Any, cutoff: datetime) -> Any:
+    return cutoff.date() if isinstance(column.type, Date) else cutoff
+
+
+def _ids_where(table: Table, ids: Sequence[Any]) -> Any:
+    pk = list(table.primary_key.columns)
+    if len(pk) == 1:
+        return pk[0].in_(list(ids))
+    return tuple_(*pk).in_(list(ids))
+
+
+def _row_id(table: Table, row: Any) -> Any:
+    pk = list(table.primary_key.columns)
+    values = tuple(row._mapping[c.name] for c in pk)
+    return values[0] if len(values) == 1 else values
+
+
+def _newest(conn: Connection, table: Table, column: str) -> Any:
+    return conn.execute(select(func.max(table.c[column]))).scalar()
+
+
+def _plan_group(
+    conn: Connection,
+    record_class: str,
+    group: rt.GroupSpec,
+    cutoff: datetime,
+    holds: Sequence[rt.Hold],
+    chosen: dict[str, Sequence[Any]],
+) -> rt.Selection:
+    """Read one group's candidates (final, its own times before the cut-off) with their
+    children, mark those that must stay (the newest id, referenced by a row that stays), and
+    let oms.retention.plan_group choose."""
+    t = _table(group.table)
+    key = t.c[group.key]
+    where = [t.c[c] < _bound(t.c[c], cutoff) for c in group.times]
+    if group.final is not None:
+        where.append(t.c[group.final[0]].in_(list(group.final[1])))
+    own = [
+        key,
+        *(t.c[c] for c in (*group.times, *group.accounts, *group.json_accounts, *group.raw_values)),
+    ]
+    found = conn.execute(select(*own).where(*where).order_by(key)).all()
+    if not found:
+        return rt.Selection(dict.fromkeys(group.tables, ()))
+    candidates = [r[0] for r in found]
+    pinned: set[Any] = set()
+    if group.newest_kept:
+        pinned.add(_newest(conn, t, group.key))
+    for rtable_name, rcol in group.referenced_by:
+        rtable = _table(rtable_name)
+        leaving = set(chosen.get(rtable_name, ()))
+        pk = list(rtable.primary_key.columns)
+        for chunk in _chunks(candidates):
+            for row in conn.execute(select(*pk, rtable.c[rcol]).where(rtable.c[rcol].in_(chunk))):
+                if _row_id(rtable, row) not in leaving:
+                    pinned.add(row._mapping[rcol])
+    times: dict[Any, list[Any]] = {r[0]: list(r[1 : 1 + len(group.times)]) for r in found}
+    accounts: dict[Any, set[str]] = {r[0]: set() for r in found}
+    for r in found:
+        m = r._mapping
+        accounts[r[0]].update(str(m[c]) for c in group.accounts if m[c] is not None)
+        for c in group.json_accounts:
+            accounts[r[0]] |= rt.accounts_in_json(m[c])
+        for c in group.raw_values:
+            accounts[r[0]] |= rt.values_in_json(m[c])
+    children: dict[Any, dict[str, list[Any]]] = {k: {} for k in candidates}
+    for child in group.children:
+        ct = _table(child.table)
+        if child.newest_kept is not None:
+            newest = _newest(conn, ct, child.newest_kept)
+            if newest is not None:
+                pinned.update(
+                    conn.execute(
+                        select(ct.c[child.parent]).where(ct.c[child.newest_kept] == newest)
+                    ).scalars()
+                )
+        pk = list(ct.primary_key.columns)
+        cols = [
+            *pk,
+            ct.c[child.parent],
+            *(
+                ct.c[c]
+                for c in (*child.times, *child.accounts, *child.json_accounts, *child.raw_values)
+            ),
+        ]
+        for chunk in _chunks(candidates):
+            for row in conn.execute(select(*cols).where(ct.c[child.parent].in_(chunk))):
+                m = row._mapping
+                parent = m[child.parent]
+                children[parent].setdefault(child.table, []).append(_row_id(ct, row))
+                times[parent].extend(m[c] for c in child.times)
+                accounts[parent].update(str(m[c]) for c in child.accounts if m[c] is not None)
+                for c in child.json_accounts:
+                    accounts[parent] |= rt.accounts_in_json(m[c])
+                for c in child.raw_values:
+                    accounts[parent] |= rt.values_in_json(m[c])
+    rows = [
+        rt.GroupRow(
+            k,
+            tuple(times[k]),
+            frozenset(accounts[k]),
+            {tb: tuple(v) for tb, v in children[k].items()},
+            k in pinned,
+        )
+        for k in candidates
+    ]
+    return rt.plan_group(record_class, group, rows, cutoff, holds)
+
+
+def _plan_spec(
+    conn: Connection, spec: rt.ClassSpec, cutoff: datetime, holds: Sequence[rt.Hold]
+) -> rt.Selection:
+    ids: dict[str, Sequence[Any]] = {}
+    held = 0
+    for group in spec.groups:
+        sel = _plan_group(conn, spec.name, group, cutoff, holds, ids)
+        ids.update(sel.ids)
+        held += sel.held
+    return rt.Selection(ids, held)
+
+
+def make_plan(conn: Connection, now: datetime, specs: Sequence[rt.ClassSpec] = ()) -> Plan:
+    """What `apply` would archive and remove now (read inside the caller's transaction).
+    `specs`: the upper layers' retention classes (oms's own surveillance class is always in)."""
+    declared = all_specs(specs)
+    periods = load_periods(conn, declared)
     cut = rt.cutoffs(periods, now)
     holds = tuple(list_holds(conn))
     ledger_plan = _plan_ledger(conn, cut[rt.LEDGER], holds)
@@ -511,7 +678,11 @@ def make_plan(conn: Connection, now: datetime) -> Plan:
         rt.LEDGER: ledger_plan.selection,
         rt.AUDIT: _plan_audit(conn, cut[rt.AUDIT], holds),
     }
-    return Plan(now, periods, cut, holds, selections, ledger_plan.carry_forward, closed)
+    for spec in declared:
+        selections[spec.name] = _plan_spec(conn, spec, cut[spec.name], holds)
+    return Plan(
+        now, periods, cut, holds, selections, ledger_plan.carry_forward, closed, declared
+    )
 
 
 # ---- writing the archive ------------------------------------------------------------------------
@@ -523,8 +694,7 @@ def _where(table: Table, chunk: Sequence[Any]) -> Any:
         return c.seq.between(chunk[0], chunk[-1])  # a range of seqs
     if table.name == "order_client_ids":
         return tuple_(c.account, c.client_order_id).in_(list(chunk))
-    (pk,) = table.primary_key.columns
-    return pk.in_(list(chunk))
+    return _ids_where(table, chunk)
 
 
 def _batches(table: Table, ids: Sequence[Any]) -> Iterator[Sequence[Any]]:
@@ -627,14 +797,16 @@ def _sqlite_trigger_sql(conn: Connection, table: str) -> str | None:
 
 
 @contextlib.contextmanager
-def _unprotected(conn: Connection, tables: Iterable[str]) -> Iterator[None]:
+def _unprotected(
+    conn: Connection, tables: Iterable[str], allowed: frozenset[str] = PROTECTED
+) -> Iterator[None]:
     """Inside the caller's write transaction only: the named append-only tables accept DELETE
     while the block runs; the protection is back (and checked) before the transaction can
     commit. On an exception nothing is restored here: the rollback undoes the DDL too."""
     if not conn.in_transaction():
         raise RuntimeError("the append-only protection is lifted only inside a transaction")
     names = sorted(set(tables))
-    unknown = set(names) - PROTECTED
+    unknown = set(names) - allowed
     if unknown:
         raise RuntimeError(f"not an append-only table of retention: {sorted(unknown)}")
     missing = []
@@ -677,11 +849,11 @@ def _tampered(tables: Sequence[str]) -> VerificationFailed:
 
 def _remove(conn: Connection, plan: Plan) -> dict[str, int]:
     counts = plan.counts
-    todo = [t for t in DELETE_ORDER if counts.get(t)]
+    todo = [t for t in plan.delete_order if counts.get(t)]
     removed: dict[str, int] = {}
-    with _unprotected(conn, [t for t in todo if t in PROTECTED]):
+    with _unprotected(conn, [t for t in todo if t in plan.protected], plan.protected):
         for name in todo:
-            table = TABLES[name]
+            table = _table(name)
             n = 0
             for chunk in _batches(table, plan.ids(name)):
                 n += conn.execute(delete(table).where(_where(table, chunk))).rowcount
@@ -733,8 +905,9 @@ class ApplyResult:
         return {
             "dry_run": self.dry_run,
             "now": utc_iso(p.now),
-            "periods": {c: p.periods[c].show() for c in rt.CLASSES},
-            "cutoffs": {c: utc_iso(p.cutoffs[c]) for c in rt.CLASSES},
+            "periods": {c: period.show() for c, period in p.periods.items()},
+            "cutoffs": {c: utc_iso(t) for c, t in p.cutoffs.items()},
+            "classes": {c: list(tables) for c, tables in p.classes.items()},
             "record_only": sorted(rt.RECORD_ONLY),
             "archived": p.counts,
             "held": p.held,
@@ -754,25 +927,30 @@ class ApplyResult:
         }
 
 
-def plan_now(store: Store, now: datetime) -> Plan:
+def plan_now(store: Store, now: datetime, specs: Sequence[rt.ClassSpec] = ()) -> Plan:
     with store.read() as conn:
-        return make_plan(conn, now)
+        return make_plan(conn, now, specs)
 
 
 def apply(
-    store: Store, ctx: Ctx, *, archive_root: str | None = None, dry_run: bool = False
+    store: Store,
+    ctx: Ctx,
+    *,
+    archive_root: str | None = None,
+    dry_run: bool = False,
+    specs: Sequence[rt.ClassSpec] = (),
 ) -> ApplyResult:
     """Archive what has expired and remove it from the live tables (see the module's doc).
     `archive_root`: the archive directory (else the setting retention.archive-dir, else
     ./tieout-archive). A dry run reports the plan and changes nothing."""
     if dry_run:
         with store.read() as conn:
-            plan = make_plan(conn, ctx.now)
+            plan = make_plan(conn, ctx.now, specs)
             return ApplyResult(plan, True, archive_root or archive_dir(conn))
     created: Path | None = None
     try:
         with store.write() as conn:
-            plan = make_plan(conn, ctx.now)
+            plan = make_plan(conn, ctx.now, specs)
             root = archive_root or archive_dir(conn)
             if plan.empty:
                 return ApplyResult(plan, False, root)
@@ -785,9 +963,9 @@ def apply(
             created = folder
             segment = _audit_segment(conn, plan.ids("audit_events"))
             files = [
-                _write_table(conn, folder, TABLES[t], plan.ids(t))
-                for cls in rt.CLASSES
-                for t in rt.CLASS_TABLES[cls]
+                _write_table(conn, folder, _table(t), plan.ids(t))
+                for tables in plan.classes.values()
+                for t in tables
                 if plan.ids(t)
             ]
             info = rt.ManifestInfo(
