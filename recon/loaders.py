@@ -1,4 +1,4 @@
-"""Venue file loaders: a venue's file, read through its profile, as the canonical text frame.
+"""Venue file loaders: a venue's file, read through its profile, as the canonical cells frame.
 
     load(profile, path) -> LoadedFile           # or load_bytes(profile, data, source)
     recon.validate.validate(profile, loaded) -> Validated(valid, quarantine)
@@ -12,20 +12,24 @@ refuses the file: it is carried to validation, which quarantines it with every r
 
 LoadedFile:
 - sha256: of the file's bytes (the store refuses the same bytes reconciled twice).
-- raw: the file's own fields as strings, one row per record, in the order of `text` (the
-  record's number is text["row"]). CSV: the header's columns, cells as written (unstripped; an
+- raw: the file's own fields as strings, one row per record, in the order of `cells` (the
+  record's number is cells["row"]). CSV: the header's columns, cells as written (unstripped; an
   empty cell is ""). Parquet: every column as text (see below; null is ""). Other formats: the
   record's fields (absent ones null); see recon.loaders_records.
-- text: `row` (Int64) then every canonical field of the profile's kind (recon.profiles.FIELDS)
-  as String: the profile's [columns] applied, cells stripped (empty -> null), value maps
-  applied ([values.FIELD], over the format's own codes such as FIX side 1/2), side lowercased
-  when that makes it buy/sell, a three-letter currency uppercased, cash line_type defaulting to
-  "movement". Nothing is parsed yet: validation does that.
+- cells: `row` (Int64) then every canonical field of the profile's kind
+  (recon.profiles.FIELDS). A field is String text (the profile's [columns] applied, cells
+  stripped (empty -> null), value maps applied ([values.FIELD], over the format's own codes
+  such as FIX side 1/2), side lowercased when that makes it buy/sell, a three-letter currency
+  uppercased, cash line_type defaulting to "movement"), except the fields of `typed`: Parquet
+  columns kept in their own exact type (see below). Nothing is parsed yet: validation does
+  that.
 - problems: (row, reason) for records the reader already found wrong (a CSV line with more
   fields than the header, a FIX message with a bad checksum, a Flex element ibflex refuses).
 - skipped: records left out on purpose, counted by why (blank CSV lines, FIX messages that are
-  not fills, Flex summary lines, pending camt.053 entries, ...). rows = text.height; valid +
+  not fills, Flex summary lines, pending camt.053 entries, ...). rows = cells.height; valid +
   quarantined = rows, always.
+- typed: the fields of `cells` that hold typed values, not text; typed_text(name, dtype) is
+  the text such a value stands for (what the quarantine shows and the checks' words refer to).
 - how validation reads the text: date_formats (per field; absent = ISO 8601), decimal and
   thousands separators (not for plain_fields, whose text is a plain decimal already), timezone
   (for times written without a zone).
@@ -39,14 +43,18 @@ quoted fields with the profile's quote_char (doubled to escape), skip_rows lines
 header, any Python encoding (UTF-8 is checked in place; other encodings are transcoded to UTF-8
 in chunks). A header-only file is accepted with no rows (a venue's day without activity).
 
-Parquet: string columns as they are; integer and decimal columns as their exact text; float
-columns as the shortest text that reads back as the same float (0.1 stays "0.1", polars'
-float formatting); a float that prints with an exponent (1e+20), or more than 12 decimals, or
-NaN/inf is quarantined as "not a decimal number" rather than guessed at. Date columns as
-YYYY-MM-DD; Datetime columns as ISO 8601 (UTC when zoned), a Datetime column mapped to a date
-field as its date. Such typed columns ignore the profile's [parse] formats and separators.
-Nested columns (list, struct, binary) are left out of raw; mapping a canonical field to one
-refuses the file.
+Parquet: string columns as they are. Columns whose type is exact and fits the field are kept
+in their type, so that a 10-million-row file is not written out as text and parsed back:
+integer and Decimal (scale <= 12) columns for quantity, price, commission, fees and amount;
+Date and Datetime columns for date fields (a Datetime as its date); Datetime columns in us or
+ms for exec_time. Validation checks those in their own types, with the same outcome as reading
+their text. Other typed columns become text: integers and decimals as their exact text; float
+columns as the shortest text that reads back as the same float (0.1 stays "0.1", polars' float
+formatting); a float that prints with an exponent (1e+20), or more than 12 decimals, or
+NaN/inf is quarantined as "not a decimal number" rather than guessed at; Date columns as
+YYYY-MM-DD; Datetime columns as ISO 8601 (UTC when zoned). A field with a [values] map is read
+as text. Typed columns ignore the profile's [parse] formats and separators. Nested columns
+(list, struct, binary) are left out of raw; mapping a canonical field to one refuses the file.
 """
 
 from __future__ import annotations
@@ -63,11 +71,13 @@ from typing import Final
 import polars as pl
 
 from oms.errors import BadInput
+from oms.values import FRAC_DIGITS
 from recon.canonical import REQUIRED
-from recon.profiles import DATE_FIELDS, FIELDS, SIDES, TIME_FIELDS, Profile
+from recon.profiles import DATE_FIELDS, FIELDS, MONEY_FIELDS, SIDES, TIME_FIELDS, Profile
 
 ROW: Final = "row"
 ISO_DATE: Final = "%Y-%m-%d"
+MONEY_NAMES: Final = frozenset(n for names in MONEY_FIELDS.values() for n in names)
 CHUNK: Final = 1 << 24  # bytes decoded at a time when checking or transcoding text
 
 
@@ -78,7 +88,7 @@ class LoadedFile:
     kind: str
     sha256: str
     raw: pl.DataFrame | pl.LazyFrame  # Parquet: lazy (rendered as text for bad rows only)
-    text: pl.DataFrame
+    cells: pl.DataFrame
     problems: pl.DataFrame = field(
         default_factory=lambda: pl.DataFrame(schema={ROW: pl.Int64, "reason": pl.String})
     )
@@ -89,10 +99,11 @@ class LoadedFile:
     plain_fields: frozenset[str] = frozenset()
     timezone: str = "UTC"
     null_is_empty: bool = False  # a null raw cell is an empty one (CSV, Parquet)
+    typed: frozenset[str] = frozenset()  # fields of `cells` kept in their own (exact) type
 
     @property
     def rows(self) -> int:
-        return self.text.height
+        return self.cells.height
 
 
 def load(profile: Profile, path: str | Path) -> LoadedFile:
@@ -103,8 +114,12 @@ def load(profile: Profile, path: str | Path) -> LoadedFile:
     return load_bytes(profile, p.read_bytes(), str(path))
 
 
-def load_bytes(profile: Profile, data: bytes, source: str = "<bytes>") -> LoadedFile:
-    """The same as load, for bytes already read; `source` names them in messages."""
+def load_bytes(
+    profile: Profile, data: bytes, source: str = "<bytes>", *, keep_types: bool = True
+) -> LoadedFile:
+    """The same as load, for bytes already read; `source` names them in messages.
+    keep_types=False reads every Parquet column as text (no typed cells): the reading the
+    typed one must agree with, for tests."""
     if not data or data.isspace():
         raise BadInput(
             source,
@@ -115,7 +130,7 @@ def load_bytes(profile: Profile, data: bytes, source: str = "<bytes>") -> Loaded
     if profile.format == "csv":
         return _load_csv(profile, data, source, sha)
     if profile.format == "parquet":
-        return _load_parquet(profile, data, source, sha)
+        return _load_parquet(profile, data, source, sha, keep_types=keep_types)
     from recon import loaders_records
 
     records = loaders_records.read(profile, data, source)
@@ -188,28 +203,35 @@ def finish_text(
     typed: frozenset[str] = frozenset(),
 ) -> pl.DataFrame:
     """Strip, apply value maps (the format's own, then the profile's over them) and the small
-    normalisations every format shares. `frame` has `row` and every canonical field.
+    normalisations every format shares. `frame` has `row` and every canonical field; fields
+    that are not String (Parquet columns kept in their type) are left as they are.
 
     A column is rewritten only when something in it changes (a file of 10 million rows should
-    not be copied for nothing): which columns need stripping or hold empty cells is asked first,
-    in one pass."""
+    not be copied for nothing): which columns need stripping, hold empty cells or sides and
+    currencies in other cases is asked first, in one pass."""
     fields = FIELDS[profile.kind]
+    text = [n for n in fields if frame.schema[n] == pl.String]
     # `typed` fields are the text of typed values (numbers, dates, times): never blank or
     # padded. One strip per probed column answers both questions (lazy: computed once).
-    probed = [n for n in fields if n not in typed]
+    probed = [n for n in text if n not in typed]
+    side, currency = pl.col("side"), pl.col("currency")
+    lower_side = ~side.is_in(list(SIDES)) & side.str.to_lowercase().is_in(list(SIDES))
+    upper_currency = currency.str.contains(r"^[A-Za-z]{3}$") & currency.str.contains("[a-z]")
     probe = (
         frame.lazy()
         .select(
             *((pl.col(n).str.strip_chars() != pl.col(n)).any().alias(f"strip:{n}") for n in probed),
             *((pl.col(n).str.strip_chars() == "").any().alias(f"empty:{n}") for n in probed),
+            *([lower_side.any().alias("case:side")] if "side" in text else []),
+            *([upper_currency.any().alias("case:currency")] if "currency" in text else []),
         )
         .collect()
         .row(0, named=True)
-        if frame.height and probed
+        if frame.height and text
         else {}
     )
     exprs: list[pl.Expr] = []
-    for name in fields:
+    for name in text:
         col = pl.col(name)
         changed = False
         if probe.get(f"strip:{name}"):
@@ -217,12 +239,14 @@ def finish_text(
         mapping = {**format_values.get(name, {}), **profile.values.get(name, {})}
         if mapping:
             col, changed = col.replace(mapping), True
+        # the case probes looked at the column as it is: they hold unless stripped or mapped
+        case = changed or probe.get(f"case:{name}", True)
         if probe.get(f"empty:{name}") or "" in mapping.values():
             col, changed = pl.when(col == "").then(None).otherwise(col), True
-        if name == "side":
+        if name == "side" and case:
             low = col.str.to_lowercase()
             col, changed = pl.when(low.is_in(list(SIDES))).then(low).otherwise(col), True
-        elif name == "currency":
+        elif name == "currency" and case:
             upper = col.str.contains(r"^[A-Za-z]{3}$") & col.str.contains("[a-z]")
             col, changed = pl.when(upper).then(col.str.to_uppercase()).otherwise(col), True
         elif name == "line_type":
@@ -354,7 +378,7 @@ def _load_csv(profile: Profile, data: bytes, source: str, sha: str) -> LoadedFil
         kind=profile.kind,
         sha256=sha,
         raw=raw,
-        text=finish_text(text, profile, {}),
+        cells=finish_text(text, profile, {}),
         problems=problems,
         skipped=MappingProxyType(skipped),
         date_formats=_date_formats(profile, {}),
@@ -409,7 +433,40 @@ def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
     return col.cast(pl.String)
 
 
-def _load_parquet(profile: Profile, data: bytes, source: str, sha: str) -> LoadedFile:
+def _time_text(col: pl.Expr, dtype: pl.Datetime) -> pl.Expr:
+    if dtype.time_zone is not None:
+        return col.dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S%.f+00:00")
+    return col.dt.strftime("%Y-%m-%dT%H:%M:%S%.f")
+
+
+def keeps_type(name: str, dtype: pl.DataType) -> bool:
+    """Whether a Parquet column of `dtype` mapped to canonical field `name` is kept in its type
+    (see the module docstring): exact, and readable without text in between."""
+    if name in MONEY_NAMES:
+        return dtype.is_integer() or (
+            isinstance(dtype, pl.Decimal) and dtype.scale <= FRAC_DIGITS
+        )
+    if name in DATE_FIELDS:
+        return isinstance(dtype, (pl.Date, pl.Datetime))
+    if name in TIME_FIELDS:
+        return isinstance(dtype, pl.Datetime) and dtype.time_unit in ("us", "ms")
+    return False
+
+
+def typed_text(name: str, dtype: pl.DataType) -> pl.Expr:
+    """The text of a typed cell (`cells` column `name` of `dtype`, a field of
+    LoadedFile.typed): what the loader would have read had it not kept the type."""
+    col = pl.col(name)
+    if isinstance(dtype, pl.Date):
+        return col.dt.strftime(ISO_DATE)
+    if isinstance(dtype, pl.Datetime):
+        return _time_text(col, dtype)
+    return col.cast(pl.String)
+
+
+def _load_parquet(
+    profile: Profile, data: bytes, source: str, sha: str, *, keep_types: bool = True
+) -> LoadedFile:
     try:
         frame = pl.read_parquet(io.BytesIO(data))
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
@@ -432,6 +489,7 @@ def _load_parquet(profile: Profile, data: bytes, source: str, sha: str) -> Loade
     raw = frame.lazy().select(_as_text(c, schema[c]).alias(c) for c in flat)
     plain: set[str] = set()
     typed: set[str] = set()
+    kept: set[str] = set()
     overrides: dict[str, str] = {}
     exprs: list[pl.Expr] = []
     for name in FIELDS[profile.kind]:
@@ -444,27 +502,23 @@ def _load_parquet(profile: Profile, data: bytes, source: str, sha: str) -> Loade
             plain.add(name)
         if dtype.is_numeric() or isinstance(dtype, (pl.Date, pl.Datetime, pl.Boolean)):
             typed.add(name)
+        keep = keep_types and keeps_type(name, dtype) and name not in profile.values
         if name in DATE_FIELDS and isinstance(dtype, (pl.Date, pl.Datetime)):
             overrides[name] = ISO_DATE
             expr = (pl.col(src) if isinstance(dtype, pl.Date) else pl.col(src).dt.date())
-            exprs.append(expr.dt.strftime(ISO_DATE).alias(name))
-            continue
-        if name in TIME_FIELDS and isinstance(dtype, pl.Datetime):
+            exprs.append((expr if keep else expr.dt.strftime(ISO_DATE)).alias(name))
+        elif name in TIME_FIELDS and isinstance(dtype, pl.Datetime):
             # one exact format (whatever the profile says), parsed in one pass: a zoned column
             # as UTC with an explicit offset, a naive one in the profile's timezone
-            if dtype.time_zone is not None:
-                overrides[name] = "%Y-%m-%dT%H:%M:%S%.f%:z"
-                exprs.append(
-                    pl.col(src)
-                    .dt.convert_time_zone("UTC")
-                    .dt.strftime("%Y-%m-%dT%H:%M:%S%.f+00:00")
-                    .alias(name)
-                )
-            else:
-                overrides[name] = "%Y-%m-%dT%H:%M:%S%.f"
-                exprs.append(pl.col(src).dt.strftime("%Y-%m-%dT%H:%M:%S%.f").alias(name))
-            continue
-        exprs.append(_as_text(src, dtype).alias(name))
+            overrides[name] = (
+                "%Y-%m-%dT%H:%M:%S%.f%:z" if dtype.time_zone is not None else "%Y-%m-%dT%H:%M:%S%.f"
+            )
+            col = pl.col(src)
+            exprs.append((col if keep else _time_text(col, dtype)).alias(name))
+        else:
+            exprs.append((pl.col(src) if keep else _as_text(src, dtype)).alias(name))
+        if keep:
+            kept.add(name)
     text = frame.select(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(ROW), *exprs)
     formats = dict(_date_formats(profile, {}))
     for name, fmt in overrides.items():
@@ -478,13 +532,14 @@ def _load_parquet(profile: Profile, data: bytes, source: str, sha: str) -> Loade
         kind=profile.kind,
         sha256=sha,
         raw=raw,
-        text=finish_text(text, profile, {}, frozenset(typed)),
+        cells=finish_text(text, profile, {}, frozenset(typed)),
         date_formats=MappingProxyType(formats),
         decimal_separator=profile.parse.decimal_separator,
         thousands_separator=profile.parse.thousands_separator,
         plain_fields=frozenset(plain),
         timezone=profile.parse.timezone,
         null_is_empty=True,
+        typed=frozenset(kept),
     )
 
 
@@ -557,7 +612,7 @@ def from_records(profile: Profile, recs: Records, source: str, sha: str) -> Load
         kind=profile.kind,
         sha256=sha,
         raw=raw,
-        text=finish_text(text, profile, recs.values),
+        cells=finish_text(text, profile, recs.values),
         problems=problems,
         skipped=MappingProxyType(dict(recs.skipped)),
         date_formats=MappingProxyType(formats),

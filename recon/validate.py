@@ -1,4 +1,4 @@
-"""Validation of a loaded venue file: pandera (polars backend) over the canonical text frame.
+"""Validation of a loaded venue file: pandera (polars backend) over the canonical cells.
 
     loaded = recon.loaders.load(profile, path)
     checked = validate(profile, loaded)   # Validated(valid, quarantine)
@@ -10,7 +10,15 @@ is never dropped: it is quarantined with its row number, its raw fields and ever
 fails (all of them, not only the first), including what the reader found (recon.loaders'
 problems).
 
-Checks (one pandera schema per kind, all run at once, lazily):
+How (cheap at 10 million rows): one lazy plan over the cells parses each field once and runs
+every check as a vectorised expression, collected once: for text cells the very expressions
+of the pandera schema below, for cells a Parquet loader kept in their type (LoadedFile.typed)
+the same checks in that type (no text round trip). Only the rows that fail (and those the
+reader found wrong) are validated by the pandera schema, as text, to say why; a disagreement
+between the two is refused as a bug. The valid frame's columns and dtypes are validated by
+pandera too (schema level, on the lazy frame).
+
+Checks (one pandera schema per kind):
 - required fields present: trades account, symbol, side, quantity, price, trade_date;
   positions account, symbol, quantity; cash account, currency, date, amount.
 - decimals: written with the profile's decimal separator and, when it sets one, correctly
@@ -40,6 +48,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -48,7 +57,8 @@ import polars as pl
 from oms import tabular
 from oms.errors import TieoutError
 from oms.values import CURRENCY_PATTERN, DECIMAL_PATTERN, FRAC_DIGITS, IDENT_PATTERN, INT_DIGITS
-from recon.canonical import MONEY, REQUIRED, conform
+from recon import loaders
+from recon.canonical import MONEY, REQUIRED, SCHEMAS, conform
 from recon.loaders import ROW, LoadedFile, load
 from recon.profiles import DATE_FIELDS, FIELDS, LINE_TYPES, SIDES, TIME_FIELDS, Profile
 
@@ -156,95 +166,145 @@ class _Rules:
         return f"must be a time written {fmt}"
 
 
-# ---- the schema -------------------------------------------------------------------------------
+# ---- the checks ------------------------------------------------------------------------------
+
+_MONEY_NAMES: Final = ("quantity", "price", "commission", "fees", "amount")
+_LIMIT: Final = Decimal(10) ** INT_DIGITS  # a canonical decimal has at most 18 integer digits
 
 
-def _check(test: pl.Expr, error: str, key: str) -> pa.Check:
-    """An element-wise check of one text column; empty cells pass (nullable says if allowed)."""
-    import pandera.polars as pa
-
-    def run(data: pa.PolarsData) -> pl.LazyFrame:
-        return data.lazyframe.select(pl.col(key).is_null() | test.fill_null(value=False))
-
-    return pa.Check(run, error=error, ignore_na=False)
+def _ok(name: str, test: pl.Expr) -> pl.Expr:
+    """A row passes a check of one column when the cell is empty (nullable says if allowed) or
+    the test holds."""
+    return pl.col(name).is_null() | test.fill_null(value=False)
 
 
-def _schema(profile: Profile, rules: _Rules) -> pa.DataFrameSchema:
-    import pandera.polars as pa
-
+def _text_tests(profile: Profile, rules: _Rules) -> dict[str, list[tuple[pl.Expr, str]]]:
+    """Per field, its checks on the text of the cells: (passes, what is wrong). The same
+    expressions make the pandera schema and the one-pass screen of validate()."""
     kind = profile.kind
-    required = REQUIRED[kind]
-    columns: dict[str, pa.Column] = {}
+    out: dict[str, list[tuple[pl.Expr, str]]] = {}
     for name in FIELDS[kind]:
         col = pl.col(name)
-        checks: list[pa.Check] = []
+        checks: list[tuple[pl.Expr, str]] = []
         if name in ("exec_id", "account", "symbol", "client_order_id"):
             checks.append(
-                _check(
+                (
                     col.str.contains(IDENT_PATTERN),
                     "must be an identifier (1-64 letters, digits or ._:/-)",
-                    name,
                 )
             )
         elif name == "side":
             checks.append(
-                _check(
+                (
                     col.is_in(list(SIDES)),
                     "must be buy or sell (map the file's codes in [values.side])",
-                    name,
                 )
             )
         elif name == "line_type":
-            checks.append(
-                _check(col.is_in(list(LINE_TYPES)), f"must be one of {', '.join(LINE_TYPES)}", name)
-            )
+            checks.append((col.is_in(list(LINE_TYPES)), f"must be one of {', '.join(LINE_TYPES)}"))
         elif name == "currency":
             checks.append(
-                _check(
-                    col.str.contains(CURRENCY_PATTERN), "must be a three-letter currency code", name
-                )
+                (col.str.contains(CURRENCY_PATTERN), "must be a three-letter currency code")
             )
         elif name in DATE_FIELDS:
             fmt = rules.loaded.date_formats.get(name, "%Y-%m-%d")
-            checks.append(
-                _check(rules.date(name, col).is_not_null(), f"must be a date written {fmt}", name)
-            )
+            checks.append((rules.date(name, col).is_not_null(), f"must be a date written {fmt}"))
         elif name in TIME_FIELDS:
-            checks.append(_check(rules.time(name, col).is_not_null(), rules.time_rule(name), name))
-        elif name in ("quantity", "price", "commission", "fees", "amount"):
-            positive = kind == "trades" and name in ("quantity", "price")
-            non_negative = kind == "positions" and name == "price"
+            checks.append((rules.time(name, col).is_not_null(), rules.time_rule(name)))
+        elif name in _MONEY_NAMES:
             ok = rules.decimal_ok(name, col)
             plain = rules.decimal_text(name, col)
-            if positive:
+            if _positive(kind, name):
                 ok = ok & ~plain.str.starts_with("-") & plain.str.contains("[1-9]")
                 what = "must be a decimal number greater than zero"
-            elif non_negative:
+            elif _non_negative(kind, name):
                 ok = ok & (~plain.str.starts_with("-") | ~plain.str.contains("[1-9]"))
                 what = "must be a decimal number, not negative"
             else:
                 what = "must be a decimal number"
             checks.append(
-                _check(
+                (
                     ok,
                     f"{what} ({rules.decimal_rule(name)}; at most {INT_DIGITS} digits before "
                     f"the point and {FRAC_DIGITS} after)",
-                    name,
                 )
             )
-        columns[name] = pa.Column(str, checks, nullable=name not in required, required=True)
+        out[name] = [(_ok(name, test), error) for test, error in checks]
+    return out
+
+
+def _positive(kind: str, name: str) -> bool:
+    return kind == "trades" and name in ("quantity", "price")
+
+
+def _non_negative(kind: str, name: str) -> bool:
+    return kind == "positions" and name == "price"
+
+
+def _typed_test(kind: str, name: str, parsed: pl.Expr) -> pl.Expr | None:
+    """The check of a typed cell in its own type, with the outcome of the text check on
+    loaders.typed_text of it: dates always read back; a time fails only where the profile's
+    zone has no such local time (or two); a number must have at most 18 integer digits (its
+    scale is at most 12, or the loader would not have kept it) and the field's sign."""
+    if name in DATE_FIELDS:
+        return None
+    if name in TIME_FIELDS:
+        return parsed.is_not_null()
+    limit = pl.lit(_LIMIT, MONEY)
+    ok = parsed.is_not_null() & (parsed.abs() < limit)
+    if _positive(kind, name):
+        ok = ok & (parsed > pl.lit(0, MONEY))
+    elif _non_negative(kind, name):
+        ok = ok & (parsed >= pl.lit(0, MONEY))
+    return ok
+
+
+def _settles_after_trade(settle: pl.Expr, trade: pl.Expr) -> pl.Expr:
+    return (settle >= trade).fill_null(value=True)
+
+
+def _schema(profile: Profile, rules: _Rules) -> pa.DataFrameSchema:
+    """The pandera schema of the canonical text frame: every field String, required ones not
+    empty, each field's checks, and settle_date not before trade_date."""
+    import pandera.polars as pa
+
+    kind = profile.kind
+    required = REQUIRED[kind]
+
+    def check(ok: pl.Expr, error: str) -> pa.Check:
+        def run(data: pa.PolarsData) -> pl.LazyFrame:
+            return data.lazyframe.select(ok)
+
+        return pa.Check(run, error=error, ignore_na=False)
+
+    columns = {
+        name: pa.Column(
+            str,
+            [check(ok, error) for ok, error in tests],
+            nullable=name not in required,
+            required=True,
+        )
+        for name, tests in _text_tests(profile, rules).items()
+    }
     frame_checks: list[pa.Check] = []
     if kind == "trades":
-        settle = rules.date("settle_date", pl.col("settle_date"))
-        trade = rules.date("trade_date", pl.col("trade_date"))
-
-        def settles_after_trade(data: pa.PolarsData) -> pl.LazyFrame:
-            return data.lazyframe.select((settle >= trade).fill_null(value=True))
-
-        frame_checks.append(
-            pa.Check(settles_after_trade, error="settle_date: is before trade_date")
+        ok = _settles_after_trade(
+            rules.date("settle_date", pl.col("settle_date")),
+            rules.date("trade_date", pl.col("trade_date")),
         )
+        frame_checks.append(check(ok, "settle_date: is before trade_date"))
     return pa.DataFrameSchema(columns, checks=frame_checks)
+
+
+def _canonical_schema(kind: str) -> pa.DataFrameSchema:
+    """pandera's schema of the valid frame: recon.canonical's columns, in order, and dtypes."""
+    import pandera.polars as pa
+
+    return pa.DataFrameSchema(
+        {name: pa.Column(dtype, nullable=True) for name, dtype in SCHEMAS[kind].items()},
+        strict=True,
+        ordered=True,
+    )
 
 
 # ---- validation -------------------------------------------------------------------------------
@@ -257,11 +317,13 @@ def _labels(profile: Profile) -> dict[str, str]:
     }
 
 
-def _reasons(profile: Profile, loaded: LoadedFile, rules: _Rules) -> pl.DataFrame:
-    """(index, reasons): every failure of every bad record, in field order."""
+def _reasons(
+    profile: Profile, text: pl.DataFrame, problems: pl.DataFrame, rules: _Rules
+) -> pl.DataFrame:
+    """(index into `text`, reasons): every failure of every bad record of the text frame
+    `text` (pandera's failure cases), with the reader's `problems` first, in field order."""
     import pandera.polars as pa
 
-    text = loaded.text
     frames: list[pl.DataFrame] = []
     if text.height:
         try:
@@ -300,10 +362,10 @@ def _reasons(profile: Profile, loaded: LoadedFile, rules: _Rules) -> pl.DataFram
                     reason.alias("reason"),
                 )
             )
-    if loaded.problems.height:
+    if problems.height:
         index = text.select(ROW).with_row_index("index")
         frames.append(
-            loaded.problems.join(index, on=ROW, how="inner").select(
+            problems.join(index, on=ROW, how="inner").select(
                 pl.col("index").cast(pl.Int64),
                 pl.lit(-1, pl.Int64).alias("order"),
                 pl.col("reason"),
@@ -355,71 +417,124 @@ def _values_json(raw: pl.DataFrame, *, null_is_empty: bool) -> pl.Series:
     )
 
 
-def validate(profile: Profile, loaded: LoadedFile) -> Validated:
-    """Split a loaded file into valid canonical rows and quarantined ones (see the module
-    docstring)."""
-    if loaded.kind != profile.kind:
-        raise ValueError(f"file loaded as {loaded.kind}, profile is for {profile.kind}")
-    rules = _Rules(loaded)
-    bad = _reasons(profile, loaded, rules)
-    text = loaded.text
-    flagged = pl.select(
-        pl.int_range(0, text.height, dtype=pl.Int64).is_in(bad.get_column("index").implode())
-    ).to_series()
-    quarantine = (
-        text.select(ROW)
-        .with_row_index("_i")
-        .filter(flagged)
-        .with_columns(
-            _values_json(_raw_rows(loaded.raw, flagged), null_is_empty=loaded.null_is_empty),
-            pl.col("_i").cast(pl.Int64),
-        )
-        .join(bad, left_on="_i", right_on="index", how="left", maintain_order="left")
-        .select(pl.col(ROW).cast(pl.Int64), "values", "reasons")
-        .sort(ROW, maintain_order=True)
-    )
-    typed = _parse(profile, rules, text)
-    if bad.height:
-        typed = typed.filter(~flagged)
-    if typed.get_column(_LOST).any():  # the checks and the parsing disagree: a bug, say so
-        raise TieoutError(f"{loaded.source}: a row passed validation but did not parse (a bug)")
-    valid = conform(typed, profile.kind)
-    return Validated(valid, quarantine.select(list(QUARANTINE)).cast(pl.Schema(QUARANTINE)))
-
-
+_BAD: Final = "_bad"
 _LOST: Final = "_lost"
 
 
-def _parse(profile: Profile, rules: _Rules, text: pl.DataFrame) -> pl.DataFrame:
-    """Every row parsed (bad rows' unparseable cells become null; the caller drops those
-    rows). `_lost` flags a row where a non-empty cell did not parse: never a valid row."""
+def validate(profile: Profile, loaded: LoadedFile) -> Validated:
+    """Split a loaded file into valid canonical rows and quarantined ones (see the module
+    docstring).
+
+    One lazy plan over the cells parses every field once and evaluates every check as a
+    vectorised expression (text fields: the very expressions of the pandera schema; fields
+    the loader kept typed: their checks in their own types), collected once. Only the rows it
+    flags (and those the reader found wrong) go through the pandera schema, as text, for the
+    reasons. A flagged row pandera finds nothing wrong with, or a valid row that did not
+    parse, is a bug and refused as such."""
+    if loaded.kind != profile.kind:
+        raise ValueError(f"file loaded as {loaded.kind}, profile is for {profile.kind}")
+    rules = _Rules(loaded)
+    cells = loaded.cells
+    screened = _screen(profile, rules, loaded)
+    flagged = screened.get_column(_BAD)
+    if loaded.problems.height:
+        problem_rows = loaded.problems.get_column(ROW).implode()
+        flagged = flagged | screened.get_column(ROW).is_in(problem_rows)
+    n_flagged = int(flagged.sum())
+    if n_flagged:
+        text = cells.filter(flagged).with_columns(
+            loaders.typed_text(name, cells.schema[name]).alias(name) for name in loaded.typed
+        )
+        bad = _reasons(profile, text, loaded.problems, rules)
+        if bad.height != n_flagged:
+            raise TieoutError(
+                f"{loaded.source}: {n_flagged - bad.height} row(s) failed a check but pandera "
+                "found no reason (a bug)"
+            )
+        quarantine = (
+            text.select(ROW)
+            .with_row_index("_i")
+            .with_columns(
+                _values_json(_raw_rows(loaded.raw, flagged), null_is_empty=loaded.null_is_empty),
+                pl.col("_i").cast(pl.Int64),
+            )
+            .join(bad, left_on="_i", right_on="index", how="left", maintain_order="left")
+            .select(pl.col(ROW).cast(pl.Int64), "values", "reasons")
+            .sort(ROW, maintain_order=True)
+        )
+        screened = screened.filter(~flagged)
+    else:
+        quarantine = pl.DataFrame(schema=QUARANTINE)
+    if screened.get_column(_LOST).any():  # the checks and the parsing disagree: a bug, say so
+        raise TieoutError(f"{loaded.source}: a row passed validation but did not parse (a bug)")
+    valid = conform(screened.drop(_BAD, _LOST), profile.kind)
+    # pandera, schema level (lazy: columns and dtypes, no pass over the data)
+    _canonical_schema(profile.kind).validate(valid.lazy())
+    return Validated(valid, quarantine.select(list(QUARANTINE)).cast(pl.Schema(QUARANTINE)))
+
+
+def _screen(profile: Profile, rules: _Rules, loaded: LoadedFile) -> pl.DataFrame:
+    """Every row parsed (a bad row's unparseable cells become null), with `_bad` (the row
+    fails a check) and `_lost` (a non-empty cell did not parse: never so for a row that is
+    not bad), in one lazy plan collected once: common subexpression elimination parses each
+    column once for the checks, the values and `_lost`."""
+    kind = profile.kind
+    cells = loaded.cells
+    tests = _text_tests(profile, rules)
     exprs: list[pl.Expr] = [pl.col(ROW)]
+    bad: list[pl.Expr] = []
     lost: list[pl.Expr] = []
+    parsed_of: dict[str, pl.Expr] = {}
     row_ref = pl.concat_str([pl.lit("row:"), pl.col(ROW).cast(pl.String)])
-    for name in FIELDS[profile.kind]:
+    for name in FIELDS[kind]:
         col = pl.col(name)
+        if name in REQUIRED[kind]:
+            bad.append(col.is_null())
+        typed = name in loaded.typed
+        parsed: pl.Expr | None = None
         if name in DATE_FIELDS:
-            parsed = rules.date(name, col)
+            parsed = col if typed else rules.date(name, col)
         elif name in TIME_FIELDS:
-            parsed = rules.time(name, col)
-        elif name in ("quantity", "price", "commission", "fees", "amount"):
-            parsed = rules.decimal_text(name, col).cast(MONEY, strict=False)
+            dtype = cells.schema[name]
+            parsed = _typed_time(rules, name, dtype) if typed else rules.time(name, col)
+        elif name in _MONEY_NAMES:
+            source = col if typed else rules.decimal_text(name, col)
+            parsed = source.cast(MONEY, strict=False)
+        if typed:
+            assert parsed is not None  # only dates, times and numbers are kept typed
+            test = _typed_test(kind, name, parsed)
+            if test is not None:
+                bad.append(~_ok(name, test))
         else:
+            bad.extend(~ok for ok, _ in tests[name])
+        if parsed is None:
             if name != "ref":
                 exprs.append(col)
             continue
+        parsed_of[name] = parsed
         exprs.append(parsed.alias(name))
         lost.append(col.is_not_null() & parsed.is_null())
-    if profile.kind == "trades":
+    if kind == "trades":
+        bad.append(~_settles_after_trade(parsed_of["settle_date"], parsed_of["trade_date"]))
         exprs += [
             pl.coalesce(pl.col("exec_id"), row_ref).alias("ref"),
             pl.lit(profile.venue, pl.String).alias("venue"),
         ]
-    elif profile.kind == "cash":
+    elif kind == "cash":
         exprs.append(pl.coalesce(pl.col("ref"), row_ref).alias("ref"))
     else:
         exprs.append(row_ref.alias("ref"))
+    exprs.append(pl.any_horizontal(bad).alias(_BAD) if bad else pl.lit(value=False).alias(_BAD))
     exprs.append(pl.any_horizontal(lost).alias(_LOST) if lost else pl.lit(value=False).alias(_LOST))
-    # lazily: common subexpression elimination parses each column once, not once more for
-    # `_lost` (an eager select evaluates every parse twice)
-    return text.lazy().select(exprs).collect()
+    return cells.lazy().select(exprs).collect()
+
+
+def _typed_time(rules: _Rules, name: str, dtype: pl.DataType) -> pl.Expr:
+    """A typed time cell in UTC microseconds: zoned as it is, naive in the file's zone (null
+    where that zone has no such local time, or two)."""
+    col = pl.col(name).dt.cast_time_unit("us")
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        return col.dt.convert_time_zone("UTC")
+    return col.dt.replace_time_zone(
+        rules.loaded.timezone, ambiguous="null", non_existent="null"
+    ).dt.convert_time_zone("UTC")

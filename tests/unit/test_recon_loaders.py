@@ -28,7 +28,7 @@ def check(prof: Profile, loaded: LoadedFile) -> Validated:
     out = validate(prof, loaded)
     assert out.valid.height + out.quarantine.height == loaded.rows
     assert set(out.valid["row"]).isdisjoint(out.quarantine["row"])
-    assert sorted([*out.valid["row"], *out.quarantine["row"]]) == sorted(loaded.text["row"])
+    assert sorted([*out.valid["row"], *out.quarantine["row"]]) == sorted(loaded.cells["row"])
     assert dict(out.valid.schema) == {"trades": TRADES, "positions": POSITIONS, "cash": CASH}[
         prof.kind
     ]
@@ -383,6 +383,159 @@ def test_parquet_typed_columns(tmp_path: Path) -> None:
         load(nested, f)
 
 
+_BOUNDS = [0, 1, -1, 10**18 - 1, 10**18, -(10**18) + 1, -(10**18), 2**63 - 1, -(2**63)]
+_INSTANTS = [
+    datetime(2026, 3, 29, 2, 30),  # no such local time in Paris or New York (DST gap)
+    datetime(2026, 10, 25, 2, 30),  # twice in Paris (DST end)
+    datetime(2026, 3, 8, 2, 30),  # no such local time in New York
+    datetime(2026, 11, 1, 1, 30),  # twice in New York
+    datetime(1, 1, 1),
+    datetime(9999, 12, 31, 23, 59, 59, 999999),
+]
+
+
+@st.composite
+def typed_parquet(draw: st.DrawFn) -> tuple[pl.DataFrame, str]:
+    """A trades (or positions) Parquet frame of typed columns with values at the edges of what
+    a canonical decimal, date and time can hold, and the kind."""
+    kind = draw(st.sampled_from(["trades", "positions"]))
+    n = draw(st.integers(1, 8))
+    scale = draw(st.integers(0, 12))
+
+    def ints(lo: int, hi: int) -> list[int | None]:
+        value = st.one_of(st.sampled_from([b for b in _BOUNDS if lo <= b <= hi]),
+                          st.integers(lo, hi))
+        return draw(st.lists(st.one_of(st.none(), value), min_size=n, max_size=n))
+
+    def decimals(s: int) -> pl.Series:
+        bound = 10**18 * 10**s
+        raw = draw(st.lists(st.one_of(
+            st.none(),
+            st.sampled_from([0, 1, -1, bound - 1, bound, -bound + 1, -bound]),
+            st.integers(-(10**37), 10**37),
+            st.integers(-(10**(s + 3)), 10**(s + 3)),
+        ), min_size=n, max_size=n))
+        return pl.Series([None if r is None else D(r).scaleb(-s) for r in raw],
+                         dtype=pl.Decimal(38, s))
+
+    def instants() -> list[datetime | None]:
+        one = st.one_of(st.sampled_from(_INSTANTS), st.datetimes())
+        return draw(st.lists(st.one_of(st.none(), one), min_size=n, max_size=n))
+
+    zone = draw(st.sampled_from([None, "UTC", "Europe/Paris", "Asia/Tokyo"]))
+    unit = draw(st.sampled_from(["us", "ms"]))
+    times = pl.Series(instants(), dtype=pl.Datetime("us")).dt.cast_time_unit(unit)
+    if zone is not None:
+        times = times.dt.replace_time_zone("UTC").dt.convert_time_zone(zone)
+    if kind == "positions":
+        frame = pl.DataFrame({
+            "account": ["A1"] * n,
+            "symbol": draw(st.lists(st.sampled_from(["S", None, " S", "bad id!"]),
+                                    min_size=n, max_size=n)),
+            "quantity": decimals(scale),
+            "price": pl.Series(ints(-(2**63), 2**63 - 1), dtype=pl.Int64),
+        })
+        return frame, kind
+    settle = pl.Series(instants(), dtype=pl.Datetime("us"))
+    if draw(st.booleans()):
+        settle = settle.dt.replace_time_zone("UTC").dt.convert_time_zone("Asia/Tokyo")
+    frame = pl.DataFrame({
+        "exec_id": draw(st.lists(st.sampled_from(["E1", "E2", None, " E3", "bad id!"]),
+                                 min_size=n, max_size=n)),
+        "account": ["A1"] * n,
+        "symbol": ["S"] * n,
+        "side": draw(st.lists(st.sampled_from(["buy", "SELL", "x"]), min_size=n, max_size=n)),
+        "quantity": decimals(scale),
+        "price": pl.Series(ints(-(2**63), 2**63 - 1), dtype=pl.Int64),
+        "currency": ["USD"] * n,
+        "trade_date": pl.Series(draw(st.lists(st.one_of(st.none(), st.dates()), min_size=n,
+                                              max_size=n)), dtype=pl.Date),
+        "settle_date": settle,
+        "exec_time": times,
+        "commission": decimals(12),
+        "fees": pl.Series(ints(-(2**31), 2**31 - 1), dtype=pl.Int32),
+    })
+    return frame, kind
+
+
+def same_as_text(frame: pl.DataFrame, kind: str, timezone: str) -> Validated:
+    """Validate `frame` as a Parquet file read typed and read as text; assert the same outcome
+    (valid frame, quarantine: rows, values, reasons) and return it."""
+    import io
+
+    buf = io.BytesIO()
+    frame.write_parquet(buf)
+    prof = profile(kind, "parquet", f'[parse]\ntimezone = "{timezone}"\n')
+    typed = load_bytes(prof, buf.getvalue(), "t.parquet")
+    text = load_bytes(prof, buf.getvalue(), "t.parquet", keep_types=False)
+    assert not text.typed
+    fields = {"quantity", "price", "trade_date", "settle_date", "exec_time", "commission", "fees"}
+    assert typed.typed == fields & set(frame.columns)
+    out_typed, out_text = check(prof, typed), check(prof, text)
+    assert out_typed.valid.equals(out_text.valid)
+    assert out_typed.quarantine.equals(out_text.quarantine)
+    return out_typed
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(typed_parquet(), st.sampled_from(["UTC", "Europe/Paris", "America/New_York"]))
+def test_typed_parquet_columns_validate_as_their_text_would(
+    case: tuple[pl.DataFrame, str], timezone: str
+) -> None:
+    """Typed Parquet columns are checked and parsed in their own types (no text round trip);
+    the outcome is exactly that of reading their text."""
+    frame, kind = case
+    same_as_text(frame, kind, timezone)
+
+
+@pytest.mark.parametrize("unit", ["us", "ms"])
+def test_typed_parquet_edges(unit: str) -> None:
+    """The edges, each in a row of its own: naive times in a DST gap and in a DST overlap of
+    the file's zone, 18 and 19 integer digits, zero and negative where only positive is
+    allowed, a settle date before the trade date, a Tokyo time whose local date differs."""
+    edge = D("999999999999999999.999999999999")
+    n = 9
+    base = {
+        "exec_id": [f"E{i}" for i in range(n)],
+        "account": ["A1"] * n,
+        "symbol": ["S"] * n,
+        "side": ["buy"] * n,
+        "currency": ["USD"] * n,
+    }
+    frame = pl.DataFrame({
+        **base,
+        "quantity": pl.Series([edge, D(1), D(1), D(10**18), D(0), D(1), D(1), D(1), D(1)],
+                              dtype=pl.Decimal(38, 12)),
+        "price": pl.Series([1, 1, 1, 1, 1, -1, 1, 1, 10**18], dtype=pl.Int64),
+        "trade_date": [date(2026, 3, 29)] * n,
+        "settle_date": pl.Series(
+            [datetime(2026, 3, 29, 16)] * 6 + [datetime(2026, 3, 28, 10)] * 2
+            + [datetime(2026, 3, 29, 16)]
+        ).dt.replace_time_zone("UTC").dt.convert_time_zone("Asia/Tokyo"),
+        "exec_time": pl.Series(
+            [datetime(2026, 3, 29, 1, 30), datetime(2026, 3, 29, 2, 30),
+             datetime(2026, 10, 25, 2, 30)] + [datetime(2026, 3, 29, 12)] * 6
+        ).dt.cast_time_unit(unit),
+    })
+    out = same_as_text(frame, "trades", "Europe/Paris")
+    assert out.valid["row"].to_list() == [1]
+    assert out.valid["quantity"].to_list() == [edge]
+    assert out.valid["settle_date"].to_list() == [date(2026, 3, 30)]  # the date in Tokyo
+    q = quarantined(out)
+    assert sorted(q) == [2, 3, 4, 5, 6, 7, 8, 9]
+    assert q[2] == [f"exec_time: '2026-03-29T02:30:00' {out_msg_time()}"]
+    assert q[3] == [f"exec_time: '2026-10-25T02:30:00' {out_msg_time()}"]
+    assert q[4][0].startswith("quantity: '1000000000000000000.000000000000' must be a decimal")
+    assert q[5][0].startswith("quantity: '0.000000000000' must be a decimal number greater")
+    assert q[6][0].startswith("price: '-1' must be a decimal number greater than zero")
+    assert q[7] == q[8] == ["settle_date: is before trade_date"]
+    assert q[9][0].startswith("price: '1000000000000000000' must be a decimal number")
+
+
+def out_msg_time() -> str:
+    return "must be a time written %Y-%m-%dT%H:%M:%S%.f"
+
+
 def test_not_a_parquet_file(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="not a readable Parquet file") as info:
         load(profile("trades", "parquet"), write(tmp_path / "x.parquet", "hello"))
@@ -571,7 +724,7 @@ def test_camt053_several_statements_and_other_account_ids(tmp_path: Path) -> Non
     loaded, out = load_and_validate(prof, f)
     check(prof, loaded)
     assert loaded.rows == 8
-    assert [a for (a,) in rows(loaded.text, "account")] == ["DE89370400440532013000"] * 4 + [
+    assert [a for (a,) in rows(loaded.cells, "account")] == ["DE89370400440532013000"] * 4 + [
         "12345678"
     ] * 4
     assert loaded.skipped == {"balance type CLAV": 2, "entry status PDNG": 2}
