@@ -304,3 +304,35 @@ def test_manifest_problems_name_every_mismatch() -> None:
     ]
     good = {f.file: (f.sha256, f.rows) for f in files[:2]}
     assert rt.manifest_problems({**manifest, "files": manifest["files"][:2]}, good) == []
+
+
+def test_a_declared_group_takes_only_old_unpinned_unheld_rows_with_their_children() -> None:
+    group = rt.GroupSpec("recs", "id", ("at",), children=(rt.ChildSpec("kids", "id"),))
+    old_t = datetime(2019, 1, 1, tzinfo=UTC)
+    new_t = datetime(2025, 1, 1, tzinfo=UTC)
+
+    def row(key: int, *times: object, accounts: tuple[str, ...] = ("A1",),
+            pinned: bool = False) -> rt.GroupRow:
+        return rt.GroupRow(key, tuple(times), frozenset(accounts),  # type: ignore[arg-type]
+                           {"kids": (key * 10, key * 10 + 1)}, pinned)
+
+    rows = [
+        row(1, old_t, OLD),            # old, its child old: goes with both children
+        row(2, old_t, new_t),          # a child younger than the cut-off: stays
+        row(3, old_t, None),           # a time it does not have: stays
+        row(4, old_t, pinned=True),    # referenced by a row that stays / newest id: stays
+        row(5, old_t, accounts=("B1",)),
+    ]
+    sel = rt.plan_group("c", group, rows, CUT, [hold("B1")])
+    assert sel.ids == {"kids": (10, 11), "recs": (1,)}
+    assert sel.held == 3  # row 5 and its two children
+    assert rt.plan_group("c", group, rows, CUT, [hold(None, "c")]).ids["recs"] == ()
+    assert rt.plan_group("c", group, rows, CUT, [hold(None, "other")]).ids["recs"] == (1, 5)
+
+
+def test_accounts_named_in_payloads_and_command_arguments() -> None:
+    assert rt.accounts_in_json('["report", "statement", "--account", "A1"]') == {"A1"}
+    assert rt.accounts_in_json('["x", "--account=A2"]') == {"A2"}
+    assert rt.accounts_in_json('{"orders": [{"account": "A3"}]}') == {"A3"}
+    assert rt.values_in_json('{"Acct": "A4", "Qty": "abc"}') == {"A4", "abc"}
+    assert rt.accounts_in_json("not json") == set()
