@@ -217,6 +217,72 @@ def append(
     return AuditEvent(seq, at_text, actor, action, entity_type, entity_id, reason, body, prev, h)
 
 
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append (`chain`, `append_many`): what `append` takes, as a value."""
+
+    at: datetime
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str
+    payload: Mapping[str, Any]
+    reason: str | None = None
+
+
+def chain(start: tuple[int, str], items: Iterable[NewEvent]) -> list[AuditEvent]:
+    """The events that continue a chain whose last event is `start` (seq, hash), numbered and
+    hashed exactly as `append` would append them one by one. Pure: the caller stores them."""
+    seq, prev = start
+    out = []
+    for item in items:
+        seq += 1
+        fields = (
+            utc_iso(item.at),
+            item.actor,
+            item.action,
+            item.entity_type,
+            item.entity_id,
+            item.reason,
+            canonical_json(item.payload),
+        )
+        h = event_hash(prev, seq, *fields)
+        out.append(AuditEvent(seq, *fields, prev, h))
+        prev = h
+    return out
+
+
+_COLUMNS = ("seq", "at", "actor", "action", "entity_type", "entity_id", "reason", "payload")
+
+
+def append_many(conn: Connection, items: Sequence[NewEvent]) -> list[AuditEvent]:
+    """Append several events inside the caller's write transaction (which holds the book lock)
+    in one bulk insert: the same rows as `append` called for each in turn."""
+    from oms.store import bulk_insert
+
+    if not items:
+        return []
+    made = chain(head(conn), items)
+    postgres = conn.dialect.name == "postgresql"
+    rows = [
+        (
+            e.seq,
+            item.at if postgres else e.at,
+            e.actor,
+            e.action,
+            e.entity_type,
+            e.entity_id,
+            e.reason,
+            e.payload,
+            e.prev_hash,
+            e.hash,
+        )
+        for e, item in zip(made, items, strict=True)
+    ]
+    bulk_insert(conn, audit_events, (*_COLUMNS, "prev_hash", "hash"), rows)
+    return made
+
+
 def _at_text(conn: Connection) -> Any:
     """The stored time as the canonical ISO text, computed by the database (no per-row parsing)."""
     if conn.dialect.name == "postgresql":

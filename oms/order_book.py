@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -24,7 +24,6 @@ from oms.book import Ctx
 from oms.calendars import ALWAYS_OPEN, next_close, session_bounds, settlement_date
 from oms.errors import BadInput, NotFound, Refused, RowError
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
-from oms.positions import positions
 from oms.schema import executions, imports, market_bars, order_client_ids, order_events
 from oms.schema import orders as orders_table
 from oms.store import Store, next_id
@@ -84,7 +83,83 @@ class RiskRejected(Refused):
 
 
 def order_state(order: Order) -> str:
-    return audit.canonical_json(order)
+    """The Order as stored: canonical JSON of its fields (the text `audit.canonical_json(order)`
+    gives, built field by field without its generic per-value hook: this runs for every order)."""
+    return _STATE_JSON(
+        {
+            "account": order.account,
+            "avg_px": _opt_text(order.avg_px),
+            "client_order_id": order.client_order_id,
+            "condition": order.condition,
+            "created_at": utc_iso(order.created_at),
+            "cum_qty": dec_str(order.cum_qty),
+            "expire_at": _opt_day(order.expire_at),
+            "fills": [
+                [f.exec_id, dec_str(f.quantity), dec_str(f.price), utc_iso(f.at), f.corrected_by]
+                for f in order.fills
+            ],
+            "history": [
+                [h.status, utc_iso(h.at), h.actor, h.reason, h.event] for h in order.history
+            ],
+            "leaves_qty": dec_str(order.leaves_qty),
+            "limit_price": _opt_text(order.limit_price),
+            "order_id": order.order_id,
+            "pending": None if order.pending is None else _pending_json(order.pending),
+            "quantity": dec_str(order.quantity),
+            "reject_reason": order.reject_reason,
+            "side": order.side,
+            "status": order.status,
+            "stop_price": _opt_text(order.stop_price),
+            "submitted": _submitted_json(order.submitted),
+            "symbol": order.symbol,
+            "tif": order.tif,
+            "type": order.type,
+            "updated_at": utc_iso(order.updated_at),
+            "venue": order.venue,
+        }
+    )
+
+
+_STATE_JSON = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=audit._json_default
+).encode
+
+
+def _opt_text(v: Decimal | None) -> str | None:
+    return None if v is None else dec_str(v)
+
+
+def _opt_day(v: date | None) -> str | None:
+    return None if v is None else v.isoformat()
+
+
+def _pending_json(p: orders.PendingRequest) -> dict[str, Any]:
+    return {
+        "client_order_id": p.client_order_id,
+        "kind": p.kind,
+        "limit_price": _opt_text(p.limit_price),
+        "quantity": _opt_text(p.quantity),
+        "requested_at": utc_iso(p.requested_at),
+        "stop_price": _opt_text(p.stop_price),
+    }
+
+
+def _submitted_json(c: SubmitOrder) -> dict[str, Any]:
+    return {
+        "account": c.account,
+        "client_order_id": c.client_order_id,
+        "expire_at": _opt_day(c.expire_at),
+        "limit_price": _opt_text(c.limit_price),
+        "order_id": c.order_id,
+        "quantity": dec_str(c.quantity),
+        "reason": c.reason,
+        "side": c.side,
+        "stop_price": _opt_text(c.stop_price),
+        "symbol": c.symbol,
+        "tif": c.tif,
+        "type": c.type,
+        "venue": c.venue,
+    }
 
 
 def _dec(v: str | None) -> Decimal | None:
@@ -256,50 +331,24 @@ def _account_state(
     *,
     without: Order | None = None,
 ) -> risk.AccountState:
-    """The account for the risk checks; `without` leaves one live order out (its reservation
-    and leaves), for checking a replace of it."""
-    acct = book.get_account(conn, req.account)
-    bal = book.cash_balance(conn, req.account)
-    held = {p.position.symbol: p.position.quantity for p in positions(conn, req.account)}
-    o = orders_table.c
-    live = [o.account == req.account, o.symbol == req.symbol, o.status.in_(LIVE_STATUSES)]
-    if without is not None:
-        live.append(o.order_id != without.order_id)
-    open_rows = conn.execute(select(o.side, o.leaves_qty).where(*live)).all()
-    reserved = bal.reserved - (_reservation(conn, without) if without is not None else 0)
-    since = now - max(limits.rate_window, limits.duplicate_window)
-    recent = [
-        load_state(s)
-        for s in conn.execute(
-            select(o.state).where(o.account == req.account, o.created_at >= since)
-        ).scalars()
-    ]
-    return risk.AccountState(
-        account_type=acct.type,
-        tier=acct.tier,
-        currency=acct.currency,
-        cash=bal.balance,
-        reserved=reserved,
-        position=held.get(req.symbol, Decimal(0)),
-        open_buy_quantity=sum((q for s, q in open_rows if s == "buy"), Decimal(0)),
-        open_sell_quantity=sum((q for s, q in open_rows if s == "sell"), Decimal(0)),
-        recent_order_times=[r.created_at for r in recent],
-        kill_switch=risk_limits.account_killed(conn, req.account),
-        recent_orders=[
-            risk.RecentOrder(
-                r.created_at,
-                r.symbol,
-                r.side,
-                r.quantity,
-                r.type,
-                r.limit_price,
-                r.stop_price,
-                r.client_order_id,
-            )
-            for r in recent
-            if r.status is not OrderStatus.REJECTED  # never went out: sending it again is fine
-        ],
-    )
+    """The account for the risk checks (as a submission sees it: oms.submission); `without`
+    leaves one live order out (its reservation and leaves), for checking a replace of it."""
+    from oms import submission  # builds on this module
+
+    group = submission.Group(conn, Ctx("risk", now))
+    acct = group.account(req.account)
+    state = group.account_state(acct, req)
+    del limits  # the group reads the same settings in the same transaction
+    if without is None or not without.live:
+        return state
+    leaves = without.leaves_qty
+    if without.side is Side.BUY:
+        return dataclasses.replace(
+            state,
+            reserved=state.reserved - _reservation(conn, without),
+            open_buy_quantity=state.open_buy_quantity - leaves,
+        )
+    return dataclasses.replace(state, open_sell_quantity=state.open_sell_quantity - leaves)
 
 
 def _market_state(conn: Connection, symbol: str, now: datetime) -> risk.MarketState:
@@ -488,98 +537,12 @@ def _paper_commission(terms: paper.PaperTerms, before: Order, fill: orders.Apply
 
 
 def submit(store: Store, ctx: Ctx, req: OrderRequest) -> Submitted:
-    with store.write() as conn:
-        book.get_account(conn, req.account)
-        book.get_instrument(conn, req.symbol)
-        count = conn.execute(select(func.count()).select_from(orders_table)).scalar() or 0
-        order_id = OrderId(f"O{count + 1:08d}")
-        client_id = ClientOrderId(req.client_order_id or order_id)
-        command = SubmitOrder(
-            order_id=order_id,
-            client_order_id=client_id,
-            account=AccountId(req.account),
-            symbol=Symbol(req.symbol),
-            side=req.side,
-            quantity=req.quantity,
-            type=req.type,
-            tif=req.tif,
-            limit_price=req.limit_price,
-            stop_price=req.stop_price,
-            expire_at=req.expire_at,
-            venue=Venue(req.venue),
-        )
-        if req.client_order_id is not None:
-            earlier = conn.execute(
-                select(order_client_ids.c.order_id).where(
-                    order_client_ids.c.account == req.account,
-                    order_client_ids.c.client_order_id == req.client_order_id,
-                )
-            ).scalar()
-            if earlier is not None:
-                first = find(conn, earlier)
-                if orders.same_terms(first, dataclasses.replace(command, order_id=first.order_id)):
-                    return Submitted(first, duplicate=True)
-                raise Refused(
-                    f"order submit with client order id {req.client_order_id}",
-                    f"account {req.account} used it already for order {first.order_id} with "
-                    "other terms",
-                    "duplicate_client_order_id",
-                )
-        steps = [orders.decide(None, command, ctx.now, ctx.actor)]
-        commands: list[Any] = [command]
-        market = _market_state(conn, req.symbol, ctx.now)
-        limits = risk_limits.load_limits(conn)
-        result = risk.check(
-            risk.OrderRequest(
-                req.account,
-                req.symbol,
-                req.side,
-                req.quantity,
-                req.type,
-                req.tif,
-                req.limit_price,
-                req.stop_price,
-                client_id,
-            ),
-            _account_state(conn, req, ctx.now, limits),
-            market,
-            limits,
-            ctx.now,
-        )
-        if not result.ok:
-            reject = orders.RejectOrder(
-                reason="risk: " + "; ".join(f.message for f in result.failures)
-            )
-            steps.append(orders.decide(steps[-1].order, reject, ctx.now, ctx.actor))
-            commands.append(reject)
-        elif req.venue == PAPER:
-            terms = paper.load_terms(conn)
-            answers = _paper(steps[-1].order, market, terms)
-            steps += _run(conn, ctx, steps[-1].order, answers, terms)
-            commands += answers
-        order = steps[-1].order
-        _store_order(conn, order, ctx, steps, commands, new=True)
-        audit.append(
-            conn,
-            at=ctx.now,
-            actor=ctx.actor,
-            action="order.submit",
-            entity_type="order",
-            entity_id=order.order_id,
-            payload={
-                "client_order_id": order.client_order_id,
-                "account": order.account,
-                "symbol": order.symbol,
-                "side": order.side.value,
-                "quantity": order.quantity,
-                "type": order.type.value,
-                "status": order.status.value,
-                "risk": [f.code.value for f in result.failures],
-            },
-        )
-    if not result.ok:
-        raise RiskRejected(order, result)
-    return Submitted(order, duplicate=False)
+    """Check, record and route one order in one transaction, committed before it returns (its
+    acknowledgement). A repeated client order id returns the first order (duplicate); a risk
+    rejection is recorded, then raised (RiskRejected). See oms.submission."""
+    from oms import submission  # builds on this module
+
+    return submission.submit(store, ctx, req)
 
 
 def _run(
@@ -1079,23 +1042,51 @@ def _request(row: dict[str, str | None]) -> OrderRequest:
     )
 
 
-def submit_file(store: Store, ctx: Ctx, path: str) -> BatchResult:
-    """Submit every row of an order file, each checked and acknowledged on its own (one
-    transaction each): a bad or refused row does not stop the others."""
+def submit_file(
+    store: Store,
+    ctx: Ctx,
+    path: str,
+    on_commit: Callable[[Sequence[BatchLine]], None] | None = None,
+) -> BatchResult:
+    """Submit every row of an order file, each checked on its own against the book as the
+    orders before it left it (the same decisions as one `submit` per row), in groups of
+    oms.submission.CHUNK orders, one transaction each (group commit): a bad or refused row does
+    not stop the others, and a crash loses at most the group being written, never part of an
+    order. `on_commit` is given each group's lines once the group has committed (the
+    acknowledgements)."""
+    from oms import submission  # builds on this module
+
     tf = tabular.read_csv(path, required=FILE_REQUIRED, optional=FILE_OPTIONAL)
-    out: list[BatchLine] = []
-    for i, row in enumerate(tf.frame.iter_rows(named=True)):
-        line = i + tabular.HEADER_LINE + 1
+    requests: list[OrderRequest | BadInput] = []
+    for row in tf.frame.iter_rows(named=True):
         try:
-            done = submit(store, ctx, _request(row))
-            out.append(BatchLine(line, done.order, done.duplicate, None))
-        except RiskRejected as exc:
-            out.append(BatchLine(line, exc.order, False, exc.reason))
+            requests.append(_request(row))
         except BadInput as exc:
-            out.append(BatchLine(line, None, False, exc.message, bad_input=True))
-        except (Refused, NotFound) as exc:
-            out.append(BatchLine(line, None, False, exc.message))
+            requests.append(exc)
+    first_line = tabular.HEADER_LINE + 1
+    out: list[BatchLine] = []
+
+    def committed(start: int, outcomes: list[submission.Outcome]) -> None:
+        lines = [_batch_line(first_line + start + i, o) for i, o in enumerate(outcomes)]
+        out.extend(lines)
+        if on_commit is not None:
+            on_commit(lines)
+
+    submission.submit_many(store, ctx, requests, committed)
     return BatchResult(path, tuple(out))
+
+
+def _batch_line(line: int, outcome: Any) -> BatchLine:
+    error = outcome.error
+    if error is None:
+        return BatchLine(line, outcome.order, outcome.duplicate, None)
+    if isinstance(error, RiskRejected):
+        return BatchLine(line, error.order, False, error.reason)
+    if isinstance(error, BadInput):
+        return BatchLine(line, None, False, error.message, bad_input=True)
+    if isinstance(error, Refused | NotFound):
+        return BatchLine(line, None, False, error.message)
+    raise error
 
 
 # ---- expiry and stuck orders ---------------------------------------------------------------------

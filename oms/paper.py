@@ -13,7 +13,8 @@ rounded half-up to the cent.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 from typing import Final
@@ -126,7 +127,17 @@ def fill_commission(
 
 def load_terms(conn: Connection) -> PaperTerms:
     query = select(settings.c.key, settings.c.value).where(settings.c.key.startswith(PREFIX))
-    rows = {str(key): str(value) for key, value in conn.execute(query)}
+    return terms_from({str(key): str(value) for key, value in conn.execute(query)})
+
+
+def terms_from(rows: Mapping[str, str]) -> PaperTerms:
+    """The terms given the settings (full keys: `paper.*`; other keys are ignored)."""
+    return _terms_of(tuple(sorted((k, v) for k, v in rows.items() if k.startswith(PREFIX))))
+
+
+@functools.lru_cache(maxsize=64)
+def _terms_of(items: tuple[tuple[str, str], ...]) -> PaperTerms:
+    rows = dict(items)
     changes = {
         field: parse(rows[PREFIX + name])
         for name, (field, parse) in TERMS.items()

@@ -6,7 +6,8 @@ oms.risk.DEFAULT_LIMITS apply, so a new user can trade at once.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -69,7 +70,18 @@ def _stored(conn: Connection) -> dict[str, str]:
 
 
 def load_limits(conn: Connection) -> Limits:
-    stored = _stored(conn)
+    return limits_from(_stored(conn))
+
+
+def limits_from(stored: Mapping[str, str]) -> Limits:
+    """The limits in force given the `risk.*` settings (keys without the prefix); the same
+    settings give the same (shared, immutable) value, parsed once."""
+    return _limits_of(tuple(sorted(stored.items())))
+
+
+@functools.lru_cache(maxsize=64)
+def _limits_of(items: tuple[tuple[str, str], ...]) -> Limits:
+    stored = dict(items)
     changes: dict[str, Any] = {}
     tiers = dict(DEFAULT_LIMITS.tiers)
     for name, text in stored.items():
@@ -85,7 +97,12 @@ def load_limits(conn: Connection) -> Limits:
 
 
 def account_killed(conn: Connection, account: str) -> bool:
-    return _stored(conn).get(f"kill.account.{account}") == ON
+    return killed_in(_stored(conn), account)
+
+
+def killed_in(stored: Mapping[str, str], account: str) -> bool:
+    """Whether the `risk.*` settings (keys without the prefix) engage the account's switch."""
+    return stored.get(f"kill.account.{account}") == ON
 
 
 def set_limit(store: Store, ctx: Ctx, name: str, text: str) -> Limits:

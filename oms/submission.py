@@ -1,0 +1,939 @@
+"""Order submission, the OMS's hot path: one order (`order submit`) or a file of them (`order
+submit --file`), with the same code and therefore the same decisions.
+
+Orders are taken in *groups*, each one transaction holding the book lock: a single submission
+is a group of one; a file is cut into groups of `CHUNK` orders (group commit). Inside a group:
+
+- what the decisions need is read once, with plain indexed queries (no Order JSON parsed): the
+  settings (limits, kill switches, paper terms), the next ids, and per account on first use its
+  cash (the sum of its cash postings), its live orders (reserved cash, open quantities per
+  symbol), per symbol its position (the sum of its fills; corrections and busts are resolved by
+  oms.lots when there are any), the number of its orders in the rate window, and the orders
+  with the same symbol, side and type in the duplicate window (the only duplicate candidates);
+- each order is decided by the pure core (oms.orders, oms.risk, the paper venue) against that
+  state, and the state is then moved on in memory exactly as reading it again from the database
+  would find it (cash by the cash postings written, reservations and open quantities by a live
+  order's leaves, the position by its fill, the rate count by one, the candidates by the order);
+- every row (orders, client ids, order events, executions, journal entries and postings, audit
+  events) is collected and written at the end of the group in one bulk insert per table.
+
+An order that cannot be taken (unknown account or instrument, bad terms, a client order id
+used with other terms) writes nothing and leaves the state as it was, so the rest of the group
+goes on: the equivalent of a savepoint per order, without one. A group commits whole or not at
+all; its acknowledgements are given only after its commit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from oms import audit, book, ledger, lots, orders, paper, risk, risk_limits
+from oms import executions as executions_book
+from oms.book import Ctx
+from oms.calendars import ALWAYS_OPEN, session_bounds, settlement_date
+from oms.errors import BadInput, NotFound, Refused
+from oms.order_book import (
+    PAPER,
+    OrderRequest,
+    RiskRejected,
+    Submitted,
+    _paper_commission,
+    _paper_fill,
+    find,
+    order_state,
+)
+from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
+from oms.schema import SQLITE_TIME_FORMAT
+from oms.store import Store, bulk_insert
+from oms.values import AccountId, AccountType, Side, Symbol, Venue, dec_str
+
+CHUNK = 1_000  # orders per transaction in `submit_file`
+LIVE = tuple(s.value for s in OrderStatus if not s.terminal)
+_LIVE_SQL = ", ".join(f"'{s}'" for s in LIVE)
+_ZERO = Decimal(0)
+_COPY_FROM = 64  # PostgreSQL: tables with at least this many new rows go by COPY
+
+# the rows a group writes, table by table, in the order they must be inserted (foreign keys)
+ORDER_COLUMNS = (
+    "order_id",
+    "client_order_id",
+    "account",
+    "symbol",
+    "side",
+    "type",
+    "tif",
+    "quantity",
+    "limit_price",
+    "stop_price",
+    "expire_at",
+    "venue",
+    "status",
+    "cum_qty",
+    "leaves_qty",
+    "avg_px",
+    "reject_reason",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "state",
+)
+TABLES: dict[str, tuple[str, ...]] = {
+    "executions": (
+        "id",
+        "exec_id",
+        "venue",
+        "account",
+        "symbol",
+        "side",
+        "quantity",
+        "price",
+        "currency",
+        "trade_date",
+        "settle_date",
+        "exec_time",
+        "commission",
+        "fees",
+        "client_order_id",
+        "order_id",
+        "exec_type",
+        "source",
+        "booked_at",
+        "actor",
+    ),
+    "journal_entries": (
+        "entry_id",
+        "kind",
+        "account",
+        "currency",
+        "ref",
+        "destination",
+        "execution_id",
+        "value_date",
+        "posted_at",
+        "actor",
+    ),
+    "journal_postings": ("posting_id", "entry_id", "ledger_account", "currency", "amount"),
+    "orders": ORDER_COLUMNS,
+    "order_client_ids": ("account", "client_order_id", "order_id"),
+    "order_events": (
+        "event_id",
+        "order_id",
+        "at",
+        "actor",
+        "event",
+        "status",
+        "reason",
+        "payload",
+        "exec_id",
+    ),
+    "audit_events": (
+        "seq",
+        "at",
+        "actor",
+        "action",
+        "entity_type",
+        "entity_id",
+        "reason",
+        "payload",
+        "prev_hash",
+        "hash",
+    ),
+}
+
+
+# ---- the database, raw -------------------------------------------------------------------------
+
+
+class Db:
+    """The group's connection at the DBAPI level (the statements here are few and fixed; the
+    caller's transaction is the SQLAlchemy one). Placeholders are written `?` and turned into
+    `%s` for psycopg. Values come back as the driver gives them: PostgreSQL gives Decimals and
+    aware datetimes; SQLite the stored text, turned into them here."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.pg = conn.dialect.name == "postgresql"
+        raw = conn.connection.driver_connection
+        if raw is None:
+            raise RuntimeError("no DBAPI connection")
+        self.raw: Any = raw
+        self._sql: dict[str, str] = {}
+
+    def _text(self, sql: str) -> str:
+        text = self._sql.get(sql)
+        if text is None:
+            text = self._sql[sql] = sql.replace("?", "%s") if self.pg else sql
+        return text
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        cur = self.raw.cursor()
+        try:
+            cur.execute(self._text(sql), params)
+            return list(cur.fetchall())
+        finally:
+            cur.close()
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        rows = self.all(sql, params)
+        return rows[0] if rows else None
+
+    def dec(self, value: Any) -> Decimal:
+        return value if self.pg else Decimal(value)
+
+    def opt_dec(self, value: Any) -> Decimal | None:
+        return None if value is None else self.dec(value)
+
+    def time(self, value: Any) -> datetime:
+        return value.astimezone(UTC) if self.pg else datetime.fromisoformat(value)
+
+    def p_time(self, value: datetime) -> Any:
+        return value if self.pg else value.astimezone(UTC).strftime(SQLITE_TIME_FORMAT)
+
+    def p_dec(self, value: Decimal) -> Any:
+        return value if self.pg else dec_str(value)
+
+    def write(self, rows: dict[str, list[tuple[Any, ...]]]) -> None:
+        """Insert the collected rows, table by table in TABLES order: executemany on SQLite;
+        on PostgreSQL small sets in one pipeline (one round trip), larger ones by COPY."""
+        tables = {t.name: t for t in _tables()}
+        if not self.pg:
+            for name, cols in TABLES.items():
+                if rows.get(name):
+                    bulk_insert(self.conn, tables[name], cols, map(_sqlite_row, rows[name]))
+            return
+        small = [n for n in TABLES if rows.get(n) and len(rows[n]) < _COPY_FROM]
+        if small:
+            with self.raw.pipeline(), self.raw.cursor() as cur:
+                for name in small:
+                    cols = TABLES[name]
+                    sql = (
+                        f'INSERT INTO "{name}" ({", ".join(cols)}) '
+                        f"VALUES ({', '.join(['%s'] * len(cols))})"
+                    )
+                    cur.executemany(sql, rows[name])
+        for name, cols in TABLES.items():
+            if rows.get(name) and len(rows[name]) >= _COPY_FROM:
+                bulk_insert(self.conn, tables[name], cols, rows[name])
+
+
+def _tables() -> tuple[Any, ...]:
+    from oms import schema
+
+    return (
+        schema.executions,
+        schema.journal_entries,
+        schema.journal_postings,
+        schema.orders,
+        schema.order_client_ids,
+        schema.order_events,
+        schema.audit_events,
+    )
+
+
+# a group's rows carry the same few times (its `now`) many times over: their text is kept
+# (equal aware datetimes are the same instant, so the same UTC text)
+_TIME_TEXT: dict[datetime, str] = {}
+
+
+def _sqlite_value(value: Any) -> Any:
+    kind = type(value)
+    if kind is Decimal:
+        return dec_str(value)
+    if kind is datetime:
+        text = _TIME_TEXT.get(value)
+        if text is None:
+            if len(_TIME_TEXT) > 4096:
+                _TIME_TEXT.clear()
+            text = _TIME_TEXT[value] = value.astimezone(UTC).strftime(SQLITE_TIME_FORMAT)
+        return text
+    if kind is date:
+        return value.isoformat()
+    return value
+
+
+def _sqlite_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(map(_sqlite_value, row))
+
+
+# the canonical text of a decimal without trailing fractional zeros, in SQL (SQLite keeps
+# decimals as canonical fixed-point text): equal values give equal text
+_NORMAL_SQL = (
+    "(CASE WHEN instr(quantity, '.') > 0 THEN rtrim(rtrim(quantity, '0'), '.') ELSE quantity END)"
+)
+
+
+def _normal_text(value: Decimal) -> str:
+    text = dec_str(value)
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _terms_key(
+    symbol: str,
+    side: Side,
+    kind: Any,
+    quantity: Decimal,
+    limit: Decimal | None,
+    stop: Decimal | None,
+) -> tuple[Any, ...]:
+    """What the duplicate check compares (decimals hash and compare by value)."""
+    return (symbol, side.value, kind.value, quantity, limit, stop)
+
+
+# ---- the state a group works on ------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class AccountBook:
+    """An account as the risk checks see it, loaded once per group and moved on in memory by
+    each order the group takes."""
+
+    info: book.Account
+    killed: bool
+    cash: Decimal  # the sum of its cash postings in its currency
+    reserved: Decimal  # cash held for its live buy orders
+    open_qty: dict[tuple[str, str], Decimal]  # (symbol, side) -> leaves of live orders
+    rate_count: int  # its orders with now - created_at < rate window
+    positions: dict[str, Decimal] = field(default_factory=dict)  # symbol -> quantity
+    # terms (_terms_key) -> its orders in the duplicate window with them, not rejected, oldest
+    # first; and the (symbol, side, type) whose orders were all read (a group of many orders)
+    candidates: dict[tuple[Any, ...], list[risk.RecentOrder]] = field(default_factory=dict)
+    candidates_read: set[tuple[str, str, str]] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class Market:
+    instrument: book.Instrument
+    state: risk.MarketState
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What became of one request: the order (None when none was made), whether it is the
+    first order returned for a repeated client order id, and the refusal if any."""
+
+    order: Order | None
+    duplicate: bool = False
+    error: Exception | None = None
+
+
+class Group:
+    """One transaction's worth of submissions (see the module docstring)."""
+
+    def __init__(self, conn: Connection, ctx: Ctx, *, bulk: bool = False) -> None:
+        self.bulk = bulk  # many orders: read per account what they may need, in few queries
+        self.db = db = Db(conn)
+        self.conn, self.ctx, self.now = conn, ctx, ctx.now
+        stored = {
+            str(k): str(v)
+            for k, v in db.all(
+                "SELECT key, value FROM settings WHERE key LIKE ? OR key LIKE ?",
+                (risk_limits.PREFIX + "%", paper.PREFIX + "%"),
+            )
+        }
+        self.risk_settings = {
+            k.removeprefix(risk_limits.PREFIX): v
+            for k, v in stored.items()
+            if k.startswith(risk_limits.PREFIX)
+        }
+        self.limits = risk_limits.limits_from(self.risk_settings)
+        self.terms = paper.terms_from(stored)
+        ids = db.one(
+            "SELECT (SELECT max(order_id) FROM orders), (SELECT max(event_id) FROM order_events),"
+            " (SELECT max(id) FROM executions), (SELECT max(entry_id) FROM journal_entries),"
+            " (SELECT max(posting_id) FROM journal_postings)"
+        )
+        self.next_order = int(ids[0][1:]) + 1 if ids[0] else 1
+        self.next_event, self.next_exec, self.next_entry, self.next_posting = (
+            int(x or 0) + 1 for x in ids[1:]
+        )
+        self.accounts: dict[str, AccountBook] = {}
+        self.markets: dict[str, Market] = {}
+        self.last: dict[str, tuple[Decimal, datetime] | None] = {}
+        self.settle: dict[tuple[str, date], date] = {}
+        self.client_ids: dict[tuple[str, str], str] = {}  # known in this group (or looked up)
+        self.looked_up: set[str] = set()  # accounts whose client ids of the group were fetched
+        self.made: dict[str, Order] = {}  # orders made in this group
+        self.rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in TABLES}
+        self.audit: list[audit.NewEvent] = []
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def market(self, symbol: str) -> Market:
+        found = self.markets.get(symbol)
+        if found is not None:
+            return found
+        db = self.db
+        row = db.one(
+            "SELECT symbol, exchange, currency, tick_size, lot_size, restricted FROM instruments"
+            " WHERE symbol = ?",
+            (symbol,),
+        )
+        if row is None:
+            raise NotFound("instrument", symbol)
+        inst = book.Instrument(row[0], row[1], row[2], db.dec(row[3]), db.dec(row[4]), bool(row[5]))
+        last = self.last_price(symbol)
+        always = inst.exchange == ALWAYS_OPEN
+        bounds = None if always else session_bounds(inst.exchange, self.now.date())
+        state = risk.MarketState(
+            reference_price=last[0] if last else None,
+            reference_time=last[1] if last else None,
+            tick_size=inst.tick_size,
+            lot_size=inst.lot_size,
+            restricted=inst.restricted,
+            session_open=bounds[0] if bounds else None,
+            session_close=bounds[1] if bounds else None,
+            always_open=always,
+        )
+        found = self.markets[symbol] = Market(inst, state)
+        return found
+
+    def last_price(self, symbol: str) -> tuple[Decimal, datetime] | None:
+        """The close of the symbol's latest bar and its time (as md_book.last_price)."""
+        if symbol not in self.last:
+            row = self.db.one(
+                "SELECT close, time FROM market_bars WHERE symbol = ? ORDER BY time DESC LIMIT 1",
+                (symbol,),
+            )
+            self.last[symbol] = None if row is None else (self.db.dec(row[0]), self.db.time(row[1]))
+        return self.last[symbol]
+
+    def _reservation_price(
+        self, symbol: str, limit: Decimal | None, stop: Decimal | None
+    ) -> Decimal:
+        price = limit or stop
+        if price is None:
+            last = self.last_price(symbol)
+            price = last[0] if last else _ZERO
+        return price
+
+    def account(self, account: str) -> AccountBook:
+        found = self.accounts.get(account)
+        if found is not None:
+            return found
+        db = self.db
+        row = db.one(
+            "SELECT account_id, name, currency, type, tier FROM accounts WHERE account_id = ?",
+            (account,),
+        )
+        if row is None:
+            raise NotFound("account", account)
+        info = book.Account(row[0], row[1], row[2], AccountType(row[3]), row[4])
+        cash_sql = "SELECT amount FROM journal_postings WHERE ledger_account = ? AND currency = ?"
+        params = (ledger.cash_account(account), info.currency)
+        if db.pg:
+            total = db.one(f"SELECT coalesce(sum(amount), 0) FROM ({cash_sql}) c", params)[0]
+            cash = Decimal(total)
+        else:
+            cash = sum(map(Decimal, (r[0] for r in db.all(cash_sql, params))), _ZERO)
+        reserved = _ZERO
+        open_qty: dict[tuple[str, str], Decimal] = {}
+        live = db.all(
+            "SELECT symbol, side, leaves_qty, limit_price, stop_price FROM orders"
+            f" WHERE account = ? AND status IN ({_LIVE_SQL})",
+            (account,),
+        )
+        for symbol, side, leaves_text, limit, stop in live:
+            leaves = db.dec(leaves_text)
+            key = (symbol, side)
+            open_qty[key] = open_qty.get(key, _ZERO) + leaves
+            if side == Side.BUY.value:
+                price = self._reservation_price(symbol, db.opt_dec(limit), db.opt_dec(stop))
+                reserved += leaves * price
+        since = self.now - self.limits.rate_window
+        count = db.one(
+            "SELECT count(*) FROM orders WHERE account = ? AND created_at > ?",
+            (account, db.p_time(since)),
+        )[0]
+        found = self.accounts[account] = AccountBook(
+            info=info,
+            killed=risk_limits.killed_in(self.risk_settings, account),
+            cash=cash,
+            reserved=reserved,
+            open_qty=open_qty,
+            rate_count=int(count),
+        )
+        return found
+
+    def position(self, acct: AccountBook, symbol: str) -> Decimal:
+        found = acct.positions.get(symbol)
+        if found is not None:
+            return found
+        db, account = self.db, acct.info.account
+        rows = db.all(
+            "SELECT side, quantity, exec_type FROM executions WHERE account = ? AND symbol = ?",
+            (account, symbol),
+        )
+        if all(kind == lots.FILL for _, _, kind in rows):
+            qty = _ZERO
+            for side, quantity, _ in rows:
+                qty += db.dec(quantity) if side == Side.BUY.value else -db.dec(quantity)
+        else:  # corrections or busts: resolved as positions resolve them
+            recs = executions_book.records(self.conn, account=account, symbol=symbol)
+            qty = sum((f.quantity * f.side.sign for f in lots.effective_fills(recs)), _ZERO)
+        acct.positions[symbol] = qty
+        return qty
+
+    def candidates(self, acct: AccountBook, req: OrderRequest) -> list[risk.RecentOrder]:
+        """The account's orders that a duplicate check of `req` compares with: not rejected,
+        in the duplicate window, with the same terms (symbol, side, type, quantity, limit and
+        stop price, decimals by value), oldest first. A group of many orders reads each
+        (symbol, side, type) once; a single order reads only those with its quantity."""
+        key = _terms_key(
+            req.symbol, req.side, req.type, req.quantity, req.limit_price, req.stop_price
+        )
+        found = acct.candidates.get(key)
+        if found is not None:
+            return found
+        db = self.db
+        wide = (req.symbol, req.side.value, req.type.value)
+        if self.bulk and wide in acct.candidates_read:
+            found = acct.candidates[key] = []
+            return found
+        sql = (
+            "SELECT created_at, quantity, limit_price, stop_price, client_order_id FROM orders"
+            " WHERE account = ? AND created_at > ? AND symbol = ? AND side = ? AND type = ?"
+            " AND status <> ?"
+        )
+        params: list[Any] = [
+            acct.info.account,
+            db.p_time(self.now - self.limits.duplicate_window),
+            *wide,
+            OrderStatus.REJECTED.value,
+        ]
+        if not self.bulk:  # only its quantity (by value: SQLite compares the canonical text)
+            sql += " AND quantity = ?" if db.pg else f" AND {_NORMAL_SQL} = ?"
+            params.append(req.quantity if db.pg else _normal_text(req.quantity))
+        rows = db.all(sql + " ORDER BY created_at, order_id", params)
+        kind = risk.OrdType(req.type.value)
+        for at, qty, limit, stop, cid in rows:
+            recent = risk.RecentOrder(
+                db.time(at),
+                req.symbol,
+                req.side,
+                db.dec(qty),
+                kind,
+                db.opt_dec(limit),
+                db.opt_dec(stop),
+                cid,
+            )
+            k = _terms_key(
+                req.symbol, req.side, kind, recent.quantity, recent.limit_price, recent.stop_price
+            )
+            if self.bulk or k == key:
+                acct.candidates.setdefault(k, []).append(recent)
+        if self.bulk:
+            acct.candidates_read.add(wide)
+        return acct.candidates.setdefault(key, [])
+
+    def prefetch_client_ids(self, requests: Iterable[OrderRequest]) -> None:
+        """Look up, per account in one query, which client order ids of a group are taken."""
+        wanted: dict[str, set[str]] = {}
+        for req in requests:
+            if req.client_order_id is not None:
+                wanted.setdefault(req.account, set()).add(req.client_order_id)
+        for account, ids in wanted.items():
+            listed = sorted(ids)
+            for start in range(0, len(listed), 500):
+                part = listed[start : start + 500]
+                marks = ", ".join("?" for _ in part)
+                for cid, order_id in self.db.all(
+                    "SELECT client_order_id, order_id FROM order_client_ids"
+                    f" WHERE account = ? AND client_order_id IN ({marks})",
+                    (account, *part),
+                ):
+                    self.client_ids[(account, cid)] = order_id
+            self.looked_up.add(account)
+
+    def client_order(self, account: str, client_order_id: str) -> str | None:
+        key = (account, client_order_id)
+        if key in self.client_ids or account in self.looked_up:
+            return self.client_ids.get(key)
+        row = self.db.one(
+            "SELECT order_id FROM order_client_ids WHERE account = ? AND client_order_id = ?",
+            key,
+        )
+        return None if row is None else str(row[0])
+
+    # -- deciding ----------------------------------------------------------------------------
+
+    def account_state(self, acct: AccountBook, req: OrderRequest) -> risk.AccountState:
+        symbol = req.symbol
+        return risk.AccountState(
+            account_type=acct.info.type,
+            tier=acct.info.tier,
+            currency=acct.info.currency,
+            cash=acct.cash,
+            reserved=acct.reserved,
+            position=self.position(acct, symbol),
+            open_buy_quantity=acct.open_qty.get((symbol, Side.BUY.value), _ZERO),
+            open_sell_quantity=acct.open_qty.get((symbol, Side.SELL.value), _ZERO),
+            recent_orders=self.candidates(acct, req),
+            orders_in_rate_window=acct.rate_count,
+            kill_switch=acct.killed,
+        )
+
+    def submit(self, req: OrderRequest) -> Outcome:
+        """Decide one request against the group's state and collect its rows; a refusal
+        (raised) leaves both untouched."""
+        ctx, now = self.ctx, self.now
+        acct = self.account(req.account)
+        market = self.market(req.symbol)
+        order_id = OrderId(f"O{self.next_order:08d}")
+        client_id = ClientOrderId(req.client_order_id or order_id)
+        command = SubmitOrder(
+            order_id=order_id,
+            client_order_id=client_id,
+            account=AccountId(req.account),
+            symbol=Symbol(req.symbol),
+            side=req.side,
+            quantity=req.quantity,
+            type=req.type,
+            tif=req.tif,
+            limit_price=req.limit_price,
+            stop_price=req.stop_price,
+            expire_at=req.expire_at,
+            venue=Venue(req.venue),
+        )
+        if req.client_order_id is not None:
+            earlier = self.client_order(req.account, req.client_order_id)
+            if earlier is not None:
+                first = self.made.get(earlier) or find(self.conn, earlier)
+                if orders.same_terms(first, dataclasses.replace(command, order_id=first.order_id)):
+                    return Outcome(first, duplicate=True)
+                raise Refused(
+                    f"order submit with client order id {req.client_order_id}",
+                    f"account {req.account} used it already for order {first.order_id} with "
+                    "other terms",
+                    "duplicate_client_order_id",
+                )
+        steps = [orders.decide(None, command, now, ctx.actor)]
+        commands: list[Any] = [command]
+        result = risk.check(
+            risk.OrderRequest(
+                req.account,
+                req.symbol,
+                req.side,
+                req.quantity,
+                req.type,
+                req.tif,
+                req.limit_price,
+                req.stop_price,
+                client_id,
+            ),
+            self.account_state(acct, req),
+            market.state,
+            self.limits,
+            now,
+        )
+        # from here on nothing is refused: the order is taken (accepted or risk-rejected)
+        fills: list[tuple[Order, orders.ApplyFill, Decimal]] = []
+        if not result.ok:
+            reject = orders.RejectOrder(
+                reason="risk: " + "; ".join(f.message for f in result.failures)
+            )
+            steps.append(orders.decide(steps[-1].order, reject, now, ctx.actor))
+            commands.append(reject)
+        elif req.venue == PAPER:
+            # the paper venue acknowledges the order, then fills or rests it, as
+            # order_book._paper (whose answer depends on the acknowledged order's terms and
+            # fills, not on the actor of the acknowledgement: decided once here)
+            ack = orders.AcknowledgeOrder()
+            steps.append(orders.decide(steps[-1].order, ack, now, ctx.actor))
+            more = _paper_fill(steps[-1].order, market.state, self.terms)
+            answers: list[Any] = [ack, *more]
+            for answer in more:
+                before = steps[-1].order
+                steps.append(orders.decide(before, answer, now, ctx.actor))
+                if isinstance(answer, orders.ApplyFill):
+                    fee = _paper_commission(self.terms, before, answer)
+                    fills.append((steps[-1].order, answer, fee))
+            commands += answers
+        order = steps[-1].order
+        self.next_order += 1
+        for after, fill, fee in fills:
+            self._book_fill(acct, market.instrument, after, fill, fee)
+        self._store_new(order, steps, commands)
+        self.audit.append(
+            audit.NewEvent(
+                at=now,
+                actor=ctx.actor,
+                action="order.submit",
+                entity_type="order",
+                entity_id=order.order_id,
+                payload={
+                    "client_order_id": order.client_order_id,
+                    "account": order.account,
+                    "symbol": order.symbol,
+                    "side": order.side.value,
+                    "quantity": order.quantity,
+                    "type": order.type.value,
+                    "status": order.status.value,
+                    "risk": [f.code.value for f in result.failures],
+                },
+            )
+        )
+        self._move_on(acct, order)
+        if not result.ok:
+            return Outcome(order, error=RiskRejected(order, result))
+        return Outcome(order)
+
+    def _move_on(self, acct: AccountBook, order: Order) -> None:
+        """The account state as reading it again would find it after `order` (new)."""
+        acct.rate_count += 1
+        if order.live:
+            key = (order.symbol, order.side.value)
+            acct.open_qty[key] = acct.open_qty.get(key, _ZERO) + order.leaves_qty
+            if order.side is Side.BUY:
+                price = self._reservation_price(order.symbol, order.limit_price, order.stop_price)
+                acct.reserved += order.leaves_qty * price
+        if order.status is not OrderStatus.REJECTED:
+            key = _terms_key(
+                order.symbol,
+                order.side,
+                order.type,
+                order.quantity,
+                order.limit_price,
+                order.stop_price,
+            )
+            found = acct.candidates.get(key)
+            wide = (str(order.symbol), order.side.value, order.type.value)
+            if found is None and wide in acct.candidates_read:
+                found = acct.candidates[key] = []
+            if found is not None:
+                found.append(
+                    risk.RecentOrder(
+                        order.created_at,
+                        order.symbol,
+                        order.side,
+                        order.quantity,
+                        order.type,
+                        order.limit_price,
+                        order.stop_price,
+                        order.client_order_id,
+                    )
+                )
+
+    # -- collecting rows -------------------------------------------------------------------------
+
+    def _book_fill(
+        self,
+        acct: AccountBook,
+        inst: book.Instrument,
+        order: Order,
+        fill: orders.ApplyFill,
+        commission: Decimal,
+    ) -> None:
+        """A paper fill: its execution and cash journal entry (as order_book._book_fill)."""
+        ctx = self.ctx
+        exec_time = ctx.now
+        trade_date = exec_time.date()
+        key = (inst.exchange, trade_date)
+        settle = self.settle.get(key)
+        if settle is None:
+            settle = self.settle[key] = settlement_date(inst.exchange, trade_date)
+        exec_pk = self.next_exec
+        self.next_exec += 1
+        self.rows["executions"].append(
+            (
+                exec_pk,
+                fill.exec_id,
+                order.venue,
+                order.account,
+                order.symbol,
+                order.side.value,
+                fill.quantity,
+                fill.price,
+                inst.currency,
+                trade_date,
+                settle,
+                exec_time,
+                commission,
+                _ZERO,
+                order.client_order_id,
+                order.order_id,
+                "fill",
+                "paper",
+                ctx.now,
+                ctx.actor,
+            )
+        )
+        entry = ledger.trade(
+            order.account,
+            inst.currency,
+            order.side,
+            fill.quantity,
+            fill.price,
+            commission,
+            _ZERO,
+            settle,
+            f"{order.venue}:{fill.exec_id}",
+        )
+        entry_id = self.next_entry
+        self.next_entry += 1
+        self.rows["journal_entries"].append(
+            (
+                entry_id,
+                entry.kind,
+                entry.account,
+                entry.currency,
+                entry.ref,
+                entry.destination,
+                exec_pk,
+                entry.value_date,
+                ctx.now,
+                ctx.actor,
+            )
+        )
+        cash_account = ledger.cash_account(acct.info.account)
+        for p in entry.postings:
+            self.rows["journal_postings"].append(
+                (self.next_posting, entry_id, p.ledger_account, p.currency, p.amount)
+            )
+            self.next_posting += 1
+            if p.ledger_account == cash_account and p.currency == acct.info.currency:
+                acct.cash += p.amount
+        acct.positions[order.symbol] = (
+            acct.positions[order.symbol] + fill.quantity * order.side.sign
+        )
+
+    def _store_new(
+        self, order: Order, steps: Sequence[Transition], commands: Sequence[Any]
+    ) -> None:
+        """The order's row, its client order id and its events (as order_book._store_order)."""
+        ctx = self.ctx
+        self.rows["orders"].append(
+            (
+                order.order_id,
+                order.client_order_id,
+                order.account,
+                order.symbol,
+                order.side.value,
+                order.type.value,
+                order.tif.value,
+                order.quantity,
+                order.limit_price,
+                order.stop_price,
+                order.expire_at,
+                order.venue,
+                order.status.value,
+                order.cum_qty,
+                order.leaves_qty,
+                order.avg_px,
+                order.reject_reason,
+                order.created_at,
+                order.updated_at,
+                ctx.actor,
+                order_state(order),
+            )
+        )
+        self.rows["order_client_ids"].append((order.account, order.client_order_id, order.order_id))
+        self.client_ids[(order.account, order.client_order_id)] = order.order_id
+        self.made[order.order_id] = order
+        for step, command in zip(steps, commands, strict=True):
+            self.rows["order_events"].append(
+                (
+                    self.next_event,
+                    order.order_id,
+                    ctx.now,
+                    ctx.actor,
+                    step.event.value,
+                    step.order.status.value,
+                    step.order.history[-1].reason if step.order.history else None,
+                    audit.canonical_json({"command": type(command).__name__, "terms": command}),
+                    None,
+                )
+            )
+            self.next_event += 1
+
+    def flush(self) -> None:
+        """Write what the group collected (inside its transaction)."""
+        if self.audit:
+            head = self.db.one("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+            start = (int(head[0]), str(head[1])) if head else audit.head(self.conn)
+            for e, item in zip(audit.chain(start, self.audit), self.audit, strict=True):
+                self.rows["audit_events"].append(
+                    (
+                        e.seq,
+                        item.at,
+                        e.actor,
+                        e.action,
+                        e.entity_type,
+                        e.entity_id,
+                        e.reason,
+                        e.payload,
+                        e.prev_hash,
+                        e.hash,
+                    )
+                )
+        self.db.write(self.rows)
+
+
+# ---- the commands -------------------------------------------------------------------------------
+
+
+def submit(store: Store, ctx: Ctx, req: OrderRequest) -> Submitted:
+    """One order, one transaction: committed before it is acknowledged (returned)."""
+    with store.write() as conn:
+        group = Group(conn, ctx)
+        outcome = group.submit(req)
+        group.flush()
+    if outcome.error is not None:
+        raise outcome.error
+    assert outcome.order is not None
+    return Submitted(outcome.order, outcome.duplicate)
+
+
+def submit_many(
+    store: Store,
+    ctx: Ctx,
+    requests: Sequence[OrderRequest | BadInput],
+    on_commit: Callable[[int, list[Outcome]], None] | None = None,
+    chunk: int | None = None,
+) -> list[Outcome]:
+    """Requests in groups of `chunk`, one transaction each, in order; a BadInput in the list
+    (a row that never became a request) is passed through as a refusal. `on_commit(start,
+    outcomes)` is called after each group committed, with the index of its first request."""
+    out: list[Outcome] = []
+    size = chunk or CHUNK
+    for start in range(0, len(requests), size):
+        part = requests[start : start + size]
+        try:
+            done = _group(store, ctx, part)
+        except IntegrityError:
+            # the database refused the group's rows (it should not: every decision is taken
+            # under the book lock): each order again on its own, so one bad row loses no other
+            done = []
+            for item in part:
+                try:
+                    done += _group(store, ctx, [item])
+                except IntegrityError as exc:
+                    done.append(Outcome(None, error=Refused("order", str(exc.orig), "database")))
+        if on_commit is not None:
+            on_commit(start, done)
+        out += done
+    return out
+
+
+def _group(store: Store, ctx: Ctx, part: Sequence[OrderRequest | BadInput]) -> list[Outcome]:
+    with store.write() as conn:
+        group = Group(conn, ctx, bulk=len(part) > 1)
+        group.prefetch_client_ids(r for r in part if isinstance(r, OrderRequest))
+        done: list[Outcome] = []
+        for req in part:
+            if isinstance(req, BadInput):
+                done.append(Outcome(None, error=req))
+                continue
+            try:
+                done.append(group.submit(req))
+            except (BadInput, Refused, NotFound) as exc:
+                done.append(Outcome(None, error=exc))
+        group.flush()
+    return done
