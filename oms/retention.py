@@ -504,25 +504,49 @@ def plan_ledger(
     holds: Sequence[Hold],
     *,
     keep: frozenset[int] = frozenset(),
+    newest: int | None = None,
     ref: str = "retention",
 ) -> LedgerPlan:
     """Entries (and their postings) to archive, and the carry-forward entries that keep every
     ledger account's balance: one per account and currency, dated the last value date it
-    carries, posting the archived sums per ledger account (none when they all net to zero)."""
-    entry_ids: list[int] = []
-    posting_ids: list[int] = []
+    carries, posting the archived sums per ledger account (none when they all net to zero).
+
+    Idempotent: a second run with the same clock archives nothing.
+    - A carry_forward entry moves only together with other entries of its account and currency
+      (alone, it would be archived only to be written again, the same sums under a new id).
+    - `newest`, the journal's highest entry id (ids are max + 1), is archived only when the plan
+      writes a carry-forward entry, which takes a higher id before anything is removed. When
+      nothing is carried forward, its whole account and currency stay (archiving the rest of
+      them would carry them forward, and the next run would then archive the newest alone).
+    - `keep`: entries that stay whatever happens."""
+    candidates: list[LedgerEntryRow] = []
     held = 0
-    sums: dict[tuple[str, str], dict[tuple[str, str], Decimal]] = defaultdict(
-        lambda: defaultdict(Decimal)
-    )
-    last_day: dict[tuple[str, str], date] = {}
-    counted: dict[tuple[str, str], int] = defaultdict(int)
     for e in entries:
         if not (e.value_date < cutoff.date() and e.posted_at < cutoff) or e.entry_id in keep:
             continue
         if covered(holds, LEDGER, [e.account]):
             held += 1 + len(e.postings)
             continue
+        candidates.append(e)
+    moving = {(e.account, e.currency) for e in candidates if e.kind != CARRY_FORWARD}
+    chosen = [e for e in candidates if (e.account, e.currency) in moving]
+    plan = _ledger_plan(chosen, held, ref)
+    last = next((e for e in chosen if e.entry_id == newest), None)
+    if last is None or plan.carry_forward:
+        return plan
+    group = (last.account, last.currency)
+    return _ledger_plan([e for e in chosen if (e.account, e.currency) != group], held, ref)
+
+
+def _ledger_plan(chosen: Sequence[LedgerEntryRow], held: int, ref: str) -> LedgerPlan:
+    entry_ids: list[int] = []
+    posting_ids: list[int] = []
+    sums: dict[tuple[str, str], dict[tuple[str, str], Decimal]] = defaultdict(
+        lambda: defaultdict(Decimal)
+    )
+    last_day: dict[tuple[str, str], date] = {}
+    counted: dict[tuple[str, str], int] = defaultdict(int)
+    for e in chosen:
         entry_ids.append(e.entry_id)
         group = (e.account, e.currency)
         counted[group] += 1

@@ -468,9 +468,7 @@ def _plan_ledger(
                 )
             )
     flush()
-    newest = _max(conn, e.entry_id)
-    keep = frozenset() if newest is None else frozenset({newest})
-    return rt.plan_ledger(entries, cutoff, holds, keep=keep)
+    return rt.plan_ledger(entries, cutoff, holds, newest=_max(conn, e.entry_id))
 
 
 def _plan_orders(conn: Connection, cutoff: datetime, holds: Sequence[rt.Hold]) -> rt.Selection:
