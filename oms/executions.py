@@ -11,10 +11,24 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from sqlalchemy import Column, Connection, MetaData, String, Table, and_, select, type_coerce
+from sqlalchemy import (
+    Column,
+    Connection,
+    MetaData,
+    String,
+    Table,
+    and_,
+    case,
+    cast,
+    func,
+    or_,
+    select,
+    tuple_,
+    type_coerce,
+)
 from sqlalchemy.types import NullType
 
-from oms import audit, book, ledger, lots, tabular
+from oms import audit, book, bulk, ledger, lots, tabular
 from oms.book import Ctx
 from oms.calendars import settlement_date
 from oms.errors import BadInput, RowError
@@ -496,6 +510,11 @@ def records(
         q = q.where(e.trade_date <= as_of)
     if trade_date is not None:
         q = q.where(e.trade_date == trade_date)
+    return _read_records(conn, q)
+
+
+def _read_records(conn: Connection, q: Any) -> list[ExecRecord]:
+    """The ExecRecords of a select of _RECORD_COLUMNS (as the driver gives them)."""
     text_store = conn.dialect.name == "sqlite"  # decimals, dates and times come back as text
     dec: Any = Decimal if text_store else _same
     day: Any = date.fromisoformat if text_store else _same
@@ -542,6 +561,63 @@ def records(
             )
         )
     return out
+
+
+# the columns of fill_columns' bulk read, as text
+_FILL_COLUMNS = (
+    "seq",
+    "symbol",
+    "side",
+    "quantity",
+    "price",
+    "commission",
+    "fees",
+    "trade_date",
+    "exec_time",
+    "exec_type",
+)
+# never empty and free of commas, quotes and line breaks (read unquoted on SQLite)
+_PLAIN = frozenset(_FILL_COLUMNS) - {"symbol"}
+
+
+def fill_columns(conn: Connection, account: str) -> tuple[pl.DataFrame, list[ExecRecord]]:
+    """What records(conn, account=account) holds, read in bulk for positions: the fills that
+    no correction or bust names, as columns (lots.FILL_COLUMNS; no Python object per row; a
+    side other than buy or sell reads "?", which lots.build_positions_frame declines), and,
+    as records, every correction and bust of the account with the executions they name (for
+    lots.effective_fills: a chain resolves within them exactly as within all records)."""
+    e = executions.c
+    utc: Any
+    if conn.dialect.name == "postgresql":  # fixed-width UTC text, as SQLite stores it
+        utc = func.to_char(func.timezone("UTC", e.exec_time), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+    else:
+        utc = cast(e.exec_time, String)
+    query = select(
+        cast(e.id, String),
+        e.symbol,
+        case((e.side == "buy", "buy"), (e.side == "sell", "sell"), else_="?"),
+        *(cast(e[c], String) for c in ("quantity", "price", "commission", "fees", "trade_date")),
+        utc,
+        case((e.exec_type == FILL, "f"), else_="c"),
+    ).where(e.account == account)
+    raw = bulk.text_frame(conn, query, _FILL_COLUMNS, plain=_PLAIN)
+    frame = raw.select(
+        pl.col("seq").cast(pl.Int64),
+        pl.lit(account, pl.String()).alias("account"),
+        *(pl.col(c) for c in ("symbol", "side", "quantity", "price", "commission", "fees")),
+        pl.col("trade_date").str.to_date("%Y-%m-%d"),
+        pl.col("exec_time").str.to_datetime(
+            "%Y-%m-%dT%H:%M:%S%.fZ", time_unit="us", time_zone="UTC"
+        ),
+    )
+    if raw["exec_type"].eq("f").all():
+        return frame, []
+    changes = select(e.venue, e.ref_exec_id).where(e.account == account, e.exec_type != FILL)
+    named = or_(e.exec_type != FILL, tuple_(e.venue, e.exec_id).in_(changes))
+    q = select(*(type_coerce(e[c], NullType()) for c in _RECORD_COLUMNS))
+    changed = _read_records(conn, q.where(e.account == account, named).order_by(e.id))
+    seqs = [r.seq for r in changed]
+    return frame.filter(~pl.col("seq").is_in(seqs)), changed
 
 
 def _same(value: Any) -> Any:

@@ -17,7 +17,6 @@ gives the same frame whatever order the database returns rows in.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Collection, Sequence
 from datetime import date
 from decimal import Decimal
@@ -26,8 +25,8 @@ from typing import Any, Final
 import polars as pl
 from sqlalchemy import Connection, String, cast, func, or_, select
 
+from oms import bulk, lots, md_book
 from oms import executions as executions_mod
-from oms import lots, md_book
 from oms.positions import end_of
 from oms.schema import executions, journal_entries, journal_postings
 from oms.values import dec_str, utc_iso
@@ -64,34 +63,6 @@ def _finish(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
     return conform(frame, kind)
 
 
-def _text_frame(conn: Connection, query: Any, columns: Sequence[str]) -> pl.DataFrame:
-    """The rows of a select of text columns as a String frame, without a Python object per
-    row: COPY (...) TO STDOUT as CSV on PostgreSQL; elsewhere the DB-API cursor's tuples
-    (no SQLAlchemy Row and result processing per row)."""
-    schema = dict.fromkeys(columns, pl.String())
-    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    raw = conn.connection.driver_connection
-    if raw is None:
-        raise RuntimeError("no DBAPI connection")
-    if conn.dialect.name == "postgresql":
-        buf = io.BytesIO()
-        with raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
-            for block in copy:
-                buf.write(block)
-        if buf.tell() == 0:
-            return pl.DataFrame(schema=schema)
-        return pl.read_csv(
-            buf.getvalue(), has_header=False, new_columns=list(columns), schema=schema
-        )
-    cur = raw.cursor()
-    try:
-        cur.execute(sql)
-        rows = cur.fetchall()
-    finally:
-        cur.close()
-    return pl.DataFrame(rows, schema=schema, orient="row")
-
-
 def _parse_trades(rows: Sequence[Sequence[Any]] | pl.DataFrame) -> pl.DataFrame:
     raw = (
         rows
@@ -103,19 +74,8 @@ def _parse_trades(rows: Sequence[Sequence[Any]] | pl.DataFrame) -> pl.DataFrame:
         *(pl.col(c).cast(MONEY) for c in ("quantity", "price", "commission", "fees")),
         pl.col("trade_date").str.to_date("%Y-%m-%d"),
         pl.col("settle_date").str.to_date("%Y-%m-%d"),
-        _utc_text(pl.col("exec_time")),
+        bulk.utc_text(pl.col("exec_time")),
     )
-
-
-def _utc_text(col: pl.Expr) -> pl.Expr:
-    """Times stored as text (SQLite: '...Z') or cast by PostgreSQL ('... +00', '... +05:30',
-    in the session's zone): any offset is read, the result is UTC."""
-    text = (
-        col.str.replace(" ", "T", literal=True)
-        .str.replace(r"Z$", "+00:00")
-        .str.replace(r"([+-][0-9]{2})$", "${1}:00")
-    )
-    return text.str.to_datetime(format="%Y-%m-%dT%H:%M:%S%.f%:z", time_unit="us", time_zone="UTC")
 
 
 def internal_trades(
@@ -129,7 +89,7 @@ def internal_trades(
     wanted = e.trade_date == day
     if extra_refs:
         wanted = or_(wanted, e.exec_id.in_(sorted(extra_refs)))
-    frame = _parse_trades(_text_frame(conn, fills.where(wanted), _TRADE_COLUMNS))
+    frame = _parse_trades(bulk.text_frame(conn, fills.where(wanted), _TRADE_COLUMNS, plain=_TEXT))
     changed = conn.execute(
         select(func.count())
         .select_from(executions)
