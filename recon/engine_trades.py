@@ -8,7 +8,8 @@ a narrow frame (exec_id, internal row, venue row, class); everything that is not
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from itertools import pairwise
+from typing import Final, Literal
 
 import polars as pl
 
@@ -163,6 +164,44 @@ def _repeated(rows: pl.Series) -> pl.Series:
     return ordered.filter(ordered.diff() == 0).unique()
 
 
+JOIN_ROWS: Final = 4_000_000  # records per side held by one pass of the exec_id join
+
+
+def _cuts(venue: pl.LazyFrame, n_v: int, parts: int) -> list[str]:
+    """parts - 1 exec_ids cutting the venue's (a sample of about 4,096 of its n_v records)
+    into about equal ranges; fewer when they repeat."""
+    if parts <= 1:
+        return []
+    sample = (
+        venue.select("exec_id")
+        .gather_every(max(1, n_v // 4096))
+        .drop_nulls()
+        .sort("exec_id")
+        .collect()["exec_id"]
+    )
+    if sample.len() == 0:
+        return []
+    picked = (sample[sample.len() * k // parts] for k in range(1, parts))
+    return sorted(set(picked))
+
+
+def _ranges(cuts: list[str]) -> list[pl.Expr]:
+    """Filters splitting every record (a null exec_id in the last) by the cuts."""
+    if not cuts:
+        return [pl.lit(value=True)]
+    e = pl.col("exec_id")
+    bounds: list[str | None] = [None, *cuts, None]
+    out = []
+    for lo, hi in pairwise(bounds):
+        if lo is None:
+            out.append(e < hi)
+        elif hi is None:
+            out.append((e >= lo) | e.is_null())
+        else:
+            out.append((e >= lo) & (e < hi))
+    return out
+
+
 def _reference_stage(
     internal: pl.LazyFrame, venue: pl.LazyFrame, tol: Tolerance, n_i: int, n_v: int
 ) -> _Stage1:
@@ -183,11 +222,21 @@ def _reference_stage(
         .cast(pl.UInt8)
         .alias("cls")
     )
-    joined = (
-        left.join(right, on="exec_id", how="full", coalesce=True)
-        .select("exec_id", "row_i", "row_v", cls)
-        .collect(engine="streaming")
-    )
+    # The streaming join holds its build side (the smaller one) as a hash table with the
+    # compared columns: past JOIN_ROWS records it runs once per range of exec_ids, so that
+    # only a part is held at a time. The ranges are cut at quantiles of a sample of venue
+    # exec_ids (any cut is correct; a sorted Parquet scan then reads only its row groups).
+    build: Literal["force_left", "force_right"] = "force_left" if n_i <= n_v else "force_right"
+    cuts = _cuts(venue, n_v, -(-max(n_i, n_v) // JOIN_ROWS))
+    parts = []
+    for keep in _ranges(cuts):
+        parts.append(
+            left.filter(keep)
+            .join(right.filter(keep), on="exec_id", how="full", coalesce=True, build_side=build)
+            .select("exec_id", "row_i", "row_v", cls)
+            .collect(engine="streaming")
+        )
+    joined = parts[0] if len(parts) == 1 else pl.concat(parts)
     lost_i: list[pl.Series] = []
     dups: list[pl.DataFrame] = []
     repeated_i = joined["row_i"].count() != n_i
@@ -620,7 +669,8 @@ def match_trades(
         [
             internal_lf.filter(pl.col("row").is_in(want_i.implode())),
             venue_lf.filter(pl.col("row").is_in(want_v.implode())),
-        ]
+        ],
+        engine="streaming",
     )
     ints = with_key_refs(with_ids(fetched_i, "trades", venue=False))
     vens = with_key_refs(with_ids(fetched_v, "trades", venue=True))

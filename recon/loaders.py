@@ -464,6 +464,18 @@ def typed_text(name: str, dtype: pl.DataType) -> pl.Expr:
     return col.cast(pl.String)
 
 
+def _row_numbers(frame: pl.DataFrame) -> pl.Series:
+    """`row` (1, 2, ...) in the chunks of the frame's columns: a frame whose columns are
+    chunked alike is never copied whole by polars to align them (GBs at 10M rows)."""
+    if frame.width == 0 or frame.to_series(0).n_chunks() == 1:
+        return pl.int_range(1, frame.height + 1, dtype=pl.Int64, eager=True).alias(ROW)
+    pieces, start = [], 1
+    for chunk in frame.to_series(0).get_chunks():
+        pieces.append(pl.int_range(start, start + chunk.len(), dtype=pl.Int64, eager=True))
+        start += chunk.len()
+    return pl.concat(pieces, rechunk=False).alias(ROW)
+
+
 def _load_parquet(
     profile: Profile, data: bytes, source: str, sha: str, *, keep_types: bool = True
 ) -> LoadedFile:
@@ -519,7 +531,7 @@ def _load_parquet(
             exprs.append((pl.col(src) if keep else _as_text(src, dtype)).alias(name))
         if keep:
             kept.add(name)
-    text = frame.select(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(ROW), *exprs)
+    text = frame.select(exprs).insert_column(0, _row_numbers(frame))
     formats = dict(_date_formats(profile, {}))
     for name, fmt in overrides.items():
         if fmt:

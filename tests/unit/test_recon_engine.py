@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from oms.audit import canonical_json
 from oms.errors import BadInput
+from recon import engine_trades
 from recon.canonical import TRADE_BREAK_TYPES, conform, empty
 from recon.engine import (
     BREAKS_SCHEMA,
@@ -657,3 +658,35 @@ def test_a_venue_file_equal_to_the_book_has_no_breaks(
     result = match_trades(ints, vens)
     assert result.breaks.height == 0
     assert result.stats.matched_internal == result.stats.matched_venue == len(records)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(), st.integers(1, 4), st.sampled_from([{}, TOL]))
+def test_the_exec_id_join_cut_into_ranges_gives_the_same_result(
+    frames: tuple[pl.DataFrame, pl.DataFrame], rows: int, tol: dict[str, str]
+) -> None:
+    """Past engine_trades.JOIN_ROWS records the exec_id join runs once per range of exec_ids
+    (null exec_ids, repeats and one-sided records included): the outcome is the same."""
+    ints, vens = frames
+    whole = match_trades(ints, vens, tol)
+    saved, ranges = engine_trades.JOIN_ROWS, engine_trades._ranges
+    used: list[int] = []
+
+    def counted(cuts: list[str]) -> list[pl.Expr]:
+        out = ranges(cuts)
+        used.append(len(out))
+        return out
+
+    engine_trades.JOIN_ROWS = rows  # type: ignore[misc]
+    engine_trades._ranges = counted
+    try:
+        cut = match_trades(ints, vens, tol)
+    finally:
+        engine_trades.JOIN_ROWS, engine_trades._ranges = saved, ranges  # type: ignore[misc]
+    # cut when the exec_ids allow it (a range per distinct cut)
+    distinct = vens["exec_id"].drop_nulls().n_unique()
+    if max(ints.height, vens.height) > rows and distinct > 2:
+        assert used[0] > 1
+    assert cut.breaks.equals(whole.breaks)
+    assert cut.matched.equals(whole.matched)
+    assert cut.stats == whole.stats
