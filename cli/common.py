@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 import typer
 
-from oms import access, operators
+from oms import access, operators, service_access
 from oms.book import Ctx
 from oms.errors import BadInput, Refused
 from oms.store import Store, resolve_url
@@ -52,8 +52,10 @@ TotpOpt = Annotated[
     ),
 ]
 
-# The logged-in operator's session while a guarded command runs (None: local mode, or a read).
-_SESSION: ContextVar[access.Session | None] = ContextVar("tieout_session", default=None)
+# Who acts while a guarded command runs: the logged-in operator's session, or the service account
+# of the service token (None: local mode, or a read).
+Identity = access.Session | service_access.ServiceIdentity
+_SESSION: ContextVar[Identity | None] = ContextVar("tieout_session", default=None)
 # A store bound to an open transaction: an approved request runs its command inside it.
 _BOUND: ContextVar[Store | None] = ContextVar("tieout_bound_store", default=None)
 
@@ -90,7 +92,7 @@ def make_ctx(actor: str | None) -> Ctx:
     return Ctx(actor=resolve_actor(actor), now=clock())
 
 
-def current_session() -> access.Session | None:
+def current_session() -> Identity | None:
     return _SESSION.get()
 
 
@@ -180,12 +182,76 @@ def read_stdin_secret(what: str) -> str:
     return value
 
 
+# ---- service tokens (unattended work) ------------------------------------------------------------
+
+SERVICE_TOKEN_ENV = "TIEOUT_SERVICE_TOKEN"  # noqa: S105 (a variable name)
+SERVICE_TOKEN_FILE_ENV = "TIEOUT_SERVICE_TOKEN_FILE"  # noqa: S105
+
+
+def service_token() -> str | None:
+    """The service token this process runs with: the file named by TIEOUT_SERVICE_TOKEN_FILE
+    (readable by its owner only, like an ssh key), else TIEOUT_SERVICE_TOKEN; None without
+    either. Never both (which one would act?)."""
+    path_text = os.environ.get(SERVICE_TOKEN_FILE_ENV, "").strip()
+    inline = os.environ.get(SERVICE_TOKEN_ENV, "").strip()
+    if path_text and inline:
+        raise BadInput(
+            SERVICE_TOKEN_ENV,
+            f"give the service token by {SERVICE_TOKEN_FILE_ENV} or here, not both",
+        )
+    if inline:
+        return inline
+    if not path_text:
+        return None
+    path = Path(path_text)
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(SERVICE_TOKEN_FILE_ENV, f"cannot read {path}: {exc.strerror}") from None
+    if mode & 0o077:
+        raise BadInput(
+            SERVICE_TOKEN_FILE_ENV,
+            f"{path} can be read by others (mode {mode & 0o777:04o}): `chmod 600 {path}`, and "
+            "rotate the token if others may have read it",
+        )
+    token = text.strip()
+    if not token:
+        raise BadInput(SERVICE_TOKEN_FILE_ENV, f"{path} is empty")
+    return token
+
+
+def write_token_file(path: Path, token: str) -> Path:
+    """Write a token to a new file beside `path` (mode 0600, synced): the caller moves it into
+    place with os.replace once the token is committed, or removes it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(token + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
 # ---- the guard: who may run which writing command -----------------------------------------------
 
 # The commands that wait for a second operator, as they were before the guard: `tieout approve`
 # runs them once approved.
 FOUR_EYES_COMMANDS: dict[str, Callable[..., Any]] = {}
 _NOT_ARGS = frozenset({"db", "actor", "json", "totp"})
+
+
+def authenticate_any(store: Store, rule: operators.Rule, totp: str | None) -> Identity:
+    """Who runs `rule` (operator mode only): the service account of the service token when one
+    is given (TIEOUT_SERVICE_TOKEN_FILE, TIEOUT_SERVICE_TOKEN), else the logged-in operator."""
+    token = service_token()
+    if token is not None:
+        return service_access.authenticate(store, clock(), token, rule, client_name())
+    return authenticate(store, rule, totp)
 
 
 def authenticate(store: Store, rule: operators.Rule, totp: str | None) -> access.Session:
@@ -196,7 +262,7 @@ def authenticate(store: Store, rule: operators.Rule, totp: str | None) -> access
 
 
 @contextlib.contextmanager
-def acting_as(session: access.Session) -> Iterator[None]:
+def acting_as(session: Identity) -> Iterator[None]:
     token = _SESSION.set(session)
     try:
         yield
@@ -241,17 +307,21 @@ def _in_mode(
             "`tieout user add NAME --role admin` starts operator mode"
         )
         return callback(**kwargs)
-    session = authenticate(store, rule, totp)
+    session = authenticate_any(store, rule, totp)
+    service = isinstance(session, service_access.ServiceIdentity)
+    who = f"service account {session.operator}" if service else "the logged-in operator"
     actor = kwargs.get("actor")
     if actor is not None and actor.strip() != session.operator:
         raise Refused(
             f"{rule.command} --actor {actor}",
-            f"you are logged in as {session.operator}: the logged-in operator is the actor",
+            f"service account {session.operator} acts: --actor cannot name someone else"
+            if service
+            else f"you are logged in as {session.operator}: the logged-in operator is the actor",
             "actor_mismatch",
         )
     env_actor = os.environ.get("TIEOUT_ACTOR")
     if actor is None and env_actor and env_actor.strip() != session.operator:
-        note(f"TIEOUT_ACTOR={env_actor} ignored: the logged-in operator {session.operator} acts")
+        note(f"TIEOUT_ACTOR={env_actor} ignored: {who} {session.operator} acts")
     if not rule.known:
         note(f"`tieout {rule.command}` has no permission entry: admin only")
     with acting_as(session):
@@ -266,7 +336,7 @@ class _DryRun(Exception):
 
 def _hold_for_approval(
     store: Store,
-    session: access.Session,
+    session: Identity,
     rule: operators.Rule,
     callback: Callable[..., Any],
     kwargs: dict[str, Any],

@@ -19,7 +19,20 @@ from zoneinfo import ZoneInfo
 import typer
 from sqlalchemy.engine import make_url
 
-from cli.common import ActorOpt, DbOpt, JsonOpt, clock, emit_json, make_ctx, open_store, say
+from cli.common import (
+    SERVICE_TOKEN_ENV,
+    SERVICE_TOKEN_FILE_ENV,
+    ActorOpt,
+    DbOpt,
+    JsonOpt,
+    clock,
+    emit_json,
+    make_ctx,
+    note,
+    open_store,
+    say,
+)
+from oms import access
 from oms.errors import BadInput
 from oms.store import resolve_url
 from oms.values import parse_date, utc_iso
@@ -400,14 +413,34 @@ def crontab(
     program: Annotated[
         str | None, typer.Option(help="the tieout program cron runs (default: found on PATH)")
     ] = None,
+    token_file: Annotated[
+        str | None,
+        typer.Option(
+            "--token-file",
+            help="operator mode: the service account's token file the lines run with "
+            f"(default: ${SERVICE_TOKEN_FILE_ENV})",
+            show_default=False,
+        ),
+    ] = None,
     db: DbOpt = None,
 ) -> None:
     """Crontab lines (CRON_TZ per job) that run the same jobs from the system cron: each line is
-    `tieout schedule trigger NAME --scheduled --db URL`, the scheduler's own code path."""
+    `tieout schedule trigger NAME --scheduled --db URL`, the scheduler's own code path. In
+    operator mode the lines run as a service account: its token file is set for them
+    (TIEOUT_SERVICE_TOKEN_FILE=PATH)."""
     url = resolve_url(db)
     store = open_store(db)
     with store.read() as conn:
         defs = jobs.list_jobs(conn)
+    chosen_token = token_file or os.environ.get(SERVICE_TOKEN_FILE_ENV) or None
+    env: dict[str, str] = {}
+    if chosen_token:
+        env[SERVICE_TOKEN_FILE_ENV] = os.path.abspath(os.path.expanduser(chosen_token))
+    elif access.operators_exist(store) and not os.environ.get(SERVICE_TOKEN_ENV):
+        note(
+            "operator mode: these lines need a service account's token to write "
+            "(`tieout user add-service NAME --token-file PATH`, then --token-file PATH here)"
+        )
     secret = make_url(url).password is not None
     db_args = [] if secret else ["--db", url]
     chosen = program or os.environ.get(PROGRAM_ENV)
@@ -424,6 +457,11 @@ def crontab(
         head += [
             "The database URL holds a password, which is not printed: give the lines TIEOUT_DB",
             "in their environment (or use a password file such as ~/.pgpass).",
+        ]
+    if env:
+        head += [
+            "Operator mode: the jobs run as the service account whose token is in",
+            f"{env[SERVICE_TOKEN_FILE_ENV]} (the file cron's user reads; mode 0600).",
         ]
     entries = [
         CrontabEntry(
@@ -442,7 +480,7 @@ def crontab(
         )
         for j in defs
     ]
-    sys.stdout.write(crontab_text(entries, head))
+    sys.stdout.write(crontab_text(entries, head, env))
 
 
 @schedule_app.command("alerts")

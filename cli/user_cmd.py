@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import os
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -36,11 +38,13 @@ from cli.common import (
     remove_session_file,
     resolve_actor,
     say,
+    service_token,
     write_session_file,
+    write_token_file,
 )
-from oms import access, operators, secret_key
+from oms import access, operators, secret_key, service_access
 from oms.book import Ctx
-from oms.errors import Refused
+from oms.errors import BadInput, Refused
 from oms.operators import SessionState
 from oms.values import utc_iso
 
@@ -115,25 +119,136 @@ def user_add(
         )
 
 
+TokenFileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token-file",
+        help="write the token to this file (mode 0600) instead of printing it",
+        show_default=False,
+    ),
+]
+
+
+def _token_out(path_text: str | None, *, replace: bool) -> tuple[str, Path | None, Path | None]:
+    """A new token, and where it goes: (token, the file, its not-yet-renamed copy)."""
+    token = service_access.new_token()
+    if path_text is None:
+        return token, None, None
+    path = Path(path_text).expanduser()
+    if path.exists() and not replace:
+        raise BadInput("--token-file", f"{path} exists: give a new path (or remove it first)")
+    if not path.parent.is_dir():
+        raise BadInput("--token-file", f"{path.parent} is not a directory")
+    return token, path, write_token_file(path, token)
+
+
+def _issue(path_text: str | None, replace: bool, commit: Any) -> tuple[Any, str, Path | None]:
+    """Run `commit(token)` (which stores the token's hash); the token file takes the token only
+    once that has committed, and is left alone when it fails."""
+    token, path, tmp = _token_out(path_text, replace=replace)
+    try:
+        result = commit(token)
+    except BaseException:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        raise
+    if path is not None and tmp is not None:
+        os.replace(tmp, path)
+    return result, token, path
+
+
+def _say_token(doc: dict[str, Any], token: str, path: Path | None, json: bool) -> None:
+    doc["token"] = None if path is not None else token
+    doc["token_file"] = str(path) if path is not None else None
+    if json:
+        emit_json(doc)
+    elif path is not None:
+        say(f"token {doc['token_id']} of {doc['user']} written to {path} (mode 0600)")
+    else:
+        say(f"token {doc['token_id']} of {doc['user']} (shown once, keep it secret):\n  {token}")
+    note(
+        f"the scheduler and cron lines run as {doc['user']} with TIEOUT_SERVICE_TOKEN_FILE "
+        "naming that file (docs/operations.md, 'Scheduled jobs in operator mode')"
+    )
+
+
+@user_app.command("add-service")
+def user_add_service(
+    name: Annotated[str, typer.Argument(help="service account name (lower case)")],
+    token_file: TokenFileOpt = None,
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Add a service account for unattended work (admins only, fresh TOTP code): role
+    `service` (recon run, md/exec import, order expire-due, surveil run, backup create, schedule
+    run/trigger), no password, no TOTP, no login. Its token is shown once, or written to
+    --token-file (mode 0600); only the token's SHA-256 is stored."""
+    store = open_store(db)
+    operators.parse_operator_name(name)
+    ctx = make_ctx(actor)
+    (account, token_id), token, path = _issue(
+        token_file, False, lambda tok: service_access.add_service_account(store, ctx, name, tok)
+    )
+    _say_token({**account.as_json(), "token_id": token_id}, token, path, json)
+
+
+@user_app.command("rotate-token")
+def user_rotate_token(
+    name: Annotated[str, typer.Argument(help="service account name")],
+    token_file: TokenFileOpt = None,
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Give a service account a new token and revoke the old one at once (admins only, fresh
+    TOTP code). --token-file may name the file the old token is in: it is replaced."""
+    store = open_store(db)
+    ctx = make_ctx(actor)
+    (token_id, revoked), token, path = _issue(
+        token_file, True, lambda tok: service_access.rotate_token(store, ctx, name, tok)
+    )
+    _say_token(
+        {"user": name, "token_id": token_id, "revoked_token_ids": revoked}, token, path, json
+    )
+
+
 @user_app.command("list")
 def user_list(db: DbOpt = None, json: JsonOpt = False) -> None:
-    """List operators."""
+    """List operators and service accounts."""
     with open_store(db).read() as conn:
         items = access.list_operators(conn)
+        services = service_access.list_service_accounts(conn)
     if json:
-        emit_json([o.as_json() for o in items])
+        emit_json(
+            [{**o.as_json(), "kind": "operator"} for o in items] + [s.as_json() for s in services]
+        )
         return
     for o in items:
         state = "active" if o.active else "disabled"
         say(f"{o.name:<20} {o.role:<11} {state}")
+    for s in services:
+        state = "active" if s.active else "disabled"
+        say(f"{s.name:<20} {s.role:<11} {state}")
 
 
 @user_app.command("disable")
 def user_disable(
     name: str, db: DbOpt = None, actor: ActorOpt = None, json: JsonOpt = False
 ) -> None:
-    """Disable an operator and end their sessions (admins only; not the last admin)."""
-    op = access.disable_operator(open_store(db), make_ctx(actor), name)
+    """Disable an operator and end their sessions (admins only; not the last admin), or disable
+    a service account and revoke its tokens."""
+    store = open_store(db)
+    with store.read() as conn:
+        service = service_access.is_service_account(conn, name)
+    if service:
+        account = service_access.disable_service_account(store, make_ctx(actor), name)
+        if json:
+            emit_json(account.as_json())
+        else:
+            say(f"service account {account.name} disabled, its tokens revoked")
+        return
+    op = access.disable_operator(store, make_ctx(actor), name)
     if json:
         emit_json(op.as_json())
     else:
@@ -179,6 +294,7 @@ def user_roles(json: JsonOpt = False) -> None:
     matrix = operators.permission_matrix()
     doc = {
         "roles": list(operators.ROLES),
+        "service_role": operators.SERVICE,
         "commands": matrix,
         "sensitive": sorted(operators.SENSITIVE),
         "four_eyes": sorted(operators.FOUR_EYES),
@@ -267,8 +383,14 @@ def whoami(db: DbOpt = None, json: JsonOpt = False) -> None:
     """Who acts: the logged-in operator, or in local mode the actor (--actor/TIEOUT_ACTOR/OS)."""
     store = open_store(db)
     now = clock()
+    token = service_token()
     if not access.operators_exist(store):
         doc: dict[str, Any] = {"user": resolve_actor(None), "role": None, "mode": "local"}
+    elif token is not None:
+        who = service_access.authenticate(
+            store, now, token, operators.rule("whoami", has_actor=False), client_name()
+        )
+        doc = {"user": who.operator, "role": who.role, "mode": "service", "token_id": who.token_id}
     else:
         token = read_session_token(store.url)
         with store.read() as conn:
@@ -283,6 +405,8 @@ def whoami(db: DbOpt = None, json: JsonOpt = False) -> None:
         emit_json(doc)
     elif doc["mode"] == "local":
         say(f"{doc['user']} (local mode: no operator accounts)")
+    elif doc["mode"] == "service":
+        say(f"{doc['user']} (service account, token {doc['token_id']})")
     else:
         say(f"{doc['user']} ({doc['role']}), session {doc['session_id']} until {doc['expires_at']}")
 

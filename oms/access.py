@@ -30,7 +30,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, Row, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from oms import audit, book, operators, risk_limits, secret_key
+from oms import audit, book, operators, risk_limits, secret_key, service_access
 from oms.book import Ctx
 from oms.errors import AlreadyExists, BadInput, NotFound, Refused
 from oms.operators import Rule, SessionState, TotpCheck
@@ -176,8 +176,8 @@ def add_operator(
                 "the first operator must be an admin (--role admin): it administers the others",
                 "first_operator_admin",
             )
-        if _row(conn, name) is not None:
-            raise AlreadyExists("operator", name)
+        if _row(conn, name) is not None or service_access.is_service_account(conn, name):
+            raise AlreadyExists("operator or service account", name)
         keys = _keyring_to_add(conn, store, ctx.now, first, keyring)
         conn.execute(
             operators_table.insert().values(
@@ -473,7 +473,9 @@ def login(
         keys.decrypt(row.totp_secret, row.name)
     reason: str | None = None
     if row is None:
-        reason = "unknown_operator"
+        with store.read() as conn:
+            service = service_access.is_service_account(conn, name)
+        reason = "service_account" if service else "unknown_operator"
     elif not row.active:
         reason = "disabled"
     elif operators.locked(row.locked_until, now):

@@ -45,8 +45,11 @@ OPS: Final = "ops"
 COMPLIANCE: Final = "compliance"
 ADMIN: Final = "admin"
 ROLES: Final = (TRADER, OPS, COMPLIANCE, ADMIN)
+# The role of service accounts (unattended work: schedulers, cron). Not one of ROLES: no human
+# operator has it, and a service account has no other.
+SERVICE: Final = "service"
 
-_T, _O, _C, _A = TRADER, OPS, COMPLIANCE, ADMIN
+_T, _O, _C, _A, _S = TRADER, OPS, COMPLIANCE, ADMIN, SERVICE
 
 
 def _roles(*names: str) -> frozenset[str]:
@@ -60,6 +63,8 @@ PERMISSIONS: Final[Mapping[str, frozenset[str]]] = {
     "init": _roles(_A),
     # operators and access
     "user add": _roles(_A),
+    "user add-service": _roles(_A),
+    "user rotate-token": _roles(_A),
     "user disable": _roles(_A),
     "user rotate-key": _roles(_A),
     "db grants": _roles(_A),
@@ -74,21 +79,21 @@ PERMISSIONS: Final[Mapping[str, frozenset[str]]] = {
     "cash deposit": _roles(_O, _A),
     "cash withdraw": _roles(_O, _A),
     # executions and market data
-    "exec import": _roles(_O, _A),
+    "exec import": _roles(_O, _A, _S),
     "exec apply": _roles(_O, _A),
-    "md import": _roles(_O, _A),
+    "md import": _roles(_O, _A, _S),
     "md settings": _roles(_O, _A),
     # orders and risk
     "order submit": _roles(_T, _A),
     "order amend": _roles(_T, _A),
     "order cancel": _roles(_T, _O, _A),
-    "order expire-due": _roles(_O, _A),
+    "order expire-due": _roles(_O, _A, _S),
     "risk set": _roles(_C, _A),
     "risk kill": _roles(_T, _O, _C, _A),  # anyone may pull the emergency brake
     "risk release": _roles(_C, _A),
     "paper set": _roles(_O, _A),
     # reconciliation
-    "recon run": _roles(_O, _A),
+    "recon run": _roles(_O, _A, _S),
     "recon profile add": _roles(_O, _A),
     "breaks assign": _roles(_O, _C, _A),
     "breaks comment": _roles(_O, _C, _A),
@@ -98,17 +103,17 @@ PERMISSIONS: Final[Mapping[str, frozenset[str]]] = {
     "schedule add": _roles(_O, _A),
     "schedule add-builtin": _roles(_O, _A),
     "schedule remove": _roles(_O, _A),
-    "schedule trigger": _roles(_O, _A),
-    "schedule run": _roles(_O, _A),
+    "schedule trigger": _roles(_O, _A, _S),
+    "schedule run": _roles(_O, _A, _S),
     "schedule config set": _roles(_O, _A),
     # compliance and operations (commands of the contract written elsewhere)
-    "surveil run": _roles(_O, _C, _A),
+    "surveil run": _roles(_O, _C, _A, _S),
     "surveil settings set": _roles(_C, _A),
     "retention apply": _roles(_C, _A),
     "retention set": _roles(_C, _A),
     "retention hold add": _roles(_C, _A),
     "retention hold release": _roles(_C, _A),
-    "backup create": _roles(_O, _A),
+    "backup create": _roles(_O, _A, _S),
     "backup restore": _roles(_A),
 }
 
@@ -120,6 +125,8 @@ SENSITIVE: Final = frozenset(
         "breaks approve",
         "destination add",
         "user add",
+        "user add-service",  # a new identity that never expires
+        "user rotate-token",
         "user disable",
         "user rotate-key",  # re-encrypts every operator's TOTP secret
         "approve",

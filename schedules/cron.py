@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -191,9 +191,16 @@ def crontab_escape(text: str) -> str:
     return text.replace("%", "\\%")
 
 
-def crontab_text(entries: Sequence[CrontabEntry], header: Sequence[str] = ()) -> str:
-    """Crontab lines (cronie's CRON_TZ names each line's time zone) for the jobs."""
+def crontab_text(
+    entries: Sequence[CrontabEntry],
+    header: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """Crontab lines (cronie's CRON_TZ names each line's time zone) for the jobs; `env`: variables
+    set for every line (NAME=value lines after the header)."""
     lines = [f"# {h}" if h else "#" for h in header]
+    for key, value in (env or {}).items():
+        lines.append(f'{key}="{value}"' if any(c.isspace() for c in value) else f"{key}={value}")
     for e in entries:
         command = crontab_escape(shlex.join(e.command))
         lines.append("")
