@@ -167,6 +167,8 @@ class Db:
         self.raw: Any = raw
         self._sql: dict[str, str] = {}
 
+    statements = 0  # statements sent, all groups of the process (benchmarks read it)
+
     def _text(self, sql: str) -> str:
         text = self._sql.get(sql)
         if text is None:
@@ -174,6 +176,7 @@ class Db:
         return text
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        Db.statements += 1
         cur = self.raw.cursor()
         try:
             cur.execute(self._text(sql), params)
@@ -204,6 +207,7 @@ class Db:
         """Insert the collected rows, table by table in TABLES order: executemany on SQLite;
         on PostgreSQL small sets in one pipeline (one round trip), larger ones by COPY."""
         tables = {t.name: t for t in _tables()}
+        Db.statements += sum(1 for name in TABLES if rows.get(name))
         if not self.pg:
             for name, cols in TABLES.items():
                 if rows.get(name):

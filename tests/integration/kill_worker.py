@@ -10,7 +10,10 @@ requests again) is one of:
 - "external": a limit order at an external venue (pending_new), then the venue's drop copy
   applied with `order_book.apply_reports` (an acknowledgement, fills with commissions, sometimes
   the same ExecID twice, sometimes a bust and a fill replacing the busted one);
-- "rest": a paper limit order away from the market (it rests), then canceled.
+- "rest": a paper limit order away from the market (it rests), then canceled;
+- "batch": a file of BATCH paper market orders (`order_book.submit_file`'s group commit, in
+  groups of BATCH_GROUP orders per transaction): each group is acknowledged (op "batch", its orders)
+  once it has committed, so a kill lands before, inside or after a group's commit.
 
 After a restart the process finishes the step it was killed in (a submit repeats the same client
 order id, which must answer with the first order; a drop copy is applied again, which must skip
@@ -34,8 +37,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from oms import order_book
+from oms import order_book, submission
 from oms.book import Ctx
+from oms.errors import BadInput
 from oms.store import Store
 from oms.values import OrdType, Side, TimeInForce
 
@@ -45,6 +49,7 @@ DEPOSIT = Decimal(50_000_000)
 VENUE = "XVEN"
 TICK = Decimal("0.01")
 REPLAYS = 3  # acknowledged submits repeated after each restart
+BATCH, BATCH_GROUP = 200, 40  # orders per batch step, orders per transaction of a batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +82,14 @@ class Step:
 def plan(seed: int, index: int) -> Step:
     """Step `index` of the plan: the same in every process."""
     rng = random.Random(f"{seed}:{index}")
-    kind = rng.choices(("market", "external", "rest"), weights=(70, 20, 10))[0]
+    kind = rng.choices(("market", "external", "rest", "batch"), weights=(70, 20, 10, 4))[0]
     account = rng.choice(ACCOUNTS)
     symbol = rng.choice(sorted(PRICES))
     side = rng.choice(("buy", "sell"))
     quantity = Decimal(rng.randint(1, 20))
     ref = PRICES[symbol]
     cid = f"S{seed}-{index}"
-    if kind == "market":
+    if kind in ("market", "batch"):
         return Step(index, kind, cid, account, symbol, side, quantity, None)
     if kind == "rest":  # a limit 5% away from the market, on the side that does not cross
         away = (ref * Decimal("0.95") if side == "buy" else ref * Decimal("1.05")).quantize(TICK)
@@ -118,6 +123,35 @@ def plan(seed: int, index: int) -> Step:
         tuple(fills),
         repeat_fill=rng.random() < 0.3,
     )
+
+
+def batch_rows(step: Step) -> list[Step]:
+    """The orders of a batch step's file: paper market orders, each with its own terms (the
+    same terms twice in one file would be refused as a double submission)."""
+    symbols = sorted(PRICES)
+    return [
+        Step(
+            step.index,
+            "market",
+            f"{step.client_order_id}-{j}",
+            ACCOUNTS[(step.index + j) % len(ACCOUNTS)],
+            symbols[j % len(symbols)],
+            "buy" if (j // len(symbols)) % 2 else "sell",
+            Decimal(j + 1),
+            None,
+        )
+        for j in range(BATCH)
+    ]
+
+
+def steps_by_cid(seed: int, upto: int) -> dict[str, Step]:
+    """Every order of steps 0..upto-1 by its client order id (a batch's rows for a batch)."""
+    out: dict[str, Step] = {}
+    for i in range(upto):
+        step = plan(seed, i)
+        for s in batch_rows(step) if step.kind == "batch" else [step]:
+            out[s.client_order_id] = s
+    return out
 
 
 def _fix(*fields: tuple[int, str]) -> str:
@@ -192,6 +226,7 @@ class Acks:
 
 class Worker:
     def __init__(self, url: str, ack_path: Path, seed: int) -> None:
+        submission.CHUNK = BATCH_GROUP  # several transactions per batch: kills land inside
         self.store = Store.open(url, check_schema=False)  # the test set it up
         self.acks = Acks(ack_path)
         self.seed = seed
@@ -215,7 +250,56 @@ class Worker:
         )
         return order_book.submit(self.store, self.ctx(), req)
 
+    def batch(self, step: Step, on_commit: Any = None) -> order_book.BatchResult:
+        """The batch's orders through `submit_file`'s group commit (oms.submission.submit_many:
+        the file's rows already parsed; the worker is forked from a process whose polars thread
+        pool a fork does not carry over, so it reads no CSV)."""
+        requests: list[order_book.OrderRequest | BadInput] = [
+            order_book.OrderRequest(
+                account=r.account,
+                symbol=r.symbol,
+                side=Side(r.side),
+                quantity=r.quantity,
+                client_order_id=r.client_order_id,
+            )
+            for r in batch_rows(step)
+        ]
+        out: list[order_book.BatchLine] = []
+
+        def committed(start: int, outcomes: list[submission.Outcome]) -> None:
+            lines = [order_book._batch_line(start + k + 2, o) for k, o in enumerate(outcomes)]
+            out.extend(lines)
+            if on_commit is not None:
+                on_commit(lines)
+
+        submission.submit_many(self.store, self.ctx(), requests, committed)
+        return order_book.BatchResult(f"batch {step.index}", tuple(out))
+
+    def do_batch(self, step: Step) -> None:
+        def committed(lines: Any) -> None:
+            rows = []
+            for x in lines:
+                if x.order is None or x.reason is not None or x.order.status.value != "filled":
+                    raise AssertionError(f"batch {step.index} line {x.line}: {x}")
+                rows.append(
+                    {
+                        "cid": x.order.client_order_id,
+                        "order_id": x.order.order_id,
+                        "dup": x.duplicate,
+                        "fills": [
+                            [f.exec_id, str(f.quantity), str(f.price)] for f in x.order.fills
+                        ],
+                    }
+                )
+            self.acks.add(op="batch", i=step.index, rows=rows)
+
+        self.batch(step, committed)
+        self.acks.add(op="submit", i=step.index, cid=step.client_order_id, batch=True)
+
     def do_submit(self, step: Step) -> None:
+        if step.kind == "batch":
+            self.do_batch(step)
+            return
         done = self.submit(step)
         order = done.order
         want = {"market": "filled", "external": "pending_new", "rest": "new"}[step.kind]
@@ -276,7 +360,14 @@ class Worker:
 
     def replay(self) -> None:
         """Repeat acknowledged work: it must change nothing."""
-        submits = [r for r in self.acks.records if r["op"] == "submit"][-REPLAYS:]
+        batches = [r for r in self.acks.records if r["op"] == "submit" and r.get("batch")][-1:]
+        for rec in batches:  # the whole file again: every order a duplicate of the first
+            again_batch = self.batch(plan(self.seed, rec["i"]))
+            if again_batch.duplicates != BATCH:
+                raise AssertionError(f"batch {rec['i']} again: {again_batch.as_json()}")
+        submits = [r for r in self.acks.records if r["op"] == "submit" and not r.get("batch")][
+            -REPLAYS:
+        ]
         for rec in submits:
             again = self.submit(plan(self.seed, rec["i"]))
             if not again.duplicate or again.order.order_id != rec["order_id"]:

@@ -295,13 +295,14 @@ def check_acknowledged(b: Book, acks: list[dict[str, Any]], *, recovered: bool) 
     submitted = {r["i"]: r for r in acks if r["op"] == "submit"}
     applied = {r["i"] for r in acks if r["op"] == "apply"}
     canceled = {r["i"] for r in acks if r["op"] == "cancel"}
+    batch_acked = {row["cid"]: row for r in acks if r["op"] == "batch" for row in r["rows"]}
     last = max(submitted, default=-1)
-    cid_step = {kw.plan(SEED, i).client_order_id: i for i in range(last + 2)}
+    cid_step = kw.steps_by_cid(SEED, last + 2)  # a batch's orders each with its own terms
     # every order is a step of the plan with its terms, and at most the one after the last
     # acknowledged is unacknowledged
     for cid, r in b.orders.items():
         assert cid in cid_step, f"order {r.order_id} ({cid}) was never attempted"
-        step = kw.plan(SEED, cid_step[cid])
+        step = cid_step[cid]
         assert (r.account, r.symbol, r.side, r.quantity) == (
             step.account,
             step.symbol,
@@ -309,13 +310,15 @@ def check_acknowledged(b: Book, acks: list[dict[str, Any]], *, recovered: bool) 
             step.quantity,
         ), cid
         assert r.venue == (kw.VENUE if step.kind == "external" else "paper"), cid
-    unacked = {cid for cid in b.orders if cid_step[cid] not in submitted}
-    assert unacked <= ({kw.plan(SEED, last + 1).client_order_id} if not recovered else set()), (
-        unacked,
-        last,
-    )
+    acked = {r["cid"] for r in submitted.values() if not r.get("batch")} | set(batch_acked)
+    flight = kw.plan(SEED, last + 1)  # the step in flight: an order, or a batch's orders
+    flight_cids = {
+        s.client_order_id for s in (kw.batch_rows(flight) if flight.kind == "batch" else [flight])
+    }
+    unacked = {cid for cid in b.orders if cid not in acked}
+    assert unacked <= (flight_cids if not recovered else set()), (unacked, last)
     if recovered:
-        assert set(b.orders) == {r["cid"] for r in submitted.values()}
+        assert set(b.orders) == acked
     effective = b.effective()
     by_key = {(x.venue, x.exec_id): x for x in b.execs}
     acked_execs: set[tuple[str, str]] = set()
@@ -323,8 +326,20 @@ def check_acknowledged(b: Book, acks: list[dict[str, Any]], *, recovered: bool) 
     for ev in b.events:
         if ev.exec_id is not None:
             report_ids[ev.order_id].add(ev.exec_id)
+    for cid, row in batch_acked.items():  # each acknowledged order of a batch, with its fill
+        step = cid_step[cid]
+        r = b.orders.get(cid)
+        assert r is not None and r.order_id == row["order_id"], f"acknowledged {row} is lost"
+        assert r.status == "filled" and r.cum_qty == step.quantity, r
+        ((exec_id, qty, px),) = row["fills"]
+        x = effective.get(("paper", exec_id))
+        assert x is not None, f"acknowledged batch fill {exec_id} is lost"
+        assert (x.quantity, x.price, x.order_id) == (Decimal(qty), Decimal(px), r.order_id), x
+        acked_execs.add(("paper", exec_id))
     for i, rec in submitted.items():
         step = kw.plan(SEED, i)
+        if step.kind == "batch":
+            continue  # its orders are checked above, group by group
         r = b.orders.get(step.client_order_id)
         assert r is not None and r.order_id == rec["order_id"], f"acknowledged {rec} is lost"
         if step.kind == "market":
@@ -352,7 +367,7 @@ def check_acknowledged(b: Book, acks: list[dict[str, Any]], *, recovered: bool) 
             assert r.status == "canceled" and r.cum_qty == 0, r
     # executions nobody acknowledged belong to the step in flight: the order after the last
     # acknowledged one, or the last one's drop copy
-    in_flight = {kw.plan(SEED, last + 1).client_order_id}
+    in_flight = set(flight_cids)
     if last >= 0 and kw.plan(SEED, last).kind == "external" and last not in applied:
         in_flight.add(kw.plan(SEED, last).client_order_id)
     stray = {x.client_order_id for x in b.execs if (x.venue, x.exec_id) not in acked_execs}
@@ -423,8 +438,11 @@ def test_killed_order_flow_leaves_a_whole_book(store: Store, db_url: str, tmp_pa
         f"({dict(kinds)}), {len(b.execs)} executions, {b.chain.events} audit events; "
         f"{unacked} kills between a commit and its acknowledgement; "
         f"{sum(r['submits'] for r in replays)} acknowledged submits and "
-        f"{sum(r['applies'] for r in replays)} drop copies repeated after restarts"
+        f"{sum(r['applies'] for r in replays)} drop copies repeated after restarts; "
+        f"{sum(len(r['rows']) for r in acks if r['op'] == 'batch')} batch orders acknowledged "
+        f"group by group, {kinds['batch']} batch files"
     )
+    assert kinds["batch"] >= 1  # the rounds included files submitted by group commit
 
 
 @pytest.mark.parametrize("text", ['{"op": "submit"', '{"op": "start", "i": 1}\n{"op'])
