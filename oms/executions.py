@@ -4,6 +4,7 @@ already booked (same venue and exec_id, same terms) changes nothing and says so.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -117,10 +118,6 @@ def _schema(account_ids: Sequence[str], symbols: Sequence[str]) -> pa.DataFrameS
     )
 
 
-def _line(i: int) -> int:
-    return i + tabular.HEADER_LINE + 1
-
-
 def read_file(conn: Connection, path: str) -> tuple[tabular.TextFile, pl.DataFrame]:
     """Validate a canonical execution file against the schema and the reference data; return
     the frame in storage form, or raise BadFile with every row's error."""
@@ -136,11 +133,18 @@ def read_file(conn: Connection, path: str) -> tuple[tabular.TextFile, pl.DataFra
         )
     }
     errors = tabular.validate(
-        tabular.TextFile(path, tf.sha256, frame), _schema(account_ids, list(inst))
+        dataclasses.replace(tf, frame=frame), _schema(account_ids, list(inst))
     )
-    errors += tabular.duplicate_rows(frame, ["venue", "exec_id"])
+    errors += tabular.duplicate_rows(frame, ["venue", "exec_id"], tf.lines)
+    lines = (
+        pl.Series("_line", tf.lines, dtype=pl.UInt32)
+        if tf.lines is not None
+        else pl.int_range(
+            tabular.HEADER_LINE + 1, pl.len() + tabular.HEADER_LINE + 1, dtype=pl.UInt32
+        )
+    )
     frame = (
-        frame.with_row_index("_line", offset=tabular.HEADER_LINE + 1)
+        frame.with_columns(lines.alias("_line"))
         .with_columns(
             pl.col("trade_date").str.to_date("%Y-%m-%d", strict=False),
             pl.col("settle_date").str.to_date("%Y-%m-%d", strict=False),
@@ -215,8 +219,8 @@ def read_file(conn: Connection, path: str) -> tuple[tabular.TextFile, pl.DataFra
     frame = frame.with_columns(
         pl.col("settle_date").fill_null(pl.col("_settle")),
         pl.col("currency").fill_null(pl.col("_ccy")),
-    ).drop("_line", "_exchange", "_ccy", "_settle", "_why")
-    return tf, frame
+    ).drop("_exchange", "_ccy", "_settle", "_why")
+    return tf, frame  # with `_line`: the physical line of each row in the file
 
 
 def _frame_errors(rows: pl.DataFrame, field: str, reason: pl.Expr) -> list[RowError]:
@@ -250,7 +254,7 @@ def _already_booked(conn: Connection, frame: pl.DataFrame, path: str) -> set[tup
         return set()
     booked = {(row.venue, row.exec_id): row for row in found}
     errors = []
-    for i, r in enumerate(frame.select("venue", "exec_id", *TERMS).iter_rows(named=True)):
+    for r in frame.select("_line", "venue", "exec_id", *TERMS).iter_rows(named=True):
         old = booked.get((r["venue"], r["exec_id"]))
         if old is None:
             continue
@@ -259,7 +263,7 @@ def _already_booked(conn: Connection, frame: pl.DataFrame, path: str) -> set[tup
             if getattr(old, t) != new_v:
                 errors.append(
                     RowError(
-                        _line(i),
+                        r["_line"],
                         t,
                         str(r[t]),
                         f"exec_id {r['exec_id']} at {r['venue']} is booked already with "
@@ -323,7 +327,9 @@ def import_file(store: Store, ctx: Ctx, path: str) -> ImportResult:
             pl.lit(booked_at).alias("booked_at"),
             pl.lit(ctx.actor).alias("actor"),
         )
-        adjustments = _adjustment_totals(conn, rows, path)  # reads the book before the insert
+        adjustments = _adjustment_totals(
+            conn, rows, frame["_line"].to_list(), path
+        )  # reads the book before the insert
         bulk_insert(conn, executions, rows.columns, rows)
         entries = settlement_entries(
             rows.filter(pl.col("exec_type") == FILL), f"import:{import_id}", adjustments
@@ -403,7 +409,9 @@ def _file_record(r: dict[str, Any]) -> ExecRecord:
     )
 
 
-def _adjustment_totals(conn: Connection, rows: pl.DataFrame, path: str) -> Batches:
+def _adjustment_totals(
+    conn: Connection, rows: pl.DataFrame, lines: Sequence[int], path: str
+) -> Batches:
     """What the file's corrections and busts change in the cash journal: for every execution
     they touch, its effective terms before the file are taken back and its terms after it are
     booked (none for a bust). A reference must name an execution of the same venue, account and
@@ -430,7 +438,7 @@ def _adjustment_totals(conn: Connection, rows: pl.DataFrame, path: str) -> Batch
         ):
             errors.append(
                 RowError(
-                    rec.seq - rows["id"][0] + tabular.HEADER_LINE + 1,
+                    lines[rec.seq - rows["id"][0]],
                     "ref_exec_id",
                     rec.ref_exec_id,
                     f"names no execution of {rec.account} in {rec.symbol} at {rec.venue} "

@@ -190,6 +190,36 @@ def test_one_bad_row_among_good_ones_refuses_the_whole_file(tieout: Tieout,
     assert table_counts(tieout) == before
 
 
+def test_errors_name_the_physical_line_after_a_multiline_cell(tieout: Tieout,
+                                                               tmp_path: Path) -> None:
+    """A quoted cell that spans lines moves the rows after it down the file: the message
+    names the line an editor shows, for schema, cross-field and booked-already problems."""
+    setup_book(tieout)
+    tieout.ok("exec", "import", write(tmp_path / "a.csv",
+                                      HEADER + "\nE1,A1,AAPL,buy,100,10,2026-11-24,ACME,1,0\n"))
+    before = table_counts(tieout)
+    text = (HEADER + "\n"
+            + 'G1,A1,AAPL,buy,5,100,2026-11-24,"AC\nME",0,0\n'  # lines 2-3: a bad venue
+            + "G2,A1,AAPL,buy,5,100,2026-11-24,ACME,x,0\n"  # line 4
+            + "E1,A1,AAPL,buy,100,11,2026-11-24,ACME,1,0\n")  # line 5: booked with price 10
+    r = tieout("exec", "import", write(tmp_path / "b.csv", text))
+    assert r.code == 3
+    assert "line 2, venue" in r.err and "line 4, commission" in r.err, r.err
+    assert table_counts(tieout) == before
+    r = tieout("exec", "import", write(tmp_path / "c.csv", HEADER + "\n"
+               + 'G1,A1,AAPL,buy,5,100,2026-11-24,"ACME",0,0\n'
+               + 'G2,A1,AAPL,"buy",5,100,2026-11-24,"AC\nME",0,0\n'  # lines 3-4
+               + "E1,A1,AAPL,buy,100,11,2026-11-24,ACME,1,0\n"))  # line 5
+    assert r.code == 3
+    assert "line 3, venue" in r.err, r.err
+    r = tieout("exec", "import", write(tmp_path / "d.csv", HEADER + "\n"
+               + 'G1,A1,AAPL,buy,5,100,2026-11-24,"ACME",0,"0\n"\n'  # lines 2-3, fees "0\n"
+               + "E1,A1,AAPL,buy,100,11,2026-11-24,ACME,1,0\n"))  # line 4
+    assert r.code == 3
+    assert "line 4, price" in r.err and "booked already" in r.err, r.err
+    assert table_counts(tieout) == before
+
+
 def test_non_utf8_and_missing_files(tieout: Tieout, tmp_path: Path) -> None:
     setup_book(tieout)
     before = table_counts(tieout)
