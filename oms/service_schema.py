@@ -1,4 +1,4 @@
-"""The tables of service accounts (oms.service_access), on the book's metadata (migration 0012).
+"""The tables of service accounts (oms.service_access), on the book's metadata (migration 0011).
 
 - service_accounts: non-interactive identities for unattended work (the scheduler, cron). No
   password, no TOTP secret, no sessions: a service account authenticates with a token. Its name

@@ -1,6 +1,6 @@
 """service accounts: non-interactive identities for unattended work, and their tokens (hashed)
 
-Revision ID: 0012
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-11-28 10:00:00
 
@@ -16,7 +16,7 @@ from alembic import op
 
 import oms.schema
 
-revision = "0012"
+revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
