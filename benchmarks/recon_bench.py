@@ -12,9 +12,10 @@ internal side a canonical trades frame (recon.canonical, Decimal(38,12) money, o
 and the venue side the same trades with 1% faults (0.2% each: dropped, extra, quantity changed,
 price changed, exec_id changed, so matched by the key stage), rows shuffled. Then, each in its
 own subprocess so that time and peak memory (VmHWM) are its own:
-- engine: load and validate the venue file (recon.validate.load_and_validate, a Parquet
-  profile with a price tolerance), match it against pl.scan_parquet(internal) with
-  recon.engine.match_trades (the waterfall classifies every break), write the breaks as Parquet;
+- engine: load and validate the venue file (recon.loaders.load, recon.validate.validate; a
+  Parquet profile, recon.profiles.Profile, with a price tolerance), match it against
+  pl.scan_parquet(internal) with recon.engine.match_trades (the waterfall classifies every
+  break), write the breaks as Parquet;
 - datacompy: benchmarks/recon_bench_datacompy.py in benchmarks/.venv-datacompy (created and
   filled with `pip install datacompy` when missing): PolarsCompare on exec_id with the same
   tolerance, all_mismatch() and the one-sided rows written as Parquet;
@@ -51,6 +52,7 @@ import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Final
 
 ROOT: Final = Path(__file__).resolve().parent.parent
@@ -62,21 +64,6 @@ PRICE_TOL: Final = "0.0001"
 FAULT_RATE: Final = 0.01
 FAULT_KINDS: Final = ("dropped", "quantity", "price", "reref", "extra")
 ACCOUNTS, SYMBOLS = 200, 500
-VENUE_COLUMNS: Final = (
-    "exec_id",
-    "account",
-    "symbol",
-    "side",
-    "quantity",
-    "price",
-    "currency",
-    "trade_date",
-    "settle_date",
-    "exec_time",
-    "commission",
-    "fees",
-    "client_order_id",
-)
 AIMS: Final = {
     "engine_seconds_max": 15,
     "engine_peak_gb_max": 5,
@@ -219,6 +206,7 @@ def with_faults(internal: Any, seed: int = 11) -> tuple[Any, dict[str, int]]:
     import polars as pl
 
     from recon.canonical import MONEY
+    from recon.profiles import FIELDS
 
     n = internal.height
     rng = np.random.default_rng(seed)
@@ -229,7 +217,7 @@ def with_faults(internal: Any, seed: int = 11) -> tuple[Any, dict[str, int]]:
         mark[perm[(code - 1) * k : code * k]] = code
     f = pl.col("_f")
     venue = (
-        internal.select(*VENUE_COLUMNS)
+        internal.select(*FIELDS["trades"])
         .with_columns(pl.Series("_f", mark))
         .with_columns(
             pl.when(f == 2)
@@ -248,7 +236,7 @@ def with_faults(internal: Any, seed: int = 11) -> tuple[Any, dict[str, int]]:
         .filter(f != 1)
         .drop("_f")
     )
-    extra = trades(k, seed + 1, "V").select(*VENUE_COLUMNS)
+    extra = trades(k, seed + 1, "V").select(*FIELDS["trades"])
     extra = extra.with_columns(
         pl.lit(internal["settle_date"][0]).alias("settle_date"),
         pl.col("currency").cast(internal.schema["currency"]),
@@ -268,18 +256,25 @@ def expected_breaks(injected: dict[str, int]) -> dict[str, int]:
 
 
 def profile_toml(fmt: str) -> str:
-    return (
-        f'name = "bench"\nvenue = "{VENUE}"\nkind = "trades"\nformat = "{fmt}"\n'
-        f'\n[tolerance]\nprice = "{PRICE_TOL}"\n'
-    )
+    """The benchmark's venue profile (canonical column names, the price tolerance)."""
+    from recon.profiles import Profile
+
+    return Profile(
+        name="bench",
+        venue=VENUE,
+        kind="trades",
+        format=fmt,
+        tolerance=MappingProxyType({"price": Decimal(PRICE_TOL)}),
+    ).to_toml()
 
 
 def write_venue_csv(venue: Any, path: Path) -> None:
     import polars as pl
 
     from recon.engine_core import dec_text
+    from recon.profiles import MONEY_FIELDS
 
-    money = [c for c in ("quantity", "price", "commission", "fees") if c in venue.columns]
+    money = [c for c in MONEY_FIELDS["trades"] if c in venue.columns]
     venue.with_columns(
         *(dec_text(pl.col(c)).alias(c) for c in money),
         pl.col("exec_time").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ"),
@@ -313,15 +308,18 @@ def child_engine(d: Path) -> dict[str, Any]:
     import polars as pl
 
     from recon import engine
+    from recon.loaders import load
     from recon.profiles import parse_profile
-    from recon.validate import load_and_validate
+    from recon.validate import validate
 
     import_s = time.perf_counter() - t
     profile = parse_profile((d / "profile.toml").read_text(), "bench profile")
     step = Phases()
-    with step("load_validate"):
-        loaded, checked = load_and_validate(profile, d / "venue.parquet")
-        # keep what a run records (rows, digest), not the file's text frames
+    with step("load"):
+        loaded = load(profile, d / "venue.parquet")
+    with step("validate"):
+        checked = validate(profile, loaded)
+        # keep what a run records (rows, digest), not the loaded file
         venue_rows, _sha = loaded.rows, loaded.sha256
         del loaded
     with step("match"):

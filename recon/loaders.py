@@ -212,18 +212,18 @@ def finish_text(
     fields = FIELDS[profile.kind]
     text = [n for n in fields if frame.schema[n] == pl.String]
     # `typed` fields are the text of typed values (numbers, dates, times): never blank or
-    # padded. One strip per probed column answers both questions (lazy: computed once).
+    # padded. One regex per probed column says whether any cell is padded or blank (then the
+    # column is stripped and its blank cells made empty); \s is Unicode White_Space, what
+    # strip_chars strips.
     probed = [n for n in text if n not in typed]
     side, currency = pl.col("side"), pl.col("currency")
-    lower_side = ~side.is_in(list(SIDES)) & side.str.to_lowercase().is_in(list(SIDES))
-    upper_currency = currency.str.contains(r"^[A-Za-z]{3}$") & currency.str.contains("[a-z]")
     probe = (
         frame.lazy()
         .select(
-            *((pl.col(n).str.strip_chars() != pl.col(n)).any().alias(f"strip:{n}") for n in probed),
-            *((pl.col(n).str.strip_chars() == "").any().alias(f"empty:{n}") for n in probed),
-            *([lower_side.any().alias("case:side")] if "side" in text else []),
-            *([upper_currency.any().alias("case:currency")] if "currency" in text else []),
+            *(pl.col(n).str.contains(r"^\s|\s$|^$").any().alias(f"pad:{n}") for n in probed),
+            *([(~side.is_in(list(SIDES))).any().alias("case:side")] if "side" in text else []),
+            *([currency.str.contains("[a-z]").any().alias("case:currency")]
+              if "currency" in text else []),
         )
         .collect()
         .row(0, named=True)
@@ -234,14 +234,14 @@ def finish_text(
     for name in text:
         col = pl.col(name)
         changed = False
-        if probe.get(f"strip:{name}"):
+        if probe.get(f"pad:{name}"):
             col, changed = col.str.strip_chars(), True
         mapping = {**format_values.get(name, {}), **profile.values.get(name, {})}
         if mapping:
             col, changed = col.replace(mapping), True
         # the case probes looked at the column as it is: they hold unless stripped or mapped
         case = changed or probe.get(f"case:{name}", True)
-        if probe.get(f"empty:{name}") or "" in mapping.values():
+        if probe.get(f"pad:{name}") or "" in mapping.values():
             col, changed = pl.when(col == "").then(None).otherwise(col), True
         if name == "side" and case:
             low = col.str.to_lowercase()
