@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from oms.errors import BadInput
+from oms.errors import BadInput, TieoutError
 from recon.canonical import CASH, POSITIONS, TRADES
 from recon.loaders import LoadedFile, load, load_bytes
 from recon.profiles import Profile, load_profile, parse_profile
@@ -534,6 +534,26 @@ def test_typed_parquet_edges(unit: str) -> None:
 
 def out_msg_time() -> str:
     return "must be a time written %Y-%m-%dT%H:%M:%S%.f"
+
+
+def test_a_row_the_screen_flags_without_a_pandera_reason_is_refused_as_a_bug(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one-pass screen and the pandera schema must agree: a row flagged with no reason
+    would be quarantined without one, so validation refuses (a bug) instead."""
+    import recon.validate as validation
+
+    f = tmp_path / "t.parquet"
+    pl.DataFrame({
+        "exec_id": ["E1"], "account": ["A1"], "symbol": ["S"], "side": ["buy"],
+        "quantity": pl.Series([D(1)], dtype=pl.Decimal(38, 12)), "price": [5],
+        "trade_date": [date(2026, 3, 11)],
+    }).write_parquet(f)
+    prof = profile("trades", "parquet")
+    assert check(prof, load(prof, f)).valid.height == 1
+    monkeypatch.setattr(validation, "_typed_test", lambda *a: pl.lit(value=False))
+    with pytest.raises(TieoutError, match="failed a check but pandera found no reason"):
+        validate(prof, load(prof, f))
 
 
 def test_not_a_parquet_file(tmp_path: Path) -> None:
