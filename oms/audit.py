@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import Connection, String, cast, func, inspect, literal_column, select, type_coerce
 
 from oms.schema import audit_events
-from oms.values import dec_str, utc_iso
+from oms.values import dec_str, utc_iso, utc_iso_fast
 
 GENESIS = "0" * 64
 
@@ -57,6 +57,38 @@ def canonical_json(payload: Any) -> str:
     return json.dumps(
         payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
     )
+
+
+# canonical_json's text, faster: one encoder built once, and its hook dispatching on the exact
+# type (dataclass field names kept per class); anything else goes to _json_default itself.
+# tests/unit/test_audit_fast.py checks it gives canonical_json's text.
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _dataclass_json(value: Any) -> dict[str, Any]:
+    kind = type(value)
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(value))
+    return {name: getattr(value, name) for name in names}
+
+
+def _fast_default(value: object) -> object:
+    kind = type(value)
+    if kind is Decimal:
+        return dec_str(value)  # type: ignore[arg-type]
+    if kind is datetime:
+        return utc_iso_fast(value)  # type: ignore[arg-type]
+    if kind is date:
+        return value.isoformat()  # type: ignore[attr-defined]
+    if kind in _FIELD_NAMES or (dataclasses.is_dataclass(value) and not isinstance(value, type)):
+        return _dataclass_json(value)
+    return _json_default(value)
+
+
+canonical_text = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_fast_default
+).encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,13 +270,13 @@ def chain(start: tuple[int, str], items: Iterable[NewEvent]) -> list[AuditEvent]
     for item in items:
         seq += 1
         fields = (
-            utc_iso(item.at),
+            utc_iso_fast(item.at),
             item.actor,
             item.action,
             item.entity_type,
             item.entity_id,
             item.reason,
-            canonical_json(item.payload),
+            canonical_text(item.payload),
         )
         h = event_hash(prev, seq, *fields)
         out.append(AuditEvent(seq, *fields, prev, h))

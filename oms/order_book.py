@@ -41,6 +41,7 @@ from oms.values import (
     parse_decimal,
     parse_ident,
     utc_iso,
+    utc_iso_fast,
 )
 
 PAPER = orders.PAPER
@@ -82,24 +83,32 @@ class RiskRejected(Refused):
 # ---- the Order value as stored JSON ---------------------------------------------------------
 
 
-def order_state(order: Order) -> str:
+def order_state(order: Order, submitted: str | None = None) -> str:
     """The Order as stored: canonical JSON of its fields (the text `audit.canonical_json(order)`
-    gives, built field by field without its generic per-value hook: this runs for every order)."""
-    return _STATE_JSON(
+    gives, built field by field without its generic per-value hook: this runs for every order).
+    `submitted`: `submitted_text(order.submitted)` when the caller has it already (the keys are
+    sorted, so the object is written as the fields before "submitted", it, and those after)."""
+    before = _STATE_JSON(
         {
             "account": order.account,
             "avg_px": _opt_text(order.avg_px),
             "client_order_id": order.client_order_id,
             "condition": order.condition,
-            "created_at": utc_iso(order.created_at),
+            "created_at": utc_iso_fast(order.created_at),
             "cum_qty": dec_str(order.cum_qty),
             "expire_at": _opt_day(order.expire_at),
             "fills": [
-                [f.exec_id, dec_str(f.quantity), dec_str(f.price), utc_iso(f.at), f.corrected_by]
+                [
+                    f.exec_id,
+                    dec_str(f.quantity),
+                    dec_str(f.price),
+                    utc_iso_fast(f.at),
+                    f.corrected_by,
+                ]
                 for f in order.fills
             ],
             "history": [
-                [h.status, utc_iso(h.at), h.actor, h.reason, h.event] for h in order.history
+                [h.status, utc_iso_fast(h.at), h.actor, h.reason, h.event] for h in order.history
             ],
             "leaves_qty": dec_str(order.leaves_qty),
             "limit_price": _opt_text(order.limit_price),
@@ -110,14 +119,79 @@ def order_state(order: Order) -> str:
             "side": order.side,
             "status": order.status,
             "stop_price": _opt_text(order.stop_price),
-            "submitted": _submitted_json(order.submitted),
+        }
+    )
+    after = _STATE_JSON(
+        {
             "symbol": order.symbol,
             "tif": order.tif,
             "type": order.type,
-            "updated_at": utc_iso(order.updated_at),
+            "updated_at": utc_iso_fast(order.updated_at),
             "venue": order.venue,
         }
     )
+    if submitted is None:
+        submitted = submitted_text(order.submitted)
+    return f'{before[:-1]},"submitted":{submitted},{after[1:]}'
+
+
+def submitted_text(command: SubmitOrder) -> str:
+    """canonical_json of a SubmitOrder (its field names sorted, values as the hook gives them)."""
+    return _STATE_JSON(_submitted_json(command))
+
+
+# the order event payload of a command whose only field is its reason, by (class, reason)
+_REASON_ONLY: dict[tuple[type, str | None], str] = {}
+
+
+def command_payload(command: Any, submitted: str | None = None) -> str:
+    """An order event's payload: the text of `audit.canonical_json({"command": <class name>,
+    "terms": command})`, faster for the commands every order goes through (a submit, with
+    `submitted_text` of it when the caller has it; a fill; a command with only a reason)."""
+    kind = type(command)
+    if kind is SubmitOrder:
+        terms = submitted_text(command) if submitted is None else submitted
+        return f'{{"command":"SubmitOrder","terms":{terms}}}'
+    if kind is orders.ApplyFill:
+        return _STATE_JSON(
+            {
+                "command": "ApplyFill",
+                "terms": {
+                    "exec_id": command.exec_id,
+                    "price": dec_str(command.price),
+                    "quantity": dec_str(command.quantity),
+                    "reason": command.reason,
+                },
+            }
+        )
+    if kind in _REASON_ONLY_KINDS:
+        key = (kind, command.reason)
+        text = _REASON_ONLY.get(key)
+        if text is None:
+            if len(_REASON_ONLY) >= 256:
+                _REASON_ONLY.clear()
+            text = _REASON_ONLY[key] = audit.canonical_text(
+                {"command": kind.__name__, "terms": command}
+            )
+        return text
+    return audit.canonical_text({"command": kind.__name__, "terms": command})
+
+
+_REASON_ONLY_KINDS = frozenset(
+    k
+    for k in (
+        orders.AcknowledgeOrder,
+        orders.RejectOrder,
+        orders.ConfirmPendingCancel,
+        orders.RejectCancel,
+        orders.ConfirmPendingReplace,
+        orders.RejectReplace,
+        orders.Expire,
+        orders.MarkDoneForDay,
+        orders.Suspend,
+    )
+    if tuple(f.name for f in dataclasses.fields(k)) == ("reason",)
+)
 
 
 _STATE_JSON = json.JSONEncoder(
@@ -139,7 +213,7 @@ def _pending_json(p: orders.PendingRequest) -> dict[str, Any]:
         "kind": p.kind,
         "limit_price": _opt_text(p.limit_price),
         "quantity": _opt_text(p.quantity),
-        "requested_at": utc_iso(p.requested_at),
+        "requested_at": utc_iso_fast(p.requested_at),
         "stop_price": _opt_text(p.stop_price),
     }
 

@@ -45,7 +45,7 @@ from decimal import (
 )
 from enum import StrEnum
 from types import MappingProxyType
-from typing import ClassVar, NamedTuple, NewType
+from typing import Any, ClassVar, NamedTuple, NewType
 
 from oms.errors import BadInput, Refused
 from oms.values import (
@@ -401,6 +401,46 @@ def reported_status(
     return next(status for status in STATUS_PRECEDENCE if status in applicable)
 
 
+# reported_status for every (open request, condition, quantities' status), computed from it once:
+# what the transitions look up (the function above stays the definition)
+_REPORTED: Mapping[tuple[RequestKind | None, OrderStatus | None, OrderStatus], OrderStatus] = (
+    MappingProxyType(
+        {
+            (pending, condition, by_qty): reported_status(
+                pending=pending,
+                condition=condition,
+                cum_qty={
+                    OrderStatus.NEW: Decimal(0),
+                    OrderStatus.PARTIALLY_FILLED: Decimal(1),
+                    OrderStatus.FILLED: Decimal(2),
+                }[by_qty],
+                quantity=Decimal(2),
+            )
+            for pending in (None, *RequestKind)
+            for condition in (None, *sorted(CONDITIONS))
+            for by_qty in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED)
+        }
+    )
+)
+
+
+def _status(
+    pending: PendingRequest | None,
+    condition: OrderStatus | None,
+    cum_qty: Decimal,
+    quantity: Decimal,
+) -> OrderStatus:
+    """reported_status by table (KeyError for a condition that is not one)."""
+    by_qty = (
+        OrderStatus.FILLED
+        if cum_qty >= quantity
+        else OrderStatus.PARTIALLY_FILLED
+        if cum_qty > 0
+        else OrderStatus.NEW
+    )
+    return _REPORTED[(None if pending is None else pending.kind, condition, by_qty)]
+
+
 # --------------------------------------------------------------------------------------------
 # Values
 # --------------------------------------------------------------------------------------------
@@ -472,6 +512,8 @@ def _check_terms(
 
 
 def _sum_quantity(fills: tuple[Fill, ...]) -> Decimal:
+    if not fills:
+        return ZERO
     with localcontext(_EXACT):
         total = ZERO
         for fill in fills:
@@ -595,6 +637,32 @@ def _inconsistencies(order: Order) -> list[str]:
     if order.status != status:
         problems.append(f"status {order.status} should be {status}")
     return problems
+
+
+_ORDER_SETTERS: tuple[tuple[str, Any], ...] = tuple(
+    (f.name, getattr(Order, f.name).__set__) for f in dataclasses.fields(Order)
+)
+
+
+def _derived(fields: dict[str, Any]) -> Order:
+    """An Order whose derived fields (status, cum_qty, leaves_qty, avg_px) the caller computed
+    from its fills, condition and request with the very functions `_inconsistencies` checks
+    them with: built without running those checks again (the Order constructor's check is the
+    definition; tests/unit/test_orders.py rebuilds every order `decide` makes through it). What
+    the derivation does not prove is still checked here: a condition that is one, quantity > 0
+    and cum_qty <= quantity."""
+    condition = fields["condition"]
+    quantity: Decimal = fields["quantity"]
+    if (
+        (condition is not None and condition not in CONDITIONS)
+        or not quantity > 0
+        or fields["cum_qty"] > quantity
+    ):
+        return Order(**fields)  # the full check, with its message
+    order = object.__new__(Order)
+    for name, put in _ORDER_SETTERS:
+        put(order, fields[name])
+    return order
 
 
 # --------------------------------------------------------------------------------------------
@@ -893,6 +961,15 @@ TRANSITIONS: Mapping[tuple[OrderStatus | None, CommandKind], OrderStatus | Targe
 )
 
 
+# every status the table moves an order to is a condition, a pending request or a Target
+assert all(
+    isinstance(t, Target)
+    or t in CONDITIONS
+    or t in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE)
+    for t in TRANSITIONS.values()
+)
+
+
 def allowed_commands(status: OrderStatus | None) -> tuple[CommandKind, ...]:
     """The commands the table allows in a status (None: no order yet), in CommandKind order."""
     return tuple(kind for kind in CommandKind if (status, kind) in TRANSITIONS)
@@ -988,34 +1065,35 @@ def _open(command: SubmitOrder, at: datetime, actor: str, event: Event) -> Order
     if (command.tif is TimeInForce.GTD) != (command.expire_at is not None):
         raise BadInput(what, "an expiry date is needed for tif gtd, and only for it")
     status = OrderStatus.PENDING_NEW
-    return Order(
-        order_id=command.order_id,
-        client_order_id=command.client_order_id,
-        account=command.account,
-        symbol=command.symbol,
-        side=command.side,
-        type=command.type,
-        tif=command.tif,
-        quantity=command.quantity,
-        limit_price=command.limit_price,
-        stop_price=command.stop_price,
-        expire_at=command.expire_at,
-        venue=command.venue,
-        status=status,
-        condition=status,
-        cum_qty=ZERO,
-        leaves_qty=command.quantity,
-        avg_px=None,
-        pending=None,
-        fills=(),
-        reject_reason=None,
-        created_at=at,
-        updated_at=at,
-        history=(
+    fields: dict[str, Any] = {
+        "order_id": command.order_id,
+        "client_order_id": command.client_order_id,
+        "account": command.account,
+        "symbol": command.symbol,
+        "side": command.side,
+        "type": command.type,
+        "tif": command.tif,
+        "quantity": command.quantity,
+        "limit_price": command.limit_price,
+        "stop_price": command.stop_price,
+        "expire_at": command.expire_at,
+        "venue": command.venue,
+        "status": status,
+        "condition": status,
+        "cum_qty": ZERO,
+        "leaves_qty": command.quantity,
+        "avg_px": None,
+        "pending": None,
+        "fills": (),
+        "reject_reason": None,
+        "created_at": at,
+        "updated_at": at,
+        "history": (
             HistoryEntry(status, at, actor, _with_reason("submitted", command.reason), event),
         ),
-        submitted=command,
-    )
+        "submitted": command,
+    }
+    return _derived(fields)
 
 
 def _next(
@@ -1040,28 +1118,34 @@ def _next(
     fills = order.fills if effect.fills is None else effect.fills
     quantity = order.quantity if effect.quantity is None else effect.quantity
     cum_qty = _sum_quantity(fills)
-    status = reported_status(
-        pending=None if pending is None else pending.kind,
-        condition=condition,
-        cum_qty=cum_qty,
-        quantity=quantity,
-    )
-    return dataclasses.replace(
-        order,
-        client_order_id=effect.client_order_id or order.client_order_id,
-        quantity=quantity,
-        limit_price=order.limit_price if effect.limit_price is None else effect.limit_price,
-        stop_price=order.stop_price if effect.stop_price is None else effect.stop_price,
-        status=status,
-        condition=condition,
-        cum_qty=cum_qty,
-        leaves_qty=_leaves(quantity, cum_qty, condition),
-        avg_px=average_price(fills),
-        pending=pending,
-        fills=fills,
-        reject_reason=effect.reject_reason or order.reject_reason,
-        updated_at=at,
-        history=(*order.history, HistoryEntry(status, at, actor, effect.reason, event)),
+    status = _status(pending, condition, cum_qty, quantity)
+    return _derived(
+        {
+            "order_id": order.order_id,
+            "client_order_id": effect.client_order_id or order.client_order_id,
+            "account": order.account,
+            "symbol": order.symbol,
+            "side": order.side,
+            "type": order.type,
+            "tif": order.tif,
+            "quantity": quantity,
+            "limit_price": order.limit_price if effect.limit_price is None else effect.limit_price,
+            "stop_price": order.stop_price if effect.stop_price is None else effect.stop_price,
+            "expire_at": order.expire_at,
+            "venue": order.venue,
+            "status": status,
+            "condition": condition,
+            "cum_qty": cum_qty,
+            "leaves_qty": _leaves(quantity, cum_qty, condition),
+            "avg_px": average_price(fills),
+            "pending": pending,
+            "fills": fills,
+            "reject_reason": effect.reject_reason or order.reject_reason,
+            "created_at": order.created_at,
+            "updated_at": at,
+            "history": (*order.history, HistoryEntry(status, at, actor, effect.reason, event)),
+            "submitted": order.submitted,
+        }
     )
 
 
