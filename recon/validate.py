@@ -526,29 +526,7 @@ def _screen(profile: Profile, rules: _Rules, loaded: LoadedFile) -> pl.DataFrame
         exprs.append(row_ref.alias("ref"))
     exprs.append(pl.any_horizontal(bad).alias(_BAD) if bad else pl.lit(value=False).alias(_BAD))
     exprs.append(pl.any_horizontal(lost).alias(_LOST) if lost else pl.lit(value=False).alias(_LOST))
-    return _aligned(cells.lazy().select(exprs).collect())
-
-
-def _aligned(frame: pl.DataFrame) -> pl.DataFrame:
-    """`frame` with every column in the chunks of the first. A lazy select passes columns
-    through without copying them, in the chunks they had, but computes others (a literal, a
-    horizontal reduction) in different chunks; any eager operation on such a frame then copies
-    every column to align them (GBs at 10M rows). Here only the odd columns are copied."""
-    columns = frame.get_columns()  # taken out one by one: never aligned (copied) as a frame
-    if not columns:
-        return frame
-    lengths = [c.len() for c in columns[0].get_chunks()]
-    out = []
-    for column in columns:
-        if [c.len() for c in column.get_chunks()] == lengths:
-            out.append(column)
-            continue
-        whole, pieces, start = column.rechunk(), [], 0
-        for n in lengths:
-            pieces.append(whole.slice(start, n))
-            start += n
-        out.append(pl.concat(pieces, rechunk=False) if len(pieces) > 1 else whole)
-    return pl.DataFrame(out)
+    return loaders.aligned(cells.lazy().select(exprs).collect())
 
 
 def _typed_time(rules: _Rules, name: str, dtype: pl.DataType) -> pl.Expr:
