@@ -8,8 +8,8 @@ import os
 from alembic import context
 from sqlalchemy import create_engine
 
-import oms.retention_schema  # noqa: F401
-import oms.service_schema  # noqa: F401
+import oms.retention_schema  # registers the retention tables on the metadata
+import oms.service_schema  # noqa: F401  (registers the service-account tables)
 import recon.schema  # noqa: F401  (registers the recon tables on the metadata)
 import schedules.schema  # noqa: F401  (registers the schedule tables on the metadata)
 from oms.schema import metadata
