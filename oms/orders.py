@@ -661,7 +661,7 @@ def _derived(fields: dict[str, Any]) -> Order:
         return Order(**fields)  # the full check, with its message
     order = object.__new__(Order)
     for name, put in _ORDER_SETTERS:
-        put(order, fields[name])
+        put(order, fields[name])  # KeyError for a field left out
     return order
 
 
@@ -1222,6 +1222,19 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
     match command:
         case AcknowledgeOrder(reason=reason):
             return _Effect(_with_reason(f"acknowledged by {order.venue}", reason))
+        case ApplyFill(exec_id=exec_id, quantity=quantity, price=price, reason=reason):
+            _check_fill_numbers(quantity, price, f"execution {exec_id}")
+            _check_new_exec_id(order, kind, exec_id)
+            if quantity > order.leaves_qty:
+                raise _refused(
+                    order,
+                    kind,
+                    f"fill {exec_id} of {quantity} exceeds leaves_qty {order.leaves_qty} "
+                    f"(quantity {order.quantity}, cum_qty {order.cum_qty})",
+                    "overfill",
+                )
+            fills = (*order.fills, Fill(exec_id, quantity, price, at))
+            return _Effect(_with_reason(f"fill {exec_id}: {quantity} @ {price}", reason), fills)
         case RejectOrder(reason=reason):
             return _Effect(_with_reason("rejected", reason), reject_reason=reason)
         case RequestCancel(new_client_order_id=new_id, reason=reason):
@@ -1278,19 +1291,6 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
             return _replaced(order, what, "replaced", quantity, limit, stop, client_id, command)
         case RejectReplace(reason=reason):
             return _Effect(_with_reason("replace rejected", reason))
-        case ApplyFill(exec_id=exec_id, quantity=quantity, price=price, reason=reason):
-            _check_fill_numbers(quantity, price, f"execution {exec_id}")
-            _check_new_exec_id(order, kind, exec_id)
-            if quantity > order.leaves_qty:
-                raise _refused(
-                    order,
-                    kind,
-                    f"fill {exec_id} of {quantity} exceeds leaves_qty {order.leaves_qty} "
-                    f"(quantity {order.quantity}, cum_qty {order.cum_qty})",
-                    "overfill",
-                )
-            fills = (*order.fills, Fill(exec_id, quantity, price, at))
-            return _Effect(_with_reason(f"fill {exec_id}: {quantity} @ {price}", reason), fills)
         case CorrectFill(
             exec_id=exec_id, exec_ref_id=ref, quantity=quantity, price=price, reason=reason
         ):

@@ -57,7 +57,7 @@ from oms.order_book import (
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
 from oms.schema import SQLITE_TIME_FORMAT
 from oms.store import Store, bulk_insert
-from oms.values import AccountId, AccountType, Side, Symbol, Venue, dec_str
+from oms.values import AccountId, AccountType, OrdType, Side, Symbol, Venue, dec_str
 
 CHUNK = 1_000  # orders per transaction in `submit_file`
 LIVE = tuple(s.value for s in OrderStatus if not s.terminal)
@@ -170,6 +170,7 @@ class Db:
             raise RuntimeError("no DBAPI connection")
         self.raw: Any = raw
         self._sql: dict[str, str] = {}
+        self._fetched: dict[tuple[str, tuple[Any, ...]], list[Any]] = {}
 
     statements = 0  # statements sent, all groups of the process (benchmarks read it)
 
@@ -179,7 +180,29 @@ class Db:
             text = self._sql[sql] = sql.replace("?", "%s") if self.pg else sql
         return text
 
+    def prefetch(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        """PostgreSQL: send the queries in one pipeline (one round trip) and keep their rows for
+        `all` to hand out when it is asked the same query with the same parameters (inside the
+        transaction, under the book lock: what it would read then). Elsewhere nothing."""
+        if not self.pg or not queries:
+            return
+        Db.statements += len(queries)
+        with self.raw.pipeline() as pipeline:
+            cursors = []
+            for sql, params in queries:
+                cur = self.raw.cursor()
+                cur.execute(self._text(sql), params)
+                cursors.append(cur)
+            pipeline.sync()
+            for (sql, params), cur in zip(queries, cursors, strict=True):
+                self._fetched[(sql, tuple(params))] = list(cur.fetchall())
+                cur.close()
+
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        if self._fetched:
+            rows = self._fetched.pop((sql, tuple(params)), None)
+            if rows is not None:
+                return rows
         Db.statements += 1
         cur = self.raw.cursor()
         try:
@@ -324,6 +347,41 @@ def _terms_key(
     return (symbol, side.value, kind.value, quantity, limit, stop)
 
 
+# the reads of a group (constants, so that a prefetched query is known again by its text)
+_SETTINGS_SQL = "SELECT key, value FROM settings WHERE key LIKE ? OR key LIKE ?"
+_SETTINGS_PARAMS = (risk_limits.PREFIX + "%", paper.PREFIX + "%")
+_IDS_SQL = (
+    "SELECT (SELECT max(order_id) FROM orders), (SELECT max(event_id) FROM order_events),"
+    " (SELECT max(id) FROM executions), (SELECT max(entry_id) FROM journal_entries),"
+    " (SELECT max(posting_id) FROM journal_postings)"
+)
+_ACCOUNT_SQL = "SELECT account_id, name, currency, type, tier FROM accounts WHERE account_id = ?"
+_CASH_SQL = "SELECT amount FROM journal_postings WHERE ledger_account = ? AND currency = ?"
+# PostgreSQL sums in the database, in the account's currency (read in the same query)
+_PG_CASH_SQL = (
+    "SELECT coalesce(sum(amount), 0) FROM journal_postings WHERE ledger_account = ?"
+    " AND currency = (SELECT currency FROM accounts WHERE account_id = ?)"
+)
+_LIVE_ORDERS_SQL = (
+    "SELECT symbol, side, leaves_qty, limit_price, stop_price FROM orders"
+    f" WHERE account = ? AND status IN ({_LIVE_SQL})"
+)
+_RATE_SQL = "SELECT count(*) FROM orders WHERE account = ? AND created_at > ?"
+_INSTRUMENT_SQL = (
+    "SELECT symbol, exchange, currency, tick_size, lot_size, restricted FROM instruments"
+    " WHERE symbol = ?"
+)
+_LAST_BAR_SQL = "SELECT close, time FROM market_bars WHERE symbol = ? ORDER BY time DESC LIMIT 1"
+_POSITION_SQL = "SELECT side, quantity, exec_type FROM executions WHERE account = ? AND symbol = ?"
+_PG_POSITION_SQL = (
+    "SELECT coalesce(sum(CASE WHEN side = 'buy' THEN quantity ELSE -quantity END), 0),"
+    f" count(*) FILTER (WHERE exec_type <> '{lots.FILL}')"
+    " FROM executions WHERE account = ? AND symbol = ?"
+)
+_CLIENT_ID_SQL = "SELECT order_id FROM order_client_ids WHERE account = ? AND client_order_id = ?"
+_HEAD_SQL = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
+
+
 # ---- the state a group works on ------------------------------------------------------------------
 
 
@@ -343,6 +401,22 @@ class AccountBook:
     # first; and the (symbol, side, type) whose orders were all read (a group of many orders)
     candidates: dict[tuple[Any, ...], list[risk.RecentOrder]] = field(default_factory=dict)
     candidates_read: set[tuple[str, str, str]] = field(default_factory=set)
+    # a group of many orders: the rows read per terms, made into RecentOrders when an order
+    # with those terms comes (most never do: only the terms are compared, not every row)
+    unread: dict[tuple[Any, ...], list[tuple[Any, ...]]] = field(default_factory=dict)
+
+    def known(
+        self, key: tuple[Any, ...], wide: tuple[str, str, str]
+    ) -> list[risk.RecentOrder] | None:
+        """The candidates with terms `key` if they are known (read, or all of `wide` read)."""
+        found = self.candidates.get(key)
+        if found is None and wide in self.candidates_read:
+            rows = self.unread.pop(key, ())
+            found = self.candidates[key] = [
+                risk.RecentOrder(at, key[0], Side(key[1]), qty, OrdType(key[2]), limit, stop, cid)
+                for at, qty, limit, stop, cid in rows
+            ]
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,17 +438,17 @@ class Outcome:
 class Group:
     """One transaction's worth of submissions (see the module docstring)."""
 
-    def __init__(self, conn: Connection, ctx: Ctx, *, bulk: bool = False) -> None:
+    def __init__(
+        self, conn: Connection, ctx: Ctx, *, bulk: bool = False, first: OrderRequest | None = None
+    ) -> None:
+        """`first`: the one order of a single submission, whose reads PostgreSQL is sent in two
+        pipelines (those that need no setting, then those that need the windows)."""
         self.bulk = bulk  # many orders: read per account what they may need, in few queries
         self.db = db = Db(conn)
         self.conn, self.ctx, self.now = conn, ctx, ctx.now
-        stored = {
-            str(k): str(v)
-            for k, v in db.all(
-                "SELECT key, value FROM settings WHERE key LIKE ? OR key LIKE ?",
-                (risk_limits.PREFIX + "%", paper.PREFIX + "%"),
-            )
-        }
+        if first is not None:
+            db.prefetch(self._reads(first))
+        stored = {str(k): str(v) for k, v in db.all(_SETTINGS_SQL, _SETTINGS_PARAMS)}
         self.risk_settings = {
             k.removeprefix(risk_limits.PREFIX): v
             for k, v in stored.items()
@@ -382,11 +456,7 @@ class Group:
         }
         self.limits = risk_limits.limits_from(self.risk_settings)
         self.terms = paper.terms_from(stored)
-        ids = db.one(
-            "SELECT (SELECT max(order_id) FROM orders), (SELECT max(event_id) FROM order_events),"
-            " (SELECT max(id) FROM executions), (SELECT max(entry_id) FROM journal_entries),"
-            " (SELECT max(posting_id) FROM journal_postings)"
-        )
+        ids = db.one(_IDS_SQL)
         self.next_order = int(ids[0][1:]) + 1 if ids[0] else 1
         self.next_event, self.next_exec, self.next_entry, self.next_posting = (
             int(x or 0) + 1 for x in ids[1:]
@@ -402,6 +472,33 @@ class Group:
         self.put = _PG_STORAGE if db.pg else _SQLITE_STORAGE
         self.now_stored = self.put.time(self.now)
         self.audit: list[audit.NewEvent] = []
+        if first is not None:
+            db.prefetch(
+                [
+                    self._rate_query(first.account),
+                    self._candidates_query(first.account, first),
+                ]
+            )
+
+    def _reads(self, req: OrderRequest) -> list[tuple[str, Sequence[Any]]]:
+        """What deciding `req` reads that does not depend on the settings."""
+        out: list[tuple[str, Sequence[Any]]] = [
+            (_SETTINGS_SQL, _SETTINGS_PARAMS),
+            (_IDS_SQL, ()),
+            (_ACCOUNT_SQL, (req.account,)),
+            (_PG_CASH_SQL, (ledger.cash_account(req.account), req.account)),
+            (_LIVE_ORDERS_SQL, (req.account,)),
+            (_INSTRUMENT_SQL, (req.symbol,)),
+            (_LAST_BAR_SQL, (req.symbol,)),
+            (_PG_POSITION_SQL, (req.account, req.symbol)),
+            (_HEAD_SQL, ()),
+        ]
+        if req.client_order_id is not None:
+            out.append((_CLIENT_ID_SQL, (req.account, req.client_order_id)))
+        return out
+
+    def _rate_query(self, account: str) -> tuple[str, Sequence[Any]]:
+        return _RATE_SQL, (account, self.db.p_time(self.now - self.limits.rate_window))
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -410,11 +507,7 @@ class Group:
         if found is not None:
             return found
         db = self.db
-        row = db.one(
-            "SELECT symbol, exchange, currency, tick_size, lot_size, restricted FROM instruments"
-            " WHERE symbol = ?",
-            (symbol,),
-        )
+        row = db.one(_INSTRUMENT_SQL, (symbol,))
         if row is None:
             raise NotFound("instrument", symbol)
         inst = book.Instrument(row[0], row[1], row[2], db.dec(row[3]), db.dec(row[4]), bool(row[5]))
@@ -437,10 +530,7 @@ class Group:
     def last_price(self, symbol: str) -> tuple[Decimal, datetime] | None:
         """The close of the symbol's latest bar and its time (as md_book.last_price)."""
         if symbol not in self.last:
-            row = self.db.one(
-                "SELECT close, time FROM market_bars WHERE symbol = ? ORDER BY time DESC LIMIT 1",
-                (symbol,),
-            )
+            row = self.db.one(_LAST_BAR_SQL, (symbol,))
             self.last[symbol] = None if row is None else (self.db.dec(row[0]), self.db.time(row[1]))
         return self.last[symbol]
 
@@ -458,27 +548,19 @@ class Group:
         if found is not None:
             return found
         db = self.db
-        row = db.one(
-            "SELECT account_id, name, currency, type, tier FROM accounts WHERE account_id = ?",
-            (account,),
-        )
+        row = db.one(_ACCOUNT_SQL, (account,))
         if row is None:
             raise NotFound("account", account)
         info = book.Account(row[0], row[1], row[2], AccountType(row[3]), row[4])
-        cash_sql = "SELECT amount FROM journal_postings WHERE ledger_account = ? AND currency = ?"
-        params = (ledger.cash_account(account), info.currency)
         if db.pg:
-            total = db.one(f"SELECT coalesce(sum(amount), 0) FROM ({cash_sql}) c", params)[0]
+            total = db.one(_PG_CASH_SQL, (ledger.cash_account(account), account))[0]
             cash = Decimal(total)
         else:
-            cash = sum(map(Decimal, (r[0] for r in db.all(cash_sql, params))), _ZERO)
+            params = (ledger.cash_account(account), info.currency)
+            cash = sum(map(Decimal, (r[0] for r in db.all(_CASH_SQL, params))), _ZERO)
         reserved = _ZERO
         open_qty: dict[tuple[str, str], Decimal] = {}
-        live = db.all(
-            "SELECT symbol, side, leaves_qty, limit_price, stop_price FROM orders"
-            f" WHERE account = ? AND status IN ({_LIVE_SQL})",
-            (account,),
-        )
+        live = db.all(_LIVE_ORDERS_SQL, (account,))
         for symbol, side, leaves_text, limit, stop in live:
             leaves = db.dec(leaves_text)
             key = (symbol, side)
@@ -486,11 +568,7 @@ class Group:
             if side == Side.BUY.value:
                 price = self._reservation_price(symbol, db.opt_dec(limit), db.opt_dec(stop))
                 reserved += leaves * price
-        since = self.now - self.limits.rate_window
-        count = db.one(
-            "SELECT count(*) FROM orders WHERE account = ? AND created_at > ?",
-            (account, db.p_time(since)),
-        )[0]
+        count = db.one(*self._rate_query(account))[0]
         found = self.accounts[account] = AccountBook(
             info=info,
             killed=risk_limits.killed_in(self.risk_settings, account),
@@ -506,15 +584,19 @@ class Group:
         if found is not None:
             return found
         db, account = self.db, acct.info.account
-        rows = db.all(
-            "SELECT side, quantity, exec_type FROM executions WHERE account = ? AND symbol = ?",
-            (account, symbol),
-        )
-        if all(kind == lots.FILL for _, _, kind in rows):
+        if db.pg:  # summed by the database (exact NUMERIC), when every execution is a fill
+            total, others = db.one(_PG_POSITION_SQL, (account, symbol))
+            simple = others == 0
+            qty = Decimal(total)
+        else:
+            rows = db.all(_POSITION_SQL, (account, symbol))
+            simple = all(kind == lots.FILL for _, _, kind in rows)
             qty = _ZERO
-            for side, quantity, _ in rows:
-                qty += db.dec(quantity) if side == Side.BUY.value else -db.dec(quantity)
-        else:  # corrections or busts: resolved as positions resolve them
+            if simple:
+                buy = Side.BUY.value
+                for side, quantity, _ in rows:
+                    qty += Decimal(quantity) if side == buy else -Decimal(quantity)
+        if not simple:  # corrections or busts: resolved as positions resolve them
             recs = executions_book.records(self.conn, account=account, symbol=symbol)
             qty = sum((f.quantity * f.side.sign for f in lots.effective_fills(recs)), _ZERO)
         acct.positions[symbol] = qty
@@ -528,30 +610,23 @@ class Group:
         key = _terms_key(
             req.symbol, req.side, req.type, req.quantity, req.limit_price, req.stop_price
         )
-        found = acct.candidates.get(key)
+        wide = (req.symbol, req.side.value, req.type.value)
+        found = acct.known(key, wide)
         if found is not None:
             return found
         db = self.db
-        wide = (req.symbol, req.side.value, req.type.value)
-        if self.bulk and wide in acct.candidates_read:
-            found = acct.candidates[key] = []
-            return found
-        sql = (
-            "SELECT created_at, quantity, limit_price, stop_price, client_order_id FROM orders"
-            " WHERE account = ? AND created_at > ? AND symbol = ? AND side = ? AND type = ?"
-            " AND status <> ?"
-        )
-        params: list[Any] = [
-            acct.info.account,
-            db.p_time(self.now - self.limits.duplicate_window),
-            *wide,
-            OrderStatus.REJECTED.value,
-        ]
-        if not self.bulk:  # only its quantity (by value: SQLite compares the canonical text)
-            sql += " AND quantity = ?" if db.pg else f" AND {_NORMAL_SQL} = ?"
-            params.append(req.quantity if db.pg else _normal_text(req.quantity))
-        rows = db.all(sql + " ORDER BY created_at, order_id", params)
+        rows = db.all(*self._candidates_query(acct.info.account, req))
         kind = risk.OrdType(req.type.value)
+        if self.bulk:  # by terms, oldest first; RecentOrders made when asked for (known)
+            unread = acct.unread
+            for at, qty_, limit_, stop_, cid in rows:
+                qty, limit, stop = db.dec(qty_), db.opt_dec(limit_), db.opt_dec(stop_)
+                k = _terms_key(req.symbol, req.side, kind, qty, limit, stop)
+                unread.setdefault(k, []).append((db.time(at), qty, limit, stop, cid))
+            acct.candidates_read.add(wide)
+            found = acct.known(key, wide)
+            assert found is not None
+            return found
         for at, qty, limit, stop, cid in rows:
             recent = risk.RecentOrder(
                 db.time(at),
@@ -566,11 +641,29 @@ class Group:
             k = _terms_key(
                 req.symbol, req.side, kind, recent.quantity, recent.limit_price, recent.stop_price
             )
-            if self.bulk or k == key:
+            if k == key:
                 acct.candidates.setdefault(k, []).append(recent)
-        if self.bulk:
-            acct.candidates_read.add(wide)
         return acct.candidates.setdefault(key, [])
+
+    def _candidates_query(self, account: str, req: OrderRequest) -> tuple[str, Sequence[Any]]:
+        db = self.db
+        sql = (
+            "SELECT created_at, quantity, limit_price, stop_price, client_order_id FROM orders"
+            " WHERE account = ? AND created_at > ? AND symbol = ? AND side = ? AND type = ?"
+            " AND status <> ?"
+        )
+        params: list[Any] = [
+            account,
+            db.p_time(self.now - self.limits.duplicate_window),
+            req.symbol,
+            req.side.value,
+            req.type.value,
+            OrderStatus.REJECTED.value,
+        ]
+        if not self.bulk:  # only its quantity (by value: SQLite compares the canonical text)
+            sql += " AND quantity = ?" if db.pg else f" AND {_NORMAL_SQL} = ?"
+            params.append(req.quantity if db.pg else _normal_text(req.quantity))
+        return sql + " ORDER BY created_at, order_id", tuple(params)
 
     def prefetch_client_ids(self, requests: Iterable[OrderRequest]) -> None:
         """Look up, per account in one query, which client order ids of a group are taken."""
@@ -595,10 +688,7 @@ class Group:
         key = (account, client_order_id)
         if key in self.client_ids or account in self.looked_up:
             return self.client_ids.get(key)
-        row = self.db.one(
-            "SELECT order_id FROM order_client_ids WHERE account = ? AND client_order_id = ?",
-            key,
-        )
+        row = self.db.one(_CLIENT_ID_SQL, key)
         return None if row is None else str(row[0])
 
     # -- deciding ----------------------------------------------------------------------------
@@ -712,7 +802,7 @@ class Group:
                     "account": order.account,
                     "symbol": order.symbol,
                     "side": order.side.value,
-                    "quantity": order.quantity,
+                    "quantity": dec_str(order.quantity),  # the text the hook would give
                     "type": order.type.value,
                     "status": order.status.value,
                     "risk": [f.code.value for f in result.failures],
@@ -742,10 +832,8 @@ class Group:
                 order.limit_price,
                 order.stop_price,
             )
-            found = acct.candidates.get(key)
             wide = (str(order.symbol), order.side.value, order.type.value)
-            if found is None and wide in acct.candidates_read:
-                found = acct.candidates[key] = []
+            found = acct.known(key, wide)
             if found is not None:
                 found.append(
                     risk.RecentOrder(
@@ -897,7 +985,7 @@ class Group:
     def flush(self) -> None:
         """Write what the group collected (inside its transaction)."""
         if self.audit:
-            head = self.db.one("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+            head = self.db.one(_HEAD_SQL)
             start = (int(head[0]), str(head[1])) if head else audit.head(self.conn)
             for e, item in zip(audit.chain(start, self.audit), self.audit, strict=True):
                 self.rows["audit_events"].append(
@@ -923,7 +1011,7 @@ class Group:
 def submit(store: Store, ctx: Ctx, req: OrderRequest) -> Submitted:
     """One order, one transaction: committed before it is acknowledged (returned)."""
     with store.write() as conn:
-        group = Group(conn, ctx)
+        group = Group(conn, ctx, first=req)
         outcome = group.submit(req)
         group.flush()
     if outcome.error is not None:
