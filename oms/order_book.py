@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from json.encoder import encode_basestring
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -84,60 +85,67 @@ class RiskRejected(Refused):
 
 
 def order_state(order: Order, submitted: str | None = None) -> str:
-    """The Order as stored: canonical JSON of its fields (the text `audit.canonical_json(order)`
-    gives, built field by field without its generic per-value hook: this runs for every order).
-    `submitted`: `submitted_text(order.submitted)` when the caller has it already (the keys are
-    sorted, so the object is written as the fields before "submitted", it, and those after)."""
-    before = _STATE_JSON(
-        {
-            "account": order.account,
-            "avg_px": _opt_text(order.avg_px),
-            "client_order_id": order.client_order_id,
-            "condition": order.condition,
-            "created_at": utc_iso_fast(order.created_at),
-            "cum_qty": dec_str(order.cum_qty),
-            "expire_at": _opt_day(order.expire_at),
-            "fills": [
-                [
-                    f.exec_id,
-                    dec_str(f.quantity),
-                    dec_str(f.price),
-                    utc_iso_fast(f.at),
-                    f.corrected_by,
-                ]
-                for f in order.fills
-            ],
-            "history": [
-                [h.status, utc_iso_fast(h.at), h.actor, h.reason, h.event] for h in order.history
-            ],
-            "leaves_qty": dec_str(order.leaves_qty),
-            "limit_price": _opt_text(order.limit_price),
-            "order_id": order.order_id,
-            "pending": None if order.pending is None else _pending_json(order.pending),
-            "quantity": dec_str(order.quantity),
-            "reject_reason": order.reject_reason,
-            "side": order.side,
-            "status": order.status,
-            "stop_price": _opt_text(order.stop_price),
-        }
+    """The Order as stored: the text `audit.canonical_json(order)` gives (sorted keys, no
+    spaces, decimals and times as strings), written field by field with the json module's own
+    string escaper: this runs for every order (tests/unit/test_order_state.py and
+    test_submission_fast_paths.py compare it with canonical_json). `submitted`:
+    `submitted_text(order.submitted)` when the caller has it already."""
+    q = _json_str
+    fills = ",".join(
+        f'[{q(f.exec_id)},"{dec_str(f.quantity)}","{dec_str(f.price)}",'
+        f'"{utc_iso_fast(f.at)}",[{",".join(map(q, f.corrected_by))}]]'
+        for f in order.fills
     )
-    after = _STATE_JSON(
-        {
-            "symbol": order.symbol,
-            "tif": order.tif,
-            "type": order.type,
-            "updated_at": utc_iso_fast(order.updated_at),
-            "venue": order.venue,
-        }
+    history = ",".join(
+        f'[{q(h.status)},"{utc_iso_fast(h.at)}",{q(h.actor)},{_opt_str(h.reason)},{q(h.event)}]'
+        for h in order.history
     )
+    pending = "null" if order.pending is None else _STATE_JSON(_pending_json(order.pending))
     if submitted is None:
         submitted = submitted_text(order.submitted)
-    return f'{before[:-1]},"submitted":{submitted},{after[1:]}'
+    return (
+        f'{{"account":{q(order.account)},"avg_px":{_opt_dec(order.avg_px)},'
+        f'"client_order_id":{q(order.client_order_id)},"condition":{_opt_str(order.condition)},'
+        f'"created_at":"{utc_iso_fast(order.created_at)}","cum_qty":"{dec_str(order.cum_qty)}",'
+        f'"expire_at":{_opt_date(order.expire_at)},"fills":[{fills}],"history":[{history}],'
+        f'"leaves_qty":"{dec_str(order.leaves_qty)}","limit_price":{_opt_dec(order.limit_price)},'
+        f'"order_id":{q(order.order_id)},"pending":{pending},'
+        f'"quantity":"{dec_str(order.quantity)}","reject_reason":{_opt_str(order.reject_reason)},'
+        f'"side":{q(order.side)},"status":{q(order.status)},'
+        f'"stop_price":{_opt_dec(order.stop_price)},"submitted":{submitted},'
+        f'"symbol":{q(order.symbol)},"tif":{q(order.tif)},"type":{q(order.type)},'
+        f'"updated_at":"{utc_iso_fast(order.updated_at)}","venue":{q(order.venue)}}}'
+    )
 
 
-def submitted_text(command: SubmitOrder) -> str:
+# the json module's escaper of a string as its encoder writes it with ensure_ascii=False (a str
+# subclass, such as a StrEnum member, is written as its text)
+_json_str: Callable[[str], str] = encode_basestring
+
+
+def _opt_str(v: str | None) -> str:
+    return "null" if v is None else _json_str(v)
+
+
+def _opt_dec(v: Decimal | None) -> str:
+    return "null" if v is None else f'"{dec_str(v)}"'  # digits, "-" and ".": nothing to escape
+
+
+def _opt_date(v: date | None) -> str:
+    return "null" if v is None else f'"{v.isoformat()}"'
+
+
+def submitted_text(c: SubmitOrder) -> str:
     """canonical_json of a SubmitOrder (its field names sorted, values as the hook gives them)."""
-    return _STATE_JSON(_submitted_json(command))
+    q = _json_str
+    return (
+        f'{{"account":{q(c.account)},"client_order_id":{q(c.client_order_id)},'
+        f'"expire_at":{_opt_date(c.expire_at)},"limit_price":{_opt_dec(c.limit_price)},'
+        f'"order_id":{q(c.order_id)},"quantity":"{dec_str(c.quantity)}",'
+        f'"reason":{_opt_str(c.reason)},"side":{q(c.side)},'
+        f'"stop_price":{_opt_dec(c.stop_price)},"symbol":{q(c.symbol)},"tif":{q(c.tif)},'
+        f'"type":{q(c.type)},"venue":{q(c.venue)}}}'
+    )
 
 
 # the order event payload of a command whose only field is its reason, by (class, reason)
