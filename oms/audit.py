@@ -61,7 +61,7 @@ def canonical_json(payload: Any) -> str:
 
 # canonical_json's text, faster: one encoder built once, and its hook dispatching on the exact
 # type (dataclass field names kept per class); anything else goes to _json_default itself.
-# tests/unit/test_audit_fast.py checks it gives canonical_json's text.
+# tests/unit/test_submission_fast_paths.py checks it gives canonical_json's text.
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
