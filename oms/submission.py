@@ -408,8 +408,10 @@ class AccountBook:
     candidates: dict[tuple[Any, ...], list[risk.RecentOrder]] = field(default_factory=dict)
     candidates_read: set[tuple[str, str, str]] = field(default_factory=set)
     # a group of many orders: the rows read per terms, made into RecentOrders when an order
-    # with those terms comes (most never do: only the terms are compared, not every row)
+    # with those terms comes (most never do: only the terms are compared, not every row), their
+    # stored times parsed by parse_time (the Db's)
     unread: dict[tuple[Any, ...], list[tuple[Any, ...]]] = field(default_factory=dict)
+    parse_time: Callable[[Any], datetime] = datetime.fromisoformat
 
     def known(
         self, key: tuple[Any, ...], wide: tuple[str, str, str]
@@ -418,8 +420,11 @@ class AccountBook:
         found = self.candidates.get(key)
         if found is None and wide in self.candidates_read:
             rows = self.unread.pop(key, ())
+            time = self.parse_time
             found = self.candidates[key] = [
-                risk.RecentOrder(at, key[0], Side(key[1]), qty, OrdType(key[2]), limit, stop, cid)
+                risk.RecentOrder(
+                    time(at), key[0], Side(key[1]), qty, OrdType(key[2]), limit, stop, cid
+                )
                 for at, qty, limit, stop, cid in rows
             ]
         return found
@@ -582,6 +587,7 @@ class Group:
             reserved=reserved,
             open_qty=open_qty,
             rate_count=int(count),
+            parse_time=db.time,
         )
         return found
 
@@ -624,11 +630,14 @@ class Group:
         rows = db.all(*self._candidates_query(acct.info.account, req))
         kind = risk.OrdType(req.type.value)
         if self.bulk:  # by terms, oldest first; RecentOrders made when asked for (known)
-            unread = acct.unread
+            unread, dec, opt_dec = acct.unread, db.dec, db.opt_dec
+            prefix = _terms_key(req.symbol, req.side, kind, _ZERO, None, None)[:3]
             for at, qty_, limit_, stop_, cid in rows:
-                qty, limit, stop = db.dec(qty_), db.opt_dec(limit_), db.opt_dec(stop_)
-                k = _terms_key(req.symbol, req.side, kind, qty, limit, stop)
-                unread.setdefault(k, []).append((db.time(at), qty, limit, stop, cid))
+                qty, limit, stop = dec(qty_), opt_dec(limit_), opt_dec(stop_)
+                # the stored time as read: parsed only if an order with these terms comes
+                unread.setdefault((*prefix, qty, limit, stop), []).append(
+                    (at, qty, limit, stop, cid)
+                )
             acct.candidates_read.add(wide)
             found = acct.known(key, wide)
             assert found is not None
