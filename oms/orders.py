@@ -527,6 +527,11 @@ def average_price(fills: tuple[Fill, ...] | list[Fill]) -> Decimal | None:
     rounded); trailing zeros dropped."""
     if not fills:
         return None
+    if len(fills) == 1 and fills[0].quantity.is_finite() and fills[0].quantity > 0:
+        # one fill: q*p/q is p exactly (a price has at most 30 digits, far inside the 100 of
+        # the contexts below), so the result is p rounded as the general case rounds it
+        with localcontext(_DIVIDE):
+            return normalize(fills[0].price.quantize(QUANTUM, rounding=ROUND_HALF_EVEN))
     with localcontext(_EXACT):
         notional = ZERO
         quantity = ZERO
@@ -1008,9 +1013,9 @@ class Transition(NamedTuple):
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Effect:
-    """What a command changes besides condition and request (None: unchanged)."""
+class _Effect(NamedTuple):
+    """What a command changes besides condition and request (None: unchanged). An immutable
+    tuple: made for every transition, cheaper to build than a frozen dataclass."""
 
     reason: str
     fills: tuple[Fill, ...] | None = None

@@ -17,6 +17,7 @@ import dataclasses
 import itertools
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -33,7 +34,7 @@ from oms.orders import (
     decide,
     reported_status,
 )
-from oms.values import AccountId, OrdType, Side, Symbol, TimeInForce, utc_iso, utc_iso_fast
+from oms.values import AccountId, ExecId, OrdType, Side, Symbol, TimeInForce, utc_iso, utc_iso_fast
 from tests.unit.test_orders import ACTOR, SAMPLES, T0, draw_command, submit
 
 D = Decimal
@@ -107,6 +108,33 @@ def test_submit_payload_with_odd_terms() -> None:
     assert text == audit.canonical_json(command)
     assert order_book.command_payload(command) == _event_payload(command)
     assert order_book.command_payload(command, text) == _event_payload(command)
+
+
+_PRICE = st.builds(
+    lambda digits, scale: D(digits).scaleb(-scale),
+    st.integers(1, 10**30 - 1),
+    st.integers(0, 16),  # beyond 12 places: rounded half-even
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(quantity=_PRICE, price=_PRICE, other=_PRICE)
+def test_average_price_of_one_fill_is_the_general_formula(
+    quantity: Decimal, price: Decimal, other: Decimal
+) -> None:
+    one = orders.average_price((orders.Fill(ExecId("E1"), quantity, price, T0),))
+    # the general case, from two fills with the same price: the same quotient
+    two = orders.average_price(
+        (
+            orders.Fill(ExecId("E1"), quantity, price, T0),
+            orders.Fill(ExecId("E2"), other, price, T0),
+        )
+    )
+    exact = Fraction(price)
+    want = Decimal(round(exact * 10**12)).scaleb(-12)
+    assert one is not None and two is not None
+    assert one == want == two
+    assert str(one) == str(two)
 
 
 def test_reported_status_table_is_the_function() -> None:
