@@ -601,8 +601,11 @@ def plan_orders(
     holds: Sequence[Hold],
     *,
     keep_events: frozenset[int] = frozenset(),
+    keep_orders: frozenset[str] = frozenset(),
 ) -> Selection:
-    """Final orders whose creation, last change and every event are before the cut-off."""
+    """Final orders whose creation, last change and every event are before the cut-off; never
+    one in `keep_orders` or with an event in `keep_events` (the newest order id and event id
+    stay: new ids are the highest + 1, and an archived id must never be handed out again)."""
     order_ids: list[str] = []
     client_ids: list[tuple[str, str]] = []
     event_ids: list[int] = []
@@ -611,7 +614,7 @@ def plan_orders(
         times = [o.created_at, o.updated_at, *(at for _, at in o.events)]
         if o.status not in _TERMINAL or not all(t < cutoff for t in times):
             continue
-        if any(event_id in keep_events for event_id, _ in o.events):
+        if o.order_id in keep_orders or any(event_id in keep_events for event_id, _ in o.events):
             continue
         if covered(holds, ORDERS, [o.account]):
             held += 1 + len(o.client_ids) + len(o.events)

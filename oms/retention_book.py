@@ -505,7 +505,12 @@ def _plan_orders(conn: Connection, cutoff: datetime, holds: Sequence[rt.Hold]) -
     ]
     newest = _max(conn, ev.event_id)
     keep = frozenset() if newest is None else frozenset({newest})
-    return rt.plan_orders(rows, cutoff, holds, keep_events=keep)
+    # the highest order id by number (O99999999 < O100000000): the next order is it + 1
+    last = conn.execute(
+        select(o.order_id).order_by(func.length(o.order_id).desc(), o.order_id.desc()).limit(1)
+    ).scalar()
+    keep_orders = frozenset() if last is None else frozenset({last})
+    return rt.plan_orders(rows, cutoff, holds, keep_events=keep, keep_orders=keep_orders)
 
 
 def _plan_audit(conn: Connection, cutoff: datetime, holds: Sequence[rt.Hold]) -> rt.Selection:

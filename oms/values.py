@@ -207,9 +207,11 @@ def utc_iso(value: datetime) -> str:
 def utc_iso_fast(value: datetime) -> str:
     """utc_iso's text, by isoformat when the time is in UTC already (several times faster than
     strftime; the hot paths format a few times per order); the same text for any other time."""
+    if value.tzinfo is not UTC:
+        return utc_iso(value)
     text = _ISO_TEXT.get(value)
     if text is None:
-        if value.tzinfo is UTC and value.year >= 1000:
+        if value.year >= 1000:
             text = value.isoformat(timespec="microseconds")[:-6] + "Z"
         else:
             text = utc_iso(value)
@@ -219,8 +221,9 @@ def utc_iso_fast(value: datetime) -> str:
     return text
 
 
-# the last times formatted (equal aware times are the same instant, so the same UTC text):
-# a group of orders formats its one `now` many times over
+# the last UTC times formatted: a group of orders formats its one `now` many times over. Only
+# UTC times are kept: two local times that differ only in `fold` (the repeated hour when the
+# clocks go back) compare and hash equal although they are different instants
 _ISO_TEXT: dict[datetime, str] = {}
 
 

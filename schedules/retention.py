@@ -38,6 +38,7 @@ SCHEDULES: Final = ClassSpec(
             times=("started_at", "ended_at"),
             final=("status", RUN_FINAL),
             json_accounts=("command",),
+            referenced_by=(("schedule_alerts", "run_id"),),  # an alert that stays keeps its run
         ),
     ),
     append_only=frozenset({"schedule_alerts"}),

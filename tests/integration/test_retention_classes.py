@@ -234,3 +234,29 @@ def test_class_holds_and_periods(db_url: str, tmp_path: Path) -> None:
     assert got["schedule_runs"] == 2  # no hold on schedules: both finished old runs go
     assert now.ok("audit", "verify", "--json").json()["ok"] is True
     assert date.fromisoformat(done["cutoffs"]["schedules"][:10]) == date(2023, 1, 5)
+
+
+def test_an_old_schedule_run_stays_while_an_alert_that_stays_names_it(
+    db_url: str, tmp_path: Path
+) -> None:
+    t, _ = seed(db_url, tmp_path)
+    store = Store.open(db_url)
+    with store.write() as conn:
+        run_id = conn.execute(schedule_runs.insert().values(
+            job="late", scheduled_at=T_OLD, trigger="scheduler", status="failed",
+            command=json.dumps(["recon", "run"]), started_at=T_OLD, ended_at=T_OLD,
+            exit_code=1, owner="host/1", business_date=T_OLD.date(),
+        ).returning(schedule_runs.c.run_id)).scalar_one()  # fmt: skip
+        conn.execute(schedule_alerts.insert().values(
+            run_id=run_id, job="late", channel="log", status="logged", attempts=1,
+            subject="late failed", payload='{"job": "late"}', created_at=T_YOUNG))  # fmt: skip
+        conn.execute(schedule_runs.insert().values(  # the newest id, which always stays
+            job="later", scheduled_at=T_YOUNG, trigger="scheduler", status="succeeded",
+            command=json.dumps(["recon", "run"]), started_at=T_YOUNG, ended_at=T_YOUNG,
+            exit_code=0, owner="host/1", business_date=T_YOUNG.date()))  # fmt: skip
+    now = t.at(YOUNG)
+    now.ok("retention", "apply", "--archive-dir", str(tmp_path / "archive"), "--json")
+    assert count(store, f"SELECT count(*) FROM schedule_runs WHERE run_id = {run_id}") == 1
+    assert count(store, f"SELECT count(*) FROM schedule_alerts WHERE run_id = {run_id}") == 1
+    assert count(store, "SELECT count(*) FROM schedule_runs WHERE job = 'stmt'") == 0
+    store.dispose()

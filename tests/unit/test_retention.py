@@ -265,6 +265,14 @@ def test_only_final_orders_older_than_the_cutoff_go() -> None:
     assert sel.held == 4
 
 
+
+def test_the_highest_order_id_stays_so_it_is_never_handed_out_again() -> None:
+    old = datetime(2019, 6, 1, tzinfo=UTC)
+    # the newest event belongs to order 3 (a late cancel), but 9 is the highest id
+    rows = [order("3", "canceled", old), order("8", "filled", old), order("9", "filled", old)]
+    sel = rt.plan_orders(rows, CUT, [], keep_events=frozenset({300}), keep_orders=frozenset({"9"}))
+    assert sel.ids["orders"] == ("8",)
+
 # ---- audit --------------------------------------------------------------------------------------
 
 
