@@ -32,7 +32,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from oms import audit, book, operators, risk_limits, secret_key, service_access
 from oms.book import Ctx
-from oms.errors import AlreadyExists, BadInput, NotFound, Refused
+from oms.errors import AlreadyExists, BadInput, NotFound, Refused, VerificationFailed
 from oms.operators import Rule, SessionState, TotpCheck
 from oms.schema import approval_requests, destinations, op_sessions
 from oms.schema import operators as operators_table
@@ -337,6 +337,22 @@ def disable_operator(store: Store, ctx: Ctx, name: str) -> Operator:
         return get_operator(conn, name)
 
 
+def _record_tampered_secret(store: Store, now: datetime, name: str, client: str) -> None:
+    """A stored TOTP secret that does not decrypt with the right key was altered, moved from
+    another operator or put back in clear: audit it (a security event; no failure counted, no
+    lockout: the operator did nothing wrong), then the login is refused."""
+    with store.write() as conn:
+        audit.append(
+            conn,
+            at=now,
+            actor=name[:64],
+            action="auth.secret_tampered",
+            entity_type="operator",
+            entity_id=name[:200],
+            payload={"command": "login", "client": client},
+        )
+
+
 def _record_failure(
     conn: Connection, now: datetime, name: str, row: Any, reason: str, command: str, client: str
 ) -> datetime | None:
@@ -470,7 +486,11 @@ def login(
     with store.read() as conn:
         row = _row(conn, name)
     if row is not None:
-        keys.decrypt(row.totp_secret, row.name)
+        try:
+            keys.decrypt(row.totp_secret, row.name)
+        except VerificationFailed:
+            _record_tampered_secret(store, now, row.name, client)
+            raise
     reason: str | None = None
     if row is None:
         with store.read() as conn:

@@ -241,11 +241,18 @@ def load(url: str | URL) -> Keyring | None:
     path = key_path(url)
     assert path is not None
     try:
+        mode = path.stat().st_mode
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise KeyProblem(str(path), f"cannot read it: {exc.strerror}") from None
+    if mode & 0o077:
+        raise KeyProblem(
+            str(path),
+            f"other users can read or change it (mode {mode & 0o777:04o}): `chmod 600 {path}`, "
+            "and rotate the key (`tieout user rotate-key`) if others may have read it",
+        )
     return Keyring(parse_key_file(text, str(path)), str(path))
 
 

@@ -113,9 +113,16 @@ def test_a_missing_or_wrong_key_is_refused_and_nothing_is_written(
     for problem in (missing.value, wrong.value, env_wrong.value):
         assert root not in problem.message and stored(store, "root") not in problem.message
     assert counts(store) == before  # no audit event, no session, no failure counted
-    # the right key again: login works
+    # the right key in a file that others can read: refused until `chmod 600`
     monkeypatch.delenv(secret_key.ENV_KEY)
     monkeypatch.setenv(secret_key.ENV_KEY_FILE, str(key_file))
+    key_file.chmod(0o644)
+    with pytest.raises(KeyProblem) as loose:
+        login(store, "root", root, at)
+    assert "chmod 600" in loose.value.message and loose.value.exit_code == 3
+    assert counts(store) == before
+    key_file.chmod(0o600)
+    # the right key again: login works
     assert login(store, "root", root, at).session.operator == "root"
 
 
@@ -141,7 +148,19 @@ def test_a_ciphertext_copied_to_another_operator_does_not_decrypt(store: Store) 
         login(store, "mallory", root, T0 + timedelta(seconds=31))
     assert moved.value.exit_code == 7
     assert "copied from another operator" in moved.value.message
-    assert counts(store) == before
+    # audited as a security event (one event, no session), no failure counted against mallory
+    assert counts(store) == (before[0] + 1, before[1])
+    with store.read() as conn:
+        last = conn.execute(
+            select(audit_events.c.action, audit_events.c.entity_id, audit_events.c.payload)
+            .order_by(audit_events.c.seq.desc())
+            .limit(1)
+        ).one()
+        attempts = conn.execute(
+            select(operators.c.failed_attempts).where(operators.c.name == "mallory")
+        ).scalar_one()
+    assert (last.action, last.entity_id, attempts) == ("auth.secret_tampered", "mallory", 0)
+    assert root not in str(last.payload)
     # an altered ciphertext, too
     value = stored(store, "root")
     flipped = value[:-3] + ("A" if value[-3] != "A" else "B") + value[-2:]
@@ -157,7 +176,7 @@ def test_a_ciphertext_copied_to_another_operator_does_not_decrypt(store: Store) 
     with pytest.raises(VerificationFailed) as in_clear:
         login(store, "root", root, T0 + timedelta(seconds=93))
     assert "in clear" in in_clear.value.message
-    assert counts(store) == before
+    assert counts(store) == (before[0] + 3, before[1])  # each refusal audited, no session
 
 
 def test_migration_0009_encrypts_clear_secrets(db_url: str, key_file: Path) -> None:
