@@ -596,15 +596,19 @@ def fill_columns(conn: Connection, account: str) -> tuple[pl.DataFrame, list[Exe
     lots.effective_fills: a chain resolves within them exactly as within all records)."""
     e = executions.c
     utc: Any
+    day: Any
     if conn.dialect.name == "postgresql":  # fixed-width UTC text, as SQLite stores it
         utc = func.to_char(func.timezone("UTC", e.exec_time), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+        day = func.to_char(e.trade_date, "YYYY-MM-DD")  # whatever the session's DateStyle
     else:
         utc = cast(e.exec_time, String)
+        day = cast(e.trade_date, String)
     query = select(
         cast(e.id, String),
         e.symbol,
         case((e.side == "buy", "buy"), (e.side == "sell", "sell"), else_="?"),
-        *(cast(e[c], String) for c in ("quantity", "price", "commission", "fees", "trade_date")),
+        *(cast(e[c], String) for c in ("quantity", "price", "commission", "fees")),
+        day,
         utc,
         case((e.exec_type == FILL, "f"), else_="c"),
     ).where(e.account == account)

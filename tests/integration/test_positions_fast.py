@@ -138,6 +138,19 @@ def test_the_columns_are_what_the_records_hold(store: Store, tmp_path: Path) -> 
     assert {r.seq for r in changes} | set(plain["seq"].to_list()) == set(by_seq)
 
 
+def test_the_columns_do_not_depend_on_the_sessions_date_style(
+    store: Store, tmp_path: Path
+) -> None:
+    book_of(store, tmp_path, seed=5, n=60)
+    with store.read() as conn:
+        expected, _ = executions.fill_columns(conn, "A1")
+    with store.read() as conn:
+        if conn.dialect.name == "postgresql":  # dates would print as 24/11/2026 by default
+            conn.exec_driver_sql("SET LOCAL DateStyle = 'SQL, DMY'")
+        plain, _ = executions.fill_columns(conn, "A1")
+    assert plain.equals(expected)
+
+
 def test_sqlite_past_its_string_limit_reads_in_chunks(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
