@@ -3,8 +3,10 @@ writes. The only module of oms that opens database connections.
 
 Every write is one transaction that first takes the book lock (BEGIN IMMEDIATE on SQLite, a
 transaction-scoped advisory lock on PostgreSQL): writers are serialised, so the audit chain and
-the ids tieout assigns itself never race. Readers are never blocked (WAL on SQLite, MVCC on
-PostgreSQL).
+the ids tieout assigns itself never race. A run of write transactions that no other writer may
+come between (the pipelined group commit of `order submit --file`) uses Store.writer, which on
+PostgreSQL holds the same lock at session level for the whole run. Readers are never blocked
+(WAL on SQLite, MVCC on PostgreSQL).
 
 Connections are pooled for the life of the Store (a process running many transactions, such as
 `order submit --file`, the scheduler or a benchmark, opens one connection, not one per
@@ -223,6 +225,32 @@ class Store:
                 if self.dialect == "postgresql":
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({BOOK_LOCK_KEY})")
                 yield conn
+
+    @contextmanager
+    def writer(self) -> Iterator[Connection]:
+        """A connection for a run of write transactions (`with conn.begin():` each), such as a
+        pipeline of group commits. On PostgreSQL it holds the book lock (a session-level
+        advisory lock) from start to end, so that no other writer comes between its
+        transactions (which need no lock of their own; a session holding the lock is granted
+        it again). On SQLite each transaction takes the write lock (BEGIN IMMEDIATE) and
+        releases it at its commit, so another writer may commit between two of them: the
+        caller has to find out (PRAGMA data_version)."""
+        with self._connect() as conn:
+            conn.info["write"] = True
+            if self.dialect != "postgresql":
+                yield conn
+                return
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({BOOK_LOCK_KEY})")
+            conn.commit()
+            try:
+                yield conn
+            finally:
+                try:
+                    conn.rollback()
+                    conn.exec_driver_sql(f"SELECT pg_advisory_unlock({BOOK_LOCK_KEY})")
+                    conn.commit()
+                except Exception:  # closing the session releases the lock
+                    conn.invalidate()
 
     def dispose(self) -> None:
         self.engine.dispose()

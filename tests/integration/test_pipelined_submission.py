@@ -1,0 +1,188 @@
+"""The pipelined group commit of `order submit --file` (oms.submission._pipeline): a group is
+acknowledged only once committed, and never after a group that failed; a group whose rows the
+database refuses is redone one order per transaction with nothing decided after it kept;
+another writer committing between two groups is seen (SQLite) or kept out until the file is
+done (PostgreSQL: the book lock is held for the whole pipeline), never forks the audit chain
+and never makes a decision on stale state."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from oms import book, order_book, submission
+from oms.book import Ctx
+from oms.schema import audit_events, orders
+from oms.store import Store
+from tests.conftest import _pg_url
+from tests.integration.test_batch_submission import (
+    NOW,
+    _book,
+    _lines,
+    _one_by_one,
+    _rows,
+    _setup,
+    _write,
+)
+
+
+def _stores(db_url: str, tmp_path: Path) -> tuple[Store, Store]:
+    other = (
+        f"sqlite:///{tmp_path / 'other.db'}"
+        if db_url.startswith("sqlite")
+        else _pg_url(db_url.split("?", maxsplit=1)[0].replace("+psycopg", ""))
+    )
+    single, batch = Store.open(db_url, check_schema=False), Store.open(other, check_schema=False)
+    for s, name in ((single, "a"), (batch, "b")):
+        s.init(now=NOW - timedelta(minutes=10))
+        _setup(s, tmp_path, name)
+    return single, batch
+
+
+def _acked_in_db(store: Store, acked: list[str]) -> Callable[[Any], None]:
+    """An on_commit that checks, from another connection, that every order it is given is
+    committed already, and records them in order."""
+
+    def on_commit(lines: Any) -> None:
+        ids = [x.order.order_id for x in lines if x.order is not None]
+        with store.read() as conn:
+            found = set(
+                conn.execute(sa.select(orders.c.order_id).where(orders.c.order_id.in_(ids)))
+                .scalars()
+                .all()
+            )
+        assert found == set(ids)
+        acked.extend(ids)
+
+    return on_commit
+
+
+@pytest.mark.parametrize("raised_by", ["sqlalchemy", "driver"])
+def test_a_refused_group_is_redone_one_order_at_a_time(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raised_by: str
+) -> None:
+    """The second group's insert fails (an IntegrityError, through SQLAlchemy or from the
+    driver, after its rows went in): the first
+    group stays acknowledged, the third group (decided meanwhile) is dropped and decided again
+    after the second is redone order by order; the book is as one submission per row."""
+    single, batch = _stores(db_url, tmp_path)
+    path = tmp_path / "orders.csv"
+    rows = _rows(7)
+    _write(path, rows)
+    expected = _one_by_one(single, path)
+    monkeypatch.setattr(submission, "CHUNK", 10)
+    original: Callable[..., None] = submission.Db.write
+    calls = {"n": 0}
+    singles: list[int] = []
+
+    def failing(self: submission.Db, collected: Any) -> None:
+        calls["n"] += 1
+        original(self, collected)
+        if calls["n"] == 2:
+            if raised_by == "sqlalchemy":
+                raise IntegrityError("INSERT", {}, Exception("refused on purpose"))
+            # the rows go by the raw connection: the driver's own error
+            if self.pg:
+                raise psycopg.IntegrityError("refused on purpose")
+            raise sqlite3.IntegrityError("refused on purpose")
+
+    real_singles = submission._singles
+
+    def spy(store: Store, ctx: Ctx, part: Any) -> Any:
+        singles.append(len(part))
+        return real_singles(store, ctx, part)
+
+    monkeypatch.setattr(submission.Db, "write", failing)
+    monkeypatch.setattr(submission, "_singles", spy)
+    acked: list[str] = []
+    result = order_book.submit_file(batch, Ctx("ops", NOW), str(path), _acked_in_db(batch, acked))
+    assert singles == [10]  # the second group, one order per transaction
+    assert _lines(result) == expected
+    assert acked == [x.order.order_id for x in result.lines if x.order is not None]
+    new = [x.order.order_id for x in result.lines if x.order is not None and not x.duplicate]
+    assert new == sorted(set(new))  # each order made once, in file order
+    assert _book(batch) == _book(single)
+    assert _book(batch)["audit"] is True
+    single.dispose()
+    batch.dispose()
+
+
+def test_another_writer_between_groups(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another connection deposits cash into M2 (whose buying power decides its orders) right
+    after the file's first group committed. SQLite: the pipeline sees the commit before it
+    writes the second group, which it decides again on the book as the deposit left it.
+    PostgreSQL: the deposit waits for the book lock until the file is done. Either way every
+    decision is the one single submissions give with the deposit at that point, and the audit
+    chain is one chain."""
+    single, batch = _stores(db_url, tmp_path)
+    pg = batch.dialect == "postgresql"
+    path, first, rest = tmp_path / "orders.csv", tmp_path / "first.csv", tmp_path / "rest.csv"
+    rows = _rows(11)
+    _write(path, rows)
+    _write(first, rows[:10])
+    _write(rest, rows[10:])
+    deposit = Ctx("treasury", NOW)
+    if pg:  # after the whole file
+        expected = _one_by_one(single, path)
+        book.deposit(single, deposit, "M2", Decimal("5000"), None)
+    else:  # after the first group
+        expected = _one_by_one(single, first)
+        book.deposit(single, deposit, "M2", Decimal("5000"), None)
+        expected += _one_by_one(single, rest)
+    monkeypatch.setattr(submission, "CHUNK", 10)
+    other = Store.open(batch.engine.url.render_as_string(hide_password=False))
+    real_write = submission._write_part
+    writes = {"n": 0}
+    threads: list[threading.Thread] = []
+    redone: list[int] = []
+
+    def write_then_deposit(*args: Any) -> None:
+        real_write(*args)
+        writes["n"] += 1
+        if writes["n"] == 1:
+            t = threading.Thread(
+                target=book.deposit, args=(other, deposit, "M2", Decimal("5000"), None)
+            )
+            t.start()
+            threads.append(t)
+            if not pg:
+                t.join()
+
+    real_group = submission._group_or_singles
+
+    def spy(store: Store, ctx: Ctx, part: Any) -> Any:
+        redone.append(len(part))
+        return real_group(store, ctx, part)
+
+    monkeypatch.setattr(submission, "_write_part", write_then_deposit)
+    monkeypatch.setattr(submission, "_group_or_singles", spy)
+    acked: list[str] = []
+    result = order_book.submit_file(batch, Ctx("ops", NOW), str(path), _acked_in_db(batch, acked))
+    for t in threads:
+        t.join()
+    assert redone == ([] if pg else [10])  # SQLite: the second group, read afresh
+    assert _lines(result) == expected
+    assert acked == [x.order.order_id for x in result.lines if x.order is not None]
+    assert _book(batch) == _book(single)
+    assert _book(batch)["audit"] is True
+    with batch.read() as conn:
+        actions = conn.execute(
+            sa.select(audit_events.c.action).order_by(audit_events.c.seq)
+        ).scalars()
+        trail = [a for a in actions if a in {"order.submit", "cash.deposit"}]
+    assert trail.count("cash.deposit") == 4  # three in the setup, one here
+    other.dispose()
+    single.dispose()
+    batch.dispose()
