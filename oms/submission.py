@@ -50,7 +50,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 import psycopg
@@ -373,6 +373,8 @@ def _terms_key(
 # the reads of a group (constants, so that a prefetched query is known again by its text)
 _SETTINGS_SQL = "SELECT key, value FROM settings WHERE key LIKE ? OR key LIKE ?"
 _SETTINGS_PARAMS = (risk_limits.PREFIX + "%", paper.PREFIX + "%")
+# order ids are "O" and 8 digits: max(order_id) as text is the highest number up to here
+_LAST_ORDER_NUMBER = 99_999_999
 _IDS_SQL = (
     "SELECT (SELECT max(order_id) FROM orders), (SELECT max(event_id) FROM order_events),"
     " (SELECT max(id) FROM executions), (SELECT max(entry_id) FROM journal_entries),"
@@ -743,8 +745,19 @@ class Group:
 
     def submit(self, req: OrderRequest) -> Outcome:
         """Decide one request against the group's state and collect its rows; a refusal
-        (raised) leaves both untouched."""
+        (raised) leaves both untouched. Sums run in the book's exact decimal context (as
+        PostgreSQL's NUMERIC sums do), not Python's default 28 digits."""
+        with localcontext(lots.CONTEXT):
+            return self._submit(req)
+
+    def _submit(self, req: OrderRequest) -> Outcome:
         ctx, now = self.ctx, self.now
+        if self.next_order > _LAST_ORDER_NUMBER:
+            raise Refused(
+                "order submit",
+                f"order ids are O00000001 to O{_LAST_ORDER_NUMBER}: this book has used them all",
+                "order_ids_exhausted",
+            )
         acct = self.account(req.account)
         market = self.market(req.symbol)
         order_id = OrderId(f"O{self.next_order:08d}")
@@ -817,6 +830,8 @@ class Group:
                     fee = _paper_commission(self.terms, before, answer)
                     fills.append((steps[-1].order, answer, fee))
             commands += answers
+        if fills:  # the settlement date may be refused: before any state changes
+            self._settle(market.instrument.exchange, now.date())
         order = steps[-1].order
         self.next_order += 1
         for after, fill, fee in fills:
@@ -845,6 +860,13 @@ class Group:
         if not result.ok:
             return Outcome(order, error=RiskRejected(order, result))
         return Outcome(order)
+
+    def _settle(self, exchange: str, trade_date: date) -> date:
+        key = (exchange, trade_date)
+        settle = self.settle.get(key)
+        if settle is None:
+            settle = self.settle[key] = settlement_date(exchange, trade_date)
+        return settle
 
     def _move_on(self, acct: AccountBook, order: Order) -> None:
         """The account state as reading it again would find it after `order` (new)."""
@@ -894,10 +916,7 @@ class Group:
         ctx = self.ctx
         exec_time = ctx.now
         trade_date = exec_time.date()
-        key = (inst.exchange, trade_date)
-        settle = self.settle.get(key)
-        if settle is None:
-            settle = self.settle[key] = settlement_date(inst.exchange, trade_date)
+        settle = self._settle(inst.exchange, trade_date)
         exec_pk = self.next_exec
         self.next_exec += 1
         put, now = self.put, self.now_stored
