@@ -211,9 +211,14 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
+        """A read: one snapshot of the book for all its statements (PostgreSQL: REPEATABLE
+        READ, so a writer committing between two of them is not half seen; SQLite: a read
+        transaction sees one snapshot already)."""
         with self._connect() as conn:
             conn.info["write"] = False  # pooled: the flag of an earlier checkout is reset
             with conn.begin():
+                if self.dialect == "postgresql":
+                    conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 yield conn
 
     @contextmanager

@@ -97,6 +97,9 @@ class RunLock:
                     _lock_sql("pg_advisory_unlock"), {"cls": RUN_LOCK_CLASS, "run": self.run_id}
                 )
         finally:
+            # never back into the pool: a session that still held the lock (a failed unlock)
+            # would keep the run looking alive; closing the session releases every lock
+            self.conn.invalidate()
             self.conn.close()
             self.conn = None
 
