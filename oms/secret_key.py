@@ -247,11 +247,12 @@ def load(url: str | URL) -> Keyring | None:
         return None
     except OSError as exc:
         raise KeyProblem(str(path), f"cannot read it: {exc.strerror}") from None
-    if mode & 0o077:
+    if mode & 0o027:  # group-readable (0640, a shared book's group) is allowed
         raise KeyProblem(
             str(path),
-            f"other users can read or change it (mode {mode & 0o777:04o}): `chmod 600 {path}`, "
-            "and rotate the key (`tieout user rotate-key`) if others may have read it",
+            f"other users can read or change it (mode {mode & 0o777:04o}): `chmod 600 {path}` "
+            "(or 640 for a shared book's group), and rotate the key (`tieout user rotate-key`) "
+            "if others may have read it",
         )
     return Keyring(parse_key_file(text, str(path)), str(path))
 
