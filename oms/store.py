@@ -58,6 +58,17 @@ def _guard_pool(engine: Engine, ping: str) -> None:
     def _on_connect(_dbapi_conn: Any, record: Any) -> None:
         record.info["pid"] = os.getpid()
 
+    # A forked child forgets the parent's pooled connections without closing them: closing a
+    # socket or file the parent still uses (psycopg: its session) would break the parent.
+    ref = weakref.ref(engine)
+
+    def _after_fork_in_child() -> None:
+        forked = ref()
+        if forked is not None:
+            forked.dispose(close=False)
+
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
     @event.listens_for(engine, "checkin")
     def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
         if record is not None:

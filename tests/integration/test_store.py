@@ -233,3 +233,25 @@ def test_verifying_the_audit_trail_leaves_the_connection_as_it_was(
     with store.read() as conn:
         assert audit.verify_store(conn).ok
         assert sum(r.quantity for r in executions.records(conn, account="A1")) == 7
+
+
+def test_a_forked_child_leaves_the_parents_connections_alone(store: Store) -> None:
+    """A child that disposes the engine (as a Store's finalizer does) closes only what it
+    opened itself: the parent's pooled connection, in use a moment before, still works."""
+    import os
+
+    with store.read() as conn:
+        assert conn.execute(sa.text("SELECT 1")).scalar() == 1  # now pooled, not idle
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            store.engine.dispose()
+            with store.read() as conn:
+                code = 0 if conn.execute(sa.text("SELECT 2")).scalar() == 2 else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with store.read() as conn:  # at once: the pool pings only connections idle for a second
+        assert conn.execute(sa.text("SELECT 3")).scalar() == 3
