@@ -1,0 +1,349 @@
+"""The account state a submission group reads with its own SQL (oms.submission.Group: cash,
+reserved cash, open quantities, positions, orders in the rate window) is what the book's own
+readers give (book.cash_balance, order_book.reserved_cash and _reservation, the live orders of
+order_book.list_orders, oms.positions.positions), on random books on both backends: deposits and
+withdrawals, imported executions with corrections and busts, paper and external-venue limit,
+stop and market orders (market orders resting on an external venue are reserved at the last
+price), cancels and amends, resting paper orders filled by later bars, an instrument and an
+account in another currency, and (sometimes) a retention run that archived the old book and
+carried its balances forward."""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, localcontext
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from oms import book, executions, lots, md_book, order_book, retention_book, risk_limits, submission
+from oms.book import Ctx
+from oms.errors import BadInput, NotFound, Refused
+from oms.order_book import OrderRequest
+from oms.positions import positions
+from oms.refdata import make_account, make_instrument
+from oms.store import Store
+from oms.values import OrdType, Side, TimeInForce
+from tests.conftest import _pg_url
+
+NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)  # a Wednesday
+OLD = datetime(2018, 3, 1, 10, 0, tzinfo=UTC)  # expired by the default retention periods
+ACCOUNTS = {"A1": ("USD", "margin"), "A2": ("USD", "cash"), "E1": ("EUR", "margin")}
+SYMBOLS = {"COIN": ("USD", 10), "ETH": ("USD", 20), "EURX": ("EUR", 50)}  # currency, price
+EXEC_HEADER = (
+    "exec_id,account,symbol,side,quantity,price,trade_date,venue,commission,fees,exec_time,"
+    "exec_type,ref_exec_id"
+)
+
+
+@contextmanager
+def fresh_store(db_url: str, tmp: Path) -> Iterator[Store]:
+    """An initialised store of its own (one per hypothesis example) on the backend of db_url."""
+    if db_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp / 'book.db'}"
+    else:
+        url = _pg_url(db_url.split("?", maxsplit=1)[0].replace("+psycopg", ""))
+    store = Store.open(url, check_schema=False)
+    store.init()
+    try:
+        yield store
+    finally:
+        store.dispose()
+
+
+class Builder:
+    """A random book, event by event (each at its own time, moving forward)."""
+
+    def __init__(self, store: Store, tmp: Path, rnd: random.Random) -> None:
+        self.store, self.tmp, self.rnd = store, tmp, rnd
+        self.files = 0
+        self.fills: list[tuple[str, str, str, str]] = []  # exec_id, account, symbol, venue
+
+    def file(self, text: str) -> str:
+        self.files += 1
+        path = self.tmp / f"f{self.files}.csv"
+        path.write_text(text)
+        return str(path)
+
+    def bars(self, at: datetime, symbols: list[str]) -> None:
+        rnd = self.rnd
+        rows = []
+        for sym in symbols:
+            ref = SYMBOLS[sym][1]
+            close = Decimal(ref) + Decimal(rnd.randint(-300, 300)).scaleb(-2)
+            high, low, volume = close + 1, close - 1, rnd.randint(10, 300)  # 10% taken: partial
+            rows.append(f"{at:%Y-%m-%dT%H:%M:%SZ},{sym},{close},{high},{low},{close},{volume}")
+        ctx = Ctx("md", at)
+        text = "time,symbol,open,high,low,close,volume\n" + "\n".join(rows) + "\n"
+        done = md_book.import_bars(self.store, ctx, self.file(text))
+        if rnd.random() < 0.6:  # resting paper orders filled (in part) by the new bars
+            order_book.fill_resting(self.store, ctx, done.import_id)
+
+    def executions(self, at: datetime) -> None:
+        """Imported fills, and corrections and busts of earlier ones (some of changes)."""
+        rnd, day = self.rnd, at.date()
+        rows = []
+        for _ in range(rnd.randint(1, 5)):
+            n = len(self.fills)
+            acct, sym, venue = rnd.choice(list(ACCOUNTS)), rnd.choice(list(SYMBOLS)), "VX"
+            exec_id = f"X{n}"
+            rows.append(self._exec_row(exec_id, acct, sym, venue, day, "fill", ""))
+            self.fills.append((exec_id, acct, sym, venue))
+        for _ in range(rnd.randint(0, 3) if self.fills else 0):
+            ref, acct, sym, venue = rnd.choice(self.fills)
+            kind = rnd.choice(["correct", "correct", "bust"])
+            exec_id = f"X{len(self.fills)}"
+            rows.append(self._exec_row(exec_id, acct, sym, venue, day, kind, ref))
+            self.fills.append((exec_id, acct, sym, venue))
+        path = self.file(EXEC_HEADER + "\n" + "\n".join(rows) + "\n")
+        try:
+            executions.import_file(self.store, Ctx("ops", at), path)
+        except BadInput:
+            self.fills = self.fills[: len(self.fills) - len(rows)]  # refused whole: none booked
+
+    def _exec_row(
+        self, exec_id: str, acct: str, sym: str, venue: str, day: date, kind: str, ref: str
+    ) -> str:
+        rnd = self.rnd
+        qty = Decimal(rnd.randint(1, 400)).scaleb(-rnd.randrange(3))
+        price = Decimal(SYMBOLS[sym][1] * 100 + rnd.randint(-200, 200)).scaleb(-2)
+        side = rnd.choice(["buy", "buy", "sell"])
+        fee = Decimal(rnd.randint(0, 150)).scaleb(-2)
+        return f"{exec_id},{acct},{sym},{side},{qty},{price},{day},{venue},{fee},0,,{kind},{ref}"
+
+    def cash(self, at: datetime) -> None:
+        rnd = self.rnd
+        acct = rnd.choice(list(ACCOUNTS))
+        amount = Decimal(rnd.randint(1, 300_000)).scaleb(-2)
+        ctx = Ctx("ops", at)
+        if rnd.random() < 0.7:
+            book.deposit(self.store, ctx, acct, amount, None)
+        else:
+            with suppress(Refused):  # more than the account has: refused, nothing written
+                book.withdraw(self.store, ctx, acct, amount, "bank")
+
+    def order(self, at: datetime, req: OrderRequest | None = None) -> None:
+        rnd = self.rnd
+        sym = rnd.choice(list(SYMBOLS))
+        ref = Decimal(SYMBOLS[sym][1])
+        side = rnd.choice([Side.BUY, Side.BUY, Side.SELL])
+        kind = rnd.choice(list(OrdType))
+        off = Decimal(rnd.randint(-150, 150)).scaleb(-2)
+        limit = ref + off if kind in (OrdType.LIMIT, OrdType.STOP_LIMIT) else None
+        stop = ref - off if kind in (OrdType.STOP, OrdType.STOP_LIMIT) else None
+        req = req or OrderRequest(
+            account=rnd.choice(list(ACCOUNTS)),
+            symbol=sym,
+            side=side,
+            quantity=Decimal(rnd.randint(1, 60)).scaleb(-rnd.randrange(2)),
+            type=kind,
+            tif=rnd.choice([TimeInForce.DAY, TimeInForce.GTC, TimeInForce.IOC]),
+            limit_price=limit,
+            stop_price=stop,
+            venue=rnd.choice(["paper", "paper", "XEXT"]),  # XEXT: orders stay live, unfilled
+        )
+        # a rejection is an order too (not live); a refusal writes nothing
+        with suppress(order_book.RiskRejected, Refused, BadInput, NotFound):
+            order_book.submit(self.store, Ctx("ops", at), req)
+
+    def change(self, at: datetime) -> None:
+        """Cancel or amend one of the live orders."""
+        rnd = self.rnd
+        with self.store.read() as conn:
+            live = [o for o in order_book.list_orders(conn) if o.live]
+        if not live:
+            return
+        order = rnd.choice(live)
+        ctx = Ctx("ops", at)
+        try:
+            if rnd.random() < 0.5 or order.type is OrdType.MARKET:
+                order_book.cancel(self.store, ctx, order.order_id)
+            else:
+                qty = order.quantity + Decimal(rnd.randint(-1, 5))
+                order_book.amend(
+                    self.store,
+                    ctx,
+                    order.order_id,
+                    quantity=qty if qty > order.cum_qty else None,
+                    limit_price=(order.limit_price + Decimal("0.5") if order.limit_price else None),
+                )
+        except (Refused, BadInput):
+            pass  # e.g. a change while one is pending, or the replace fails the risk check
+
+
+def build(store: Store, tmp: Path, seed: int, retention: bool) -> tuple[datetime, bool]:
+    """The book; the time of its last event, and whether retention carried balances forward."""
+    rnd = random.Random(seed)
+    b = Builder(store, tmp, rnd)
+    ctx = Ctx("setup", OLD)
+    book.add_instruments(
+        store, ctx, [make_instrument(s, "24/7", ccy) for s, (ccy, _) in SYMBOLS.items()]
+    )
+    for acct, (ccy, kind) in ACCOUNTS.items():
+        book.open_account(store, ctx, make_account(acct, ccy, None, kind, None))
+        book.deposit(store, ctx, acct, Decimal(rnd.randint(1_000, 20_000)), None)
+    risk_limits.set_limit(store, ctx, "max-orders-per-window", "1000")
+    risk_limits.set_limit(store, ctx, "rate-window-s", "900")
+    # the old book: bars, orders and executions in 2018
+    b.bars(OLD, list(SYMBOLS))
+    at = OLD
+    for _ in range(rnd.randint(2, 8)):
+        at += timedelta(minutes=1)
+        rnd.choice([b.order, b.order, b.cash, b.executions])(at)
+    # a round trip that leaves A1 flat in COIN (what retention can archive)
+    book.deposit(store, Ctx("ops", at), "A1", Decimal(1_000), None)
+    for side in (Side.BUY, Side.SELL):
+        at += timedelta(minutes=1)
+        b.order(at, OrderRequest("A1", "COIN", side, Decimal(3)))
+    carried = False
+    if retention:
+        done = retention_book.apply(
+            store, Ctx("ops", NOW - timedelta(hours=2)), archive_root=str(tmp / "archive")
+        )
+        carried = bool(done.carry_forward_ids)
+    # the recent book: minutes of events (the rate window is 15 minutes)
+    at = NOW - timedelta(minutes=20)
+    b.bars(at, list(SYMBOLS))
+    steps = [b.order] * 6 + [b.cash, b.executions, b.change, b.change]
+    for _ in range(rnd.randint(8, 30)):
+        at += timedelta(seconds=rnd.randint(1, 80))
+        if rnd.random() < 0.15:
+            b.bars(at, rnd.sample(list(SYMBOLS), rnd.randint(1, 3)))
+        else:
+            rnd.choice(steps)(at)
+    return at, carried
+
+
+def group_view(store: Store, now: datetime, first: OrderRequest | None) -> dict[str, Any]:
+    """The state as a submission group reads it (its own SQL), per account; `first`: the
+    single submission whose reads PostgreSQL prefetches (the other path of the same reads)."""
+    out: dict[str, Any] = {}
+    with store.write() as conn, localcontext(lots.CONTEXT):
+        group = submission.Group(conn, Ctx("oracle", now), first=first)
+        for acct in ACCOUNTS:
+            state = group.account(acct)
+            out[acct] = {
+                "cash": state.cash,
+                "reserved": state.reserved,
+                "open": state.open_qty,
+                "rate": state.rate_count,
+                "positions": {s: group.position(state, s) for s in SYMBOLS},
+            }
+    return out
+
+
+def book_view(store: Store, now: datetime) -> dict[str, Any]:
+    """The same, as the book's own readers give it."""
+    out: dict[str, Any] = {}
+    with store.read() as conn:
+        window = risk_limits.load_limits(conn).rate_window
+        for acct, (ccy, _) in ACCOUNTS.items():
+            balance = book.cash_balance(conn, acct)
+            reserved = order_book.reserved_cash(conn, acct, ccy)
+            assert balance.reserved == reserved
+            mine = order_book.list_orders(conn, account=acct)
+            live = [o for o in mine if o.live]
+            # the per-order reader (used to check a replace) adds up to the same
+            assert sum((order_book._reservation(conn, o) for o in live), Decimal(0)) == reserved
+            open_qty: dict[tuple[str, str], Decimal] = {}
+            for o in live:
+                key = (str(o.symbol), o.side.value)
+                open_qty[key] = open_qty.get(key, Decimal(0)) + o.leaves_qty
+            held = {line.position.symbol: line.position.quantity for line in positions(conn, acct)}
+            out[acct] = {
+                "cash": balance.balance,
+                "reserved": reserved,
+                "open": open_qty,
+                "rate": sum(1 for o in mine if now - o.created_at < window),
+                "positions": {s: held.get(s, Decimal(0)) for s in SYMBOLS},
+            }
+    return out
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(seed=st.integers(0, 2**32 - 1), retention=st.booleans())
+def test_group_reads_the_state_the_books_readers_give(
+    db_url: str, seed: int, retention: bool
+) -> None:
+    with tempfile.TemporaryDirectory() as name, fresh_store(db_url, Path(name)) as store:
+        last, _ = build(store, Path(name), seed, retention)
+        rnd = random.Random(seed + 1)
+        now = last + timedelta(seconds=rnd.randint(0, 900))  # some orders leave the rate window
+        with store.read() as conn:
+            made = [o.created_at for o in order_book.list_orders(conn)]
+        if made and rnd.random() < 0.5:  # an order exactly at the window's edge (out of it)
+            now = rnd.choice(made) + timedelta(seconds=900)
+        expected = book_view(store, now)
+        assert group_view(store, now, None) == expected
+        for acct in ACCOUNTS:
+            sym = rnd.choice(list(SYMBOLS))
+            first = OrderRequest(acct, sym, Side.BUY, Decimal(1))
+            assert group_view(store, now, first)[acct] == expected[acct]
+
+
+WANTED = {
+    "reserved at limit",
+    "reserved at stop",
+    "reserved at last",
+    "partly filled live",
+    "bust",
+    "correction",
+    "position in E1",
+    "EUR instrument in a USD account",
+    "rate window cuts",
+    "retention carried balances forward",
+}
+
+
+def test_the_oracle_sees_a_book_with_everything_in_it(db_url: str, tmp_path: Path) -> None:
+    """The generator makes what the oracle is meant to compare (so that the test can fail):
+    live buy orders reserved at a limit, a stop and the last price, changes of executions,
+    positions and cash in another currency, orders in and out of the rate window."""
+    seen: set[str] = set()
+    for seed in range(40):
+        tmp = tmp_path / str(seed)
+        tmp.mkdir()
+        with fresh_store(db_url, tmp) as store:
+            last, carried = build(store, tmp, seed, retention=seed % 2 == 0)
+            if carried:
+                seen.add("retention carried balances forward")
+            with store.read() as conn:
+                live = [o for o in order_book.list_orders(conn) if o.live]
+                for o in live:
+                    if o.side is Side.BUY:
+                        price = "limit" if o.limit_price else "stop" if o.stop_price else "last"
+                        seen.add(f"reserved at {price}")
+                    if o.cum_qty > 0:
+                        seen.add("partly filled live")
+                recs = executions.records(conn)
+                if any(r.exec_type == executions.BUST for r in recs):
+                    seen.add("bust")
+                if any(r.exec_type == executions.CORRECT for r in recs):
+                    seen.add("correction")
+                if any(line.position.quantity for line in positions(conn, "E1")):
+                    seen.add("position in E1")
+                if any(
+                    line.position.quantity
+                    for line in positions(conn, "A1")
+                    if line.position.symbol == "EURX"
+                ):
+                    seen.add("EUR instrument in a USD account")
+                view = book_view(store, last + timedelta(seconds=300))
+                if any(
+                    0 < v["rate"] < len(order_book.list_orders(conn, account=a))
+                    for a, v in view.items()
+                ):
+                    seen.add("rate window cuts")
+        if seen == WANTED:
+            break
+    assert seen == WANTED
