@@ -251,7 +251,7 @@ def append(
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:
-    """An event to append (`chain`, `append_many`): what `append` takes, as a value."""
+    """An event to append (`chain`): what `append` takes, as a value."""
 
     at: datetime
     actor: str
@@ -282,37 +282,6 @@ def chain(start: tuple[int, str], items: Iterable[NewEvent]) -> list[AuditEvent]
         out.append(AuditEvent(seq, *fields, prev, h))
         prev = h
     return out
-
-
-_COLUMNS = ("seq", "at", "actor", "action", "entity_type", "entity_id", "reason", "payload")
-
-
-def append_many(conn: Connection, items: Sequence[NewEvent]) -> list[AuditEvent]:
-    """Append several events inside the caller's write transaction (which holds the book lock)
-    in one bulk insert: the same rows as `append` called for each in turn."""
-    from oms.store import bulk_insert
-
-    if not items:
-        return []
-    made = chain(head(conn), items)
-    postgres = conn.dialect.name == "postgresql"
-    rows = [
-        (
-            e.seq,
-            item.at if postgres else e.at,
-            e.actor,
-            e.action,
-            e.entity_type,
-            e.entity_id,
-            e.reason,
-            e.payload,
-            e.prev_hash,
-            e.hash,
-        )
-        for e, item in zip(made, items, strict=True)
-    ]
-    bulk_insert(conn, audit_events, (*_COLUMNS, "prev_hash", "hash"), rows)
-    return made
 
 
 def _at_text(conn: Connection) -> Any:
