@@ -13,13 +13,14 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
+from functools import partial
 from json.encoder import encode_basestring
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from oms import audit, book, fix, ledger, md_book, orders, paper, risk, risk_limits, tabular
+from oms import audit, book, fix, ledger, lots, md_book, orders, paper, risk, risk_limits, tabular
 from oms import marketdata as md
 from oms.book import Ctx
 from oms.calendars import ALWAYS_OPEN, next_close, session_bounds, settlement_date
@@ -211,10 +212,6 @@ def _opt_text(v: Decimal | None) -> str | None:
     return None if v is None else dec_str(v)
 
 
-def _opt_day(v: date | None) -> str | None:
-    return None if v is None else v.isoformat()
-
-
 def _pending_json(p: orders.PendingRequest) -> dict[str, Any]:
     return {
         "client_order_id": p.client_order_id,
@@ -223,24 +220,6 @@ def _pending_json(p: orders.PendingRequest) -> dict[str, Any]:
         "quantity": _opt_text(p.quantity),
         "requested_at": utc_iso_fast(p.requested_at),
         "stop_price": _opt_text(p.stop_price),
-    }
-
-
-def _submitted_json(c: SubmitOrder) -> dict[str, Any]:
-    return {
-        "account": c.account,
-        "client_order_id": c.client_order_id,
-        "expire_at": _opt_day(c.expire_at),
-        "limit_price": _opt_text(c.limit_price),
-        "order_id": c.order_id,
-        "quantity": dec_str(c.quantity),
-        "reason": c.reason,
-        "side": c.side,
-        "stop_price": _opt_text(c.stop_price),
-        "symbol": c.symbol,
-        "tif": c.tif,
-        "type": c.type,
-        "venue": c.venue,
     }
 
 
@@ -371,9 +350,26 @@ def list_orders(
     return [load_state(s) for s in conn.execute(q).scalars()]
 
 
+def reservation_price(
+    limit: Decimal | None, stop: Decimal | None, last: Callable[[], Decimal | None]
+) -> Decimal:
+    """The price a live buy order holds cash at (its leaves x this price): its limit, else its
+    stop, else the last price (`last()`, asked only then: a market order), else zero. Pure but
+    for `last`; the one formula of reserved_cash, _reservation and oms.submission."""
+    price = limit or stop
+    if price is None:
+        price = last()
+    return Decimal(0) if price is None else price
+
+
+def _last_close(conn: Connection, symbol: str) -> Decimal | None:
+    last = md_book.last_price(conn, symbol)
+    return last[0] if last else None
+
+
 def reserved_cash(conn: Connection, account: str, currency: str) -> Decimal:
     """Cash held for the account's live buy orders: leaves x limit (or stop) price; market
-    orders at the last price."""
+    orders at the last price (reservation_price)."""
     total = Decimal(0)
     o = orders_table.c
     rows = conn.execute(
@@ -382,11 +378,7 @@ def reserved_cash(conn: Connection, account: str, currency: str) -> Decimal:
         )
     )
     for symbol, leaves, limit, stop in rows:
-        price = limit or stop
-        if price is None:
-            last = md_book.last_price(conn, symbol)
-            price = last[0] if last else Decimal(0)
-        total += leaves * price
+        total += leaves * reservation_price(limit, stop, partial(_last_close, conn, symbol))
     del currency
     return total
 
@@ -398,11 +390,8 @@ def _reservation(conn: Connection, order: Order) -> Decimal:
     """The cash `reserved_cash` holds for one live order."""
     if order.side is not Side.BUY or not order.live:
         return Decimal(0)
-    price = order.limit_price or order.stop_price
-    if price is None:
-        last = md_book.last_price(conn, order.symbol)
-        price = last[0] if last else Decimal(0)
-    return order.leaves_qty * price
+    last = partial(_last_close, conn, order.symbol)
+    return order.leaves_qty * reservation_price(order.limit_price, order.stop_price, last)
 
 
 def _account_state(
@@ -417,20 +406,23 @@ def _account_state(
     leaves one live order out (its reservation and leaves), for checking a replace of it."""
     from oms import submission  # builds on this module
 
-    group = submission.Group(conn, Ctx("risk", now))
-    acct = group.account(req.account)
-    state = group.account_state(acct, req)
     del limits  # the group reads the same settings in the same transaction
-    if without is None or not without.live:
-        return state
-    leaves = without.leaves_qty
-    if without.side is Side.BUY:
-        return dataclasses.replace(
-            state,
-            reserved=state.reserved - _reservation(conn, without),
-            open_buy_quantity=state.open_buy_quantity - leaves,
-        )
-    return dataclasses.replace(state, open_sell_quantity=state.open_sell_quantity - leaves)
+    group = submission.Group(conn, Ctx("risk", now))
+    # the sums in the book's exact decimal context, as Group.submit runs them (not Python's 28
+    # digits)
+    with localcontext(lots.CONTEXT):
+        acct = group.account(req.account)
+        state = group.account_state(acct, req)
+        if without is None or not without.live:
+            return state
+        leaves = without.leaves_qty
+        if without.side is Side.BUY:
+            return dataclasses.replace(
+                state,
+                reserved=state.reserved - _reservation(conn, without),
+                open_buy_quantity=state.open_buy_quantity - leaves,
+            )
+        return dataclasses.replace(state, open_sell_quantity=state.open_sell_quantity - leaves)
 
 
 def _market_state(conn: Connection, symbol: str, now: datetime) -> risk.MarketState:
@@ -527,6 +519,81 @@ def _store_order(
         )
 
 
+# an execution row's columns after its id (schema.executions), in the order fill_booking gives
+EXECUTION_COLUMNS = (
+    "exec_id",
+    "venue",
+    "account",
+    "symbol",
+    "side",
+    "quantity",
+    "price",
+    "currency",
+    "trade_date",
+    "settle_date",
+    "exec_time",
+    "commission",
+    "fees",
+    "client_order_id",
+    "order_id",
+    "exec_type",
+    "source",
+    "booked_at",
+    "actor",
+)
+
+
+def fill_booking(
+    order: Order,
+    fill: orders.ApplyFill,
+    *,
+    currency: str,
+    exec_time: datetime,
+    settle: date,
+    booked_at: datetime,
+    actor: str,
+    commission: Decimal,
+    source: str,
+) -> tuple[tuple[Any, ...], ledger.Entry]:
+    """What a fill of `order` books, as values (pure): its execution row (EXECUTION_COLUMNS,
+    the id is the caller's) and its cash journal entry. The one place both are made: stored
+    one by one by _book_fill, collected for a bulk insert by oms.submission (the entry's rows
+    there as book.post_entries writes them)."""
+    row = (
+        fill.exec_id,
+        order.venue,
+        order.account,
+        order.symbol,
+        order.side.value,
+        fill.quantity,
+        fill.price,
+        currency,
+        exec_time.date(),
+        settle,
+        exec_time,
+        commission,
+        Decimal(0),
+        order.client_order_id,
+        order.order_id,
+        "fill",
+        source,
+        booked_at,
+        actor,
+    )
+    entry = ledger.trade(
+        order.account,
+        currency,
+        order.side,
+        fill.quantity,
+        fill.price,
+        commission,
+        Decimal(0),
+        settle,
+        f"{order.venue}:{fill.exec_id}",
+    )
+    return row, entry
+
+
 def _book_fill(
     conn: Connection,
     ctx: Ctx,
@@ -541,81 +608,21 @@ def _book_fill(
     journal entry, in the caller's transaction."""
     inst = book.get_instrument(conn, order.symbol)
     exec_time = at or ctx.now
-    trade_date = exec_time.date()
-    settle = settlement_date(inst.exchange, trade_date)
+    row, entry = fill_booking(
+        order,
+        fill,
+        currency=inst.currency,
+        exec_time=exec_time,
+        settle=settlement_date(inst.exchange, exec_time.date()),
+        booked_at=ctx.now,
+        actor=ctx.actor,
+        commission=commission,
+        source=source,
+    )
     exec_pk = next_id(conn, executions, "id")
-    conn.execute(
-        executions.insert().values(
-            id=exec_pk,
-            exec_id=fill.exec_id,
-            venue=order.venue,
-            account=order.account,
-            symbol=order.symbol,
-            side=order.side.value,
-            quantity=fill.quantity,
-            price=fill.price,
-            currency=inst.currency,
-            trade_date=trade_date,
-            settle_date=settle,
-            exec_time=exec_time,
-            commission=commission,
-            fees=Decimal(0),
-            client_order_id=order.client_order_id,
-            order_id=order.order_id,
-            exec_type="fill",
-            source=source,
-            booked_at=ctx.now,
-            actor=ctx.actor,
-        )
-    )
-    entry = ledger.trade(
-        order.account,
-        inst.currency,
-        order.side,
-        fill.quantity,
-        fill.price,
-        commission,
-        Decimal(0),
-        settle,
-        f"{order.venue}:{fill.exec_id}",
-    )
+    values = dict(zip(EXECUTION_COLUMNS, row, strict=True))
+    conn.execute(executions.insert().values(id=exec_pk, **values))
     book.post_entries(conn, ctx, [entry], execution_ids=[exec_pk])
-
-
-def _paper_fill(order: Order, market: risk.MarketState, terms: paper.PaperTerms) -> list[Any]:
-    """The paper venue's answer to a live order: a market order (or a marketable limit) fills
-    its leaves at once at the last price moved by the slippage (a limit never beyond its limit);
-    an ioc/fok order that cannot is canceled; others rest."""
-    last = market.reference_price
-    buy = order.side is Side.BUY
-    limit = order.limit_price
-    marketable = order.type is OrdType.MARKET or (
-        order.type is OrdType.LIMIT
-        and last is not None
-        and limit is not None
-        and (last <= limit if buy else last >= limit)
-    )
-    if marketable and last is not None:
-        price = paper.slipped_price(last, order.side, terms.slippage_bps, market.tick_size)
-        if limit is not None:
-            price = min(price, limit) if buy else max(price, limit)
-        exec_id = ExecId(f"{order.order_id}-{len(order.fills) + 1}")
-        return [orders.ApplyFill(exec_id, order.leaves_qty, price)]
-    if order.tif in (TimeInForce.IOC, TimeInForce.FOK):
-        return [orders.AcceptCancel(reason=f"{order.tif.value} order not marketable")]
-    return []
-
-
-def _paper(order: Order, market: risk.MarketState, terms: paper.PaperTerms) -> list[Any]:
-    """What the paper venue answers to a new order: it accepts it, then as `_paper_fill`."""
-    acknowledged = orders.decide(order, orders.AcknowledgeOrder(), order.updated_at, "paper")
-    return [orders.AcknowledgeOrder(), *_paper_fill(acknowledged.order, market, terms)]
-
-
-def _paper_commission(terms: paper.PaperTerms, before: Order, fill: orders.ApplyFill) -> Decimal:
-    """The commission the paper venue charges for `fill` of the order as it was `before`."""
-    filled = sum((f.quantity * f.price for f in before.fills), Decimal(0))
-    return paper.fill_commission(terms, before.cum_qty, filled, fill.quantity, fill.price)
 
 
 def submit(store: Store, ctx: Ctx, req: OrderRequest) -> Submitted:
@@ -643,7 +650,7 @@ def _run(
         steps.append(orders.decide(current, command, ctx.now, ctx.actor))
         current = steps[-1].order
         if isinstance(command, orders.ApplyFill):
-            fee = _paper_commission(terms, before, command)
+            fee = paper.fill_charge(terms, before, command)
             _book_fill(conn, ctx, current, command, commission=fee)
     return steps
 
@@ -665,7 +672,7 @@ def _request_change(conn: Connection, ctx: Ctx, order: Order, request: Any) -> O
         now = steps[-1].order
         if isinstance(answer, orders.AcceptReplace) and now.live:
             terms = paper.load_terms(conn)
-            more = _paper_fill(now, _market_state(conn, now.symbol, ctx.now), terms)
+            more = paper.answer_live_order(now, _market_state(conn, now.symbol, ctx.now), terms)
             steps += _run(conn, ctx, now, more, terms)
             commands += more
     current = steps[-1].order
@@ -1373,7 +1380,7 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                     reason=f"bar {utc_iso(bar.time)}",
                 )
                 step = orders.decide(order, fill, ctx.now, ctx.actor)
-                fee = _paper_commission(terms, order, fill)
+                fee = paper.fill_charge(terms, order, fill)
                 _book_fill(conn, ctx, step.order, fill, at=bar.time, commission=fee)
                 _store_order(conn, step.order, ctx, [step], [fill], new=False)
                 audit.append(

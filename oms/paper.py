@@ -1,4 +1,5 @@
-"""The paper venue's terms: slippage, participation and the commission schedule.
+"""The paper venue's terms: slippage, participation and the commission schedule; and its
+answers to a live order (`answer_live_order`) and the commission of a fill (`fill_charge`).
 
 Pure functions over values (`PaperTerms`), plus the settings they are kept in (`paper.*`,
 changed with `tieout paper set`, audited). Defaults: no slippage, no commission, 10%
@@ -21,11 +22,21 @@ from typing import Final
 
 from sqlalchemy import Connection, select
 
+from oms import orders, risk
 from oms.book import Ctx, put_setting
 from oms.errors import BadInput
 from oms.schema import settings
 from oms.store import Store
-from oms.values import ZERO, Side, dec_str, decimal_context, parse_decimal
+from oms.values import (
+    ZERO,
+    ExecId,
+    OrdType,
+    Side,
+    TimeInForce,
+    dec_str,
+    decimal_context,
+    parse_decimal,
+)
 
 PREFIX: Final = "paper."
 CENT: Final = Decimal("0.01")
@@ -120,6 +131,41 @@ def fill_commission(
         )
         fee = after - before
     return fee if fee > 0 else ZERO
+
+
+# ---- the venue's answers (pure) ---------------------------------------------------------------
+
+
+def answer_live_order(
+    order: orders.Order, market: risk.MarketState, terms: PaperTerms
+) -> list[orders.ApplyFill | orders.AcceptCancel]:
+    """The paper venue's answer to a live order: a market order (or a marketable limit) fills
+    its leaves at once at the last price moved by the slippage (a limit never beyond its limit);
+    an ioc/fok order that cannot is canceled; others rest (no answer)."""
+    last = market.reference_price
+    buy = order.side is Side.BUY
+    limit = order.limit_price
+    marketable = order.type is OrdType.MARKET or (
+        order.type is OrdType.LIMIT
+        and last is not None
+        and limit is not None
+        and (last <= limit if buy else last >= limit)
+    )
+    if marketable and last is not None:
+        price = slipped_price(last, order.side, terms.slippage_bps, market.tick_size)
+        if limit is not None:
+            price = min(price, limit) if buy else max(price, limit)
+        exec_id = ExecId(f"{order.order_id}-{len(order.fills) + 1}")
+        return [orders.ApplyFill(exec_id, order.leaves_qty, price)]
+    if order.tif in (TimeInForce.IOC, TimeInForce.FOK):
+        return [orders.AcceptCancel(reason=f"{order.tif.value} order not marketable")]
+    return []
+
+
+def fill_charge(terms: PaperTerms, before: orders.Order, fill: orders.ApplyFill) -> Decimal:
+    """The commission the paper venue charges for `fill` of the order as it was `before`."""
+    filled = sum((f.quantity * f.price for f in before.fills), Decimal(0))
+    return fill_commission(terms, before.cum_qty, filled, fill.quantity, fill.price)
 
 
 # ---- settings ---------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, localcontext
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -63,15 +64,16 @@ from oms.book import Ctx
 from oms.calendars import ALWAYS_OPEN, session_bounds, settlement_date
 from oms.errors import BadInput, NotFound, Refused
 from oms.order_book import (
+    EXECUTION_COLUMNS,
     PAPER,
     OrderRequest,
     RiskRejected,
     Submitted,
-    _paper_commission,
-    _paper_fill,
     command_payload,
+    fill_booking,
     find,
     order_state,
+    reservation_price,
     submitted_text,
 )
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
@@ -110,28 +112,7 @@ ORDER_COLUMNS = (
     "state",
 )
 TABLES: dict[str, tuple[str, ...]] = {
-    "executions": (
-        "id",
-        "exec_id",
-        "venue",
-        "account",
-        "symbol",
-        "side",
-        "quantity",
-        "price",
-        "currency",
-        "trade_date",
-        "settle_date",
-        "exec_time",
-        "commission",
-        "fees",
-        "client_order_id",
-        "order_id",
-        "exec_type",
-        "source",
-        "booked_at",
-        "actor",
-    ),
+    "executions": ("id", *EXECUTION_COLUMNS),
     "journal_entries": (
         "entry_id",
         "kind",
@@ -340,10 +321,13 @@ class Storage:
     time: Callable[[datetime], Any]
     day: Callable[[date], Any]
     opt_day: Callable[[date | None], Any]
+    row: Callable[[tuple[Any, ...]], tuple[Any, ...]]  # every value of a row of Python values
 
 
-_PG_STORAGE = Storage(_same, _same, _same, _same, _same)
-_SQLITE_STORAGE = Storage(dec_str, _opt_dec_text, _sqlite_value, _sqlite_value, _opt_day_text)
+_PG_STORAGE = Storage(_same, _same, _same, _same, _same, _same)
+_SQLITE_STORAGE = Storage(
+    dec_str, _opt_dec_text, _sqlite_value, _sqlite_value, _opt_day_text, _sqlite_row
+)
 
 
 # the canonical text of a decimal without trailing fractional zeros, in SQL (SQLite keeps
@@ -564,14 +548,9 @@ class Group:
             self.last[symbol] = None if row is None else (self.db.dec(row[0]), self.db.time(row[1]))
         return self.last[symbol]
 
-    def _reservation_price(
-        self, symbol: str, limit: Decimal | None, stop: Decimal | None
-    ) -> Decimal:
-        price = limit or stop
-        if price is None:
-            last = self.last_price(symbol)
-            price = last[0] if last else _ZERO
-        return price
+    def last_close(self, symbol: str) -> Decimal | None:
+        last = self.last_price(symbol)
+        return last[0] if last else None
 
     def account(self, account: str) -> AccountBook:
         found = self.accounts.get(account)
@@ -596,8 +575,8 @@ class Group:
             key = (symbol, side)
             open_qty[key] = open_qty.get(key, _ZERO) + leaves
             if side == Side.BUY.value:
-                price = self._reservation_price(symbol, db.opt_dec(limit), db.opt_dec(stop))
-                reserved += leaves * price
+                last = partial(self.last_close, symbol)
+                reserved += leaves * reservation_price(db.opt_dec(limit), db.opt_dec(stop), last)
         count = db.one(*self._rate_query(account))[0]
         found = self.accounts[account] = AccountBook(
             info=info,
@@ -817,17 +796,17 @@ class Group:
             commands.append(reject)
         elif req.venue == PAPER:
             # the paper venue acknowledges the order, then fills or rests it, as
-            # order_book._paper (whose answer depends on the acknowledged order's terms and
-            # fills, not on the actor of the acknowledgement: decided once here)
+            # order_book's paper venue (whose answer depends on the acknowledged order's terms
+            # and fills, not on the actor of the acknowledgement: decided once here)
             ack = orders.AcknowledgeOrder()
             steps.append(orders.decide(steps[-1].order, ack, now, ctx.actor))
-            more = _paper_fill(steps[-1].order, market.state, self.terms)
+            more = paper.answer_live_order(steps[-1].order, market.state, self.terms)
             answers: list[Any] = [ack, *more]
             for answer in more:
                 before = steps[-1].order
                 steps.append(orders.decide(before, answer, now, ctx.actor))
                 if isinstance(answer, orders.ApplyFill):
-                    fee = _paper_commission(self.terms, before, answer)
+                    fee = paper.fill_charge(self.terms, before, answer)
                     fills.append((steps[-1].order, answer, fee))
             commands += answers
         if fills:  # the settlement date may be refused: before any state changes
@@ -875,7 +854,8 @@ class Group:
             key = (order.symbol, order.side.value)
             acct.open_qty[key] = acct.open_qty.get(key, _ZERO) + order.leaves_qty
             if order.side is Side.BUY:
-                price = self._reservation_price(order.symbol, order.limit_price, order.stop_price)
+                last = partial(self.last_close, order.symbol)
+                price = reservation_price(order.limit_price, order.stop_price, last)
                 acct.reserved += order.leaves_qty * price
         if order.status is not OrderStatus.REJECTED:
             key = _terms_key(
@@ -912,49 +892,24 @@ class Group:
         fill: orders.ApplyFill,
         commission: Decimal,
     ) -> None:
-        """A paper fill: its execution and cash journal entry (as order_book._book_fill)."""
-        ctx = self.ctx
-        exec_time = ctx.now
-        trade_date = exec_time.date()
-        settle = self._settle(inst.exchange, trade_date)
+        """A paper fill: its execution and cash journal entry (made by order_book.fill_booking,
+        as order_book._book_fill makes them), collected as rows; the entry's rows as
+        book.post_entries writes them."""
+        ctx, put, now = self.ctx, self.put, self.now_stored
+        row, entry = fill_booking(
+            order,
+            fill,
+            currency=inst.currency,
+            exec_time=ctx.now,
+            settle=self._settle(inst.exchange, ctx.now.date()),
+            booked_at=ctx.now,
+            actor=ctx.actor,
+            commission=commission,
+            source="paper",
+        )
         exec_pk = self.next_exec
         self.next_exec += 1
-        put, now = self.put, self.now_stored
-        self.rows["executions"].append(
-            (
-                exec_pk,
-                fill.exec_id,
-                order.venue,
-                order.account,
-                order.symbol,
-                order.side.value,
-                put.dec(fill.quantity),
-                put.dec(fill.price),
-                inst.currency,
-                put.day(trade_date),
-                put.day(settle),
-                now,  # exec_time
-                put.dec(commission),
-                put.dec(_ZERO),
-                order.client_order_id,
-                order.order_id,
-                "fill",
-                "paper",
-                now,
-                ctx.actor,
-            )
-        )
-        entry = ledger.trade(
-            order.account,
-            inst.currency,
-            order.side,
-            fill.quantity,
-            fill.price,
-            commission,
-            _ZERO,
-            settle,
-            f"{order.venue}:{fill.exec_id}",
-        )
+        self.rows["executions"].append((exec_pk, *put.row(row)))
         entry_id = self.next_entry
         self.next_entry += 1
         self.rows["journal_entries"].append(
