@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -17,7 +17,9 @@ from oms import audit, ledger
 from oms.errors import AlreadyExists, NotFound, Refused
 from oms.schema import accounts, instruments, journal_entries, journal_postings, settings
 from oms.store import Store, bulk_insert, next_id
-from oms.values import AccountType, dec_str, utc_iso
+from oms.values import AccountType, dec_str, decimal_context, utc_iso
+
+_SUM_CONTEXT = decimal_context(60)  # as oms.lots.CONTEXT
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,7 +307,8 @@ def cash_balance(conn: Connection, account: str, currency: str | None = None) ->
     amounts = conn.execute(
         select(p.amount).where(p.ledger_account == ledger.cash_account(account), p.currency == ccy)
     ).scalars()
-    total = sum(amounts, Decimal(0))
+    with localcontext(_SUM_CONTEXT):  # exact, as PostgreSQL's NUMERIC sum (not 28 digits)
+        total = sum(amounts, Decimal(0))
     return CashBalance(account, ccy, total, reserved_cash(conn, account, ccy))
 
 

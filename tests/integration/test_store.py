@@ -255,3 +255,16 @@ def test_a_forked_child_leaves_the_parents_connections_alone(store: Store) -> No
     assert os.waitstatus_to_exitcode(status) == 0
     with store.read() as conn:  # at once: the pool pings only connections idle for a second
         assert conn.execute(sa.text("SELECT 3")).scalar() == 3
+
+
+def test_a_cash_balance_is_exact_beyond_28_digits(store: Store) -> None:
+    """Postings of 18 integer and 12 decimal digits sum exactly on both backends (Python's
+    default context would round to 28 significant digits on SQLite)."""
+    ctx = Ctx("t", datetime(2026, 11, 24, 15, tzinfo=UTC))
+    book.open_account(store, ctx, make_account("BIG", "USD", None, "cash", None))
+    amount = Decimal("123456789012345678.123456789012")
+    for _ in range(3):
+        book.deposit(store, ctx, "BIG", amount, None)
+    with store.read() as conn:
+        balance = book.cash_balance(conn, "BIG").balance
+    assert balance == Decimal("370370367037037034.370370367036")  # 30 significant digits
