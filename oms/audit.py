@@ -32,6 +32,9 @@ from sqlalchemy import Connection, String, cast, func, inspect, literal_column, 
 from oms.schema import audit_events
 from oms.values import dec_str, utc_iso, utc_iso_fast
 
+# an event's row, in the table's own column order (bulk writers and archives use it)
+AUDIT_COLUMNS: tuple[str, ...] = tuple(audit_events.c.keys())
+
 GENESIS = "0" * 64
 
 

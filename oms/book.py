@@ -20,6 +20,9 @@ from oms.store import Store, bulk_insert, next_id
 from oms.values import AccountType, dec_str, decimal_context, utc_iso
 
 _SUM_CONTEXT = decimal_context(60)  # as oms.lots.CONTEXT
+# the journal's rows as post_entries (and oms.submission) build them: the tables' own order
+ENTRY_COLUMNS: tuple[str, ...] = tuple(journal_entries.c.keys())
+POSTING_COLUMNS: tuple[str, ...] = tuple(journal_postings.c.keys())
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,29 +270,8 @@ def post_entries(
             posting_id += 1
         ids.append(entry_id)
         entry_id += 1
-    bulk_insert(
-        conn,
-        journal_entries,
-        (
-            "entry_id",
-            "kind",
-            "account",
-            "currency",
-            "ref",
-            "destination",
-            "execution_id",
-            "value_date",
-            "posted_at",
-            "actor",
-        ),
-        entry_rows,
-    )
-    bulk_insert(
-        conn,
-        journal_postings,
-        ("posting_id", "entry_id", "ledger_account", "currency", "amount"),
-        posting_rows,
-    )
+    bulk_insert(conn, journal_entries, ENTRY_COLUMNS, entry_rows)
+    bulk_insert(conn, journal_postings, POSTING_COLUMNS, posting_rows)
     return ids
 
 

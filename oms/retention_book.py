@@ -1065,18 +1065,7 @@ class ArchiveCheck:
         }
 
 
-_AUDIT_COLUMNS = (
-    "seq",
-    "at",
-    "actor",
-    "action",
-    "entity_type",
-    "entity_id",
-    "reason",
-    "payload",
-    "prev_hash",
-    "hash",
-)
+_AUDIT_COLUMNS = audit.AUDIT_COLUMNS
 
 
 def _check_audit_file(path: Path, segment: dict[str, Any]) -> list[str]:

@@ -113,19 +113,8 @@ ORDER_COLUMNS = (
 )
 TABLES: dict[str, tuple[str, ...]] = {
     "executions": ("id", *EXECUTION_COLUMNS),
-    "journal_entries": (
-        "entry_id",
-        "kind",
-        "account",
-        "currency",
-        "ref",
-        "destination",
-        "execution_id",
-        "value_date",
-        "posted_at",
-        "actor",
-    ),
-    "journal_postings": ("posting_id", "entry_id", "ledger_account", "currency", "amount"),
+    "journal_entries": book.ENTRY_COLUMNS,
+    "journal_postings": book.POSTING_COLUMNS,
     "orders": ORDER_COLUMNS,
     "order_client_ids": ("account", "client_order_id", "order_id"),
     "order_events": (
@@ -139,18 +128,7 @@ TABLES: dict[str, tuple[str, ...]] = {
         "payload",
         "exec_id",
     ),
-    "audit_events": (
-        "seq",
-        "at",
-        "actor",
-        "action",
-        "entity_type",
-        "entity_id",
-        "reason",
-        "payload",
-        "prev_hash",
-        "hash",
-    ),
+    "audit_events": audit.AUDIT_COLUMNS,
 }
 
 
