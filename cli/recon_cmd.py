@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import ActorOpt, DbOpt, JsonOpt, emit_json, make_ctx, open_store, say
+from oms.calendars import business_days
 from oms.values import parse_date
 from recon import breaks as breaks_mod
 from recon import runs
@@ -176,7 +177,7 @@ def breaks_show(
         calendar = breaks_mod.firm_calendar(conn)
         as_of = row.resolved_at.date() if row.resolved_at else ctx.now.date()
         doc = breaks_mod.BreakView(
-            row, breaks_mod.business_days(row.first_seen, as_of, calendar)
+            row, business_days(row.first_seen, as_of, calendar)
         ).as_json()
         doc["history"] = breaks_mod.history(conn, bid)
     if json:

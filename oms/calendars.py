@@ -109,3 +109,18 @@ def next_close(exchange: str, after: datetime) -> datetime:
         closed = cal.next_close(minute)
     result: datetime = closed.to_pydatetime().astimezone(UTC)
     return result
+
+
+def business_days(first_seen: date, as_of: date, calendar: str) -> int:
+    """Sessions of `calendar` after `first_seen` up to and including `as_of` (0 on the day it
+    was found; 24/7: calendar days): how breaks age, in `tieout breaks list` and the reports."""
+    if as_of <= first_seen:
+        return 0
+    if calendar == ALWAYS_OPEN:
+        return (as_of - first_seen).days
+    import pandas as pd
+
+    sessions = get_calendar(calendar).sessions
+    lo = sessions.searchsorted(pd.Timestamp(first_seen), side="right")
+    hi = sessions.searchsorted(pd.Timestamp(as_of), side="right")
+    return int(hi - lo)

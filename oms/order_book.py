@@ -425,10 +425,13 @@ def _account_state(
         return dataclasses.replace(state, open_sell_quantity=state.open_sell_quantity - leaves)
 
 
-def _market_state(conn: Connection, symbol: str, now: datetime) -> risk.MarketState:
-    inst = book.get_instrument(conn, symbol)
-    last = md_book.last_price(conn, symbol)
-    bounds = None if inst.exchange == ALWAYS_OPEN else session_bounds(inst.exchange, now.date())
+def market_state(
+    inst: book.Instrument, last: tuple[Decimal, datetime] | None, now: datetime
+) -> risk.MarketState:
+    """What the risk check knows of an instrument's market: its terms, the last price (and
+    when) and today's session."""
+    always = inst.exchange == ALWAYS_OPEN
+    bounds = None if always else session_bounds(inst.exchange, now.date())
     return risk.MarketState(
         reference_price=last[0] if last else None,
         reference_time=last[1] if last else None,
@@ -437,8 +440,13 @@ def _market_state(conn: Connection, symbol: str, now: datetime) -> risk.MarketSt
         restricted=inst.restricted,
         session_open=bounds[0] if bounds else None,
         session_close=bounds[1] if bounds else None,
-        always_open=inst.exchange == ALWAYS_OPEN,
+        always_open=always,
     )
+
+
+def _market_state(conn: Connection, symbol: str, now: datetime) -> risk.MarketState:
+    inst = book.get_instrument(conn, symbol)
+    return market_state(inst, md_book.last_price(conn, symbol), now)
 
 
 # ---- writing ---------------------------------------------------------------------------------

@@ -61,7 +61,7 @@ from sqlalchemy.exc import IntegrityError
 from oms import audit, book, ledger, lots, orders, paper, risk, risk_limits
 from oms import executions as executions_book
 from oms.book import Ctx
-from oms.calendars import ALWAYS_OPEN, session_bounds, settlement_date
+from oms.calendars import settlement_date
 from oms.errors import BadInput, NotFound, Refused
 from oms.order_book import (
     EXECUTION_COLUMNS,
@@ -72,6 +72,7 @@ from oms.order_book import (
     command_payload,
     fill_booking,
     find,
+    market_state,
     order_state,
     reservation_price,
     submitted_text,
@@ -503,19 +504,7 @@ class Group:
         if row is None:
             raise NotFound("instrument", symbol)
         inst = book.Instrument(row[0], row[1], row[2], db.dec(row[3]), db.dec(row[4]), bool(row[5]))
-        last = self.last_price(symbol)
-        always = inst.exchange == ALWAYS_OPEN
-        bounds = None if always else session_bounds(inst.exchange, self.now.date())
-        state = risk.MarketState(
-            reference_price=last[0] if last else None,
-            reference_time=last[1] if last else None,
-            tick_size=inst.tick_size,
-            lot_size=inst.lot_size,
-            restricted=inst.restricted,
-            session_open=bounds[0] if bounds else None,
-            session_close=bounds[1] if bounds else None,
-            always_open=always,
-        )
+        state = market_state(inst, self.last_price(symbol), self.now)
         found = self.markets[symbol] = Market(inst, state)
         return found
 

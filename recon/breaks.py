@@ -17,14 +17,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
 from typing import Any, Final
 
 from sqlalchemy import Connection, Row, select
 
 from oms import audit, book
 from oms.book import Ctx
-from oms.calendars import ALWAYS_OPEN, get_calendar
+from oms.calendars import business_days
 from oms.errors import BadInput, NotFound, Refused
 from oms.store import Store, next_id
 from oms.values import dec_str, parse_ident, utc_iso
@@ -47,25 +46,6 @@ REASONS: Final = (
 WRITE_OFFS: Final = frozenset({"written_off"})
 CALENDAR_SETTING: Final = "recon.calendar"
 DEFAULT_CALENDAR: Final = "XNYS"
-
-
-@lru_cache(maxsize=8)
-def _sessions(calendar: str) -> Any:
-    return get_calendar(calendar).sessions
-
-
-def business_days(first_seen: date, as_of: date, calendar: str = DEFAULT_CALENDAR) -> int:
-    """Sessions after `first_seen` up to and including `as_of` (0 on the day it was found)."""
-    if as_of <= first_seen:
-        return 0
-    if calendar == ALWAYS_OPEN:
-        return (as_of - first_seen).days
-    sessions = _sessions(calendar)
-    import pandas as pd
-
-    lo = sessions.searchsorted(pd.Timestamp(first_seen), side="right")
-    hi = sessions.searchsorted(pd.Timestamp(as_of), side="right")
-    return int(hi - lo)
 
 
 def firm_calendar(conn: Connection) -> str:

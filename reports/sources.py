@@ -9,13 +9,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, select
 
 from oms import audit, book, executions, ledger, lots, md_book
-from oms.calendars import ALWAYS_OPEN, get_calendar
+from oms.calendars import business_days
 from oms.errors import BadInput
 from oms.positions import end_of
 from oms.schema import (
@@ -151,26 +150,6 @@ def account_ids(conn: Connection) -> list[str]:
 
 
 # ---- the exception report ----------------------------------------------------------------------
-
-
-@lru_cache(maxsize=8)
-def _sessions(calendar: str) -> Any:
-    return get_calendar(calendar).sessions
-
-
-def business_days(first_seen: date, as_of: date, calendar: str) -> int:
-    """Sessions after `first_seen` up to and including `as_of` (0 on the day it was found): the
-    ageing `tieout breaks list` uses (recon.breaks), counted the same way."""
-    if as_of <= first_seen:
-        return 0
-    if calendar == ALWAYS_OPEN:
-        return (as_of - first_seen).days
-    import pandas as pd
-
-    sessions = _sessions(calendar)
-    lo = sessions.searchsorted(pd.Timestamp(first_seen), side="right")
-    hi = sessions.searchsorted(pd.Timestamp(as_of), side="right")
-    return int(hi - lo)
 
 
 def _run_row(r: Any) -> RunRow:

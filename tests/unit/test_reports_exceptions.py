@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Date, Table
 
+from oms.calendars import get_calendar
 from oms.schema import ExactDecimal, UTCDateTime
 from recon import schema as recon_schema
 from recon.breaks import business_days as recon_business_days
@@ -73,11 +74,20 @@ def test_match_rate_is_of_valid_venue_rows() -> None:
 
 @pytest.mark.parametrize("calendar", ["XNYS", "24/7"])
 def test_ageing_counts_business_days_as_breaks_list_does(calendar: str) -> None:
+    # the report and `breaks list` age by the same function (oms.calendars.business_days),
+    # which counts the calendar's sessions after the day the break was found
+    assert business_days is recon_business_days
     first = date(2026, 11, 20)  # a Friday
     for n in range(0, 40, 3):
         as_of = date.fromordinal(first.toordinal() + n)
-        assert business_days(first, as_of, calendar) == recon_business_days(first, as_of, calendar)
+        if calendar == "24/7":
+            expected = n
+        else:
+            after = date.fromordinal(first.toordinal() + 1)
+            expected = len(get_calendar("XNYS").sessions_in_range(after, as_of)) if n else 0
+        assert business_days(first, as_of, calendar) == expected, as_of
     assert business_days(first, date(2026, 11, 23), "XNYS") == 1  # the weekend does not count
+    assert business_days(first, date(2026, 11, 27), "XNYS") == 4  # nor Thanksgiving (26th)
 
 
 def test_the_recon_columns_reports_reads_exist_with_these_names() -> None:
