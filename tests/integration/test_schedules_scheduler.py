@@ -276,9 +276,10 @@ def test_missed_occurrences_are_coalesced_into_one_run(db_url: str, schedulers: 
         r for r in history(db_url, "tick") if stopped < r["scheduled_at"] < restarted
     ]  # fmt: skip
     # without coalescing, every second missed while no scheduler ran (all within the grace
-    # time) would get a run of its own, scheduled in the gap; coalesced, they are one run,
-    # scheduled at the latest missed second (after `restarted`, while the process started)
-    assert in_gap == [], in_gap
+    # time) would get a run of its own, scheduled in the gap (four or five); coalesced, they
+    # are one run, scheduled at the latest missed second: after `restarted` when the process
+    # took past the next second to start, else the last second before it (in the gap)
+    assert len(in_gap) <= 1, in_gap
     after = sorted(
         r["scheduled_at"] for r in history(db_url, "tick") if r["scheduled_at"] > stopped
     )
