@@ -27,6 +27,7 @@ from oms.calendars import ALWAYS_OPEN, next_close, session_bounds, settlement_da
 from oms.errors import BadInput, NotFound, Refused, RowError
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
 from oms.schema import executions, imports, market_bars, order_client_ids, order_events
+from oms.schema import instruments as instruments_table
 from oms.schema import orders as orders_table
 from oms.store import Store, next_id
 from oms.values import (
@@ -368,18 +369,24 @@ def _last_close(conn: Connection, symbol: str) -> Decimal | None:
 
 
 def reserved_cash(conn: Connection, account: str, currency: str) -> Decimal:
-    """Cash held for the account's live buy orders: leaves x limit (or stop) price; market
-    orders at the last price (reservation_price)."""
+    """Cash in `currency` held for the account's live buy orders in instruments that trade in
+    it: leaves x limit (or stop) price; market orders at the last price (reservation_price).
+    No FX: an order reserves cash in its instrument's currency only."""
     total = Decimal(0)
-    o = orders_table.c
+    o, i = orders_table.c, instruments_table.c
     rows = conn.execute(
-        select(o.symbol, o.leaves_qty, o.limit_price, o.stop_price).where(
-            o.account == account, o.side == Side.BUY.value, o.status.in_(LIVE_STATUSES)
+        select(o.symbol, o.leaves_qty, o.limit_price, o.stop_price)
+        .join_from(orders_table, instruments_table, i.symbol == o.symbol)
+        .where(
+            o.account == account,
+            o.side == Side.BUY.value,
+            o.status.in_(LIVE_STATUSES),
+            i.currency == currency,
         )
     )
-    for symbol, leaves, limit, stop in rows:
-        total += leaves * reservation_price(limit, stop, partial(_last_close, conn, symbol))
-    del currency
+    with localcontext(lots.CONTEXT):
+        for symbol, leaves, limit, stop in rows:
+            total += leaves * reservation_price(limit, stop, partial(_last_close, conn, symbol))
     return total
 
 

@@ -7,8 +7,8 @@ participation — a new user sees fills at the last price and adds costs deliber
 
 Commission is charged per order, not per fill: each fill pays what the order's cumulative
 charge rises by, so a minimum per order is paid once however many bars fill it, and a maximum
-(a percentage of notional) caps the order as a whole. Charges are in the account currency,
-rounded half-up to the cent.
+(a percentage of notional) caps the order as a whole. Charges are in the currency the order
+trades in (its instrument's), rounded half-up to the cent.
 """
 
 from __future__ import annotations

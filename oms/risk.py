@@ -7,8 +7,10 @@ Session open and close times come in as values (the edge asks ``oms.calendars``)
 module never loads exchange_calendars. Every number is a Decimal and all arithmetic runs in
 ``oms.lots.CONTEXT`` (60 significant digits, float mixing trapped): every figure is exact,
 nothing is rounded, and the messages show the exact figures (``oms.values.dec_str``, trailing
-zeros dropped). Money is in the account's currency (no FX: the instrument is assumed to trade
-in it).
+zeros dropped). Money is in the currency the order trades in, its instrument's (no FX): the
+buying power is the account's cash in that currency minus what its live buy orders in
+instruments of that currency reserve, and the notional cap is compared with the notional in
+that currency. A USD account buying a EUR instrument needs EUR cash; its USD cash does not count.
 
 ``check`` runs every check and lists every failure (not only the first), in a fixed order, each
 as a ``RiskFailure(code, message)``; the codes (``RiskCode``) are stable strings:
@@ -226,9 +228,9 @@ class AccountState:
 
     account_type: AccountType
     tier: str
-    currency: str
-    cash: Decimal  # cash balance
-    reserved: Decimal = ZERO  # cash held for the account's open buy orders
+    currency: str  # the currency the order trades in (its instrument's): cash and reserved in it
+    cash: Decimal  # cash balance in that currency
+    reserved: Decimal = ZERO  # cash in it held for the account's open buy orders in it
     position: Decimal = ZERO  # signed quantity held in the symbol (< 0 short)
     open_buy_quantity: Decimal = ZERO  # leaves quantity of open buy orders in the symbol
     open_sell_quantity: Decimal = ZERO  # leaves quantity of open sell orders in the symbol
@@ -293,7 +295,7 @@ class Limits:
 
     tiers: Mapping[str, TierLimits] = field(hash=False)
     max_order_quantity: Decimal  # units per order
-    max_notional: Decimal  # quantity x price per order, account currency
+    max_notional: Decimal  # quantity x price per order, in the order's currency (no FX)
     price_collar_pct: Decimal  # limit price within +/- this percent of the reference
     market_buffer_pct: Decimal  # added to market and stop buys' reserved cash
     max_price_age: timedelta  # older references refuse market orders
@@ -320,7 +322,7 @@ DEFAULT_TIER = "standard"  # the tier `tieout account open` gives when none is n
 DEFAULT_LIMITS = Limits(
     # 100,000 units per symbol (long or short, open orders included) for the standard tier.
     tiers=MappingProxyType({DEFAULT_TIER: TierLimits(max_position=Decimal(100_000))}),
-    # Fat finger: at most 50,000 units and 1,000,000 (account currency) per order.
+    # Fat finger: at most 50,000 units and 1,000,000 (in the order's currency) per order.
     max_order_quantity=Decimal(50_000),
     max_notional=Decimal(1_000_000),
     # Limit prices within 10% of the last price: far enough for any normal day, close enough

@@ -345,14 +345,22 @@ _IDS_SQL = (
 )
 _ACCOUNT_SQL = "SELECT account_id, name, currency, type, tier FROM accounts WHERE account_id = ?"
 _CASH_SQL = "SELECT amount FROM journal_postings WHERE ledger_account = ? AND currency = ?"
-# PostgreSQL sums in the database, in the account's currency (read in the same query)
+# PostgreSQL sums in the database: in a currency, or in the currency of an instrument (read in
+# the same query: a single submission prefetches it before it knows the instrument)
 _PG_CASH_SQL = (
     "SELECT coalesce(sum(amount), 0) FROM journal_postings WHERE ledger_account = ?"
-    " AND currency = (SELECT currency FROM accounts WHERE account_id = ?)"
+    " AND currency = ?"
 )
+_PG_CASH_OF_SQL = (
+    "SELECT coalesce(sum(amount), 0) FROM journal_postings WHERE ledger_account = ?"
+    " AND currency = (SELECT currency FROM instruments WHERE symbol = ?)"
+)
+# live orders with the currency they trade in (their instrument's): what they reserve is cash in
+# that currency
 _LIVE_ORDERS_SQL = (
-    "SELECT symbol, side, leaves_qty, limit_price, stop_price FROM orders"
-    f" WHERE account = ? AND status IN ({_LIVE_SQL})"
+    "SELECT o.symbol, o.side, o.leaves_qty, o.limit_price, o.stop_price, i.currency"
+    " FROM orders o JOIN instruments i ON i.symbol = o.symbol"
+    f" WHERE o.account = ? AND o.status IN ({_LIVE_SQL})"
 )
 _RATE_SQL = "SELECT count(*) FROM orders WHERE account = ? AND created_at > ?"
 _INSTRUMENT_SQL = (
@@ -380,8 +388,10 @@ class AccountBook:
 
     info: book.Account
     killed: bool
-    cash: Decimal  # the sum of its cash postings in its currency
-    reserved: Decimal  # cash held for its live buy orders
+    # currency -> the sum of its cash postings in it (read when first needed: Group.cash)
+    cash: dict[str, Decimal]
+    # currency -> cash held for its live buy orders in instruments of that currency
+    reserved: dict[str, Decimal]
     open_qty: dict[tuple[str, str], Decimal]  # (symbol, side) -> leaves of live orders
     rate_count: int  # its orders with now - created_at < rate window
     positions: dict[str, Decimal] = field(default_factory=dict)  # symbol -> quantity
@@ -479,7 +489,7 @@ class Group:
             (_SETTINGS_SQL, _SETTINGS_PARAMS),
             (_IDS_SQL, ()),
             (_ACCOUNT_SQL, (req.account,)),
-            (_PG_CASH_SQL, (ledger.cash_account(req.account), req.account)),
+            (_PG_CASH_OF_SQL, (ledger.cash_account(req.account), req.symbol)),
             (_LIVE_ORDERS_SQL, (req.account,)),
             (_INSTRUMENT_SQL, (req.symbol,)),
             (_LAST_BAR_SQL, (req.symbol,)),
@@ -528,32 +538,47 @@ class Group:
         if row is None:
             raise NotFound("account", account)
         info = book.Account(row[0], row[1], row[2], AccountType(row[3]), row[4])
-        if db.pg:
-            total = db.one(_PG_CASH_SQL, (ledger.cash_account(account), account))[0]
-            cash = Decimal(total)
-        else:
-            params = (ledger.cash_account(account), info.currency)
-            cash = sum(map(Decimal, (r[0] for r in db.all(_CASH_SQL, params))), _ZERO)
-        reserved = _ZERO
+        reserved: dict[str, Decimal] = {}
         open_qty: dict[tuple[str, str], Decimal] = {}
         live = db.all(_LIVE_ORDERS_SQL, (account,))
-        for symbol, side, leaves_text, limit, stop in live:
+        for symbol, side, leaves_text, limit, stop, currency in live:
             leaves = db.dec(leaves_text)
             key = (symbol, side)
             open_qty[key] = open_qty.get(key, _ZERO) + leaves
             if side == Side.BUY.value:
                 last = partial(self.last_close, symbol)
-                reserved += leaves * reservation_price(db.opt_dec(limit), db.opt_dec(stop), last)
+                price = reservation_price(db.opt_dec(limit), db.opt_dec(stop), last)
+                reserved[currency] = reserved.get(currency, _ZERO) + leaves * price
         count = db.one(*self._rate_query(account))[0]
         found = self.accounts[account] = AccountBook(
             info=info,
             killed=risk_limits.killed_in(self.risk_settings, account),
-            cash=cash,
+            cash={},
             reserved=reserved,
             open_qty=open_qty,
             rate_count=int(count),
             parse_time=db.time,
         )
+        return found
+
+    def cash(self, acct: AccountBook, currency: str, symbol: str | None = None) -> Decimal:
+        """The account's cash in `currency` (`symbol`: an instrument that trades in it), read
+        the first time it is needed and moved on in memory by the group's postings after that
+        (from the state the group read: never after one of its own postings in it)."""
+        found = acct.cash.get(currency)
+        if found is not None:
+            return found
+        db, ledger_account = self.db, ledger.cash_account(acct.info.account)
+        if db.pg:
+            if symbol is not None:  # the form a single submission prefetches
+                total = db.one(_PG_CASH_OF_SQL, (ledger_account, symbol))[0]
+            else:
+                total = db.one(_PG_CASH_SQL, (ledger_account, currency))[0]
+            found = Decimal(total)
+        else:
+            rows = db.all(_CASH_SQL, (ledger_account, currency))
+            found = sum(map(Decimal, (r[0] for r in rows)), _ZERO)
+        acct.cash[currency] = found
         return found
 
     def position(self, acct: AccountBook, symbol: str) -> Decimal:
@@ -674,13 +699,17 @@ class Group:
     # -- deciding ----------------------------------------------------------------------------
 
     def account_state(self, acct: AccountBook, req: OrderRequest) -> risk.AccountState:
+        """What the risk checks see of the account for `req`: its money in the currency the
+        order trades in (its instrument's; no FX): the cash in that currency and what its live
+        buy orders in that currency reserve."""
         symbol = req.symbol
+        currency = self.market(symbol).instrument.currency
         return risk.AccountState(
             account_type=acct.info.type,
             tier=acct.info.tier,
-            currency=acct.info.currency,
-            cash=acct.cash,
-            reserved=acct.reserved,
+            currency=currency,
+            cash=self.cash(acct, currency, symbol),
+            reserved=acct.reserved.get(currency, _ZERO),
             position=self.position(acct, symbol),
             open_buy_quantity=acct.open_qty.get((symbol, Side.BUY.value), _ZERO),
             open_sell_quantity=acct.open_qty.get((symbol, Side.SELL.value), _ZERO),
@@ -823,7 +852,10 @@ class Group:
             if order.side is Side.BUY:
                 last = partial(self.last_close, order.symbol)
                 price = reservation_price(order.limit_price, order.stop_price, last)
-                acct.reserved += order.leaves_qty * price
+                currency = self.market(order.symbol).instrument.currency
+                acct.reserved[currency] = (
+                    acct.reserved.get(currency, _ZERO) + order.leaves_qty * price
+                )
         if order.status is not OrderStatus.REJECTED:
             key = _terms_key(
                 order.symbol,
@@ -899,8 +931,8 @@ class Group:
                 (self.next_posting, entry_id, p.ledger_account, p.currency, put.dec(p.amount))
             )
             self.next_posting += 1
-            if p.ledger_account == cash_account and p.currency == acct.info.currency:
-                acct.cash += p.amount
+            if p.ledger_account == cash_account:
+                acct.cash[p.currency] = self.cash(acct, p.currency) + p.amount
         acct.positions[order.symbol] = (
             acct.positions[order.symbol] + fill.quantity * order.side.sign
         )

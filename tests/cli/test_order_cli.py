@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Tieout, write
+from tests.conftest import Result, Tieout, write
 
 
 @pytest.fixture
@@ -514,3 +514,51 @@ def test_bars_a_crash_left_unworked_are_worked_by_the_next_import(
     b = book.ok("order", "show", buy["order_id"], "--json").json()
     assert (b["status"], b["cum_qty"], b["avg_px"]) == ("filled", "50", "97.4")
     assert book.ok("md", "import", bars, "--json").json()["paper_orders_filled"] == 0
+
+
+def test_buying_power_is_in_the_currency_the_order_trades_in(book: Tieout, tmp_path: Path) -> None:
+    """No FX: A1's US dollars do not buy a EUR instrument; its euros (from a sale) do, and a
+    EUR order reserves euros, never dollars: singles, an amend and a file alike."""
+    book.ok("instrument", "add", "EURX", "--exchange", "24/7", "--currency", "EUR")
+    at = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    bars = f"time,symbol,open,high,low,close,volume\n{at},EURX,50,50,50,50,5000\n"
+    book.ok("md", "import", write(tmp_path / "eur.csv", bars))
+
+    def eurx(*args: str) -> Result:
+        return book("order", "submit", "--account", "A1", "--symbol", "EURX", *args, "--json")
+
+    def balance(currency: str) -> tuple[str, str, str]:
+        doc = book.ok("cash", "balance", "A1", "--currency", currency, "--json").json()
+        return doc["balance"], doc["reserved"], doc["available"]
+
+    r = eurx("--side", "buy", "--qty", "10")  # 100,000 USD, no EUR
+    assert r.code == 4 and "buying power" in r.err
+    assert "available 0 EUR (cash 0 - reserved 0)" in r.err
+    assert eurx("--side", "sell", "--qty", "100").json()["status"] == "filled"  # short: +5000 EUR
+    assert balance("EUR") == ("5000", "0", "5000")
+    rest = eurx("--side", "buy", "--qty", "60", "--type", "limit", "--limit", "48", "--tif", "gtc")
+    assert rest.json()["status"] == "new"  # rests: 60 x 48 EUR reserved
+    assert balance("EUR") == ("5000", "2880", "2120")
+    assert balance("USD") == ("100000", "0", "100000")
+    r = eurx("--side", "buy", "--qty", "41")  # 41 x 50 x 1.05 = 2152.5 > 2120
+    assert r.code == 4 and "available 2120 EUR (cash 5000 - reserved 2880)" in r.err
+    assert eurx("--side", "buy", "--qty", "40").json()["status"] == "filled"  # 2100 <= 2120
+    assert balance("EUR") == ("3000", "2880", "120")
+    # dollars are checked against dollars only: 950 x 100 x 1.05 = 99,750 fits 100,000 (it
+    # would not if the 2,880 EUR reserved were taken from them)
+    assert submit(book, "--side", "buy", "--qty", "950")["status"] == "filled"
+    oid = rest.json()["order_id"]
+    r = book("order", "amend", oid, "--qty", "63")  # 63 x 48 = 3024 > 3000 EUR (its own 2880 freed)
+    assert r.code == 4 and "buying power" in r.err and "EUR" in r.err
+    assert book.ok("order", "amend", oid, "--qty", "62", "--json").json()["quantity"] == "62"
+    assert balance("EUR") == ("3000", "2976", "24")
+    f = write(tmp_path / "orders.csv",
+              "account,symbol,side,qty,type,limit,tif\n"
+              "A1,EURX,buy,1,market,,\n"  # 52.5 EUR > 24 EUR available
+              "A1,COIN,buy,10,market,,\n")  # 1,050 USD <= 5,000 USD left
+    doc = book("order", "submit", "--file", f, "--json").json()
+    by_line = {x["line"]: x for x in doc["results"]}
+    assert by_line[2]["status"] == "rejected"
+    assert "available 24 EUR (cash 3000 - reserved 2976)" in by_line[2]["reason"]
+    assert by_line[3]["status"] == "filled"
+    assert balance("USD") == ("4000", "0", "4000")

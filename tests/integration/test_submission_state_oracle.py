@@ -36,6 +36,7 @@ NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)  # a Wednesday
 OLD = datetime(2018, 3, 1, 10, 0, tzinfo=UTC)  # expired by the default retention periods
 ACCOUNTS = {"A1": ("USD", "margin"), "A2": ("USD", "cash"), "E1": ("EUR", "margin")}
 SYMBOLS = {"COIN": ("USD", 10), "ETH": ("USD", 20), "EURX": ("EUR", 50)}  # currency, price
+CURRENCIES = ("USD", "EUR")
 EXEC_HEADER = (
     "exec_id,account,symbol,side,quantity,price,trade_date,venue,commission,fees,exec_time,"
     "exec_type,ref_exec_id"
@@ -229,8 +230,8 @@ def group_view(store: Store, now: datetime, first: OrderRequest | None) -> dict[
         for acct in ACCOUNTS:
             state = group.account(acct)
             out[acct] = {
-                "cash": state.cash,
-                "reserved": state.reserved,
+                "cash": {c: group.cash(state, c) for c in CURRENCIES},
+                "reserved": {c: state.reserved.get(c, Decimal(0)) for c in CURRENCIES},
                 "open": state.open_qty,
                 "rate": state.rate_count,
                 "positions": {s: group.position(state, s) for s in SYMBOLS},
@@ -243,21 +244,35 @@ def book_view(store: Store, now: datetime) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with store.read() as conn:
         window = risk_limits.load_limits(conn).rate_window
-        for acct, (ccy, _) in ACCOUNTS.items():
-            balance = book.cash_balance(conn, acct)
-            reserved = order_book.reserved_cash(conn, acct, ccy)
-            assert balance.reserved == reserved
+        for acct in ACCOUNTS:
             mine = order_book.list_orders(conn, account=acct)
             live = [o for o in mine if o.live]
-            # the per-order reader (used to check a replace) adds up to the same
-            assert sum((order_book._reservation(conn, o) for o in live), Decimal(0)) == reserved
+            cash: dict[str, Decimal] = {}
+            reserved: dict[str, Decimal] = {}
+            for ccy in CURRENCIES:  # each currency's money on its own (no FX)
+                balance = book.cash_balance(conn, acct, ccy)
+                cash[ccy] = balance.balance
+                reserved[ccy] = order_book.reserved_cash(conn, acct, ccy)
+                assert balance.reserved == reserved[ccy]
+                # the per-order reader (used to check a replace) adds up to the same
+                assert (
+                    sum(
+                        (
+                            order_book._reservation(conn, o)
+                            for o in live
+                            if SYMBOLS[str(o.symbol)][0] == ccy
+                        ),
+                        Decimal(0),
+                    )
+                    == reserved[ccy]
+                )
             open_qty: dict[tuple[str, str], Decimal] = {}
             for o in live:
                 key = (str(o.symbol), o.side.value)
                 open_qty[key] = open_qty.get(key, Decimal(0)) + o.leaves_qty
             held = {line.position.symbol: line.position.quantity for line in positions(conn, acct)}
             out[acct] = {
-                "cash": balance.balance,
+                "cash": cash,
                 "reserved": reserved,
                 "open": open_qty,
                 "rate": sum(1 for o in mine if now - o.created_at < window),
@@ -300,6 +315,7 @@ WANTED = {
     "correction",
     "position in E1",
     "EUR instrument in a USD account",
+    "EUR cash reserved in a USD account",
     "rate window cuts",
     "retention carried balances forward",
 }
@@ -323,6 +339,8 @@ def test_the_oracle_sees_a_book_with_everything_in_it(db_url: str, tmp_path: Pat
                     if o.side is Side.BUY:
                         price = "limit" if o.limit_price else "stop" if o.stop_price else "last"
                         seen.add(f"reserved at {price}")
+                        if o.symbol == "EURX" and o.account == "A1":
+                            seen.add("EUR cash reserved in a USD account")
                     if o.cum_qty > 0:
                         seen.add("partly filled live")
                 recs = executions.records(conn)
