@@ -8,19 +8,26 @@ CheckSum (10) are verified when present. A line that cannot be understood become
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from datetime import UTC, date, datetime
+from decimal import Decimal, localcontext
 
 import simplefix
 
 from oms import orders
 from oms.errors import BadInput, RowError
-from oms.orders import ClientOrderId, ExecType
-from oms.values import ExecId, is_decimal_text
+from oms.orders import ClientOrderId, ExecType, Order
+from oms.values import ExecId, Side, is_decimal_text, normalize
 
 SOH = b"\x01"
 EXECUTION_REPORT, CANCEL_REJECT = "8", "9"
+FIX_SIDES = {Side.BUY: "1", Side.SELL: "2"}  # Side (54)
+# CommType (13): how Commission (12) counts; 3 (absolute) when 13 is missing
+PER_UNIT, PERCENT, ABSOLUTE = "1", "2", "3"
+_UTC_TIMESTAMP = re.compile(r"(\d{8})-(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?")
+_LOCAL_DATE = re.compile(r"\d{8}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,22 +45,45 @@ class Report:
 
 
 def _verify(raw: bytes) -> str | None:
-    """Why BodyLength or CheckSum is wrong, or None."""
-    body_at = raw.find(SOH + b"9=")
+    """Why BodyLength or CheckSum is wrong, or None. Either may be absent (then not checked)."""
+    framed = SOH + raw  # every field, the first one too, starts after an SOH
+    check_at = framed.find(SOH + b"10=")
+    body_at = framed.find(SOH + b"9=")
     if body_at >= 0:
-        start = raw.index(SOH, body_at + 1) + 1
-        end = raw.find(SOH + b"10=")
-        end = len(raw) if end < 0 else end + 1
-        declared = raw[body_at + 3 : start - 1]
+        start = framed.index(SOH, body_at + 1) + 1
+        end = len(framed) if check_at < 0 else check_at + 1
+        declared = framed[body_at + 3 : start - 1]
         if not declared.isdigit() or int(declared) != end - start:
             return f"BodyLength {declared.decode(errors='replace')} is wrong ({end - start})"
-    check_at = raw.find(SOH + b"10=")
     if check_at >= 0:
-        declared = raw[check_at + 4 :].rstrip(SOH)
-        actual = sum(raw[: check_at + 1]) % 256
+        declared = framed[check_at + 4 :].rstrip(SOH)
+        actual = sum(framed[1 : check_at + 1]) % 256
         if not declared.isdigit() or int(declared) != actual:
             return f"CheckSum {declared.decode(errors='replace')} is wrong ({actual:03d})"
     return None
+
+
+def _pairs(raw: bytes) -> list[tuple[int, bytes]] | str:
+    """The line's fields, split by simplefix; or why it cannot be split. The line is the
+    message: its end ends it, so a message without BeginString (8), BodyLength (9) or CheckSum
+    (10) is complete too (simplefix alone waits for a 10 that never comes)."""
+    parser = simplefix.FixParser(
+        allow_missing_begin_string=True,
+        strip_fields_before_begin_string=False,
+        stop_byte=b"\n",
+    )
+    parser.append_buffer(raw + b"\n")
+    try:
+        msg = parser.get_message()
+    except simplefix.errors.TagNotNumberError:
+        return "not a FIX message (a tag is not a number)"
+    except simplefix.errors.EmptyValueError:
+        return "not a FIX message (a field has an empty value)"
+    except simplefix.errors.ParsingError:
+        return "not a FIX message (a field is not tag=value)"
+    if msg is None:
+        return "not a FIX message (no tag=value fields)"
+    return [(int(tag), value) for tag, value in msg.pairs]
 
 
 def parse(text: str) -> list[Report | RowError]:
@@ -61,20 +91,23 @@ def parse(text: str) -> list[Report | RowError]:
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        raw = line.strip().replace("|", "\x01").encode()
+        raw = line.strip().encode()
+        if SOH not in raw:  # `|` separates fields only in a file without SOH
+            raw = raw.replace(b"|", SOH)
         if not raw.endswith(SOH):
             raw += SOH
         problem = _verify(raw)
         if problem:
             out.append(RowError(n, None, None, problem))
             continue
-        parser = simplefix.FixParser()
-        parser.append_buffer(raw)
-        msg = parser.get_message()
-        if msg is None or msg.get(35) is None:
+        pairs = _pairs(raw)
+        if isinstance(pairs, str):
+            out.append(RowError(n, None, None, pairs))
+            continue
+        fields = {tag: value.decode() for tag, value in pairs}
+        if not fields.get(35):
             out.append(RowError(n, "35", None, "not a FIX message (no MsgType 35)"))
             continue
-        fields = {int(tag): value.decode() for tag, value in msg.pairs}
         msg_type = fields[35]
         if msg_type not in (EXECUTION_REPORT, CANCEL_REJECT):
             out.append(
@@ -169,3 +202,104 @@ def command(report: Report) -> orders.Command:
             reason=reason,
         )
     return orders.BustFill(exec_id, ref, reason=reason)
+
+
+# ---- what a fill books besides its quantity and price ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TradeTimes:
+    """TransactTime (60), TradeDate (75) and SettlDate (64) as the report states them (None
+    when absent: the caller's defaults apply)."""
+
+    exec_time: datetime | None
+    trade_date: date | None
+    settle_date: date | None
+
+
+def _ymd(text: str) -> date:
+    return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+
+
+def _timestamp(report: Report, tag: int, name: str) -> datetime | None:
+    """A UTCTimestamp: YYYYMMDD-HH:MM:SS with optional fractions (digits past microseconds are
+    dropped)."""
+    value = report.get(tag)
+    if value is None:
+        return None
+    m = _UTC_TIMESTAMP.fullmatch(value)
+    try:
+        if m is None:
+            raise ValueError
+        day, frac = _ymd(m[1]), (m[5] or "").ljust(6, "0")[:6]
+        return datetime(
+            day.year, day.month, day.day, int(m[2]), int(m[3]), int(m[4]), int(frac), tzinfo=UTC
+        )
+    except ValueError:
+        raise BadInput(
+            f"{name} ({tag})", f"{value!r} is not a UTC timestamp (YYYYMMDD-HH:MM:SS[.sss])"
+        ) from None
+
+
+def _local_date(report: Report, tag: int, name: str) -> date | None:
+    value = report.get(tag)
+    if value is None:
+        return None
+    try:
+        if not _LOCAL_DATE.fullmatch(value):
+            raise ValueError
+        return _ymd(value)
+    except ValueError:
+        raise BadInput(f"{name} ({tag})", f"{value!r} is not a date (YYYYMMDD)") from None
+
+
+def trade_times(report: Report) -> TradeTimes:
+    """The report's TransactTime, TradeDate and SettlDate; BadInput when one is malformed or the
+    settlement date comes before the trade date."""
+    times = TradeTimes(
+        _timestamp(report, 60, "TransactTime"),
+        _local_date(report, 75, "TradeDate"),
+        _local_date(report, 64, "SettlDate"),
+    )
+    trade = times.trade_date or (times.exec_time.date() if times.exec_time else None)
+    if times.settle_date and trade and times.settle_date < trade:
+        raise BadInput(
+            "SettlDate (64)",
+            f"{times.settle_date.isoformat()} is before the trade date {trade.isoformat()}",
+        )
+    return times
+
+
+def commission(report: Report, quantity: Decimal, price: Decimal) -> Decimal:
+    """Commission (12) of a fill of `quantity` at `price`, counted as CommType (13) says: 1 per
+    unit, 2 percent of the fill's value, 3 (the default) absolute. BadInput for a negative or
+    non-numeric amount or another CommType."""
+    amount, kind = report.get(12), report.get(13)
+    if amount is None:
+        return Decimal(0)
+    if not is_decimal_text(amount) or Decimal(amount) < 0:
+        raise BadInput("Commission (12)", f"{amount!r} is not a decimal >= 0")
+    with localcontext(prec=100):
+        if kind is None or kind == ABSOLUTE:
+            return Decimal(amount)
+        if kind == PER_UNIT:
+            return normalize(Decimal(amount) * quantity)
+        if kind == PERCENT:
+            return normalize((Decimal(amount) * quantity * price).scaleb(-2))
+    raise BadInput("CommType (13)", f"{kind!r} is not applied (1 per unit, 2 percent, 3 absolute)")
+
+
+def check_order(report: Report, order: Order) -> None:
+    """Symbol (55) and Side (54), when the report has them, are the order's; BadInput if not."""
+    symbol = report.get(55)
+    if symbol is not None and symbol != order.symbol:
+        raise BadInput(
+            "Symbol (55)", f"{symbol} does not match order {order.order_id} ({order.symbol})"
+        )
+    side = report.get(54)
+    if side is not None and side != FIX_SIDES[order.side]:
+        raise BadInput(
+            "Side (54)",
+            f"{side} does not match order {order.order_id} "
+            f"({order.side.value}, {FIX_SIDES[order.side]})",
+        )
