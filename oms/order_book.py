@@ -922,15 +922,65 @@ def _stored_execution(conn: Connection, venue: str, exec_id: str) -> Any:
     return row
 
 
+@dataclass(frozen=True, slots=True)
+class _FillTerms:
+    """What a venue's fill books besides quantity and price: when, which dates, commission."""
+
+    exec_time: datetime
+    trade_date: date
+    settle_date: date
+    commission: Decimal
+
+
+def _fill_terms(
+    conn: Connection, ctx: Ctx, order: Order, fill: orders.ApplyFill, report: fix.Report
+) -> _FillTerms:
+    """TransactTime (60) for the execution time (else now), TradeDate (75) (else the date of
+    60, else today), SettlDate (64) (else the exchange calendar's settlement date of the trade
+    date), Commission (12) by CommType (13). BadInput when one of them is wrong."""
+    times = fix.trade_times(report)
+    exec_time = times.exec_time or ctx.now
+    trade = times.trade_date or exec_time.date()
+    settle = times.settle_date or settlement_date(
+        book.get_instrument(conn, order.symbol).exchange, trade
+    )
+    if settle < trade:
+        raise BadInput(
+            "SettlDate (64)", f"{settle.isoformat()} is before the trade date {trade.isoformat()}"
+        )
+    return _FillTerms(exec_time, trade, settle, fix.commission(report, fill.quantity, fill.price))
+
+
 def _book_report(
-    conn: Connection, ctx: Ctx, before: Order, after: Order, command: Any, report: fix.Report
+    conn: Connection,
+    ctx: Ctx,
+    before: Order,
+    after: Order,
+    command: Any,
+    terms: _FillTerms | None,
+    exec_time: datetime,
 ) -> None:
-    """The execution rows and cash entries of a fill, correction or bust from a venue."""
-    if isinstance(command, orders.ApplyFill):
-        _book_fill(conn, ctx, after, command, commission=_dec_or_zero(report.get(12)), source="fix")
-        return
+    """The execution rows and cash entries of a fill (its terms from _fill_terms), correction
+    or bust (at `exec_time`) from a venue."""
     inst = book.get_instrument(conn, after.symbol)
     exec_pk = next_id(conn, executions, "id")
+    if isinstance(command, orders.ApplyFill):
+        assert terms is not None  # apply_reports works them out for every fill
+        row, entry = fill_booking(
+            after,
+            command,
+            currency=inst.currency,
+            exec_time=terms.exec_time,
+            settle=terms.settle_date,
+            booked_at=ctx.now,
+            actor=ctx.actor,
+            commission=terms.commission,
+            source="fix",
+        )
+        values = dict(zip(EXECUTION_COLUMNS, row, strict=True)) | {"trade_date": terms.trade_date}
+        conn.execute(executions.insert().values(id=exec_pk, **values))
+        book.post_entries(conn, ctx, [entry], execution_ids=[exec_pk])
+        return
     common = {
         "venue": after.venue,
         "account": after.account,
@@ -957,7 +1007,7 @@ def _book_report(
             price=px,
             trade_date=ref.trade_date,
             settle_date=ref.settle_date,
-            exec_time=ctx.now,
+            exec_time=exec_time,
             commission=ref.commission,
             fees=ref.fees,
             exec_type="bust" if is_bust else "correct",
@@ -998,8 +1048,106 @@ def _book_report(
     book.post_entries(conn, ctx, entries, execution_ids=[exec_pk] * len(entries))
 
 
-def _dec_or_zero(text: str | None) -> Decimal:
-    return Decimal(text) if text and is_decimal_text(text) and Decimal(text) >= 0 else Decimal(0)
+def _same_terms(payload: str, command: Any) -> bool:
+    """Whether an order event's stored command (its canonical JSON) has `command`'s terms: the
+    same kind, the same values (decimals compared as numbers); the free text (58) aside."""
+    stored = json.loads(payload)
+    if stored.get("command") != type(command).__name__:
+        return False
+    terms = stored.get("terms") or {}
+    for field in dataclasses.fields(command):
+        if field.name == "reason":
+            continue
+        new, old = getattr(command, field.name), terms.get(field.name)
+        if isinstance(new, Decimal):
+            if not (isinstance(old, str) and is_decimal_text(old) and Decimal(old) == new):
+                return False
+        elif (None if new is None else str(new)) != old:
+            return False
+    return True
+
+
+def _check_exec_id(
+    conn: Connection, order: Order, command: Any, report: fix.Report, terms: _FillTerms | None
+) -> bool:
+    """Whether the report's ExecID (17) was applied to this order already with the same terms
+    (a resend: skipped as a duplicate). Refused (BadInput) when the order had it with other
+    terms, or when the venue's ExecID is booked already on another order or elsewhere."""
+    exec_id = report.exec_id
+    if not exec_id:
+        return False
+    seen = conn.execute(
+        select(order_events.c.payload).where(
+            order_events.c.order_id == order.order_id, order_events.c.exec_id == exec_id
+        )
+    ).first()
+    if seen is not None:
+        same = _same_terms(seen.payload, command)
+        if same and terms is not None and (report.get(75) or report.get(60)):  # a fill's date
+            e = executions.c
+            day = conn.execute(
+                select(e.trade_date).where(e.venue == order.venue, e.exec_id == exec_id)
+            ).scalar()
+            same = day is None or day == terms.trade_date
+        if not same:
+            raise BadInput(
+                "ExecID (17)",
+                f"{exec_id} was applied to order {order.order_id} already with other terms; "
+                "a correction is a new ExecID (ExecType G), never an edit",
+            )
+        return True
+    e = executions.c
+    other = conn.execute(
+        select(e.order_id, e.source).where(e.venue == order.venue, e.exec_id == exec_id)
+    ).first()
+    if other is not None:
+        where = f"order {other.order_id}" if other.order_id else f"from {other.source}, no order"
+        raise BadInput(
+            "ExecID (17)", f"{exec_id} is booked already at venue {order.venue} ({where})"
+        )
+    return False
+
+
+def _apply_report(conn: Connection, ctx: Ctx, report: fix.Report, path: str) -> bool:
+    """One report in the caller's transaction: True when applied, False for a duplicate.
+    BadInput, Refused or NotFound when it cannot be applied (nothing of it is written)."""
+    command = fix.command(report)
+    order = _report_order(conn, report)
+    if order.venue == PAPER:
+        raise BadInput(
+            f"order {order.order_id}",
+            "is on the paper venue, which books its own fills; a drop copy cannot change it",
+        )
+    fix.check_order(report, order)
+    terms = (
+        _fill_terms(conn, ctx, order, command, report)
+        if isinstance(command, orders.ApplyFill)
+        else None
+    )
+    exec_time = terms.exec_time if terms else fix.trade_times(report).exec_time or ctx.now
+    if _check_exec_id(conn, order, command, report, terms):
+        return False
+    step = orders.decide(order, command, ctx.now, ctx.actor)
+    if isinstance(command, orders.ApplyFill | orders.CorrectFill | orders.BustFill):
+        _book_report(conn, ctx, order, step.order, command, terms, exec_time)
+    exec_id = report.exec_id
+    _store_order(conn, step.order, ctx, [step], [command], new=False, exec_id=exec_id)
+    audit.append(
+        conn,
+        at=ctx.now,
+        actor=ctx.actor,
+        action="order.report",
+        entity_type="order",
+        entity_id=order.order_id,
+        payload={
+            "file": path,
+            "line": report.line,
+            "exec_id": exec_id,
+            "event": step.event.value,
+            "status": step.order.status.value,
+        },
+    )
+    return True
 
 
 def apply_reports(store: Store, ctx: Ctx, path: str) -> ApplyResult:
@@ -1011,41 +1159,11 @@ def apply_reports(store: Store, ctx: Ctx, path: str) -> ApplyResult:
     applied = duplicates = 0
     for report in (p for p in parsed if isinstance(p, fix.Report)):
         try:
-            command = fix.command(report)
             with store.write() as conn:
-                order = _report_order(conn, report)
-                exec_id = report.exec_id
-                if (
-                    exec_id
-                    and conn.execute(
-                        select(order_events.c.event_id).where(
-                            order_events.c.order_id == order.order_id,
-                            order_events.c.exec_id == exec_id,
-                        )
-                    ).first()
-                ):
+                if _apply_report(conn, ctx, report, path):
+                    applied += 1
+                else:
                     duplicates += 1
-                    continue
-                step = orders.decide(order, command, ctx.now, ctx.actor)
-                if isinstance(command, orders.ApplyFill | orders.CorrectFill | orders.BustFill):
-                    _book_report(conn, ctx, order, step.order, command, report)
-                _store_order(conn, step.order, ctx, [step], [command], new=False, exec_id=exec_id)
-                audit.append(
-                    conn,
-                    at=ctx.now,
-                    actor=ctx.actor,
-                    action="order.report",
-                    entity_type="order",
-                    entity_id=order.order_id,
-                    payload={
-                        "file": path,
-                        "line": report.line,
-                        "exec_id": exec_id,
-                        "event": step.event.value,
-                        "status": step.order.status.value,
-                    },
-                )
-                applied += 1
         except (BadInput, Refused, NotFound) as exc:
             refused.append(RowError(report.line, None, None, exc.message))
             with store.write() as conn:

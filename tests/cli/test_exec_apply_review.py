@@ -1,0 +1,322 @@
+"""`exec apply` through the real command on both backends: what a review found wrong. A reused
+ExecID, a resend with other terms, the drop copy's dates and commission, a report that names
+another symbol or side, a paper order, and messages without BodyLength or CheckSum."""
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli.test_order_cli import fix_line, report, submit
+from tests.conftest import Tieout, write
+
+
+@pytest.fixture
+def book(tieout: Tieout, tmp_path: Path) -> Tieout:
+    """A 24/7 instrument COIN (always in session, settles T+1 day) with a fresh last price of
+    100, and a margin account A1 with 100,000 USD."""
+    tieout.ok("instrument", "add", "COIN", "--exchange", "24/7", "--currency", "USD")
+    tieout.ok("account", "open", "A1", "--currency", "USD", "--type", "margin")
+    tieout.ok("cash", "deposit", "A1", "100000")
+    at = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    bars = f"time,symbol,open,high,low,close,volume\n{at},COIN,100,101,99,100,5000\n"
+    tieout.ok("md", "import", write(tmp_path / "bars.csv", bars))
+    return tieout
+
+
+def external(t: Tieout, cl: str, side: str = "buy", qty: str = "10") -> dict[str, Any]:
+    return submit(
+        t,
+        "--side",
+        side,
+        "--qty",
+        qty,
+        "--type",
+        "limit",
+        "--limit",
+        "101",
+        "--venue",
+        "ACME",
+        "--client-order-id",
+        cl,
+    )
+
+
+def apply(t: Tieout, tmp_path: Path, name: str, *lines: str) -> Any:
+    return t("exec", "apply", write(tmp_path / name, "\n".join(lines) + "\n"), "--json")
+
+
+def shown(t: Tieout, cl: str) -> dict[str, Any]:
+    doc: dict[str, Any] = t.ok("order", "show", "--client-order-id", cl, "--json").json()
+    return doc
+
+
+def executions(t: Tieout) -> dict[str, dict[str, Any]]:
+    return {e["exec_id"]: e for e in t.ok("exec", "list", "--json").json()}
+
+
+def refused_events(t: Tieout, tmp_path: Path) -> list[dict[str, Any]]:
+    today = datetime.now(UTC).date()
+    out = tmp_path / "audit.jsonl"
+    t.ok(
+        "audit",
+        "export",
+        "--from",
+        (today - timedelta(days=1)).isoformat(),
+        "--to",
+        (today + timedelta(days=1)).isoformat(),
+        "--out",
+        str(out),
+    )
+    events = [json.loads(x) for x in out.read_text().splitlines()]
+    return [e for e in events if e["action"] == "order.report_refused"]
+
+
+def test_an_exec_id_booked_on_another_order_is_refused_and_the_rest_applied(
+    book: Tieout, tmp_path: Path
+) -> None:
+    first = external(book, "X1")
+    external(book, "X2", qty="9")
+    r = apply(
+        book,
+        tmp_path,
+        "drop.fix",
+        report("X1", "X1E0", "0"),
+        report("X1", "E1", "F", (32, "4"), (31, "100")),
+        report("X2", "X2E0", "0"),
+        report("X2", "E1", "F", (32, "3"), (31, "100")),  # E1 is X1's fill
+        report("X2", "X2E2", "F", (32, "2"), (31, "100")),
+    )
+    assert r.code == 3, r.err
+    doc = r.json()
+    assert (doc["applied"], doc["duplicates"], doc["refused"]) == (4, 0, 1)
+    (problem,) = doc["problems"]
+    assert problem["line"] == 4
+    assert f"E1 is booked already at venue ACME (order {first['order_id']})" in problem["reason"]
+    assert "database error" not in r.err
+    assert shown(book, "X1")["cum_qty"] == "4"
+    assert shown(book, "X2")["cum_qty"] == "2"  # the line after the refused one applied
+    assert executions(book)["E1"]["order_id"] == first["order_id"]
+    (event,) = refused_events(book, tmp_path)
+    assert event["payload"]["line"] == 4 and event["payload"]["exec_id"] == "E1"
+    assert book.ok("audit", "verify", "--json").json()["ok"] is True
+
+
+def test_an_exec_id_imported_from_a_file_is_not_booked_again(book: Tieout, tmp_path: Path) -> None:
+    external(book, "X1")
+    book.ok(
+        "exec",
+        "import",
+        write(
+            tmp_path / "ex.csv",
+            "exec_id,account,symbol,side,quantity,price,trade_date,venue\n"
+            "IMP1,A1,COIN,buy,1,100,2026-03-10,ACME\n",
+        ),
+    )
+    r = apply(
+        book,
+        tmp_path,
+        "drop.fix",
+        report("X1", "X1E0", "0"),
+        report("X1", "IMP1", "F", (32, "1"), (31, "100")),
+    )
+    assert r.code == 3
+    assert "IMP1 is booked already at venue ACME" in r.json()["problems"][0]["reason"]
+    assert shown(book, "X1")["cum_qty"] == "0"
+
+
+def test_a_resend_is_a_duplicate_and_the_same_exec_id_with_other_terms_is_refused(
+    book: Tieout, tmp_path: Path
+) -> None:
+    external(book, "X1")
+    fill = report("X1", "E1", "F", (32, "4"), (31, "100"))
+    r = apply(
+        book,
+        tmp_path,
+        "drop.fix",
+        report("X1", "X1E0", "0"),
+        fill,
+        fill,  # the very same message again: a duplicate
+        report("X1", "E1", "F", (32, "4.0"), (31, "100.00")),  # the same numbers
+        report("X1", "E1", "F", (32, "5"), (31, "100")),  # other quantity
+        report("X1", "E1", "F", (32, "4"), (31, "99")),  # other price
+    )
+    assert r.code == 3, r.err
+    doc = r.json()
+    assert (doc["applied"], doc["duplicates"], doc["refused"]) == (2, 2, 2)
+    assert [p["line"] for p in doc["problems"]] == [5, 6]
+    assert all("E1" in p["reason"] and "other terms" in p["reason"] for p in doc["problems"])
+    assert (shown(book, "X1")["cum_qty"], shown(book, "X1")["avg_px"]) == ("4", "100")
+    assert len(refused_events(book, tmp_path)) == 2
+
+
+def test_a_fill_books_its_transact_time_trade_date_and_settlement_date(
+    book: Tieout, tmp_path: Path
+) -> None:
+    external(book, "X1")
+    r = apply(
+        book,
+        tmp_path,
+        "drop.fix",
+        report("X1", "X1E0", "0"),
+        report(
+            "X1",
+            "E1",
+            "F",
+            (32, "1"),
+            (31, "100"),
+            (60, "20260310-14:30:05.250"),
+            (75, "20260310"),
+            (64, "20260313"),
+        ),
+        report("X1", "E2", "F", (32, "1"), (31, "100"), (60, "20260311-23:59:59")),
+        report("X1", "E3", "F", (32, "1"), (31, "100")),
+        report("X1", "E4", "F", (32, "1"), (31, "100"), (60, "2026-03-10T14:30:00Z")),
+        report("X1", "E5", "F", (32, "1"), (31, "100"), (75, "20261340")),
+        report("X1", "E6", "F", (32, "1"), (31, "100"), (64, "soon")),
+        report("X1", "E7", "F", (32, "1"), (31, "100"), (75, "20260310"), (64, "20260309")),
+    )
+    assert r.code == 3, r.err
+    assert [p["line"] for p in r.json()["problems"]] == [5, 6, 7, 8]
+    reasons = " | ".join(p["reason"] for p in r.json()["problems"])
+    assert "TransactTime (60)" in reasons and "TradeDate (75)" in reasons
+    assert "SettlDate (64)" in reasons and "before the trade date" in reasons
+    ex = executions(book)
+    assert set(ex) == {"E1", "E2", "E3"}
+    assert (ex["E1"]["exec_time"], ex["E1"]["trade_date"], ex["E1"]["settle_date"]) == (
+        "2026-03-10T14:30:05.250000Z",
+        "2026-03-10",
+        "2026-03-13",
+    )
+    # no TradeDate: the date of TransactTime; no SettlDate: the calendar's (24/7: T+1)
+    assert (ex["E2"]["exec_time"], ex["E2"]["trade_date"], ex["E2"]["settle_date"]) == (
+        "2026-03-11T23:59:59.000000Z",
+        "2026-03-11",
+        "2026-03-12",
+    )
+    today = datetime.now(UTC).date()
+    assert ex["E3"]["trade_date"] in (today.isoformat(), (today + timedelta(days=1)).isoformat())
+    assert (
+        ex["E3"]["settle_date"]
+        == (datetime.fromisoformat(ex["E3"]["trade_date"]) + timedelta(days=1)).date().isoformat()
+    )
+
+
+def test_a_report_for_another_symbol_or_side_or_a_paper_order_is_refused(
+    book: Tieout, tmp_path: Path
+) -> None:
+    order = external(book, "X1")
+    paper = submit(
+        book,
+        "--side",
+        "buy",
+        "--qty",
+        "1",
+        "--type",
+        "limit",
+        "--limit",
+        "95",
+        "--tif",
+        "gtc",
+        "--client-order-id",
+        "P1",
+    )
+    assert paper["status"] == "new"
+    r = apply(
+        book,
+        tmp_path,
+        "drop.fix",
+        report("X1", "X1E0", "0", (55, "COIN"), (54, "1")),
+        report("X1", "E1", "F", (32, "1"), (31, "100"), (55, "ETH"), (54, "1")),
+        report("X1", "E2", "F", (32, "1"), (31, "100"), (55, "COIN"), (54, "2")),
+        report("P1", "E3", "F", (32, "1"), (31, "95")),
+        report("P1", "E4", "4"),
+        report("X1", "E5", "F", (32, "1"), (31, "100"), (55, "COIN"), (54, "1")),
+    )
+    assert r.code == 3, r.err
+    problems = {p["line"]: p["reason"] for p in r.json()["problems"]}
+    assert set(problems) == {2, 3, 4, 5}
+    assert f"ETH does not match order {order['order_id']} (COIN)" in problems[2]
+    assert "Side (54)" in problems[3] and "does not match" in problems[3]
+    assert "paper venue" in problems[4] and "paper venue" in problems[5]
+    assert shown(book, "X1")["cum_qty"] == "1"
+    assert (shown(book, "P1")["status"], shown(book, "P1")["cum_qty"]) == ("new", "0")
+    assert set(executions(book)) == {"E5"}
+
+
+def test_commission_counts_as_its_comm_type_says(book: Tieout, tmp_path: Path) -> None:
+    external(book, "X1", qty="100")
+    r = apply(
+        book,
+        tmp_path,
+        "drop.fix",
+        report("X1", "X1E0", "0"),
+        report("X1", "E1", "F", (32, "4"), (31, "100"), (12, "0.5"), (13, "1")),
+        report("X1", "E2", "F", (32, "4"), (31, "100"), (12, "0.1"), (13, "2")),
+        report("X1", "E3", "F", (32, "4"), (31, "100"), (12, "3"), (13, "3")),
+        report("X1", "E4", "F", (32, "4"), (31, "100"), (12, "1.5")),
+        report("X1", "E5", "F", (32, "4"), (31, "100"), (12, "1"), (13, "4")),
+        report("X1", "E6", "F", (32, "4"), (31, "100"), (12, "-7")),
+        report("X1", "E7", "F", (32, "4"), (31, "100"), (12, "lots")),
+    )
+    assert r.code == 3, r.err
+    problems = {p["line"]: p["reason"] for p in r.json()["problems"]}
+    assert set(problems) == {6, 7, 8}
+    assert "CommType (13)" in problems[6]
+    assert "Commission (12)" in problems[7] and "-7" in problems[7]
+    assert "Commission (12)" in problems[8]
+    ex = executions(book)
+    assert {k: ex[k]["commission"] for k in ex} == {"E1": "2", "E2": "0.4", "E3": "3", "E4": "1.5"}
+    assert shown(book, "X1")["cum_qty"] == "16"
+    # 16 x 100 bought, 6.9 commission
+    assert book.ok("cash", "balance", "A1", "--json").json()["balance"] == "98393.1"
+
+
+def test_messages_without_body_length_or_checksum_are_applied(book: Tieout, tmp_path: Path) -> None:
+    external(book, "X1")
+    r = apply(
+        book,
+        tmp_path,
+        "drop.fix",
+        "8=FIX.4.4|35=8|11=X1|17=X1E0|150=0|",
+        "35=8|11=X1|17=E1|150=F|32=2|31=100",
+        "8=FIX.4.4|9=5|35=8|11=X1|17=E2|150=F|32=1|31=100",  # a wrong BodyLength
+        fix_line((35, "8"), (11, "X1"), (17, "E3"), (150, "F"), (32, "1"), (31, "100"))[:-4]
+        + "000|",
+    )  # the last line: a wrong CheckSum
+    assert r.code == 3, r.err
+    problems = {p["line"]: p["reason"] for p in r.json()["problems"]}
+    assert "BodyLength" in problems[3] and "CheckSum" in problems[4]
+    assert r.json()["applied"] == 2
+    assert (shown(book, "X1")["status"], shown(book, "X1")["cum_qty"]) == ("partially_filled", "2")
+
+
+@pytest.mark.parametrize("sep", ["|", "\x01"])
+def test_a_resent_file_applies_nothing_twice(book: Tieout, tmp_path: Path, sep: str) -> None:
+    external(book, "X1")
+    lines = [
+        fix_line((35, "8"), (11, "X1"), (17, "X1E0"), (150, "0"), sep=sep),
+        fix_line(
+            (35, "8"),
+            (11, "X1"),
+            (17, "E1"),
+            (150, "F"),
+            (32, "2"),
+            (31, "100"),
+            (60, "20260310-10:00:00"),
+            (12, "0.01"),
+            (13, "1"),
+            (58, "ref A|B"),
+            sep=sep,
+        ),
+    ]
+    first = apply(book, tmp_path, "a.fix", *lines)
+    if sep == "|":  # a `|` inside a value cannot be told from a separator in a `|` file
+        assert first.code == 3
+        return
+    assert first.code == 0, first.err
+    again = apply(book, tmp_path, "b.fix", *lines)
+    assert again.code == 0 and again.json()["duplicates"] == 2
+    assert executions(book)["E1"]["commission"] == "0.02"
