@@ -17,6 +17,7 @@ import dataclasses
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 from typing import Final
 
@@ -136,12 +137,36 @@ def fill_commission(
 # ---- the venue's answers (pure) ---------------------------------------------------------------
 
 
+def in_session(market: risk.MarketState, now: datetime) -> bool:
+    """Whether the instrument's market trades at `now`: 24/7 markets always; others inside
+    today's session, ``open <= now < close`` (the bounds risk's market-hours check uses); no
+    session today (a weekend, a holiday) is closed."""
+    if market.always_open:
+        return True
+    start, end = market.session_open, market.session_close
+    return start is not None and end is not None and start <= now < end
+
+
 def answer_live_order(
-    order: orders.Order, market: risk.MarketState, terms: PaperTerms
+    order: orders.Order,
+    market: risk.MarketState,
+    terms: PaperTerms,
+    now: datetime | None = None,
 ) -> list[orders.ApplyFill | orders.AcceptCancel]:
-    """The paper venue's answer to a live order: a market order (or a marketable limit) fills
-    its leaves at once at the last price moved by the slippage (a limit never beyond its limit);
-    an ioc/fok order that cannot is canceled; others rest (no answer)."""
+    """The paper venue's answer to a live order at `now` (default: the order's last change,
+    which is when the venue acknowledged or replaced it): in session, a market order (or a
+    marketable limit) fills its leaves at once at the last price moved by the slippage (a limit
+    never beyond its limit); an ioc/fok order that cannot is canceled; others rest (no answer).
+
+    Outside the session (`market`'s session, as risk sees it) nothing fills: the venue does not
+    trade while its exchange is closed. Risk lets only gtc and gtd orders in then (they rest,
+    and fill later when market data crosses them); an ioc/fok order is canceled, and any other
+    order rests."""
+    at = order.updated_at if now is None else now
+    if not in_session(market, at):
+        if order.tif in (TimeInForce.IOC, TimeInForce.FOK):
+            return [orders.AcceptCancel(reason=f"{order.tif.value} order: market closed")]
+        return []
     last = market.reference_price
     buy = order.side is Side.BUY
     limit = order.limit_price
