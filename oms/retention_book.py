@@ -65,6 +65,7 @@ from oms.schema import (
     order_client_ids,
     order_events,
     orders,
+    running_sums,
     settings,
 )
 from oms.schema import executions as executions_table
@@ -860,6 +861,10 @@ def _remove(conn: Connection, plan: Plan) -> dict[str, int]:
             removed[name] = n
     if removed != {t: counts[t] for t in todo}:
         raise TieoutError(f"retention: removed {removed}, planned {counts}; rolled back")
+    if {"executions", "journal_postings"} & set(removed):
+        # the running sums covered rows that are gone (and ids may be used again): forgotten,
+        # in the same transaction; the next submissions sum the rows afresh
+        conn.execute(delete(running_sums))
     return removed
 
 

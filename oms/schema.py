@@ -226,7 +226,23 @@ journal_postings = Table(
     Column("ledger_account", String(100), nullable=False),
     Column("currency", String(3), nullable=False),
     Column("amount", ExactDecimal, nullable=False),
-    Index("ix_journal_postings_ledger_account", "ledger_account"),
+    # a ledger account's postings in a currency after a row id (running_sums)
+    Index("ix_journal_postings_ledger_currency_id", "ledger_account", "currency", "posting_id"),
+)
+
+# The sum of an account's cash postings in a currency (kind "cash": owner the cash ledger
+# account, item the currency) or of its executions in a symbol (kind "position": owner the
+# account, item the symbol) over its rows with ids up to through_id. Those tables are
+# append-only and their ids only grow, so the whole sum is `total` plus the rows after
+# through_id (oms.running_sums). Retention, which removes rows, empties this table.
+running_sums = Table(
+    "running_sums",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("owner", String(100), primary_key=True),
+    Column("item", String(64), primary_key=True),
+    Column("through_id", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    Column("total", ExactDecimal, nullable=False),
 )
 
 market_bars = Table(

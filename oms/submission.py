@@ -6,12 +6,17 @@ is a group of one; a file is cut into groups of `CHUNK` orders (group commit). I
 
 - what the decisions need is read once, with plain indexed queries (no Order JSON parsed): the
   settings (limits, kill switches, paper terms), the next ids, and per account on first use its
-  cash (the sum of its cash postings), its live orders (reserved cash, open quantities per
-  symbol), per symbol its position (the sum of its fills; corrections and busts are resolved by
-  oms.lots when there are any), the number of its orders in the rate window, and the orders
+  cash per currency (the sum of its cash postings), its live orders (reserved cash per
+  currency, open quantities per symbol), per symbol its position (the sum of its fills;
+  corrections and busts are resolved by oms.lots when there are any), the number of its
+  orders in the rate window, and the orders
   with the same symbol, side and type in the duplicate window (the only duplicate candidates);
   on PostgreSQL a single submission sends these reads in two pipelines (one round trip for
   those that need no setting, one for the rate count and the candidates, which need windows);
+  cash and positions are read as a running sum kept up to a row id plus the rows after it
+  (table running_sums; executions and postings are append-only with growing ids): a single
+  submission that read many rows after the kept sum keeps a new one with its rows, so an
+  account's order costs the same with ten or a million executions behind it;
 - each order is decided by the pure core (oms.orders, oms.risk, the paper venue) against that
   state, and the state is then moved on in memory exactly as reading it again from the database
   would find it (cash by the cash postings written, reservations and open quantities by a live
@@ -174,12 +179,16 @@ class Db:
             cursors = []
             for sql, params in queries:
                 cur = self.raw.cursor()
-                cur.execute(self._text(sql), params)
+                cur.execute(self._text(sql), params, prepare=False if sql in _UNPREPARED else None)
                 cursors.append(cur)
             pipeline.sync()
             for (sql, params), cur in zip(queries, cursors, strict=True):
                 self._fetched[(sql, tuple(params))] = list(cur.fetchall())
                 cur.close()
+
+    def peek(self, sql: str, params: Sequence[Any]) -> list[Any] | None:
+        """The rows `prefetch` kept for this query, if it did (left for `all`)."""
+        return self._fetched.get((sql, tuple(params)))
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         if self._fetched:
@@ -189,7 +198,10 @@ class Db:
         Db.statements += 1
         cur = self.raw.cursor()
         try:
-            cur.execute(self._text(sql), params)
+            if self.pg and sql in _UNPREPARED:
+                cur.execute(self._text(sql), params, prepare=False)
+            else:
+                cur.execute(self._text(sql), params)
             return list(cur.fetchall())
         finally:
             cur.close()
@@ -212,6 +224,21 @@ class Db:
 
     def p_dec(self, value: Decimal) -> Any:
         return value if self.pg else dec_str(value)
+
+    def keep_sums(self, sums: dict[tuple[str, str, str], tuple[int, Decimal]]) -> None:
+        """Keep (insert or replace) running sums: (kind, owner, item) -> (through_id, total)."""
+        if not sums:
+            return
+        Db.statements += 1
+        rows = [
+            (kind, owner, item, through, total if self.pg else dec_str(total))
+            for (kind, owner, item), (through, total) in sums.items()
+        ]
+        cur = self.raw.cursor()
+        try:
+            cur.executemany(self._text(_KEEP_SUM_SQL), rows)
+        finally:
+            cur.close()
 
     def write(self, rows: dict[str, list[tuple[Any, ...]]]) -> None:
         """Insert the collected rows, table by table in TABLES order: executemany on SQLite;
@@ -344,17 +371,36 @@ _IDS_SQL = (
     " (SELECT max(posting_id) FROM journal_postings)"
 )
 _ACCOUNT_SQL = "SELECT account_id, name, currency, type, tier FROM accounts WHERE account_id = ?"
-_CASH_SQL = "SELECT amount FROM journal_postings WHERE ledger_account = ? AND currency = ?"
-# PostgreSQL sums in the database: in a currency, or in the currency of an instrument (read in
-# the same query: a single submission prefetches it before it knows the instrument)
-_PG_CASH_SQL = (
-    "SELECT coalesce(sum(amount), 0) FROM journal_postings WHERE ledger_account = ?"
-    " AND currency = ?"
+# Cash and positions are sums over append-only rows whose ids only grow: the sum kept in
+# running_sums up to a row id (its through_id), plus the rows after it (see running_sums in
+# oms.schema). A single submission that read many rows after it keeps a new sum (KEEP_AFTER).
+_CASH, _POSITION = "cash", "position"
+_SUM_SQL = "SELECT through_id, total FROM running_sums WHERE kind = ? AND owner = ? AND item = ?"
+# the cash sum in the currency of an instrument: what a single submission on PostgreSQL
+# prefetches before it knows the instrument
+_CASH_SUM_OF_SQL = (
+    f"SELECT through_id, total FROM running_sums WHERE kind = '{_CASH}' AND owner = ?"
+    " AND item = (SELECT currency FROM instruments WHERE symbol = ?)"
 )
-_PG_CASH_OF_SQL = (
-    "SELECT coalesce(sum(amount), 0) FROM journal_postings WHERE ledger_account = ?"
-    " AND currency = (SELECT currency FROM instruments WHERE symbol = ?)"
+_CASH_AFTER_SQL = (
+    "SELECT amount FROM journal_postings WHERE ledger_account = ? AND currency = ?"
+    " AND posting_id > ?"
 )
+# PostgreSQL sums in the database (exact NUMERIC)
+_PG_CASH_AFTER_SQL = (
+    "SELECT coalesce(sum(amount), 0), count(*) FROM journal_postings WHERE ledger_account = ?"
+    " AND currency = ? AND posting_id > ?"
+)
+_KEEP_SUM_SQL = (
+    "INSERT INTO running_sums (kind, owner, item, through_id, total) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (kind, owner, item) DO UPDATE SET through_id = excluded.through_id,"
+    " total = excluded.total"
+)
+KEEP_AFTER = 64  # rows read after a kept sum that make a single submission keep a new one
+# ids of executions after a kept position that make it kept again (SQLite reads them by the
+# primary key's range, all accounts' rows after the kept id), and the most it reads that way
+KEEP_SCAN = 20_000
+SCAN_AT_MOST = 200_000
 # live orders with the currency they trade in (their instrument's): what they reserve is cash in
 # that currency
 _LIVE_ORDERS_SQL = (
@@ -368,12 +414,23 @@ _INSTRUMENT_SQL = (
     " WHERE symbol = ?"
 )
 _LAST_BAR_SQL = "SELECT close, time FROM market_bars WHERE symbol = ? ORDER BY time DESC LIMIT 1"
-_POSITION_SQL = "SELECT side, quantity, exec_type FROM executions WHERE account = ? AND symbol = ?"
-_PG_POSITION_SQL = (
-    "SELECT coalesce(sum(CASE WHEN side = 'buy' THEN quantity ELSE -quantity END), 0),"
-    f" count(*) FILTER (WHERE exec_type <> '{lots.FILL}')"
-    " FROM executions WHERE account = ? AND symbol = ?"
+# an account's executions in a symbol after a row id: by the account's index, or (SQLite, a
+# kept sum not far behind) by the primary key's range (`+` keeps SQLite off the account index)
+_POSITION_AFTER_SQL = (
+    "SELECT side, quantity, exec_type FROM executions WHERE account = ? AND symbol = ? AND id > ?"
 )
+_POSITION_RANGE_SQL = (
+    "SELECT side, quantity, exec_type FROM executions WHERE id > ? AND +account = ?"
+    " AND +symbol = ?"
+)
+# PostgreSQL plans this one for its parameters each time (never a generic plan, which cannot
+# see that `id > ?` leaves a few rows): the primary key's range or the account's index
+_PG_POSITION_AFTER_SQL = (
+    "SELECT coalesce(sum(CASE WHEN side = 'buy' THEN quantity ELSE -quantity END), 0),"
+    f" count(*) FILTER (WHERE exec_type <> '{lots.FILL}'), count(*)"
+    " FROM executions WHERE account = ? AND symbol = ? AND id > ?"
+)
+_UNPREPARED = frozenset({_PG_POSITION_AFTER_SQL})
 _CLIENT_ID_SQL = "SELECT order_id FROM order_client_ids WHERE account = ? AND client_order_id = ?"
 _HEAD_SQL = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
 
@@ -442,11 +499,21 @@ class Group:
     """One transaction's worth of submissions (see the module docstring)."""
 
     def __init__(
-        self, conn: Connection, ctx: Ctx, *, bulk: bool = False, first: OrderRequest | None = None
+        self,
+        conn: Connection,
+        ctx: Ctx,
+        *,
+        bulk: bool = False,
+        first: OrderRequest | None = None,
+        keep_sums: bool = False,
     ) -> None:
         """`first`: the one order of a single submission, whose reads PostgreSQL is sent in two
-        pipelines (those that need no setting, then those that need the windows)."""
+        pipelines (those that need no setting, then those that need the windows and the kept
+        sums). `keep_sums`: the group writes (flush) in the transaction it reads in, and keeps
+        the running sums it found far behind."""
         self.bulk = bulk  # many orders: read per account what they may need, in few queries
+        self.keep_sums = keep_sums
+        self.kept: dict[tuple[str, str, str], tuple[int, Decimal]] = {}
         self.db = db = Db(conn)
         self.conn, self.ctx, self.now = conn, ctx, ctx.now
         if first is not None and db.pg:
@@ -464,6 +531,8 @@ class Group:
         self.next_event, self.next_exec, self.next_entry, self.next_posting = (
             int(x or 0) + 1 for x in ids[1:]
         )
+        # the last execution and posting before the group's own: what a sum kept now covers
+        self.last_exec, self.last_posting = self.next_exec - 1, self.next_posting - 1
         self.accounts: dict[str, AccountBook] = {}
         self.markets: dict[str, Market] = {}
         self.last: dict[str, tuple[Decimal, datetime] | None] = {}
@@ -480,6 +549,7 @@ class Group:
                 [
                     self._rate_query(first.account),
                     self._candidates_query(first.account, first),
+                    *self._sum_reads(first),
                 ]
             )
 
@@ -489,15 +559,31 @@ class Group:
             (_SETTINGS_SQL, _SETTINGS_PARAMS),
             (_IDS_SQL, ()),
             (_ACCOUNT_SQL, (req.account,)),
-            (_PG_CASH_OF_SQL, (ledger.cash_account(req.account), req.symbol)),
+            (_CASH_SUM_OF_SQL, (ledger.cash_account(req.account), req.symbol)),
             (_LIVE_ORDERS_SQL, (req.account,)),
             (_INSTRUMENT_SQL, (req.symbol,)),
             (_LAST_BAR_SQL, (req.symbol,)),
-            (_PG_POSITION_SQL, (req.account, req.symbol)),
+            (_SUM_SQL, (_POSITION, req.account, req.symbol)),
             (_HEAD_SQL, ()),
         ]
         if req.client_order_id is not None:
             out.append((_CLIENT_ID_SQL, (req.account, req.client_order_id)))
+        return out
+
+    def _sum_reads(self, req: OrderRequest) -> list[tuple[str, Sequence[Any]]]:
+        """The rows after the kept cash and position sums of `req` (whose kept sums, and
+        instrument, the first pipeline read)."""
+        db, owner = self.db, ledger.cash_account(req.account)
+        out: list[tuple[str, Sequence[Any]]] = []
+        inst = db.peek(_INSTRUMENT_SQL, (req.symbol,))
+        cash = db.peek(_CASH_SUM_OF_SQL, (owner, req.symbol))
+        if inst and cash is not None:
+            through = int(cash[0][0]) if cash else 0
+            out.append((_PG_CASH_AFTER_SQL, (owner, inst[0][2], through)))
+        position = db.peek(_SUM_SQL, (_POSITION, req.account, req.symbol))
+        if position is not None:
+            through = int(position[0][0]) if position else 0
+            out.append((_PG_POSITION_AFTER_SQL, (req.account, req.symbol, through)))
         return out
 
     def _rate_query(self, account: str) -> tuple[str, Sequence[Any]]:
@@ -568,39 +654,56 @@ class Group:
         found = acct.cash.get(currency)
         if found is not None:
             return found
-        db, ledger_account = self.db, ledger.cash_account(acct.info.account)
-        if db.pg:
-            if symbol is not None:  # the form a single submission prefetches
-                total = db.one(_PG_CASH_OF_SQL, (ledger_account, symbol))[0]
-            else:
-                total = db.one(_PG_CASH_SQL, (ledger_account, currency))[0]
-            found = Decimal(total)
+        db, owner = self.db, ledger.cash_account(acct.info.account)
+        if db.pg and symbol is not None:  # the form a single submission prefetches
+            kept = db.one(_CASH_SUM_OF_SQL, (owner, symbol))
         else:
-            rows = db.all(_CASH_SQL, (ledger_account, currency))
-            found = sum(map(Decimal, (r[0] for r in rows)), _ZERO)
+            kept = db.one(_SUM_SQL, (_CASH, owner, currency))
+        through, found = (int(kept[0]), db.dec(kept[1])) if kept else (0, _ZERO)
+        if db.pg:
+            total, after = db.one(_PG_CASH_AFTER_SQL, (owner, currency, through))
+            found += Decimal(total)
+        else:
+            rows = db.all(_CASH_AFTER_SQL, (owner, currency, through))
+            after = len(rows)
+            found = sum(map(Decimal, (r[0] for r in rows)), found)
+        if after >= KEEP_AFTER:
+            self._keep((_CASH, owner, currency), self.last_posting, found)
         acct.cash[currency] = found
         return found
+
+    def _keep(self, key: tuple[str, str, str], through: int, total: Decimal) -> None:
+        """Keep a running sum (written with the group's rows) if this group may write."""
+        if self.keep_sums:
+            self.kept[key] = (through, total)
 
     def position(self, acct: AccountBook, symbol: str) -> Decimal:
         found = acct.positions.get(symbol)
         if found is not None:
             return found
         db, account = self.db, acct.info.account
+        kept = db.one(_SUM_SQL, (_POSITION, account, symbol))
+        through, qty = (int(kept[0]), db.dec(kept[1])) if kept else (0, _ZERO)
+        behind = self.last_exec - through  # ids after the kept sum (every account's)
         if db.pg:  # summed by the database (exact NUMERIC), when every execution is a fill
-            total, others = db.one(_PG_POSITION_SQL, (account, symbol))
+            total, others, after = db.one(_PG_POSITION_AFTER_SQL, (account, symbol, through))
             simple = others == 0
-            qty = Decimal(total)
+            qty += Decimal(total)
         else:
-            rows = db.all(_POSITION_SQL, (account, symbol))
+            ranged = kept is not None and behind <= SCAN_AT_MOST
+            sql = _POSITION_RANGE_SQL if ranged else _POSITION_AFTER_SQL
+            rows = db.all(sql, (through, account, symbol) if ranged else (account, symbol, through))
+            after = len(rows)
             simple = all(kind == lots.FILL for _, _, kind in rows)
-            qty = _ZERO
             if simple:
                 buy = Side.BUY.value
                 for side, quantity, _ in rows:
                     qty += Decimal(quantity) if side == buy else -Decimal(quantity)
-        if not simple:  # corrections or busts: resolved as positions resolve them
+        if not simple:  # corrections or busts: resolved as positions resolve them, from all rows
             recs = executions_book.records(self.conn, account=account, symbol=symbol)
             qty = sum((f.quantity * f.side.sign for f in lots.effective_fills(recs)), _ZERO)
+        if not simple or after >= KEEP_AFTER or behind >= KEEP_SCAN:
+            self._keep((_POSITION, account, symbol), self.last_exec, qty)
         acct.positions[symbol] = qty
         return qty
 
@@ -1014,10 +1117,12 @@ class Group:
         return start
 
     def flush(self) -> None:
-        """Write what the group collected (inside its transaction)."""
+        """Write what the group collected (inside its transaction), and the running sums it
+        keeps."""
         if self.audit:
             self._chain(self.audit_head())
         self.db.write(self.rows)
+        self.db.keep_sums(self.kept)
 
     def decide_all(self, part: Sequence[OrderRequest | BadInput]) -> list[Outcome]:
         """Decide a part of a file in order (a refusal is an outcome, the rest goes on)."""
@@ -1052,7 +1157,7 @@ class Group:
 def submit(store: Store, ctx: Ctx, req: OrderRequest) -> Submitted:
     """One order, one transaction: committed before it is acknowledged (returned)."""
     with store.write() as conn:
-        group = Group(conn, ctx, first=req)
+        group = Group(conn, ctx, first=req, keep_sums=True)
         outcome = group.submit(req)
         group.flush()
     if outcome.error is not None:
@@ -1276,7 +1381,7 @@ def _no_cyclic_gc() -> Iterator[None]:
 
 def _group(store: Store, ctx: Ctx, part: Sequence[OrderRequest | BadInput]) -> list[Outcome]:
     with _no_cyclic_gc(), store.write() as conn:
-        group = Group(conn, ctx, bulk=len(part) > 1)
+        group = Group(conn, ctx, bulk=len(part) > 1, keep_sums=True)
         done = group.decide_all(part)
         group.flush()
     return done
