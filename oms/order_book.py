@@ -1156,6 +1156,19 @@ def apply_reports(store: Store, ctx: Ctx, path: str) -> ApplyResult:
     text = tabular.decode_utf8(path, tabular.read_bytes(path))
     parsed = fix.parse(text)
     refused: list[RowError] = [p for p in parsed if isinstance(p, RowError)]
+    if refused:  # lines that are no message to apply (bad checksum, ...): audited alike
+        with store.write() as conn:
+            for problem in refused:
+                audit.append(
+                    conn,
+                    at=ctx.now,
+                    actor=ctx.actor,
+                    action="order.report_refused",
+                    entity_type="file",
+                    entity_id=path,
+                    payload={"line": problem.line, "exec_id": None, "reason": problem.reason},
+                    reason=problem.reason,
+                )
     applied = duplicates = 0
     for report in (p for p in parsed if isinstance(p, fix.Report)):
         try:

@@ -290,6 +290,7 @@ def test_messages_without_body_length_or_checksum_are_applied(book: Tieout, tmp_
     problems = {p["line"]: p["reason"] for p in r.json()["problems"]}
     assert "BodyLength" in problems[3] and "CheckSum" in problems[4]
     assert r.json()["applied"] == 2
+    assert sorted(e["payload"]["line"] for e in refused_events(book, tmp_path)) == [3, 4]
     assert (shown(book, "X1")["status"], shown(book, "X1")["cum_qty"]) == ("partially_filled", "2")
 
 
