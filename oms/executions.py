@@ -66,6 +66,7 @@ COLUMNS = (
 )  # the contract's column order
 TERMS = ("account", "symbol", "side", "quantity", "price", "trade_date")
 _DECIMAL_COLUMNS = ("quantity", "price", "commission", "fees")
+ANALYZE_AFTER = 10_000  # rows of an import after which PostgreSQL's statistics are refreshed
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,6 +332,11 @@ def import_file(store: Store, ctx: Ctx, path: str) -> ImportResult:
             conn, rows, frame["_line"].to_list(), path
         )  # reads the book before the insert
         bulk_insert(conn, executions, rows.columns, rows)
+        if conn.dialect.name == "postgresql" and frame.height >= ANALYZE_AFTER:
+            # fresh planner statistics for what a bulk load changed (the autovacuum daemon
+            # would take its time): an order's position read then takes the primary key's
+            # range after its running sum, not the account's whole index (oms.submission)
+            conn.exec_driver_sql("ANALYZE executions")
         entries = settlement_entries(
             rows.filter(pl.col("exec_type") == FILL), f"import:{import_id}", adjustments
         )
