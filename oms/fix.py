@@ -152,10 +152,13 @@ def command(report: Report) -> orders.Command:
     """The order command a report asks for; BadInput when it lacks what that needs."""
     reason = report.get(58)
     if report.msg_type == CANCEL_REJECT:
-        to = report.get(434)
+        # CxlRejResponseTo (434) is required: which request the venue refuses
+        to = _need(report, 434, "CxlRejResponseTo")
         if to == "2":
             return orders.RejectReplace(reason=reason)
-        return orders.RejectCancel(reason=reason)
+        if to == "1":
+            return orders.RejectCancel(reason=reason)
+        raise BadInput("CxlRejResponseTo (434)", f"{to!r} must be 1 (cancel) or 2 (cancel/replace)")
     exec_type = ExecType.from_fix(_need(report, 150, "ExecType"))
     new_id = report.get(11)
     if exec_type is ExecType.NEW:

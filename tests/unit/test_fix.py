@@ -48,6 +48,19 @@ def test_cancel_reject_answers_the_request_it_names() -> None:
     (rep,) = fix.parse(fix_line((35, "9"), (11, "C1"), (434, "2")))
     assert isinstance(rep, fix.Report)
     assert fix.command(rep) == orders.RejectReplace()
+    (rep,) = fix.parse(fix_line((35, "9"), (11, "C1"), (434, "1")))
+    assert isinstance(rep, fix.Report)
+    assert fix.command(rep) == orders.RejectCancel()
+
+
+@pytest.mark.parametrize("fields", [(), ((434, "3"),)])
+def test_a_cancel_reject_must_say_which_request_it_refuses(fields: tuple) -> None:
+    """CxlRejResponseTo (434) is required in an OrderCancelReject: without it the reject could
+    land on the wrong request (it used to be taken for a cancel's)."""
+    (rep,) = fix.parse(fix_line((35, "9"), (11, "C1"), *fields))
+    assert isinstance(rep, fix.Report)
+    with pytest.raises(BadInput, match="CxlRejResponseTo"):
+        fix.command(rep)
 
 
 @pytest.mark.parametrize("fields", [((150, "F"), (32, "5")), ((150, "F"), (32, "-5"), (31, "1")),
