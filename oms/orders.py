@@ -17,7 +17,11 @@ How it fits together:
   * the quantities: new (cum_qty 0), partially_filled (0 < cum_qty < quantity), filled.
 
   So a fill while a cancel is pending keeps the order pending_cancel but moves cum/leaves, and
-  a cancel reject then shows partially_filled or filled as the quantities say.
+  a cancel reject then shows partially_filled or filled as the quantities say. Likewise a cancel
+  (or replace) requested before the venue acknowledged the order (FIX 4.4 Appendix D, B.1.d and
+  B.1.e) shows pending_cancel over the pending_new condition; the venue's acknowledgement (or a
+  fill, or the replace) ends pending_new underneath, and a cancel reject shows pending_new again
+  if it has not.
 - Fills are kept (exec_id, quantity, price): cum_qty, leaves_qty and avg_px are recomputed from
   the live fills after every fill, correction (ExecType G) and bust (H).
 
@@ -872,11 +876,16 @@ class Target(StrEnum):
 
     WORKING = "working"  # condition cleared: new, partially_filled or filled by the quantities
     UNCHANGED = "unchanged"  # condition and open request stay; the quantities may change
+    # (whatever the target, an acknowledgement, a fill or a replace ends pending_new: _ACKED)
     RESUMED = "resumed"  # the open request ends; the condition from before it shows again
 
 
 _S = OrderStatus
 WORKING, UNCHANGED, RESUMED = Target.WORKING, Target.UNCHANGED, Target.RESUMED
+
+# Events that show the venue holds the order: they end a pending_new condition whatever the
+# table's target (an acknowledgement, a fill, a replace), also under an open request.
+_ACKED = frozenset({Event.ORDER_ACKNOWLEDGED, Event.FILL_APPLIED, Event.ORDER_REPLACED})
 
 # (current status, command) -> what the order becomes, before precedence is applied. A pair
 # that is not here is refused as an IllegalTransition. Rejected has no row: nothing applies.
@@ -885,11 +894,18 @@ TRANSITIONS: Mapping[tuple[OrderStatus | None, CommandKind], OrderStatus | Targe
         {
             # no order yet
             (None, _K.SUBMIT): _S.PENDING_NEW,
-            # pending_new: waiting for the venue
+            # pending_new: waiting for the venue. The client may ask to cancel or replace an
+            # order the venue has not acknowledged yet (FIX 4.4 Appendix D, B.1.d/B.1.e): the
+            # request opens over the pending_new condition, which the venue's acknowledgement
+            # (or a fill, or the replace) ends later; a cancel or replace reject goes back to it.
             (_S.PENDING_NEW, _K.ACKNOWLEDGE): WORKING,
             (_S.PENDING_NEW, _K.REJECT): _S.REJECTED,
             (_S.PENDING_NEW, _K.APPLY_FILL): WORKING,  # a fill is an implicit acknowledgement
+            (_S.PENDING_NEW, _K.REQUEST_CANCEL): _S.PENDING_CANCEL,
+            (_S.PENDING_NEW, _K.CONFIRM_PENDING_CANCEL): _S.PENDING_CANCEL,
             (_S.PENDING_NEW, _K.ACCEPT_CANCEL): _S.CANCELED,
+            (_S.PENDING_NEW, _K.REQUEST_REPLACE): _S.PENDING_REPLACE,
+            (_S.PENDING_NEW, _K.CONFIRM_PENDING_REPLACE): _S.PENDING_REPLACE,
             (_S.PENDING_NEW, _K.EXPIRE): _S.EXPIRED,
             # new
             (_S.NEW, _K.APPLY_FILL): WORKING,
@@ -918,7 +934,11 @@ TRANSITIONS: Mapping[tuple[OrderStatus | None, CommandKind], OrderStatus | Targe
             # filled: only a correction or a bust can change it (and make it live again)
             (_S.FILLED, _K.CORRECT_FILL): UNCHANGED,
             (_S.FILLED, _K.BUST_FILL): UNCHANGED,
-            # pending_cancel: fills still count; the venue answers the request
+            # pending_cancel: fills still count; the venue answers the request. An
+            # acknowledgement is the venue's answer to the order itself, crossing the request
+            # (B.1.e): it ends pending_new underneath (and changes nothing on an acknowledged
+            # order: the same report again)
+            (_S.PENDING_CANCEL, _K.ACKNOWLEDGE): UNCHANGED,
             (_S.PENDING_CANCEL, _K.APPLY_FILL): UNCHANGED,
             (_S.PENDING_CANCEL, _K.CORRECT_FILL): UNCHANGED,
             (_S.PENDING_CANCEL, _K.BUST_FILL): UNCHANGED,
@@ -927,6 +947,7 @@ TRANSITIONS: Mapping[tuple[OrderStatus | None, CommandKind], OrderStatus | Targe
             (_S.PENDING_CANCEL, _K.REJECT_CANCEL): RESUMED,
             (_S.PENDING_CANCEL, _K.EXPIRE): _S.EXPIRED,
             # pending_replace: fills still count against the old terms
+            (_S.PENDING_REPLACE, _K.ACKNOWLEDGE): UNCHANGED,  # as in pending_cancel
             (_S.PENDING_REPLACE, _K.APPLY_FILL): UNCHANGED,
             (_S.PENDING_REPLACE, _K.CORRECT_FILL): UNCHANGED,
             (_S.PENDING_REPLACE, _K.BUST_FILL): UNCHANGED,
@@ -1110,6 +1131,8 @@ def _next(
     event: Event,
 ) -> Order:
     condition, pending = order.condition, order.pending
+    if condition is OrderStatus.PENDING_NEW and event in _ACKED:
+        condition = None  # the venue has the order: no longer pending_new underneath a request
     if target is Target.WORKING:
         condition = None
     elif target is Target.RESUMED:

@@ -3,11 +3,14 @@ session (a gtc/gtd order entered while its exchange is closed rests and fills in
 and a cancel request of an order the venue has not acknowledged yet (FIX 4.4 Appendix D,
 "cancel request issued for an order that has not yet been acknowledged")."""
 
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cli.test_order_cli import fix_line, report
 from tests.conftest import Tieout, write
 
 THANKSGIVING = "2026-11-26T17:20:00Z"  # XNYS closed all day
@@ -138,11 +141,6 @@ def test_the_resting_order_fills_in_the_next_session(nyse: Tieout, tmp_path: Pat
     assert ex["trade_date"] == "2026-11-27"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="order_book.fill_resting works every bar, in session or "
-    "not (report: the change belongs in order_book.py)",
-)
 def test_a_bar_outside_the_session_fills_no_resting_order(nyse: Tieout, tmp_path: Path) -> None:
     order = limit_buy(nyse, "G1", "--tif", "gtc")
     nyse.ok(
@@ -156,3 +154,130 @@ def test_a_bar_outside_the_session_fills_no_resting_order(nyse: Tieout, tmp_path
     )
     shown = nyse.ok("order", "show", order["order_id"], "--json").json()
     assert shown["status"] == "new"
+
+
+# ---- a cancel (or replace) of an external order the venue has not acknowledged yet -----------
+
+
+@pytest.fixture
+def coin(tieout: Tieout, tmp_path: Path) -> Tieout:
+    """A 24/7 instrument with a fresh last price of 100 and an account with 100,000 USD."""
+    tieout.ok("instrument", "add", "COIN", "--exchange", "24/7", "--currency", "USD")
+    tieout.ok("account", "open", "A1", "--currency", "USD", "--type", "margin")
+    tieout.ok("cash", "deposit", "A1", "100000")
+    at = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    bars = f"time,symbol,open,high,low,close,volume\n{at},COIN,100,101,99,100,5000\n"
+    tieout.ok("md", "import", write(tmp_path / "bars.csv", bars))
+    return tieout
+
+
+def external(t: Tieout, client_id: str = "X1") -> dict[str, Any]:
+    args = ["--side", "buy", "--qty", "10", "--type", "limit", "--limit", "99", "--venue", "ACME"]
+    order: dict[str, Any] = t.ok(
+        "order", "submit", "--account", "A1", "--symbol", "COIN", *args,
+        "--client-order-id", client_id, "--json",
+    ).json()  # fmt: skip
+    assert order["status"] == "pending_new"
+    return order
+
+
+def show(t: Tieout, client_id: str) -> dict[str, Any]:
+    shown: dict[str, Any] = t.ok("order", "show", "--client-order-id", client_id, "--json").json()
+    return shown
+
+
+def apply(t: Tieout, tmp_path: Path, name: str, *lines: str) -> None:
+    t.ok("exec", "apply", write(tmp_path / name, "\n".join(lines) + "\n"))
+
+
+def test_cancel_of_a_pending_new_order_then_the_venue_cancels_it(
+    coin: Tieout, tmp_path: Path
+) -> None:
+    external(coin)
+    assert coin.ok("cash", "balance", "A1", "--json").json()["reserved"] == "990"
+    asked = coin.ok(
+        "order", "cancel", "--client-order-id", "X1", "--new-client-order-id", "Y1", "--json"
+    ).json()
+    assert (asked["status"], asked["leaves_qty"]) == ("pending_cancel", "10")
+    apply(coin, tmp_path, "c.fix", report("Y1", "K1", "4", (41, "X1")))
+    done = show(coin, "Y1")
+    assert (done["status"], done["cum_qty"], done["leaves_qty"]) == ("canceled", "0", "0")
+    assert [h["status"] for h in done["history"]] == ["pending_new", "pending_cancel", "canceled"]
+    assert coin.ok("cash", "balance", "A1", "--json").json()["reserved"] == "0"
+    assert coin.ok("audit", "verify", "--json").json()["ok"] is True
+
+
+def test_the_acknowledgement_crosses_the_cancel_which_the_venue_rejects(
+    coin: Tieout, tmp_path: Path
+) -> None:
+    external(coin)
+    coin.ok("order", "cancel", "--client-order-id", "X1")
+    apply(coin, tmp_path, "ack.fix", report("X1", "K1", "0"))
+    assert show(coin, "X1")["status"] == "pending_cancel"  # acknowledged underneath
+    reject = fix_line((35, "9"), (11, "X1"), (434, "1"), (58, "broker option"))
+    apply(coin, tmp_path, "rej.fix", reject)
+    assert show(coin, "X1")["status"] == "new"
+    assert coin.ok("cash", "balance", "A1", "--json").json()["reserved"] == "990"
+
+
+def test_a_cancel_rejected_before_the_acknowledgement_leaves_it_pending_new(
+    coin: Tieout, tmp_path: Path
+) -> None:
+    external(coin)
+    coin.ok("order", "cancel", "--client-order-id", "X1")
+    apply(coin, tmp_path, "rej.fix", fix_line((35, "9"), (11, "X1"), (434, "1")))
+    assert show(coin, "X1")["status"] == "pending_new"
+    apply(coin, tmp_path, "ack.fix", report("X1", "K1", "0"))
+    assert show(coin, "X1")["status"] == "new"
+
+
+def test_a_fill_while_the_cancel_is_pending_then_canceled(coin: Tieout, tmp_path: Path) -> None:
+    external(coin)
+    coin.ok("order", "cancel", "--client-order-id", "X1")
+    apply(coin, tmp_path, "f.fix", report("X1", "K1", "F", (32, "4"), (31, "98.5")))
+    mid = show(coin, "X1")
+    assert (mid["status"], mid["cum_qty"], mid["leaves_qty"]) == ("pending_cancel", "4", "6")
+    apply(coin, tmp_path, "c.fix", report("X1", "K2", "4"))
+    done = show(coin, "X1")
+    assert (done["status"], done["cum_qty"], done["leaves_qty"], done["avg_px"]) == (
+        "canceled",
+        "4",
+        "0",
+        "98.5",
+    )
+    (pos,) = coin.ok("positions", "--account", "A1", "--json").json()
+    assert (Decimal(pos["quantity"]), Decimal(pos["cost_basis"])) == (
+        Decimal(4),
+        Decimal(394),
+    )  # 4 x 98.5
+    cash = coin.ok("cash", "balance", "A1", "--json").json()
+    assert (Decimal(cash["balance"]), Decimal(cash["reserved"])) == (Decimal(99606), Decimal(0))
+    assert coin.ok("audit", "verify", "--json").json()["ok"] is True
+
+
+def test_an_amend_of_a_pending_new_order_then_the_venue_replaces_it(
+    coin: Tieout, tmp_path: Path
+) -> None:
+    external(coin)
+    asked = coin.ok(
+        "order", "amend", "--client-order-id", "X1", "--qty", "6", "--new-client-order-id", "X2",
+        "--json",
+    ).json()  # fmt: skip
+    assert (asked["status"], asked["quantity"]) == ("pending_replace", "10")
+    apply(coin, tmp_path, "r.fix", report("X2", "K1", "5", (41, "X1"), (38, "6"), (44, "99")))
+    done = show(coin, "X2")
+    assert (done["status"], done["quantity"], done["leaves_qty"]) == ("new", "6", "6")
+    assert coin.ok("cash", "balance", "A1", "--json").json()["reserved"] == "594"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="order_book.engage_kill_switch skips pending_new orders "
+    "(report: the change belongs in order_book.py)",
+)
+def test_the_kill_switch_asks_the_venue_to_cancel_a_pending_new_order(coin: Tieout) -> None:
+    order = external(coin)
+    killed = coin.ok("risk", "kill", "--account", "A1", "--json").json()
+    assert [(o["order_id"], o["status"]) for o in killed["canceled"]] == [
+        (order["order_id"], "pending_cancel")
+    ]
