@@ -777,6 +777,7 @@ def _apply_change(
     with store.write() as conn:
         order = find(conn, order_id, account=account, client_order_id=client_order_id)
         _check_replace(conn, ctx, order, request)
+        _reserve_client_id(conn, order, request.new_client_order_id, action)
         current = _request_change(conn, ctx, order, request)
         audit.append(
             conn,
@@ -792,6 +793,33 @@ def _apply_change(
             },
         )
         return current
+
+
+def _reserve_client_id(
+    conn: Connection, order: Order, new_id: ClientOrderId | None, action: str
+) -> None:
+    """A cancel or replace request's new client order id names the order from the request on
+    (FIX 11 of the venue's answer, 41 then the old one), so it is taken at once: unique per
+    account like every client order id, never one that an order of the account (this one
+    included) has had. It stays taken whatever the venue answers (FIX: ClOrdIDs are not used
+    again)."""
+    if new_id is None:
+        return
+    c = order_client_ids.c
+    taken = conn.execute(
+        select(c.order_id).where(c.account == order.account, c.client_order_id == new_id)
+    ).scalar()
+    if taken is not None:
+        raise Refused(
+            f"{action.replace('.', ' ')} {order.order_id} with new client order id {new_id}",
+            f"account {order.account} used it already for order {taken}",
+            "duplicate_client_order_id",
+        )
+    conn.execute(
+        order_client_ids.insert().values(
+            account=order.account, client_order_id=new_id, order_id=order.order_id
+        )
+    )
 
 
 def cancel(
@@ -1329,16 +1357,20 @@ def _batch_line(line: int, outcome: Any) -> BatchLine:
 
 def expiry_due(order: Order, exchange: str, now: datetime) -> bool:
     """Whether a live order's time in force has run out: a day order at the first session close
-    after it was placed; a gtd order at the first close after its last day begins."""
+    after it was placed; a gtd order at the close of its expire date's session (the last day it
+    may trade), or, when that date has no session (a weekend, a holiday), once the date is over
+    (UTC), before the next session opens. 24/7 instruments close at UTC midnight."""
     if not order.live:
         return False
     if order.tif is TimeInForce.DAY:
         return now >= next_close(exchange, order.created_at)
     if order.tif is TimeInForce.GTD and order.expire_at is not None:
-        start = datetime(
-            order.expire_at.year, order.expire_at.month, order.expire_at.day, tzinfo=UTC
-        )
-        return now >= next_close(exchange, max(start, order.created_at))
+        day = order.expire_at
+        end = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+        if exchange == ALWAYS_OPEN:
+            return now >= end
+        bounds = session_bounds(exchange, day)
+        return now >= (bounds[1] if bounds is not None else end)
     return False
 
 
@@ -1463,11 +1495,20 @@ def bar_fill_quantity(
     return lots * lot_size
 
 
+def _in_session(exchange: str, at: datetime) -> bool:
+    """Whether the exchange is in session at a time (open <= at < close; 24/7 always)."""
+    if exchange == ALWAYS_OPEN:
+        return True
+    bounds = session_bounds(exchange, at.astimezone(UTC).date())
+    return bounds is not None and bounds[0] <= at < bounds[1]
+
+
 def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
     """Work the paper venue's resting orders against the bars of one market-data import, in
     time order: each bar is its own business event (its fills executed at its time), and records
     itself worked (imports.bars_worked) in the same transaction, so that work a crash cut short
-    resumes where it stopped (`fill_pending`): no bar is worked twice or never."""
+    resumes where it stopped (`fill_pending`): no bar is worked twice or never. A bar outside
+    the instrument's session fills nothing (the venue trades only in session)."""
     with store.read() as conn:
         mb = market_bars.c
         bars = [
@@ -1504,6 +1545,8 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                 ).scalars()
             ]
             inst = book.get_instrument(conn, bar.symbol) if resting else None
+            if inst is not None and not _in_session(inst.exchange, bar.time):
+                resting = []  # the venue trades only in session: a bar outside it fills nothing
             for order in resting:
                 assert inst is not None
                 price = bar_fill_price(order, bar)

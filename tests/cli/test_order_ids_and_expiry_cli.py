@@ -1,0 +1,76 @@
+"""Through the real command on both backends: a cancel or replace request's new client order
+id is taken at the request (never by another order, never one the account used), and a gtd
+order's expire date is the last day it may trade."""
+
+from pathlib import Path
+
+from tests.cli.test_exec_apply_review import apply, book, external, shown
+from tests.cli.test_order_cli import _audit_actions, fix_line, report
+from tests.conftest import Tieout
+
+__all__ = ["book"]  # the fixture, used by name
+
+
+def test_a_new_client_order_id_is_taken_at_the_request(book: Tieout, tmp_path: Path) -> None:
+    y1 = external(book, "Y1")
+    apply(book, tmp_path, "ack.fix", report("Y1", "Y1E0", "0"))
+    r = book("order", "cancel", "--client-order-id", "Y1", "--new-client-order-id", "Y1c",
+             "--json")
+    assert r.code == 0 and r.json()["status"] == "pending_cancel"
+    # the id names Y1's order from now on: a new order with it is refused, not made
+    taken = book("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy",
+                 "--qty", "3", "--type", "limit", "--limit", "99", "--venue", "ACME",
+                 "--client-order-id", "Y1c", "--json")
+    assert taken.code == 4 and "other terms" in taken.err
+    assert shown(book, "Y1c")["order_id"] == y1["order_id"]
+    # the venue's cancel (11 = the new id, 41 = the old) lands on Y1's order
+    done = apply(book, tmp_path, "cxl.fix",
+                 fix_line((35, "8"), (11, "Y1c"), (41, "Y1"), (17, "Y1E1"), (150, "4")))
+    assert done.code == 0
+    assert (shown(book, "Y1")["status"], shown(book, "Y1")["client_order_id"]) == (
+        "canceled", "Y1c")
+    assert len(book.ok("order", "list", "--json").json()) == 1
+
+
+def test_a_replace_may_not_take_another_orders_client_order_id(
+    book: Tieout, tmp_path: Path
+) -> None:
+    external(book, "Z1")
+    x2 = external(book, "X2", qty="11")  # other terms: not a duplicate order
+    apply(book, tmp_path, "ack.fix", report("Z1", "Z1E0", "0"), report("X2", "X2E0", "0"))
+    r = book("order", "amend", "--client-order-id", "Z1", "--qty", "6",
+             "--new-client-order-id", "X2")
+    assert r.code == 4 and f"used it already for order {x2['order_id']}" in r.err
+    r = book("order", "amend", "--client-order-id", "Z1", "--qty", "6",
+             "--new-client-order-id", "Z1")  # its own current id is not new either
+    assert r.code == 4
+    assert shown(book, "Z1")["status"] == "new"  # nothing applied
+    ok = book.ok("order", "amend", "--client-order-id", "Z1", "--qty", "6",
+                 "--new-client-order-id", "Z2", "--json").json()
+    assert ok["status"] == "pending_replace"
+    refused = [e["payload"]["code"] for e in _audit_actions(book, tmp_path)
+               if e["action"] == "order.amend_refused"]
+    assert refused == ["duplicate_client_order_id", "duplicate_client_order_id"]
+
+
+def test_a_gtd_order_expires_at_the_close_of_its_expire_date(book: Tieout) -> None:
+    """XNYS: a gtd order for Friday 2026-12-04 expires at that day's close (21:00 UTC); one for
+    Saturday 2026-12-05 (no session) once Saturday is over, not at Monday's close."""
+    book.ok("instrument", "add", "NYSE1", "--exchange", "XNYS", "--currency", "USD")
+    thursday = book.at("2026-12-03T15:00:00Z")
+
+    def gtd(day: str, qty: str) -> dict:
+        return thursday.ok("order", "submit", "--account", "A1", "--symbol", "NYSE1", "--side",
+                           "buy", "--qty", qty, "--type", "limit", "--limit", "90", "--tif",
+                           "gtd", "--expire-at", day, "--json").json()
+
+    friday, saturday = gtd("2026-12-04", "1"), gtd("2026-12-05", "2")
+    assert (friday["status"], saturday["status"]) == ("new", "new")  # no market data: rests
+
+    def expired_at(now: str) -> list[str]:
+        return [o["order_id"] for o in book.at(now).ok("order", "expire-due", "--json").json()]
+
+    assert expired_at("2026-12-04T20:59:59Z") == []
+    assert expired_at("2026-12-04T21:00:01Z") == [friday["order_id"]]
+    assert expired_at("2026-12-05T23:59:59Z") == []
+    assert expired_at("2026-12-06T00:00:01Z") == [saturday["order_id"]]
