@@ -1160,6 +1160,7 @@ def _apply_report(conn: Connection, ctx: Ctx, report: fix.Report, path: str) -> 
         _book_report(conn, ctx, order, step.order, command, terms, exec_time)
     exec_id = report.exec_id
     _store_order(conn, step.order, ctx, [step], [command], new=False, exec_id=exec_id)
+    after = step.order
     audit.append(
         conn,
         at=ctx.now,
@@ -1175,6 +1176,8 @@ def _apply_report(conn: Connection, ctx: Ctx, report: fix.Report, path: str) -> 
             "status": step.order.status.value,
         },
     )
+    if isinstance(command, orders.AcceptReplace | orders.RejectReplace):
+        _cancel_if_killed(conn, ctx, after)
     return True
 
 
@@ -1436,8 +1439,9 @@ def engage_kill_switch(
     store: Store, ctx: Ctx, account: str | None, reason: str | None = None
 ) -> list[Order]:
     """Stop new orders (of an account, or of everyone) and cancel every live order it covers,
-    in one transaction: paper orders are canceled at once, external ones asked to cancel. An
-    order already waiting for its venue's answer is left to that answer."""
+    in one transaction: paper orders are canceled at once, external ones asked to cancel (a
+    pending_new one too: pending_cancel over pending_new). An order with a cancel or replace
+    open is left to the venue's answer to it."""
     with store.write() as conn:
         risk_limits.set_kill_flag(conn, ctx, account, on=True, reason=reason)
         o = orders_table.c
@@ -1447,10 +1451,46 @@ def engage_kill_switch(
         canceled = []
         for state in conn.execute(q).scalars().all():
             order = load_state(state)
-            if order.pending is not None or order.status is OrderStatus.PENDING_NEW:
+            if order.pending is not None:
+                # a cancel or replace is open: the venue's answer comes first; once it has
+                # come, exec apply asks to cancel what is still live (_cancel_if_killed)
                 continue
-            canceled.append(request_cancel(conn, ctx, order, "kill switch"))
+            canceled.append(_kill_cancel(conn, ctx, order))
         return canceled
+
+
+def _kill_cancel(conn: Connection, ctx: Ctx, order: Order) -> Order:
+    """Cancel one order for the kill switch, and record it in the audit trail."""
+    current = request_cancel(conn, ctx, order, "kill switch")
+    audit.append(
+        conn,
+        at=ctx.now,
+        actor=ctx.actor,
+        action="order.cancel",
+        entity_type="order",
+        entity_id=current.order_id,
+        payload={
+            "client_order_id": current.client_order_id,
+            "request": "kill switch",
+            "status": current.status.value,
+        },
+        reason="kill switch",
+    )
+    return current
+
+
+def _cancel_if_killed(conn: Connection, ctx: Ctx, order: Order) -> Order:
+    """After the venue answered a replace: an order still live, with no request open, under an
+    engaged kill switch (its account's or the global one) is asked to cancel, in the same
+    transaction: a replace pending when the switch was engaged was left to the venue, and the
+    order would otherwise go on working. (A cancel the venue rejected is not asked again: ops
+    chase it.)"""
+    if not order.live or order.pending is not None:
+        return order
+    killed = risk_limits.load_limits(conn).kill_switch
+    if not (killed or risk_limits.account_killed(conn, order.account)):
+        return order
+    return _kill_cancel(conn, ctx, order)
 
 
 def release_kill_switch(

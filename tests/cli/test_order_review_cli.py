@@ -3,6 +3,7 @@ session (a gtc/gtd order entered while its exchange is closed rests and fills in
 and a cancel request of an order the venue has not acknowledged yet (FIX 4.4 Appendix D,
 "cancel request issued for an order that has not yet been acknowledged")."""
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -270,14 +271,46 @@ def test_an_amend_of_a_pending_new_order_then_the_venue_replaces_it(
     assert coin.ok("cash", "balance", "A1", "--json").json()["reserved"] == "594"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="order_book.engage_kill_switch skips pending_new orders "
-    "(report: the change belongs in order_book.py)",
-)
-def test_the_kill_switch_asks_the_venue_to_cancel_a_pending_new_order(coin: Tieout) -> None:
+def test_the_kill_switch_asks_the_venue_to_cancel_a_pending_new_order(
+    coin: Tieout, tmp_path: Path
+) -> None:
     order = external(coin)
     killed = coin.ok("risk", "kill", "--account", "A1", "--json").json()
     assert [(o["order_id"], o["status"]) for o in killed["canceled"]] == [
         (order["order_id"], "pending_cancel")
     ]
+    # each cancel the switch asks for is in the hash-chained audit trail
+    out = tmp_path / "audit.jsonl"
+    coin.ok("audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--out", str(out))
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(e["action"], e["entity_id"], e["reason"]) for e in events
+            if e["action"] == "order.cancel"] == [("order.cancel", order["order_id"],
+                                                   "kill switch")]  # fmt: skip
+
+
+def test_a_replace_pending_under_the_kill_switch_is_canceled_once_the_venue_answers(
+    coin: Tieout, tmp_path: Path
+) -> None:
+    """The switch leaves an order with a replace open to the venue's answer; once the venue
+    accepts (or rejects) the replace, the order is asked to cancel in the same transaction,
+    instead of working on."""
+    external(coin, "R1")
+    external_2 = coin.ok(
+        "order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy", "--qty", "7",
+        "--type", "limit", "--limit", "98", "--venue", "ACME", "--client-order-id", "R2",
+        "--json",
+    ).json()  # fmt: skip
+    apply(coin, tmp_path, "ack.fix", report("R1", "K1", "0"), report("R2", "K2", "0"))
+    coin.ok("order", "amend", "--client-order-id", "R1", "--qty", "12",
+            "--new-client-order-id", "R1b")
+    coin.ok("order", "amend", "--client-order-id", "R2", "--qty", "8",
+            "--new-client-order-id", "R2b")
+    killed = coin.ok("risk", "kill", "--json").json()
+    assert killed["canceled"] == []  # both wait for the venue's answer to their replace
+    apply(coin, tmp_path, "rpl.fix", report("R1b", "K3", "5", (41, "R1"), (38, "12")),
+          fix_line((35, "9"), (11, "R2b"), (41, "R2"), (434, "2")))
+    assert (show(coin, "R1b")["status"], show(coin, "R1b")["quantity"]) == (
+        "pending_cancel", "12")
+    assert show(coin, "R2")["status"] == "pending_cancel"
+    assert external_2["order_id"] == show(coin, "R2")["order_id"]
+    assert coin.ok("audit", "verify", "--json").json()["ok"] is True

@@ -548,7 +548,7 @@ def test_nothing_but_submit_without_an_order() -> None:
         (S.PENDING_CANCEL, RejectReplace()),
         (S.PENDING_CANCEL, RequestReplace(quantity=D(5))),
         (S.PENDING_CANCEL, MarkDoneForDay()),
-        (S.PENDING_NEW, RequestCancel()),
+        (S.PENDING_NEW, RejectCancel()),  # no request open (a cancel may be requested)
         (S.SUSPENDED, fill("E9", "1", "50")),
         (S.REJECTED, AcknowledgeOrder()),
     ],
