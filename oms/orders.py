@@ -1090,6 +1090,11 @@ def _open(command: SubmitOrder, at: datetime, actor: str, event: Event) -> Order
     _check_terms(command.type, command.quantity, command.limit_price, command.stop_price, what)
     if (command.tif is TimeInForce.GTD) != (command.expire_at is not None):
         raise BadInput(what, "an expiry date is needed for tif gtd, and only for it")
+    if command.expire_at is not None and command.expire_at < at.date():
+        # the expire date is the last day the order may trade: one already past never can
+        raise BadInput(
+            what, f"expire date {command.expire_at} is before today ({at.date()}, UTC)"
+        )
     status = OrderStatus.PENDING_NEW
     fields: dict[str, Any] = {
         "order_id": command.order_id,

@@ -74,3 +74,13 @@ def test_a_gtd_order_expires_at_the_close_of_its_expire_date(book: Tieout) -> No
     assert expired_at("2026-12-04T21:00:01Z") == [friday["order_id"]]
     assert expired_at("2026-12-05T23:59:59Z") == []
     assert expired_at("2026-12-06T00:00:01Z") == [saturday["order_id"]]
+
+
+def test_a_gtd_order_whose_expire_date_is_past_is_refused(book: Tieout) -> None:
+    args = ["order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy", "--qty",
+            "1", "--type", "limit", "--limit", "90", "--tif", "gtd", "--expire-at"]
+    now = book.at("2026-12-03T15:00:00Z")
+    past = now(*args, "2026-12-02")
+    assert past.code == 3 and "expire date 2026-12-02 is before today (2026-12-03" in past.err
+    assert book.ok("order", "list", "--json").json() == []  # nothing made
+    assert now.ok(*args, "2026-12-03", "--json").json()["status"] == "new"  # today: it may trade
