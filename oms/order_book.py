@@ -1181,11 +1181,32 @@ def _apply_report(conn: Connection, ctx: Ctx, report: fix.Report, path: str) -> 
     return True
 
 
+def _drop_copy_text(data: bytes) -> tuple[str, list[RowError]]:
+    """The file's text; a line that is not UTF-8 (FIX messages are ASCII) is refused on its own
+    (a RowError with its line) and left empty, so that the others keep their line numbers and
+    are still applied."""
+    try:
+        return data.decode("utf-8-sig"), []
+    except UnicodeDecodeError:
+        pass
+    lines: list[str] = []
+    bad: list[RowError] = []
+    for n, raw in enumerate(data.split(b"\n"), 1):
+        try:
+            lines.append(raw.decode("utf-8-sig" if n == 1 else "utf-8"))
+        except UnicodeDecodeError as exc:
+            lines.append("")
+            bad.append(
+                RowError(n, None, None, f"not UTF-8 text: byte 0x{raw[exc.start]:02x}")
+            )
+    return "\n".join(lines), bad
+
+
 def apply_reports(store: Store, ctx: Ctx, path: str) -> ApplyResult:
     """Apply a venue's drop copy in order, each message its own business event. A message that
     cannot be applied is refused with its line and reason (and audited); the rest go on."""
-    text = tabular.decode_utf8(path, tabular.read_bytes(path))
-    parsed = fix.parse(text)
+    text, undecodable = _drop_copy_text(tabular.read_bytes(path))
+    parsed: list[fix.Report | RowError] = [*undecodable, *fix.parse(text)]
     refused: list[RowError] = [p for p in parsed if isinstance(p, RowError)]
     if refused:  # lines that are no message to apply (bad checksum, ...): audited alike
         with store.write() as conn:

@@ -321,3 +321,20 @@ def test_a_resent_file_applies_nothing_twice(book: Tieout, tmp_path: Path, sep: 
     again = apply(book, tmp_path, "b.fix", *lines)
     assert again.code == 0 and again.json()["duplicates"] == 2
     assert executions(book)["E1"]["commission"] == "0.02"
+
+
+def test_a_line_that_is_not_utf8_is_refused_alone(book: Tieout, tmp_path: Path) -> None:
+    """FIX messages are ASCII: a stray byte refuses its own line, not the whole drop copy."""
+    external(book, "X1")
+    good = report("X1", "X1E0", "0").encode()
+    bad = report("X1", "E1", "F", (32, "2"), (31, "100"), (58, "caf\xe9")).encode("latin-1")
+    fill = report("X1", "E2", "F", (32, "1"), (31, "100")).encode()
+    path = tmp_path / "drop.fix"
+    path.write_bytes(good + b"\n" + bad + b"\n" + fill + b"\n")
+    r = book("exec", "apply", str(path), "--json")
+    assert r.code == 3, r.err
+    doc = r.json()
+    assert (doc["applied"], [p["line"] for p in doc["problems"]]) == (2, [2])
+    assert "not UTF-8 text: byte 0xe9" in doc["problems"][0]["reason"]
+    assert (shown(book, "X1")["status"], shown(book, "X1")["cum_qty"]) == ("partially_filled", "1")
+    assert [e["payload"]["line"] for e in refused_events(book, tmp_path)] == [2]
