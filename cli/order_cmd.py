@@ -112,6 +112,13 @@ def submit(
         _say_order(
             result.order, " (duplicate: the first order is returned)" if result.duplicate else ""
         )
+    if result.duplicate and result.order.status is OrderStatus.REJECTED:
+        # the same answer as the first time: that order was rejected (exit 4), not accepted
+        raise Refused(
+            f"order {result.order.order_id} ({result.order.client_order_id})",
+            f"a duplicate of an order that was rejected: {result.order.reject_reason}",
+            "duplicate_of_rejected",
+        )
 
 
 def _submit_file(file: str, db: str | None, actor: str | None, json: bool) -> None:

@@ -360,11 +360,21 @@ def _conflict_reason(row: ParsedRow, stored: Bar) -> str:
 
 
 def check_bars(
-    parsed: Sequence[ParsedRow], *, stored: Iterable[Bar], max_jump_pct: Decimal
+    parsed: Sequence[ParsedRow],
+    *,
+    stored: Iterable[Bar],
+    max_jump_pct: Decimal,
+    now: datetime | None = None,
 ) -> Checked:
     """Decide every row. `stored` holds the stored bars of the file's symbols within
-    `time_ranges(parsed)` and, per symbol, the last stored bar before that range."""
+    `time_ranges(parsed)` and, per symbol, the last stored bar before that range. With `now`,
+    a bar timed after it is refused: market data from the future is bad data (the paper venue
+    would fill resting orders on it, at a time that has not come)."""
     reasons: dict[int, list[str]] = {i: list(p.reasons) for i, p in enumerate(parsed)}
+    if now is not None:
+        for i, p in enumerate(parsed):
+            if p.key is not None and p.key[1] > now:
+                reasons[i].append(f"time {utc_iso(p.key[1])} is after now ({utc_iso(now)})")
     stored_at: dict[tuple[str, datetime], Bar] = {b.key: b for b in stored}
     unchanged: set[int] = set()
 

@@ -302,7 +302,10 @@ def import_bars(store: Store, ctx: Ctx, path: str) -> ImportResult:
         in_days = _bars_in_spans(conn, day_spans(keys))
         before = _latest_bars(conn, {s: lo for s, (lo, _) in time_ranges(parsed).items()})
         checked = check_bars(
-            parsed, stored=[*before.values(), *in_days], max_jump_pct=max_jump_pct(conn)
+            parsed,
+            stored=[*before.values(), *in_days],
+            max_jump_pct=max_jump_pct(conn),
+            now=ctx.now,
         )
 
         import_id = int(

@@ -1441,16 +1441,31 @@ def expire_due(store: Store, ctx: Ctx) -> list[Order]:
 STUCK_STATUSES = (OrderStatus.PENDING_NEW, OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE)
 
 
+def waiting_since(order: Order) -> datetime:
+    """Since when an order has waited for its venue's answer: its submission while the venue
+    has not acknowledged it (pending_new, also under a cancel or replace request), else the
+    open request's time. A fill or a pending confirmation from the venue meanwhile does not
+    answer the request, so it does not restart the wait."""
+    if order.condition is OrderStatus.PENDING_NEW or order.pending is None:
+        return order.created_at
+    return order.pending.requested_at
+
+
 def stuck(conn: Connection, now: datetime, older_than: timedelta) -> list[Order]:
     """Orders waiting for a venue's answer (pending_new, pending_cancel, pending_replace) for
-    longer than `older_than`: a silent venue must not look like a quiet day."""
+    longer than `older_than` (waiting_since), longest first: a silent venue must not look like a
+    quiet day."""
+    if older_than < timedelta(0):
+        raise BadInput("stuck minutes", "must not be negative")
     o = orders_table.c
-    rows = conn.execute(
-        select(o.state)
-        .where(o.status.in_([s.value for s in STUCK_STATUSES]), o.updated_at <= now - older_than)
-        .order_by(o.updated_at)
+    rows = conn.execute(  # since <= updated_at: what changed later may have waited long enough
+        select(o.state).where(
+            o.status.in_([s.value for s in STUCK_STATUSES]), o.created_at <= now - older_than
+        )
     )
-    return [load_state(s) for s in rows.scalars()]
+    found = [load_state(s) for s in rows.scalars()]
+    late = [x for x in found if waiting_since(x) <= now - older_than]
+    return sorted(late, key=lambda x: (waiting_since(x), x.order_id))
 
 
 # ---- kill switch --------------------------------------------------------------------------------
