@@ -359,6 +359,9 @@ def _conflict_reason(row: ParsedRow, stored: Bar) -> str:
     )
 
 
+FUTURE_SKEW = timedelta(minutes=5)  # how far after now a bar may start (clock skew)
+
+
 def check_bars(
     parsed: Sequence[ParsedRow],
     *,
@@ -368,13 +371,18 @@ def check_bars(
 ) -> Checked:
     """Decide every row. `stored` holds the stored bars of the file's symbols within
     `time_ranges(parsed)` and, per symbol, the last stored bar before that range. With `now`,
-    a bar timed after it is refused: market data from the future is bad data (the paper venue
-    would fill resting orders on it, at a time that has not come)."""
+    a bar that starts more than FUTURE_SKEW after it is refused: market data from the future
+    is bad data (a wrong date, or local time written as UTC), and the paper venue would fill
+    resting orders on it at a time that has not come. The few minutes allowed are for clocks
+    that disagree a little."""
     reasons: dict[int, list[str]] = {i: list(p.reasons) for i, p in enumerate(parsed)}
     if now is not None:
         for i, p in enumerate(parsed):
-            if p.key is not None and p.key[1] > now:
-                reasons[i].append(f"time {utc_iso(p.key[1])} is after now ({utc_iso(now)})")
+            if p.key is not None and p.key[1] > now + FUTURE_SKEW:
+                reasons[i].append(
+                    f"time {utc_iso(p.key[1])} is after now ({utc_iso(now)}) by more than "
+                    f"{int(FUTURE_SKEW.total_seconds() // 60)} minutes"
+                )
     stored_at: dict[tuple[str, datetime], Bar] = {b.key: b for b in stored}
     unchanged: set[int] = set()
 

@@ -55,7 +55,7 @@ def _setup(store: Store, tmp_path: Path, name: str) -> None:
         f"time,symbol,open,high,low,close,volume\n{at},COIN,10,10,10,10,1000\n"
         f"{at},ETH,20,20,20,20,1000\n"
     )
-    md_book.import_bars(store, ctx, str(bars))
+    md_book.import_bars(store, Ctx("setup", NOW - timedelta(seconds=20)), str(bars))
 
 
 def _rows(seed: int) -> list[dict[str, str]]:
