@@ -352,15 +352,46 @@ def list_orders(
 
 
 def reservation_price(
-    limit: Decimal | None, stop: Decimal | None, last: Callable[[], Decimal | None]
+    limit: Decimal | None,
+    stop: Decimal | None,
+    last: Callable[[], Decimal | None],
+    buffer_pct: Decimal,
 ) -> Decimal:
-    """The price a live buy order holds cash at (its leaves x this price): its limit, else its
-    stop, else the last price (`last()`, asked only then: a market order), else zero. Pure but
-    for `last`; the one formula of reserved_cash, _reservation and oms.submission."""
-    price = limit or stop
-    if price is None:
-        price = last()
-    return Decimal(0) if price is None else price
+    """The price a live buy order holds cash at (its leaves x this price), as the buying power
+    check sized it (oms.risk.reservation): a limit or stop-limit order its limit; a stop order
+    the higher of its stop and the last price, a market order the last price, both plus the
+    market buffer (they may fill above the price seen now); zero for a market order without a
+    last price. `last()` is asked only when needed. Pure but for `last`; the one formula of
+    reserved_cash, _reservation and oms.submission."""
+    if limit is not None:
+        return limit
+    ref = last()
+    basis = stop if stop is not None and (ref is None or stop >= ref) else ref
+    if basis is None:
+        return Decimal(0)
+    return basis * (1 + buffer_pct.scaleb(-2))
+
+
+def order_reservation(
+    order: Order, last: Callable[[], Decimal | None], buffer_pct: Decimal
+) -> Decimal:
+    """The cash a live buy order holds: its leaves at reservation_price; while a replace is
+    pending, the larger of that and the replace's new leaves at its new prices (the venue may
+    accept the replace: until it answers, either may trade). Zero for a sell or a finished
+    order."""
+    if order.side is not Side.BUY or not order.live:
+        return Decimal(0)
+    held = order.leaves_qty * reservation_price(
+        order.limit_price, order.stop_price, last, buffer_pct
+    )
+    p = order.pending
+    if p is not None and p.kind is orders.RequestKind.REPLACE:
+        quantity = p.quantity if p.quantity is not None else order.quantity
+        leaves = max(quantity - order.cum_qty, Decimal(0))
+        limit = p.limit_price if p.limit_price is not None else order.limit_price
+        stop = p.stop_price if p.stop_price is not None else order.stop_price
+        held = max(held, leaves * reservation_price(limit, stop, last, buffer_pct))
+    return held
 
 
 def _last_close(conn: Connection, symbol: str) -> Decimal | None:
@@ -370,12 +401,12 @@ def _last_close(conn: Connection, symbol: str) -> Decimal | None:
 
 def reserved_cash(conn: Connection, account: str, currency: str) -> Decimal:
     """Cash in `currency` held for the account's live buy orders in instruments that trade in
-    it: leaves x limit (or stop) price; market orders at the last price (reservation_price).
-    No FX: an order reserves cash in its instrument's currency only."""
+    it (order_reservation: as the buying power check sized them). No FX: an order reserves cash
+    in its instrument's currency only."""
     total = Decimal(0)
     o, i = orders_table.c, instruments_table.c
     rows = conn.execute(
-        select(o.symbol, o.leaves_qty, o.limit_price, o.stop_price)
+        select(o.symbol, o.status, o.leaves_qty, o.limit_price, o.stop_price, o.state)
         .join_from(orders_table, instruments_table, i.symbol == o.symbol)
         .where(
             o.account == account,
@@ -384,9 +415,14 @@ def reserved_cash(conn: Connection, account: str, currency: str) -> Decimal:
             i.currency == currency,
         )
     )
+    buffer = risk_limits.load_limits(conn).market_buffer_pct
     with localcontext(lots.CONTEXT):
-        for symbol, leaves, limit, stop in rows:
-            total += leaves * reservation_price(limit, stop, partial(_last_close, conn, symbol))
+        for symbol, status, leaves, limit, stop, state in rows:
+            last = partial(_last_close, conn, symbol)
+            if status == OrderStatus.PENDING_REPLACE.value:  # the new terms count too
+                total += order_reservation(load_state(state), last, buffer)
+            else:
+                total += leaves * reservation_price(limit, stop, last, buffer)
     return total
 
 
@@ -395,10 +431,9 @@ def reserved_cash(conn: Connection, account: str, currency: str) -> Decimal:
 
 def _reservation(conn: Connection, order: Order) -> Decimal:
     """The cash `reserved_cash` holds for one live order."""
-    if order.side is not Side.BUY or not order.live:
-        return Decimal(0)
-    last = partial(_last_close, conn, order.symbol)
-    return order.leaves_qty * reservation_price(order.limit_price, order.stop_price, last)
+    buffer = risk_limits.load_limits(conn).market_buffer_pct
+    with localcontext(lots.CONTEXT):
+        return order_reservation(order, partial(_last_close, conn, order.symbol), buffer)
 
 
 def _account_state(

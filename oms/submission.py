@@ -77,7 +77,9 @@ from oms.order_book import (
     command_payload,
     fill_booking,
     find,
+    load_state,
     market_state,
+    order_reservation,
     order_state,
     reservation_price,
     submitted_text,
@@ -404,7 +406,8 @@ SCAN_AT_MOST = 200_000
 # live orders with the currency they trade in (their instrument's): what they reserve is cash in
 # that currency
 _LIVE_ORDERS_SQL = (
-    "SELECT o.symbol, o.side, o.leaves_qty, o.limit_price, o.stop_price, i.currency"
+    "SELECT o.symbol, o.side, o.leaves_qty, o.limit_price, o.stop_price, i.currency,"
+    f" CASE WHEN o.status = '{OrderStatus.PENDING_REPLACE.value}' THEN o.state END"
     " FROM orders o JOIN instruments i ON i.symbol = o.symbol"
     f" WHERE o.account = ? AND o.status IN ({_LIVE_SQL})"
 )
@@ -627,14 +630,19 @@ class Group:
         reserved: dict[str, Decimal] = {}
         open_qty: dict[tuple[str, str], Decimal] = {}
         live = db.all(_LIVE_ORDERS_SQL, (account,))
-        for symbol, side, leaves_text, limit, stop, currency in live:
+        buffer = self.limits.market_buffer_pct
+        for symbol, side, leaves_text, limit, stop, currency, replacing in live:
             leaves = db.dec(leaves_text)
             key = (symbol, side)
             open_qty[key] = open_qty.get(key, _ZERO) + leaves
             if side == Side.BUY.value:
                 last = partial(self.last_close, symbol)
-                price = reservation_price(db.opt_dec(limit), db.opt_dec(stop), last)
-                reserved[currency] = reserved.get(currency, _ZERO) + leaves * price
+                if replacing is not None:  # a replace is pending: its new terms count too
+                    held = order_reservation(load_state(replacing), last, buffer)
+                else:
+                    price = reservation_price(db.opt_dec(limit), db.opt_dec(stop), last, buffer)
+                    held = leaves * price
+                reserved[currency] = reserved.get(currency, _ZERO) + held
         count = db.one(*self._rate_query(account))[0]
         found = self.accounts[account] = AccountBook(
             info=info,
@@ -954,7 +962,9 @@ class Group:
             acct.open_qty[key] = acct.open_qty.get(key, _ZERO) + order.leaves_qty
             if order.side is Side.BUY:
                 last = partial(self.last_close, order.symbol)
-                price = reservation_price(order.limit_price, order.stop_price, last)
+                price = reservation_price(
+                    order.limit_price, order.stop_price, last, self.limits.market_buffer_pct
+                )
                 currency = self.market(order.symbol).instrument.currency
                 acct.reserved[currency] = (
                     acct.reserved.get(currency, _ZERO) + order.leaves_qty * price

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.cli.test_exec_apply_review import apply, book, external
-from tests.cli.test_order_cli import report
-from tests.conftest import Tieout, write
+from tests.cli.test_order_cli import fix_line, report
+from tests.conftest import Result, Tieout, write
 
 __all__ = ["book"]  # the fixture, used by name
 
@@ -60,3 +60,40 @@ def test_a_bar_from_the_future_is_refused(book: Tieout, tmp_path: Path) -> None:
     (rejected,) = t.ok("md", "rejects", "--import", str(doc["import_id"]), "--json").json()
     assert "is after now" in json.dumps(rejected)
     assert t.ok("md", "last", "COIN", "--json").json()["price"] == "100"  # not the future 90
+
+
+def _acme(t: Tieout, account: str, *args: str) -> Result:
+    return t("order", "submit", "--account", account, "--symbol", "COIN", "--venue", "ACME",
+             *args, "--json")
+
+
+def test_a_market_buy_reserves_what_the_buying_power_check_asked(book: Tieout) -> None:
+    """Reserved = leaves x last x (1 + 5% buffer) for a market (or stop) buy, as the check sized
+    it; without the buffer a second order could spend cash the first may still need."""
+    book.ok("account", "open", "C1", "--currency", "USD", "--type", "cash")
+    book.ok("cash", "deposit", "C1", "10500")
+    first = _acme(book, "C1", "--side", "buy", "--qty", "100")  # 100 x 100 x 1.05 = 10,500
+    assert first.code == 0 and first.json()["status"] == "pending_new"
+    bal = book.ok("cash", "balance", "C1", "--json").json()
+    assert (bal["reserved"], bal["available"]) == ("10500.00", "0.00")
+    second = _acme(book, "C1", "--side", "buy", "--qty", "1", "--type", "limit", "--limit", "100")
+    assert second.code == 4 and "buying power" in second.err
+
+
+def test_a_pending_replace_reserves_the_larger_of_its_old_and_new_terms(
+    book: Tieout, tmp_path: Path
+) -> None:
+    book.ok("account", "open", "C6", "--currency", "USD", "--type", "cash")
+    book.ok("cash", "deposit", "C6", "100000")
+    args = ("--side", "buy", "--qty", "100", "--type", "limit", "--limit", "99")
+    order = _acme(book, "C6", *args, "--client-order-id", "e1").json()
+    apply(book, tmp_path, "ack.fix", fix_line((35, "8"), (1, "C6"), (11, "e1"), (17, "e1E0"),
+                                               (150, "0")))
+    book.ok("order", "amend", order["order_id"], "--qty", "900", "--new-client-order-id", "e1b")
+    # the venue may still fill the old 100 or accept the new 900: 900 x 99 is held
+    assert book.ok("cash", "balance", "C6", "--json").json()["reserved"] == "89100"
+    more = _acme(book, "C6", "--side", "buy", "--qty", "200", "--type", "limit", "--limit", "99")
+    assert more.code == 4 and "available 10900" in more.err  # 200 x 99 = 19,800
+    apply(book, tmp_path, "rej.fix", fix_line((35, "9"), (1, "C6"), (11, "e1b"), (41, "e1"),
+                                               (434, "2")))
+    assert book.ok("cash", "balance", "C6", "--json").json()["reserved"] == "9900"

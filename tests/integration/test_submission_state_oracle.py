@@ -320,6 +320,7 @@ WANTED = {
     "position in E1",
     "EUR instrument in a USD account",
     "EUR cash reserved in a USD account",
+    "buy with a replace pending",
     "rate window cuts",
     "retention carried balances forward",
     "running sums kept",
@@ -365,6 +366,8 @@ def test_the_oracle_sees_a_book_with_everything_in_it(
                         seen.add(f"reserved at {price}")
                         if o.symbol == "EURX" and o.account == "A1":
                             seen.add("EUR cash reserved in a USD account")
+                        if o.status.value == "pending_replace":
+                            seen.add("buy with a replace pending")
                     if o.cum_qty > 0:
                         seen.add("partly filled live")
                 recs = executions.records(conn)
