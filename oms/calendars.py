@@ -94,6 +94,21 @@ def session_bounds(exchange: str, day: date) -> tuple[datetime, datetime] | None
     return opened.astimezone(UTC), closed.astimezone(UTC)
 
 
+def session_at(exchange: str, at: datetime) -> tuple[datetime, datetime] | None:
+    """The session (open, close in UTC; open <= at < close) the exchange is in at a time, or
+    None when it is closed. A session is labelled with its local date, which is not always the
+    UTC date of `at`: Sydney's session of a date opens the evening before in UTC, so the
+    sessions labelled the day before, the day of and the day after are looked at."""
+    if exchange == ALWAYS_OPEN:
+        raise ValueError("24/7 markets have no session bounds")
+    day = at.astimezone(UTC).date()
+    for label in (day, day + timedelta(days=1), day - timedelta(days=1)):
+        bounds = session_bounds(exchange, label)
+        if bounds is not None and bounds[0] <= at < bounds[1]:
+            return bounds
+    return None
+
+
 def next_close(exchange: str, after: datetime) -> datetime:
     """The first session close of the exchange after a time (UTC); for 24/7 markets the end of
     the UTC day. A day order placed at that time expires then."""

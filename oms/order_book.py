@@ -23,7 +23,13 @@ from sqlalchemy import Connection, func, select
 from oms import audit, book, fix, ledger, lots, md_book, orders, paper, risk, risk_limits, tabular
 from oms import marketdata as md
 from oms.book import Ctx
-from oms.calendars import ALWAYS_OPEN, next_close, session_bounds, settlement_date
+from oms.calendars import (
+    ALWAYS_OPEN,
+    next_close,
+    session_at,
+    session_bounds,
+    settlement_date,
+)
 from oms.errors import BadInput, NotFound, Refused, RowError
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
 from oms.schema import executions, imports, market_bars, order_client_ids, order_events
@@ -473,7 +479,12 @@ def market_state(
     """What the risk check knows of an instrument's market: its terms, the last price (and
     when) and today's session."""
     always = inst.exchange == ALWAYS_OPEN
-    bounds = None if always else session_bounds(inst.exchange, now.date())
+    # the session it is in now (its label may be tomorrow's UTC date: Sydney), else today's
+    bounds = (
+        None
+        if always
+        else session_at(inst.exchange, now) or session_bounds(inst.exchange, now.date())
+    )
     return risk.MarketState(
         reference_price=last[0] if last else None,
         reference_time=last[1] if last else None,
@@ -1608,10 +1619,7 @@ def bar_fill_quantity(
 
 def _in_session(exchange: str, at: datetime) -> bool:
     """Whether the exchange is in session at a time (open <= at < close; 24/7 always)."""
-    if exchange == ALWAYS_OPEN:
-        return True
-    bounds = session_bounds(exchange, at.astimezone(UTC).date())
-    return bounds is not None and bounds[0] <= at < bounds[1]
+    return exchange == ALWAYS_OPEN or session_at(exchange, at) is not None
 
 
 def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:

@@ -97,3 +97,25 @@ def test_a_pending_replace_reserves_the_larger_of_its_old_and_new_terms(
     apply(book, tmp_path, "rej.fix", fix_line((35, "9"), (1, "C6"), (11, "e1b"), (41, "e1"),
                                                (434, "2")))
     assert book.ok("cash", "balance", "C6", "--json").json()["reserved"] == "9900"
+
+
+def test_sydney_trades_in_its_session_that_opens_the_evening_before_in_utc(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """XASX's session of Thursday 2026-12-03 runs 2026-12-02T23:00Z to 12-03T05:00Z: at 23:30Z
+    on the 2nd the market is open (it used to be looked up by the UTC date, and was closed)."""
+    book.ok("instrument", "add", "BHP", "--exchange", "XASX", "--currency", "USD")
+    t = book.at("2026-12-02T23:30:00Z")
+    bars = "time,symbol,open,high,low,close,volume\n2026-12-02T23:29:00Z,BHP,40,40,40,40,5000\n"
+    t.ok("md", "import", write(tmp_path / "b1.csv", bars))
+    args = ("order", "submit", "--account", "A1", "--symbol", "BHP", "--side", "buy", "--json")
+    assert t.ok(*args, "--qty", "10").json()["status"] == "filled"  # a market order, in session
+    resting = t.ok(*args, "--qty", "20", "--type", "limit", "--limit", "39", "--tif", "gtc").json()
+    assert resting["status"] == "new"
+    later = book.at("2026-12-02T23:36:00Z")
+    bars = "time,symbol,open,high,low,close,volume\n2026-12-02T23:35:00Z,BHP,39,39,38,38.5,5000\n"
+    later.ok("md", "import", write(tmp_path / "b2.csv", bars))  # in session: works the order
+    shown = later.ok("order", "show", resting["order_id"], "--json").json()
+    assert (shown["status"], shown["avg_px"]) == ("filled", "39")
+    closed = book.at("2026-12-03T06:00:00Z")(*args, "--qty", "1")  # after Thursday's close
+    assert closed.code == 4 and "market closed" in closed.err
