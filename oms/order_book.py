@@ -733,7 +733,12 @@ def _request_change(conn: Connection, ctx: Ctx, order: Order, request: Any) -> O
         now = steps[-1].order
         if isinstance(answer, orders.AcceptReplace) and now.live:
             terms = paper.load_terms(conn)
-            more = paper.answer_live_order(now, _market_state(conn, now.symbol, ctx.now), terms)
+            more = paper.answer_live_order(
+                now,
+                _market_state(conn, now.symbol, ctx.now),
+                terms,
+                max_price_age=risk_limits.load_limits(conn).max_price_age,
+            )
             steps += _run(conn, ctx, now, more, terms)
             commands += more
     current = steps[-1].order

@@ -17,7 +17,7 @@ import dataclasses
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 from typing import Final
 
@@ -152,6 +152,7 @@ def answer_live_order(
     market: risk.MarketState,
     terms: PaperTerms,
     now: datetime | None = None,
+    max_price_age: timedelta | None = None,
 ) -> list[orders.ApplyFill | orders.AcceptCancel]:
     """The paper venue's answer to a live order at `now` (default: the order's last change,
     which is when the venue acknowledged or replaced it): in session, a market order (or a
@@ -161,7 +162,12 @@ def answer_live_order(
     Outside the session (`market`'s session, as risk sees it) nothing fills: the venue does not
     trade while its exchange is closed. Risk lets only gtc and gtd orders in then (they rest,
     and fill later when market data crosses them); an ioc/fok order is canceled, and any other
-    order rests."""
+    order rests.
+
+    A limit order is marketable only against a last price no older than `max_price_age` (the
+    risk limit that refuses market orders on a stale price): an old close says nothing of where
+    the market trades now, so the order rests until market data crosses it (an ioc/fok order
+    is canceled)."""
     at = order.updated_at if now is None else now
     if not in_session(market, at):
         if order.tif in (TimeInForce.IOC, TimeInForce.FOK):
@@ -170,8 +176,14 @@ def answer_live_order(
     last = market.reference_price
     buy = order.side is Side.BUY
     limit = order.limit_price
+    fresh = (
+        max_price_age is None
+        or market.reference_time is None
+        or at - market.reference_time <= max_price_age
+    )
     marketable = order.type is OrdType.MARKET or (
         order.type is OrdType.LIMIT
+        and fresh
         and last is not None
         and limit is not None
         and (last <= limit if buy else last >= limit)

@@ -907,7 +907,12 @@ class Group:
             # and fills, not on the actor of the acknowledgement: decided once here)
             ack = orders.AcknowledgeOrder()
             steps.append(orders.decide(steps[-1].order, ack, now, ctx.actor))
-            more = paper.answer_live_order(steps[-1].order, market.state, self.terms)
+            more = paper.answer_live_order(
+                steps[-1].order,
+                market.state,
+                self.terms,
+                max_price_age=self.limits.max_price_age,
+            )
             answers: list[Any] = [ack, *more]
             for answer in more:
                 before = steps[-1].order

@@ -119,3 +119,23 @@ def test_sydney_trades_in_its_session_that_opens_the_evening_before_in_utc(
     assert (shown["status"], shown["avg_px"]) == ("filled", "39")
     closed = book.at("2026-12-03T06:00:00Z")(*args, "--qty", "1")  # after Thursday's close
     assert closed.code == 4 and "market closed" in closed.err
+
+
+def test_a_marketable_limit_does_not_fill_on_a_stale_price(book: Tieout, tmp_path: Path) -> None:
+    """The last close is 24 hours old: a buy limit above it rests (it would have filled at once
+    at the old close); a market order is refused as stale; a fresh bar then fills the limit."""
+    old = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+    bars = f"time,symbol,open,high,low,close,volume\n{_iso(old)},COIN,100,100,100,100,50000\n"
+    book.at(_iso(old)).ok("md", "import", write(tmp_path / "old.csv", bars))
+    day = book.at(_iso(old + timedelta(hours=24)))
+    args = ("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy", "--json")
+    order = day.ok(*args, "--qty", "10", "--type", "limit", "--limit", "105", "--tif", "gtc")
+    assert order.json()["status"] == "new"
+    assert day(*args, "--qty", "11").code == 4  # stale_price
+    ioc = day.ok(*args, "--qty", "12", "--type", "limit", "--limit", "105", "--tif", "ioc")
+    assert ioc.json()["status"] == "canceled"
+    fresh = old + timedelta(hours=24, minutes=1)
+    bars = f"time,symbol,open,high,low,close,volume\n{_iso(fresh)},COIN,104,104,103,103,50000\n"
+    book.at(_iso(fresh + timedelta(seconds=30))).ok("md", "import", write(tmp_path / "n.csv", bars))
+    shown = day.ok("order", "show", order.json()["order_id"], "--json").json()
+    assert (shown["status"], shown["avg_px"]) == ("filled", "104")
