@@ -1594,10 +1594,17 @@ def bar_fill_price(order: Order, bar: md.Bar) -> Decimal | None:
     """The price at which a bar fills a resting limit, stop or stop-limit order, or None when the
     bar does not reach it. A buy limit fills at its limit or the open if the bar opened through
     it; a stop triggers when the bar trades through it and then fills at the stop or the open
-    (a gap) as a market order, a stop-limit as a limit order."""
+    (a gap) as a market order, a stop-limit as a limit order. A stop order that has filled in
+    part triggered already: later bars fill it as a market order at their open, a stop-limit as
+    a limit order, whether or not they trade through the stop again. (A stop-limit that
+    triggered but has not filled yet is not known to have triggered: it waits for a bar through
+    its stop again.)"""
     buy = order.side is Side.BUY
     base = bar.open
-    if order.type in (OrdType.STOP, OrdType.STOP_LIMIT):
+    if order.type in (OrdType.STOP, OrdType.STOP_LIMIT) and order.cum_qty > 0:
+        if order.type is OrdType.STOP:
+            return bar.open  # triggered: a market order
+    elif order.type in (OrdType.STOP, OrdType.STOP_LIMIT):
         stop = order.stop_price
         if stop is None or not (bar.high >= stop if buy else bar.low <= stop):
             return None

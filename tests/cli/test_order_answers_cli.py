@@ -139,3 +139,21 @@ def test_a_marketable_limit_does_not_fill_on_a_stale_price(book: Tieout, tmp_pat
     book.at(_iso(fresh + timedelta(seconds=30))).ok("md", "import", write(tmp_path / "n.csv", bars))
     shown = day.ok("order", "show", order.json()["order_id"], "--json").json()
     assert (shown["status"], shown["avg_px"]) == ("filled", "104")
+
+
+def test_a_triggered_stop_goes_on_filling_as_a_market_order(book: Tieout, tmp_path: Path) -> None:
+    """A buy stop 300 @ 101 triggers on a bar through 101 and fills 100 (10% of its volume);
+    the next bar stays below the stop, but the order has triggered: it fills the rest there as
+    a market order, at the open (it used to wait for another bar through its stop)."""
+    placed = datetime.now(UTC).replace(microsecond=0)
+    stop = book.ok("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy",
+                   "--qty", "300", "--type", "stop", "--stop", "101", "--tif", "gtc",
+                   "--json").json()
+    assert stop["status"] == "new"
+    t1, t2 = placed + timedelta(minutes=1), placed + timedelta(minutes=2)
+    bars = ("time,symbol,open,high,low,close,volume\n"
+            f"{_iso(t1)},COIN,100.6,101.5,100.6,101,1000\n"
+            f"{_iso(t2)},COIN,100.7,100.8,100.1,100.4,5000\n")
+    book.at(_iso(t2 + timedelta(minutes=1))).ok("md", "import", write(tmp_path / "s.csv", bars))
+    shown = book.ok("order", "show", stop["order_id"], "--json").json()
+    assert (shown["status"], shown["cum_qty"], shown["avg_px"]) == ("filled", "300", "100.8")
