@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from decimal import Decimal
 from typing import Annotated, Any
 
 import typer
@@ -9,7 +11,7 @@ import typer
 from cli.common import ActorOpt, DbOpt, JsonOpt, emit_json, make_ctx, open_store, say
 from oms import order_book, risk_limits
 from oms.risk import Limits
-from oms.values import dec_str
+from oms.values import dec_str, normalize
 
 risk_app = typer.Typer(help="Pre-trade risk limits and kill switches.", no_args_is_help=True)
 
@@ -18,16 +20,21 @@ def register(app: typer.Typer) -> None:
     app.add_typer(risk_app, name="risk")
 
 
+def _seconds(span: timedelta) -> str:
+    """A duration as exact decimal seconds ("900", "0.5"), never a float's text ("900.0")."""
+    return dec_str(normalize(Decimal(span // timedelta(microseconds=1)).scaleb(-6)))
+
+
 def _limits_json(limits: Limits) -> dict[str, Any]:
     return {
         "max_order_quantity": dec_str(limits.max_order_quantity),
         "max_notional": dec_str(limits.max_notional),
         "price_collar_pct": dec_str(limits.price_collar_pct),
         "market_buffer_pct": dec_str(limits.market_buffer_pct),
-        "max_price_age_s": str(limits.max_price_age.total_seconds()),
-        "duplicate_window_s": str(limits.duplicate_window.total_seconds()),
+        "max_price_age_s": _seconds(limits.max_price_age),
+        "duplicate_window_s": _seconds(limits.duplicate_window),
         "max_orders_per_window": limits.max_orders_per_window,
-        "rate_window_s": str(limits.rate_window.total_seconds()),
+        "rate_window_s": _seconds(limits.rate_window),
         "tiers": {
             name: {"max_position": dec_str(t.max_position)}
             for name, t in sorted(limits.tiers.items())

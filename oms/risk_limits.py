@@ -30,10 +30,20 @@ def _positive_decimal(name: str) -> Callable[[str], Decimal]:
     return lambda text: parse_decimal(text, name, positive=True)
 
 
+def _non_negative_decimal(name: str) -> Callable[[str], Decimal]:
+    return lambda text: parse_decimal(text, name, non_negative=True)
+
+
 def _seconds(name: str) -> Callable[[str], timedelta]:
+    """Seconds, to the microsecond (a finer value would be cut short unseen, 0.0000001 to no
+    time at all: refused)."""
+
     def parse(text: str) -> timedelta:
         value = parse_decimal(text, name, positive=True)
-        return timedelta(microseconds=int(value * 1_000_000))
+        micros = value * 1_000_000
+        if micros != micros.to_integral_value():
+            raise BadInput(name, f"{text!r}: seconds have at most 6 decimal places")
+        return timedelta(microseconds=int(micros))
 
     return parse
 
@@ -53,7 +63,8 @@ LIMITS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "max-order-quantity": ("max_order_quantity", _positive_decimal("max-order-quantity")),
     "max-notional": ("max_notional", _positive_decimal("max-notional")),
     "price-collar-pct": ("price_collar_pct", _positive_decimal("price-collar-pct")),
-    "market-buffer-pct": ("market_buffer_pct", _positive_decimal("market-buffer-pct")),
+    # 0 is allowed: market and stop buys then reserve exactly quantity x price
+    "market-buffer-pct": ("market_buffer_pct", _non_negative_decimal("market-buffer-pct")),
     "max-price-age-s": ("max_price_age", _seconds("max-price-age-s")),
     "duplicate-window-s": ("duplicate_window", _seconds("duplicate-window-s")),
     "rate-window-s": ("rate_window", _seconds("rate-window-s")),

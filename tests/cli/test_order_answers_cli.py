@@ -157,3 +157,13 @@ def test_a_triggered_stop_goes_on_filling_as_a_market_order(book: Tieout, tmp_pa
     book.at(_iso(t2 + timedelta(minutes=1))).ok("md", "import", write(tmp_path / "s.csv", bars))
     shown = book.ok("order", "show", stop["order_id"], "--json").json()
     assert (shown["status"], shown["cum_qty"], shown["avg_px"]) == ("filled", "300", "100.8")
+
+
+def test_risk_limits_take_a_zero_buffer_and_show_exact_seconds(book: Tieout) -> None:
+    book.ok("risk", "set", "market-buffer-pct", "0")  # market buys then reserve qty x price
+    r = book("risk", "set", "max-price-age-s", "0.0000001")  # would be no time at all
+    assert r.code == 3 and "at most 6 decimal places" in r.err
+    book.ok("risk", "set", "max-price-age-s", "90.5")
+    doc = book.ok("risk", "show", "--json").json()
+    assert (doc["market_buffer_pct"], doc["max_price_age_s"], doc["duplicate_window_s"]) == (
+        "0", "90.5", "10")
