@@ -58,7 +58,9 @@ market orders the reference price; stop orders the higher of the stop price and 
 price (a buy stop below the market triggers at once and pays the market), the stop price when
 there is no reference. Cash reserved for a buy (``reservation``): quantity x limit price for
 limit and stop-limit orders; quantity x basis x (1 + market buffer percent) for market and stop
-orders, which may fill above the price seen now. Sells reserve nothing.
+orders, which may fill above the price seen now. Sells reserve nothing. A buy's buying power
+check also counts the order's ``charges`` (the paper venue's commission at the price basis);
+what stays reserved for a resting order does not (the commission is paid at its fills).
 
 Invalid input (a limit order without a limit price, a quantity that is not positive, a float
 where a Decimal belongs, a naive time) is not a risk failure: the dataclasses and ``check``
@@ -167,12 +169,17 @@ class OrderRequest:
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
     client_order_id: str | None = None
+    # what the venue will charge on top of a buy, in the order's currency (the paper venue: its
+    # commission schedule at the price basis); the buying power check adds it
+    charges: Decimal = ZERO
 
     def __post_init__(self) -> None:
         _enum(self, "side", Side, self.side)
         _enum(self, "order_type", OrdType, self.order_type)
         _enum(self, "tif", TimeInForce, self.tif)
         _decimal("quantity", self.quantity, positive=True)
+        if self.charges:
+            _decimal("charges", self.charges)
         _decimal("limit_price", self.limit_price, positive=True, optional=True)
         _decimal("stop_price", self.stop_price, positive=True, optional=True)
         kind = self.order_type
@@ -402,8 +409,8 @@ def price_basis(order: OrderRequest, market: MarketState) -> Decimal | None:
 
 def _needed(order: OrderRequest, basis: Decimal, limits: Limits) -> Decimal:
     if order.order_type.needs_limit:
-        return order.quantity * basis
-    return order.quantity * basis * (_ONE + limits.market_buffer_pct.scaleb(-2))
+        return order.quantity * basis + order.charges
+    return order.quantity * basis * (_ONE + limits.market_buffer_pct.scaleb(-2)) + order.charges
 
 
 def reservation(order: OrderRequest, market: MarketState, limits: Limits) -> Decimal:
@@ -692,6 +699,8 @@ def _buying_power(
     how = f"{_num(order.quantity)} x {_basis_text(order, basis)}"
     if not order.order_type.needs_limit:
         how += f" + {_pct(limits.market_buffer_pct)} buffer"
+    if order.charges:
+        how += f" + commission {_num(order.charges)}"
     ccy = account.currency
     return RiskFailure(
         RiskCode.BUYING_POWER,

@@ -529,6 +529,8 @@ class Group:
         }
         self.limits = risk_limits.limits_from(self.risk_settings)
         self.terms = paper.terms_from(stored)
+        t = self.terms  # whether the paper venue charges anything at all
+        self.terms_charge = bool(t.commission_per_unit or t.commission_bps or t.commission_min)
         ids = db.one(_IDS_SQL)
         self.next_order = int(ids[0][1:]) + 1 if ids[0] else 1
         self.next_event, self.next_exec, self.next_entry, self.next_posting = (
@@ -876,18 +878,25 @@ class Group:
                 )
         steps = [orders.decide(None, command, now, ctx.actor)]
         commands: list[Any] = [command]
+        checked = risk.OrderRequest(
+            req.account,
+            req.symbol,
+            req.side,
+            req.quantity,
+            req.type,
+            req.tif,
+            req.limit_price,
+            req.stop_price,
+            client_id,
+        )
+        if req.side is Side.BUY and req.venue == PAPER and self.terms_charge:
+            # the paper venue's commission at the price basis: a buy must afford it too
+            basis = risk.price_basis(checked, market.state)
+            if basis is not None:
+                charge = paper.order_commission(self.terms, req.quantity, req.quantity * basis)
+                checked = dataclasses.replace(checked, charges=charge)
         result = risk.check(
-            risk.OrderRequest(
-                req.account,
-                req.symbol,
-                req.side,
-                req.quantity,
-                req.type,
-                req.tif,
-                req.limit_price,
-                req.stop_price,
-                client_id,
-            ),
+            checked,
             self.account_state(acct, req),
             market.state,
             self.limits,

@@ -167,3 +167,15 @@ def test_risk_limits_take_a_zero_buffer_and_show_exact_seconds(book: Tieout) -> 
     doc = book.ok("risk", "show", "--json").json()
     assert (doc["market_buffer_pct"], doc["max_price_age_s"], doc["duplicate_window_s"]) == (
         "0", "90.5", "10")
+
+
+def test_a_buy_must_afford_the_paper_venues_commission(book: Tieout) -> None:
+    book.ok("paper", "set", "commission-min", "5")
+    book.ok("account", "open", "C5", "--currency", "USD", "--type", "cash")
+    book.ok("cash", "deposit", "C5", "10000")
+    args = ("order", "submit", "--account", "C5", "--symbol", "COIN", "--side", "buy", "--type",
+            "limit", "--limit", "100", "--json")
+    r = book(*args, "--qty", "100")  # 100 x 100 + 5 > 10,000: the cash account would go negative
+    assert r.code == 4 and "needs 10005 USD (100 x 100 limit + commission 5)" in r.err
+    assert book.ok(*args, "--qty", "99").json()["status"] == "filled"
+    assert book.ok("cash", "balance", "C5", "--json").json()["balance"] == "95.00"
