@@ -1420,9 +1420,11 @@ def _batch_line(line: int, outcome: Any) -> BatchLine:
         return BatchLine(line, outcome.order, outcome.duplicate, None)
     if isinstance(error, RiskRejected):
         return BatchLine(line, error.order, False, error.reason)
-    if isinstance(error, BadInput):
+    if isinstance(error, BadInput | NotFound):
+        # a bad value, or a name (account, instrument) the book does not know: a value of the
+        # file that cannot be accepted (exit 3, as the contract has it for files)
         return BatchLine(line, None, False, error.message, bad_input=True)
-    if isinstance(error, Refused | NotFound):
+    if isinstance(error, Refused):
         return BatchLine(line, None, False, error.message)
     raise error
 

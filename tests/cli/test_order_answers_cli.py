@@ -179,3 +179,13 @@ def test_a_buy_must_afford_the_paper_venues_commission(book: Tieout) -> None:
     assert r.code == 4 and "needs 10005 USD (100 x 100 limit + commission 5)" in r.err
     assert book.ok(*args, "--qty", "99").json()["status"] == "filled"
     assert book.ok("cash", "balance", "C5", "--json").json()["balance"] == "95.00"
+
+
+def test_a_file_row_naming_an_unknown_account_or_symbol_is_a_bad_value(
+    book: Tieout, tmp_path: Path
+) -> None:
+    f = write(tmp_path / "o.csv", "account,symbol,side,qty\nNOPE,COIN,buy,1\nA1,NOPE,buy,1\n")
+    r = book("order", "submit", "--file", f, "--json")
+    assert r.code == 3, r.err  # a value of the file that cannot be accepted (was 4, "rejected")
+    assert [x["reason"] for x in r.json()["results"]] == [
+        "account 'NOPE' not found", "instrument 'NOPE' not found"]
