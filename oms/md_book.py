@@ -195,6 +195,11 @@ def last_price(
     return None if bar is None else (bar.close, bar.time)
 
 
+def latest_bar(conn: Connection, symbol: str) -> Bar | None:
+    """The latest stored bar of an instrument, or None."""
+    return _latest_bars(conn, {symbol: None}).get(symbol)
+
+
 def last_prices(
     conn: Connection, symbols: Iterable[str], at: datetime | None = None
 ) -> dict[str, Decimal]:

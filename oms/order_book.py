@@ -474,7 +474,10 @@ def _account_state(
 
 
 def market_state(
-    inst: book.Instrument, last: tuple[Decimal, datetime] | None, now: datetime
+    inst: book.Instrument,
+    last: tuple[Decimal, datetime] | None,
+    now: datetime,
+    volume: Decimal | None = None,
 ) -> risk.MarketState:
     """What the risk check knows of an instrument's market: its terms, the last price (and
     when) and today's session."""
@@ -494,12 +497,15 @@ def market_state(
         session_open=bounds[0] if bounds else None,
         session_close=bounds[1] if bounds else None,
         always_open=always,
+        reference_volume=volume,
     )
 
 
 def _market_state(conn: Connection, symbol: str, now: datetime) -> risk.MarketState:
     inst = book.get_instrument(conn, symbol)
-    return market_state(inst, md_book.last_price(conn, symbol), now)
+    bar = md_book.latest_bar(conn, symbol)
+    last = None if bar is None else (bar.close, bar.time)
+    return market_state(inst, last, now, None if bar is None else bar.volume)
 
 
 # ---- writing ---------------------------------------------------------------------------------

@@ -158,6 +158,10 @@ def answer_live_order(
     which is when the venue acknowledged or replaced it): in session, a market order (or a
     marketable limit) fills its leaves at once at the last price moved by the slippage (a limit
     never beyond its limit); an ioc/fok order that cannot is canceled; others rest (no answer).
+    An ioc/fok order takes only what is there now (immediate_quantity: the participation rate
+    of the last bar's volume, in whole lots): a fok order that needs more is canceled whole, an
+    ioc order fills what is there and the rest is canceled. Market and other limit orders fill
+    their leaves whatever the volume (the paper venue's simplification).
 
     Outside the session (`market`'s session, as risk sees it) nothing fills: the venue does not
     trade while its exchange is closed. Risk lets only gtc and gtd orders in then (they rest,
@@ -193,10 +197,31 @@ def answer_live_order(
         if limit is not None:
             price = min(price, limit) if buy else max(price, limit)
         exec_id = ExecId(f"{order.order_id}-{len(order.fills) + 1}")
-        return [orders.ApplyFill(exec_id, order.leaves_qty, price)]
+        quantity = order.leaves_qty
+        if order.tif in (TimeInForce.IOC, TimeInForce.FOK) and market.reference_volume is not None:
+            # what is there now: the participation rate of the last bar's volume, in whole lots
+            there = immediate_quantity(market, terms)
+            if order.tif is TimeInForce.FOK and there < quantity:
+                return [orders.AcceptCancel(reason=f"fok order: only {there} available now")]
+            if there <= 0:
+                return [orders.AcceptCancel(reason="ioc order: nothing available now")]
+            if there < quantity:  # ioc: what can fill now, the rest canceled
+                return [
+                    orders.ApplyFill(exec_id, there, price),
+                    orders.AcceptCancel(reason=f"ioc order: {there} available now"),
+                ]
+        return [orders.ApplyFill(exec_id, quantity, price)]
     if order.tif in (TimeInForce.IOC, TimeInForce.FOK):
         return [orders.AcceptCancel(reason=f"{order.tif.value} order not marketable")]
     return []
+
+
+def immediate_quantity(market: risk.MarketState, terms: PaperTerms) -> Decimal:
+    """What an ioc/fok order can fill at once: the participation rate of the last bar's volume,
+    in whole lots (the same share a resting order takes of a bar)."""
+    volume = market.reference_volume or ZERO
+    cap = volume * terms.participation_pct / 100
+    return (cap / market.lot_size).to_integral_value(rounding="ROUND_FLOOR") * market.lot_size
 
 
 def fill_charge(terms: PaperTerms, before: orders.Order, fill: orders.ApplyFill) -> Decimal:

@@ -275,6 +275,9 @@ class MarketState:
     session_open: datetime | None = None
     session_close: datetime | None = None
     always_open: bool = False  # 24/7 markets
+    # the volume of the bar the reference price closes (not a risk input: the paper venue
+    # sizes immediate ioc/fok fills by it); None when unknown
+    reference_volume: Decimal | None = None
 
     def __post_init__(self) -> None:
         _decimal("reference_price", self.reference_price, positive=True, optional=True)

@@ -416,7 +416,9 @@ _INSTRUMENT_SQL = (
     "SELECT symbol, exchange, currency, tick_size, lot_size, restricted FROM instruments"
     " WHERE symbol = ?"
 )
-_LAST_BAR_SQL = "SELECT close, time FROM market_bars WHERE symbol = ? ORDER BY time DESC LIMIT 1"
+_LAST_BAR_SQL = (
+    "SELECT close, time, volume FROM market_bars WHERE symbol = ? ORDER BY time DESC LIMIT 1"
+)
 # an account's executions in a symbol after a row id: by the account's index, or (SQLite, a
 # kept sum not far behind) by the primary key's range (`+` keeps SQLite off the account index)
 _POSITION_AFTER_SQL = (
@@ -541,6 +543,7 @@ class Group:
         self.accounts: dict[str, AccountBook] = {}
         self.markets: dict[str, Market] = {}
         self.last: dict[str, tuple[Decimal, datetime] | None] = {}
+        self.volume: dict[str, Decimal] = {}  # the last bar's volume (ioc/fok liquidity)
         self.settle: dict[tuple[str, date], date] = {}
         self.client_ids: dict[tuple[str, str], str] = {}  # known in this group (or looked up)
         self.looked_up: set[str] = set()  # accounts whose client ids of the group were fetched
@@ -605,7 +608,7 @@ class Group:
         if row is None:
             raise NotFound("instrument", symbol)
         inst = book.Instrument(row[0], row[1], row[2], db.dec(row[3]), db.dec(row[4]), bool(row[5]))
-        state = market_state(inst, self.last_price(symbol), self.now)
+        state = market_state(inst, self.last_price(symbol), self.now, self.volume.get(symbol))
         found = self.markets[symbol] = Market(inst, state)
         return found
 
@@ -614,6 +617,8 @@ class Group:
         if symbol not in self.last:
             row = self.db.one(_LAST_BAR_SQL, (symbol,))
             self.last[symbol] = None if row is None else (self.db.dec(row[0]), self.db.time(row[1]))
+            if row is not None:
+                self.volume[symbol] = self.db.dec(row[2])
         return self.last[symbol]
 
     def last_close(self, symbol: str) -> Decimal | None:

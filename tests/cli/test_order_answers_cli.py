@@ -189,3 +189,21 @@ def test_a_file_row_naming_an_unknown_account_or_symbol_is_a_bad_value(
     assert r.code == 3, r.err  # a value of the file that cannot be accepted (was 4, "rejected")
     assert [x["reason"] for x in r.json()["results"]] == [
         "account 'NOPE' not found", "instrument 'NOPE' not found"]
+
+
+def test_ioc_and_fok_take_only_what_the_last_bar_offers(book: Tieout, tmp_path: Path) -> None:
+    """The last bar traded 10,000: at the 10% participation rate 1,000 are there now. A fok
+    for 5,000 is canceled whole, an ioc for 5,001 fills 1,000 and cancels the rest (both used
+    to fill in full)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    bars = f"time,symbol,open,high,low,close,volume\n{_iso(now)},COIN,100,100,100,100,10000\n"
+    book.ok("md", "import", write(tmp_path / "v.csv", bars))
+    book.ok("cash", "deposit", "A1", "1000000")
+    args = ("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy", "--type",
+            "limit", "--limit", "101", "--json")
+    fok = book.ok(*args, "--qty", "5000", "--tif", "fok").json()
+    assert (fok["status"], fok["cum_qty"]) == ("canceled", "0")
+    ioc = book.ok(*args, "--qty", "5001", "--tif", "ioc").json()
+    assert (ioc["status"], ioc["cum_qty"], ioc["leaves_qty"]) == ("canceled", "1000", "0")
+    fits = book.ok(*args, "--qty", "900", "--tif", "fok").json()
+    assert (fits["status"], fits["cum_qty"]) == ("filled", "900")
