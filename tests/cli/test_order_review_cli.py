@@ -4,15 +4,17 @@ and a cancel request of an order the venue has not acknowledged yet (FIX 4.4 App
 "cancel request issued for an order that has not yet been acknowledged")."""
 
 import json
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cli.test_exec_apply_review import book
 from tests.cli.test_order_cli import fix_line, report
 from tests.conftest import Tieout, write
+
+__all__ = ["book"]  # the fixture, used by name
 
 THANKSGIVING = "2026-11-26T17:20:00Z"  # XNYS closed all day
 NEXT_SESSION = "2026-11-27T14:45:00Z"  # XNYS open 14:30Z to 18:00Z (early close)
@@ -161,15 +163,10 @@ def test_a_bar_outside_the_session_fills_no_resting_order(nyse: Tieout, tmp_path
 
 
 @pytest.fixture
-def coin(tieout: Tieout, tmp_path: Path) -> Tieout:
-    """A 24/7 instrument with a fresh last price of 100 and an account with 100,000 USD."""
-    tieout.ok("instrument", "add", "COIN", "--exchange", "24/7", "--currency", "USD")
-    tieout.ok("account", "open", "A1", "--currency", "USD", "--type", "margin")
-    tieout.ok("cash", "deposit", "A1", "100000")
-    at = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    bars = f"time,symbol,open,high,low,close,volume\n{at},COIN,100,101,99,100,5000\n"
-    tieout.ok("md", "import", write(tmp_path / "bars.csv", bars))
-    return tieout
+def coin(book: Tieout) -> Tieout:
+    """A 24/7 instrument with a fresh last price of 100 and a margin account A1 with 100,000
+    USD (test_exec_apply_review's book)."""
+    return book
 
 
 def external(t: Tieout, client_id: str = "X1") -> dict[str, Any]:
