@@ -1632,9 +1632,7 @@ def bar_fill_quantity(
 ) -> Decimal:
     """How much a bar can fill: the leaves, at most the participation rate of the bar's volume,
     in whole lots."""
-    cap = bar.volume * participation_pct / 100
-    lots = (min(order.leaves_qty, cap) / lot_size).to_integral_value(rounding="ROUND_FLOOR")
-    return lots * lot_size
+    return paper.participation_quantity(bar.volume, participation_pct, lot_size, order.leaves_qty)
 
 
 def _in_session(exchange: str, at: datetime) -> bool:

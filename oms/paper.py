@@ -216,12 +216,22 @@ def answer_live_order(
     return []
 
 
+def participation_quantity(
+    volume: Decimal, participation_pct: Decimal, lot_size: Decimal, leaves: Decimal | None = None
+) -> Decimal:
+    """The venue's share of a bar: at most the participation rate of its volume (and at most
+    `leaves`), in whole lots. What a resting order fills from a bar, and what an ioc/fok order
+    finds at once in the last one."""
+    cap = volume * participation_pct / 100
+    if leaves is not None:
+        cap = min(cap, leaves)
+    return (cap / lot_size).to_integral_value(rounding="ROUND_FLOOR") * lot_size
+
+
 def immediate_quantity(market: risk.MarketState, terms: PaperTerms) -> Decimal:
-    """What an ioc/fok order can fill at once: the participation rate of the last bar's volume,
-    in whole lots (the same share a resting order takes of a bar)."""
+    """What an ioc/fok order can fill at once: the participation share of the last bar."""
     volume = market.reference_volume or ZERO
-    cap = volume * terms.participation_pct / 100
-    return (cap / market.lot_size).to_integral_value(rounding="ROUND_FLOOR") * market.lot_size
+    return participation_quantity(volume, terms.participation_pct, market.lot_size)
 
 
 def fill_charge(terms: PaperTerms, before: orders.Order, fill: orders.ApplyFill) -> Decimal:
