@@ -99,14 +99,30 @@ def session_at(exchange: str, at: datetime) -> tuple[datetime, datetime] | None:
     None when it is closed. A session is labelled with its local date, which is not always the
     UTC date of `at`: Sydney's session of a date opens the evening before in UTC, so the
     sessions labelled the day before, the day of and the day after are looked at."""
+    found = _session_label(exchange, at)
+    return None if found is None else found[1]
+
+
+def _session_label(exchange: str, at: datetime) -> tuple[date, tuple[datetime, datetime]] | None:
     if exchange == ALWAYS_OPEN:
         raise ValueError("24/7 markets have no session bounds")
     day = at.astimezone(UTC).date()
     for label in (day, day + timedelta(days=1), day - timedelta(days=1)):
         bounds = session_bounds(exchange, label)
         if bounds is not None and bounds[0] <= at < bounds[1]:
-            return bounds
+            return label, bounds
     return None
+
+
+def trade_date(exchange: str, at: datetime) -> date:
+    """The trade date of an execution at a time: the date of the session it falls in (Sydney's
+    morning session, in the UTC evening before, trades on the local date), else (24/7, or
+    outside any session) its UTC date."""
+    if exchange != ALWAYS_OPEN:
+        found = _session_label(exchange, at)
+        if found is not None:
+            return found[0]
+    return at.astimezone(UTC).date()
 
 
 def next_close(exchange: str, after: datetime) -> datetime:

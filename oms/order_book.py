@@ -29,6 +29,7 @@ from oms.calendars import (
     session_at,
     session_bounds,
     settlement_date,
+    trade_date,
 )
 from oms.errors import BadInput, NotFound, Refused, RowError
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
@@ -621,11 +622,13 @@ def fill_booking(
     actor: str,
     commission: Decimal,
     source: str,
+    traded: date | None = None,
 ) -> tuple[tuple[Any, ...], ledger.Entry]:
     """What a fill of `order` books, as values (pure): its execution row (EXECUTION_COLUMNS,
     the id is the caller's) and its cash journal entry. The one place both are made: stored
     one by one by _book_fill, collected for a bulk insert by oms.submission (the entry's rows
-    there as book.post_entries writes them)."""
+    there as book.post_entries writes them). `traded`: the trade date (calendars.trade_date),
+    else the UTC date of the execution."""
     row = (
         fill.exec_id,
         order.venue,
@@ -635,7 +638,7 @@ def fill_booking(
         fill.quantity,
         fill.price,
         currency,
-        exec_time.date(),
+        exec_time.date() if traded is None else traded,
         settle,
         exec_time,
         commission,
@@ -675,12 +678,14 @@ def _book_fill(
     journal entry, in the caller's transaction."""
     inst = book.get_instrument(conn, order.symbol)
     exec_time = at or ctx.now
+    traded = trade_date(inst.exchange, exec_time)
     row, entry = fill_booking(
         order,
         fill,
         currency=inst.currency,
         exec_time=exec_time,
-        settle=settlement_date(inst.exchange, exec_time.date()),
+        traded=traded,
+        settle=settlement_date(inst.exchange, traded),
         booked_at=ctx.now,
         actor=ctx.actor,
         commission=commission,

@@ -66,7 +66,7 @@ from sqlalchemy.exc import IntegrityError
 from oms import audit, book, ledger, lots, orders, paper, risk, risk_limits
 from oms import executions as executions_book
 from oms.book import Ctx
-from oms.calendars import settlement_date
+from oms.calendars import settlement_date, trade_date
 from oms.errors import BadInput, NotFound, Refused
 from oms.order_book import (
     EXECUTION_COLUMNS,
@@ -544,7 +544,7 @@ class Group:
         self.markets: dict[str, Market] = {}
         self.last: dict[str, tuple[Decimal, datetime] | None] = {}
         self.volume: dict[str, Decimal] = {}  # the last bar's volume (ioc/fok liquidity)
-        self.settle: dict[tuple[str, date], date] = {}
+        self.settle: dict[str, tuple[date, date]] = {}  # exchange -> (trade, settle) dates
         self.client_ids: dict[tuple[str, str], str] = {}  # known in this group (or looked up)
         self.looked_up: set[str] = set()  # accounts whose client ids of the group were fetched
         self.made: dict[str, Order] = {}  # orders made in this group
@@ -936,7 +936,7 @@ class Group:
                     fills.append((steps[-1].order, answer, fee))
             commands += answers
         if fills:  # the settlement date may be refused: before any state changes
-            self._settle(market.instrument.exchange, now.date())
+            self._settle(market.instrument.exchange)
         order = steps[-1].order
         self.next_order += 1
         for after, fill, fee in fills:
@@ -966,12 +966,14 @@ class Group:
             return Outcome(order, error=RiskRejected(order, result))
         return Outcome(order)
 
-    def _settle(self, exchange: str, trade_date: date) -> date:
-        key = (exchange, trade_date)
-        settle = self.settle.get(key)
-        if settle is None:
-            settle = self.settle[key] = settlement_date(exchange, trade_date)
-        return settle
+    def _settle(self, exchange: str) -> tuple[date, date]:
+        """The group's fills' trade date on an exchange (the session `now` falls in) and their
+        settlement date."""
+        found = self.settle.get(exchange)
+        if found is None:
+            traded = trade_date(exchange, self.now)
+            found = self.settle[exchange] = (traded, settlement_date(exchange, traded))
+        return found
 
     def _move_on(self, acct: AccountBook, order: Order) -> None:
         """The account state as reading it again would find it after `order` (new)."""
@@ -1027,12 +1029,14 @@ class Group:
         as order_book._book_fill makes them), collected as rows; the entry's rows as
         book.post_entries writes them."""
         ctx, put, now = self.ctx, self.put, self.now_stored
+        traded, settle = self._settle(inst.exchange)
         row, entry = fill_booking(
             order,
             fill,
             currency=inst.currency,
             exec_time=ctx.now,
-            settle=self._settle(inst.exchange, ctx.now.date()),
+            traded=traded,
+            settle=settle,
             booked_at=ctx.now,
             actor=ctx.actor,
             commission=commission,

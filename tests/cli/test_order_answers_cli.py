@@ -2,9 +2,10 @@
 how long an order has really waited for its venue, and market data from the future."""
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from oms.calendars import settlement_date
 from tests.cli.test_exec_apply_review import apply, book, external
 from tests.cli.test_order_cli import fix_line, report
 from tests.conftest import Result, Tieout, write
@@ -109,7 +110,12 @@ def test_sydney_trades_in_its_session_that_opens_the_evening_before_in_utc(
     bars = "time,symbol,open,high,low,close,volume\n2026-12-02T23:29:00Z,BHP,40,40,40,40,5000\n"
     t.ok("md", "import", write(tmp_path / "b1.csv", bars))
     args = ("order", "submit", "--account", "A1", "--symbol", "BHP", "--side", "buy", "--json")
-    assert t.ok(*args, "--qty", "10").json()["status"] == "filled"  # a market order, in session
+    filled = t.ok(*args, "--qty", "10").json()  # a market order, in session
+    assert filled["status"] == "filled"
+    (fill,) = [e for e in t.ok("exec", "list", "--json").json() if e["symbol"] == "BHP"]
+    # traded on Thursday's session, whose morning is Wednesday evening in UTC
+    assert (fill["trade_date"], fill["settle_date"]) == (
+        "2026-12-03", settlement_date("XASX", date(2026, 12, 3)).isoformat())
     resting = t.ok(*args, "--qty", "20", "--type", "limit", "--limit", "39", "--tif", "gtc").json()
     assert resting["status"] == "new"
     later = book.at("2026-12-02T23:36:00Z")
