@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import warnings
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from oms.errors import BadInput
@@ -76,9 +76,12 @@ def is_session(exchange: str, day: date) -> bool:
     return bool(get_calendar(exchange).is_session(pd.Timestamp(day)))
 
 
+@lru_cache(maxsize=4096)
 def session_bounds(exchange: str, day: date) -> tuple[datetime, datetime] | None:
     """The open and close (UTC) of the exchange's session on a date; None when it has none
-    (a weekend, a holiday). Not for 24/7 markets, which have no sessions to speak of."""
+    (a weekend, a holiday). Not for 24/7 markets, which have no sessions to speak of. Kept per
+    process (a calendar's sessions do not change while it runs; asking exchange_calendars
+    costs about 75 us, and every order's market hours and trade date ask)."""
     if exchange == ALWAYS_OPEN:
         raise ValueError("24/7 markets have no session bounds")
     import pandas as pd
