@@ -1026,14 +1026,14 @@ def _fill_terms(
     conn: Connection, ctx: Ctx, order: Order, fill: orders.ApplyFill, report: fix.Report
 ) -> _FillTerms:
     """TransactTime (60) for the execution time (else now), TradeDate (75) (else the date of
-    60, else today), SettlDate (64) (else the exchange calendar's settlement date of the trade
-    date), Commission (12) by CommType (13). BadInput when one of them is wrong."""
+    the session 60 falls in, as calendars.trade_date dates paper fills), SettlDate (64) (else
+    the exchange calendar's settlement date of the trade date), Commission (12) by CommType
+    (13). BadInput when one of them is wrong."""
     times = fix.trade_times(report)
     exec_time = times.exec_time or ctx.now
-    trade = times.trade_date or exec_time.date()
-    settle = times.settle_date or settlement_date(
-        book.get_instrument(conn, order.symbol).exchange, trade
-    )
+    exchange = book.get_instrument(conn, order.symbol).exchange
+    trade = times.trade_date or trade_date(exchange, exec_time)
+    settle = times.settle_date or settlement_date(exchange, trade)
     if settle < trade:
         raise BadInput(
             "SettlDate (64)", f"{settle.isoformat()} is before the trade date {trade.isoformat()}"

@@ -213,3 +213,18 @@ def test_ioc_and_fok_take_only_what_the_last_bar_offers(book: Tieout, tmp_path: 
     assert (ioc["status"], ioc["cum_qty"], ioc["leaves_qty"]) == ("canceled", "1000", "0")
     fits = book.ok(*args, "--qty", "900", "--tif", "fok").json()
     assert (fits["status"], fits["cum_qty"]) == ("filled", "900")
+
+
+def test_a_drop_copy_without_trade_date_is_dated_by_its_session(
+    book: Tieout, tmp_path: Path
+) -> None:
+    book.ok("instrument", "add", "BHP", "--exchange", "XASX", "--currency", "USD")
+    t = book.at("2026-12-02T23:30:00Z")
+    order = t.ok("order", "submit", "--account", "A1", "--symbol", "BHP", "--side", "buy",
+                 "--qty", "10", "--type", "limit", "--limit", "40", "--venue", "ACME",
+                 "--client-order-id", "S1", "--json").json()
+    apply(t, tmp_path, "s.fix", report("S1", "S1E0", "0"),
+          report("S1", "S1E1", "F", (32, "10"), (31, "40"), (60, "20261202-23:31:00")))
+    (fill,) = [e for e in t.ok("exec", "list", "--json").json() if e["order_id"]
+               == order["order_id"]]  # fmt: skip
+    assert fill["trade_date"] == "2026-12-03"  # Thursday's session, not the UTC Wednesday
