@@ -1650,7 +1650,9 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
     time order: each bar is its own business event (its fills executed at its time), and records
     itself worked (imports.bars_worked) in the same transaction, so that work a crash cut short
     resumes where it stopped (`fill_pending`): no bar is worked twice or never. A bar outside
-    the instrument's session fills nothing (the venue trades only in session)."""
+    the instrument's session fills nothing (the venue trades only in session). The
+    participation rate caps the venue's share of a bar for all its resting orders together,
+    given out in time priority (oldest first)."""
     with store.read() as conn:
         mb = market_bars.c
         bars = [
@@ -1689,6 +1691,12 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
             inst = book.get_instrument(conn, bar.symbol) if resting else None
             if inst is not None and not _in_session(inst.exchange, bar.time):
                 resting = []  # the venue trades only in session: a bar outside it fills nothing
+            # the venue's share of the bar, for all its resting orders together (oldest first)
+            share = (
+                paper.participation_quantity(bar.volume, terms.participation_pct, inst.lot_size)
+                if inst is not None
+                else Decimal(0)
+            )
             for order in resting:
                 assert inst is not None
                 price = bar_fill_price(order, bar)
@@ -1701,9 +1709,12 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                     price = (
                         min(slipped, bar.high) if order.side is Side.BUY else max(slipped, bar.low)
                     )
-                qty = bar_fill_quantity(order, bar, terms.participation_pct, inst.lot_size)
+                qty = min(
+                    bar_fill_quantity(order, bar, terms.participation_pct, inst.lot_size), share
+                )
                 if qty <= 0:
                     continue
+                share -= qty
                 fill = orders.ApplyFill(
                     ExecId(f"{order.order_id}-{len(order.fills) + 1}"),
                     qty,

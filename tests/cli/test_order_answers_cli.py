@@ -228,3 +228,26 @@ def test_a_drop_copy_without_trade_date_is_dated_by_its_session(
     (fill,) = [e for e in t.ok("exec", "list", "--json").json() if e["order_id"]
                == order["order_id"]]  # fmt: skip
     assert fill["trade_date"] == "2026-12-03"  # Thursday's session, not the UTC Wednesday
+
+
+def test_resting_orders_share_one_participation_of_a_bar(book: Tieout, tmp_path: Path) -> None:
+    """Two resting buys of 300 @ 99 (and 301): a bar of 1,000 through 99 gives the venue 10% =
+    100, to the older order (each used to take 100); a bar of 5,000 gives 500: the older's 200,
+    then the younger's 300."""
+    placed = datetime.now(UTC).replace(microsecond=0)
+    args = ("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy", "--type",
+            "limit", "--limit", "99", "--tif", "gtc", "--json")
+    older = book.ok(*args, "--qty", "300").json()
+    younger = book.ok(*args, "--qty", "301").json()  # other terms: not a duplicate order
+    t1, t2 = placed + timedelta(minutes=1), placed + timedelta(minutes=2)
+    clock = book.at(_iso(t2 + timedelta(minutes=1)))
+    clock.ok("md", "import", write(tmp_path / "b1.csv", "time,symbol,open,high,low,close,volume\n"
+                                   f"{_iso(t1)},COIN,99.5,99.5,98.5,99,1000\n"))
+
+    def cum(order: dict) -> str:
+        return str(book.ok("order", "show", order["order_id"], "--json").json()["cum_qty"])
+
+    assert (cum(older), cum(younger)) == ("100", "0")
+    clock.ok("md", "import", write(tmp_path / "b2.csv", "time,symbol,open,high,low,close,volume\n"
+                                   f"{_iso(t2)},COIN,99,99,98,98.5,5000\n"))
+    assert (cum(older), cum(younger)) == ("300", "300")  # the younger's last 1 waits
