@@ -369,14 +369,11 @@ def reservation_price(
     the higher of its stop and the last price, a market order the last price, both plus the
     market buffer (they may fill above the price seen now); zero for a market order without a
     last price. `last()` is asked only when needed. Pure but for `last`; the one formula of
-    reserved_cash, _reservation and oms.submission."""
+    reserved_cash, _reservation and oms.submission; the basis and buffer are risk's own."""
     if limit is not None:
         return limit
-    ref = last()
-    basis = stop if stop is not None and (ref is None or stop >= ref) else ref
-    if basis is None:
-        return Decimal(0)
-    return basis * (1 + buffer_pct.scaleb(-2))
+    basis = risk.unit_basis(None, stop, last())
+    return Decimal(0) if basis is None else risk.buffered(basis, False, buffer_pct)
 
 
 def order_reservation(
@@ -1587,8 +1584,7 @@ def _cancel_if_killed(conn: Connection, ctx: Ctx, order: Order) -> Order:
     chase it.)"""
     if not order.live or order.pending is not None:
         return order
-    killed = risk_limits.load_limits(conn).kill_switch
-    if not (killed or risk_limits.account_killed(conn, order.account)):
+    if not risk_limits.killed(conn, order.account):
         return order
     return _kill_cancel(conn, ctx, order)
 

@@ -396,24 +396,34 @@ def _pct(value: Decimal) -> str:
     return _num(value) + "%"
 
 
+def unit_basis(
+    limit: Decimal | None, stop: Decimal | None, reference: Decimal | None
+) -> Decimal | None:
+    """The price basis from an order's terms (see the module docstring): its limit (limit and
+    stop-limit orders), else the higher of its stop and the reference (stop), else the
+    reference (market); None for a market order without a reference."""
+    if limit is not None:
+        return limit
+    if stop is None:
+        return reference
+    return stop if reference is None or stop >= reference else reference
+
+
+def buffered(basis: Decimal, limited: bool, buffer_pct: Decimal) -> Decimal:
+    """What one unit needs at `basis`: the basis for an order with a limit, else the basis plus
+    the market buffer (market and stop orders may fill above the price seen now)."""
+    return basis if limited else basis * (_ONE + buffer_pct.scaleb(-2))
+
+
 def price_basis(order: OrderRequest, market: MarketState) -> Decimal | None:
     """The price an order is sized at (see the module docstring); None for a market order
     without a reference price."""
-    kind = order.order_type
-    if kind.needs_limit:
-        return order.limit_price
-    ref = market.reference_price
-    if kind is OrdType.MARKET:
-        return ref
-    stop = order.stop_price
-    assert stop is not None  # OrderRequest checked it
-    return stop if ref is None or stop >= ref else ref
+    return unit_basis(order.limit_price, order.stop_price, market.reference_price)
 
 
 def _needed(order: OrderRequest, basis: Decimal, limits: Limits) -> Decimal:
-    if order.order_type.needs_limit:
-        return order.quantity * basis + order.charges
-    return order.quantity * basis * (_ONE + limits.market_buffer_pct.scaleb(-2)) + order.charges
+    unit = buffered(basis, order.order_type.needs_limit, limits.market_buffer_pct)
+    return order.quantity * unit + order.charges
 
 
 def reservation(order: OrderRequest, market: MarketState, limits: Limits) -> Decimal:

@@ -107,8 +107,10 @@ def _limits_of(items: tuple[tuple[str, str], ...]) -> Limits:
     )
 
 
-def account_killed(conn: Connection, account: str) -> bool:
-    return killed_in(_stored(conn), account)
+def killed(conn: Connection, account: str) -> bool:
+    """Whether the global or the account's kill switch is engaged (one read of the settings)."""
+    stored = _stored(conn)
+    return stored.get("kill.global") == ON or killed_in(stored, account)
 
 
 def killed_in(stored: Mapping[str, str], account: str) -> bool:

@@ -12,7 +12,7 @@ import pytest
 
 from tests.cli.test_exec_apply_review import book
 from tests.cli.test_order_cli import fix_line, report
-from tests.conftest import Tieout, write
+from tests.conftest import Result, Tieout, write
 
 __all__ = ["book"]  # the fixture, used by name
 
@@ -23,7 +23,7 @@ NEXT_SESSION = "2026-11-27T14:45:00Z"  # XNYS open 14:30Z to 18:00Z (early close
 @pytest.fixture
 def nyse(tieout: Tieout, tmp_path: Path) -> Tieout:
     """An XNYS instrument whose last price (190, from the Wednesday's close) is the limit."""
-    t = tieout.at("2026-11-25T20:30:00Z")
+    t = tieout.at("2026-11-25T21:00:00Z")  # after the close: the bar has happened
     t.ok("instrument", "add", "AAPL", "--exchange", "XNYS", "--currency", "USD")
     t.ok("account", "open", "A1", "--currency", "USD", "--type", "margin")
     t.ok("cash", "deposit", "A1", "100000")
@@ -36,24 +36,20 @@ def nyse(tieout: Tieout, tmp_path: Path) -> Tieout:
             "2026-11-25T20:59:00Z,AAPL,190,190,190,190,100000\n",
         ),
     )
+    assert t.ok("md", "last", "AAPL", "--json").json()["price"] == "190"
     return tieout.at(THANKSGIVING)
+
+
+def aapl_buy(t: Tieout, *args: str) -> Result:
+    """`order submit` of an AAPL buy for A1 with these options."""
+    return t("order", "submit", "--account", "A1", "--symbol", "AAPL", "--side", "buy", *args)
 
 
 def limit_buy(t: Tieout, client_id: str, *extra: str) -> dict[str, Any]:
     args = ["--qty", "1", "--type", "limit", "--limit", "190", "--client-order-id", client_id]
-    order: dict[str, Any] = t.ok(
-        "order",
-        "submit",
-        "--account",
-        "A1",
-        "--symbol",
-        "AAPL",
-        "--side",
-        "buy",
-        *args,
-        *extra,
-        "--json",
-    ).json()
+    r = aapl_buy(t, *args, *extra, "--json")
+    assert r.code == 0, r.err
+    order: dict[str, Any] = r.json()
     return order
 
 
@@ -69,22 +65,7 @@ def test_a_marketable_gt_order_entered_on_a_holiday_rests(
 
 
 def test_a_day_or_market_order_is_still_refused_on_a_holiday(nyse: Tieout) -> None:
-    r = nyse(
-        "order",
-        "submit",
-        "--account",
-        "A1",
-        "--symbol",
-        "AAPL",
-        "--side",
-        "buy",
-        "--qty",
-        "1",
-        "--type",
-        "limit",
-        "--limit",
-        "190",
-    )
+    r = aapl_buy(nyse, "--qty", "1", "--type", "limit", "--limit", "190")
     assert r.code == 4 and "market closed" in r.err
 
 
@@ -102,25 +83,10 @@ def test_an_order_file_on_a_holiday_fills_nothing(nyse: Tieout, tmp_path: Path) 
 
 
 def test_an_amend_on_a_holiday_that_makes_the_order_marketable_rests(nyse: Tieout) -> None:
-    order = nyse.ok(
-        "order",
-        "submit",
-        "--account",
-        "A1",
-        "--symbol",
-        "AAPL",
-        "--side",
-        "buy",
-        "--qty",
-        "1",
-        "--type",
-        "limit",
-        "--limit",
-        "180",
-        "--tif",
-        "gtc",
-        "--json",
-    ).json()
+    placed = aapl_buy(nyse, "--qty", "1", "--type", "limit", "--limit", "180", "--tif", "gtc",
+                      "--json")
+    assert placed.code == 0, placed.err
+    order = placed.json()
     amended = nyse.ok("order", "amend", order["order_id"], "--limit", "190", "--json").json()
     assert (amended["status"], amended["limit_price"], amended["cum_qty"]) == ("new", "190", "0")
     assert nyse.ok("exec", "list", "--json").json() == []
