@@ -47,11 +47,15 @@ as a ``RiskFailure(code, message)``; the codes (``RiskCode``) are stable strings
   ``reservation(order)`` (below); sells need none. Margin accounts get no leverage here (margin
   financing is not modelled); what they may do that a cash account may not is sell short.
 - ``duplicate_order``: an earlier order of the account within the duplicate window (``now -
-  at < window``) with the same symbol, side, type, quantity, limit price and stop price, and a
-  different (or missing) client order id. The same client order id is not a risk matter: the
-  OMS answers a resubmission with the first order.
+  at < window``) with the same symbol, side, type, quantity, limit price, stop price, time in
+  force and expire date, and a different (or missing) client order id: a day order and a gtc
+  order for the same shares are two intentions, not one sent twice. The same client order id
+  is not a risk matter: the OMS answers a resubmission with the first order.
 - ``order_rate``: the account may send at most ``max_orders_per_window`` orders in any
   ``rate_window``: refused when that many recent order times lie within the window already.
+  The OMS counts the orders that were not rejected (by these checks or the venue): the limit
+  is on orders that reach a market, and an account whose orders are refused (by this check too)
+  is not locked out for longer by retrying.
 
 Price basis (the price an order is sized at): limit and stop-limit orders their limit price;
 market orders the reference price; stop orders the higher of the stop price and the reference
@@ -71,7 +75,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, localcontext
 from enum import StrEnum
 from types import MappingProxyType
@@ -169,6 +173,7 @@ class OrderRequest:
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
     client_order_id: str | None = None
+    expire_at: date | None = None  # a gtd order's expire date (a term the duplicate check compares)
     # what the venue will charge on top of a buy, in the order's currency (the paper venue: its
     # commission schedule at the price basis); the buying power check adds it
     charges: Decimal = ZERO
@@ -203,6 +208,8 @@ class RecentOrder:
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
     client_order_id: str | None = None
+    tif: TimeInForce = TimeInForce.DAY
+    expire_at: date | None = None
 
     @classmethod
     def of(cls, order: OrderRequest, at: datetime) -> RecentOrder:
@@ -215,6 +222,8 @@ class RecentOrder:
             order.limit_price,
             order.stop_price,
             order.client_order_id,
+            order.tif,
+            order.expire_at,
         )
 
 
@@ -559,7 +568,7 @@ def check_replace(
         raise BadInput(
             "quantity",
             f"the new quantity {_num(order.quantity)} must exceed the {_num(filled)} "
-            "already filled",
+            "already filled; to stop what is left, cancel the order instead",
         )
     quiet = AccountState(
         account.account_type,
@@ -734,6 +743,8 @@ def _duplicate(
             and r.order_type == order.order_type
             and r.limit_price == order.limit_price
             and r.stop_price == order.stop_price
+            and r.tif == order.tif
+            and r.expire_at == order.expire_at
             and (r.client_order_id is None or r.client_order_id != order.client_order_id)
             and now - r.at < window
         ):
@@ -744,6 +755,9 @@ def _duplicate(
                 terms += f" stop {_num(order.stop_price)}"
             if order.limit_price is not None:
                 terms += f" limit {_num(order.limit_price)}"
+            terms += f" {order.tif.value}"
+            if order.expire_at is not None:
+                terms += f" until {order.expire_at.isoformat()}"
             ident = f" {r.client_order_id!r}" if r.client_order_id else ""
             return RiskFailure(
                 RiskCode.DUPLICATE_ORDER,

@@ -87,7 +87,7 @@ from oms.order_book import (
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
 from oms.schema import SQLITE_TIME_FORMAT
 from oms.store import Store, bulk_insert
-from oms.values import AccountId, AccountType, OrdType, Side, Symbol, Venue, dec_str
+from oms.values import AccountId, AccountType, OrdType, Side, Symbol, TimeInForce, Venue, dec_str
 
 CHUNK = 1_000  # orders per transaction in `submit_file`
 LIVE = tuple(s.value for s in OrderStatus if not s.terminal)
@@ -220,6 +220,11 @@ class Db:
 
     def time(self, value: Any) -> datetime:
         return value.astimezone(UTC) if self.pg else datetime.fromisoformat(value)
+
+    def opt_day(self, value: Any) -> date | None:
+        if value is None or self.pg:
+            return value  # type: ignore[no-any-return]
+        return date.fromisoformat(value)
 
     def p_time(self, value: datetime) -> Any:
         return value if self.pg else value.astimezone(UTC).strftime(SQLITE_TIME_FORMAT)
@@ -357,9 +362,11 @@ def _terms_key(
     quantity: Decimal,
     limit: Decimal | None,
     stop: Decimal | None,
+    tif: Any,
+    expire_at: date | None,
 ) -> tuple[Any, ...]:
     """What the duplicate check compares (decimals hash and compare by value)."""
-    return (symbol, side.value, kind.value, quantity, limit, stop)
+    return (symbol, side.value, kind.value, quantity, limit, stop, tif.value, expire_at)
 
 
 # the reads of a group (constants, so that a prefetched query is known again by its text)
@@ -411,7 +418,10 @@ _LIVE_ORDERS_SQL = (
     " FROM orders o JOIN instruments i ON i.symbol = o.symbol"
     f" WHERE o.account = ? AND o.status IN ({_LIVE_SQL})"
 )
-_RATE_SQL = "SELECT count(*) FROM orders WHERE account = ? AND created_at > ?"
+# the orders the rate limit counts: those not rejected (see oms.risk, order_rate)
+_RATE_SQL = (
+    "SELECT count(*) FROM orders WHERE account = ? AND created_at > ? AND status <> 'rejected'"
+)
 _INSTRUMENT_SQL = (
     "SELECT symbol, exchange, currency, tick_size, lot_size, restricted FROM instruments"
     " WHERE symbol = ?"
@@ -425,8 +435,7 @@ _POSITION_AFTER_SQL = (
     "SELECT side, quantity, exec_type FROM executions WHERE account = ? AND symbol = ? AND id > ?"
 )
 _POSITION_RANGE_SQL = (
-    "SELECT side, quantity, exec_type FROM executions WHERE id > ? AND +account = ?"
-    " AND +symbol = ?"
+    "SELECT side, quantity, exec_type FROM executions WHERE id > ? AND +account = ? AND +symbol = ?"
 )
 # PostgreSQL plans this one for its parameters each time (never a generic plan, which cannot
 # see that `id > ?` leaves a few rows): the primary key's range or the account's index
@@ -455,7 +464,7 @@ class AccountBook:
     # currency -> cash held for its live buy orders in instruments of that currency
     reserved: dict[str, Decimal]
     open_qty: dict[tuple[str, str], Decimal]  # (symbol, side) -> leaves of live orders
-    rate_count: int  # its orders with now - created_at < rate window
+    rate_count: int  # its orders with now - created_at < rate window, not rejected
     positions: dict[str, Decimal] = field(default_factory=dict)  # symbol -> quantity
     # terms (_terms_key) -> its orders in the duplicate window with them, not rejected, oldest
     # first; and the (symbol, side, type) whose orders were all read (a group of many orders)
@@ -477,7 +486,16 @@ class AccountBook:
             time = self.parse_time
             found = self.candidates[key] = [
                 risk.RecentOrder(
-                    time(at), key[0], Side(key[1]), qty, OrdType(key[2]), limit, stop, cid
+                    time(at),
+                    key[0],
+                    Side(key[1]),
+                    qty,
+                    OrdType(key[2]),
+                    limit,
+                    stop,
+                    cid,
+                    TimeInForce(key[6]),
+                    key[7],
                 )
                 for at, qty, limit, stop, cid in rows
             ]
@@ -728,7 +746,14 @@ class Group:
         stop price, decimals by value), oldest first. A group of many orders reads each
         (symbol, side, type) once; a single order reads only those with its quantity."""
         key = _terms_key(
-            req.symbol, req.side, req.type, req.quantity, req.limit_price, req.stop_price
+            req.symbol,
+            req.side,
+            req.type,
+            req.quantity,
+            req.limit_price,
+            req.stop_price,
+            req.tif,
+            req.expire_at,
         )
         wide = (req.symbol, req.side.value, req.type.value)
         found = acct.known(key, wide)
@@ -738,19 +763,19 @@ class Group:
         rows = db.all(*self._candidates_query(acct.info.account, req))
         kind = risk.OrdType(req.type.value)
         if self.bulk:  # by terms, oldest first; RecentOrders made when asked for (known)
-            unread, dec, opt_dec = acct.unread, db.dec, db.opt_dec
-            prefix = _terms_key(req.symbol, req.side, kind, _ZERO, None, None)[:3]
-            for at, qty_, limit_, stop_, cid in rows:
+            unread, dec, opt_dec, opt_day = acct.unread, db.dec, db.opt_dec, db.opt_day
+            prefix = (req.symbol, req.side.value, kind.value)
+            for at, qty_, limit_, stop_, cid, tif, expire in rows:
                 qty, limit, stop = dec(qty_), opt_dec(limit_), opt_dec(stop_)
                 # the stored time as read: parsed only if an order with these terms comes
-                unread.setdefault((*prefix, qty, limit, stop), []).append(
+                unread.setdefault((*prefix, qty, limit, stop, tif, opt_day(expire)), []).append(
                     (at, qty, limit, stop, cid)
                 )
             acct.candidates_read.add(wide)
             found = acct.known(key, wide)
             assert found is not None
             return found
-        for at, qty, limit, stop, cid in rows:
+        for at, qty, limit, stop, cid, tif, expire in rows:
             recent = risk.RecentOrder(
                 db.time(at),
                 req.symbol,
@@ -760,9 +785,18 @@ class Group:
                 db.opt_dec(limit),
                 db.opt_dec(stop),
                 cid,
+                TimeInForce(tif),
+                db.opt_day(expire),
             )
             k = _terms_key(
-                req.symbol, req.side, kind, recent.quantity, recent.limit_price, recent.stop_price
+                req.symbol,
+                req.side,
+                kind,
+                recent.quantity,
+                recent.limit_price,
+                recent.stop_price,
+                recent.tif,
+                recent.expire_at,
             )
             if k == key:
                 acct.candidates.setdefault(k, []).append(recent)
@@ -771,7 +805,8 @@ class Group:
     def _candidates_query(self, account: str, req: OrderRequest) -> tuple[str, Sequence[Any]]:
         db = self.db
         sql = (
-            "SELECT created_at, quantity, limit_price, stop_price, client_order_id FROM orders"
+            "SELECT created_at, quantity, limit_price, stop_price, client_order_id, tif, expire_at"
+            " FROM orders"
             " WHERE account = ? AND created_at > ? AND symbol = ? AND side = ? AND type = ?"
             " AND status <> ?"
         )
@@ -893,6 +928,7 @@ class Group:
             req.limit_price,
             req.stop_price,
             client_id,
+            req.expire_at,
         )
         if req.side is Side.BUY and req.venue == PAPER and self.terms_charge:
             # the paper venue's commission at the price basis: a buy must afford it too
@@ -977,7 +1013,8 @@ class Group:
 
     def _move_on(self, acct: AccountBook, order: Order) -> None:
         """The account state as reading it again would find it after `order` (new)."""
-        acct.rate_count += 1
+        if order.status is not OrderStatus.REJECTED:
+            acct.rate_count += 1
         if order.live:
             key = (order.symbol, order.side.value)
             acct.open_qty[key] = acct.open_qty.get(key, _ZERO) + order.leaves_qty
@@ -998,6 +1035,8 @@ class Group:
                 order.quantity,
                 order.limit_price,
                 order.stop_price,
+                order.tif,
+                order.expire_at,
             )
             wide = (str(order.symbol), order.side.value, order.type.value)
             found = acct.known(key, wide)
@@ -1012,6 +1051,8 @@ class Group:
                         order.limit_price,
                         order.stop_price,
                         order.client_order_id,
+                        order.tif,
+                        order.expire_at,
                     )
                 )
 

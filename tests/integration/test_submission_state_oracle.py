@@ -32,6 +32,7 @@ from oms.positions import positions
 from oms.refdata import make_account, make_instrument
 from oms.schema import executions as executions_table
 from oms.schema import running_sums
+from oms.orders import OrderStatus
 from oms.store import Store
 from oms.values import OrdType, Side, TimeInForce
 from tests.conftest import _pg_url
@@ -279,7 +280,12 @@ def book_view(store: Store, now: datetime) -> dict[str, Any]:
                 "cash": cash,
                 "reserved": reserved,
                 "open": open_qty,
-                "rate": sum(1 for o in mine if now - o.created_at < window),
+                # the rate counts the orders that were not rejected (oms.risk, order_rate)
+                "rate": sum(
+                    1
+                    for o in mine
+                    if now - o.created_at < window and o.status is not OrderStatus.REJECTED
+                ),
                 "positions": {s: held.get(s, Decimal(0)) for s in SYMBOLS},
             }
     return out

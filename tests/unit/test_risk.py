@@ -8,7 +8,7 @@ them by a power of ten), never from a float.
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -232,9 +232,22 @@ def test_duplicate_order() -> None:
     earlier = RecentOrder.of(order(client_order_id="c-old"), NOW - timedelta(seconds=3))
     msg = only(run(a=account(recent_orders=[earlier])), RiskCode.DUPLICATE_ORDER)
     assert msg == (
-        "duplicate order: same terms (buy 100 AAPL limit 190.25) as order 'c-old' sent at "
+        "duplicate order: same terms (buy 100 AAPL limit 190.25 day) as order 'c-old' sent at "
         "2026-11-25T14:59:57.000000Z, 3s ago; the duplicate window is 10s"
     )
+
+
+def test_another_time_in_force_or_expire_date_is_not_a_duplicate() -> None:
+    at = NOW - timedelta(seconds=3)
+    gtd = order(tif=TimeInForce.GTD, expire_at=date(2026, 11, 27), client_order_id="c-old")
+    for earlier in (
+        RecentOrder.of(order(tif=TimeInForce.GTC, client_order_id="c-old"), at),
+        RecentOrder.of(gtd, at),
+    ):
+        assert run(a=account(recent_orders=[earlier])).ok
+    later = dataclasses.replace(gtd, client_order_id="c-new")
+    result = run(later, account(recent_orders=[RecentOrder.of(gtd, at)]))
+    assert "limit 190.25 gtd until 2026-11-27)" in only(result, RiskCode.DUPLICATE_ORDER)
 
 
 def test_order_rate() -> None:
@@ -496,7 +509,7 @@ def test_duplicate_boundaries() -> None:
     assert run(a=recent(inside, client_order_id="x", symbol="MSFT")).ok
     stop = {"order_type": STOP_LIMIT, "stop_price": D(195), "limit_price": D(196)}
     msg = only(run(order(**stop), a=recent(inside, client_order_id="x", **stop)), DUP)
-    assert "(buy 100 AAPL stop 195 limit 196)" in msg
+    assert "(buy 100 AAPL stop 195 limit 196 day)" in msg
     msg = only(
         run(
             market_order(),
@@ -504,7 +517,7 @@ def test_duplicate_boundaries() -> None:
         ),
         DUP,
     )
-    assert "(buy 100 AAPL market)" in msg
+    assert "(buy 100 AAPL market day)" in msg
     # equal as numbers is the same price
     assert not run(a=recent(inside, client_order_id="x", limit_price=D("190.250"))).ok
 

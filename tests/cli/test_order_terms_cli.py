@@ -1,0 +1,80 @@
+"""Through the real command on both backends: what the duplicate check counts as the same
+terms (time in force and expire date too), what the order rate counts (not rejected orders),
+and an amend down to what has filled."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tests.cli.test_exec_apply_review import apply, book, external, shown
+from tests.cli.test_order_cli import report
+from tests.conftest import Result, Tieout, write
+
+__all__ = ["book"]  # the fixture, used by name
+
+_LIMIT = ("--side", "buy", "--qty", "1", "--type", "limit", "--limit", "90")  # rests at 90
+
+
+def _submit(t: Tieout, *args: str) -> Result:
+    return t("order", "submit", "--account", "A1", "--symbol", "COIN", *args, "--json")
+
+
+def _expire(days: int) -> str:
+    return (datetime.now(UTC).date() + timedelta(days=days)).isoformat()
+
+
+def test_the_same_shares_for_another_time_in_force_are_not_a_duplicate(book: Tieout) -> None:
+    day = _submit(book, *_LIMIT, "--tif", "day")
+    assert day.code == 0 and day.json()["status"] == "new", day.err
+    gtc = _submit(book, *_LIMIT, "--tif", "gtc")
+    assert gtc.code == 0 and gtc.json()["status"] == "new", gtc.err
+    gtd1 = _submit(book, *_LIMIT, "--tif", "gtd", "--expire-at", _expire(3))
+    assert gtd1.code == 0, gtd1.err
+    gtd2 = _submit(book, *_LIMIT, "--tif", "gtd", "--expire-at", _expire(4))
+    assert gtd2.code == 0, gtd2.err
+    again = _submit(book, *_LIMIT, "--tif", "gtc")  # the gtc one sent twice
+    assert again.code == 4 and again.json()["status"] == "rejected"
+    assert "duplicate order: same terms (buy 1 COIN limit 90 gtc)" in again.err
+    later = _submit(book, *_LIMIT, "--tif", "gtd", "--expire-at", _expire(3))
+    assert later.code == 4 and f"gtd until {_expire(3)})" in later.err
+
+
+def test_a_file_tells_time_in_force_apart_as_single_submissions_do(
+    book: Tieout, tmp_path: Path
+) -> None:
+    rows = "".join(
+        f"A1,COIN,buy,1,limit,90,{tif},{expire}\n"
+        for tif, expire in (("day", ""), ("gtc", ""), ("gtd", _expire(3)), ("gtc", ""))
+    )
+    f = write(tmp_path / "orders.csv", "account,symbol,side,qty,type,limit,tif,expire_at\n"
+              + rows)
+    r = book("order", "submit", "--file", f, "--json")
+    statuses = [o["status"] for o in book.ok("order", "list", "--json").json()]
+    assert sorted(statuses) == ["new", "new", "new", "rejected"], r.out
+    reasons = [o["reject_reason"] for o in book.ok("order", "list", "--json").json()
+               if o["status"] == "rejected"]
+    assert "gtc" in reasons[0]
+
+
+def test_rejected_orders_do_not_count_towards_the_order_rate(book: Tieout) -> None:
+    book.ok("risk", "set", "max-orders-per-window", "2")
+    big = _submit(book, "--side", "buy", "--qty", "5000")  # 500,000 USD: no buying power
+    assert big.code == 4 and "buying power" in big.err
+    for qty in ("1", "2"):  # an order rejected does not use up the account's rate
+        r = _submit(book, "--side", "buy", "--qty", qty)
+        assert r.code == 0 and r.json()["status"] == "filled", r.err
+    third = _submit(book, "--side", "buy", "--qty", "3")
+    assert third.code == 4 and "order rate" in third.err, third.err
+    fourth = _submit(book, "--side", "buy", "--qty", "4")  # retrying does not lock it out longer
+    assert fourth.code == 4 and "2 orders" in fourth.err, fourth.err
+
+
+def test_an_amend_down_to_what_has_filled_says_to_cancel(book: Tieout, tmp_path: Path) -> None:
+    external(book, "X1")
+    apply(book, tmp_path, "ack.fix", report("X1", "X1E0", "0"))
+    apply(book, tmp_path, "fill.fix", report("X1", "E1", "F", (32, "4"), (31, "100")))
+    r = book("order", "amend", "--client-order-id", "X1", "--qty", "4")
+    assert r.code == 3
+    assert "the new quantity 4 must exceed the 4 already filled" in r.err
+    assert "cancel the order instead" in r.err
+    doc = shown(book, "X1")
+    assert (doc["status"], doc["quantity"], doc["leaves_qty"]) == ("partially_filled", "10", "6")
