@@ -184,6 +184,8 @@ def command(report: Report) -> orders.Command:
         return orders.Expire(reason=reason)
     if exec_type is ExecType.DONE_FOR_DAY:
         return orders.MarkDoneForDay(reason=reason)
+    if exec_type is ExecType.TRIGGERED:
+        return orders.TriggerOrder(reason=reason)
     if exec_type is ExecType.RESTATED:
         return orders.Restate(
             quantity=_dec(report, 38, "OrderQty", required=False),

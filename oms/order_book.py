@@ -1603,20 +1603,20 @@ def bar_fill_price(order: Order, bar: md.Bar) -> Decimal | None:
     """The price at which a bar fills a resting limit, stop or stop-limit order, or None when the
     bar does not reach it. A buy limit fills at its limit or the open if the bar opened through
     it; a stop triggers when the bar trades through it and then fills at the stop or the open
-    (a gap) as a market order, a stop-limit as a limit order. A stop order that has filled in
-    part triggered already: later bars fill it as a market order at their open, a stop-limit as
-    a limit order, whether or not they trade through the stop again. (A stop-limit that
-    triggered but has not filled yet is not known to have triggered: it waits for a bar through
-    its stop again.)"""
+    (a gap) as a market order, a stop-limit as a limit order. A stop or stop-limit order that
+    has triggered already (orders.triggered: a trigger in its history, or a fill) works as a
+    market or limit order on later bars, whether or not they trade through the stop again: a
+    stop fills at their open."""
     buy = order.side is Side.BUY
     base = bar.open
-    if order.type in (OrdType.STOP, OrdType.STOP_LIMIT) and order.cum_qty > 0:
+    if orders.triggered(order):
         if order.type is OrdType.STOP:
             return bar.open  # triggered: a market order
     elif order.type in (OrdType.STOP, OrdType.STOP_LIMIT):
-        stop = order.stop_price
-        if stop is None or not (bar.high >= stop if buy else bar.low <= stop):
+        if not stop_reached(order, bar):
             return None
+        stop = order.stop_price
+        assert stop is not None
         base = max(stop, bar.open) if buy else min(stop, bar.open)
         if order.type is OrdType.STOP:
             return base
@@ -1626,6 +1626,15 @@ def bar_fill_price(order: Order, bar: md.Bar) -> Decimal | None:
     if buy:
         return min(limit, base) if bar.low <= limit else None
     return max(limit, base) if bar.high >= limit else None
+
+
+def stop_reached(order: Order, bar: md.Bar) -> bool:
+    """Whether a bar trades through a stop or stop-limit order's stop price (a buy's at or
+    above it, a sell's at or below)."""
+    stop = order.stop_price
+    if order.type not in (OrdType.STOP, OrdType.STOP_LIMIT) or stop is None:
+        return False
+    return bar.high >= stop if order.side is Side.BUY else bar.low <= stop
 
 
 def bar_fill_quantity(
@@ -1697,6 +1706,7 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                 assert inst is not None
                 price = bar_fill_price(order, bar)
                 if price is None:
+                    _remember_trigger(conn, ctx, order, bar)
                     continue
                 if order.type is OrdType.STOP:  # triggered: it fills as a market order
                     slipped = paper.slipped_price(
@@ -1709,6 +1719,7 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                     bar_fill_quantity(order, bar, terms.participation_pct, inst.lot_size), share
                 )
                 if qty <= 0:
+                    _remember_trigger(conn, ctx, order, bar)
                     continue
                 share -= qty
                 fill = orders.ApplyFill(
@@ -1737,6 +1748,26 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                 )
                 touched[order.order_id] = step.order
     return list(touched.values())
+
+
+def _remember_trigger(conn: Connection, ctx: Ctx, order: Order, bar: md.Bar) -> None:
+    """A bar that reached an untriggered stop's price but filled none of it (a stop-limit's
+    limit not reached, or no share of the bar left): the order triggered (ExecType L), and
+    works from now on as a limit (or market) order whatever the price does next."""
+    if orders.triggered(order) or not stop_reached(order, bar):
+        return
+    command = orders.TriggerOrder(reason=f"bar {utc_iso(bar.time)}")
+    step = orders.decide(order, command, ctx.now, ctx.actor)
+    _store_order(conn, step.order, ctx, [step], [command], new=False)
+    audit.append(
+        conn,
+        at=ctx.now,
+        actor=ctx.actor,
+        action="order.paper_trigger",
+        entity_type="order",
+        entity_id=order.order_id,
+        payload={"bar": utc_iso(bar.time), "stop_price": order.stop_price},
+    )
 
 
 def fill_pending(store: Store, ctx: Ctx) -> list[Order]:

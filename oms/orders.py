@@ -220,6 +220,7 @@ class ExecType(StrEnum):
     TRADE = "trade"  # F
     TRADE_CORRECT = "trade_correct"  # G
     TRADE_CANCEL = "trade_cancel"  # H (a bust)
+    TRIGGERED = "triggered"  # L (triggered or activated by system: a stop's trigger)
 
     @property
     def fix(self) -> str:
@@ -251,6 +252,7 @@ _EXEC_TYPE_FIX: Mapping[ExecType, str] = MappingProxyType(
         ExecType.TRADE: "F",
         ExecType.TRADE_CORRECT: "G",
         ExecType.TRADE_CANCEL: "H",
+        ExecType.TRIGGERED: "L",
     }
 )
 
@@ -283,6 +285,7 @@ class CommandKind(StrEnum):
     MARK_DONE_FOR_DAY = "mark_done_for_day"  # ExecType 3
     SUSPEND = "suspend"  # (ExecType 9; not applied from files)
     RESTATE = "restate"  # ExecType D
+    TRIGGER = "trigger"  # ExecType L: a stop or stop-limit order's stop price was reached
 
 
 class Event(StrEnum):
@@ -306,6 +309,7 @@ class Event(StrEnum):
     ORDER_DONE_FOR_DAY = "order_done_for_day"
     ORDER_SUSPENDED = "order_suspended"
     ORDER_RESTATED = "order_restated"
+    ORDER_TRIGGERED = "order_triggered"
 
 
 _K = CommandKind
@@ -329,6 +333,7 @@ EVENTS: Mapping[CommandKind, Event] = MappingProxyType(
         _K.MARK_DONE_FOR_DAY: Event.ORDER_DONE_FOR_DAY,
         _K.SUSPEND: Event.ORDER_SUSPENDED,
         _K.RESTATE: Event.ORDER_RESTATED,
+        _K.TRIGGER: Event.ORDER_TRIGGERED,
     }
 )
 
@@ -348,6 +353,7 @@ EXEC_TYPE_COMMANDS: Mapping[ExecType, CommandKind] = MappingProxyType(
         ExecType.TRADE: _K.APPLY_FILL,
         ExecType.TRADE_CORRECT: _K.CORRECT_FILL,
         ExecType.TRADE_CANCEL: _K.BUST_FILL,
+        ExecType.TRIGGERED: _K.TRIGGER,
     }
 )
 
@@ -840,6 +846,16 @@ class Restate:
     reason: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class TriggerOrder:
+    """A stop or stop-limit order's stop price was reached (ExecType L): from now on it works
+    as a market (stop) or limit (stop-limit) order, whatever the price does next. Its status
+    does not change; the trigger is an event of its history (``triggered``)."""
+
+    kind: ClassVar[CommandKind] = CommandKind.TRIGGER
+    reason: str | None = None
+
+
 Command = (
     SubmitOrder
     | AcknowledgeOrder
@@ -859,6 +875,7 @@ Command = (
     | MarkDoneForDay
     | Suspend
     | Restate
+    | TriggerOrder
 )
 
 
@@ -918,6 +935,7 @@ TRANSITIONS: Mapping[tuple[OrderStatus | None, CommandKind], OrderStatus | Targe
             (_S.NEW, _K.MARK_DONE_FOR_DAY): _S.DONE_FOR_DAY,
             (_S.NEW, _K.SUSPEND): _S.SUSPENDED,
             (_S.NEW, _K.RESTATE): WORKING,
+            (_S.NEW, _K.TRIGGER): UNCHANGED,  # a stop's trigger; one with fills triggered
             # partially_filled
             (_S.PARTIALLY_FILLED, _K.APPLY_FILL): WORKING,
             (_S.PARTIALLY_FILLED, _K.CORRECT_FILL): UNCHANGED,
@@ -946,6 +964,7 @@ TRANSITIONS: Mapping[tuple[OrderStatus | None, CommandKind], OrderStatus | Targe
             (_S.PENDING_CANCEL, _K.ACCEPT_CANCEL): _S.CANCELED,
             (_S.PENDING_CANCEL, _K.REJECT_CANCEL): RESUMED,
             (_S.PENDING_CANCEL, _K.EXPIRE): _S.EXPIRED,
+            (_S.PENDING_CANCEL, _K.TRIGGER): UNCHANGED,  # it still works until canceled
             # pending_replace: fills still count against the old terms
             (_S.PENDING_REPLACE, _K.ACKNOWLEDGE): UNCHANGED,  # as in pending_cancel
             (_S.PENDING_REPLACE, _K.APPLY_FILL): UNCHANGED,
@@ -956,6 +975,7 @@ TRANSITIONS: Mapping[tuple[OrderStatus | None, CommandKind], OrderStatus | Targe
             (_S.PENDING_REPLACE, _K.REJECT_REPLACE): RESUMED,
             (_S.PENDING_REPLACE, _K.ACCEPT_CANCEL): _S.CANCELED,  # unsolicited
             (_S.PENDING_REPLACE, _K.EXPIRE): _S.EXPIRED,
+            (_S.PENDING_REPLACE, _K.TRIGGER): UNCHANGED,
             # done_for_day: a GT order rests until the venue restates it (or it fills again)
             (_S.DONE_FOR_DAY, _K.APPLY_FILL): WORKING,  # an implicit renewal
             (_S.DONE_FOR_DAY, _K.CORRECT_FILL): UNCHANGED,
@@ -1356,6 +1376,20 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
             return _Effect(_with_reason("done for day", reason))
         case Suspend(reason=reason):
             return _Effect(_with_reason("suspended", reason))
+        case TriggerOrder(reason=reason):
+            if order.type not in (OrdType.STOP, OrdType.STOP_LIMIT):
+                raise _refused(
+                    order,
+                    kind,
+                    f"order {order.order_id} is a {order.type.value} order: only stop and "
+                    "stop-limit orders trigger",
+                    "not_a_stop",
+                )
+            if triggered(order):
+                raise _refused(
+                    order, kind, f"order {order.order_id} has triggered already", "triggered"
+                )
+            return _Effect(_with_reason(f"triggered at stop {order.stop_price}", reason))
         case Restate(quantity=quantity, limit_price=limit, stop_price=stop):
             return _replaced(order, what, "restated", quantity, limit, stop, None, command)
         case SubmitOrder():  # pragma: no cover - decide handles submit before
@@ -1416,6 +1450,14 @@ def same_terms(order: Order, command: SubmitOrder) -> bool:
     ("duplicate") and refuses the same client order id with other terms. The comparison is with
     the order as first submitted, whatever replaces happened since."""
     return _terms(order.submitted) == _terms(command)
+
+
+def triggered(order: Order) -> bool:
+    """Whether a stop or stop-limit order has triggered: its trigger is in its history, or it
+    has filled (a stop fills only once triggered). False for any other type."""
+    if order.type not in (OrdType.STOP, OrdType.STOP_LIMIT):
+        return False
+    return order.cum_qty > 0 or any(h.event is Event.ORDER_TRIGGERED for h in order.history)
 
 
 def gtd_expired(order: Order, today: date) -> bool:

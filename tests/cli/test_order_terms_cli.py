@@ -78,3 +78,45 @@ def test_an_amend_down_to_what_has_filled_says_to_cancel(book: Tieout, tmp_path:
     assert "cancel the order instead" in r.err
     doc = shown(book, "X1")
     assert (doc["status"], doc["quantity"], doc["leaves_qty"]) == ("partially_filled", "10", "6")
+
+
+def _bars(tmp_path: Path, name: str, *rows: tuple[datetime, str]) -> str:
+    lines = "".join(f"{t.strftime('%Y-%m-%dT%H:%M:%SZ')},COIN,{ohlcv}\n" for t, ohlcv in rows)
+    return write(tmp_path / name, "time,symbol,open,high,low,close,volume\n" + lines)
+
+
+def test_a_stop_limit_remembers_its_trigger(book: Tieout, tmp_path: Path) -> None:
+    """A bar through the stop (105) that does not reach the limit (103) triggers the order
+    without filling it; a later bar below the stop but through the limit then fills it (it is
+    a limit order now), as the venue would. It used to wait for the stop again."""
+    placed = datetime.now(UTC)
+    order = _submit(book, "--side", "buy", "--qty", "10", "--type", "stop_limit", "--stop",
+                    "105", "--limit", "103", "--tif", "gtc").json()
+    first = book.ok("md", "import", _bars(
+        tmp_path, "b1.csv", (placed + timedelta(minutes=1), "104,106,104,105.5,1000")), "--json")
+    assert first.json()["paper_orders_filled"] == 0
+    doc = shown(book, order["client_order_id"])
+    assert (doc["status"], doc["cum_qty"]) == ("new", "0")
+    assert doc["history"][-1]["event"] == "order_triggered"
+    assert doc["history"][-1]["reason"].startswith("triggered at stop 105: bar ")
+    book.ok("md", "import", _bars(
+        tmp_path, "b2.csv", (placed + timedelta(minutes=2), "102,102.5,101,102,1000")))
+    doc = shown(book, order["client_order_id"])
+    assert (doc["status"], doc["cum_qty"], doc["avg_px"]) == ("filled", "10", "102")
+    assert [h["event"] for h in doc["history"]].count("order_triggered") == 1
+
+
+def test_a_venue_triggers_a_stop_with_exec_type_l(book: Tieout, tmp_path: Path) -> None:
+    _submit(book, "--side", "sell", "--qty", "10", "--type", "stop", "--stop", "95",
+            "--venue", "ACME", "--client-order-id", "S1")
+    _submit(book, "--side", "buy", "--qty", "1", "--type", "limit", "--limit", "95",
+            "--venue", "ACME", "--client-order-id", "L1")
+    r = apply(book, tmp_path, "drop.fix", report("S1", "S1E0", "0"), report("S1", "S1E1", "L"),
+              report("L1", "L1E0", "0"), report("L1", "L1E1", "L"), report("S1", "S1E2", "L"))
+    assert r.code == 3
+    problems = {p["line"]: p["reason"] for p in r.json()["problems"]}
+    assert set(problems) == {4, 5}
+    assert "only stop and stop-limit orders trigger" in problems[4]
+    assert "has triggered already" in problems[5]
+    doc = shown(book, "S1")
+    assert (doc["status"], [h["event"] for h in doc["history"]][-1]) == ("new", "order_triggered")

@@ -28,11 +28,11 @@ from oms import book, executions, lots, md_book, order_book, retention_book, ris
 from oms.book import Ctx
 from oms.errors import BadInput, NotFound, Refused
 from oms.order_book import OrderRequest
+from oms.orders import OrderStatus
 from oms.positions import positions
 from oms.refdata import make_account, make_instrument
 from oms.schema import executions as executions_table
 from oms.schema import running_sums
-from oms.orders import OrderStatus
 from oms.store import Store
 from oms.values import OrdType, Side, TimeInForce
 from tests.conftest import _pg_url

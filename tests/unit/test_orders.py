@@ -61,6 +61,7 @@ from oms.orders import (
     Suspend,
     Target,
     TimeInForce,
+    TriggerOrder,
     allowed_commands,
     average_price,
     decide,
@@ -68,6 +69,7 @@ from oms.orders import (
     gtd_expired,
     reported_status,
     same_terms,
+    triggered,
 )
 from oms.values import AccountId, ExecId, Side, Symbol, Venue
 
@@ -472,9 +474,20 @@ SAMPLES: dict[CommandKind, Command] = {
     K.MARK_DONE_FOR_DAY: MarkDoneForDay(),
     K.SUSPEND: Suspend(),
     K.RESTATE: Restate(limit_price=D(49)),
+    K.TRIGGER: TriggerOrder(),
+}
+
+# Only stop and stop-limit orders trigger, and only those that have not (no fill, no trigger):
+# the statuses where the table allows a trigger, reached by a stop-limit order without fills.
+_STOP = submit(type=OrdType.STOP_LIMIT, stop="51", limit="52")
+STOP_PATHS: dict[OrderStatus, list[Command]] = {
+    S.NEW: [_STOP, AcknowledgeOrder()],
+    S.PENDING_CANCEL: [_STOP, AcknowledgeOrder(), RequestCancel()],
+    S.PENDING_REPLACE: [_STOP, AcknowledgeOrder(), replace("9000")],
 }
 
 ORDERS = {status: apply(path) for status, path in PATHS.items()}
+STOP_ORDERS = {status: apply(path) for status, path in STOP_PATHS.items()}
 CELLS = [(status, kind) for status in OrderStatus for kind in CommandKind]
 
 
@@ -487,9 +500,9 @@ def test_fixtures_cover_every_status_and_command() -> None:
 
 @pytest.mark.parametrize(("status", "kind"), CELLS, ids=[f"{s}-{k}" for s, k in CELLS])
 def test_transition_table_cell(status: OrderStatus, kind: CommandKind) -> None:
-    before = ORDERS[status]
     command = SAMPLES[kind]
     target = TRANSITIONS.get((status, kind))
+    before = STOP_ORDERS[status] if kind is K.TRIGGER and target else ORDERS[status]
     if target is None:
         with pytest.raises(IllegalTransition) as caught:
             decide(before, command, T0, ACTOR)
@@ -746,7 +759,7 @@ def test_precedence_list_keeps_the_fix_order() -> None:
 
 
 def test_exec_type_codes() -> None:
-    codes = {"0", "3", "4", "5", "6", "8", "C", "D", "E", "F", "G", "H"}
+    codes = {"0", "3", "4", "5", "6", "8", "C", "D", "E", "F", "G", "H", "L"}
     assert {e.fix for e in ExecType} == codes
     for exec_type in ExecType:
         assert ExecType.from_fix(exec_type.fix) is exec_type
@@ -928,6 +941,7 @@ def draw_command(
         K.EXPIRE: Expire(),
         K.MARK_DONE_FOR_DAY: MarkDoneForDay(),
         K.SUSPEND: Suspend(),
+        K.TRIGGER: TriggerOrder(),
     }
     if kind in commands:
         return commands[kind]
@@ -962,7 +976,9 @@ def test_random_command_sequences_keep_the_invariants(
     data: st.DataObject, units: int, scale: int, steps: int
 ) -> None:
     ids = itertools.count(1)
-    order = decide(None, submit(D(units).scaleb(-scale)), T0, ACTOR).order
+    stop = data.draw(st.booleans())  # a stop-limit order can also trigger
+    terms = {"type": OrdType.STOP_LIMIT, "stop": "51", "limit": "52"} if stop else {}
+    order = decide(None, submit(D(units).scaleb(-scale), **terms), T0, ACTOR).order
     check_invariants(order)
     accepted = 1
     for step in range(steps):
@@ -986,3 +1002,17 @@ def test_random_command_sequences_keep_the_invariants(
         if not order.live and not order.fills:
             break
     assert len(order.history) == accepted
+
+
+def test_a_stop_triggers_once_and_other_orders_never() -> None:
+    order = STOP_ORDERS[S.NEW]
+    assert not triggered(order)
+    after = decide(order, TriggerOrder(reason="bar"), T0, ACTOR).order
+    assert triggered(after) and after.status is S.NEW and after.leaves_qty == order.leaves_qty
+    assert after.history[-1].reason == "triggered at stop 51: bar"
+    refused(after, TriggerOrder(), "triggered")
+    refused(ORDERS[S.NEW], TriggerOrder(), "not_a_stop")  # a limit order
+    filled_part = decide(order, fill("E1", "10", "52"), T0, ACTOR).order
+    assert triggered(filled_part)  # a stop-limit fills only once triggered
+    with pytest.raises(IllegalTransition):
+        decide(filled_part, TriggerOrder(), T0, ACTOR)
