@@ -376,26 +376,61 @@ def reservation_price(
     return Decimal(0) if basis is None else risk.buffered(basis, False, buffer_pct)
 
 
-def order_reservation(
-    order: Order, last: Callable[[], Decimal | None], buffer_pct: Decimal
+def charge_held(
+    terms: paper.PaperTerms,
+    filled_quantity: Decimal,
+    filled_notional: Decimal,
+    leaves: Decimal,
+    limit: Decimal | None,
+    stop: Decimal | None,
+    last: Callable[[], Decimal | None],
 ) -> Decimal:
-    """The cash a live buy order holds: its leaves at reservation_price; while a replace is
-    pending, the larger of that and the replace's new leaves at its new prices (the venue may
-    accept the replace: until it answers, either may trade). Zero for a sell or a finished
-    order."""
+    """The paper venue's commission a live paper buy's leaves will still pay, at the price
+    basis the buying power check charged it at (risk.unit_basis, no buffer): held with the
+    order's cash, so that what the order will pay stays covered while it rests. Zero when the
+    schedule charges nothing or the order has no price basis."""
+    if not paper.charges(terms):
+        return Decimal(0)
+    basis = risk.unit_basis(limit, stop, last())
+    if basis is None:
+        return Decimal(0)
+    return paper.fill_commission(terms, filled_quantity, filled_notional, leaves, basis)
+
+
+def _filled_notional(order: Order) -> Decimal:
+    return sum((f.quantity * f.price for f in order.fills), Decimal(0))
+
+
+def order_reservation(
+    order: Order,
+    last: Callable[[], Decimal | None],
+    buffer_pct: Decimal,
+    terms: paper.PaperTerms | None = None,
+) -> Decimal:
+    """The cash a live buy order holds: its leaves at reservation_price, and on the paper venue
+    (given its `terms`) the commission they will pay (charge_held); while a replace is pending,
+    the larger of that and the replace's new leaves at its new prices (the venue may accept the
+    replace: until it answers, either may trade). Zero for a sell or a finished order."""
     if order.side is not Side.BUY or not order.live:
         return Decimal(0)
-    held = order.leaves_qty * reservation_price(
-        order.limit_price, order.stop_price, last, buffer_pct
-    )
+    paid = terms if order.venue == PAPER else None
+
+    def held(leaves: Decimal, limit: Decimal | None, stop: Decimal | None) -> Decimal:
+        cash = leaves * reservation_price(limit, stop, last, buffer_pct)
+        if paid is not None and leaves > 0:
+            notional = _filled_notional(order)
+            cash += charge_held(paid, order.cum_qty, notional, leaves, limit, stop, last)
+        return cash
+
+    total = held(order.leaves_qty, order.limit_price, order.stop_price)
     p = order.pending
     if p is not None and p.kind is orders.RequestKind.REPLACE:
         quantity = p.quantity if p.quantity is not None else order.quantity
         leaves = max(quantity - order.cum_qty, Decimal(0))
         limit = p.limit_price if p.limit_price is not None else order.limit_price
         stop = p.stop_price if p.stop_price is not None else order.stop_price
-        held = max(held, leaves * reservation_price(limit, stop, last, buffer_pct))
-    return held
+        total = max(total, held(leaves, limit, stop))
+    return total
 
 
 def _last_close(conn: Connection, symbol: str) -> Decimal | None:
@@ -410,7 +445,7 @@ def reserved_cash(conn: Connection, account: str, currency: str) -> Decimal:
     total = Decimal(0)
     o, i = orders_table.c, instruments_table.c
     rows = conn.execute(
-        select(o.symbol, o.status, o.leaves_qty, o.limit_price, o.stop_price, o.state)
+        select(o.symbol, o.status, o.leaves_qty, o.limit_price, o.stop_price, o.venue, o.state)
         .join_from(orders_table, instruments_table, i.symbol == o.symbol)
         .where(
             o.account == account,
@@ -420,11 +455,14 @@ def reserved_cash(conn: Connection, account: str, currency: str) -> Decimal:
         )
     )
     buffer = risk_limits.load_limits(conn).market_buffer_pct
+    terms = paper.load_terms(conn)
+    charging = paper.charges(terms)
     with localcontext(lots.CONTEXT):
-        for symbol, status, leaves, limit, stop, state in rows:
+        for symbol, status, leaves, limit, stop, venue, state in rows:
             last = partial(_last_close, conn, symbol)
-            if status == OrderStatus.PENDING_REPLACE.value:  # the new terms count too
-                total += order_reservation(load_state(state), last, buffer)
+            if status == OrderStatus.PENDING_REPLACE.value or (charging and venue == PAPER):
+                # the new terms count too; the paper commission counts what filled already
+                total += order_reservation(load_state(state), last, buffer, terms)
             else:
                 total += leaves * reservation_price(limit, stop, last, buffer)
     return total
@@ -436,8 +474,9 @@ def reserved_cash(conn: Connection, account: str, currency: str) -> Decimal:
 def _reservation(conn: Connection, order: Order) -> Decimal:
     """The cash `reserved_cash` holds for one live order."""
     buffer = risk_limits.load_limits(conn).market_buffer_pct
+    terms = paper.load_terms(conn)
     with localcontext(lots.CONTEXT):
-        return order_reservation(order, partial(_last_close, conn, order.symbol), buffer)
+        return order_reservation(order, partial(_last_close, conn, order.symbol), buffer, terms)
 
 
 def _account_state(
@@ -770,6 +809,15 @@ def _check_replace(conn: Connection, ctx: Ctx, order: Order, request: Any) -> No
         order.account, order.symbol, order.side, quantity, order.type, order.tif, limit, stop
     )
     limits = risk_limits.load_limits(conn)
+    market = _market_state(conn, order.symbol, ctx.now)
+    charges = Decimal(0)
+    if order.side is Side.BUY and order.venue == PAPER:  # what the new leaves will pay
+        leaves = max(quantity - order.cum_qty, Decimal(0))
+        terms, notional = paper.load_terms(conn), _filled_notional(order)
+        with localcontext(lots.CONTEXT):
+            charges = charge_held(
+                terms, order.cum_qty, notional, leaves, limit, stop, lambda: market.reference_price
+            )
     result = risk.check_replace(
         risk.OrderRequest(
             order.account,
@@ -781,10 +829,11 @@ def _check_replace(conn: Connection, ctx: Ctx, order: Order, request: Any) -> No
             limit,
             stop,
             order.client_order_id,
+            charges=charges,
         ),
         order.cum_qty,
         _account_state(conn, req, ctx.now, limits, without=order),
-        _market_state(conn, order.symbol, ctx.now),
+        market,
         limits,
         ctx.now,
     )

@@ -103,6 +103,11 @@ def slipped_price(last: Decimal, side: Side, slippage_bps: Decimal, tick: Decima
     return max(price, tick)
 
 
+def charges(terms: PaperTerms) -> bool:
+    """Whether the schedule charges anything at all."""
+    return bool(terms.commission_per_unit or terms.commission_bps or terms.commission_min)
+
+
 def order_commission(terms: PaperTerms, quantity: Decimal, notional: Decimal) -> Decimal:
     """The whole order's commission once `quantity` of it has filled for `notional`."""
     if quantity <= 0:

@@ -74,6 +74,7 @@ from oms.order_book import (
     OrderRequest,
     RiskRejected,
     Submitted,
+    charge_held,
     command_payload,
     fill_booking,
     find,
@@ -414,10 +415,12 @@ SCAN_AT_MOST = 200_000
 # that currency
 _LIVE_ORDERS_SQL = (
     "SELECT o.symbol, o.side, o.leaves_qty, o.limit_price, o.stop_price, i.currency,"
-    f" CASE WHEN o.status = '{OrderStatus.PENDING_REPLACE.value}' THEN o.state END"
+    f" CASE WHEN o.status = '{OrderStatus.PENDING_REPLACE.value}' THEN o.state END, o.venue,"
+    " o.cum_qty, o.order_id"
     " FROM orders o JOIN instruments i ON i.symbol = o.symbol"
     f" WHERE o.account = ? AND o.status IN ({_LIVE_SQL})"
 )
+_STATE_SQL = "SELECT state FROM orders WHERE order_id = ?"
 # the orders the rate limit counts: those not rejected (see oms.risk, order_rate)
 _RATE_SQL = (
     "SELECT count(*) FROM orders WHERE account = ? AND created_at > ? AND status <> 'rejected'"
@@ -549,8 +552,7 @@ class Group:
         }
         self.limits = risk_limits.limits_from(self.risk_settings)
         self.terms = paper.terms_from(stored)
-        t = self.terms  # whether the paper venue charges anything at all
-        self.terms_charge = bool(t.commission_per_unit or t.commission_bps or t.commission_min)
+        self.terms_charge = paper.charges(self.terms)  # whether the paper venue charges at all
         ids = db.one(_IDS_SQL)
         self.next_order = int(ids[0][1:]) + 1 if ids[0] else 1
         self.next_event, self.next_exec, self.next_entry, self.next_posting = (
@@ -656,17 +658,24 @@ class Group:
         open_qty: dict[tuple[str, str], Decimal] = {}
         live = db.all(_LIVE_ORDERS_SQL, (account,))
         buffer = self.limits.market_buffer_pct
-        for symbol, side, leaves_text, limit, stop, currency, replacing in live:
+        terms = self.terms if self.terms_charge else None
+        for symbol, side, leaves_text, limit, stop, currency, replacing, venue, cum, oid in live:
             leaves = db.dec(leaves_text)
             key = (symbol, side)
             open_qty[key] = open_qty.get(key, _ZERO) + leaves
             if side == Side.BUY.value:
                 last = partial(self.last_close, symbol)
+                charged = terms is not None and venue == PAPER
                 if replacing is not None:  # a replace is pending: its new terms count too
-                    held = order_reservation(load_state(replacing), last, buffer)
+                    held = order_reservation(load_state(replacing), last, buffer, terms)
+                elif charged and db.dec(cum) > 0:  # its commission counts what filled already
+                    state = db.one(_STATE_SQL, (oid,))[0]
+                    held = order_reservation(load_state(state), last, buffer, terms)
                 else:
-                    price = reservation_price(db.opt_dec(limit), db.opt_dec(stop), last, buffer)
-                    held = leaves * price
+                    limit_, stop_ = db.opt_dec(limit), db.opt_dec(stop)
+                    held = leaves * reservation_price(limit_, stop_, last, buffer)
+                    if charged and terms is not None:
+                        held += charge_held(terms, _ZERO, _ZERO, leaves, limit_, stop_, last)
                 reserved[currency] = reserved.get(currency, _ZERO) + held
         count = db.one(*self._rate_query(account))[0]
         found = self.accounts[account] = AccountBook(
@@ -1020,13 +1029,10 @@ class Group:
             acct.open_qty[key] = acct.open_qty.get(key, _ZERO) + order.leaves_qty
             if order.side is Side.BUY:
                 last = partial(self.last_close, order.symbol)
-                price = reservation_price(
-                    order.limit_price, order.stop_price, last, self.limits.market_buffer_pct
-                )
+                terms = self.terms if self.terms_charge else None
+                held = order_reservation(order, last, self.limits.market_buffer_pct, terms)
                 currency = self.market(order.symbol).instrument.currency
-                acct.reserved[currency] = (
-                    acct.reserved.get(currency, _ZERO) + order.leaves_qty * price
-                )
+                acct.reserved[currency] = acct.reserved.get(currency, _ZERO) + held
         if order.status is not OrderStatus.REJECTED:
             key = _terms_key(
                 order.symbol,

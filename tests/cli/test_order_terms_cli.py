@@ -120,3 +120,57 @@ def test_a_venue_triggers_a_stop_with_exec_type_l(book: Tieout, tmp_path: Path) 
     assert "has triggered already" in problems[5]
     doc = shown(book, "S1")
     assert (doc["status"], [h["event"] for h in doc["history"]][-1]) == ("new", "order_triggered")
+
+
+def test_a_resting_paper_buy_keeps_its_commission_reserved(book: Tieout, tmp_path: Path) -> None:
+    """A cash account's resting buy holds the commission it will pay, as the check charged it:
+    otherwise a second order could spend it, and the first one's fill would take the account
+    below zero."""
+    book.ok("paper", "set", "commission-min", "1")
+    book.ok("account", "open", "C1", "--currency", "USD", "--type", "cash")
+    book.ok("cash", "deposit", "C1", "10000")
+
+    def buy(qty: str, limit: str) -> Result:
+        return book("order", "submit", "--account", "C1", "--symbol", "COIN", "--side", "buy",
+                    "--qty", qty, "--type", "limit", "--limit", limit, "--tif", "gtc", "--json")
+
+    placed = datetime.now(UTC)
+    first = buy("100", "99")  # 9,900 + 1 commission
+    assert first.code == 0 and first.json()["status"] == "new", first.err
+    bal = book.ok("cash", "balance", "C1", "--json").json()
+    assert (bal["reserved"], bal["available"]) == ("9901.00", "99.00")
+    second = buy("1", "99")  # 99 + 1 > 99 available
+    assert second.code == 4 and "buying power: order needs 100" in second.err, second.err
+    third = buy("1", "98")  # 98 + 1 fits exactly
+    assert third.code == 0, third.err
+    book.ok("md", "import", _bars(
+        tmp_path, "fill.csv", (placed + timedelta(minutes=1), "98,98,98,98,100000")))
+    bal = book.ok("cash", "balance", "C1", "--json").json()
+    # both filled at 98: 10,000 - (9,800 + 1) - (98 + 1); the account never went below zero
+    assert (bal["balance"], bal["reserved"]) == ("100.00", "0")
+
+
+def test_a_partly_filled_paper_buy_holds_the_commission_its_rest_will_pay(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """10 bps, at least 1 per order. 100 @ 99 holds 9,900 + 9.90. A bar fills 50 @ 98 (paying
+    4.90): the rest holds 50 x 99 = 4,950 and what the order's charge will still rise by,
+    9.85 - 4.90 = 4.95. Both the balance and the next order's check see it."""
+    book.ok("paper", "set", "commission-bps", "10")
+    book.ok("paper", "set", "commission-min", "1")
+    book.ok("account", "open", "C2", "--currency", "USD", "--type", "cash")
+    book.ok("cash", "deposit", "C2", "9950")
+
+    def buy(qty: str, limit: str) -> Result:
+        return book("order", "submit", "--account", "C2", "--symbol", "COIN", "--side", "buy",
+                    "--qty", qty, "--type", "limit", "--limit", limit, "--tif", "gtc", "--json")
+
+    placed = datetime.now(UTC)
+    assert buy("100", "99").code == 0
+    book.ok("md", "import", _bars(
+        tmp_path, "part.csv", (placed + timedelta(minutes=1), "98,98,98,98,500")))  # 10%: 50
+    bal = book.ok("cash", "balance", "C2", "--json").json()
+    assert (bal["balance"], bal["reserved"], bal["available"]) == (
+        "5045.10", "4954.95", "90.15")
+    r = buy("1", "92")  # 92 + 1 > 90.15 (without the held 4.95 it would fit: 95.10)
+    assert r.code == 4 and "buying power: order needs 93" in r.err, r.err

@@ -24,7 +24,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from oms import book, executions, lots, md_book, order_book, retention_book, risk_limits, submission
+from oms import (
+    book,
+    executions,
+    lots,
+    md_book,
+    order_book,
+    paper,
+    retention_book,
+    risk_limits,
+    submission,
+)
 from oms.book import Ctx
 from oms.errors import BadInput, NotFound, Refused
 from oms.order_book import OrderRequest
@@ -196,6 +206,9 @@ def build(store: Store, tmp: Path, seed: int, retention: bool) -> tuple[datetime
         book.deposit(store, ctx, acct, Decimal(rnd.randint(1_000, 20_000)), None)
     risk_limits.set_limit(store, ctx, "max-orders-per-window", "1000")
     risk_limits.set_limit(store, ctx, "rate-window-s", "900")
+    if rnd.random() < 0.5:  # a paper commission: live paper buys hold what they will pay
+        paper.set_term(store, ctx, "commission-bps", "5")
+        paper.set_term(store, ctx, "commission-min", "1")
     # the old book: bars, orders and executions in 2018
     b.bars(OLD, list(SYMBOLS))
     at = OLD
