@@ -31,7 +31,7 @@ from oms.calendars import (
     settlement_date,
     trade_date,
 )
-from oms.errors import BadInput, NotFound, Refused, RowError
+from oms.errors import BadInput, NotFound, Refused, RowError, TieoutError
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
 from oms.schema import executions, imports, market_bars, order_client_ids, order_events
 from oms.schema import instruments as instruments_table
@@ -313,6 +313,16 @@ def load_state(text: str) -> Order:
 # ---- reading ---------------------------------------------------------------------------------
 
 
+class AmbiguousClientOrderId(NotFound):
+    """A client order id that orders of several accounts have: no one order is found (exit 5);
+    the account must be named."""
+
+    def __init__(self, client_order_id: str) -> None:
+        super().__init__(
+            "order (several accounts use that client order id; name --account)", client_order_id
+        )
+
+
 def find(
     conn: Connection,
     order_id: str | None = None,
@@ -330,13 +340,10 @@ def find(
         if account is not None:
             q = q.where(order_client_ids.c.account == account)
         ids = list(conn.execute(q).scalars())
-        if len(ids) != 1:
-            raise NotFound(
-                "order with client order id"
-                if not ids
-                else "order (several accounts use that client order id; name --account)",
-                client_order_id,
-            )
+        if len(ids) > 1:
+            raise AmbiguousClientOrderId(client_order_id)
+        if not ids:
+            raise NotFound("order with client order id", client_order_id)
         order_id = ids[0]
     state = conn.execute(
         select(orders_table.c.state).where(orders_table.c.order_id == order_id)
@@ -845,17 +852,33 @@ def _check_replace(conn: Connection, ctx: Ctx, order: Order, request: Any) -> No
         )
 
 
-def _record_refusal(store: Store, ctx: Ctx, action: str, ref: str, exc: Refused) -> None:
-    """A refused cancel or amend changes nothing but is recorded: who asked, for what, why."""
+def _record_refusal(
+    store: Store,
+    ctx: Ctx,
+    action: str,
+    ref: tuple[str | None, str | None, str | None],
+    exc: Refused,
+) -> None:
+    """A refused cancel or amend changes nothing but is recorded: who asked, for what, why,
+    under the order's id (as its other events are) when the order is found."""
+    order_id, client_order_id, account = ref
     with store.write() as conn:
+        entity: str
+        try:
+            entity = find(conn, order_id, account=account, client_order_id=client_order_id).order_id
+        except TieoutError:  # not found, or ambiguous: the reference as given
+            entity = order_id or f"{account}/{client_order_id}"
+        payload: dict[str, Any] = {"code": exc.code, "reason": exc.reason}
+        if client_order_id is not None:
+            payload["client_order_id"] = client_order_id
         audit.append(
             conn,
             at=ctx.now,
             actor=ctx.actor,
             action=action + "_refused",
             entity_type="order",
-            entity_id=ref,
-            payload={"code": exc.code, "reason": exc.reason},
+            entity_id=entity,
+            payload=payload,
         )
 
 
@@ -866,11 +889,10 @@ def _change(
     ref: tuple[str | None, str | None, str | None],
     request: Any,
 ) -> Order:
-    order_id, client_order_id, account = ref
     try:
         return _apply_change(store, ctx, action, ref, request)
     except Refused as exc:
-        _record_refusal(store, ctx, action, order_id or f"{account}/{client_order_id}", exc)
+        _record_refusal(store, ctx, action, ref, exc)
         raise
 
 
@@ -1039,13 +1061,22 @@ class ApplyResult:
 
 def _report_order(conn: Connection, report: fix.Report) -> Order:
     account = report.get(1)
+    ambiguous: list[str] = []
     for tag in (11, 41):
         client_id = report.get(tag)
         if client_id:
             try:
                 return find(conn, None, account=account, client_order_id=client_id)
+            except AmbiguousClientOrderId:
+                ambiguous.append(f"{tag}={client_id}")
             except NotFound:
                 continue
+    if ambiguous:
+        raise BadInput(
+            "Account (1)",
+            f"several accounts have an order with client order id {', '.join(ambiguous)}; "
+            "the report needs Account (1) to say whose it is",
+        )
     ids = ", ".join(f"{t}={report.get(t)}" for t in (11, 41) if report.get(t))
     raise NotFound("order with client order id", ids or "(no ClOrdID 11 or OrigClOrdID 41)")
 
@@ -1077,6 +1108,12 @@ def _fill_terms(
     (13). BadInput when one of them is wrong."""
     times = fix.trade_times(report)
     exec_time = times.exec_time or ctx.now
+    if exec_time > ctx.now + md.FUTURE_SKEW:  # as market data: nothing has happened yet
+        raise BadInput(
+            "TransactTime (60)",
+            f"{utc_iso(exec_time)} is after now ({utc_iso(ctx.now)}) by more than "
+            f"{int(md.FUTURE_SKEW.total_seconds() // 60)} minutes",
+        )
     exchange = book.get_instrument(conn, order.symbol).exchange
     trade = times.trade_date or trade_date(exchange, exec_time)
     settle = times.settle_date or settlement_date(exchange, trade)
@@ -1087,21 +1124,47 @@ def _fill_terms(
     return _FillTerms(exec_time, trade, settle, fix.commission(report, fill.quantity, fill.price))
 
 
+@dataclass(frozen=True, slots=True)
+class _CorrectionTerms:
+    """What a correction (ExecType G) restates besides quantity and price (None: as before)."""
+
+    trade_date: date | None
+    settle_date: date | None
+    commission: Decimal | None
+
+
+def _correction_terms(
+    conn: Connection, order: Order, command: orders.CorrectFill, report: fix.Report
+) -> _CorrectionTerms:
+    """TradeDate (75), SettlDate (64) (else, with a new 75, the calendar's settlement date of
+    it) and Commission (12, by CommType 13) of a correction, when the report states them."""
+    times = fix.trade_times(report)
+    settle = times.settle_date
+    if times.trade_date is not None and settle is None:
+        exchange = book.get_instrument(conn, order.symbol).exchange
+        settle = settlement_date(exchange, times.trade_date)
+    commission = (
+        fix.commission(report, command.quantity, command.price) if report.get(12) else None
+    )
+    return _CorrectionTerms(times.trade_date, settle, commission)
+
+
 def _book_report(
     conn: Connection,
     ctx: Ctx,
     before: Order,
     after: Order,
     command: Any,
-    terms: _FillTerms | None,
+    terms: _FillTerms | _CorrectionTerms | None,
     exec_time: datetime,
 ) -> None:
     """The execution rows and cash entries of a fill (its terms from _fill_terms), correction
-    or bust (at `exec_time`) from a venue."""
+    (what it restates: _correction_terms) or bust (at `exec_time`) from a venue. A correction or
+    bust reverses the execution as it stands (the last correction of it, if any)."""
     inst = book.get_instrument(conn, after.symbol)
     exec_pk = next_id(conn, executions, "id")
     if isinstance(command, orders.ApplyFill):
-        assert terms is not None  # apply_reports works them out for every fill
+        assert isinstance(terms, _FillTerms)  # apply_reports works them out for every fill
         row, entry = fill_booking(
             after,
             command,
@@ -1130,21 +1193,26 @@ def _book_report(
         "actor": ctx.actor,
     }
     entries: list[ledger.Entry] = []
-    ref = _stored_execution(conn, after.venue, command.exec_ref_id)
     old = next(f for f in before.fills if f.known_as(command.exec_ref_id))
+    # the execution as it stands: its last correction, or itself
+    ref = _stored_execution(conn, after.venue, (old.exec_id, *old.corrected_by)[-1])
     is_bust = isinstance(command, orders.BustFill)
     qty = old.quantity if is_bust else command.quantity
     px = old.price if is_bust else command.price
+    restated = terms if isinstance(terms, _CorrectionTerms) else _CorrectionTerms(None, None, None)
+    trade_day = restated.trade_date or ref.trade_date
+    settle_day = restated.settle_date or ref.settle_date
+    commission = ref.commission if restated.commission is None else restated.commission
     conn.execute(
         executions.insert().values(
             id=exec_pk,
             exec_id=command.exec_id,
             quantity=qty,
             price=px,
-            trade_date=ref.trade_date,
-            settle_date=ref.settle_date,
+            trade_date=trade_day,
+            settle_date=settle_day,
             exec_time=exec_time,
-            commission=ref.commission,
+            commission=commission,
             fees=ref.fees,
             exec_type="bust" if is_bust else "correct",
             ref_exec_id=command.exec_ref_id,
@@ -1175,9 +1243,9 @@ def _book_report(
                 after.side,
                 qty,
                 px,
-                ref.commission,
+                commission,
                 ref.fees,
-                ref.settle_date,
+                settle_day,
                 f"{after.venue}:{command.exec_id}",
             )
         )
@@ -1204,7 +1272,11 @@ def _same_terms(payload: str, command: Any) -> bool:
 
 
 def _check_exec_id(
-    conn: Connection, order: Order, command: Any, report: fix.Report, terms: _FillTerms | None
+    conn: Connection,
+    order: Order,
+    command: Any,
+    report: fix.Report,
+    terms: _FillTerms | _CorrectionTerms | None,
 ) -> bool:
     """Whether the report's ExecID (17) was applied to this order already with the same terms
     (a resend: skipped as a duplicate). Refused (BadInput) when the order had it with other
@@ -1219,12 +1291,13 @@ def _check_exec_id(
     ).first()
     if seen is not None:
         same = _same_terms(seen.payload, command)
-        if same and terms is not None and (report.get(75) or report.get(60)):  # a fill's date
+        restated = terms is not None and terms.trade_date is not None
+        if same and restated and (report.get(75) or report.get(60)):  # a fill's date
             e = executions.c
             day = conn.execute(
                 select(e.trade_date).where(e.venue == order.venue, e.exec_id == exec_id)
             ).scalar()
-            same = day is None or day == terms.trade_date
+            same = day is None or (terms is not None and day == terms.trade_date)
         if not same:
             raise BadInput(
                 "ExecID (17)",
@@ -1255,12 +1328,25 @@ def _apply_report(conn: Connection, ctx: Ctx, report: fix.Report, path: str) -> 
             "is on the paper venue, which books its own fills; a drop copy cannot change it",
         )
     fix.check_order(report, order)
-    terms = (
-        _fill_terms(conn, ctx, order, command, report)
-        if isinstance(command, orders.ApplyFill)
-        else None
+    currency = report.get(15)
+    if currency is not None:
+        traded_in = book.get_instrument(conn, order.symbol).currency
+        if currency != traded_in:
+            raise BadInput(
+                "Currency (15)",
+                f"{currency} is not order {order.order_id}'s currency ({order.symbol} trades in "
+                f"{traded_in}); the book converts nothing",
+            )
+    terms: _FillTerms | _CorrectionTerms | None = None
+    if isinstance(command, orders.ApplyFill):
+        terms = _fill_terms(conn, ctx, order, command, report)
+    elif isinstance(command, orders.CorrectFill):
+        terms = _correction_terms(conn, order, command, report)
+    exec_time = (
+        terms.exec_time
+        if isinstance(terms, _FillTerms)
+        else fix.trade_times(report).exec_time or ctx.now
     )
-    exec_time = terms.exec_time if terms else fix.trade_times(report).exec_time or ctx.now
     if _check_exec_id(conn, order, command, report, terms):
         return False
     step = orders.decide(order, command, ctx.now, ctx.actor)
@@ -1677,6 +1763,18 @@ def bar_fill_price(order: Order, bar: md.Bar) -> Decimal | None:
     return max(limit, base) if bar.high >= limit else None
 
 
+_NEW_TERMS = frozenset({orders.Event.ORDER_REPLACED, orders.Event.ORDER_RESTATED})
+
+
+def terms_since(order: Order) -> datetime:
+    """When the order's present terms took effect: its last replace or restatement, else its
+    placement."""
+    for h in reversed(order.history):
+        if h.event in _NEW_TERMS:
+            return h.at
+    return order.created_at
+
+
 def stop_reached(order: Order, bar: md.Bar) -> bool:
     """Whether a bar trades through a stop or stop-limit order's stop price (a buy's at or
     above it, a sell's at or below)."""
@@ -1753,6 +1851,11 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
             )
             for order in resting:
                 assert inst is not None
+                if bar.time < terms_since(order) or expiry_due(order, inst.exchange, bar.time):
+                    # a bar before the order's present terms (placed or last amended), or
+                    # after its time in force ran out (expire-due may not have run yet), is
+                    # not the order's to fill
+                    continue
                 price = bar_fill_price(order, bar)
                 if price is None:
                     _remember_trigger(conn, ctx, order, bar)

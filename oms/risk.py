@@ -189,11 +189,11 @@ class OrderRequest:
         _decimal("stop_price", self.stop_price, positive=True, optional=True)
         kind = self.order_type
         if kind.needs_limit != (self.limit_price is not None):
-            need = "needs" if kind.needs_limit else "takes no"
-            raise BadInput("limit_price", f"a {kind.value} order {need} a limit price")
+            need = "needs a" if kind.needs_limit else "takes no"
+            raise BadInput("limit_price", f"a {kind.value} order {need} limit price")
         if kind.needs_stop != (self.stop_price is not None):
-            need = "needs" if kind.needs_stop else "takes no"
-            raise BadInput("stop_price", f"a {kind.value} order {need} a stop price")
+            need = "needs a" if kind.needs_stop else "takes no"
+            raise BadInput("stop_price", f"a {kind.value} order {need} stop price")
 
 
 @dataclass(frozen=True, slots=True)
