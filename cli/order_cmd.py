@@ -79,6 +79,25 @@ def submit(
     client order id again returns the first order (marked duplicate); with other terms it is
     refused."""
     if file is not None:
+        given = {
+            "--account": account,
+            "--symbol": symbol,
+            "--side": side,
+            "--qty": qty,
+            "--type": None if type_ == "market" else type_,
+            "--limit": limit,
+            "--stop": stop,
+            "--tif": None if tif == "day" else tif,
+            "--expire-at": expire_at,
+            "--client-order-id": client_order_id,
+            "--venue": None if venue == "paper" else venue,
+        }
+        extra = [name for name, value in given.items() if value is not None]
+        if extra:  # the file's rows carry the terms: an option beside it would be ignored
+            raise typer.BadParameter(
+                f"{', '.join(extra)} cannot be given with --file (the file's columns carry "
+                "each order's terms)"
+            )
         _submit_file(file, db, actor, json)
         return
     if account is None or symbol is None or side is None or qty is None:
@@ -102,7 +121,9 @@ def submit(
         result = order_book.submit(open_store(db), make_ctx(actor), req)
     except order_book.RiskRejected as exc:
         if json:
-            emit_json({**order_book.order_json(exc.order, history=False), "duplicate": False})
+            codes = [code.value for code in exc.result.codes]  # stable: oms.risk.RiskCode
+            doc = order_book.order_json(exc.order, history=False)
+            emit_json({**doc, "duplicate": False, "risk_codes": codes})
         raise
     if json:
         emit_json(

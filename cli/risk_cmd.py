@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from decimal import Decimal
 from typing import Annotated, Any
 
 import typer
@@ -11,7 +9,7 @@ import typer
 from cli.common import ActorOpt, DbOpt, JsonOpt, emit_json, make_ctx, open_store, say
 from oms import order_book, risk_limits
 from oms.risk import Limits
-from oms.values import dec_str, normalize
+from oms.values import dec_str
 
 risk_app = typer.Typer(help="Pre-trade risk limits and kill switches.", no_args_is_help=True)
 
@@ -20,9 +18,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(risk_app, name="risk")
 
 
-def _seconds(span: timedelta) -> str:
-    """A duration as exact decimal seconds ("900", "0.5"), never a float's text ("900.0")."""
-    return dec_str(normalize(Decimal(span // timedelta(microseconds=1)).scaleb(-6)))
+_seconds = risk_limits.seconds_text
 
 
 def _limits_json(limits: Limits) -> dict[str, Any]:
@@ -45,9 +41,11 @@ def _limits_json(limits: Limits) -> dict[str, Any]:
 
 @risk_app.command("show")
 def show(db: DbOpt = None, json: JsonOpt = False) -> None:
-    """The limits in force (defaults unless changed with `tieout risk set`)."""
+    """The limits in force (defaults unless changed with `tieout risk set`), the global kill
+    switch and the accounts whose own switch is engaged."""
     with open_store(db).read() as conn:
         doc = _limits_json(risk_limits.load_limits(conn))
+        doc["killed_accounts"] = risk_limits.killed_accounts(conn)  # their own switches
     if json:
         emit_json(doc)
         return

@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from oms import audit, ledger
-from oms.errors import AlreadyExists, NotFound, Refused
+from oms.errors import AlreadyExists, BadInput, NotFound, Refused
 from oms.schema import accounts, instruments, journal_entries, journal_postings, settings
 from oms.store import Store, bulk_insert, next_id
-from oms.values import AccountType, dec_str, decimal_context, utc_iso
+from oms.values import AccountType, dec_str, decimal_context, minor_units, normalize, utc_iso
 
 _SUM_CONTEXT = decimal_context(60)  # as oms.lots.CONTEXT
 # the journal's rows as post_entries (and oms.submission) build them: the tables' own order
@@ -80,7 +80,8 @@ class CashBalance:
 
     @property
     def available(self) -> Decimal:
-        return self.balance - self.reserved
+        with localcontext(_SUM_CONTEXT):  # exact, as the balance (not 28 digits)
+            return self.balance - self.reserved
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -209,9 +210,16 @@ def get_setting(conn: Connection, key: str) -> str | None:
 
 
 def put_setting(
-    conn: Connection, ctx: Ctx, key: str, value: str, reason: str | None = None
+    conn: Connection,
+    ctx: Ctx,
+    key: str,
+    value: str,
+    reason: str | None = None,
+    *,
+    default: str | None = None,
 ) -> str | None:
-    """Set one setting inside the caller's write transaction, audited; returns the old value."""
+    """Set one setting inside the caller's write transaction, audited; returns the old value.
+    `default`: the value in force while the setting was never set (the audit's "from" then)."""
     old = get_setting(conn, key)
     values = {"value": value, "updated_at": ctx.now, "updated_by": ctx.actor}
     if old is None:
@@ -225,7 +233,7 @@ def put_setting(
         action="setting.set",
         entity_type="setting",
         entity_id=key,
-        payload={"key": key, "from": old, "to": value},
+        payload={"key": key, "from": old if old is not None else default, "to": value},
         reason=reason,
     )
     return old
@@ -294,6 +302,17 @@ def cash_balance(conn: Connection, account: str, currency: str | None = None) ->
     return CashBalance(account, ccy, total, reserved_cash(conn, account, ccy))
 
 
+def _check_minor_units(what: str, amount: Decimal, currency: str) -> None:
+    """Money paid in or out comes in the currency's minor units (cents for USD, whole yen):
+    a bank cannot move a fraction of a cent, and the book would never reconcile with it."""
+    places = minor_units(currency)
+    if normalize(amount).as_tuple().exponent < -places:  # type: ignore[operator]
+        raise BadInput(
+            f"{what} amount",
+            f"{dec_str(amount)} {currency} has more decimals than the currency's {places}",
+        )
+
+
 def deposit(
     store: Store, ctx: Ctx, account: str, amount: Decimal, ref: str | None
 ) -> tuple[int, CashBalance]:
@@ -301,6 +320,7 @@ def deposit(
         raise Refused("deposit", f"amount {dec_str(amount)} must be greater than zero", "amount")
     with store.write() as conn:
         acct = get_account(conn, account)
+        _check_minor_units("deposit", amount, acct.currency)
         entry = ledger.deposit(account, acct.currency, amount, ctx.now.date(), ref)
         (entry_id,) = post_entries(conn, ctx, [entry])
         audit.append(
@@ -322,6 +342,7 @@ def withdraw(
         raise Refused("withdrawal", f"amount {dec_str(amount)} must be greater than zero", "amount")
     with store.write() as conn:
         acct = get_account(conn, account)
+        _check_minor_units("withdrawal", amount, acct.currency)
         before = cash_balance(conn, account)
         if amount > before.available:
             raise Refused(

@@ -1453,6 +1453,7 @@ class BatchLine:
     duplicate: bool
     reason: str | None
     bad_input: bool = False
+    risk_codes: tuple[str, ...] = ()  # the failed checks' stable codes (oms.risk.RiskCode)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -1462,6 +1463,7 @@ class BatchLine:
             "status": self.order.status.value if self.order else None,
             "duplicate": self.duplicate,
             "reason": self.reason,
+            "risk_codes": list(self.risk_codes),
         }
 
 
@@ -1476,7 +1478,9 @@ class BatchResult:
 
     @property
     def duplicates(self) -> int:
-        return sum(1 for x in self.lines if x.duplicate)
+        """Repeats answered with the first order (a repeat of a rejected one counts as
+        rejected: accepted + rejected + duplicates = orders)."""
+        return sum(1 for x in self.lines if x.duplicate and x.reason is None)
 
     @property
     def rejected(self) -> int:
@@ -1506,13 +1510,19 @@ def _request(row: dict[str, str | None]) -> OrderRequest:
         text = row.get(name)
         return None if text is None else parse_decimal(text, name, positive=True)
 
+    def required(name: str) -> str:
+        text = row.get(name)
+        if text is None:  # an empty cell (read_csv makes it null)
+            raise BadInput(name, "is empty; the column is required in every row")
+        return text
+
     expire = row.get("expire_at")
     client_id = row.get("client_order_id")
     return OrderRequest(
-        account=str(row["account"]),
-        symbol=str(row["symbol"]),
-        side=enum(Side, "side", ""),
-        quantity=parse_decimal(str(row["qty"]), "qty", positive=True),
+        account=required("account"),
+        symbol=required("symbol"),
+        side=enum(Side, "side", required("side")),
+        quantity=parse_decimal(required("qty"), "qty", positive=True),
         type=enum(OrdType, "type", "market"),
         tif=enum(TimeInForce, "tif", "day"),
         limit_price=price("limit"),
@@ -1539,16 +1549,21 @@ def submit_file(
 
     tf = tabular.read_csv(path, required=FILE_REQUIRED, optional=FILE_OPTIONAL)
     requests: list[OrderRequest | BadInput] = []
-    for row in tf.frame.iter_rows(named=True):
+    numbers: list[int] = []  # the physical line of each request (blank lines skipped)
+    for index, row in enumerate(tf.frame.iter_rows(named=True)):
+        if all(v is None for v in row.values()):
+            continue  # a blank line is no order
+        numbers.append(tf.line(index))
         try:
             requests.append(_request(row))
         except BadInput as exc:
             requests.append(exc)
-    first_line = tabular.HEADER_LINE + 1
+    if not requests:
+        raise BadInput(path, "the file has a header but no orders (only blank lines)")
     out: list[BatchLine] = []
 
     def committed(start: int, outcomes: list[submission.Outcome]) -> None:
-        lines = [_batch_line(first_line + start + i, o) for i, o in enumerate(outcomes)]
+        lines = [_batch_line(numbers[start + i], o) for i, o in enumerate(outcomes)]
         out.extend(lines)
         if on_commit is not None:
             on_commit(lines)
@@ -1559,10 +1574,16 @@ def submit_file(
 
 def _batch_line(line: int, outcome: Any) -> BatchLine:
     error = outcome.error
+    order = outcome.order
+    if error is None and outcome.duplicate and order.status is OrderStatus.REJECTED:
+        # the same answer as the first time, as a single submission gives: rejected, not taken
+        why = f"a duplicate of an order that was rejected: {order.reject_reason}"
+        return BatchLine(line, order, True, why)
     if error is None:
-        return BatchLine(line, outcome.order, outcome.duplicate, None)
+        return BatchLine(line, order, outcome.duplicate, None)
     if isinstance(error, RiskRejected):
-        return BatchLine(line, error.order, False, error.reason)
+        codes = tuple(code.value for code in error.result.codes)
+        return BatchLine(line, error.order, False, error.reason, risk_codes=codes)
     if isinstance(error, BadInput | NotFound):
         # a bad value, or a name (account, instrument) the book does not know: a value of the
         # file that cannot be accepted (exit 3, as the contract has it for files)

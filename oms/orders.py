@@ -1106,7 +1106,10 @@ def decide(order: Order | None, command: Command, at: datetime, actor: str) -> T
 
 
 def _open(command: SubmitOrder, at: datetime, actor: str, event: Event) -> Order:
-    what = f"order {command.client_order_id}"
+    # named by the client's id; without one (it defaults to the order id) by no id: a refused
+    # submission makes no order, and the id it would have had goes to the next one
+    cid = command.client_order_id
+    what = "order submit" if str(cid) == str(command.order_id) else f"order {cid}"
     _check_terms(command.type, command.quantity, command.limit_price, command.stop_price, what)
     if (command.tif is TimeInForce.GTD) != (command.expire_at is not None):
         raise BadInput(what, "an expiry date is needed for tif gtd, and only for it")
@@ -1317,6 +1320,14 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
         ):
             if quantity is None and limit is None and stop is None:
                 raise BadInput(what, "a replace needs a new quantity, limit or stop price")
+            if (
+                new_id is None
+                and quantity in (None, order.quantity)
+                and limit in (None, order.limit_price)
+                and stop in (None, order.stop_price)
+            ):  # nothing for the venue to do: not recorded as a replace
+                _, change = _new_terms(order, quantity, limit, stop)
+                raise BadInput(what, f"the replace changes nothing ({change})")
             _check_terms(
                 order.type,
                 quantity,

@@ -276,7 +276,8 @@ def set_term(store: Store, ctx: Ctx, name: str, text: str) -> PaperTerms:
         raise BadInput("paper term", f"{name!r} is not one of {known}")
     value = TERMS[name][1](text.strip())
     with store.write() as conn:
-        put_setting(conn, ctx, PREFIX + name, dec_str(value))
+        before = dec_str(getattr(load_terms(conn), TERMS[name][0]))
+        put_setting(conn, ctx, PREFIX + name, dec_str(value), default=before)
         return load_terms(conn)
 
 

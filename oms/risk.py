@@ -64,7 +64,8 @@ there is no reference. Cash reserved for a buy (``reservation``): quantity x lim
 limit and stop-limit orders; quantity x basis x (1 + market buffer percent) for market and stop
 orders, which may fill above the price seen now. Sells reserve nothing. A buy's buying power
 check also counts the order's ``charges`` (the paper venue's commission at the price basis);
-what stays reserved for a resting order does not (the commission is paid at its fills).
+the OMS keeps what a resting paper buy's leaves will still pay reserved with it
+(oms.order_book.charge_held).
 
 Invalid input (a limit order without a limit price, a quantity that is not positive, a float
 where a Decimal belongs, a naive time) is not a risk failure: the dataclasses and ``check``

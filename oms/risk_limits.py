@@ -19,7 +19,7 @@ from oms.errors import BadInput
 from oms.risk import DEFAULT_LIMITS, Limits, TierLimits
 from oms.schema import settings
 from oms.store import Store
-from oms.values import dec_str, parse_decimal, parse_ident
+from oms.values import dec_str, normalize, parse_decimal, parse_ident
 
 PREFIX = "risk."
 KILL_GLOBAL = "risk.kill.global"
@@ -113,6 +113,16 @@ def killed(conn: Connection, account: str) -> bool:
     return stored.get("kill.global") == ON or killed_in(stored, account)
 
 
+def killed_accounts(conn: Connection) -> list[str]:
+    """The accounts whose own kill switch is engaged, sorted."""
+    prefix = "kill.account."
+    return sorted(
+        k.removeprefix(prefix)
+        for k, v in _stored(conn).items()
+        if k.startswith(prefix) and v == ON
+    )
+
+
 def killed_in(stored: Mapping[str, str], account: str) -> bool:
     """Whether the `risk.*` settings (keys without the prefix) engage the account's switch."""
     return stored.get(f"kill.account.{account}") == ON
@@ -130,8 +140,24 @@ def set_limit(store: Store, ctx: Ctx, name: str, text: str) -> Limits:
         known = ", ".join([*LIMITS, "tier.<name>.max-position"])
         raise BadInput("limit", f"{name!r} is not a risk limit ({known})")
     with store.write() as conn:
-        put_setting(conn, ctx, PREFIX + name, value)
+        put_setting(conn, ctx, PREFIX + name, value, default=_in_force(load_limits(conn), name))
         return load_limits(conn)
+
+
+def seconds_text(span: timedelta) -> str:
+    """A duration as exact decimal seconds ("900", "0.5"), never a float's text ("900.0")."""
+    return dec_str(normalize(Decimal(span // timedelta(microseconds=1)).scaleb(-6)))
+
+
+def _in_force(limits: Limits, name: str) -> str | None:
+    """A limit's value as `risk show` gives it (None: a tier without limits)."""
+    if name in LIMITS:
+        value = getattr(limits, LIMITS[name][0])
+        if isinstance(value, timedelta):
+            return seconds_text(value)
+        return dec_str(value) if isinstance(value, Decimal) else str(value)
+    tier = limits.tiers.get(name[len(TIER) : -len(".max-position")])
+    return None if tier is None else dec_str(tier.max_position)
 
 
 def set_kill_flag(

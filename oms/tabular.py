@@ -102,8 +102,20 @@ def read_csv(path: str, *, required: Sequence[str], optional: Collection[str] = 
             has_header=True,
         )
     except pl.exceptions.PolarsError as exc:
+        where = _ragged_line(text)
+        if where is not None:
+            line, fields, expected = where
+            raise BadInput(
+                path,
+                f"line {line}: {fields} fields, the header has {expected} (a value with a comma "
+                "needs quotes)",
+            ) from None
         raise BadInput(path, f"not a readable CSV file: {str(exc).splitlines()[0]}") from None
-    header = check_header(path, frame.columns, required, optional)
+    # the header as written (polars renames a repeated column, which would hide the repeat)
+    written = next(csv.reader(io.StringIO(text, newline="")), [])
+    header = check_header(
+        path, written if len(written) == frame.width else frame.columns, required, optional
+    )
     frame.columns = header
     frame = frame.with_columns(
         pl.col(c).str.strip_chars().replace("", None) for c in header
@@ -114,6 +126,18 @@ def read_csv(path: str, *, required: Sequence[str], optional: Collection[str] = 
     if lines is not None and len(lines) != frame.height:
         lines = None  # the two readers disagree on what a record is: fall back to row + 2
     return TextFile(path, hashlib.sha256(data).hexdigest(), frame, lines)
+
+
+def _ragged_line(text: str) -> tuple[int, int, int] | None:
+    """The first record with more fields than the header: (its line, its fields, the header's)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, [])
+    start = reader.line_num + 1
+    for record in reader:
+        if len(record) > len(header):
+            return start, len(record), len(header)
+        start = reader.line_num + 1
+    return None
 
 
 def check_header(

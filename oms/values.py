@@ -154,6 +154,20 @@ def dec_str(value: Decimal) -> str:
     return format(value, "f")
 
 
+# ISO 4217 minor units that differ from 2.
+_MINOR_UNITS = {
+    "BHD": 3, "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "IQD": 3, "ISK": 0, "JOD": 3, "JPY": 0,
+    "KMF": 0, "KRW": 0, "KWD": 3, "LYD": 3, "OMR": 3, "PYG": 0, "RWF": 0, "TND": 3, "UGX": 0,
+    "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+}  # fmt: skip
+
+
+def minor_units(currency: str) -> int:
+    """The currency's minor unit (ISO 4217): how many decimals its money has (2 unless the
+    table says otherwise)."""
+    return _MINOR_UNITS.get(currency.upper(), 2)
+
+
 def normalize(value: Decimal) -> Decimal:
     """Drop trailing zeros without switching to an exponent (Decimal('1.500') -> 1.5)."""
     if value == value.to_integral_value():

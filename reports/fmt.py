@@ -11,20 +11,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
-from oms.values import decimal_context, normalize, utc_iso
+from oms.values import decimal_context, minor_units, normalize, utc_iso
 
-# ISO 4217 minor units that differ from 2.
-_MINOR_UNITS = {
-    "BHD": 3, "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "IQD": 3, "ISK": 0, "JOD": 3, "JPY": 0,
-    "KMF": 0, "KRW": 0, "KWD": 3, "LYD": 3, "OMR": 3, "PYG": 0, "RWF": 0, "TND": 3, "UGX": 0,
-    "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
-}  # fmt: skip
 _CONTEXT = decimal_context(80)
 DASH = "\u2014"
-
-
-def minor_units(currency: str) -> int:
-    return _MINOR_UNITS.get(currency.upper(), 2)
 
 
 def round_money(value: Decimal, currency: str) -> Decimal:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from oms import audit, book, md_book, order_book, risk_limits, submission
 from oms.book import Ctx
 from oms.errors import BadInput, NotFound, Refused
+from oms.orders import OrderStatus
 from oms.positions import positions
 from oms.refdata import make_account, make_instrument
 from oms.schema import (
@@ -112,7 +113,14 @@ def _one_by_one(store: Store, path: Path) -> list[tuple[Any, ...]]:
     for row in tf.frame.iter_rows(named=True):
         try:
             done = order_book.submit(store, Ctx("ops", NOW), order_book._request(row))
-            out.append((done.order.order_id, done.order.status.value, done.duplicate, None))
+            order = done.order
+            # `order submit` answers a repeat of a rejected order as rejected again (exit 4)
+            why = (
+                f"a duplicate of an order that was rejected: {order.reject_reason}"
+                if done.duplicate and order.status is OrderStatus.REJECTED
+                else None
+            )
+            out.append((order.order_id, order.status.value, done.duplicate, why))
         except order_book.RiskRejected as exc:
             out.append((exc.order.order_id, exc.order.status.value, False, exc.reason))
         except (BadInput, Refused, NotFound) as exc:
