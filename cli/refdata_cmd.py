@@ -96,6 +96,40 @@ def instrument_show(symbol: str, db: DbOpt = None, json: JsonOpt = False) -> Non
             say(f"{k:<11} {v}")
 
 
+def _restrict(
+    symbol: str, on: bool, reason: str | None, db: str | None, actor: str | None, json: bool
+) -> None:
+    item = book.set_restricted(open_store(db), make_ctx(actor), symbol, on, reason)
+    if json:
+        emit_json(item.as_json())
+    else:
+        say(f"{item.symbol}: {'restricted' if item.restricted else 'not restricted'}")
+
+
+@instrument_app.command("restrict")
+def instrument_restrict(
+    symbol: str,
+    reason: Annotated[str | None, typer.Option(help="why (kept in the audit trail)")] = None,
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Put an instrument on the restricted list: every new order in it is refused."""
+    _restrict(symbol, True, reason, db, actor, json)
+
+
+@instrument_app.command("unrestrict")
+def instrument_unrestrict(
+    symbol: str,
+    reason: Annotated[str | None, typer.Option(help="why (kept in the audit trail)")] = None,
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Take an instrument off the restricted list."""
+    _restrict(symbol, False, reason, db, actor, json)
+
+
 @account_app.command("open")
 def account_open(
     account: str,

@@ -115,6 +115,32 @@ def list_instruments(conn: Connection) -> list[Instrument]:
     ]
 
 
+def set_restricted(
+    store: Store, ctx: Ctx, symbol: str, restricted: bool, reason: str | None
+) -> Instrument:
+    """Put an instrument on the restricted list or take it off (audited with the reason): every
+    order in it is refused from the next check on (oms.risk, restricted). Setting what is set
+    already changes nothing and records nothing."""
+    with store.write() as conn:
+        before = get_instrument(conn, symbol)
+        if before.restricted == restricted:
+            return before
+        conn.execute(
+            instruments.update().where(instruments.c.symbol == symbol).values(restricted=restricted)
+        )
+        audit.append(
+            conn,
+            at=ctx.now,
+            actor=ctx.actor,
+            action="instrument.restrict" if restricted else "instrument.unrestrict",
+            entity_type="instrument",
+            entity_id=symbol,
+            payload={"restricted": restricted},
+            reason=reason,
+        )
+        return get_instrument(conn, symbol)
+
+
 def add_instruments(store: Store, ctx: Ctx, items: Sequence[Instrument]) -> tuple[int, int]:
     """Add instruments; an identical existing one is skipped, a different one refused.
     Returns (added, unchanged). All or nothing."""

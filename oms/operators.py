@@ -75,6 +75,8 @@ PERMISSIONS: Final[Mapping[str, frozenset[str]]] = {
     # reference data and cash
     "instrument add": _roles(_O, _A),
     "instrument import": _roles(_O, _A),
+    "instrument restrict": _roles(_O, _C, _A),  # putting a symbol on the list: ops or compliance
+    "instrument unrestrict": _roles(_C, _A),  # taking it off: compliance
     "account open": _roles(_O, _A),
     "cash deposit": _roles(_O, _A),
     "cash withdraw": _roles(_O, _A),

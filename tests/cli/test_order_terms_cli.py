@@ -2,6 +2,7 @@
 terms (time in force and expire date too), what the order rate counts (not rejected orders),
 and an amend down to what has filled."""
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -174,3 +175,22 @@ def test_a_partly_filled_paper_buy_holds_the_commission_its_rest_will_pay(
         "5045.10", "4954.95", "90.15")
     r = buy("1", "92")  # 92 + 1 > 90.15 (without the held 4.95 it would fit: 95.10)
     assert r.code == 4 and "buying power: order needs 93" in r.err, r.err
+
+
+def test_compliance_restricts_a_listed_instrument_and_lifts_it(
+    book: Tieout, tmp_path: Path
+) -> None:
+    doc = book.ok("instrument", "restrict", "COIN", "--reason", "MNPI: deal team", "--json")
+    assert doc.json()["restricted"] is True
+    r = _submit(book, "--side", "buy", "--qty", "1")
+    assert r.code == 4 and "restricted" in r.err
+    book.ok("instrument", "restrict", "COIN")  # again: nothing changes, nothing recorded
+    book.ok("instrument", "unrestrict", "COIN", "--reason", "deal announced")
+    assert _submit(book, "--side", "buy", "--qty", "1").code == 0
+    assert book("instrument", "restrict", "NOPE").code == 5
+    out = tmp_path / "audit.jsonl"
+    book.ok("audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--out", str(out))
+    events = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [(e["action"], e["reason"]) for e in events if e["entity_type"] == "instrument"
+            and e["action"] != "instrument.add"] == [
+        ("instrument.restrict", "MNPI: deal team"), ("instrument.unrestrict", "deal announced")]

@@ -33,6 +33,10 @@ SECRET = pyotp.random_base32()
     ("breaks approve", "trader", False),
     ("breaks approve", "compliance", True),
     ("db grants", "ops", False),
+    ("instrument restrict", "ops", True),
+    ("instrument restrict", "trader", False),
+    ("instrument unrestrict", "ops", False),
+    ("instrument unrestrict", "compliance", True),
 ])
 def test_permission_matrix(command: str, role: str, allowed: bool) -> None:
     assert ops.rule(command, has_actor=True).allows(role) is allowed
