@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from oms import audit, book, executions
+from oms import audit, book, executions, ledger
 from oms.book import Ctx
 from oms.errors import DatabaseNotReady
 from oms.refdata import make_account, make_instrument
@@ -263,8 +263,11 @@ def test_a_cash_balance_is_exact_beyond_28_digits(store: Store) -> None:
     ctx = Ctx("t", datetime(2026, 11, 24, 15, tzinfo=UTC))
     book.open_account(store, ctx, make_account("BIG", "USD", None, "cash", None))
     amount = Decimal("123456789012345678.123456789012")
-    for _ in range(3):
-        book.deposit(store, ctx, "BIG", amount, None)
+    # postings with 12 decimals (as trades of fractional quantities give; a deposit itself
+    # comes in cents), written as the journal keeps them
+    entries = [ledger.deposit("BIG", "USD", amount, ctx.now.date(), None) for _ in range(3)]
+    with store.write() as conn:
+        book.post_entries(conn, ctx, entries)
     with store.read() as conn:
         balance = book.cash_balance(conn, "BIG").balance
     assert balance == Decimal("370370367037037034.370370367036")  # 30 significant digits
