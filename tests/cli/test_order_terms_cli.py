@@ -123,6 +123,11 @@ def test_a_venue_triggers_a_stop_with_exec_type_l(book: Tieout, tmp_path: Path) 
     assert (doc["status"], [h["event"] for h in doc["history"]][-1]) == ("new", "order_triggered")
 
 
+def _gtc_buy(t: Tieout, account: str, qty: str, limit: str) -> Result:
+    return t("order", "submit", "--account", account, "--symbol", "COIN", "--side", "buy",
+             "--qty", qty, "--type", "limit", "--limit", limit, "--tif", "gtc", "--json")
+
+
 def test_a_resting_paper_buy_keeps_its_commission_reserved(book: Tieout, tmp_path: Path) -> None:
     """A cash account's resting buy holds the commission it will pay, as the check charged it:
     otherwise a second order could spend it, and the first one's fill would take the account
@@ -132,8 +137,7 @@ def test_a_resting_paper_buy_keeps_its_commission_reserved(book: Tieout, tmp_pat
     book.ok("cash", "deposit", "C1", "10000")
 
     def buy(qty: str, limit: str) -> Result:
-        return book("order", "submit", "--account", "C1", "--symbol", "COIN", "--side", "buy",
-                    "--qty", qty, "--type", "limit", "--limit", limit, "--tif", "gtc", "--json")
+        return _gtc_buy(book, "C1", qty, limit)
 
     placed = datetime.now(UTC)
     first = buy("100", "99")  # 9,900 + 1 commission
@@ -163,8 +167,7 @@ def test_a_partly_filled_paper_buy_holds_the_commission_its_rest_will_pay(
     book.ok("cash", "deposit", "C2", "9950")
 
     def buy(qty: str, limit: str) -> Result:
-        return book("order", "submit", "--account", "C2", "--symbol", "COIN", "--side", "buy",
-                    "--qty", qty, "--type", "limit", "--limit", limit, "--tif", "gtc", "--json")
+        return _gtc_buy(book, "C2", qty, limit)
 
     placed = datetime.now(UTC)
     assert buy("100", "99").code == 0

@@ -305,7 +305,7 @@ def book_view(store: Store, now: datetime) -> dict[str, Any]:
 
 
 @settings(
-    max_examples=12,
+    max_examples=8,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
