@@ -33,7 +33,14 @@ from oms.calendars import (
 )
 from oms.errors import BadInput, NotFound, Refused, RowError, TieoutError
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
-from oms.schema import executions, imports, market_bars, order_client_ids, order_events
+from oms.schema import (
+    executions,
+    imports,
+    market_bars,
+    order_client_ids,
+    order_events,
+    paper_bar_takes,
+)
 from oms.schema import instruments as instruments_table
 from oms.schema import orders as orders_table
 from oms.store import Store, next_id
@@ -1864,9 +1871,12 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
             inst = book.get_instrument(conn, bar.symbol) if resting else None
             if inst is not None and not _in_session(inst.exchange, bar.time):
                 resting = []  # the venue trades only in session: a bar outside it fills nothing
-            # the venue's share of the bar, for all its resting orders together (oldest first)
+            # the venue's share of the bar, for all its resting orders together (oldest first),
+            # less what it gave out of the bar before (work resumed after a crash, or ioc/fok
+            # orders while the bar was the last one)
             share = (
                 paper.participation_quantity(bar.volume, terms.participation_pct, inst.lot_size)
+                - _bar_taken(conn, bar.symbol, bar.time)
                 if inst is not None
                 else Decimal(0)
             )
@@ -1904,6 +1914,11 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                 step = orders.decide(order, fill, ctx.now, ctx.actor)
                 fee = paper.fill_charge(terms, order, fill)
                 _book_fill(conn, ctx, step.order, fill, at=bar.time, commission=fee)
+                conn.execute(
+                    paper_bar_takes.insert().values(
+                        symbol=bar.symbol, bar_time=bar.time, order_id=order.order_id, quantity=qty
+                    )
+                )
                 _store_order(conn, step.order, ctx, [step], [fill], new=False)
                 audit.append(
                     conn,
@@ -1921,6 +1936,15 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                 )
                 touched[order.order_id] = step.order
     return list(touched.values())
+
+
+def _bar_taken(conn: Connection, symbol: str, at: datetime) -> Decimal:
+    """What the paper venue has given out of the share of the symbol's bar at `at`."""
+    t = paper_bar_takes.c
+    found = conn.execute(
+        select(t.quantity).where(t.symbol == symbol, t.bar_time == at)
+    ).scalars()
+    return sum(found, Decimal(0))
 
 
 def _remember_trigger(conn: Connection, ctx: Ctx, order: Order, bar: md.Bar) -> None:

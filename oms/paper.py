@@ -158,14 +158,16 @@ def answer_live_order(
     terms: PaperTerms,
     now: datetime | None = None,
     max_price_age: timedelta | None = None,
+    taken: Decimal = ZERO,
 ) -> list[orders.ApplyFill | orders.AcceptCancel]:
     """The paper venue's answer to a live order at `now` (default: the order's last change,
     which is when the venue acknowledged or replaced it): in session, a market order (or a
     marketable limit) fills its leaves at once at the last price moved by the slippage (a limit
     never beyond its limit); an ioc/fok order that cannot is canceled; others rest (no answer).
     An ioc/fok order takes only what is there now (immediate_quantity: the participation rate
-    of the last bar's volume, in whole lots): a fok order that needs more is canceled whole, an
-    ioc order fills what is there and the rest is canceled. Market and other limit orders fill
+    of the last bar's volume, in whole lots, less what the venue has `taken` of that bar
+    already for other orders): a fok order that needs more is canceled whole, an ioc order
+    fills what is there and the rest is canceled. Market and other limit orders fill
     their leaves whatever the volume (the paper venue's simplification).
 
     Outside the session (`market`'s session, as risk sees it) nothing fills: the venue does not
@@ -204,8 +206,9 @@ def answer_live_order(
         exec_id = ExecId(f"{order.order_id}-{len(order.fills) + 1}")
         quantity = order.leaves_qty
         if order.tif in (TimeInForce.IOC, TimeInForce.FOK) and market.reference_volume is not None:
-            # what is there now: the participation rate of the last bar's volume, in whole lots
-            there = immediate_quantity(market, terms)
+            # what is there now: the participation rate of the last bar's volume, in whole
+            # lots, less what other orders have taken of it
+            there = max(immediate_quantity(market, terms) - taken, ZERO)
             if order.tif is TimeInForce.FOK and there < quantity:
                 return [orders.AcceptCancel(reason=f"fok order: only {there} available now")]
             if there <= 0:
@@ -234,7 +237,8 @@ def participation_quantity(
 
 
 def immediate_quantity(market: risk.MarketState, terms: PaperTerms) -> Decimal:
-    """What an ioc/fok order can fill at once: the participation share of the last bar."""
+    """The participation share of the last bar: what ioc/fok orders can fill at once, all
+    together."""
     volume = market.reference_volume or ZERO
     return participation_quantity(volume, terms.participation_pct, market.lot_size)
 

@@ -258,6 +258,20 @@ market_bars = Table(
     Column("import_id", Integer, ForeignKey("imports.import_id"), nullable=False),
 )
 
+# What the paper venue has given out of a bar's share (the participation rate of its volume):
+# one row per fill that the bar bounded, a resting order's fill from the bar (order_book.
+# fill_resting) or an ioc/fok order's fill while the bar was the last one (oms.submission).
+# The share left of a bar is its participation quantity minus the sum here, so that orders
+# together never take more of a bar than the rate allows.
+paper_bar_takes = Table(
+    "paper_bar_takes",
+    metadata,
+    Column("symbol", String(64), primary_key=True),
+    Column("bar_time", UTCDateTime, primary_key=True),
+    Column("order_id", String(32), primary_key=True),
+    Column("quantity", ExactDecimal, nullable=False),
+)
+
 market_bar_rejects = Table(
     "market_bar_rejects",
     metadata,

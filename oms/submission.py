@@ -88,7 +88,17 @@ from oms.order_book import (
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
 from oms.schema import SQLITE_TIME_FORMAT
 from oms.store import Store, bulk_insert
-from oms.values import AccountId, AccountType, OrdType, Side, Symbol, TimeInForce, Venue, dec_str
+from oms.values import (
+    ZERO,
+    AccountId,
+    AccountType,
+    OrdType,
+    Side,
+    Symbol,
+    TimeInForce,
+    Venue,
+    dec_str,
+)
 
 CHUNK = 1_000  # orders per transaction in `submit_file`
 LIVE = tuple(s.value for s in OrderStatus if not s.terminal)
@@ -138,6 +148,7 @@ TABLES: dict[str, tuple[str, ...]] = {
         "exec_id",
     ),
     "audit_events": audit.AUDIT_COLUMNS,
+    "paper_bar_takes": ("symbol", "bar_time", "order_id", "quantity"),
 }
 
 
@@ -284,6 +295,7 @@ def _tables() -> tuple[Any, ...]:
         schema.order_client_ids,
         schema.order_events,
         schema.audit_events,
+        schema.paper_bar_takes,
     )
 
 
@@ -429,6 +441,8 @@ _INSTRUMENT_SQL = (
     "SELECT symbol, exchange, currency, tick_size, lot_size, restricted FROM instruments"
     " WHERE symbol = ?"
 )
+_IMMEDIATE = (TimeInForce.IOC, TimeInForce.FOK)
+_BAR_TAKEN_SQL = "SELECT quantity FROM paper_bar_takes WHERE symbol = ? AND bar_time = ?"
 _LAST_BAR_SQL = (
     "SELECT close, time, volume FROM market_bars WHERE symbol = ? ORDER BY time DESC LIMIT 1"
 )
@@ -564,6 +578,8 @@ class Group:
         self.markets: dict[str, Market] = {}
         self.last: dict[str, tuple[Decimal, datetime] | None] = {}
         self.volume: dict[str, Decimal] = {}  # the last bar's volume (ioc/fok liquidity)
+        # what the paper venue has given out of a bar's share: (symbol, bar time) -> quantity
+        self.taken: dict[tuple[str, datetime], Decimal] = {}
         self.settle: dict[str, tuple[date, date]] = {}  # exchange -> (trade, settle) dates
         self.client_ids: dict[tuple[str, str], str] = {}  # known in this group (or looked up)
         self.looked_up: set[str] = set()  # accounts whose client ids of the group were fetched
@@ -640,6 +656,15 @@ class Group:
             if row is not None:
                 self.volume[symbol] = self.db.dec(row[2])
         return self.last[symbol]
+
+    def bar_taken(self, symbol: str, at: datetime) -> Decimal:
+        """What the paper venue has given out of the share of the symbol's bar at `at`."""
+        key = (symbol, at)
+        found = self.taken.get(key)
+        if found is None:
+            rows = self.db.all(_BAR_TAKEN_SQL, (symbol, self.db.p_time(at)))
+            found = self.taken[key] = sum((self.db.dec(r[0]) for r in rows), Decimal(0))
+        return found
 
     def last_close(self, symbol: str) -> Decimal | None:
         last = self.last_price(symbol)
@@ -954,6 +979,7 @@ class Group:
         )
         # from here on nothing is refused: the order is taken (accepted or risk-rejected)
         fills: list[tuple[Order, orders.ApplyFill, Decimal]] = []
+        bar: datetime | None = None  # the bar whose share an ioc/fok order draws on
         if not result.ok:
             reject = orders.RejectOrder(
                 reason="risk: " + "; ".join(f.message for f in result.failures)
@@ -966,11 +992,14 @@ class Group:
             # and fills, not on the actor of the acknowledgement: decided once here)
             ack = orders.AcknowledgeOrder()
             steps.append(orders.decide(steps[-1].order, ack, now, ctx.actor))
+            # an ioc/fok order shares the last bar's share with the orders before it
+            bar = market.state.reference_time if req.tif in _IMMEDIATE else None
             more = paper.answer_live_order(
                 steps[-1].order,
                 market.state,
                 self.terms,
                 max_price_age=self.limits.max_price_age,
+                taken=ZERO if bar is None else self.bar_taken(req.symbol, bar),
             )
             answers: list[Any] = [ack, *more]
             for answer in more:
@@ -986,6 +1015,8 @@ class Group:
         self.next_order += 1
         for after, fill, fee in fills:
             self._book_fill(acct, market.instrument, after, fill, fee)
+            if bar is not None:
+                self._take(req.symbol, bar, after.order_id, fill.quantity)
         self._store_new(order, steps, commands)
         self.audit.append(
             audit.NewEvent(
@@ -1119,6 +1150,12 @@ class Group:
         acct.positions[order.symbol] = (
             acct.positions[order.symbol] + fill.quantity * order.side.sign
         )
+
+    def _take(self, symbol: str, bar: datetime, order_id: str, quantity: Decimal) -> None:
+        """Record a fill given out of the share of the symbol's bar at `bar`."""
+        self.taken[symbol, bar] = self.bar_taken(symbol, bar) + quantity
+        put = self.put
+        self.rows["paper_bar_takes"].append((symbol, put.time(bar), order_id, put.dec(quantity)))
 
     def _store_new(
         self, order: Order, steps: Sequence[Transition], commands: Sequence[Any]

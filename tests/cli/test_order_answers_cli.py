@@ -198,21 +198,66 @@ def test_a_file_row_naming_an_unknown_account_or_symbol_is_a_bad_value(
 
 
 def test_ioc_and_fok_take_only_what_the_last_bar_offers(book: Tieout, tmp_path: Path) -> None:
-    """The last bar traded 10,000: at the 10% participation rate 1,000 are there now. A fok
-    for 5,000 is canceled whole, an ioc for 5,001 fills 1,000 and cancels the rest (both used
-    to fill in full)."""
+    """The last bar traded 10,000: at the 10% participation rate 1,000 are there now, for all
+    orders together. A fok for 5,000 is canceled whole (both used to fill in full); a fok for
+    900 fills, which leaves 100: an ioc for 5,001 fills those and cancels the rest, and the
+    next ioc finds nothing (each used to find the whole 1,000 again). A new bar brings a new
+    share."""
     now = datetime.now(UTC).replace(microsecond=0)
     bars = f"time,symbol,open,high,low,close,volume\n{_iso(now)},COIN,100,100,100,100,10000\n"
     book.ok("md", "import", write(tmp_path / "v.csv", bars))
-    book.ok("cash", "deposit", "A1", "1000000")
+    book.ok("cash", "deposit", "A1", "10000000")
     args = ("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy", "--type",
             "limit", "--limit", "101", "--json")
     fok = book.ok(*args, "--qty", "5000", "--tif", "fok").json()
     assert (fok["status"], fok["cum_qty"]) == ("canceled", "0")
-    ioc = book.ok(*args, "--qty", "5001", "--tif", "ioc").json()
-    assert (ioc["status"], ioc["cum_qty"], ioc["leaves_qty"]) == ("canceled", "1000", "0")
     fits = book.ok(*args, "--qty", "900", "--tif", "fok").json()
     assert (fits["status"], fits["cum_qty"]) == ("filled", "900")
+    ioc = book.ok(*args, "--qty", "5001", "--tif", "ioc").json()
+    assert (ioc["status"], ioc["cum_qty"], ioc["leaves_qty"]) == ("canceled", "100", "0")
+    none = book.ok(*args, "--qty", "10", "--tif", "ioc").json()
+    assert (none["status"], none["cum_qty"]) == ("canceled", "0")
+    history = book.ok("order", "show", none["order_id"], "--json").json()["history"]
+    assert "nothing available now" in json.dumps(history)
+    later = _iso(now + timedelta(seconds=1))
+    book.ok("md", "import", write(tmp_path / "v2.csv", bars.replace(_iso(now), later)))
+    again = book.at(later).ok(*args, "--qty", "5002", "--tif", "ioc").json()
+    assert (again["status"], again["cum_qty"]) == ("canceled", "1000")
+
+
+def test_ioc_orders_of_one_file_share_the_last_bar(book: Tieout, tmp_path: Path) -> None:
+    """Two ioc buys of 600 in one file, against a share of 1,000: the first fills 600, the
+    second the 400 left; a fok for 1 after them is canceled. As one submission after another
+    would give."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    bars = f"time,symbol,open,high,low,close,volume\n{_iso(now)},COIN,100,100,100,100,10000\n"
+    book.ok("md", "import", write(tmp_path / "v.csv", bars))
+    book.ok("cash", "deposit", "A1", "10000000")
+    rows = "".join(f"A1,COIN,buy,{q},limit,101,{tif},F{n}\n"
+                   for n, (q, tif) in enumerate([(600, "ioc"), (601, "ioc"), (1, "fok")]))
+    f = write(tmp_path / "o.csv", "account,symbol,side,qty,type,limit,tif,client_order_id\n" + rows)
+    book.ok("order", "submit", "--file", f, "--json")
+    got = {o["client_order_id"]: (o["status"], o["cum_qty"])
+           for o in book.ok("order", "list", "--json").json()}
+    assert got == {"F0": ("filled", "600"), "F1": ("canceled", "400"), "F2": ("canceled", "0")}
+
+
+def test_an_ioc_gets_only_what_resting_orders_left_of_the_bar(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """A resting buy of 300 @ 99 takes the whole share (100) of a bar of 1,000 through 99; an
+    ioc right after finds nothing of that bar left."""
+    placed = datetime.now(UTC).replace(microsecond=0)
+    book.ok("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy", "--type",
+            "limit", "--limit", "99", "--tif", "gtc", "--qty", "300")
+    t1 = placed + timedelta(minutes=1)
+    clock = book.at(_iso(t1 + timedelta(seconds=5)))
+    clock.ok("md", "import", write(tmp_path / "b1.csv", "time,symbol,open,high,low,close,volume\n"
+                                   f"{_iso(t1)},COIN,99.5,99.5,98.5,99,1000\n"))
+    ioc = clock.ok("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy",
+                   "--type", "limit", "--limit", "101", "--tif", "ioc", "--qty", "50",
+                   "--json").json()
+    assert (ioc["status"], ioc["cum_qty"]) == ("canceled", "0")
 
 
 def test_a_drop_copy_without_trade_date_is_dated_by_its_session(
