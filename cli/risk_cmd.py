@@ -78,19 +78,21 @@ def kill(
     json: JsonOpt = False,
 ) -> None:
     """Engage a kill switch: refuse new orders and cancel the live ones it covers."""
-    canceled = order_book.engage_kill_switch(open_store(db), make_ctx(actor), account, reason)
+    done = order_book.engage_kill_switch(open_store(db), make_ctx(actor), account, reason)
     if json:
         emit_json(
             {
                 "account": account,
                 "kill_switch": True,
-                "canceled": [order_book.order_json(o, history=False) for o in canceled],
+                "changed": done.changed,
+                "canceled": [order_book.order_json(o, history=False) for o in done.canceled],
             }
         )
     else:
+        what = "engaged" if done.changed else "was engaged already"
         say(
-            f"kill switch engaged for {account or 'every account'}; "
-            f"{len(canceled)} order(s) canceled or asked to cancel"
+            f"kill switch {what} for {account or 'every account'}; "
+            f"{len(done.canceled)} order(s) canceled or asked to cancel"
         )
 
 
@@ -105,8 +107,22 @@ def release(
     json: JsonOpt = False,
 ) -> None:
     """Release a kill switch."""
-    order_book.release_kill_switch(open_store(db), make_ctx(actor), account, reason)
+    done = order_book.release_kill_switch(open_store(db), make_ctx(actor), account, reason)
     if json:
-        emit_json({"account": account, "kill_switch": False})
-    else:
-        say(f"kill switch released for {account or 'every account'}")
+        emit_json(
+            {
+                "account": account,
+                "kill_switch": False,
+                "changed": done.changed,
+                "global_kill_switch": done.global_engaged,
+            }
+        )
+        return
+    who = account or "every account"
+    say(
+        f"kill switch released for {who}"
+        if done.changed
+        else f"kill switch for {who} was not engaged: nothing changed"
+    )
+    if done.global_engaged:
+        say(f"the global kill switch is still engaged: {who} cannot trade until it is released")

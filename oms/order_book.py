@@ -1695,15 +1695,30 @@ def stuck(conn: Connection, now: datetime, older_than: timedelta) -> list[Order]
 # ---- kill switch --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class KillSwitch:
+    """A kill switch after `risk kill` or `risk release`: whether the command changed it (an
+    engaged switch engaged again, or one not engaged released, is left as it was), whether the
+    global switch is engaged (it stops every account whatever its own switch says), and the
+    orders the command canceled or asked to cancel."""
+
+    account: str | None  # None: the global switch
+    engaged: bool
+    changed: bool
+    global_engaged: bool
+    canceled: tuple[Order, ...] = ()
+
+
 def engage_kill_switch(
     store: Store, ctx: Ctx, account: str | None, reason: str | None = None
-) -> list[Order]:
+) -> KillSwitch:
     """Stop new orders (of an account, or of everyone) and cancel every live order it covers,
     in one transaction: paper orders are canceled at once, external ones asked to cancel (a
     pending_new one too: pending_cancel over pending_new). An order with a cancel or replace
-    open is left to the venue's answer to it."""
+    open is left to the venue's answer to it. A switch engaged already is left as it is, and
+    the live orders it covers are canceled all the same."""
     with store.write() as conn:
-        risk_limits.set_kill_flag(conn, ctx, account, on=True, reason=reason)
+        changed = risk_limits.set_kill_flag(conn, ctx, account, on=True, reason=reason)
         o = orders_table.c
         q = select(o.state).where(o.status.in_(LIVE_STATUSES)).order_by(o.order_id)
         if account is not None:
@@ -1716,7 +1731,13 @@ def engage_kill_switch(
                 # come, exec apply asks to cancel what is still live (_cancel_if_killed)
                 continue
             canceled.append(_kill_cancel(conn, ctx, order))
-        return canceled
+        return KillSwitch(
+            account,
+            engaged=True,
+            changed=changed,
+            global_engaged=account is None or risk_limits.load_limits(conn).kill_switch,
+            canceled=tuple(canceled),
+        )
 
 
 def _kill_cancel(conn: Connection, ctx: Ctx, order: Order) -> Order:
@@ -1754,9 +1775,12 @@ def _cancel_if_killed(conn: Connection, ctx: Ctx, order: Order) -> Order:
 
 def release_kill_switch(
     store: Store, ctx: Ctx, account: str | None, reason: str | None = None
-) -> None:
+) -> KillSwitch:
+    """Release a kill switch (audited); one that is not engaged is left as it is."""
     with store.write() as conn:
-        risk_limits.set_kill_flag(conn, ctx, account, on=False, reason=reason)
+        changed = risk_limits.set_kill_flag(conn, ctx, account, on=False, reason=reason)
+        glob = account is not None and risk_limits.load_limits(conn).kill_switch
+        return KillSwitch(account, engaged=False, changed=changed, global_engaged=glob)
 
 
 # ---- the paper venue working resting orders against market data ---------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from oms.book import Ctx, get_account, put_setting
+from oms.book import Ctx, get_account, get_setting, put_setting
 from oms.errors import BadInput
 from oms.risk import DEFAULT_LIMITS, Limits, TierLimits
 from oms.schema import settings
@@ -162,10 +162,14 @@ def _in_force(limits: Limits, name: str) -> str | None:
 
 def set_kill_flag(
     conn: Connection, ctx: Ctx, account: str | None, on: bool, reason: str | None = None
-) -> None:
+) -> bool:
     """Engage or release a kill switch (an account's, or the global one with None), audited,
-    inside the caller's transaction."""
+    inside the caller's transaction. Whether it changed: engaging an engaged switch or
+    releasing one that is not engaged writes nothing (and is not audited as a change)."""
     if account is not None:
         get_account(conn, account)
     key = KILL_GLOBAL if account is None else f"{PREFIX}kill.account.{account}"
+    if (get_setting(conn, key) == ON) == on:
+        return False
     put_setting(conn, ctx, key, ON if on else "off", reason)
+    return True

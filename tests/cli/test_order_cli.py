@@ -407,6 +407,33 @@ def test_the_kill_switch_cancels_live_orders_and_refuses_new_ones(book: Tieout) 
     assert book("risk", "kill", "--account", "NOPE").code == 5
 
 
+def test_a_release_says_when_it_changed_nothing(book: Tieout) -> None:
+    """Releasing a switch that is not engaged does not claim to have released it, writes
+    nothing and audits nothing; releasing an account's switch under the global one says the
+    account still cannot trade; engaging twice says so the second time."""
+    def setting_events() -> int:
+        return int(book.ok("audit", "verify", "--json").json()["events"])
+
+    before = setting_events()
+    r = book.ok("risk", "release", "--account", "A1")
+    assert "was not engaged: nothing changed" in r.out and "released" not in r.out
+    doc = book.ok("risk", "release", "--json").json()
+    assert (doc["changed"], doc["global_kill_switch"]) == (False, False)
+    assert setting_events() == before
+    book.ok("risk", "kill", "--account", "A1")
+    again = book.ok("risk", "kill", "--account", "A1", "--json").json()
+    assert again["changed"] is False and setting_events() == before + 1
+    book.ok("risk", "kill")
+    r = book.ok("risk", "release", "--account", "A1")
+    assert "kill switch released for A1" in r.out
+    assert "the global kill switch is still engaged: A1 cannot trade" in r.out
+    assert book("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy",
+                "--qty", "1").code == 4
+    doc = book.ok("risk", "release", "--json").json()
+    assert (doc["changed"], doc["global_kill_switch"]) == (True, False)
+    assert submit(book, "--side", "buy", "--qty", "1")["status"] == "filled"
+
+
 def test_resting_paper_orders_fill_when_bars_cross_them(book: Tieout, tmp_path: Path) -> None:
     placed = datetime.now(UTC)
     buy = submit(book, "--side", "buy", "--qty", "50", "--type", "limit", "--limit", "98",
