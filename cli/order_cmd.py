@@ -246,17 +246,20 @@ def show(
     db: DbOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Show an order with its history."""
+    """Show an order with its history (read from its events)."""
     _need_one(order_id, client_order_id)
     with open_store(db).read() as conn:
         order = order_book.find(conn, order_id, account=account, client_order_id=client_order_id)
-    doc = order_book.order_json(order, history=True)
+        history = order_book.order_history(conn, order.order_id)
+    codes = [c for h in history for c in h.get("risk_codes", ())]
+    doc = {**order_book.order_json(order, history=False), "history": history, "risk_codes": codes}
     if json:
         emit_json(doc)
         return
     _say_order(order)
-    for h in doc["history"]:
-        say(f"  {h['at']} {h['status']:<17} {h['actor']:<12} {h['reason'] or ''}")
+    for h in history:
+        extra = f" [{', '.join(h['risk_codes'])}]" if h.get("risk_codes") else ""
+        say(f"  {h['at']} {h['status']:<17} {h['actor']:<12} {h['reason'] or ''}{extra}")
 
 
 @order_app.command("list")

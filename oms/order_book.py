@@ -164,8 +164,8 @@ def submitted_text(c: SubmitOrder) -> str:
     )
 
 
-# the order event payload of a command whose only field is its reason, by (class, reason)
-_REASON_ONLY: dict[tuple[type, str | None], str] = {}
+# the order event payload of a command with only a reason (a reject: and its risk codes)
+_REASON_ONLY: dict[Any, str] = {}  # command -> its payload text
 
 
 def command_payload(command: Any, submitted: str | None = None) -> str:
@@ -189,7 +189,7 @@ def command_payload(command: Any, submitted: str | None = None) -> str:
             }
         )
     if kind in _REASON_ONLY_KINDS:
-        key = (kind, command.reason)
+        key = command  # frozen and hashable; equal only to a command of its own class
         text = _REASON_ONLY.get(key)
         if text is None:
             if len(_REASON_ONLY) >= 256:
@@ -459,7 +459,10 @@ def reserved_cash(conn: Connection, account: str, currency: str) -> Decimal:
     total = Decimal(0)
     o, i = orders_table.c, instruments_table.c
     rows = conn.execute(
-        select(o.symbol, o.status, o.leaves_qty, o.limit_price, o.stop_price, o.venue, o.state)
+        select(
+            o.order_id, o.symbol, o.status, o.leaves_qty, o.limit_price, o.stop_price, o.venue,
+            o.cum_qty,
+        )
         .join_from(orders_table, instruments_table, i.symbol == o.symbol)
         .where(
             o.account == account,
@@ -471,14 +474,24 @@ def reserved_cash(conn: Connection, account: str, currency: str) -> Decimal:
     buffer = risk_limits.load_limits(conn).market_buffer_pct
     terms = paper.load_terms(conn)
     charging = paper.charges(terms)
+    whole: list[str] = []  # orders whose stored value is needed
     with localcontext(lots.CONTEXT):
-        for symbol, status, leaves, limit, stop, venue, state in rows:
-            last = partial(_last_close, conn, symbol)
-            if status == OrderStatus.PENDING_REPLACE.value or (charging and venue == PAPER):
+        for order_id, symbol, status, leaves, limit, stop, venue, cum in rows:
+            charged = charging and venue == PAPER
+            if status == OrderStatus.PENDING_REPLACE.value or (charged and cum > 0):
                 # the new terms count too; the paper commission counts what filled already
-                total += order_reservation(load_state(state), last, buffer, terms)
-            else:
-                total += leaves * reservation_price(limit, stop, last, buffer)
+                whole.append(order_id)
+                continue
+            last = partial(_last_close, conn, symbol)
+            total += leaves * reservation_price(limit, stop, last, buffer)
+            if charged:  # nothing filled yet: the commission of the whole leaves
+                total += charge_held(terms, Decimal(0), Decimal(0), leaves, limit, stop, last)
+        for at in range(0, len(whole), 500):
+            ids = whole[at : at + 500]
+            for state in conn.execute(select(o.state).where(o.order_id.in_(ids))).scalars():
+                order = load_state(state)
+                last = partial(_last_close, conn, order.symbol)
+                total += order_reservation(order, last, buffer, terms)
     return total
 
 
@@ -1002,6 +1015,40 @@ def amend(
             quantity=quantity, limit_price=limit_price, new_client_order_id=new_id
         ),
     )
+
+
+_REJECTED = orders.Event.ORDER_REJECTED.value
+
+
+def order_history(conn: Connection, order_id: str) -> list[dict[str, Any]]:
+    """An order's history as its append-only events recorded it, oldest first: status, time,
+    actor, reason and event of each transition, with the venue's ExecID where it sent one and
+    the failed checks' reason codes (oms.risk.RiskCode) on a rejection (none from a venue)."""
+    e = order_events.c
+    rows = conn.execute(
+        select(e.status, e.at, e.actor, e.reason, e.event, e.exec_id, e.payload)
+        .where(e.order_id == order_id)
+        .order_by(e.event_id)
+    )
+    out = []
+    for status, at, actor, reason, event, venue_exec_id, payload in rows:
+        item: dict[str, Any] = {
+            "status": status,
+            "at": utc_iso(at),
+            "actor": actor,
+            "reason": reason,
+            "event": event,
+        }
+        terms = (
+            json.loads(payload)["terms"] if venue_exec_id is None or event == _REJECTED else {}
+        )
+        exec_id = venue_exec_id or terms.get("exec_id")  # a paper fill's id is in its command
+        if exec_id is not None:
+            item["exec_id"] = exec_id
+        if event == _REJECTED:
+            item["risk_codes"] = list(terms.get("codes", []))
+        out.append(item)
+    return out
 
 
 def order_json(order: Order, *, history: bool) -> dict[str, Any]:
@@ -1876,6 +1923,12 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                 continue  # worked already (before a crash, or by another process)
             conn.execute(
                 imports.update().where(imports.c.import_id == import_id).values(bars_worked=n)
+            )
+            # what earlier bars of the symbol gave out no longer counts (only the last bar's
+            # share is offered to ioc/fok orders): the table keeps about one bar per symbol
+            t = paper_bar_takes.c
+            conn.execute(
+                paper_bar_takes.delete().where(t.symbol == bar.symbol, t.bar_time < bar.time)
             )
             o = orders_table.c
             resting = [

@@ -695,10 +695,13 @@ class AcknowledgeOrder:
 
 @dataclass(frozen=True, slots=True)
 class RejectOrder:
-    """The venue (or the pre-trade check) rejected the order (ExecType 8)."""
+    """The venue (or the pre-trade check) rejected the order (ExecType 8). `codes`: the reason
+    codes of the pre-trade checks that failed (oms.risk.RiskCode values; none from a venue),
+    kept in the order's event."""
 
     kind: ClassVar[CommandKind] = CommandKind.REJECT
     reason: str
+    codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -262,7 +262,8 @@ market_bars = Table(
 # one row per fill that the bar bounded, a resting order's fill from the bar (order_book.
 # fill_resting) or an ioc/fok order's fill while the bar was the last one (oms.submission).
 # The share left of a bar is its participation quantity minus the sum here, so that orders
-# together never take more of a bar than the rate allows.
+# together never take more of a bar than the rate allows. Working a bar lets go of the rows of
+# the symbol's earlier bars (only the last bar is offered to ioc/fok orders).
 paper_bar_takes = Table(
     "paper_bar_takes",
     metadata,

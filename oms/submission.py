@@ -432,7 +432,8 @@ _LIVE_ORDERS_SQL = (
     " FROM orders o JOIN instruments i ON i.symbol = o.symbol"
     f" WHERE o.account = ? AND o.status IN ({_LIVE_SQL})"
 )
-_STATE_SQL = "SELECT state FROM orders WHERE order_id = ?"
+_STATES_SQL = "SELECT state FROM orders WHERE order_id IN ({})"
+_IN_CHUNK = 500  # ids in one IN list
 # the orders the rate limit counts: those not rejected (see oms.risk, order_rate)
 _RATE_SQL = (
     "SELECT count(*) FROM orders WHERE account = ? AND created_at > ? AND status <> 'rejected'"
@@ -684,6 +685,7 @@ class Group:
         live = db.all(_LIVE_ORDERS_SQL, (account,))
         buffer = self.limits.market_buffer_pct
         terms = self.terms if self.terms_charge else None
+        filled_in_part: dict[str, str] = {}  # charged paper buys that filled in part: currency
         for symbol, side, leaves_text, limit, stop, currency, replacing, venue, cum, oid in live:
             leaves = db.dec(leaves_text)
             key = (symbol, side)
@@ -694,13 +696,22 @@ class Group:
                 if replacing is not None:  # a replace is pending: its new terms count too
                     held = order_reservation(load_state(replacing), last, buffer, terms)
                 elif charged and db.dec(cum) > 0:  # its commission counts what filled already
-                    state = db.one(_STATE_SQL, (oid,))[0]
-                    held = order_reservation(load_state(state), last, buffer, terms)
+                    filled_in_part[oid] = currency
+                    continue
                 else:
                     limit_, stop_ = db.opt_dec(limit), db.opt_dec(stop)
                     held = leaves * reservation_price(limit_, stop_, last, buffer)
                     if charged and terms is not None:
                         held += charge_held(terms, _ZERO, _ZERO, leaves, limit_, stop_, last)
+                reserved[currency] = reserved.get(currency, _ZERO) + held
+        ids = list(filled_in_part)  # their fills, from their stored state: few reads for all
+        for at in range(0, len(ids), _IN_CHUNK):
+            part = ids[at : at + _IN_CHUNK]
+            for (state,) in db.all(_STATES_SQL.format(", ".join("?" * len(part))), part):
+                order = load_state(state)
+                last = partial(self.last_close, order.symbol)
+                held = order_reservation(order, last, buffer, terms)
+                currency = filled_in_part[order.order_id]
                 reserved[currency] = reserved.get(currency, _ZERO) + held
         count = db.one(*self._rate_query(account))[0]
         found = self.accounts[account] = AccountBook(
@@ -982,7 +993,8 @@ class Group:
         bar: datetime | None = None  # the bar whose share an ioc/fok order draws on
         if not result.ok:
             reject = orders.RejectOrder(
-                reason="risk: " + "; ".join(f.message for f in result.failures)
+                reason="risk: " + "; ".join(f.message for f in result.failures),
+                codes=tuple(code.value for code in result.codes),
             )
             steps.append(orders.decide(steps[-1].order, reject, now, ctx.actor))
             commands.append(reject)

@@ -8,7 +8,8 @@ Create Date: 2026-11-30 10:00:00
   share bounded (a resting order's fill from the bar, an ioc/fok order's fill while the bar was
   the last one). The share left of a bar is the participation rate of its volume, in whole
   lots, minus what these rows took: ioc/fok orders used to find the whole share of the last
-  bar each, however much earlier orders had taken of it.
+  bar each, however much earlier orders had taken of it. Working a bar deletes the rows of
+  the symbol's earlier bars: the table holds about one bar per symbol.
 """
 
 from __future__ import annotations

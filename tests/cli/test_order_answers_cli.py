@@ -5,7 +5,10 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import create_engine, select
+
 from oms.calendars import settlement_date
+from oms.schema import paper_bar_takes
 from tests.cli.test_exec_apply_review import apply, book, external
 from tests.cli.test_order_cli import fix_line, report
 from tests.conftest import Result, Tieout, write
@@ -223,6 +226,14 @@ def test_ioc_and_fok_take_only_what_the_last_bar_offers(book: Tieout, tmp_path: 
     book.ok("md", "import", write(tmp_path / "v2.csv", bars.replace(_iso(now), later)))
     again = book.at(later).ok(*args, "--qty", "5002", "--tif", "ioc").json()
     assert (again["status"], again["cum_qty"]) == ("canceled", "1000")
+    # what the first bar gave out was let go when the second was worked: one row left
+    engine = create_engine(book.db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(paper_bar_takes.c.order_id)).scalars().all()
+    finally:
+        engine.dispose()
+    assert rows == [again["order_id"]]
 
 
 def test_ioc_orders_of_one_file_share_the_last_bar(book: Tieout, tmp_path: Path) -> None:

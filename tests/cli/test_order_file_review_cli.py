@@ -150,3 +150,13 @@ def test_a_risk_rejection_shows_its_stable_codes(book: Tieout, tmp_path: Path) -
     f = write(tmp_path / "o.csv", HEAD + "A1,COIN,buy,5000,R1\nA1,COIN,buy,1,R2\n")
     lines = book("order", "submit", "--file", f, "--json").json()["results"]
     assert [x["risk_codes"] for x in lines] == [["buying_power"], []]
+    # and later, from the order's events: `order show` gives them, an accepted order none
+    shown = book.ok("order", "show", r.json()["order_id"], "--json").json()
+    assert shown["risk_codes"] == ["max_quantity", "max_notional", "buying_power"]
+    assert shown["history"][-1]["risk_codes"] == shown["risk_codes"]
+    text = book.ok("order", "show", r.json()["order_id"]).out
+    assert "[max_quantity, max_notional, buying_power]" in text
+    filled = book.ok("order", "show", "--client-order-id", "R2", "--json").json()
+    assert filled["risk_codes"] == [] and filled["status"] == "filled"
+    (fill,) = [h for h in filled["history"] if "exec_id" in h]  # the event of the fill
+    assert fill["exec_id"] == f"{filled['order_id']}-1"

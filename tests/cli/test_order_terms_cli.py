@@ -136,17 +136,14 @@ def test_a_resting_paper_buy_keeps_its_commission_reserved(book: Tieout, tmp_pat
     book.ok("account", "open", "C1", "--currency", "USD", "--type", "cash")
     book.ok("cash", "deposit", "C1", "10000")
 
-    def buy(qty: str, limit: str) -> Result:
-        return _gtc_buy(book, "C1", qty, limit)
-
     placed = datetime.now(UTC)
-    first = buy("100", "99")  # 9,900 + 1 commission
+    first = _gtc_buy(book, "C1", "100", "99")  # 9,900 + 1 commission
     assert first.code == 0 and first.json()["status"] == "new", first.err
     bal = book.ok("cash", "balance", "C1", "--json").json()
     assert (bal["reserved"], bal["available"]) == ("9901.00", "99.00")
-    second = buy("1", "99")  # 99 + 1 > 99 available
+    second = _gtc_buy(book, "C1", "1", "99")  # 99 + 1 > 99 available
     assert second.code == 4 and "buying power: order needs 100" in second.err, second.err
-    third = buy("1", "98")  # 98 + 1 fits exactly
+    third = _gtc_buy(book, "C1", "1", "98")  # 98 + 1 fits exactly
     assert third.code == 0, third.err
     book.ok("md", "import", _bars(
         tmp_path, "fill.csv", (placed + timedelta(minutes=1), "98,98,98,98,100000")))
@@ -166,17 +163,14 @@ def test_a_partly_filled_paper_buy_holds_the_commission_its_rest_will_pay(
     book.ok("account", "open", "C2", "--currency", "USD", "--type", "cash")
     book.ok("cash", "deposit", "C2", "9950")
 
-    def buy(qty: str, limit: str) -> Result:
-        return _gtc_buy(book, "C2", qty, limit)
-
     placed = datetime.now(UTC)
-    assert buy("100", "99").code == 0
+    assert _gtc_buy(book, "C2", "100", "99").code == 0
     book.ok("md", "import", _bars(
         tmp_path, "part.csv", (placed + timedelta(minutes=1), "98,98,98,98,500")))  # 10%: 50
     bal = book.ok("cash", "balance", "C2", "--json").json()
     assert (bal["balance"], bal["reserved"], bal["available"]) == (
         "5045.10", "4954.95", "90.15")
-    r = buy("1", "92")  # 92 + 1 > 90.15 (without the held 4.95 it would fit: 95.10)
+    r = _gtc_buy(book, "C2", "1", "92")  # 92 + 1 > 90.15 (95.10 unheld)
     assert r.code == 4 and "buying power: order needs 93" in r.err, r.err
 
 

@@ -411,3 +411,23 @@ def test_the_oracle_sees_a_book_with_everything_in_it(
         if seen == WANTED:
             break
     assert seen == WANTED
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_an_orders_history_from_its_events_is_its_state_history(
+    db_url: str, seed: int, tmp_path: Path
+) -> None:
+    """`order show` reads an order's history from its events (order_book.order_history): on
+    random books (paper and external orders, fills from bars, cancels, amends, a retention run)
+    they give, transition for transition, the history the order's stored state carries."""
+    with fresh_store(db_url, tmp_path) as store:
+        build(store, tmp_path, seed, retention=seed % 2 == 0)
+        with store.read() as conn:
+            found = order_book.list_orders(conn)
+            assert len(found) > 5
+            for o in found:
+                events = [
+                    {k: h[k] for k in ("status", "at", "actor", "reason", "event")}
+                    for h in order_book.order_history(conn, o.order_id)
+                ]
+                assert events == order_book.order_json(o, history=True)["history"], o.order_id
