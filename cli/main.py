@@ -36,6 +36,7 @@ from cli.common import (
     guard_commands,
     make_ctx,
     open_store,
+    printable,
     resolve_actor,
     say,
 )
@@ -115,7 +116,7 @@ def run() -> None:
         # without standalone mode, click returns a typer.Exit's code instead of raising it
         code = command().main(args=sys.argv[1:], prog_name="tieout", standalone_mode=False)
     except TieoutError as exc:
-        sys.stderr.write(f"tieout: {exc.message}\n")
+        sys.stderr.write(f"tieout: {printable(exc.message)}\n")
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -124,14 +125,14 @@ def run() -> None:
         if callable(show):
             show()
         else:
-            sys.stderr.write(f"tieout: {exc}\n")
+            sys.stderr.write(f"tieout: {printable(str(exc))}\n")
         sys.exit(int(getattr(exc, "exit_code", 2)))
     except typer.Abort:
         sys.stderr.write("tieout: aborted\n")
         sys.exit(1)
     except DBAPIError as exc:  # the database failed mid-command: its transaction rolled back
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        sys.stderr.write(f"tieout: database error, nothing was changed: {reason}\n")
+        sys.stderr.write(f"tieout: database error, nothing was changed: {printable(reason)}\n")
         sys.exit(1)
     except UnicodeDecodeError as exc:
         sys.stderr.write(f"tieout: input is not valid UTF-8: {exc.reason} at byte {exc.start}\n")

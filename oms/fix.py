@@ -9,6 +9,7 @@ CheckSum (10) are verified when present. A line that cannot be understood become
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -86,12 +87,47 @@ def _pairs(raw: bytes) -> list[tuple[int, bytes]] | str:
     return [(int(tag), value) for tag, value in msg.pairs]
 
 
+# characters no FIX message line holds: C0 controls but SOH (the separator) and tab, DEL, C1
+# controls and the Unicode line and paragraph separators. A message with one is refused whole:
+# it may be two messages run together, or a value cut short (what `str.splitlines` used to do,
+# booking the first half of the line and refusing the rest)
+_CONTROL = re.compile(r"[\x00\x02-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+# the tags tieout reads: each may appear once in a message (FIX 4.4 SessionRejectReason 13, "tag
+# appears more than once"); other tags (repeating groups tieout does not read) may repeat
+READ_TAGS = frozenset(
+    {1, 6, 11, 12, 13, 14, 15, 17, 19, 31, 32, 35, 37, 38, 39, 41, 44, 54, 55, 58, 60, 64, 75,
+     99, 102, 150, 151, 434}
+)  # fmt: skip
+
+
+def lines(text: str) -> list[tuple[int, str]]:
+    """The file's physical lines, numbered from 1: split at LF only (a CR before it, a CRLF
+    file's, is dropped), not at the other characters `str.splitlines` breaks at."""
+    out = []
+    for n, line in enumerate(text.split("\n"), 1):
+        out.append((n, line[:-1] if line.endswith("\r") else line))
+    return out
+
+
 def parse(text: str) -> list[Report | RowError]:
     out: list[Report | RowError] = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
+    for n, line in lines(text):
+        if not line.strip(" \t"):
             continue
-        raw = line.strip().encode()
+        bad = _CONTROL.search(line)
+        if bad:
+            out.append(
+                RowError(
+                    n,
+                    None,
+                    None,
+                    f"control character U+{ord(bad.group()):04X} at column {bad.start() + 1}: "
+                    "one message a line, its values without control characters",
+                )
+            )
+            continue
+        raw = line.strip(" \t").encode()
         if SOH not in raw:  # `|` separates fields only in a file without SOH
             raw = raw.replace(b"|", SOH)
         if not raw.endswith(SOH):
@@ -105,6 +141,20 @@ def parse(text: str) -> list[Report | RowError]:
             out.append(RowError(n, None, None, pairs))
             continue
         fields = {tag: value.decode() for tag, value in pairs}
+        if len(fields) < len(pairs):
+            counts = Counter(t for t, _ in pairs if t in READ_TAGS)
+            twice = sorted(t for t, k in counts.items() if k > 1)
+            if twice:
+                out.append(
+                    RowError(
+                        n,
+                        str(twice[0]),
+                        None,
+                        "tag " + ", ".join(map(str, twice)) + " appears more than once "
+                        "(FIX: a field outside a repeating group is sent once)",
+                    )
+                )
+                continue
         if not fields.get(35):
             out.append(RowError(n, "35", None, "not a FIX message (no MsgType 35)"))
             continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -1161,13 +1162,7 @@ def _fill_terms(
     the exchange calendar's settlement date of the trade date), Commission (12) by CommType
     (13). BadInput when one of them is wrong."""
     times = fix.trade_times(report)
-    exec_time = times.exec_time or ctx.now
-    if exec_time > ctx.now + md.FUTURE_SKEW:  # as market data: nothing has happened yet
-        raise BadInput(
-            "TransactTime (60)",
-            f"{utc_iso(exec_time)} is after now ({utc_iso(ctx.now)}) by more than "
-            f"{int(md.FUTURE_SKEW.total_seconds() // 60)} minutes",
-        )
+    exec_time = _report_time(ctx, order, times.exec_time)
     exchange = book.get_instrument(conn, order.symbol).exchange
     trade = times.trade_date or trade_date(exchange, exec_time)
     settle = times.settle_date or settlement_date(exchange, trade)
@@ -1176,6 +1171,27 @@ def _fill_terms(
             "SettlDate (64)", f"{settle.isoformat()} is before the trade date {trade.isoformat()}"
         )
     return _FillTerms(exec_time, trade, settle, fix.commission(report, fill.quantity, fill.price))
+
+
+def _report_time(ctx: Ctx, order: Order, stated: datetime | None) -> datetime:
+    """A report's TransactTime (60), else now. Refused when it is after now, or before the
+    order was placed, by more than the clock skew market data is allowed (md.FUTURE_SKEW):
+    nothing has happened yet then, and the order did not exist."""
+    at = stated or ctx.now
+    skew = md.FUTURE_SKEW
+    minutes = int(skew.total_seconds() // 60)
+    if at > ctx.now + skew:
+        raise BadInput(
+            "TransactTime (60)",
+            f"{utc_iso(at)} is after now ({utc_iso(ctx.now)}) by more than {minutes} minutes",
+        )
+    if at < order.created_at - skew:
+        raise BadInput(
+            "TransactTime (60)",
+            f"{utc_iso(at)} is before order {order.order_id} was placed "
+            f"({utc_iso(order.created_at)}) by more than {minutes} minutes",
+        )
+    return at
 
 
 @dataclass(frozen=True, slots=True)
@@ -1325,6 +1341,35 @@ def _same_terms(payload: str, command: Any) -> bool:
     return True
 
 
+def _booked_differently(
+    conn: Connection,
+    venue: str,
+    exec_id: str,
+    report: fix.Report,
+    terms: _FillTerms | _CorrectionTerms,
+) -> list[str]:
+    """What a resent fill or correction states (TradeDate 75 or TransactTime 60, SettlDate 64,
+    Commission 12) that differs from the execution booked under its ExecID the first time."""
+    e = executions.c
+    row = conn.execute(
+        select(e.trade_date, e.settle_date, e.commission).where(
+            e.venue == venue, e.exec_id == exec_id
+        )
+    ).first()
+    if row is None:
+        return []
+    out = []
+    if (report.get(75) or report.get(60)) and terms.trade_date not in (None, row.trade_date):
+        out.append(f"trade date {terms.trade_date} against {row.trade_date} booked")
+    if report.get(64) and terms.settle_date not in (None, row.settle_date):
+        out.append(f"settlement date {terms.settle_date} against {row.settle_date} booked")
+    if report.get(12) and terms.commission is not None and terms.commission != row.commission:
+        out.append(
+            f"commission {dec_str(terms.commission)} against {dec_str(row.commission)} booked"
+        )
+    return out
+
+
 def _check_exec_id(
     conn: Connection,
     order: Order,
@@ -1344,19 +1389,15 @@ def _check_exec_id(
         )
     ).first()
     if seen is not None:
-        same = _same_terms(seen.payload, command)
-        restated = terms is not None and terms.trade_date is not None
-        if same and restated and (report.get(75) or report.get(60)):  # a fill's date
-            e = executions.c
-            day = conn.execute(
-                select(e.trade_date).where(e.venue == order.venue, e.exec_id == exec_id)
-            ).scalar()
-            same = day is None or (terms is not None and day == terms.trade_date)
-        if not same:
+        differs = [] if _same_terms(seen.payload, command) else ["quantity, price or type"]
+        if not differs and terms is not None:  # what the resend states of its booking
+            differs = _booked_differently(conn, order.venue, exec_id, report, terms)
+        if differs:
             raise BadInput(
                 "ExecID (17)",
-                f"{exec_id} was applied to order {order.order_id} already with other terms; "
-                "a correction is a new ExecID (ExecType G), never an edit",
+                f"{exec_id} was applied to order {order.order_id} already with other terms "
+                f"({'; '.join(differs)}); a correction is a new ExecID (ExecType G), never an "
+                "edit",
             )
         return True
     e = executions.c
@@ -1399,7 +1440,7 @@ def _apply_report(conn: Connection, ctx: Ctx, report: fix.Report, path: str) -> 
     exec_time = (
         terms.exec_time
         if isinstance(terms, _FillTerms)
-        else fix.trade_times(report).exec_time or ctx.now
+        else _report_time(ctx, order, fix.trade_times(report).exec_time)
     )
     if _check_exec_id(conn, order, command, report, terms):
         return False
@@ -1450,6 +1491,15 @@ def _drop_copy_text(data: bytes) -> tuple[str, list[RowError]]:
     return "\n".join(lines), bad
 
 
+_NAMED_TAG = re.compile(r"\((\d+)\)$")  # "LastQty (32)"
+
+
+def _fix_tag(exc: BadInput | Refused | NotFound) -> str | None:
+    """The FIX tag a refusal names ("ExecID (17)" -> "17"), for the problem's field."""
+    found = _NAMED_TAG.search(exc.what) if isinstance(exc, BadInput) else None
+    return found[1] if found else None
+
+
 def apply_reports(store: Store, ctx: Ctx, path: str) -> ApplyResult:
     """Apply a venue's drop copy in order, each message its own business event. A message that
     cannot be applied is refused with its line and reason (and audited); the rest go on."""
@@ -1478,7 +1528,7 @@ def apply_reports(store: Store, ctx: Ctx, path: str) -> ApplyResult:
                 else:
                     duplicates += 1
         except (BadInput, Refused, NotFound) as exc:
-            refused.append(RowError(report.line, None, None, exc.message))
+            refused.append(RowError(report.line, _fix_tag(exc), None, exc.message))
             with store.write() as conn:
                 audit.append(
                     conn,

@@ -155,7 +155,7 @@ def test_a_resend_is_a_duplicate_and_the_same_exec_id_with_other_terms_is_refuse
 def test_a_fill_books_its_transact_time_trade_date_and_settlement_date(
     book: Tieout, tmp_path: Path
 ) -> None:
-    external(book, "X1")
+    external(book.at("2026-03-10T14:00:00Z"), "X1")  # placed before the fills' TransactTimes
     r = apply(
         book,
         tmp_path,
@@ -296,7 +296,7 @@ def test_messages_without_body_length_or_checksum_are_applied(book: Tieout, tmp_
 
 @pytest.mark.parametrize("sep", ["|", "\x01"])
 def test_a_resent_file_applies_nothing_twice(book: Tieout, tmp_path: Path, sep: str) -> None:
-    external(book, "X1")
+    external(book.at("2026-03-10T09:00:00Z"), "X1")  # placed before its fill's TransactTime
     lines = [
         fix_line((35, "8"), (11, "X1"), (17, "X1E0"), (150, "0"), sep=sep),
         fix_line(

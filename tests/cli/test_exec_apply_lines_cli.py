@@ -1,0 +1,157 @@
+"""`exec apply` through the real command on both backends, on what a second review found:
+one physical line is one message (control characters inside a line used to split it, booking
+its first half), a tag tieout reads sent twice, a resend that restates other money terms, a
+TransactTime before the order existed or a correction's from the future, and venue text with
+terminal escapes in human output."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cli.common import printable
+from tests.cli.test_exec_apply_review import apply, book, executions, external, shown
+from tests.cli.test_order_cli import fix_line, report
+from tests.conftest import Tieout
+
+__all__ = ["book"]  # the fixture, used by name
+
+
+def _fix_time(t: datetime) -> str:
+    return t.strftime("%Y%m%d-%H:%M:%S")
+
+
+def test_a_control_character_refuses_its_whole_line(book: Tieout, tmp_path: Path) -> None:
+    """Each of these used to split its line in two: the fill before the character was booked
+    without what came after it (its commission, its currency, its TransactTime), and every
+    later line number was off by one. Now the line is refused whole, on its own line number."""
+    external(book, "X1")
+    fill = report("X1", "E1", "F", (32, "1"), (31, "100"))
+    tails = ["|58=a\u2028b", "\x0c|15=EUR", "\x1c|54=2", "\x85|12=50", "\r|12=9"]
+    lines = [fill.replace("|10=", f"{tail}|10=", 1) for tail in tails]
+    lines.append(report("X1", "E9", "F", (32, "2"), (31, "100"), (12, "1.5")))
+    lines.append(report("NOPE", "E10", "F", (32, "1"), (31, "100")))
+    r = apply(book, tmp_path, "drop.fix", *lines)
+    assert r.code == 3, r.err
+    doc = r.json()
+    assert (doc["messages"], doc["applied"], doc["refused"]) == (7, 1, 6), doc
+    problems = {p["line"]: p["reason"] for p in doc["problems"]}
+    assert sorted(problems) == [1, 2, 3, 4, 5, 7]  # physical lines, none split
+    assert "control character U+2028" in problems[1]
+    assert "control character U+000C" in problems[2]
+    assert "control character U+000D" in problems[5]
+    assert "NOPE" in problems[7]
+    (only,) = executions(book).values()
+    assert (only["exec_id"], only["quantity"], only["commission"]) == ("E9", "2", "1.5")
+    assert (shown(book, "X1")["cum_qty"], shown(book, "X1")["status"]) == (
+        "2", "partially_filled")
+
+
+def test_a_crlf_file_is_still_one_message_a_line(book: Tieout, tmp_path: Path) -> None:
+    external(book, "X1")
+    lines = [report("X1", "E1", "F", (32, "1"), (31, "100"), (12, "2")),
+             report("X1", "E2", "F", (32, "1"), (31, "100"))]
+    path = tmp_path / "crlf.fix"
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    doc = book.ok("exec", "apply", str(path), "--json").json()
+    assert (doc["applied"], doc["refused"]) == (2, 0)
+    assert executions(book)["E1"]["commission"] == "2"
+
+
+def test_a_read_tag_sent_twice_is_refused(book: Tieout, tmp_path: Path) -> None:
+    """FIX 4.4: a field outside a repeating group is sent once (SessionRejectReason 13). Which
+    LastQty or which order was meant cannot be known: the message is refused, not read as its
+    last value. Tags tieout does not read (a party group's 448) may repeat."""
+    external(book, "X1")
+    external(book, "X2", qty="11")
+    r = apply(
+        book,
+        tmp_path,
+        "drop.fix",
+        report("X1", "E1", "F", (32, "1"), (31, "30"), (32, "3")),
+        fix_line((35, "8"), (11, "X2"), (11, "X1"), (17, "E2"), (150, "F"), (32, "1"),
+                 (31, "100")),
+        report("X1", "E3", "F", (32, "1"), (31, "100"), (453, "2"), (448, "P1"), (448, "P2")),
+    )
+    assert r.code == 3, r.err
+    doc = r.json()
+    assert [(p["line"], p["field"]) for p in doc["problems"]] == [(1, "32"), (2, "11")]
+    assert "tag 32 appears more than once" in doc["problems"][0]["reason"]
+    assert doc["applied"] == 1
+    assert sorted(executions(book)) == ["E3"]
+
+
+def test_a_resend_that_restates_other_money_terms_is_refused(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """The same ExecID again with another commission or settlement date is not a duplicate
+    to skip: what was booked is not what the venue now says. Refused, with what differs; a
+    resend restating the same figures (written otherwise) is a duplicate."""
+    external(book, "X1")
+    first = report("X1", "E1", "F", (32, "1"), (31, "100"), (12, "5"), (64, "20300103"))
+    assert apply(book, tmp_path, "a.fix", first).code == 0
+    r = apply(
+        book,
+        tmp_path,
+        "b.fix",
+        report("X1", "E1", "F", (32, "1"), (31, "100"), (12, "70"), (13, "3")),
+        report("X1", "E1", "F", (32, "1"), (31, "100"), (64, "20300110")),
+        report("X1", "E1", "F", (32, "1"), (31, "100"), (12, "5.00"), (64, "20300103")),
+    )
+    assert r.code == 3, r.err
+    doc = r.json()
+    assert (doc["applied"], doc["duplicates"], doc["refused"]) == (0, 1, 2)
+    reasons = [p["reason"] for p in doc["problems"]]
+    assert "commission 70 against 5 booked" in reasons[0]
+    assert "settlement date 2030-01-10 against 2030-01-03 booked" in reasons[1]
+    assert all(p["field"] == "17" for p in doc["problems"])
+    e1 = executions(book)["E1"]
+    assert (e1["commission"], e1["settle_date"]) == ("5", "2030-01-03")
+
+
+def test_transact_times_before_the_order_or_a_correction_from_the_future_are_refused(
+    book: Tieout, tmp_path: Path
+) -> None:
+    order = external(book, "X1")
+    placed = datetime.fromisoformat(order["created_at"])
+    r = apply(
+        book,
+        tmp_path,
+        "drop.fix",
+        report("X1", "E1", "F", (32, "1"), (31, "100"), (60, "19000101-00:00:00")),
+        report("X1", "E2", "F", (32, "1"), (31, "100"),
+               (60, _fix_time(placed - timedelta(minutes=1)))),  # clock skew: booked
+        report("X1", "E3", "G", (19, "E2"), (32, "1"), (31, "99"),
+               (60, _fix_time(datetime.now(UTC) + timedelta(days=1)))),
+        report("X1", "E4", "H", (19, "E2"), (60, "20990101-00:00:00")),
+    )
+    assert r.code == 3, r.err
+    doc = r.json()
+    reasons = {p["line"]: p["reason"] for p in doc["problems"]}
+    assert sorted(reasons) == [1, 3, 4] and doc["applied"] == 1
+    assert f"is before order {order['order_id']} was placed" in reasons[1]
+    assert "is after now" in reasons[3] and "is after now" in reasons[4]
+    assert sorted(executions(book)) == ["E2"]
+
+
+def test_venue_text_cannot_drive_the_terminal(book: Tieout, tmp_path: Path) -> None:
+    """A venue's text with terminal escapes (an OSC sequence that would retitle the window, a
+    cursor move that would hide a line) used to reach the operator's terminal raw, in a
+    refusal message (55) and in `order show` (58). Such a line is refused, and nothing of it
+    is echoed raw; the order's history keeps no such text."""
+    external(book, "X1")
+    osc = "\x1b]0;pwned\x07"
+    r = apply(book, tmp_path, "drop.fix",
+              report("X1", "E0", "0", (58, f"ok{osc}")),
+              report("X1", "E1", "F", (32, "1"), (31, "100"), (55, "COIN\x1b[2K")))
+    assert r.code == 3
+    assert "\x1b" not in r.err and "\x07" not in r.err, r.err
+    assert [p["reason"][:28] for p in r.json()["problems"]] == [
+        "control character U+001B at "] * 2
+    text = book.ok("order", "show", "--client-order-id", "X1").out
+    assert "\x1b" not in text and "pwned" not in text
+
+
+def test_human_output_shows_control_characters_as_escapes() -> None:
+    """cli.common.printable, which say(), note() and the error printer pass all text through."""
+    assert printable("a\x1b]0;t\x07b\tc\nd\u2028e\x85f\x7f") == (
+        "a\\x1b]0;t\\x07b\tc\nd\\u2028e\\x85f\\x7f")
+    assert printable("caf\u00e9 \u20ac 100") == "caf\u00e9 \u20ac 100"  # text is text
