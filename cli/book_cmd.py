@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import ActorOpt, DbOpt, JsonOpt, emit_json, make_ctx, open_store, say
+from cli.common import ActorOpt, DbOpt, JsonOpt, emit_json, make_ctx, open_store, say, warn
 from oms import executions, order_book, positions
 from oms.errors import BadFile, BadInput
 from oms.values import CostMethod, parse_date
@@ -46,7 +46,9 @@ def exec_apply(
     json: JsonOpt = False,
 ) -> None:
     """Apply a venue's execution reports in order; messages that cannot be applied are refused
-    with their line and reason (exit 3), the others are applied."""
+    with their line and reason (exit 3), the others are applied. An applied message whose own
+    figures disagree with the book (CumQty, LeavesQty, AvgPx, a price beyond the limit or off
+    the tick) is reported as a warning, and audited, to be chased with the venue."""
     result = order_book.apply_reports(open_store(db), make_ctx(actor), file)
     if json:
         emit_json(result.as_json())
@@ -54,7 +56,10 @@ def exec_apply(
         say(
             f"{file}: {result.messages} messages, {result.applied} applied, "
             f"{result.duplicates} duplicates skipped, {len(result.refused)} refused"
+            + (f", {len(result.warnings)} warning(s)" if result.warnings else "")
         )
+    for w in result.warnings:
+        warn(f"line {w.line}: {w.reason}")
     if result.refused:
         raise BadFile(
             file, result.refused, verdict="these messages were refused, the others applied"

@@ -132,6 +132,11 @@ def note(text: str) -> None:
     sys.stderr.write(f"tieout: note: {printable(text)}\n")
 
 
+def warn(text: str) -> None:
+    """Something done that needs a person's attention: always on stderr."""
+    sys.stderr.write(f"tieout: warning: {printable(text)}\n")
+
+
 # ---- sessions on the client side ----------------------------------------------------------------
 
 

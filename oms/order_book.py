@@ -1100,6 +1100,9 @@ class ApplyResult:
     applied: int
     duplicates: int
     refused: tuple[RowError, ...]
+    # applied messages whose own figures disagree with the book (a fill missed, a price beyond
+    # the order's limit): applied as the venue's facts, reported and audited to be chased
+    warnings: tuple[RowError, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -1110,6 +1113,9 @@ class ApplyResult:
             "refused": len(self.refused),
             "problems": [
                 {"line": e.line, "field": e.field, "reason": e.reason} for e in self.refused
+            ],
+            "warnings": [
+                {"line": e.line, "field": e.field, "reason": e.reason} for e in self.warnings
             ],
         }
 
@@ -1412,9 +1418,88 @@ def _check_exec_id(
     return False
 
 
-def _apply_report(conn: Connection, ctx: Ctx, report: fix.Report, path: str) -> bool:
+def _venue_disagrees(
+    report: fix.Report, before: Order, after: Order, command: Any, tick: Decimal
+) -> list[RowError]:
+    """Where an applied report's own figures disagree with the book: CumQty (14), LeavesQty
+    (151) or AvgPx (6, to the decimals the venue sent) against the order after it (a fill
+    missed or booked twice); a fill's or correction's price beyond the order's limit or off
+    the instrument's tick. FIX 4.4 sends 14, 151 and 6 on every ExecutionReport for this."""
+    with localcontext(lots.CONTEXT):
+        return _disagreements(report, before, after, command, tick)
+
+
+def _disagreements(
+    report: fix.Report, before: Order, after: Order, command: Any, tick: Decimal
+) -> list[RowError]:
+    out: list[RowError] = []
+    line = report.line
+
+    def stated(tag: int) -> Decimal | None:
+        text = report.get(tag)
+        return Decimal(text) if text is not None and is_decimal_text(text) else None
+
+    for tag, name, ours in ((14, "CumQty", after.cum_qty), (151, "LeavesQty", after.leaves_qty)):
+        theirs = stated(tag)
+        if theirs is not None and theirs != ours:
+            out.append(
+                RowError(
+                    line,
+                    str(tag),
+                    dec_str(theirs),
+                    f"the venue reports {name} ({tag}) {dec_str(theirs)}, the book has "
+                    f"{dec_str(ours)} for order {after.order_id} after this report: a report "
+                    "may be missing or booked twice",
+                )
+            )
+    theirs = stated(6)
+    if theirs is not None and after.avg_px is not None and after.cum_qty > 0:
+        places = max(-theirs.as_tuple().exponent, 0)  # type: ignore[operator]
+        ours = after.avg_px.quantize(Decimal(1).scaleb(-places), rounding="ROUND_HALF_EVEN")
+        if ours != theirs:
+            out.append(
+                RowError(
+                    line,
+                    "6",
+                    dec_str(theirs),
+                    f"the venue reports AvgPx (6) {dec_str(theirs)}, the book has "
+                    f"{dec_str(after.avg_px)} for order {after.order_id}",
+                )
+            )
+    price = getattr(command, "price", None)
+    if isinstance(command, orders.ApplyFill | orders.CorrectFill) and price is not None:
+        limit = before.limit_price
+        buy = before.side is Side.BUY
+        if limit is not None and (price > limit if buy else price < limit):
+            side = "buy" if buy else "sell"
+            out.append(
+                RowError(
+                    line,
+                    "31",
+                    dec_str(price),
+                    f"fill price {dec_str(price)} is beyond order {before.order_id}'s limit "
+                    f"{dec_str(limit)} (a {side} fills at its limit or better)",
+                )
+            )
+        if tick > 0 and price % tick != 0:
+            out.append(
+                RowError(
+                    line,
+                    "31",
+                    dec_str(price),
+                    f"fill price {dec_str(price)} is not a multiple of {before.symbol}'s tick "
+                    f"size {dec_str(tick)}",
+                )
+            )
+    return out
+
+
+def _apply_report(
+    conn: Connection, ctx: Ctx, report: fix.Report, path: str, warnings: list[RowError]
+) -> bool:
     """One report in the caller's transaction: True when applied, False for a duplicate.
-    BadInput, Refused or NotFound when it cannot be applied (nothing of it is written)."""
+    BadInput, Refused or NotFound when it cannot be applied (nothing of it is written). Where
+    the applied report disagrees with the book, `warnings` gets why (and the audit trail)."""
     command = fix.command(report)
     order = _report_order(conn, report)
     if order.venue == PAPER:
@@ -1465,8 +1550,22 @@ def _apply_report(conn: Connection, ctx: Ctx, report: fix.Report, path: str) -> 
             "status": step.order.status.value,
         },
     )
+    inst = book.get_instrument(conn, order.symbol)
+    found = _venue_disagrees(report, order, after, command, inst.tick_size)
+    for w in found:
+        audit.append(
+            conn,
+            at=ctx.now,
+            actor=ctx.actor,
+            action="order.report_discrepancy",
+            entity_type="order",
+            entity_id=order.order_id,
+            payload={"file": path, "line": report.line, "exec_id": exec_id, "reason": w.reason},
+            reason=w.reason,
+        )
     if isinstance(command, orders.AcceptReplace | orders.RejectReplace):
         _cancel_if_killed(conn, ctx, after)
+    warnings += found
     return True
 
 
@@ -1520,13 +1619,16 @@ def apply_reports(store: Store, ctx: Ctx, path: str) -> ApplyResult:
                     reason=problem.reason,
                 )
     applied = duplicates = 0
+    warnings: list[RowError] = []
     for report in (p for p in parsed if isinstance(p, fix.Report)):
         try:
             with store.write() as conn:
-                if _apply_report(conn, ctx, report, path):
+                found: list[RowError] = []
+                if _apply_report(conn, ctx, report, path, found):
                     applied += 1
                 else:
                     duplicates += 1
+            warnings += found  # once committed
         except (BadInput, Refused, NotFound) as exc:
             refused.append(RowError(report.line, _fix_tag(exc), None, exc.message))
             with store.write() as conn:
@@ -1541,7 +1643,7 @@ def apply_reports(store: Store, ctx: Ctx, path: str) -> ApplyResult:
                     reason=exc.message,
                 )
     refused.sort(key=lambda e: e.line or 0)
-    return ApplyResult(path, len(parsed), applied, duplicates, tuple(refused))
+    return ApplyResult(path, len(parsed), applied, duplicates, tuple(refused), tuple(warnings))
 
 
 # ---- batches -----------------------------------------------------------------------------------

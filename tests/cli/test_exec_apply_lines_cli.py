@@ -155,3 +155,41 @@ def test_human_output_shows_control_characters_as_escapes() -> None:
     assert printable("a\x1b]0;t\x07b\tc\nd\u2028e\x85f\x7f") == (
         "a\\x1b]0;t\\x07b\tc\nd\\u2028e\\x85f\\x7f")
     assert printable("caf\u00e9 \u20ac 100") == "caf\u00e9 \u20ac 100"  # text is text
+
+
+def test_a_report_whose_own_figures_disagree_is_applied_and_flagged(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """A venue's fill is a fact: it is booked. But where the report's own CumQty (14),
+    LeavesQty (151) or AvgPx (6) disagree with the book after it (a fill missed), or its price
+    is beyond the order's limit or off the tick, the command says so (stderr, JSON warnings)
+    and the audit trail keeps it, to be chased with the venue. Agreeing figures say nothing."""
+    external(book, "X1")  # buy 10 limit 101 on ACME
+    r = apply(
+        book,
+        tmp_path,
+        "drop.fix",
+        report("X1", "E1", "F", (32, "1"), (31, "100"), (39, "1"), (14, "1"), (151, "9"),
+               (6, "100")),
+        report("X1", "E2", "F", (32, "1"), (31, "100.5"), (39, "2"), (14, "10"), (151, "0"),
+               (6, "100.3")),  # the venue has filled 10: the book, 2
+        report("X1", "E3", "F", (32, "1"), (31, "4000")),  # beyond the buy's limit of 101
+        report("X1", "E4", "F", (32, "1"), (31, "100.001")),  # COIN's tick is 0.01
+    )
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert (doc["applied"], doc["refused"]) == (4, 0)
+    got = [(w["line"], w["field"]) for w in doc["warnings"]]
+    assert got == [(2, "14"), (2, "151"), (2, "6"), (3, "31"), (4, "31")], doc["warnings"]
+    reasons = [w["reason"] for w in doc["warnings"]]
+    assert "the venue reports CumQty (14) 10, the book has 2" in reasons[0]
+    assert "LeavesQty (151) 0, the book has 8" in reasons[1]
+    assert "AvgPx (6) 100.3, the book has 100.25" in reasons[2]
+    assert "fill price 4000 is beyond order" in reasons[3] and "limit 101" in reasons[3]
+    assert "not a multiple of COIN's tick size 0.01" in reasons[4]
+    assert "tieout: warning: line 2: the venue reports CumQty" in r.err
+    assert shown(book, "X1")["cum_qty"] == "4"  # all four booked
+    book.ok("audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--out",
+            str(tmp_path / "a.jsonl"))
+    events = (tmp_path / "a.jsonl").read_text()
+    assert events.count('"order.report_discrepancy"') == 5
