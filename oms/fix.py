@@ -20,7 +20,7 @@ import simplefix
 from oms import orders
 from oms.errors import BadInput, RowError
 from oms.orders import ClientOrderId, ExecType, Order
-from oms.values import ExecId, Side, is_decimal_text, normalize
+from oms.values import ExecId, Side, is_decimal_text, normalize, parse_decimal
 
 SOH = b"\x01"
 EXECUTION_REPORT, CANCEL_REJECT = "8", "9"
@@ -179,9 +179,8 @@ def _dec(report: Report, tag: int, name: str, *, required: bool = True) -> Decim
         if required:
             raise BadInput(f"{name} ({tag})", "is missing")
         return None
-    if not is_decimal_text(value) or Decimal(value) <= 0:
-        raise BadInput(f"{name} ({tag})", f"{value!r} is not a positive decimal")
-    return Decimal(value)
+    # what is wrong, said as for any decimal tieout reads (the digits allowed; not > 0)
+    return parse_decimal(value, f"{name} ({tag})", positive=True)
 
 
 def _amount(report: Report, tag: int, name: str) -> Decimal:

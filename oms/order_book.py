@@ -1347,6 +1347,24 @@ def _same_terms(payload: str, command: Any) -> bool:
     return True
 
 
+def _check_exec_ref(conn: Connection, order: Order, ref: str) -> None:
+    """A correction or bust names a live fill of the order by its ExecRefID (19): refused,
+    saying why, when it does not (the transition table alone would say only that a bust is
+    not allowed in the order's status, once the busted fill was its last)."""
+    if any(f.known_as(ref) for f in order.fills):
+        return
+    e = executions.c
+    bust = conn.execute(
+        select(e.exec_id).where(
+            e.venue == order.venue, e.ref_exec_id == ref, e.exec_type == "bust"
+        )
+    ).scalar()
+    why = f"busted already by {bust}" if bust else "no fill of it has that ExecID"
+    raise BadInput(
+        "ExecRefID (19)", f"execution {ref} is not a live fill of order {order.order_id}: {why}"
+    )
+
+
 def _booked_differently(
     conn: Connection,
     venue: str,
@@ -1529,6 +1547,8 @@ def _apply_report(
     )
     if _check_exec_id(conn, order, command, report, terms):
         return False
+    if isinstance(command, orders.CorrectFill | orders.BustFill):
+        _check_exec_ref(conn, order, command.exec_ref_id)
     step = orders.decide(order, command, ctx.now, ctx.actor)
     if isinstance(command, orders.ApplyFill | orders.CorrectFill | orders.BustFill):
         _book_report(conn, ctx, order, step.order, command, terms, exec_time)

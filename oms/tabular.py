@@ -72,9 +72,14 @@ def record_lines(text: str) -> tuple[int, ...] | None:
 
 def read_bytes(path: str) -> bytes:
     p = Path(path)
+    if p.is_dir():
+        raise BadInput(path, "is a directory: give a file")
     if not p.is_file():
-        raise BadInput(path, "no such file")
-    return p.read_bytes()
+        raise BadInput(path, "no such file" if not p.exists() else "not a regular file")
+    try:
+        return p.read_bytes()
+    except PermissionError:
+        raise BadInput(path, "cannot be read: permission denied") from None
 
 
 def decode_utf8(path: str, data: bytes) -> str:

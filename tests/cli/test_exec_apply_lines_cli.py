@@ -193,3 +193,27 @@ def test_a_report_whose_own_figures_disagree_is_applied_and_flagged(
             str(tmp_path / "a.jsonl"))
     events = (tmp_path / "a.jsonl").read_text()
     assert events.count('"order.report_discrepancy"') == 5
+
+
+def test_refusals_say_what_is_wrong(book: Tieout, tmp_path: Path) -> None:
+    """A bust of a busted fill names the bust; a value with too many digits says how many are
+    allowed; a directory is not "no such file"."""
+    external(book, "X1")
+    r = apply(
+        book,
+        tmp_path,
+        "drop.fix",
+        report("X1", "E1", "F", (32, "1"), (31, "100")),
+        report("X1", "E2", "H", (19, "E1")),
+        report("X1", "E3", "H", (19, "E1")),  # again: E1 is gone
+        report("X1", "E4", "F", (32, "1"), (31, "100.0000000000001")),
+        report("X1", "E5", "G", (19, "NOPE"), (32, "1"), (31, "100")),
+    )
+    assert r.code == 3, r.err
+    reasons = {p["line"]: (p["field"], p["reason"]) for p in r.json()["problems"]}
+    assert reasons[3] == ("19", "ExecRefID (19): execution E1 is not a live fill of order "
+                          "O00000001: busted already by E2")
+    assert reasons[4][0] == "31" and "at most" in reasons[4][1] and "after it" in reasons[4][1]
+    assert "no fill of it has that ExecID" in reasons[5][1]
+    d = book("exec", "apply", str(tmp_path))
+    assert d.code == 3 and "is a directory: give a file" in d.err
