@@ -399,6 +399,8 @@ def charge_held(
     limit: Decimal | None,
     stop: Decimal | None,
     last: Callable[[], Decimal | None],
+    *,
+    currency: str,
 ) -> Decimal:
     """The paper venue's commission a live paper buy's leaves will still pay, at the price
     basis the buying power check charged it at (risk.unit_basis, no buffer): held with the
@@ -409,7 +411,9 @@ def charge_held(
     basis = risk.unit_basis(limit, stop, last())
     if basis is None:
         return Decimal(0)
-    return paper.fill_commission(terms, filled_quantity, filled_notional, leaves, basis)
+    return paper.fill_commission(
+        terms, filled_quantity, filled_notional, leaves, basis, currency=currency
+    )
 
 
 def _filled_notional(order: Order) -> Decimal:
@@ -421,9 +425,12 @@ def order_reservation(
     last: Callable[[], Decimal | None],
     buffer_pct: Decimal,
     terms: paper.PaperTerms | None = None,
+    *,
+    currency: str,
 ) -> Decimal:
-    """The cash a live buy order holds: its leaves at reservation_price, and on the paper venue
-    (given its `terms`) the commission they will pay (charge_held); while a replace is pending,
+    """The cash a live buy order holds (in its instrument's `currency`): its leaves at
+    reservation_price, and on the paper venue (given its `terms`) the commission they will pay
+    (charge_held); while a replace is pending,
     the larger of that and the replace's new leaves at its new prices (the venue may accept the
     replace: until it answers, either may trade). Zero for a sell or a finished order."""
     if order.side is not Side.BUY or not order.live:
@@ -434,7 +441,9 @@ def order_reservation(
         cash = leaves * reservation_price(limit, stop, last, buffer_pct)
         if paid is not None and leaves > 0:
             notional = _filled_notional(order)
-            cash += charge_held(paid, order.cum_qty, notional, leaves, limit, stop, last)
+            cash += charge_held(
+                paid, order.cum_qty, notional, leaves, limit, stop, last, currency=currency
+            )
         return cash
 
     total = held(order.leaves_qty, order.limit_price, order.stop_price)
@@ -486,13 +495,15 @@ def reserved_cash(conn: Connection, account: str, currency: str) -> Decimal:
             last = partial(_last_close, conn, symbol)
             total += leaves * reservation_price(limit, stop, last, buffer)
             if charged:  # nothing filled yet: the commission of the whole leaves
-                total += charge_held(terms, Decimal(0), Decimal(0), leaves, limit, stop, last)
+                total += charge_held(
+                    terms, Decimal(0), Decimal(0), leaves, limit, stop, last, currency=currency
+                )
         for at in range(0, len(whole), 500):
             ids = whole[at : at + 500]
             for state in conn.execute(select(o.state).where(o.order_id.in_(ids))).scalars():
                 order = load_state(state)
                 last = partial(_last_close, conn, order.symbol)
-                total += order_reservation(order, last, buffer, terms)
+                total += order_reservation(order, last, buffer, terms, currency=currency)
     return total
 
 
@@ -504,7 +515,9 @@ def _reservation(conn: Connection, order: Order) -> Decimal:
     buffer = risk_limits.load_limits(conn).market_buffer_pct
     terms = paper.load_terms(conn)
     with localcontext(lots.CONTEXT):
-        return order_reservation(order, partial(_last_close, conn, order.symbol), buffer, terms)
+        currency = book.get_instrument(conn, order.symbol).currency
+        last = partial(_last_close, conn, order.symbol)
+        return order_reservation(order, last, buffer, terms, currency=currency)
 
 
 def _account_state(
@@ -786,7 +799,8 @@ def _run(
         steps.append(orders.decide(current, command, ctx.now, ctx.actor))
         current = steps[-1].order
         if isinstance(command, orders.ApplyFill):
-            fee = paper.fill_charge(terms, before, command)
+            currency = book.get_instrument(conn, current.symbol).currency
+            fee = paper.fill_charge(terms, before, command, currency=currency)
             _book_fill(conn, ctx, current, command, commission=fee)
     return steps
 
@@ -844,7 +858,14 @@ def _check_replace(conn: Connection, ctx: Ctx, order: Order, request: Any) -> No
         terms, notional = paper.load_terms(conn), _filled_notional(order)
         with localcontext(lots.CONTEXT):
             charges = charge_held(
-                terms, order.cum_qty, notional, leaves, limit, stop, lambda: market.reference_price
+                terms,
+                order.cum_qty,
+                notional,
+                leaves,
+                limit,
+                stop,
+                lambda: market.reference_price,
+                currency=book.get_instrument(conn, order.symbol).currency,
             )
     result = risk.check_replace(
         risk.OrderRequest(
@@ -2161,7 +2182,7 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                     reason=f"bar {utc_iso(bar.time)}",
                 )
                 step = orders.decide(order, fill, ctx.now, ctx.actor)
-                fee = paper.fill_charge(terms, order, fill)
+                fee = paper.fill_charge(terms, order, fill, currency=inst.currency)
                 _book_fill(conn, ctx, step.order, fill, at=bar.time, commission=fee)
                 conn.execute(
                     paper_bar_takes.insert().values(

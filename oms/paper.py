@@ -36,11 +36,11 @@ from oms.values import (
     TimeInForce,
     dec_str,
     decimal_context,
+    minor_units,
     parse_decimal,
 )
 
 PREFIX: Final = "paper."
-CENT: Final = Decimal("0.01")
 _CONTEXT: Final = decimal_context(60)
 _BPS: Final = Decimal(10_000)
 _PCT: Final = Decimal(100)
@@ -108,8 +108,11 @@ def charges(terms: PaperTerms) -> bool:
     return bool(terms.commission_per_unit or terms.commission_bps or terms.commission_min)
 
 
-def order_commission(terms: PaperTerms, quantity: Decimal, notional: Decimal) -> Decimal:
-    """The whole order's commission once `quantity` of it has filled for `notional`."""
+def order_commission(
+    terms: PaperTerms, quantity: Decimal, notional: Decimal, *, currency: str
+) -> Decimal:
+    """The whole order's commission once `quantity` of it has filled for `notional`, in the
+    instrument's `currency`, rounded half up to its minor unit (cents; whole yen)."""
     if quantity <= 0:
         return ZERO
     with localcontext(_CONTEXT):
@@ -117,8 +120,13 @@ def order_commission(terms: PaperTerms, quantity: Decimal, notional: Decimal) ->
         charge = max(charge, terms.commission_min)
         if terms.commission_max_pct > 0:
             charge = min(charge, notional * terms.commission_max_pct / _PCT)
-        charge = charge.quantize(CENT, rounding=ROUND_HALF_UP)
+        charge = charge.quantize(_unit(currency), rounding=ROUND_HALF_UP)
     return charge if charge else ZERO  # no "0.00" creeping into the basis of free trades
+
+
+def _unit(currency: str) -> Decimal:
+    """The currency's smallest amount: 0.01 for dollars, 1 for yen (ISO 4217 minor units)."""
+    return Decimal(1).scaleb(-minor_units(currency))
 
 
 def fill_commission(
@@ -127,13 +135,18 @@ def fill_commission(
     filled_notional: Decimal,
     quantity: Decimal,
     price: Decimal,
+    *,
+    currency: str,
 ) -> Decimal:
     """What one fill of `quantity` at `price` pays, after the order already filled
     `filled_quantity` for `filled_notional`: the rise of the order's cumulative charge."""
     with localcontext(_CONTEXT):
-        before = order_commission(terms, filled_quantity, filled_notional)
+        before = order_commission(terms, filled_quantity, filled_notional, currency=currency)
         after = order_commission(
-            terms, filled_quantity + quantity, filled_notional + quantity * price
+            terms,
+            filled_quantity + quantity,
+            filled_notional + quantity * price,
+            currency=currency,
         )
         fee = after - before
     return fee if fee > 0 else ZERO
@@ -243,10 +256,15 @@ def immediate_quantity(market: risk.MarketState, terms: PaperTerms) -> Decimal:
     return participation_quantity(volume, terms.participation_pct, market.lot_size)
 
 
-def fill_charge(terms: PaperTerms, before: orders.Order, fill: orders.ApplyFill) -> Decimal:
-    """The commission the paper venue charges for `fill` of the order as it was `before`."""
+def fill_charge(
+    terms: PaperTerms, before: orders.Order, fill: orders.ApplyFill, *, currency: str
+) -> Decimal:
+    """The commission the paper venue charges for `fill` of the order as it was `before`, in
+    the instrument's `currency`."""
     filled = sum((f.quantity * f.price for f in before.fills), Decimal(0))
-    return fill_commission(terms, before.cum_qty, filled, fill.quantity, fill.price)
+    return fill_commission(
+        terms, before.cum_qty, filled, fill.quantity, fill.price, currency=currency
+    )
 
 
 # ---- settings ---------------------------------------------------------------------------------

@@ -34,12 +34,19 @@ def _non_negative_decimal(name: str) -> Callable[[str], Decimal]:
     return lambda text: parse_decimal(text, name, non_negative=True)
 
 
+MAX_SECONDS = 366 * 86_400  # the longest window or age a limit may have
+
+
 def _seconds(name: str) -> Callable[[str], timedelta]:
     """Seconds, to the microsecond (a finer value would be cut short unseen, 0.0000001 to no
     time at all: refused)."""
 
     def parse(text: str) -> timedelta:
         value = parse_decimal(text, name, positive=True)
+        if value > MAX_SECONDS:  # a window reaching before year 1 would fail every order
+            raise BadInput(
+                name, f"{text!r} is more than {MAX_SECONDS:,} seconds (366 days): too long"
+            )
         micros = value * 1_000_000
         if micros != micros.to_integral_value():
             raise BadInput(name, f"{text!r}: seconds have at most 6 decimal places")

@@ -694,7 +694,9 @@ class Group:
                 last = partial(self.last_close, symbol)
                 charged = terms is not None and venue == PAPER
                 if replacing is not None:  # a replace is pending: its new terms count too
-                    held = order_reservation(load_state(replacing), last, buffer, terms)
+                    held = order_reservation(
+                        load_state(replacing), last, buffer, terms, currency=currency
+                    )
                 elif charged and db.dec(cum) > 0:  # its commission counts what filled already
                     filled_in_part[oid] = currency
                     continue
@@ -702,7 +704,9 @@ class Group:
                     limit_, stop_ = db.opt_dec(limit), db.opt_dec(stop)
                     held = leaves * reservation_price(limit_, stop_, last, buffer)
                     if charged and terms is not None:
-                        held += charge_held(terms, _ZERO, _ZERO, leaves, limit_, stop_, last)
+                        held += charge_held(
+                            terms, _ZERO, _ZERO, leaves, limit_, stop_, last, currency=currency
+                        )
                 reserved[currency] = reserved.get(currency, _ZERO) + held
         ids = list(filled_in_part)  # their fills, from their stored state: few reads for all
         for at in range(0, len(ids), _IN_CHUNK):
@@ -710,8 +714,8 @@ class Group:
             for (state,) in db.all(_STATES_SQL.format(", ".join("?" * len(part))), part):
                 order = load_state(state)
                 last = partial(self.last_close, order.symbol)
-                held = order_reservation(order, last, buffer, terms)
                 currency = filled_in_part[order.order_id]
+                held = order_reservation(order, last, buffer, terms, currency=currency)
                 reserved[currency] = reserved.get(currency, _ZERO) + held
         count = db.one(*self._rate_query(account))[0]
         found = self.accounts[account] = AccountBook(
@@ -979,7 +983,12 @@ class Group:
             # the paper venue's commission at the price basis: a buy must afford it too
             basis = risk.price_basis(checked, market.state)
             if basis is not None:
-                charge = paper.order_commission(self.terms, req.quantity, req.quantity * basis)
+                charge = paper.order_commission(
+                    self.terms,
+                    req.quantity,
+                    req.quantity * basis,
+                    currency=market.instrument.currency,
+                )
                 checked = dataclasses.replace(checked, charges=charge)
         result = risk.check(
             checked,
@@ -1018,7 +1027,8 @@ class Group:
                 before = steps[-1].order
                 steps.append(orders.decide(before, answer, now, ctx.actor))
                 if isinstance(answer, orders.ApplyFill):
-                    fee = paper.fill_charge(self.terms, before, answer)
+                    currency = market.instrument.currency
+                    fee = paper.fill_charge(self.terms, before, answer, currency=currency)
                     fills.append((steps[-1].order, answer, fee))
             commands += answers
         if fills:  # the settlement date may be refused: before any state changes
@@ -1073,8 +1083,9 @@ class Group:
             if order.side is Side.BUY:
                 last = partial(self.last_close, order.symbol)
                 terms = self.terms if self.terms_charge else None
-                held = order_reservation(order, last, self.limits.market_buffer_pct, terms)
                 currency = self.market(order.symbol).instrument.currency
+                buffer = self.limits.market_buffer_pct
+                held = order_reservation(order, last, buffer, terms, currency=currency)
                 acct.reserved[currency] = acct.reserved.get(currency, _ZERO) + held
         if order.status is not OrderStatus.REJECTED:
             key = _terms_key(

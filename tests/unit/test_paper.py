@@ -34,22 +34,39 @@ SCHEDULE = PaperTerms(commission_per_unit=D("0.005"), commission_min=D(1), commi
 
 
 def test_the_minimum_is_paid_once_per_order() -> None:
-    first = fill_commission(SCHEDULE, D(0), D(0), D(10), D(50))  # 0.05 -> minimum 1
-    second = fill_commission(SCHEDULE, D(10), D(500), D(10), D(50))  # 0.10 total -> still 1
-    third = fill_commission(SCHEDULE, D(20), D(1000), D(300), D(50))  # 1.60 total -> +0.60
+    def fee(filled: int, notional: int, qty: int) -> Decimal:
+        return fill_commission(SCHEDULE, D(filled), D(notional), D(qty), D(50), currency="USD")
+
+    first = fee(0, 0, 10)  # 0.05 -> minimum 1
+    second = fee(10, 500, 10)  # 0.10 total -> still 1
+    third = fee(20, 1000, 300)  # 1.60 total -> +0.60
     assert (first, second, third) == (D("1.00"), D(0), D("0.60"))
+
+
+def test_commission_is_rounded_to_the_currencys_minor_unit() -> None:
+    """Yen have no minor unit: 100 shares at 0.005 a share is 0.50, which rounds (half up) to
+    1 yen, not to 0.50 of a yen; dinars have three decimals."""
+    per_unit = PaperTerms(commission_per_unit=D("0.005"))
+    assert order_commission(per_unit, D(100), D(300_000), currency="JPY") == D(1)
+    assert order_commission(per_unit, D(80), D(240_000), currency="JPY") == D(0)  # 0.40
+    assert order_commission(per_unit, D(100), D(300), currency="USD") == D("0.50")
+    assert order_commission(per_unit, D(101), D(300), currency="KWD") == D("0.505")
+    fee = fill_commission(per_unit, D(0), D(0), D(300), D(3000), currency="JPY")
+    assert (fee, str(fee)) == (D(2), "2")  # 1.50 -> 2
 
 
 def test_the_maximum_caps_the_order() -> None:
     # 1000 x 0.005 = 5, but 1% of 1000 x 0.10 = 1: the cap wins over the minimum
-    assert order_commission(SCHEDULE, D(1000), D(100)) == D("1.00")
+    assert order_commission(SCHEDULE, D(1000), D(100), currency="USD") == D("1.00")
     terms = PaperTerms(commission_bps=D(10), commission_max_pct=D("0.05"))
-    assert order_commission(terms, D(10), D(1000)) == D("0.50")  # 10 bps = 1, capped at 0.50
+    # 10 bps = 1, capped at 0.50
+    assert order_commission(terms, D(10), D(1000), currency="USD") == D("0.50")
 
 
 def test_a_free_venue_charges_exactly_zero() -> None:
-    assert fill_commission(PaperTerms(), D(0), D(0), D(7), D("12.34")) == D(0)
-    assert str(fill_commission(PaperTerms(), D(0), D(0), D(7), D("12.34"))) == "0"
+    assert fill_commission(PaperTerms(), D(0), D(0), D(7), D("12.34"), currency="USD") == D(0)
+    free = fill_commission(PaperTerms(), D(0), D(0), D(7), D("12.34"), currency="USD")
+    assert str(free) == "0"
 
 
 money = st.decimals(min_value=D("0.01"), max_value=D(500), places=2)
@@ -77,9 +94,9 @@ def test_fills_add_up_to_the_orders_commission(
     )
     qty, notional, paid = D(0), D(0), D(0)
     for q, p in fills:
-        fee = fill_commission(terms, qty, notional, q, p)
+        fee = fill_commission(terms, qty, notional, q, p, currency="USD")
         assert fee >= 0
         assert fee == fee.quantize(D("0.01"))
         paid += fee
         qty, notional = qty + q, notional + q * p
-    assert paid == order_commission(terms, qty, notional)
+    assert paid == order_commission(terms, qty, notional, currency="USD")
