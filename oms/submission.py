@@ -443,6 +443,10 @@ _INSTRUMENT_SQL = (
     " WHERE symbol = ?"
 )
 _IMMEDIATE = (TimeInForce.IOC, TimeInForce.FOK)
+# orders the duplicate check does not compare with: they can no longer trade (canceled or
+# expired, an ioc/fok canceled at once among them) or never could (rejected), so the same terms
+# again are a new order, not a second click
+_NO_DUPLICATE = (OrderStatus.REJECTED, OrderStatus.CANCELED, OrderStatus.EXPIRED)
 _BAR_TAKEN_SQL = "SELECT quantity FROM paper_bar_takes WHERE symbol = ? AND bar_time = ?"
 _LAST_BAR_SQL = (
     "SELECT close, time, volume FROM market_bars WHERE symbol = ? ORDER BY time DESC LIMIT 1"
@@ -484,8 +488,9 @@ class AccountBook:
     open_qty: dict[tuple[str, str], Decimal]  # (symbol, side) -> leaves of live orders
     rate_count: int  # its orders with now - created_at < rate window, not rejected
     positions: dict[str, Decimal] = field(default_factory=dict)  # symbol -> quantity
-    # terms (_terms_key) -> its orders in the duplicate window with them, not rejected, oldest
-    # first; and the (symbol, side, type) whose orders were all read (a group of many orders)
+    # terms (_terms_key) -> its orders in the duplicate window with them (not _NO_DUPLICATE),
+    # oldest first; and the (symbol, side, type) whose orders were all read (a group of many
+    # orders)
     candidates: dict[tuple[Any, ...], list[risk.RecentOrder]] = field(default_factory=dict)
     candidates_read: set[tuple[str, str, str]] = field(default_factory=set)
     # a group of many orders: the rows read per terms, made into RecentOrders when an order
@@ -790,10 +795,11 @@ class Group:
         return qty
 
     def candidates(self, acct: AccountBook, req: OrderRequest) -> list[risk.RecentOrder]:
-        """The account's orders that a duplicate check of `req` compares with: not rejected,
-        in the duplicate window, with the same terms (symbol, side, type, quantity, limit and
-        stop price, decimals by value), oldest first. A group of many orders reads each
-        (symbol, side, type) once; a single order reads only those with its quantity."""
+        """The account's orders that a duplicate check of `req` compares with: live or filled
+        (not rejected, canceled or expired: _NO_DUPLICATE), in the duplicate window, with the
+        same terms (symbol, side, type, quantity, limit and stop price, decimals by value),
+        oldest first. A group of many orders reads each (symbol, side, type) once; a single
+        order reads only those with its quantity."""
         key = _terms_key(
             req.symbol,
             req.side,
@@ -857,7 +863,7 @@ class Group:
             "SELECT created_at, quantity, limit_price, stop_price, client_order_id, tif, expire_at"
             " FROM orders"
             " WHERE account = ? AND created_at > ? AND symbol = ? AND side = ? AND type = ?"
-            " AND status <> ?"
+            " AND status NOT IN (?, ?, ?)"
         )
         params: list[Any] = [
             account,
@@ -865,7 +871,7 @@ class Group:
             req.symbol,
             req.side.value,
             req.type.value,
-            OrderStatus.REJECTED.value,
+            *(s.value for s in _NO_DUPLICATE),
         ]
         if not self.bulk:  # only its quantity (by value: SQLite compares the canonical text)
             sql += " AND quantity = ?" if db.pg else f" AND {_NORMAL_SQL} = ?"
@@ -1087,7 +1093,7 @@ class Group:
                 buffer = self.limits.market_buffer_pct
                 held = order_reservation(order, last, buffer, terms, currency=currency)
                 acct.reserved[currency] = acct.reserved.get(currency, _ZERO) + held
-        if order.status is not OrderStatus.REJECTED:
+        if order.status not in _NO_DUPLICATE:
             key = _terms_key(
                 order.symbol,
                 order.side,
