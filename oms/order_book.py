@@ -2174,38 +2174,93 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                 if qty <= 0:
                     _remember_trigger(conn, ctx, order, bar)
                     continue
-                share -= qty
                 fill = orders.ApplyFill(
                     ExecId(f"{order.order_id}-{len(order.fills) + 1}"),
                     qty,
                     price,
                     reason=f"bar {utc_iso(bar.time)}",
                 )
-                step = orders.decide(order, fill, ctx.now, ctx.actor)
-                fee = paper.fill_charge(terms, order, fill, currency=inst.currency)
-                _book_fill(conn, ctx, step.order, fill, at=bar.time, commission=fee)
-                conn.execute(
-                    paper_bar_takes.insert().values(
-                        symbol=bar.symbol, bar_time=bar.time, order_id=order.order_id, quantity=qty
+                answers: list[orders.ApplyFill | orders.AcceptCancel] = [fill]
+                if order.side is Side.BUY and _cash_account(conn, order.account):
+                    # a cash account pays at most what it has at the fill price (a gap)
+                    answers = paper.within_cash(
+                        answers,
+                        order,
+                        _available_to(conn, order, inst.currency, terms),
+                        inst.lot_size,
+                        terms,
+                        inst.currency,
                     )
+                touched[order.order_id] = _fill_from_bar(
+                    conn, ctx, order, answers, bar, terms, inst.currency
                 )
-                _store_order(conn, step.order, ctx, [step], [fill], new=False)
-                audit.append(
-                    conn,
-                    at=ctx.now,
-                    actor=ctx.actor,
-                    action="order.paper_fill",
-                    entity_type="order",
-                    entity_id=order.order_id,
-                    payload={
-                        "bar": utc_iso(bar.time),
-                        "quantity": qty,
-                        "price": price,
-                        "status": step.order.status.value,
-                    },
-                )
-                touched[order.order_id] = step.order
+                share -= sum(a.quantity for a in answers if isinstance(a, orders.ApplyFill))
     return list(touched.values())
+
+
+def _cash_account(conn: Connection, account: str) -> bool:
+    return book.get_account(conn, account).type.value == "cash"
+
+
+def _available_to(
+    conn: Connection, order: Order, currency: str, terms: paper.PaperTerms
+) -> Decimal:
+    """The cash a live buy order may spend: the account's cash in the currency less what its
+    other live buy orders hold (this order's own reservation is its to spend)."""
+    balance = book.cash_balance(conn, order.account, currency)
+    with localcontext(lots.CONTEXT):
+        last = partial(_last_close, conn, order.symbol)
+        buffer = risk_limits.load_limits(conn).market_buffer_pct
+        own = order_reservation(order, last, buffer, terms, currency=currency)
+        return balance.balance - balance.reserved + own
+
+
+def _fill_from_bar(
+    conn: Connection,
+    ctx: Ctx,
+    order: Order,
+    answers: list[orders.ApplyFill | orders.AcceptCancel],
+    bar: md.Bar,
+    terms: paper.PaperTerms,
+    currency: str,
+) -> Order:
+    """Book the paper venue's answers to a resting order from one bar (a fill, and the rest
+    canceled when a cash account cannot pay it), each step stored and the fill audited."""
+    steps: list[Transition] = []
+    current = order
+    for answer in answers:
+        before = current
+        step = orders.decide(before, answer, ctx.now, ctx.actor)
+        steps.append(step)
+        current = step.order
+        payload: dict[str, Any] = {"bar": utc_iso(bar.time), "status": current.status.value}
+        if isinstance(answer, orders.ApplyFill):
+            fee = paper.fill_charge(terms, before, answer, currency=currency)
+            _book_fill(conn, ctx, current, answer, at=bar.time, commission=fee)
+            conn.execute(
+                paper_bar_takes.insert().values(
+                    symbol=bar.symbol,
+                    bar_time=bar.time,
+                    order_id=order.order_id,
+                    quantity=answer.quantity,
+                )
+            )
+            payload |= {"quantity": answer.quantity, "price": answer.price}
+            action = "order.paper_fill"
+        else:
+            payload["reason"] = answer.reason
+            action = "order.paper_cancel"
+        audit.append(
+            conn,
+            at=ctx.now,
+            actor=ctx.actor,
+            action=action,
+            entity_type="order",
+            entity_id=order.order_id,
+            payload=payload,
+        )
+    _store_order(conn, current, ctx, steps, list(answers), new=False)
+    return current
 
 
 def _bar_taken(conn: Connection, symbol: str, at: datetime) -> Decimal:

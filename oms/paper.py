@@ -237,6 +237,79 @@ def answer_live_order(
     return []
 
 
+def affordable_quantity(
+    available: Decimal,
+    price: Decimal,
+    lot_size: Decimal,
+    wanted: Decimal,
+    fee: Callable[[Decimal], Decimal],
+) -> Decimal:
+    """The most of `wanted`, in whole lots, that `available` cash pays at `price` with the
+    commission `fee(quantity)` (which grows with the quantity): what a cash account's buy may
+    fill, so that its cash never goes below zero however the fill price moved from the price
+    the buying power check sized it at (slippage, a stop's gap)."""
+    with localcontext(_CONTEXT):
+
+        def pays(quantity: Decimal) -> bool:
+            return quantity * price + fee(quantity) <= available
+
+        if pays(wanted):
+            return wanted
+        low, high = 0, int(wanted / lot_size)  # low lots are paid for; high + 1 are not
+        while low < high:
+            mid = (low + high + 1) // 2
+            if pays(mid * lot_size):
+                low = mid
+            else:
+                high = mid - 1
+        return low * lot_size
+
+
+def _trial_charge(
+    terms: PaperTerms,
+    order: orders.Order,
+    fill: orders.ApplyFill,
+    currency: str,
+    quantity: Decimal,
+) -> Decimal:
+    """The commission `fill` would pay for `quantity` instead of its own."""
+    trial = orders.ApplyFill(fill.exec_id, quantity, fill.price)
+    return fill_charge(terms, order, trial, currency=currency)
+
+
+def within_cash(
+    answers: list[orders.ApplyFill | orders.AcceptCancel],
+    order: orders.Order,
+    available: Decimal,
+    lot_size: Decimal,
+    terms: PaperTerms,
+    currency: str,
+) -> list[orders.ApplyFill | orders.AcceptCancel]:
+    """The venue's answers to a cash account's buy, its fill cut to what `available` cash pays
+    at the fill price with its commission (affordable_quantity); the rest of the order is then
+    canceled, with the figures. Unchanged when the cash suffices (as the buying power check
+    made sure at the price it sized the order at)."""
+    for n, answer in enumerate(answers):
+        if not isinstance(answer, orders.ApplyFill):
+            continue
+        fill = answer
+        fee = functools.partial(_trial_charge, terms, order, fill, currency)
+        cap = affordable_quantity(available, fill.price, lot_size, fill.quantity, fee)
+        if cap >= fill.quantity:
+            return answers
+        why = (
+            f"cash account: {dec_str(available)} {currency} available pays for "
+            f"{dec_str(cap)} of {dec_str(fill.quantity)} at {dec_str(fill.price)} with "
+            "commission; the rest canceled"
+        )
+        kept: list[orders.ApplyFill | orders.AcceptCancel] = list(answers[:n])
+        if cap > 0:
+            kept.append(orders.ApplyFill(fill.exec_id, cap, fill.price, fill.reason))
+        kept.append(orders.AcceptCancel(reason=why))
+        return kept
+    return answers
+
+
 def participation_quantity(
     volume: Decimal, participation_pct: Decimal, lot_size: Decimal, leaves: Decimal | None = None
 ) -> Decimal:

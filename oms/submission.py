@@ -1028,6 +1028,20 @@ class Group:
                 max_price_age=self.limits.max_price_age,
                 taken=ZERO if bar is None else self.bar_taken(req.symbol, bar),
             )
+            if acct.info.type is AccountType.CASH and req.side is Side.BUY and more:
+                # a cash account pays at most what it has at the fill price (slippage)
+                currency = market.instrument.currency
+                available = self.cash(acct, currency, req.symbol) - acct.reserved.get(
+                    currency, _ZERO
+                )
+                more = paper.within_cash(
+                    more,
+                    steps[-1].order,
+                    available,
+                    market.instrument.lot_size,
+                    self.terms,
+                    currency,
+                )
             answers: list[Any] = [ack, *more]
             for answer in more:
                 before = steps[-1].order

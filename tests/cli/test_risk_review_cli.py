@@ -4,10 +4,11 @@ cents, a canceled order re-entered, a cash account paying more than it has at th
 an amend that only lowers risk on a restricted symbol, a gtd order whose last session is over,
 lunch breaks, and the next session named when the market is closed."""
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.cli.test_order_cli import book, submit
-from tests.conftest import Tieout
+from tests.conftest import Tieout, write
 
 __all__ = ["book"]  # the fixture, used by name
 
@@ -38,3 +39,45 @@ def test_an_order_canceled_and_entered_again_is_not_a_duplicate(book: Tieout) ->
     double = book("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy",
                   "--qty", "7", "--client-order-id", "m2")
     assert double.code == 4 and "duplicate order" in double.err
+
+
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_cash_account_never_pays_more_than_it_has_at_the_fill_price(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """Slippage above the market buffer, or a stop that gaps past its reservation, used to
+    take a cash account below zero. The fill is now cut to what the cash pays at the fill
+    price (with commission) and the rest of the order canceled, with the figures."""
+    book.ok("account", "open", "C1", "--currency", "USD", "--type", "cash")
+    book.ok("cash", "deposit", "C1", "10000")
+    book.ok("risk", "set", "market-buffer-pct", "0")
+    book.ok("paper", "set", "slippage-bps", "5")  # fills at 100.05
+    r = book.ok("order", "submit", "--account", "C1", "--symbol", "COIN", "--side", "buy",
+                "--qty", "100", "--json").json()  # 100 x 100 passes; 100 x 100.05 does not
+    assert (r["status"], r["cum_qty"], r["avg_px"]) == ("canceled", "99", "100.05"), r
+    shown = book.ok("order", "show", r["order_id"], "--json").json()
+    assert "cash account: 10000 USD available pays for 99 of 100 at 100.05" in (
+        shown["history"][-1]["reason"])
+    bal = book.ok("cash", "balance", "C1", "--json").json()
+    assert bal["balance"] == "95.05"  # 10,000 - 99 x 100.05, never below zero
+
+    book.ok("paper", "set", "slippage-bps", "0")
+    book.ok("risk", "set", "market-buffer-pct", "5")
+    book.ok("account", "open", "C2", "--currency", "USD", "--type", "cash")
+    book.ok("cash", "deposit", "C2", "100000")
+    placed = datetime.now(UTC).replace(microsecond=0)
+    stop = book.ok("order", "submit", "--account", "C2", "--symbol", "COIN", "--side", "buy",
+                   "--qty", "860", "--type", "stop", "--stop", "110", "--tif", "gtc",
+                   "--json").json()  # holds 860 x 110 x 1.05 = 99,330
+    t1 = placed + timedelta(minutes=1)
+    clock = book.at(_iso(t1 + timedelta(seconds=5)))
+    clock.ok("md", "import", write(tmp_path / "gap.csv", "time,symbol,open,high,low,close,volume\n"
+                                   f"{_iso(t1)},COIN,124,125,123,124,100000\n"))
+    after = book.ok("order", "show", stop["order_id"], "--json").json()
+    assert (after["status"], after["cum_qty"], after["avg_px"]) == ("canceled", "806", "124")
+    bal = book.ok("cash", "balance", "C2", "--json").json()
+    assert (bal["balance"], bal["reserved"]) == ("56", "0")  # 100,000 - 806 x 124
+    assert book.ok("audit", "verify", "--json").json()["ok"] is True
