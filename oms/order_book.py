@@ -885,6 +885,10 @@ def _check_replace(conn: Connection, ctx: Ctx, order: Order, request: Any) -> No
         market,
         limits,
         ctx.now,
+        # only less of the same order: restriction, exposure and market checks let it through
+        reduces=quantity < order.quantity
+        and limit == order.limit_price
+        and stop == order.stop_price,
     )
     if not result.ok:
         raise Refused(

@@ -548,6 +548,9 @@ _EXPOSURE: frozenset[RiskCode] = frozenset(
     {RiskCode.BUYING_POWER, RiskCode.POSITION_LIMIT, RiskCode.SHORT_SALE_CASH_ACCOUNT}
 )
 _NOT_FOR_REPLACE: frozenset[RiskCode] = frozenset({RiskCode.DUPLICATE_ORDER, RiskCode.ORDER_RATE})
+_FOR_REDUCING: frozenset[RiskCode] = frozenset(
+    {RiskCode.KILL_SWITCH, RiskCode.TICK_SIZE, RiskCode.LOT_SIZE}
+)
 
 
 def check_replace(
@@ -557,12 +560,17 @@ def check_replace(
     market: MarketState,
     limits: Limits,
     now: datetime,
+    *,
+    reduces: bool = False,
 ) -> RiskResult:
     """Check a cancel/replace: `order` carries the order's new terms (quantity = the new total),
     `filled` what it has filled so far, `account` the account without this order's own
     reservation and leaves. Fat-finger, price, tick, lot, restriction and kill-switch checks
     see the new terms; buying power, position limit and short-sale checks see only the new
-    leaves, since the filled part is already in the position and the cash."""
+    leaves, since the filled part is already in the position and the cash. A replace that
+    `reduces` the order (a smaller quantity, the same prices) only lowers what it can do: it
+    is checked for the kill switch, tick and lot only (a restricted symbol, a short sale, a
+    closed market or a moved price must not keep a client from asking for less)."""
     with localcontext(CONTEXT):
         leaves = order.quantity - filled
     if leaves <= 0:
@@ -586,6 +594,8 @@ def check_replace(
     rest = check(replace(order, quantity=leaves), quiet, market, limits, now).failures
     failures = [f for f in whole if f.code not in _EXPOSURE | _NOT_FOR_REPLACE]
     failures += [f for f in rest if f.code in _EXPOSURE]
+    if reduces:
+        failures = [f for f in failures if f.code in _FOR_REDUCING]
     order_of = {code: i for i, code in enumerate(RiskCode)}
     return RiskResult(tuple(sorted(failures, key=lambda f: order_of[f.code])))
 

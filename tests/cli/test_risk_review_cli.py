@@ -81,3 +81,20 @@ def test_a_cash_account_never_pays_more_than_it_has_at_the_fill_price(
     bal = book.ok("cash", "balance", "C2", "--json").json()
     assert (bal["balance"], bal["reserved"]) == ("56", "0")  # 100,000 - 806 x 124
     assert book.ok("audit", "verify", "--json").json()["ok"] is True
+
+
+def test_an_amend_that_only_reduces_passes_a_restriction(book: Tieout) -> None:
+    """Compliance restricts a symbol with an order resting in it: the client may still ask for
+    less of the same order (it used to be refused as restricted), not for more nor another
+    price."""
+    submit(book, "--side", "buy", "--qty", "10", "--type", "limit", "--limit", "95", "--tif",
+           "gtc", "--client-order-id", "r0")
+    book.ok("instrument", "restrict", "COIN", "--reason", "MNPI")
+    down = book.ok("order", "amend", "--client-order-id", "r0", "--qty", "5", "--json").json()
+    assert (down["quantity"], down["status"]) == ("5", "new")
+    up = book("order", "amend", "--client-order-id", "r0", "--qty", "8")
+    assert up.code == 4 and "restricted" in up.err, up.err
+    price = book("order", "amend", "--client-order-id", "r0", "--qty", "4", "--limit", "96")
+    assert price.code == 4 and "restricted" in price.err
+    odd = book("order", "amend", "--client-order-id", "r0", "--qty", "4.5")
+    assert odd.code == 4 and "lot" in odd.err, odd.err  # tick and lot still hold
