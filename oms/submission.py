@@ -76,6 +76,7 @@ from oms.order_book import (
     Submitted,
     charge_held,
     command_payload,
+    expiry_due,
     fill_booking,
     find,
     load_state,
@@ -972,6 +973,14 @@ class Group:
                     "duplicate_client_order_id",
                 )
         steps = [orders.decide(None, command, now, ctx.actor)]
+        if req.tif is TimeInForce.GTD and expiry_due(
+            steps[0].order, market.instrument.exchange, now
+        ):  # its last day's session is over: it could never trade
+            raise BadInput(
+                "order submit",
+                f"expire date {req.expire_at}: the last session it may trade in "
+                f"({market.instrument.exchange}) is over; give a later date",
+            )
         commands: list[Any] = [command]
         checked = risk.OrderRequest(
             req.account,

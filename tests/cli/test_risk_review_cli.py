@@ -98,3 +98,23 @@ def test_an_amend_that_only_reduces_passes_a_restriction(book: Tieout) -> None:
     assert price.code == 4 and "restricted" in price.err
     odd = book("order", "amend", "--client-order-id", "r0", "--qty", "4.5")
     assert odd.code == 4 and "lot" in odd.err, odd.err  # tick and lot still hold
+
+
+def test_a_gtd_order_whose_last_session_is_over_is_refused(book: Tieout, tmp_path: Path) -> None:
+    """At 22:00Z on Tuesday 2026-11-24 the NYSE closed an hour ago: a gtd order expiring that
+    day could never trade, and would only have held cash until `order expire-due` (it was
+    taken as new). Refused as a bad value (exit 3), nothing recorded; the next day is fine."""
+    book.ok("instrument", "add", "AAPL", "--exchange", "XNYS", "--currency", "USD")
+    late = book.at("2026-11-24T22:00:00Z")
+    late.ok("md", "import", write(tmp_path / "a.csv", "time,symbol,open,high,low,close,volume\n"
+                                  "2026-11-24T20:55:00Z,AAPL,100,100,100,100,1000\n"))
+    args = ("order", "submit", "--account", "A1", "--symbol", "AAPL", "--side", "buy", "--qty",
+            "14", "--type", "limit", "--limit", "95", "--tif", "gtd")
+    r = late(*args, "--expire-at", "2026-11-24")
+    assert r.code == 3 and "the last session it may trade in (XNYS) is over" in r.err, r.err
+    assert late.ok("order", "list", "--json").json() == []
+    ok = late.ok(*args, "--expire-at", "2026-11-25", "--json").json()
+    assert ok["status"] == "new"
+    early = book.at("2026-11-24T20:00:00Z")  # the same day, in session: it may still trade
+    assert early.ok(*args, "--qty", "15", "--expire-at", "2026-11-24", "--json").json()[
+        "status"] == "new"
