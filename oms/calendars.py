@@ -97,6 +97,36 @@ def session_bounds(exchange: str, day: date) -> tuple[datetime, datetime] | None
     return opened.astimezone(UTC), closed.astimezone(UTC)
 
 
+@lru_cache(maxsize=4096)
+def session_break(exchange: str, day: date) -> tuple[datetime, datetime] | None:
+    """The lunch break (start, end in UTC) of the exchange's session on a date (Tokyo, Hong
+    Kong, Shanghai ...); None when the session has none, or there is no session."""
+    if exchange == ALWAYS_OPEN or session_bounds(exchange, day) is None:
+        return None
+    import pandas as pd
+
+    cal = get_calendar(exchange)
+    ts = pd.Timestamp(day)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start, end = cal.session_break_start(ts), cal.session_break_end(ts)
+    if pd.isna(start) or pd.isna(end):
+        return None
+    return start.to_pydatetime().astimezone(UTC), end.to_pydatetime().astimezone(UTC)
+
+
+def trading_at(exchange: str, at: datetime) -> bool:
+    """Whether the exchange trades at a time: inside a session (open <= at < close) and not in
+    its lunch break (break start <= at < break end). 24/7 markets always trade."""
+    if exchange == ALWAYS_OPEN:
+        return True
+    found = _session_label(exchange, at)
+    if found is None:
+        return False
+    pause = session_break(exchange, found[0])
+    return pause is None or not pause[0] <= at < pause[1]
+
+
 def session_at(exchange: str, at: datetime) -> tuple[datetime, datetime] | None:
     """The session (open, close in UTC; open <= at < close) the exchange is in at a time, or
     None when it is closed. A session is labelled with its local date, which is not always the
@@ -104,6 +134,23 @@ def session_at(exchange: str, at: datetime) -> tuple[datetime, datetime] | None:
     sessions labelled the day before, the day of and the day after are looked at."""
     found = _session_label(exchange, at)
     return None if found is None else found[1]
+
+
+def next_session_label(exchange: str, at: datetime, days: int = 14) -> date | None:
+    """The label of the first session that opens after a time (within `days`), or None."""
+    day = at.astimezone(UTC).date() - timedelta(days=1)
+    for n in range(days + 2):
+        label = day + timedelta(days=n)
+        bounds = session_bounds(exchange, label)
+        if bounds is not None and bounds[0] > at:
+            return label
+    return None
+
+
+def session_label(exchange: str, at: datetime) -> date | None:
+    """The date that labels the session the exchange is in at a time (None: closed)."""
+    found = _session_label(exchange, at)
+    return None if found is None else found[0]
 
 
 def _session_label(exchange: str, at: datetime) -> tuple[date, tuple[datetime, datetime]] | None:

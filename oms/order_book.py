@@ -27,10 +27,13 @@ from oms.book import Ctx
 from oms.calendars import (
     ALWAYS_OPEN,
     next_close,
-    session_at,
+    next_session_label,
     session_bounds,
+    session_break,
+    session_label,
     settlement_date,
     trade_date,
+    trading_at,
 )
 from oms.errors import BadInput, NotFound, Refused, RowError, TieoutError
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
@@ -560,12 +563,17 @@ def market_state(
     """What the risk check knows of an instrument's market: its terms, the last price (and
     when) and today's session."""
     always = inst.exchange == ALWAYS_OPEN
-    # the session it is in now (its label may be tomorrow's UTC date: Sydney), else today's
-    bounds = (
+    # the session it is in now (its label may be tomorrow's UTC date: Sydney), else the next
+    # one to open (what a closed market's message names), else today's
+    label = (
         None
         if always
-        else session_at(inst.exchange, now) or session_bounds(inst.exchange, now.date())
+        else session_label(inst.exchange, now)
+        or next_session_label(inst.exchange, now)
+        or now.date()
     )
+    bounds = None if label is None else session_bounds(inst.exchange, label)
+    pause = None if label is None else session_break(inst.exchange, label)
     return risk.MarketState(
         reference_price=last[0] if last else None,
         reference_time=last[1] if last else None,
@@ -576,6 +584,8 @@ def market_state(
         session_close=bounds[1] if bounds else None,
         always_open=always,
         reference_volume=volume,
+        break_start=pause[0] if pause else None,
+        break_end=pause[1] if pause else None,
     )
 
 
@@ -2090,7 +2100,7 @@ def bar_fill_quantity(
 
 def _in_session(exchange: str, at: datetime) -> bool:
     """Whether the exchange is in session at a time (open <= at < close; 24/7 always)."""
-    return exchange == ALWAYS_OPEN or session_at(exchange, at) is not None
+    return trading_at(exchange, at)
 
 
 def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:

@@ -162,7 +162,7 @@ def in_session(market: risk.MarketState, now: datetime) -> bool:
     if market.always_open:
         return True
     start, end = market.session_open, market.session_close
-    return start is not None and end is not None and start <= now < end
+    return start is not None and end is not None and start <= now < end and not market.in_break(now)
 
 
 def answer_live_order(

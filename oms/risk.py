@@ -20,7 +20,8 @@ as a ``RiskFailure(code, message)``; the codes (``RiskCode``) are stable strings
 - ``market_closed``: market orders need an open session, whatever their time in force; limit,
   stop and stop-limit orders with tif day, ioc or fok need an open session too; gtc and gtd
   orders may be entered while the market is closed (they rest). An instrument with
-  ``always_open`` (24/7) is always open. The session is open for ``open <= now < close``; no
+  ``always_open`` (24/7) is always open. The session is open for ``open <= now < close``,
+  except in its lunch break (``break_start <= now < break_end``: Tokyo, Hong Kong); no
   session today (``None``: weekend, holiday) is closed.
 - ``no_reference_price`` / ``stale_price``: a market order fails closed without a reference
   price, or when the reference is older than ``max_price_age`` (``now - time > max age``;
@@ -288,6 +289,9 @@ class MarketState:
     # the volume of the bar the reference price closes (not a risk input: the paper venue
     # sizes immediate ioc/fok fills by it); None when unknown
     reference_volume: Decimal | None = None
+    # the session's lunch break (Tokyo, Hong Kong ...): closed for start <= now < end
+    break_start: datetime | None = None
+    break_end: datetime | None = None
 
     def __post_init__(self) -> None:
         _decimal("reference_price", self.reference_price, positive=True, optional=True)
@@ -300,6 +304,15 @@ class MarketState:
         _aware("reference_time", self.reference_time)
         _aware("session_open", self.session_open)
         _aware("session_close", self.session_close)
+        if (self.break_start is None) != (self.break_end is None):
+            raise BadInput("break_end", "give the break's start and end, or neither")
+        _aware("break_start", self.break_start)
+        _aware("break_end", self.break_end)
+
+    def in_break(self, now: datetime) -> bool:
+        """Whether `now` falls in the session's lunch break."""
+        start, end = self.break_start, self.break_end
+        return start is not None and end is not None and start <= now < end
 
 
 @dataclass(frozen=True, slots=True)
@@ -604,7 +617,7 @@ def _open(market: MarketState, now: datetime) -> bool:
     if market.always_open:
         return True
     start, end = market.session_open, market.session_close
-    return start is not None and end is not None and start <= now < end
+    return start is not None and end is not None and start <= now < end and not market.in_break(now)
 
 
 def _kill_switch(order: OrderRequest, account: AccountState, limits: Limits) -> RiskFailure:
@@ -630,6 +643,16 @@ def _market_closed(order: OrderRequest, market: MarketState, now: datetime) -> R
         )
     if market.session_open is None or market.session_close is None:
         when = f"there is no session for {order.symbol} today"
+    elif market.in_break(now) and market.break_start and market.break_end:
+        when = (
+            f"now {utc_iso(now)} is in the lunch break of {order.symbol}'s session, "
+            f"{utc_iso(market.break_start)} to {utc_iso(market.break_end)}"
+        )
+    elif now < market.session_open:
+        when = (
+            f"now {utc_iso(now)} is before {order.symbol}'s next session, "
+            f"{utc_iso(market.session_open)} to {utc_iso(market.session_close)}"
+        )
     else:
         when = (
             f"now {utc_iso(now)} is outside today's session for {order.symbol}, "

@@ -118,3 +118,43 @@ def test_a_gtd_order_whose_last_session_is_over_is_refused(book: Tieout, tmp_pat
     early = book.at("2026-11-24T20:00:00Z")  # the same day, in session: it may still trade
     assert early.ok(*args, "--qty", "15", "--expire-at", "2026-11-24", "--json").json()[
         "status"] == "new"
+
+
+def test_the_lunch_break_is_closed(book: Tieout, tmp_path: Path) -> None:
+    """Tokyo trades 09:00-11:30 and 12:30-15:30 JST (00:00-02:30 and 03:30-06:30 UTC): an
+    order at 11:45 JST used to fill, and bars in the break filled resting orders. The break is
+    closed now, for the risk check (market_closed, naming the break) and for the paper venue."""
+    book.ok("instrument", "add", "7203", "--exchange", "XTKS", "--currency", "JPY",
+            "--tick-size", "1", "--lot-size", "100")
+    book.ok("account", "open", "J1", "--currency", "JPY", "--type", "margin")
+    book.ok("cash", "deposit", "J1", "10000000")
+    morning = book.at("2026-11-24T02:20:00Z")
+    morning.ok("md", "import", write(tmp_path / "m.csv", "time,symbol,open,high,low,close,volume\n"
+                                     "2026-11-24T02:15:00Z,7203,3000,3000,3000,3000,100000\n"))
+    sell = ("order", "submit", "--account", "J1", "--symbol", "7203", "--side", "buy", "--qty",
+            "100")
+    lunch = book.at("2026-11-24T02:45:00Z")
+    r = lunch(*sell, "--json")
+    assert r.code == 4 and r.json()["risk_codes"][0] == "market_closed", r.out
+    assert "is in the lunch break of 7203's session, 2026-11-24T02:30:00" in r.err, r.err
+    resting = morning.ok(*sell, "--type", "limit", "--limit", "2990", "--tif", "gtc",
+                         "--json").json()
+    afternoon = book.at("2026-11-24T03:40:00Z")
+    head = "time,symbol,open,high,low,close,volume\n"
+    afternoon.ok("md", "import", write(tmp_path / "b.csv", head +
+                                       "2026-11-24T02:45:00Z,7203,2980,2985,2975,2980,100000\n"))
+    assert afternoon.ok("order", "show", resting["order_id"], "--json").json()["cum_qty"] == "0"
+    afternoon.ok("md", "import", write(tmp_path / "c.csv", head +
+                                       "2026-11-24T03:35:00Z,7203,2980,2985,2975,2980,100000\n"))
+    assert afternoon.ok("order", "show", resting["order_id"], "--json").json()["cum_qty"] == "100"
+    assert morning.ok(*sell, "--qty", "200", "--json").json()["status"] == "filled"
+
+
+def test_a_closed_market_names_the_session_that_opens_next(book: Tieout) -> None:
+    """One second before Sydney opens (23:00 UTC the evening before) the message used to name
+    the session that had ended 18 hours before."""
+    book.ok("instrument", "add", "BHP", "--exchange", "XASX", "--currency", "USD")
+    r = book.at("2026-11-24T22:59:59Z")("order", "submit", "--account", "A1", "--symbol",
+                                          "BHP", "--side", "buy", "--qty", "1")
+    assert r.code == 4
+    assert "is before BHP's next session, 2026-11-24T23:00:00" in r.err, r.err
