@@ -31,6 +31,9 @@ def _limits_json(limits: Limits) -> dict[str, Any]:
         "duplicate_window_s": _seconds(limits.duplicate_window),
         "max_orders_per_window": limits.max_orders_per_window,
         "rate_window_s": _seconds(limits.rate_window),
+        "max_notional_by_currency": {
+            ccy: dec_str(cap) for ccy, cap in sorted(limits.notional_by_currency.items())
+        },
         "tiers": {
             name: {"max_position": dec_str(t.max_position)}
             for name, t in sorted(limits.tiers.items())
@@ -55,7 +58,12 @@ def show(db: DbOpt = None, json: JsonOpt = False) -> None:
 
 @risk_app.command("set")
 def set_(
-    name: Annotated[str, typer.Argument(help="e.g. max-notional, tier.standard.max-position")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="e.g. max-notional, max-notional.JPY, tier.standard.max-position"
+        ),
+    ],
     value: str,
     db: DbOpt = None,
     actor: ActorOpt = None,

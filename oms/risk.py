@@ -30,8 +30,10 @@ as a ``RiskFailure(code, message)``; the codes (``RiskCode``) are stable strings
 - ``tick_size``: limit and stop prices must be whole multiples of the tick size.
 - ``lot_size``: the quantity must be a whole multiple of the lot size.
 - ``max_quantity`` / ``max_notional`` (fat finger): quantity and quantity x price at most the
-  per-order caps (equal passes). The price is the order's price basis (below); a market order
-  without a reference price skips the notional cap (it fails ``no_reference_price``).
+  per-order caps (equal passes; the notional cap in the order's currency: its own where one is
+  set, ``notional_by_currency``, else ``max_notional``). The price is the order's price basis
+  (below); a market order without a reference price skips the notional cap (it fails
+  ``no_reference_price``).
 - ``price_collar``: the limit price of a limit or stop-limit order must lie within +/- the
   collar percent of the reference price (the bounds included). The reference is used however
   old it is (a gtc order entered overnight is collared against the last price); without a
@@ -336,10 +338,17 @@ class Limits:
     max_orders_per_window: int  # per account
     rate_window: timedelta
     kill_switch: bool = False  # global: refuses every order of every account
+    # the notional cap in a currency whose units are far from the base cap's (yen, won):
+    # currency -> cap; max_notional in every other currency
+    notional_by_currency: Mapping[str, Decimal] = field(
+        default_factory=lambda: MappingProxyType({}), hash=False
+    )
 
     def __post_init__(self) -> None:
         for name in ("max_order_quantity", "max_notional"):
             _decimal(name, getattr(self, name), positive=True)
+        for currency, cap in self.notional_by_currency.items():
+            _decimal(f"notional_by_currency[{currency}]", cap, positive=True)
         for name in ("price_collar_pct", "market_buffer_pct"):
             _decimal(name, getattr(self, name))
             if getattr(self, name) < 0:
@@ -373,7 +382,18 @@ DEFAULT_LIMITS = Limits(
     max_orders_per_window=1_000,
     rate_window=timedelta(minutes=1),
     kill_switch=False,
+    # The fat-finger notional in currencies of many units to the dollar, about the same
+    # 1,000,000 dollars (a yen order of 1,000,000 is some 6,500 dollars); `risk set
+    # max-notional.<CCY>` sets any currency's.
+    notional_by_currency=MappingProxyType(
+        {"JPY": Decimal(150_000_000), "KRW": Decimal(1_400_000_000), "INR": Decimal(85_000_000)}
+    ),
 )
+
+
+def max_notional_in(limits: Limits, currency: str) -> Decimal:
+    """The per-order notional cap in a currency: its own, else the base cap."""
+    return limits.notional_by_currency.get(currency, limits.max_notional)
 
 
 # ---- result ---------------------------------------------------------------------------------
@@ -517,7 +537,7 @@ def check(
                 )
             )
         basis = price_basis(order, market)
-        if basis is not None and qty * basis > limits.max_notional:
+        if basis is not None and qty * basis > max_notional_in(limits, account.currency):
             add(_max_notional(order, basis, account.currency, limits))
         limit_price = order.limit_price
         if limit_price is not None and ref is not None:
@@ -696,7 +716,7 @@ def _max_notional(
         RiskCode.MAX_NOTIONAL,
         f"max notional: {_num(order.quantity)} x {_basis_text(order, basis)} = "
         f"{_num(order.quantity * basis)} {currency} exceeds the per-order maximum of "
-        f"{_num(limits.max_notional)} {currency}",
+        f"{_num(max_notional_in(limits, currency))} {currency}",
     )
 
 

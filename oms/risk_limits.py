@@ -10,16 +10,17 @@ import functools
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Connection, select
 
 from oms.book import Ctx, get_account, get_setting, put_setting
 from oms.errors import BadInput
-from oms.risk import DEFAULT_LIMITS, Limits, TierLimits
+from oms.risk import DEFAULT_LIMITS, Limits, TierLimits, max_notional_in
 from oms.schema import settings
 from oms.store import Store
-from oms.values import dec_str, normalize, parse_decimal, parse_ident
+from oms.values import dec_str, normalize, parse_currency, parse_decimal, parse_ident
 
 PREFIX = "risk."
 KILL_GLOBAL = "risk.kill.global"
@@ -78,6 +79,7 @@ LIMITS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "max-orders-per-window": ("max_orders_per_window", _count("max-orders-per-window")),
 }
 TIER = "tier."  # tier.<name>.max-position
+NOTIONAL = "max-notional."  # max-notional.<CCY>
 
 
 def _stored(conn: Connection) -> dict[str, str]:
@@ -102,6 +104,7 @@ def _limits_of(items: tuple[tuple[str, str], ...]) -> Limits:
     stored = dict(items)
     changes: dict[str, Any] = {}
     tiers = dict(DEFAULT_LIMITS.tiers)
+    caps = dict(DEFAULT_LIMITS.notional_by_currency)
     for name, text in stored.items():
         if name in LIMITS:
             field, parse = LIMITS[name]
@@ -109,8 +112,14 @@ def _limits_of(items: tuple[tuple[str, str], ...]) -> Limits:
         elif name.startswith(TIER) and name.endswith(".max-position"):
             tier = name[len(TIER) : -len(".max-position")]
             tiers[tier] = TierLimits(max_position=Decimal(text))
+        elif name.startswith(NOTIONAL):
+            caps[name[len(NOTIONAL) :]] = Decimal(text)
     return dataclasses.replace(
-        DEFAULT_LIMITS, **changes, tiers=tiers, kill_switch=stored.get("kill.global") == ON
+        DEFAULT_LIMITS,
+        **changes,
+        tiers=tiers,
+        notional_by_currency=MappingProxyType(caps),
+        kill_switch=stored.get("kill.global") == ON,
     )
 
 
@@ -143,8 +152,11 @@ def set_limit(store: Store, ctx: Ctx, name: str, text: str) -> Limits:
     elif name.startswith(TIER) and name.endswith(".max-position"):
         parse_ident(name[len(TIER) : -len(".max-position")], "tier")
         value = dec_str(parse_decimal(text, name, positive=True))
+    elif name.startswith(NOTIONAL):
+        name = NOTIONAL + parse_currency(name[len(NOTIONAL) :], "limit")  # "jpy" -> "JPY"
+        value = dec_str(parse_decimal(text, name, positive=True))
     else:
-        known = ", ".join([*LIMITS, "tier.<name>.max-position"])
+        known = ", ".join([*LIMITS, "tier.<name>.max-position", "max-notional.<CCY>"])
         raise BadInput("limit", f"{name!r} is not a risk limit ({known})")
     with store.write() as conn:
         put_setting(conn, ctx, PREFIX + name, value, default=_in_force(load_limits(conn), name))
@@ -163,6 +175,8 @@ def _in_force(limits: Limits, name: str) -> str | None:
         if isinstance(value, timedelta):
             return seconds_text(value)
         return dec_str(value) if isinstance(value, Decimal) else str(value)
+    if name.startswith(NOTIONAL):
+        return dec_str(max_notional_in(limits, name[len(NOTIONAL) :]))
     tier = limits.tiers.get(name[len(TIER) : -len(".max-position")])
     return None if tier is None else dec_str(tier.max_position)
 

@@ -158,3 +158,33 @@ def test_a_closed_market_names_the_session_that_opens_next(book: Tieout) -> None
                                           "BHP", "--side", "buy", "--qty", "1")
     assert r.code == 4
     assert "is before BHP's next session, 2026-11-24T23:00:00" in r.err, r.err
+
+
+def test_the_notional_cap_is_per_currency(book: Tieout, tmp_path: Path) -> None:
+    """One cap of 1,000,000 in every currency refused a yen order worth some 8,000 dollars as a
+    fat finger. Yen (and won, rupees) have caps of their own by default, any currency's can be
+    set (audited), and `risk show` lists them."""
+    book.ok("instrument", "add", "TOYO", "--exchange", "24/7", "--currency", "JPY",
+            "--tick-size", "1", "--lot-size", "100")
+    book.ok("account", "open", "J1", "--currency", "JPY", "--type", "margin")
+    book.ok("cash", "deposit", "J1", "100000000")
+    book.ok("md", "import", write(tmp_path / "t.csv", "time,symbol,open,high,low,close,volume\n"
+                                  f"{_iso(datetime.now(UTC))},TOYO,3000,3000,3000,3000,100000\n"))
+    buy = ("order", "submit", "--account", "J1", "--symbol", "TOYO", "--side", "buy")
+    r = book.ok(*buy, "--qty", "400", "--json").json()  # 1,200,000 JPY
+    assert r["status"] == "filled", r
+    shown = book.ok("risk", "show", "--json").json()
+    assert shown["max_notional"] == "1000000"
+    assert shown["max_notional_by_currency"]["JPY"] == "150000000"
+    book.ok("risk", "set", "max-notional.JPY", "1000000")
+    big = book(*buy, "--qty", "500", "--json")
+    assert big.code == 4 and big.json()["risk_codes"] == ["max_notional"]
+    assert "1500000 JPY exceeds the per-order maximum of 1000000 JPY" in big.err
+    bad = book("risk", "set", "max-notional.YENS", "5")
+    assert bad.code == 3 and "not an ISO 4217 currency code" in bad.err, bad.err
+    book.ok("risk", "set", "max-notional.krw", "5000000")  # the code as ISO writes it
+    assert book.ok("risk", "show", "--json").json()["max_notional_by_currency"]["KRW"] == (
+        "5000000")
+    usd = book("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy",
+               "--qty", "20000")  # 2,000,000 USD: the base cap still holds
+    assert usd.code == 4 and "max notional" in usd.err
