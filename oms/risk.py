@@ -813,9 +813,14 @@ def _duplicate(
             if order.expire_at is not None:
                 terms += f" until {order.expire_at.isoformat()}"
             ident = f" {r.client_order_id!r}" if r.client_order_id else ""
+            age = (
+                f"{_secs(now - r.at)} ago"
+                if r.at <= now
+                else f"{_secs(r.at - now)} after now (the clock went back)"
+            )
             return RiskFailure(
                 RiskCode.DUPLICATE_ORDER,
                 f"duplicate order: same terms ({terms}) as order{ident} sent at {utc_iso(r.at)},"
-                f" {_secs(now - r.at)} ago; the duplicate window is {_secs(window)}",
+                f" {age}; the duplicate window is {_secs(window)}",
             )
     return None

@@ -237,6 +237,13 @@ def test_duplicate_order() -> None:
     )
 
 
+def test_a_duplicate_timed_after_now_says_the_clock_went_back() -> None:
+    later = RecentOrder.of(order(client_order_id="c-old"), NOW + timedelta(seconds=73))
+    msg = only(run(a=account(recent_orders=[later])), RiskCode.DUPLICATE_ORDER)
+    assert "sent at 2026-11-25T15:01:13.000000Z, 73s after now (the clock went back)" in msg
+    assert "-73" not in msg
+
+
 def test_another_time_in_force_or_expire_date_is_not_a_duplicate() -> None:
     at = NOW - timedelta(seconds=3)
     gtd = order(tif=TimeInForce.GTD, expire_at=date(2026, 11, 27), client_order_id="c-old")
