@@ -622,7 +622,8 @@ def _leaves(quantity: Decimal, cum_qty: Decimal, condition: OrderStatus | None) 
     if condition in _CLOSED:
         return ZERO
     with localcontext(_EXACT):
-        return quantity - cum_qty
+        left = quantity - cum_qty
+    return left if left else ZERO  # nothing left is "0", however many places the fills had
 
 
 def _inconsistencies(order: Order) -> list[str]:

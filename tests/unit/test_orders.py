@@ -1016,3 +1016,14 @@ def test_a_stop_triggers_once_and_other_orders_never() -> None:
     assert triggered(filled_part)  # a stop-limit fills only once triggered
     with pytest.raises(IllegalTransition):
         decide(filled_part, TriggerOrder(), T0, ACTOR)
+
+
+def test_nothing_left_reads_as_zero_whatever_the_places() -> None:
+    """0.500 filled by 0.250 and 0.25: leaves are "0", not "0.000" (the JSON showed "0.000"
+    beside a cum_qty without trailing zeros)."""
+    order = apply([submit("0.500"), AcknowledgeOrder(), fill("E1", "0.250", "50"),
+                   fill("E2", "0.25", "50")])
+    assert order.status is S.FILLED
+    assert str(order.leaves_qty) == "0"
+    part = apply([submit("0.500"), AcknowledgeOrder(), fill("E1", "0.250", "50")])
+    assert str(part.leaves_qty) == "0.250"
