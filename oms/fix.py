@@ -277,7 +277,8 @@ def _ymd(text: str) -> date:
 
 def _timestamp(report: Report, tag: int, name: str) -> datetime | None:
     """A UTCTimestamp: YYYYMMDD-HH:MM:SS with optional fractions (digits past microseconds are
-    dropped)."""
+    dropped). Second 60, a leap second FIX allows, is read as the last microsecond of the
+    minute before it (Python's times have no 61st second; the order of events is kept)."""
     value = report.get(tag)
     if value is None:
         return None
@@ -286,8 +287,11 @@ def _timestamp(report: Report, tag: int, name: str) -> datetime | None:
         if m is None:
             raise ValueError
         day, frac = _ymd(m[1]), (m[5] or "").ljust(6, "0")[:6]
+        hour, minute, second = int(m[2]), int(m[3]), int(m[4])
+        if second == 60 and hour == 23 and minute == 59:  # leap seconds end a UTC day
+            second, frac = 59, "999999"
         return datetime(
-            day.year, day.month, day.day, int(m[2]), int(m[3]), int(m[4]), int(frac), tzinfo=UTC
+            day.year, day.month, day.day, hour, minute, second, int(frac), tzinfo=UTC
         )
     except ValueError:
         raise BadInput(

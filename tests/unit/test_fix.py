@@ -70,3 +70,18 @@ def test_reports_missing_what_they_need_are_bad_input(fields: tuple) -> None:
     assert isinstance(rep, fix.Report)
     with pytest.raises(BadInput):
         fix.command(rep)
+
+
+def test_a_leap_second_is_a_time() -> None:
+    """FIX UTCTimestamps allow second 60 (a leap second); it was refused as no timestamp."""
+    from datetime import UTC, datetime
+
+    (rep,) = fix.parse(fix_line((35, "8"), (11, "C1"), (17, "E1"), (150, "F"), (32, "1"),
+                                (31, "1"), (60, "20261231-23:59:60.250")))
+    assert isinstance(rep, fix.Report)
+    assert fix.trade_times(rep).exec_time == datetime(2026, 12, 31, 23, 59, 59, 999999, UTC)
+    (bad,) = fix.parse(fix_line((35, "8"), (11, "C1"), (17, "E1"), (150, "F"), (32, "1"),
+                                (31, "1"), (60, "20261231-12:00:60")))
+    assert isinstance(bad, fix.Report)
+    with pytest.raises(BadInput, match="is not a UTC timestamp"):
+        fix.trade_times(bad)  # second 60 only at the end of a UTC day
