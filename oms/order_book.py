@@ -19,7 +19,7 @@ from functools import partial
 from json.encoder import encode_basestring
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, true
 
 from oms import audit, book, fix, ledger, lots, md_book, orders, paper, risk, risk_limits, tabular
 from oms import marketdata as md
@@ -465,10 +465,13 @@ def _last_close(conn: Connection, symbol: str) -> Decimal | None:
     return last[0] if last else None
 
 
-def reserved_cash(conn: Connection, account: str, currency: str) -> Decimal:
+def reserved_cash(
+    conn: Connection, account: str, currency: str, *, older_than: str | None = None
+) -> Decimal:
     """Cash in `currency` held for the account's live buy orders in instruments that trade in
     it (order_reservation: as the buying power check sized them). No FX: an order reserves cash
-    in its instrument's currency only."""
+    in its instrument's currency only. `older_than`: only the orders placed before that order
+    (ids grow with time)."""
     total = Decimal(0)
     o, i = orders_table.c, instruments_table.c
     rows = conn.execute(
@@ -482,6 +485,7 @@ def reserved_cash(conn: Connection, account: str, currency: str) -> Decimal:
             o.side == Side.BUY.value,
             o.status.in_(LIVE_STATUSES),
             i.currency == currency,
+            o.order_id < older_than if older_than is not None else true(),
         )
     )
     buffer = risk_limits.load_limits(conn).market_buffer_pct
@@ -830,7 +834,10 @@ def _request_change(conn: Connection, ctx: Ctx, order: Order, request: Any) -> O
         steps += _run(conn, ctx, steps[-1].order, [answer])
         commands.append(answer)
         now = steps[-1].order
-        if isinstance(answer, orders.AcceptReplace) and now.live:
+        # a new price may make the order marketable; a new quantity alone does not (an order
+        # resting for want of a bar's share does not fill its leaves at once when it is cut)
+        repriced = (now.limit_price, now.stop_price) != (order.limit_price, order.stop_price)
+        if isinstance(answer, orders.AcceptReplace) and now.live and repriced:
             terms = paper.load_terms(conn)
             more = paper.answer_live_order(
                 now,
@@ -913,10 +920,11 @@ def _record_refusal(
     ctx: Ctx,
     action: str,
     ref: tuple[str | None, str | None, str | None],
-    exc: Refused,
+    exc: Refused | BadInput,
 ) -> None:
     """A refused cancel or amend changes nothing but is recorded: who asked, for what, why,
-    under the order's id (as its other events are) when the order is found."""
+    under the order's id (as its other events are) when the order is found. A bad value (an
+    amend that changes nothing, or down to what filled) is recorded as `bad_input`."""
     order_id, client_order_id, account = ref
     with store.write() as conn:
         entity: str
@@ -924,7 +932,10 @@ def _record_refusal(
             entity = find(conn, order_id, account=account, client_order_id=client_order_id).order_id
         except TieoutError:  # not found, or ambiguous: the reference as given
             entity = order_id or f"{account}/{client_order_id}"
-        payload: dict[str, Any] = {"code": exc.code, "reason": exc.reason}
+        if isinstance(exc, Refused):
+            payload: dict[str, Any] = {"code": exc.code, "reason": exc.reason}
+        else:
+            payload = {"code": "bad_input", "reason": exc.why}
         if client_order_id is not None:
             payload["client_order_id"] = client_order_id
         audit.append(
@@ -947,7 +958,7 @@ def _change(
 ) -> Order:
     try:
         return _apply_change(store, ctx, action, ref, request)
-    except Refused as exc:
+    except (Refused, BadInput) as exc:
         _record_refusal(store, ctx, action, ref, exc)
         raise
 
@@ -1471,6 +1482,13 @@ def _check_exec_id(
     return False
 
 
+# FIX 4.4 OrdStatus (39) values: an order done (filled, canceled, rejected, expired), or still
+# working (new, partially filled, done for day, replaced, pending cancel, stopped, suspended,
+# pending new, accepted for bidding, pending replace); B (calculated) says neither
+_FIX_DONE = frozenset({"2", "4", "8", "C"})
+_FIX_LIVE = frozenset({"0", "1", "3", "5", "6", "7", "9", "A", "D", "E"})
+
+
 def _venue_disagrees(
     report: fix.Report, before: Order, after: Order, command: Any, tick: Decimal
 ) -> list[RowError]:
@@ -1492,8 +1510,25 @@ def _disagreements(
         text = report.get(tag)
         return Decimal(text) if text is not None and is_decimal_text(text) else None
 
+    status = report.get(39)
+    if status in _FIX_DONE or status in _FIX_LIVE:
+        venue_done = status in _FIX_DONE
+        if venue_done == after.live:
+            them = "done" if venue_done else "still working"
+            us = after.status.value
+            out.append(
+                RowError(
+                    line,
+                    "39",
+                    status,
+                    f"the venue reports OrdStatus (39) {status} (the order {them}), the book has "
+                    f"order {after.order_id} {us} after this report: a report may be missing",
+                )
+            )
     for tag, name, ours in ((14, "CumQty", after.cum_qty), (151, "LeavesQty", after.leaves_qty)):
         theirs = stated(tag)
+        if tag == 151 and (status == "3" or after.status is OrderStatus.DONE_FOR_DAY):
+            continue  # FIX: LeavesQty may be 0 for an order done for the day
         if theirs is not None and theirs != ours:
             out.append(
                 RowError(
@@ -1584,6 +1619,10 @@ def _apply_report(
         return False
     if isinstance(command, orders.CorrectFill | orders.BustFill):
         _check_exec_ref(conn, order, command.exec_ref_id)
+    if isinstance(command, orders.RejectCancel | orders.RejectReplace) and order.pending is None:
+        # an OrderCancelReject has no ExecID: one for a request that is closed answered it
+        # already (a drop copy applied again), and changes nothing
+        return False
     step = orders.decide(order, command, ctx.now, ctx.actor)
     if isinstance(command, orders.ApplyFill | orders.CorrectFill | orders.BustFill):
         _book_report(conn, ctx, order, step.order, command, terms, exec_time)
@@ -1938,11 +1977,11 @@ def stuck(conn: Connection, now: datetime, older_than: timedelta) -> list[Order]
     o = orders_table.c
     rows = conn.execute(  # since <= updated_at: what changed later may have waited long enough
         select(o.state).where(
-            o.status.in_([s.value for s in STUCK_STATUSES]), o.created_at <= now - older_than
+            o.status.in_([s.value for s in STUCK_STATUSES]), o.created_at < now - older_than
         )
     )
     found = [load_state(s) for s in rows.scalars()]
-    late = [x for x in found if waiting_since(x) <= now - older_than]
+    late = [x for x in found if waiting_since(x) < now - older_than]  # longer than, not equal
     return sorted(late, key=lambda x: (waiting_since(x), x.order_id))
 
 
@@ -2155,6 +2194,11 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
             inst = book.get_instrument(conn, bar.symbol) if resting else None
             if inst is not None and not _in_session(inst.exchange, bar.time):
                 resting = []  # the venue trades only in session: a bar outside it fills nothing
+            if resting and _backfilled(conn, bar, import_id):
+                # a bar older than one an earlier import brought (history filled in late):
+                # the venue's time only goes forward, so it fills and triggers nothing (a stop
+                # a later bar triggered would otherwise fill at a time before its trigger)
+                resting = []
             # the venue's share of the bar, for all its resting orders together (oldest first),
             # less what it gave out of the bar before (work resumed after a crash, or ioc/fok
             # orders while the bar was the last one)
@@ -2182,6 +2226,13 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                     price = (
                         min(slipped, bar.high) if order.side is Side.BUY else max(slipped, bar.low)
                     )
+                # on the tick (a bar's prices may lie off it), never beyond a limit
+                price = paper.on_tick(price, order.side, inst.tick_size, bar.low, bar.high)
+                limit = order.limit_price
+                if limit is not None and (
+                    price > limit if order.side is Side.BUY else price < limit
+                ):
+                    price = limit
                 qty = min(
                     bar_fill_quantity(order, bar, terms.participation_pct, inst.lot_size), share
                 )
@@ -2200,7 +2251,7 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                     answers = paper.within_cash(
                         answers,
                         order,
-                        _available_to(conn, order, inst.currency, terms),
+                        _available_to(conn, order, inst.currency),
                         inst.lot_size,
                         terms,
                         inst.currency,
@@ -2212,21 +2263,31 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
     return list(touched.values())
 
 
+def _backfilled(conn: Connection, bar: md.Bar, import_id: int) -> bool:
+    """Whether an earlier import brought a bar of the symbol later than this one."""
+    mb = market_bars.c
+    later = conn.execute(
+        select(mb.time)
+        .where(mb.symbol == bar.symbol, mb.time > bar.time, mb.import_id < import_id)
+        .limit(1)
+    ).first()
+    return later is not None
+
+
 def _cash_account(conn: Connection, account: str) -> bool:
     return book.get_account(conn, account).type.value == "cash"
 
 
-def _available_to(
-    conn: Connection, order: Order, currency: str, terms: paper.PaperTerms
-) -> Decimal:
-    """The cash a live buy order may spend: the account's cash in the currency less what its
-    other live buy orders hold (this order's own reservation is its to spend)."""
+def _available_to(conn: Connection, order: Order, currency: str) -> Decimal:
+    """The cash a live buy order may spend when a bar fills it: the account's cash in the
+    currency less what its *older* live buy orders hold. Time priority, as the bar's share is
+    given out: a younger order's reservation, repriced as the market moved (a stop's at the
+    new last price), never cuts an older order's fill; and what is spent never exceeds the
+    cash, so a cash account stays at or above zero."""
     balance = book.cash_balance(conn, order.account, currency)
+    older = reserved_cash(conn, order.account, currency, older_than=order.order_id)
     with localcontext(lots.CONTEXT):
-        last = partial(_last_close, conn, order.symbol)
-        buffer = risk_limits.load_limits(conn).market_buffer_pct
-        own = order_reservation(order, last, buffer, terms, currency=currency)
-        return balance.balance - balance.reserved + own
+        return balance.balance - older
 
 
 def _fill_from_bar(

@@ -969,6 +969,9 @@ TRANSITIONS: Mapping[tuple[OrderStatus | None, CommandKind], OrderStatus | Targe
             (_S.PENDING_CANCEL, _K.REJECT_CANCEL): RESUMED,
             (_S.PENDING_CANCEL, _K.EXPIRE): _S.EXPIRED,
             (_S.PENDING_CANCEL, _K.TRIGGER): UNCHANGED,  # it still works until canceled
+            # the venue rejects an order it never acknowledged, crossing the client's request
+            # (B.1.d): the order is rejected and the request ends with it
+            (_S.PENDING_CANCEL, _K.REJECT): _S.REJECTED,
             # pending_replace: fills still count against the old terms
             (_S.PENDING_REPLACE, _K.ACKNOWLEDGE): UNCHANGED,  # as in pending_cancel
             (_S.PENDING_REPLACE, _K.APPLY_FILL): UNCHANGED,
@@ -980,6 +983,7 @@ TRANSITIONS: Mapping[tuple[OrderStatus | None, CommandKind], OrderStatus | Targe
             (_S.PENDING_REPLACE, _K.ACCEPT_CANCEL): _S.CANCELED,  # unsolicited
             (_S.PENDING_REPLACE, _K.EXPIRE): _S.EXPIRED,
             (_S.PENDING_REPLACE, _K.TRIGGER): UNCHANGED,
+            (_S.PENDING_REPLACE, _K.REJECT): _S.REJECTED,  # as in pending_cancel (B.1.e)
             # done_for_day: a GT order rests until the venue restates it (or it fills again)
             (_S.DONE_FOR_DAY, _K.APPLY_FILL): WORKING,  # an implicit renewal
             (_S.DONE_FOR_DAY, _K.CORRECT_FILL): UNCHANGED,
@@ -1296,6 +1300,14 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
             fills = (*order.fills, Fill(exec_id, quantity, price, at))
             return _Effect(_with_reason(f"fill {exec_id}: {quantity} @ {price}", reason), fills)
         case RejectOrder(reason=reason):
+            if order.condition is not OrderStatus.PENDING_NEW:  # under an open request
+                raise _refused(
+                    order,
+                    kind,
+                    f"order {order.order_id} was acknowledged by the venue already: a reject "
+                    "(ExecType 8) answers an order the venue has not taken; a cancel ends it",
+                    "already_acknowledged",
+                )
             return _Effect(_with_reason("rejected", reason), reject_reason=reason)
         case RequestCancel(new_client_order_id=new_id, reason=reason):
             pending = PendingRequest(RequestKind.CANCEL, at, new_id)

@@ -92,15 +92,29 @@ TERMS: Final[dict[str, tuple[str, Callable[[str], Decimal]]]] = {
 
 def slipped_price(last: Decimal, side: Side, slippage_bps: Decimal, tick: Decimal) -> Decimal:
     """A market fill's price: the last price moved `slippage_bps` against the order, rounded
-    to the tick away from the order's favour (a buy pays up, a sell receives less)."""
-    if slippage_bps == 0:
-        return last
+    to the tick away from the order's favour (a buy pays up, a sell receives less); with no
+    slippage too, since a last price may lie off the instrument's tick."""
     with localcontext(_CONTEXT):
         move = last * slippage_bps / _BPS
         raw = last + move if side is Side.BUY else last - move
         rounding = ROUND_CEILING if side is Side.BUY else ROUND_FLOOR
         price = (raw / tick).to_integral_value(rounding=rounding) * tick
     return max(price, tick)
+
+
+def on_tick(price: Decimal, side: Side, tick: Decimal, low: Decimal, high: Decimal) -> Decimal:
+    """A bar's fill price on the instrument's tick: rounded away from the order's favour (a buy
+    up, a sell down), kept inside the bar's range (the tick inside it nearest the other way);
+    as it was when no tick lies inside the range."""
+    with localcontext(_CONTEXT):
+        up = (price / tick).to_integral_value(rounding=ROUND_CEILING) * tick
+        down = (price / tick).to_integral_value(rounding=ROUND_FLOOR) * tick
+        first = up if side is Side.BUY else down
+        second = down if side is Side.BUY else up
+        for candidate in (first, second):
+            if low <= candidate <= high:
+                return candidate
+    return price
 
 
 def charges(terms: PaperTerms) -> bool:
@@ -205,12 +219,19 @@ def answer_live_order(
         or market.reference_time is None
         or at - market.reference_time <= max_price_age
     )
-    marketable = order.type is OrdType.MARKET or (
-        order.type is OrdType.LIMIT
-        and fresh
-        and last is not None
-        and limit is not None
-        and (last <= limit if buy else last >= limit)
+    # a stop that has triggered works as a market order, a stop-limit as a limit order
+    fired = orders.triggered(order)
+    as_limit = order.type is OrdType.LIMIT or (order.type is OrdType.STOP_LIMIT and fired)
+    marketable = (
+        order.type is OrdType.MARKET
+        or (order.type is OrdType.STOP and fired)
+        or (
+            as_limit
+            and fresh
+            and last is not None
+            and limit is not None
+            and (last <= limit if buy else last >= limit)
+        )
     )
     if marketable and last is not None:
         price = slipped_price(last, order.side, terms.slippage_bps, market.tick_size)
@@ -297,10 +318,15 @@ def within_cash(
         cap = affordable_quantity(available, fill.price, lot_size, fill.quantity, fee)
         if cap >= fill.quantity:
             return answers
+        shown = available.quantize(_unit(currency), rounding=ROUND_FLOOR)
+        if order.tif is TimeInForce.FOK:  # all or nothing: nothing
+            cap = ZERO
         why = (
-            f"cash account: {dec_str(available)} {currency} available pays for "
+            f"cash account: {dec_str(shown)} {currency} available pays for "
             f"{dec_str(cap)} of {dec_str(fill.quantity)} at {dec_str(fill.price)} with "
-            "commission; the rest canceled"
+            "commission; "
+            + ("a fok order fills whole or not at all" if order.tif is TimeInForce.FOK
+               else "the rest canceled")
         )
         kept: list[orders.ApplyFill | orders.AcceptCancel] = list(answers[:n])
         if cap > 0:

@@ -555,6 +555,13 @@ def check(
             needed = _needed(order, basis, limits)
             if needed > account.available:
                 add(_buying_power(order, account, basis, needed, limits))
+        elif (
+            order.charges
+            and basis is not None
+            and account.account_type is AccountType.CASH
+            and order.charges > qty * basis + account.available
+        ):  # a cash account's sale must at least pay its own commission
+            add(_commission_unpaid(order, account, basis))
         if account.recent_orders:
             duplicate = _duplicate(order, account.recent_orders, limits.duplicate_window, now)
             if duplicate is not None:
@@ -783,6 +790,17 @@ def _buying_power(
         f"buying power: order needs {_num(needed)} {ccy} ({how}), available "
         f"{_num(account.available)} {ccy} (cash {_num(account.cash)} - reserved "
         f"{_num(account.reserved)})",
+    )
+
+
+def _commission_unpaid(order: OrderRequest, account: AccountState, basis: Decimal) -> RiskFailure:
+    ccy = account.currency
+    return RiskFailure(
+        RiskCode.BUYING_POWER,
+        f"buying power: the sale's commission {_num(order.charges)} {ccy} exceeds its proceeds "
+        f"{_num(order.quantity * basis)} {ccy} ({_num(order.quantity)} x "
+        f"{_basis_text(order, basis)}) plus available {_num(account.available)} {ccy}: a cash "
+        "account would go below zero",
     )
 
 

@@ -994,8 +994,13 @@ class Group:
             client_id,
             req.expire_at,
         )
-        if req.side is Side.BUY and req.venue == PAPER and self.terms_charge:
-            # the paper venue's commission at the price basis: a buy must afford it too
+        if (
+            req.venue == PAPER
+            and self.terms_charge
+            and (req.side is Side.BUY or acct.info.type is AccountType.CASH)
+        ):
+            # the paper venue's commission at the price basis: a buy must afford it too, and a
+            # cash account's sale must at least pay it
             basis = risk.price_basis(checked, market.state)
             if basis is not None:
                 charge = paper.order_commission(

@@ -4,6 +4,7 @@ its first half), a tag tieout reads sent twice, a resend that restates other mon
 TransactTime before the order existed or a correction's from the future, and venue text with
 terminal escapes in human output."""
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -180,19 +181,20 @@ def test_a_report_whose_own_figures_disagree_is_applied_and_flagged(
     doc = r.json()
     assert (doc["applied"], doc["refused"]) == (4, 0)
     got = [(w["line"], w["field"]) for w in doc["warnings"]]
-    assert got == [(2, "14"), (2, "151"), (2, "6"), (3, "31"), (4, "31")], doc["warnings"]
+    assert got == [(2, "39"), (2, "14"), (2, "151"), (2, "6"), (3, "31"), (4, "31")], got
     reasons = [w["reason"] for w in doc["warnings"]]
-    assert "the venue reports CumQty (14) 10, the book has 2" in reasons[0]
-    assert "LeavesQty (151) 0, the book has 8" in reasons[1]
-    assert "AvgPx (6) 100.3, the book has 100.25" in reasons[2]
-    assert "fill price 4000 is beyond order" in reasons[3] and "limit 101" in reasons[3]
-    assert "not a multiple of COIN's tick size 0.01" in reasons[4]
+    assert "OrdStatus (39) 2 (the order done), the book has order" in reasons[0]
+    assert "the venue reports CumQty (14) 10, the book has 2" in reasons[1]
+    assert "LeavesQty (151) 0, the book has 8" in reasons[2]
+    assert "AvgPx (6) 100.3, the book has 100.25" in reasons[3]
+    assert "fill price 4000 is beyond order" in reasons[4] and "limit 101" in reasons[4]
+    assert "not a multiple of COIN's tick size 0.01" in reasons[5]
     assert "tieout: warning: line 2: the venue reports CumQty" in r.err
     assert shown(book, "X1")["cum_qty"] == "4"  # all four booked
     book.ok("audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--out",
             str(tmp_path / "a.jsonl"))
     events = (tmp_path / "a.jsonl").read_text()
-    assert events.count('"order.report_discrepancy"') == 5
+    assert events.count('"order.report_discrepancy"') == 6
 
 
 def test_refusals_say_what_is_wrong(book: Tieout, tmp_path: Path) -> None:
@@ -217,3 +219,74 @@ def test_refusals_say_what_is_wrong(book: Tieout, tmp_path: Path) -> None:
     assert "no fill of it has that ExecID" in reasons[5][1]
     d = book("exec", "apply", str(tmp_path))
     assert d.code == 3 and "is a directory: give a file" in d.err
+
+
+def test_the_venue_rejects_an_order_whose_cancel_is_pending(book: Tieout, tmp_path: Path) -> None:
+    """After `risk kill` (or a cancel) of an order the venue has not acknowledged, the venue's
+    reject of the order (150=8) used to be refused: the order stayed pending_cancel with its
+    cash reserved. It is rejected, the request ends, the cash is free."""
+    external(book, "X1")
+    book.ok("risk", "kill", "--account", "A1")
+    assert shown(book, "X1")["status"] == "pending_cancel"
+    r = apply(book, tmp_path, "rej.fix", report("X1", "E0", "8", (39, "8"), (58, "no")))
+    assert r.code == 0, r.err
+    got = shown(book, "X1")
+    assert (got["status"], got["leaves_qty"]) == ("rejected", "0")
+    assert book.ok("cash", "balance", "A1", "--json").json()["reserved"] == "0"
+
+
+def test_a_drop_copy_with_a_cancel_reject_can_be_applied_again(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """An OrderCancelReject has no ExecID: applied again, it used to be refused (the request it
+    answered was closed), failing the re-run of a whole day's file. It is a duplicate now."""
+    external(book, "X1")
+    book.ok("order", "cancel", "--client-order-id", "X1")
+    lines = [report("X1", "X1E0", "0", (39, "6")),
+             report("X1", "E1", "F", (32, "3"), (31, "100"), (39, "6")),
+             fix_line((35, "9"), (11, "X1"), (41, "X1"), (39, "1"), (434, "1"), (102, "0")),
+             report("X1", "E2", "F", (32, "2"), (31, "100"), (39, "1"))]
+    first = apply(book, tmp_path, "day.fix", *lines)
+    assert first.code == 0 and first.json()["applied"] == 4, first.err
+    again = apply(book, tmp_path, "day2.fix", *lines)
+    assert again.code == 0, again.err
+    assert (again.json()["applied"], again.json()["duplicates"]) == (0, 4)
+    assert shown(book, "X1")["cum_qty"] == "5"
+
+
+def test_the_venues_ordstatus_is_checked_against_the_book(book: Tieout, tmp_path: Path) -> None:
+    """A cancel reject saying the order is canceled at the venue (39=4), or a fill saying it is
+    filled when the book has 1 of 10: flagged, as CumQty is. Done for day with LeavesQty 0 is
+    what FIX says and is not flagged."""
+    external(book, "X1")
+    external(book, "X2", qty="13")
+    book.ok("order", "cancel", "--client-order-id", "X1")
+    r = apply(book, tmp_path, "a.fix",
+              report("X1", "X1E0", "0", (39, "6")),
+              fix_line((35, "9"), (11, "X1"), (41, "X1"), (39, "4"), (434, "1"), (102, "1")),
+              report("X2", "X2E0", "0", (39, "0")),
+              report("X2", "E1", "F", (32, "1"), (31, "99"), (39, "2")),
+              report("X2", "E2", "3", (39, "3"), (14, "1"), (151, "0")))
+    assert r.code == 0, r.err
+    warned = [(w["line"], w["field"]) for w in r.json()["warnings"]]
+    assert warned == [(2, "39"), (4, "39")], r.json()["warnings"]
+    assert "OrdStatus (39) 4 (the order done), the book has order" in r.json()["warnings"][0][
+        "reason"]
+
+
+def test_stuck_means_longer_than_and_bad_amends_are_audited(book: Tieout, tmp_path: Path) -> None:
+    order = external(book, "X1")
+    placed = datetime.fromisoformat(order["created_at"])
+    exactly = book.at((placed + timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    assert exactly.ok("order", "list", "--stuck", "--json").json() == []  # not longer than 15
+    later = book.at((placed + timedelta(minutes=15, seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert [o["order_id"] for o in later.ok("order", "list", "--stuck", "--json").json()] == [
+        order["order_id"]]
+    same = book("order", "amend", "--client-order-id", "X1", "--qty", "10")
+    assert same.code == 3, same.err
+    book.ok("audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--out",
+            str(tmp_path / "a.jsonl"))
+    refused = [e for e in map(json.loads, (tmp_path / "a.jsonl").read_text().splitlines())
+               if e["action"] == "order.amend_refused"]
+    assert [(e["entity_id"], e["payload"]["code"]) for e in refused] == [
+        (order["order_id"], "bad_input")]

@@ -59,7 +59,7 @@ def test_a_cash_account_never_pays_more_than_it_has_at_the_fill_price(
                 "--qty", "100", "--json").json()  # 100 x 100 passes; 100 x 100.05 does not
     assert (r["status"], r["cum_qty"], r["avg_px"]) == ("canceled", "99", "100.05"), r
     shown = book.ok("order", "show", r["order_id"], "--json").json()
-    assert "cash account: 10000 USD available pays for 99 of 100 at 100.05" in (
+    assert "cash account: 10000.00 USD available pays for 99 of 100 at 100.05" in (
         shown["history"][-1]["reason"])
     bal = book.ok("cash", "balance", "C1", "--json").json()
     assert bal["balance"] == "95.05"  # 10,000 - 99 x 100.05, never below zero

@@ -220,14 +220,13 @@ def test_an_acknowledgement_of_an_acknowledged_order_changes_nothing_but_history
 
 @pytest.mark.parametrize(
     "command",
-    [RejectOrder("no"), RequestCancel(), replace("9000")],
-    ids=["order reject", "second cancel", "replace"],
+    [RequestCancel(), replace("9000")],
+    ids=["second cancel", "replace"],
 )
 def test_still_refused_while_the_cancel_of_an_unacknowledged_order_is_pending(
     command: Command,
 ) -> None:
-    """One request at a time (as for an acknowledged order); and a reject of the order itself
-    waits for the venue's answer to the cancel (the table has no reject in pending_cancel)."""
+    """One request at a time (as for an acknowledged order)."""
     order = decide(None, submit(), T0, ACTOR).order
     order = decide(order, RequestCancel(), T0, ACTOR).order
     with pytest.raises(IllegalTransition):
@@ -239,3 +238,15 @@ def test_the_table_rows_for_requests_on_pending_new() -> None:
     assert TRANSITIONS[(S.PENDING_NEW, K.CONFIRM_PENDING_CANCEL)] is S.PENDING_CANCEL
     assert TRANSITIONS[(S.PENDING_NEW, K.REQUEST_REPLACE)] is S.PENDING_REPLACE
     assert TRANSITIONS[(S.PENDING_NEW, K.CONFIRM_PENDING_REPLACE)] is S.PENDING_REPLACE
+
+
+@pytest.mark.parametrize("request_", [RequestCancel(), replace("9000")], ids=["cancel", "replace"])
+def test_the_venue_rejects_an_order_whose_request_is_pending(request_: Command) -> None:
+    """B.1.d/B.1.e: the venue rejects the order it never took while the client's cancel or
+    replace is on its way: the order is rejected, the request ends with it, nothing is left
+    (it used to be refused, leaving the order pending with its cash reserved)."""
+    order = decide(None, submit(), T0, ACTOR).order
+    order = decide(order, request_, T0, ACTOR).order
+    done = decide(order, RejectOrder("unknown symbol"), T0, ACTOR).order
+    assert (done.status, done.pending, done.leaves_qty, done.live) == (
+        S.REJECTED, None, D(0), False)

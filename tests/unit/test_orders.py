@@ -486,8 +486,17 @@ STOP_PATHS: dict[OrderStatus, list[Command]] = {
     S.PENDING_REPLACE: [_STOP, AcknowledgeOrder(), replace("9000")],
 }
 
+# A reject answers an order the venue has not acknowledged: under an open request too (B.1.d,
+# B.1.e), reached by orders the venue has not answered yet.
+UNACKED_PATHS: dict[OrderStatus, list[Command]] = {
+    S.PENDING_NEW: [submit()],
+    S.PENDING_CANCEL: [submit(), RequestCancel()],
+    S.PENDING_REPLACE: [submit(), replace("9000")],
+}
+
 ORDERS = {status: apply(path) for status, path in PATHS.items()}
 STOP_ORDERS = {status: apply(path) for status, path in STOP_PATHS.items()}
+UNACKED_ORDERS = {status: apply(path) for status, path in UNACKED_PATHS.items()}
 CELLS = [(status, kind) for status in OrderStatus for kind in CommandKind]
 
 
@@ -502,7 +511,13 @@ def test_fixtures_cover_every_status_and_command() -> None:
 def test_transition_table_cell(status: OrderStatus, kind: CommandKind) -> None:
     command = SAMPLES[kind]
     target = TRANSITIONS.get((status, kind))
-    before = STOP_ORDERS[status] if kind is K.TRIGGER and target else ORDERS[status]
+    before = (
+        STOP_ORDERS[status]
+        if kind is K.TRIGGER and target
+        else UNACKED_ORDERS[status]
+        if kind is K.REJECT and target
+        else ORDERS[status]
+    )
     if target is None:
         with pytest.raises(IllegalTransition) as caught:
             decide(before, command, T0, ACTOR)
@@ -1027,3 +1042,15 @@ def test_nothing_left_reads_as_zero_whatever_the_places() -> None:
     assert str(order.leaves_qty) == "0"
     part = apply([submit("0.500"), AcknowledgeOrder(), fill("E1", "0.250", "50")])
     assert str(part.leaves_qty) == "0.250"
+
+
+@pytest.mark.parametrize("path", [
+    [submit(), AcknowledgeOrder(), RequestCancel()],
+    [submit(), AcknowledgeOrder(), replace("9000")],
+    [submit(), fill("E1", "100", "50"), RequestCancel()],
+], ids=["acknowledged, cancel pending", "acknowledged, replace pending", "filled in part"])
+def test_an_acknowledged_order_cannot_be_rejected_under_a_request(path: list[Command]) -> None:
+    order = apply(path)
+    with pytest.raises(Refused, match="was acknowledged by the venue already") as caught:
+        decide(order, RejectOrder("late"), T0, ACTOR)
+    assert caught.value.code == "already_acknowledged"

@@ -1,0 +1,166 @@
+"""Through the real command on both backends: what a review of the paper venue found. Time
+priority for a cash account's cash, a bar filled in late, fok on a cash account, a sale that
+cannot pay its commission, amends that cut or reprice a resting order, and prices off the
+tick. NYSE on Monday 2026-03-02 (open 14:30Z)."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Tieout, write
+
+HEAD = "time,symbol,open,high,low,close,volume\n"
+
+
+@pytest.fixture
+def nyse(tieout: Tieout, tmp_path: Path) -> Tieout:
+    """AAPL on XNYS (tick 0.01) with a first bar at the open, closing at 100; a margin account
+    M with 1,000,000 USD."""
+    tieout.ok("instrument", "add", "AAPL", "--exchange", "XNYS", "--currency", "USD")
+    tieout.ok("account", "open", "M", "--currency", "USD", "--type", "margin")
+    tieout.ok("cash", "deposit", "M", "1000000")
+    t = tieout.at("2026-03-02T14:31:00Z")
+    t.ok("md", "import", write(tmp_path / "b0.csv",
+                               HEAD + "2026-03-02T14:30:00Z,AAPL,100,101,99,100,100000\n"))
+    return tieout
+
+
+def _bar(t: Tieout, tmp_path: Path, name: str, line: str) -> None:
+    t.ok("md", "import", write(tmp_path / name, HEAD + line + "\n"))
+
+
+def _order(t: Tieout, account: str, *args: str) -> dict[str, Any]:
+    doc: dict[str, Any] = t.ok("order", "submit", "--account", account, "--symbol", "AAPL",
+                               *args, "--json").json()
+    return doc
+
+
+def _show(t: Tieout, order: dict[str, Any]) -> dict[str, Any]:
+    doc: dict[str, Any] = t.ok("order", "show", order["order_id"], "--json").json()
+    return doc
+
+
+def test_an_older_buy_is_not_cut_by_a_younger_ones_repriced_reservation(
+    nyse: Tieout, tmp_path: Path
+) -> None:
+    """A cash account's limit buy (older) and stop buy (younger) hold its cash. A bar closing
+    at 120 reprices the stop's reservation (45 x 120 x 1.05); the limit used to be cut to 45
+    of 50 by it, and the stop then spent the limit's cash. Older orders come first."""
+    nyse.ok("account", "open", "C", "--currency", "USD", "--type", "cash")
+    nyse.ok("cash", "deposit", "C", "10200")
+    t = nyse.at("2026-03-02T14:32:00Z")
+    limit = _order(t, "C", "--side", "buy", "--qty", "50", "--type", "limit", "--limit", "99.5",
+                   "--tif", "gtc")  # holds 4,975
+    stop = _order(t, "C", "--side", "buy", "--qty", "45", "--type", "stop", "--stop", "110",
+                  "--tif", "gtc")  # holds 45 x 110 x 1.05 = 5,197.50
+    _bar(nyse.at("2026-03-02T14:36:00Z"), tmp_path, "b1.csv",
+         "2026-03-02T14:35:00Z,AAPL,99,125,98,120,100000")
+    got = _show(nyse, limit)
+    assert (got["status"], got["cum_qty"], got["avg_px"]) == ("filled", "50", "99"), got
+    got = _show(nyse, stop)
+    assert (got["status"], got["cum_qty"], got["avg_px"]) == ("filled", "45", "110"), got
+    bal = nyse.ok("cash", "balance", "C", "--json").json()
+    assert bal["balance"] == "300"  # 10,200 - 4,950 - 4,950
+
+
+def test_a_bar_filled_in_late_does_not_fill_a_stop_a_later_bar_triggered(
+    nyse: Tieout, tmp_path: Path
+) -> None:
+    t = nyse.at("2026-03-02T14:32:00Z")
+    stop = _order(t, "M", "--side", "buy", "--qty", "100", "--type", "stop", "--stop", "105",
+                  "--tif", "gtc")
+    later = nyse.at("2026-03-02T14:51:00Z")
+    _bar(later, tmp_path, "b1.csv", "2026-03-02T14:50:00Z,AAPL,104,106,104,106,5")  # no share
+    assert _show(nyse, stop)["history"][-1]["event"] == "order_triggered"
+    _bar(later, tmp_path, "b2.csv", "2026-03-02T14:40:00Z,AAPL,101,102,100.5,101.5,100000")
+    assert _show(nyse, stop)["cum_qty"] == "0"  # it used to fill at 101, before its trigger
+    _bar(later.at("2026-03-02T14:56:00Z"), tmp_path, "b3.csv",
+         "2026-03-02T14:55:00Z,AAPL,106,107,105.5,106.5,100000")
+    assert (_show(nyse, stop)["cum_qty"], _show(nyse, stop)["avg_px"]) == ("100", "106")
+
+
+def test_fok_and_a_cash_account_fill_whole_or_not_at_all(nyse: Tieout) -> None:
+    nyse.ok("account", "open", "C", "--currency", "USD", "--type", "cash")
+    nyse.ok("cash", "deposit", "C", "10000")
+    nyse.ok("paper", "set", "slippage-bps", "10")  # 100.10
+    nyse.ok("risk", "set", "market-buffer-pct", "0")
+    t = nyse.at("2026-03-02T14:32:00Z")
+    fok = _order(t, "C", "--side", "buy", "--qty", "100", "--tif", "fok")
+    assert (fok["status"], fok["cum_qty"]) == ("canceled", "0"), fok
+    assert "a fok order fills whole or not at all" in _show(nyse, fok)["history"][-1]["reason"]
+    assert nyse.ok("cash", "balance", "C", "--json").json()["balance"] == "10000"
+
+
+def test_a_cash_accounts_sale_must_pay_its_commission(nyse: Tieout, tmp_path: Path) -> None:
+    """A minimum commission of 5 on a sale worth 1 took a cash account to -4. The sale is
+    refused (buying power) when its commission exceeds its proceeds plus the cash available."""
+    nyse.ok("instrument", "add", "PENNY", "--exchange", "XNYS", "--currency", "USD")
+    t = nyse.at("2026-03-02T14:32:00Z")
+    _bar(t, tmp_path, "p.csv", "2026-03-02T14:31:00Z,PENNY,1,1,1,1,100000")
+    nyse.ok("paper", "set", "commission-min", "5")
+    nyse.ok("account", "open", "C", "--currency", "USD", "--type", "cash")
+    nyse.ok("cash", "deposit", "C", "6")
+    buy = t.ok("order", "submit", "--account", "C", "--symbol", "PENNY", "--side", "buy",
+               "--qty", "1", "--type", "limit", "--limit", "1", "--json").json()
+    assert buy["status"] == "filled"
+    assert nyse.ok("cash", "balance", "C", "--json").json()["balance"] == "0.00"
+    r = t("order", "submit", "--account", "C", "--symbol", "PENNY", "--side", "sell", "--qty",
+          "1", "--json")
+    assert r.code == 4 and r.json()["risk_codes"] == ["buying_power"], r.out
+    assert "the sale's commission 5 USD exceeds its proceeds 1 USD" in r.err, r.err
+    assert nyse.ok("cash", "balance", "C", "--json").json()["balance"] == "0.00"
+
+
+def test_cutting_a_resting_order_does_not_fill_its_leaves_at_once(
+    nyse: Tieout, tmp_path: Path
+) -> None:
+    """A buy of 1,000 @ 99.5 got 100 of a bar (its share) and rests, marketable against the
+    close of 99.2. Amending it to 800 used to fill the 700 left at once; a new quantity alone
+    does not make an order marketable, so it rests for the next bars."""
+    t = nyse.at("2026-03-02T14:32:00Z")
+    order = _order(t, "M", "--side", "buy", "--qty", "1000", "--type", "limit", "--limit",
+                   "99.5", "--tif", "gtc")
+    _bar(nyse.at("2026-03-02T14:36:00Z"), tmp_path, "b1.csv",
+         "2026-03-02T14:35:00Z,AAPL,99.4,99.6,99,99.2,1000")
+    assert _show(nyse, order)["cum_qty"] == "100"
+    cut = nyse.at("2026-03-02T14:37:00Z").ok("order", "amend", order["order_id"], "--qty",
+                                            "800", "--json").json()
+    assert (cut["status"], cut["cum_qty"], cut["leaves_qty"]) == ("partially_filled", "100",
+                                                                  "700")
+
+
+def test_a_triggered_stop_limit_amended_to_a_marketable_limit_fills(
+    nyse: Tieout, tmp_path: Path
+) -> None:
+    t = nyse.at("2026-03-02T14:32:00Z")
+    order = _order(t, "M", "--side", "buy", "--qty", "100", "--type", "stop_limit", "--stop",
+                   "101", "--limit", "101.5", "--tif", "gtc")
+    later = nyse.at("2026-03-02T14:36:00Z")
+    _bar(later, tmp_path, "b1.csv", "2026-03-02T14:35:00Z,AAPL,103,104,102.9,103.5,100000")
+    assert _show(nyse, order)["history"][-1]["event"] == "order_triggered"
+    done = nyse.at("2026-03-02T14:37:00Z").ok("order", "amend", order["order_id"], "--limit",
+                                             "104", "--json").json()
+    assert (done["status"], done["cum_qty"], done["avg_px"]) == ("filled", "100", "103.5")
+
+
+def test_fill_prices_are_on_the_tick(nyse: Tieout, tmp_path: Path) -> None:
+    """Bars may carry prices off an instrument's tick (0.05 here): a market buy at a last price
+    of 100.03 filled at 100.03, a limit at an open of 99.98. Fills round against the order,
+    inside the bar, never beyond a limit."""
+    nyse.ok("instrument", "add", "BBB", "--exchange", "XNYS", "--currency", "USD",
+            "--tick-size", "0.05")
+    t = nyse.at("2026-03-02T14:31:00Z")
+    _bar(t, tmp_path, "c0.csv", "2026-03-02T14:30:00Z,BBB,100.02,100.07,99.99,100.03,100000")
+    buy = t.ok("order", "submit", "--account", "M", "--symbol", "BBB", "--side", "buy",
+               "--qty", "10", "--json").json()
+    assert buy["avg_px"] == "100.05"
+    sell = t.ok("order", "submit", "--account", "M", "--symbol", "BBB", "--side", "sell",
+                "--qty", "5", "--json").json()
+    assert sell["avg_px"] == "100"
+    rest = t.ok("order", "submit", "--account", "M", "--symbol", "BBB", "--side", "buy",
+                "--qty", "10", "--type", "limit", "--limit", "100", "--tif", "gtc",
+                "--json").json()
+    _bar(nyse.at("2026-03-02T14:36:00Z"), tmp_path, "c1.csv",
+         "2026-03-02T14:35:00Z,BBB,99.98,100.07,99.91,100.03,100000")
+    assert _show(nyse, rest)["avg_px"] == "100"  # 99.98 up to the tick, at most the limit
