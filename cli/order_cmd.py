@@ -19,7 +19,7 @@ from cli.common import (
     open_store,
     say,
 )
-from oms import order_book
+from oms import book, order_book
 from oms.errors import BadInput, Refused
 from oms.orders import Order, OrderStatus
 from oms.values import OrdType, Side, TimeInForce, dec_str, parse_date, parse_ident
@@ -101,7 +101,9 @@ def submit(
         _submit_file(file, db, actor, json)
         return
     if account is None or symbol is None or side is None or qty is None:
-        raise BadInput("order submit", "give --account, --symbol, --side and --qty, or --file")
+        raise typer.BadParameter(  # a usage error (exit 2): which options the command needs
+            "give --account, --symbol, --side and --qty, or --file"
+        )
     req = order_book.OrderRequest(
         account=account,
         symbol=symbol,
@@ -180,7 +182,11 @@ def cancel(
         order_id,
         client_order_id=client_order_id,
         account=account,
-        new_client_order_id=new_client_order_id,
+        new_client_order_id=(
+            None
+            if new_client_order_id is None
+            else parse_ident(new_client_order_id, "--new-client-order-id")
+        ),
     )
     if json:
         emit_json(order_book.order_json(order, history=False))
@@ -216,7 +222,7 @@ def amend(
     external venue until it answers)."""
     _need_one(order_id, client_order_id)
     if qty is None and limit is None:
-        raise BadInput("order amend", "give --qty or --limit (or both)")
+        raise typer.BadParameter("give --qty or --limit (or both)")
     order = order_book.amend(
         open_store(db),
         make_ctx(actor),
@@ -225,7 +231,11 @@ def amend(
         account=account,
         quantity=_price(qty, "--qty"),
         limit_price=_price(limit, "--limit"),
-        new_client_order_id=new_client_order_id,
+        new_client_order_id=(
+            None
+            if new_client_order_id is None
+            else parse_ident(new_client_order_id, "--new-client-order-id")
+        ),
     )
     if json:
         emit_json(order_book.order_json(order, history=False))
@@ -235,7 +245,7 @@ def amend(
 
 def _need_one(order_id: str | None, client_order_id: str | None) -> None:
     if (order_id is None) == (client_order_id is None):
-        raise BadInput("order", "name the order by ORDER_ID or --client-order-id (one of them)")
+        raise typer.BadParameter("name the order by ORDER_ID or --client-order-id (one of them)")
 
 
 @order_app.command("show")
@@ -276,6 +286,8 @@ def list_(
     """List orders (--stuck: pending_new, pending_cancel or pending_replace for too long)."""
     wanted = _choice(OrderStatus, status, "--status").value if status else None
     with open_store(db).read() as conn:
+        if account is not None:
+            book.get_account(conn, account)  # an account the book does not know: exit 5
         if stuck:
             found = [
                 o

@@ -20,7 +20,7 @@ import simplefix
 from oms import orders
 from oms.errors import BadInput, RowError
 from oms.orders import ClientOrderId, ExecType, Order
-from oms.values import ExecId, Side, is_decimal_text, normalize, parse_decimal
+from oms.values import ExecId, Side, is_decimal_text, normalize, parse_decimal, parse_ident
 
 SOH = b"\x01"
 EXECUTION_REPORT, CANCEL_REJECT = "8", "9"
@@ -101,6 +101,22 @@ READ_TAGS = frozenset(
 )  # fmt: skip
 
 
+_ID_TAGS = {11: "ClOrdID", 41: "OrigClOrdID", 17: "ExecID", 19: "ExecRefID", 1: "Account"}
+
+
+def _bad_id(fields: Mapping[int, str]) -> BadInput | None:
+    """The first identifier of the message that tieout could not keep (as `exec import` and
+    `order submit` refuse it: 1-64 letters, digits or ._:/-), or None."""
+    for tag, name in _ID_TAGS.items():
+        value = fields.get(tag)
+        if value is not None:
+            try:
+                parse_ident(value[:80], f"{name} ({tag})")
+            except BadInput as exc:
+                return exc
+    return None
+
+
 def lines(text: str) -> list[tuple[int, str]]:
     """The file's physical lines, numbered from 1: split at LF only (a CR before it, a CRLF
     file's, is dropped), not at the other characters `str.splitlines` breaks at."""
@@ -157,6 +173,10 @@ def parse(text: str) -> list[Report | RowError]:
                 continue
         if not fields.get(35):
             out.append(RowError(n, "35", None, "not a FIX message (no MsgType 35)"))
+            continue
+        bad_id = _bad_id(fields)
+        if bad_id is not None:
+            out.append(RowError(n, bad_id.what.rsplit("(", 1)[-1].rstrip(")"), None, bad_id.why))
             continue
         msg_type = fields[35]
         if msg_type not in (EXECUTION_REPORT, CANCEL_REJECT):

@@ -324,13 +324,14 @@ def load_state(text: str) -> Order:
 # ---- reading ---------------------------------------------------------------------------------
 
 
-class AmbiguousClientOrderId(NotFound):
-    """A client order id that orders of several accounts have: no one order is found (exit 5);
-    the account must be named."""
+class AmbiguousClientOrderId(BadInput):
+    """A client order id that orders of several accounts have: which order is meant cannot be
+    told (exit 3, a reference that needs the account); the account must be named."""
 
     def __init__(self, client_order_id: str) -> None:
         super().__init__(
-            "order (several accounts use that client order id; name --account)", client_order_id
+            f"client order id {client_order_id!r}",
+            "orders of several accounts have it: name the account (--account)",
         )
 
 
@@ -1118,6 +1119,7 @@ def order_json(order: Order, *, history: bool) -> dict[str, Any]:
         "leaves_qty": dec_str(order.leaves_qty),
         "avg_px": opt(order.avg_px),
         "venue": order.venue,
+        "expire_at": None if order.expire_at is None else order.expire_at.isoformat(),
         "reject_reason": order.reject_reason,
         "created_at": utc_iso(order.created_at),
         "updated_at": utc_iso(order.updated_at),
@@ -1184,8 +1186,14 @@ def _report_order(conn: Connection, report: fix.Report) -> Order:
             f"several accounts have an order with client order id {', '.join(ambiguous)}; "
             "the report needs Account (1) to say whose it is",
         )
-    ids = ", ".join(f"{t}={report.get(t)}" for t in (11, 41) if report.get(t))
-    raise NotFound("order with client order id", ids or "(no ClOrdID 11 or OrigClOrdID 41)")
+    names = {11: "ClOrdID (11)", 41: "OrigClOrdID (41)"}
+    given = [t for t in (11, 41) if report.get(t)]
+    if not given:
+        raise BadInput("ClOrdID (11)", "is missing: the report names no order")
+    raise NotFound(
+        "order with " + " or ".join(names[t] for t in given),
+        " / ".join(str(report.get(t)) for t in given),
+    )
 
 
 def _stored_execution(conn: Connection, venue: str, exec_id: str) -> Any:
@@ -1486,6 +1494,15 @@ def _check_exec_id(
 # working (new, partially filled, done for day, replaced, pending cancel, stopped, suspended,
 # pending new, accepted for bidding, pending replace); B (calculated) says neither
 _FIX_DONE = frozenset({"2", "4", "8", "C"})
+# what closes a cancel or replace request: the venue's answers to it
+_REQUEST_ANSWERS = frozenset(
+    {
+        orders.Event.CANCEL_REJECTED,
+        orders.Event.REPLACE_REJECTED,
+        orders.Event.ORDER_CANCELED,
+        orders.Event.ORDER_REPLACED,
+    }
+)
 _FIX_LIVE = frozenset({"0", "1", "3", "5", "6", "7", "9", "A", "D", "E"})
 
 
@@ -1619,9 +1636,14 @@ def _apply_report(
         return False
     if isinstance(command, orders.CorrectFill | orders.BustFill):
         _check_exec_ref(conn, order, command.exec_ref_id)
-    if isinstance(command, orders.RejectCancel | orders.RejectReplace) and order.pending is None:
-        # an OrderCancelReject has no ExecID: one for a request that is closed answered it
-        # already (a drop copy applied again), and changes nothing
+    if (
+        isinstance(command, orders.RejectCancel | orders.RejectReplace)
+        and order.pending is None
+        and any(h.event in _REQUEST_ANSWERS for h in order.history)
+    ):
+        # an OrderCancelReject has no ExecID: one for a request that is closed (and was
+        # answered) repeats that answer (a drop copy applied again), and changes nothing; one
+        # for a request never made is refused by the transition table
         return False
     step = orders.decide(order, command, ctx.now, ctx.actor)
     if isinstance(command, orders.ApplyFill | orders.CorrectFill | orders.BustFill):

@@ -1040,12 +1040,23 @@ class IllegalTransition(Refused):
             action = f"{command}"
             reason = "there is no such order; only submit creates one"
         else:
-            allowed = ", ".join(allowed_commands(order.status)) or "nothing"
             action = f"{command} on order {order.order_id}"
             reason = (
                 f"order {order.order_id} (client order id {order.client_order_id}) is "
-                f"{order.status}; {command} is not allowed in that status (allowed: {allowed})"
+                f"{order.status}; {command} is not allowed in that status "
             )
+            if command in (CommandKind.REQUEST_CANCEL, CommandKind.REQUEST_REPLACE):
+                # the client's own requests: say why in its words, not the venue's commands
+                if order.pending is not None:
+                    reason += (
+                        f"(a {order.pending.kind.value} request is pending: wait for the "
+                        "venue's answer to it)"
+                    )
+                else:
+                    reason += "(it is finished: nothing is left to cancel or replace)"
+            else:
+                allowed = ", ".join(allowed_commands(order.status)) or "nothing"
+                reason += f"(allowed: {allowed})"
         super().__init__(action, reason, "illegal_transition")
 
 

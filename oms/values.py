@@ -193,9 +193,16 @@ def parse_currency(text: str, field: str = "currency") -> Currency:
     return Currency(raw)
 
 
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def parse_date(text: str, field: str) -> date:
+    """A date written YYYY-MM-DD (only: Python also reads 20261201 and 2026-W48-2)."""
+    raw = text.strip()
     try:
-        return date.fromisoformat(text.strip())
+        if not _DATE_RE.fullmatch(raw):
+            raise ValueError
+        return date.fromisoformat(raw)
     except ValueError:
         raise BadInput(field, f"{text!r} is not a date (YYYY-MM-DD)") from None
 

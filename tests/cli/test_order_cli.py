@@ -211,7 +211,7 @@ def test_unknown_account_symbol_and_order(book: Tieout) -> None:
         == 5
     )
     assert book("order", "show", "O99").code == 5
-    assert book("order", "show").code == 3
+    assert book("order", "show").code == 2  # usage: name the order
 
 
 def fix_line(*fields: tuple[int, str], sep: str = "|") -> str:
@@ -299,7 +299,7 @@ def test_amend_on_paper_and_on_an_external_venue(book: Tieout, tmp_path: Path) -
         "E2", "K2", "5", (41, "E1"), (38, "3"), (44, "108")) + "\n"))
     done = book.ok("order", "show", "--client-order-id", "E2", "--json").json()
     assert (done["status"], done["quantity"], done["leaves_qty"]) == ("new", "3", "3")
-    assert book("order", "amend", ext["order_id"]).code == 3
+    assert book("order", "amend", ext["order_id"]).code == 2  # usage: --qty or --limit
 
 
 def test_a_batch_file_submits_each_order_on_its_own(book: Tieout, tmp_path: Path) -> None:
