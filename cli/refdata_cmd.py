@@ -8,7 +8,7 @@ import typer
 
 from cli.common import ActorOpt, DbOpt, JsonOpt, decimal_arg, emit_json, make_ctx, open_store, say
 from oms import access, book, refdata
-from oms.values import dec_str
+from oms.values import dec_str, parse_currency
 
 instrument_app = typer.Typer(
     help="Instruments: symbols, their exchange calendar and currency.", no_args_is_help=True
@@ -230,5 +230,6 @@ def cash_balance(
 ) -> None:
     """Show an account's cash balance, derived from the journal."""
     with open_store(db).read() as conn:
-        bal = book.cash_balance(conn, account, currency.upper() if currency else None)
+        ccy = parse_currency(currency, "--currency") if currency else None  # ISO 4217 codes
+        bal = book.cash_balance(conn, account, ccy)
     _print_balance(bal, json)

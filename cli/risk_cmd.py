@@ -123,6 +123,7 @@ def release(
                 "kill_switch": False,
                 "changed": done.changed,
                 "global_kill_switch": done.global_engaged,
+                "killed_accounts": list(done.accounts_killed),
             }
         )
         return
@@ -134,3 +135,9 @@ def release(
     )
     if done.global_engaged:
         say(f"the global kill switch is still engaged: {who} cannot trade until it is released")
+    if account is None and done.accounts_killed:
+        say(
+            "accounts whose own kill switch is still engaged: "
+            + ", ".join(done.accounts_killed)
+            + " (release each with --account)"
+        )

@@ -1937,6 +1937,23 @@ def expiry_due(order: Order, exchange: str, now: datetime) -> bool:
     return False
 
 
+def gtd_can_trade(exchange: str, expire_at: date, now: datetime) -> bool:
+    """Whether a gtd order expiring on `expire_at` has a session left to trade in: the one the
+    exchange is in now, or the next to open, on or before that date (24/7: until the date is
+    over). A date without a session of its own (a Saturday) trades in the sessions before it."""
+    if exchange == ALWAYS_OPEN:
+        return now < datetime(expire_at.year, expire_at.month, expire_at.day, tzinfo=UTC) + (
+            timedelta(days=1)
+        )
+    current = session_label(exchange, now)
+    if current is not None and current <= expire_at:
+        return True
+    upcoming = next_session_label(exchange, now)
+    if upcoming is None:  # none within a fortnight: only a later date may still see one
+        return expire_at > now.date() + timedelta(days=14)
+    return upcoming <= expire_at
+
+
 def expire_due(store: Store, ctx: Ctx) -> list[Order]:
     """Expire the paper venue's day and gtd orders whose time has come (an external venue
     reports its own expiries). Each order is its own business event."""
@@ -2022,6 +2039,8 @@ class KillSwitch:
     changed: bool
     global_engaged: bool
     canceled: tuple[Order, ...] = ()
+    # the accounts whose own switch is engaged (a global release leaves them stopped)
+    accounts_killed: tuple[str, ...] = ()
 
 
 def engage_kill_switch(
@@ -2095,7 +2114,10 @@ def release_kill_switch(
     with store.write() as conn:
         changed = risk_limits.set_kill_flag(conn, ctx, account, on=False, reason=reason)
         glob = account is not None and risk_limits.load_limits(conn).kill_switch
-        return KillSwitch(account, engaged=False, changed=changed, global_engaged=glob)
+        killed = tuple(risk_limits.killed_accounts(conn))
+        return KillSwitch(
+            account, engaged=False, changed=changed, global_engaged=glob, accounts_killed=killed
+        )
 
 
 # ---- the paper venue working resting orders against market data ---------------------------------
@@ -2268,7 +2290,7 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                     reason=f"bar {utc_iso(bar.time)}",
                 )
                 answers: list[orders.ApplyFill | orders.AcceptCancel] = [fill]
-                if order.side is Side.BUY and _cash_account(conn, order.account):
+                if _cash_account(conn, order.account):
                     # a cash account pays at most what it has at the fill price (a gap)
                     answers = paper.within_cash(
                         answers,

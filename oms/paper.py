@@ -59,11 +59,20 @@ class PaperTerms:
 DEFAULT_TERMS: Final = PaperTerms()
 
 
-def _non_negative(name: str) -> Callable[[str], Decimal]:
+def _non_negative(
+    name: str, *, below: Decimal | None = None, at_most: Decimal | None = None
+) -> Callable[[str], Decimal]:
+    """A value >= 0, and under `below` or at most `at_most` when given (slippage of 10,000 bps
+    or more would sell at nothing; a commission cap above 100% caps nothing)."""
+
     def parse(text: str) -> Decimal:
         value = parse_decimal(text, name)
         if value < 0:
             raise BadInput(name, f"{text!r} must not be negative")
+        if below is not None and value >= below:
+            raise BadInput(name, f"{text!r} must be less than {dec_str(below)}")
+        if at_most is not None and value > at_most:
+            raise BadInput(name, f"{text!r} must be at most {dec_str(at_most)}")
         return value
 
     return parse
@@ -82,11 +91,14 @@ def _percentage(name: str) -> Callable[[str], Decimal]:
 # name (as `tieout paper set` takes it) -> (PaperTerms field, parser)
 TERMS: Final[dict[str, tuple[str, Callable[[str], Decimal]]]] = {
     "participation-pct": ("participation_pct", _percentage("participation-pct")),
-    "slippage-bps": ("slippage_bps", _non_negative("slippage-bps")),
+    "slippage-bps": ("slippage_bps", _non_negative("slippage-bps", below=Decimal(10_000))),
     "commission-per-unit": ("commission_per_unit", _non_negative("commission-per-unit")),
     "commission-bps": ("commission_bps", _non_negative("commission-bps")),
     "commission-min": ("commission_min", _non_negative("commission-min")),
-    "commission-max-pct": ("commission_max_pct", _non_negative("commission-max-pct")),
+    "commission-max-pct": (
+        "commission_max_pct",
+        _non_negative("commission-max-pct", at_most=_PCT),
+    ),
 }
 
 
@@ -306,30 +318,42 @@ def within_cash(
     terms: PaperTerms,
     currency: str,
 ) -> list[orders.ApplyFill | orders.AcceptCancel]:
-    """The venue's answers to a cash account's buy, its fill cut to what `available` cash pays
-    at the fill price with its commission (affordable_quantity); the rest of the order is then
-    canceled, with the figures. Unchanged when the cash suffices (as the buying power check
-    made sure at the price it sized the order at)."""
+    """The venue's answers to a cash account's order, so that its cash never goes below zero
+    at the fill price: a buy's fill cut to what `available` cash pays with its commission
+    (affordable_quantity), the rest of the order canceled with the figures (a fok canceled
+    whole); a sale whose proceeds and the available cash do not pay its commission (a minimum
+    on a small or partial fill, slippage) fills nothing and is canceled. Unchanged when the
+    cash suffices (as the checks at entry made sure at the price they sized the order at)."""
     for n, answer in enumerate(answers):
         if not isinstance(answer, orders.ApplyFill):
             continue
         fill = answer
         fee = functools.partial(_trial_charge, terms, order, fill, currency)
+        shown = dec_str(available.quantize(_unit(currency), rounding=ROUND_FLOOR))
+        kept: list[orders.ApplyFill | orders.AcceptCancel] = list(answers[:n])
+        if order.side is Side.SELL:
+            with localcontext(_CONTEXT):
+                proceeds = fill.quantity * fill.price
+                charge = fee(fill.quantity)
+                if available + proceeds - charge >= 0:
+                    return answers
+            why = (
+                f"cash account: the sale's commission {dec_str(charge)} {currency} exceeds its "
+                f"proceeds {dec_str(proceeds)} ({dec_str(fill.quantity)} at "
+                f"{dec_str(fill.price)}) plus {shown} {currency} available; canceled"
+            )
+            return [*kept, orders.AcceptCancel(reason=why)]
         cap = affordable_quantity(available, fill.price, lot_size, fill.quantity, fee)
         if cap >= fill.quantity:
             return answers
-        shown = available.quantize(_unit(currency), rounding=ROUND_FLOOR)
-        if order.tif is TimeInForce.FOK:  # all or nothing: nothing
-            cap = ZERO
         why = (
-            f"cash account: {dec_str(shown)} {currency} available pays for "
+            f"cash account: {shown} {currency} available pays for "
             f"{dec_str(cap)} of {dec_str(fill.quantity)} at {dec_str(fill.price)} with "
             "commission; "
             + ("a fok order fills whole or not at all" if order.tif is TimeInForce.FOK
                else "the rest canceled")
         )
-        kept: list[orders.ApplyFill | orders.AcceptCancel] = list(answers[:n])
-        if cap > 0:
+        if cap > 0 and order.tif is not TimeInForce.FOK:
             kept.append(orders.ApplyFill(fill.exec_id, cap, fill.price, fill.reason))
         kept.append(orders.AcceptCancel(reason=why))
         return kept

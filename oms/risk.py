@@ -537,8 +537,15 @@ def check(
                 )
             )
         basis = price_basis(order, market)
-        if basis is not None and qty * basis > max_notional_in(limits, account.currency):
-            add(_max_notional(order, basis, account.currency, limits))
+        # a marketable sell limit fills at the market, above its limit: its notional is at the
+        # higher of the two (a buy fills at its limit or below)
+        size_at = (
+            max(basis, ref)
+            if basis is not None and ref is not None and order.side is Side.SELL
+            else basis
+        )
+        if size_at is not None and qty * size_at > max_notional_in(limits, account.currency):
+            add(_max_notional(order, size_at, account.currency, limits))
         limit_price = order.limit_price
         if limit_price is not None and ref is not None:
             band = ref * limits.price_collar_pct.scaleb(-2)
@@ -710,7 +717,7 @@ def _not_multiple(
 def _basis_text(order: OrderRequest, basis: Decimal) -> str:
     kind = order.order_type
     if kind.needs_limit:
-        return f"{_num(basis)} limit"
+        return f"{_num(basis)} limit" if basis == order.limit_price else f"{_num(basis)} reference"
     if kind is OrdType.MARKET or basis != order.stop_price:
         return f"{_num(basis)} reference"
     return f"{_num(basis)} stop"

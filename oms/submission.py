@@ -79,6 +79,7 @@ from oms.order_book import (
     expiry_due,
     fill_booking,
     find,
+    gtd_can_trade,
     load_state,
     market_state,
     order_reservation,
@@ -973,9 +974,13 @@ class Group:
                     "duplicate_client_order_id",
                 )
         steps = [orders.decide(None, command, now, ctx.actor)]
-        if req.tif is TimeInForce.GTD and expiry_due(
-            steps[0].order, market.instrument.exchange, now
-        ):  # its last day's session is over: it could never trade
+        if req.tif is TimeInForce.GTD and (
+            expiry_due(steps[0].order, market.instrument.exchange, now)
+            or (
+                req.expire_at is not None
+                and not gtd_can_trade(market.instrument.exchange, req.expire_at, now)
+            )
+        ):  # no session left before its expiry: it could never trade
             raise BadInput(
                 "order submit",
                 f"expire date {req.expire_at}: the last session it may trade in "
@@ -1042,7 +1047,7 @@ class Group:
                 max_price_age=self.limits.max_price_age,
                 taken=ZERO if bar is None else self.bar_taken(req.symbol, bar),
             )
-            if acct.info.type is AccountType.CASH and req.side is Side.BUY and more:
+            if acct.info.type is AccountType.CASH and more:
                 # a cash account pays at most what it has at the fill price (slippage)
                 currency = market.instrument.currency
                 available = self.cash(acct, currency, req.symbol) - acct.reserved.get(

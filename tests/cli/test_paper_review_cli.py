@@ -164,3 +164,71 @@ def test_fill_prices_are_on_the_tick(nyse: Tieout, tmp_path: Path) -> None:
     _bar(nyse.at("2026-03-02T14:36:00Z"), tmp_path, "c1.csv",
          "2026-03-02T14:35:00Z,BBB,99.98,100.07,99.91,100.03,100000")
     assert _show(nyse, rest)["avg_px"] == "100"  # 99.98 up to the tick, at most the limit
+
+
+def _cash_account_with_shares(nyse: Tieout) -> Tieout:
+    """Cash account C that spent all its cash on 100 AAPL at 100; a minimum commission of 200."""
+    nyse.ok("account", "open", "C", "--currency", "USD", "--type", "cash")
+    nyse.ok("cash", "deposit", "C", "10000")
+    t = nyse.at("2026-03-02T14:32:00Z")
+    _order(t, "C", "--side", "buy", "--qty", "100", "--type", "limit", "--limit", "100")
+    nyse.ok("paper", "set", "commission-min", "200")
+    assert nyse.ok("cash", "balance", "C", "--json").json()["balance"] == "0"
+    return t
+
+
+def test_a_cash_accounts_sale_never_takes_it_below_zero_at_the_fill(
+    nyse: Tieout, tmp_path: Path
+) -> None:
+    """Entry checks a sale at its price basis; at the fill, a partial fill (1 of 2 pays the
+    whole minimum of 200 from 101 of proceeds) or slippage (2 at 99) used to leave the account
+    at -99 or -2. Such a fill does not happen: the order is canceled with the figures."""
+    t = _cash_account_with_shares(nyse)
+    resting = _order(t, "C", "--side", "sell", "--qty", "2", "--type", "limit", "--limit", "101",
+                     "--tif", "gtc")
+    _bar(nyse.at("2026-03-02T14:36:00Z"), tmp_path, "s1.csv",
+         "2026-03-02T14:35:00Z,AAPL,101,101,101,101,10")  # 10% of 10: 1 share
+    got = _show(nyse, resting)
+    assert (got["status"], got["cum_qty"]) == ("canceled", "0"), got
+    assert "the sale's commission 200.00 USD exceeds its proceeds 101" in (
+        got["history"][-1]["reason"])
+    nyse.ok("paper", "set", "slippage-bps", "100")
+    market = _order(nyse.at("2026-03-02T14:37:00Z"), "C", "--side", "sell", "--qty", "2")
+    assert (market["status"], market["cum_qty"]) == ("canceled", "0"), market
+    assert nyse.ok("cash", "balance", "C", "--json").json()["balance"] == "0"
+
+
+def test_a_marketable_sell_limit_is_sized_at_the_market_for_the_notional_cap(
+    nyse: Tieout,
+) -> None:
+    """A sell limit of 91 against a market of 100 fills at 100: 10,989 of them are 1,098,900
+    dollars, past the 1,000,000 cap (it was checked at the limit, 999,999, and filled)."""
+    r = nyse.at("2026-03-02T14:32:00Z")("order", "submit", "--account", "M", "--symbol", "AAPL",
+                                        "--side", "sell", "--qty", "10989", "--type", "limit",
+                                        "--limit", "91", "--json")
+    assert r.code == 4 and r.json()["risk_codes"] == ["max_notional"], r.out
+    assert "10989 x 100 reference = 1098900 USD exceeds" in r.err, r.err
+
+
+def test_a_gtd_order_with_no_session_left_before_its_date_is_refused(nyse: Tieout) -> None:
+    """Friday 2026-03-06 after the close, expiring on Saturday: no session is left (it used to
+    be taken and hold its cash over the weekend). Expiring on Monday it may trade."""
+    late = nyse.at("2026-03-06T22:00:00Z")
+    args = ("order", "submit", "--account", "M", "--symbol", "AAPL", "--side", "buy", "--qty",
+            "1", "--type", "limit", "--limit", "95", "--tif", "gtd")
+    r = late(*args, "--expire-at", "2026-03-07")
+    assert r.code == 3 and "is over; give a later date" in r.err, r.err
+    assert late.ok(*args, "--expire-at", "2026-03-09", "--json").json()["status"] == "new"
+
+
+def test_paper_terms_and_switches_say_what_they_cannot_be(nyse: Tieout) -> None:
+    for name, value in (("slippage-bps", "10000"), ("commission-max-pct", "101")):
+        r = nyse("paper", "set", name, value)
+        assert r.code == 3, (name, r.err)
+    nyse.ok("paper", "set", "slippage-bps", "9999")
+    nyse.ok("risk", "kill", "--account", "M")
+    nyse.ok("risk", "kill")
+    out = nyse.ok("risk", "release").out
+    assert "accounts whose own kill switch is still engaged: M (release each with --account)" \
+        in out
+    assert nyse("cash", "balance", "M", "--currency", "XX").code == 3
