@@ -128,9 +128,11 @@ def submit(
             emit_json({**doc, "duplicate": False, "risk_codes": codes})
         raise
     if json:
-        emit_json(
-            {**order_book.order_json(result.order, history=False), "duplicate": result.duplicate}
-        )
+        doc = {**order_book.order_json(result.order, history=False), "duplicate": result.duplicate}
+        if result.duplicate and result.order.status is OrderStatus.REJECTED:
+            with open_store(db).read() as conn:  # the same answer as the first time
+                doc["risk_codes"] = list(order_book.reject_codes(conn, result.order.order_id))
+        emit_json(doc)
     else:
         _say_order(
             result.order, " (duplicate: the first order is returned)" if result.duplicate else ""

@@ -1891,7 +1891,27 @@ def submit_file(
             on_commit(lines)
 
     submission.submit_many(store, ctx, requests, committed)
+    repeats = {
+        x.order.order_id
+        for x in out
+        if x.duplicate and x.order and x.order.status is OrderStatus.REJECTED
+    }
+    if repeats:  # a repeat of a rejected order answers as the first time: with its risk codes
+        with store.read() as conn:
+            codes = {oid: reject_codes(conn, oid) for oid in sorted(repeats)}
+        out = [
+            dataclasses.replace(x, risk_codes=codes[x.order.order_id])
+            if x.duplicate and x.order and x.order.order_id in codes
+            else x
+            for x in out
+        ]
     return BatchResult(path, tuple(out))
+
+
+def reject_codes(conn: Connection, order_id: str) -> tuple[str, ...]:
+    """The risk codes an order was rejected with (from its events; none for a venue's reject or
+    an order that was not rejected)."""
+    return tuple(c for h in order_history(conn, order_id) for c in h.get("risk_codes", ()))
 
 
 def _batch_line(line: int, outcome: Any) -> BatchLine:

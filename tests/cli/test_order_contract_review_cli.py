@@ -95,3 +95,20 @@ def test_dates_are_yyyy_mm_dd_and_an_order_shows_its_expire_date(book: Tieout) -
     order = book.ok(*args, "--expire-at", "2030-12-01").json()
     assert order["expire_at"] == "2030-12-01"
     assert book.ok("order", "list", "--json").json()[0]["expire_at"] == "2030-12-01"
+
+
+def test_a_repeat_of_a_rejected_order_gives_its_risk_codes_again(
+    book: Tieout, tmp_path: Path
+) -> None:
+    args = ("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy", "--qty",
+            "5000", "--client-order-id", "BIG", "--json")  # 500,000 USD > 100,000 of cash
+    first = book(*args)
+    assert first.code == 4 and first.json()["risk_codes"] == ["buying_power"]
+    again = book(*args)
+    assert again.code == 4 and again.json()["duplicate"] is True
+    assert again.json()["risk_codes"] == ["buying_power"]  # it had none
+    f = tmp_path / "o.csv"
+    f.write_text("account,symbol,side,qty,client_order_id\nA1,COIN,buy,6000,B2\n")
+    book("order", "submit", "--file", str(f), "--json")
+    (line,) = book("order", "submit", "--file", str(f), "--json").json()["results"]
+    assert (line["duplicate"], line["risk_codes"]) == (True, ["buying_power"])  # it had []
