@@ -319,13 +319,20 @@ def reserved_cash(conn: Connection, account: str, currency: str) -> Decimal:
 def cash_balance(conn: Connection, account: str, currency: str | None = None) -> CashBalance:
     acct = get_account(conn, account)
     ccy = currency or acct.currency
+    total = cash_total(conn, account, ccy)
+    return CashBalance(account, ccy, total, reserved_cash(conn, account, ccy))
+
+
+def cash_total(conn: Connection, account: str, currency: str) -> Decimal:
+    """The account's cash in a currency: the sum of its cash ledger postings in it."""
     p = journal_postings.c
     amounts = conn.execute(
-        select(p.amount).where(p.ledger_account == ledger.cash_account(account), p.currency == ccy)
+        select(p.amount).where(
+            p.ledger_account == ledger.cash_account(account), p.currency == currency
+        )
     ).scalars()
     with localcontext(_SUM_CONTEXT):  # exact, as PostgreSQL's NUMERIC sum (not 28 digits)
-        total = sum(amounts, Decimal(0))
-    return CashBalance(account, ccy, total, reserved_cash(conn, account, ccy))
+        return sum(amounts, Decimal(0))
 
 
 def _check_minor_units(what: str, amount: Decimal, currency: str) -> None:

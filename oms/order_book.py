@@ -50,6 +50,7 @@ from oms.schema import orders as orders_table
 from oms.store import Store, next_id
 from oms.values import (
     AccountId,
+    AccountType,
     ExecId,
     OrdType,
     Side,
@@ -2339,19 +2340,19 @@ def _backfilled(conn: Connection, bar: md.Bar, import_id: int) -> bool:
 
 
 def _cash_account(conn: Connection, account: str) -> bool:
-    return book.get_account(conn, account).type.value == "cash"
+    return book.get_account(conn, account).type is AccountType.CASH
 
 
 def _available_to(conn: Connection, order: Order, currency: str) -> Decimal:
-    """The cash a live buy order may spend when a bar fills it: the account's cash in the
-    currency less what its *older* live buy orders hold. Time priority, as the bar's share is
-    given out: a younger order's reservation, repriced as the market moved (a stop's at the
-    new last price), never cuts an older order's fill; and what is spent never exceeds the
-    cash, so a cash account stays at or above zero."""
-    balance = book.cash_balance(conn, order.account, currency)
+    """The cash a live order may spend (a buy) or must keep whole (a sale's commission) when
+    a bar fills it: the account's cash in the currency less what its *older* live buy orders
+    hold. Time priority, as the bar's share is given out: a younger order's reservation,
+    repriced as the market moved (a stop's at the new last price), never cuts an older order's
+    fill; and what is spent never exceeds the cash, so a cash account stays at or above zero."""
+    cash = book.cash_total(conn, order.account, currency)
     older = reserved_cash(conn, order.account, currency, older_than=order.order_id)
     with localcontext(lots.CONTEXT):
-        return balance.balance - older
+        return cash - older
 
 
 def _fill_from_bar(
