@@ -22,7 +22,7 @@ from cli.common import (
 from oms import book, order_book
 from oms.errors import BadInput, Refused
 from oms.orders import Order, OrderStatus
-from oms.values import OrdType, Side, TimeInForce, dec_str, parse_date, parse_ident
+from oms.values import OrdType, Side, TimeInForce, dec_str, parse_date, parse_ident, utc_iso
 
 order_app = typer.Typer(help="Orders: submit, cancel, show, list.", no_args_is_help=True)
 
@@ -62,14 +62,16 @@ def submit(
     side: Annotated[str | None, typer.Option(help="buy or sell")] = None,
     qty: Annotated[str | None, typer.Option(help="quantity")] = None,
     type_: Annotated[
-        str, typer.Option("--type", help="market, limit, stop, stop_limit")
-    ] = "market",
+        str | None, typer.Option("--type", help="market (the default), limit, stop, stop_limit")
+    ] = None,
     limit: Annotated[str | None, typer.Option(help="limit price")] = None,
     stop: Annotated[str | None, typer.Option(help="stop price")] = None,
-    tif: Annotated[str, typer.Option(help="day, gtc, ioc, fok, gtd")] = "day",
+    tif: Annotated[str | None, typer.Option(help="day (the default), gtc, ioc, fok, gtd")] = None,
     expire_at: Annotated[str | None, typer.Option(help="gtd: last day (YYYY-MM-DD)")] = None,
     client_order_id: Annotated[str | None, typer.Option(help="your id, unique per account")] = None,
-    venue: Annotated[str, typer.Option(help="paper (simulated) or an external venue")] = "paper",
+    venue: Annotated[
+        str | None, typer.Option(help="paper (the simulated venue, the default) or an external one")
+    ] = None,
     file: Annotated[str | None, typer.Option(help="CSV of orders (columns: the options)")] = None,
     db: DbOpt = None,
     actor: ActorOpt = None,
@@ -84,13 +86,13 @@ def submit(
             "--symbol": symbol,
             "--side": side,
             "--qty": qty,
-            "--type": None if type_ == "market" else type_,
+            "--type": type_,
             "--limit": limit,
             "--stop": stop,
-            "--tif": None if tif == "day" else tif,
+            "--tif": tif,
             "--expire-at": expire_at,
             "--client-order-id": client_order_id,
-            "--venue": None if venue == "paper" else venue,
+            "--venue": venue,
         }
         extra = [name for name, value in given.items() if value is not None]
         if extra:  # the file's rows carry the terms: an option beside it would be ignored
@@ -109,15 +111,15 @@ def submit(
         symbol=symbol,
         side=_choice(Side, side, "--side"),
         quantity=decimal_arg(qty, "--qty", positive=True),
-        type=_choice(OrdType, type_, "--type"),
-        tif=_choice(TimeInForce, tif, "--tif"),
+        type=_choice(OrdType, type_ or "market", "--type"),
+        tif=_choice(TimeInForce, tif or "day", "--tif"),
         limit_price=_price(limit, "--limit"),
         stop_price=_price(stop, "--stop"),
         expire_at=parse_date(expire_at, "--expire-at") if expire_at else None,
         client_order_id=parse_ident(client_order_id, "--client-order-id")
         if client_order_id
         else None,
-        venue=parse_ident(venue, "--venue"),
+        venue=order_book.venue_name(venue or "paper", "--venue"),
     )
     try:
         result = order_book.submit(open_store(db), make_ctx(actor), req)
@@ -285,19 +287,37 @@ def list_(
     db: DbOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """List orders (--stuck: pending_new, pending_cancel or pending_replace for too long)."""
+    """List orders (--stuck: left waiting by their venue for too long: pending_new,
+    pending_cancel or pending_replace, or an external day or gtd order past its expiry that the
+    venue has not reported)."""
     wanted = _choice(OrderStatus, status, "--status").value if status else None
     with open_store(db).read() as conn:
         if account is not None:
             book.get_account(conn, account)  # an account the book does not know: exit 5
         if stuck:
-            found = [
-                o
-                for o in order_book.stuck(conn, clock(), timedelta(minutes=stuck_minutes))
-                if account in (None, o.account)
+            late = [
+                x
+                for x in order_book.stuck(conn, clock(), timedelta(minutes=stuck_minutes))
+                if account in (None, x.order.account) and wanted in (None, x.order.status.value)
             ]
         else:
             found = order_book.list_orders(conn, account=account, status=wanted)
+    if stuck:
+        if json:
+            emit_json(
+                [
+                    {
+                        **order_book.order_json(x.order, history=False),
+                        "waiting_for": x.waiting_for,
+                        "waiting_since": utc_iso(x.since),
+                    }
+                    for x in late
+                ]
+            )
+            return
+        for x in late:
+            _say_order(x.order, f" (waiting for {x.waiting_for} since {utc_iso(x.since)})")
+        return
     if json:
         emit_json([order_book.order_json(o, history=False) for o in found])
         return

@@ -478,7 +478,13 @@ def reserved_cash(
     o, i = orders_table.c, instruments_table.c
     rows = conn.execute(
         select(
-            o.order_id, o.symbol, o.status, o.leaves_qty, o.limit_price, o.stop_price, o.venue,
+            o.order_id,
+            o.symbol,
+            o.status,
+            o.leaves_qty,
+            o.limit_price,
+            o.stop_price,
+            o.venue,
             o.cum_qty,
         )
         .join_from(orders_table, instruments_table, i.symbol == o.symbol)
@@ -1088,9 +1094,7 @@ def order_history(conn: Connection, order_id: str) -> list[dict[str, Any]]:
             "reason": reason,
             "event": event,
         }
-        terms = (
-            json.loads(payload)["terms"] if venue_exec_id is None or event == _REJECTED else {}
-        )
+        terms = json.loads(payload)["terms"] if venue_exec_id is None or event == _REJECTED else {}
         exec_id = venue_exec_id or terms.get("exec_id")  # a paper fill's id is in its command
         if exec_id is not None:
             item["exec_id"] = exec_id
@@ -1274,9 +1278,7 @@ def _correction_terms(
     if times.trade_date is not None and settle is None:
         exchange = book.get_instrument(conn, order.symbol).exchange
         settle = settlement_date(exchange, times.trade_date)
-    commission = (
-        fix.commission(report, command.quantity, command.price) if report.get(12) else None
-    )
+    commission = fix.commission(report, command.quantity, command.price) if report.get(12) else None
     return _CorrectionTerms(times.trade_date, settle, commission)
 
 
@@ -1410,9 +1412,7 @@ def _check_exec_ref(conn: Connection, order: Order, ref: str) -> None:
         return
     e = executions.c
     bust = conn.execute(
-        select(e.exec_id).where(
-            e.venue == order.venue, e.ref_exec_id == ref, e.exec_type == "bust"
-        )
+        select(e.exec_id).where(e.venue == order.venue, e.ref_exec_id == ref, e.exec_type == "bust")
     ).scalar()
     why = f"busted already by {bust}" if bust else "no fill of it has that ExecID"
     raise BadInput(
@@ -1701,9 +1701,7 @@ def _drop_copy_text(data: bytes) -> tuple[str, list[RowError]]:
             lines.append(raw.decode("utf-8-sig" if n == 1 else "utf-8"))
         except UnicodeDecodeError as exc:
             lines.append("")
-            bad.append(
-                RowError(n, None, None, f"not UTF-8 text: byte 0x{raw[exc.start]:02x}")
-            )
+            bad.append(RowError(n, None, None, f"not UTF-8 text: byte 0x{raw[exc.start]:02x}"))
     return "\n".join(lines), bad
 
 
@@ -1777,12 +1775,15 @@ class BatchLine:
     reason: str | None
     bad_input: bool = False
     risk_codes: tuple[str, ...] = ()  # the failed checks' stable codes (oms.risk.RiskCode)
+    given_client_order_id: str | None = None  # the row's, as written (also when refused)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "line": self.line,
             "order_id": self.order.order_id if self.order else None,
-            "client_order_id": self.order.client_order_id if self.order else None,
+            "client_order_id": self.order.client_order_id
+            if self.order
+            else self.given_client_order_id,
             "status": self.order.status.value if self.order else None,
             "duplicate": self.duplicate,
             "reason": self.reason,
@@ -1852,8 +1853,15 @@ def _request(row: dict[str, str | None]) -> OrderRequest:
         stop_price=price("stop"),
         expire_at=parse_date(expire, "expire_at") if expire else None,
         client_order_id=parse_ident(client_id, "client_order_id") if client_id else None,
-        venue=parse_ident(row.get("venue") or PAPER, "venue"),
+        venue=venue_name(row.get("venue") or PAPER, "venue"),
     )
+
+
+def venue_name(text: str, field: str) -> str:
+    """A venue as an order names it: `paper` in any case is the paper venue (`PAPER` must not
+    route an order to an external venue that never answers); other names as given."""
+    name = parse_ident(text, field)
+    return PAPER if name.lower() == PAPER else name
 
 
 def submit_file(
@@ -1873,10 +1881,12 @@ def submit_file(
     tf = tabular.read_csv(path, required=FILE_REQUIRED, optional=FILE_OPTIONAL)
     requests: list[OrderRequest | BadInput] = []
     numbers: list[int] = []  # the physical line of each request (blank lines skipped)
+    given: list[str | None] = []  # each request's client order id as the row wrote it
     for index, row in enumerate(tf.frame.iter_rows(named=True)):
         if all(v is None for v in row.values()):
             continue  # a blank line is no order
         numbers.append(tf.line(index))
+        given.append(row.get("client_order_id"))
         try:
             requests.append(_request(row))
         except BadInput as exc:
@@ -1886,7 +1896,9 @@ def submit_file(
     out: list[BatchLine] = []
 
     def committed(start: int, outcomes: list[submission.Outcome]) -> None:
-        lines = [_batch_line(numbers[start + i], o) for i, o in enumerate(outcomes)]
+        lines = [
+            _batch_line(numbers[start + i], o, given[start + i]) for i, o in enumerate(outcomes)
+        ]
         out.extend(lines)
         if on_commit is not None:
             on_commit(lines)
@@ -1915,7 +1927,14 @@ def reject_codes(conn: Connection, order_id: str) -> tuple[str, ...]:
     return tuple(c for h in order_history(conn, order_id) for c in h.get("risk_codes", ()))
 
 
-def _batch_line(line: int, outcome: Any) -> BatchLine:
+def _batch_line(line: int, outcome: Any, client_order_id: str | None = None) -> BatchLine:
+    line_of = _batch_line_of(line, outcome)
+    if line_of.order is None and client_order_id is not None:
+        return dataclasses.replace(line_of, given_client_order_id=client_order_id)
+    return line_of
+
+
+def _batch_line_of(line: int, outcome: Any) -> BatchLine:
     error = outcome.error
     order = outcome.order
     if error is None and outcome.duplicate and order.status is OrderStatus.REJECTED:
@@ -1946,16 +1965,22 @@ def expiry_due(order: Order, exchange: str, now: datetime) -> bool:
     (UTC), before the next session opens. 24/7 instruments close at UTC midnight."""
     if not order.live:
         return False
+    at = expiry_time(order, exchange)
+    return at is not None and now >= at
+
+
+def expiry_time(order: Order, exchange: str) -> datetime | None:
+    """When a day or gtd order's time in force runs out (expiry_due); None for the others."""
     if order.tif is TimeInForce.DAY:
-        return now >= next_close(exchange, order.created_at)
+        return next_close(exchange, order.created_at)
     if order.tif is TimeInForce.GTD and order.expire_at is not None:
         day = order.expire_at
         end = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
         if exchange == ALWAYS_OPEN:
-            return now >= end
+            return end
         bounds = session_bounds(exchange, day)
-        return now >= (bounds[1] if bounds is not None else end)
-    return False
+        return bounds[1] if bounds is not None else end
+    return None
 
 
 def gtd_can_trade(exchange: str, expire_at: date, now: datetime) -> bool:
@@ -2015,9 +2040,6 @@ def expire_due(store: Store, ctx: Ctx) -> list[Order]:
     return expired
 
 
-STUCK_STATUSES = (OrderStatus.PENDING_NEW, OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE)
-
-
 def waiting_since(order: Order) -> datetime:
     """Since when an order has waited for its venue's answer: its submission while the venue
     has not acknowledged it (pending_new, also under a cancel or replace request), else the
@@ -2028,21 +2050,62 @@ def waiting_since(order: Order) -> datetime:
     return order.pending.requested_at
 
 
-def stuck(conn: Connection, now: datetime, older_than: timedelta) -> list[Order]:
-    """Orders waiting for a venue's answer (pending_new, pending_cancel, pending_replace) for
-    longer than `older_than` (waiting_since), longest first: a silent venue must not look like a
-    quiet day."""
+@dataclass(frozen=True, slots=True)
+class Stuck:
+    """An order its venue has left without an answer for too long: what it waits for (`new`:
+    the venue to acknowledge it; `cancel`, `replace`: the answer to a request; `expiry`: an
+    external day or gtd order past its time in force that the venue has not reported expired,
+    done or canceled) and since when."""
+
+    order: Order
+    waiting_for: str
+    since: datetime
+
+
+_WAITING_FOR = {
+    OrderStatus.PENDING_NEW: "new",
+    OrderStatus.PENDING_CANCEL: "cancel",
+    OrderStatus.PENDING_REPLACE: "replace",
+}
+
+
+def stuck(conn: Connection, now: datetime, older_than: timedelta) -> list[Stuck]:
+    """Orders left waiting by their venue for longer than `older_than`, longest first: a silent
+    venue must not look like a quiet day. Those in pending_new, pending_cancel or
+    pending_replace (waiting_since), and the live day and gtd orders of external venues whose
+    time in force ran out longer ago (tieout expires only the paper venue's orders: an external
+    venue reports its own expiries, and its fills of the day may still come in a later drop
+    copy; until the venue reports, the order keeps its reservation)."""
     if older_than < timedelta(0):
         raise BadInput("stuck minutes", "must not be negative")
+    try:
+        before = now - older_than
+    except OverflowError:
+        raise BadInput("stuck minutes", f"{older_than} reaches before the year 1") from None
     o = orders_table.c
-    rows = conn.execute(  # since <= updated_at: what changed later may have waited long enough
+    pending = [s.value for s in _WAITING_FOR]
+    rows = conn.execute(
         select(o.state).where(
-            o.status.in_([s.value for s in STUCK_STATUSES]), o.created_at < now - older_than
+            o.status.in_(LIVE_STATUSES),
+            o.created_at < before,  # every wait starts at or after the order's creation
+            (o.status.in_(pending))
+            | ((o.venue != PAPER) & o.tif.in_([TimeInForce.DAY.value, TimeInForce.GTD.value])),
         )
     )
     found = [load_state(s) for s in rows.scalars()]
-    late = [x for x in found if waiting_since(x) < now - older_than]  # longer than, not equal
-    return sorted(late, key=lambda x: (waiting_since(x), x.order_id))
+    exchanges = {i.symbol: i.exchange for i in book.list_instruments(conn)} if found else {}
+    late: list[Stuck] = []
+    for order in found:
+        if order.status in _WAITING_FOR:
+            since = waiting_since(order)
+            if since < before:  # longer than, not exactly as long
+                late.append(Stuck(order, _WAITING_FOR[order.status], since))
+                continue
+        if order.venue != PAPER:
+            expires = expiry_time(order, exchanges[order.symbol])
+            if expires is not None and expires < before:
+                late.append(Stuck(order, "expiry", expires))
+    return sorted(late, key=lambda x: (x.since, x.order.order_id))
 
 
 # ---- kill switch --------------------------------------------------------------------------------
@@ -2406,9 +2469,7 @@ def _fill_from_bar(
 def _bar_taken(conn: Connection, symbol: str, at: datetime) -> Decimal:
     """What the paper venue has given out of the share of the symbol's bar at `at`."""
     t = paper_bar_takes.c
-    found = conn.execute(
-        select(t.quantity).where(t.symbol == symbol, t.bar_time == at)
-    ).scalars()
+    found = conn.execute(select(t.quantity).where(t.symbol == symbol, t.bar_time == at)).scalars()
     return sum(found, Decimal(0))
 
 

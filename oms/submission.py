@@ -906,6 +906,18 @@ class Group:
         row = self.db.one(_CLIENT_ID_SQL, key)
         return None if row is None else str(row[0])
 
+    def _own_client_id(self, account: str, order_id: OrderId) -> ClientOrderId:
+        """The client order id of an order given none: its order id, unless the account gave
+        that text as the client order id of another order; then the order id with the first
+        free suffix (O00000002-2, -3, ...): client order ids stay unique per account."""
+        candidate, n = str(order_id), 1
+        while (account, candidate) in self.client_ids or (
+            self.db.one(_CLIENT_ID_SQL, (account, candidate)) is not None
+        ):
+            n += 1
+            candidate = f"{order_id}-{n}"
+        return ClientOrderId(candidate)
+
     # -- deciding ----------------------------------------------------------------------------
 
     def account_state(self, acct: AccountBook, req: OrderRequest) -> risk.AccountState:
@@ -946,7 +958,11 @@ class Group:
         acct = self.account(req.account)
         market = self.market(req.symbol)
         order_id = OrderId(f"O{self.next_order:08d}")
-        client_id = ClientOrderId(req.client_order_id or order_id)
+        client_id = (
+            ClientOrderId(req.client_order_id)
+            if req.client_order_id
+            else self._own_client_id(req.account, order_id)
+        )
         command = SubmitOrder(
             order_id=order_id,
             client_order_id=client_id,

@@ -151,13 +151,18 @@ def check_header(
     """The header's column names, stripped; BadInput when one repeats, a required one is
     missing or one is unknown (all said at once, with the columns the file may have)."""
     header = [c.strip() for c in names]
-    dupes = sorted({c for c in header if header.count(c) > 1})
+    dupes = sorted({c for c in header if c and header.count(c) > 1})
     if dupes:
         raise BadInput(path, f"column(s) {', '.join(dupes)} appear more than once in the header")
     missing = [c for c in required if c not in header]
     allowed = set(required) | set(optional)
-    unknown = [c for c in header if c not in allowed]
+    unknown = [c for c in header if c and c not in allowed]
+    nameless = [str(n) for n, c in enumerate(header, 1) if not c]
     problems = []
+    if nameless:
+        problems.append(
+            f"column(s) {', '.join(nameless)} of the header have no name (a comma too many?)"
+        )
     if missing:
         problems.append(f"missing required column(s): {', '.join(missing)}")
     if unknown:
