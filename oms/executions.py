@@ -436,19 +436,34 @@ def _adjustment_totals(
         ).iter_rows(named=True)
     ]
     known = {(r.venue, r.exec_id): r for r in stored}
+    of_orders = _order_fills(conn, {r.ref_exec_id for r in new if r.ref_exec_id})
     errors = []
     for rec in sorted(new, key=lambda r: r.seq):
-        target = known.get((rec.venue, rec.ref_exec_id or ""))
+        key = (rec.venue, rec.ref_exec_id or "")
+        target = known.get(key)
+        line = lines[rec.seq - rows["id"][0]]
         if rec.exec_type != FILL and (
             target is None or (target.account, target.symbol) != (rec.account, rec.symbol)
         ):
             errors.append(
                 RowError(
-                    lines[rec.seq - rows["id"][0]],
+                    line,
                     "ref_exec_id",
                     rec.ref_exec_id,
                     f"names no execution of {rec.account} in {rec.symbol} at {rec.venue} "
                     "booked before it",
+                )
+            )
+        elif rec.exec_type != FILL and key in of_orders:
+            order_id, client_id = of_orders[key]
+            errors.append(
+                RowError(
+                    line,
+                    "ref_exec_id",
+                    rec.ref_exec_id,
+                    f"is a fill of order {order_id} ({client_id}): correct or bust it with "
+                    f"{rec.venue}'s execution report (tieout exec apply), which recomputes the "
+                    "order with its position and cash",
                 )
             )
         known[(rec.venue, rec.exec_id)] = rec
@@ -478,6 +493,23 @@ def _adjustment_totals(
                 sign,
             )
     return batches
+
+
+def _order_fills(conn: Connection, exec_ids: set[str]) -> dict[tuple[str, str], tuple[str, str]]:
+    """Which of these executions (by venue and ExecID) an order booked (a fill from a FIX drop
+    copy or the paper venue, or a venue's correction of one): their order and client order ids.
+    Only `exec apply` may change those: it recomputes the order with the fill."""
+    e = executions.c
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    listed = sorted(exec_ids)
+    for start in range(0, len(listed), 500):
+        for venue, exec_id, order_id, client_id in conn.execute(
+            select(e.venue, e.exec_id, e.order_id, e.client_order_id).where(
+                e.exec_id.in_(listed[start : start + 500]), e.order_id.is_not(None)
+            )
+        ):
+            found[(venue, exec_id)] = (order_id, client_id or "")
+    return found
 
 
 # ---- reading the book -----------------------------------------------------------------------

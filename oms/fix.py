@@ -13,14 +13,22 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal, localcontext
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 import simplefix
 
 from oms import orders
 from oms.errors import BadInput, RowError
 from oms.orders import ClientOrderId, ExecType, Order
-from oms.values import ExecId, Side, is_decimal_text, normalize, parse_decimal, parse_ident
+from oms.values import (
+    ExecId,
+    Side,
+    is_decimal_text,
+    minor_units,
+    normalize,
+    parse_decimal,
+    parse_ident,
+)
 
 SOH = b"\x01"
 EXECUTION_REPORT, CANCEL_REJECT = "8", "9"
@@ -348,10 +356,12 @@ def trade_times(report: Report) -> TradeTimes:
     return times
 
 
-def commission(report: Report, quantity: Decimal, price: Decimal) -> Decimal:
+def commission(report: Report, quantity: Decimal, price: Decimal, *, currency: str) -> Decimal:
     """Commission (12) of a fill of `quantity` at `price`, counted as CommType (13) says: 1 per
-    unit, 2 percent of the fill's value, 3 (the default) absolute. BadInput for a negative or
-    non-numeric amount or another CommType."""
+    unit, 2 percent of the fill's value, 3 (the default) absolute. An amount counted from a
+    rate is money charged: rounded half up to the `currency`'s minor unit (cents, whole yen), as
+    the paper venue rounds its own; an absolute one is booked as the venue gave it. BadInput
+    for a negative or non-numeric amount or another CommType."""
     amount, kind = report.get(12), report.get(13)
     if amount is None:
         return Decimal(0)
@@ -360,10 +370,12 @@ def commission(report: Report, quantity: Decimal, price: Decimal) -> Decimal:
     with localcontext(prec=100):
         if kind is None or kind == ABSOLUTE:
             return Decimal(amount)
+        unit = Decimal(1).scaleb(-minor_units(currency))
         if kind == PER_UNIT:
-            return normalize(Decimal(amount) * quantity)
+            return normalize((Decimal(amount) * quantity).quantize(unit, ROUND_HALF_UP))
         if kind == PERCENT:
-            return normalize((Decimal(amount) * quantity * price).scaleb(-2))
+            charge = (Decimal(amount) * quantity * price).scaleb(-2)
+            return normalize(charge.quantize(unit, ROUND_HALF_UP))
     raise BadInput("CommType (13)", f"{kind!r} is not applied (1 per unit, 2 percent, 3 absolute)")
 
 

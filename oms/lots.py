@@ -112,8 +112,10 @@ def effective_fills(records: Iterable[ExecRecord]) -> list[ExecRecord]:
 
     - a "fill" is an execution in its own right;
     - a "correct" replaces the terms of the execution it names (venue + ref_exec_id); the result
-      takes every field from the correction but keeps the original fill's seq, venue and
-      exec_id, and is marked exec_type="fill", ref_exec_id=None (it is an effective fill);
+      takes every field from the correction but keeps the original fill's seq, venue, exec_id
+      and exec_time (a correction's time is when the venue corrected the trade, not when it was
+      made: a corrected fill keeps its place in the lot queue), and is marked exec_type="fill",
+      ref_exec_id=None (it is an effective fill);
     - a "bust" removes the execution it names.
 
     A correction or bust may name an earlier correction or bust: the chain resolves back to the
@@ -160,6 +162,7 @@ def effective_fills(records: Iterable[ExecRecord]) -> list[ExecRecord]:
                 seq=original.seq,
                 venue=original.venue,
                 exec_id=original.exec_id,
+                exec_time=original.exec_time,
                 exec_type=FILL,
                 ref_exec_id=None,
             )

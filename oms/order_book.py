@@ -1228,14 +1228,16 @@ def _fill_terms(
     (13). BadInput when one of them is wrong."""
     times = fix.trade_times(report)
     exec_time = _report_time(ctx, order, times.exec_time)
-    exchange = book.get_instrument(conn, order.symbol).exchange
+    instrument = book.get_instrument(conn, order.symbol)
+    exchange = instrument.exchange
     trade = times.trade_date or trade_date(exchange, exec_time)
     settle = times.settle_date or settlement_date(exchange, trade)
     if settle < trade:
         raise BadInput(
             "SettlDate (64)", f"{settle.isoformat()} is before the trade date {trade.isoformat()}"
         )
-    return _FillTerms(exec_time, trade, settle, fix.commission(report, fill.quantity, fill.price))
+    charged = fix.commission(report, fill.quantity, fill.price, currency=instrument.currency)
+    return _FillTerms(exec_time, trade, settle, charged)
 
 
 def _report_time(ctx: Ctx, order: Order, stated: datetime | None) -> datetime:
@@ -1275,10 +1277,14 @@ def _correction_terms(
     it) and Commission (12, by CommType 13) of a correction, when the report states them."""
     times = fix.trade_times(report)
     settle = times.settle_date
+    instrument = book.get_instrument(conn, order.symbol)
     if times.trade_date is not None and settle is None:
-        exchange = book.get_instrument(conn, order.symbol).exchange
-        settle = settlement_date(exchange, times.trade_date)
-    commission = fix.commission(report, command.quantity, command.price) if report.get(12) else None
+        settle = settlement_date(instrument.exchange, times.trade_date)
+    commission = (
+        fix.commission(report, command.quantity, command.price, currency=instrument.currency)
+        if report.get(12)
+        else None
+    )
     return _CorrectionTerms(times.trade_date, settle, commission)
 
 

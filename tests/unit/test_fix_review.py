@@ -85,10 +85,30 @@ def test_bad_dates_are_bad_input(fields: tuple[tuple[int, str], ...], text: str)
         (((12, "0.25"), (13, "1")), "1"),  # per unit: x 4
         (((12, "0.1"), (13, "2")), "0.4"),  # percent of 4 x 100
         (((13, "1"),), "0"),
+        (((12, "0.333"), (13, "1")), "1.33"),  # 1.332: a rate's amount is rounded to cents
+        (((12, "0.12345"), (13, "2")), "0.49"),  # 0.4938
+        (((12, "0.123"),), "0.123"),  # an absolute amount is the venue's, as given
     ],
 )
 def test_commission_by_comm_type(fields: tuple[tuple[int, str], ...], expected: str) -> None:
-    assert fix.commission(one(*fields), Decimal(4), Decimal(100)) == Decimal(expected)
+    got = fix.commission(one(*fields), Decimal(4), Decimal(100), currency="USD")
+    assert got == Decimal(expected)
+
+
+@pytest.mark.parametrize(
+    ("currency", "fields", "expected"),
+    [
+        ("JPY", ((12, "0.15"), (13, "2")), "49"),  # 33 x 999 x 0.15% = 49.4505 yen
+        ("JPY", ((12, "0.5"), (13, "1")), "17"),  # 16.5 rounds half up
+        ("KWD", ((12, "0.0001"), (13, "1")), "0.003"),  # 0.0033 dinars: three decimals
+    ],
+)
+def test_a_rate_commission_is_rounded_to_the_minor_unit(
+    currency: str, fields: tuple[tuple[int, str], ...], expected: str
+) -> None:
+    assert fix.commission(one(*fields), Decimal(33), Decimal(999), currency=currency) == Decimal(
+        expected
+    )
 
 
 @pytest.mark.parametrize(
@@ -96,4 +116,4 @@ def test_commission_by_comm_type(fields: tuple[tuple[int, str], ...], expected: 
 )
 def test_bad_commission_is_bad_input(fields: tuple[tuple[int, str], ...]) -> None:
     with pytest.raises(BadInput):
-        fix.commission(one(*fields), Decimal(4), Decimal(100))
+        fix.commission(one(*fields), Decimal(4), Decimal(100), currency="USD")

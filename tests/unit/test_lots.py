@@ -677,7 +677,13 @@ def test_corrections_and_busts_follow_the_latest_record(
         root[change.exec_id] = index
         latest[index] = None if is_bust else change
     expected = [
-        terms._replace(seq=fills[i].seq, exec_id=fills[i].exec_id, exec_type="fill")
+        # a corrected fill keeps its own time (its place in the lot queue)
+        terms._replace(
+            seq=fills[i].seq,
+            exec_id=fills[i].exec_id,
+            exec_time=fills[i].exec_time,
+            exec_type="fill",
+        )
         for i, terms in latest.items()
         if terms is not None
     ]

@@ -1,0 +1,96 @@
+"""Through the real command on both backends: what a review of how the OMS's fills flow into
+the book found. `exec import` may not correct or bust an order's fill (only the venue's
+execution report may: it recomputes the order too); a corrected fill keeps its place in the
+FIFO queue; a commission counted from a FIX rate is rounded to the currency's minor unit."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from tests.cli.test_exec_apply_review import apply, book, external
+from tests.cli.test_order_cli import report, submit
+from tests.conftest import Tieout, write
+
+__all__ = ["book"]  # the fixture, used by name
+
+IMPORT_HEADER = (
+    "exec_id,account,symbol,side,quantity,price,trade_date,venue,commission,fees,exec_type,"
+    "ref_exec_id\n"
+)
+
+
+def _cash(t: Tieout) -> Decimal:
+    return Decimal(t.ok("cash", "balance", "A1", "--json").json()["balance"])
+
+
+def test_an_order_fill_is_busted_only_by_its_venue_report_and_only_once(
+    book: Tieout, tmp_path: Path
+) -> None:
+    external(book, "X1", qty="100")
+    assert apply(book, tmp_path, "fills.fix", report("X1", "X1-0", "0"),
+                 report("X1", "Q1", "F", (32, "30"), (31, "100.1"), (12, "0.3")),
+                 report("X1", "Q2", "F", (32, "70"), (31, "100.2"), (12, "0.7"))).code == 0
+    filled = _cash(book)
+    assert filled == Decimal("100000") - Decimal("3003.3") - Decimal("7014.7")
+    today = datetime.now(UTC).date().isoformat()
+    for kind, extra in (("bust", ""), ("correct", "")):
+        f = write(tmp_path / f"{kind}.csv", IMPORT_HEADER
+                  + f"QB1,A1,COIN,buy,30,100.5,{today},ACME,0.3,0,{kind},Q1{extra}\n")
+        r = book("exec", "import", f)
+        assert r.code == 3, r.err
+        assert "Q1" in r.err and "is a fill of order O00000001 (X1)" in r.err
+        assert "tieout exec apply" in r.err
+    assert _cash(book) == filled and len(book.ok("exec", "list", "--json").json()) == 2
+    # the venue's bust books once; the same bust again is refused, nothing moves twice
+    assert apply(book, tmp_path, "bust.fix", report("X1", "QB2", "H", (19, "Q1"))).code == 0
+    assert _cash(book) == filled + Decimal("3003.3")
+    again = apply(book, tmp_path, "bust2.fix", report("X1", "QB3", "H", (19, "Q1")))
+    assert again.code == 3 and "busted already by QB2" in again.err
+    assert _cash(book) == filled + Decimal("3003.3")
+    shown = book.ok("order", "show", "--client-order-id", "X1", "--json").json()
+    assert (shown["cum_qty"], shown["leaves_qty"]) == ("70", "30")
+    (pos,) = book.ok("positions", "--account", "A1", "--json").json()
+    assert (pos["quantity"], pos["cost_basis"]) == ("70", "7014.7")
+    assert book.ok("audit", "verify", "--json").json()["ok"] is True
+
+
+def test_an_imported_fill_is_still_corrected_by_import(book: Tieout, tmp_path: Path) -> None:
+    today = datetime.now(UTC).date().isoformat()
+    f = write(tmp_path / "e.csv", IMPORT_HEADER
+              + f"I1,A1,COIN,buy,10,100,{today},BRK,0,0,fill,\n"
+              + f"I2,A1,COIN,buy,10,101,{today},BRK,0,0,correct,I1\n")
+    assert book("exec", "import", f).code == 0
+    (pos,) = book.ok("positions", "--account", "A1", "--json").json()
+    assert (pos["quantity"], pos["cost_basis"]) == ("10", "1010")
+
+
+def test_a_corrected_fill_keeps_its_place_in_the_fifo_queue(book: Tieout, tmp_path: Path) -> None:
+    for cl, side, qty in (("B1", "buy", "10"), ("B2", "buy", "11"), ("S1", "sell", "10")):
+        submit(book, "--side", side, "--qty", qty, "--venue", "ACME", "--client-order-id", cl)
+    steps = [
+        report("B1", "A1", "F", (32, "10"), (31, "100")),
+        report("B2", "B1F", "F", (32, "11"), (31, "110")),
+        report("B1", "A1C", "G", (19, "A1"), (32, "10"), (31, "101")),  # a price correction
+        report("S1", "SF", "F", (32, "10"), (31, "120")),
+    ]
+    for n, line in enumerate(steps):  # each drop copy in its own file, one after the other
+        assert apply(book, tmp_path, f"d{n}.fix", line).code == 0
+    (pos,) = book.ok("positions", "--account", "A1", "--json").json()
+    # FIFO: the sale relieves the oldest lot, A1, now at 101: 10 x (120 - 101) = 190
+    assert (pos["quantity"], pos["realized_pnl"]) == ("11", "190")
+    assert pos["cost_basis"] == "1210"
+
+
+def test_a_commission_counted_from_a_fix_rate_is_money(book: Tieout, tmp_path: Path) -> None:
+    book.ok("instrument", "add", "JC", "--exchange", "24/7", "--currency", "JPY")
+    book.ok("account", "open", "J1", "--currency", "JPY", "--type", "margin")
+    book.ok("cash", "deposit", "J1", "1000000")
+    book.ok("order", "submit", "--account", "J1", "--symbol", "JC", "--side", "buy", "--qty",
+            "33", "--type", "limit", "--limit", "999", "--venue", "ACME", "--client-order-id",
+            "Y1", "--json")
+    line = report("Y1", "Q1", "F", (32, "33"), (31, "999"), (12, "0.15"), (13, "2"))
+    assert apply(book, tmp_path, "jpy.fix", line).code == 0
+    (ex,) = [e for e in book.ok("exec", "list", "--json").json() if e["exec_id"] == "Q1"]
+    assert ex["commission"] == "49"  # 33 x 999 x 0.15% = 49.4505 yen: whole yen
+    cash = book.ok("cash", "balance", "J1", "--json").json()["balance"]
+    assert cash == str(1000000 - 33 * 999 - 49)
