@@ -11,7 +11,6 @@ import inspect
 import io
 import json
 import os
-import re
 import socket
 import sys
 from collections.abc import Callable, Iterator
@@ -27,7 +26,7 @@ from oms import access, operators, service_access
 from oms.book import Ctx
 from oms.errors import BadInput, Refused
 from oms.store import Store, resolve_url
-from oms.values import parse_decimal, parse_utc
+from oms.values import parse_decimal, parse_utc, printable
 
 DbOpt = Annotated[
     str | None,
@@ -103,23 +102,6 @@ def decimal_arg(text: str, name: str, **kw: bool) -> Decimal:
 
 def emit_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
-
-
-# what a terminal would act on rather than show: C0 controls but newline and tab, DEL, C1
-# controls (ESC, CSI, OSC, BEL: a venue's text or a file's value could move the cursor, retitle
-# the window or hide a line), and the Unicode line and paragraph separators
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def printable(text: str) -> str:
-    """Text for a terminal: each control character shown as its escape (ESC as \\x1b), so
-    that text from files and venues is read, never run. JSON output escapes them itself."""
-    return _CONTROL.sub(_escape, text)
-
-
-def _escape(m: re.Match[str]) -> str:
-    code = ord(m.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def say(text: str, *, json_mode: bool = False) -> None:

@@ -251,3 +251,22 @@ _ISO_TEXT: dict[datetime, str] = {}
 def day_start(day: date) -> datetime:
     """Midnight UTC at the start of a date."""
     return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+# what a terminal or a document would act on rather than show: C0 controls but newline and tab,
+# DEL, C1 controls (ESC, CSI, OSC, BEL: a venue's text or a file's value could move the cursor,
+# retitle the window or hide a line), the Unicode line and paragraph separators, and the
+# bidirectional controls (U+202E and its kin reorder the text around them as it is shown)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """Text for a terminal or a report: each control character shown as its escape (ESC as
+    \\x1b, U+202E as \\u202e), so that text from files and venues is read, never run. JSON
+    output escapes the C0 ones itself."""
+    return _CONTROL.sub(_escape, text)
+
+
+def _escape(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

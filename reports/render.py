@@ -1,8 +1,9 @@
 """Rendering report data: Jinja2 templates to self-contained HTML, WeasyPrint from that HTML to
 PDF. Templates autoescape everything (a symbol, a name or a comment holding markup is shown as
-text) and fail on any undefined name (StrictUndefined): a template never shows a blank where a
-figure is missing. The HTML carries its CSS and charts inline (SVG) and loads nothing; the PDF
-renderer may read the packaged fonts and nothing else (no network, no other files).
+text), show control characters as escapes (oms.values.printable), and fail on any undefined
+name (StrictUndefined): a template never shows a blank where a figure is missing. The HTML
+carries its CSS and charts inline (SVG) and loads nothing; the PDF renderer may read the
+packaged fonts and nothing else (no network, no other files).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from urllib.parse import unquote, urlparse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from oms.values import printable
 from reports import fmt, fonts
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -33,6 +35,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
         auto_reload=False,
         keep_trailing_newline=True,
+        finalize=_visible,
     )
     env.filters.update(
         money=fmt.money,
@@ -45,6 +48,15 @@ def environment() -> Environment:
         text=_text,
     )
     return env
+
+
+def _visible(value: Any) -> Any:
+    """Every value a template shows: text with its control characters shown as escapes (a
+    file's ESC or a venue's U+202E must not hide or reorder what a report says); our own markup
+    (Markup) as it is."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return printable(value)
+    return value
 
 
 def _text(value: Any) -> str:

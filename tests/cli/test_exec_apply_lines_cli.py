@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cli.common import printable
+from oms.values import printable
 from tests.cli.test_exec_apply_review import apply, book, executions, external, shown
 from tests.cli.test_order_cli import fix_line, report
 from tests.conftest import Tieout
@@ -152,7 +152,8 @@ def test_venue_text_cannot_drive_the_terminal(book: Tieout, tmp_path: Path) -> N
 
 
 def test_human_output_shows_control_characters_as_escapes() -> None:
-    """cli.common.printable, which say(), note() and the error printer pass all text through."""
+    """oms.values.printable, which say(), note(), the error printer and the reports pass all
+    text through."""
     assert printable("a\x1b]0;t\x07b\tc\nd\u2028e\x85f\x7f") == (
         "a\\x1b]0;t\\x07b\tc\nd\\u2028e\\x85f\\x7f")
     assert printable("caf\u00e9 \u20ac 100") == "caf\u00e9 \u20ac 100"  # text is text

@@ -54,7 +54,8 @@ def test_an_external_day_order_past_its_expiry_is_stuck_until_the_venue_reports(
                  "--tif", "gtc", "--venue", "ACME", "--client-order-id", "G1")
     placed = datetime.fromisoformat(order["created_at"])
     t0 = book.at(_iso(placed + timedelta(minutes=1)))
-    assert apply(t0, tmp_path, "ack.fix", report("X1", "E0", "0"), report("G1", "E1", "0")).code == 0
+    acks = apply(t0, tmp_path, "ack.fix", report("X1", "E0", "0"), report("G1", "E1", "0"))
+    assert acks.code == 0
     midnight = (placed + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     # before its expiry, and within the threshold after it: not stuck
     assert book.at(_iso(midnight - timedelta(minutes=1))).ok(

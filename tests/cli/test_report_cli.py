@@ -381,3 +381,21 @@ def test_exports_are_exact(tieout: Tieout, tmp_path: Path) -> None:
     live.ok("export", "orders", "--from", today, "--to", today, "--out", str(orders_csv))
     (order,) = list(csv.DictReader(io.StringIO(orders_csv.read_text())))
     assert (order["limit_price"], order["status"], order["symbol"]) == ("95.125", "new", "COIN")
+
+
+def test_control_characters_in_a_statement_are_shown_not_acted_on(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """An ESC (a terminal colour code) or a U+202E (it reorders the text after it) in a name
+    from a file is shown as its escape in the HTML, never passed through raw."""
+    t = tieout.at("2026-11-02T12:00:00Z")
+    t.ok("account", "open", "HX", "--currency", "USD", "--name", "Evil\x1b[31m Fund\u202eredro")
+    t.ok("cash", "deposit", "HX", "100", "--ref", "wire\u2066x")
+    out = tmp_path / "hx.html"
+    t.at("2026-11-04T12:00:00Z").ok("report", "statement", "--account", "HX", "--from",
+                                    "2026-11-02", "--to", "2026-11-03", "--out", str(out))
+    html = out.read_text()
+    assert "\x1b" not in html and "\u202e" not in html and "\u2066" not in html
+    seen = parse_html(html)
+    assert "Evil\\x1b[31m Fund\\u202eredro" in seen
+    assert "wire\\u2066x" in seen
