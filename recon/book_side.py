@@ -192,32 +192,50 @@ def internal_cash(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(movements, balances) of the accounts' cash on value date `day`: one movement per
     journal entry (ref: the entry's ref, else J<entry id>), and the opening (value dates before
-    `day`) and closing (through `day`) balance per account and currency."""
+    `day`) and closing (through `day`) balance per account and currency.
+
+    The entries of one execution and of the corrections and busts that change it, on the same
+    value date, are one movement (ref: the first entry's, the trade's): a trade busted before
+    it settled moved no money (nothing is left to match), and a corrected one moved its
+    corrected amount once, as the bank or custodian settles it."""
     j, p = journal_entries.c, journal_postings.c
     cash_accounts = {f"{a}:cash": a for a in accounts}
     if not cash_accounts:
         return empty("cash"), _balances_frame([])
     joined = journal_postings.join(journal_entries, p.entry_id == j.entry_id)
     rows = conn.execute(
-        select(j.entry_id, j.ref, p.ledger_account, p.currency, _as_text(p.amount), j.value_date)
+        select(
+            j.entry_id,
+            j.ref,
+            p.ledger_account,
+            p.currency,
+            _as_text(p.amount),
+            j.value_date,
+            j.execution_id,
+        )
         .select_from(joined)
         .where(p.ledger_account.in_(sorted(cash_accounts)), j.value_date <= day)
     ).all()
-    moves: dict[tuple[int, str], list[Any]] = {}
+    roots = _trade_roots(conn, {r[6] for r in rows if r[6] is not None and r[5] == day})
+    moves: dict[tuple[Any, ...], list[Any]] = {}
     opening: dict[tuple[str, str], Decimal] = {}
     closing: dict[tuple[str, str], Decimal] = {}
-    for entry_id, ref, ledger_account, ccy, amount, value_date in rows:
+    for entry_id, ref, ledger_account, ccy, amount, value_date, execution_id in sorted(
+        rows, key=lambda r: int(r[0])
+    ):
         acct = cash_accounts[ledger_account]
         amt = Decimal(amount)
         closing[(acct, ccy)] = closing.get((acct, ccy), Decimal(0)) + amt
         if value_date < day:
             opening[(acct, ccy)] = opening.get((acct, ccy), Decimal(0)) + amt
         else:
-            m = moves.setdefault((entry_id, ccy), [ref or f"J{entry_id}", acct, ccy, Decimal(0)])
-            m[3] += amt
+            root = roots.get(execution_id) if execution_id is not None else None
+            key = (0, *root, acct, ccy) if root is not None else (1, entry_id, ccy)
+            m = moves.setdefault(key, [int(entry_id), ref or f"J{entry_id}", acct, ccy, Decimal(0)])
+            m[4] += amt
     movement_rows = [
         (ref, acct, ccy, day, dec_str(amt), "movement")
-        for (ref, acct, ccy, amt) in (moves[k] for k in sorted(moves))
+        for (_, ref, acct, ccy, amt) in sorted(moves.values(), key=lambda m: int(m[0]))
         if amt != 0
     ]
     frame = pl.DataFrame(
@@ -240,6 +258,39 @@ def internal_cash(
         for (acct, ccy), total in sorted(closing.items())
     ]
     return _finish(frame, "cash"), _balances_frame(balances)
+
+
+def _trade_roots(conn: Connection, ids: set[int]) -> dict[int, tuple[str, str]]:
+    """The execution (venue, ExecID) each of these executions (by row id) changes in the end:
+    itself for a fill, the fill at the start of the chain for a correction or bust (a
+    correction may name a correction)."""
+    e = executions.c
+    found: dict[int, tuple[str, str, str | None]] = {}  # id -> venue, exec_id, ref_exec_id
+    listed = sorted(ids)
+    for start in range(0, len(listed), 500):
+        for pk, venue, exec_id, ref in conn.execute(
+            select(e.id, e.venue, e.exec_id, e.ref_exec_id).where(
+                e.id.in_(listed[start : start + 500])
+            )
+        ):
+            found[int(pk)] = (venue, exec_id, ref)
+    names: dict[tuple[str, str], str | None] = {(v, x): r for v, x, r in found.values()}
+    wanted = {(v, r) for v, _, r in found.values() if r is not None} - names.keys()
+    while wanted:  # the executions the chains name, a link at a time (chains are short)
+        for venue, exec_id in sorted(wanted):
+            row = conn.execute(
+                select(e.ref_exec_id).where(e.venue == venue, e.exec_id == exec_id)
+            ).first()
+            names[(venue, exec_id)] = None if row is None else row[0]
+        wanted = {(v, r) for (v, _), r in names.items() if r is not None} - names.keys()
+    roots: dict[int, tuple[str, str]] = {}
+    for pk, (venue, exec_id, _) in found.items():
+        key, seen = (venue, exec_id), set()
+        while names.get(key) is not None and key not in seen:
+            seen.add(key)
+            key = (venue, str(names[key]))
+        roots[pk] = key
+    return roots
 
 
 def _balances_frame(rows: list[tuple[Any, ...]]) -> pl.DataFrame:

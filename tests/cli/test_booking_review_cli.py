@@ -94,3 +94,30 @@ def test_a_commission_counted_from_a_fix_rate_is_money(book: Tieout, tmp_path: P
     assert ex["commission"] == "49"  # 33 x 999 x 0.15% = 49.4505 yen: whole yen
     cash = book.ok("cash", "balance", "J1", "--json").json()["balance"]
     assert cash == str(1000000 - 33 * 999 - 49)
+
+
+def test_a_trade_busted_or_corrected_before_it_settles_is_one_cash_movement(
+    book: Tieout, tmp_path: Path
+) -> None:
+    external(book, "X1", qty="110")
+    lines = [
+        report("X1", "X1-0", "0"),
+        report("X1", "Q1", "F", (32, "100"), (31, "100.1"), (12, "1")),
+        report("X1", "Q2", "H", (19, "Q1")),  # busted: no money moves for it
+        report("X1", "Q3", "F", (32, "10"), (31, "100")),
+        report("X1", "Q4", "G", (19, "Q3"), (32, "10"), (31, "101")),  # settles as 1,010
+    ]
+    assert apply(book, tmp_path, "day.fix", *lines).code == 0
+    settle = {e["settle_date"] for e in book.ok("exec", "list", "--json").json()}
+    (day,) = settle
+    profile = write(tmp_path / "bank.toml", 'name = "bank"\nvenue = "BANK"\nkind = "cash"\n'
+                    'format = "csv"\n')
+    bank = write(tmp_path / "bank.csv", "account,currency,date,amount,ref,line_type\n"
+                 f"A1,USD,{day},100000,,opening_balance\n"
+                 f"A1,USD,{day},-1010,,movement\n"
+                 f"A1,USD,{day},98990,,closing_balance\n")
+    later = book.at(f"{day}T23:00:00Z")
+    doc = later.ok("recon", "run", "--profile", profile, "--file", bank, "--date", day,
+                   "--json").json()
+    assert doc["breaks"] == {}, later.ok("breaks", "list", "--json").out
+    assert doc["matched"] == 3  # the movement and the two balances
