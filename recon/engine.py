@@ -72,7 +72,10 @@ Cash: venue lines with line_type opening_balance / closing_balance are balances,
   movements. Movements pair first on (account, currency, ref) where both carry the same
   non-row ref (amount beyond tolerance.amount -> amount_mismatch; a date difference is listed,
   not a break by itself), then on (account, currency, date, amount within tolerance), exact
-  first then nearest amount; the rest are missing_at_venue / missing_internal (suggestion: the
+  first then nearest amount, then as groups (stage "aggregate", group "C:ACCOUNT|CCY|DATE"):
+  one line on one side and the day's several other lines of the account and currency on the
+  other summing to it within tolerance (a bank's net settlement of the day's trades); the rest
+  are missing_at_venue / missing_internal (suggestion: the
   nearest unmatched movement by date then amount). Balance lines are compared with `balances`
   (BALANCES_SCHEMA: account, currency, date, balance, kind) on account, currency, date and
   kind = line_type: beyond tolerance.amount -> balance_mismatch, no internal balance ->

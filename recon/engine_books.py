@@ -17,6 +17,7 @@ from recon.engine_core import (
     conform_lazy,
     dec_text,
     differences_json,
+    empty_matched,
     finish,
     greedy_pairs,
     nearest,
@@ -221,6 +222,65 @@ def _cash_key_pairs(ints: pl.DataFrame, vens: pl.DataFrame, tol: Tolerance) -> p
     return pl.concat([pairs, chosen])
 
 
+def _cash_aggregate(
+    ints: pl.DataFrame, vens: pl.DataFrame, tol: Tolerance
+) -> tuple[pl.DataFrame, pl.Series, pl.Series]:
+    """The (account, currency, date) groups where one side has one line and the other several
+    whose sum is within tolerance of it: their matched rows, and the ids used on each side."""
+    none = pl.Series("_id", [], dtype=pl.Int64)
+    if ints.height == 0 or vens.height == 0:
+        return empty_matched(), none, none
+    on = ["account", "currency", "date"]
+
+    def sums(frame: pl.DataFrame, suffix: str) -> pl.DataFrame:
+        return (
+            frame.group_by(on)
+            .agg(
+                pl.col("_id").sort().alias("_ids"),
+                pl.col("ref").sort_by("_id").alias("_refs"),
+                pl.col("row").sort_by("_id").alias("_rows"),
+                pl.col("amount").sum().alias("_sum"),
+                pl.len().alias("_n"),
+            )
+            .rename(lambda c: c if c in on else f"{c}{suffix}")
+        )
+
+    groups = sums(ints, "_i").join(sums(vens, "_v"), on=on)
+    one_side = ((pl.col("_n_i") == 1) & (pl.col("_n_v") > 1)) | (
+        (pl.col("_n_v") == 1) & (pl.col("_n_i") > 1)
+    )
+    within = absdiff(pl.col("_sum_i"), pl.col("_sum_v")) <= tol.lit("amount")
+    groups = groups.filter(one_side & within.fill_null(False))
+    if groups.height == 0:
+        return empty_matched(), none, none
+    groups = groups.with_columns(
+        pl.concat_str(
+            [
+                pl.lit("C:"),
+                pl.col("account"),
+                pl.lit("|"),
+                pl.col("currency"),
+                pl.lit("|"),
+                pl.col("date").cast(pl.String),
+            ]
+        ).alias("group")
+    )
+    matched = pl.concat(
+        [
+            groups.select("group", pl.col("_refs_i").alias("internal_ref")).explode(
+                "internal_ref"
+            ),
+            groups.select(
+                "group", pl.col("_refs_v").alias("venue_ref"), pl.col("_rows_v").alias("venue_row")
+            ).explode("venue_ref", "venue_row"),
+        ],
+        how="diagonal",
+    )
+    used_i = groups.select(pl.col("_ids_i").alias("_id")).explode("_id")["_id"]
+    used_v = groups.select(pl.col("_ids_v").alias("_id")).explode("_id")["_id"]
+    return matched, used_i, used_v
+
+
 def _cash_pair_breaks(wide: pl.DataFrame, tol: Tolerance) -> pl.DataFrame:
     amount = (absdiff(pl.col("amount_i"), pl.col("amount_v")) > tol.lit("amount")).fill_null(True)
     date = pl.col("date_i").ne_missing(pl.col("date_v"))
@@ -398,6 +458,13 @@ def match_cash(
     pairs = _cash_key_pairs(rest_i, rest_v, tol)
     matched.append(("key", _pair_matched(_wide(pairs, rest_i, rest_v))))
     rest_i, rest_v = _unpaired(rest_i, pairs["_li"]), _unpaired(rest_v, pairs["_ri"])
+
+    # aggregate: one line on one side, the day's other lines of the account and currency on
+    # the other summing to it within tolerance (a bank's one net settlement of the day's
+    # trades; a movement the venue split in parts)
+    agg, agg_i, agg_v = _cash_aggregate(rest_i, rest_v, tol)
+    matched.append(("aggregate", agg))
+    rest_i, rest_v = _unpaired(rest_i, agg_i), _unpaired(rest_v, agg_v)
 
     breaks.append(_cash_missing(rest_i, rest_v, internal_side=True))
     breaks.append(_cash_missing(rest_v, rest_i, internal_side=False))

@@ -121,3 +121,29 @@ def test_a_trade_busted_or_corrected_before_it_settles_is_one_cash_movement(
                    "--json").json()
     assert doc["breaks"] == {}, later.ok("breaks", "list", "--json").out
     assert doc["matched"] == 3  # the movement and the two balances
+
+
+def test_a_bank_s_one_net_line_for_the_day_s_trades_matches_them(
+    book: Tieout, tmp_path: Path
+) -> None:
+    external(book, "X1", qty="30")
+    lines = [
+        report("X1", "X1-0", "0"),
+        report("X1", "Q1", "F", (32, "10"), (31, "100"), (12, "1")),
+        report("X1", "Q2", "F", (32, "20"), (31, "99.5"), (12, "1.5")),
+    ]
+    assert apply(book, tmp_path, "day.fix", *lines).code == 0
+    (day,) = {e["settle_date"] for e in book.ok("exec", "list", "--json").json()}
+    profile = write(tmp_path / "bank.toml", 'name = "bank"\nvenue = "BANK"\nkind = "cash"\n'
+                    'format = "csv"\n')
+    net = -(1000 + 1 + 1990 + Decimal("1.5"))
+    later = book.at(f"{day}T23:00:00Z")
+    for n, (amount, breaks) in enumerate(((net, {}), (net - 1, None))):
+        bank = write(tmp_path / f"bank{n}.csv", "account,currency,date,amount,ref,line_type\n"
+                     f"A1,USD,{day},{amount},NET-1,movement\n")
+        doc = later.ok("recon", "run", "--profile", profile, "--file", bank, "--date", day,
+                       "--json").json()
+        if breaks is not None:  # the net line pays both trades
+            assert doc["breaks"] == breaks and doc["matched"] == 1  # venue lines matched
+        else:  # a dollar off: no group, each line is a break
+            assert doc["breaks"] == {"missing_at_venue": 2, "missing_internal": 1}
