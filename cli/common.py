@@ -64,7 +64,18 @@ def open_store(db: str | None, *, check_schema: bool = True) -> Store:
     bound = _BOUND.get()
     if bound is not None:
         return bound
-    return Store.open(resolve_url(db), check_schema=check_schema)
+    store = Store.open(resolve_url(db), check_schema=check_schema)
+    _OPENED.append(store.url)
+    return store
+
+
+# the databases this process opened (their URLs without passwords): an error names them
+_OPENED: list[str] = []
+
+
+def database_named() -> str | None:
+    """The database the command opened last, for an error message."""
+    return _OPENED[-1] if _OPENED else None
 
 
 def clock() -> datetime:

@@ -3,12 +3,12 @@ contract's exit codes here and nowhere else."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy.exc import DBAPIError
 
 from cli import (
     audit_cmd,
@@ -32,15 +32,17 @@ from cli.common import (
     DbOpt,
     JsonOpt,
     clock,
+    database_named,
     emit_json,
     guard_commands,
     make_ctx,
     open_store,
-    printable,
     resolve_actor,
     say,
 )
 from oms.errors import TieoutError
+from oms.store import DATABASE_ERRORS, database_reason
+from oms.values import printable
 
 app = typer.Typer(
     name="tieout",
@@ -112,6 +114,10 @@ def command() -> Any:
 
 def run() -> None:
     """Console entry point: the one place that maps errors to exit codes."""
+    # psycopg logs what it could not clean up after a lost connection ("error ignored
+    # terminating <psycopg.Copy ...>"): the error that follows says it for the user
+    logging.getLogger("psycopg").addHandler(logging.NullHandler())
+    logging.getLogger("psycopg").propagate = False
     try:
         # without standalone mode, click returns a typer.Exit's code instead of raising it
         code = command().main(args=sys.argv[1:], prog_name="tieout", standalone_mode=False)
@@ -130,9 +136,15 @@ def run() -> None:
     except typer.Abort:
         sys.stderr.write("tieout: aborted\n")
         sys.exit(1)
-    except DBAPIError as exc:  # the database failed mid-command: its transaction rolled back
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        sys.stderr.write(f"tieout: database error, nothing was changed: {printable(reason)}\n")
+    except DATABASE_ERRORS as exc:  # the database failed mid-command: its transaction rolled back
+        reason = database_reason(exc)
+        if "database is locked" in reason:
+            reason += " (another process holds the write lock; try again once it is done)"
+        named = database_named()
+        where = f" ({named})" if named else ""
+        sys.stderr.write(
+            f"tieout: database error{printable(where)}, nothing was changed: {printable(reason)}\n"
+        )
         sys.exit(1)
     except UnicodeDecodeError as exc:
         sys.stderr.write(f"tieout: input is not valid UTF-8: {exc.reason} at byte {exc.start}\n")

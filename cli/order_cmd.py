@@ -20,7 +20,7 @@ from cli.common import (
     say,
 )
 from oms import book, order_book
-from oms.errors import BadInput, Refused
+from oms.errors import BadInput, PartlyDone, Refused
 from oms.orders import Order, OrderStatus
 from oms.values import OrdType, Side, TimeInForce, dec_str, parse_date, parse_ident, utc_iso
 
@@ -149,7 +149,12 @@ def submit(
 
 
 def _submit_file(file: str, db: str | None, actor: str | None, json: bool) -> None:
-    result = order_book.submit_file(open_store(db), make_ctx(actor), file)
+    try:
+        result = order_book.submit_file(open_store(db), make_ctx(actor), file)
+    except PartlyDone as exc:
+        if json:  # what committed, for a script to pick up from
+            emit_json(exc.summary)
+        raise
     if json:
         emit_json(result.as_json())
     else:

@@ -117,3 +117,20 @@ class VerificationFailed(TieoutError):
     """A verification found a problem (exit 7)."""
 
     exit_code = 7
+
+
+class PartlyDone(TieoutError):
+    """A command of many transactions (a file's groups of orders, a drop copy's messages) that
+    the database failed part way through (exit 1): what committed before stays, so "nothing was
+    changed" would be false. Says how far it got and what to do; `summary` is the JSON of what
+    committed, for --json."""
+
+    exit_code = 1
+
+    def __init__(self, what: str, done: str, reason: str, advice: str, summary: object) -> None:
+        self.what, self.done, self.reason, self.advice = what, done, reason, advice
+        self.summary = summary
+        super().__init__(
+            f"{what}: the database failed part way ({reason.strip()}); {done} committed and "
+            f"stay in the book. {advice}"
+        )

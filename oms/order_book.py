@@ -35,7 +35,7 @@ from oms.calendars import (
     trade_date,
     trading_at,
 )
-from oms.errors import BadInput, NotFound, Refused, RowError, TieoutError
+from oms.errors import BadInput, NotFound, PartlyDone, Refused, RowError, TieoutError
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
 from oms.schema import (
     executions,
@@ -47,7 +47,7 @@ from oms.schema import (
 )
 from oms.schema import instruments as instruments_table
 from oms.schema import orders as orders_table
-from oms.store import Store, next_id
+from oms.store import DATABASE_ERRORS, Store, database_reason, next_id
 from oms.values import (
     AccountId,
     AccountType,
@@ -1725,7 +1725,60 @@ def apply_reports(store: Store, ctx: Ctx, path: str) -> ApplyResult:
     cannot be applied is refused with its line and reason (and audited); the rest go on."""
     text, undecodable = _drop_copy_text(tabular.read_bytes(path))
     parsed: list[fix.Report | RowError] = [*undecodable, *fix.parse(text)]
-    refused: list[RowError] = [p for p in parsed if isinstance(p, RowError)]
+    progress = _ApplyProgress(path, len(parsed))
+    try:
+        return _apply_parsed(store, ctx, path, parsed, progress)
+    except DATABASE_ERRORS as exc:
+        if not progress.committed:
+            raise  # nothing committed: the database error says it all
+        reason = database_reason(exc)
+        so_far = progress.result()
+        summary = {**so_far.as_json(), "complete": False, "interrupted": reason}
+        summary["next_line"] = progress.line
+        raise PartlyDone(
+            f"drop copy {path}",
+            f"{so_far.applied} message(s) applied, {so_far.duplicates} skipped as duplicates "
+            f"and {len(so_far.refused)} refused before line {progress.line}",
+            reason,
+            "Apply the file again: what was applied is skipped as a duplicate (by ExecID).",
+            summary,
+        ) from exc
+
+
+@dataclass(slots=True)
+class _ApplyProgress:
+    """How far a drop copy got: what committed, and the line being applied."""
+
+    path: str
+    messages: int
+    applied: int = 0
+    duplicates: int = 0
+    committed: bool = False  # a transaction of this run committed (a message, or an audit)
+    line: int | None = None
+    refused: list[RowError] = dataclasses.field(default_factory=list)
+    warnings: list[RowError] = dataclasses.field(default_factory=list)
+
+    def result(self) -> ApplyResult:
+        refused = sorted(self.refused, key=lambda e: e.line or 0)
+        return ApplyResult(
+            self.path,
+            self.messages,
+            self.applied,
+            self.duplicates,
+            tuple(refused),
+            tuple(self.warnings),
+        )
+
+
+def _apply_parsed(
+    store: Store,
+    ctx: Ctx,
+    path: str,
+    parsed: list[fix.Report | RowError],
+    progress: _ApplyProgress,
+) -> ApplyResult:
+    refused = progress.refused
+    refused += [p for p in parsed if isinstance(p, RowError)]
     if refused:  # lines that are no message to apply (bad checksum, ...): audited alike
         with store.write() as conn:
             for problem in refused:
@@ -1739,17 +1792,19 @@ def apply_reports(store: Store, ctx: Ctx, path: str) -> ApplyResult:
                     payload={"line": problem.line, "exec_id": None, "reason": problem.reason},
                     reason=problem.reason,
                 )
-    applied = duplicates = 0
-    warnings: list[RowError] = []
+        progress.committed = True
     for report in (p for p in parsed if isinstance(p, fix.Report)):
+        progress.line = report.line
         try:
             with store.write() as conn:
                 found: list[RowError] = []
-                if _apply_report(conn, ctx, report, path, found):
-                    applied += 1
-                else:
-                    duplicates += 1
-            warnings += found  # once committed
+                applied = _apply_report(conn, ctx, report, path, found)
+            progress.committed = True
+            if applied:
+                progress.applied += 1
+            else:
+                progress.duplicates += 1
+            progress.warnings += found  # once committed
         except (BadInput, Refused, NotFound) as exc:
             refused.append(RowError(report.line, _fix_tag(exc), None, exc.message))
             with store.write() as conn:
@@ -1763,8 +1818,8 @@ def apply_reports(store: Store, ctx: Ctx, path: str) -> ApplyResult:
                     payload={"line": report.line, "exec_id": report.exec_id, "reason": exc.message},
                     reason=exc.message,
                 )
-    refused.sort(key=lambda e: e.line or 0)
-    return ApplyResult(path, len(parsed), applied, duplicates, tuple(refused), tuple(warnings))
+            progress.committed = True
+    return progress.result()
 
 
 # ---- batches -----------------------------------------------------------------------------------
@@ -1909,7 +1964,12 @@ def submit_file(
         if on_commit is not None:
             on_commit(lines)
 
-    submission.submit_many(store, ctx, requests, committed)
+    try:
+        submission.submit_many(store, ctx, requests, committed)
+    except DATABASE_ERRORS as exc:
+        if not out:
+            raise  # nothing committed: the database error says it all
+        raise _batch_interrupted(path, numbers, requests, out, exc) from exc
     repeats = {
         x.order.order_id
         for x in out
@@ -1925,6 +1985,42 @@ def submit_file(
             for x in out
         ]
     return BatchResult(path, tuple(out))
+
+
+def _batch_interrupted(
+    path: str,
+    numbers: Sequence[int],
+    requests: Sequence[OrderRequest | BadInput],
+    out: Sequence[BatchLine],
+    exc: BaseException,
+) -> PartlyDone:
+    """The database failed after some groups of an order file committed: which lines are in the
+    book, and how to submit the rest without submitting any order twice."""
+    done, total = len(out), len(requests)
+    rest = numbers[done]
+    reason = database_reason(exc)
+    named = all(isinstance(r, OrderRequest) and r.client_order_id for r in requests)
+    advice = (
+        "Submit the file again: every row has a client_order_id, so the committed orders come "
+        "back as duplicates and only the rest are submitted."
+        if named
+        else f"Submit only the rows from line {rest} on: rows without a client_order_id would "
+        "be submitted a second time."
+    )
+    summary = {
+        **BatchResult(path, tuple(out)).as_json(),
+        "complete": False,
+        "interrupted": reason,
+        "next_line": rest,
+    }
+    return PartlyDone(
+        f"orders of {path}",
+        f"the first {done} of {total} orders (lines {numbers[0]} to {numbers[done - 1]})",
+        reason,
+        advice + " If the failure hit a commit, check `tieout order list` for the group after "
+        "them.",
+        summary,
+    )
 
 
 def reject_codes(conn: Connection, order_id: str) -> tuple[str, ...]:

@@ -26,6 +26,7 @@ the process but may be lost in a power cut, so it is not used.)
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
@@ -35,13 +36,25 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import psycopg
 from sqlalchemy import Connection, Engine, Table, create_engine, event, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.pool import QueuePool
 
 import migrations
 from oms.errors import BadInput, DatabaseNotReady
+
+# the database failing a statement: through SQLAlchemy, or from the driver itself (the bulk
+# paths write on the raw connection: executemany, pipelines, COPY)
+DATABASE_ERRORS = (DBAPIError, sqlite3.Error, psycopg.Error)
+
+
+def database_reason(exc: BaseException) -> str:
+    """The first line of what the database said, without SQLAlchemy's wrapping."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 DEFAULT_DB = "sqlite:///tieout.db"
 BOOK_LOCK_KEY = 0x7469656F7574  # "tieout"

@@ -271,3 +271,34 @@ def test_a_cash_balance_is_exact_beyond_28_digits(store: Store) -> None:
     with store.read() as conn:
         balance = book.cash_balance(conn, "BIG").balance
     assert balance == Decimal("370370367037037034.370370367036")  # 30 significant digits
+
+
+@pytest.mark.parametrize(("table", "key"), [
+    ("audit_events", "seq"),
+    ("executions", "id"),
+    ("journal_postings", "posting_id"),
+    ("journal_entries", "entry_id"),
+])
+def test_sqlite_refuses_a_replace_of_an_append_only_row(
+    store: Store, tmp_path: Path, table: str, key: str
+) -> None:
+    """REPLACE deletes the stored row without firing its DELETE trigger: refused as well, by
+    the row's key and (executions) by its unique (venue, exec_id) under a new id."""
+    if store.dialect != "sqlite":
+        pytest.skip("PostgreSQL has no REPLACE; its upsert fires the UPDATE trigger")
+    _book_one_of_each(store, tmp_path)
+    with store.read() as conn:
+        before = conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY {key}")).all()
+    attempts = [f"INSERT OR REPLACE INTO {table} SELECT * FROM {table} WHERE {key} = "
+                f"(SELECT min({key}) FROM {table})",
+                f"REPLACE INTO {table} SELECT * FROM {table} LIMIT 1"]
+    if table == "executions":  # the same (venue, exec_id) under another id
+        cols = [c["name"] for c in sa.inspect(store.engine).get_columns("executions")]
+        picked = ", ".join("id + 1000" if c == "id" else f'"{c}"' for c in cols)
+        attempts.append(f"INSERT OR REPLACE INTO executions SELECT {picked} FROM executions")
+    for sql in attempts:
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), store.write() as conn:
+            conn.exec_driver_sql(sql)
+    with store.read() as conn:
+        assert conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY {key}")).all() == before
+        assert audit.verify_store(conn).ok

@@ -1,0 +1,116 @@
+"""Through the real command on both backends: what a review of failures found. An error the
+database driver raises itself (the bulk paths write on the raw connection) is a clean database
+error naming the database, not a traceback; an order file or a drop copy that the database
+fails part way through says what committed, prints it as JSON, and says how to go on without
+booking anything twice (it used to say "nothing was changed")."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from oms import order_book, submission
+from tests.cli.test_exec_apply_review import apply, book, external
+from tests.cli.test_order_cli import report
+from tests.conftest import Tieout, write
+
+__all__ = ["book"]  # the fixture, used by name
+
+
+def _driver_error(t: Tieout, text: str) -> Exception:
+    """What the backend's own driver raises (no SQLAlchemy around it)."""
+    if t.db_url.startswith("sqlite"):
+        return sqlite3.OperationalError(text)
+    return psycopg.OperationalError(text)
+
+
+def test_a_driver_error_is_a_clean_database_error(
+    book: Tieout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*_: Any, **__: Any) -> None:
+        raise _driver_error(book, "attempt to write a readonly database")
+
+    monkeypatch.setattr(submission, "bulk_insert", refuse)
+    monkeypatch.setattr(submission.Db, "write", lambda self, rows: refuse())
+    r = book("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy", "--qty",
+             "1")
+    assert r.code == 1 and "Traceback" not in r.err, r.err
+    assert "database error (" in r.err and "nothing was changed" in r.err
+    assert "attempt to write a readonly database" in r.err
+    monkeypatch.undo()
+    assert book.ok("order", "list", "--json").json() == []
+
+
+def _orders_file(tmp_path: Path, n: int, *, named: bool) -> str:
+    rows = [f"A1,COIN,{'buy' if i % 2 == 0 else 'sell'},{i // 2 + 1},{f'F{i}' if named else ''}"
+            for i in range(n)]
+    return write(tmp_path / f"orders-{named}.csv",
+                 "account,symbol,side,qty,client_order_id\n" + "\n".join(rows) + "\n")
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_an_order_file_the_database_fails_part_way_says_what_committed(
+    book: Tieout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, named: bool
+) -> None:
+    book.ok("risk", "set", "max-orders-per-window", "100000")
+    book.ok("risk", "set", "tier.standard.max-position", "100000000")
+    book.ok("cash", "deposit", "A1", "100000000")
+    f = _orders_file(tmp_path, 2500, named=named)
+    real, calls = submission._write_part, []
+
+    def second_fails(*args: Any) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise _driver_error(book, "the connection is lost")
+        real(*args)
+
+    monkeypatch.setattr(submission, "_write_part", second_fails)
+    r = book("order", "submit", "--file", f, "--json")
+    monkeypatch.undo()
+    assert r.code == 1 and "Traceback" not in r.err, r.err
+    assert "nothing was changed" not in r.err
+    assert "the first 1000 of 2500 orders (lines 2 to 1001) committed" in r.err
+    doc = r.json()
+    assert (doc["complete"], doc["next_line"], doc["accepted"]) == (False, 1002, 1000)
+    assert "the connection is lost" in doc["interrupted"]
+    assert len(book.ok("order", "list", "--json").json()) == 1000
+    if named:  # the whole file again: the committed ones are duplicates
+        assert "Submit the file again" in r.err
+        again = book.ok("order", "submit", "--file", f, "--json").json()
+        assert (again["accepted"], again["duplicates"]) == (1500, 1000)
+    else:
+        assert "Submit only the rows from line 1002 on" in r.err
+    assert book.ok("audit", "verify", "--json").json()["ok"] is True
+
+
+def test_a_drop_copy_the_database_fails_part_way_says_what_committed(
+    book: Tieout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    external(book, "X1", qty="3")
+    lines = [report("X1", "E0", "0")] + [
+        report("X1", f"E{n}", "F", (32, "1"), (31, "100")) for n in (1, 2, 3)
+    ]
+    real, calls = order_book._apply_report, []
+
+    def third_fails(*args: Any) -> bool:
+        calls.append(1)
+        if len(calls) == 3:
+            raise _driver_error(book, "disk I/O error")
+        return real(*args)
+
+    monkeypatch.setattr(order_book, "_apply_report", third_fails)
+    r = apply(book, tmp_path, "day.fix", *lines)
+    monkeypatch.undo()
+    assert r.code == 1 and "Traceback" not in r.err, r.err
+    assert "2 message(s) applied, 0 skipped as duplicates and 0 refused before line 3" in r.err
+    assert "Apply the file again" in r.err
+    doc = r.json()
+    assert (doc["complete"], doc["next_line"], doc["applied"]) == (False, 3, 2)
+    again = apply(book, tmp_path, "day.fix", *lines)
+    assert again.code == 0 and (again.json()["applied"], again.json()["duplicates"]) == (2, 2)
+    shown = book.ok("order", "show", "--client-order-id", "X1", "--json").json()
+    assert (shown["status"], shown["cum_qty"]) == ("filled", "3")
