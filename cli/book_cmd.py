@@ -6,9 +6,19 @@ from typing import Annotated
 
 import typer
 
-from cli.common import ActorOpt, DbOpt, JsonOpt, emit_json, make_ctx, open_store, say, warn
+from cli.common import (
+    ActorOpt,
+    DbOpt,
+    JsonOpt,
+    emit_json,
+    make_ctx,
+    open_store,
+    partial_json,
+    say,
+    warn,
+)
 from oms import executions, order_book, positions
-from oms.errors import BadFile, BadInput, PartlyDone
+from oms.errors import BadFile, BadInput
 from oms.values import CostMethod, parse_date
 
 exec_app = typer.Typer(help="Executions: import booked trades, list them.", no_args_is_help=True)
@@ -49,12 +59,8 @@ def exec_apply(
     with their line and reason (exit 3), the others are applied. An applied message whose own
     figures disagree with the book (CumQty, LeavesQty, AvgPx, a price beyond the limit or off
     the tick) is reported as a warning, and audited, to be chased with the venue."""
-    try:
+    with partial_json(json):
         result = order_book.apply_reports(open_store(db), make_ctx(actor), file)
-    except PartlyDone as exc:
-        if json:  # what committed, for a script to pick up from
-            emit_json(exc.summary)
-        raise
     if json:
         emit_json(result.as_json())
     else:

@@ -24,7 +24,7 @@ import typer
 
 from oms import access, operators, service_access
 from oms.book import Ctx
-from oms.errors import BadInput, Refused
+from oms.errors import BadInput, PartlyDone, Refused
 from oms.store import Store, resolve_url
 from oms.values import parse_decimal, parse_utc, printable
 
@@ -71,6 +71,18 @@ def open_store(db: str | None, *, check_schema: bool = True) -> Store:
 
 # the databases this process opened (their URLs without passwords): an error names them
 _OPENED: list[str] = []
+
+
+@contextlib.contextmanager
+def partial_json(json_mode: bool) -> Iterator[None]:
+    """Around a command of many transactions: when the database fails part way (PartlyDone),
+    print what committed as the command's JSON (--json) before the error is reported."""
+    try:
+        yield
+    except PartlyDone as exc:
+        if json_mode:
+            emit_json(exc.summary)
+        raise
 
 
 def database_named() -> str | None:

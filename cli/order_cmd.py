@@ -17,10 +17,11 @@ from cli.common import (
     emit_json,
     make_ctx,
     open_store,
+    partial_json,
     say,
 )
 from oms import book, order_book
-from oms.errors import BadInput, PartlyDone, Refused
+from oms.errors import BadInput, Refused
 from oms.orders import Order, OrderStatus
 from oms.values import OrdType, Side, TimeInForce, dec_str, parse_date, parse_ident, utc_iso
 
@@ -149,12 +150,8 @@ def submit(
 
 
 def _submit_file(file: str, db: str | None, actor: str | None, json: bool) -> None:
-    try:
+    with partial_json(json):
         result = order_book.submit_file(open_store(db), make_ctx(actor), file)
-    except PartlyDone as exc:
-        if json:  # what committed, for a script to pick up from
-            emit_json(exc.summary)
-        raise
     if json:
         emit_json(result.as_json())
     else:

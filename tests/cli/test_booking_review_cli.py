@@ -96,22 +96,29 @@ def test_a_commission_counted_from_a_fix_rate_is_money(book: Tieout, tmp_path: P
     assert cash == str(1000000 - 33 * 999 - 49)
 
 
+def _bank_day(book: Tieout, tmp_path: Path, qty: str, *fills: str) -> tuple[str, str]:
+    """An order X1 at ACME acknowledged and given `fills` (one settlement date); that date and
+    a bank's cash profile."""
+    external(book, "X1", qty=qty)
+    assert apply(book, tmp_path, "day.fix", report("X1", "X1-0", "0"), *fills).code == 0
+    (day,) = {e["settle_date"] for e in book.ok("exec", "list", "--json").json()}
+    profile = write(tmp_path / "bank.toml", 'name = "bank"\nvenue = "BANK"\nkind = "cash"\n'
+                    'format = "csv"\n')
+    return day, profile
+
+
 def test_a_trade_busted_or_corrected_before_it_settles_is_one_cash_movement(
     book: Tieout, tmp_path: Path
 ) -> None:
-    external(book, "X1", qty="110")
-    lines = [
-        report("X1", "X1-0", "0"),
+    day, profile = _bank_day(
+        book,
+        tmp_path,
+        "110",
         report("X1", "Q1", "F", (32, "100"), (31, "100.1"), (12, "1")),
         report("X1", "Q2", "H", (19, "Q1")),  # busted: no money moves for it
         report("X1", "Q3", "F", (32, "10"), (31, "100")),
         report("X1", "Q4", "G", (19, "Q3"), (32, "10"), (31, "101")),  # settles as 1,010
-    ]
-    assert apply(book, tmp_path, "day.fix", *lines).code == 0
-    settle = {e["settle_date"] for e in book.ok("exec", "list", "--json").json()}
-    (day,) = settle
-    profile = write(tmp_path / "bank.toml", 'name = "bank"\nvenue = "BANK"\nkind = "cash"\n'
-                    'format = "csv"\n')
+    )
     bank = write(tmp_path / "bank.csv", "account,currency,date,amount,ref,line_type\n"
                  f"A1,USD,{day},100000,,opening_balance\n"
                  f"A1,USD,{day},-1010,,movement\n"
@@ -126,16 +133,13 @@ def test_a_trade_busted_or_corrected_before_it_settles_is_one_cash_movement(
 def test_a_bank_s_one_net_line_for_the_day_s_trades_matches_them(
     book: Tieout, tmp_path: Path
 ) -> None:
-    external(book, "X1", qty="30")
-    lines = [
-        report("X1", "X1-0", "0"),
+    day, profile = _bank_day(
+        book,
+        tmp_path,
+        "30",
         report("X1", "Q1", "F", (32, "10"), (31, "100"), (12, "1")),
         report("X1", "Q2", "F", (32, "20"), (31, "99.5"), (12, "1.5")),
-    ]
-    assert apply(book, tmp_path, "day.fix", *lines).code == 0
-    (day,) = {e["settle_date"] for e in book.ok("exec", "list", "--json").json()}
-    profile = write(tmp_path / "bank.toml", 'name = "bank"\nvenue = "BANK"\nkind = "cash"\n'
-                    'format = "csv"\n')
+    )
     net = -(1000 + 1 + 1990 + Decimal("1.5"))
     later = book.at(f"{day}T23:00:00Z")
     for n, (amount, breaks) in enumerate(((net, {}), (net - 1, None))):
