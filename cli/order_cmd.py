@@ -112,15 +112,15 @@ def submit(
         symbol=symbol,
         side=_choice(Side, side, "--side"),
         quantity=decimal_arg(qty, "--qty", positive=True),
-        type=_choice(OrdType, type_ or "market", "--type"),
-        tif=_choice(TimeInForce, tif or "day", "--tif"),
+        type=_choice(OrdType, "market" if type_ is None else type_, "--type"),
+        tif=_choice(TimeInForce, "day" if tif is None else tif, "--tif"),
         limit_price=_price(limit, "--limit"),
         stop_price=_price(stop, "--stop"),
         expire_at=parse_date(expire_at, "--expire-at") if expire_at else None,
         client_order_id=parse_ident(client_order_id, "--client-order-id")
         if client_order_id
         else None,
-        venue=order_book.venue_name(venue or "paper", "--venue"),
+        venue=order_book.venue_name("paper" if venue is None else venue, "--venue"),
     )
     try:
         result = order_book.submit(open_store(db), make_ctx(actor), req)
@@ -278,6 +278,15 @@ def show(
         say(f"  {h['at']} {h['status']:<17} {h['actor']:<12} {h['reason'] or ''}{extra}")
 
 
+def _minutes(minutes: int) -> timedelta:
+    if minutes < 0:
+        raise BadInput("stuck minutes", "must not be negative")
+    try:
+        return timedelta(minutes=minutes)
+    except OverflowError:
+        raise BadInput("stuck minutes", f"{minutes} is more than a timespan can hold") from None
+
+
 @order_app.command("list")
 def list_(
     account: Annotated[str | None, typer.Option(help="only this account")] = None,
@@ -299,7 +308,7 @@ def list_(
         if stuck:
             late = [
                 x
-                for x in order_book.stuck(conn, clock(), timedelta(minutes=stuck_minutes))
+                for x in order_book.stuck(conn, clock(), _minutes(stuck_minutes))
                 if account in (None, x.order.account) and wanted in (None, x.order.status.value)
             ]
         else:

@@ -456,14 +456,18 @@ def _adjustment_totals(
             )
         elif rec.exec_type != FILL and key in of_orders:
             order_id, client_id = of_orders[key]
+            how = (
+                "the paper venue's fills are final"
+                if rec.venue == "paper"
+                else f"correct or bust it with {rec.venue}'s execution report (tieout exec "
+                "apply), which recomputes the order with its position and cash"
+            )
             errors.append(
                 RowError(
                     line,
                     "ref_exec_id",
                     rec.ref_exec_id,
-                    f"is a fill of order {order_id} ({client_id}): correct or bust it with "
-                    f"{rec.venue}'s execution report (tieout exec apply), which recomputes the "
-                    "order with its position and cash",
+                    f"is a fill of order {order_id} ({client_id}): {how}",
                 )
             )
         known[(rec.venue, rec.exec_id)] = rec

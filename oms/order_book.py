@@ -2063,8 +2063,8 @@ def _batch_line_of(line: int, outcome: Any) -> BatchLine:
 def expiry_due(order: Order, exchange: str, now: datetime) -> bool:
     """Whether a live order's time in force has run out: a day order at the first session close
     after it was placed; a gtd order at the close of its expire date's session (the last day it
-    may trade), or, when that date has no session (a weekend, a holiday), once the date is over
-    (UTC), before the next session opens. 24/7 instruments close at UTC midnight."""
+    may trade), or, when that date has no session (a weekend, a holiday), at the close of the
+    last session before it. 24/7 instruments close at UTC midnight."""
     if not order.live:
         return False
     at = expiry_time(order, exchange)
@@ -2080,9 +2080,17 @@ def expiry_time(order: Order, exchange: str) -> datetime | None:
         end = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
         if exchange == ALWAYS_OPEN:
             return end
-        bounds = session_bounds(exchange, day)
-        return bounds[1] if bounds is not None else end
+        for back in range(_SESSION_SEARCH_DAYS):  # the last session on or before the date
+            bounds = session_bounds(exchange, day - timedelta(days=back))
+            if bounds is not None:
+                return bounds[1]
+        return end
     return None
+
+
+# how far back a gtd date without a session looks for the last session before it (weekends,
+# holiday runs such as Golden Week or the Lunar New Year)
+_SESSION_SEARCH_DAYS = 15
 
 
 def gtd_can_trade(exchange: str, expire_at: date, now: datetime) -> bool:
@@ -2175,7 +2183,8 @@ def stuck(conn: Connection, now: datetime, older_than: timedelta) -> list[Stuck]
     """Orders left waiting by their venue for longer than `older_than`, longest first: a silent
     venue must not look like a quiet day. Those in pending_new, pending_cancel or
     pending_replace (waiting_since), and the live day and gtd orders of external venues whose
-    time in force ran out longer ago (tieout expires only the paper venue's orders: an external
+    time in force ran out longer ago, unless the venue reported them done for day (tieout
+    expires only the paper venue's orders: an external
     venue reports its own expiries, and its fills of the day may still come in a later drop
     copy; until the venue reports, the order keeps its reservation)."""
     if older_than < timedelta(0):
@@ -2203,7 +2212,8 @@ def stuck(conn: Connection, now: datetime, older_than: timedelta) -> list[Stuck]
             if since < before:  # longer than, not exactly as long
                 late.append(Stuck(order, _WAITING_FOR[order.status], since))
                 continue
-        if order.venue != PAPER:
+        if order.venue != PAPER and order.status is not OrderStatus.DONE_FOR_DAY:
+            # done for day: the venue said it trades no more (its final word for a day order)
             expires = expiry_time(order, exchanges[order.symbol])
             if expires is not None and expires < before:
                 late.append(Stuck(order, "expiry", expires))

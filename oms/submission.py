@@ -1537,8 +1537,14 @@ def _pipeline(
                     return failed
             return len(requests), False
         finally:
-            if pending is not None:  # this thread failed: the write in flight ends, unacknowledged
-                pending[2].exception()
+            if pending is not None:  # this thread failed: the write in flight ends first
+                at, done, future = pending
+                if future.exception() is None:
+                    # it committed: acknowledged like any other, so that a caller told where
+                    # the run stopped does not submit it again
+                    if on_commit is not None:
+                        on_commit(at, done)
+                    out.extend(done)
 
 
 class _Inline(Executor):

@@ -162,6 +162,9 @@ _MINOR_UNITS = {
 }  # fmt: skip
 
 
+MINOR_UNIT_CURRENCIES = frozenset(_MINOR_UNITS)  # those whose minor unit is not 2
+
+
 def minor_units(currency: str) -> int:
     """The currency's minor unit (ISO 4217): how many decimals its money has (2 unless the
     table says otherwise)."""
@@ -257,7 +260,9 @@ def day_start(day: date) -> datetime:
 # DEL, C1 controls (ESC, CSI, OSC, BEL: a venue's text or a file's value could move the cursor,
 # retitle the window or hide a line), the Unicode line and paragraph separators, and the
 # bidirectional controls (U+202E and its kin reorder the text around them as it is shown)
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]"
+)
 
 
 def printable(text: str) -> str:

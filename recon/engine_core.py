@@ -14,7 +14,16 @@ from typing import Final
 import polars as pl
 
 from oms.errors import BadInput
-from oms.values import FRAC_DIGITS, INT_DIGITS, QUANTUM, ZERO, decimal_context, parse_decimal
+from oms.values import (
+    FRAC_DIGITS,
+    INT_DIGITS,
+    MINOR_UNIT_CURRENCIES,
+    QUANTUM,
+    ZERO,
+    decimal_context,
+    minor_units,
+    parse_decimal,
+)
 from recon.canonical import MONEY, SCHEMAS
 
 Frame = pl.DataFrame | pl.LazyFrame
@@ -288,6 +297,24 @@ def zero_money() -> pl.Expr:
 
 def absdiff(a: pl.Expr, b: pl.Expr) -> pl.Expr:
     return (a - b).abs()
+
+
+# half the smallest amount of each currency whose minor unit is not 2 (ISO 4217)
+_HALF_UNITS: Final = {
+    code: Decimal(5).scaleb(-minor_units(code) - 1)
+    for code in MINOR_UNIT_CURRENCIES
+    if minor_units(code) != 2
+}
+
+
+def money_tolerance(tol: pl.Expr, currency: pl.Expr) -> pl.Expr:
+    """A charge's tolerance: the profile's, but at least half the currency's smallest amount
+    (a commission counted from a rate is booked rounded to cents, or whole yen; the venue's
+    unrounded figure is the same money)."""
+    half = currency.replace_strict(
+        _HALF_UNITS, default=Decimal("0.005"), return_dtype=MONEY
+    ).fill_null(pl.lit(Decimal("0.005"), MONEY))
+    return pl.when(tol > half).then(tol).otherwise(half)
 
 
 # --- exact integer arithmetic on scale-12 decimals -------------------------------------------

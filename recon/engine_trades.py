@@ -28,6 +28,7 @@ from recon.engine_core import (
     int_limbs,
     lazy,
     limbs,
+    money_tolerance,
     nearest,
     no_rows,
     no_strings,
@@ -66,7 +67,9 @@ def field_flags(tol: Tolerance, i: str = "_i", v: str = "_v") -> dict[str, pl.Ex
 
     def reported(name: str, key: str) -> pl.Expr:
         diff = absdiff(_c(name, i).fill_null(zero_money()), _c(name, v))
-        return _c(name, v).is_not_null() & (diff > tol.lit(key))
+        return _c(name, v).is_not_null() & (
+            diff > money_tolerance(tol.lit(key), _c("currency", i))
+        )
 
     return {
         "side": _c("side", i).ne_missing(_c("side", v)),
@@ -206,7 +209,10 @@ def _reference_stage(
     internal: pl.LazyFrame, venue: pl.LazyFrame, tol: Tolerance, n_i: int, n_v: int
 ) -> _Stage1:
     left = internal.select(
-        "exec_id", pl.col("row").alias("row_i"), *(pl.col(c).alias(f"{c}_i") for c in COMPARED)
+        "exec_id",
+        pl.col("row").alias("row_i"),
+        *(pl.col(c).alias(f"{c}_i") for c in COMPARED),
+        pl.col("currency").alias("currency_i"),  # a charge's rounding (money_tolerance)
     )
     right = venue.select(
         "exec_id", pl.col("row").alias("row_v"), *(pl.col(c).alias(f"{c}_v") for c in COMPARED)
@@ -459,9 +465,13 @@ def _aggregate_groups(ints: pl.DataFrame, vens: pl.DataFrame, tol: Tolerance) ->
 def _aggregate_outcomes(groups: pl.DataFrame, tol: Tolerance) -> tuple[pl.DataFrame, pl.DataFrame]:
     settle = (pl.col("_settle_v") != "") & (pl.col("_settle_i") != pl.col("_settle_v"))
     comm = pl.col("_comm_rep_v") & (
-        absdiff(pl.col("_comm_i"), pl.col("_comm_v")) > tol.lit("commission")
+        absdiff(pl.col("_comm_i"), pl.col("_comm_v"))
+        > money_tolerance(tol.lit("commission"), pl.col("_currency_i"))
     )
-    fees = pl.col("_fees_rep_v") & (absdiff(pl.col("_fees_i"), pl.col("_fees_v")) > tol.lit("fees"))
+    fees = pl.col("_fees_rep_v") & (
+        absdiff(pl.col("_fees_i"), pl.col("_fees_v"))
+        > money_tolerance(tol.lit("fees"), pl.col("_currency_i"))
+    )
     groups = groups.with_columns(
         pl.concat_str(
             [

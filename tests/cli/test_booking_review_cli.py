@@ -151,3 +151,28 @@ def test_a_bank_s_one_net_line_for_the_day_s_trades_matches_them(
             assert doc["breaks"] == breaks and doc["matched"] == 1  # venue lines matched
         else:  # a dollar off: no group, each line is a break
             assert doc["breaks"] == {"missing_at_venue": 2, "missing_internal": 1}
+
+
+def test_a_drop_copy_with_a_rate_commission_reconciles_with_what_it_booked(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """The book rounds a per-unit commission to cents (1.1655 -> 1.17); the drop copy says the
+    rate: the half cent between them is rounding, not a fee break. A cent more is one."""
+    external(book, "X1", qty="333")
+    now = datetime.now(UTC).strftime("%Y%m%d-%H:%M:%S")
+    named = ((1, "A1"), (55, "COIN"), (54, "1"), (60, now))  # what a venue's record names
+    fill = report("X1", "E1", "F", *named, (32, "333"), (31, "100"), (12, "0.0035"), (13, "1"))
+    assert apply(book, tmp_path, "d1.fix", report("X1", "E0", "0"), fill).code == 0
+    (ex,) = [e for e in book.ok("exec", "list", "--json").json() if e["exec_id"] == "E1"]
+    assert ex["commission"] == "1.17"
+    profile = write(tmp_path / "fix.toml", 'name = "acmefix"\nvenue = "ACME"\nkind = "trades"\n'
+                    'format = "fix"\n')
+    day = ex["trade_date"]
+    doc = book.ok("recon", "run", "--profile", profile, "--file", str(tmp_path / "d1.fix"),
+                  "--date", day, "--json").json()
+    assert (doc["breaks"], doc["matched"]) == ({}, 1)
+    off = report("X1", "E1", "F", *named, (32, "333"), (31, "100"), (12, "1.18"), (13, "3"))
+    f = write(tmp_path / "d2.fix", report("X1", "E0", "0") + "\n" + off + "\n")
+    doc = book.ok("recon", "run", "--profile", profile, "--file", f, "--date", day,
+                  "--json").json()
+    assert doc["breaks"] == {"fee_mismatch": 1}

@@ -156,7 +156,10 @@ def test_human_output_shows_control_characters_as_escapes() -> None:
     text through."""
     assert printable("a\x1b]0;t\x07b\tc\nd\u2028e\x85f\x7f") == (
         "a\\x1b]0;t\\x07b\tc\nd\\u2028e\\x85f\\x7f")
-    assert printable("caf\u00e9 \u20ac 100") == "caf\u00e9 \u20ac 100"  # text is text
+    assert printable("caf\u00e9 \u20ac 100 \u6771\u4eac") == "caf\u00e9 \u20ac 100 \u6771\u4eac"
+    # every bidirectional control (Unicode's Bidi_Control): they reorder what is shown
+    bidi = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+    assert printable(bidi) == "".join(f"\\u{ord(c):04x}" for c in bidi)
 
 
 def test_a_report_whose_own_figures_disagree_is_applied_and_flagged(

@@ -114,3 +114,30 @@ def test_a_drop_copy_the_database_fails_part_way_says_what_committed(
     assert again.code == 0 and (again.json()["applied"], again.json()["duplicates"]) == (2, 2)
     shown = book.ok("order", "show", "--client-order-id", "X1", "--json").json()
     assert (shown["status"], shown["cum_qty"]) == ("filled", "3")
+
+
+def test_a_group_committed_while_the_next_one_failed_is_reported(
+    book: Tieout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a writer thread commits group N while group N+1 is decided: when deciding
+    fails (its read connection lost), group N's commit still counts as done."""
+    book.ok("risk", "set", "max-orders-per-window", "100000")
+    book.ok("risk", "set", "tier.standard.max-position", "100000000")
+    book.ok("cash", "deposit", "A1", "100000000")
+    f = _orders_file(tmp_path, 3500, named=False)
+    real, calls = submission.Group.decide_all, []
+
+    def third_fails(self: submission.Group, part: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 3:
+            raise _driver_error(book, "the connection is lost")
+        return real(self, part)
+
+    monkeypatch.setattr(submission.Group, "decide_all", third_fails)
+    r = book("order", "submit", "--file", f, "--json")
+    monkeypatch.undo()
+    assert r.code == 1, r.err
+    doc = r.json()
+    assert (doc["accepted"], doc["next_line"]) == (2000, 2002), r.err
+    assert "the first 2000 of 3500 orders (lines 2 to 2001) committed" in r.err
+    assert len(book.ok("order", "list", "--json").json()) == 2000

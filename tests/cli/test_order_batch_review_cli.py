@@ -125,3 +125,39 @@ def test_a_header_column_without_a_name_is_named(book: Tieout, tmp_path: Path) -
     r = book("order", "submit", "--file", f)
     assert r.code == 3 and "column(s) 5 of the header have no name" in r.err, r.err
     assert book.ok("order", "list", "--json").json() == []
+
+
+def test_a_done_for_day_order_is_not_stuck_and_a_weekend_gtd_expires_at_friday_s_close(
+    book: Tieout, tmp_path: Path
+) -> None:
+    book.ok("instrument", "add", "IBM", "--exchange", "XNYS", "--currency", "USD")
+    mon = book.at("2026-11-23T15:00:00Z")
+    mon.ok("md", "import", write(tmp_path / "ibm.csv", "time,symbol,open,high,low,close,volume\n"
+                                 "2026-11-23T14:59:00Z,IBM,100,100,100,100,1000\n"))
+    for cl, tif in (("D1", ["--tif", "day"]), ("G1", ["--tif", "gtd", "--expire-at",
+                                                     "2026-11-28"])):  # a Saturday
+        mon.ok("order", "submit", "--account", "A1", "--symbol", "IBM", "--side", "buy", "--qty",
+               "1", "--type", "limit", "--limit", "99", "--venue", "ACME", "--client-order-id",
+               cl, *tif)
+    lines = [report("D1", "E1", "0"), report("G1", "E2", "0"),
+             report("D1", "E3", "3", (39, "3"))]  # D1 done for day: the venue's final word
+    assert apply(book.at("2026-11-23T15:01:00Z"), tmp_path, "a.fix", *lines).code == 0
+    tue = book.at("2026-11-24T12:00:00Z").ok("order", "list", "--stuck", "--json").json()
+    assert tue == []
+    # G1 may last trade in Friday's session, which closes early (13:00 New York): from then on
+    # the venue owes its expiry
+    sat = book.at("2026-11-28T09:00:00Z").ok("order", "list", "--stuck", "--json").json()
+    assert [(x["client_order_id"], x["waiting_for"]) for x in sat] == [("G1", "expiry")]
+    assert datetime.fromisoformat(sat[0]["waiting_since"]) == datetime.fromisoformat(
+        "2026-11-27T18:00:00+00:00")
+
+
+def test_odd_option_values_are_refused_cleanly(book: Tieout) -> None:
+    for minutes in ("1440000000000", "99999999999999999999", "-99999999999999"):
+        r = book("order", "list", "--stuck", "--stuck-minutes", minutes)
+        assert r.code in (2, 3) and "Traceback" not in r.err and "stuck minutes" in r.err, r.err
+    for option in ("--type", "--tif", "--venue"):
+        r = book("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy",
+                 "--qty", "1", option, "")
+        assert r.code in (2, 3), (option, r.err)
+    assert book.ok("order", "list", "--json").json() == []

@@ -54,8 +54,9 @@ def test_a_replace_may_not_take_another_orders_client_order_id(
 
 
 def test_a_gtd_order_expires_at_the_close_of_its_expire_date(book: Tieout) -> None:
-    """XNYS: a gtd order for Friday 2026-12-04 expires at that day's close (21:00 UTC); one for
-    Saturday 2026-12-05 (no session) once Saturday is over, not at Monday's close."""
+    """XNYS: a gtd order for Friday 2026-12-04 expires at that day's close (21:00 UTC); so does
+    one for Saturday 2026-12-05 (no session: its last session is Friday's), not at Monday's
+    close; one for the Monday after expires at Monday's close."""
     book.ok("instrument", "add", "NYSE1", "--exchange", "XNYS", "--currency", "USD")
     thursday = book.at("2026-12-03T15:00:00Z")
 
@@ -65,15 +66,16 @@ def test_a_gtd_order_expires_at_the_close_of_its_expire_date(book: Tieout) -> No
                            "gtd", "--expire-at", day, "--json").json()
 
     friday, saturday = gtd("2026-12-04", "1"), gtd("2026-12-05", "2")
+    monday = gtd("2026-12-07", "3")
     assert (friday["status"], saturday["status"]) == ("new", "new")  # no market data: rests
 
     def expired_at(now: str) -> list[str]:
         return [o["order_id"] for o in book.at(now).ok("order", "expire-due", "--json").json()]
 
     assert expired_at("2026-12-04T20:59:59Z") == []
-    assert expired_at("2026-12-04T21:00:01Z") == [friday["order_id"]]
-    assert expired_at("2026-12-05T23:59:59Z") == []
-    assert expired_at("2026-12-06T00:00:01Z") == [saturday["order_id"]]
+    assert expired_at("2026-12-04T21:00:01Z") == [friday["order_id"], saturday["order_id"]]
+    assert expired_at("2026-12-07T20:59:59Z") == []
+    assert expired_at("2026-12-07T21:00:01Z") == [monday["order_id"]]
 
 
 def test_a_gtd_order_whose_expire_date_is_past_is_refused(book: Tieout) -> None:
