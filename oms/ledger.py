@@ -142,6 +142,9 @@ class SettlementTotals:
         self.trades += 1
 
 
+SETTLEMENT = "settlement"  # the kind of a settlement batch's entry (imported executions)
+
+
 def settlement(
     account: str, currency: str, value_date: date, totals: SettlementTotals, ref: str
 ) -> Entry:
@@ -149,7 +152,7 @@ def settlement(
     the same amounts, to the cent and beyond, as one entry per trade would."""
     cash = -totals.securities - totals.commission - totals.fees
     return Entry(
-        "settlement",
+        SETTLEMENT,
         account,
         currency,
         value_date,

@@ -27,6 +27,7 @@ from sqlalchemy import Connection, String, cast, func, or_, select
 
 from oms import bulk, lots, md_book
 from oms import executions as executions_mod
+from oms.ledger import SETTLEMENT
 from oms.positions import end_of
 from oms.schema import executions, journal_entries, journal_postings
 from oms.values import dec_str, utc_iso
@@ -197,7 +198,10 @@ def internal_cash(
     The entries of one execution and of the corrections and busts that change it, on the same
     value date, are one movement (ref: the first entry's, the trade's): a trade busted before
     it settled moved no money (nothing is left to match), and a corrected one moved its
-    corrected amount once, as the bank or custodian settles it."""
+    corrected amount once, as the bank or custodian settles it. The settlement entries of
+    imported executions (one per import, account, currency and value date: a later import's
+    corrections and busts post theirs) are likewise one movement per account, currency and
+    day (ref: the first import's)."""
     j, p = journal_entries.c, journal_postings.c
     cash_accounts = {f"{a}:cash": a for a in accounts}
     if not cash_accounts:
@@ -212,6 +216,7 @@ def internal_cash(
             _as_text(p.amount),
             j.value_date,
             j.execution_id,
+            j.kind,
         )
         .select_from(joined)
         .where(p.ledger_account.in_(sorted(cash_accounts)), j.value_date <= day)
@@ -220,7 +225,7 @@ def internal_cash(
     moves: dict[tuple[Any, ...], list[Any]] = {}
     opening: dict[tuple[str, str], Decimal] = {}
     closing: dict[tuple[str, str], Decimal] = {}
-    for entry_id, ref, ledger_account, ccy, amount, value_date, execution_id in sorted(
+    for entry_id, ref, ledger_account, ccy, amount, value_date, execution_id, kind in sorted(
         rows, key=lambda r: int(r[0])
     ):
         acct = cash_accounts[ledger_account]
@@ -230,7 +235,12 @@ def internal_cash(
             opening[(acct, ccy)] = opening.get((acct, ccy), Decimal(0)) + amt
         else:
             root = roots.get(execution_id) if execution_id is not None else None
-            key = (0, *root, acct, ccy) if root is not None else (1, entry_id, ccy)
+            if root is not None:
+                key: tuple[Any, ...] = (0, *root, acct, ccy)
+            elif kind == SETTLEMENT:
+                key = (2, acct, ccy)
+            else:
+                key = (1, entry_id, ccy)
             m = moves.setdefault(key, [int(entry_id), ref or f"J{entry_id}", acct, ccy, Decimal(0)])
             m[4] += amt
     movement_rows = [

@@ -176,3 +176,21 @@ def test_a_drop_copy_with_a_rate_commission_reconciles_with_what_it_booked(
     doc = book.ok("recon", "run", "--profile", profile, "--file", f, "--date", day,
                   "--json").json()
     assert doc["breaks"] == {"fee_mismatch": 1}
+
+
+def test_an_imported_trade_busted_by_a_later_import_moves_no_cash(
+    book: Tieout, tmp_path: Path
+) -> None:
+    today = datetime.now(UTC).date().isoformat()
+    for n, row in enumerate((f"F1,A1,COIN,buy,10,100,{today},ACME,1,0,fill,",
+                             f"F1X,A1,COIN,buy,10,100,{today},ACME,1,0,bust,F1")):
+        assert book("exec", "import", write(tmp_path / f"i{n}.csv", IMPORT_HEADER + row + "\n"))\
+            .code == 0
+    (day,) = {e["settle_date"] for e in book.ok("exec", "list", "--json").json()}
+    profile = write(tmp_path / "bank.toml", 'name = "bank"\nvenue = "BANK"\nkind = "cash"\n'
+                    'format = "csv"\n')
+    bank = write(tmp_path / "bank.csv", "account,currency,date,amount,ref,line_type\n"
+                 f"A1,USD,{day},100000,,opening_balance\nA1,USD,{day},100000,,closing_balance\n")
+    doc = book.at(f"{day}T23:00:00Z").ok("recon", "run", "--profile", profile, "--file", bank,
+                                         "--date", day, "--json").json()
+    assert (doc["breaks"], doc["matched"]) == ({}, 2)
