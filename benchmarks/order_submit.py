@@ -280,14 +280,16 @@ def setup_book(store: Store, accounts: int) -> None:
 
 
 def order_terms(i: int, accounts: int, kind: str) -> dict[str, Any]:
-    """Order i: account i mod accounts; each account alternates buy and sell, its quantity
-    rising (1, 2, ...) so that no two of its orders have the same terms (duplicate check)."""
+    """Order i: account i mod accounts; each account alternates buy and sell, a buy and the sale
+    after it of the same quantity (1, 1, 2, 2, ...): every sale finds the buy before it as a
+    duplicate candidate (the same quantity) and the check compares their terms, but no two
+    orders of an account have the same terms (nothing is refused as a duplicate)."""
     k = i // accounts
     side = Side.BUY if k % 2 == 0 else Side.SELL
     terms: dict[str, Any] = {
         "account": f"B{i % accounts}",
         "side": side,
-        "qty": Decimal(k + 1),
+        "qty": Decimal(k // 2 + 1),
         "type": OrdType.MARKET,
         "limit": None,
     }
@@ -337,6 +339,10 @@ class Probe:
         self.commits = 0
         self.timings: dict[str, list[float]] = {}
         self._raw_start = submission.Db.statements
+        # the time an order spends in the timed targets (the risk check and the reads that
+        # feed it), outermost calls only (a target called inside another counts once)
+        self._depth = 0
+        self.order_total = 0.0
 
     def _count_statement(self, *_: Any) -> None:
         self.statements += 1
@@ -374,7 +380,7 @@ class Probe:
                 continue  # refactored away: not timed
             sink = self.timings.setdefault(label, [])
             saved.append((module, name, original))
-            setattr(module, name, _timed(original, sink))
+            setattr(module, name, self._timed_target(original, sink))
         try:
             yield self
         finally:
@@ -383,6 +389,24 @@ class Probe:
             del dialect.do_commit, dialect.do_close, store._connect  # back to the class's methods
             event.remove(engine, "before_cursor_execute", self._count_statement)
             event.remove(engine, "commit", self._count_commit)
+
+
+    def _timed_target(self, fn: Callable[..., Any], sink: list[float]) -> Callable[..., Any]:
+        clock = time.perf_counter
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            t0 = clock()
+            self._depth += 1
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._depth -= 1
+                spent = clock() - t0
+                sink.append(spent)
+                if self._depth == 0:
+                    self.order_total += spent
+
+        return wrapper
 
 
 def _timed(fn: Callable[..., Any], sink: list[float]) -> Callable[..., Any]:
@@ -400,23 +424,31 @@ def _timed(fn: Callable[..., Any], sink: list[float]) -> Callable[..., Any]:
 
 RISK_TARGETS: dict[str, tuple[Any, str]] = {
     "check": (risk, "check"),
-    # the inputs, as a submission reads them (oms.submission.Group): the account's state and
-    # the market's, read once per transaction (the settings come with the transaction's start)
+    # the inputs, as a submission reads them (oms.submission.Group): the account (its row, its
+    # live orders' reservations, the count of its orders in the rate window), its state for
+    # the order (cash and position), the duplicate candidates (its recent orders with the
+    # same terms), and the market's state (last price, session). On a single submission all
+    # of them are read for the one order; the limits come with the transaction's start.
+    "account": (submission.Group, "account"),
     "account_state": (submission.Group, "account_state"),
+    "candidates": (submission.Group, "candidates"),
     "market_state": (submission.Group, "market"),
 }
 
 
-def risk_in_submit(timings: dict[str, list[float]], n: int) -> dict[str, Any]:
-    """The pure check, and the check with its inputs loaded (account state, market state and
-    limits, read in the submit transaction), per order, as `submit` ran them."""
+def risk_in_submit(
+    timings: dict[str, list[float]], n: int, per_order: list[float] | None = None
+) -> dict[str, Any]:
+    """The pure check, and (single submissions) per order the check with the reads that feed
+    it (RISK_TARGETS, each call counted once: what the risk check adds to a submission, the
+    aim's figure; on PostgreSQL most reads come in the transaction's first pipelined round
+    trip and are not in it)."""
     out: dict[str, Any] = {}
     check = timings.get("check", [])
     if len(check) == n:
         out["check"] = micros(check)
-    parts = [timings.get(k, []) for k in RISK_TARGETS]
-    if all(len(p) == n for p in parts):
-        out["check_with_inputs"] = micros([sum(x) for x in zip(*parts, strict=True)])
+    if per_order is not None and len(per_order) == n:
+        out["check_with_inputs"] = micros(per_order)
         out["account_state"] = micros(timings["account_state"])
     return out
 
@@ -436,11 +468,14 @@ def single_phase(backend: str, n: int, accounts: int, kind: str, budget: float) 
         clock = time.perf_counter
         with probe.active(RISK_TARGETS):
             start, cpu0 = clock(), time.process_time()
+            risk_totals: list[float] = []
             for i in range(n):
                 req = request(i, accounts, kind)
+                probe.order_total = 0.0
                 t0 = clock()
                 done = order_book.submit(store, Ctx("bench", datetime.now(UTC)), req)
                 lat.append(clock() - t0)
+                risk_totals.append(probe.order_total)
                 if done.order.status.value != expected or done.duplicate:
                     raise SystemExit(f"order {i}: {done.order.status.value} {done.order}")
                 if budget and i + 1 >= min(n, 200) and clock() - start > budget:
@@ -461,7 +496,7 @@ def single_phase(backend: str, n: int, accounts: int, kind: str, budget: float) 
         "statements_per_order": round(probe.all_statements / n, 1),
         "commits_per_order": round(probe.commits / n, 2),
         **connection_costs(probe.timings),
-        "risk_in_submit": risk_in_submit(probe.timings, n),
+        "risk_in_submit": risk_in_submit(probe.timings, n, risk_totals[:n]),
     }
 
 
@@ -799,13 +834,25 @@ def aims(backend: str, doc: dict[str, Any]) -> dict[str, Any]:
         "floor_ratio_to_fsync": commit_floor["ratio_to_fsync"],
         "single_share_of_floor": round(market["orders_per_s"] / commit_floor["orders_per_s"], 3),
     }
-    if commit_floor["orders_per_s"] < limit / 2:
+    budget_us = round(2e6 / limit)  # an order's whole time at half the fsync rate
+    cpu_us = round(1e6 / market["orders_per_cpu_s"]) if market.get("orders_per_cpu_s") else None
+    single["budget_us_per_order"] = budget_us
+    single["cpu_us_per_single_market_order"] = cpu_us
+    if not single["met"]:
         single["why"] = (
-            f"one order's rows ({commit_floor['rows_per_order']:g} rows, "
-            f"{commit_floor['tables_per_order']:g} tables) per durable commit, no OMS work, "
-            f"reach only {commit_floor['ratio_to_fsync']:.0%} of the raw fsync rate here"
+            f"one order per durable commit, its CPU and the commit's sync one after the other: "
+            f"half the fsync rate leaves {budget_us} us an order in all; this process alone "
+            f"spends {cpu_us} us of CPU on a single paper market order, and the order's rows "
+            f"({commit_floor['rows_per_order']:g} rows, {commit_floor['tables_per_order']:g} "
+            "tables) committed one order at a time with no OMS work reach "
+            f"{commit_floor['ratio_to_fsync']:.0%} of the raw fsync rate"
         )
     floor = 10_000 if backend == "sqlite" else 5_000
+    in_submits = [doc[f"single_{kind}"]["risk_in_submit"] for kind in KINDS]
+    found = [r["check"]["p99_us"] for r in in_submits if "check" in r]
+    in_submit = max(found) if found else None
+    inputs = [r["check_with_inputs"]["p99_us"] for r in in_submits if "check_with_inputs" in r]
+    with_inputs = max(inputs) if inputs else None
     p99 = doc["risk_check"]["recent_orders_100"]["p99_us"]
     p99_full = doc["risk_check"]["recent_orders_999"]["p99_us"]
 
@@ -834,11 +881,12 @@ def aims(backend: str, doc: dict[str, Any]) -> dict[str, Any]:
         "risk_check_p99_at_most_50us": {
             "pure_check_p99_us_100_recent": p99,
             "pure_check_p99_us_999_recent": p99_full,
-            "in_submit_p99_us": market["risk_in_submit"].get("check", {}).get("p99_us"),
-            "in_submit_with_inputs_p99_us": market["risk_in_submit"]
-            .get("check_with_inputs", {})
-            .get("p99_us"),
-            "met": p99 <= 50,
+            "in_submit_p99_us": in_submit,
+            "in_submit_with_inputs_p99_us": with_inputs,
+            # the check (the pure function the issue defines), as submit runs it: its p99
+            "met": p99 <= 50 and (in_submit is None or in_submit <= 50),
+            # the check with the reads that feed it (single submissions, worst kind of order)
+            "with_inputs_met": None if with_inputs is None else with_inputs <= 50,
         },
     }
 
