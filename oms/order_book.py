@@ -2183,7 +2183,7 @@ def stuck(conn: Connection, now: datetime, older_than: timedelta) -> list[Stuck]
     """Orders left waiting by their venue for longer than `older_than`, longest first: a silent
     venue must not look like a quiet day. Those in pending_new, pending_cancel or
     pending_replace (waiting_since), and the live day and gtd orders of external venues whose
-    time in force ran out longer ago, unless the venue reported them done for day (tieout
+    time in force ran out longer ago, unless the venue reported a day order done for day (tieout
     expires only the paper venue's orders: an external
     venue reports its own expiries, and its fills of the day may still come in a later drop
     copy; until the venue reports, the order keeps its reservation)."""
@@ -2212,8 +2212,10 @@ def stuck(conn: Connection, now: datetime, older_than: timedelta) -> list[Stuck]
             if since < before:  # longer than, not exactly as long
                 late.append(Stuck(order, _WAITING_FOR[order.status], since))
                 continue
-        if order.venue != PAPER and order.status is not OrderStatus.DONE_FOR_DAY:
-            # done for day: the venue said it trades no more (its final word for a day order)
+        done = order.status is OrderStatus.DONE_FOR_DAY and order.tif is TimeInForce.DAY
+        if order.venue != PAPER and not done:
+            # a day order done for day: the venue's final word on it (a gtd one may trade
+            # again the next session, and its expiry is still owed)
             expires = expiry_time(order, exchanges[order.symbol])
             if expires is not None and expires < before:
                 late.append(Stuck(order, "expiry", expires))

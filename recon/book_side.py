@@ -31,7 +31,7 @@ from oms.ledger import SETTLEMENT
 from oms.positions import end_of
 from oms.schema import executions, journal_entries, journal_postings
 from oms.values import dec_str, utc_iso
-from recon.canonical import MONEY, conform, empty
+from recon.canonical import MONEY, SETTLEMENT_LINE, conform, empty
 
 _TRADE_COLUMNS: Final = (
     "exec_id",
@@ -241,11 +241,14 @@ def internal_cash(
                 key = (2, acct, ccy)
             else:
                 key = (1, entry_id, ccy)
-            m = moves.setdefault(key, [int(entry_id), ref or f"J{entry_id}", acct, ccy, Decimal(0)])
+            trade = root is not None or kind in _TRADE_KINDS
+            m = moves.setdefault(
+                key, [int(entry_id), ref or f"J{entry_id}", acct, ccy, Decimal(0), trade]
+            )
             m[4] += amt
     movement_rows = [
-        (ref, acct, ccy, day, dec_str(amt), "movement")
-        for (_, ref, acct, ccy, amt) in sorted(moves.values(), key=lambda m: int(m[0]))
+        (ref, acct, ccy, day, dec_str(amt), SETTLEMENT_LINE if trade else "movement")
+        for (_, ref, acct, ccy, amt, trade) in sorted(moves.values(), key=lambda m: int(m[0]))
         if amt != 0
     ]
     frame = pl.DataFrame(
@@ -268,6 +271,12 @@ def internal_cash(
         for (acct, ccy), total in sorted(closing.items())
     ]
     return _finish(frame, "cash"), _balances_frame(balances)
+
+
+# journal entries that settle trades (a paper or FIX fill's, an import's batch): the cash
+# aggregate stage may net them against a bank's one line; deposits, withdrawals and the rest
+# are matched one to one
+_TRADE_KINDS: Final = frozenset({"trade", SETTLEMENT})
 
 
 def _trade_roots(conn: Connection, ids: set[int]) -> dict[int, tuple[str, str]]:

@@ -23,6 +23,7 @@ MONEY: Final = pl.Decimal(38, FRAC_DIGITS)
 UTC_TIME: Final = pl.Datetime("us", "UTC")
 
 KINDS: Final = ("trades", "positions", "cash")
+SETTLEMENT_LINE: Final = "settlement"
 
 # kind -> ordered (column, dtype); `row` and `ref` first.
 TRADES: Final[dict[str, pl.DataType]] = {
@@ -62,7 +63,9 @@ CASH: Final[dict[str, pl.DataType]] = {
     "currency": pl.String(),
     "date": pl.Date(),
     "amount": MONEY,  # signed: credits positive, debits negative
-    "line_type": pl.String(),  # "movement" | "opening_balance" | "closing_balance"
+    # "movement" | "opening_balance" | "closing_balance"; the book's side marks the movements
+    # that settle trades SETTLEMENT_LINE (the aggregate stage nets only those)
+    "line_type": pl.String(),
 }
 CASH_REQUIRED: Final = ("account", "currency", "date", "amount")
 

@@ -74,7 +74,9 @@ Cash: venue lines with line_type opening_balance / closing_balance are balances,
   not a break by itself), then on (account, currency, date, amount within tolerance), exact
   first then nearest amount, then as groups (stage "aggregate", group "C:ACCOUNT|CCY|DATE"):
   one line on one side and the day's several other lines of the account and currency on the
-  other summing to it within tolerance (a bank's net settlement of the day's trades); the rest
+  other summing to it within tolerance, the internal ones trade settlements only (line_type
+  "settlement": a bank's net settlement of the day's trades, never a deposit netted with a
+  withdrawal); the rest
   are missing_at_venue / missing_internal (suggestion: the
   nearest unmatched movement by date then amount). Balance lines are compared with `balances`
   (BALANCES_SCHEMA: account, currency, date, balance, kind) on account, currency, date and

@@ -8,7 +8,7 @@ from typing import Final
 
 import polars as pl
 
-from recon.canonical import CASH, MONEY, POSITIONS
+from recon.canonical import CASH, MONEY, POSITIONS, SETTLEMENT_LINE
 from recon.engine_core import (
     BALANCES_SCHEMA,
     MatchResult,
@@ -226,8 +226,11 @@ def _cash_aggregate(
     ints: pl.DataFrame, vens: pl.DataFrame, tol: Tolerance
 ) -> tuple[pl.DataFrame, pl.Series, pl.Series]:
     """The (account, currency, date) groups where one side has one line and the other several
-    whose sum is within tolerance of it: their matched rows, and the ids used on each side."""
+    whose sum is within tolerance of it: their matched rows, and the ids used on each side.
+    Only the book's trade settlements (line_type SETTLEMENT_LINE) take part: a bank nets a
+    day's trades into one line, never a client's deposit against a withdrawal."""
     none = pl.Series("_id", [], dtype=pl.Int64)
+    ints = ints.filter(pl.col("line_type") == SETTLEMENT_LINE)  # trades: never a deposit
     if ints.height == 0 or vens.height == 0:
         return empty_matched(), none, none
     on = ["account", "currency", "date"]

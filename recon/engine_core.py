@@ -307,13 +307,15 @@ _HALF_UNITS: Final = {
 }
 
 
-def money_tolerance(tol: pl.Expr, currency: pl.Expr) -> pl.Expr:
+def money_tolerance(tol: pl.Expr, currency: pl.Expr, fills: pl.Expr | None = None) -> pl.Expr:
     """A charge's tolerance: the profile's, but at least half the currency's smallest amount
-    (a commission counted from a rate is booked rounded to cents, or whole yen; the venue's
-    unrounded figure is the same money)."""
+    per booked fill (a commission counted from a rate is booked rounded to cents, or whole yen,
+    fill by fill; the venue's unrounded figure is the same money)."""
     half = currency.replace_strict(
         _HALF_UNITS, default=Decimal("0.005"), return_dtype=MONEY
     ).fill_null(pl.lit(Decimal("0.005"), MONEY))
+    if fills is not None:
+        half = (half * fills.cast(pl.Int64)).cast(MONEY)
     return pl.when(tol > half).then(tol).otherwise(half)
 
 

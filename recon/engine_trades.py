@@ -464,13 +464,14 @@ def _aggregate_groups(ints: pl.DataFrame, vens: pl.DataFrame, tol: Tolerance) ->
 
 def _aggregate_outcomes(groups: pl.DataFrame, tol: Tolerance) -> tuple[pl.DataFrame, pl.DataFrame]:
     settle = (pl.col("_settle_v") != "") & (pl.col("_settle_i") != pl.col("_settle_v"))
+    fills = pl.col("_ids_i").list.len()  # the book rounded each fill's charges on its own
     comm = pl.col("_comm_rep_v") & (
         absdiff(pl.col("_comm_i"), pl.col("_comm_v"))
-        > money_tolerance(tol.lit("commission"), pl.col("_currency_i"))
+        > money_tolerance(tol.lit("commission"), pl.col("_currency_i"), fills)
     )
     fees = pl.col("_fees_rep_v") & (
         absdiff(pl.col("_fees_i"), pl.col("_fees_v"))
-        > money_tolerance(tol.lit("fees"), pl.col("_currency_i"))
+        > money_tolerance(tol.lit("fees"), pl.col("_currency_i"), fills)
     )
     groups = groups.with_columns(
         pl.concat_str(

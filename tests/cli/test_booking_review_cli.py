@@ -194,3 +194,37 @@ def test_an_imported_trade_busted_by_a_later_import_moves_no_cash(
     doc = book.at(f"{day}T23:00:00Z").ok("recon", "run", "--profile", profile, "--file", bank,
                                          "--date", day, "--json").json()
     assert (doc["breaks"], doc["matched"]) == ({}, 2)
+
+
+def test_a_bank_line_is_never_matched_to_a_deposit_netted_with_a_withdrawal(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    tieout.at("2026-11-20T15:00:00Z").ok("account", "open", "A1", "--currency", "USD")
+    tieout.at("2026-11-20T15:00:00Z").ok("destination", "add", "A1", "BANKX")
+    tieout.at("2026-11-23T15:00:00Z").ok("cash", "deposit", "A1", "5000", "--ref", "DEP1")
+    tieout.at("2026-11-23T16:00:00Z").ok("cash", "withdraw", "A1", "2000", "--to", "BANKX",
+                                         "--ref", "WD1")
+    profile = write(tmp_path / "bank.toml", 'name = "bank"\nvenue = "BANK"\nkind = "cash"\n'
+                    'format = "csv"\n')
+    bank = write(tmp_path / "bank.csv", "account,currency,date,amount,ref,line_type\n"
+                 "A1,USD,2026-11-23,3000,XYZ,movement\n")
+    doc = tieout.at("2026-11-23T23:00:00Z").ok("recon", "run", "--profile", profile, "--file",
+                                               bank, "--date", "2026-11-23", "--json").json()
+    assert doc["breaks"] == {"missing_at_venue": 2, "missing_internal": 1}
+
+
+def test_split_fills_whose_charges_were_rounded_one_by_one_match_the_venue_s_total(
+    book: Tieout, tmp_path: Path
+) -> None:
+    today = datetime.now(UTC).date().isoformat()
+    rows = "".join(f"S{n},A1,COIN,buy,333,100,{today},ACME,1.17,0,fill,\n" for n in (1, 2, 3))
+    assert book("exec", "import", write(tmp_path / "e.csv", IMPORT_HEADER + rows)).code == 0
+    profile = write(tmp_path / "acme.toml", 'name = "acme"\nvenue = "ACME"\nkind = "trades"\n'
+                    'format = "csv"\n')
+    head = "exec_id,account,symbol,side,quantity,price,trade_date,venue,commission,fees\n"
+    for n, (charged, breaks) in enumerate((("3.4965", {}), ("3.49", {"fee_mismatch": 1}))):
+        venue = write(tmp_path / f"v{n}.csv", head + f"V1,A1,COIN,buy,999,100,{today},ACME,"
+                      f"{charged},0\n")
+        doc = book.ok("recon", "run", "--profile", profile, "--file", venue, "--date", today,
+                      "--force", "--json").json()
+        assert doc["breaks"] == breaks, (charged, doc)

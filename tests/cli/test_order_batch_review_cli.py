@@ -134,21 +134,26 @@ def test_a_done_for_day_order_is_not_stuck_and_a_weekend_gtd_expires_at_friday_s
     mon = book.at("2026-11-23T15:00:00Z")
     mon.ok("md", "import", write(tmp_path / "ibm.csv", "time,symbol,open,high,low,close,volume\n"
                                  "2026-11-23T14:59:00Z,IBM,100,100,100,100,1000\n"))
-    for cl, tif in (("D1", ["--tif", "day"]), ("G1", ["--tif", "gtd", "--expire-at",
-                                                     "2026-11-28"])):  # a Saturday
+    for cl, tif in (("D1", ["--tif", "day"]),
+                    ("G1", ["--tif", "gtd", "--expire-at", "2026-11-28"]),  # a Saturday
+                    ("G2", ["--tif", "gtd", "--expire-at", "2026-11-24"])):
         mon.ok("order", "submit", "--account", "A1", "--symbol", "IBM", "--side", "buy", "--qty",
                "1", "--type", "limit", "--limit", "99", "--venue", "ACME", "--client-order-id",
                cl, *tif)
-    lines = [report("D1", "E1", "0"), report("G1", "E2", "0"),
-             report("D1", "E3", "3", (39, "3"))]  # D1 done for day: the venue's final word
+    lines = [report("D1", "E1", "0"), report("G1", "E2", "0"), report("G2", "E4", "0"),
+             report("D1", "E3", "3", (39, "3")),  # D1 done for day: the venue's final word
+             report("G2", "E5", "3", (39, "3"))]  # G2 too, but a gtd order trades again
     assert apply(book.at("2026-11-23T15:01:00Z"), tmp_path, "a.fix", *lines).code == 0
     tue = book.at("2026-11-24T12:00:00Z").ok("order", "list", "--stuck", "--json").json()
     assert tue == []
+    wed = book.at("2026-11-25T12:00:00Z").ok("order", "list", "--stuck", "--json").json()
+    assert [(x["client_order_id"], x["waiting_for"]) for x in wed] == [("G2", "expiry")]
     # G1 may last trade in Friday's session, which closes early (13:00 New York): from then on
     # the venue owes its expiry
     sat = book.at("2026-11-28T09:00:00Z").ok("order", "list", "--stuck", "--json").json()
-    assert [(x["client_order_id"], x["waiting_for"]) for x in sat] == [("G1", "expiry")]
-    assert datetime.fromisoformat(sat[0]["waiting_since"]) == datetime.fromisoformat(
+    assert [(x["client_order_id"], x["waiting_for"]) for x in sat] == [
+        ("G2", "expiry"), ("G1", "expiry")]
+    assert datetime.fromisoformat(sat[1]["waiting_since"]) == datetime.fromisoformat(
         "2026-11-27T18:00:00+00:00")
 
 
