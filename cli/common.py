@@ -312,6 +312,7 @@ def _run_guarded(
     rule: operators.Rule, callback: Callable[..., Any], kwargs: dict[str, Any], totp: str | None
 ) -> Any:
     store = Store.open(resolve_url(kwargs.get("db")), check_schema=False)
+    _OPENED.append(store.url)
     try:
         return _in_mode(store, rule, callback, kwargs, totp)
     finally:

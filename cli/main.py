@@ -40,7 +40,7 @@ from cli.common import (
     resolve_actor,
     say,
 )
-from oms.errors import TieoutError
+from oms.errors import PartlyDone, TieoutError
 from oms.store import DATABASE_ERRORS, database_reason
 from oms.values import printable
 
@@ -122,7 +122,10 @@ def run() -> None:
         # without standalone mode, click returns a typer.Exit's code instead of raising it
         code = command().main(args=sys.argv[1:], prog_name="tieout", standalone_mode=False)
     except TieoutError as exc:
-        sys.stderr.write(f"tieout: {printable(exc.message)}\n")
+        message = exc.message
+        if isinstance(exc, PartlyDone) and database_named():
+            message += f" (database {database_named()})"
+        sys.stderr.write(f"tieout: {printable(message)}\n")
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

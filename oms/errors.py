@@ -127,10 +127,14 @@ class PartlyDone(TieoutError):
 
     exit_code = 1
 
-    def __init__(self, what: str, done: str, reason: str, advice: str, summary: object) -> None:
+    def __init__(
+        self, what: str, done: str | None, reason: str, advice: str, summary: object
+    ) -> None:
         self.what, self.done, self.reason, self.advice = what, done, reason, advice
         self.summary = summary
-        super().__init__(
-            f"{what}: the database failed part way ({reason.strip()}); {done} committed and "
-            f"stay in the book. {advice}"
+        kept = (
+            f"{done} committed and stay in the book"
+            if done is not None
+            else "nothing was changed"
         )
+        super().__init__(f"{what}: the database failed ({reason.strip()}); {kept}. {advice}")

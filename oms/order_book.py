@@ -1729,16 +1729,20 @@ def apply_reports(store: Store, ctx: Ctx, path: str) -> ApplyResult:
     try:
         return _apply_parsed(store, ctx, path, parsed, progress)
     except DATABASE_ERRORS as exc:
-        if not progress.committed:
-            raise  # nothing committed: the database error says it all
         reason = database_reason(exc)
         so_far = progress.result()
+        first = next((p.line for p in parsed if isinstance(p, fix.Report)), None)
         summary = {**so_far.as_json(), "complete": False, "interrupted": reason}
-        summary["next_line"] = progress.line
+        summary["next_line"] = progress.line or first
+        done = (
+            f"the messages before line {progress.line} ({so_far.applied} applied, "
+            f"{so_far.duplicates} skipped as duplicates, {len(so_far.refused)} refused)"
+            if progress.committed
+            else None
+        )
         raise PartlyDone(
             f"drop copy {path}",
-            f"{so_far.applied} message(s) applied, {so_far.duplicates} skipped as duplicates "
-            f"and {len(so_far.refused)} refused before line {progress.line}",
+            done,
             reason,
             "Apply the file again: what was applied is skipped as a duplicate (by ExecID).",
             summary,
@@ -1967,8 +1971,6 @@ def submit_file(
     try:
         submission.submit_many(store, ctx, requests, committed)
     except DATABASE_ERRORS as exc:
-        if not out:
-            raise  # nothing committed: the database error says it all
         raise _batch_interrupted(path, numbers, requests, out, exc) from exc
     repeats = {
         x.order.order_id
@@ -2001,8 +2003,10 @@ def _batch_interrupted(
     reason = database_reason(exc)
     named = all(isinstance(r, OrderRequest) and r.client_order_id for r in requests)
     advice = (
-        "Submit the file again: every row has a client_order_id, so the committed orders come "
-        "back as duplicates and only the rest are submitted."
+        "Submit the file again."
+        if not done
+        else "Submit the file again: every row has a client_order_id, so the committed orders "
+        "come back as duplicates and only the rest are submitted."
         if named
         else f"Submit only the rows from line {rest} on: rows without a client_order_id would "
         "be submitted a second time."
@@ -2015,7 +2019,9 @@ def _batch_interrupted(
     }
     return PartlyDone(
         f"orders of {path}",
-        f"the first {done} of {total} orders (lines {numbers[0]} to {numbers[done - 1]})",
+        f"the first {done} of {total} orders (lines {numbers[0]} to {numbers[done - 1]})"
+        if done
+        else None,
         reason,
         advice + " If the failure hit a commit, check `tieout order list` for the group after "
         "them.",

@@ -106,7 +106,8 @@ def test_a_drop_copy_the_database_fails_part_way_says_what_committed(
     r = apply(book, tmp_path, "day.fix", *lines)
     monkeypatch.undo()
     assert r.code == 1 and "Traceback" not in r.err, r.err
-    assert "2 message(s) applied, 0 skipped as duplicates and 0 refused before line 3" in r.err
+    assert ("the messages before line 3 (2 applied, 0 skipped as duplicates, 0 refused) "
+            "committed and stay in the book") in r.err
     assert "Apply the file again" in r.err
     doc = r.json()
     assert (doc["complete"], doc["next_line"], doc["applied"]) == (False, 3, 2)
@@ -141,3 +142,22 @@ def test_a_group_committed_while_the_next_one_failed_is_reported(
     assert (doc["accepted"], doc["next_line"]) == (2000, 2002), r.err
     assert "the first 2000 of 3500 orders (lines 2 to 2001) committed" in r.err
     assert len(book.ok("order", "list", "--json").json()) == 2000
+
+
+def test_a_file_the_database_fails_before_anything_committed_says_so_in_json(
+    book: Tieout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = _orders_file(tmp_path, 3, named=True)
+
+    def fails(*_: Any) -> None:
+        raise _driver_error(book, "the connection is lost")
+
+    monkeypatch.setattr(submission, "_write_part", fails)
+    monkeypatch.setattr(submission.Db, "write", lambda self, rows: fails())
+    r = book("order", "submit", "--file", f, "--json")
+    monkeypatch.undo()
+    assert r.code == 1 and "nothing was changed" in r.err and "(database " in r.err, r.err
+    doc = r.json()  # --json: one document on stdout, also now
+    assert (doc["complete"], doc["next_line"], doc["accepted"], doc["results"]) == (
+        False, 2, 0, [])
+    assert book.ok("order", "list", "--json").json() == []
