@@ -279,8 +279,7 @@ def show(
 
 
 def _minutes(minutes: int) -> timedelta:
-    if minutes < 0:
-        raise BadInput("stuck minutes", "must not be negative")
+    """--stuck-minutes as a timespan (order_book.stuck refuses a negative one)."""
     try:
         return timedelta(minutes=minutes)
     except OverflowError:

@@ -301,9 +301,7 @@ def absdiff(a: pl.Expr, b: pl.Expr) -> pl.Expr:
 
 # half the smallest amount of each currency whose minor unit is not 2 (ISO 4217)
 _HALF_UNITS: Final = {
-    code: Decimal(5).scaleb(-minor_units(code) - 1)
-    for code in MINOR_UNIT_CURRENCIES
-    if minor_units(code) != 2
+    code: Decimal(5).scaleb(-minor_units(code) - 1) for code in MINOR_UNIT_CURRENCIES
 }
 
 
