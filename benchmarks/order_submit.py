@@ -539,6 +539,8 @@ def floor_phase(backend: str, n: int, accounts: int, budget: float = 0) -> dict[
             f"VALUES ({', '.join([mark] * len(cols))})"
             for name, cols in submission.TABLES.items()
         }
+        # a live order's totals row (none for these market orders, which fill)
+        sqls[submission.TOTALS] = submission._TOTALS_UPSERT_SQL.replace("?", mark)
         lock = f"SELECT pg_advisory_xact_lock({BOOK_LOCK_KEY})"
         lat: list[float] = []
         clock = time.perf_counter

@@ -22,7 +22,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
-from oms import audit, book, executions, md_book, order_book, paper, positions
+from oms import audit, book, executions, md_book, order_book, positions
 from oms.book import Ctx
 from oms.order_book import OrderRequest
 from oms.refdata import make_account, read_instruments
@@ -409,7 +409,7 @@ def run_demo(
         book.deposit(store, start, account, Decimal(cash), f"opening-{account}")
         deposits.append((account, Decimal(cash)))
     for name, value in PAPER_TERMS:
-        paper.set_term(store, start, name, value)
+        order_book.set_paper_term(store, start, name, value)
 
     tally = _trade_the_day(store, actor, day, out, say)
     say(

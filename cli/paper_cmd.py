@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from cli.common import ActorOpt, DbOpt, JsonOpt, emit_json, make_ctx, open_store, say
-from oms import paper
+from oms import order_book, paper
 
 paper_app = typer.Typer(
     help="The paper venue's slippage, participation rate and commission schedule.",
@@ -49,4 +49,4 @@ def set_(
     """Change one of the paper venue's terms (audited): slippage-bps moves market fills against
     the order; commission = per-unit x quantity + bps of notional, at least commission-min and
     at most commission-max-pct of notional per order."""
-    _show(paper.set_term(open_store(db), make_ctx(actor), name, value), json)
+    _show(order_book.set_paper_term(open_store(db), make_ctx(actor), name, value), json)

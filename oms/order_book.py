@@ -19,7 +19,7 @@ from functools import partial
 from json.encoder import encode_basestring
 from typing import Any
 
-from sqlalchemy import Connection, func, select, true
+from sqlalchemy import Connection, func, select, text, true
 
 from oms import audit, book, fix, ledger, lots, md_book, orders, paper, risk, risk_limits, tabular
 from oms import marketdata as md
@@ -38,11 +38,14 @@ from oms.calendars import (
 from oms.errors import BadInput, NotFound, PartlyDone, Refused, RowError, TieoutError
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
 from oms.schema import (
+    PRICED_EACH_INDEX,
+    PRICED_EACH_WHERE,
     executions,
     imports,
     market_bars,
     order_client_ids,
     order_events,
+    order_totals,
     paper_bar_takes,
 )
 from oms.schema import instruments as instruments_table
@@ -473,7 +476,10 @@ def reserved_cash(
     """Cash in `currency` held for the account's live buy orders in instruments that trade in
     it (order_reservation: as the buying power check sized them). No FX: an order reserves cash
     in its instrument's currency only. `older_than`: only the orders placed before that order
-    (ids grow with time)."""
+    (ids grow with time): read from every live buy order of the account; without it, from
+    the account's order_totals and the buys priced each time (priced_each)."""
+    if older_than is None:
+        return _held(conn, account, currency)
     total = Decimal(0)
     o, i = orders_table.c, instruments_table.c
     rows = conn.execute(
@@ -519,6 +525,172 @@ def reserved_cash(
                 order = load_state(state)
                 last = partial(_last_close, conn, order.symbol)
                 total += order_reservation(order, last, buffer, terms, currency=currency)
+    return total
+
+
+# ---- order totals (schema.order_totals) ---------------------------------------------------------
+
+
+def priced_each(order: Order) -> bool:
+    """Whether a live buy order's hold is priced each time it is read (schema.PRICED_EACH_WHERE),
+    not kept in order_totals: a market or stop order (no limit price: it holds at the last
+    price), or one with a replace pending (the replace's new terms count too)."""
+    return (
+        order.live
+        and order.side is Side.BUY
+        and (order.limit_price is None or order.status is OrderStatus.PENDING_REPLACE)
+    )
+
+
+def _no_last() -> Decimal | None:
+    return None
+
+
+def standing(
+    order: Order | None, terms: paper.PaperTerms, *, currency: str
+) -> tuple[Decimal, Decimal]:
+    """What an order adds to its account's order_totals row (its symbol and side): the open
+    quantity (a live order's leaves) and the cash held (a live buy's order_reservation in its
+    instrument's `currency`, unless priced_each: a limit or stop-limit order's does not depend
+    on the market). Zero for None or a finished order. Pure."""
+    zero = Decimal(0)
+    if order is None or not order.live:
+        return zero, zero
+    if order.side is not Side.BUY or priced_each(order):
+        return order.leaves_qty, zero
+    with localcontext(lots.CONTEXT):
+        held = order_reservation(order, _no_last, zero, terms, currency=currency)
+    return order.leaves_qty, held
+
+
+Totals = dict[tuple[str, str, str], tuple[Decimal, Decimal]]  # (account, symbol, side) -> sums
+
+
+def stored_totals(conn: Connection) -> Totals:
+    """The order_totals rows as stored."""
+    t = order_totals.c
+    return {
+        (r.account, r.symbol, r.side): (r.open_qty, r.held)
+        for r in conn.execute(select(t.account, t.symbol, t.side, t.open_qty, t.held))
+    }
+
+
+def computed_totals(conn: Connection) -> Totals:
+    """The order totals as the live orders make them now (reads every live order)."""
+    terms = paper.load_terms(conn)
+    o, i = orders_table.c, instruments_table.c
+    out: dict[tuple[str, str, str], tuple[Decimal, Decimal]] = {}
+    rows = conn.execute(
+        select(o.state, i.currency)
+        .join_from(orders_table, instruments_table, i.symbol == o.symbol)
+        .where(o.status.in_(LIVE_STATUSES))
+    )
+    with localcontext(lots.CONTEXT):
+        for state, currency in rows:
+            order = load_state(state)
+            open_qty, held = standing(order, terms, currency=currency)
+            key = (order.account, order.symbol, order.side.value)
+            before = out.get(key, (Decimal(0), Decimal(0)))
+            out[key] = (before[0] + open_qty, before[1] + held)
+    return out
+
+
+def totals_drift(conn: Connection) -> list[str]:
+    """Where the stored order totals differ from what the live orders make them (a row
+    missing counts as zeros): empty when they agree."""
+    stored, computed = stored_totals(conn), computed_totals(conn)
+    zero = (Decimal(0), Decimal(0))
+    out = []
+    for key in sorted(stored.keys() | computed.keys()):
+        have, want = stored.get(key, zero), computed.get(key, zero)
+        if have != want:
+            account, symbol, side = key
+            out.append(
+                f"order totals of {account} {symbol} {side}: stored open {dec_str(have[0])} "
+                f"held {dec_str(have[1])}, the live orders make open {dec_str(want[0])} "
+                f"held {dec_str(want[1])}"
+            )
+    return out
+
+
+def rebuild_totals(conn: Connection) -> None:
+    """Make order_totals again from the live orders (inside the caller's transaction, under the
+    book lock): when the terms they were computed with change, and to fill the table first."""
+    conn.execute(order_totals.delete())
+    rows = [
+        {"account": a, "symbol": s, "side": d, "open_qty": q, "held": h}
+        for (a, s, d), (q, h) in sorted(computed_totals(conn).items())
+        if q or h
+    ]
+    if rows:
+        conn.execute(order_totals.insert(), rows)
+
+
+def set_paper_term(store: Store, ctx: Ctx, name: str, text: str) -> paper.PaperTerms:
+    """Change one of the paper venue's terms (paper.set_term) and, in the same transaction,
+    make the order totals again: the commission a live paper buy holds is computed with them."""
+    return paper.set_term(store, ctx, name, text, then=rebuild_totals)
+
+
+def _adjust_totals(conn: Connection, before: Order | None, after: Order) -> None:
+    """Move the order's order_totals row from what `before` added to what `after` adds."""
+    if not after.live and (before is None or not before.live):
+        return
+    currency = book.get_instrument(conn, after.symbol).currency
+    terms = paper.load_terms(conn)
+    new, old = standing(after, terms, currency=currency), standing(before, terms, currency=currency)
+    if new == old:
+        return
+    t = order_totals.c
+    where = (t.account == after.account, t.symbol == after.symbol, t.side == after.side.value)
+    row = conn.execute(select(t.open_qty, t.held).where(*where)).first()
+    with localcontext(lots.CONTEXT):
+        open_qty = (row.open_qty if row else Decimal(0)) + new[0] - old[0]
+        held = (row.held if row else Decimal(0)) + new[1] - old[1]
+    if not open_qty and not held:  # nothing open: no row (what no live order reads as)
+        if row is not None:
+            conn.execute(order_totals.delete().where(*where))
+    elif row is None:
+        conn.execute(
+            order_totals.insert().values(
+                account=after.account,
+                symbol=after.symbol,
+                side=after.side.value,
+                open_qty=open_qty,
+                held=held,
+            )
+        )
+    else:
+        conn.execute(order_totals.update().where(*where).values(open_qty=open_qty, held=held))
+
+
+def _held(conn: Connection, account: str, currency: str) -> Decimal:
+    """reserved_cash of all the account's live buy orders: the holds order_totals keeps, plus
+    those priced each time."""
+    t, i = order_totals.c, instruments_table.c
+    kept = conn.execute(
+        select(t.held)
+        .join_from(order_totals, instruments_table, i.symbol == t.symbol)
+        .where(t.account == account, t.side == Side.BUY.value, i.currency == currency)
+    ).scalars()
+    indexed = f" INDEXED BY {PRICED_EACH_INDEX}" if conn.dialect.name == "sqlite" else ""
+    states = conn.execute(
+        text(
+            f"SELECT orders.state FROM orders{indexed}"
+            " JOIN instruments ON instruments.symbol = orders.symbol"
+            f" WHERE account = :account AND instruments.currency = :currency"
+            f" AND {PRICED_EACH_WHERE}"
+        ),
+        {"account": account, "currency": currency},
+    ).scalars()
+    buffer = risk_limits.load_limits(conn).market_buffer_pct
+    terms = paper.load_terms(conn)
+    with localcontext(lots.CONTEXT):
+        total = sum(kept, Decimal(0))
+        for state in states:
+            order = load_state(state)
+            last = partial(_last_close, conn, order.symbol)
+            total += order_reservation(order, last, buffer, terms, currency=currency)
     return total
 
 
@@ -634,6 +806,7 @@ def _store_order(
         "updated_at": order.updated_at,
         "state": order_state(order),
     }
+    _adjust_totals(conn, None if new else find(conn, order.order_id), order)
     if new:
         conn.execute(
             orders_table.insert().values(

@@ -414,8 +414,17 @@ def _terms_of(items: tuple[tuple[str, str], ...]) -> PaperTerms:
     return dataclasses.replace(DEFAULT_TERMS, **changes)
 
 
-def set_term(store: Store, ctx: Ctx, name: str, text: str) -> PaperTerms:
-    """Change one of the paper venue's terms (audited); returns the terms now in force."""
+def set_term(
+    store: Store,
+    ctx: Ctx,
+    name: str,
+    text: str,
+    *,
+    then: Callable[[Connection], None],
+) -> PaperTerms:
+    """Change one of the paper venue's terms (audited); returns the terms now in force. `then`
+    runs in the same transaction when the term changed: what live paper buys hold is computed
+    with the terms (oms.order_book.set_paper_term makes the order totals again)."""
     if name not in TERMS:
         known = ", ".join(sorted(TERMS))
         raise BadInput("paper term", f"{name!r} is not one of {known}")
@@ -423,6 +432,8 @@ def set_term(store: Store, ctx: Ctx, name: str, text: str) -> PaperTerms:
     with store.write() as conn:
         before = dec_str(getattr(load_terms(conn), TERMS[name][0]))
         put_setting(conn, ctx, PREFIX + name, dec_str(value), default=before)
+        if dec_str(value) != before:
+            then(conn)
         return load_terms(conn)
 
 

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import NUMERIC, TIMESTAMP
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -317,6 +318,27 @@ audit_events = Table(
     Column("hash", String(64), nullable=False),
 )
 
+# an order's statuses before it is final (oms.orders: not terminal; a unit test compares)
+LIVE_ORDER_STATUSES = (
+    "pending_new",
+    "new",
+    "partially_filled",
+    "pending_cancel",
+    "pending_replace",
+    "done_for_day",
+    "suspended",
+)
+# the live buy orders whose cash hold depends on the market or on a pending replace: market and
+# stop orders (no limit price), and any order with a replace pending (its new terms count too).
+# A query finds them by its index (ix_orders_priced_each) when it says exactly this.
+PRICED_EACH_WHERE = (
+    "side = 'buy' AND status IN ("
+    + ", ".join(f"'{s}'" for s in LIVE_ORDER_STATUSES)
+    + ") AND (limit_price IS NULL OR status = 'pending_replace')"
+)
+
+PRICED_EACH_INDEX = "ix_orders_priced_each"
+
 orders = Table(
     "orders",
     metadata,
@@ -344,6 +366,31 @@ orders = Table(
     # columns above are its projection for queries
     Column("state", Text, nullable=False),
     Index("ix_orders_account_status", "account", "status"),
+    # the live buy orders whose hold is priced each time it is read (oms.order_book.PRICED_EACH):
+    # few, found without walking the account's other live orders
+    Index(
+        PRICED_EACH_INDEX,
+        "account",
+        sqlite_where=text(PRICED_EACH_WHERE),
+        postgresql_where=text(PRICED_EACH_WHERE),
+    ),
+)
+
+# Per account, symbol and side: the open quantity of its live orders (their leaves) and, on the
+# buy side, the cash its live buy orders hold where that does not depend on the market (limit
+# and stop-limit orders with no replace pending: oms.order_book.standing). Kept in the
+# transaction that changes an order, so that a pre-trade check reads a few rows instead of every
+# live order of the account; the other live buys (market and stop orders, replaces pending) are
+# priced each time (ix_orders_priced_each). Derived data: oms.order_book.rebuild_totals makes
+# it again from the orders (a change of the paper venue's commission terms does).
+order_totals = Table(
+    "order_totals",
+    metadata,
+    Column("account", String(64), primary_key=True),
+    Column("symbol", String(64), primary_key=True),
+    Column("side", String(4), primary_key=True),
+    Column("open_qty", ExactDecimal, nullable=False),
+    Column("held", ExactDecimal, nullable=False),
 )
 
 # Every client order id an order has had (the first, and each cancel/replace's new one), unique

@@ -85,10 +85,11 @@ from oms.order_book import (
     order_reservation,
     order_state,
     reservation_price,
+    standing,
     submitted_text,
 )
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
-from oms.schema import SQLITE_TIME_FORMAT
+from oms.schema import PRICED_EACH_INDEX, PRICED_EACH_WHERE, SQLITE_TIME_FORMAT
 from oms.store import Store, bulk_insert
 from oms.values import (
     ZERO,
@@ -104,7 +105,6 @@ from oms.values import (
 
 CHUNK = 1_000  # orders per transaction in `submit_file`
 LIVE = tuple(s.value for s in OrderStatus if not s.terminal)
-_LIVE_SQL = ", ".join(f"'{s}'" for s in LIVE)
 _ZERO = Decimal(0)
 _COPY_FROM = 64  # PostgreSQL: tables with at least this many new rows go by COPY
 
@@ -152,6 +152,8 @@ TABLES: dict[str, tuple[str, ...]] = {
     "audit_events": audit.AUDIT_COLUMNS,
     "paper_bar_takes": ("symbol", "bar_time", "order_id", "quantity"),
 }
+# the order totals rows a group moved (inserted or replaced after the rows of TABLES)
+TOTALS = "order_totals"
 
 
 # ---- the database, raw -------------------------------------------------------------------------
@@ -263,16 +265,25 @@ class Db:
 
     def write(self, rows: dict[str, list[tuple[Any, ...]]]) -> None:
         """Insert the collected rows, table by table in TABLES order: executemany on SQLite;
-        on PostgreSQL small sets in one pipeline (one round trip), larger ones by COPY."""
+        on PostgreSQL small sets in one pipeline (one round trip), larger ones by COPY. Then
+        the order totals rows (TOTALS: account, symbol, side, open quantity, held), inserted or
+        replaced."""
         tables = {t.name: t for t in _tables()}
-        Db.statements += sum(1 for name in TABLES if rows.get(name))
+        totals = rows.get(TOTALS)
+        Db.statements += sum(1 for name in TABLES if rows.get(name)) + (1 if totals else 0)
         if not self.pg:  # the rows are in storage form already (Group's converters)
             for name, cols in TABLES.items():
                 if rows.get(name):
                     bulk_insert(self.conn, tables[name], cols, rows[name])
+            if totals:
+                cur = self.raw.cursor()
+                try:
+                    cur.executemany(_TOTALS_UPSERT_SQL, totals)
+                finally:
+                    cur.close()
             return
         small = [n for n in TABLES if rows.get(n) and len(rows[n]) < _COPY_FROM]
-        if small:
+        if small or totals:
             with self.raw.pipeline(), self.raw.cursor() as cur:
                 for name in small:
                     cols = TABLES[name]
@@ -281,6 +292,8 @@ class Db:
                         f"VALUES ({', '.join(['%s'] * len(cols))})"
                     )
                     cur.executemany(sql, rows[name])
+                if totals:  # no foreign keys: the order it goes with may come by COPY below
+                    cur.executemany(self._text(_TOTALS_UPSERT_SQL), totals)
         for name, cols in TABLES.items():
             if rows.get(name) and len(rows[name]) >= _COPY_FROM:
                 bulk_insert(self.conn, tables[name], cols, rows[name])
@@ -427,12 +440,29 @@ KEEP_SCAN = 20_000
 SCAN_AT_MOST = 200_000
 # live orders with the currency they trade in (their instrument's): what they reserve is cash in
 # that currency
-_LIVE_ORDERS_SQL = (
-    "SELECT o.symbol, o.side, o.leaves_qty, o.limit_price, o.stop_price, i.currency,"
-    f" CASE WHEN o.status = '{OrderStatus.PENDING_REPLACE.value}' THEN o.state END, o.venue,"
-    " o.cum_qty, o.order_id"
-    " FROM orders o JOIN instruments i ON i.symbol = o.symbol"
-    f" WHERE o.account = ? AND o.status IN ({_LIVE_SQL})"
+# the account's order totals (schema.order_totals), and its live buys whose hold is priced each
+# time (schema.PRICED_EACH_WHERE, by its index)
+_TOTALS_SQL = (
+    "SELECT t.symbol, t.side, t.open_qty, t.held, i.currency"
+    " FROM order_totals t JOIN instruments i ON i.symbol = t.symbol WHERE t.account = ?"
+)
+_PRICED_EACH = (
+    "SELECT orders.symbol, leaves_qty, limit_price, stop_price, i.currency,"
+    f" CASE WHEN status = '{OrderStatus.PENDING_REPLACE.value}' THEN state END, venue,"
+    " cum_qty, order_id"
+    " FROM orders{indexed} JOIN instruments i ON i.symbol = orders.symbol"
+    f" WHERE account = ? AND {PRICED_EACH_WHERE}"
+)
+# by backend (Db.pg): SQLite's planner, without statistics, would walk the account's live
+# orders by ix_orders_account_status instead (and INDEXED BY fails loudly if it cannot be used)
+_PRICED_EACH_SQL = {
+    False: _PRICED_EACH.format(indexed=f" INDEXED BY {PRICED_EACH_INDEX}"),
+    True: _PRICED_EACH.format(indexed=""),
+}
+_TOTALS_UPSERT_SQL = (
+    "INSERT INTO order_totals (account, symbol, side, open_qty, held) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (account, symbol, side) DO UPDATE SET open_qty = excluded.open_qty,"
+    " held = excluded.held"
 )
 _STATES_SQL = "SELECT state FROM orders WHERE order_id IN ({})"
 _IN_CHUNK = 500  # ids in one IN list
@@ -489,6 +519,8 @@ class AccountBook:
     reserved: dict[str, Decimal]
     open_qty: dict[tuple[str, str], Decimal]  # (symbol, side) -> leaves of live orders
     rate_count: int  # its orders with now - created_at < rate window, not rejected
+    # (symbol, side) -> its order_totals row (open quantity, held) as the group moved it on
+    totals: dict[tuple[str, str], tuple[Decimal, Decimal]] = field(default_factory=dict)
     positions: dict[str, Decimal] = field(default_factory=dict)  # symbol -> quantity
     # terms (_terms_key) -> its orders in the duplicate window with them (not _NO_DUPLICATE),
     # oldest first; and the (symbol, side, type) whose orders were all read (a group of many
@@ -592,6 +624,7 @@ class Group:
         self.client_ids: dict[tuple[str, str], str] = {}  # known in this group (or looked up)
         self.looked_up: set[str] = set()  # accounts whose client ids of the group were fetched
         self.made: dict[str, Order] = {}  # orders made in this group
+        self.moved: set[tuple[str, str, str]] = set()  # order totals it moved, not yet cut
         self.rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in TABLES}
         self.put = _PG_STORAGE if db.pg else _SQLITE_STORAGE
         self.now_stored = self.put.time(self.now)
@@ -612,7 +645,8 @@ class Group:
             (_IDS_SQL, ()),
             (_ACCOUNT_SQL, (req.account,)),
             (_CASH_SUM_OF_SQL, (ledger.cash_account(req.account), req.symbol)),
-            (_LIVE_ORDERS_SQL, (req.account,)),
+            (_TOTALS_SQL, (req.account,)),
+            (_PRICED_EACH_SQL[self.db.pg], (req.account,)),
             (_INSTRUMENT_SQL, (req.symbol,)),
             (_LAST_BAR_SQL, (req.symbol,)),
             (_SUM_SQL, (_POSITION, req.account, req.symbol)),
@@ -689,32 +723,37 @@ class Group:
         info = book.Account(row[0], row[1], row[2], AccountType(row[3]), row[4])
         reserved: dict[str, Decimal] = {}
         open_qty: dict[tuple[str, str], Decimal] = {}
-        live = db.all(_LIVE_ORDERS_SQL, (account,))
+        totals: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
+        for symbol, side, open_text, held_text, currency in db.all(_TOTALS_SQL, (account,)):
+            kept = totals[(symbol, side)] = (db.dec(open_text), db.dec(held_text))
+            if kept[0]:  # a row left at zero by orders that ended: none open
+                open_qty[(symbol, side)] = kept[0]
+            if side == Side.BUY.value:
+                reserved[currency] = reserved.get(currency, _ZERO) + kept[1]
+        # the live buys priced each time (their leaves are in the totals' open quantity)
+        each = db.all(_PRICED_EACH_SQL[db.pg], (account,))
         buffer = self.limits.market_buffer_pct
         terms = self.terms if self.terms_charge else None
         filled_in_part: dict[str, str] = {}  # charged paper buys that filled in part: currency
-        for symbol, side, leaves_text, limit, stop, currency, replacing, venue, cum, oid in live:
+        for symbol, leaves_text, limit, stop, currency, replacing, venue, cum, oid in each:
             leaves = db.dec(leaves_text)
-            key = (symbol, side)
-            open_qty[key] = open_qty.get(key, _ZERO) + leaves
-            if side == Side.BUY.value:
-                last = partial(self.last_close, symbol)
-                charged = terms is not None and venue == PAPER
-                if replacing is not None:  # a replace is pending: its new terms count too
-                    held = order_reservation(
-                        load_state(replacing), last, buffer, terms, currency=currency
+            last = partial(self.last_close, symbol)
+            charged = terms is not None and venue == PAPER
+            if replacing is not None:  # a replace is pending: its new terms count too
+                held = order_reservation(
+                    load_state(replacing), last, buffer, terms, currency=currency
+                )
+            elif charged and db.dec(cum) > 0:  # its commission counts what filled already
+                filled_in_part[oid] = currency
+                continue
+            else:
+                limit_, stop_ = db.opt_dec(limit), db.opt_dec(stop)
+                held = leaves * reservation_price(limit_, stop_, last, buffer)
+                if charged and terms is not None:
+                    held += charge_held(
+                        terms, _ZERO, _ZERO, leaves, limit_, stop_, last, currency=currency
                     )
-                elif charged and db.dec(cum) > 0:  # its commission counts what filled already
-                    filled_in_part[oid] = currency
-                    continue
-                else:
-                    limit_, stop_ = db.opt_dec(limit), db.opt_dec(stop)
-                    held = leaves * reservation_price(limit_, stop_, last, buffer)
-                    if charged and terms is not None:
-                        held += charge_held(
-                            terms, _ZERO, _ZERO, leaves, limit_, stop_, last, currency=currency
-                        )
-                reserved[currency] = reserved.get(currency, _ZERO) + held
+            reserved[currency] = reserved.get(currency, _ZERO) + held
         ids = list(filled_in_part)  # their fills, from their stored state: few reads for all
         for at in range(0, len(ids), _IN_CHUNK):
             part = ids[at : at + _IN_CHUNK]
@@ -732,6 +771,7 @@ class Group:
             reserved=reserved,
             open_qty=open_qty,
             rate_count=int(count),
+            totals=totals,
             parse_time=db.time,
         )
         return found
@@ -1269,6 +1309,14 @@ class Group:
         self.rows["order_client_ids"].append((order.account, order.client_order_id, order.order_id))
         self.client_ids[(order.account, order.client_order_id)] = order.order_id
         self.made[order.order_id] = order
+        if order.live:  # its order totals row moves on (standing)
+            acct = self.accounts[order.account]
+            currency = self.market(order.symbol).instrument.currency
+            open_qty, held = standing(order, self.terms, currency=currency)
+            side = order.side.value
+            before = acct.totals.get((order.symbol, side), (_ZERO, _ZERO))
+            acct.totals[(order.symbol, side)] = (before[0] + open_qty, before[1] + held)
+            self.moved.add((order.account, order.symbol, side))
         for step, command in zip(steps, commands, strict=True):
             self.rows["order_events"].append(
                 (
@@ -1311,11 +1359,21 @@ class Group:
             start = (e.seq, e.hash)
         return start
 
+    def _cut_totals(self) -> None:
+        """The order totals rows the group moved since the last cut, as they stand now."""
+        put = self.put
+        rows = self.rows[TOTALS] = []
+        for account, symbol, side in sorted(self.moved):
+            open_qty, held = self.accounts[account].totals[(symbol, side)]
+            rows.append((account, symbol, side, put.dec(open_qty), put.dec(held)))
+        self.moved = set()
+
     def flush(self) -> None:
         """Write what the group collected (inside its transaction), and the running sums it
         keeps."""
         if self.audit:
             self._chain(self.audit_head())
+        self._cut_totals()
         self.db.write(self.rows)
         self.db.keep_sums(self.kept)
 
@@ -1340,6 +1398,7 @@ class Group:
         continue the chain at `head`, and the chain's new head. The state stays as the
         decisions left it (the next part is decided on it)."""
         new_head = self._chain(head) if self.audit else head
+        self._cut_totals()
         rows = self.rows
         self.rows = {name: [] for name in TABLES}
         self.audit = []

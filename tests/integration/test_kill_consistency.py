@@ -99,6 +99,7 @@ class Book:
     chain: audit.ChainCheck
     positions: dict[str, dict[str, Decimal]]  # account -> symbol -> quantity (non-zero)
     cash: dict[str, book.CashBalance]
+    totals_drift: list[str]  # order totals that differ from what the live orders make them
     cid_rows: Counter[str] = field(default_factory=Counter)
 
     def effective(self) -> dict[tuple[str, str], Any]:
@@ -191,6 +192,7 @@ def read_book(store: Store) -> Book:
                 for acct in kw.ACCOUNTS
             },
             cash={acct: book.cash_balance(conn, acct) for acct in kw.ACCOUNTS},
+            totals_drift=order_book.totals_drift(conn),
             # last: on PostgreSQL verify_store leaves the connection streaming results, which
             # makes positions() on it drop an execution (see the report)
             chain=audit.verify_store(conn),
@@ -200,6 +202,7 @@ def read_book(store: Store) -> Book:
 def check_whole(b: Book) -> None:
     """What holds after any kill, whatever was acknowledged: no business event half-written."""
     assert b.chain.ok, b.chain
+    assert b.totals_drift == [], b.totals_drift
     dup = {cid: n for cid, n in b.cid_rows.items() if n > 1}
     assert not dup, f"client order ids on more than one order: {dup}"
     by_id = {r.order_id: r for r in b.orders.values()}

@@ -30,7 +30,6 @@ from oms import (
     lots,
     md_book,
     order_book,
-    paper,
     retention_book,
     risk_limits,
     submission,
@@ -207,8 +206,8 @@ def build(store: Store, tmp: Path, seed: int, retention: bool) -> tuple[datetime
     risk_limits.set_limit(store, ctx, "max-orders-per-window", "1000")
     risk_limits.set_limit(store, ctx, "rate-window-s", "900")
     if rnd.random() < 0.5:  # a paper commission: live paper buys hold what they will pay
-        paper.set_term(store, ctx, "commission-bps", "5")
-        paper.set_term(store, ctx, "commission-min", "1")
+        order_book.set_paper_term(store, ctx, "commission-bps", "5")
+        order_book.set_paper_term(store, ctx, "commission-min", "1")
     # the old book: bars, orders and executions in 2018
     b.bars(OLD, list(SYMBOLS))
     at = OLD
@@ -261,6 +260,8 @@ def book_view(store: Store, now: datetime) -> dict[str, Any]:
     """The same, as the book's own readers give it."""
     out: dict[str, Any] = {}
     with store.read() as conn:
+        # the order totals kept as orders changed are what the live orders make them
+        assert order_book.totals_drift(conn) == []
         window = risk_limits.load_limits(conn).rate_window
         for acct in ACCOUNTS:
             mine = order_book.list_orders(conn, account=acct)
