@@ -15,7 +15,9 @@ kept per account, symbol and side (table order_totals) as orders change; before,
 submission read every live order of the account.
 
 Then, per count, `md import` of N one-minute bars (default 60) that cross none of the resting
-orders, and the paper venue working them.
+orders, and the paper venue working them: the venue reads only the resting orders a bar may
+fill or trigger (order_book.may_act); before, it read every resting order of the symbol for
+every bar.
 """
 
 from __future__ import annotations

@@ -19,7 +19,19 @@ from functools import partial
 from json.encoder import encode_basestring
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text, true
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    Select,
+    and_,
+    cast,
+    func,
+    or_,
+    select,
+    text,
+    true,
+)
 
 from oms import audit, book, fix, ledger, lots, md_book, orders, paper, risk, risk_limits, tabular
 from oms import marketdata as md
@@ -40,6 +52,7 @@ from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, 
 from oms.schema import (
     PRICED_EACH_INDEX,
     PRICED_EACH_WHERE,
+    RESTING_WHERE,
     executions,
     imports,
     market_bars,
@@ -2563,6 +2576,71 @@ def _in_session(exchange: str, at: datetime) -> bool:
     return trading_at(exchange, at)
 
 
+def may_act(dialect: str, bar: md.Bar) -> ColumnElement[bool]:
+    """Which resting orders a bar may fill or trigger (bar_fill_price, _remember_trigger), as
+    a condition on their columns: a limit order whose limit the bar reaches; a stop or
+    stop-limit order whose stop it reaches, or one triggered already (a fill, or a trigger
+    among its events). The others are left unread: a bar is worked in time one query, not one
+    order's state per resting order. At least every order the bar acts on: on SQLite, where
+    decimals are stored as text, prices are compared as floating point with a margin of a
+    billionth (the exact comparison is the pure one's, on the orders read); on PostgreSQL
+    exactly."""
+    o = orders_table.c
+    low: Any
+    high: Any
+    if dialect == "sqlite":
+        lo, hi = float(bar.low), float(bar.high)
+        low, high = lo - abs(lo) * 1e-9, hi + abs(hi) * 1e-9
+
+        def num(col: Any) -> Any:
+            return cast(col, Float)
+
+        filled = num(o.cum_qty) > 0
+    else:
+        low, high = bar.low, bar.high
+
+        def num(col: Any) -> Any:
+            return col
+
+        filled = o.cum_qty > 0
+    buy, sell = o.side == Side.BUY.value, o.side == Side.SELL.value
+    limit, stop = num(o.limit_price), num(o.stop_price)
+    e = order_events.c
+    trigger = (
+        select(e.event_id)
+        .where(e.order_id == o.order_id, e.event == orders.Event.ORDER_TRIGGERED.value)
+        .exists()
+    )
+    return or_(
+        and_(
+            o.type == OrdType.LIMIT.value,
+            or_(and_(buy, limit >= low), and_(sell, limit <= high)),
+        ),
+        and_(
+            o.type.in_([OrdType.STOP.value, OrdType.STOP_LIMIT.value]),
+            or_(and_(buy, stop <= high), and_(sell, stop >= low), filled, trigger),
+        ),
+    )
+
+
+def resting_query(dialect: str, bar: md.Bar) -> Select[str]:
+    """The stored states of the paper venue's resting orders in the bar's symbol, placed by
+    its time, that it may act on (may_act), oldest first: found by the index of the resting
+    orders (ix_orders_resting), not by reading every order placed."""
+    o = orders_table.c
+    return (
+        select(o.state)
+        .where(
+            o.symbol == bar.symbol,
+            text(RESTING_WHERE),  # as the index says it
+            o.type != OrdType.MARKET.value,
+            o.created_at <= bar.time,
+            may_act(dialect, bar),
+        )
+        .order_by(o.created_at, o.order_id)
+    )
+
+
 def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
     """Work the paper venue's resting orders against the bars of one market-data import, in
     time order: each bar is its own business event (its fills executed at its time), and records
@@ -2597,20 +2675,9 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
             conn.execute(
                 paper_bar_takes.delete().where(t.symbol == bar.symbol, t.bar_time < bar.time)
             )
-            o = orders_table.c
             resting = [
                 load_state(s)
-                for s in conn.execute(
-                    select(o.state)
-                    .where(
-                        o.symbol == bar.symbol,
-                        o.venue == PAPER,
-                        o.type != OrdType.MARKET.value,
-                        o.status.in_([OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value]),
-                        o.created_at <= bar.time,
-                    )
-                    .order_by(o.created_at, o.order_id)
-                ).scalars()
+                for s in conn.execute(resting_query(conn.dialect.name, bar)).scalars()
             ]
             inst = book.get_instrument(conn, bar.symbol) if resting else None
             if inst is not None and not _in_session(inst.exchange, bar.time):

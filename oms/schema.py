@@ -338,6 +338,9 @@ PRICED_EACH_WHERE = (
 )
 
 PRICED_EACH_INDEX = "ix_orders_priced_each"
+# the orders resting at the paper venue: what a bar of their symbol may fill (its query says
+# exactly this, so that the index of only those orders serves it: ix_orders_resting)
+RESTING_WHERE = "venue = 'paper' AND status IN ('new', 'partially_filled')"
 
 orders = Table(
     "orders",
@@ -373,6 +376,12 @@ orders = Table(
         "account",
         sqlite_where=text(PRICED_EACH_WHERE),
         postgresql_where=text(PRICED_EACH_WHERE),
+    ),
+    Index(
+        "ix_orders_resting",
+        "symbol",
+        sqlite_where=text(RESTING_WHERE),
+        postgresql_where=text(RESTING_WHERE),
     ),
 )
 
