@@ -561,30 +561,107 @@ def _no_last() -> Decimal | None:
 
 def standing(
     order: Order | None, terms: paper.PaperTerms, *, currency: str
-) -> tuple[Decimal, Decimal]:
+) -> tuple[Decimal | None, Decimal | None]:
     """What an order adds to its account's order_totals row (its symbol and side): the open
     quantity (a live order's leaves) and the cash held (a live buy's order_reservation in its
     instrument's `currency`, unless priced_each: a limit or stop-limit order's does not depend
-    on the market). Zero for None or a finished order. Pure."""
-    zero = Decimal(0)
+    on the market); None where it adds nothing (a finished order; a sale or an order priced
+    each time holds nothing kept). Pure."""
     if order is None or not order.live:
-        return zero, zero
+        return None, None
     if order.side is not Side.BUY or priced_each(order):
-        return order.leaves_qty, zero
+        return order.leaves_qty, None
     with localcontext(lots.CONTEXT):
-        held = order_reservation(order, _no_last, zero, terms, currency=currency)
+        held = order_reservation(order, _no_last, Decimal(0), terms, currency=currency)
     return order.leaves_qty, held
 
 
-Totals = dict[tuple[str, str, str], tuple[Decimal, Decimal]]  # (account, symbol, side) -> sums
+def _places(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+Places = tuple[tuple[int, int], ...]  # (decimal places, live orders whose amount has them)
+
+
+def _count(places: Places, value: Decimal | None, step: int) -> Places:
+    if value is None:
+        return places
+    counts = dict(places)
+    key = _places(value)
+    counts[key] = counts.get(key, 0) + step
+    return tuple(sorted((p, n) for p, n in counts.items() if n))
+
+
+@dataclass(frozen=True, slots=True)
+class Total:
+    """One order_totals row: the sums, and how many of the live orders summed have amounts with
+    each number of decimal places. The sums are shown with as many places as the live orders'
+    amounts have (what adding them up gives), not as many as an order that ended had."""
+
+    open_qty: Decimal = Decimal(0)
+    held: Decimal = Decimal(0)
+    open_places: Places = ()
+    held_places: Places = ()
+
+    def moved(self, before: tuple[Decimal | None, Decimal | None],
+              after: tuple[Decimal | None, Decimal | None]) -> Total:
+        """The row after an order that added `before` (standing) adds `after`."""
+        zero = Decimal(0)
+        with localcontext(lots.CONTEXT):
+            return Total(
+                self.open_qty + (after[0] or zero) - (before[0] or zero),
+                self.held + (after[1] or zero) - (before[1] or zero),
+                _count(_count(self.open_places, before[0], -1), after[0], 1),
+                _count(_count(self.held_places, before[1], -1), after[1], 1),
+            )
+
+    @property
+    def empty(self) -> bool:
+        return not self.open_places and not self.held_places
+
+    def shown(self) -> tuple[Decimal, Decimal]:
+        """(open quantity, held) with the places the live orders' amounts have."""
+        return _in_places(self.open_qty, self.open_places), _in_places(self.held, self.held_places)
+
+
+def _in_places(value: Decimal, places: Places) -> Decimal:
+    """A sum with the most places of the amounts summed (exact: it has no more); zero when
+    nothing is summed."""
+    if not places:
+        return Decimal(0)
+    with localcontext(lots.CONTEXT):
+        return value.quantize(Decimal(1).scaleb(-max(p for p, _ in places)))
+
+
+def places_text(places: Places) -> str:
+    """As stored: "2:3,6:1" (3 orders' amounts with 2 places, 1 with 6)."""
+    return ",".join(f"{p}:{n}" for p, n in places)
+
+
+def parse_places(text: str) -> Places:
+    return tuple(
+        (int(p), int(n)) for p, n in (item.split(":") for item in text.split(",") if item)
+    )
+
+
+def total_of(
+    open_qty: Decimal, held: Decimal, open_places: str, held_places: str
+) -> Total:
+    return Total(open_qty, held, parse_places(open_places), parse_places(held_places))
+
+
+Totals = dict[tuple[str, str, str], Total]  # (account, symbol, side) -> its row
 
 
 def stored_totals(conn: Connection) -> Totals:
     """The order_totals rows as stored."""
     t = order_totals.c
     return {
-        (r.account, r.symbol, r.side): (r.open_qty, r.held)
-        for r in conn.execute(select(t.account, t.symbol, t.side, t.open_qty, t.held))
+        (r.account, r.symbol, r.side): total_of(r.open_qty, r.held, r.open_places, r.held_places)
+        for r in conn.execute(
+            select(t.account, t.symbol, t.side, t.open_qty, t.held, t.open_places, t.held_places)
+        )
     }
 
 
@@ -592,38 +669,46 @@ def computed_totals(conn: Connection) -> Totals:
     """The order totals as the live orders make them now (reads every live order)."""
     terms = paper.load_terms(conn)
     o, i = orders_table.c, instruments_table.c
-    out: dict[tuple[str, str, str], tuple[Decimal, Decimal]] = {}
+    out: Totals = {}
     rows = conn.execute(
         select(o.state, i.currency)
         .join_from(orders_table, instruments_table, i.symbol == o.symbol)
         .where(o.status.in_(LIVE_STATUSES))
     )
-    with localcontext(lots.CONTEXT):
-        for state, currency in rows:
-            order = load_state(state)
-            open_qty, held = standing(order, terms, currency=currency)
-            key = (order.account, order.symbol, order.side.value)
-            before = out.get(key, (Decimal(0), Decimal(0)))
-            out[key] = (before[0] + open_qty, before[1] + held)
-    return out
+    for state, currency in rows:
+        order = load_state(state)
+        key = (order.account, order.symbol, order.side.value)
+        added = standing(order, terms, currency=currency)
+        out[key] = out.get(key, Total()).moved((None, None), added)
+    return {key: total for key, total in out.items() if not total.empty}
 
 
 def totals_drift(conn: Connection) -> list[str]:
     """Where the stored order totals differ from what the live orders make them (a row
-    missing counts as zeros): empty when they agree."""
+    missing counts as none): empty when they agree."""
     stored, computed = stored_totals(conn), computed_totals(conn)
-    zero = (Decimal(0), Decimal(0))
     out = []
     for key in sorted(stored.keys() | computed.keys()):
-        have, want = stored.get(key, zero), computed.get(key, zero)
+        have, want = stored.get(key, Total()), computed.get(key, Total())
         if have != want:
             account, symbol, side = key
             out.append(
-                f"order totals of {account} {symbol} {side}: stored open {dec_str(have[0])} "
-                f"held {dec_str(have[1])}, the live orders make open {dec_str(want[0])} "
-                f"held {dec_str(want[1])}"
+                f"order totals of {account} {symbol} {side}: stored open "
+                f"{dec_str(have.open_qty)} held {dec_str(have.held)} "
+                f"({places_text(have.open_places)}; {places_text(have.held_places)}), the live "
+                f"orders make open {dec_str(want.open_qty)} held {dec_str(want.held)} "
+                f"({places_text(want.open_places)}; {places_text(want.held_places)})"
             )
     return out
+
+
+def _total_row(total: Total) -> dict[str, Any]:
+    return {
+        "open_qty": total.open_qty,
+        "held": total.held,
+        "open_places": places_text(total.open_places),
+        "held_places": places_text(total.held_places),
+    }
 
 
 def rebuild_totals(conn: Connection) -> None:
@@ -631,9 +716,8 @@ def rebuild_totals(conn: Connection) -> None:
     book lock): when the terms they were computed with change, and to fill the table first."""
     conn.execute(order_totals.delete())
     rows = [
-        {"account": a, "symbol": s, "side": d, "open_qty": q, "held": h}
-        for (a, s, d), (q, h) in sorted(computed_totals(conn).items())
-        if q or h
+        {"account": a, "symbol": s, "side": d, **_total_row(total)}
+        for (a, s, d), total in sorted(computed_totals(conn).items())
     ]
     if rows:
         conn.execute(order_totals.insert(), rows)
@@ -656,11 +740,12 @@ def _adjust_totals(conn: Connection, before: Order | None, after: Order) -> None
         return
     t = order_totals.c
     where = (t.account == after.account, t.symbol == after.symbol, t.side == after.side.value)
-    row = conn.execute(select(t.open_qty, t.held).where(*where)).first()
-    with localcontext(lots.CONTEXT):
-        open_qty = (row.open_qty if row else Decimal(0)) + new[0] - old[0]
-        held = (row.held if row else Decimal(0)) + new[1] - old[1]
-    if not open_qty and not held:  # nothing open: no row (what no live order reads as)
+    row = conn.execute(
+        select(t.open_qty, t.held, t.open_places, t.held_places).where(*where)
+    ).first()
+    kept = total_of(*row) if row is not None else Total()
+    moved = kept.moved(old, new)
+    if moved.empty:  # no live order left in it: no row (what no live order reads as)
         if row is not None:
             conn.execute(order_totals.delete().where(*where))
     elif row is None:
@@ -669,23 +754,25 @@ def _adjust_totals(conn: Connection, before: Order | None, after: Order) -> None
                 account=after.account,
                 symbol=after.symbol,
                 side=after.side.value,
-                open_qty=open_qty,
-                held=held,
+                **_total_row(moved),
             )
         )
     else:
-        conn.execute(order_totals.update().where(*where).values(open_qty=open_qty, held=held))
+        conn.execute(order_totals.update().where(*where).values(**_total_row(moved)))
 
 
 def _held(conn: Connection, account: str, currency: str) -> Decimal:
     """reserved_cash of all the account's live buy orders: the holds order_totals keeps, plus
     those priced each time."""
     t, i = order_totals.c, instruments_table.c
-    kept = conn.execute(
-        select(t.held)
-        .join_from(order_totals, instruments_table, i.symbol == t.symbol)
-        .where(t.account == account, t.side == Side.BUY.value, i.currency == currency)
-    ).scalars()
+    kept = [
+        total_of(*row).shown()[1]
+        for row in conn.execute(
+            select(t.open_qty, t.held, t.open_places, t.held_places)
+            .join_from(order_totals, instruments_table, i.symbol == t.symbol)
+            .where(t.account == account, t.side == Side.BUY.value, i.currency == currency)
+        )
+    ]
     indexed = f" INDEXED BY {PRICED_EACH_INDEX}" if conn.dialect.name == "sqlite" else ""
     states = conn.execute(
         text(

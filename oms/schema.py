@@ -400,6 +400,10 @@ order_totals = Table(
     Column("side", String(4), primary_key=True),
     Column("open_qty", ExactDecimal, nullable=False),
     Column("held", ExactDecimal, nullable=False),
+    # how many of the live orders summed have amounts with each number of decimal places
+    # ("2:3,6:1"): the sums are shown with the places the live orders' amounts have
+    Column("open_places", Text, nullable=False),
+    Column("held_places", Text, nullable=False),
 )
 
 # Every client order id an order has had (the first, and each cancel/replace's new one), unique

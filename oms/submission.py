@@ -74,6 +74,7 @@ from oms.order_book import (
     OrderRequest,
     RiskRejected,
     Submitted,
+    Total,
     charge_held,
     command_payload,
     expiry_due,
@@ -84,9 +85,11 @@ from oms.order_book import (
     market_state,
     order_reservation,
     order_state,
+    places_text,
     reservation_price,
     standing,
     submitted_text,
+    total_of,
 )
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
 from oms.schema import PRICED_EACH_INDEX, PRICED_EACH_WHERE, SQLITE_TIME_FORMAT
@@ -443,7 +446,7 @@ SCAN_AT_MOST = 200_000
 # the account's order totals (schema.order_totals), and its live buys whose hold is priced each
 # time (schema.PRICED_EACH_WHERE, by its index)
 _TOTALS_SQL = (
-    "SELECT t.symbol, t.side, t.open_qty, t.held, i.currency"
+    "SELECT t.symbol, t.side, t.open_qty, t.held, t.open_places, t.held_places, i.currency"
     " FROM order_totals t JOIN instruments i ON i.symbol = t.symbol WHERE t.account = ?"
 )
 _PRICED_EACH = (
@@ -460,9 +463,11 @@ _PRICED_EACH_SQL = {
     True: _PRICED_EACH.format(indexed=""),
 }
 _TOTALS_UPSERT_SQL = (
-    "INSERT INTO order_totals (account, symbol, side, open_qty, held) VALUES (?, ?, ?, ?, ?)"
+    "INSERT INTO order_totals (account, symbol, side, open_qty, held, open_places, held_places)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (account, symbol, side) DO UPDATE SET open_qty = excluded.open_qty,"
-    " held = excluded.held"
+    " held = excluded.held, open_places = excluded.open_places,"
+    " held_places = excluded.held_places"
 )
 _STATES_SQL = "SELECT state FROM orders WHERE order_id IN ({})"
 _IN_CHUNK = 500  # ids in one IN list
@@ -519,8 +524,8 @@ class AccountBook:
     reserved: dict[str, Decimal]
     open_qty: dict[tuple[str, str], Decimal]  # (symbol, side) -> leaves of live orders
     rate_count: int  # its orders with now - created_at < rate window, not rejected
-    # (symbol, side) -> its order_totals row (open quantity, held) as the group moved it on
-    totals: dict[tuple[str, str], tuple[Decimal, Decimal]] = field(default_factory=dict)
+    # (symbol, side) -> its order_totals row as the group moved it on
+    totals: dict[tuple[str, str], Total] = field(default_factory=dict)
     positions: dict[str, Decimal] = field(default_factory=dict)  # symbol -> quantity
     # terms (_terms_key) -> its orders in the duplicate window with them (not _NO_DUPLICATE),
     # oldest first; and the (symbol, side, type) whose orders were all read (a group of many
@@ -723,13 +728,18 @@ class Group:
         info = book.Account(row[0], row[1], row[2], AccountType(row[3]), row[4])
         reserved: dict[str, Decimal] = {}
         open_qty: dict[tuple[str, str], Decimal] = {}
-        totals: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
-        for symbol, side, open_text, held_text, currency in db.all(_TOTALS_SQL, (account,)):
-            kept = totals[(symbol, side)] = (db.dec(open_text), db.dec(held_text))
-            if kept[0]:  # a row left at zero by orders that ended: none open
-                open_qty[(symbol, side)] = kept[0]
-            if side == Side.BUY.value:
-                reserved[currency] = reserved.get(currency, _ZERO) + kept[1]
+        totals: dict[tuple[str, str], Total] = {}
+        for symbol, side, open_, held_, open_places, held_places, currency in db.all(
+            _TOTALS_SQL, (account,)
+        ):
+            kept = totals[(symbol, side)] = total_of(
+                db.dec(open_), db.dec(held_), open_places, held_places
+            )
+            shown_open, shown_held = kept.shown()
+            if kept.open_places:
+                open_qty[(symbol, side)] = shown_open
+            if kept.held_places:
+                reserved[currency] = reserved.get(currency, _ZERO) + shown_held
         # the live buys priced each time (their leaves are in the totals' open quantity)
         each = db.all(_PRICED_EACH_SQL[db.pg], (account,))
         buffer = self.limits.market_buffer_pct
@@ -1312,11 +1322,10 @@ class Group:
         if order.live:  # its order totals row moves on (standing)
             acct = self.accounts[order.account]
             currency = self.market(order.symbol).instrument.currency
-            open_qty, held = standing(order, self.terms, currency=currency)
-            side = order.side.value
-            before = acct.totals.get((order.symbol, side), (_ZERO, _ZERO))
-            acct.totals[(order.symbol, side)] = (before[0] + open_qty, before[1] + held)
-            self.moved.add((order.account, order.symbol, side))
+            added = standing(order, self.terms, currency=currency)
+            key = (order.symbol, order.side.value)
+            acct.totals[key] = acct.totals.get(key, Total()).moved((None, None), added)
+            self.moved.add((order.account, *key))
         for step, command in zip(steps, commands, strict=True):
             self.rows["order_events"].append(
                 (
@@ -1364,8 +1373,18 @@ class Group:
         put = self.put
         rows = self.rows[TOTALS] = []
         for account, symbol, side in sorted(self.moved):
-            open_qty, held = self.accounts[account].totals[(symbol, side)]
-            rows.append((account, symbol, side, put.dec(open_qty), put.dec(held)))
+            total = self.accounts[account].totals[(symbol, side)]
+            rows.append(
+                (
+                    account,
+                    symbol,
+                    side,
+                    put.dec(total.open_qty),
+                    put.dec(total.held),
+                    places_text(total.open_places),
+                    places_text(total.held_places),
+                )
+            )
         self.moved = set()
 
     def flush(self) -> None:

@@ -4,9 +4,11 @@ Revision ID: 0015
 Revises: 0014
 Create Date: 2026-12-02 10:00:00
 
-- order_totals (account, symbol, side, open_qty, held): the open quantity of an account's live
-  orders per symbol and side, and the cash its live limit and stop-limit buys hold (no replace
-  pending), moved on in the transaction that changes an order. A pre-trade check read every
+- order_totals (account, symbol, side, open_qty, held, open_places, held_places): the open
+  quantity of an account's live orders per symbol and side, and the cash its live limit and
+  stop-limit buys hold (no replace pending), moved on in the transaction that changes an
+  order; with how many of those orders' amounts have each number of decimal places (the sums
+  are shown with the places the live orders give, as summing them did). A pre-trade check read every
   live order of the account before (a single submission took 40x longer with 10,000 resting
   orders than with none); it reads these rows now. Filled here from the live orders
   (oms.order_book.rebuild_totals).
@@ -35,6 +37,8 @@ def upgrade() -> None:
         sa.Column("side", sa.String(length=4), nullable=False),
         sa.Column("open_qty", oms.schema.ExactDecimal(), nullable=False),
         sa.Column("held", oms.schema.ExactDecimal(), nullable=False),
+        sa.Column("open_places", sa.Text(), nullable=False),
+        sa.Column("held_places", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("account", "symbol", "side", name=op.f("pk_order_totals")),
     )
     where = sa.text(oms.schema.PRICED_EACH_WHERE)

@@ -9,7 +9,7 @@ from typing import Any
 
 from tests.cli.test_exec_apply_review import book
 from tests.cli.test_order_terms_cli import _bars, _gtc_buy
-from tests.conftest import Tieout
+from tests.conftest import Tieout, write
 
 __all__ = ["book"]  # the fixture, used by name
 
@@ -51,3 +51,25 @@ def test_a_fill_and_a_cancel_release_what_the_order_held(book: Tieout, tmp_path:
     shown = book.ok("order", "show", first["order_id"], "--json").json()
     assert shown["status"] == "filled", shown
     assert _held(book, "A1")[0] == 0
+
+
+def test_reserved_shows_the_places_of_the_orders_still_live(book: Tieout, tmp_path: Path) -> None:
+    """Once the order with six places ends, what the other one holds shows as summing the
+    live orders does ("99", not "99.000000")."""
+    book.ok("instrument", "add", "FINE", "--exchange", "24/7", "--currency", "USD",
+            "--tick-size", "0.000001")
+    at = (datetime.now(UTC) - timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    bars = f"time,symbol,open,high,low,close,volume\n{at},FINE,100,100,100,100,1000\n"
+    book.ok("md", "import", write(tmp_path / "fine.csv", bars))
+    book.ok("account", "open", "M1", "--currency", "USD", "--type", "margin")
+    book.ok("cash", "deposit", "M1", "100000")
+    fine = book.ok("order", "submit", "--account", "M1", "--symbol", "FINE", "--side", "buy",
+                   "--qty", "1", "--type", "limit", "--limit", "99.122221", "--tif", "gtc",
+                   "--json").json()
+    book.ok("order", "submit", "--account", "M1", "--symbol", "FINE", "--side", "buy", "--qty",
+            "1", "--type", "limit", "--limit", "99", "--tif", "gtc", "--json")
+    bal = book.ok("cash", "balance", "M1", "--json").json()
+    assert (bal["reserved"], bal["available"]) == ("198.122221", "99801.877779")
+    book.ok("order", "cancel", fine["order_id"])
+    bal = book.ok("cash", "balance", "M1", "--json").json()
+    assert (bal["reserved"], bal["available"]) == ("99", "99901")

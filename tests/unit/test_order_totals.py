@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oms import paper
-from oms.order_book import order_reservation, priced_each, standing
+from oms.order_book import Total, order_reservation, priced_each, standing
 from oms.orders import AcceptCancel, AcknowledgeOrder, Order, OrderStatus, RequestReplace
 from oms.schema import LIVE_ORDER_STATUSES, PRICED_EACH_WHERE
 from oms.values import OrdType, Side
@@ -78,27 +78,27 @@ def test_market_and_stop_buys_are_priced_each_time(
 ) -> None:
     order = resting("100", type=type_, limit=limit, stop=stop, venue="XNAS")
     assert priced_each(order)
-    assert standing(order, FREE, currency="USD") == (D(100), D(0))
+    assert standing(order, FREE, currency="USD") == (D(100), None)
 
 
 def test_a_buy_with_a_replace_pending_is_priced_each_time() -> None:
     order = apply([RequestReplace(quantity=D(200), limit_price=D(60))], resting("100"))
     assert order.status is OrderStatus.PENDING_REPLACE
     assert priced_each(order)
-    assert standing(order, FREE, currency="USD") == (D(100), D(0))
+    assert standing(order, FREE, currency="USD") == (D(100), None)
 
 
 def test_a_sale_holds_no_cash_but_is_open() -> None:
     order = resting("100", side=Side.SELL, limit="50")
     assert not priced_each(order)
-    assert standing(order, CHARGED, currency="USD") == (D(100), D(0))
+    assert standing(order, CHARGED, currency="USD") == (D(100), None)
 
 
 def test_a_finished_order_adds_nothing() -> None:
     canceled = apply([AcceptCancel()], resting("100"))
     assert not canceled.live
-    assert standing(canceled, CHARGED, currency="USD") == (D(0), D(0))
-    assert standing(None, CHARGED, currency="USD") == (D(0), D(0))
+    assert standing(canceled, CHARGED, currency="USD") == (None, None)
+    assert standing(None, CHARGED, currency="USD") == (None, None)
 
 
 @settings(max_examples=200, deadline=None)
@@ -121,3 +121,36 @@ def test_the_kept_hold_is_the_orders_reservation_whatever_the_last_price(
     kept = standing(order, terms, currency="USD")[1]
     for last in (None, price, price * 3):
         assert order_reservation(order, lambda v=last: v, D(2), terms, currency="USD") == kept
+
+
+def test_the_sums_show_the_places_of_the_live_orders_only() -> None:
+    """A total keeps how many live orders' amounts have each number of decimal places: once
+    the order with six places ends, the sum shows none, as summing the live orders does."""
+    a = resting("1", limit="99.122221")
+    b = resting("1", limit="99")
+    both = Total().moved((None, None), standing(a, FREE, currency="USD")).moved(
+        (None, None), standing(b, FREE, currency="USD")
+    )
+    assert both.shown() == (D(2), D("198.122221"))
+    one = both.moved(standing(a, FREE, currency="USD"), (None, None))
+    assert str(one.held) == "99.000000"  # the running sum keeps the places it saw
+    assert [str(v) for v in one.shown()] == ["1", "99"]
+    assert one.moved(standing(b, FREE, currency="USD"), (None, None)).empty
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.decimals("0.01", "1000", places=6), st.booleans()), max_size=12))
+def test_shown_sums_are_the_sums_of_the_live_amounts(moves: list[tuple[Decimal, bool]]) -> None:
+    """Whatever ends in whatever order, the shown sum is the live amounts' sum, digit for
+    digit (places included)."""
+    total, live = Total(), []
+    for limit, ends in moves:
+        order = resting("1", limit=str(limit))
+        total = total.moved((None, None), standing(order, FREE, currency="USD"))
+        live.append(order)
+        if ends and live:
+            gone = live.pop(0)
+            total = total.moved(standing(gone, FREE, currency="USD"), (None, None))
+    want = sum((o.leaves_qty * o.limit_price for o in live), D(0))  # type: ignore[operator]
+    assert str(total.shown()[1]) == str(want)
+    assert total.empty == (not live)
