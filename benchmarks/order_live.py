@@ -80,6 +80,8 @@ def run(backend: str, live: int, orders: int) -> dict[str, Any]:
             balance.append(time.perf_counter() - t)
         with store.read() as conn:
             resting = len([o for o in order_book.list_orders(conn, account="B0") if o.live])
+            # (the same script also runs on the code before order totals, for the README's
+            # comparison: there is nothing to drift there)
             drift = order_book.totals_drift(conn) if hasattr(order_book, "totals_drift") else []
         if resting != live + orders:
             raise SystemExit(f"{resting} live orders, not {live + orders}")

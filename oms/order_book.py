@@ -730,7 +730,9 @@ def set_paper_term(store: Store, ctx: Ctx, name: str, text: str) -> paper.PaperT
 
 
 def _adjust_totals(conn: Connection, before: Order | None, after: Order) -> None:
-    """Move the order's order_totals row from what `before` added to what `after` adds."""
+    """Move the order's order_totals row from what `before` added to what `after` adds.
+    `before` is the order as stored (_store_order reads it under the lock, not the caller's
+    copy): the row moves from what the table holds, whatever the caller loaded when."""
     if not after.live and (before is None or not before.live):
         return
     currency = book.get_instrument(conn, after.symbol).currency
@@ -2676,7 +2678,8 @@ def may_act(dialect: str, bar: md.Bar) -> ColumnElement[bool]:
     low: Any
     high: Any
     if dialect == "sqlite":
-        lo, hi = float(bar.low), float(bar.high)
+        # float ok: bounds of which rows to read, widened; no amount or decision uses them
+        lo, hi = float(bar.low), float(bar.high)  # float ok
         low, high = lo - abs(lo) * 1e-9, hi + abs(hi) * 1e-9
 
         def num(col: Any) -> Any:

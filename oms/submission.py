@@ -269,8 +269,8 @@ class Db:
     def write(self, rows: dict[str, list[tuple[Any, ...]]]) -> None:
         """Insert the collected rows, table by table in TABLES order: executemany on SQLite;
         on PostgreSQL small sets in one pipeline (one round trip), larger ones by COPY. Then
-        the order totals rows (TOTALS: account, symbol, side, open quantity, held), inserted or
-        replaced."""
+        the order totals rows (TOTALS: account, symbol, side, open quantity, held and their
+        places), inserted or replaced."""
         tables = {t.name: t for t in _tables()}
         totals = rows.get(TOTALS)
         Db.statements += sum(1 for name in TABLES if rows.get(name)) + (1 if totals else 0)
@@ -441,10 +441,9 @@ KEEP_AFTER = 64  # rows read after a kept sum that make a single submission keep
 # primary key's range, all accounts' rows after the kept id), and the most it reads that way
 KEEP_SCAN = 20_000
 SCAN_AT_MOST = 200_000
-# live orders with the currency they trade in (their instrument's): what they reserve is cash in
-# that currency
 # the account's order totals (schema.order_totals), and its live buys whose hold is priced each
-# time (schema.PRICED_EACH_WHERE, by its index)
+# time (schema.PRICED_EACH_WHERE, by its index), with the currency they trade in (their
+# instrument's): what they reserve is cash in that currency
 _TOTALS_SQL = (
     "SELECT t.symbol, t.side, t.open_qty, t.held, t.open_places, t.held_places, i.currency"
     " FROM order_totals t JOIN instruments i ON i.symbol = t.symbol WHERE t.account = ?"
