@@ -107,7 +107,6 @@ from oms.values import (
 )
 
 CHUNK = 1_000  # orders per transaction in `submit_file`
-LIVE = tuple(s.value for s in OrderStatus if not s.terminal)
 _ZERO = Decimal(0)
 _COPY_FROM = 64  # PostgreSQL: tables with at least this many new rows go by COPY
 
