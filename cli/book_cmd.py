@@ -11,6 +11,7 @@ from cli.common import (
     DbOpt,
     JsonOpt,
     emit_json,
+    emit_json_list,
     make_ctx,
     open_store,
     partial_json,
@@ -86,16 +87,16 @@ def exec_list(
 ) -> None:
     """List booked executions."""
     day = parse_date(date, "--date") if date else None
-    with open_store(db).read() as conn:
-        rows = executions.list_executions(conn, account=account, trade_date=day)
-    if json:
-        emit_json(rows)
-        return
-    for r in rows:
-        say(
-            f"{r['trade_date']} {r['venue']}:{r['exec_id']:<14} {r['account']:<10} "
-            f"{r['side']:<4} {r['quantity']:>12} {r['symbol']:<8} @ {r['price']}"
-        )
+    with open_store(db).read() as conn:  # written as read, from one snapshot
+        rows = executions.execution_listing(conn, account=account, trade_date=day)
+        if json:
+            emit_json_list(rows)
+            return
+        for r in rows:
+            say(
+                f"{r['trade_date']} {r['venue']}:{r['exec_id']:<14} {r['account']:<10} "
+                f"{r['side']:<4} {r['quantity']:>12} {r['symbol']:<8} @ {r['price']}"
+            )
 
 
 def _method(text: str) -> CostMethod:

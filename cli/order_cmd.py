@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -15,6 +15,7 @@ from cli.common import (
     clock,
     decimal_arg,
     emit_json,
+    emit_json_list,
     make_ctx,
     open_store,
     partial_json,
@@ -45,6 +46,15 @@ def _choice(kind: type[E], text: str, option: str) -> E:
 
 def _price(text: str | None, option: str) -> Decimal | None:
     return None if text is None else decimal_arg(text, option, positive=True)
+
+
+def _say_listed(doc: dict[str, Any]) -> None:
+    """_say_order's line, from the order's listing (order_book.order_listing)."""
+    px = f" avg {doc['avg_px']}" if doc["avg_px"] is not None else ""
+    say(
+        f"order {doc['order_id']} ({doc['client_order_id']}) {doc['side']} {doc['quantity']} "
+        f"{doc['symbol']}: {doc['status']}, filled {doc['cum_qty']}{px}"
+    )
 
 
 def _say_order(order: Order, note: str = "") -> None:
@@ -304,32 +314,30 @@ def list_(
     with open_store(db).read() as conn:
         if account is not None:
             book.get_account(conn, account)  # an account the book does not know: exit 5
-        if stuck:
-            late = [
-                x
-                for x in order_book.stuck(conn, clock(), _minutes(stuck_minutes))
-                if account in (None, x.order.account) and wanted in (None, x.order.status.value)
-            ]
-        else:
-            found = order_book.list_orders(conn, account=account, status=wanted)
-    if stuck:
-        if json:
-            emit_json(
-                [
-                    {
-                        **order_book.order_json(x.order, history=False),
-                        "waiting_for": x.waiting_for,
-                        "waiting_since": utc_iso(x.since),
-                    }
-                    for x in late
-                ]
-            )
+        if not stuck:  # every order of a large book: written as read, from one snapshot
+            listing = order_book.order_listing(conn, account=account, status=wanted)
+            if json:
+                emit_json_list(listing)
+                return
+            for doc in listing:
+                _say_listed(doc)
             return
-        for x in late:
-            _say_order(x.order, f" (waiting for {x.waiting_for} since {utc_iso(x.since)})")
-        return
+        late = [
+            x
+            for x in order_book.stuck(conn, clock(), _minutes(stuck_minutes))
+            if account in (None, x.order.account) and wanted in (None, x.order.status.value)
+        ]
     if json:
-        emit_json([order_book.order_json(o, history=False) for o in found])
+        emit_json(
+            [
+                {
+                    **order_book.order_json(x.order, history=False),
+                    "waiting_for": x.waiting_for,
+                    "waiting_since": utc_iso(x.since),
+                }
+                for x in late
+            ]
+        )
         return
-    for o in found:
-        _say_order(o)
+    for x in late:
+        _say_order(x.order, f" (waiting for {x.waiting_for} since {utc_iso(x.since)})")

@@ -5,7 +5,7 @@ already booked (same venue and exec_id, same terms) changes nothing and says so.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -710,9 +710,21 @@ def execution_json(r: Any) -> dict[str, Any]:
     }
 
 
+LISTING_BATCH = 1_000  # rows fetched at a time by execution_listing (PostgreSQL: a server cursor)
+
+
 def list_executions(
     conn: Connection, *, account: str | None = None, trade_date: date | None = None
 ) -> list[dict[str, Any]]:
+    return list(execution_listing(conn, account=account, trade_date=trade_date))
+
+
+def execution_listing(
+    conn: Connection, *, account: str | None = None, trade_date: date | None = None
+) -> Iterator[dict[str, Any]]:
+    """`exec list`'s objects, by trade date and booking order, read LISTING_BATCH rows at a
+    time (the memory does not grow with the book). An unknown account is refused (NotFound)
+    when the first object is asked for, before any is given."""
     e = executions.c
     q = select(executions).order_by(e.trade_date, e.id)
     if account is not None:
@@ -720,7 +732,15 @@ def list_executions(
         q = q.where(e.account == account)
     if trade_date is not None:
         q = q.where(e.trade_date == trade_date)
-    return [execution_json(r) for r in conn.execute(q)]
+    for r in conn.execution_options(yield_per=LISTING_BATCH).execute(q):
+        yield execution_json(r)
 
 
-__all__ = ["COLUMNS", "ImportResult", "import_file", "list_executions", "records"]
+__all__ = [
+    "COLUMNS",
+    "ImportResult",
+    "execution_listing",
+    "import_file",
+    "list_executions",
+    "records",
+]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, localcontext
@@ -392,6 +392,76 @@ def list_orders(
     if status is not None:
         q = q.where(o.status == status)
     return [load_state(s) for s in conn.execute(q).scalars()]
+
+
+LISTING_BATCH = 1_000  # rows fetched at a time by order_listing (PostgreSQL: a server cursor)
+
+
+def order_listing(
+    conn: Connection, *, account: str | None = None, status: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """What `order list` shows of each order, oldest first: `order_json(order, history=False)`,
+    made from the orders table's columns (the projection of each order's state, written in the
+    same transaction as the state) rather than from the stored state, and read LISTING_BATCH
+    rows at a time, so that listing a book of a million orders neither parses a million
+    histories nor holds them all."""
+    o = orders_table.c
+    q = select(*(o[name] for name in _LISTED)).order_by(o.created_at, o.order_id)
+    if account is not None:
+        q = q.where(o.account == account)
+    if status is not None:
+        q = q.where(o.status == status)
+    for r in conn.execution_options(yield_per=LISTING_BATCH).execute(q):
+        yield listed_order(r)
+
+
+# the orders table's columns order_listing reads, in order_json's order
+_LISTED = (
+    "order_id",
+    "client_order_id",
+    "account",
+    "symbol",
+    "side",
+    "type",
+    "tif",
+    "quantity",
+    "limit_price",
+    "stop_price",
+    "status",
+    "cum_qty",
+    "leaves_qty",
+    "avg_px",
+    "venue",
+    "expire_at",
+    "reject_reason",
+    "created_at",
+    "updated_at",
+)
+
+
+def listed_order(r: Any) -> dict[str, Any]:
+    """order_json(history=False) of an order, from its row's columns (as `_LISTED` reads them)."""
+    return {
+        "order_id": r.order_id,
+        "client_order_id": r.client_order_id,
+        "account": r.account,
+        "symbol": r.symbol,
+        "side": r.side,
+        "type": r.type,
+        "tif": r.tif,
+        "quantity": dec_str(r.quantity),
+        "limit_price": None if r.limit_price is None else dec_str(r.limit_price),
+        "stop_price": None if r.stop_price is None else dec_str(r.stop_price),
+        "status": r.status,
+        "cum_qty": dec_str(r.cum_qty),
+        "leaves_qty": dec_str(r.leaves_qty),
+        "avg_px": None if r.avg_px is None else dec_str(r.avg_px),
+        "venue": r.venue,
+        "expire_at": None if r.expire_at is None else r.expire_at.isoformat(),
+        "reject_reason": r.reject_reason,
+        "created_at": utc_iso(r.created_at),
+        "updated_at": utc_iso(r.updated_at),
+    }
 
 
 def reservation_price(

@@ -431,3 +431,30 @@ def test_an_orders_history_from_its_events_is_its_state_history(
                     for h in order_book.order_history(conn, o.order_id)
                 ]
                 assert events == order_book.order_json(o, history=True)["history"], o.order_id
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_the_listing_from_columns_is_the_listing_from_states(
+    db_url: str, seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`order list` makes its objects from the orders table's columns, a few rows at a time
+    (order_book.order_listing): on random books they are, object for object and in the same
+    order, what order_json gives of each order's stored state, unfiltered and by account and
+    by status; batches of 3 rows make every listing span several fetches."""
+    monkeypatch.setattr(order_book, "LISTING_BATCH", 3)
+    with fresh_store(db_url, tmp_path) as store:
+        build(store, tmp_path, seed, retention=seed % 2 == 0)
+        with store.read() as conn:
+            found = order_book.list_orders(conn)
+            assert len(found) > 5
+            filters: list[dict[str, str | None]] = [{}]
+            filters += [{"account": a} for a in sorted({o.account for o in found})]
+            filters += [{"status": s} for s in sorted({o.status.value for o in found})]
+            filters.append({"account": found[0].account, "status": found[0].status.value})
+            for f in filters:
+                expected = [
+                    order_book.order_json(o, history=False)
+                    for o in order_book.list_orders(conn, **f)
+                ]
+                assert expected, f
+                assert list(order_book.order_listing(conn, **f)) == expected, f
