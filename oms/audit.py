@@ -202,12 +202,13 @@ def chain_anchor(conn: Connection) -> tuple[int, str] | None:
     return None if row is None else (int(row[0]), str(row[1]))
 
 
+_HEAD = select(audit_events.c.seq, audit_events.c.hash).order_by(audit_events.c.seq.desc()).limit(1)
+
+
 def head(conn: Connection) -> tuple[int, str]:
     """(seq, hash) of the last event; for an empty trail the archive anchor, else
     (0, GENESIS)."""
-    row = conn.execute(
-        select(audit_events.c.seq, audit_events.c.hash).order_by(audit_events.c.seq.desc()).limit(1)
-    ).first()
+    row = conn.execute(_HEAD).first()
     if row is None:
         return chain_anchor(conn) or (0, GENESIS)
     return int(row[0]), str(row[1])
@@ -235,19 +236,20 @@ def append(
     at_text = utc_iso(at)
     body = canonical_json(payload)
     h = event_hash(prev, seq, at_text, actor, action, entity_type, entity_id, reason, body)
-    conn.execute(
-        audit_events.insert().values(
-            seq=seq,
-            at=at,
-            actor=actor,
-            action=action,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            reason=reason,
-            payload=body,
-            prev_hash=prev,
-            hash=h,
-        )
+    conn.execute(  # parameters, not .values(): one cached statement for every event
+        audit_events.insert(),
+        {
+            "seq": seq,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "reason": reason,
+            "payload": body,
+            "prev_hash": prev,
+            "hash": h,
+        },
     )
     return AuditEvent(seq, at_text, actor, action, entity_type, entity_id, reason, body, prev, h)
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal, localcontext
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from oms import audit, ledger
 from oms.errors import AlreadyExists, BadInput, NotFound, Refused
@@ -102,8 +102,11 @@ def _instrument(row: Any) -> Instrument:
     )
 
 
+_INSTRUMENT = select(instruments).where(instruments.c.symbol == bindparam("b_symbol"))
+
+
 def get_instrument(conn: Connection, symbol: str) -> Instrument:
-    row = conn.execute(select(instruments).where(instruments.c.symbol == symbol)).first()
+    row = conn.execute(_INSTRUMENT, {"b_symbol": symbol}).first()
     if row is None:
         raise NotFound("instrument", symbol)
     return _instrument(row)

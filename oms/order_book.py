@@ -25,6 +25,7 @@ from sqlalchemy import (
     Float,
     Select,
     and_,
+    bindparam,
     cast,
     func,
     or_,
@@ -363,23 +364,42 @@ def find(
     if order_id is None:
         if client_order_id is None:
             raise NotFound("order", "(no id given)")
-        q = select(order_client_ids.c.order_id).where(
-            order_client_ids.c.client_order_id == client_order_id
-        )
-        if account is not None:
-            q = q.where(order_client_ids.c.account == account)
-        ids = list(conn.execute(q).scalars())
+        if account is None:
+            found = conn.execute(_IDS_OF_CLIENT_ID, {"b_client_id": client_order_id})
+        else:
+            found = conn.execute(
+                _ID_OF_CLIENT_ID, {"b_client_id": client_order_id, "b_account": account}
+            )
+        ids = list(found.scalars())
         if len(ids) > 1:
             raise AmbiguousClientOrderId(client_order_id)
         if not ids:
             raise NotFound("order with client order id", client_order_id)
         order_id = ids[0]
-    state = conn.execute(
-        select(orders_table.c.state).where(orders_table.c.order_id == order_id)
-    ).scalar()
+    state = conn.execute(_STATE_OF, {"b_order_id": order_id}).scalar()
     if state is None:
         raise NotFound("order", order_id)
     return load_state(state)
+
+
+# the statements of every order change, built once (parameters, not values: SQLAlchemy then
+# finds each compiled in its cache without building and keying a new statement each time)
+_STATE_OF = select(orders_table.c.state).where(orders_table.c.order_id == bindparam("b_order_id"))
+_ORDER_UPDATE = orders_table.update().where(orders_table.c.order_id == bindparam("b_order_id"))
+_CLIENT_IDS_OF = select(order_client_ids.c.client_order_id).where(
+    order_client_ids.c.order_id == bindparam("b_order_id")
+)
+_IDS_OF_CLIENT_ID = select(order_client_ids.c.order_id).where(
+    order_client_ids.c.client_order_id == bindparam("b_client_id")
+)
+_ID_OF_CLIENT_ID = _IDS_OF_CLIENT_ID.where(order_client_ids.c.account == bindparam("b_account"))
+_EXECUTION_BY_EXEC_ID = select(executions.c.order_id, executions.c.source).where(
+    executions.c.venue == bindparam("b_venue"), executions.c.exec_id == bindparam("b_exec_id")
+)
+_EVENT_OF_EXEC = select(order_events.c.payload).where(
+    order_events.c.order_id == bindparam("b_order_id"),
+    order_events.c.exec_id == bindparam("b_exec_id"),
+)
 
 
 def list_orders(
@@ -810,27 +830,40 @@ def _adjust_totals(conn: Connection, before: Order | None, after: Order) -> None
     new, old = standing(after, terms, currency=currency), standing(before, terms, currency=currency)
     if new == old:
         return
-    t = order_totals.c
-    where = (t.account == after.account, t.symbol == after.symbol, t.side == after.side.value)
-    row = conn.execute(
-        select(t.open_qty, t.held, t.open_places, t.held_places).where(*where)
-    ).first()
+    key = {"b_account": after.account, "b_symbol": after.symbol, "b_side": after.side.value}
+    row = conn.execute(_TOTAL_OF, key).first()
     kept = total_of(*row) if row is not None else Total()
     moved = kept.moved(old, new)
     if moved.empty:  # no live order left in it: no row (what no live order reads as)
         if row is not None:
-            conn.execute(order_totals.delete().where(*where))
+            conn.execute(_TOTAL_DELETE, key)
     elif row is None:
         conn.execute(
-            order_totals.insert().values(
-                account=after.account,
-                symbol=after.symbol,
-                side=after.side.value,
+            order_totals.insert(),
+            {
+                "account": after.account,
+                "symbol": after.symbol,
+                "side": after.side.value,
                 **_total_row(moved),
-            )
+            },
         )
     else:
-        conn.execute(order_totals.update().where(*where).values(**_total_row(moved)))
+        conn.execute(_TOTAL_UPDATE, {**key, **_total_row(moved)})
+
+
+_TOTAL_KEY = (
+    order_totals.c.account == bindparam("b_account"),
+    order_totals.c.symbol == bindparam("b_symbol"),
+    order_totals.c.side == bindparam("b_side"),
+)
+_TOTAL_OF = select(
+    order_totals.c.open_qty,
+    order_totals.c.held,
+    order_totals.c.open_places,
+    order_totals.c.held_places,
+).where(*_TOTAL_KEY)
+_TOTAL_DELETE = order_totals.delete().where(*_TOTAL_KEY)
+_TOTAL_UPDATE = order_totals.update().where(*_TOTAL_KEY)
 
 
 def _held(conn: Connection, account: str, currency: str) -> Decimal:
@@ -981,54 +1014,51 @@ def _store_order(
     _adjust_totals(conn, None if new else find(conn, order.order_id), order)
     if new:
         conn.execute(
-            orders_table.insert().values(
-                order_id=order.order_id,
-                account=order.account,
-                symbol=order.symbol,
-                side=order.side.value,
-                type=order.type.value,
-                tif=order.tif.value,
-                expire_at=order.expire_at,
-                venue=order.venue,
-                created_at=order.created_at,
-                created_by=ctx.actor,
+            orders_table.insert(),
+            {
+                "order_id": order.order_id,
+                "account": order.account,
+                "symbol": order.symbol,
+                "side": order.side.value,
+                "type": order.type.value,
+                "tif": order.tif.value,
+                "expire_at": order.expire_at,
+                "venue": order.venue,
+                "created_at": order.created_at,
+                "created_by": ctx.actor,
                 **values,
-            )
+            },
         )
     else:
-        conn.execute(
-            orders_table.update().where(orders_table.c.order_id == order.order_id).values(**values)
-        )
-    known = set(
-        conn.execute(
-            select(order_client_ids.c.client_order_id).where(
-                order_client_ids.c.order_id == order.order_id
-            )
-        ).scalars()
-    )
+        conn.execute(_ORDER_UPDATE, {"b_order_id": order.order_id, **values})
+    known = set(conn.execute(_CLIENT_IDS_OF, {"b_order_id": order.order_id}).scalars())
     if order.client_order_id not in known:
         conn.execute(
-            order_client_ids.insert().values(
-                account=order.account,
-                client_order_id=order.client_order_id,
-                order_id=order.order_id,
-            )
+            order_client_ids.insert(),
+            {
+                "account": order.account,
+                "client_order_id": order.client_order_id,
+                "order_id": order.order_id,
+            },
         )
-    event_id = next_id(conn, order_events, "event_id")
-    for i, (step, command) in enumerate(zip(steps, commands, strict=True)):
-        conn.execute(
-            order_events.insert().values(
-                event_id=event_id + i,
-                order_id=order.order_id,
-                at=ctx.now,
-                actor=ctx.actor,
-                event=step.event.value,
-                status=step.order.status.value,
-                reason=step.order.history[-1].reason if step.order.history else None,
-                payload=audit.canonical_json({"command": type(command).__name__, "terms": command}),
-                exec_id=exec_id,
-            )
-        )
+    events: list[dict[str, Any]] = [
+        {
+            "order_id": order.order_id,
+            "at": ctx.now,
+            "actor": ctx.actor,
+            "event": step.event.value,
+            "status": step.order.status.value,
+            "reason": step.order.history[-1].reason if step.order.history else None,
+            "payload": audit.canonical_json({"command": type(command).__name__, "terms": command}),
+            "exec_id": exec_id,
+        }
+        for step, command in zip(steps, commands, strict=True)
+    ]
+    if events:  # executemany (an empty list would insert one row of defaults)
+        first = next_id(conn, order_events, "event_id")
+        for i, event in enumerate(events):
+            event["event_id"] = first + i
+        conn.execute(order_events.insert(), events)
 
 
 # an execution row's columns after its id (schema.executions), in the order fill_booking gives
@@ -1137,7 +1167,7 @@ def _book_fill(
     )
     exec_pk = next_id(conn, executions, "id")
     values = dict(zip(EXECUTION_COLUMNS, row, strict=True))
-    conn.execute(executions.insert().values(id=exec_pk, **values))
+    conn.execute(executions.insert(), {"id": exec_pk, **values})
     book.post_entries(conn, ctx, [entry], execution_ids=[exec_pk])
 
 
@@ -1366,9 +1396,8 @@ def _reserve_client_id(
             "duplicate_client_order_id",
         )
     conn.execute(
-        order_client_ids.insert().values(
-            account=order.account, client_order_id=new_id, order_id=order.order_id
-        )
+        order_client_ids.insert(),
+        {"account": order.account, "client_order_id": new_id, "order_id": order.order_id},
     )
 
 
@@ -1661,7 +1690,7 @@ def _book_report(
             source="fix",
         )
         values = dict(zip(EXECUTION_COLUMNS, row, strict=True)) | {"trade_date": terms.trade_date}
-        conn.execute(executions.insert().values(id=exec_pk, **values))
+        conn.execute(executions.insert(), {"id": exec_pk, **values})
         book.post_entries(conn, ctx, [entry], execution_ids=[exec_pk])
         return
     common = {
@@ -1688,20 +1717,21 @@ def _book_report(
     settle_day = restated.settle_date or ref.settle_date
     commission = ref.commission if restated.commission is None else restated.commission
     conn.execute(
-        executions.insert().values(
-            id=exec_pk,
-            exec_id=command.exec_id,
-            quantity=qty,
-            price=px,
-            trade_date=trade_day,
-            settle_date=settle_day,
-            exec_time=exec_time,
-            commission=commission,
-            fees=ref.fees,
-            exec_type="bust" if is_bust else "correct",
-            ref_exec_id=command.exec_ref_id,
+        executions.insert(),
+        {
+            "id": exec_pk,
+            "exec_id": command.exec_id,
+            "quantity": qty,
+            "price": px,
+            "trade_date": trade_day,
+            "settle_date": settle_day,
+            "exec_time": exec_time,
+            "commission": commission,
+            "fees": ref.fees,
+            "exec_type": "bust" if is_bust else "correct",
+            "ref_exec_id": command.exec_ref_id,
             **common,
-        )
+        },
     )
     booked = ledger.trade(
         after.account,
@@ -1814,9 +1844,7 @@ def _check_exec_id(
     if not exec_id:
         return False
     seen = conn.execute(
-        select(order_events.c.payload).where(
-            order_events.c.order_id == order.order_id, order_events.c.exec_id == exec_id
-        )
+        _EVENT_OF_EXEC, {"b_order_id": order.order_id, "b_exec_id": exec_id}
     ).first()
     if seen is not None:
         differs = [] if _same_terms(seen.payload, command) else ["quantity, price or type"]
@@ -1830,9 +1858,8 @@ def _check_exec_id(
                 "edit",
             )
         return True
-    e = executions.c
     other = conn.execute(
-        select(e.order_id, e.source).where(e.venue == order.venue, e.exec_id == exec_id)
+        _EXECUTION_BY_EXEC_ID, {"b_venue": order.venue, "b_exec_id": exec_id}
     ).first()
     if other is not None:
         where = f"order {other.order_id}" if other.order_id else f"from {other.source}, no order"
@@ -2961,12 +2988,13 @@ def _fill_from_bar(
             fee = paper.fill_charge(terms, before, answer, currency=currency)
             _book_fill(conn, ctx, current, answer, at=bar.time, commission=fee)
             conn.execute(
-                paper_bar_takes.insert().values(
-                    symbol=bar.symbol,
-                    bar_time=bar.time,
-                    order_id=order.order_id,
-                    quantity=answer.quantity,
-                )
+                paper_bar_takes.insert(),
+                {
+                    "symbol": bar.symbol,
+                    "bar_time": bar.time,
+                    "order_id": order.order_id,
+                    "quantity": answer.quantity,
+                },
             )
             payload |= {"quantity": answer.quantity, "price": answer.price}
             action = "order.paper_fill"

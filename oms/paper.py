@@ -394,13 +394,15 @@ def fill_charge(
 
 
 def load_terms(conn: Connection) -> PaperTerms:
-    query = select(settings.c.key, settings.c.value).where(settings.c.key.startswith(PREFIX))
-    return terms_from({str(key): str(value) for key, value in conn.execute(query)})
+    return terms_from({str(key): str(value) for key, value in conn.execute(_TERMS_QUERY)})
 
 
 def terms_from(rows: Mapping[str, str]) -> PaperTerms:
     """The terms given the settings (full keys: `paper.*`; other keys are ignored)."""
     return _terms_of(tuple(sorted((k, v) for k, v in rows.items() if k.startswith(PREFIX))))
+
+
+_TERMS_QUERY = select(settings.c.key, settings.c.value).where(settings.c.key.startswith(PREFIX))
 
 
 @functools.lru_cache(maxsize=64)

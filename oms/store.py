@@ -287,8 +287,14 @@ class Store:
 
 def next_id(conn: Connection, table: Table, column: str) -> int:
     """The next free id of a table whose ids tieout assigns (call under the book lock)."""
-    value = conn.execute(select(func.max(table.c[column]))).scalar()
+    query = _MAX_ID.get((table.name, column))
+    if query is None:
+        query = _MAX_ID[(table.name, column)] = select(func.max(table.c[column]))
+    value = conn.execute(query).scalar()
     return int(value or 0) + 1
+
+
+_MAX_ID: dict[tuple[str, str], Any] = {}  # next_id's statements, built once (SQLAlchemy caches)
 
 
 def bulk_insert(
