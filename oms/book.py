@@ -11,11 +11,19 @@ from datetime import datetime
 from decimal import Decimal, localcontext
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, select, text
 
 from oms import audit, ledger
 from oms.errors import AlreadyExists, BadInput, NotFound, Refused
-from oms.schema import accounts, instruments, journal_entries, journal_postings, settings
+from oms.schema import (
+    ExactDecimal,
+    accounts,
+    instruments,
+    journal_entries,
+    journal_postings,
+    running_sums,
+    settings,
+)
 from oms.store import Store, bulk_insert, next_id
 from oms.values import AccountType, dec_str, decimal_context, minor_units, normalize, utc_iso
 
@@ -326,15 +334,59 @@ def cash_balance(conn: Connection, account: str, currency: str | None = None) ->
     return CashBalance(account, ccy, total, reserved_cash(conn, account, ccy))
 
 
-def cash_total(conn: Connection, account: str, currency: str) -> Decimal:
-    """The account's cash in a currency: the sum of its cash ledger postings in it."""
-    p = journal_postings.c
-    amounts = conn.execute(
-        select(p.amount).where(
-            p.ledger_account == ledger.cash_account(account), p.currency == currency
-        )
-    ).scalars()
+RUNNING_CASH = "cash"  # running_sums.kind of a cash ledger account's sum in a currency
+_KEPT_CASH = select(running_sums.c.through_id, running_sums.c.total).where(
+    running_sums.c.kind == RUNNING_CASH,
+    running_sums.c.owner == bindparam("b_owner"),
+    running_sums.c.item == bindparam("b_currency"),
+)
+_CASH_POSTINGS = select(journal_postings.c.amount).where(
+    journal_postings.c.ledger_account == bindparam("b_owner"),
+    journal_postings.c.currency == bindparam("b_currency"),
+)
+_CASH_AFTER = select(journal_postings.c.posting_id, journal_postings.c.amount).where(
+    journal_postings.c.ledger_account == bindparam("b_owner"),
+    journal_postings.c.currency == bindparam("b_currency"),
+    journal_postings.c.posting_id > bindparam("b_through"),
+)
+_KEEP_CASH = text(
+    "INSERT INTO running_sums (kind, owner, item, through_id, total)"
+    " VALUES (:kind, :owner, :item, :through, :total)"
+    " ON CONFLICT (kind, owner, item) DO UPDATE SET through_id = excluded.through_id,"
+    " total = excluded.total"
+).bindparams(bindparam("total", type_=ExactDecimal()))
+# postings read after the kept sum that make a writer (keep=True) keep a new one (as
+# oms.submission.KEEP_AFTER)
+KEEP_CASH_AFTER = 64
+
+
+def cash_total(conn: Connection, account: str, currency: str, *, keep: bool = False) -> Decimal:
+    """The account's cash in a currency: the sum of its cash ledger postings in it, read as
+    the sum kept up to a posting (running_sums; the postings are append-only and their ids
+    only grow) plus the postings after it, so that an account with a long history is not read
+    whole for each balance. Exact, digit for digit what cash_total_scan gives (the state
+    oracle compares them on random books). `keep`: the caller's transaction writes (it holds
+    the book lock): having read KEEP_CASH_AFTER postings or more after the kept sum, it keeps
+    the new one (order submissions keep them too)."""
+    owner = ledger.cash_account(account)
+    params = {"b_owner": owner, "b_currency": currency}
+    kept = conn.execute(_KEPT_CASH, params).first()
+    through, total = (int(kept[0]), kept[1]) if kept is not None else (0, Decimal(0))
+    rows = conn.execute(_CASH_AFTER, {**params, "b_through": through}).all()
     with localcontext(_SUM_CONTEXT):  # exact, as PostgreSQL's NUMERIC sum (not 28 digits)
+        total = sum((amount for _, amount in rows), total)
+    if keep and len(rows) >= KEEP_CASH_AFTER:
+        last = max(int(posting_id) for posting_id, _ in rows)
+        row = {"kind": RUNNING_CASH, "owner": owner, "item": currency, "through": last}
+        conn.execute(_KEEP_CASH, {**row, "total": total})
+    return total
+
+
+def cash_total_scan(conn: Connection, account: str, currency: str) -> Decimal:
+    """cash_total from every posting, without the kept sum (what the kept sums must give)."""
+    params = {"b_owner": ledger.cash_account(account), "b_currency": currency}
+    amounts = conn.execute(_CASH_POSTINGS, params).scalars()
+    with localcontext(_SUM_CONTEXT):
         return sum(amounts, Decimal(0))
 
 

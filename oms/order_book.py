@@ -2959,7 +2959,7 @@ def _available_to(conn: Connection, order: Order, currency: str) -> Decimal:
     hold. Time priority, as the bar's share is given out: a younger order's reservation,
     repriced as the market moved (a stop's at the new last price), never cuts an older order's
     fill; and what is spent never exceeds the cash, so a cash account stays at or above zero."""
-    cash = book.cash_total(conn, order.account, currency)
+    cash = book.cash_total(conn, order.account, currency, keep=True)
     older = reserved_cash(conn, order.account, currency, older_than=order.order_id)
     with localcontext(lots.CONTEXT):
         return cash - older

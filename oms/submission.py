@@ -413,7 +413,7 @@ _ACCOUNT_SQL = "SELECT account_id, name, currency, type, tier FROM accounts WHER
 # Cash and positions are sums over append-only rows whose ids only grow: the sum kept in
 # running_sums up to a row id (its through_id), plus the rows after it (see running_sums in
 # oms.schema). A single submission that read many rows after it keeps a new sum (KEEP_AFTER).
-_CASH, _POSITION = "cash", "position"
+_CASH, _POSITION = book.RUNNING_CASH, "position"
 _SUM_SQL = "SELECT through_id, total FROM running_sums WHERE kind = ? AND owner = ? AND item = ?"
 # the cash sum in the currency of an instrument: what a single submission on PostgreSQL
 # prefetches before it knows the instrument

@@ -270,7 +270,10 @@ def book_view(store: Store, now: datetime) -> dict[str, Any]:
             reserved: dict[str, Decimal] = {}
             for ccy in CURRENCIES:  # each currency's money on its own (no FX)
                 balance = book.cash_balance(conn, acct, ccy)
-                cash[ccy] = balance.balance
+                # every posting, without the running sums the book reads through: the same
+                # figure, digit for digit
+                cash[ccy] = book.cash_total_scan(conn, acct, ccy)
+                assert str(balance.balance) == str(cash[ccy])
                 reserved[ccy] = order_book.reserved_cash(conn, acct, ccy)
                 assert balance.reserved == reserved[ccy]
                 # the per-order reader (used to check a replace) adds up to the same, digit
@@ -349,11 +352,14 @@ WANTED = {
 
 @pytest.fixture
 def keep_often(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Single submissions keep running sums after one row (not 64), and SQLite reads kept
-    positions by the id range however far behind they are: the random books then have kept
-    sums everywhere, old and new, some forgotten by retention, for the oracle to read through."""
+    """Single submissions keep running sums after one row (not 64), and so do bars filling a
+    cash account's orders (its cash), and SQLite reads kept positions by the id range however
+    far behind they are: the random books then have kept sums everywhere, old and new, some
+    forgotten by retention, for the oracle to read through."""
     monkeypatch.setattr(submission, "KEEP_AFTER", 1)
     monkeypatch.setattr(submission, "KEEP_SCAN", 1)
+    # a bar filling a cash account's order keeps the account's cash sum after one posting
+    monkeypatch.setattr(book, "KEEP_CASH_AFTER", 1)
 
 
 def test_the_oracle_sees_a_book_with_everything_in_it(
