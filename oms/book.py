@@ -195,8 +195,11 @@ def _account(row: Any) -> Account:
     return Account(row.account_id, row.name, row.currency, AccountType(row.type), row.tier)
 
 
+_ACCOUNT = select(accounts).where(accounts.c.account_id == bindparam("b_account"))
+
+
 def get_account(conn: Connection, account: str) -> Account:
-    row = conn.execute(select(accounts).where(accounts.c.account_id == account)).first()
+    row = conn.execute(_ACCOUNT, {"b_account": account}).first()
     if row is None:
         raise NotFound("account", account)
     return _account(row)

@@ -82,11 +82,11 @@ TIER = "tier."  # tier.<name>.max-position
 NOTIONAL = "max-notional."  # max-notional.<CCY>
 
 
+_STORED = select(settings.c.key, settings.c.value).where(settings.c.key.startswith(PREFIX))
+
+
 def _stored(conn: Connection) -> dict[str, str]:
-    rows = conn.execute(
-        select(settings.c.key, settings.c.value).where(settings.c.key.startswith(PREFIX))
-    )
-    return {k.removeprefix(PREFIX): v for k, v in rows}
+    return {k.removeprefix(PREFIX): v for k, v in conn.execute(_STORED)}
 
 
 def load_limits(conn: Connection) -> Limits:
