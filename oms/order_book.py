@@ -31,7 +31,6 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    true,
 )
 
 from oms import audit, book, fix, ledger, lots, md_book, orders, paper, risk, risk_limits, tabular
@@ -573,6 +572,29 @@ def _last_close(conn: Connection, symbol: str) -> Decimal | None:
     return last[0] if last else None
 
 
+# the live buy orders of an account in a currency placed before an order (reserved_cash)
+_OLDER_BUYS = (
+    select(
+        orders_table.c.order_id,
+        orders_table.c.symbol,
+        orders_table.c.status,
+        orders_table.c.leaves_qty,
+        orders_table.c.limit_price,
+        orders_table.c.stop_price,
+        orders_table.c.venue,
+        orders_table.c.cum_qty,
+    )
+    .join_from(orders_table, instruments_table, instruments_table.c.symbol == orders_table.c.symbol)
+    .where(
+        orders_table.c.account == bindparam("b_account"),
+        orders_table.c.side == Side.BUY.value,
+        orders_table.c.status.in_(LIVE_STATUSES),
+        instruments_table.c.currency == bindparam("b_currency"),
+        orders_table.c.order_id < bindparam("b_older_than"),
+    )
+)
+
+
 def reserved_cash(
     conn: Connection, account: str, currency: str, *, older_than: str | None = None
 ) -> Decimal:
@@ -584,26 +606,8 @@ def reserved_cash(
     if older_than is None:
         return _held(conn, account, currency)
     total = Decimal(0)
-    o, i = orders_table.c, instruments_table.c
     rows = conn.execute(
-        select(
-            o.order_id,
-            o.symbol,
-            o.status,
-            o.leaves_qty,
-            o.limit_price,
-            o.stop_price,
-            o.venue,
-            o.cum_qty,
-        )
-        .join_from(orders_table, instruments_table, i.symbol == o.symbol)
-        .where(
-            o.account == account,
-            o.side == Side.BUY.value,
-            o.status.in_(LIVE_STATUSES),
-            i.currency == currency,
-            o.order_id < older_than if older_than is not None else true(),
-        )
+        _OLDER_BUYS, {"b_account": account, "b_currency": currency, "b_older_than": older_than}
     )
     buffer = risk_limits.load_limits(conn).market_buffer_pct
     terms = paper.load_terms(conn)
@@ -624,7 +628,8 @@ def reserved_cash(
                 )
         for at in range(0, len(whole), 500):
             ids = whole[at : at + 500]
-            for state in conn.execute(select(o.state).where(o.order_id.in_(ids))).scalars():
+            states = select(orders_table.c.state).where(orders_table.c.order_id.in_(ids))
+            for state in conn.execute(states).scalars():
                 order = load_state(state)
                 last = partial(_last_close, conn, order.symbol)
                 total += order_reservation(order, last, buffer, terms, currency=currency)
