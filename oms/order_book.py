@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, localcontext
 from functools import partial
 from json.encoder import encode_basestring
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
@@ -419,8 +420,8 @@ LISTING_BATCH = 1_000  # rows fetched at a time by order_listing (PostgreSQL: a 
 def order_listing(
     conn: Connection, *, account: str | None = None, status: str | None = None
 ) -> Iterator[dict[str, Any]]:
-    """What `order list` shows of each order, oldest first: `order_json(order, history=False)`,
-    made from the orders table's columns (the projection of each order's state, written in the
+    """What `order list` shows of each order, oldest first (listed_order, as order_json shows
+    it), made from the orders table's columns (the projection of each order's state, written in the
     same transaction as the state) rather than from the stored state, and read LISTING_BATCH
     rows at a time, so that listing a book of a million orders neither parses a million
     histories nor holds them all."""
@@ -459,7 +460,8 @@ _LISTED = (
 
 
 def listed_order(r: Any) -> dict[str, Any]:
-    """order_json(history=False) of an order, from its row's columns (as `_LISTED` reads them)."""
+    """What `order list` shows of an order, from its `_LISTED` columns: a row of the orders
+    table (order_listing), or the order's own values (order_json)."""
     return {
         "order_id": r.order_id,
         "client_order_id": r.client_order_id,
@@ -1484,30 +1486,12 @@ def order_history(conn: Connection, order_id: str) -> list[dict[str, Any]]:
 
 
 def order_json(order: Order, *, history: bool) -> dict[str, Any]:
-    def opt(v: Decimal | None) -> str | None:
-        return None if v is None else dec_str(v)
-
-    doc: dict[str, Any] = {
-        "order_id": order.order_id,
-        "client_order_id": order.client_order_id,
-        "account": order.account,
-        "symbol": order.symbol,
-        "side": order.side.value,
-        "type": order.type.value,
-        "tif": order.tif.value,
-        "quantity": dec_str(order.quantity),
-        "limit_price": opt(order.limit_price),
-        "stop_price": opt(order.stop_price),
-        "status": order.status.value,
-        "cum_qty": dec_str(order.cum_qty),
-        "leaves_qty": dec_str(order.leaves_qty),
-        "avg_px": opt(order.avg_px),
-        "venue": order.venue,
-        "expire_at": None if order.expire_at is None else order.expire_at.isoformat(),
-        "reject_reason": order.reject_reason,
-        "created_at": utc_iso(order.created_at),
-        "updated_at": utc_iso(order.updated_at),
-    }
+    """An order as the contract shows it: what `order list` shows (listed_order, here of the
+    order's own values, there of its row's columns), and its history if asked for."""
+    columns = {name: getattr(order, name) for name in _LISTED}
+    for name in ("side", "type", "tif", "status"):  # stored as their values
+        columns[name] = columns[name].value
+    doc = listed_order(SimpleNamespace(**columns))
     if history:
         doc["history"] = [
             {
