@@ -50,6 +50,7 @@ from oms.calendars import (
 )
 from oms.errors import BadInput, NotFound, PartlyDone, Refused, RowError, TieoutError
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
+from oms.ranked import RankedSums
 from oms.schema import (
     PRICED_EACH_INDEX,
     PRICED_EACH_WHERE,
@@ -574,8 +575,8 @@ def _last_close(conn: Connection, symbol: str) -> Decimal | None:
     return last[0] if last else None
 
 
-# the live buy orders of an account in a currency placed before an order (reserved_cash)
-_OLDER_BUYS = (
+# the live buy orders of an account in a currency (live_buy_holds)
+_LIVE_BUYS = (
     select(
         orders_table.c.order_id,
         orders_table.c.symbol,
@@ -592,29 +593,36 @@ _OLDER_BUYS = (
         orders_table.c.side == Side.BUY.value,
         orders_table.c.status.in_(LIVE_STATUSES),
         instruments_table.c.currency == bindparam("b_currency"),
-        orders_table.c.order_id < bindparam("b_older_than"),
     )
 )
 
 
-def reserved_cash(
-    conn: Connection, account: str, currency: str, *, older_than: str | None = None
-) -> Decimal:
+def reserved_cash(conn: Connection, account: str, currency: str) -> Decimal:
     """Cash in `currency` held for the account's live buy orders in instruments that trade in
     it (order_reservation: as the buying power check sized them). No FX: an order reserves cash
-    in its instrument's currency only. `older_than`: only the orders placed before that order
-    (ids grow with time): read from every live buy order of the account; without it, from
-    the account's order_totals and the buys priced each time (priced_each)."""
-    if older_than is None:
-        return _held(conn, account, currency)
-    total = Decimal(0)
-    rows = conn.execute(
-        _OLDER_BUYS, {"b_account": account, "b_currency": currency, "b_older_than": older_than}
-    )
+    in its instrument's currency only. Read from the account's order_totals and the buys
+    priced each time (priced_each)."""
+    return _held(conn, account, currency)
+
+
+def live_buy_holds(conn: Connection, account: str, currency: str) -> dict[str, Decimal]:
+    """The cash each live buy order of the account in instruments that trade in `currency`
+    holds (order_reservation), by order id, read from every such order: from its columns,
+    or from its stored value while a replace is pending or when the paper commission counts
+    what filled already. Their sum is reserved_cash."""
+    held: dict[str, Decimal] = {}
+    rows = conn.execute(_LIVE_BUYS, {"b_account": account, "b_currency": currency})
     buffer = risk_limits.load_limits(conn).market_buffer_pct
     terms = paper.load_terms(conn)
     charging = paper.charges(terms)
     whole: list[str] = []  # orders whose stored value is needed
+    last_of: dict[str, Decimal | None] = {}  # the last price of each symbol, read once
+
+    def last(symbol: str) -> Decimal | None:
+        if symbol not in last_of:
+            last_of[symbol] = _last_close(conn, symbol)
+        return last_of[symbol]
+
     with localcontext(lots.CONTEXT):
         for order_id, symbol, status, leaves, limit, stop, venue, cum in rows:
             charged = charging and venue == PAPER
@@ -622,20 +630,24 @@ def reserved_cash(
                 # the new terms count too; the paper commission counts what filled already
                 whole.append(order_id)
                 continue
-            last = partial(_last_close, conn, symbol)
-            total += leaves * reservation_price(limit, stop, last, buffer)
+            last_price = partial(last, symbol)
+            hold = leaves * reservation_price(limit, stop, last_price, buffer)
             if charged:  # nothing filled yet: the commission of the whole leaves
-                total += charge_held(
-                    terms, Decimal(0), Decimal(0), leaves, limit, stop, last, currency=currency
-                )
+                hold += charge_held(
+                    terms, Decimal(0), Decimal(0), leaves, limit, stop, last_price,
+                    currency=currency,
+                )  # fmt: skip
+            held[order_id] = hold
         for at in range(0, len(whole), 500):
             ids = whole[at : at + 500]
             states = select(orders_table.c.state).where(orders_table.c.order_id.in_(ids))
             for state in conn.execute(states).scalars():
                 order = load_state(state)
-                last = partial(_last_close, conn, order.symbol)
-                total += order_reservation(order, last, buffer, terms, currency=currency)
-    return total
+                last_price = partial(last, order.symbol)
+                held[order.order_id] = order_reservation(
+                    order, last_price, buffer, terms, currency=currency
+                )
+    return held
 
 
 # ---- order totals (schema.order_totals) ---------------------------------------------------------
@@ -2872,6 +2884,7 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                 if inst is not None
                 else Decimal(0)
             )
+            holds = _BarHolds(conn)  # the cash accounts' holds, read once in this bar
             for order in resting:
                 assert inst is not None
                 if bar.time < terms_since(order) or expiry_due(order, inst.exchange, bar.time):
@@ -2910,19 +2923,22 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                     reason=f"bar {utc_iso(bar.time)}",
                 )
                 answers: list[orders.ApplyFill | orders.AcceptCancel] = [fill]
-                if _cash_account(conn, order.account):
+                cash_account = _cash_account(conn, order.account)
+                if cash_account:
                     # a cash account pays at most what it has at the fill price (a gap)
                     answers = paper.within_cash(
                         answers,
                         order,
-                        _available_to(conn, order, inst.currency),
+                        _available_to(conn, order, inst.currency, holds),
                         inst.lot_size,
                         terms,
                         inst.currency,
                     )
-                touched[order.order_id] = _fill_from_bar(
+                done = touched[order.order_id] = _fill_from_bar(
                     conn, ctx, order, answers, bar, terms, inst.currency
                 )
+                if cash_account:  # what it holds now, for the younger orders after it
+                    holds.changed(done, inst.currency)
                 share -= sum(a.quantity for a in answers if isinstance(a, orders.ApplyFill))
     return list(touched.values())
 
@@ -2942,14 +2958,60 @@ def _cash_account(conn: Connection, account: str) -> bool:
     return book.get_account(conn, account).type is AccountType.CASH
 
 
-def _available_to(conn: Connection, order: Order, currency: str) -> Decimal:
+class _BarHolds:
+    """What the live buy orders of the cash accounts a bar fills hold, per account and
+    currency: read once in the bar's transaction (live_buy_holds), then kept as the bar's
+    fills change them (`changed`), so that each fill asks for the sum of the older orders'
+    holds without reading every older order again (RankedSums: the same sum, in log time).
+    Within the transaction only the bar's fills change an order: a trigger (ExecType L)
+    changes no hold, the last price no longer moves (the import's bars are in), and the risk
+    limits and paper terms are read once here."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._by: dict[tuple[str, str], RankedSums] = {}
+        self._limits: tuple[Decimal, paper.PaperTerms] | None = None
+
+    def _of(self, account: str, currency: str) -> RankedSums:
+        key = (account, currency)
+        found = self._by.get(key)
+        if found is None:
+            found = self._by[key] = RankedSums(live_buy_holds(self.conn, account, currency))
+        return found
+
+    def older(self, order: Order, currency: str) -> Decimal:
+        """What the account's live buys placed before `order` hold (ids grow with time)."""
+        with localcontext(lots.CONTEXT):
+            return self._of(order.account, currency).before(order.order_id)
+
+    def changed(self, order: Order, currency: str) -> None:
+        """`order` as a fill left it: what it holds now (nothing once it is done)."""
+        if order.side is not Side.BUY:
+            return  # a sale holds no cash (order_reservation)
+        holds = self._of(order.account, currency)
+        if self._limits is None:
+            conn = self.conn
+            self._limits = (
+                risk_limits.load_limits(conn).market_buffer_pct,
+                paper.load_terms(conn),
+            )
+        buffer, terms = self._limits
+        last = partial(_last_close, self.conn, order.symbol)
+        with localcontext(lots.CONTEXT):
+            holds.set(
+                order.order_id,
+                order_reservation(order, last, buffer, terms, currency=currency),
+            )
+
+
+def _available_to(conn: Connection, order: Order, currency: str, holds: _BarHolds) -> Decimal:
     """The cash a live order may spend (a buy) or must keep whole (a sale's commission) when
     a bar fills it: the account's cash in the currency less what its *older* live buy orders
     hold. Time priority, as the bar's share is given out: a younger order's reservation,
     repriced as the market moved (a stop's at the new last price), never cuts an older order's
     fill; and what is spent never exceeds the cash, so a cash account stays at or above zero."""
     cash = book.cash_total(conn, order.account, currency, keep=True)
-    older = reserved_cash(conn, order.account, currency, older_than=order.order_id)
+    older = holds.older(order, currency)
     with localcontext(lots.CONTEXT):
         return cash - older
 
