@@ -31,10 +31,12 @@ from decimal import (
     InvalidOperation,
     localcontext,
 )
+from functools import cache
 from operator import add, itemgetter
-from typing import Final, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import polars as pl
+if TYPE_CHECKING:
+    import polars as pl
 
 from oms.errors import BadInput
 from oms.values import QUANTUM, ZERO, CostMethod, Side, decimal_context
@@ -42,7 +44,6 @@ from oms.values import QUANTUM, ZERO, CostMethod, Side, decimal_context
 __all__ = [
     "CONTEXT",
     "EXEC_TYPES",
-    "FILL_COLUMNS",
     "ExecRecord",
     "FillEffect",
     "Lot",
@@ -53,6 +54,7 @@ __all__ = [
     "build_positions_frame",
     "cash_flow",
     "effective_fills",
+    "fill_columns",
     "fill_frame",
     "fill_order",
     "relief_trace",
@@ -609,23 +611,30 @@ def relief_trace(
 
 # ---- columns: the read path of a whole book --------------------------------------------------
 
-# The columns of build_positions_frame: an ExecRecord's, decimals as their exact text.
-FILL_COLUMNS: Final[dict[str, pl.DataType]] = {
-    "seq": pl.Int64(),
-    "account": pl.String(),
-    "symbol": pl.String(),
-    "side": pl.String(),
-    "quantity": pl.String(),
-    "price": pl.String(),
-    "commission": pl.String(),
-    "fees": pl.String(),
-    "trade_date": pl.Date(),
-    "exec_time": pl.Datetime("us", "UTC"),
-}
+@cache
+def fill_columns() -> dict[str, pl.DataType]:
+    """The columns of build_positions_frame: an ExecRecord's, decimals as their exact text.
+    (polars is imported by what reads whole books, not by every command's start-up.)"""
+    import polars as pl
+
+    return {
+        "seq": pl.Int64(),
+        "account": pl.String(),
+        "symbol": pl.String(),
+        "side": pl.String(),
+        "quantity": pl.String(),
+        "price": pl.String(),
+        "commission": pl.String(),
+        "fees": pl.String(),
+        "trade_date": pl.Date(),
+        "exec_time": pl.Datetime("us", "UTC"),
+    }
 
 
 def fill_frame(fills: Iterable[ExecRecord]) -> pl.DataFrame:
     """Fills as build_positions_frame takes them (decimals as str(): exact, exponent kept)."""
+    import polars as pl
+
     rows = [
         (
             f.seq,
@@ -641,11 +650,13 @@ def fill_frame(fills: Iterable[ExecRecord]) -> pl.DataFrame:
         )
         for f in fills
     ]
-    return pl.DataFrame(rows, schema=FILL_COLUMNS, orient="row")
+    return pl.DataFrame(rows, schema=fill_columns(), orient="row")
 
 
 def _frame_in_fill_order(frame: pl.DataFrame) -> bool:
     """Whether the rows are in fill_order (trade date, exec time with None first, seq)."""
+    import polars as pl
+
     td, et, seq = pl.col("trade_date"), pl.col("exec_time"), pl.col("seq")
     ptd, pet, pseq = td.shift(1), et.shift(1), seq.shift(1)
     later = (td > ptd) | (
@@ -662,7 +673,7 @@ def _frame_in_fill_order(frame: pl.DataFrame) -> bool:
 def build_positions_frame(
     frame: pl.DataFrame, method: CostMethod = CostMethod.FIFO
 ) -> dict[tuple[str, str], Position] | None:
-    """build_positions for effective fills given as columns (FILL_COLUMNS, in any order),
+    """build_positions for effective fills given as columns (fill_columns(), in any order),
     without an ExecRecord per fill: the read path of a whole book. The same relief
     (``_relieve``) on the same Decimals in the same order, so the same Positions, exponents
     included (tested against build_positions). The columns are turned into Decimals one
@@ -672,6 +683,8 @@ def build_positions_frame(
     number that is not a positive price or quantity or a non-negative cost, arithmetic beyond
     the context's digits): build_positions over the records says which and why.
     """
+    import polars as pl
+
     method = CostMethod(method)
     if frame.height == 0:
         return {}
@@ -740,6 +753,8 @@ def _decimals(texts: pl.Series, order: pl.Series, positive: bool) -> Sequence[De
     raises InvalidOperation). Each distinct text is made a Decimal once when texts repeat
     (quantities, costs): the rows share it. Raises _NotFills for a value <= 0 (`positive`) or
     < 0."""
+    import polars as pl
+
     distinct = texts.unique()
     values = list(map(Decimal, distinct.to_list()))
     lowest = min(values)

@@ -27,15 +27,15 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 import time
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 import psycopg
 from sqlalchemy import Connection, Engine, Table, create_engine, event, func, select
 from sqlalchemy.engine import make_url
@@ -44,6 +44,9 @@ from sqlalchemy.pool import QueuePool
 
 import migrations
 from oms.errors import BadInput, DatabaseNotReady
+
+if TYPE_CHECKING:
+    import polars as pl
 
 # the database failing a statement: through SQLAlchemy, or from the driver itself (the bulk
 # paths write on the raw connection: executemany, pipelines, COPY)
@@ -297,6 +300,13 @@ def next_id(conn: Connection, table: Table, column: str) -> int:
 _MAX_ID: dict[tuple[str, str], Any] = {}  # next_id's statements, built once (SQLAlchemy caches)
 
 
+def _frame(rows: Iterable[Sequence[Any]] | pl.DataFrame) -> pl.DataFrame | None:
+    """`rows` if they are a polars frame (polars is imported only by what makes frames: not by
+    every command's start-up, so a process without polars has none)."""
+    polars = sys.modules.get("polars")
+    return rows if polars is not None and isinstance(rows, polars.DataFrame) else None
+
+
 def bulk_insert(
     conn: Connection,
     table: Table,
@@ -311,11 +321,12 @@ def bulk_insert(
     raw = conn.connection.driver_connection
     if raw is None:
         raise RuntimeError("no DBAPI connection")
+    frame = _frame(rows)
     if conn.dialect.name == "postgresql":
-        if isinstance(rows, pl.DataFrame):
+        if frame is not None:
             sql = f'COPY "{table.name}" ({cols}) FROM STDIN WITH (FORMAT csv)'
             with raw.cursor() as cur, cur.copy(sql) as copy:
-                copy.write(rows.select(columns).write_csv(include_header=False))
+                copy.write(frame.select(columns).write_csv(include_header=False))
             return
         with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:
             for row in rows:
@@ -324,7 +335,7 @@ def bulk_insert(
     marks = ", ".join("?" for _ in columns)
     cur = raw.cursor()
     try:
-        data = rows.select(columns).iter_rows() if isinstance(rows, pl.DataFrame) else rows
+        data = rows if frame is None else frame.select(columns).iter_rows()
         cur.executemany(f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks})', data)
     finally:
         cur.close()

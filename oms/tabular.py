@@ -16,13 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import polars as pl
-
 from oms.errors import BadFile, BadInput, RowError
 from oms.values import CURRENCY_PATTERN, DECIMAL_PATTERN, IDENT_PATTERN
 
 if TYPE_CHECKING:
     import pandera.polars as pa
+    import polars as pl
+
+# polars (and pandera) are imported by the functions that read and check files, not when
+# tieout starts: a command that reads no file does not pay for them
 
 UTC_TIME_PATTERN = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
@@ -96,6 +98,8 @@ def decode_utf8(path: str, data: bytes) -> str:
 def read_csv(path: str, *, required: Sequence[str], optional: Collection[str] = ()) -> TextFile:
     """Read a CSV with a header into a frame of stripped strings; refuse a file that is empty,
     not UTF-8, or whose header lacks a required column or has an unknown or repeated one."""
+    import polars as pl
+
     data = read_bytes(path)
     text = decode_utf8(path, data)
     if not text.strip():
@@ -180,6 +184,7 @@ def column_check(test: Callable[[pl.Expr], pl.Expr], error: str) -> pa.Check:
     """A check of one text column, element-wise; empty cells pass (required columns are
     checked for emptiness by the schema's nullable flag)."""
     import pandera.polars as pa
+    import polars as pl
 
     return pa.Check(
         lambda d: d.lazyframe.select(
@@ -215,6 +220,8 @@ def date_check() -> pa.Check:
 
 
 def utc_time_expr(col: str | pl.Expr) -> pl.Expr:
+    import polars as pl
+
     expr = pl.col(col) if isinstance(col, str) else col
     return (
         expr.str.replace(r"Z$", "+00:00")
@@ -311,6 +318,8 @@ def duplicate_rows(
     frame: pl.DataFrame, keys: Sequence[str], lines: Sequence[int] | None = None
 ) -> list[RowError]:
     """Rows whose key repeats an earlier row of the same file."""
+    import polars as pl
+
     dup = frame.with_row_index("_i").filter(
         pl.struct(keys).is_duplicated() & ~pl.struct(keys).is_first_distinct()
     )
