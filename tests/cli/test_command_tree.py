@@ -85,17 +85,21 @@ def _fresh(code: str) -> Any:
 
 def test_a_groups_command_imports_its_module_alone_and_approve_imports_them_all() -> None:
     """In a process of its own (as `tieout` runs): `tieout order ...` imports cli.order_cmd and
-    no other command module; `tieout approve` imports every one, so that every four-eyes
-    command it may run is registered (cli.common.FOUR_EYES_COMMANDS) and guarded."""
+    no other command module, nor polars or pandera (what reads files imports them); `tieout
+    approve` imports every command module, so that every four-eyes command it may run is
+    registered (cli.common.FOUR_EYES_COMMANDS) and guarded."""
     probe = (
         "import sys, json; from cli import main, common; main.command({args!r}); "
-        "print(json.dumps([sorted(m for m in sys.modules if m.endswith('_cmd')), "
-        "sorted(common.FOUR_EYES_COMMANDS)]))"
+        "print(json.dumps([sorted(m for m in sys.modules if m.endswith('_cmd') "
+        "or m in ('polars', 'pandera')), sorted(common.FOUR_EYES_COMMANDS)]))"
     )
-    loaded, _ = _fresh(probe.format(args=["order", "list"]))
-    assert loaded == ["cli.order_cmd"]
+    for args in (["order", "list"], ["order", "show"], ["order", "cancel"]):
+        loaded, _ = _fresh(probe.format(args=args))
+        assert loaded == ["cli.order_cmd"], args
+    loaded, _ = _fresh(probe.format(args=["cash", "balance"]))
+    assert loaded == ["cli.refdata_cmd"]
     loaded, four_eyes = _fresh(probe.format(args=["approve", "1"]))
-    assert loaded == sorted(f"cli.{m}" for m in main.MODULES)
+    assert set(loaded) >= {f"cli.{m}" for m in main.MODULES}
     typer.main.get_command(main.app)
     from cli import common
 
