@@ -1166,10 +1166,13 @@ def _book_fill(
     *,
     commission: Decimal = Decimal(0),
     source: str = "paper",
+    inst: book.Instrument | None = None,
 ) -> None:
     """A fill (paper, or a venue's report): an execution (at `at`, else now) and its cash
-    journal entry, in the caller's transaction."""
-    inst = book.get_instrument(conn, order.symbol)
+    journal entry, in the caller's transaction. `inst`: the order's instrument, when the
+    caller has read it in this transaction."""
+    if inst is None:
+        inst = book.get_instrument(conn, order.symbol)
     exec_time = at or ctx.now
     traded = trade_date(inst.exchange, exec_time)
     row, entry = fill_booking(
@@ -2885,6 +2888,7 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                 else Decimal(0)
             )
             holds = _BarHolds(conn)  # the cash accounts' holds, read once in this bar
+            cash_accounts: dict[str, bool] = {}
             for order in resting:
                 assert inst is not None
                 if bar.time < terms_since(order) or expiry_due(order, inst.exchange, bar.time):
@@ -2923,7 +2927,11 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                     reason=f"bar {utc_iso(bar.time)}",
                 )
                 answers: list[orders.ApplyFill | orders.AcceptCancel] = [fill]
-                cash_account = _cash_account(conn, order.account)
+                cash_account = cash_accounts.get(order.account)
+                if cash_account is None:  # an account's type, read once in the bar
+                    cash_account = cash_accounts[order.account] = _cash_account(
+                        conn, order.account
+                    )
                 if cash_account:
                     # a cash account pays at most what it has at the fill price (a gap)
                     answers = paper.within_cash(
@@ -2935,7 +2943,7 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                         inst.currency,
                     )
                 done = touched[order.order_id] = _fill_from_bar(
-                    conn, ctx, order, answers, bar, terms, inst.currency
+                    conn, ctx, order, answers, bar, terms, inst
                 )
                 if cash_account:  # what it holds now, for the younger orders after it
                     holds.changed(done, inst.currency)
@@ -3023,7 +3031,7 @@ def _fill_from_bar(
     answers: list[orders.ApplyFill | orders.AcceptCancel],
     bar: md.Bar,
     terms: paper.PaperTerms,
-    currency: str,
+    inst: book.Instrument,
 ) -> Order:
     """Book the paper venue's answers to a resting order from one bar (a fill, and the rest
     canceled when a cash account cannot pay it), each step stored and the fill audited."""
@@ -3036,8 +3044,8 @@ def _fill_from_bar(
         current = step.order
         payload: dict[str, Any] = {"bar": utc_iso(bar.time), "status": current.status.value}
         if isinstance(answer, orders.ApplyFill):
-            fee = paper.fill_charge(terms, before, answer, currency=currency)
-            _book_fill(conn, ctx, current, answer, at=bar.time, commission=fee)
+            fee = paper.fill_charge(terms, before, answer, currency=inst.currency)
+            _book_fill(conn, ctx, current, answer, at=bar.time, commission=fee, inst=inst)
             conn.execute(
                 paper_bar_takes.insert(),
                 {
