@@ -597,31 +597,29 @@ _LIVE_BUYS = (
 )
 
 
-def reserved_cash(conn: Connection, account: str, currency: str) -> Decimal:
-    """Cash in `currency` held for the account's live buy orders in instruments that trade in
-    it (order_reservation: as the buying power check sized them). No FX: an order reserves cash
-    in its instrument's currency only. Read from the account's order_totals and the buys
-    priced each time (priced_each)."""
-    return _held(conn, account, currency)
-
-
-def live_buy_holds(conn: Connection, account: str, currency: str) -> dict[str, Decimal]:
+def live_buy_holds(
+    conn: Connection,
+    account: str,
+    currency: str,
+    last_of: dict[str, Decimal | None] | None = None,
+) -> dict[str, Decimal]:
     """The cash each live buy order of the account in instruments that trade in `currency`
     holds (order_reservation), by order id, read from every such order: from its columns,
     or from its stored value while a replace is pending or when the paper commission counts
-    what filled already. Their sum is reserved_cash."""
+    what filled already. Their sum is reserved_cash (read from the order totals instead).
+    `last_of`: the last price of each symbol, as read so far (filled in as needed)."""
     held: dict[str, Decimal] = {}
     rows = conn.execute(_LIVE_BUYS, {"b_account": account, "b_currency": currency})
     buffer = risk_limits.load_limits(conn).market_buffer_pct
     terms = paper.load_terms(conn)
     charging = paper.charges(terms)
     whole: list[str] = []  # orders whose stored value is needed
-    last_of: dict[str, Decimal | None] = {}  # the last price of each symbol, read once
+    known = {} if last_of is None else last_of  # the last price of each symbol, read once
 
     def last(symbol: str) -> Decimal | None:
-        if symbol not in last_of:
-            last_of[symbol] = _last_close(conn, symbol)
-        return last_of[symbol]
+        if symbol not in known:
+            known[symbol] = _last_close(conn, symbol)
+        return known[symbol]
 
     with localcontext(lots.CONTEXT):
         for order_id, symbol, status, leaves, limit, stop, venue, cum in rows:
@@ -885,9 +883,12 @@ _TOTAL_DELETE = order_totals.delete().where(*_TOTAL_KEY)
 _TOTAL_UPDATE = order_totals.update().where(*_TOTAL_KEY)
 
 
-def _held(conn: Connection, account: str, currency: str) -> Decimal:
-    """reserved_cash of all the account's live buy orders: the holds order_totals keeps, plus
-    those priced each time."""
+def reserved_cash(conn: Connection, account: str, currency: str) -> Decimal:
+    """Cash in `currency` held for the account's live buy orders in instruments that trade in
+    it (order_reservation: as the buying power check sized them). No FX: an order reserves cash
+    in its instrument's currency only. Read from the account's order_totals (the holds they
+    keep) plus the buys priced each time (priced_each); live_buy_holds gives the same per
+    order."""
     t, i = order_totals.c, instruments_table.c
     kept = [
         total_of(*row).shown()[1]
@@ -2979,13 +2980,20 @@ class _BarHolds:
         self.conn = conn
         self._by: dict[tuple[str, str], RankedSums] = {}
         self._limits: tuple[Decimal, paper.PaperTerms] | None = None
+        self._last: dict[str, Decimal | None] = {}  # each symbol's last price, read once
 
     def _of(self, account: str, currency: str) -> RankedSums:
         key = (account, currency)
         found = self._by.get(key)
         if found is None:
-            found = self._by[key] = RankedSums(live_buy_holds(self.conn, account, currency))
+            held = live_buy_holds(self.conn, account, currency, self._last)
+            found = self._by[key] = RankedSums(held)
         return found
+
+    def _last_close(self, symbol: str) -> Decimal | None:
+        if symbol not in self._last:
+            self._last[symbol] = _last_close(self.conn, symbol)
+        return self._last[symbol]
 
     def older(self, order: Order, currency: str) -> Decimal:
         """What the account's live buys placed before `order` hold (ids grow with time)."""
@@ -3004,7 +3012,7 @@ class _BarHolds:
                 paper.load_terms(conn),
             )
         buffer, terms = self._limits
-        last = partial(_last_close, self.conn, order.symbol)
+        last = partial(self._last_close, order.symbol)
         with localcontext(lots.CONTEXT):
             holds.set(
                 order.order_id,
