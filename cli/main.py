@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Sequence
+from functools import cache
 from importlib import import_module
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,25 +29,6 @@ from cli.common import (
 from oms.errors import PartlyDone, TieoutError
 from oms.store import DATABASE_ERRORS, database_reason
 from oms.values import printable
-
-# the modules that register tieout's commands, in the order the whole tree lists them
-MODULES = (
-    "refdata_cmd",
-    "book_cmd",
-    "md_cmd",
-    "audit_cmd",
-    "order_cmd",
-    "risk_cmd",
-    "paper_cmd",
-    "report_cmd",
-    "export_cmd",
-    "recon_cmd",
-    "schedule_cmd",
-    "surveil_cmd",
-    "user_cmd",
-    "retention_cmd",
-    "backup_cmd",
-)
 
 # the first word of a command line (a group, or a top-level command a module registers) -> the
 # module that registers it: that command imports and builds that module's commands alone.
@@ -82,6 +64,8 @@ OWNERS: dict[str, str] = {
     "retention": "retention_cmd",
     "backup": "backup_cmd",
 }
+# the modules that register tieout's commands, in the order the whole tree lists them
+MODULES = tuple(dict.fromkeys(OWNERS.values()))
 
 
 def _program() -> typer.Typer:
@@ -120,22 +104,18 @@ def demo(
     run_demo(Path(out), seed, resolve_actor(actor), clock, say)
 
 
-_whole: list[typer.Typer] = []
-
-
+@cache
 def whole_app() -> typer.Typer:
     """The program with every command (built once per process): each module's registered, then
     init and demo, and every writing command put behind its permission (oms.operators
     .PERMISSIONS, cli.common.guard_commands)."""
-    if not _whole:
-        app = _program()
-        for name in MODULES:
-            import_module(f"cli.{name}").register(app)
-        app.command("init")(init)
-        app.command("demo")(demo)
-        guard_commands(app)
-        _whole.append(app)
-    return _whole[0]
+    app = _program()
+    for name in MODULES:
+        import_module(f"cli.{name}").register(app)
+    app.command("init")(init)
+    app.command("demo")(demo)
+    guard_commands(app)
+    return app
 
 
 def __getattr__(name: str) -> Any:

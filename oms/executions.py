@@ -632,7 +632,7 @@ _PLAIN = frozenset(_FILL_COLUMNS) - {"symbol"}
 
 def fill_columns(conn: Connection, account: str) -> tuple[pl.DataFrame, list[ExecRecord]]:
     """What records(conn, account=account) holds, read in bulk for positions: the fills that
-    no correction or bust names, as columns (lots.FILL_COLUMNS; no Python object per row; a
+    no correction or bust names, as columns (lots.fill_columns(); no Python object per row; a
     side other than buy or sell reads "?", which lots.build_positions_frame declines), and,
     as records, every correction and bust of the account with the executions they name (for
     lots.effective_fills: a chain resolves within them exactly as within all records)."""
