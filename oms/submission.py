@@ -32,11 +32,11 @@ all; its acknowledgements are given only after its commit.
 
 A file of more than one group is pipelined (`_pipeline`): the state is read once, on a read
 connection, and carried in memory from group to group (with the audit chain's head), and the
-groups are written on a connection of their own. On PostgreSQL a writer thread inserts and
-commits group N while group N+1 is decided, so that the server's work runs on the other core;
-on SQLite each group is written when decided, in the same thread (a writer thread was measured
-slower: see _Inline). Group N is acknowledged once its commit is known, before group N+1 goes
-to the writer; groups commit in order. No other writer may come between two groups: on
+groups are written on a connection of their own, by a writer that inserts and commits group N
+while group N+1 is decided, so that the other core does that work: on PostgreSQL a thread (the
+server works meanwhile), on SQLite a forked process (_ProcessWriter: a thread would hold the
+GIL, see _Inline). Group N is acknowledged once its commit is known, before group N+1 goes to
+the writer; groups commit in order. No other writer may come between two groups: on
 PostgreSQL the writer's connection holds the book lock for the whole pipeline; on SQLite (whose
 write lock ends at each commit) each group checks first, under the lock, that no other
 connection committed since the pipeline began (PRAGMA data_version) and that the audit trail
@@ -49,15 +49,20 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import multiprocessing
+import os
+import pickle
+import signal
 import sqlite3
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, localcontext
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from sqlalchemy import Connection
@@ -1449,12 +1454,12 @@ def submit_many(
     outcomes)` is called after each group committed, with the index of its first request.
 
     More than one group: pipelined (`_pipeline`): each group is decided on the state the groups
-    before left in memory; on PostgreSQL a writer thread inserts and commits group N while this
-    thread decides group N+1. A group the
-    pipeline could not write (the database refused its rows, or another writer committed
-    between two of its groups) is done again as a group of its own, read afresh (as a single
-    group is), and a new pipeline starts after it: nothing decided after a failed group is
-    written."""
+    before left in memory; a writer (PostgreSQL: a thread; SQLite: a process) inserts and
+    commits group N while this thread decides group N+1. A group the pipeline could not write
+    (the database refused its rows, another writer committed between two of its groups, or the
+    writer process died before its commit) is done again as a group of its own, read afresh
+    (as a single group is), and a new pipeline starts after it: nothing decided after a failed
+    group is written."""
     out: list[Outcome] = []
     size = chunk or CHUNK
     if len(requests) <= size:
@@ -1551,28 +1556,28 @@ def _pipeline(
 ) -> tuple[int, bool]:
     """Groups of `size` from `start` on, each decided on the state the groups before left in
     memory (read once, on a read connection) and written and committed on a connection of its
-    own: on PostgreSQL by a writer thread while this thread decides the next group, on SQLite
-    here (_Inline). Group N is acknowledged (`on_commit`) only
-    once its commit is known, before group N+1 is handed to the writer. Returns len(requests),
-    or the start of a group that could not be written (its decisions and those after it are
-    dropped; nothing after it was written) and whether the database refused its rows
-    (IntegrityError) rather than found another writer's commit (_Changed).
+    own, by a writer (`_open_writer`) that writes group N while this thread decides group N+1
+    (where it overlaps). Group N is acknowledged (`on_commit`) only once its commit is known,
+    before group N+1 is handed to the writer. Returns len(requests), or the start of a group
+    that could not be written (its decisions and those after it are dropped; nothing after it
+    was written) and whether the database refused its rows (IntegrityError) rather than found
+    another writer's commit (_Changed).
 
     No other writer comes between the groups: on PostgreSQL the writer's connection holds the
-    book lock for the whole pipeline (Store.writer); on SQLite the write lock is released at
-    each commit, so each group first checks, under the lock, that no other connection
-    committed since the pipeline began its reads, and is refused (_Changed) if one did."""
-    pending: tuple[int, list[Outcome], Future[None]] | None = None
+    book lock for the whole pipeline; on SQLite the write lock is released at each commit, so
+    each group first checks, under the lock, that no other connection committed since the
+    pipeline began its reads, and is refused (_Changed) if one did."""
+    pending: tuple[int, list[Outcome], _Pending] | None = None
 
     def settle() -> tuple[int, bool] | None:
         """Wait for the group in flight: acknowledge it once committed (None), or give its
         start if it could not be written."""
         nonlocal pending
         assert pending is not None
-        at, done, future = pending
+        at, done, job = pending
         pending = None
         try:
-            future.result()
+            job.result()
         except _REFUSED:
             return at, True
         except _Changed:
@@ -1582,13 +1587,7 @@ def _pipeline(
         out.extend(done)
         return None
 
-    threaded = store.dialect == "postgresql"
-    writer: Executor = (
-        ThreadPoolExecutor(1, thread_name_prefix="tieout-writer") if threaded else _Inline()
-    )
-    with _no_cyclic_gc(), store.writer() as wconn, writer:
-        # SQLite: the commits seen before any read of this pipeline
-        version = None if store.dialect == "postgresql" else _data_version(wconn)
+    with _no_cyclic_gc(), _open_writer(store) as writer:
         try:
             with store.read() as rconn:
                 group = Group(rconn, ctx, bulk=True)
@@ -1601,9 +1600,9 @@ def _pipeline(
                         failed = settle()
                         if failed is not None:
                             return failed  # the group just decided is dropped, unwritten
-                    job = writer.submit(_write_part, wconn, rows, head, version)
+                    job = writer.write(rows, head, next_head)
                     pending, head, at = (at, done, job), next_head, at + size
-                    if not threaded:  # written already: acknowledged before the next is decided
+                    if not writer.overlaps:  # written already: acknowledged now
                         failed = settle()
                         if failed is not None:
                             return failed
@@ -1614,8 +1613,8 @@ def _pipeline(
             return len(requests), False
         finally:
             if pending is not None:  # this thread failed: the write in flight ends first
-                at, done, future = pending
-                if future.exception() is None:
+                at, done, job = pending
+                if job.exception() is None:
                     # it committed: acknowledged like any other, so that a caller told where
                     # the run stopped does not submit it again
                     if on_commit is not None:
@@ -1623,13 +1622,80 @@ def _pipeline(
                     out.extend(done)
 
 
+_Rows = dict[str, list[tuple[Any, ...]]]  # a group's rows by table, in storage form
+_Head = tuple[int, str]  # the audit trail's last event: (seq, hash)
+
+
+class _Pending(Protocol):
+    """A group handed to a writer: result() waits for its commit (or raises what stopped it);
+    exception() waits and gives that instead."""
+
+    def result(self) -> Any: ...
+
+    def exception(self) -> BaseException | None: ...
+
+
+class _Writer(Protocol):
+    overlaps: bool  # writes a group while the next one is decided
+
+    def write(self, rows: _Rows, head: _Head, new_head: _Head) -> _Pending: ...
+
+
+# SQLite pipelines write in a process of their own (_ProcessWriter) where the system can fork
+# and the database is a file; False: in the deciding thread (_Inline), as tests compare
+WRITER_PROCESS = True
+
+
+@contextmanager
+def _open_writer(store: Store) -> Iterator[_Writer]:
+    """The pipeline's writer. PostgreSQL: a thread on a connection holding the book lock (the
+    server works on the other core meanwhile). SQLite: a forked process with its own
+    connection (_ProcessWriter), or, without fork or with an in-memory database, this thread
+    (_Inline)."""
+    if store.dialect == "postgresql":
+        with (
+            store.writer() as conn,
+            ThreadPoolExecutor(1, thread_name_prefix="tieout-writer") as pool,
+        ):
+            yield _ConnWriter(conn, None, pool, overlaps=True)
+        return
+    database = store.engine.url.database
+    if WRITER_PROCESS and hasattr(os, "fork") and database and database != ":memory:":
+        try:
+            writer = _ProcessWriter(store)
+        except OSError:  # no process to be had (limits, memory): this thread writes
+            pass
+        else:
+            try:
+                yield writer
+            finally:
+                writer.close()
+            return
+    with store.writer() as conn:
+        # the commits seen before any read of this pipeline
+        yield _ConnWriter(conn, _data_version(conn), _Inline(), overlaps=False)
+
+
+@dataclass(slots=True)
+class _ConnWriter:
+    """Writes on a connection of this process, by `pool`: a thread, or _Inline."""
+
+    conn: Connection
+    version: int | None  # SQLite: PRAGMA data_version before the pipeline's reads
+    pool: Executor
+    overlaps: bool
+
+    def write(self, rows: _Rows, head: _Head, new_head: _Head) -> _Pending:
+        return self.pool.submit(_write_part, self.conn, rows, head, self.version)
+
+
 class _Inline(Executor):
-    """SQLite's "writer": each group written in the calling thread, when handed over. A writer
-    thread was measured slower there (batch of 10,000 on an idle 2-core machine: ~6,650
-    orders/s with the thread, ~7,170 without): sqlite3 gives up the GIL around each row's step
-    but binds the row's values holding it, so the two threads hand the GIL over row by row
-    and the writer waits for it while this thread decides; only the COMMIT's fsync overlapped
-    (~9 ms a group). PostgreSQL's writer thread does overlap: its server works meanwhile."""
+    """Each group written in the calling thread, when handed over. A writer thread was
+    measured slower on SQLite (batch of 10,000 on an idle 2-core machine: ~6,650 orders/s with
+    the thread, ~7,170 without): sqlite3 gives up the GIL around each row's step but binds the
+    row's values holding it, so the two threads hand the GIL over row by row and the writer
+    waits for it while this thread decides; only the COMMIT's fsync overlapped (~9 ms a
+    group). Hence _ProcessWriter."""
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         future: Future[Any] = Future()
@@ -1638,6 +1704,167 @@ class _Inline(Executor):
         except BaseException as exc:  # handed over as a thread's future would hand it over
             future.set_exception(exc)
         return future
+
+
+class _ProcessWriter:
+    """SQLite's writer: a child process that inserts and commits group N while this process
+    decides group N+1, so that the two cores share the work (a thread cannot: see _Inline).
+    Groups go over a pipe, pickled, already in storage form (text, ints); the child answers
+    each with what stopped it (None: committed) and the statements it sent.
+
+    The child is forked: it has this process's code and settings. SQLite's rule is that a
+    connection is never used across a fork, and its locks are per process: so this process
+    first closes its pooled connections (SQLite then keeps no state of the file in the child),
+    and the child opens its own (Store's fork hygiene keeps it off anything inherited). The
+    child reads PRAGMA data_version before this process begins its reads, and each group checks
+    it under the write lock (_write_part), as the inline writer does. It ignores SIGINT (an
+    interrupted run ends its group in flight, as a thread would), is killed by the kernel if
+    this process dies (Linux: PR_SET_PDEATHSIG), and ends when the pipe closes.
+
+    If the child dies (killed, out of memory), whether the group in flight committed is read
+    from the database: its audit events are there (the trail ends at the group's new head) or
+    not. Committed: acknowledged; not: refused as _Changed (done again afresh). Either way
+    the next group finds the writer gone (_Changed), and the run goes on after it."""
+
+    overlaps = True
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        store.engine.dispose()  # no SQLite connection of this process crosses the fork
+        self.chan, child = multiprocessing.Pipe()
+        parent = os.getpid()
+        try:
+            self.pid = os.fork()
+        except OSError:
+            self.chan.close()
+            child.close()
+            raise
+        if self.pid == 0:  # the child: never returns
+            code = 1
+            try:
+                self.chan.close()
+                _die_with(parent)
+                _serve_writes(store, child)
+                code = 0
+            finally:
+                os._exit(code)
+        child.close()
+        self.alive = True
+        try:
+            error, _ = self.chan.recv()  # ready: the child read data_version
+        except (EOFError, OSError):
+            self.close()
+            raise OSError("the writer process ended before it began") from None
+        if error is not None:
+            self.close()
+            raise error
+
+    def write(self, rows: _Rows, head: _Head, new_head: _Head) -> _Pending:
+        reply = _Reply(self, head, new_head)
+        if not self.alive:
+            reply.outcome = _Changed("the writer process ended")
+            return reply
+        # pickled here: Connection.send's ForkingPickler is slower. OSError: the child is
+        # gone, which the end of file in its reply's place tells
+        with suppress(OSError):
+            self.chan.send_bytes(pickle.dumps((rows, head), pickle.HIGHEST_PROTOCOL))
+        return reply
+
+    def wait(self, head: _Head, new_head: _Head) -> BaseException | None:
+        """The outcome of the group in flight (None: committed)."""
+        try:
+            error: BaseException | None
+            error, statements = self.chan.recv()
+        except (EOFError, OSError):
+            self.alive = False
+            if new_head == head or self._trail_ends_at(new_head):
+                return None
+            return _Changed("the writer process ended before its commit")
+        Db.statements += statements
+        return error
+
+    def _trail_ends_at(self, new_head: _Head) -> bool:
+        with self.store.read() as conn:
+            found = conn.exec_driver_sql(_HEAD_SQL).first()
+        return found is not None and (int(found[0]), str(found[1])) == new_head
+
+    def close(self) -> None:
+        if self.alive:
+            with suppress(OSError):
+                self.chan.send_bytes(b"")  # the end
+        self.alive = False
+        self.chan.close()
+        os.waitpid(self.pid, 0)
+
+
+class _Reply:
+    """A group handed to _ProcessWriter; its outcome is read from the pipe once, when asked."""
+
+    __slots__ = ("head", "new_head", "outcome", "read", "writer")
+
+    def __init__(self, writer: _ProcessWriter, head: _Head, new_head: _Head) -> None:
+        self.writer, self.head, self.new_head = writer, head, new_head
+        self.outcome: BaseException | None = None
+        self.read = False
+
+    def exception(self) -> BaseException | None:
+        if not self.read and self.outcome is None:
+            self.outcome = self.writer.wait(self.head, self.new_head)
+        self.read = True
+        return self.outcome
+
+    def result(self) -> None:
+        error = self.exception()
+        if error is not None:
+            raise error
+
+
+def _die_with(parent: int) -> None:
+    """In the writer process: be killed when the process that forked it dies (Linux), or end
+    now if it has died already."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _serve_writes(store: Store, chan: Any) -> None:
+    """The writer process: groups from `chan`, each written by _write_part, until an empty
+    message or the pipe's end. Answers (error or None, statements sent), first once when ready.
+    Its connection is never closed: the process ends with os._exit, and SQLite needs nothing
+    from a connection that ends with its process (it does not checkpoint for it)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with store.writer() as conn:
+            version = _data_version(conn)
+            chan.send((None, 0))
+            while job := chan.recv_bytes():
+                rows, head = pickle.loads(job)  # noqa: S301 (from the parent, by its pipe)
+                before = Db.statements
+                try:
+                    _write_part(conn, rows, head, version)
+                    error: BaseException | None = None
+                except Exception as exc:
+                    error = exc
+                _answer(chan, error, Db.statements - before)
+    except EOFError:  # the pipeline's process is gone
+        return
+    except Exception as exc:
+        _answer(chan, exc, 0)
+
+
+def _answer(chan: Any, error: BaseException | None, statements: int) -> None:
+    """Send an outcome over the pipe; an error that would not come back whole from pickle
+    goes as a RuntimeError with its text."""
+    if error is not None:
+        try:
+            pickle.loads(pickle.dumps(error))  # noqa: S301 (its own bytes)
+        except Exception:
+            error = RuntimeError(f"{type(error).__name__}: {error}")
+    chan.send((error, statements))
 
 
 @contextmanager

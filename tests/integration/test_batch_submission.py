@@ -4,6 +4,7 @@ for row and hash for hash, whatever the group size; a re-run of the file creates
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -100,6 +101,12 @@ def _write(path: Path, rows: list[dict[str, str]]) -> None:
             f"{r['cid']},paper"
         )
     path.write_text("\n".join(lines) + "\n")
+
+
+def _children() -> list[int]:
+    """This process's child processes (Linux)."""
+    pid = os.getpid()
+    return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 def _one_by_one(store: Store, path: Path) -> list[tuple[Any, ...]]:
@@ -211,11 +218,19 @@ def test_a_file_decides_as_one_submission_per_row(
     batch.dispose()
 
 
+@pytest.mark.parametrize("writer", ["inline", "process"])
 def test_a_crash_mid_file_leaves_whole_groups(
-    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str
 ) -> None:
-    """A failure while a group is written (here: the third group's insert) leaves the groups
-    before it committed and acknowledged, and nothing of the failing group."""
+    """A failure of the run in the middle of the file leaves the groups before it committed
+    and acknowledged, and nothing of the groups after. Written in this thread (SQLite's inline
+    writer, PostgreSQL's writer thread): the third group's insert fails, between the inserts and
+    the commit. SQLite's writer process: deciding the third group fails, while the second is
+    written; the second still commits and is acknowledged, and the writer process ends."""
+    if writer == "process" and store.dialect != "sqlite":
+        pytest.skip("the writer process is SQLite's")
+    monkeypatch.setattr(submission, "WRITER_PROCESS", writer == "process")
+    children = _children()
     _setup(store, tmp_path, "a")
     path = tmp_path / "orders.csv"
     rows = [
@@ -241,7 +256,18 @@ def test_a_crash_mid_file_leaves_whole_groups(
         if calls["n"] == 3:
             raise KeyboardInterrupt  # as a kill between the inserts and the commit
 
-    monkeypatch.setattr(submission.Db, "write", failing)
+    decide = submission.Group.decide_all
+
+    def decide_fails(self: submission.Group, part: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # as a kill while the second group is written
+        return decide(self, part)
+
+    if writer == "process":
+        monkeypatch.setattr(submission.Group, "decide_all", decide_fails)
+    else:
+        monkeypatch.setattr(submission.Db, "write", failing)
     acked: list[str] = []
     with pytest.raises(KeyboardInterrupt):
         order_book.submit_file(
@@ -255,7 +281,9 @@ def test_a_crash_mid_file_leaves_whole_groups(
         ids = sorted(conn.execute(sa.select(orders.c.client_order_id)).scalars())
         assert ids == sorted(acked)
         assert audit.verify_store(conn).ok
+    assert _children() == children  # no writer process left behind
     monkeypatch.setattr(submission.Db, "write", original)
+    monkeypatch.setattr(submission.Group, "decide_all", decide)
     result = order_book.submit_file(store, Ctx("ops", NOW), str(path))
     assert [x.duplicate for x in result.lines] == [True] * 6 + [False] * 4
     with store.read() as conn:

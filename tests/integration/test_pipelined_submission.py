@@ -3,10 +3,15 @@ acknowledged only once committed, and never after a group that failed; a group w
 database refuses is redone one order per transaction with nothing decided after it kept;
 another writer committing between two groups is seen (SQLite) or kept out until the file is
 done (PostgreSQL: the book lock is held for the whole pipeline), never forks the audit chain
-and never makes a decision on stale state."""
+and never makes a decision on stale state. On SQLite each test runs with the writer process
+(the default) and with the inline writer; the fakes below count in shared memory, since the
+writer process runs them in a process of its own."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -28,6 +33,7 @@ from tests.conftest import _pg_url
 from tests.integration.test_batch_submission import (
     NOW,
     _book,
+    _children,
     _lines,
     _one_by_one,
     _rows,
@@ -47,6 +53,18 @@ def _stores(db_url: str, tmp_path: Path) -> tuple[Store, Store]:
         s.init(now=NOW - timedelta(minutes=10))
         _setup(s, tmp_path, name)
     return single, batch
+
+
+@pytest.fixture(params=["process", "inline"])
+def writer(request: pytest.FixtureRequest, db_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The SQLite pipeline's writer: a process of its own, or this thread (PostgreSQL: its
+    writer thread, once)."""
+    if db_url.startswith("postgresql"):
+        if request.param == "inline":
+            pytest.skip("PostgreSQL has one writer: a thread")
+        return "thread"
+    monkeypatch.setattr(submission, "WRITER_PROCESS", request.param == "process")
+    return str(request.param)
 
 
 def _acked_in_db(store: Store, acked: list[str]) -> Callable[[Any], None]:
@@ -69,7 +87,7 @@ def _acked_in_db(store: Store, acked: list[str]) -> Callable[[Any], None]:
 
 @pytest.mark.parametrize("raised_by", ["sqlalchemy", "driver"])
 def test_a_refused_group_is_redone_one_order_at_a_time(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raised_by: str
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raised_by: str, writer: str
 ) -> None:
     """The second group's insert fails (an IntegrityError, through SQLAlchemy or from the
     driver, after its rows went in): the first
@@ -82,13 +100,15 @@ def test_a_refused_group_is_redone_one_order_at_a_time(
     expected = _one_by_one(single, path)
     monkeypatch.setattr(submission, "CHUNK", 10)
     original: Callable[..., None] = submission.Db.write
-    calls = {"n": 0}
+    calls = multiprocessing.Value("i", 0)  # shared with the writer process
     singles: list[int] = []
 
     def failing(self: submission.Db, collected: Any) -> None:
-        calls["n"] += 1
+        with calls.get_lock():
+            calls.value += 1
+            n = calls.value
         original(self, collected)
-        if calls["n"] == 2:
+        if n == 2:
             if raised_by == "sqlalchemy":
                 raise IntegrityError("INSERT", {}, Exception("refused on purpose"))
             # the rows go by the raw connection: the driver's own error
@@ -118,7 +138,7 @@ def test_a_refused_group_is_redone_one_order_at_a_time(
 
 
 def test_another_writer_between_groups(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str
 ) -> None:
     """Another connection deposits cash into M2 (whose buying power decides its orders) right
     after the file's first group committed. SQLite: the pipeline sees the commit before it
@@ -144,14 +164,16 @@ def test_another_writer_between_groups(
     monkeypatch.setattr(submission, "CHUNK", 10)
     other = Store.open(batch.engine.url.render_as_string(hide_password=False))
     real_write = submission._write_part
-    writes = {"n": 0}
+    writes = multiprocessing.Value("i", 0)  # shared with the writer process
     threads: list[threading.Thread] = []
     redone: list[int] = []
 
     def write_then_deposit(*args: Any) -> None:
         real_write(*args)
-        writes["n"] += 1
-        if writes["n"] == 1:
+        with writes.get_lock():
+            writes.value += 1
+            n = writes.value
+        if n == 1:
             t = threading.Thread(
                 target=book.deposit, args=(other, deposit, "M2", Decimal("5000"), None)
             )
@@ -184,5 +206,69 @@ def test_another_writer_between_groups(
         trail = [a for a in actions if a in {"order.submit", "cash.deposit"}]
     assert trail.count("cash.deposit") == 4  # three in the setup, one here
     other.dispose()
+    single.dispose()
+    batch.dispose()
+
+
+@pytest.mark.parametrize("dies", ["before its commit", "after its commit"])
+def test_the_writer_process_killed_loses_and_doubles_nothing(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dies: str
+) -> None:
+    """SQLite's writer process is killed (SIGKILL) while it writes the second group: after
+    its inserts, before its commit (the database rolls the group back), or after its commit,
+    before it answers. The run reads from the database whether the group committed: if not,
+    the group is decided again afresh; if so, it is acknowledged, and the next group (which
+    finds the writer gone) is. The run goes on with a new writer process: every order once, the
+    book as single submissions make it, each acknowledgement after its commit."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the writer process is SQLite's")
+    single, batch = _stores(db_url, tmp_path)
+    path = tmp_path / "orders.csv"
+    _write(path, _rows(5))
+    expected = _one_by_one(single, path)
+    monkeypatch.setattr(submission, "CHUNK", 10)
+    here = os.getpid()
+    calls = multiprocessing.Value("i", 0)  # shared with the writer process
+
+    def killed_on_the_second(*_: Any) -> None:
+        with calls.get_lock():
+            calls.value += 1
+            n = calls.value
+        if n == 2 and os.getpid() != here:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    if dies == "before its commit":
+        write: Callable[..., None] = submission.Db.write
+
+        def insert_then_die(self: submission.Db, collected: Any) -> None:
+            write(self, collected)
+            killed_on_the_second()
+
+        monkeypatch.setattr(submission.Db, "write", insert_then_die)
+    else:
+        write_part = submission._write_part
+
+        def commit_then_die(*args: Any) -> None:
+            write_part(*args)
+            killed_on_the_second()
+
+        monkeypatch.setattr(submission, "_write_part", commit_then_die)
+    redone: list[int] = []
+    real_group = submission._group_or_singles
+
+    def spy(store: Store, ctx: Ctx, part: Any) -> Any:
+        redone.append(len(part))
+        return real_group(store, ctx, part)
+
+    monkeypatch.setattr(submission, "_group_or_singles", spy)
+    children = _children()
+    acked: list[str] = []
+    result = order_book.submit_file(batch, Ctx("ops", NOW), str(path), _acked_in_db(batch, acked))
+    assert redone == [10]  # the second group (not committed) or the third (no writer left)
+    assert _lines(result) == expected
+    assert acked == [x.order.order_id for x in result.lines if x.order is not None]
+    assert _book(batch) == _book(single)
+    assert _book(batch)["audit"] is True
+    assert _children() == children  # each writer process was waited for
     single.dispose()
     batch.dispose()
