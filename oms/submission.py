@@ -509,6 +509,7 @@ _PG_POSITION_AFTER_SQL = (
 _UNPREPARED = frozenset({_PG_POSITION_AFTER_SQL})
 _CLIENT_ID_SQL = "SELECT order_id FROM order_client_ids WHERE account = ? AND client_order_id = ?"
 _HEAD_SQL = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
+_EVENT_HASH_SQL = "SELECT hash FROM audit_events WHERE seq = ?"
 
 
 # ---- the state a group works on ------------------------------------------------------------------
@@ -1722,9 +1723,9 @@ class _ProcessWriter:
     this process dies (Linux: PR_SET_PDEATHSIG), and ends when the pipe closes.
 
     If the child dies (killed, out of memory), whether the group in flight committed is read
-    from the database: its audit events are there (the trail ends at the group's new head) or
-    not. Committed: acknowledged; not: refused as _Changed (done again afresh). Either way
-    the next group finds the writer gone (_Changed), and the run goes on after it."""
+    from the database: its last audit event is there (that seq with that hash) or not. Committed:
+    acknowledged; not: refused as _Changed (done again afresh). Either way the next group finds
+    the writer gone (_Changed), and the run goes on after it."""
 
     overlaps = True
 
@@ -1777,16 +1778,20 @@ class _ProcessWriter:
             error, statements = self.chan.recv()
         except (EOFError, OSError):
             self.alive = False
-            if new_head == head or self._trail_ends_at(new_head):
+            if new_head == head or self._committed(new_head):
                 return None
             return _Changed("the writer process ended before its commit")
         Db.statements += statements
         return error
 
-    def _trail_ends_at(self, new_head: _Head) -> bool:
+    def _committed(self, new_head: _Head) -> bool:
+        """Whether the group whose last audit event is `new_head` committed: that event is in
+        the trail (by its seq and hash: another writer may have appended after it, or, if it
+        did not commit, taken its seq with an event of its own)."""
+        seq, hash_ = new_head
         with self.store.read() as conn:
-            found = conn.exec_driver_sql(_HEAD_SQL).first()
-        return found is not None and (int(found[0]), str(found[1])) == new_head
+            found = conn.exec_driver_sql(_EVENT_HASH_SQL, (seq,)).first()
+        return found is not None and str(found[0]) == hash_
 
     def close(self) -> None:
         if self.alive:

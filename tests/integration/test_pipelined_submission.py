@@ -210,22 +210,36 @@ def test_another_writer_between_groups(
     batch.dispose()
 
 
-@pytest.mark.parametrize("dies", ["before its commit", "after its commit"])
+@pytest.mark.parametrize(
+    "dies", ["before its commit", "after its commit", "after its commit and a deposit"]
+)
 def test_the_writer_process_killed_loses_and_doubles_nothing(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dies: str
 ) -> None:
     """SQLite's writer process is killed (SIGKILL) while it writes the second group: after
     its inserts, before its commit (the database rolls the group back), or after its commit,
-    before it answers. The run reads from the database whether the group committed: if not,
-    the group is decided again afresh; if so, it is acknowledged, and the next group (which
-    finds the writer gone) is. The run goes on with a new writer process: every order once, the
-    book as single submissions make it, each acknowledgement after its commit."""
+    before it answers (also with another connection's deposit committed in between, so that
+    the trail no longer ends at the group's last event). The run reads from the database
+    whether the group committed: if not, the group is decided again afresh; if so, it is
+    acknowledged, and the next group (which finds the writer gone) is decided again afresh. The
+    run goes on with a new writer process: every order once, the book as single submissions
+    make it, each acknowledgement after its commit."""
     if not db_url.startswith("sqlite"):
         pytest.skip("the writer process is SQLite's")
     single, batch = _stores(db_url, tmp_path)
-    path = tmp_path / "orders.csv"
-    _write(path, _rows(5))
-    expected = _one_by_one(single, path)
+    path, first, rest = tmp_path / "orders.csv", tmp_path / "first.csv", tmp_path / "rest.csv"
+    rows = _rows(5)
+    _write(path, rows)
+    deposit = Ctx("treasury", NOW)
+    if dies.endswith("deposit"):  # after the second group
+        _write(first, rows[:20])
+        _write(rest, rows[20:])
+        expected = _one_by_one(single, first)
+        book.deposit(single, deposit, "M2", Decimal("5000"), None)
+        expected += _one_by_one(single, rest)
+    else:
+        expected = _one_by_one(single, path)
+    other = Store.open(batch.engine.url.render_as_string(hide_password=False))
     monkeypatch.setattr(submission, "CHUNK", 10)
     here = os.getpid()
     calls = multiprocessing.Value("i", 0)  # shared with the writer process
@@ -235,6 +249,8 @@ def test_the_writer_process_killed_loses_and_doubles_nothing(
             calls.value += 1
             n = calls.value
         if n == 2 and os.getpid() != here:
+            if dies.endswith("deposit"):
+                book.deposit(other, deposit, "M2", Decimal("5000"), None)
             os.kill(os.getpid(), signal.SIGKILL)
 
     if dies == "before its commit":
@@ -270,5 +286,6 @@ def test_the_writer_process_killed_loses_and_doubles_nothing(
     assert _book(batch) == _book(single)
     assert _book(batch)["audit"] is True
     assert _children() == children  # each writer process was waited for
+    other.dispose()
     single.dispose()
     batch.dispose()
