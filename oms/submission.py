@@ -56,6 +56,7 @@ import pickle
 import signal
 import sqlite3
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
@@ -1643,17 +1644,25 @@ class _Writer(Protocol):
     def write(self, rows: _Rows, head: _Head, new_head: _Head) -> _Pending: ...
 
 
-# SQLite pipelines write in a process of their own (_ProcessWriter) where the system can fork
-# and the database is a file; False: in the deciding thread (_Inline), as tests compare
+# SQLite pipelines write in a process of their own (_ProcessWriter) where the system can fork,
+# the database is a file and this process runs one thread (_may_fork); False: in the deciding
+# thread (_Inline), as tests compare
 WRITER_PROCESS = True
+
+
+def _may_fork() -> bool:
+    """Whether forking is safe here: no other thread, which could hold a lock (SQLite's own,
+    the allocator's) at the fork that the child would then wait for forever. The command line
+    runs one thread; a program that embeds tieout with threads gets the inline writer."""
+    return hasattr(os, "fork") and threading.active_count() == 1
 
 
 @contextmanager
 def _open_writer(store: Store) -> Iterator[_Writer]:
     """The pipeline's writer. PostgreSQL: a thread on a connection holding the book lock (the
     server works on the other core meanwhile). SQLite: a forked process with its own
-    connection (_ProcessWriter), or, without fork or with an in-memory database, this thread
-    (_Inline)."""
+    connection (_ProcessWriter), or this thread (_Inline) where forking is unsafe (_may_fork) or
+    the database is in memory."""
     if store.dialect == "postgresql":
         with (
             store.writer() as conn,
@@ -1662,7 +1671,7 @@ def _open_writer(store: Store) -> Iterator[_Writer]:
             yield _ConnWriter(conn, None, pool, overlaps=True)
         return
     database = store.engine.url.database
-    if WRITER_PROCESS and hasattr(os, "fork") and database and database != ":memory:":
+    if WRITER_PROCESS and database and database != ":memory:" and _may_fork():
         try:
             writer = _ProcessWriter(store)
         except OSError:  # no process to be had (limits, memory): this thread writes
@@ -1799,7 +1808,8 @@ class _ProcessWriter:
                 self.chan.send_bytes(b"")  # the end
         self.alive = False
         self.chan.close()
-        os.waitpid(self.pid, 0)
+        with suppress(ChildProcessError):  # reaped already (SIGCHLD ignored by the caller)
+            os.waitpid(self.pid, 0)
 
 
 class _Reply:

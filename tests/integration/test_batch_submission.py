@@ -230,6 +230,7 @@ def test_a_crash_mid_file_leaves_whole_groups(
     if writer == "process" and store.dialect != "sqlite":
         pytest.skip("the writer process is SQLite's")
     monkeypatch.setattr(submission, "WRITER_PROCESS", writer == "process")
+    monkeypatch.setattr(submission, "_may_fork", lambda: True)  # a thread another test left
     children = _children()
     _setup(store, tmp_path, "a")
     path = tmp_path / "orders.csv"

@@ -64,6 +64,7 @@ def writer(request: pytest.FixtureRequest, db_url: str, monkeypatch: pytest.Monk
             pytest.skip("PostgreSQL has one writer: a thread")
         return "thread"
     monkeypatch.setattr(submission, "WRITER_PROCESS", request.param == "process")
+    monkeypatch.setattr(submission, "_may_fork", lambda: True)  # a thread another test left
     return str(request.param)
 
 
@@ -226,6 +227,7 @@ def test_the_writer_process_killed_loses_and_doubles_nothing(
     make it, each acknowledgement after its commit."""
     if not db_url.startswith("sqlite"):
         pytest.skip("the writer process is SQLite's")
+    monkeypatch.setattr(submission, "_may_fork", lambda: True)  # a thread another test left
     single, batch = _stores(db_url, tmp_path)
     path, first, rest = tmp_path / "orders.csv", tmp_path / "first.csv", tmp_path / "rest.csv"
     rows = _rows(5)
@@ -287,5 +289,41 @@ def test_the_writer_process_killed_loses_and_doubles_nothing(
     assert _book(batch)["audit"] is True
     assert _children() == children  # each writer process was waited for
     other.dispose()
+    single.dispose()
+    batch.dispose()
+
+
+def test_with_another_thread_running_the_file_is_written_in_this_thread(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forking while another thread runs is unsafe (it may hold a lock the child would wait
+    for): with one running, SQLite's pipeline writes in this thread, and no process is made."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the writer process is SQLite's")
+    single, batch = _stores(db_url, tmp_path)
+    path = tmp_path / "orders.csv"
+    _write(path, _rows(2))
+    expected = _one_by_one(single, path)
+    monkeypatch.setattr(submission, "CHUNK", 10)
+    forks: list[int] = []
+    real_fork = os.fork
+
+    def counted_fork() -> int:
+        forks.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", counted_fork)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        result = order_book.submit_file(batch, Ctx("ops", NOW), str(path))
+    finally:
+        stop.set()
+        other.join()
+    assert forks == []
+    assert _lines(result) == expected
+    result = order_book.submit_file(batch, Ctx("ops", NOW), str(path))  # one thread again
+    assert forks == [1]  # a writer process now
     single.dispose()
     batch.dispose()
