@@ -27,7 +27,7 @@ from cli.common import (
     say,
 )
 from oms.errors import PartlyDone, TieoutError
-from oms.store import DATABASE_ERRORS, database_reason
+from oms.store import database_errors, database_reason
 from oms.values import printable
 
 # the first word of a command line (a group, or a top-level command a module registers) -> the
@@ -179,7 +179,7 @@ def run() -> None:
     except typer.Abort:
         sys.stderr.write("tieout: aborted\n")
         sys.exit(1)
-    except DATABASE_ERRORS as exc:  # the database failed mid-command: its transaction rolled back
+    except database_errors() as exc:  # the database failed mid-command: its transaction rolled back
         reason = database_reason(exc)
         if "database is locked" in reason:
             reason += " (another process holds the write lock; try again once it is done)"

@@ -65,7 +65,7 @@ from oms.schema import (
 )
 from oms.schema import instruments as instruments_table
 from oms.schema import orders as orders_table
-from oms.store import DATABASE_ERRORS, Store, database_reason, next_id
+from oms.store import Store, database_errors, database_reason, next_id
 from oms.values import (
     AccountId,
     AccountType,
@@ -711,8 +711,11 @@ class Total:
     open_places: Places = ()
     held_places: Places = ()
 
-    def moved(self, before: tuple[Decimal | None, Decimal | None],
-              after: tuple[Decimal | None, Decimal | None]) -> Total:
+    def moved(
+        self,
+        before: tuple[Decimal | None, Decimal | None],
+        after: tuple[Decimal | None, Decimal | None],
+    ) -> Total:
         """The row after an order that added `before` (standing) adds `after`."""
         zero = Decimal(0)
         with localcontext(lots.CONTEXT):
@@ -747,14 +750,10 @@ def places_text(places: Places) -> str:
 
 
 def parse_places(text: str) -> Places:
-    return tuple(
-        (int(p), int(n)) for p, n in (item.split(":") for item in text.split(",") if item)
-    )
+    return tuple((int(p), int(n)) for p, n in (item.split(":") for item in text.split(",") if item))
 
 
-def total_of(
-    open_qty: Decimal, held: Decimal, open_places: str, held_places: str
-) -> Total:
+def total_of(open_qty: Decimal, held: Decimal, open_places: str, held_places: str) -> Total:
     return Total(open_qty, held, parse_places(open_places), parse_places(held_places))
 
 
@@ -2105,7 +2104,7 @@ def apply_reports(store: Store, ctx: Ctx, path: str) -> ApplyResult:
     progress = _ApplyProgress(path, len(parsed))
     try:
         return _apply_parsed(store, ctx, path, parsed, progress)
-    except DATABASE_ERRORS as exc:
+    except database_errors() as exc:
         reason = database_reason(exc)
         so_far = progress.result()
         first = next((p.line for p in parsed if isinstance(p, fix.Report)), None)
@@ -2347,7 +2346,7 @@ def submit_file(
 
     try:
         submission.submit_many(store, ctx, requests, committed)
-    except DATABASE_ERRORS as exc:
+    except database_errors() as exc:
         raise _batch_interrupted(path, numbers, requests, out, exc) from exc
     repeats = {
         x.order.order_id
@@ -2868,8 +2867,7 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                 paper_bar_takes.delete().where(t.symbol == bar.symbol, t.bar_time < bar.time)
             )
             resting = [
-                load_state(s)
-                for s in conn.execute(resting_query(conn.dialect.name, bar)).scalars()
+                load_state(s) for s in conn.execute(resting_query(conn.dialect.name, bar)).scalars()
             ]
             inst = book.get_instrument(conn, bar.symbol) if resting else None
             if inst is not None and not _in_session(inst.exchange, bar.time):
@@ -2930,9 +2928,7 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                 answers: list[orders.ApplyFill | orders.AcceptCancel] = [fill]
                 cash_account = cash_accounts.get(order.account)
                 if cash_account is None:  # an account's type, read once in the bar
-                    cash_account = cash_accounts[order.account] = _cash_account(
-                        conn, order.account
-                    )
+                    cash_account = cash_accounts[order.account] = _cash_account(conn, order.account)
                 if cash_account:
                     # a cash account pays at most what it has at the fill price (a gap)
                     answers = paper.within_cash(

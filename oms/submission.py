@@ -66,7 +66,6 @@ from decimal import Decimal, localcontext
 from functools import partial
 from typing import Any, Protocol, cast
 
-import psycopg
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -1495,7 +1494,7 @@ def _group_or_singles(
     so one bad row loses no other."""
     try:
         return _group(store, ctx, part)
-    except _REFUSED:
+    except _refused():
         return _singles(store, ctx, part)
 
 
@@ -1504,15 +1503,19 @@ def _singles(store: Store, ctx: Ctx, part: Sequence[OrderRequest | BadInput]) ->
     for item in part:
         try:
             done += _group(store, ctx, [item])
-        except _REFUSED as exc:
+        except _refused() as exc:
             reason = str(getattr(exc, "orig", None) or exc)
             done.append(Outcome(None, error=Refused("order", reason, "database")))
     return done
 
 
-# the database refusing a group's rows: through SQLAlchemy, or from the driver itself (the rows
-# go by the raw connection's executemany, pipeline or COPY, whose errors SQLAlchemy never sees)
-_REFUSED = (IntegrityError, sqlite3.IntegrityError, psycopg.IntegrityError)
+def _refused() -> tuple[type[Exception], ...]:
+    """The database refusing a group's rows: through SQLAlchemy, or from the driver itself
+    (the rows go by the raw connection's executemany, pipeline or COPY, whose errors SQLAlchemy
+    never sees). psycopg's once a PostgreSQL engine loaded it (see store.database_errors)."""
+    pg = sys.modules.get("psycopg")
+    sqlite = (IntegrityError, sqlite3.IntegrityError)
+    return sqlite if pg is None else (*sqlite, pg.IntegrityError)
 
 
 class _Changed(Exception):
@@ -1581,7 +1584,7 @@ def _pipeline(
         pending = None
         try:
             job.result()
-        except _REFUSED:
+        except _refused():
             return at, True
         except _Changed:
             return at, False

@@ -11,12 +11,14 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
 
 from cli import main
+from oms.store import Store
 
 
 def _run(tree: Any, args: list[str]) -> tuple[int, str]:
@@ -103,3 +105,27 @@ def test_a_groups_command_imports_its_module_alone_and_approve_imports_them_all(
     from cli import common
 
     assert four_eyes == sorted(common.FOUR_EYES_COMMANDS) and four_eyes
+
+
+def test_a_command_on_sqlite_loads_neither_psycopg_nor_alembic(tmp_path: Path) -> None:
+    """In a process of its own, `tieout order list` on an SQLite book answers without importing
+    psycopg (its errors are matched once a PostgreSQL engine loaded it: store.database_errors)
+    or alembic (the schema check reads alembic_version and compares it with migrations.HEAD)."""
+    url = f"sqlite:///{tmp_path / 'book.db'}"
+    Store.open(url, check_schema=False).init()
+    probe = (
+        "import sys, json; sys.argv = ['tieout', 'order', 'list', '--json', '--db', {url!r}]\n"
+        "from cli.main import run\n"
+        "try:\n    run()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "print(json.dumps(sorted(m for m in ('psycopg', 'alembic', 'polars') if m in sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe.format(url=url)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    listed, loaded = done.stdout.strip().splitlines()
+    assert json.loads(listed) == []
+    assert json.loads(loaded) == []

@@ -52,6 +52,33 @@ def test_decimals_and_times_round_trip_exactly(store: Store, value: Decimal,
     assert row.created_at.tzinfo is not None
 
 
+def test_the_head_every_command_checks_is_alembics_head() -> None:
+    """migrations.HEAD (what the schema check compares with, without alembic) is the newest
+    migration: a new migration must move it."""
+    import migrations
+
+    assert migrations.HEAD == HEAD
+
+
+@pytest.mark.parametrize("revision", [None, "0001", "0009", HEAD])
+def test_the_schema_check_reads_the_revision_alembic_reads(db_url: str, revision: str) -> None:
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
+    from oms.store import schema_revisions
+
+    store = Store.open(db_url, check_schema=False)
+    with store.engine.begin() as conn:
+        if revision is not None:
+            command.upgrade(alembic_config(conn), revision)
+        assert schema_revisions(conn) == (
+            MigrationContext.configure(conn).get_current_revision(),
+            HEAD,
+        )
+        assert schema_revisions(conn)[0] == revision
+    store.dispose()
+
+
 def test_a_missing_or_behind_schema_is_refused(db_url: str) -> None:
     with pytest.raises(DatabaseNotReady, match="tieout init"):
         Store.open(db_url)
@@ -302,3 +329,32 @@ def test_sqlite_refuses_a_replace_of_an_append_only_row(
     with store.read() as conn:
         assert conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY {key}")).all() == before
         assert audit.verify_store(conn).ok
+
+
+def test_driver_errors_are_database_errors_once_the_driver_is_loaded(db_url: str) -> None:
+    """store.database_errors names psycopg's errors once a PostgreSQL engine has loaded psycopg
+    (an SQLite command never loads it, and then no psycopg error can be raised)."""
+    import sqlite3
+    import sys
+
+    from oms.store import database_errors
+
+    store = Store.open(db_url, check_schema=False)
+    with store.read() as conn:
+        conn.exec_driver_sql("SELECT 1")
+    assert sqlite3.Error in database_errors()
+    if store.dialect == "postgresql":
+        import psycopg
+
+        assert psycopg.Error in database_errors()
+        with store.read() as conn:
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            with pytest.raises(database_errors()) as raised:
+                raw.execute("SELECT no_such_column FROM no_such_table")
+        assert isinstance(raised.value, psycopg.Error)  # the driver's own, not SQLAlchemy's
+    else:
+        assert "psycopg" not in sys.modules or any(
+            getattr(e, "__module__", "").startswith("psycopg") for e in database_errors()
+        )
+    store.dispose()
