@@ -48,14 +48,20 @@ if TYPE_CHECKING:
     import polars as pl
 
 
+def driver_errors(name: str) -> tuple[type[Exception], ...]:
+    """The drivers' own exception class `name` (a DBAPI name: Error, IntegrityError, ...):
+    sqlite3's, and psycopg's once psycopg is loaded (by a PostgreSQL engine): before that none
+    of its errors can be raised, and a command on SQLite does not import it (about 60 ms of its
+    start-up). Called in an `except` clause, when an exception is matched."""
+    pg = sys.modules.get("psycopg")
+    sqlite: type[Exception] = getattr(sqlite3, name)
+    return (sqlite,) if pg is None else (sqlite, getattr(pg, name))
+
+
 def database_errors() -> tuple[type[Exception], ...]:
     """The database failing a statement: through SQLAlchemy, or from the driver itself (the
-    bulk paths write on the raw connection: executemany, pipelines, COPY). psycopg's errors
-    only once psycopg is loaded (by a PostgreSQL engine): before that none can be raised, and
-    a command on SQLite does not import it (about 60 ms of its start-up). A function, called
-    in the `except` clause when an exception is matched."""
-    pg = sys.modules.get("psycopg")
-    return (DBAPIError, sqlite3.Error) if pg is None else (DBAPIError, sqlite3.Error, pg.Error)
+    bulk paths write on the raw connection: executemany, pipelines, COPY)."""
+    return (DBAPIError, *driver_errors("Error"))
 
 
 def database_reason(exc: BaseException) -> str:

@@ -54,7 +54,6 @@ import multiprocessing
 import os
 import pickle
 import signal
-import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -99,7 +98,7 @@ from oms.order_book import (
 )
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
 from oms.schema import PRICED_EACH_INDEX, PRICED_EACH_WHERE, SQLITE_TIME_FORMAT
-from oms.store import Store, bulk_insert
+from oms.store import Store, bulk_insert, driver_errors
 from oms.values import (
     ZERO,
     AccountId,
@@ -1530,10 +1529,8 @@ def _singles(store: Store, ctx: Ctx, part: Sequence[OrderRequest | BadInput]) ->
 def _refused() -> tuple[type[Exception], ...]:
     """The database refusing a group's rows: through SQLAlchemy, or from the driver itself
     (the rows go by the raw connection's executemany, pipeline or COPY, whose errors SQLAlchemy
-    never sees). psycopg's once a PostgreSQL engine loaded it (see store.database_errors)."""
-    pg = sys.modules.get("psycopg")
-    sqlite = (IntegrityError, sqlite3.IntegrityError)
-    return sqlite if pg is None else (*sqlite, pg.IntegrityError)
+    never sees)."""
+    return (IntegrityError, *driver_errors("IntegrityError"))
 
 
 class _Changed(Exception):
