@@ -197,6 +197,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        _STORES.add(self)
 
     @classmethod
     def open(cls, url: str, *, check_schema: bool = True) -> Store:
@@ -303,6 +304,17 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+_STORES: weakref.WeakSet[Store] = weakref.WeakSet()  # every Store of this process in use
+
+
+def dispose_all() -> None:
+    """Close the idle pooled connections of every Store of this process (they are opened again
+    when next needed): before a fork whose child uses SQLite (no connection may cross a fork;
+    the command line also has the Store of its operator check open)."""
+    for store in list(_STORES):
+        store.engine.dispose()
 
 
 def next_id(conn: Connection, table: Table, column: str) -> int:

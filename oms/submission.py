@@ -98,7 +98,7 @@ from oms.order_book import (
 )
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
 from oms.schema import PRICED_EACH_INDEX, PRICED_EACH_WHERE, SQLITE_TIME_FORMAT
-from oms.store import Store, bulk_insert, driver_errors
+from oms.store import Store, bulk_insert, dispose_all, driver_errors
 from oms.values import (
     ZERO,
     AccountId,
@@ -1481,11 +1481,13 @@ def submit_many(
     group is written."""
     out: list[Outcome] = []
     size = chunk or CHUNK
-    if len(requests) <= size:
-        if requests:
-            done = _group_or_singles(store, ctx, requests)
+    if len(requests) <= size or _in_memory(store):
+        # one group; or a database in this process's memory, whose shared cache locks tables
+        # for a pipeline's reads against its writer: group after group, each read afresh
+        for start in range(0, len(requests), size):
+            done = _group_or_singles(store, ctx, requests[start : start + size])
             if on_commit is not None:
-                on_commit(0, done)
+                on_commit(start, done)
             out += done
         return out
     start = 0
@@ -1596,13 +1598,18 @@ def _pipeline(
         nonlocal pending
         assert pending is not None
         at, done, job = pending
-        pending = None
+        # `pending` stays set until the outcome is known: an interrupt while waiting leaves
+        # the group to the `finally` below, which waits for it and acknowledges it if it
+        # committed (the writer goes on regardless)
         try:
             job.result()
         except _refused():
+            pending = None
             return at, True
         except _Changed:
+            pending = None
             return at, False
+        pending = None
         if on_commit is not None:
             on_commit(at, done)
         out.extend(done)
@@ -1669,18 +1676,33 @@ WRITER_PROCESS = True
 
 
 def _may_fork() -> bool:
-    """Whether forking is safe here: no other thread, which could hold a lock (SQLite's own,
-    the allocator's) at the fork that the child would then wait for forever. The command line
-    runs one thread; a program that embeds tieout with threads gets the inline writer."""
+    """Whether forking is safe here: no other Python thread, which could hold a lock (SQLite's
+    own, the allocator's) at the fork that the child would then wait for forever. The command
+    line runs one; a program that embeds tieout with threads gets the inline writer. (Native
+    pools, such as the one polars starts to read the file, sit idle by then, and never call
+    SQLite or Python's allocator.)"""
     return hasattr(os, "fork") and threading.active_count() == 1
+
+
+def _in_memory(store: Store) -> bool:
+    """An SQLite database held in this process's memory (`:memory:`, or a URI such as
+    `file::memory:` or `file:name?mode=memory`): another process cannot reach it, and closing
+    this process's connections would destroy it."""
+    url = store.engine.url
+    database = url.database or ""
+    return (
+        database in ("", ":memory:")
+        or database.startswith("file::memory:")
+        or url.query.get("mode") == "memory"
+    )
 
 
 @contextmanager
 def _open_writer(store: Store) -> Iterator[_Writer]:
     """The pipeline's writer. PostgreSQL: a thread on a connection holding the book lock (the
     server works on the other core meanwhile). SQLite: a forked process with its own
-    connection (_ProcessWriter), or this thread (_Inline) where forking is unsafe (_may_fork) or
-    the database is in memory."""
+    connection (_ProcessWriter), or this thread (_Inline) where forking is unsafe (_may_fork).
+    (An in-memory database is never pipelined: submit_many.)"""
     if store.dialect == "postgresql":
         with (
             store.writer() as conn,
@@ -1688,8 +1710,7 @@ def _open_writer(store: Store) -> Iterator[_Writer]:
         ):
             yield _ConnWriter(conn, None, pool, overlaps=True)
         return
-    database = store.engine.url.database
-    if WRITER_PROCESS and database and database != ":memory:" and _may_fork():
+    if WRITER_PROCESS and _may_fork():
         try:
             writer = _ProcessWriter(store)
         except OSError:  # no process to be had (limits, memory): this thread writes
@@ -1759,7 +1780,7 @@ class _ProcessWriter:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        store.engine.dispose()  # no SQLite connection of this process crosses the fork
+        dispose_all()  # no SQLite connection of this process crosses the fork
         self.chan, child = multiprocessing.Pipe()
         parent = os.getpid()
         try:
@@ -1784,6 +1805,9 @@ class _ProcessWriter:
         except (EOFError, OSError):
             self.close()
             raise OSError("the writer process ended before it began") from None
+        except BaseException:  # interrupted: the child is told to end, and waited for
+            self.close()
+            raise
         if error is not None:
             self.close()
             raise error
@@ -1791,7 +1815,7 @@ class _ProcessWriter:
     def write(self, rows: _Rows, head: _Head, new_head: _Head) -> _Pending:
         reply = _Reply(self, head, new_head)
         if not self.alive:
-            reply.outcome = _Changed("the writer process ended")
+            reply.outcome, reply.read = _Changed("the writer process ended"), True
             return reply
         # OSError: the child is gone, which the end of file in its reply's place tells
         with suppress(OSError):
@@ -1841,15 +1865,37 @@ class _Reply:
         self.read = False
 
     def exception(self) -> BaseException | None:
-        if not self.read and self.outcome is None:
-            self.outcome = self.writer.wait(self.head, self.new_head)
-        self.read = True
+        if not self.read:
+            with _interrupts_held():
+                self.outcome = self.writer.wait(self.head, self.new_head)
+                self.read = True
         return self.outcome
 
     def result(self) -> None:
         error = self.exception()
         if error is not None:
             raise error
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """SIGINT held back while an outcome is read from the writer process: an interrupt must not
+    cut a reply in two on the pipe, nor lose an outcome read but not yet kept. Its Python
+    handler (which runs in the main thread, whichever thread the signal reached: polars has a
+    pool of its own) only notes it meanwhile; once the block ends the signal is raised again
+    under the handler that was there (the writer finishes its group within moments: it ignores
+    SIGINT). Outside the main thread, where no handler can be set, nothing is held."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: came.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+        if came:
+            signal.raise_signal(signal.SIGINT)
 
 
 def _die_with(parent: int) -> None:
@@ -1936,8 +1982,9 @@ def _no_cyclic_gc() -> Iterator[None]:
     try:
         yield
     finally:
-        gc.freeze()
-        gc.unfreeze()
+        if not gc.get_freeze_count():  # (a program that froze objects itself keeps them so)
+            gc.freeze()
+            gc.unfreeze()
         gc.enable()
 
 

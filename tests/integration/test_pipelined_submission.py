@@ -13,7 +13,9 @@ import multiprocessing
 import os
 import signal
 import sqlite3
+import subprocess
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -327,3 +329,100 @@ def test_with_another_thread_running_the_file_is_written_in_this_thread(
     assert forks == [1]  # a writer process now
     single.dispose()
     batch.dispose()
+
+
+@pytest.mark.parametrize("when", ["before the wait", "during the wait"])
+def test_an_interrupt_while_the_writer_process_writes_acknowledges_what_it_committed(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    """SIGINT (Ctrl-C) reaches the run while it waits for the writer process's answer on the
+    sixth group of seven: just before it reads it, or while it blocks on the pipe (the signal
+    then comes from another process). The run ends with KeyboardInterrupt, and every group the
+    writer committed (it ignores SIGINT and finishes its group) was acknowledged first: what the
+    acknowledgements say is what the database holds."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the writer process is SQLite's")
+    monkeypatch.setattr(submission, "_may_fork", lambda: True)  # a thread another test left
+    _single, batch = _stores(db_url, tmp_path)
+    path = tmp_path / "orders.csv"
+    _write(path, _rows(3))
+    monkeypatch.setattr(submission, "CHUNK", 10)
+    real_wait, real_write = submission._ProcessWriter.wait, submission._write_part
+    waits = {"n": 0}
+    writes = {"n": 0}  # counted in the writer process
+    killers: list[subprocess.Popen[bytes]] = []
+
+    def slow_last_write(*args: Any) -> None:
+        writes["n"] += 1
+        if writes["n"] == 6:  # the signal lands while the run waits for this group
+            time.sleep(0.5)
+        real_write(*args)
+
+    def interrupted_wait(self: Any, head: Any, new_head: Any) -> Any:
+        waits["n"] += 1
+        if waits["n"] == 6:  # the sixth group's answer (of 7; it adds orders)
+            if when == "before the wait":
+                os.kill(os.getpid(), signal.SIGINT)
+            else:
+                killers.append(
+                    subprocess.Popen(["sh", "-c", f"sleep 0.1; kill -INT {os.getpid()}"])
+                )
+        return real_wait(self, head, new_head)
+
+    monkeypatch.setattr(submission, "_write_part", slow_last_write)
+    monkeypatch.setattr(submission._ProcessWriter, "wait", interrupted_wait)
+    acked: list[str] = []
+    children = _children()
+
+    def run() -> None:
+        order_book.submit_file(
+            batch,
+            Ctx("ops", NOW),
+            str(path),
+            lambda lines: acked.extend(x.order.order_id for x in lines if x.order),
+        )
+
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    for k in killers:
+        k.wait()
+    with batch.read() as conn:
+        stored = sorted(conn.execute(sa.select(orders.c.order_id)).scalars())
+    assert waits["n"] == 6  # each answer read once, none lost to the interrupt; no 7th group
+    assert stored == sorted(set(acked))  # the sixth group committed and was acknowledged
+    assert len(stored) > 40
+    assert _book(batch)["audit"] is True
+    assert _children() == children
+    _single.dispose()
+    batch.dispose()
+
+
+def test_an_in_memory_database_is_written_in_this_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shared-cache in-memory SQLite database lives in this process: no writer process (it
+    could not reach it, and closing this process's connections would destroy it)."""
+    url = "sqlite:///file:tieout_mem?mode=memory&cache=shared&uri=true"
+    store = Store.open(url, check_schema=False)
+    with store.engine.connect() as keep:  # the database lives while a connection is open
+        store.init(now=NOW - timedelta(minutes=10))
+        _setup(store, tmp_path, "m")
+        path = tmp_path / "orders.csv"
+        _write(path, _rows(4))
+        monkeypatch.setattr(submission, "CHUNK", 10)
+        monkeypatch.setattr(submission, "_may_fork", lambda: True)
+        forks: list[int] = []
+
+        def no_fork() -> int:
+            forks.append(1)
+            raise AssertionError("no writer process for an in-memory database")
+
+        monkeypatch.setattr(os, "fork", no_fork)
+        result = order_book.submit_file(store, Ctx("ops", NOW), str(path))
+        assert forks == []
+        made = {x.order.order_id for x in result.lines if x.order is not None}
+        with store.read() as conn:
+            stored = set(conn.execute(sa.select(orders.c.order_id)).scalars())
+        assert made and stored == made
+        keep.rollback()
+    store.dispose()

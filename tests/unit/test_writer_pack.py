@@ -45,3 +45,17 @@ def test_what_a_batch_made_goes_to_the_oldest_generation_and_the_collector_runs_
     gc.collect(0)  # a young collection: it does not see them
     oldest = {id(o) for o in gc.get_objects(generation=2)}
     assert all(id(o) in oldest for o in made)
+
+
+def test_objects_a_program_froze_itself_stay_frozen() -> None:
+    kept = [[i] for i in range(100)]
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        with _no_cyclic_gc():
+            made = [[i] for i in range(100)]
+        assert gc.get_freeze_count() == frozen
+        assert gc.isenabled() and made and kept
+    finally:
+        gc.unfreeze()
