@@ -426,3 +426,36 @@ def test_an_in_memory_database_is_written_in_this_thread(
         assert made and stored == made
         keep.rollback()
     store.dispose()
+
+
+def test_no_pooled_connection_of_the_process_crosses_the_writers_fork(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At the fork of SQLite's writer process, no Store of this process holds an idle pooled
+    connection (the command line's operator check has a Store of its own on the same file):
+    SQLite's state of a file must not cross a fork."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the writer process is SQLite's")
+    monkeypatch.setattr(submission, "_may_fork", lambda: True)  # a thread another test left
+    _single, batch = _stores(db_url, tmp_path)
+    other = Store.open(batch.engine.url.render_as_string(hide_password=False))
+    with other.read() as conn:  # a pooled connection, idle once the read ends
+        conn.exec_driver_sql("SELECT 1")
+    assert other.engine.pool.checkedin() == 1  # type: ignore[attr-defined]
+    path = tmp_path / "orders.csv"
+    _write(path, _rows(6))
+    monkeypatch.setattr(submission, "CHUNK", 10)
+    pooled_at_fork: list[int] = []
+    real_fork = os.fork
+
+    def fork() -> int:
+        stores = (other, batch, _single)
+        pooled_at_fork.append(sum(s.engine.pool.checkedin() for s in stores))  # type: ignore[attr-defined]
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", fork)
+    order_book.submit_file(batch, Ctx("ops", NOW), str(path))
+    assert pooled_at_fork == [0]
+    other.dispose()
+    _single.dispose()
+    batch.dispose()
