@@ -1601,15 +1601,16 @@ def _pipeline(
         # `pending` stays set until the outcome is known: an interrupt while waiting leaves
         # the group to the `finally` below, which waits for it and acknowledges it if it
         # committed (the writer goes on regardless)
+        failed: tuple[int, bool] | None = None
         try:
             job.result()
         except _refused():
-            pending = None
-            return at, True
+            failed = at, True
         except _Changed:
-            pending = None
-            return at, False
+            failed = at, False
         pending = None
+        if failed is not None:
+            return failed
         if on_commit is not None:
             on_commit(at, done)
         out.extend(done)
@@ -1669,9 +1670,8 @@ class _Writer(Protocol):
     def write(self, rows: _Rows, head: _Head, new_head: _Head) -> _Pending: ...
 
 
-# SQLite pipelines write in a process of their own (_ProcessWriter) where the system can fork,
-# the database is a file and this process runs one thread (_may_fork); False: in the deciding
-# thread (_Inline), as tests compare
+# SQLite pipelines write in a process of their own (_ProcessWriter) where forking is safe
+# (_may_fork); False: in the deciding thread (_Inline), as tests compare
 WRITER_PROCESS = True
 
 
@@ -1764,12 +1764,13 @@ class _ProcessWriter:
 
     The child is forked: it has this process's code and settings. SQLite's rule is that a
     connection is never used across a fork, and its locks are per process: so this process
-    first closes its pooled connections (SQLite then keeps no state of the file in the child),
-    and the child opens its own (Store's fork hygiene keeps it off anything inherited). The
-    child reads PRAGMA data_version before this process begins its reads, and each group checks
-    it under the write lock (_write_part), as the inline writer does. It ignores SIGINT (an
-    interrupted run ends its group in flight, as a thread would), is killed by the kernel if
-    this process dies (Linux: PR_SET_PDEATHSIG), and ends when the pipe closes.
+    first closes the idle pooled connections of all its Stores (store.dispose_all: SQLite then
+    keeps no state of the file in the child), and the child opens its own (Store's fork
+    hygiene keeps it off anything inherited). The child reads PRAGMA data_version before this
+    process begins its reads, and each group checks it under the write lock (_write_part), as
+    the inline writer does. It ignores SIGINT (an interrupted run ends its group in flight, as
+    a thread would), is killed by the kernel if this process dies (Linux: PR_SET_PDEATHSIG),
+    and ends when the pipe closes.
 
     If the child dies (killed, out of memory), whether the group in flight committed is read
     from the database: its last audit event is there (that seq with that hash) or not. Committed:
