@@ -150,8 +150,10 @@ def order_commission(
     return charge if charge else ZERO  # no "0.00" creeping into the basis of free trades
 
 
+@functools.cache
 def _unit(currency: str) -> Decimal:
-    """The currency's smallest amount: 0.01 for dollars, 1 for yen (ISO 4217 minor units)."""
+    """The currency's smallest amount: 0.01 for dollars, 1 for yen (ISO 4217 minor units).
+    Kept per currency: every paper order and fill asks for it."""
     return Decimal(1).scaleb(-minor_units(currency))
 
 

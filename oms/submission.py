@@ -328,6 +328,8 @@ _TIME_TEXT: dict[datetime, str] = {}
 
 def _sqlite_value(value: Any) -> Any:
     kind = type(value)
+    if kind is str or value is None:  # most of a row: as it is
+        return value
     if kind is Decimal:
         return dec_str(value)
     if kind is datetime:
