@@ -210,6 +210,23 @@ class Store:
         return store
 
     @property
+    def in_memory(self) -> bool:
+        """An SQLite database held in this process's memory (`:memory:`, or a URI such as
+        `file::memory:`, `file:name?mode=memory` or `?vfs=memdb`): it lives only through this
+        process's connections (closing the last one destroys it), and another process cannot
+        reach it."""
+        url = self.engine.url
+        if self.dialect != "sqlite":
+            return False
+        database = url.database or ""
+        return (
+            database in ("", ":memory:")
+            or database.startswith("file::memory:")
+            or url.query.get("mode") == "memory"
+            or url.query.get("vfs") == "memdb"
+        )
+
+    @property
     def url(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
 
@@ -311,10 +328,12 @@ _STORES: weakref.WeakSet[Store] = weakref.WeakSet()  # every Store of this proce
 
 def dispose_all() -> None:
     """Close the idle pooled connections of every Store of this process (they are opened again
-    when next needed): before a fork whose child uses SQLite (no connection may cross a fork;
-    the command line also has the Store of its operator check open)."""
+    when next needed) but those of in-memory databases, which they hold: before a fork whose
+    child uses SQLite (no connection may cross a fork; the command line also has the Store of
+    its operator check open)."""
     for store in list(_STORES):
-        store.engine.dispose()
+        if not store.in_memory:  # its connections are the database
+            store.engine.dispose()
 
 
 def next_id(conn: Connection, table: Table, column: str) -> int:

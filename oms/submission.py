@@ -1483,26 +1483,30 @@ def submit_many(
     group is written."""
     out: list[Outcome] = []
     size = chunk or CHUNK
-    if len(requests) <= size or _in_memory(store):
+    if len(requests) <= size or store.in_memory:
         # one group; or a database in this process's memory, whose shared cache locks tables
         # for a pipeline's reads against its writer: group after group, each read afresh
         for start in range(0, len(requests), size):
-            done = _group_or_singles(store, ctx, requests[start : start + size])
-            if on_commit is not None:
-                on_commit(start, done)
-            out += done
+            with _interrupts_held():  # committed is acknowledged: Ctrl-C waits for the group
+                done = _group_or_singles(store, ctx, requests[start : start + size])
+                if on_commit is not None:
+                    on_commit(start, done)
+                out += done
         return out
     start = 0
     while start < len(requests):
         start, refused = _pipeline(store, ctx, requests, start, size, on_commit, out)
         if start < len(requests):  # the group at `start` could not be written by the pipeline
             part = requests[start : start + size]
-            # rows refused by the database: each order on its own, as a group that fails does;
-            # another writer came between: the group afresh
-            done = _singles(store, ctx, part) if refused else _group_or_singles(store, ctx, part)
-            if on_commit is not None:
-                on_commit(start, done)
-            out += done
+            with _interrupts_held():
+                # rows refused by the database: each order on its own, as a group that fails
+                # does; another writer came between: the group afresh
+                done = (
+                    _singles(store, ctx, part) if refused else _group_or_singles(store, ctx, part)
+                )
+                if on_commit is not None:
+                    on_commit(start, done)
+                out += done
             start += size
     return out
 
@@ -1600,23 +1604,24 @@ def _pipeline(
         nonlocal pending
         assert pending is not None
         at, done, job = pending
-        # `pending` stays set until the outcome is known: an interrupt while waiting leaves
-        # the group to the `finally` below, which waits for it and acknowledges it if it
-        # committed (the writer goes on regardless)
-        failed: tuple[int, bool] | None = None
-        try:
-            job.result()
-        except _refused():
-            failed = at, True
-        except _Changed:
-            failed = at, False
-        pending = None
-        if failed is not None:
-            return failed
-        if on_commit is not None:
-            on_commit(at, done)
-        out.extend(done)
-        return None
+        # an interrupt (Ctrl-C) waits until the group is acknowledged or known not to have
+        # committed (the writer finishes its group regardless); `pending` stays set until the
+        # outcome is known, so that an error leaves the group to the `finally` below
+        with _interrupts_held():
+            failed: tuple[int, bool] | None = None
+            try:
+                job.result()
+            except _refused():
+                failed = at, True
+            except _Changed:
+                failed = at, False
+            pending = None
+            if failed is not None:
+                return failed
+            if on_commit is not None:
+                on_commit(at, done)
+            out.extend(done)
+            return None
 
     with _no_cyclic_gc(), _open_writer(store) as writer:
         try:
@@ -1645,12 +1650,13 @@ def _pipeline(
         finally:
             if pending is not None:  # this thread failed: the write in flight ends first
                 at, done, job = pending
-                if job.exception() is None:
-                    # it committed: acknowledged like any other, so that a caller told where
-                    # the run stopped does not submit it again
-                    if on_commit is not None:
-                        on_commit(at, done)
-                    out.extend(done)
+                with _interrupts_held():  # (a second Ctrl-C too waits for it)
+                    if job.exception() is None:
+                        # it committed: acknowledged like any other, so that a caller told
+                        # where the run stopped does not submit it again
+                        if on_commit is not None:
+                            on_commit(at, done)
+                        out.extend(done)
 
 
 _Rows = dict[str, list[tuple[Any, ...]]]  # a group's rows by table, in storage form
@@ -1684,19 +1690,6 @@ def _may_fork() -> bool:
     pools, such as the one polars starts to read the file, sit idle by then, and never call
     SQLite or Python's allocator.)"""
     return hasattr(os, "fork") and threading.active_count() == 1
-
-
-def _in_memory(store: Store) -> bool:
-    """An SQLite database held in this process's memory (`:memory:`, or a URI such as
-    `file::memory:` or `file:name?mode=memory`): another process cannot reach it, and closing
-    this process's connections would destroy it."""
-    url = store.engine.url
-    database = url.database or ""
-    return (
-        database in ("", ":memory:")
-        or database.startswith("file::memory:")
-        or url.query.get("mode") == "memory"
-    )
 
 
 @contextmanager
@@ -1848,13 +1841,15 @@ class _ProcessWriter:
         return found is not None and str(found[0]) == hash_
 
     def close(self) -> None:
-        if self.alive:
-            with suppress(OSError):
-                self.chan.send_bytes(b"")  # the end
-        self.alive = False
-        self.chan.close()
-        with suppress(ChildProcessError):  # reaped already (SIGCHLD ignored by the caller)
-            os.waitpid(self.pid, 0)
+        """Tell the child to end and wait for it (an interrupt waits too: no zombie is left)."""
+        with _interrupts_held():
+            if self.alive:
+                with suppress(OSError):
+                    self.chan.send_bytes(b"")  # the end
+            self.alive = False
+            self.chan.close()
+            with suppress(ChildProcessError):  # reaped already (SIGCHLD ignored by the caller)
+                os.waitpid(self.pid, 0)
 
 
 class _Reply:
@@ -1868,10 +1863,9 @@ class _Reply:
         self.read = False
 
     def exception(self) -> BaseException | None:
-        if not self.read:
-            with _interrupts_held():
-                self.outcome = self.writer.wait(self.head, self.new_head)
-                self.read = True
+        if not self.read:  # (the pipeline holds interrupts back meanwhile: _interrupts_held)
+            self.outcome = self.writer.wait(self.head, self.new_head)
+            self.read = True
         return self.outcome
 
     def result(self) -> None:
@@ -1882,12 +1876,14 @@ class _Reply:
 
 @contextmanager
 def _interrupts_held() -> Iterator[None]:
-    """SIGINT held back while an outcome is read from the writer process: an interrupt must not
-    cut a reply in two on the pipe, nor lose an outcome read but not yet kept. Its Python
-    handler (which runs in the main thread, whichever thread the signal reached: polars has a
-    pool of its own) only notes it meanwhile; once the block ends the signal is raised again
-    under the handler that was there (the writer finishes its group within moments: it ignores
-    SIGINT). Outside the main thread, where no handler can be set, nothing is held."""
+    """SIGINT held back while a group is committed and acknowledged (or its writer's answer
+    read, or the writer process reaped): an interrupt must not fall between a commit and its
+    acknowledgement, nor cut a reply in two on the pipe. SIGINT's Python handler (which runs in
+    the main thread, whichever thread the signal reached: polars has a pool of its own) only
+    notes it meanwhile; once the block ends the signal is raised again under the handler that
+    was there. Nested blocks hand it outwards. Such a block lasts a group at most (the writer
+    finishes its group regardless: it ignores SIGINT). Outside the main thread, where no
+    handler can be set (and no KeyboardInterrupt is raised), nothing is held."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -459,3 +459,155 @@ def test_no_pooled_connection_of_the_process_crosses_the_writers_fork(
     other.dispose()
     _single.dispose()
     batch.dispose()
+
+
+def test_a_second_interrupt_does_not_lose_the_acknowledgement_of_the_group_in_flight(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the third group is decided and the second written, and again while the run
+    waits for the second (SQLite's writer process; PostgreSQL's writer thread): the second
+    group committed and is acknowledged before the run ends with KeyboardInterrupt."""
+    monkeypatch.setattr(submission, "_may_fork", lambda: True)  # a thread another test left
+    _single, batch = _stores(db_url, tmp_path)
+    path = tmp_path / "orders.csv"
+    _write(path, _rows(3))
+    monkeypatch.setattr(submission, "CHUNK", 10)
+    real_write, real_decide = submission._write_part, submission.Group.decide_all
+    writes, decides = multiprocessing.Value("i", 0), {"n": 0}
+    killers: list[subprocess.Popen[bytes]] = []
+
+    def slow_second_write(*args: Any) -> None:
+        with writes.get_lock():
+            writes.value += 1
+            n = writes.value
+        if n == 2:
+            time.sleep(0.6)
+        real_write(*args)
+
+    def interrupted_decide(self: Any, part: Any) -> Any:
+        decides["n"] += 1
+        if decides["n"] == 3:  # the second group is being written
+            killers.append(subprocess.Popen(["sh", "-c", f"sleep 0.2; kill -INT {os.getpid()}"]))
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_decide(self, part)
+
+    monkeypatch.setattr(submission, "_write_part", slow_second_write)
+    monkeypatch.setattr(submission.Group, "decide_all", interrupted_decide)
+    acked: list[str] = []
+    children = _children()
+
+    def run() -> None:
+        order_book.submit_file(
+            batch,
+            Ctx("ops", NOW),
+            str(path),
+            lambda lines: acked.extend(x.order.order_id for x in lines if x.order),
+        )
+
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    for k in killers:
+        k.wait()
+    with batch.read() as conn:
+        stored = sorted(conn.execute(sa.select(orders.c.order_id)).scalars())
+    assert stored == sorted(set(acked))
+    assert len(stored) > 10  # two groups
+    assert _children() == children
+    _single.dispose()
+    batch.dispose()
+
+
+def test_an_interrupt_while_the_writer_process_ends_leaves_no_zombie(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the run waits for its writer process to end (here it takes 0.5 s): the
+    process is still waited for (no zombie), then the interrupt is raised."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the writer process is SQLite's")
+    monkeypatch.setattr(submission, "_may_fork", lambda: True)  # a thread another test left
+    _single, batch = _stores(db_url, tmp_path)
+    path = tmp_path / "orders.csv"
+    _write(path, _rows(3))
+    monkeypatch.setattr(submission, "CHUNK", 10)
+    real_serve, real_close = submission._serve_writes, submission._ProcessWriter.close
+    killers: list[subprocess.Popen[bytes]] = []
+
+    def slow_end(*args: Any) -> None:
+        real_serve(*args)
+        time.sleep(0.5)
+
+    def interrupted_close(self: Any) -> None:
+        killers.append(subprocess.Popen(["sh", "-c", f"sleep 0.2; kill -INT {os.getpid()}"]))
+        real_close(self)
+
+    monkeypatch.setattr(submission, "_serve_writes", slow_end)
+    monkeypatch.setattr(submission._ProcessWriter, "close", interrupted_close)
+    acked: list[str] = []
+    children = _children()
+
+    def run() -> None:
+        order_book.submit_file(
+            batch,
+            Ctx("ops", NOW),
+            str(path),
+            lambda lines: acked.extend(x.order.order_id for x in lines if x.order),
+        )
+
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    for k in killers:
+        k.wait()
+    assert _children() == children  # reaped
+    with batch.read() as conn:
+        stored = sorted(conn.execute(sa.select(orders.c.order_id)).scalars())
+    assert stored == sorted(set(acked)) and stored
+    _single.dispose()
+    batch.dispose()
+
+
+def test_forking_the_writer_keeps_another_stores_in_memory_database(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before the writer process is forked every Store's idle connections close, but not those
+    of an in-memory database: they are the database."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the writer process is SQLite's")
+    monkeypatch.setattr(submission, "_may_fork", lambda: True)  # a thread another test left
+    memory = Store.open(
+        "sqlite:///file:tieout_kept?mode=memory&cache=shared&uri=true", check_schema=False
+    )
+    memory.init(now=NOW - timedelta(minutes=10))
+    _setup(memory, tmp_path, "k")
+    _single, batch = _stores(db_url, tmp_path)
+    path = tmp_path / "orders.csv"
+    _write(path, _rows(3))
+    monkeypatch.setattr(submission, "CHUNK", 10)
+    order_book.submit_file(batch, Ctx("ops", NOW), str(path))
+    with memory.read() as conn:
+        accounts = conn.exec_driver_sql("SELECT count(*) FROM accounts").scalar()
+    assert accounts == 3
+    memory.dispose()
+    _single.dispose()
+    batch.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "in_memory"),
+    [
+        ("sqlite://", True),
+        ("sqlite:///:memory:", True),
+        ("sqlite:///file::memory:?cache=shared&uri=true", True),
+        ("sqlite:///file:name?mode=memory&cache=shared&uri=true", True),
+        ("sqlite:///file:/name?vfs=memdb&uri=true", True),
+        ("sqlite:///book.db", False),
+        ("sqlite:///file:book.db?mode=rwc&uri=true", False),
+    ],
+)
+def test_which_sqlite_databases_are_in_memory(url: str, in_memory: bool) -> None:
+    """An in-memory database is never pipelined (a writer process could not reach it) and
+    keeps its connections at a fork (they hold it)."""
+    from oms.store import make_engine
+
+    store = Store(make_engine(url))  # (no connection is opened)
+    assert store.in_memory is in_memory
+    store.dispose()
