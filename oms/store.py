@@ -183,9 +183,8 @@ def schema_revisions(conn: Connection) -> tuple[str | None, str | None]:
     parsing its script directory took about 75 ms of each."""
     if not inspect(conn).has_table("alembic_version"):
         return None, migrations.HEAD
-    found = [
-        str(v) for v in conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars()
-    ]
+    rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars()
+    found = [str(v) for v in rows if v is not None]  # (NULL: no revision, as alembic reads it)
     # alembic keeps one row per head: more than one is a branched schema, never this code's
     current = found[0] if len(found) == 1 else ",".join(sorted(found)) or None
     return current, migrations.HEAD
