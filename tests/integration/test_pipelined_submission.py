@@ -331,6 +331,46 @@ def test_with_another_thread_running_the_file_is_written_in_this_thread(
     batch.dispose()
 
 
+def _writer_process_run(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Store, Store, Path]:
+    """For a test of SQLite's writer process (skipped on PostgreSQL): the two books, and a file
+    of 63 orders that goes in groups of 10 through a writer process."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the writer process is SQLite's")
+    monkeypatch.setattr(submission, "_may_fork", lambda: True)  # a thread another test left
+    single, batch = _stores(db_url, tmp_path)
+    path = tmp_path / "orders.csv"
+    _write(path, _rows(3))
+    monkeypatch.setattr(submission, "CHUNK", 10)
+    return single, batch, path
+
+
+def _sigint_in(seconds: float) -> subprocess.Popen[bytes]:
+    """SIGINT (as Ctrl-C sends it) to this process in `seconds`, from another process."""
+    return subprocess.Popen(["sh", "-c", f"sleep {seconds}; kill -INT {os.getpid()}"])
+
+
+def _interrupted_run(
+    batch: Store, path: Path, killers: list[subprocess.Popen[bytes]]
+) -> tuple[list[str], list[str]]:
+    """`order_book.submit_file`, which must end with KeyboardInterrupt: (the order ids it
+    acknowledged, those the book holds), once the processes sending signals have ended."""
+    acked: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        order_book.submit_file(
+            batch,
+            Ctx("ops", NOW),
+            str(path),
+            lambda lines: acked.extend(x.order.order_id for x in lines if x.order),
+        )
+    for k in killers:
+        k.wait()
+    with batch.read() as conn:
+        stored = sorted(conn.execute(sa.select(orders.c.order_id)).scalars())
+    return acked, stored
+
+
 @pytest.mark.parametrize("when", ["before the wait", "during the wait"])
 def test_an_interrupt_while_the_writer_process_writes_acknowledges_what_it_committed(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
@@ -340,13 +380,7 @@ def test_an_interrupt_while_the_writer_process_writes_acknowledges_what_it_commi
     then comes from another process). The run ends with KeyboardInterrupt, and every group the
     writer committed (it ignores SIGINT and finishes its group) was acknowledged first: what the
     acknowledgements say is what the database holds."""
-    if not db_url.startswith("sqlite"):
-        pytest.skip("the writer process is SQLite's")
-    monkeypatch.setattr(submission, "_may_fork", lambda: True)  # a thread another test left
-    _single, batch = _stores(db_url, tmp_path)
-    path = tmp_path / "orders.csv"
-    _write(path, _rows(3))
-    monkeypatch.setattr(submission, "CHUNK", 10)
+    _single, batch, path = _writer_process_run(db_url, tmp_path, monkeypatch)
     real_wait, real_write = submission._ProcessWriter.wait, submission._write_part
     waits = {"n": 0}
     writes = {"n": 0}  # counted in the writer process
@@ -364,30 +398,13 @@ def test_an_interrupt_while_the_writer_process_writes_acknowledges_what_it_commi
             if when == "before the wait":
                 os.kill(os.getpid(), signal.SIGINT)
             else:
-                killers.append(
-                    subprocess.Popen(["sh", "-c", f"sleep 0.1; kill -INT {os.getpid()}"])
-                )
+                killers.append(_sigint_in(0.1))
         return real_wait(self, head, new_head)
 
     monkeypatch.setattr(submission, "_write_part", slow_last_write)
     monkeypatch.setattr(submission._ProcessWriter, "wait", interrupted_wait)
-    acked: list[str] = []
     children = _children()
-
-    def run() -> None:
-        order_book.submit_file(
-            batch,
-            Ctx("ops", NOW),
-            str(path),
-            lambda lines: acked.extend(x.order.order_id for x in lines if x.order),
-        )
-
-    with pytest.raises(KeyboardInterrupt):
-        run()
-    for k in killers:
-        k.wait()
-    with batch.read() as conn:
-        stored = sorted(conn.execute(sa.select(orders.c.order_id)).scalars())
+    acked, stored = _interrupted_run(batch, path, killers)
     assert waits["n"] == 6  # each answer read once, none lost to the interrupt; no 7th group
     assert stored == sorted(set(acked))  # the sixth group committed and was acknowledged
     assert len(stored) > 40
@@ -487,29 +504,14 @@ def test_a_second_interrupt_does_not_lose_the_acknowledgement_of_the_group_in_fl
     def interrupted_decide(self: Any, part: Any) -> Any:
         decides["n"] += 1
         if decides["n"] == 3:  # the second group is being written
-            killers.append(subprocess.Popen(["sh", "-c", f"sleep 0.2; kill -INT {os.getpid()}"]))
+            killers.append(_sigint_in(0.2))
             os.kill(os.getpid(), signal.SIGINT)
         return real_decide(self, part)
 
     monkeypatch.setattr(submission, "_write_part", slow_second_write)
     monkeypatch.setattr(submission.Group, "decide_all", interrupted_decide)
-    acked: list[str] = []
     children = _children()
-
-    def run() -> None:
-        order_book.submit_file(
-            batch,
-            Ctx("ops", NOW),
-            str(path),
-            lambda lines: acked.extend(x.order.order_id for x in lines if x.order),
-        )
-
-    with pytest.raises(KeyboardInterrupt):
-        run()
-    for k in killers:
-        k.wait()
-    with batch.read() as conn:
-        stored = sorted(conn.execute(sa.select(orders.c.order_id)).scalars())
+    acked, stored = _interrupted_run(batch, path, killers)
     assert stored == sorted(set(acked))
     assert len(stored) > 10  # two groups
     assert _children() == children
@@ -522,13 +524,7 @@ def test_an_interrupt_while_the_writer_process_ends_leaves_no_zombie(
 ) -> None:
     """Ctrl-C while the run waits for its writer process to end (here it takes 0.5 s): the
     process is still waited for (no zombie), then the interrupt is raised."""
-    if not db_url.startswith("sqlite"):
-        pytest.skip("the writer process is SQLite's")
-    monkeypatch.setattr(submission, "_may_fork", lambda: True)  # a thread another test left
-    _single, batch = _stores(db_url, tmp_path)
-    path = tmp_path / "orders.csv"
-    _write(path, _rows(3))
-    monkeypatch.setattr(submission, "CHUNK", 10)
+    _single, batch, path = _writer_process_run(db_url, tmp_path, monkeypatch)
     real_serve, real_close = submission._serve_writes, submission._ProcessWriter.close
     killers: list[subprocess.Popen[bytes]] = []
 
@@ -537,29 +533,14 @@ def test_an_interrupt_while_the_writer_process_ends_leaves_no_zombie(
         time.sleep(0.5)
 
     def interrupted_close(self: Any) -> None:
-        killers.append(subprocess.Popen(["sh", "-c", f"sleep 0.2; kill -INT {os.getpid()}"]))
+        killers.append(_sigint_in(0.2))
         real_close(self)
 
     monkeypatch.setattr(submission, "_serve_writes", slow_end)
     monkeypatch.setattr(submission._ProcessWriter, "close", interrupted_close)
-    acked: list[str] = []
     children = _children()
-
-    def run() -> None:
-        order_book.submit_file(
-            batch,
-            Ctx("ops", NOW),
-            str(path),
-            lambda lines: acked.extend(x.order.order_id for x in lines if x.order),
-        )
-
-    with pytest.raises(KeyboardInterrupt):
-        run()
-    for k in killers:
-        k.wait()
+    acked, stored = _interrupted_run(batch, path, killers)
     assert _children() == children  # reaped
-    with batch.read() as conn:
-        stored = sorted(conn.execute(sa.select(orders.c.order_id)).scalars())
     assert stored == sorted(set(acked)) and stored
     _single.dispose()
     batch.dispose()
