@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -18,7 +19,7 @@ from decimal import Decimal, localcontext
 from functools import partial
 from json.encoder import encode_basestring
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import (
     ColumnElement,
@@ -2210,22 +2211,25 @@ FILE_OPTIONAL = ("type", "limit", "stop", "tif", "expire_at", "client_order_id",
 
 @dataclass(frozen=True, slots=True)
 class BatchLine:
+    """What became of one row of an order file: what its acknowledgement says, not the order
+    itself (a large file's lines are all kept until its summary is printed; the orders are in
+    the book)."""
+
     line: int
-    order: Order | None  # None: the row never became an order (bad values, unknown names)
+    order_id: str | None  # None: the row never became an order (bad values, unknown names)
+    client_order_id: str | None  # the order's; else the row's, as written (also when refused)
+    status: OrderStatus | None
     duplicate: bool
     reason: str | None
     bad_input: bool = False
     risk_codes: tuple[str, ...] = ()  # the failed checks' stable codes (oms.risk.RiskCode)
-    given_client_order_id: str | None = None  # the row's, as written (also when refused)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "line": self.line,
-            "order_id": self.order.order_id if self.order else None,
-            "client_order_id": self.order.client_order_id
-            if self.order
-            else self.given_client_order_id,
-            "status": self.order.status.value if self.order else None,
+            "order_id": self.order_id,
+            "client_order_id": self.client_order_id,
+            "status": self.status.value if self.status else None,
             "duplicate": self.duplicate,
             "reason": self.reason,
             "risk_codes": list(self.risk_codes),
@@ -2239,7 +2243,9 @@ class BatchResult:
 
     @property
     def accepted(self) -> int:
-        return sum(1 for x in self.lines if x.order and not x.duplicate and x.reason is None)
+        return sum(
+            1 for x in self.lines if x.order_id is not None and not x.duplicate and x.reason is None
+        )
 
     @property
     def duplicates(self) -> int:
@@ -2284,8 +2290,8 @@ def _request(row: dict[str, str | None]) -> OrderRequest:
     expire = row.get("expire_at")
     client_id = row.get("client_order_id")
     return OrderRequest(
-        account=required("account"),
-        symbol=required("symbol"),
+        account=sys.intern(required("account")),  # shared by the rows that name it
+        symbol=sys.intern(required("symbol")),
         side=enum(Side, "side", required("side")),
         quantity=parse_decimal(required("qty"), "qty", positive=True),
         type=enum(OrdType, "type", "market"),
@@ -2305,6 +2311,70 @@ def venue_name(text: str, field: str) -> str:
     return PAPER if name.lower() == PAPER else name
 
 
+class FileRequests(Sequence[OrderRequest | BadInput]):
+    """An order file's requests, made from its rows when a group asks for them, so that a large
+    file's requests are not all held at once (each group's are dropped once it is decided).
+    Blank lines are no orders; a row whose values cannot make a request is its BadInput."""
+
+    __slots__ = ("_file", "_rows")
+
+    def __init__(self, tf: tabular.TextFile) -> None:
+        import polars as pl
+
+        blank = pl.all_horizontal(pl.col(c).is_null() for c in tf.frame.columns)
+        self._file = tf
+        # the file's row index beside each non-blank row (its physical line: tf.line)
+        self._rows = tf.frame.with_row_index(_ROW).filter(~blank)
+
+    def __len__(self) -> int:
+        return self._rows.height
+
+    @overload
+    def __getitem__(self, index: int) -> OrderRequest | BadInput: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[OrderRequest | BadInput]: ...
+
+    def __getitem__(
+        self, index: int | slice
+    ) -> OrderRequest | BadInput | list[OrderRequest | BadInput]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                return [self[i] for i in range(start, stop, step)]
+            part = self._rows.slice(start, max(stop - start, 0)).drop(_ROW)
+            return [_parsed(row) for row in part.iter_rows(named=True)]
+        at = index + len(self) if index < 0 else index
+        if not 0 <= at < len(self):
+            raise IndexError(index)
+        return self[at : at + 1][0]
+
+    def __iter__(self) -> Iterator[OrderRequest | BadInput]:
+        for at in range(0, len(self), 1000):
+            yield from self[at : at + 1000]
+
+    def line(self, index: int) -> int:
+        """The physical line of request `index`."""
+        return self._file.line(self._rows.item(index, _ROW))
+
+    def given(self, start: int, count: int) -> list[tuple[int, str | None]]:
+        """Requests start.. start+count: each one's physical line and client order id as its
+        row wrote it."""
+        part = self._rows.slice(start, count)
+        rows, client_ids = part.get_column(_ROW).to_list(), part.get_column("client_order_id")
+        return list(zip(map(self._file.line, rows), client_ids.to_list(), strict=True))
+
+
+_ROW = "__row"  # not a column an order file may have (read_csv refuses unknown ones)
+
+
+def _parsed(row: dict[str, str | None]) -> OrderRequest | BadInput:
+    try:
+        return _request(row)
+    except BadInput as exc:
+        return exc
+
+
 def submit_file(
     store: Store,
     ctx: Ctx,
@@ -2319,46 +2389,36 @@ def submit_file(
     acknowledgements)."""
     from oms import submission  # builds on this module
 
-    tf = tabular.read_csv(path, required=FILE_REQUIRED, optional=FILE_OPTIONAL)
-    requests: list[OrderRequest | BadInput] = []
-    numbers: list[int] = []  # the physical line of each request (blank lines skipped)
-    given: list[str | None] = []  # each request's client order id as the row wrote it
-    for index, row in enumerate(tf.frame.iter_rows(named=True)):
-        if all(v is None for v in row.values()):
-            continue  # a blank line is no order
-        numbers.append(tf.line(index))
-        given.append(row.get("client_order_id"))
-        try:
-            requests.append(_request(row))
-        except BadInput as exc:
-            requests.append(exc)
-    if not requests:
+    rows = FileRequests(tabular.read_csv(path, required=FILE_REQUIRED, optional=FILE_OPTIONAL))
+    if not len(rows):
         raise BadInput(path, "the file has a header but no orders (only blank lines)")
     out: list[BatchLine] = []
 
     def committed(start: int, outcomes: list[submission.Outcome]) -> None:
+        given = rows.given(start, len(outcomes))
         lines = [
-            _batch_line(numbers[start + i], o, given[start + i]) for i, o in enumerate(outcomes)
+            _batch_line(line, o, client_id)
+            for (line, client_id), o in zip(given, outcomes, strict=True)
         ]
         out.extend(lines)
         if on_commit is not None:
             on_commit(lines)
 
     try:
-        submission.submit_many(store, ctx, requests, committed)
+        submission.submit_many(store, ctx, rows, committed)
     except database_errors() as exc:
-        raise _batch_interrupted(path, numbers, requests, out, exc) from exc
+        raise _batch_interrupted(path, rows, out, exc) from exc
     repeats = {
-        x.order.order_id
+        x.order_id
         for x in out
-        if x.duplicate and x.order and x.order.status is OrderStatus.REJECTED
+        if x.duplicate and x.order_id is not None and x.status is OrderStatus.REJECTED
     }
     if repeats:  # a repeat of a rejected order answers as the first time: with its risk codes
         with store.read() as conn:
             codes = {oid: reject_codes(conn, oid) for oid in sorted(repeats)}
         out = [
-            dataclasses.replace(x, risk_codes=codes[x.order.order_id])
-            if x.duplicate and x.order and x.order.order_id in codes
+            dataclasses.replace(x, risk_codes=codes[x.order_id])
+            if x.duplicate and x.order_id in codes
             else x
             for x in out
         ]
@@ -2366,18 +2426,14 @@ def submit_file(
 
 
 def _batch_interrupted(
-    path: str,
-    numbers: Sequence[int],
-    requests: Sequence[OrderRequest | BadInput],
-    out: Sequence[BatchLine],
-    exc: BaseException,
+    path: str, rows: FileRequests, out: Sequence[BatchLine], exc: BaseException
 ) -> PartlyDone:
     """The database failed after some groups of an order file committed: which lines are in the
     book, and how to submit the rest without submitting any order twice."""
-    done, total = len(out), len(requests)
-    rest = numbers[done]
+    done, total = len(out), len(rows)
+    rest = rows.line(done)
     reason = database_reason(exc)
-    named = all(isinstance(r, OrderRequest) and r.client_order_id for r in requests)
+    named = all(isinstance(r, OrderRequest) and r.client_order_id for r in rows)
     advice = (
         "Submit the file again."
         if not done
@@ -2395,7 +2451,7 @@ def _batch_interrupted(
     }
     return PartlyDone(
         f"orders of {path}",
-        f"the first {done} of {total} orders (lines {numbers[0]} to {numbers[done - 1]})"
+        f"the first {done} of {total} orders (lines {rows.line(0)} to {rows.line(done - 1)})"
         if done
         else None,
         reason,
@@ -2412,31 +2468,39 @@ def reject_codes(conn: Connection, order_id: str) -> tuple[str, ...]:
 
 
 def _batch_line(line: int, outcome: Any, client_order_id: str | None = None) -> BatchLine:
-    line_of = _batch_line_of(line, outcome)
-    if line_of.order is None and client_order_id is not None:
-        return dataclasses.replace(line_of, given_client_order_id=client_order_id)
-    return line_of
-
-
-def _batch_line_of(line: int, outcome: Any) -> BatchLine:
+    """A row's acknowledgement from its outcome (`client_order_id`: the row's, as written)."""
     error = outcome.error
     order = outcome.order
     if error is None and outcome.duplicate and order.status is OrderStatus.REJECTED:
         # the same answer as the first time, as a single submission gives: rejected, not taken
         why = f"a duplicate of an order that was rejected: {order.reject_reason}"
-        return BatchLine(line, order, True, why)
+        return _line_of(line, order, True, why)
     if error is None:
-        return BatchLine(line, order, outcome.duplicate, None)
+        return _line_of(line, order, outcome.duplicate, None)
     if isinstance(error, RiskRejected):
         codes = tuple(code.value for code in error.result.codes)
-        return BatchLine(line, error.order, False, error.reason, risk_codes=codes)
+        return _line_of(line, error.order, False, error.reason, codes)
     if isinstance(error, BadInput | NotFound):
         # a bad value, or a name (account, instrument) the book does not know: a value of the
         # file that cannot be accepted (exit 3, as the contract has it for files)
-        return BatchLine(line, None, False, error.message, bad_input=True)
+        return BatchLine(line, None, client_order_id, None, False, error.message, bad_input=True)
     if isinstance(error, Refused):
-        return BatchLine(line, None, False, error.message)
+        return BatchLine(line, None, client_order_id, None, False, error.message)
     raise error
+
+
+def _line_of(
+    line: int, order: Order, duplicate: bool, reason: str | None, codes: tuple[str, ...] = ()
+) -> BatchLine:
+    return BatchLine(
+        line,
+        order.order_id,
+        order.client_order_id,
+        order.status,
+        duplicate,
+        reason,
+        risk_codes=codes,
+    )
 
 
 # ---- expiry and stuck orders ---------------------------------------------------------------------

@@ -63,6 +63,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, localcontext
 from functools import partial
+from itertools import takewhile
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Connection
@@ -641,7 +642,11 @@ class Group:
         self.settle: dict[str, tuple[date, date]] = {}  # exchange -> (trade, settle) dates
         self.client_ids: dict[tuple[str, str], str] = {}  # known in this group (or looked up)
         self.looked_up: set[str] = set()  # accounts whose client ids of the group were fetched
-        self.made: dict[str, Order] = {}  # orders made in this group
+        self.made: dict[str, Order] = {}  # orders made in this group (a pipeline: see take)
+        self.first_made = self.next_order  # the number of the first order this group makes
+        self.cuts: list[int] = []  # a pipeline's: the number of the next order at each cut
+        # a pipeline's: reads an order one of its parts committed (take forgets them)
+        self.committed_order: Callable[[str], Order] | None = None
         self.moved: set[tuple[str, str, str]] = set()  # order totals it moved, not yet cut
         self.rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in TABLES}
         self.put = _PG_STORAGE if db.pg else _SQLITE_STORAGE
@@ -1054,7 +1059,7 @@ class Group:
         if req.client_order_id is not None:
             earlier = self.client_order(req.account, req.client_order_id)
             if earlier is not None:
-                first = self.made.get(earlier) or find(self.conn, earlier)
+                first = self.made.get(earlier) or self._earlier(earlier)
                 if orders.same_terms(first, dataclasses.replace(command, order_id=first.order_id)):
                     return Outcome(first, duplicate=True)
                 raise Refused(
@@ -1434,13 +1439,32 @@ class Group:
                 done.append(Outcome(None, error=exc))
         return done
 
+    def _earlier(self, order_id: str) -> Order:
+        """An order made before this one: in the book as the group's reads see it, or (a
+        pipeline) committed by one of its earlier parts, which the reads do not see."""
+        if self.committed_order is not None and int(order_id[1:]) >= self.first_made:
+            return self.committed_order(order_id)
+        return find(self.conn, order_id)
+
     def take(
         self, head: tuple[int, str]
     ) -> tuple[dict[str, list[tuple[Any, ...]]], tuple[int, str]]:
         """A pipeline's cut: the rows collected since the last cut, with the audit rows that
         continue the chain at `head`, and the chain's new head. The state stays as the
-        decisions left it (the next part is decided on it)."""
+        decisions left it (the next part is decided on it).
+
+        The orders of the part before the last are forgotten (with `committed_order` set): the
+        pipeline acknowledged that part before it handed the last one to its writer, so they
+        are in the book, and a repeat of their client order ids reads them from there. A
+        pipeline holds the orders of two parts, not of the whole file."""
         new_head = self._chain(head) if self.audit else head
+        if self.committed_order is not None:
+            self.cuts.append(self.next_order)
+            if len(self.cuts) > 2:  # the part before the last began at cuts[-3]
+                bound = self.cuts.pop(0)
+                # made is in the order the orders were numbered
+                for order_id in list(takewhile(lambda k: int(k[1:]) < bound, self.made)):
+                    del self.made[order_id]
         self._cut_totals()
         rows = self.rows
         self.rows = {name: [] for name in TABLES}
@@ -1467,12 +1491,14 @@ def submit_many(
     store: Store,
     ctx: Ctx,
     requests: Sequence[OrderRequest | BadInput],
-    on_commit: Callable[[int, list[Outcome]], None] | None = None,
+    on_commit: Callable[[int, list[Outcome]], None],
     chunk: int | None = None,
-) -> list[Outcome]:
+) -> None:
     """Requests in groups of `chunk`, one transaction each, in order; a BadInput in the list
     (a row that never became a request) is passed through as a refusal. `on_commit(start,
-    outcomes)` is called after each group committed, with the index of its first request.
+    outcomes)` is called after each group committed, with the index of its first request; the
+    outcomes are not kept here (a large batch's orders are not all held at once), and the
+    requests are taken from `requests` a group at a time.
 
     More than one group: pipelined (`_pipeline`): each group is decided on the state the groups
     before left in memory; a writer (PostgreSQL: a thread; SQLite: a process) inserts and
@@ -1481,21 +1507,17 @@ def submit_many(
     writer process died before its commit) is done again as a group of its own, read afresh
     (as a single group is), and a new pipeline starts after it: nothing decided after a failed
     group is written."""
-    out: list[Outcome] = []
     size = chunk or CHUNK
     if len(requests) <= size or store.in_memory:
         # one group; or a database in this process's memory, whose shared cache locks tables
         # for a pipeline's reads against its writer: group after group, each read afresh
         for start in range(0, len(requests), size):
             with _interrupts_held():  # committed is acknowledged: Ctrl-C waits for the group
-                done = _group_or_singles(store, ctx, requests[start : start + size])
-                if on_commit is not None:
-                    on_commit(start, done)
-                out += done
-        return out
+                on_commit(start, _group_or_singles(store, ctx, requests[start : start + size]))
+        return
     start = 0
     while start < len(requests):
-        start, refused = _pipeline(store, ctx, requests, start, size, on_commit, out)
+        start, refused = _pipeline(store, ctx, requests, start, size, on_commit)
         if start < len(requests):  # the group at `start` could not be written by the pipeline
             part = requests[start : start + size]
             with _interrupts_held():
@@ -1504,11 +1526,8 @@ def submit_many(
                 done = (
                     _singles(store, ctx, part) if refused else _group_or_singles(store, ctx, part)
                 )
-                if on_commit is not None:
-                    on_commit(start, done)
-                out += done
+                on_commit(start, done)
             start += size
-    return out
 
 
 def _group_or_singles(
@@ -1580,8 +1599,7 @@ def _pipeline(
     requests: Sequence[OrderRequest | BadInput],
     start: int,
     size: int,
-    on_commit: Callable[[int, list[Outcome]], None] | None,
-    out: list[Outcome],
+    on_commit: Callable[[int, list[Outcome]], None],
 ) -> tuple[int, bool]:
     """Groups of `size` from `start` on, each decided on the state the groups before left in
     memory (read once, on a read connection) and written and committed on a connection of its
@@ -1618,15 +1636,14 @@ def _pipeline(
             pending = None
             if failed is not None:
                 return failed
-            if on_commit is not None:
-                on_commit(at, done)
-            out.extend(done)
+            on_commit(at, done)
             return None
 
     with _no_cyclic_gc(), _open_writer(store) as writer:
         try:
             with store.read() as rconn:
                 group = Group(rconn, ctx, bulk=True)
+                group.committed_order = partial(_committed_order, store)
                 head = group.audit_head()
                 at = start
                 while at < len(requests):
@@ -1654,9 +1671,14 @@ def _pipeline(
                     if job.exception() is None:
                         # it committed: acknowledged like any other, so that a caller told
                         # where the run stopped does not submit it again
-                        if on_commit is not None:
-                            on_commit(at, done)
-                        out.extend(done)
+                        on_commit(at, done)
+
+
+def _committed_order(store: Store, order_id: str) -> Order:
+    """An order as committed, read on a connection of its own (a pipeline's reads do not see
+    what its writer committed since they began)."""
+    with store.read() as conn:
+        return find(conn, order_id)
 
 
 _Rows = dict[str, list[tuple[Any, ...]]]  # a group's rows by table, in storage form

@@ -267,20 +267,19 @@ class Worker:
         out: list[order_book.BatchLine] = []
 
         def committed(start: int, outcomes: list[submission.Outcome]) -> None:
-            lines = [order_book._batch_line(start + k + 2, o) for k, o in enumerate(outcomes)]
-            out.extend(lines)
+            out.extend(order_book._batch_line(start + k + 2, o) for k, o in enumerate(outcomes))
             if on_commit is not None:
-                on_commit(lines)
+                on_commit(start, outcomes)
 
         submission.submit_many(self.store, self.ctx(), requests, committed)
         return order_book.BatchResult(f"batch {step.index}", tuple(out))
 
     def do_batch(self, step: Step) -> None:
-        def committed(lines: Any) -> None:
+        def committed(start: int, outcomes: list[submission.Outcome]) -> None:
             rows = []
-            for x in lines:
-                if x.order is None or x.reason is not None or x.order.status.value != "filled":
-                    raise AssertionError(f"batch {step.index} line {x.line}: {x}")
+            for k, x in enumerate(outcomes):
+                if x.order is None or x.error is not None or x.order.status.value != "filled":
+                    raise AssertionError(f"batch {step.index} request {start + k}: {x}")
                 rows.append(
                     {
                         "cid": x.order.client_order_id,

@@ -138,8 +138,8 @@ def _one_by_one(store: Store, path: Path) -> list[tuple[Any, ...]]:
 def _lines(result: order_book.BatchResult) -> list[tuple[Any, ...]]:
     return [
         (
-            x.order.order_id if x.order else None,
-            x.order.status.value if x.order else None,
+            x.order_id,
+            x.status.value if x.status else None,
             x.duplicate,
             x.reason,
         )
@@ -203,7 +203,7 @@ def test_a_file_decides_as_one_submission_per_row(
     assert _book(batch)["audit"] is True
     before = _book(batch)
     again = order_book.submit_file(batch, Ctx("ops", NOW + timedelta(hours=2)), str(path))
-    with_ids = [x for x in again.lines if x.order is not None and x.duplicate]
+    with_ids = [x for x in again.lines if x.order_id is not None and x.duplicate]
     assert len(with_ids) == sum(1 for r in rows if r["cid"]) - sum(
         1 for line, r in zip(expected, rows, strict=True) if r["cid"] and line[0] is None
     )  # every row with a client order id that made an order the first time is a duplicate
@@ -212,7 +212,7 @@ def test_a_file_decides_as_one_submission_per_row(
     assert all(
         not r["cid"]
         for r, x in zip(rows, again.lines, strict=True)
-        if x.order is not None and x.order.order_id in new_orders
+        if x.order_id is not None and x.order_id in new_orders
     )
     single.dispose()
     batch.dispose()
@@ -275,7 +275,7 @@ def test_a_crash_mid_file_leaves_whole_groups(
             store,
             Ctx("ops", NOW),
             str(path),
-            lambda lines: acked.extend(x.order.client_order_id for x in lines if x.order),
+            lambda lines: acked.extend(x.client_order_id for x in lines if x.order_id),
         )
     assert acked == [f"Z{i}" for i in range(6)]
     with store.read() as conn:

@@ -75,7 +75,7 @@ def _acked_in_db(store: Store, acked: list[str]) -> Callable[[Any], None]:
     committed already, and records them in order."""
 
     def on_commit(lines: Any) -> None:
-        ids = [x.order.order_id for x in lines if x.order is not None]
+        ids = [x.order_id for x in lines if x.order_id is not None]
         with store.read() as conn:
             found = set(
                 conn.execute(sa.select(orders.c.order_id).where(orders.c.order_id.in_(ids)))
@@ -131,8 +131,8 @@ def test_a_refused_group_is_redone_one_order_at_a_time(
     result = order_book.submit_file(batch, Ctx("ops", NOW), str(path), _acked_in_db(batch, acked))
     assert singles == [10]  # the second group, one order per transaction
     assert _lines(result) == expected
-    assert acked == [x.order.order_id for x in result.lines if x.order is not None]
-    new = [x.order.order_id for x in result.lines if x.order is not None and not x.duplicate]
+    assert acked == [x.order_id for x in result.lines if x.order_id is not None]
+    new = [x.order_id for x in result.lines if x.order_id is not None and not x.duplicate]
     assert new == sorted(set(new))  # each order made once, in file order
     assert _book(batch) == _book(single)
     assert _book(batch)["audit"] is True
@@ -199,7 +199,7 @@ def test_another_writer_between_groups(
         t.join()
     assert redone == ([] if pg else [10])  # SQLite: the second group, read afresh
     assert _lines(result) == expected
-    assert acked == [x.order.order_id for x in result.lines if x.order is not None]
+    assert acked == [x.order_id for x in result.lines if x.order_id is not None]
     assert _book(batch) == _book(single)
     assert _book(batch)["audit"] is True
     with batch.read() as conn:
@@ -286,7 +286,7 @@ def test_the_writer_process_killed_loses_and_doubles_nothing(
     result = order_book.submit_file(batch, Ctx("ops", NOW), str(path), _acked_in_db(batch, acked))
     assert redone == [10]  # the second group (not committed) or the third (no writer left)
     assert _lines(result) == expected
-    assert acked == [x.order.order_id for x in result.lines if x.order is not None]
+    assert acked == [x.order_id for x in result.lines if x.order_id is not None]
     assert _book(batch) == _book(single)
     assert _book(batch)["audit"] is True
     assert _children() == children  # each writer process was waited for
@@ -362,7 +362,7 @@ def _interrupted_run(
             batch,
             Ctx("ops", NOW),
             str(path),
-            lambda lines: acked.extend(x.order.order_id for x in lines if x.order),
+            lambda lines: acked.extend(x.order_id for x in lines if x.order_id),
         )
     for k in killers:
         k.wait()
@@ -437,7 +437,7 @@ def test_an_in_memory_database_is_written_in_this_thread(
         monkeypatch.setattr(os, "fork", no_fork)
         result = order_book.submit_file(store, Ctx("ops", NOW), str(path))
         assert forks == []
-        made = {x.order.order_id for x in result.lines if x.order is not None}
+        made = {x.order_id for x in result.lines if x.order_id is not None}
         with store.read() as conn:
             stored = set(conn.execute(sa.select(orders.c.order_id)).scalars())
         assert made and stored == made
@@ -592,3 +592,62 @@ def test_which_sqlite_databases_are_in_memory(url: str, in_memory: bool) -> None
     store = Store(make_engine(url))  # (no connection is opened)
     assert store.in_memory is in_memory
     store.dispose()
+
+
+def test_a_pipeline_holds_the_orders_of_two_parts_and_reads_older_repeats_from_the_book(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str
+) -> None:
+    """A file of 8 groups of 5 whose last rows repeat client order ids of the first group: the
+    deciding side keeps the orders of the last two groups only, and answers a repeat of an
+    older one from the book (read on a connection of its own, since the pipeline's reads began
+    before that group committed): the same terms are a duplicate of the first order, other
+    terms are refused, as one submission per row answers them."""
+    single, batch = _stores(db_url, tmp_path)
+    rows = [
+        {
+            "account": "M1",
+            "symbol": "COIN",
+            "side": "buy" if i % 2 else "sell",
+            "qty": "1",
+            "type": "limit",
+            "limit": "9",
+            "cid": f"R{i}",
+        }
+        for i in range(37)
+    ]
+    rows += [
+        {**rows[0]},  # the same terms again: a duplicate
+        {**rows[1], "qty": "2"},  # other terms: refused
+        {**rows[2]},
+    ]
+    path = tmp_path / "orders.csv"
+    _write(path, rows)
+    expected = _one_by_one(single, path)
+    monkeypatch.setattr(submission, "CHUNK", 5)
+    held: list[int] = []
+    take = submission.Group.take
+
+    def watched(self: submission.Group, head: Any) -> Any:
+        out = take(self, head)
+        held.append(len(self.made))
+        return out
+
+    read: list[str] = []
+    committed_order = submission._committed_order
+
+    def reading(store: Store, order_id: str) -> Any:
+        read.append(order_id)
+        return committed_order(store, order_id)
+
+    monkeypatch.setattr(submission.Group, "take", watched)
+    monkeypatch.setattr(submission, "_committed_order", reading)
+    result = order_book.submit_file(batch, Ctx("ops", NOW), str(path))
+    assert _lines(result) == expected
+    assert [x.duplicate for x in result.lines[-3:]] == [True, False, True]
+    assert "other terms" in (result.lines[-2].reason or "")
+    assert max(held) == 10 and len(held) == 8  # two groups' orders, not the file's
+    first = [x.order_id for x in result.lines[:3]]
+    assert read == [first[0], first[1], first[2]]
+    assert _book(batch) == _book(single)
+    single.dispose()
+    batch.dispose()
