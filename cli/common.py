@@ -150,11 +150,31 @@ def emit_json_list(items: Iterable[Any]) -> None:
 _NOTHING = object()
 
 
-def _indented(item: Any) -> str:
-    """An item as json.dumps(indent=2, ensure_ascii=False) writes it one level down inside a
-    list. A listing's objects are flat (texts, nulls, whole numbers, booleans): written here with
-    the C string encoder json uses, since json.dumps with an indent encodes in Python (half of
-    a large listing's time); anything else goes through json.dumps."""
+def emit_json_with_list(head: dict[str, Any], key: str, items: Iterable[Any]) -> None:
+    """What emit_json({**head, key: list(items)}) writes, byte for byte, with the list last and
+    its items written as they come (as emit_json_list does): a large batch's summary is not
+    built as one text."""
+    it = iter(items)
+    first = next(it, _NOTHING)
+    if first is _NOTHING or key in head:
+        emit_json({**head, key: [] if first is _NOTHING else [first, *it]})
+        return
+    write = sys.stdout.write
+    opening = json.dumps(head, indent=2, ensure_ascii=False)[:-2] + ",\n  " if head else "{\n  "
+    write(f"{opening}{encode_basestring(key)}: [\n    {_indented(first, 2)}")
+    for item in it:
+        write(",\n    ")
+        write(_indented(item, 2))
+    write("\n  ]\n}\n")
+
+
+def _indented(item: Any, depth: int = 1) -> str:
+    """An item as json.dumps(indent=2, ensure_ascii=False) writes it `depth` levels down (inside
+    a list at the top, or inside a list that is a value of the top object). A listing's objects
+    are flat (texts, nulls, whole numbers, booleans, lists of texts): written here with the C
+    string encoder json uses, since json.dumps with an indent encodes in Python (half of a large
+    listing's time); anything else goes through json.dumps."""
+    inner = "\n" + "  " * (depth + 1)
     if type(item) is dict and item:
         parts = []
         for key, value in item.items():
@@ -167,14 +187,20 @@ def _indented(item: Any) -> str:
                 text = "true" if value else "false"
             elif kind is int:
                 text = int.__repr__(value)
+            elif kind is list and all(type(v) is str for v in value):
+                text = (
+                    "[" + ",".join(f"{inner}  {encode_basestring(v)}" for v in value) + f"{inner}]"
+                    if value
+                    else "[]"
+                )
             else:
                 break
             if type(key) is not str:
                 break
             parts.append(f"{encode_basestring(key)}: {text}")
         else:
-            return "{\n    " + ",\n    ".join(parts) + "\n  }"
-    return json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+            return "{" + inner + ("," + inner).join(parts) + "\n" + "  " * depth + "}"
+    return json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n" + "  " * depth)
 
 
 def say(text: str, *, json_mode: bool = False) -> None:

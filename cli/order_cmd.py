@@ -16,6 +16,7 @@ from cli.common import (
     decimal_arg,
     emit_json,
     emit_json_list,
+    emit_json_with_list,
     make_ctx,
     open_store,
     partial_json,
@@ -163,7 +164,7 @@ def _submit_file(file: str, db: str | None, actor: str | None, json: bool) -> No
     with partial_json(json):
         result = order_book.submit_file(open_store(db), make_ctx(actor), file)
     if json:
-        emit_json(result.as_json())
+        emit_json_with_list(result.summary_json(), "results", (x.as_json() for x in result.lines))
     else:
         say(
             f"{file}: {len(result.lines)} orders, {result.accepted} accepted, "

@@ -2257,15 +2257,18 @@ class BatchResult:
     def rejected(self) -> int:
         return sum(1 for x in self.lines if x.reason is not None)
 
-    def as_json(self) -> dict[str, Any]:
+    def summary_json(self) -> dict[str, Any]:
+        """as_json without its results (a CLI writes them as they come)."""
         return {
             "file": self.file,
             "orders": len(self.lines),
             "accepted": self.accepted,
             "rejected": self.rejected,
             "duplicates": self.duplicates,
-            "results": [x.as_json() for x in self.lines],
         }
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.summary_json(), "results": [x.as_json() for x in self.lines]}
 
 
 def _request(row: dict[str, str | None]) -> OrderRequest:

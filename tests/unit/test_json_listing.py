@@ -1,5 +1,6 @@
-"""The streamed JSON list the listings write (cli.common.emit_json_list) is byte for byte the
-document emit_json writes of the whole list."""
+"""The streamed JSON list the listings write (cli.common.emit_json_list), and the summary with
+its list last that a batch writes (emit_json_with_list), are byte for byte the document
+emit_json writes of the whole."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cli.common import emit_json, emit_json_list
+from cli.common import emit_json, emit_json_list, emit_json_with_list
 
 _SCALARS = st.none() | st.booleans() | st.integers() | st.text() | st.floats()
 _VALUES = st.recursive(
@@ -25,6 +26,26 @@ _FLAT = st.dictionaries(
     st.none() | st.booleans() | st.integers() | st.text(alphabet=st.characters(codec="utf-8")),
     max_size=6,
 )
+# a batch's lines: flat, with a list of texts (the risk codes)
+_LINES = st.dictionaries(
+    st.text(),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(alphabet=st.characters(codec="utf-8"))
+    | st.lists(st.text(alphabet=st.characters(codec="utf-8")), max_size=3),
+    max_size=6,
+)
+
+
+def _printed(emit: Any) -> str:
+    buf, real = io.StringIO(), sys.stdout
+    sys.stdout = buf
+    try:
+        emit()
+    finally:
+        sys.stdout = real
+    return buf.getvalue()
 
 
 def _both(items: list[Any], capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
@@ -37,16 +58,7 @@ def _both(items: list[Any], capsys: pytest.CaptureFixture[str]) -> tuple[str, st
 
 @given(st.lists(_FLAT | _VALUES, max_size=5))
 def test_a_streamed_list_is_the_whole_document(items: list[Any]) -> None:
-    outs = []
-    for emit in (lambda: emit_json(items), lambda: emit_json_list(iter(items))):
-        buf, real = io.StringIO(), sys.stdout
-        sys.stdout = buf
-        try:
-            emit()
-        finally:
-            sys.stdout = real
-        outs.append(buf.getvalue())
-    assert outs[1] == outs[0]
+    assert _printed(lambda: emit_json_list(iter(items))) == _printed(lambda: emit_json(items))
 
 
 def test_the_listings_objects_and_the_empty_list(capsys: pytest.CaptureFixture[str]) -> None:
@@ -71,3 +83,32 @@ def test_nothing_is_written_when_the_first_object_is_refused(
     with pytest.raises(LookupError):
         emit_json_list(refused())
     assert capsys.readouterr().out == ""
+
+
+@given(
+    st.dictionaries(st.text(), _VALUES, max_size=4),
+    st.text(),
+    st.lists(_LINES | _FLAT | _VALUES, max_size=5),
+)
+def test_a_summary_with_its_list_streamed_is_the_whole_document(
+    head: dict[str, Any], key: str, items: list[Any]
+) -> None:
+    whole = _printed(lambda: emit_json({**head, key: items}))
+    assert _printed(lambda: emit_json_with_list(head, key, iter(items))) == whole
+
+
+def test_a_batch_summary_streamed(capsys: pytest.CaptureFixture[str]) -> None:
+    head = {"file": "o.csv", "orders": 2, "accepted": 1}
+    items = [
+        {"line": 2, "order_id": "O1", "risk_codes": [], "duplicate": False, "reason": None},
+        {"line": 3, "order_id": None, "risk_codes": ["buying_power", 'a "q"\n'], "reason": "x"},
+    ]
+    emit_json({**head, "results": items})
+    whole = capsys.readouterr().out
+    emit_json_with_list(head, "results", iter(items))
+    assert capsys.readouterr().out == whole
+    for empty_head, no_items in (({}, items), (head, []), ({}, [])):
+        emit_json({**empty_head, "results": no_items})
+        whole = capsys.readouterr().out
+        emit_json_with_list(empty_head, "results", iter(no_items))
+        assert capsys.readouterr().out == whole
