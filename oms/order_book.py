@@ -2319,14 +2319,14 @@ class FileRequests(Sequence[OrderRequest | BadInput]):
     file's requests are not all held at once (each group's are dropped once it is decided).
     Blank lines are no orders; a row whose values cannot make a request is its BadInput."""
 
-    __slots__ = ("_file", "_rows")
+    __slots__ = ("_lines", "_rows")
 
     def __init__(self, tf: tabular.TextFile) -> None:
         import polars as pl
 
         blank = pl.all_horizontal(pl.col(c).is_null() for c in tf.frame.columns)
-        self._file = tf
-        # the file's row index beside each non-blank row (its physical line: tf.line)
+        self._lines = tf.lines  # where each row starts (tabular.line_of), not the whole file
+        # the file's row index beside each non-blank row
         self._rows = tf.frame.with_row_index(_ROW).filter(~blank)
 
     def __len__(self) -> int:
@@ -2358,14 +2358,15 @@ class FileRequests(Sequence[OrderRequest | BadInput]):
 
     def line(self, index: int) -> int:
         """The physical line of request `index`."""
-        return self._file.line(self._rows.item(index, _ROW))
+        return tabular.line_of(self._rows.item(index, _ROW), self._lines)
 
     def given(self, start: int, count: int) -> list[tuple[int, str | None]]:
         """Requests start.. start+count: each one's physical line and client order id as its
         row wrote it."""
         part = self._rows.slice(start, count)
         rows, client_ids = part.get_column(_ROW).to_list(), part.get_column("client_order_id")
-        return list(zip(map(self._file.line, rows), client_ids.to_list(), strict=True))
+        lines = [tabular.line_of(row, self._lines) for row in rows]
+        return list(zip(lines, client_ids.to_list(), strict=True))
 
 
 _ROW = "__row"  # not a column an order file may have (read_csv refuses unknown ones)
