@@ -156,7 +156,7 @@ def emit_json_with_list(head: dict[str, Any], key: str, items: Iterable[Any]) ->
     built as one text."""
     it = iter(items)
     first = next(it, _NOTHING)
-    if first is _NOTHING or key in head:
+    if first is _NOTHING or key in head or type(key) is not str:
         emit_json({**head, key: [] if first is _NOTHING else [first, *it]})
         return
     write = sys.stdout.write

@@ -86,6 +86,7 @@ from oms.order_book import (
     expiry_due,
     fill_booking,
     find,
+    find_many,
     gtd_can_trade,
     load_state,
     market_state,
@@ -645,8 +646,10 @@ class Group:
         self.made: dict[str, Order] = {}  # orders made in this group (a pipeline: see take)
         self.first_made = self.next_order  # the number of the first order this group makes
         self.cuts: list[int] = []  # a pipeline's: the number of the next order at each cut
-        # a pipeline's: reads an order one of its parts committed (take forgets them)
-        self.committed_order: Callable[[str], Order] | None = None
+        # a pipeline's: reads orders its parts committed (take forgets them), those of a part
+        # that repeats their client order ids read at its start (recalled)
+        self.committed_orders: Callable[[Sequence[str]], dict[str, Order]] | None = None
+        self.recalled: dict[str, Order] = {}
         self.moved: set[tuple[str, str, str]] = set()  # order totals it moved, not yet cut
         self.rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in TABLES}
         self.put = _PG_STORAGE if db.pg else _SQLITE_STORAGE
@@ -1428,6 +1431,7 @@ class Group:
     def decide_all(self, part: Sequence[OrderRequest | BadInput]) -> list[Outcome]:
         """Decide a part of a file in order (a refusal is an outcome, the rest goes on)."""
         self.prefetch_client_ids(r for r in part if isinstance(r, OrderRequest))
+        self._recall(part)
         done: list[Outcome] = []
         for req in part:
             if isinstance(req, BadInput):
@@ -1439,11 +1443,35 @@ class Group:
                 done.append(Outcome(None, error=exc))
         return done
 
+    def _forgotten(self, order_id: str) -> bool:
+        """Whether an order is one this pipeline made and take() forgot (it is committed)."""
+        return (
+            self.committed_orders is not None
+            and order_id not in self.made
+            and int(order_id[1:]) >= self.first_made
+        )
+
+    def _recall(self, part: Sequence[OrderRequest | BadInput]) -> None:
+        """The forgotten orders whose client order ids the part repeats, read from the book at
+        once (one read, not one per repeat); the last part's go."""
+        self.recalled = {}
+        if self.committed_orders is None:
+            return
+        wanted = []
+        for req in part:
+            if isinstance(req, OrderRequest) and req.client_order_id is not None:
+                order_id = self.client_ids.get((req.account, req.client_order_id))
+                if order_id is not None and self._forgotten(order_id):
+                    wanted.append(order_id)
+        if wanted:
+            self.recalled = self.committed_orders(sorted(set(wanted)))
+
     def _earlier(self, order_id: str) -> Order:
         """An order made before this one: in the book as the group's reads see it, or (a
         pipeline) committed by one of its earlier parts, which the reads do not see."""
-        if self.committed_order is not None and int(order_id[1:]) >= self.first_made:
-            return self.committed_order(order_id)
+        if self.committed_orders is not None and self._forgotten(order_id):
+            found = self.recalled.get(order_id)
+            return found if found is not None else self.committed_orders([order_id])[order_id]
         return find(self.conn, order_id)
 
     def take(
@@ -1453,12 +1481,12 @@ class Group:
         continue the chain at `head`, and the chain's new head. The state stays as the
         decisions left it (the next part is decided on it).
 
-        The orders of the part before the last are forgotten (with `committed_order` set): the
+        The orders of the part before the last are forgotten (with `committed_orders` set): the
         pipeline acknowledged that part before it handed the last one to its writer, so they
         are in the book, and a repeat of their client order ids reads them from there. A
         pipeline holds the orders of two parts, not of the whole file."""
         new_head = self._chain(head) if self.audit else head
-        if self.committed_order is not None:
+        if self.committed_orders is not None:
             self.cuts.append(self.next_order)
             if len(self.cuts) > 2:  # the part before the last began at cuts[-3]
                 bound = self.cuts.pop(0)
@@ -1643,7 +1671,7 @@ def _pipeline(
         try:
             with store.read() as rconn:
                 group = Group(rconn, ctx, bulk=True)
-                group.committed_order = partial(_committed_order, store)
+                group.committed_orders = partial(_committed_orders, store)
                 head = group.audit_head()
                 at = start
                 while at < len(requests):
@@ -1674,11 +1702,11 @@ def _pipeline(
                         on_commit(at, done)
 
 
-def _committed_order(store: Store, order_id: str) -> Order:
-    """An order as committed, read on a connection of its own (a pipeline's reads do not see
+def _committed_orders(store: Store, order_ids: Sequence[str]) -> dict[str, Order]:
+    """Orders as committed, read on a connection of their own (a pipeline's reads do not see
     what its writer committed since they began)."""
     with store.read() as conn:
-        return find(conn, order_id)
+        return find_many(conn, order_ids)
 
 
 _Rows = dict[str, list[tuple[Any, ...]]]  # a group's rows by table, in storage form

@@ -161,3 +161,26 @@ def test_a_file_the_database_fails_before_anything_committed_says_so_in_json(
     assert (doc["complete"], doc["next_line"], doc["accepted"], doc["results"]) == (
         False, 2, 0, [])
     assert book.ok("order", "list", "--json").json() == []
+
+
+def test_a_database_error_after_the_last_group_committed_leaves_the_file_done(
+    book: Tieout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database fails once every group has committed and been acknowledged (closing a
+    connection, say): the file is done and its summary says so, not a traceback (it was an
+    IndexError: no line after the last to resume from)."""
+    f = _orders_file(tmp_path, 5, named=False)
+    monkeypatch.setattr(submission, "CHUNK", 2)
+    real = submission._pipeline
+
+    def fails_after(*args: Any) -> None:
+        real(*args)
+        raise _driver_error(book, "the connection is lost")
+
+    monkeypatch.setattr(submission, "_pipeline", fails_after)
+    r = book("order", "submit", "--file", f, "--json")
+    monkeypatch.undo()
+    assert r.code == 0 and "Traceback" not in r.err, r.err
+    doc = r.json()
+    assert (doc["orders"], doc["accepted"], doc["rejected"]) == (5, 5, 0)
+    assert len(book.ok("order", "list", "--json").json()) == 5

@@ -600,8 +600,9 @@ def test_a_pipeline_holds_the_orders_of_two_parts_and_reads_older_repeats_from_t
     """A file of 8 groups of 5 whose last rows repeat client order ids of the first group: the
     deciding side keeps the orders of the last two groups only, and answers a repeat of an
     older one from the book (read on a connection of its own, since the pipeline's reads began
-    before that group committed): the same terms are a duplicate of the first order, other
-    terms are refused, as one submission per row answers them."""
+    before that group committed; a group's repeats in one read): the same terms are a
+    duplicate of the first order, other terms are refused, as one submission per row answers
+    them."""
     single, batch = _stores(db_url, tmp_path)
     rows = [
         {
@@ -632,22 +633,22 @@ def test_a_pipeline_holds_the_orders_of_two_parts_and_reads_older_repeats_from_t
         held.append(len(self.made))
         return out
 
-    read: list[str] = []
-    committed_order = submission._committed_order
+    read: list[list[str]] = []
+    committed_orders = submission._committed_orders
 
-    def reading(store: Store, order_id: str) -> Any:
-        read.append(order_id)
-        return committed_order(store, order_id)
+    def reading(store: Store, order_ids: Any) -> Any:
+        read.append(list(order_ids))
+        return committed_orders(store, order_ids)
 
     monkeypatch.setattr(submission.Group, "take", watched)
-    monkeypatch.setattr(submission, "_committed_order", reading)
+    monkeypatch.setattr(submission, "_committed_orders", reading)
     result = order_book.submit_file(batch, Ctx("ops", NOW), str(path))
     assert _lines(result) == expected
     assert [x.duplicate for x in result.lines[-3:]] == [True, False, True]
     assert "other terms" in (result.lines[-2].reason or "")
     assert max(held) == 10 and len(held) == 8  # two groups' orders, not the file's
     first = [x.order_id for x in result.lines[:3]]
-    assert read == [first[0], first[1], first[2]]
+    assert read == [first]  # the last group's repeats, read in one go
     assert _book(batch) == _book(single)
     single.dispose()
     batch.dispose()

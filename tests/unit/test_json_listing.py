@@ -107,6 +107,10 @@ def test_a_batch_summary_streamed(capsys: pytest.CaptureFixture[str]) -> None:
     whole = capsys.readouterr().out
     emit_json_with_list(head, "results", iter(items))
     assert capsys.readouterr().out == whole
+    emit_json({**head, 7: items})  # a key that is not text: as json.dumps writes it
+    whole = capsys.readouterr().out
+    emit_json_with_list(head, 7, iter(items))  # type: ignore[arg-type]
+    assert capsys.readouterr().out == whole
     for empty_head, no_items in (({}, items), (head, []), ({}, [])):
         emit_json({**empty_head, "results": no_items})
         whole = capsys.readouterr().out
