@@ -17,13 +17,11 @@ its memory is not in the figure (it holds one group's rows at a time).
 from __future__ import annotations
 
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
-from benchmarks.common import backends, fresh_store, report
-from benchmarks.listing import measure
-from benchmarks.order_submit import load_average, setup_book, write_batch
+from benchmarks.common import backends, report
+from benchmarks.listing import book_and_file, measure
+from benchmarks.order_submit import load_average
 
 
 def sizes() -> list[int]:
@@ -33,10 +31,7 @@ def sizes() -> list[int]:
 
 
 def run(backend: str, n: int) -> dict[str, Any]:
-    with fresh_store(backend) as store, tempfile.TemporaryDirectory() as d:
-        setup_book(store, 20)
-        path = Path(d) / "orders.csv"
-        write_batch(path, n, 20)
+    with book_and_file(backend, n) as (store, path):
         print(f"[batch_memory] {backend}: order submit --file of {n} orders", file=sys.stderr)
         out: dict[str, Any] = {"orders": n, "load_average_start": load_average()}
         out["submit_file"] = measure(["order", "submit", "--file", str(path), "--json"], store.url)

@@ -21,6 +21,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from benchmarks.common import backends, fresh_store, report
 from benchmarks.order_submit import load_average, setup_book, write_batch
 from oms import order_book
 from oms.book import Ctx
+from oms.store import Store
 
 COMMANDS = {
     "help": ["--help"],
@@ -75,11 +78,19 @@ def measure(args: list[str], url: str) -> dict[str, Any]:
     return {"wall_s": round(wall, 2), "peak_rss_mb": round(peak_kb / 1024)}
 
 
-def run(backend: str, n: int) -> dict[str, Any]:
+@contextmanager
+def book_and_file(backend: str, n: int) -> Iterator[tuple[Store, Path]]:
+    """A fresh benchmark book (order_submit.setup_book: 20 accounts) and a file of n paper
+    market orders for it."""
     with fresh_store(backend) as store, tempfile.TemporaryDirectory() as d:
         setup_book(store, 20)
         path = Path(d) / "orders.csv"
         write_batch(path, n, 20)
+        yield store, path
+
+
+def run(backend: str, n: int) -> dict[str, Any]:
+    with book_and_file(backend, n) as (store, path):
         print(f"[listing] {backend}: submitting {n} orders", file=sys.stderr)
         order_book.submit_file(store, Ctx("bench", datetime.now(UTC)), str(path))
         out: dict[str, Any] = {"orders": n, "load_average_start": load_average()}
