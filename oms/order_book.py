@@ -394,14 +394,12 @@ def find_many(conn: Connection, order_ids: Sequence[str]) -> dict[str, Order]:
     return out
 
 
-_STATES_OF = select(orders_table.c.order_id, orders_table.c.state).where(
-    orders_table.c.order_id.in_(bindparam("b_order_ids", expanding=True))
-)
-
-
 # the statements of every order change, built once (parameters, not values: SQLAlchemy then
 # finds each compiled in its cache without building and keying a new statement each time)
 _STATE_OF = select(orders_table.c.state).where(orders_table.c.order_id == bindparam("b_order_id"))
+_STATES_OF = select(orders_table.c.order_id, orders_table.c.state).where(
+    orders_table.c.order_id.in_(bindparam("b_order_ids", expanding=True))
+)
 _ORDER_UPDATE = orders_table.update().where(orders_table.c.order_id == bindparam("b_order_id"))
 _CLIENT_IDS_OF = select(order_client_ids.c.client_order_id).where(
     order_client_ids.c.order_id == bindparam("b_order_id")
@@ -2496,12 +2494,12 @@ def _batch_line(line: int, outcome: Any, client_order_id: str | None = None) -> 
     if error is None and outcome.duplicate and order.status is OrderStatus.REJECTED:
         # the same answer as the first time, as a single submission gives: rejected, not taken
         why = f"a duplicate of an order that was rejected: {order.reject_reason}"
-        return _line_of(line, order, True, why)
+        return _order_line(line, order, True, why)
     if error is None:
-        return _line_of(line, order, outcome.duplicate, None)
+        return _order_line(line, order, outcome.duplicate, None)
     if isinstance(error, RiskRejected):
         codes = tuple(code.value for code in error.result.codes)
-        return _line_of(line, error.order, False, error.reason, codes)
+        return _order_line(line, error.order, False, error.reason, codes)
     if isinstance(error, BadInput | NotFound):
         # a bad value, or a name (account, instrument) the book does not know: a value of the
         # file that cannot be accepted (exit 3, as the contract has it for files)
@@ -2511,7 +2509,7 @@ def _batch_line(line: int, outcome: Any, client_order_id: str | None = None) -> 
     raise error
 
 
-def _line_of(
+def _order_line(
     line: int, order: Order, duplicate: bool, reason: str | None, codes: tuple[str, ...] = ()
 ) -> BatchLine:
     return BatchLine(

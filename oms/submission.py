@@ -1444,12 +1444,9 @@ class Group:
         return done
 
     def _forgotten(self, order_id: str) -> bool:
-        """Whether an order is one this pipeline made and take() forgot (it is committed)."""
-        return (
-            self.committed_orders is not None
-            and order_id not in self.made
-            and int(order_id[1:]) >= self.first_made
-        )
+        """Whether an order is one this pipeline made and take() forgot (it is committed): with
+        `committed_orders` set, no other order is missing from `made` from `first_made` on."""
+        return order_id not in self.made and int(order_id[1:]) >= self.first_made
 
     def _recall(self, part: Sequence[OrderRequest | BadInput]) -> None:
         """The forgotten orders whose client order ids the part repeats, read from the book at
