@@ -3,6 +3,7 @@ real store and clock, and output helpers."""
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import functools
 import getpass
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from decimal import Decimal
-from json.encoder import encode_basestring
+from json.encoder import encode_basestring, encode_basestring_ascii
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -125,7 +126,31 @@ def decimal_arg(text: str, name: str, **kw: bool) -> Decimal:
 
 
 def emit_json(doc: Any) -> None:
-    sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=_json_ascii()) + "\n")
+
+
+def _json_ascii() -> bool:
+    """Whether JSON escapes what is not ASCII (\\u00e9): when stdout cannot carry every
+    character (a locale or PYTHONIOENCODING that is not UTF-8), so that a name or reason in
+    another script never stops the output half way; the reader gets the same JSON values."""
+    return not _carries_unicode(sys.stdout)
+
+
+def _carries_unicode(stream: Any) -> bool:
+    """Whether a text stream can encode every character (a StringIO has no encoding: it can)."""
+    encoding = getattr(stream, "encoding", None)
+    return encoding is None or codecs.lookup(encoding).name in _UNICODE
+
+
+_UNICODE = frozenset({"utf-8", "utf-8-sig", "utf-16", "utf-32"})  # as codecs names them
+
+
+def text_streams_never_fail() -> None:
+    """Text that stdout or stderr cannot encode is written as its escape (\\u20ac), not
+    raised: the command's work is done by the time it reports it."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and not _carries_unicode(stream):
+            stream.reconfigure(errors="backslashreplace")
 
 
 def emit_json_list(items: Iterable[Any]) -> None:
@@ -138,12 +163,13 @@ def emit_json_list(items: Iterable[Any]) -> None:
     if first is _NOTHING:
         sys.stdout.write("[]\n")
         return
+    ascii_only = _json_ascii()
     write = sys.stdout.write
     write("[\n  ")
-    write(_indented(first))
+    write(_indented(first, 1, ascii_only))
     for item in it:
         write(",\n  ")
-        write(_indented(item))
+        write(_indented(item, 1, ascii_only))
     write("\n]\n")
 
 
@@ -159,28 +185,37 @@ def emit_json_with_list(head: dict[str, Any], key: str, items: Iterable[Any]) ->
     if first is _NOTHING or key in head or type(key) is not str:
         emit_json({**head, key: [] if first is _NOTHING else [first, *it]})
         return
+    ascii_only = _json_ascii()
     write = sys.stdout.write
-    opening = json.dumps(head, indent=2, ensure_ascii=False)[:-2] + ",\n  " if head else "{\n  "
-    write(f"{opening}{encode_basestring(key)}: [\n    {_indented(first, 2)}")
+    opening = (
+        json.dumps(head, indent=2, ensure_ascii=ascii_only)[:-2] + ",\n  " if head else "{\n  "
+    )
+    quoted = _QUOTE[ascii_only](key)
+    write(f"{opening}{quoted}: [\n    {_indented(first, 2, ascii_only)}")
     for item in it:
         write(",\n    ")
-        write(_indented(item, 2))
+        write(_indented(item, 2, ascii_only))
     write("\n  ]\n}\n")
 
 
-def _indented(item: Any, depth: int = 1) -> str:
-    """An item as json.dumps(indent=2, ensure_ascii=False) writes it `depth` levels down (inside
-    a list at the top, or inside a list that is a value of the top object). A listing's objects
-    are flat (texts, nulls, whole numbers, booleans, lists of texts): written here with the C
-    string encoder json uses, since json.dumps with an indent encodes in Python (half of a large
-    listing's time); anything else goes through json.dumps."""
+# json's own C string encoders, as json.dumps uses them with ensure_ascii False and True
+_QUOTE = {False: encode_basestring, True: encode_basestring_ascii}
+
+
+def _indented(item: Any, depth: int, ascii_only: bool) -> str:
+    """An item as json.dumps(indent=2, ensure_ascii=ascii_only) writes it `depth` levels down
+    (inside a list at the top, or inside a list that is a value of the top object). A listing's
+    objects are flat (texts, nulls, whole numbers, booleans, lists of texts): written here with
+    the C string encoder json uses, since json.dumps with an indent encodes in Python (half of a
+    large listing's time); anything else goes through json.dumps."""
+    quote = _QUOTE[ascii_only]
     inner = "\n" + "  " * (depth + 1)
     if type(item) is dict and item:
         parts = []
         for key, value in item.items():
             kind = type(value)
             if kind is str:
-                text = encode_basestring(value)
+                text = quote(value)
             elif value is None:
                 text = "null"
             elif kind is bool:
@@ -189,7 +224,7 @@ def _indented(item: Any, depth: int = 1) -> str:
                 text = int.__repr__(value)
             elif kind is list and all(type(v) is str for v in value):
                 text = (
-                    "[" + ",".join(f"{inner}  {encode_basestring(v)}" for v in value) + f"{inner}]"
+                    "[" + ",".join(f"{inner}  {quote(v)}" for v in value) + f"{inner}]"
                     if value
                     else "[]"
                 )
@@ -197,10 +232,10 @@ def _indented(item: Any, depth: int = 1) -> str:
                 break
             if type(key) is not str:
                 break
-            parts.append(f"{encode_basestring(key)}: {text}")
+            parts.append(f"{quote(key)}: {text}")
         else:
             return "{" + inner + ("," + inner).join(parts) + "\n" + "  " * depth + "}"
-    return json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n" + "  " * depth)
+    return json.dumps(item, indent=2, ensure_ascii=ascii_only).replace("\n", "\n" + "  " * depth)
 
 
 def say(text: str, *, json_mode: bool = False) -> None:

@@ -25,6 +25,7 @@ from cli.common import (
     open_store,
     resolve_actor,
     say,
+    text_streams_never_fail,
 )
 from oms.errors import PartlyDone, TieoutError
 from oms.store import database_errors, database_reason
@@ -157,6 +158,7 @@ def run() -> None:
     # terminating <psycopg.Copy ...>"): the error that follows says it for the user
     logging.getLogger("psycopg").addHandler(logging.NullHandler())
     logging.getLogger("psycopg").propagate = False
+    text_streams_never_fail()
     try:
         # without standalone mode, click returns a typer.Exit's code instead of raising it
         args = sys.argv[1:]

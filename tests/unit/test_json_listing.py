@@ -5,6 +5,7 @@ emit_json writes of the whole."""
 from __future__ import annotations
 
 import io
+import json
 import sys
 from typing import Any
 
@@ -38,14 +39,19 @@ _LINES = st.dictionaries(
 )
 
 
-def _printed(emit: Any) -> str:
-    buf, real = io.StringIO(), sys.stdout
+def _printed(emit: Any, encoding: str | None = None) -> str:
+    """What `emit` writes to stdout: a StringIO, or a file of that encoding (its bytes)."""
+    real = sys.stdout
+    buf: Any = io.StringIO() if encoding is None else io.TextIOWrapper(io.BytesIO(), encoding)
     sys.stdout = buf
     try:
         emit()
     finally:
         sys.stdout = real
-    return buf.getvalue()
+    if encoding is None:
+        return str(buf.getvalue())
+    buf.flush()
+    return str(buf.buffer.getvalue().decode(encoding))
 
 
 def _both(items: list[Any], capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
@@ -116,3 +122,22 @@ def test_a_batch_summary_streamed(capsys: pytest.CaptureFixture[str]) -> None:
         whole = capsys.readouterr().out
         emit_json_with_list(empty_head, "results", iter(no_items))
         assert capsys.readouterr().out == whole
+
+
+@given(
+    st.dictionaries(st.text(), _VALUES, max_size=3),
+    st.lists(_LINES | _FLAT | _VALUES, max_size=4),
+    st.sampled_from(["ascii", "latin-1", "utf-8"]),
+)
+def test_on_a_stdout_that_cannot_carry_every_character_json_escapes_what_is_not_ascii(
+    head: dict[str, Any], items: list[Any], encoding: str
+) -> None:
+    """A locale that is not UTF-8: the same JSON (json.dumps with ensure_ascii), whole or
+    streamed, never an encoding error half way; UTF-8 keeps the characters as they are."""
+    ascii_only = encoding != "utf-8"
+    whole = json.dumps({**head, "results": items}, indent=2, ensure_ascii=ascii_only) + "\n"
+    listed = json.dumps(items, indent=2, ensure_ascii=ascii_only) + "\n"
+    assert _printed(lambda: emit_json({**head, "results": items}), encoding) == whole
+    streamed = _printed(lambda: emit_json_with_list(head, "results", iter(items)), encoding)
+    assert streamed == whole
+    assert _printed(lambda: emit_json_list(iter(items)), encoding) == listed
