@@ -1467,8 +1467,7 @@ class Group:
         """An order made before this one: in the book as the group's reads see it, or (a
         pipeline) committed by one of its earlier parts, which the reads do not see."""
         if self.committed_orders is not None and self._forgotten(order_id):
-            found = self.recalled.get(order_id)
-            return found if found is not None else self.committed_orders([order_id])[order_id]
+            return self.recalled[order_id]  # _recall read it when the part began
         return find(self.conn, order_id)
 
     def take(
