@@ -1903,6 +1903,61 @@ _REQUEST_ANSWERS = frozenset(
 _FIX_LIVE = frozenset({"0", "1", "3", "5", "6", "7", "9", "A", "D", "E"})
 
 
+# the venue's reports about a cancel or replace request (not its outcome): pending (150=6/E),
+# refused (35=9)
+_ABOUT_A_REQUEST = (
+    orders.ConfirmPendingCancel,
+    orders.ConfirmPendingReplace,
+    orders.RejectCancel,
+    orders.RejectReplace,
+)
+
+
+def _answered_already(conn: Connection, order: Order, command: Any, report: fix.Report) -> bool:
+    """Whether a report about a request (`_ABOUT_A_REQUEST`) repeats the venue's answer to a
+    request the book has closed (True: skipped, it changes nothing). Refused (BadInput) when
+    it names a request that is not the open one, which it would otherwise be applied to.
+
+    The request is named by ClOrdID (11). The order's client order ids other than the one it
+    was submitted with, and other than the open request's, are those of requests the venue
+    has answered (a request's new id is taken when it is made; the venue's replaced and
+    canceled reports name theirs). A cancel reject (35=9, no ExecID) for one of them repeats
+    that answer; a pending report (150=6/E) for one of them comes out of sequence, after the
+    answer, and would open a request the venue will never answer again. An OrderCancelReject
+    for a closed request that names none repeats the last answer (a drop copy applied again);
+    one for a request never made is refused by the transition table."""
+    rejects = isinstance(command, orders.RejectCancel | orders.RejectReplace)
+    named = report.get(11)
+    pending = order.pending
+    if not named:
+        return rejects and pending is None and _closed_request(order)
+    open_id = None if pending is None else pending.client_order_id
+    if named == open_id:
+        return False
+    known = set(conn.execute(_CLIENT_IDS_OF, {"b_order_id": order.order_id}).scalars())
+    answered = named in known and named != order.submitted.client_order_id
+    if rejects and (answered or (pending is None and _closed_request(order))):
+        return True
+    if answered:
+        raise BadInput(
+            "ClOrdID (11)",
+            f"{named} names a request of order {order.order_id} that the venue answered "
+            f"already; this report of it pending comes out of sequence"
+            + ("" if open_id is None else f" (the open request is {open_id})"),
+        )
+    if open_id is not None:
+        raise BadInput(
+            "ClOrdID (11)",
+            f"{named} is not the open request of order {order.order_id} (that is {open_id}): "
+            "the venue's report names another request",
+        )
+    return False
+
+
+def _closed_request(order: Order) -> bool:
+    return any(h.event in _REQUEST_ANSWERS for h in order.history)
+
+
 def _venue_disagrees(
     report: fix.Report, before: Order, after: Order, command: Any, tick: Decimal
 ) -> list[RowError]:
@@ -2033,14 +2088,7 @@ def _apply_report(
         return False
     if isinstance(command, orders.CorrectFill | orders.BustFill):
         _check_exec_ref(conn, order, command.exec_ref_id)
-    if (
-        isinstance(command, orders.RejectCancel | orders.RejectReplace)
-        and order.pending is None
-        and any(h.event in _REQUEST_ANSWERS for h in order.history)
-    ):
-        # an OrderCancelReject has no ExecID: one for a request that is closed (and was
-        # answered) repeats that answer (a drop copy applied again), and changes nothing; one
-        # for a request never made is refused by the transition table
+    if isinstance(command, _ABOUT_A_REQUEST) and _answered_already(conn, order, command, report):
         return False
     step = orders.decide(order, command, ctx.now, ctx.actor)
     if isinstance(command, orders.ApplyFill | orders.CorrectFill | orders.BustFill):

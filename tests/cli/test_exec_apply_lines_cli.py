@@ -294,3 +294,84 @@ def test_stuck_means_longer_than_and_bad_amends_are_audited(book: Tieout, tmp_pa
                if e["action"] == "order.amend_refused"]
     assert [(e["entity_id"], e["payload"]["code"]) for e in refused] == [
         (order["order_id"], "bad_input")]
+
+
+def _reject(cl: str, orig: str, to: str, status: str = "1") -> str:
+    return fix_line((35, "9"), (11, cl), (41, orig), (39, status), (434, to), (58, "too late"))
+
+
+def test_a_cancel_reject_of_an_earlier_request_leaves_the_open_one(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """A late or repeated OrderCancelReject (35=9) names its request by ClOrdID (11): one of a
+    request answered already used to close the request open now (the order back to partially
+    filled, the venue's later cancel then booked as unsolicited). It is a duplicate now; one
+    naming no request of the order is refused."""
+    external(book, "C1", qty="100")
+    first = apply(book, tmp_path, "a.fix", report("C1", "E0", "0", (39, "0")),
+                  report("C1", "E1", "F", (39, "1"), (32, "40"), (31, "100")))
+    assert first.code == 0, first.err
+    book.ok("order", "cancel", "--client-order-id", "C1", "--new-client-order-id", "C1c")
+    rejected = _reject("C1c", "C1", "1")
+    assert apply(book, tmp_path, "b.fix", rejected).json()["applied"] == 1
+    assert shown(book, "C1")["status"] == "partially_filled"
+    book.ok("order", "cancel", "--client-order-id", "C1", "--new-client-order-id", "C1d")
+
+    again = apply(book, tmp_path, "b2.fix", rejected, _reject("C1x", "C1", "1"),
+                  _reject("C1", "C1", "1"))
+    assert again.code == 3, again.err
+    doc = again.json()
+    assert (doc["applied"], doc["duplicates"], doc["refused"]) == (0, 1, 2), doc
+    problems = {p["line"]: p["reason"] for p in doc["problems"]}
+    assert "C1x is not the open request of order" in problems[2]
+    assert "(that is C1d)" in problems[2] and "C1 is not the open request" in problems[3]
+    order = shown(book, "C1")
+    assert (order["status"], order["leaves_qty"]) == ("pending_cancel", "60")
+
+    done = apply(book, tmp_path, "c.fix", report("C1d", "E2", "4", (41, "C1"), (39, "4")))
+    assert done.code == 0, done.err
+    order = shown(book, "C1")
+    assert order["status"] == "canceled"
+    assert order["history"][-1]["reason"] == "canceled"  # the answer to C1d, not unsolicited
+
+
+def test_a_pending_report_after_the_venues_answer_is_refused(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """A Pending Replace (150=E) or Pending Cancel (150=6) that arrives after the venue's answer
+    to its request used to open the request again: the order stayed pending_replace, every
+    amend and cancel refused, waiting for an answer the venue had given. It is refused as out
+    of sequence, with its line; a pending report naming the open request is applied."""
+    external(book, "A1", qty="100")
+    apply(book, tmp_path, "a.fix", report("A1", "E0", "0", (39, "0")),
+          report("A1", "E1", "F", (39, "1"), (32, "10"), (31, "100")))
+    book.ok("order", "amend", "--client-order-id", "A1", "--qty", "50",
+            "--new-client-order-id", "A1r")
+    r = apply(book, tmp_path, "b.fix",
+              report("A1r", "Z5", "5", (41, "A1"), (39, "1"), (38, "50"), (14, "10"),
+                     (151, "40")),
+              report("A1r", "Z4", "E", (41, "A1"), (39, "E")))
+    assert r.code == 3, r.err
+    doc = r.json()
+    assert (doc["applied"], doc["refused"]) == (1, 1), doc
+    (problem,) = doc["problems"]
+    assert problem["line"] == 2 and problem["field"] == "11"
+    assert "A1r names a request of order" in problem["reason"]
+    assert "answered already" in problem["reason"]
+    order = shown(book, "A1r")
+    assert (order["status"], order["quantity"], order["leaves_qty"]) == (
+        "partially_filled", "50", "40")
+
+    # the order can be changed again, and its own pending report is applied
+    book.ok("order", "cancel", "--client-order-id", "A1r", "--new-client-order-id", "A1c")
+    stale = report("A1r", "Z6", "6", (41, "A1"), (39, "6"))  # names the replace, answered
+    late = apply(book, tmp_path, "c.fix", stale, report("A1c", "Z7", "6", (41, "A1r"), (39, "6")))
+    assert late.code == 3, late.err
+    assert (late.json()["applied"], late.json()["refused"]) == (1, 1), late.json()
+    assert late.json()["problems"][0]["line"] == 1
+    assert shown(book, "A1r")["status"] == "pending_cancel"
+    rejected = apply(book, tmp_path, "d.fix", _reject("A1c", "A1r", "1"),
+                     report("A1c", "Z8", "6", (41, "A1r"), (39, "6")))
+    assert rejected.code == 3, rejected.err
+    assert (rejected.json()["applied"], rejected.json()["refused"]) == (1, 1)
+    assert shown(book, "A1r")["status"] == "partially_filled"
