@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from cli.common import ActorOpt, DbOpt, JsonOpt, decimal_arg, emit_json, make_ctx, open_store, say
+from cli.common import (
+    ActorOpt,
+    DbOpt,
+    JsonOpt,
+    decimal_arg,
+    emit_json,
+    make_ctx,
+    open_store,
+    partial_json,
+    say,
+)
 from oms import md_book, order_book
 from oms.errors import BadInput
 from oms.marketdata import COLUMNS, Interval
@@ -53,7 +63,13 @@ def md_import(
     result = md_book.import_bars(store, ctx, file)
     # the paper venue works its resting orders against the new bars, and against any an
     # earlier import left unworked (a crash between its import and its fills)
-    filled = order_book.fill_pending(store, ctx)
+    with partial_json(json):  # the bars are in: a failure from here on says what committed
+        filled = order_book.fill_pending(
+            store,
+            ctx,
+            before=f"the bars of import {result.import_id} ({result.accepted} accepted)",
+            summary=result.as_json(),
+        )
     if json:
         emit_json({**result.as_json(), "paper_orders_filled": len(filled)})
         return

@@ -214,7 +214,8 @@ def cancel(
 @order_app.command("expire-due")
 def expire_due(db: DbOpt = None, actor: ActorOpt = None, json: JsonOpt = False) -> None:
     """Expire paper day orders past their session close and gtd orders past their date."""
-    expired = order_book.expire_due(open_store(db), make_ctx(actor))
+    with partial_json(json):
+        expired = order_book.expire_due(open_store(db), make_ctx(actor))
     if json:
         emit_json([order_book.order_json(o, history=False) for o in expired])
         return

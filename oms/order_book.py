@@ -2711,27 +2711,38 @@ def expire_due(store: Store, ctx: Ctx) -> list[Order]:
             ).scalars()
         ]
         exchanges = {i.symbol: i.exchange for i in book.list_instruments(conn)}
-    expired = []
-    for order in candidates:
-        if not expiry_due(order, exchanges[order.symbol], ctx.now):
-            continue
-        with store.write() as conn:
-            current = find(conn, order.order_id)  # as it is now, under the lock
-            if not expiry_due(current, exchanges[order.symbol], ctx.now):
+    expired: list[Order] = []
+    try:
+        for order in candidates:
+            if not expiry_due(order, exchanges[order.symbol], ctx.now):
                 continue
-            command = orders.Expire(reason=f"{current.tif.value} order past its session close")
-            steps = _run(conn, ctx, current, [command])
-            _store_order(conn, steps[-1].order, ctx, steps, [command], new=False)
-            audit.append(
-                conn,
-                at=ctx.now,
-                actor=ctx.actor,
-                action="order.expire",
-                entity_type="order",
-                entity_id=current.order_id,
-                payload={"tif": current.tif.value, "leaves_qty": dec_str(current.leaves_qty)},
-            )
-            expired.append(steps[-1].order)
+            with store.write() as conn:
+                current = find(conn, order.order_id)  # as it is now, under the lock
+                if not expiry_due(current, exchanges[order.symbol], ctx.now):
+                    continue
+                command = orders.Expire(reason=f"{current.tif.value} order past its session close")
+                steps = _run(conn, ctx, current, [command])
+                _store_order(conn, steps[-1].order, ctx, steps, [command], new=False)
+                audit.append(
+                    conn,
+                    at=ctx.now,
+                    actor=ctx.actor,
+                    action="order.expire",
+                    entity_type="order",
+                    entity_id=current.order_id,
+                    payload={"tif": current.tif.value, "leaves_qty": dec_str(current.leaves_qty)},
+                )
+            expired.append(steps[-1].order)  # committed
+    except database_errors() as exc:
+        if not expired:
+            raise  # nothing was changed: the generic database error says so
+        raise PartlyDone(
+            "order expire-due",
+            f"{len(expired)} expired order(s) ({expired[0].order_id} to {expired[-1].order_id})",
+            database_reason(exc),
+            "Run `tieout order expire-due` again: it expires the rest, none twice.",
+            [order_json(o, history=False) for o in expired],
+        ) from exc
     return expired
 
 
@@ -3035,7 +3046,9 @@ def resting_query(dialect: str, bar: md.Bar) -> Select[str]:
     )
 
 
-def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
+def fill_resting(
+    store: Store, ctx: Ctx, import_id: int, touched: dict[str, Order] | None = None
+) -> list[Order]:
     """Work the paper venue's resting orders against the bars of one market-data import, in
     time order: each bar is its own business event (its fills executed at its time), and records
     itself worked (imports.bars_worked) in the same transaction, so that work a crash cut short
@@ -3052,8 +3065,11 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
             )
         ]
         terms = paper.load_terms(conn)
-    touched: dict[str, Order] = {}
+    # the orders filled, once their bar committed (`touched`: also a caller's, which keeps
+    # what committed when a later bar fails)
+    touched = {} if touched is None else touched
     for n, bar in enumerate(bars, 1):
+        in_bar: dict[str, Order] = {}
         with store.write() as conn:
             worked = conn.execute(
                 select(imports.c.bars_worked).where(imports.c.import_id == import_id)
@@ -3142,12 +3158,13 @@ def fill_resting(store: Store, ctx: Ctx, import_id: int) -> list[Order]:
                         terms,
                         inst.currency,
                     )
-                done = touched[order.order_id] = _fill_from_bar(
+                done = in_bar[order.order_id] = _fill_from_bar(
                     conn, ctx, order, answers, bar, terms, inst
                 )
                 if cash_account:  # what it holds now, for the younger orders after it
                     holds.changed(done, inst.currency)
                 share -= sum(a.quantity for a in answers if isinstance(a, orders.ApplyFill))
+        touched.update(in_bar)  # committed
     return list(touched.values())
 
 
@@ -3307,9 +3324,17 @@ def _remember_trigger(conn: Connection, ctx: Ctx, order: Order, bar: md.Bar) -> 
     )
 
 
-def fill_pending(store: Store, ctx: Ctx) -> list[Order]:
+def fill_pending(
+    store: Store,
+    ctx: Ctx,
+    *,
+    before: str | None = None,
+    summary: dict[str, Any] | None = None,
+) -> list[Order]:
     """Finish working every market-data import whose bars the paper venue has not all worked
-    (a crash between an import and its fills, or among them)."""
+    (a crash between an import and its fills, or among them). When the database fails part
+    way: PartlyDone, naming the fills that committed and `before`, what the caller committed
+    before (an import's bars; `summary`: its JSON, completed with the fills)."""
     with store.read() as conn:
         mb, i = market_bars.c, imports.c
         pending = (
@@ -3325,6 +3350,25 @@ def fill_pending(store: Store, ctx: Ctx) -> list[Order]:
             .all()
         )
     touched: dict[str, Order] = {}
-    for import_id in pending:
-        touched.update((o.order_id, o) for o in fill_resting(store, ctx, import_id))
+    try:
+        for import_id in pending:
+            fill_resting(store, ctx, import_id, touched)
+    except database_errors() as exc:
+        if not touched and before is None:
+            raise  # nothing was changed: the generic database error says so
+        reason = database_reason(exc)
+        fills = f"{len(touched)} resting paper order(s) filled" if touched else None
+        raise PartlyDone(
+            "the paper venue's work on the imported bars",
+            "; ".join(x for x in (before, fills) if x),
+            reason,
+            "Run `tieout md import` again (with the same file its bars come back unchanged): "
+            "the paper venue works the bars it has not worked yet, none twice.",
+            {
+                **(summary or {}),
+                "paper_orders_filled": len(touched),
+                "complete": False,
+                "interrupted": reason,
+            },
+        ) from exc
     return list(touched.values())

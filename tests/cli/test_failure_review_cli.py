@@ -7,6 +7,7 @@ booking anything twice (it used to say "nothing was changed")."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +185,90 @@ def test_a_database_error_after_the_last_group_committed_leaves_the_file_done(
     doc = r.json()
     assert (doc["orders"], doc["accepted"], doc["rejected"]) == (5, 5, 0)
     assert len(book.ok("order", "list", "--json").json()) == 5
+
+
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _fails_on_call(monkeypatch: pytest.MonkeyPatch, t: Tieout, name: str, n: int) -> None:
+    """order_book.<name> fails (the driver's disk I/O error) on its n-th call."""
+    real, calls = getattr(order_book, name), []
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == n:
+            raise _driver_error(t, "disk I/O error")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(order_book, name, failing)
+
+
+def test_md_import_the_database_fails_while_filling_says_what_committed(
+    book: Tieout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bars commit first, then the paper venue works them a bar a transaction: a failure
+    in the second bar used to say "nothing was changed" (and print no JSON) though the bars
+    and the first bar's fills were in the book. A re-run works the rest, nothing twice."""
+    placed = datetime.now(UTC)
+    for cl, limit in (("L1", "99"), ("L2", "97")):
+        book.ok("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy",
+                "--qty", "1", "--type", "limit", "--limit", limit, "--tif", "gtc",
+                "--client-order-id", cl)
+    later = book.at(_iso(placed + timedelta(minutes=10)))
+    bars = write(tmp_path / "bars2.csv", "time,symbol,open,high,low,close,volume\n"
+                 f"{_iso(placed + timedelta(minutes=2))},COIN,100,100,98,99,5000\n"
+                 f"{_iso(placed + timedelta(minutes=3))},COIN,99,99,96,97,5000\n")
+    _fails_on_call(monkeypatch, book, "_fill_from_bar", 2)
+    r = later("md", "import", bars, "--json")
+    monkeypatch.undo()
+    assert r.code == 1 and "Traceback" not in r.err, r.err
+    assert ("the bars of import 2 (2 accepted); 1 resting paper order(s) filled committed and "
+            "stay in the book") in r.err, r.err
+    assert "Run `tieout md import` again" in r.err and "nothing was changed" not in r.err
+    doc = r.json()
+    assert (doc["accepted"], doc["paper_orders_filled"], doc["complete"]) == (2, 1, False)
+    assert [later.ok("order", "show", "--client-order-id", c, "--json").json()["status"]
+            for c in ("L1", "L2")] == ["filled", "new"]
+    again = later.ok("md", "import", bars, "--json").json()
+    assert (again["unchanged"], again["paper_orders_filled"]) == (2, 1)
+    assert [later.ok("order", "show", "--client-order-id", c, "--json").json()["cum_qty"]
+            for c in ("L1", "L2")] == ["1", "1"]
+    assert later.ok("audit", "verify", "--json").json()["ok"] is True
+
+
+def test_md_import_the_database_fails_in_the_first_bar_says_the_bars_are_in(
+    book: Tieout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    placed = datetime.now(UTC)
+    book.ok("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy",
+            "--qty", "1", "--type", "limit", "--limit", "99", "--tif", "gtc")
+    later = book.at(_iso(placed + timedelta(minutes=10)))
+    bars = write(tmp_path / "bars2.csv", "time,symbol,open,high,low,close,volume\n"
+                 f"{_iso(placed + timedelta(minutes=2))},COIN,100,100,98,99,5000\n")
+    _fails_on_call(monkeypatch, book, "_fill_from_bar", 1)
+    r = later("md", "import", bars)
+    monkeypatch.undo()
+    assert r.code == 1, r.err
+    assert "the bars of import 2 (1 accepted) committed and stay in the book" in r.err, r.err
+
+
+def test_expire_due_the_database_fails_part_way_says_what_committed(
+    book: Tieout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each order expires in a transaction of its own: a failure at the second used to say
+    "nothing was changed" while the first was expired."""
+    ids = [book.ok("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy",
+                   "--qty", "1", "--type", "limit", "--limit", limit, "--tif", "day",
+                   "--json").json()["order_id"] for limit in ("90", "91", "92")]
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=30)
+    later = book.at(_iso(tomorrow))
+    _fails_on_call(monkeypatch, book, "_store_order", 2)
+    r = later("order", "expire-due", "--json")
+    monkeypatch.undo()
+    assert r.code == 1 and "Traceback" not in r.err, r.err
+    assert f"1 expired order(s) ({ids[0]} to {ids[0]}) committed and stay in the book" in r.err
+    assert "Run `tieout order expire-due` again" in r.err
+    assert [o["order_id"] for o in r.json()] == [ids[0]]
+    again = later.ok("order", "expire-due", "--json").json()
+    assert [o["order_id"] for o in again] == ids[1:]
