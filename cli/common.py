@@ -121,6 +121,12 @@ def current_session() -> Identity | None:
     return _SESSION.get()
 
 
+# A command with a number as an argument: "-5" is taken as that argument (its checks then say
+# why it is refused, exit 3), not as an unknown option (exit 2: "No such option: -5"). An
+# option it does not have is then an unexpected extra argument: still a usage error.
+NUMBER_ARGS = {"ignore_unknown_options": True}
+
+
 def decimal_arg(text: str, name: str, **kw: bool) -> Decimal:
     return parse_decimal(text, name, **kw)
 

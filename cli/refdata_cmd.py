@@ -6,7 +6,17 @@ from typing import Annotated
 
 import typer
 
-from cli.common import ActorOpt, DbOpt, JsonOpt, decimal_arg, emit_json, make_ctx, open_store, say
+from cli.common import (
+    NUMBER_ARGS,
+    ActorOpt,
+    DbOpt,
+    JsonOpt,
+    decimal_arg,
+    emit_json,
+    make_ctx,
+    open_store,
+    say,
+)
 from oms import access, book, refdata
 from oms.values import dec_str, parse_currency
 
@@ -187,7 +197,7 @@ def _print_balance(bal: book.CashBalance, json: bool, entry_id: int | None = Non
         )
 
 
-@cash_app.command("deposit")
+@cash_app.command("deposit", context_settings=NUMBER_ARGS)
 def cash_deposit(
     account: str,
     amount: str,
@@ -202,7 +212,7 @@ def cash_deposit(
     _print_balance(bal, json, entry_id)
 
 
-@cash_app.command("withdraw")
+@cash_app.command("withdraw", context_settings=NUMBER_ARGS)
 def cash_withdraw(
     account: str,
     amount: str,

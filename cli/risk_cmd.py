@@ -6,7 +6,16 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.common import ActorOpt, DbOpt, JsonOpt, emit_json, make_ctx, open_store, say
+from cli.common import (
+    NUMBER_ARGS,
+    ActorOpt,
+    DbOpt,
+    JsonOpt,
+    emit_json,
+    make_ctx,
+    open_store,
+    say,
+)
 from oms import order_book, risk_limits
 from oms.risk import Limits
 from oms.values import dec_str
@@ -56,7 +65,7 @@ def show(db: DbOpt = None, json: JsonOpt = False) -> None:
         say(f"{k:<22} {v}")
 
 
-@risk_app.command("set")
+@risk_app.command("set", context_settings=NUMBER_ARGS)
 def set_(
     name: Annotated[
         str,

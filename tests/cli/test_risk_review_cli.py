@@ -188,3 +188,20 @@ def test_the_notional_cap_is_per_currency(book: Tieout, tmp_path: Path) -> None:
     usd = book("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy",
                "--qty", "20000")  # 2,000,000 USD: the base cap still holds
     assert usd.code == 4 and "max notional" in usd.err
+
+
+def test_a_negative_number_is_a_bad_value_not_an_unknown_option(book: Tieout) -> None:
+    """`risk set max-notional -5` and `cash deposit A1 -5` used to be usage errors (exit 2,
+    "No such option: -5"): the value's own check now says why it is refused (exit 3). An
+    option the command does not have is still a usage error."""
+    for args in (("risk", "set", "max-notional", "-5"),
+                 ("risk", "set", "tier.standard.max-position", "-1"),
+                 ("cash", "deposit", "A1", "-5"),
+                 ("cash", "withdraw", "A1", "-5", "--to", "BANK")):
+        r = book(*args)
+        assert r.code == 3, (args, r.err)
+        assert "-5" in r.err or "-1" in r.err, r.err
+        assert "No such option" not in r.err
+    r = book("risk", "set", "max-notional", "5", "--jsn")
+    assert r.code == 2 and "--jsn" in r.err, r.err
+    assert book.ok("risk", "show", "--json").json()["max_notional"] != "5"
