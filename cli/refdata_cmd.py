@@ -17,7 +17,8 @@ from cli.common import (
     open_store,
     say,
 )
-from oms import access, book, refdata
+from oms import access, book, refdata, risk_limits
+from oms.errors import BadInput
 from oms.values import dec_str, parse_currency
 
 instrument_app = typer.Typer(
@@ -151,9 +152,21 @@ def account_open(
     actor: ActorOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Open a client account."""
+    """Open a client account. Its risk tier must have limits (`tieout risk show`): an account
+    of a tier without them could place no order (a misspelt tier is caught here, not at its
+    first order)."""
     item = refdata.make_account(account, currency, name, type_, tier)
-    acct, created = book.open_account(open_store(db), make_ctx(actor), item)
+    store = open_store(db)
+    with store.read() as conn:
+        tiers = risk_limits.load_limits(conn).tiers
+    if item.tier not in tiers:
+        raise BadInput(
+            f"--tier {item.tier}",
+            f"tier {item.tier!r} has no risk limits, so the account could place no order; set "
+            f"them first (`tieout risk set tier.{item.tier}.max-position N`) or use a tier that "
+            f"has them: {', '.join(sorted(tiers))}",
+        )
+    acct, created = book.open_account(store, make_ctx(actor), item)
     if json:
         emit_json({**acct.as_json(), "created": created})
     else:

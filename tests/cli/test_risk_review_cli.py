@@ -205,3 +205,20 @@ def test_a_negative_number_is_a_bad_value_not_an_unknown_option(book: Tieout) ->
     r = book("risk", "set", "max-notional", "5", "--jsn")
     assert r.code == 2 and "--jsn" in r.err, r.err
     assert book.ok("risk", "show", "--json").json()["max_notional"] != "5"
+
+
+def test_an_account_of_a_tier_without_limits_is_refused_at_open(book: Tieout) -> None:
+    """It used to open, and every order of it was then refused ("account tier 'vip' has no
+    limits configured"): a misspelt tier was found at the first order. Once the tier has its
+    limits the account opens and trades."""
+    r = book("account", "open", "V1", "--currency", "USD", "--tier", "vip")
+    assert r.code == 3, r.err
+    assert "tier 'vip' has no risk limits" in r.err
+    assert "tieout risk set tier.vip.max-position" in r.err and "standard" in r.err
+    assert "V1" not in [a["account"] for a in book.ok("account", "list", "--json").json()]
+    book.ok("risk", "set", "tier.vip.max-position", "500")
+    book.ok("account", "open", "V1", "--currency", "USD", "--tier", "vip", "--type", "margin")
+    book.ok("cash", "deposit", "V1", "100000")
+    done = book.ok("order", "submit", "--account", "V1", "--symbol", "COIN", "--side", "buy",
+                   "--qty", "5", "--json").json()
+    assert done["status"] == "filled", done
