@@ -62,7 +62,20 @@ def show(db: DbOpt = None, json: JsonOpt = False) -> None:
         emit_json(doc)
         return
     for k, v in doc.items():
-        say(f"{k:<22} {v}")
+        say(f"{k:<26} {_shown(v)}")
+
+
+def _shown(value: Any) -> str:
+    """A `risk show` value as text: a mapping as `key value` pairs, a list by commas."""
+    if isinstance(value, dict):
+        if not value:
+            return "(none)"
+        return ", ".join(f"{k} {_shown(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) if value else "(none)"
+    if isinstance(value, bool):
+        return "engaged" if value else "off"
+    return str(value)
 
 
 @risk_app.command("set", context_settings=NUMBER_ARGS)

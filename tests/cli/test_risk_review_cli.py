@@ -4,6 +4,7 @@ cents, a canceled order re-entered, a cash account paying more than it has at th
 an amend that only lowers risk on a restricted symbol, a gtd order whose last session is over,
 lunch breaks, and the next session named when the market is closed."""
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -222,3 +223,44 @@ def test_an_account_of_a_tier_without_limits_is_refused_at_open(book: Tieout) ->
     done = book.ok("order", "submit", "--account", "V1", "--symbol", "COIN", "--side", "buy",
                    "--qty", "5", "--json").json()
     assert done["status"] == "filled", done
+
+
+def _setting_events(t: Tieout, tmp_path: Path, key: str) -> list[tuple[str | None, str]]:
+    out = tmp_path / "audit.jsonl"
+    t.ok("audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--out", str(out))
+    events = [json.loads(x) for x in out.read_text().splitlines()]
+    return [(e["payload"]["from"], e["payload"]["to"]) for e in events
+            if e["action"] == "setting.set" and e["entity_id"] == key]
+
+
+def test_a_limit_is_kept_as_its_canonical_text(book: Tieout, tmp_path: Path) -> None:
+    """`risk set max-order-quantity 0005` used to be stored and audited as typed, and `5` then
+    `5.000` was audited as a change: the value is stored as `risk show` prints it, and the
+    value already set changes nothing."""
+    for text in ("0005", "5.000", "5"):
+        book.ok("risk", "set", "max-order-quantity", text)
+    book.ok("risk", "set", "tier.standard.max-position", "250.50")
+    book.ok("risk", "set", "duplicate-window-s", "30.000")
+    assert _setting_events(book, tmp_path, "risk.max-order-quantity") == [("50000", "5")]
+    assert _setting_events(book, tmp_path, "risk.tier.standard.max-position") == [
+        ("100000", "250.5")]
+    assert _setting_events(book, tmp_path, "risk.duplicate-window-s") == [("10", "30")]
+    shown = book.ok("risk", "show", "--json").json()
+    assert (shown["max_order_quantity"], shown["duplicate_window_s"]) == ("5", "30")
+
+
+def test_a_price_collar_of_100_percent_or_more_is_refused(book: Tieout) -> None:
+    for text in ("100", "1000"):
+        r = book("risk", "set", "price-collar-pct", text)
+        assert r.code == 3 and "not below 100" in r.err, r.err
+    book.ok("risk", "set", "price-collar-pct", "99.5")
+    assert book.ok("risk", "show", "--json").json()["price_collar_pct"] == "99.5"
+
+
+def test_risk_show_prints_text_not_python(book: Tieout) -> None:
+    book.ok("risk", "kill", "--account", "A1", "--reason", "drill")
+    shown = book.ok("risk", "show")
+    text = shown.out + shown.err
+    assert "{" not in text and "[" not in text, text
+    assert "INR 85000000" in text and "standard max_position 100000" in text
+    assert "killed_accounts" in text and "A1" in text and "kill_switch                off" in text
