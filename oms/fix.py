@@ -28,6 +28,7 @@ from oms.values import (
     normalize,
     parse_decimal,
     parse_ident,
+    printable,
 )
 
 SOH = b"\x01"
@@ -65,10 +66,17 @@ def _verify(raw: bytes) -> str | None:
         if not declared.isdigit() or int(declared) != end - start:
             return f"BodyLength {declared.decode(errors='replace')} is wrong ({end - start})"
     if check_at >= 0:
-        declared = framed[check_at + 4 :].rstrip(SOH)
+        value_end = framed.find(SOH, check_at + 4)
+        declared = framed[check_at + 4 : None if value_end < 0 else value_end]
+        if value_end >= 0 and framed[value_end:].strip(SOH):
+            return (
+                "the line goes on after CheckSum (10), which ends a message: two messages "
+                "run together? (one message a line)"
+            )
         actual = sum(framed[1 : check_at + 1]) % 256
         if not declared.isdigit() or int(declared) != actual:
-            return f"CheckSum {declared.decode(errors='replace')} is wrong ({actual:03d})"
+            shown = printable(declared.decode(errors="replace")[:20])
+            return f"CheckSum {shown} is wrong ({actual:03d})"
     return None
 
 

@@ -117,3 +117,18 @@ def test_a_rate_commission_is_rounded_to_the_minor_unit(
 def test_bad_commission_is_bad_input(fields: tuple[tuple[int, str], ...]) -> None:
     with pytest.raises(BadInput):
         fix.commission(one(*fields), Decimal(4), Decimal(100), currency="USD")
+
+
+@pytest.mark.parametrize("sep", ["\x01", "|"])
+def test_two_messages_run_together_say_so(sep: str) -> None:
+    """The reason used to quote the rest of the line as the declared CheckSum ("CheckSum
+    031\\x018=FIX.4.4\\x019=50...10=033 is wrong"), raw SOH bytes and all."""
+    first = fix_line((35, "8"), (11, "X"), (17, "E1"), (150, "0"), sep=sep)
+    second = fix_line((35, "8"), (11, "X"), (17, "E2"), (150, "0"), sep=sep)
+    (got,) = fix.parse(first + second)
+    assert isinstance(got, RowError) and got.line == 1
+    assert "two messages run together" in got.reason
+    assert "\x01" not in got.reason and "8=FIX" not in got.reason
+    (wrong,) = fix.parse(first.replace("10=", "10=9\x1b"))
+    assert isinstance(wrong, RowError), wrong
+    assert "\x1b" not in wrong.reason
