@@ -9,6 +9,9 @@ account for the bars), N orders (default 2,000):
   acknowledgement and a full fill for each of N external limit orders: 2N messages, each its
   own transaction; seconds, and ms per message with and without the process's start-up
   (`tieout --help` timed in the same run).
+- `tieout exec apply` of N fills to one external order (an algorithm's day) in 4 drop copies
+  applied one after the other: seconds per file, ms per message, and the last file's over the
+  first's (a report's cost should not grow with the fills before it).
 - `order_book.expire_due` (what `tieout order expire-due` runs) over N resting paper day
   orders, a day later: ms per expired order, each its own transaction.
 - a bar crossing N resting paper buy limits of one margin account, then of one cash account
@@ -97,6 +100,38 @@ def drop_copy(backend: str, n: int, d: Path) -> dict[str, Any]:
         }
 
 
+def one_order_fills(backend: str, n: int, d: Path, files: int = 4) -> dict[str, Any]:
+    """N fills of 1 to one external order (an algorithm's day), in `files` drop copies applied
+    one after the other: seconds per file, and the last file's ms per message over the
+    first's (1 when a report's cost does not grow with the fills before it)."""
+    with fresh_store(backend) as store:
+        setup_book(store, 20)
+        rows = [f"B0,{SYMBOL},buy,{n},limit,101,gtc,ACME,BIG"]
+        order_book.submit_file(store, Ctx("b", datetime.now(UTC)), orders_file(d / "big.csv", rows))
+        per = n // files
+        start_up = cli(["--help"], None)
+        seconds = []
+        for k in range(files):
+            lines = [fix_line((35, "8"), (11, "BIG"), (17, "ACK"), (150, "0"))] if k == 0 else []
+            lines += [
+                fix_line((35, "8"), (11, "BIG"), (17, f"F{i}"), (150, "F"), (32, "1"), (31, "100"))
+                for i in range(k * per, (k + 1) * per)
+            ]
+            path = d / f"big{k}.fix"
+            path.write_text("\n".join(lines) + "\n")
+            log(f"{backend}: exec apply of fills {k * per + 1}-{(k + 1) * per} to one order")
+            seconds.append(cli(["exec", "apply", str(path)], store.url))
+        per_message = [(s - start_up) / per * 1e3 for s in seconds]
+        return {
+            "fills": per * files,
+            "files": files,
+            "seconds_per_file": [round(s, 2) for s in seconds],
+            "ms_per_message_after_start_up": [round(m, 3) for m in per_message],
+            "last_over_first": round(per_message[-1] / per_message[0], 2),
+            "start_up_s": round(start_up, 2),
+        }
+
+
 def expiry(backend: str, n: int, d: Path) -> dict[str, Any]:
     with fresh_store(backend) as store:
         setup_book(store, 20)
@@ -158,6 +193,7 @@ def main() -> None:
             results[backend] = {
                 "load_average_start": load_average(),
                 "drop_copy": drop_copy(backend, n, d),
+                "one_order_fills": one_order_fills(backend, n, d),
                 "expire_due": expiry(backend, n, d),
                 "bar_fills_margin": bar_fills(backend, n, d, "margin"),
                 "bar_fills_cash": bar_fills(backend, n, d, "cash"),
