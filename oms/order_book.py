@@ -13,6 +13,7 @@ import json
 import operator
 import re
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -184,7 +185,8 @@ def _list_text(
     order_id: str, name: str, items: tuple[Any, ...], text_of: Callable[[Any], str]
 ) -> str:
     key = (order_id, name)
-    kept = _KEPT_LISTS.pop(key, None)
+    with _KEPT_LOCK:
+        kept = _KEPT_LISTS.pop(key, None)
     text = None
     if kept is not None:
         before, written = kept
@@ -193,9 +195,10 @@ def _list_text(
             text = written + "".join("," + text_of(x) for x in items[n:])
     if text is None:
         text = ",".join(map(text_of, items))
-    if len(_KEPT_LISTS) >= 2 * _KEEP_STATES:
-        del _KEPT_LISTS[next(iter(_KEPT_LISTS))]
-    _KEPT_LISTS[key] = (items, text)
+    with _KEPT_LOCK:
+        if len(_KEPT_LISTS) >= 2 * _KEEP_STATES:
+            del _KEPT_LISTS[next(iter(_KEPT_LISTS))]
+        _KEPT_LISTS[key] = (items, text)
     return text
 
 
@@ -347,15 +350,17 @@ def load_state(text: str) -> Order:
 # the last states read or written, by their text (insertion order: the oldest is dropped)
 _KEPT_STATES: dict[str, Order] = {}
 _KEEP_STATES = 8
+_KEPT_LOCK = threading.Lock()
 
 
 def remember_state(text: str, order: Order) -> None:
     """Keep `order` as what `text` (its `order_state`) reads back as."""
     kept = _KEPT_STATES
-    kept.pop(text, None)
-    if len(kept) >= _KEEP_STATES:
-        del kept[next(iter(kept))]
-    kept[text] = order
+    with _KEPT_LOCK:  # a program may work the book from several threads
+        kept.pop(text, None)
+        if len(kept) >= _KEEP_STATES:
+            del kept[next(iter(kept))]
+        kept[text] = order
 
 
 def _load_state(text: str) -> Order:
