@@ -233,9 +233,22 @@ def _need(report: Report, tag: int, name: str) -> str:
     return value
 
 
+# the most of a venue's Text (58) an order's history keeps: the order's state holds its whole
+# history and is read and written again at each change (the drop copy keeps the whole text)
+MAX_TEXT = 1_000
+
+
+def venue_text(report: Report) -> str | None:
+    """The report's Text (58), cut to MAX_TEXT characters with a note of how long it was."""
+    text = report.get(58)
+    if text is None or len(text) <= MAX_TEXT:
+        return text
+    return f"{text[:MAX_TEXT]}... (Text (58) cut: {len(text):,} characters)"
+
+
 def command(report: Report) -> orders.Command:
     """The order command a report asks for; BadInput when it lacks what that needs."""
-    reason = report.get(58)
+    reason = venue_text(report)
     if report.msg_type == CANCEL_REJECT:
         # CxlRejResponseTo (434) is required: which request the venue refuses
         to = _need(report, 434, "CxlRejResponseTo")

@@ -132,3 +132,16 @@ def test_two_messages_run_together_say_so(sep: str) -> None:
     (wrong,) = fix.parse(first.replace("10=", "10=9\x1b"))
     assert isinstance(wrong, RowError), wrong
     assert "\x1b" not in wrong.reason
+
+
+def test_a_long_venue_text_is_cut_for_the_order_history() -> None:
+    """A 5 MB Text (58) was kept whole in the order's history, which is read and written
+    again at every change of the order."""
+    (rep,) = fix.parse(fix_line(*FILL, (58, "x" * 5_000_000)))
+    assert isinstance(rep, fix.Report)
+    command = fix.command(rep)
+    reason = command.reason
+    assert reason is not None and len(reason) < fix.MAX_TEXT + 60
+    assert reason.startswith("x" * fix.MAX_TEXT) and "5,000,000 characters" in reason
+    (short,) = fix.parse(fix_line(*FILL, (58, "partial fill")))
+    assert isinstance(short, fix.Report) and fix.command(short).reason == "partial fill"
