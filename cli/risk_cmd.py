@@ -96,7 +96,7 @@ def set_(
     if json:
         emit_json(_limits_json(limits))
     else:
-        say(f"{name} = {value}")
+        say("{} = {}".format(*risk_limits.canonical_setting(name, value)))  # as stored
 
 
 @risk_app.command("kill")

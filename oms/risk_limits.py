@@ -35,23 +35,6 @@ def _non_negative_decimal(name: str) -> Callable[[str], Decimal]:
     return lambda text: parse_decimal(text, name, non_negative=True)
 
 
-def _below_100(name: str) -> Callable[[str], Decimal]:
-    """A percentage of a price either side of it: at 100 or more the low side reaches zero
-    and no price is outside the collar on that side."""
-
-    def parse(text: str) -> Decimal:
-        value = parse_decimal(text, name, positive=True)
-        if value >= 100:
-            raise BadInput(
-                name,
-                f"{text!r} is not below 100: a collar of 100% or more lets every price "
-                "through below the reference price",
-            )
-        return value
-
-    return parse
-
-
 MAX_SECONDS = 366 * 86_400  # the longest window or age a limit may have
 
 
@@ -87,7 +70,7 @@ def _count(name: str) -> Callable[[str], int]:
 LIMITS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "max-order-quantity": ("max_order_quantity", _positive_decimal("max-order-quantity")),
     "max-notional": ("max_notional", _positive_decimal("max-notional")),
-    "price-collar-pct": ("price_collar_pct", _below_100("price-collar-pct")),
+    "price-collar-pct": ("price_collar_pct", _positive_decimal("price-collar-pct")),
     # 0 is allowed: market and stop buys then reserve exactly quantity x price
     "market-buffer-pct": ("market_buffer_pct", _non_negative_decimal("market-buffer-pct")),
     "max-price-age-s": ("max_price_age", _seconds("max-price-age-s")),
@@ -163,19 +146,9 @@ def killed_in(stored: Mapping[str, str], account: str) -> bool:
 
 def set_limit(store: Store, ctx: Ctx, name: str, text: str) -> Limits:
     """Change one limit (validated, audited); returns the limits now in force. The value is
-    kept as its canonical text ("5.000", "0005" and "5" are all "5"), so setting the value a
-    stored setting has already changes nothing and is not audited as a change."""
-    if name in LIMITS:
-        value = _canonical(LIMITS[name][1](text))  # validates
-    elif name.startswith(TIER) and name.endswith(".max-position"):
-        parse_ident(name[len(TIER) : -len(".max-position")], "tier")
-        value = _canonical(parse_decimal(text, name, positive=True))
-    elif name.startswith(NOTIONAL):
-        name = NOTIONAL + parse_currency(name[len(NOTIONAL) :], "limit")  # "jpy" -> "JPY"
-        value = _canonical(parse_decimal(text, name, positive=True))
-    else:
-        known = ", ".join([*LIMITS, "tier.<name>.max-position", "max-notional.<CCY>"])
-        raise BadInput("limit", f"{name!r} is not a risk limit ({known})")
+    kept as its canonical text (`canonical_setting`), so setting the value a stored setting
+    has already changes nothing and is not audited as a change."""
+    name, value = canonical_setting(name, text)
     with store.write() as conn:
         if get_setting(conn, PREFIX + name) != value:
             default = _in_force(load_limits(conn), name)
@@ -183,12 +156,37 @@ def set_limit(store: Store, ctx: Ctx, name: str, text: str) -> Limits:
         return load_limits(conn)
 
 
+def canonical_setting(name: str, text: str) -> tuple[str, str]:
+    """A limit's name and value as stored ("max-notional.jpy", "100.0" -> "max-notional.JPY",
+    "100"), validated (BadInput: why not)."""
+    if name in LIMITS:
+        parsed = LIMITS[name][1](text)
+        if name == "price-collar-pct" and parsed >= 100:
+            # checked when set, not when read: a book that stored one before still opens
+            raise BadInput(
+                name,
+                f"{text!r} is not below 100: a collar of 100% or more lets every price through "
+                "below the reference price",
+            )
+        return name, _canonical(parsed)
+    if name.startswith(TIER) and name.endswith(".max-position"):
+        parse_ident(name[len(TIER) : -len(".max-position")], "tier")
+        return name, _canonical(parse_decimal(text, name, positive=True))
+    if name.startswith(NOTIONAL):
+        name = NOTIONAL + parse_currency(name[len(NOTIONAL) :], "limit")  # "jpy" -> "JPY"
+        return name, _canonical(parse_decimal(text, name, positive=True))
+    known = ", ".join([*LIMITS, "tier.<name>.max-position", "max-notional.<CCY>"])
+    raise BadInput("limit", f"{name!r} is not a risk limit ({known})")
+
+
 def _canonical(value: Decimal | timedelta | int) -> str:
-    """A limit's value as stored: what `risk show` prints for it."""
+    """A limit's value as stored: what `risk show` prints for it, every digit kept (trailing
+    zeros dropped from the text, not by arithmetic, which would round past 28 digits)."""
     if isinstance(value, timedelta):
         return seconds_text(value)
     if isinstance(value, Decimal):
-        return dec_str(normalize(value))
+        text = dec_str(value)
+        return text.rstrip("0").rstrip(".") if "." in text else text
     return str(value)
 
 

@@ -13,11 +13,13 @@ empty database, and run it for real.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
 import re
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -38,7 +40,7 @@ BACKENDS = ["sqlite", "postgresql"]
 def pg_database() -> Iterator[str]:
     if os.environ.get("TIEOUT_TEST_SKIP_PG") == "1" and not os.environ.get("CI"):
         pytest.skip("PostgreSQL tests skipped on purpose (TIEOUT_TEST_SKIP_PG=1)")
-    name = f"tieout_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    name = f"tieout_test_{_HOST}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     try:
         with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
@@ -49,14 +51,28 @@ def pg_database() -> Iterator[str]:
     _drop_later(name)
 
 
+def _host_tag() -> str:
+    """This machine or container, short (its host name and the kernel's boot id): only the
+    databases of test processes here are judged by their process ids."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot = ""
+    return hashlib.sha256(f"{socket.gethostname()}/{boot}".encode()).hexdigest()[:8]
+
+
+_HOST = _host_tag()
+
+
 # Dropping a test process's database (hundreds of schemas) took 6 s alone and up to 47 s at the
 # end of a full run, while the other workers' drops and the run's checkpoint went on: the run
 # does not wait for it. A process of its own drops it, and also the databases of earlier test
-# processes that are gone (a run killed before its drops), never those of a live process.
+# processes of this machine that are gone (a run killed before its drops), never those of a live
+# process or of another machine or container using the same server.
 _DROPPER = """
 import os, re, sys
 import psycopg
-admin, own = sys.argv[1], sys.argv[2]
+admin, own, host = sys.argv[1], sys.argv[2], sys.argv[3]
 def alive(pid):
     try:
         os.kill(pid, 0)
@@ -69,7 +85,7 @@ with psycopg.connect(admin, autocommit=True) as conn:
     names = [r[0] for r in conn.execute(
         "SELECT datname FROM pg_database WHERE datname LIKE 'tieout_test_%'")]
     for name in names:
-        m = re.fullmatch(r"tieout_test_(\\d+)_[0-9a-f]{6}", name)
+        m = re.fullmatch(r"tieout_test_" + host + r"_(\\d+)_[0-9a-f]{6}", name)
         if name == own or (m and not alive(int(m.group(1)))):
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 """
@@ -77,7 +93,7 @@ with psycopg.connect(admin, autocommit=True) as conn:
 
 def _drop_later(name: str) -> None:
     subprocess.Popen(
-        [sys.executable, "-c", _DROPPER, PG_ADMIN, name],
+        [sys.executable, "-c", _DROPPER, PG_ADMIN, name, _HOST],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

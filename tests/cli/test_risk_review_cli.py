@@ -264,3 +264,43 @@ def test_risk_show_prints_text_not_python(book: Tieout) -> None:
     assert "{" not in text and "[" not in text, text
     assert "INR 85000000" in text and "standard max_position 100000" in text
     assert "killed_accounts" in text and "A1" in text and "kill_switch                off" in text
+
+
+def test_a_collar_stored_before_the_bound_still_opens_the_book(book: Tieout) -> None:
+    """An earlier tieout took a collar of 150%: the bound is checked when a limit is set, not
+    when the limits are read, so the book still trades and the collar can be set again."""
+    from oms import book as book_mod
+    from oms.book import Ctx
+    from oms.store import Store
+
+    store = Store.open(book.db_url)
+    try:
+        with store.write() as conn:
+            book_mod.put_setting(conn, Ctx("old", datetime.now(UTC)), "risk.price-collar-pct",
+                                 "150")
+    finally:
+        store.dispose()
+    assert book.ok("risk", "show", "--json").json()["price_collar_pct"] == "150"
+    assert submit(book, "--side", "buy", "--qty", "1")["status"] == "filled"
+    book.ok("risk", "set", "price-collar-pct", "10")
+    assert book.ok("risk", "show", "--json").json()["price_collar_pct"] == "10"
+
+
+def test_a_limit_keeps_every_digit_given(book: Tieout) -> None:
+    """Trailing zeros are dropped from the text, never by arithmetic: 30 digits were rounded
+    to 28 (and 999...9.99...9 to a 19-digit 1000...0 that was then refused)."""
+    for name, text, kept in (
+        ("max-notional", "123456789012345678.123456789012", "123456789012345678.123456789012"),
+        ("tier.standard.max-position", "999999999999999999.999999999999",
+         "999999999999999999.999999999999"),
+        ("max-notional.jpy", "100.0", "100"),
+    ):
+        r = book.ok("risk", "set", name, text)
+        shown = r.out + r.err
+        assert f"= {kept}" in shown, shown
+    doc = book.ok("risk", "show", "--json").json()
+    assert doc["max_notional"] == "123456789012345678.123456789012"
+    assert doc["tiers"]["standard"]["max_position"] == "999999999999999999.999999999999"
+    assert doc["max_notional_by_currency"]["JPY"] == "100"
+    again = book.ok("risk", "set", "max-notional.jpy", "100.0")
+    assert "max-notional.JPY = 100" in again.out + again.err
