@@ -267,10 +267,11 @@ def command(report: Report) -> orders.Command:
         return orders.AcceptCancel(
             client_order_id=ClientOrderId(new_id) if new_id else None, reason=reason
         )
+    named = ClientOrderId(new_id) if new_id else None
     if exec_type is ExecType.PENDING_CANCEL:
-        return orders.ConfirmPendingCancel(reason=reason)
+        return orders.ConfirmPendingCancel(reason=reason, client_order_id=named)
     if exec_type is ExecType.PENDING_REPLACE:
-        return orders.ConfirmPendingReplace(reason=reason)
+        return orders.ConfirmPendingReplace(reason=reason, client_order_id=named)
     if exec_type is ExecType.REPLACED:
         return orders.AcceptReplace(
             quantity=_dec(report, 38, "OrderQty", required=False),

@@ -1868,8 +1868,8 @@ def _same_terms(payload: str, command: Any) -> bool:
         return False
     terms = stored.get("terms") or {}
     for field in dataclasses.fields(command):
-        if field.name == "reason":
-            continue
+        if field.name == "reason" or field.name not in terms:
+            continue  # the free text; a field the command did not have when it was stored
         new, old = getattr(command, field.name), terms.get(field.name)
         if isinstance(new, Decimal):
             if not (isinstance(old, str) and is_decimal_text(old) and Decimal(old) == new):
@@ -1996,12 +1996,16 @@ def _answered_already(conn: Connection, order: Order, command: Any, report: fix.
 
     The request is named by ClOrdID (11). The order's client order ids other than the one it
     was submitted with, and other than the open request's, are those of requests the venue
-    has answered (a request's new id is taken when it is made; the venue's replaced and
-    canceled reports name theirs). A cancel reject (35=9, no ExecID) for one of them repeats
-    that answer; a pending report (150=6/E) for one of them comes out of sequence, after the
-    answer, and would open a request the venue will never answer again. An OrderCancelReject
-    for a closed request that names none repeats the last answer (a drop copy applied again);
-    one for a request never made is refused by the transition table."""
+    has answered (a request's new id is taken when it is made, by tieout or, for a request the
+    venue reports first, when its report is applied; the venue's replaced and canceled reports
+    name theirs). A cancel reject (35=9, no ExecID) for one of them repeats that answer; a
+    pending report (150=6/E) for one of them comes out of sequence, after the answer, and
+    would open a request the venue will never answer again. An id the book has not seen for
+    the order names the open request when that has none of its own (a cancel sent without a
+    new id), or a request the venue took by other means (a pending report while none is
+    open); a cancel reject naming one while none is open answers no request. A report naming
+    the order's own id answers a request that had none of its own; with none open, a cancel
+    reject repeats the last answer and anything else is for the transition table to refuse."""
     rejects = isinstance(command, orders.RejectCancel | orders.RejectReplace)
     named = report.get(11)
     pending = order.pending
@@ -2011,10 +2015,9 @@ def _answered_already(conn: Connection, order: Order, command: Any, report: fix.
     if named == open_id:
         return False
     known = set(conn.execute(_CLIENT_IDS_OF, {"b_order_id": order.order_id}).scalars())
-    answered = named in known and named != order.submitted.client_order_id
-    if rejects and (answered or (pending is None and _closed_request(order))):
-        return True
-    if answered:
+    if named in known and named != order.submitted.client_order_id:  # an answered request's
+        if rejects:
+            return True
         raise BadInput(
             "ClOrdID (11)",
             f"{named} names a request of order {order.order_id} that the venue answered "
@@ -2027,6 +2030,17 @@ def _answered_already(conn: Connection, order: Order, command: Any, report: fix.
             f"{named} is not the open request of order {order.order_id} (that is {open_id}): "
             "the venue's report names another request",
         )
+    if named in known:  # the order's own id
+        return rejects and pending is None and _closed_request(order)
+    if rejects and pending is None:
+        raise BadInput(
+            "ClOrdID (11)",
+            f"{named} names no request of order {order.order_id}: none is open and none had "
+            "that id",
+        )
+    # a request the venue reports first: its id names the order from now on, as one tieout
+    # makes takes its id when it is made
+    _reserve_client_id(conn, order, ClientOrderId(named), "order.report")
     return False
 
 

@@ -490,6 +490,12 @@ class PendingRequest:
     stop_price: Decimal | None = None
 
 
+def _request_id(order: Order, client_id: ClientOrderId | None) -> ClientOrderId | None:
+    """The ClOrdID of a request the venue reports without the book having made it: the one it
+    names, unless that is the order's own (then the request has none of its own)."""
+    return None if client_id == order.client_order_id else client_id
+
+
 def _check_fill_numbers(quantity: Decimal, price: Decimal, what: str) -> None:
     if not (quantity.is_finite() and quantity > 0):
         raise BadInput(what, f"quantity {quantity} must be greater than zero")
@@ -717,10 +723,12 @@ class RequestCancel:
 @dataclass(frozen=True, slots=True)
 class ConfirmPendingCancel:
     """The venue reports the cancel pending (ExecType 6): confirms our request, or opens one
-    requested by other means (a phone call to the venue)."""
+    requested by other means (a phone call to the venue), named by the ClOrdID (11) the venue
+    gives it when that is not the order's own."""
 
     kind: ClassVar[CommandKind] = CommandKind.CONFIRM_PENDING_CANCEL
     reason: str | None = None
+    client_order_id: ClientOrderId | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -754,10 +762,11 @@ class RequestReplace:
 
 @dataclass(frozen=True, slots=True)
 class ConfirmPendingReplace:
-    """The venue reports the replace pending (ExecType E)."""
+    """The venue reports the replace pending (ExecType E): as ConfirmPendingCancel."""
 
     kind: ClassVar[CommandKind] = CommandKind.CONFIRM_PENDING_REPLACE
     reason: str | None = None
+    client_order_id: ClientOrderId | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1323,8 +1332,10 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
         case RequestCancel(new_client_order_id=new_id, reason=reason):
             pending = PendingRequest(RequestKind.CANCEL, at, new_id)
             return _Effect(_with_reason("cancel requested", reason), pending=pending)
-        case ConfirmPendingCancel(reason=reason):
-            pending = order.pending or PendingRequest(RequestKind.CANCEL, at)
+        case ConfirmPendingCancel(reason=reason, client_order_id=client_id):
+            pending = order.pending or PendingRequest(
+                RequestKind.CANCEL, at, _request_id(order, client_id)
+            )
             return _Effect(
                 _with_reason("venue reports the cancel pending", reason), pending=pending
             )
@@ -1365,8 +1376,10 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
             pending = PendingRequest(RequestKind.REPLACE, at, new_id, quantity, limit, stop)
             _, change = _new_terms(order, quantity, limit, stop)
             return _Effect(_with_reason(f"replace requested: {change}", reason), pending=pending)
-        case ConfirmPendingReplace(reason=reason):
-            pending = order.pending or PendingRequest(RequestKind.REPLACE, at)
+        case ConfirmPendingReplace(reason=reason, client_order_id=client_id):
+            pending = order.pending or PendingRequest(
+                RequestKind.REPLACE, at, _request_id(order, client_id)
+            )
             text = "venue reports the replace pending"
             return _Effect(_with_reason(text, reason), pending=pending)
         case AcceptReplace(

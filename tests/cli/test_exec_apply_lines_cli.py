@@ -375,3 +375,36 @@ def test_a_pending_report_after_the_venues_answer_is_refused(
     assert rejected.code == 3, rejected.err
     assert (rejected.json()["applied"], rejected.json()["refused"]) == (1, 1)
     assert shown(book, "A1r")["status"] == "partially_filled"
+
+
+def test_a_request_the_venue_reports_first_is_named_by_its_clordid(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """A cancel the venue took by other means (a phone call) opens a request when its pending
+    report comes, named by the ClOrdID the venue gives it: a late or repeated cancel reject of
+    it, once answered, no longer closes the next request (its id used to be kept nowhere), and
+    a cancel reject naming no request of the order is refused, not skipped."""
+    external(book, "C1", qty="100")
+    day = [report("C1", "E0", "0", (39, "0")),
+           report("X", "E1", "6", (41, "C1"), (39, "6")),
+           _reject("X", "C1", "1", status="0"),
+           report("Y", "E2", "6", (41, "C1"), (39, "6"))]
+    first = apply(book, tmp_path, "a.fix", *day)
+    assert first.code == 0 and first.json()["applied"] == 4, first.err
+    assert shown(book, "C1")["status"] == "pending_cancel"
+    again = apply(book, tmp_path, "a2.fix", *day)
+    assert again.code == 0, again.err
+    assert (again.json()["applied"], again.json()["duplicates"]) == (0, 4), again.json()
+    assert shown(book, "C1")["status"] == "pending_cancel"  # Y's request is still open
+    done = apply(book, tmp_path, "b.fix", report("Y", "E3", "4", (41, "C1"), (39, "4")))
+    assert done.code == 0, done.err
+    order = shown(book, "C1")
+    assert order["status"] == "canceled" and order["history"][-1]["reason"] == "canceled"
+
+    external(book, "D1", qty="10")
+    book.ok("order", "cancel", "--client-order-id", "D1", "--new-client-order-id", "D1c")
+    apply(book, tmp_path, "c.fix", report("D1", "F0", "0", (39, "6")), _reject("D1c", "D1", "1"))
+    bogus = apply(book, tmp_path, "d.fix", _reject("BOGUS", "D1", "1"))
+    assert bogus.code == 3, bogus.err
+    (problem,) = bogus.json()["problems"]
+    assert "BOGUS names no request of order" in problem["reason"]

@@ -1054,3 +1054,17 @@ def test_an_acknowledged_order_cannot_be_rejected_under_a_request(path: list[Com
     with pytest.raises(Refused, match="was acknowledged by the venue already") as caught:
         decide(order, RejectOrder("late"), T0, ACTOR)
     assert caught.value.code == "already_acknowledged"
+
+
+def test_a_request_the_venue_reports_first_takes_the_clordid_it_names() -> None:
+    """A pending cancel the book did not request opens a request named by the venue's ClOrdID
+    (11), unless that is the order's own id; a pending report for an open request keeps it."""
+    acked = apply([submit(), AcknowledgeOrder()])
+    named = decide(acked, ConfirmPendingCancel(client_order_id=ClientOrderId("V1")), T0, ACTOR)
+    assert named.order.pending is not None
+    assert named.order.pending.client_order_id == "V1"
+    own = decide(acked, ConfirmPendingCancel(client_order_id=ClientOrderId("C1")), T0, ACTOR)
+    assert own.order.pending is not None and own.order.pending.client_order_id is None
+    again = decide(named.order, ConfirmPendingCancel(client_order_id=ClientOrderId("V2")), T0,
+                   ACTOR)
+    assert again.order.pending == named.order.pending
