@@ -12,6 +12,7 @@ import inspect
 import io
 import json
 import os
+import re
 import socket
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperOption
 
 from oms import access, operators, service_access
 from oms.book import Ctx
@@ -121,10 +123,44 @@ def current_session() -> Identity | None:
     return _SESSION.get()
 
 
-# A command with a number as an argument: "-5" is taken as that argument (its checks then say
-# why it is refused, exit 3), not as an unknown option (exit 2: "No such option: -5"). An
-# option it does not have is then an unexpected extra argument: still a usage error.
-NUMBER_ARGS = {"ignore_unknown_options": True}
+_NUMBER = re.compile(r"-[0-9.][0-9.,_eE+-]*")
+
+
+class NumberArgs(TyperCommand):
+    """A command with a number as an argument: "-5" is taken as that argument (its checks then
+    say why it is refused, exit 3), not as an unknown option (exit 2: "No such option: -5").
+    Any other word that looks like an option the command does not have is still a usage
+    error, wherever it stands."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        settings = dict(kwargs.pop("context_settings", None) or {})
+        settings["ignore_unknown_options"] = True
+        super().__init__(*args, context_settings=settings, **kwargs)
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # click.Context
+        takes_value = {
+            name: not (p.is_flag or p.count)
+            for p in self.get_params(ctx)
+            if isinstance(p, TyperOption)
+            for name in (*p.opts, *p.secondary_opts)
+        }
+        skip = False
+        for word in args:
+            if skip:  # an option's value, whatever it looks like
+                skip = False
+                continue
+            if word == "--":
+                break
+            if not word.startswith("-") or word == "-" or _NUMBER.fullmatch(word):
+                continue
+            name = word.split("=", 1)[0]
+            if name not in takes_value:
+                raise typer.BadParameter(f"no such option: {name}", ctx=ctx)
+            skip = takes_value[name] and "=" not in word
+        return super().parse_args(ctx, args)
+
+
+NUMBER_ARGS = NumberArgs
 
 
 def decimal_arg(text: str, name: str, **kw: bool) -> Decimal:

@@ -210,7 +210,7 @@ def _print_balance(bal: book.CashBalance, json: bool, entry_id: int | None = Non
         )
 
 
-@cash_app.command("deposit", context_settings=NUMBER_ARGS)
+@cash_app.command("deposit", cls=NUMBER_ARGS)
 def cash_deposit(
     account: str,
     amount: str,
@@ -225,7 +225,7 @@ def cash_deposit(
     _print_balance(bal, json, entry_id)
 
 
-@cash_app.command("withdraw", context_settings=NUMBER_ARGS)
+@cash_app.command("withdraw", cls=NUMBER_ARGS)
 def cash_withdraw(
     account: str,
     amount: str,

@@ -78,7 +78,7 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-@risk_app.command("set", context_settings=NUMBER_ARGS)
+@risk_app.command("set", cls=NUMBER_ARGS)
 def set_(
     name: Annotated[
         str,

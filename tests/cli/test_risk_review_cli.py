@@ -203,8 +203,11 @@ def test_a_negative_number_is_a_bad_value_not_an_unknown_option(book: Tieout) ->
         assert r.code == 3, (args, r.err)
         assert "-5" in r.err or "-1" in r.err, r.err
         assert "No such option" not in r.err
-    r = book("risk", "set", "max-notional", "5", "--jsn")
-    assert r.code == 2 and "--jsn" in r.err, r.err
+    for args in (("risk", "set", "max-notional", "5", "--jsn"), ("risk", "set", "--jsn", "5"),
+                 ("cash", "deposit", "A1", "--jsn")):
+        r = book(*args)
+        assert r.code == 2 and "no such option: --jsn" in r.err, (args, r.err)
+    assert book.ok("cash", "deposit", "A1", "5", "--ref", "-x1", "--json").json()["balance"]
     assert book.ok("risk", "show", "--json").json()["max_notional"] != "5"
 
 
