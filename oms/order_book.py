@@ -1104,7 +1104,10 @@ def _store_order(
     *,
     new: bool,
     exec_id: str | None = None,
+    before: Order | None = None,
 ) -> None:
+    """Write an order as it is after `steps` (its row, client order id, events and order
+    totals). `before`: the order as stored before them, when the caller has it (else read)."""
     state = order_state(order)
     values = {
         "client_order_id": order.client_order_id,
@@ -1119,7 +1122,9 @@ def _store_order(
         "updated_at": order.updated_at,
         "state": state,
     }
-    _adjust_totals(conn, None if new else find(conn, order.order_id), order)
+    if not new and before is None:
+        before = find(conn, order.order_id)
+    _adjust_totals(conn, None if new else before, order)
     remember_state(state, order)  # after `find` read the state it replaces
     if new:
         conn.execute(
@@ -1343,7 +1348,7 @@ def _request_change(conn: Connection, ctx: Ctx, order: Order, request: Any) -> O
             steps += _run(conn, ctx, now, more, terms)
             commands += more
     current = steps[-1].order
-    _store_order(conn, current, ctx, steps, commands, new=False)
+    _store_order(conn, current, ctx, steps, commands, new=False, before=order)
     return current
 
 
@@ -2184,7 +2189,9 @@ def _apply_report(
     if isinstance(command, orders.ApplyFill | orders.CorrectFill | orders.BustFill):
         _book_report(conn, ctx, order, step.order, command, terms, exec_time)
     exec_id = report.exec_id
-    _store_order(conn, step.order, ctx, [step], [command], new=False, exec_id=exec_id)
+    _store_order(
+        conn, step.order, ctx, [step], [command], new=False, exec_id=exec_id, before=order
+    )
     after = step.order
     audit.append(
         conn,
@@ -2741,7 +2748,9 @@ def expire_due(store: Store, ctx: Ctx) -> list[Order]:
                     continue
                 command = orders.Expire(reason=f"{current.tif.value} order past its session close")
                 steps = _run(conn, ctx, current, [command])
-                _store_order(conn, steps[-1].order, ctx, steps, [command], new=False)
+                _store_order(
+                    conn, steps[-1].order, ctx, steps, [command], new=False, before=current
+                )
                 audit.append(
                     conn,
                     at=ctx.now,
@@ -3312,7 +3321,7 @@ def _fill_from_bar(
             entity_id=order.order_id,
             payload=payload,
         )
-    _store_order(conn, current, ctx, steps, list(answers), new=False)
+    _store_order(conn, current, ctx, steps, list(answers), new=False, before=order)
     return current
 
 
@@ -3331,7 +3340,7 @@ def _remember_trigger(conn: Connection, ctx: Ctx, order: Order, bar: md.Bar) -> 
         return
     command = orders.TriggerOrder(reason=f"bar {utc_iso(bar.time)}")
     step = orders.decide(order, command, ctx.now, ctx.actor)
-    _store_order(conn, step.order, ctx, [step], [command], new=False)
+    _store_order(conn, step.order, ctx, [step], [command], new=False, before=order)
     audit.append(
         conn,
         at=ctx.now,
