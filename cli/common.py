@@ -12,7 +12,6 @@ import inspect
 import io
 import json
 import os
-import re
 import socket
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -123,14 +122,11 @@ def current_session() -> Identity | None:
     return _SESSION.get()
 
 
-_NUMBER = re.compile(r"-[0-9.][0-9.,_eE+-]*")
-
-
 class NumberArgs(TyperCommand):
-    """A command with a number as an argument: "-5" is taken as that argument (its checks then
-    say why it is refused, exit 3), not as an unknown option (exit 2: "No such option: -5").
-    Any other word that looks like an option the command does not have is still a usage
-    error, wherever it stands."""
+    """A command with a number as an argument: "-5" (any word with one dash: these commands
+    have no short options) is taken as that argument, whose checks then say why it is refused
+    (exit 3), not as an unknown option (exit 2: "No such option: -5"). A word with two dashes
+    that is not one of the command's options is still a usage error, wherever it stands."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         settings = dict(kwargs.pop("context_settings", None) or {})
@@ -151,12 +147,12 @@ class NumberArgs(TyperCommand):
                 continue
             if word == "--":
                 break
-            if not word.startswith("-") or word == "-" or _NUMBER.fullmatch(word):
-                continue
             name = word.split("=", 1)[0]
-            if name not in takes_value:
-                raise typer.BadParameter(f"no such option: {name}", ctx=ctx)
-            skip = takes_value[name] and "=" not in word
+            if name in takes_value:
+                skip = takes_value[name] and "=" not in word
+                continue
+            if word.startswith("--"):
+                raise typer.BadParameter(f"No such option: {name}", ctx=ctx)
         return super().parse_args(ctx, args)
 
 

@@ -1647,17 +1647,22 @@ class ApplyResult:
 
 
 def _report_order(conn: Connection, report: fix.Report) -> Order:
+    """The order a report is about: the one its ClOrdID (11) names, else its OrigClOrdID (41)'s.
+    Refused when both name orders and not the same one."""
     account = report.get(1)
     ambiguous: list[str] = []
     for tag in (11, 41):
         client_id = report.get(tag)
         if client_id:
             try:
-                return find(conn, None, account=account, client_order_id=client_id)
+                found = find(conn, None, account=account, client_order_id=client_id)
             except AmbiguousClientOrderId:
                 ambiguous.append(f"{tag}={client_id}")
+                continue
             except NotFound:
                 continue
+            _same_order_named(conn, report, account, found)
+            return found
     if ambiguous:
         raise BadInput(
             "Account (1)",
@@ -1672,6 +1677,28 @@ def _report_order(conn: Connection, report: fix.Report) -> Order:
         "order with " + " or ".join(names[t] for t in given),
         " / ".join(str(report.get(t)) for t in given),
     )
+
+
+def _same_order_named(
+    conn: Connection, report: fix.Report, account: str | None, found: Order
+) -> None:
+    """A report found by its ClOrdID (11) whose OrigClOrdID (41) names another order (a
+    venue's request id that is another order's client order id) is refused: which order it
+    is about cannot be told."""
+    orig, named = report.get(41), report.get(11)
+    if not orig or orig == named:
+        return
+    if account is None:
+        found_ids = conn.execute(_IDS_OF_CLIENT_ID, {"b_client_id": orig})
+    else:
+        found_ids = conn.execute(_ID_OF_CLIENT_ID, {"b_client_id": orig, "b_account": account})
+    ids = set(found_ids.scalars())
+    if ids and found.order_id not in ids:
+        raise BadInput(
+            "OrigClOrdID (41)",
+            f"{orig} names order {', '.join(sorted(ids))}, while ClOrdID (11) {named} names "
+            f"order {found.order_id}: the report names two orders",
+        )
 
 
 def _stored_execution(conn: Connection, venue: str, exec_id: str) -> Any:
@@ -1865,23 +1892,25 @@ def _book_report(
     book.post_entries(conn, ctx, entries, execution_ids=[exec_pk] * len(entries))
 
 
-def _same_terms(payload: str, command: Any) -> bool:
-    """Whether an order event's stored command (its canonical JSON) has `command`'s terms: the
-    same kind, the same values (decimals compared as numbers); the free text (58) aside."""
+def _other_terms(payload: str, command: Any) -> list[str]:
+    """Where an order event's stored command (its canonical JSON) differs from `command`: its
+    kind, or the fields whose values differ (decimals compared as numbers); the free text (58)
+    and a field the command did not have when it was stored aside. Empty: the same terms."""
     stored = json.loads(payload)
     if stored.get("command") != type(command).__name__:
-        return False
+        return [f"a {stored.get('command')}, not a {type(command).__name__}"]
     terms = stored.get("terms") or {}
+    out = []
     for field in dataclasses.fields(command):
         if field.name == "reason" or field.name not in terms:
-            continue  # the free text; a field the command did not have when it was stored
+            continue
         new, old = getattr(command, field.name), terms.get(field.name)
         if isinstance(new, Decimal):
             if not (isinstance(old, str) and is_decimal_text(old) and Decimal(old) == new):
-                return False
+                out.append(field.name)
         elif (None if new is None else str(new)) != old:
-            return False
-    return True
+            out.append(field.name)
+    return out
 
 
 def _check_exec_ref(conn: Connection, order: Order, ref: str) -> None:
@@ -1946,7 +1975,7 @@ def _check_exec_id(
         _EVENT_OF_EXEC, {"b_order_id": order.order_id, "b_exec_id": exec_id}
     ).first()
     if seen is not None:
-        differs = [] if _same_terms(seen.payload, command) else ["quantity, price or type"]
+        differs = _other_terms(seen.payload, command)
         if not differs and terms is not None:  # what the resend states of its booking
             differs = _booked_differently(conn, order.venue, exec_id, report, terms)
         if differs:
@@ -1999,18 +2028,20 @@ def _answered_already(conn: Connection, order: Order, command: Any, report: fix.
     request the book has closed (True: skipped, it changes nothing). Refused (BadInput) when
     it names a request that is not the open one, which it would otherwise be applied to.
 
-    The request is named by ClOrdID (11). The order's client order ids other than the one it
-    was submitted with, and other than the open request's, are those of requests the venue
-    has answered (a request's new id is taken when it is made, by tieout or, for a request the
-    venue reports first, when its report is applied; the venue's replaced and canceled reports
-    name theirs). A cancel reject (35=9, no ExecID) for one of them repeats that answer; a
-    pending report (150=6/E) for one of them comes out of sequence, after the answer, and
-    would open a request the venue will never answer again. An id the book has not seen for
-    the order names the open request when that has none of its own (a cancel sent without a
-    new id), or a request the venue took by other means (a pending report while none is
-    open); a cancel reject naming one while none is open answers no request. A report naming
-    the order's own id answers a request that had none of its own; with none open, a cancel
-    reject repeats the last answer and anything else is for the transition table to refuse."""
+    The request is named by ClOrdID (11):
+    - the open request's id: applied; the order's present id while the open request has none
+      of its own (a cancel sent without a new id): applied, the venue names the order;
+    - an id the order has had other than its own never-replaced one (an answered request's,
+      taken when the request was made or first reported, or the venue's on a replace): a
+      cancel reject repeats that answer; a pending report (150=6/E) comes out of sequence,
+      after the answer, and would open a request the venue will never answer: refused;
+    - any other id while a request with its own id is open: refused;
+    - the order's own id with none open: a cancel reject repeats the last answer (or is for
+      the transition table to refuse), a pending report opens a request the venue took by
+      other means (a phone call);
+    - an id never seen: a cancel reject with none open answers no request (refused);
+      otherwise it names the open request, or the request the venue reports first, and is
+      taken for the order."""
     rejects = isinstance(command, orders.RejectCancel | orders.RejectReplace)
     named = report.get(11)
     pending = order.pending
@@ -2019,8 +2050,12 @@ def _answered_already(conn: Connection, order: Order, command: Any, report: fix.
     open_id = None if pending is None else pending.client_order_id
     if named == open_id:
         return False
+    if pending is not None and open_id is None and named == order.client_order_id:
+        return False  # the open request has no id of its own: the venue names the order
     known = set(conn.execute(_CLIENT_IDS_OF, {"b_order_id": order.order_id}).scalars())
-    if named in known and named != order.submitted.client_order_id:  # an answered request's
+    # the order's own id, never a request's: it was submitted with it and never replaced
+    own = named == order.client_order_id == order.submitted.client_order_id
+    if named in known and not own:  # an answered request's, or a name the order had before
         if rejects:
             return True
         raise BadInput(
@@ -2035,16 +2070,16 @@ def _answered_already(conn: Connection, order: Order, command: Any, report: fix.
             f"{named} is not the open request of order {order.order_id} (that is {open_id}): "
             "the venue's report names another request",
         )
-    if named in known:  # the order's own id
-        return rejects and pending is None and _closed_request(order)
+    if own:  # none is open (or it has no id of its own: above)
+        return rejects and _closed_request(order)
     if rejects and pending is None:
         raise BadInput(
             "ClOrdID (11)",
             f"{named} names no request of order {order.order_id}: none is open and none had "
             "that id",
         )
-    # a request the venue reports first: its id names the order from now on, as one tieout
-    # makes takes its id when it is made
+    # the open request's id, which it had none of, or a request the venue reports first: it
+    # names the order from now on, as the id of a request tieout makes does from when it is made
     _reserve_client_id(conn, order, ClientOrderId(named), "order.report")
     return False
 

@@ -490,10 +490,20 @@ class PendingRequest:
     stop_price: Decimal | None = None
 
 
-def _request_id(order: Order, client_id: ClientOrderId | None) -> ClientOrderId | None:
-    """The ClOrdID of a request the venue reports without the book having made it: the one it
-    names, unless that is the order's own (then the request has none of its own)."""
-    return None if client_id == order.client_order_id else client_id
+def _confirmed(
+    order: Order, kind: RequestKind, at: datetime, client_id: ClientOrderId | None
+) -> PendingRequest:
+    """The request a venue's pending report (6, E) confirms: the open one, which takes the
+    ClOrdID the venue names when it has none of its own (a cancel sent without a new id); or,
+    when none is open, one the venue took by other means (a phone call). The ClOrdID it names
+    is the request's unless it is the order's own."""
+    named = None if client_id == order.client_order_id else client_id
+    pending = order.pending
+    if pending is None:
+        return PendingRequest(kind, at, named)
+    if pending.client_order_id is None and named is not None:
+        return dataclasses.replace(pending, client_order_id=named)
+    return pending
 
 
 def _check_fill_numbers(quantity: Decimal, price: Decimal, what: str) -> None:
@@ -1196,7 +1206,10 @@ def _next(
     elif target in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):
         pending = effect.pending
         assert pending is not None
-    elif target is not Target.UNCHANGED:
+    elif target is Target.UNCHANGED:
+        if effect.pending is not None:  # a pending report names the open request's ClOrdID
+            pending = effect.pending
+    else:
         condition = OrderStatus(target)
         pending = None
     fills = order.fills if effect.fills is None else effect.fills
@@ -1333,9 +1346,7 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
             pending = PendingRequest(RequestKind.CANCEL, at, new_id)
             return _Effect(_with_reason("cancel requested", reason), pending=pending)
         case ConfirmPendingCancel(reason=reason, client_order_id=client_id):
-            pending = order.pending or PendingRequest(
-                RequestKind.CANCEL, at, _request_id(order, client_id)
-            )
+            pending = _confirmed(order, RequestKind.CANCEL, at, client_id)
             return _Effect(
                 _with_reason("venue reports the cancel pending", reason), pending=pending
             )
@@ -1377,9 +1388,7 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
             _, change = _new_terms(order, quantity, limit, stop)
             return _Effect(_with_reason(f"replace requested: {change}", reason), pending=pending)
         case ConfirmPendingReplace(reason=reason, client_order_id=client_id):
-            pending = order.pending or PendingRequest(
-                RequestKind.REPLACE, at, _request_id(order, client_id)
-            )
+            pending = _confirmed(order, RequestKind.REPLACE, at, client_id)
             text = "venue reports the replace pending"
             return _Effect(_with_reason(text, reason), pending=pending)
         case AcceptReplace(

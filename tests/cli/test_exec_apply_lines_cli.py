@@ -408,3 +408,57 @@ def test_a_request_the_venue_reports_first_is_named_by_its_clordid(
     assert bogus.code == 3, bogus.err
     (problem,) = bogus.json()["problems"]
     assert "BOGUS names no request of order" in problem["reason"]
+
+
+def test_a_cancel_without_a_new_id_takes_the_clordid_the_venue_gives_it(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """Cancel sent without a new client order id: the venue's pending report names the
+    request V1, and its reject of V1 is the answer to it (it was skipped as a duplicate, the
+    order stuck pending_cancel with its cash held). A resend of the pending report with
+    another ClOrdID is refused as naming another ClOrdID, not as other quantity or price."""
+    external(book, "C1")
+    apply(book, tmp_path, "a.fix", report("C1", "E0", "0", (39, "0")))
+    book.ok("order", "cancel", "--client-order-id", "C1")
+    r = apply(book, tmp_path, "b.fix", report("V1", "E1", "6", (41, "C1"), (39, "6")),
+              report("V1", "E2", "6", (41, "C1"), (39, "6")),
+              _reject("V1", "C1", "1", status="0"))
+    assert r.code == 0 and r.json()["applied"] == 3, r.err
+    order = shown(book, "C1")
+    assert order["status"] == "new", order
+    assert book.ok("cash", "balance", "A1", "--json").json()["reserved"] == "1010"
+    resend = apply(book, tmp_path, "c.fix", report("C1", "E1", "6", (39, "6")))
+    assert resend.code == 3, resend.err
+    assert "other terms (client_order_id)" in resend.json()["problems"][0]["reason"]
+
+
+def test_a_replaced_order_is_named_by_its_new_id_in_a_later_request(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """After a replace the order is C2: a cancel sent without a new id is answered by reports
+    naming C2 (the pending report was refused as out of sequence, the reject skipped)."""
+    external(book, "C1")
+    apply(book, tmp_path, "a.fix", report("C1", "E0", "0", (39, "0")))
+    book.ok("order", "amend", "--client-order-id", "C1", "--limit", "98",
+            "--new-client-order-id", "C2")
+    apply(book, tmp_path, "b.fix", report("C2", "E1", "E", (41, "C1"), (39, "E")),
+          report("C2", "E2", "5", (41, "C1"), (39, "0"), (44, "98")))
+    book.ok("order", "cancel", "--client-order-id", "C2")
+    r = apply(book, tmp_path, "c.fix", report("C2", "E3", "6", (39, "6")),
+              _reject("C2", "C2", "1", status="0"))
+    assert r.code == 0 and r.json()["applied"] == 2, r.err
+    assert shown(book, "C2")["status"] == "new"
+
+
+def test_a_report_naming_two_orders_is_refused(book: Tieout, tmp_path: Path) -> None:
+    """ClOrdID (11) of one order with OrigClOrdID (41) of another: it went to the order 11
+    named, silently."""
+    external(book, "C1")
+    external(book, "B1", qty="5")
+    apply(book, tmp_path, "a.fix", report("C1", "E0", "0", (39, "0")),
+          report("B1", "F0", "0", (39, "0")))
+    r = apply(book, tmp_path, "b.fix", report("B1", "E4", "6", (41, "C1"), (39, "6"), (1, "A1")))
+    assert r.code == 3, r.err
+    (problem,) = r.json()["problems"]
+    assert problem["field"] == "41" and "the report names two orders" in problem["reason"]
+    assert shown(book, "B1")["status"] == "new" and shown(book, "C1")["status"] == "new"

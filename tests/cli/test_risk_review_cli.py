@@ -195,6 +195,9 @@ def test_a_negative_number_is_a_bad_value_not_an_unknown_option(book: Tieout) ->
     """`risk set max-notional -5` and `cash deposit A1 -5` used to be usage errors (exit 2,
     "No such option: -5"): the value's own check now says why it is refused (exit 3). An
     option the command does not have is still a usage error."""
+    for args in (("risk", "set", "max-price-age-s", "-1m"), ("cash", "deposit", "A1", "-inf")):
+        r = book(*args)
+        assert r.code == 3 and "is not a decimal number" in r.err, (args, r.err)
     for args in (("risk", "set", "max-notional", "-5"),
                  ("risk", "set", "tier.standard.max-position", "-1"),
                  ("cash", "deposit", "A1", "-5"),
@@ -206,7 +209,7 @@ def test_a_negative_number_is_a_bad_value_not_an_unknown_option(book: Tieout) ->
     for args in (("risk", "set", "max-notional", "5", "--jsn"), ("risk", "set", "--jsn", "5"),
                  ("cash", "deposit", "A1", "--jsn")):
         r = book(*args)
-        assert r.code == 2 and "no such option: --jsn" in r.err, (args, r.err)
+        assert r.code == 2 and "No such option: --jsn" in r.err, (args, r.err)
     assert book.ok("cash", "deposit", "A1", "5", "--ref", "-x1", "--json").json()["balance"]
     assert book.ok("risk", "show", "--json").json()["max_notional"] != "5"
 

@@ -1068,3 +1068,18 @@ def test_a_request_the_venue_reports_first_takes_the_clordid_it_names() -> None:
     again = decide(named.order, ConfirmPendingCancel(client_order_id=ClientOrderId("V2")), T0,
                    ACTOR)
     assert again.order.pending == named.order.pending
+
+
+def test_a_pending_report_names_an_open_request_that_had_no_clordid() -> None:
+    """A cancel sent without a new id: the venue's pending report names it (ClOrdID 11), and
+    the open request takes that name; one that has a name keeps it."""
+    requested = apply([submit(), AcknowledgeOrder(), RequestCancel()])
+    assert requested.pending is not None and requested.pending.client_order_id is None
+    named = decide(requested, ConfirmPendingCancel(client_order_id=ClientOrderId("V1")), T0,
+                   ACTOR).order
+    assert named.pending is not None and named.pending.client_order_id == "V1"
+    assert named.status is OrderStatus.PENDING_CANCEL
+    assert named.pending.requested_at == requested.pending.requested_at
+    kept = decide(named, ConfirmPendingCancel(client_order_id=ClientOrderId("V2")), T0,
+                  ACTOR).order
+    assert kept.pending == named.pending
