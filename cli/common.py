@@ -156,7 +156,6 @@ class NumberArgs(TyperCommand):
         return super().parse_args(ctx, args)
 
 
-NUMBER_ARGS = NumberArgs
 
 
 def decimal_arg(text: str, name: str, **kw: bool) -> Decimal:

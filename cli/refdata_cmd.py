@@ -7,10 +7,10 @@ from typing import Annotated
 import typer
 
 from cli.common import (
-    NUMBER_ARGS,
     ActorOpt,
     DbOpt,
     JsonOpt,
+    NumberArgs,
     decimal_arg,
     emit_json,
     make_ctx,
@@ -210,7 +210,7 @@ def _print_balance(bal: book.CashBalance, json: bool, entry_id: int | None = Non
         )
 
 
-@cash_app.command("deposit", cls=NUMBER_ARGS)
+@cash_app.command("deposit", cls=NumberArgs)
 def cash_deposit(
     account: str,
     amount: str,
@@ -225,7 +225,7 @@ def cash_deposit(
     _print_balance(bal, json, entry_id)
 
 
-@cash_app.command("withdraw", cls=NUMBER_ARGS)
+@cash_app.command("withdraw", cls=NumberArgs)
 def cash_withdraw(
     account: str,
     amount: str,

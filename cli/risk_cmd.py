@@ -7,10 +7,10 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import (
-    NUMBER_ARGS,
     ActorOpt,
     DbOpt,
     JsonOpt,
+    NumberArgs,
     emit_json,
     make_ctx,
     open_store,
@@ -78,7 +78,7 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-@risk_app.command("set", cls=NUMBER_ARGS)
+@risk_app.command("set", cls=NumberArgs)
 def set_(
     name: Annotated[
         str,

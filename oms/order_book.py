@@ -1102,13 +1102,16 @@ def _store_order(
     steps: Sequence[Transition],
     commands: Sequence[Any],
     *,
-    new: bool,
+    before: Order | None,
     exec_id: str | None = None,
-    before: Order | None = None,
 ) -> None:
-    """Write an order as it is after `steps` (its row, client order id, events and order
-    totals). `before`: the order as stored before them, when the caller has it (else read)."""
+    """Write an order as it is after `steps`: its row, a new client order id it took, its
+    events and its order totals. `before`: the order as stored before them (the callers read
+    it in the same transaction); None for an order not in the book yet (the book's new orders
+    are written by oms.submission; tests place orders with this)."""
     state = order_state(order)
+    _adjust_totals(conn, before, order)
+    remember_state(state, order)
     values = {
         "client_order_id": order.client_order_id,
         "status": order.status.value,
@@ -1122,11 +1125,7 @@ def _store_order(
         "updated_at": order.updated_at,
         "state": state,
     }
-    if not new and before is None:
-        before = find(conn, order.order_id)
-    _adjust_totals(conn, None if new else before, order)
-    remember_state(state, order)  # after `find` read the state it replaces
-    if new:
+    if before is None:
         conn.execute(
             orders_table.insert(),
             {
@@ -1145,16 +1144,17 @@ def _store_order(
         )
     else:
         conn.execute(_ORDER_UPDATE, {"b_order_id": order.order_id, **values})
-    known = set(conn.execute(_CLIENT_IDS_OF, {"b_order_id": order.order_id}).scalars())
-    if order.client_order_id not in known:
-        conn.execute(
-            order_client_ids.insert(),
-            {
-                "account": order.account,
-                "client_order_id": order.client_order_id,
-                "order_id": order.order_id,
-            },
-        )
+    if before is None or order.client_order_id != before.client_order_id:  # new or renamed
+        known = set(conn.execute(_CLIENT_IDS_OF, {"b_order_id": order.order_id}).scalars())
+        if order.client_order_id not in known:  # not taken already by its request
+            conn.execute(
+                order_client_ids.insert(),
+                {
+                    "account": order.account,
+                    "client_order_id": order.client_order_id,
+                    "order_id": order.order_id,
+                },
+            )
     events: list[dict[str, Any]] = [
         {
             "order_id": order.order_id,
@@ -1163,7 +1163,7 @@ def _store_order(
             "event": step.event.value,
             "status": step.order.status.value,
             "reason": step.order.history[-1].reason if step.order.history else None,
-            "payload": audit.canonical_json({"command": type(command).__name__, "terms": command}),
+            "payload": command_payload(command),
             "exec_id": exec_id,
         }
         for step, command in zip(steps, commands, strict=True)
@@ -1348,7 +1348,7 @@ def _request_change(conn: Connection, ctx: Ctx, order: Order, request: Any) -> O
             steps += _run(conn, ctx, now, more, terms)
             commands += more
     current = steps[-1].order
-    _store_order(conn, current, ctx, steps, commands, new=False, before=order)
+    _store_order(conn, current, ctx, steps, commands, before=order)
     return current
 
 
@@ -2225,7 +2225,7 @@ def _apply_report(
         _book_report(conn, ctx, order, step.order, command, terms, exec_time)
     exec_id = report.exec_id
     _store_order(
-        conn, step.order, ctx, [step], [command], new=False, exec_id=exec_id, before=order
+        conn, step.order, ctx, [step], [command], exec_id=exec_id, before=order
     )
     after = step.order
     audit.append(
@@ -2784,7 +2784,7 @@ def expire_due(store: Store, ctx: Ctx) -> list[Order]:
                 command = orders.Expire(reason=f"{current.tif.value} order past its session close")
                 steps = _run(conn, ctx, current, [command])
                 _store_order(
-                    conn, steps[-1].order, ctx, steps, [command], new=False, before=current
+                    conn, steps[-1].order, ctx, steps, [command], before=current
                 )
                 audit.append(
                     conn,
@@ -3356,7 +3356,7 @@ def _fill_from_bar(
             entity_id=order.order_id,
             payload=payload,
         )
-    _store_order(conn, current, ctx, steps, list(answers), new=False, before=order)
+    _store_order(conn, current, ctx, steps, list(answers), before=order)
     return current
 
 
@@ -3375,7 +3375,7 @@ def _remember_trigger(conn: Connection, ctx: Ctx, order: Order, bar: md.Bar) -> 
         return
     command = orders.TriggerOrder(reason=f"bar {utc_iso(bar.time)}")
     step = orders.decide(order, command, ctx.now, ctx.actor)
-    _store_order(conn, step.order, ctx, [step], [command], new=False, before=order)
+    _store_order(conn, step.order, ctx, [step], [command], before=order)
     audit.append(
         conn,
         at=ctx.now,

@@ -105,8 +105,19 @@ def _pg_url(pg_database: str) -> str:
     schema = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg_database, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
-    url = pg_database.replace("postgresql://", "postgresql+psycopg://", 1)
+    return schema_url(pg_database, schema)
+
+
+def schema_url(conninfo: str, schema: str) -> str:
+    """tieout's URL of a schema of a PostgreSQL database (libpq URL `conninfo`)."""
+    url = conninfo.replace("postgresql://", "postgresql+psycopg://", 1)
     return f"{url}?options=-csearch_path%3D{schema}"
+
+
+def schema_of(db_url: str) -> tuple[str, str] | None:
+    """(libpq URL of the database, schema) of a URL `schema_url` made; None for others."""
+    m = re.fullmatch(r"postgresql\+psycopg://(.*)\?options=-csearch_path%3D(\w+)", db_url)
+    return None if m is None else (f"postgresql://{m[1]}", m[2])
 
 
 @pytest.fixture(params=BACKENDS)
@@ -159,13 +170,12 @@ class BookTemplates:
                 source.close()
                 target.close()
             return
-        m = re.fullmatch(r"postgresql\+psycopg://(.*)\?options=-csearch_path%3D(\w+)", db_url)
-        if m is None or shutil.which("pg_dump") is None:
+        parts = schema_of(db_url)
+        if parts is None or shutil.which("pg_dump") is None:
             self.initialise(db_url, kind)
             return
-        database, schema = m.groups()
-        conninfo = f"postgresql://{database}"
-        key = (database, kind)
+        conninfo, schema = parts
+        key = (conninfo, kind)
         script = self.pg.get(key)
         if script is None:
             script = self.pg[key] = self._pg_template(conninfo, kind)
@@ -177,8 +187,7 @@ class BookTemplates:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
             conn.execute(f'CREATE SCHEMA "{name}"')
-        url = conninfo.replace("postgresql://", "postgresql+psycopg://", 1)
-        self.initialise(f"{url}?options=-csearch_path%3D{name}", kind)
+        self.initialise(schema_url(conninfo, name), kind)
         dumped = subprocess.run(
             ["pg_dump", "--dbname", conninfo, "--schema", name, "--inserts", "--no-owner",
              "--no-privileges"],

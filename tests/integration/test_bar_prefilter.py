@@ -95,7 +95,7 @@ def _place(conn: Any, ctx: Ctx, symbol: str, n: int, spec: tuple[Any, ...]) -> o
         steps.append(step)
         order = step.order
     assert order is not None and order.live
-    _store_order(conn, order, ctx, steps, commands, new=True)
+    _store_order(conn, order, ctx, steps, commands, before=None)
     return order
 
 

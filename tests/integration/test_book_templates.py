@@ -10,7 +10,7 @@ import subprocess
 import psycopg
 import pytest
 
-from tests.conftest import BookTemplates, Tieout, _pg_url
+from tests.conftest import BookTemplates, Tieout, _pg_url, schema_of
 
 
 def _objects(db_url: str) -> list[str]:
@@ -22,11 +22,11 @@ def _objects(db_url: str) -> list[str]:
             ).fetchall()
             mode = conn.execute("PRAGMA journal_mode").fetchone()
         return [repr(r) for r in rows] + [f"journal_mode={mode[0]}"]
-    m = re.fullmatch(r"postgresql\+psycopg://(.*)\?options=-csearch_path%3D(\w+)", db_url)
-    assert m is not None
-    database, schema = m.groups()
+    parts = schema_of(db_url)
+    assert parts is not None
+    conninfo, schema = parts
     text = subprocess.run(
-        ["pg_dump", "--dbname", f"postgresql://{database}", "--schema", schema,
+        ["pg_dump", "--dbname", conninfo, "--schema", schema,
          "--schema-only", "--no-owner", "--no-privileges"],
         capture_output=True, text=True, check=True,
     ).stdout
@@ -103,7 +103,7 @@ def test_pg_copies_do_not_share_sequences(pg_database: str, book_templates: Book
     Tieout(a).ok("cash", "deposit", "A1", "100")
     Tieout(b).ok("account", "open", "B1", "--currency", "USD")
     with psycopg.connect(pg_database, autocommit=True) as conn:
-        schemas = [re.search(r"%3D(\w+)$", u).group(1) for u in (a, b)]  # type: ignore[union-attr]
+        schemas = [parts[1] for parts in map(schema_of, (a, b)) if parts]
         counts = [
             conn.execute(f'SELECT count(*) FROM "{s}".audit_events').fetchone() for s in schemas
         ]
