@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import difflib
 import functools
 import getpass
 import hashlib
@@ -122,6 +123,14 @@ def current_session() -> Identity | None:
     return _SESSION.get()
 
 
+class _NoSuchOption(typer.BadParameter):
+    """A usage error (exit 2) worded as click words its own unknown options, without
+    BadParameter's "Invalid value:" in front."""
+
+    def format_message(self) -> str:
+        return self.message
+
+
 class NumberArgs(TyperCommand):
     """A command with a number as an argument: "-5" (any word with one dash: these commands
     have no short options) is taken as that argument, whose checks then say why it is refused
@@ -152,7 +161,9 @@ class NumberArgs(TyperCommand):
                 skip = takes_value[name] and "=" not in word
                 continue
             if word.startswith("--"):
-                raise typer.BadParameter(f"No such option: {name}", ctx=ctx)
+                close = difflib.get_close_matches(name, list(takes_value), n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise _NoSuchOption(f"No such option: {name}{hint}", ctx=ctx)
         return super().parse_args(ctx, args)
 
 
