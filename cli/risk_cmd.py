@@ -115,6 +115,8 @@ def kill(
                 "account": account,
                 "kill_switch": True,
                 "changed": done.changed,
+                "global_kill_switch": done.global_engaged,
+                "killed_accounts": list(done.accounts_killed),
                 "canceled": [order_book.order_json(o, history=False) for o in done.canceled],
             }
         )

@@ -2256,7 +2256,9 @@ def _apply_report(
             payload={"file": path, "line": report.line, "exec_id": exec_id, "reason": w.reason},
             reason=w.reason,
         )
-    if isinstance(command, orders.AcceptReplace | orders.RejectReplace):
+    if isinstance(command, orders.AcceptReplace | orders.RejectReplace) or (
+        isinstance(command, orders.CorrectFill | orders.BustFill) and after.live and not order.live
+    ):
         _cancel_if_killed(conn, ctx, after)
     warnings += found
     return True
@@ -2758,7 +2760,9 @@ def gtd_can_trade(exchange: str, expire_at: date, now: datetime) -> bool:
 
 def expire_due(store: Store, ctx: Ctx) -> list[Order]:
     """Expire the paper venue's day and gtd orders whose time has come (an external venue
-    reports its own expiries). Each order is its own business event."""
+    reports its own expiries). Each order is its own business event, dated at the close its
+    time in force ran out at (its history and `updated_at`; the audit event is dated when the
+    job ran and names that close as `expired_at`)."""
     with store.read() as conn:
         o = orders_table.c
         candidates = [
@@ -2779,12 +2783,16 @@ def expire_due(store: Store, ctx: Ctx) -> list[Order]:
                 continue
             with store.write() as conn:
                 current = find(conn, order.order_id)  # as it is now, under the lock
-                if not expiry_due(current, exchanges[order.symbol], ctx.now):
+                due = expiry_time(current, exchanges[order.symbol])
+                if due is None or not expiry_due(current, exchanges[order.symbol], ctx.now):
                     continue
+                # the paper venue expired it at the close, whenever this job runs: its history
+                # says so (never before its last change); the audit trail says when it was done
+                at_close = dataclasses.replace(ctx, now=max(due, current.updated_at))
                 command = orders.Expire(reason=f"{current.tif.value} order past its session close")
-                steps = _run(conn, ctx, current, [command])
+                steps = _run(conn, at_close, current, [command])
                 _store_order(
-                    conn, steps[-1].order, ctx, steps, [command], before=current
+                    conn, steps[-1].order, at_close, steps, [command], before=current
                 )
                 audit.append(
                     conn,
@@ -2793,7 +2801,11 @@ def expire_due(store: Store, ctx: Ctx) -> list[Order]:
                     action="order.expire",
                     entity_type="order",
                     entity_id=current.order_id,
-                    payload={"tif": current.tif.value, "leaves_qty": dec_str(current.leaves_qty)},
+                    payload={
+                        "tif": current.tif.value,
+                        "leaves_qty": dec_str(current.leaves_qty),
+                        "expired_at": utc_iso(at_close.now),
+                    },
                 )
             expired.append(steps[-1].order)  # committed
     except database_errors() as exc:
@@ -2928,6 +2940,7 @@ def engage_kill_switch(
             changed=changed,
             global_engaged=account is None or risk_limits.load_limits(conn).kill_switch,
             canceled=tuple(canceled),
+            accounts_killed=tuple(risk_limits.killed_accounts(conn)),
         )
 
 
@@ -2952,11 +2965,12 @@ def _kill_cancel(conn: Connection, ctx: Ctx, order: Order) -> Order:
 
 
 def _cancel_if_killed(conn: Connection, ctx: Ctx, order: Order) -> Order:
-    """After the venue answered a replace: an order still live, with no request open, under an
-    engaged kill switch (its account's or the global one) is asked to cancel, in the same
-    transaction: a replace pending when the switch was engaged was left to the venue, and the
-    order would otherwise go on working. (A cancel the venue rejected is not asked again: ops
-    chase it.)"""
+    """After the venue answered a replace, or a bust or correction gave a filled order
+    something left to trade again: an order live, with no request open, under an engaged kill
+    switch (its account's or the global one) is asked to cancel, in the same transaction. A
+    replace pending when the switch was engaged was left to the venue, and a filled order had
+    nothing to cancel then: either would otherwise go on working. (A cancel the venue rejected
+    is not asked again: ops chase it.)"""
     if not order.live or order.pending is not None:
         return order
     if not risk_limits.killed(conn, order.account):

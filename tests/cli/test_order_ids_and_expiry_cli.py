@@ -86,3 +86,30 @@ def test_a_gtd_order_whose_expire_date_is_past_is_refused(book: Tieout) -> None:
     assert past.code == 3 and "expire date 2026-12-02 is before today (2026-12-03" in past.err
     assert book.ok("order", "list", "--json").json() == []  # nothing made
     assert now.ok(*args, "2026-12-03", "--json").json()["status"] == "new"  # today: it may trade
+
+
+def test_an_expiry_is_dated_at_the_close_whenever_the_job_runs(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """A day order placed on Friday expires at Friday's close (21:00 UTC in December). Run on
+    Monday morning, `expire-due` used to date the expiry Monday, the time the job ran: the
+    order's history and `updated_at` now say Friday's close; the audit event is dated when the
+    job ran and names the close it applied."""
+    book.ok("instrument", "add", "NYSE1", "--exchange", "XNYS", "--currency", "USD")
+    placed = book.at("2026-12-04T15:00:00Z").ok(
+        "order", "submit", "--account", "A1", "--symbol", "NYSE1", "--side", "buy", "--qty",
+        "1", "--type", "limit", "--limit", "90", "--json",
+    ).json()  # fmt: skip
+    monday = book.at("2026-12-07T13:00:00Z")
+    (done,) = monday.ok("order", "expire-due", "--json").json()
+    assert (done["order_id"], done["status"]) == (placed["order_id"], "expired")
+    assert done["updated_at"] == "2026-12-04T21:00:00.000000Z"
+    order = monday.ok("order", "show", placed["order_id"], "--json").json()
+    assert order["updated_at"] == "2026-12-04T21:00:00.000000Z"
+    assert [(h["status"], h["at"]) for h in order["history"]][-1] == (
+        "expired", "2026-12-04T21:00:00.000000Z")
+    (event,) = [e for e in _audit_actions(book, tmp_path) if e["action"] == "order.expire"]
+    assert (event["at"], event["payload"]["expired_at"]) == (
+        "2026-12-07T13:00:00.000000Z", "2026-12-04T21:00:00.000000Z")
+    assert monday.ok("order", "expire-due", "--json").json() == []  # once
+    assert monday.ok("audit", "verify", "--json").json()["ok"] is True

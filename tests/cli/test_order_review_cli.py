@@ -251,6 +251,51 @@ def test_the_kill_switch_asks_the_venue_to_cancel_a_pending_new_order(
                                                    "kill switch")]  # fmt: skip
 
 
+def test_a_bust_or_correction_reopening_an_order_under_the_kill_switch_cancels_it(
+    coin: Tieout, tmp_path: Path
+) -> None:
+    """A filled order has nothing to cancel when the switch is engaged; a bust or a downward
+    correction gives it leaves again, and it used to go on working (reserving cash, open to
+    fills) with the switch on. It is now asked to cancel in the transaction that applies the
+    report, and the cancel is in the audit trail. A bust of a live order whose cancel is
+    open changes nothing else."""
+    def submit(client_id: str, limit: str) -> None:
+        coin.ok("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy",
+                "--qty", "10", "--type", "limit", "--limit", limit, "--venue", "ACME",
+                "--client-order-id", client_id)  # fmt: skip
+
+    submit("B1", "99")
+    submit("B2", "99.5")
+    apply(coin, tmp_path, "fills.fix",
+          report("B1", "F1", "F", (32, "4"), (31, "99")),
+          report("B1", "F2", "F", (32, "6"), (31, "98")),
+          report("B2", "F3", "F", (32, "10"), (31, "99")))  # fmt: skip
+    assert (show(coin, "B1")["status"], show(coin, "B2")["status"]) == ("filled", "filled")
+    assert coin.ok("risk", "kill", "--account", "A1", "--json").json()["canceled"] == []
+    apply(coin, tmp_path, "bust.fix",
+          report("B1", "G1", "G", (19, "F1"), (32, "1"), (31, "99")),
+          report("B2", "H1", "H", (19, "F3")))  # fmt: skip
+    b1, b2 = show(coin, "B1"), show(coin, "B2")
+    assert (b1["status"], b1["cum_qty"], b1["leaves_qty"]) == ("pending_cancel", "7", "3")
+    assert (b2["status"], b2["cum_qty"], b2["leaves_qty"]) == ("pending_cancel", "0", "10")
+    out = tmp_path / "audit.jsonl"
+    coin.ok("audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--out", str(out))
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(e["entity_id"], e["reason"]) for e in events if e["action"] == "order.cancel"] == [
+        (b1["order_id"], "kill switch"), (b2["order_id"], "kill switch")]  # fmt: skip
+    # the venue confirms the cancels: nothing left working, nothing reserved
+    apply(coin, tmp_path, "done.fix", report("B1", "C1", "4"), report("B2", "C2", "4"))
+    assert (show(coin, "B1")["status"], show(coin, "B2")["status"]) == ("canceled", "canceled")
+    assert coin.ok("cash", "balance", "A1", "--json").json()["reserved"] == "0"
+    assert coin.ok("audit", "verify", "--json").json()["ok"] is True
+    # without the switch a bust reopens the order and leaves it working
+    coin.ok("risk", "release", "--account", "A1")
+    submit("B3", "99.25")
+    apply(coin, tmp_path, "b3.fix", report("B3", "F4", "F", (32, "10"), (31, "99")),
+          report("B3", "H2", "H", (19, "F4")))  # fmt: skip
+    assert show(coin, "B3")["status"] == "new"
+
+
 def test_a_replace_pending_under_the_kill_switch_is_canceled_once_the_venue_answers(
     coin: Tieout, tmp_path: Path
 ) -> None:
