@@ -2178,6 +2178,36 @@ def _disagreements(
                     f"size {dec_str(tick)}",
                 )
             )
+    if isinstance(command, orders.BustFill):
+        out += _bust_disagrees(report, before, command, stated)
+    return out
+
+
+def _bust_disagrees(
+    report: fix.Report,
+    before: Order,
+    command: orders.BustFill,
+    stated: Callable[[int], Decimal | None],
+) -> list[RowError]:
+    """A bust's LastQty (32) or LastPx (31), when it states them (and not as 0), against the
+    fill it busts as the book has it: a bust of another trade than the venue meant."""
+    busted = next((f for f in before.fills if f.known_as(command.exec_ref_id)), None)
+    if busted is None:
+        return []
+    out: list[RowError] = []
+    for tag, name, ours in ((32, "LastQty", busted.quantity), (31, "LastPx", busted.price)):
+        theirs = stated(tag)
+        if theirs is not None and theirs not in (0, ours):
+            out.append(
+                RowError(
+                    report.line,
+                    str(tag),
+                    dec_str(theirs),
+                    f"the bust states {name} ({tag}) {dec_str(theirs)}, the fill it busts "
+                    f"({command.exec_ref_id} of order {before.order_id}) was "
+                    f"{dec_str(busted.quantity)} at {dec_str(busted.price)}",
+                )
+            )
     return out
 
 

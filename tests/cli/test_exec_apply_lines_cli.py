@@ -201,6 +201,36 @@ def test_a_report_whose_own_figures_disagree_is_applied_and_flagged(
     assert events.count('"order.report_discrepancy"') == 6
 
 
+def test_a_bust_stating_another_trade_than_the_one_it_busts_is_flagged(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """A bust (150=H) names its fill by ExecRefID (19) and is applied; where it also states
+    LastQty (32) or LastPx (31) other than that fill's (another trade than the venue meant),
+    the command says so. A bust with the fill's own figures, or with none, or with 0 (as some
+    venues send), says nothing."""
+    external(book, "X1")  # buy 10 limit 101 on ACME
+    r = apply(
+        book,
+        tmp_path,
+        "drop.fix",
+        report("X1", "E1", "F", (32, "5"), (31, "100")),
+        report("X1", "E2", "F", (32, "3"), (31, "99")),
+        report("X1", "E3", "F", (32, "2"), (31, "98")),
+        report("X1", "H1", "H", (19, "E1"), (32, "7"), (31, "50")),
+        report("X1", "H2", "H", (19, "E2"), (32, "3"), (31, "99")),
+        report("X1", "H3", "H", (19, "E3"), (32, "0"), (31, "0")),
+    )
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert (doc["applied"], doc["refused"]) == (6, 0)
+    got = [(w["line"], w["field"]) for w in doc["warnings"]]
+    assert got == [(4, "32"), (4, "31")], got
+    assert "the bust states LastQty (32) 7," in doc["warnings"][0]["reason"]
+    assert "the fill it busts (E1 of order" in doc["warnings"][0]["reason"]
+    assert "was 5 at 100" in doc["warnings"][0]["reason"]
+    assert shown(book, "X1")["cum_qty"] == "0"  # all three busted
+
+
 def test_refusals_say_what_is_wrong(book: Tieout, tmp_path: Path) -> None:
     """A bust of a busted fill names the bust; a value with too many digits says how many are
     allowed; a directory is not "no such file"."""
