@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from oms.values import ZERO, Side
+from oms.values import ZERO, Side, decimal_context
+
+# Every amount is computed in this context, never the caller's (Python's default rounds to 28
+# digits): a stored decimal has at most 30 digits, a trade's gross amount up to 60, and a
+# settlement batch sums many. 100 digits hold any of them; a result that would need rounding
+# raises instead of changing a figure.
+EXACT = decimal_context(100, trap_rounding=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +42,7 @@ class Entry:
     def __post_init__(self) -> None:
         totals: dict[str, Decimal] = defaultdict(Decimal)
         for p in self.postings:
-            totals[p.currency] += p.amount
+            totals[p.currency] = EXACT.add(totals[p.currency], p.amount)
         unbalanced = {c: t for c, t in totals.items() if t != 0}
         if unbalanced or not self.postings:
             raise ValueError(f"journal entry does not balance: {unbalanced or 'no postings'}")
@@ -56,7 +62,7 @@ def deposit(
         value_date,
         (
             Posting(cash_account(account), currency, amount),
-            Posting(f"{account}:capital", currency, -amount),
+            Posting(f"{account}:capital", currency, EXACT.minus(amount)),
         ),
         ref=ref,
     )
@@ -76,7 +82,7 @@ def withdrawal(
         currency,
         value_date,
         (
-            Posting(cash_account(account), currency, -amount),
+            Posting(cash_account(account), currency, EXACT.minus(amount)),
             Posting(f"{account}:capital", currency, amount),
         ),
         ref=ref,
@@ -106,14 +112,18 @@ def trade_postings(
 ) -> tuple[Posting, ...]:
     """Postings of one execution: the cash that moves at settlement against securities, and the
     costs. A buy pays gross + costs; a sell receives gross - costs."""
-    gross = quantity * price
-    securities = gross if side is Side.BUY else -gross
-    cash = -securities - commission - fees
+    gross = EXACT.multiply(quantity, price)
+    securities = gross if side is Side.BUY else EXACT.minus(gross)
     return (
-        Posting(cash_account(account), currency, cash),
+        Posting(cash_account(account), currency, _cash(securities, commission, fees)),
         Posting(f"{account}:securities", currency, securities),
         *_cost_postings(account, currency, commission, fees),
     )
+
+
+def _cash(securities: Decimal, commission: Decimal, fees: Decimal) -> Decimal:
+    """-securities - commission - fees, exactly."""
+    return EXACT.subtract(EXACT.subtract(EXACT.minus(securities), commission), fees)
 
 
 @dataclass(slots=True)
@@ -135,10 +145,15 @@ class SettlementTotals:
         sign: int = 1,
     ) -> None:
         """Add a trade (sign 1) or take one back (sign -1: a bust, a correction's old terms)."""
-        gross = quantity * price
-        self.securities += sign * (gross if side is Side.BUY else -gross)
-        self.commission += sign * commission
-        self.fees += sign * fees
+        x = EXACT
+        gross = x.multiply(quantity, price)
+        if (side is Side.BUY) != (sign > 0):  # a sale, or a buy taken back
+            gross = x.minus(gross)
+        if sign < 0:
+            commission, fees = x.minus(commission), x.minus(fees)
+        self.securities = x.add(self.securities, gross)
+        self.commission = x.add(self.commission, commission)
+        self.fees = x.add(self.fees, fees)
         self.trades += 1
 
 
@@ -150,7 +165,7 @@ def settlement(
 ) -> Entry:
     """One summary entry for many trades settling together, as a settlement batch posts them:
     the same amounts, to the cent and beyond, as one entry per trade would."""
-    cash = -totals.securities - totals.commission - totals.fees
+    cash = _cash(totals.securities, totals.commission, totals.fees)
     return Entry(
         SETTLEMENT,
         account,
@@ -193,6 +208,6 @@ def reverse(entry: Entry, kind: str, ref: str) -> Entry:
         entry.account,
         entry.currency,
         entry.value_date,
-        tuple(Posting(p.ledger_account, p.currency, -p.amount) for p in entry.postings),
+        tuple(Posting(p.ledger_account, p.currency, EXACT.minus(p.amount)) for p in entry.postings),
         ref=ref,
     )

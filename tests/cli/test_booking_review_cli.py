@@ -228,3 +228,22 @@ def test_split_fills_whose_charges_were_rounded_one_by_one_match_the_venue_s_tot
         doc = book.ok("recon", "run", "--profile", profile, "--file", venue, "--date", today,
                       "--force", "--json").json()
         assert doc["breaks"] == breaks, (charged, doc)
+
+
+def test_an_imported_trade_moves_cash_by_its_exact_amount(book: Tieout, tmp_path: Path) -> None:
+    """`exec import` summed its settlement batches in Python's default context (28 digits):
+    a trade of 123456789012.12345678 at 123456789012.12345678 moved the cash by
+    15241578753183967091425.13704, not by the exact product, which positions show as its cost.
+    The cash journal now books the exact amounts: cash, cost basis and the file agree to the
+    last digit (a bust and a correction of such trades too)."""
+    today = datetime.now(UTC).date().isoformat()
+    big = "123456789012.12345678"
+    rows = (f"B1,A1,COIN,buy,{big},{big},{today},ACME,0,0,fill,\n"
+            f"B2,A1,COIN,buy,{big},{big},{today},ACME,0,0,fill,\n"
+            f"B3,A1,COIN,buy,{big},{big},{today},ACME,0,0,bust,B2\n"
+            f"B4,A1,COIN,buy,{big},{big[:-1]}7,{today},ACME,0,0,correct,B1\n")  # fmt: skip
+    book.ok("exec", "import", write(tmp_path / "big.csv", IMPORT_HEADER + rows))
+    product = Decimal("15241578753183967090190.5691541752934006")  # big x ...77, exactly
+    assert _cash(book) == Decimal("-15241578753183966990190.5691541752934006")  # 100000 - it
+    (pos,) = book.ok("positions", "--account", "A1", "--json").json()
+    assert Decimal(pos["cost_basis"]) == product
