@@ -27,11 +27,13 @@ from sqlalchemy import Connection, String, cast, func, or_, select
 
 from oms import bulk, lots, md_book
 from oms import executions as executions_mod
-from oms.ledger import SETTLEMENT
+from oms.ledger import EXACT, SETTLEMENT
 from oms.positions import end_of
 from oms.schema import executions, journal_entries, journal_postings
 from oms.values import dec_str, utc_iso
 from recon.canonical import MONEY, SETTLEMENT_LINE, conform, empty
+
+_ZERO = Decimal(0)
 
 _TRADE_COLUMNS: Final = (
     "exec_id",
@@ -222,6 +224,7 @@ def internal_cash(
         .where(p.ledger_account.in_(sorted(cash_accounts)), j.value_date <= day)
     ).all()
     roots = _trade_roots(conn, {r[6] for r in rows if r[6] is not None and r[5] == day})
+    add = EXACT.add  # the journal's sums exactly, not in Python's default 28 digits
     moves: dict[tuple[Any, ...], list[Any]] = {}
     opening: dict[tuple[str, str], Decimal] = {}
     closing: dict[tuple[str, str], Decimal] = {}
@@ -230,9 +233,9 @@ def internal_cash(
     ):
         acct = cash_accounts[ledger_account]
         amt = Decimal(amount)
-        closing[(acct, ccy)] = closing.get((acct, ccy), Decimal(0)) + amt
+        closing[(acct, ccy)] = add(closing.get((acct, ccy), _ZERO), amt)
         if value_date < day:
-            opening[(acct, ccy)] = opening.get((acct, ccy), Decimal(0)) + amt
+            opening[(acct, ccy)] = add(opening.get((acct, ccy), _ZERO), amt)
         else:
             root = roots.get(execution_id) if execution_id is not None else None
             if root is not None:
@@ -245,7 +248,7 @@ def internal_cash(
             m = moves.setdefault(
                 key, [int(entry_id), ref or f"J{entry_id}", acct, ccy, Decimal(0), trade]
             )
-            m[4] += amt
+            m[4] = add(m[4], amt)
     movement_rows = [
         (ref, acct, ccy, day, dec_str(amt), SETTLEMENT_LINE if trade else "movement")
         for (_, ref, acct, ccy, amt, trade) in sorted(moves.values(), key=lambda m: int(m[0]))

@@ -77,7 +77,7 @@ def _cash_entries(
     settled = Decimal(0)
     entries = []
     for r in rows:
-        settled += r.amount
+        settled = ledger.EXACT.add(settled, r.amount)  # not Python's default 28 digits
         if r.kind not in TRADE_KINDS:
             entries.append(
                 CashEntry(int(r.entry_id), r.kind, r.value_date, r.amount, r.ref, r.destination)

@@ -247,3 +247,31 @@ def test_an_imported_trade_moves_cash_by_its_exact_amount(book: Tieout, tmp_path
     assert _cash(book) == Decimal("-15241578753183966990190.5691541752934006")  # 100000 - it
     (pos,) = book.ok("positions", "--account", "A1", "--json").json()
     assert Decimal(pos["cost_basis"]) == product
+
+
+def test_statements_and_bank_recon_sum_the_cash_journal_exactly(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """A statement's settled cash and a bank reconciliation's book side summed the journal in
+    Python's default 28 digits: a trade of 123456789.123456 at 123456789.123457 (29 digits,
+    as a bank file may state it) settled as ...573607.15759850739 against the exact
+    ...573607.157598507392 the journal holds, so the statement disagreed with itself and the
+    bank's exact closing balance was a break."""
+    today = datetime.now(UTC).date().isoformat()
+    row = f"T1,A1,COIN,buy,123456789.123456,123456789.123457,{today},ACME,0,0,fill,\n"
+    book.ok("exec", "import", write(tmp_path / "t.csv", IMPORT_HEADER + row))
+    closing = "-15241578780573607.157598507392"
+    assert _cash(book) == Decimal(closing)
+    (day,) = {e["settle_date"] for e in book.ok("exec", "list", "--json").json()}
+    doc = book.ok("report", "statement", "--account", "A1", "--from", today, "--to", day,
+                  "--format", "json").json()  # fmt: skip
+    assert Decimal(doc["settled_cash"]) == Decimal(doc["closing_cash"]) == Decimal(closing)
+    profile = write(tmp_path / "bank.toml", 'name = "bank"\nvenue = "BANK"\nkind = "cash"\n'
+                    'format = "csv"\n')  # fmt: skip
+    bank = write(tmp_path / "bank.csv", "account,currency,date,amount,ref,line_type\n"
+                 f"A1,USD,{day},100000,,opening_balance\n"
+                 f"A1,USD,{day},-15241578780673607.157598507392,S1,\n"
+                 f"A1,USD,{day},{closing},,closing_balance\n")  # fmt: skip
+    rec = book.at(f"{day}T23:00:00Z").ok("recon", "run", "--profile", profile, "--file", bank,
+                                         "--date", day, "--json").json()  # fmt: skip
+    assert (rec["breaks"], rec["quarantined_rows"]) == ({}, 0), rec
