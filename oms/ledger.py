@@ -8,7 +8,6 @@ decimals; nothing is rounded in the journal (rounding happens only where a docum
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -40,9 +39,10 @@ class Entry:
     destination: str | None = None
 
     def __post_init__(self) -> None:
-        totals: dict[str, Decimal] = defaultdict(Decimal)
+        add = EXACT.add
+        totals: dict[str, Decimal] = {}
         for p in self.postings:
-            totals[p.currency] = EXACT.add(totals[p.currency], p.amount)
+            totals[p.currency] = add(totals.get(p.currency, ZERO), p.amount)
         unbalanced = {c: t for c, t in totals.items() if t != 0}
         if unbalanced or not self.postings:
             raise ValueError(f"journal entry does not balance: {unbalanced or 'no postings'}")
@@ -123,7 +123,8 @@ def trade_postings(
 
 def _cash(securities: Decimal, commission: Decimal, fees: Decimal) -> Decimal:
     """-securities - commission - fees, exactly."""
-    return EXACT.subtract(EXACT.subtract(EXACT.minus(securities), commission), fees)
+    x = EXACT
+    return x.subtract(x.subtract(x.minus(securities), commission), fees)
 
 
 @dataclass(slots=True)
