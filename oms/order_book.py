@@ -617,10 +617,6 @@ def charge_held(
     )
 
 
-def _filled_notional(order: Order) -> Decimal:
-    return sum((f.quantity * f.price for f in order.fills), Decimal(0))
-
-
 def order_reservation(
     order: Order,
     last: Callable[[], Decimal | None],
@@ -633,15 +629,27 @@ def order_reservation(
     reservation_price, and on the paper venue (given its `terms`) the commission they will pay
     (charge_held); while a replace is pending,
     the larger of that and the replace's new leaves at its new prices (the venue may accept the
-    replace: until it answers, either may trade). Zero for a sell or a finished order."""
+    replace: until it answers, either may trade). Zero for a sell or a finished order. In
+    the book's exact context, whatever the caller's."""
     if order.side is not Side.BUY or not order.live:
         return Decimal(0)
+    with localcontext(lots.CONTEXT):
+        return _order_reservation(order, last, buffer_pct, terms, currency)
+
+
+def _order_reservation(
+    order: Order,
+    last: Callable[[], Decimal | None],
+    buffer_pct: Decimal,
+    terms: paper.PaperTerms | None,
+    currency: str,
+) -> Decimal:
     paid = terms if order.venue == PAPER else None
 
     def held(leaves: Decimal, limit: Decimal | None, stop: Decimal | None) -> Decimal:
         cash = leaves * reservation_price(limit, stop, last, buffer_pct)
         if paid is not None and leaves > 0:
-            notional = _filled_notional(order)
+            notional = orders.filled_notional(order.fills)
             cash += charge_held(
                 paid, order.cum_qty, notional, leaves, limit, stop, last, currency=currency
             )
@@ -1372,7 +1380,7 @@ def _check_replace(conn: Connection, ctx: Ctx, order: Order, request: Any) -> No
     charges = Decimal(0)
     if order.side is Side.BUY and order.venue == PAPER:  # what the new leaves will pay
         leaves = max(quantity - order.cum_qty, Decimal(0))
-        terms, notional = paper.load_terms(conn), _filled_notional(order)
+        terms, notional = paper.load_terms(conn), orders.filled_notional(order.fills)
         with localcontext(lots.CONTEXT):
             charges = charge_held(
                 terms,
@@ -3162,7 +3170,15 @@ def fill_resting(
     resumes where it stopped (`fill_pending`): no bar is worked twice or never. A bar outside
     the instrument's session fills nothing (the venue trades only in session). The
     participation rate caps the venue's share of a bar for all its resting orders together,
-    given out in time priority (oldest first)."""
+    given out in time priority (oldest first). Its arithmetic runs in the book's exact context,
+    whatever the caller's."""
+    with localcontext(lots.CONTEXT):
+        return _fill_resting(store, ctx, import_id, touched)
+
+
+def _fill_resting(
+    store: Store, ctx: Ctx, import_id: int, touched: dict[str, Order] | None
+) -> list[Order]:
     with store.read() as conn:
         mb = market_bars.c
         bars = [

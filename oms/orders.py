@@ -547,6 +547,15 @@ def _sum_quantity(fills: tuple[Fill, ...]) -> Decimal:
         return total
 
 
+def filled_notional(fills: tuple[Fill, ...] | list[Fill]) -> Decimal:
+    """sum(quantity x price) of the fills, exactly (the caller's context may round)."""
+    x = _EXACT
+    total = ZERO
+    for fill in fills:
+        total = x.add(total, x.multiply(fill.quantity, fill.price))
+    return total
+
+
 def average_price(fills: tuple[Fill, ...] | list[Fill]) -> Decimal | None:
     """Volume-weighted price of the fills, sum(q*p)/sum(q); None without fills. Exact when the
     quotient has at most 12 decimals, else rounded to 12 places ROUND_HALF_EVEN (correctly

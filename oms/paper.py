@@ -368,10 +368,11 @@ def participation_quantity(
     """The venue's share of a bar: at most the participation rate of its volume (and at most
     `leaves`), in whole lots. What a resting order fills from a bar, and what an ioc/fok order
     finds at once in the last one."""
-    cap = volume * participation_pct / 100
-    if leaves is not None:
-        cap = min(cap, leaves)
-    return (cap / lot_size).to_integral_value(rounding="ROUND_FLOOR") * lot_size
+    with localcontext(_CONTEXT):  # the caller's context may round a large volume up
+        cap = volume * participation_pct / 100
+        if leaves is not None:
+            cap = min(cap, leaves)
+        return (cap / lot_size).to_integral_value(rounding="ROUND_FLOOR") * lot_size
 
 
 def immediate_quantity(market: risk.MarketState, terms: PaperTerms) -> Decimal:
@@ -386,7 +387,7 @@ def fill_charge(
 ) -> Decimal:
     """The commission the paper venue charges for `fill` of the order as it was `before`, in
     the instrument's `currency`."""
-    filled = sum((f.quantity * f.price for f in before.fills), Decimal(0))
+    filled = orders.filled_notional(before.fills)
     return fill_commission(
         terms, before.cum_qty, filled, fill.quantity, fill.price, currency=currency
     )

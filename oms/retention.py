@@ -446,7 +446,11 @@ def plan_executions(
             chain, effective = chains[index], terms[index]
             if effective is None or not old(chain) or on_hold(chain):
                 break
-            position += effective.quantity if effective.side == Side.BUY else -effective.quantity
+            # exactly (the caller's context may round): a position with a last lot left is
+            # not flat, and its executions stay
+            q = effective.quantity
+            signed = q if effective.side == Side.BUY else ledger.EXACT.minus(q)
+            position = ledger.EXACT.add(position, signed)
             if position == 0:
                 cut = n
         for _, index in entries[:cut]:
@@ -553,7 +557,8 @@ def _ledger_plan(chosen: Sequence[LedgerEntryRow], held: int, ref: str) -> Ledge
         last_day[group] = max(last_day.get(group, e.value_date), e.value_date)
         for posting_id, p in e.postings:
             posting_ids.append(posting_id)
-            sums[group][(p.ledger_account, p.currency)] += p.amount
+            key = (p.ledger_account, p.currency)
+            sums[group][key] = ledger.EXACT.add(sums[group][key], p.amount)  # not 28 digits
     carried = []
     for (account, currency), totals in sorted(sums.items()):
         postings = tuple(

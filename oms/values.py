@@ -172,10 +172,16 @@ def minor_units(currency: str) -> int:
 
 
 def normalize(value: Decimal) -> Decimal:
-    """Drop trailing zeros without switching to an exponent (Decimal('1.500') -> 1.5)."""
+    """Drop trailing zeros without switching to an exponent (Decimal('1.500') -> 1.5), every
+    other digit kept: in a context of its own, not the caller's (Python's default rounds to 28
+    digits: 100000000000000000.000000000001 came out as 1E+17)."""
     if value == value.to_integral_value():
-        return value.quantize(Decimal(1))
-    return value.normalize()
+        return value.quantize(_ONE, context=_NORMALIZE)
+    return value.normalize(context=_NORMALIZE)
+
+
+_ONE = Decimal(1)
+_NORMALIZE = decimal_context(100)
 
 
 def parse_ident(text: str, field: str) -> str:

@@ -167,10 +167,11 @@ def internal_positions(
     else:
         fills = [f for f in fills if f.trade_date <= day]
     held: dict[tuple[str, str], Any] = {}
+    x = EXACT  # the sums exactly, not in Python's default 28 digits
     for f in fills:
         key = (f.account, f.symbol)
-        signed = f.quantity if f.side.value == "buy" else -f.quantity
-        held[key] = held.get(key, 0) + signed
+        signed = f.quantity if f.side.value == "buy" else x.minus(f.quantity)
+        held[key] = x.add(held.get(key, _ZERO), signed)
     marks = md_book.last_prices(conn, sorted({s for _, s in held}), end_of(day))
     rows = [
         (f"{a}|{s}", a, s, dec_str(q), dec_str(marks[s]) if s in marks else None)

@@ -109,7 +109,7 @@ def _text(value: object) -> str | None:
 
 
 def _neg(value: Decimal | None) -> str | None:
-    return None if value is None else dec_str(-value)
+    return None if value is None else dec_str(value.copy_negate())  # exact, whatever the context
 
 
 # ---- FIX --------------------------------------------------------------------------------------
@@ -255,7 +255,7 @@ def _ib_fields(values: Mapping[str, Any]) -> Fields:
 
 def _abs(value: object) -> str | None:
     if isinstance(value, Decimal):
-        return dec_str(abs(value))
+        return dec_str(value.copy_abs())  # exact, whatever the context
     return None if value is None else str(value).lstrip("-")
 
 

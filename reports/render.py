@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass
+from decimal import localcontext
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from urllib.parse import unquote, urlparse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from oms.lots import CONTEXT
 from oms.values import printable
 from reports import fmt, fonts
 
@@ -72,7 +74,10 @@ def render_html(template: str, *, pdf: bool = False, **context: Any) -> str:
     """The document as HTML. `pdf` adds the packaged fonts for WeasyPrint (the HTML meant to be
     opened elsewhere uses the system's fonts and references no file)."""
     fonts_css = Markup(fonts.font_face_css()) if pdf else Markup("")  # noqa: S704 - our own CSS
-    return environment().get_template(template).render(fonts_css=fonts_css, **context)
+    # a template's own sums and negations (a total row, -withdrawals) exactly, as the report's
+    # data was computed, not in Python's default 28 digits
+    with localcontext(CONTEXT):
+        return environment().get_template(template).render(fonts_css=fonts_css, **context)
 
 
 class _QuietSubsetter(logging.Filter):

@@ -221,10 +221,10 @@ def break_stats(conn: Connection, profile: str, as_of: date | None) -> BreakStat
     ).all()
     if not rows:
         return BreakStats(0)
-    biggest = max(rows, key=lambda r: (abs(r.amount), -r.break_id))
+    biggest = max(rows, key=lambda r: (r.amount.copy_abs(), -r.break_id))
     oldest = min(rows, key=lambda r: (r.first_seen, r.break_id))
     age = (as_of - oldest.first_seen).days if as_of is not None else None
-    return BreakStats(len(rows), abs(biggest.amount), biggest.break_id, age, oldest.break_id)
+    return BreakStats(len(rows), biggest.amount.copy_abs(), biggest.break_id, age, oldest.break_id)
 
 
 def send_email(

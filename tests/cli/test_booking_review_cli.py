@@ -275,3 +275,29 @@ def test_statements_and_bank_recon_sum_the_cash_journal_exactly(
     rec = book.at(f"{day}T23:00:00Z").ok("recon", "run", "--profile", profile, "--file", bank,
                                          "--date", day, "--json").json()  # fmt: skip
     assert (rec["breaks"], rec["quarantined_rows"]) == ({}, 0), rec
+
+
+def test_a_position_recon_compares_the_exact_quantity(book: Tieout, tmp_path: Path) -> None:
+    """The book side of a position reconciliation summed the fills in Python's default 28
+    digits: a position of 12345678901234567.123456789012 was 12345678901234567.12345678901
+    there, and the venue's exact figure was a quantity_mismatch break."""
+    book.ok("instrument", "add", "FINE", "--exchange", "24/7", "--currency", "USD",
+            "--lot-size", "0.000000000001")  # fmt: skip
+    today = datetime.now(UTC).date().isoformat()
+    qty = "12345678901234567.123456789012"
+    book.ok("exec", "import", write(tmp_path / "e.csv", IMPORT_HEADER.replace(
+        ",exec_type,ref_exec_id", "") + f"F1,A1,FINE,buy,{qty},1,{today},ACME,0,0\n"))  # fmt: skip
+    profile = write(tmp_path / "pos.toml", 'name = "pos"\nvenue = "ACME"\nkind = "positions"\n'
+                    'format = "csv"\n')  # fmt: skip
+    venue = write(tmp_path / "pos.csv", f"account,symbol,quantity\nA1,FINE,{qty}\n")
+    rec = book.ok("recon", "run", "--profile", profile, "--file", venue, "--date", today,
+                  "--json").json()  # fmt: skip
+    assert (rec["breaks"], rec["matched"]) == ({}, 1), rec
+
+
+def test_a_deposit_with_a_fraction_of_a_cent_is_refused_however_large(book: Tieout) -> None:
+    """The check of the currency's decimals normalized the amount in Python's default 28
+    digits first: 100000000000000000.000000000001 USD was taken for 1E+17 and accepted."""
+    r = book("cash", "deposit", "A1", "100000000000000000.000000000001")
+    assert r.code == 3 and "more decimals than the currency's 2" in r.err
+    assert _cash(book) == Decimal(100000)

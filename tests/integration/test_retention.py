@@ -5,6 +5,7 @@ a run that would remove something on hold, a broken chain, a run that fails half
 deleted behind tieout's back."""
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -320,3 +321,41 @@ def test_positions_keep_what_an_archive_realized(db_url: str, tmp_path: Path) ->
     store = Store.open(t.db_url)
     assert delete_refused(store, "position_carry_forward")
     store.dispose()
+
+
+def test_retention_sums_exactly_what_it_carries_and_what_it_calls_flat(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Retention summed in Python's default 28 digits. The carry-forward entry of an archived
+    ledger rounded a 29-digit cash balance (-15241578780573607.157598507393 became
+    ...15759850739: the cash changed by archiving it); and a position of 30-digit fills whose
+    last 0.000000000001 was left summed to zero, so its executions were archived as flat. Now
+    cash, positions and what is archived are exact: only the flat B1/B2 episode goes."""
+    t = Tieout(db_url)
+    o = t.at(OLD)
+    o.ok("init")
+    for symbol in ("COIN", "COIN2"):
+        o.ok("instrument", "add", symbol, "--exchange", "24/7", "--currency", "USD",
+             "--lot-size", "0.000000000001", "--tick-size", "0.000001")  # fmt: skip
+    o.ok("account", "open", "A1", "--currency", "USD", "--type", "margin")
+    o.ok("cash", "deposit", "A1", "100000")
+    o.ok("exec", "import", write(
+        tmp_path / "e.csv",
+        "exec_id,account,symbol,side,quantity,price,trade_date,venue\n"
+        "B1,A1,COIN,buy,123456789.123456,123456789.123457,2018-03-01,ACME\n"
+        "B2,A1,COIN,sell,123456789.123456,123456789.123457,2018-03-01,ACME\n"
+        "L1,A1,COIN,buy,123456789012345678.123456789012,1,2018-03-01,ACME\n"
+        "L2,A1,COIN,sell,123456789012345678.123456789011,1,2018-03-01,ACME\n"
+        "C1,A1,COIN2,buy,123456789.123456,123456789.123457,2018-03-01,ACME\n"))  # fmt: skip
+    young = t.at(YOUNG)
+    cash = young.ok("cash", "balance", "A1", "--json").json()["balance"]
+    assert Decimal(cash) == Decimal("-15241578780573607.157598507393")  # exact
+    positions = young.ok("positions", "--account", "A1", "--json").json()
+    assert [(p["symbol"], p["quantity"]) for p in positions] == [
+        ("COIN", "0.000000000001"), ("COIN2", "123456789.123456")]  # fmt: skip
+    done = young.ok("retention", "apply", "--archive-dir", str(tmp_path / "a"), "--json").json()
+    assert done["archived"]["executions"] == 2  # B1 and B2; L1 and L2 never went flat
+    assert done["archived"]["journal_entries"] == 2  # the deposit and the settlement: carried
+    assert young.ok("cash", "balance", "A1", "--json").json()["balance"] == cash
+    assert young.ok("positions", "--account", "A1", "--json").json() == positions
+    assert young.ok("audit", "verify", "--json").json()["ok"] is True
