@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 from sqlalchemy import Connection, and_, or_, select
@@ -321,10 +321,12 @@ class RunResult:
 def run(store: Store, ctx: Ctx, day: date) -> RunResult:
     """Run the rules on a business date and store what is new, with the run's audit event, in
     one transaction. The rules run on a consistent read of the book, outside the book lock."""
-    with store.read() as conn:
-        s = load_settings(conn)
-        data = day_data(conn, day, s)
-    found = list({a.key: a for a in sv.run_rules(data, s)}.values())
+    # the trades' sums and the rules' figures in the book's exact context, not the caller's
+    with localcontext(lots.CONTEXT):
+        with store.read() as conn:
+            s = load_settings(conn)
+            data = day_data(conn, day, s)
+        found = list({a.key: a for a in sv.run_rules(data, s)}.values())
     keys = [a.key for a in found]
     with store.write() as conn:
         existing = _by_keys(conn, keys)
