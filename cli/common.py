@@ -124,8 +124,9 @@ def current_session() -> Identity | None:
 
 
 class _NoSuchOption(typer.BadParameter):
-    """A usage error (exit 2) worded as click words its own unknown options, without
-    BadParameter's "Invalid value:" in front."""
+    """A usage error (exit 2) worded as click words an unknown option of the other commands
+    ("No such option: --jsn (Possible options: --json)"), without BadParameter's "Invalid
+    value:" in front."""
 
     def format_message(self) -> str:
         return self.message
@@ -161,8 +162,8 @@ class NumberArgs(TyperCommand):
                 skip = takes_value[name] and "=" not in word
                 continue
             if word.startswith("--"):
-                close = difflib.get_close_matches(name, list(takes_value), n=1)
-                hint = f" (did you mean {close[0]}?)" if close else ""
+                close = difflib.get_close_matches(name, list(takes_value))
+                hint = f" (Possible options: {', '.join(sorted(close))})" if close else ""
                 raise _NoSuchOption(f"No such option: {name}{hint}", ctx=ctx)
         return super().parse_args(ctx, args)
 

@@ -2799,8 +2799,9 @@ def gtd_can_trade(exchange: str, expire_at: date, now: datetime) -> bool:
 def expire_due(store: Store, ctx: Ctx) -> list[Order]:
     """Expire the paper venue's day and gtd orders whose time has come (an external venue
     reports its own expiries). Each order is its own business event, dated at the close its
-    time in force ran out at (its history and `updated_at`; the audit event is dated when the
-    job ran and names that close as `expired_at`)."""
+    time in force ran out at, or at its last change if that came later (its history and
+    `updated_at`; the audit event is dated when the job ran and names both, `session_close`
+    and `expired_at`)."""
     with store.read() as conn:
         o = orders_table.c
         candidates = [
@@ -2842,6 +2843,8 @@ def expire_due(store: Store, ctx: Ctx) -> list[Order]:
                     payload={
                         "tif": current.tif.value,
                         "leaves_qty": dec_str(current.leaves_qty),
+                        "session_close": utc_iso(due),
+                        # the close, or the order's last change if that came after it
                         "expired_at": utc_iso(at_close.now),
                     },
                 )

@@ -100,16 +100,27 @@ def test_an_expiry_is_dated_at_the_close_whenever_the_job_runs(
         "order", "submit", "--account", "A1", "--symbol", "NYSE1", "--side", "buy", "--qty",
         "1", "--type", "limit", "--limit", "90", "--json",
     ).json()  # fmt: skip
+    late = book.at("2026-12-04T16:00:00Z").ok(
+        "order", "submit", "--account", "A1", "--symbol", "NYSE1", "--side", "buy", "--qty",
+        "2", "--type", "limit", "--limit", "90", "--json",
+    ).json()  # fmt: skip
+    # amended down after the close: its expiry is dated then, never before its last change
+    book.at("2026-12-04T21:30:00Z").ok("order", "amend", late["order_id"], "--qty", "1")
     monday = book.at("2026-12-07T13:00:00Z")
-    (done,) = monday.ok("order", "expire-due", "--json").json()
+    done, later = monday.ok("order", "expire-due", "--json").json()
     assert (done["order_id"], done["status"]) == (placed["order_id"], "expired")
     assert done["updated_at"] == "2026-12-04T21:00:00.000000Z"
+    assert (later["order_id"], later["updated_at"]) == (
+        late["order_id"], "2026-12-04T21:30:00.000000Z")
     order = monday.ok("order", "show", placed["order_id"], "--json").json()
     assert order["updated_at"] == "2026-12-04T21:00:00.000000Z"
     assert [(h["status"], h["at"]) for h in order["history"]][-1] == (
         "expired", "2026-12-04T21:00:00.000000Z")
-    (event,) = [e for e in _audit_actions(book, tmp_path) if e["action"] == "order.expire"]
-    assert (event["at"], event["payload"]["expired_at"]) == (
-        "2026-12-07T13:00:00.000000Z", "2026-12-04T21:00:00.000000Z")
+    events = [e for e in _audit_actions(book, tmp_path) if e["action"] == "order.expire"]
+    close = "2026-12-04T21:00:00.000000Z"
+    assert [(e["at"], e["payload"]["session_close"], e["payload"]["expired_at"])
+            for e in events] == [("2026-12-07T13:00:00.000000Z", close, close),
+                                 ("2026-12-07T13:00:00.000000Z", close,
+                                  "2026-12-04T21:30:00.000000Z")]  # fmt: skip
     assert monday.ok("order", "expire-due", "--json").json() == []  # once
     assert monday.ok("audit", "verify", "--json").json()["ok"] is True
