@@ -12,13 +12,9 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from oms.values import ZERO, Side, decimal_context
-
-# Every amount is computed in this context, never the caller's (Python's default rounds to 28
-# digits): a stored decimal has at most 30 digits, a trade's gross amount up to 60, and a
-# settlement batch sums many. 100 digits hold any of them; a result that would need rounding
-# raises instead of changing a figure.
-EXACT = decimal_context(100, trap_rounding=True)
+# Every amount is computed with EXACT's methods, never in the caller's context: a trade's
+# gross amount can need 60 digits and a settlement batch sums many.
+from oms.values import EXACT, ZERO, Side
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from typing import Any
 
 from oms.errors import BadInput
 from oms.tabular import check_header
-from oms.values import FRAC_DIGITS, INT_DIGITS, dec_str, decimal_context, is_decimal_text, utc_iso
+from oms.values import EXACT, FRAC_DIGITS, INT_DIGITS, dec_str, is_decimal_text, utc_iso
 
 COLUMNS = ("time", "symbol", "open", "high", "low", "close", "volume")
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -572,11 +572,9 @@ __all__ = [
 
 def _volume(bars: Sequence[Bar]) -> Decimal:
     """The bars' volumes summed exactly (the caller's context may round to 28 digits)."""
-    add = _EXACT.add
+    add = EXACT.add
     total = Decimal(0)
     for b in bars:
         total = add(total, b.volume)
     return total
 
-
-_EXACT = decimal_context(100)

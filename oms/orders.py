@@ -53,6 +53,7 @@ from typing import Any, ClassVar, NamedTuple, NewType
 
 from oms.errors import BadInput, Refused
 from oms.values import (
+    EXACT,
     QUANTUM,
     ZERO,
     AccountId,
@@ -123,9 +124,6 @@ ClientOrderId = NewType("ClientOrderId", str)
 
 PAPER = Venue("paper")
 
-# Sums and products of fills run here: wide enough for any contract decimal (18 + 12 digits),
-# and every rounding is trapped, so a result is exact or an error, never silently rounded.
-_EXACT = decimal_context(100, trap_rounding=True)
 # The one division (avg_px): round-to-odd at 100 digits, so the final quantize is exact rounding.
 _DIVIDE = decimal_context(100, ROUND_05UP)
 
@@ -540,7 +538,7 @@ def _check_terms(
 def _sum_quantity(fills: tuple[Fill, ...]) -> Decimal:
     if not fills:
         return ZERO
-    with localcontext(_EXACT):
+    with localcontext(EXACT):
         total = ZERO
         for fill in fills:
             total += fill.quantity
@@ -549,7 +547,7 @@ def _sum_quantity(fills: tuple[Fill, ...]) -> Decimal:
 
 def filled_notional(fills: tuple[Fill, ...] | list[Fill]) -> Decimal:
     """sum(quantity x price) of the fills, exactly (the caller's context may round)."""
-    x = _EXACT
+    x = EXACT
     total = ZERO
     for fill in fills:
         total = x.add(total, x.multiply(fill.quantity, fill.price))
@@ -567,7 +565,7 @@ def average_price(fills: tuple[Fill, ...] | list[Fill]) -> Decimal | None:
         # the contexts below), so the result is p rounded as the general case rounds it
         with localcontext(_DIVIDE):
             return normalize(fills[0].price.quantize(QUANTUM, rounding=ROUND_HALF_EVEN))
-    with localcontext(_EXACT):
+    with localcontext(EXACT):
         notional = ZERO
         quantity = ZERO
         for fill in fills:
@@ -646,7 +644,7 @@ class Order:
 def _leaves(quantity: Decimal, cum_qty: Decimal, condition: OrderStatus | None) -> Decimal:
     if condition in _CLOSED:
         return ZERO
-    with localcontext(_EXACT):
+    with localcontext(EXACT):
         left = quantity - cum_qty
     return left if left else ZERO  # nothing left is "0", however many places the fills had
 
@@ -1420,7 +1418,7 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
             _check_new_exec_id(order, kind, exec_id)
             index = _find_fill(order, kind, ref)
             old = order.fills[index]
-            with localcontext(_EXACT):
+            with localcontext(EXACT):
                 cum_qty = order.cum_qty - old.quantity + quantity
             _check_not_overfilled(order, kind, cum_qty, f"correction {exec_id}")
             new = old._replace(

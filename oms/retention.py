@@ -50,7 +50,7 @@ from oms import ledger
 from oms.errors import BadInput
 from oms.lots import BUST, CORRECT, FILL, ExecRecord, build_positions, effective_fills, fill_order
 from oms.orders import TERMINAL
-from oms.values import Side, dec_str, utc_iso
+from oms.values import EXACT, Side, dec_str, utc_iso
 
 ORDERS: Final = "orders"
 EXECUTIONS: Final = "executions"
@@ -449,8 +449,8 @@ def plan_executions(
             # exactly (the caller's context may round): a position with a last lot left is
             # not flat, and its executions stay
             q = effective.quantity
-            signed = q if effective.side == Side.BUY else ledger.EXACT.minus(q)
-            position = ledger.EXACT.add(position, signed)
+            signed = q if effective.side == Side.BUY else EXACT.minus(q)
+            position = EXACT.add(position, signed)
             if position == 0:
                 cut = n
         for _, index in entries[:cut]:
@@ -558,7 +558,7 @@ def _ledger_plan(chosen: Sequence[LedgerEntryRow], held: int, ref: str) -> Ledge
         for posting_id, p in e.postings:
             posting_ids.append(posting_id)
             key = (p.ledger_account, p.currency)
-            sums[group][key] = ledger.EXACT.add(sums[group][key], p.amount)  # not 28 digits
+            sums[group][key] = EXACT.add(sums[group][key], p.amount)  # not 28 digits
     carried = []
     for (account, currency), totals in sorted(sums.items()):
         postings = tuple(

@@ -70,6 +70,13 @@ def decimal_context(
     )
 
 
+# Sums, products and negations of stored decimals (at most 30 digits each, a product up to
+# 60) in 100 digits, every rounding trapped: a result is exact or an error. Its methods
+# (EXACT.add, .multiply, .minus) never use the caller's context, which Python's default makes
+# 28 digits.
+EXACT = decimal_context(100, trap_rounding=True)
+
+
 class Side(StrEnum):
     BUY = "buy"
     SELL = "sell"

@@ -27,10 +27,10 @@ from sqlalchemy import Connection, String, cast, func, or_, select
 
 from oms import bulk, lots, md_book
 from oms import executions as executions_mod
-from oms.ledger import EXACT, SETTLEMENT
+from oms.ledger import SETTLEMENT
 from oms.positions import end_of
 from oms.schema import executions, journal_entries, journal_postings
-from oms.values import dec_str, utc_iso
+from oms.values import EXACT, dec_str, utc_iso
 from recon.canonical import MONEY, SETTLEMENT_LINE, conform, empty
 
 _ZERO = Decimal(0)

@@ -25,7 +25,7 @@ from oms.schema import (
     surveil_alerts,
 )
 from oms.schema import executions as executions_table
-from oms.values import CostMethod, Side, day_start
+from oms.values import EXACT, CostMethod, Side, day_start
 from reports import recon_tables as rt
 from reports.confirmations import ConfirmationInput, ExecutionFacts
 from reports.exceptions import (
@@ -77,7 +77,7 @@ def _cash_entries(
     settled = Decimal(0)
     entries = []
     for r in rows:
-        settled = ledger.EXACT.add(settled, r.amount)  # not Python's default 28 digits
+        settled = EXACT.add(settled, r.amount)  # not Python's default 28 digits
         if r.kind not in TRADE_KINDS:
             entries.append(
                 CashEntry(int(r.entry_id), r.kind, r.value_date, r.amount, r.ref, r.destination)
