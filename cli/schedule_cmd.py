@@ -12,7 +12,7 @@ import shutil
 import signal
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -96,7 +96,7 @@ def _save(db: str | None, actor: str | None, job: jobs.JobDef, replace: bool, js
     ctx = make_ctx(actor)
     stored, result = jobs.add_job(store, ctx, job, replace_existing=replace)
     store_trigger(store, stored)
-    doc = stored.as_json(datetime.now(UTC))
+    doc = stored.as_json(clock())  # its next run from now (TIEOUT_NOW in a drill)
     doc["result"] = result
     if json:
         emit_json(doc)
@@ -217,7 +217,7 @@ def add_builtin(
 @schedule_app.command("list")
 def list_(db: DbOpt = None, json: JsonOpt = False) -> None:
     """Jobs with their next run."""
-    now = datetime.now(UTC)
+    now = clock()
     with open_store(db).read() as conn:
         docs = [j.as_json(now) for j in jobs.list_jobs(conn)]
     if json:
@@ -299,10 +299,12 @@ def trigger(
     store, runner = _runner(db, lease, heartbeat)
     with store.read() as conn:
         job = jobs.get_job(conn, name)
-    real_now = datetime.now(UTC)
+    # now as every command sees it (TIEOUT_NOW pins it in a drill or a replay): the occurrence
+    # due and the business date follow it; the run's leases keep the real clock
+    now = clock()
     day = parse_date(date, "--date") if date else None
     if scheduled:
-        fire = latest_fire(job.spec, job.timezone, real_now, timedelta(seconds=job.misfire_grace_s))
+        fire = latest_fire(job.spec, job.timezone, now, timedelta(seconds=job.misfire_grace_s))
         if fire is None:
             raise BadInput(
                 "--scheduled",
@@ -311,9 +313,9 @@ def trigger(
             )
         scheduled_at, kind = fire.astimezone(UTC), "cron"
     else:
-        scheduled_at, kind = real_now, "manual"
+        scheduled_at, kind = now, "manual"
         if day is None:
-            day = clock().astimezone(ZoneInfo(job.timezone)).date()
+            day = now.astimezone(ZoneInfo(job.timezone)).date()
     doc = trigger_now(runner, job, scheduled_at=scheduled_at, trigger=kind, business_day=day)
     if doc is None:
         other = runs.claimed_by(store, name, scheduled_at)
@@ -511,13 +513,14 @@ def alert_test(db: DbOpt = None, json: JsonOpt = False) -> None:
     store = open_store(db)
     with store.read() as conn:
         cfg = config.alert_config(config.read_settings(conn))
+    now = clock()
     doc = alerts.alert_document(
         "alert-test",
-        {"status": "test", "at": utc_iso(clock())},
+        {"status": "test", "at": utc_iso(now)},
         [alerts.Finding("test", "a test alert from `tieout schedule alert-test`")],
     )
     deliveries = alerts.Sender(env=os.environ).deliver(cfg, doc)
-    alerts.record_deliveries(store, datetime.now(UTC), None, None, doc, deliveries)
+    alerts.record_deliveries(store, now, None, None, doc, deliveries)
     if json:
         emit_json([d.as_json() for d in deliveries])
     else:

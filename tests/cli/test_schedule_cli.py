@@ -289,3 +289,30 @@ def test_run_refuses_bad_options(sqlite_db: str) -> None:
     r: Any = cli(db, "schedule", "run", "--lease", "5", "--heartbeat", "10")
     assert r.code == 3
     assert "lease" in r.err
+
+
+def test_a_pinned_clock_is_the_clock_of_trigger_list_and_alert_test(
+    db: str, tmp_path: Path
+) -> None:
+    """TIEOUT_NOW (a drill, a replayed day) pins every command's clock. `schedule trigger
+    --scheduled` took the occurrence due, and so the business date its job ran for, from the
+    real clock (the job's own commands then ran with the pinned one); a manual trigger's run
+    was dated by the real clock; `schedule list` and `add` gave the next run after the real
+    time; `alert-test` recorded its alert at the real time with the pinned time inside."""
+    pinned = "2026-11-25T23:30:20Z"
+    env = tieout_env(fake_program(tmp_path), TIEOUT_NOW=pinned)
+    added = ok(db, "schedule", "add", "every-minute", "--cron", "* * * * *", "--json", "--",
+               "print", "{date}", env=env).json()  # fmt: skip
+    assert added["next_run_at"] == "2026-11-25T23:31:00.000000Z"
+    (listed,) = ok(db, "schedule", "list", "--json", env=env).json()
+    assert listed["next_run_at"] == "2026-11-25T23:31:00.000000Z"
+    run = ok(db, "schedule", "trigger", "every-minute", "--scheduled", "--json", env=env).json()
+    assert (run["scheduled_at"], run["business_date"], run["output_tail"]) == (
+        "2026-11-25T23:30:00.000000Z", "2026-11-25", "2026-11-25")  # fmt: skip
+    manual = ok(db, "schedule", "trigger", "every-minute", "--json", env=env).json()
+    assert (manual["scheduled_at"], manual["business_date"]) == (
+        "2026-11-25T23:30:20.000000Z", "2026-11-25")  # fmt: skip
+    ok(db, "schedule", "alert-test", env=env)
+    alerts = ok(db, "schedule", "alerts", "--json", env=env).json()
+    (alert,) = [a for a in alerts if "alert-test" in a["subject"]]
+    assert alert["created_at"] == "2026-11-25T23:30:20.000000Z"
