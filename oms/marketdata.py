@@ -29,7 +29,7 @@ from typing import Any
 
 from oms.errors import BadInput
 from oms.tabular import check_header
-from oms.values import EXACT, FRAC_DIGITS, INT_DIGITS, dec_str, is_decimal_text, utc_iso
+from oms.values import FRAC_DIGITS, INT_DIGITS, dec_str, exact_sum, is_decimal_text, utc_iso
 
 COLUMNS = ("time", "symbol", "open", "high", "low", "close", "volume")
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -526,7 +526,7 @@ def aggregate(bars: Iterable[Bar], interval: Interval) -> list[Aggregate]:
                 high=max(b.high for b in members),
                 low=min(b.low for b in members),
                 close=members[-1].close,
-                volume=_volume(members),
+                volume=exact_sum(b.volume for b in members),
                 bars=len(members),
             )
         )
@@ -568,13 +568,4 @@ __all__ = [
     "time_ranges",
     "touched_buckets",
 ]
-
-
-def _volume(bars: Sequence[Bar]) -> Decimal:
-    """The bars' volumes summed exactly (the caller's context may round to 28 digits)."""
-    add = EXACT.add
-    total = Decimal(0)
-    for b in bars:
-        total = add(total, b.volume)
-    return total
 

@@ -2747,14 +2747,20 @@ def _order_line(
 
 
 def expiry_due(order: Order, exchange: str, now: datetime) -> bool:
-    """Whether a live order's time in force has run out: a day order at the first session close
-    after it was placed; a gtd order at the close of its expire date's session (the last day it
-    may trade), or, when that date has no session (a weekend, a holiday), at the close of the
-    last session before it. 24/7 instruments close at UTC midnight."""
+    """Whether a live order's time in force has run out by `now` (due_at)."""
+    return due_at(order, exchange, now) is not None
+
+
+def due_at(order: Order, exchange: str, now: datetime) -> datetime | None:
+    """When a live order's time in force ran out, if it has by `now` (else None): a day order at
+    the first session close after it was placed; a gtd order at the close of its expire date's
+    session (the last day it may trade), or, when that date has no session (a weekend, a
+    holiday), at the close of the last session before it. 24/7 instruments close at UTC
+    midnight."""
     if not order.live:
-        return False
+        return None
     at = expiry_time(order, exchange)
-    return at is not None and now >= at
+    return at if at is not None and now >= at else None
 
 
 def expiry_time(order: Order, exchange: str) -> datetime | None:
@@ -2822,8 +2828,8 @@ def expire_due(store: Store, ctx: Ctx) -> list[Order]:
                 continue
             with store.write() as conn:
                 current = find(conn, order.order_id)  # as it is now, under the lock
-                due = expiry_time(current, exchanges[order.symbol])
-                if due is None or not expiry_due(current, exchanges[order.symbol], ctx.now):
+                due = due_at(current, exchanges[order.symbol], ctx.now)
+                if due is None:
                     continue
                 # the paper venue expired it at the close, whenever this job runs: its history
                 # says so (never before its last change); the audit trail says when it was done

@@ -64,6 +64,7 @@ from oms.values import (
     TimeInForce,
     Venue,
     decimal_context,
+    exact_sum,
     normalize,
 )
 
@@ -547,11 +548,7 @@ def _sum_quantity(fills: tuple[Fill, ...]) -> Decimal:
 
 def filled_notional(fills: tuple[Fill, ...] | list[Fill]) -> Decimal:
     """sum(quantity x price) of the fills, exactly (the caller's context may round)."""
-    x = EXACT
-    total = ZERO
-    for fill in fills:
-        total = x.add(total, x.multiply(fill.quantity, fill.price))
-    return total
+    return exact_sum(EXACT.multiply(f.quantity, f.price) for f in fills)
 
 
 def average_price(fills: tuple[Fill, ...] | list[Fill]) -> Decimal | None:

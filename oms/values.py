@@ -7,6 +7,7 @@ its text; every time is timezone-aware UTC.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
 from decimal import (
     ROUND_HALF_EVEN,
@@ -75,6 +76,15 @@ def decimal_context(
 # (EXACT.add, .multiply, .minus) never use the caller's context, which Python's default makes
 # 28 digits.
 EXACT = decimal_context(100, trap_rounding=True)
+
+
+def exact_sum(values: Iterable[Decimal]) -> Decimal:
+    """The sum of the values in EXACT (0 for none), whatever the caller's context."""
+    add = EXACT.add
+    total = Decimal(0)
+    for value in values:
+        total = add(total, value)
+    return total
 
 
 class Side(StrEnum):

@@ -30,10 +30,8 @@ from oms import executions as executions_mod
 from oms.ledger import SETTLEMENT
 from oms.positions import end_of
 from oms.schema import executions, journal_entries, journal_postings
-from oms.values import EXACT, dec_str, utc_iso
+from oms.values import EXACT, ZERO, dec_str, utc_iso
 from recon.canonical import MONEY, SETTLEMENT_LINE, conform, empty
-
-_ZERO = Decimal(0)
 
 _TRADE_COLUMNS: Final = (
     "exec_id",
@@ -171,7 +169,7 @@ def internal_positions(
     for f in fills:
         key = (f.account, f.symbol)
         signed = f.quantity if f.side.value == "buy" else x.minus(f.quantity)
-        held[key] = x.add(held.get(key, _ZERO), signed)
+        held[key] = x.add(held.get(key, ZERO), signed)
     marks = md_book.last_prices(conn, sorted({s for _, s in held}), end_of(day))
     rows = [
         (f"{a}|{s}", a, s, dec_str(q), dec_str(marks[s]) if s in marks else None)
@@ -234,9 +232,9 @@ def internal_cash(
     ):
         acct = cash_accounts[ledger_account]
         amt = Decimal(amount)
-        closing[(acct, ccy)] = add(closing.get((acct, ccy), _ZERO), amt)
+        closing[(acct, ccy)] = add(closing.get((acct, ccy), ZERO), amt)
         if value_date < day:
-            opening[(acct, ccy)] = add(opening.get((acct, ccy), _ZERO), amt)
+            opening[(acct, ccy)] = add(opening.get((acct, ccy), ZERO), amt)
         else:
             root = roots.get(execution_id) if execution_id is not None else None
             if root is not None:
