@@ -1172,9 +1172,10 @@ def _store_order(
             "status": step.order.status.value,
             "reason": step.order.history[-1].reason if step.order.history else None,
             "payload": command_payload(command),
-            "exec_id": exec_id,
+            # the report's ExecID names the event it made; what follows from it has none
+            "exec_id": exec_id if i == 0 else None,
         }
-        for step, command in zip(steps, commands, strict=True)
+        for i, (step, command) in enumerate(zip(steps, commands, strict=True))
     ]
     if events:  # executemany (an empty list would insert one row of defaults)
         first = next_id(conn, order_events, "event_id")
@@ -2191,6 +2192,29 @@ def _disagreements(
     return out
 
 
+def _closed_with_it(report: fix.Report, after: Order, command: Any) -> Any:
+    """The venue's end of an order that a bust or correction left live in the book, when the
+    report itself says the order is done: OrdStatus (39) canceled (4) or expired (C) with
+    LeavesQty (151) 0 or absent. A venue that busts a trade of a filled order need not reopen
+    it; the book follows what the venue reports rather than keep the order working (cash
+    reserved, open to fills) where the venue has ended it. The command that ends it (an
+    unsolicited cancel or an expiry, in the transaction that applies the report), or None."""
+    if not isinstance(command, orders.CorrectFill | orders.BustFill) or not after.live:
+        return None
+    status, leaves = report.get(39), report.get(151)
+    if status not in ("4", "C") or (
+        leaves is not None and not (is_decimal_text(leaves) and Decimal(leaves) == 0)
+    ):
+        return None
+    what = "bust" if isinstance(command, orders.BustFill) else "correction"
+    stated = "" if leaves is None else ", LeavesQty (151) 0"
+    reason = (
+        f"the venue reported the order {'canceled' if status == '4' else 'expired'} with the "
+        f"{what} of {command.exec_ref_id} (OrdStatus (39) {status}{stated})"
+    )
+    return orders.AcceptCancel(reason=reason) if status == "4" else orders.Expire(reason=reason)
+
+
 def _bust_disagrees(
     report: fix.Report,
     before: Order,
@@ -2262,10 +2286,13 @@ def _apply_report(
     if isinstance(command, orders.ApplyFill | orders.CorrectFill | orders.BustFill):
         _book_report(conn, ctx, order, step.order, command, terms, exec_time)
     exec_id = report.exec_id
-    _store_order(
-        conn, step.order, ctx, [step], [command], exec_id=exec_id, before=order
-    )
-    after = step.order
+    steps, commands = [step], [command]
+    closing = _closed_with_it(report, step.order, command)
+    if closing is not None:  # the venue ended the order with the bust or correction
+        steps.append(orders.decide(step.order, closing, ctx.now, ctx.actor))
+        commands.append(closing)
+    after = steps[-1].order
+    _store_order(conn, after, ctx, steps, commands, exec_id=exec_id, before=order)
     audit.append(
         conn,
         at=ctx.now,
@@ -2278,7 +2305,7 @@ def _apply_report(
             "line": report.line,
             "exec_id": exec_id,
             "event": step.event.value,
-            "status": step.order.status.value,
+            "status": after.status.value,
         },
     )
     inst = book.get_instrument(conn, order.symbol)

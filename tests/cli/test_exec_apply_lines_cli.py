@@ -231,6 +231,52 @@ def test_a_bust_stating_another_trade_than_the_one_it_busts_is_flagged(
     assert shown(book, "X1")["cum_qty"] == "0"  # all three busted
 
 
+def test_a_bust_the_venue_reports_with_the_order_ended_ends_it_in_the_book(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """A venue that busts a trade of a filled order need not reopen it: a bust (or correction)
+    reporting OrdStatus (39) canceled or expired with LeavesQty (151) 0 ends the order in the
+    book too, in the transaction that applies it (unsolicited cancel, or expiry), with the
+    reason in its history. It used to reopen it: working in the book, cash reserved, while
+    the venue had ended it. A report that states 39=4 with leaves still left is contradictory:
+    the bust reopens the order and the command warns."""
+    for client_id, qty in (("X1", "10"), ("X2", "11"), ("X3", "12")):
+        external(book, client_id, qty=qty)  # buy limit 101 on ACME
+    r = apply(
+        book,
+        tmp_path,
+        "drop.fix",
+        report("X1", "E1", "F", (32, "10"), (31, "100")),
+        report("X2", "E2", "F", (32, "11"), (31, "100")),
+        report("X3", "E3", "F", (32, "12"), (31, "100")),
+        report("X1", "H1", "H", (19, "E1"), (39, "4"), (14, "0"), (151, "0")),
+        report("X2", "G2", "G", (19, "E2"), (32, "6"), (31, "100"), (39, "C"), (151, "0")),
+        report("X3", "H3", "H", (19, "E3"), (39, "4"), (151, "12")),
+    )
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert (doc["applied"], doc["refused"]) == (6, 0)
+    assert [(w["line"], w["field"]) for w in doc["warnings"]] == [(6, "39")]
+    x1, x2, x3 = shown(book, "X1"), shown(book, "X2"), shown(book, "X3")
+    assert (x1["status"], x1["cum_qty"], x1["leaves_qty"]) == ("canceled", "0", "0")
+    assert (x2["status"], x2["cum_qty"], x2["leaves_qty"]) == ("expired", "6", "0")
+    assert (x3["status"], x3["cum_qty"], x3["leaves_qty"]) == ("new", "0", "12")
+    assert [h["status"] for h in x1["history"]][-3:] == ["filled", "new", "canceled"]
+    assert x1["history"][-1]["reason"] == (
+        "canceled (unsolicited): the venue reported the order canceled with the bust of E1 "
+        "(OrdStatus (39) 4, LeavesQty (151) 0)"
+    )
+    assert "expired with the correction of E2" in x2["history"][-1]["reason"]
+    # only X3 (reopened, 12 at 101) reserves cash; the positions are what is left of the fills
+    assert book.ok("cash", "balance", "A1", "--json").json()["reserved"] == "1212"
+    (pos,) = book.ok("positions", "--account", "A1", "--json").json()
+    assert pos["quantity"] == "6"
+    again = book("exec", "apply", str(tmp_path / "drop.fix"), "--json")  # changes nothing
+    assert (again.json()["applied"], again.json()["duplicates"]) == (0, 6)
+    assert shown(book, "X1")["status"] == "canceled"
+    assert book.ok("audit", "verify", "--json").json()["ok"] is True
+
+
 def test_refusals_say_what_is_wrong(book: Tieout, tmp_path: Path) -> None:
     """A bust of a busted fill names the bust; a value with too many digits says how many are
     allowed; a directory is not "no such file"."""
