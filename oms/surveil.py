@@ -66,10 +66,12 @@ from typing import Any
 from oms.errors import BadInput
 from oms.marketdata import Bar
 from oms.values import (
+    EXACT,
     Side,
     day_start,
     dec_str,
     decimal_context,
+    exact_sum,
     normalize,
     parse_decimal,
     parse_ident,
@@ -737,8 +739,9 @@ def _size_items(trades: Iterable[Trade]) -> dict[tuple[str, str, str], list[Trad
 
 
 def _notional(trades: Iterable[Trade]) -> Decimal:
-    with localcontext(CTX):
-        return sum((t.quantity * t.price for t in trades), Decimal(0))
+    """Quantity x price summed, exactly (the alert shows it); the statistics on it run in CTX."""
+    times = EXACT.multiply
+    return exact_sum(times(t.quantity, t.price) for t in trades)
 
 
 def mean_stdev(values: Sequence[Decimal]) -> tuple[Decimal, Decimal]:

@@ -297,6 +297,19 @@ def test_unusual_size_against_the_accounts_history() -> None:
     assert alert.details["history_items"] == 20
 
 
+def test_unusual_size_shows_the_notional_exactly() -> None:
+    """An alert's notional is quantity x price to the last digit: it was computed in 34
+    digits, and a trade of 123456789012.123456789012 at 98765.123456789012 (a 36-digit
+    product) showed it rounded."""
+    qty, price = "123456789012.123456789012", "98765.123456789012"
+    big = trade("A1", BUY, qty, price, at("15:30:00"), order_id="O9")
+    alert = only(sv.run_rules(plus(clean_day(), trades=[big])), "unusual_size")
+    (item,) = alert.details["items"]
+    exact = localcontext(prec=100)
+    with exact:
+        assert item["notional"] == str(D(qty) * D(price))
+
+
 def test_unusual_size_threshold_and_history() -> None:
     data = clean_day()
     mean, sd = sv.mean_stdev([t.quantity * t.price for t in data.history if t.account == "A1"])
