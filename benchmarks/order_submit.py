@@ -87,7 +87,7 @@ from benchmarks.common import backends, fresh_store, peak_rss_mb, report
 from oms import book, md_book, order_book, risk, risk_limits, submission
 from oms.book import Ctx
 from oms.refdata import make_account, make_instrument
-from oms.store import BOOK_LOCK_KEY, Store
+from oms.store import Store
 from oms.values import AccountType, OrdType, Side, TimeInForce
 
 SYMBOL = "COIN"
@@ -543,11 +543,11 @@ def floor_phase(backend: str, n: int, accounts: int, budget: float = 0) -> dict[
         }
         # a live order's totals row (none for these market orders, which fill)
         sqls[submission.TOTALS] = submission._TOTALS_UPSERT_SQL.replace("?", mark)
-        lock = f"SELECT pg_advisory_xact_lock({BOOK_LOCK_KEY})"
         lat: list[float] = []
         clock = time.perf_counter
         log(f"{backend}: commit floor: replaying them, one order per commit")
         with store.engine.connect() as conn:  # a pooled connection: the store's settings
+            lock = f"SELECT pg_advisory_xact_lock({store.lock_key(conn) if pg else 0})"
             raw: Any = conn.connection.driver_connection
             if pg:
                 raw.commit()  # the pool's checkout left no transaction open; make sure

@@ -2,10 +2,12 @@
 writes. The only module of oms that opens database connections.
 
 Every write is one transaction that first takes the book lock (BEGIN IMMEDIATE on SQLite, a
-transaction-scoped advisory lock on PostgreSQL): writers are serialised, so the audit chain and
+transaction-scoped advisory lock on PostgreSQL, one per schema: book_lock_key): writers are
+serialised, so the audit chain and
 the ids tieout assigns itself never race. A run of write transactions that no other writer may
 come between (the pipelined group commit of `order submit --file`) uses Store.writer, which on
-PostgreSQL holds the same lock at session level for the whole run. Readers are never blocked
+PostgreSQL holds the same lock at session level for the run, and gives way between its
+transactions to a writer waiting for it (book_lock_wanted). Readers are never blocked
 (WAL on SQLite, MVCC on PostgreSQL).
 
 Connections are pooled for the life of the Store (a process running many transactions, such as
@@ -30,6 +32,7 @@ import sqlite3
 import sys
 import time
 import weakref
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -72,7 +75,16 @@ def database_reason(exc: BaseException) -> str:
 
 
 DEFAULT_DB = "sqlite:///tieout.db"
-BOOK_LOCK_KEY = 0x7469656F7574  # "tieout"
+BOOK_LOCK_CLASS = 0x7469656F  # "tieo": the high 32 bits of the book lock's key
+
+
+def book_lock_key(schema: str) -> int:
+    """The book lock's advisory key (PostgreSQL) for the book in `schema`: one lock per book,
+    so that books in other schemas of the database (tests run each in one) neither wait for
+    nor stand in for it. High 32 bits BOOK_LOCK_CLASS, low 32 bits the schema name's CRC-32."""
+    return (BOOK_LOCK_CLASS << 32) | zlib.crc32(schema.encode())
+
+
 PING_AFTER_IDLE_S = 1.0  # a pooled connection idle longer than this is pinged before use
 POOL_SIZE = 4  # connections kept open per Store (more are opened, and closed, when needed)
 
@@ -196,6 +208,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self._lock_key: int | None = None  # PostgreSQL: book_lock_key of the schema, once read
         _STORES.add(self)
 
     @classmethod
@@ -289,8 +302,17 @@ class Store:
             conn.info["write"] = True
             with conn.begin():
                 if self.dialect == "postgresql":
-                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({BOOK_LOCK_KEY})")
+                    key = self.lock_key(conn)
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({key})")
                 yield conn
+
+    def lock_key(self, conn: Connection) -> int:
+        """The book lock's key (PostgreSQL): that of the schema the connection writes in
+        (current_schema(), read once per Store: its connections share the URL's settings)."""
+        if self._lock_key is None:
+            schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
+            self._lock_key = book_lock_key(str(schema or ""))
+        return self._lock_key
 
     @contextmanager
     def writer(self) -> Iterator[Connection]:
@@ -298,7 +320,8 @@ class Store:
         pipeline of group commits. On PostgreSQL it holds the book lock (a session-level
         advisory lock) from start to end, so that no other writer comes between its
         transactions (which need no lock of their own; a session holding the lock is granted
-        it again). On SQLite each transaction takes the write lock (BEGIN IMMEDIATE) and
+        it again); the caller ends the run when another writer waits (`book_lock_wanted`).
+        On SQLite each transaction takes the write lock (BEGIN IMMEDIATE) and
         releases it at its commit, so another writer may commit between two of them: the
         caller has to find out (PRAGMA data_version)."""
         with self._connect() as conn:
@@ -306,20 +329,41 @@ class Store:
             if self.dialect != "postgresql":
                 yield conn
                 return
-            conn.exec_driver_sql(f"SELECT pg_advisory_lock({BOOK_LOCK_KEY})")
+            key = self.lock_key(conn)
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({key})")
             conn.commit()
             try:
                 yield conn
             finally:
                 try:
                     conn.rollback()
-                    conn.exec_driver_sql(f"SELECT pg_advisory_unlock({BOOK_LOCK_KEY})")
+                    conn.exec_driver_sql(f"SELECT pg_advisory_unlock({key})")
                     conn.commit()
                 except Exception:  # closing the session releases the lock
                     conn.invalidate()
 
+    def book_lock_wanted(self, conn: Connection) -> bool:
+        """Whether another session of this database waits for the book lock (PostgreSQL; on
+        SQLite no lock is held between transactions: False). A pipeline that holds the lock
+        for its run (`writer`) asks between its groups and gives way, so that a kill switch,
+        a withdrawal or a drop copy waits for one group, not for the whole file."""
+        if self.dialect != "postgresql":
+            return False
+        key = self.lock_key(conn)
+        found = conn.exec_driver_sql(_LOCK_WANTED_SQL, (key >> 32, key & 0xFFFFFFFF)).scalar()
+        return bool(found)
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+# pg_locks shows an advisory lock on a bigint key as classid (its high 32 bits) and objid (its
+# low 32 bits), objsubid 1
+_LOCK_WANTED_SQL = (
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    " AND classid = %s::oid AND objid = %s::oid AND objsubid = 1 AND database ="
+    " (SELECT oid FROM pg_database WHERE datname = current_database()))"
+)
 
 
 _STORES: weakref.WeakSet[Store] = weakref.WeakSet()  # every Store of this process in use

@@ -1527,10 +1527,10 @@ def submit_many(
     More than one group: pipelined (`_pipeline`): each group is decided on the state the groups
     before left in memory; a writer (PostgreSQL: a thread; SQLite: a process) inserts and
     commits group N while this thread decides group N+1. A group the pipeline could not write
-    (the database refused its rows, another writer committed between two of its groups, or the
-    writer process died before its commit) is done again as a group of its own, read afresh
-    (as a single group is), and a new pipeline starts after it: nothing decided after a failed
-    group is written."""
+    (the database refused its rows, another writer committed between two of its groups or
+    waits for the book, or the writer process died before its commit) is done again as a
+    group of its own, read afresh (as a single group is), and a new pipeline starts after it:
+    nothing decided after a failed group is written."""
     size = chunk or CHUNK
     if len(requests) <= size or store.in_memory:
         # one group; or a database in this process's memory, whose shared cache locks tables
@@ -1634,10 +1634,13 @@ def _pipeline(
     was written) and whether the database refused its rows (IntegrityError) rather than found
     another writer's commit (_Changed).
 
-    No other writer comes between the groups: on PostgreSQL the writer's connection holds the
-    book lock for the whole pipeline; on SQLite the write lock is released at each commit, so
-    each group first checks, under the lock, that no other connection committed since the
-    pipeline began its reads, and is refused (_Changed) if one did."""
+    No other writer comes between the groups unseen. On PostgreSQL the writer's connection
+    holds the book lock for the pipeline's run, and the run ends once another writer waits for
+    it (after the group in flight is acknowledged): a `risk kill` or a withdrawal waits for a
+    group, not for the file, and the rest of the file is decided on the book it left. On
+    SQLite the write lock is released at each commit, so each group first checks, under the
+    lock, that no other connection committed since the pipeline began its reads, and is
+    refused (_Changed) if one did."""
     pending: tuple[int, list[Outcome], _Pending] | None = None
 
     def settle() -> tuple[int, bool] | None:
@@ -1677,6 +1680,11 @@ def _pipeline(
                         failed = settle()
                         if failed is not None:
                             return failed  # the group just decided is dropped, unwritten
+                        if store.book_lock_wanted(rconn):
+                            # PostgreSQL: another writer (a kill switch, say) waits for the
+                            # book: it goes first; the group just decided is dropped and
+                            # decided again after it
+                            return at, False
                     job = writer.write(rows, head, next_head)
                     pending, head, at = (at, done, job), next_head, at + size
                     if not writer.overlaps:  # written already: acknowledged now

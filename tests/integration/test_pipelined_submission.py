@@ -1,8 +1,8 @@
 """The pipelined group commit of `order submit --file` (oms.submission._pipeline): a group is
 acknowledged only once committed, and never after a group that failed; a group whose rows the
 database refuses is redone one order per transaction with nothing decided after it kept;
-another writer committing between two groups is seen (SQLite) or kept out until the file is
-done (PostgreSQL: the book lock is held for the whole pipeline), never forks the audit chain
+another writer committing between two groups is seen (SQLite) or, waiting for the book lock
+that the pipeline holds, let in after the group in flight (PostgreSQL), never forks the audit chain
 and never makes a decision on stale state. On SQLite each test runs with the writer process
 (the default) and with the inline writer; the fakes below count in shared memory, since the
 writer process runs them in a process of its own."""
@@ -140,15 +140,20 @@ def test_a_refused_group_is_redone_one_order_at_a_time(
     batch.dispose()
 
 
+@pytest.mark.parametrize("between", ["deposit", "kill switch"])
 def test_another_writer_between_groups(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str, between: str
 ) -> None:
     """Another connection deposits cash into M2 (whose buying power decides its orders) right
     after the file's first group committed. SQLite: the pipeline sees the commit before it
     writes the second group, which it decides again on the book as the deposit left it.
-    PostgreSQL: the deposit waits for the book lock until the file is done. Either way every
-    decision is the one single submissions give with the deposit at that point, and the audit
-    chain is one chain."""
+    PostgreSQL: the deposit waits for the book lock, which the pipeline holds; the pipeline
+    sees it waiting once the first group is acknowledged, gives way, and decides the second
+    group again after the deposit (it used to keep the deposit, or a kill switch, waiting
+    until the whole file was done). Either way every decision is the one single submissions
+    give with the deposit at that point, and the audit chain is one chain. The same with M2's
+    kill switch engaged instead of the deposit: M2's orders after the first group are
+    refused."""
     single, batch = _stores(db_url, tmp_path)
     pg = batch.dialect == "postgresql"
     path, first, rest = tmp_path / "orders.csv", tmp_path / "first.csv", tmp_path / "rest.csv"
@@ -157,13 +162,18 @@ def test_another_writer_between_groups(
     _write(first, rows[:10])
     _write(rest, rows[10:])
     deposit = Ctx("treasury", NOW)
-    if pg:  # after the whole file
-        expected = _one_by_one(single, path)
-        book.deposit(single, deposit, "M2", Decimal("5000"), None)
-    else:  # after the first group
-        expected = _one_by_one(single, first)
-        book.deposit(single, deposit, "M2", Decimal("5000"), None)
-        expected += _one_by_one(single, rest)
+
+    def interject(store: Store) -> None:
+        if between == "deposit":
+            book.deposit(store, deposit, "M2", Decimal("5000"), None)
+        else:
+            order_book.engage_kill_switch(store, deposit, "M2", "stop M2")
+
+    expected = _one_by_one(single, first)  # the other writer after the first group
+    interject(single)
+    expected += _one_by_one(single, rest)
+    if between == "kill switch":  # (the decisions the kill changes are in the comparison)
+        assert any("kill switch" in str(line[3]) for line in expected[10:])
     monkeypatch.setattr(submission, "CHUNK", 10)
     other = Store.open(batch.engine.url.render_as_string(hide_password=False))
     real_write = submission._write_part
@@ -177,13 +187,19 @@ def test_another_writer_between_groups(
             writes.value += 1
             n = writes.value
         if n == 1:
-            t = threading.Thread(
-                target=book.deposit, args=(other, deposit, "M2", Decimal("5000"), None)
-            )
+            t = threading.Thread(target=interject, args=(other,))
             t.start()
             threads.append(t)
             if not pg:
                 t.join()
+                return
+            deadline = time.monotonic() + 30
+            while True:  # until the deposit waits for the book lock (the pipeline holds it)
+                with other.read() as conn:
+                    if other.book_lock_wanted(conn):
+                        break
+                assert time.monotonic() < deadline, "the deposit never waited for the lock"
+                time.sleep(0.01)
 
     real_group = submission._group_or_singles
 
@@ -197,7 +213,7 @@ def test_another_writer_between_groups(
     result = order_book.submit_file(batch, Ctx("ops", NOW), str(path), _acked_in_db(batch, acked))
     for t in threads:
         t.join()
-    assert redone == ([] if pg else [10])  # SQLite: the second group, read afresh
+    assert redone == [10]  # the second group, read afresh
     assert _lines(result) == expected
     assert acked == [x.order_id for x in result.lines if x.order_id is not None]
     assert _book(batch) == _book(single)
@@ -207,7 +223,7 @@ def test_another_writer_between_groups(
             sa.select(audit_events.c.action).order_by(audit_events.c.seq)
         ).scalars()
         trail = [a for a in actions if a in {"order.submit", "cash.deposit"}]
-    assert trail.count("cash.deposit") == 4  # three in the setup, one here
+    assert trail.count("cash.deposit") == (4 if between == "deposit" else 3)  # 3 in the setup
     other.dispose()
     single.dispose()
     batch.dispose()

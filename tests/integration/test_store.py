@@ -2,6 +2,8 @@
 enforced by the database, and the audit chain under tampering and concurrent writers."""
 
 import multiprocessing
+import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Context, Decimal
 from pathlib import Path
@@ -19,6 +21,7 @@ from oms.refdata import make_account, make_instrument
 from oms.schema import audit_events, instruments
 from oms.store import Store, alembic_config
 from oms.values import FRAC_DIGITS, INT_DIGITS, dec_str, utc_iso
+from tests.conftest import _pg_url
 
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
@@ -358,3 +361,39 @@ def test_driver_errors_are_database_errors_once_the_driver_is_loaded(db_url: str
             getattr(e, "__module__", "").startswith("psycopg") for e in database_errors()
         )
     store.dispose()
+
+
+def test_the_book_lock_is_one_per_schema_and_a_waiting_writer_is_seen(db_url: str) -> None:
+    """PostgreSQL: a writer holding its book's lock for a run (Store.writer, as a pipeline of
+    group commits does) keeps the writers of its own book waiting, and sees them waiting
+    (book_lock_wanted); a book in another schema of the same database neither waits for it
+    nor counts as waiting (the lock used to be one for the whole database)."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's advisory lock; SQLite holds no lock between transactions")
+    database = db_url.split("?", maxsplit=1)[0].replace("+psycopg", "")
+    urls = (db_url, db_url, _pg_url(database))
+    mine, same, other = (Store.open(u, check_schema=False) for u in urls)
+    wrote = {name: threading.Event() for name in ("same", "other")}
+
+    def write(store: Store, name: str) -> None:
+        with store.write():
+            wrote[name].set()
+
+    with mine.writer(), mine.read() as rconn:
+        assert not mine.book_lock_wanted(rconn)
+        elsewhere = threading.Thread(target=write, args=(other, "other"))
+        elsewhere.start()
+        elsewhere.join(30)
+        assert wrote["other"].is_set()  # another book's writer is not kept waiting
+        assert not mine.book_lock_wanted(rconn)
+        waiter = threading.Thread(target=write, args=(same, "same"))
+        waiter.start()
+        deadline = time.monotonic() + 30
+        while not mine.book_lock_wanted(rconn):
+            assert time.monotonic() < deadline, "the waiting writer was never seen"
+            time.sleep(0.01)
+        assert not wrote["same"].is_set()  # it waits for the run
+    waiter.join(30)
+    assert wrote["same"].is_set()  # and goes once the run ends
+    for s in (mine, same, other):
+        s.dispose()
