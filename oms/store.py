@@ -414,14 +414,25 @@ def bulk_insert(
         raise RuntimeError("no DBAPI connection")
     frame = _frame(rows)
     if conn.dialect.name == "postgresql":
-        if frame is not None:
-            sql = f'COPY "{table.name}" ({cols}) FROM STDIN WITH (FORMAT csv)'
+        try:
+            if frame is not None:
+                sql = f'COPY "{table.name}" ({cols}) FROM STDIN WITH (FORMAT csv)'
+                with raw.cursor() as cur, cur.copy(sql) as copy:
+                    copy.write(frame.select(columns).write_csv(include_header=False))
+                return
+            sql = f'COPY "{table.name}" ({cols}) FROM STDIN'
             with raw.cursor() as cur, cur.copy(sql) as copy:
-                copy.write(frame.select(columns).write_csv(include_header=False))
-            return
-        with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:
-            for row in rows:
-                copy.write_row(row)
+                for row in rows:
+                    copy.write_row(row)
+        except Exception:
+            raise
+        except BaseException:
+            # interrupted (Ctrl-C) in the middle of the COPY: the connection may be left inside
+            # it, where the ROLLBACK that follows would wait forever for the rest of the data
+            # while the session keeps the book lock (every other writer waiting). Closing the
+            # connection ends the session: the server rolls the transaction back and frees it
+            conn.invalidate()
+            raise
         return
     marks = ", ".join("?" for _ in columns)
     cur = raw.cursor()
