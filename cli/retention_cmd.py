@@ -139,7 +139,7 @@ def verify_archive(
 ) -> None:
     """Check an archive: every file against the manifest's SHA-256 and rows, the archived audit
     events as a chain ending at the recorded anchor. Exit 7 when anything does not match."""
-    recorded: list[retention_book.ArchiveRecord] = []
+    recorded: list[retention_book.ArchiveRecord] | None = None  # offline
     if db is not None:
         with open_store(db).read() as conn:
             recorded = retention_book.list_archives(conn)

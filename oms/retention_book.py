@@ -6,7 +6,11 @@ leave the book's append-only tables.
 2. writes each table's expired rows to Parquet in a new folder under the archive directory, in
    storage form (decimals as their canonical text, times as ISO 8601 UTC, dates as YYYY-MM-DD),
    then `manifest.json` listing every file with its rows and SHA-256 (files and folder are
-   fsynced); the archived audit events must verify as a chain from the current anchor first;
+   fsynced); the archived audit events must verify as a chain from the current anchor first.
+   The folder is written as `.archive-NNNNNN-TIME.partial-XXXX` and takes its name
+   `archive-NNNNNN-TIME` just before the commit (Ctrl-C held from there to the commit): a run
+   killed before it leaves a folder whose name says it is incomplete, not one that looks like
+   an archive;
 3. posts the ledger's carry-forward entries, appends the `retention.apply` audit event (with the
    manifest's SHA-256) and the `archives` row that anchors the live audit chain;
 4. lifts the append-only protection of exactly the tables it deletes from, deletes the planned
@@ -35,6 +39,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -50,6 +55,7 @@ from oms import audit, executions, ledger
 from oms import retention as rt
 from oms.book import Ctx, get_account, get_setting, post_entries, put_setting
 from oms.errors import BadInput, NotFound, Refused, TieoutError, VerificationFailed
+from oms.interrupts import interrupts_held
 from oms.orders import TERMINAL
 from oms.retention_schema import (
     archives,
@@ -952,7 +958,9 @@ def apply(
         with store.read() as conn:
             plan = make_plan(conn, ctx.now, specs)
             return ApplyResult(plan, True, archive_root or archive_dir(conn))
-    created: Path | None = None
+    created: Path | None = None  # the folder this run made (first its partial one)
+    committed = False
+    held = contextlib.ExitStack()  # Ctrl-C held from the folder's rename to the commit
     try:
         with store.write() as conn:
             plan = make_plan(conn, ctx.now, specs)
@@ -960,11 +968,23 @@ def apply(
             if plan.empty:
                 return ApplyResult(plan, False, root)
             archive_id = next_id(conn, archives, "archive_id")
-            folder = Path(root) / f"archive-{archive_id:06d}-{ctx.now:%Y%m%dT%H%M%SZ}"
+            name = f"archive-{archive_id:06d}-{ctx.now:%Y%m%dT%H%M%SZ}"
+            final = Path(root) / name
+            if final.exists():
+                raise BadInput(
+                    str(final),
+                    f"cannot create the archive folder: it exists, and the book has no archive "
+                    f"{archive_id}: a run that did not commit left it (its rows are still in "
+                    "the book); move it away and run again",
+                )
             try:
-                folder.mkdir(parents=True, exist_ok=False)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                # written under a partial name, renamed just before the commit: a run killed
+                # meanwhile leaves a folder that says it is incomplete, not an archive
+                folder = final.parent / f".{name}.partial-{secrets.token_hex(6)}"
+                folder.mkdir()
             except OSError as exc:
-                raise BadInput(str(folder), f"cannot create the archive folder: {exc}") from None
+                raise BadInput(str(final), f"cannot create the archive folder: {exc}") from None
             created = folder
             segment = _audit_segment(conn, plan.ids("audit_events"))
             files = [
@@ -993,7 +1013,7 @@ def apply(
             _fsync(manifest_path)
             _fsync(folder)
             digest = hashlib.sha256(text).hexdigest()
-            location = str(folder.resolve())
+            location = str(final.resolve())
             # the book: carried balances, the audit event, the anchor; then the removal
             entry_ids = tuple(post_entries(conn, ctx, plan.carry_forward))
             counts = plan.counts
@@ -1033,11 +1053,24 @@ def apply(
             _carry_positions(conn, archive_id, plan.closed, ctx.now)
             _remove(conn, plan)
             anchor = audit.chain_anchor(conn)
+            # the folder takes its name, then the transaction commits (only a kill in between
+            # leaves an archive the book does not record: verify-archive --db says so)
+            held.enter_context(interrupts_held())
+            try:
+                folder.rename(final)
+            except OSError as exc:
+                raise BadInput(str(final), f"cannot name the archive folder: {exc}") from None
+            created = final
+            _fsync(final.parent)
+        committed = True
+        held.close()  # a Ctrl-C held since the rename is raised now, the archive committed
         return ApplyResult(plan, False, root, archive_id, location, digest, anchor, entry_ids)
     except BaseException:
-        if created is not None:
+        if created is not None and not committed:
             shutil.rmtree(created, ignore_errors=True)
         raise
+    finally:
+        held.close()
 
 
 # ---- checking an archive ------------------------------------------------------------------------
@@ -1085,11 +1118,14 @@ def _check_audit_file(path: Path, segment: dict[str, Any]) -> list[str]:
     return problems
 
 
-def verify_archive(folder: Path, recorded: Sequence[ArchiveRecord] = ()) -> ArchiveCheck:
+def verify_archive(
+    folder: Path, recorded: Sequence[ArchiveRecord] | None = None
+) -> ArchiveCheck:
     """Check an archive folder offline: the manifest's files (SHA-256, rows), and the archived
     audit events as a chain from the boundary before them to the anchor after them. With the
-    book's archive records (`recorded`), also that the manifest is the one the book recorded and
-    that its chain begins where the previous archive's ended."""
+    book's archive records (`recorded`, None: offline), also that the book recorded this
+    archive, with this manifest, and that its chain begins where the previous archive's ended
+    (a book with no archive recorded has no record of this one either)."""
     problems: list[str] = []
     manifest_path = folder / rt.MANIFEST_NAME
     try:
@@ -1123,7 +1159,7 @@ def verify_archive(folder: Path, recorded: Sequence[ArchiveRecord] = ()) -> Arch
     if isinstance(segment, dict) and not problems:
         problems += _check_audit_file(folder / "audit_events.parquet", segment)
     archive_id = manifest.get("archive_id")
-    for rec in recorded:
+    for rec in recorded or ():
         if rec.archive_id == archive_id and rec.manifest_sha256 != digest:
             problems.append(
                 f"the manifest's SHA-256 {digest} is not the one archive {archive_id} recorded "
@@ -1138,8 +1174,11 @@ def verify_archive(folder: Path, recorded: Sequence[ArchiveRecord] = ()) -> Arch
             problems.append(
                 f"the archived chain does not begin where archive {rec.archive_id} ended"
             )
-    if recorded and archive_id not in {r.archive_id for r in recorded}:
-        problems.append(f"the book has no record of archive {archive_id}")
+    if recorded is not None and archive_id not in {r.archive_id for r in recorded}:
+        problems.append(
+            f"the book has no record of archive {archive_id} (a run that did not commit may "
+            "have left this folder: its rows are then still in the book)"
+        )
     return ArchiveCheck(
         not problems,
         str(folder),

@@ -74,6 +74,7 @@ from oms import executions as executions_book
 from oms.book import Ctx
 from oms.calendars import settlement_date, trade_date
 from oms.errors import BadInput, NotFound, Refused
+from oms.interrupts import interrupts_held
 from oms.order_book import (
     EXECUTION_COLUMNS,
     PAPER,
@@ -1536,7 +1537,7 @@ def submit_many(
         # one group; or a database in this process's memory, whose shared cache locks tables
         # for a pipeline's reads against its writer: group after group, each read afresh
         for start in range(0, len(requests), size):
-            with _interrupts_held():  # committed is acknowledged: Ctrl-C waits for the group
+            with interrupts_held():  # committed is acknowledged: Ctrl-C waits for the group
                 on_commit(start, _group_or_singles(store, ctx, requests[start : start + size]))
         return
     start = 0
@@ -1544,7 +1545,7 @@ def submit_many(
         start, refused = _pipeline(store, ctx, requests, start, size, on_commit)
         if start < len(requests):  # the group at `start` could not be written by the pipeline
             part = requests[start : start + size]
-            with _interrupts_held():
+            with interrupts_held():
                 # rows refused by the database: each order on its own, as a group that fails
                 # does; another writer came between: the group afresh
                 done = (
@@ -1652,7 +1653,7 @@ def _pipeline(
         # an interrupt (Ctrl-C) waits until the group is acknowledged or known not to have
         # committed (the writer finishes its group regardless); `pending` stays set until the
         # outcome is known, so that an error leaves the group to the `finally` below
-        with _interrupts_held():
+        with interrupts_held():
             failed: tuple[int, bool] | None = None
             try:
                 job.result()
@@ -1699,7 +1700,7 @@ def _pipeline(
         finally:
             if pending is not None:  # this thread failed: the write in flight ends first
                 at, done, job = pending
-                with _interrupts_held():  # (a second Ctrl-C too waits for it)
+                with interrupts_held():  # (a second Ctrl-C too waits for it)
                     if job.exception() is None:
                         # it committed: acknowledged like any other, so that a caller told
                         # where the run stopped does not submit it again
@@ -1896,7 +1897,7 @@ class _ProcessWriter:
 
     def close(self) -> None:
         """Tell the child to end and wait for it (an interrupt waits too: no zombie is left)."""
-        with _interrupts_held():
+        with interrupts_held():
             if self.alive:
                 with suppress(OSError):
                     self.chan.send_bytes(b"")  # the end
@@ -1917,7 +1918,7 @@ class _Reply:
         self.read = False
 
     def exception(self) -> BaseException | None:
-        if not self.read:  # (the pipeline holds interrupts back meanwhile: _interrupts_held)
+        if not self.read:  # (the pipeline holds interrupts back meanwhile: interrupts_held)
             self.outcome = self.writer.wait(self.head, self.new_head)
             self.read = True
         return self.outcome
@@ -1926,29 +1927,6 @@ class _Reply:
         error = self.exception()
         if error is not None:
             raise error
-
-
-@contextmanager
-def _interrupts_held() -> Iterator[None]:
-    """SIGINT held back while a group is committed and acknowledged (or its writer's answer
-    read, or the writer process reaped): an interrupt must not fall between a commit and its
-    acknowledgement, nor cut a reply in two on the pipe. SIGINT's Python handler (which runs in
-    the main thread, whichever thread the signal reached: polars has a pool of its own) only
-    notes it meanwhile; once the block ends the signal is raised again under the handler that
-    was there. Nested blocks hand it outwards. Such a block lasts a group at most (the writer
-    finishes its group regardless: it ignores SIGINT). Outside the main thread, where no
-    handler can be set (and no KeyboardInterrupt is raised), nothing is held."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    came: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, _frame: came.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
-        if came:
-            signal.raise_signal(signal.SIGINT)
 
 
 def _die_with(parent: int) -> None:

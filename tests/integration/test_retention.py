@@ -5,6 +5,7 @@ a run that would remove something on hold, a broken chain, a run that fails half
 deleted behind tieout's back."""
 
 import json
+import shutil
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -277,6 +278,44 @@ def test_failed_runs_and_broken_chains_change_nothing(
     assert t("audit", "verify").code == 7
     with pytest.raises(VerificationFailed):
         retention_book.apply(store, now, archive_root=str(archive))
+    store.dispose()
+
+
+def test_a_run_killed_before_its_commit_leaves_no_folder_that_passes_for_an_archive(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The archive is written under a partial name and takes its own just before the commit:
+    a run killed (SIGKILL, SIGTERM) while it removes the rows leaves
+    `.archive-...partial-...`, not an `archive-...` folder that verifies although the book
+    never recorded it (an interruption audit found one that `verify-archive --db` passed, and
+    with the same clock the next run was refused: the folder existed). verify-archive --db now
+    also fails a folder that a book with no archive at all does not record."""
+    t = old_book(db_url, tmp_path)
+    store = Store.open(t.db_url)
+    archive = tmp_path / "archive"
+    seen: list[list[str]] = []
+    real = retention_book._remove
+
+    def remove_and_look(conn: sa.Connection, plan: retention_book.Plan) -> dict[str, int]:
+        seen.append(sorted(p.name for p in archive.iterdir()))  # what a kill here leaves
+        return real(conn, plan)
+
+    monkeypatch.setattr(retention_book, "_remove", remove_and_look)
+    copy = tmp_path / "copy"
+    other = Tieout(f"sqlite:///{tmp_path / 'other.db'}")  # a book with no archive
+    other.ok("init")
+    done = t.at(YOUNG).ok("retention", "apply", "--archive-dir", str(archive), "--json").json()
+    ((during,),) = seen
+    name = Path(done["location"]).name
+    assert during.startswith(f".{name}.partial-") and name.startswith("archive-000001-")
+    assert sorted(p.name for p in archive.iterdir()) == [name]  # renamed: nothing else left
+    assert t.ok("retention", "verify-archive", done["location"], "--json").json()["ok"] is True
+    shutil.copytree(done["location"], copy)
+    r = other("retention", "verify-archive", str(copy), "--json")
+    assert r.code == 7 and r.json()["problems"] == [
+        "the book has no record of archive 1 (a run that did not commit may have left this "
+        "folder: its rows are then still in the book)"
+    ]
     store.dispose()
 
 
