@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import Connection, String, cast, func, inspect, literal_column, select, type_coerce
 
+from oms.interrupts import die_with
 from oms.schema import audit_events
 from oms.values import dec_str, utc_iso, utc_iso_fast
 
@@ -442,6 +443,8 @@ def verify_url(url: str, workers: int | None = None) -> ChainCheck:
     n = max(2, workers or os.cpu_count() or 2)
     bounds = [start + ((high - start + 1) * i) // n for i in range(n)] + [high + 1]
     ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(
+        max_workers=n, mp_context=ctx, initializer=die_with, initargs=(os.getpid(),)
+    ) as pool:
         parts = list(pool.map(_segment_worker, [url] * n, bounds[:-1], [b - 1 for b in bounds[1:]]))
     return join_segments(parts, anchor)

@@ -54,7 +54,6 @@ import multiprocessing
 import os
 import pickle
 import signal
-import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -74,7 +73,7 @@ from oms import executions as executions_book
 from oms.book import Ctx
 from oms.calendars import settlement_date, trade_date
 from oms.errors import BadInput, NotFound, Refused
-from oms.interrupts import interrupts_held
+from oms.interrupts import die_with, interrupts_held
 from oms.order_book import (
     EXECUTION_COLUMNS,
     PAPER,
@@ -1844,7 +1843,7 @@ class _ProcessWriter:
             code = 1
             try:
                 self.chan.close()
-                _die_with(parent)
+                die_with(parent)
                 _serve_writes(store, child)
                 code = 0
             finally:
@@ -1927,18 +1926,6 @@ class _Reply:
         error = self.exception()
         if error is not None:
             raise error
-
-
-def _die_with(parent: int) -> None:
-    """In the writer process: be killed when the process that forked it dies (Linux), or end
-    now if it has died already."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(1)
 
 
 def _serve_writes(store: Store, chan: Any) -> None:

@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from oms.errors import TieoutError
+from oms.interrupts import die_with
 from oms.store import Store
 from oms.values import CostMethod
 from reports import documents, sources
@@ -141,7 +142,10 @@ class Pool:
         if self.workers > 1:
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
             self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context(method)
+                self.workers,
+                mp_context=multiprocessing.get_context(method),
+                initializer=die_with,  # a worker never outlives the command
+                initargs=(os.getpid(),),
             )
             self._futures = [self._pool.submit(self.fn, *args) for args in self.tasks]
         return self
