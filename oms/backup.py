@@ -24,11 +24,13 @@ This module runs pg_dump / pg_restore (PATH, else TIEOUT_PG_BIN, else the highes
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
 import re
+import secrets
 import shutil
 import sqlite3
 import subprocess
@@ -47,7 +49,8 @@ from sqlalchemy.pool import NullPool
 from oms import audit
 from oms.book import Ctx
 from oms.errors import BadInput, Refused, TieoutError, VerificationFailed
-from oms.store import Store, schema_revisions
+from oms.interrupts import interrupts_held
+from oms.store import Store, fsync_path, schema_revisions
 from oms.values import utc_iso
 
 FORMAT = "tieout-backup/1"
@@ -215,60 +218,78 @@ def _pg_snapshot(store: Store, dest: Path) -> dict[str, Any]:
 
 
 def create(store: Store, ctx: Ctx, out: Path) -> BackupInfo:
-    """Back the book up into `out` (written to a temporary file, then renamed), and record the
-    backup in the book's audit trail."""
+    """Back the book up into `out` and record the backup in the book's audit trail. The
+    snapshot is taken in a temporary folder and packed into `.OUT.partial-XXXX` beside `out`;
+    the file takes its name inside the transaction that records it, just before the commit
+    (Ctrl-C held from the rename to the commit): a backup file is never left without its
+    `backup.create` event, short of a kill in that instant, and a run killed before leaves
+    files whose names say they are incomplete."""
     if out.exists() and out.is_dir():
         raise BadInput(str(out), "is a directory: give the backup file's name")
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".tieout-backup-") as tmp:
-        if store.dialect == "sqlite":
-            member = SQLITE_MEMBER
-            facts = _sqlite_snapshot(store, Path(tmp) / member)
-        else:
-            member = PG_MEMBER
-            facts = _pg_snapshot(store, Path(tmp) / member)
-        payload = Path(tmp) / member
-        manifest = {
-            "format": FORMAT,
-            "backend": store.dialect,
-            "created_at": utc_iso(ctx.now),
-            "created_by": ctx.actor,
-            "source": store.url,
-            **facts,
-            "payload": {
-                "name": member,
-                "sha256": _sha256(payload),
-                "bytes": payload.stat().st_size,
-            },
-        }
-        if not facts["audit"]["ok"]:
-            manifest["warning"] = "the audit chain of the source did not verify"
-        partial = Path(tmp) / "backup.tar"
-        with tarfile.open(partial, "w") as tar:
-            text = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
-            info = tarfile.TarInfo(MANIFEST)
-            info.size = len(text)
-            info.mtime = int(ctx.now.timestamp())
-            tar.addfile(info, io.BytesIO(text))
-            tar.add(payload, arcname=member)
-        with partial.open("rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(partial, out)
-    with store.write() as conn:
-        audit.append(
-            conn,
-            at=ctx.now,
-            actor=ctx.actor,
-            action="backup.create",
-            entity_type="database",
-            entity_id="backup",
-            payload={
-                "file": str(out.resolve()),
-                "sha256": manifest["payload"]["sha256"],
-                "schema_revision": manifest["schema_revision"],
-                "audit_head": manifest["audit"]["head"],
-            },
-        )
+    partial = out.parent / f".{out.name}.partial-{secrets.token_hex(6)}"
+    held = contextlib.ExitStack()
+    renamed = committed = False
+    try:
+        with tempfile.TemporaryDirectory(dir=out.parent, prefix=".tieout-backup-") as tmp:
+            if store.dialect == "sqlite":
+                member = SQLITE_MEMBER
+                facts = _sqlite_snapshot(store, Path(tmp) / member)
+            else:
+                member = PG_MEMBER
+                facts = _pg_snapshot(store, Path(tmp) / member)
+            payload = Path(tmp) / member
+            manifest = {
+                "format": FORMAT,
+                "backend": store.dialect,
+                "created_at": utc_iso(ctx.now),
+                "created_by": ctx.actor,
+                "source": store.url,
+                **facts,
+                "payload": {
+                    "name": member,
+                    "sha256": _sha256(payload),
+                    "bytes": payload.stat().st_size,
+                },
+            }
+            if not facts["audit"]["ok"]:
+                manifest["warning"] = "the audit chain of the source did not verify"
+            with tarfile.open(partial, "w") as tar:
+                text = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+                info = tarfile.TarInfo(MANIFEST)
+                info.size = len(text)
+                info.mtime = int(ctx.now.timestamp())
+                tar.addfile(info, io.BytesIO(text))
+                tar.add(payload, arcname=member)
+        fsync_path(partial)
+        with store.write() as conn:
+            audit.append(
+                conn,
+                at=ctx.now,
+                actor=ctx.actor,
+                action="backup.create",
+                entity_type="database",
+                entity_id="backup",
+                payload={
+                    "file": str(out.resolve()),
+                    "sha256": manifest["payload"]["sha256"],
+                    "schema_revision": manifest["schema_revision"],
+                    "audit_head": manifest["audit"]["head"],
+                },
+            )
+            held.enter_context(interrupts_held())
+            os.replace(partial, out)
+            renamed = True
+            fsync_path(out.parent)
+        committed = True
+        held.close()  # a Ctrl-C held since the rename is raised now, the backup recorded
+    except BaseException:
+        if renamed and not committed:  # the event rolled back: no file without it
+            out.unlink(missing_ok=True)
+        raise
+    finally:
+        held.close()
+        partial.unlink(missing_ok=True)  # (gone once renamed)
     return BackupInfo(out, manifest)
 
 

@@ -38,7 +38,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import secrets
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
@@ -75,7 +74,7 @@ from oms.schema import (
     settings,
 )
 from oms.schema import executions as executions_table
-from oms.store import Store, next_id, schema_revisions
+from oms.store import Store, fsync_path, next_id, schema_revisions
 from oms.values import dec_str, utc_iso
 
 _CHUNK = 500
@@ -734,14 +733,6 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_table(
     conn: Connection, folder: Path, table: Table, ids: Sequence[Any]
 ) -> rt.ArchiveFile:
@@ -760,7 +751,7 @@ def _write_table(
         )
     path = folder / f"{table.name}.parquet"
     frame.write_parquet(path, compression="zstd", statistics=True)
-    _fsync(path)
+    fsync_path(path)
     return rt.ArchiveFile(
         table.name, path.name, frame.height, _sha256(path), path.stat().st_size, tuple(names)
     )
@@ -1010,8 +1001,8 @@ def apply(
             text = rt.manifest_text(manifest)
             manifest_path = folder / rt.MANIFEST_NAME
             manifest_path.write_bytes(text)
-            _fsync(manifest_path)
-            _fsync(folder)
+            fsync_path(manifest_path)
+            fsync_path(folder)
             digest = hashlib.sha256(text).hexdigest()
             location = str(final.resolve())
             # the book: carried balances, the audit event, the anchor; then the removal
@@ -1061,7 +1052,7 @@ def apply(
             except OSError as exc:
                 raise BadInput(str(final), f"cannot name the archive folder: {exc}") from None
             created = final
-            _fsync(final.parent)
+            fsync_path(final.parent)
         committed = True
         held.close()  # a Ctrl-C held since the rename is raised now, the archive committed
         return ApplyResult(plan, False, root, archive_id, location, digest, anchor, entry_ids)

@@ -379,6 +379,15 @@ def dispose_all() -> None:
             store.engine.dispose()
 
 
+def fsync_path(path: Path) -> None:
+    """fsync a file, or a folder (which makes a file created or renamed in it durable)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def next_id(conn: Connection, table: Table, column: str) -> int:
     """The next free id of a table whose ids tieout assigns (call under the book lock)."""
     query = _MAX_ID.get((table.name, column))

@@ -1,0 +1,48 @@
+"""`backup create` writes its file and its audit event together (both backends): the file is
+packed under a partial name and takes its own inside the transaction that records it. A
+`backup create` killed after its rename used to leave a complete backup with no
+`backup.create` event, and an empty temporary folder beside it (found by an interruption
+audit). Here the commit fails after the rename: no backup file, no event, nothing left
+beside it; an ordinary run leaves the file and its event and nothing else."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from oms import backup
+from oms.book import Ctx
+from oms.schema import audit_events
+from oms.store import Store
+
+NOW = datetime(2026, 11, 25, 15, tzinfo=UTC)
+
+
+def _events(store: Store) -> list[str]:
+    with store.read() as conn:
+        q = sa.select(audit_events.c.action).where(audit_events.c.action == "backup.create")
+        return list(conn.execute(q).scalars())
+
+
+def test_a_backup_file_is_never_left_without_its_event(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "backups"
+    out = folder / "book.tar"
+    real = backup.fsync_path
+
+    def fail_after_the_rename(path: Path) -> None:
+        real(path)
+        if path == out.parent and out.exists():  # renamed: the commit is next
+            raise OSError("disk gone")
+
+    with monkeypatch.context() as m:
+        m.setattr(backup, "fsync_path", fail_after_the_rename)
+        with pytest.raises(OSError, match="disk gone"):
+            backup.create(store, Ctx("ops", NOW), out)
+    assert list(folder.iterdir()) == []  # no backup, no partial file, no temporary folder
+    assert _events(store) == []
+    assert backup.create(store, Ctx("ops", NOW), out).path == out
+    assert [p.name for p in folder.iterdir()] == ["book.tar"]
+    assert _events(store) == ["backup.create"]
