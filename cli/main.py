@@ -152,6 +152,18 @@ def command(args: Sequence[str] = ()) -> Any:
     return found
 
 
+INTERRUPTED = 130  # the exit code of a command stopped by Ctrl-C (128 + SIGINT), as typer's
+
+
+def _interrupted() -> None:
+    """Ctrl-C: exit 130, saying what it means for the book."""
+    sys.stderr.write(
+        "\ntieout: interrupted: what the command committed before stays, what it was in the "
+        "middle of was rolled back (nothing is half-written)\n"
+    )
+    sys.exit(INTERRUPTED)
+
+
 def run() -> None:
     """Console entry point: the one place that maps errors to exit codes."""
     # psycopg logs what it could not clean up after a lost connection ("error ignored
@@ -170,7 +182,11 @@ def run() -> None:
         sys.stderr.write(f"tieout: {printable(message)}\n")
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            _interrupted()
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:  # before typer ran the command (while starting up)
+        _interrupted()
     except typer.TyperException as exc:  # usage errors: exit 2
         show = getattr(exc, "show", None)
         if callable(show):
@@ -194,6 +210,8 @@ def run() -> None:
     except UnicodeDecodeError as exc:
         sys.stderr.write(f"tieout: input is not valid UTF-8: {exc.reason} at byte {exc.start}\n")
         sys.exit(3)
+    if code == INTERRUPTED:  # typer's answer to Ctrl-C, returned without standalone mode
+        _interrupted()
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -33,3 +34,35 @@ def test_the_console_script_uses_the_default_database_and_exit_codes(tmp_path: P
     assert usage.returncode == 2
     verify = run("audit", "verify", "--json", cwd=tmp_path)
     assert json.loads(verify.stdout)["ok"] is True
+
+
+_AS_AT_A_TERMINAL = (  # a background process may start with SIGINT ignored; a terminal's has it
+    "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "from cli.main import run; sys.argv[0] = 'tieout'; run()"
+)
+
+
+def test_ctrl_c_exits_130_and_says_what_it_means(tmp_path: Path) -> None:
+    """Ctrl-C in the middle of a command: exit 130 and a line saying that what was committed
+    stays and nothing is half-written (it used to exit 130 with no word, or with a traceback
+    when it came while the command's modules were loading)."""
+    env = {**os.environ, "TIEOUT_ACTOR": "ops", "PYTHONUNBUFFERED": "1"}
+    env.pop("TIEOUT_DB", None)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = root
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _AS_AT_A_TERMINAL, "demo"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # the demo has begun its day
+        assert first.startswith("tieout demo"), first
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "tieout: interrupted: what the command committed before stays" in err
+    assert "Traceback" not in err
