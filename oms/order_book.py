@@ -1370,6 +1370,18 @@ def _check_replace(conn: Connection, ctx: Ctx, order: Order, request: Any) -> No
     """The pre-trade checks again, on a replace's new terms (exit 4 when they fail)."""
     if not isinstance(request, orders.RequestReplace) or not order.live:
         return  # the transition table refuses a replace of a finished order
+    # a paper order whose day or date is over (expire-due has not expired it yet: no bar fills
+    # it any more, and an amend must not either); an external venue answers for its own orders
+    exchange = book.get_instrument(conn, order.symbol).exchange
+    ran_out = due_at(order, exchange, ctx.now) if order.venue == PAPER else None
+    if ran_out is not None:
+        raise Refused(
+            f"order amend {order.order_id}",
+            f"the order's time in force ({order.tif.value}) ran out at {utc_iso(ran_out)}: it "
+            "can no longer trade (`tieout order expire-due` expires it); cancel it, or submit "
+            "a new order",
+            "time_in_force_ran_out",
+        )
     quantity = request.quantity if request.quantity is not None else order.quantity
     limit = request.limit_price if request.limit_price is not None else order.limit_price
     stop = request.stop_price if request.stop_price is not None else order.stop_price

@@ -1,12 +1,13 @@
 """Through the real command on both backends: a cancel or replace request's new client order
 id is taken at the request (never by another order, never one the account used), and a gtd
-order's expire date is the last day it may trade."""
+order's expire date is the last day it may trade, and an order whose time in force ran out
+cannot be amended back into trading."""
 
 from pathlib import Path
 
 from tests.cli.test_exec_apply_review import apply, book, external, shown
 from tests.cli.test_order_cli import _audit_actions, fix_line, report
-from tests.conftest import Tieout
+from tests.conftest import Tieout, write
 
 __all__ = ["book"]  # the fixture, used by name
 
@@ -88,30 +89,62 @@ def test_a_gtd_order_whose_expire_date_is_past_is_refused(book: Tieout) -> None:
     assert now.ok(*args, "2026-12-03", "--json").json()["status"] == "new"  # today: it may trade
 
 
+def test_an_order_whose_time_in_force_ran_out_is_not_amended_into_a_fill(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """A paper day order of Monday and a gtd order for Monday, not expired yet (expire-due has
+    not run): on Tuesday an amend to a marketable limit used to reprice them and fill them at
+    Tuesday's price, an execution the client never authorised. It is refused (exit 4) and
+    recorded; the orders are untouched, a cancel still works, and expire-due expires the
+    other at Monday's close."""
+    book.ok("instrument", "add", "NYSE1", "--exchange", "XNYS", "--currency", "USD")
+    monday = book.at("2026-03-09T15:00:00Z")
+    bars = "time,symbol,open,high,low,close,volume\n"
+    monday.ok("md", "import", write(tmp_path / "mon.csv",
+              bars + "2026-03-09T14:59:00Z,NYSE1,100,100,100,100,100000\n"))
+
+    def limit_buy(*tif: str) -> dict:
+        return monday.ok("order", "submit", "--account", "A1", "--symbol", "NYSE1", "--side",
+                         "buy", "--qty", "10", "--type", "limit", "--limit", "95", *tif,
+                         "--json").json()  # fmt: skip
+
+    day, gtd = limit_buy(), limit_buy("--tif", "gtd", "--expire-at", "2026-03-09")
+    tuesday = book.at("2026-03-10T15:00:00Z")
+    tuesday.ok("md", "import", write(tmp_path / "tue.csv",
+               bars + "2026-03-10T14:59:00Z,NYSE1,101,101,101,101,100000\n"))
+    for order in (day, gtd):
+        r = tuesday("order", "amend", order["order_id"], "--limit", "101")
+        assert r.code == 4, r.err
+        assert "ran out at 2026-03-09T20:00:00.000000Z" in r.err
+        assert tuesday.ok("order", "show", order["order_id"], "--json").json()["status"] == "new"
+    assert tuesday.ok("exec", "list", "--json").json() == []
+    assert tuesday.ok("order", "cancel", day["order_id"], "--json").json()["status"] == "canceled"
+    (expired,) = tuesday.ok("order", "expire-due", "--json").json()
+    assert (expired["order_id"], expired["updated_at"]) == (
+        gtd["order_id"], "2026-03-09T20:00:00.000000Z")
+
+
 def test_an_expiry_is_dated_at_the_close_whenever_the_job_runs(
     book: Tieout, tmp_path: Path
 ) -> None:
     """A day order placed on Friday expires at Friday's close (21:00 UTC in December). Run on
     Monday morning, `expire-due` used to date the expiry Monday, the time the job ran: the
     order's history and `updated_at` now say Friday's close; the audit event is dated when the
-    job ran and names the close it applied."""
+    job ran and names the close it applied. An amend after the close is refused: the order
+    can no longer trade (an amend used to reprice it and fill it in a later session)."""
     book.ok("instrument", "add", "NYSE1", "--exchange", "XNYS", "--currency", "USD")
     placed = book.at("2026-12-04T15:00:00Z").ok(
         "order", "submit", "--account", "A1", "--symbol", "NYSE1", "--side", "buy", "--qty",
         "1", "--type", "limit", "--limit", "90", "--json",
     ).json()  # fmt: skip
-    late = book.at("2026-12-04T16:00:00Z").ok(
-        "order", "submit", "--account", "A1", "--symbol", "NYSE1", "--side", "buy", "--qty",
-        "2", "--type", "limit", "--limit", "90", "--json",
-    ).json()  # fmt: skip
-    # amended down after the close: its expiry is dated then, never before its last change
-    book.at("2026-12-04T21:30:00Z").ok("order", "amend", late["order_id"], "--qty", "1")
+    late = book.at("2026-12-04T21:30:00Z")("order", "amend", placed["order_id"], "--qty", "2")
+    assert late.code == 4 and (
+        "the order's time in force (day) ran out at 2026-12-04T21:00:00.000000Z" in late.err
+    )
     monday = book.at("2026-12-07T13:00:00Z")
-    done, later = monday.ok("order", "expire-due", "--json").json()
+    (done,) = monday.ok("order", "expire-due", "--json").json()
     assert (done["order_id"], done["status"]) == (placed["order_id"], "expired")
     assert done["updated_at"] == "2026-12-04T21:00:00.000000Z"
-    assert (later["order_id"], later["updated_at"]) == (
-        late["order_id"], "2026-12-04T21:30:00.000000Z")
     order = monday.ok("order", "show", placed["order_id"], "--json").json()
     assert order["updated_at"] == "2026-12-04T21:00:00.000000Z"
     assert [(h["status"], h["at"]) for h in order["history"]][-1] == (
@@ -119,8 +152,6 @@ def test_an_expiry_is_dated_at_the_close_whenever_the_job_runs(
     events = [e for e in _audit_actions(book, tmp_path) if e["action"] == "order.expire"]
     close = "2026-12-04T21:00:00.000000Z"
     assert [(e["at"], e["payload"]["session_close"], e["payload"]["expired_at"])
-            for e in events] == [("2026-12-07T13:00:00.000000Z", close, close),
-                                 ("2026-12-07T13:00:00.000000Z", close,
-                                  "2026-12-04T21:30:00.000000Z")]  # fmt: skip
+            for e in events] == [("2026-12-07T13:00:00.000000Z", close, close)]  # fmt: skip
     assert monday.ok("order", "expire-due", "--json").json() == []  # once
     assert monday.ok("audit", "verify", "--json").json()["ok"] is True
