@@ -166,13 +166,26 @@ def _session_label(exchange: str, at: datetime) -> tuple[date, tuple[datetime, d
 
 def trade_date(exchange: str, at: datetime) -> date:
     """The trade date of an execution at a time: the date of the session it falls in (Sydney's
-    morning session, in the UTC evening before, trades on the local date), else (24/7, or
-    outside any session) its UTC date."""
-    if exchange != ALWAYS_OPEN:
-        found = _session_label(exchange, at)
-        if found is not None:
-            return found[0]
-    return at.astimezone(UTC).date()
+    morning session, in the UTC evening before, trades on the local date). Outside a session
+    (a US after-hours trade at 20:30 New York time, which is the next day in UTC; Tokyo's
+    trades before the open, the day before in UTC): the exchange's local date, or, when that
+    date has no session (a weekend, a holiday), the next session's. 24/7: the UTC date."""
+    if exchange == ALWAYS_OPEN:
+        return at.astimezone(UTC).date()
+    found = _session_label(exchange, at)
+    if found is not None:
+        return found[0]
+    import pandas as pd
+
+    cal = get_calendar(exchange)
+    local = at.astimezone(cal.tz).date()
+    ts = pd.Timestamp(local)
+    if not cal.first_session <= ts <= cal.last_session:
+        return local
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        session = cal.date_to_session(ts, direction="next")
+    return date(session.year, session.month, session.day)
 
 
 def next_close(exchange: str, after: datetime) -> datetime:

@@ -2,7 +2,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from oms.calendars import session_bounds, settlement_date
+from oms.calendars import session_bounds, settlement_date, trade_date
 from oms.errors import BadInput
 
 
@@ -58,3 +58,24 @@ def test_a_day_order_lives_until_the_next_close(after: datetime, close: datetime
     assert next_close("XNYS", after) == close
     assert next_close("24/7", after) == datetime(after.year, after.month, after.day,
                                                   tzinfo=UTC) + timedelta(days=1)
+
+
+@pytest.mark.parametrize(("exchange", "at", "traded"), [
+    # in a session: its label (Sydney's morning session is the evening before in UTC)
+    ("XNYS", "2026-07-10T15:00:00Z", date(2026, 7, 10)),
+    ("XASX", "2026-03-01T23:30:00Z", date(2026, 3, 2)),
+    # outside one: the exchange's local date, not the UTC date (they used to give 07-11, a
+    # Saturday, for a Friday after-hours trade, and 03-02 for Tokyo's Tuesday pre-open)
+    ("XNYS", "2026-07-11T00:30:00Z", date(2026, 7, 10)),  # Friday 20:30 New York
+    ("XNYS", "2026-07-10T12:00:00Z", date(2026, 7, 10)),  # Friday 08:00, before the open
+    ("XTKS", "2026-03-02T23:30:00Z", date(2026, 3, 3)),  # Tuesday 08:30 Tokyo
+    ("XTKS", "2026-03-03T03:00:00Z", date(2026, 3, 3)),  # Tokyo's lunch break
+    # a local date without a session: the next session's
+    ("XNYS", "2026-07-11T15:00:00Z", date(2026, 7, 13)),  # Saturday
+    ("XLON", "2026-12-25T10:00:00Z", date(2026, 12, 29)),  # Christmas, then Boxing Day
+    ("24/7", "2026-07-11T00:30:00Z", date(2026, 7, 11)),  # the UTC date
+])  # fmt: skip
+def test_the_trade_date_is_the_exchange_s_business_date(
+    exchange: str, at: str, traded: date
+) -> None:
+    assert trade_date(exchange, datetime.fromisoformat(at)) == traded
