@@ -188,6 +188,19 @@ def trade_date(exchange: str, at: datetime) -> date:
     return date(session.year, session.month, session.day)
 
 
+def day_end(exchange: str, day: date) -> datetime:
+    """The first instant (UTC) after a date on an exchange: the local midnight that ends it in
+    the exchange's time zone (24/7: UTC midnight). A position marked as of a date takes the
+    last price before it: Sydney's next session, which opens the UTC evening before, is not
+    that date's."""
+    if exchange == ALWAYS_OPEN:
+        nxt = day + timedelta(days=1)
+        return datetime(nxt.year, nxt.month, nxt.day, tzinfo=UTC)
+    tz = get_calendar(exchange).tz
+    nxt = day + timedelta(days=1)
+    return datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz).astimezone(UTC)
+
+
 def next_close(exchange: str, after: datetime) -> datetime:
     """The first session close of the exchange after a time (UTC); for 24/7 markets the end of
     the UTC day. A day order placed at that time expires then."""

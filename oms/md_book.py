@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, Connection, and_, delete, func, or_, selec
 
 from oms import audit, tabular
 from oms.book import Ctx, get_instrument, get_setting, put_setting
+from oms.calendars import day_end
 from oms.errors import NotFound
 from oms.marketdata import (
     MAX_JUMP_SETTING,
@@ -206,6 +207,20 @@ def last_prices(
     """last_price for many symbols in one query; symbols without a bar are left out."""
     bars = _latest_bars(conn, dict.fromkeys(symbols, at))
     return {sym: bar.close for sym, bar in bars.items()}
+
+
+def last_prices_on(conn: Connection, symbols: Iterable[str], day: date) -> dict[str, Decimal]:
+    """The marks as of a date: each symbol's last price before the end of that date on its
+    exchange (calendars.day_end: local midnight; 24/7 instruments, UTC midnight), not before
+    UTC midnight, which is already in Sydney's next session. Symbols without a bar, or not
+    listed, are left out."""
+    wanted = sorted(set(symbols))
+    if not wanted:
+        return {}
+    i = instruments.c
+    listed = conn.execute(select(i.symbol, i.exchange).where(i.symbol.in_(wanted))).all()
+    cutoffs = {str(sym): day_end(str(exchange), day) for sym, exchange in listed}
+    return {sym: bar.close for sym, bar in _latest_bars(conn, cutoffs).items()}
 
 
 def last_bar(conn: Connection, symbol: str) -> Bar:

@@ -57,7 +57,11 @@ def positions(
     built = _build(conn, account, as_of, method)
     built = position_carry.with_carried(conn, account, built, as_of)  # archived P&L
     symbols = sorted({sym for _, sym in built})
-    marks = md_book.last_prices(conn, symbols, end_of(as_of) if as_of else None)
+    marks = (
+        md_book.last_prices_on(conn, symbols, as_of)
+        if as_of
+        else md_book.last_prices(conn, symbols)
+    )
     return [
         PositionLine(built[key], lots.value(built[key], marks.get(key[1]))) for key in sorted(built)
     ]

@@ -28,7 +28,6 @@ from sqlalchemy import Connection, String, cast, func, or_, select
 from oms import bulk, lots, md_book
 from oms import executions as executions_mod
 from oms.ledger import SETTLEMENT
-from oms.positions import end_of
 from oms.schema import executions, journal_entries, journal_postings
 from oms.values import EXACT, ZERO, dec_str, utc_iso
 from recon.canonical import MONEY, SETTLEMENT_LINE, conform, empty
@@ -170,7 +169,7 @@ def internal_positions(
         key = (f.account, f.symbol)
         signed = f.quantity if f.side.value == "buy" else x.minus(f.quantity)
         held[key] = x.add(held.get(key, ZERO), signed)
-    marks = md_book.last_prices(conn, sorted({s for _, s in held}), end_of(day))
+    marks = md_book.last_prices_on(conn, sorted({s for _, s in held}), day)
     rows = [
         (f"{a}|{s}", a, s, dec_str(q), dec_str(marks[s]) if s in marks else None)
         for (a, s), q in sorted(held.items())

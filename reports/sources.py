@@ -95,7 +95,7 @@ def _marks(
     before = period_from - timedelta(days=1)
     marks = [
         Mark(sym, before, px)
-        for sym, px in md_book.last_prices(conn, symbols, end_of(before)).items()
+        for sym, px in md_book.last_prices_on(conn, symbols, before).items()
     ]
     a = bar_aggregates.c
     for i in range(0, len(symbols), 500):

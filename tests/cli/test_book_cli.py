@@ -386,3 +386,29 @@ def test_lots_by_method(tieout: Tieout, tmp_path: Path) -> None:
     assert pooled[1] == "15" and pooled[2] == "1575.000000000000"
     r = tieout("lots", "--account", "A1", "--symbol", "MSFT")
     assert r.code == 5
+
+
+def test_positions_as_of_a_date_are_marked_on_that_date_of_the_exchange(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """Sydney (AEDT, UTC+11): Friday's ASX session opens at 23:00 UTC on Thursday. A position
+    as of Thursday used to be marked at a price of Friday's session once one was in (bars
+    before UTC midnight), so Thursday's figures changed with the time they were asked; the
+    mark is now the last price before the end of Thursday in Sydney."""
+    thursday = tieout.at("2026-03-05T05:00:00Z")  # 16:00 AEDT, after the close
+    thursday.ok("instrument", "add", "BHP", "--exchange", "XASX", "--currency", "AUD")
+    thursday.ok("account", "open", "A1", "--currency", "AUD")
+    thursday.ok("exec", "import", write(
+        tmp_path / "e.csv",
+        "exec_id,account,symbol,side,quantity,price,trade_date,venue\n"
+        "E1,A1,BHP,buy,100,50,2026-03-05,ASX\n"))  # fmt: skip
+    bars = "time,symbol,open,high,low,close,volume\n"
+    thursday.ok("md", "import", write(tmp_path / "thu.csv", bars +
+                                      "2026-03-05T04:59:00Z,BHP,50,50,50,50,1000\n"))
+    friday = tieout.at("2026-03-05T23:35:00Z")  # 10:35 AEDT on Friday
+    friday.ok("md", "import", write(tmp_path / "fri.csv", bars +
+                                    "2026-03-05T23:30:00Z,BHP,60,60,60,60,1000\n"))
+    (pos,) = friday.ok("positions", "--account", "A1", "--as-of", "2026-03-05", "--json").json()
+    assert (pos["market_price"], pos["unrealized_pnl"]) == ("50", "0")
+    (now,) = friday.ok("positions", "--account", "A1", "--json").json()
+    assert now["market_price"] == "60"  # today's: the last price

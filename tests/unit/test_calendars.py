@@ -2,7 +2,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from oms.calendars import session_bounds, settlement_date, trade_date
+from oms.calendars import day_end, session_bounds, settlement_date, trade_date
 from oms.errors import BadInput
 
 
@@ -79,3 +79,14 @@ def test_the_trade_date_is_the_exchange_s_business_date(
     exchange: str, at: str, traded: date
 ) -> None:
     assert trade_date(exchange, datetime.fromisoformat(at)) == traded
+
+
+@pytest.mark.parametrize(("exchange", "day", "end"), [
+    ("XNYS", date(2026, 7, 10), "2026-07-11T04:00:00+00:00"),  # EDT midnight
+    ("XASX", date(2026, 3, 5), "2026-03-05T13:00:00+00:00"),  # AEDT midnight: before the
+    # next session, which opens at 23:00Z
+    ("XTKS", date(2026, 3, 3), "2026-03-03T15:00:00+00:00"),
+    ("24/7", date(2026, 3, 5), "2026-03-06T00:00:00+00:00"),
+])  # fmt: skip
+def test_a_date_ends_at_the_exchange_s_local_midnight(exchange: str, day: date, end: str) -> None:
+    assert day_end(exchange, day) == datetime.fromisoformat(end)
