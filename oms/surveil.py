@@ -3,8 +3,10 @@
 No I/O, no clock, no database: the edge (oms.surveil_book) reads one business date's orders with
 their events, the effective executions (corrections and busts applied), the accounts' history,
 the opening positions, the market bars and the sessions, and stores the alerts these rules
-return. Every number is a Decimal, every time timezone-aware UTC; the business date is the UTC
-date (an execution's trade date; an order event's time).
+return. Every number is a Decimal, every time timezone-aware UTC; the business date is the
+date on each instrument's exchange: an execution's trade date, and for an order event the
+local day of its exchange (Market.day_from to day_to: Sydney's session of a date opens the UTC
+evening before); the UTC day for 24/7 instruments and where no market is given.
 
 Thresholds are settings `surveil.<name>` (see PARAMS; `tieout surveil settings set NAME VALUE`).
 "Owner": accounts linked in the setting `links` ("A1,A2;B1,B2": groups of accounts with one
@@ -436,10 +438,15 @@ class Market:
     always_open: bool = False
     session_open: datetime | None = None
     session_close: datetime | None = None
+    # the date on the exchange: from its local midnight to the next (None: the UTC day)
+    day_from: datetime | None = None
+    day_to: datetime | None = None
 
     def __post_init__(self) -> None:
         if (self.session_open is None) != (self.session_close is None):
             raise ValueError("give a session's open and close, or neither")
+        if (self.day_from is None) != (self.day_to is None):
+            raise ValueError("give the date's start and end on the exchange, or neither")
 
 
 @dataclass(frozen=True, slots=True)
@@ -533,7 +540,12 @@ def _orders_of(trades: Iterable[Trade], data: DayData) -> tuple[OrderFact, ...]:
     return tuple(o for o in data.orders if o.order_id in ids)
 
 
-def _on_day(at: datetime, data: DayData) -> bool:
+def _on_day(at: datetime, data: DayData, symbol: str) -> bool:
+    """Whether a time falls on the date on the symbol's exchange (its local day: Sydney's
+    session of a date opens the UTC evening before), else on the UTC day."""
+    market = data.markets.get(symbol)
+    if market is not None and market.day_from is not None and market.day_to is not None:
+        return market.day_from <= at < market.day_to
     return data.start <= at < data.end
 
 
@@ -612,7 +624,7 @@ def wash_trades(data: DayData, s: Settings) -> list[Alert]:
 
 def _submitted_today(data: DayData) -> list[OrderFact]:
     return sorted(
-        (o for o in data.orders if _on_day(o.submitted_at, data)),
+        (o for o in data.orders if _on_day(o.submitted_at, data, o.symbol)),
         key=lambda o: (o.submitted_at, o.order_id),
     )
 
@@ -1064,7 +1076,7 @@ def order_rate(data: DayData, s: Settings) -> list[Alert]:
     by_account: dict[str, list[tuple[datetime, OrderFact]]] = defaultdict(list)
     for o in data.orders:
         for at in o.messages():
-            if _on_day(at, data):
+            if _on_day(at, data, o.symbol):
                 by_account[o.account].append((at, o))
     alerts = []
     for account, messages in sorted(by_account.items()):

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, and_, or_, select
 from oms import audit, executions, lots
 from oms import surveil as sv
 from oms.book import Ctx, get_account, get_setting, put_setting
-from oms.calendars import ALWAYS_OPEN, session_bounds
+from oms.calendars import ALWAYS_OPEN, day_end, session_bounds
 from oms.errors import NotFound
 from oms.marketdata import Bar
 from oms.schema import executions as executions_table
@@ -31,6 +31,7 @@ from oms.store import Store, next_id
 from oms.values import Side, day_start, dec_str, utc_iso
 
 _IN_CHUNK = 1000
+_DAY = timedelta(days=1)
 _OR_CHUNK = 200
 
 
@@ -67,9 +68,13 @@ def set_setting(store: Store, ctx: Ctx, name: str, text: str) -> sv.Settings:
 # ---- reading a day ---------------------------------------------------------------------------
 
 
-def _order_facts(conn: Connection, start: datetime, end: datetime) -> list[sv.OrderFact]:
-    """Orders with an event on the date, with all their events."""
+def _order_facts(conn: Connection, day: date) -> list[sv.OrderFact]:
+    """Orders with an event on the date, with all their events. The date is the one on each
+    order's exchange (its local day, calendars.day_end): Sydney's session of a date opens the
+    UTC evening before, so the events are read from the UTC day before to the UTC day after,
+    and kept where one falls on the date."""
     ev = order_events.c
+    start, end = day_start(day - timedelta(days=1)), day_start(day + timedelta(days=2))
     ids = sorted(
         conn.execute(select(ev.order_id).where(ev.at >= start, ev.at < end).distinct()).scalars()
     )
@@ -110,8 +115,18 @@ def _order_facts(conn: Connection, start: datetime, end: datetime) -> list[sv.Or
                     tuple(events.get(r.order_id, ())),
                 )
             )
+    markets = _markets(conn, {f.symbol for f in facts}, day)
+    facts = [f for f in facts if any(_on_date(e.at, markets.get(f.symbol), day) for e in f.events)]
     facts.sort(key=lambda f: (f.submitted_at, f.order_id))
     return facts
+
+
+def _on_date(at: datetime, market: sv.Market | None, day: date) -> bool:
+    """Whether a time falls on the date on the market's exchange (its local day), else on
+    the UTC day."""
+    if market is not None and market.day_from is not None and market.day_to is not None:
+        return market.day_from <= at < market.day_to
+    return day_start(day) <= at < day_start(day + timedelta(days=1))
 
 
 def _order_ids(
@@ -181,11 +196,13 @@ def _markets(conn: Connection, symbols: Iterable[str], day: date) -> dict[str, s
             if exchange == ALWAYS_OPEN:
                 out[symbol] = sv.Market(symbol, always_open=True)
                 continue
-            bounds = session_bounds(exchange, day)
-            out[symbol] = (
-                sv.Market(symbol)
-                if bounds is None
-                else sv.Market(symbol, session_open=bounds[0], session_close=bounds[1])
+            bounds = session_bounds(exchange, day) or (None, None)
+            out[symbol] = sv.Market(
+                symbol,
+                session_open=bounds[0],
+                session_close=bounds[1],
+                day_from=day_end(exchange, day - _DAY),  # the date on the exchange
+                day_to=day_end(exchange, day),
             )
     return out
 
@@ -212,10 +229,9 @@ def _close_bars(conn: Connection, data: sv.DayData, window: timedelta) -> list[B
 
 
 def day_data(conn: Connection, day: date, s: sv.Settings) -> sv.DayData:
-    """Everything the rules read about a business date (UTC)."""
-    start = day_start(day)
-    end = day_start(day + timedelta(days=1))
-    facts = _order_facts(conn, start, end)
+    """Everything the rules read about a business date (each exchange's: trades by their
+    trade date, orders by the trade date of their events)."""
+    facts = _order_facts(conn, day)
     today, past, opening = _trades(conn, day, s.history_days)
     symbols = {t.symbol for t in today} | {o.symbol for o in facts}
     data = sv.DayData(

@@ -271,3 +271,32 @@ def test_settings_show_set_and_refuse(tieout: Tieout) -> None:
     assert tieout("surveil", "list", "--rule", "nonsense").code == 3
     assert tieout("surveil", "show", "99").code == 5
     assert "0 alert(s) for 2026-01-21" in tieout.ok("surveil", "run", "--date", "2026-01-21").out
+
+
+def test_spoofing_in_the_first_hour_of_a_sydney_session_is_seen(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """AEDT (UTC+11): Monday's ASX session opens at 23:00 UTC on Sunday. Orders placed and
+    canceled at 10:05 Monday Sydney time carry Sunday's UTC date while their trades carry
+    Monday's trade date: `surveil run` read orders by UTC day and trades by trade date, so a
+    spoof in that first hour was seen on neither date. Orders are now read by the trade date
+    of their events on their exchange."""
+    t = tieout.at("2026-03-01T23:04:00Z")
+    t.ok("instrument", "add", "BHP", "--exchange", "XASX", "--currency", "AUD")
+    t.ok("account", "open", "ACC", "--currency", "AUD")
+    t.ok("cash", "deposit", "ACC", "100000000")
+    t.ok("md", "import", write(tmp_path / "b.csv", "time,symbol,open,high,low,close,volume\n"
+                               "2026-03-01T23:03:00Z,BHP,50,50,50,50,1000000\n"))
+
+    def order(at: str, *args: str) -> None:
+        tieout.at(at).ok("order", "submit", "--account", "ACC", "--symbol", "BHP", *args)
+
+    order("2026-03-01T23:04:00Z", "--side", "buy", "--qty", "1000")
+    order("2026-03-01T23:05:00Z", "--side", "buy", "--qty", "10000", "--type", "limit",
+          "--limit", "46", "--tif", "gtc", "--client-order-id", "S1")  # fmt: skip
+    order("2026-03-01T23:05:03Z", "--side", "sell", "--qty", "100")
+    tieout.at("2026-03-01T23:05:06Z").ok("order", "cancel", "--client-order-id", "S1")
+    later = tieout.at("2026-03-03T12:00:00Z")
+    monday = later.ok("surveil", "run", "--date", "2026-03-02", "--json").json()
+    assert "spoofing" in {a["rule"] for a in monday}, monday
+    assert later.ok("surveil", "run", "--date", "2026-03-01", "--json").json() == []
