@@ -18,6 +18,7 @@ from cli.common import (
     say,
 )
 from oms import access, book, refdata, risk_limits
+from oms.calendars import DEFAULT_SETTLEMENT_DAYS
 from oms.errors import BadInput
 from oms.values import dec_str, parse_currency
 
@@ -139,6 +140,43 @@ def instrument_unrestrict(
 ) -> None:
     """Take an instrument off the restricted list."""
     _restrict(symbol, False, reason, db, actor, json)
+
+
+settlement_app = typer.Typer(
+    help="Settlement cycles per exchange (sessions from trade date to settlement; default T+1).",
+    no_args_is_help=True,
+)
+instrument_app.add_typer(settlement_app, name="settlement")
+
+
+@settlement_app.command("set")
+def settlement_set(
+    exchange: Annotated[str, typer.Argument(help="exchange_calendars name (XLON, XTKS...)")],
+    days: Annotated[str, typer.Argument(help="sessions after the trade date: 2 for T+2")],
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Set an exchange's settlement cycle (audited): the settlement date of the trades booked
+    from now on whose file or report gives none (paper fills, drop copies, `exec import`)."""
+    cycle = book.set_settlement_days(open_store(db), make_ctx(actor), exchange, days)
+    if json:
+        emit_json({"exchange": exchange, "settlement_days": cycle})
+    else:
+        say(f"{exchange} settles T+{cycle}")
+
+
+@settlement_app.command("show")
+def settlement_show(db: DbOpt = None, json: JsonOpt = False) -> None:
+    """The settlement cycles set per exchange, and the default for the others."""
+    with open_store(db).read() as conn:
+        cycles = book.settlement_cycles(conn)
+    if json:
+        emit_json({"default": DEFAULT_SETTLEMENT_DAYS, "exchanges": cycles})
+        return
+    say(f"default: T+{DEFAULT_SETTLEMENT_DAYS}")
+    for exchange, cycle in cycles.items():
+        say(f"{exchange}: T+{cycle}")
 
 
 @account_app.command("open")

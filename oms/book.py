@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, text
 
 from oms import audit, ledger
+from oms.calendars import DEFAULT_SETTLEMENT_DAYS, check_exchange
 from oms.errors import AlreadyExists, BadInput, NotFound, Refused
 from oms.schema import (
     ExactDecimal,
@@ -459,3 +460,48 @@ def withdraw(
             },
         )
         return entry_id, cash_balance(conn, account)
+
+
+# ---- settlement cycles ---------------------------------------------------------------------
+
+SETTLEMENT_PREFIX = "settlement-days."  # settings: settlement-days.<EXCHANGE> = sessions
+MAX_SETTLEMENT_DAYS = 10
+
+
+def settlement_days(conn: Connection, exchange: str) -> int:
+    """The settlement cycle of an exchange in sessions after the trade date: its setting, else
+    T+1 (calendars.DEFAULT_SETTLEMENT_DAYS: the contract's default; US, Canadian and Mexican
+    markets settle T+1, most others T+2 until they move, which `instrument settlement set`
+    records)."""
+    stored = get_setting(conn, SETTLEMENT_PREFIX + exchange)
+    return DEFAULT_SETTLEMENT_DAYS if stored is None else int(stored)
+
+
+def settlement_cycles(conn: Connection) -> dict[str, int]:
+    """The exchanges whose settlement cycle is set, with it."""
+    s = settings.c
+    rows = conn.execute(
+        select(s.key, s.value).where(s.key.startswith(SETTLEMENT_PREFIX)).order_by(s.key)
+    )
+    return {str(key)[len(SETTLEMENT_PREFIX) :]: int(value) for key, value in rows}
+
+
+def set_settlement_days(store: Store, ctx: Ctx, exchange: str, days: str) -> int:
+    """Set an exchange's settlement cycle (audited); it dates the settlement of every trade
+    booked from then on (trades booked before keep theirs)."""
+    check_exchange(exchange)
+    if not days.isdigit() or not 0 <= int(days) <= MAX_SETTLEMENT_DAYS:
+        raise BadInput(
+            "settlement days",
+            f"{days!r}: give the sessions from trade date to settlement, 0 to "
+            f"{MAX_SETTLEMENT_DAYS} (2 for T+2)",
+        )
+    with store.write() as conn:
+        put_setting(
+            conn,
+            ctx,
+            SETTLEMENT_PREFIX + exchange,
+            str(int(days)),
+            default=str(DEFAULT_SETTLEMENT_DAYS),
+        )
+    return int(days)

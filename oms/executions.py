@@ -196,7 +196,8 @@ def read_file(conn: Connection, path: str) -> tuple[tabular.TextFile, pl.DataFra
         .iter_rows()
     ):
         try:
-            settle_of.append((exchange, day, settlement_date(exchange, day), None))
+            cycle = book.settlement_days(conn, exchange)
+            settle_of.append((exchange, day, settlement_date(exchange, day, cycle), None))
         except BadInput as exc:
             settle_of.append((exchange, day, None, exc.why))
     defaults = pl.DataFrame(

@@ -77,6 +77,7 @@ PERMISSIONS: Final[Mapping[str, frozenset[str]]] = {
     "instrument import": _roles(_O, _A),
     "instrument restrict": _roles(_O, _C, _A),  # putting a symbol on the list: ops or compliance
     "instrument unrestrict": _roles(_C, _A),  # taking it off: compliance
+    "instrument settlement set": _roles(_O, _A),
     "account open": _roles(_O, _A),
     "cash deposit": _roles(_O, _A),
     "cash withdraw": _roles(_O, _A),

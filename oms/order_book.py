@@ -1285,7 +1285,7 @@ def _book_fill(
         currency=inst.currency,
         exec_time=exec_time,
         traded=traded,
-        settle=settlement_date(inst.exchange, traded),
+        settle=settlement_date(inst.exchange, traded, book.settlement_days(conn, inst.exchange)),
         booked_at=ctx.now,
         actor=ctx.actor,
         commission=commission,
@@ -1752,7 +1752,9 @@ def _fill_terms(
     instrument = book.get_instrument(conn, order.symbol)
     exchange = instrument.exchange
     trade = times.trade_date or trade_date(exchange, exec_time)
-    settle = times.settle_date or settlement_date(exchange, trade)
+    settle = times.settle_date or settlement_date(
+        exchange, trade, book.settlement_days(conn, exchange)
+    )
     if settle < trade:
         raise BadInput(
             "SettlDate (64)", f"{settle.isoformat()} is before the trade date {trade.isoformat()}"
@@ -1800,7 +1802,8 @@ def _correction_terms(
     settle = times.settle_date
     instrument = book.get_instrument(conn, order.symbol)
     if times.trade_date is not None and settle is None:
-        settle = settlement_date(instrument.exchange, times.trade_date)
+        exchange = instrument.exchange
+        settle = settlement_date(exchange, times.trade_date, book.settlement_days(conn, exchange))
     commission = (
         fix.commission(report, command.quantity, command.price, currency=instrument.currency)
         if report.get(12)

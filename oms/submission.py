@@ -1207,7 +1207,8 @@ class Group:
         found = self.settle.get(exchange)
         if found is None:
             traded = trade_date(exchange, self.now)
-            found = self.settle[exchange] = (traded, settlement_date(exchange, traded))
+            cycle = book.settlement_days(self.conn, exchange)
+            found = self.settle[exchange] = (traded, settlement_date(exchange, traded, cycle))
         return found
 
     def _move_on(self, acct: AccountBook, order: Order) -> None:

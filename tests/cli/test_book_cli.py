@@ -1,6 +1,7 @@
 """The contract through the real command, on SQLite and PostgreSQL: reference data, cash,
 execution import (and every way a file can be bad), positions, lots and the audit trail."""
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -412,3 +413,40 @@ def test_positions_as_of_a_date_are_marked_on_that_date_of_the_exchange(
     assert (pos["market_price"], pos["unrealized_pnl"]) == ("50", "0")
     (now,) = friday.ok("positions", "--account", "A1", "--json").json()
     assert now["market_price"] == "60"  # today's: the last price
+
+
+def test_an_exchange_s_settlement_cycle_is_set_and_dates_what_is_booked_after(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """Settlement defaults to T+1 (the contract's), which is right for US markets; London and
+    Tokyo settle T+2, which every trade without a stated settlement date got wrong (an audit
+    of exchange calendars). `instrument settlement set XLON 2` records the cycle (audited);
+    what is booked from then on settles by it, what was booked before keeps its date."""
+    t = tieout.at("2026-12-01T12:00:00Z")
+    t.ok("instrument", "add", "VOD", "--exchange", "XLON", "--currency", "GBP")
+    t.ok("account", "open", "A1", "--currency", "GBP")
+    head = "exec_id,account,symbol,side,quantity,price,trade_date,venue\n"
+    t.ok("exec", "import", write(tmp_path / "a.csv", head + "E1,A1,VOD,buy,10,1,2026-12-23,LSE\n"))
+    shown = t.ok("instrument", "settlement", "show", "--json").json()
+    assert shown == {"default": 1, "exchanges": {}}
+    done = t.ok("instrument", "settlement", "set", "XLON", "2", "--json").json()
+    assert done == {"exchange": "XLON", "settlement_days": 2}
+    t.ok("exec", "import", write(tmp_path / "b.csv", head + "E2,A1,VOD,buy,10,1,2026-12-23,LSE\n"))
+    settled = {e["exec_id"]: e["settle_date"] for e in t.ok("exec", "list", "--json").json()}
+    # T+1 and T+2 from Wednesday 23 December: Christmas and Boxing Day are no sessions
+    assert settled == {"E1": "2026-12-24", "E2": "2026-12-29"}
+    # a paper fill too: Tuesday 1 December settles Thursday 3 December
+    t.ok("cash", "deposit", "A1", "1000")
+    t.ok("md", "import", write(tmp_path / "bars.csv", "time,symbol,open,high,low,close,volume\n"
+                               "2026-12-01T11:59:00Z,VOD,1,1,1,1,100000\n"))
+    t.ok("order", "submit", "--account", "A1", "--symbol", "VOD", "--side", "buy", "--qty", "5")
+    (paper,) = [e for e in t.ok("exec", "list", "--json").json() if e["venue"] == "paper"]
+    assert (paper["trade_date"], paper["settle_date"]) == ("2026-12-01", "2026-12-03")
+    assert t.ok("instrument", "settlement", "show", "--json").json()["exchanges"] == {"XLON": 2}
+    assert t("instrument", "settlement", "set", "XLON", "T+2").code == 3
+    assert t("instrument", "settlement", "set", "MOON", "2").code == 3
+    t.ok("audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--out",
+         str(tmp_path / "a.jsonl"))  # fmt: skip
+    events = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    changes = [e["payload"] for e in events if e["action"] == "setting.set"]
+    assert changes == [{"key": "settlement-days.XLON", "from": "1", "to": "2"}]
