@@ -2216,6 +2216,8 @@ def _closed_with_it(report: fix.Report, after: Order, command: Any) -> Any:
     unsolicited cancel or an expiry, in the transaction that applies the report), or None."""
     if not isinstance(command, orders.CorrectFill | orders.BustFill) or not after.live:
         return None
+    if after.leaves_qty <= 0:  # nothing left to end (a pending cancel of a now filled order)
+        return None
     status, leaves = report.get(39), report.get(151)
     if status not in ("4", "C") or (
         leaves is not None and not (is_decimal_text(leaves) and Decimal(leaves) == 0)
@@ -2304,8 +2306,11 @@ def _apply_report(
     steps, commands = [step], [command]
     closing = _closed_with_it(report, step.order, command)
     if closing is not None:  # the venue ended the order with the bust or correction
-        steps.append(orders.decide(step.order, closing, ctx.now, ctx.actor))
-        commands.append(closing)
+        try:
+            steps.append(orders.decide(step.order, closing, ctx.now, ctx.actor))
+            commands.append(closing)
+        except Refused:  # the order as it now stands cannot end so: the report is applied,
+            pass  # and its OrdStatus disagreeing with the book is warned of (_venue_disagrees)
     after = steps[-1].order
     _store_order(conn, after, ctx, steps, commands, exec_id=exec_id, before=order)
     audit.append(

@@ -277,6 +277,23 @@ def test_a_bust_the_venue_reports_with_the_order_ended_ends_it_in_the_book(
     assert book.ok("audit", "verify", "--json").json()["ok"] is True
 
 
+def test_a_correction_up_to_the_whole_order_stating_it_ended_is_applied(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """A correction that leaves nothing to end (it raises the order's fills to its whole
+    quantity while its cancel is pending, and states 39=4, 151=0) is applied as it always was:
+    the order cannot be canceled with nothing left, and trying to refused the whole report,
+    losing the correction (a re-review of the change)."""
+    external(book, "X1")  # buy 10 limit 101 on ACME
+    apply(book, tmp_path, "a.fix", report("X1", "E1", "F", (32, "6"), (31, "100"), (39, "1")))
+    book.ok("order", "cancel", "--client-order-id", "X1")
+    r = apply(book, tmp_path, "b.fix", report("X1", "G1", "G", (19, "E1"), (32, "10"),
+                                              (31, "100"), (39, "4"), (14, "10"), (151, "0")))
+    assert r.code == 0, r.err
+    x1 = shown(book, "X1")
+    assert (x1["cum_qty"], x1["leaves_qty"]) == ("10", "0")
+
+
 def test_refusals_say_what_is_wrong(book: Tieout, tmp_path: Path) -> None:
     """A bust of a busted fill names the bust; a value with too many digits says how many are
     allowed; a directory is not "no such file"."""
