@@ -307,12 +307,19 @@ class Store:
                 yield conn
 
     def lock_key(self, conn: Connection) -> int:
-        """The book lock's key (PostgreSQL): that of the schema the connection writes in
-        (current_schema(), read once per Store: its connections share the URL's settings)."""
-        if self._lock_key is None:
-            schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
-            self._lock_key = book_lock_key(str(schema or ""))
-        return self._lock_key
+        """The book lock's key (PostgreSQL): that of the schema that holds the book's tables
+        (where the search path finds its audit trail), whatever the role and its search path
+        (an app role with a schema of its own first on `"$user", public` has another
+        current_schema() than the owner, and must take the same lock). Read once per Store
+        once the book exists; before (a book not made yet), the current schema's."""
+        if self._lock_key is not None:
+            return self._lock_key
+        schema = conn.exec_driver_sql(_BOOK_SCHEMA_SQL).scalar()
+        if schema is not None:
+            self._lock_key = book_lock_key(str(schema))
+            return self._lock_key
+        current = conn.exec_driver_sql("SELECT current_schema()").scalar()
+        return book_lock_key(str(current or ""))
 
     @contextmanager
     def writer(self) -> Iterator[Connection]:
@@ -356,6 +363,12 @@ class Store:
     def dispose(self) -> None:
         self.engine.dispose()
 
+
+# the schema of the table the search path finds as audit_events (NULL: none yet)
+_BOOK_SCHEMA_SQL = (
+    "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE c.oid = to_regclass('audit_events')"
+)
 
 # pg_locks shows an advisory lock on a bigint key as classid (its high 32 bits) and objid (its
 # low 32 bits), objsubid 1
