@@ -4,7 +4,9 @@ contract's exit codes here and nowhere else."""
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from functools import cache
 from importlib import import_module
@@ -153,6 +155,15 @@ def command(args: Sequence[str] = ()) -> Any:
 
 
 INTERRUPTED = 130  # the exit code of a command stopped by Ctrl-C (128 + SIGINT), as typer's
+_ctrl_c: list[int] = []  # the SIGINTs this command received (see _note_ctrl_c)
+
+
+def _note_ctrl_c(signum: int, frame: Any) -> None:
+    """SIGINT's handler while a command runs: Python's own (KeyboardInterrupt), noting that
+    it came, so that an exit code of 130 is told from a job's own (`schedule trigger` exits
+    with its failed job's code)."""
+    _ctrl_c.append(signum)
+    signal.default_int_handler(signum, frame)
 
 
 def _interrupted() -> None:
@@ -171,6 +182,12 @@ def run() -> None:
     logging.getLogger("psycopg").addHandler(logging.NullHandler())
     logging.getLogger("psycopg").propagate = False
     text_streams_never_fail()
+    _ctrl_c.clear()
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler  # (not ignored)
+    ):
+        signal.signal(signal.SIGINT, _note_ctrl_c)
     try:
         # without standalone mode, click returns a typer.Exit's code instead of raising it
         args = sys.argv[1:]
@@ -210,8 +227,8 @@ def run() -> None:
     except UnicodeDecodeError as exc:
         sys.stderr.write(f"tieout: input is not valid UTF-8: {exc.reason} at byte {exc.start}\n")
         sys.exit(3)
-    if code == INTERRUPTED:  # typer's answer to Ctrl-C, returned without standalone mode
-        _interrupted()
+    if code == INTERRUPTED and _ctrl_c:  # typer's answer to Ctrl-C (returned, not raised,
+        _interrupted()  # without standalone mode); a job's own exit 130 is not one
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -184,10 +184,16 @@ def test_trigger_records_runs_and_passes_exit_codes_on(db: str, tmp_path: Path) 
     assert " exit 6 " in bad.out.splitlines()[0]
     assert "failing on purpose" in bad.out
     assert cli(db, "schedule", "trigger", "nope", env=env).code == 5
+    # a job that exits 130 (its command stopped by Ctrl-C) is passed on as it is: the trigger
+    # itself was not interrupted, and does not say it was
+    ok(db, "schedule", "add", "stopped", "--cron", "0 6 * * *", "--", "exit", "130")
+    stopped = cli(db, "schedule", "trigger", "stopped", env=env)
+    assert stopped.code == 130 and "interrupted" not in stopped.err, stopped.err
     runs = ok(db, "schedule", "history", "--json").json()
     assert [(r["job"], r["status"], r["exit_code"], r["trigger"]) for r in runs] == [
         ("good", "succeeded", 0, "manual"),
         ("bad", "failed", 6, "manual"),
+        ("stopped", "failed", 130, "manual"),
     ]
     keys = {
         "run_id", "job", "trigger", "scheduled_at", "status", "reason", "business_date",
@@ -201,12 +207,13 @@ def test_trigger_records_runs_and_passes_exit_codes_on(db: str, tmp_path: Path) 
     only_bad = ok(db, "schedule", "history", "--job", "bad", "--json").json()
     assert [r["job"] for r in only_bad] == ["bad"]
     failed = ok(db, "schedule", "history", "--status", "failed", "--json").json()
-    assert [r["job"] for r in failed] == ["bad"]
+    assert [r["job"] for r in failed] == ["bad", "stopped"]
     assert len(ok(db, "schedule", "history", "--limit", "1", "--json").json()) == 1
     assert cli(db, "schedule", "history", "--status", "lost").code == 3
     assert "bad" in ok(db, "schedule", "history").out
     alerts = ok(db, "schedule", "alerts", "--json").json()
-    assert [(a["job"], a["channel"], a["status"]) for a in alerts] == [("bad", "log", "logged")]
+    assert [(a["job"], a["channel"], a["status"]) for a in alerts] == [
+        ("bad", "log", "logged"), ("stopped", "log", "logged")]  # fmt: skip
 
 
 def test_crontab_lines_run_the_same_jobs_once(db: str, tmp_path: Path) -> None:
