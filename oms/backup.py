@@ -219,15 +219,17 @@ def _pg_snapshot(store: Store, dest: Path) -> dict[str, Any]:
 
 def create(store: Store, ctx: Ctx, out: Path) -> BackupInfo:
     """Back the book up into `out` and record the backup in the book's audit trail. The
-    snapshot is taken in a temporary folder and packed into `.OUT.partial-XXXX` beside `out`;
-    the file takes its name inside the transaction that records it, just before the commit
-    (Ctrl-C held from the rename to the commit): a backup file is never left without its
-    `backup.create` event, short of a kill in that instant, and a run killed before leaves
-    files whose names say they are incomplete."""
+    snapshot is taken in a temporary folder and packed into `.tieout-backup-XXXX.partial`
+    beside `out`; the file takes its name inside the transaction that records it, just before
+    the commit (Ctrl-C held from the rename to the commit): a backup file is never left
+    without its `backup.create` event, short of a kill in that instant, and a run killed
+    before leaves files whose names say they are incomplete."""
     if out.exists() and out.is_dir():
         raise BadInput(str(out), "is a directory: give the backup file's name")
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.parent / f".{out.name}.partial-{secrets.token_hex(6)}"
+    # a name of its own length (not the target's plus a suffix: a target name near the
+    # file system's limit of 255 bytes would leave no room)
+    partial = out.parent / f".tieout-backup-{secrets.token_hex(6)}.partial"
     held = contextlib.ExitStack()
     renamed = committed = False
     try:

@@ -46,3 +46,8 @@ def test_a_backup_file_is_never_left_without_its_event(
     assert backup.create(store, Ctx("ops", NOW), out).path == out
     assert [p.name for p in folder.iterdir()] == ["book.tar"]
     assert _events(store) == ["backup.create"]
+    # a name near the file system's limit (255 bytes) works as it did: the partial file's
+    # name is its own, not the target's with a suffix (which failed with a traceback)
+    long = folder / ("b" * 240 + ".tar")
+    assert backup.create(store, Ctx("ops", NOW), long).path == long
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["book.tar", long.name])
