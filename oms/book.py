@@ -490,7 +490,7 @@ def set_settlement_days(store: Store, ctx: Ctx, exchange: str, days: str) -> int
     """Set an exchange's settlement cycle (audited); it dates the settlement of every trade
     booked from then on (trades booked before keep theirs)."""
     check_exchange(exchange)
-    if not days.isdigit() or not 0 <= int(days) <= MAX_SETTLEMENT_DAYS:
+    if not (days.isascii() and days.isdigit()) or not 0 <= int(days) <= MAX_SETTLEMENT_DAYS:
         raise BadInput(
             "settlement days",
             f"{days!r}: give the sessions from trade date to settlement, 0 to "

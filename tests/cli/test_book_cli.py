@@ -444,6 +444,7 @@ def test_an_exchange_s_settlement_cycle_is_set_and_dates_what_is_booked_after(
     assert (paper["trade_date"], paper["settle_date"]) == ("2026-12-01", "2026-12-03")
     assert t.ok("instrument", "settlement", "show", "--json").json()["exchanges"] == {"XLON": 2}
     assert t("instrument", "settlement", "set", "XLON", "T+2").code == 3
+    assert t("instrument", "settlement", "set", "XLON", "\u00b2").code == 3  # a digit, not 0-9
     assert t("instrument", "settlement", "set", "MOON", "2").code == 3
     t.ok("audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--out",
          str(tmp_path / "a.jsonl"))  # fmt: skip
