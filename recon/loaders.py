@@ -106,16 +106,25 @@ class LoadedFile:
         return self.cells.height
 
 
-def load(profile: Profile, path: str | Path) -> LoadedFile:
-    """Read a venue file through its profile (see the module docstring)."""
+def load(
+    profile: Profile, path: str | Path, exchanges: Mapping[str, str] | None = None
+) -> LoadedFile:
+    """Read a venue file through its profile (see the module docstring). `exchanges`: the
+    book's instruments' exchanges by symbol (a FIX fill without TradeDate is dated on its
+    exchange, as the book dates it)."""
     p = Path(path)
     if not p.is_file():
         raise BadInput(str(path), "no such file")
-    return load_bytes(profile, p.read_bytes(), str(path))
+    return load_bytes(profile, p.read_bytes(), str(path), exchanges=exchanges)
 
 
 def load_bytes(
-    profile: Profile, data: bytes, source: str = "<bytes>", *, keep_types: bool = True
+    profile: Profile,
+    data: bytes,
+    source: str = "<bytes>",
+    *,
+    keep_types: bool = True,
+    exchanges: Mapping[str, str] | None = None,
 ) -> LoadedFile:
     """The same as load, for bytes already read; `source` names them in messages.
     keep_types=False reads every Parquet column as text (no typed cells): the reading the
@@ -133,7 +142,7 @@ def load_bytes(
         return _load_parquet(profile, data, source, sha, keep_types=keep_types)
     from recon import loaders_records
 
-    records = loaders_records.read(profile, data, source)
+    records = loaders_records.read(profile, data, source, exchanges)
     return from_records(profile, records, source, sha)
 
 

@@ -13,7 +13,8 @@ older drop copies, unless ExecTransType (20) is 1/2 (a FIX 4.2 cancel/correct). 
 message is skipped and counted ("MsgType D", "ExecType 0", ...). A line oms.fix cannot read
 (bad checksum or body length, no MsgType) is a record with that problem, quarantined.
 Defaults: exec_id 17, account 1, symbol 55, side 54 (1 buy; 2, 5, 6 sell), quantity 32, price
-31, currency 15, trade_date 75 (else the date of TransactTime 60), settle_date 64, exec_time 60
+31, currency 15, trade_date 75 (else the day of TransactTime 60 at the place of trade, as the
+  book dates it, given the book's exchanges; else 60's UTC date), settle_date 64, exec_time 60
 (%Y%m%d-%H:%M:%S with optional fraction; UTC unless [parse] timezone says otherwise),
 commission 12 (per CommType 13: 3 or absent absolute, 1 per unit x LastQty, 2 percent of
 LastQty x LastPx; rounded half-even to 12 decimals), client_order_id 11. [columns] names tags
@@ -63,12 +64,13 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal, localcontext
 from enum import Enum
 from typing import Any, Final
 
 from oms import fix
+from oms.calendars import trade_date
 from oms.errors import BadInput, RowError
 from oms.values import QUANTUM, dec_str, decimal_context, is_decimal_text
 from recon.loaders import Record, Records, decode_text
@@ -79,9 +81,14 @@ logging.getLogger("mt940").addHandler(logging.NullHandler())  # its parse errors
 Fields = dict[str, str | None]
 
 
-def read(profile: Profile, data: bytes, source: str) -> Records:
+def read(
+    profile: Profile, data: bytes, source: str, exchanges: Mapping[str, str] | None = None
+) -> Records:
+    """`exchanges`: the book's instruments' exchanges by symbol, which date a FIX fill without
+    TradeDate (75) on its exchange (fix_trade_date)."""
+    if profile.format == "fix":
+        return read_fix(profile, data, source, exchanges)
     readers: dict[str, Callable[[Profile, bytes, str], Records]] = {
-        "fix": read_fix,
         "ibflex": read_ibflex,
         "mt940": read_mt940,
         "camt053": read_camt053,
@@ -163,15 +170,33 @@ def _fix_commission(f: Mapping[str, str]) -> str | None:
         return dec_str(value.quantize(QUANTUM))
 
 
-def _fix_derived(f: Mapping[str, str]) -> Fields:
+def fix_trade_date(transact_time: str, exchange: str | None) -> str:
+    """The trade date (YYYYMMDD) of a fill whose report has no TradeDate (75): FIX says its
+    absence means the day at the place of trade, which is how the book dates it
+    (calendars.trade_date: the session's date, else the exchange's local date). The UTC date
+    of TransactTime (60) when the exchange is unknown or the time cannot be read."""
+    if exchange is not None:
+        try:
+            at = datetime.strptime(transact_time[:17], "%Y%m%d-%H:%M:%S").replace(tzinfo=UTC)
+        except ValueError:
+            pass
+        else:
+            return trade_date(exchange, at).strftime("%Y%m%d")
+    return transact_time[:8]
+
+
+def _fix_derived(f: Mapping[str, str], exchanges: Mapping[str, str] | None = None) -> Fields:
     out: Fields = {name: f.get(tag) for name, tag in FIX_TAGS.items()}
     if out["trade_date"] is None and f.get("60"):
-        out["trade_date"] = f["60"][:8]
+        exchange = None if exchanges is None else exchanges.get(f.get("55") or "")
+        out["trade_date"] = fix_trade_date(f["60"], exchange)
     out["commission"] = _fix_commission(f)
     return out
 
 
-def read_fix(profile: Profile, data: bytes, source: str) -> Records:
+def read_fix(
+    profile: Profile, data: bytes, source: str, exchanges: Mapping[str, str] | None = None
+) -> Records:
     text = decode_text(data, profile.csv.encoding, source)
     lines = text.splitlines()
     records: list[Record] = []
@@ -183,7 +208,7 @@ def read_fix(profile: Profile, data: bytes, source: str) -> Records:
                 continue
             line = item.line or 0
             f = _fix_fields(lines[line - 1]) if 0 < line <= len(lines) else {}
-            records.append(Record(line, f, dict(f), _fix_derived(f), item.reason))
+            records.append(Record(line, f, dict(f), _fix_derived(f, exchanges), item.reason))
             continue
         f = {str(tag): value for tag, value in item.fields.items()}
         if item.msg_type != fix.EXECUTION_REPORT:
@@ -196,7 +221,7 @@ def read_fix(profile: Profile, data: bytes, source: str) -> Records:
         if f.get("20") in ("1", "2"):
             skipped[f"ExecTransType {f['20']}"] += 1
             continue
-        records.append(Record(item.line, f, dict(f), _fix_derived(f)))
+        records.append(Record(item.line, f, dict(f), _fix_derived(f, exchanges)))
     if records and not skipped and all(r.problem and "35" not in r.raw for r in records):
         raise BadInput(
             source,

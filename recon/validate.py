@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -83,8 +84,10 @@ class Validated:
         return self.valid.height + self.quarantine.height
 
 
-def load_and_validate(profile: Profile, path: str | Path) -> tuple[LoadedFile, Validated]:
-    loaded = load(profile, path)
+def load_and_validate(
+    profile: Profile, path: str | Path, exchanges: Mapping[str, str] | None = None
+) -> tuple[LoadedFile, Validated]:
+    loaded = load(profile, path, exchanges)
     return loaded, validate(profile, loaded)
 
 

@@ -301,3 +301,29 @@ def test_a_deposit_with_a_fraction_of_a_cent_is_refused_however_large(book: Tieo
     r = book("cash", "deposit", "A1", "100000000000000000.000000000001")
     assert r.code == 3 and "more decimals than the currency's 2" in r.err
     assert _cash(book) == Decimal(100000)
+
+
+def test_an_after_hours_drop_copy_without_a_trade_date_reconciles_on_its_new_york_date(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """A fill at 20:30 New York time (01:30 UTC the next day) reported without TradeDate (75):
+    FIX says its trade date is the day at the place of trade, and the book dates it so. The
+    reconciliation of the same drop copy read it by the UTC date of TransactTime (60), and
+    broke it as a trade date mismatch (a re-review)."""
+    t = book.at("2024-11-14T20:00:00Z")
+    t.ok("instrument", "add", "IBM", "--exchange", "XNYS", "--currency", "USD")
+    t.ok("order", "submit", "--account", "A1", "--symbol", "IBM", "--side", "buy", "--qty",
+         "10", "--type", "limit", "--limit", "101", "--tif", "gtc", "--venue", "ACME",
+         "--client-order-id", "N1")  # fmt: skip
+    named = ((1, "A1"), (55, "IBM"), (54, "1"), (60, "20241115-01:30:00"))
+    fill = report("N1", "E1", "F", *named, (32, "10"), (31, "100"))
+    later = book.at("2024-11-15T02:00:00Z")
+    drop = write(tmp_path / "d.fix", report("N1", "E0", "0") + "\n" + fill + "\n")
+    later.ok("exec", "apply", drop)
+    (ex,) = later.ok("exec", "list", "--json").json()
+    assert (ex["trade_date"], ex["settle_date"]) == ("2024-11-14", "2024-11-15")
+    profile = write(tmp_path / "fix.toml", 'name = "acmefix"\nvenue = "ACME"\nkind = "trades"\n'
+                    'format = "fix"\n')
+    doc = later.ok("recon", "run", "--profile", profile, "--file", drop, "--date", "2024-11-14",
+                   "--json").json()
+    assert (doc["breaks"], doc["matched"]) == ({}, 1)
