@@ -1076,7 +1076,9 @@ def order_rate(data: DayData, s: Settings) -> list[Alert]:
     by_account: dict[str, list[tuple[datetime, OrderFact]]] = defaultdict(list)
     for o in data.orders:
         for at in o.messages():
-            if _on_day(at, data, o.symbol):
+            # an account's messages across exchanges: on the date on its exchange or on the
+            # UTC date (a burst over New York's evening and Sydney's morning is one burst)
+            if _on_day(at, data, o.symbol) or data.start <= at < data.end:
                 by_account[o.account].append((at, o))
     alerts = []
     for account, messages in sorted(by_account.items()):

@@ -122,10 +122,11 @@ def _order_facts(conn: Connection, day: date) -> list[sv.OrderFact]:
 
 
 def _on_date(at: datetime, market: sv.Market | None, day: date) -> bool:
-    """Whether a time falls on the date on the market's exchange (its local day), else on
-    the UTC day."""
-    if market is not None and market.day_from is not None and market.day_to is not None:
-        return market.day_from <= at < market.day_to
+    """Whether a time falls on the date on the market's exchange (its local day), or on the
+    UTC day (the order rate counts an account's messages across exchanges by both)."""
+    start, end = (None, None) if market is None else (market.day_from, market.day_to)
+    if start is not None and end is not None and start <= at < end:
+        return True
     return day_start(day) <= at < day_start(day + timedelta(days=1))
 
 

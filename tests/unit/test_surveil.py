@@ -706,6 +706,28 @@ def test_order_rate_counts_the_busiest_window(offsets: list[int], limit: int) ->
         assert alerts == []
 
 
+def test_an_order_burst_across_new_york_s_evening_and_sydney_s_morning_is_one_burst() -> None:
+    """Four messages in four seconds at 02:00 UTC, New York and Sydney orders in turn: New
+    York's are on its 14th, Sydney's on its 15th. Counted by each exchange's day only, the
+    burst was on neither date (a re-review); the order rate counts an account's messages on
+    the date on their exchange or on the UTC date."""
+    day = date(2024, 11, 15)
+    markets = {
+        "IBM": Market("IBM", day_from=datetime(2024, 11, 15, 5, tzinfo=UTC),
+                      day_to=datetime(2024, 11, 16, 5, tzinfo=UTC)),
+        "BHP": Market("BHP", day_from=datetime(2024, 11, 14, 13, tzinfo=UTC),
+                      day_to=datetime(2024, 11, 15, 13, tzinfo=UTC)),
+    }  # fmt: skip
+    t0 = datetime(2024, 11, 15, 2, 0, 1, tzinfo=UTC)
+    orders = [
+        order(f"R{i}", "RT", BUY, 1, 90, t0 + timedelta(seconds=i), symbol=sym)
+        for i, sym in enumerate(["IBM", "BHP", "IBM", "BHP"])
+    ]
+    s = with_settings(**{"rate.max-messages": "3"})
+    (alert,) = sv.order_rate(DayData(day, orders=orders, markets=markets), s)
+    assert alert.score == 4
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(st.tuples(st.sampled_from([BUY, SELL]), st.integers(1, 300)), max_size=20),
