@@ -37,7 +37,7 @@ from oms.operators import Rule, SessionState, TotpCheck
 from oms.schema import approval_requests, destinations, op_sessions
 from oms.schema import operators as operators_table
 from oms.secret_key import Keyring
-from oms.store import Store, next_id
+from oms.store import Store, book_schema, next_id
 from oms.values import dec_str, utc_iso
 
 # OWASP's argon2id parameters (19 MiB, 2 passes, 1 lane): about 0.1 s per hash. Hashes made with
@@ -1118,7 +1118,7 @@ def grant_app_role(store: Store, ctx: Ctx, role: str, password: str | None) -> d
     from psycopg import sql
 
     with store.write() as conn:
-        schema = str(conn.exec_driver_sql("SELECT current_schema()").scalar())
+        schema = book_schema(conn)
         tables = [
             str(t)
             for t in conn.exec_driver_sql(

@@ -50,7 +50,7 @@ from oms import audit
 from oms.book import Ctx
 from oms.errors import BadInput, Refused, TieoutError, VerificationFailed
 from oms.interrupts import interrupts_held
-from oms.store import Store, fsync_path, schema_revisions
+from oms.store import Store, book_schema, fsync_path, schema_revisions
 from oms.values import utc_iso
 
 FORMAT = "tieout-backup/1"
@@ -198,7 +198,7 @@ def _pg_snapshot(store: Store, dest: Path) -> dict[str, Any]:
         with conn.begin():
             conn.exec_driver_sql("SET TRANSACTION READ ONLY")
             snapshot = str(conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar())
-            schema = str(conn.exec_driver_sql("SELECT current_schema()").scalar())
+            schema = book_schema(conn)  # (an app role's own schema may come first)
             facts = book_facts(conn)
             conninfo, env = _libpq(store.engine.url)
             _run(

@@ -318,8 +318,7 @@ class Store:
         if schema is not None:
             self._lock_key = book_lock_key(str(schema))
             return self._lock_key
-        current = conn.exec_driver_sql("SELECT current_schema()").scalar()
-        return book_lock_key(str(current or ""))
+        return book_lock_key(book_schema(conn))
 
     @contextmanager
     def writer(self) -> Iterator[Connection]:
@@ -362,6 +361,17 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def book_schema(conn: Connection) -> str:
+    """PostgreSQL: the schema that holds the book's tables (where the search path finds its
+    audit trail), else (no book yet) the current schema. Not current_schema() alone: a role
+    with a schema of its own first on `"$user", public` has that one as its current schema
+    while it works the book in public."""
+    found = conn.exec_driver_sql(_BOOK_SCHEMA_SQL).scalar()
+    if found is None:
+        found = conn.exec_driver_sql("SELECT current_schema()").scalar()
+    return str(found or "")
 
 
 # the schema of the table the search path finds as audit_events (NULL: none yet)

@@ -18,12 +18,12 @@ from alembic.script import ScriptDirectory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from oms import audit, book, executions, ledger
+from oms import audit, backup, book, executions, ledger
 from oms.book import Ctx
 from oms.errors import DatabaseNotReady
 from oms.refdata import make_account, make_instrument
 from oms.schema import audit_events, instruments
-from oms.store import Store, alembic_config, bulk_insert
+from oms.store import Store, alembic_config, book_schema, bulk_insert
 from oms.values import FRAC_DIGITS, INT_DIGITS, dec_str, utc_iso
 from tests.conftest import _pg_url, schema_of, schema_url
 
@@ -475,4 +475,28 @@ def test_the_book_lock_follows_the_book_s_tables_not_the_search_path(
         assert not wrote.is_set()
     waiter.join(30)
     assert wrote.is_set()
+    other.dispose()
+
+
+def test_a_backup_through_a_search_path_that_begins_elsewhere_holds_the_book(
+    store: Store, db_url: str, tmp_path: Path
+) -> None:
+    """PostgreSQL: backup create run by a role whose own (empty) schema comes first on its
+    search path dumped that empty schema (pg_dump --schema current_schema()), and reported
+    success: a backup that could not restore the book (a re-review). It dumps the schema that
+    holds the book's tables (store.book_schema), as the book lock and `db grants` use."""
+    found = schema_of(db_url)
+    if found is None:
+        pytest.skip("PostgreSQL's schemas")
+    conninfo, schema = found
+    empty = f"e_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{empty}"')
+    other = Store.open(schema_url(conninfo, f"{empty}%2C{schema}"))
+    with other.read() as conn:
+        assert book_schema(conn) == schema
+    info = backup.create(other, Ctx("ops", datetime(2026, 11, 25, 15, tzinfo=UTC)),
+                         tmp_path / "b.tar")  # fmt: skip
+    assert info.manifest["schema"] == schema
+    assert info.manifest["tables"]["audit_events"] >= 1
     other.dispose()
