@@ -7,14 +7,14 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, select
 
 from oms import audit, book, executions, ledger, lots, md_book
-from oms.calendars import business_days
+from oms.calendars import ALWAYS_OPEN, business_days, get_calendar
 from oms.errors import BadInput
 from oms.positions import end_of
 from oms.schema import (
@@ -88,8 +88,11 @@ def _cash_entries(
 def _marks(
     conn: Connection, symbols: Sequence[str], period_from: date, period_to: date
 ) -> list[Mark]:
-    """Last prices as of the day before the period, then each day's close in the period (the
-    daily bars that every market data import keeps up to date)."""
+    """Last prices as of the day before the period, then each day's close in the period: the
+    last price of each date on the instrument's exchange (its local day, as `positions
+    --as-of` marks it: Sydney's session of a date opens the UTC evening before), from the
+    hourly bars that every market data import keeps up to date (an exchange is closed around
+    its local midnight, so an hour never holds bars of two of its dates)."""
     if not symbols:
         return []
     before = period_from - timedelta(days=1)
@@ -97,17 +100,32 @@ def _marks(
         Mark(sym, before, px)
         for sym, px in md_book.last_prices_on(conn, symbols, before).items()
     ]
+    i = instruments.c
+    zones: dict[str, Any] = {}
+    for n in range(0, len(symbols), 500):
+        for sym, exchange in conn.execute(
+            select(i.symbol, i.exchange).where(i.symbol.in_(list(symbols[n : n + 500])))
+        ):
+            zones[str(sym)] = UTC if exchange == ALWAYS_OPEN else get_calendar(exchange).tz
     a = bar_aggregates.c
-    for i in range(0, len(symbols), 500):
+    closes: dict[tuple[str, date], Decimal] = {}
+    lo, hi = day_start(period_from - timedelta(days=1)), end_of(period_to + timedelta(days=1))
+    for n in range(0, len(symbols), 500):
         rows = conn.execute(
-            select(a.symbol, a.bucket, a.close).where(
-                a.interval == "1d",
-                a.symbol.in_(list(symbols[i : i + 500])),
-                a.bucket >= day_start(period_from),
-                a.bucket < end_of(period_to),
+            select(a.symbol, a.bucket, a.close)
+            .where(
+                a.interval == "1h",
+                a.symbol.in_(list(symbols[n : n + 500])),
+                a.bucket >= lo,
+                a.bucket < hi,
             )
+            .order_by(a.bucket)
         )
-        marks.extend(Mark(r.symbol, r.bucket.date(), r.close) for r in rows)
+        for r in rows:
+            local = r.bucket.astimezone(zones.get(r.symbol, UTC)).date()
+            if period_from <= local <= period_to:
+                closes[(r.symbol, local)] = r.close  # the day's last hour wins
+    marks.extend(Mark(sym, day, px) for (sym, day), px in closes.items())
     return marks
 
 

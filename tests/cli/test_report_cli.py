@@ -11,6 +11,7 @@ import zlib
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -399,3 +400,35 @@ def test_control_characters_in_a_statement_are_shown_not_acted_on(
     seen = parse_html(html)
     assert "Evil\\x1b[31m Fund\\u202eredro" in seen
     assert "wire\\u2066x" in seen
+
+
+def test_sydney_statements_chain_and_mark_each_day_at_its_own_close(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """AEDT: Friday's ASX session opens at 23:00 UTC on Thursday. A statement's daily marks
+    came from UTC-day bars, so Thursday's statement was marked at Friday's price while the
+    next one opened at Thursday's (a re-review): now each day is marked at its last price
+    on the exchange, statements chain (one's closing NAV is the next one's opening NAV) and
+    agree with `positions --as-of`."""
+    t = tieout.at("2024-11-15T06:00:00Z")
+    t.ok("instrument", "add", "BHP", "--exchange", "XASX", "--currency", "AUD")
+    t.ok("account", "open", "A1", "--currency", "AUD")
+    t.ok("exec", "import", write(tmp_path / "e.csv",
+         "exec_id,account,symbol,side,quantity,price,trade_date,venue\n"
+         "E1,A1,BHP,buy,100,30,2024-11-12,ASX\n"))  # fmt: skip
+    t.ok("md", "import", write(tmp_path / "b.csv", "time,symbol,open,high,low,close,volume\n"
+         "2024-11-13T04:00:00Z,BHP,35,35,35,35,100\n"
+         "2024-11-14T04:00:00Z,BHP,40,40,40,40,100\n"
+         "2024-11-14T23:30:00Z,BHP,45,45,45,45,100\n"))  # fmt: skip
+
+    def statement(day: str) -> dict[str, Any]:
+        doc: dict[str, Any] = t.ok("report", "statement", "--account", "A1", "--from", day,
+                                   "--to", day, "--format", "json").json()  # fmt: skip
+        return doc
+
+    thursday, friday = statement("2024-11-14"), statement("2024-11-15")
+    assert thursday["closing_nav"] == friday["opening_nav"]
+    (pos,) = t.ok("positions", "--account", "A1", "--as-of", "2024-11-14", "--json").json()
+    assert pos["market_price"] == "40"
+    assert Decimal(thursday["closing_nav"]) - Decimal(thursday["closing_cash"]) == 4000
+    assert Decimal(friday["closing_nav"]) - Decimal(friday["closing_cash"]) == 4500
