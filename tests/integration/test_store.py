@@ -441,6 +441,20 @@ def test_an_interrupt_inside_a_copy_closes_the_connection_instead_of_waiting(
     other.dispose()
 
 
+def _behind_an_empty_schema(db_url: str) -> tuple[Store, str, str]:
+    """PostgreSQL: a Store on the book of `db_url` whose search path begins with a new, empty
+    schema (as an app role's own schema on `"$user", public`); with the book's schema and the
+    empty one. Skips on SQLite."""
+    found = schema_of(db_url)
+    if found is None:
+        pytest.skip("PostgreSQL's schemas")
+    conninfo, schema = found
+    empty = f"e_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{empty}"')
+    return Store.open(schema_url(conninfo, f"{empty}%2C{schema}")), schema, empty
+
+
 def test_the_book_lock_follows_the_book_s_tables_not_the_search_path(
     store: Store, db_url: str
 ) -> None:
@@ -448,14 +462,7 @@ def test_the_book_lock_follows_the_book_s_tables_not_the_search_path(
     role with a schema of its own on `"$user", public`) works the same book and must take the
     same lock. The key came from current_schema(), so such writers did not wait for each
     other and raced for ids (a re-review: 8 of 40 deposits failed on a duplicate key)."""
-    found = schema_of(db_url)
-    if found is None:
-        pytest.skip("PostgreSQL's advisory lock")
-    conninfo, schema = found
-    empty = f"e_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{empty}"')
-    other = Store.open(schema_url(conninfo, f"{empty}%2C{schema}"))
+    other, _, empty = _behind_an_empty_schema(db_url)
     with other.read() as conn:
         assert conn.exec_driver_sql("SELECT current_schema()").scalar() == empty
         assert conn.execute(sa.select(sa.func.count()).select_from(audit_events)).scalar()
@@ -485,14 +492,7 @@ def test_a_backup_through_a_search_path_that_begins_elsewhere_holds_the_book(
     search path dumped that empty schema (pg_dump --schema current_schema()), and reported
     success: a backup that could not restore the book (a re-review). It dumps the schema that
     holds the book's tables (store.book_schema), as the book lock and `db grants` use."""
-    found = schema_of(db_url)
-    if found is None:
-        pytest.skip("PostgreSQL's schemas")
-    conninfo, schema = found
-    empty = f"e_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{empty}"')
-    other = Store.open(schema_url(conninfo, f"{empty}%2C{schema}"))
+    other, schema, _ = _behind_an_empty_schema(db_url)
     with other.read() as conn:
         assert book_schema(conn) == schema
     info = backup.create(other, Ctx("ops", datetime(2026, 11, 25, 15, tzinfo=UTC)),
