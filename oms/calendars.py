@@ -193,11 +193,8 @@ def day_end(exchange: str, day: date) -> datetime:
     the exchange's time zone (24/7: UTC midnight). A position marked as of a date takes the
     last price before it: Sydney's next session, which opens the UTC evening before, is not
     that date's."""
-    if exchange == ALWAYS_OPEN:
-        nxt = day + timedelta(days=1)
-        return datetime(nxt.year, nxt.month, nxt.day, tzinfo=UTC)
-    tz = get_calendar(exchange).tz
     nxt = day + timedelta(days=1)
+    tz = UTC if exchange == ALWAYS_OPEN else get_calendar(exchange).tz
     return datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz).astimezone(UTC)
 
 

@@ -2,9 +2,9 @@
 writes. The only module of oms that opens database connections.
 
 Every write is one transaction that first takes the book lock (BEGIN IMMEDIATE on SQLite, a
-transaction-scoped advisory lock on PostgreSQL, one per schema: book_lock_key): writers are
-serialised, so the audit chain and
-the ids tieout assigns itself never race. A run of write transactions that no other writer may
+transaction-scoped advisory lock on PostgreSQL, one per book: book_lock_key of the schema
+that holds its tables): writers are serialised, so the audit chain and the ids tieout assigns
+itself never race. A run of write transactions that no other writer may
 come between (the pipelined group commit of `order submit --file`) uses Store.writer, which on
 PostgreSQL holds the same lock at session level for the run, and gives way between its
 transactions to a writer waiting for it (book_lock_wanted). Readers are never blocked
@@ -314,11 +314,11 @@ class Store:
         once the book exists; before (a book not made yet), the current schema's."""
         if self._lock_key is not None:
             return self._lock_key
-        schema = conn.exec_driver_sql(_BOOK_SCHEMA_SQL).scalar()
-        if schema is not None:
-            self._lock_key = book_lock_key(str(schema))
-            return self._lock_key
-        return book_lock_key(book_schema(conn))
+        schema, made = _book_schema(conn)
+        key = book_lock_key(schema)
+        if made:
+            self._lock_key = key
+        return key
 
     @contextmanager
     def writer(self) -> Iterator[Connection]:
@@ -368,10 +368,16 @@ def book_schema(conn: Connection) -> str:
     audit trail), else (no book yet) the current schema. Not current_schema() alone: a role
     with a schema of its own first on `"$user", public` has that one as its current schema
     while it works the book in public."""
+    return _book_schema(conn)[0]
+
+
+def _book_schema(conn: Connection) -> tuple[str, bool]:
+    """book_schema, and whether the book's tables are there (False: the current schema's)."""
     found = conn.exec_driver_sql(_BOOK_SCHEMA_SQL).scalar()
-    if found is None:
-        found = conn.exec_driver_sql("SELECT current_schema()").scalar()
-    return str(found or "")
+    if found is not None:
+        return str(found), True
+    current = conn.exec_driver_sql("SELECT current_schema()").scalar()
+    return str(current or ""), False
 
 
 # the schema of the table the search path finds as audit_events (NULL: none yet)
