@@ -454,7 +454,8 @@ class DayData:
     """Everything the rules read about one business date."""
 
     day: date
-    orders: Sequence[OrderFact] = ()  # orders with an event on the date
+    orders: Sequence[OrderFact] = ()  # orders with an event near the date (the UTC day
+    # before to the one after: the rules take those of the date, on each exchange's day)
     trades: Sequence[Trade] = ()  # effective executions with that trade date
     history: Sequence[Trade] = ()  # the same accounts' executions of the history days before
     opening: Mapping[tuple[str, str], Decimal] = field(default_factory=dict)  # (acct, sym)
@@ -1073,13 +1074,14 @@ def marking_close(data: DayData, s: Settings) -> list[Alert]:
 
 
 def order_rate(data: DayData, s: Settings) -> list[Alert]:
+    """An account's busiest window of order messages, across its exchanges: every message
+    the data holds counts (a burst over New York's evening and Sydney's morning is one burst),
+    and a window belongs to the date its first message is on, on that message's exchange, so
+    that a burst is alerted on one date only."""
     by_account: dict[str, list[tuple[datetime, OrderFact]]] = defaultdict(list)
     for o in data.orders:
         for at in o.messages():
-            # an account's messages across exchanges: on the date on its exchange or on the
-            # UTC date (a burst over New York's evening and Sydney's morning is one burst)
-            if _on_day(at, data, o.symbol) or data.start <= at < data.end:
-                by_account[o.account].append((at, o))
+            by_account[o.account].append((at, o))
     alerts = []
     for account, messages in sorted(by_account.items()):
         messages.sort(key=lambda m: (m[0], m[1].order_id))
@@ -1089,7 +1091,8 @@ def order_rate(data: DayData, s: Settings) -> list[Alert]:
             j = max(j, i)
             while j + 1 < len(messages) and messages[j + 1][0] - messages[i][0] <= s.rate_window:
                 j += 1
-            if j - i + 1 > len(best):
+            first_at, first = messages[i]
+            if j - i + 1 > len(best) and _on_day(first_at, data, first.symbol):
                 best = messages[i : j + 1]
         if len(best) <= s.rate_max_messages:
             continue

@@ -69,10 +69,10 @@ def set_setting(store: Store, ctx: Ctx, name: str, text: str) -> sv.Settings:
 
 
 def _order_facts(conn: Connection, day: date) -> list[sv.OrderFact]:
-    """Orders with an event on the date, with all their events. The date is the one on each
-    order's exchange (its local day, calendars.day_end): Sydney's session of a date opens the
-    UTC evening before, so the events are read from the UTC day before to the UTC day after,
-    and kept where one falls on the date."""
+    """Orders with an event near the date, with all their events: from the UTC day before to
+    the UTC day after, since the date is the one on each order's exchange (its local day:
+    Sydney's session of a date opens the UTC evening before); the rules take what falls on
+    the date (surveil._on_day), and the order rate windows that begin on it."""
     ev = order_events.c
     start, end = day_start(day - timedelta(days=1)), day_start(day + timedelta(days=2))
     ids = sorted(
@@ -115,19 +115,8 @@ def _order_facts(conn: Connection, day: date) -> list[sv.OrderFact]:
                     tuple(events.get(r.order_id, ())),
                 )
             )
-    markets = _markets(conn, {f.symbol for f in facts}, day)
-    facts = [f for f in facts if any(_on_date(e.at, markets.get(f.symbol), day) for e in f.events)]
     facts.sort(key=lambda f: (f.submitted_at, f.order_id))
     return facts
-
-
-def _on_date(at: datetime, market: sv.Market | None, day: date) -> bool:
-    """Whether a time falls on the date on the market's exchange (its local day), or on the
-    UTC day (the order rate counts an account's messages across exchanges by both)."""
-    start, end = (None, None) if market is None else (market.day_from, market.day_to)
-    if start is not None and end is not None and start <= at < end:
-        return True
-    return day_start(day) <= at < day_start(day + timedelta(days=1))
 
 
 def _order_ids(

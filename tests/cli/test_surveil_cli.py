@@ -300,3 +300,23 @@ def test_spoofing_in_the_first_hour_of_a_sydney_session_is_seen(
     monday = later.ok("surveil", "run", "--date", "2026-03-02", "--json").json()
     assert "spoofing" in {a["rule"] for a in monday}, monday
     assert later.ok("surveil", "run", "--date", "2026-03-01", "--json").json() == []
+
+
+def test_an_evening_burst_in_new_york_is_alerted_on_one_date(tieout: Tieout) -> None:
+    """Nine orders at 19:10 New York time on 6 January (00:10 UTC on the 7th): one order-rate
+    alert, on New York's date; counting messages by either the exchange's or the UTC date
+    alerted the same burst on both dates (a re-review)."""
+    t = tieout.at("2026-01-06T15:00:00Z")
+    t.ok("instrument", "add", "AAPL", "--exchange", "XNYS", "--currency", "USD")
+    t.ok("account", "open", "U1", "--currency", "USD", "--type", "margin")
+    t.ok("cash", "deposit", "U1", "1000000")
+    t.ok("surveil", "settings", "set", "rate.max-messages", "3")
+    for n in range(1, 10):
+        tieout.at(f"2026-01-07T00:10:0{n}Z").ok(
+            "order", "submit", "--account", "U1", "--symbol", "AAPL", "--side", "buy",
+            "--qty", str(n), "--type", "limit", "--limit", "100", "--tif", "gtc",
+            "--venue", "ACME")  # fmt: skip
+    later = tieout.at("2026-01-08T12:00:00Z")
+    alerts = {day: [a["rule"] for a in later.ok("surveil", "run", "--date", day, "--json").json()]
+              for day in ("2026-01-06", "2026-01-07")}  # fmt: skip
+    assert alerts == {"2026-01-06": ["order_rate"], "2026-01-07": []}

@@ -707,25 +707,32 @@ def test_order_rate_counts_the_busiest_window(offsets: list[int], limit: int) ->
 
 
 def test_an_order_burst_across_new_york_s_evening_and_sydney_s_morning_is_one_burst() -> None:
-    """Four messages in four seconds at 02:00 UTC, New York and Sydney orders in turn: New
-    York's are on its 14th, Sydney's on its 15th. Counted by each exchange's day only, the
-    burst was on neither date (a re-review); the order rate counts an account's messages on
-    the date on their exchange or on the UTC date."""
-    day = date(2024, 11, 15)
-    markets = {
-        "IBM": Market("IBM", day_from=datetime(2024, 11, 15, 5, tzinfo=UTC),
-                      day_to=datetime(2024, 11, 16, 5, tzinfo=UTC)),
-        "BHP": Market("BHP", day_from=datetime(2024, 11, 14, 13, tzinfo=UTC),
-                      day_to=datetime(2024, 11, 15, 13, tzinfo=UTC)),
-    }  # fmt: skip
+    """Four messages in four seconds at 02:00 UTC on 15 November, New York and Sydney orders
+    in turn: New York's are on its 14th, Sydney's on its 15th. Counted by each exchange's day
+    only, the burst was on neither date; counted by either day, on both (re-reviews). It is
+    one burst, alerted once: on the date its first message is on, on that message's exchange
+    (New York's 14th)."""
+
+    def markets(day: date) -> dict[str, Market]:
+        def local(offset: int) -> dict[str, datetime]:  # the date's bounds: UTC - offset
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(hours=offset)
+            return {"day_from": start, "day_to": start + timedelta(days=1)}
+
+        return {"IBM": Market("IBM", **local(-5)), "BHP": Market("BHP", **local(11))}
+
     t0 = datetime(2024, 11, 15, 2, 0, 1, tzinfo=UTC)
     orders = [
         order(f"R{i}", "RT", BUY, 1, 90, t0 + timedelta(seconds=i), symbol=sym)
         for i, sym in enumerate(["IBM", "BHP", "IBM", "BHP"])
     ]
     s = with_settings(**{"rate.max-messages": "3"})
-    (alert,) = sv.order_rate(DayData(day, orders=orders, markets=markets), s)
+    alerted = {
+        day: sv.order_rate(DayData(day, orders=orders, markets=markets(day)), s)
+        for day in (date(2024, 11, 14), date(2024, 11, 15))
+    }
+    (alert,) = alerted[date(2024, 11, 14)]
     assert alert.score == 4
+    assert alerted[date(2024, 11, 15)] == []
 
 
 @settings(max_examples=60, deadline=None)
