@@ -68,6 +68,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal, localcontext
 from enum import Enum
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 from oms import fix
 from oms.calendars import trade_date
@@ -170,26 +171,39 @@ def _fix_commission(f: Mapping[str, str]) -> str | None:
         return dec_str(value.quantize(QUANTUM))
 
 
-def fix_trade_date(transact_time: str, exchange: str | None) -> str:
+def fix_trade_date(transact_time: str, exchange: str | None, timezone: str = "UTC") -> str:
     """The trade date (YYYYMMDD) of a fill whose report has no TradeDate (75): FIX says its
     absence means the day at the place of trade, which is how the book dates it
-    (calendars.trade_date: the session's date, else the exchange's local date). The UTC date
-    of TransactTime (60) when the exchange is unknown or the time cannot be read."""
+    (calendars.trade_date: the session's date, else the exchange's local date). TransactTime
+    (60) is read in `timezone` (the profile's [parse] timezone, as the loader reads it; FIX's
+    own is UTC). The date 60 is written with when the exchange is unknown or the time cannot
+    be read."""
     if exchange is not None:
+        zone = ZoneInfo(timezone)
         try:
-            at = datetime.strptime(transact_time[:17], "%Y%m%d-%H:%M:%S").replace(tzinfo=UTC)
+            at = datetime.strptime(transact_time[:17], "%Y%m%d-%H:%M:%S").replace(tzinfo=zone)
         except ValueError:
             pass
         else:
-            return trade_date(exchange, at).strftime("%Y%m%d")
+            return trade_date(exchange, at.astimezone(UTC)).strftime("%Y%m%d")
     return transact_time[:8]
 
 
-def _fix_derived(f: Mapping[str, str], exchanges: Mapping[str, str] | None = None) -> Fields:
+def _fix_derived(
+    f: Mapping[str, str],
+    profile: Profile | None = None,
+    exchanges: Mapping[str, str] | None = None,
+) -> Fields:
     out: Fields = {name: f.get(tag) for name, tag in FIX_TAGS.items()}
     if out["trade_date"] is None and f.get("60"):
-        exchange = None if exchanges is None else exchanges.get(f.get("55") or "")
-        out["trade_date"] = fix_trade_date(f["60"], exchange)
+        exchange, timezone = None, "UTC"
+        if profile is not None:
+            timezone = profile.parse.timezone
+            # the book's symbol, as the profile maps it ([columns] symbol, [values.symbol])
+            raw = f.get(profile.columns.get("symbol", FIX_TAGS["symbol"])) or ""
+            symbol = profile.values.get("symbol", {}).get(raw, raw)
+            exchange = None if exchanges is None else exchanges.get(symbol)
+        out["trade_date"] = fix_trade_date(f["60"], exchange, timezone)
     out["commission"] = _fix_commission(f)
     return out
 
@@ -208,7 +222,8 @@ def read_fix(
                 continue
             line = item.line or 0
             f = _fix_fields(lines[line - 1]) if 0 < line <= len(lines) else {}
-            records.append(Record(line, f, dict(f), _fix_derived(f, exchanges), item.reason))
+            derived = _fix_derived(f, profile, exchanges)
+            records.append(Record(line, f, dict(f), derived, item.reason))
             continue
         f = {str(tag): value for tag, value in item.fields.items()}
         if item.msg_type != fix.EXECUTION_REPORT:
@@ -221,7 +236,7 @@ def read_fix(
         if f.get("20") in ("1", "2"):
             skipped[f"ExecTransType {f['20']}"] += 1
             continue
-        records.append(Record(item.line, f, dict(f), _fix_derived(f, exchanges)))
+        records.append(Record(item.line, f, dict(f), _fix_derived(f, profile, exchanges)))
     if records and not skipped and all(r.problem and "35" not in r.raw for r in records):
         raise BadInput(
             source,

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from tests.cli.test_exec_apply_review import apply, book, external
-from tests.cli.test_order_cli import report, submit
+from tests.cli.test_order_cli import fix_line, report, submit
 from tests.conftest import Tieout, write
 
 __all__ = ["book"]  # the fixture, used by name
@@ -327,3 +327,38 @@ def test_an_after_hours_drop_copy_without_a_trade_date_reconciles_on_its_new_yor
     doc = later.ok("recon", "run", "--profile", profile, "--file", drop, "--date", "2024-11-14",
                    "--json").json()
     assert (doc["breaks"], doc["matched"]) == ({}, 1)
+
+
+def test_a_fix_fill_without_a_trade_date_is_dated_as_the_profile_reads_it(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """The reconciliation dates a FIX fill without TradeDate (75) on its exchange, reading
+    TransactTime (60) in the profile's [parse] timezone and finding the exchange by the
+    symbol as the profile maps it: it read 60 as UTC and looked up raw tag 55, so a venue
+    writing Sydney times, or one whose symbols need mapping, broke as trade date mismatches
+    (a re-review)."""
+    t = tieout.at("2026-01-08T00:00:00Z")
+    t.ok("instrument", "add", "BHP", "--exchange", "XASX", "--currency", "AUD")
+    t.ok("account", "open", "A1", "--currency", "AUD")
+    t.ok("exec", "import", write(tmp_path / "e.csv",
+         "exec_id,account,symbol,side,quantity,price,trade_date,venue,exec_time\n"
+         "E1,A1,BHP,buy,100,45.5,2026-01-06,ACME,2026-01-06T03:00:00Z\n"
+         "E2,A1,BHP,buy,50,45.5,2026-01-06,ACME,2026-01-05T23:30:00Z\n"))  # fmt: skip
+
+    def fill(exec_id: str, qty: str, symbol: str, at: str) -> str:
+        return fix_line((35, "8"), (11, f"C{exec_id}"), (17, exec_id), (150, "F"), (1, "A1"),
+                        (55, symbol), (54, "1"), (32, qty), (31, "45.5"), (60, at))  # fmt: skip
+
+    head = 'venue = "ACME"\nkind = "trades"\nformat = "fix"\n'
+    mapped = '[values.symbol]\n"BHP.AX" = "BHP"\n'
+    # Sydney times: 14:00 on the 6th is 03:00 UTC, not 14:00 UTC (01:00 on the 7th in Sydney)
+    sydney = write(tmp_path / "syd.toml", f'name = "syd"\n{head}'
+                   '[parse]\ntimezone = "Australia/Sydney"\n')  # fmt: skip
+    # a mapped symbol: BHP.AX is BHP, on XASX, whose 6th began at 23:00 UTC on the 5th
+    utc = write(tmp_path / "utc.toml", f'name = "utc"\n{head}{mapped}')
+    for profile, line in ((sydney, fill("E1", "100", "BHP", "20260106-14:00:00.250")),
+                          (utc, fill("E2", "50", "BHP.AX", "20260105-23:30:00"))):  # fmt: skip
+        drop = write(tmp_path / "d.fix", line + "\n")
+        doc = t.ok("recon", "run", "--profile", profile, "--file", drop, "--date",
+                   "2026-01-06", "--json").json()  # fmt: skip
+        assert (doc["breaks"].get("trade_date_mismatch"), doc["matched"]) == (None, 1), doc
