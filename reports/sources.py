@@ -91,8 +91,11 @@ def _marks(
     """Last prices as of the day before the period, then each day's close in the period: the
     last price of each date on the instrument's exchange (its local day, as `positions
     --as-of` marks it: Sydney's session of a date opens the UTC evening before), from the
-    hourly bars that every market data import keeps up to date (an exchange is closed around
-    its local midnight, so an hour never holds bars of two of its dates)."""
+    hourly bars that every market data import keeps up to date, each hour on its exchange's
+    local date. Exchanges are closed around their local midnight, so an hour holds bars of one
+    of their dates; at a half-hour offset from UTC (Mumbai) the hour around local midnight
+    could hold two, which only bars stamped outside trading hours reach (then the later of
+    them marks the earlier date)."""
     if not symbols:
         return []
     before = period_from - timedelta(days=1)
