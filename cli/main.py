@@ -199,8 +199,6 @@ def run() -> None:
         sys.stderr.write(f"tieout: {printable(message)}\n")
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
-        if isinstance(exc.__cause__, KeyboardInterrupt):
-            _interrupted()
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:  # before typer ran the command (while starting up)
         _interrupted()

@@ -127,6 +127,19 @@ def list_instruments(conn: Connection) -> list[Instrument]:
     ]
 
 
+def exchanges_of(conn: Connection, symbols: Iterable[str] | None = None) -> dict[str, str]:
+    """The exchange of each listed symbol (of all, or of `symbols`; unlisted ones left out)."""
+    i = instruments.c
+    if symbols is None:
+        return {str(s): str(x) for s, x in conn.execute(select(i.symbol, i.exchange))}
+    wanted = sorted(set(symbols))
+    out: dict[str, str] = {}
+    for n in range(0, len(wanted), 500):
+        q = select(i.symbol, i.exchange).where(i.symbol.in_(wanted[n : n + 500]))
+        out.update((str(s), str(x)) for s, x in conn.execute(q))
+    return out
+
+
 def set_restricted(
     store: Store, ctx: Ctx, symbol: str, restricted: bool, reason: str | None
 ) -> Instrument:

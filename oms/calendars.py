@@ -188,14 +188,18 @@ def trade_date(exchange: str, at: datetime) -> date:
     return date(session.year, session.month, session.day)
 
 
+def exchange_zone(exchange: str) -> Any:
+    """The exchange's time zone (its calendar's; 24/7: UTC)."""
+    return UTC if exchange == ALWAYS_OPEN else get_calendar(exchange).tz
+
+
 def day_end(exchange: str, day: date) -> datetime:
     """The first instant (UTC) after a date on an exchange: the local midnight that ends it in
     the exchange's time zone (24/7: UTC midnight). A position marked as of a date takes the
     last price before it: Sydney's next session, which opens the UTC evening before, is not
     that date's."""
     nxt = day + timedelta(days=1)
-    tz = UTC if exchange == ALWAYS_OPEN else get_calendar(exchange).tz
-    return datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz).astimezone(UTC)
+    return datetime(nxt.year, nxt.month, nxt.day, tzinfo=exchange_zone(exchange)).astimezone(UTC)
 
 
 def next_close(exchange: str, after: datetime) -> datetime:

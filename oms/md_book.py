@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, delete, func, or_, select
 
 from oms import audit, tabular
-from oms.book import Ctx, get_instrument, get_setting, put_setting
+from oms.book import Ctx, exchanges_of, get_instrument, get_setting, put_setting
 from oms.calendars import day_end
 from oms.errors import NotFound
 from oms.marketdata import (
@@ -214,12 +214,10 @@ def last_prices_on(conn: Connection, symbols: Iterable[str], day: date) -> dict[
     exchange (calendars.day_end: local midnight; 24/7 instruments, UTC midnight), not before
     UTC midnight, which is already in Sydney's next session. Symbols without a bar, or not
     listed, are left out."""
-    wanted = sorted(set(symbols))
-    if not wanted:
+    listed = exchanges_of(conn, symbols)
+    if not listed:
         return {}
-    i = instruments.c
-    listed = conn.execute(select(i.symbol, i.exchange).where(i.symbol.in_(wanted))).all()
-    cutoffs = {str(sym): day_end(str(exchange), day) for sym, exchange in listed}
+    cutoffs = {sym: day_end(exchange, day) for sym, exchange in listed.items()}
     return {sym: bar.close for sym, bar in _latest_bars(conn, cutoffs).items()}
 
 

@@ -21,12 +21,12 @@ from sqlalchemy import Connection, and_, or_, select
 
 from oms import audit, executions, lots
 from oms import surveil as sv
-from oms.book import Ctx, get_account, get_setting, put_setting
+from oms.book import Ctx, exchanges_of, get_account, get_setting, put_setting
 from oms.calendars import ALWAYS_OPEN, day_end, session_bounds
 from oms.errors import NotFound
 from oms.marketdata import Bar
 from oms.schema import executions as executions_table
-from oms.schema import instruments, market_bars, order_events, orders, settings, surveil_alerts
+from oms.schema import market_bars, order_events, orders, settings, surveil_alerts
 from oms.store import Store, next_id
 from oms.values import Side, day_start, dec_str, utc_iso
 
@@ -176,24 +176,19 @@ def _trades(
 
 
 def _markets(conn: Connection, symbols: Iterable[str], day: date) -> dict[str, sv.Market]:
-    wanted = sorted(set(symbols))
     out: dict[str, sv.Market] = {}
-    for chunk in _chunks(wanted, _IN_CHUNK):
-        i = instruments.c
-        for symbol, exchange in conn.execute(
-            select(i.symbol, i.exchange).where(i.symbol.in_(chunk))
-        ):
-            if exchange == ALWAYS_OPEN:
-                out[symbol] = sv.Market(symbol, always_open=True)
-                continue
-            bounds = session_bounds(exchange, day) or (None, None)
-            out[symbol] = sv.Market(
-                symbol,
-                session_open=bounds[0],
-                session_close=bounds[1],
-                day_from=day_end(exchange, day - _DAY),  # the date on the exchange
-                day_to=day_end(exchange, day),
-            )
+    for symbol, exchange in exchanges_of(conn, symbols).items():
+        if exchange == ALWAYS_OPEN:
+            out[symbol] = sv.Market(symbol, always_open=True)
+            continue
+        bounds = session_bounds(exchange, day) or (None, None)
+        out[symbol] = sv.Market(
+            symbol,
+            session_open=bounds[0],
+            session_close=bounds[1],
+            day_from=day_end(exchange, day - _DAY),  # the date on the exchange
+            day_to=day_end(exchange, day),
+        )
     return out
 
 
@@ -220,7 +215,7 @@ def _close_bars(conn: Connection, data: sv.DayData, window: timedelta) -> list[B
 
 def day_data(conn: Connection, day: date, s: sv.Settings) -> sv.DayData:
     """Everything the rules read about a business date (each exchange's: trades by their
-    trade date, orders by the trade date of their events)."""
+    trade date, orders by their events' local day on their exchange)."""
     facts = _order_facts(conn, day)
     today, past, opening = _trades(conn, day, s.history_days)
     symbols = {t.symbol for t in today} | {o.symbol for o in facts}

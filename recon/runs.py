@@ -25,10 +25,9 @@ from typing import Any, Final
 import polars as pl
 from sqlalchemy import Connection, select
 
-from oms import audit
+from oms import audit, book
 from oms.book import Ctx
 from oms.errors import BadInput, NotFound
-from oms.schema import instruments
 from oms.store import Store, bulk_insert, next_id
 from oms.values import dec_str, normalize, utc_iso
 from recon import book_side, breaks, engine
@@ -292,12 +291,8 @@ def run(
     started = time.perf_counter()
     with store.read() as conn:
         profile = resolve_profile(conn, profile_spec)
-        i = instruments.c  # a FIX fill without TradeDate is dated on its exchange
-        exchanges = (
-            {str(sym): str(x) for sym, x in conn.execute(select(i.symbol, i.exchange))}
-            if profile.format == "fix"
-            else None
-        )
+        # a FIX fill without TradeDate is dated on its exchange
+        exchanges = book.exchanges_of(conn) if profile.format == "fix" else None
     loaded, checked = load_and_validate(profile, path, exchanges)
     # the file's raw and text frames (GBs at 10M rows) are not needed past validation
     sha256, file_rows = loaded.sha256, loaded.rows

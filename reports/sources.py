@@ -14,12 +14,11 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from oms import audit, book, executions, ledger, lots, md_book
-from oms.calendars import ALWAYS_OPEN, business_days, get_calendar
+from oms.calendars import business_days, exchange_zone
 from oms.errors import BadInput
 from oms.positions import end_of
 from oms.schema import (
     bar_aggregates,
-    instruments,
     journal_entries,
     journal_postings,
     surveil_alerts,
@@ -103,13 +102,7 @@ def _marks(
         Mark(sym, before, px)
         for sym, px in md_book.last_prices_on(conn, symbols, before).items()
     ]
-    i = instruments.c
-    zones: dict[str, Any] = {}
-    for n in range(0, len(symbols), 500):
-        for sym, exchange in conn.execute(
-            select(i.symbol, i.exchange).where(i.symbol.in_(list(symbols[n : n + 500])))
-        ):
-            zones[str(sym)] = UTC if exchange == ALWAYS_OPEN else get_calendar(exchange).tz
+    zones = {sym: exchange_zone(x) for sym, x in book.exchanges_of(conn, symbols).items()}
     a = bar_aggregates.c
     closes: dict[tuple[str, date], Decimal] = {}
     lo, hi = day_start(period_from - timedelta(days=1)), end_of(period_to + timedelta(days=1))
@@ -350,13 +343,7 @@ def confirmation_inputs(
     firm = load_firm(conn)
     accounts = {a.account: a for a in book.list_accounts(conn)}
     symbols = sorted({r.symbol for r in rows})
-    exchanges = dict(
-        conn.execute(
-            select(instruments.c.symbol, instruments.c.exchange).where(
-                instruments.c.symbol.in_(symbols)
-            )
-        ).all()
-    ) if symbols else {}  # fmt: skip
+    exchanges = book.exchanges_of(conn, symbols)
     out = []
     for r in rows:
         acct = accounts[r.account]
