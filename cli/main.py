@@ -155,24 +155,37 @@ def command(args: Sequence[str] = ()) -> Any:
 
 
 INTERRUPTED = 130  # the exit code of a command stopped by Ctrl-C (128 + SIGINT), as typer's
-_ctrl_c: list[int] = []  # the SIGINTs this command received (see _note_ctrl_c)
+TERMINATED = 143  # ... and by SIGTERM (128 + 15: `timeout`, systemd, kill)
+_ctrl_c: list[int] = []  # the SIGINTs and SIGTERMs this command received (see _note_ctrl_c)
 
 
 def _note_ctrl_c(signum: int, frame: Any) -> None:
-    """SIGINT's handler while a command runs: Python's own (KeyboardInterrupt), noting that
-    it came, so that an exit code of 130 is told from a job's own (`schedule trigger` exits
-    with its failed job's code)."""
+    """SIGINT's handler while a command runs, and SIGTERM's: Python's own for SIGINT
+    (KeyboardInterrupt), noting that it came, so that an exit code of 130 is told from a job's
+    own (`schedule trigger` exits with its failed job's code). SIGTERM takes the same way out as
+    Ctrl-C rather than ending the process where it stands: its transaction rolls back either
+    way, but only this way are its temporary files (a backup's, an archive's `.partial`) removed
+    and its workers told to end; oms.interrupts.interrupts_held holds both back alike."""
     _ctrl_c.append(signum)
     signal.default_int_handler(signum, frame)
 
 
 def _interrupted() -> None:
-    """Ctrl-C: exit 130, saying what it means for the book."""
+    """Ctrl-C (exit 130) or SIGTERM (exit 143), saying what it means for the book."""
+    terminated = signal.SIGTERM in _ctrl_c
     sys.stderr.write(
-        "\ntieout: interrupted: what the command committed before stays, what it was in the "
-        "middle of was rolled back (nothing is half-written)\n"
+        f"\ntieout: {'terminated (SIGTERM)' if terminated else 'interrupted'}: what the command "
+        "committed before stays, what it was in the middle of was rolled back (nothing is "
+        "half-written)\n"
     )
-    sys.exit(INTERRUPTED)
+    sys.exit(TERMINATED if terminated else INTERRUPTED)
+
+
+def _catch(signum: signal.Signals, default: Any) -> None:
+    """`_note_ctrl_c` for `signum` if its handler is `default` (not one set to ignore it: a
+    background job may start with SIGINT ignored, and keeps it so)."""
+    if signal.getsignal(signum) is default:
+        signal.signal(signum, _note_ctrl_c)
 
 
 def run() -> None:
@@ -183,11 +196,9 @@ def run() -> None:
     logging.getLogger("psycopg").propagate = False
     text_streams_never_fail()
     _ctrl_c.clear()
-    if (
-        threading.current_thread() is threading.main_thread()
-        and signal.getsignal(signal.SIGINT) is signal.default_int_handler  # (not ignored)
-    ):
-        signal.signal(signal.SIGINT, _note_ctrl_c)
+    if threading.current_thread() is threading.main_thread():
+        _catch(signal.SIGINT, signal.default_int_handler)
+        _catch(signal.SIGTERM, signal.SIG_DFL)
     try:
         # without standalone mode, click returns a typer.Exit's code instead of raising it
         args = sys.argv[1:]
@@ -200,7 +211,7 @@ def run() -> None:
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:  # before typer ran the command (while starting up)
+    except KeyboardInterrupt:  # before typer ran the command (while starting up), or SIGTERM
         _interrupted()
     except typer.TyperException as exc:  # usage errors: exit 2
         show = getattr(exc, "show", None)

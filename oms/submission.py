@@ -1818,9 +1818,9 @@ class _ProcessWriter:
     keeps no state of the file in the child), and the child opens its own (Store's fork
     hygiene keeps it off anything inherited). The child reads PRAGMA data_version before this
     process begins its reads, and each group checks it under the write lock (_write_part), as
-    the inline writer does. It ignores SIGINT (an interrupted run ends its group in flight, as
-    a thread would), is killed by the kernel if this process dies (Linux: PR_SET_PDEATHSIG),
-    and ends when the pipe closes.
+    the inline writer does. It ignores SIGINT and SIGTERM (an interrupted run ends its group in
+    flight, as a thread would), is killed by the kernel if this process dies (Linux:
+    PR_SET_PDEATHSIG), and ends when the pipe closes.
 
     If the child dies (killed, out of memory), whether the group in flight committed is read
     from the database: its last audit event is there (that seq with that hash) or not. Committed:
@@ -1935,6 +1935,7 @@ def _serve_writes(store: Store, chan: Any) -> None:
     Its connection is never closed: the process ends with os._exit, and SQLite needs nothing
     from a connection that ends with its process (it does not checkpoint for it)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # (systemd signals every process of the unit)
     try:
         with store.writer() as conn:
             version = _data_version(conn)

@@ -66,3 +66,62 @@ def test_ctrl_c_exits_130_and_says_what_it_means(tmp_path: Path) -> None:
     assert proc.returncode == 130, err
     assert "tieout: interrupted: what the command committed before stays" in err
     assert "Traceback" not in err
+
+
+def test_sigterm_exits_143_and_says_what_it_means(tmp_path: Path) -> None:
+    """SIGTERM (`timeout`, systemd, kill) in the middle of a command takes Ctrl-C's way out:
+    exit 143 (128 + 15) and the same line, without a traceback. It used to end the process
+    where it stood: the transaction rolled back, but temporary files were left behind."""
+    env = {**os.environ, "TIEOUT_ACTOR": "ops", "PYTHONUNBUFFERED": "1"}
+    env.pop("TIEOUT_DB", None)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from cli.main import run; run()", "demo"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # the demo has begun its day
+        assert first.startswith("tieout demo"), first
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert "tieout: terminated (SIGTERM): what the command committed before stays" in err
+    assert "Traceback" not in err
+
+
+_TERMINATED_WHILE_PACKING = (  # SIGTERM as the backup's partial file is complete, before its
+    # audit event: the partial file must not be left behind
+    "import os, signal, sys; from oms import backup; real = backup.fsync_path\n"
+    "def fsync(path):\n"
+    "    real(path)\n"
+    "    if path.name.endswith('.partial'): os.kill(os.getpid(), signal.SIGTERM)\n"
+    "backup.fsync_path = fsync; from cli.main import run; sys.argv[0] = 'tieout'; run()"
+)
+
+
+@pytest.mark.skipif(not TIEOUT.exists(), reason="the package is not installed in this venv")
+def test_sigterm_during_backup_create_leaves_no_partial_file(tmp_path: Path) -> None:
+    env = {**os.environ, "TIEOUT_ACTOR": "ops"}
+    env.pop("TIEOUT_DB", None)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    db = f"sqlite:///{tmp_path / 'book.db'}"
+    assert run("init", "--db", db, cwd=tmp_path).returncode == 0
+    out = tmp_path / "backups"
+    out.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-c", _TERMINATED_WHILE_PACKING, "backup", "create", "--out",
+         str(out / "book.tar"), "--db", db],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 143, proc.stderr
+    assert "terminated (SIGTERM)" in proc.stderr
+    assert list(out.iterdir()) == []  # neither the backup nor its partial file
+    verify = run("audit", "verify", "--json", "--db", db, cwd=tmp_path)
+    assert json.loads(verify.stdout)["ok"] is True
+    again = run("backup", "create", "--out", str(out / "book.tar"), "--db", db, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert [p.name for p in out.iterdir()] == ["book.tar"]

@@ -362,9 +362,10 @@ def _writer_process_run(
     return single, batch, path
 
 
-def _sigint_in(seconds: float) -> subprocess.Popen[bytes]:
-    """SIGINT (as Ctrl-C sends it) to this process in `seconds`, from another process."""
-    return subprocess.Popen(["sh", "-c", f"sleep {seconds}; kill -INT {os.getpid()}"])
+def _sigint_in(seconds: float, sig: str = "INT") -> subprocess.Popen[bytes]:
+    """SIGINT (as Ctrl-C sends it), or `sig`, to this process in `seconds`, from another
+    process."""
+    return subprocess.Popen(["sh", "-c", f"sleep {seconds}; kill -{sig} {os.getpid()}"])
 
 
 def _interrupted_run(
@@ -387,15 +388,27 @@ def _interrupted_run(
     return acked, stored
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize("when", ["before the wait", "during the wait"])
 def test_an_interrupt_while_the_writer_process_writes_acknowledges_what_it_committed(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    when: str,
+    sig: signal.Signals,
 ) -> None:
     """SIGINT (Ctrl-C) reaches the run while it waits for the writer process's answer on the
     sixth group of seven: just before it reads it, or while it blocks on the pipe (the signal
     then comes from another process). The run ends with KeyboardInterrupt, and every group the
     writer committed (it ignores SIGINT and finishes its group) was acknowledged first: what the
-    acknowledgements say is what the database holds."""
+    acknowledgements say is what the database holds. SIGTERM (`timeout`, systemd) likewise,
+    under the handler the command line gives it (it ended the process where it stood)."""
+    if sig is signal.SIGTERM:
+        from cli.main import _note_ctrl_c
+
+        previous = signal.signal(signal.SIGTERM, _note_ctrl_c)
+        request.addfinalizer(lambda: signal.signal(signal.SIGTERM, previous))
     _single, batch, path = _writer_process_run(db_url, tmp_path, monkeypatch)
     real_wait, real_write = submission._ProcessWriter.wait, submission._write_part
     waits = {"n": 0}
@@ -412,9 +425,9 @@ def test_an_interrupt_while_the_writer_process_writes_acknowledges_what_it_commi
         waits["n"] += 1
         if waits["n"] == 6:  # the sixth group's answer (of 7; it adds orders)
             if when == "before the wait":
-                os.kill(os.getpid(), signal.SIGINT)
+                os.kill(os.getpid(), sig)
             else:
-                killers.append(_sigint_in(0.1))
+                killers.append(_sigint_in(0.1, sig.name.removeprefix("SIG")))
         return real_wait(self, head, new_head)
 
     monkeypatch.setattr(submission, "_write_part", slow_last_write)
