@@ -1271,12 +1271,15 @@ def _book_fill(
     commission: Decimal = Decimal(0),
     source: str = "paper",
     inst: book.Instrument | None = None,
+    cycle: int | None = None,
 ) -> None:
     """A fill (paper, or a venue's report): an execution (at `at`, else now) and its cash
-    journal entry, in the caller's transaction. `inst`: the order's instrument, when the
-    caller has read it in this transaction."""
+    journal entry, in the caller's transaction. `inst`: the order's instrument, and `cycle`
+    its exchange's settlement cycle, when the caller has read them in this transaction."""
     if inst is None:
         inst = book.get_instrument(conn, order.symbol)
+    if cycle is None:
+        cycle = book.settlement_days(conn, inst.exchange)
     exec_time = at or ctx.now
     traded = trade_date(inst.exchange, exec_time)
     row, entry = fill_booking(
@@ -1285,7 +1288,7 @@ def _book_fill(
         currency=inst.currency,
         exec_time=exec_time,
         traded=traded,
-        settle=settlement_date(inst.exchange, traded, book.settlement_days(conn, inst.exchange)),
+        settle=settlement_date(inst.exchange, traded, cycle),
         booked_at=ctx.now,
         actor=ctx.actor,
         commission=commission,
@@ -3286,6 +3289,7 @@ def _fill_resting(
             )
             holds = _BarHolds(conn)  # the cash accounts' holds, read once in this bar
             cash_accounts: dict[str, bool] = {}
+            cycle: int | None = None  # the exchange's settlement cycle, read once in this bar
             for order in resting:
                 assert inst is not None
                 if bar.time < terms_since(order) or expiry_due(order, inst.exchange, bar.time):
@@ -3337,8 +3341,10 @@ def _fill_resting(
                         terms,
                         inst.currency,
                     )
+                if cycle is None:
+                    cycle = book.settlement_days(conn, inst.exchange)
                 done = in_bar[order.order_id] = _fill_from_bar(
-                    conn, ctx, order, answers, bar, terms, inst
+                    conn, ctx, order, answers, bar, terms, inst, cycle
                 )
                 if cash_account:  # what it holds now, for the younger orders after it
                     holds.changed(done, inst.currency)
@@ -3435,9 +3441,11 @@ def _fill_from_bar(
     bar: md.Bar,
     terms: paper.PaperTerms,
     inst: book.Instrument,
+    cycle: int,
 ) -> Order:
     """Book the paper venue's answers to a resting order from one bar (a fill, and the rest
-    canceled when a cash account cannot pay it), each step stored and the fill audited."""
+    canceled when a cash account cannot pay it), each step stored and the fill audited.
+    `cycle`: the settlement cycle of the instrument's exchange."""
     steps: list[Transition] = []
     current = order
     for answer in answers:
@@ -3448,7 +3456,9 @@ def _fill_from_bar(
         payload: dict[str, Any] = {"bar": utc_iso(bar.time), "status": current.status.value}
         if isinstance(answer, orders.ApplyFill):
             fee = paper.fill_charge(terms, before, answer, currency=inst.currency)
-            _book_fill(conn, ctx, current, answer, at=bar.time, commission=fee, inst=inst)
+            _book_fill(
+                conn, ctx, current, answer, at=bar.time, commission=fee, inst=inst, cycle=cycle
+            )
             conn.execute(
                 paper_bar_takes.insert(),
                 {

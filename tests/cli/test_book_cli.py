@@ -442,6 +442,16 @@ def test_an_exchange_s_settlement_cycle_is_set_and_dates_what_is_booked_after(
     t.ok("order", "submit", "--account", "A1", "--symbol", "VOD", "--side", "buy", "--qty", "5")
     (paper,) = [e for e in t.ok("exec", "list", "--json").json() if e["venue"] == "paper"]
     assert (paper["trade_date"], paper["settle_date"]) == ("2026-12-01", "2026-12-03")
+    # and a resting order that a later bar fills (the bar's own path)
+    t.ok("order", "submit", "--account", "A1", "--symbol", "VOD", "--side", "buy", "--qty", "5",
+         "--type", "limit", "--limit", "0.9")  # fmt: skip
+    later = tieout.at("2026-12-01T12:05:00Z")
+    bars = "time,symbol,open,high,low,close,volume\n"
+    bars += "2026-12-01T12:04:00Z,VOD,0.9,0.9,0.9,0.9,100000\n"
+    later.ok("md", "import", write(tmp_path / "bars2.csv", bars))
+    filled = [e for e in later.ok("exec", "list", "--json").json() if e["venue"] == "paper"]
+    dates = [(e["trade_date"], e["settle_date"]) for e in filled]
+    assert dates == [("2026-12-01", "2026-12-03")] * 2
     assert t.ok("instrument", "settlement", "show", "--json").json()["exchanges"] == {"XLON": 2}
     assert t("instrument", "settlement", "set", "XLON", "T+2").code == 3
     assert t("instrument", "settlement", "set", "XLON", "\u00b2").code == 3  # a digit, not 0-9
