@@ -43,7 +43,12 @@ def settlement_date(exchange: str, trade_date: date, days: int = DEFAULT_SETTLEM
     """The settlement date: `days` sessions of the exchange after the trade date (T+1 default).
     A trade date that is not a session (a weekend trade) counts from the next session."""
     if exchange == ALWAYS_OPEN:
-        return trade_date + timedelta(days=days)
+        try:
+            return trade_date + timedelta(days=days)
+        except OverflowError:
+            raise BadInput(
+                "trade_date", f"{trade_date} settles after the last date there is ({date.max})"
+            ) from None
     import pandas as pd
 
     cal = get_calendar(exchange)

@@ -34,6 +34,10 @@ from oms.values import (
 SOH = b"\x01"
 EXECUTION_REPORT, CANCEL_REJECT = "8", "9"
 FIX_SIDES = {Side.BUY: "1", Side.SELL: "2"}  # Side (54)
+# the Side (54) values a report of an order may carry: a sale may be reported as a short sale
+# (5 sell short, 6 sell short exempt), as drop copies mark sales that open or add to a short
+_SIDES_OF = {Side.BUY: frozenset({"1"}), Side.SELL: frozenset({"2", "5", "6"})}
+MAX_SETTLEMENT_SPAN = 366  # days from trade date to a stated SettlDate (64): a year at most
 # CommType (13): how Commission (12) counts; 3 (absolute) when 13 is missing
 PER_UNIT, PERCENT, ABSOLUTE = "1", "2", "3"
 _UTC_TIMESTAMP = re.compile(r"(\d{8})-(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?")
@@ -74,7 +78,7 @@ def _verify(raw: bytes) -> str | None:
                 "run together? (one message a line)"
             )
         actual = sum(framed[1 : check_at + 1]) % 256
-        if not declared.isdigit() or int(declared) != actual:
+        if not (len(declared) == 3 and declared.isdigit()) or int(declared) != actual:
             shown = printable(declared.decode(errors="replace")[:20])
             return f"CheckSum {shown} is wrong ({actual:03d})"
     return None
@@ -340,9 +344,7 @@ def _timestamp(report: Report, tag: int, name: str) -> datetime | None:
         hour, minute, second = int(m[2]), int(m[3]), int(m[4])
         if second == 60 and hour == 23 and minute == 59:  # leap seconds end a UTC day
             second, frac = 59, "999999"
-        return datetime(
-            day.year, day.month, day.day, hour, minute, second, int(frac), tzinfo=UTC
-        )
+        return datetime(day.year, day.month, day.day, hour, minute, second, int(frac), tzinfo=UTC)
     except ValueError:
         raise BadInput(
             f"{name} ({tag})", f"{value!r} is not a UTC timestamp (YYYYMMDD-HH:MM:SS[.sss])"
@@ -375,6 +377,12 @@ def trade_times(report: Report) -> TradeTimes:
             "SettlDate (64)",
             f"{times.settle_date.isoformat()} is before the trade date {trade.isoformat()}",
         )
+    if times.settle_date and trade and (times.settle_date - trade).days > MAX_SETTLEMENT_SPAN:
+        raise BadInput(
+            "SettlDate (64)",
+            f"{times.settle_date.isoformat()} is more than a year after the trade date "
+            f"{trade.isoformat()}: no trade the book takes settles that late",
+        )
     return times
 
 
@@ -402,14 +410,15 @@ def commission(report: Report, quantity: Decimal, price: Decimal, *, currency: s
 
 
 def check_order(report: Report, order: Order) -> None:
-    """Symbol (55) and Side (54), when the report has them, are the order's; BadInput if not."""
+    """Symbol (55) and Side (54), when the report has them, are the order's (a sale's may say
+    sell short, 5 or 6); BadInput if not."""
     symbol = report.get(55)
     if symbol is not None and symbol != order.symbol:
         raise BadInput(
             "Symbol (55)", f"{symbol} does not match order {order.order_id} ({order.symbol})"
         )
     side = report.get(54)
-    if side is not None and side != FIX_SIDES[order.side]:
+    if side is not None and side not in _SIDES_OF[order.side]:
         raise BadInput(
             "Side (54)",
             f"{side} does not match order {order.order_id} "

@@ -21,7 +21,7 @@ from decimal import Decimal, localcontext
 from functools import partial
 from json.encoder import encode_basestring
 from types import SimpleNamespace
-from typing import Any, overload
+from typing import Any, get_args, overload
 
 from sqlalchemy import (
     ColumnElement,
@@ -42,6 +42,7 @@ from oms import marketdata as md
 from oms.book import Ctx
 from oms.calendars import (
     ALWAYS_OPEN,
+    exchange_zone,
     next_close,
     next_session_label,
     session_bounds,
@@ -1754,7 +1755,9 @@ def _fill_terms(
     exec_time = _report_time(ctx, order, times.exec_time)
     instrument = book.get_instrument(conn, order.symbol)
     exchange = instrument.exchange
-    trade = times.trade_date or trade_date(exchange, exec_time)
+    trade = _stated_trade_date(ctx, order, exchange, times.trade_date) or trade_date(
+        exchange, exec_time
+    )
     settle = times.settle_date or settlement_date(
         exchange, trade, book.settlement_days(conn, exchange)
     )
@@ -1764,6 +1767,31 @@ def _fill_terms(
         )
     charged = fix.commission(report, fill.quantity, fill.price, currency=instrument.currency)
     return _FillTerms(exec_time, trade, settle, charged)
+
+
+def _stated_trade_date(ctx: Ctx, order: Order, exchange: str, stated: date | None) -> date | None:
+    """A report's TradeDate (75), if it states one. Refused before the exchange's local date on
+    which the order was placed, or after the trade date of now (the next session's, when the
+    exchange is closed), each by more than the clock skew market data is allowed: the order
+    did not exist then, and that day has not come yet."""
+    if stated is None:
+        return None
+    skew = md.FUTURE_SKEW
+    placed = (order.created_at - skew).astimezone(exchange_zone(exchange)).date()
+    latest = trade_date(exchange, ctx.now + skew)
+    if stated < placed:
+        raise BadInput(
+            "TradeDate (75)",
+            f"{stated.isoformat()} is before order {order.order_id} was placed "
+            f"({placed.isoformat()} at {exchange})",
+        )
+    if stated > latest:
+        raise BadInput(
+            "TradeDate (75)",
+            f"{stated.isoformat()} is after the trade date of now ({latest.isoformat()} at "
+            f"{exchange})",
+        )
+    return stated
 
 
 def _report_time(ctx: Ctx, order: Order, stated: datetime | None) -> datetime:
@@ -1797,22 +1825,23 @@ class _CorrectionTerms:
 
 
 def _correction_terms(
-    conn: Connection, order: Order, command: orders.CorrectFill, report: fix.Report
+    conn: Connection, ctx: Ctx, order: Order, command: orders.CorrectFill, report: fix.Report
 ) -> _CorrectionTerms:
     """TradeDate (75), SettlDate (64) (else, with a new 75, the calendar's settlement date of
     it) and Commission (12, by CommType 13) of a correction, when the report states them."""
     times = fix.trade_times(report)
     settle = times.settle_date
     instrument = book.get_instrument(conn, order.symbol)
-    if times.trade_date is not None and settle is None:
-        exchange = instrument.exchange
-        settle = settlement_date(exchange, times.trade_date, book.settlement_days(conn, exchange))
+    exchange = instrument.exchange
+    traded = _stated_trade_date(ctx, order, exchange, times.trade_date)
+    if traded is not None and settle is None:
+        settle = settlement_date(exchange, traded, book.settlement_days(conn, exchange))
     commission = (
         fix.commission(report, command.quantity, command.price, currency=instrument.currency)
         if report.get(12)
         else None
     )
-    return _CorrectionTerms(times.trade_date, settle, commission)
+    return _CorrectionTerms(traded, settle, commission)
 
 
 def _book_report(
@@ -1919,13 +1948,23 @@ def _book_report(
     book.post_entries(conn, ctx, entries, execution_ids=[exec_pk] * len(entries))
 
 
+_COMMAND_KINDS = {kind.__name__: kind.kind for kind in get_args(orders.Command)}
+
+
+def _a_command(name: Any) -> str:
+    """A stored command's class name as words with their article ("an accept cancel")."""
+    kind = _COMMAND_KINDS.get(str(name))
+    words = str(name) if kind is None else kind.value.replace("_", " ")
+    return f"{'an' if words[:1].lower() in 'aeiou' else 'a'} {words}"
+
+
 def _other_terms(payload: str, command: Any) -> list[str]:
     """Where an order event's stored command (its canonical JSON) differs from `command`: its
     kind, or the fields whose values differ (decimals compared as numbers); the free text (58)
     and a field the command did not have when it was stored aside. Empty: the same terms."""
     stored = json.loads(payload)
     if stored.get("command") != type(command).__name__:
-        return [f"a {stored.get('command')}, not a {type(command).__name__}"]
+        return [f"{_a_command(stored.get('command'))}, not {_a_command(type(command).__name__)}"]
     terms = stored.get("terms") or {}
     out = []
     for field in dataclasses.fields(command):
@@ -1947,8 +1986,21 @@ def _check_exec_ref(conn: Connection, order: Order, ref: str) -> None:
     if any(f.known_as(ref) for f in order.fills):
         return
     e = executions.c
+    names, found = {ref}, [ref]  # the fill's ExecID and those of its corrections
+    while found:
+        found = list(
+            conn.execute(
+                select(e.exec_id).where(
+                    e.venue == order.venue, e.ref_exec_id.in_(found), e.exec_type == "correct"
+                )
+            ).scalars()
+        )
+        found = [x for x in found if x not in names]
+        names.update(found)
     bust = conn.execute(
-        select(e.exec_id).where(e.venue == order.venue, e.ref_exec_id == ref, e.exec_type == "bust")
+        select(e.exec_id)
+        .where(e.venue == order.venue, e.ref_exec_id.in_(names), e.exec_type == "bust")
+        .limit(1)
     ).scalar()
     why = f"busted already by {bust}" if bust else "no fill of it has that ExecID"
     raise BadInput(
@@ -2050,6 +2102,29 @@ _ABOUT_A_REQUEST = (
 )
 
 
+def _check_answer_names_request(
+    order: Order, command: orders.AcceptCancel | orders.AcceptReplace, report: fix.Report
+) -> None:
+    """A cancel or replace accepted (150=4/5) while a request with an id of its own is open
+    names that request by ClOrdID (11), or, a cancel the venue made on its own (unsolicited),
+    the order. Another id is refused, as `_answered_already` refuses a pending report or a
+    reject naming another request: applied, it renamed the order to it and left the open
+    request unanswered."""
+    named = report.get(11)
+    pending = order.pending
+    if not named or pending is None or pending.client_order_id is None:
+        return
+    allowed = {pending.client_order_id}
+    if isinstance(command, orders.AcceptCancel):
+        allowed.add(order.client_order_id)
+    if named not in allowed:
+        raise BadInput(
+            "ClOrdID (11)",
+            f"{named} is not the open request of order {order.order_id} (that is "
+            f"{pending.client_order_id}): the venue's report names another request",
+        )
+
+
 def _answered_already(conn: Connection, order: Order, command: Any, report: fix.Report) -> bool:
     """Whether a report about a request (`_ABOUT_A_REQUEST`) repeats the venue's answer to a
     request the book has closed (True: skipped, it changes nothing). Refused (BadInput) when
@@ -2116,19 +2191,21 @@ def _closed_request(order: Order) -> bool:
 
 
 def _venue_disagrees(
-    report: fix.Report, before: Order, after: Order, command: Any, tick: Decimal
+    report: fix.Report, before: Order, after: Order, command: Any, inst: book.Instrument
 ) -> list[RowError]:
     """Where an applied report's own figures disagree with the book: CumQty (14), LeavesQty
     (151) or AvgPx (6, to the decimals the venue sent) against the order after it (a fill
     missed or booked twice); a fill's or correction's price beyond the order's limit or off
-    the instrument's tick. FIX 4.4 sends 14, 151 and 6 on every ExecutionReport for this."""
+    the instrument's tick, its quantity off the lot size; a fill of part of a fill-or-kill
+    order. FIX 4.4 sends 14, 151 and 6 on every ExecutionReport for this."""
     with localcontext(lots.CONTEXT):
-        return _disagreements(report, before, after, command, tick)
+        return _disagreements(report, before, after, command, inst)
 
 
 def _disagreements(
-    report: fix.Report, before: Order, after: Order, command: Any, tick: Decimal
+    report: fix.Report, before: Order, after: Order, command: Any, inst: book.Instrument
 ) -> list[RowError]:
+    tick, lot = inst.tick_size, inst.lot_size
     out: list[RowError] = []
     line = report.line
 
@@ -2203,6 +2280,28 @@ def _disagreements(
                     dec_str(price),
                     f"fill price {dec_str(price)} is not a multiple of {before.symbol}'s tick "
                     f"size {dec_str(tick)}",
+                )
+            )
+        quantity: Decimal = command.quantity
+        if lot > 0 and quantity % lot != 0:
+            out.append(
+                RowError(
+                    line,
+                    "32",
+                    dec_str(quantity),
+                    f"fill quantity {dec_str(quantity)} is not a multiple of {before.symbol}'s "
+                    f"lot size {dec_str(lot)}",
+                )
+            )
+        if isinstance(command, orders.ApplyFill) and not orders.fok_fill_ok(before, quantity):
+            out.append(
+                RowError(
+                    line,
+                    "32",
+                    dec_str(quantity),
+                    f"order {before.order_id} is fill or kill (fok): a venue fills all of its "
+                    f"{dec_str(before.quantity)} in one fill or none; this fill of "
+                    f"{dec_str(quantity)} leaves {dec_str(after.leaves_qty)}",
                 )
             )
     if isinstance(command, orders.BustFill):
@@ -2290,7 +2389,7 @@ def _apply_report(
     if isinstance(command, orders.ApplyFill):
         terms = _fill_terms(conn, ctx, order, command, report)
     elif isinstance(command, orders.CorrectFill):
-        terms = _correction_terms(conn, order, command, report)
+        terms = _correction_terms(conn, ctx, order, command, report)
     exec_time = (
         terms.exec_time
         if isinstance(terms, _FillTerms)
@@ -2302,6 +2401,8 @@ def _apply_report(
         _check_exec_ref(conn, order, command.exec_ref_id)
     if isinstance(command, _ABOUT_A_REQUEST) and _answered_already(conn, order, command, report):
         return False
+    if isinstance(command, orders.AcceptCancel | orders.AcceptReplace):
+        _check_answer_names_request(order, command, report)
     step = orders.decide(order, command, ctx.now, ctx.actor)
     if isinstance(command, orders.ApplyFill | orders.CorrectFill | orders.BustFill):
         _book_report(conn, ctx, order, step.order, command, terms, exec_time)
@@ -2332,7 +2433,7 @@ def _apply_report(
         },
     )
     inst = book.get_instrument(conn, order.symbol)
-    found = _venue_disagrees(report, order, after, command, inst.tick_size)
+    found = _venue_disagrees(report, order, after, command, inst)
     for w in found:
         audit.append(
             conn,

@@ -922,10 +922,14 @@ class Target(StrEnum):
     UNCHANGED = "unchanged"  # condition and open request stay; the quantities may change
     # (whatever the target, an acknowledgement, a fill or a replace ends pending_new: _ACKED)
     RESUMED = "resumed"  # the open request ends; the condition from before it shows again
+    # done_for_day underneath the open request, which stays open: the status shows the request
+    # (precedence), and done_for_day once the venue refuses it
+    DONE_UNDER_REQUEST = "done_under_request"
 
 
 _S = OrderStatus
 WORKING, UNCHANGED, RESUMED = Target.WORKING, Target.UNCHANGED, Target.RESUMED
+DONE_UNDER_REQUEST = Target.DONE_UNDER_REQUEST
 
 # Events that show the venue holds the order: they end a pending_new condition whatever the
 # table's target (an acknowledgement, a fill, a replace), also under an open request.
@@ -992,6 +996,9 @@ TRANSITIONS: Mapping[tuple[OrderStatus | None, CommandKind], OrderStatus | Targe
             (_S.PENDING_CANCEL, _K.REJECT_CANCEL): RESUMED,
             (_S.PENDING_CANCEL, _K.EXPIRE): _S.EXPIRED,
             (_S.PENDING_CANCEL, _K.TRIGGER): UNCHANGED,  # it still works until canceled
+            # the venue's day ends before it answers the request (the precedence
+            # pending_cancel > pending_replace > done_for_day says both hold at once)
+            (_S.PENDING_CANCEL, _K.MARK_DONE_FOR_DAY): DONE_UNDER_REQUEST,
             # the venue rejects an order it never acknowledged, crossing the client's request
             # (B.1.d): the order is rejected and the request ends with it
             (_S.PENDING_CANCEL, _K.REJECT): _S.REJECTED,
@@ -1006,6 +1013,7 @@ TRANSITIONS: Mapping[tuple[OrderStatus | None, CommandKind], OrderStatus | Targe
             (_S.PENDING_REPLACE, _K.ACCEPT_CANCEL): _S.CANCELED,  # unsolicited
             (_S.PENDING_REPLACE, _K.EXPIRE): _S.EXPIRED,
             (_S.PENDING_REPLACE, _K.TRIGGER): UNCHANGED,
+            (_S.PENDING_REPLACE, _K.MARK_DONE_FOR_DAY): DONE_UNDER_REQUEST,  # as in pending_cancel
             (_S.PENDING_REPLACE, _K.REJECT): _S.REJECTED,  # as in pending_cancel (B.1.e)
             # done_for_day: a GT order rests until the venue restates it (or it fills again)
             (_S.DONE_FOR_DAY, _K.APPLY_FILL): WORKING,  # an implicit renewal
@@ -1213,6 +1221,8 @@ def _next(
     elif target is Target.UNCHANGED:
         if effect.pending is not None:  # a pending report names the open request's ClOrdID
             pending = effect.pending
+    elif target is Target.DONE_UNDER_REQUEST:
+        condition = OrderStatus.DONE_FOR_DAY
     else:
         condition = OrderStatus(target)
         pending = None
@@ -1437,6 +1447,22 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
             _check_something_left(order, kind)
             return _Effect(_with_reason("expired", reason))
         case MarkDoneForDay(reason=reason):
+            if order.condition is OrderStatus.PENDING_NEW:  # under an open request
+                raise _refused(
+                    order,
+                    kind,
+                    f"order {order.order_id} was never acknowledged by the venue: done for day "
+                    "(ExecType 3) is for an order the venue works",
+                    "not_acknowledged",
+                )
+            if not order.leaves_qty > 0:  # filled under an open request
+                raise _refused(
+                    order,
+                    kind,
+                    f"order {order.order_id} has nothing left (cum_qty {order.cum_qty} of "
+                    f"{order.quantity}): done for day is for an order with quantity to work",
+                    "nothing_left",
+                )
             return _Effect(_with_reason("done for day", reason))
         case Suspend(reason=reason):
             return _Effect(_with_reason("suspended", reason))

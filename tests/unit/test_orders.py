@@ -544,6 +544,9 @@ def test_transition_table_cell(status: OrderStatus, kind: CommandKind) -> None:
         assert after.status in (S.NEW, S.PARTIALLY_FILLED, S.FILLED)
     elif target is Target.UNCHANGED:
         assert (after.condition, after.pending) == (before.condition, before.pending)
+    elif target is Target.DONE_UNDER_REQUEST:
+        assert (after.condition, after.pending) == (S.DONE_FOR_DAY, before.pending)
+        assert after.status is status  # the open request shows (precedence)
     else:
         assert target is Target.RESUMED
         assert after.pending is None
@@ -575,7 +578,7 @@ def test_nothing_but_submit_without_an_order() -> None:
         (S.PENDING_REPLACE, RejectCancel()),
         (S.PENDING_CANCEL, RejectReplace()),
         (S.PENDING_CANCEL, RequestReplace(quantity=D(5))),
-        (S.PENDING_CANCEL, MarkDoneForDay()),
+        (S.CANCELED, MarkDoneForDay()),
         (S.PENDING_NEW, RejectCancel()),  # no request open (a cancel may be requested)
         (S.SUSPENDED, fill("E9", "1", "50")),
         (S.REJECTED, AcknowledgeOrder()),
@@ -1083,3 +1086,30 @@ def test_a_pending_report_names_an_open_request_that_had_no_clordid() -> None:
     kept = decide(named, ConfirmPendingCancel(client_order_id=ClientOrderId("V2")), T0,
                   ACTOR).order
     assert kept.pending == named.pending
+
+
+def test_done_for_day_while_a_cancel_or_replace_is_pending() -> None:
+    """The venue's day ends before it answers a cancel or replace (ExecType 3 while 39=6/E): FIX
+    4.4's precedence (pending_cancel > pending_replace > done_for_day) exists because both hold
+    at once. It was refused as an illegal transition (an audit of exec apply). The request
+    shows; refused, done_for_day shows; accepted, the cancel ends the order."""
+    working = apply([submit("10"), AcknowledgeOrder(), fill("E1", "4", "50")])
+    for request, refuse in ((RequestCancel(), RejectCancel()), (replace("8"), RejectReplace())):
+        asked = apply([request], working)
+        done = apply([MarkDoneForDay()], asked)
+        assert (done.status, done.condition, done.pending) == (
+            asked.status,
+            S.DONE_FOR_DAY,
+            asked.pending,
+        )
+        assert apply([refuse], done).status is S.DONE_FOR_DAY
+    done = apply([RequestCancel(), MarkDoneForDay()], working)
+    assert state(apply([AcceptCancel()], done)) == (S.CANCELED, D(4), D(0), D(50))
+    # an order the venue never acknowledged, or one with nothing left, is not done for the day
+    unacked = apply([submit("10"), RequestCancel()])
+    with pytest.raises(Refused, match="never acknowledged"):
+        decide(unacked, MarkDoneForDay(), T0, ACTOR)
+    filled = apply([RequestCancel(), fill("E2", "6", "50")], working)
+    assert filled.status is S.PENDING_CANCEL
+    with pytest.raises(Refused, match="nothing left"):
+        decide(filled, MarkDoneForDay(), T0, ACTOR)
