@@ -13,6 +13,7 @@ from cli.common import (
     NumberArgs,
     emit_json,
     make_ctx,
+    note,
     open_store,
     say,
 )
@@ -92,7 +93,15 @@ def set_(
     json: JsonOpt = False,
 ) -> None:
     """Change one limit (audited)."""
-    limits = risk_limits.set_limit(open_store(db), make_ctx(actor), name, value)
+    store = open_store(db)
+    limits = risk_limits.set_limit(store, make_ctx(actor), name, value)
+    untraded = risk_limits.untraded_currency(store, name)
+    if untraded is not None:
+        currency, traded = untraded
+        note(
+            f"no instrument of this book trades in {currency} yet: the cap applies once one "
+            f"does (instruments trade in {', '.join(traded) or 'no currency yet'})"
+        )
     if json:
         emit_json(_limits_json(limits))
     else:
@@ -118,6 +127,9 @@ def kill(
                 "global_kill_switch": done.global_engaged,
                 "killed_accounts": list(done.accounts_killed),
                 "canceled": [order_book.order_json(o, history=False) for o in done.canceled],
+                "awaiting_venue": [
+                    order_book.order_json(o, history=False) for o in done.awaiting_venue
+                ],
             }
         )
     else:
@@ -126,6 +138,15 @@ def kill(
             f"kill switch {what} for {account or 'every account'}; "
             f"{len(done.canceled)} order(s) canceled or asked to cancel"
         )
+        if done.awaiting_venue:
+            listed = ", ".join(
+                f"{o.order_id} ({o.client_order_id}, {o.status.value})" for o in done.awaiting_venue
+            )
+            say(
+                f"{len(done.awaiting_venue)} live order(s) with a cancel or replace open are left "
+                f"to the venue's answer: {listed}; a replace it accepts is then asked to cancel, "
+                "a cancel it rejects leaves the order working: chase those with the venue"
+            )
 
 
 @risk_app.command("release")

@@ -3108,6 +3108,10 @@ class KillSwitch:
     canceled: tuple[Order, ...] = ()
     # the accounts whose own switch is engaged (a global release leaves them stopped)
     accounts_killed: tuple[str, ...] = ()
+    # live orders with a cancel or replace open, left to the venue's answer to it: a replace
+    # the venue accepts is asked to cancel then; one whose cancel it rejects works on (ops
+    # chase it), so the operator is told which they are
+    awaiting_venue: tuple[Order, ...] = ()
 
 
 def engage_kill_switch(
@@ -3124,12 +3128,13 @@ def engage_kill_switch(
         q = select(o.state).where(o.status.in_(LIVE_STATUSES)).order_by(o.order_id)
         if account is not None:
             q = q.where(o.account == account)
-        canceled = []
+        canceled, awaiting = [], []
         for state in conn.execute(q).scalars().all():
             order = load_state(state)
             if order.pending is not None:
                 # a cancel or replace is open: the venue's answer comes first; once it has
                 # come, exec apply asks to cancel what is still live (_cancel_if_killed)
+                awaiting.append(order)
                 continue
             canceled.append(_kill_cancel(conn, ctx, order))
         return KillSwitch(
@@ -3139,6 +3144,7 @@ def engage_kill_switch(
             global_engaged=account is None or risk_limits.load_limits(conn).kill_switch,
             canceled=tuple(canceled),
             accounts_killed=tuple(risk_limits.killed_accounts(conn)),
+            awaiting_venue=tuple(awaiting),
         )
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, select
 from oms.book import Ctx, get_account, get_setting, put_setting
 from oms.errors import BadInput
 from oms.risk import DEFAULT_LIMITS, Limits, TierLimits, max_notional_in
-from oms.schema import settings
+from oms.schema import instruments, settings
 from oms.store import Store
 from oms.values import dec_str, normalize, parse_currency, parse_decimal, parse_ident
 
@@ -154,6 +154,18 @@ def set_limit(store: Store, ctx: Ctx, name: str, text: str) -> Limits:
             default = _in_force(load_limits(conn), name)
             put_setting(conn, ctx, PREFIX + name, value, default=default)
         return load_limits(conn)
+
+
+def untraded_currency(store: Store, name: str) -> tuple[str, list[str]] | None:
+    """For a per-currency notional cap (`max-notional.<CCY>`) in a currency no instrument of
+    the book trades in: (that currency, the currencies instruments trade in), so that a typo
+    (YEN for JPY) is pointed out rather than left a cap that never applies; else None."""
+    if not name.startswith(NOTIONAL):
+        return None
+    currency = parse_currency(name[len(NOTIONAL) :], "limit")
+    with store.read() as conn:
+        traded = sorted(set(conn.execute(select(instruments.c.currency)).scalars()))
+    return None if currency in traded else (currency, traded)
 
 
 def canonical_setting(name: str, text: str) -> tuple[str, str]:

@@ -314,3 +314,41 @@ def test_a_limit_keeps_every_digit_given(book: Tieout) -> None:
     assert doc["max_notional_by_currency"]["JPY"] == "100"
     again = book.ok("risk", "set", "max-notional.jpy", "100.0")
     assert "max-notional.JPY = 100" in again.out + again.err
+
+
+def test_a_kill_names_the_orders_it_leaves_to_the_venue_s_answer(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """An order with a replace (or cancel) open is left to the venue's answer by `risk kill`:
+    it said only "0 order(s) canceled", though the order was still working at the venue (an
+    audit of risk). It now names them, in the text and in the JSON."""
+    from tests.cli.test_order_cli import report
+
+    submit(book, "--side", "buy", "--qty", "10", "--type", "limit", "--limit", "99",
+           "--venue", "EXT", "--client-order-id", "P1")  # fmt: skip
+    submit(book, "--side", "buy", "--qty", "7", "--type", "limit", "--limit", "98",
+           "--venue", "EXT", "--client-order-id", "Q1")  # fmt: skip
+    book.ok("exec", "apply", write(tmp_path / "ack.fix", report("P1", "P1E0", "0") + "\n"
+                                   + report("Q1", "Q1E0", "0") + "\n"))  # fmt: skip
+    book.ok("order", "amend", "--client-order-id", "P1", "--account", "A1", "--qty", "5",
+            "--new-client-order-id", "P2")  # fmt: skip
+    done = book.ok("risk", "kill", "--account", "A1", "--json").json()
+    assert [o["client_order_id"] for o in done["canceled"]] == ["Q1"]
+    assert [(o["client_order_id"], o["status"]) for o in done["awaiting_venue"]] == [
+        ("P1", "pending_replace")
+    ]
+    again = book.ok("risk", "kill", "--account", "A1")  # Q1's cancel is open now too
+    assert "2 live order(s) with a cancel or replace open" in again.out
+    assert "(P1, pending_replace)" in again.out and "(Q1, pending_cancel)" in again.out
+    assert "chase those with the venue" in again.out
+
+
+def test_a_cap_in_a_currency_no_instrument_trades_in_is_pointed_out(book: Tieout) -> None:
+    """`risk set max-notional.YEN` (a typo for JPY) was stored without a word, a cap that
+    never applies: it is still stored (a cap may be set before the instrument is added), with
+    a note naming the currencies the book's instruments trade in."""
+    r = book.ok("risk", "set", "max-notional.YEN", "5")
+    assert "no instrument of this book trades in YEN yet" in r.err
+    assert "instruments trade in USD" in r.err
+    usd = book.ok("risk", "set", "max-notional.usd", "2000000")
+    assert "note: no instrument" not in usd.err
