@@ -90,14 +90,14 @@ def test_a_correction_restates_its_commission_and_dates(book: Tieout, tmp_path: 
               report("X1", "E2", "F", (32, "3"), (31, "98"), (12, "1"), (75, "20261126"),
                      (64, "20261127")),
               report("X1", "E6", "G", (19, "E2"), (32, "3"), (31, "98"), (12, "5"),
-                     (75, "20261125"), (64, "20261130")),
+                     (75, "20261126"), (64, "20261130")),
               report("X1", "E7", "G", (19, "E2"), (32, "2"), (31, "98")))  # keeps 5 and dates
     assert r.code == 0, r.err
     rows = {e["exec_id"]: e for e in book.ok("exec", "list", "--json").json()}
     assert (rows["E6"]["commission"], rows["E6"]["trade_date"], rows["E6"]["settle_date"]) == (
-        "5", "2026-11-25", "2026-11-30")
+        "5", "2026-11-26", "2026-11-30")
     assert (rows["E7"]["commission"], rows["E7"]["trade_date"], rows["E7"]["settle_date"]) == (
-        "5", "2026-11-25", "2026-11-30")
+        "5", "2026-11-26", "2026-11-30")
     # 2 @ 98 and the restated commission of 5: the first booking (3 @ 98 + 1) and the first
     # correction (3 @ 98 + 5) are reversed in full
     assert book.ok("cash", "balance", "A", "--json").json()["balance"] == "99799"
