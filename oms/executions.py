@@ -34,6 +34,7 @@ from oms.book import Ctx
 from oms.calendars import settlement_date
 from oms.errors import BadInput, RowError
 from oms.lots import ExecRecord
+from oms.orders import PAPER
 from oms.schema import accounts, executions, imports, instruments
 from oms.store import Store, bulk_insert, next_id
 from oms.values import Side, dec_str, utc_iso
@@ -53,6 +54,7 @@ OPTIONAL = (
     "ref_exec_id",  # tieout's extension: corrections and busts as new records
 )
 FILL, CORRECT, BUST = "fill", "correct", "bust"
+PAPER_FILL_ID = r"^O[0-9]{8}-[0-9]+$"  # the paper venue's fill ids: O00000001-1
 COLUMNS = (
     *REQUIRED[:6],
     "currency",
@@ -172,6 +174,18 @@ def read_file(conn: Connection, path: str) -> tuple[tabular.TextFile, pl.DataFra
         ok.filter(pl.col("currency").is_not_null() & (pl.col("currency") != pl.col("_ccy"))),
         "currency",
         pl.format("{} trades in {}", "symbol", "_ccy"),
+    )
+    errors += _frame_errors(
+        # (venue, exec_id) is unique: a row on the paper venue with an id of the form the
+        # paper venue gives its own fills would take the id of an order's next fill there, and
+        # every bar after would fail booking it (a trade the venue had that the book gets late
+        # is imported on it under an id of its own)
+        ok.filter((pl.col("venue") == PAPER) & pl.col("exec_id").str.contains(PAPER_FILL_ID)),
+        "exec_id",
+        pl.lit(
+            f"has the form of the {PAPER} venue's own fill ids (an order id, a dash, a "
+            "number), which it gives the fills it books: import the trade under another id"
+        ),
     )
     errors += _frame_errors(
         ok.filter(pl.col("settle_date") < pl.col("trade_date")),

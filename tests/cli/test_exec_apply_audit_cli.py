@@ -219,3 +219,31 @@ def test_a_bust_of_a_fill_busted_through_its_correction_says_so(
     assert "busted already by U3" in reasons[5]
     assert "busted already by U3" in reasons[6]
     assert shown(t, "B1")["cum_qty"] == "0"
+
+
+def test_exec_import_refuses_an_id_of_the_paper_venue_s_own_form(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """A row on the paper venue with the id the paper venue gives an order's next fill
+    (O00000001-1) was booked, and every bar after failed booking that fill (executions are
+    unique per venue and id): the paper venue filled nothing more, for any symbol (an audit of
+    the paper venue). Such a row is refused; a trade the venue had that the book gets late
+    (the demo's give-up) is still imported on the paper venue under an id of its own."""
+    t = book
+    resting = t.ok("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy",
+                   "--qty", "3", "--type", "limit", "--limit", "99", "--tif", "gtc",
+                   "--json").json()  # fmt: skip
+    assert (resting["order_id"], resting["status"]) == ("O00000001", "new")
+    head = "exec_id,account,symbol,side,quantity,price,trade_date,venue\n"
+    day = datetime.now(UTC).date().isoformat()
+    row = f"O00000001-1,A1,COIN,buy,5,99,{day},paper\n"
+    r = t("exec", "import", write(tmp_path / "e.csv", head + row))
+    assert r.code == 3, r.err
+    assert "the paper venue's own fill ids" in r.err
+    late = f"GIVEUP-1,A1,COIN,buy,5,99,{day},paper\n"
+    t.ok("exec", "import", write(tmp_path / "g.csv", head + late))
+    at = datetime.now(UTC).isoformat().replace("+00:00", "Z")  # after the order was placed
+    bars = f"time,symbol,open,high,low,close,volume\n{at},COIN,99,99,99,99,5000\n"
+    t.ok("md", "import", write(tmp_path / "bars2.csv", bars))
+    assert shown(t, resting["client_order_id"])["status"] == "filled"
+    assert set(executions(t)) == {"GIVEUP-1", "O00000001-1"}
