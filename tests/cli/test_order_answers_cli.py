@@ -307,3 +307,46 @@ def test_resting_orders_share_one_participation_of_a_bar(book: Tieout, tmp_path:
     clock.ok("md", "import", write(tmp_path / "b2.csv", "time,symbol,open,high,low,close,volume\n"
                                    f"{_iso(t2)},COIN,99,99,98,98.5,5000\n"))
     assert (cum(older), cum(younger)) == ("300", "300")  # the younger's last 1 waits
+
+
+def test_a_schedule_changed_while_an_order_rests_never_charges_it_twice(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """A resting order fills over three bars, and the commission schedule changes after the
+    first (an audit of the paper venue). Each fill paid the rise of the order's whole charge
+    with the earlier fills counted again under the new schedule: 5 (the old minimum), then 1
+    and 1 (the new per-unit rate), 7 in all, under neither schedule; the other way round the
+    minimum was never paid. A fill now pays the order's whole charge under the schedule in
+    force, less what the order has paid: never less than that, never twice."""
+
+    def rest(cl: str, limit: str) -> None:  # below the last price: it rests
+        book.ok("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy",
+                "--qty", "300", "--type", "limit", "--limit", limit, "--tif", "gtc",
+                "--client-order-id", cl)  # fmt: skip
+
+    def bar(name: str, price: str) -> None:  # 1,000 traded: the venue's 10% share is 100
+        at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        row = f"{at},COIN,{price},{price},{price},{price},1000\n"
+        bars = "time,symbol,open,high,low,close,volume\n" + row
+        book.ok("md", "import", write(tmp_path / f"{name}.csv", bars))
+
+    def paid(cl: str) -> list[str]:
+        order = book.ok("order", "show", "--client-order-id", cl, "--json").json()["order_id"]
+        return [e["commission"] for e in book.ok("exec", "list", "--json").json()
+                if e["order_id"] == order]  # fmt: skip
+
+    book.ok("paper", "set", "commission-min", "5")
+    rest("DOWN", "99")
+    bar("b1", "99")
+    book.ok("paper", "set", "commission-min", "0")
+    book.ok("paper", "set", "commission-per-unit", "0.01")
+    bar("b2", "99")
+    bar("b3", "99")
+    assert paid("DOWN") == ["5.00", "0", "0"]  # 5 paid; the new schedule's 3 is less
+    rest("UP", "98")
+    bar("b4", "98")  # 1.00 under the per-unit rate
+    book.ok("paper", "set", "commission-min", "5")
+    bar("b5", "98")
+    bar("b6", "98")
+    assert paid("UP") == ["1.00", "4.00", "0"]  # the minimum of 5, paid once
+    assert book.ok("audit", "verify", "--json").json()["ok"] is True
