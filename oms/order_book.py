@@ -71,7 +71,6 @@ from oms.schema import instruments as instruments_table
 from oms.schema import orders as orders_table
 from oms.store import Store, database_errors, database_reason, next_id
 from oms.values import (
-    EXACT,
     AccountId,
     AccountType,
     ExecId,
@@ -1328,27 +1327,9 @@ def _run(
         current = steps[-1].order
         if isinstance(command, orders.ApplyFill):
             currency = book.get_instrument(conn, current.symbol).currency
-            charged = _commission_paid(conn, before)
-            fee = paper.fill_charge(terms, before, command, currency=currency, charged=charged)
+            fee = paper.fill_charge(terms, before, command, currency=currency)
             _book_fill(conn, ctx, current, command, commission=fee)
     return steps
-
-
-def _commission_paid(conn: Connection, order: Order) -> Decimal | None:
-    """The commission a paper order's fills booked so far paid (None: it has none). A fill
-    pays the rise of the order's whole charge over that (paper.fill_commission): counting the
-    earlier fills again under a schedule changed since (`paper set`) charged an order under
-    neither schedule, twice the minimum, or the minimum never."""
-    if not order.fills:
-        return None
-    e = executions.c
-    paid = conn.execute(
-        select(e.commission).where(
-            e.venue == order.venue, e.order_id == order.order_id, e.exec_type == "fill"
-        )
-    ).scalars()
-    with localcontext(EXACT):
-        return sum(paid, Decimal(0))
 
 
 def _request_change(conn: Connection, ctx: Ctx, order: Order, request: Any) -> Order:
@@ -3454,7 +3435,6 @@ def _fill_resting(
                     reason=f"bar {utc_iso(bar.time)}",
                 )
                 answers: list[orders.ApplyFill | orders.AcceptCancel] = [fill]
-                charged = _commission_paid(conn, order)
                 cash_account = cash_accounts.get(order.account)
                 if cash_account is None:  # an account's type, read once in the bar
                     cash_account = cash_accounts[order.account] = _cash_account(conn, order.account)
@@ -3467,12 +3447,11 @@ def _fill_resting(
                         inst.lot_size,
                         terms,
                         inst.currency,
-                        charged,
                     )
                 if cycle is None:
                     cycle = book.settlement_days(conn, inst.exchange)
                 done = in_bar[order.order_id] = _fill_from_bar(
-                    conn, ctx, order, answers, bar, terms, inst, cycle, charged
+                    conn, ctx, order, answers, bar, terms, inst, cycle
                 )
                 if cash_account:  # what it holds now, for the younger orders after it
                     holds.changed(done, inst.currency)
@@ -3570,12 +3549,10 @@ def _fill_from_bar(
     terms: paper.PaperTerms,
     inst: book.Instrument,
     cycle: int,
-    charged: Decimal | None,
 ) -> Order:
     """Book the paper venue's answers to a resting order from one bar (a fill, and the rest
     canceled when a cash account cannot pay it), each step stored and the fill audited.
-    `cycle`: the settlement cycle of the instrument's exchange; `charged`: the commission the
-    order's earlier fills paid (_commission_paid)."""
+    `cycle`: the settlement cycle of the instrument's exchange."""
     steps: list[Transition] = []
     current = order
     for answer in answers:
@@ -3585,7 +3562,7 @@ def _fill_from_bar(
         current = step.order
         payload: dict[str, Any] = {"bar": utc_iso(bar.time), "status": current.status.value}
         if isinstance(answer, orders.ApplyFill):
-            fee = paper.fill_charge(terms, before, answer, currency=inst.currency, charged=charged)
+            fee = paper.fill_charge(terms, before, answer, currency=inst.currency)
             _book_fill(
                 conn, ctx, current, answer, at=bar.time, commission=fee, inst=inst, cycle=cycle
             )

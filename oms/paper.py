@@ -165,19 +165,11 @@ def fill_commission(
     price: Decimal,
     *,
     currency: str,
-    charged: Decimal | None = None,
 ) -> Decimal:
     """What one fill of `quantity` at `price` pays, after the order already filled
-    `filled_quantity` for `filled_notional`: the rise of the order's cumulative charge.
-    `charged`: what its earlier fills were charged, when the schedule may have changed since
-    (the fill pays the order's whole charge under the schedule now less that, never below
-    zero); None: what the schedule now charges them (one schedule throughout)."""
+    `filled_quantity` for `filled_notional`: the rise of the order's cumulative charge."""
     with localcontext(_CONTEXT):
-        before = (
-            order_commission(terms, filled_quantity, filled_notional, currency=currency)
-            if charged is None
-            else charged
-        )
+        before = order_commission(terms, filled_quantity, filled_notional, currency=currency)
         after = order_commission(
             terms,
             filled_quantity + quantity,
@@ -313,12 +305,11 @@ def _trial_charge(
     order: orders.Order,
     fill: orders.ApplyFill,
     currency: str,
-    charged: Decimal | None,
     quantity: Decimal,
 ) -> Decimal:
     """The commission `fill` would pay for `quantity` instead of its own."""
     trial = orders.ApplyFill(fill.exec_id, quantity, fill.price)
-    return fill_charge(terms, order, trial, currency=currency, charged=charged)
+    return fill_charge(terms, order, trial, currency=currency)
 
 
 def within_cash(
@@ -328,7 +319,6 @@ def within_cash(
     lot_size: Decimal,
     terms: PaperTerms,
     currency: str,
-    charged: Decimal | None = None,
 ) -> list[orders.ApplyFill | orders.AcceptCancel]:
     """The venue's answers to a cash account's order, so that its cash never goes below zero
     at the fill price: a buy's fill cut to what `available` cash pays with its commission
@@ -340,7 +330,7 @@ def within_cash(
         if not isinstance(answer, orders.ApplyFill):
             continue
         fill = answer
-        fee = functools.partial(_trial_charge, terms, order, fill, currency, charged)
+        fee = functools.partial(_trial_charge, terms, order, fill, currency)
         shown = dec_str(available.quantize(_unit(currency), rounding=ROUND_FLOOR))
         kept: list[orders.ApplyFill | orders.AcceptCancel] = list(answers[:n])
         if order.side is Side.SELL:
@@ -393,25 +383,13 @@ def immediate_quantity(market: risk.MarketState, terms: PaperTerms) -> Decimal:
 
 
 def fill_charge(
-    terms: PaperTerms,
-    before: orders.Order,
-    fill: orders.ApplyFill,
-    *,
-    currency: str,
-    charged: Decimal | None = None,
+    terms: PaperTerms, before: orders.Order, fill: orders.ApplyFill, *, currency: str
 ) -> Decimal:
     """The commission the paper venue charges for `fill` of the order as it was `before`, in
-    the instrument's `currency`; `charged`: what its earlier fills were charged, when they were
-    booked under a schedule that may have changed since (fill_commission)."""
+    the instrument's `currency`."""
     filled = orders.filled_notional(before.fills)
     return fill_commission(
-        terms,
-        before.cum_qty,
-        filled,
-        fill.quantity,
-        fill.price,
-        currency=currency,
-        charged=charged,
+        terms, before.cum_qty, filled, fill.quantity, fill.price, currency=currency
     )
 
 
