@@ -1211,6 +1211,8 @@ def _next(
     condition, pending = order.condition, order.pending
     if condition is OrderStatus.PENDING_NEW and event in _ACKED:
         condition = None  # the venue has the order: no longer pending_new underneath a request
+    if condition is OrderStatus.DONE_FOR_DAY and event is Event.FILL_APPLIED:
+        condition = None  # a fill renews the order, underneath a request as without one
     if target is Target.WORKING:
         condition = None
     elif target is Target.RESUMED:

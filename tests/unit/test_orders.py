@@ -1105,6 +1105,11 @@ def test_done_for_day_while_a_cancel_or_replace_is_pending() -> None:
         assert apply([refuse], done).status is S.DONE_FOR_DAY
     done = apply([RequestCancel(), MarkDoneForDay()], working)
     assert state(apply([AcceptCancel()], done)) == (S.CANCELED, D(4), D(0), D(50))
+    # a fill renews it, underneath the request as without one (a re-review: the order stayed
+    # done_for_day once filled, and nothing could end it)
+    for qty, status in (("6", S.FILLED), ("2", S.PARTIALLY_FILLED)):
+        renewed = apply([fill("E2", qty, "50"), RejectCancel()], done)
+        assert (renewed.status, renewed.condition) == (status, None)
     # an order the venue never acknowledged, or one with nothing left, is not done for the day
     unacked = apply([submit("10"), RequestCancel()])
     with pytest.raises(Refused, match="never acknowledged"):
