@@ -12,6 +12,7 @@ from oms.errors import BadInput
 
 ALWAYS_OPEN = "24/7"
 DEFAULT_SETTLEMENT_DAYS = 1
+MAX_SETTLEMENT_SPAN = 366  # days from a trade date to a stated settlement date: a year at most
 
 
 @cache

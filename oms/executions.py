@@ -31,7 +31,7 @@ from sqlalchemy.types import NullType
 
 from oms import audit, book, bulk, ledger, lots, tabular
 from oms.book import Ctx
-from oms.calendars import settlement_date
+from oms.calendars import MAX_SETTLEMENT_SPAN, settlement_date
 from oms.errors import BadInput, RowError
 from oms.lots import ExecRecord
 from oms.orders import PAPER
@@ -191,6 +191,17 @@ def read_file(conn: Connection, path: str) -> tuple[tabular.TextFile, pl.DataFra
         ok.filter(pl.col("settle_date") < pl.col("trade_date")),
         "settle_date",
         pl.format("is before the trade date {}", pl.col("trade_date").dt.strftime("%Y-%m-%d")),
+    )
+    errors += _frame_errors(
+        ok.filter(
+            (pl.col("settle_date") - pl.col("trade_date")).dt.total_days() > MAX_SETTLEMENT_SPAN
+        ),
+        "settle_date",
+        pl.format(
+            "is more than a year after the trade date {}: no trade the book takes settles "
+            "that late",
+            pl.col("trade_date").dt.strftime("%Y-%m-%d"),
+        ),
     )
     errors += _frame_errors(
         ok.filter((pl.col("exec_type") != FILL) & pl.col("ref_exec_id").is_null()),

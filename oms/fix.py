@@ -37,7 +37,6 @@ FIX_SIDES = {Side.BUY: "1", Side.SELL: "2"}  # Side (54)
 # the Side (54) values a report of an order may carry: a sale may be reported as a short sale
 # (5 sell short, 6 sell short exempt), as drop copies mark sales that open or add to a short
 _SIDES_OF = {Side.BUY: frozenset({"1"}), Side.SELL: frozenset({"2", "5", "6"})}
-MAX_SETTLEMENT_SPAN = 366  # days from trade date to a stated SettlDate (64): a year at most
 # CommType (13): how Commission (12) counts; 3 (absolute) when 13 is missing
 PER_UNIT, PERCENT, ABSOLUTE = "1", "2", "3"
 _UTC_TIMESTAMP = re.compile(r"(\d{8})-(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?")
@@ -376,12 +375,6 @@ def trade_times(report: Report) -> TradeTimes:
         raise BadInput(
             "SettlDate (64)",
             f"{times.settle_date.isoformat()} is before the trade date {trade.isoformat()}",
-        )
-    if times.settle_date and trade and (times.settle_date - trade).days > MAX_SETTLEMENT_SPAN:
-        raise BadInput(
-            "SettlDate (64)",
-            f"{times.settle_date.isoformat()} is more than a year after the trade date "
-            f"{trade.isoformat()}: no trade the book takes settles that late",
         )
     return times
 

@@ -42,6 +42,7 @@ from oms import marketdata as md
 from oms.book import Ctx
 from oms.calendars import (
     ALWAYS_OPEN,
+    MAX_SETTLEMENT_SPAN,
     exchange_zone,
     next_close,
     next_session_label,
@@ -1761,12 +1762,23 @@ def _fill_terms(
     settle = times.settle_date or settlement_date(
         exchange, trade, book.settlement_days(conn, exchange)
     )
+    _check_settle(trade, settle)
+    charged = fix.commission(report, fill.quantity, fill.price, currency=instrument.currency)
+    return _FillTerms(exec_time, trade, settle, charged)
+
+
+def _check_settle(trade: date, settle: date) -> None:
+    """A SettlDate (64) on or after the trade date, and no more than a year after it."""
     if settle < trade:
         raise BadInput(
             "SettlDate (64)", f"{settle.isoformat()} is before the trade date {trade.isoformat()}"
         )
-    charged = fix.commission(report, fill.quantity, fill.price, currency=instrument.currency)
-    return _FillTerms(exec_time, trade, settle, charged)
+    if (settle - trade).days > MAX_SETTLEMENT_SPAN:
+        raise BadInput(
+            "SettlDate (64)",
+            f"{settle.isoformat()} is more than a year after the trade date "
+            f"{trade.isoformat()}: no trade the book takes settles that late",
+        )
 
 
 def _stated_trade_date(ctx: Ctx, order: Order, exchange: str, stated: date | None) -> date | None:
@@ -1836,6 +1848,14 @@ def _correction_terms(
     traded = _stated_trade_date(ctx, order, exchange, times.trade_date)
     if traded is not None and settle is None:
         settle = settlement_date(exchange, traded, book.settlement_days(conn, exchange))
+    if settle is not None:  # against the trade date it restates, else the execution's own
+        e = executions.c
+        booked = conn.execute(
+            select(e.trade_date).where(e.venue == order.venue, e.exec_id == command.exec_ref_id)
+        ).scalar()
+        trade = traded or booked
+        if trade is not None:
+            _check_settle(trade, settle)
     commission = (
         fix.commission(report, command.quantity, command.price, currency=instrument.currency)
         if report.get(12)

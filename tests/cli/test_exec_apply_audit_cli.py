@@ -247,3 +247,34 @@ def test_exec_import_refuses_an_id_of_the_paper_venue_s_own_form(
     t.ok("md", "import", write(tmp_path / "bars2.csv", bars))
     assert shown(t, resting["client_order_id"])["status"] == "filled"
     assert set(executions(t)) == {"GIVEUP-1", "O00000001-1"}
+
+
+def test_a_settlement_date_is_bounded_without_a_trade_date_too(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """The year's bound on SettlDate, and SettlDate before the trade date on a correction,
+    were checked only when the report stated TradeDate (75): a fill without it settled in
+    2999, a correction in 1970 (a re-review). exec import bounds settle_date alike."""
+    t = book
+    _placed(t, "S1")
+    r = apply(
+        t,
+        tmp_path,
+        "settle.fix",
+        report("S1", "S1E0", "0"),
+        report("S1", "S1E1", "F", (32, "1"), (31, "100"), (64, "29991231")),
+        report("S1", "S1E3", "F", (32, "1"), (31, "100")),
+        report("S1", "S1E4", "G", (19, "S1E3"), (32, "1"), (31, "99"), (64, "19700101")),
+        report("S1", "S1E5", "G", (19, "S1E3"), (32, "1"), (31, "99"), (64, "29991231")),
+    )
+    assert r.code == 3, r.err
+    problems = {p["line"]: p["reason"] for p in r.json()["problems"]}
+    assert set(problems) == {2, 4, 5}
+    assert "more than a year after the trade date" in problems[2]
+    assert "is before the trade date" in problems[4]
+    assert "more than a year after the trade date" in problems[5]
+    assert set(executions(t)) == {"S1E3"}
+    head = "exec_id,account,symbol,side,quantity,price,trade_date,settle_date,venue\n"
+    row = "E9,A1,COIN,buy,1,100,2026-11-27,9999-12-31,V\n"
+    late = t("exec", "import", write(tmp_path / "late.csv", head + row))
+    assert late.code == 3 and "more than a year after the trade date 2026-11-27" in late.err

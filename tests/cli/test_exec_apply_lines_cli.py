@@ -87,25 +87,29 @@ def test_a_resend_that_restates_other_money_terms_is_refused(
     to skip: what was booked is not what the venue now says. Refused, with what differs; a
     resend restating the same figures (written otherwise) is a duplicate."""
     external(book, "X1")
-    first = report("X1", "E1", "F", (32, "1"), (31, "100"), (12, "5"), (64, "20300103"))
+    today = datetime.now(UTC).date()
+    booked, other = today + timedelta(days=36), today + timedelta(days=43)  # (within a year)
+    first = report(
+        "X1", "E1", "F", (32, "1"), (31, "100"), (12, "5"), (64, f"{booked:%Y%m%d}")
+    )
     assert apply(book, tmp_path, "a.fix", first).code == 0
     r = apply(
         book,
         tmp_path,
         "b.fix",
         report("X1", "E1", "F", (32, "1"), (31, "100"), (12, "70"), (13, "3")),
-        report("X1", "E1", "F", (32, "1"), (31, "100"), (64, "20300110")),
-        report("X1", "E1", "F", (32, "1"), (31, "100"), (12, "5.00"), (64, "20300103")),
+        report("X1", "E1", "F", (32, "1"), (31, "100"), (64, f"{other:%Y%m%d}")),
+        report("X1", "E1", "F", (32, "1"), (31, "100"), (12, "5.00"), (64, f"{booked:%Y%m%d}")),
     )
     assert r.code == 3, r.err
     doc = r.json()
     assert (doc["applied"], doc["duplicates"], doc["refused"]) == (0, 1, 2)
     reasons = [p["reason"] for p in doc["problems"]]
     assert "commission 70 against 5 booked" in reasons[0]
-    assert "settlement date 2030-01-10 against 2030-01-03 booked" in reasons[1]
+    assert f"settlement date {other} against {booked} booked" in reasons[1]
     assert all(p["field"] == "17" for p in doc["problems"])
     e1 = executions(book)["E1"]
-    assert (e1["commission"], e1["settle_date"]) == ("5", "2030-01-03")
+    assert (e1["commission"], e1["settle_date"]) == ("5", booked.isoformat())
 
 
 def test_transact_times_before_the_order_or_a_correction_from_the_future_are_refused(
