@@ -2216,8 +2216,8 @@ def _venue_disagrees(
     """Where an applied report's own figures disagree with the book: CumQty (14), LeavesQty
     (151) or AvgPx (6, to the decimals the venue sent) against the order after it (a fill
     missed or booked twice); a fill's or correction's price beyond the order's limit or off
-    the instrument's tick, its quantity off the lot size; a fill of part of a fill-or-kill
-    order. FIX 4.4 sends 14, 151 and 6 on every ExecutionReport for this."""
+    the instrument's tick, its quantity off the lot size; a fill-or-kill order ended with part
+    of it filled. FIX 4.4 sends 14, 151 and 6 on every ExecutionReport for this."""
     with localcontext(lots.CONTEXT):
         return _disagreements(report, before, after, command, inst)
 
@@ -2313,17 +2313,22 @@ def _disagreements(
                     f"lot size {dec_str(lot)}",
                 )
             )
-        if isinstance(command, orders.ApplyFill) and not orders.fok_fill_ok(before, quantity):
-            out.append(
-                RowError(
-                    line,
-                    "32",
-                    dec_str(quantity),
-                    f"order {before.order_id} is fill or kill (fok): a venue fills all of its "
-                    f"{dec_str(before.quantity)} in one fill or none; this fill of "
-                    f"{dec_str(quantity)} leaves {dec_str(after.leaves_qty)}",
-                )
+    if (
+        before.tif is TimeInForce.FOK
+        and before.live
+        and not after.live
+        and 0 < after.cum_qty < after.quantity
+    ):  # (a venue may fill it in several executions at once: the end tells)
+        out.append(
+            RowError(
+                line,
+                "150",
+                report.get(150) or "",
+                f"order {after.order_id} is fill or kill (fok) and ended with "
+                f"{dec_str(after.cum_qty)} of {dec_str(after.quantity)} filled: a venue fills "
+                "all of it or none",
             )
+        )
     if isinstance(command, orders.BustFill):
         out += _bust_disagrees(report, before, command, stated)
     return out

@@ -152,25 +152,34 @@ def test_done_for_day_while_a_cancel_is_pending_and_a_short_sale_s_side(
     assert shown(t, "S1")["status"] == "filled"
 
 
-def test_a_partial_fill_of_a_fok_order_or_off_the_lot_size_is_warned_of(
+def test_a_fok_order_ended_part_filled_or_a_fill_off_the_lot_size_is_warned_of(
     book: Tieout, tmp_path: Path
 ) -> None:
+    """A fok order the venue ends with part of it filled, and a fill off the lot size, are
+    applied (the venue's fills are facts) and warned of. A fok order filled whole in several
+    executions at once is not (FIX allows it: a re-review of the first version, which warned
+    of every fill short of the whole)."""
     t = book
     t.ok("instrument", "add", "LOTS", "--exchange", "24/7", "--currency", "USD",
          "--lot-size", "10")  # fmt: skip
     _placed(t, "F1", "--tif", "fok")
+    _placed(t, "F2", "--tif", "fok", qty="12")
     r = apply(
         t,
         tmp_path,
         "fok.fix",
         report("F1", "F1E0", "0"),
         report("F1", "F1E1", "F", (32, "4"), (31, "100")),
-        report("F1", "F1E2", "F", (32, "1.5"), (31, "100")),
+        report("F1", "F1E2", "F", (32, "6"), (31, "100")),  # whole: no word
+        report("F2", "F2E0", "0"),
+        report("F2", "F2E1", "F", (32, "4"), (31, "100")),
+        report("F2", "F2E2", "4"),  # the venue kills the rest
     )
-    assert r.code == 0, r.err  # applied: the venue's fills are facts, warned of
+    assert r.code == 0, r.err
     warned = r.json()["warnings"]
-    assert any("fill or kill" in w["reason"] and "leaves 6" in w["reason"] for w in warned)
-    assert shown(t, "F1")["cum_qty"] == "5.5"
+    assert [w["line"] for w in warned] == [6], warned
+    assert "is fill or kill (fok) and ended with 4 of 12 filled" in warned[0]["reason"]
+    assert (shown(t, "F1")["status"], shown(t, "F2")["status"]) == ("filled", "canceled")
     lots = t.ok("order", "submit", "--account", "A1", "--symbol", "LOTS", "--side", "buy",
                 "--qty", "20", "--type", "limit", "--limit", "101", "--venue", "ACME",
                 "--client-order-id", "L1", "--json")  # fmt: skip
