@@ -263,8 +263,11 @@ def _runner(db: str | None, lease: float, heartbeat: float) -> tuple[Any, Runner
 
 
 def _exit_code(doc: dict[str, Any]) -> int:
-    """trigger's exit code: 0 succeeded or skipped; a failed job's own exit code; 3 for a
+    """trigger's exit code: 0 succeeded or skipped; 128 + the signal that ended it (130 for
+    Ctrl-C, 143 for SIGTERM, as every command exits); a failed job's own exit code; 3 for a
     missing input; 1 otherwise."""
+    if doc.get("interrupted_by"):
+        return 128 + signal.Signals[str(doc["interrupted_by"])].value
     if doc["status"] in ("succeeded", "skipped"):
         return 0
     code = doc.get("exit_code")

@@ -254,8 +254,11 @@ class _Interrupt:
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
         self.saved: dict[int, Any] = {}
+        self.came: int | None = None  # the first signal that ended the job
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.came is None:
+            self.came = signum
         self.runner.abandon_all(f"interrupted by {signal.Signals(signum).name}")
 
     def __enter__(self) -> _Interrupt:
@@ -278,5 +281,8 @@ def trigger_now(
     business_day: Any = None,
 ) -> dict[str, Any] | None:
     runner.reap()
-    with _Interrupt(runner):
-        return runner.run(job.name, scheduled_at, trigger, business_day=business_day)
+    with _Interrupt(runner) as interrupt:
+        doc = runner.run(job.name, scheduled_at, trigger, business_day=business_day)
+    if doc is not None and interrupt.came is not None:  # (the command exits 128 + it)
+        doc["interrupted_by"] = signal.Signals(interrupt.came).name
+    return doc

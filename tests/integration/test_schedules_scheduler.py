@@ -284,3 +284,31 @@ def test_missed_occurrences_are_coalesced_into_one_run(db_url: str, schedulers: 
         r["scheduled_at"] for r in history(db_url, "tick") if r["scheduled_at"] > stopped
     )
     assert len(after) == len(set(after)) >= 2
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_ends_schedule_trigger_with_its_exit_code(
+    db_url: str, tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    """`schedule trigger` stopped by SIGTERM or Ctrl-C records its job abandoned and exits
+    128 + the signal, as every command does: it exited 1, an unexpected failure (a re-review
+    of the change that gave SIGTERM Ctrl-C's way out)."""
+    ok(db_url, "init")
+    ok(db_url, "schedule", "add", "long", "--cron", "0 3 * * *", "--", "sleep", "30")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "schedule", "trigger", "long", "--db", db_url,
+         "--json"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "TIEOUT_ACTOR": "ops"}, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        wait_for("a running job", lambda: [r for r in history(db_url) if r["status"] == "running"])
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, err
+    doc = json.loads(out)
+    assert (doc["status"], doc["interrupted_by"]) == ("abandoned", sig.name)
+    assert doc["reason"] == f"interrupted by {sig.name}"
