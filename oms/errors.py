@@ -138,3 +138,19 @@ class PartlyDone(TieoutError):
             else "nothing was changed"
         )
         super().__init__(f"{what}: the database failed ({reason.strip()}); {kept}. {advice}")
+
+
+class WorkerEnded(TieoutError):
+    """A worker process of a batch (documents on every core) ended before its chunk was done:
+    killed, or out of memory (exit 1). What was written before stays; the batch may be run
+    again."""
+
+    exit_code = 1
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__(
+            f"{what}: a worker process ended before its work was done (killed, or out of "
+            "memory?); the documents written so far stay, the rest were not written: run it "
+            "again"
+        )

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from oms.errors import TieoutError
+from oms.errors import TieoutError, WorkerEnded
 from oms.interrupts import die_with
 from oms.store import Store
 from oms.values import CostMethod
@@ -118,6 +121,17 @@ def default_workers() -> int:
     )
 
 
+def _chunk(fn: Callable[..., list[Outcome]], *args: Any) -> list[Outcome]:
+    """A worker's chunk. Interrupted (Ctrl-C reaches the whole process group; the pool passes
+    on one that reached the command alone), the worker ends once the interrupt has unwound
+    the chunk (a document half-written is removed on the way), rather than go on to the
+    chunks queued for it after the command was stopped."""
+    try:
+        return fn(*args)
+    except KeyboardInterrupt:
+        os._exit(130)
+
+
 class Pool:
     """Runs `fn(*args)` for each chunk's args, in worker processes when workers > 1, and yields
     each outcome as its chunk finishes. Workers are forked when the pool is entered: enter it
@@ -147,7 +161,7 @@ class Pool:
                 initializer=die_with,  # a worker never outlives the command
                 initargs=(os.getpid(),),
             )
-            self._futures = [self._pool.submit(self.fn, *args) for args in self.tasks]
+            self._futures = [self._pool.submit(_chunk, self.fn, *args) for args in self.tasks]
         return self
 
     def __iter__(self) -> Iterator[Outcome]:
@@ -156,7 +170,11 @@ class Pool:
                 yield from self.fn(*args)
             return
         for future in as_completed(self._futures):
-            yield from future.result()
+            try:
+                done = future.result()
+            except BrokenProcessPool:
+                raise WorkerEnded("the batch") from None
+            yield from done
 
     def __exit__(
         self,
@@ -164,8 +182,18 @@ class Pool:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is None:
+            return
+        if exc_type is not None and not issubclass(exc_type, Exception):
+            # interrupted (Ctrl-C, SIGTERM: KeyboardInterrupt here): the workers end the same
+            # way (_chunk: a document half-written is removed), instead of writing the rest of
+            # their chunks after the command was stopped. A signal to this process alone
+            # (`kill PID`, `timeout`) does not reach them otherwise.
+            for proc in list(self._pool._processes.values()):  # (no public handle on them)
+                if proc.pid is not None:
+                    with suppress(ProcessLookupError):
+                        os.kill(proc.pid, signal.SIGINT)
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def warm_pdf() -> None:

@@ -70,3 +70,78 @@ def test_a_report_batch_s_workers_die_with_the_command(tmp_path: Path) -> None:
         for p in tmp_path.glob("*.pid"):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(p.read_text()), signal.SIGKILL)
+
+
+def slow_writer(folder: str, n: int) -> list[Outcome]:
+    """A chunk of ten documents, written one by one, slowly."""
+    from reports.documents import write_file
+
+    for i in range(10):
+        write_file(Path(folder) / f"{n}-{i}.txt", b"a document")
+        time.sleep(0.3)
+    return []
+
+
+_TERMINATED = """
+import signal, sys
+from cli.main import _note_ctrl_c
+from reports.batch import Pool
+from tests.integration.test_worker_processes import slow_writer
+signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.signal(signal.SIGTERM, _note_ctrl_c)  # as the command line sets it
+try:
+    with Pool(slow_writer, [(sys.argv[1], n) for n in range(8)], workers=2) as pool:
+        list(pool)
+except KeyboardInterrupt:
+    sys.exit(143)
+"""
+
+
+def test_sigterm_to_the_command_alone_stops_its_workers_mid_chunk(tmp_path: Path) -> None:
+    """SIGTERM to a report batch's own process (`kill PID`, `timeout`), not to its process
+    group: its workers stop with their chunk in flight, leaving no half-written document. They
+    used to write the rest of their chunks (some 50 statements) after the command was stopped
+    (a re-review)."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _TERMINATED, str(tmp_path)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob("*.txt")):
+            assert parent.poll() is None, "the batch ended before its workers began"
+            assert time.monotonic() < deadline, "the workers never began"
+            time.sleep(0.05)
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=60) == 143
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert all(name.endswith(".txt") for name in written), written  # no temporary file
+    assert len(written) < 10, written  # neither worker went on to finish its chunk of ten
+
+
+def test_a_worker_that_ends_alone_fails_the_batch_with_a_message(tmp_path: Path) -> None:
+    """A worker killed on its own (out of memory, a signal to it alone) ends the batch with
+    tieout's error (exit 1, what was written stays), not a BrokenProcessPool traceback."""
+    import threading
+
+    import pytest
+
+    from oms.errors import WorkerEnded
+    from reports.batch import Pool
+
+    def kill_a_worker(pool: Pool) -> None:
+        while not list(tmp_path.glob("*.txt")):
+            time.sleep(0.05)
+        assert pool._pool is not None
+        os.kill(next(iter(pool._pool._processes)), signal.SIGKILL)
+
+    with Pool(slow_writer, [(str(tmp_path), n) for n in range(4)], workers=2) as pool:
+        killer = threading.Thread(target=kill_a_worker, args=(pool,), daemon=True)
+        killer.start()
+        with pytest.raises(WorkerEnded, match="a worker process ended before its work was"):
+            list(pool)
+    killer.join(timeout=60)
