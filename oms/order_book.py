@@ -1848,10 +1848,13 @@ def _correction_terms(
     traded = _stated_trade_date(ctx, order, exchange, times.trade_date)
     if traded is not None and settle is None:
         settle = settlement_date(exchange, traded, book.settlement_days(conn, exchange))
-    if settle is not None:  # against the trade date it restates, else the execution's own
+    if settle is not None:  # against the trade date it restates, else the execution's as it
+        # stands (its last correction's, whichever of its ExecIDs the report names)
+        fill = next((f for f in order.fills if f.known_as(command.exec_ref_id)), None)
+        standing = command.exec_ref_id if fill is None else (fill.exec_id, *fill.corrected_by)[-1]
         e = executions.c
         booked = conn.execute(
-            select(e.trade_date).where(e.venue == order.venue, e.exec_id == command.exec_ref_id)
+            select(e.trade_date).where(e.venue == order.venue, e.exec_id == standing)
         ).scalar()
         trade = traded or booked
         if trade is not None:

@@ -287,3 +287,24 @@ def test_a_settlement_date_is_bounded_without_a_trade_date_too(
     row = "E9,A1,COIN,buy,1,100,2026-11-27,9999-12-31,V\n"
     late = t("exec", "import", write(tmp_path / "late.csv", head + row))
     assert late.code == 3 and "more than a year after the trade date 2026-11-27" in late.err
+
+
+def test_a_correction_s_settlement_date_is_checked_against_the_fill_as_it_stands(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """A correction naming the original fill, after an earlier correction restated its trade
+    date, was checked against the original's trade date: it booked a settlement date before
+    the trade date (a re-review)."""
+    past = datetime.now(UTC) - timedelta(days=5)
+    then = book.at(past.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    _placed(then, "P1")
+    fill = report("P1", "P1E1", "F", (32, "4"), (31, "100"))
+    assert apply(then, tmp_path, "fill.fix", report("P1", "P1E0", "0"), fill).code == 0
+    restated = report("P1", "P1C1", "G", (19, "P1E1"), (32, "4"), (31, "100"), (75, _day()))
+    assert apply(book, tmp_path, "c1.fix", restated).code == 0, "restating to today"
+    early = f"{past + timedelta(days=1):%Y%m%d}"  # after the old trade date, before the new
+    second = report("P1", "P1C2", "G", (19, "P1E1"), (32, "4"), (31, "99"), (64, early))
+    r = apply(book, tmp_path, "c2.fix", second)
+    assert r.code == 3, r.err
+    assert "is before the trade date" in r.json()["problems"][0]["reason"]
+    assert "P1C2" not in executions(book)
