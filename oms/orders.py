@@ -1231,6 +1231,10 @@ def _next(
     fills = order.fills if effect.fills is None else effect.fills
     quantity = order.quantity if effect.quantity is None else effect.quantity
     cum_qty = _sum_quantity(fills)
+    if condition is OrderStatus.DONE_FOR_DAY and cum_qty >= quantity:
+        # nothing left to work (a correction up to the whole, a replace or restatement down
+        # to what filled): filled, not done for the day, so that nothing is asked to cancel
+        condition = None
     status = _status(pending, condition, cum_qty, quantity)
     return _derived(
         {

@@ -1110,6 +1110,12 @@ def test_done_for_day_while_a_cancel_or_replace_is_pending() -> None:
     for qty, status in (("6", S.FILLED), ("2", S.PARTIALLY_FILLED)):
         renewed = apply([fill("E2", qty, "50"), RejectCancel()], done)
         assert (renewed.status, renewed.condition) == (status, None)
+    # a correction up to the whole order leaves nothing to work: filled, with or without a
+    # request open (it stayed done_for_day, and a cancel was then asked of a filled order)
+    for before in (done, apply([MarkDoneForDay()], working)):
+        corrected = apply([correct("E9", "E1", "10", "50")], before)
+        assert (corrected.condition, corrected.cum_qty, corrected.leaves_qty) == (None, D(10), D(0))
+        assert corrected.status is (S.PENDING_CANCEL if before is done else S.FILLED)
     # an order the venue never acknowledged, or one with nothing left, is not done for the day
     unacked = apply([submit("10"), RequestCancel()])
     with pytest.raises(Refused, match="never acknowledged"):
