@@ -283,6 +283,8 @@ def trigger_now(
     runner.reap()
     with _Interrupt(runner) as interrupt:
         doc = runner.run(job.name, scheduled_at, trigger, business_day=business_day)
-    if doc is not None and interrupt.came is not None:  # (the command exits 128 + it)
+    if doc is not None and interrupt.came is not None and doc["status"] == "abandoned":
+        # the signal ended the job (one that came after it ended changes nothing): the
+        # command exits 128 + it
         doc["interrupted_by"] = signal.Signals(interrupt.came).name
     return doc

@@ -299,10 +299,12 @@ def test_a_signal_ends_schedule_trigger_with_its_exit_code(
         [sys.executable, "-m", "cli.main", "schedule", "trigger", "long", "--db", db_url,
          "--json"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env={**os.environ, "TIEOUT_ACTOR": "ops"}, cwd=tmp_path,
+        env={**os.environ, "TIEOUT_ACTOR": "ops", "TIEOUT_PROGRAM": fake_program(tmp_path),
+             "FAKE_LOG": str(tmp_path / "ran.jsonl")},
+        cwd=tmp_path,
     )  # fmt: skip
-    try:
-        wait_for("a running job", lambda: [r for r in history(db_url) if r["status"] == "running"])
+    try:  # (the fake program logs its start, then sleeps: the job runs until the signal)
+        wait_for("the job's process", (tmp_path / "ran.jsonl").exists)
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
     finally:
