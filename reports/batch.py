@@ -8,9 +8,11 @@ A document that fails is reported with its reason; the others are still written.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import suppress
@@ -121,6 +123,16 @@ def default_workers() -> int:
     )
 
 
+_GRACE_S = 5.0  # for a worker to end its chunk once interrupted
+
+
+def _signal(pids: Iterable[int | None], sig: signal.Signals) -> None:
+    for pid in pids:
+        if pid is not None:
+            with suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+
 def _chunk(fn: Callable[..., list[Outcome]], *args: Any) -> list[Outcome]:
     """A worker's chunk. Interrupted (Ctrl-C reaches the whole process group; the pool passes
     on one that reached the command alone), the worker ends once the interrupt has unwound
@@ -189,10 +201,18 @@ class Pool:
             # way (_chunk: a document half-written is removed), instead of writing the rest of
             # their chunks after the command was stopped. A signal to this process alone
             # (`kill PID`, `timeout`) does not reach them otherwise.
-            for proc in list(self._pool._processes.values()):  # (no public handle on them)
-                if proc.pid is not None:
-                    with suppress(ProcessLookupError):
-                        os.kill(proc.pid, signal.SIGINT)
+            # A worker whose interrupt Python swallowed (it came inside a garbage collector's
+            # callback) gets SIGTERM after a grace time: it ends at once (its default there).
+            # (The pool gives no public handle on its processes.)
+            pids: dict[Any, int | None] = {
+                p.sentinel: p.pid for p in self._pool._processes.values()
+            }
+            _signal(pids.values(), signal.SIGINT)
+            deadline = time.monotonic() + _GRACE_S
+            while pids and (left := deadline - time.monotonic()) > 0:
+                for ended in multiprocessing.connection.wait(list(pids), left):
+                    pids.pop(ended)
+            _signal(pids.values(), signal.SIGTERM)
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 

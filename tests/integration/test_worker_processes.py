@@ -82,15 +82,32 @@ def slow_writer(folder: str, n: int) -> list[Outcome]:
     return []
 
 
+def stubborn_writer(folder: str, n: int) -> list[Outcome]:
+    """A chunk of forty documents whose worker takes no notice of an interrupt (as when Python
+    swallows one that came inside a garbage collector's callback)."""
+    from reports.documents import write_file
+
+    i = 0
+    while i < 40:
+        try:
+            write_file(Path(folder) / f"{n}-{i}.txt", b"a document")
+            time.sleep(0.3)
+            i += 1
+        except KeyboardInterrupt:
+            continue
+    return []
+
+
 _TERMINATED = """
 import signal, sys
 from cli.main import _note_ctrl_c
 from reports.batch import Pool
-from tests.integration.test_worker_processes import slow_writer
+from tests.integration import test_worker_processes as here
 signal.signal(signal.SIGINT, signal.default_int_handler)
 signal.signal(signal.SIGTERM, _note_ctrl_c)  # as the command line sets it
+fn = getattr(here, sys.argv[2])
 try:
-    with Pool(slow_writer, [(sys.argv[1], n) for n in range(8)], workers=2) as pool:
+    with Pool(fn, [(sys.argv[1], n) for n in range(8)], workers=2) as pool:
         list(pool)
 except KeyboardInterrupt:
     sys.exit(143)
@@ -102,14 +119,22 @@ def test_sigterm_to_the_command_alone_stops_its_workers_mid_chunk(tmp_path: Path
     group: its workers stop with their chunk in flight, leaving no half-written document. They
     used to write the rest of their chunks (some 50 statements) after the command was stopped
     (a re-review)."""
+    written = _terminated_batch(tmp_path, "slow_writer")
+    assert all(name.endswith(".txt") for name in written), written  # no temporary file
+    assert len(written) < 10, written  # neither worker went on to finish its chunk of ten
+
+
+def _terminated_batch(folder: Path, fn: str) -> list[str]:
+    """A batch of `fn` chunks in a process of its own, sent SIGTERM once the first document
+    is written: the names in `folder` once it has ended (exit 143)."""
     parent = subprocess.Popen(
-        [sys.executable, "-c", _TERMINATED, str(tmp_path)],
+        [sys.executable, "-c", _TERMINATED, str(folder), fn],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:
         deadline = time.monotonic() + 60
-        while not list(tmp_path.glob("*.txt")):
+        while not list(folder.glob("*.txt")):
             assert parent.poll() is None, "the batch ended before its workers began"
             assert time.monotonic() < deadline, "the workers never began"
             time.sleep(0.05)
@@ -118,9 +143,14 @@ def test_sigterm_to_the_command_alone_stops_its_workers_mid_chunk(tmp_path: Path
     finally:
         if parent.poll() is None:
             parent.kill()
-    written = sorted(p.name for p in tmp_path.iterdir())
-    assert all(name.endswith(".txt") for name in written), written  # no temporary file
-    assert len(written) < 10, written  # neither worker went on to finish its chunk of ten
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_a_worker_that_misses_the_interrupt_is_ended_after_a_grace_time(tmp_path: Path) -> None:
+    """A worker whose interrupt Python swallowed went on writing its chunks after the command
+    had stopped (a re-review): it gets SIGTERM once the grace time (5 s) is over."""
+    written = _terminated_batch(tmp_path, "stubborn_writer")
+    assert len([n for n in written if n.endswith(".txt")]) < 40, written  # not a whole chunk
 
 
 def test_a_worker_that_ends_alone_fails_the_batch_with_a_message(tmp_path: Path) -> None:
