@@ -1849,16 +1849,12 @@ def _correction_terms(
     if traded is not None and settle is None:
         settle = settlement_date(exchange, traded, book.settlement_days(conn, exchange))
     if settle is not None:  # against the trade date it restates, else the execution's as it
-        # stands (its last correction's, whichever of its ExecIDs the report names)
+        # stands (its last correction's, whichever of its ExecIDs the report names); a fill it
+        # does not name is refused by _check_exec_ref
         fill = next((f for f in order.fills if f.known_as(command.exec_ref_id)), None)
-        standing = command.exec_ref_id if fill is None else (fill.exec_id, *fill.corrected_by)[-1]
-        e = executions.c
-        booked = conn.execute(
-            select(e.trade_date).where(e.venue == order.venue, e.exec_id == standing)
-        ).scalar()
-        trade = traded or booked
-        if trade is not None:
-            _check_settle(trade, settle)
+        if fill is not None:
+            stands = _stored_execution(conn, order.venue, (fill.exec_id, *fill.corrected_by)[-1])
+            _check_settle(traded or stands.trade_date, settle)
     commission = (
         fix.commission(report, command.quantity, command.price, currency=instrument.currency)
         if report.get(12)
