@@ -249,6 +249,12 @@ def venue_text(report: Report) -> str | None:
     return f"{text[:MAX_TEXT]}... (Text (58) cut: {len(text):,} characters)"
 
 
+def is_status_report(report: Report) -> bool:
+    """Whether the report is an order status report (35=8, 150=I): the venue's answer to a
+    status request, which states the order as the venue has it and changes nothing."""
+    return report.msg_type == EXECUTION_REPORT and (report.get(150) or "").strip() == "I"
+
+
 def command(report: Report) -> orders.Command:
     """The order command a report asks for; BadInput when it lacks what that needs."""
     reason = venue_text(report)
@@ -286,6 +292,13 @@ def command(report: Report) -> orders.Command:
         return orders.Expire(reason=reason)
     if exec_type is ExecType.DONE_FOR_DAY:
         return orders.MarkDoneForDay(reason=reason)
+    if exec_type is ExecType.SUSPENDED:
+        return orders.Suspend(reason=reason)
+    if exec_type is ExecType.ORDER_STATUS:
+        raise BadInput(
+            "ExecType (150)",
+            "I is an order status report, which asks nothing of the order (is_status_report)",
+        )
     if exec_type is ExecType.TRIGGERED:
         return orders.TriggerOrder(reason=reason)
     if exec_type is ExecType.RESTATED:

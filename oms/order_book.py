@@ -2392,7 +2392,7 @@ def _apply_report(
     """One report in the caller's transaction: True when applied, False for a duplicate.
     BadInput, Refused or NotFound when it cannot be applied (nothing of it is written). Where
     the applied report disagrees with the book, `warnings` gets why (and the audit trail)."""
-    command = fix.command(report)
+    command = None if fix.is_status_report(report) else fix.command(report)
     order = _report_order(conn, report)
     if order.venue == PAPER:
         raise BadInput(
@@ -2409,6 +2409,9 @@ def _apply_report(
                 f"{currency} is not order {order.order_id}'s currency ({order.symbol} trades in "
                 f"{traded_in}); the book converts nothing",
             )
+    if command is None:  # an order status report (I): checked against the book, no change
+        _check_status_report(conn, ctx, report, path, order, warnings)
+        return True
     terms: _FillTerms | _CorrectionTerms | None = None
     if isinstance(command, orders.ApplyFill):
         terms = _fill_terms(conn, ctx, order, command, report)
@@ -2475,6 +2478,55 @@ def _apply_report(
         _cancel_if_killed(conn, ctx, after)
     warnings += found
     return True
+
+
+def _check_status_report(
+    conn: Connection,
+    ctx: Ctx,
+    report: fix.Report,
+    path: str,
+    order: Order,
+    warnings: list[RowError],
+) -> None:
+    """An order status report (150=I, the venue's answer to a status request) states the order
+    as the venue has it; it changes nothing (FIX sends ExecID 0 on it: it is no execution to
+    de-duplicate). Where its OrdStatus (39), CumQty (14), LeavesQty (151) or AvgPx (6)
+    disagree with the book, `warnings` gets why, as for any report (a report missed or booked
+    twice). Audited (`order.status_report`) with what the book had, so that a check made is on
+    record."""
+    found = _venue_disagrees(report, order, order, None, book.get_instrument(conn, order.symbol))
+    audit.append(
+        conn,
+        at=ctx.now,
+        actor=ctx.actor,
+        action="order.status_report",
+        entity_type="order",
+        entity_id=order.order_id,
+        payload={
+            "file": path,
+            "line": report.line,
+            "exec_id": report.exec_id,
+            "status": order.status.value,
+            "disagreements": len(found),
+        },
+    )
+    for w in found:
+        audit.append(
+            conn,
+            at=ctx.now,
+            actor=ctx.actor,
+            action="order.report_discrepancy",
+            entity_type="order",
+            entity_id=order.order_id,
+            payload={
+                "file": path,
+                "line": report.line,
+                "exec_id": report.exec_id,
+                "reason": w.reason,
+            },
+            reason=w.reason,
+        )
+    warnings += found
 
 
 def _drop_copy_text(data: bytes) -> tuple[str, list[RowError]]:

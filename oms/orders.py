@@ -213,12 +213,14 @@ class ExecType(StrEnum):
     REPLACED = "replaced"  # 5
     PENDING_CANCEL = "pending_cancel"  # 6
     REJECTED = "rejected"  # 8
+    SUSPENDED = "suspended"  # 9
     EXPIRED = "expired"  # C
     RESTATED = "restated"  # D
     PENDING_REPLACE = "pending_replace"  # E
     TRADE = "trade"  # F
     TRADE_CORRECT = "trade_correct"  # G
     TRADE_CANCEL = "trade_cancel"  # H (a bust)
+    ORDER_STATUS = "order_status"  # I (the answer to a status request: changes nothing)
     TRIGGERED = "triggered"  # L (triggered or activated by system: a stop's trigger)
 
     @property
@@ -245,12 +247,14 @@ _EXEC_TYPE_FIX: Mapping[ExecType, str] = MappingProxyType(
         ExecType.REPLACED: "5",
         ExecType.PENDING_CANCEL: "6",
         ExecType.REJECTED: "8",
+        ExecType.SUSPENDED: "9",
         ExecType.EXPIRED: "C",
         ExecType.RESTATED: "D",
         ExecType.PENDING_REPLACE: "E",
         ExecType.TRADE: "F",
         ExecType.TRADE_CORRECT: "G",
         ExecType.TRADE_CANCEL: "H",
+        ExecType.ORDER_STATUS: "I",
         ExecType.TRIGGERED: "L",
     }
 )
@@ -282,7 +286,7 @@ class CommandKind(StrEnum):
     BUST_FILL = "bust_fill"  # ExecType H
     EXPIRE = "expire"  # ExecType C
     MARK_DONE_FOR_DAY = "mark_done_for_day"  # ExecType 3
-    SUSPEND = "suspend"  # (ExecType 9; not applied from files)
+    SUSPEND = "suspend"  # (ExecType 9)
     RESTATE = "restate"  # ExecType D
     TRIGGER = "trigger"  # ExecType L: a stop or stop-limit order's stop price was reached
 
@@ -337,7 +341,8 @@ EVENTS: Mapping[CommandKind, Event] = MappingProxyType(
 )
 
 # The command an ExecutionReport (35=8) of each ExecType becomes. An OrderCancelReject (35=9)
-# is RejectCancel or RejectReplace by its CxlRejResponseTo (434).
+# is RejectCancel or RejectReplace by its CxlRejResponseTo (434). An order status report (I)
+# becomes none: it answers a status request and changes nothing (oms.fix.is_status_report).
 EXEC_TYPE_COMMANDS: Mapping[ExecType, CommandKind] = MappingProxyType(
     {
         ExecType.NEW: _K.ACKNOWLEDGE,
@@ -346,6 +351,7 @@ EXEC_TYPE_COMMANDS: Mapping[ExecType, CommandKind] = MappingProxyType(
         ExecType.REPLACED: _K.ACCEPT_REPLACE,
         ExecType.PENDING_CANCEL: _K.CONFIRM_PENDING_CANCEL,
         ExecType.REJECTED: _K.REJECT,
+        ExecType.SUSPENDED: _K.SUSPEND,
         ExecType.EXPIRED: _K.EXPIRE,
         ExecType.RESTATED: _K.RESTATE,
         ExecType.PENDING_REPLACE: _K.CONFIRM_PENDING_REPLACE,

@@ -777,7 +777,7 @@ def test_precedence_list_keeps_the_fix_order() -> None:
 
 
 def test_exec_type_codes() -> None:
-    codes = {"0", "3", "4", "5", "6", "8", "C", "D", "E", "F", "G", "H", "L"}
+    codes = {"0", "3", "4", "5", "6", "8", "9", "C", "D", "E", "F", "G", "H", "I", "L"}
     assert {e.fix for e in ExecType} == codes
     for exec_type in ExecType:
         assert ExecType.from_fix(exec_type.fix) is exec_type
@@ -786,7 +786,9 @@ def test_exec_type_codes() -> None:
     for bad in ("1", "2", "Z", ""):
         with pytest.raises(BadInput, match="ExecType"):
             ExecType.from_fix(bad)
-    assert set(EXEC_TYPE_COMMANDS) == set(ExecType)
+    # an order status report (I) changes nothing: no command
+    assert set(EXEC_TYPE_COMMANDS) == set(ExecType) - {ExecType.ORDER_STATUS}
+    assert EXEC_TYPE_COMMANDS[ExecType.SUSPENDED] is K.SUSPEND
     assert EXEC_TYPE_COMMANDS[ExecType.TRADE_CORRECT] is K.CORRECT_FILL
 
 
