@@ -100,8 +100,11 @@ def build_book(store: Store, ctx: Ctx, accounts: int, folder: Path) -> None:
                      entity_type="account", entity_id=f"{accounts} accounts",
                      payload={"accounts": accounts})  # fmt: skip
     bars, execs = write_files(folder, accounts)
-    md_book.import_bars(store, ctx, str(bars))
-    executions.import_file(store, ctx, str(execs))
+    # the month's bars and trades, imported once they have happened (md import keeps a bar from
+    # the future aside, exec import refuses a trade dated after today)
+    done = Ctx(ctx.actor, datetime(END.year, END.month, END.day, 23, tzinfo=UTC))
+    md_book.import_bars(store, done, str(bars))
+    executions.import_file(store, done, str(execs))
 
 
 def run(store: Store, accounts: list[str], fmt: str, out: Path, workers: int) -> dict[str, object]:

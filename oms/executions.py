@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -121,9 +121,12 @@ def _schema(account_ids: Sequence[str], symbols: Sequence[str]) -> pa.DataFrameS
     )
 
 
-def read_file(conn: Connection, path: str) -> tuple[tabular.TextFile, pl.DataFrame]:
+def read_file(
+    conn: Connection, path: str, latest: date | None = None
+) -> tuple[tabular.TextFile, pl.DataFrame]:
     """Validate a canonical execution file against the schema and the reference data; return
-    the frame in storage form, or raise BadFile with every row's error."""
+    the frame in storage form, or raise BadFile with every row's error. `latest`: the latest
+    trade date there can be (today's date anywhere on Earth)."""
     tf = tabular.read_csv(path, required=REQUIRED, optional=OPTIONAL)
     frame = tf.frame.with_columns(
         pl.col("side").str.to_lowercase(), pl.col("exec_type").str.to_lowercase().fill_null(FILL)
@@ -187,6 +190,13 @@ def read_file(conn: Connection, path: str) -> tuple[tabular.TextFile, pl.DataFra
             "number), which it gives the fills it books: import the trade under another id"
         ),
     )
+    if latest is not None:
+        errors += _frame_errors(
+            ok.filter(pl.col("trade_date") > latest),
+            "trade_date",
+            pl.lit(f"is after today ({latest.isoformat()} where it is latest): a trade is not "
+                   "booked before it happens"),
+        )  # fmt: skip
     errors += _frame_errors(
         ok.filter(pl.col("settle_date") < pl.col("trade_date")),
         "settle_date",
@@ -303,7 +313,9 @@ def _already_booked(conn: Connection, frame: pl.DataFrame, path: str) -> set[tup
 
 def import_file(store: Store, ctx: Ctx, path: str) -> ImportResult:
     with store.write() as conn:
-        tf, frame = read_file(conn, path)
+        # the date somewhere on Earth (UTC+14) may be a day ahead of UTC's
+        latest = (ctx.now.astimezone(UTC) + timedelta(hours=14)).date()
+        tf, frame = read_file(conn, path, latest)
         seen = _already_booked(conn, frame, path)
         if seen:
             keep = [

@@ -426,12 +426,15 @@ def test_an_exchange_s_settlement_cycle_is_set_and_dates_what_is_booked_after(
     t.ok("instrument", "add", "VOD", "--exchange", "XLON", "--currency", "GBP")
     t.ok("account", "open", "A1", "--currency", "GBP")
     head = "exec_id,account,symbol,side,quantity,price,trade_date,venue\n"
-    t.ok("exec", "import", write(tmp_path / "a.csv", head + "E1,A1,VOD,buy,10,1,2026-12-23,LSE\n"))
+    done_by = tieout.at("2026-12-23T18:00:00Z")  # trades are imported once done
+    done_by.ok("exec", "import", write(tmp_path / "a.csv",
+                                       head + "E1,A1,VOD,buy,10,1,2026-12-23,LSE\n"))  # fmt: skip
     shown = t.ok("instrument", "settlement", "show", "--json").json()
     assert shown == {"default": 1, "exchanges": {}}
     done = t.ok("instrument", "settlement", "set", "XLON", "2", "--json").json()
     assert done == {"exchange": "XLON", "settlement_days": 2}
-    t.ok("exec", "import", write(tmp_path / "b.csv", head + "E2,A1,VOD,buy,10,1,2026-12-23,LSE\n"))
+    done_by.ok("exec", "import", write(tmp_path / "b.csv",
+                                       head + "E2,A1,VOD,buy,10,1,2026-12-23,LSE\n"))  # fmt: skip
     settled = {e["exec_id"]: e["settle_date"] for e in t.ok("exec", "list", "--json").json()}
     # T+1 and T+2 from Wednesday 23 December: Christmas and Boxing Day are no sessions
     assert settled == {"E1": "2026-12-24", "E2": "2026-12-29"}

@@ -308,3 +308,19 @@ def test_a_correction_s_settlement_date_is_checked_against_the_fill_as_it_stands
     assert r.code == 3, r.err
     assert "is before the trade date" in r.json()["problems"][0]["reason"]
     assert "P1C2" not in executions(book)
+
+
+def test_exec_import_refuses_a_trade_dated_after_today(book: Tieout, tmp_path: Path) -> None:
+    """A trade dated next year was booked (a re-review); today anywhere on Earth is the last
+    date a trade can have."""
+    t = book.at("2026-11-28T09:00:00Z")  # 23:00 in Kiribati (UTC+14): the 28th there too
+    head = "exec_id,account,symbol,side,quantity,price,trade_date,venue\n"
+    rows = "E1,A1,COIN,buy,1,100,2026-11-28,V\nE2,A1,COIN,buy,1,100,2027-01-05,V\n"
+    r = t("exec", "import", write(tmp_path / "future.csv", head + rows))
+    assert r.code == 3, r.err
+    assert "line 3" in r.err and "is after today (2026-11-28" in r.err
+    assert t.ok("exec", "list", "--json").json() == []  # the file is refused whole
+    ahead = t.at("2026-11-28T11:00:00Z")  # the 29th has begun in Kiribati
+    kiribati = rows.replace("2027-01-05", "2026-11-29")
+    ahead.ok("exec", "import", write(tmp_path / "ok.csv", head + kiribati))
+    assert len(ahead.ok("exec", "list", "--json").json()) == 2

@@ -59,8 +59,9 @@ def setup_book(t: Tieout, tmp_path: Path) -> Tieout:
     day1.ok("cash", "deposit", "A1", "100000", "--ref", "wire-<b>1</b>")
     day1.ok("cash", "deposit", "B2", "5000")
     day1.ok("destination", "add", "A1", "bank <i>x</i>")  # usable 24 hours later
-    day1.ok("exec", "import", write(tmp_path / "execs.csv", EXECS))
     t.at("2026-11-04T12:00:00Z").ok("cash", "withdraw", "A1", "1000", "--to", "bank <i>x</i>")
+    # the trades, imported once the last is done (a trade dated after today is refused)
+    t.at("2026-11-05T22:00:00Z").ok("exec", "import", write(tmp_path / "execs.csv", EXECS))
     # the closes, imported once they have happened (a bar from the future is refused)
     t.at("2026-11-06T00:00:00Z").ok("md", "import", write(tmp_path / "bars.csv", BARS))
     return t.at("2026-11-07T00:00:00Z")

@@ -127,7 +127,10 @@ def book(tieout: Tieout, tmp_path: Path) -> Tieout:
     # imported once the bars have happened (a bar from the future is refused)
     t.at(f"{PATTERN}T21:00:00Z").ok("md", "import", write(tmp_path / "bars.csv", _bars()))
     rows = _history_rows() + _day_rows(CLEAN, CLEAN_ROWS) + _day_rows(PATTERN, PATTERN_ROWS)
-    t.ok("exec", "import", write(tmp_path / "execs.csv", EXEC_HEADER + "\n".join(rows) + "\n"))
+    # and the trades once they are done (a trade dated after today is refused)
+    t.at(f"{PATTERN}T21:00:00Z").ok(
+        "exec", "import", write(tmp_path / "execs.csv", EXEC_HEADER + "\n".join(rows) + "\n")
+    )
     _paper_day(t, tmp_path)
     return t.at(AFTER)
 
