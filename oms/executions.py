@@ -92,7 +92,17 @@ class ImportResult:
 
 
 def _canonical_decimal(col: str) -> pl.Expr:
-    return pl.col(col).str.replace(r"^(-?)0+([0-9])", "${1}${2}")
+    """A decimal column's text without leading zeros; a quantity's or price's also without
+    trailing zeros after the point ("10.0000000" -> "10", as oms.values.normalize): the
+    same value, and the cash of quantity x price does not carry the places of both (a balance
+    of 98998.500000000000000). Commission and fees, money, keep the places they were given."""
+    out = pl.col(col).str.replace(r"^(-?)0+([0-9])", "${1}${2}")
+    if col in _PLAIN_COLUMNS:
+        out = out.str.replace(r"(\.[0-9]*?)0+$", "${1}").str.replace(r"\.$", "")
+    return out
+
+
+_PLAIN_COLUMNS = ("quantity", "price")
 
 
 def _schema(account_ids: Sequence[str], symbols: Sequence[str]) -> pa.DataFrameSchema:

@@ -218,8 +218,10 @@ def _dec(report: Report, tag: int, name: str, *, required: bool = True) -> Decim
         if required:
             raise BadInput(f"{name} ({tag})", "is missing")
         return None
-    # what is wrong, said as for any decimal tieout reads (the digits allowed; not > 0)
-    return parse_decimal(value, f"{name} ({tag})", positive=True)
+    # what is wrong, said as for any decimal tieout reads (the digits allowed; not > 0); a
+    # quantity or price without the zeros a venue pads it with (the same value: 10.0000000 is
+    # 10), so that cash, positions and averages do not carry them (oms.values.normalize)
+    return normalize(parse_decimal(value, f"{name} ({tag})", positive=True))
 
 
 def _amount(report: Report, tag: int, name: str) -> Decimal:

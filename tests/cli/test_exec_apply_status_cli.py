@@ -9,7 +9,7 @@ from pathlib import Path
 from tests.cli.test_exec_apply_audit_cli import _placed
 from tests.cli.test_exec_apply_review import apply, book, executions, refused_events, shown
 from tests.cli.test_order_cli import report
-from tests.conftest import Tieout
+from tests.conftest import Tieout, write
 
 __all__ = ["book"]  # the fixture, for pytest
 
@@ -124,3 +124,36 @@ def test_an_order_status_report_for_an_unknown_order_or_a_paper_order_is_refused
     assert "NOPE" in problems[1]
     assert "paper venue" in problems[2]
     assert len(refused_events(t, tmp_path)) == 2
+
+
+def test_a_quantity_or_price_padded_with_zeros_is_booked_as_its_value(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """FIX engines pad LastQty and LastPx ("10.0000000", "100.25000000"); the book kept them as
+    sent, and the cash of quantity x price carried the places of both: a balance of
+    98998.500000000000000. The value is booked without the padding, by drop copy and by
+    import alike; a re-import of the padded row is still the same execution."""
+    t = book
+    _placed(t, "Z1")
+    r = apply(
+        t,
+        tmp_path,
+        "padded.fix",
+        report("Z1", "Z1E0", "0"),
+        report("Z1", "Z1E1", "F", (32, "10.0000000"), (31, "100.25000000"), (12, "1.50")),
+    )
+    assert r.code == 0, r.err
+    head = "exec_id,account,symbol,side,quantity,price,trade_date,venue,commission\n"
+    day = executions(t)["Z1E1"]["trade_date"]
+    row = f"I1,A1,COIN,sell,4.000,100.500,{day},V,1.00\n"
+    t.ok("exec", "import", write(tmp_path / "i.csv", head + row))
+    ex = executions(t)
+    assert (ex["Z1E1"]["quantity"], ex["Z1E1"]["price"]) == ("10", "100.25")
+    assert (ex["I1"]["quantity"], ex["I1"]["price"]) == ("4", "100.5")
+    assert shown(t, "Z1")["cum_qty"] == "10" and shown(t, "Z1")["avg_px"] == "100.25"
+    # 100,000 - 1,002.50 - 1.50 + 402.00 - 1.00
+    assert t.ok("cash", "balance", "A1", "--json").json()["balance"] == "99397.00"
+    (pos,) = t.ok("positions", "--account", "A1", "--json").json()
+    assert pos["quantity"] == "6"
+    again = t.ok("exec", "import", write(tmp_path / "j.csv", head + row), "--json").json()
+    assert (again["booked"], again["already_booked"]) == (0, 1)
