@@ -16,6 +16,7 @@ from cli.common import (
     open_store,
     partial_json,
     say,
+    say_table,
     warn,
 )
 from oms import executions, order_book, positions
@@ -121,15 +122,21 @@ def positions_cmd(
     if json:
         emit_json(docs)
         return
-    say(
-        f"{'symbol':<10}{'quantity':>14}{'avg_cost':>14}{'market':>12}{'unrealized':>14}"
-        f"{'realized':>14}"
+    say_table(
+        ("symbol", "quantity", "avg_cost", "market", "unrealized", "realized"),
+        [
+            (
+                d["symbol"],
+                d["quantity"],
+                d["avg_cost"] or "-",
+                d["market_price"] or "-",
+                d["unrealized_pnl"] or "-",
+                d["realized_pnl"],
+            )
+            for d in docs
+        ],
+        right=(1, 2, 3, 4, 5),
     )
-    for d in docs:
-        say(
-            f"{d['symbol']:<10}{d['quantity']:>14}{d['avg_cost'] or '-':>14}"
-            f"{d['market_price'] or '-':>12}{d['unrealized_pnl'] or '-':>14}{d['realized_pnl']:>14}"
-        )
 
 
 def lots_cmd(
@@ -146,5 +153,8 @@ def lots_cmd(
     if json:
         emit_json(docs)
         return
-    for d in docs:
-        say(f"{d['opened']} {d['quantity']:>14} @ {d['price']:<12} basis {d['cost_basis']}")
+    say_table(
+        ("opened", "quantity", "price", "cost_basis"),
+        [(d["opened"], d["quantity"], d["price"], d["cost_basis"]) for d in docs],
+        right=(1, 2, 3),
+    )

@@ -15,7 +15,7 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -290,6 +290,25 @@ def _indented(item: Any, depth: int, ascii_only: bool) -> str:
 def say(text: str, *, json_mode: bool = False) -> None:
     """Human output: stdout normally, stderr when stdout carries JSON."""
     (sys.stderr if json_mode else sys.stdout).write(printable(text) + "\n")
+
+
+def say_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], *, right: Sequence[int] = ()
+) -> None:
+    """A table for the terminal: each column as wide as its widest cell, columns two spaces
+    apart (a figure never runs into the next, however many places it has), the columns at
+    the indexes `right` aligned right (figures)."""
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            f"{c:>{w}}" if i in right else f"{c:<{w}}"
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    say(line(headers))
+    for row in rows:
+        say(line(row))
 
 
 def note(text: str) -> None:

@@ -290,6 +290,9 @@ def show(
         say(f"  {h['at']} {h['status']:<17} {h['actor']:<12} {h['reason'] or ''}{extra}")
 
 
+STUCK_MINUTES = 15  # order list --stuck: how long a venue may leave an order waiting
+
+
 def _minutes(minutes: int) -> timedelta:
     """--stuck-minutes as a timespan (order_book.stuck refuses a negative one)."""
     try:
@@ -305,13 +308,17 @@ def list_(
     stuck: Annotated[
         bool, typer.Option("--stuck", help="only orders waiting too long for their venue")
     ] = False,
-    stuck_minutes: Annotated[int, typer.Option(help="how long is too long")] = 15,
+    stuck_minutes: Annotated[
+        int | None, typer.Option(help="with --stuck: how long is too long (default 15)")
+    ] = None,
     db: DbOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """List orders (--stuck: left waiting by their venue for too long: pending_new,
     pending_cancel or pending_replace, or an external day or gtd order past its expiry that the
     venue has not reported)."""
+    if stuck_minutes is not None and not stuck:  # it would list every order, quietly
+        raise typer.BadParameter("--stuck-minutes goes with --stuck")
     wanted = _choice(OrderStatus, status, "--status").value if status else None
     with open_store(db).read() as conn:
         if account is not None:
@@ -326,7 +333,9 @@ def list_(
             return
         late = [
             x
-            for x in order_book.stuck(conn, clock(), _minutes(stuck_minutes))
+            for x in order_book.stuck(
+                conn, clock(), _minutes(STUCK_MINUTES if stuck_minutes is None else stuck_minutes)
+            )
             if account in (None, x.order.account) and wanted in (None, x.order.status.value)
         ]
     if json:

@@ -438,7 +438,9 @@ def find(
     account: str | None = None,
     client_order_id: str | None = None,
 ) -> Order:
-    """An order by its id, or by a client order id (any it has had) of an account."""
+    """An order by its id, or by a client order id (any it has had) of an account. An order
+    id with an account must be that account's order (NotFound otherwise: an operator who names
+    the account relies on it)."""
     if order_id is None:
         if client_order_id is None:
             raise NotFound("order", "(no id given)")
@@ -457,7 +459,10 @@ def find(
     state = conn.execute(_STATE_OF, {"b_order_id": order_id}).scalar()
     if state is None:
         raise NotFound("order", order_id)
-    return load_state(state)
+    order = load_state(state)
+    if account is not None and order.account != account:
+        raise NotFound(f"order {order_id} in account", account)
+    return order
 
 
 def find_many(conn: Connection, order_ids: Sequence[str]) -> dict[str, Order]:
@@ -1428,8 +1433,9 @@ def _check_replace(conn: Connection, ctx: Ctx, order: Order, request: Any) -> No
         market,
         limits,
         ctx.now,
-        # only less of the same order: restriction, exposure and market checks let it through
-        reduces=quantity < order.quantity
+        # only less of the same order, or the same under a new client order id (a rename):
+        # restriction, exposure and market checks let it through
+        reduces=quantity <= order.quantity
         and limit == order.limit_price
         and stop == order.stop_price,
     )
@@ -1457,7 +1463,9 @@ def _record_refusal(
         try:
             entity = find(conn, order_id, account=account, client_order_id=client_order_id).order_id
         except TieoutError:  # not found, or ambiguous: the reference as given
-            entity = order_id or f"{account}/{client_order_id}"
+            entity = order_id or (
+                f"{account}/{client_order_id}" if account else str(client_order_id)
+            )
         if isinstance(exc, Refused):
             payload: dict[str, Any] = {"code": exc.code, "reason": exc.reason}
         else:
@@ -1472,6 +1480,20 @@ def _record_refusal(
             entity_type="order",
             entity_id=entity,
             payload=payload,
+        )
+
+
+def _check_clock(ctx: Ctx, order: Order, action: str) -> None:
+    """A cancel or amend is dated by the clock: a clock behind the order's last change would
+    record the request before what it answers (history out of order). Refused: the clock is
+    wrong (a machine's, or TIEOUT_NOW), and the operator is told so."""
+    if ctx.now < order.updated_at:
+        raise Refused(
+            f"{action} of {order.order_id}",
+            f"the clock reads {utc_iso(ctx.now)}, before the order's last change at "
+            f"{utc_iso(order.updated_at)}; a request is not recorded before what it changes: "
+            "check this machine's clock (or TIEOUT_NOW)",
+            "clock_behind",
         )
 
 
@@ -1499,6 +1521,7 @@ def _apply_change(
     order_id, client_order_id, account = ref
     with store.write() as conn:
         order = find(conn, order_id, account=account, client_order_id=client_order_id)
+        _check_clock(ctx, order, action)
         _check_replace(conn, ctx, order, request)
         _reserve_client_id(conn, order, request.new_client_order_id, action)
         current = _request_change(conn, ctx, order, request)

@@ -1323,7 +1323,8 @@ def _new_terms(
     stop_price: Decimal | None,
 ) -> tuple[Decimal, str]:
     """The quantity a replace or restatement leaves (never below cum_qty: FIX amends the
-    order quantity to cum_qty) and a description of the change."""
+    order quantity to cum_qty) and a description of the change (of the terms that change: a
+    venue's replace repeats the ones it keeps)."""
     parts: list[str] = []
     new_quantity = order.quantity
     if quantity is not None:
@@ -1331,10 +1332,11 @@ def _new_terms(
         part = f"quantity {order.quantity} -> {new_quantity}"
         if quantity < order.cum_qty:
             part += f" (requested {quantity} is below cum_qty: amended to cum_qty)"
-        parts.append(part)
-    if limit_price is not None:
+        if new_quantity != order.quantity or quantity < order.cum_qty:
+            parts.append(part)
+    if limit_price is not None and limit_price != order.limit_price:
         parts.append(f"limit {order.limit_price} -> {limit_price}")
-    if stop_price is not None:
+    if stop_price is not None and stop_price != order.stop_price:
         parts.append(f"stop {order.stop_price} -> {stop_price}")
     return new_quantity, ", ".join(parts) or "terms unchanged"
 
@@ -1401,7 +1403,15 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
                 and limit in (None, order.limit_price)
                 and stop in (None, order.stop_price)
             ):  # nothing for the venue to do: not recorded as a replace
-                _, change = _new_terms(order, quantity, limit, stop)
+                change = ", ".join(
+                    f"{name} {before} -> {after}"
+                    for name, before, after in (
+                        ("quantity", order.quantity, quantity),
+                        ("limit", order.limit_price, limit),
+                        ("stop", order.stop_price, stop),
+                    )
+                    if after is not None
+                )
                 raise BadInput(what, f"the replace changes nothing ({change})")
             _check_terms(
                 order.type,

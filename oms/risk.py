@@ -615,7 +615,8 @@ def check_replace(
     reservation and leaves. Fat-finger, price, tick, lot, restriction and kill-switch checks
     see the new terms; buying power, position limit and short-sale checks see only the new
     leaves, since the filled part is already in the position and the cash. A replace that
-    `reduces` the order (a smaller quantity, the same prices) only lowers what it can do: it
+    `reduces` the order (a smaller or the same quantity, the same prices: less, or a rename)
+    adds nothing to what it can do: it
     is checked for the kill switch, tick and lot only (a restricted symbol, a short sale, a
     closed market or a moved price must not keep a client from asking for less)."""
     with localcontext(CONTEXT):
