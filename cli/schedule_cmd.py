@@ -322,9 +322,28 @@ def trigger(
     doc = trigger_now(runner, job, scheduled_at=scheduled_at, trigger=kind, business_day=day)
     if doc is None:
         other = runs.claimed_by(store, name, scheduled_at)
-        msg = f"occurrence {utc_iso(scheduled_at)} of {name} is run by another (run {other})"
+        status = None
+        if other is not None:
+            with store.read() as conn:
+                found = runs.get_run(conn, other)
+            status = None if found is None else found["status"]
+        if status in (None, "running"):
+            msg = f"occurrence {utc_iso(scheduled_at)} of {name} is run by another (run {other})"
+        else:  # it ran already: an occurrence runs once, whatever its end
+            msg = (
+                f"occurrence {utc_iso(scheduled_at)} of {name} ran already (run {other}, "
+                f"{status}); it runs once: `tieout schedule trigger {name}` without "
+                "--scheduled runs the job again"
+            )
         if json:
-            emit_json({"job": name, "scheduled_at": utc_iso(scheduled_at), "claimed_by": other})
+            emit_json(
+                {
+                    "job": name,
+                    "scheduled_at": utc_iso(scheduled_at),
+                    "claimed_by": other,
+                    "claimed_run_status": status,
+                }
+            )
         else:
             say(msg)
         return

@@ -261,7 +261,9 @@ def test_crontab_lines_run_the_same_jobs_once(db: str, tmp_path: Path) -> None:
             "job": "every-minute",
             "scheduled_at": run["scheduled_at"],
             "claimed_by": run["run_id"],
+            "claimed_run_status": "succeeded",
         }
+
     else:  # the minute turned between the two: the second ran the next occurrence
         assert again["scheduled_at"] > run["scheduled_at"]
     ran = [r for r in ok(db, "schedule", "history", "--json").json() if r["status"] != "skipped"]
@@ -270,6 +272,22 @@ def test_crontab_lines_run_the_same_jobs_once(db: str, tmp_path: Path) -> None:
     not_due = cli(db, "schedule", "trigger", "leap", "--scheduled", env=env)
     assert not_due.code == 3
     assert "no occurrence of leap" in not_due.err
+
+
+def test_an_occurrence_that_ran_already_is_said_to_have_run(db: str, tmp_path: Path) -> None:
+    """A second `trigger --scheduled` of an occurrence that ended said it "is run by another";
+    it ran already, and the text says how it ended and how to run the job again."""
+    env = {**tieout_env(fake_program(tmp_path)), "TIEOUT_NOW": "2026-11-25T15:00:30Z"}
+    ok(db, "schedule", "add", "every-minute", "--cron", "* * * * *", "--", "print", "{date}")
+    first = cli(db, "schedule", "trigger", "every-minute", "--scheduled", "--json", env=env)
+    assert first.code == 0, first.err
+    run_id = first.json()["run_id"]
+    again = cli(db, "schedule", "trigger", "every-minute", "--scheduled", env=env)
+    assert again.code == 0, again.err
+    assert f"ran already (run {run_id}, succeeded)" in again.out
+    assert "without --scheduled runs the job again" in again.out
+    doc = cli(db, "schedule", "trigger", "every-minute", "--scheduled", "--json", env=env).json()
+    assert (doc["claimed_by"], doc["claimed_run_status"]) == (run_id, "succeeded")
 
 
 def test_config_settings_and_alert_test(db: str) -> None:
