@@ -208,6 +208,8 @@ def run() -> None:
         if isinstance(exc, PartlyDone) and database_named():
             message += f" (database {database_named()})"
         sys.stderr.write(f"tieout: {printable(message)}\n")
+        if isinstance(exc, PartlyDone) and exc.interrupted:
+            _interrupted()  # 130 or 143, as any interrupted command
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -121,23 +121,39 @@ class VerificationFailed(TieoutError):
 
 class PartlyDone(TieoutError):
     """A command of many transactions (a file's groups of orders, a drop copy's messages) that
-    the database failed part way through (exit 1): what committed before stays, so "nothing was
-    changed" would be false. Says how far it got and what to do; `summary` is the JSON of what
-    committed, for --json."""
+    the database failed part way through (exit 1), or that an interrupt (Ctrl-C, SIGTERM:
+    `interrupted`, which the command line ends with 130 or 143) or an unexpected error stopped:
+    what committed before stays, so "nothing was changed" would be false. Says how far it got
+    and what to do; `summary` is the JSON of what committed, for --json."""
 
     exit_code = 1
 
     def __init__(
-        self, what: str, done: str | None, reason: str, advice: str, summary: object
+        self,
+        what: str,
+        done: str | None,
+        reason: str,
+        advice: str,
+        summary: object,
+        *,
+        interrupted: bool = False,
+        database: bool = True,
     ) -> None:
         self.what, self.done, self.reason, self.advice = what, done, reason, advice
-        self.summary = summary
+        self.summary, self.interrupted = summary, interrupted
         kept = (
             f"{done} committed and stay in the book"
             if done is not None
             else "nothing was changed"
         )
-        super().__init__(f"{what}: the database failed ({reason.strip()}); {kept}. {advice}")
+        cause = (
+            "interrupted"
+            if interrupted
+            else f"the database failed ({reason.strip()})"
+            if database
+            else f"stopped by an unexpected error ({reason.strip()})"
+        )
+        super().__init__(f"{what}: {cause}; {kept}. {advice}")
 
 
 class WorkerEnded(TieoutError):

@@ -2898,6 +2898,16 @@ def submit_file(
             raise _batch_interrupted(path, rows, out, exc) from exc
         # every group committed and was acknowledged; the database failed after the last one
         # (closing a connection): the file is done, and says so
+    except (KeyboardInterrupt, Exception) as exc:
+        # Ctrl-C or SIGTERM, or an error no row should raise, after groups committed: which
+        # lines are in the book, rather than a bare interrupt or a traceback; an interrupt once
+        # every group committed (the writer ending) leaves the file done, and it says so
+        if isinstance(exc, TieoutError) or not out:
+            raise
+        if len(out) < len(rows):
+            raise _batch_interrupted(path, rows, out, exc) from exc
+        if not isinstance(exc, KeyboardInterrupt):
+            raise
     repeats = {
         x.order_id
         for x in out
@@ -2918,11 +2928,20 @@ def submit_file(
 def _batch_interrupted(
     path: str, rows: FileRequests, out: Sequence[BatchLine], exc: BaseException
 ) -> PartlyDone:
-    """The database failed after some groups of an order file committed: which lines are in the
-    book, and how to submit the rest without submitting any order twice."""
+    """The database failed (or an interrupt or an unexpected error came) after some groups of an
+    order file committed: which lines are in the book, and how to submit the rest without
+    submitting any order twice."""
     done, total = len(out), len(rows)
     rest = rows.line(done)
-    reason = database_reason(exc)
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    database = isinstance(exc, database_errors())
+    reason = (
+        database_reason(exc)
+        if database
+        else "interrupted (Ctrl-C or SIGTERM)"
+        if interrupted
+        else f"{type(exc).__name__}: {exc}"
+    )
     named = all(isinstance(r, OrderRequest) and r.client_order_id for r in rows)
     advice = (
         "Submit the file again."
@@ -2946,8 +2965,12 @@ def _batch_interrupted(
         else None,
         reason,
         advice + " If the failure hit a commit, check `tieout order list` for the group after "
-        "them.",
+        "them."
+        if database
+        else advice,
         summary,
+        interrupted=interrupted,
+        database=database,
     )
 
 
@@ -3019,7 +3042,7 @@ def expiry_time(order: Order, exchange: str) -> datetime | None:
         return next_close(exchange, order.created_at)
     if order.tif is TimeInForce.GTD and order.expire_at is not None:
         day = order.expire_at
-        end = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+        end = _end_of_day(day)
         if exchange == ALWAYS_OPEN:
             return end
         for back in range(_SESSION_SEARCH_DAYS):  # the last session on or before the date
@@ -3028,6 +3051,13 @@ def expiry_time(order: Order, exchange: str) -> datetime | None:
                 return bounds[1]
         return end
     return None
+
+
+def _end_of_day(day: date) -> datetime:
+    """The end of a UTC day (midnight after it); the last day there is (9999-12-31) ends at the
+    last instant there is, not an OverflowError."""
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return start + timedelta(days=1) if day < date.max else datetime.max.replace(tzinfo=UTC)
 
 
 # how far back a gtd date without a session looks for the last session before it (weekends,
@@ -3040,9 +3070,7 @@ def gtd_can_trade(exchange: str, expire_at: date, now: datetime) -> bool:
     exchange is in now, or the next to open, on or before that date (24/7: until the date is
     over). A date without a session of its own (a Saturday) trades in the sessions before it."""
     if exchange == ALWAYS_OPEN:
-        return now < datetime(expire_at.year, expire_at.month, expire_at.day, tzinfo=UTC) + (
-            timedelta(days=1)
-        )
+        return now < _end_of_day(expire_at)
     current = session_label(exchange, now)
     if current is not None and current <= expire_at:
         return True

@@ -119,6 +119,9 @@ def read_csv(path: str, *, required: Sequence[str], optional: Collection[str] = 
                 f"line {line}: {fields} fields, the header has {expected} (a value with a comma "
                 "needs quotes)",
             ) from None
+        quoted = _quote_problem(text)
+        if quoted is not None:
+            raise BadInput(path, f"line {quoted[0]}: {quoted[1]}") from None
         raise BadInput(path, f"not a readable CSV file: {str(exc).splitlines()[0]}") from None
     # the header as written (polars renames a repeated column, which would hide the repeat)
     written = next(csv.reader(io.StringIO(text, newline="")), [])
@@ -135,6 +138,45 @@ def read_csv(path: str, *, required: Sequence[str], optional: Collection[str] = 
     if lines is not None and len(lines) != frame.height:
         lines = None  # the two readers disagree on what a record is: fall back to row + 2
     return TextFile(path, hashlib.sha256(data).hexdigest(), frame, lines)
+
+
+def _quote_problem(text: str) -> tuple[int, str] | None:
+    """The first misplaced double quote, read as RFC 4180 reads a CSV: (its line, what is wrong)
+    for a quote inside a value that does not begin with one, a quoted value with more after its
+    closing quote, or a quote that opens a value and never closes (the line it opens on). Only
+    run on a file the reader refused: it walks the text a character at a time."""
+    line, opened, quoted, start = 1, 0, False, True  # start: at the beginning of a value
+    at, n = 0, len(text)
+    while at < n:
+        ch = text[at]
+        if quoted:
+            if ch == '"':
+                if at + 1 < n and text[at + 1] == '"':  # a doubled quote inside the value
+                    at += 2
+                    continue
+                quoted = False
+                after = text[at + 1] if at + 1 < n else "\n"
+                if after not in ",\r\n":
+                    return line, (
+                        "a quoted value goes on after its closing quote (a quote inside a "
+                        'quoted value is written twice: "a ""b"" c")'
+                    )
+            elif ch == "\n":
+                line += 1
+        elif ch == '"':
+            if not start:
+                return line, (
+                    "a double quote inside a value that does not begin with one (quote the "
+                    'whole value and write the quote twice: "AA""PL")'
+                )
+            quoted, opened = True, line
+        elif ch == "\n":
+            line += 1
+        start = ch in ",\n" or (ch == "\r" and not quoted)
+        at += 1
+    if quoted:
+        return opened, "a quote opens a value here and never closes (the rest of the file is in it)"
+    return None
 
 
 def _ragged_line(text: str) -> tuple[int, int, int] | None:

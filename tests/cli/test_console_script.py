@@ -111,3 +111,60 @@ def test_sigterm_during_backup_create_leaves_no_partial_file(tmp_path: Path) -> 
     again = run("backup", "create", "--out", str(out / "book.tar"), "--db", db, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert [p.name for p in out.iterdir()] == ["book.tar"]
+
+
+_FILE_INTERRUPTED_ON_THIRD_GROUP = (  # `sig` as the third group of an order file is decided
+    "import os, signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+    "from oms import submission\n"
+    "real, n, sig = submission.Group.decide_all, [0], int(sys.argv.pop(1))\n"
+    "def decide_all(self, part):\n"
+    "    n[0] += 1\n"
+    "    if n[0] == 3: os.kill(os.getpid(), sig)\n"
+    "    return real(self, part)\n"
+    "submission.Group.decide_all = decide_all\n"
+    "from cli.main import run; sys.argv[0] = 'tieout'; run()\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"]
+)
+def test_an_order_file_interrupted_part_way_says_which_lines_committed(
+    tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    """Ctrl-C or SIGTERM after two groups of an order file committed: the command printed
+    nothing of them, though 2,000 orders were in the book and rows without a client order id
+    would be submitted again by a second run. It now prints what committed (the JSON with
+    `complete` false and `next_line`) and says where to go on from, then exits 130 or 143."""
+    db = f"sqlite:///{tmp_path / 'book.db'}"
+    env = {**os.environ, "TIEOUT_ACTOR": "ops", "PYTHONPATH": str(Path(__file__).parents[2])}
+    env.pop("TIEOUT_DB", None)
+
+    def tieout(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(TIEOUT), *args, "--db", db], env=env, capture_output=True,
+                              text=True, timeout=120, check=False)  # fmt: skip
+
+    for args in (
+        ("init",),
+        ("instrument", "add", "COIN", "--exchange", "24/7", "--currency", "USD"),
+        ("account", "open", "A1", "--currency", "USD", "--type", "margin"),
+        ("risk", "set", "max-orders-per-window", "100000"),
+    ):
+        assert tieout(*args).returncode == 0
+    rows = "".join(f"A1,COIN,sell,1,limit,{100 + i % 7},gtc\n" for i in range(3500))
+    orders = tmp_path / "orders.csv"
+    orders.write_text("account,symbol,side,qty,type,limit,tif\n" + rows)
+    proc = subprocess.run(
+        [sys.executable, "-c", _FILE_INTERRUPTED_ON_THIRD_GROUP, str(int(sig)), "order",
+         "submit", "--file", str(orders), "--json", "--db", db],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == code, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert (doc["complete"], doc["next_line"], len(doc["results"])) == (False, 2002, 2000)
+    assert "the first 2000 of 3500 orders (lines 2 to 2001) committed" in proc.stderr
+    assert "Submit only the rows from line 2002 on" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    listed = json.loads(tieout("order", "list", "--json").stdout)
+    assert len(listed) == 2000

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from oms import book, order_book, submission
 from oms.book import Ctx
+from oms.errors import PartlyDone
 from oms.schema import audit_events, orders
 from oms.store import Store
 from tests.conftest import _pg_url
@@ -371,16 +372,32 @@ def _sigint_in(seconds: float, sig: str = "INT") -> subprocess.Popen[bytes]:
 def _interrupted_run(
     batch: Store, path: Path, killers: list[subprocess.Popen[bytes]]
 ) -> tuple[list[str], list[str]]:
-    """`order_book.submit_file`, which must end with KeyboardInterrupt: (the order ids it
-    acknowledged, those the book holds), once the processes sending signals have ended."""
+    """`order_book.submit_file`, interrupted: it ends with KeyboardInterrupt when no group was
+    acknowledged, with PartlyDone (interrupted) whose summary lists the lines acknowledged and
+    names the next one when some were, and returns the whole file's result when every group was
+    (the interrupt came as its writer ended); (the order ids it acknowledged, those the book
+    holds), once the processes sending signals have ended."""
     acked: list[str] = []
-    with pytest.raises(KeyboardInterrupt):
-        order_book.submit_file(
+    stopped: BaseException | None = None
+    try:
+        done = order_book.submit_file(
             batch,
             Ctx("ops", NOW),
             str(path),
             lambda lines: acked.extend(x.order_id for x in lines if x.order_id),
         )
+    except (PartlyDone, KeyboardInterrupt) as exc:
+        stopped = exc
+    if isinstance(stopped, PartlyDone):
+        assert stopped.interrupted, stopped
+        summary: Any = stopped.summary
+        assert summary["complete"] is False and summary["next_line"] > 1
+        assert [x["order_id"] for x in summary["results"] if x["order_id"]] == acked
+        assert "interrupted; the first" in stopped.message
+    elif stopped is not None:  # KeyboardInterrupt
+        assert acked == []
+    else:
+        assert [x.order_id for x in done.lines if x.order_id] == acked
     for k in killers:
         k.wait()
     with batch.read() as conn:
