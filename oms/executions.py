@@ -92,17 +92,20 @@ class ImportResult:
 
 
 def _canonical_decimal(col: str) -> pl.Expr:
-    """A decimal column's text without leading zeros; a quantity's or price's also without
-    trailing zeros after the point ("10.0000000" -> "10", as oms.values.normalize): the
-    same value, and the cash of quantity x price does not carry the places of both (a balance
-    of 98998.500000000000000). Commission and fees, money, keep the places they were given."""
-    out = pl.col(col).str.replace(r"^(-?)0+([0-9])", "${1}${2}")
-    if col in _PLAIN_COLUMNS:
-        out = out.str.replace(r"(\.[0-9]*?)0+$", "${1}").str.replace(r"\.$", "")
-    return out
+    return pl.col(col).str.replace(r"^(-?)0+([0-9])", "${1}${2}")
 
 
-_PLAIN_COLUMNS = ("quantity", "price")
+def _unpadded(col: str) -> pl.Expr:
+    """A quantity's or price's text without the zeros after its point ("10.0000000" -> "10", as
+    oms.values.normalize), before it is checked: the same value, and a venue that pads to 18
+    places is not refused for the places (at most 12); the cash of quantity x price does not
+    carry the places of both (a balance of 98998.500000000000000). Commission and fees, money,
+    keep the places they were given."""
+    return (
+        pl.col(col)
+        .str.replace(r"^(-?[0-9]*\.[0-9]*?)0+$", "${1}")
+        .str.replace(r"^(-?[0-9]+)\.$", "${1}")
+    )
 
 
 def _schema(account_ids: Sequence[str], symbols: Sequence[str]) -> pa.DataFrameSchema:
@@ -139,7 +142,10 @@ def read_file(
     trade date there can be (today's date anywhere on Earth)."""
     tf = tabular.read_csv(path, required=REQUIRED, optional=OPTIONAL)
     frame = tf.frame.with_columns(
-        pl.col("side").str.to_lowercase(), pl.col("exec_type").str.to_lowercase().fill_null(FILL)
+        pl.col("side").str.to_lowercase(),
+        pl.col("exec_type").str.to_lowercase().fill_null(FILL),
+        _unpadded("quantity"),
+        _unpadded("price"),
     )
     account_ids = list(conn.execute(select(accounts.c.account_id)).scalars())
     inst = {

@@ -221,7 +221,10 @@ def _dec(report: Report, tag: int, name: str, *, required: bool = True) -> Decim
     # what is wrong, said as for any decimal tieout reads (the digits allowed; not > 0); a
     # quantity or price without the zeros a venue pads it with (the same value: 10.0000000 is
     # 10), so that cash, positions and averages do not carry them (oms.values.normalize)
-    return normalize(parse_decimal(value, f"{name} ({tag})", positive=True))
+    raw = value.strip()
+    if "." in raw and raw.endswith("0"):  # the padding first: 18 places of zeros are no 18 places
+        raw = raw.rstrip("0").removesuffix(".") or raw
+    return normalize(parse_decimal(raw, f"{name} ({tag})", positive=True))
 
 
 def _amount(report: Report, tag: int, name: str) -> Decimal:

@@ -1487,7 +1487,7 @@ def _check_clock(ctx: Ctx, order: Order, action: str) -> None:
     """A cancel or amend is dated by the clock: a clock behind the order's last change would
     record the request before what it answers (history out of order). Refused: the clock is
     wrong (a machine's, or TIEOUT_NOW), and the operator is told so."""
-    if ctx.now < order.updated_at:
+    if order.live and ctx.now < order.updated_at:  # (a finished one is refused as finished)
         raise Refused(
             f"{action} of {order.order_id}",
             f"the clock reads {utc_iso(ctx.now)}, before the order's last change at "
@@ -2381,6 +2381,21 @@ def _closed_with_it(report: fix.Report, after: Order, command: Any) -> Any:
     return orders.AcceptCancel(reason=reason) if status == "4" else orders.Expire(reason=reason)
 
 
+def _still_suspended(report: fix.Report, before: Order, after: Order, command: Any) -> Any:
+    """A restatement (D) of a suspended order whose own OrdStatus (39) is 9 (suspended): the
+    venue restated the order's terms during the suspension (a corporate action in a halt), it
+    did not resume it. The suspension again, in the same transaction, or None."""
+    if (
+        isinstance(command, orders.Restate)
+        and before.condition is OrderStatus.SUSPENDED
+        and report.get(39) == OrderStatus.SUSPENDED.fix
+        and after.live
+        and after.leaves_qty > 0
+    ):
+        return orders.Suspend(reason="restated still suspended (OrdStatus (39) 9)")
+    return None
+
+
 def _bust_disagrees(
     report: fix.Report,
     before: Order,
@@ -2458,7 +2473,9 @@ def _apply_report(
         _book_report(conn, ctx, order, step.order, command, terms, exec_time)
     exec_id = report.exec_id
     steps, commands = [step], [command]
-    closing = _closed_with_it(report, step.order, command)
+    closing = _closed_with_it(report, step.order, command) or _still_suspended(
+        report, order, step.order, command
+    )
     if closing is not None:  # the venue ended the order with the bust or correction
         try:
             steps.append(orders.decide(step.order, closing, ctx.now, ctx.actor))
@@ -2518,6 +2535,7 @@ def _check_status_report(
     twice). Audited (`order.status_report`) with what the book had, so that a check made is on
     record."""
     found = _venue_disagrees(report, order, order, None, book.get_instrument(conn, order.symbol))
+    found += _status_report_disagrees(report, order, found)
     audit.append(
         conn,
         at=ctx.now,
@@ -2550,6 +2568,46 @@ def _check_status_report(
             reason=w.reason,
         )
     warnings += found
+
+
+def _status_report_disagrees(
+    report: fix.Report, order: Order, found: Sequence[RowError]
+) -> list[RowError]:
+    """What a status report (150=I) says beyond what _venue_disagrees compares: its OrdStatus
+    (39) against the order's own status exactly (not only live against done: suspended
+    against new, canceled against filled), and figures it states that cannot be read (no
+    comparison could be made: said, not passed over)."""
+    out: list[RowError] = []
+    line = report.line
+    status = report.get(39)
+    if status is not None and not any(w.field == "39" for w in found):
+        ours = order.status.fix
+        if status != ours:
+            try:
+                reason = (
+                    f"the venue reports OrdStatus (39) {status} "
+                    f"({OrderStatus.from_fix(status).value}), the book has order "
+                    f"{order.order_id} {order.status.value} ({ours}): a report may be missing"
+                )
+            except BadInput:
+                reason = (
+                    f"OrdStatus (39) {status!r} is not a status FIX 4.4 defines: the order's "
+                    "status could not be compared"
+                )
+            out.append(RowError(line, "39", status, reason))
+    for tag, name in ((14, "CumQty"), (151, "LeavesQty"), (6, "AvgPx")):
+        text = report.get(tag)
+        if text is not None and not is_decimal_text(text):
+            out.append(
+                RowError(
+                    line,
+                    str(tag),
+                    text,
+                    f"{name} ({tag}) {text!r} is not a number: it could not be compared with the "
+                    "book",
+                )
+            )
+    return out
 
 
 def _drop_copy_text(data: bytes) -> tuple[str, list[RowError]]:
@@ -3276,8 +3334,12 @@ def engage_kill_switch(
 
 
 def _kill_cancel(conn: Connection, ctx: Ctx, order: Order) -> Order:
-    """Cancel one order for the kill switch, and record it in the audit trail."""
-    current = request_cancel(conn, ctx, order, "kill switch")
+    """Cancel one order for the kill switch, and record it in the audit trail. Never refused for
+    a clock behind the order's last change (as `order cancel` is: _check_clock): its request is
+    dated no earlier than that change, as expire_due dates an expiry (the audit trail keeps when
+    it was done)."""
+    at = dataclasses.replace(ctx, now=max(ctx.now, order.updated_at))
+    current = request_cancel(conn, at, order, "kill switch")
     audit.append(
         conn,
         at=ctx.now,

@@ -931,11 +931,18 @@ class Target(StrEnum):
     # done_for_day underneath the open request, which stays open: the status shows the request
     # (precedence), and done_for_day once the venue refuses it
     DONE_UNDER_REQUEST = "done_under_request"
+    # suspended underneath the open request, likewise (suspended once the venue refuses it)
+    SUSPENDED_UNDER_REQUEST = "suspended_under_request"
+    # the condition cleared (a restatement resumes a suspended or done-for-day order) underneath
+    # the open request, which stays open
+    WORKING_UNDER_REQUEST = "working_under_request"
 
 
 _S = OrderStatus
 WORKING, UNCHANGED, RESUMED = Target.WORKING, Target.UNCHANGED, Target.RESUMED
 DONE_UNDER_REQUEST = Target.DONE_UNDER_REQUEST
+SUSPENDED_UNDER_REQUEST = Target.SUSPENDED_UNDER_REQUEST
+WORKING_UNDER_REQUEST = Target.WORKING_UNDER_REQUEST
 
 # Events that show the venue holds the order: they end a pending_new condition whatever the
 # table's target (an acknowledgement, a fill, a replace), also under an open request.
@@ -1005,6 +1012,10 @@ TRANSITIONS: Mapping[tuple[OrderStatus | None, CommandKind], OrderStatus | Targe
             # the venue's day ends before it answers the request (the precedence
             # pending_cancel > pending_replace > done_for_day says both hold at once)
             (_S.PENDING_CANCEL, _K.MARK_DONE_FOR_DAY): DONE_UNDER_REQUEST,
+            # likewise a suspension, and a restatement that ends one (or a day's end) before
+            # the venue answers (the request stays open)
+            (_S.PENDING_CANCEL, _K.SUSPEND): SUSPENDED_UNDER_REQUEST,
+            (_S.PENDING_CANCEL, _K.RESTATE): WORKING_UNDER_REQUEST,
             # the venue rejects an order it never acknowledged, crossing the client's request
             # (B.1.d): the order is rejected and the request ends with it
             (_S.PENDING_CANCEL, _K.REJECT): _S.REJECTED,
@@ -1020,6 +1031,8 @@ TRANSITIONS: Mapping[tuple[OrderStatus | None, CommandKind], OrderStatus | Targe
             (_S.PENDING_REPLACE, _K.EXPIRE): _S.EXPIRED,
             (_S.PENDING_REPLACE, _K.TRIGGER): UNCHANGED,
             (_S.PENDING_REPLACE, _K.MARK_DONE_FOR_DAY): DONE_UNDER_REQUEST,  # as in pending_cancel
+            (_S.PENDING_REPLACE, _K.SUSPEND): SUSPENDED_UNDER_REQUEST,
+            (_S.PENDING_REPLACE, _K.RESTATE): WORKING_UNDER_REQUEST,
             (_S.PENDING_REPLACE, _K.REJECT): _S.REJECTED,  # as in pending_cancel (B.1.e)
             # done_for_day: a GT order rests until the venue restates it (or it fills again)
             (_S.DONE_FOR_DAY, _K.APPLY_FILL): WORKING,  # an implicit renewal
@@ -1219,8 +1232,8 @@ def _next(
         condition = None  # the venue has the order: no longer pending_new underneath a request
     if condition is OrderStatus.DONE_FOR_DAY and event is Event.FILL_APPLIED:
         condition = None  # a fill renews the order, underneath a request as without one
-    if target is Target.WORKING:
-        condition = None
+    if target in (Target.WORKING, Target.WORKING_UNDER_REQUEST):
+        condition = None  # (an open request stays open: WORKING_UNDER_REQUEST)
     elif target is Target.RESUMED:
         pending = None
     elif target in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):
@@ -1231,13 +1244,15 @@ def _next(
             pending = effect.pending
     elif target is Target.DONE_UNDER_REQUEST:
         condition = OrderStatus.DONE_FOR_DAY
+    elif target is Target.SUSPENDED_UNDER_REQUEST:
+        condition = OrderStatus.SUSPENDED
     else:
         condition = OrderStatus(target)
         pending = None
     fills = order.fills if effect.fills is None else effect.fills
     quantity = order.quantity if effect.quantity is None else effect.quantity
     cum_qty = _sum_quantity(fills)
-    if condition is OrderStatus.DONE_FOR_DAY and cum_qty >= quantity:
+    if condition in (OrderStatus.DONE_FOR_DAY, OrderStatus.SUSPENDED) and cum_qty >= quantity:
         # nothing left to work (a correction up to the whole, a replace or restatement down
         # to what filled): filled, not done for the day, so that nothing is asked to cancel
         condition = None
@@ -1348,6 +1363,14 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
         case AcknowledgeOrder(reason=reason):
             return _Effect(_with_reason(f"acknowledged by {order.venue}", reason))
         case ApplyFill(exec_id=exec_id, quantity=quantity, price=price, reason=reason):
+            if order.condition is OrderStatus.SUSPENDED:  # under an open request (the table
+                raise _refused(  # refuses a fill of a suspended order without one)
+                    order,
+                    kind,
+                    f"order {order.order_id} is suspended (under its open {order.status.value} "
+                    "request): a suspended order takes no fill until the venue restates it",
+                    "suspended",
+                )
             _check_fill_numbers(quantity, price, f"execution {exec_id}")
             _check_new_exec_id(order, kind, exec_id)
             if quantity > order.leaves_qty:
@@ -1487,6 +1510,22 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
                 )
             return _Effect(_with_reason("done for day", reason))
         case Suspend(reason=reason):
+            if order.condition is OrderStatus.PENDING_NEW:  # under an open request
+                raise _refused(
+                    order,
+                    kind,
+                    f"order {order.order_id} was never acknowledged by the venue: a suspension "
+                    "(ExecType 9) is of an order the venue works",
+                    "not_acknowledged",
+                )
+            if not order.leaves_qty > 0:  # filled under an open request
+                raise _refused(
+                    order,
+                    kind,
+                    f"order {order.order_id} has nothing left (cum_qty {order.cum_qty} of "
+                    f"{order.quantity}): a suspension is of an order with quantity to work",
+                    "nothing_left",
+                )
             return _Effect(_with_reason("suspended", reason))
         case TriggerOrder(reason=reason):
             if order.type not in (OrdType.STOP, OrdType.STOP_LIMIT):

@@ -4,11 +4,12 @@ could put an order there: 150=9 was refused. A venue's answer to a status reques
 refused too, so that the one message that states the order as the venue has it could not be
 checked against the book."""
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.cli.test_exec_apply_audit_cli import _placed
 from tests.cli.test_exec_apply_review import apply, book, executions, refused_events, shown
-from tests.cli.test_order_cli import report
+from tests.cli.test_order_cli import fix_line, report
 from tests.conftest import Tieout, write
 
 __all__ = ["book"]  # the fixture, for pytest
@@ -157,3 +158,123 @@ def test_a_quantity_or_price_padded_with_zeros_is_booked_as_its_value(
     assert pos["quantity"] == "6"
     again = t.ok("exec", "import", write(tmp_path / "j.csv", head + row), "--json").json()
     assert (again["booked"], again["already_booked"]) == (0, 1)
+
+
+def test_a_restatement_that_says_the_order_is_still_suspended_keeps_it_so(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """A restatement (D) during a suspension (a corporate action in a halt) with OrdStatus 9
+    resumed the order, which then took fills the venue would not give (a re-review)."""
+    t = book
+    _placed(t, "Y1", qty="5")
+    r = apply(
+        t,
+        tmp_path,
+        "halt.fix",
+        report("Y1", "Y1E0", "0", (39, "0")),
+        report("Y1", "Y1E1", "9", (39, "9")),
+        report("Y1", "Y1E2", "D", (39, "9"), (38, "4"), (14, "0"), (151, "4")),
+        report("Y1", "Y1E3", "F", (32, "1"), (31, "100")),
+    )
+    assert r.code == 3, r.err
+    assert [p["line"] for p in r.json()["problems"]] == [4]
+    s = shown(t, "Y1")
+    assert (s["status"], s["quantity"], s["cum_qty"]) == ("suspended", "4", "0")
+    assert "restated still suspended" in s["history"][-1]["reason"]
+    assert r.json()["warnings"] == []
+
+
+def test_a_suspension_while_a_cancel_is_pending_shows_once_the_venue_refuses_the_cancel(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """A suspension (9) while a cancel was pending was refused, and the order then showed as
+    working; a suspended order under a request took fills (a re-review)."""
+    t = book
+    _placed(t, "U1")
+    assert apply(t, tmp_path, "a.fix", report("U1", "U0", "0")).code == 0
+    t.ok("order", "cancel", "--client-order-id", "U1", "--account", "A1",
+         "--new-client-order-id", "U1c")  # fmt: skip
+    r = apply(
+        t,
+        tmp_path,
+        "b.fix",
+        report("U1c", "U1", "6", (41, "U1"), (39, "6")),
+        report("U1", "U2", "9", (39, "6")),
+        report("U1", "U3", "F", (32, "3"), (31, "100")),  # a suspended order takes no fill
+        fix_line((35, "9"), (11, "U1c"), (41, "U1"), (434, "1"), (39, "9")),
+    )
+    assert r.code == 3, r.err
+    (problem,) = r.json()["problems"]
+    assert problem["line"] == 3 and "is suspended" in problem["reason"]
+    s = shown(t, "U1")
+    assert (s["status"], s["cum_qty"]) == ("suspended", "0")
+    assert t.ok("cash", "balance", "A1", "--json").json()["reserved"] == "1010"
+
+
+def test_an_order_status_report_compares_the_status_exactly_and_says_what_it_cannot_read(
+    book: Tieout, tmp_path: Path
+) -> None:
+    t = book
+    _placed(t, "Q2")
+    assert (
+        apply(t, tmp_path, "a.fix", report("Q2", "Q2E0", "0"), report("Q2", "Q2E1", "9")).code == 0
+    )
+    r = apply(
+        t,
+        tmp_path,
+        "status.fix",
+        report("Q2", "0", "I", (39, "9"), (14, "0"), (151, "10")),  # agrees
+        report("Q2", "0", "I", (39, "0")),  # new, where the book has it suspended
+        report("Q2", "0", "I", (39, "Z"), (14, "abc")),  # nothing readable to compare
+    )
+    assert r.code == 0, r.err
+    by_line: dict[int, list[str]] = {}
+    for w in r.json()["warnings"]:
+        by_line.setdefault(w["line"], []).append(w["reason"])
+    assert set(by_line) == {2, 3}
+    assert "OrdStatus (39) 0 (new), the book has order" in by_line[2][0]
+    assert "suspended (9)" in by_line[2][0]
+    assert any("'Z' is not a status FIX 4.4 defines" in x for x in by_line[3])
+    assert any("CumQty (14) 'abc' is not a number" in x for x in by_line[3])
+
+
+def test_padding_beyond_twelve_places_is_no_more_places(book: Tieout, tmp_path: Path) -> None:
+    t = book
+    _placed(t, "Z9", qty="5")
+    r = apply(
+        t,
+        tmp_path,
+        "k.fix",
+        report("Z9", "Z0", "0"),
+        report("Z9", "Z1", "F", (32, "1.0000000000000000"), (31, "100.000000000000000000")),
+    )
+    assert r.code == 0, r.err
+    day = executions(t)["Z1"]["trade_date"]
+    head = "exec_id,account,symbol,side,quantity,price,trade_date,venue\n"
+    row = f"I9,A1,COIN,buy,2.00000000000000000,99.5000000000000000,{day},V\n"
+    t.ok("exec", "import", write(tmp_path / "k.csv", head + row))
+    ex = executions(t)
+    assert (ex["Z1"]["quantity"], ex["Z1"]["price"]) == ("1", "100")
+    assert (ex["I9"]["quantity"], ex["I9"]["price"]) == ("2", "99.5")
+    bad = t("exec", "import", write(tmp_path / "b.csv", head + f"I8,A1,COIN,buy,0.000,1,{day},V\n"))
+    assert bad.code == 3 and "greater than zero" in bad.err
+
+
+def test_the_kill_switch_dates_its_cancel_no_earlier_than_the_order_s_last_change(
+    book: Tieout, tmp_path: Path
+) -> None:
+    t = book
+    ahead = t.at((datetime.now(UTC) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    _placed(ahead, "W2")
+    _placed(ahead, "W3", qty="3")
+    rejected = ahead("exec", "apply", write(tmp_path / "r.fix", report("W3", "W3E", "8") + "\n"))
+    assert rejected.code == 0, rejected.err
+    t.ok("risk", "kill", "--account", "A1")
+    s = shown(t, "W2")
+    assert s["status"] == "pending_cancel"
+    times = [h["at"] for h in s["history"]]
+    assert times == sorted(times)  # the cancel is not before the submission
+    # a finished order under a clock behind it is refused as finished, not for the clock
+    done = t("order", "cancel", "--client-order-id", "W3", "--account", "A1")
+    assert done.code == 4 and "check this machine's clock" not in done.err
+    assert "rejected" in done.err

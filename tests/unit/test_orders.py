@@ -547,6 +547,12 @@ def test_transition_table_cell(status: OrderStatus, kind: CommandKind) -> None:
     elif target is Target.DONE_UNDER_REQUEST:
         assert (after.condition, after.pending) == (S.DONE_FOR_DAY, before.pending)
         assert after.status is status  # the open request shows (precedence)
+    elif target is Target.SUSPENDED_UNDER_REQUEST:
+        assert (after.condition, after.pending) == (S.SUSPENDED, before.pending)
+        assert after.status is status
+    elif target is Target.WORKING_UNDER_REQUEST:
+        assert (after.condition, after.pending) == (None, before.pending)
+        assert after.status is status
     else:
         assert target is Target.RESUMED
         assert after.pending is None
@@ -1126,3 +1132,28 @@ def test_done_for_day_while_a_cancel_or_replace_is_pending() -> None:
     assert filled.status is S.PENDING_CANCEL
     with pytest.raises(Refused, match="nothing left"):
         decide(filled, MarkDoneForDay(), T0, ACTOR)
+
+
+def test_a_suspension_under_an_open_request_shows_once_the_venue_refuses_it() -> None:
+    """A venue may suspend an order while a cancel is on its way (FIX precedence: pending_cancel
+    > ... > suspended): the request shows, suspended underneath; a reject of the request shows
+    the suspension; a fill is refused while suspended, under the request too; a restatement
+    under the request ends the suspension and leaves the request open."""
+    base = apply([submit(), AcknowledgeOrder(), fill("E1", "2000", "50")])
+    asked = apply([RequestCancel(), Suspend(reason="halted")], base)
+    assert (asked.status, asked.condition) == (S.PENDING_CANCEL, S.SUSPENDED)
+    with pytest.raises(Refused, match="is suspended") as caught:
+        decide(asked, fill("E2", "1", "50"), T0, ACTOR)
+    assert caught.value.code == "suspended"
+    refused = apply([RejectCancel()], asked)
+    assert (refused.status, refused.pending) == (S.SUSPENDED, None)
+    resumed = apply([Restate()], asked)
+    assert (resumed.status, resumed.condition) == (S.PENDING_CANCEL, None)
+    assert apply([fill("E3", "1", "50")], resumed).cum_qty == D(2001)
+    # never acknowledged, or nothing left: no suspension
+    unacked = apply([submit(), RequestCancel()])
+    with pytest.raises(Refused, match="never acknowledged"):
+        decide(unacked, Suspend(), T0, ACTOR)
+    done = apply([RequestCancel(), fill("E4", "8000", "50")], base)
+    with pytest.raises(Refused, match="nothing left"):
+        decide(done, Suspend(), T0, ACTOR)
