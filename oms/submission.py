@@ -1165,7 +1165,11 @@ class Group:
                 steps.append(orders.decide(before, answer, now, ctx.actor))
                 if isinstance(answer, orders.ApplyFill):
                     currency = market.instrument.currency
-                    fee = paper.fill_charge(self.terms, before, answer, currency=currency)
+                    fee = (  # (a schedule that charges nothing charges no fill: not computed)
+                        paper.fill_charge(self.terms, before, answer, currency=currency)
+                        if self.terms_charge
+                        else ZERO
+                    )
                     fills.append((steps[-1].order, answer, fee))
             commands += answers
         if fills:  # the settlement date may be refused: before any state changes
