@@ -29,6 +29,7 @@ from oms.values import (
     parse_decimal,
     parse_ident,
     printable,
+    unpadded,
 )
 
 SOH = b"\x01"
@@ -218,13 +219,14 @@ def _dec(report: Report, tag: int, name: str, *, required: bool = True) -> Decim
         if required:
             raise BadInput(f"{name} ({tag})", "is missing")
         return None
-    # what is wrong, said as for any decimal tieout reads (the digits allowed; not > 0); a
-    # quantity or price without the zeros a venue pads it with (the same value: 10.0000000 is
-    # 10), so that cash, positions and averages do not carry them (oms.values.normalize)
-    raw = value.strip()
-    if "." in raw and raw.endswith("0"):  # the padding first: 18 places of zeros are no 18 places
-        raw = raw.rstrip("0").removesuffix(".") or raw
-    return normalize(parse_decimal(raw, f"{name} ({tag})", positive=True))
+    # what is wrong, said as for any decimal tieout reads (the digits allowed; not > 0), once
+    # the zeros a venue pads a value with are gone (oms.values.unpadded)
+    return parse_decimal(unpadded(value.strip(), _PRICE_PLACES.get(tag, 0)), f"{name} ({tag})",
+                         positive=True)  # fmt: skip
+
+
+# the places a price keeps when a venue pads it (cents: 100.00000000 is booked 100.00)
+_PRICE_PLACES = {31: 2, 44: 2}
 
 
 def _amount(report: Report, tag: int, name: str) -> Decimal:

@@ -201,6 +201,23 @@ _ONE = Decimal(1)
 _NORMALIZE = decimal_context(100)
 
 
+def unpadded(text: str, keep: int = 0) -> str:
+    """A decimal's text without the zeros after its point beyond `keep` places ("10.0000000" ->
+    "10"; with keep 2, "100.00000000" -> "100.00", "415.10" stays): the same value, as a venue
+    that pads its figures wrote it. A quantity keeps none (a cash amount of quantity x price
+    then carries the price's places, not both); a price keeps cents. Other text as it is."""
+    point = text.find(".")
+    if point < 0 or not text.endswith("0") or not _PADDED_RE.match(text):
+        return text
+    end = len(text.rstrip("0"))
+    end = max(end, point + 1 + keep) if keep else end
+    out = text[:end]
+    return out[:-1] if out.endswith(".") and out != "." else out
+
+
+_PADDED_RE = re.compile(r"^-?[0-9]+\.[0-9]+$")
+
+
 def parse_ident(text: str, field: str) -> str:
     raw = text.strip()
     if not _IDENT_RE.match(raw):

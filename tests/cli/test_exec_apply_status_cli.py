@@ -132,8 +132,9 @@ def test_a_quantity_or_price_padded_with_zeros_is_booked_as_its_value(
 ) -> None:
     """FIX engines pad LastQty and LastPx ("10.0000000", "100.25000000"); the book kept them as
     sent, and the cash of quantity x price carried the places of both: a balance of
-    98998.500000000000000. The value is booked without the padding, by drop copy and by
-    import alike; a re-import of the padded row is still the same execution."""
+    98998.500000000000000. The value is booked without the padding (a quantity without any, a
+    price down to its cents), by drop copy and by import alike; a re-import of the padded row is
+    still the same execution."""
     t = book
     _placed(t, "Z1")
     r = apply(
@@ -150,7 +151,7 @@ def test_a_quantity_or_price_padded_with_zeros_is_booked_as_its_value(
     t.ok("exec", "import", write(tmp_path / "i.csv", head + row))
     ex = executions(t)
     assert (ex["Z1E1"]["quantity"], ex["Z1E1"]["price"]) == ("10", "100.25")
-    assert (ex["I1"]["quantity"], ex["I1"]["price"]) == ("4", "100.5")
+    assert (ex["I1"]["quantity"], ex["I1"]["price"]) == ("4", "100.50")  # a price keeps cents
     assert shown(t, "Z1")["cum_qty"] == "10" and shown(t, "Z1")["avg_px"] == "100.25"
     # 100,000 - 1,002.50 - 1.50 + 402.00 - 1.00
     assert t.ok("cash", "balance", "A1", "--json").json()["balance"] == "99397.00"
@@ -254,8 +255,8 @@ def test_padding_beyond_twelve_places_is_no_more_places(book: Tieout, tmp_path: 
     row = f"I9,A1,COIN,buy,2.00000000000000000,99.5000000000000000,{day},V\n"
     t.ok("exec", "import", write(tmp_path / "k.csv", head + row))
     ex = executions(t)
-    assert (ex["Z1"]["quantity"], ex["Z1"]["price"]) == ("1", "100")
-    assert (ex["I9"]["quantity"], ex["I9"]["price"]) == ("2", "99.5")
+    assert (ex["Z1"]["quantity"], ex["Z1"]["price"]) == ("1", "100.00")
+    assert (ex["I9"]["quantity"], ex["I9"]["price"]) == ("2", "99.50")
     bad = t("exec", "import", write(tmp_path / "b.csv", head + f"I8,A1,COIN,buy,0.000,1,{day},V\n"))
     assert bad.code == 3 and "greater than zero" in bad.err
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from oms import audit, book, md_book, order_book, risk_limits, submission
 from oms.book import Ctx
-from oms.errors import BadInput, NotFound, Refused
+from oms.errors import BadInput, NotFound, PartlyDone, Refused
 from oms.orders import OrderStatus
 from oms.positions import positions
 from oms.refdata import make_account, make_instrument
@@ -270,14 +270,18 @@ def test_a_crash_mid_file_leaves_whole_groups(
     else:
         monkeypatch.setattr(submission.Db, "write", failing)
     acked: list[str] = []
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(PartlyDone) as stopped:  # interrupted once groups committed: which
         order_book.submit_file(
             store,
             Ctx("ops", NOW),
             str(path),
             lambda lines: acked.extend(x.client_order_id for x in lines if x.order_id),
         )
+    assert stopped.value.interrupted
     assert acked == [f"Z{i}" for i in range(6)]
+    summary: Any = stopped.value.summary
+    assert [x["client_order_id"] for x in summary["results"]] == acked
+    assert summary["next_line"] == 8
     with store.read() as conn:
         ids = sorted(conn.execute(sa.select(orders.c.client_order_id)).scalars())
         assert ids == sorted(acked)
