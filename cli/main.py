@@ -30,6 +30,7 @@ from cli.common import (
     text_streams_never_fail,
 )
 from oms.errors import PartlyDone, TieoutError
+from oms.interrupts import caused_by_interrupt
 from oms.store import database_errors, database_reason
 from oms.values import printable
 
@@ -192,8 +193,11 @@ def run() -> None:
     """Console entry point: the one place that maps errors to exit codes."""
     # psycopg logs what it could not clean up after a lost connection ("error ignored
     # terminating <psycopg.Copy ...>"): the error that follows says it for the user
-    logging.getLogger("psycopg").addHandler(logging.NullHandler())
-    logging.getLogger("psycopg").propagate = False
+    # SQLAlchemy's pool logs a rollback that failed as it returns a connection ("Exception
+    # during reset or similar", with a traceback: after Ctrl-C on PostgreSQL), likewise
+    for name in ("psycopg", "sqlalchemy.pool"):
+        logging.getLogger(name).addHandler(logging.NullHandler())
+        logging.getLogger(name).propagate = False
     text_streams_never_fail()
     _ctrl_c.clear()
     if threading.current_thread() is threading.main_thread():
@@ -226,6 +230,8 @@ def run() -> None:
         sys.stderr.write("tieout: aborted\n")
         sys.exit(1)
     except database_errors() as exc:  # the database failed mid-command: its transaction rolled back
+        if _ctrl_c and caused_by_interrupt(exc):  # psycopg's query canceled by Ctrl-C
+            _interrupted()
         reason = database_reason(exc)
         if "database is locked" in reason:
             reason += " (another process holds the write lock; try again once it is done)"

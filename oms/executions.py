@@ -98,10 +98,10 @@ def _canonical_decimal(col: str) -> pl.Expr:
 def _unpadded(col: str, keep: int = 0) -> pl.Expr:
     """A quantity's or price's text without the zeros after its point beyond `keep` places, as
     oms.values.unpadded: a quantity keeps none ("10.0000000" -> "10"), a price its cents
-    ("100.00000000" -> "100.00", "415.10" stays). Before it is checked: a venue that pads to 18
-    places is not refused for the places (at most 12); and the cash of quantity x price does
-    not carry the places of both (a balance of 98998.500000000000000). Commission and fees,
-    money, keep the places they were given."""
+    ("100.00000000" -> "100.00", "415.10" stays), as do commission and fees. Before it is
+    checked: a venue that pads to 18 places is not refused for the places (at most 12); and
+    the cash of quantity x price does not carry the places of both (a balance of
+    98998.500000000000000)."""
     digits = "[0-9]*?" if keep == 0 else f"[0-9]{{{keep}}}[0-9]*?"
     out = pl.col(col).str.replace(rf"^(-?[0-9]*\.{digits})0+$", "${1}")
     return out.str.replace(r"^(-?[0-9]+)\.$", "${1}") if keep == 0 else out
@@ -145,6 +145,8 @@ def read_file(
         pl.col("exec_type").str.to_lowercase().fill_null(FILL),
         _unpadded("quantity"),
         _unpadded("price", keep=2),
+        _unpadded("commission", keep=2),
+        _unpadded("fees", keep=2),
     )
     account_ids = list(conn.execute(select(accounts.c.account_id)).scalars())
     inst = {

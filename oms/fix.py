@@ -256,6 +256,19 @@ def venue_text(report: Report) -> str | None:
     return f"{text[:MAX_TEXT]}... (Text (58) cut: {len(text):,} characters)"
 
 
+def venue_number(text: str | None) -> Decimal | None:
+    """A figure a report states only to be compared with the book (CumQty, LeavesQty, AvgPx):
+    any plain decimal, however many places (an average may have 20), or None when it is absent
+    or no number."""
+    if text is None:
+        return None
+    raw = text.strip()
+    return Decimal(raw) if _VENUE_NUMBER.match(raw) else None
+
+
+_VENUE_NUMBER = re.compile(r"^-?[0-9]{1,30}(\.[0-9]{1,40})?$")
+
+
 def is_status_report(report: Report) -> bool:
     """Whether the report is an order status report (35=8, 150=I): the venue's answer to a
     status request, which states the order as the venue has it and changes nothing."""
@@ -405,11 +418,12 @@ def commission(report: Report, quantity: Decimal, price: Decimal, *, currency: s
     rate is money charged: rounded half up to the `currency`'s minor unit (cents, whole yen), as
     the paper venue rounds its own; an absolute one is booked as the venue gave it. BadInput
     for a negative or non-numeric amount or another CommType."""
-    amount, kind = report.get(12), report.get(13)
-    if amount is None:
+    given, kind = report.get(12), report.get(13)
+    if given is None:
         return Decimal(0)
+    amount = unpadded(given.strip(), 2)  # money keeps its cents of the padding (1.250000 -> 1.25)
     if not is_decimal_text(amount) or Decimal(amount) < 0:
-        raise BadInput("Commission (12)", f"{amount!r} is not a decimal >= 0")
+        raise BadInput("Commission (12)", f"{given!r} is not a decimal >= 0")
     with localcontext(prec=100):
         if kind is None or kind == ABSOLUTE:
             return Decimal(amount)

@@ -58,3 +58,18 @@ def die_with(parent: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
     if os.getppid() != parent:
         os._exit(1)
+
+
+def caused_by_interrupt(exc: BaseException) -> bool:
+    """Whether an error came of an interrupt: a KeyboardInterrupt (Ctrl-C, SIGTERM under the
+    command line's handler) among the exceptions it was raised in handling. psycopg cancels the
+    query in flight when one lands, and the rollback that follows fails ("another command is
+    already in progress"): a database error to the caller, an interrupt in truth."""
+    seen: set[int] = set()
+    at: BaseException | None = exc
+    while at is not None and id(at) not in seen:
+        if isinstance(at, KeyboardInterrupt):
+            return True
+        seen.add(id(at))
+        at = at.__cause__ or at.__context__
+    return False

@@ -54,6 +54,7 @@ from oms.calendars import (
     trading_at,
 )
 from oms.errors import BadInput, NotFound, PartlyDone, Refused, RowError, TieoutError
+from oms.interrupts import caused_by_interrupt
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
 from oms.ranked import RankedSums
 from oms.schema import (
@@ -2252,8 +2253,7 @@ def _disagreements(
     line = report.line
 
     def stated(tag: int) -> Decimal | None:
-        text = report.get(tag)
-        return Decimal(text) if text is not None and is_decimal_text(text) else None
+        return fix.venue_number(report.get(tag))
 
     status = report.get(39)
     if status in _FIX_DONE or status in _FIX_LIVE:
@@ -2287,9 +2287,11 @@ def _disagreements(
             )
     theirs = stated(6)
     if theirs is not None and after.avg_px is not None and after.cum_qty > 0:
-        places = max(-theirs.as_tuple().exponent, 0)  # type: ignore[operator]
-        ours = after.avg_px.quantize(Decimal(1).scaleb(-places), rounding="ROUND_HALF_EVEN")
-        if ours != theirs:
+        # to the venue's decimals, at most the 12 the book keeps an average to (orders.QUANTUM)
+        places = min(max(-theirs.as_tuple().exponent, 0), 12)  # type: ignore[operator]
+        quantum = Decimal(1).scaleb(-places)
+        ours = after.avg_px.quantize(quantum, rounding="ROUND_HALF_EVEN")
+        if ours != theirs.quantize(quantum, rounding="ROUND_HALF_EVEN"):
             out.append(
                 RowError(
                     line,
@@ -2570,6 +2572,10 @@ def _check_status_report(
     warnings += found
 
 
+# FIX 4.4 OrdStatus values the book has no status for (oms.orders.OrderStatus keeps the rest)
+_UNKEPT_FIX_STATUSES = {"7": "stopped", "B": "calculated", "D": "accepted for bidding"}
+
+
 def _status_report_disagrees(
     report: fix.Report, order: Order, found: Sequence[RowError]
 ) -> list[RowError]:
@@ -2590,14 +2596,18 @@ def _status_report_disagrees(
                     f"{order.order_id} {order.status.value} ({ours}): a report may be missing"
                 )
             except BadInput:
+                known = _UNKEPT_FIX_STATUSES.get(status)
                 reason = (
-                    f"OrdStatus (39) {status!r} is not a status FIX 4.4 defines: the order's "
-                    "status could not be compared"
+                    f"the venue reports OrdStatus (39) {status} ({known}), a status the book does "
+                    f"not keep; it has order {order.order_id} {order.status.value} ({ours})"
+                    if known
+                    else f"OrdStatus (39) {status!r} is not a status FIX 4.4 defines: the "
+                    "order's status could not be compared"
                 )
             out.append(RowError(line, "39", status, reason))
     for tag, name in ((14, "CumQty"), (151, "LeavesQty"), (6, "AvgPx")):
         text = report.get(tag)
-        if text is not None and not is_decimal_text(text):
+        if text is not None and fix.venue_number(text) is None:
             out.append(
                 RowError(
                     line,
@@ -2952,6 +2962,8 @@ def submit_file(
     try:
         submission.submit_many(store, ctx, rows, committed)
     except database_errors() as exc:
+        if caused_by_interrupt(exc) and not out:  # nothing committed: an interrupt as any
+            raise KeyboardInterrupt from exc
         if len(out) < len(rows):
             raise _batch_interrupted(path, rows, out, exc) from exc
         # every group committed and was acknowledged; the database failed after the last one
@@ -2991,8 +3003,8 @@ def _batch_interrupted(
     submitting any order twice."""
     done, total = len(out), len(rows)
     rest = rows.line(done)
-    interrupted = isinstance(exc, KeyboardInterrupt)
-    database = isinstance(exc, database_errors())
+    interrupted = caused_by_interrupt(exc)  # (PostgreSQL: a failed rollback after Ctrl-C)
+    database = isinstance(exc, database_errors()) and not interrupted
     reason = (
         database_reason(exc)
         if database

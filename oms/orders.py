@@ -1492,6 +1492,7 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
             _check_something_left(order, kind)
             return _Effect(_with_reason("expired", reason))
         case MarkDoneForDay(reason=reason):
+            _not_under(order, kind, OrderStatus.SUSPENDED)
             if order.condition is OrderStatus.PENDING_NEW:  # under an open request
                 raise _refused(
                     order,
@@ -1510,6 +1511,7 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
                 )
             return _Effect(_with_reason("done for day", reason))
         case Suspend(reason=reason):
+            _not_under(order, kind, OrderStatus.DONE_FOR_DAY)
             if order.condition is OrderStatus.PENDING_NEW:  # under an open request
                 raise _refused(
                     order,
@@ -1542,9 +1544,31 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
                 )
             return _Effect(_with_reason(f"triggered at stop {order.stop_price}", reason))
         case Restate(quantity=quantity, limit_price=limit, stop_price=stop):
+            if order.condition is OrderStatus.PENDING_NEW:  # under an open request
+                raise _refused(
+                    order,
+                    kind,
+                    f"order {order.order_id} was never acknowledged by the venue: a restatement "
+                    "(ExecType D) is of an order the venue works",
+                    "not_acknowledged",
+                )
             return _replaced(order, what, "restated", quantity, limit, stop, None, command)
         case SubmitOrder():  # pragma: no cover - decide handles submit before
             raise AssertionError("submit is not an effect")
+
+
+def _not_under(order: Order, kind: CommandKind, condition: OrderStatus) -> None:
+    """Under an open request, refuse what the table refuses of an order in `condition` without
+    one (a suspension of an order done for the day, and the other way round): the request does
+    not change what the condition underneath allows."""
+    if order.condition is condition and order.pending is not None:
+        raise _refused(
+            order,
+            kind,
+            f"order {order.order_id} is {condition.value} under its open {order.status.value} "
+            f"request: {kind} is not allowed in {condition.value}, with a request as without",
+            "illegal_transition",
+        )
 
 
 def _replaced(

@@ -279,3 +279,61 @@ def test_the_kill_switch_dates_its_cancel_no_earlier_than_the_order_s_last_chang
     done = t("order", "cancel", "--client-order-id", "W3", "--account", "A1")
     assert done.code == 4 and "check this machine's clock" not in done.err
     assert "rejected" in done.err
+
+
+def test_padded_figures_beside_the_fill_are_read_and_compared(book: Tieout, tmp_path: Path) -> None:
+    """A venue padding every figure to 18 places had its Commission (12) refused, its CumQty
+    and LeavesQty left uncompared on a fill and called "not a number" on a status report, as
+    was an AvgPx of 19 places (a re-review)."""
+    t = book
+    _placed(t, "S9", qty="9")
+    pad = "000000000000000000"
+    r = apply(
+        t,
+        tmp_path,
+        "pad.fix",
+        report("S9", "Q0", "0"),
+        report(
+            "S9",
+            "Q1",
+            "F",
+            (32, f"1.{pad}"),
+            (31, f"100.{pad}"),
+            (12, f"1.25{pad}"),
+            (14, f"1.{pad}"),
+            (151, f"8.{pad}"),
+            (6, f"100.{pad}"),
+        ),
+        report("S9", "Q2", "F", (32, "2"), (31, "100.5"), (14, f"2.{pad}")),  # one is missing
+        report(
+            "S9",
+            "0",
+            "I",
+            (39, "1"),
+            (14, f"3.{pad}"),
+            (151, "6"),
+            (6, "100.3333333333333333333"),  # 19 places: the book keeps 12
+        ),
+    )
+    assert r.code == 0, r.err
+    assert executions(t)["Q1"]["commission"] == "1.25"
+    warned = {(w["line"], w["field"]) for w in r.json()["warnings"]}
+    assert warned == {(3, "14")}  # the venue's 2 against the book's 3; line 4 agrees
+    head = "exec_id,account,symbol,side,quantity,price,trade_date,venue,commission,fees\n"
+    day = executions(t)["Q1"]["trade_date"]
+    row = f"I7,A1,COIN,buy,1,100,{day},V,0.50{pad},0.0100{pad}\n"
+    t.ok("exec", "import", write(tmp_path / "i.csv", head + row))
+    assert (executions(t)["I7"]["commission"], executions(t)["I7"]["fees"]) == ("0.50", "0.01")
+
+
+def test_a_fix_status_the_book_does_not_keep_is_named_as_such(book: Tieout, tmp_path: Path) -> None:
+    t = book
+    _placed(t, "S4")
+    assert apply(t, tmp_path, "a.fix", report("S4", "S4E0", "0")).code == 0
+    r = apply(
+        t, tmp_path, "s.fix", report("S4", "0", "I", (39, "7")), report("S4", "0", "I", (39, "B"))
+    )
+    assert r.code == 0, r.err
+    reasons = [w["reason"] for w in r.json()["warnings"]]
+    assert "OrdStatus (39) 7 (stopped), a status the book does not keep" in reasons[0]
+    assert "(calculated)" in reasons[1] and "not a status FIX 4.4 defines" not in " ".join(reasons)

@@ -60,3 +60,14 @@ def test_a_misplaced_quote_is_reported_with_its_line(book: Tieout, tmp_path: Pat
     assert (
         t("order", "submit", "--file", write(tmp_path / "g.csv", HEAD[:23] + "\n" + good)).code == 0
     )
+
+
+def test_the_quote_that_is_reported_is_the_one_the_reader_refused(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """A doubled quote inside a value, or spaces before a quoted value, are read: the line named
+    is the unclosed quote further down (a re-review)."""
+    body = 'A1,COIN,buy,1\nA1,CO""IN,buy,1\nA1, "COIN",buy,1\nA1,"COIN,buy,1\nA1,COIN,buy,1\n'
+    r = book("order", "submit", "--file", write(tmp_path / "q.csv", HEAD[:23] + "\n" + body))
+    assert r.code == 3, r.err
+    assert "line 5: a quote opens a value here and never closes" in r.err

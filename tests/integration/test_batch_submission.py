@@ -296,3 +296,43 @@ def test_a_crash_mid_file_leaves_whole_groups(
         qty = sum(p.position.quantity for p in positions(conn, "M1"))
     assert n == 10
     assert qty == sum(Decimal(i + 1) * (1 if i % 2 else -1) for i in range(10))
+
+
+def test_an_interrupt_the_database_reports_as_its_own_error_is_an_interrupt(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL Ctrl-C cancels the query in flight and the rollback then fails ("another
+    command is already in progress"): the file's run ended as "the database failed", exit 1
+    (a re-review). An error raised in handling an interrupt is the interrupt: PartlyDone
+    interrupted, with what committed."""
+    monkeypatch.setattr(submission, "WRITER_PROCESS", False)
+    _setup(store, tmp_path, "a")
+    path = tmp_path / "orders.csv"
+    rows = [
+        {"account": "M1", "symbol": "COIN", "side": "buy" if i % 2 else "sell",
+         "qty": str(i + 1), "type": "market", "limit": "", "cid": ""}
+        for i in range(10)
+    ]  # fmt: skip
+    _write(path, rows)
+    monkeypatch.setattr(submission, "CHUNK", 3)
+    decide = submission.Group.decide_all
+    calls = {"n": 0}
+
+    def decide_interrupted(self: submission.Group, part: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                raise sa.exc.OperationalError(
+                    "ROLLBACK", {}, Exception("another command is already in progress")
+                ) from None
+        return decide(self, part)
+
+    monkeypatch.setattr(submission.Group, "decide_all", decide_interrupted)
+    with pytest.raises(PartlyDone) as stopped:
+        order_book.submit_file(store, Ctx("ops", NOW), str(path))
+    assert stopped.value.interrupted
+    assert "interrupted; the first 6 of 10 orders (lines 2 to 7)" in stopped.value.message
+    assert "Submit only the rows from line 8 on" in stopped.value.message
+    assert "database failed" not in stopped.value.message

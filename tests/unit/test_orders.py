@@ -1157,3 +1157,21 @@ def test_a_suspension_under_an_open_request_shows_once_the_venue_refuses_it() ->
     done = apply([RequestCancel(), fill("E4", "8000", "50")], base)
     with pytest.raises(Refused, match="nothing left"):
         decide(done, Suspend(), T0, ACTOR)
+
+
+def test_under_an_open_request_the_condition_underneath_allows_what_it_allows_without() -> None:
+    """A re-review: under a cancel request a restatement acknowledged an order the venue never
+    acknowledged, a suspension replaced done for day, and done for day replaced a suspension;
+    each is refused without the request."""
+    unacked = apply([submit(), RequestCancel()])
+    with pytest.raises(Refused, match="never acknowledged") as caught:
+        decide(unacked, Restate(quantity=D(5)), T0, ACTOR)
+    assert caught.value.code == "not_acknowledged"
+    acked = apply([submit(), AcknowledgeOrder()])
+    done = apply([MarkDoneForDay(), RequestCancel()], acked)
+    with pytest.raises(Refused, match="done_for_day under its open pending_cancel") as caught:
+        decide(done, Suspend(), T0, ACTOR)
+    assert caught.value.code == "illegal_transition"
+    halted = apply([Suspend(), RequestCancel()], acked)
+    with pytest.raises(Refused, match="suspended under its open pending_cancel"):
+        decide(halted, MarkDoneForDay(), T0, ACTOR)
