@@ -2503,17 +2503,7 @@ def _apply_report(
     )
     inst = book.get_instrument(conn, order.symbol)
     found = _venue_disagrees(report, order, after, command, inst)
-    for w in found:
-        audit.append(
-            conn,
-            at=ctx.now,
-            actor=ctx.actor,
-            action="order.report_discrepancy",
-            entity_type="order",
-            entity_id=order.order_id,
-            payload={"file": path, "line": report.line, "exec_id": exec_id, "reason": w.reason},
-            reason=w.reason,
-        )
+    _audit_discrepancies(conn, ctx, path, report, order.order_id, found)
     if isinstance(command, orders.AcceptReplace | orders.RejectReplace) or (
         isinstance(command, orders.CorrectFill | orders.BustFill) and after.live and not order.live
     ):
@@ -2553,6 +2543,19 @@ def _check_status_report(
             "disagreements": len(found),
         },
     )
+    _audit_discrepancies(conn, ctx, path, report, order.order_id, found)
+    warnings += found
+
+
+def _audit_discrepancies(
+    conn: Connection,
+    ctx: Ctx,
+    path: str,
+    report: fix.Report,
+    order_id: str,
+    found: Sequence[RowError],
+) -> None:
+    """Each way an applied report disagrees with the book, in the audit trail."""
     for w in found:
         audit.append(
             conn,
@@ -2560,7 +2563,7 @@ def _check_status_report(
             actor=ctx.actor,
             action="order.report_discrepancy",
             entity_type="order",
-            entity_id=order.order_id,
+            entity_id=order_id,
             payload={
                 "file": path,
                 "line": report.line,
@@ -2569,7 +2572,6 @@ def _check_status_report(
             },
             reason=w.reason,
         )
-    warnings += found
 
 
 # FIX 4.4 OrdStatus values the book has no status for (oms.orders.OrderStatus keeps the rest)

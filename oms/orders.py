@@ -1492,42 +1492,10 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
             _check_something_left(order, kind)
             return _Effect(_with_reason("expired", reason))
         case MarkDoneForDay(reason=reason):
-            _not_under(order, kind, OrderStatus.SUSPENDED)
-            if order.condition is OrderStatus.PENDING_NEW:  # under an open request
-                raise _refused(
-                    order,
-                    kind,
-                    f"order {order.order_id} was never acknowledged by the venue: done for day "
-                    "(ExecType 3) is for an order the venue works",
-                    "not_acknowledged",
-                )
-            if not order.leaves_qty > 0:  # filled under an open request
-                raise _refused(
-                    order,
-                    kind,
-                    f"order {order.order_id} has nothing left (cum_qty {order.cum_qty} of "
-                    f"{order.quantity}): done for day is for an order with quantity to work",
-                    "nothing_left",
-                )
+            _check_worked(order, kind, "done for day (ExecType 3)", OrderStatus.SUSPENDED)
             return _Effect(_with_reason("done for day", reason))
         case Suspend(reason=reason):
-            _not_under(order, kind, OrderStatus.DONE_FOR_DAY)
-            if order.condition is OrderStatus.PENDING_NEW:  # under an open request
-                raise _refused(
-                    order,
-                    kind,
-                    f"order {order.order_id} was never acknowledged by the venue: a suspension "
-                    "(ExecType 9) is of an order the venue works",
-                    "not_acknowledged",
-                )
-            if not order.leaves_qty > 0:  # filled under an open request
-                raise _refused(
-                    order,
-                    kind,
-                    f"order {order.order_id} has nothing left (cum_qty {order.cum_qty} of "
-                    f"{order.quantity}): a suspension is of an order with quantity to work",
-                    "nothing_left",
-                )
+            _check_worked(order, kind, "a suspension (ExecType 9)", OrderStatus.DONE_FOR_DAY)
             return _Effect(_with_reason("suspended", reason))
         case TriggerOrder(reason=reason):
             if order.type not in (OrdType.STOP, OrdType.STOP_LIMIT):
@@ -1555,6 +1523,29 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
             return _replaced(order, what, "restated", quantity, limit, stop, None, command)
         case SubmitOrder():  # pragma: no cover - decide handles submit before
             raise AssertionError("submit is not an effect")
+
+
+def _check_worked(order: Order, kind: CommandKind, what: str, other: OrderStatus) -> None:
+    """Done for day and a suspension are of an order the venue works, with quantity to work;
+    under an open request too (the table lets them through there), and neither replaces the
+    `other` condition."""
+    _not_under(order, kind, other)
+    if order.condition is OrderStatus.PENDING_NEW:  # under an open request
+        raise _refused(
+            order,
+            kind,
+            f"order {order.order_id} was never acknowledged by the venue: {what} is for an "
+            "order the venue works",
+            "not_acknowledged",
+        )
+    if not order.leaves_qty > 0:  # filled under an open request
+        raise _refused(
+            order,
+            kind,
+            f"order {order.order_id} has nothing left (cum_qty {order.cum_qty} of "
+            f"{order.quantity}): {what} is for an order with quantity to work",
+            "nothing_left",
+        )
 
 
 def _not_under(order: Order, kind: CommandKind, condition: OrderStatus) -> None:
