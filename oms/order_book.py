@@ -2478,7 +2478,8 @@ def _apply_report(
     closing = _closed_with_it(report, step.order, command) or _still_suspended(
         report, order, step.order, command
     )
-    if closing is not None:  # the venue ended the order with the bust or correction
+    if closing is not None:  # the venue ended the order with the bust or correction, or
+        # restated it still suspended
         try:
             steps.append(orders.decide(step.order, closing, ctx.now, ctx.actor))
             commands.append(closing)
