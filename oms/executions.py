@@ -37,7 +37,7 @@ from oms.lots import ExecRecord
 from oms.orders import PAPER
 from oms.schema import accounts, executions, imports, instruments
 from oms.store import Store, bulk_insert, next_id
-from oms.values import Side, dec_str, utc_iso
+from oms.values import DECIMAL_PATTERN, Side, dec_str, utc_iso
 
 if TYPE_CHECKING:
     import pandera.polars as pa
@@ -103,8 +103,11 @@ def _unpadded(col: str, keep: int = 0) -> pl.Expr:
     the cash of quantity x price does not carry the places of both (a balance of
     98998.500000000000000)."""
     digits = "[0-9]*?" if keep == 0 else f"[0-9]{{{keep}}}[0-9]*?"
-    out = pl.col(col).str.replace(rf"^(-?[0-9]*\.{digits})0+$", "${1}")
-    return out.str.replace(r"^(-?[0-9]+)\.$", "${1}") if keep == 0 else out
+    given = pl.col(col)
+    out = given.str.replace(rf"^([0-9]+\.{digits})0+$", "${1}")
+    out = out.str.replace(r"^([0-9]+)\.$", "${1}") if keep == 0 else out
+    # only a value the padding made too long: any other keeps its text for its error message
+    return pl.when(out.str.contains(DECIMAL_PATTERN)).then(out).otherwise(given)
 
 
 def _schema(account_ids: Sequence[str], symbols: Sequence[str]) -> pa.DataFrameSchema:

@@ -2287,11 +2287,11 @@ def _disagreements(
             )
     theirs = stated(6)
     if theirs is not None and after.avg_px is not None and after.cum_qty > 0:
-        # to the venue's decimals, at most the 12 the book keeps an average to (orders.QUANTUM)
-        places = min(max(-theirs.as_tuple().exponent, 0), 12)  # type: ignore[operator]
-        quantum = Decimal(1).scaleb(-places)
-        ours = after.avg_px.quantize(quantum, rounding="ROUND_HALF_EVEN")
-        if ours != theirs.quantize(quantum, rounding="ROUND_HALF_EVEN"):
+        # within what rounding explains: half a unit of the venue's last place (FIX fixes no
+        # rounding rule: a tie may go up or down) and half a unit of the book's 12th
+        places = max(-theirs.as_tuple().exponent, 0)  # type: ignore[operator]
+        slack = Decimal(5).scaleb(-places - 1) + _AVG_SLACK
+        if abs(after.avg_px - theirs) > slack:
             out.append(
                 RowError(
                     line,
@@ -2381,6 +2381,9 @@ def _closed_with_it(report: fix.Report, after: Order, command: Any) -> Any:
         f"{what} of {command.exec_ref_id} (OrdStatus (39) {status}{stated})"
     )
     return orders.AcceptCancel(reason=reason) if status == "4" else orders.Expire(reason=reason)
+
+
+_AVG_SLACK = Decimal("0.0000000000005")  # half a unit of the 12 places an average is kept to
 
 
 def _still_suspended(report: fix.Report, before: Order, after: Order, command: Any) -> Any:
@@ -2576,7 +2579,13 @@ def _audit_discrepancies(
 
 
 # FIX 4.4 OrdStatus values the book has no status for (oms.orders.OrderStatus keeps the rest)
-_UNKEPT_FIX_STATUSES = {"7": "stopped", "B": "calculated", "D": "accepted for bidding"}
+_UNKEPT_FIX_STATUSES = {
+    "7": "stopped",
+    "B": "calculated: filled or done for the day",
+    "D": "accepted for bidding",
+}
+# what OrdStatus B (calculated) agrees with: the order completed for the day
+_COMPLETED_FOR_THE_DAY = frozenset({OrderStatus.FILLED, OrderStatus.DONE_FOR_DAY})
 
 
 def _status_report_disagrees(
@@ -2591,7 +2600,8 @@ def _status_report_disagrees(
     status = report.get(39)
     if status is not None and not any(w.field == "39" for w in found):
         ours = order.status.fix
-        if status != ours:
+        calculated = status == "B" and order.status in _COMPLETED_FOR_THE_DAY
+        if status != ours and not calculated:
             try:
                 reason = (
                     f"the venue reports OrdStatus (39) {status} "

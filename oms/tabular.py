@@ -146,7 +146,6 @@ def _quote_problem(text: str) -> tuple[int, str] | None:
     closing quote, or a quote that opens a value and never closes (the line it opens on). Only
     run on a file the reader refused: it walks the text a character at a time."""
     line, opened, quoted, start = 1, 0, False, True  # start: at the beginning of a value
-    begun = 0
     at, n = 0, len(text)
     while at < n:
         ch = text[at]
@@ -165,20 +164,25 @@ def _quote_problem(text: str) -> tuple[int, str] | None:
             elif ch == "\n":
                 line += 1
         elif ch == '"':
-            if at + 1 < n and text[at + 1] == '"' and not start:  # a doubled quote in a value
-                at += 2  # (the reader takes it as it is)
-                continue
-            if not start and not text[begun:at].isspace():
+            if not start:  # inside an unquoted value (spaces before a quote make one too):
+                # the reader takes its quotes as they are when they pair up before the value
+                # ends ("12""X", ' "x"'); an odd one swallows what follows
+                end = at
+                while end < n and text[end] not in ",\r\n":
+                    end += 1
+                if text.count('"', at, end) % 2 == 0:
+                    at = end
+                    start = False
+                    continue
                 return line, (
-                    "a double quote inside a value that does not begin with one (quote the "
-                    'whole value and write the quote twice: "AA""PL")'
+                    "a double quote inside a value that does not begin with one (a space before "
+                    'it counts as the value\'s; quote the whole value and write the quote twice: '
+                    '"AA""PL")'
                 )
             quoted, opened = True, line
         elif ch == "\n":
             line += 1
         start = ch in ",\n" or (ch == "\r" and not quoted)
-        if start:
-            begun = at + 1  # where the next value begins (spaces before a quote are let be)
         at += 1
     if quoted:
         return opened, "a quote opens a value here and never closes (the rest of the file is in it)"

@@ -181,7 +181,7 @@ def test_a_report_whose_own_figures_disagree_is_applied_and_flagged(
         report("X1", "E1", "F", (32, "1"), (31, "100"), (39, "1"), (14, "1"), (151, "9"),
                (6, "100")),
         report("X1", "E2", "F", (32, "1"), (31, "100.5"), (39, "2"), (14, "10"), (151, "0"),
-               (6, "100.3")),  # the venue has filled 10: the book, 2
+               (6, "100.4")),  # the venue has filled 10: the book, 2
         report("X1", "E3", "F", (32, "1"), (31, "4000")),  # beyond the buy's limit of 101
         report("X1", "E4", "F", (32, "1"), (31, "100.001")),  # COIN's tick is 0.01
     )
@@ -194,7 +194,7 @@ def test_a_report_whose_own_figures_disagree_is_applied_and_flagged(
     assert "OrdStatus (39) 2 (the order done), the book has order" in reasons[0]
     assert "the venue reports CumQty (14) 10, the book has 2" in reasons[1]
     assert "LeavesQty (151) 0, the book has 8" in reasons[2]
-    assert "AvgPx (6) 100.3, the book has 100.25" in reasons[3]
+    assert "AvgPx (6) 100.4, the book has 100.25" in reasons[3]
     assert "fill price 4000 is beyond order" in reasons[4] and "limit 101" in reasons[4]
     assert "not a multiple of COIN's tick size 0.01" in reasons[5]
     assert "tieout: warning: line 2: the venue reports CumQty" in r.err

@@ -336,4 +336,29 @@ def test_a_fix_status_the_book_does_not_keep_is_named_as_such(book: Tieout, tmp_
     assert r.code == 0, r.err
     reasons = [w["reason"] for w in r.json()["warnings"]]
     assert "OrdStatus (39) 7 (stopped), a status the book does not keep" in reasons[0]
-    assert "(calculated)" in reasons[1] and "not a status FIX 4.4 defines" not in " ".join(reasons)
+    assert "(calculated: filled or done for the day)" in reasons[1] and "not a status FIX 4.4 defines" not in " ".join(reasons)
+
+
+def test_an_avgpx_rounded_otherwise_than_the_book_rounds_is_no_discrepancy(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """A venue's AvgPx correctly rounded to 13 places, or a tie rounded up, was flagged; a real
+    difference still is. OrdStatus B (calculated) agrees with a filled order (a re-review)."""
+    t = book
+    _placed(t, "AV1", qty="11")
+    _placed(t, "AV2", qty="2")
+    r = apply(
+        t,
+        tmp_path,
+        "avg.fix",
+        report("AV1", "AV10", "0"),
+        report("AV1", "A11", "F", (32, "5"), (31, "100.01"), (6, "100.01")),
+        report("AV1", "A12", "F", (32, "6"), (31, "100.00"), (39, "2"), (6, "100.0045454545455")),
+        report("AV2", "AV20", "0"),
+        report("AV2", "A21", "F", (32, "1"), (31, "100.01"), (6, "100.01")),
+        report("AV2", "A22", "F", (32, "1"), (31, "100.00"), (39, "2"), (6, "100.01")),  # a tie up
+        report("AV2", "0", "I", (39, "B"), (14, "2"), (151, "0"), (6, "100.005")),
+        report("AV2", "0", "I", (39, "2"), (6, "100.02")),  # a real difference
+    )
+    assert r.code == 0, r.err
+    assert [(w["line"], w["field"]) for w in r.json()["warnings"]] == [(8, "6")]

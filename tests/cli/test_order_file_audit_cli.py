@@ -71,3 +71,29 @@ def test_the_quote_that_is_reported_is_the_one_the_reader_refused(
     r = book("order", "submit", "--file", write(tmp_path / "q.csv", HEAD[:23] + "\n" + body))
     assert r.code == 3, r.err
     assert "line 5: a quote opens a value here and never closes" in r.err
+
+
+def test_a_space_before_a_quote_makes_the_quote_part_of_the_value(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """The reader keeps ' "x"' as it is, quotes and all, so ' "1<newline>2"' breaks the row: the
+    line of the odd quote is named (a re-review found the reader's own words instead); an odd
+    quote after a balanced one is found on its own line."""
+    head = "exec_id,account,symbol,side,quantity,price,trade_date,venue,commission\n"
+    spanning = 'Q1,A1,COIN,buy,1,100,2026-11-27,V, "1\n2"\nQ2,A1,COIN,buy,1,100,2026-11-27,V,1\n'
+    r = book("exec", "import", write(tmp_path / "q.csv", head + spanning))
+    assert r.code == 3 and "line 2: a double quote inside a value" in r.err, r.err
+    later = 'A1, "COIN"x,buy,1\nA1,CO"IN,buy,1\n'
+    r = book("order", "submit", "--file", write(tmp_path / "o.csv", HEAD[:23] + "\n" + later))
+    assert r.code == 3 and "line 3: a double quote inside a value" in r.err, r.err
+
+
+def test_exec_import_names_a_bad_commission_as_the_file_wrote_it(
+    book: Tieout, tmp_path: Path
+) -> None:
+    head = "exec_id,account,symbol,side,quantity,price,trade_date,venue,commission\n"
+    rows = "I5,A1,COIN,buy,1,100,2026-11-27,V,-1.0000000000000000\n"
+    rows += "I6,A1,COIN,buy,1,100,2026-11-27,V,.50000000000000000\n"
+    r = book("exec", "import", write(tmp_path / "e.csv", head + rows))
+    assert r.code == 3, r.err
+    assert "'-1.0000000000000000'" in r.err and "'.50000000000000000'" in r.err
