@@ -106,8 +106,10 @@ def _unpadded(col: str, keep: int = 0) -> pl.Expr:
     given = pl.col(col)
     out = given.str.replace(rf"^([0-9]+\.{digits})0+$", "${1}")
     out = out.str.replace(r"^([0-9]+)\.$", "${1}") if keep == 0 else out
-    # only a value the padding made too long: any other keeps its text for its error message
-    return pl.when(out.str.contains(DECIMAL_PATTERN)).then(out).otherwise(given)
+    # a number once trimmed, and not zero: any other value keeps its text, for its error
+    # message ("'0.000' must be greater than zero", as the file wrote it)
+    readable = out.str.contains(DECIMAL_PATTERN) & out.str.contains("[1-9]")
+    return pl.when(readable).then(out).otherwise(given)
 
 
 def _schema(account_ids: Sequence[str], symbols: Sequence[str]) -> pa.DataFrameSchema:

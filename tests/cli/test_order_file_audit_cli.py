@@ -94,6 +94,8 @@ def test_exec_import_names_a_bad_commission_as_the_file_wrote_it(
     head = "exec_id,account,symbol,side,quantity,price,trade_date,venue,commission\n"
     rows = "I5,A1,COIN,buy,1,100,2026-11-27,V,-1.0000000000000000\n"
     rows += "I6,A1,COIN,buy,1,100,2026-11-27,V,.50000000000000000\n"
+    rows += "I7,A1,COIN,buy,0.000,100,2026-11-27,V,1\n"
     r = book("exec", "import", write(tmp_path / "e.csv", head + rows))
     assert r.code == 3, r.err
     assert "'-1.0000000000000000'" in r.err and "'.50000000000000000'" in r.err
+    assert "'0.000' must be a decimal number greater than zero" in r.err
