@@ -1512,14 +1512,7 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
                 )
             return _Effect(_with_reason(f"triggered at stop {order.stop_price}", reason))
         case Restate(quantity=quantity, limit_price=limit, stop_price=stop):
-            if order.condition is OrderStatus.PENDING_NEW:  # under an open request
-                raise _refused(
-                    order,
-                    kind,
-                    f"order {order.order_id} was never acknowledged by the venue: a restatement "
-                    "(ExecType D) is of an order the venue works",
-                    "not_acknowledged",
-                )
+            _check_acknowledged(order, kind, "a restatement (ExecType D)")
             return _replaced(order, what, "restated", quantity, limit, stop, None, command)
         case SubmitOrder():  # pragma: no cover - decide handles submit before
             raise AssertionError("submit is not an effect")
@@ -1530,14 +1523,7 @@ def _check_worked(order: Order, kind: CommandKind, what: str, other: OrderStatus
     under an open request too (the table lets them through there), and neither replaces the
     `other` condition."""
     _not_under(order, kind, other)
-    if order.condition is OrderStatus.PENDING_NEW:  # under an open request
-        raise _refused(
-            order,
-            kind,
-            f"order {order.order_id} was never acknowledged by the venue: {what} is for an "
-            "order the venue works",
-            "not_acknowledged",
-        )
+    _check_acknowledged(order, kind, what)
     if not order.leaves_qty > 0:  # filled under an open request
         raise _refused(
             order,
@@ -1545,6 +1531,19 @@ def _check_worked(order: Order, kind: CommandKind, what: str, other: OrderStatus
             f"order {order.order_id} has nothing left (cum_qty {order.cum_qty} of "
             f"{order.quantity}): {what} is for an order with quantity to work",
             "nothing_left",
+        )
+
+
+def _check_acknowledged(order: Order, kind: CommandKind, what: str) -> None:
+    """`what` is for an order the venue works: refused for one still pending_new underneath an
+    open request (the table refuses it without one)."""
+    if order.condition is OrderStatus.PENDING_NEW:
+        raise _refused(
+            order,
+            kind,
+            f"order {order.order_id} was never acknowledged by the venue: {what} is for an "
+            "order the venue works",
+            "not_acknowledged",
         )
 
 
