@@ -17,6 +17,7 @@ from cli.common import (
     open_store,
     partial_json,
     say,
+    warn,
 )
 from oms import md_book, order_book
 from oms.errors import BadInput
@@ -63,15 +64,29 @@ def md_import(
     result = md_book.import_bars(store, ctx, file)
     # the paper venue works its resting orders against the new bars, and against any an
     # earlier import left unworked (a crash between its import and its fills)
+    late: list[order_book.LateBar] = []
     with partial_json(json):  # the bars are in: a failure from here on says what committed
         filled = order_book.fill_pending(
             store,
             ctx,
             before=f"the bars of import {result.import_id} ({result.accepted} accepted)",
             summary=result.as_json(),
+            late=late,
         )
+    # bars that reached a paper order too late to fill it: said, never passed over in silence
+    late += order_book.late_for_expired(store, result.import_id)
+    for x in late[:SHOWN_REJECTS]:  # on stderr, with --json too (a cron job's log keeps it)
+        warn(x.message())
+    if len(late) > SHOWN_REJECTS:
+        warn(f"... and {len(late) - SHOWN_REJECTS} more such orders (--json lists them)")
     if json:
-        emit_json({**result.as_json(), "paper_orders_filled": len(filled)})
+        emit_json(
+            {
+                **result.as_json(),
+                "paper_orders_filled": len(filled),
+                "late_bars": [x.as_json() for x in late],
+            }
+        )
         return
     if filled:
         say(f"{len(filled)} resting paper order(s) filled against the new bars")

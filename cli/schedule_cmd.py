@@ -181,7 +181,8 @@ def add_builtin(
     actor: ActorOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Add a built-in job in one command: eod-recon, order-expiry (at the session close),
+    """Add a built-in job in one command: eod-recon, order-expiry (15 minutes after the
+    session close, for the last bars to land),
     exceptions-report, monthly-statements, retention."""
     store = open_store(db)
     with store.read() as conn:

@@ -3542,7 +3542,11 @@ def resting_query(dialect: str, bar: md.Bar) -> Select[str]:
 
 
 def fill_resting(
-    store: Store, ctx: Ctx, import_id: int, touched: dict[str, Order] | None = None
+    store: Store,
+    ctx: Ctx,
+    import_id: int,
+    touched: dict[str, Order] | None = None,
+    late: list[LateBar] | None = None,
 ) -> list[Order]:
     """Work the paper venue's resting orders against the bars of one market-data import, in
     time order: each bar is its own business event (its fills executed at its time), and records
@@ -3551,13 +3555,18 @@ def fill_resting(
     the instrument's session fills nothing (the venue trades only in session). The
     participation rate caps the venue's share of a bar for all its resting orders together,
     given out in time priority (oldest first). Its arithmetic runs in the book's exact context,
-    whatever the caller's."""
+    whatever the caller's. `late` collects the backfilled bars that reached a resting order
+    (LateBar), once their bar committed."""
     with localcontext(lots.CONTEXT):
-        return _fill_resting(store, ctx, import_id, touched)
+        return _fill_resting(store, ctx, import_id, touched, late)
 
 
 def _fill_resting(
-    store: Store, ctx: Ctx, import_id: int, touched: dict[str, Order] | None
+    store: Store,
+    ctx: Ctx,
+    import_id: int,
+    touched: dict[str, Order] | None,
+    late: list[LateBar] | None,
 ) -> list[Order]:
     with store.read() as conn:
         mb = market_bars.c
@@ -3573,6 +3582,7 @@ def _fill_resting(
     touched = {} if touched is None else touched
     for n, bar in enumerate(bars, 1):
         in_bar: dict[str, Order] = {}
+        late_in_bar: list[LateBar] = []
         with store.write() as conn:
             worked = conn.execute(
                 select(imports.c.bars_worked).where(imports.c.import_id == import_id)
@@ -3598,6 +3608,14 @@ def _fill_resting(
                 # a bar older than one an earlier import brought (history filled in late):
                 # the venue's time only goes forward, so it fills and triggers nothing (a stop
                 # a later bar triggered would otherwise fill at a time before its trigger)
+                assert inst is not None
+                late_in_bar = [
+                    LateBar(order.order_id, order.symbol, bar.time, "backfilled")
+                    for order in resting
+                    if terms_since(order) <= bar.time
+                    and not expiry_due(order, inst.exchange, bar.time)
+                    and bar_reaches(order, bar)
+                ]
                 resting = []
             # the venue's share of the bar, for all its resting orders together (oldest first),
             # less what it gave out of the bar before (work resumed after a crash, or ioc/fok
@@ -3671,7 +3689,111 @@ def _fill_resting(
                     holds.changed(done, inst.currency)
                 share -= sum(a.quantity for a in answers if isinstance(a, orders.ApplyFill))
         touched.update(in_bar)  # committed
+        if late is not None:
+            late.extend(late_in_bar)
     return list(touched.values())
+
+
+@dataclass(frozen=True, slots=True)
+class LateBar:
+    """A bar that reached a paper order's price (its limit, or its stop) inside the order's
+    time in force, and that the paper venue did not work for it because it came too late: the
+    order had expired (`order expire-due` ran before the bar was imported), or an earlier
+    import had brought a later bar of the symbol (the venue's time only goes forward). Not an
+    error: the import stands; said so that a fill the data allowed is never lost unseen."""
+
+    order_id: str
+    symbol: str
+    bar_time: datetime
+    why: str  # "expired" | "backfilled"
+    expired_at: datetime | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "order_id": self.order_id,
+            "symbol": self.symbol,
+            "bar_time": utc_iso(self.bar_time),
+            "why": self.why,
+            "expired_at": None if self.expired_at is None else utc_iso(self.expired_at),
+        }
+
+    def message(self) -> str:
+        bar = f"the bar of {self.symbol} at {utc_iso(self.bar_time)} reached {self.order_id}"
+        if self.why == "expired":
+            assert self.expired_at is not None
+            return (
+                f"{bar}, which `order expire-due` expired at {utc_iso(self.expired_at)} before "
+                "the bar was imported: not filled (import a session's bars before the expiry "
+                "job runs)"
+            )
+        return (
+            f"{bar}, but an earlier import brought a later bar of {self.symbol}: the paper "
+            "venue's time only goes forward, so it was not filled"
+        )
+
+
+def bar_reaches(order: Order, bar: md.Bar) -> bool:
+    """Whether a bar reaches a resting order's price: a fill price (bar_fill_price), or a stop
+    it trades through."""
+    return bar_fill_price(order, bar) is not None or stop_reached(order, bar)
+
+
+def reached_after_expiry(
+    order: Order, exchange: str, bars: Sequence[md.Bar]
+) -> tuple[md.Bar, datetime] | None:
+    """The first of `bars` (in time order) that reached an expired day or gtd order inside its
+    time in force: in session, at or after its present terms took effect and before it ran
+    out; with the time it ran out. None when no bar did."""
+    end = expiry_time(order, exchange)
+    if order.status is not OrderStatus.EXPIRED or end is None:
+        return None
+    since = terms_since(order)
+    for bar in bars:
+        if since <= bar.time < end and _in_session(exchange, bar.time) and bar_reaches(order, bar):
+            return bar, end
+    return None
+
+
+def late_for_expired(store: Store, import_id: int) -> list[LateBar]:
+    """The paper orders an import's bars reached after `order expire-due` had expired them
+    (reached_after_expiry): one LateBar an order, its first such bar."""
+    with store.read() as conn:
+        mb, o = market_bars.c, orders_table.c
+        bars = [
+            md.Bar(r.symbol, r.time, r.open, r.high, r.low, r.close, r.volume)
+            for r in conn.execute(
+                select(market_bars).where(mb.import_id == import_id).order_by(mb.time, mb.symbol)
+            )
+        ]
+        if not bars:
+            return []
+        by_symbol: dict[str, list[md.Bar]] = {}
+        for bar in bars:
+            by_symbol.setdefault(bar.symbol, []).append(bar)
+        # expired since the import's first bar: only those can have expired before a bar of it
+        expired = [
+            load_state(s)
+            for s in conn.execute(
+                select(o.state)
+                .where(
+                    o.status == OrderStatus.EXPIRED.value,
+                    o.venue == PAPER,
+                    o.symbol.in_(sorted(by_symbol)),
+                    o.updated_at > bars[0].time,
+                )
+                .order_by(o.order_id)
+            ).scalars()
+        ]
+        if not expired:
+            return []
+        exchanges = {i.symbol: i.exchange for i in book.list_instruments(conn)}
+    late: list[LateBar] = []
+    for order in expired:
+        found = reached_after_expiry(order, exchanges[order.symbol], by_symbol[order.symbol])
+        if found is not None:
+            bar, end = found
+            late.append(LateBar(order.order_id, order.symbol, bar.time, "expired", end))
+    return late
 
 
 def _backfilled(conn: Connection, bar: md.Bar, import_id: int) -> bool:
@@ -3840,11 +3962,13 @@ def fill_pending(
     *,
     before: str | None = None,
     summary: dict[str, Any] | None = None,
+    late: list[LateBar] | None = None,
 ) -> list[Order]:
     """Finish working every market-data import whose bars the paper venue has not all worked
     (a crash between an import and its fills, or among them). When the database fails part
     way: PartlyDone, naming the fills that committed and `before`, what the caller committed
-    before (an import's bars; `summary`: its JSON, completed with the fills)."""
+    before (an import's bars; `summary`: its JSON, completed with the fills). `late`: as
+    fill_resting's."""
     with store.read() as conn:
         mb, i = market_bars.c, imports.c
         pending = (
@@ -3862,7 +3986,7 @@ def fill_pending(
     touched: dict[str, Order] = {}
     try:
         for import_id in pending:
-            fill_resting(store, ctx, import_id, touched)
+            fill_resting(store, ctx, import_id, touched, late)
     except database_errors() as exc:
         if not touched and before is None:
             raise  # nothing was changed: the generic database error says so

@@ -240,6 +240,13 @@ def weekdays_field(weekmask: str) -> str:
     return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ",".join(map(str, r)) for r in runs)
 
 
+# the built-in order-expiry job runs this long after the close: a bar of the session's last
+# minutes imported after `order expire-due` ran can no longer fill the orders it expired (the
+# paper venue's time only goes forward; `md import` names such orders), so the feed's last bars
+# get time to land first
+EXPIRY_AFTER_CLOSE_MINUTES = 15
+
+
 def close_cron(info: CalendarInfo, offset_minutes: int) -> str:
     """A cron expression `offset_minutes` after the regular close on trading weekdays (capped at
     23:59 local time, so that the weekday stays the session's)."""
@@ -287,7 +294,7 @@ def builtin_job(
         return JobDef(
             name=name or "order-expiry",
             kind=kind,
-            cron=cron or close_cron(info, 1),
+            cron=cron or close_cron(info, EXPIRY_AFTER_CLOSE_MINUTES),
             timezone=tz,
             args=("order", "expire-due", "--json"),
             sessions_only=True,

@@ -135,7 +135,7 @@ def test_builtin_kinds(sqlite_db: str) -> None:
     expiry = ok(db, "schedule", "add-builtin", "order-expiry", "--json").json()
     assert (expiry["args"], expiry["cron"], expiry["timezone"]) == (
         ["order", "expire-due", "--json"],
-        "1 16 * * 1-5",
+        "15 16 * * 1-5",
         "America/New_York",
     )
     london = ok(
@@ -144,7 +144,7 @@ def test_builtin_kinds(sqlite_db: str) -> None:
         *("--calendar", "XLON", "--json"),
     ).json()
     assert (london["cron"], london["timezone"], london["calendar"]) == (
-        "31 16 * * 1-5",
+        "45 16 * * 1-5",
         "Europe/London",
         "XLON",
     )

@@ -230,7 +230,7 @@ def test_builtin_eod_recon() -> None:
 def test_builtin_order_expiry_runs_at_the_close() -> None:
     job = jobs.builtin_job("order-expiry", NY)
     assert job.args == ("order", "expire-due", "--json")
-    assert (job.cron, job.timezone) == ("1 16 * * 1-5", "America/New_York")
+    assert (job.cron, job.timezone) == ("15 16 * * 1-5", "America/New_York")
 
 
 def test_builtin_reports_and_retention() -> None:

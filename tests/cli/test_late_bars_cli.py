@@ -1,0 +1,109 @@
+"""Through the real command on both backends: a bar that reached a paper order inside its time
+in force but came too late to fill it (after `order expire-due` expired the order, or behind a
+later bar an earlier import brought) is named by `md import`, never passed over in silence."""
+
+from pathlib import Path
+
+from tests.cli.test_paper_bars_and_reports_cli import bars, book, show, submit
+from tests.conftest import Tieout, write
+
+__all__ = ["book"]  # the fixture, used by name
+
+LIMIT = ("--side", "buy", "--qty", "10", "--type", "limit", "--limit", "98")
+
+
+def test_a_bar_imported_after_the_expiry_is_named(book: Tieout, tmp_path: Path) -> None:
+    """COIN trades 24/7: its day closes at UTC midnight. Expire-due runs at 00:01, then the
+    bars of 23:58 (does not reach 98) and 23:59 (does) come in."""
+    day = submit(book, *LIMIT, "--tif", "day")
+    gtd = submit(book, *LIMIT, "--tif", "gtd", "--expire-at", "2026-11-26")
+    gtc = submit(book, *LIMIT, "--tif", "gtc")
+    after = book.at("2026-11-27T00:01:00Z")
+    expired = after.ok("order", "expire-due", "--json").json()
+    assert sorted(o["order_id"] for o in expired) == sorted([day["order_id"], gtd["order_id"]])
+    done = bars(
+        after.at("2026-11-27T00:02:00Z"),
+        tmp_path,
+        "late.csv",
+        "2026-11-26T23:58:00Z,100,101,99,100,5000",
+        "2026-11-26T23:59:00Z,99,99,97,97,5000",
+    )
+    assert done["paper_orders_filled"] == 1  # the gtc order, as before
+    assert show(after, gtc["order_id"])["status"] == "filled"
+    assert done["late_bars"] == [
+        {
+            "order_id": oid,
+            "symbol": "COIN",
+            "bar_time": "2026-11-26T23:59:00.000000Z",
+            "why": "expired",
+            "expired_at": "2026-11-27T00:00:00.000000Z",
+        }
+        for oid in sorted([day["order_id"], gtd["order_id"]])
+    ]
+    # the orders stay expired: the venue's time only goes forward
+    assert show(after, day["order_id"])["status"] == "expired"
+
+
+def test_the_warning_names_the_order_and_the_bar(book: Tieout, tmp_path: Path) -> None:
+    day = submit(book, *LIMIT, "--tif", "day")
+    after = book.at("2026-11-27T00:05:00Z")
+    after.ok("order", "expire-due")
+    f = write(
+        tmp_path / "late.csv",
+        "time,symbol,open,high,low,close,volume\n2026-11-26T23:59:00Z,COIN,99,99,97,97,5000\n",
+    )
+    r = after.ok("md", "import", f)
+    assert (
+        "tieout: warning: the bar of COIN at 2026-11-26T23:59:00.000000Z reached "
+        f"{day['order_id']}, which `order expire-due` expired at 2026-11-27T00:00:00.000000Z "
+        "before the bar was imported: not filled"
+    ) in " ".join(r.err.split())
+    assert "reached" not in r.out
+
+
+def test_bars_that_missed_or_came_after_the_time_in_force_are_not_named(
+    book: Tieout, tmp_path: Path
+) -> None:
+    submit(book, *LIMIT, "--tif", "day")
+    after = book.at("2026-11-27T00:01:00Z")
+    after.ok("order", "expire-due")
+    done = bars(
+        after,
+        tmp_path,
+        "b.csv",
+        "2026-11-26T23:59:00Z,100,101,99,100,5000",  # does not reach 98
+        "2026-11-27T00:00:00Z,97,97,96,96,5000",  # reaches it, after the order's day
+    )
+    assert done["late_bars"] == []
+
+
+def test_an_order_amended_after_the_bar_is_not_named(book: Tieout, tmp_path: Path) -> None:
+    """A bar before the order's present terms was never the order's to fill."""
+    day = submit(book, *LIMIT, "--tif", "day")
+    book.at("2026-11-26T23:00:00Z").ok("order", "amend", day["order_id"], "--qty", "5")
+    after = book.at("2026-11-27T00:01:00Z")
+    after.ok("order", "expire-due")
+    done = bars(after, tmp_path, "b.csv", "2026-11-26T22:59:00Z,97,97,96,96,5000")
+    assert done["late_bars"] == []
+
+
+def test_a_backfilled_bar_that_reached_a_resting_order_is_named(
+    book: Tieout, tmp_path: Path
+) -> None:
+    gtc = submit(book, *LIMIT, "--tif", "gtc")
+    t = book.at("2026-11-26T16:00:00Z")
+    first = bars(t, tmp_path, "b1.csv", "2026-11-26T15:10:00Z,100,101,99,100,5000")
+    assert (first["paper_orders_filled"], first["late_bars"]) == (0, [])
+    # history filled in late: older than the bar of 15:10, and through the limit
+    late = bars(t, tmp_path, "b2.csv", "2026-11-26T15:05:00Z,99,99,97,97,5000")
+    assert late["paper_orders_filled"] == 0
+    assert late["late_bars"] == [
+        {
+            "order_id": gtc["order_id"],
+            "symbol": "COIN",
+            "bar_time": "2026-11-26T15:05:00.000000Z",
+            "why": "backfilled",
+            "expired_at": None,
+        }
+    ]
+    assert show(t, gtc["order_id"])["status"] == "new"

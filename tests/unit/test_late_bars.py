@@ -1,0 +1,71 @@
+"""reached_after_expiry: which bar of an import reached an expired paper order inside its time
+in force (in session, after its present terms, before it ran out)."""
+
+from datetime import UTC, date, datetime
+from decimal import Decimal as D
+
+from oms.marketdata import Bar
+from oms.order_book import reached_after_expiry
+from oms.orders import (
+    AcknowledgeOrder,
+    ClientOrderId,
+    Expire,
+    Order,
+    OrderId,
+    SubmitOrder,
+    decide,
+)
+from oms.values import AccountId, OrdType, Side, Symbol, TimeInForce, Venue
+
+PLACED = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # a Tuesday, XNYS in session
+CLOSE = datetime(2026, 11, 25, 21, 0, tzinfo=UTC)  # Wednesday's close: the gtd's last session
+
+
+def gtd_order(expired: bool = True) -> Order:
+    submit = SubmitOrder(
+        order_id=OrderId("O1"),
+        client_order_id=ClientOrderId("C1"),
+        account=AccountId("A"),
+        symbol=Symbol("XYZ"),
+        side=Side.BUY,
+        quantity=D("10"),
+        type=OrdType.LIMIT,
+        tif=TimeInForce.GTD,
+        limit_price=D("98"),
+        stop_price=None,
+        expire_at=date(2026, 11, 25),
+        venue=Venue("paper"),
+    )
+    order = decide(None, submit, PLACED, "ops").order
+    order = decide(order, AcknowledgeOrder(), PLACED, "ops").order
+    if expired:
+        order = decide(order, Expire(reason="gtd"), CLOSE, "ops").order
+    return order
+
+
+def bar(at: datetime, low: str) -> Bar:
+    return Bar("XYZ", at, D("99"), D("99"), D(low), D("99"), D("1000"))
+
+
+def test_the_first_bar_in_session_that_reached_the_order_is_named() -> None:
+    bars = [
+        bar(datetime(2026, 11, 25, 2, 0, tzinfo=UTC), "97"),  # overnight: out of session
+        bar(datetime(2026, 11, 25, 15, 0, tzinfo=UTC), "98.5"),  # in session, above the limit
+        bar(datetime(2026, 11, 25, 16, 0, tzinfo=UTC), "98"),  # reaches it
+        bar(datetime(2026, 11, 25, 17, 0, tzinfo=UTC), "97"),
+    ]
+    found = reached_after_expiry(gtd_order(), "XNYS", bars)
+    assert found == (bars[2], CLOSE)
+
+
+def test_bars_before_the_order_or_after_its_close_are_not_its_own() -> None:
+    bars = [
+        bar(datetime(2026, 11, 24, 14, 45, tzinfo=UTC), "97"),  # before it was placed
+        bar(datetime(2026, 11, 25, 21, 0, tzinfo=UTC), "97"),  # at the close: ran out
+    ]
+    assert reached_after_expiry(gtd_order(), "XNYS", bars) is None
+
+
+def test_a_live_order_is_not_late_for_anything() -> None:
+    bars = [bar(datetime(2026, 11, 25, 16, 0, tzinfo=UTC), "97")]
+    assert reached_after_expiry(gtd_order(expired=False), "XNYS", bars) is None
