@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 import typer
 
@@ -97,7 +98,18 @@ def exec_list(
             say(
                 f"{r['trade_date']} {r['venue']}:{r['exec_id']:<14} {r['account']:<10} "
                 f"{r['side']:<4} {r['quantity']:>12} {r['symbol']:<8} @ {r['price']}"
+                + _changes(r)
             )
+
+
+# how a line of `exec list` names a record that changes an earlier execution (a correction
+# replaces its quantity and price, a bust takes it back): never read as one more trade
+_CHANGES = {"correct": "corrects", "bust": "busts"}
+
+
+def _changes(r: Mapping[str, Any]) -> str:
+    verb = _CHANGES.get(str(r.get("exec_type") or "fill"))
+    return "" if verb is None else f"  ({verb} {r['venue']}:{r['ref_exec_id']})"
 
 
 def _method(text: str) -> CostMethod:

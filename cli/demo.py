@@ -22,8 +22,11 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import inspect
+
 from oms import audit, book, executions, md_book, order_book, positions
 from oms.book import Ctx
+from oms.errors import Refused
 from oms.order_book import OrderRequest
 from oms.refdata import make_account, read_instruments
 from oms.store import Store
@@ -387,18 +390,39 @@ def _documents(store: Store, out: Path, now: datetime) -> list[Any]:
 
 
 def run_demo(
-    out: Path, seed: int, actor: str, clock: Callable[[], datetime], say: Callable[[str], None]
-) -> Path:
-    """The demo runs on the simulated day's clock; `clock` is not used (kept for the CLI)."""
+    out: Path,
+    seed: int,
+    actor: str,
+    clock: Callable[[], datetime],
+    say: Callable[[str], None],
+    db_url: str | None = None,
+) -> str:
+    """The demo runs on the simulated day's clock; `clock` is not used (kept for the CLI). Its
+    book: `db_url`, a database with no tables yet (anything else is refused: a demo never
+    writes into a book), else a fresh SQLite file in `out`. Returns the book's URL."""
     del clock
+    if db_url is not None:
+        store = Store.open(db_url, check_schema=False)
+        with store.read() as conn:
+            taken = sorted(inspect(conn).get_table_names())
+        if taken:
+            raise Refused(
+                "tieout demo",
+                f"{store.url} holds {len(taken)} table(s) already ({', '.join(taken[:3])}"
+                f"{', ...' if len(taken) > 3 else ''}): the demo runs on an empty database "
+                "(or leave --db out: a fresh SQLite file in the --out folder)",
+                "demo_needs_empty_database",
+            )
     out.mkdir(parents=True, exist_ok=True)
-    db = out / "tieout.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    if db_url is None:
+        db = out / "tieout.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        db_url = f"sqlite:///{db}"
+        store = Store.open(db_url, check_schema=False)
     day = generate(seed)
     (out / "instruments.csv").write_text(day.instruments, encoding="utf-8")
     start = Ctx(actor, datetime(2026, 11, 24, 13, 0, tzinfo=UTC))
-    store = Store.open(f"sqlite:///{db}", check_schema=False)
     store.init(actor, start.now)
     say(f"tieout demo (seed {seed}): the trading day of {DEMO_DATE} in {out}/")
     added, _ = book.add_instruments(store, start, read_instruments(str(out / "instruments.csv")))
@@ -412,13 +436,14 @@ def run_demo(
         order_book.set_paper_term(store, start, name, value)
 
     tally = _trade_the_day(store, actor, day, out, say)
+    evening = Ctx(actor, datetime(2026, 11, 24, 22, 0, tzinfo=UTC))
+    expired = order_book.expire_due(store, evening)
     say(
         f"  orders: {tally.orders} sent, {tally.filled} filled at once, {tally.resting_fills} "
-        f"fills of resting limits, {tally.canceled} canceled, {tally.rejected} refused by "
-        f"pre-trade risk ({', '.join(sorted(set(tally.reasons)))})"
+        f"fills of resting limits, {tally.canceled} canceled, {len(expired)} day orders "
+        f"expired at the close, {tally.rejected} refused by pre-trade risk "
+        f"({', '.join(sorted(set(tally.reasons)))})"
     )
-    evening = Ctx(actor, datetime(2026, 11, 24, 22, 0, tzinfo=UTC))
-    order_book.expire_due(store, evening)
     with store.read() as conn:
         execs = executions.list_executions(conn, trade_date=DEMO_DATE)
         held = []
@@ -506,8 +531,8 @@ def run_demo(
     )
     store.dispose()
     say(f"files: {venue_dir}/, {out / 'bars'}/, {docs_dir}/")
-    say(f"database: sqlite:///{db}  (try: tieout breaks list --db sqlite:///{db})")
-    return db
+    say(f"database: {store.url}  (try: tieout breaks list --db {store.url})")
+    return store.url
 
 
 __all__ = ["generate", "run_demo"]

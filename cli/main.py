@@ -100,12 +100,19 @@ def demo(
         str, typer.Option(help="folder for the demo database and files")
     ] = "tieout-demo",
     seed: Annotated[int, typer.Option(help="same seed, same results")] = 7,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            help="an empty database for the demo's book (default: a fresh SQLite file in the "
+            "--out folder; TIEOUT_DB is not read: a demo never writes into a book)"
+        ),
+    ] = None,
     actor: ActorOpt = None,
 ) -> None:
     """A simulated trading day on a fresh embedded database, end to end."""
     from cli.demo import run_demo
 
-    run_demo(Path(out), seed, resolve_actor(actor), clock, say)
+    run_demo(Path(out), seed, resolve_actor(actor), clock, say, db)
 
 
 @cache

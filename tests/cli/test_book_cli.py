@@ -291,6 +291,10 @@ def test_corrections_and_busts_are_new_records(tieout: Tieout, tmp_path: Path) -
     listed = tieout.ok("exec", "list", "--json").json()
     assert [(e["exec_id"], e["exec_type"], e["ref_exec_id"], e["price"]) for e in listed] == [
         ("E1", "fill", None, "10"), ("C1", "correct", "E1", "11"), ("B1", "bust", "C1", "11")]
+    # the human listing says so too: three lines that are not three trades
+    lines = tieout.ok("exec", "list").out.splitlines()
+    assert [line.split("(")[-1] for line in lines[1:]] == ["corrects ACME:E1)", "busts ACME:C1)"]
+    assert "(" not in lines[0]
     assert tieout.ok("audit", "verify", "--json").json()["ok"] is True
 
 

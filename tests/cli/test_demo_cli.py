@@ -1,6 +1,8 @@
 """`tieout demo`: the README's main command works, is reproducible, and leaves a book worth
 looking at: orders through the paper venue, venue files with discrepancies, breaks."""
 
+import re
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
@@ -81,3 +83,30 @@ def _the_documents_say_what_the_book_says(out: Path, tmp_path: Path) -> None:
     confirmation = next((reports / "confirmations").glob("*O00000003-1.pdf"))
     words = read_pdf(confirmation, tmp_path).words()
     assert "No. paper-O00000003-1" in words and "Rule 10b-10" in words
+
+
+def test_the_demo_runs_on_an_empty_database_given_by_db(db_url: str, tmp_path: Path) -> None:
+    """`--db`, as on every command: an empty database (here on each backend) takes the demo's
+    book, and the summary's counts are the book's; a database with tables is refused."""
+    r = run_tieout("demo", "--out", str(tmp_path / "out"), "--db", db_url)
+    assert r.code == 0, r.err
+    assert not (tmp_path / "out" / "tieout.db").exists()
+    line = next(x for x in r.out.splitlines() if "orders:" in x)
+    said = {
+        what: int(n)
+        for n, what in re.findall(r"(\d+) (sent|canceled|day orders expired|refused)", line)
+    }
+    orders = run_tieout("order", "list", "--db", db_url, "--json").json()
+    statuses = Counter(o["status"] for o in orders)
+    assert said["sent"] == len(orders) == sum(statuses.values())
+    assert (statuses["canceled"], statuses["expired"], statuses["rejected"]) == (
+        said["canceled"],
+        said["day orders expired"],
+        said["refused"],
+    )
+    assert said["day orders expired"] > 0
+    assert run_tieout("audit", "verify", "--db", db_url, "--json").json()["ok"] is True
+    again = run_tieout("demo", "--out", str(tmp_path / "out2"), "--db", db_url)
+    assert again.code == 4
+    assert "holds" in again.err and "the demo runs on an empty database" in again.err
+    assert len(run_tieout("order", "list", "--db", db_url, "--json").json()) == len(orders)
