@@ -31,7 +31,7 @@ from cli.common import (
 )
 from oms.errors import PartlyDone, TieoutError
 from oms.interrupts import caused_by_interrupt
-from oms.store import database_errors, database_reason
+from oms.store import commit_unknown, database_errors, database_reason
 from oms.values import printable
 
 # the first word of a command line (a group, or a top-level command a module registers) -> the
@@ -244,6 +244,13 @@ def run() -> None:
             reason += " (another process holds the write lock; try again once it is done)"
         named = database_named()
         where = f" ({named})" if named else ""
+        if commit_unknown(exc):  # the server may have committed: a retry could do it twice
+            sys.stderr.write(
+                f"tieout: database error{printable(where)}: {printable(reason)}\n"
+                "tieout: the change may or may not have been made: check the book (order "
+                "list, cash balance, audit export) before running the command again\n"
+            )
+            sys.exit(1)
         sys.stderr.write(
             f"tieout: database error{printable(where)}, nothing was changed: {printable(reason)}\n"
         )

@@ -119,6 +119,13 @@ class VerificationFailed(TieoutError):
     exit_code = 7
 
 
+# what a database error's reason adds when a connection was lost during a COMMIT (the server
+# may have committed it: store.commit_unknown)
+COMMIT_UNKNOWN = (
+    "the connection was lost during the commit: whether that transaction committed is unknown"
+)
+
+
 class PartlyDone(TieoutError):
     """A command of many transactions (a file's groups of orders, a drop copy's messages) that
     the database failed part way through (exit 1), or that an interrupt (Ctrl-C, SIGTERM:
@@ -146,6 +153,12 @@ class PartlyDone(TieoutError):
             if done is not None
             else "nothing was changed"
         )
+        if database and COMMIT_UNKNOWN in reason:  # the last transaction may have committed too
+            kept = (
+                f"{done} committed and stay in the book, and the one after may have"
+                if done is not None
+                else "nothing before the transaction it cut was changed"
+            )
         cause = (
             "interrupted"
             if interrupted

@@ -45,7 +45,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, Operat
 from sqlalchemy.pool import QueuePool
 
 import migrations
-from oms.errors import BadInput, DatabaseNotReady
+from oms.errors import COMMIT_UNKNOWN, BadInput, DatabaseNotReady
 
 if TYPE_CHECKING:
     import polars as pl
@@ -68,10 +68,29 @@ def database_errors() -> tuple[type[Exception], ...]:
 
 
 def database_reason(exc: BaseException) -> str:
-    """The first line of what the database said, without SQLAlchemy's wrapping."""
+    """The first line of what the database said, without SQLAlchemy's wrapping; for a commit
+    whose outcome is unknown (commit_unknown), said so."""
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    reason = text.splitlines()[0] if text else type(exc).__name__
+    if commit_unknown(exc):
+        reason += f" ({COMMIT_UNKNOWN})"
+    return reason
+
+
+def commit_unknown(exc: BaseException) -> bool:
+    """Whether `exc` is a PostgreSQL connection lost while a transaction committed (marked by
+    Store.write): the server may have committed it before the connection went, so "nothing
+    was changed" would be a guess."""
+    return bool(getattr(exc, "tieout_commit_unknown", False))
+
+
+def _lost_at_commit(exc: BaseException) -> bool:
+    """A failure of a PostgreSQL COMMIT with no answer from the server (no SQLSTATE: the
+    connection broke). An error the server sent (a serialization failure, a deferred
+    constraint) means it rolled the transaction back: its outcome is known."""
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "sqlstate", None) is None
 
 
 DEFAULT_DB = "sqlite:///tieout.db"
@@ -297,14 +316,24 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """One business event: a transaction holding the book lock; commits or rolls back whole."""
+        """One business event: a transaction holding the book lock; commits or rolls back whole.
+        A PostgreSQL connection lost during its COMMIT is marked (commit_unknown): the server
+        may have committed before the connection went. (SQLite's commit is local: when it
+        fails, the transaction did not commit.)"""
         with self._connect() as conn:
             conn.info["write"] = True
-            with conn.begin():
-                if self.dialect == "postgresql":
-                    key = self.lock_key(conn)
-                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({key})")
-                yield conn
+            committing = False
+            try:
+                with conn.begin():
+                    if self.dialect == "postgresql":
+                        key = self.lock_key(conn)
+                        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({key})")
+                    yield conn
+                    committing = True  # the body is done: leaving the block commits
+            except database_errors() as exc:
+                if committing and self.dialect == "postgresql" and _lost_at_commit(exc):
+                    exc.tieout_commit_unknown = True  # type: ignore[attr-defined]
+                raise
 
     def lock_key(self, conn: Connection) -> int:
         """The book lock's key (PostgreSQL): that of the schema that holds the book's tables
