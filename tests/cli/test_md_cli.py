@@ -52,6 +52,7 @@ def test_import_counts_and_json(t: Tieout, tmp_path: Path) -> None:
         "unchanged": 0,
         "import_id": doc["import_id"],
         "paper_orders_filled": 0,  # no resting paper orders to work
+        "late_bars": [],
     }
     assert isinstance(doc["import_id"], int)
 
