@@ -447,6 +447,17 @@ def test_an_order_that_reduces_an_over_limit_position_passes() -> None:
     assert run(order(side=SELL, quantity=D(3000)), over, lim=lim).ok  # 2000 -> -1000
 
 
+def test_an_order_that_reduces_an_over_limit_short_passes() -> None:
+    """The same on the short side: a buy that only covers part of a short beyond the limit."""
+    lim = limits(tiers={DEFAULT_TIER: TierLimits(D(1000))})
+    short = account(position=D(-2000), cash=D(1_000_000))
+    assert run(order(), short, lim=lim).ok  # -2000 -> -1900: closer to flat
+    assert run(order(quantity=D(2000)), short, lim=lim).ok  # -2000 -> 0
+    assert run(order(side=SELL), short, lim=lim).codes == (RiskCode.POSITION_LIMIT,)
+    assert run(order(quantity=D(3100)), short, lim=lim).codes == (RiskCode.POSITION_LIMIT,)
+    assert run(order(quantity=D(3000)), short, lim=lim).ok  # -2000 -> 1000
+
+
 def test_an_unknown_tier_fails_closed() -> None:
     msg = only(run(a=account(tier="gold")), RiskCode.POSITION_LIMIT)
     assert msg == ("position limit: account tier 'gold' has no limits configured (tiers: standard)")
@@ -797,6 +808,17 @@ def test_a_replace_under_a_kill_switch_or_outside_the_collar_is_refused() -> Non
         order(limit_price=D(250)), D(0), account(kill_switch=True), market(), DEFAULT_LIMITS, NOW
     )
     assert result.codes == (RiskCode.KILL_SWITCH, RiskCode.PRICE_COLLAR)
+
+
+def test_a_replace_checks_the_position_limit_on_its_leaves() -> None:
+    """600 of the order filled (in the position already); raising it to 900 adds 300 more:
+    600 + 300 = 900 within a limit of 1000, though the whole 900 on top of the position would
+    not be. To 1100: 600 + 500 = 1100, over."""
+    lim = limits(tiers={DEFAULT_TIER: TierLimits(D(1000))})
+    a = account(position=D(600))
+    assert check_replace(order(quantity=D(900)), D(600), a, market(), lim, NOW).ok
+    over = check_replace(order(quantity=D(1100)), D(600), a, market(), lim, NOW)
+    assert over.codes == (RiskCode.POSITION_LIMIT,)
 
 
 def test_a_replace_below_the_filled_quantity_is_bad_input() -> None:
