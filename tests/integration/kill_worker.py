@@ -9,7 +9,8 @@ requests again) is one of:
   the submit's transaction);
 - "external": a limit order at an external venue (pending_new), then the venue's drop copy
   applied with `order_book.apply_reports` (an acknowledgement, fills with commissions, sometimes
-  the same ExecID twice, sometimes a bust and a fill replacing the busted one);
+  the same ExecID twice, sometimes a bust and a fill replacing the busted one, sometimes a
+  correction of the last fill's price and commission);
 - "rest": a paper limit order away from the market (it rests), then canceled;
 - "batch": a file of BATCH paper market orders (`order_book.submit_file`'s group commit, in
   groups of BATCH_GROUP orders per transaction): each group is acknowledged (op "batch", its orders)
@@ -59,6 +60,12 @@ class FixFill:
     price: Decimal
     commission: Decimal
     busted: bool = False  # a later message of the drop copy busts it
+    corrected: tuple[Decimal, Decimal] | None = None  # a correction's (price, commission)
+
+    @property
+    def last_id(self) -> str:
+        """The ExecID the fill stands under once the drop copy is applied."""
+        return f"{self.exec_id}-C" if self.corrected else self.exec_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +118,14 @@ def plan(seed: int, index: int) -> Step:
         first = fills[0]
         fills[0] = FixFill(first.exec_id, first.quantity, first.price, first.commission, True)
         fills.append(FixFill(f"{cid}-R", first.quantity, ref, Decimal("0.10")))
+    if rng.random() < 0.3:  # the venue corrects the last fill's price and commission
+        last = fills[-1]
+        # (a better price: within the order's limit)
+        price = last.price - TICK * rng.randint(1, 3) * (1 if side == "buy" else -1)
+        fee = Decimal(rng.randint(0, 150)) / 100
+        fills[-1] = FixFill(
+            last.exec_id, last.quantity, last.price, last.commission, corrected=(price, fee)
+        )
     return Step(
         index,
         kind,
@@ -180,6 +195,18 @@ def drop_copy(step: Step) -> list[str]:
             lines.append(lines[-1])  # the same ExecID again: must be skipped
         if f.busted:
             lines.append(report(f"{f.exec_id}-X", "H", (19, f.exec_id)))
+        if f.corrected:
+            price, fee = f.corrected
+            lines.append(
+                report(
+                    f"{f.exec_id}-C",
+                    "G",
+                    (19, f.exec_id),
+                    (32, str(f.quantity)),
+                    (31, str(price)),
+                    (12, str(fee)),
+                )
+            )
     return lines
 
 
@@ -190,6 +217,8 @@ def report_ids(step: Step) -> list[str]:
         ids.append(f.exec_id)
         if f.busted:
             ids.append(f"{f.exec_id}-X")
+        if f.corrected:
+            ids.append(f"{f.exec_id}-C")
     return ids
 
 

@@ -103,11 +103,22 @@ class Book:
     cid_rows: Counter[str] = field(default_factory=Counter)
 
     def effective(self) -> dict[tuple[str, str], Any]:
-        """The fills that count: fills less those a bust took back, by (venue, exec id)."""
-        fills = {(e.venue, e.exec_id): e for e in self.execs if e.exec_type == "fill"}
-        for e in self.execs:
+        """The fills that count, as they stand: each under (venue, the ExecID it was filled
+        with), its last correction's record if it has one; less those a bust took back."""
+        fills: dict[tuple[str, str], Any] = {}
+        root: dict[tuple[str, str], tuple[str, str]] = {}  # any ExecID of a fill -> its first
+        for e in sorted(self.execs, key=lambda x: x.id):
+            key = (e.venue, e.exec_id)
+            if e.exec_type == "fill":
+                fills[key] = e
+                root[key] = key
+                continue
+            first = root[(e.venue, e.ref_exec_id)]
             if e.exec_type == "bust":
-                fills.pop((e.venue, e.ref_exec_id))
+                del fills[first]
+            else:  # a correction: the fill's new figures, under the fill's first ExecID
+                fills[first] = e
+                root[key] = first
         return fills
 
 
@@ -211,7 +222,7 @@ def check_whole(b: Book) -> None:
     )
     # executions: each once, on an order that exists, with its side and symbol
     assert len({(x.venue, x.exec_id) for x in b.execs}) == len(b.execs)
-    assert {x.exec_type for x in b.execs} <= {"fill", "bust"}
+    assert {x.exec_type for x in b.execs} <= {"fill", "bust", "correct"}
     for x in b.execs:
         r = by_id[x.order_id]
         assert (x.account, x.symbol, x.side, x.client_order_id, x.venue) == (
@@ -228,6 +239,7 @@ def check_whole(b: Book) -> None:
     events: dict[str, list[Any]] = defaultdict(list)
     for ev in b.events:
         events[ev.order_id].append(ev)
+    roots = {x.id: key for key, x in effective.items()}  # a fill's record -> its first ExecID
     for r in b.orders.values():
         state = order_book.load_state(r.state)
         assert (state.status.value, state.cum_qty, state.leaves_qty) == (
@@ -235,7 +247,7 @@ def check_whole(b: Book) -> None:
             r.cum_qty,
             r.leaves_qty,
         ), r.order_id
-        fills = sorted((x.exec_id, x.quantity, x.price) for x in per_order[r.order_id])
+        fills = sorted((roots[x.id][1], x.quantity, x.price) for x in per_order[r.order_id])
         assert sorted((f.exec_id, f.quantity, f.price) for f in state.fills) == fills, r.order_id
         assert sum((f[1] for f in fills), Decimal(0)) == r.cum_qty, r.order_id
         if r.status in LIVE:
@@ -264,18 +276,30 @@ def check_whole(b: Book) -> None:
     assert sum(1 for j in b.entries if j.kind == "deposit") == len(kw.ACCOUNTS)
     assert set(by_exec) == {x.id for x in b.execs}
     fills_by_key = {(x.venue, x.exec_id): x for x in b.execs}
-    for x in b.execs:
-        (j,) = by_exec[x.id]
-        assert j.kind == ("trade" if x.exec_type == "fill" else "bust"), j
-        trade = x if x.exec_type == "fill" else fills_by_key[(x.venue, x.ref_exec_id)]
-        sign = 1 if x.side == "buy" else -1
-        cash = -sign * trade.quantity * trade.price - trade.commission - trade.fees
-        if x.exec_type == "bust":
-            cash = -cash
-        (posted,) = [
-            p.amount for p in b.postings[j.entry_id] if p.ledger_account == f"{x.account}:cash"
+
+    def paid(trade: Any) -> Decimal:  # what a trade does to its account's cash
+        sign = 1 if trade.side == "buy" else -1
+        return -sign * trade.quantity * trade.price - trade.commission - trade.fees
+
+    def posted(entry: Any, account: str) -> Decimal:
+        (amount,) = [
+            p.amount for p in b.postings[entry.entry_id] if p.ledger_account == f"{account}:cash"
         ]
-        assert posted == cash, (x, posted)
+        return Decimal(amount)
+
+    for x in b.execs:
+        if x.exec_type == "fill":
+            (j,) = by_exec[x.id]
+            assert (j.kind, posted(j, x.account)) == ("trade", paid(x)), (x, j)
+            continue
+        # a bust takes back what the execution it names stands at; a correction too, and
+        # books its own figures
+        before = fills_by_key[(x.venue, x.ref_exec_id)]
+        got = sorted((j.kind, posted(j, x.account)) for j in by_exec[x.id])
+        want = [("bust" if x.exec_type == "bust" else "correction", -paid(before))]
+        if x.exec_type == "correct":
+            want.append(("trade", paid(x)))
+        assert got == sorted(want), (x, got)
     # positions and cash from the executions that count
     want_pos: dict[str, dict[str, Decimal]] = {acct: defaultdict(Decimal) for acct in kw.ACCOUNTS}
     want_cash = dict.fromkeys(kw.ACCOUNTS, kw.DEPOSIT)
@@ -366,6 +390,14 @@ def check_acknowledged(b: Book, acks: list[dict[str, Any]], *, recovered: bool) 
                 acked_execs.add((kw.VENUE, f.exec_id))
                 if f.busted:
                     acked_execs.add((kw.VENUE, f"{f.exec_id}-X"))
+                if f.corrected:  # it stands at the correction's figures
+                    now = effective[(kw.VENUE, f.exec_id)]
+                    assert (now.exec_id, now.quantity, (now.price, now.commission)) == (
+                        f.last_id,
+                        f.quantity,
+                        f.corrected,
+                    ), now
+                    acked_execs.add((kw.VENUE, f.last_id))
         elif step.kind == "rest" and i in canceled:
             assert r.status == "canceled" and r.cum_qty == 0, r
     # executions nobody acknowledged belong to the step in flight: the order after the last
