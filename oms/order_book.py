@@ -306,7 +306,23 @@ def _pending_json(p: orders.PendingRequest) -> dict[str, Any]:
         "quantity": _opt_text(p.quantity),
         "requested_at": utc_iso_fast(p.requested_at),
         "stop_price": _opt_text(p.stop_price),
+        "under": None if p.under is None else _pending_json(p.under),
     }
+
+
+def _pending(d: dict[str, Any] | None) -> orders.PendingRequest | None:
+    """An open request as stored (`under`: absent from states stored before chaining)."""
+    if d is None:
+        return None
+    return orders.PendingRequest(
+        kind=orders.RequestKind(d["kind"]),
+        requested_at=_time(d["requested_at"]),
+        client_order_id=d["client_order_id"],
+        quantity=_dec(d["quantity"]),
+        limit_price=_dec(d["limit_price"]),
+        stop_price=_dec(d["stop_price"]),
+        under=_pending(d.get("under")),
+    )
 
 
 def _dec(v: str | None) -> Decimal | None:
@@ -387,16 +403,7 @@ def _load_state(text: str) -> Order:
         cum_qty=Decimal(d["cum_qty"]),
         leaves_qty=Decimal(d["leaves_qty"]),
         avg_px=_dec(d["avg_px"]),
-        pending=None
-        if pending is None
-        else orders.PendingRequest(
-            kind=orders.RequestKind(pending["kind"]),
-            requested_at=_time(pending["requested_at"]),
-            client_order_id=pending["client_order_id"],
-            quantity=_dec(pending["quantity"]),
-            limit_price=_dec(pending["limit_price"]),
-            stop_price=_dec(pending["stop_price"]),
-        ),
+        pending=_pending(pending),
         fills=tuple(
             orders.Fill(
                 ExecId(f[0]),
@@ -664,8 +671,8 @@ def _order_reservation(
         return cash
 
     total = held(order.leaves_qty, order.limit_price, order.stop_price)
-    p = order.pending
-    if p is not None and p.kind is orders.RequestKind.REPLACE:
+    p = None if order.pending is None else order.pending.replace  # (also under a cancel)
+    if p is not None:
         quantity = p.quantity if p.quantity is not None else order.quantity
         leaves = max(quantity - order.cum_qty, Decimal(0))
         limit = p.limit_price if p.limit_price is not None else order.limit_price
@@ -701,6 +708,11 @@ _LIVE_BUYS = (
 )
 
 
+# the statuses of an order that may have a replace open: pending_replace, and pending_cancel
+# (a cancel chained behind a replace: orders.PendingRequest.under)
+_REPLACE_MAY_BE_OPEN = (OrderStatus.PENDING_REPLACE.value, OrderStatus.PENDING_CANCEL.value)
+
+
 def live_buy_holds(
     conn: Connection,
     account: str,
@@ -728,8 +740,9 @@ def live_buy_holds(
     with localcontext(lots.CONTEXT):
         for order_id, symbol, status, leaves, limit, stop, venue, cum in rows:
             charged = charging and venue == PAPER
-            if status == OrderStatus.PENDING_REPLACE.value or (charged and cum > 0):
-                # the new terms count too; the paper commission counts what filled already
+            if status in _REPLACE_MAY_BE_OPEN or (charged and cum > 0):
+                # a replace's new terms count too (also one under a chained cancel); the paper
+                # commission counts what filled already
                 whole.append(order_id)
                 continue
             last_price = partial(last, symbol)
@@ -2155,6 +2168,8 @@ def _check_answer_names_request(
     request unanswered."""
     named = report.get(11)
     pending = order.pending
+    if isinstance(command, orders.AcceptReplace) and pending is not None:
+        pending = pending.replace  # the replace it answers, also one under a chained cancel
     if not named or pending is None or pending.client_order_id is None:
         return
     allowed = {pending.client_order_id}
@@ -2190,6 +2205,18 @@ def _answered_already(conn: Connection, order: Order, command: Any, report: fix.
     rejects = isinstance(command, orders.RejectCancel | orders.RejectReplace)
     named = report.get(11)
     pending = order.pending
+    if pending is not None and pending.under is not None:
+        # a cancel chained behind a replace: two requests are open; the report is about one
+        about_replace = isinstance(command, orders.RejectReplace | orders.ConfirmPendingReplace)
+        other = pending if about_replace else pending.under
+        pending = pending.under if about_replace else pending
+        if named and named == other.client_order_id:
+            raise BadInput(
+                "ClOrdID (11)",
+                f"{named} names order {order.order_id}'s open {other.kind.value} request; "
+                f"this report answers its {pending.kind.value} request"
+                + ("" if pending.client_order_id is None else f" ({pending.client_order_id})"),
+            )
     if not named:
         return rejects and pending is None and _closed_request(order)
     open_id = None if pending is None else pending.client_order_id
@@ -3233,10 +3260,11 @@ def waiting_since(order: Order) -> datetime:
     """Since when an order has waited for its venue's answer: its submission while the venue
     has not acknowledged it (pending_new, also under a cancel or replace request), else the
     open request's time. A fill or a pending confirmation from the venue meanwhile does not
-    answer the request, so it does not restart the wait."""
+    answer the request, so it does not restart the wait; a cancel chained behind an
+    unanswered replace waits since the replace."""
     if order.condition is OrderStatus.PENDING_NEW or order.pending is None:
         return order.created_at
-    return order.pending.requested_at
+    return order.pending.since
 
 
 @dataclass(frozen=True, slots=True)
@@ -3318,9 +3346,9 @@ class KillSwitch:
     canceled: tuple[Order, ...] = ()
     # the accounts whose own switch is engaged (a global release leaves them stopped)
     accounts_killed: tuple[str, ...] = ()
-    # live orders with a cancel or replace open, left to the venue's answer to it: a replace
-    # the venue accepts is asked to cancel then; one whose cancel it rejects works on (ops
-    # chase it), so the operator is told which they are
+    # live orders with a cancel open already, left to the venue's answer to it: one whose
+    # cancel it rejects works on (ops chase it), so the operator is told which they are (an
+    # order with a replace open is asked to cancel behind it: canceled)
     awaiting_venue: tuple[Order, ...] = ()
 
 
@@ -3329,9 +3357,10 @@ def engage_kill_switch(
 ) -> KillSwitch:
     """Stop new orders (of an account, or of everyone) and cancel every live order it covers,
     in one transaction: paper orders are canceled at once, external ones asked to cancel (a
-    pending_new one too: pending_cancel over pending_new). An order with a cancel or replace
-    open is left to the venue's answer to it. A switch engaged already is left as it is, and
-    the live orders it covers are canceled all the same."""
+    pending_new one too: pending_cancel over pending_new; one with a replace open: the cancel
+    chained behind it). An order with a cancel open is left to the venue's answer to it. A
+    switch engaged already is left as it is, and the live orders it covers are canceled all
+    the same."""
     with store.write() as conn:
         changed = risk_limits.set_kill_flag(conn, ctx, account, on=True, reason=reason)
         o = orders_table.c
@@ -3341,11 +3370,12 @@ def engage_kill_switch(
         canceled, awaiting = [], []
         for state in conn.execute(q).scalars().all():
             order = load_state(state)
-            if order.pending is not None:
-                # a cancel or replace is open: the venue's answer comes first; once it has
-                # come, exec apply asks to cancel what is still live (_cancel_if_killed)
+            if order.pending is not None and order.pending.kind is orders.RequestKind.CANCEL:
+                # a cancel is open already: the venue's answer to it comes first (a cancel it
+                # rejects is chased by ops, not asked again)
                 awaiting.append(order)
                 continue
+            # (behind an open replace the cancel is chained: it waits for no answer)
             canceled.append(_kill_cancel(conn, ctx, order))
         return KillSwitch(
             account,

@@ -493,17 +493,35 @@ class PendingRequest:
     quantity: Decimal | None = None  # replace: new terms (None = unchanged)
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
+    # a cancel chained behind a replace the venue has not answered (FIX 4.4 lets a client
+    # send one): that replace, still open underneath; the order shows pending_cancel over it
+    under: PendingRequest | None = None
+
+    @property
+    def replace(self) -> PendingRequest | None:
+        """The open replace request: this one, or the one under this cancel."""
+        return self if self.kind is RequestKind.REPLACE else self.under
+
+    @property
+    def since(self) -> datetime:
+        """When the venue was first asked and has not answered since (the oldest request)."""
+        return self.requested_at if self.under is None else self.under.requested_at
 
 
 def _confirmed(
-    order: Order, kind: RequestKind, at: datetime, client_id: ClientOrderId | None
+    order: Order,
+    kind: RequestKind,
+    at: datetime,
+    client_id: ClientOrderId | None,
+    open_request: PendingRequest | None = None,
 ) -> PendingRequest:
-    """The request a venue's pending report (6, E) confirms: the open one, which takes the
+    """The request a venue's pending report (6, E) confirms: the open one (`open_request`,
+    else the order's), which takes the
     ClOrdID the venue names when it has none of its own (a cancel sent without a new id); or,
     when none is open, one the venue took by other means (a phone call). The ClOrdID it names
     is the request's unless it is the order's own."""
     named = None if client_id == order.client_order_id else client_id
-    pending = order.pending
+    pending = order.pending if open_request is None else open_request
     if pending is None:
         return PendingRequest(kind, at, named)
     if pending.client_order_id is None and named is not None:
@@ -1019,6 +1037,13 @@ TRANSITIONS: Mapping[tuple[OrderStatus | None, CommandKind], OrderStatus | Targe
             # the venue rejects an order it never acknowledged, crossing the client's request
             # (B.1.d): the order is rejected and the request ends with it
             (_S.PENDING_CANCEL, _K.REJECT): _S.REJECTED,
+            # a cancel chained behind a replace the venue has not answered (the replace
+            # stays open underneath): the venue answers the replace first, or the cancel
+            # (accepted: canceled; rejected: the replace shows again). Refused when no
+            # replace is under the cancel.
+            (_S.PENDING_CANCEL, _K.CONFIRM_PENDING_REPLACE): UNCHANGED,
+            (_S.PENDING_CANCEL, _K.ACCEPT_REPLACE): RESUMED,
+            (_S.PENDING_CANCEL, _K.REJECT_REPLACE): RESUMED,
             # pending_replace: fills still count against the old terms
             (_S.PENDING_REPLACE, _K.ACKNOWLEDGE): UNCHANGED,  # as in pending_cancel
             (_S.PENDING_REPLACE, _K.APPLY_FILL): UNCHANGED,
@@ -1034,6 +1059,9 @@ TRANSITIONS: Mapping[tuple[OrderStatus | None, CommandKind], OrderStatus | Targe
             (_S.PENDING_REPLACE, _K.SUSPEND): SUSPENDED_UNDER_REQUEST,
             (_S.PENDING_REPLACE, _K.RESTATE): WORKING_UNDER_REQUEST,
             (_S.PENDING_REPLACE, _K.REJECT): _S.REJECTED,  # as in pending_cancel (B.1.e)
+            # the client may pull the order while a replace waits: the cancel is chained
+            # behind the replace, which stays open under it (pending_cancel > pending_replace)
+            (_S.PENDING_REPLACE, _K.REQUEST_CANCEL): _S.PENDING_CANCEL,
             # done_for_day: a GT order rests until the venue restates it (or it fills again)
             (_S.DONE_FOR_DAY, _K.APPLY_FILL): WORKING,  # an implicit renewal
             (_S.DONE_FOR_DAY, _K.CORRECT_FILL): UNCHANGED,
@@ -1235,7 +1263,7 @@ def _next(
     if target in (Target.WORKING, Target.WORKING_UNDER_REQUEST):
         condition = None  # (an open request stays open: WORKING_UNDER_REQUEST)
     elif target is Target.RESUMED:
-        pending = None
+        pending = effect.pending  # the request left open when one of two is answered, or None
     elif target in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):
         pending = effect.pending
         assert pending is not None
@@ -1394,8 +1422,11 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
                 )
             return _Effect(_with_reason("rejected", reason), reject_reason=reason)
         case RequestCancel(new_client_order_id=new_id, reason=reason):
-            pending = PendingRequest(RequestKind.CANCEL, at, new_id)
-            return _Effect(_with_reason("cancel requested", reason), pending=pending)
+            # behind an open replace (the table allows no other open request): chained
+            under = order.pending
+            pending = PendingRequest(RequestKind.CANCEL, at, new_id, under=under)
+            text = "cancel requested" if under is None else "cancel requested behind the replace"
+            return _Effect(_with_reason(text, reason), pending=pending)
         case ConfirmPendingCancel(reason=reason, client_order_id=client_id):
             pending = _confirmed(order, RequestKind.CANCEL, at, client_id)
             return _Effect(
@@ -1410,7 +1441,9 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
             text = "canceled" if solicited else "canceled (unsolicited)"
             return _Effect(_with_reason(text, reason), client_order_id=client_id)
         case RejectCancel(reason=reason):
-            return _Effect(_with_reason("cancel rejected", reason))
+            # a replace the cancel was chained behind is still open: it shows again
+            under = None if order.pending is None else order.pending.under
+            return _Effect(_with_reason("cancel rejected", reason), pending=under)
         case RequestReplace(
             quantity=quantity,
             limit_price=limit,
@@ -1447,22 +1480,41 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
             _, change = _new_terms(order, quantity, limit, stop)
             return _Effect(_with_reason(f"replace requested: {change}", reason), pending=pending)
         case ConfirmPendingReplace(reason=reason, client_order_id=client_id):
-            pending = _confirmed(order, RequestKind.REPLACE, at, client_id)
             text = "venue reports the replace pending"
+            chained = _chained(order, kind)
+            if chained is not None:  # the replace under the cancel
+                cancel, under = chained
+                confirmed = _confirmed(order, RequestKind.REPLACE, at, client_id, under)
+                return _Effect(
+                    _with_reason(text, reason), pending=dataclasses.replace(cancel, under=confirmed)
+                )
+            pending = _confirmed(order, RequestKind.REPLACE, at, client_id)
             return _Effect(_with_reason(text, reason), pending=pending)
         case AcceptReplace(
             quantity=quantity, limit_price=limit, stop_price=stop, client_order_id=client_id
         ):
-            request = order.pending
+            chained = _chained(order, kind)
+            request = order.pending if chained is None else chained[1]
             assert request is not None  # the table allows accept_replace only when pending
             assert request.kind is RequestKind.REPLACE
             quantity = quantity if quantity is not None else request.quantity
             limit = limit if limit is not None else request.limit_price
             stop = stop if stop is not None else request.stop_price
             client_id = client_id or request.client_order_id
-            return _replaced(order, what, "replaced", quantity, limit, stop, client_id, command)
+            done = _replaced(order, what, "replaced", quantity, limit, stop, client_id, command)
+            if chained is None:
+                return done
+            # the cancel chained behind it stays open, now over the replaced order
+            stays = dataclasses.replace(chained[0], under=None)
+            text = f"{done.reason} (the cancel behind it stays open)"
+            return done._replace(reason=text, pending=stays)
         case RejectReplace(reason=reason):
-            return _Effect(_with_reason("replace rejected", reason))
+            chained = _chained(order, kind)
+            if chained is None:
+                return _Effect(_with_reason("replace rejected", reason))
+            stays = dataclasses.replace(chained[0], under=None)
+            text = "replace rejected (the cancel behind it stays open)"
+            return _Effect(_with_reason(text, reason), pending=stays)
         case CorrectFill(
             exec_id=exec_id, exec_ref_id=ref, quantity=quantity, price=price, reason=reason
         ):
@@ -1532,6 +1584,26 @@ def _check_worked(order: Order, kind: CommandKind, what: str, other: OrderStatus
             f"{order.quantity}): {what} is for an order with quantity to work",
             "nothing_left",
         )
+
+
+def _chained(
+    order: Order, kind: CommandKind
+) -> tuple[PendingRequest, PendingRequest] | None:
+    """(the cancel, the replace under it) when the order's open cancel is chained behind a
+    replace; None when the open request is a replace. A replace's answer (E, 5, a replace
+    reject) while a cancel is open with no replace under it answers no request: refused."""
+    pending = order.pending
+    if pending is None or pending.kind is RequestKind.REPLACE:
+        return None
+    if pending.under is None:
+        raise _refused(
+            order,
+            kind,
+            f"order {order.order_id} has a cancel request open and no replace: {kind} "
+            "answers a replace request",
+            "illegal_transition",
+        )
+    return pending, pending.under
 
 
 def _check_acknowledged(order: Order, kind: CommandKind, what: str) -> None:

@@ -458,7 +458,9 @@ _TOTALS_SQL = (
 )
 _PRICED_EACH = (
     "SELECT orders.symbol, leaves_qty, limit_price, stop_price, i.currency,"
-    f" CASE WHEN status = '{OrderStatus.PENDING_REPLACE.value}' THEN state END, venue,"
+    # (a replace may be open: pending_replace, or under a cancel chained behind it)
+    f" CASE WHEN status IN ('{OrderStatus.PENDING_REPLACE.value}',"
+    f" '{OrderStatus.PENDING_CANCEL.value}') THEN state END, venue,"
     " cum_qty, order_id"
     " FROM orders{indexed} JOIN instruments i ON i.symbol = orders.symbol"
     f" WHERE account = ? AND {PRICED_EACH_WHERE}"
@@ -770,7 +772,7 @@ class Group:
             leaves = db.dec(leaves_text)
             last = partial(self.last_close, symbol)
             charged = terms is not None and venue == PAPER
-            if replacing is not None:  # a replace is pending: its new terms count too
+            if replacing is not None:  # a replace may be pending: its new terms count too
                 held = order_reservation(
                     load_state(replacing), last, buffer, terms, currency=currency
                 )

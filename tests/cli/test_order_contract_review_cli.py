@@ -78,13 +78,16 @@ def test_references_that_name_no_one_order(book: Tieout, tmp_path: Path) -> None
     assert "order with ClOrdID (11) 'NOPE' not found" in r.json()["problems"][0]["reason"]
 
 
-def test_a_cancel_while_a_replace_is_pending_says_why(book: Tieout) -> None:
+def test_a_second_request_while_a_cancel_is_pending_says_why(book: Tieout) -> None:
+    """A cancel is chained behind a pending replace; a further cancel or amend waits."""
     external(book, "X1")
     book.ok("order", "amend", "--client-order-id", "X1", "--qty", "5")
-    r = book("order", "cancel", "--client-order-id", "X1")
-    assert r.code == 4
-    assert "a replace request is pending: wait for the venue's answer to it" in r.err
-    assert "confirm_pending_cancel" not in r.err  # not the venue's commands
+    book.ok("order", "cancel", "--client-order-id", "X1")  # chained behind the replace
+    for again in (("cancel",), ("amend", "--qty", "4")):
+        r = book("order", *again, "--client-order-id", "X1")
+        assert r.code == 4
+        assert "a cancel request is pending: wait for the venue's answer to it" in r.err
+        assert "confirm_pending_cancel" not in r.err  # not the venue's commands
 
 
 def test_dates_are_yyyy_mm_dd_and_an_order_shows_its_expire_date(book: Tieout) -> None:

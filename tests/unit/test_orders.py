@@ -494,6 +494,14 @@ UNACKED_PATHS: dict[OrderStatus, list[Command]] = {
     S.PENDING_REPLACE: [submit(), replace("9000")],
 }
 
+# A cancel chained behind a replace the venue has not answered: what a replace's answer in
+# pending_cancel is for.
+CHAINED = apply(
+    [submit(), AcknowledgeOrder(), fill("E1", "2000", "50"), replace("9000", new_id="C3"),
+     RequestCancel(ClientOrderId("C4"))]
+)
+_REPLACE_ANSWERS = (K.CONFIRM_PENDING_REPLACE, K.ACCEPT_REPLACE, K.REJECT_REPLACE)
+
 ORDERS = {status: apply(path) for status, path in PATHS.items()}
 STOP_ORDERS = {status: apply(path) for status, path in STOP_PATHS.items()}
 UNACKED_ORDERS = {status: apply(path) for status, path in UNACKED_PATHS.items()}
@@ -552,6 +560,9 @@ EXPECTED_TRANSITIONS = {
     (S.PENDING_CANCEL, K.SUSPEND): Target.SUSPENDED_UNDER_REQUEST,
     (S.PENDING_CANCEL, K.RESTATE): Target.WORKING_UNDER_REQUEST,
     (S.PENDING_CANCEL, K.REJECT): S.REJECTED,
+    (S.PENDING_CANCEL, K.CONFIRM_PENDING_REPLACE): Target.UNCHANGED,
+    (S.PENDING_CANCEL, K.ACCEPT_REPLACE): Target.RESUMED,
+    (S.PENDING_CANCEL, K.REJECT_REPLACE): Target.RESUMED,
     (S.PENDING_REPLACE, K.ACKNOWLEDGE): Target.UNCHANGED,
     (S.PENDING_REPLACE, K.APPLY_FILL): Target.UNCHANGED,
     (S.PENDING_REPLACE, K.CORRECT_FILL): Target.UNCHANGED,
@@ -566,6 +577,7 @@ EXPECTED_TRANSITIONS = {
     (S.PENDING_REPLACE, K.SUSPEND): Target.SUSPENDED_UNDER_REQUEST,
     (S.PENDING_REPLACE, K.RESTATE): Target.WORKING_UNDER_REQUEST,
     (S.PENDING_REPLACE, K.REJECT): S.REJECTED,
+    (S.PENDING_REPLACE, K.REQUEST_CANCEL): S.PENDING_CANCEL,
     (S.DONE_FOR_DAY, K.APPLY_FILL): Target.WORKING,
     (S.DONE_FOR_DAY, K.CORRECT_FILL): Target.UNCHANGED,
     (S.DONE_FOR_DAY, K.BUST_FILL): Target.UNCHANGED,
@@ -636,6 +648,8 @@ def test_transition_table_cell(status: OrderStatus, kind: CommandKind) -> None:
         if kind is K.TRIGGER and target
         else UNACKED_ORDERS[status]
         if kind is K.REJECT and target
+        else CHAINED
+        if status is S.PENDING_CANCEL and kind in _REPLACE_ANSWERS
         else ORDERS[status]
     )
     if target is None:
@@ -675,7 +689,12 @@ def test_transition_table_cell(status: OrderStatus, kind: CommandKind) -> None:
         assert after.status is status
     else:
         assert target is Target.RESUMED
-        assert after.pending is None
+        # the request answered ends; one chained with it stays open
+        assert before.pending is not None
+        left = before.pending.under if kind is K.REJECT_CANCEL else None
+        if before is CHAINED:
+            left = dataclasses.replace(before.pending, under=None)
+        assert after.pending == left
         assert after.condition == before.condition
 
 
@@ -702,7 +721,7 @@ def test_nothing_but_submit_without_an_order() -> None:
         (S.NEW, AcceptReplace()),
         (S.NEW, RejectCancel()),
         (S.PENDING_REPLACE, RejectCancel()),
-        (S.PENDING_CANCEL, RejectReplace()),
+        (S.PENDING_CANCEL, RequestCancel()),  # one cancel is open already
         (S.PENDING_CANCEL, RequestReplace(quantity=D(5))),
         (S.CANCELED, MarkDoneForDay()),
         (S.PENDING_NEW, RejectCancel()),  # no request open (a cancel may be requested)
