@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Tieout, _pg_url
+from tests.conftest import Result, Tieout, _pg_url
 
 LOCK = b"pg_advisory_xact_lock"
 
@@ -106,17 +106,21 @@ def balance(url: str) -> str:
     return str(doc["balance"])
 
 
-def test_a_connection_lost_during_the_commit_says_the_outcome_is_unknown(
-    pg_book: str, tmp_path: Path
-) -> None:
-    proxy = CuttingProxy("commit")
+def cut(url: str, where: str, *args: str) -> Result:
+    """`tieout ARGS` on the book at `url` through a proxy that cuts its connection `where`."""
+    proxy = CuttingProxy(where)
     try:
-        r = Tieout(through(pg_book, proxy)).at("2026-11-24T15:31:00Z")(
-            "cash", "deposit", "A", "5", "--ref", "wire-1"
-        )
+        r = Tieout(through(url, proxy)).at("2026-11-24T15:31:00Z")(*args)
     finally:
         proxy.close()
     assert proxy.done.is_set()
+    return r
+
+
+def test_a_connection_lost_during_the_commit_says_the_outcome_is_unknown(
+    pg_book: str, tmp_path: Path
+) -> None:
+    r = cut(pg_book, "commit", "cash", "deposit", "A", "5", "--ref", "wire-1")
     assert r.code == 1
     err = " ".join(r.err.split())
     assert "nothing was changed" not in err
@@ -126,14 +130,7 @@ def test_a_connection_lost_during_the_commit_says_the_outcome_is_unknown(
 
 
 def test_a_connection_lost_before_the_commit_changed_nothing(pg_book: str) -> None:
-    proxy = CuttingProxy("before")
-    try:
-        r = Tieout(through(pg_book, proxy)).at("2026-11-24T15:31:00Z")(
-            "cash", "deposit", "A", "5", "--ref", "wire-1"
-        )
-    finally:
-        proxy.close()
-    assert proxy.done.is_set()
+    r = cut(pg_book, "before", "cash", "deposit", "A", "5", "--ref", "wire-1")
     assert r.code == 1
     assert "nothing was changed" in r.err and "unknown" not in r.err
     assert balance(pg_book) == "100"
@@ -149,13 +146,8 @@ def test_an_order_whose_commit_was_cut_is_not_said_to_be_unmade(
         "time,symbol,open,high,low,close,volume\n2026-11-24T15:29:00Z,AAA,10,10,10,10,100\n"
     )
     t.ok("md", "import", str(bars))
-    proxy = CuttingProxy("commit")
-    try:
-        r = Tieout(through(pg_book, proxy)).at("2026-11-24T15:31:00Z")(
-            "order", "submit", "--account", "A", "--symbol", "AAA", "--side", "buy", "--qty", "1"
-        )
-    finally:
-        proxy.close()
+    r = cut(pg_book, "commit", "order", "submit", "--account", "A", "--symbol", "AAA",
+            "--side", "buy", "--qty", "1")  # fmt: skip
     assert r.code == 1
     assert "nothing was changed" not in r.err and "may or may not have been made" in r.err
     (order,) = t.ok("order", "list", "--json").json()

@@ -6,37 +6,19 @@ from decimal import Decimal as D
 
 from oms.marketdata import Bar
 from oms.order_book import reached_after_expiry
-from oms.orders import (
-    AcknowledgeOrder,
-    ClientOrderId,
-    Expire,
-    Order,
-    OrderId,
-    SubmitOrder,
-    decide,
-)
-from oms.values import AccountId, OrdType, Side, Symbol, TimeInForce, Venue
+from oms.orders import AcknowledgeOrder, Expire, Order, decide
+from oms.values import TimeInForce
+from tests.unit.test_orders import submit
 
 PLACED = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # a Tuesday, XNYS in session
 CLOSE = datetime(2026, 11, 25, 21, 0, tzinfo=UTC)  # Wednesday's close: the gtd's last session
 
 
 def gtd_order(expired: bool = True) -> Order:
-    submit = SubmitOrder(
-        order_id=OrderId("O1"),
-        client_order_id=ClientOrderId("C1"),
-        account=AccountId("A"),
-        symbol=Symbol("XYZ"),
-        side=Side.BUY,
-        quantity=D("10"),
-        type=OrdType.LIMIT,
-        tif=TimeInForce.GTD,
-        limit_price=D("98"),
-        stop_price=None,
-        expire_at=date(2026, 11, 25),
-        venue=Venue("paper"),
+    command = submit(
+        "10", limit="98", tif=TimeInForce.GTD, expire_at=date(2026, 11, 25), venue="paper"
     )
-    order = decide(None, submit, PLACED, "ops").order
+    order = decide(None, command, PLACED, "ops").order
     order = decide(order, AcknowledgeOrder(), PLACED, "ops").order
     if expired:
         order = decide(order, Expire(reason="gtd"), CLOSE, "ops").order
