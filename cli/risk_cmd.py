@@ -143,9 +143,9 @@ def kill(
                 f"{o.order_id} ({o.client_order_id}, {o.status.value})" for o in done.awaiting_venue
             )
             say(
-                f"{len(done.awaiting_venue)} live order(s) with a cancel open already are left "
-                f"to the venue's answer: {listed}; a cancel it rejects leaves the order "
-                "working: chase those with the venue"
+                f"{len(done.awaiting_venue)} live order(s) with a cancel or replace open are left "
+                f"to the venue's answer: {listed}; a replace it accepts is then asked to cancel, "
+                "a cancel it rejects leaves the order working: chase those with the venue"
             )
 
 

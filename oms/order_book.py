@@ -3346,9 +3346,9 @@ class KillSwitch:
     canceled: tuple[Order, ...] = ()
     # the accounts whose own switch is engaged (a global release leaves them stopped)
     accounts_killed: tuple[str, ...] = ()
-    # live orders with a cancel open already, left to the venue's answer to it: one whose
-    # cancel it rejects works on (ops chase it), so the operator is told which they are (an
-    # order with a replace open is asked to cancel behind it: canceled)
+    # live orders with a cancel or replace open, left to the venue's answer to it: a replace
+    # the venue accepts is asked to cancel then; one whose cancel it rejects works on (ops
+    # chase it), so the operator is told which they are
     awaiting_venue: tuple[Order, ...] = ()
 
 
@@ -3357,10 +3357,9 @@ def engage_kill_switch(
 ) -> KillSwitch:
     """Stop new orders (of an account, or of everyone) and cancel every live order it covers,
     in one transaction: paper orders are canceled at once, external ones asked to cancel (a
-    pending_new one too: pending_cancel over pending_new; one with a replace open: the cancel
-    chained behind it). An order with a cancel open is left to the venue's answer to it. A
-    switch engaged already is left as it is, and the live orders it covers are canceled all
-    the same."""
+    pending_new one too: pending_cancel over pending_new). An order with a cancel or replace
+    open is left to the venue's answer to it. A switch engaged already is left as it is, and
+    the live orders it covers are canceled all the same."""
     with store.write() as conn:
         changed = risk_limits.set_kill_flag(conn, ctx, account, on=True, reason=reason)
         o = orders_table.c
@@ -3370,12 +3369,13 @@ def engage_kill_switch(
         canceled, awaiting = [], []
         for state in conn.execute(q).scalars().all():
             order = load_state(state)
-            if order.pending is not None and order.pending.kind is orders.RequestKind.CANCEL:
-                # a cancel is open already: the venue's answer to it comes first (a cancel it
-                # rejects is chased by ops, not asked again)
+            if order.pending is not None:
+                # a cancel or replace is open: the venue's answer comes first; once it has
+                # come, exec apply asks to cancel what is still live (_cancel_if_killed). (Its
+                # cancel has no client order id of its own, so it is not chained behind an
+                # open replace: orders, RequestCancel)
                 awaiting.append(order)
                 continue
-            # (behind an open replace the cancel is chained: it waits for no answer)
             canceled.append(_kill_cancel(conn, ctx, order))
         return KillSwitch(
             account,

@@ -1422,8 +1422,20 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
                 )
             return _Effect(_with_reason("rejected", reason), reject_reason=reason)
         case RequestCancel(new_client_order_id=new_id, reason=reason):
-            # behind an open replace (the table allows no other open request): chained
+            # behind an open replace (the table allows no other open request): chained, with
+            # an id of its own; without one the venue names it by the order's name, which the
+            # replace changes, and its answers could not be told from a repeat of an older
+            # cancel's answer
             under = order.pending
+            if under is not None and new_id is None:
+                raise _refused(
+                    order,
+                    kind,
+                    f"order {order.order_id} has a replace request open: a cancel behind it "
+                    "needs a client order id of its own (--new-client-order-id), so that the "
+                    "venue's answers to the two requests can be told apart",
+                    "cancel_needs_client_order_id",
+                )
             pending = PendingRequest(RequestKind.CANCEL, at, new_id, under=under)
             text = "cancel requested" if under is None else "cancel requested behind the replace"
             return _Effect(_with_reason(text, reason), pending=pending)

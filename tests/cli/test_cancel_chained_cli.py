@@ -100,8 +100,27 @@ def test_the_chained_order_waits_since_the_replace(book: Tieout, tmp_path: Path)
     external(early, "X1")
     apply(early, tmp_path, "ack.fix", report("X1", "E0", "0"))
     early.ok("order", "amend", "--client-order-id", "X1", "--qty", "8")
-    book.at("2026-11-26T15:20:00Z").ok("order", "cancel", "--client-order-id", "X1")
+    book.at("2026-11-26T15:20:00Z").ok(
+        "order", "cancel", "--client-order-id", "X1", "--new-client-order-id", "X3"
+    )
     stuck = book.at("2026-11-26T15:25:00Z").ok("order", "list", "--stuck", "--json").json()
     assert [(o["status"], o["waiting_since"]) for o in stuck] == [
         ("pending_cancel", "2026-11-26T15:00:00.000000Z")
     ]
+
+
+def test_a_cancel_without_an_id_of_its_own_is_not_chained(book: Tieout, tmp_path: Path) -> None:
+    """The venue would name it by the order's name (X1), which the replace's acceptance changes
+    to X2: a cancel reject naming X1 then read as a repeat of an answered request and was
+    skipped, leaving the order pending_cancel for an answer that had come (a re-review). Such a
+    cancel is refused instead, and the kill switch leaves the order to the replace's answer."""
+    external(book, "X1")
+    apply(book, tmp_path, "ack.fix", report("X1", "E0", "0"))
+    book.ok("order", "amend", "--client-order-id", "X1", "--qty", "8",
+            "--new-client-order-id", "X2")  # fmt: skip
+    r = book("order", "cancel", "--client-order-id", "X1")
+    assert r.code == 4 and "needs a client order id of its own" in r.err
+    killed = book.ok("risk", "kill", "--json").json()
+    assert killed["canceled"] == []
+    assert [o["status"] for o in killed["awaiting_venue"]] == ["pending_replace"]
+    assert shown(book, "X1")["status"] == "pending_replace"

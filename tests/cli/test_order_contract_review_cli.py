@@ -79,10 +79,13 @@ def test_references_that_name_no_one_order(book: Tieout, tmp_path: Path) -> None
 
 
 def test_a_second_request_while_a_cancel_is_pending_says_why(book: Tieout) -> None:
-    """A cancel is chained behind a pending replace; a further cancel or amend waits."""
+    """A cancel is chained behind a pending replace, with an id of its own (without one it is
+    refused, and says why); a further cancel or amend waits."""
     external(book, "X1")
     book.ok("order", "amend", "--client-order-id", "X1", "--qty", "5")
-    book.ok("order", "cancel", "--client-order-id", "X1")  # chained behind the replace
+    r = book("order", "cancel", "--client-order-id", "X1")
+    assert r.code == 4 and "needs a client order id of its own" in r.err
+    book.ok("order", "cancel", "--client-order-id", "X1", "--new-client-order-id", "X3")
     for again in (("cancel",), ("amend", "--qty", "4")):
         r = book("order", *again, "--client-order-id", "X1")
         assert r.code == 4

@@ -608,6 +608,16 @@ def test_the_transition_table_is_the_one_written_down() -> None:
     assert dict(TRANSITIONS) == EXPECTED_TRANSITIONS
 
 
+def test_a_cancel_behind_an_open_replace_needs_an_id_of_its_own() -> None:
+    """Without one the venue names the cancel by the order's name, which the replace changes:
+    its answer could not be told from a repeat of an older cancel's."""
+    order = ORDERS[S.PENDING_REPLACE]
+    refused(order, RequestCancel(), "cancel_needs_client_order_id")
+    chained = decide(order, RequestCancel(ClientOrderId("C4")), T0, ACTOR).order
+    assert chained.status is S.PENDING_CANCEL
+    assert chained.pending is not None and chained.pending.under == order.pending
+
+
 @pytest.mark.parametrize("status", [S.PENDING_NEW, S.DONE_FOR_DAY, S.SUSPENDED])
 def test_an_order_waiting_on_the_venue_or_halted_expires(status: OrderStatus) -> None:
     """The venue's expiry (ExecType C) ends an order it never acknowledged, one done for the
@@ -1102,7 +1112,8 @@ def draw_command(
         K.SUBMIT: submit(),
         K.ACKNOWLEDGE: AcknowledgeOrder(),
         K.REJECT: RejectOrder("no"),
-        K.REQUEST_CANCEL: RequestCancel(),
+        # (with an id of its own or not: behind an open replace only one with an id is taken)
+        K.REQUEST_CANCEL: RequestCancel(data.draw(st.sampled_from([None, ClientOrderId("CX")]))),
         K.CONFIRM_PENDING_CANCEL: ConfirmPendingCancel(),
         K.ACCEPT_CANCEL: AcceptCancel(),
         K.REJECT_CANCEL: RejectCancel(),
