@@ -14,6 +14,7 @@ import operator
 import re
 import sys
 import threading
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -3764,8 +3765,21 @@ class LateBar:
 
 def bar_reaches(order: Order, bar: md.Bar) -> bool:
     """Whether a bar reaches a resting order's price: a fill price (bar_fill_price), or a stop
-    it trades through."""
+    it trades through. A stop or stop-limit order that triggered after the bar's time is
+    judged as it stood then, untriggered: the bar must trade through its stop."""
+    if order.type in (OrdType.STOP, OrdType.STOP_LIMIT):
+        since = _triggered_at(order)
+        if since is None or bar.time < since:
+            return stop_reached(order, bar)
     return bar_fill_price(order, bar) is not None or stop_reached(order, bar)
+
+
+_TRIGGERING = frozenset({orders.Event.ORDER_TRIGGERED, orders.Event.FILL_APPLIED})
+
+
+def _triggered_at(order: Order) -> datetime | None:
+    """When a stop or stop-limit order triggered (its first trigger or fill), if it has."""
+    return next((h.at for h in order.history if h.event in _TRIGGERING), None)
 
 
 def reached_after_expiry(
@@ -3773,15 +3787,22 @@ def reached_after_expiry(
 ) -> tuple[md.Bar, datetime] | None:
     """The first of `bars` (in time order) that reached an expired day or gtd order inside its
     time in force: in session, at or after its present terms took effect and before it ran
-    out; with the time it ran out. None when no bar did."""
+    out; with the time it ran out. None when no bar did. Only the bars inside the order's time
+    are looked at (an import of a long history against many expired orders)."""
     end = expiry_time(order, exchange)
     if order.status is not OrderStatus.EXPIRED or end is None:
         return None
     since = terms_since(order)
-    for bar in bars:
-        if since <= bar.time < end and _in_session(exchange, bar.time) and bar_reaches(order, bar):
+    for bar in bars[bisect_left(bars, since, key=_bar_time) :]:
+        if bar.time >= end:
+            break
+        if _in_session(exchange, bar.time) and bar_reaches(order, bar):
             return bar, end
     return None
+
+
+def _bar_time(bar: md.Bar) -> datetime:
+    return bar.time
 
 
 def late_for_expired(store: Store, import_id: int) -> list[LateBar]:

@@ -85,6 +85,22 @@ def commit_unknown(exc: BaseException) -> bool:
     return bool(getattr(exc, "tieout_commit_unknown", False))
 
 
+@contextmanager
+def transaction(conn: Connection) -> Iterator[None]:
+    """`conn.begin()`, whose COMMIT, when a PostgreSQL connection is lost during it, marks the
+    error (commit_unknown): the server may have committed before the connection went. Every
+    write transaction begins here (Store.write, an order file's group commits)."""
+    committing = False
+    try:
+        with conn.begin():
+            yield
+            committing = True  # the body is done: leaving the block commits
+    except database_errors() as exc:
+        if committing and conn.dialect.name == "postgresql" and _lost_at_commit(exc):
+            exc.tieout_commit_unknown = True  # type: ignore[attr-defined]
+        raise
+
+
 def _lost_at_commit(exc: BaseException) -> bool:
     """A failure of a PostgreSQL COMMIT with no answer from the server (no SQLSTATE: the
     connection broke). An error the server sent (a serialization failure, a deferred
@@ -322,18 +338,11 @@ class Store:
         fails, the transaction did not commit.)"""
         with self._connect() as conn:
             conn.info["write"] = True
-            committing = False
-            try:
-                with conn.begin():
-                    if self.dialect == "postgresql":
-                        key = self.lock_key(conn)
-                        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({key})")
-                    yield conn
-                    committing = True  # the body is done: leaving the block commits
-            except database_errors() as exc:
-                if committing and self.dialect == "postgresql" and _lost_at_commit(exc):
-                    exc.tieout_commit_unknown = True  # type: ignore[attr-defined]
-                raise
+            with transaction(conn):
+                if self.dialect == "postgresql":
+                    key = self.lock_key(conn)
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({key})")
+                yield conn
 
     def lock_key(self, conn: Connection) -> int:
         """The book lock's key (PostgreSQL): that of the schema that holds the book's tables

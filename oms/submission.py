@@ -100,7 +100,7 @@ from oms.order_book import (
 )
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
 from oms.schema import PRICED_EACH_INDEX, PRICED_EACH_WHERE, SQLITE_TIME_FORMAT
-from oms.store import Store, bulk_insert, dispose_all, driver_errors
+from oms.store import Store, bulk_insert, dispose_all, driver_errors, transaction
 from oms.values import (
     ZERO,
     AccountId,
@@ -1611,8 +1611,9 @@ def _write_part(
     """The writer thread: one group's rows in one transaction on the pipeline's connection,
     after checking that the book is as the pipeline left it: on SQLite no commit by another
     connection since the pipeline began (PRAGMA data_version, read under the write lock); on
-    both the audit trail ends at `head`, where the group's chain continues."""
-    with conn.begin():
+    both the audit trail ends at `head`, where the group's chain continues. A connection lost
+    during its COMMIT is marked as of unknown outcome (store.transaction)."""
+    with transaction(conn):
         db = Db(conn)
         if version is not None:
             Db.statements += 1

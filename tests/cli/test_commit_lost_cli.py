@@ -28,10 +28,12 @@ class CuttingProxy:
     """Forwards 127.0.0.1:<port> to the PostgreSQL server; on the first connection whose
     client sends the book lock, cuts it at `cut`: "commit" forwards that transaction's COMMIT
     and then closes the client's socket before the server's answer reaches it; "before"
-    closes it instead of forwarding the next statement after the lock."""
+    closes it instead of forwarding the next statement after the lock. `lock`: the statement
+    that marks the connection (an order file's writer takes the session lock, then commits
+    once for it before its first group: `nth` is the COMMIT to cut)."""
 
-    def __init__(self, cut: str) -> None:
-        self.cut = cut
+    def __init__(self, cut: str, lock: bytes = LOCK, nth: int = 1) -> None:
+        self.cut, self.lock, self.nth = cut, lock, nth
         self.done = threading.Event()
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
@@ -50,19 +52,20 @@ class CuttingProxy:
 
     def _up(self, client: socket.socket, server: socket.socket, cutting: threading.Event) -> None:
         locked = False
+        commits = 0
         try:
             while data := client.recv(65536):
                 if not self.done.is_set() and locked:
                     if self.cut == "before":
                         self._close(client, server)
                         return
-                    if b"COMMIT" in data:
+                    if b"COMMIT" in data and (commits := commits + 1) == self.nth:
                         cutting.set()
                         server.sendall(data)
                         time.sleep(0.5)  # the server commits, its answer is not passed on
                         self._close(client, server)
                         return
-                if not self.done.is_set() and LOCK in data:
+                if not self.done.is_set() and self.lock in data:
                     locked = True
                 server.sendall(data)
         except OSError:
@@ -106,9 +109,9 @@ def balance(url: str) -> str:
     return str(doc["balance"])
 
 
-def cut(url: str, where: str, *args: str) -> Result:
+def cut(url: str, where: str, *args: str, lock: bytes = LOCK, nth: int = 1) -> Result:
     """`tieout ARGS` on the book at `url` through a proxy that cuts its connection `where`."""
-    proxy = CuttingProxy(where)
+    proxy = CuttingProxy(where, lock, nth)
     try:
         r = Tieout(through(url, proxy)).at("2026-11-24T15:31:00Z")(*args)
     finally:
@@ -152,3 +155,29 @@ def test_an_order_whose_commit_was_cut_is_not_said_to_be_unmade(
     assert "nothing was changed" not in r.err and "may or may not have been made" in r.err
     (order,) = t.ok("order", "list", "--json").json()
     assert order["status"] == "filled"
+
+
+def test_an_order_file_whose_group_commit_was_cut_says_it_may_have_committed(
+    pg_book: str, tmp_path: Path
+) -> None:
+    """A file of more than one group is written by a writer connection holding the book's
+    session lock; its first group's COMMIT is cut (the second COMMIT on that connection: the
+    first is the lock's own). The group is in the book: the message must not say otherwise."""
+    t = Tieout(pg_book).at("2026-11-24T15:30:00Z")
+    t.ok("instrument", "add", "AAA", "--exchange", "24/7", "--currency", "USD")
+    t.ok("cash", "deposit", "A", "100000000")
+    bars = tmp_path / "bars.csv"
+    bars.write_text(
+        "time,symbol,open,high,low,close,volume\n2026-11-24T15:29:00Z,AAA,10,10,10,10,100\n"
+    )
+    rows = "".join(f"A,AAA,buy,{i + 1}\n" for i in range(1500))
+    orders = tmp_path / "orders.csv"
+    orders.write_text("account,symbol,side,qty\n" + rows)
+    t.ok("md", "import", str(bars))
+    r = cut(pg_book, "commit", "order", "submit", "--file", str(orders),
+            lock=b"pg_advisory_lock(", nth=2)  # fmt: skip
+    assert r.code == 1
+    err = " ".join(r.err.split())
+    assert "whether that transaction committed is unknown" in err
+    assert "nothing was changed" not in err
+    assert len(t.ok("order", "list", "--json").json()) == 1000  # the cut group did commit

@@ -107,3 +107,23 @@ def test_a_backfilled_bar_that_reached_a_resting_order_is_named(
         }
     ]
     assert show(t, gtc["order_id"])["status"] == "new"
+
+
+def test_a_stop_triggered_after_a_backfilled_bar_is_judged_untriggered_by_it(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """A buy stop at 102 triggers (and fills in part) on the bar of 15:10. A backfilled bar of
+    15:05 that never traded through 102 could not have filled it: not named (a re-review saw it
+    named, a triggered stop filling at any bar's open). One of 15:08 that did trade through
+    the stop is."""
+    stop = submit(book, "--side", "buy", "--qty", "100", "--type", "stop", "--stop", "102",
+                  "--tif", "gtc")  # fmt: skip
+    t = book.at("2026-11-26T16:00:00Z")
+    first = bars(t, tmp_path, "b1.csv", "2026-11-26T15:10:00Z,101,103,101,103,20")
+    assert first["paper_orders_filled"] == 1
+    below = bars(t, tmp_path, "b2.csv", "2026-11-26T15:05:00Z,100,100.5,99.5,100,5000")
+    assert below["late_bars"] == []
+    through = bars(t, tmp_path, "b3.csv", "2026-11-26T15:08:00Z,101,103,101,102,5000")
+    assert [(x["order_id"], x["why"]) for x in through["late_bars"]] == [
+        (stop["order_id"], "backfilled")
+    ]

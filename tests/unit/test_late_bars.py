@@ -6,8 +6,8 @@ from decimal import Decimal as D
 
 from oms.marketdata import Bar
 from oms.order_book import reached_after_expiry
-from oms.orders import AcknowledgeOrder, Expire, Order, decide
-from oms.values import TimeInForce
+from oms.orders import AcknowledgeOrder, ApplyFill, Expire, Order, decide
+from oms.values import ExecId, OrdType, TimeInForce
 from tests.unit.test_orders import submit
 
 PLACED = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # a Tuesday, XNYS in session
@@ -23,6 +23,10 @@ def gtd_order(expired: bool = True) -> Order:
     if expired:
         order = decide(order, Expire(reason="gtd"), CLOSE, "ops").order
     return order
+
+
+def ohlc(at: datetime, open_: str, high: str, low: str) -> Bar:
+    return Bar("XYZ", at, D(open_), D(high), D(low), D(open_), D("1000"))
 
 
 def bar(at: datetime, low: str) -> Bar:
@@ -51,3 +55,21 @@ def test_bars_before_the_order_or_after_its_close_are_not_its_own() -> None:
 def test_a_live_order_is_not_late_for_anything() -> None:
     bars = [bar(datetime(2026, 11, 25, 16, 0, tzinfo=UTC), "97")]
     assert reached_after_expiry(gtd_order(expired=False), "XNYS", bars) is None
+
+
+def test_a_stop_is_judged_as_it_stood_at_the_bar() -> None:
+    """A buy stop at 102 that a fill at 16:00 triggered: a bar of 15:00 that never traded
+    through 102 did not reach it; one that did, did."""
+    command = submit(
+        "10", type=OrdType.STOP, limit=None, stop="102", tif=TimeInForce.GTD,
+        expire_at=date(2026, 11, 25), venue="paper",
+    )  # fmt: skip
+    order = decide(None, command, PLACED, "ops").order
+    order = decide(order, AcknowledgeOrder(), PLACED, "ops").order
+    at = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
+    order = decide(order, ApplyFill(ExecId("F1"), D("2"), D("103")), at, "ops").order
+    order = decide(order, Expire(reason="gtd"), CLOSE, "ops").order
+    below = ohlc(datetime(2026, 11, 25, 15, 0, tzinfo=UTC), "100", "100.5", "99.5")
+    through = ohlc(datetime(2026, 11, 25, 15, 30, tzinfo=UTC), "101", "103", "101")
+    assert reached_after_expiry(order, "XNYS", [below]) is None
+    assert reached_after_expiry(order, "XNYS", [below, through]) == (through, CLOSE)
