@@ -710,8 +710,9 @@ _LIVE_BUYS = (
 
 
 # the statuses of an order that may have a replace open: pending_replace, and pending_cancel
-# (a cancel chained behind a replace: orders.PendingRequest.under)
-_REPLACE_MAY_BE_OPEN = (OrderStatus.PENDING_REPLACE.value, OrderStatus.PENDING_CANCEL.value)
+# (a cancel chained behind a replace: orders.PendingRequest.under); its hold is read from its
+# stored value (live_buy_holds, oms.submission's priced-each query)
+REPLACE_MAY_BE_OPEN = (OrderStatus.PENDING_REPLACE.value, OrderStatus.PENDING_CANCEL.value)
 
 
 def live_buy_holds(
@@ -741,7 +742,7 @@ def live_buy_holds(
     with localcontext(lots.CONTEXT):
         for order_id, symbol, status, leaves, limit, stop, venue, cum in rows:
             charged = charging and venue == PAPER
-            if status in _REPLACE_MAY_BE_OPEN or (charged and cum > 0):
+            if status in REPLACE_MAY_BE_OPEN or (charged and cum > 0):
                 # a replace's new terms count too (also one under a chained cancel); the paper
                 # commission counts what filled already
                 whole.append(order_id)
@@ -3600,13 +3601,7 @@ def _fill_resting(
     late: list[LateBar] | None,
 ) -> list[Order]:
     with store.read() as conn:
-        mb = market_bars.c
-        bars = [
-            md.Bar(r.symbol, r.time, r.open, r.high, r.low, r.close, r.volume)
-            for r in conn.execute(
-                select(market_bars).where(mb.import_id == import_id).order_by(mb.time, mb.symbol)
-            )
-        ]
+        bars = _import_bars(conn, import_id)
         terms = paper.load_terms(conn)
     # the orders filled, once their bar committed (`touched`: also a caller's, which keeps
     # what committed when a later bar fails)
@@ -3643,9 +3638,7 @@ def _fill_resting(
                 late_in_bar = [
                     LateBar(order.order_id, order.symbol, bar.time, "backfilled")
                     for order in resting
-                    if terms_since(order) <= bar.time
-                    and not expiry_due(order, inst.exchange, bar.time)
-                    and bar_reaches(order, bar)
+                    if _the_orders_bar(order, inst.exchange, bar) and bar_reaches(order, bar)
                 ]
                 resting = []
             # the venue's share of the bar, for all its resting orders together (oldest first),
@@ -3662,10 +3655,7 @@ def _fill_resting(
             cycle: int | None = None  # the exchange's settlement cycle, read once in this bar
             for order in resting:
                 assert inst is not None
-                if bar.time < terms_since(order) or expiry_due(order, inst.exchange, bar.time):
-                    # a bar before the order's present terms (placed or last amended), or
-                    # after its time in force ran out (expire-due may not have run yet), is
-                    # not the order's to fill
+                if not _the_orders_bar(order, inst.exchange, bar):
                     continue
                 price = bar_fill_price(order, bar)
                 if price is None:
@@ -3809,13 +3799,8 @@ def late_for_expired(store: Store, import_id: int) -> list[LateBar]:
     """The paper orders an import's bars reached after `order expire-due` had expired them
     (reached_after_expiry): one LateBar an order, its first such bar."""
     with store.read() as conn:
-        mb, o = market_bars.c, orders_table.c
-        bars = [
-            md.Bar(r.symbol, r.time, r.open, r.high, r.low, r.close, r.volume)
-            for r in conn.execute(
-                select(market_bars).where(mb.import_id == import_id).order_by(mb.time, mb.symbol)
-            )
-        ]
+        o = orders_table.c
+        bars = _import_bars(conn, import_id)
         if not bars:
             return []
         by_symbol: dict[str, list[md.Bar]] = {}
@@ -3845,6 +3830,24 @@ def late_for_expired(store: Store, import_id: int) -> list[LateBar]:
             bar, end = found
             late.append(LateBar(order.order_id, order.symbol, bar.time, "expired", end))
     return late
+
+
+def _import_bars(conn: Connection, import_id: int) -> list[md.Bar]:
+    """The bars an import stored, in time order (then by symbol)."""
+    mb = market_bars.c
+    return [
+        md.Bar(r.symbol, r.time, r.open, r.high, r.low, r.close, r.volume)
+        for r in conn.execute(
+            select(market_bars).where(mb.import_id == import_id).order_by(mb.time, mb.symbol)
+        )
+    ]
+
+
+def _the_orders_bar(order: Order, exchange: str, bar: md.Bar) -> bool:
+    """Whether a bar is the order's to fill by its time: not before the order's present terms
+    (placed or last amended), nor after its time in force ran out (expire-due may not have run
+    yet)."""
+    return terms_since(order) <= bar.time and not expiry_due(order, exchange, bar.time)
 
 
 def _backfilled(conn: Connection, bar: md.Bar, import_id: int) -> bool:

@@ -77,6 +77,7 @@ from oms.interrupts import die_with, interrupts_held
 from oms.order_book import (
     EXECUTION_COLUMNS,
     PAPER,
+    REPLACE_MAY_BE_OPEN,
     OrderRequest,
     RiskRejected,
     Submitted,
@@ -456,11 +457,10 @@ _TOTALS_SQL = (
     "SELECT t.symbol, t.side, t.open_qty, t.held, t.open_places, t.held_places, i.currency"
     " FROM order_totals t JOIN instruments i ON i.symbol = t.symbol WHERE t.account = ?"
 )
+_REPLACING = ", ".join(f"'{s}'" for s in REPLACE_MAY_BE_OPEN)  # a replace may be open
 _PRICED_EACH = (
     "SELECT orders.symbol, leaves_qty, limit_price, stop_price, i.currency,"
-    # (a replace may be open: pending_replace, or under a cancel chained behind it)
-    f" CASE WHEN status IN ('{OrderStatus.PENDING_REPLACE.value}',"
-    f" '{OrderStatus.PENDING_CANCEL.value}') THEN state END, venue,"
+    f" CASE WHEN status IN ({_REPLACING}) THEN state END, venue,"
     " cum_qty, order_id"
     " FROM orders{indexed} JOIN instruments i ON i.symbol = orders.symbol"
     f" WHERE account = ? AND {PRICED_EACH_WHERE}"
