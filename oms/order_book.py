@@ -248,17 +248,11 @@ def command_payload(command: Any, submitted: str | None = None) -> str:
     if kind is SubmitOrder:
         terms = submitted_text(command) if submitted is None else submitted
         return f'{{"command":"SubmitOrder","terms":{terms}}}'
-    if kind is orders.ApplyFill:
-        return _STATE_JSON(
-            {
-                "command": "ApplyFill",
-                "terms": {
-                    "exec_id": command.exec_id,
-                    "price": dec_str(command.price),
-                    "quantity": dec_str(command.quantity),
-                    "reason": command.reason,
-                },
-            }
+    if kind is orders.ApplyFill:  # its terms' names in sorted order, as canonical_json
+        return (
+            f'{{"command":"ApplyFill","terms":{{"exec_id":{_json_str(command.exec_id)},'
+            f'"price":"{dec_str(command.price)}","quantity":"{dec_str(command.quantity)}",'
+            f'"reason":{_opt_str(command.reason)}}}}}'
         )
     if kind in _REASON_ONLY_KINDS:
         key = command  # frozen and hashable; equal only to a command of its own class
