@@ -676,9 +676,14 @@ def _order_reservation(
     return total
 
 
-def _last_close(conn: Connection, symbol: str) -> Decimal | None:
-    last = md_book.last_price(conn, symbol)
+def _last_close(conn: Connection, symbol: str, through: datetime | None = None) -> Decimal | None:
+    """The symbol's last price: the close of its latest bar (at or before `through`, when
+    given: times are kept to the microsecond)."""
+    last = md_book.last_price(conn, symbol, None if through is None else through + _MICROSECOND)
     return last[0] if last else None
+
+
+_MICROSECOND = timedelta(microseconds=1)
 
 
 # the live buy orders of an account in a currency (live_buy_holds)
@@ -714,12 +719,14 @@ def live_buy_holds(
     account: str,
     currency: str,
     last_of: dict[str, Decimal | None] | None = None,
+    through: datetime | None = None,
 ) -> dict[str, Decimal]:
     """The cash each live buy order of the account in instruments that trade in `currency`
     holds (order_reservation), by order id, read from every such order: from its columns,
     or from its stored value while a replace is pending or when the paper commission counts
     what filled already. Their sum is reserved_cash (read from the order totals instead).
-    `last_of`: the last price of each symbol, as read so far (filled in as needed)."""
+    `last_of`: the last price of each symbol, as read so far (filled in as needed); `through`:
+    the last price as it stood then (a bar being worked: not a later bar's of the same import)."""
     held: dict[str, Decimal] = {}
     rows = conn.execute(_LIVE_BUYS, {"b_account": account, "b_currency": currency})
     buffer = risk_limits.load_limits(conn).market_buffer_pct
@@ -730,7 +737,7 @@ def live_buy_holds(
 
     def last(symbol: str) -> Decimal | None:
         if symbol not in known:
-            known[symbol] = _last_close(conn, symbol)
+            known[symbol] = _last_close(conn, symbol, through)
         return known[symbol]
 
     with localcontext(lots.CONTEXT):
@@ -3600,6 +3607,7 @@ def _fill_resting(
     # the orders filled, once their bar committed (`touched`: also a caller's, which keeps
     # what committed when a later bar fails)
     touched = {} if touched is None else touched
+    outside: set[str] = set()  # the orders a bar outside the session reached (said once)
     for n, bar in enumerate(bars, 1):
         in_bar: dict[str, Order] = {}
         late_in_bar: list[LateBar] = []
@@ -3623,7 +3631,18 @@ def _fill_resting(
             ]
             inst = book.get_instrument(conn, bar.symbol) if resting else None
             if inst is not None and not _in_session(inst.exchange, bar.time):
-                resting = []  # the venue trades only in session: a bar outside it fills nothing
+                # the venue trades only in session: a bar outside it fills nothing (said for
+                # each order such a bar reached, once an import: daily bars stamped at
+                # midnight would otherwise never fill an exchange's orders, unseen)
+                late_in_bar = [
+                    LateBar(order.order_id, order.symbol, bar.time, "outside_session")
+                    for order in resting
+                    if order.order_id not in outside
+                    and _the_orders_bar(order, inst.exchange, bar)
+                    and bar_reaches(order, bar)
+                ]
+                outside.update(x.order_id for x in late_in_bar)
+                resting = []
             if resting and _backfilled(conn, bar, import_id):
                 # a bar older than one an earlier import brought (history filled in late):
                 # the venue's time only goes forward, so it fills and triggers nothing (a stop
@@ -3644,7 +3663,7 @@ def _fill_resting(
                 if inst is not None
                 else Decimal(0)
             )
-            holds = _BarHolds(conn)  # the cash accounts' holds, read once in this bar
+            holds = _BarHolds(conn, bar.time)  # the cash accounts' holds, read once in this bar
             cash_accounts: dict[str, bool] = {}
             cycle: int | None = None  # the exchange's settlement cycle, read once in this bar
             for order in resting:
@@ -3712,15 +3731,16 @@ def _fill_resting(
 @dataclass(frozen=True, slots=True)
 class LateBar:
     """A bar that reached a paper order's price (its limit, or its stop) inside the order's
-    time in force, and that the paper venue did not work for it because it came too late: the
-    order had expired (`order expire-due` ran before the bar was imported), or an earlier
-    import had brought a later bar of the symbol (the venue's time only goes forward). Not an
-    error: the import stands; said so that a fill the data allowed is never lost unseen."""
+    time in force, and that the paper venue did not work for it: it came too late (the order
+    had expired, `order expire-due` having run before the bar was imported; or an earlier
+    import had brought a later bar of the symbol: the venue's time only goes forward), or its
+    time is outside the exchange's session (the venue trades only in session). Not an error:
+    the import stands; said so that a fill the data seemed to allow is never lost unseen."""
 
     order_id: str
     symbol: str
     bar_time: datetime
-    why: str  # "expired" | "backfilled"
+    why: str  # "expired" | "backfilled" | "outside_session"
     expired_at: datetime | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -3740,6 +3760,12 @@ class LateBar:
                 f"{bar}, which `order expire-due` expired at {utc_iso(self.expired_at)} before "
                 "the bar was imported: not filled (import a session's bars before the expiry "
                 "job runs)"
+            )
+        if self.why == "outside_session":
+            return (
+                f"{bar} outside its exchange's session: the paper venue trades only in "
+                "session, so it was not filled (a bar's time is its start: daily bars stamped "
+                "at midnight never fill an exchange's orders)"
             )
         return (
             f"{bar}, but an earlier import brought a later bar of {self.symbol}: the paper "
@@ -3865,11 +3891,13 @@ class _BarHolds:
     fills change them (`changed`), so that each fill asks for the sum of the older orders'
     holds without reading every older order again (RankedSums: the same sum, in log time).
     Within the transaction only the bar's fills change an order: a trigger (ExecType L)
-    changes no hold, the last price no longer moves (the import's bars are in), and the risk
-    limits and paper terms are read once here."""
+    changes no hold, and the risk limits and paper terms are read once here. The last price a
+    hold is priced at is as it stood at the bar's time (`through`): a later bar of the same
+    import is the future (the same bars filled otherwise as one file than as one file each)."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, through: datetime) -> None:
         self.conn = conn
+        self.through = through
         self._by: dict[tuple[str, str], RankedSums] = {}
         self._limits: tuple[Decimal, paper.PaperTerms] | None = None
         self._last: dict[str, Decimal | None] = {}  # each symbol's last price, read once
@@ -3878,13 +3906,13 @@ class _BarHolds:
         key = (account, currency)
         found = self._by.get(key)
         if found is None:
-            held = live_buy_holds(self.conn, account, currency, self._last)
+            held = live_buy_holds(self.conn, account, currency, self._last, self.through)
             found = self._by[key] = RankedSums(held)
         return found
 
     def _last_close(self, symbol: str) -> Decimal | None:
         if symbol not in self._last:
-            self._last[symbol] = _last_close(self.conn, symbol)
+            self._last[symbol] = _last_close(self.conn, symbol, self.through)
         return self._last[symbol]
 
     def older(self, order: Order, currency: str) -> Decimal:

@@ -127,3 +127,46 @@ def test_a_stop_triggered_after_a_backfilled_bar_is_judged_untriggered_by_it(
     assert [(x["order_id"], x["why"]) for x in through["late_bars"]] == [
         (stop["order_id"], "backfilled")
     ]
+
+
+def test_a_bar_outside_the_session_that_reaches_an_order_is_named(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """The paper venue trades only in session, so a daily bar stamped at midnight UTC never
+    fills an NYSE order: it used to be passed over without a word (`paper_orders_filled` 0,
+    `late_bars` empty). Each order such a bar reached is now named, once an import; a bar in
+    session fills it as before."""
+    book.ok("instrument", "add", "AAPL", "--exchange", "XNYS", "--currency", "USD")
+    head = "time,symbol,open,high,low,close,volume\n"
+    book.ok("md", "import", write(tmp_path / "a0.csv", head
+            + "2026-11-24T20:00:00Z,AAPL,100,100,100,100,5000000\n"))  # fmt: skip
+    placed = book.at("2026-11-24T20:01:00Z")  # Tuesday, in session
+    order = placed.ok("order", "submit", "--account", "A", "--symbol", "AAPL", *LIMIT[:-1],
+                      "99", "--tif", "gtc", "--json").json()  # fmt: skip
+    night = book.at("2026-11-25T01:00:00Z")
+    f = write(tmp_path / "daily.csv", head
+              + "2026-11-25T00:00:00Z,AAPL,100,101,95,97,5000000\n"  # a daily bar, at midnight
+              + "2026-11-25T00:30:00Z,AAPL,97,97,94,96,5000000\n"  # reaches it again: said once
+              + "2026-11-25T00:40:00Z,AAPL,100,101,99.5,100,5000000\n")  # fmt: skip
+    r = night.ok("md", "import", f, "--json")
+    done = r.json()
+    assert done["paper_orders_filled"] == 0
+    assert done["late_bars"] == [
+        {
+            "order_id": order["order_id"],
+            "symbol": "AAPL",
+            "bar_time": "2026-11-25T00:00:00.000000Z",
+            "why": "outside_session",
+            "expired_at": None,
+        }
+    ]
+    assert (
+        f"the bar of AAPL at 2026-11-25T00:00:00.000000Z reached {order['order_id']} outside "
+        "its exchange's session: the paper venue trades only in session, so it was not filled"
+    ) in " ".join(r.err.split())
+    assert show(night, order["order_id"])["status"] == "new"
+    day = book.at("2026-11-25T15:05:00Z")
+    f = write(tmp_path / "in.csv", head + "2026-11-25T15:00:00Z,AAPL,99,99,98,98.5,5000000\n")
+    done = day.ok("md", "import", f, "--json").json()
+    assert (done["paper_orders_filled"], done["late_bars"]) == (1, [])
+    assert show(day, order["order_id"])["status"] == "filled"
