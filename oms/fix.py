@@ -287,6 +287,14 @@ def command(report: Report) -> orders.Command:
             return orders.RejectCancel(reason=reason)
         raise BadInput("CxlRejResponseTo (434)", f"{to!r} must be 1 (cancel) or 2 (cancel/replace)")
     exec_type = ExecType.from_fix(_need(report, 150, "ExecType"))
+    if not report.get(17):
+        # FIX 4.4 requires it on every ExecutionReport: it is what tells a report applied
+        # already (a file applied again) from a new one, which would otherwise apply again
+        raise BadInput(
+            "ExecID (17)",
+            "is missing (FIX 4.4 requires it on every ExecutionReport: without it a report "
+            "applied already cannot be told from a new one)",
+        )
     new_id = report.get(11)
     if exec_type is ExecType.NEW:
         return orders.AcknowledgeOrder(reason=reason)
@@ -327,7 +335,7 @@ def command(report: Report) -> orders.Command:
             limit_price=_dec(report, 44, "Price", required=False),
             reason=reason,
         )
-    exec_id = ExecId(_need(report, 17, "ExecID"))
+    exec_id = ExecId(report.get(17) or "")  # (present: checked above)
     if exec_type is ExecType.TRADE:
         return orders.ApplyFill(
             exec_id, _amount(report, 32, "LastQty"), _amount(report, 31, "LastPx"), reason=reason

@@ -338,3 +338,27 @@ def test_a_line_that_is_not_utf8_is_refused_alone(book: Tieout, tmp_path: Path) 
     assert "not UTF-8 text: byte 0xe9" in doc["problems"][0]["reason"]
     assert (shown(book, "X1")["status"], shown(book, "X1")["cum_qty"]) == ("partially_filled", "1")
     assert [e["payload"]["line"] for e in refused_events(book, tmp_path)] == [2]
+
+
+def test_a_report_without_exec_id_is_refused(book: Tieout, tmp_path: Path) -> None:
+    """FIX 4.4 requires ExecID (17) on every ExecutionReport. A report without it was applied,
+    and applied again each time its file was (nothing tells it from a new one): a drop copy
+    applied twice left a working order suspended, and the venue's next fill was refused."""
+    external(book, "X1")
+    lines = (
+        "35=8|11=X1|17=A0|150=0|39=0",
+        "35=8|11=X1|150=9|39=9",
+        "35=8|11=X1|150=3|39=3",
+    )
+    for _ in range(2):  # the same file, applied again: the same answer, the book unchanged
+        r = apply(book, tmp_path, "drop.fix", *lines)
+        assert r.code == 3, r.err
+        refused = r.json()["problems"]
+        assert [(x["line"], x["field"]) for x in refused] == [(2, "17"), (3, "17")], refused
+        assert "ExecID (17): is missing (FIX 4.4 requires it on every ExecutionReport" in (
+            refused[0]["reason"]
+        ), refused
+        assert shown(book, "X1")["status"] == "new"
+    fill = apply(book, tmp_path, "fill.fix", "35=8|11=X1|17=E1|150=F|39=1|32=2|31=100")
+    assert fill.code == 0, fill.err
+    assert shown(book, "X1")["cum_qty"] == "2"
