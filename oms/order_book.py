@@ -676,6 +676,19 @@ def _order_reservation(
     return total
 
 
+def open_quantity(order: Order) -> Decimal:
+    """What a live order may still trade, as order_totals keep it for the position limit and a
+    cash account's short-sale check: its leaves, and while a replace is open (pending_replace,
+    or under a chained cancel) the larger of that and the replace's leaves (the venue may
+    accept the replace: until it answers, either may trade), as order_reservation holds cash
+    for it. Pure."""
+    p = None if order.pending is None else order.pending.replace
+    if p is None or p.quantity is None:
+        return order.leaves_qty
+    with localcontext(lots.CONTEXT):
+        return max(order.leaves_qty, p.quantity - order.cum_qty)
+
+
 def _last_close(conn: Connection, symbol: str, through: datetime | None = None) -> Decimal | None:
     """The symbol's last price: the close of its latest bar (at or before `through`, when
     given: times are kept to the microsecond)."""
@@ -790,17 +803,18 @@ def standing(
     order: Order | None, terms: paper.PaperTerms, *, currency: str
 ) -> tuple[Decimal | None, Decimal | None]:
     """What an order adds to its account's order_totals row (its symbol and side): the open
-    quantity (a live order's leaves) and the cash held (a live buy's order_reservation in its
-    instrument's `currency`, unless priced_each: a limit or stop-limit order's does not depend
-    on the market); None where it adds nothing (a finished order; a sale or an order priced
-    each time holds nothing kept). Pure."""
+    quantity (a live order's open_quantity: its leaves, or an open replace's if more) and the
+    cash held (a live buy's order_reservation in its instrument's `currency`, unless
+    priced_each: a limit or stop-limit order's does not depend on the market); None where it
+    adds nothing (a finished order; a sale or an order priced each time holds nothing kept).
+    Pure."""
     if order is None or not order.live:
         return None, None
     if order.side is not Side.BUY or priced_each(order):
-        return order.leaves_qty, None
+        return open_quantity(order), None
     with localcontext(lots.CONTEXT):
         held = order_reservation(order, _no_last, Decimal(0), terms, currency=currency)
-    return order.leaves_qty, held
+    return open_quantity(order), held
 
 
 def _places(value: Decimal) -> int:
@@ -1060,7 +1074,7 @@ def _account_state(
     without: Order | None = None,
 ) -> risk.AccountState:
     """The account for the risk checks (as a submission sees it: oms.submission); `without`
-    leaves one live order out (its reservation and leaves), for checking a replace of it."""
+    leaves one live order out (its reservation and open quantity), for checking a replace of it."""
     from oms import submission  # builds on this module
 
     del limits  # the group reads the same settings in the same transaction
@@ -1072,7 +1086,7 @@ def _account_state(
         state = group.account_state(acct, req)
         if without is None or not without.live:
             return state
-        leaves = without.leaves_qty
+        leaves = open_quantity(without)
         if without.side is Side.BUY:
             return dataclasses.replace(
                 state,

@@ -79,6 +79,31 @@ def test_the_migration_fills_the_totals_from_the_live_orders(
         assert order_book.totals_drift(conn) == []
 
 
+def test_the_open_quantity_of_an_open_replace_is_made_again_by_its_migration(
+    store: Store, tmp_path: Path
+) -> None:
+    """Revision 0017 counts an order with a replace open at the larger of its leaves and the
+    replace's (order_book.open_quantity): a book whose totals counted the leaves only (as
+    before it) is made again on upgrade."""
+    ctx = _book(store, tmp_path)
+    order_id = _order(store, ctx, Side.SELL, 50, 110, venue="XBRK")
+    drop = tmp_path / "ack.fix"
+    drop.write_text(f"35=8|11={order_id}|17=E0|150=0|39=0\n")
+    assert order_book.apply_reports(store, ctx, str(drop)).applied == 1
+    order_book.amend(store, ctx, order_id, quantity=Decimal(80), new_client_order_id="R1")
+    with store.read() as conn:
+        assert order_book.stored_totals(conn)[("A1", "COIN", "sell")].shown()[0] == 80
+    with store.engine.begin() as conn:  # the totals as the code before 0017 kept them
+        conn.execute(order_totals.update().values(open_qty=Decimal(50)))
+        assert order_book.totals_drift(conn) != []
+        command.downgrade(alembic_config(conn), "0016")
+    with store.engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "head")
+    with store.read() as conn:
+        assert order_book.totals_drift(conn) == []
+        assert order_book.stored_totals(conn)[("A1", "COIN", "sell")].shown()[0] == 80
+
+
 def test_a_drift_is_found_and_named(store: Store, tmp_path: Path) -> None:
     ctx = _book(store, tmp_path)
     _resting(store, ctx, 2)

@@ -13,8 +13,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oms import paper
-from oms.order_book import Total, order_reservation, priced_each, standing
-from oms.orders import AcceptCancel, AcknowledgeOrder, Order, OrderStatus, RequestReplace
+from oms.order_book import Total, open_quantity, order_reservation, priced_each, standing
+from oms.orders import (
+    AcceptCancel,
+    AcknowledgeOrder,
+    ClientOrderId,
+    Order,
+    OrderStatus,
+    RequestCancel,
+    RequestReplace,
+)
 from oms.schema import LIVE_ORDER_STATUSES, PRICED_EACH_WHERE
 from oms.values import OrdType, Side
 from tests.unit.test_orders import apply, fill, submit
@@ -85,7 +93,25 @@ def test_a_buy_with_a_replace_pending_is_priced_each_time() -> None:
     order = apply([RequestReplace(quantity=D(200), limit_price=D(60))], resting("100"))
     assert order.status is OrderStatus.PENDING_REPLACE
     assert priced_each(order)
-    assert standing(order, FREE, currency="USD") == (D(100), None)
+    # open: the larger of its leaves and the replace's (the venue may accept it)
+    assert standing(order, FREE, currency="USD") == (D(200), None)
+
+
+@pytest.mark.parametrize(("side", "new_qty", "open_qty"), [
+    (Side.SELL, "200", "200"),  # up: what the replace may trade
+    (Side.SELL, "50", "100"),  # down: what the order may still trade until the venue answers
+    (Side.BUY, "30", "100"),
+])
+def test_an_open_replace_counts_the_larger_quantity(
+    side: Side, new_qty: str, open_qty: str
+) -> None:
+    order = apply([RequestReplace(quantity=D(new_qty))], resting("100", side=side, limit="50"))
+    assert open_quantity(order) == D(open_qty)
+    assert standing(order, FREE, currency="USD")[0] == D(open_qty)
+    # a cancel chained behind it (pending_cancel): the replace is still open
+    chained = apply([RequestCancel(new_client_order_id=ClientOrderId("X9"))], order)
+    assert chained.status is OrderStatus.PENDING_CANCEL
+    assert open_quantity(chained) == D(open_qty)
 
 
 def test_a_sale_holds_no_cash_but_is_open() -> None:
