@@ -290,7 +290,8 @@ def book_view(store: Store, now: datetime) -> dict[str, Any]:
             open_qty: dict[tuple[str, str], Decimal] = {}
             for o in live:
                 key = (str(o.symbol), o.side.value)
-                open_qty[key] = open_qty.get(key, Decimal(0)) + o.leaves_qty
+                # its leaves, or an open replace's if more (the venue may accept it)
+                open_qty[key] = open_qty.get(key, Decimal(0)) + order_book.open_quantity(o)
             held = {line.position.symbol: line.position.quantity for line in positions(conn, acct)}
             out[acct] = {
                 "cash": cash,
