@@ -25,8 +25,11 @@ as a ``RiskFailure(code, message)``; the codes (``RiskCode``) are stable strings
   session today (``None``: weekend, holiday) is closed.
 - ``no_reference_price`` / ``stale_price``: a market order fails closed without a reference
   price, or when the reference is older than ``max_price_age`` (``now - time > max age``;
-  exactly at the age passes). Other order types carry their own price and are not refused for
-  a missing or old reference.
+  exactly at the age passes). A stop order (no limit) fills at the market once triggered, so
+  it fails closed without a reference price too (its stop is a trigger level, not a bound on
+  what it pays: a buy stop at 0.01 was sized at 0.01); an old reference sizes it (the higher of
+  its stop and that price), so that a gtc stop may be entered overnight. Limit and stop-limit
+  orders carry their own price and are not refused for a missing or old reference.
 - ``tick_size``: limit and stop prices must be whole multiples of the tick size.
 - ``lot_size``: the quantity must be a whole multiple of the lot size.
 - ``max_quantity`` / ``max_notional`` (fat finger): quantity and quantity x price at most the
@@ -508,6 +511,14 @@ def check(
             add(RiskFailure(RiskCode.RESTRICTED, f"restricted: {sym} is on the restricted list"))
         if not _open(market, now) and (kind is OrdType.MARKET or not order.tif.rests):
             add(_market_closed(order, market, now))
+        if ref is None and kind is OrdType.STOP:
+            add(
+                RiskFailure(
+                    RiskCode.NO_REFERENCE_PRICE,
+                    "no reference price: a stop order fills at the market once triggered and "
+                    f"needs a reference price for {sym} to be sized at; there is none",
+                )
+            )
         if kind is OrdType.MARKET:
             if ref is None:
                 add(

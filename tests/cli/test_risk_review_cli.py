@@ -352,3 +352,30 @@ def test_a_cap_in_a_currency_no_instrument_trades_in_is_pointed_out(book: Tieout
     assert "instruments trade in USD" in r.err
     usd = book.ok("risk", "set", "max-notional.usd", "2000000")
     assert "note: no instrument" not in usd.err
+
+
+def test_a_stop_order_needs_a_reference_price(book: Tieout, tmp_path: Path) -> None:
+    """A stop order fills at the market once triggered: without a price for its symbol a buy
+    stop at 0.01 was sized at 0.01 (a hold of 210 for 20,000), passed the notional cap, and
+    filled at 100 for 2,000,000. It now fails closed, as a market order does; a stop-limit
+    (its limit bounds what it pays) and a stop once a price is known pass."""
+    book.ok("instrument", "add", "NEWCO", "--exchange", "24/7", "--currency", "USD")
+    args = ("order", "submit", "--account", "A1", "--symbol", "NEWCO", "--tif", "gtc")
+    for side in ("buy", "sell"):
+        r = book(*args, "--side", side, "--qty", "20000", "--type", "stop", "--stop", "0.01",
+                 "--json")  # fmt: skip
+        assert r.code == 4, r.out
+        assert r.json()["risk_codes"] == ["no_reference_price"], r.out
+        assert "a stop order fills at the market once triggered" in r.err, r.err
+    ok = book.ok(*args, "--side", "buy", "--qty", "10", "--type", "stop_limit", "--stop", "1",
+                 "--limit", "1.5", "--json").json()  # fmt: skip
+    assert ok["status"] == "new"
+    at = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    book.ok("md", "import", write(tmp_path / "newco.csv", "time,symbol,open,high,low,close,"
+                                  f"volume\n{at},NEWCO,100,100,100,100,10000000\n"))  # fmt: skip
+    r = book(*args, "--side", "buy", "--qty", "20000", "--type", "stop", "--stop", "0.01",
+             "--json")  # fmt: skip
+    assert r.code == 4 and "max_notional" in r.json()["risk_codes"], r.out  # sized at 100 now
+    ok = book.ok(*args, "--side", "buy", "--qty", "10", "--type", "stop", "--stop", "110",
+                 "--json").json()  # fmt: skip
+    assert ok["status"] == "new"

@@ -304,6 +304,25 @@ def test_no_reference_price() -> None:
     assert run(market_order(), m=m).codes == (RiskCode.NO_REFERENCE_PRICE,)
 
 
+def test_a_stop_order_without_a_reference_fails_closed() -> None:
+    """A stop fills at the market once triggered: its stop bounds nothing it pays."""
+    m = market(reference_price=None, reference_time=None)
+    for side in (BUY, SELL):
+        stop = order(side=side, order_type=OrdType.STOP, limit_price=None, stop_price=D("0.01"),
+                     tif=TimeInForce.GTC)  # fmt: skip
+        msg = only(run(stop, m=m), RiskCode.NO_REFERENCE_PRICE)
+        assert msg == (
+            "no reference price: a stop order fills at the market once triggered and needs a "
+            "reference price for AAPL to be sized at; there is none"
+        )
+    stop_limit = order(order_type=OrdType.STOP_LIMIT, stop_price=D("190.25"), tif=TimeInForce.GTC)
+    assert run(stop_limit, m=m).ok  # its limit bounds it
+    old = market(reference_time=NOW - timedelta(days=3))  # an old price sizes it: it may rest
+    stop = order(order_type=OrdType.STOP, limit_price=None, stop_price=D("200"),
+                 tif=TimeInForce.GTC)  # fmt: skip
+    assert run(stop, m=old).ok
+
+
 def test_a_limit_order_without_a_reference_skips_the_collar() -> None:
     m = market(reference_price=None, reference_time=None)
     assert run(order(quantity=D(10), limit_price=D("1900.25")), m=m).ok
