@@ -3621,7 +3621,7 @@ def _fill_resting(
     # the orders filled, once their bar committed (`touched`: also a caller's, which keeps
     # what committed when a later bar fails)
     touched = {} if touched is None else touched
-    outside: set[str] = set()  # the orders a bar outside the session reached (said once)
+    outside: dict[str, LateBar] = {}  # the orders a bar outside the session reached (first)
     for n, bar in enumerate(bars, 1):
         in_bar: dict[str, Order] = {}
         late_in_bar: list[LateBar] = []
@@ -3645,17 +3645,17 @@ def _fill_resting(
             ]
             inst = book.get_instrument(conn, bar.symbol) if resting else None
             if inst is not None and not _in_session(inst.exchange, bar.time):
-                # the venue trades only in session: a bar outside it fills nothing (said for
-                # each order such a bar reached, once an import: daily bars stamped at
-                # midnight would otherwise never fill an exchange's orders, unseen)
-                late_in_bar = [
-                    LateBar(order.order_id, order.symbol, bar.time, "outside_session")
-                    for order in resting
-                    if order.order_id not in outside
-                    and _the_orders_bar(order, inst.exchange, bar)
-                    and bar_reaches(order, bar)
-                ]
-                outside.update(x.order_id for x in late_in_bar)
+                # the venue trades only in session: a bar outside it fills nothing (the orders
+                # it reached are kept, and said at the end: _outside_session)
+                for order in resting:
+                    if (
+                        order.order_id not in outside
+                        and _the_orders_bar(order, inst.exchange, bar)
+                        and bar_reaches(order, bar)
+                    ):
+                        outside[order.order_id] = LateBar(
+                            order.order_id, order.symbol, bar.time, "outside_session"
+                        )
                 resting = []
             if resting and _backfilled(conn, bar, import_id):
                 # a bar older than one an earlier import brought (history filled in late):
@@ -3739,7 +3739,29 @@ def _fill_resting(
         touched.update(in_bar)  # committed
         if late is not None:
             late.extend(late_in_bar)
+    if late is not None and outside:
+        late += _outside_session(store, bars, outside, touched)
     return list(touched.values())
+
+
+def _outside_session(
+    store: Store, bars: Sequence[md.Bar], reached: dict[str, LateBar], filled: dict[str, Order]
+) -> list[LateBar]:
+    """The orders a bar outside its exchange's session reached (`reached`, the first such bar
+    of each) to name: those the import did not fill, in symbols none of whose bars in the
+    import is in session, i.e. bars stamped at a time the venue never trades (daily bars at
+    midnight UTC), which would otherwise never fill an exchange's orders, unseen. A feed with
+    its extended hours has bars in session too: its pre- and after-market bars are not
+    named."""
+    symbols = {x.symbol for x in reached.values()}
+    with store.read() as conn:
+        exchange = {s: book.get_instrument(conn, s).exchange for s in symbols}
+    traded: set[str] = set()  # the symbols with a bar in session (each looked at up to its first)
+    for b in bars:
+        sym = b.symbol
+        if sym in symbols and sym not in traded and _in_session(exchange[sym], b.time):
+            traded.add(sym)
+    return [x for x in reached.values() if x.symbol not in traded and x.order_id not in filled]
 
 
 @dataclass(frozen=True, slots=True)
@@ -3777,9 +3799,10 @@ class LateBar:
             )
         if self.why == "outside_session":
             return (
-                f"{bar} outside its exchange's session: the paper venue trades only in "
-                "session, so it was not filled (a bar's time is its start: daily bars stamped "
-                "at midnight never fill an exchange's orders)"
+                f"{bar} outside its exchange's session, as is every bar of {self.symbol} the "
+                "import brought: the paper venue trades only in session, so it was not filled "
+                "(a bar's time is its start: daily bars stamped at midnight UTC never fill an "
+                "exchange's orders)"
             )
         return (
             f"{bar}, but an earlier import brought a later bar of {self.symbol}: the paper "
@@ -3788,14 +3811,15 @@ class LateBar:
 
 
 def bar_reaches(order: Order, bar: md.Bar) -> bool:
-    """Whether a bar reaches a resting order's price: a fill price (bar_fill_price), or a stop
-    it trades through. A stop or stop-limit order that triggered after the bar's time is
-    judged as it stood then, untriggered: the bar must trade through its stop."""
+    """Whether a bar reaches a resting order's price: a fill price (bar_fill_price), or for an
+    untriggered stop or stop-limit order a stop it trades through (it would trigger it). One
+    that triggered after the bar's time is judged as it stood then, untriggered; one triggered
+    before only by its fill price (a triggered stop-limit by its limit, whatever the stop)."""
     if order.type in (OrdType.STOP, OrdType.STOP_LIMIT):
         since = _triggered_at(order)
         if since is None or bar.time < since:
             return stop_reached(order, bar)
-    return bar_fill_price(order, bar) is not None or stop_reached(order, bar)
+    return bar_fill_price(order, bar) is not None
 
 
 _TRIGGERING = frozenset({orders.Event.ORDER_TRIGGERED, orders.Event.FILL_APPLIED})

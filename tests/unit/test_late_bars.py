@@ -6,7 +6,7 @@ from decimal import Decimal as D
 
 from oms.marketdata import Bar
 from oms.order_book import reached_after_expiry
-from oms.orders import AcknowledgeOrder, ApplyFill, Expire, Order, decide
+from oms.orders import AcknowledgeOrder, ApplyFill, Expire, Order, TriggerOrder, decide
 from oms.values import ExecId, OrdType, TimeInForce
 from tests.unit.test_orders import submit
 
@@ -73,3 +73,21 @@ def test_a_stop_is_judged_as_it_stood_at_the_bar() -> None:
     through = ohlc(datetime(2026, 11, 25, 15, 30, tzinfo=UTC), "101", "103", "101")
     assert reached_after_expiry(order, "XNYS", [below]) is None
     assert reached_after_expiry(order, "XNYS", [below, through]) == (through, CLOSE)
+
+
+def test_a_triggered_stop_limit_is_reached_only_through_its_limit() -> None:
+    """A buy stop-limit (stop 101, limit 101.5) triggered at 15:00: a later bar trading at 102
+    to 103 goes through its stop again but could not fill it (it pays at most 101.5), so it did
+    not reach it; a bar down to 101.5 did."""
+    command = submit(
+        "10", type=OrdType.STOP_LIMIT, limit="101.5", stop="101", tif=TimeInForce.GTD,
+        expire_at=date(2026, 11, 25), venue="paper",
+    )  # fmt: skip
+    order = decide(None, command, PLACED, "ops").order
+    order = decide(order, AcknowledgeOrder(), PLACED, "ops").order
+    order = decide(order, TriggerOrder(), datetime(2026, 11, 25, 15, 0, tzinfo=UTC), "ops").order
+    order = decide(order, Expire(reason="gtd"), CLOSE, "ops").order
+    above = ohlc(datetime(2026, 11, 25, 16, 0, tzinfo=UTC), "102", "103", "102")
+    down = ohlc(datetime(2026, 11, 25, 17, 0, tzinfo=UTC), "102", "102", "101.5")
+    assert reached_after_expiry(order, "XNYS", [above]) is None
+    assert reached_after_expiry(order, "XNYS", [above, down]) == (down, CLOSE)
