@@ -800,21 +800,22 @@ def _no_last() -> Decimal | None:
 
 
 def standing(
-    order: Order | None, terms: paper.PaperTerms, *, currency: str
+    order: Order | None, terms: paper.PaperTerms, *, currency: str, leaves_only: bool = False
 ) -> tuple[Decimal | None, Decimal | None]:
     """What an order adds to its account's order_totals row (its symbol and side): the open
     quantity (a live order's open_quantity: its leaves, or an open replace's if more) and the
     cash held (a live buy's order_reservation in its instrument's `currency`, unless
     priced_each: a limit or stop-limit order's does not depend on the market); None where it
     adds nothing (a finished order; a sale or an order priced each time holds nothing kept).
-    Pure."""
+    `leaves_only`: the open quantity as schema revision 0016 counted it (its downgrade). Pure."""
     if order is None or not order.live:
         return None, None
+    open_qty = order.leaves_qty if leaves_only else open_quantity(order)
     if order.side is not Side.BUY or priced_each(order):
-        return open_quantity(order), None
+        return open_qty, None
     with localcontext(lots.CONTEXT):
         held = order_reservation(order, _no_last, Decimal(0), terms, currency=currency)
-    return open_quantity(order), held
+    return open_qty, held
 
 
 def _places(value: Decimal) -> int:
@@ -905,8 +906,9 @@ def stored_totals(conn: Connection) -> Totals:
     }
 
 
-def computed_totals(conn: Connection) -> Totals:
-    """The order totals as the live orders make them now (reads every live order)."""
+def computed_totals(conn: Connection, *, leaves_only: bool = False) -> Totals:
+    """The order totals as the live orders make them now (reads every live order); `standing`
+    says what `leaves_only` is."""
     terms = paper.load_terms(conn)
     o, i = orders_table.c, instruments_table.c
     out: Totals = {}
@@ -918,7 +920,7 @@ def computed_totals(conn: Connection) -> Totals:
     for state, currency in rows:
         order = load_state(state)
         key = (order.account, order.symbol, order.side.value)
-        added = standing(order, terms, currency=currency)
+        added = standing(order, terms, currency=currency, leaves_only=leaves_only)
         out[key] = out.get(key, Total()).moved((None, None), added)
     return {key: total for key, total in out.items() if not total.empty}
 
@@ -951,13 +953,14 @@ def _total_row(total: Total) -> dict[str, Any]:
     }
 
 
-def rebuild_totals(conn: Connection) -> None:
+def rebuild_totals(conn: Connection, *, leaves_only: bool = False) -> None:
     """Make order_totals again from the live orders (inside the caller's transaction, under the
-    book lock): when the terms they were computed with change, and to fill the table first."""
+    book lock): when the terms they were computed with change, and to fill the table first
+    (`leaves_only`: as schema revision 0016 counted them, for its downgrade)."""
     conn.execute(order_totals.delete())
     rows = [
         {"account": a, "symbol": s, "side": d, **_total_row(total)}
-        for (a, s, d), total in sorted(computed_totals(conn).items())
+        for (a, s, d), total in sorted(computed_totals(conn, leaves_only=leaves_only).items())
     ]
     if rows:
         conn.execute(order_totals.insert(), rows)

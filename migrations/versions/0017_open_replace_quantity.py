@@ -28,5 +28,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Nothing to undo in the schema. (The totals stay as this revision made them: the older
-    code counts an order with a replace open at its leaves, and moves its row by that.)"""
+    from oms import order_book
+
+    # as revision 0016 counts them (an order with a replace open at its leaves): its code moves
+    # an order's row by that, and would drift from totals counted the new way
+    order_book.rebuild_totals(op.get_bind(), leaves_only=True)

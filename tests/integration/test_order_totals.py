@@ -83,8 +83,8 @@ def test_the_open_quantity_of_an_open_replace_is_made_again_by_its_migration(
     store: Store, tmp_path: Path
 ) -> None:
     """Revision 0017 counts an order with a replace open at the larger of its leaves and the
-    replace's (order_book.open_quantity): a book whose totals counted the leaves only (as
-    before it) is made again on upgrade."""
+    replace's (order_book.open_quantity): its downgrade makes the totals again as 0016 counted
+    them (the leaves: the older code moves the rows by that), its upgrade as it counts them."""
     ctx = _book(store, tmp_path)
     order_id = _order(store, ctx, Side.SELL, 50, 110, venue="XBRK")
     drop = tmp_path / "ack.fix"
@@ -93,10 +93,13 @@ def test_the_open_quantity_of_an_open_replace_is_made_again_by_its_migration(
     order_book.amend(store, ctx, order_id, quantity=Decimal(80), new_client_order_id="R1")
     with store.read() as conn:
         assert order_book.stored_totals(conn)[("A1", "COIN", "sell")].shown()[0] == 80
-    with store.engine.begin() as conn:  # the totals as the code before 0017 kept them
-        conn.execute(order_totals.update().values(open_qty=Decimal(50)))
-        assert order_book.totals_drift(conn) != []
+    with store.engine.begin() as conn:  # its downgrade counts them as 0016 did: the leaves
         command.downgrade(alembic_config(conn), "0016")
+    with store.read() as conn:
+        assert order_book.stored_totals(conn)[("A1", "COIN", "sell")].shown()[0] == 50
+        assert order_book.stored_totals(conn) == order_book.computed_totals(
+            conn, leaves_only=True
+        )
     with store.engine.begin() as conn:
         command.upgrade(alembic_config(conn), "head")
     with store.read() as conn:
