@@ -69,6 +69,7 @@ from oms.schema import (
     order_events,
     order_totals,
     paper_bar_takes,
+    refused_reports,
 )
 from oms.schema import instruments as instruments_table
 from oms.schema import orders as orders_table
@@ -2514,6 +2515,7 @@ def _apply_report(
     )
     if _check_exec_id(conn, order, command, report, terms):
         return False
+    refused_before = conn.execute(_REFUSED_REPORT, _refused_key(report)).first()
     if isinstance(command, orders.CorrectFill | orders.BustFill):
         _check_exec_ref(conn, order, command.exec_ref_id)
     if isinstance(command, _ABOUT_A_REQUEST) and _answered_already(conn, order, command, report):
@@ -2554,6 +2556,18 @@ def _apply_report(
     )
     inst = book.get_instrument(conn, order.symbol)
     found = _venue_disagrees(report, order, after, command, inst)
+    if refused_before is not None:  # applied as the venue's fact, never unseen
+        at, file, line, reason = refused_before
+        found.append(
+            RowError(
+                report.line,
+                "17",
+                None,
+                f"ExecID {exec_id} was refused before ({utc_iso(at)}, {file} line {line}: "
+                f"{reason}); applied now that the book has moved on, out of its place in the "
+                "venue's sequence as it was refused in: check it with the venue",
+            )
+        )
     _audit_discrepancies(conn, ctx, path, report, order.order_id, found)
     if isinstance(command, orders.AcceptReplace | orders.RejectReplace) or (
         isinstance(command, orders.CorrectFill | orders.BustFill) and after.live and not order.live
@@ -2561,6 +2575,49 @@ def _apply_report(
         _cancel_if_killed(conn, ctx, after)
     warnings += found
     return True
+
+
+# the first refusal of a report (refused_reports), by its ExecID and ClOrdID
+_REFUSED_REPORT = select(
+    refused_reports.c.refused_at,
+    refused_reports.c.file,
+    refused_reports.c.line,
+    refused_reports.c.reason,
+).where(
+    refused_reports.c.exec_id == bindparam("b_exec_id"),
+    refused_reports.c.cl_ord_id == bindparam("b_cl_ord_id"),
+)
+
+
+def _refused_key(report: fix.Report) -> dict[str, str]:
+    return {"b_exec_id": report.exec_id or "", "b_cl_ord_id": report.get(11) or ""}
+
+
+def _remember_refusal(
+    conn: Connection, ctx: Ctx, report: fix.Report, path: str, reason: str
+) -> None:
+    """Keep the first refusal of an ExecutionReport with an ExecID (refused_reports), so that a
+    later apply that can apply it says so. (Status reports change nothing; cancel rejects have
+    no ExecID.)"""
+    if (
+        not report.exec_id
+        or report.msg_type != fix.EXECUTION_REPORT
+        or fix.is_status_report(report)
+    ):
+        return
+    key = _refused_key(report)
+    if conn.execute(_REFUSED_REPORT, key).first() is None:
+        conn.execute(
+            refused_reports.insert(),
+            {
+                "exec_id": key["b_exec_id"],
+                "cl_ord_id": key["b_cl_ord_id"],
+                "refused_at": ctx.now,
+                "file": path,
+                "line": report.line,
+                "reason": reason,
+            },
+        )
 
 
 def _check_status_report(
@@ -2810,6 +2867,7 @@ def _apply_parsed(
                     payload={"line": report.line, "exec_id": report.exec_id, "reason": exc.message},
                     reason=exc.message,
                 )
+                _remember_refusal(conn, ctx, report, path, exc.message)
             progress.committed = True
     return progress.result()
 

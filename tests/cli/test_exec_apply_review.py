@@ -362,3 +362,34 @@ def test_a_report_without_exec_id_is_refused(book: Tieout, tmp_path: Path) -> No
     fill = apply(book, tmp_path, "fill.fix", "35=8|11=X1|17=E1|150=F|39=1|32=2|31=100")
     assert fill.code == 0, fill.err
     assert shown(book, "X1")["cum_qty"] == "2"
+
+
+def test_a_report_refused_before_is_flagged_when_a_later_apply_books_it(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """A fill refused as an overfill, then the fill before it busted: applying the file again
+    booked the refused fill in silence (exit 0), so the book depended on how many times the
+    file was applied. It is booked as the venue's fact, and flagged: a warning naming the
+    first refusal, and an `order.report_discrepancy` audit event."""
+    external(book, "X1")
+    lines = (
+        "35=8|11=X1|17=E1|150=F|39=2|32=10|31=100",
+        "35=8|11=X1|17=E2|150=F|32=5|31=100",  # an overfill: refused
+        "35=8|11=X1|17=B1|150=H|19=E1",
+    )
+    first = apply(book, tmp_path, "drop.fix", *lines)
+    assert first.code == 3, first.err
+    assert [p["line"] for p in first.json()["problems"]] == [2]
+    assert (shown(book, "X1")["status"], shown(book, "X1")["cum_qty"]) == ("new", "0")
+    again = apply(book, tmp_path, "drop.fix", *lines)
+    assert again.code == 0, again.err
+    doc = again.json()
+    assert (doc["applied"], doc["duplicates"], doc["refused"]) == (1, 2, 0)
+    (warning,) = [w for w in doc["warnings"] if w["field"] == "17"]
+    assert warning["line"] == 2
+    assert "ExecID E2 was refused before (" in warning["reason"], warning
+    assert "drop.fix line 2: " in warning["reason"] and "applied now" in warning["reason"]
+    assert "ExecID E2 was refused before" in " ".join(again.err.split())
+    assert (shown(book, "X1")["status"], shown(book, "X1")["cum_qty"]) == ("partially_filled", "5")
+    flagged = apply(book, tmp_path, "drop.fix", *lines)  # a third time: nothing changes
+    assert (flagged.code, flagged.json()["duplicates"], flagged.json()["warnings"]) == (0, 3, [])
