@@ -2478,13 +2478,21 @@ def _bust_disagrees(
 
 
 def _apply_report(
-    conn: Connection, ctx: Ctx, report: fix.Report, path: str, warnings: list[RowError]
+    conn: Connection,
+    ctx: Ctx,
+    report: fix.Report,
+    path: str,
+    warnings: list[RowError],
+    about: list[str] | None = None,
 ) -> bool:
     """One report in the caller's transaction: True when applied, False for a duplicate.
     BadInput, Refused or NotFound when it cannot be applied (nothing of it is written). Where
-    the applied report disagrees with the book, `warnings` gets why (and the audit trail)."""
+    the applied report disagrees with the book, `warnings` gets why (and the audit trail).
+    `about` gets the id of the order the report names, once found (a refusal's order)."""
     command = None if fix.is_status_report(report) else fix.command(report)
     order = _report_order(conn, report)
+    if about is not None:
+        about.append(order.order_id)
     if order.venue == PAPER:
         raise BadInput(
             f"order {order.order_id}",
@@ -2515,7 +2523,11 @@ def _apply_report(
     )
     if _check_exec_id(conn, order, command, report, terms):
         return False
-    refused_before = conn.execute(_REFUSED_REPORT, _refused_key(report)).first()
+    refused_before = (
+        conn.execute(_REFUSED_REPORT, _refused_key(order.order_id, report)).first()
+        if report.exec_id
+        else None
+    )
     if isinstance(command, orders.CorrectFill | orders.BustFill):
         _check_exec_ref(conn, order, command.exec_ref_id)
     if isinstance(command, _ABOUT_A_REQUEST) and _answered_already(conn, order, command, report):
@@ -2564,8 +2576,9 @@ def _apply_report(
                 "17",
                 None,
                 f"ExecID {exec_id} was refused before ({utc_iso(at)}, {file} line {line}: "
-                f"{reason}); applied now that the book has moved on, out of its place in the "
-                "venue's sequence as it was refused in: check it with the venue",
+                f"{reason}); applied now that the book has moved on: unless the venue sent it "
+                "again corrected, it is applied out of its place in the sequence it was "
+                "refused in, check it with the venue",
             )
         )
     _audit_discrepancies(conn, ctx, path, report, order.order_id, found)
@@ -2577,41 +2590,48 @@ def _apply_report(
     return True
 
 
-# the first refusal of a report (refused_reports), by its ExecID and ClOrdID
+# the first refusal of a report to an order (refused_reports), by the order and its ExecID
 _REFUSED_REPORT = select(
     refused_reports.c.refused_at,
     refused_reports.c.file,
     refused_reports.c.line,
     refused_reports.c.reason,
 ).where(
+    refused_reports.c.order_id == bindparam("b_order_id"),
     refused_reports.c.exec_id == bindparam("b_exec_id"),
-    refused_reports.c.cl_ord_id == bindparam("b_cl_ord_id"),
 )
 
 
-def _refused_key(report: fix.Report) -> dict[str, str]:
-    return {"b_exec_id": report.exec_id or "", "b_cl_ord_id": report.get(11) or ""}
+def _refused_key(order_id: str, report: fix.Report) -> dict[str, str]:
+    return {"b_order_id": order_id, "b_exec_id": report.exec_id or ""}
 
 
 def _remember_refusal(
-    conn: Connection, ctx: Ctx, report: fix.Report, path: str, reason: str
+    conn: Connection,
+    ctx: Ctx,
+    report: fix.Report,
+    path: str,
+    reason: str,
+    about: Sequence[str],
 ) -> None:
-    """Keep the first refusal of an ExecutionReport with an ExecID (refused_reports), so that a
-    later apply that can apply it says so. (Status reports change nothing; cancel rejects have
-    no ExecID.)"""
+    """Keep the first refusal of an ExecutionReport with an ExecID to an order it found
+    (`about`: refused_reports), so that a later apply that can apply it says so. Not one whose
+    order was not found (entered later, its reports apply as they come), nor status reports
+    (they change nothing); cancel rejects have no ExecID."""
     if (
-        not report.exec_id
+        not about
+        or not report.exec_id
         or report.msg_type != fix.EXECUTION_REPORT
         or fix.is_status_report(report)
     ):
         return
-    key = _refused_key(report)
+    key = _refused_key(about[0], report)
     if conn.execute(_REFUSED_REPORT, key).first() is None:
         conn.execute(
             refused_reports.insert(),
             {
+                "order_id": key["b_order_id"],
                 "exec_id": key["b_exec_id"],
-                "cl_ord_id": key["b_cl_ord_id"],
                 "refused_at": ctx.now,
                 "file": path,
                 "line": report.line,
@@ -2847,7 +2867,8 @@ def _apply_parsed(
         try:
             with store.write() as conn:
                 found: list[RowError] = []
-                applied = _apply_report(conn, ctx, report, path, found)
+                about: list[str] = []  # the order the report names, once found
+                applied = _apply_report(conn, ctx, report, path, found, about)
             progress.committed = True
             if applied:
                 progress.applied += 1
@@ -2867,7 +2888,7 @@ def _apply_parsed(
                     payload={"line": report.line, "exec_id": report.exec_id, "reason": exc.message},
                     reason=exc.message,
                 )
-                _remember_refusal(conn, ctx, report, path, exc.message)
+                _remember_refusal(conn, ctx, report, path, exc.message, about)
             progress.committed = True
     return progress.result()
 

@@ -406,14 +406,14 @@ order_totals = Table(
     Column("held_places", Text, nullable=False),
 )
 
-# The ExecutionReports `exec apply` refused, each ExecID with its ClOrdID ('' without one) once:
+# The ExecutionReports `exec apply` refused about an order it found, each (order, ExecID) once:
 # its first refusal. A later apply that can apply one (the book moved on since) applies it as the
 # venue's fact and says it was refused before, so that a refused line is never booked unseen.
 refused_reports = Table(
     "refused_reports",
     metadata,
+    Column("order_id", String(32), primary_key=True),
     Column("exec_id", Text, primary_key=True),
-    Column("cl_ord_id", Text, primary_key=True),
     Column("refused_at", UTCDateTime, nullable=False),
     Column("file", Text, nullable=False),
     Column("line", Integer, nullable=False),

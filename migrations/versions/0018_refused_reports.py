@@ -4,11 +4,11 @@ Revision ID: 0018
 Revises: 0017
 Create Date: 2026-12-03 12:00:00
 
-- refused_reports (exec_id, cl_ord_id, refused_at, file, line, reason): the first refusal of
-  each ExecutionReport's ExecID (17) and ClOrdID (11). A report refused once could be applied
-  silently by a later apply of its file, out of its place in the venue's sequence (the book had
-  moved on: a bust made room for a fill refused as an overfill); such a report is now applied
-  as the venue's fact and flagged as refused before.
+- refused_reports (order_id, exec_id, refused_at, file, line, reason): the first refusal of
+  each ExecutionReport's ExecID (17) about an order it found. A report refused once could be
+  applied silently by a later apply of its file, out of its place in the venue's sequence (the
+  book had moved on: a bust made room for a fill refused as an overfill); such a report is now
+  applied as the venue's fact and flagged as refused before.
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "refused_reports",
+        sa.Column("order_id", sa.String(length=32), nullable=False),
         sa.Column("exec_id", sa.Text(), nullable=False),
-        sa.Column("cl_ord_id", sa.Text(), nullable=False),
         sa.Column("refused_at", oms.schema.UTCDateTime(), nullable=False),
         sa.Column("file", sa.Text(), nullable=False),
         sa.Column("line", sa.Integer(), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
-        sa.PrimaryKeyConstraint("exec_id", "cl_ord_id", name=op.f("pk_refused_reports")),
+        sa.PrimaryKeyConstraint("order_id", "exec_id", name=op.f("pk_refused_reports")),
     )
 
 

@@ -393,3 +393,26 @@ def test_a_report_refused_before_is_flagged_when_a_later_apply_books_it(
     assert (shown(book, "X1")["status"], shown(book, "X1")["cum_qty"]) == ("partially_filled", "5")
     flagged = apply(book, tmp_path, "drop.fix", *lines)  # a third time: nothing changes
     assert (flagged.code, flagged.json()["duplicates"], flagged.json()["warnings"]) == (0, 3, [])
+
+
+def test_a_refusal_is_kept_for_its_own_order_only(book: Tieout, tmp_path: Path) -> None:
+    """The first refusal is kept by the order and the ExecID: another account's order with the
+    same client order id at another venue, whose report has the same ExecID, is not flagged; a
+    report refused because its order was not entered yet applies unflagged once it is."""
+    book.ok("account", "open", "A2", "--currency", "USD", "--type", "margin")
+    book.ok("cash", "deposit", "A2", "100000")
+    external(book, "X1")
+    r = apply(book, tmp_path, "acme.fix", "35=8|1=A1|11=X1|17=1|150=0|39=0",
+              "35=8|1=A1|11=X1|17=2|150=F|39=2|32=20|31=100")  # fmt: skip
+    assert r.code == 3 and [p["line"] for p in r.json()["problems"]] == [2], r.out
+    book.ok("order", "submit", "--account", "A2", "--symbol", "COIN", "--side", "buy", "--qty",
+            "10", "--type", "limit", "--limit", "101", "--venue", "BETA", "--client-order-id",
+            "X1")  # fmt: skip
+    r = apply(book, tmp_path, "beta.fix", "35=8|1=A2|11=X1|17=1|150=0|39=0",
+              "35=8|1=A2|11=X1|17=2|150=F|39=1|32=5|31=100")  # fmt: skip
+    assert (r.code, r.json()["applied"], r.json()["warnings"]) == (0, 2, []), r.out
+    early = apply(book, tmp_path, "early.fix", "35=8|11=U1|17=U-0|150=0|39=0")
+    assert early.code == 3, early.out  # no order U1 yet
+    external(book, "U1", qty="11")  # (other terms than X1's: no duplicate order)
+    r = apply(book, tmp_path, "early.fix", "35=8|11=U1|17=U-0|150=0|39=0")
+    assert (r.code, r.json()["applied"], r.json()["warnings"]) == (0, 1, []), r.out
