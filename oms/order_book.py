@@ -3728,7 +3728,8 @@ def _fill_resting(
             inst = book.get_instrument(conn, bar.symbol) if resting else None
             if inst is not None and not _in_session(inst.exchange, bar.time):
                 # the venue trades only in session: a bar outside it fills nothing (the orders
-                # it reached are kept, and said at the end: _outside_session)
+                # it reached are said at the end, whatever later bars do: the same whether the
+                # bars come in one file or many)
                 for order in resting:
                     if (
                         order.order_id not in outside
@@ -3821,29 +3822,9 @@ def _fill_resting(
         touched.update(in_bar)  # committed
         if late is not None:
             late.extend(late_in_bar)
-    if late is not None and outside:
-        late += _outside_session(store, bars, outside, touched)
+    if late is not None:  # each order a bar outside the session reached, its first such bar
+        late += outside.values()
     return list(touched.values())
-
-
-def _outside_session(
-    store: Store, bars: Sequence[md.Bar], reached: dict[str, LateBar], filled: dict[str, Order]
-) -> list[LateBar]:
-    """The orders a bar outside its exchange's session reached (`reached`, the first such bar
-    of each) to name: those the import did not fill, in symbols none of whose bars in the
-    import is in session, i.e. bars stamped at a time the venue never trades (daily bars at
-    midnight UTC), which would otherwise never fill an exchange's orders, unseen. A feed with
-    its extended hours has bars in session too: its pre- and after-market bars are not
-    named."""
-    symbols = {x.symbol for x in reached.values()}
-    with store.read() as conn:
-        exchange = {s: book.get_instrument(conn, s).exchange for s in symbols}
-    traded: set[str] = set()  # the symbols with a bar in session (each looked at up to its first)
-    for b in bars:
-        sym = b.symbol
-        if sym in symbols and sym not in traded and _in_session(exchange[sym], b.time):
-            traded.add(sym)
-    return [x for x in reached.values() if x.symbol not in traded and x.order_id not in filled]
 
 
 @dataclass(frozen=True, slots=True)
@@ -3881,9 +3862,9 @@ class LateBar:
             )
         if self.why == "outside_session":
             return (
-                f"{bar} outside its exchange's session, as is every bar of {self.symbol} the "
-                "import brought: the paper venue trades only in session, so it was not filled "
-                "(a bar's time is its start: daily bars stamped at midnight UTC never fill an "
+                f"{bar} outside its exchange's session: the paper venue trades only in "
+                "session, so that bar did not fill it (a bar's time is its start: pre- and "
+                "after-market bars, and daily bars stamped at midnight UTC, never fill an "
                 "exchange's orders)"
             )
         return (

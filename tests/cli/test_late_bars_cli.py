@@ -162,8 +162,8 @@ def test_a_bar_outside_the_session_that_reaches_an_order_is_named(
     ]
     assert (
         f"the bar of AAPL at 2026-11-25T00:00:00.000000Z reached {order['order_id']} outside "
-        "its exchange's session, as is every bar of AAPL the import brought: the paper venue "
-        "trades only in session, so it was not filled"
+        "its exchange's session: the paper venue trades only in session, so that bar did not "
+        "fill it"
     ) in " ".join(r.err.split())
     assert show(night, order["order_id"])["status"] == "new"
     day = book.at("2026-11-25T15:05:00Z")
@@ -173,10 +173,13 @@ def test_a_bar_outside_the_session_that_reaches_an_order_is_named(
     assert show(day, order["order_id"])["status"] == "filled"
 
 
-def test_extended_hours_bars_are_not_named(book: Tieout, tmp_path: Path) -> None:
-    """A feed with its pre- and after-market bars also has bars in session: the bars outside
-    it are the feed's, not a time stamped wrong, and are not named, whether the import then
-    fills the order or not."""
+def test_extended_hours_bars_are_named_whether_or_not_a_later_bar_fills(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """A pre-market bar that reaches two resting orders names both (once each), whatever the
+    bars in session after it do: the same in one file as in one file a bar (a first version
+    said nothing when the import also had a bar in session, so how a feed was cut into files
+    decided whether the order was named)."""
     book.ok("instrument", "add", "AAPL", "--exchange", "XNYS", "--currency", "USD")
     head = "time,symbol,open,high,low,close,volume\n"
     book.ok("md", "import", write(tmp_path / "a0.csv", head
@@ -189,8 +192,13 @@ def test_extended_hours_bars_are_not_named(book: Tieout, tmp_path: Path) -> None
     day = book.at("2026-11-25T15:00:00Z")
     f = write(tmp_path / "ext.csv", head
               + "2026-11-25T13:00:00Z,AAPL,99,99,96,98,10000\n"  # pre-market: reaches both
+              + "2026-11-25T13:30:00Z,AAPL,98,98,95,96,10000\n"  # again: named once
               + "2026-11-25T14:31:00Z,AAPL,99.5,99.5,98,98.5,5000000\n")  # fills the 99 only
     done = day.ok("md", "import", f, "--json").json()
-    assert (done["paper_orders_filled"], done["late_bars"]) == (1, [])
+    assert done["paper_orders_filled"] == 1
+    named = sorted((x["order_id"], x["bar_time"], x["why"]) for x in done["late_bars"])
+    assert named == sorted(
+        (o["order_id"], "2026-11-25T13:00:00.000000Z", "outside_session") for o in (kept, filled)
+    )
     assert show(day, filled["order_id"])["status"] == "filled"
     assert show(day, kept["order_id"])["status"] == "new"
