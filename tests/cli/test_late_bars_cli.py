@@ -129,6 +129,18 @@ def test_a_stop_triggered_after_a_backfilled_bar_is_judged_untriggered_by_it(
     ]
 
 
+HEAD = "time,symbol,open,high,low,close,volume\n"
+
+
+def _aapl(book: Tieout, tmp_path: Path) -> Tieout:
+    """AAPL on the NYSE with a last price of 100, and the CLI at 20:01Z on Tuesday 2026-11-24
+    (in session) to place orders with."""
+    book.ok("instrument", "add", "AAPL", "--exchange", "XNYS", "--currency", "USD")
+    book.ok("md", "import", write(tmp_path / "a0.csv", HEAD
+            + "2026-11-24T20:00:00Z,AAPL,100,100,100,100,5000000\n"))  # fmt: skip
+    return book.at("2026-11-24T20:01:00Z")
+
+
 def test_a_bar_outside_the_session_that_reaches_an_order_is_named(
     book: Tieout, tmp_path: Path
 ) -> None:
@@ -136,15 +148,11 @@ def test_a_bar_outside_the_session_that_reaches_an_order_is_named(
     fills an NYSE order: it used to be passed over without a word (`paper_orders_filled` 0,
     `late_bars` empty). Each order such a bar reached is now named, once an import; a bar in
     session fills it as before."""
-    book.ok("instrument", "add", "AAPL", "--exchange", "XNYS", "--currency", "USD")
-    head = "time,symbol,open,high,low,close,volume\n"
-    book.ok("md", "import", write(tmp_path / "a0.csv", head
-            + "2026-11-24T20:00:00Z,AAPL,100,100,100,100,5000000\n"))  # fmt: skip
-    placed = book.at("2026-11-24T20:01:00Z")  # Tuesday, in session
+    placed = _aapl(book, tmp_path)  # Tuesday, in session
     order = placed.ok("order", "submit", "--account", "A", "--symbol", "AAPL", *LIMIT[:-1],
                       "99", "--tif", "gtc", "--json").json()  # fmt: skip
     night = book.at("2026-11-25T01:00:00Z")
-    f = write(tmp_path / "daily.csv", head
+    f = write(tmp_path / "daily.csv", HEAD
               + "2026-11-25T00:00:00Z,AAPL,100,101,95,97,5000000\n"  # a daily bar, at midnight
               + "2026-11-25T00:30:00Z,AAPL,97,97,94,96,5000000\n"  # reaches it again: said once
               + "2026-11-25T00:40:00Z,AAPL,100,101,99.5,100,5000000\n")  # fmt: skip
@@ -167,7 +175,7 @@ def test_a_bar_outside_the_session_that_reaches_an_order_is_named(
     ) in " ".join(r.err.split())
     assert show(night, order["order_id"])["status"] == "new"
     day = book.at("2026-11-25T15:05:00Z")
-    f = write(tmp_path / "in.csv", head + "2026-11-25T15:00:00Z,AAPL,99,99,98,98.5,5000000\n")
+    f = write(tmp_path / "in.csv", HEAD + "2026-11-25T15:00:00Z,AAPL,99,99,98,98.5,5000000\n")
     done = day.ok("md", "import", f, "--json").json()
     assert (done["paper_orders_filled"], done["late_bars"]) == (1, [])
     assert show(day, order["order_id"])["status"] == "filled"
@@ -180,17 +188,13 @@ def test_extended_hours_bars_are_named_whether_or_not_a_later_bar_fills(
     bars in session after it do: the same in one file as in one file a bar (a first version
     said nothing when the import also had a bar in session, so how a feed was cut into files
     decided whether the order was named)."""
-    book.ok("instrument", "add", "AAPL", "--exchange", "XNYS", "--currency", "USD")
-    head = "time,symbol,open,high,low,close,volume\n"
-    book.ok("md", "import", write(tmp_path / "a0.csv", head
-            + "2026-11-24T20:00:00Z,AAPL,100,100,100,100,5000000\n"))  # fmt: skip
-    placed = book.at("2026-11-24T20:01:00Z")
+    placed = _aapl(book, tmp_path)
     args = ("order", "submit", "--account", "A", "--symbol", "AAPL", "--side", "buy", "--qty",
             "10", "--type", "limit", "--tif", "gtc", "--json")  # fmt: skip
     kept = placed.ok(*args, "--limit", "97").json()
     filled = placed.ok(*args, "--limit", "99").json()
     day = book.at("2026-11-25T15:00:00Z")
-    f = write(tmp_path / "ext.csv", head
+    f = write(tmp_path / "ext.csv", HEAD
               + "2026-11-25T13:00:00Z,AAPL,99,99,96,98,10000\n"  # pre-market: reaches both
               + "2026-11-25T13:30:00Z,AAPL,98,98,95,96,10000\n"  # again: named once
               + "2026-11-25T14:31:00Z,AAPL,99.5,99.5,98,98.5,5000000\n")  # fills the 99 only
