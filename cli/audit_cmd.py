@@ -86,12 +86,13 @@ def export(
     db: DbOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Export audit events of a date range as JSON lines (verifiable with `audit verify --file`)."""
+    """Export audit events of a date range as JSON lines (verifiable with `audit verify --file`):
+    every event from the range's first to its last, by sequence."""
     since = day_start(parse_date(from_, "--from"))
     until = day_start(parse_date(to, "--to") + timedelta(days=1))
     count = 0
     with open_store(db).read() as conn, Path(out).open("w", encoding="utf-8") as fh:
-        for ev in audit.events(conn, since=since, until=until):
+        for ev in audit.events_of_days(conn, since, until):
             fh.write(jsonlib.dumps(ev.as_json(), ensure_ascii=False, sort_keys=True) + "\n")
             count += 1
     if json:

@@ -250,6 +250,30 @@ def test_reimport_with_other_terms_is_refused(tieout: Tieout, tmp_path: Path) ->
     assert same["already_booked"] == 1
 
 
+def test_an_export_of_days_holds_every_event_between_its_first_and_last(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """Two writers whose clocks differ by a fraction of a second around midnight: an event of
+    the 24th (by its writer's clock) comes between two of the 25th. The export of the 25th
+    selected events by time and left a gap in its chain, so a book that verifies had an export
+    that failed `audit verify --file` (exit 7). It now holds every event from the day's first
+    to its last, by sequence."""
+    tieout.ok("account", "open", "A1", "--currency", "USD")
+    for at, amount in (
+        ("2026-11-24T23:59:59.900Z", "5"),
+        ("2026-11-25T00:00:00.200Z", "7"),
+        ("2026-11-24T23:59:59.950Z", "8"),  # the lagging clock
+        ("2026-11-25T00:00:01Z", "9"),
+    ):
+        tieout.at(at).ok("cash", "deposit", "A1", amount)
+    out = tmp_path / "day.jsonl"
+    tieout.ok("audit", "export", "--from", "2026-11-25", "--to", "2026-11-25", "--out", str(out))
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [e["payload"]["amount"] for e in events] == ["7", "8", "9"], events
+    r = run_tieout("audit", "verify", "--file", str(out), "--json")
+    assert (r.code, r.json()["ok"]) == (0, True), r.out
+
+
 def test_audit_export_and_verify_file(tieout: Tieout, tmp_path: Path) -> None:
     setup_book(tieout)
     out = tmp_path / "audit.jsonl"
