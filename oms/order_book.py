@@ -2551,6 +2551,21 @@ def _apply_report(
             pass  # and its OrdStatus disagreeing with the book is warned of (_venue_disagrees)
     after = steps[-1].order
     _store_order(conn, after, ctx, steps, commands, exec_id=exec_id, before=order)
+    # the transition with its reason (the venue's Text), and what an execution report books,
+    # in the hash-chained trail (order_events keep them too, unchained)
+    reason = step.order.history[-1].reason
+    payload: dict[str, Any] = {
+        "file": path,
+        "line": report.line,
+        "exec_id": exec_id,
+        "event": step.event.value,
+        "status": after.status.value,
+        "reason": reason,
+    }
+    if isinstance(command, orders.ApplyFill | orders.CorrectFill):
+        payload |= {"quantity": dec_str(command.quantity), "price": dec_str(command.price)}
+    if isinstance(command, orders.CorrectFill | orders.BustFill):
+        payload["exec_ref_id"] = command.exec_ref_id
     audit.append(
         conn,
         at=ctx.now,
@@ -2558,13 +2573,8 @@ def _apply_report(
         action="order.report",
         entity_type="order",
         entity_id=order.order_id,
-        payload={
-            "file": path,
-            "line": report.line,
-            "exec_id": exec_id,
-            "event": step.event.value,
-            "status": after.status.value,
-        },
+        payload=payload,
+        reason=reason,
     )
     inst = book.get_instrument(conn, order.symbol)
     found = _venue_disagrees(report, order, after, command, inst)

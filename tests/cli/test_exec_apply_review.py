@@ -416,3 +416,43 @@ def test_a_refusal_is_kept_for_its_own_order_only(book: Tieout, tmp_path: Path) 
     external(book, "U1", qty="11")  # (other terms than X1's: no duplicate order)
     r = apply(book, tmp_path, "early.fix", "35=8|11=U1|17=U-0|150=0|39=0")
     assert (r.code, r.json()["applied"], r.json()["warnings"]) == (0, 1, []), r.out
+
+
+def test_a_reports_reason_and_terms_are_in_the_hash_chained_trail(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """The issue: every transition goes to the hash-chained audit trail with its actor and
+    reason. A venue's Text (a cancel reject's "too late", an unsolicited cancel's) and a fill's
+    quantity and price were only in order_events (append-only, not chained)."""
+    external(book, "X1")
+    book.ok("order", "cancel", "--client-order-id", "X1", "--new-client-order-id", "X2")
+    r = apply(book, tmp_path, "drop.fix",
+              "35=8|11=X1|17=E0|150=0|39=0",
+              "35=8|11=X1|17=E1|150=F|39=1|32=4|31=100.5",
+              "35=9|11=X2|41=X1|434=1|39=1|58=too late to cancel",
+              "35=8|11=X1|17=E2|150=G|19=E1|39=1|32=4|31=100.25|58=price corrected",
+              "35=8|11=X1|17=E3|150=4|39=4|58=venue halted")  # fmt: skip
+    assert r.code == 0, r.err
+    today = datetime.now(UTC).date()
+    out = tmp_path / "audit.jsonl"
+    book.ok("audit", "export", "--from", (today - timedelta(days=1)).isoformat(), "--to",
+            (today + timedelta(days=1)).isoformat(), "--out", str(out))  # fmt: skip
+    events = [json.loads(x) for x in out.read_text().splitlines()]
+    reports = [e for e in events if e["action"] == "order.report"]
+    got = [
+        (p["exec_id"], p.get("quantity"), p.get("price"), p.get("exec_ref_id"))
+        for p in (e["payload"] for e in reports)
+    ]
+    assert got == [
+        ("E0", None, None, None),
+        ("E1", "4", "100.5", None),
+        (None, None, None, None),
+        ("E2", "4", "100.25", "E1"),
+        ("E3", None, None, None),
+    ], got
+    reasons = [e["payload"]["reason"] for e in reports]
+    assert reasons == [e["reason"] for e in reports]  # the event's reason, and in its payload
+    assert "fill E1: 4 @ 100.5" in reasons[1]
+    for n, text in ((2, "too late to cancel"), (3, "price corrected"), (4, "venue halted")):
+        assert text in reasons[n], reasons
+    assert book.ok("audit", "verify", "--json").json()["ok"] is True
