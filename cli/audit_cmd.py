@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from cli.common import DbOpt, JsonOpt, emit_json, open_store, say
-from oms import audit
+from oms import audit, order_book
 from oms.errors import BadInput, VerificationFailed
 from oms.values import day_start, parse_date
 
@@ -58,7 +58,10 @@ def verify(
     db: DbOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Recompute the audit hash chain; exit 7 and name the first bad event if it is broken."""
+    """Recompute the audit hash chain; exit 7 and name the first bad event if it is broken.
+    On a book, also check the sums kept from the record (cash and position running sums, order
+    totals) against it: exit 7 where one differs (changed behind tieout's back)."""
+    drift: list[str] = []
     if file:
         rows = _file_rows(file)
         anchor = None
@@ -68,13 +71,20 @@ def verify(
     else:
         store = open_store(db)
         check = audit.verify_url(store.engine.url.render_as_string(hide_password=False))
+        with store.read() as conn:  # the sums kept from the record, checked against it
+            drift = order_book.kept_sums_drift(conn) + order_book.totals_drift(conn)
     if json:
-        emit_json(check.as_json())
+        emit_json({**check.as_json(), **({} if file else {"derived_drift": drift})})
     elif check.ok:
         say(f"audit trail intact: {check.events} events, head {check.head}")
     if not check.ok:
         raise VerificationFailed(
             f"audit trail broken at event {check.first_bad_seq}: {check.problem}"
+        )
+    if drift:
+        raise VerificationFailed(
+            f"sums kept from the record differ from it ({len(drift)}): {drift[0]}"
+            + ("" if len(drift) == 1 else f"; ... (--json lists all {len(drift)})")
         )
 
 

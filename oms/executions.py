@@ -606,12 +606,16 @@ def records(
     as_of: date | None = None,
     trade_date: date | None = None,
     symbol: str | None = None,
+    through_id: int | None = None,
 ) -> list[ExecRecord]:
-    """Executions as the pure core takes them, in book order. The hot path of positions: the
-    columns come back as the driver gives them (no per-value type processing) and are turned
-    into Decimals, dates and UTC times here, once per value."""
+    """Executions as the pure core takes them, in book order (`through_id`: those booked up to
+    that row id). The hot path of positions: the columns come back as the driver gives them
+    (no per-value type processing) and are turned into Decimals, dates and UTC times here,
+    once per value."""
     e = executions.c
     q = select(*(type_coerce(e[c], NullType()) for c in _RECORD_COLUMNS)).order_by(e.id)
+    if through_id is not None:
+        q = q.where(e.id <= through_id)
     if account is not None:
         q = q.where(e.account == account)
     if symbol is not None:

@@ -64,12 +64,14 @@ from oms.schema import (
     RESTING_WHERE,
     executions,
     imports,
+    journal_postings,
     market_bars,
     order_client_ids,
     order_events,
     order_totals,
     paper_bar_takes,
     refused_reports,
+    running_sums,
 )
 from oms.schema import instruments as instruments_table
 from oms.schema import orders as orders_table
@@ -942,6 +944,44 @@ def totals_drift(conn: Connection) -> list[str]:
                 f"orders make open {dec_str(want.open_qty)} held {dec_str(want.held)} "
                 f"({places_text(want.open_places)}; {places_text(want.held_places)})"
             )
+    return out
+
+
+def kept_sums_drift(conn: Connection) -> list[str]:
+    """Where a kept running sum (running_sums) differs from the rows it sums up to its row id:
+    a cash sum from its postings, a position from the account's executions in the symbol
+    (corrections and busts resolved, as positions resolve them). Empty when they agree. The
+    kept sums are a cache of the append-only record that cash balances and the pre-trade
+    checks read: a change made to one behind tieout's back is found here."""
+    from oms import executions as executions_book  # builds on the book
+
+    rs, jp = running_sums.c, journal_postings.c
+    out = []
+    rows = conn.execute(
+        select(rs.kind, rs.owner, rs.item, rs.through_id, rs.total).order_by(
+            rs.kind, rs.owner, rs.item
+        )
+    ).all()
+    with localcontext(lots.CONTEXT):
+        for kind, owner, item, through, total in rows:
+            if kind == book.RUNNING_CASH:
+                amounts = conn.execute(
+                    select(jp.amount).where(
+                        jp.ledger_account == owner, jp.currency == item, jp.posting_id <= through
+                    )
+                ).scalars()
+                want = sum(amounts, Decimal(0))
+            else:  # a position: owner the account, item the symbol
+                recs = executions_book.records(
+                    conn, account=owner, symbol=item, through_id=through
+                )
+                fills = lots.effective_fills(recs)
+                want = sum((f.quantity * f.side.sign for f in fills), Decimal(0))
+            if want != total:
+                out.append(
+                    f"kept {kind} sum of {owner} {item} up to row {through}: stored "
+                    f"{dec_str(total)}, the record makes {dec_str(want)}"
+                )
     return out
 
 
