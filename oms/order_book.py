@@ -2914,10 +2914,10 @@ def _apply_parsed(
         progress.committed = True
     for report in (p for p in parsed if isinstance(p, fix.Report)):
         progress.line = report.line
+        about: list[str] = []  # the order the report names, once found
         try:
             with store.write() as conn:
                 found: list[RowError] = []
-                about: list[str] = []  # the order the report names, once found
                 applied = _apply_report(conn, ctx, report, path, found, about)
             progress.committed = True
             if applied:
@@ -2928,14 +2928,18 @@ def _apply_parsed(
         except (BadInput, Refused, NotFound) as exc:
             refused.append(RowError(report.line, _fix_tag(exc), None, exc.message))
             with store.write() as conn:
+                # about the order it named, once found (its audit events show the refusal),
+                # else about the file
+                entity = ("order", about[0]) if about else ("file", path)
+                payload = {"line": report.line, "exec_id": report.exec_id, "reason": exc.message}
                 audit.append(
                     conn,
                     at=ctx.now,
                     actor=ctx.actor,
                     action="order.report_refused",
-                    entity_type="file",
-                    entity_id=path,
-                    payload={"line": report.line, "exec_id": report.exec_id, "reason": exc.message},
+                    entity_type=entity[0],
+                    entity_id=entity[1],
+                    payload=payload if not about else {"file": path, **payload},
                     reason=exc.message,
                 )
                 _remember_refusal(conn, ctx, report, path, exc.message, about)

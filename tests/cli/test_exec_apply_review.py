@@ -78,7 +78,7 @@ def test_an_exec_id_booked_on_another_order_is_refused_and_the_rest_applied(
     book: Tieout, tmp_path: Path
 ) -> None:
     first = external(book, "X1")
-    external(book, "X2", qty="9")
+    second = external(book, "X2", qty="9")
     r = apply(
         book,
         tmp_path,
@@ -101,6 +101,9 @@ def test_an_exec_id_booked_on_another_order_is_refused_and_the_rest_applied(
     assert executions(book)["E1"]["order_id"] == first["order_id"]
     (event,) = refused_events(book, tmp_path)
     assert event["payload"]["line"] == 4 and event["payload"]["exec_id"] == "E1"
+    # about the order the report named (its audit events show it), with the file
+    assert (event["entity_type"], event["entity_id"]) == ("order", second["order_id"]), event
+    assert event["payload"]["file"].endswith(".fix"), event
     assert book.ok("audit", "verify", "--json").json()["ok"] is True
 
 
