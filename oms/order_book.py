@@ -2606,6 +2606,15 @@ def _apply_report(
         payload |= {"quantity": dec_str(command.quantity), "price": dec_str(command.price)}
     if isinstance(command, orders.CorrectFill | orders.BustFill):
         payload["exec_ref_id"] = command.exec_ref_id
+    if len(steps) > 1:  # the venue ended the order with it (or restated it still suspended)
+        payload["then"] = [
+            {
+                "event": st.event.value,
+                "status": st.order.status.value,
+                "reason": st.order.history[-1].reason,
+            }
+            for st in steps[1:]
+        ]
     audit.append(
         conn,
         at=ctx.now,

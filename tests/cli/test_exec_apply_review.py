@@ -459,3 +459,28 @@ def test_a_reports_reason_and_terms_are_in_the_hash_chained_trail(
     for n, text in ((2, "too late to cancel"), (3, "price corrected"), (4, "venue halted")):
         assert text in reasons[n], reasons
     assert book.ok("audit", "verify", "--json").json()["ok"] is True
+
+
+def test_a_bust_that_ends_the_order_puts_both_reasons_in_the_trail(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """A bust stating 39=4 and 151=0 ends the order in the same transaction (a second
+    transition): its reason was only in order_events, the chained trail said canceled without
+    why."""
+    external(book, "X1")
+    r = apply(book, tmp_path, "drop.fix",
+              "35=8|11=X1|17=E0|150=0|39=0",
+              "35=8|11=X1|17=E1|150=F|39=2|32=10|31=100",
+              "35=8|11=X1|17=E2|150=H|19=E1|39=4|151=0")  # fmt: skip
+    assert r.code == 0, r.err
+    today = datetime.now(UTC).date()
+    out = tmp_path / "audit.jsonl"
+    book.ok("audit", "export", "--from", (today - timedelta(days=1)).isoformat(), "--to",
+            (today + timedelta(days=1)).isoformat(), "--out", str(out))  # fmt: skip
+    events = [json.loads(x) for x in out.read_text().splitlines()]
+    (bust,) = [e for e in events if e["action"] == "order.report" and
+               e["payload"]["exec_id"] == "E2"]  # fmt: skip
+    (then,) = bust["payload"]["then"]
+    assert (then["event"], then["status"]) == ("order_canceled", "canceled"), then
+    assert "with the bust of E1" in then["reason"], then
+    assert "then" not in next(e for e in events if e["action"] == "order.report")["payload"]
