@@ -57,7 +57,8 @@ def executions(t: Tieout) -> dict[str, dict[str, Any]]:
     return {e["exec_id"]: e for e in t.ok("exec", "list", "--json").json()}
 
 
-def refused_events(t: Tieout, tmp_path: Path) -> list[dict[str, Any]]:
+def audit_events(t: Tieout, tmp_path: Path, action: str) -> list[dict[str, Any]]:
+    """The book's audit events of an action (an export of yesterday to tomorrow)."""
     today = datetime.now(UTC).date()
     out = tmp_path / "audit.jsonl"
     t.ok(
@@ -71,7 +72,11 @@ def refused_events(t: Tieout, tmp_path: Path) -> list[dict[str, Any]]:
         str(out),
     )
     events = [json.loads(x) for x in out.read_text().splitlines()]
-    return [e for e in events if e["action"] == "order.report_refused"]
+    return [e for e in events if e["action"] == action]
+
+
+def refused_events(t: Tieout, tmp_path: Path) -> list[dict[str, Any]]:
+    return audit_events(t, tmp_path, "order.report_refused")
 
 
 def test_an_exec_id_booked_on_another_order_is_refused_and_the_rest_applied(
@@ -436,12 +441,7 @@ def test_a_reports_reason_and_terms_are_in_the_hash_chained_trail(
               "35=8|11=X1|17=E2|150=G|19=E1|39=1|32=4|31=100.25|58=price corrected",
               "35=8|11=X1|17=E3|150=4|39=4|58=venue halted")  # fmt: skip
     assert r.code == 0, r.err
-    today = datetime.now(UTC).date()
-    out = tmp_path / "audit.jsonl"
-    book.ok("audit", "export", "--from", (today - timedelta(days=1)).isoformat(), "--to",
-            (today + timedelta(days=1)).isoformat(), "--out", str(out))  # fmt: skip
-    events = [json.loads(x) for x in out.read_text().splitlines()]
-    reports = [e for e in events if e["action"] == "order.report"]
+    reports = audit_events(book, tmp_path, "order.report")
     got = [
         (p["exec_id"], p.get("quantity"), p.get("price"), p.get("exec_ref_id"))
         for p in (e["payload"] for e in reports)
@@ -473,14 +473,9 @@ def test_a_bust_that_ends_the_order_puts_both_reasons_in_the_trail(
               "35=8|11=X1|17=E1|150=F|39=2|32=10|31=100",
               "35=8|11=X1|17=E2|150=H|19=E1|39=4|151=0")  # fmt: skip
     assert r.code == 0, r.err
-    today = datetime.now(UTC).date()
-    out = tmp_path / "audit.jsonl"
-    book.ok("audit", "export", "--from", (today - timedelta(days=1)).isoformat(), "--to",
-            (today + timedelta(days=1)).isoformat(), "--out", str(out))  # fmt: skip
-    events = [json.loads(x) for x in out.read_text().splitlines()]
-    (bust,) = [e for e in events if e["action"] == "order.report" and
-               e["payload"]["exec_id"] == "E2"]  # fmt: skip
+    reports = audit_events(book, tmp_path, "order.report")
+    (bust,) = [e for e in reports if e["payload"]["exec_id"] == "E2"]
     (then,) = bust["payload"]["then"]
     assert (then["event"], then["status"]) == ("order_canceled", "canceled"), then
     assert "with the bust of E1" in then["reason"], then
-    assert "then" not in next(e for e in events if e["action"] == "order.report")["payload"]
+    assert "then" not in reports[0]["payload"]
