@@ -107,6 +107,12 @@ def _seq(record: ExecRecord) -> int:
     return record.seq
 
 
+def net_quantity(records: Iterable[ExecRecord]) -> Decimal:
+    """The position the records make: the signed sum of their effective fills (corrections and
+    busts applied)."""
+    return sum((f.quantity * f.side.sign for f in effective_fills(records)), Decimal(0))
+
+
 def effective_fills(records: Iterable[ExecRecord]) -> list[ExecRecord]:
     """Apply corrections and busts; return the fills that count, in ``fill_order``.
 

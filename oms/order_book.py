@@ -975,8 +975,7 @@ def kept_sums_drift(conn: Connection) -> list[str]:
                 recs = executions_book.records(
                     conn, account=owner, symbol=item, through_id=through
                 )
-                fills = lots.effective_fills(recs)
-                want = sum((f.quantity * f.side.sign for f in fills), Decimal(0))
+                want = lots.net_quantity(recs)
             if want != total:
                 out.append(
                     f"kept {kind} sum of {owner} {item} up to row {through}: stored "
@@ -2628,14 +2627,14 @@ def _apply_report(
     inst = book.get_instrument(conn, order.symbol)
     found = _venue_disagrees(report, order, after, command, inst)
     if refused_before is not None:  # applied as the venue's fact, never unseen
-        at, file, line, reason = refused_before
+        at, file, line, why = refused_before
         found.append(
             RowError(
                 report.line,
                 "17",
                 None,
                 f"ExecID {exec_id} was refused before ({utc_iso(at)}, {file} line {line}: "
-                f"{reason}); applied now that the book has moved on: unless the venue sent it "
+                f"{why}); applied now that the book has moved on: unless the venue sent it "
                 "again corrected, it is applied out of its place in the sequence it was "
                 "refused in, check it with the venue",
             )

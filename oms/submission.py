@@ -863,7 +863,7 @@ class Group:
                     qty += Decimal(quantity) if side == buy else -Decimal(quantity)
         if not simple:  # corrections or busts: resolved as positions resolve them, from all rows
             recs = executions_book.records(self.conn, account=account, symbol=symbol)
-            qty = sum((f.quantity * f.side.sign for f in lots.effective_fills(recs)), _ZERO)
+            qty = lots.net_quantity(recs)
         if not simple or after >= KEEP_AFTER or behind >= KEEP_SCAN:
             self._keep((_POSITION, account, symbol), self.last_exec, qty)
         acct.positions[symbol] = qty
