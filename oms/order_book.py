@@ -671,8 +671,7 @@ def _order_reservation(
     total = held(order.leaves_qty, order.limit_price, order.stop_price)
     p = None if order.pending is None else order.pending.replace  # (also under a cancel)
     if p is not None:
-        quantity = p.quantity if p.quantity is not None else order.quantity
-        leaves = max(quantity - order.cum_qty, Decimal(0))
+        leaves = _replace_leaves(order, p)
         limit = p.limit_price if p.limit_price is not None else order.limit_price
         stop = p.stop_price if p.stop_price is not None else order.stop_price
         total = max(total, held(leaves, limit, stop))
@@ -689,7 +688,14 @@ def open_quantity(order: Order) -> Decimal:
     if p is None or p.quantity is None:
         return order.leaves_qty
     with localcontext(lots.CONTEXT):
-        return max(order.leaves_qty, p.quantity - order.cum_qty)
+        return max(order.leaves_qty, _replace_leaves(order, p))
+
+
+def _replace_leaves(order: Order, p: orders.PendingRequest) -> Decimal:
+    """What an open replace would leave the order to trade (its quantity, or the order's,
+    less what filled; never below zero)."""
+    quantity = p.quantity if p.quantity is not None else order.quantity
+    return max(quantity - order.cum_qty, Decimal(0))
 
 
 def _last_close(conn: Connection, symbol: str, through: datetime | None = None) -> Decimal | None:
