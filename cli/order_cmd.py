@@ -67,6 +67,17 @@ def _say_order(order: Order, note: str = "") -> None:
     )
 
 
+def _say_change(result: order_book.Changed, *, json: bool) -> None:
+    """A cancel's or amend's answer; a resend of a request already recorded is marked a
+    duplicate (it changed nothing), as a repeated submission is."""
+    if json:
+        doc = order_book.order_json(result.order, history=False)
+        emit_json({**doc, "duplicate": result.duplicate})
+    else:
+        note = " (duplicate: this request was recorded before)" if result.duplicate else ""
+        _say_order(result.order, note)
+
+
 @order_app.command("submit")
 def submit(
     account: Annotated[str | None, typer.Option(help="account")] = None,
@@ -193,7 +204,7 @@ def cancel(
 ) -> None:
     """Cancel an order (at once on paper; pending_cancel on an external venue)."""
     _need_one(order_id, client_order_id)
-    order = order_book.cancel(
+    result = order_book.cancel(
         open_store(db),
         make_ctx(actor),
         order_id,
@@ -205,10 +216,7 @@ def cancel(
             else parse_ident(new_client_order_id, "--new-client-order-id")
         ),
     )
-    if json:
-        emit_json(order_book.order_json(order, history=False))
-    else:
-        _say_order(order)
+    _say_change(result, json=json)
 
 
 @order_app.command("expire-due")
@@ -241,7 +249,7 @@ def amend(
     _need_one(order_id, client_order_id)
     if qty is None and limit is None:
         raise typer.BadParameter("give --qty or --limit (or both)")
-    order = order_book.amend(
+    result = order_book.amend(
         open_store(db),
         make_ctx(actor),
         order_id,
@@ -255,10 +263,7 @@ def amend(
             else parse_ident(new_client_order_id, "--new-client-order-id")
         ),
     )
-    if json:
-        emit_json(order_book.order_json(order, history=False))
-    else:
-        _say_order(order)
+    _say_change(result, json=json)
 
 
 def _need_one(order_id: str | None, client_order_id: str | None) -> None:

@@ -1577,18 +1577,66 @@ def _check_clock(ctx: Ctx, order: Order, action: str) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """A cancel or amend request's answer: the order as it now stands; `duplicate` when the
+    request was a resend of one already recorded (same new client order id, same terms), which
+    changed nothing."""
+
+    order: Order
+    duplicate: bool = False
+
+
 def _change(
     store: Store,
     ctx: Ctx,
     action: str,
     ref: tuple[str | None, str | None, str | None],
     request: Any,
-) -> Order:
+) -> Changed:
     try:
         return _apply_change(store, ctx, action, ref, request)
     except (Refused, BadInput) as exc:
         _record_refusal(store, ctx, action, ref, exc)
         raise
+
+
+_REQUESTED = {
+    orders.RequestCancel: orders.Event.CANCEL_REQUESTED.value,
+    orders.RequestReplace: orders.Event.REPLACE_REQUESTED.value,
+}
+
+
+def _resent(conn: Connection, order: Order, request: Any) -> bool:
+    """Whether `request` repeats one the order has already recorded: the same kind of request
+    under the same new client order id, with the same terms. A resend (a script retrying after
+    a timeout, an operator unsure the first went through) is answered with the order as it
+    stands, as a repeated submission is; the same new id with other terms is refused by
+    _reserve_client_id."""
+    new_id = request.new_client_order_id
+    if new_id is None:  # no id of its own: a second request is a second request
+        return False
+    e = order_events.c
+    rows = conn.execute(
+        select(e.payload).where(e.order_id == order.order_id, e.event == _REQUESTED[type(request)])
+    ).scalars()
+    for payload in rows:
+        terms = json.loads(payload)["terms"]
+        if terms.get("new_client_order_id") != new_id:
+            continue
+        if isinstance(request, orders.RequestCancel):
+            return True
+        return all(
+            _same_number(terms.get(name), getattr(request, name))
+            for name in ("quantity", "limit_price", "stop_price")
+        )
+    return False
+
+
+def _same_number(recorded: str | None, asked: Decimal | None) -> bool:
+    if recorded is None or asked is None:
+        return recorded is None and asked is None
+    return Decimal(recorded) == asked
 
 
 def _apply_change(
@@ -1597,10 +1645,12 @@ def _apply_change(
     action: str,
     ref: tuple[str | None, str | None, str | None],
     request: Any,
-) -> Order:
+) -> Changed:
     order_id, client_order_id, account = ref
     with store.write() as conn:
         order = find(conn, order_id, account=account, client_order_id=client_order_id)
+        if _resent(conn, order, request):
+            return Changed(order, duplicate=True)
         _check_clock(ctx, order, action)
         _check_replace(conn, ctx, order, request)
         _reserve_client_id(conn, order, request.new_client_order_id, action)
@@ -1618,7 +1668,7 @@ def _apply_change(
                 "status": current.status.value,
             },
         )
-        return current
+        return Changed(current)
 
 
 def _reserve_client_id(
@@ -1655,8 +1705,10 @@ def cancel(
     client_order_id: str | None = None,
     account: str | None = None,
     new_client_order_id: str | None = None,
-) -> Order:
-    """Cancel an order: at once on paper; on an external venue it waits in pending_cancel."""
+) -> Changed:
+    """Cancel an order: at once on paper; on an external venue it waits in pending_cancel. A
+    resend of a cancel already recorded (same new client order id) changes nothing and comes
+    back as a duplicate."""
     new_id = ClientOrderId(new_client_order_id) if new_client_order_id else None
     return _change(
         store,
@@ -1677,9 +1729,10 @@ def amend(
     quantity: Decimal | None = None,
     limit_price: Decimal | None = None,
     new_client_order_id: str | None = None,
-) -> Order:
+) -> Changed:
     """Amend quantity or limit price (cancel/replace): at once on paper; pending_replace on an
-    external venue until it answers."""
+    external venue until it answers. A resend of an amend already recorded (same new client
+    order id, same terms) changes nothing and comes back as a duplicate."""
     new_id = ClientOrderId(new_client_order_id) if new_client_order_id else None
     return _change(
         store,

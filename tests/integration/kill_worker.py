@@ -372,7 +372,7 @@ class Worker:
                 None,
                 account=step.account,
                 client_order_id=step.client_order_id,
-            )
+            ).order
         if order.status.value != "canceled":
             raise AssertionError(f"{step}: {order.status.value} after cancel")
         self.acks.add(op="cancel", i=step.index, status=order.status.value)
