@@ -2,8 +2,9 @@
 expired (given the clock, the periods and the holds), and the archive's manifest.
 
 Classes (periods from the settings `retention.<class>`, defaults below):
-- orders: an order with its client order ids and its events, once the order is final (filled,
-  canceled, rejected, expired) and its last change and last event are older than the cut-off;
+- orders: an order with its client order ids, its events and the drop-copy reports refused
+  about it (refused_reports), once the order is final (filled, canceled, rejected, expired)
+  and its last change, last event and last refusal are older than the cut-off;
 - executions: by trade date, a correction or bust together with the fill it changes; only a
   prefix of an account's fills in a symbol (in the order positions read them) that leaves the
   position flat, so that the open lots and positions that remain are exactly those before;
@@ -62,7 +63,7 @@ RECORD_ONLY: Final = frozenset({CONFIRMATIONS})  # nothing of these is kept in t
 
 # The live tables of each class, in the order rows are deleted (children first).
 CLASS_TABLES: Final[Mapping[str, tuple[str, ...]]] = {
-    ORDERS: ("order_client_ids", "order_events", "orders"),
+    ORDERS: ("order_client_ids", "order_events", "refused_reports", "orders"),
     EXECUTIONS: ("executions",),
     LEDGER: ("journal_postings", "journal_entries"),
     AUDIT: ("audit_events",),
@@ -589,7 +590,8 @@ def _ledger_plan(chosen: Sequence[LedgerEntryRow], held: int, ref: str) -> Ledge
 
 @dataclass(frozen=True, slots=True)
 class OrderRow:
-    """A final order last changed before the cut-off, with its client ids and events."""
+    """A final order last changed before the cut-off, with its client ids, its events and the
+    reports refused about it."""
 
     order_id: str
     account: str
@@ -598,6 +600,7 @@ class OrderRow:
     updated_at: datetime
     client_ids: tuple[tuple[str, str], ...]  # (account, client_order_id)
     events: tuple[tuple[int, datetime], ...]  # (event_id, at)
+    refused: tuple[tuple[str, datetime], ...] = ()  # (exec_id, refused_at)
 
 
 def plan_orders(
@@ -608,29 +611,33 @@ def plan_orders(
     keep_events: frozenset[int] = frozenset(),
     keep_orders: frozenset[str] = frozenset(),
 ) -> Selection:
-    """Final orders whose creation, last change and every event are before the cut-off; never
+    """Final orders whose creation, last change, every event and every refused report are
+    before the cut-off; never
     one in `keep_orders` or with an event in `keep_events` (the newest order id and event id
     stay: new ids are the highest + 1, and an archived id must never be handed out again)."""
     order_ids: list[str] = []
     client_ids: list[tuple[str, str]] = []
     event_ids: list[int] = []
+    refused: list[tuple[str, str]] = []
     held = 0
     for o in rows:
-        times = [o.created_at, o.updated_at, *(at for _, at in o.events)]
+        times = [o.created_at, o.updated_at, *(at for _, at in (*o.events, *o.refused))]
         if o.status not in _TERMINAL or not all(t < cutoff for t in times):
             continue
         if o.order_id in keep_orders or any(event_id in keep_events for event_id, _ in o.events):
             continue
         if covered(holds, ORDERS, [o.account]):
-            held += 1 + len(o.client_ids) + len(o.events)
+            held += 1 + len(o.client_ids) + len(o.events) + len(o.refused)
             continue
         order_ids.append(o.order_id)
         client_ids.extend(o.client_ids)
         event_ids.extend(event_id for event_id, _ in o.events)
+        refused.extend((o.order_id, exec_id) for exec_id, _ in o.refused)
     return Selection(
         {
             "order_client_ids": tuple(sorted(client_ids)),
             "order_events": tuple(sorted(event_ids)),
+            "refused_reports": tuple(sorted(refused)),
             "orders": tuple(sorted(order_ids)),
         },
         held,

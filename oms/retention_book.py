@@ -70,6 +70,7 @@ from oms.schema import (
     order_client_ids,
     order_events,
     orders,
+    refused_reports,
     running_sums,
     settings,
 )
@@ -88,6 +89,7 @@ TABLES: dict[str, Table] = {
         journal_entries,
         order_client_ids,
         order_events,
+        refused_reports,
         orders,
         executions_table,
         audit_events,
@@ -99,6 +101,7 @@ DELETE_ORDER = (
     "journal_entries",
     "order_client_ids",
     "order_events",
+    "refused_reports",
     "orders",
     "executions",
     "audit_events",
@@ -478,7 +481,7 @@ def _plan_ledger(
 
 
 def _plan_orders(conn: Connection, cutoff: datetime, holds: Sequence[rt.Hold]) -> rt.Selection:
-    o, c, ev = orders.c, order_client_ids.c, order_events.c
+    o, c, ev, rr = orders.c, order_client_ids.c, order_events.c, refused_reports.c
     final = sorted(s.value for s in TERMINAL)
     found = conn.execute(
         select(o.order_id, o.account, o.status, o.created_at, o.updated_at)
@@ -488,6 +491,7 @@ def _plan_orders(conn: Connection, cutoff: datetime, holds: Sequence[rt.Hold]) -
     ids = [r.order_id for r in found]
     client: dict[str, list[tuple[str, str]]] = {i: [] for i in ids}
     events: dict[str, list[tuple[int, datetime]]] = {i: [] for i in ids}
+    refused: dict[str, list[tuple[str, datetime]]] = {i: [] for i in ids}
     for chunk in _chunks(ids):
         for acct, cid, oid in conn.execute(
             select(c.account, c.client_order_id, c.order_id).where(c.order_id.in_(chunk))
@@ -497,6 +501,10 @@ def _plan_orders(conn: Connection, cutoff: datetime, holds: Sequence[rt.Hold]) -
             select(ev.event_id, ev.order_id, ev.at).where(ev.order_id.in_(chunk))
         ):
             events[oid].append((int(event_id), at))
+        for oid, exec_id, at in conn.execute(
+            select(rr.order_id, rr.exec_id, rr.refused_at).where(rr.order_id.in_(chunk))
+        ):
+            refused[oid].append((exec_id, at))
     rows = [
         rt.OrderRow(
             r.order_id,
@@ -506,6 +514,7 @@ def _plan_orders(conn: Connection, cutoff: datetime, holds: Sequence[rt.Hold]) -
             r.updated_at,
             tuple(sorted(client[r.order_id])),
             tuple(sorted(events[r.order_id])),
+            tuple(sorted(refused[r.order_id])),
         )
         for r in found
     ]

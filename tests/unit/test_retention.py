@@ -1,6 +1,7 @@
 """Retention, pure part: periods and cut-offs, holds, what has expired per class (positions and
 balances unchanged by what is taken out), and the archive manifest's checks."""
 
+import dataclasses
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -344,3 +345,16 @@ def test_accounts_named_in_payloads_and_command_arguments() -> None:
     assert rt.accounts_in_json('{"orders": [{"account": "A3"}]}') == {"A3"}
     assert rt.values_in_json('{"Acct": "A4", "Qty": "abc"}') == {"A4", "abc"}
     assert rt.accounts_in_json("not json") == set()
+
+
+def test_an_orders_refused_reports_go_with_it_and_a_young_refusal_keeps_it() -> None:
+    old = datetime(2019, 6, 1, tzinfo=UTC)
+    rows = [
+        dataclasses.replace(order("1", "canceled", old), refused=(("E1", old), ("E2", old))),
+        dataclasses.replace(order("2", "canceled", old), refused=(("E3", NOW),)),
+        dataclasses.replace(order("3", "filled", old, "B1"), refused=(("E4", old),)),
+    ]
+    sel = rt.plan_orders(rows, CUT, [hold("B1")])
+    assert sel.ids["orders"] == ("1",)
+    assert sel.ids["refused_reports"] == (("1", "E1"), ("1", "E2"))
+    assert sel.held == 5  # order 3, its client id, its two events and its refused report
