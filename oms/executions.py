@@ -35,7 +35,8 @@ from oms.calendars import MAX_SETTLEMENT_SPAN, settlement_date
 from oms.errors import BadInput, RowError
 from oms.lots import ExecRecord
 from oms.orders import PAPER
-from oms.schema import accounts, executions, imports, instruments
+from oms.schema import accounts, executions, imports, instruments, order_client_ids
+from oms.schema import orders as orders_table
 from oms.store import Store, bulk_insert, next_id
 from oms.values import DECIMAL_PATTERN, Side, dec_str, utc_iso
 
@@ -67,6 +68,9 @@ COLUMNS = (
     "client_order_id",
 )  # the contract's column order
 TERMS = ("account", "symbol", "side", "quantity", "price", "trade_date")
+# what a row may state or leave to a default: a re-import that states one is compared on it
+STATED = ("commission", "fees", "settle_date")
+FUTURE_SKEW = timedelta(minutes=5)  # how far after now an exec_time may be (a clock's skew)
 _DECIMAL_COLUMNS = ("quantity", "price", "commission", "fees")
 ANALYZE_AFTER = 10_000  # rows of an import after which PostgreSQL's statistics are refreshed
 
@@ -139,13 +143,21 @@ def _schema(account_ids: Sequence[str], symbols: Sequence[str]) -> pa.DataFrameS
 
 
 def read_file(
-    conn: Connection, path: str, latest: date | None = None
+    conn: Connection, path: str, latest: date | None = None, now: datetime | None = None
 ) -> tuple[tabular.TextFile, pl.DataFrame]:
     """Validate a canonical execution file against the schema and the reference data; return
     the frame in storage form, or raise BadFile with every row's error. `latest`: the latest
-    trade date there can be (today's date anywhere on Earth)."""
-    tf = tabular.read_csv(path, required=REQUIRED, optional=OPTIONAL)
+    trade date there can be (today's date anywhere on Earth); `now`: no exec_time after it
+    (by more than a clock's skew). Blank lines are no rows. `paper` in any case is the paper
+    venue, as an order names it; another venue the book knows in another case is refused."""
+    tf = tabular.without_blank_rows(tabular.read_csv(path, required=REQUIRED, optional=OPTIONAL))
     frame = tf.frame.with_columns(
+        pl.when(pl.col("venue").str.to_lowercase() == PAPER)
+        .then(pl.lit(PAPER))
+        .otherwise(pl.col("venue"))
+        .alias("venue"),
+        # what the row states, not the defaults: a re-import is compared on what it states
+        *(pl.col(c).is_not_null().alias(f"_given_{c}") for c in STATED),
         pl.col("side").str.to_lowercase(),
         pl.col("exec_type").str.to_lowercase().fill_null(FILL),
         _unpadded("quantity"),
@@ -164,6 +176,7 @@ def read_file(
         dataclasses.replace(tf, frame=frame), _schema(account_ids, list(inst))
     )
     errors += tabular.duplicate_rows(frame, ["venue", "exec_id"], tf.lines)
+    errors += _venue_case_errors(conn, frame, tf.lines)
     lines = (
         pl.Series("_line", tf.lines, dtype=pl.UInt32)
         if tf.lines is not None
@@ -176,6 +189,7 @@ def read_file(
         .with_columns(
             pl.col("trade_date").str.to_date("%Y-%m-%d", strict=False),
             pl.col("settle_date").str.to_date("%Y-%m-%d", strict=False),
+            tabular.utc_time_expr("exec_time").alias("_exec_at"),
             tabular.utc_time_expr("exec_time")
             .dt.strftime("%Y-%m-%dT%H:%M:%S.%6fZ")
             .alias("exec_time"),
@@ -212,6 +226,13 @@ def read_file(
             "number), which it gives the fills it books: import the trade under another id"
         ),
     )
+    if now is not None:
+        errors += _frame_errors(
+            ok.filter(pl.col("_exec_at") > now + FUTURE_SKEW),
+            "exec_time",
+            pl.lit(f"is after now ({utc_iso(now)}): an execution is not booked before it "
+                   "happens"),
+        )  # fmt: skip
     if latest is not None:
         errors += _frame_errors(
             ok.filter(pl.col("trade_date") > latest),
@@ -278,8 +299,39 @@ def read_file(
     frame = frame.with_columns(
         pl.col("settle_date").fill_null(pl.col("_settle")),
         pl.col("currency").fill_null(pl.col("_ccy")),
-    ).drop("_exchange", "_ccy", "_settle", "_why")
+    ).drop("_exchange", "_ccy", "_settle", "_why", "_exec_at")
     return tf, frame  # with `_line`: the physical line of each row in the file
+
+
+def _venue_case_errors(
+    conn: Connection, frame: pl.DataFrame, lines: Sequence[int] | None
+) -> list[RowError]:
+    """Rows naming a venue the book knows under another case (ACME as acme): (venue, exec_id)
+    is matched exactly, so the same venue's execution would be booked a second time under it."""
+    named = {v for v in frame["venue"].drop_nulls().unique().to_list() if v != PAPER}
+    if not named:
+        return []
+    known: dict[str, str] = {}
+    for table in (executions, orders_table):
+        for (venue,) in conn.execute(select(table.c.venue).distinct()):
+            known.setdefault(venue.lower(), venue)
+    wrong = {v: known[v.lower()] for v in named if v.lower() in known and known[v.lower()] != v}
+    if not wrong:
+        return []
+    out = []
+    for i, venue in enumerate(frame["venue"].to_list()):
+        if venue in wrong:
+            out.append(
+                RowError(
+                    tabular.line_of(i, lines),
+                    "venue",
+                    venue,
+                    f"the book knows this venue as {wrong[venue]}: venue names are matched as "
+                    "written, and the same venue's executions under another spelling would be "
+                    f"booked again; write {wrong[venue]}",
+                )
+            )
+    return out
 
 
 def _frame_errors(rows: pl.DataFrame, field: str, reason: pl.Expr) -> list[RowError]:
@@ -304,7 +356,7 @@ def _already_booked(conn: Connection, frame: pl.DataFrame, path: str) -> set[tup
     bulk_insert(conn, keys, ("venue", "exec_id"), frame.select("venue", "exec_id"))
     e = executions.c
     found = conn.execute(
-        select(e.venue, e.exec_id, *(e[t] for t in TERMS)).join_from(
+        select(e.venue, e.exec_id, *(e[t] for t in (*TERMS, *STATED))).join_from(
             executions, keys, and_(keys.c.venue == e.venue, keys.c.exec_id == e.exec_id)
         )
     ).all()
@@ -313,12 +365,15 @@ def _already_booked(conn: Connection, frame: pl.DataFrame, path: str) -> set[tup
         return set()
     booked = {(row.venue, row.exec_id): row for row in found}
     errors = []
-    for r in frame.select("_line", "venue", "exec_id", *TERMS).iter_rows(named=True):
+    given = [f"_given_{t}" for t in STATED]
+    for r in frame.select("_line", "venue", "exec_id", *TERMS, *STATED, *given).iter_rows(
+        named=True
+    ):
         old = booked.get((r["venue"], r["exec_id"]))
         if old is None:
             continue
-        for t in TERMS:
-            new_v: Any = Decimal(r[t]) if t in ("quantity", "price") else r[t]
+        for t in (*TERMS, *(t for t in STATED if r[f"_given_{t}"])):
+            new_v: Any = Decimal(r[t]) if t in _DECIMAL_COLUMNS else r[t]
             if getattr(old, t) != new_v:
                 errors.append(
                     RowError(
@@ -326,18 +381,67 @@ def _already_booked(conn: Connection, frame: pl.DataFrame, path: str) -> set[tup
                         t,
                         str(r[t]),
                         f"exec_id {r['exec_id']} at {r['venue']} is booked already with "
-                        f"{t} {getattr(old, t)}; corrections are new records, never edits",
+                        f"{t} {_shown(getattr(old, t))}; corrections are new records, never "
+                        "edits",
                     )
                 )
     tabular.refuse_if(path, errors)
     return set(booked)
 
 
+def _shown(value: Any) -> str:
+    return dec_str(value) if isinstance(value, Decimal) else str(value)
+
+
+def _refuse_fills_of_orders(conn: Connection, frame: pl.DataFrame, path: str) -> None:
+    """Refuse fills whose client_order_id names one of the account's orders: tieout keeps
+    that order, and its fills come from its venue's execution reports (`exec apply`; on the
+    paper venue, tieout's own), which move its quantity, status and reservation with them.
+    Booked here they would be a position the order never hears of (and the venue's report of
+    the same fill is then refused as booked already)."""
+    fills = frame.filter((pl.col("exec_type") == FILL) & pl.col("client_order_id").is_not_null())
+    if fills.height == 0:
+        return
+    pairs = fills.select("account", "client_order_id").unique().rows()
+    c = order_client_ids.c
+    named: dict[tuple[str, str], tuple[str, str]] = {}
+    for at in range(0, len(pairs), 500):
+        chunk = pairs[at : at + 500]
+        for account, client_id, order_id, venue in conn.execute(
+            select(c.account, c.client_order_id, c.order_id, orders_table.c.venue)
+            .join(orders_table, orders_table.c.order_id == c.order_id)
+            .where(tuple_(c.account, c.client_order_id).in_(chunk))
+        ):
+            named[(account, client_id)] = (order_id, venue)
+    if not named:
+        return
+    errors = []
+    for line, account, client_id in fills.select("_line", "account", "client_order_id").rows():
+        found = named.get((account, client_id))
+        if found is not None:
+            order_id, venue = found
+            source = (
+                "the paper venue's fills, which tieout books itself"
+                if venue == PAPER
+                else f"{venue}'s execution reports (tieout exec apply)"
+            )
+            errors.append(
+                RowError(
+                    line,
+                    "client_order_id",
+                    client_id,
+                    f"names order {order_id} of {account}, which tieout keeps: its fills come "
+                    f"from {source}, so that its quantity, status and reservation follow them",
+                )
+            )
+    tabular.refuse_if(path, errors)
+
+
 def import_file(store: Store, ctx: Ctx, path: str) -> ImportResult:
     with store.write() as conn:
         # the date somewhere on Earth (UTC+14) may be a day ahead of UTC's
         latest = (ctx.now.astimezone(UTC) + timedelta(hours=14)).date()
-        tf, frame = read_file(conn, path, latest)
+        tf, frame = read_file(conn, path, latest, ctx.now)
         seen = _already_booked(conn, frame, path)
         if seen:
             keep = [
@@ -345,6 +449,7 @@ def import_file(store: Store, ctx: Ctx, path: str) -> ImportResult:
                 for v, x in zip(frame["venue"].to_list(), frame["exec_id"].to_list(), strict=True)
             ]
             frame = frame.filter(pl.Series(keep))
+        _refuse_fills_of_orders(conn, frame, path)
         if frame.height == 0:
             return ImportResult(path, tf.sha256, tf.rows, 0, len(seen), None)
         import_id = conn.execute(

@@ -23,6 +23,7 @@ from oms.orders import ClientOrderId, ExecType, Order
 from oms.values import (
     ExecId,
     Side,
+    dec_str,
     is_decimal_text,
     minor_units,
     normalize,
@@ -33,6 +34,7 @@ from oms.values import (
 )
 
 SOH = b"\x01"
+BEGIN_STRING = "FIX.4.4"  # BeginString (8): the version a message is read as
 EXECUTION_REPORT, CANCEL_REJECT = "8", "9"
 FIX_SIDES = {Side.BUY: "1", Side.SELL: "2"}  # Side (54)
 # the Side (54) values a report of an order may carry: a sale may be reported as a short sale
@@ -40,8 +42,9 @@ FIX_SIDES = {Side.BUY: "1", Side.SELL: "2"}  # Side (54)
 _SIDES_OF = {Side.BUY: frozenset({"1"}), Side.SELL: frozenset({"2", "5", "6"})}
 # CommType (13): how Commission (12) counts; 3 (absolute) when 13 is missing
 PER_UNIT, PERCENT, ABSOLUTE = "1", "2", "3"
-_UTC_TIMESTAMP = re.compile(r"(\d{8})-(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?")
-_LOCAL_DATE = re.compile(r"\d{8}")
+# ASCII digits only: `\d` would take other scripts' digits (Arabic-Indic) for a date
+_UTC_TIMESTAMP = re.compile(r"([0-9]{8})-([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?")
+_LOCAL_DATE = re.compile(r"[0-9]{8}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +119,8 @@ _CONTROL = re.compile(r"[\x00\x02-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 # the tags tieout reads: each may appear once in a message (FIX 4.4 SessionRejectReason 13, "tag
 # appears more than once"); other tags (repeating groups tieout does not read) may repeat
 READ_TAGS = frozenset(
-    {1, 6, 11, 12, 13, 14, 15, 17, 19, 31, 32, 35, 37, 38, 39, 41, 44, 54, 55, 58, 60, 64, 75,
-     99, 102, 150, 151, 434}
+    {1, 6, 8, 11, 12, 13, 14, 15, 17, 19, 20, 31, 32, 35, 37, 38, 39, 41, 44, 54, 55, 58, 60, 64,
+     75, 99, 102, 150, 151, 434, 479}
 )  # fmt: skip
 
 
@@ -146,7 +149,35 @@ def lines(text: str) -> list[tuple[int, str]]:
     return out
 
 
-def parse(text: str) -> list[Report | RowError]:
+def _not_fix44(n: int, fields: Mapping[int, str]) -> RowError | None:
+    """Why a message is not one `exec apply` reads as FIX 4.4 means it, or None."""
+    version = fields.get(8)
+    if version is not None and version != BEGIN_STRING:
+        return RowError(
+            n,
+            "8",
+            printable(version[:20]),
+            f"BeginString is not {BEGIN_STRING}: tieout applies FIX 4.4 messages, and other "
+            "versions say some things otherwise (FIX 4.2 busts with ExecTransType 20, and "
+            "fills with ExecType 1 and 2)",
+        )
+    trans_type = fields.get(20)
+    if trans_type is not None and trans_type != "0":
+        return RowError(
+            n,
+            "20",
+            printable(trans_type[:20]),
+            "ExecTransType other than 0 (new) is FIX 4.2's way to cancel or correct an "
+            "execution; FIX 4.4 does it with ExecType H (bust) or G (correction) and ExecRefID "
+            "(19)",
+        )
+    return None
+
+
+def parse(text: str, *, fix44: bool = False) -> list[Report | RowError]:
+    """The file's messages, each a Report or the RowError of its line. `fix44`: only FIX 4.4
+    messages (`exec apply`, which applies them as FIX 4.4 means them); the reconciliation's
+    loaders read older drop copies too, and skip what FIX 4.2 says otherwise."""
     out: list[Report | RowError] = []
     for n, line in lines(text):
         if not line.strip(" \t"):
@@ -193,6 +224,10 @@ def parse(text: str) -> list[Report | RowError]:
                 continue
         if not fields.get(35):
             out.append(RowError(n, "35", None, "not a FIX message (no MsgType 35)"))
+            continue
+        other_version = _not_fix44(n, fields) if fix44 else None
+        if other_version is not None:
+            out.append(other_version)
             continue
         bad_id = _bad_id(fields)
         if bad_id is not None:
@@ -422,13 +457,21 @@ def trade_times(report: Report) -> TradeTimes:
 
 def commission(report: Report, quantity: Decimal, price: Decimal, *, currency: str) -> Decimal:
     """Commission (12) of a fill of `quantity` at `price`, counted as CommType (13) says: 1 per
-    unit, 2 percent of the fill's value, 3 (the default) absolute. An amount counted from a
+    unit, 2 percent of the fill's value (a fraction, as FIX writes it: .05 is 5%), 3 (the
+    default) absolute, in CommCurrency (479) if given: the instrument's. An amount counted from a
     rate is money charged: rounded half up to the `currency`'s minor unit (cents, whole yen), as
     the paper venue rounds its own; an absolute one is booked as the venue gave it. BadInput
     for a negative or non-numeric amount or another CommType."""
     given, kind = report.get(12), report.get(13)
     if given is None:
         return Decimal(0)
+    charged_in = report.get(479)
+    if charged_in is not None and charged_in != currency:
+        raise BadInput(
+            "CommCurrency (479)",
+            f"{printable(charged_in[:20])}: the commission is booked in {currency}, the "
+            "instrument's currency, and nothing is converted",
+        )
     amount = unpadded(given.strip(), 2)  # money keeps its cents of the padding (1.250000 -> 1.25)
     if not is_decimal_text(amount) or Decimal(amount) < 0:
         raise BadInput("Commission (12)", f"{given!r} is not a decimal >= 0")
@@ -438,8 +481,14 @@ def commission(report: Report, quantity: Decimal, price: Decimal, *, currency: s
         unit = Decimal(1).scaleb(-minor_units(currency))
         if kind == PER_UNIT:
             return normalize((Decimal(amount) * quantity).quantize(unit, ROUND_HALF_UP))
-        if kind == PERCENT:
-            charge = (Decimal(amount) * quantity * price).scaleb(-2)
+        if kind == PERCENT:  # FIX: "Commission of 5% should be represented as .05"
+            if Decimal(amount) >= 1:
+                raise BadInput(
+                    "Commission (12)",
+                    f"{given!r} with CommType 2 is {dec_str(Decimal(amount).scaleb(2))}% of the "
+                    "fill's value: FIX writes a percentage as a fraction (5% is .05)",
+                )
+            charge = Decimal(amount) * quantity * price
             return normalize(charge.quantize(unit, ROUND_HALF_UP))
     raise BadInput("CommType (13)", f"{kind!r} is not applied (1 per unit, 2 percent, 3 absolute)")
 

@@ -90,6 +90,7 @@ from oms.values import (
     parse_date,
     parse_decimal,
     parse_ident,
+    printable,
     utc_iso,
     utc_iso_fast,
 )
@@ -2402,6 +2403,28 @@ def _disagreements(
         return fix.venue_number(report.get(tag))
 
     status = report.get(39)
+    if status is not None and status not in _FIX_DONE | _FIX_LIVE | {"B"}:
+        out.append(
+            RowError(
+                line,
+                "39",
+                printable(status[:20]),
+                f"OrdStatus (39) {printable(status[:20])!r} is not a status FIX 4.4 defines: the "
+                "order's status could not be compared",
+            )
+        )
+    for tag, name in ((14, "CumQty"), (151, "LeavesQty"), (6, "AvgPx")):
+        text = report.get(tag)
+        if text is not None and fix.venue_number(text) is None:
+            out.append(
+                RowError(
+                    line,
+                    str(tag),
+                    printable(text[:40]),
+                    f"{name} ({tag}) {printable(text[:40])!r} is not a number: it could not be "
+                    "compared with the book",
+                )
+            )
     if status in _FIX_DONE or status in _FIX_LIVE:
         venue_done = status in _FIX_DONE
         if venue_done == after.live:
@@ -2834,8 +2857,7 @@ def _status_report_disagrees(
 ) -> list[RowError]:
     """What a status report (150=I) says beyond what _venue_disagrees compares: its OrdStatus
     (39) against the order's own status exactly (not only live against done: suspended
-    against new, canceled against filled), and figures it states that cannot be read (no
-    comparison could be made: said, not passed over)."""
+    against new, canceled against filled)."""
     out: list[RowError] = []
     line = report.line
     status = report.get(39)
@@ -2859,18 +2881,6 @@ def _status_report_disagrees(
                     "order's status could not be compared"
                 )
             out.append(RowError(line, "39", status, reason))
-    for tag, name in ((14, "CumQty"), (151, "LeavesQty"), (6, "AvgPx")):
-        text = report.get(tag)
-        if text is not None and fix.venue_number(text) is None:
-            out.append(
-                RowError(
-                    line,
-                    str(tag),
-                    text,
-                    f"{name} ({tag}) {text!r} is not a number: it could not be compared with the "
-                    "book",
-                )
-            )
     return out
 
 
@@ -2906,12 +2916,30 @@ def apply_reports(store: Store, ctx: Ctx, path: str) -> ApplyResult:
     """Apply a venue's drop copy in order, each message its own business event. A message that
     cannot be applied is refused with its line and reason (and audited); the rest go on."""
     text, undecodable = _drop_copy_text(tabular.read_bytes(path))
-    parsed: list[fix.Report | RowError] = [*undecodable, *fix.parse(text)]
+    parsed: list[fix.Report | RowError] = [*undecodable, *fix.parse(text, fix44=True)]
+    if not parsed:
+        raise BadInput(
+            path,
+            "has no messages (it is empty, or blank lines only): a drop copy with nothing in "
+            "it is refused rather than taken for a quiet day; check how it was transferred",
+        )
     progress = _ApplyProgress(path, len(parsed))
     try:
         return _apply_parsed(store, ctx, path, parsed, progress)
-    except database_errors() as exc:
-        reason = database_reason(exc)
+    except (KeyboardInterrupt, Exception) as exc:
+        # the database failed, or Ctrl-C or SIGTERM (or an error no message should raise) came
+        # after messages committed: how far the file got, rather than a bare interrupt
+        interrupted = isinstance(exc, KeyboardInterrupt) or caused_by_interrupt(exc)
+        database = isinstance(exc, database_errors()) and not interrupted
+        if not database and (isinstance(exc, TieoutError) or not progress.committed):
+            raise
+        reason = (
+            database_reason(exc)
+            if database
+            else "interrupted (Ctrl-C or SIGTERM)"
+            if interrupted
+            else f"{type(exc).__name__}: {exc}"
+        )
         so_far = progress.result()
         first = next((p.line for p in parsed if isinstance(p, fix.Report)), None)
         summary = {**so_far.as_json(), "complete": False, "interrupted": reason}
@@ -2928,6 +2956,8 @@ def apply_reports(store: Store, ctx: Ctx, path: str) -> ApplyResult:
             reason,
             "Apply the file again: what was applied is skipped as a duplicate (by ExecID).",
             summary,
+            interrupted=interrupted,
+            database=database,
         ) from exc
 
 

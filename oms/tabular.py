@@ -9,6 +9,7 @@ the rows after it down (TextFile.lines keeps where each row starts).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 from collections.abc import Callable, Collection, Sequence
@@ -138,6 +139,24 @@ def read_csv(path: str, *, required: Sequence[str], optional: Collection[str] = 
     if lines is not None and len(lines) != frame.height:
         lines = None  # the two readers disagree on what a record is: fall back to row + 2
     return TextFile(path, hashlib.sha256(data).hexdigest(), frame, lines)
+
+
+def without_blank_rows(tf: TextFile) -> TextFile:
+    """The file without its blank rows (every cell empty: a blank line, a trailing one above
+    all): no record, as in order files; the other rows keep their line numbers. Refused when
+    nothing else is left."""
+    import polars as pl
+
+    blank = tf.frame.select(pl.all_horizontal(pl.all().is_null())).to_series()
+    if not blank.any():
+        return tf
+    lines = [line_of(i, tf.lines) for i in range(tf.frame.height)]
+    keep = (~blank).to_list()
+    frame = tf.frame.filter(~blank)
+    if frame.height == 0:
+        raise BadInput(tf.path, "the file has a header but no rows (only blank lines)")
+    kept = tuple(n for n, k in zip(lines, keep, strict=True) if k)
+    return dataclasses.replace(tf, frame=frame, lines=kept)
 
 
 def _quote_problem(text: str) -> tuple[int, str] | None:

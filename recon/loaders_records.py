@@ -166,8 +166,8 @@ def _fix_commission(f: Mapping[str, str]) -> str | None:
         return amount  # left as written: validation says what is wrong with it
     with localcontext(decimal_context(60)):
         value = Decimal(amount) * Decimal(texts[1])
-        if comm_type == "2":
-            value = value * Decimal(texts[2]) / 100
+        if comm_type == "2":  # FIX writes a percentage as a fraction: 5% is .05
+            value = value * Decimal(texts[2])
         return dec_str(value.quantize(QUANTUM))
 
 

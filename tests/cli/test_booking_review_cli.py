@@ -88,7 +88,7 @@ def test_a_commission_counted_from_a_fix_rate_is_money(book: Tieout, tmp_path: P
     book.ok("order", "submit", "--account", "J1", "--symbol", "JC", "--side", "buy", "--qty",
             "33", "--type", "limit", "--limit", "999", "--venue", "ACME", "--client-order-id",
             "Y1", "--json")
-    line = report("Y1", "Q1", "F", (32, "33"), (31, "999"), (12, "0.15"), (13, "2"))
+    line = report("Y1", "Q1", "F", (32, "33"), (31, "999"), (12, "0.0015"), (13, "2"))
     assert apply(book, tmp_path, "jpy.fix", line).code == 0
     (ex,) = [e for e in book.ok("exec", "list", "--json").json() if e["exec_id"] == "Q1"]
     assert ex["commission"] == "49"  # 33 x 999 x 0.15% = 49.4505 yen: whole yen

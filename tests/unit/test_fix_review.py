@@ -83,10 +83,10 @@ def test_bad_dates_are_bad_input(fields: tuple[tuple[int, str], ...], text: str)
         (((12, "1.5"),), "1.5"),
         (((12, "1.5"), (13, "3")), "1.5"),
         (((12, "0.25"), (13, "1")), "1"),  # per unit: x 4
-        (((12, "0.1"), (13, "2")), "0.4"),  # percent of 4 x 100
+        (((12, "0.001"), (13, "2")), "0.4"),  # 0.1% (FIX: a fraction) of 4 x 100
         (((13, "1"),), "0"),
         (((12, "0.333"), (13, "1")), "1.33"),  # 1.332: a rate's amount is rounded to cents
-        (((12, "0.12345"), (13, "2")), "0.49"),  # 0.4938
+        (((12, "0.0012345"), (13, "2")), "0.49"),  # 0.4938
         (((12, "0.123"),), "0.123"),  # an absolute amount is the venue's, as given
     ],
 )
@@ -98,7 +98,7 @@ def test_commission_by_comm_type(fields: tuple[tuple[int, str], ...], expected: 
 @pytest.mark.parametrize(
     ("currency", "fields", "expected"),
     [
-        ("JPY", ((12, "0.15"), (13, "2")), "49"),  # 33 x 999 x 0.15% = 49.4505 yen
+        ("JPY", ((12, "0.0015"), (13, "2")), "49"),  # 33 x 999 x 0.15% = 49.4505 yen
         ("JPY", ((12, "0.5"), (13, "1")), "17"),  # 16.5 rounds half up
         ("KWD", ((12, "0.0001"), (13, "1")), "0.003"),  # 0.0033 dinars: three decimals
     ],
@@ -145,3 +145,49 @@ def test_a_long_venue_text_is_cut_for_the_order_history() -> None:
     assert reason.startswith("x" * fix.MAX_TEXT) and "5,000,000 characters" in reason
     (short,) = fix.parse(fix_line(*FILL, (58, "partial fill")))
     assert isinstance(short, fix.Report) and fix.command(short).reason == "partial fill"
+
+
+def test_a_percent_commission_is_a_fraction_and_100_percent_or_more_is_refused() -> None:
+    """FIX 4.4 Commission (12): "if CommType (13) is percentage, Commission of 5% should be
+    represented as .05"."""
+    five = one((12, "0.05"), (13, "2"))
+    assert fix.commission(five, Decimal(100), Decimal(100), currency="USD") == Decimal(500)
+    with pytest.raises(BadInput, match=r"is 500% of the fill's value: .*5% is \.05"):
+        fix.commission(one((12, "5"), (13, "2")), Decimal(100), Decimal(100), currency="USD")
+
+
+def test_a_commission_in_another_currency_is_refused_not_converted() -> None:
+    yen = one((12, "1000"), (13, "3"), (479, "JPY"))
+    with pytest.raises(BadInput, match=r"CommCurrency \(479\).*JPY.*booked in USD"):
+        fix.commission(yen, Decimal(1), Decimal(100), currency="USD")
+    usd = one((12, "7"), (479, "USD"))
+    assert fix.commission(usd, Decimal(1), Decimal(100), currency="USD") == Decimal(7)
+
+
+def _line(*fields: tuple[int, str], begin: str = "FIX.4.4") -> str:
+    return "|".join([f"8={begin}", *(f"{t}={v}" for t, v in fields)])
+
+
+def test_another_fix_version_or_a_fix_42_exec_trans_type_is_refused() -> None:
+    body = ((35, "8"), (11, "C1"), (17, "E1"), (150, "F"), (32, "1"), (31, "100"))
+    text = "\n".join(
+        [
+            _line(*body),
+            _line(*body, begin="FIX.4.2"),
+            _line(*body, (20, "1")),  # FIX 4.2's bust of the execution
+            _line(*body, (20, "0")),  # new: as FIX 4.4 means every ExecutionReport
+        ]
+    )
+    assert all(isinstance(x, fix.Report) for x in fix.parse(text))  # the recon loaders' reading
+    out = fix.parse(text, fix44=True)
+    assert isinstance(out[0], fix.Report) and isinstance(out[3], fix.Report)
+    assert isinstance(out[1], RowError) and out[1].field == "8" and "FIX.4.4" in out[1].reason
+    assert isinstance(out[2], RowError) and out[2].field == "20" and "ExecType H" in out[2].reason
+
+
+def test_a_time_or_date_in_other_digits_than_ascii_is_refused() -> None:
+    arabic = "\u0662\u0660\u0662\u0666\u0661\u0661\u0662\u0664"  # 20261124 in Arabic-Indic
+    with pytest.raises(BadInput):
+        fix.trade_times(one((60, f"{arabic}-15:00:00")))
+    with pytest.raises(BadInput):
+        fix.trade_times(one((60, "20261124-15:00:00"), (75, arabic)))

@@ -1,0 +1,197 @@
+"""Through the real command on both backends: what `exec apply` and `exec import` do with input
+an earlier reading let through (an audit of hostile and malformed input, 2026-11-28).
+
+- `exec import`: a venue written in another case (`PAPER`, `acme`) than the book knows it would
+  have booked the same execution twice; a re-import that states another commission, fees or
+  settlement date was skipped without a word; a fill naming an order tieout keeps was booked
+  beside it, and the venue's report of it then refused for good; an exec_time in 2099 was
+  booked; a trailing blank line refused the whole file.
+- `exec apply`: FIX 4.2 (BeginString, ExecTransType) was read as FIX 4.4; a commission in
+  another currency (CommCurrency 479) was booked as the instrument's; unreadable CumQty or an
+  undefined OrdStatus on a normal report passed without a word; an empty file exited 0; a
+  SIGTERM part way said nothing of what committed.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.cli.test_exec_apply_review import apply, book, executions, external, shown
+from tests.cli.test_order_cli import fix_line, report, submit
+from tests.conftest import Tieout, write
+
+__all__ = ["book"]  # the fixture, used by name
+
+HEADER = "exec_id,account,symbol,side,quantity,price,trade_date,venue"
+
+
+def _import(t: Tieout, tmp_path: Path, name: str, *rows: str, header: str = HEADER) -> object:
+    return t("exec", "import", write(tmp_path / name, "\n".join([header, *rows]) + "\n"), "--json")
+
+
+def _position(t: Tieout) -> str:
+    (pos,) = t.ok("positions", "--account", "A1", "--json").json()
+    return str(pos["quantity"])
+
+
+def test_a_venue_in_another_case_is_refused_not_booked_again(book: Tieout, tmp_path: Path) -> None:
+    paper = submit(book, "--side", "buy", "--qty", "10")
+    assert paper["status"] == "filled"
+    (fill,) = executions(book).values()
+    day = fill["trade_date"]
+    r = _import(book, tmp_path, "paper.csv",
+                f"{fill['exec_id']},A1,COIN,buy,10,100,{day},PAPER")  # fmt: skip
+    assert r.code == 3 and "paper venue's own fill ids" in r.err
+    external(book, "X1", qty="4")
+    assert apply(book, tmp_path, "f.fix", report("X1", "X1E0", "0"),
+                 report("X1", "E1", "F", (32, "4"), (31, "100"))).code == 0  # fmt: skip
+    r = _import(book, tmp_path, "acme.csv", f"E1,A1,COIN,buy,4,100,{day},acme")
+    assert r.code == 3 and "the book knows this venue as ACME" in r.err
+    assert _position(book) == "14"
+    # the venue as the book knows it: booked already, skipped
+    same = _import(book, tmp_path, "same.csv", f"E1,A1,COIN,buy,4,100,{day},ACME")
+    assert same.code == 0 and same.json()["already_booked"] == 1
+    assert _position(book) == "14"
+
+
+def test_a_re_import_stating_other_costs_or_settlement_is_refused(
+    book: Tieout, tmp_path: Path
+) -> None:
+    day = "2026-11-24"
+    header = HEADER + ",commission,fees,settle_date"
+    first = _import(book, tmp_path, "a.csv", f"D1,A1,COIN,buy,5,100,{day},BRK,0,0,2026-11-25",
+                    header=header)  # fmt: skip
+    assert first.code == 0
+    for row, field in (
+        (f"D1,A1,COIN,buy,5,100,{day},BRK,250,0,2026-11-25", "commission"),
+        (f"D1,A1,COIN,buy,5,100,{day},BRK,0,75,2026-11-25", "fees"),
+        (f"D1,A1,COIN,buy,5,100,{day},BRK,0,0,2026-12-10", "settle_date"),
+    ):
+        r = _import(book, tmp_path, "b.csv", row, header=header)
+        assert r.code == 3 and f"is booked already with {field}" in r.err, r.err
+    # what a row leaves to its defaults is not compared: the same execution, skipped
+    again = _import(book, tmp_path, "c.csv", f"D1,A1,COIN,buy,5,100,{day},BRK")
+    assert again.code == 0 and again.json()["already_booked"] == 1
+    (d1,) = executions(book).values()
+    assert (d1["commission"], d1["fees"], d1["settle_date"]) == ("0", "0", "2026-11-25")
+
+
+def test_a_fill_naming_an_order_tieout_keeps_is_refused_and_the_report_books_it(
+    book: Tieout, tmp_path: Path
+) -> None:
+    external(book, "X1", qty="100")
+    apply(book, tmp_path, "ack.fix", report("X1", "X1E0", "0"))
+    day = "2026-11-24"
+    r = _import(book, tmp_path, "e2.csv", f"E2,A1,COIN,buy,30,100,{day},ACME,X1",
+                header=HEADER + ",client_order_id")  # fmt: skip
+    assert r.code == 3 and "which tieout keeps" in r.err and "ACME's execution reports" in r.err
+    assert executions(book) == {}
+    done = apply(book, tmp_path, "e2.fix", report("X1", "E2", "F", (32, "30"), (31, "100")))
+    assert done.code == 0
+    assert (shown(book, "X1")["cum_qty"], shown(book, "X1")["leaves_qty"]) == ("30", "70")
+    # the same fill imported after the report booked it: skipped, as before
+    booked = executions(book)["E2"]["trade_date"]
+    again = _import(book, tmp_path, "e2b.csv", f"E2,A1,COIN,buy,30,100,{booked},ACME,X1",
+                    header=HEADER + ",client_order_id")  # fmt: skip
+    assert again.code == 0 and again.json()["already_booked"] == 1
+
+
+def test_a_future_exec_time_is_refused_and_blank_lines_are_no_rows(
+    book: Tieout, tmp_path: Path
+) -> None:
+    header = HEADER + ",exec_time"
+    r = _import(book, tmp_path, "f.csv", "F1,A1,COIN,buy,1,100,2026-11-24,BRK,2099-01-01T00:00:00Z",
+                header=header)  # fmt: skip
+    assert r.code == 3 and "exec_time" in r.err and "is after now" in r.err
+    rows = "B1,A1,COIN,buy,1,100,2026-11-24,BRK\n\nB2,A1,COIN,buy,2,100,2026-11-24,BRK"
+    text = f"{HEADER}\n\n{rows}\n\n"
+    ok = book("exec", "import", write(tmp_path / "blank.csv", text), "--json")
+    assert ok.code == 0 and ok.json()["booked"] == 2, ok.err
+    bad = f"{HEADER}\n\nB3,A1,COIN,buy,0,100,2026-11-24,BRK\n"
+    refused = book("exec", "import", write(tmp_path / "bad.csv", bad))
+    assert refused.code == 3 and "line 3" in refused.err  # its line, blank lines counted
+    only_blank = book("exec", "import", write(tmp_path / "none.csv", f"{HEADER}\n\n\n"))
+    assert only_blank.code == 3 and "only blank lines" in only_blank.err
+
+
+def test_fix_42_another_commission_currency_and_an_empty_file_are_refused(
+    book: Tieout, tmp_path: Path
+) -> None:
+    external(book, "X1", qty="10")
+    fill = ((35, "8"), (11, "X1"), (150, "F"), (32, "1"), (31, "100"))
+    old = "|".join(f"{t}={v}" for t, v in ((8, "FIX.4.2"), *fill, (17, "E1")))
+    r = apply(
+        book,
+        tmp_path,
+        "d.fix",
+        report("X1", "X1E0", "0"),
+        old,
+        fix_line(*fill, (17, "E2"), (20, "1")),
+        fix_line(*fill, (17, "E3"), (12, "1000"), (13, "3"), (479, "JPY")),
+        fix_line(*fill, (17, "E4"), (12, "0.001"), (13, "2"), (479, "USD")),
+    )
+    assert r.code == 3
+    problems = {p["line"]: p["reason"] for p in r.json()["problems"]}
+    assert set(problems) == {2, 3, 4}
+    assert "BeginString is not FIX.4.4" in problems[2]
+    assert "ExecTransType" in problems[3]
+    assert "CommCurrency (479)" in problems[4] and "nothing is converted" in problems[4]
+    assert {k: v["commission"] for k, v in executions(book).items()} == {"E4": "0.1"}
+    empty = book("exec", "apply", write(tmp_path / "empty.fix", "\n  \n"))
+    assert empty.code == 3 and "has no messages" in empty.err
+
+
+def test_an_unreadable_figure_or_undefined_status_on_a_report_is_said(
+    book: Tieout, tmp_path: Path
+) -> None:
+    external(book, "X1", qty="10")
+    r = apply(
+        book,
+        tmp_path,
+        "w.fix",
+        report("X1", "X1E0", "0", (39, "Z")),
+        report("X1", "E1", "F", (32, "4"), (31, "100"), (14, "1,000"), (151, "NaN"), (6, "1e9")),
+    )
+    assert r.code == 0, r.err
+    warned = {(w["line"], w["field"]) for w in r.json()["warnings"]}
+    assert {(1, "39"), (2, "14"), (2, "151"), (2, "6")} <= warned
+    assert "is not a status FIX 4.4 defines" in r.err and "is not a number" in r.err
+
+
+_KILLED_ON_THIRD_MESSAGE = (  # SIGTERM as the third message of a drop copy is applied
+    "import os, signal, sys\n"
+    "from oms import order_book\n"
+    "real, n = order_book._apply_report, [0]\n"
+    "def apply_report(*args, **kw):\n"
+    "    n[0] += 1\n"
+    "    if n[0] == 3: os.kill(os.getpid(), signal.SIGTERM)\n"
+    "    return real(*args, **kw)\n"
+    "order_book._apply_report = apply_report\n"
+    "from cli.main import run; sys.argv[0] = 'tieout'; run()\n"
+)
+
+
+def test_a_drop_copy_terminated_part_way_says_what_committed(book: Tieout, tmp_path: Path) -> None:
+    external(book, "X1", qty="10")
+    lines = [report("X1", "X1E0", "0")]
+    lines += [report("X1", f"E{i}", "F", (32, "1"), (31, "100")) for i in range(1, 6)]
+    drop = write(tmp_path / "d.fix", "\n".join(lines) + "\n")
+    env = {**os.environ, "TIEOUT_ACTOR": "ops", "PYTHONPATH": str(Path(__file__).parents[2])}
+    env.pop("TIEOUT_DB", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_ON_THIRD_MESSAGE, "exec", "apply", drop, "--json",
+         "--db", book.db_url],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 143, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert (doc["complete"], doc["applied"], doc["next_line"]) == (False, 2, 3)
+    assert doc["interrupted"] == "interrupted (Ctrl-C or SIGTERM)"
+    assert "the messages before line 3 (2 applied" in proc.stderr
+    assert "terminated (SIGTERM)" in proc.stderr and "Traceback" not in proc.stderr
+    assert shown(book, "X1")["cum_qty"] == "1"
+    rest = apply(book, tmp_path, "d.fix", *lines)
+    assert rest.code == 0 and rest.json()["duplicates"] == 2
+    assert shown(book, "X1")["cum_qty"] == "5"
