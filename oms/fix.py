@@ -438,16 +438,19 @@ def _local_date(report: Report, tag: int, name: str) -> date | None:
         raise BadInput(f"{name} ({tag})", f"{value!r} is not a date (YYYYMMDD)") from None
 
 
-def trade_times(report: Report) -> TradeTimes:
-    """The report's TransactTime, TradeDate and SettlDate; BadInput when one is malformed or the
-    settlement date comes before the trade date."""
+def trade_times(report: Report, *, of_a_fill: bool = True) -> TradeTimes:
+    """The report's TransactTime, TradeDate and SettlDate; BadInput when one is malformed or (a
+    fill's: `of_a_fill`) the settlement date comes before the trade date, its TradeDate or else
+    its TransactTime's date. A correction's or bust's TransactTime is when the venue changed the
+    execution, not when it traded: its SettlDate is checked against the execution's trade date
+    by the caller."""
     times = TradeTimes(
         _timestamp(report, 60, "TransactTime"),
         _local_date(report, 75, "TradeDate"),
         _local_date(report, 64, "SettlDate"),
     )
     trade = times.trade_date or (times.exec_time.date() if times.exec_time else None)
-    if times.settle_date and trade and times.settle_date < trade:
+    if of_a_fill and times.settle_date and trade and times.settle_date < trade:
         raise BadInput(
             "SettlDate (64)",
             f"{times.settle_date.isoformat()} is before the trade date {trade.isoformat()}",

@@ -1996,22 +1996,29 @@ class _CorrectionTerms:
 def _correction_terms(
     conn: Connection, ctx: Ctx, order: Order, command: orders.CorrectFill, report: fix.Report
 ) -> _CorrectionTerms:
-    """TradeDate (75), SettlDate (64) (else, with a new 75, the calendar's settlement date of
-    it) and Commission (12, by CommType 13) of a correction, when the report states them."""
-    times = fix.trade_times(report)
+    """TradeDate (75), SettlDate (64) (else, with a trade date other than the execution's, the
+    calendar's settlement date of it; else the execution's stands) and Commission (12, by
+    CommType 13) of a correction, when the report states them. SettlDate is checked against the
+    trade date the correction restates, else the execution's as it stands (its last
+    correction's, whichever of its ExecIDs the report names): not against its TransactTime,
+    the time of the correction."""
+    times = fix.trade_times(report, of_a_fill=False)
     settle = times.settle_date
     instrument = book.get_instrument(conn, order.symbol)
     exchange = instrument.exchange
     traded = _stated_trade_date(ctx, order, exchange, times.trade_date)
-    if traded is not None and settle is None:
+    # a fill it does not name is refused by _check_exec_ref
+    fill = next((f for f in order.fills if f.known_as(command.exec_ref_id)), None)
+    stands = (
+        None
+        if fill is None
+        else _stored_execution(conn, order.venue, (fill.exec_id, *fill.corrected_by)[-1])
+    )
+    moved = traded is not None and (stands is None or traded != stands.trade_date)
+    if traded is not None and moved and settle is None:
         settle = settlement_date(exchange, traded, book.settlement_days(conn, exchange))
-    if settle is not None:  # against the trade date it restates, else the execution's as it
-        # stands (its last correction's, whichever of its ExecIDs the report names); a fill it
-        # does not name is refused by _check_exec_ref
-        fill = next((f for f in order.fills if f.known_as(command.exec_ref_id)), None)
-        if fill is not None:
-            stands = _stored_execution(conn, order.venue, (fill.exec_id, *fill.corrected_by)[-1])
-            _check_settle(traded or stands.trade_date, settle)
+    if settle is not None and stands is not None:
+        _check_settle(traded or stands.trade_date, settle)
     commission = (
         fix.commission(report, command.quantity, command.price, currency=instrument.currency)
         if report.get(12)
@@ -2640,7 +2647,7 @@ def _apply_report(
     exec_time = (
         terms.exec_time
         if isinstance(terms, _FillTerms)
-        else _report_time(ctx, order, fix.trade_times(report).exec_time)
+        else _report_time(ctx, order, fix.trade_times(report, of_a_fill=False).exec_time)
     )
     if _check_exec_id(conn, order, command, report, terms):
         return False
