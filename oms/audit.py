@@ -21,6 +21,7 @@ import multiprocessing
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -434,23 +435,52 @@ def _segment_worker(url: str, first: int, last: int) -> SegmentCheck:
         store.dispose()
 
 
+_RECHECKS = 3  # how many times a parallel check starts again after retention moved the anchor
+
+
 def verify_url(url: str, workers: int | None = None) -> ChainCheck:
     """Verify the whole chain of the database at `url`, on several cores when it is long: the
-    chain is cut into consecutive segments, each checked in its own process, and the links
-    between them checked here. Events appended meanwhile (higher seqs) are left for next time."""
-    from oms.store import Store
-
-    store = Store.open(url, check_schema=False)
-    try:
-        with store.read() as conn:
+    chain is cut into consecutive segments, each checked in its own process (its own snapshot),
+    and the links between them checked here. Events appended meanwhile (higher seqs) are left
+    for next time. A retention run that archives the chain's head meanwhile removes events a
+    segment was to check and moves the anchor: a check that failed while the anchor moved is
+    made again from the new anchor, so that an intact book is never reported broken."""
+    found: ChainCheck | None = None
+    for _ in range(_RECHECKS):
+        # (the book is closed while the segments' processes are forked: they open their own)
+        with _snapshot(url) as conn:
             low, high = seq_range(conn)
             anchor = chain_anchor(conn)
             if high - low < PARALLEL_THRESHOLD or (workers or os.cpu_count() or 1) < 2:
                 return check_chain(
                     iter_rows(conn, seqs=(1, high)) if high else iter([]), anchor=anchor
                 )
+        found = _verify_segments(url, workers, low, high, anchor)
+        if found.ok:
+            return found
+        with _snapshot(url) as conn:
+            if chain_anchor(conn) == anchor:  # nothing archived meanwhile: as found
+                return found
+    assert found is not None
+    return found
+
+
+@contextmanager
+def _snapshot(url: str) -> Iterator[Connection]:
+    """A read of the book at `url`, its connections closed after it."""
+    from oms.store import Store
+
+    store = Store.open(url, check_schema=False)
+    try:
+        with store.read() as conn:
+            yield conn
     finally:
         store.dispose()
+
+
+def _verify_segments(
+    url: str, workers: int | None, low: int, high: int, anchor: tuple[int, str] | None
+) -> ChainCheck:
     start = anchor[0] + 1 if anchor else 1
     if low != start:
         return ChainCheck(False, 0, None, min(low, start), f"the chain does not start at {start}")

@@ -398,3 +398,28 @@ def test_retention_sums_exactly_what_it_carries_and_what_it_calls_flat(
     assert young.ok("cash", "balance", "A1", "--json").json()["balance"] == cash
     assert young.ok("positions", "--account", "A1", "--json").json() == positions
     assert young.ok("audit", "verify", "--json").json()["ok"] is True
+
+
+def test_a_parallel_verify_that_retention_overtakes_checks_again_from_the_new_anchor(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`audit verify` of a long chain checks segments in processes of their own, each with its
+    own snapshot: a retention run that archived the chain's head between the first read and the
+    segments' made an intact book fail with "events missing" (exit 7, a false tamper alarm)."""
+    t = old_book(db_url, tmp_path)
+    monkeypatch.setattr(audit, "PARALLEL_THRESHOLD", 1)  # this small chain takes that path
+    real = audit.ProcessPoolExecutor
+    ran: list[int] = []
+
+    class RetentionFirst(real):  # type: ignore[misc, valid-type]
+        def __enter__(self) -> Any:
+            if not ran:  # once: the archive run commits between the first read and the segments
+                done = t.at(YOUNG).ok("retention", "apply", "--archive-dir",
+                                      str(tmp_path / "archive"), "--json").json()
+                ran.append(done["archived"]["audit_events"])
+            return super().__enter__()
+
+    monkeypatch.setattr(audit, "ProcessPoolExecutor", RetentionFirst)
+    check = audit.verify_url(t.db_url, workers=2)
+    assert ran and ran[0] > 0
+    assert check.ok, check
