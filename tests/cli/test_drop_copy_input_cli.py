@@ -195,3 +195,41 @@ def test_a_drop_copy_terminated_part_way_says_what_committed(book: Tieout, tmp_p
     rest = apply(book, tmp_path, "d.fix", *lines)
     assert rest.code == 0 and rest.json()["duplicates"] == 2
     assert shown(book, "X1")["cum_qty"] == "5"
+
+
+def test_a_fill_imported_before_its_drop_copy_is_counted_on_the_order_once(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """The venue's trade file (without client order ids) came before the FIX drop copy: its
+    fill E2 was booked by `exec import`, and the report of E2 was then refused for ever (the
+    order stayed partially filled, holding cash for a quantity the venue had filled). Now the
+    report counts it on the order without booking it twice; with other terms it is refused."""
+    external(book, "X1", qty="100")
+    apply(book, tmp_path, "ack.fix", report("X1", "X1E0", "0"))
+    day = book.ok("md", "last", "COIN", "--json").json()["time"][:10]
+    rows = [f"E2,A1,COIN,buy,30,100,{day},ACME", f"E3,A1,COIN,buy,30,100,{day},ACME"]
+    assert _import(book, tmp_path, "trades.csv", *rows).code == 0
+    r = apply(
+        book,
+        tmp_path,
+        "drop.fix",
+        report("X1", "E1", "F", (32, "40"), (31, "100")),
+        report("X1", "E2", "F", (32, "30"), (31, "100")),
+        report("X1", "E3", "F", (32, "30"), (31, "99")),  # the import booked it at 100
+    )
+    assert r.code == 3, r.err
+    (problem,) = r.json()["problems"]
+    assert problem["line"] == 3 and "price 99 against 100 booked" in problem["reason"]
+    assert any("booked already by exec import" in w["reason"] for w in r.json()["warnings"])
+    order = shown(book, "X1")
+    assert (order["cum_qty"], order["leaves_qty"], order["status"]) == (
+        "70",
+        "30",
+        "partially_filled",
+    )
+    assert _position(book) == "100"  # E1 + E2 + E3, each booked once
+    assert sorted(executions(book)) == ["E1", "E2", "E3"]
+    verify = book.ok("audit", "verify", "--json").json()
+    assert verify["ok"] is True
+    again = apply(book, tmp_path, "drop.fix", report("X1", "E2", "F", (32, "30"), (31, "100")))
+    assert again.code == 0 and again.json()["duplicates"] == 1
