@@ -413,17 +413,35 @@ def _refuse_fills_of_orders(conn: Connection, frame: pl.DataFrame, path: str) ->
     fills = frame.filter((pl.col("exec_type") == FILL) & pl.col("client_order_id").is_not_null())
     if fills.height == 0:
         return
-    pairs = fills.select("account", "client_order_id").unique().rows()
-    c = order_client_ids.c
-    named: dict[tuple[str, str], tuple[str, str]] = {}
-    for at in range(0, len(pairs), 500):
-        chunk = pairs[at : at + 500]
+    # the file's (account, client_order_id) pairs go to a temporary table and are joined there:
+    # one query whatever the size of the file (as _already_booked)
+    conn.exec_driver_sql(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS tieout_import_clients "
+        "(account VARCHAR(64) NOT NULL, client_order_id VARCHAR(64) NOT NULL)"
+    )
+    conn.exec_driver_sql("DELETE FROM tieout_import_clients")
+    keys = Table(
+        "tieout_import_clients",
+        MetaData(),
+        Column("account", String),
+        Column("client_order_id", String),
+    )
+    pairs = fills.select("account", "client_order_id").unique()
+    bulk_insert(conn, keys, ("account", "client_order_id"), pairs)
+    c, k = order_client_ids.c, keys.c
+    named: dict[tuple[str, str], tuple[str, str]] = {
+        (account, client_id): (order_id, venue)
         for account, client_id, order_id, venue in conn.execute(
             select(c.account, c.client_order_id, c.order_id, orders_table.c.venue)
+            .join_from(
+                order_client_ids,
+                keys,
+                and_(k.account == c.account, k.client_order_id == c.client_order_id),
+            )
             .join(orders_table, orders_table.c.order_id == c.order_id)
-            .where(tuple_(c.account, c.client_order_id).in_(chunk))
-        ):
-            named[(account, client_id)] = (order_id, venue)
+        )
+    }
+    conn.exec_driver_sql("DELETE FROM tieout_import_clients")
     if not named:
         return
     errors = []
