@@ -317,32 +317,44 @@ _VENUES_ROUTED = select(orders_table.c.venue).distinct()
 def _venue_case_errors(
     conn: Connection, frame: pl.DataFrame, lines: Sequence[int] | None
 ) -> list[RowError]:
-    """Rows naming a venue the book knows under another case (ACME as acme): (venue, exec_id)
-    is matched exactly, so the same venue's execution would be booked a second time under it."""
-    named = {v for v in frame["venue"].drop_nulls().unique().to_list() if v != PAPER}
+    """Rows naming a venue in a spelling the book does not have while it has the venue in
+    another case (ACME as acme), or in another case than other rows of the file: (venue,
+    exec_id) is matched as written, so the same venue's execution would be booked a second
+    time under the other spelling. A spelling the book has is never refused (a book that came
+    to have two is corrected in the spelling each execution has)."""
+    venues = frame["venue"].to_list()
+    named = {v for v in venues if v is not None and v != PAPER}
     if not named:
         return []
-    known: dict[str, str] = {}
+    known: dict[str, set[str]] = {}
     for venue in (*conn.execute(_VENUES_BOOKED).scalars(), *conn.execute(_VENUES_ROUTED).scalars()):
         if venue is not None:
-            known.setdefault(venue.lower(), venue)
-    wrong = {v: known[v.lower()] for v in named if v.lower() in known and known[v.lower()] != v}
-    if not wrong:
-        return []
-    out = []
-    for i, venue in enumerate(frame["venue"].to_list()):
-        if venue in wrong:
-            out.append(
-                RowError(
-                    tabular.line_of(i, lines),
-                    "venue",
-                    venue,
-                    f"the book knows this venue as {wrong[venue]}: venue names are matched as "
-                    "written, and the same venue's executions under another spelling would be "
-                    f"booked again; write {wrong[venue]}",
-                )
+            known.setdefault(venue.lower(), set()).add(venue)
+    in_file: dict[str, set[str]] = {}
+    for venue in named:
+        in_file.setdefault(venue.lower(), set()).add(venue)
+    why: dict[str, str] = {}
+    for venue in named:
+        spelled = known.get(venue.lower(), set())
+        if spelled and venue not in spelled:
+            shown = " or ".join(sorted(spelled))
+            why[venue] = (
+                f"the book knows this venue as {shown}: venue names are matched as written, "
+                f"and the same venue's executions under another spelling would be booked "
+                f"again; write {shown}"
             )
-    return out
+        elif not spelled and len(in_file[venue.lower()]) > 1:
+            others = " and ".join(sorted(in_file[venue.lower()]))
+            why[venue] = (
+                f"the file writes this venue as {others}: venue names are matched as written, "
+                "and one venue under two spellings would book the same execution twice; write "
+                "it one way"
+            )
+    return [
+        RowError(tabular.line_of(i, lines), "venue", venue, why[venue])
+        for i, venue in enumerate(venues)
+        if venue in why
+    ]
 
 
 def _frame_errors(rows: pl.DataFrame, field: str, reason: pl.Expr) -> list[RowError]:
@@ -405,9 +417,10 @@ def _shown(value: Any) -> str:
 
 
 def _refuse_fills_of_orders(conn: Connection, frame: pl.DataFrame, path: str) -> None:
-    """Refuse fills whose client_order_id names one of the account's orders: tieout keeps
-    that order, and its fills come from its venue's execution reports (`exec apply`; on the
-    paper venue, tieout's own), which move its quantity, status and reservation with them.
+    """Refuse fills whose client_order_id names one of the account's orders, at its venue, in
+    its symbol and side: tieout keeps that order, and its fills come from its venue's execution
+    reports (`exec apply`; on the paper venue, tieout's own), which move its quantity, status
+    and reservation with them.
     Booked here they would be a position the order never hears of (and the venue's report of
     the same fill is then refused as booked already)."""
     fills = frame.filter((pl.col("exec_type") == FILL) & pl.col("client_order_id").is_not_null())
@@ -429,10 +442,11 @@ def _refuse_fills_of_orders(conn: Connection, frame: pl.DataFrame, path: str) ->
     pairs = fills.select("account", "client_order_id").unique()
     bulk_insert(conn, keys, ("account", "client_order_id"), pairs)
     c, k = order_client_ids.c, keys.c
-    named: dict[tuple[str, str], tuple[str, str]] = {
-        (account, client_id): (order_id, venue)
-        for account, client_id, order_id, venue in conn.execute(
-            select(c.account, c.client_order_id, c.order_id, orders_table.c.venue)
+    o = orders_table.c
+    named: dict[tuple[str, str], tuple[str, str, str, str]] = {
+        (account, client_id): (order_id, venue, symbol, side)
+        for account, client_id, order_id, venue, symbol, side in conn.execute(
+            select(c.account, c.client_order_id, c.order_id, o.venue, o.symbol, o.side)
             .join_from(
                 order_client_ids,
                 keys,
@@ -445,10 +459,13 @@ def _refuse_fills_of_orders(conn: Connection, frame: pl.DataFrame, path: str) ->
     if not named:
         return
     errors = []
-    for line, account, client_id in fills.select("_line", "account", "client_order_id").rows():
+    rows = fills.select("_line", "account", "client_order_id", "venue", "symbol", "side").rows()
+    for line, account, client_id, venue, symbol, side in rows:
         found = named.get((account, client_id))
-        if found is not None:
-            order_id, venue = found
+        # that order's fill only at its venue, in its symbol and side: another system's id that
+        # happens to be the same is no claim on the order
+        if found is not None and (venue, symbol, side) == found[1:]:
+            order_id = found[0]
             source = (
                 "the paper venue's fills, which tieout books itself"
                 if venue == PAPER

@@ -256,8 +256,19 @@ def _dec(report: Report, tag: int, name: str, *, required: bool = True) -> Decim
         return None
     # what is wrong, said as for any decimal tieout reads (the digits allowed; not > 0), once
     # the zeros a venue pads a value with are gone (oms.values.unpadded)
-    return parse_decimal(unpadded(value.strip(), _PRICE_PLACES.get(tag, 0)), f"{name} ({tag})",
-                         positive=True)  # fmt: skip
+    return parse_decimal(unpadded(float_text(value), _PRICE_PLACES.get(tag, 0)),
+                         f"{name} ({tag})", positive=True)  # fmt: skip
+
+
+def float_text(text: str) -> str:
+    """A FIX float as tieout's decimals are written: FIX lets the digits before the point be
+    left out (.05, as its own example of a 5% commission); a 0 is put there."""
+    value = text.strip()
+    if value.startswith("."):
+        return "0" + value
+    if value.startswith("-."):
+        return "-0" + value[1:]
+    return value
 
 
 # the places a price keeps when a venue pads it (cents: 100.00000000 is booked 100.00)
@@ -297,7 +308,7 @@ def venue_number(text: str | None) -> Decimal | None:
     or no number."""
     if text is None:
         return None
-    raw = text.strip()
+    raw = float_text(text)
     return Decimal(raw) if _VENUE_NUMBER.match(raw) else None
 
 
@@ -475,7 +486,7 @@ def commission(report: Report, quantity: Decimal, price: Decimal, *, currency: s
             f"{printable(charged_in[:20])}: the commission is booked in {currency}, the "
             "instrument's currency, and nothing is converted",
         )
-    amount = unpadded(given.strip(), 2)  # money keeps its cents of the padding (1.250000 -> 1.25)
+    amount = unpadded(float_text(given), 2)  # money keeps its cents (1.2500 -> 1.25)
     if not is_decimal_text(amount) or Decimal(amount) < 0:
         raise BadInput("Commission (12)", f"{given!r} is not a decimal >= 0")
     with localcontext(prec=100):

@@ -16,6 +16,7 @@ import sys
 import threading
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, localcontext
@@ -55,7 +56,7 @@ from oms.calendars import (
     trading_at,
 )
 from oms.errors import BadInput, NotFound, PartlyDone, Refused, RowError, TieoutError
-from oms.interrupts import caused_by_interrupt
+from oms.interrupts import caused_by_interrupt, interrupts_held
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
 from oms.ranked import RankedSums
 from oms.schema import (
@@ -3019,35 +3020,48 @@ def _apply_parsed(
     for report in (p for p in parsed if isinstance(p, fix.Report)):
         progress.line = report.line
         about: list[str] = []  # the order the report names, once found
+        # Ctrl-C and SIGTERM wait from the commit until it is counted: the summary an
+        # interrupt prints says exactly what committed
         try:
-            with store.write() as conn:
-                found: list[RowError] = []
-                applied = _apply_report(conn, ctx, report, path, found, about)
-            progress.committed = True
-            if applied:
-                progress.applied += 1
-            else:
-                progress.duplicates += 1
-            progress.warnings += found  # once committed
+            with ExitStack() as held:
+                with store.write() as conn:
+                    found: list[RowError] = []
+                    applied = _apply_report(conn, ctx, report, path, found, about)
+                    held.enter_context(interrupts_held())
+                progress.committed = True
+                if applied:
+                    progress.applied += 1
+                else:
+                    progress.duplicates += 1
+                progress.warnings += found  # once committed
+                progress.line = report.line + 1  # what is left starts after it
         except (BadInput, Refused, NotFound) as exc:
-            refused.append(RowError(report.line, _fix_tag(exc), None, exc.message))
-            with store.write() as conn:
-                # about the order it named, once found (its audit events show the refusal),
-                # else about the file
-                entity = ("order", about[0]) if about else ("file", path)
-                payload = {"line": report.line, "exec_id": report.exec_id, "reason": exc.message}
-                audit.append(
-                    conn,
-                    at=ctx.now,
-                    actor=ctx.actor,
-                    action="order.report_refused",
-                    entity_type=entity[0],
-                    entity_id=entity[1],
-                    payload=payload if not about else {"file": path, **payload},
-                    reason=exc.message,
-                )
-                _remember_refusal(conn, ctx, report, path, exc.message, about)
-            progress.committed = True
+            problem = RowError(report.line, _fix_tag(exc), None, exc.message)
+            with ExitStack() as held:
+                with store.write() as conn:
+                    # about the order it named, once found (its audit events show the
+                    # refusal), else about the file
+                    entity = ("order", about[0]) if about else ("file", path)
+                    payload = {
+                        "line": report.line,
+                        "exec_id": report.exec_id,
+                        "reason": exc.message,
+                    }
+                    audit.append(
+                        conn,
+                        at=ctx.now,
+                        actor=ctx.actor,
+                        action="order.report_refused",
+                        entity_type=entity[0],
+                        entity_id=entity[1],
+                        payload=payload if not about else {"file": path, **payload},
+                        reason=exc.message,
+                    )
+                    _remember_refusal(conn, ctx, report, path, exc.message, about)
+                    held.enter_context(interrupts_held())
+                refused.append(problem)
+                progress.committed = True
+                progress.line = report.line + 1
     return progress.result()
 
 

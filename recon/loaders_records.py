@@ -156,6 +156,8 @@ def _fix_fields(line: str) -> dict[str, str]:
 
 def _fix_commission(f: Mapping[str, str]) -> str | None:
     amount, comm_type = f.get("12"), f.get("13")
+    if amount is not None:
+        amount = fix.float_text(amount)  # FIX's .05 is 0.05
     if amount is None or comm_type in (None, "3"):
         return amount
     qty, px = f.get("32"), f.get("31")

@@ -195,3 +195,68 @@ def test_a_drop_copy_terminated_part_way_says_what_committed(book: Tieout, tmp_p
     rest = apply(book, tmp_path, "d.fix", *lines)
     assert rest.code == 0 and rest.json()["duplicates"] == 2
     assert shown(book, "X1")["cum_qty"] == "5"
+
+
+_KILLED_AFTER_THIRD_COMMIT = (  # SIGTERM as the third message's transaction has committed
+    "import contextlib, os, signal, sys\n"
+    "from oms import store\n"
+    "real, n = store.transaction, [0]\n"
+    "@contextlib.contextmanager\n"
+    "def transaction(conn):\n"
+    "    with real(conn):\n"
+    "        yield\n"
+    "    n[0] += 1\n"
+    "    if n[0] == 3: os.kill(os.getpid(), signal.SIGTERM)\n"
+    "store.transaction = transaction\n"
+    "from cli.main import run; sys.argv[0] = 'tieout'; run()\n"
+)
+
+
+def test_a_drop_copy_terminated_as_a_message_commits_counts_it(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """The re-review: a SIGTERM that came as a message committed was raised before the message
+    was counted, and the summary said one message fewer than the book had."""
+    external(book, "X1", qty="10")
+    lines = [report("X1", "X1E0", "0")]
+    lines += [report("X1", f"E{i}", "F", (32, "1"), (31, "100")) for i in range(1, 6)]
+    drop = write(tmp_path / "d.fix", "\n".join(lines) + "\n")
+    env = {**os.environ, "TIEOUT_ACTOR": "ops", "PYTHONPATH": str(Path(__file__).parents[2])}
+    env.pop("TIEOUT_DB", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_AFTER_THIRD_COMMIT, "exec", "apply", drop, "--json",
+         "--db", book.db_url],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 143, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert (doc["applied"], doc["next_line"]) == (3, 4)
+    assert shown(book, "X1")["cum_qty"] == "2"  # the ack, E1 and E2 committed
+
+
+def test_venue_spellings_within_a_file_and_those_the_book_has(book: Tieout, tmp_path: Path) -> None:
+    day = "2026-11-24"
+    two = _import(book, tmp_path, "two.csv", f"E1,A1,COIN,buy,5,100,{day},NEWV",
+                  f"E1,A1,COIN,buy,5,100,{day},newv")  # fmt: skip
+    assert two.code == 3 and "the file writes this venue as NEWV and newv" in two.err
+    # a book that came to have two spellings (orders routed to acme and ACME): each is
+    # written as the book has it, and neither is refused
+    for cl, venue, qty in (("L1", "acme", "3"), ("U1", "ACME", "4")):
+        book.ok("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy",
+                "--qty", qty, "--type", "limit", "--limit", "101", "--venue", venue,
+                "--client-order-id", cl, "--json")  # fmt: skip
+    assert _import(book, tmp_path, "lower.csv", f"L9,A1,COIN,buy,1,100,{day},acme").code == 0
+    assert _import(book, tmp_path, "upper.csv", f"U9,A1,COIN,buy,1,100,{day},ACME").code == 0
+    mixed = _import(book, tmp_path, "mixed.csv", f"M9,A1,COIN,buy,1,100,{day},Acme")
+    assert mixed.code == 3 and "the book knows this venue as ACME or acme" in mixed.err
+
+
+def test_another_systems_client_order_id_is_no_claim_on_an_order(
+    book: Tieout, tmp_path: Path
+) -> None:
+    external(book, "X1", qty="10")  # a buy of COIN at ACME
+    header = HEADER + ",client_order_id"
+    day = "2026-11-24"
+    for row in (f"S1,A1,COIN,sell,1,100,{day},BROKERX,X1", f"S2,A1,COIN,sell,1,100,{day},ACME,X1"):
+        assert _import(book, tmp_path, "other.csv", row, header=header).code == 0
+    assert shown(book, "X1")["cum_qty"] == "0"

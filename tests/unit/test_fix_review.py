@@ -191,3 +191,14 @@ def test_a_time_or_date_in_other_digits_than_ascii_is_refused() -> None:
         fix.trade_times(one((60, f"{arabic}-15:00:00")))
     with pytest.raises(BadInput):
         fix.trade_times(one((60, "20261124-15:00:00"), (75, arabic)))
+
+
+def test_a_fix_float_may_leave_out_the_digits_before_the_point() -> None:
+    """FIX's own example of a 5% commission is `.05`: it was refused as no decimal."""
+    five = one((12, ".05"), (13, "2"))
+    assert fix.commission(five, Decimal(100), Decimal(100), currency="USD") == Decimal(500)
+    assert fix.commission(one((12, ".5")), Decimal(1), Decimal(100), currency="USD") == Decimal(
+        "0.5"
+    )
+    assert fix.venue_number(".25") == Decimal("0.25")
+    assert fix.venue_number("-.25") == Decimal("-0.25")
