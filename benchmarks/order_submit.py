@@ -284,9 +284,9 @@ def setup_book(store: Store, accounts: int) -> None:
 
 def order_terms(i: int, accounts: int, kind: str) -> dict[str, Any]:
     """Order i: account i mod accounts; each account alternates buy and sell, a buy and the sale
-    after it of the same quantity (1, 1, 2, 2, ...): every sale finds the buy before it as a
-    duplicate candidate (the same quantity) and the check compares their terms, but no two
-    orders of an account have the same terms (nothing is refused as a duplicate)."""
+    after it of the same quantity (1, 1, 2, 2, ...): no two orders of an account have the same
+    terms, so nothing is refused as a duplicate (a sale is no duplicate candidate of the buy
+    before it: the side is part of the duplicate check's key)."""
     k = i // accounts
     side = Side.BUY if k % 2 == 0 else Side.SELL
     terms: dict[str, Any] = {
@@ -632,7 +632,8 @@ def batch_phase(backend: str, n: int, accounts: int, kind: str = "market") -> di
         statuses: dict[str, int] = {str(row[0]): int(row[1]) for row in found}
         # SQLite's writer process commits the groups on an engine of its own, which the probe
         # does not see: one commit per group acknowledged
-        in_process = backend == "sqlite" and submission.WRITER_PROCESS
+        # (a file of one group is written in this process: no writer then)
+        in_process = backend == "sqlite" and submission.WRITER_PROCESS and n > submission.CHUNK
         commits = probe.commits + (len(groups) if in_process else 0)
         if statuses != {KINDS[kind]: n}:
             raise SystemExit(f"batch of {kind} orders: statuses {statuses}, not {KINDS[kind]}")
