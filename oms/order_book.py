@@ -2938,16 +2938,9 @@ def apply_reports(store: Store, ctx: Ctx, path: str) -> ApplyResult:
         # the database failed, or Ctrl-C or SIGTERM (or an error no message should raise) came
         # after messages committed: how far the file got, rather than a bare interrupt
         interrupted = isinstance(exc, KeyboardInterrupt) or caused_by_interrupt(exc)
-        database = isinstance(exc, database_errors()) and not interrupted
+        database, reason = _why_stopped(exc, interrupted=interrupted)
         if not database and (isinstance(exc, TieoutError) or not progress.committed):
             raise
-        reason = (
-            database_reason(exc)
-            if database
-            else "interrupted (Ctrl-C or SIGTERM)"
-            if interrupted
-            else f"{type(exc).__name__}: {exc}"
-        )
         so_far = progress.result()
         first = next((p.line for p in parsed if isinstance(p, fix.Report)), None)
         summary = {**so_far.as_json(), "complete": False, "interrupted": reason}
@@ -3306,6 +3299,17 @@ def submit_file(
     return BatchResult(path, tuple(out))
 
 
+def _why_stopped(exc: BaseException, *, interrupted: bool) -> tuple[bool, str]:
+    """Whether the database stopped a command of many transactions part way, and why it
+    stopped, as its summary says it (`interrupted`: Ctrl-C or SIGTERM)."""
+    database = isinstance(exc, database_errors()) and not interrupted
+    if database:
+        return True, database_reason(exc)
+    if interrupted:
+        return False, "interrupted (Ctrl-C or SIGTERM)"
+    return False, f"{type(exc).__name__}: {exc}"
+
+
 def _batch_interrupted(
     path: str, rows: FileRequests, out: Sequence[BatchLine], exc: BaseException
 ) -> PartlyDone:
@@ -3315,14 +3319,7 @@ def _batch_interrupted(
     done, total = len(out), len(rows)
     rest = rows.line(done)
     interrupted = caused_by_interrupt(exc)  # (PostgreSQL: a failed rollback after Ctrl-C)
-    database = isinstance(exc, database_errors()) and not interrupted
-    reason = (
-        database_reason(exc)
-        if database
-        else "interrupted (Ctrl-C or SIGTERM)"
-        if interrupted
-        else f"{type(exc).__name__}: {exc}"
-    )
+    database, reason = _why_stopped(exc, interrupted=interrupted)
     named = all(isinstance(r, OrderRequest) and r.client_order_id for r in rows)
     advice = (
         "Submit the file again."

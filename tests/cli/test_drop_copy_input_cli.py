@@ -173,7 +173,11 @@ _KILLED_ON_THIRD_MESSAGE = (  # SIGTERM as the third message of a drop copy is a
 )
 
 
-def test_a_drop_copy_terminated_part_way_says_what_committed(book: Tieout, tmp_path: Path) -> None:
+def _terminated(
+    book: Tieout, tmp_path: Path, hook: str
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """`exec apply --json` of an acknowledgement and five fills of X1 (10), in a process that
+    `hook` sends SIGTERM part way: its outcome (exit 143) and the file's lines."""
     external(book, "X1", qty="10")
     lines = [report("X1", "X1E0", "0")]
     lines += [report("X1", f"E{i}", "F", (32, "1"), (31, "100")) for i in range(1, 6)]
@@ -181,11 +185,15 @@ def test_a_drop_copy_terminated_part_way_says_what_committed(book: Tieout, tmp_p
     env = {**os.environ, "TIEOUT_ACTOR": "ops", "PYTHONPATH": str(Path(__file__).parents[2])}
     env.pop("TIEOUT_DB", None)
     proc = subprocess.run(
-        [sys.executable, "-c", _KILLED_ON_THIRD_MESSAGE, "exec", "apply", drop, "--json",
-         "--db", book.db_url],
+        [sys.executable, "-c", hook, "exec", "apply", drop, "--json", "--db", book.db_url],
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert proc.returncode == 143, proc.stderr
+    return proc, lines
+
+
+def test_a_drop_copy_terminated_part_way_says_what_committed(book: Tieout, tmp_path: Path) -> None:
+    proc, lines = _terminated(book, tmp_path, _KILLED_ON_THIRD_MESSAGE)
     doc = json.loads(proc.stdout)
     assert (doc["complete"], doc["applied"], doc["next_line"]) == (False, 2, 3)
     assert doc["interrupted"] == "interrupted (Ctrl-C or SIGTERM)"
@@ -217,18 +225,7 @@ def test_a_drop_copy_terminated_as_a_message_commits_counts_it(
 ) -> None:
     """The re-review: a SIGTERM that came as a message committed was raised before the message
     was counted, and the summary said one message fewer than the book had."""
-    external(book, "X1", qty="10")
-    lines = [report("X1", "X1E0", "0")]
-    lines += [report("X1", f"E{i}", "F", (32, "1"), (31, "100")) for i in range(1, 6)]
-    drop = write(tmp_path / "d.fix", "\n".join(lines) + "\n")
-    env = {**os.environ, "TIEOUT_ACTOR": "ops", "PYTHONPATH": str(Path(__file__).parents[2])}
-    env.pop("TIEOUT_DB", None)
-    proc = subprocess.run(
-        [sys.executable, "-c", _KILLED_AFTER_THIRD_COMMIT, "exec", "apply", drop, "--json",
-         "--db", book.db_url],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 143, proc.stderr
+    proc, _ = _terminated(book, tmp_path, _KILLED_AFTER_THIRD_COMMIT)
     doc = json.loads(proc.stdout)
     assert (doc["applied"], doc["next_line"]) == (3, 4)
     assert shown(book, "X1")["cum_qty"] == "2"  # the ack, E1 and E2 committed

@@ -20,20 +20,18 @@ def _events(t: Tieout, cl: str) -> list[str]:
     ]
 
 
+def _request(kind: str, cl: str, new_id: str, *more: str) -> tuple[str, ...]:
+    """The arguments of `order cancel|amend` of the order with client order id `cl` under the
+    new client order id `new_id`."""
+    return ("order", kind, "--client-order-id", cl, "--new-client-order-id", new_id, *more)
+
+
 def test_a_resent_cancel_is_a_duplicate_before_and_after_the_venue_answers(
     book: Tieout, tmp_path: Path
 ) -> None:
     external(book, "Y1")
     apply(book, tmp_path, "ack.fix", report("Y1", "Y1E0", "0"))
-    cancel = (
-        "order",
-        "cancel",
-        "--client-order-id",
-        "Y1",
-        "--new-client-order-id",
-        "Y1c",
-        "--json",
-    )
+    cancel = _request("cancel", "Y1", "Y1c", "--json")
     first = book.ok(*cancel).json()
     assert (first["status"], first["duplicate"]) == ("pending_cancel", False)
     again = book.ok(*cancel).json()
@@ -60,48 +58,15 @@ def test_a_resent_amend_with_other_terms_or_as_a_cancel_is_refused(
 ) -> None:
     external(book, "Z1")
     apply(book, tmp_path, "ack.fix", report("Z1", "Z1E0", "0"))
-    amend = (
-        "order",
-        "amend",
-        "--client-order-id",
-        "Z1",
-        "--qty",
-        "6",
-        "--new-client-order-id",
-        "Z2",
-        "--json",
-    )
+    amend = _request("amend", "Z1", "Z2", "--qty", "6", "--json")
     assert book.ok(*amend).json()["duplicate"] is False
-    same = book(
-        "order",
-        "amend",
-        "--client-order-id",
-        "Z1",
-        "--qty",
-        "6.00",
-        "--new-client-order-id",
-        "Z2",
-        "--json",
-    )
+    same = book(*_request("amend", "Z1", "Z2", "--qty", "6.00", "--json"))
     assert same.code == 0 and same.json()["duplicate"] is True  # 6.00 is 6
-    other = book(
-        "order", "amend", "--client-order-id", "Z1", "--qty", "7", "--new-client-order-id", "Z2"
-    )
+    other = book(*_request("amend", "Z1", "Z2", "--qty", "7"))
     assert other.code == 4 and "used it already" in other.err
-    repriced = book(
-        "order",
-        "amend",
-        "--client-order-id",
-        "Z1",
-        "--qty",
-        "6",
-        "--limit",
-        "100",
-        "--new-client-order-id",
-        "Z2",
-    )
+    repriced = book(*_request("amend", "Z1", "Z2", "--qty", "6", "--limit", "100"))
     assert repriced.code == 4
-    as_cancel = book("order", "cancel", "--client-order-id", "Z1", "--new-client-order-id", "Z2")
+    as_cancel = book(*_request("cancel", "Z1", "Z2"))
     assert as_cancel.code == 4
     order = shown(book, "Z1")
     assert (order["status"], order["quantity"]) == ("pending_replace", "10")

@@ -35,21 +35,9 @@ def test_refused_reports_go_with_their_order_and_a_young_one_keeps_it(
     o.ok("md", "import", write(tmp_path / "bars.csv", bars))
 
     def external(cl: str, qty: str) -> dict[str, Any]:
-        args = ("--side", "buy", "--qty", qty, "--type", "limit", "--limit", "101")
-        return o.ok(
-            "order",
-            "submit",
-            "--account",
-            "A1",
-            "--symbol",
-            "COIN",
-            *args,
-            "--venue",
-            "ACME",
-            "--client-order-id",
-            cl,
-            "--json",
-        ).json()
+        terms = f"--side buy --qty {qty} --type limit --limit 101 --venue ACME"
+        return o.ok(*f"order submit --account A1 --symbol COIN {terms} --json".split(),
+                    "--client-order-id", cl).json()  # fmt: skip
 
     old, kept = external("X1", "10"), external("X2", "9")
     lines = [
