@@ -36,7 +36,14 @@ from oms.calendars import MAX_SETTLEMENT_SPAN, settlement_date
 from oms.errors import BadInput, RowError
 from oms.lots import ExecRecord
 from oms.orders import PAPER
-from oms.schema import accounts, executions, imports, instruments, order_client_ids
+from oms.schema import (
+    accounts,
+    executions,
+    imports,
+    instruments,
+    order_client_ids,
+    order_events,
+)
 from oms.schema import orders as orders_table
 from oms.store import Store, bulk_insert, next_id
 from oms.values import DECIMAL_PATTERN, Side, dec_str, utc_iso
@@ -715,15 +722,25 @@ def _order_fills(conn: Connection, exec_ids: set[str]) -> dict[tuple[str, str], 
     copy or the paper venue, or a venue's correction of one): their order and client order ids.
     Only `exec apply` may change those: it recomputes the order with the fill."""
     e = executions.c
+    ev, o = order_events.c, orders_table.c
     found: dict[tuple[str, str], tuple[str, str]] = {}
     listed = sorted(exec_ids)
     for start in range(0, len(listed), 500):
+        part = listed[start : start + 500]
         for venue, exec_id, order_id, client_id in conn.execute(
             select(e.venue, e.exec_id, e.order_id, e.client_order_id).where(
-                e.exec_id.in_(listed[start : start + 500]), e.order_id.is_not(None)
+                e.exec_id.in_(part), e.order_id.is_not(None)
             )
         ):
             found[(venue, exec_id)] = (order_id, client_id or "")
+        # a fill `exec import` booked that a drop copy then counted on its order
+        for venue, exec_id, order_id, client_id in conn.execute(
+            select(o.venue, ev.exec_id, o.order_id, o.client_order_id)
+            .select_from(order_events)
+            .join(orders_table, o.order_id == ev.order_id)
+            .where(ev.exec_id.is_not(None), ev.exec_id.in_(part))
+        ):
+            found.setdefault((venue, exec_id), (order_id, client_id or ""))
     return found
 
 

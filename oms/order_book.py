@@ -500,6 +500,17 @@ _ID_OF_CLIENT_ID = _IDS_OF_CLIENT_ID.where(order_client_ids.c.account == bindpar
 _EXECUTION_BY_EXEC_ID = select(executions.c.order_id, executions.c.source).where(
     executions.c.venue == bindparam("b_venue"), executions.c.exec_id == bindparam("b_exec_id")
 )
+# the order that applied a venue's ExecID (ix_order_events_exec_id), if any
+_ORDER_OF_VENUE_EXEC = (
+    select(order_events.c.order_id)
+    .join(orders_table, orders_table.c.order_id == order_events.c.order_id)
+    .where(
+        order_events.c.exec_id.is_not(None),
+        order_events.c.exec_id == bindparam("b_exec_id"),
+        orders_table.c.venue == bindparam("b_venue"),
+    )
+    .limit(1)
+)
 _EVENT_OF_EXEC = select(order_events.c.payload).where(
     order_events.c.order_id == bindparam("b_order_id"),
     order_events.c.exec_id == bindparam("b_exec_id"),
@@ -2221,19 +2232,25 @@ def _booked_differently(
     return out
 
 
+_DUPLICATE, _IMPORTED = "duplicate", "imported"  # what _check_exec_id found
+
+
 def _check_exec_id(
     conn: Connection,
     order: Order,
     command: Any,
     report: fix.Report,
     terms: _FillTerms | _CorrectionTerms | None,
-) -> bool:
-    """Whether the report's ExecID (17) was applied to this order already with the same terms
-    (a resend: skipped as a duplicate). Refused (BadInput) when the order had it with other
-    terms, or when the venue's ExecID is booked already on another order or elsewhere."""
+) -> str | None:
+    """What the report's ExecID (17) is to the book: None, new; _DUPLICATE, applied to this
+    order already with the same terms (a resend: skipped); _IMPORTED, a fill `exec import`
+    booked already without its order, with the same terms (the venue's trade file came first):
+    the fill is counted on the order and not booked a second time. Refused (BadInput) when the
+    order had it with other terms, or when the venue's ExecID is booked already otherwise (on
+    another order, or by import with other terms)."""
     exec_id = report.exec_id
     if not exec_id:
-        return False
+        return None
     seen = conn.execute(
         _EVENT_OF_EXEC, {"b_order_id": order.order_id, "b_exec_id": exec_id}
     ).first()
@@ -2248,16 +2265,66 @@ def _check_exec_id(
                 f"({'; '.join(differs)}); a correction is a new ExecID (ExecType G), never an "
                 "edit",
             )
-        return True
+        return _DUPLICATE
     other = conn.execute(
         _EXECUTION_BY_EXEC_ID, {"b_venue": order.venue, "b_exec_id": exec_id}
     ).first()
-    if other is not None:
+    if other is None:
+        return None
+    if other.order_id is None and isinstance(command, orders.ApplyFill) and terms is not None:
+        differs = _imported_differently(conn, order, command, report, terms)
+        counted = conn.execute(
+            _ORDER_OF_VENUE_EXEC, {"b_venue": order.venue, "b_exec_id": exec_id}
+        ).scalar()
+        if counted is not None:  # (this order's own is a resend, found above)
+            differs.append(f"counted already on order {counted}")
+        if not differs:
+            return _IMPORTED
+        where = f"from {other.source}, no order: {'; '.join(differs)}"
+    else:
         where = f"order {other.order_id}" if other.order_id else f"from {other.source}, no order"
-        raise BadInput(
-            "ExecID (17)", f"{exec_id} is booked already at venue {order.venue} ({where})"
+    raise BadInput("ExecID (17)", f"{exec_id} is booked already at venue {order.venue} ({where})")
+
+
+def _imported_differently(
+    conn: Connection,
+    order: Order,
+    fill: orders.ApplyFill,
+    report: fix.Report,
+    terms: _FillTerms | _CorrectionTerms,
+) -> list[str]:
+    """How the execution `exec import` booked under a fill's ExecID differs from the fill
+    (account, symbol, side, quantity, price, and the dates and commission the report states);
+    also when it was traded before the order was placed, or the import changed it since (a
+    correction or bust of it, which the order has not heard of)."""
+    e = executions.c
+    row = _stored_execution(conn, order.venue, fill.exec_id)
+    out = [
+        f"{name} {theirs} against {ours} booked"
+        for name, theirs, ours in (
+            ("account", order.account, row.account),
+            ("symbol", order.symbol, row.symbol),
+            ("side", order.side.value, row.side),
+            ("quantity", dec_str(fill.quantity), dec_str(row.quantity)),
+            ("price", dec_str(fill.price), dec_str(row.price)),
         )
-    return False
+        if theirs != ours
+    ]
+    if row.exec_type != "fill":
+        out.append(f"booked as a {row.exec_type}")
+    exchange = book.get_instrument(conn, order.symbol).exchange
+    placed = (order.created_at - md.FUTURE_SKEW).astimezone(exchange_zone(exchange)).date()
+    if row.trade_date < placed:
+        out.append(
+            f"traded {row.trade_date.isoformat()}, before order {order.order_id} was placed "
+            f"({placed.isoformat()} at {exchange})"
+        )
+    changed = conn.execute(
+        select(e.exec_id).where(e.venue == order.venue, e.ref_exec_id == fill.exec_id).limit(1)
+    ).scalar()
+    if changed is not None:
+        out.append(f"changed since by {changed}")
+    return out + _booked_differently(conn, order.venue, fill.exec_id, report, terms)
 
 
 # FIX 4.4 OrdStatus (39) values: an order done (filled, canceled, rejected, expired), or still
@@ -2650,7 +2717,8 @@ def _apply_report(
         if isinstance(terms, _FillTerms)
         else _report_time(ctx, order, fix.trade_times(report, of_a_fill=False).exec_time)
     )
-    if _check_exec_id(conn, order, command, report, terms):
+    seen = _check_exec_id(conn, order, command, report, terms)
+    if seen == _DUPLICATE:
         return False
     refused_before = (
         conn.execute(_REFUSED_REPORT, _refused_key(order.order_id, report)).first()
@@ -2664,7 +2732,8 @@ def _apply_report(
     if isinstance(command, orders.AcceptCancel | orders.AcceptReplace):
         _check_answer_names_request(order, command, report)
     step = orders.decide(order, command, ctx.now, ctx.actor)
-    if isinstance(command, orders.ApplyFill | orders.CorrectFill | orders.BustFill):
+    booked = isinstance(command, orders.ApplyFill | orders.CorrectFill | orders.BustFill)
+    if booked and seen != _IMPORTED:  # (a fill imported already is booked once: by the import)
         _book_report(conn, ctx, order, step.order, command, terms, exec_time)
     exec_id = report.exec_id
     steps, commands = [step], [command]
@@ -2716,6 +2785,16 @@ def _apply_report(
     )
     inst = book.get_instrument(conn, order.symbol)
     found = _venue_disagrees(report, order, after, command, inst)
+    if seen == _IMPORTED:
+        found.append(
+            RowError(
+                report.line,
+                "17",
+                exec_id,
+                f"ExecID {exec_id} was booked already by exec import, without its order: the "
+                f"fill is counted on order {order.order_id} and not booked a second time",
+            )
+        )
     if refused_before is not None:  # applied as the venue's fact, never unseen
         at, file, line, why = refused_before
         found.append(

@@ -430,6 +430,8 @@ order_client_ids = Table(
     Column("order_id", String(32), ForeignKey("orders.order_id"), nullable=False),
 )
 
+EXEC_ID_GIVEN = "exec_id IS NOT NULL"  # order_events of a venue's report
+
 # The order's history, append-only: `orders` holds the current state that these events produced.
 order_events = Table(
     "order_events",
@@ -450,6 +452,14 @@ order_events = Table(
     Column("exec_id", String(64), nullable=True),  # the venue's ExecID (17), if it sent one
     Index("ix_order_events_order_id", "order_id"),
     UniqueConstraint("order_id", "exec_id", name="uq_order_events_order_id_exec_id"),
+    # which order applied a venue's ExecID (a fill `exec import` booked first is counted on
+    # one order only): the venues' reports only, not the paper venue's many events
+    Index(
+        "ix_order_events_exec_id",
+        "exec_id",
+        sqlite_where=text(EXEC_ID_GIVEN),
+        postgresql_where=text(EXEC_ID_GIVEN),
+    ),
 )
 
 # Row ids of these tables are assigned by tieout under the book lock (see oms.store), so that one
