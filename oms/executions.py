@@ -471,7 +471,11 @@ def _refuse_fills_of_orders(conn: Connection, frame: pl.DataFrame, path: str) ->
         found = named.get((account, client_id))
         # that order's fill only at its venue, in its symbol and side: another system's id that
         # happens to be the same is no claim on the order
-        if found is not None and (venue, symbol, side) == found[1:]:
+        # (the venue in any case: a book may have come to have it in two spellings)
+        if found is not None and (venue.lower(), symbol, side) == (
+            found[1].lower(),
+            *found[2:],
+        ):
             order_id = found[0]
             source = (
                 "the paper venue's fills, which tieout books itself"

@@ -262,13 +262,18 @@ def _dec(report: Report, tag: int, name: str, *, required: bool = True) -> Decim
 
 def float_text(text: str) -> str:
     """A FIX float as tieout's decimals are written: FIX lets the digits before the point be
-    left out (.05, as its own example of a 5% commission); a 0 is put there."""
+    left out (.05, its own example of a 5% commission) and a point end the digits ("23." is
+    23); a 0 is put before the point, a point with nothing after it is dropped. Anything else
+    (a lone point, an exponent) is left for the reader to refuse."""
     value = text.strip()
-    if value.startswith("."):
-        return "0" + value
-    if value.startswith("-."):
-        return "-0" + value[1:]
-    return value
+    short = _FLOAT_SHORT.match(value)
+    if short is None or not (short[2] or short[3]):
+        return value
+    sign, whole, places = short[1], short[2] or "0", short[3]
+    return f"{sign}{whole}.{places}" if places else f"{sign}{whole}"
+
+
+_FLOAT_SHORT = re.compile(r"^(-?)([0-9]*)\.([0-9]*)$")
 
 
 # the places a price keeps when a venue pads it (cents: 100.00000000 is booked 100.00)

@@ -3074,21 +3074,24 @@ def _apply_parsed(
     progress: _ApplyProgress,
 ) -> ApplyResult:
     refused = progress.refused
-    refused += [p for p in parsed if isinstance(p, RowError)]
-    if refused:  # lines that are no message to apply (bad checksum, ...): audited alike
-        with store.write() as conn:
-            for problem in refused:
-                audit.append(
-                    conn,
-                    at=ctx.now,
-                    actor=ctx.actor,
-                    action="order.report_refused",
-                    entity_type="file",
-                    entity_id=path,
-                    payload={"line": problem.line, "exec_id": None, "reason": problem.reason},
-                    reason=problem.reason,
-                )
-        progress.committed = True
+    unreadable = [p for p in parsed if isinstance(p, RowError)]
+    if unreadable:  # lines that are no message to apply (bad checksum, ...): audited alike
+        with ExitStack() as held:  # (an interrupt waits from the commit until it is counted)
+            with store.write() as conn:
+                for problem in unreadable:
+                    audit.append(
+                        conn,
+                        at=ctx.now,
+                        actor=ctx.actor,
+                        action="order.report_refused",
+                        entity_type="file",
+                        entity_id=path,
+                        payload={"line": problem.line, "exec_id": None, "reason": problem.reason},
+                        reason=problem.reason,
+                    )
+                held.enter_context(interrupts_held())
+            refused += unreadable
+            progress.committed = True
     for report in (p for p in parsed if isinstance(p, fix.Report)):
         progress.line = report.line
         about: list[str] = []  # the order the report names, once found

@@ -160,7 +160,7 @@ def _fix_commission(f: Mapping[str, str]) -> str | None:
         amount = fix.float_text(amount)  # FIX's .05 is 0.05
     if amount is None or comm_type in (None, "3"):
         return amount
-    qty, px = f.get("32"), f.get("31")
+    qty, px = (None if v is None else fix.float_text(v) for v in (f.get("32"), f.get("31")))
     texts = [t for t in (amount, qty) + ((px,) if comm_type == "2" else ()) if t is not None]
     if comm_type not in ("1", "2") or len(texts) != (3 if comm_type == "2" else 2) or not all(
         is_decimal_text(t) for t in texts
@@ -197,6 +197,10 @@ def _fix_derived(
     exchanges: Mapping[str, str] | None = None,
 ) -> Fields:
     out: Fields = {name: f.get(tag) for name, tag in FIX_TAGS.items()}
+    for name in ("quantity", "price"):  # FIX floats: .5 and 5. (as exec apply reads them)
+        value = out[name]
+        if value is not None:
+            out[name] = fix.float_text(value)
     if out["trade_date"] is None and f.get("60"):
         exchange, timezone = None, "UTC"
         if profile is not None:

@@ -483,6 +483,13 @@ def test_an_exchange_s_settlement_cycle_is_set_and_dates_what_is_booked_after(
     filled = [e for e in later.ok("exec", "list", "--json").json() if e["venue"] == "paper"]
     dates = [(e["trade_date"], e["settle_date"]) for e in filled]
     assert dates == [("2026-12-01", "2026-12-03")] * 2
+    # and an order file's fills (the group's settings, read with the risk and paper ones)
+    orders = write(tmp_path / "orders.csv", "account,symbol,side,qty\nA1,VOD,buy,3\nA1,VOD,buy,4\n")
+    later.ok("order", "submit", "--file", orders)
+    filled = [e for e in later.ok("exec", "list", "--json").json() if e["venue"] == "paper"]
+    assert [(e["trade_date"], e["settle_date"]) for e in filled] == [
+        ("2026-12-01", "2026-12-03")
+    ] * 4
     assert t.ok("instrument", "settlement", "show", "--json").json()["exchanges"] == {"XLON": 2}
     assert t("instrument", "settlement", "set", "XLON", "T+2").code == 3
     assert t("instrument", "settlement", "set", "XLON", "\u00b2").code == 3  # a digit, not 0-9

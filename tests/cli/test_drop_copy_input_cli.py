@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.cli.test_exec_apply_review import apply, book, executions, external, shown
 from tests.cli.test_order_cli import fix_line, report, submit
 from tests.conftest import Tieout, write
@@ -174,12 +176,12 @@ _KILLED_ON_THIRD_MESSAGE = (  # SIGTERM as the third message of a drop copy is a
 
 
 def _terminated(
-    book: Tieout, tmp_path: Path, hook: str
+    book: Tieout, tmp_path: Path, hook: str, first: tuple[str, ...] = ()
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    """`exec apply --json` of an acknowledgement and five fills of X1 (10), in a process that
-    `hook` sends SIGTERM part way: its outcome (exit 143) and the file's lines."""
+    """`exec apply --json` of `first`, then an acknowledgement and five fills of X1 (10), in a
+    process that `hook` sends SIGTERM part way: its outcome (exit 143) and the file's lines."""
     external(book, "X1", qty="10")
-    lines = [report("X1", "X1E0", "0")]
+    lines = [*first, report("X1", "X1E0", "0")]
     lines += [report("X1", f"E{i}", "F", (32, "1"), (31, "100")) for i in range(1, 6)]
     drop = write(tmp_path / "d.fix", "\n".join(lines) + "\n")
     env = {**os.environ, "TIEOUT_ACTOR": "ops", "PYTHONPATH": str(Path(__file__).parents[2])}
@@ -214,7 +216,7 @@ _KILLED_AFTER_THIRD_COMMIT = (  # SIGTERM as the third message's transaction has
     "    with real(conn):\n"
     "        yield\n"
     "    n[0] += 1\n"
-    "    if n[0] == 3: os.kill(os.getpid(), signal.SIGTERM)\n"
+    "    if n[0] == int(os.environ.get('KILL_AT', '3')): os.kill(os.getpid(), signal.SIGTERM)\n"
     "store.transaction = transaction\n"
     "from cli.main import run; sys.argv[0] = 'tieout'; run()\n"
 )
@@ -246,6 +248,10 @@ def test_venue_spellings_within_a_file_and_those_the_book_has(book: Tieout, tmp_
     assert _import(book, tmp_path, "upper.csv", f"U9,A1,COIN,buy,1,100,{day},ACME").code == 0
     mixed = _import(book, tmp_path, "mixed.csv", f"M9,A1,COIN,buy,1,100,{day},Acme")
     assert mixed.code == 3 and "the book knows this venue as ACME or acme" in mixed.err
+    # L1's fill under the other spelling is still L1's (the second re-review: booked twice)
+    claim = _import(book, tmp_path, "claim.csv", f"E4,A1,COIN,buy,3,100,{day},ACME,L1",
+                    header=HEADER + ",client_order_id")  # fmt: skip
+    assert claim.code == 3 and "which tieout keeps" in claim.err
 
 
 def test_another_systems_client_order_id_is_no_claim_on_an_order(
@@ -321,3 +327,20 @@ def test_an_imported_fill_counts_on_one_order_and_only_its_report_changes_it(
                                                    (31, "100")))  # fmt: skip
     assert busted.code == 0, busted.err
     assert shown(book, "G1")["cum_qty"] == "0" and _position(book) == "0"
+
+
+def test_a_drop_copy_terminated_after_a_refusal_commits_counts_it(
+    book: Tieout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second re-review: an interrupt right after the unreadable lines' refusals committed
+    printed no summary at all, and one after a refused message's commit named that message as
+    the next line. The unreadable line (a bad checksum) commits first, then the overfill's
+    refusal."""
+    bad = report("X1", "B1", "0").replace("10=", "10=9")
+    overfill = report("X1", "O1", "F", (32, "11"), (31, "100"))
+    for at, first, counts in (("1", (bad,), (0, 1, 2)), ("2", (bad, overfill), (0, 2, 3))):
+        monkeypatch.setenv("KILL_AT", at)
+        (tmp_path / at).mkdir()
+        proc, _ = _terminated(book, tmp_path / at, _KILLED_AFTER_THIRD_COMMIT, first)
+        doc = json.loads(proc.stdout)
+        assert (doc["applied"], len(doc["problems"]), doc["next_line"]) == counts

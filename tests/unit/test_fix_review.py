@@ -202,3 +202,20 @@ def test_a_fix_float_may_leave_out_the_digits_before_the_point() -> None:
     )
     assert fix.venue_number(".25") == Decimal("0.25")
     assert fix.venue_number("-.25") == Decimal("-0.25")
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [(".5", "0.5"), ("-.5", "-0.5"), (" .5 ", "0.5"), ("5.", "5"), ("100.", "100"),
+     ("-23.", "-23"), ("0.", "0"), ("1.50", "1.50"), (".", "."), ("-.", "-."),
+     (".5e2", ".5e2"), ("1e3", "1e3")],
+)  # fmt: skip
+def test_a_fix_float_is_read_as_fix_writes_it(text: str, read: str) -> None:
+    """FIX: "23." is 23 and ".5" is 0.5; a lone point or an exponent is left to be refused."""
+    assert fix.float_text(text) == read
+
+
+def test_a_trailing_point_is_a_whole_number() -> None:
+    assert fix.commission(one((12, "5.")), Decimal(1), Decimal(100), currency="USD") == Decimal(5)
+    with pytest.raises(BadInput):
+        fix.commission(one((12, ".")), Decimal(1), Decimal(100), currency="USD")

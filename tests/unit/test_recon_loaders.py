@@ -616,6 +616,16 @@ def test_fix_profile_maps_tags_and_codes(tmp_path: Path) -> None:
              write(tmp_path / "d.fix", "\n".join(lines)))
 
 
+def test_fix_floats_without_digits_on_one_side_of_the_point_are_read(tmp_path: Path) -> None:
+    """`exec apply` books LastQty .5 and LastPx 100. (FIX floats); the recon loader quarantined
+    the same line and raised a false break (the second re-review)."""
+    line = fix_line((35, "8"), (150, "F"), (17, "X1"), (1, "A1"), (55, "VOD.L"), (54, "1"),
+                    (32, ".5"), (31, "100."), (75, "20260311"), (12, ".05"), (13, "2"))  # fmt: skip
+    prof = profile("trades", "fix")
+    out = check(prof, load(prof, write(tmp_path / "d.fix", line + "\n")))
+    assert rows(out.valid, "quantity", "price", "commission") == [(D("0.5"), D("100"), D("2.5"))]
+
+
 # ---- IB Flex ----------------------------------------------------------------------------------
 
 
