@@ -321,6 +321,58 @@ _VENUES_BOOKED = text(
 _VENUES_ROUTED = select(orders_table.c.venue).distinct()
 
 
+def _other_spellings(conn: Connection, venues: set[str]) -> dict[str, list[str]]:
+    """For each of `venues`, the other spellings (case) the book's executions have it in."""
+    booked = [v for v in conn.execute(_VENUES_BOOKED).scalars() if v is not None]
+    out: dict[str, list[str]] = {}
+    for venue in venues:
+        others = [v for v in booked if v.lower() == venue.lower() and v != venue]
+        if others:
+            out[venue] = others
+    return out
+
+
+def booked_in_another_spelling(conn: Connection, venue: str, exec_id: str) -> str | None:
+    """The spelling of `venue` under which `exec_id` is booked already, if another than
+    `venue` (a book that came to have a venue in two cases: orders routed to acme and to ACME);
+    None if none. One index probe a spelling."""
+    others = _other_spellings(conn, {venue}).get(venue)
+    if not others:
+        return None
+    e = executions.c
+    found = conn.execute(
+        select(e.venue).where(e.venue.in_(others), e.exec_id == exec_id).limit(1)
+    ).scalar()
+    return None if found is None else str(found)
+
+
+def _booked_in_other_spellings(conn: Connection, frame: pl.DataFrame, path: str) -> None:
+    """Refuse rows whose exec_id is booked already under another spelling of their venue."""
+    venues = {v for v in frame["venue"].drop_nulls().unique().to_list() if v != PAPER}
+    others = _other_spellings(conn, venues)
+    if not others:
+        return
+    errors = []
+    e = executions.c
+    for line, venue, exec_id in frame.select("_line", "venue", "exec_id").rows():
+        if venue in others:
+            found = conn.execute(
+                select(e.venue).where(e.venue.in_(others[venue]), e.exec_id == exec_id).limit(1)
+            ).scalar()
+            if found is not None:
+                errors.append(
+                    RowError(
+                        line,
+                        "exec_id",
+                        exec_id,
+                        f"is booked already at venue {found}, the same venue as {venue} in "
+                        "another spelling: venue names are matched as written, and it would "
+                        "be booked twice",
+                    )
+                )
+    tabular.refuse_if(path, errors)
+
+
 def _venue_case_errors(
     conn: Connection, frame: pl.DataFrame, lines: Sequence[int] | None
 ) -> list[RowError]:
@@ -499,6 +551,7 @@ def import_file(store: Store, ctx: Ctx, path: str) -> ImportResult:
         # the date somewhere on Earth (UTC+14) may be a day ahead of UTC's
         latest = (ctx.now.astimezone(UTC) + timedelta(hours=14)).date()
         tf, frame = read_file(conn, path, latest, ctx.now)
+        _booked_in_other_spellings(conn, frame, path)
         seen = _already_booked(conn, frame, path)
         if seen:
             keep = [

@@ -2233,6 +2233,7 @@ def _booked_differently(
 
 
 _DUPLICATE, _IMPORTED = "duplicate", "imported"  # what _check_exec_id found
+_BOOKED_COMMANDS = (orders.ApplyFill, orders.CorrectFill, orders.BustFill)  # executions rows
 
 
 def _check_exec_id(
@@ -2270,6 +2271,17 @@ def _check_exec_id(
         _EXECUTION_BY_EXEC_ID, {"b_venue": order.venue, "b_exec_id": exec_id}
     ).first()
     if other is None:
+        if isinstance(command, _BOOKED_COMMANDS):
+            from oms import executions as executions_book  # builds on the book
+
+            alias = executions_book.booked_in_another_spelling(conn, order.venue, exec_id)
+            if alias is not None:
+                raise BadInput(
+                    "ExecID (17)",
+                    f"{exec_id} is booked already at venue {alias}, the same venue as "
+                    f"{order.venue} in another spelling: venue names are matched as written, "
+                    "and it would be booked twice",
+                )
         return None
     if other.order_id is None and isinstance(command, orders.ApplyFill) and terms is not None:
         differs = _imported_differently(conn, order, command, report, terms)
@@ -2615,7 +2627,7 @@ def _closed_with_it(report: fix.Report, after: Order, command: Any) -> Any:
         return None
     status, leaves = report.get(39), report.get(151)
     if status not in ("4", "C") or (
-        leaves is not None and not (is_decimal_text(leaves) and Decimal(leaves) == 0)
+        leaves is not None and fix.venue_number(leaves) != 0  # (FIX floats: 0., .0)
     ):
         return None
     what = "bust" if isinstance(command, orders.BustFill) else "correction"

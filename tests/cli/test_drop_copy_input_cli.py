@@ -344,3 +344,40 @@ def test_a_drop_copy_terminated_after_a_refusal_commits_counts_it(
         proc, _ = _terminated(book, tmp_path / at, _KILLED_AFTER_THIRD_COMMIT, first)
         doc = json.loads(proc.stdout)
         assert (doc["applied"], len(doc["problems"]), doc["next_line"]) == counts
+
+
+def test_one_fill_under_two_spellings_of_its_venue_is_booked_once(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """The third re-review: with orders routed to acme and to ACME, a fill the trade file
+    booked under ACME was booked again by the drop copy under acme (position 10 for 5), and
+    the other way round."""
+    for cl, venue, qty in (("G1", "ACME", "4"), ("L1", "acme", "5")):
+        book.ok("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy",
+                "--qty", qty, "--type", "limit", "--limit", "101", "--venue", venue,
+                "--client-order-id", cl, "--json")  # fmt: skip
+    apply(book, tmp_path, "ack.fix", report("L1", "L1E0", "0"))
+    day = book.ok("md", "last", "COIN", "--json").json()["time"][:10]
+    assert _import(book, tmp_path, "z9.csv", f"Z9,A1,COIN,buy,5,100,{day},ACME").code == 0
+    r = apply(book, tmp_path, "z9.fix", report("L1", "Z9", "F", (32, "5"), (31, "100")))
+    assert r.code == 3 and "booked already at venue ACME, the same venue as acme" in r.err
+    r = apply(book, tmp_path, "z8.fix", report("L1", "Z8", "F", (32, "2"), (31, "100")))
+    assert r.code == 0, r.err
+    booked = executions(book)["Z8"]["trade_date"]
+    again = _import(book, tmp_path, "z8.csv", f"Z8,A1,COIN,buy,2,100,{booked},ACME")
+    assert again.code == 3 and "booked already at venue acme" in again.err
+    assert _position(book) == "7"  # Z9 once, Z8 once
+
+
+def test_a_bust_reporting_leaves_0_with_a_point_ends_the_order(
+    book: Tieout, tmp_path: Path
+) -> None:
+    for n, leaves in enumerate(("0.", ".0")):
+        cl = f"K{n}"
+        external(book, cl, qty=str(4 + n))
+        fill = report(cl, f"{cl}F", "F", (32, "4"), (31, "100"))
+        bust = report(cl, f"{cl}H", "H", (19, f"{cl}F"), (32, "4"), (31, "100"), (39, "4"),
+                      (151, leaves))  # fmt: skip
+        assert apply(book, tmp_path, f"{cl}.fix", report(cl, f"{cl}0", "0"), fill, bust).code == 0
+        assert shown(book, cl)["status"] == "canceled"
+    assert book.ok("cash", "balance", "A1", "--json").json()["reserved"] in ("0", "0.00")
