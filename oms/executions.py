@@ -337,11 +337,14 @@ def booked_in_another_spelling(conn: Connection, venue: str, exec_id: str) -> st
     `venue` (a book that came to have a venue in two cases: orders routed to acme and to ACME);
     None if none. One index probe a spelling."""
     others = _other_spellings(conn, {venue}).get(venue)
-    if not others:
-        return None
+    return _booked_under(conn, others, exec_id) if others else None
+
+
+def _booked_under(conn: Connection, spellings: Sequence[str], exec_id: str) -> str | None:
+    """The one of `spellings` under which `exec_id` is booked, if any."""
     e = executions.c
     found = conn.execute(
-        select(e.venue).where(e.venue.in_(others), e.exec_id == exec_id).limit(1)
+        select(e.venue).where(e.venue.in_(spellings), e.exec_id == exec_id).limit(1)
     ).scalar()
     return None if found is None else str(found)
 
@@ -353,12 +356,9 @@ def _booked_in_other_spellings(conn: Connection, frame: pl.DataFrame, path: str)
     if not others:
         return
     errors = []
-    e = executions.c
     for line, venue, exec_id in frame.select("_line", "venue", "exec_id").rows():
         if venue in others:
-            found = conn.execute(
-                select(e.venue).where(e.venue.in_(others[venue]), e.exec_id == exec_id).limit(1)
-            ).scalar()
+            found = _booked_under(conn, others[venue], exec_id)
             if found is not None:
                 errors.append(
                     RowError(

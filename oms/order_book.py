@@ -2218,8 +2218,14 @@ def _booked_differently(
             e.venue == venue, e.exec_id == exec_id
         )
     ).first()
-    if row is None:
-        return []
+    return [] if row is None else _stated_differently(row, report, terms)
+
+
+def _stated_differently(
+    row: Any, report: fix.Report, terms: _FillTerms | _CorrectionTerms
+) -> list[str]:
+    """What the report states of the execution `row` (its trade date, settlement date and
+    commission) that differs from it."""
     out = []
     if (report.get(75) or report.get(60)) and terms.trade_date not in (None, row.trade_date):
         out.append(f"trade date {terms.trade_date} against {row.trade_date} booked")
@@ -2336,7 +2342,7 @@ def _imported_differently(
     ).scalar()
     if changed is not None:
         out.append(f"changed since by {changed}")
-    return out + _booked_differently(conn, order.venue, fill.exec_id, report, terms)
+    return out + _stated_differently(row, report, terms)
 
 
 # FIX 4.4 OrdStatus (39) values: an order done (filled, canceled, rejected, expired), or still
@@ -2744,8 +2750,8 @@ def _apply_report(
     if isinstance(command, orders.AcceptCancel | orders.AcceptReplace):
         _check_answer_names_request(order, command, report)
     step = orders.decide(order, command, ctx.now, ctx.actor)
-    booked = isinstance(command, orders.ApplyFill | orders.CorrectFill | orders.BustFill)
-    if booked and seen != _IMPORTED:  # (a fill imported already is booked once: by the import)
+    # (a fill imported already is booked once: by the import)
+    if isinstance(command, _BOOKED_COMMANDS) and seen != _IMPORTED:
         _book_report(conn, ctx, order, step.order, command, terms, exec_time)
     exec_id = report.exec_id
     steps, commands = [step], [command]
