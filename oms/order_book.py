@@ -3084,6 +3084,30 @@ class _ApplyProgress:
         )
 
 
+def _audit_refusal(
+    conn: Connection,
+    ctx: Ctx,
+    path: str,
+    line: int | None,
+    exec_id: str | None,
+    reason: str,
+    order_id: str | None = None,
+) -> None:
+    """A drop-copy line refused, in the audit trail: about the order it named once found (its
+    audit events show the refusal, and the file), else about the file."""
+    payload: dict[str, Any] = {"line": line, "exec_id": exec_id, "reason": reason}
+    audit.append(
+        conn,
+        at=ctx.now,
+        actor=ctx.actor,
+        action="order.report_refused",
+        entity_type="file" if order_id is None else "order",
+        entity_id=path if order_id is None else order_id,
+        payload=payload if order_id is None else {"file": path, **payload},
+        reason=reason,
+    )
+
+
 def _apply_parsed(
     store: Store,
     ctx: Ctx,
@@ -3097,16 +3121,7 @@ def _apply_parsed(
         with ExitStack() as held:  # (an interrupt waits from the commit until it is counted)
             with store.write() as conn:
                 for problem in unreadable:
-                    audit.append(
-                        conn,
-                        at=ctx.now,
-                        actor=ctx.actor,
-                        action="order.report_refused",
-                        entity_type="file",
-                        entity_id=path,
-                        payload={"line": problem.line, "exec_id": None, "reason": problem.reason},
-                        reason=problem.reason,
-                    )
+                    _audit_refusal(conn, ctx, path, problem.line, None, problem.reason)
                 held.enter_context(interrupts_held())
             refused += unreadable
             progress.committed = True
@@ -3132,24 +3147,8 @@ def _apply_parsed(
             problem = RowError(report.line, _fix_tag(exc), None, exc.message)
             with ExitStack() as held:
                 with store.write() as conn:
-                    # about the order it named, once found (its audit events show the
-                    # refusal), else about the file
-                    entity = ("order", about[0]) if about else ("file", path)
-                    payload = {
-                        "line": report.line,
-                        "exec_id": report.exec_id,
-                        "reason": exc.message,
-                    }
-                    audit.append(
-                        conn,
-                        at=ctx.now,
-                        actor=ctx.actor,
-                        action="order.report_refused",
-                        entity_type=entity[0],
-                        entity_id=entity[1],
-                        payload=payload if not about else {"file": path, **payload},
-                        reason=exc.message,
-                    )
+                    named = about[0] if about else None  # the order, once found
+                    _audit_refusal(conn, ctx, path, report.line, report.exec_id, exc.message, named)
                     _remember_refusal(conn, ctx, report, path, exc.message, about)
                     held.enter_context(interrupts_held())
                 refused.append(problem)
