@@ -37,6 +37,7 @@ from oms.errors import BadInput, RowError
 from oms.lots import ExecRecord
 from oms.orders import PAPER
 from oms.schema import (
+    ROUTED_WHERE,
     accounts,
     executions,
     imports,
@@ -318,7 +319,36 @@ _VENUES_BOOKED = text(
     "SELECT (SELECT min(e.venue) FROM executions e WHERE e.venue > v.venue) FROM v "
     "WHERE v.venue IS NOT NULL) SELECT venue FROM v"
 )
-_VENUES_ROUTED = select(orders_table.c.venue).distinct()
+# the same over the orders routed to external venues (the partial index ix_orders_routed_venue)
+_VENUES_ROUTED = text(
+    f"WITH RECURSIVE v(venue) AS (SELECT min(venue) FROM orders WHERE {ROUTED_WHERE} UNION ALL "
+    f"SELECT (SELECT min(o.venue) FROM orders o WHERE {ROUTED_WHERE.replace('venue', 'o.venue')} "
+    "AND o.venue > v.venue) FROM v WHERE v.venue IS NOT NULL) SELECT venue FROM v"
+)
+
+
+def venue_spellings(conn: Connection) -> dict[str, set[str]]:
+    """The venues the book knows (executions booked, orders routed), by their name in lower
+    case: the spellings each is written in. Two loose index scans: a few probes a venue."""
+    known: dict[str, set[str]] = {}
+    for venue in (*conn.execute(_VENUES_BOOKED).scalars(), *conn.execute(_VENUES_ROUTED).scalars()):
+        if venue is not None:
+            known.setdefault(venue.lower(), set()).add(venue)
+    return known
+
+
+def another_spelling(venue: str, known: dict[str, set[str]]) -> str | None:
+    """Why `venue` is refused when the book knows that venue only in other spellings (ACME, not
+    acme): venue names are matched as written, so its executions would be booked again under
+    the new spelling. None when the book has this spelling or does not know the venue."""
+    spelled = known.get(venue.lower(), set())
+    if not spelled or venue in spelled:
+        return None
+    shown = " or ".join(sorted(spelled))
+    return (
+        f"the book knows this venue as {shown}: venue names are matched as written, and the "
+        f"same venue's executions under another spelling would be booked again; write {shown}"
+    )
 
 
 def _other_spellings(conn: Connection, venues: set[str]) -> dict[str, list[str]]:
@@ -385,24 +415,16 @@ def _venue_case_errors(
     named = {v for v in venues if v is not None and v != PAPER}
     if not named:
         return []
-    known: dict[str, set[str]] = {}
-    for venue in (*conn.execute(_VENUES_BOOKED).scalars(), *conn.execute(_VENUES_ROUTED).scalars()):
-        if venue is not None:
-            known.setdefault(venue.lower(), set()).add(venue)
+    known = venue_spellings(conn)
     in_file: dict[str, set[str]] = {}
     for venue in named:
         in_file.setdefault(venue.lower(), set()).add(venue)
     why: dict[str, str] = {}
     for venue in named:
-        spelled = known.get(venue.lower(), set())
-        if spelled and venue not in spelled:
-            shown = " or ".join(sorted(spelled))
-            why[venue] = (
-                f"the book knows this venue as {shown}: venue names are matched as written, "
-                f"and the same venue's executions under another spelling would be booked "
-                f"again; write {shown}"
-            )
-        elif not spelled and len(in_file[venue.lower()]) > 1:
+        refused = another_spelling(venue, known)
+        if refused is not None:
+            why[venue] = refused
+        elif venue.lower() not in known and len(in_file[venue.lower()]) > 1:
             others = " and ".join(sorted(in_file[venue.lower()]))
             why[venue] = (
                 f"the file writes this venue as {others}: venue names are matched as written, "

@@ -341,6 +341,9 @@ PRICED_EACH_INDEX = "ix_orders_priced_each"
 # the orders resting at the paper venue: what a bar of their symbol may fill (its query says
 # exactly this, so that the index of only those orders serves it: ix_orders_resting)
 RESTING_WHERE = "venue = 'paper' AND status IN ('new', 'partially_filled')"
+# the orders routed to external venues: the spellings of the venues the book knows are read from
+# their index (oms.executions.venue_spellings), which the paper venue's many orders stay out of
+ROUTED_WHERE = "venue <> 'paper'"
 
 orders = Table(
     "orders",
@@ -382,6 +385,12 @@ orders = Table(
         "symbol",
         sqlite_where=text(RESTING_WHERE),
         postgresql_where=text(RESTING_WHERE),
+    ),
+    Index(
+        "ix_orders_routed_venue",
+        "venue",
+        sqlite_where=text(ROUTED_WHERE),
+        postgresql_where=text(ROUTED_WHERE),
     ),
 )
 

@@ -653,6 +653,9 @@ class Group:
         self.client_ids: dict[tuple[str, str], str] = {}  # known in this group (or looked up)
         self.looked_up: set[str] = set()  # accounts whose client ids of the group were fetched
         self.made: dict[str, Order] = {}  # orders made in this group (a pipeline: see take)
+        # the external venues' spellings (executions_book.venue_spellings), read when the group
+        # first routes an order, with those its own orders add
+        self.venues: dict[str, set[str]] | None = None
         self.first_made = self.next_order  # the number of the first order this group makes
         self.cuts: list[int] = []  # a pipeline's: the number of the next order at each cut
         # a pipeline's: reads orders its parts committed (take forgets them), those of a part
@@ -1036,7 +1039,10 @@ class Group:
         (raised) leaves both untouched. Sums run in the book's exact decimal context (as
         PostgreSQL's NUMERIC sums do), not Python's default 28 digits."""
         with localcontext(lots.CONTEXT):
-            return self._submit(req)
+            outcome = self._submit(req)
+        if self.venues is not None and req.venue != PAPER:  # its spelling is the book's now
+            self.venues.setdefault(req.venue.lower(), set()).add(req.venue)
+        return outcome
 
     def _submit(self, req: OrderRequest) -> Outcome:
         ctx, now = self.ctx, self.now
@@ -1048,6 +1054,8 @@ class Group:
             )
         acct = self.account(req.account)
         market = self.market(req.symbol)
+        if req.venue != PAPER:
+            self._check_venue(req.venue)
         order_id = OrderId(f"O{self.next_order:08d}")
         client_id = (
             ClientOrderId(req.client_order_id)
@@ -1213,6 +1221,15 @@ class Group:
         if not result.ok:
             return Outcome(order, error=RiskRejected(order, result))
         return Outcome(order)
+
+    def _check_venue(self, venue: str) -> None:
+        """Refuse a venue the book knows in another spelling only (acme for ACME); an order
+        routed to it makes its spelling known to the rest of the group (submit)."""
+        if self.venues is None:
+            self.venues = executions_book.venue_spellings(self.conn)
+        refused = executions_book.another_spelling(venue, self.venues)
+        if refused is not None:
+            raise BadInput(f"venue {venue}", refused)
 
     def _settle(self, exchange: str) -> tuple[date, date]:
         """The group's fills' trade date on an exchange (the session `now` falls in) and their
