@@ -5,7 +5,7 @@ already booked (same venue and exec_id, same terms) changes nothing and says so.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -801,7 +801,6 @@ def _order_fills(conn: Connection, exec_ids: set[str]) -> dict[tuple[str, str], 
     copy or the paper venue, or a venue's correction of one): their order and client order ids.
     Only `exec apply` may change those: it recomputes the order with the fill."""
     e = executions.c
-    ev, o = order_events.c, orders_table.c
     found: dict[tuple[str, str], tuple[str, str]] = {}
     listed = sorted(exec_ids)
     for start in range(0, len(listed), 500):
@@ -812,15 +811,43 @@ def _order_fills(conn: Connection, exec_ids: set[str]) -> dict[tuple[str, str], 
             )
         ):
             found[(venue, exec_id)] = (order_id, client_id or "")
-        # a fill `exec import` booked that a drop copy then counted on its order
+    # a fill `exec import` booked that a drop copy then counted on its order
+    for key, (order_id, client_id) in counted_on(conn, exec_ids).items():
+        found.setdefault(key, (order_id, client_id or ""))
+    return found
+
+
+def counted_on(conn: Connection, exec_ids: Iterable[str]) -> dict[tuple[str, str], tuple[str, str]]:
+    """(venue, ExecID) -> (order id, its client order id) of the orders whose venue's reports
+    carried these ExecIDs (ix_order_events_exec_id)."""
+    ev, o = order_events.c, orders_table.c
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    listed = sorted(set(exec_ids))
+    for start in range(0, len(listed), 500):
         for venue, exec_id, order_id, client_id in conn.execute(
             select(o.venue, ev.exec_id, o.order_id, o.client_order_id)
             .select_from(order_events)
             .join(orders_table, o.order_id == ev.order_id)
-            .where(ev.exec_id.is_not(None), ev.exec_id.in_(part))
+            .where(ev.exec_id.is_not(None), ev.exec_id.in_(listed[start : start + 500]))
         ):
-            found.setdefault((venue, exec_id), (order_id, client_id or ""))
+            found.setdefault((venue, exec_id), (order_id, client_id))
     return found
+
+
+def with_counting_orders(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Executions as `execution_json` gives them, with the order a fill booked by `exec
+    import` was counted on afterwards (its drop copy came second: the row, append-only, names
+    no order): order_id, and client_order_id where the row has none. Changed in place."""
+    orphans = [r for r in rows if r["order_id"] is None and r["exec_type"] == FILL]
+    if orphans:
+        counted = counted_on(conn, (r["exec_id"] for r in orphans))
+        for r in orphans:
+            found = counted.get((r["venue"], r["exec_id"]))
+            if found is not None:
+                r["order_id"] = found[0]
+                if r["client_order_id"] is None:
+                    r["client_order_id"] = found[1]
+    return rows
 
 
 # ---- reading the book -----------------------------------------------------------------------
@@ -1043,8 +1070,13 @@ def execution_listing(
         q = q.where(e.account == account)
     if trade_date is not None:
         q = q.where(e.trade_date == trade_date)
+    batch: list[dict[str, Any]] = []
     for r in conn.execution_options(yield_per=LISTING_BATCH).execute(q):
-        yield execution_json(r)
+        batch.append(execution_json(r))
+        if len(batch) == LISTING_BATCH:
+            yield from with_counting_orders(conn, batch)
+            batch = []
+    yield from with_counting_orders(conn, batch)
 
 
 __all__ = [

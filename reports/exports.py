@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from oms import audit
+from oms import executions as executions_book
 from oms.errors import BadInput
 from oms.schema import executions, orders
 from oms.values import day_start, dec_str, utc_iso
@@ -75,7 +76,7 @@ def read(conn: Connection, kind: str, period_from: date, period_to: date) -> Exp
             .where(e.trade_date >= period_from, e.trade_date <= period_to)
             .order_by(e.trade_date, e.id)
         )
-        return Export(kind, _TRADES, [tuple(r) for r in conn.execute(q)])
+        return Export(kind, _TRADES, _with_counting_orders(conn, conn.execute(q)))
     if kind == "orders":
         o = orders.c
         q = (
@@ -91,6 +92,28 @@ def read(conn: Connection, kind: str, period_from: date, period_to: date) -> Exp
         ]
         return Export(kind, _AUDIT, rows)
     raise BadInput("export", f"{kind!r} is not one of {', '.join(KINDS)}")
+
+
+def _with_counting_orders(conn: Connection, rows: Iterable[Any]) -> list[tuple[Any, ...]]:
+    """The trades, a fill `exec import` booked showing the order its drop copy counted it on
+    afterwards (the row, append-only, names none): executions.with_counting_orders."""
+    names = [name for name, _ in _TRADES]
+    at = {name: names.index(name) for name in ("exec_id", "venue", "order_id", "exec_type")}
+    client = names.index("client_order_id")
+    out = [tuple(r) for r in rows]
+    orphans = [i for i, r in enumerate(out) if r[at["order_id"]] is None
+               and r[at["exec_type"]] == executions_book.FILL]  # fmt: skip
+    if orphans:
+        counted = executions_book.counted_on(conn, (out[i][at["exec_id"]] for i in orphans))
+        for i in orphans:
+            r = out[i]
+            found = counted.get((r[at["venue"]], r[at["exec_id"]]))
+            if found is not None:
+                row = list(r)
+                row[at["order_id"]] = found[0]
+                row[client] = r[client] if r[client] is not None else found[1]
+                out[i] = tuple(row)
+    return out
 
 
 def _csv_cell(value: Any, typ: str) -> str:

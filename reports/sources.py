@@ -340,6 +340,10 @@ def confirmation_inputs(
         account_info(conn, account)
         q = q.where(e.account == account)
     rows = conn.execute(q).all()
+    # a fill `exec import` booked that its drop copy counted on an order afterwards: that order
+    counted = executions.counted_on(
+        conn, (r.exec_id for r in rows if r.order_id is None and r.exec_type == "fill")
+    )
     firm = load_firm(conn)
     accounts = {a.account: a for a in book.list_accounts(conn)}
     symbols = sorted({r.symbol for r in rows})
@@ -347,6 +351,7 @@ def confirmation_inputs(
     out = []
     for r in rows:
         acct = accounts[r.account]
+        counted_id, counted_client = counted.get((r.venue, r.exec_id), (None, None))
         out.append(
             ConfirmationInput(
                 ExecutionFacts(
@@ -364,8 +369,8 @@ def confirmation_inputs(
                     exec_time=r.exec_time,
                     commission=r.commission,
                     fees=r.fees,
-                    order_id=r.order_id,
-                    client_order_id=r.client_order_id,
+                    order_id=r.order_id or counted_id,
+                    client_order_id=r.client_order_id or counted_client,
                     exec_type=r.exec_type,
                     ref_exec_id=r.ref_exec_id,
                 ),

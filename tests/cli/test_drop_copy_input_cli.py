@@ -12,6 +12,7 @@ an earlier reading let through (an audit of hostile and malformed input, 2026-11
   SIGTERM part way said nothing of what committed.
 """
 
+import csv
 import json
 import os
 import subprocess
@@ -310,10 +311,30 @@ def test_a_fill_imported_before_its_drop_copy_is_counted_on_the_order_once(
     )
     assert _position(book) == "100"  # E1 + E2 + E3, each booked once
     assert sorted(executions(book)) == ["E1", "E2", "E3"]
+    _shows_its_order(book, tmp_path, day, order["order_id"])
     verify = book.ok("audit", "verify", "--json").json()
     assert verify["ok"] is True
     again = apply(book, tmp_path, "drop.fix", report("X1", "E2", "F", (32, "30"), (31, "100")))
     assert again.code == 0 and again.json()["duplicates"] == 1
+
+
+def _shows_its_order(t: Tieout, tmp_path: Path, day: str, order_id: str) -> None:
+    """E1 (booked by the drop copy) and E2 (booked by the import, then counted on the order)
+    name order X1 in `exec list`, `export trades` and the trade confirmations; E2 showed none
+    (the import's row, append-only, names no order). E3, whose report was refused, names none."""
+    want = {"E1": (order_id, "X1"), "E2": (order_id, "X1"), "E3": (None, None)}
+    listed = t.ok("exec", "list", "--json").json()
+    assert {r["exec_id"]: (r["order_id"], r["client_order_id"]) for r in listed} == want
+    out = tmp_path / "trades.csv"
+    t.ok("export", "trades", "--from", day, "--to", day, "--out", str(out))
+    with out.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    csv_want = {e: (o or "", c or "") for e, (o, c) in want.items()}  # no value: empty
+    assert {r["exec_id"]: (r["order_id"], r["client_order_id"]) for r in rows} == csv_want
+    doc = t.ok("report", "confirmations", "--date", day, "--out", str(tmp_path / "conf"),
+               "--format", "json", "--json").json()  # fmt: skip
+    confirmed = doc["confirmations"]
+    assert {c["exec_id"]: (c["order_id"], c["client_order_id"]) for c in confirmed} == want
 
 
 def test_an_imported_fill_counts_on_one_order_and_only_its_report_changes_it(
