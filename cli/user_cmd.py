@@ -472,7 +472,9 @@ def approve(
         req = access.decide(
             conn, ctx, request_id, approve=not reject, expected_hash=hash_, role=session.role
         )
-        if not reject:
+        if isinstance(req, Refused):
+            pass  # its record commits with this transaction; raised below
+        elif not reject:
             command = FOUR_EYES_COMMANDS.get(req.action)
             if command is None:
                 raise Refused(
@@ -485,6 +487,8 @@ def approve(
             kwargs = {**req.args, **{k: v for k, v in extra.items() if k in params}}
             with inside(access.BoundStore(conn)), contextlib.redirect_stdout(sys.stderr):
                 command(**kwargs)
+    if isinstance(req, Refused):
+        raise req
     if json:
         emit_json(req.as_json())
     else:

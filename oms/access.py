@@ -34,7 +34,7 @@ from oms import audit, book, operators, risk_limits, secret_key, service_access
 from oms.book import Ctx
 from oms.errors import AlreadyExists, BadInput, NotFound, Refused, VerificationFailed
 from oms.operators import Rule, SessionState, TotpCheck
-from oms.schema import approval_requests, destinations, op_sessions
+from oms.schema import approval_requests, destinations, op_sessions, settings
 from oms.schema import operators as operators_table
 from oms.secret_key import Keyring
 from oms.store import Store, book_schema, next_id
@@ -919,13 +919,27 @@ PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
 
 
 def _setting_state(conn: Connection, key: str) -> dict[str, Any]:
-    return {"setting": key, "value": book.get_setting(conn, key)}
+    """The setting as it stands, with when and by whom it was last written: a release asked
+    for one engagement of a kill switch is stale once the switch was released and engaged
+    again (the same value, a later write)."""
+    s = settings.c
+    row = conn.execute(select(s.value, s.updated_at, s.updated_by).where(s.key == key)).first()
+    if row is None:
+        return {"setting": key, "value": None}
+    return {
+        "setting": key,
+        "value": str(row.value),
+        "updated_at": utc_iso(row.updated_at),
+        "updated_by": row.updated_by,
+    }
 
 
 def current_state(conn: Connection, action: str, args: Mapping[str, Any]) -> Any:
     """The state a request changes, as it is now: an approval is refused once it moved."""
     if action == "risk set":
-        return _setting_state(conn, risk_limits.PREFIX + str(args.get("name")))
+        # the setting as stored: a request for max-notional.usd changes max-notional.USD
+        name = risk_limits.canonical_name(str(args.get("name")))
+        return _setting_state(conn, risk_limits.PREFIX + name)
     if action == "risk release":
         account = args.get("account")
         if account is None:
@@ -1036,6 +1050,47 @@ def request_approval(
         return get_request(conn, rid)
 
 
+def _decision_refused(
+    conn: Connection,
+    ctx: Ctx,
+    req: ApprovalRequest,
+    approve: bool,
+    expected_hash: str | None,
+    role: str,
+) -> Refused | None:
+    """Why this operator may not approve (or reject) the request now; None if they may."""
+    request_id = req.request_id
+    verb = "approve" if approve else "reject"
+    what = f"{verb} request {request_id}"
+    if req.status != PENDING:
+        return Refused(what, f"it was {req.status} by {req.decided_by}", "not_pending")
+    if ctx.now >= req.expires_at:
+        expired = f"it expired at {utc_iso(req.expires_at)}; request it again"
+        return Refused(what, expired, "expired")
+    if approve and req.requested_by == ctx.actor:
+        return Refused(
+            what, f"{ctx.actor} asked for it; another operator must approve it", "four_eyes"
+        )
+    if not operators.rule(req.action, has_actor=True).allows(role):
+        return Refused(what, f"a {role} cannot run `tieout {req.action}`", "permission")
+    if operators.content_hash(req.content) != req.content_sha256:
+        return Refused(what, "its stored content does not match its hash", "request_tampered")
+    if expected_hash is not None and expected_hash.strip().lower() != req.content_sha256:
+        return Refused(
+            what,
+            f"the request's hash is {req.content_sha256}, not {expected_hash.strip()}: this "
+            "approval is for something else",
+            "hash_mismatch",
+        )
+    if approve and current_state(conn, req.action, req.args) != req.content["before"]:
+        return Refused(
+            what,
+            "what it changes has changed since it was requested; request it again",
+            "request_changed",
+        )
+    return None
+
+
 def decide(
     conn: Connection,
     ctx: Ctx,
@@ -1044,38 +1099,32 @@ def decide(
     approve: bool,
     expected_hash: str | None,
     role: str,
-) -> ApprovalRequest:
+) -> ApprovalRequest | Refused:
     """Approve or reject a pending request inside the caller's transaction (which then carries
     out an approved one). Approving takes another operator than the requester, with a role the
-    requested command allows, the very content requested (its hash) and an unchanged state."""
+    requested command allows, the very content requested (its hash) and an unchanged state.
+    A refusal is recorded (approval.refused, with its reason code) and returned, not raised:
+    the caller commits it, then raises it, so that an attempt to approve one's own request,
+    or a stale or tampered one, stays in the audit trail."""
     req = get_request(conn, request_id)
-    verb = "approve" if approve else "reject"
-    what = f"{verb} request {request_id}"
-    if req.status != PENDING:
-        raise Refused(what, f"it was {req.status} by {req.decided_by}", "not_pending")
-    if ctx.now >= req.expires_at:
-        raise Refused(what, f"it expired at {utc_iso(req.expires_at)}; request it again", "expired")
-    if approve and req.requested_by == ctx.actor:
-        raise Refused(
-            what, f"{ctx.actor} asked for it; another operator must approve it", "four_eyes"
+    refusal = _decision_refused(conn, ctx, req, approve, expected_hash, role)
+    if refusal is not None:
+        audit.append(
+            conn,
+            at=ctx.now,
+            actor=ctx.actor,
+            action="approval.refused",
+            entity_type="approval_request",
+            entity_id=str(request_id),
+            payload={
+                "action": req.action,
+                "decision": "approve" if approve else "reject",
+                "hash": req.content_sha256,
+                "reason": refusal.code,
+                "requested_by": req.requested_by,
+            },
         )
-    if not operators.rule(req.action, has_actor=True).allows(role):
-        raise Refused(what, f"a {role} cannot run `tieout {req.action}`", "permission")
-    if operators.content_hash(req.content) != req.content_sha256:
-        raise Refused(what, "its stored content does not match its hash", "request_tampered")
-    if expected_hash is not None and expected_hash.strip().lower() != req.content_sha256:
-        raise Refused(
-            what,
-            f"the request's hash is {req.content_sha256}, not {expected_hash.strip()}: this "
-            "approval is for something else",
-            "hash_mismatch",
-        )
-    if approve and current_state(conn, req.action, req.args) != req.content["before"]:
-        raise Refused(
-            what,
-            "what it changes has changed since it was requested; request it again",
-            "request_changed",
-        )
+        return refusal
     status = APPROVED if approve else REJECTED
     conn.execute(
         approval_requests.update()

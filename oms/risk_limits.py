@@ -171,6 +171,7 @@ def untraded_currency(store: Store, name: str) -> tuple[str, list[str]] | None:
 def canonical_setting(name: str, text: str) -> tuple[str, str]:
     """A limit's name and value as stored ("max-notional.jpy", "100.0" -> "max-notional.JPY",
     "100"), validated (BadInput: why not)."""
+    name = canonical_name(name)
     if name in LIMITS:
         parsed = LIMITS[name][1](text)
         if name == "price-collar-pct" and parsed >= 100:
@@ -181,12 +182,19 @@ def canonical_setting(name: str, text: str) -> tuple[str, str]:
                 "below the reference price",
             )
         return name, _canonical(parsed)
+    return name, _canonical(parse_decimal(text, name, positive=True))
+
+
+def canonical_name(name: str) -> str:
+    """A limit's name as stored ("max-notional.jpy" -> "max-notional.JPY"), validated
+    (BadInput: not a risk limit): also what an approval request of `risk set` changes."""
+    if name in LIMITS:
+        return name
     if name.startswith(TIER) and name.endswith(".max-position"):
         parse_ident(name[len(TIER) : -len(".max-position")], "tier")
-        return name, _canonical(parse_decimal(text, name, positive=True))
+        return name
     if name.startswith(NOTIONAL):
-        name = NOTIONAL + parse_currency(name[len(NOTIONAL) :], "limit")  # "jpy" -> "JPY"
-        return name, _canonical(parse_decimal(text, name, positive=True))
+        return NOTIONAL + parse_currency(name[len(NOTIONAL) :], "limit")  # "jpy" -> "JPY"
     known = ", ".join([*LIMITS, "tier.<name>.max-position", "max-notional.<CCY>"])
     raise BadInput("limit", f"{name!r} is not a risk limit ({known})")
 

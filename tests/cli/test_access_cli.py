@@ -329,6 +329,32 @@ def test_risk_limit_changes_need_a_second_operator_and_the_right_hash(desk: Desk
     # the other request was made before this change: approving it now is refused
     stale = desk.run("root", "approve", str(other["request_id"]), totp=True)
     assert stale.code == 4 and "changed since" in stale.err
+    # each refused approval stays in the audit trail, with who tried and why (they were
+    # rolled back with the refusal: an insider approving their own change left no trace)
+    refused = [(r.actor, json.loads(r.payload)["reason"])
+               for r in audit_rows(desk.t, "approval.refused")]  # fmt: skip
+    assert refused == [("carol", "four_eyes"), ("dave", "hash_mismatch"),
+                       ("root", "not_pending"), ("root", "request_changed")]  # fmt: skip
+    assert "tom" in {r.actor for r in audit_rows(desk.t, "access.denied")}  # may not approve
+    assert desk.ok("root", "audit", "verify", "--json").json()["ok"] is True
+
+
+def test_a_stale_request_for_a_limit_named_in_another_case_is_refused(desk: Desk) -> None:
+    """An audit (2026-11-28): a request for max-notional.usd recorded the state of a setting
+    that does not exist (the limit is stored as max-notional.USD), so approving it after a
+    newer approved change silently put the old, looser cap back."""
+    desk.add("carl", "compliance", by="root")
+    assert desk.login("carl").code == 0
+    loose = desk.ok("carl", "risk", "set", "max-notional.usd", "1000000", "--json",
+                    totp=True).json()  # fmt: skip
+    tight = desk.ok("carl", "risk", "set", "max-notional.USD", "100", "--json", totp=True).json()
+    assert loose["before"] == tight["before"]  # the same setting, as it stands
+    desk.ok("root", "approve", str(tight["request_id"]), "--hash", tight["hash"], totp=True)
+    stale = desk.run("root", "approve", str(loose["request_id"]), "--hash", loose["hash"],
+                     totp=True)  # fmt: skip
+    assert stale.code == 4 and "changed since" in stale.err, stale.err
+    limits = desk.ok("root", "risk", "show", "--json").json()
+    assert limits["max_notional_by_currency"]["USD"] == "100", limits
 
 
 def test_releasing_a_kill_switch_needs_a_second_operator(desk: Desk) -> None:
@@ -346,6 +372,25 @@ def test_releasing_a_kill_switch_needs_a_second_operator(desk: Desk) -> None:
     assert desk.login("root").code == 0
     late = desk.run("root", "approve", str(old["request_id"]), totp=True)
     assert late.code == 4 and "expired at" in late.err
+
+
+def test_a_release_asked_for_an_earlier_engagement_is_refused(desk: Desk) -> None:
+    """An audit (2026-11-28): a release request compared only the switch's value, so a release
+    asked for during one incident, left pending, released the switch engaged again later."""
+    desk.add("carol", "compliance", by="root")
+    assert desk.login("carol").code == 0
+    desk.ok("carol", "risk", "kill", "--reason", "incident 1")
+    old = desk.ok("carol", "risk", "release", "--json", totp=True).json()
+    assert old["before"]["updated_by"] == "carol"  # what the approver is shown
+    now = desk.ok("carol", "risk", "release", "--json", totp=True).json()
+    desk.ok("root", "approve", str(now["request_id"]), "--hash", now["hash"], totp=True)
+    desk.tick(60)
+    desk.ok("carol", "risk", "kill", "--reason", "incident 2")
+    assert desk.login("root").code == 0
+    stale = desk.run("root", "approve", str(old["request_id"]), "--hash", old["hash"],
+                     totp=True)  # fmt: skip
+    assert stale.code == 4 and "changed since" in stale.err, stale.err
+    assert desk.ok("root", "risk", "show", "--json").json()["kill_switch"] is True
 
 
 def test_breaks_approval_needs_a_fresh_code(desk: Desk) -> None:
