@@ -124,6 +124,15 @@ def read_csv(path: str, *, required: Sequence[str], optional: Collection[str] = 
         if quoted is not None:
             raise BadInput(path, f"line {quoted[0]}: {quoted[1]}") from None
         raise BadInput(path, f"not a readable CSV file: {str(exc).splitlines()[0]}") from None
+    if frame.height and frame[frame.columns[-1]].null_count():  # maybe a short record
+        short = _short_line(text, frame.width)
+        if short is not None:
+            line, fields = short
+            raise BadInput(
+                path,
+                f"line {line}: {fields} field{'s' if fields != 1 else ''}, the header has "
+                f"{frame.width} (a value or a comma missing?)",
+            )
     # the header as written (polars renames a repeated column, which would hide the repeat)
     written = next(csv.reader(io.StringIO(text, newline="")), [])
     header = check_header(
@@ -206,6 +215,30 @@ def _quote_problem(text: str) -> tuple[int, str] | None:
     if quoted:
         return opened, "a quote opens a value here and never closes (the rest of the file is in it)"
     return None
+
+
+def _short_line(text: str, width: int) -> tuple[int, int] | None:
+    """The first record, not blank, with fewer fields than the header's `width`: (its line,
+    its fields). polars fills such a record's missing fields with nulls, which would be
+    reported as empty values, or taken for optional ones left out."""
+    import polars as pl
+
+    if '"' in text:  # quoted values may hold commas and line breaks: read as CSV
+        reader = csv.reader(io.StringIO(text, newline=""))
+        next(reader, None)
+        start = reader.line_num + 1
+        for record in reader:
+            if len(record) < width and any(v.strip() for v in record):
+                return start, len(record)
+            start = reader.line_num + 1
+        return None
+    lines = pl.Series(text.split("\n")[1:], dtype=pl.String)
+    commas = lines.str.count_matches(",", literal=True)
+    short = ((commas < width - 1) & (lines.str.strip_chars() != "")).arg_true()
+    if short.len() == 0:
+        return None
+    first = int(short[0])
+    return first + 2, int(commas[first]) + 1
 
 
 def _ragged_line(text: str) -> tuple[int, int, int] | None:

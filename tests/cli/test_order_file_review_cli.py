@@ -49,6 +49,11 @@ def test_file_structure_errors_name_the_line(book: Tieout, tmp_path: Path) -> No
                   "A1,COIN,buy,1,oops\n")
     r = book("order", "submit", "--file", extra)
     assert r.code == 3 and "line 3: 5 fields, the header has 4" in r.err, r.err
+    # a short record was read as empty values: "qty: is empty", or an optional one left out
+    short = write(tmp_path / "short.csv", "account,symbol,side,qty\nA1,COIN,buy,1\n"
+                  "A1,COIN,1\n")  # fmt: skip
+    r = book("order", "submit", "--file", short)
+    assert r.code == 3 and "line 3: 3 fields, the header has 4" in r.err, r.err
     twice = write(tmp_path / "twice.csv", "account,symbol,side,qty,qty\nA1,COIN,buy,1,1\n")
     r = book("order", "submit", "--file", twice)
     assert r.code == 3 and "column(s) qty appear more than once in the header" in r.err, r.err

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from oms import refdata, tabular
-from oms.errors import BadFile
+from oms.errors import BadFile, BadInput
 
 INSTRUMENTS = 'symbol,exchange,currency,tick_size,lot_size,restricted\n'
 
@@ -46,3 +46,27 @@ def test_plain_files_keep_row_plus_two(tmp_path: Path) -> None:
     with pytest.raises(BadFile) as exc:
         refdata.read_instruments(str(path))
     assert [(e.line, e.field) for e in exc.value.errors] == [(3, "tick_size")]
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ("A1,COIN,buy,1\nA1,COIN,buy\n", "line 3: 3 fields"),
+        ("A1,COIN,buy,1\n\n  \nA1\n", "line 5: 1 field,"),  # blank lines are no records
+        ('"A1",COIN,buy,1\n"A1","COIN, Inc"\n', "line 3: 2 fields"),  # quoted: read as CSV
+        ('"A1","two\nlines",buy,1\nA1,COIN\n', "line 4: 2 fields"),
+    ],
+)
+def test_a_short_record_is_refused_with_its_line(tmp_path: Path, body: str, where: str) -> None:
+    path = tmp_path / "o.csv"
+    path.write_text("account,symbol,side,qty\n" + body)
+    with pytest.raises(BadInput) as caught:
+        tabular.read_csv(str(path), required=["account", "symbol", "side", "qty"])
+    assert where in str(caught.value) and "the header has 4" in str(caught.value)
+
+
+def test_empty_last_values_and_blank_lines_are_not_short_records(tmp_path: Path) -> None:
+    path = tmp_path / "o.csv"
+    path.write_text('account,symbol,side,note\nA1,COIN,buy,\n\n,,,\r\nA1,"X, Y",sell,""\n')
+    frame = tabular.read_csv(str(path), required=["account", "symbol", "side", "note"]).frame
+    assert frame["note"].null_count() == frame.height
