@@ -180,7 +180,7 @@ def make_engine(url: str) -> Engine:
             url,
             poolclass=QueuePool,
             pool_size=POOL_SIZE,
-            connect_args={"timeout": 60, "check_same_thread": False},
+            connect_args={"timeout": SQLITE_LOCK_WAIT, "check_same_thread": False},
         )
 
         @event.listens_for(engine, "connect")
@@ -204,7 +204,10 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
+            if conn.info.get("write"):
+                _begin_immediate(conn.connection.dbapi_connection)
+            else:
+                conn.exec_driver_sql("BEGIN")
 
         return engine
     if parsed.get_backend_name() == "postgresql":
@@ -212,6 +215,28 @@ def make_engine(url: str) -> Engine:
         _guard_pool(engine, "SELECT 1")
         return engine
     raise BadInput("--db", f"{url!r}: tieout supports sqlite:// and postgresql+psycopg:// URLs")
+
+
+SQLITE_LOCK_WAIT = 60.0  # seconds a writer waits for SQLite's write lock (the busy timeout)
+_LOCK_TRY_MS = 200  # ... in tries this long, between which Ctrl-C and SIGTERM are seen
+
+
+def _begin_immediate(raw: Any) -> None:
+    """BEGIN IMMEDIATE (SQLite's write lock), waiting up to SQLITE_LOCK_WAIT for another
+    writer: in short tries, since Python sees a signal only when SQLite's C call returns, and
+    the busy handler's one wait of 60 s kept Ctrl-C from stopping a command that waited."""
+    deadline = time.monotonic() + SQLITE_LOCK_WAIT
+    raw.execute(f"PRAGMA busy_timeout = {_LOCK_TRY_MS}")
+    try:
+        while True:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+    finally:
+        raw.execute(f"PRAGMA busy_timeout = {int(SQLITE_LOCK_WAIT * 1000)}")
 
 
 def alembic_config(connection: Connection | None = None) -> Any:
