@@ -29,7 +29,7 @@ def test_a_command_waiting_for_the_book_lock_stops_at_ctrl_c(tieout: Tieout) -> 
             assert proc.poll() is None, proc.communicate()
             proc.send_signal(signal.SIGINT)
             try:
-                out, err = proc.communicate(timeout=20)  # not the minute of the busy timeout
+                _, err = proc.communicate(timeout=20)  # not the minute of the busy timeout
             except subprocess.TimeoutExpired:
                 proc.kill()
                 raise AssertionError("Ctrl-C did not stop a command waiting for the lock") from None
