@@ -35,7 +35,7 @@ from oms.book import Ctx
 from oms.calendars import MAX_SETTLEMENT_SPAN, settlement_date
 from oms.errors import BadInput, RowError
 from oms.lots import ExecRecord
-from oms.orders import PAPER
+from oms.orders import PAPER, Event
 from oms.schema import (
     ROUTED_WHERE,
     accounts,
@@ -818,8 +818,9 @@ def _order_fills(conn: Connection, exec_ids: set[str]) -> dict[tuple[str, str], 
 
 
 def counted_on(conn: Connection, exec_ids: Iterable[str]) -> dict[tuple[str, str], tuple[str, str]]:
-    """(venue, ExecID) -> (order id, its client order id) of the orders whose venue's reports
-    carried these ExecIDs (ix_order_events_exec_id)."""
+    """(venue, ExecID) -> (order id, its client order id) of the orders that counted these
+    ExecIDs as fills (their fill_applied events; ix_order_events_exec_id): not an order whose
+    other report (an acknowledgement) carried the same id."""
     ev, o = order_events.c, orders_table.c
     found: dict[tuple[str, str], tuple[str, str]] = {}
     listed = sorted(set(exec_ids))
@@ -828,7 +829,11 @@ def counted_on(conn: Connection, exec_ids: Iterable[str]) -> dict[tuple[str, str
             select(o.venue, ev.exec_id, o.order_id, o.client_order_id)
             .select_from(order_events)
             .join(orders_table, o.order_id == ev.order_id)
-            .where(ev.exec_id.is_not(None), ev.exec_id.in_(listed[start : start + 500]))
+            .where(
+                ev.exec_id.is_not(None),
+                ev.exec_id.in_(listed[start : start + 500]),
+                ev.event == Event.FILL_APPLIED.value,
+            )
         ):
             found.setdefault((venue, exec_id), (order_id, client_id))
     return found

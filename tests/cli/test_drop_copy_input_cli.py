@@ -337,6 +337,27 @@ def _shows_its_order(t: Tieout, tmp_path: Path, day: str, order_id: str) -> None
     assert {c["exec_id"]: (c["order_id"], c["client_order_id"]) for c in confirmed} == want
 
 
+def test_an_imported_fill_is_not_shown_on_an_order_whose_ack_had_its_exec_id(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """The re-review: an order's acknowledgement with ExecID K1, then a fill K1 the venue's
+    trade file booked: the order never counted it, yet `exec list`, `export trades` and the
+    confirmation named the order (any of its events with that ExecID was taken for a fill)."""
+    external(book, "X1", qty="100")
+    apply(book, tmp_path, "ack.fix", report("X1", "K1", "0"))
+    day = book.ok("md", "last", "COIN", "--json").json()["time"][:10]
+    assert _import(book, tmp_path, "t.csv", f"K1,A1,COIN,buy,5,100,{day},ACME").code == 0
+    assert shown(book, "X1")["cum_qty"] == "0"
+    assert executions(book)["K1"]["order_id"] is None
+    doc = book.ok("report", "confirmations", "--date", day, "--out", str(tmp_path / "conf"),
+                  "--format", "json", "--json").json()  # fmt: skip
+    assert [(c["exec_id"], c["order_id"]) for c in doc["confirmations"]] == [("K1", None)]
+    # and the import may still correct it: no order counted it
+    fix = _import(book, tmp_path, "c.csv", f"K2,A1,COIN,buy,5,101,{day},ACME,correct,K1",
+                  header=HEADER + ",exec_type,ref_exec_id")  # fmt: skip
+    assert fix.code == 0, fix.err
+
+
 def test_an_imported_fill_counts_on_one_order_and_only_its_report_changes_it(
     book: Tieout, tmp_path: Path
 ) -> None:
