@@ -1082,13 +1082,22 @@ def _decision_refused(
             "approval is for something else",
             "hash_mismatch",
         )
-    if approve and current_state(conn, req.action, req.args) != req.content["before"]:
+    if approve and _moved(current_state(conn, req.action, req.args), req.content["before"]):
         return Refused(
             what,
             "what it changes has changed since it was requested; request it again",
             "request_changed",
         )
     return None
+
+
+def _moved(now: Any, before: Any) -> bool:
+    """Whether the state a request changes moved since it was requested. A request made
+    before tieout recorded when and by whom a setting was written holds its value only: that
+    is compared (its approval was refused for ever as "changed since")."""
+    if isinstance(now, dict) and isinstance(before, dict):
+        return any(now.get(k) != v for k, v in before.items())
+    return bool(now != before)
 
 
 def decide(

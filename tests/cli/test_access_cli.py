@@ -16,7 +16,7 @@ import pytest
 from argon2 import PasswordHasher, profiles
 from sqlalchemy import select, update
 
-from oms import access
+from oms import access, book
 from oms.schema import audit_events, op_sessions
 from oms.store import Store
 from tests.conftest import Result, Tieout
@@ -391,6 +391,29 @@ def test_a_release_asked_for_an_earlier_engagement_is_refused(desk: Desk) -> Non
                      totp=True)  # fmt: skip
     assert stale.code == 4 and "changed since" in stale.err, stale.err
     assert desk.ok("root", "risk", "show", "--json").json()["kill_switch"] is True
+
+
+def test_a_request_made_before_its_state_carried_its_write_time_is_approved(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The re-review: requests pending when tieout began to record when the setting was
+    written held the value only, and were refused for ever as "changed since"."""
+    desk.add("carol", "compliance", by="root")
+    assert desk.login("carol").code == 0
+    desk.ok("carol", "risk", "kill", "--reason", "incident")
+
+    def value_only(conn: Any, key: str) -> dict[str, Any]:  # the state as tieout kept it then
+        return {"setting": key, "value": book.get_setting(conn, key)}
+
+    with monkeypatch.context() as older:
+        older.setattr(access, "_setting_state", value_only)
+        limit = desk.ok("carol", "risk", "set", "max-notional", "7000", "--json", totp=True).json()
+        release = desk.ok("carol", "risk", "release", "--json", totp=True).json()
+    assert "updated_at" not in release["before"]
+    for req in (limit, release):
+        desk.ok("root", "approve", str(req["request_id"]), "--hash", req["hash"], totp=True)
+    shown = desk.ok("root", "risk", "show", "--json").json()
+    assert (shown["max_notional"], shown["kill_switch"]) == ("7000", False)
 
 
 def test_breaks_approval_needs_a_fresh_code(desk: Desk) -> None:
