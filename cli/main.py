@@ -28,10 +28,11 @@ from cli.common import (
     resolve_actor,
     say,
     text_streams_never_fail,
+    warn,
 )
 from oms.errors import PartlyDone, TieoutError
 from oms.interrupts import caused_by_interrupt
-from oms.store import commit_unknown, database_errors, database_reason
+from oms.store import Store, commit_unknown, database_errors, database_reason
 from oms.values import printable
 
 # the first word of a command line (a group, or a top-level command a module registers) -> the
@@ -93,6 +94,24 @@ def init(db: DbOpt = None, actor: ActorOpt = None, json: JsonOpt = False) -> Non
         say(f"database {store.url}: schema {before or 'none'} -> {after}")
     else:
         say(f"database {store.url}: schema is up to date ({after})")
+    _warn_venue_spellings(store)
+
+
+def _warn_venue_spellings(store: Store) -> None:
+    """A book from before `order submit` refused a venue in another case may know one venue in
+    several spellings: executions are matched in their own, so say which, at each init."""
+    from oms import executions
+
+    with store.read() as conn:
+        known = executions.venue_spellings(conn)
+    for spellings in sorted(known.values(), key=sorted):
+        if len(spellings) > 1:
+            shown = " and ".join(sorted(spellings))
+            warn(
+                f"this book writes one venue as {shown}: an execution is matched in the "
+                "spelling it was booked in; route new orders and write files in one of them "
+                "(tieout refuses another)"
+            )
 
 
 def demo(

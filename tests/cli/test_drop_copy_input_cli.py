@@ -258,6 +258,8 @@ def test_venue_spellings_within_a_file_and_those_the_book_has(
     # a book that came to have two spellings (orders routed to acme and ACME): each is
     # written as the book has it, and neither is refused
     _two_spellings(book, monkeypatch, ("L1", "acme", "3"), ("U1", "ACME", "4"))
+    init = book.ok("init")  # what the upgrade to a tieout that refuses a third says of it
+    assert "this book writes one venue as ACME and acme" in init.err, init.err
     assert _import(book, tmp_path, "lower.csv", f"L9,A1,COIN,buy,1,100,{day},acme").code == 0
     assert _import(book, tmp_path, "upper.csv", f"U9,A1,COIN,buy,1,100,{day},ACME").code == 0
     mixed = _import(book, tmp_path, "mixed.csv", f"M9,A1,COIN,buy,1,100,{day},Acme")
