@@ -239,6 +239,9 @@ def _check_header(path: str, record: Sequence[str]) -> list[str]:
 # ---- checks of one row ----------------------------------------------------------------------
 
 
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)  # a bar before this is a wrong date
+
+
 def parse_time(text: str | None) -> tuple[datetime | None, str | None]:
     """(UTC time, None) or (None, reason)."""
     if text is None:
@@ -251,7 +254,13 @@ def parse_time(text: str | None) -> tuple[datetime | None, str | None]:
         return None, (
             f"time {text!r} has no time zone; write Z or an offset (2026-01-05T14:30:00Z, +01:00)"
         )
-    return value.astimezone(UTC), None
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before the first time there is
+        utc = None
+    if utc is None or utc < EARLIEST:
+        return None, f"time {text!r} is before {EARLIEST.year}: not market data of a book"
+    return utc, None
 
 
 def parse_number(
@@ -333,15 +342,24 @@ def jump_pct(previous: Decimal, close: Decimal) -> Decimal:
     return abs(close - previous) * 100 / previous
 
 
-def _jump_reason(prev: Bar, close: Decimal, limit: Decimal) -> str | None:
-    # compare without division: |c - p| * 100 > limit * p
-    if abs(close - prev.close) * 100 <= limit * prev.close:
+def _jump_reason(prev: Bar, row: ParsedRow, limit: Decimal) -> str | None:
+    """Why a row's prices jump too far from the previous close: each of open, high, low and
+    close (the paper venue fills at the open, the high or the low of a bar that crosses an
+    order: a bad tick in any of them, with a normal close, filled orders at 1,000 times the
+    price)."""
+    jumps = []
+    for name in ("open", "high", "low", "close"):
+        value: Decimal | None = getattr(row, name)
+        # compare without division: |v - p| * 100 > limit * p
+        if value is None or abs(value - prev.close) * 100 <= limit * prev.close:
+            continue
+        shown = jump_pct(prev.close, value).quantize(_PCT_SHOWN)
+        jumps.append(f"{name} {dec_str(value)} jumps {dec_str(shown)}%")
+    if not jumps:
         return None
-    shown = jump_pct(prev.close, close).quantize(_PCT_SHOWN)
     return (
-        f"close {dec_str(close)} jumps {dec_str(shown)}% from the previous close "
-        f"{dec_str(prev.close)} ({utc_iso(prev.time)}), beyond the {dec_str(limit)}% limit "
-        f"(setting {MAX_JUMP_SETTING})"
+        f"{', '.join(jumps)} from the previous close {dec_str(prev.close)} "
+        f"({utc_iso(prev.time)}), beyond the {dec_str(limit)}% limit (setting {MAX_JUMP_SETTING})"
     )
 
 
@@ -359,7 +377,10 @@ def _conflict_reason(row: ParsedRow, stored: Bar) -> str:
     )
 
 
-FUTURE_SKEW = timedelta(minutes=5)  # how far after now a bar may start (clock skew)
+# how far after now a bar may start: not at all. A vendor sends a bar once it has ended; one
+# that starts later than now has a wrong date or time zone, and the paper venue would fill
+# resting orders on it, and price market orders at its close, before its time came.
+FUTURE_SKEW = timedelta(0)
 
 
 def check_bars(
@@ -371,17 +392,16 @@ def check_bars(
 ) -> Checked:
     """Decide every row. `stored` holds the stored bars of the file's symbols within
     `time_ranges(parsed)` and, per symbol, the last stored bar before that range. With `now`,
-    a bar that starts more than FUTURE_SKEW after it is refused: market data from the future
-    is bad data (a wrong date, or local time written as UTC), and the paper venue would fill
-    resting orders on it at a time that has not come. The few minutes allowed are for clocks
-    that disagree a little."""
+    a bar that starts after it (FUTURE_SKEW) is refused: market data from the future is bad
+    data (a wrong date, or local time written as UTC), and the paper venue would fill resting
+    orders on it at a time that has not come."""
     reasons: dict[int, list[str]] = {i: list(p.reasons) for i, p in enumerate(parsed)}
     if now is not None:
         for i, p in enumerate(parsed):
             if p.key is not None and p.key[1] > now + FUTURE_SKEW:
                 reasons[i].append(
-                    f"time {utc_iso(p.key[1])} is after now ({utc_iso(now)}) by more than "
-                    f"{int(FUTURE_SKEW.total_seconds() // 60)} minutes"
+                    f"time {utc_iso(p.key[1])} is after now ({utc_iso(now)}): a bar is sent "
+                    "once it has ended"
                 )
     stored_at: dict[tuple[str, datetime], Bar] = {b.key: b for b in stored}
     unchanged: set[int] = set()
@@ -425,8 +445,8 @@ def check_bars(
             p = parsed[i]
             if (sym, t) in stored_at:
                 continue  # a conflict, reasoned above
-            if prev is not None and p.close is not None:
-                why = _jump_reason(prev, p.close, max_jump_pct)
+            if prev is not None:
+                why = _jump_reason(prev, p, max_jump_pct)
                 if why:
                     reasons[i].append(why)
             bar = p.bar

@@ -1950,14 +1950,19 @@ def _check_settle(trade: date, settle: date) -> None:
         )
 
 
+# how far a venue's times may be from ours (its clock's skew): a report's TransactTime after now,
+# or before the order was placed, by more (exec import allows an exec_time as much)
+REPORT_SKEW = timedelta(minutes=5)
+
+
 def _stated_trade_date(ctx: Ctx, order: Order, exchange: str, stated: date | None) -> date | None:
     """A report's TradeDate (75), if it states one. Refused before the exchange's local date on
     which the order was placed, or after the trade date of now (the next session's, when the
-    exchange is closed), each by more than the clock skew market data is allowed: the order
-    did not exist then, and that day has not come yet."""
+    exchange is closed), each by more than a venue's clock may be off (REPORT_SKEW): the
+    order did not exist then, and that day has not come yet."""
     if stated is None:
         return None
-    skew = md.FUTURE_SKEW
+    skew = REPORT_SKEW
     placed = (order.created_at - skew).astimezone(exchange_zone(exchange)).date()
     latest = trade_date(exchange, ctx.now + skew)
     if stated < placed:
@@ -1977,10 +1982,10 @@ def _stated_trade_date(ctx: Ctx, order: Order, exchange: str, stated: date | Non
 
 def _report_time(ctx: Ctx, order: Order, stated: datetime | None) -> datetime:
     """A report's TransactTime (60), else now. Refused when it is after now, or before the
-    order was placed, by more than the clock skew market data is allowed (md.FUTURE_SKEW):
+    order was placed, by more than the clock skew a venue's report is allowed (REPORT_SKEW):
     nothing has happened yet then, and the order did not exist."""
     at = stated or ctx.now
-    skew = md.FUTURE_SKEW
+    skew = REPORT_SKEW
     minutes = int(skew.total_seconds() // 60)
     if at > ctx.now + skew:
         raise BadInput(
@@ -2331,7 +2336,7 @@ def _imported_differently(
     if row.exec_type != "fill":
         out.append(f"booked as a {row.exec_type}")
     exchange = book.get_instrument(conn, order.symbol).exchange
-    placed = (order.created_at - md.FUTURE_SKEW).astimezone(exchange_zone(exchange)).date()
+    placed = (order.created_at - REPORT_SKEW).astimezone(exchange_zone(exchange)).date()
     if row.trade_date < placed:
         out.append(
             f"traded {row.trade_date.isoformat()}, before order {order.order_id} was placed "

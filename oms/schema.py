@@ -32,9 +32,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import NUMERIC, TIMESTAMP
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from oms.values import dec_str
+from oms.values import dec_str, utc_iso
 
-SQLITE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+SQLITE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # as values.utc_iso writes it (the year in 4 digits)
 
 
 class ExactDecimal(TypeDecorator[Decimal]):
@@ -80,7 +80,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if not isinstance(value, datetime) or value.tzinfo is None:
             raise TypeError("UTCDateTime takes timezone-aware datetimes only")
         value = value.astimezone(UTC)
-        return value if dialect.name == "postgresql" else value.strftime(SQLITE_TIME_FORMAT)
+        return value if dialect.name == "postgresql" else utc_iso(value)  # SQLITE_TIME_FORMAT
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -100,7 +100,7 @@ from oms.order_book import (
     total_of,
 )
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
-from oms.schema import PRICED_EACH_INDEX, PRICED_EACH_WHERE, SQLITE_TIME_FORMAT
+from oms.schema import PRICED_EACH_INDEX, PRICED_EACH_WHERE
 from oms.store import Store, bulk_insert, dispose_all, driver_errors, transaction
 from oms.values import (
     ZERO,
@@ -112,6 +112,7 @@ from oms.values import (
     TimeInForce,
     Venue,
     dec_str,
+    utc_iso,
 )
 
 CHUNK = 1_000  # orders per transaction in `submit_file`
@@ -253,7 +254,7 @@ class Db:
         return date.fromisoformat(value)
 
     def p_time(self, value: datetime) -> Any:
-        return value if self.pg else value.astimezone(UTC).strftime(SQLITE_TIME_FORMAT)
+        return value if self.pg else utc_iso(value)
 
     def p_dec(self, value: Decimal) -> Any:
         return value if self.pg else dec_str(value)
@@ -340,7 +341,7 @@ def _sqlite_value(value: Any) -> Any:
         if text is None:
             if len(_TIME_TEXT) > 4096:
                 _TIME_TEXT.clear()
-            text = _TIME_TEXT[value] = value.astimezone(UTC).strftime(SQLITE_TIME_FORMAT)
+            text = _TIME_TEXT[value] = utc_iso(value)
         return text
     if kind is date:
         return value.isoformat()

@@ -222,10 +222,26 @@ def test_jump_beyond_limit_is_rejected_and_at_limit_accepted() -> None:
     assert [b.close for b in c.accepted] == [Decimal(100), Decimal(125)]
     (why,) = reasons(c)[4]
     assert why.startswith(
-        "close 160 jumps 28.00% from the previous close 125 "
-        "(2026-01-05T14:31:00.000000Z), beyond the 25% limit"
+        "open 160 jumps 28.00%, high 160 jumps 28.00%, low 160 jumps 28.00%, close 160 jumps "
+        "28.00% from the previous close 125 (2026-01-05T14:31:00.000000Z), beyond the 25% limit"
     )
     assert "md.max_jump_pct" in why
+
+
+def test_a_wild_open_high_or_low_is_a_bad_tick_with_a_normal_close() -> None:
+    """The paper venue fills at a bar's open, high or low: a bad tick in any of them, with a
+    close near the last, filled resting orders at 1,000 times the price."""
+    c = check(
+        line(0, "100")
+        + line(1, "100", o="100000", h="100000", lo="99")  # open and high
+        + line(2, "100", o="100", h="101", lo="0.01")  # low
+        + line(3, "100", o="100", h="125", lo="75")  # at the limit: taken
+    )
+    assert [b.time.minute for b in c.accepted] == [30, 33]
+    (spike,) = reasons(c)[3]
+    assert spike.startswith("open 100000 jumps 99900.00%, high 100000 jumps 99900.00% from")
+    (dip,) = reasons(c)[4]
+    assert dip.startswith("low 0.01 jumps 99.99% from the previous close 100")
 
 
 def test_jump_down_counts_too_and_limit_is_configurable() -> None:

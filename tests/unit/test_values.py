@@ -53,3 +53,15 @@ def test_times_are_utc_and_naive_is_refused() -> None:
         parse_utc("2026-11-25T15:30:00", "t")
     t = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=-5)))
     assert utc_iso(t) == "2026-01-02T08:04:05.000006Z"
+
+
+def test_utc_text_writes_the_year_in_four_digits() -> None:
+    """strftime's %Y wrote year 999 as "999": a stored time no read took back (a bar of 0999
+    on SQLite broke its symbol)."""
+    from datetime import UTC, datetime
+
+    from oms.values import utc_iso, utc_iso_fast
+
+    early = datetime(999, 3, 2, 14, 30, tzinfo=UTC)
+    assert utc_iso(early) == utc_iso_fast(early) == "0999-03-02T14:30:00.000000Z"
+    assert datetime.fromisoformat(utc_iso(early)) == early
