@@ -363,6 +363,27 @@ def _jump_reason(prev: Bar, row: ParsedRow, limit: Decimal) -> str | None:
     )
 
 
+def _spread_reason(row: ParsedRow, limit: Decimal) -> str | None:
+    """A bar with no close before it (a symbol's first, or a late bar before every stored
+    one): its open, high and low are held to the limit from its own close, so that a wild
+    value in them cannot fill a resting order at it."""
+    if row.close is None:
+        return None
+    jumps = []
+    for name in ("open", "high", "low"):
+        value: Decimal | None = getattr(row, name)
+        if value is None or abs(value - row.close) * 100 <= limit * row.close:
+            continue
+        shown = jump_pct(row.close, value).quantize(_PCT_SHOWN)
+        jumps.append(f"{name} {dec_str(value)} is {dec_str(shown)}%")
+    if not jumps:
+        return None
+    return (
+        f"{', '.join(jumps)} from the bar's close {dec_str(row.close)} (no close before it), "
+        f"beyond the {dec_str(limit)}% limit (setting {MAX_JUMP_SETTING})"
+    )
+
+
 def _conflict_reason(row: ParsedRow, stored: Bar) -> str:
     diffs = []
     for name in VALUE_COLUMNS:
@@ -447,8 +468,10 @@ def check_bars(
                 continue  # a conflict, reasoned above
             if prev is not None:
                 why = _jump_reason(prev, p, max_jump_pct)
-                if why:
-                    reasons[i].append(why)
+            else:  # (a row refused already is not held to it: its values may be anything)
+                why = None if reasons[i] else _spread_reason(p, max_jump_pct)
+            if why:
+                reasons[i].append(why)
             bar = p.bar
             if bar is not None and not reasons[i]:
                 accepted.append(bar)

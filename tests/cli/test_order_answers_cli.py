@@ -223,7 +223,7 @@ def test_ioc_and_fok_take_only_what_the_last_bar_offers(book: Tieout, tmp_path: 
     history = book.ok("order", "show", none["order_id"], "--json").json()["history"]
     assert "nothing available now" in json.dumps(history)
     later = _iso(now + timedelta(seconds=1))
-    book.ok("md", "import", write(tmp_path / "v2.csv", bars.replace(_iso(now), later)))
+    book.at(later).ok("md", "import", write(tmp_path / "v2.csv", bars.replace(_iso(now), later)))
     again = book.at(later).ok(*args, "--qty", "5002", "--tif", "ioc").json()
     assert (again["status"], again["cum_qty"]) == ("canceled", "1000")
     # what the first bar gave out was let go when the second was worked: one row left

@@ -451,6 +451,8 @@ def test_resting_paper_orders_fill_when_bars_cross_them(book: Tieout, tmp_path: 
     bars = write(tmp_path / "more.csv", "time,symbol,open,high,low,close,volume\n"
                  f"{t1},COIN,99,99.5,97.5,98,300\n"  # buy limit reached: 10% of 300 = 30
                  f"{t2},COIN,96.5,97,95,96,1000\n")  # gaps below the stop; limit fills rest
+    # the clock after the bars: a bar is sent once it has ended
+    book = book.at((placed + timedelta(minutes=3)).strftime("%Y-%m-%dT%H:%M:%SZ"))
     r = book.ok("md", "import", bars, "--json").json()
     assert r["accepted"] == 2 and r["paper_orders_filled"] == 2
     b = book.ok("order", "show", buy["order_id"], "--json").json()
@@ -538,9 +540,12 @@ def test_bars_a_crash_left_unworked_are_worked_by_the_next_import(
     bars = write(tmp_path / "more.csv", "time,symbol,open,high,low,close,volume\n"
                  f"{t1},COIN,99,99.5,97.5,98,300\n{t2},COIN,96.5,97,95,96,1000\n")
     store = Store.open(book.db_url)
-    md_book.import_bars(store, Ctx("tester", placed), bars)  # ... and the process dies here
+    after = placed + timedelta(minutes=3)  # a bar is sent once it has ended
+    md_book.import_bars(store, Ctx("tester", after), bars)  # ... and the process dies here
     store.dispose()
     assert book.ok("order", "show", buy["order_id"], "--json").json()["status"] == "new"
+    # the clock after the bars: a bar is sent once it has ended
+    book = book.at((placed + timedelta(minutes=3)).strftime("%Y-%m-%dT%H:%M:%SZ"))
     r = book.ok("md", "import", bars, "--json").json()
     assert (r["accepted"], r["paper_orders_filled"]) == (0, 1)
     b = book.ok("order", "show", buy["order_id"], "--json").json()

@@ -93,6 +93,8 @@ def test_a_stop_limit_remembers_its_trigger(book: Tieout, tmp_path: Path) -> Non
     placed = datetime.now(UTC)
     order = _submit(book, "--side", "buy", "--qty", "10", "--type", "stop_limit", "--stop",
                     "105", "--limit", "103", "--tif", "gtc").json()
+    # the clock after the bars: a bar is sent once it has ended
+    book = book.at((placed + timedelta(minutes=3)).strftime("%Y-%m-%dT%H:%M:%SZ"))
     first = book.ok("md", "import", _bars(
         tmp_path, "b1.csv", (placed + timedelta(minutes=1), "104,106,104,105.5,1000")), "--json")
     assert first.json()["paper_orders_filled"] == 0
@@ -145,6 +147,8 @@ def test_a_resting_paper_buy_keeps_its_commission_reserved(book: Tieout, tmp_pat
     assert second.code == 4 and "buying power: order needs 100" in second.err, second.err
     third = _gtc_buy(book, "C1", "1", "98")  # 98 + 1 fits exactly
     assert third.code == 0, third.err
+    # the clock after the bars: a bar is sent once it has ended
+    book = book.at((placed + timedelta(minutes=3)).strftime("%Y-%m-%dT%H:%M:%SZ"))
     book.ok("md", "import", _bars(
         tmp_path, "fill.csv", (placed + timedelta(minutes=1), "98,98,98,98,100000")))
     bal = book.ok("cash", "balance", "C1", "--json").json()
@@ -165,6 +169,8 @@ def test_a_partly_filled_paper_buy_holds_the_commission_its_rest_will_pay(
 
     placed = datetime.now(UTC)
     assert _gtc_buy(book, "C2", "100", "99").code == 0
+    # the clock after the bars: a bar is sent once it has ended
+    book = book.at((placed + timedelta(minutes=3)).strftime("%Y-%m-%dT%H:%M:%SZ"))
     book.ok("md", "import", _bars(
         tmp_path, "part.csv", (placed + timedelta(minutes=1), "98,98,98,98,500")))  # 10%: 50
     bal = book.ok("cash", "balance", "C2", "--json").json()

@@ -47,6 +47,8 @@ def test_a_fill_and_a_cancel_release_what_the_order_held(book: Tieout, tmp_path:
     book.ok("order", "cancel", second["order_id"])
     assert _held(book, "A1")[0] == Decimal(9900)
     bars = _bars(tmp_path, "fill.csv", (placed + timedelta(minutes=1), "98,98,98,98,1000"))
+    # the clock after the bars: a bar is sent once it has ended
+    book = book.at((placed + timedelta(minutes=3)).strftime("%Y-%m-%dT%H:%M:%SZ"))
     book.ok("md", "import", bars)  # 10% of 1,000: the first order's 100, at 98
     shown = book.ok("order", "show", first["order_id"], "--json").json()
     assert shown["status"] == "filled", shown

@@ -175,9 +175,9 @@ def test_a_row_is_rejected_with_all_its_reasons() -> None:
 
 
 def test_offsets_are_converted_to_utc_and_zero_volume_is_fine() -> None:
-    c = check("2026-01-05T15:30:00+01:00,AAPL,1,2,0.5,1.5,0\n")
+    c = check("2026-01-05T15:30:00+01:00,AAPL,1.4,1.6,1.3,1.5,0\n")
     assert c.accepted == (
-        md.Bar("AAPL", T0, Decimal(1), Decimal(2), Decimal("0.5"), Decimal("1.5"), Decimal(0)),
+        md.Bar("AAPL", T0, *(Decimal(v) for v in ("1.4", "1.6", "1.3", "1.5", "0"))),
     )
 
 
@@ -370,3 +370,14 @@ def test_refreshed_recomputes_only_touched_buckets_from_all_stored_bars() -> Non
         Decimal(3),
         2,
     )
+
+
+def test_a_first_bar_with_a_wild_open_high_or_low_is_a_bad_tick() -> None:
+    """The re-review: with no close before it, a symbol's first bar (or a late bar before every
+    stored one) was not checked at all; `100000,100000,99,100` filled a resting sell at
+    100,000. Its open, high and low are held to the limit from its own close."""
+    c = check(line(0, "100", o="100000", h="100000", lo="99"))
+    (why,) = reasons(c)[2]
+    assert why.startswith("open 100000 is 99900.00%, high 100000 is 99900.00% from the bar's")
+    assert "close 100 (no close before it)" in why
+    assert [b.close for b in check(line(0, "100", o="90", h="125", lo="75")).accepted] == [100]
