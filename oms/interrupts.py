@@ -9,21 +9,22 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 _HELD = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextmanager
-def interrupts_held() -> Iterator[None]:
+def interrupts_held(on_signal: Callable[[int], None] | None = None) -> Iterator[None]:
     """SIGINT and SIGTERM held back for the block. Their Python handlers (which run in the main
     thread, whichever thread the signal reached: polars has a pool of its own) only note them
     meanwhile; once the block ends each that came is raised again under the handler that was
     there (SIGTERM's default ends the process then, after the block rather than inside it).
     Nested blocks hand them outwards. Keep such a block short (a commit, a group of an order
     file). Outside the main thread, where no handler can be set (and no KeyboardInterrupt is
-    raised), nothing is held."""
+    raised), nothing is held. `on_signal`: called with each as it comes (to pass it on to
+    what the block waits for)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -31,6 +32,8 @@ def interrupts_held() -> Iterator[None]:
 
     def note(signum: int, _frame: object) -> None:
         came.append(signum)
+        if on_signal is not None:
+            on_signal(signum)
 
     previous = {sig: signal.signal(sig, note) for sig in _HELD}
     try:

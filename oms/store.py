@@ -221,6 +221,19 @@ SQLITE_LOCK_WAIT = 60.0  # seconds a writer waits for SQLite's write lock (the b
 _LOCK_TRY_MS = 200  # ... in tries this long, between which Ctrl-C and SIGTERM are seen
 
 
+class LockWaitStopped(sqlite3.OperationalError):
+    """A wait for SQLite's write lock given up at a signal (stop_lock_waits): nothing began."""
+
+
+_STOP_WAITING: list[bool] = [False]
+
+
+def stop_lock_waits(_signum: int = 0, _frame: object = None) -> None:
+    """Give up the lock waits of this process from now on (a signal handler: an order file's
+    writer process, whose command was interrupted, writes no group that has not begun)."""
+    _STOP_WAITING[0] = True
+
+
 def _begin_immediate(raw: Any) -> None:
     """BEGIN IMMEDIATE (SQLite's write lock), waiting up to SQLITE_LOCK_WAIT for another
     writer: in short tries, since Python sees a signal only when SQLite's C call returns, and
@@ -235,6 +248,10 @@ def _begin_immediate(raw: Any) -> None:
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() >= deadline:
                     raise
+                if _STOP_WAITING[0]:
+                    raise LockWaitStopped(
+                        "database is locked: the wait for the write lock was stopped"
+                    ) from None
     finally:
         raw.execute(f"PRAGMA busy_timeout = {int(SQLITE_LOCK_WAIT * 1000)}")
 

@@ -101,7 +101,14 @@ from oms.order_book import (
 )
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
 from oms.schema import PRICED_EACH_INDEX, PRICED_EACH_WHERE
-from oms.store import Store, bulk_insert, dispose_all, driver_errors, transaction
+from oms.store import (
+    Store,
+    bulk_insert,
+    dispose_all,
+    driver_errors,
+    stop_lock_waits,
+    transaction,
+)
 from oms.values import (
     ZERO,
     AccountId,
@@ -1683,9 +1690,10 @@ def _pipeline(
         assert pending is not None
         at, done, job = pending
         # an interrupt (Ctrl-C) waits until the group is acknowledged or known not to have
-        # committed (the writer finishes its group regardless); `pending` stays set until the
-        # outcome is known, so that an error leaves the group to the `finally` below
-        with interrupts_held():
+        # committed (the writer finishes a group it has begun; one still waiting for SQLite's
+        # lock it gives up: stop_waiting); `pending` stays set until the outcome is known, so
+        # that an error leaves the group to the `finally` below
+        with interrupts_held(getattr(writer, "stop_waiting", None)):
             failed: tuple[int, bool] | None = None
             try:
                 job.result()
@@ -1850,9 +1858,10 @@ class _ProcessWriter:
     keeps no state of the file in the child), and the child opens its own (Store's fork
     hygiene keeps it off anything inherited). The child reads PRAGMA data_version before this
     process begins its reads, and each group checks it under the write lock (_write_part), as
-    the inline writer does. It ignores SIGINT and SIGTERM (an interrupted run ends its group in
-    flight, as a thread would), is killed by the kernel if this process dies (Linux:
-    PR_SET_PDEATHSIG), and ends when the pipe closes.
+    the inline writer does. SIGINT and SIGTERM do not end it (an interrupted run ends its group
+    in flight, as a thread would) but make it give up a wait for the write lock (a group that
+    has not begun is not written: stop_waiting); it is killed by the kernel if this process
+    dies (Linux: PR_SET_PDEATHSIG), and ends when the pipe closes.
 
     If the child dies (killed, out of memory), whether the group in flight committed is read
     from the database: its last audit event is there (that seq with that hash) or not. Committed:
@@ -1927,6 +1936,13 @@ class _ProcessWriter:
             found = conn.exec_driver_sql(_EVENT_HASH_SQL, (seq,)).first()
         return found is not None and str(found[0]) == hash_
 
+    def stop_waiting(self, _signum: int = 0) -> None:
+        """The command was interrupted: the child gives up waiting for the write lock (its
+        group in flight, if it has not begun, is not written: it answers LockWaitStopped)."""
+        if self.alive:
+            with suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGUSR1)
+
     def close(self) -> None:
         """Tell the child to end and wait for it (an interrupt waits too: no zombie is left)."""
         with interrupts_held():
@@ -1966,8 +1982,13 @@ def _serve_writes(store: Store, chan: Any) -> None:
     message or the pipe's end. Answers (error or None, statements sent), first once when ready.
     Its connection is never closed: the process ends with os._exit, and SQLite needs nothing
     from a connection that ends with its process (it does not checkpoint for it)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # (systemd signals every process of the unit)
+    # a signal ends no group in flight (systemd signals every process of the unit, Ctrl-C the
+    # terminal's process group): it gives up a wait for the write lock, so that a group that
+    # has not begun is not written after the command was stopped (store.stop_lock_waits); the
+    # command forwards its own (SIGUSR1: _ProcessWriter.stop_waiting)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+        signal.signal(sig, stop_lock_waits)
+        signal.siginterrupt(sig, False)  # SQLite's system calls are restarted, not failed
     try:
         with store.writer() as conn:
             version = _data_version(conn)

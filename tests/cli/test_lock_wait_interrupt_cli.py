@@ -38,3 +38,41 @@ def test_a_command_waiting_for_the_book_lock_stops_at_ctrl_c(tieout: Tieout) -> 
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert tieout.ok("cash", "balance", "A1", "--json").json()["balance"] == "0"
+
+
+def test_an_order_file_waiting_for_the_book_lock_stops_at_ctrl_c(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """A file of several groups is written by a writer of its own (on SQLite a forked process
+    that ignores Ctrl-C, on PostgreSQL a thread): the command waited for the writer's group,
+    and the writer for the lock, up to the minute, then committed the group after the signal."""
+    tieout.ok("instrument", "add", "COIN", "--exchange", "24/7", "--currency", "USD")
+    tieout.ok("account", "open", "A1", "--currency", "USD", "--type", "margin")
+    tieout.ok("cash", "deposit", "A1", "10000000")
+    rows = "".join(f"A1,COIN,buy,1,limit,{90 + i % 5},gtc\n" for i in range(2500))
+    orders = tmp_path / "o.csv"
+    orders.write_text("account,symbol,side,qty,type,limit,tif\n" + rows)
+    env = {**os.environ, "TIEOUT_ACTOR": "ops", "PYTHONPATH": str(Path(__file__).parents[2])}
+    env.pop("TIEOUT_DB", None)
+    store = Store.open(tieout.db_url)
+    try:
+        with store.write():  # another writer holds the book lock
+            proc = subprocess.Popen(
+                [sys.executable, "-c", "from cli.main import run; run()", "order", "submit",
+                 "--file", str(orders), "--db", tieout.db_url],
+                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            time.sleep(5)  # started, the first group decided and waiting for the lock
+            assert proc.poll() is None, proc.communicate()
+            proc.send_signal(signal.SIGINT)  # to the command's process only
+            try:
+                _, err = proc.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                raise AssertionError("Ctrl-C did not stop an order file waiting for the lock") from None
+    finally:
+        store.dispose()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err, err
+    assert tieout.ok("order", "list", "--json").json() == []  # the group waiting wrote nothing
