@@ -70,7 +70,9 @@ def test_an_order_file_waiting_for_the_book_lock_stops_at_ctrl_c(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.communicate()
-                raise AssertionError("Ctrl-C did not stop an order file waiting for the lock") from None
+                raise AssertionError(
+                    "Ctrl-C did not stop an order file waiting for the lock"
+                ) from None
     finally:
         store.dispose()
     assert proc.returncode == 130, err
