@@ -342,19 +342,28 @@ def jump_pct(previous: Decimal, close: Decimal) -> Decimal:
     return abs(close - previous) * 100 / previous
 
 
+def _moves(
+    row: ParsedRow, names: Sequence[str], base: Decimal, limit: Decimal, verb: str
+) -> list[str]:
+    """Those of the row's `names` more than `limit` percent away from `base` (> 0), each said
+    with its move ("open 0.01 jumps 99.99%"); compared without division."""
+    out = []
+    for name in names:
+        value: Decimal | None = getattr(row, name)
+        if value is None or abs(value - base) * 100 <= limit * base:
+            continue
+        out.append(
+            f"{name} {dec_str(value)} {verb} {dec_str(jump_pct(base, value).quantize(_PCT_SHOWN))}%"
+        )
+    return out
+
+
 def _jump_reason(prev: Bar, row: ParsedRow, limit: Decimal) -> str | None:
     """Why a row's prices jump too far from the previous close: each of open, high, low and
     close (the paper venue fills at the open, the high or the low of a bar that crosses an
     order: a bad tick in any of them, with a normal close, filled orders at 1,000 times the
     price)."""
-    jumps = []
-    for name in ("open", "high", "low", "close"):
-        value: Decimal | None = getattr(row, name)
-        # compare without division: |v - p| * 100 > limit * p
-        if value is None or abs(value - prev.close) * 100 <= limit * prev.close:
-            continue
-        shown = jump_pct(prev.close, value).quantize(_PCT_SHOWN)
-        jumps.append(f"{name} {dec_str(value)} jumps {dec_str(shown)}%")
+    jumps = _moves(row, ("open", "high", "low", "close"), prev.close, limit, "jumps")
     if not jumps:
         return None
     return (
@@ -367,19 +376,12 @@ def _spread_reason(row: ParsedRow, limit: Decimal) -> str | None:
     """A bar with no close before it (a symbol's first, or a late bar before every stored
     one): its open, high and low are held to the limit from its own close, so that a wild
     value in them cannot fill a resting order at it."""
-    if row.close is None:
-        return None
-    jumps = []
-    for name in ("open", "high", "low"):
-        value: Decimal | None = getattr(row, name)
-        if value is None or abs(value - row.close) * 100 <= limit * row.close:
-            continue
-        shown = jump_pct(row.close, value).quantize(_PCT_SHOWN)
-        jumps.append(f"{name} {dec_str(value)} is {dec_str(shown)}%")
-    if not jumps:
+    close = row.close
+    jumps = [] if close is None else _moves(row, ("open", "high", "low"), close, limit, "is")
+    if close is None or not jumps:
         return None
     return (
-        f"{', '.join(jumps)} from the bar's close {dec_str(row.close)} (no close before it), "
+        f"{', '.join(jumps)} from the bar's close {dec_str(close)} (no close before it), "
         f"beyond the {dec_str(limit)}% limit (setting {MAX_JUMP_SETTING})"
     )
 
@@ -611,4 +613,3 @@ __all__ = [
     "time_ranges",
     "touched_buckets",
 ]
-
