@@ -58,6 +58,9 @@ class ConfirmationInput:
     exchange: str
     firm: Firm
     generated_at: datetime
+    # a correction's or bust's: when the trade it changes was executed (its row's own
+    # exec_time is when the change was sent or booked); None: the execution's exec_time
+    traded_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,12 @@ class Confirmation:
     capacity: str
     firm: Firm
     generated_at: datetime
+    traded_at: datetime | None = None  # ConfirmationInput.traded_at
+
+    @property
+    def traded_time(self) -> datetime | None:
+        """When the trade confirmed was executed: for a correction or bust, the trade's."""
+        return self.traded_at or self.execution.exec_time
 
     @property
     def side_text(self) -> str:
@@ -106,6 +115,7 @@ class Confirmation:
             "net": dec_str(self.net),
             "trade_date": e.trade_date.isoformat(),
             "exec_time": utc_iso(e.exec_time) if e.exec_time else None,
+            "traded_at": utc_iso(self.traded_time) if self.traded_time else None,
             "settle_date": e.settle_date.isoformat(),
             "capacity": self.capacity,
             "order_id": e.order_id,
@@ -132,4 +142,5 @@ def build_confirmation(inp: ConfirmationInput) -> Confirmation:
         capacity=inp.firm.capacity,
         firm=inp.firm,
         generated_at=inp.generated_at,
+        traded_at=inp.traded_at,
     )

@@ -72,5 +72,19 @@ def timestamp(value: datetime | None) -> str:
     return utc_iso(value)[:19].replace("T", " ") + " UTC"
 
 
+def traded(trade_date: date, at: datetime | None, *, zone: bool = True) -> str:
+    """A trade's date and time: "2026-11-24 14:31:05 UTC" when it was executed on its trade
+    date in UTC, else the trade date and the execution's own UTC date and time ("2026-11-25
+    (executed 2026-11-26 00:30:00 UTC)": a New York evening trade, or one booked for the next
+    session); the trade date alone without a time. `zone`: " UTC" after a time on the trade
+    date (a column headed "(UTC)" leaves it out)."""
+    if at is None:
+        return day(trade_date)
+    shown = timestamp(at)
+    if shown[:10] == trade_date.isoformat():
+        return shown if zone else shown[:19]
+    return f"{day(trade_date)} (executed {shown})"
+
+
 def short_hash(value: str | None, length: int = 16) -> str:
     return DASH if not value else value[:length]

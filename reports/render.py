@@ -46,6 +46,7 @@ def environment() -> Environment:
         pct=fmt.pct,
         day=fmt.day,
         ts=fmt.timestamp,
+        traded=fmt.traded,
         short=fmt.short_hash,
         text=_text,
     )

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, tuple_
 
 from oms import audit, book, executions, ledger, lots, md_book
 from oms.calendars import business_days, exchange_zone
@@ -330,6 +330,42 @@ def _alerts(conn: Connection, day: date) -> tuple[AlertRow, ...]:
 # ---- confirmations -----------------------------------------------------------------------------
 
 
+def _traded_at(conn: Connection, rows: Sequence[Any]) -> dict[tuple[str, str], datetime | None]:
+    """(venue, exec_id) of each correction and bust among `rows` -> when the trade it changes
+    was executed: the exec_time of the fill its chain of ExecRefIDs ends at."""
+    e = executions_table.c
+    root: dict[tuple[str, str], tuple[str, str]] = {
+        (r.venue, r.exec_id): (r.venue, r.ref_exec_id)
+        for r in rows
+        if r.exec_type != "fill" and r.ref_exec_id
+    }
+    out: dict[tuple[str, str], datetime | None] = {}
+    for _ in range(32):  # a chain of corrections: a step a query
+        wanted = {ref for key, ref in root.items() if key not in out}
+        if not wanted:
+            break
+        found = {
+            (v, x): (kind, ref, at)
+            for v, x, kind, ref, at in conn.execute(
+                select(e.venue, e.exec_id, e.exec_type, e.ref_exec_id, e.exec_time).where(
+                    tuple_(e.venue, e.exec_id).in_(sorted(wanted))
+                )
+            )
+        }
+        for key, ref in list(root.items()):
+            if key in out:
+                continue
+            if ref not in found:  # (a trade the book no longer holds: retention)
+                out[key] = None
+                continue
+            kind, further, at = found[ref]
+            if kind == "fill" or not further:
+                out[key] = at
+            else:
+                root[key] = (ref[0], further)
+    return out
+
+
 def confirmation_inputs(
     conn: Connection, trade_date: date, now: datetime, *, account: str | None = None
 ) -> list[ConfirmationInput]:
@@ -344,6 +380,7 @@ def confirmation_inputs(
     counted = executions.counted_on(
         conn, (r.exec_id for r in rows if r.order_id is None and r.exec_type == "fill")
     )
+    traded = _traded_at(conn, rows)
     firm = load_firm(conn)
     accounts = {a.account: a for a in book.list_accounts(conn)}
     symbols = sorted({r.symbol for r in rows})
@@ -378,6 +415,7 @@ def confirmation_inputs(
                 str(exchanges.get(r.symbol, "")),
                 firm,
                 now,
+                traded.get((r.venue, r.exec_id)),
             )
         )
     return out

@@ -1,0 +1,60 @@
+"""Through the real command on both backends: the date and time of a trade in statements and
+confirmations (an audit of the documents, 2026-11-28).
+
+A trade's date is its exchange's (a New York evening fill at 00:30 UTC trades on the day
+before), but the documents printed the trade date beside the UTC clock time of the execution:
+"2026-11-25 00:30:00 UTC", a day off. A correction's or bust's confirmation showed the time the
+change was booked, not when the trade it changes was executed.
+"""
+
+import html
+import re
+from pathlib import Path
+
+from tests.cli.test_exec_apply_review import apply
+from tests.cli.test_order_cli import report
+from tests.conftest import Tieout
+
+
+def _text(path: Path) -> str:
+    page = re.sub(r"<style.*?</style>", "", path.read_text(), flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
+
+
+def _confirmed(t: Tieout, day: str, out: Path) -> dict[str, str]:
+    doc = t.ok("report", "confirmations", "--date", day, "--out", str(out), "--format", "html",
+               "--json").json()  # fmt: skip
+    shown = {}
+    for c in doc["confirmations"]:
+        page = _text(next(out.glob(f"*-{c['exec_id']}.html")))
+        shown[c["exec_id"]] = re.search(r"Trade date and time (.+?) Security", page).group(1)
+    return shown
+
+
+def test_a_trade_after_midnight_utc_shows_its_own_date_and_time(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    t = tieout.at("2026-11-25T14:00:00Z")
+    t.ok("instrument", "add", "NYX", "--exchange", "XNYS", "--currency", "USD")
+    t.ok("account", "open", "A", "--currency", "USD", "--type", "margin")
+    t.ok("cash", "deposit", "A", "10000")
+    t.ok("order", "submit", "--account", "A", "--symbol", "NYX", "--side", "buy", "--qty", "10",
+         "--type", "limit", "--limit", "101", "--tif", "gtc", "--venue", "ACME",
+         "--client-order-id", "N1")  # fmt: skip
+    later = tieout.at("2026-11-26T16:00:00Z")
+    r = apply(later, tmp_path, "d.fix", report("N1", "E0", "0"),
+              report("N1", "F1", "F", (32, "1"), (31, "100"), (60, "20261126-00:30:00")),
+              report("N1", "F2", "F", (32, "1"), (31, "100"), (60, "20261125-15:08:00")),
+              report("N1", "H2", "H", (19, "F2")))  # fmt: skip
+    assert r.code == 0, r.err
+    # the bust (booked at 16:00 the next day, without a TransactTime) states when the busted
+    # trade was executed
+    assert _confirmed(later, "2026-11-25", tmp_path / "c25") == {
+        "F1": "2026-11-25 (executed 2026-11-26 00:30:00 UTC)",
+        "F2": "2026-11-25 15:08:00 UTC",
+        "H2": "2026-11-25 15:08:00 UTC",
+    }
+    statement = tmp_path / "st.html"
+    later.ok("report", "statement", "--account", "A", "--from", "2026-11-25", "--to",
+             "2026-11-25", "--format", "html", "--out", str(statement))  # fmt: skip
+    assert "2026-11-25 (executed 2026-11-26 00:30:00 UTC) NYX buy" in _text(statement)
