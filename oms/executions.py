@@ -37,6 +37,7 @@ from oms.errors import BadInput, RowError
 from oms.lots import ExecRecord
 from oms.orders import PAPER, Event
 from oms.schema import (
+    CHANGES_WHERE,
     ROUTED_WHERE,
     accounts,
     executions,
@@ -842,7 +843,13 @@ def counted_on(conn: Connection, exec_ids: Iterable[str]) -> dict[tuple[str, str
 def with_counting_orders(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Executions as `execution_json` gives them, with the order a fill booked by `exec
     import` was counted on afterwards (its drop copy came second: the row, append-only, names
-    no order): order_id, and client_order_id where the row has none. Changed in place."""
+    no order): order_id, and client_order_id where the row has none; and superseded_by, the
+    correction or bust that decides a replaced execution's trade now. Changed in place."""
+    replaced = superseded_by(
+        conn, ((r["venue"], r["exec_id"], r["exec_type"], r["ref_exec_id"]) for r in rows)
+    )
+    for r in rows:
+        r["superseded_by"] = replaced.get((r["venue"], r["exec_id"]))
     orphans = [r for r in rows if r["order_id"] is None and r["exec_type"] == FILL]
     if orphans:
         counted = counted_on(conn, (r["exec_id"] for r in orphans))
@@ -853,6 +860,84 @@ def with_counting_orders(conn: Connection, rows: list[dict[str, Any]]) -> list[d
                 if r["client_order_id"] is None:
                     r["client_order_id"] = found[1]
     return rows
+
+
+def superseded_by(
+    conn: Connection, rows: Iterable[tuple[str, str, str, str | None]]
+) -> dict[tuple[str, str], str]:
+    """Of these executions ((venue, exec_id, exec_type, ref_exec_id) each), those a later
+    correction or bust replaced -> the ExecID of the record that decides their trade now: the
+    latest of its chain (oms.lots.effective_fills: a chain of corrections and busts resolves
+    to the original fill, and its latest record decides). A listing by date shows a fill whose
+    correction moved it to another date; this says it is not the trade's present terms."""
+    e = executions.c
+    parent: dict[tuple[str, str], tuple[str, str]] = {}  # a change -> what it names
+    listed = []
+    for venue, exec_id, kind, ref in rows:
+        listed.append((venue, exec_id))
+        if kind != FILL and ref:
+            parent[(venue, exec_id)] = (venue, ref)
+    # up: each listed change's chain to its original fill
+    frontier = {ref for ref in parent.values() if ref not in parent}
+    while frontier:
+        found = _changes_named(conn, e.exec_id, frontier, ref=False)
+        for venue, exec_id, ref in found:
+            parent[(venue, exec_id)] = (venue, ref)
+        frontier = {(v, r) for v, _, r in found} - set(parent)
+
+    def root(key: tuple[str, str]) -> tuple[str, str]:
+        seen = set()
+        while key in parent and key not in seen:
+            seen.add(key)
+            key = parent[key]
+        return key
+
+    # down: every change of those originals, of their changes, ...: the latest decides
+    roots = {root(k) for k in listed}
+    latest: dict[tuple[str, str], tuple[int, str]] = {}
+    frontier = set(roots)
+    known: set[tuple[str, str]] = set(frontier)
+    while frontier:
+        found_ids = _changes_named(conn, e.ref_exec_id, frontier, ref=True)
+        frontier = set()
+        for row_id, venue, exec_id, ref in found_ids:
+            parent.setdefault((venue, exec_id), (venue, ref))
+            top = root((venue, exec_id))
+            if top not in latest or row_id > latest[top][0]:
+                latest[top] = (row_id, exec_id)
+            if (venue, exec_id) not in known:
+                known.add((venue, exec_id))
+                frontier.add((venue, exec_id))
+    out = {}
+    for key in listed:
+        decided = latest.get(root(key))
+        if decided is not None and decided[1] != key[1]:
+            out[key] = decided[1]
+    return out
+
+
+def _changes_named(
+    conn: Connection, column: Any, keys: set[tuple[str, str]], *, ref: bool
+) -> list[Any]:
+    """ref=False: (venue, exec_id, ref_exec_id) of the changes among `keys`; ref=True: (id,
+    venue, exec_id, ref_exec_id) of the changes that name one of `keys`. 500 keys a query."""
+    e = executions.c
+    listed = sorted(keys)
+    out: list[Any] = []
+    for start in range(0, len(listed), 500):
+        part = listed[start : start + 500]
+        cols = (
+            (e.id, e.venue, e.exec_id, e.ref_exec_id)
+            if ref
+            else (e.venue, e.exec_id, e.ref_exec_id)
+        )
+        out.extend(
+            conn.execute(
+                # the predicate as ix_executions_changes states it, so that the index serves
+                select(*cols).where(text(CHANGES_WHERE), tuple_(e.venue, column).in_(part))
+            ).all()
+        )
+    return out
 
 
 # ---- reading the book -----------------------------------------------------------------------

@@ -152,6 +152,8 @@ imports = Table(
     Column("bars_worked", Integer, nullable=True),
 )
 
+CHANGES_WHERE = "exec_type <> 'fill'"  # executions that correct or bust another
+
 executions = Table(
     "executions",
     metadata,
@@ -186,6 +188,15 @@ executions = Table(
     Column("actor", String(64), nullable=False),
     UniqueConstraint("venue", "exec_id", name="uq_executions_venue_exec_id"),
     Index("ix_executions_account_trade_date", "account", "trade_date"),
+    # the corrections and busts by what they name (oms.executions.superseded_by): few rows,
+    # found without reading the fills
+    Index(
+        "ix_executions_changes",
+        "venue",
+        "ref_exec_id",
+        sqlite_where=text(CHANGES_WHERE),
+        postgresql_where=text(CHANGES_WHERE),
+    ),
 )
 
 journal_entries = Table(

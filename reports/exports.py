@@ -39,7 +39,9 @@ _TRADES = (
     ("trade_date", DATE), ("settle_date", DATE), ("exec_time", TIME), ("commission", DECIMAL),
     ("fees", DECIMAL), ("client_order_id", TEXT), ("order_id", TEXT), ("exec_type", TEXT),
     ("ref_exec_id", TEXT), ("source", TEXT), ("booked_at", TIME), ("actor", TEXT),
+    ("superseded_by", TEXT),  # not stored: the correction or bust that decides the trade now
 )  # fmt: skip
+_STORED_TRADES = _TRADES[:-1]
 _ORDERS = (
     ("order_id", TEXT), ("client_order_id", TEXT), ("account", TEXT), ("symbol", TEXT),
     ("side", TEXT), ("type", TEXT), ("tif", TEXT), ("quantity", DECIMAL),
@@ -72,7 +74,7 @@ def read(conn: Connection, kind: str, period_from: date, period_to: date) -> Exp
     if kind == "trades":
         e = executions.c
         q = (
-            select(*(e[name] for name, _ in _TRADES))
+            select(*(e[name] for name, _ in _STORED_TRADES))
             .where(e.trade_date >= period_from, e.trade_date <= period_to)
             .order_by(e.trade_date, e.id)
         )
@@ -96,11 +98,16 @@ def read(conn: Connection, kind: str, period_from: date, period_to: date) -> Exp
 
 def _with_counting_orders(conn: Connection, rows: Iterable[Any]) -> list[tuple[Any, ...]]:
     """The trades, a fill `exec import` booked showing the order its drop copy counted it on
-    afterwards (the row, append-only, names none): executions.with_counting_orders."""
-    names = [name for name, _ in _TRADES]
+    afterwards (the row, append-only, names none), and each replaced execution the correction
+    or bust that decides its trade now: as executions.with_counting_orders."""
+    names = [name for name, _ in _STORED_TRADES]
     at = {name: names.index(name) for name in ("exec_id", "venue", "order_id", "exec_type")}
-    client = names.index("client_order_id")
-    out = [tuple(r) for r in rows]
+    client, ref = names.index("client_order_id"), names.index("ref_exec_id")
+    stored = [tuple(r) for r in rows]
+    replaced = executions_book.superseded_by(
+        conn, ((r[at["venue"]], r[at["exec_id"]], r[at["exec_type"]], r[ref]) for r in stored)
+    )
+    out = [(*r, replaced.get((r[at["venue"]], r[at["exec_id"]]))) for r in stored]
     orphans = [i for i, r in enumerate(out) if r[at["order_id"]] is None
                and r[at["exec_type"]] == executions_book.FILL]  # fmt: skip
     if orphans:

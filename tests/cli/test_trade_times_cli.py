@@ -7,6 +7,7 @@ before), but the documents printed the trade date beside the UTC clock time of t
 change was booked, not when the trade it changes was executed.
 """
 
+import csv
 import html
 import re
 from pathlib import Path
@@ -58,3 +59,35 @@ def test_a_trade_after_midnight_utc_shows_its_own_date_and_time(
     later.ok("report", "statement", "--account", "A", "--from", "2026-11-25", "--to",
              "2026-11-25", "--format", "html", "--out", str(statement))  # fmt: skip
     assert "2026-11-25 (executed 2026-11-26 00:30:00 UTC) NYX buy" in _text(statement)
+
+
+def test_a_replaced_execution_says_what_decides_its_trade_now(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """The audit: a fill whose correction moved it to the next trade date was listed by `exec
+    list --date` and `export trades` of its old date as a live fill, and nothing in that range
+    said otherwise (the statement and positions of that day showed no trade)."""
+    t = tieout.at("2026-11-26T10:00:00Z")
+    t.ok("instrument", "add", "COIN", "--exchange", "24/7", "--currency", "USD")
+    t.ok("account", "open", "A", "--currency", "USD", "--type", "margin")
+    t.ok("cash", "deposit", "A", "10000")
+    t.ok("order", "submit", "--account", "A", "--symbol", "COIN", "--side", "buy", "--qty", "10",
+         "--type", "limit", "--limit", "101", "--tif", "gtc", "--venue", "ACME",
+         "--client-order-id", "X1")  # fmt: skip
+    later = tieout.at("2026-11-27T12:00:00Z")
+    r = apply(later, tmp_path, "d.fix", report("X1", "E0", "0"),
+              report("X1", "F1", "F", (32, "4"), (31, "100"), (60, "20261126-11:00:00")),
+              report("X1", "F2", "F", (32, "1"), (31, "100"), (60, "20261126-11:05:00")),
+              report("X1", "G1", "G", (19, "F1"), (32, "4"), (31, "99"), (75, "20261127")),
+              report("X1", "G2", "G", (19, "F1"), (32, "4"), (31, "98"), (75, "20261127")),
+              report("X1", "H2", "H", (19, "F2")))  # fmt: skip
+    assert r.code == 0, r.err
+    listed = later.ok("exec", "list", "--date", "2026-11-26", "--json").json()
+    assert {e["exec_id"]: e["superseded_by"] for e in listed} == {
+        "F1": "G2", "F2": "H2", "H2": None,
+    }  # fmt: skip
+    out = tmp_path / "t.csv"
+    later.ok("export", "trades", "--from", "2026-11-26", "--to", "2026-11-27", "--out", str(out))
+    with out.open(newline="") as f:
+        exported = {row["exec_id"]: row["superseded_by"] for row in csv.DictReader(f)}
+    assert exported == {"F1": "G2", "F2": "H2", "H2": "", "G1": "G2", "G2": ""}
