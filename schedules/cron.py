@@ -18,7 +18,7 @@ import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -153,10 +153,22 @@ def check_timezone(name: str, what: str = "--timezone") -> str:
 
 
 def make_trigger(spec: CronSpec, timezone: str) -> Any:
-    """APScheduler's CronTrigger for a schedule in a time zone."""
-    from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
+    """APScheduler's CronTrigger for a schedule in a time zone, firing as cron does in the hour
+    the clocks go back (schedules.trigger)."""
+    from schedules.trigger import CronOnceInRepeatedHour  # imports APScheduler: when needed
 
-    return CronTrigger(timezone=ZoneInfo(timezone), **spec.trigger_fields())
+    return CronOnceInRepeatedHour(timezone=ZoneInfo(timezone), **spec.trigger_fields())
+
+
+def second_of_repeated(at: datetime) -> bool:
+    """Whether `at` is the second time its wall-clock time came (fold 1 of an ambiguous time)."""
+    return at.fold == 1 and at.replace(fold=0).utcoffset() != at.utcoffset()
+
+
+def a_second_after(fire: datetime) -> datetime:
+    """A second after `fire`, in UTC: adding to a time of a zone adds to its wall clock, which
+    drops the fold and fell back into the first of the repeated hour (a loop without end)."""
+    return fire.astimezone(UTC) + timedelta(seconds=1)
 
 
 def next_fire(spec: CronSpec, timezone: str, after: datetime) -> datetime | None:
@@ -173,7 +185,10 @@ def latest_fire(spec: CronSpec, timezone: str, now: datetime, window: timedelta)
     fire: datetime | None = trigger.get_next_fire_time(None, now - window)
     while fire is not None and fire <= now:
         found = fire
-        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+        later: datetime | None = trigger.get_next_fire_time(fire, a_second_after(fire))
+        if later is not None and later <= fire:  # never: but a loop must end
+            break
+        fire = later
     return found
 
 

@@ -49,6 +49,43 @@ def test_weekday_schedule_fires_on_weekdays_only() -> None:
     assert fire.astimezone(UTC) == datetime(2026, 3, 16, 22, 30, tzinfo=UTC)  # Monday, EDT
 
 
+NEW_YORK = "America/New_York"
+BACK = datetime(2026, 11, 1, 5, 0, tzinfo=UTC)  # 01:00 EDT: then 01:00-02:00 comes twice
+
+
+def _fires(expr: str, start: datetime, n: int) -> list[str]:
+    trigger = cron.make_trigger(cron.parse_cron(expr), NEW_YORK)
+    fire, at, out = None, start, []
+    for _ in range(n):
+        fire = trigger.get_next_fire_time(fire, at)
+        out.append(fire.astimezone(UTC).strftime("%m-%d %H:%M"))
+        at = fire.astimezone(UTC) + timedelta(seconds=1)
+    return out
+
+
+def test_the_hour_the_clocks_go_back_fires_as_cron_does() -> None:
+    """A fixed-time job fired twice in the repeated hour (the daemon ran a daily job twice);
+    a job with a wildcard runs through both hours, as cron's do."""
+    assert _fires("30 1 * * *", BACK - timedelta(days=1), 3) == [
+        "10-31 05:30", "11-01 05:30", "11-02 06:30",
+    ]  # fmt: skip
+    assert _fires("*/20 * * * *", BACK + timedelta(minutes=50), 4) == [
+        "11-01 06:00", "11-01 06:20", "11-01 06:40", "11-01 07:00",
+    ]  # fmt: skip
+
+
+def test_the_latest_occurrence_in_the_repeated_hour_is_found() -> None:
+    """`schedule trigger --scheduled` (every crontab line) looped for ever in the repeated hour:
+    a second added to a time of the zone fell back into the first hour."""
+    every20 = cron.parse_cron("*/20 * * * *")
+    now = datetime(2026, 11, 1, 6, 41, tzinfo=UTC)  # 01:41 EST, the second 01:41
+    found = cron.latest_fire(every20, NEW_YORK, now, timedelta(minutes=5))
+    assert found is not None and found.astimezone(UTC) == datetime(2026, 11, 1, 6, 40, tzinfo=UTC)
+    daily = cron.parse_cron("30 1 * * *")
+    late = datetime(2026, 11, 1, 6, 31, tzinfo=UTC)  # 01:31 EST: its run was at 01:30 EDT
+    assert cron.latest_fire(daily, NEW_YORK, late, timedelta(minutes=5)) is None
+
+
 def test_macros_and_seconds() -> None:
     assert cron.parse_cron("@daily").crontab_fields == "0 0 * * *"
     spec = cron.parse_cron("*/2 * * * * *")
