@@ -107,6 +107,9 @@ class RunFacts:
     exit_code: int | None
     reason: str | None
     missing_inputs: tuple[str, ...] = ()
+    # a skipped occurrence that should have run (missed: the scheduler was down or late; or its
+    # previous run still running), not one of a day that is no session
+    skipped_unexpectedly: bool = False
 
 
 def evaluate(
@@ -125,6 +128,9 @@ def evaluate(
     elif facts.status == "failed":
         why = f"exit code {facts.exit_code}" if facts.exit_code is not None else facts.reason
         found.append(Finding("job_failed", f"job {facts.job} failed: {why}"))
+    elif facts.status == "skipped" and facts.skipped_unexpectedly:
+        # an order-expiry run missed leaves day orders live and their cash held: say so
+        found.append(Finding("run_skipped", f"job {facts.job} did not run: {facts.reason}"))
     if recon is not None:
         if limits.max_breaks is not None and recon.open_breaks > limits.max_breaks:
             kinds = ", ".join(f"{t} {n}" for t, n in sorted(recon.breaks.items()) if n)

@@ -155,6 +155,7 @@ class Runner:
             )
             return None
         calendar = job.calendar or config.default_calendar(settings)
+        off_session = False  # a skip of a day that is no session: expected, no alert
         day = business_day or scheduled_at.astimezone(ZoneInfo(job.timezone)).date()
         if (
             skip_reason is None
@@ -163,6 +164,7 @@ class Runner:
             and not _session_predicate(calendar)(day)
         ):
             skip_reason = f"{day.isoformat()} is not a session of {calendar}"
+            off_session = True
         claimed = runs.claim(
             self.store,
             job=name,
@@ -180,6 +182,8 @@ class Runner:
             return None
         if claimed.status == "skipped":
             log.info("job %s run %d skipped: %s", name, claimed.run_id, claimed.reason)
+            if not off_session:  # missed, or its previous run still running: ops are told
+                self.alert_for_run(job, claimed.run_id, "", (), settings, skipped=True)
             return self._doc(claimed.run_id)
         active = _Active(claimed.run_id, name)
         with self._lock:
@@ -340,8 +344,11 @@ class Runner:
         stdout: str,
         missing: tuple[str, ...],
         settings: Mapping[str, str],
+        *,
+        skipped: bool = False,
     ) -> list[alerts.Delivery]:
-        """Evaluate a finished run and send one alert with every finding (if any)."""
+        """Evaluate a finished run (`skipped`: an occurrence skipped that should have run) and
+        send one alert with every finding (if any)."""
         try:
             with self.store.read() as conn:
                 doc = runs.get_run(conn, run_id)
@@ -355,7 +362,7 @@ class Runner:
                 return []
             limits = config.thresholds(settings, job.thresholds if job else {})
             facts = alerts.RunFacts(
-                doc["job"], doc["status"], doc["exit_code"], doc["reason"], missing
+                doc["job"], doc["status"], doc["exit_code"], doc["reason"], missing, skipped
             )
             findings = alerts.evaluate(facts, recon, stats, limits)
             if not findings:

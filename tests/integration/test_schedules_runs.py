@@ -123,6 +123,8 @@ def test_not_a_session_is_skipped(book: Store) -> None:
     assert doc["status"] == "skipped"
     assert doc["reason"] == "2026-03-14 is not a session of XNYS"
     assert doc["business_date"] is None
+    with book.read() as conn:
+        assert alerts.list_alerts(conn) == []  # a day without a session: nothing to tell
     assert _runner(book).run("sess", saturday, "scheduler") is None  # claimed already
     assert _runner(book).run("gone", saturday, "scheduler") is None  # removed job
 
@@ -143,6 +145,14 @@ def test_missed_beyond_grace_is_skipped(book: Store) -> None:
     assert doc["status"] == "skipped"
     assert doc["reason"].startswith("missed by 72")
     assert doc["reason"].endswith("(misfire grace 300s)")
+    # ops are told (an order-expiry run missed leaves day orders live, their cash held): it
+    # was logged at INFO only
+    with book.read() as conn:
+        [alert] = alerts.list_alerts(conn)
+    assert alert["run_id"] == doc["run_id"] and alert["job"] == "eod"
+    [finding] = alert["findings"]
+    assert finding["kind"] == "run_skipped"
+    assert finding["message"].startswith("job eod did not run: missed by 72")
 
 
 def test_alerts_are_append_only(book: Store) -> None:
