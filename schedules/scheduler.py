@@ -35,7 +35,6 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore  # type: ignore[
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
 
 from oms.store import Store
-from oms.values import utc_iso
 from schedules import alerts, runs
 from schedules.cron import make_trigger
 from schedules.jobs import JobDef, list_jobs
@@ -113,7 +112,10 @@ class OccurrenceExecutor(BaseExecutor):  # type: ignore[misc]
             else:
                 self._run_job_success(job.id, [])
 
-        self._pool.submit(work).add_done_callback(done)
+        try:
+            self._pool.submit(work).add_done_callback(done)
+        except RuntimeError:  # shut down: the scheduler is stopping, and its fire records that
+            work()  # (APScheduler has moved the job on past these times: they must not vanish)
 
     def shutdown(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait)
@@ -164,12 +166,14 @@ class Scheduler:
     # ---- occurrences and maintenance -------------------------------------------------------
 
     def _fire(self, name: str, run_time: datetime, grace_s: float | None) -> None:
-        if self.stopping.is_set():
-            log.info("job %s occurrence %s left to others: stopping", name, utc_iso(run_time))
-            return
         late = datetime.now(UTC) - run_time
         skip = None
-        if grace_s is not None and late > timedelta(seconds=grace_s):
+        if self.stopping.is_set():
+            # APScheduler's job store (shared by every scheduler of the book) has moved the job
+            # on past this time: no other scheduler will fire it. Recorded, and alerted, rather
+            # than lost without a trace.
+            skip = "the scheduler was stopping when it fell due"
+        elif grace_s is not None and late > timedelta(seconds=grace_s):
             skip = f"missed by {late.total_seconds():.0f}s (misfire grace {grace_s:.0f}s)"
         self.runner.run(name, run_time.astimezone(UTC), "scheduler", skip_reason=skip)
 

@@ -167,3 +167,28 @@ def test_alerts_are_append_only(book: Store) -> None:
     with book.read() as conn:
         [row] = alerts.list_alerts(conn)
     assert row["status"] == "logged"
+
+
+def test_an_occurrence_due_while_the_scheduler_stops_is_recorded_not_lost(book: Store) -> None:
+    """An audit: an occurrence that fell due as the scheduler stopped was left "to others",
+    but the shared job store had moved the job past it, so no scheduler ever ran or recorded
+    it (and one submitted after the pool shut down ended in a traceback)."""
+    scheduler = Scheduler(
+        book,
+        "unused://",
+        SchedulerOptions(),
+        program=["false"],
+        sender=alerts.Sender(env={}),
+        env={},
+    )
+    scheduler.stopping.set()
+    due = datetime.now(UTC).replace(microsecond=0)
+    scheduler._fire("eod", due, 300)
+    with book.read() as conn:
+        [doc] = runs.history(conn, job="eod")
+        [alert] = alerts.list_alerts(conn)
+    assert (doc["status"], doc["reason"]) == (
+        "skipped",
+        "the scheduler was stopping when it fell due",
+    )
+    assert alert["findings"][0]["kind"] == "run_skipped"
