@@ -350,10 +350,16 @@ def list_(
                     **order_book.order_json(x.order, history=False),
                     "waiting_for": x.waiting_for,
                     "waiting_since": utc_iso(x.since),
+                    **(
+                        {"requested": x.requested[0], "requested_at": utc_iso(x.requested[1])}
+                        if x.requested
+                        else {}
+                    ),
                 }
                 for x in late
             ]
         )
         return
     for x in late:
-        _say_order(x.order, f" (waiting for {x.waiting_for} since {utc_iso(x.since)})")
+        asked = f"; {x.requested[0]} requested {utc_iso(x.requested[1])}" if x.requested else ""
+        _say_order(x.order, f" (waiting for {x.waiting_for} since {utc_iso(x.since)}{asked})")

@@ -3649,6 +3649,9 @@ class Stuck:
     order: Order
     waiting_for: str
     since: datetime
+    # an order the venue has not acknowledged yet (waiting for `new`) with a cancel or replace
+    # asked for meanwhile: when that request was made
+    requested: tuple[str, datetime] | None = None
 
 
 _WAITING_FOR = {
@@ -3656,6 +3659,16 @@ _WAITING_FOR = {
     OrderStatus.PENDING_CANCEL: "cancel",
     OrderStatus.PENDING_REPLACE: "replace",
 }
+
+
+def _stuck_waiting(order: Order, since: datetime) -> Stuck:
+    """An order in pending_new, pending_cancel or pending_replace: one the venue has not
+    acknowledged waits for `new` since its submission, whatever was asked of it since (the
+    request and its time said beside: "waiting for cancel since" its submission misled)."""
+    if order.condition is OrderStatus.PENDING_NEW and order.pending is not None:
+        kind = _WAITING_FOR[order.status]
+        return Stuck(order, "new", since, (kind, order.pending.since))
+    return Stuck(order, _WAITING_FOR[order.status], since)
 
 
 def stuck(conn: Connection, now: datetime, older_than: timedelta) -> list[Stuck]:
@@ -3689,7 +3702,7 @@ def stuck(conn: Connection, now: datetime, older_than: timedelta) -> list[Stuck]
         if order.status in _WAITING_FOR:
             since = waiting_since(order)
             if since < before:  # longer than, not exactly as long
-                late.append(Stuck(order, _WAITING_FOR[order.status], since))
+                late.append(_stuck_waiting(order, since))
                 continue
         done = order.status is OrderStatus.DONE_FOR_DAY and order.tif is TimeInForce.DAY
         if order.venue != PAPER and not done:

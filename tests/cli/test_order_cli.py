@@ -365,6 +365,18 @@ def test_orders_waiting_for_a_silent_venue_are_reported_stuck(book: Tieout) -> N
     (stuck,) = late.ok("order", "list", "--stuck", "--json").json()
     assert (stuck["order_id"], stuck["status"]) == (order["order_id"], "pending_new")
     assert late.ok("order", "list", "--stuck", "--stuck-minutes", "30", "--json").json() == []
+    # a cancel asked for while the venue has not acknowledged the order: it still waits for the
+    # acknowledgement since its submission (it said "waiting for cancel since" the submission)
+    asked = book.at(_iso(placed + timedelta(minutes=25)))
+    asked.ok("order", "cancel", order["order_id"])
+    later = book.at(_iso(placed + timedelta(minutes=40)))
+    (stuck,) = later.ok("order", "list", "--stuck", "--json").json()
+    assert (stuck["status"], stuck["waiting_for"], stuck["requested"]) == (
+        "pending_cancel", "new", "cancel")  # fmt: skip
+    assert stuck["waiting_since"] == order["created_at"]
+    assert stuck["requested_at"] == _iso(placed + timedelta(minutes=25))
+    text = later.ok("order", "list", "--stuck").out
+    assert f"(waiting for new since {order['created_at']}; cancel requested " in text
 
 
 def test_limits_are_changed_by_audited_commands(book: Tieout) -> None:
