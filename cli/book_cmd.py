@@ -109,7 +109,10 @@ _CHANGES = {"correct": "corrects", "bust": "busts"}
 
 def _changes(r: Mapping[str, Any]) -> str:
     verb = _CHANGES.get(str(r.get("exec_type") or "fill"))
-    return "" if verb is None else f"  ({verb} {r['venue']}:{r['ref_exec_id']})"
+    said = "" if verb is None else f"  ({verb} {r['venue']}:{r['ref_exec_id']})"
+    if r.get("superseded_by"):  # a replaced record is not the trade's present terms
+        said += f"  [replaced: see {r['venue']}:{r['superseded_by']}]"
+    return said
 
 
 def _method(text: str) -> CostMethod:

@@ -55,6 +55,9 @@ def test_a_trade_after_midnight_utc_shows_its_own_date_and_time(
         "F2": "2026-11-25 15:08:00 UTC",
         "H2": "2026-11-25 15:08:00 UTC",
     }
+    bust = _text(next((tmp_path / "c25").glob("*-H2.html")))
+    assert "Cancelled: bought for your account" in bust and "due from you" not in bust
+    assert "Net amount of the cancelled trade (no longer due) 100.00 USD" in bust
     statement = tmp_path / "st.html"
     later.ok("report", "statement", "--account", "A", "--from", "2026-11-25", "--to",
              "2026-11-25", "--format", "html", "--out", str(statement))  # fmt: skip
@@ -86,6 +89,9 @@ def test_a_replaced_execution_says_what_decides_its_trade_now(
     assert {e["exec_id"]: e["superseded_by"] for e in listed} == {
         "F1": "G2", "F2": "H2", "H2": None,
     }  # fmt: skip
+    text = later.ok("exec", "list", "--date", "2026-11-26").out
+    assert "ACME:F1" in text and "[replaced: see ACME:G2]" in text
+    assert "(busts ACME:F2)" in text and "[replaced: see ACME:H2]" in text
     out = tmp_path / "t.csv"
     later.ok("export", "trades", "--from", "2026-11-26", "--to", "2026-11-27", "--out", str(out))
     with out.open(newline="") as f:
