@@ -5,7 +5,7 @@ already booked (same venue and exec_id, same terms) changes nothing and says so.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -461,37 +461,83 @@ def _already_booked(conn: Connection, frame: pl.DataFrame, path: str) -> set[tup
     bulk_insert(conn, keys, ("venue", "exec_id"), frame.select("venue", "exec_id"))
     e = executions.c
     found = conn.execute(
-        select(e.venue, e.exec_id, *(e[t] for t in (*TERMS, *STATED))).join_from(
-            executions, keys, and_(keys.c.venue == e.venue, keys.c.exec_id == e.exec_id)
-        )
+        select(
+            e.venue, e.exec_id, e.exec_type, e.ref_exec_id, *(e[t] for t in (*TERMS, *STATED))
+        ).join_from(executions, keys, and_(keys.c.venue == e.venue, keys.c.exec_id == e.exec_id))
     ).all()
     conn.exec_driver_sql("DELETE FROM tieout_import_keys")
     if not found:
         return set()
     booked = {(row.venue, row.exec_id): row for row in found}
-    errors = []
+    errors: list[RowError] = []
     given = [f"_given_{t}" for t in STATED]
-    for r in frame.select("_line", "venue", "exec_id", *TERMS, *STATED, *given).iter_rows(
-        named=True
-    ):
+    rows = frame.select("_line", "venue", "exec_id", *TERMS, *STATED, *given).iter_rows(named=True)
+    differing = []
+    for r in rows:
         old = booked.get((r["venue"], r["exec_id"]))
-        if old is None:
-            continue
-        for t in (*TERMS, *(t for t in STATED if r[f"_given_{t}"])):
-            new_v: Any = Decimal(r[t]) if t in _DECIMAL_COLUMNS else r[t]
-            if getattr(old, t) != new_v:
+        if old is not None and _differences(r, old):
+            differing.append((r, old))
+    if differing:
+        now = _deciding_records(conn, [old for _, old in differing])
+        for r, old in differing:
+            decided = now.get((old.venue, old.exec_id))
+            if (
+                decided is not None
+                and decided.exec_type == CORRECT
+                and not _differences(r, decided)
+            ):
+                continue  # the trade as its venue corrected it: the file states it as it is now
+            for t in _differences(r, old):
+                since = ""
+                if decided is not None:
+                    done = "corrected" if decided.exec_type == CORRECT else "busted"
+                    since = f", {done} since by {decided.exec_id}"
+                    if decided.exec_type == CORRECT:
+                        since += f" to {t} {_shown(getattr(decided, t))}"
                 errors.append(
                     RowError(
                         r["_line"],
                         t,
                         str(r[t]),
                         f"exec_id {r['exec_id']} at {r['venue']} is booked already with "
-                        f"{t} {_shown(getattr(old, t))}; corrections are new records, never "
-                        "edits",
+                        f"{t} {_shown(getattr(old, t))}{since}; corrections are new records, "
+                        "never edits",
                     )
                 )
     tabular.refuse_if(path, errors)
     return set(booked)
+
+
+def _differences(row: Mapping[str, Any], booked: Any) -> list[str]:
+    """The terms in which a file's row differs from a booked record (the stated costs and
+    settlement date only where the row states them)."""
+    out = []
+    for t in (*TERMS, *(t for t in STATED if row[f"_given_{t}"])):
+        new_v: Any = Decimal(row[t]) if t in _DECIMAL_COLUMNS else row[t]
+        if getattr(booked, t) != new_v:
+            out.append(t)
+    return out
+
+
+def _deciding_records(conn: Connection, records: Sequence[Any]) -> dict[tuple[str, str], Any]:
+    """(venue, exec_id) of each of these booked records that a correction or bust replaced ->
+    the record that decides its trade now (superseded_by), with its terms."""
+    replaced = superseded_by(
+        conn, ((r.venue, r.exec_id, r.exec_type, r.ref_exec_id) for r in records)
+    )
+    if not replaced:
+        return {}
+    e = executions.c
+    keys = sorted({(v, x) for (v, _), x in replaced.items()})
+    found = {
+        (row.venue, row.exec_id): row
+        for row in conn.execute(
+            select(e.venue, e.exec_id, e.exec_type, *(e[t] for t in (*TERMS, *STATED))).where(
+                tuple_(e.venue, e.exec_id).in_(keys)
+            )
+        )
+    }
+    return {key: found[(key[0], x)] for key, x in replaced.items() if (key[0], x) in found}
 
 
 def _shown(value: Any) -> str:

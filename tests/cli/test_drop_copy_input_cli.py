@@ -435,3 +435,27 @@ def test_a_bust_reporting_leaves_0_with_a_point_ends_the_order(
         assert apply(book, tmp_path, f"{cl}.fix", report(cl, f"{cl}0", "0"), fill, bust).code == 0
         assert shown(book, cl)["status"] == "canceled"
     assert book.ok("cash", "balance", "A1", "--json").json()["reserved"] in ("0", "0.00")
+
+
+def test_a_venue_file_stating_a_corrected_trade_as_it_is_now_is_booked_already(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """An ops day (2026-11-28): the venue's end-of-day file lists E1 at its corrected price;
+    the import refused the whole file naming the first price ("booked already with price
+    100"), though the book holds E1 corrected to that very price."""
+    external(book, "X1", qty="10")
+    r = apply(book, tmp_path, "d.fix", report("X1", "X1E0", "0"),
+              report("X1", "E1", "F", (32, "4"), (31, "100")),
+              report("X1", "E2", "F", (32, "1"), (31, "100")),
+              report("X1", "G1", "G", (19, "E1"), (32, "4"), (31, "99")),
+              report("X1", "H2", "H", (19, "E2")))  # fmt: skip
+    assert r.code == 0, r.err
+    day = executions(book)["E1"]["trade_date"]
+    now = _import(book, tmp_path, "eod.csv", f"E1,A1,COIN,buy,4,99,{day},ACME")
+    assert now.code == 0 and now.json()["already_booked"] == 1, now.err
+    assert _position(book) == "4"
+    other = _import(book, tmp_path, "bad.csv", f"E1,A1,COIN,buy,4,98,{day},ACME")
+    assert other.code == 3
+    assert "booked already with price 100, corrected since by G1 to price 99" in other.err
+    busted = _import(book, tmp_path, "bust.csv", f"E2,A1,COIN,buy,1,101,{day},ACME")
+    assert busted.code == 3 and "price 100, busted since by H2;" in busted.err
