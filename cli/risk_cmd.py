@@ -63,7 +63,10 @@ def show(db: DbOpt = None, json: JsonOpt = False) -> None:
         emit_json(doc)
         return
     for k, v in doc.items():
-        say(f"{k:<26} {_shown(v)}")
+        # (the global switch beside the accounts' own: "kill_switch off" beside an account
+        # killed read as if nothing were engaged)
+        label = "kill_switch (global)" if k == "kill_switch" else k
+        say(f"{label:<26} {_shown(v)}")
 
 
 def _shown(value: Any) -> str:

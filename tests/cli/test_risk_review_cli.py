@@ -273,7 +273,7 @@ def test_risk_show_prints_text_not_python(book: Tieout) -> None:
     text = shown.out + shown.err
     assert "{" not in text and "[" not in text, text
     assert "INR 85000000" in text and "standard max_position 100000" in text
-    assert "killed_accounts" in text and "A1" in text and "kill_switch                off" in text
+    assert "killed_accounts" in text and "A1" in text and "kill_switch (global)       off" in text
 
 
 def test_a_collar_stored_before_the_bound_still_opens_the_book(book: Tieout) -> None:
