@@ -481,31 +481,26 @@ def _already_booked(conn: Connection, frame: pl.DataFrame, path: str) -> set[tup
         now = _deciding_records(conn, [old for _, old in differing])
         for r, old in differing:
             decided = now.get((old.venue, old.exec_id))
-            if (
-                decided is not None
-                and decided.exec_type == CORRECT
-                and not _differences(r, decided)
-            ):
-                continue  # the trade as its venue corrected it: the file states it as it is now
-            for t in _differences(r, old):
-                since = ""
-                if decided is not None:
-                    done = "corrected" if decided.exec_type == CORRECT else "busted"
-                    since = f", {done} since by {decided.exec_id}"
-                    if decided.exec_type == CORRECT:
-                        since += f" to {t} {_shown(getattr(decided, t))}"
-                errors.append(
-                    RowError(
-                        r["_line"],
-                        t,
-                        str(r[t]),
-                        f"exec_id {r['exec_id']} at {r['venue']} is booked already with "
-                        f"{t} {_shown(getattr(old, t))}{since}; corrections are new records, "
-                        "never edits",
-                    )
-                )
+            if decided is not None and decided.exec_type == CORRECT:
+                # the trade as its venue corrected it is what the file must state
+                for t in _differences(r, decided):
+                    now_t = f", corrected since by {decided.exec_id} to {t} "
+                    errors.append(_booked_error(r, t, old, now_t + _shown(getattr(decided, t))))
+                continue
+            busted = "" if decided is None else f", busted since by {decided.exec_id}"
+            errors += [_booked_error(r, t, old, busted) for t in _differences(r, old)]
     tabular.refuse_if(path, errors)
     return set(booked)
+
+
+def _booked_error(row: Mapping[str, Any], term: str, old: Any, since: str) -> RowError:
+    return RowError(
+        row["_line"],
+        term,
+        str(row[term]),
+        f"exec_id {row['exec_id']} at {row['venue']} is booked already with {term} "
+        f"{_shown(getattr(old, term))}{since}; corrections are new records, never edits",
+    )
 
 
 def _differences(row: Mapping[str, Any], booked: Any) -> list[str]:
@@ -529,14 +524,14 @@ def _deciding_records(conn: Connection, records: Sequence[Any]) -> dict[tuple[st
         return {}
     e = executions.c
     keys = sorted({(v, x) for (v, _), x in replaced.items()})
-    found = {
-        (row.venue, row.exec_id): row
+    found = {}
+    for start in range(0, len(keys), 500):  # (PostgreSQL takes at most 65,535 parameters)
         for row in conn.execute(
             select(e.venue, e.exec_id, e.exec_type, *(e[t] for t in (*TERMS, *STATED))).where(
-                tuple_(e.venue, e.exec_id).in_(keys)
+                tuple_(e.venue, e.exec_id).in_(keys[start : start + 500])
             )
-        )
-    }
+        ):
+            found[(row.venue, row.exec_id)] = row
     return {key: found[(key[0], x)] for key, x in replaced.items() if (key[0], x) in found}
 
 

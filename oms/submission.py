@@ -57,7 +57,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, localcontext
@@ -1575,41 +1575,49 @@ def submit_many(
         # one group; or a database in this process's memory, whose shared cache locks tables
         # for a pipeline's reads against its writer: group after group, each read afresh
         for start in range(0, len(requests), size):
-            with interrupts_held():  # committed is acknowledged: Ctrl-C waits for the group
-                on_commit(start, _group_or_singles(store, ctx, requests[start : start + size]))
+            # committed is acknowledged: Ctrl-C waits from the group's commit until then (before
+            # it, waiting for the lock or deciding, it stops the group, which writes nothing)
+            with ExitStack() as held:
+                on_commit(
+                    start, _group_or_singles(store, ctx, requests[start : start + size], held)
+                )
         return
     start = 0
     while start < len(requests):
         start, refused = _pipeline(store, ctx, requests, start, size, on_commit)
         if start < len(requests):  # the group at `start` could not be written by the pipeline
             part = requests[start : start + size]
-            with interrupts_held():
+            with ExitStack() as held:  # (held from the commit, as above)
                 # rows refused by the database: each order on its own, as a group that fails
                 # does; another writer came between: the group afresh
                 done = (
-                    _singles(store, ctx, part) if refused else _group_or_singles(store, ctx, part)
+                    _singles(store, ctx, part, held)
+                    if refused
+                    else _group_or_singles(store, ctx, part, held)
                 )
                 on_commit(start, done)
             start += size
 
 
 def _group_or_singles(
-    store: Store, ctx: Ctx, part: Sequence[OrderRequest | BadInput]
+    store: Store, ctx: Ctx, part: Sequence[OrderRequest | BadInput], held: ExitStack | None = None
 ) -> list[Outcome]:
     """One group in one transaction, read and decided afresh; if the database refuses its rows
     (it should not: every decision is taken under the book lock), each order again on its own,
     so one bad row loses no other."""
     try:
-        return _group(store, ctx, part)
+        return _group(store, ctx, part, held)
     except _refused():
-        return _singles(store, ctx, part)
+        return _singles(store, ctx, part, held)
 
 
-def _singles(store: Store, ctx: Ctx, part: Sequence[OrderRequest | BadInput]) -> list[Outcome]:
+def _singles(
+    store: Store, ctx: Ctx, part: Sequence[OrderRequest | BadInput], held: ExitStack | None = None
+) -> list[Outcome]:
     done: list[Outcome] = []
     for item in part:
         try:
-            done += _group(store, ctx, [item])
+            done += _group(store, ctx, [item], held)
         except _refused() as exc:
             reason = str(getattr(exc, "orig", None) or exc)
             done.append(Outcome(None, error=Refused("order", reason, "database")))
@@ -2061,9 +2069,15 @@ def _no_cyclic_gc() -> Iterator[None]:
         gc.enable()
 
 
-def _group(store: Store, ctx: Ctx, part: Sequence[OrderRequest | BadInput]) -> list[Outcome]:
+def _group(
+    store: Store, ctx: Ctx, part: Sequence[OrderRequest | BadInput], held: ExitStack | None = None
+) -> list[Outcome]:
+    """One transaction. `held`: Ctrl-C and SIGTERM are held back from its commit on, until the
+    caller acknowledged what committed (before, they stop it, and nothing is written)."""
     with _no_cyclic_gc(), store.write() as conn:
         group = Group(conn, ctx, bulk=len(part) > 1, keep_sums=True)
         done = group.decide_all(part)
         group.flush()
+        if held is not None:
+            held.enter_context(interrupts_held())
     return done

@@ -59,7 +59,7 @@ class ConfirmationInput:
     firm: Firm
     generated_at: datetime
     # a correction's or bust's: when the trade it changes was executed (its row's own
-    # exec_time is when the change was sent or booked); None: the execution's exec_time
+    # exec_time is when the change was sent or booked); a fill's is its exec_time
     traded_at: datetime | None = None
 
 
@@ -79,8 +79,11 @@ class Confirmation:
 
     @property
     def traded_time(self) -> datetime | None:
-        """When the trade confirmed was executed: for a correction or bust, the trade's."""
-        return self.traded_at or self.execution.exec_time
+        """When the trade confirmed was executed: for a correction or bust, the trade's it
+        changes (None when that fill has no time: never the change's own)."""
+        if self.execution.exec_type != "fill":
+            return self.traded_at
+        return self.execution.exec_time
 
     @property
     def side_text(self) -> str:

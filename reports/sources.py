@@ -344,14 +344,15 @@ def _traded_at(conn: Connection, rows: Sequence[Any]) -> dict[tuple[str, str], d
         wanted = {ref for key, ref in root.items() if key not in out}
         if not wanted:
             break
-        found = {
-            (v, x): (kind, ref, at)
+        listed = sorted(wanted)
+        found = {}
+        for start in range(0, len(listed), 500):  # (PostgreSQL: at most 65,535 parameters)
             for v, x, kind, ref, at in conn.execute(
                 select(e.venue, e.exec_id, e.exec_type, e.ref_exec_id, e.exec_time).where(
-                    tuple_(e.venue, e.exec_id).in_(sorted(wanted))
+                    tuple_(e.venue, e.exec_id).in_(listed[start : start + 500])
                 )
-            )
-        }
+            ):
+                found[(v, x)] = (kind, ref, at)
         for key, ref in list(root.items()):
             if key in out:
                 continue

@@ -459,3 +459,21 @@ def test_a_venue_file_stating_a_corrected_trade_as_it_is_now_is_booked_already(
     assert "booked already with price 100, corrected since by G1 to price 99" in other.err
     busted = _import(book, tmp_path, "bust.csv", f"E2,A1,COIN,buy,1,101,{day},ACME")
     assert busted.code == 3 and "price 100, busted since by H2;" in busted.err
+    # the re-review: at the corrected price, another commission is what differs, and is named
+    costs = _import(book, tmp_path, "c.csv", f"E1,A1,COIN,buy,4,99,{day},ACME,7",
+                    header=HEADER + ",commission")  # fmt: skip
+    assert costs.code == 3 and "corrected since by G1 to commission 0" in costs.err, costs.err
+    assert "price" not in costs.err
+
+
+def test_many_trades_stated_as_corrected_are_read_in_batches(book: Tieout, tmp_path: Path) -> None:
+    """The re-review: the corrected records were read with one IN of every key (PostgreSQL
+    refuses more than 65,535 parameters: 32,768 trades); read 500 keys a query, 1,200 here."""
+    day, n = "2026-11-24", 1200
+    fills = [f"T{i},A1,COIN,buy,1,100,{day},ACME,fill," for i in range(n)]
+    fixes = [f"C{i},A1,COIN,buy,1,99,{day},ACME,correct,T{i}" for i in range(n)]
+    header = HEADER + ",exec_type,ref_exec_id"
+    assert _import(book, tmp_path, "f.csv", *fills, *fixes, header=header).code == 0
+    stated = [f"T{i},A1,COIN,buy,1,99,{day},ACME" for i in range(n)]
+    again = _import(book, tmp_path, "eod.csv", *stated)
+    assert again.code == 0 and again.json()["already_booked"] == n, again.err

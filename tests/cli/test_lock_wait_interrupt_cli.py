@@ -63,3 +63,9 @@ def test_an_order_file_waiting_for_the_book_lock_stops_at_ctrl_c(
     # started, its first group decided and waiting for the lock
     _interrupted_while_waiting(tieout, "order", "submit", "--file", str(orders), started=5)
     assert tieout.ok("order", "list", "--json").json() == []  # the group waiting wrote nothing
+    # a file of one group is written by the command itself: it held Ctrl-C over the group,
+    # its wait for the lock too (the re-review: a 10-row file waited the minute out)
+    small = tmp_path / "small.csv"
+    small.write_text("account,symbol,side,qty,type,limit,tif\n" + rows[: rows.index("\n") + 1] * 10)
+    _interrupted_while_waiting(tieout, "order", "submit", "--file", str(small))
+    assert tieout.ok("order", "list", "--json").json() == []

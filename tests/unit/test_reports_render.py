@@ -141,6 +141,27 @@ def test_confirmation_markup_is_text() -> None:
     assert c.file_name == "confirm-2026-11-24-A1-V-_b_E1__b_"
 
 
+def test_a_correction_is_confirmed_at_the_time_of_the_trade_it_changes() -> None:
+    """The re-review: a correction of a fill without a time showed the correction's own time
+    as when the trade was executed; the trade date alone is right then."""
+    booked = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
+    facts = ExecutionFacts(
+        2, "G1", "V", "A1", "AAPL", Side.BUY, D("10"), D("190"), "USD", date(2026, 11, 25),
+        date(2026, 11, 26), booked, D("0"), D("0"), None, None, "correct", "E1",
+    )  # fmt: skip
+    account = AccountInfo("A1", "A", "USD", "cash")
+    untimed = build_confirmation(
+        ConfirmationInput(facts, account, "XNYS", firm_from_settings({}), NOW, None)
+    )
+    assert untimed.traded_time is None
+    assert "Trade date and time</td><td>2026-11-25</td>" in documents.confirmation_html(untimed)
+    traded = datetime(2026, 11, 25, 15, 8, tzinfo=UTC)
+    timed = build_confirmation(
+        ConfirmationInput(facts, account, "XNYS", firm_from_settings({}), NOW, traded)
+    )
+    assert "2026-11-25 15:08:00 UTC" in documents.confirmation_html(timed)
+
+
 def test_a_missing_field_fails_the_rendering() -> None:
     s = hostile_statement()
     fields = {f.name: getattr(s, f.name) for f in dataclasses.fields(s)}  # type: ignore[arg-type]
