@@ -155,16 +155,14 @@ class Runner:
             )
             return None
         calendar = job.calendar or config.default_calendar(settings)
-        off_session = False  # a skip of a day that is no session: expected, no alert
         day = business_day or scheduled_at.astimezone(ZoneInfo(job.timezone)).date()
-        if (
-            skip_reason is None
-            and trigger != "manual"
-            and job.sessions_only
-            and not _session_predicate(calendar)(day)
-        ):
+        # a day that is no session is skipped whatever else (missed too: it would not have
+        # run): expected, no alert
+        off_session = (
+            trigger != "manual" and job.sessions_only and not _session_predicate(calendar)(day)
+        )
+        if off_session:
             skip_reason = f"{day.isoformat()} is not a session of {calendar}"
-            off_session = True
         claimed = runs.claim(
             self.store,
             job=name,
@@ -182,7 +180,9 @@ class Runner:
             return None
         if claimed.status == "skipped":
             log.info("job %s run %d skipped: %s", name, claimed.run_id, claimed.reason)
-            if not off_session:  # missed, or its previous run still running: ops are told
+            # missed, or its previous run still running: ops are told (of a run still running,
+            # once: a frequent job behind a long run alerted at each occurrence)
+            if not off_session and not runs.skipped_before(self.store, name, claimed):
                 self.alert_for_run(job, claimed.run_id, "", (), settings, skipped=True)
             return self._doc(claimed.run_id)
         active = _Active(claimed.run_id, name)

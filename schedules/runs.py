@@ -162,6 +162,26 @@ def claim(
     return Claimed(run_id, status, reason)
 
 
+def skipped_before(store: Store, job: str, claimed: Claimed) -> bool:
+    """Whether an earlier occurrence of the job was skipped for the same reason while its
+    previous run still runs (the reason names that run): said once, not at each occurrence."""
+    if claimed.reason is None or "still running" not in claimed.reason:
+        return False
+    r = schedule_runs.c
+    with store.read() as conn:
+        found = conn.execute(
+            select(r.run_id)
+            .where(
+                r.job == job,
+                r.status == "skipped",
+                r.reason == claimed.reason,
+                r.run_id < claimed.run_id,
+            )
+            .limit(1)
+        ).first()
+    return found is not None
+
+
 def claimed_by(store: Store, job: str, scheduled_at: datetime) -> int | None:
     with store.read() as conn:
         value = conn.execute(

@@ -192,3 +192,25 @@ def test_an_occurrence_due_while_the_scheduler_stops_is_recorded_not_lost(book: 
         "the scheduler was stopping when it fell due",
     )
     assert alert["findings"][0]["kind"] == "run_skipped"
+
+
+def test_a_run_still_running_is_told_once_and_a_missed_holiday_not_at_all(book: Store) -> None:
+    """The re-review: each occurrence skipped behind a long run alerted (a job every minute
+    behind an hour-long run: one alert a minute); a sessions-only job missed on a Saturday
+    alerted "missed", though it would not have run that day."""
+    running = claim(book, "hostA/1/a", T0, lease_s=3600)
+    assert running is not None and running.status == "running"
+    for k in range(1, 4):
+        doc = _runner(book).run("eod", T0 + timedelta(minutes=k), "scheduler")
+        assert doc is not None and doc["status"] == "skipped"
+    with book.read() as conn:
+        told = alerts.list_alerts(conn)
+    assert len(told) == 1 and told[0]["findings"][0]["message"].endswith(
+        f"run {running.run_id} of eod is still running"
+    )
+    saturday = datetime(2026, 3, 14, 22, 0, tzinfo=UTC)
+    missed = _runner(book).run("sess", saturday, "scheduler", skip_reason="missed by 3600s")
+    assert missed is not None
+    assert missed["reason"] == "2026-03-14 is not a session of XNYS"
+    with book.read() as conn:
+        assert len(alerts.list_alerts(conn)) == 1
