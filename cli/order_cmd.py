@@ -351,7 +351,12 @@ def list_(
                     "waiting_for": x.waiting_for,
                     "waiting_since": utc_iso(x.since),
                     **(
-                        {"requested": x.requested[0], "requested_at": utc_iso(x.requested[1])}
+                        {
+                            "requests": [
+                                {"request": kind, "requested_at": utc_iso(at)}
+                                for kind, at in x.requested
+                            ]
+                        }
                         if x.requested
                         else {}
                     ),
@@ -361,5 +366,5 @@ def list_(
         )
         return
     for x in late:
-        asked = f"; {x.requested[0]} requested {utc_iso(x.requested[1])}" if x.requested else ""
+        asked = "".join(f"; {kind} requested {utc_iso(at)}" for kind, at in x.requested)
         _say_order(x.order, f" (waiting for {x.waiting_for} since {utc_iso(x.since)}{asked})")

@@ -3650,8 +3650,9 @@ class Stuck:
     waiting_for: str
     since: datetime
     # an order the venue has not acknowledged yet (waiting for `new`) with a cancel or replace
-    # asked for meanwhile: when that request was made
-    requested: tuple[str, datetime] | None = None
+    # asked for meanwhile: each open request and when it was made, oldest first (a cancel
+    # chained behind a replace: both)
+    requested: tuple[tuple[str, datetime], ...] = ()
 
 
 _WAITING_FOR = {
@@ -3665,9 +3666,11 @@ def _stuck_waiting(order: Order, since: datetime) -> Stuck:
     """An order in pending_new, pending_cancel or pending_replace: one the venue has not
     acknowledged waits for `new` since its submission, whatever was asked of it since (the
     request and its time said beside: "waiting for cancel since" its submission misled)."""
-    if order.condition is OrderStatus.PENDING_NEW and order.pending is not None:
-        kind = _WAITING_FOR[order.status]
-        return Stuck(order, "new", since, (kind, order.pending.since))
+    pending = order.pending
+    if order.condition is OrderStatus.PENDING_NEW and pending is not None:
+        opened = [] if pending.under is None else [pending.under]
+        requests = tuple((r.kind.value, r.requested_at) for r in (*opened, pending))
+        return Stuck(order, "new", since, requests)
     return Stuck(order, _WAITING_FOR[order.status], since)
 
 

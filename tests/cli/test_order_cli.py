@@ -371,12 +371,24 @@ def test_orders_waiting_for_a_silent_venue_are_reported_stuck(book: Tieout) -> N
     asked.ok("order", "cancel", order["order_id"])
     later = book.at(_iso(placed + timedelta(minutes=40)))
     (stuck,) = later.ok("order", "list", "--stuck", "--json").json()
-    assert (stuck["status"], stuck["waiting_for"], stuck["requested"]) == (
-        "pending_cancel", "new", "cancel")  # fmt: skip
-    assert stuck["waiting_since"] == order["created_at"]
-    assert stuck["requested_at"] == _iso(placed + timedelta(minutes=25))
+    assert (stuck["status"], stuck["waiting_for"], stuck["waiting_since"]) == (
+        "pending_cancel", "new", order["created_at"])  # fmt: skip
+    cancel_at = _iso(placed + timedelta(minutes=25))
+    assert stuck["requests"] == [{"request": "cancel", "requested_at": cancel_at}]
     text = later.ok("order", "list", "--stuck").out
-    assert f"(waiting for new since {order['created_at']}; cancel requested " in text
+    assert f"(waiting for new since {order['created_at']}; cancel requested {cancel_at})" in text
+    # a cancel chained behind a replace: both, each at its own time (the cancel showed the
+    # replace's time, the replace not at all)
+    other = submit(book, "--side", "buy", "--qty", "2", "--type", "limit", "--limit", "99",
+                   "--venue", "ACME")  # fmt: skip
+    amend_at, chained_at = (_iso(placed + timedelta(minutes=m)) for m in (26, 27))
+    book.at(amend_at).ok("order", "amend", other["order_id"], "--qty", "3")
+    book.at(chained_at).ok("order", "cancel", other["order_id"], "--new-client-order-id", "K2")
+    docs = {d["order_id"]: d for d in later.ok("order", "list", "--stuck", "--json").json()}
+    assert docs[other["order_id"]]["requests"] == [
+        {"request": "replace", "requested_at": amend_at},
+        {"request": "cancel", "requested_at": chained_at},
+    ]
 
 
 def test_limits_are_changed_by_audited_commands(book: Tieout) -> None:
