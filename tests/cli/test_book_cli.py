@@ -315,10 +315,12 @@ def test_corrections_and_busts_are_new_records(tieout: Tieout, tmp_path: Path) -
     listed = tieout.ok("exec", "list", "--json").json()
     assert [(e["exec_id"], e["exec_type"], e["ref_exec_id"], e["price"]) for e in listed] == [
         ("E1", "fill", None, "10"), ("C1", "correct", "E1", "11"), ("B1", "bust", "C1", "11")]
-    # the human listing says so too: three lines that are not three trades
+    # the human listing says so too: three lines that are not three trades, the two replaced
+    # ones pointing at what decides the trade now
     lines = tieout.ok("exec", "list").out.splitlines()
-    assert [line.split("(")[-1] for line in lines[1:]] == ["corrects ACME:E1)", "busts ACME:C1)"]
-    assert "(" not in lines[0]
+    assert [line.split("(")[-1] for line in lines[1:]] == [
+        "corrects ACME:E1)  [replaced: see ACME:B1]", "busts ACME:C1)"]  # fmt: skip
+    assert "(" not in lines[0] and lines[0].endswith("[replaced: see ACME:B1]")
     assert tieout.ok("audit", "verify", "--json").json()["ok"] is True
 
 

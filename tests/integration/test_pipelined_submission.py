@@ -122,9 +122,9 @@ def test_a_refused_group_is_redone_one_order_at_a_time(
 
     real_singles = submission._singles
 
-    def spy(store: Store, ctx: Ctx, part: Any) -> Any:
+    def spy(store: Store, ctx: Ctx, part: Any, *held: Any) -> Any:
         singles.append(len(part))
-        return real_singles(store, ctx, part)
+        return real_singles(store, ctx, part, *held)
 
     monkeypatch.setattr(submission.Db, "write", failing)
     monkeypatch.setattr(submission, "_singles", spy)
@@ -204,9 +204,9 @@ def test_another_writer_between_groups(
 
     real_group = submission._group_or_singles
 
-    def spy(store: Store, ctx: Ctx, part: Any) -> Any:
+    def spy(store: Store, ctx: Ctx, part: Any, *held: Any) -> Any:
         redone.append(len(part))
-        return real_group(store, ctx, part)
+        return real_group(store, ctx, part, *held)
 
     monkeypatch.setattr(submission, "_write_part", write_then_deposit)
     monkeypatch.setattr(submission, "_group_or_singles", spy)
@@ -293,9 +293,9 @@ def test_the_writer_process_killed_loses_and_doubles_nothing(
     redone: list[int] = []
     real_group = submission._group_or_singles
 
-    def spy(store: Store, ctx: Ctx, part: Any) -> Any:
+    def spy(store: Store, ctx: Ctx, part: Any, *held: Any) -> Any:
         redone.append(len(part))
-        return real_group(store, ctx, part)
+        return real_group(store, ctx, part, *held)
 
     monkeypatch.setattr(submission, "_group_or_singles", spy)
     children = _children()
