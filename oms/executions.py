@@ -328,6 +328,19 @@ _VENUES_ROUTED = text(
 )
 
 
+_SPELLING_KNOWN = text(
+    f"SELECT 1 FROM orders WHERE venue = :v AND {ROUTED_WHERE} UNION ALL "
+    "SELECT 1 FROM executions WHERE venue = :v LIMIT 1"
+)
+
+
+def spelling_known(conn: Connection, venue: str) -> bool:
+    """Whether the book has routed an order to, or booked an execution at, `venue` written
+    so: one index probe each (a spelling it has is never refused: venue_spellings is read
+    only for a spelling it has not seen)."""
+    return conn.execute(_SPELLING_KNOWN, {"v": venue}).first() is not None
+
+
 def venue_spellings(conn: Connection) -> dict[str, set[str]]:
     """The venues the book knows (executions booked, orders routed), by their name in lower
     case: the spellings each is written in. Two loose index scans: a few probes a venue."""
@@ -903,6 +916,9 @@ def with_counting_orders(conn: Connection, rows: list[dict[str, Any]]) -> list[d
     return rows
 
 
+_ANY_CHANGE = text(f"SELECT 1 FROM executions WHERE {CHANGES_WHERE} LIMIT 1")  # (its index)
+
+
 def superseded_by(
     conn: Connection, rows: Iterable[tuple[str, str, str, str | None]]
 ) -> dict[tuple[str, str], str]:
@@ -912,26 +928,12 @@ def superseded_by(
     to the original fill, and its latest record decides). A listing by date shows a fill whose
     correction moved it to another date; this says it is not the trade's present terms."""
     e = executions.c
-    parent: dict[tuple[str, str], tuple[str, str]] = {}  # a change -> what it names
-    listed = []
-    for venue, exec_id, kind, ref in rows:
-        listed.append((venue, exec_id))
-        if kind != FILL and ref:
-            parent[(venue, exec_id)] = (venue, ref)
-    # up: each listed change's chain to its original fill
-    frontier = {ref for ref in parent.values() if ref not in parent}
-    while frontier:
-        found = _changes_named(conn, e.exec_id, frontier, ref=False)
-        for venue, exec_id, ref in found:
-            parent[(venue, exec_id)] = (venue, ref)
-        frontier = {(v, r) for v, _, r in found} - set(parent)
+    if conn.execute(_ANY_CHANGE).first() is None:  # a book without corrections or busts
+        return {}
+    listed, parent = _chains_up(conn, rows)
 
     def root(key: tuple[str, str]) -> tuple[str, str]:
-        seen = set()
-        while key in parent and key not in seen:
-            seen.add(key)
-            key = parent[key]
-        return key
+        return _root(parent, key)
 
     # down: every change of those originals, of their changes, ...: the latest decides
     roots = {root(k) for k in listed}
@@ -955,6 +957,59 @@ def superseded_by(
         if decided is not None and decided[1] != key[1]:
             out[key] = decided[1]
     return out
+
+
+Key = tuple[str, str]  # (venue, exec_id)
+
+
+def _chains_up(
+    conn: Connection, rows: Iterable[tuple[str, str, str, str | None]]
+) -> tuple[list[Key], dict[Key, Key]]:
+    """The keys of `rows` ((venue, exec_id, exec_type, ref_exec_id) each), and what each
+    change among them, and each change its chain reaches back through, names."""
+    e = executions.c
+    parent: dict[Key, Key] = {}  # a change -> what it names
+    listed = []
+    for venue, exec_id, kind, ref in rows:
+        listed.append((venue, exec_id))
+        if kind != FILL and ref:
+            parent[(venue, exec_id)] = (venue, ref)
+    frontier = {ref for ref in parent.values() if ref not in parent}
+    while frontier:
+        found = _changes_named(conn, e.exec_id, frontier, ref=False)
+        for venue, exec_id, ref in found:
+            parent[(venue, exec_id)] = (venue, ref)
+        frontier = {(v, r) for v, _, r in found} - set(parent)
+    return listed, parent
+
+
+def _root(parent: Mapping[Key, Key], key: Key) -> Key:
+    """Where `key`'s chain of ExecRefIDs ends: the original fill (or the last record found)."""
+    seen = set()
+    while key in parent and key not in seen:
+        seen.add(key)
+        key = parent[key]
+    return key
+
+
+def fill_times_of_chains(
+    conn: Connection, rows: Iterable[tuple[str, str, str, str | None]]
+) -> dict[Key, datetime | None]:
+    """Of these executions ((venue, exec_id, exec_type, ref_exec_id) each), when the fill their
+    chain of ExecRefIDs ends at was executed (None: no time, or the fill is no longer held)."""
+    listed, parent = _chains_up(conn, rows)
+    roots = {key: _root(parent, key) for key in listed}
+    e = executions.c
+    keys = sorted(set(roots.values()))
+    at: dict[Key, datetime | None] = {}
+    for start in range(0, len(keys), 500):  # (PostgreSQL: at most 65,535 parameters)
+        for venue, exec_id, when in conn.execute(
+            select(e.venue, e.exec_id, e.exec_time).where(
+                e.exec_type == FILL, tuple_(e.venue, e.exec_id).in_(keys[start : start + 500])
+            )
+        ):
+            at[(venue, exec_id)] = when
+    return {key: at.get(top) for key, top in roots.items()}
 
 
 def _changes_named(

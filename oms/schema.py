@@ -34,8 +34,6 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from oms.values import dec_str, utc_iso
 
-SQLITE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # as values.utc_iso writes it (the year in 4 digits)
-
 
 class ExactDecimal(TypeDecorator[Decimal]):
     """A Decimal stored without loss: NUMERIC on PostgreSQL, canonical text on SQLite."""
@@ -80,7 +78,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         if not isinstance(value, datetime) or value.tzinfo is None:
             raise TypeError("UTCDateTime takes timezone-aware datetimes only")
         value = value.astimezone(UTC)
-        return value if dialect.name == "postgresql" else utc_iso(value)  # SQLITE_TIME_FORMAT
+        # SQLite: the text values.utc_iso writes (2026-11-24T14:31:05.000000Z, a 4-digit year)
+        return value if dialect.name == "postgresql" else utc_iso(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

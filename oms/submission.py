@@ -1234,6 +1234,8 @@ class Group:
         """Refuse a venue the book knows in another spelling only (acme for ACME); an order
         routed to it makes its spelling known to the rest of the group (submit)."""
         if self.venues is None:
+            if executions_book.spelling_known(self.conn, venue):  # (the common case)
+                return
             self.venues = executions_book.venue_spellings(self.conn)
         refused = executions_book.another_spelling(venue, self.venues)
         if refused is not None:
@@ -1701,7 +1703,7 @@ def _pipeline(
         # committed (the writer finishes a group it has begun; one still waiting for SQLite's
         # lock it gives up: stop_waiting); `pending` stays set until the outcome is known, so
         # that an error leaves the group to the `finally` below
-        with interrupts_held(getattr(writer, "stop_waiting", None)):
+        with interrupts_held(writer.stop_waiting):
             failed: tuple[int, bool] | None = None
             try:
                 job.result()
@@ -1780,6 +1782,8 @@ class _Writer(Protocol):
 
     def write(self, rows: _Rows, head: _Head, new_head: _Head) -> _Pending: ...
 
+    def stop_waiting(self, _signum: int = 0) -> None: ...  # an interrupt came: give up a wait
+
 
 # SQLite pipelines write in a process of their own (_ProcessWriter) where forking is safe
 # (_may_fork); False: in the deciding thread (_Inline), as tests compare
@@ -1835,6 +1839,9 @@ class _ConnWriter:
 
     def write(self, rows: _Rows, head: _Head, new_head: _Head) -> _Pending:
         return self.pool.submit(_write_part, self.conn, rows, head, self.version)
+
+    def stop_waiting(self, _signum: int = 0) -> None:
+        """(A writer of this process: the signal reaches its lock wait as it is.)"""
 
 
 class _Inline(Executor):

@@ -99,28 +99,12 @@ def read(conn: Connection, kind: str, period_from: date, period_to: date) -> Exp
 def _with_counting_orders(conn: Connection, rows: Iterable[Any]) -> list[tuple[Any, ...]]:
     """The trades, a fill `exec import` booked showing the order its drop copy counted it on
     afterwards (the row, append-only, names none), and each replaced execution the correction
-    or bust that decides its trade now: as executions.with_counting_orders."""
-    names = [name for name, _ in _STORED_TRADES]
-    at = {name: names.index(name) for name in ("exec_id", "venue", "order_id", "exec_type")}
-    client, ref = names.index("client_order_id"), names.index("ref_exec_id")
-    stored = [tuple(r) for r in rows]
-    replaced = executions_book.superseded_by(
-        conn, ((r[at["venue"]], r[at["exec_id"]], r[at["exec_type"]], r[ref]) for r in stored)
+    or bust that decides its trade now (executions.with_counting_orders)."""
+    stored = [name for name, _ in _STORED_TRADES]
+    docs = executions_book.with_counting_orders(
+        conn, [dict(zip(stored, r, strict=True)) for r in rows]
     )
-    out = [(*r, replaced.get((r[at["venue"]], r[at["exec_id"]]))) for r in stored]
-    orphans = [i for i, r in enumerate(out) if r[at["order_id"]] is None
-               and r[at["exec_type"]] == executions_book.FILL]  # fmt: skip
-    if orphans:
-        counted = executions_book.counted_on(conn, (out[i][at["exec_id"]] for i in orphans))
-        for i in orphans:
-            r = out[i]
-            found = counted.get((r[at["venue"]], r[at["exec_id"]]))
-            if found is not None:
-                row = list(r)
-                row[at["order_id"]] = found[0]
-                row[client] = r[client] if r[client] is not None else found[1]
-                out[i] = tuple(row)
-    return out
+    return [tuple(d[name] for name, _ in _TRADES) for d in docs]
 
 
 def _csv_cell(value: Any, typ: str) -> str:

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection, select
 
 from oms import audit, book, executions, ledger, lots, md_book
 from oms.calendars import business_days, exchange_zone
@@ -333,38 +333,12 @@ def _alerts(conn: Connection, day: date) -> tuple[AlertRow, ...]:
 def _traded_at(conn: Connection, rows: Sequence[Any]) -> dict[tuple[str, str], datetime | None]:
     """(venue, exec_id) of each correction and bust among `rows` -> when the trade it changes
     was executed: the exec_time of the fill its chain of ExecRefIDs ends at."""
-    e = executions_table.c
-    root: dict[tuple[str, str], tuple[str, str]] = {
-        (r.venue, r.exec_id): (r.venue, r.ref_exec_id)
+    changes = [
+        (r.venue, r.exec_id, r.exec_type, r.ref_exec_id)
         for r in rows
         if r.exec_type != "fill" and r.ref_exec_id
-    }
-    out: dict[tuple[str, str], datetime | None] = {}
-    for _ in range(32):  # a chain of corrections: a step a query
-        wanted = {ref for key, ref in root.items() if key not in out}
-        if not wanted:
-            break
-        listed = sorted(wanted)
-        found = {}
-        for start in range(0, len(listed), 500):  # (PostgreSQL: at most 65,535 parameters)
-            for v, x, kind, ref, at in conn.execute(
-                select(e.venue, e.exec_id, e.exec_type, e.ref_exec_id, e.exec_time).where(
-                    tuple_(e.venue, e.exec_id).in_(listed[start : start + 500])
-                )
-            ):
-                found[(v, x)] = (kind, ref, at)
-        for key, ref in list(root.items()):
-            if key in out:
-                continue
-            if ref not in found:  # (a trade the book no longer holds: retention)
-                out[key] = None
-                continue
-            kind, further, at = found[ref]
-            if kind == "fill" or not further:
-                out[key] = at
-            else:
-                root[key] = (ref[0], further)
-    return out
+    ]
+    return executions.fill_times_of_chains(conn, changes) if changes else {}
 
 
 def confirmation_inputs(

@@ -109,6 +109,7 @@ class Claimed:
     run_id: int
     status: str  # running, or skipped (another run of the job still holds its lease)
     reason: str | None = None
+    behind: int | None = None  # skipped behind this run of the job, still running
 
 
 def claim(
@@ -127,7 +128,7 @@ def claim(
     r = schedule_runs.c
     try:
         with bookkeeping(store) as conn:
-            reason = skip_reason
+            reason, behind = skip_reason, None
             if reason is None:
                 busy = conn.execute(
                     select(r.run_id).where(
@@ -135,7 +136,8 @@ def claim(
                     )
                 ).first()
                 if busy is not None:
-                    reason = f"run {busy.run_id} of {job} is still running"
+                    behind = int(busy.run_id)
+                    reason = f"run {behind} of {job} is still running"
             status = "running" if reason is None else "skipped"
             result = conn.execute(
                 schedule_runs.insert().values(
@@ -159,13 +161,13 @@ def claim(
             run_id = int(key[0])
     except IntegrityError:
         return None
-    return Claimed(run_id, status, reason)
+    return Claimed(run_id, status, reason, behind)
 
 
 def skipped_before(store: Store, job: str, claimed: Claimed) -> bool:
-    """Whether an earlier occurrence of the job was skipped for the same reason while its
-    previous run still runs (the reason names that run): said once, not at each occurrence."""
-    if claimed.reason is None or "still running" not in claimed.reason:
+    """Whether an earlier occurrence of the job was skipped behind the same run, still
+    running (its reason names that run): said once, not at each occurrence."""
+    if claimed.behind is None:
         return False
     r = schedule_runs.c
     with store.read() as conn:
