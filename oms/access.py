@@ -1118,21 +1118,8 @@ def decide(
     req = get_request(conn, request_id)
     refusal = _decision_refused(conn, ctx, req, approve, expected_hash, role)
     if refusal is not None:
-        audit.append(
-            conn,
-            at=ctx.now,
-            actor=ctx.actor,
-            action="approval.refused",
-            entity_type="approval_request",
-            entity_id=str(request_id),
-            payload={
-                "action": req.action,
-                "decision": "approve" if approve else "reject",
-                "hash": req.content_sha256,
-                "reason": refusal.code,
-                "requested_by": req.requested_by,
-            },
-        )
+        decision = {"decision": "approve" if approve else "reject", "reason": refusal.code}
+        _audit_decision(conn, ctx, req, "refused", decision)
         return refusal
     status = APPROVED if approve else REJECTED
     conn.execute(
@@ -1140,20 +1127,32 @@ def decide(
         .where(approval_requests.c.request_id == request_id)
         .values(status=status, decided_by=ctx.actor, decided_at=ctx.now)
     )
+    _audit_decision(conn, ctx, req, status)
+    return get_request(conn, request_id)
+
+
+def _audit_decision(
+    conn: Connection,
+    ctx: Ctx,
+    req: ApprovalRequest,
+    outcome: str,
+    more: Mapping[str, str] | None = None,
+) -> None:
+    """approval.approved, .rejected or .refused: who decided which request, and how."""
     audit.append(
         conn,
         at=ctx.now,
         actor=ctx.actor,
-        action=f"approval.{status}",
+        action=f"approval.{outcome}",
         entity_type="approval_request",
-        entity_id=str(request_id),
+        entity_id=str(req.request_id),
         payload={
             "action": req.action,
             "hash": req.content_sha256,
             "requested_by": req.requested_by,
+            **(more or {}),
         },
     )
-    return get_request(conn, request_id)
 
 
 # ---- the database's application role (PostgreSQL) -----------------------------------------------

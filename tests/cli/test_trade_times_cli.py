@@ -32,16 +32,20 @@ def _confirmed(t: Tieout, day: str, out: Path) -> dict[str, str]:
     return shown
 
 
+def _routed(t: Tieout, symbol: str, exchange: str, client_order_id: str) -> None:
+    """A margin account A with 10,000 USD and a gtc buy of 10 `symbol` routed to ACME."""
+    t.ok("instrument", "add", symbol, "--exchange", exchange, "--currency", "USD")
+    t.ok("account", "open", "A", "--currency", "USD", "--type", "margin")
+    t.ok("cash", "deposit", "A", "10000")
+    t.ok("order", "submit", "--account", "A", "--symbol", symbol, "--side", "buy", "--qty", "10",
+         "--type", "limit", "--limit", "101", "--tif", "gtc", "--venue", "ACME",
+         "--client-order-id", client_order_id)  # fmt: skip
+
+
 def test_a_trade_after_midnight_utc_shows_its_own_date_and_time(
     tieout: Tieout, tmp_path: Path
 ) -> None:
-    t = tieout.at("2026-11-25T14:00:00Z")
-    t.ok("instrument", "add", "NYX", "--exchange", "XNYS", "--currency", "USD")
-    t.ok("account", "open", "A", "--currency", "USD", "--type", "margin")
-    t.ok("cash", "deposit", "A", "10000")
-    t.ok("order", "submit", "--account", "A", "--symbol", "NYX", "--side", "buy", "--qty", "10",
-         "--type", "limit", "--limit", "101", "--tif", "gtc", "--venue", "ACME",
-         "--client-order-id", "N1")  # fmt: skip
+    _routed(tieout.at("2026-11-25T14:00:00Z"), "NYX", "XNYS", "N1")
     later = tieout.at("2026-11-26T16:00:00Z")
     r = apply(later, tmp_path, "d.fix", report("N1", "E0", "0"),
               report("N1", "F1", "F", (32, "1"), (31, "100"), (60, "20261126-00:30:00")),
@@ -70,13 +74,7 @@ def test_a_replaced_execution_says_what_decides_its_trade_now(
     """The audit: a fill whose correction moved it to the next trade date was listed by `exec
     list --date` and `export trades` of its old date as a live fill, and nothing in that range
     said otherwise (the statement and positions of that day showed no trade)."""
-    t = tieout.at("2026-11-26T10:00:00Z")
-    t.ok("instrument", "add", "COIN", "--exchange", "24/7", "--currency", "USD")
-    t.ok("account", "open", "A", "--currency", "USD", "--type", "margin")
-    t.ok("cash", "deposit", "A", "10000")
-    t.ok("order", "submit", "--account", "A", "--symbol", "COIN", "--side", "buy", "--qty", "10",
-         "--type", "limit", "--limit", "101", "--tif", "gtc", "--venue", "ACME",
-         "--client-order-id", "X1")  # fmt: skip
+    _routed(tieout.at("2026-11-26T10:00:00Z"), "COIN", "24/7", "X1")
     later = tieout.at("2026-11-27T12:00:00Z")
     r = apply(later, tmp_path, "d.fix", report("X1", "E0", "0"),
               report("X1", "F1", "F", (32, "4"), (31, "100"), (60, "20261126-11:00:00")),

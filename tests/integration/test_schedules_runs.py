@@ -129,15 +129,19 @@ def test_not_a_session_is_skipped(book: Store) -> None:
     assert _runner(book).run("gone", saturday, "scheduler") is None  # removed job
 
 
-def test_missed_beyond_grace_is_skipped(book: Store) -> None:
-    scheduler = Scheduler(
-        book,
+def _scheduler(store: Store) -> Scheduler:
+    return Scheduler(
+        store,
         "unused://",
         SchedulerOptions(),
         program=["false"],
         sender=alerts.Sender(env={}),
         env={},
     )
+
+
+def test_missed_beyond_grace_is_skipped(book: Store) -> None:
+    scheduler = _scheduler(book)
     late = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
     scheduler._fire("eod", late, 300)
     with book.read() as conn:
@@ -173,14 +177,7 @@ def test_an_occurrence_due_while_the_scheduler_stops_is_recorded_not_lost(book: 
     """An audit: an occurrence that fell due as the scheduler stopped was left "to others",
     but the shared job store had moved the job past it, so no scheduler ever ran or recorded
     it (and one submitted after the pool shut down ended in a traceback)."""
-    scheduler = Scheduler(
-        book,
-        "unused://",
-        SchedulerOptions(),
-        program=["false"],
-        sender=alerts.Sender(env={}),
-        env={},
-    )
+    scheduler = _scheduler(book)
     scheduler.stopping.set()
     due = datetime.now(UTC).replace(microsecond=0)
     scheduler._fire("eod", due, 300)
