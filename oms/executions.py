@@ -328,19 +328,6 @@ _VENUES_ROUTED = text(
 )
 
 
-_SPELLING_KNOWN = text(
-    f"SELECT 1 FROM orders WHERE venue = :v AND {ROUTED_WHERE} UNION ALL "
-    "SELECT 1 FROM executions WHERE venue = :v LIMIT 1"
-)
-
-
-def spelling_known(conn: Connection, venue: str) -> bool:
-    """Whether the book has routed an order to, or booked an execution at, `venue` written
-    so: one index probe each (a spelling it has is never refused: venue_spellings is read
-    only for a spelling it has not seen)."""
-    return conn.execute(_SPELLING_KNOWN, {"v": venue}).first() is not None
-
-
 def venue_spellings(conn: Connection) -> dict[str, set[str]]:
     """The venues the book knows (executions booked, orders routed), by their name in lower
     case: the spellings each is written in. Two loose index scans: a few probes a venue."""

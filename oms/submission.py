@@ -100,7 +100,7 @@ from oms.order_book import (
     total_of,
 )
 from oms.orders import ClientOrderId, Order, OrderId, OrderStatus, SubmitOrder, Transition
-from oms.schema import PRICED_EACH_INDEX, PRICED_EACH_WHERE
+from oms.schema import PRICED_EACH_INDEX, PRICED_EACH_WHERE, ROUTED_WHERE
 from oms.store import (
     Store,
     bulk_insert,
@@ -524,6 +524,9 @@ _PG_POSITION_AFTER_SQL = (
 )
 _UNPREPARED = frozenset({_PG_POSITION_AFTER_SQL})
 _CLIENT_ID_SQL = "SELECT order_id FROM order_client_ids WHERE account = ? AND client_order_id = ?"
+# whether the book has routed an order to a venue written so (ix_orders_routed_venue): a
+# spelling it has is never refused, so its spellings need not be read
+_ROUTED_TO_SQL = f"SELECT 1 FROM orders WHERE venue = ? AND {ROUTED_WHERE} LIMIT 1"
 _HEAD_SQL = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
 # PostgreSQL: which (account, client order id) pairs are taken, the pairs given as two arrays
 _TAKEN_PAIRS_SQL = (
@@ -1234,7 +1237,7 @@ class Group:
         """Refuse a venue the book knows in another spelling only (acme for ACME); an order
         routed to it makes its spelling known to the rest of the group (submit)."""
         if self.venues is None:
-            if executions_book.spelling_known(self.conn, venue):  # (the common case)
+            if self.db.all(_ROUTED_TO_SQL, (venue,)):  # the book routes orders there already
                 return
             self.venues = executions_book.venue_spellings(self.conn)
         refused = executions_book.another_spelling(venue, self.venues)
