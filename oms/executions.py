@@ -80,6 +80,9 @@ COLUMNS = (
 TERMS = ("account", "symbol", "side", "quantity", "price", "trade_date")
 # what a row may state or leave to a default: a re-import that states one is compared on it
 STATED = ("commission", "fees", "settle_date")
+# what a row says the record is (a fill, or a correction or bust of which execution): compared,
+# where the row states it, with the record booked under that ExecID
+KIND = ("exec_type", "ref_exec_id")
 FUTURE_SKEW = timedelta(minutes=5)  # how far after now an exec_time may be (a clock's skew)
 _DECIMAL_COLUMNS = ("quantity", "price", "commission", "fees")
 ANALYZE_AFTER = 10_000  # rows of an import after which PostgreSQL's statistics are refreshed
@@ -167,7 +170,7 @@ def read_file(
         .otherwise(pl.col("venue"))
         .alias("venue"),
         # what the row states, not the defaults: a re-import is compared on what it states
-        *(pl.col(c).is_not_null().alias(f"_given_{c}") for c in STATED),
+        *(pl.col(c).is_not_null().alias(f"_given_{c}") for c in (*STATED, *KIND)),
         pl.col("side").str.to_lowercase(),
         pl.col("exec_type").str.to_lowercase().fill_null(FILL),
         _unpadded("quantity"),
@@ -470,8 +473,9 @@ def _already_booked(conn: Connection, frame: pl.DataFrame, path: str) -> set[tup
         return set()
     booked = {(row.venue, row.exec_id): row for row in found}
     errors: list[RowError] = []
-    given = [f"_given_{t}" for t in STATED]
-    rows = frame.select("_line", "venue", "exec_id", *TERMS, *STATED, *given).iter_rows(named=True)
+    given = [f"_given_{t}" for t in (*STATED, *KIND)]
+    stated = ("_line", "venue", "exec_id", *TERMS, *STATED, *KIND, *given)
+    rows = frame.select(*stated).iter_rows(named=True)
     differing = []
     for r in rows:
         old = booked.get((r["venue"], r["exec_id"]))
@@ -482,8 +486,10 @@ def _already_booked(conn: Connection, frame: pl.DataFrame, path: str) -> set[tup
         for r, old in differing:
             decided = now.get((old.venue, old.exec_id))
             if decided is not None and decided.exec_type == CORRECT:
-                # the trade as its venue corrected it is what the file must state
-                for t in _differences(r, decided):
+                # the trade as its venue corrected it is what the file must state (and the
+                # record what the one of that ExecID is)
+                errors += [_booked_error(r, t, old, "") for t in _differences(r, old, terms=False)]
+                for t in _differences(r, decided, kind=False):
                     now_t = f", corrected since by {decided.exec_id} to {t} "
                     errors.append(_booked_error(r, t, old, now_t + _shown(getattr(decided, t))))
                 continue
@@ -503,11 +509,18 @@ def _booked_error(row: Mapping[str, Any], term: str, old: Any, since: str) -> Ro
     )
 
 
-def _differences(row: Mapping[str, Any], booked: Any) -> list[str]:
-    """The terms in which a file's row differs from a booked record (the stated costs and
-    settlement date only where the row states them)."""
+def _differences(
+    row: Mapping[str, Any], booked: Any, *, terms: bool = True, kind: bool = True
+) -> list[str]:
+    """What a file's row states otherwise than a booked record: its terms (the stated costs
+    and settlement date only where the row states them) and what record it is (a fill, or a
+    correction or bust of which execution: where stated; a venue file restating E1 as the bust
+    of another execution was "booked already")."""
     out = []
-    for t in (*TERMS, *(t for t in STATED if row[f"_given_{t}"])):
+    compared = (*TERMS, *STATED) if terms else ()
+    if kind:
+        compared = (*compared, *KIND)
+    for t in (t for t in compared if t in TERMS or row[f"_given_{t}"]):
         new_v: Any = Decimal(row[t]) if t in _DECIMAL_COLUMNS else row[t]
         if getattr(booked, t) != new_v:
             out.append(t)

@@ -466,6 +466,26 @@ def test_a_venue_file_stating_a_corrected_trade_as_it_is_now_is_booked_already(
     assert "price" not in costs.err
 
 
+def test_a_re_import_stating_another_kind_of_record_is_refused(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """The second re-review's doubt, reproduced: a file restating fill E1, with its very terms,
+    as the bust of another execution was taken as "booked already" (what a row says it is was
+    never compared). Where the row says what it is, it is compared with the record booked."""
+    day = "2026-11-24"
+    header = HEADER + ",exec_type,ref_exec_id"
+    first = [f"E1,A1,COIN,buy,4,100,{day},ACME,fill,", f"C1,A1,COIN,buy,4,99,{day},ACME,correct,E1"]
+    assert _import(book, tmp_path, "f.csv", *first, header=header).code == 0
+    same = _import(book, tmp_path, "same.csv", *first, header=header)  # the file again
+    assert same.code == 0 and same.json()["already_booked"] == 2
+    bust = _import(book, tmp_path, "b.csv", f"E1,A1,COIN,buy,4,100,{day},ACME,bust,X9",
+                   header=header)  # fmt: skip
+    assert bust.code == 3 and "booked already with exec_type fill" in bust.err, bust.err
+    # a file without the column states nothing of it: E1 at its corrected terms is booked
+    plain = _import(book, tmp_path, "p.csv", f"E1,A1,COIN,buy,4,99,{day},ACME")
+    assert plain.code == 0 and plain.json()["already_booked"] == 1, plain.err
+
+
 def test_many_trades_stated_as_corrected_are_read_in_batches(book: Tieout, tmp_path: Path) -> None:
     """The re-review: the corrected records were read with one IN of every key (PostgreSQL
     refuses more than 65,535 parameters: 32,768 trades); read 500 keys a query, 1,200 here."""
