@@ -1071,6 +1071,15 @@ def _decision_refused(
         return Refused(
             what, f"{ctx.actor} asked for it; another operator must approve it", "four_eyes"
         )
+    if approve:
+        requester = _row(conn, req.requested_by)
+        if requester is not None and not requester.active:  # (disabled since they asked)
+            return Refused(
+                what,
+                f"{req.requested_by}, who asked for it, is disabled: what a disabled operator "
+                "asked for is not carried out; request it again yourself if it is still wanted",
+                "requester_disabled",
+            )
     if not operators.rule(req.action, has_actor=True).allows(role):
         return Refused(what, f"a {role} cannot run `tieout {req.action}`", "permission")
     if operators.content_hash(req.content) != req.content_sha256:

@@ -416,6 +416,22 @@ def test_a_request_made_before_its_state_carried_its_write_time_is_approved(
     assert (shown["max_notional"], shown["kill_switch"]) == ("7000", False)
 
 
+def test_a_request_of_an_operator_disabled_since_is_not_carried_out(desk: Desk) -> None:
+    """An audit's doubt: a request stayed approvable after its requester was disabled (an
+    operator let go, their pending limit change approved the next morning)."""
+    desk.add("carol", "compliance", by="root")
+    desk.add("dave", "compliance", by="root")
+    for name in ("carol", "dave"):
+        assert desk.login(name).code == 0
+    req = desk.ok("carol", "risk", "set", "max-notional", "7000", "--json", totp=True).json()
+    desk.ok("root", "user", "disable", "carol", totp=True)
+    r = desk.run("dave", "approve", str(req["request_id"]), "--hash", req["hash"], totp=True)
+    assert r.code == 4 and "carol, who asked for it, is disabled" in r.err, r.err
+    assert desk.ok("dave", "risk", "show", "--json").json()["max_notional"] != "7000"
+    refused = [json.loads(x.payload)["reason"] for x in audit_rows(desk.t, "approval.refused")]
+    assert refused == ["requester_disabled"]
+
+
 def test_breaks_approval_needs_a_fresh_code(desk: Desk) -> None:
     no_code = desk.run("root", "breaks", "approve", "1")
     assert no_code.code == 4 and "fresh TOTP code" in no_code.err
