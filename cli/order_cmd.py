@@ -25,7 +25,7 @@ from cli.common import (
 from oms import book, order_book
 from oms.errors import BadInput, Refused
 from oms.orders import Order, OrderStatus
-from oms.values import OrdType, Side, TimeInForce, dec_str, parse_date, parse_ident, utc_iso
+from oms.values import OrdType, Side, TimeInForce, parse_date, parse_ident, utc_iso
 
 order_app = typer.Typer(help="Orders: submit, cancel, show, list.", no_args_is_help=True)
 
@@ -49,22 +49,22 @@ def _price(text: str | None, option: str) -> Decimal | None:
     return None if text is None else decimal_arg(text, option, positive=True)
 
 
-def _say_listed(doc: dict[str, Any]) -> None:
-    """_say_order's line, from the order's listing (order_book.order_listing)."""
+def _say_listed(doc: dict[str, Any], note: str = "") -> None:
+    """An order's line, from its listing (order_book.order_listing) or its JSON: its terms
+    (type, prices, time in force and, routed, its venue: a routed order and a paper one read
+    alike), where it stands."""
     px = f" avg {doc['avg_px']}" if doc["avg_px"] is not None else ""
+    prices = [f"{k} {doc[k + '_price']}" for k in ("stop", "limit") if doc[k + "_price"]]
+    terms = " ".join(prices) or doc["type"]  # "limit 99", "stop 95 limit 94", "market"
+    terms += f" {doc['tif']}" + ("" if doc["venue"] == order_book.PAPER else f" at {doc['venue']}")
     say(
         f"order {doc['order_id']} ({doc['client_order_id']}) {doc['side']} {doc['quantity']} "
-        f"{doc['symbol']}: {doc['status']}, filled {doc['cum_qty']}{px}"
+        f"{doc['symbol']} {terms}: {doc['status']}, filled {doc['cum_qty']}{px}{note}"
     )
 
 
 def _say_order(order: Order, note: str = "") -> None:
-    px = f" avg {dec_str(order.avg_px)}" if order.avg_px is not None else ""
-    say(
-        f"order {order.order_id} ({order.client_order_id}) {order.side.value} "
-        f"{dec_str(order.quantity)} {order.symbol}: {order.status.value}, filled "
-        f"{dec_str(order.cum_qty)}{px}{note}"
-    )
+    _say_listed(order_book.order_json(order, history=False), note)
 
 
 def _say_change(result: order_book.Changed, *, json: bool) -> None:
