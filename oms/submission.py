@@ -667,6 +667,7 @@ class Group:
         # the external venues' spellings (executions_book.venue_spellings), read when the group
         # first routes an order, with those its own orders add
         self.venues: dict[str, set[str]] | None = None
+        self.routed_to: set[str] = set()  # spellings the book routes orders to (probed)
         self.first_made = self.next_order  # the number of the first order this group makes
         self.cuts: list[int] = []  # a pipeline's: the number of the next order at each cut
         # a pipeline's: reads orders its parts committed (take forgets them), those of a part
@@ -1237,7 +1238,10 @@ class Group:
         """Refuse a venue the book knows in another spelling only (acme for ACME); an order
         routed to it makes its spelling known to the rest of the group (submit)."""
         if self.venues is None:
+            if venue in self.routed_to:  # (a file's orders to one venue: probed once)
+                return
             if self.db.all(_ROUTED_TO_SQL, (venue,)):  # the book routes orders there already
+                self.routed_to.add(venue)
                 return
             self.venues = executions_book.venue_spellings(self.conn)
         refused = executions_book.another_spelling(venue, self.venues)
