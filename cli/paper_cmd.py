@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import ActorOpt, DbOpt, JsonOpt, emit_json, make_ctx, open_store, say
+from cli.common import ActorOpt, DbOpt, JsonOpt, NumberArgs, emit_json, make_ctx, open_store, say
 from oms import order_book, paper
 
 paper_app = typer.Typer(
@@ -36,7 +36,7 @@ def show(db: DbOpt = None, json: JsonOpt = False) -> None:
     _show(terms, json)
 
 
-@paper_app.command("set")
+@paper_app.command("set", cls=NumberArgs)
 def set_(
     name: Annotated[
         str, typer.Argument(help="one of: " + ", ".join(paper.TERMS), show_default=False)

@@ -149,7 +149,7 @@ settlement_app = typer.Typer(
 instrument_app.add_typer(settlement_app, name="settlement")
 
 
-@settlement_app.command("set")
+@settlement_app.command("set", cls=NumberArgs)
 def settlement_set(
     exchange: Annotated[str, typer.Argument(help="exchange_calendars name (XLON, XTKS...)")],
     days: Annotated[str, typer.Argument(help="sessions after the trade date: 2 for T+2")],

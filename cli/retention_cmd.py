@@ -12,7 +12,17 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.common import ActorOpt, DbOpt, JsonOpt, clock, emit_json, make_ctx, open_store, say
+from cli.common import (
+    ActorOpt,
+    DbOpt,
+    JsonOpt,
+    NumberArgs,
+    clock,
+    emit_json,
+    make_ctx,
+    open_store,
+    say,
+)
 from oms import retention as rt
 from oms import retention_book
 from oms.errors import VerificationFailed
@@ -105,7 +115,7 @@ def show(db: DbOpt = None, json: JsonOpt = False) -> None:
     say(f"{len(plan.holds)} active legal hold(s), {len(archives)} archive(s)")
 
 
-@retention_app.command("set")
+@retention_app.command("set", cls=NumberArgs)
 def set_(
     key: Annotated[str, typer.Argument(help="a class (orders, executions, ledger, audit, "
                                             "confirmations, surveillance, recon, schedules) "

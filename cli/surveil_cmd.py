@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.common import ActorOpt, DbOpt, JsonOpt, emit_json, make_ctx, open_store, say
+from cli.common import ActorOpt, DbOpt, JsonOpt, NumberArgs, emit_json, make_ctx, open_store, say
 from oms import surveil, surveil_book
 from oms.errors import BadInput
 from oms.values import parse_date
@@ -105,7 +105,7 @@ def settings_show(db: DbOpt = None, json: JsonOpt = False) -> None:
         say(f"{p.name:<26} {current[p.name]:<12} {p.help} (default {p.default})")
 
 
-@settings_app.command("set")
+@settings_app.command("set", cls=NumberArgs)
 def settings_set(
     name: Annotated[str, typer.Argument(help="e.g. wash.window-s, links, rules")],
     value: Annotated[str, typer.Argument(help='e.g. 120, "A1,A2;B1,B2", all')],

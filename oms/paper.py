@@ -18,7 +18,7 @@ import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
 from typing import Final
 
 from sqlalchemy import Connection, select
@@ -138,15 +138,18 @@ def order_commission(
     terms: PaperTerms, quantity: Decimal, notional: Decimal, *, currency: str
 ) -> Decimal:
     """The whole order's commission once `quantity` of it has filled for `notional`, in the
-    instrument's `currency`, rounded half up to its minor unit (cents; whole yen)."""
+    instrument's `currency`, rounded half up to its minor unit (cents; whole yen), and never
+    above the cap (commission-max-pct of the notional) rounded down to that unit: a cap of
+    1.503 yen charges 1 yen, not 2."""
     if quantity <= 0:
         return ZERO
+    unit = _unit(currency)
     with localcontext(_CONTEXT):
         charge = terms.commission_per_unit * quantity + notional * terms.commission_bps / _BPS
-        charge = max(charge, terms.commission_min)
+        charge = max(charge, terms.commission_min).quantize(unit, rounding=ROUND_HALF_UP)
         if terms.commission_max_pct > 0:
-            charge = min(charge, notional * terms.commission_max_pct / _PCT)
-        charge = charge.quantize(_unit(currency), rounding=ROUND_HALF_UP)
+            cap = notional * terms.commission_max_pct / _PCT
+            charge = min(charge, cap.quantize(unit, rounding=ROUND_DOWN))
     return charge if charge else ZERO  # no "0.00" creeping into the basis of free trades
 
 

@@ -201,7 +201,11 @@ def test_a_negative_number_is_a_bad_value_not_an_unknown_option(book: Tieout) ->
     for args in (("risk", "set", "max-notional", "-5"),
                  ("risk", "set", "tier.standard.max-position", "-1"),
                  ("cash", "deposit", "A1", "-5"),
-                 ("cash", "withdraw", "A1", "-5", "--to", "BANK")):
+                 ("cash", "withdraw", "A1", "-5", "--to", "BANK"),
+                 ("paper", "set", "commission-bps", "-1"),
+                 ("instrument", "settlement", "set", "XNYS", "-1"),
+                 ("surveil", "settings", "set", "wash.window-s", "-1"),
+                 ("retention", "set", "orders", "-1")):
         r = book(*args)
         assert r.code == 3, (args, r.err)
         assert "-5" in r.err or "-1" in r.err, r.err

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oms.paper import PaperTerms, fill_commission, order_commission, slipped_price
-from oms.values import Side
+from oms.values import Side, minor_units
 
 D = Decimal
 
@@ -100,3 +100,51 @@ def test_fills_add_up_to_the_orders_commission(
         paid += fee
         qty, notional = qty + q, notional + q * p
     assert paid == order_commission(terms, qty, notional, currency="USD")
+
+
+def test_clf_and_uyw_have_four_decimals() -> None:
+    """ISO 4217: the Unidad de Fomento and the Unidad Previsional count in ten-thousandths."""
+    assert (minor_units("CLF"), minor_units("UYW"), minor_units("CLP")) == (4, 4, 0)
+    minimum = PaperTerms(commission_min=D("0.00005"))
+    assert order_commission(minimum, D(1), D(1), currency="CLF") == D("0.0001")
+
+
+def test_the_cap_is_never_exceeded_by_rounding() -> None:
+    """commission-max-pct caps the charge: a cap of 1.503 yen charges 1 yen (rounding the cap
+    half up charged 2, above it), a cap of 0.03711 dollars charges 0.03; a charge just under a
+    cap that rounds above it is held to the cap too."""
+    terms = PaperTerms(commission_min=D(500), commission_max_pct=D("0.001"))
+    assert order_commission(terms, D(100), D(150_300), currency="JPY") == D(1)
+    assert order_commission(terms, D(1), D("3711"), currency="USD") == D("0.03")
+    near = PaperTerms(commission_bps=D("1.51"), commission_max_pct=D("0.0152"))
+    assert order_commission(near, D(1), D(100), currency="USD") == D("0.01")  # 0.0151 / 0.0152
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    per_unit=st.decimals(min_value=0, max_value=D("0.05"), places=4),
+    bps=st.decimals(min_value=0, max_value=D(20), places=3),
+    minimum=st.decimals(min_value=0, max_value=D(5), places=2),
+    cap=st.decimals(min_value=D("0.0001"), max_value=D(2), places=4),
+    currency=st.sampled_from(["USD", "JPY", "KWD", "CLF"]),
+    fills=st.lists(st.tuples(lots, money), min_size=1, max_size=8),
+)
+def test_the_charge_stays_within_the_cap(
+    per_unit: Decimal,
+    bps: Decimal,
+    minimum: Decimal,
+    cap: Decimal,
+    currency: str,
+    fills: list[tuple[Decimal, Decimal]],
+) -> None:
+    terms = PaperTerms(
+        commission_per_unit=per_unit,
+        commission_bps=bps,
+        commission_min=minimum,
+        commission_max_pct=cap,
+    )
+    qty, notional = D(0), D(0)
+    for q, p in fills:
+        qty, notional = qty + q, notional + q * p
+        charge = order_commission(terms, qty, notional, currency=currency)
+        assert 0 <= charge <= notional * cap / 100
