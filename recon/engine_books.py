@@ -37,9 +37,28 @@ BALANCE_TYPES: Final = ("opening_balance", "closing_balance")
 def _load(frame: pl.DataFrame | pl.LazyFrame, kind: str, *, venue: bool) -> pl.DataFrame:
     schema = POSITIONS if kind == "positions" else CASH
     loaded = with_ids(conform_lazy(frame, schema).collect(), kind, venue=venue)
-    if kind == "cash":  # refs need not be unique in cash files
-        loaded = with_key_refs(loaded)
+    if kind == "cash":  # refs need not be unique in cash files (numbered per account, currency)
+        loaded = with_key_refs(loaded, CASH_IDENTITY)
     return loaded
+
+
+# A cash break is of one account and currency: its key says them before its refs, since a ref
+# is not unique across them (an import's settlement entries of every account and currency share
+# the import's ref; a bank's own refs are its own per account).
+CASH_IDENTITY: Final = ("account", "currency")
+
+
+def _cash_key(internal_refs: pl.Expr, venue_refs: pl.Expr, suffix: str = "") -> pl.Expr:
+    """C:<account>|<currency>|<internal refs>|<venue refs>."""
+    return pl.concat_str(
+        [
+            pl.lit("C:"),
+            pl.col(f"account{suffix}").fill_null(""),
+            pl.lit("|"),
+            pl.col(f"currency{suffix}").fill_null(""),
+            refs_key("|", internal_refs, venue_refs),
+        ]
+    )
 
 
 def _suffixed(frame: pl.DataFrame, suffix: str) -> pl.DataFrame:
@@ -288,7 +307,7 @@ def _cash_pair_breaks(wide: pl.DataFrame, tol: Tolerance) -> pl.DataFrame:
     amount = (absdiff(pl.col("amount_i"), pl.col("amount_v")) > tol.lit("amount")).fill_null(True)
     date = pl.col("date_i").ne_missing(pl.col("date_v"))
     return wide.filter(amount).select(
-        refs_key("C:", one(pl.col("_kref_i")), one(pl.col("_kref_v"))).alias("break_key"),
+        _cash_key(one(pl.col("_kref_i")), one(pl.col("_kref_v")), "_i").alias("break_key"),
         pl.lit("amount_mismatch").alias("type"),
         pl.col("account_i").alias("account"),
         pl.lit(None, pl.String()).alias("symbol"),
@@ -333,9 +352,9 @@ def _cash_missing(rest: pl.DataFrame, other: pl.DataFrame, internal_side: bool) 
     ref = one(pl.col("ref"))
     return rest.join(near.select("_id", text.alias("suggestion")), on="_id", how="left").select(
         (
-            refs_key("C:", one(pl.col("_kref")), no_strings())
+            _cash_key(one(pl.col("_kref")), no_strings())
             if internal_side
-            else refs_key("C:", no_strings(), one(pl.col("_kref")))
+            else _cash_key(no_strings(), one(pl.col("_kref")))
         ).alias("break_key"),
         pl.lit("missing_at_venue" if internal_side else "missing_internal").alias("type"),
         "account",

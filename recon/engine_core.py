@@ -205,10 +205,11 @@ def with_ids(frame: pl.DataFrame, kind: str, *, venue: bool) -> pl.DataFrame:
     )
 
 
-def with_key_refs(frame: pl.DataFrame) -> pl.DataFrame:
+def with_key_refs(frame: pl.DataFrame, within: Sequence[str] = ()) -> pl.DataFrame:
     """Add `_kref`, the ref as break keys use it: the n-th record (in `_id` order) carrying
-    the same ref on one side is "REF#n" (n >= 2), so that keys stay unique."""
-    nth = rank_within(["ref"]) + 1
+    the same ref (and the same `within` columns) on one side is "REF#n" (n >= 2), so that keys
+    stay unique."""
+    nth = rank_within([*within, "ref"]) + 1
     return frame.with_columns(
         pl.when(nth > 1)
         .then(pl.concat_str([pl.col("ref"), pl.lit("#"), nth.cast(pl.String)]))

@@ -8,8 +8,10 @@
    match (recon.engine); then record the run, its quarantined rows, new breaks, breaks seen
    again, and breaks the run resolved, with their events and one audit event.
 
-Venue records without an exec_id are named `<business date>/row:<line>` so that a record kept
-from an earlier file never collides with a line of today's.
+Venue records without an exec_id are named `<business date>/<account>/<currency>/row:<line>`
+(cash), `<business date>/<account>/row:<line>` (trades), `<business date>/row:<line>`
+(positions), so that a record kept from an earlier file never collides with a line of today's
+file for another account or currency; a file delivered again for the same ones replaces it.
 """
 
 from __future__ import annotations
@@ -181,12 +183,28 @@ def _is_row_ref(ref: str) -> bool:
 NOT_REEXAMINED: Final = frozenset({"duplicate_venue"})
 
 
-def _name_rows(valid: pl.DataFrame, day: date) -> pl.DataFrame:
-    """Venue records without an exec_id get a ref that names the business date's file."""
-    prefix = day.isoformat() + "/"
+# what names a file's records without an exec_id besides the business date: the files of one
+# date for other accounts (or currencies) are other files, not a re-delivery of this one
+ROW_SCOPE: Final[dict[str, tuple[str, ...]]] = {
+    "trades": ("account",),
+    "positions": (),  # one file holds every account's positions (the book's side is all of them)
+    "cash": ("account", "currency"),
+}
+
+
+def _name_rows(valid: pl.DataFrame, day: date, kind: str) -> pl.DataFrame:
+    """Venue records without an exec_id get a ref that names the business date's file and
+    the record's account (and currency): `<date>/<account>/<currency>/row:<n>` for cash,
+    `<date>/<account>/row:<n>` for trades, `<date>/row:<n>` for positions."""
     ref = pl.col("ref")
+    parts: list[pl.Expr] = [pl.lit(day.isoformat() + "/")]
+    for column in ROW_SCOPE[kind]:
+        parts += [pl.col(column).fill_null(""), pl.lit("/")]
     return valid.with_columns(
-        pl.when(ref.str.starts_with("row:")).then(pl.lit(prefix) + ref).otherwise(ref).alias("ref")
+        pl.when(ref.str.starts_with("row:"))
+        .then(pl.concat_str([*parts, ref]))
+        .otherwise(ref)
+        .alias("ref")
     )
 
 
@@ -297,7 +315,7 @@ def run(
     # the file's raw and text frames (GBs at 10M rows) are not needed past validation
     sha256, file_rows = loaded.sha256, loaded.rows
     del loaded
-    valid = _name_rows(checked.valid, day)
+    valid = _name_rows(checked.valid, day, profile.kind)
     with store.write() as conn:
         earlier = _already(conn, profile, day, sha256)
         if earlier is not None and not force:

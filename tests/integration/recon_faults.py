@@ -17,8 +17,10 @@ rows, nothing else. `mismatches(scenario, run, breaks, quarantined)` compares a 
 records matched per stage and that every record is matched or in a break.
 
 Venue records without an exec id (trades), every position line, and cash lines without a ref
-are named by the run `<business date>/row:<n>`: the writers return each record's row number
-(the physical line for CSV and FIX, the record's ordinal for Parquet, Flex, MT940, camt.053).
+are named by the run `<business date>/row:<n>` (positions), `<business date>/<account>/row:<n>`
+(trades), `<business date>/<account>/<currency>/row:<n>` (cash): the writers return each
+record's row number (the physical line for CSV and FIX, the record's ordinal for Parquet, Flex,
+MT940, camt.053).
 
 How each injected fault avoids the others (the engine's waterfall, recon.engine): the records
 left after the reference stage (missing ones, splits, aggregations, records without an exec id)
@@ -377,8 +379,10 @@ def _finish(
     )
 
 
-def _row_ref(row: int) -> str:
-    return f"{DAY.isoformat()}/row:{row}"
+def _row_ref(row: int, *scope: Any) -> str:
+    """A ref-less record's name: the business date, the record's account (trades; and its
+    currency: cash; nothing else for positions), its row (recon.runs._name_rows)."""
+    return "/".join([DAY.isoformat(), *("" if x is None else str(x) for x in scope), f"row:{row}"])
 
 
 def _profile(kind: str, fmt: str, body: str, tolerance: Mapping[str, str]) -> str:
@@ -738,7 +742,7 @@ def trades_scenario(book: Book, fmt: str) -> Scenario:
     expects = [_twins_resolved(x, recs, written) for x in expects]
 
     def ref(rec: Rec, row: int) -> str:
-        return rec.values["exec_id"] or _row_ref(row)
+        return rec.values["exec_id"] or _row_ref(row, rec.values["account"])
 
     suffix = {"csv": ".csv", "parquet": ".parquet", "fix": ".fix", "ibflex": ".xml"}[fmt]
     n = _kinds(recs)
@@ -1579,7 +1583,7 @@ def cash_scenario(book: Book, fmt: str) -> Scenario:
         written = _CASH_WRITERS[fmt](recs, rng)
 
     def ref(rec: Rec, row: int) -> str:
-        return rec.values["ref"] or _row_ref(row)
+        return rec.values["ref"] or _row_ref(row, rec.values["account"], rec.values["currency"])
 
     internal = len(moves)
     suffix = {

@@ -1,0 +1,202 @@
+"""A cash break is of one account and currency, through the real command on both backends.
+
+An import's settlement entries of every account and currency share the import's ref, and the
+bank files of two accounts (or currencies) for one date both have a row 2: a run for one must
+not rewrite the other's open breaks. A file delivered again for the same account, currency and
+date still replaces its earlier records. Open breaks written before revision 0022 (keyed by
+refs alone, rows named `<date>/row:<n>`) keep their break_id, owner and comments. Ref-less trade
+rows of per-account files do not collide either."""
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+
+from oms.store import Store, alembic_config
+from tests.conftest import Tieout, write
+
+DAY = "2026-11-25"
+BANK = 'name = "bank"\nvenue = "BANK"\nkind = "cash"\nformat = "csv"\n'
+TRADES = (
+    "exec_id,account,symbol,side,quantity,price,currency,trade_date,settle_date,exec_time,"
+    "venue,commission,fees,client_order_id\n"
+)
+
+
+def book(t: Tieout, tmp_path: Path, *trades: tuple[str, str, str, str]) -> Tieout:
+    """The accounts, instruments and one `exec import` of sales settling on DAY."""
+    for symbol, ccy in (("UUU", "USD"), ("EEE", "EUR")):
+        t.ok("instrument", "add", symbol, "--exchange", "24/7", "--currency", ccy)
+    for account in ("A", "B"):
+        t.ok("account", "open", account, "--currency", "USD", "--type", "margin")
+    lines = "".join(
+        f"{x},{acct},{sym},sell,{qty},10,,2026-11-24,{DAY},2026-11-24T14:00:00Z,BRK,0,0,\n"
+        for x, acct, sym, qty in trades
+    )
+    if trades:
+        imported = write(tmp_path / "trades.csv", TRADES + lines)
+        t.at("2026-11-24T15:00:00Z").ok("exec", "import", imported)
+    write(tmp_path / "bank.toml", BANK)
+    return t.at("2026-11-25T23:00:00Z")
+
+
+def run(t: Tieout, tmp_path: Path, name: str, *lines: str) -> dict[str, Any]:
+    text = "account,currency,date,amount,ref,line_type\n" + "".join(
+        f"{line},,movement\n" for line in lines
+    )
+    f = write(tmp_path / name, text)
+    args = ("recon", "run", "--profile", str(tmp_path / "bank.toml"), "--file", f)
+    result: dict[str, Any] = t.ok(*args, "--date", DAY, "--json").json()
+    return result
+
+
+def breaks(t: Tieout) -> dict[int, tuple[Any, ...]]:
+    docs = t.ok("breaks", "list", "--status", "all", "--json").json()
+    return {
+        b["break_id"]: (
+            b["status"],
+            b["resolution"],
+            b["account"],
+            b["currency"],
+            b["type"],
+            b["amount"],
+            b["internal_refs"],
+            b["venue_refs"],
+        )
+        for b in docs
+    }
+
+
+OPEN, MATCHED = ("open", None), ("resolved", "matched")
+A_ROW = f"{DAY}/A/USD/row:2"
+B_ROW = f"{DAY}/B/USD/row:2"
+
+
+def test_another_accounts_file_leaves_the_breaks_of_the_first(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    t = book(tieout, tmp_path, ("R1", "A", "UUU", "10"), ("R2", "B", "UUU", "20"))
+    run(t, tmp_path, "a.csv", f"A,USD,{DAY},99")
+    a_breaks = {
+        1: (*OPEN, "A", "USD", "missing_at_venue", "100", ["import:1"], []),
+        2: (*OPEN, "A", "USD", "missing_internal", "99", [], [A_ROW]),
+    }
+    assert breaks(t) == a_breaks
+    run(t, tmp_path, "b.csv", f"B,USD,{DAY},199")
+    b_breaks = {
+        3: (*OPEN, "B", "USD", "missing_at_venue", "200", ["import:1"], []),
+        4: (*OPEN, "B", "USD", "missing_internal", "199", [], [B_ROW]),
+    }
+    assert breaks(t) == a_breaks | b_breaks
+    # A's file again, corrected: it replaces A's row 2 and settles A's breaks, not B's
+    doc = run(t, tmp_path, "a2.csv", f"A,USD,{DAY},100")
+    assert doc["closed_breaks"] == 2
+    now = breaks(t)
+    assert {k: v[:2] for k, v in now.items()} == {1: MATCHED, 2: MATCHED, 3: OPEN, 4: OPEN}
+    assert {k: now[k] for k in (3, 4)} == b_breaks
+    run(t, tmp_path, "b2.csv", f"B,USD,{DAY},200")
+    assert {k: v[:2] for k, v in breaks(t).items()} == dict.fromkeys((1, 2, 3, 4), MATCHED)
+
+
+def test_a_file_delivered_again_for_one_account_replaces_its_rows(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    t = book(tieout, tmp_path, ("R1", "A", "UUU", "10"), ("R2", "B", "UUU", "20"))
+    run(t, tmp_path, "a.csv", f"A,USD,{DAY},99")
+    run(t, tmp_path, "b.csv", f"B,USD,{DAY},199")
+    doc = run(t, tmp_path, "a2.csv", f"A,USD,{DAY},98")  # A's file again, another amount
+    assert (doc["new_breaks"], doc["closed_breaks"], doc["open_breaks"]) == (0, 0, 4)
+    now = breaks(t)
+    assert now[2] == (*OPEN, "A", "USD", "missing_internal", "98", [], [A_ROW])
+    assert now[4] == (*OPEN, "B", "USD", "missing_internal", "199", [], [B_ROW])
+    assert len(now) == 4
+
+
+def test_another_currencys_file_leaves_the_breaks_of_the_first(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    t = book(tieout, tmp_path, ("R1", "A", "UUU", "10"), ("R2", "A", "EEE", "20"))
+    run(t, tmp_path, "usd.csv", f"A,USD,{DAY},99")
+    first = breaks(t)
+    usd = {k: v for k, v in first.items() if v[3] == "USD"}
+    assert sorted(v[4:6] for v in usd.values()) == [
+        ("missing_at_venue", "100"),
+        ("missing_internal", "99"),
+    ]
+    run(t, tmp_path, "eur.csv", f"A,EUR,{DAY},199")
+    now = breaks(t)
+    assert {k: now[k] for k in first} == first  # the USD line's break is not the EUR one's
+    eur_row = [k for k, v in now.items() if v[7] == [f"{DAY}/A/EUR/row:2"]]
+    assert [now[k][4:6] for k in eur_row] == [("missing_internal", "199")]
+    run(t, tmp_path, "usd2.csv", f"A,USD,{DAY},100")
+    after = breaks(t)
+    assert {k: after[k][:2] for k in usd} == dict.fromkeys(usd, MATCHED)
+    assert after[eur_row[0]][:2] == OPEN
+
+
+def test_open_breaks_written_before_the_upgrade_keep_their_identity(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    t = book(tieout, tmp_path, ("R1", "A", "UUU", "10"), ("R2", "B", "UUU", "20"))
+    run(t, tmp_path, "a.csv", f"A,USD,{DAY},99")
+    t.ok("breaks", "assign", "1", "--to", "alice")
+    t.ok("breaks", "comment", "2", "--text", "asked the bank")
+    store = Store.open(t.db_url, check_schema=False)
+    with store.engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0021")
+    with store.engine.begin() as conn:  # the breaks as tieout wrote them before 0022
+        old_record = (
+            '[{"account":"A","amount":"99","currency":"USD","date":"2026-11-25",'
+            '"line_type":"movement","ref":"2026-11-25/row:2"}]'
+        )
+        for break_id, key, refs, records in (
+            (1, "C:import:1|", "[]", "[]"),
+            (2, "C:|2026-11-25/row:2", '["2026-11-25/row:2"]', old_record),
+        ):
+            conn.execute(
+                sa.text(
+                    "UPDATE recon_breaks SET break_key = :k, venue_refs = :r, "
+                    "venue_records = :v WHERE break_id = :id"
+                ),
+                {"k": key, "r": refs, "v": records, "id": break_id},
+            )
+    store.engine.dispose()
+    t.ok("init")  # the upgrade
+    run(t, tmp_path, "b.csv", f"B,USD,{DAY},199")
+    now = breaks(t)
+    assert {k: now[k] for k in (1, 2)} == {
+        1: (*OPEN, "A", "USD", "missing_at_venue", "100", ["import:1"], []),
+        2: (*OPEN, "A", "USD", "missing_internal", "99", [], [A_ROW]),
+    }
+    assert {k: v[2] for k, v in now.items()} == {1: "A", 2: "A", 3: "B", 4: "B"}
+    run(t, tmp_path, "a2.csv", f"A,USD,{DAY},100")
+    assert {k: v[:2] for k, v in breaks(t).items()} == {1: MATCHED, 2: MATCHED, 3: OPEN, 4: OPEN}
+    shown = t.ok("breaks", "show", "1", "--json").json()
+    assert shown["owner"] == "alice"
+    history = t.ok("breaks", "show", "2", "--json").json()
+    assert "asked the bank" in str(history)
+
+
+PROFILE = 'name = "brk"\nvenue = "BRK"\nkind = "trades"\nformat = "csv"\n'
+VENUE = "exec_id,account,symbol,side,quantity,price,trade_date\n"
+
+
+def test_ref_less_trade_rows_of_two_accounts_files_do_not_collide(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    t = book(tieout, tmp_path)
+    write(tmp_path / "brk.toml", PROFILE)
+
+    def trades(name: str, line: str) -> None:
+        f = write(tmp_path / name, VENUE + line + "\n")
+        args = ("recon", "run", "--profile", str(tmp_path / "brk.toml"), "--file", f)
+        t.ok(*args, "--date", "2026-11-24", "--json")
+
+    trades("a.csv", ",A,UUU,buy,5,10,2026-11-24")
+    trades("b.csv", ",B,UUU,buy,7,10,2026-11-24")
+    now = breaks(t)
+    assert sorted((v[2], v[4], v[5], tuple(v[7])) for v in now.values() if v[0] == "open") == [
+        ("A", "missing_internal", "50", ("2026-11-24/A/row:2",)),
+        ("B", "missing_internal", "70", ("2026-11-24/B/row:2",)),
+    ]
