@@ -37,25 +37,27 @@ BALANCE_TYPES: Final = ("opening_balance", "closing_balance")
 def _load(frame: pl.DataFrame | pl.LazyFrame, kind: str, *, venue: bool) -> pl.DataFrame:
     schema = POSITIONS if kind == "positions" else CASH
     loaded = with_ids(conform_lazy(frame, schema).collect(), kind, venue=venue)
-    if kind == "cash":  # refs need not be unique in cash files (numbered per account, currency)
+    if kind == "cash":  # refs need not be unique in cash files (numbered per CASH_IDENTITY)
         loaded = with_key_refs(loaded, CASH_IDENTITY)
     return loaded
 
 
-# A cash break is of one account and currency: its key says them before its refs, since a ref
-# is not unique across them (an import's settlement entries of every account and currency share
-# the import's ref; a bank's own refs are its own per account).
-CASH_IDENTITY: Final = ("account", "currency")
+# A cash break is of one account, currency and value date: its key says them before its refs,
+# since a ref is not unique across them (an import's settlement entries of every account,
+# currency and value date share the import's ref; a bank's own refs are its own per account).
+CASH_IDENTITY: Final = ("account", "currency", "date")
 
 
 def _cash_key(internal_refs: pl.Expr, venue_refs: pl.Expr, suffix: str = "") -> pl.Expr:
-    """C:<account>|<currency>|<internal refs>|<venue refs>."""
+    """C:<account>|<currency>|<value date>|<internal refs>|<venue refs>."""
     return pl.concat_str(
         [
             pl.lit("C:"),
             pl.col(f"account{suffix}").fill_null(""),
             pl.lit("|"),
             pl.col(f"currency{suffix}").fill_null(""),
+            pl.lit("|"),
+            pl.col(f"date{suffix}").cast(pl.String).fill_null(""),
             refs_key("|", internal_refs, venue_refs),
         ]
     )

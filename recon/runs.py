@@ -294,7 +294,32 @@ def _match(
     )
     accounts = sorted(set(venue["account"].drop_nulls().to_list()))
     movements, balances = book_side.internal_cash(conn, accounts, day)
+    earlier = _earlier_movements(conn, open_rows, day)
+    if earlier.height:
+        movements = pl.concat([movements, earlier], how="vertical")
     return movements, venue, engine.match_cash(movements, venue, tolerance, balances)
+
+
+def _earlier_movements(conn: Connection, open_rows: Sequence[Any], day: date) -> pl.DataFrame:
+    """The book's movements of other value dates that open cash breaks name (their internal
+    refs, on the value date the break was first seen: a cash run reads one value date's
+    movements), so that a run re-examines them as it re-examines the venue records it carries:
+    a break of yesterday's settlement is neither closed unseen by today's run nor taken over
+    by today's movement of the same ref; a late venue line with its ref still matches it."""
+    wanted: dict[date, set[tuple[str, str]]] = {}
+    for r in open_rows:
+        if r.first_seen == day or not r.account:
+            continue
+        for ref in json.loads(r.internal_refs):
+            wanted.setdefault(r.first_seen, set()).add((r.account, ref))
+    frames = []
+    for value_date, pairs in sorted(wanted.items()):
+        moves, _ = book_side.internal_cash(conn, sorted({a for a, _ in pairs}), value_date)
+        named = pl.DataFrame(
+            sorted(pairs), schema={"account": pl.String(), "ref": pl.String()}, orient="row"
+        )
+        frames.append(moves.join(named, on=["account", "ref"], how="semi"))
+    return pl.concat(frames, how="vertical") if frames else empty("cash")
 
 
 def run(

@@ -9,8 +9,10 @@ repeated on one side numbered REF#n across the whole run), and a venue record wi
 id was named `<business date>/row:<line>`. Neither is unique across accounts or currencies (an
 import's settlement entries of every account and currency share the import's ref; the files of
 two accounts for one date both have a row 2), so a run for one account rewrote another's open
-break. The code of this revision keys a cash break `C:<account>|<currency>|<refs>|<refs>`,
-numbers a repeated ref within its account and currency, and names a ref-less venue record
+break. The code of this revision keys a cash break `C:<account>|<currency>|<value date>|<refs>|
+<refs>`, numbers a repeated ref within its account, currency and value date (the date of the
+book's movement: the business date the break was first seen; else its venue record's), and
+names a ref-less venue record
 `<date>/<account>/<currency>/row:<line>` (cash) or `<date>/<account>/row:<line>` (trades).
 
 The upgrade rewrites the open breaks of cash and trade profiles to that form (break_key,
@@ -39,8 +41,8 @@ depends_on = None
 
 # written out, so that this revision stays what it was
 OPEN_BREAKS = (
-    "SELECT break_id, profile, kind, break_key, account, currency, internal_refs, venue_refs, "
-    "venue_records FROM recon_breaks "
+    "SELECT break_id, profile, kind, break_key, account, currency, first_seen, internal_refs, "
+    "venue_refs, venue_records FROM recon_breaks "
     "WHERE status = 'open' AND kind IN ('cash', 'trades') ORDER BY break_id"
 )
 UPDATE = (
@@ -98,6 +100,15 @@ def _rename_kref(kref: str, renamed: dict[str, str], r: Any) -> str:
     return (renamed.get(ref) or _new_row(ref, r.kind, r.account, r.currency)) + kref[len(ref) :]
 
 
+def _value_date(r: Any, records: list[dict[str, Any]]) -> str:
+    """A cash break's value date: its book movement's (a cash run reads the movements of its
+    business date: the one the break was first seen on), else its venue record's."""
+    first = r.first_seen if isinstance(r.first_seen, str) else r.first_seen.isoformat()
+    if json.loads(r.internal_refs) or not records:
+        return str(first)[:10]
+    return str(records[0].get("date") or first)[:10]
+
+
 def upgrade() -> None:
     conn = op.get_bind()
     rows = conn.execute(sa.text(OPEN_BREAKS)).all()
@@ -135,19 +146,22 @@ def upgrade() -> None:
             change["break_key"] = f"T:{','.join(krefs_i)}|{','.join(sorted(krefs_v))}"
             continue
         change["sides"] = [krefs_i, krefs_v]
+        change["date"] = _value_date(r, records)
         for side, krefs in enumerate(change["sides"]):
             for i, kref in enumerate(krefs):
                 ref, n = _base(kref)
-                numbered[(r.profile, r.account, r.currency, side, ref)].append((n, r.break_id, i))
-    for (_, _, _, side, ref), uses in numbered.items():
+                at = (r.profile, r.account, r.currency, change["date"], side, ref)
+                numbered[at].append((n, r.break_id, i))
+    for (*_, side, ref), uses in numbered.items():
         for rank, (_, break_id, i) in enumerate(sorted(uses), start=1):
             changes[break_id]["sides"][side][i] = ref if rank == 1 else f"{ref}#{rank}"
     for r in rows:
         change = changes[r.break_id]
         sides = change.pop("sides", None)
+        day = change.pop("date", "")
         if sides is not None:
             refs = "|".join(",".join(sorted(krefs)) for krefs in sides)
-            change["break_key"] = f"C:{r.account or ''}|{r.currency or ''}|{refs}"
+            change["break_key"] = f"C:{r.account or ''}|{r.currency or ''}|{day}|{refs}"
         conn.execute(sa.text(UPDATE), change)
 
 
@@ -160,9 +174,8 @@ def downgrade() -> None:
                 rec["ref"] = _old_row(rec["ref"])
         key = r.break_key
         if r.kind == "cash" and not key.startswith("C:balance:"):
-            head = f"C:{r.account or ''}|{r.currency or ''}|"
-            if key.startswith(head):
-                key = "C:" + key[len(head) :]
+            head = re.escape(f"C:{r.account or ''}|{r.currency or ''}|") + r"[0-9-]*\|"
+            key = re.sub("^" + head, "C:", key)
         key = re.sub(r"(\d{4}-\d{2}-\d{2})/[^|,]*/row:(\d+)", r"\1/row:\2", key)
         conn.execute(
             sa.text(UPDATE),

@@ -200,3 +200,48 @@ def test_ref_less_trade_rows_of_two_accounts_files_do_not_collide(
         ("A", "missing_internal", "50", ("2026-11-24/A/row:2",)),
         ("B", "missing_internal", "70", ("2026-11-24/B/row:2",)),
     ]
+
+
+def test_a_later_days_run_leaves_an_earlier_days_breaks(tieout: Tieout, tmp_path: Path) -> None:
+    """A cash run reads one value date's movements: the next day's run closed the day before's
+    missing_at_venue break as superseded without looking at it (two imports), or took it over
+    for its own movement of the same ref (one import settling on two days). Each stays open
+    until a line settles it; a late line with the day's date then matches it."""
+    t = book(tieout, tmp_path)
+    imported = write(
+        tmp_path / "two_days.csv",
+        TRADES
+        + f"R1,A,UUU,sell,10,10,,2026-11-24,{DAY},2026-11-24T14:00:00Z,BRK,0,0,\n"
+        + "R2,A,UUU,sell,20,10,,2026-11-24,2026-11-26,2026-11-24T14:00:00Z,BRK,0,0,\n",
+    )
+    t.at("2026-11-24T15:00:00Z").ok("exec", "import", imported)
+    t = t.at("2026-11-26T23:00:00Z")
+    run(t, tmp_path, "d1.csv", f"A,USD,{DAY},99")
+    day_one = breaks(t)
+    assert sorted(v[4:6] for v in day_one.values()) == [
+        ("missing_at_venue", "100"),
+        ("missing_internal", "99"),
+    ]
+    f = write(
+        tmp_path / "d2.csv",
+        "account,currency,date,amount,ref,line_type\nA,USD,2026-11-26,199,,movement\n",
+    )
+    args = ("recon", "run", "--profile", str(tmp_path / "bank.toml"), "--file", f)
+    t.ok(*args, "--date", "2026-11-26", "--json")
+    now = breaks(t)
+    assert {k: now[k] for k in day_one} == day_one  # the first day's breaks, as they were
+    assert sorted(v[4:6] for k, v in now.items() if k not in day_one) == [
+        ("missing_at_venue", "200"),
+        ("missing_internal", "199"),
+    ]
+    # the bank's next file carries the first day's settlement late, with its date
+    late = write(
+        tmp_path / "d3.csv",
+        "account,currency,date,amount,ref,line_type\n"
+        f"A,USD,{DAY},100,,movement\nA,USD,2026-11-26,200,,movement\n",
+    )
+    args = ("recon", "run", "--profile", str(tmp_path / "bank.toml"), "--file", late)
+    t.ok(*args, "--date", "2026-11-26", "--json")
+    after = breaks(t)
+    missing_at_venue = [k for k, v in after.items() if v[4] == "missing_at_venue"]
+    assert {after[k][:2] for k in missing_at_venue} == {MATCHED}, after

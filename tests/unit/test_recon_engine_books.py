@@ -249,7 +249,7 @@ def test_same_ref_different_amount_is_an_amount_mismatch() -> None:
     brk = result.breaks.row(0, named=True)
     assert (brk["type"], brk["break_key"], brk["amount"], brk["currency"]) == (
         "amount_mismatch",
-        "C:A1|USD|M1|M1",
+        "C:A1|USD|2024-03-01|M1|M1",
         D("10"),
         "USD",
     )
@@ -285,10 +285,20 @@ def test_missing_cash_movements_with_suggestions() -> None:
         [move("250", day=DAY + timedelta(days=2)), move("-3")],
     )
     assert result.breaks.select("break_key", "type", "amount", "suggestion").rows() == [
-        ("C:A1|EUR|M2|", "missing_at_venue", D("5"), None),
-        ("C:A1|USD|M1|", "missing_at_venue", D("100"), "venue row:3: -3 on 2024-03-01"),
-        ("C:A1|USD||row:2", "missing_internal", D("250"), "internal M1: 100 on 2024-03-01"),
-        ("C:A1|USD||row:3", "missing_internal", D("3"), "internal M1: 100 on 2024-03-01"),
+        ("C:A1|EUR|2024-03-01|M2|", "missing_at_venue", D("5"), None),
+        ("C:A1|USD|2024-03-01|M1|", "missing_at_venue", D("100"), "venue row:3: -3 on 2024-03-01"),
+        (
+            "C:A1|USD|2024-03-01||row:3",
+            "missing_internal",
+            D("3"),
+            "internal M1: 100 on 2024-03-01",
+        ),
+        (
+            "C:A1|USD|2024-03-03||row:2",
+            "missing_internal",
+            D("250"),
+            "internal M1: 100 on 2024-03-01",
+        ),
     ]
 
 
@@ -327,10 +337,10 @@ def test_repeated_cash_refs_get_distinct_break_keys() -> None:
         [move("5", "R1"), move("6", "R1")], [move("7", "B1", row=10), move("8", "B1", row=9)]
     )
     assert result.breaks.select("break_key", "venue_rows").rows() == [
-        ("C:A1|USD|R1#2|", []),
-        ("C:A1|USD|R1|", []),
-        ("C:A1|USD||B1", [9]),
-        ("C:A1|USD||B1#2", [10]),
+        ("C:A1|USD|2024-03-01|R1#2|", []),
+        ("C:A1|USD|2024-03-01|R1|", []),
+        ("C:A1|USD|2024-03-01||B1", [9]),
+        ("C:A1|USD|2024-03-01||B1#2", [10]),
     ]
 
 
