@@ -138,10 +138,11 @@ def positions_cmd(
         emit_json(docs)
         return
     say_table(
-        ("symbol", "quantity", "avg_cost", "market", "unrealized", "realized"),
+        ("symbol", "ccy", "quantity", "avg_cost", "market", "unrealized", "realized"),
         [
             (
                 d["symbol"],
+                d["currency"] or "-",
                 d["quantity"],
                 d["avg_cost"] or "-",
                 d["market_price"] or "-",
@@ -150,7 +151,7 @@ def positions_cmd(
             )
             for d in docs
         ],
-        right=(1, 2, 3, 4, 5),
+        right=(2, 3, 4, 5, 6),
     )
 
 

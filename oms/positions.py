@@ -21,6 +21,7 @@ from oms.values import CostMethod, day_start, dec_str
 class PositionLine:
     position: lots.Position
     valuation: lots.Valuation
+    currency: str | None = None  # the instrument's: an account may trade in several
 
     def as_json(self) -> dict[str, Any]:
         p, v = self.position, self.valuation
@@ -31,6 +32,7 @@ class PositionLine:
         return {
             "account": p.account,
             "symbol": p.symbol,
+            "currency": self.currency,
             "quantity": dec_str(p.quantity),
             "avg_cost": opt(p.avg_cost),
             "cost_basis": dec_str(p.cost_basis),
@@ -62,9 +64,18 @@ def positions(
         if as_of
         else md_book.last_prices(conn, symbols)
     )
+    currencies = {sym: _currency(conn, sym) for sym in symbols}
     return [
-        PositionLine(built[key], lots.value(built[key], marks.get(key[1]))) for key in sorted(built)
+        PositionLine(built[key], lots.value(built[key], marks.get(key[1])), currencies[key[1]])
+        for key in sorted(built)
     ]
+
+
+def _currency(conn: Connection, symbol: str) -> str | None:
+    try:
+        return book.get_instrument(conn, symbol).currency
+    except NotFound:  # (an execution names its instrument: kept for a book restored in part)
+        return None
 
 
 def _build(

@@ -131,9 +131,12 @@ def test_the_positions_table_keeps_its_figures_apart(book: Tieout, tmp_path: Pat
     t.ok("order", "submit", "--account", "A1", "--symbol", "COIN", "--side", "buy", "--qty", "3")
     (pos,) = t.ok("positions", "--account", "A1", "--json").json()
     head, row = t.ok("positions", "--account", "A1").out.splitlines()
-    assert head.split() == ["symbol", "quantity", "avg_cost", "market", "unrealized", "realized"]
+    assert head.split() == [
+        "symbol", "ccy", "quantity", "avg_cost", "market", "unrealized", "realized"
+    ]  # fmt: skip
     assert row.split() == [
         "COIN",
+        "USD",
         pos["quantity"],
         pos["avg_cost"],
         pos["market_price"],
@@ -141,3 +144,4 @@ def test_the_positions_table_keeps_its_figures_apart(book: Tieout, tmp_path: Pat
         pos["realized_pnl"],
     ]
     assert pos["quantity"] == "6" and len(pos["avg_cost"]) > 10  # 100.5 a share, in 12 places
+    assert pos["currency"] == "USD"  # the instrument's: an account may trade in several
