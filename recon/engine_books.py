@@ -464,14 +464,22 @@ def match_cash(
     is_balance = pl.col("line_type").is_in(list(BALANCE_TYPES)).fill_null(False)
     lines, moves = vens.filter(is_balance), vens.filter(~is_balance)
 
-    # reference: the same non-row ref on both sides (and the same account and currency)
-    by_ref = ["account", "currency", "ref"]
+    # reference: the same non-row ref on both sides (and the same account and currency), those
+    # of the same value date first (a ref may be on movements of several dates: an import's
+    # settlements, a break's movement of an earlier date re-read beside today's)
     has_ref = pl.col("ref").is_not_null() & ~pl.col("ref").str.starts_with("row:")
-    left = ints.filter(has_ref).with_columns(rank_within(by_ref).alias("_rk"))
-    right = moves.filter(has_ref).with_columns(rank_within(by_ref).alias("_rk"))
-    ref_pairs = left.select(*by_ref, "_rk", pl.col("_id").alias("_li")).join(
-        right.select(*by_ref, "_rk", pl.col("_id").alias("_ri")), on=[*by_ref, "_rk"]
-    )
+    left_all, right_all = ints.filter(has_ref), moves.filter(has_ref)
+    found: list[pl.DataFrame] = []
+    for by_ref in (["account", "currency", "ref", "date"], ["account", "currency", "ref"]):
+        left = left_all.with_columns(rank_within(by_ref).alias("_rk"))
+        right = right_all.with_columns(rank_within(by_ref).alias("_rk"))
+        pairs = left.select(*by_ref, "_rk", pl.col("_id").alias("_li")).join(
+            right.select(*by_ref, "_rk", pl.col("_id").alias("_ri")), on=[*by_ref, "_rk"]
+        )
+        found.append(pairs.select("_li", "_ri"))
+        left_all = _unpaired(left_all, pairs["_li"])
+        right_all = _unpaired(right_all, pairs["_ri"])
+    ref_pairs = pl.concat(found, how="vertical")
     wide = _wide(ref_pairs, ints, moves)
     within = (absdiff(pl.col("amount_i"), pl.col("amount_v")) <= tol.lit("amount")).fill_null(False)
     matched: list[tuple[str, pl.DataFrame]] = [("reference", _pair_matched(wide.filter(within)))]

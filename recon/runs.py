@@ -286,32 +286,64 @@ def _match(
         return internal, venue, engine.match_positions(internal, venue, tolerance)
     # A statement's opening balance is the balance before the business date, whatever date it
     # carries (MT940 :60F: and camt.053 OPBD are usually dated the previous business day).
+    # (today's file's: a balance line carried from an earlier run has its business date already)
+    today = pl.col("row") < _CARRIED_ROW
     venue = venue.with_columns(
-        pl.when(pl.col("line_type") == "opening_balance")
+        pl.when((pl.col("line_type") == "opening_balance") & today)
         .then(pl.lit(day))
         .otherwise(pl.col("date"))
         .alias("date")
     )
     accounts = sorted(set(venue["account"].drop_nulls().to_list()))
     movements, balances = book_side.internal_cash(conn, accounts, day)
-    earlier = _earlier_movements(conn, open_rows, day)
-    if earlier.height:
-        movements = pl.concat([movements, earlier], how="vertical")
+    # a balance line carried from an earlier date is compared with the book's balances of its
+    # date, not today's
+    carried = venue.filter(
+        ~today & pl.col("line_type").is_in(["opening_balance", "closing_balance"])
+    )
+    earlier_dates = sorted(set(carried["date"].drop_nulls().to_list()) - {day})
+    for earlier in earlier_dates:
+        named = sorted(set(carried.filter(pl.col("date") == earlier)["account"].drop_nulls()))
+        _, then = book_side.internal_cash(conn, named, earlier)
+        balances = pl.concat([balances, then], how="vertical")
+    named = _named_movements(conn, open_rows, day, set(accounts))
+    if named.height:
+        movements = pl.concat([movements, named], how="vertical")
     return movements, venue, engine.match_cash(movements, venue, tolerance, balances)
 
 
-def _earlier_movements(conn: Connection, open_rows: Sequence[Any], day: date) -> pl.DataFrame:
-    """The book's movements of other value dates that open cash breaks name (their internal
-    refs, on the value date the break was first seen: a cash run reads one value date's
-    movements), so that a run re-examines them as it re-examines the venue records it carries:
-    a break of yesterday's settlement is neither closed unseen by today's run nor taken over
-    by today's movement of the same ref; a late venue line with its ref still matches it."""
+def _value_date(r: Any) -> date:
+    """A cash movement break's value date, as its key states it (C:<account>|<currency>|<value
+    date>|...); the business date it was first seen on for a key that does not."""
+    head = f"C:{r.account or ''}|{r.currency or ''}|"
+    key = r.break_key
+    if key.startswith(head):
+        try:
+            return date.fromisoformat(key[len(head) : len(head) + 10])
+        except ValueError:
+            pass
+    first: date = r.first_seen
+    return first
+
+
+def _named_movements(
+    conn: Connection, open_rows: Sequence[Any], day: date, read: set[str]
+) -> pl.DataFrame:
+    """The book's movements that open cash breaks name and the run does not read already
+    (their internal refs, on the break's value date: a cash run reads one value date's
+    movements of the accounts in its file), so that a run re-examines them as it
+    re-examines the venue records it carries: a break of yesterday's settlement, or of an
+    account this file is not about, is neither closed unseen nor taken over by another
+    movement of the same ref; a late venue line with its ref still matches it."""
     wanted: dict[date, set[tuple[str, str]]] = {}
     for r in open_rows:
-        if r.first_seen == day or not r.account:
+        if not r.account or r.break_key.startswith("C:balance:"):
+            continue
+        value_date = _value_date(r)
+        if value_date == day and r.account in read:
             continue
         for ref in json.loads(r.internal_refs):
-            wanted.setdefault(r.first_seen, set()).add((r.account, ref))
+            wanted.setdefault(value_date, set()).add((r.account, ref))
     frames = []
     for value_date, pairs in sorted(wanted.items()):
         moves, _ = book_side.internal_cash(conn, sorted({a for a, _ in pairs}), value_date)
@@ -502,12 +534,20 @@ def _record_breaks(
     # million rows turned into dicts cost more than the match)
     wanted = result.breaks["venue_refs"].explode().drop_nulls().unique()
     named_rows = venue.filter(pl.col("ref").is_in(wanted.implode()))
-    venue_by_ref = {rec["ref"]: rec for rec in _records_json(named_rows)}
+    named = _records_json(named_rows)
+    # by row where the break gives them (two records may carry one ref: a bank line dated late
+    # beside today's of the same ref), else by ref
+    venue_by_row = dict(zip(named_rows["row"].to_list(), named, strict=True))
+    venue_by_ref = {rec["ref"]: rec for rec in named}
     found = set()
     for b in result.breaks.iter_rows(named=True):
         key = b["break_key"]
         found.add(key)
-        records = [venue_by_ref[ref] for ref in b["venue_refs"] if ref in venue_by_ref]
+        rows = b["venue_rows"] or []
+        if len(rows) == len(b["venue_refs"]):
+            records = [venue_by_row[row] for row in rows if row in venue_by_row]
+        else:
+            records = [venue_by_ref[ref] for ref in b["venue_refs"] if ref in venue_by_ref]
         values = {
             "type": b["type"],
             "account": b["account"],
@@ -545,11 +585,21 @@ def _record_breaks(
     matched = set(result.matched["internal_ref"].drop_nulls().to_list()) | set(
         result.matched["venue_ref"].drop_nulls().to_list()
     )
+    # a ref may name records of several dates (an import's settlements of one account): a
+    # closed break is "matched" only when none of its refs is in a break of its account and
+    # currency still
+    in_breaks = {
+        (b["account"], b["currency"], ref)
+        for b in result.breaks.iter_rows(named=True)
+        for ref in (*b["internal_refs"], *b["venue_refs"])
+    }
     for r in reexamined:
         if r.break_key in found:
             continue
         refs = set(json.loads(r.internal_refs)) | set(json.loads(r.venue_refs))
-        reason = breaks.MATCHED if refs <= matched else breaks.SUPERSEDED
+        mine = {(r.account, r.currency, ref) for ref in refs}
+        settled = refs <= matched and not mine & in_breaks
+        reason = breaks.MATCHED if settled else breaks.SUPERSEDED
         outcome.closes.append((r.break_id, reason))
     kept = {r.break_key for r in open_rows if r.type in NOT_REEXAMINED}
     outcome.open_after = len(found | kept)

@@ -19,9 +19,11 @@ The upgrade rewrites the open breaks of cash and trade profiles to that form (br
 venue_refs, the refs of venue_records), so that the next run finds each under its new key and
 it keeps its break_id, owner and comments: a venue record is named by its own account and
 currency (the break's when the record is not kept), and a repeated ref of one account and
-currency is numbered again in the order of its old number. Resolved breaks keep what they said.
+currency keeps its old number (REF#n counted every record of the ref in the run, matched
+ones too, as the code still counts them within one account, currency and date: a break's
+records are of one of those). Resolved breaks keep what they said.
 A key that does not read as the refs of its break (not written by tieout) is left as it is.
-The downgrade names the records and keys as 0021 did (its numbering is not restored).
+The downgrade names the records and keys as 0021 did.
 """
 
 from __future__ import annotations
@@ -113,8 +115,6 @@ def upgrade() -> None:
     conn = op.get_bind()
     rows = conn.execute(sa.text(OPEN_BREAKS)).all()
     changes: dict[int, dict[str, Any]] = {}
-    # cash key refs to number again: (profile, account, currency, side, ref) -> [(old n, id, i)]
-    numbered: dict[tuple[Any, ...], list[tuple[int, int, int]]] = defaultdict(list)
     for r in rows:
         records = json.loads(r.venue_records)
         renamed: dict[str, str] = {}
@@ -145,23 +145,10 @@ def upgrade() -> None:
         if r.kind == "trades":
             change["break_key"] = f"T:{','.join(krefs_i)}|{','.join(sorted(krefs_v))}"
             continue
-        change["sides"] = [krefs_i, krefs_v]
-        change["date"] = _value_date(r, records)
-        for side, krefs in enumerate(change["sides"]):
-            for i, kref in enumerate(krefs):
-                ref, n = _base(kref)
-                at = (r.profile, r.account, r.currency, change["date"], side, ref)
-                numbered[at].append((n, r.break_id, i))
-    for (*_, side, ref), uses in numbered.items():
-        for rank, (_, break_id, i) in enumerate(sorted(uses), start=1):
-            changes[break_id]["sides"][side][i] = ref if rank == 1 else f"{ref}#{rank}"
-    for r in rows:
-        change = changes[r.break_id]
-        sides = change.pop("sides", None)
-        day = change.pop("date", "")
-        if sides is not None:
-            refs = "|".join(",".join(sorted(krefs)) for krefs in sides)
-            change["break_key"] = f"C:{r.account or ''}|{r.currency or ''}|{day}|{refs}"
+        day = _value_date(r, records)
+        refs = f"{','.join(sorted(krefs_i))}|{','.join(sorted(krefs_v))}"
+        change["break_key"] = f"C:{r.account or ''}|{r.currency or ''}|{day}|{refs}"
+    for change in changes.values():
         conn.execute(sa.text(UPDATE), change)
 
 

@@ -7,9 +7,11 @@ date still replaces its earlier records. Open breaks written before revision 002
 refs alone, rows named `<date>/row:<n>`) keep their break_id, owner and comments. Ref-less trade
 rows of per-account files do not collide either."""
 
+import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 
@@ -245,3 +247,120 @@ def test_a_later_days_run_leaves_an_earlier_days_breaks(tieout: Tieout, tmp_path
     after = breaks(t)
     missing_at_venue = [k for k, v in after.items() if v[4] == "missing_at_venue"]
     assert {after[k][:2] for k in missing_at_venue} == {MATCHED}, after
+
+
+D2, D3 = "2026-11-26", "2026-11-27"
+LINES = "account,currency,date,amount,ref,line_type\n"
+
+
+def recon(t: Tieout, tmp_path: Path, name: str, body: str, day: str) -> dict[str, Any]:
+    f = write(tmp_path / name, LINES + body)
+    args = ("recon", "run", "--profile", str(tmp_path / "bank.toml"), "--file", f)
+    result: dict[str, Any] = t.ok(*args, "--date", day, "--force", "--json").json()
+    return result
+
+
+def two_days(tieout: Tieout, tmp_path: Path) -> Tieout:
+    """One import settling A's sales on DAY (100) and D2 (200): both movements' ref import:1."""
+    t = book(tieout, tmp_path)
+    imported = write(
+        tmp_path / "two_days.csv",
+        TRADES
+        + f"R1,A,UUU,sell,10,10,,2026-11-24,{DAY},2026-11-24T14:00:00Z,BRK,0,0,\n"
+        + f"R2,A,UUU,sell,20,10,,2026-11-24,{D2},2026-11-24T14:00:00Z,BRK,0,0,\n",
+    )
+    t.at("2026-11-24T15:00:00Z").ok("exec", "import", imported)
+    return t.at("2026-11-27T23:00:00Z")
+
+
+@pytest.mark.parametrize("late_first", [True, False])
+def test_a_late_line_of_an_earlier_date_is_paired_with_that_dates_movement(
+    tieout: Tieout, tmp_path: Path, late_first: bool
+) -> None:
+    """D2's file carries DAY's settlement late (90 for the book's 100) and D2's (200), both with
+    the import's ref: the late line pairs with DAY's movement (a mismatch of 10, keeping the 90
+    line as its record), D2's matches, and D3's run keeps the mismatch as it is (it re-reads
+    DAY's movement, not D2's)."""
+    t = two_days(tieout, tmp_path)
+    recon(t, tmp_path, "d1.csv", f"A,USD,{DAY},0,,opening_balance\n", DAY)
+    lines = [f"A,USD,{DAY},90,import:1,movement\n", f"A,USD,{D2},200,import:1,movement\n"]
+    recon(t, tmp_path, "d2.csv", "".join(lines if late_first else lines[::-1]), D2)
+    recon(t, tmp_path, "d3.csv", f"A,USD,{D3},300,,closing_balance\n", D3)
+    now = breaks(t)
+    assert sorted(v[:6] for v in now.values()) == [
+        ("open", None, "A", "USD", "amount_mismatch", "10"),
+        ("resolved", "superseded", "A", "USD", "missing_at_venue", "100"),
+    ], now
+    (mismatch,) = (k for k, v in now.items() if v[4] == "amount_mismatch")
+    store = Store.open(t.db_url, check_schema=False)
+    with store.engine.connect() as conn:
+        kept = conn.execute(
+            sa.text("SELECT venue_records FROM recon_breaks WHERE break_id = :id"),
+            {"id": mismatch},
+        ).scalar_one()
+    store.engine.dispose()
+    assert [(r["date"], r["amount"]) for r in json.loads(kept)] == [(DAY, "90")]
+
+
+def test_another_accounts_file_leaves_its_missing_at_venue_break(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """A's file does not read B's movements: B's break is not closed by it (it was closed as
+    matched, A's movement of the same import ref having matched)."""
+    t = book(tieout, tmp_path, ("R1", "A", "UUU", "10"), ("R2", "B", "UUU", "20"))
+    recon(t, tmp_path, "b.csv", f"B,USD,{DAY},0,,opening_balance\n", DAY)
+    before = breaks(t)
+    assert [v[:6] for v in before.values()] == [
+        ("open", None, "B", "USD", "missing_at_venue", "200")
+    ]
+    recon(t, tmp_path, "a.csv", f"A,USD,{DAY},100,,movement\n", DAY)
+    assert breaks(t) == before
+
+
+def test_balance_breaks_of_a_day_survive_the_next_days_run(tieout: Tieout, tmp_path: Path) -> None:
+    """A carried balance line is compared with the book's balance of its own date: DAY's
+    closing break stayed a balance mismatch (it became missing_internal 90) and DAY's opening
+    one was not compared with D2's opening balance (superseded by a wrong break of 95)."""
+    t = two_days(tieout, tmp_path)
+    day_one = (
+        f"A,USD,2026-11-24,5,,opening_balance\nA,USD,{DAY},100,,movement\n"
+        f"A,USD,{DAY},90,,closing_balance\n"
+    )
+    recon(t, tmp_path, "d1.csv", day_one, DAY)
+    first = breaks(t)
+    assert sorted(v[4:6] for v in first.values()) == [
+        ("balance_mismatch", "10"),
+        ("balance_mismatch", "5"),
+    ]
+    day_two = (
+        f"A,USD,{DAY},100,,opening_balance\nA,USD,{D2},200,,movement\n"
+        f"A,USD,{D2},300,,closing_balance\n"
+    )
+    doc = recon(t, tmp_path, "d2.csv", day_two, D2)
+    assert (doc["new_breaks"], doc["closed_breaks"]) == (0, 0)
+    assert breaks(t) == first
+
+
+def test_numbered_refs_keep_their_breaks_across_the_upgrade(tieout: Tieout, tmp_path: Path) -> None:
+    """Three lines with one ref X, the first matched: breaks X#2 and X#3 (numbered among every
+    record of the ref) keep their numbers through 0022, so each keeps its own line."""
+    t = book(tieout, tmp_path, ("R1", "A", "UUU", "10"))
+    body = f"A,USD,{DAY},100,X,movement\nA,USD,{DAY},5,X,movement\nA,USD,{DAY},7,X,movement\n"
+    recon(t, tmp_path, "a.csv", body, DAY)
+    ids = {v[5]: k for k, v in breaks(t).items()}
+    t.ok("breaks", "assign", str(ids["7"]), "--to", "alice")
+    store = Store.open(t.db_url, check_schema=False)
+    with store.engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0021")
+    with store.engine.begin() as conn:
+        for amount, n in (("5", 2), ("7", 3)):
+            conn.execute(
+                sa.text("UPDATE recon_breaks SET break_key = :k WHERE break_id = :id"),
+                {"k": f"C:|X#{n}", "id": ids[amount]},
+            )
+    store.engine.dispose()
+    t.ok("init")
+    before = breaks(t)
+    recon(t, tmp_path, "a.csv", body, DAY)
+    assert breaks(t) == before
+    assert t.ok("breaks", "show", str(ids["7"]), "--json").json()["owner"] == "alice"
