@@ -226,18 +226,31 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def _carried(rows: Sequence[Any], kind: str, refs_in_file: set[str]) -> pl.DataFrame:
+def record_identity(kind: str, rec: Any) -> tuple[Any, ...]:
+    """What names one venue record across files: its ref; a cash record's ref with its account,
+    currency and date (a bank's refs are its own per account: two accounts' lines may both be
+    FEE)."""
+    if kind == "cash":
+        day = rec.get("date")
+        day = day.isoformat() if isinstance(day, date) else day
+        return (rec.get("ref"), rec.get("account"), rec.get("currency"), day)
+    return (rec.get("ref"),)
+
+
+def _carried(rows: Sequence[Any], kind: str, in_file: set[tuple[Any, ...]]) -> pl.DataFrame:
     """The venue records of earlier open breaks, back as a canonical frame (those the venue
-    sent again today are left to today's file)."""
+    sent again today are left to today's file). A positions file is a whole snapshot of its
+    date: yesterday's records are not carried beside today's (the book's side is re-read)."""
     records = []
-    for r in rows:
-        for rec in json.loads(r.venue_records):
-            if rec.get("ref") not in refs_in_file:
-                records.append(rec)
+    if kind != "positions":
+        for r in rows:
+            for rec in json.loads(r.venue_records):
+                if record_identity(kind, rec) not in in_file:
+                    records.append(rec)
     schema = SCHEMAS[kind]
     if not records:
         return empty(kind)
-    unique = {rec["ref"]: rec for rec in records}
+    unique = {record_identity(kind, rec): rec for rec in records}
     text = pl.DataFrame(
         [[rec.get(c) for c in schema if c != "row"] for _, rec in sorted(unique.items())],
         schema={c: pl.String() for c in schema if c != "row"},
@@ -270,7 +283,12 @@ def _match(
     kind = profile.kind
     tolerance = engine.Tolerance.of(profile.tolerance)
     refs_in_file = set(valid["ref"].to_list())
-    venue = pl.concat([valid, _carried(open_rows, kind, refs_in_file)], how="vertical")
+    carried_refs = {
+        rec.get("ref") for r in open_rows for rec in json.loads(r.venue_records)
+    } & refs_in_file  # (only today's records that may be one of them are looked at closer)
+    again = valid.filter(pl.col("ref").is_in(sorted(carried_refs)))
+    in_file = {record_identity(kind, rec) for rec in again.iter_rows(named=True)}
+    venue = pl.concat([valid, _carried(open_rows, kind, in_file)], how="vertical")
     if kind == "trades":
         extra = {ref for r in open_rows for ref in json.loads(r.internal_refs)}
         # a late booking of a venue record that carried its exec_id
@@ -294,8 +312,14 @@ def _match(
         .otherwise(pl.col("date"))
         .alias("date")
     )
-    accounts = sorted(set(venue["account"].drop_nulls().to_list()))
+    # the book's side of what today's file is about: its accounts in its currencies (a bank's
+    # statement is of one account and currency; another's carried record brings only the
+    # movements its break names, below)
+    scope = valid.select("account", "currency").unique().drop_nulls()
+    accounts = sorted(set(scope["account"].to_list()))
     movements, balances = book_side.internal_cash(conn, accounts, day)
+    movements = movements.join(scope, on=["account", "currency"], how="semi")
+    balances = balances.join(scope, on=["account", "currency"], how="semi")
     # a balance line carried from an earlier date is compared with the book's balances of its
     # date, not today's
     carried = venue.filter(
@@ -303,10 +327,10 @@ def _match(
     )
     earlier_dates = sorted(set(carried["date"].drop_nulls().to_list()) - {day})
     for earlier in earlier_dates:
-        named = sorted(set(carried.filter(pl.col("date") == earlier)["account"].drop_nulls()))
-        _, then = book_side.internal_cash(conn, named, earlier)
+        owners = sorted(set(carried.filter(pl.col("date") == earlier)["account"].drop_nulls()))
+        _, then = book_side.internal_cash(conn, owners, earlier)
         balances = pl.concat([balances, then], how="vertical")
-    named = _named_movements(conn, open_rows, day, set(accounts))
+    named = _named_movements(conn, open_rows, day, set(scope.iter_rows()))
     if named.height:
         movements = pl.concat([movements, named], how="vertical")
     return movements, venue, engine.match_cash(movements, venue, tolerance, balances)
@@ -327,7 +351,7 @@ def _value_date(r: Any) -> date:
 
 
 def _named_movements(
-    conn: Connection, open_rows: Sequence[Any], day: date, read: set[str]
+    conn: Connection, open_rows: Sequence[Any], day: date, read: set[tuple[Any, ...]]
 ) -> pl.DataFrame:
     """The book's movements that open cash breaks name and the run does not read already
     (their internal refs, on the break's value date: a cash run reads one value date's
@@ -335,22 +359,24 @@ def _named_movements(
     re-examines the venue records it carries: a break of yesterday's settlement, or of an
     account this file is not about, is neither closed unseen nor taken over by another
     movement of the same ref; a late venue line with its ref still matches it."""
-    wanted: dict[date, set[tuple[str, str]]] = {}
+    wanted: dict[date, set[tuple[str, str, str]]] = {}
     for r in open_rows:
         if not r.account or r.break_key.startswith("C:balance:"):
             continue
         value_date = _value_date(r)
-        if value_date == day and r.account in read:
+        if value_date == day and (r.account, r.currency) in read:
             continue
         for ref in json.loads(r.internal_refs):
-            wanted.setdefault(value_date, set()).add((r.account, ref))
+            wanted.setdefault(value_date, set()).add((r.account, r.currency, ref))
     frames = []
     for value_date, pairs in sorted(wanted.items()):
-        moves, _ = book_side.internal_cash(conn, sorted({a for a, _ in pairs}), value_date)
+        moves, _ = book_side.internal_cash(conn, sorted({a for a, _, _ in pairs}), value_date)
         named = pl.DataFrame(
-            sorted(pairs), schema={"account": pl.String(), "ref": pl.String()}, orient="row"
+            sorted(pairs),
+            schema={"account": pl.String(), "currency": pl.String(), "ref": pl.String()},
+            orient="row",
         )
-        frames.append(moves.join(named, on=["account", "ref"], how="semi"))
+        frames.append(moves.join(named, on=["account", "currency", "ref"], how="semi"))
     return pl.concat(frames, how="vertical") if frames else empty("cash")
 
 
@@ -597,6 +623,10 @@ def _record_breaks(
         if r.break_key in found:
             continue
         refs = set(json.loads(r.internal_refs)) | set(json.loads(r.venue_refs))
+        if profile.kind == "positions" and json.loads(r.internal_refs):
+            # a position is the book's (account|symbol): an earlier file's row is not carried
+            # beside today's snapshot, so the position's match today settles it
+            refs = set(json.loads(r.internal_refs))
         mine = {(r.account, r.currency, ref) for ref in refs}
         settled = refs <= matched and not mine & in_breaks
         reason = breaks.MATCHED if settled else breaks.SUPERSEDED
