@@ -320,15 +320,20 @@ def _match(
     movements, balances = book_side.internal_cash(conn, accounts, day)
     movements = movements.join(scope, on=["account", "currency"], how="semi")
     balances = balances.join(scope, on=["account", "currency"], how="semi")
-    # a balance line carried from an earlier date is compared with the book's balances of its
-    # date, not today's
+    # a balance line carried from an earlier run is compared with the book's balance of its
+    # account and currency on its date (read here when today's file is not about them)
     carried = venue.filter(
         ~today & pl.col("line_type").is_in(["opening_balance", "closing_balance"])
+    ).select("account", "currency", "date")
+    in_scope = scope.with_columns(pl.lit(day).alias("date"))
+    others = (
+        carried.unique().drop_nulls().join(in_scope, on=["account", "currency", "date"], how="anti")
     )
-    earlier_dates = sorted(set(carried["date"].drop_nulls().to_list()) - {day})
-    for earlier in earlier_dates:
-        owners = sorted(set(carried.filter(pl.col("date") == earlier)["account"].drop_nulls()))
-        _, then = book_side.internal_cash(conn, owners, earlier)
+    for (other_day,), lines in sorted(others.group_by(["date"]), key=lambda g: g[0]):
+        _, then = book_side.internal_cash(conn, sorted(set(lines["account"])), other_day)
+        then = then.join(
+            lines.select("account", "currency").unique(), on=["account", "currency"], how="semi"
+        )
         balances = pl.concat([balances, then], how="vertical")
     named = _named_movements(conn, open_rows, day, set(scope.iter_rows()))
     if named.height:

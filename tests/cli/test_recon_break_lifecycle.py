@@ -99,3 +99,23 @@ def test_a_position_break_is_settled_by_the_positions_match_a_later_day(
     third = run("2026-11-26", "10")
     assert (third["new_breaks"], third["closed_breaks"], third["open_breaks"]) == (0, 1, 0)
     assert [v[:2] for v in breaks(t).values()] == [("resolved", "matched")]
+
+
+def test_another_accounts_run_leaves_a_balance_break_as_it_was(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """B's closing balance is 100 short; A's file the same day carries B's line without B's book
+    balance: it turned the break into missing_internal 900 (a review of this session's change)."""
+    t = book(tieout, tmp_path)
+    for account in ("A", "B"):
+        t.ok("cash", "deposit", account, "1000", "--ref", f"dep-{account}")
+    b_file = f"B,USD,{DAY},1000,dep-B,movement\nB,USD,{DAY},900,,closing_balance\n"
+    recon(t, tmp_path, "b.csv", b_file, DAY)
+    first = statuses(t)
+    assert list(first.values()) == [(*OPEN, "B", "balance_mismatch", "100")]
+    a_file = f"A,USD,{DAY},1000,dep-A,movement\nA,USD,{DAY},1000,,closing_balance\n"
+    doc = recon(t, tmp_path, "a.csv", a_file, DAY)
+    assert (doc["new_breaks"], doc["closed_breaks"]) == (0, 0)
+    assert statuses(t) == first
+    events = t.ok("breaks", "show", "1", "--json").json()["history"]
+    assert [e["action"] for e in events] == ["opened"]
