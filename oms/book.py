@@ -129,13 +129,24 @@ def list_instruments(conn: Connection) -> list[Instrument]:
 
 def exchanges_of(conn: Connection, symbols: Iterable[str] | None = None) -> dict[str, str]:
     """The exchange of each listed symbol (of all, or of `symbols`; unlisted ones left out)."""
+    return _instrument_column(conn, instruments.c.exchange, symbols)
+
+
+def currencies_of(conn: Connection, symbols: Iterable[str] | None = None) -> dict[str, str]:
+    """The currency of each listed symbol (of all, or of `symbols`; unlisted ones left out)."""
+    return _instrument_column(conn, instruments.c.currency, symbols)
+
+
+def _instrument_column(
+    conn: Connection, column: Any, symbols: Iterable[str] | None
+) -> dict[str, str]:
     i = instruments.c
     if symbols is None:
-        return {str(s): str(x) for s, x in conn.execute(select(i.symbol, i.exchange))}
+        return {str(s): str(x) for s, x in conn.execute(select(i.symbol, column))}
     wanted = sorted(set(symbols))
     out: dict[str, str] = {}
     for n in range(0, len(wanted), 500):
-        q = select(i.symbol, i.exchange).where(i.symbol.in_(wanted[n : n + 500]))
+        q = select(i.symbol, column).where(i.symbol.in_(wanted[n : n + 500]))
         out.update((str(s), str(x)) for s, x in conn.execute(q))
     return out
 

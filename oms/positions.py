@@ -64,18 +64,11 @@ def positions(
         if as_of
         else md_book.last_prices(conn, symbols)
     )
-    currencies = {sym: _currency(conn, sym) for sym in symbols}
+    currencies = book.currencies_of(conn, symbols)
     return [
-        PositionLine(built[key], lots.value(built[key], marks.get(key[1])), currencies[key[1]])
+        PositionLine(built[key], lots.value(built[key], marks.get(key[1])), currencies.get(key[1]))
         for key in sorted(built)
     ]
-
-
-def _currency(conn: Connection, symbol: str) -> str | None:
-    try:
-        return book.get_instrument(conn, symbol).currency
-    except NotFound:  # (an execution names its instrument: kept for a book restored in part)
-        return None
 
 
 def _build(

@@ -237,16 +237,19 @@ def record_identity(kind: str, rec: Any) -> tuple[Any, ...]:
     return (rec.get("ref"),)
 
 
-def _carried(rows: Sequence[Any], kind: str, in_file: set[tuple[Any, ...]]) -> pl.DataFrame:
+def _carried(rows: Sequence[Any], kind: str, valid: pl.DataFrame) -> pl.DataFrame:
     """The venue records of earlier open breaks, back as a canonical frame (those the venue
-    sent again today are left to today's file). A positions file is a whole snapshot of its
-    date: yesterday's records are not carried beside today's (the book's side is re-read)."""
-    records = []
-    if kind != "positions":
-        for r in rows:
-            for rec in json.loads(r.venue_records):
-                if record_identity(kind, rec) not in in_file:
-                    records.append(rec)
+    sent again today, in `valid`, are left to today's file). A positions file is a whole
+    snapshot of its date: yesterday's records are not carried beside today's (the book's side
+    is re-read)."""
+    if kind == "positions":
+        return empty(kind)
+    kept = [rec for r in rows for rec in json.loads(r.venue_records)]
+    # only today's records whose ref is one of theirs are looked at closer
+    refs = {rec.get("ref") for rec in kept} & set(valid["ref"].to_list())
+    again = valid.filter(pl.col("ref").is_in(sorted(refs)))
+    in_file = {record_identity(kind, rec) for rec in again.iter_rows(named=True)}
+    records = [rec for rec in kept if record_identity(kind, rec) not in in_file]
     schema = SCHEMAS[kind]
     if not records:
         return empty(kind)
@@ -282,13 +285,7 @@ def _match(
 ) -> tuple[pl.DataFrame, pl.DataFrame, engine.MatchResult]:
     kind = profile.kind
     tolerance = engine.Tolerance.of(profile.tolerance)
-    refs_in_file = set(valid["ref"].to_list())
-    carried_refs = {
-        rec.get("ref") for r in open_rows for rec in json.loads(r.venue_records)
-    } & refs_in_file  # (only today's records that may be one of them are looked at closer)
-    again = valid.filter(pl.col("ref").is_in(sorted(carried_refs)))
-    in_file = {record_identity(kind, rec) for rec in again.iter_rows(named=True)}
-    venue = pl.concat([valid, _carried(open_rows, kind, in_file)], how="vertical")
+    venue = pl.concat([valid, _carried(open_rows, kind, valid)], how="vertical")
     if kind == "trades":
         extra = {ref for r in open_rows for ref in json.loads(r.internal_refs)}
         # a late booking of a venue record that carried its exec_id
