@@ -624,11 +624,12 @@ def _record_breaks(
     for r in reexamined:
         if r.break_key in found:
             continue
-        refs = set(json.loads(r.internal_refs)) | set(json.loads(r.venue_refs))
-        if profile.kind == "positions" and json.loads(r.internal_refs):
+        internal = set(json.loads(r.internal_refs))
+        refs = internal | set(json.loads(r.venue_refs))
+        if profile.kind == "positions" and internal:
             # a position is the book's (account|symbol): an earlier file's row is not carried
             # beside today's snapshot, so the position's match today settles it
-            refs = set(json.loads(r.internal_refs))
+            refs = internal
         mine = {(r.account, r.currency, ref) for ref in refs}
         settled = refs <= matched and not mine & in_breaks
         reason = breaks.MATCHED if settled else breaks.SUPERSEDED
