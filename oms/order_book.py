@@ -3573,11 +3573,13 @@ def expire_due(store: Store, ctx: Ctx) -> list[Order]:
         candidates = [
             load_state(s)
             for s in conn.execute(
-                select(o.state).where(
+                select(o.state)
+                .where(
                     o.status.in_(LIVE_STATUSES),
                     o.venue == PAPER,
                     o.tif.in_([TimeInForce.DAY.value, TimeInForce.GTD.value]),
                 )
+                .order_by(o.order_id)  # in the order they came: the report names a range
             ).scalars()
         ]
         exchanges = {i.symbol: i.exchange for i in book.list_instruments(conn)}
