@@ -26,6 +26,7 @@ from oms.orders import Order
 from oms.refdata import make_account, make_instrument
 from oms.store import Store
 from oms.values import OrdType, Side, TimeInForce
+from tests.conftest import BookTemplates
 from tests.integration.test_submission_state_oracle import NOW, fresh_store
 
 
@@ -63,9 +64,14 @@ def checked(monkeypatch: pytest.MonkeyPatch) -> Seen:
 
 @pytest.mark.parametrize(("seed", "commission"), [(1, False), (2, True), (3, True)])
 def test_kept_holds_are_a_fresh_read_through_a_bar_of_many_fills(
-    db_url: str, checked: Seen, tmp_path: Path, seed: int, commission: bool
+    db_url: str,
+    book_templates: BookTemplates,
+    checked: Seen,
+    tmp_path: Path,
+    seed: int,
+    commission: bool,
 ) -> None:
-    with fresh_store(db_url, tmp_path) as store:
+    with fresh_store(db_url, tmp_path, book_templates) as store:
         one_bar_many_fills(store, tmp_path, random.Random(seed), commission)
         with store.read() as conn:
             mine = order_book.list_orders(conn, account="C")

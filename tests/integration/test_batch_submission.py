@@ -31,7 +31,7 @@ from oms.schema import (
     orders,
 )
 from oms.store import Store
-from tests.conftest import _pg_url
+from tests.conftest import BookTemplates, _pg_url
 
 NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
 COLUMNS = "account,symbol,side,qty,type,limit,stop,tif,expire_at,client_order_id,venue"
@@ -172,16 +172,22 @@ def _book(store: Store) -> dict[str, Any]:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("group", [1, 4, 1000])
 def test_a_file_decides_as_one_submission_per_row(
-    db_url: str, tmp_path: Path, seed: int, group: int, monkeypatch: pytest.MonkeyPatch
+    db_url: str,
+    book_templates: BookTemplates,
+    tmp_path: Path,
+    seed: int,
+    group: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     other = (
         f"sqlite:///{tmp_path / 'other.db'}"
         if db_url.startswith("sqlite")
         else _pg_url(db_url.split("?", maxsplit=1)[0].replace("+psycopg", ""))
     )
-    single, batch = Store.open(db_url, check_schema=False), Store.open(other, check_schema=False)
+    for url in (db_url, other):  # books init made ten minutes before NOW (BookTemplates)
+        book_templates.fresh(url, f"store@{NOW - timedelta(minutes=10):%Y-%m-%dT%H:%M:%S%z}")
+    single, batch = Store.open(db_url), Store.open(other)
     for s, name in ((single, "a"), (batch, "b")):
-        s.init(now=NOW - timedelta(minutes=10))
         _setup(s, tmp_path, name)
     path = tmp_path / "orders.csv"
     rows = _rows(seed)

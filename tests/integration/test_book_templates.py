@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import subprocess
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -108,3 +109,90 @@ def test_pg_copies_do_not_share_sequences(pg_database: str, book_templates: Book
             conn.execute(f'SELECT count(*) FROM "{s}".audit_events').fetchone() for s in schemas
         ]
     assert counts == [(3,), (2,)]
+
+
+def _schema(db_url: str) -> str:
+    parts = schema_of(db_url)
+    assert parts is not None
+    return parts[1]
+
+
+def test_a_recycled_pg_book_is_a_fresh_copy(
+    pg_database: str, book_templates: BookTemplates, tmp_path: Path
+) -> None:
+    """A finished test's schema, used again (BookTemplates.recycle), is the copied book: the
+    same objects, only the template's rows, and its sequences from their start."""
+    fresh_url = _pg_url(pg_database)
+    book_templates.fresh(fresh_url, "cli")
+    used = _pg_url(pg_database)
+    book_templates.fresh(used, "cli")
+    t = Tieout(used)
+    t.ok("account", "open", "A1", "--currency", "USD")
+    t.ok("cash", "deposit", "A1", "100")
+    t.ok("instrument", "add", "AAPL", "--exchange", "XNYS", "--currency", "USD")
+    bars = tmp_path / "bars.csv"
+    bars.write_text(
+        "time,symbol,open,high,low,close,volume\n2026-11-27T15:00:00Z,AAPL,10,10,10,10,100\n"
+    )
+    t.ok("md", "import", str(bars))  # an import: its sequence moves on
+    conninfo, used_schema = schema_of(used) or ("", "")
+    with psycopg.connect(conninfo) as conn:
+        moved = conn.execute(f'SELECT is_called FROM "{used_schema}".imports_import_id_seq')
+        assert moved.fetchone() == (True,)
+        used_oid = conn.execute("SELECT %s::regnamespace::oid", (used_schema,)).fetchone()
+    spares = book_templates.spares.setdefault(conninfo, [])
+    before = list(spares)
+    book_templates.recycle(used)
+    assert len(spares) == len(before) + 1, "the used book was not kept as a spare"
+    again = _pg_url(pg_database)
+    book_templates.fresh(again, "cli")
+    assert spares == before, "the spare was not taken"
+
+    assert _objects(again) == _objects(fresh_url)
+    assert _rows(again) == _rows(fresh_url)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        gone = conn.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = %s", (used_schema,)
+        ).fetchone()
+        seqs = [
+            conn.execute(f'SELECT last_value, is_called FROM "{schema}".imports_import_id_seq')
+            .fetchall()
+            for schema in (_schema(again), _schema(fresh_url))
+        ]
+        again_oid = conn.execute("SELECT %s::regnamespace::oid", (_schema(again),)).fetchone()
+    assert gone == (0,)
+    assert again_oid == used_oid, "the new book is not the recycled schema"
+    assert seqs[0] == seqs[1] == [(1, False)]
+    copied = Tieout(again)
+    assert copied.ok("account", "list", "--json").json() == []
+    assert copied.ok("audit", "verify", "--json").json()["ok"] is True
+    copied.ok("account", "open", "B1", "--currency", "USD")
+    copied.ok("cash", "deposit", "B1", "5")
+    assert copied.ok("audit", "verify", "--json").json()["ok"] is True
+
+
+def test_a_pg_book_changed_in_shape_is_not_recycled(
+    pg_database: str, book_templates: BookTemplates
+) -> None:
+    first = _pg_url(pg_database)
+    book_templates.fresh(first, "cli")  # the shape of a copy is known from here on
+    used = _pg_url(pg_database)
+    book_templates.fresh(used, "cli")
+    conninfo, schema = schema_of(used) or ("", "")
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        trigger = conn.execute(
+            "SELECT tgname, tgrelid::regclass::text FROM pg_trigger t"
+            " JOIN pg_class c ON c.oid = t.tgrelid"
+            " WHERE c.relnamespace = %s::regnamespace AND NOT tgisinternal LIMIT 1",
+            (schema,),
+        ).fetchone()
+        assert trigger is not None
+        conn.execute(f'ALTER TABLE {trigger[1]} DISABLE TRIGGER "{trigger[0]}"')
+    spares = list(book_templates.spares.get(conninfo, []))
+    book_templates.recycle(used)
+    assert book_templates.spares.get(conninfo, []) == spares
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        kept = conn.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = %s", (schema,)
+        ).fetchone()
+    assert kept == (1,)

@@ -32,7 +32,7 @@ from oms.book import Ctx
 from oms.errors import PartlyDone
 from oms.schema import audit_events, orders
 from oms.store import Store
-from tests.conftest import _pg_url
+from tests.conftest import BookTemplates, _pg_url
 from tests.integration.test_batch_submission import (
     NOW,
     _book,
@@ -45,15 +45,16 @@ from tests.integration.test_batch_submission import (
 )
 
 
-def _stores(db_url: str, tmp_path: Path) -> tuple[Store, Store]:
+def _stores(db_url: str, tmp_path: Path, book_templates: BookTemplates) -> tuple[Store, Store]:
     other = (
         f"sqlite:///{tmp_path / 'other.db'}"
         if db_url.startswith("sqlite")
         else _pg_url(db_url.split("?", maxsplit=1)[0].replace("+psycopg", ""))
     )
-    single, batch = Store.open(db_url, check_schema=False), Store.open(other, check_schema=False)
+    for url in (db_url, other):  # books init made ten minutes before NOW (BookTemplates)
+        book_templates.fresh(url, f"store@{NOW - timedelta(minutes=10):%Y-%m-%dT%H:%M:%S%z}")
+    single, batch = Store.open(db_url), Store.open(other)
     for s, name in ((single, "a"), (batch, "b")):
-        s.init(now=NOW - timedelta(minutes=10))
         _setup(s, tmp_path, name)
     return single, batch
 
@@ -91,13 +92,18 @@ def _acked_in_db(store: Store, acked: list[str]) -> Callable[[Any], None]:
 
 @pytest.mark.parametrize("raised_by", ["sqlalchemy", "driver"])
 def test_a_refused_group_is_redone_one_order_at_a_time(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raised_by: str, writer: str
+    db_url: str,
+    book_templates: BookTemplates,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    raised_by: str,
+    writer: str,
 ) -> None:
     """The second group's insert fails (an IntegrityError, through SQLAlchemy or from the
     driver, after its rows went in): the first
     group stays acknowledged, the third group (decided meanwhile) is dropped and decided again
     after the second is redone order by order; the book is as one submission per row."""
-    single, batch = _stores(db_url, tmp_path)
+    single, batch = _stores(db_url, tmp_path, book_templates)
     path = tmp_path / "orders.csv"
     rows = _rows(7)
     _write(path, rows)
@@ -143,7 +149,12 @@ def test_a_refused_group_is_redone_one_order_at_a_time(
 
 @pytest.mark.parametrize("between", ["deposit", "kill switch"])
 def test_another_writer_between_groups(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str, between: str
+    db_url: str,
+    book_templates: BookTemplates,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    writer: str,
+    between: str,
 ) -> None:
     """Another connection deposits cash into M2 (whose buying power decides its orders) right
     after the file's first group committed. SQLite: the pipeline sees the commit before it
@@ -155,7 +166,7 @@ def test_another_writer_between_groups(
     give with the deposit at that point, and the audit chain is one chain. The same with M2's
     kill switch engaged instead of the deposit: M2's orders after the first group are
     refused."""
-    single, batch = _stores(db_url, tmp_path)
+    single, batch = _stores(db_url, tmp_path, book_templates)
     pg = batch.dialect == "postgresql"
     path, first, rest = tmp_path / "orders.csv", tmp_path / "first.csv", tmp_path / "rest.csv"
     rows = _rows(11)
@@ -234,7 +245,11 @@ def test_another_writer_between_groups(
     "dies", ["before its commit", "after its commit", "after its commit and a deposit"]
 )
 def test_the_writer_process_killed_loses_and_doubles_nothing(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dies: str
+    db_url: str,
+    book_templates: BookTemplates,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    dies: str,
 ) -> None:
     """SQLite's writer process is killed (SIGKILL) while it writes the second group: after
     its inserts, before its commit (the database rolls the group back), or after its commit,
@@ -247,7 +262,7 @@ def test_the_writer_process_killed_loses_and_doubles_nothing(
     if not db_url.startswith("sqlite"):
         pytest.skip("the writer process is SQLite's")
     monkeypatch.setattr(submission, "_may_fork", lambda: True)  # a thread another test left
-    single, batch = _stores(db_url, tmp_path)
+    single, batch = _stores(db_url, tmp_path, book_templates)
     path, first, rest = tmp_path / "orders.csv", tmp_path / "first.csv", tmp_path / "rest.csv"
     rows = _rows(5)
     _write(path, rows)
@@ -313,13 +328,13 @@ def test_the_writer_process_killed_loses_and_doubles_nothing(
 
 
 def test_with_another_thread_running_the_file_is_written_in_this_thread(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db_url: str, book_templates: BookTemplates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Forking while another thread runs is unsafe (it may hold a lock the child would wait
     for): with one running, SQLite's pipeline writes in this thread, and no process is made."""
     if not db_url.startswith("sqlite"):
         pytest.skip("the writer process is SQLite's")
-    single, batch = _stores(db_url, tmp_path)
+    single, batch = _stores(db_url, tmp_path, book_templates)
     path = tmp_path / "orders.csv"
     _write(path, _rows(2))
     expected = _one_by_one(single, path)
@@ -349,14 +364,14 @@ def test_with_another_thread_running_the_file_is_written_in_this_thread(
 
 
 def _writer_process_run(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db_url: str, book_templates: BookTemplates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[Store, Store, Path]:
     """For a test of SQLite's writer process (skipped on PostgreSQL): the two books, and a file
     of 63 orders that goes in groups of 10 through a writer process."""
     if not db_url.startswith("sqlite"):
         pytest.skip("the writer process is SQLite's")
     monkeypatch.setattr(submission, "_may_fork", lambda: True)  # a thread another test left
-    single, batch = _stores(db_url, tmp_path)
+    single, batch = _stores(db_url, tmp_path, book_templates)
     path = tmp_path / "orders.csv"
     _write(path, _rows(3))
     monkeypatch.setattr(submission, "CHUNK", 10)
@@ -409,6 +424,7 @@ def _interrupted_run(
 @pytest.mark.parametrize("when", ["before the wait", "during the wait"])
 def test_an_interrupt_while_the_writer_process_writes_acknowledges_what_it_committed(
     db_url: str,
+    book_templates: BookTemplates,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
@@ -426,7 +442,7 @@ def test_an_interrupt_while_the_writer_process_writes_acknowledges_what_it_commi
 
         previous = signal.signal(signal.SIGTERM, _note_ctrl_c)
         request.addfinalizer(lambda: signal.signal(signal.SIGTERM, previous))
-    _single, batch, path = _writer_process_run(db_url, tmp_path, monkeypatch)
+    _single, batch, path = _writer_process_run(db_url, book_templates, tmp_path, monkeypatch)
     real_wait, real_write = submission._ProcessWriter.wait, submission._write_part
     waits = {"n": 0}
     writes = {"n": 0}  # counted in the writer process
@@ -492,7 +508,7 @@ def test_an_in_memory_database_is_written_in_this_thread(
 
 
 def test_no_pooled_connection_of_the_process_crosses_the_writers_fork(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db_url: str, book_templates: BookTemplates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """At the fork of SQLite's writer process, no Store of this process holds an idle pooled
     connection (the command line's operator check has a Store of its own on the same file):
@@ -500,7 +516,7 @@ def test_no_pooled_connection_of_the_process_crosses_the_writers_fork(
     if not db_url.startswith("sqlite"):
         pytest.skip("the writer process is SQLite's")
     monkeypatch.setattr(submission, "_may_fork", lambda: True)  # a thread another test left
-    _single, batch = _stores(db_url, tmp_path)
+    _single, batch = _stores(db_url, tmp_path, book_templates)
     other = Store.open(batch.engine.url.render_as_string(hide_password=False))
     with other.read() as conn:  # a pooled connection, idle once the read ends
         conn.exec_driver_sql("SELECT 1")
@@ -525,13 +541,13 @@ def test_no_pooled_connection_of_the_process_crosses_the_writers_fork(
 
 
 def test_a_second_interrupt_does_not_lose_the_acknowledgement_of_the_group_in_flight(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db_url: str, book_templates: BookTemplates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ctrl-C while the third group is decided and the second written, and again while the run
     waits for the second (SQLite's writer process; PostgreSQL's writer thread): the second
     group committed and is acknowledged before the run ends with KeyboardInterrupt."""
     monkeypatch.setattr(submission, "_may_fork", lambda: True)  # a thread another test left
-    _single, batch = _stores(db_url, tmp_path)
+    _single, batch = _stores(db_url, tmp_path, book_templates)
     path = tmp_path / "orders.csv"
     _write(path, _rows(3))
     monkeypatch.setattr(submission, "CHUNK", 10)
@@ -566,11 +582,11 @@ def test_a_second_interrupt_does_not_lose_the_acknowledgement_of_the_group_in_fl
 
 
 def test_an_interrupt_while_the_writer_process_ends_leaves_no_zombie(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db_url: str, book_templates: BookTemplates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ctrl-C while the run waits for its writer process to end (here it takes 0.5 s): the
     process is still waited for (no zombie), then the interrupt is raised."""
-    _single, batch, path = _writer_process_run(db_url, tmp_path, monkeypatch)
+    _single, batch, path = _writer_process_run(db_url, book_templates, tmp_path, monkeypatch)
     real_serve, real_close = submission._serve_writes, submission._ProcessWriter.close
     killers: list[subprocess.Popen[bytes]] = []
 
@@ -593,7 +609,7 @@ def test_an_interrupt_while_the_writer_process_ends_leaves_no_zombie(
 
 
 def test_forking_the_writer_keeps_another_stores_in_memory_database(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db_url: str, book_templates: BookTemplates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Before the writer process is forked every Store's idle connections close, but not those
     of an in-memory database: they are the database."""
@@ -605,7 +621,7 @@ def test_forking_the_writer_keeps_another_stores_in_memory_database(
     )
     memory.init(now=NOW - timedelta(minutes=10))
     _setup(memory, tmp_path, "k")
-    _single, batch = _stores(db_url, tmp_path)
+    _single, batch = _stores(db_url, tmp_path, book_templates)
     path = tmp_path / "orders.csv"
     _write(path, _rows(3))
     monkeypatch.setattr(submission, "CHUNK", 10)
@@ -641,7 +657,11 @@ def test_which_sqlite_databases_are_in_memory(url: str, in_memory: bool) -> None
 
 
 def test_a_pipeline_holds_the_orders_of_two_parts_and_reads_older_repeats_from_the_book(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str
+    db_url: str,
+    book_templates: BookTemplates,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    writer: str,
 ) -> None:
     """A file of 8 groups of 5 whose last rows repeat client order ids of the first group: the
     deciding side keeps the orders of the last two groups only, and answers a repeat of an
@@ -649,7 +669,7 @@ def test_a_pipeline_holds_the_orders_of_two_parts_and_reads_older_repeats_from_t
     before that group committed; a group's repeats in one read): the same terms are a
     duplicate of the first order, other terms are refused, as one submission per row answers
     them."""
-    single, batch = _stores(db_url, tmp_path)
+    single, batch = _stores(db_url, tmp_path, book_templates)
     rows = [
         {
             "account": "M1",

@@ -44,7 +44,7 @@ from oms.schema import executions as executions_table
 from oms.schema import running_sums
 from oms.store import Store
 from oms.values import OrdType, Side, TimeInForce
-from tests.conftest import _pg_url
+from tests.conftest import BookTemplates, _pg_url
 
 NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)  # a Wednesday
 OLD = datetime(2018, 3, 1, 10, 0, tzinfo=UTC)  # expired by the default retention periods
@@ -58,18 +58,20 @@ EXEC_HEADER = (
 
 
 @contextmanager
-def fresh_store(db_url: str, tmp: Path) -> Iterator[Store]:
-    """An initialised store of its own (one per hypothesis example) on the backend of db_url."""
+def fresh_store(db_url: str, tmp: Path, templates: BookTemplates) -> Iterator[Store]:
+    """An initialised store of its own (one per hypothesis example) on the backend of db_url:
+    a copy of the book Store.init() makes (tests/conftest.py, BookTemplates)."""
     if db_url.startswith("sqlite"):
         url = f"sqlite:///{tmp / 'book.db'}"
     else:
         url = _pg_url(db_url.split("?", maxsplit=1)[0].replace("+psycopg", ""))
-    store = Store.open(url, check_schema=False)
-    store.init()
+    templates.fresh(url, "store")
+    store = Store.open(url)
     try:
         yield store
     finally:
         store.dispose()
+        templates.recycle(url)
 
 
 class Builder:
@@ -315,9 +317,16 @@ def book_view(store: Store, now: datetime) -> dict[str, Any]:
 )
 @given(seed=st.integers(0, 2**32 - 1), retention=st.booleans())
 def test_group_reads_the_state_the_books_readers_give(
-    db_url: str, keep_often: None, seed: int, retention: bool
+    db_url: str,
+    book_templates: BookTemplates,
+    keep_often: None,
+    seed: int,
+    retention: bool,
 ) -> None:
-    with tempfile.TemporaryDirectory() as name, fresh_store(db_url, Path(name)) as store:
+    with (
+        tempfile.TemporaryDirectory() as name,
+        fresh_store(db_url, Path(name), book_templates) as store,
+    ):
         last, _ = build(store, Path(name), seed, retention)
         rnd = random.Random(seed + 1)
         now = last + timedelta(seconds=rnd.randint(0, 900))  # some orders leave the rate window
@@ -364,7 +373,7 @@ def keep_often(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_oracle_sees_a_book_with_everything_in_it(
-    db_url: str, keep_often: None, tmp_path: Path
+    db_url: str, book_templates: BookTemplates, keep_often: None, tmp_path: Path
 ) -> None:
     """The generator makes what the oracle is meant to compare (so that the test can fail):
     live buy orders reserved at a limit, a stop and the last price, changes of executions,
@@ -373,7 +382,7 @@ def test_the_oracle_sees_a_book_with_everything_in_it(
     for seed in range(40):
         tmp = tmp_path / str(seed)
         tmp.mkdir()
-        with fresh_store(db_url, tmp) as store:
+        with fresh_store(db_url, tmp, book_templates) as store:
             last, carried = build(store, tmp, seed, retention=seed % 2 == 0)
             if carried:
                 seen.add("retention carried balances forward")
@@ -422,12 +431,12 @@ def test_the_oracle_sees_a_book_with_everything_in_it(
 
 @pytest.mark.parametrize("seed", [3, 4])
 def test_an_orders_history_from_its_events_is_its_state_history(
-    db_url: str, seed: int, tmp_path: Path
+    db_url: str, book_templates: BookTemplates, seed: int, tmp_path: Path
 ) -> None:
     """`order show` reads an order's history from its events (order_book.order_history): on
     random books (paper and external orders, fills from bars, cancels, amends, a retention run)
     they give, transition for transition, the history the order's stored state carries."""
-    with fresh_store(db_url, tmp_path) as store:
+    with fresh_store(db_url, tmp_path, book_templates) as store:
         build(store, tmp_path, seed, retention=seed % 2 == 0)
         with store.read() as conn:
             found = order_book.list_orders(conn)
@@ -442,14 +451,18 @@ def test_an_orders_history_from_its_events_is_its_state_history(
 
 @pytest.mark.parametrize("seed", [3, 4])
 def test_the_listing_from_columns_is_the_listing_from_states(
-    db_url: str, seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db_url: str,
+    book_templates: BookTemplates,
+    seed: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`order list` makes its objects from the orders table's columns, a few rows at a time
     (order_book.order_listing): on random books they are, object for object and in the same
     order, what order_json gives of each order's stored state, unfiltered and by account and
     by status; batches of 3 rows make every listing span several fetches."""
     monkeypatch.setattr(order_book, "LISTING_BATCH", 3)
-    with fresh_store(db_url, tmp_path) as store:
+    with fresh_store(db_url, tmp_path, book_templates) as store:
         build(store, tmp_path, seed, retention=seed % 2 == 0)
         with store.read() as conn:
             found = order_book.list_orders(conn)
