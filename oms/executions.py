@@ -172,6 +172,7 @@ def read_file(
         # what the row states, not the defaults: a re-import is compared on what it states
         *(pl.col(c).is_not_null().alias(f"_given_{c}") for c in (*STATED, *KIND)),
         pl.col("side").str.to_lowercase(),
+        pl.col("currency").str.to_uppercase(),  # as `--currency usd` is
         pl.col("exec_type").str.to_lowercase().fill_null(FILL),
         _unpadded("quantity"),
         _unpadded("price", keep=2),

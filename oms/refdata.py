@@ -71,7 +71,10 @@ def read_instruments(path: str) -> list[Instrument]:
             "restricted": tabular.text_column(tabular.one_of(TRUE | FALSE - {""}), required=False),
         }
     )
-    frame = tf.frame.with_columns(tf.frame["restricted"].str.to_lowercase())
+    frame = tf.frame.with_columns(
+        tf.frame["restricted"].str.to_lowercase(),
+        tf.frame["currency"].str.to_uppercase(),  # as `instrument add --currency usd` is
+    )
     errors = tabular.validate(dataclasses.replace(tf, frame=frame), schema)
     errors += tabular.duplicate_rows(frame, ["symbol"], tf.lines)
     tabular.refuse_if(path, errors)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from oms.errors import BadFile, BadInput, RowError
-from oms.values import CURRENCY_PATTERN, DECIMAL_PATTERN, IDENT_PATTERN
+from oms.values import DECIMAL_PATTERN, IDENT_PATTERN, currency_codes
 
 if TYPE_CHECKING:
     import pandera.polars as pa
@@ -360,13 +360,15 @@ def matches(pattern: str, error: str) -> pa.Check:
 # every command would otherwise pay for it, most of them without validating a file.
 _LAZY_CHECKS: dict[str, tuple[str, str]] = {
     "ident_check": (IDENT_PATTERN, "must be an identifier (letters, digits, ._:/-)"),
-    "currency_check": (CURRENCY_PATTERN, "must be a three-letter ISO 4217 currency code"),
 }
 
 
 def __getattr__(name: str) -> pa.Check:
     if name in _LAZY_CHECKS:
         return matches(*_LAZY_CHECKS[name])
+    if name == "currency_check":  # upper case by the reader (as `--currency usd` is)
+        codes = sorted(currency_codes())
+        return column_check(lambda c: c.is_in(codes), "must be an ISO 4217 currency code")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

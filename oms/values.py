@@ -6,6 +6,7 @@ its text; every time is timezone-aware UTC.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
@@ -233,7 +234,20 @@ def parse_currency(text: str, field: str = "currency") -> Currency:
     raw = text.strip().upper()
     if not re.match(CURRENCY_PATTERN, raw):
         raise BadInput(field, f"{text!r} is not an ISO 4217 currency code (three letters)")
+    if raw not in currency_codes():
+        raise BadInput(field, f"{text!r} is not an ISO 4217 currency code (no currency has it)")
     return Currency(raw)
+
+
+@functools.cache
+def currency_codes() -> frozenset[str]:
+    """The currency codes tieout takes: ISO 4217's (the list pycountry keeps; read on first
+    use, not at every command's start), and CNH, the offshore renminbi: not in ISO 4217, but
+    the code every venue and bank quotes it by. A mistyped code ("USS") would otherwise open
+    an account, list an instrument or set a limit in a currency that does not exist."""
+    import pycountry
+
+    return frozenset(c.alpha_3 for c in pycountry.currencies) | {"CNH"}
 
 
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")

@@ -350,9 +350,12 @@ def test_a_kill_names_the_orders_it_leaves_to_the_venue_s_answer(
 def test_a_cap_in_a_currency_no_instrument_trades_in_is_pointed_out(book: Tieout) -> None:
     """`risk set max-notional.YEN` (a typo for JPY) was stored without a word, a cap that
     never applies: it is still stored (a cap may be set before the instrument is added), with
-    a note naming the currencies the book's instruments trade in."""
-    r = book.ok("risk", "set", "max-notional.YEN", "5")
-    assert "no instrument of this book trades in YEN yet" in r.err
+    a note naming the currencies the book's instruments trade in. YEN itself is no ISO 4217
+    code: refused (tests/cli/test_currency_codes_cli.py)."""
+    typo = book("risk", "set", "max-notional.YEN", "5")
+    assert typo.code == 3 and "no currency has it" in typo.err, typo.err
+    r = book.ok("risk", "set", "max-notional.CHF", "5")
+    assert "no instrument of this book trades in CHF yet" in r.err
     assert "instruments trade in USD" in r.err
     usd = book.ok("risk", "set", "max-notional.usd", "2000000")
     assert "note: no instrument" not in usd.err
