@@ -379,7 +379,10 @@ def _booked_under(conn: Connection, spellings: Sequence[str], exec_id: str) -> s
     """The one of `spellings` under which `exec_id` is booked, if any."""
     e = executions.c
     found = conn.execute(
-        select(e.venue).where(e.venue.in_(spellings), e.exec_id == exec_id).limit(1)
+        select(e.venue)
+        .where(e.venue.in_(spellings), e.exec_id == exec_id)
+        .order_by(e.id)  # the first booked (the same one every time)
+        .limit(1)
     ).scalar()
     return None if found is None else str(found)
 

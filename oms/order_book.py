@@ -2200,6 +2200,7 @@ def _check_exec_ref(conn: Connection, order: Order, ref: str) -> None:
     bust = conn.execute(
         select(e.exec_id)
         .where(e.venue == order.venue, e.ref_exec_id.in_(names), e.exec_type == "bust")
+        .order_by(e.id)
         .limit(1)
     ).scalar()
     why = f"busted already by {bust}" if bust else "no fill of it has that ExecID"
@@ -2343,7 +2344,10 @@ def _imported_differently(
             f"({placed.isoformat()} at {exchange})"
         )
     changed = conn.execute(
-        select(e.exec_id).where(e.venue == order.venue, e.ref_exec_id == fill.exec_id).limit(1)
+        select(e.exec_id)
+        .where(e.venue == order.venue, e.ref_exec_id == fill.exec_id)
+        .order_by(e.id)  # the first change of it (the same one every time)
+        .limit(1)
     ).scalar()
     if changed is not None:
         out.append(f"changed since by {changed}")

@@ -180,7 +180,9 @@ def _revoke_tokens(conn: Connection, ctx: Ctx, name: str, reason: str) -> list[i
     live = [
         int(i)
         for i in conn.execute(
-            select(t.token_id).where(t.account == name, t.revoked_at.is_(None))
+            select(t.token_id)
+            .where(t.account == name, t.revoked_at.is_(None))
+            .order_by(t.token_id)  # audited as a list: the same order every time
         ).scalars()
     ]
     if live:

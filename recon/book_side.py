@@ -57,7 +57,8 @@ def _as_text(col: Any) -> Any:
 
 def _finish(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
     """Order by ref, number the rows, and conform to the canonical schema."""
-    frame = frame.sort("ref").with_columns(
+    # stable: movements of one ref keep their book order (entry order), and their row numbers
+    frame = frame.sort("ref", maintain_order=True).with_columns(
         pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("row")
     )
     return conform(frame, kind)

@@ -158,7 +158,7 @@ def list_profiles(conn: Connection) -> list[dict[str, Any]]:
             "added_at": utc_iso(r.added_at),
             "added_by": r.added_by,
         }
-        for r in conn.execute(select(recon_profiles).order_by(p.name, p.added_at))
+        for r in conn.execute(select(recon_profiles).order_by(p.name, p.added_at, p.version))
     ]
 
 

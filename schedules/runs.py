@@ -131,9 +131,9 @@ def claim(
             reason, behind = skip_reason, None
             if reason is None:
                 busy = conn.execute(
-                    select(r.run_id).where(
-                        r.job == job, r.status == "running", r.lease_expires_at > now
-                    )
+                    select(r.run_id)
+                    .where(r.job == job, r.status == "running", r.lease_expires_at > now)
+                    .order_by(r.run_id.desc())  # the latest, should there be several
                 ).first()
                 if busy is not None:
                     behind = int(busy.run_id)
