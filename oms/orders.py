@@ -1542,7 +1542,7 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
                 )
             pending = PendingRequest(RequestKind.CANCEL, at, new_id, under=under)
             text = "cancel requested" if under is None else "cancel requested behind the replace"
-            return _Effect(_with_reason(text, reason), pending=pending)
+            return _Effect(_with_reason(text + _as_id(new_id), reason), pending=pending)
         case ConfirmPendingCancel(reason=reason, client_order_id=client_id):
             pending = _confirmed(order, RequestKind.CANCEL, at, client_id)
             return _Effect(
@@ -1555,6 +1555,7 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
             if client_id is None and request is not None and solicited:
                 client_id = request.client_order_id
             text = "canceled" if solicited else "canceled (unsolicited)"
+            text += _renamed(order, client_id)
             return _Effect(_with_reason(text, reason), client_order_id=client_id)
         case RejectCancel(reason=reason):
             # a replace the cancel was chained behind is still open: it shows again
@@ -1594,7 +1595,8 @@ def _effect(order: Order, command: Command, at: datetime) -> _Effect:
             )
             pending = PendingRequest(RequestKind.REPLACE, at, new_id, quantity, limit, stop)
             _, change = _new_terms(order, quantity, limit, stop)
-            return _Effect(_with_reason(f"replace requested: {change}", reason), pending=pending)
+            text = f"replace requested: {change}{_as_id(new_id)}"
+            return _Effect(_with_reason(text, reason), pending=pending)
         case ConfirmPendingReplace(reason=reason, client_order_id=client_id):
             text = "venue reports the replace pending"
             chained = _chained(order, kind)
@@ -1749,6 +1751,20 @@ def _not_under(order: Order, kind: CommandKind, condition: OrderStatus) -> None:
         )
 
 
+def _as_id(new_id: ClientOrderId | None) -> str:
+    """A request's own client order id, in its history entry (which id the venue's answers
+    name, and the order's name once the request is accepted)."""
+    return "" if new_id is None else f" as {new_id}"
+
+
+def _renamed(order: Order, client_id: ClientOrderId | None) -> str:
+    """An accepted request's new client order id, in its history entry: the order's name
+    changes (FIX 11), and `order show` lists every name the order had."""
+    if client_id is None or client_id == order.client_order_id:
+        return ""
+    return f"; client order id {order.client_order_id} -> {client_id}"
+
+
 def _replaced(
     order: Order,
     what: str,
@@ -1768,7 +1784,7 @@ def _replaced(
     )
     new_quantity, change = _new_terms(order, quantity, limit, stop)
     return _Effect(
-        _with_reason(f"{verb}: {change}", command.reason),
+        _with_reason(f"{verb}: {change}{_renamed(order, client_id)}", command.reason),
         quantity=new_quantity,
         limit_price=limit,
         stop_price=stop,

@@ -429,7 +429,8 @@ def test_a_cancel_reject_of_an_earlier_request_leaves_the_open_one(
     assert done.code == 0, done.err
     order = shown(book, "C1")
     assert order["status"] == "canceled"
-    assert order["history"][-1]["reason"] == "canceled"  # the answer to C1d, not unsolicited
+    # the answer to C1d, not unsolicited; the order is named by the cancel's id from now on
+    assert order["history"][-1]["reason"] == "canceled; client order id C1 -> C1d"
 
 
 def test_a_pending_report_after_the_venues_answer_is_refused(
@@ -496,7 +497,8 @@ def test_a_request_the_venue_reports_first_is_named_by_its_clordid(
     done = apply(book, tmp_path, "b.fix", report("Y", "E3", "4", (41, "C1"), (39, "4")))
     assert done.code == 0, done.err
     order = shown(book, "C1")
-    assert order["status"] == "canceled" and order["history"][-1]["reason"] == "canceled"
+    assert order["status"] == "canceled"
+    assert order["history"][-1]["reason"] == "canceled; client order id C1 -> Y"
 
     external(book, "D1", qty="10")
     book.ok("order", "cancel", "--client-order-id", "D1", "--new-client-order-id", "D1c")
@@ -559,3 +561,29 @@ def test_a_report_naming_two_orders_is_refused(book: Tieout, tmp_path: Path) -> 
     (problem,) = r.json()["problems"]
     assert problem["field"] == "41" and "the report names two orders" in problem["reason"]
     assert shown(book, "B1")["status"] == "new" and shown(book, "C1")["status"] == "new"
+
+
+def test_the_history_names_each_client_order_id_the_order_had(
+    book: Tieout, tmp_path: Path
+) -> None:
+    """A request's own client order id, and the order's new name once the venue accepts it,
+    are in the history: `order show` under the last id says which earlier ids were the same
+    order (its `client_order_id` is only the current one)."""
+    external(book, "C1")
+    assert apply(book, tmp_path, "a.fix", report("C1", "E1", "0")).json()["applied"] == 1
+    book.ok("order", "amend", "--client-order-id", "C1", "--qty", "5",
+            "--new-client-order-id", "C2")  # fmt: skip
+    replaced = report("C2", "E2", "5", (41, "C1"), (39, "0"), (38, "5"), (151, "5"), (14, "0"))
+    assert apply(book, tmp_path, "b.fix", replaced).json()["applied"] == 1
+    book.ok("order", "cancel", "--client-order-id", "C2", "--new-client-order-id", "C3")
+    canceled = report("C3", "E3", "4", (41, "C2"), (39, "4"))
+    assert apply(book, tmp_path, "c.fix", canceled).json()["applied"] == 1
+    order = shown(book, "C3")
+    assert order["client_order_id"] == "C3"
+    assert [h["reason"] for h in order["history"][-4:]] == [
+        "replace requested: quantity 10 -> 5 as C2",
+        "replaced: quantity 10 -> 5; client order id C1 -> C2",
+        "cancel requested as C3",
+        "canceled; client order id C2 -> C3",
+    ]
+    assert shown(book, "C1")["order_id"] == order["order_id"]
