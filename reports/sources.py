@@ -4,6 +4,7 @@ the data it shows). Builders do the rest."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import defaultdict
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from oms import audit, book, executions, ledger, lots, md_book
 from oms.calendars import business_days, exchange_zone
 from oms.errors import BadInput
 from oms.positions import end_of
+from oms.retention import CARRY_FORWARD
 from oms.schema import (
     bar_aggregates,
     journal_entries,
@@ -84,6 +86,49 @@ def _cash_entries(
     return entries, settled
 
 
+def _carried_without_live_trades(
+    conn: Connection,
+    account: str,
+    currency: str,
+    entries: list[CashEntry],
+    live: Sequence[lots.ExecRecord],
+) -> list[CashEntry]:
+    """A retention run archives old journal entries into a carry-forward entry, trade
+    settlements included, while the executions of positions still open stay in the book: the
+    statement takes trade cash from those executions, so their cash was in the carry-forward
+    as well and counted twice (a statement after `retention apply` was short by the cash of
+    every live fill settled before the cut-off). The carry-forward is shown without it: the
+    cash of the live executions less the trade cash the journal still holds (all of a live
+    execution's cash is in the journal, archived or not: what is not there was carried)."""
+    carried = [i for i, e in enumerate(entries) if e.kind == CARRY_FORWARD]
+    if not carried:
+        return entries
+    e, p = journal_entries.c, journal_postings.c
+    booked = Decimal(0)
+    for amount in conn.execute(
+        select(p.amount)
+        .join_from(journal_entries, journal_postings, p.entry_id == e.entry_id)
+        .where(
+            e.account == account,
+            e.kind.in_(sorted(TRADE_KINDS)),
+            p.ledger_account == ledger.cash_account(account),
+            p.currency == currency,
+        )
+    ).scalars():
+        booked = EXACT.add(booked, amount)
+    traded = Decimal(0)
+    for f in live:
+        if (f.currency or currency) == currency:
+            traded = EXACT.add(traded, lots.cash_flow(f))
+    inside = EXACT.subtract(traded, booked)
+    if not inside:
+        return entries
+    out = list(entries)
+    last = carried[-1]  # the latest: a later run carries the earlier ones with it
+    out[last] = dataclasses.replace(out[last], amount=EXACT.subtract(out[last].amount, inside))
+    return out
+
+
 def _marks(
     conn: Connection, symbols: Sequence[str], period_from: date, period_to: date
 ) -> list[Mark]:
@@ -137,12 +182,10 @@ def statement_input(
 ) -> StatementInput:
     check_period(period_from, period_to)
     info = account_info(conn, account)
-    fills = tuple(
-        f
-        for f in lots.effective_fills(executions.records(conn, account=account))
-        if f.trade_date <= period_to
-    )
+    live = lots.effective_fills(executions.records(conn, account=account))
+    fills = tuple(f for f in live if f.trade_date <= period_to)
     entries, settled = _cash_entries(conn, account, info.currency, period_to)
+    entries = _carried_without_live_trades(conn, account, info.currency, entries, live)
     symbols = sorted({f.symbol for f in fills})
     return StatementInput(
         account=info,

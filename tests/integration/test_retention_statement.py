@@ -1,0 +1,87 @@
+"""A statement after `retention apply` says what it said before: retention archives old journal
+entries into a carry-forward entry, trade settlements included, while the executions of
+positions still open stay in the book, and the statement takes trade cash from those
+executions (it counted their cash twice: closing cash and NAV short by every live fill's cash
+settled before the cut-off)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import Tieout, write
+
+OLD = "2018-01-10T12:00:00Z"
+NOW = "2026-03-20T15:00:00Z"
+HEADER = "exec_id,account,symbol,side,quantity,price,trade_date,venue,commission,fees"
+KEYS = ("opening_cash", "closing_cash", "settled_cash", "opening_nav", "closing_nav")
+
+
+def _book(t: Tieout, tmp_path: Path) -> None:
+    """2018: R trades FLAT flat (archived by retention), keeps OPEN and HALF open (a buy, a
+    partial sell, a corrected fill and a busted one), deposits and withdraws; 2026: a bar for
+    each open symbol and a deposit."""
+    o = t.at(OLD)
+    o.ok("init")
+    for symbol in ("FLAT", "OPEN", "HALF"):
+        o.ok("instrument", "add", symbol, "--exchange", "XNYS", "--currency", "USD")
+    o.ok("account", "open", "R", "--currency", "USD", "--type", "margin")
+    o.ok("cash", "deposit", "R", "10000")
+    two_days_ago = "2018-01-07T12:00:00Z"
+    t.at(two_days_ago).ok("destination", "add", "R", "bank-1")
+    rows = [
+        "F1,R,FLAT,buy,10,10,2018-01-02,X,1,0.05",
+        "F2,R,FLAT,sell,10,12.5,2018-01-03,X,1,0.05",
+        "O1,R,OPEN,buy,7,20.125,2018-01-02,X,1.5,0",
+        "O2,R,OPEN,buy,3,21,2018-01-03,X,0.75,0.01",
+        "H1,R,HALF,buy,8,30,2018-01-02,X,2,0.1",
+        "H2,R,HALF,sell,3,31.5,2018-01-04,X,1,0.02",
+    ]
+    o.ok("exec", "import", write(tmp_path / "a.csv", HEADER + "\n" + "\n".join(rows) + "\n"))
+    changes = (
+        HEADER + ",exec_type,ref_exec_id\n"
+        "O3,R,OPEN,buy,4,19,2018-01-05,X,1,0,fill,\n"
+        "O4,R,OPEN,buy,4,19.5,2018-01-05,X,1,0,correct,O3\n"
+        "H3,R,HALF,buy,2,29,2018-01-05,X,0.5,0,fill,\n"
+        "H4,R,HALF,buy,2,29,2018-01-05,X,0.5,0,bust,H3\n"
+    )
+    o.ok("exec", "import", write(tmp_path / "b.csv", changes))
+    o.ok("cash", "withdraw", "R", "250.5", "--to", "bank-1")
+    bars = "time,symbol,open,high,low,close,volume\n" + "".join(
+        f"2026-03-10T15:00:00Z,{s},{px},{px},{px},{px},100\n"
+        for s, px in (("OPEN", 22), ("HALF", 33))
+    )
+    t.at("2026-03-10T15:01:00Z").ok("md", "import", write(tmp_path / "bars.csv", bars))
+    t.at("2026-03-11T15:00:00Z").ok("cash", "deposit", "R", "5")
+
+
+def _statement(t: Tieout, tmp_path: Path, name: str, start: str) -> dict[str, Any]:
+    out = tmp_path / f"{name}.json"
+    t.at(NOW).ok(
+        "report", "statement", "--account", "R", "--from", start, "--to", "2026-03-19",
+        "--format", "json", "--out", str(out),
+    )  # fmt: skip
+    doc: dict[str, Any] = json.loads(out.read_text())
+    return {k: doc[k] for k in KEYS}
+
+
+def test_a_statement_says_the_same_after_retention(db_url: str, tmp_path: Path) -> None:
+    t = Tieout(db_url)
+    _book(t, tmp_path)
+    balance = t.at(NOW).ok("cash", "balance", "R", "--json").json()["balance"]
+    positions = t.at(NOW).ok("positions", "--account", "R", "--json").json()
+    before = {start: _statement(t, tmp_path, f"b{start}", start)
+              for start in ("2026-03-01", "2026-03-11")}  # fmt: skip
+    assert before["2026-03-01"]["closing_cash"] == balance  # the book's cash, to the digit
+
+    done = t.at(NOW).ok("retention", "apply", "--archive-dir", str(tmp_path / "arch"), "--json")
+    archived = done.json()["archived"]
+    assert archived["executions"] == 2  # FLAT's: OPEN's and HALF's stay (positions open)
+    assert archived["journal_entries"] > 0 and done.json()["carry_forward_entries"]
+
+    after = {start: _statement(t, tmp_path, f"a{start}", start)
+             for start in ("2026-03-01", "2026-03-11")}  # fmt: skip
+    assert after == before
+    assert t.at(NOW).ok("cash", "balance", "R", "--json").json()["balance"] == balance
+    assert t.at(NOW).ok("positions", "--account", "R", "--json").json() == positions
