@@ -101,6 +101,9 @@ def open_lots(
     book.get_instrument(conn, symbol)
     recs = executions.records(conn, account=account, symbol=symbol)
     built = lots.build_positions(lots.effective_fills(recs), method)
+    # a position whose fills were all archived (retention) is flat: `positions` lists it
+    # with the P&L it realized, and it has no open lots
+    built = position_carry.with_carried(conn, account, built, None)
     pos = built.get((account, symbol))
     if pos is None:
         raise NotFound("position", f"{account}/{symbol}")

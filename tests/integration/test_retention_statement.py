@@ -85,3 +85,5 @@ def test_a_statement_says_the_same_after_retention(db_url: str, tmp_path: Path) 
     assert after == before
     assert t.at(NOW).ok("cash", "balance", "R", "--json").json()["balance"] == balance
     assert t.at(NOW).ok("positions", "--account", "R", "--json").json() == positions
+    # FLAT's fills are all archived: flat, listed by positions, and no open lots (was exit 5)
+    assert t.at(NOW).ok("lots", "--account", "R", "--symbol", "FLAT", "--json").json() == []
