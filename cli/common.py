@@ -174,6 +174,24 @@ def decimal_arg(text: str, name: str, **kw: bool) -> Decimal:
     return parse_decimal(text, name, **kw)
 
 
+def progress_bar() -> Any:
+    """A rich progress bar on stderr for a long command (a batch of documents, an order file):
+    nothing when stderr is not a terminal (cron, scripts, tests reading the output)."""
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext(None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
+
+
 def emit_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=_json_ascii()) + "\n")
 

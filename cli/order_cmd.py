@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -20,6 +22,7 @@ from cli.common import (
     make_ctx,
     open_store,
     partial_json,
+    progress_bar,
     say,
 )
 from oms import book, order_book
@@ -172,8 +175,18 @@ def submit(
 
 
 def _submit_file(file: str, db: str | None, actor: str | None, json: bool) -> None:
-    with partial_json(json):
-        result = order_book.submit_file(open_store(db), make_ctx(actor), file)
+    with partial_json(json), progress_bar() as bar:
+        task: list[Any] = []  # the bar's task, once the file is read
+
+        def read(total: int) -> None:
+            if bar is not None:
+                task.append(bar.add_task(f"{Path(file).name}: committed", total=total))
+
+        def committed(lines: Sequence[order_book.BatchLine]) -> None:
+            if bar is not None and task:
+                bar.advance(task[0], len(lines))
+
+        result = order_book.submit_file(open_store(db), make_ctx(actor), file, committed, read)
     if json:
         emit_json_with_list(result.summary_json(), "results", (x.as_json() for x in result.lines))
     else:

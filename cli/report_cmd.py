@@ -6,7 +6,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.common import DbOpt, JsonOpt, clock, emit_json, open_store, say
+from cli.common import DbOpt, JsonOpt, clock, emit_json, open_store, progress_bar, say
 from oms.errors import BadInput, TieoutError
 from oms.values import CostMethod, parse_date
 from reports import batch, documents, sources
@@ -81,27 +80,10 @@ def _deliver(
         say(f"{written.path}: {fmt}{extra}")
 
 
-def _progress() -> Any:
-    """A rich progress bar on stderr (nothing when stderr is not a terminal)."""
-    if not sys.stderr.isatty():
-        return nullcontext(None)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    return Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=False,
-    )
-
-
 def _run_pool(pool: batch.Pool, total: int, label: str) -> tuple[list[Outcome], float]:
     started = time.perf_counter()
     outcomes: list[Outcome] = []
-    with pool, _progress() as progress:
+    with pool, progress_bar() as progress:
         task = progress.add_task(label, total=total) if progress is not None else None
         for outcome in pool:
             outcomes.append(outcome)

@@ -3347,18 +3347,21 @@ def submit_file(
     ctx: Ctx,
     path: str,
     on_commit: Callable[[Sequence[BatchLine]], None] | None = None,
+    on_read: Callable[[int], None] | None = None,
 ) -> BatchResult:
     """Submit every row of an order file, each checked on its own against the book as the
     orders before it left it (the same decisions as one `submit` per row), in groups of
     oms.submission.CHUNK orders, one transaction each (group commit): a bad or refused row does
     not stop the others, and a crash loses at most the group being written, never part of an
     order. `on_commit` is given each group's lines once the group has committed (the
-    acknowledgements)."""
+    acknowledgements); `on_read` the number of orders, once the file is read."""
     from oms import submission  # builds on this module
 
     rows = FileRequests(tabular.read_csv(path, required=FILE_REQUIRED, optional=FILE_OPTIONAL))
     if not len(rows):
         raise BadInput(path, "the file has a header but no orders (only blank lines)")
+    if on_read is not None:
+        on_read(len(rows))
     out: list[BatchLine] = []
 
     def committed(start: int, outcomes: list[submission.Outcome]) -> None:
