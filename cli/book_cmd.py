@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -16,6 +17,7 @@ from cli.common import (
     make_ctx,
     open_store,
     partial_json,
+    progress_bar,
     say,
     say_table,
     warn,
@@ -62,8 +64,17 @@ def exec_apply(
     with their line and reason (exit 3), the others are applied. An applied message whose own
     figures disagree with the book (CumQty, LeavesQty, AvgPx, a price beyond the limit or off
     the tick) is reported as a warning, and audited, to be chased with the venue."""
-    with partial_json(json):
-        result = order_book.apply_reports(open_store(db), make_ctx(actor), file)
+    with partial_json(json), progress_bar() as bar:
+        task: list[Any] = []  # the bar's task, once the file is read
+
+        def progress(done: int, total: int) -> None:
+            if bar is None:
+                return
+            if not task:
+                task.append(bar.add_task(f"{Path(file).name}: applied", total=total))
+            bar.update(task[0], completed=done)
+
+        result = order_book.apply_reports(open_store(db), make_ctx(actor), file, progress)
     if json:
         emit_json(result.as_json())
     else:

@@ -3026,9 +3026,13 @@ def _fix_tag(exc: BadInput | Refused | NotFound) -> str | None:
     return found[1] if found else None
 
 
-def apply_reports(store: Store, ctx: Ctx, path: str) -> ApplyResult:
+def apply_reports(
+    store: Store, ctx: Ctx, path: str, on_progress: Callable[[int, int], None] | None = None
+) -> ApplyResult:
     """Apply a venue's drop copy in order, each message its own business event. A message that
-    cannot be applied is refused with its line and reason (and audited); the rest go on."""
+    cannot be applied is refused with its line and reason (and audited); the rest go on.
+    `on_progress(done, messages)`: once the file is read (done 0), then as messages are
+    applied, skipped or refused."""
     text, undecodable = _drop_copy_text(tabular.read_bytes(path))
     parsed: list[fix.Report | RowError] = [*undecodable, *fix.parse(text, fix44=True)]
     if not parsed:
@@ -3037,7 +3041,8 @@ def apply_reports(store: Store, ctx: Ctx, path: str) -> ApplyResult:
             "has no messages (it is empty, or blank lines only): a drop copy with nothing in "
             "it is refused rather than taken for a quiet day; check how it was transferred",
         )
-    progress = _ApplyProgress(path, len(parsed))
+    progress = _ApplyProgress(path, len(parsed), on_progress=on_progress)
+    progress.told()
     try:
         return _apply_parsed(store, ctx, path, parsed, progress)
     except (KeyboardInterrupt, Exception) as exc:
@@ -3080,6 +3085,13 @@ class _ApplyProgress:
     line: int | None = None
     refused: list[RowError] = dataclasses.field(default_factory=list)
     warnings: list[RowError] = dataclasses.field(default_factory=list)
+    on_progress: Callable[[int, int], None] | None = None
+
+    def told(self) -> None:
+        """Tell the caller how many messages are done (applied, skipped or refused)."""
+        if self.on_progress is not None:
+            done = self.applied + self.duplicates + len(self.refused)
+            self.on_progress(done, self.messages)
 
     def result(self) -> ApplyResult:
         refused = sorted(self.refused, key=lambda e: e.line or 0)
@@ -3134,6 +3146,7 @@ def _apply_parsed(
                 held.enter_context(interrupts_held())
             refused += unreadable
             progress.committed = True
+            progress.told()
     for report in (p for p in parsed if isinstance(p, fix.Report)):
         progress.line = report.line
         about: list[str] = []  # the order the report names, once found
@@ -3152,6 +3165,7 @@ def _apply_parsed(
                     progress.duplicates += 1
                 progress.warnings += found  # once committed
                 progress.line = report.line + 1  # what is left starts after it
+            progress.told()
         except (BadInput, Refused, NotFound) as exc:
             problem = RowError(report.line, _fix_tag(exc), None, exc.message)
             with ExitStack() as held:
@@ -3163,6 +3177,7 @@ def _apply_parsed(
                 refused.append(problem)
                 progress.committed = True
                 progress.line = report.line + 1
+            progress.told()
     return progress.result()
 
 
