@@ -50,7 +50,10 @@ def exec_import(
         say(
             f"{file}: {result.rows} rows, {result.booked} executions booked, "
             f"{result.already_booked} already booked (unchanged)"
+            + (f", {len(result.warnings)} warning(s)" if result.warnings else "")
         )
+    for w in result.warnings:
+        warn(f"line {w.line}: {w.reason}")
 
 
 @exec_app.command("apply")

@@ -96,6 +96,8 @@ class ImportResult:
     booked: int
     already_booked: int
     import_id: int | None
+    # rows booked already whose trade is no longer in the book (busted since): to be chased
+    warnings: tuple[RowError, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -105,6 +107,9 @@ class ImportResult:
             "booked": self.booked,
             "already_booked": self.already_booked,
             "import_id": self.import_id,
+            "warnings": [
+                {"line": w.line, "field": w.field, "reason": w.reason} for w in self.warnings
+            ],
         }
 
 
@@ -453,10 +458,13 @@ def _frame_errors(rows: pl.DataFrame, field: str, reason: pl.Expr) -> list[RowEr
     return [RowError(line, field, value, why) for line, value, why in shown.iter_rows()]
 
 
-def _already_booked(conn: Connection, frame: pl.DataFrame, path: str) -> set[tuple[str, str]]:
-    """(venue, exec_id) of rows booked before; a row whose id is booked with other terms is an
-    error that refuses the file. The file's keys go to a temporary table and are joined there:
-    one query whatever the size of the book or the file."""
+def _already_booked(
+    conn: Connection, frame: pl.DataFrame, path: str
+) -> tuple[set[tuple[str, str]], list[RowError]]:
+    """(venue, exec_id) of rows booked before, and warnings for those of them whose trade was
+    busted since; a row whose id is booked with other terms is an error that refuses the file.
+    The file's keys go to a temporary table and are joined there: one query whatever the size
+    of the book or the file."""
     conn.exec_driver_sql(
         "CREATE TEMPORARY TABLE IF NOT EXISTS tieout_import_keys "
         "(venue VARCHAR(32) NOT NULL, exec_id VARCHAR(64) NOT NULL)"
@@ -474,17 +482,20 @@ def _already_booked(conn: Connection, frame: pl.DataFrame, path: str) -> set[tup
     ).all()
     conn.exec_driver_sql("DELETE FROM tieout_import_keys")
     if not found:
-        return set()
+        return set(), []
     booked = {(row.venue, row.exec_id): row for row in found}
     errors: list[RowError] = []
     given = [f"_given_{t}" for t in (*STATED, *KIND)]
     stated = ("_line", "venue", "exec_id", *TERMS, *STATED, *KIND, *given)
     rows = frame.select(*stated).iter_rows(named=True)
     differing = []
+    same = []
     for r in rows:
         old = booked.get((r["venue"], r["exec_id"]))
         if old is not None and _differences(r, old):
             differing.append((r, old))
+        elif old is not None and old.exec_type == FILL:
+            same.append((r, old))
     if differing:
         now = _deciding_records(conn, [old for _, old in differing])
         for r, old in differing:
@@ -500,7 +511,37 @@ def _already_booked(conn: Connection, frame: pl.DataFrame, path: str) -> set[tup
             busted = "" if decided is None else f", busted since by {decided.exec_id}"
             errors += [_booked_error(r, t, old, busted) for t in _differences(r, old)]
     tabular.refuse_if(path, errors)
-    return set(booked)
+    return set(booked), _busted_since(conn, same)
+
+
+def _busted_since(conn: Connection, rows: Sequence[tuple[Any, Any]]) -> list[RowError]:
+    """Warnings for rows that restate a fill, as booked, whose trade a bust took out of the
+    book since: "booked already" would read as if the trade were in the book. (A venue that
+    restates a busted trade sends it under an ExecID of its own.) Looked at only when the
+    venues have busts at all: a re-import of a large file reads nothing more."""
+    if not rows:
+        return []
+    e = executions.c
+    venues = sorted({old.venue for _, old in rows})
+    any_bust = select(e.id).where(e.exec_type == BUST, e.venue.in_(venues)).limit(1)
+    if conn.execute(any_bust).first() is None:
+        return []
+    decided = _deciding_records(conn, [old for _, old in rows])
+    out = []
+    for r, old in rows:
+        now = decided.get((old.venue, old.exec_id))
+        if now is not None and now.exec_type == BUST:
+            out.append(
+                RowError(
+                    r["_line"],
+                    "exec_id",
+                    r["exec_id"],
+                    f"exec_id {r['exec_id']} at {r['venue']} is booked already and was busted "
+                    f"since by {now.exec_id}: the trade is not in the book (a trade the venue "
+                    "restates comes under an exec_id of its own)",
+                )
+            )
+    return sorted(out, key=lambda w: w.line or 0)
 
 
 def _booked_error(row: Mapping[str, Any], term: str, old: Any, since: str) -> RowError:
@@ -633,7 +674,7 @@ def import_file(store: Store, ctx: Ctx, path: str) -> ImportResult:
         latest = (ctx.now.astimezone(UTC) + timedelta(hours=14)).date()
         tf, frame = read_file(conn, path, latest, ctx.now)
         _booked_in_other_spellings(conn, frame, path)
-        seen = _already_booked(conn, frame, path)
+        seen, warnings = _already_booked(conn, frame, path)
         if seen:
             keep = [
                 (v, x) not in seen
@@ -642,7 +683,7 @@ def import_file(store: Store, ctx: Ctx, path: str) -> ImportResult:
             frame = frame.filter(pl.Series(keep))
         _refuse_fills_of_orders(conn, frame, path)
         if frame.height == 0:
-            return ImportResult(path, tf.sha256, tf.rows, 0, len(seen), None)
+            return ImportResult(path, tf.sha256, tf.rows, 0, len(seen), None, tuple(warnings))
         import_id = conn.execute(
             imports.insert()
             .values(
@@ -715,7 +756,9 @@ def import_file(store: Store, ctx: Ctx, path: str) -> ImportResult:
                 "journal_entries": entry_ids,
             },
         )
-        return ImportResult(path, tf.sha256, tf.rows, frame.height, len(seen), import_id)
+        return ImportResult(
+            path, tf.sha256, tf.rows, frame.height, len(seen), import_id, tuple(warnings)
+        )
 
 
 Batches = dict[tuple[str, str, str], ledger.SettlementTotals]
