@@ -126,9 +126,19 @@ def _seconds(td: timedelta) -> Decimal:
     return Decimal(td // _MICRO) / 1_000_000
 
 
+# the most a setting may be: a window of a year, ten years of history, a billion of a count
+# (beyond them a value is a typo, and dates or times computed from it leave the calendar: a
+# history of 1,000,000 days was stored, and every run after it failed on a date out of range)
+_MOST_SECONDS = 366 * 86_400
+_MOST_DAYS = 3_660
+_MOST_COUNT = 1_000_000_000
+
+
 def _duration(name: str, unit: int) -> Callable[[str], timedelta]:
     def parse(text: str) -> timedelta:
         value = parse_decimal(text, name, positive=True) * unit
+        if value > _MOST_SECONDS:
+            raise BadInput(name, f"{text!r} is more than a year ({_MOST_SECONDS // unit})")
         micros = value * 1_000_000
         if micros != micros.to_integral_value():
             raise BadInput(name, f"{text!r} is finer than a microsecond")
@@ -141,11 +151,13 @@ def _show_duration(unit: int) -> Callable[[Any], str]:
     return lambda td: dec_str(normalize(_seconds(td) / unit))
 
 
-def _count(name: str) -> Callable[[str], int]:
+def _count(name: str, most: int = _MOST_COUNT) -> Callable[[str], int]:
     def parse(text: str) -> int:
         value = parse_decimal(text, name, positive=True)
         if value != value.to_integral_value():
             raise BadInput(name, f"{text!r} must be a whole number")
+        if value > most:
+            raise BadInput(name, f"{text!r} is more than {most:,}")
         return int(value)
 
     return parse
@@ -230,7 +242,8 @@ class Param:
 
 
 def _param(name: str, field: str, kind: str, default: str, help_: str) -> Param:
-    """A numeric setting; kind: s or min (a duration), count, decimal, pct (0-100]."""
+    """A numeric setting; kind: s or min (a duration), count, days (a count of at most ten
+    years), decimal, pct (0-100]."""
     parse: Callable[[str], Any]
     show: Callable[[Any], str]
     if kind in ("s", "min"):
@@ -238,6 +251,8 @@ def _param(name: str, field: str, kind: str, default: str, help_: str) -> Param:
         parse, show = _duration(name, unit), _show_duration(unit)
     elif kind == "count":
         parse, show = _count(name), str
+    elif kind == "days":
+        parse, show = _count(name, _MOST_DAYS), str
     elif kind == "pct":
         parse, show = _percent(name), _show_decimal
     else:
@@ -248,7 +263,7 @@ def _param(name: str, field: str, kind: str, default: str, help_: str) -> Param:
 PARAMS: tuple[Param, ...] = (
     Param("rules", "rules", parse_rules, _show_rules, "all", "rules that run: all, or a list"),
     Param("links", "links", parse_links, _show_links, "none", "linked accounts: A1,A2;B1,B2"),
-    _param("history-days", "history_days", "count", "30", "days of history (size, hours)"),
+    _param("history-days", "history_days", "days", "30", "days of history (size, hours)"),
     _param("wash.window-s", "wash_window", "s", "300", "most seconds from buy to sell"),
     _param("wash.price-band-pct", "wash_price_band_pct", "pct", "0.5", "most price difference, %"),
     _param(

@@ -276,6 +276,26 @@ def test_settings_show_set_and_refuse(tieout: Tieout) -> None:
     assert "0 alert(s) for 2026-01-21" in tieout.ok("surveil", "run", "--date", "2026-01-21").out
 
 
+def test_settings_beyond_their_range_are_refused_and_runs_go_on(tieout: Tieout) -> None:
+    """A history of 1,000,000 days was stored, and every `surveil run` after it failed on a
+    date out of range (exit 1); a window of 10^14 s was a traceback. Refused now (exit 3),
+    with the most the setting takes; the runs go on."""
+    before = tieout.ok("surveil", "settings", "show", "--json").json()
+    for name, value, most in (
+        ("history-days", "1000000", "3,660"),
+        ("wash.window-s", "100000000000000", "a year"),
+        ("flip.window-s", "31622401", "a year"),
+        ("rate.max-messages", "1000000001", "1,000,000,000"),
+    ):
+        r = tieout("surveil", "settings", "set", name, value)
+        assert r.code == 3, (name, r.err)
+        assert "Traceback" not in r.err and most in r.err, r.err
+    assert tieout.ok("surveil", "settings", "show", "--json").json() == before
+    tieout.ok("surveil", "settings", "set", "history-days", "3660")
+    tieout.ok("surveil", "settings", "set", "wash.window-s", "31622400")
+    assert "0 alert(s) for 2026-01-21" in tieout.ok("surveil", "run", "--date", "2026-01-21").out
+
+
 def test_spoofing_in_the_first_hour_of_a_sydney_session_is_seen(
     tieout: Tieout, tmp_path: Path
 ) -> None:
