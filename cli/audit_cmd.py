@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json as jsonlib
+import os
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -21,35 +23,67 @@ def register(app: typer.Typer) -> None:
     app.add_typer(audit_app, name="audit")
 
 
-def _file_rows(path: str) -> list[tuple[object, ...]]:
+_TEXT_FIELDS = ("at", "actor", "action", "entity_type", "entity_id", "prev_hash", "hash")
+
+
+def _file_rows(path: str) -> tuple[list[tuple[object, ...]], tuple[int, str] | None]:
+    """The export's events, up to its first line that is no audit event (a cut or edited
+    file: the verification fails there), and that line's number and what is wrong with it."""
     p = Path(path)
     if not p.is_file():
         raise BadInput(path, "no such file")
     rows: list[tuple[object, ...]] = []
-    with p.open(encoding="utf-8") as fh:
+    with p.open(encoding="utf-8", errors="replace") as fh:
         for n, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
                 e = jsonlib.loads(line)
+                seq = e["seq"]
+                if type(seq) is not int:  # not a bool, a float or text
+                    raise TypeError(f"seq {seq!r} is not a whole number")
+                for name in _TEXT_FIELDS:
+                    if not isinstance(e[name], str):
+                        raise TypeError(f"{name} {e[name]!r} is not text")
+                if e["reason"] is not None and not isinstance(e["reason"], str):
+                    raise TypeError(f"reason {e['reason']!r} is not text")
                 payload = audit.canonical_json(e["payload"])
-                rows.append(
-                    (
-                        e["seq"],
-                        e["at"],
-                        e["actor"],
-                        e["action"],
-                        e["entity_type"],
-                        e["entity_id"],
-                        e["reason"],
-                        payload,
-                        e["prev_hash"],
-                        e["hash"],
-                    )
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                return rows, (n, f"line {n} is not an audit event: {exc}")
+            rows.append(
+                (
+                    seq,
+                    e["at"],
+                    e["actor"],
+                    e["action"],
+                    e["entity_type"],
+                    e["entity_id"],
+                    e["reason"],
+                    payload,
+                    e["prev_hash"],
+                    e["hash"],
                 )
-            except (ValueError, KeyError, TypeError) as exc:
-                raise BadInput(path, f"line {n} is not an audit event: {exc}") from None
-    return rows
+            )
+    return rows, None
+
+
+def _verify_file(file: str) -> tuple[audit.ChainCheck, dict[str, int | None]]:
+    """An export checked against itself: its chain from its first event's prev_hash (an
+    export of a later range starts after seq 1), and its first and last seq, which the reader
+    compares with the book's (a file cut at either end is still a chain)."""
+    rows, bad = _file_rows(file)
+    anchor = None
+    if rows and rows[0][0] != 1:
+        anchor = (int(str(rows[0][0])) - 1, str(rows[0][8]))  # an export of a later range
+    check = audit.check_chain(rows, anchor=anchor)  # type: ignore[arg-type]
+    if check.ok and bad is not None:
+        after = int(str(rows[-1][0])) + 1 if rows else None
+        check = audit.ChainCheck(False, check.events, check.head, after, bad[1])
+    seqs = {
+        "first_seq": int(str(rows[0][0])) if rows else None,
+        "last_seq": int(str(rows[-1][0])) if rows else None,
+    }
+    return check, seqs
 
 
 @audit_app.command("verify")
@@ -62,19 +96,22 @@ def verify(
     On a book, also check the sums kept from the record (cash and position running sums, order
     totals) against it: exit 7 where one differs (changed behind tieout's back)."""
     drift: list[str] = []
+    seqs: dict[str, int | None] = {}
     if file:
-        rows = _file_rows(file)
-        anchor = None
-        if rows and rows[0][0] != 1:
-            anchor = (int(str(rows[0][0])) - 1, str(rows[0][8]))  # an export of a later range
-        check = audit.check_chain(rows, anchor=anchor)  # type: ignore[arg-type]
+        check, seqs = _verify_file(file)
     else:
         store = open_store(db)
         check = audit.verify_url(store.engine.url.render_as_string(hide_password=False))
         with store.read() as conn:  # the sums kept from the record, checked against it
             drift = order_book.kept_sums_drift(conn) + order_book.totals_drift(conn)
     if json:
-        emit_json({**check.as_json(), **({} if file else {"derived_drift": drift})})
+        emit_json({**check.as_json(), **(seqs if file else {"derived_drift": drift})})
+    elif check.ok and file and check.events:
+        say(
+            f"audit trail intact: {check.events} events (seq {seqs['first_seq']} to "
+            f"{seqs['last_seq']}), head {check.head}: an export is checked against itself; "
+            "its first and last seq and head are the book's to compare"
+        )
     elif check.ok:
         say(f"audit trail intact: {check.events} events, head {check.head}")
     if not check.ok:
@@ -98,13 +135,27 @@ def export(
 ) -> None:
     """Export audit events of a date range as JSON lines (verifiable with `audit verify --file`):
     every event from the range's first to its last, by sequence."""
-    since = day_start(parse_date(from_, "--from"))
-    until = day_start(parse_date(to, "--to") + timedelta(days=1))
+    from reports.exports import check_range  # (polars: not for `audit verify`)
+
+    first, last = parse_date(from_, "--from"), parse_date(to, "--to")
+    check_range(first, last)
+    since, until = day_start(first), day_start(last + timedelta(days=1))
+    path = Path(out)
+    if path.is_dir():
+        raise BadInput(out, "is a directory: name the file to write")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # whole or nothing: written beside it, then renamed (a failure leaves no half export)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     count = 0
-    with open_store(db).read() as conn, Path(out).open("w", encoding="utf-8") as fh:
-        for ev in audit.events_of_days(conn, since, until):
-            fh.write(jsonlib.dumps(ev.as_json(), ensure_ascii=False, sort_keys=True) + "\n")
-            count += 1
+    try:
+        with open_store(db).read() as conn, os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for ev in audit.events_of_days(conn, since, until):
+                fh.write(jsonlib.dumps(ev.as_json(), ensure_ascii=False, sort_keys=True) + "\n")
+                count += 1
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     if json:
         emit_json({"file": out, "events": count})
     else:
