@@ -503,11 +503,20 @@ class Alert:
     @property
     def key(self) -> str:
         """Stable over reruns on the same data: the rule, date, account, symbol and a digest of
-        the evidence's ids. New evidence makes a new alert; the same evidence never twice."""
-        ids = sorted(o.order_id for o in self.orders) + sorted(t.ref for t in self.trades)
-        digest = hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:16]
+        the evidence, terms included. New evidence, or evidence whose terms changed since (a
+        correction), makes a new alert (which names the alerts it supersedes); the same
+        evidence never twice."""
+        text = json.dumps(self.evidence(), sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
         who = f"{self.account or '-'}|{self.symbol or '-'}"
         return f"{self.day.isoformat()}|{self.rule}|{who}|{digest}"
+
+    def evidence_ids(self) -> frozenset[str]:
+        """The orders' and executions' ids of the evidence (an execution by its ref, which a
+        correction keeps)."""
+        return frozenset(
+            [f"order:{o.order_id}" for o in self.orders] + [f"exec:{t.ref}" for t in self.trades]
+        )
 
     def evidence(self) -> dict[str, Any]:
         return {

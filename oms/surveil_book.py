@@ -243,6 +243,16 @@ class StoredAlert:
     evidence: dict[str, Any]
     created_at: datetime
     actor: str
+    # a later alert of the same rule, date, account and symbol on evidence that changed since
+    # (a correction, late data): this one's figures are no longer the book's
+    superseded_by: int | None = None
+
+    def evidence_ids(self) -> frozenset[str]:
+        """As surveil.Alert.evidence_ids, from the stored evidence."""
+        return frozenset(
+            [f"order:{o['order_id']}" for o in self.evidence.get("orders", [])]
+            + [f"exec:{t['venue']}:{t['exec_id']}" for t in self.evidence.get("executions", [])]
+        )
 
     def as_json(self, *, evidence: bool = True) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -256,6 +266,7 @@ class StoredAlert:
             "alert_key": self.alert_key,
             "created_at": utc_iso(self.created_at),
             "created_by": self.actor,
+            "superseded_by": self.superseded_by,
         }
         if evidence:
             doc["evidence"] = self.evidence
@@ -281,21 +292,39 @@ def _stored(row: Any) -> StoredAlert:
 def list_alerts(
     conn: Connection, day: date | None = None, rule: str | None = None
 ) -> list[StoredAlert]:
-    """Stored alerts (of a date, of a rule), by id."""
+    """Stored alerts (of a date, of a rule), by id, each with the alert that superseded it."""
     a = surveil_alerts.c
     q = select(surveil_alerts).order_by(a.alert_id)
     if day is not None:
         q = q.where(a.business_date == day)
     if rule is not None:
         q = q.where(a.rule == rule)
-    return [_stored(r) for r in conn.execute(q)]
+    return _with_superseded(conn, [_stored(r) for r in conn.execute(q)])
+
+
+def _with_superseded(conn: Connection, alerts: list[StoredAlert]) -> list[StoredAlert]:
+    """The alerts, each with the first later alert that names it in `supersedes` (read from
+    the alerts of their dates)."""
+    if not alerts:
+        return alerts
+    a = surveil_alerts.c
+    later: dict[int, int] = {}
+    days = sorted({x.business_date for x in alerts})
+    for chunk in _chunks(days, _IN_CHUNK):
+        rows = conn.execute(
+            select(a.alert_id, a.details).where(a.business_date.in_(chunk)).order_by(a.alert_id)
+        )
+        for alert_id, details in rows:
+            for old in json.loads(details).get("supersedes", []):
+                later.setdefault(int(old), int(alert_id))
+    return [dataclasses.replace(x, superseded_by=later.get(x.alert_id)) for x in alerts]
 
 
 def get_alert(conn: Connection, alert_id: int) -> StoredAlert:
     row = conn.execute(select(surveil_alerts).where(surveil_alerts.c.alert_id == alert_id)).first()
     if row is None:
         raise NotFound("surveillance alert", str(alert_id))
-    return _stored(row)
+    return _with_superseded(conn, [_stored(row)])[0]
 
 
 def _by_keys(conn: Connection, keys: Sequence[str]) -> dict[str, StoredAlert]:
@@ -331,7 +360,19 @@ def run(store: Store, ctx: Ctx, day: date) -> RunResult:
     keys = [a.key for a in found]
     with store.write() as conn:
         existing = _by_keys(conn, keys)
-        new = [a for a in found if a.key not in existing]
+        earlier = _of_day(conn, day)
+        # the same evidence stored under a key of before (a digest of its ids only): the same
+        # alert, not a new one
+        same = {(s.rule, s.account, s.symbol, audit.canonical_json(s.evidence)): s for s in earlier}
+        new = []
+        for a in found:
+            if a.key in existing:
+                continue
+            kept = same.get((a.rule, a.account, a.symbol, audit.canonical_json(a.evidence())))
+            if kept is not None:
+                existing[a.key] = kept
+            else:
+                new.append(a)
         new_ids: list[int] = []
         if new:
             first = next_id(conn, surveil_alerts, "alert_id")
@@ -345,7 +386,7 @@ def run(store: Store, ctx: Ctx, day: date) -> RunResult:
                         account=a.account,
                         symbol=a.symbol,
                         score=a.score,
-                        details=audit.canonical_json(a.details),
+                        details=audit.canonical_json(_superseding(a, earlier)),
                         evidence=audit.canonical_json(a.evidence()),
                         created_at=ctx.now,
                         actor=ctx.actor,
@@ -369,5 +410,27 @@ def run(store: Store, ctx: Ctx, day: date) -> RunResult:
                 "settings": s.as_json(),
             },
         )
-        stored = _by_keys(conn, keys)
-    return RunResult(day, tuple(stored[k] for k in keys), frozenset(new_ids), s)
+        stored = {**existing, **_by_keys(conn, [a.key for a in new])}
+        alerts = _with_superseded(conn, [stored[k] for k in keys])
+    return RunResult(day, tuple(alerts), frozenset(new_ids), s)
+
+
+def _of_day(conn: Connection, day: date) -> list[StoredAlert]:
+    a = surveil_alerts.c
+    rows = conn.execute(select(surveil_alerts).where(a.business_date == day).order_by(a.alert_id))
+    return [_stored(r) for r in rows]
+
+
+def _superseding(alert: sv.Alert, earlier: Sequence[StoredAlert]) -> dict[str, Any]:
+    """The alert's details, naming the stored alerts of its rule, date, account and symbol
+    that share evidence with it (`supersedes`): their figures came from evidence that changed
+    since (a correction), or they hold part of this one's (late data). They stay as they
+    were raised; `surveil list` shows what superseded them."""
+    ids = alert.evidence_ids()
+    older = sorted(
+        s.alert_id
+        for s in earlier
+        if (s.rule, s.account, s.symbol) == (alert.rule, alert.account, alert.symbol)
+        and s.evidence_ids() & ids
+    )
+    return {**alert.details, **({"supersedes": older} if older else {})}

@@ -360,12 +360,18 @@ def _alerts(conn: Connection, day: date) -> tuple[AlertRow, ...]:
         select(surveil_alerts).where(a.business_date == day).order_by(a.alert_id)
     ).all()
     out = []
-    for x in rows:
-        details = json.loads(x.details) if x.details else {}
+    parsed = [(x, json.loads(x.details) if x.details else {}) for x in rows]
+    later: dict[int, int] = {}  # an alert -> the first later one that supersedes it
+    for x, details in parsed:
+        for old in details.get("supersedes", []):
+            later.setdefault(int(old), int(x.alert_id))
+    for x, details in parsed:
         shown = tuple(
             (str(k), v if isinstance(v, str) else json.dumps(v, sort_keys=True))
             for k, v in sorted(details.items())
         )
+        if int(x.alert_id) in later:  # its figures are no longer the book's
+            shown = (("superseded_by", str(later[int(x.alert_id)])), *shown)
         out.append(AlertRow(int(x.alert_id), x.rule, x.account, x.symbol, x.score, shown))
     return tuple(out)
 
