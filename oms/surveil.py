@@ -38,9 +38,10 @@ The rules and their scores (each alert's `score` is the rule's own measure; high
   instruments' currencies, not converted. Score: the largest z-score, per account and symbol.
 - unusual_hours: executions outside the instrument's session that day (24/7 instruments never
   are; on a day without a session every execution is), or outside the account's usual window:
-  the shortest span of the clock (UTC, across midnight if need be) holding every execution
-  time of its history (`history-days`, at least `hours.min-history` executions), widened by
-  `hours.margin-min` on both sides. Score: the largest distance outside, in minutes (a day
+  the shortest span of the clock (each execution's exchange's local time, UTC for 24/7
+  instruments; across midnight if need be) holding every execution time of its history
+  (`history-days`, at least `hours.min-history` executions), widened by `hours.margin-min` on
+  both sides. Score: the largest distance outside, in minutes (a day
   without a session counts as 1440).
 - position_flip: the account's position in a symbol changing sign (long to short or back,
   through flat or not) at least `flip.min-flips` times within `flip.window-s`. The opening
@@ -61,7 +62,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal, localcontext
 from typing import Any
 
@@ -476,6 +477,8 @@ class DayData:
     opening: Mapping[tuple[str, str], Decimal] = field(default_factory=dict)  # (acct, sym)
     bars: Sequence[Bar] = ()  # the day's bars of the symbols traded
     markets: Mapping[str, Market] = field(default_factory=dict)
+    # each symbol's exchange's time zone (24/7: UTC), for the clock of its trades; UTC if absent
+    zones: Mapping[str, tzinfo] = field(default_factory=dict)
 
     @property
     def start(self) -> datetime:
@@ -907,9 +910,16 @@ def _outside_session(at: datetime, market: Market | None) -> Decimal:
 
 
 def unusual_hours(data: DayData, s: Settings) -> list[Alert]:
+    # the usual window is on the clock of each trade's exchange: a trader who keeps New York's
+    # hours trades an hour earlier in UTC from the day daylight saving time starts
+    def local(t: Trade) -> datetime:
+        return _time(t).astimezone(data.zones.get(t.symbol, UTC))
+
     past: dict[str, list[datetime]] = defaultdict(list)
+    clocks: dict[str, set[str]] = defaultdict(set)
     for t in _timed(data.history):
-        past[t.account].append(_time(t))
+        past[t.account].append(local(t))
+        clocks[t.account].add(str(data.zones.get(t.symbol, UTC)))
     windows = {
         a: usual_window(times, s.hours_margin)
         for a, times in past.items()
@@ -920,7 +930,7 @@ def unusual_hours(data: DayData, s: Settings) -> list[Alert]:
         market = data.markets.get(t.symbol)
         session = _outside_session(_time(t), market)
         window = windows.get(t.account)
-        usual = Decimal(0) if window is None else _outside_window(_time(t), window)
+        usual = Decimal(0) if window is None else _outside_window(local(t), window)
         why = [w for w, d in (("session", session), ("usual_window", usual)) if d > 0]
         if why:
             hits[(t.account, t.symbol)].append((t, max(session, usual), why))
@@ -948,7 +958,13 @@ def unusual_hours(data: DayData, s: Settings) -> list[Alert]:
             "always_open": bool(market and market.always_open),
             "usual_window": None
             if window is None
-            else {"from": _clock(window[0]), "to": _clock(window[0] + window[1])},
+            else {
+                "from": _clock(window[0]),
+                "to": _clock(window[0] + window[1]),
+                "clock": next(iter(clocks[account]))
+                if len(clocks[account]) == 1
+                else "each execution's exchange",
+            },
             "margin_min": _show_duration(60)(s.hours_margin),
         }
         trades_ = tuple(t for t, _, _ in items)

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, and_, or_, select
 from oms import audit, executions, lots
 from oms import surveil as sv
 from oms.book import Ctx, exchanges_of, get_account, get_setting, put_setting
-from oms.calendars import ALWAYS_OPEN, day_end, session_bounds
+from oms.calendars import ALWAYS_OPEN, day_end, exchange_zone, session_bounds
 from oms.errors import NotFound
 from oms.marketdata import Bar
 from oms.schema import executions as executions_table
@@ -219,8 +219,17 @@ def day_data(conn: Connection, day: date, s: sv.Settings) -> sv.DayData:
     facts = _order_facts(conn, day)
     today, past, opening = _trades(conn, day, s.history_days)
     symbols = {t.symbol for t in today} | {o.symbol for o in facts}
+    traded = symbols | {t.symbol for t in past}
+    zones = {sym: exchange_zone(x) for sym, x in exchanges_of(conn, traded).items()}
     data = sv.DayData(
-        day, facts, today, past, opening, (), _markets(conn, symbols, day) if symbols else {}
+        day,
+        facts,
+        today,
+        past,
+        opening,
+        (),
+        _markets(conn, symbols, day) if symbols else {},
+        zones,
     )
     if sv.MARKING_CLOSE in s.rules and today:
         data = dataclasses.replace(data, bars=_close_bars(conn, data, s.close_window))

@@ -343,3 +343,28 @@ def test_an_evening_burst_in_new_york_is_alerted_on_one_date(tieout: Tieout) -> 
     alerts = {day: [a["rule"] for a in later.ok("surveil", "run", "--date", day, "--json").json()]
               for day in ("2026-01-06", "2026-01-07")}  # fmt: skip
     assert alerts == {"2026-01-06": ["order_rate"], "2026-01-07": []}
+
+
+def test_the_usual_hours_are_the_exchanges_clock_across_a_dst_change(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """Ten sessions at 09:35 New York time (14:35 UTC in February), then 09:35 on the first
+    Monday of daylight saving time (13:35 UTC): the trader kept the same hours. The window was
+    measured in UTC, and every DST change raised unusual_hours (30 minutes outside 14:05-15:05
+    UTC); it is measured on the exchange's clock now. 07:35 New York time still fires."""
+    t = tieout.at("2026-03-11T00:00:00Z")
+    t.ok("instrument", "add", "XYZ", "--exchange", "XNYS", "--currency", "USD")
+    t.ok("account", "open", "DS", "--currency", "USD")
+    rows = ["exec_id,account,symbol,side,quantity,price,trade_date,exec_time,venue"]
+    for d in (16, 17, 18, 19, 20, 23, 24, 25, 26, 27):
+        rows.append(f"h{d},DS,XYZ,buy,100,100,2026-02-{d},2026-02-{d}T14:35:00Z,EXT")
+    rows.append("t1,DS,XYZ,buy,100,100,2026-03-09,2026-03-09T13:35:00Z,EXT")
+    rows.append("t2,DS,XYZ,buy,100,100,2026-03-10,2026-03-10T11:35:00Z,EXT")
+    t.ok("exec", "import", write(tmp_path / "e.csv", "\n".join(rows) + "\n"))
+    assert t.ok("surveil", "run", "--date", "2026-03-09", "--json").json() == []
+    (alert,) = t.ok("surveil", "run", "--date", "2026-03-10", "--json").json()
+    assert alert["rule"] == "unusual_hours"
+    window = alert["details"]["usual_window"]
+    assert (window["from"], window["to"], window["clock"]) == (
+        "09:05:00", "10:05:00", "America/New_York"
+    )  # fmt: skip

@@ -348,7 +348,8 @@ def test_unusual_hours_outside_the_session_and_the_usual_window() -> None:
     (e,) = xyz.details["executions"]
     assert e["outside"] == ["session", "usual_window"]
     assert e["minutes_outside"] == "690"  # 11.5 hours before the open
-    assert xyz.details["usual_window"] == {"from": "14:30:00", "to": "21:20:00"}
+    # (no zones given: the UTC clock)
+    assert xyz.details["usual_window"] == {"from": "14:30:00", "to": "21:20:00", "clock": "UTC"}
     (c,) = btc.details["executions"]  # 24/7: only the account's own window
     # the nearer edge: 6 h 10 after the window's end at 21:20
     assert (c["outside"], c["minutes_outside"]) == (["usual_window"], "370")
