@@ -34,15 +34,20 @@ def _listed(t: Tieout) -> list[tuple[int, str, Any, Any]]:
     ]  # fmt: skip
 
 
-def test_a_changed_date_supersedes_its_alerts(tieout: Tieout, tmp_path: Path) -> None:
+def _wash_pair(tieout: Tieout, tmp_path: Path) -> None:
+    """W1 buys and sells 100 XYZ a minute apart on DAY (a wash trade)."""
     t = tieout.at("2026-01-02T12:00:00Z")
     t.ok("instrument", "add", "XYZ", "--exchange", "XNYS", "--currency", "USD")
     t.ok("account", "open", "W1", "--currency", "USD", "--type", "margin")
-    first = (
+    rows = (
         f"{HEADER}\na1,W1,XYZ,buy,100,100,{DAY},{DAY}T15:00:00Z,EXT\n"
         f"a2,W1,XYZ,sell,100,100,{DAY},{DAY}T15:01:00Z,EXT\n"
     )
-    tieout.at(f"{DAY}T22:00:00Z").ok("exec", "import", write(tmp_path / "a.csv", first))
+    tieout.at(f"{DAY}T22:00:00Z").ok("exec", "import", write(tmp_path / "a.csv", rows))
+
+
+def test_a_changed_date_supersedes_its_alerts(tieout: Tieout, tmp_path: Path) -> None:
+    _wash_pair(tieout, tmp_path)
     (one,) = _run(tieout, f"{DAY}T23:00:00Z")
     assert one["details"]["washed_quantity"] == "100" and one["superseded_by"] is None
     assert _run(tieout, f"{DAY}T23:01:00Z") == [one]  # the same data: the same alert
@@ -97,14 +102,7 @@ def test_an_alert_stored_under_a_key_of_before_is_not_raised_again(
 ) -> None:
     """Alerts stored before the key took the evidence's terms (a digest of its ids only) are
     found by their evidence: a rerun of their date on the same data adds nothing."""
-    t = tieout.at("2026-01-02T12:00:00Z")
-    t.ok("instrument", "add", "XYZ", "--exchange", "XNYS", "--currency", "USD")
-    t.ok("account", "open", "W1", "--currency", "USD", "--type", "margin")
-    rows = (
-        f"{HEADER}\na1,W1,XYZ,buy,100,100,{DAY},{DAY}T15:00:00Z,EXT\n"
-        f"a2,W1,XYZ,sell,100,100,{DAY},{DAY}T15:01:00Z,EXT\n"
-    )
-    tieout.at(f"{DAY}T22:00:00Z").ok("exec", "import", write(tmp_path / "a.csv", rows))
+    _wash_pair(tieout, tmp_path)
 
     def key_of_before(self: surveil.Alert) -> str:
         ids = sorted(o.order_id for o in self.orders) + sorted(t.ref for t in self.trades)
