@@ -77,7 +77,7 @@ def _verify_file(file: str) -> tuple[audit.ChainCheck, dict[str, int | None]]:
         anchor = (int(str(rows[0][0])) - 1, str(rows[0][8]))  # an export of a later range
     check = audit.check_chain(rows, anchor=anchor)  # type: ignore[arg-type]
     if check.ok and bad is not None:
-        after = int(str(rows[-1][0])) + 1 if rows else None
+        after = int(str(rows[-1][0])) + 1 if rows else None  # (line 1: no seq to name)
         check = audit.ChainCheck(False, check.events, check.head, after, bad[1])
     seqs = {
         "first_seq": int(str(rows[0][0])) if rows else None,
@@ -115,9 +115,8 @@ def verify(
     elif check.ok:
         say(f"audit trail intact: {check.events} events, head {check.head}")
     if not check.ok:
-        raise VerificationFailed(
-            f"audit trail broken at event {check.first_bad_seq}: {check.problem}"
-        )
+        at = "" if check.first_bad_seq is None else f" at event {check.first_bad_seq}"
+        raise VerificationFailed(f"audit trail broken{at}: {check.problem}")
     if drift:
         raise VerificationFailed(
             f"sums kept from the record differ from it ({len(drift)}): {drift[0]}"

@@ -135,10 +135,10 @@ _MOST_DAYS = 3_660
 _MOST_COUNT = 1_000_000_000
 
 
-def _duration(name: str, unit: int) -> Callable[[str], timedelta]:
+def _duration(name: str, unit: int, bounded: bool = True) -> Callable[[str], timedelta]:
     def parse(text: str) -> timedelta:
         value = parse_decimal(text, name, positive=True) * unit
-        if value > _MOST_SECONDS:
+        if bounded and value > _MOST_SECONDS:
             raise BadInput(name, f"{text!r} is more than a year ({_MOST_SECONDS // unit})")
         micros = value * 1_000_000
         if micros != micros.to_integral_value():
@@ -152,12 +152,12 @@ def _show_duration(unit: int) -> Callable[[Any], str]:
     return lambda td: dec_str(normalize(_seconds(td) / unit))
 
 
-def _count(name: str, most: int = _MOST_COUNT) -> Callable[[str], int]:
+def _count(name: str, most: int | None = _MOST_COUNT) -> Callable[[str], int]:
     def parse(text: str) -> int:
         value = parse_decimal(text, name, positive=True)
         if value != value.to_integral_value():
             raise BadInput(name, f"{text!r} must be a whole number")
-        if value > most:
+        if most is not None and value > most:
             raise BadInput(name, f"{text!r} is more than {most:,}")
         return int(value)
 
@@ -240,6 +240,9 @@ class Param:
     show: Callable[[Any], str]
     default: str
     help: str
+    # how a stored value is read: as `parse`, without the upper bounds a value is checked
+    # against when it is set (a value stored before a bound existed still reads)
+    read: Callable[[str], Any] | None = None
 
 
 def _param(name: str, field: str, kind: str, default: str, help_: str) -> Param:
@@ -247,18 +250,19 @@ def _param(name: str, field: str, kind: str, default: str, help_: str) -> Param:
     years), decimal, pct (0-100]."""
     parse: Callable[[str], Any]
     show: Callable[[Any], str]
+    read: Callable[[str], Any] | None = None
     if kind in ("s", "min"):
         unit = 1 if kind == "s" else 60
         parse, show = _duration(name, unit), _show_duration(unit)
-    elif kind == "count":
-        parse, show = _count(name), str
-    elif kind == "days":
-        parse, show = _count(name, _MOST_DAYS), str
+        read = _duration(name, unit, bounded=False)
+    elif kind in ("count", "days"):
+        parse, show = _count(name, _MOST_DAYS if kind == "days" else _MOST_COUNT), str
+        read = _count(name, None)
     elif kind == "pct":
         parse, show = _percent(name), _show_decimal
     else:
         parse, show = _positive(name), _show_decimal
-    return Param(name, field, parse, show, default, help_)
+    return Param(name, field, parse, show, default, help_, read)
 
 
 PARAMS: tuple[Param, ...] = (
@@ -336,7 +340,7 @@ def parse_param(name: str, text: str) -> tuple[Param, Any]:
 
 def settings_from(stored: Mapping[str, str]) -> Settings:
     """Settings from stored texts (names without the prefix); defaults for the others."""
-    values = {p.field: p.parse(stored.get(p.name, p.default)) for p in PARAMS}
+    values = {p.field: (p.read or p.parse)(stored.get(p.name, p.default)) for p in PARAMS}
     return Settings(**values)
 
 

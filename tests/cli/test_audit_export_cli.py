@@ -55,6 +55,10 @@ def test_an_export_names_its_ends_and_a_broken_line_fails(tieout: Tieout, tmp_pa
         )["first_bad_seq"]
         == 5
     )
+    first_bad = tmp_path / "first.jsonl"
+    first_bad.write_text("{not json\n" + "\n".join(lines[1:]) + "\n")
+    r = run_tieout("audit", "verify", "--file", str(first_bad))
+    assert r.code == 7 and "None" not in r.err and "line 1 is not an audit event" in r.err, r.err
 
 
 def test_an_export_is_whole_in_a_folder_it_makes(tieout: Tieout, tmp_path: Path) -> None:
