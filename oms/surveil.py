@@ -510,13 +510,11 @@ class Alert:
     @property
     def key(self) -> str:
         """Stable over reruns on the same data: the rule, date, account, symbol and a digest of
-        the evidence, terms included. New evidence, or evidence whose terms changed since (a
-        correction), makes a new alert (which names the alerts it supersedes); the same
+        the evidence (evidence_digest). New evidence, or executions whose terms changed since
+        (a correction), make a new alert (which names the alerts it supersedes); the same
         evidence never twice."""
-        text = json.dumps(self.evidence(), sort_keys=True, separators=(",", ":"))
-        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
         who = f"{self.account or '-'}|{self.symbol or '-'}"
-        return f"{self.day.isoformat()}|{self.rule}|{who}|{digest}"
+        return f"{self.day.isoformat()}|{self.rule}|{who}|{evidence_digest(self.evidence())}"
 
     def evidence_ids(self) -> frozenset[str]:
         """The orders' and executions' ids of the evidence (an execution by its ref, which a
@@ -530,6 +528,20 @@ class Alert:
             "orders": [o.as_json() for o in sorted(self.orders, key=lambda o: o.order_id)],
             "executions": [t.as_json() for t in sorted(self.trades, key=_trade_order)],
         }
+
+
+def evidence_digest(evidence: Mapping[str, Any]) -> str:
+    """What names an alert's evidence (Alert.evidence() or the stored JSON of it): its orders'
+    ids and its executions' terms. Not the orders' state now: an order of the evidence that
+    fills, expires or is replaced after the date is the same evidence."""
+    orders = sorted(str(o["order_id"]) for o in evidence.get("orders", []))
+    trades = sorted(
+        [str(t[k] or "") for k in ("venue", "exec_id", "side", "quantity", "price", "trade_date",
+                                   "exec_time")]
+        for t in evidence.get("executions", [])
+    )  # fmt: skip
+    text = json.dumps([orders, trades], separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 # ---- helpers ---------------------------------------------------------------------------------

@@ -372,12 +372,12 @@ def run(store: Store, ctx: Ctx, day: date) -> RunResult:
         earlier = _of_day(conn, day)
         # the same evidence stored under a key of before (a digest of its ids only): the same
         # alert, not a new one
-        same = {(s.rule, s.account, s.symbol, audit.canonical_json(s.evidence)): s for s in earlier}
+        same = {(s.rule, s.account, s.symbol, sv.evidence_digest(s.evidence)): s for s in earlier}
         new = []
         for a in found:
             if a.key in existing:
                 continue
-            kept = same.get((a.rule, a.account, a.symbol, audit.canonical_json(a.evidence())))
+            kept = same.get((a.rule, a.account, a.symbol, sv.evidence_digest(a.evidence())))
             if kept is not None:
                 existing[a.key] = kept
             else:

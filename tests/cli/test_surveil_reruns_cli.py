@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from oms import surveil
+from tests.cli.test_order_cli import report
 from tests.conftest import Tieout, write
 
 DAY = "2026-03-02"
@@ -115,3 +116,36 @@ def test_an_alert_stored_under_a_key_of_before_is_not_raised_again(
         (old,) = _run(tieout, f"{DAY}T23:00:00Z")
     assert _run(tieout, f"{DAY}T23:30:00Z") == [old]
     assert len(tieout.ok("surveil", "list", "--json").json()) == 1
+
+
+def test_an_order_of_the_evidence_changing_later_is_the_same_evidence(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """A wash pair through external orders; the buy order fills further the next day: its
+    state in the evidence (cum_qty, status) is not the evidence's identity, and a rerun of the
+    date keeps the alert."""
+    t = tieout.at(f"{DAY}T14:00:00Z")
+    t.ok("instrument", "add", "XYZ", "--exchange", "XNYS", "--currency", "USD")
+    t.ok("account", "open", "W1", "--currency", "USD", "--type", "margin")
+    t.ok("cash", "deposit", "W1", "1000000")
+    bars = f"time,symbol,open,high,low,close,volume\n{DAY}T13:59:00Z,XYZ,100,100,100,100,1000\n"
+    t.ok("md", "import", write(tmp_path / "b.csv", bars))
+    for side, cl in (("buy", "CB"), ("sell", "CS")):
+        t.ok("order", "submit", "--account", "W1", "--symbol", "XYZ", "--side", side, "--qty",
+             "100", "--type", "limit", "--limit", "100", "--tif", "gtc", "--venue", "ACME",
+             "--client-order-id", cl)  # fmt: skip
+    day = DAY.replace("-", "")
+    first = [
+        report("CB", "N1", "0"),
+        report("CS", "N2", "0"),
+        report("CB", "F1", "F", (32, "50"), (31, "100"), (60, f"{day}-15:00:10")),
+        report("CS", "F2", "F", (32, "50"), (31, "100"), (60, f"{day}-15:00:20")),
+    ]
+    tieout.at(f"{DAY}T16:00:00Z").ok(
+        "exec", "apply", write(tmp_path / "a.fix", "\n".join(first) + "\n")
+    )
+    (one,) = _run(tieout, f"{DAY}T23:00:00Z")
+    later = report("CB", "F3", "F", (32, "50"), (31, "100"), (60, "20260303-15:00:10"))
+    tieout.at("2026-03-03T16:00:00Z").ok("exec", "apply", write(tmp_path / "b.fix", later + "\n"))
+    assert _run(tieout, "2026-03-03T23:00:00Z") == [one]
+    assert len(tieout.ok("surveil", "list", "--rule", "wash_trade", "--json").json()) == 1
