@@ -97,16 +97,20 @@ def _carried_without_live_trades(
     settlements included, while the executions of positions still open stay in the book: the
     statement takes trade cash from those executions, so their cash was in the carry-forward
     as well and counted twice (a statement after `retention apply` was short by the cash of
-    every live fill settled before the cut-off). The carry-forward is shown without it: the
-    cash of the live executions less the trade cash the journal still holds (all of a live
-    execution's cash is in the journal, archived or not: what is not there was carried)."""
-    carried = [i for i, e in enumerate(entries) if e.kind == CARRY_FORWARD]
+    every live fill settled before the cut-off). Each carry-forward is shown without it: the
+    cash of the live executions settling up to its value date (after the one before it), less
+    the trade cash of those dates the journal still holds (all of a live execution's cash is
+    in the journal, archived or not: what is not there was carried). Runs more often than the
+    retention period leave several carry-forwards, each of its own dates."""
+    carried = sorted(
+        (i for i, x in enumerate(entries) if x.kind == CARRY_FORWARD),
+        key=lambda i: (entries[i].value_date, entries[i].entry_id),
+    )
     if not carried:
         return entries
     e, p = journal_entries.c, journal_postings.c
-    booked = Decimal(0)
-    for amount in conn.execute(
-        select(p.amount)
+    booked = conn.execute(
+        select(e.value_date, p.amount)
         .join_from(journal_entries, journal_postings, p.entry_id == e.entry_id)
         .where(
             e.account == account,
@@ -114,18 +118,30 @@ def _carried_without_live_trades(
             p.ledger_account == ledger.cash_account(account),
             p.currency == currency,
         )
-    ).scalars():
-        booked = EXACT.add(booked, amount)
-    traded = Decimal(0)
-    for f in live:
-        if (f.currency or currency) == currency:
-            traded = EXACT.add(traded, lots.cash_flow(f))
-    inside = EXACT.subtract(traded, booked)
-    if not inside:
-        return entries
+    ).all()
+    settling = [
+        (f.settle_date or f.trade_date, lots.cash_flow(f))
+        for f in live
+        if (f.currency or currency) == currency
+    ]
     out = list(entries)
-    last = carried[-1]  # the latest: a later run carries the earlier ones with it
-    out[last] = dataclasses.replace(out[last], amount=EXACT.subtract(out[last].amount, inside))
+    after: date | None = None
+    for i in carried:
+        upto = entries[i].value_date
+
+        def within(day: date, upto: date = upto, after: date | None = after) -> bool:
+            return (after is None or day > after) and day <= upto
+
+        inside = Decimal(0)
+        for day, cash in settling:
+            if within(day):
+                inside = EXACT.add(inside, cash)
+        for day, amount in booked:
+            if within(day):
+                inside = EXACT.subtract(inside, amount)
+        if inside:
+            out[i] = dataclasses.replace(out[i], amount=EXACT.subtract(out[i].amount, inside))
+        after = upto
     return out
 
 

@@ -87,3 +87,41 @@ def test_a_statement_says_the_same_after_retention(db_url: str, tmp_path: Path) 
     assert t.at(NOW).ok("positions", "--account", "R", "--json").json() == positions
     # FLAT's fills are all archived: flat, listed by positions, and no open lots (was exit 5)
     assert t.at(NOW).ok("lots", "--account", "R", "--symbol", "FLAT", "--json").json() == []
+
+
+def test_statements_across_two_retention_runs(db_url: str, tmp_path: Path) -> None:
+    """Runs more often than the retention period leave several carry-forward entries: each is
+    shown without the cash of the live executions of its own dates (all of it went on the
+    latest: a statement ending between two was short by what the later one carried)."""
+    t = Tieout(db_url)
+    _book(t, tmp_path)  # 2018: R's trades and cash
+    later = t.at("2021-01-12T12:00:00Z")
+    later.ok("cash", "deposit", "R", "700")
+    rows = "N1,R,OPEN,buy,2,25,2021-01-11,X,0.5,0\nN2,R,HALF,sell,1,35,2021-01-11,X,0.25,0\n"
+    later.ok("exec", "import", write(tmp_path / "n.csv", HEADER + "\n" + rows))
+    periods = (
+        ("2019-06-01", "2019-06-30"),  # between the two carry-forwards' dates
+        ("2020-06-01", "2021-06-30"),  # holding the second's
+        ("2027-05-01", "2027-05-31"),  # after both
+    )
+    end = "2027-06-01T12:00:00Z"
+
+    def statements(name: str) -> list[dict[str, Any]]:
+        out = []
+        for start, stop in periods:
+            path = tmp_path / f"{name}-{start}.json"
+            t.at(end).ok(
+                "report", "statement", "--account", "R", "--from", start, "--to", stop,
+                "--format", "json", "--out", str(path),
+            )  # fmt: skip
+            doc = json.loads(path.read_text())
+            out.append({k: doc[k] for k in ("opening_cash", "closing_cash", "closing_nav")})
+        return out
+
+    before = statements("before")
+    for at in ("2026-03-20T15:00:00Z", end):  # each 6 years back: two carry-forwards
+        done = t.at(at).ok("retention", "apply", "--archive-dir", str(tmp_path / at), "--json")
+        assert done.json()["carry_forward_entries"], at
+    assert statements("after") == before
+    balance = t.at(end).ok("cash", "balance", "R", "--json").json()["balance"]
+    assert before[-1]["closing_cash"] == balance
