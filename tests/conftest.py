@@ -146,10 +146,10 @@ class BookTemplates:
     tables, measured 2026-11-28; 600 tests). So a finished test's schema is used again when it
     is still exactly the replayed book in shape (`_SHAPE`: every table, column, constraint,
     index, trigger, function, sequence and privilege) and nothing else is at work in the
-    database: its tables are emptied, its sequences restarted, and it waits, renamed, as a spare
-    book without rows (`recycle`); the next copy takes a spare, renames it to its own schema
-    and writes the template's rows (`fresh`). A schema a test changed in shape (a downgrade, a
-    dropped trigger, a grant) is left as it is."""
+    database: it waits, renamed, as a spare (`recycle`); the next copy takes a spare, renames
+    it to its own schema, empties it (`_empty`) and writes the template's rows (`fresh`). A
+    schema a test changed in shape (a downgrade, a dropped trigger, a grant) is left as it
+    is. (Recycling needs a superuser, as the tests' server gives: without, nothing is kept.)"""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -220,6 +220,7 @@ class BookTemplates:
             with conn.transaction():
                 conn.execute(f'DROP SCHEMA "{schema}"')  # RESTRICT: refused unless empty
                 conn.execute(f'ALTER SCHEMA "{spare}" RENAME TO "{schema}"')
+                _empty(conn, schema)
                 conn.execute(rows.replace(_TEMPLATE_SCHEMA, schema))
         except psycopg.Error:
             return False
@@ -245,33 +246,7 @@ class BookTemplates:
                 ).fetchone()
                 if busy is None or busy[0] or _shape(conn, schema) != shape:
                     return
-                with conn.transaction():
-                    conn.execute("SET LOCAL lock_timeout = '1s'")
-                    # the append-only tables' triggers refuse TRUNCATE: not for this
-                    conn.execute("SET LOCAL session_replication_role = replica")
-                    tables = conn.execute(
-                        "SELECT quote_ident(relname) FROM pg_class WHERE relnamespace ="
-                        " %s::regnamespace AND relkind IN ('r', 'p')",
-                        (schema,),
-                    ).fetchall()
-                    # TRUNCATE, not DELETE: new, empty files and no size estimate, as a new
-                    # table has (rows come back in the order a new table gives them: a query
-                    # without ORDER BY must not read another order in a used schema than in a
-                    # new one); and no column statistics either
-                    listed = ", ".join(f'"{schema}".{table}' for (table,) in tables)
-                    conn.execute(f"TRUNCATE {listed} RESTART IDENTITY")
-                    conn.execute(
-                        "DELETE FROM pg_catalog.pg_statistic WHERE starelid IN"
-                        " (SELECT oid FROM pg_class WHERE relnamespace = %s::regnamespace)",
-                        (schema,),
-                    )
-                    conn.execute(
-                        "SELECT setval(c.oid, s.seqstart, false) FROM pg_sequence s"
-                        " JOIN pg_class c ON c.oid = s.seqrelid"
-                        " WHERE c.relnamespace = %s::regnamespace",
-                        (schema,),
-                    )
-                    conn.execute(f'ALTER SCHEMA "{schema}" RENAME TO "{spare}"')
+                conn.execute(f'ALTER SCHEMA "{schema}" RENAME TO "{spare}"')
         except psycopg.Error:
             return
         spares.append(spare)
@@ -367,6 +342,35 @@ FROM (
     WHERE n.oid = (SELECT oid FROM ns)
 ) parts
 """
+
+
+def _empty(conn: psycopg.Connection[Any], schema: str) -> None:
+    """Empty a used book's schema as a new one is, in the caller's transaction, when it is
+    taken (not when it is put aside: autovacuum could analyze a waiting spare): TRUNCATE, not
+    DELETE (new, empty files and no size estimate: rows come back in the order a new table
+    gives them, and a query without ORDER BY must not read another order in a used schema than
+    in a new one), no column statistics, sequences from their start."""
+    conn.execute("SET LOCAL lock_timeout = '1s'")
+    # the append-only tables' triggers refuse TRUNCATE: not for this
+    conn.execute("SET LOCAL session_replication_role = replica")
+    tables = conn.execute(
+        "SELECT quote_ident(relname) FROM pg_class WHERE relnamespace = %s::regnamespace"
+        " AND relkind IN ('r', 'p')",
+        (schema,),
+    ).fetchall()
+    listed = ", ".join(f'"{schema}".{table}' for (table,) in tables)
+    conn.execute(f"TRUNCATE {listed} RESTART IDENTITY")
+    conn.execute(
+        "DELETE FROM pg_catalog.pg_statistic WHERE starelid IN"
+        " (SELECT oid FROM pg_class WHERE relnamespace = %s::regnamespace)",
+        (schema,),
+    )
+    conn.execute(
+        "SELECT setval(c.oid, s.seqstart, false) FROM pg_sequence s"
+        " JOIN pg_class c ON c.oid = s.seqrelid WHERE c.relnamespace = %s::regnamespace",
+        (schema,),
+    )
+    conn.execute("SET LOCAL session_replication_role = origin")
 
 
 def _shape(conn: psycopg.Connection[Any], schema: str) -> str:
