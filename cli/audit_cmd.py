@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json as jsonlib
-import os
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -134,27 +132,18 @@ def export(
 ) -> None:
     """Export audit events of a date range as JSON lines (verifiable with `audit verify --file`):
     every event from the range's first to its last, by sequence."""
-    from reports.exports import check_range  # (polars: not for `audit verify`)
+    from reports.documents import whole_file  # (not for `audit verify`)
+    from reports.exports import check_range
 
     first, last = parse_date(from_, "--from"), parse_date(to, "--to")
     check_range(first, last)
     since, until = day_start(first), day_start(last + timedelta(days=1))
-    path = Path(out)
-    if path.is_dir():
-        raise BadInput(out, "is a directory: name the file to write")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # whole or nothing: written beside it, then renamed (a failure leaves no half export)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     count = 0
-    try:
-        with open_store(db).read() as conn, os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for ev in audit.events_of_days(conn, since, until):
-                fh.write(jsonlib.dumps(ev.as_json(), ensure_ascii=False, sort_keys=True) + "\n")
-                count += 1
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with open_store(db).read() as conn, whole_file(Path(out)) as fh:
+        for ev in audit.events_of_days(conn, since, until):
+            line = jsonlib.dumps(ev.as_json(), ensure_ascii=False, sort_keys=True) + "\n"
+            fh.write(line.encode("utf-8"))
+            count += 1
     if json:
         emit_json({"file": out, "events": count})
     else:

@@ -6,11 +6,12 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from oms.errors import BadInput
 from reports import render
@@ -95,17 +96,28 @@ def encode_confirmation(c: Confirmation, fmt: str) -> tuple[bytes, int | None]:
     return encode(fmt, partial(confirmation_html, c), c.as_json)
 
 
-def write_file(path: Path, data: bytes) -> None:
-    """Write a whole file or nothing: a temporary file in the same folder, then renamed."""
+@contextmanager
+def whole_file(path: Path) -> Iterator[BinaryIO]:
+    """A file written whole or not at all: a temporary file in the same folder (made if need
+    be), renamed over `path` once the block ends; removed if it fails. A directory at `path`
+    is bad input."""
+    if path.is_dir():
+        raise BadInput(str(path), "is a directory: name the file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Write a whole file or nothing (whole_file)."""
+    with whole_file(path) as fh:
+        fh.write(data)
 
 
 def save(path: Path, fmt: str, data: bytes, pages: int | None) -> Written:

@@ -7,7 +7,11 @@ to compare with the book's (a file cut at either end is still a chain)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.cli.test_book_cli import setup_book
 from tests.conftest import Tieout, run_tieout
@@ -75,3 +79,26 @@ def test_an_export_is_whole_in_a_folder_it_makes(tieout: Tieout, tmp_path: Path)
     assert not (tmp_path / "b.jsonl").exists()
     # no half-written file left (book.db is the SQLite book's)
     assert sorted(p.name for p in tmp_path.iterdir()) in (["new"], ["book.db", "new"])
+
+
+def test_an_export_that_fails_part_way_leaves_no_file(
+    tieout: Tieout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from oms import audit
+
+    setup_book(tieout)
+    out = tmp_path / "a.jsonl"
+    out.write_text("the export of yesterday\n")
+    events = audit.events_of_days
+
+    def failing(*args: Any, **kw: Any) -> Iterator[Any]:
+        for n, ev in enumerate(events(*args, **kw)):
+            if n == 3:
+                raise OSError("disk full")
+            yield ev
+
+    monkeypatch.setattr(audit, "events_of_days", failing)
+    with pytest.raises(OSError, match="disk full"):
+        tieout("audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--out", str(out))
+    assert out.read_text() == "the export of yesterday\n"  # not replaced by a part of one
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".a.jsonl")] == []
