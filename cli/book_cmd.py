@@ -12,6 +12,7 @@ from cli.common import (
     ActorOpt,
     DbOpt,
     JsonOpt,
+    ProgressTask,
     emit_json,
     emit_json_list,
     make_ctx,
@@ -68,16 +69,8 @@ def exec_apply(
     figures disagree with the book (CumQty, LeavesQty, AvgPx, a price beyond the limit or off
     the tick) is reported as a warning, and audited, to be chased with the venue."""
     with partial_json(json), progress_bar() as bar:
-        task: list[Any] = []  # the bar's task, once the file is read
-
-        def progress(done: int, total: int) -> None:
-            if bar is None:
-                return
-            if not task:
-                task.append(bar.add_task(f"{Path(file).name}: applied", total=total))
-            bar.update(task[0], completed=done)
-
-        result = order_book.apply_reports(open_store(db), make_ctx(actor), file, progress)
+        task = ProgressTask(bar, f"{Path(file).name}: applied")
+        result = order_book.apply_reports(open_store(db), make_ctx(actor), file, task.update)
     if json:
         emit_json(result.as_json())
     else:

@@ -192,6 +192,27 @@ def progress_bar() -> Any:
     )
 
 
+class ProgressTask:
+    """A task of a progress_bar (nothing without one): started with its total, moved on as
+    the command goes."""
+
+    def __init__(self, bar: Any, label: str) -> None:
+        self.bar, self.label, self.task = bar, label, None
+
+    def start(self, total: int) -> None:
+        if self.bar is not None and self.task is None:
+            self.task = self.bar.add_task(self.label, total=total)
+
+    def advance(self, n: int) -> None:
+        if self.bar is not None and self.task is not None:
+            self.bar.advance(self.task, n)
+
+    def update(self, done: int, total: int) -> None:
+        self.start(total)
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done)
+
+
 def emit_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=_json_ascii()) + "\n")
 

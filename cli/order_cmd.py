@@ -14,6 +14,7 @@ from cli.common import (
     ActorOpt,
     DbOpt,
     JsonOpt,
+    ProgressTask,
     clock,
     decimal_arg,
     emit_json,
@@ -176,17 +177,14 @@ def submit(
 
 def _submit_file(file: str, db: str | None, actor: str | None, json: bool) -> None:
     with partial_json(json), progress_bar() as bar:
-        task: list[Any] = []  # the bar's task, once the file is read
-
-        def read(total: int) -> None:
-            if bar is not None:
-                task.append(bar.add_task(f"{Path(file).name}: committed", total=total))
+        task = ProgressTask(bar, f"{Path(file).name}: committed")
 
         def committed(lines: Sequence[order_book.BatchLine]) -> None:
-            if bar is not None and task:
-                bar.advance(task[0], len(lines))
+            task.advance(len(lines))
 
-        result = order_book.submit_file(open_store(db), make_ctx(actor), file, committed, read)
+        result = order_book.submit_file(
+            open_store(db), make_ctx(actor), file, committed, task.start
+        )
     if json:
         emit_json_with_list(result.summary_json(), "results", (x.as_json() for x in result.lines))
     else:

@@ -530,6 +530,16 @@ class Alert:
         }
 
 
+def superseded(alerts: Iterable[tuple[int, Mapping[str, Any]]]) -> dict[int, int]:
+    """(alert id, details) in id order -> each alert that a later one names in its
+    `supersedes`, and the first such later alert."""
+    later: dict[int, int] = {}
+    for alert_id, details in alerts:
+        for old in details.get("supersedes", []):
+            later.setdefault(int(old), alert_id)
+    return later
+
+
 def evidence_digest(evidence: Mapping[str, Any]) -> str:
     """What names an alert's evidence (Alert.evidence() or the stored JSON of it): its orders'
     ids and its executions' terms. Not the orders' state now: an order of the evidence that

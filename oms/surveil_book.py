@@ -317,15 +317,16 @@ def _with_superseded(conn: Connection, alerts: list[StoredAlert]) -> list[Stored
     if not alerts:
         return alerts
     a = surveil_alerts.c
-    later: dict[int, int] = {}
+    rows: list[tuple[int, dict[str, Any]]] = []
     days = sorted({x.business_date for x in alerts})
     for chunk in _chunks(days, _IN_CHUNK):
-        rows = conn.execute(
-            select(a.alert_id, a.details).where(a.business_date.in_(chunk)).order_by(a.alert_id)
+        rows += (
+            (int(alert_id), json.loads(details))
+            for alert_id, details in conn.execute(
+                select(a.alert_id, a.details).where(a.business_date.in_(chunk))
+            )
         )
-        for alert_id, details in rows:
-            for old in json.loads(details).get("supersedes", []):
-                later.setdefault(int(old), int(alert_id))
+    later = sv.superseded(sorted(rows, key=lambda r: r[0]))
     return [dataclasses.replace(x, superseded_by=later.get(x.alert_id)) for x in alerts]
 
 

@@ -26,6 +26,7 @@ from oms.schema import (
     surveil_alerts,
 )
 from oms.schema import executions as executions_table
+from oms.surveil import superseded
 from oms.values import EXACT, CostMethod, Side, day_start
 from reports import recon_tables as rt
 from reports.confirmations import ConfirmationInput, ExecutionFacts
@@ -377,10 +378,7 @@ def _alerts(conn: Connection, day: date) -> tuple[AlertRow, ...]:
     ).all()
     out = []
     parsed = [(x, json.loads(x.details) if x.details else {}) for x in rows]
-    later: dict[int, int] = {}  # an alert -> the first later one that supersedes it
-    for x, details in parsed:
-        for old in details.get("supersedes", []):
-            later.setdefault(int(old), int(x.alert_id))
+    later = superseded((int(x.alert_id), details) for x, details in parsed)
     for x, details in parsed:
         shown = tuple(
             (str(k), v if isinstance(v, str) else json.dumps(v, sort_keys=True))
