@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, localcontext
@@ -175,9 +175,10 @@ def _trades(
     return today, past, opening
 
 
-def _markets(conn: Connection, symbols: Iterable[str], day: date) -> dict[str, sv.Market]:
+def _markets(exchanges: Mapping[str, str], day: date) -> dict[str, sv.Market]:
+    """Each symbol's trading hours on the date, from its exchange."""
     out: dict[str, sv.Market] = {}
-    for symbol, exchange in exchanges_of(conn, symbols).items():
+    for symbol, exchange in exchanges.items():
         if exchange == ALWAYS_OPEN:
             out[symbol] = sv.Market(symbol, always_open=True)
             continue
@@ -219,8 +220,8 @@ def day_data(conn: Connection, day: date, s: sv.Settings) -> sv.DayData:
     facts = _order_facts(conn, day)
     today, past, opening = _trades(conn, day, s.history_days)
     symbols = {t.symbol for t in today} | {o.symbol for o in facts}
-    traded = symbols | {t.symbol for t in past}
-    zones = {sym: exchange_zone(x) for sym, x in exchanges_of(conn, traded).items()}
+    exchanges = exchanges_of(conn, symbols | {t.symbol for t in past})  # one read for both
+    zones = {sym: exchange_zone(x) for sym, x in exchanges.items()}
     data = sv.DayData(
         day,
         facts,
@@ -228,7 +229,7 @@ def day_data(conn: Connection, day: date, s: sv.Settings) -> sv.DayData:
         past,
         opening,
         (),
-        _markets(conn, symbols, day) if symbols else {},
+        _markets({s: x for s, x in exchanges.items() if s in symbols}, day),
         zones,
     )
     if sv.MARKING_CLOSE in s.rules and today:
@@ -369,8 +370,8 @@ def run(store: Store, ctx: Ctx, day: date) -> RunResult:
         found = list({a.key: a for a in sv.run_rules(data, s)}.values())
     keys = [a.key for a in found]
     with store.write() as conn:
-        existing = _by_keys(conn, keys)
-        earlier = _of_day(conn, day)
+        earlier = _of_day(conn, day)  # every key found is of this date
+        existing = {s.alert_key: s for s in earlier}
         # the same evidence stored under a key of before (a digest of its ids only): the same
         # alert, not a new one
         same = {(s.rule, s.account, s.symbol, sv.evidence_digest(s.evidence)): s for s in earlier}
