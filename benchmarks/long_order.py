@@ -8,7 +8,8 @@ One external limit order, acknowledged, then fills of 1 in drop copies of --per 
 (default 500) applied with `order_book.apply_reports` (what `tieout exec apply` runs) until the
 order has --fills fills (default 5,000); then one more file under cProfile. Per file: ms a
 message; for the profiled file: ms a message in `orders.decide`, in writing the order
-(`_store_order`) and in COMMIT. Prints one JSON document; progress on stderr.
+(`_store_order`) and in COMMIT. Prints one JSON document; progress and the profile's top
+functions (by their own time) on stderr.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def run(backend: str, fills: int, per: int, folder: Path) -> dict[str, Any]:
             order_book.apply_reports(store, Ctx("b", datetime.now(UTC)), str(drop))
             if profile is not None:
                 profile.disable()
-                stats = pstats.Stats(profile)
+                stats = pstats.Stats(profile, stream=sys.stderr)
+                stats.sort_stats("tottime").print_stats(25)  # the listing on stderr
                 profiled = {
                     f"ms_{label}_per_message": round(_cumulative(stats, name) / per * 1e3, 3)
                     for label, name in (

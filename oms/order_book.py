@@ -9,6 +9,7 @@ This module loads their inputs, runs the built-in paper venue, and stores what t
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import operator
 import re
@@ -23,7 +24,7 @@ from decimal import Decimal, localcontext
 from functools import partial
 from json.encoder import encode_basestring
 from types import SimpleNamespace
-from typing import Any, get_args, overload
+from typing import Any, NamedTuple, get_args, overload
 
 from sqlalchemy import (
     ColumnElement,
@@ -69,6 +70,7 @@ from oms.schema import (
     market_bars,
     order_client_ids,
     order_events,
+    order_state_parts,
     order_totals,
     paper_bar_takes,
     refused_reports,
@@ -140,18 +142,29 @@ def order_state(order: Order, submitted: str | None = None) -> str:
     spaces, decimals and times as strings), written field by field with the json module's own
     string escaper: this runs for every order (tests/unit/test_order_state.py and
     test_submission_fast_paths.py compare it with canonical_json). `submitted`:
-    `submitted_text(order.submitted)` when the caller has it already."""
+    `submitted_text(order.submitted)` when the caller has it already. An order whose fills or
+    history has STATE_PART_ITEMS entries or more is stored in parts instead (`stored_state`)."""
+    return _state_text(
+        order,
+        _items_text(order.order_id, "fills", order.fills, _fill_text),
+        _items_text(order.order_id, "history", order.history, _entry_text),
+        "",
+        submitted,
+    )
+
+
+def _items_text(
+    order_id: str, name: str, items: tuple[Any, ...], text_of: Callable[[Any], str]
+) -> str:
+    if len(items) < _LONG:
+        return ",".join(map(text_of, items))
+    return _list_text(order_id, name, items, text_of)
+
+
+def _state_text(
+    order: Order, fills: str, history: str, parts: str, submitted: str | None = None
+) -> str:
     q = _json_str
-    fills = (
-        ",".join(map(_fill_text, order.fills))
-        if len(order.fills) < _LONG
-        else _list_text(order.order_id, "fills", order.fills, _fill_text)
-    )
-    history = (
-        ",".join(map(_entry_text, order.history))
-        if len(order.history) < _LONG
-        else _list_text(order.order_id, "history", order.history, _entry_text)
-    )
     pending = "null" if order.pending is None else _STATE_JSON(_pending_json(order.pending))
     if submitted is None:
         submitted = submitted_text(order.submitted)
@@ -161,13 +174,156 @@ def order_state(order: Order, submitted: str | None = None) -> str:
         f'"created_at":"{utc_iso_fast(order.created_at)}","cum_qty":"{dec_str(order.cum_qty)}",'
         f'"expire_at":{_opt_date(order.expire_at)},"fills":[{fills}],"history":[{history}],'
         f'"leaves_qty":"{dec_str(order.leaves_qty)}","limit_price":{_opt_dec(order.limit_price)},'
-        f'"order_id":{q(order.order_id)},"pending":{pending},'
+        f'"order_id":{q(order.order_id)},{parts}"pending":{pending},'
         f'"quantity":"{dec_str(order.quantity)}","reject_reason":{_opt_str(order.reject_reason)},'
         f'"side":{q(order.side)},"status":{q(order.status)},'
         f'"stop_price":{_opt_dec(order.stop_price)},"submitted":{submitted},'
         f'"symbol":{q(order.symbol)},"tif":{q(order.tif)},"type":{q(order.type)},'
         f'"updated_at":"{utc_iso_fast(order.updated_at)}","venue":{q(order.venue)}}}'
     )
+
+
+# ---- a long order's state in parts ----------------------------------------------------------
+#
+# An order's fills and history only grow (a correction changes one fill, a bust takes one out),
+# and an algorithm's day of drop copies gives one order thousands of them: its whole state,
+# written again at every report, cost more with every fill (about a megabyte at 5,000 fills,
+# journaled at each commit). A list of STATE_PART_ITEMS entries or more keeps its full chunks of
+# STATE_PART_ITEMS in order_state_parts and the rest (its tail) in the state, which names the
+# chunks by the digests of their text: `"parts":{"fills":[digest, ...],"history":[...]}`. A
+# report then writes the order's small state and only the chunks that are new or changed.
+
+STATE_PART_ITEMS = 256
+
+
+class StatePart(NamedTuple):
+    """A chunk of an order's list as stored."""
+
+    part: str  # fills | history
+    seq: int
+    digest: str
+    text: str
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.part, self.seq)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+# the chunks written or read lately, by (order id, part, seq): their entries (the same objects,
+# checked by identity) and what they were stored as
+_KEPT_CHUNKS: dict[tuple[str, str, int], tuple[tuple[Any, ...], StatePart]] = {}
+_KEEP_CHUNKS = 4_096
+
+
+def _chunk(
+    order_id: str, name: str, seq: int, items: tuple[Any, ...], text_of: Callable[[Any], str]
+) -> StatePart:
+    key = (order_id, name, seq)
+    with _KEPT_LOCK:
+        kept = _KEPT_CHUNKS.get(key)
+    if kept is not None and len(kept[0]) == len(items) and all(map(operator.is_, kept[0], items)):
+        return kept[1]
+    text = ",".join(map(text_of, items))
+    part = StatePart(name, seq, _digest(text), text)
+    with _KEPT_LOCK:
+        _KEPT_CHUNKS.pop(key, None)
+        if len(_KEPT_CHUNKS) >= _KEEP_CHUNKS:
+            del _KEPT_CHUNKS[next(iter(_KEPT_CHUNKS))]
+        _KEPT_CHUNKS[key] = (items, part)
+    return part
+
+
+def _in_parts(order: Order) -> bool:
+    return len(order.fills) >= STATE_PART_ITEMS or len(order.history) >= STATE_PART_ITEMS
+
+
+def stored_state(order: Order) -> tuple[str, tuple[StatePart, ...]]:
+    """The Order as `_store_order` writes it: its state text and the chunks of its lists kept
+    apart (none for an order with fewer than STATE_PART_ITEMS fills and history entries: its
+    text is then `order_state`'s, the canonical JSON)."""
+    if not _in_parts(order):
+        return order_state(order), ()
+    size = STATE_PART_ITEMS
+    chunks: list[StatePart] = []
+    named: dict[str, list[str]] = {}
+    tails: dict[str, str] = {}
+    lists = (("fills", order.fills, _fill_text), ("history", order.history, _entry_text))
+    for name, items, text_of in lists:
+        whole = len(items) // size
+        for seq in range(whole):
+            part = _chunk(order.order_id, name, seq, items[seq * size : (seq + 1) * size], text_of)
+            chunks.append(part)
+            named.setdefault(name, []).append(part.digest)
+        tails[name] = _items_text(order.order_id, name, items[whole * size :], text_of)
+    parts = f'"parts":{_STATE_JSON(named)},'
+    return _state_text(order, tails["fills"], tails["history"], parts), tuple(chunks)
+
+
+_PARTS_OF = (
+    select(order_state_parts.c.part, order_state_parts.c.seq, order_state_parts.c.digest)
+    .where(order_state_parts.c.order_id == bindparam("b_order_id"))
+    .order_by(order_state_parts.c.part, order_state_parts.c.seq)
+)
+_PART_TEXTS_OF = _PARTS_OF.add_columns(order_state_parts.c.text)
+_PART_DELETE = order_state_parts.delete().where(
+    order_state_parts.c.order_id == bindparam("b_order_id"),
+    order_state_parts.c.part == bindparam("b_part"),
+    order_state_parts.c.seq == bindparam("b_seq"),
+)
+
+
+def _write_parts(
+    conn: Connection, order_id: str, chunks: Sequence[StatePart], before: Order | None
+) -> None:
+    """Store `chunks` as the order's parts: those new or changed since what is stored are
+    written, those stored and no longer named (a bust shortened the list) deleted."""
+    if before is None or not _in_parts(before):
+        stored: dict[tuple[str, int], str] = {}  # a state of fewer entries has no parts
+    else:
+        stored = {(p, int(n)): d for p, n, d in conn.execute(_PARTS_OF, {"b_order_id": order_id})}
+    wanted = {c.key: c for c in chunks}
+    gone = [k for k, d in stored.items() if k not in wanted or wanted[k].digest != d]
+    if gone:
+        conn.execute(
+            _PART_DELETE, [{"b_order_id": order_id, "b_part": p, "b_seq": n} for p, n in gone]
+        )
+    new = [c for k, c in wanted.items() if stored.get(k) != c.digest]
+    if new:
+        conn.execute(
+            order_state_parts.insert(),
+            [
+                {"order_id": order_id, "part": p, "seq": n, "digest": d, "text": t}
+                for p, n, d, t in new
+            ],
+        )
+
+
+def _joined(conn: Connection | None, state: dict[str, Any], named: dict[str, list[str]]) -> None:
+    """Put an order's stored chunks back in front of its lists' tails, each checked against
+    the digest the state names it by (ValueError when they differ: the book is damaged)."""
+    order_id = state["order_id"]
+    if conn is None:
+        raise ValueError(f"order {order_id}: its state is stored in parts; no connection given")
+    found: dict[str, list[tuple[int, str, str]]] = {}
+    for p, n, d, t in conn.execute(_PART_TEXTS_OF, {"b_order_id": order_id}):
+        found.setdefault(p, []).append((int(n), d, t))
+    for name in ("fills", "history"):
+        names = named.get(name, [])
+        rows = found.pop(name, [])
+        stored = [(n, d) for n, d, _ in rows]
+        if stored != list(enumerate(names)) or any(_digest(t) != d for _, d, t in rows):
+            raise ValueError(
+                f"order {order_id}: the stored chunks of its {name} are not those its state "
+                f"names ({len(rows)} stored, {len(names)} named, or a chunk's text changed)"
+            )
+        if rows:
+            state[name] = json.loads("[" + ",".join(t for _, _, t in rows) + "]") + state[name]
+    if found:
+        raise ValueError(f"order {order_id}: stored chunks of unknown lists {sorted(found)}")
 
 
 def _fill_text(f: orders.Fill) -> str:
@@ -351,8 +507,9 @@ def _submit(d: dict[str, Any]) -> SubmitOrder:
     )
 
 
-def load_state(text: str) -> Order:
-    """Rebuild an Order from its stored JSON (the Order constructor re-checks consistency).
+def load_state(text: str, conn: Connection | None) -> Order:
+    """Rebuild an Order from its stored JSON (the Order constructor re-checks consistency);
+    `conn` reads the chunks of a long order's lists (`stored_state`) in the same transaction.
     The last few states read or stored (`remember_state`) are kept by their text: an order
     with thousands of fills (a drop copy of an algorithm's day) is read for every report
     that changes it, and rebuilding it from its text took the most of each report's time,
@@ -361,7 +518,7 @@ def load_state(text: str) -> Order:
     found = _KEPT_STATES.get(text)
     if found is not None:
         return found
-    order = _load_state(text)
+    order = _load_state(text, conn)
     remember_state(text, order)
     return order
 
@@ -382,8 +539,11 @@ def remember_state(text: str, order: Order) -> None:
         kept[text] = order
 
 
-def _load_state(text: str) -> Order:
+def _load_state(text: str, conn: Connection | None) -> Order:
     d = json.loads(text)
+    named = d.pop("parts", None)
+    if named:
+        _joined(conn, d, named)
     pending = d["pending"]
     return Order(
         order_id=OrderId(d["order_id"]),
@@ -467,7 +627,7 @@ def find(
     state = conn.execute(_STATE_OF, {"b_order_id": order_id}).scalar()
     if state is None:
         raise NotFound("order", order_id)
-    order = load_state(state)
+    order = load_state(state, conn)
     if account is not None and order.account != account:
         raise NotFound(f"order {order_id} in account", account)
     return order
@@ -479,7 +639,7 @@ def find_many(conn: Connection, order_ids: Sequence[str]) -> dict[str, Order]:
     out: dict[str, Order] = {}
     for at in range(0, len(order_ids), 1000):
         rows = conn.execute(_STATES_OF, {"b_order_ids": list(order_ids[at : at + 1000])})
-        out.update((order_id, load_state(state)) for order_id, state in rows)
+        out.update((order_id, load_state(state, conn)) for order_id, state in rows)
     return out
 
 
@@ -526,7 +686,7 @@ def list_orders(
         q = q.where(o.account == account)
     if status is not None:
         q = q.where(o.status == status)
-    return [load_state(s) for s in conn.execute(q).scalars()]
+    return [load_state(s, conn) for s in conn.execute(q).scalars()]
 
 
 LISTING_BATCH = 1_000  # rows fetched at a time by order_listing (PostgreSQL: a server cursor)
@@ -795,7 +955,7 @@ def live_buy_holds(
             ids = whole[at : at + 500]
             states = select(orders_table.c.state).where(orders_table.c.order_id.in_(ids))
             for state in conn.execute(states).scalars():
-                order = load_state(state)
+                order = load_state(state, conn)
                 last_price = partial(last, order.symbol)
                 held[order.order_id] = order_reservation(
                     order, last_price, buffer, terms, currency=currency
@@ -940,7 +1100,7 @@ def computed_totals(conn: Connection, *, leaves_only: bool = False) -> Totals:
         .where(o.status.in_(LIVE_STATUSES))
     )
     for state, currency in rows:
-        order = load_state(state)
+        order = load_state(state, conn)
         key = (order.account, order.symbol, order.side.value)
         added = standing(order, terms, currency=currency, leaves_only=leaves_only)
         out[key] = out.get(key, Total()).moved((None, None), added)
@@ -1108,7 +1268,7 @@ def reserved_cash(conn: Connection, account: str, currency: str) -> Decimal:
     with localcontext(lots.CONTEXT):
         total = sum(kept, Decimal(0))
         for state in states:
-            order = load_state(state)
+            order = load_state(state, conn)
             last = partial(_last_close, conn, order.symbol)
             total += order_reservation(order, last, buffer, terms, currency=currency)
     return total
@@ -1217,7 +1377,7 @@ def _store_order(
     events and its order totals. `before`: the order as stored before them (the callers read
     it in the same transaction); None for an order not in the book yet (the book's new orders
     are written by oms.submission; tests place orders with this)."""
-    state = order_state(order)
+    state, chunks = stored_state(order)
     _adjust_totals(conn, before, order)
     remember_state(state, order)
     values = {
@@ -1252,6 +1412,8 @@ def _store_order(
         )
     else:
         conn.execute(_ORDER_UPDATE, {"b_order_id": order.order_id, **values})
+    if chunks or (before is not None and _in_parts(before)):
+        _write_parts(conn, order.order_id, chunks, before)
     if before is None or order.client_order_id != before.client_order_id:  # new or renamed
         known = set(conn.execute(_CLIENT_IDS_OF, {"b_order_id": order.order_id}).scalars())
         if order.client_order_id not in known:  # not taken already by its request
@@ -3593,7 +3755,7 @@ def expire_due(store: Store, ctx: Ctx) -> list[Order]:
     with store.read() as conn:
         o = orders_table.c
         candidates = [
-            load_state(s)
+            load_state(s, conn)
             for s in conn.execute(
                 select(o.state)
                 .where(
@@ -3722,7 +3884,7 @@ def stuck(conn: Connection, now: datetime, older_than: timedelta) -> list[Stuck]
             | ((o.venue != PAPER) & o.tif.in_([TimeInForce.DAY.value, TimeInForce.GTD.value])),
         )
     )
-    found = [load_state(s) for s in rows.scalars()]
+    found = [load_state(s, conn) for s in rows.scalars()]
     exchanges = {i.symbol: i.exchange for i in book.list_instruments(conn)} if found else {}
     late: list[Stuck] = []
     for order in found:
@@ -3780,7 +3942,7 @@ def engage_kill_switch(
             q = q.where(o.account == account)
         canceled, awaiting = [], []
         for state in conn.execute(q).scalars().all():
-            order = load_state(state)
+            order = load_state(state, conn)
             if order.pending is not None:
                 # a cancel or replace is open: the venue's answer comes first; once it has
                 # come, exec apply asks to cancel what is still live (_cancel_if_killed). (Its
@@ -4035,9 +4197,8 @@ def _fill_resting(
             conn.execute(
                 paper_bar_takes.delete().where(t.symbol == bar.symbol, t.bar_time < bar.time)
             )
-            resting = [
-                load_state(s) for s in conn.execute(resting_query(conn.dialect.name, bar)).scalars()
-            ]
+            states = conn.execute(resting_query(conn.dialect.name, bar)).scalars()
+            resting = [load_state(s, conn) for s in states]
             inst = book.get_instrument(conn, bar.symbol) if resting else None
             if inst is not None and not _in_session(inst.exchange, bar.time):
                 # the venue trades only in session: a bar outside it fills nothing (the orders
@@ -4242,7 +4403,7 @@ def late_for_expired(store: Store, import_id: int) -> list[LateBar]:
             by_symbol.setdefault(bar.symbol, []).append(bar)
         # expired since the import's first bar: only those can have expired before a bar of it
         expired = [
-            load_state(s)
+            load_state(s, conn)
             for s in conn.execute(
                 select(o.state)
                 .where(

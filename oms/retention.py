@@ -63,7 +63,7 @@ RECORD_ONLY: Final = frozenset({CONFIRMATIONS})  # nothing of these is kept in t
 
 # The live tables of each class, in the order rows are deleted (children first).
 CLASS_TABLES: Final[Mapping[str, tuple[str, ...]]] = {
-    ORDERS: ("order_client_ids", "order_events", "refused_reports", "orders"),
+    ORDERS: ("order_client_ids", "order_events", "refused_reports", "order_state_parts", "orders"),
     EXECUTIONS: ("executions",),
     LEDGER: ("journal_postings", "journal_entries"),
     AUDIT: ("audit_events",),
@@ -601,6 +601,7 @@ class OrderRow:
     client_ids: tuple[tuple[str, str], ...]  # (account, client_order_id)
     events: tuple[tuple[int, datetime], ...]  # (event_id, at)
     refused: tuple[tuple[str, datetime], ...] = ()  # (exec_id, refused_at)
+    parts: tuple[tuple[str, int], ...] = ()  # (part, seq): the chunks of a long order's state
 
 
 def plan_orders(
@@ -619,6 +620,7 @@ def plan_orders(
     client_ids: list[tuple[str, str]] = []
     event_ids: list[int] = []
     refused: list[tuple[str, str]] = []
+    parts: list[tuple[str, str, int]] = []
     held = 0
     for o in rows:
         times = [o.created_at, o.updated_at, *(at for _, at in (*o.events, *o.refused))]
@@ -627,17 +629,19 @@ def plan_orders(
         if o.order_id in keep_orders or any(event_id in keep_events for event_id, _ in o.events):
             continue
         if covered(holds, ORDERS, [o.account]):
-            held += 1 + len(o.client_ids) + len(o.events) + len(o.refused)
+            held += 1 + len(o.client_ids) + len(o.events) + len(o.refused) + len(o.parts)
             continue
         order_ids.append(o.order_id)
         client_ids.extend(o.client_ids)
         event_ids.extend(event_id for event_id, _ in o.events)
         refused.extend((o.order_id, exec_id) for exec_id, _ in o.refused)
+        parts.extend((o.order_id, part, seq) for part, seq in o.parts)
     return Selection(
         {
             "order_client_ids": tuple(sorted(client_ids)),
             "order_events": tuple(sorted(event_ids)),
             "refused_reports": tuple(sorted(refused)),
+            "order_state_parts": tuple(sorted(parts)),
             "orders": tuple(sorted(order_ids)),
         },
         held,

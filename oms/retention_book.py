@@ -69,6 +69,7 @@ from oms.schema import (
     metadata,
     order_client_ids,
     order_events,
+    order_state_parts,
     orders,
     refused_reports,
     running_sums,
@@ -90,6 +91,7 @@ TABLES: dict[str, Table] = {
         order_client_ids,
         order_events,
         refused_reports,
+        order_state_parts,
         orders,
         executions_table,
         audit_events,
@@ -102,6 +104,7 @@ DELETE_ORDER = (
     "order_client_ids",
     "order_events",
     "refused_reports",
+    "order_state_parts",
     "orders",
     "executions",
     "audit_events",
@@ -482,6 +485,7 @@ def _plan_ledger(
 
 def _plan_orders(conn: Connection, cutoff: datetime, holds: Sequence[rt.Hold]) -> rt.Selection:
     o, c, ev, rr = orders.c, order_client_ids.c, order_events.c, refused_reports.c
+    sp = order_state_parts.c
     final = sorted(s.value for s in TERMINAL)
     found = conn.execute(
         select(o.order_id, o.account, o.status, o.created_at, o.updated_at)
@@ -492,6 +496,7 @@ def _plan_orders(conn: Connection, cutoff: datetime, holds: Sequence[rt.Hold]) -
     client: dict[str, list[tuple[str, str]]] = {i: [] for i in ids}
     events: dict[str, list[tuple[int, datetime]]] = {i: [] for i in ids}
     refused: dict[str, list[tuple[str, datetime]]] = {i: [] for i in ids}
+    parts: dict[str, list[tuple[str, int]]] = {i: [] for i in ids}
     for chunk in _chunks(ids):
         for acct, cid, oid in conn.execute(
             select(c.account, c.client_order_id, c.order_id).where(c.order_id.in_(chunk))
@@ -505,6 +510,10 @@ def _plan_orders(conn: Connection, cutoff: datetime, holds: Sequence[rt.Hold]) -
             select(rr.order_id, rr.exec_id, rr.refused_at).where(rr.order_id.in_(chunk))
         ):
             refused[oid].append((exec_id, at))
+        for oid, part, seq in conn.execute(
+            select(sp.order_id, sp.part, sp.seq).where(sp.order_id.in_(chunk))
+        ):
+            parts[oid].append((part, int(seq)))
     rows = [
         rt.OrderRow(
             r.order_id,
@@ -515,6 +524,7 @@ def _plan_orders(conn: Connection, cutoff: datetime, holds: Sequence[rt.Hold]) -
             tuple(sorted(client[r.order_id])),
             tuple(sorted(events[r.order_id])),
             tuple(sorted(refused[r.order_id])),
+            tuple(sorted(parts[r.order_id])),
         )
         for r in found
     ]

@@ -425,6 +425,21 @@ order_totals = Table(
     Column("held_places", Text, nullable=False),
 )
 
+# The older part of a long order's fills and history (an algorithm's day of drop copies): each
+# list of `orders.state` past STATE_PART_ITEMS entries keeps its tail there and its full chunks
+# of STATE_PART_ITEMS entries here (the text of the entries, comma-separated, as the state
+# would hold them), named in the state by their digests (oms.order_book.stored_state). A report
+# that changes the order rewrites its tail and the chunks that changed, not every fill it had.
+order_state_parts = Table(
+    "order_state_parts",
+    metadata,
+    Column("order_id", String(32), ForeignKey("orders.order_id"), primary_key=True),
+    Column("part", String(8), primary_key=True),  # fills | history
+    Column("seq", Integer, primary_key=True),  # 0, 1, ...: the chunk's place in its list
+    Column("digest", String(24), nullable=False),  # what the state names it by
+    Column("text", Text, nullable=False),
+)
+
 # The ExecutionReports `exec apply` refused about an order it found, each (order, ExecID) once:
 # its first refusal. A later apply that can apply one (the book moved on since) applies it as the
 # venue's fact and says it was refused before, so that a refused line is never booked unseen.

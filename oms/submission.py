@@ -796,7 +796,7 @@ class Group:
             charged = terms is not None and venue == PAPER
             if replacing is not None:  # a replace may be pending: its new terms count too
                 held = order_reservation(
-                    load_state(replacing), last, buffer, terms, currency=currency
+                    load_state(replacing, db.conn), last, buffer, terms, currency=currency
                 )
             elif charged and db.dec(cum) > 0:  # its commission counts what filled already
                 filled_in_part[oid] = currency
@@ -813,7 +813,7 @@ class Group:
         for at in range(0, len(ids), _IN_CHUNK):
             part = ids[at : at + _IN_CHUNK]
             for (state,) in db.all(_STATES_SQL.format(", ".join("?" * len(part))), part):
-                order = load_state(state)
+                order = load_state(state, db.conn)
                 last = partial(self.last_close, order.symbol)
                 currency = filled_in_part[order.order_id]
                 held = order_reservation(order, last, buffer, terms, currency=currency)

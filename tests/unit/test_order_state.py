@@ -43,7 +43,7 @@ def test_the_fixtures_reach_many_shapes() -> None:
 def test_order_state_is_the_canonical_json(order: Order) -> None:
     text = order_book.order_state(order)
     assert text == audit.canonical_json(order)
-    assert order_book.load_state(text) == order
+    assert order_book.load_state(text, None) == order
 
 
 def test_a_remembered_state_is_what_its_text_reads_as() -> None:
@@ -52,16 +52,16 @@ def test_a_remembered_state_is_what_its_text_reads_as() -> None:
     what reading the text gives, field for field, and only the last few are kept."""
     for order in REACHABLE:
         text = order_book.order_state(order)
-        parsed = order_book._load_state(text)
+        parsed = order_book._load_state(text, None)
         order_book.remember_state(text, order)
-        assert order_book.load_state(text) is order
+        assert order_book.load_state(text, None) is order
         # field for field, as their reprs: Decimal('1E+2') and Decimal('100'), -0 and 0, an
         # enum and its text, or two UTC tzinfo objects compare equal but print apart
         assert repr(parsed) == repr(order)
         assert order_book.order_state(parsed) == text
     assert len(order_book._KEPT_STATES) == order_book._KEEP_STATES
     oldest = REACHABLE[-order_book._KEEP_STATES - 1]
-    again = order_book.load_state(order_book.order_state(oldest))
+    again = order_book.load_state(order_book.order_state(oldest), None)
     assert again == oldest and again is not oldest  # dropped: read from its text again
 
 
@@ -85,7 +85,7 @@ def test_a_long_order_is_written_as_canonical_json_after_every_change() -> None:
     order = step(order, CorrectFill(ExecId("C1"), ExecId("E70"), D("2"), D("49")))
     order = step(order, ApplyFill(ExecId("E150"), D("1"), D("50")))
     order = step(order, BustFill(ExecId("B1"), ExecId("E3")))
-    reread = order_book._load_state(order_book.order_state(order))
+    reread = order_book._load_state(order_book.order_state(order), None)
     reread = step(reread, ApplyFill(ExecId("E151"), D("1.50"), D("49.10")))
     other = apply([submit("100000"), AcknowledgeOrder()])
     for i in range(70):
