@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -203,15 +203,34 @@ class GroupSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Pins:
+    """Records of oms's own classes that an upper layer's open work still names, however old:
+    they stay in the live book. `exec_ids`: executions by ExecID (an open trade break's
+    internal refs: archived, the next run would find them missing and close the break unseen);
+    with each, every later execution of its account and symbol stays (retention archives a
+    flat prefix of them). `cash`: (account, currency) whose ledger entries all stay (an open
+    cash break's movements are read again by each run)."""
+
+    exec_ids: frozenset[str] = frozenset()
+    cash: frozenset[tuple[str, str]] = frozenset()
+
+    def __or__(self, other: Pins) -> Pins:
+        return Pins(self.exec_ids | other.exec_ids, self.cash | other.cash)
+
+
+@dataclass(frozen=True, slots=True)
 class ClassSpec:
     """A retention class declared by the layer that owns its tables. Groups are planned and
-    deleted in their order: a group whose rows another group's rows reference comes after it."""
+    deleted in their order: a group whose rows another group's rows reference comes after it.
+    `pins`: what of oms's classes the layer's records still need, read from the book in the
+    plan's transaction (a function of its connection)."""
 
     name: str
     default_period: str
     groups: tuple[GroupSpec, ...]
     append_only: frozenset[str] = frozenset()  # tables carrying the append-only triggers
     description: str = ""
+    pins: Callable[[Any], Pins] | None = None
 
     @property
     def tables(self) -> tuple[str, ...]:

@@ -40,7 +40,7 @@ import hashlib
 import json
 import secrets
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -411,7 +411,7 @@ def _max(conn: Connection, column: Any) -> int | None:
 
 
 def _plan_executions(
-    conn: Connection, cutoff: datetime, holds: Sequence[rt.Hold]
+    conn: Connection, cutoff: datetime, holds: Sequence[rt.Hold], pinned: Collection[str] = ()
 ) -> tuple[rt.Selection, tuple[dict[str, Any], ...]]:
     e = executions_table.c
     day = cutoff.date()
@@ -422,15 +422,21 @@ def _plan_executions(
         ).scalars()
     )
     newest = _max(conn, e.id)
-    keep = frozenset() if newest is None else frozenset({newest})
+    keep = set() if newest is None else {newest}
+    for chunk in _chunks(sorted(pinned)):  # named by open work of an upper layer: they stay
+        found = conn.execute(select(e.id).where(e.exec_id.in_(chunk))).scalars()
+        keep.update(int(i) for i in found)
     records = executions.records(conn)
-    selection = rt.plan_executions(records, day, holds, late=late, keep=keep)
+    selection = rt.plan_executions(records, day, holds, late=late, keep=frozenset(keep))
     chosen = frozenset(selection.ids["executions"])
     return selection, rt.closed_positions([r for r in records if r.seq in chosen])
 
 
 def _plan_ledger(
-    conn: Connection, cutoff: datetime, holds: Sequence[rt.Hold]
+    conn: Connection,
+    cutoff: datetime,
+    holds: Sequence[rt.Hold],
+    pinned: Collection[tuple[str, str]] = (),
 ) -> rt.LedgerPlan:
     e, p = journal_entries.c, journal_postings.c
     rows = conn.execute(
@@ -480,7 +486,8 @@ def _plan_ledger(
                 )
             )
     flush()
-    return rt.plan_ledger(entries, cutoff, holds, newest=_max(conn, e.entry_id))
+    keep = frozenset(x.entry_id for x in entries if (x.account, x.currency) in pinned)
+    return rt.plan_ledger(entries, cutoff, holds, keep=keep, newest=_max(conn, e.entry_id))
 
 
 def _plan_orders(conn: Connection, cutoff: datetime, holds: Sequence[rt.Hold]) -> rt.Selection:
@@ -698,8 +705,12 @@ def make_plan(conn: Connection, now: datetime, specs: Sequence[rt.ClassSpec] = (
     periods = load_periods(conn, declared)
     cut = rt.cutoffs(periods, now)
     holds = tuple(list_holds(conn))
-    ledger_plan = _plan_ledger(conn, cut[rt.LEDGER], holds)
-    execs, closed = _plan_executions(conn, cut[rt.EXECUTIONS], holds)
+    pins = rt.Pins()
+    for spec in declared:
+        if spec.pins is not None:
+            pins |= spec.pins(conn)
+    ledger_plan = _plan_ledger(conn, cut[rt.LEDGER], holds, pins.cash)
+    execs, closed = _plan_executions(conn, cut[rt.EXECUTIONS], holds, pins.exec_ids)
     selections = {
         rt.ORDERS: _plan_orders(conn, cut[rt.ORDERS], holds),
         rt.EXECUTIONS: execs,

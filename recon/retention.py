@@ -12,14 +12,42 @@ Class `recon` (setting retention.recon, default 6 years like the book of record)
   hold a held account's name among their values.
 The newest break, event and run always stay (their ids are max + 1). Profiles are configuration,
 kept whole. Break changes are also in the audit trail, which keeps its own chain and class.
+
+An open break also pins what it names in the book of record (`open_break_pins`), whatever the
+book's own retention periods: a trade break's executions (its internal refs, by ExecID) and a
+cash break's account and currency in the ledger stay live until the break is resolved. Archived,
+they would be missing from the next run, which would close the break as if it had been dealt
+with and open a false one in its place.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Final
 
-from oms.retention import ChildSpec, ClassSpec, GroupSpec
+from sqlalchemy import Connection, select
+
+from oms.retention import ChildSpec, ClassSpec, GroupSpec, Pins
 from recon import breaks
+from recon.schema import recon_breaks
+
+
+def open_break_pins(conn: Connection) -> Pins:
+    """What the open breaks of trade and cash profiles name in the book of record."""
+    b = recon_breaks.c
+    exec_ids: set[str] = set()
+    cash: set[tuple[str, str]] = set()
+    rows = conn.execute(
+        select(b.kind, b.account, b.currency, b.internal_refs).where(
+            b.status == breaks.OPEN, b.kind.in_(("trades", "cash"))
+        )
+    )
+    for kind, account, currency, refs in rows:
+        if kind == "trades":
+            exec_ids.update(json.loads(refs))
+        elif account and currency:
+            cash.add((account, currency))
+    return Pins(frozenset(exec_ids), frozenset(cash))
 
 RECON: Final = ClassSpec(
     name="recon",
@@ -59,4 +87,5 @@ RECON: Final = ClassSpec(
     ),
     append_only=frozenset({"recon_runs", "recon_quarantine", "break_events"}),
     description="reconciliation runs, quarantined rows, resolved breaks and their events",
+    pins=open_break_pins,
 )
