@@ -13,6 +13,7 @@ written, and before the password is checked, so that the answer says nothing abo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
@@ -485,6 +486,7 @@ def login(
     counted, audited and worded the same, whatever was wrong. A missing or wrong TOTP key, or a
     stored secret that does not decrypt, is refused first, with nothing written."""
     keys = keyring if keyring is not None else keyring_for(store)
+    name = operators.parse_operator_name(name)  # no other text reaches the audit trail
     with store.read() as conn:
         row = _row(conn, name)
     if row is not None:
@@ -498,6 +500,7 @@ def login(
         with store.read() as conn:
             service = service_access.is_service_account(conn, name)
         reason = "service_account" if service else "unknown_operator"
+        _verify_nothing(password)  # as long as a known name's check: the time tells nothing
     elif not row.active:
         reason = "disabled"
     elif operators.locked(row.locked_until, now):
@@ -509,8 +512,18 @@ def login(
             reason = "password"
     locked_until: datetime | None = None
     result: LoginResult | None = None
+    checked = None if row is None else row.password_hash
     with store.write() as conn:
-        row = _row(conn, name)  # again, under the book lock: the TOTP step may have moved
+        # again, under the book lock: the TOTP step may have moved, and logins running at the
+        # same time may have locked the operator (each counted its failure) or it was disabled
+        row = _row(conn, name)
+        if reason is None and row is not None:
+            if not row.active:
+                reason = "disabled"
+            elif operators.locked(row.locked_until, now):
+                reason = "locked"
+            elif row.password_hash != checked:
+                reason = "password"  # changed since it was checked: check the new one next time
         if reason is None and row is not None:
             secret = keys.decrypt(row.totp_secret, row.name)
             check = operators.check_totp(secret, code, now, row.last_totp_step)
@@ -531,6 +544,16 @@ def login(
         "wrong name, password or TOTP code (a code can be used only once: wait for the next one)",
         "auth_failed",
     )
+
+
+_UNKNOWN_HASH: list[str] = []  # a hash to check an unknown name's password against
+
+
+def _verify_nothing(password: str) -> None:
+    if not _UNKNOWN_HASH:
+        _UNKNOWN_HASH.append(HASHER.hash(secrets.token_urlsafe(16)))
+    with contextlib.suppress(VerificationError, InvalidHashError):
+        HASHER.verify(_UNKNOWN_HASH[0], password)
 
 
 def _open_session(
