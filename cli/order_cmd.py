@@ -142,7 +142,7 @@ def submit(
         tif=_choice(TimeInForce, "day" if tif is None else tif, "--tif"),
         limit_price=_price(limit, "--limit"),
         stop_price=_price(stop, "--stop"),
-        expire_at=parse_date(expire_at, "--expire-at") if expire_at else None,
+        expire_at=parse_date(expire_at, "--expire-at", bounded=False) if expire_at else None,
         client_order_id=parse_ident(client_order_id, "--client-order-id")
         if client_order_id
         else None,

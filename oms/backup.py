@@ -226,14 +226,18 @@ def create(store: Store, ctx: Ctx, out: Path) -> BackupInfo:
     before leaves files whose names say they are incomplete."""
     if out.exists() and out.is_dir():
         raise BadInput(str(out), "is a directory: give the backup file's name")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:  # a file where a folder should be, no permission, a read-only disk
+        out.parent.mkdir(parents=True, exist_ok=True)
+        work = tempfile.TemporaryDirectory(dir=out.parent, prefix=".tieout-backup-")
+    except OSError as e:
+        raise BadInput(str(out), f"cannot be written: {e.strerror or e}") from None
     # a name of its own length (not the target's plus a suffix: a target name near the
     # file system's limit of 255 bytes would leave no room)
     partial = out.parent / f".tieout-backup-{secrets.token_hex(6)}.partial"
     held = contextlib.ExitStack()
     renamed = committed = False
     try:
-        with tempfile.TemporaryDirectory(dir=out.parent, prefix=".tieout-backup-") as tmp:
+        with work as tmp:
             if store.dialect == "sqlite":
                 member = SQLITE_MEMBER
                 facts = _sqlite_snapshot(store, Path(tmp) / member)
@@ -309,7 +313,43 @@ def read_manifest(path: Path) -> dict[str, Any]:
         raise BadInput(str(path), f"not a tieout backup: {exc}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BadInput(str(path), "not a tieout backup (unknown manifest format)")
+    missing = _manifest_gaps(manifest)
+    if missing:
+        raise VerificationFailed(
+            f"{path}: the backup's manifest lacks or misstates {', '.join(missing)}: it was "
+            "altered or damaged; nothing was restored"
+        )
     return manifest
+
+
+# what a manifest must hold, and of what type: (key, type) at the top; (key, sub-key, type)
+_MANIFEST_SHAPE: tuple[tuple[str, ...], ...] = (
+    ("backend", "str"),
+    ("created_at", "str"),
+    ("schema_revision", "str"),
+    ("tables", "dict"),
+    ("audit", "dict"),
+    ("audit", "head", "any"),
+    ("payload", "dict"),
+    ("payload", "name", "str"),
+    ("payload", "sha256", "str"),
+    ("payload", "bytes", "int"),
+)
+_TYPES: dict[str, type | tuple[type, ...]] = {"str": str, "dict": dict, "int": int, "any": object}
+
+
+def _manifest_gaps(manifest: Mapping[str, Any]) -> list[str]:
+    gaps = []
+    for *keys, kind in _MANIFEST_SHAPE:
+        value: Any = manifest
+        for key in keys:
+            value = value.get(key, _ABSENT) if isinstance(value, dict) else _ABSENT
+        if value is _ABSENT or not isinstance(value, _TYPES[kind]):
+            gaps.append(".".join(keys))
+    return gaps
+
+
+_ABSENT = object()
 
 
 @contextmanager

@@ -3441,7 +3441,7 @@ def _request(row: dict[str, str | None]) -> OrderRequest:
         tif=enum(TimeInForce, "tif", "day"),
         limit_price=price("limit"),
         stop_price=price("stop"),
-        expire_at=parse_date(expire, "expire_at") if expire else None,
+        expire_at=parse_date(expire, "expire_at", bounded=False) if expire else None,
         client_order_id=parse_ident(client_id, "client_order_id") if client_id else None,
         venue=venue_name(row.get("venue") or PAPER, "venue"),
     )

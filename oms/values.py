@@ -253,15 +253,27 @@ def currency_codes() -> frozenset[str]:
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-def parse_date(text: str, field: str) -> date:
-    """A date written YYYY-MM-DD (only: Python also reads 20261201 and 2026-W48-2)."""
+# the dates a command takes: a day either side stays a date (a period's end is the start of the
+# day after it), and nothing of a trading book is dated outside them
+FIRST_DATE, LAST_DATE = date(1900, 1, 1), date(9998, 12, 31)
+
+
+def parse_date(text: str, field: str, *, bounded: bool = True) -> date:
+    """A date written YYYY-MM-DD (only: Python also reads 20261201 and 2026-W48-2), from
+    FIRST_DATE to LAST_DATE; `bounded=False`: any date (a gtd order's expiry may be the last
+    date there is, 9999-12-31, as some order files write "never")."""
     raw = text.strip()
     try:
         if not _DATE_RE.fullmatch(raw):
             raise ValueError
-        return date.fromisoformat(raw)
+        value = date.fromisoformat(raw)
     except ValueError:
         raise BadInput(field, f"{text!r} is not a date (YYYY-MM-DD)") from None
+    if bounded and not FIRST_DATE <= value <= LAST_DATE:
+        raise BadInput(
+            field, f"{text!r} is out of range: dates run from {FIRST_DATE} to {LAST_DATE}"
+        )
+    return value
 
 
 def parse_utc(text: str, field: str) -> datetime:

@@ -99,12 +99,15 @@ def encode_confirmation(c: Confirmation, fmt: str) -> tuple[bytes, int | None]:
 @contextmanager
 def whole_file(path: Path) -> Iterator[BinaryIO]:
     """A file written whole or not at all: a temporary file in the same folder (made if need
-    be), renamed over `path` once the block ends; removed if it fails. A directory at `path`
-    is bad input."""
+    be), renamed over `path` once the block ends; removed if it fails. A directory at `path`,
+    or a folder that cannot be made or written in, is bad input (exit 3)."""
     if path.is_dir():
         raise BadInput(str(path), "is a directory: name the file to write")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as e:  # a file where a folder should be, no permission, a read-only disk
+        raise BadInput(str(path), f"cannot be written: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh

@@ -7,6 +7,10 @@ any value of the column has (tieout's decimals have at most 18 + 12 digits, so e
 fits exactly). Times are ISO 8601 UTC with Z in CSV and UTC timestamps (microseconds) in
 Parquet; dates are dates. An audit event's payload is its canonical JSON text, exactly as
 hashed, so an exported range can be checked against the chain.
+
+A CSV text cell that a spreadsheet would run as a formula (it starts with =, +, -, @, a tab or
+a carriage return: a venue's free text, an actor's name) is written with a leading apostrophe;
+Parquet holds every text as it is.
 """
 
 from __future__ import annotations
@@ -107,9 +111,18 @@ def _with_counting_orders(conn: Connection, rows: Iterable[Any]) -> list[tuple[A
     return [tuple(d[name] for name, _ in _TRADES) for d in docs]
 
 
+# a text cell a spreadsheet would read as a formula (=, +, -, @; a tab or carriage return
+# before one): a venue's reject text, an actor's name; written with a leading apostrophe,
+# which a spreadsheet shows as text and does not run
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_cell(value: Any, typ: str) -> str:
     if value is None:
         return ""
+    if typ == TEXT:
+        text = str(value)
+        return "'" + text if text.startswith(_FORMULA_START) else text
     if typ == DECIMAL:
         return dec_str(value if isinstance(value, Decimal) else Decimal(str(value)))
     if typ == TIME:

