@@ -4,7 +4,6 @@ the data it shows). Builders do the rest."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections import defaultdict
 from collections.abc import Sequence
@@ -12,13 +11,14 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from oms import audit, book, executions, ledger, lots, md_book
 from oms.calendars import business_days, exchange_zone
 from oms.errors import BadInput
 from oms.positions import end_of
 from oms.retention import CARRY_FORWARD
+from oms.retention_schema import position_carry_forward
 from oms.schema import (
     bar_aggregates,
     journal_entries,
@@ -87,28 +87,36 @@ def _cash_entries(
     return entries, settled
 
 
-def _carried_without_live_trades(
-    conn: Connection,
-    account: str,
-    currency: str,
-    entries: list[CashEntry],
-    live: Sequence[lots.ExecRecord],
+ARCHIVED_TRADES = "archived_trades"  # the kind of a statement's line for archived trade cash
+
+
+def _archived_through(conn: Connection, account: str) -> date | None:
+    """The last date retention archived records of the account up to: its ledger's
+    carry-forward entries (dated the last value date they carry; what they carry may be of any
+    date before) and its archived executions (position_carry_forward: their last trade date).
+    None when nothing of it is archived."""
+    e, pc = journal_entries.c, position_carry_forward.c
+    days = [
+        conn.execute(
+            select(func.max(e.value_date)).where(e.account == account, e.kind == CARRY_FORWARD)
+        ).scalar(),
+        conn.execute(select(func.max(pc.last_trade_date)).where(pc.account == account)).scalar(),
+    ]
+    found = [d for d in days if d is not None]
+    return max(found) if found else None
+
+
+def _archived_trade_cash(
+    conn: Connection, account: str, currency: str, live: Sequence[lots.ExecRecord]
 ) -> list[CashEntry]:
-    """A retention run archives old journal entries into a carry-forward entry, trade
-    settlements included, while the executions of positions still open stay in the book: the
-    statement takes trade cash from those executions, so their cash was in the carry-forward
-    as well and counted twice (a statement after `retention apply` was short by the cash of
-    every live fill settled before the cut-off). Each carry-forward is shown without it: the
-    cash of the live executions settling up to its value date (after the one before it), less
-    the trade cash of those dates the journal still holds (all of a live execution's cash is
-    in the journal, archived or not: what is not there was carried). Runs more often than the
-    retention period leave several carry-forwards, each of its own dates."""
-    carried = sorted(
-        (i for i, x in enumerate(entries) if x.kind == CARRY_FORWARD),
-        key=lambda i: (entries[i].value_date, entries[i].entry_id),
-    )
-    if not carried:
-        return entries
+    """A statement takes trade cash from the live executions (at their trade dates) and the
+    rest of the cash from the journal. Retention breaks the match between the two: it archives
+    old journal entries into a carry-forward entry, the settlements of executions that stay
+    live included (their cash then counted twice), and archives flat runs of executions whose
+    settlement entries may stay in the journal (a longer ledger period: their cash then counted
+    nowhere). On each value date, the journal's trade cash less the cash of the live executions
+    settling then is what neither side counts once: a line of its own (zero, and none, where
+    no retention touched the account)."""
     e, p = journal_entries.c, journal_postings.c
     booked = conn.execute(
         select(e.value_date, p.amount)
@@ -120,30 +128,18 @@ def _carried_without_live_trades(
             p.currency == currency,
         )
     ).all()
-    settling = [
-        (f.settle_date or f.trade_date, lots.cash_flow(f))
-        for f in live
-        if (f.currency or currency) == currency
+    left: dict[date, Decimal] = defaultdict(Decimal)
+    for day, amount in booked:
+        left[day] = EXACT.add(left[day], amount)
+    for f in live:
+        if (f.currency or currency) == currency:
+            day = f.settle_date or f.trade_date
+            left[day] = EXACT.subtract(left[day], lots.cash_flow(f))
+    return [
+        CashEntry(-(n + 1), ARCHIVED_TRADES, day, amount)
+        for n, (day, amount) in enumerate(sorted(left.items()))
+        if amount
     ]
-    out = list(entries)
-    after: date | None = None
-    for i in carried:
-        upto = entries[i].value_date
-
-        def within(day: date, upto: date = upto, after: date | None = after) -> bool:
-            return (after is None or day > after) and day <= upto
-
-        inside = Decimal(0)
-        for day, cash in settling:
-            if within(day):
-                inside = EXACT.add(inside, cash)
-        for day, amount in booked:
-            if within(day):
-                inside = EXACT.subtract(inside, amount)
-        if inside:
-            out[i] = dataclasses.replace(out[i], amount=EXACT.subtract(out[i].amount, inside))
-        after = upto
-    return out
 
 
 def _marks(
@@ -202,7 +198,18 @@ def statement_input(
     live = lots.effective_fills(executions.records(conn, account=account))
     fills = tuple(f for f in live if f.trade_date <= period_to)
     entries, settled = _cash_entries(conn, account, info.currency, period_to)
-    entries = _carried_without_live_trades(conn, account, info.currency, entries, live)
+    archived = _archived_through(conn, account)
+    if archived is not None:
+        if period_from <= archived:
+            raise BadInput(
+                "--from",
+                f"account {account}: its records up to {archived.isoformat()} are archived "
+                "(retention apply): a statement cannot be built for a period that reaches "
+                f"into them; start it on {(archived + timedelta(days=1)).isoformat()} or "
+                "later (the archive holds the earlier records)",
+            )
+        extra = _archived_trade_cash(conn, account, info.currency, live)
+        entries += [x for x in extra if x.value_date <= period_to]
     symbols = sorted({f.symbol for f in fills})
     return StatementInput(
         account=info,

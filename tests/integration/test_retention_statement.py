@@ -90,9 +90,10 @@ def test_a_statement_says_the_same_after_retention(db_url: str, tmp_path: Path) 
 
 
 def test_statements_across_two_retention_runs(db_url: str, tmp_path: Path) -> None:
-    """Runs more often than the retention period leave several carry-forward entries: each is
-    shown without the cash of the live executions of its own dates (all of it went on the
-    latest: a statement ending between two was short by what the later one carried)."""
+    """Runs more often than the retention period leave several carry-forward entries: a
+    statement after the latest is what it was (each run's cash is counted once); one of a
+    period before it is refused, since what it would show is in the archive (a carry-forward
+    may hold entries of any earlier date: it is dated the last one it carries)."""
     t = Tieout(db_url)
     _book(t, tmp_path)  # 2018: R's trades and cash
     later = t.at("2021-01-12T12:00:00Z")
@@ -106,22 +107,54 @@ def test_statements_across_two_retention_runs(db_url: str, tmp_path: Path) -> No
     )
     end = "2027-06-01T12:00:00Z"
 
-    def statements(name: str) -> list[dict[str, Any]]:
-        out = []
-        for start, stop in periods:
-            path = tmp_path / f"{name}-{start}.json"
-            t.at(end).ok(
-                "report", "statement", "--account", "R", "--from", start, "--to", stop,
-                "--format", "json", "--out", str(path),
-            )  # fmt: skip
-            doc = json.loads(path.read_text())
-            out.append({k: doc[k] for k in ("opening_cash", "closing_cash", "closing_nav")})
-        return out
+    def statement(name: str, start: str, stop: str) -> Any:
+        path = tmp_path / f"{name}-{start}.json"
+        r = t.at(end)(
+            "report", "statement", "--account", "R", "--from", start, "--to", stop,
+            "--format", "json", "--out", str(path),
+        )  # fmt: skip
+        if r.code:
+            return r
+        doc = json.loads(path.read_text())
+        return {k: doc[k] for k in ("opening_cash", "closing_cash", "closing_nav")}
 
-    before = statements("before")
+    before = [statement("before", *p) for p in periods]
     for at in ("2026-03-20T15:00:00Z", end):  # each 6 years back: two carry-forwards
         done = t.at(at).ok("retention", "apply", "--archive-dir", str(tmp_path / at), "--json")
         assert done.json()["carry_forward_entries"], at
-    assert statements("after") == before
+    after = [statement("after", *p) for p in periods]
+    assert after[2] == before[2]
+    for refused in after[:2]:
+        assert refused.code == 3, refused
+        assert "records up to 2021-01-12 are archived" in refused.err
+        assert "start it on 2021-01-13 or later" in refused.err
     balance = t.at(end).ok("cash", "balance", "R", "--json").json()["balance"]
     assert before[-1]["closing_cash"] == balance
+
+
+def test_a_ledger_kept_longer_than_its_executions(db_url: str, tmp_path: Path) -> None:
+    """The ledger's retention period longer than the executions': the flat trades are archived
+    while their settlement entries stay in the journal, and a statement (which takes trade
+    cash from the executions) lost their cash: closing cash and NAV short by FLAT's net cash
+    (22.90), its settled cash right."""
+    t = Tieout(db_url)
+    _book(t, tmp_path)
+    before = _statement(t, tmp_path, "before", "2026-03-01")
+    t.at(NOW).ok("retention", "set", "ledger", "10y")
+    done = t.at(NOW).ok("retention", "apply", "--archive-dir", str(tmp_path / "arch"), "--json")
+    archived = done.json()["archived"]
+    assert archived["executions"] == 2 and archived["journal_entries"] == 0
+    assert _statement(t, tmp_path, "after", "2026-03-01") == before
+
+
+def test_a_statement_of_an_archived_period_is_refused(db_url: str, tmp_path: Path) -> None:
+    """Retention archived R's deposit and trades of January 2018 into a carry-forward dated the
+    last of them: a statement of 2018-01-01..2018-01-02 showed no deposit and a closing cash
+    of -5,001 (the trade's cash without the deposit before it)."""
+    t = Tieout(db_url)
+    _book(t, tmp_path)
+    t.at(NOW).ok("retention", "apply", "--archive-dir", str(tmp_path / "arch"))
+    r = t.at(NOW)("report", "statement", "--account", "R", "--from", "2018-01-01", "--to",
+                  "2018-01-02", "--format", "json", "--out", str(tmp_path / "s.json"))  # fmt: skip
+    assert r.code == 3 and "are archived" in r.err, r.err
+    assert not (tmp_path / "s.json").exists()
