@@ -43,12 +43,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, create_engine, func, inspect, select, table
+from sqlalchemy import text as sql
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
 from oms import audit
 from oms.book import Ctx
-from oms.errors import BadInput, Refused, TieoutError, VerificationFailed
+from oms.errors import UNVERIFIED, BadInput, Refused, TieoutError, VerificationFailed
 from oms.interrupts import interrupts_held
 from oms.store import Store, book_schema, fsync_path, schema_revisions
 from oms.values import utc_iso
@@ -541,8 +542,28 @@ def _restore_pg(path: Path, manifest: Mapping[str, Any], url: str) -> RestoreRep
         _run([*cmd, f"--dbname={conninfo}", str(dump)], env, "pg_restore")
     facts, head = _facts_of(url)
     problems = tuple(compare(manifest, facts))
+    if problems:  # left for inspection, but no command will work on it, `tieout init` neither
+        _mark_unverified(url)
     shown = make_url(url).render_as_string(hide_password=True)
     return RestoreReport(path, shown, dict(manifest), facts, problems, head)
+
+
+def _mark_unverified(url: str) -> None:
+    store = Store.open(url, check_schema=False)
+    try:
+        with store.engine.begin() as conn:
+            if inspect(conn).has_table("alembic_version"):
+                conn.execute(
+                    sql("UPDATE alembic_version SET version_num = version_num || :mark"),
+                    {"mark": UNVERIFIED},
+                )
+            else:  # nothing says which revision it is: say it is an unverified restore
+                conn.execute(sql("CREATE TABLE alembic_version (version_num VARCHAR(32))"))
+                conn.execute(
+                    sql("INSERT INTO alembic_version VALUES (:mark)"), {"mark": "?" + UNVERIFIED}
+                )
+    finally:
+        store.dispose()
 
 
 def restore(path: Path, url: str, ctx: Ctx) -> RestoreReport:
@@ -587,6 +608,6 @@ def describe_failure(report: RestoreReport) -> str:
     where = (
         "nothing was restored"
         if report.manifest.get("backend") == "sqlite"
-        else "the restored schema is left for inspection: do not use it"
+        else "the restored schema is left for inspection, marked so that no command uses it"
     )
     return f"restore of {report.backup} did not verify ({where}): " + "; ".join(report.problems)

@@ -19,6 +19,11 @@ class TieoutError(Exception):
         self.message = message
 
 
+# the mark a restore that failed its verification leaves on the schema revision (oms.backup):
+# every command, `tieout init` too, then refuses the database
+UNVERIFIED = "-unverified"
+
+
 class DatabaseNotReady(TieoutError):
     """The database is missing, unreachable, uninitialised or behind the code's schema."""
 
@@ -26,6 +31,12 @@ class DatabaseNotReady(TieoutError):
 
     def __init__(self, url: str, current: str | None, head: str | None) -> None:
         self.url, self.current, self.head = url, current, head
+        if current is not None and current.endswith(UNVERIFIED):
+            super().__init__(
+                f"database {url} holds a restore that did not verify (`backup restore` exit 7): "
+                "do not use it; drop it and restore a good backup"
+            )
+            return
         if current is None:
             why = "has no tieout schema"
         else:

@@ -45,7 +45,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, Operat
 from sqlalchemy.pool import QueuePool
 
 import migrations
-from oms.errors import COMMIT_UNKNOWN, BadInput, DatabaseNotReady
+from oms.errors import COMMIT_UNKNOWN, UNVERIFIED, BadInput, DatabaseNotReady
 
 if TYPE_CHECKING:
     import polars as pl
@@ -345,7 +345,9 @@ class Store:
         from oms import audit
 
         with self._connect() as conn, conn.begin():
-            before, _ = schema_revisions(conn)
+            before, head = schema_revisions(conn)
+            if before is not None and before.endswith(UNVERIFIED):
+                raise DatabaseNotReady(self.url, before, head)
             command.upgrade(alembic_config(conn), "head")
             after, _ = schema_revisions(conn)
             if before != after:

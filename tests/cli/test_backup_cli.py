@@ -165,6 +165,10 @@ def test_a_damaged_or_altered_backup_is_refused(book: Tieout, tmp_path: Path) ->
         assert not (tmp_path / "restored.db").exists()
     else:
         assert "left for inspection" in r.err
+        # and no command uses it (a deposit went through): not even `tieout init`
+        for args in (("cash", "deposit", "A1", "5"), ("cash", "balance", "A1"), ("init",)):
+            r = target(*args)
+            assert r.code == 1 and "restore that did not verify" in r.err, (args, r.err)
         destroy(book.db_url)
     # the genuine backup still restores
     assert target.ok("backup", "restore", str(out), "--json").json()["verified"] is True
