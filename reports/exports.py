@@ -29,6 +29,7 @@ from sqlalchemy import Connection, select
 from oms import audit
 from oms import executions as executions_book
 from oms.errors import BadInput
+from oms.lots import BUST
 from oms.schema import executions, orders
 from oms.values import day_start, dec_str, utc_iso
 from reports.documents import write_file
@@ -44,8 +45,11 @@ _TRADES = (
     ("fees", DECIMAL), ("client_order_id", TEXT), ("order_id", TEXT), ("exec_type", TEXT),
     ("ref_exec_id", TEXT), ("source", TEXT), ("booked_at", TIME), ("actor", TEXT),
     ("superseded_by", TEXT),  # not stored: the correction or bust that decides the trade now
+    # not stored: the row is part of the trade as it stands (a fill or correction that nothing
+    # replaced; never a bust): the rows to sum for positions and cash
+    ("effective", BOOL),
 )  # fmt: skip
-_STORED_TRADES = _TRADES[:-1]
+_STORED_TRADES = _TRADES[:-2]
 _ORDERS = (
     ("order_id", TEXT), ("client_order_id", TEXT), ("account", TEXT), ("symbol", TEXT),
     ("side", TEXT), ("type", TEXT), ("tif", TEXT), ("quantity", DECIMAL),
@@ -108,6 +112,8 @@ def _with_counting_orders(conn: Connection, rows: Iterable[Any]) -> list[tuple[A
     docs = executions_book.with_counting_orders(
         conn, [dict(zip(stored, r, strict=True)) for r in rows]
     )
+    for d in docs:
+        d["effective"] = d["exec_type"] != BUST and d["superseded_by"] is None
     return [tuple(d[name] for name, _ in _TRADES) for d in docs]
 
 

@@ -93,5 +93,8 @@ def test_a_replaced_execution_says_what_decides_its_trade_now(
     out = tmp_path / "t.csv"
     later.ok("export", "trades", "--from", "2026-11-26", "--to", "2026-11-27", "--out", str(out))
     with out.open(newline="") as f:
-        exported = {row["exec_id"]: row["superseded_by"] for row in csv.DictReader(f)}
+        rows = list(csv.DictReader(f))
+    exported = {row["exec_id"]: row["superseded_by"] for row in rows}
     assert exported == {"F1": "G2", "F2": "H2", "H2": "", "G1": "G2", "G2": ""}
+    # the rows to sum: the trade as it stands (a bust's row, positive, replaces nothing itself)
+    assert [row["exec_id"] for row in rows if row["effective"] == "true"] == ["G2"]
