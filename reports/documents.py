@@ -108,6 +108,9 @@ def whole_file(path: Path) -> Iterator[BinaryIO]:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     except OSError as e:  # a file where a folder should be, no permission, a read-only disk
         raise BadInput(str(path), f"cannot be written: {e.strerror or e}") from None
+    # the mode any new file of the process gets (mkstemp makes 0600: a statement or export
+    # the rest of the team could not read)
+    os.fchmod(fd, 0o666 & ~_umask())
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
@@ -115,6 +118,21 @@ def whole_file(path: Path) -> Iterator[BinaryIO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process's umask: from /proc on Linux (nothing changes it meanwhile), else read by
+    setting it and setting it back at once."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_file(path: Path, data: bytes) -> None:

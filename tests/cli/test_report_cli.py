@@ -480,3 +480,18 @@ def test_export_dates_and_paths_out_of_reach_are_bad_input(tieout: Tieout, tmp_p
     assert r.code == 3 and "cannot be written" in r.err, r.err
     r = t("backup", "create", "--out", str(Path(afile) / "b.tar"))
     assert r.code == 3 and "cannot be written" in r.err, r.err
+
+
+def test_documents_are_written_with_the_process_umask(tieout: Tieout, tmp_path: Path) -> None:
+    """mkstemp makes its files 0600: every export, statement and audit export was readable by
+    its writer alone. A document gets the mode a new file of the process gets."""
+    import os
+
+    t = tieout.at("2026-11-03T16:00:00Z")
+    old = os.umask(0o027)
+    try:
+        out = tmp_path / "a.csv"
+        t.ok("export", "audit", "--from", "2026-11-01", "--to", "2026-11-30", "--out", str(out))
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o640
