@@ -371,27 +371,34 @@ def run(store: Store, ctx: Ctx, day: date) -> RunResult:
     keys = [a.key for a in found]
     with store.write() as conn:
         earlier = _of_day(conn, day)  # every key found is of this date
-        existing = {s.alert_key: s for s in earlier}
-        # the same evidence stored under a key of before (a digest of its ids only): the same
-        # alert, not a new one
+        taken = {s.alert_key for s in earlier}
+        replaced = sv.superseded((s.alert_id, s.details) for s in earlier)
+        # the newest stored alert on the same evidence (also one stored under a key of before,
+        # a digest of its ids only): the same alert, not a new one, unless a later alert
+        # superseded it and the evidence came back since (a correction undone): the book's
+        # figures are then this evidence's again, and a new alert says so
         same = {(s.rule, s.account, s.symbol, sv.evidence_digest(s.evidence)): s for s in earlier}
-        new = []
+        existing: dict[str, StoredAlert] = {}
+        new: list[tuple[str, sv.Alert]] = []  # (the key it is stored under, the alert)
         for a in found:
-            if a.key in existing:
-                continue
             kept = same.get((a.rule, a.account, a.symbol, sv.evidence_digest(a.evidence())))
-            if kept is not None:
+            if kept is not None and kept.alert_id not in replaced:
                 existing[a.key] = kept
-            else:
-                new.append(a)
+                continue
+            key, n = a.key, 1
+            while key in taken:  # the evidence of a superseded alert, back again
+                n += 1
+                key = f"{a.key}~{n}"
+            taken.add(key)
+            new.append((key, a))
         new_ids: list[int] = []
         if new:
             first = next_id(conn, surveil_alerts, "alert_id")
-            for i, a in enumerate(new):
+            for i, (key, a) in enumerate(new):
                 conn.execute(
                     surveil_alerts.insert().values(
                         alert_id=first + i,
-                        alert_key=a.key,
+                        alert_key=key,
                         business_date=day,
                         rule=a.rule,
                         account=a.account,
@@ -421,7 +428,8 @@ def run(store: Store, ctx: Ctx, day: date) -> RunResult:
                 "settings": s.as_json(),
             },
         )
-        stored = {**existing, **_by_keys(conn, [a.key for a in new])}
+        made = _by_keys(conn, [key for key, _ in new])
+        stored = {**existing, **{a.key: made[key] for key, a in new}}
         alerts = _with_superseded(conn, [stored[k] for k in keys])
     return RunResult(day, tuple(alerts), frozenset(new_ids), s)
 

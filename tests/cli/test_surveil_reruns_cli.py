@@ -149,3 +149,26 @@ def test_an_order_of_the_evidence_changing_later_is_the_same_evidence(
     tieout.at("2026-03-03T16:00:00Z").ok("exec", "apply", write(tmp_path / "b.fix", later + "\n"))
     assert _run(tieout, "2026-03-03T23:00:00Z") == [one]
     assert len(tieout.ok("surveil", "list", "--rule", "wash_trade", "--json").json()) == 1
+
+
+def test_a_correction_undone_raises_the_first_evidence_again(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """The venue corrects the sell to 40, then back to 100: the book's figures are the first
+    alert's again, but that alert was superseded, and the run found it stored and added
+    nothing: the 40 alert stayed the current one. A new alert on the first evidence supersedes
+    it; running again adds nothing."""
+    _wash_pair(tieout, tmp_path)
+    (one,) = _run(tieout, f"{DAY}T23:00:00Z")
+    head = f"{HEADER},exec_type,ref_exec_id\n"
+    to40 = head + f"c2,W1,XYZ,sell,40,100,{DAY},{DAY}T15:01:00Z,EXT,correct,a2\n"
+    tieout.at(f"{DAY}T23:10:00Z").ok("exec", "import", write(tmp_path / "c.csv", to40))
+    (two,) = _run(tieout, f"{DAY}T23:20:00Z")
+    back = head + f"c3,W1,XYZ,sell,100,100,{DAY},{DAY}T15:01:00Z,EXT,correct,c2\n"
+    tieout.at(f"{DAY}T23:30:00Z").ok("exec", "import", write(tmp_path / "d.csv", back))
+    (three,) = _run(tieout, f"{DAY}T23:40:00Z")
+    assert three["alert_id"] not in (one["alert_id"], two["alert_id"])
+    assert three["details"]["washed_quantity"] == "100" and three["superseded_by"] is None
+    assert three["details"]["supersedes"] == [one["alert_id"], two["alert_id"]]
+    assert _listed(tieout)[1][3] == three["alert_id"]  # the 40 alert: superseded now
+    assert _run(tieout, f"{DAY}T23:50:00Z") == [three]
