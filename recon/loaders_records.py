@@ -48,18 +48,21 @@ NONREF, else the bank reference), the closing balance (:62F:/:62M:). account is 
 through [values.account]. Balance lines are checked strictly first (the library would read
 "12x34,56" as 12); a line the library cannot read refuses the file (exit 3) naming it.
 
-camt.053 (cash): pycamt parses the XML (lxml, no entities, no network) and lists each
-statement's entries (get_transactions, one record per TxDtls of an entry, with the detail's
-amount, else the entry). Entries whose status is not BOOK (PDNG, INFO) are skipped and counted.
-Balances are read from the same parsed tree, exactly (pycamt's get_statement_info turns debit
-balances into floats): OPBD -> opening_balance, CLBD -> closing_balance, other types skipped and
-counted. account is the statement's IBAN, else its Othr/Id; amount is signed by CdtDbtInd;
-date the value date, else the booking date; ref the AcctSvcrRef, else the EndToEndId.
+camt.053 (cash): the XML is read with lxml (no entities, no network), element names matched
+whatever their namespace prefix. One record per booked entry (Ntry), as the bank booked it: the
+entry's own Amt, CdtDbtInd and dates, whatever its transaction details hold (a batch entry with
+several details is one movement; an instructed amount or a charges record in a detail is not
+the entry's amount). pycamt, used before, took the first Amt and CdtDbtInd anywhere under the
+entry, listed a batch once per detail with the whole amount, and found no entry under a
+prefixed namespace: reading an entry's own children is a few lines, and exact. Entries whose
+status is not BOOK (PDNG, INFO) are skipped and counted. Balances: OPBD -> opening_balance,
+CLBD -> closing_balance, other types skipped and counted. account is the statement's IBAN, else
+its Othr/Id; amount is signed by CdtDbtInd; date the value date, else the booking date; ref the
+AcctSvcrRef, else the EndToEndId of an entry with one transaction detail.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import re
 from collections import Counter
@@ -549,7 +552,7 @@ def read_mt940(profile: Profile, data: bytes, source: str) -> Records:
 
 
 def _children(elem: Any, name: str) -> list[Any]:
-    return [c for c in elem if _local(c.tag) == name]
+    return [] if elem is None else [c for c in elem if _local(c.tag) == name]
 
 
 def _path(elem: Any, *names: str) -> Any:
@@ -583,14 +586,52 @@ def _signed(amount: str | None, indicator: str | None) -> tuple[str | None, str 
     return amount, f"CdtDbtInd is {said}: the amount's sign is unknown"
 
 
-def read_camt053(profile: Profile, data: bytes, source: str) -> Records:
-    from pycamt.parser import Camt053ParseError, Camt053Parser
+def _camt_entry(entry: Any) -> Fields:
+    """One booked entry (Ntry) of a statement as the bank booked it: its own amount, sign,
+    dates and reference, whatever its details hold. (pycamt's transactions took the first
+    Amt and CdtDbtInd anywhere under the entry, so an instructed amount in another currency
+    or a charges record became the entry's amount, and a batch entry with several
+    transaction details came out once per detail with the entry's whole amount; with a
+    prefixed namespace it found no entry at all. The fields keep its names.)"""
+    amt = _path(entry, "Amt")
+    details = [t for d in _children(entry, "NtryDtls") for t in _children(d, "TxDtls")]
+    sts = _path(entry, "Sts")
+    status = _camt_text(_path(sts, "Cd")) or _camt_text(_path(sts, "Prtry")) or _camt_text(sts)
+    domain = _path(entry, "BkTxCd", "Domn")
 
-    try:
-        parser = Camt053Parser(data)
-    except Exception as exc:  # lxml's syntax errors and others
-        raise BadInput(source, f"not a readable camt.053 XML file: {exc}") from None
-    root = parser.tree
+    def day(name: str) -> str | None:
+        return _camt_text(_path(entry, name, "Dt")) or _camt_text(_path(entry, name, "DtTm"))
+
+    f: Fields = {
+        "TransactionID": _camt_text(_path(entry, "AcctSvcrRef")),
+        "EntryReference": _camt_text(_path(entry, "NtryRef")),
+        "Amount": _camt_text(amt),
+        "Currency": None if amt is None else amt.get("Ccy"),
+        "CreditDebitIndicator": _camt_text(_path(entry, "CdtDbtInd")),
+        "ReversalIndicator": _camt_text(_path(entry, "RvslInd")),
+        "Status": status,
+        "BookingDate": day("BookgDt"),
+        "ValueDate": day("ValDt"),
+        "BankTransactionCode": _camt_text(_path(domain, "Cd")),
+        "TransactionFamilyCode": _camt_text(_path(domain, "Fmly", "Cd")),
+        "TransactionSubFamilyCode": _camt_text(_path(domain, "Fmly", "SubFmlyCd")),
+        "AdditionalEntryInformation": _camt_text(_path(entry, "AddtlNtryInf")),
+        "TransactionDetails": str(len(details)) if len(details) > 1 else None,
+    }
+    if len(details) == 1:  # a batch's details each have their own: none is the entry's
+        f["EndToEndId"] = _camt_text(_path(details[0], "Refs", "EndToEndId"))
+    texts = [
+        t
+        for d in details
+        for t in (_camt_text(u) for u in _children(_path(d, "RmtInf"), "Ustrd"))
+        if t
+    ]
+    f["RemittanceInformation"] = "; ".join(texts) if texts else None
+    return f
+
+
+def read_camt053(profile: Profile, data: bytes, source: str) -> Records:
+    root = _xml_root(data, source, "camt.053")
     statements = [e for e in root.iter() if _local(e.tag) == "Stmt"] or [
         e for e in root.iter() if _local(e.tag) == "Rpt"
     ]
@@ -600,7 +641,7 @@ def read_camt053(profile: Profile, data: bytes, source: str) -> Records:
         )
     records: list[Record] = []
     skipped: Counter[str] = Counter()
-    for index, stmt in enumerate(statements):
+    for stmt in statements:
         acct = _path(stmt, "Acct")
         account = _camt_text(_path(acct, "Id", "IBAN")) or _camt_text(
             _path(acct, "Id", "Othr", "Id")
@@ -636,25 +677,13 @@ def read_camt053(profile: Profile, data: bytes, source: str) -> Records:
             }
             raw = {k: v for k, v in f.items() if v is not None}
             balances[line_type].append(Record(0, raw, f, derived, problem))
-        # pycamt lists the entries of the whole document: give it this statement alone.
-        tree = copy.deepcopy(root)
-        mine = [e for e in tree.iter() if _local(e.tag) == _local(stmt.tag)]
-        for i, other in enumerate(mine):
-            if i != index:
-                other.getparent().remove(other)
-        sub = copy.copy(parser)
-        sub.tree = tree
-        try:
-            entries = sub.get_transactions()
-        except Camt053ParseError:
-            entries = []
         movements: list[Record] = []
-        for entry in entries:
-            status = entry.get("Status")
+        for entry in _children(stmt, "Ntry"):
+            f = _camt_entry(entry)
+            status = f.get("Status")
             if status not in (None, "BOOK"):
                 skipped[f"entry status {status}"] += 1
                 continue
-            f = {str(k): (None if v is None else str(v)) for k, v in entry.items()}
             f["Account"] = account
             amount, problem = _signed(f.get("Amount"), f.get("CreditDebitIndicator"))
             e2e = f.get("EndToEndId")

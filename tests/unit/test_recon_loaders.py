@@ -790,3 +790,41 @@ def test_xml_comments_are_not_records(tmp_path: Path) -> None:
     prof = profile("trades", "ibflex")
     loaded = load(prof, write(tmp_path / "c.xml", xml))
     assert loaded.rows == 3
+
+
+CAMT_ENTRIES = """<?xml version="1.0" encoding="UTF-8"?>
+<ns2:Document xmlns:ns2="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02">
+ <ns2:BkToCstmrStmt><ns2:Stmt>
+  <ns2:Acct><ns2:Id><ns2:IBAN>DE89370400440532013000</ns2:IBAN></ns2:Id></ns2:Acct>
+  <ns2:Ntry><ns2:Amt Ccy="EUR">750.25</ns2:Amt><ns2:CdtDbtInd>CRDT</ns2:CdtDbtInd>
+   <ns2:Sts>BOOK</ns2:Sts><ns2:ValDt><ns2:Dt>2026-03-11</ns2:Dt></ns2:ValDt>
+   <ns2:AcctSvcrRef>BATCH-1</ns2:AcctSvcrRef>
+   <ns2:NtryDtls><ns2:TxDtls><ns2:Refs><ns2:EndToEndId>E1</ns2:EndToEndId></ns2:Refs>
+    <ns2:RmtInf><ns2:Ustrd>first</ns2:Ustrd></ns2:RmtInf></ns2:TxDtls>
+    <ns2:TxDtls><ns2:Refs><ns2:EndToEndId>E2</ns2:EndToEndId></ns2:Refs>
+    <ns2:RmtInf><ns2:Ustrd>second</ns2:Ustrd></ns2:RmtInf></ns2:TxDtls></ns2:NtryDtls>
+  </ns2:Ntry>
+  <ns2:Ntry><ns2:Amt Ccy="EUR">500.25</ns2:Amt><ns2:CdtDbtInd>CRDT</ns2:CdtDbtInd>
+   <ns2:Sts><ns2:Cd>BOOK</ns2:Cd></ns2:Sts><ns2:ValDt><ns2:Dt>2026-03-11</ns2:Dt></ns2:ValDt>
+   <ns2:NtryDtls><ns2:TxDtls><ns2:Refs><ns2:EndToEndId>E3</ns2:EndToEndId></ns2:Refs>
+    <ns2:AmtDtls><ns2:InstdAmt><ns2:Amt Ccy="USD">545.00</ns2:Amt></ns2:InstdAmt></ns2:AmtDtls>
+    <ns2:Chrgs><ns2:Rcrd><ns2:Amt Ccy="EUR">2.50</ns2:Amt><ns2:CdtDbtInd>DBIT</ns2:CdtDbtInd>
+    </ns2:Rcrd></ns2:Chrgs></ns2:TxDtls></ns2:NtryDtls>
+  </ns2:Ntry>
+ </ns2:Stmt></ns2:BkToCstmrStmt>
+</ns2:Document>
+"""
+
+
+def test_camt053_entries_are_read_as_the_bank_booked_them(tmp_path: Path) -> None:
+    """An audit: a batch entry with two details came out twice with the whole amount; an
+    instructed amount (USD) or a charges record (2.50 DBIT) in a detail became the entry's
+    amount and sign; under a prefixed namespace no entry was found at all."""
+    prof = profile("cash", "camt053")
+    loaded, out = load_and_validate(prof, write(tmp_path / "e.xml", CAMT_ENTRIES))
+    check(prof, loaded)
+    assert rows(out.valid, "ref", "currency", "amount", "line_type") == [
+        ("BATCH-1", "EUR", D("750.25"), "movement"),
+        ("E3", "EUR", D("500.25"), "movement"),
+    ]
+    assert loaded.raw["RemittanceInformation"].to_list()[0] == "first; second"
