@@ -330,6 +330,7 @@ _MANIFEST_SHAPE: tuple[tuple[str, ...], ...] = (
     ("schema_revision", "str"),
     ("tables", "dict"),
     ("audit", "dict"),
+    ("audit", "events", "int"),
     ("audit", "head", "any"),
     ("payload", "dict"),
     ("payload", "name", "str"),
@@ -409,10 +410,10 @@ def compare(manifest: Mapping[str, Any], found: Mapping[str, Any]) -> list[str]:
     a, b = manifest["audit"], found["audit"]
     if not b["ok"]:
         problems.append("the restored audit chain does not verify")
-    if (a["events"], a["head"]) != (b["events"], b["head"]):
+    if (a.get("events"), a.get("head")) != (b["events"], b["head"]):
         problems.append(
             f"audit chain: {b['events']} events with head {b['head']}, the backup has "
-            f"{a['events']} with head {a['head']}"
+            f"{a.get('events')} with head {a.get('head')}"
         )
     return problems
 
@@ -540,8 +541,12 @@ def _restore_pg(path: Path, manifest: Mapping[str, Any], url: str) -> RestoreRep
             )
             cmd.append(f"--use-list={toc}")
         _run([*cmd, f"--dbname={conninfo}", str(dump)], env, "pg_restore")
-    facts, head = _facts_of(url)
-    problems = tuple(compare(manifest, facts))
+    try:
+        facts, head = _facts_of(url)
+        problems = tuple(compare(manifest, facts))
+    except BaseException:  # restored, not verified: no command may use it
+        _mark_unverified(url)
+        raise
     if problems:  # left for inspection, but no command will work on it, `tieout init` neither
         _mark_unverified(url)
     shown = make_url(url).render_as_string(hide_password=True)

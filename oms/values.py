@@ -254,8 +254,9 @@ _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 # the dates a command takes: a day either side stays a date (a period's end is the start of the
-# day after it), and nothing of a trading book is dated outside them
-FIRST_DATE, LAST_DATE = date(1900, 1, 1), date(9998, 12, 31)
+# day after it), the exchange calendars (pandas timestamps: 1677-09-22 to 2262-04-11) can place
+# them, and nothing of a trading book is dated outside them
+FIRST_DATE, LAST_DATE = date(1900, 1, 1), date(2261, 12, 31)
 
 
 def parse_date(text: str, field: str, *, bounded: bool = True) -> date:

@@ -8,9 +8,11 @@ fits exactly). Times are ISO 8601 UTC with Z in CSV and UTC timestamps (microsec
 Parquet; dates are dates. An audit event's payload is its canonical JSON text, exactly as
 hashed, so an exported range can be checked against the chain.
 
-A CSV text cell that a spreadsheet would run as a formula (it starts with =, +, -, @, a tab or
-a carriage return: a venue's free text, an actor's name) is written with a leading apostrophe;
-Parquet holds every text as it is.
+A CSV text cell of trades and orders that a spreadsheet would run as a formula (it starts with
+=, +, -, @, a tab or a carriage return: a venue's free text, an actor's name) or that starts
+with an apostrophe is written with a leading apostrophe (one off gives the text back); the
+audit trail's CSV is written as hashed, so that it can be checked against the chain (open it
+as text, not in a spreadsheet); Parquet holds every text as it is.
 """
 
 from __future__ import annotations
@@ -119,16 +121,17 @@ def _with_counting_orders(conn: Connection, rows: Iterable[Any]) -> list[tuple[A
 
 # a text cell a spreadsheet would read as a formula (=, +, -, @; a tab or carriage return
 # before one): a venue's reject text, an actor's name; written with a leading apostrophe,
-# which a spreadsheet shows as text and does not run
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# which a spreadsheet shows as text and does not run. A text that starts with an apostrophe
+# gets one more, so that one leading apostrophe off gives every text back.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
-def _csv_cell(value: Any, typ: str) -> str:
+def _csv_cell(value: Any, typ: str, *, verbatim: bool = False) -> str:
     if value is None:
         return ""
     if typ == TEXT:
         text = str(value)
-        return "'" + text if text.startswith(_FORMULA_START) else text
+        return "'" + text if not verbatim and text.startswith(_FORMULA_START) else text
     if typ == DECIMAL:
         return dec_str(value if isinstance(value, Decimal) else Decimal(str(value)))
     if typ == TIME:
@@ -145,8 +148,11 @@ def to_csv(export: Export) -> bytes:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([name for name, _ in export.columns])
     types = [t for _, t in export.columns]
+    verbatim = export.kind == "audit"  # as hashed: checked against the chain (see above)
     for row in export.rows:
-        writer.writerow([_csv_cell(v, t) for v, t in zip(row, types, strict=True)])
+        writer.writerow(
+            [_csv_cell(v, t, verbatim=verbatim) for v, t in zip(row, types, strict=True)]
+        )
     return buf.getvalue().encode("utf-8")
 
 

@@ -179,6 +179,9 @@ def test_a_damaged_or_altered_backup_is_refused(book: Tieout, tmp_path: Path) ->
     for command in ("restore", "verify"):
         r = target("backup", command, rewrite(out, tmp_path / "gutted.tar", manifest=gutted))
         assert r.code == 7 and "manifest lacks or misstates payload" in r.err, r.err
+    uncounted = {**manifest, "audit": {k: v for k, v in manifest["audit"].items() if k != "events"}}
+    r = target("backup", "restore", rewrite(out, tmp_path / "uncounted.tar", manifest=uncounted))
+    assert r.code == 7 and "misstates audit.events" in r.err, r.err
 
     # not a backup at all: bad input
     r = target("backup", "restore", write(tmp_path / "junk.tar", "junk"))

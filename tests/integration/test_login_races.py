@@ -26,6 +26,7 @@ from oms.schema import audit_events, op_sessions
 from oms.store import Store
 
 T0 = datetime(2026, 3, 2, 14, 0, 0, tzinfo=UTC)
+REAL_HASHER = access.HASHER  # before the fixture below makes it cheap
 PASSWORD = "correct horse battery staple"
 
 
@@ -129,3 +130,11 @@ def test_an_unknown_name_costs_a_password_check(
         with pytest.raises(Refused):
             access.login(store, T0, name, "wrong password!!", "123456", "test")
     assert checked == ["wrong password!!", "wrong password!!"]
+
+
+def test_the_hash_an_unknown_name_is_checked_against_has_the_hasher_s_parameters() -> None:
+    from argon2 import extract_parameters
+
+    from oms.access import NOBODY_HASH
+
+    assert extract_parameters(NOBODY_HASH) == extract_parameters(REAL_HASHER.hash("x"))
