@@ -585,6 +585,8 @@ def _ledger_plan(chosen: Sequence[LedgerEntryRow], held: int, ref: str) -> Ledge
             ledger.Posting(acct, ccy, amount)
             for (acct, ccy), amount in sorted(totals.items())
             if amount != 0
+        ) or (  # all of it nets to zero: an entry of nothing still dates what was archived
+            ledger.Posting(ledger.cash_account(account), currency, Decimal(0)),
         )
         if postings:
             carried.append(

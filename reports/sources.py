@@ -200,6 +200,9 @@ def statement_input(
     entries, settled = _cash_entries(conn, account, info.currency, period_to)
     archived = _archived_through(conn, account)
     if archived is not None:
+        extra = _archived_trade_cash(conn, account, info.currency, live)
+        if extra:  # archived trades' settlements after their last trade date (a lag) count
+            archived = max(archived, *(x.value_date for x in extra))
         if period_from <= archived:
             raise BadInput(
                 "--from",
@@ -208,7 +211,6 @@ def statement_input(
                 f"into them; start it on {(archived + timedelta(days=1)).isoformat()} or "
                 "later (the archive holds the earlier records)",
             )
-        extra = _archived_trade_cash(conn, account, info.currency, live)
         entries += [x for x in extra if x.value_date <= period_to]
     symbols = sorted({f.symbol for f in fills})
     return StatementInput(

@@ -158,3 +158,40 @@ def test_a_statement_of_an_archived_period_is_refused(db_url: str, tmp_path: Pat
                   "2018-01-02", "--format", "json", "--out", str(tmp_path / "s.json"))  # fmt: skip
     assert r.code == 3 and "are archived" in r.err, r.err
     assert not (tmp_path / "s.json").exists()
+
+
+def test_archived_settlements_after_the_last_archived_trade_refuse_the_period(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The ledger kept longer than the executions: FLAT's sale of 2018-01-03 is archived, its
+    settlement (value 2018-01-05) stays in the journal. A statement from 2018-01-04 (after the
+    last archived trade) showed that settlement as a line of its own and another opening cash
+    than before: refused, as the archived dates are."""
+    t = Tieout(db_url)
+    _book(t, tmp_path)
+    t.at(NOW).ok("retention", "set", "ledger", "10y")
+    t.at(NOW).ok("retention", "apply", "--archive-dir", str(tmp_path / "arch"))
+    r = t.at(NOW)("report", "statement", "--account", "R", "--from", "2018-01-04", "--to",
+                  "2018-01-31", "--format", "json", "--out", str(tmp_path / "s.json"))  # fmt: skip
+    assert r.code == 3 and "are archived" in r.err, r.err
+
+
+def test_an_archived_account_that_nets_to_zero_still_refuses_its_period(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Z deposits 100 and withdraws it in 2018: its archived entries net to zero, no
+    carry-forward was written, and the statement of 2018 said neither (exit 0)."""
+    t = Tieout(db_url)
+    o = t.at(OLD)
+    o.ok("init")
+    o.ok("account", "open", "Z", "--currency", "USD")
+    o.ok("cash", "deposit", "Z", "100")
+    t.at("2018-01-09T12:00:00Z").ok("destination", "add", "Z", "bank-z")
+    o.ok("cash", "withdraw", "Z", "100", "--to", "bank-z")
+    t.at("2026-03-11T15:00:00Z").ok("account", "open", "Y", "--currency", "USD")
+    t.at("2026-03-11T15:00:00Z").ok("cash", "deposit", "Y", "5")  # the newest entry: not Z's
+    t.at(NOW).ok("retention", "apply", "--archive-dir", str(tmp_path / "arch"))
+    r = t.at(NOW)("report", "statement", "--account", "Z", "--from", "2018-01-01", "--to",
+                  "2018-12-31", "--format", "json", "--out", str(tmp_path / "z.json"))  # fmt: skip
+    assert r.code == 3 and "are archived" in r.err, r.err
+    assert t.at(NOW).ok("cash", "balance", "Z", "--json").json()["balance"] in ("0", "0.00")

@@ -238,10 +238,13 @@ def test_the_ledger_carries_archived_balances_forward() -> None:
         "A1:cash": Decimal("70"), "A1:capital": Decimal("-70")}
 
 
-def test_entries_that_net_to_zero_carry_nothing() -> None:
+def test_entries_that_net_to_zero_carry_an_entry_of_nothing() -> None:
+    """A deposit and a withdrawal of it: nothing to carry, but an entry still dates what was
+    archived (a statement of those dates is refused; with no entry it showed neither)."""
     plan = rt.plan_ledger([entry(1, "A1", "100"), entry(2, "A1", "-100")], CUT, [])
     assert plan.selection.ids["journal_entries"] == (1, 2)
-    assert plan.carry_forward == ()
+    (carried,) = plan.carry_forward
+    assert [(p.ledger_account, p.amount) for p in carried.postings] == [("A1:cash", 0)]
 
 
 # ---- orders -------------------------------------------------------------------------------------

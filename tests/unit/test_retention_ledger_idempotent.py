@@ -46,13 +46,13 @@ def test_the_newest_goes_when_something_is_carried_forward() -> None:
     assert len(plan.carry_forward) == 2
 
 
-def test_the_newest_account_waits_whole_when_nothing_is_carried() -> None:
+def test_the_newest_goes_when_everything_nets_to_zero() -> None:
     entries = [row(1, "A1", "100"), row(2, "B1", "4"), row(3, "B1", "-4"), row(4, "A1", "-100")]
     plan = rt.plan_ledger(entries, CUT, [], newest=4)
-    # everything nets to zero: no carry-forward takes an id above 4, so A1 stays whole (archiving
-    # entry 1 alone would carry -100 forward, and the next run would take entry 4 alone)
-    assert plan.selection.ids["journal_entries"] == (2, 3)
-    assert plan.carry_forward == ()
+    # everything nets to zero: each account still gets an entry of nothing (it dates what was
+    # archived), which takes an id above 4, so the newest may go too
+    assert plan.selection.ids["journal_entries"] == (1, 2, 3, 4)
+    assert [c.account for c in plan.carry_forward] == ["A1", "B1"]
 
 
 def _after(entries: list[rt.LedgerEntryRow], newest: int) -> list[rt.LedgerEntryRow]:
