@@ -213,9 +213,16 @@ class Pins:
 
     exec_ids: frozenset[str] = frozenset()
     cash: frozenset[tuple[str, str]] = frozenset()
+    # (account, symbol) whose executions all stay (an open position break: the position of
+    # its date is read from them again)
+    positions: frozenset[tuple[str, str]] = frozenset()
 
     def __or__(self, other: Pins) -> Pins:
-        return Pins(self.exec_ids | other.exec_ids, self.cash | other.cash)
+        return Pins(
+            self.exec_ids | other.exec_ids,
+            self.cash | other.cash,
+            self.positions | other.positions,
+        )
 
 
 @dataclass(frozen=True, slots=True)

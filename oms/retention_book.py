@@ -411,7 +411,7 @@ def _max(conn: Connection, column: Any) -> int | None:
 
 
 def _plan_executions(
-    conn: Connection, cutoff: datetime, holds: Sequence[rt.Hold], pinned: Collection[str] = ()
+    conn: Connection, cutoff: datetime, holds: Sequence[rt.Hold], pins: rt.Pins = rt.Pins()
 ) -> tuple[rt.Selection, tuple[dict[str, Any], ...]]:
     e = executions_table.c
     day = cutoff.date()
@@ -423,10 +423,11 @@ def _plan_executions(
     )
     newest = _max(conn, e.id)
     keep = set() if newest is None else {newest}
-    for chunk in _chunks(sorted(pinned)):  # named by open work of an upper layer: they stay
+    for chunk in _chunks(sorted(pins.exec_ids)):  # named by open work of an upper layer
         found = conn.execute(select(e.id).where(e.exec_id.in_(chunk))).scalars()
         keep.update(int(i) for i in found)
     records = executions.records(conn)
+    keep.update(r.seq for r in records if (r.account, r.symbol) in pins.positions)
     selection = rt.plan_executions(records, day, holds, late=late, keep=frozenset(keep))
     chosen = frozenset(selection.ids["executions"])
     return selection, rt.closed_positions([r for r in records if r.seq in chosen])
@@ -710,7 +711,7 @@ def make_plan(conn: Connection, now: datetime, specs: Sequence[rt.ClassSpec] = (
         if spec.pins is not None:
             pins |= spec.pins(conn)
     ledger_plan = _plan_ledger(conn, cut[rt.LEDGER], holds, pins.cash)
-    execs, closed = _plan_executions(conn, cut[rt.EXECUTIONS], holds, pins.exec_ids)
+    execs, closed = _plan_executions(conn, cut[rt.EXECUTIONS], holds, pins)
     selections = {
         rt.ORDERS: _plan_orders(conn, cut[rt.ORDERS], holds),
         rt.EXECUTIONS: execs,

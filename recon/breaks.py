@@ -29,6 +29,12 @@ from oms.store import Store, next_id
 from oms.values import dec_str, parse_ident, utc_iso
 from recon.schema import break_events, recon_breaks
 
+
+def is_row_ref(ref: str) -> bool:
+    """A venue record named by its place in its file (it had no ref of its own)."""
+    return "/row:" in ref or ref.startswith("row:")
+
+
 OPEN: Final = "open"
 RESOLVED: Final = "resolved"
 STATUSES: Final = (OPEN, RESOLVED)

@@ -33,21 +33,28 @@ from recon.schema import recon_breaks
 
 
 def open_break_pins(conn: Connection) -> Pins:
-    """What the open breaks of trade and cash profiles name in the book of record."""
+    """What the open breaks name in the book of record: a trade break's executions (its
+    internal refs, and the venue refs that are ExecIDs: a duplicate_venue break names the
+    booked execution only there), a cash break's account and currency, a position break's
+    account and symbol."""
     b = recon_breaks.c
     exec_ids: set[str] = set()
     cash: set[tuple[str, str]] = set()
+    positions: set[tuple[str, str]] = set()
     rows = conn.execute(
-        select(b.kind, b.account, b.currency, b.internal_refs).where(
-            b.status == breaks.OPEN, b.kind.in_(("trades", "cash"))
+        select(b.kind, b.account, b.currency, b.symbol, b.internal_refs, b.venue_refs).where(
+            b.status == breaks.OPEN
         )
     )
-    for kind, account, currency, refs in rows:
+    for kind, account, currency, symbol, internal, venue in rows:
         if kind == "trades":
-            exec_ids.update(json.loads(refs))
-        elif account and currency:
+            exec_ids.update(json.loads(internal))
+            exec_ids.update(r for r in json.loads(venue) if not breaks.is_row_ref(r))
+        elif kind == "cash" and account and currency:
             cash.add((account, currency))
-    return Pins(frozenset(exec_ids), frozenset(cash))
+        elif kind == "positions" and account and symbol:
+            positions.add((account, symbol))
+    return Pins(frozenset(exec_ids), frozenset(cash), frozenset(positions))
 
 RECON: Final = ClassSpec(
     name="recon",

@@ -175,10 +175,6 @@ def _already(conn: Connection, profile: Profile, day: date, sha: str) -> Any:
     ).first()
 
 
-def _is_row_ref(ref: str) -> bool:
-    return "/row:" in ref or ref.startswith("row:")
-
-
 # A duplicate stays a duplicate until an operator resolves it: not re-examined by later runs.
 NOT_REEXAMINED: Final = frozenset({"duplicate_venue"})
 
@@ -290,7 +286,7 @@ def _match(
         extra = {ref for r in open_rows for ref in json.loads(r.internal_refs)}
         # a late booking of a venue record that carried its exec_id
         extra |= {
-            ref for r in open_rows for ref in json.loads(r.venue_refs) if not _is_row_ref(ref)
+            ref for r in open_rows for ref in json.loads(r.venue_refs) if not breaks.is_row_ref(ref)
         }
         internal = book_side.internal_trades(conn, profile.venue, day, extra)
         return internal, venue, engine.match_trades(internal, venue, tolerance)

@@ -90,3 +90,46 @@ def test_an_open_cash_break_keeps_its_account_and_currency_in_the_ledger(
     assert [(b["break_id"], b["type"]) for b in after] == [
         (b["break_id"], b["type"]) for b in before
     ]
+
+
+def test_an_open_duplicate_break_keeps_the_execution_it_names(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """A duplicate_venue break names the booked execution in its venue refs only: F1 was
+    archived, and the next run opened a false missing_internal break beside it."""
+    o = _book(tieout, tmp_path)
+    profile = write(tmp_path / "p.toml", 'name = "x"\nvenue = "X"\nkind = "trades"\n'
+                    'format = "csv"\n')  # fmt: skip
+    twice = EXECS + "F1,R,FLAT,buy,10,10,2018-01-02,X,1,0\n" * 2
+    o.ok("recon", "run", "--profile", profile, "--date", "2018-01-02", "--file",
+         write(tmp_path / "v.csv", twice + "G1,S,FLAT,buy,10,10,2018-01-02,X,1,0\n"))  # fmt: skip
+    before = [(b["break_id"], b["type"]) for b in _open(o)]
+    assert [t for _, t in before] == ["duplicate_venue"]
+    later = tieout.at(LATER)
+    later.ok("retention", "apply", "--archive-dir", str(tmp_path / "a"))
+    assert "F1" in {e["exec_id"] for e in later.ok("exec", "list", "--json").json()}
+    later.ok("recon", "run", "--profile", profile, "--date", "2018-01-02", "--force",
+             "--file", write(tmp_path / "v2.csv", twice))  # fmt: skip
+    assert [(b["break_id"], b["type"]) for b in _open(later)] == before
+
+
+def test_an_open_position_break_keeps_its_account_and_symbol_executions(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """The custodian holds 7 FLAT where the book had 10 on 2018-01-02: a quantity_mismatch.
+    Retention archived the flat run, and running the file again turned the break into a
+    missing_internal one (the book's position of that date was gone)."""
+    o = _book(tieout, tmp_path)
+    profile = write(tmp_path / "pos.toml", 'name = "pos"\nvenue = "X"\nkind = "positions"\n'
+                    'format = "csv"\n')  # fmt: skip
+    held = write(tmp_path / "h.csv", "account,symbol,quantity\nR,FLAT,7\n")
+    o.ok("recon", "run", "--profile", profile, "--date", "2018-01-02", "--file", held)
+    before = [(b["break_id"], b["type"]) for b in _open(o)]
+    assert ("quantity_mismatch" in {t for _, t in before}), before
+    later = tieout.at(LATER)
+    later.ok("retention", "apply", "--archive-dir", str(tmp_path / "a"))
+    left = {e["exec_id"] for e in later.ok("exec", "list", "--json").json()}
+    assert {"F1", "F2"} <= left
+    later.ok("recon", "run", "--profile", profile, "--date", "2018-01-02", "--force", "--file",
+             held)  # fmt: skip
+    assert [(b["break_id"], b["type"]) for b in _open(later)] == before
