@@ -56,6 +56,7 @@ def open_break_pins(conn: Connection) -> Pins:
             positions.add((account, symbol))
     return Pins(frozenset(exec_ids), frozenset(cash), frozenset(positions))
 
+
 RECON: Final = ClassSpec(
     name="recon",
     default_period="6y",
