@@ -441,15 +441,44 @@ OPENING: Final = ("final_opening_balance", "intermediate_opening_balance", "open
 CLOSING: Final = ("final_closing_balance", "intermediate_closing_balance", "closing_balance")
 
 
+# a movement's date, optional entry date, mark and amount: MT940 always writes the decimal comma
+# ("25," at least), so an amount without one is a line cut short
+_MOVEMENT_LINE = re.compile(r"^:61:(.*)$")
+_MOVEMENT_VALUE = re.compile(r"^[0-9]{6}([0-9]{4})?R?[CD][A-Z]?[0-9]{1,15},[0-9]*")
+INTERMEDIATE: Final = ("intermediate_opening_balance", "intermediate_closing_balance")
+
+
 def _check_mt940_balances(text: str, source: str) -> None:
+    """Balance and movement lines checked strictly (the library reads "12x34,56" as 12 and a
+    movement cut inside its amount, C25 for C250,00, as 25), and every statement closed by
+    a closing balance (:62F: or :62M:): a file cut before it is not a statement."""
+    opened = closed = 0
     for n, line in enumerate(text.splitlines(), 1):
-        m = _BALANCE_LINE.match(line.strip())
+        stripped = line.strip()
+        m = _BALANCE_LINE.match(stripped)
         if m and not _BALANCE_VALUE.match(m.group(2).strip()):
             raise BadInput(
                 source,
                 f"line {n}: the MT940 balance :{m.group(1)}: {m.group(2).strip()[:60]!r} is not "
                 "a balance (mark C/D, YYMMDD, currency, amount with a decimal comma)",
             )
+        mv = _MOVEMENT_LINE.match(stripped)
+        if mv and not _MOVEMENT_VALUE.match(mv.group(1).strip()):
+            raise BadInput(
+                source,
+                f"line {n}: the MT940 movement :61:{mv.group(1).strip()[:60]!r} is not a "
+                "movement (YYMMDD, mark C/D/RC/RD, amount with a decimal comma): cut short?",
+            )
+        if stripped.startswith(":20:"):
+            opened += 1
+        elif m and m.group(1) in ("62F", "62M", "62"):
+            closed += 1
+    if opened > closed:
+        raise BadInput(
+            source,
+            f"{opened - closed} of its {opened} MT940 statement(s) end without a closing balance "
+            "(:62F: or :62M:): the file looks cut short",
+        )
 
 
 def _mt940_line_of(text: str, fragment: str) -> str:
@@ -468,6 +497,11 @@ def _mt940_balance(
     common: Fields,
 ) -> None:
     found = [k for k in keys if head.get(k) is not None]
+    for key in [k for k in found if k in INTERMEDIATE]:
+        # a page's balance inside the day (:60M:/:62M: of a statement split over pages): not
+        # the day's, which the first page opens (:60F:) and the last closes (:62F:)
+        skipped[f"intermediate balance ({key})"] += 1
+    found = [k for k in found if k not in INTERMEDIATE]
     for key in found[1:]:
         skipped[f"second {line_type} ({key})"] += 1
     if not found:

@@ -714,8 +714,15 @@ def test_mt940_bad_files_are_refused(tmp_path: Path) -> None:
     prof = profile("cash", "mt940")
     with pytest.raises(BadInput, match=r"line 4: the MT940 balance :60F: 'C260310EUR12x34,56'"):
         load(prof, write(tmp_path / "a.mt940", text.replace("EUR1234,56", "EUR12x34,56")))
-    with pytest.raises(BadInput, match=r"line 5: not a readable MT940 statement: '26031X"):
+    with pytest.raises(BadInput, match=r"line 5: the MT940 movement :61:'26031X"):
         load(prof, write(tmp_path / "b.mt940", text.replace(":61:260311", ":61:26031X")))
+    # cut short: inside a movement's amount (C250,00 read as 25), or before the closing balance
+    cut = text[: text.index("D250,00") + len("D25")]
+    with pytest.raises(BadInput, match=r"line 5: the MT940 movement .* cut short\?"):
+        load(prof, write(tmp_path / "cut1.mt940", cut))
+    cut = text[: text.index(":62F:")]
+    with pytest.raises(BadInput, match=r"1 of its 1 MT940 statement\(s\) end without a closing"):
+        load(prof, write(tmp_path / "cut2.mt940", cut))
     with pytest.raises(BadInput, match="no MT940 statement"):
         load(prof, write(tmp_path / "c.mt940", "hello\n"))
     with pytest.raises(BadInput, match="cannot be decoded as utf-8"):
@@ -828,3 +835,29 @@ def test_camt053_entries_are_read_as_the_bank_booked_them(tmp_path: Path) -> Non
         ("E3", "EUR", D("500.25"), "movement"),
     ]
     assert loaded.raw["RemittanceInformation"].to_list()[0] == "first; second"
+
+
+def test_mt940_a_statement_over_two_pages_is_checked_by_the_day_s_balances(
+    tmp_path: Path,
+) -> None:
+    """A day split over two pages (:62M: closes the first, :60M: opens the second): the
+    intermediate balances were compared with the book's day (false balance_mismatch breaks);
+    they are skipped and counted, the day's :60F: and :62F: kept."""
+    pages = (
+        ":20:P1\n:25:NL91ABNA0417164300\n:28C:00071/001\n:60F:C260310EUR1000,00\n"
+        ":61:2603110311C500,25NTRFA1//B1\n:62M:C260311EUR1500,25\n-\n"
+        ":20:P2\n:25:NL91ABNA0417164300\n:28C:00071/002\n:60M:C260311EUR1500,25\n"
+        ":61:2603110311C250,00NTRFA2//B2\n:62F:C260311EUR1750,25\n-\n"
+    )
+    prof = profile("cash", "mt940")
+    loaded, out = load_and_validate(prof, write(tmp_path / "p.mt940", pages))
+    assert rows(out.valid, "amount", "line_type") == [
+        (D("1000.00"), "opening_balance"),
+        (D("500.25"), "movement"),
+        (D("250.00"), "movement"),
+        (D("1750.25"), "closing_balance"),
+    ]
+    assert loaded.skipped == {
+        "intermediate balance (intermediate_closing_balance)": 1,
+        "intermediate balance (intermediate_opening_balance)": 1,
+    }
