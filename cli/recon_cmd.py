@@ -61,6 +61,9 @@ def run_cmd(
             f"{result.new_breaks} new, {result.closed_breaks} closed, "
             f"{result.open_breaks} open"
         )
+        if result.skipped:
+            passed = ", ".join(f"{why} {n}" for why, n in result.skipped.items())
+            say(f"  passed over in the file (not rows, not breaks): {passed}")
     if fail_on_breaks and result.open_breaks:
         raise typer.Exit(OPEN_BREAKS_EXIT)
 

@@ -140,6 +140,7 @@ FIX_TAGS: Final = {
     "client_order_id": "11",
 }
 FIX_FILLS: Final = ("F", "1", "2")
+FIX_CHANGES: Final = ("G", "H")  # a correction, a bust (ExecRefID 19 names the fill)
 FIX_SIDES: Final = {"1": "buy", "2": "sell", "5": "sell", "6": "sell"}
 FIX_DATES: Final = {
     "trade_date": "%Y%m%d",
@@ -222,8 +223,10 @@ def read_fix(
 ) -> Records:
     text = decode_text(data, profile.csv.encoding, source)
     lines = text.splitlines()
-    records: list[Record] = []
+    records: list[Record | None] = []  # None: a fill a later bust or correction replaced
     skipped: Counter[str] = Counter()
+    standing: dict[str, int] = {}  # an ExecID of the file -> the record that stands for it
+    root: dict[str, str] = {}  # an ExecID of the file -> the first fill's (the trade's name)
     for item in fix.parse(text):
         if isinstance(item, RowError):
             if item.field == "35" and item.value is not None:
@@ -239,6 +242,29 @@ def read_fix(
             skipped[f"MsgType {item.msg_type}"] += 1
             continue
         exec_type = f.get("150")
+        if exec_type in FIX_CHANGES and f.get("20") not in ("1", "2"):
+            # a bust (H) takes its fill out of the venue's side; a correction (G) replaces it
+            # with its terms, under the trade's name (the first fill's ExecID, as the book
+            # names a corrected execution); one of a fill not in this file stands alone
+            ref = f.get("19")
+            if not ref:
+                problem = "a correction or bust without ExecRefID (19): which fill it changes"
+                derived = _fix_derived(f, profile, exchanges)
+                records.append(Record(item.line, f, dict(f), derived, problem + " is unknown"))
+                continue
+            replaced = standing.pop(ref, None)
+            if replaced is not None:
+                records[replaced] = None
+                skipped[f"fill replaced by a later ExecType {exec_type} in the file"] += 1
+            if exec_type == "H":
+                skipped["ExecType H (bust)"] += 1
+                continue
+            name = root.get(ref, ref)
+            g = {**f, "17": name}
+            records.append(Record(item.line, f, g, _fix_derived(g, profile, exchanges)))
+            standing[f.get("17") or name] = len(records) - 1
+            root[f.get("17") or name] = name
+            continue
         if exec_type not in FIX_FILLS:
             skipped[f"ExecType {exec_type or 'missing'}"] += 1
             continue
@@ -246,13 +272,17 @@ def read_fix(
             skipped[f"ExecTransType {f['20']}"] += 1
             continue
         records.append(Record(item.line, f, dict(f), _fix_derived(f, profile, exchanges)))
-    if records and not skipped and all(r.problem and "35" not in r.raw for r in records):
+        if f.get("17"):
+            standing[f["17"]] = len(records) - 1
+            root[f["17"]] = f["17"]
+    kept = [r for r in records if r is not None]
+    if kept and not skipped and all(r.problem and "35" not in r.raw for r in kept):
         raise BadInput(
             source,
             "not a FIX drop copy: no line is a FIX message (tag=value fields separated by SOH "
             "or |, with MsgType 35)",
         )
-    return Records(records, dict(skipped), {"side": FIX_SIDES}, FIX_DATES, True)
+    return Records(kept, dict(skipped), {"side": FIX_SIDES}, FIX_DATES, True)
 
 
 # ---- IB Flex ----------------------------------------------------------------------------------

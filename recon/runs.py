@@ -62,6 +62,9 @@ class RunResult:
     duration_s: Decimal
     forced: bool = False
     by_stage: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # records of the file the reader passed over on purpose, by why (a FIX message that is not
+    # an execution, a pending bank entry, a fill a later bust replaced): neither rows nor breaks
+    skipped: dict[str, int] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -74,6 +77,7 @@ class RunResult:
             "internal_rows": self.internal_rows,
             "venue_rows": self.venue_rows,
             "quarantined_rows": self.quarantined_rows,
+            "skipped": self.skipped,
             "matched": self.matched,
             "matched_internal": self.matched_internal,
             "matched_by_stage": {
@@ -395,6 +399,7 @@ def run(
     loaded, checked = load_and_validate(profile, path, exchanges)
     # the file's raw and text frames (GBs at 10M rows) are not needed past validation
     sha256, file_rows = loaded.sha256, loaded.rows
+    skipped = dict(sorted(loaded.skipped.items()))  # records the reader passed over, by why
     del loaded
     valid = _name_rows(checked.valid, day, profile.kind)
     with store.write() as conn:
@@ -465,6 +470,7 @@ def run(
             duration_s=duration,
             forced=earlier is not None,
             by_stage=stats.matched_by_stage(),
+            skipped=skipped,
         )
         audit.append(
             conn,

@@ -607,13 +607,48 @@ def test_fix_profile_maps_tags_and_codes(tmp_path: Path) -> None:
                                     '[parse]\ntrade_date = "%d/%m/%Y"\n')
     loaded = load(prof, write(tmp_path / "d.fix", "\r\n".join(lines)))
     out = check(prof, loaded)
-    assert loaded.skipped == {"ExecType H": 1, "ExecTransType 2": 1, "MsgType 9": 1}
+    assert loaded.skipped == {"ExecTransType 2": 1, "MsgType 9": 1}
     assert rows(out.valid, "ref", "side", "trade_date", "commission") == [
         ("SEC-1", "buy", date(2026, 3, 11), D("0.0225"))  # 0.5% of 3 x 1.5
     ]
+    (bust,) = quarantined(out).values()  # a bust that names no fill (no ExecRefID 19)
+    assert "without ExecRefID (19)" in bust[0]
     with pytest.raises(BadInput, match=r"\[columns\] exec_id = '999'"):
         load(profile("trades", "fix", '[columns]\nexec_id = "999"\n'),
              write(tmp_path / "d.fix", "\n".join(lines)))
+
+
+def test_fix_busts_and_corrections_change_the_venue_s_side(tmp_path: Path) -> None:
+    """An audit: a drop copy busting X1 and correcting X3 from 10 to 12 reconciled as if
+    neither had come (ExecType G and H were skipped): X1 matched the book, X3 at 10. A bust
+    takes its fill out; a correction replaces it, named as the trade (its first fill's
+    ExecID); one of a fill not in the file stands alone, under the fill's name."""
+
+    def fill(exec_id: str, qty: str, kind: str = "F", ref: str | None = None) -> str:
+        refs = () if ref is None else ((19, ref),)
+        return fix_line((35, "8"), (150, kind), (17, exec_id), *refs, (1, "A1"), (55, "AAPL"),
+                        (54, "1"), (32, qty), (31, "100"), (75, "20260311"))  # fmt: skip
+
+    lines = [
+        fill("X1", "5"),
+        fill("X2", "7"),
+        fill("X3", "10"),
+        fix_line((35, "8"), (150, "H"), (17, "B1"), (19, "X1")),
+        fill("C3", "12", "G", "X3"),
+        fill("C4", "3", "G", "X0"),  # corrects a fill of an earlier file
+        fill("C5", "4", "G", "C3"),  # corrects the correction
+    ]
+    prof = profile("trades", "fix")
+    loaded = load(prof, write(tmp_path / "d.fix", "\n".join(lines) + "\n"))
+    out = check(prof, loaded)
+    assert rows(out.valid, "ref", "quantity") == [
+        ("X2", D("7")), ("X0", D("3")), ("X3", D("4"))
+    ]  # fmt: skip
+    assert loaded.skipped == {
+        "ExecType H (bust)": 1,
+        "fill replaced by a later ExecType G in the file": 2,
+        "fill replaced by a later ExecType H in the file": 1,
+    }
 
 
 def test_fix_floats_without_digits_on_one_side_of_the_point_are_read(tmp_path: Path) -> None:
