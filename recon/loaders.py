@@ -439,6 +439,12 @@ def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
         return col.dt.strftime("%Y-%m-%dT%H:%M:%S%.f")
     if isinstance(dtype, pl.Date):
         return col.dt.strftime(ISO_DATE)
+    if isinstance(dtype, pl.Decimal) and dtype.scale > FRAC_DIGITS:
+        # a wider scale than tieout keeps (Spark writes DECIMAL(38,18)): the value's own
+        # digits, its scale's trailing zeros off ("100.000000000000000000" is 100); a value
+        # with more than FRAC_DIGITS significant places still fails validation
+        text = col.cast(pl.String)
+        return text.str.replace(r"(\.[0-9]*[1-9])0+$", "${1}").str.replace(r"\.0+$", "")
     return col.cast(pl.String)
 
 

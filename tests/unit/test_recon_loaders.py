@@ -477,6 +477,30 @@ def same_as_text(frame: pl.DataFrame, kind: str, timezone: str) -> Validated:
     return out_typed
 
 
+def test_parquet_decimal_38_18_columns_are_read_by_their_value(tmp_path: Path) -> None:
+    """Spark writes DECIMAL(38,18): exact values came out as "100.000000000000000000", past
+    the 12 places tieout keeps, and every row was quarantined (a false missing_at_venue for
+    each trade). The scale's trailing zeros are not the value's places; 13 real ones are."""
+    wide = pl.Decimal(38, 18)
+    frame = pl.DataFrame(
+        {
+            "exec_id": ["P1", "P2"],
+            "account": ["A1", "A1"],
+            "symbol": ["AAPL", "AAPL"],
+            "side": ["buy", "buy"],
+            "quantity": pl.Series(["100", "1"]).cast(wide),
+            "price": pl.Series(["190.250000000000000000", "0.0000000000001"]).cast(wide),
+            "trade_date": [date(2026, 3, 11)] * 2,
+        }
+    )
+    f = tmp_path / "w.parquet"
+    frame.write_parquet(f)
+    prof = profile("trades", "parquet")
+    out = check(prof, load(prof, f))
+    assert rows(out.valid, "ref", "quantity", "price") == [("P1", D("100"), D("190.25"))]
+    assert list(quarantined(out)) == [2]  # 13 places: more than tieout keeps
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(typed_parquet(), st.sampled_from(["UTC", "Europe/Paris", "America/New_York"]))
 def test_typed_parquet_columns_validate_as_their_text_would(
