@@ -324,6 +324,11 @@ def _ib_values(elem: Any) -> dict[str, Any]:
         except Exception:  # ibflex raises several kinds
             out[str(key)] = str(value)
             continue
+        if isinstance(converted, Decimal) and "," in str(value):
+            # ibflex drops commas as thousands separators: "190,25" (a decimal comma) became
+            # 19025. IB writes plain decimals: a comma is the text validation must see
+            out[name] = str(value)
+            continue
         out[name] = converted
     return out
 

@@ -710,6 +710,16 @@ def test_ib_flex_trades() -> None:
     assert raw["tradePrice"] == "abc" and raw["tradeID"] == "611003"
 
 
+def test_ib_flex_a_decimal_comma_is_refused_not_read_as_thousands(tmp_path: Path) -> None:
+    """ibflex drops commas as thousands separators: tradePrice="190,25" was read as 19025 (a
+    break of 1,883,475 instead of a quarantined row)."""
+    xml = (FIXTURES / "ib_flex.xml").read_text()
+    xml = xml.replace('tradePrice="190.25"', 'tradePrice="190,25"')
+    prof = profile("trades", "ibflex")
+    out = check(prof, load(prof, write(tmp_path / "c.xml", xml)))
+    assert quarantined(out)[1][0].startswith("price: '190,25' must be a decimal number")
+
+
 def test_ib_flex_positions_and_cash() -> None:
     prof = profile("positions", "ibflex")
     loaded, out = load_and_validate(prof, FIXTURES / "ib_flex.xml")
