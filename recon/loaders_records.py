@@ -358,6 +358,12 @@ def _day(value: object) -> str | None:
     return _text(value)
 
 
+def _ib_cancel(attrs: Mapping[str, str]) -> bool:
+    """An IB cancellation row: buySell "BUY (Ca.)" / "SELL (Ca.)", or the note code Ca."""
+    notes = [n.strip() for n in attrs.get("notes", "").split(";")]
+    return attrs.get("buySell", "").endswith("(Ca.)") or "Ca" in notes
+
+
 def read_ibflex(profile: Profile, data: bytes, source: str) -> Records:
     root = _xml_root(data, source, "IB Flex Query")
     if _local(root.tag) != "FlexQueryResponse":
@@ -367,11 +373,41 @@ def read_ibflex(profile: Profile, data: bytes, source: str) -> Records:
         )
     if not any(_local(e.tag) == "FlexStatement" for e in root.iter()):
         raise BadInput(source, "the Flex Query response has no FlexStatement")
-    records: list[Record] = []
+    records: list[Record | None] = []  # None: a trade IB cancelled later in the file
     skipped: Counter[str] = Counter()
 
-    def add(derived: Fields, values: Mapping[str, Any], attrs: Mapping[str, str]) -> None:
-        records.append(Record(len(records) + 1, dict(attrs), _ib_fields(values), derived))
+    def add(
+        derived: Fields,
+        values: Mapping[str, Any],
+        attrs: Mapping[str, str],
+        problem: str | None = None,
+    ) -> None:
+        records.append(
+            Record(len(records) + 1, dict(attrs), _ib_fields(values), derived, problem)
+        )
+
+    def cancelled(attrs: Mapping[str, str]) -> int | None:
+        """The trade a cancellation row (buySell "BUY (Ca.)", notes "Ca") undoes: the one its
+        origTradeID names, else the last live one of the same account, symbol, trade date,
+        side, quantity and price."""
+        side = attrs.get("buySell", "").split("(")[0].strip()
+        orig = attrs.get("origTradeID")
+        for i in range(len(records) - 1, -1, -1):
+            r = records[i]
+            if r is None or _ib_cancel(r.raw):
+                continue
+            if orig:
+                if r.raw.get("tradeID") == orig:
+                    return i
+                continue
+            same = ("accountId", "symbol", "tradeDate", "tradePrice")
+            if (
+                all(r.raw.get(k) == attrs.get(k) for k in same)
+                and r.raw.get("buySell") == side
+                and r.raw.get("quantity", "").lstrip("-") == attrs.get("quantity", "").lstrip("-")
+            ):
+                return i
+        return None
 
     for elem in root.iter():
         tag = _local(elem.tag)
@@ -389,6 +425,22 @@ def read_ibflex(profile: Profile, data: bytes, source: str) -> Records:
                 skipped[f"Trade levelOfDetail {level}"] += 1
                 continue
             v = _ib_values(elem)
+            if _ib_cancel(attrs):
+                undone = cancelled(attrs)
+                if undone is not None:  # a trade and its cancellation: no trade at the venue
+                    records[undone] = None
+                    skipped["trade IB cancelled (Ca.)"] += 1
+                    skipped["IB cancellation (Ca.)"] += 1
+                    continue
+                add(
+                    {"exec_id": _text(v.get("ibExecID") or v.get("tradeID"))},
+                    v,
+                    attrs,
+                    "an IB cancellation (Ca.) of a trade not in this file (origTradeID "
+                    f"{attrs.get('origTradeID') or 'not given'}): see that the book's trade is "
+                    "busted",
+                )
+                continue
             exec_id = v.get("ibExecID") or v.get("tradeID")
             add(
                 {
@@ -465,7 +517,8 @@ def read_ibflex(profile: Profile, data: bytes, source: str) -> Records:
                 v,
                 attrs,
             )
-    return Records(records, dict(skipped), {"side": IB_SIDES}, {}, True)
+    kept = [r for r in records if r is not None]
+    return Records(kept, dict(skipped), {"side": IB_SIDES}, {}, True)
 
 
 # ---- MT940 ------------------------------------------------------------------------------------

@@ -720,6 +720,35 @@ def test_ib_flex_a_decimal_comma_is_refused_not_read_as_thousands(tmp_path: Path
     assert quarantined(out)[1][0].startswith("price: '190,25' must be a decimal number")
 
 
+IB_CANCELS = """<?xml version="1.0" encoding="UTF-8"?>
+<FlexQueryResponse queryName="q" type="AF"><FlexStatements count="1">
+<FlexStatement accountId="U1" fromDate="2026-03-11" toDate="2026-03-11"><Trades>
+<Trade accountId="U1" currency="USD" symbol="AAPL" tradeID="1" ibExecID="X1"
+ tradeDate="2026-03-11" quantity="100" tradePrice="190.25" buySell="BUY" notes=""/>
+<Trade accountId="U1" currency="USD" symbol="AAPL" tradeID="2" ibExecID="X2"
+ tradeDate="2026-03-11" quantity="50" tradePrice="191" buySell="BUY" notes=""/>
+<Trade accountId="U1" currency="USD" symbol="AAPL" tradeID="3" ibExecID="X1-CA"
+ tradeDate="2026-03-11" quantity="-100" tradePrice="190.25" buySell="BUY (Ca.)" notes="Ca"/>
+<Trade accountId="U1" currency="USD" symbol="AAPL" tradeID="4" ibExecID="X9-CA"
+ origTradeID="9" tradeDate="2026-03-11" quantity="-5" tradePrice="10" buySell="SELL (Ca.)"
+ notes="Ca;P"/>
+</Trades></FlexStatement></FlexStatements></FlexQueryResponse>
+"""
+
+
+def test_ib_flex_cancellations_undo_their_trades(tmp_path: Path) -> None:
+    """An audit: IB cancelled X1 (a row buySell "BUY (Ca.)", notes "Ca"); the original still
+    matched the book and the cancellation was quarantined as a bad side. A cancellation takes
+    its trade out of the venue's side; one of a trade not in the file is quarantined."""
+    prof = profile("trades", "ibflex")
+    loaded = load(prof, write(tmp_path / "c.xml", IB_CANCELS))
+    out = check(prof, loaded)
+    assert rows(out.valid, "ref") == [("X2",)]
+    assert loaded.skipped == {"IB cancellation (Ca.)": 1, "trade IB cancelled (Ca.)": 1}
+    (reasons,) = quarantined(out).values()
+    assert "IB cancellation (Ca.) of a trade not in this file (origTradeID 9)" in reasons[0]
+
+
 def test_ib_flex_positions_and_cash() -> None:
     prof = profile("positions", "ibflex")
     loaded, out = load_and_validate(prof, FIXTURES / "ib_flex.xml")
