@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -19,24 +18,19 @@ import pytest
 from argon2 import PasswordHasher, profiles
 from sqlalchemy import Connection, select
 
-from oms import access, operators, secret_key
+from oms import access, operators
 from oms.book import Ctx
 from oms.errors import BadInput, Refused
 from oms.schema import audit_events, op_sessions
 from oms.store import Store
+from tests.integration.test_totp_secrets import key_file
 
 T0 = datetime(2026, 3, 2, 14, 0, 0, tzinfo=UTC)
 REAL_HASHER = access.HASHER  # before the fixture below makes it cheap
 PASSWORD = "correct horse battery staple"
 
 
-@pytest.fixture(autouse=True)
-def key_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    monkeypatch.setattr(access, "HASHER", PasswordHasher.from_parameters(profiles.CHEAPEST))
-    monkeypatch.delenv(secret_key.ENV_KEY, raising=False)
-    path = tmp_path / "keys" / "totp.key"
-    monkeypatch.setenv(secret_key.ENV_KEY_FILE, str(path))
-    return path
+__all__ = ["key_file"]  # the fixture (autouse: a cheap hasher, a key file of the test's own)
 
 
 class Interleaved(Store):
