@@ -28,7 +28,8 @@ from oms.schema import order_state_parts, orders
 from oms.store import Store, alembic_config
 from oms.values import OrdType, Side, TimeInForce
 
-K = STATE_PART_ITEMS
+K = 8  # the chunk size in these tests (STATE_PART_ITEMS is 256): the same code, fewer fills
+assert STATE_PART_ITEMS > K
 
 
 def _fix(*fields: tuple[int, str]) -> str:
@@ -97,7 +98,8 @@ def _forget() -> None:
 
 
 @pytest.fixture
-def long(store: Store, tmp_path: Path) -> Iterator[Long]:
+def long(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Long]:
+    monkeypatch.setattr(order_book, "STATE_PART_ITEMS", K)
     _forget()
     yield Long(store, tmp_path)
     _forget()
@@ -112,17 +114,17 @@ def test_a_long_order_keeps_its_full_chunks_apart_and_reads_back_whole(long: Lon
     state, parts = long.stored()
     assert parts == {} and "parts" not in state  # below the chunk size: one whole state
     assert (len(state["fills"]), len(state["history"])) == (K - 3, K - 1)
-    long.fills(K - 3, 2 * K + 10)
+    long.fills(K - 3, 2 * K + 3)
     state, parts = long.stored()
     assert sorted(parts) == [("fills", 0), ("fills", 1), ("history", 0), ("history", 1)]
     assert state["parts"] == {
         "fills": [parts[("fills", 0)], parts[("fills", 1)]],
         "history": [parts[("history", 0)], parts[("history", 1)]],
     }
-    assert (len(state["fills"]), len(state["history"])) == (10, 12)  # the tails
+    assert (len(state["fills"]), len(state["history"])) == (3, 5)  # the tails
     order = long.fresh()
-    assert _exec_ids(order) == [f"F{i}" for i in range(2 * K + 10)]
-    assert order.cum_qty == Decimal(2 * K + 10)
+    assert _exec_ids(order) == [f"F{i}" for i in range(2 * K + 3)]
+    assert order.cum_qty == Decimal(2 * K + 3)
     assert len(order.history) == len(order.fills) + 2  # the submission and the ack
     # the whole order is what canonical JSON says of it, as a state of one piece would be
     whole = json.loads(audit.canonical_json(order))
@@ -196,7 +198,7 @@ def test_a_damaged_chunk_is_refused_not_read_as_a_shorter_order(long: Long) -> N
 def test_a_state_written_whole_before_0023_is_read_and_chunked_at_its_next_change(
     long: Long,
 ) -> None:
-    long.fills(0, K + 20)
+    long.fills(0, K + 2)
     order = long.fresh()
     with long.store.engine.begin() as conn:
         command.downgrade(alembic_config(conn), "0022")
@@ -209,10 +211,10 @@ def test_a_state_written_whole_before_0023_is_read_and_chunked_at_its_next_chang
         command.upgrade(alembic_config(conn), "head")
     assert long.stored()[1] == {}
     assert long.fresh() == order  # a whole state reads as it did
-    long.fills(K + 20, K + 21)
+    long.fills(K + 2, K + 3)
     state, parts = long.stored()
     assert sorted(parts) == [("fills", 0), ("history", 0)]
-    assert _exec_ids(long.fresh()) == [f"F{i}" for i in range(K + 21)]
+    assert _exec_ids(long.fresh()) == [f"F{i}" for i in range(K + 3)]
 
 
 def test_retention_archives_and_deletes_a_long_orders_chunks(long: Long, tmp_path: Path) -> None:
