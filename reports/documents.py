@@ -103,15 +103,17 @@ def whole_file(path: Path) -> Iterator[BinaryIO]:
     or a folder that cannot be made or written in, is bad input (exit 3)."""
     if path.is_dir():
         raise BadInput(str(path), "is a directory: name the file to write")
+    # the mode any new file of the process gets (mkstemp makes 0600: a statement or export
+    # the rest of the team could not read); read before the file exists, set inside the block
+    # that removes it on failure (a SIGTERM in between left the temporary file behind)
+    mode = 0o666 & ~_umask()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     except OSError as e:  # a file where a folder should be, no permission, a read-only disk
         raise BadInput(str(path), f"cannot be written: {e.strerror or e}") from None
-    # the mode any new file of the process gets (mkstemp makes 0600: a statement or export
-    # the rest of the team could not read)
-    os.fchmod(fd, 0o666 & ~_umask())
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             yield fh
         os.replace(tmp, path)
