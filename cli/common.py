@@ -29,6 +29,7 @@ from typer.core import TyperCommand, TyperOption
 from oms import access, operators, service_access
 from oms.book import Ctx
 from oms.errors import BadInput, PartlyDone, Refused
+from oms.interrupts import interrupts_held
 from oms.store import Store, resolve_url
 from oms.values import parse_decimal, parse_utc, printable
 
@@ -85,8 +86,25 @@ def partial_json(json_mode: bool) -> Iterator[None]:
         yield
     except PartlyDone as exc:
         if json_mode:
-            emit_json(exc.summary)
+            with interrupts_held():  # a second Ctrl-C does not cut what committed in half
+                emit_json(exc.summary)
         raise
+
+
+# set once the output acknowledging a command's committed work was written whole (see
+# acknowledging): an interrupt that came while it was written then ends the command saying so
+FINISHED: list[bool] = []
+
+
+@contextlib.contextmanager
+def acknowledging() -> Iterator[None]:
+    """Around the output that acknowledges work already committed (an order file's lines, one
+    per order): Ctrl-C and SIGTERM are held back until it is written whole, since the reader
+    learns from it alone which order ids the rows got; one that came meanwhile ends the command
+    after it (130 or 143), which says that its work was done."""
+    with interrupts_held():
+        yield
+        FINISHED.append(True)
 
 
 def database_named() -> str | None:

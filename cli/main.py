@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import (
+    FINISHED,
     ActorOpt,
     DbOpt,
     JsonOpt,
@@ -200,11 +201,17 @@ def _note_ctrl_c(signum: int, frame: Any) -> None:
 def _interrupted() -> None:
     """Ctrl-C (exit 130) or SIGTERM (exit 143), saying what it means for the book."""
     terminated = signal.SIGTERM in _ctrl_c
-    sys.stderr.write(
-        f"\ntieout: {'terminated (SIGTERM)' if terminated else 'interrupted'}: what the command "
-        "committed before stays, what it was in the middle of was rolled back (nothing is "
-        "half-written)\n"
-    )
+    how = "terminated (SIGTERM)" if terminated else "interrupted"
+    if FINISHED:  # it came while the command wrote what it had done (acknowledging)
+        sys.stderr.write(
+            f"\ntieout: {how} after the command had done its work: all of it committed, and its "
+            "output above is whole\n"
+        )
+    else:
+        sys.stderr.write(
+            f"\ntieout: {how}: what the command committed before stays, what it was in the "
+            "middle of was rolled back (nothing is half-written)\n"
+        )
     sys.exit(TERMINATED if terminated else INTERRUPTED)
 
 
@@ -226,6 +233,7 @@ def run() -> None:
         logging.getLogger(name).propagate = False
     text_streams_never_fail()
     _ctrl_c.clear()
+    FINISHED.clear()
     if threading.current_thread() is threading.main_thread():
         _catch(signal.SIGINT, signal.default_int_handler)
         _catch(signal.SIGTERM, signal.SIG_DFL)

@@ -15,6 +15,7 @@ from cli.common import (
     DbOpt,
     JsonOpt,
     ProgressTask,
+    acknowledging,
     clock,
     decimal_arg,
     emit_json,
@@ -185,16 +186,18 @@ def _submit_file(file: str, db: str | None, actor: str | None, json: bool) -> No
         result = order_book.submit_file(
             open_store(db), make_ctx(actor), file, committed, task.start
         )
-    if json:
-        emit_json_with_list(result.summary_json(), "results", (x.as_json() for x in result.lines))
-    else:
-        say(
-            f"{file}: {len(result.lines)} orders, {result.accepted} accepted, "
-            f"{result.rejected} rejected, {result.duplicates} duplicates"
-        )
-        for x in result.lines:
-            if x.reason:
-                say(f"  line {x.line}: {x.reason}")
+    with acknowledging():  # every group committed: the lines say which order each row got
+        if json:
+            lines = (x.as_json() for x in result.lines)
+            emit_json_with_list(result.summary_json(), "results", lines)
+        else:
+            say(
+                f"{file}: {len(result.lines)} orders, {result.accepted} accepted, "
+                f"{result.rejected} rejected, {result.duplicates} duplicates"
+            )
+            for x in result.lines:
+                if x.reason:
+                    say(f"  line {x.line}: {x.reason}")
     if any(x.bad_input for x in result.lines):
         raise BadInput(file, f"{sum(x.bad_input for x in result.lines)} row(s) had bad values")
     if result.rejected:

@@ -168,3 +168,55 @@ def test_an_order_file_interrupted_part_way_says_which_lines_committed(
     assert "Traceback" not in proc.stderr
     listed = json.loads(tieout("order", "list", "--json").stdout)
     assert len(listed) == 2000
+
+
+_SIGNAL_WHILE_PRINTING = (  # `sig` at the 20th write to stdout (the acknowledgements' JSON)
+    "import os, signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+    "sig, out, n = int(sys.argv.pop(1)), sys.stdout, [0]\n"
+    "class Out:\n"
+    "    def write(self, text):\n"
+    "        n[0] += 1\n"
+    "        if n[0] == 20: os.kill(os.getpid(), sig)\n"
+    "        return out.write(text)\n"
+    "    def __getattr__(self, name): return getattr(out, name)\n"
+    "sys.stdout = Out()\n"
+    "from cli.main import run; sys.argv[0] = 'tieout'; run()\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"]
+)
+def test_an_order_file_interrupted_while_printing_prints_every_line(
+    tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    """SIGTERM or Ctrl-C once every order of a file committed, while the command printed their
+    acknowledgements: the JSON was cut part way (the reader lost which order id each row got),
+    and the command said that what it was in the middle of was rolled back. The output is now
+    written whole, and the command says that all of it committed, then exits 130 or 143."""
+    db = f"sqlite:///{tmp_path / 'book.db'}"
+    env = {**os.environ, "TIEOUT_ACTOR": "ops", "PYTHONPATH": str(Path(__file__).parents[2])}
+    env.pop("TIEOUT_DB", None)
+    for args in (
+        ("init",),
+        ("instrument", "add", "COIN", "--exchange", "24/7", "--currency", "USD"),
+        ("account", "open", "A1", "--currency", "USD", "--type", "margin"),
+    ):
+        done = subprocess.run([str(TIEOUT), *args, "--db", db], env=env, capture_output=True,
+                              text=True, timeout=120, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    orders = tmp_path / "orders.csv"
+    rows = "".join(f"A1,COIN,sell,1,limit,{100 + i},gtc\n" for i in range(30))
+    orders.write_text("account,symbol,side,qty,type,limit,tif\n" + rows)
+    proc = subprocess.run(
+        [sys.executable, "-c", _SIGNAL_WHILE_PRINTING, str(int(sig)), "order", "submit",
+         "--file", str(orders), "--json", "--db", db],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == code, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert (doc["accepted"], len(doc["results"])) == (30, 30)
+    assert "after the command had done its work: all of it committed" in proc.stderr
+    assert "rolled back" not in proc.stderr
+    assert "Traceback" not in proc.stderr
