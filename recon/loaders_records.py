@@ -337,19 +337,20 @@ def _ib_fields(values: Mapping[str, Any]) -> Fields:
     return {k: _text(v) for k, v in values.items() if v not in (None, ())}
 
 
+# A value ibflex could not read as a number (_ib_values kept its text) is passed on as the file
+# has it, for validation to refuse by that text: its sign is not turned ("abc" is not "-abc")
+
+
 def _abs(value: object) -> str | None:
     if isinstance(value, Decimal):
         return dec_str(value.copy_abs())  # exact, whatever the context
-    return None if value is None else str(value).lstrip("-")
+    return _text(value)
 
 
 def _negate(value: object) -> str | None:
     if isinstance(value, Decimal):
         return _neg(value)
-    if value is None:
-        return None
-    text = str(value)
-    return text[1:] if text.startswith("-") else "-" + text
+    return _text(value)
 
 
 def _day(value: object) -> str | None:

@@ -1,4 +1,5 @@
 import json
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -718,6 +719,21 @@ def test_ib_flex_a_decimal_comma_is_refused_not_read_as_thousands(tmp_path: Path
     prof = profile("trades", "ibflex")
     out = check(prof, load(prof, write(tmp_path / "c.xml", xml)))
     assert quarantined(out)[1][0].startswith("price: '190,25' must be a decimal number")
+
+
+@pytest.mark.parametrize(("given", "attribute"), [("abc", "ibCommission"), ("1,5", "taxes")])
+def test_ib_flex_a_bad_cost_is_named_as_the_file_has_it(
+    tmp_path: Path, given: str, attribute: str
+) -> None:
+    """IB reports costs negative and the loader negates them: a cost ibflex could not read was
+    negated as text, so the quarantine said commission '-abc' where the file has abc."""
+    xml = (FIXTURES / "ib_flex.xml").read_text()
+    head, sep, rest = xml.partition("<Trade ")
+    rest = re.sub(rf'{attribute}="[^"]*"', f'{attribute}="{given}"', rest, count=1)
+    prof = profile("trades", "ibflex")
+    out = check(prof, load(prof, write(tmp_path / "c.xml", head + sep + rest)))
+    field = "commission" if attribute == "ibCommission" else "fees"
+    assert quarantined(out)[1][0].startswith(f"{field}: '{given}' must be a decimal number")
 
 
 IB_CANCELS = """<?xml version="1.0" encoding="UTF-8"?>
