@@ -551,6 +551,8 @@ def _check_mt940_balances(text: str, source: str) -> None:
                 f"line {n}: the MT940 balance :{m.group(1)}: {m.group(2).strip()[:60]!r} is not "
                 "a balance (mark C/D, YYMMDD, currency, amount with a decimal comma)",
             )
+        if m and (bad := _mt940_bad_date(m.group(2).strip()[1:7])):
+            raise BadInput(source, f"line {n}: the MT940 balance :{m.group(1)}: has {bad}")
         mv = _MOVEMENT_LINE.match(stripped)
         if mv and not _MOVEMENT_VALUE.match(mv.group(1).strip()):
             raise BadInput(
@@ -558,6 +560,8 @@ def _check_mt940_balances(text: str, source: str) -> None:
                 f"line {n}: the MT940 movement :61:{mv.group(1).strip()[:60]!r} is not a "
                 "movement (YYMMDD, mark C/D/RC/RD, amount with a decimal comma): cut short?",
             )
+        if mv and (bad := _mt940_bad_date(mv.group(1).strip()[:6], mv.group(1).strip()[6:10])):
+            raise BadInput(source, f"line {n}: the MT940 movement :61: has {bad}")
         if stripped.startswith(":20:"):
             opened += 1
         elif m and m.group(1) in ("62F", "62M", "62"):
@@ -568,6 +572,22 @@ def _check_mt940_balances(text: str, source: str) -> None:
             f"{opened - closed} of its {opened} MT940 statement(s) end without a closing balance "
             "(:62F: or :62M:): the file looks cut short",
         )
+
+
+def _mt940_bad_date(yymmdd: str, mmdd: str = "") -> str | None:
+    """What is wrong with a line's value date (YYMMDD) and a movement's entry date (MMDD, when
+    it has one and it is digits), or None (the library raised "month must be in 1..12",
+    naming no line)."""
+    try:  # (the lines' patterns hold digits there)
+        date(2000 + int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:6]))
+    except ValueError:
+        return f"a value date {yymmdd!r} that is no date (YYMMDD)"
+    if mmdd.isdigit() and len(mmdd) == 4:
+        try:  # (a leap year: the entry date's year is the value date's, or next to it)
+            date(2000, int(mmdd[:2]), int(mmdd[2:]))
+        except ValueError:
+            return f"an entry date {mmdd!r} that is no date (MMDD)"
+    return None
 
 
 def _mt940_line_of(text: str, fragment: str) -> str:
@@ -697,14 +717,21 @@ def _camt_day(value: str | None) -> str | None:
     return value
 
 
+_CAMT_AMOUNT = re.compile(r"[0-9]+(\.[0-9]*)?")  # ActiveOrHistoricCurrencyAndAmount: unsigned
+
+
 def _signed(amount: str | None, indicator: str | None) -> tuple[str | None, str | None]:
     """(signed amount text, problem)."""
     if amount is None:
         return None, None
+    if amount.startswith(("-", "+")):
+        return amount, "the amount is signed: camt.053 amounts are unsigned (CdtDbtInd signs them)"
     if indicator == "CRDT":
         return amount, None
     if indicator == "DBIT":
-        return (amount[1:] if amount.startswith("-") else "-" + amount), None
+        if not _CAMT_AMOUNT.fullmatch(amount):  # refused by validation, by the file's text
+            return amount, None
+        return "-" + amount, None
     said = "missing" if indicator is None else f"{indicator!r}, not CRDT or DBIT"
     return amount, f"CdtDbtInd is {said}: the amount's sign is unknown"
 

@@ -846,6 +846,24 @@ def test_mt940_bad_files_are_refused(tmp_path: Path) -> None:
     assert loaded.raw["transaction_details"].to_list()[2] == "Dép from client"
 
 
+def test_mt940_a_date_that_is_no_date_is_refused_with_its_line(tmp_path: Path) -> None:
+    """The library raised "month must be in 1..12" for a bad value date: the message named
+    neither the line nor the date (an entry date, MMDD, of 1331 was not checked either)."""
+    text = (FIXTURES / "statement.mt940").read_text()
+    prof = profile("cash", "mt940")
+    for old, new, expected in [
+        (":61:260311", ":61:261311", r"line 5: the MT940 movement :61: has a value date '261311'"),
+        ("0311D250", "1331D250", r"line 5: the MT940 movement :61: has an entry date '1331'"),
+        (":60F:C260310", ":60F:C260230", r"line 4: the MT940 balance :60F: has a value date"),
+        (":62F:C260311", ":62F:C260011", r"line 11: the MT940 balance :62F: has a value date"),
+    ]:
+        with pytest.raises(BadInput, match=expected):
+            load(prof, write(tmp_path / "x.mt940", text.replace(old, new, 1)))
+    # 29 February as an entry date is a date (of a leap year: the value date's, or next to it)
+    leap = text.replace(":61:2603110311D250,00", ":61:2803010229D250,00", 1)
+    assert load(prof, write(tmp_path / "leap.mt940", leap)).rows == 5
+
+
 def test_camt053_statement() -> None:
     prof = profile("cash", "camt053", '[values.account]\nDE89370400440532013000 = "ACC-EUR"\n')
     loaded, out = load_and_validate(prof, FIXTURES / "statement.camt053.xml")
@@ -949,6 +967,22 @@ def test_camt053_entries_are_read_as_the_bank_booked_them(tmp_path: Path) -> Non
         ("E3", "EUR", D("500.25"), "movement"),
     ]
     assert loaded.raw["RemittanceInformation"].to_list()[0] == "first; second"
+
+
+def test_camt053_a_bad_or_signed_amount_is_quarantined_as_the_file_has_it(tmp_path: Path) -> None:
+    """A debit whose amount is not a number was negated as text ('-1x0.125' where the file has
+    1x0.125); a signed amount (-750.25 CRDT) is not a camt.053 amount (they are unsigned, the
+    indicator signs them) and was read as a debit, or a debit of -x as a credit."""
+    xml = (FIXTURES / "statement.camt053.xml").read_text().replace(">100.125<", ">1x0.125<")
+    prof = profile("cash", "camt053")
+    _, out = load_and_validate(prof, write(tmp_path / "a.xml", xml))
+    assert quarantined(out)[3][0].startswith("amount: '1x0.125' must be a decimal number")
+    signed = CAMT_ENTRIES.replace(">750.25<", ">-750.25<").replace(">500.25<", ">+500.25<")
+    _, out = load_and_validate(prof, write(tmp_path / "b.xml", signed))
+    assert quarantined(out) == {
+        n: ["the amount is signed: camt.053 amounts are unsigned (CdtDbtInd signs them)"]
+        for n in (1, 2)
+    }
 
 
 def test_mt940_a_statement_over_two_pages_is_checked_by_the_day_s_balances(
