@@ -208,6 +208,87 @@ def _name_rows(valid: pl.DataFrame, day: date, kind: str) -> pl.DataFrame:
     )
 
 
+def _file_of(ref: str) -> str:
+    """What names the file of a ref-less record's name: `<date>/<account>/` of
+    `<date>/<account>/row:<n>` (the name without its line)."""
+    return ref[: ref.rfind("row:")]
+
+
+def _keep_names(valid: pl.DataFrame, open_rows: Sequence[Any], kind: str) -> pl.DataFrame:
+    """Ref-less records of a file delivered again keep their names by their content, not their
+    lines: each name is first the record's own line's, so a break stayed on a line whatever
+    record stood there, and a file sent again in another order moved the breaks (their owner,
+    comments and history) onto other trades. Among today's ref-less records of a file that open
+    breaks name records of (same date and scope), in file order:
+
+    1. a record with the same content as the open breaks' record of its own line's name keeps it;
+    2. one with the content of such a record of another line takes that record's name (it moved);
+    3. any other keeps its own line's name, replacing the open breaks' record of that name (the
+       venue corrected that line, as before), unless a record that moved took the name: then
+       it gets a name of its own, `row:<n>+<k>`, and the record it would have replaced stays
+       carried with its break.
+
+    Content is the record's canonical fields but its name, as the breaks keep them."""
+    if kind == "positions":
+        return valid  # a whole snapshot: nothing carried
+    held: dict[str, str] = {}  # an open break's ref-less record's name -> its content
+    for r in open_rows:
+        for rec in json.loads(r.venue_records):
+            ref = rec.get("ref")
+            if isinstance(ref, str) and breaks.is_row_ref(ref):
+                held.setdefault(ref, _content(rec))
+    if not held:
+        return valid
+    files = sorted({_file_of(ref) for ref in held})
+    ref = pl.col("ref")
+    mine = ref.str.contains("row:", literal=True) & ref.str.replace(r"row:[^/]*$", "").is_in(files)
+    today = valid.with_row_index("_at").filter(mine)
+    if today.is_empty():
+        return valid
+    at = today["_at"].to_list()
+    own = today["ref"].to_list()
+    contents = [_content(rec) for rec in _records_json(today.drop("_at"))]
+    moved_to: dict[str, list[str]] = {}  # content -> names of records that may have moved
+    for name, content in held.items():
+        moved_to.setdefault(content, []).append(name)
+    names: list[str | None] = [None] * len(own)
+    taken: set[str] = set()
+    for i, (name, content) in enumerate(zip(own, contents, strict=True)):
+        if held.get(name) == content:  # 1: the same record on its line
+            names[i] = name
+            taken.add(name)
+    for i, content in enumerate(contents):
+        if names[i] is None:  # 2: a record that moved takes its name with it
+            free = [n for n in moved_to.get(content, ()) if n not in taken]
+            if free:
+                names[i] = free[0]
+                taken.add(free[0])
+    every = set(held) | set(valid["ref"].drop_nulls().to_list())
+    for i, name in enumerate(own):
+        if names[i] is None:  # 3: its own line's name, or one of its own
+            fresh, k = name, 0
+            while fresh in taken or (k and fresh in every):
+                k += 1
+                fresh = f"{name}+{k}"
+            names[i] = fresh
+            taken.add(fresh)
+    if names == own:
+        return valid
+    renamed = pl.DataFrame(
+        {"_at": at, "_name": names}, schema={"_at": pl.UInt32, "_name": pl.String}
+    )
+    return (
+        valid.with_row_index("_at")
+        .join(renamed, on="_at", how="left", maintain_order="left")
+        .with_columns(pl.coalesce("_name", "ref").alias("ref"))
+        .drop("_at", "_name")
+    )
+
+
+def _content(rec: dict[str, Any]) -> str:
+    return audit.canonical_json({k: v for k, v in rec.items() if k != "ref"})
+
+
 def _records_json(frame: pl.DataFrame) -> list[dict[str, Any]]:
     """Canonical rows as JSON-able dicts: decimals, dates and times as strings."""
     out = []
@@ -285,6 +366,7 @@ def _match(
 ) -> tuple[pl.DataFrame, pl.DataFrame, engine.MatchResult]:
     kind = profile.kind
     tolerance = engine.Tolerance.of(profile.tolerance)
+    valid = _keep_names(valid, open_rows, kind)
     venue = pl.concat([valid, _carried(open_rows, kind, valid)], how="vertical")
     if kind == "trades":
         extra = {ref for r in open_rows for ref in json.loads(r.internal_refs)}

@@ -364,3 +364,68 @@ def test_numbered_refs_keep_their_breaks_across_the_upgrade(tieout: Tieout, tmp_
     recon(t, tmp_path, "a.csv", body, DAY)
     assert breaks(t) == before
     assert t.ok("breaks", "show", str(ids["7"]), "--json").json()["owner"] == "alice"
+
+
+ACME = 'name = "acme"\nvenue = "ACME"\nkind = "trades"\nformat = "csv"\n'
+
+
+def trade_run(
+    t: Tieout, tmp_path: Path, name: str, *rows: str, force: bool = False
+) -> dict[str, Any]:
+    """A trades file without exec_ids: each row `side,quantity,price` of account A's UUU."""
+    text = "account,symbol,side,quantity,price,trade_date\n" + "".join(
+        f"A,UUU,{row},2026-11-24\n" for row in rows
+    )
+    f = write(tmp_path / name, text)
+    args = ("recon", "run", "--profile", str(tmp_path / "acme.toml"), "--file", f)
+    forced = ("--force",) if force else ()
+    result: dict[str, Any] = t.ok(*args, "--date", "2026-11-24", *forced, "--json").json()
+    return result
+
+
+def owned(t: Tieout) -> dict[int, tuple[Any, ...]]:
+    """Each break: status, amount, venue refs, owner."""
+    docs = t.ok("breaks", "list", "--status", "all", "--json").json()
+    return {b["break_id"]: (b["status"], b["amount"], b["venue_refs"], b["owner"]) for b in docs}
+
+
+def test_ref_less_trades_sent_again_in_another_order_keep_their_breaks(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """A file without exec_ids sent again in another order: each break was on its line, so the
+    breaks (their owner, comments, history) moved onto other trades: the buy of 1,000 an
+    operator was chasing became the sale of 550 ("changed"). A record keeps its name by its
+    content; a line whose record moved away and that holds a new record gets a name of its own,
+    and the record it would have replaced stays with its break; a line corrected in place still
+    replaces its record (test_a_file_delivered_again_for_one_account_replaces_its_rows)."""
+    t = book(tieout, tmp_path)
+    write(tmp_path / "acme.toml", ACME)
+    row = "2026-11-24/A/row:"
+    trade_run(t, tmp_path, "v1.csv", "buy,100,10", "sell,50,11")
+    t.ok("breaks", "assign", "1", "--to", "alice")
+    first = {1: ("open", "1000", [f"{row}2"], "alice"), 2: ("open", "550", [f"{row}3"], None)}
+    assert owned(t) == first
+    doc = trade_run(t, tmp_path, "v2.csv", "sell,50,11", "buy,100,10")  # the other order
+    assert (doc["new_breaks"], doc["closed_breaks"], doc["open_breaks"]) == (0, 0, 2)
+    assert owned(t) == first
+    history = t.ok("breaks", "show", "1", "--json").json()["history"]
+    assert [h["action"] for h in history] == ["opened", "assigned"]  # never "changed"
+    # a new trade on top and the sale corrected (51): the buy keeps its break; the new trade
+    # comes at line 2, whose record (the buy) moved to line 3, and the corrected sale at line 4
+    # replaces nothing there (line 4 was no record's): both are new breaks, and the sale of 50
+    # stays open with its break for an operator to resolve
+    doc = trade_run(t, tmp_path, "v3.csv", "buy,7,10", "buy,100,10", "sell,51,11")
+    assert (doc["new_breaks"], doc["closed_breaks"], doc["open_breaks"]) == (2, 0, 4)
+    assert owned(t) == {
+        **first,
+        3: ("open", "70", [f"{row}2+1"], None),
+        4: ("open", "561", [f"{row}4"], None),
+    }
+    # the same file again: the same names (the line a moved record left keeps its new one)
+    again = trade_run(t, tmp_path, "v3.csv", "buy,7,10", "buy,100,10", "sell,51,11", force=True)
+    assert (again["new_breaks"], again["closed_breaks"], again["open_breaks"]) == (0, 0, 4)
+    assert owned(t) == {
+        **first,
+        3: ("open", "70", [f"{row}2+1"], None),
+        4: ("open", "561", [f"{row}4"], None),
+    }
