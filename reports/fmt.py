@@ -1,9 +1,11 @@
 """Display formatting of exact values: what the templates show. Pure.
 
 Money is rounded for display only, half-even, to the currency's minor unit (ISO 4217; two
-places unless the table says otherwise). Prices and quantities are shown exactly as stored,
-with at least the currency's places for prices. The JSON of a report never goes through here:
-it carries the exact values.
+places unless the table says otherwise), each amount on its own: a total is the exact sum
+rounded, so it may differ from the sum of its shown lines by a few minor units (the statement
+says so). A confirmation shows its amounts exactly (exact_money), so that they foot. Prices
+and quantities are shown exactly as stored, with at least the currency's places for prices.
+The JSON of a report never goes through here: it carries the exact values.
 """
 
 from __future__ import annotations
@@ -34,6 +36,13 @@ def money(value: Decimal | None, currency: str) -> str:
         return DASH
     shown = round_money(value, currency)
     return _grouped(abs(shown) if shown.is_zero() else shown)
+
+
+def exact_money(value: Decimal | None, currency: str) -> str:
+    """An amount exactly, with at least the currency's places: 300.075, 0.50. For a document
+    whose lines must foot to the cash booked (a confirmation: gross less costs is the net, and
+    the net is the cash entry, which keeps a price's places below the minor unit)."""
+    return price(value, currency)
 
 
 def price(value: Decimal | None, currency: str = "USD") -> str:

@@ -41,6 +41,7 @@ def environment() -> Environment:
     )
     env.filters.update(
         money=fmt.money,
+        exact_money=fmt.exact_money,
         price=fmt.price,
         qty=fmt.quantity,
         pct=fmt.pct,

@@ -147,6 +147,9 @@ class TradeRow:
     net_amount: Decimal  # proceeds - commission - fees: the trade's cash
     basis: Decimal | None  # cost basis of the lots it closed; None when it closed none
     realized_pnl: Decimal  # net of its closing share of the costs; 0 for an opening trade
+    # the quantity of lots it closed (None when it closed none): a fill that turns a position
+    # over closes part of itself, and its basis and realized P&L are of that part only
+    closed_quantity: Decimal | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -165,7 +168,13 @@ class TradeRow:
             "net_amount": dec_str(self.net_amount),
             "basis": _opt(self.basis),
             "realized_pnl": dec_str(self.realized_pnl),
+            "closed_quantity": _opt(self.closed_quantity),
         }
+
+    @property
+    def turned_over(self) -> bool:
+        """It closed part of its quantity and opened the rest the other way."""
+        return self.closed_quantity is not None and self.closed_quantity < self.quantity
 
 
 @dataclass(frozen=True, slots=True)
@@ -483,6 +492,7 @@ def build_statement(inp: StatementInput) -> Statement:
                     cash_flow(f),
                     effect.relieved_basis if effect.closed else None,
                     effect.realized_pnl,
+                    effect.closed if effect.closed else None,
                 )
             )
 

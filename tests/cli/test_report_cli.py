@@ -327,7 +327,10 @@ def test_confirmations_one_pdf_per_execution(tieout: Tieout, db_url: str, tmp_pa
                   "We acted as principal.", "Account A1", "AAPL (XNYS)",
                   "Trade date and time 2026-11-04 15:00:00 UTC", "Rule 10b-10"):
         assert shown in e3_text, shown
-    assert "4,359.13" in read_pdf(out / names[1], tmp_path).words()
+    # exactly as booked (the cash entry keeps the price's places below the cent), so it foots
+    f1_text = read_pdf(out / names[1], tmp_path).words()
+    assert "Gross amount 4,358.796288 USD" in f1_text
+    assert "4,359.129288 USD" in f1_text
     none = t.ok("report", "confirmations", "--date", "2026-11-09", "--out", str(out), "--json")
     assert none.json()["count"] == 0
 

@@ -250,3 +250,48 @@ def test_documents_are_well_formed_html() -> None:
         assert raw in exceptions, raw  # shown as the characters it is made of
     with pytest.raises(AssertionError, match="closes inside"):  # the checker can fail
         parse_html("<!DOCTYPE html><html><body><table><tr><td>1</tr></table></body></html>")
+
+
+def test_a_confirmation_s_amounts_foot_to_the_cash_booked() -> None:
+    """An audit: sell 30 @ 10.0025 with 0.50 commission and 0.01 fees showed gross 300.08 and
+    net 299.56 (each rounded on its own), so gross less costs was 299.57 on the page; the
+    book's cash entry is 299.565. A confirmation shows its amounts exactly."""
+    facts = ExecutionFacts(
+        1, "E1", "V", "A1", "ODD", Side.SELL, D("30"), D("10.0025"), "USD",
+        date(2026, 11, 24), date(2026, 11, 25), NOW, D("0.5"), D("0.01"), None, None, "fill",
+        None,
+    )  # fmt: skip
+    c = build_confirmation(
+        ConfirmationInput(facts, AccountInfo("A1", "A", "USD", "cash"), "XNYS",
+                          firm_from_settings({}), NOW)
+    )  # fmt: skip
+    text = parse_html(documents.confirmation_html(c))
+    shown = {
+        label: D(re.search(rf"{label}\s+([0-9.,]+) USD", text)[1].replace(",", ""))  # type: ignore[index]
+        for label in ("Gross amount", "Commission", "Fees", "Net amount due to you")
+    }
+    assert shown == {
+        "Gross amount": D("300.075"),
+        "Commission": D("0.50"),
+        "Fees": D("0.01"),
+        "Net amount due to you": D("299.565"),
+    }
+    assert shown["Gross amount"] - shown["Commission"] - shown["Fees"] == c.net
+    assert "Commission 0.50 USD" in text  # at least the currency's places
+
+
+def test_a_trade_that_turns_a_position_over_says_what_it_closed() -> None:
+    """An audit: short 20 @ 10, then buy 50 @ 9.90: the buy's row showed proceeds -495.00 and
+    costs of the whole fill beside the basis and realized P&L of the 20 it closed, with nothing
+    to say so. The row says how much it closed, and the JSON gives closed_quantity."""
+    fills = [fill(1, Side.SELL, "20", "10", "0.40"), fill(2, Side.BUY, "50", "9.90", "1", on=1)]
+    s = build_statement(make_input(fills, [], [], 0, 1))
+    rows = [(t.quantity, t.closed_quantity, t.basis, t.realized_pnl) for t in s.trades]
+    assert rows == [(D(20), None, None, D(0)), (D(50), D(20), D("-199.60"), D("1.20"))]
+    assert [t.as_json()["closed_quantity"] for t in s.trades] == [None, "20"]
+    text = parse_html(documents.statement_html(s))
+    assert "* closed 20 of 50 and opened the rest the other way" in text
+    assert text.count("opened the rest the other way") == 1
+    # and how amounts are rounded, for a reader who adds up a column
+    assert "half to even, to the currency's minor unit, each on its own" in text
+    assert "a total may differ from the sum of the lines shown above it" in text
