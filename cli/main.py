@@ -4,6 +4,7 @@ contract's exit codes here and nowhere else."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -32,7 +33,7 @@ from cli.common import (
     warn,
 )
 from oms.errors import PartlyDone, TieoutError
-from oms.interrupts import caused_by_interrupt
+from oms.interrupts import DIE_WITH_ENV, caused_by_interrupt, die_with
 from oms.store import Store, commit_unknown, database_errors, database_reason
 from oms.values import printable
 
@@ -234,6 +235,9 @@ def run() -> None:
     text_streams_never_fail()
     _ctrl_c.clear()
     FINISHED.clear()
+    parent = os.environ.pop(DIE_WITH_ENV, "")
+    if parent.isdigit():  # a scheduled job's command: it ends (SIGTERM) if its scheduler dies
+        die_with(int(parent), signal.SIGTERM)
     if threading.current_thread() is threading.main_thread():
         _catch(signal.SIGINT, signal.default_int_handler)
         _catch(signal.SIGTERM, signal.SIG_DFL)

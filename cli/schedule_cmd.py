@@ -31,6 +31,7 @@ from cli.common import (
     note,
     open_store,
     say,
+    warn,
 )
 from oms import access
 from oms.errors import BadInput
@@ -38,7 +39,13 @@ from oms.store import resolve_url
 from oms.values import parse_date, utc_iso
 from schedules import alerts, config, jobs, runs
 from schedules.cron import CrontabEntry, crontab_text, latest_fire
-from schedules.runner import PROGRAM_ENV, Runner, RunnerOptions, default_program
+from schedules.runner import (
+    PROGRAM_ENV,
+    Runner,
+    RunnerOptions,
+    default_program,
+    skipped_as_expected,
+)
 from schedules.scheduler import Scheduler, SchedulerOptions, store_trigger, trigger_now
 
 schedule_app = typer.Typer(
@@ -264,13 +271,17 @@ def _runner(db: str | None, lease: float, heartbeat: float) -> tuple[Any, Runner
 
 
 def _exit_code(doc: dict[str, Any]) -> int:
-    """trigger's exit code: 0 succeeded or skipped; 128 + the signal that ended it (130 for
-    Ctrl-C, 143 for SIGTERM, as every command exits); a failed job's own exit code; 3 for a
-    missing input; 1 otherwise."""
+    """trigger's exit code: 0 succeeded, or skipped on a date that is no session; 4 skipped
+    otherwise (its previous run still going: the job did not run, which `trigger && next`
+    must not read as done); 128 + the signal that ended it (130 for Ctrl-C, 143 for SIGTERM,
+    as every command exits); a failed job's own exit code; 3 for a missing input; 1
+    otherwise."""
     if doc.get("interrupted_by"):
         return 128 + signal.Signals[str(doc["interrupted_by"])].value
-    if doc["status"] in ("succeeded", "skipped"):
+    if doc["status"] == "succeeded" or skipped_as_expected(doc):
         return 0
+    if doc["status"] == "skipped":
+        return 4
     code = doc.get("exit_code")
     if doc["status"] == "failed" and isinstance(code, int) and 0 < code < 256:
         return code
@@ -321,6 +332,15 @@ def trigger(
         if day is None:
             day = now.astimezone(ZoneInfo(job.timezone)).date()
     doc = trigger_now(runner, job, scheduled_at=scheduled_at, trigger=kind, business_day=day)
+    for _ in range(100):
+        if doc is not None or scheduled:
+            break
+        # a manual run is no occurrence: one at the very time of another run of the job (a
+        # clock pinned by TIEOUT_NOW for a drill) is recorded a microsecond after it
+        if runs.claimed_by(store, name, scheduled_at) is None:
+            break  # (the job was removed meanwhile)
+        scheduled_at += timedelta(microseconds=1)
+        doc = trigger_now(runner, job, scheduled_at=scheduled_at, trigger=kind, business_day=day)
     if doc is None:
         other = runs.claimed_by(store, name, scheduled_at)
         status = None
@@ -414,7 +434,7 @@ def history(
     status: Annotated[
         str | None, typer.Option(help="only this status: " + ", ".join(runs.STATUSES))
     ] = None,
-    limit: Annotated[int | None, typer.Option(help="the latest N runs")] = None,
+    limit: Annotated[int | None, typer.Option(help="the latest N runs", min=1)] = None,
     db: DbOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -433,6 +453,18 @@ def history(
         _say_run(d)
 
 
+def _absolute(url: str) -> str:
+    """A SQLite URL with a relative path (`sqlite:///tieout.db`, the default) made absolute
+    against the current directory: the same file from wherever the line runs."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return url
+    if parsed.database == ":memory:" or parsed.database.startswith("file:"):
+        return url
+    full = os.path.abspath(os.path.expanduser(parsed.database))
+    return parsed.set(database=full).render_as_string(hide_password=False)
+
+
 @schedule_app.command("crontab")
 def crontab(
     program: Annotated[
@@ -447,13 +479,21 @@ def crontab(
             show_default=False,
         ),
     ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(
+            "--user",
+            help="the user the lines run as, for a system crontab (/etc/cron.d/tieout), whose "
+            "lines name one; without it, lines for a user's own crontab (`crontab -e`)",
+        ),
+    ] = None,
     db: DbOpt = None,
 ) -> None:
     """Crontab lines (CRON_TZ per job) that run the same jobs from the system cron: each line is
     `tieout schedule trigger NAME --scheduled --db URL`, the scheduler's own code path. In
     operator mode the lines run as a service account: its token file is set for them
     (TIEOUT_SERVICE_TOKEN_FILE=PATH)."""
-    url = resolve_url(db)
+    url = _absolute(resolve_url(db))  # cron starts the lines in $HOME, not here
     store = open_store(db)
     with store.read() as conn:
         defs = jobs.list_jobs(conn)
@@ -505,7 +545,7 @@ def crontab(
         )
         for j in defs
     ]
-    sys.stdout.write(crontab_text(entries, head, env))
+    sys.stdout.write(crontab_text(entries, head, env, user))
 
 
 @schedule_app.command("alerts")
@@ -535,7 +575,8 @@ def alert_test(db: DbOpt = None, json: JsonOpt = False) -> None:
     _configure_logging(logging.WARNING)
     store = open_store(db)
     with store.read() as conn:
-        cfg = config.alert_config(config.read_settings(conn))
+        settings = config.read_settings(conn)
+    cfg = config.alert_config(settings)
     now = clock()
     doc = alerts.alert_document(
         "alert-test",
@@ -550,7 +591,10 @@ def alert_test(db: DbOpt = None, json: JsonOpt = False) -> None:
         for d in deliveries:
             err = f": {d.error}" if d.error else ""
             say(f"{d.channel}: {d.status} after {d.attempts} attempt(s){err}")
-    if any(d.status == "failed" for d in deliveries):
+    missing = config.email_missing(settings)
+    if missing:  # a channel meant to be there is not: the test fails
+        warn(missing)
+    if missing or any(d.status == "failed" for d in deliveries):
         raise typer.Exit(1)
 
 

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 _HELD = (signal.SIGINT, signal.SIGTERM)
+# a command started by the scheduler: the pid of the scheduler, whose death ends it (cli.main)
+DIE_WITH_ENV = "TIEOUT_DIE_WITH"
 
 
 @contextmanager
@@ -45,20 +47,22 @@ def interrupts_held(on_signal: Callable[[int], None] | None = None) -> Iterator[
             signal.raise_signal(signum)
 
 
-def die_with(parent: int) -> None:
+def die_with(parent: int, signum: int = signal.SIGKILL) -> None:
     """In a forked child (an order file's writer, a worker of a report batch or of `audit
     verify`): be killed when the process that forked it dies (Linux: PR_SET_PDEATHSIG), or end
     now if it has died already. Without it a parent killed outright (SIGKILL) leaves its
     workers running on: writing documents after the command was stopped, then idle forever.
     SIGTERM ends such a child where it stands, as by default (the command's own handler, which
-    a fork inherits, turns it into the parent's orderly way out: the parent's to take)."""
-    if threading.current_thread() is threading.main_thread():
+    a fork inherits, turns it into the parent's orderly way out: the parent's to take).
+    `signum`: what it gets when the parent dies (a scheduled job's command gets SIGTERM, and
+    takes the command line's orderly way out; its SIGTERM handler is left as it is)."""
+    if threading.current_thread() is threading.main_thread() and signum == signal.SIGKILL:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if sys.platform.startswith("linux"):
         import ctypes
 
         pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signum))
     if os.getppid() != parent:
         os._exit(1)
 

@@ -26,10 +26,13 @@ Choices where the contract is silent:
   "input missing" (exit code 3 for `schedule trigger`) and alerts.
 - An occurrence whose job still has a run holding a live lease is recorded as skipped (no
   overlapping runs of one job, across schedulers too). One more than the misfire grace time
-  late (default 300 s): skipped. Missed occurrences are coalesced into the latest.
+  late (default 300 s): skipped. Missed occurrences are coalesced into the latest: the others
+  are recorded as missed (skipped), and the first of them alerts for all.
 - `recon run` jobs get `--json` added (alerting reads the result), said in the stored args.
-- `schedule trigger` exits 0 when the run succeeded or was skipped, with the job's own exit code
-  when it failed (e.g. 6 for `recon run --fail-on-breaks`), 3 for a missing input, 1 otherwise.
+- `schedule trigger` exits 0 when the run succeeded or was skipped on a date that is no
+  session, 4 when it was skipped otherwise (its previous run still going), with the job's own
+  exit code when it failed (e.g. 6 for `recon run --fail-on-breaks`), 3 for a missing input,
+  1 otherwise.
 - `schedule crontab` prints `tieout schedule trigger NAME --scheduled --db URL` per job, the
   scheduler's own code path: `--scheduled` runs the occurrence due now (the latest cron time
   within the grace time), claimed like a scheduler's, so cron and `schedule run` side by side

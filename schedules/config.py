@@ -80,8 +80,21 @@ def _check(key: str, text: str) -> str:
             raise BadInput(key, f"{value!r} is not an http:// or https:// URL")
         return value
     if key == "alert.smtp.to":
-        return ",".join(a.strip() for a in value.split(",") if a.strip())
+        names = [a.strip() for a in value.split(",")]
+        if value.strip() and not any(names):
+            raise BadInput(key, f"{value!r} names no recipient")
+        for a in names:
+            if a and ("@" not in a or any(c.isspace() or c < " " for c in a)):
+                raise BadInput(key, f"{a!r} is not an e-mail address")
+        return ",".join(a for a in names if a)
     return value
+
+
+def email_missing(s: Mapping[str, str]) -> str | None:
+    """Why alerts go out by no e-mail though an SMTP server is set (no recipient), or None."""
+    if s.get("alert.smtp.host") and not alert_config(s).email:
+        return "alert.smtp.host is set but alert.smtp.to names no recipient: no e-mail goes out"
+    return None
 
 
 KEYS: dict[str, str] = {

@@ -138,10 +138,17 @@ def parse_cron(expr: str, what: str = "--cron") -> CronSpec:
         )
     spec = CronSpec(text, second, minute, hour, day, month, dow)
     try:
-        make_trigger(spec, "UTC")
+        trigger = make_trigger(spec, "UTC")
     except ValueError as exc:
         raise BadInput(what, f"{expr!r}: {exc}") from None
+    # a date no year has (30 February, 31 April): the job would never run, and say nothing
+    if trigger.get_next_fire_time(None, _LEAP_YEAR_BEFORE) is None:
+        raise BadInput(what, f"{expr!r} names no day that exists: the job would never run")
     return spec
+
+
+# (any day of any month comes within the eight years after it: 29 February 2004 and 2008)
+_LEAP_YEAR_BEFORE = datetime(2003, 3, 1, tzinfo=UTC)
 
 
 def check_timezone(name: str, what: str = "--timezone") -> str:
@@ -206,28 +213,49 @@ def crontab_escape(text: str) -> str:
     return text.replace("%", "\\%")
 
 
+def _one_line(text: str) -> str:
+    """Text for a crontab comment: its control characters as escapes, so that a line break in
+    it cannot start a line cron would run."""
+    return "".join(c if " " <= c != "\x7f" else repr(c)[1:-1] for c in text)
+
+
+def _runnable(text: str) -> bool:
+    return all(" " <= c != "\x7f" for c in text)
+
+
 def crontab_text(
     entries: Sequence[CrontabEntry],
     header: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
+    user: str | None = None,
 ) -> str:
     """Crontab lines (cronie's CRON_TZ names each line's time zone) for the jobs; `env`: variables
-    set for every line (NAME=value lines after the header)."""
+    set for every line (NAME=value lines after the header); `user`: the user field of a system
+    crontab (/etc/cron.d), between the schedule and the command."""
+    if user is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]*", user):
+        raise BadInput("--user", f"{_one_line(user)!r} is not a user name")
+    who = f"{user} " if user else ""
     lines = [f"# {h}" if h else "#" for h in header]
     for key, value in (env or {}).items():
+        if not (_runnable(key) and _runnable(value)):
+            raise BadInput(key, f"{_one_line(value)!r} holds a control character")
         lines.append(f'{key}="{value}"' if any(c.isspace() for c in value) else f"{key}={value}")
     for e in entries:
         command = crontab_escape(shlex.join(e.command))
         lines.append("")
-        lines.append(f"# {e.name}: {e.describes}")
+        lines.append(f"# {_one_line(e.name)}: {_one_line(e.describes)}")
+        if not (_runnable(command) and _runnable(e.timezone)):
+            # (stored before such arguments were refused): never a line cron would run
+            lines.append(f"# {_one_line(e.name)} holds a control character: not scheduled here")
+            continue
         if e.spec.has_seconds:
             lines.append(
                 f"# {e.name} fires every few seconds ({e.spec.expr}); cron has minutes only: "
                 "run it with `tieout schedule run`"
             )
             lines.append(f"# CRON_TZ={e.timezone}")
-            lines.append(f"# {e.spec.crontab_fields} {command}")
+            lines.append(f"# {e.spec.crontab_fields} {who}{command}")
             continue
         lines.append(f"CRON_TZ={e.timezone}")
-        lines.append(f"{e.spec.crontab_fields} {command}")
+        lines.append(f"{e.spec.crontab_fields} {who}{command}")
     return "\n".join(lines) + "\n"

@@ -21,7 +21,7 @@ from oms import audit
 from oms.book import Ctx
 from oms.errors import AlreadyExists, BadInput, NotFound
 from oms.store import Store
-from oms.values import utc_iso
+from oms.values import printable, utc_iso
 from schedules.config import THRESHOLD_NAMES, threshold_text
 from schedules.cron import CronSpec, check_timezone, next_fire, parse_cron
 from schedules.schema import schedule_jobs
@@ -29,6 +29,7 @@ from schedules.templates import template_fields
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
 DEFAULT_MISFIRE_GRACE_S = 300
+MAX_MISFIRE_GRACE_S = 366 * 86400
 CUSTOM = "command"
 
 
@@ -84,7 +85,7 @@ class JobDef:
 
 def check_job(job: JobDef) -> JobDef:
     """Validate a definition (pure); `recon run` jobs get `--json`, which alerting reads."""
-    if not NAME_RE.match(job.name):
+    if not NAME_RE.fullmatch(job.name):  # (match let a name end in a line break)
         raise BadInput(
             "NAME", f"{job.name!r}: letters, digits, '.', '_' and '-', at most 64 characters"
         )
@@ -98,6 +99,12 @@ def check_job(job: JobDef) -> JobDef:
     if not args or args[0] == "schedule":
         raise BadInput("TIEOUT-ARGS", "a job cannot run `tieout schedule ...`")
     for a in args:
+        if any(c < " " or c == "\x7f" for c in a):
+            raise BadInput(
+                "TIEOUT-ARGS",
+                f"{printable(a)!r} holds a control character (a line break, a tab): a job's "
+                "command is one line of a crontab, and such an argument would end it",
+            )
         if a == "--db" or a.startswith("--db="):
             raise BadInput(
                 "TIEOUT-ARGS", "--db: a job runs on the scheduler's database, which is passed on"
@@ -105,8 +112,8 @@ def check_job(job: JobDef) -> JobDef:
     template_fields(args)
     if args[:2] == ("recon", "run") and "--json" not in args:
         args = (*args, "--json")
-    if job.misfire_grace_s < 1:
-        raise BadInput("--misfire-grace", "must be at least 1 second")
+    if not 1 <= job.misfire_grace_s <= MAX_MISFIRE_GRACE_S:
+        raise BadInput("--misfire-grace", f"must be 1 to {MAX_MISFIRE_GRACE_S} seconds (366 days)")
     for k, v in job.thresholds.items():
         if k not in THRESHOLD_NAMES:
             raise BadInput("threshold", f"unknown threshold {k!r}")

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
+from oms.interrupts import DIE_WITH_ENV
 from oms.store import Store
 from oms.values import utc_iso
 from schedules import alerts, config, runs
@@ -43,6 +44,16 @@ from schedules.templates import (
 )
 
 log = logging.getLogger("tieout.schedule")
+
+# the reason of an occurrence skipped on a date that is no session of its calendar (expected)
+NO_SESSION = " is not a session of "
+
+
+def skipped_as_expected(doc: Mapping[str, Any]) -> bool:
+    """Whether a run was skipped because its date is no session (a holiday: nothing wrong),
+    rather than because it could not run (its previous run still going, missed)."""
+    return doc.get("status") == "skipped" and NO_SESSION in str(doc.get("reason") or "")
+
 
 PROGRAM_ENV = "TIEOUT_PROGRAM"
 SECRET_ENVS = (config.SMTP_PASSWORD_ENV, config.WEBHOOK_TOKEN_ENV)
@@ -143,9 +154,11 @@ class Runner:
         *,
         business_day: date | None = None,
         skip_reason: str | None = None,
+        alert: bool = True,
     ) -> dict[str, Any] | None:
         """Run an occurrence; its run as JSON, or None when another owner has claimed it (or
-        the job no longer exists)."""
+        the job no longer exists). `alert` False: a skip is recorded without an alert of its
+        own (one of several missed occurrences, which the first one's alert counts)."""
         with self.store.read() as conn:
             job = find_job(conn, name)
             settings = config.read_settings(conn)
@@ -162,7 +175,7 @@ class Runner:
             trigger != "manual" and job.sessions_only and not _session_predicate(calendar)(day)
         )
         if off_session:
-            skip_reason = f"{day.isoformat()} is not a session of {calendar}"
+            skip_reason = f"{day.isoformat()}{NO_SESSION}{calendar}"
         claimed = runs.claim(
             self.store,
             job=name,
@@ -182,7 +195,7 @@ class Runner:
             log.info("job %s run %d skipped: %s", name, claimed.run_id, claimed.reason)
             # missed, or its previous run still running: ops are told (of a run still running,
             # once: a frequent job behind a long run alerted at each occurrence)
-            if not off_session and not runs.skipped_before(self.store, name, claimed):
+            if alert and not off_session and not runs.skipped_before(self.store, name, claimed):
                 self.alert_for_run(job, claimed.run_id, "", (), settings, skipped=True)
             return self._doc(claimed.run_id)
         active = _Active(claimed.run_id, name)
@@ -282,6 +295,11 @@ class Runner:
                 "TIEOUT_SCHEDULE_JOB": job.name,
                 "TIEOUT_SCHEDULE_RUN_ID": str(run_id),
                 "TIEOUT_SCHEDULE_SCHEDULED_AT": utc_iso(scheduled_at),
+                # the command ends (SIGTERM) if this process dies: it runs in a session of its
+                # own (so that ending it ends its children), and a scheduler killed outright
+                # left it running on, its run marked abandoned once its lease ran out, and the
+                # next occurrence started a second copy beside it
+                DIE_WITH_ENV: str(os.getpid()),
             }
         )
         # --db goes on the command line unless it holds a password (`ps` shows command lines);

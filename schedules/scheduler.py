@@ -35,6 +35,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore  # type: ignore[
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
 
 from oms.store import Store
+from oms.values import utc_iso
 from schedules import alerts, runs
 from schedules.cron import make_trigger
 from schedules.jobs import JobDef, list_jobs
@@ -60,7 +61,9 @@ def _aps_job(job: JobDef) -> dict[str, Any]:
         "args": [job.name],
         "kwargs": {"fingerprint": job.fingerprint},
         "misfire_grace_time": job.misfire_grace_s,
-        "coalesce": True,
+        # every missed occurrence comes to the executor, which runs the latest and records
+        # the others as missed (coalesced, APScheduler dropped them without a trace)
+        "coalesce": False,
         "max_instances": 1000,  # overlapping runs are tieout's call (a skipped run)
         "jobstore": JOBSTORE,
         "executor": "default",
@@ -78,7 +81,11 @@ def store_trigger(store: Store, job: JobDef | None, remove: str | None = None) -
     aps = BackgroundScheduler(timezone=UTC, jobstores={JOBSTORE: _jobstore(store)})
     aps.start(paused=True)
     try:
-        if job is not None:
+        have = None if job is None else aps.get_job(job.name, jobstore=JOBSTORE)
+        if job is not None and (have is None or have.kwargs.get("fingerprint") != job.fingerprint):
+            # a trigger stored already as it is keeps its next run time: written again, it
+            # would start from now, and an occurrence missed while no scheduler ran (a deploy
+            # applying its definitions again) would never run nor be recorded
             aps.add_job(FUNC_REF, **_aps_job(job))
         if remove is not None:
             with contextlib.suppress(JobLookupError):
@@ -87,10 +94,38 @@ def store_trigger(store: Store, job: JobDef | None, remove: str | None = None) -
         aps.shutdown(wait=False)
 
 
+MISSED_KEPT = 100  # missed occurrences recorded one by one (before the latest): the latest ones
+
+
+@dataclass(frozen=True, slots=True)
+class Missed:
+    """An occurrence that fell due while the scheduler did not run (or ran behind) and that a
+    later one took the place of."""
+
+    count: int  # how many were missed in all, before `instead`
+    first: datetime
+    instead: datetime  # the latest occurrence, which runs in their place
+    alert: bool  # the first recorded: the one that alerts, for all of them
+
+    def reason(self, run_time: datetime) -> str:
+        why = (
+            f"missed: the scheduler was not running (or ran behind) when it fell due; the "
+            f"occurrence of {utc_iso(self.instead)} was taken in its place"
+        )
+        if not self.alert:
+            return why
+        span = f"{self.count} occurrence(s) missed from {utc_iso(self.first)}"
+        if self.count > MISSED_KEPT:
+            span += f" ({MISSED_KEPT} recorded, the latest)"
+        return f"{why} ({span}; run them with `tieout schedule trigger` where they matter)"
+
+
 class OccurrenceExecutor(BaseExecutor):  # type: ignore[misc]
     """Runs each due occurrence in a thread of its own, passing its scheduled time on."""
 
-    def __init__(self, fire: Callable[[str, datetime, float | None], None], max_workers: int):
+    def __init__(
+        self, fire: Callable[[str, datetime, float | None, Missed | None], None], max_workers: int
+    ):
         super().__init__()
         self._fire = fire
         self._pool = concurrent.futures.ThreadPoolExecutor(
@@ -102,8 +137,14 @@ class OccurrenceExecutor(BaseExecutor):  # type: ignore[misc]
         grace = job.misfire_grace_time
 
         def work() -> None:
-            for run_time in run_times:
-                self._fire(name, run_time, grace)
+            # the latest runs (or is skipped past its grace); those before it were missed:
+            # each recorded as such (the latest MISSED_KEPT of them), the first one alerted
+            *earlier, latest = run_times
+            kept = earlier[-MISSED_KEPT:]
+            for i, run_time in enumerate(kept):
+                missed = Missed(len(earlier), earlier[0], latest, alert=i == 0)
+                self._fire(name, run_time, grace, missed)
+            self._fire(name, latest, grace, None)
 
         def done(future: concurrent.futures.Future[None]) -> None:
             exc = future.exception()
@@ -152,6 +193,7 @@ class Scheduler:
             env=env,
         )
         self.stopping = threading.Event()
+        self.stopped_at: datetime | None = None  # when it began to stop
         self.signals = 0  # counted by the signal handler: no locks may be taken there
         self.last_signal = "stop"
         self.aps = BackgroundScheduler(
@@ -160,22 +202,32 @@ class Scheduler:
             executors={
                 "default": OccurrenceExecutor(self._fire, options.max_workers),
             },
-            job_defaults={"coalesce": True, "max_instances": 1000},
+            job_defaults={"coalesce": False, "max_instances": 1000},
         )
 
     # ---- occurrences and maintenance -------------------------------------------------------
 
-    def _fire(self, name: str, run_time: datetime, grace_s: float | None) -> None:
+    def _fire(
+        self, name: str, run_time: datetime, grace_s: float | None, missed: Missed | None = None
+    ) -> None:
         late = datetime.now(UTC) - run_time
         skip = None
-        if self.stopping.is_set():
+        alert = True
+        if missed is not None:
+            skip, alert = missed.reason(run_time), missed.alert
+        elif self.stopping.is_set():
             # APScheduler's job store (shared by every scheduler of the book) has moved the job
             # on past this time: no other scheduler will fire it. Recorded, and alerted, rather
             # than lost without a trace.
-            skip = "the scheduler was stopping when it fell due"
+            skip = (
+                "the scheduler was stopping when it fell due"
+                if self.stopped_at is None or run_time >= self.stopped_at
+                else "the scheduler stopped before it could run it (it waited behind other "
+                "runs: see --max-workers)"
+            )
         elif grace_s is not None and late > timedelta(seconds=grace_s):
             skip = f"missed by {late.total_seconds():.0f}s (misfire grace {grace_s:.0f}s)"
-        self.runner.run(name, run_time.astimezone(UTC), "scheduler", skip_reason=skip)
+        self.runner.run(name, run_time.astimezone(UTC), "scheduler", skip_reason=skip, alert=alert)
 
     def sync(self) -> None:
         """Bring APScheduler's job store in line with the definitions."""
@@ -229,6 +281,7 @@ class Scheduler:
         log.info("scheduler %s started on %s: %d job(s)", self.owner, self.store.url, count)
         while not self.signals:
             time.sleep(0.2)
+        self.stopped_at = datetime.now(UTC)
         self.stopping.set()
         upkeep.join()
         log.warning(

@@ -341,3 +341,109 @@ def test_a_pinned_clock_is_the_clock_of_trigger_list_and_alert_test(
     alerts = ok(db, "schedule", "alerts", "--json", env=env).json()
     (alert,) = [a for a in alerts if "alert-test" in a["subject"]]
     assert alert["created_at"] == "2026-11-25T23:30:20.000000Z"
+
+
+# ---- the scheduler audit of 2026-11-29 ------------------------------------------------------
+
+
+def test_a_trigger_that_did_not_run_its_job_says_so_in_its_exit_code(
+    db: str, tmp_path: Path
+) -> None:
+    """A manual trigger skipped behind the job's run still going exited 0, so `trigger eod &&
+    next` went on as if the job had run: it exits 4 (refused). A skip on a date that is no
+    session stays 0: nothing is wrong on a holiday."""
+    from schedules import runs
+
+    env = tieout_env(fake_program(tmp_path))
+    ok(db, "schedule", "add", "eod", "--cron", "0 6 * * *", "--", "print", "x")
+    store = Store.open(db)
+    try:
+        now = datetime.now(UTC)
+        runs.claim(store, job="eod", scheduled_at=now.replace(microsecond=0), trigger="manual",
+                   owner=runs.make_owner(), now=now, lease_s=600)  # fmt: skip
+    finally:
+        store.dispose()
+    skipped = cli(db, "schedule", "trigger", "eod", "--json", env=env)
+    assert skipped.code == 4, skipped.err
+    assert skipped.json()["status"] == "skipped"
+    assert "is still running" in skipped.json()["reason"]
+    holiday = tieout_env(fake_program(tmp_path), TIEOUT_NOW="2026-11-26T11:00:30Z")  # Thanksgiving
+    ok(db, "schedule", "add", "daily", "--cron", "0 11 * * *", "--sessions-only", "--",
+       "print", "x", env=holiday)  # fmt: skip
+    off = cli(db, "schedule", "trigger", "daily", "--scheduled", "--json", env=holiday)
+    assert off.code == 0, off.err
+    assert off.json()["status"] == "skipped" and "is not a session of" in off.json()["reason"]
+
+
+def test_a_pinned_clock_runs_each_manual_trigger(db: str, tmp_path: Path) -> None:
+    """With TIEOUT_NOW pinned (a drill), a second manual trigger collided with the first run's
+    time, did nothing and exited 0, telling the user to run it "without --scheduled", which
+    they had. Each manual trigger runs."""
+    env = tieout_env(fake_program(tmp_path), TIEOUT_NOW="2026-11-25T15:00:30Z")
+    ok(db, "schedule", "add", "eod", "--cron", "0 6 * * *", "--", "print", "{date}", env=env)
+    first = cli(db, "schedule", "trigger", "eod", "--json", env=env)
+    second = cli(db, "schedule", "trigger", "eod", "--date", "2026-11-24", "--json", env=env)
+    assert (first.code, second.code) == (0, 0), second.err + second.out
+    assert (first.json()["output_tail"], second.json()["output_tail"]) == (
+        "2026-11-25",
+        "2026-11-24",
+    )
+    assert second.json()["scheduled_at"] == "2026-11-25T15:00:30.000001Z"
+
+
+def test_crontab_lines_name_the_database_by_its_whole_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--db sqlite:///tieout.db` (the default) went into the lines as it was; cron starts
+    them in $HOME, where the job then failed (exit 1) and was not recorded."""
+    monkeypatch.chdir(tmp_path)
+    relative = "sqlite:///rel.db"
+    Tieout(relative).ok("init")
+    ok(relative, "schedule", "add", "eod", "--cron", "0 6 * * *", "--", "order", "list")
+    text = cli(relative, "schedule", "crontab", "--program", "/opt/tieout").out
+    line = next(x for x in text.splitlines() if x.startswith("0 6 "))
+    assert line.endswith(f"--db sqlite:///{tmp_path / 'rel.db'}"), line
+    # /etc/cron.d's lines name the user they run as (README said to redirect there, without)
+    system = cli(relative, "schedule", "crontab", "--program", "/opt/tieout", "--user", "tieout")
+    assert any(x.startswith("0 6 * * * tieout /opt/tieout ") for x in system.out.splitlines())
+    assert cli(relative, "schedule", "crontab", "--user", "a b").code == 3
+
+
+def test_alert_test_fails_when_e_mail_is_set_up_without_recipients(sqlite_db: str) -> None:
+    """SMTP host and port set, recipients forgotten (or ' , '): no e-mail channel, and
+    `alert-test` said `log: logged` and exited 0."""
+    db = sqlite_db
+    assert cli(db, "schedule", "config", "set", "alert.smtp.to", " , ").code == 3
+    ok(db, "schedule", "config", "set", "alert.smtp.host", "127.0.0.1")
+    test = cli(db, "schedule", "alert-test")
+    assert test.code == 1
+    assert "alert.smtp.to names no recipient: no e-mail goes out" in test.err
+
+
+def test_history_refuses_a_limit_below_one(sqlite_db: str) -> None:
+    """`--limit -1` failed as a database error on PostgreSQL and listed everything on SQLite."""
+    assert cli(sqlite_db, "schedule", "history", "--limit", "-1").code == 2
+    assert cli(sqlite_db, "schedule", "history", "--limit", "0").code == 2
+
+
+def test_adding_a_job_again_unchanged_keeps_its_missed_occurrence(db: str) -> None:
+    """A deploy applying the job definitions again while no scheduler ran (`schedule add`,
+    "unchanged") wrote the trigger again from now: the occurrence missed meanwhile never ran
+    and was never recorded. An unchanged trigger keeps its next run time."""
+    import sqlalchemy as sa
+
+    ok(db, "schedule", "add", "eod", "--cron", "* * * * *", "--", "order", "list")
+    store = Store.open(db)
+    try:
+        with store.write() as conn:  # as if no scheduler had run for ten minutes
+            conn.execute(sa.text("UPDATE apscheduler_jobs SET next_run_time = next_run_time - 600"))
+        with store.read() as conn:
+            before = conn.execute(sa.text("SELECT next_run_time FROM apscheduler_jobs")).scalar()
+        again = ok(db, "schedule", "add", "eod", "--cron", "* * * * *", "--json", "--",
+                   "order", "list").json()  # fmt: skip
+        assert again["result"] == "unchanged"
+        with store.read() as conn:
+            after = conn.execute(sa.text("SELECT next_run_time FROM apscheduler_jobs")).scalar()
+    finally:
+        store.dispose()
+    assert after == before

@@ -189,6 +189,16 @@ def test_an_occurrence_due_while_the_scheduler_stops_is_recorded_not_lost(book: 
         "the scheduler was stopping when it fell due",
     )
     assert alert["findings"][0]["kind"] == "run_skipped"
+    # one that fell due before the stop, and waited for a worker (--max-workers) until then,
+    # did not fall due while the scheduler stopped: its reason said so all the same
+    scheduler.stopped_at = due
+    scheduler._fire("eod", due - timedelta(minutes=1), 300)
+    with book.read() as conn:
+        waited = runs.history(conn, job="eod")
+    assert [d["reason"] for d in waited if d["run_id"] != doc["run_id"]] == [
+        "the scheduler stopped before it could run it (it waited behind other runs: see "
+        "--max-workers)"
+    ]
 
 
 def test_a_run_still_running_is_told_once_and_a_missed_holiday_not_at_all(book: Store) -> None:

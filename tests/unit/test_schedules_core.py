@@ -480,3 +480,81 @@ def test_output_tail() -> None:
     assert len(cut) == 100
     assert cut.startswith("...")
     assert cut.endswith("END")
+
+
+# ---- the scheduler audit of 2026-11-29 ------------------------------------------------------
+
+
+def test_a_line_break_in_a_job_cannot_reach_the_crontab() -> None:
+    """An ops user's job argument with a line break printed a live crontab line into the
+    comment above the job (`* * * * * touch /tmp/PWNED #`); a name ending in a line break was
+    taken (`$` matches before it). Both are refused; a job stored before is printed as comments
+    only."""
+    for args in (("order", "list", "x\n* * * * * touch /tmp/PWNED #"), ("a\tb",), ("a\rb",)):
+        with pytest.raises(BadInput, match="control character"):
+            jobs.check_job(jobs.JobDef("j", "0 18 * * *", "UTC", args))
+    with pytest.raises(BadInput, match="letters, digits"):
+        jobs.check_job(jobs.JobDef("eod\n", "0 18 * * *", "UTC", ("order", "list")))
+    hostile = "x\n* * * * * touch /tmp/PWNED #"
+    entries = [
+        cron.CrontabEntry(
+            "eod\n",
+            cron.parse_cron("0 18 * * *"),
+            "UTC",
+            ["tieout", "schedule", "trigger", "eod\n", "--scheduled"],
+            f"tieout order list {hostile}",
+        )
+    ]
+    lines = cron.crontab_text(entries).splitlines()
+    assert all(line.startswith("#") or not line for line in lines), lines
+    assert "touch /tmp/PWNED" in lines[1] and "\\n" in lines[1]
+
+
+def test_a_schedule_that_names_no_real_day_is_refused() -> None:
+    """30 February and 31 April were taken: the job never ran and said nothing."""
+    for expr in ("0 18 30 2 *", "0 9 31 4 *", "0 9 31 2,4,6,9,11 *"):
+        with pytest.raises(BadInput, match="names no day that exists"):
+            cron.parse_cron(expr)
+    assert cron.parse_cron("0 0 29 2 *").crontab_fields == "0 0 29 2 *"  # leap years have it
+
+
+def test_a_misfire_grace_past_a_year_is_refused() -> None:
+    """99999999999 s was taken, and `trigger --scheduled` then failed with an OverflowError."""
+    with pytest.raises(BadInput, match="366 days"):
+        jobs.check_job(jobs.JobDef("j", "0 18 * * *", "UTC", ("risk", "show"),
+                                   misfire_grace_s=99999999999))  # fmt: skip
+    ok = jobs.JobDef("j", "0 18 * * *", "UTC", ("risk", "show"), misfire_grace_s=366 * 86400)
+    assert jobs.check_job(ok).misfire_grace_s == 366 * 86400
+
+
+def test_the_hour_the_clocks_go_forward_fires_as_cron_does() -> None:
+    """`30 2 * * *` in New York on 2026-03-08 (02:30 does not exist): the daemon fired at 03:30
+    EDT, cron runs it when the clocks change (03:00 EDT), and the crontab lines' `trigger
+    --scheduled` found no occurrence at either time: the job did not run that day. Both now
+    take 03:00 EDT."""
+    spring = datetime(2026, 3, 8, 7, 0, tzinfo=UTC)  # 03:00 EDT, when the clocks went forward
+    assert _fires("30 2 * * *", spring - timedelta(days=1, hours=1), 3) == [
+        "03-07 07:30", "03-08 07:00", "03-09 06:30",
+    ]  # fmt: skip
+    assert _fires("59 2 * * *", spring - timedelta(hours=1), 1) == ["03-08 07:00"]
+    assert _fires("*/30 * * * *", spring - timedelta(minutes=31), 3) == [
+        "03-08 06:30", "03-08 07:00", "03-08 07:30",
+    ]  # fmt: skip  # a wildcard skips the hour that does not exist
+    daily = cron.parse_cron("30 2 * * *")
+    window = timedelta(minutes=5)
+    found = cron.latest_fire(daily, NEW_YORK, spring + timedelta(seconds=30), window)
+    assert found is not None and found.astimezone(UTC) == spring
+    assert cron.latest_fire(daily, NEW_YORK, spring + timedelta(minutes=30), window) is None
+
+
+def test_recipients_must_be_addresses() -> None:
+    """`alert.smtp.to ' , '` was taken: with the host set, no e-mail went out and nothing said
+    so (alert-test said `log: logged`)."""
+    for value in (" , ", "ops", "ops @x.com"):
+        with pytest.raises(BadInput):
+            config.check_setting("alert.smtp.to", value)
+    assert config.check_setting("alert.smtp.to", "") == ""
+    missing = config.email_missing({"alert.smtp.host": "mail"})
+    assert missing is not None and "no recipient" in missing
+    assert config.email_missing({"alert.smtp.host": "mail", "alert.smtp.to": "a@x.com"}) is None
+    assert config.email_missing({}) is None
