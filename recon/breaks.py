@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, func, select
 
 from oms import audit, book
 from oms.book import Ctx
@@ -27,7 +27,7 @@ from oms.calendars import business_days
 from oms.errors import BadInput, NotFound, Refused
 from oms.store import Store, next_id
 from oms.values import dec_str, parse_ident, utc_iso
-from recon.schema import break_events, recon_breaks
+from recon.schema import break_events, recon_breaks, recon_runs
 
 
 def is_row_ref(ref: str) -> bool:
@@ -105,7 +105,10 @@ def list_breaks(
     profile: str | None = None,
     resolved_on: date | None = None,
 ) -> list[BreakView]:
-    """Breaks by id; `run_id` keeps those a run found or saw again; status open|resolved|all."""
+    """Breaks by id; status open|resolved|all. `run_id` keeps those the run found, saw again
+    or closed: the breaks of its profile open through it (found by it or before, and not
+    closed before it); a break that later runs saw again was lost from the list of the run
+    that found it."""
     if status not in (*STATUSES, "all"):
         raise BadInput("--status", f"{status!r} is not one of open, resolved, all")
     b = recon_breaks.c
@@ -113,7 +116,15 @@ def list_breaks(
     if status != "all":
         q = q.where(b.status == status)
     if run_id is not None:
-        q = q.where((b.last_run_id == run_id) | (b.resolved_run_id == run_id))
+        # a break is seen by every run of its profile while it is open: the runs from the one
+        # that found it to the last that saw it (or the one that closed it)
+        run = recon_runs.c
+        of = select(run.profile).where(run.run_id == run_id).scalar_subquery()
+        q = q.where(
+            b.profile == of,
+            b.first_run_id <= run_id,
+            func.coalesce(b.resolved_run_id, b.last_run_id) >= run_id,
+        )
     if profile is not None:
         q = q.where(b.profile == profile)
     rows = conn.execute(q).all()
@@ -254,7 +265,9 @@ def comment(store: Store, ctx: Ctx, break_id: int, text: str) -> dict[str, Any]:
 
 
 def request_content(row: Any, reason: str, note: str | None) -> dict[str, Any]:
-    """Exactly what a resolution asks for: what the approver approves, by its hash."""
+    """Exactly what a resolution asks for: what the approver approves, by its hash. Not the
+    run that saw the break last: a run that finds it unchanged changes nothing asked for (a
+    write-off requested today could not be approved after tonight's run)."""
     return {
         "break_id": row.break_id,
         "break_key": row.break_key,
@@ -262,10 +275,17 @@ def request_content(row: Any, reason: str, note: str | None) -> dict[str, Any]:
         "amount": dec_str(row.amount),
         "currency": row.currency,
         "differences": json.loads(row.differences),
-        "last_run_id": row.last_run_id,
         "reason": reason,
         "note": note,
     }
+
+
+def _request_hashes(row: Any) -> set[str]:
+    """The hashes the pending request may carry for the break as it is now: its content's,
+    and (a request made before the run was left out of it) with the run that saw it last,
+    which holds only while no run has seen the break since."""
+    content = request_content(row, row.resolution, row.resolution_note)
+    return {content_hash(content), content_hash({**content, "last_run_id": row.last_run_id})}
 
 
 def content_hash(content: dict[str, Any]) -> str:
@@ -306,36 +326,57 @@ def resolve(
 def approve(
     store: Store, ctx: Ctx, break_id: int, expected_hash: str | None = None
 ) -> dict[str, Any]:
-    """The second pair of eyes on a write-off: another operator, the very same request."""
+    """The second pair of eyes on a write-off: another operator, the very same request. A
+    refused approval (one's own request, a changed break, another hash) is committed to the
+    audit trail (break.approval_refused) before it is raised, as `tieout approve` does."""
     with store.write() as conn:
         row = _open_break(conn, break_id, "approve")
-        if row.request_hash is None:
-            raise Refused(
-                f"approve break {break_id}", "no resolution waits for approval", "no_request"
-            )
-        if row.requested_by == ctx.actor:
-            raise Refused(
-                f"approve break {break_id}",
-                f"{ctx.actor} asked for this resolution; another operator must approve it",
-                "four_eyes",
-            )
-        current = content_hash(request_content(row, row.resolution, row.resolution_note))
-        if current != row.request_hash:
-            raise Refused(
-                f"approve break {break_id}",
-                "the break changed after the resolution was requested; request it again",
-                "request_changed",
-            )
-        if expected_hash is not None and expected_hash != row.request_hash:
-            raise Refused(
-                f"approve break {break_id}",
-                f"the request's hash is {row.request_hash}, not {expected_hash}: this approval "
-                "is for something else",
-                "hash_mismatch",
-            )
-        add_event(conn, ctx, break_id, "approved", {"hash": row.request_hash})
-        _close(conn, ctx, break_id, row.resolution, row.resolution_note)
-        return _view(conn, break_id, ctx)
+        refusal = _approval_refused(row, ctx, expected_hash)
+        if refusal is None:
+            add_event(conn, ctx, break_id, "approved", {"hash": row.request_hash})
+            _close(conn, ctx, break_id, row.resolution, row.resolution_note)
+            return _view(conn, break_id, ctx)
+        audit.append(
+            conn,
+            at=ctx.now,
+            actor=ctx.actor,
+            action="break.approval_refused",
+            entity_type="recon_break",
+            entity_id=str(break_id),
+            payload={
+                "reason": refusal.code,
+                "hash": row.request_hash,
+                "expected_hash": expected_hash,
+                "requested_by": row.requested_by,
+            },
+        )
+    raise refusal
+
+
+def _approval_refused(row: Any, ctx: Ctx, expected_hash: str | None) -> Refused | None:
+    what = f"approve break {row.break_id}"
+    if row.request_hash is None:
+        return Refused(what, "no resolution waits for approval", "no_request")
+    if row.requested_by == ctx.actor:
+        return Refused(
+            what,
+            f"{ctx.actor} asked for this resolution; another operator must approve it",
+            "four_eyes",
+        )
+    if row.request_hash not in _request_hashes(row):
+        return Refused(
+            what,
+            "the break changed after the resolution was requested; request it again",
+            "request_changed",
+        )
+    if expected_hash is not None and expected_hash != row.request_hash:
+        return Refused(
+            what,
+            f"the request's hash is {row.request_hash}, not {expected_hash}: this approval "
+            "is for something else",
+            "hash_mismatch",
+        )
+    return None
 
 
 def _close(

@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 import polars as pl
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from oms import audit, book
 from oms.book import Ctx
@@ -35,7 +35,7 @@ from oms.values import dec_str, normalize, utc_iso
 from recon import book_side, breaks, engine
 from recon.canonical import SCHEMAS, conform, empty
 from recon.profiles import Profile, load_profile, parse_profile
-from recon.schema import recon_breaks, recon_profiles, recon_quarantine, recon_runs
+from recon.schema import break_events, recon_breaks, recon_profiles, recon_quarantine, recon_runs
 from recon.validate import Validated, load_and_validate
 
 _CARRIED_ROW: Final = 1_000_000_000  # rows of records carried from earlier runs start here
@@ -216,17 +216,18 @@ def _file_of(ref: str) -> str:
 
 def _keep_names(valid: pl.DataFrame, open_rows: Sequence[Any], kind: str) -> pl.DataFrame:
     """Ref-less records of a file delivered again keep their names by their content, not their
-    lines: each name is first the record's own line's, so a break stayed on a line whatever
-    record stood there, and a file sent again in another order moved the breaks (their owner,
-    comments and history) onto other trades. Among today's ref-less records of a file that open
-    breaks name records of (same date and scope), in file order:
+    lines: each name was its record's line's, so a break stayed on a line whatever record stood
+    there, and a file sent again in another order moved the breaks (their owner, comments and
+    history) onto other trades. Among today's ref-less records of a file that open breaks name
+    records of (same date and scope):
 
-    1. a record with the same content as the open breaks' record of its own line's name keeps it;
-    2. one with the content of such a record of another line takes that record's name (it moved);
-    3. any other keeps its own line's name, replacing the open breaks' record of that name (the
-       venue corrected that line, as before), unless a record that moved took the name: then
+    1. the records with the content of open breaks' records take those records' names: the
+       last copies in file order take them, in the order of their lines (of two copies, the
+       later one is the duplicate; with fewer copies than names, the first names are taken);
+    2. any other keeps its own line's name, replacing the open breaks' record of that name
+       (the venue corrected that line, as before), unless a record of (1) took the name: then
        it gets a name of its own, `row:<n>+<k>`, and the record it would have replaced stays
-       carried with its break.
+       carried, a break of its own for an operator to resolve.
 
     Content is the record's canonical fields but its name, as the breaks keep them."""
     if kind == "positions":
@@ -247,25 +248,22 @@ def _keep_names(valid: pl.DataFrame, open_rows: Sequence[Any], kind: str) -> pl.
         return valid
     at = today["_at"].to_list()
     own = today["ref"].to_list()
-    contents = [_content(rec) for rec in _records_json(today.drop("_at"))]
-    moved_to: dict[str, list[str]] = {}  # content -> names of records that may have moved
-    for name, content in held.items():
-        moved_to.setdefault(content, []).append(name)
+    copies: dict[str, list[int]] = {}  # content -> today's records of it, in file order
+    for i, rec in enumerate(_records_json(today.drop("_at"))):
+        copies.setdefault(_content(rec), []).append(i)
+    names_of: dict[str, list[str]] = {}  # content -> the open breaks' names for it, by line
+    for name, content in sorted(held.items(), key=lambda item: _line_order(item[0])):
+        names_of.setdefault(content, []).append(name)
     names: list[str | None] = [None] * len(own)
-    taken: set[str] = set()
-    for i, (name, content) in enumerate(zip(own, contents, strict=True)):
-        if held.get(name) == content:  # 1: the same record on its line
+    for content, found in copies.items():
+        given = names_of.get(content, [])
+        m = min(len(given), len(found))
+        for i, name in zip(found[len(found) - m :], given[:m], strict=True):
             names[i] = name
-            taken.add(name)
-    for i, content in enumerate(contents):
-        if names[i] is None:  # 2: a record that moved takes its name with it
-            free = [n for n in moved_to.get(content, ()) if n not in taken]
-            if free:
-                names[i] = free[0]
-                taken.add(free[0])
+    taken = {n for n in names if n is not None}
     every = set(held) | set(valid["ref"].drop_nulls().to_list())
     for i, name in enumerate(own):
-        if names[i] is None:  # 3: its own line's name, or one of its own
+        if names[i] is None:  # 2: its own line's name, or one of its own
             fresh, k = name, 0
             while fresh in taken or (k and fresh in every):
                 k += 1
@@ -283,6 +281,12 @@ def _keep_names(valid: pl.DataFrame, open_rows: Sequence[Any], kind: str) -> pl.
         .with_columns(pl.coalesce("_name", "ref").alias("ref"))
         .drop("_at", "_name")
     )
+
+
+def _line_order(name: str) -> tuple[int, int]:
+    """`.../row:12+1` -> (12, 1): names in the order of the lines they came from."""
+    line, _, k = name.rpartition("row:")[2].partition("+")
+    return (int(line) if line.isdigit() else 0, int(k) if k.isdigit() else 0)
 
 
 def _content(rec: dict[str, Any]) -> str:
@@ -366,7 +370,6 @@ def _match(
 ) -> tuple[pl.DataFrame, pl.DataFrame, engine.MatchResult]:
     kind = profile.kind
     tolerance = engine.Tolerance.of(profile.tolerance)
-    valid = _keep_names(valid, open_rows, kind)
     venue = pl.concat([valid, _carried(open_rows, kind, valid)], how="vertical")
     if kind == "trades":
         extra = {ref for r in open_rows for ref in json.loads(r.internal_refs)}
@@ -496,14 +499,23 @@ def run(
         _keep_profile(conn, ctx, profile, profile.to_toml())
         b = recon_breaks.c
         open_rows = conn.execute(
-            select(recon_breaks)
+            select(recon_breaks, recon_runs.c.business_date.label("last_seen"))
+            .join(recon_runs, recon_runs.c.run_id == b.last_run_id)
             .where(b.profile == profile.name, b.status == breaks.OPEN)
             .order_by(b.break_id)
         ).all()
-        again = [r for r in open_rows if r.type not in NOT_REEXAMINED]
+        # a file of an earlier date (sent again) neither settles nor rewrites a break a later
+        # date's run saw: a positions snapshot of the 24th that agrees with the book closed the
+        # 25th's mismatch as matched, and the break was lost
+        later = {r.break_key for r in open_rows if r.last_seen > day}
+        again = [r for r in open_rows if r.type not in NOT_REEXAMINED and r.last_seen <= day]
+        # the names of ref-less records stay with every open break's records, duplicates too
+        valid = _keep_names(valid, open_rows, profile.kind)
         internal, venue, result = _match(conn, profile, day, valid, again)
         run_id = next_id(conn, recon_runs, "run_id")
-        outcome = _record_breaks(conn, ctx, profile, day, run_id, venue, result, open_rows, again)
+        outcome = _record_breaks(
+            conn, ctx, profile, day, run_id, venue, result, open_rows, again, later
+        )
         stats = result.stats
         duration = Decimal(f"{time.perf_counter() - started:.3f}")
         counts = stats.break_counts()
@@ -584,6 +596,8 @@ class _Outcome:
     inserts: list[dict[str, Any]] = field(default_factory=list)
     updates: list[tuple[int, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
     closes: list[tuple[int, str]] = field(default_factory=list)
+    # (a superseded break's row, the keys of the breaks that took over its items)
+    handovers: list[tuple[Any, list[str]]] = field(default_factory=list)
     open_after: int = 0
 
     @property
@@ -625,6 +639,43 @@ class _Outcome:
                 )
         for break_id, reason in self.closes:
             breaks.close_by_run(conn, ctx, break_id, reason, run_id)
+        self._link_handovers(conn)
+
+    def _link_handovers(self, conn: Connection) -> None:
+        """Each superseded break and the breaks that took over its items name each other."""
+        if not self.handovers:
+            return
+        ids = {v["break_key"]: v["break_id"] for v in self.inserts}
+        ids.update({v["break_key"]: i for i, v, _ in self.updates})
+        for old, keys in self.handovers:
+            heirs = [ids[k] for k in keys if k in ids]
+            if not heirs:
+                continue
+            comments = conn.execute(
+                select(func.count())
+                .select_from(break_events)
+                .where(
+                    break_events.c.break_id == old.break_id, break_events.c.action == "commented"
+                )
+            ).scalar_one()
+            lapsed = (
+                {"resolution": old.resolution, "requested_by": old.requested_by}
+                if old.request_hash is not None
+                else None
+            )
+            gone = {
+                "by": heirs,
+                "comments": comments,
+                **({"lapsed_request": lapsed} if lapsed else {}),
+            }
+            breaks.add_event(conn, self.ctx, old.break_id, "superseded", gone, run_id=self.run_id)
+            for heir in heirs:
+                took = {
+                    "from": old.break_id,
+                    "owner": old.owner,
+                    "first_seen": old.first_seen.isoformat(),
+                }
+                breaks.add_event(conn, self.ctx, heir, "took_over", took, run_id=self.run_id)
 
 
 def _record_breaks(
@@ -637,9 +688,12 @@ def _record_breaks(
     result: engine.MatchResult,
     open_rows: Sequence[Any],
     reexamined: Sequence[Any],
+    later: set[str],
 ) -> _Outcome:
     """What the run does to the breaks: new ones, open ones seen again (updated), and the
-    re-examined ones it no longer finds (closed: matched, or superseded by another break)."""
+    re-examined ones it no longer finds (closed: matched, or superseded by another break).
+    `later`: keys of open breaks a run of a later date saw, which this one leaves as they are
+    (one it finds again is neither updated nor opened twice)."""
     outcome = _Outcome(ctx, run_id)
     by_key = {r.break_key: r for r in open_rows}
     # only the venue records that a break names are kept with it (not the whole file: a
@@ -655,6 +709,8 @@ def _record_breaks(
     for b in result.breaks.iter_rows(named=True):
         key = b["break_key"]
         found.add(key)
+        if key in later:
+            continue
         rows = b["venue_rows"] or []
         if len(rows) == len(b["venue_refs"]):
             records = [venue_by_row[row] for row in rows if row in venue_by_row]
@@ -685,6 +741,7 @@ def _record_breaks(
                     "status": breaks.OPEN,
                     "first_seen": day,
                     "first_run_id": run_id,
+                    "owner": None,  # (every row names it: one insert of many rows)
                 }
             )
             continue
@@ -693,7 +750,7 @@ def _record_breaks(
             for name in ("type", "amount", "differences")
             if str(getattr(old, name)) != str(values[name])
         }
-        outcome.updates.append((old.break_id, values, change))
+        outcome.updates.append((old.break_id, {**values, "break_key": key}, change))
     matched = set(result.matched["internal_ref"].drop_nulls().to_list()) | set(
         result.matched["venue_ref"].drop_nulls().to_list()
     )
@@ -705,6 +762,14 @@ def _record_breaks(
         for b in result.breaks.iter_rows(named=True)
         for ref in (*b["internal_refs"], *b["venue_refs"])
     }
+    # an item -> the breaks now holding it (a cash ref is its account's and currency's; a
+    # trade's currency may be known on one side only)
+    cash = profile.kind == "cash"
+    heirs_by: dict[tuple[Any, Any, Any], set[str]] = {}
+    for b in result.breaks.iter_rows(named=True):
+        for ref in (*b["internal_refs"], *b["venue_refs"]):
+            item = (b["account"], b["currency"] if cash else None, ref)
+            heirs_by.setdefault(item, set()).add(b["break_key"])
     for r in reexamined:
         if r.break_key in found:
             continue
@@ -718,9 +783,40 @@ def _record_breaks(
         settled = refs <= matched and not mine & in_breaks
         reason = breaks.MATCHED if settled else breaks.SUPERSEDED
         outcome.closes.append((r.break_id, reason))
-    kept = {r.break_key for r in open_rows if r.type in NOT_REEXAMINED}
+        if not settled:
+            items = {(r.account, r.currency if cash else None, ref) for ref in refs}
+            heirs = sorted({k for item in items for k in heirs_by.get(item, ())} - later)
+            _hand_over(outcome, r, heirs, by_key)
+    kept = {r.break_key for r in open_rows if r.type in NOT_REEXAMINED} | later
     outcome.open_after = len(found | kept)
     return outcome
+
+
+def _hand_over(
+    outcome: _Outcome, old: Any, heirs: Sequence[str], open_by_key: dict[str, Any]
+) -> None:
+    """A break superseded by others (its items now in breaks of other keys: the booking came
+    with another quantity, the venue's record with another price) hands them what the desk
+    has on it: its owner (unless they have one), its first date (the age runs on from it, for
+    escalation), and in both histories which break took over from which, with its comments'
+    count and a pending write-off that lapses (it was asked for the old break). Before, the
+    new breaks started unowned at age 0, and nothing linked the two."""
+    if not heirs:
+        return
+    new = {v["break_key"]: v for v in outcome.inserts}
+    seen = {values["break_key"]: values for _, values, _ in outcome.updates}
+    for key in heirs:
+        values = new.get(key) or seen.get(key)
+        if values is None:
+            continue
+        was = open_by_key.get(key)  # an open break that took over: its own first, if any
+        owner = values.get("owner") or (was.owner if was is not None else None)
+        first = values.get("first_seen") or (was.first_seen if was is not None else None)
+        if old.owner and not owner:
+            values["owner"] = old.owner
+        if first is not None and old.first_seen < first:
+            values["first_seen"] = old.first_seen
+    outcome.handovers.append((old, list(heirs)))
 
 
 def list_runs(conn: Connection, *, business_date: date | None = None) -> list[dict[str, Any]]:

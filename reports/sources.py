@@ -330,17 +330,32 @@ def exception_input(conn: Connection, day: date, now: datetime) -> ExceptionInpu
         )
     ]
     b = rt.recon_breaks.c
-    # open at the end of the day: found by then, and not resolved by then
+    # open at the end of the day: found by then, and not resolved by then. A break a run
+    # resolved is resolved on that run's business date, whenever the run ran (a run for the
+    # 24th at 01:30 UTC on the 25th closed a break the 24th's report still showed open, beside
+    # that very run's count of it as closed); one an operator resolved, on the day they did
+    settled_by = rt.recon_runs.alias("settled_by")
+    resolved_day = settled_by.c.business_date
     candidates = conn.execute(
-        select(rt.recon_breaks)
+        select(rt.recon_breaks, resolved_day.label("resolved_day"))
+        .outerjoin(settled_by, settled_by.c.run_id == b.resolved_run_id)
         .where(
             b.first_seen <= day,
-            (b.status == rt.OPEN) | (b.resolved_at >= day_start(day)),
+            (b.status == rt.OPEN)
+            | (resolved_day >= day)
+            | (b.resolved_run_id.is_(None) & (b.resolved_at >= day_start(day))),
         )
         .order_by(b.break_id)
     ).all()
-    open_rows = [x for x in candidates if x.resolved_at is None or x.resolved_at >= until]
-    resolved_rows = [x for x in candidates if x.resolved_at is not None and x.resolved_at < until]
+
+    def resolved_on(x: Any) -> date | None:
+        if x.status == rt.OPEN or x.resolved_at is None:
+            return None
+        by_run: date | None = x.resolved_day
+        return by_run if by_run is not None else x.resolved_at.date()
+
+    open_rows = [x for x in candidates if (resolved_on(x) or date.max) > day]
+    resolved_rows = [x for x in candidates if resolved_on(x) == day]
     comments = _comments(conn, [int(x.break_id) for x in candidates], until)
 
     def row(x: Any, as_of: date) -> BreakRow:
@@ -370,7 +385,7 @@ def exception_input(conn: Connection, day: date, now: datetime) -> ExceptionInpu
         day=day,
         runs=tuple(runs),
         open_breaks=tuple(row(x, day) for x in open_rows),
-        resolved=tuple(row(x, x.resolved_at.date()) for x in resolved_rows),
+        resolved=tuple(row(x, day) for x in resolved_rows),
         quarantined=tuple(quarantined),
         firm=load_firm(conn),
         generated_at=now,

@@ -3,6 +3,7 @@ record with the same bank ref, an earlier day's, another currency's settlement, 
 account's matched deposit), and a position break is settled by the position's match (an audit
 of the break lifecycle across days and files, through the real command on both backends)."""
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +120,168 @@ def test_another_accounts_run_leaves_a_balance_break_as_it_was(
     assert statuses(t) == first
     events = t.ok("breaks", "show", "1", "--json").json()["history"]
     assert [e["action"] for e in events] == ["opened"]
+
+
+# ---- the break workflow audit of 2026-11-29 -------------------------------------------------
+
+TRADES = (
+    "exec_id,account,symbol,side,quantity,price,currency,trade_date,settle_date,exec_time,"
+    "venue,commission,fees,client_order_id\n"
+)
+BROKER = 'name = "brk"\nvenue = "BRK"\nkind = "trades"\nformat = "csv"\n'
+
+
+def _trades(t: Tieout, tmp_path: Path, name: str, *rows: str, day: str = "2026-11-24") -> Any:
+    """A broker's trades file: rows `exec_id,side,quantity,price` of account A's UUU."""
+    body = "exec_id,account,symbol,side,quantity,price,trade_date\n" + "".join(
+        "{},A,UUU,{},{},{},{}\n".format(*row.split(","), day) if row else "\n" for row in rows
+    )
+    args = ("recon", "run", "--profile", str(tmp_path / "brk.toml"), "--file")
+    return t.ok(*args, write(tmp_path / name, body), "--date", day, "--json").json()
+
+
+def test_an_earlier_days_file_sent_again_leaves_a_later_days_position_break(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """The 24th's positions agreed with the book; the 25th's did not (14 against 13, a break
+    assigned to alice). The 24th's file sent again (other bytes) closed the 25th's break as
+    matched: its snapshot agreed, of another day. A break is left to runs of its date or
+    later."""
+    t = book(tieout, tmp_path)
+    write(tmp_path / "pos.toml", POSITIONS)
+    e1 = "E1,A,UUU,buy,10,10,,2026-11-24,2026-11-25,2026-11-24T14:00:00Z,BRK,0,0,\n"
+    e2 = "E2,A,UUU,buy,4,10,,2026-11-25,2026-11-26,2026-11-25T14:00:00Z,BRK,0,0,\n"
+    t.at("2026-11-24T15:00:00Z").ok("exec", "import", write(tmp_path / "e1.csv", TRADES + e1))
+    t.at("2026-11-25T15:00:00Z").ok("exec", "import", write(tmp_path / "e2.csv", TRADES + e2))
+
+    def run(name: str, day: str, body: str) -> dict[str, Any]:
+        f = write(tmp_path / name, "account,symbol,quantity\n" + body)
+        args = ("recon", "run", "--profile", str(tmp_path / "pos.toml"), "--file", f)
+        doc: dict[str, Any] = t.ok(*args, "--date", day, "--json").json()
+        return doc
+
+    run("p24.csv", "2026-11-24", "A,UUU,10\n")
+    assert run("p25.csv", "2026-11-25", "A,UUU,13\n")["new_breaks"] == 1
+    t.ok("breaks", "assign", "1", "--to", "alice")
+    again = run("p24b.csv", "2026-11-24", "A,UUU,10\n\n")
+    assert (again["closed_breaks"], again["open_breaks"]) == (0, 1)
+    [b] = t.ok("breaks", "list", "--status", "all", "--json").json()
+    assert (b["status"], b["owner"], b["differences"]) == (
+        "open", "alice", {"quantity": {"internal": "14", "venue": "13"}},
+    )  # fmt: skip
+    # and a file of the 24th that disagrees neither rewrites the 25th's break nor opens another
+    worse = run("p24c.csv", "2026-11-24", "A,UUU,9\n")
+    assert (worse["new_breaks"], worse["closed_breaks"]) == (0, 0)
+    [b] = t.ok("breaks", "list", "--status", "all", "--json").json()
+    assert b["differences"] == {"quantity": {"internal": "14", "venue": "13"}}
+
+
+def test_a_ref_less_duplicate_sent_again_in_another_order_is_one_break(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """A record without exec_id twice in the file: one duplicate_venue break. The file sent
+    again with a line moved up opened a second one for the same duplicate (100 counted
+    twice): the duplicate's name followed its line."""
+    t = book(tieout, tmp_path)
+    write(tmp_path / "brk.toml", BROKER)
+    t.at("2026-11-24T15:00:00Z").ok("exec", "import", write(tmp_path / "e.csv", TRADES + (
+        "E1,A,UUU,buy,10,10,,2026-11-24,2026-11-25,2026-11-24T14:00:00Z,BRK,0,0,\n"
+        "E2,A,UUU,sell,5,11,,2026-11-24,2026-11-25,2026-11-24T14:05:00Z,BRK,0,0,\n"
+    )))  # fmt: skip
+    _trades(t, tmp_path, "a.csv", ",buy,10,10", ",buy,10,10", "E2,sell,5,11")
+    t.ok("breaks", "assign", "1", "--to", "alice")
+    again = _trades(t, tmp_path, "b.csv", "E2,sell,5,11", ",buy,10,10", ",buy,10,10")
+    assert (again["new_breaks"], again["open_breaks"]) == (0, 1)
+    [b] = t.ok("breaks", "list", "--status", "all", "--json").json()
+    assert (b["type"], b["owner"]) == ("duplicate_venue", "alice")
+
+
+def test_a_superseded_break_hands_its_owner_age_and_story_to_the_break_after_it(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """X9 was missing in the book (owner alice, a comment) and E4 missing at the venue with a
+    write-off requested. Then X9 was booked with another quantity and E4 came at another
+    price: both closed as superseded, and the new breaks started unowned at age 0, with
+    nothing to link them; the request vanished without a word."""
+    t = book(tieout, tmp_path)
+    write(tmp_path / "brk.toml", BROKER)
+    e4 = "E4,A,UUU,sell,4,10,,2026-11-24,2026-11-25,2026-11-24T14:00:00Z,BRK,0,0,\n"
+    t.at("2026-11-24T15:00:00Z").ok("exec", "import", write(tmp_path / "e.csv", TRADES + e4))
+    first = _trades(t, tmp_path, "a.csv", "X9,buy,7,10")
+    assert first["new_breaks"] == 2
+    ids = {b["type"]: b["break_id"] for b in t.ok("breaks", "list", "--json").json()}
+    missing, unbooked = ids["missing_internal"], ids["missing_at_venue"]
+    t.ok("breaks", "assign", str(missing), "--to", "alice")
+    t.ok("breaks", "comment", str(missing), "--text", "chasing the desk")
+    t.ok("breaks", "resolve", str(unbooked), "--reason", "written_off")
+    x9 = "X9,A,UUU,buy,5,10,,2026-11-24,2026-11-25,2026-11-24T14:10:00Z,BRK,0,0,\n"
+    later = t.at("2026-11-27T23:00:00Z")
+    later.ok("exec", "import", write(tmp_path / "x9.csv", TRADES + x9))
+    second = _trades(later, tmp_path, "b.csv", "X9,buy,7,10", "E4,sell,4,10.5")
+    assert (second["new_breaks"], second["closed_breaks"]) == (2, 2)
+    now = {b["break_id"]: b for b in later.ok("breaks", "list", "--status", "all", "--json").json()}
+    heirs = {b["type"]: b for b in now.values() if b["status"] == "open"}
+    qty, price = heirs["quantity_mismatch"], heirs["price_mismatch"]
+    # its age runs on from the 24th: 2 sessions by the 27th (the 26th is Thanksgiving)
+    assert (qty["owner"], qty["first_seen"], qty["age_days"]) == ("alice", "2026-11-24", 2)
+    assert (price["owner"], price["first_seen"]) == (None, "2026-11-24")
+    old = later.ok("breaks", "show", str(missing), "--json").json()
+    gone = [h for h in old["history"] if h["action"] == "superseded"]
+    assert gone and gone[0]["by"] == [qty["break_id"]] and gone[0]["comments"] == 1
+    took = later.ok("breaks", "show", str(qty["break_id"]), "--json").json()["history"]
+    assert next(h for h in took if h["action"] == "took_over")["from"] == missing
+    lapsed = later.ok("breaks", "show", str(unbooked), "--json").json()["history"]
+    [note] = [h for h in lapsed if h["action"] == "superseded"]
+    assert note["lapsed_request"]["resolution"] == "written_off"
+
+
+def test_a_write_off_requested_today_can_be_approved_after_tonights_run(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """The request's hash held the run that saw the break last: after the next run, which
+    found the break unchanged, approval was refused as "the break changed". A refused
+    approval is in the audit trail (it was not)."""
+    t = book(tieout, tmp_path)
+    write(tmp_path / "brk.toml", BROKER)
+    e4 = "E4,A,UUU,sell,4,10,,2026-11-24,2026-11-25,2026-11-24T14:00:00Z,BRK,0,0,\n"
+    t.at("2026-11-24T15:00:00Z").ok("exec", "import", write(tmp_path / "e.csv", TRADES + e4))
+    _trades(t, tmp_path, "a.csv", "X1,buy,1,10")
+    b = next(x for x in t.ok("breaks", "list", "--json").json() if x["type"] == "missing_at_venue")
+    t.ok("breaks", "resolve", str(b["break_id"]), "--reason", "written_off", "--actor", "alice")
+    own = t("breaks", "approve", str(b["break_id"]), "--actor", "alice")
+    assert own.code == 4
+    _trades(t.at("2026-11-25T23:00:00Z"), tmp_path, "b.csv", "X1,buy,1,10", day="2026-11-25")
+    bob = t.at("2026-11-25T23:30:00Z")
+    bob.ok("breaks", "approve", str(b["break_id"]), "--actor", "bob")
+    out = tmp_path / "audit.jsonl"
+    bob.ok("audit", "export", "--from", "2026-11-24", "--to", "2026-11-25", "--out", str(out))
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    refused = [e for e in events if e["action"] == "break.approval_refused"]
+    assert [(e["actor"], e["payload"]["reason"]) for e in refused] == [("alice", "four_eyes")]
+
+
+def test_breaks_of_a_run_are_those_open_through_it_and_the_report_dates_by_the_run(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """`breaks list --run 1` gave [] once run 2 saw run 1's breaks again; the exceptions report
+    of the 24th showed a break closed by the 24th's second run, run after midnight UTC, as
+    still open beside that run's own count of it as closed."""
+    t = book(tieout, tmp_path)
+    write(tmp_path / "brk.toml", BROKER)
+    e1 = "E1,A,UUU,buy,10,10,,2026-11-24,2026-11-25,2026-11-24T14:00:00Z,BRK,0,0,\n"
+    t.at("2026-11-24T15:00:00Z").ok("exec", "import", write(tmp_path / "e.csv", TRADES + e1))
+    evening = t.at("2026-11-24T22:00:00Z")
+    _trades(evening, tmp_path, "a.csv", "E1,buy,12,10")
+    _trades(evening, tmp_path, "b.csv", "E1,buy,12,10", "")
+    of_run_1 = evening.ok("breaks", "list", "--run", "1", "--json").json()
+    assert [b["break_id"] for b in of_run_1] == [1]
+    night = t.at("2026-11-25T01:30:00Z")  # the 24th's corrected file, after midnight UTC
+    closing = _trades(night, tmp_path, "c.csv", "E1,buy,10,10")
+    assert closing["closed_breaks"] == 1
+    assert [b["break_id"] for b in night.ok("breaks", "list", "--run", "3", "--status", "all",
+                                            "--json").json()] == [1]  # fmt: skip
+    out = tmp_path / "ex.json"
+    night.ok("report", "exceptions", "--date", "2026-11-24", "--format", "json", "--out", str(out))
+    report = json.loads(out.read_text())
+    assert [b["break_id"] for b in report["open_breaks"]] == []
+    assert [b["break_id"] for b in report["resolved"]] == [1]
