@@ -301,6 +301,14 @@ def resolve(
     with store.write() as conn:
         row = _open_break(conn, break_id, "resolve")
         b = recon_breaks.c
+        if row.request_hash is not None and row.requested_by == ctx.actor:
+            # closing it another way oneself would get round the second pair of eyes asked for
+            raise Refused(
+                f"resolve break {break_id}",
+                f"{ctx.actor} asked for a {row.resolution} resolution, which waits for another "
+                "operator's approval; another operator may approve it or resolve it otherwise",
+                "four_eyes",
+            )
         if reason in WRITE_OFFS:
             content = request_content(row, reason, note)
             digest = content_hash(content)

@@ -180,6 +180,9 @@ def test_the_break_workflow_and_four_eyes(recon: Tieout, tmp_path: Path) -> None
     assert asked["status"] == "open" and asked["pending_approval"] is True
     r = alice("breaks", "approve", qty)
     assert r.code == 4 and "another operator" in r.err
+    # nor may the requester close it another way, round the approval asked for (an audit)
+    r = alice("breaks", "resolve", qty, "--reason", "other")
+    assert r.code == 4 and "waits for another operator's approval" in r.err
     r = bob("breaks", "approve", qty, "--hash", "0" * 64)
     assert r.code == 4 and "something else" in r.err
     done = bob.ok("breaks", "approve", qty, "--hash", asked["request_hash"], "--json").json()
