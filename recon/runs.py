@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -65,6 +66,8 @@ class RunResult:
     # records of the file the reader passed over on purpose, by why (a FIX message that is not
     # an execution, a pending bank entry, a fill a later bust replaced): neither rows nor breaks
     skipped: dict[str, int] = field(default_factory=dict)
+    # the breaks it closed, by why: matched (settled) or superseded (its items in other breaks)
+    closed_by: dict[str, int] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -87,6 +90,7 @@ class RunResult:
             "new_breaks": self.new_breaks,
             "open_breaks": self.open_breaks,
             "closed_breaks": self.closed_breaks,
+            "closed_by": self.closed_by,
             "input_sha256": self.input_sha256,
             "forced": self.forced,
             "duration_s": dec_str(self.duration_s),
@@ -565,6 +569,7 @@ def run(
             forced=earlier is not None,
             by_stage=stats.matched_by_stage(),
             skipped=skipped,
+            closed_by=dict(sorted(Counter(reason for _, reason in outcome.closes).items())),
         )
         audit.append(
             conn,

@@ -219,6 +219,7 @@ def test_a_superseded_break_hands_its_owner_age_and_story_to_the_break_after_it(
     later.ok("exec", "import", write(tmp_path / "x9.csv", TRADES + x9))
     second = _trades(later, tmp_path, "b.csv", "X9,buy,7,10", "E4,sell,4,10.5")
     assert (second["new_breaks"], second["closed_breaks"]) == (2, 2)
+    assert second["closed_by"] == {"superseded": 2}  # not settled: the run says which
     now = {b["break_id"]: b for b in later.ok("breaks", "list", "--status", "all", "--json").json()}
     heirs = {b["type"]: b for b in now.values() if b["status"] == "open"}
     qty, price = heirs["quantity_mismatch"], heirs["price_mismatch"]
@@ -277,7 +278,7 @@ def test_breaks_of_a_run_are_those_open_through_it_and_the_report_dates_by_the_r
     assert [b["break_id"] for b in of_run_1] == [1]
     night = t.at("2026-11-25T01:30:00Z")  # the 24th's corrected file, after midnight UTC
     closing = _trades(night, tmp_path, "c.csv", "E1,buy,10,10")
-    assert closing["closed_breaks"] == 1
+    assert (closing["closed_breaks"], closing["closed_by"]) == (1, {"matched": 1})
     assert [b["break_id"] for b in night.ok("breaks", "list", "--run", "3", "--status", "all",
                                             "--json").json()] == [1]  # fmt: skip
     out = tmp_path / "ex.json"
