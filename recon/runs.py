@@ -237,54 +237,70 @@ def _keep_names(valid: pl.DataFrame, open_rows: Sequence[Any], kind: str) -> pl.
     if kind == "positions":
         return valid  # a whole snapshot: nothing carried
     held: dict[str, str] = {}  # an open break's ref-less record's name -> its content
+    probes: set[str] = set()
     for r in open_rows:
         for rec in json.loads(r.venue_records):
             ref = rec.get("ref")
             if isinstance(ref, str) and breaks.is_row_ref(ref):
                 held.setdefault(ref, _content(rec))
+                probes.add(_PROBE_SEP.join(str(rec.get(c) or "") for c in _PROBE[kind]))
     if not held:
         return valid
     files = sorted({_file_of(ref) for ref in held})
     ref = pl.col("ref")
     mine = ref.str.contains("row:", literal=True) & ref.str.replace(r"row:[^/]*$", "").is_in(files)
-    today = valid.with_row_index("_at").filter(mine)
-    if today.is_empty():
-        return valid
-    at = today["_at"].to_list()
-    own = today["ref"].to_list()
-    copies: dict[str, list[int]] = {}  # content -> today's records of it, in file order
-    for i, rec in enumerate(_records_json(today.drop("_at"))):
-        copies.setdefault(_content(rec), []).append(i)
+    # only records that could have a held record's content are read whole (a file of a million
+    # ref-less rows beside one open break of it)
+    probe = pl.concat_str(
+        [pl.col(c).cast(pl.String).fill_null("") for c in _PROBE[kind]], separator=_PROBE_SEP
+    )
+    indexed = valid.with_row_index("_at")
+    alike = indexed.filter(mine & probe.is_in(sorted(probes)))
+    copies: dict[str, list[tuple[int, str]]] = {}  # content -> (row, own name), in file order
+    records = _records_json(alike.drop("_at"))
+    for at, own, rec in zip(alike["_at"].to_list(), alike["ref"].to_list(), records, strict=True):
+        copies.setdefault(_content(rec), []).append((at, own))
     names_of: dict[str, list[str]] = {}  # content -> the open breaks' names for it, by line
     for name, content in sorted(held.items(), key=lambda item: _line_order(item[0])):
         names_of.setdefault(content, []).append(name)
-    names: list[str | None] = [None] * len(own)
+    named: dict[int, str] = {}  # 1: a row -> the name it takes
     for content, found in copies.items():
         given = names_of.get(content, [])
         m = min(len(given), len(found))
-        for i, name in zip(found[len(found) - m :], given[:m], strict=True):
-            names[i] = name
-    taken = {n for n in names if n is not None}
-    every = set(held) | set(valid["ref"].drop_nulls().to_list())
-    for i, name in enumerate(own):
-        if names[i] is None:  # 2: its own line's name, or one of its own
-            fresh, k = name, 0
-            while fresh in taken or (k and fresh in every):
-                k += 1
-                fresh = f"{name}+{k}"
-            names[i] = fresh
-            taken.add(fresh)
-    if names == own:
+        for (at, _), name in zip(found[len(found) - m :], given[:m], strict=True):
+            named[at] = name
+    taken = set(named.values())
+    # 2: a record whose own line's name a record of (1) took gets a name of its own
+    bumped = indexed.filter(mine & ref.is_in(sorted(taken)))
+    avoid = set(held) | taken
+    for at, own in zip(bumped["_at"].to_list(), bumped["ref"].to_list(), strict=True):
+        if at in named:
+            continue
+        k = 1
+        while f"{own}+{k}" in avoid:
+            k += 1
+        named[at] = f"{own}+{k}"
+        avoid.add(named[at])
+    if not named:
         return valid
     renamed = pl.DataFrame(
-        {"_at": at, "_name": names}, schema={"_at": pl.UInt32, "_name": pl.String}
+        {"_at": list(named), "_name": list(named.values())},
+        schema={"_at": pl.UInt32, "_name": pl.String},
     )
     return (
-        valid.with_row_index("_at")
-        .join(renamed, on="_at", how="left", maintain_order="left")
+        indexed.join(renamed, on="_at", how="left", maintain_order="left")
         .with_columns(pl.coalesce("_name", "ref").alias("ref"))
         .drop("_at", "_name")
     )
+
+
+# the fields that pick out the records worth reading whole when looking for a held record's
+# content (they are in every record of the kind, as text)
+_PROBE: Final[dict[str, tuple[str, ...]]] = {
+    "trades": ("account", "symbol", "side"),
+    "cash": ("account", "currency"),
+}
+_PROBE_SEP: Final = "\x1f"
 
 
 def _line_order(name: str) -> tuple[int, int]:
