@@ -236,7 +236,10 @@ def run() -> None:
     _ctrl_c.clear()
     FINISHED.clear()
     parent = os.environ.pop(DIE_WITH_ENV, "")
-    if parent.isdigit():  # a scheduled job's command: it ends (SIGTERM) if its scheduler dies
+    if parent.isdigit() and os.getppid() == int(parent):
+        # a scheduled job's command: it ends (SIGTERM) if its scheduler dies. Started through a
+        # program of its own (TIEOUT_PROGRAM `timeout 600 tieout`, a script that forks), its
+        # parent is that program: it is not tied then (it ended at once, taken for orphaned)
         die_with(int(parent), signal.SIGTERM)
     if threading.current_thread() is threading.main_thread():
         _catch(signal.SIGINT, signal.default_int_handler)

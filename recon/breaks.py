@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final
 
-from sqlalchemy import Connection, Row, func, select
+from sqlalchemy import Connection, Row, select
 
 from oms import audit, book
 from oms.book import Ctx
@@ -116,14 +116,18 @@ def list_breaks(
     if status != "all":
         q = q.where(b.status == status)
     if run_id is not None:
-        # a break is seen by every run of its profile while it is open: the runs from the one
-        # that found it to the last that saw it (or the one that closed it)
+        # the breaks of its profile open through the run (what its open_breaks counts, with
+        # those it closed): found by it or before, and not closed before it, by a run or by
+        # an operator (the breaks it keeps without a look, duplicates, count too)
         run = recon_runs.c
         of = select(run.profile).where(run.run_id == run_id).scalar_subquery()
+        began = select(run.started_at).where(run.run_id == run_id).scalar_subquery()
         q = q.where(
             b.profile == of,
             b.first_run_id <= run_id,
-            func.coalesce(b.resolved_run_id, b.last_run_id) >= run_id,
+            (b.status == OPEN)
+            | (b.resolved_run_id >= run_id)
+            | (b.resolved_run_id.is_(None) & (b.resolved_at >= began)),
         )
     if profile is not None:
         q = q.where(b.profile == profile)
@@ -349,7 +353,7 @@ def approve(
             at=ctx.now,
             actor=ctx.actor,
             action="break.approval_refused",
-            entity_type="recon_break",
+            entity_type="break",
             entity_id=str(break_id),
             payload={
                 "reason": refusal.code,

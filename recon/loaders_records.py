@@ -578,15 +578,16 @@ def _mt940_bad_date(yymmdd: str, mmdd: str = "") -> str | None:
     """What is wrong with a line's value date (YYMMDD) and a movement's entry date (MMDD, when
     it has one and it is digits), or None (the library raised "month must be in 1..12",
     naming no line)."""
-    try:  # (the lines' patterns hold digits there)
-        date(2000 + int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:6]))
+    year = 2000 + int(yymmdd[:2])  # (the lines' patterns hold digits there)
+    try:
+        date(year, int(yymmdd[2:4]), int(yymmdd[4:6]))
     except ValueError:
         return f"a value date {yymmdd!r} that is no date (YYMMDD)"
     if mmdd.isdigit() and len(mmdd) == 4:
-        try:  # (a leap year: the entry date's year is the value date's, or next to it)
-            date(2000, int(mmdd[:2]), int(mmdd[2:]))
+        try:  # in the value date's year, as the library reads it first (0229 of 2027 is none)
+            date(year, int(mmdd[:2]), int(mmdd[2:]))
         except ValueError:
-            return f"an entry date {mmdd!r} that is no date (MMDD)"
+            return f"an entry date {mmdd!r} that is no date in {year} (MMDD)"
     return None
 
 

@@ -524,11 +524,16 @@ def run(
             .where(b.profile == profile.name, b.status == breaks.OPEN)
             .order_by(b.break_id)
         ).all()
-        # a file of an earlier date (sent again) neither settles nor rewrites a break a later
-        # date's run saw: a positions snapshot of the 24th that agrees with the book closed the
-        # 25th's mismatch as matched, and the break was lost
-        later = {r.break_key for r in open_rows if r.last_seen > day}
-        again = [r for r in open_rows if r.type not in NOT_REEXAMINED and r.last_seen <= day]
+        # a positions file of an earlier date (sent again) neither settles nor rewrites a break
+        # a later date's run saw: the 24th's snapshot, agreeing with the book's 24th, closed the
+        # 25th's mismatch as matched, and the break was lost. (Trades and cash are matched
+        # record by record, carried from run to run: an earlier date's file that brings the
+        # missing record does settle a later run's break.)
+        snapshot = profile.kind == "positions"
+        later = {r.break_key for r in open_rows if snapshot and r.last_seen > day}
+        again = [
+            r for r in open_rows if r.type not in NOT_REEXAMINED and r.break_key not in later
+        ]
         # the names of ref-less records stay with every open break's records, duplicates too
         valid = _keep_names(valid, open_rows, profile.kind)
         internal, venue, result = _match(conn, profile, day, valid, again)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from email.utils import parseaddr
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -84,7 +85,9 @@ def _check(key: str, text: str) -> str:
         if value.strip() and not any(names):
             raise BadInput(key, f"{value!r} names no recipient")
         for a in names:
-            if a and ("@" not in a or any(c.isspace() or c < " " for c in a)):
+            # an address, or a name and its address ("Ops Desk <ops@example.com>")
+            address = parseaddr(a)[1] if "<" in a else a
+            if a and ("@" not in address or any(c.isspace() or c < " " for c in address)):
                 raise BadInput(key, f"{a!r} is not an e-mail address")
         return ",".join(a for a in names if a)
     return value

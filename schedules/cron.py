@@ -114,8 +114,10 @@ def day_of_week_names(field: str) -> str:
     return ",".join(DAY_NAMES[d] for d in sorted(days))
 
 
-def parse_cron(expr: str, what: str = "--cron") -> CronSpec:
-    """Parse and check a schedule; BadInput names what is wrong."""
+def parse_cron(expr: str, what: str = "--cron", *, must_fire: bool = False) -> CronSpec:
+    """Parse and check a schedule; BadInput names what is wrong. `must_fire`: also refuse one
+    that names no day that exists (a new job; a job stored before that check is read as it
+    is, and never fires)."""
     text = " ".join(expr.split())
     fields = MACROS.get(text.lower(), text).split()
     if len(fields) not in (5, 6):
@@ -142,7 +144,7 @@ def parse_cron(expr: str, what: str = "--cron") -> CronSpec:
     except ValueError as exc:
         raise BadInput(what, f"{expr!r}: {exc}") from None
     # a date no year has (30 February, 31 April): the job would never run, and say nothing
-    if trigger.get_next_fire_time(None, _LEAP_YEAR_BEFORE) is None:
+    if must_fire and trigger.get_next_fire_time(None, _LEAP_YEAR_BEFORE) is None:
         raise BadInput(what, f"{expr!r} names no day that exists: the job would never run")
     return spec
 

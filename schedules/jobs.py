@@ -89,7 +89,7 @@ def check_job(job: JobDef) -> JobDef:
         raise BadInput(
             "NAME", f"{job.name!r}: letters, digits, '.', '_' and '-', at most 64 characters"
         )
-    parse_cron(job.cron)
+    parse_cron(job.cron, must_fire=True)
     check_timezone(job.timezone)
     args = tuple(job.args)
     if not args:

@@ -25,7 +25,9 @@ class CronOnceInRepeatedHour(CronTrigger):  # type: ignore[misc]
       occurrence then, and the job did not run that day on that path.
 
     A job with a wildcard (`*/20 * * * *`) fires through both hours of the fall, and skips the
-    hour that does not exist, as cron's do."""
+    hour that does not exist, as cron's do. Not handled: zones whose clocks skip midnight
+    (Africa/Cairo, America/Santiago, America/Havana: 00:00 to 01:00), where APScheduler passes
+    over the whole day, so a job in that hour does not run that day."""
 
     def get_next_fire_time(self, previous: Any, now: datetime) -> datetime | None:
         fire: datetime | None = super().get_next_fire_time(previous, now)

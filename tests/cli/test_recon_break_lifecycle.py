@@ -286,3 +286,38 @@ def test_breaks_of_a_run_are_those_open_through_it_and_the_report_dates_by_the_r
     report = json.loads(out.read_text())
     assert [b["break_id"] for b in report["open_breaks"]] == []
     assert [b["break_id"] for b in report["resolved"]] == [1]
+
+
+def test_an_earlier_days_trade_file_sent_again_settles_its_break(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """The re-review of the change above: the rule that leaves a later date's breaks to runs
+    of that date applied to trades too, so the 24th's corrected file, which brought the
+    missing record after the 25th's run, matched the trade but left its break open for good.
+    Trades are matched record by record: it settles the break, as it did."""
+    t = book(tieout, tmp_path)
+    write(tmp_path / "brk.toml", BROKER)
+    t.at("2026-11-24T15:00:00Z").ok("exec", "import", write(tmp_path / "e.csv", TRADES + (
+        "T1,A,UUU,buy,10,10,,2026-11-24,2026-11-25,2026-11-24T14:00:00Z,BRK,0,0,\n"
+        "T2,A,UUU,buy,5,10,,2026-11-24,2026-11-25,2026-11-24T14:05:00Z,BRK,0,0,\n"
+    )))  # fmt: skip
+    _trades(t, tmp_path, "a.csv", "T2,buy,5,10")
+    _trades(t.at("2026-11-25T23:00:00Z"), tmp_path, "b.csv", day="2026-11-25")
+    late = _trades(t.at("2026-11-26T09:00:00Z"), tmp_path, "c.csv", "T1,buy,10,10", "T2,buy,5,10")
+    assert (late["closed_breaks"], late["closed_by"], late["open_breaks"]) == (
+        1, {"matched": 1}, 0,
+    )  # fmt: skip
+    assert [v[:2] for v in breaks(t).values()] == [("resolved", "matched")]
+
+
+def test_breaks_of_a_run_count_the_duplicates_it_keeps(tieout: Tieout, tmp_path: Path) -> None:
+    """The re-review: `--run N` listed by the run that saw a break last, so a duplicate (never
+    re-examined) dropped out of the list of every later run that counted it as open."""
+    t = book(tieout, tmp_path)
+    write(tmp_path / "brk.toml", BROKER)
+    first = _trades(t, tmp_path, "a.csv", "E1,buy,1,10", "E1,buy,1,10")
+    assert first["open_breaks"] == 2  # E1 missing in the book, and its duplicate
+    second = _trades(t.at("2026-11-25T23:00:00Z"), tmp_path, "b.csv", "E2,buy,2,10",
+                     day="2026-11-25")  # fmt: skip
+    listed = t.ok("breaks", "list", "--run", "2", "--json").json()
+    assert len(listed) == second["open_breaks"] == 3

@@ -447,3 +447,19 @@ def test_adding_a_job_again_unchanged_keeps_its_missed_occurrence(db: str) -> No
     finally:
         store.dispose()
     assert after == before
+
+
+def test_a_job_started_through_a_wrapper_program_runs(db: str, tmp_path: Path) -> None:
+    """The re-review: a job's command tied itself to the scheduler's death (TIEOUT_DIE_WITH)
+    and ended at once when its parent was not the scheduler: TIEOUT_PROGRAM `timeout 600
+    tieout`, or a script that forks, failed every job with exit 1 and no output."""
+    import sys
+
+    wrapper = shlex.join(
+        ["sh", "-c", f"{shlex.quote(sys.executable)} -m cli.main \"$@\"; exit $?", "sh"]
+    )
+    env = tieout_env(wrapper, PYTHONPATH=str(Path(__file__).parents[2]))
+    ok(db, "schedule", "add", "limits", "--cron", "0 6 * * *", "--", "risk", "show", "--json")
+    run = cli(db, "schedule", "trigger", "limits", "--json", env=env)
+    assert run.code == 0, run.err + run.out
+    assert run.json()["status"] == "succeeded"

@@ -854,6 +854,7 @@ def test_mt940_a_date_that_is_no_date_is_refused_with_its_line(tmp_path: Path) -
     for old, new, expected in [
         (":61:260311", ":61:261311", r"line 5: the MT940 movement :61: has a value date '261311'"),
         ("0311D250", "1331D250", r"line 5: the MT940 movement :61: has an entry date '1331'"),
+        (":61:2603110311", ":61:2702260229", r"line 5: .* '0229' that is no date in 2027"),
         (":60F:C260310", ":60F:C260230", r"line 4: the MT940 balance :60F: has a value date"),
         (":62F:C260311", ":62F:C260011", r"line 11: the MT940 balance :62F: has a value date"),
     ]:
