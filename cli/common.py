@@ -101,8 +101,16 @@ def acknowledging() -> Iterator[None]:
     """Around the output that acknowledges work already committed (an order file's lines, one
     per order): Ctrl-C and SIGTERM are held back until it is written whole, since the reader
     learns from it alone which order ids the rows got; one that came meanwhile ends the command
-    after it (130 or 143), which says that its work was done."""
-    with interrupts_held():
+    after it (130 or 143), which says that its work was done. A second one ends it at once
+    (a reader that stopped reading would otherwise hold it until SIGKILL)."""
+    came: list[int] = []
+
+    def second(signum: int) -> None:
+        came.append(signum)
+        if len(came) > 1:
+            raise KeyboardInterrupt
+
+    with interrupts_held(second):
         yield
         FINISHED.append(True)
 

@@ -174,10 +174,11 @@ _SIGNAL_WHILE_PRINTING = (  # `sig` at the 20th write to stdout (the acknowledge
     "import os, signal, sys\n"
     "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
     "sig, out, n = int(sys.argv.pop(1)), sys.stdout, [0]\n"
+    "again = os.environ.get('AGAIN_AT')\n"
     "class Out:\n"
     "    def write(self, text):\n"
     "        n[0] += 1\n"
-    "        if n[0] == 20: os.kill(os.getpid(), sig)\n"
+    "        if n[0] == 20 or str(n[0]) == again: os.kill(os.getpid(), sig)\n"
     "        return out.write(text)\n"
     "    def __getattr__(self, name): return getattr(out, name)\n"
     "sys.stdout = Out()\n"
@@ -220,3 +221,15 @@ def test_an_order_file_interrupted_while_printing_prints_every_line(
     assert "after the command had done its work: all of it committed" in proc.stderr
     assert "rolled back" not in proc.stderr
     assert "Traceback" not in proc.stderr
+    # a second signal while it prints ends it at once (a reader that stopped reading would
+    # hold it until SIGKILL): the output is cut, and the command does not say it is whole
+    orders.write_text(orders.read_text().replace(",gtc", ",day"))  # other orders, same rows
+    cut = subprocess.run(
+        [sys.executable, "-c", _SIGNAL_WHILE_PRINTING, str(int(sig)), "order", "submit",
+         "--file", str(orders), "--json", "--db", db],
+        env={**env, "AGAIN_AT": "40"}, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert cut.returncode == code, cut.stderr
+    assert "all of it committed" not in cut.stderr and "Traceback" not in cut.stderr
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(cut.stdout)
