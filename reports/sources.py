@@ -336,11 +336,16 @@ def exception_input(conn: Connection, day: date, now: datetime) -> ExceptionInpu
     # that very run's count of it as closed); one an operator resolved, on the day they did
     settled_by = rt.recon_runs.alias("settled_by")
     resolved_day = settled_by.c.business_date
+    # found by a run of the day or before (a break that took over an older one's items keeps
+    # that one's first date for its age, but did not exist before its own run)
+    found_by = rt.recon_runs.alias("found_by")
     candidates = conn.execute(
         select(rt.recon_breaks, resolved_day.label("resolved_day"))
         .outerjoin(settled_by, settled_by.c.run_id == b.resolved_run_id)
+        .join(found_by, found_by.c.run_id == b.first_run_id)
         .where(
             b.first_seen <= day,
+            found_by.c.business_date <= day,
             (b.status == rt.OPEN)
             | (resolved_day >= day)
             | (b.resolved_run_id.is_(None) & (b.resolved_at >= day_start(day))),

@@ -321,3 +321,24 @@ def test_breaks_of_a_run_count_the_duplicates_it_keeps(tieout: Tieout, tmp_path:
                      day="2026-11-25")  # fmt: skip
     listed = t.ok("breaks", "list", "--run", "2", "--json").json()
     assert len(listed) == second["open_breaks"] == 3
+
+
+def test_an_older_days_report_shows_a_break_not_its_later_heir(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """The re-review: a break that takes over an older one keeps the older one's first date
+    for its age, so the 25th's exceptions report, made again on the 27th, showed both the old
+    break (open on the 25th) and its heir (found on the 26th): one discrepancy twice."""
+    t = book(tieout, tmp_path)
+    write(tmp_path / "brk.toml", BROKER)
+    _trades(t, tmp_path, "a.csv", "X9,buy,7,10")  # the 24th: X9 missing in the book
+    x9 = "X9,A,UUU,buy,5,10,,2026-11-24,2026-11-25,2026-11-24T14:10:00Z,BRK,0,0,\n"
+    t.at("2026-11-26T15:00:00Z").ok("exec", "import", write(tmp_path / "x9.csv", TRADES + x9))
+    heir = _trades(t.at("2026-11-26T23:00:00Z"), tmp_path, "b.csv", day="2026-11-26")
+    assert (heir["new_breaks"], heir["closed_by"]) == (1, {"superseded": 1})
+    out = tmp_path / "ex25.json"
+    t.at("2026-11-27T09:00:00Z").ok(
+        "report", "exceptions", "--date", "2026-11-25", "--format", "json", "--out", str(out)
+    )
+    shown = [(b["break_id"], b["type"]) for b in json.loads(out.read_text())["open_breaks"]]
+    assert shown == [(1, "missing_internal")]
