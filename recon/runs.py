@@ -531,9 +531,7 @@ def run(
         # missing record does settle a later run's break.)
         snapshot = profile.kind == "positions"
         later = {r.break_key for r in open_rows if snapshot and r.last_seen > day}
-        again = [
-            r for r in open_rows if r.type not in NOT_REEXAMINED and r.break_key not in later
-        ]
+        again = [r for r in open_rows if r.type not in NOT_REEXAMINED and r.break_key not in later]
         # the names of ref-less records stay with every open break's records, duplicates too
         valid = _keep_names(valid, open_rows, profile.kind)
         internal, venue, result = _match(conn, profile, day, valid, again)
@@ -673,17 +671,19 @@ class _Outcome:
             return
         ids = {v["break_key"]: v["break_id"] for v in self.inserts}
         ids.update({v["break_key"]: i for i, v, _ in self.updates})
+        e = break_events.c
+        olds = sorted({int(old.break_id) for old, _ in self.handovers})
+        comments = dict(
+            conn.execute(
+                select(e.break_id, func.count())
+                .where(e.break_id.in_(olds), e.action == "commented")
+                .group_by(e.break_id)
+            ).all()
+        )
         for old, keys in self.handovers:
             heirs = [ids[k] for k in keys if k in ids]
             if not heirs:
                 continue
-            comments = conn.execute(
-                select(func.count())
-                .select_from(break_events)
-                .where(
-                    break_events.c.break_id == old.break_id, break_events.c.action == "commented"
-                )
-            ).scalar_one()
             lapsed = (
                 {"resolution": old.resolution, "requested_by": old.requested_by}
                 if old.request_hash is not None
@@ -691,7 +691,7 @@ class _Outcome:
             )
             gone = {
                 "by": heirs,
-                "comments": comments,
+                "comments": int(comments.get(old.break_id, 0)),
                 **({"lapsed_request": lapsed} if lapsed else {}),
             }
             breaks.add_event(conn, self.ctx, old.break_id, "superseded", gone, run_id=self.run_id)
@@ -791,6 +791,8 @@ def _record_breaks(
     # an item -> the breaks now holding it (a cash ref is its account's and currency's; a
     # trade's currency may be known on one side only)
     cash = profile.kind == "cash"
+    written = {v["break_key"]: v for v in outcome.inserts}  # what the run writes, by key
+    written.update({v["break_key"]: v for _, v, _ in outcome.updates})
     heirs_by: dict[tuple[Any, Any, Any], set[str]] = {}
     for b in result.breaks.iter_rows(named=True):
         for ref in (*b["internal_refs"], *b["venue_refs"]):
@@ -812,14 +814,18 @@ def _record_breaks(
         if not settled:
             items = {(r.account, r.currency if cash else None, ref) for ref in refs}
             heirs = sorted({k for item in items for k in heirs_by.get(item, ())} - later)
-            _hand_over(outcome, r, heirs, by_key)
+            _hand_over(outcome, r, heirs, written, by_key)
     kept = {r.break_key for r in open_rows if r.type in NOT_REEXAMINED} | later
     outcome.open_after = len(found | kept)
     return outcome
 
 
 def _hand_over(
-    outcome: _Outcome, old: Any, heirs: Sequence[str], open_by_key: dict[str, Any]
+    outcome: _Outcome,
+    old: Any,
+    heirs: Sequence[str],
+    written: dict[str, dict[str, Any]],
+    open_by_key: dict[str, Any],
 ) -> None:
     """A break superseded by others (its items now in breaks of other keys: the booking came
     with another quantity, the venue's record with another price) hands them what the desk
@@ -829,10 +835,8 @@ def _hand_over(
     new breaks started unowned at age 0, and nothing linked the two."""
     if not heirs:
         return
-    new = {v["break_key"]: v for v in outcome.inserts}
-    seen = {values["break_key"]: values for _, values, _ in outcome.updates}
     for key in heirs:
-        values = new.get(key) or seen.get(key)
+        values = written.get(key)
         if values is None:
             continue
         was = open_by_key.get(key)  # an open break that took over: its own first, if any
