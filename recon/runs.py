@@ -673,7 +673,7 @@ class _Outcome:
         ids.update({v["break_key"]: i for i, v, _ in self.updates})
         e = break_events.c
         olds = sorted({int(old.break_id) for old, _ in self.handovers})
-        comments = dict(
+        comments: dict[int, int] = dict(
             conn.execute(
                 select(e.break_id, func.count())
                 .where(e.break_id.in_(olds), e.action == "commented")
