@@ -87,6 +87,8 @@ def store_trigger(store: Store, job: JobDef | None, remove: str | None = None) -
             # would start from now, and an occurrence missed while no scheduler ran (a deploy
             # applying its definitions again) would never run nor be recorded
             aps.add_job(FUNC_REF, **_aps_job(job))
+        elif job is not None and have is not None and have.coalesce:  # (see Scheduler.sync)
+            aps.add_job(FUNC_REF, **_aps_job(job), next_run_time=have.next_run_time)
         if remove is not None:
             with contextlib.suppress(JobLookupError):
                 aps.remove_job(remove, jobstore=JOBSTORE)
@@ -239,6 +241,10 @@ class Scheduler:
             if have is None or have.kwargs.get("fingerprint") != job.fingerprint:
                 log.info("job %s: trigger %s (%s) stored", name, job.cron, job.timezone)
                 self.aps.add_job(FUNC_REF, **_aps_job(job))
+            elif have.coalesce:
+                # stored before missed occurrences were recorded one by one: its next run time
+                # kept, it now hands every missed one to the executor
+                self.aps.add_job(FUNC_REF, **_aps_job(job), next_run_time=have.next_run_time)
         for name in current.keys() - defs.keys():
             log.info("job %s: removed, its trigger dropped", name)
             with contextlib.suppress(JobLookupError):

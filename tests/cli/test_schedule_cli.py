@@ -4,7 +4,7 @@ history JSON, crontab lines (whose commands are run here), settings."""
 from __future__ import annotations
 
 import shlex
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -429,24 +429,55 @@ def test_history_refuses_a_limit_below_one(sqlite_db: str) -> None:
 def test_adding_a_job_again_unchanged_keeps_its_missed_occurrence(db: str) -> None:
     """A deploy applying the job definitions again while no scheduler ran (`schedule add`,
     "unchanged") wrote the trigger again from now: the occurrence missed meanwhile never ran
-    and was never recorded. An unchanged trigger keeps its next run time."""
+    and was never recorded. An unchanged trigger keeps its next run time; one stored before
+    missed occurrences were recorded one by one (coalesced) is stored again to hand them all
+    on, its next run time kept."""
     import sqlalchemy as sa
 
     ok(db, "schedule", "add", "eod", "--cron", "* * * * *", "--", "order", "list")
     store = Store.open(db)
     try:
-        with store.write() as conn:  # as if no scheduler had run for ten minutes
-            conn.execute(sa.text("UPDATE apscheduler_jobs SET next_run_time = next_run_time - 600"))
-        with store.read() as conn:
-            before = conn.execute(sa.text("SELECT next_run_time FROM apscheduler_jobs")).scalar()
-        again = ok(db, "schedule", "add", "eod", "--cron", "* * * * *", "--json", "--",
-                   "order", "list").json()  # fmt: skip
-        assert again["result"] == "unchanged"
-        with store.read() as conn:
-            after = conn.execute(sa.text("SELECT next_run_time FROM apscheduler_jobs")).scalar()
+        for coalesced in (False, True):
+            # as if no scheduler had run for ten minutes (an older version's job: coalesced)
+            _stored_job(store, earlier=timedelta(minutes=10), coalesce=coalesced)
+            with store.read() as conn:
+                before = conn.execute(
+                    sa.text("SELECT next_run_time FROM apscheduler_jobs")
+                ).scalar()
+            again = ok(db, "schedule", "add", "eod", "--cron", "* * * * *", "--json", "--",
+                       "order", "list").json()  # fmt: skip
+            assert again["result"] == "unchanged"
+            with store.read() as conn:
+                after = conn.execute(sa.text("SELECT next_run_time FROM apscheduler_jobs")).scalar()
+            assert after == before, coalesced
+            assert _stored_job(store) is False  # it hands every missed occurrence on
     finally:
         store.dispose()
-    assert after == before
+
+
+def _stored_job(
+    store: Store, *, earlier: timedelta | None = None, coalesce: bool | None = None
+) -> bool:
+    """The stored APScheduler job's coalesce flag; first, when given, its next run time moved
+    `earlier` and its coalesce flag set (in its pickled state and its column alike)."""
+    from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
+
+    from schedules.scheduler import JOBSTORE, _jobstore
+
+    aps = BackgroundScheduler(timezone=UTC, jobstores={JOBSTORE: _jobstore(store)})
+    aps.start(paused=True)
+    try:
+        job = aps.get_job("eod", jobstore=JOBSTORE)
+        if earlier is not None:
+            moved = job.next_run_time - earlier
+            aps.add_job(job.func, trigger=job.trigger, id=job.id, name=job.name, args=job.args,
+                        kwargs=job.kwargs, misfire_grace_time=job.misfire_grace_time,
+                        coalesce=coalesce, max_instances=job.max_instances, jobstore=JOBSTORE,
+                        replace_existing=True, next_run_time=moved)  # fmt: skip
+            job = aps.get_job("eod", jobstore=JOBSTORE)
+        return bool(job.coalesce)
+    finally:
+        aps.shutdown(wait=False)
 
 
 def test_a_job_started_through_a_wrapper_program_runs(db: str, tmp_path: Path) -> None:
@@ -456,7 +487,7 @@ def test_a_job_started_through_a_wrapper_program_runs(db: str, tmp_path: Path) -
     import sys
 
     wrapper = shlex.join(
-        ["sh", "-c", f"{shlex.quote(sys.executable)} -m cli.main \"$@\"; exit $?", "sh"]
+        ["sh", "-c", f'{shlex.quote(sys.executable)} -m cli.main "$@"; exit $?', "sh"]
     )
     env = tieout_env(wrapper, PYTHONPATH=str(Path(__file__).parents[2]))
     ok(db, "schedule", "add", "limits", "--cron", "0 6 * * *", "--", "risk", "show", "--json")
