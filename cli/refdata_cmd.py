@@ -159,7 +159,7 @@ def settlement_set(
 ) -> None:
     """Set an exchange's settlement cycle (audited): the settlement date of the trades booked
     from now on whose file or report gives none (paper fills, drop copies, `exec import`)."""
-    cycle = book.set_settlement_days(open_store(db), make_ctx(actor), exchange, days)
+    exchange, cycle = book.set_settlement_days(open_store(db), make_ctx(actor), exchange, days)
     if json:
         emit_json({"exchange": exchange, "settlement_days": cycle})
     else:

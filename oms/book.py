@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, text
 
 from oms import audit, ledger
-from oms.calendars import DEFAULT_SETTLEMENT_DAYS, check_exchange
+from oms.calendars import DEFAULT_SETTLEMENT_DAYS, canonical_exchange
 from oms.errors import AlreadyExists, BadInput, NotFound, Refused
 from oms.schema import (
     ExactDecimal,
@@ -497,23 +497,39 @@ def settlement_days(conn: Connection, exchange: str) -> int:
     T+1 (calendars.DEFAULT_SETTLEMENT_DAYS: the contract's default; US, Canadian and Mexican
     markets settle T+1, most others T+2 until they move, which `instrument settlement set`
     records)."""
-    stored = get_setting(conn, SETTLEMENT_PREFIX + exchange)
-    return DEFAULT_SETTLEMENT_DAYS if stored is None else int(stored)
+    return settlement_cycles(conn).get(canonical_exchange(exchange), DEFAULT_SETTLEMENT_DAYS)
 
 
 def settlement_cycles(conn: Connection) -> dict[str, int]:
-    """The exchanges whose settlement cycle is set, with it."""
+    """The exchanges whose settlement cycle is set, with it, by their calendars' own codes."""
     s = settings.c
     rows = conn.execute(
         select(s.key, s.value).where(s.key.startswith(SETTLEMENT_PREFIX)).order_by(s.key)
     )
-    return {str(key)[len(SETTLEMENT_PREFIX) :]: int(value) for key, value in rows}
+    return cycles_from((str(key), str(value)) for key, value in rows)
 
 
-def set_settlement_days(store: Store, ctx: Ctx, exchange: str, days: str) -> int:
+def cycles_from(items: Iterable[tuple[str, str]]) -> dict[str, int]:
+    """Settlement cycles from their settings (`settlement-days.<EXCHANGE>`, value), by the
+    calendar's own code: a cycle set for XLON is LSE's too (instruments may name the exchange
+    either way; a cycle set under LSE served only the instruments added as LSE). Set under
+    both names, the code's own wins."""
+    out: dict[str, int] = {}
+    for key, value in sorted(items, key=lambda kv: kv[0]):
+        if not key.startswith(SETTLEMENT_PREFIX):
+            continue
+        name = key[len(SETTLEMENT_PREFIX) :]
+        code = canonical_exchange(name)
+        if name == code or code not in out:
+            out[code] = int(value)
+    return out
+
+
+def set_settlement_days(store: Store, ctx: Ctx, exchange: str, days: str) -> tuple[str, int]:
     """Set an exchange's settlement cycle (audited); it dates the settlement of every trade
-    booked from then on (trades booked before keep theirs)."""
-    check_exchange(exchange)
+    booked from then on (trades booked before keep theirs). Returns the calendar's own code
+    it is kept under, and the cycle."""
+    exchange = canonical_exchange(exchange)  # (LSE's cycle is XLON's: one calendar)
     if not (days.isascii() and days.isdigit()) or not 0 <= int(days) <= MAX_SETTLEMENT_DAYS:
         raise BadInput(
             "settlement days",
@@ -528,4 +544,4 @@ def set_settlement_days(store: Store, ctx: Ctx, exchange: str, days: str) -> int
             str(int(days)),
             default=str(DEFAULT_SETTLEMENT_DAYS),
         )
-    return int(days)
+    return exchange, int(days)

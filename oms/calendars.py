@@ -4,6 +4,7 @@ import costs most of a second, which a command that does not need it should not 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Container
 from datetime import UTC, date, datetime, timedelta
 from functools import cache, lru_cache
 from typing import Any
@@ -29,6 +30,17 @@ def check_exchange(name: str) -> str:
         "exchange",
         f"{name!r} is not an exchange calendar (a MIC such as XNYS or XLON, or 24/7)",
     )
+
+
+@cache
+def canonical_exchange(name: str) -> str:
+    """The exchange calendar's own code for a name it is known by (LSE -> XLON, NASDAQ -> XNYS,
+    JPX -> XTKS; 24/7 as it is): what a setting per exchange is kept under."""
+    import exchange_calendars as xc
+
+    if check_exchange(name) == ALWAYS_OPEN:
+        return name
+    return str(xc.resolve_alias(name))
 
 
 @cache
@@ -60,11 +72,18 @@ def settlement_date(exchange: str, trade_date: date, days: int = DEFAULT_SETTLEM
             f"{trade_date} is outside the {exchange} calendar "
             f"({cal.first_session.date()} to {cal.last_session.date()})",
         )
+    closed = _settlement_holidays(canonical_exchange(exchange), trade_date, days)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             base = cal.date_to_session(ts, direction="next")  # the trade date, or the next one
             settled = cal.session_offset(base, days)
+            # a session the settlement system is closed on is not counted (US: Columbus and
+            # Veterans Day, when the NYSE trades and the Federal Reserve and DTC do not)
+            counted = sum(1 for d in _sessions(cal, base, settled) if d not in closed)
+            while counted < days or settled.date() in closed:
+                settled = cal.session_offset(settled, 1)
+                counted += settled.date() not in closed
         except ValueError:  # exchange_calendars: beyond its last session
             raise BadInput(
                 "trade_date",
@@ -72,6 +91,51 @@ def settlement_date(exchange: str, trade_date: date, days: int = DEFAULT_SETTLEM
                 f"({cal.last_session.date()})",
             ) from None
     return date(settled.year, settled.month, settled.day)
+
+
+def _sessions(cal: Any, after: Any, through: Any) -> list[date]:
+    """The calendar's sessions after `after`, through `through` (dates)."""
+    if through <= after:
+        return []
+    return [d.date() for d in cal.sessions_in_range(after, through)[1:]]
+
+
+# the days an exchange trades and its settlement system does not: the calendar's own code ->
+# the `holidays` package's financial calendar of that system, and the months such days fall in
+# (tests/unit/test_calendars.py checks them over a century): importing `holidays` takes 0.2 s,
+# which a command settling a trade in another month does not pay
+_SETTLEMENT_SYSTEMS = {"XNYS": ("FederalReserve", frozenset({10, 11}))}
+_NONE: frozenset[date] = frozenset()
+
+
+def _settlement_holidays(code: str, trade_date: date, days: int) -> Container[date]:
+    """The days the exchange's trades do not settle on beside its own holidays, as far as a
+    trade of `trade_date` settling in `days` sessions can reach: for US exchanges the Federal
+    Reserve's holidays (DTC settles only on Fed business days)."""
+    found = _SETTLEMENT_SYSTEMS.get(code)
+    if found is None:
+        return _NONE
+    system, months = found
+    reach = trade_date + timedelta(days=2 * days + 14)  # (weekends and holidays between)
+    if not any(m in months for m in _months(trade_date, reach)):
+        return _NONE
+    return _system_holidays(system)
+
+
+def _months(first: date, last: date) -> set[int]:
+    out, at = set(), first.replace(day=1)
+    while at <= last:
+        out.add(at.month)
+        at = (at + timedelta(days=32)).replace(day=1)
+    return out
+
+
+@cache
+def _system_holidays(system: str) -> Container[date]:
+    import holidays
+
+    days: Container[date] = holidays.financial_holidays(system)  # (years fill in on lookup)
+    return days
 
 
 def is_session(exchange: str, day: date) -> bool:

@@ -71,7 +71,12 @@ from sqlalchemy.exc import IntegrityError
 from oms import audit, book, ledger, lots, orders, paper, risk, risk_limits
 from oms import executions as executions_book
 from oms.book import Ctx
-from oms.calendars import DEFAULT_SETTLEMENT_DAYS, settlement_date, trade_date
+from oms.calendars import (
+    DEFAULT_SETTLEMENT_DAYS,
+    canonical_exchange,
+    settlement_date,
+    trade_date,
+)
 from oms.errors import BadInput, NotFound, Refused
 from oms.interrupts import die_with, interrupts_held
 from oms.order_book import (
@@ -641,11 +646,8 @@ class Group:
         }
         self.limits = risk_limits.limits_from(self.risk_settings)
         self.terms = paper.terms_from(stored)
-        self.cycles = {
-            k.removeprefix(book.SETTLEMENT_PREFIX): int(v)
-            for k, v in stored.items()
-            if k.startswith(book.SETTLEMENT_PREFIX)
-        }  # (book.settlement_days, read with the group's other settings)
+        # (book.settlement_days, read with the group's other settings)
+        self.cycles = book.cycles_from(stored.items())
         self.terms_charge = paper.charges(self.terms)  # whether the paper venue charges at all
         ids = db.one(_IDS_SQL)
         self.next_order = int(ids[0][1:]) + 1 if ids[0] else 1
@@ -1254,7 +1256,7 @@ class Group:
         found = self.settle.get(exchange)
         if found is None:
             traded = trade_date(exchange, self.now)
-            cycle = self.cycles.get(exchange, DEFAULT_SETTLEMENT_DAYS)
+            cycle = self.cycles.get(canonical_exchange(exchange), DEFAULT_SETTLEMENT_DAYS)
             found = self.settle[exchange] = (traded, settlement_date(exchange, traded, cycle))
         return found
 

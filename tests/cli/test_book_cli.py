@@ -501,3 +501,34 @@ def test_an_exchange_s_settlement_cycle_is_set_and_dates_what_is_booked_after(
     events = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
     changes = [e["payload"] for e in events if e["action"] == "setting.set"]
     assert changes == [{"key": "settlement-days.XLON", "from": "1", "to": "2"}]
+
+
+def test_a_settlement_cycle_is_the_exchange_s_by_any_name_it_is_known_by(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """An audit: an instrument added as `--exchange LSE` (a name the calendar knows XLON by)
+    settled T+1 after `instrument settlement set XLON 2`, beside XLON's instruments at T+2;
+    setting LSE instead served only the LSE ones, and `show` listed the two apart. A cycle is
+    kept by the calendar's own code, whatever name set it or names the instrument."""
+    t = tieout.at("2026-11-25T12:00:00Z")
+    t.ok("instrument", "add", "LLOY", "--exchange", "LSE", "--currency", "GBP")
+    t.ok("instrument", "add", "VOD", "--exchange", "XLON", "--currency", "GBP")
+    t.ok("account", "open", "A1", "--currency", "GBP")
+    t.ok("instrument", "settlement", "set", "XLON", "2")
+    head = "exec_id,account,symbol,side,quantity,price,trade_date,venue\n"
+    rows = "E1,A1,LLOY,buy,10,1,2026-11-24,LSE\nE2,A1,VOD,buy,10,1,2026-11-24,LSE\n"
+    t.ok("exec", "import", write(tmp_path / "a.csv", head + rows))
+    settled = {e["exec_id"]: e["settle_date"] for e in t.ok("exec", "list", "--json").json()}
+    assert settled == {"E1": "2026-11-26", "E2": "2026-11-26"}
+    # a paper fill of the LSE instrument too (an order's own path)
+    t.ok("cash", "deposit", "A1", "1000")
+    t.ok("md", "import", write(tmp_path / "bars.csv", "time,symbol,open,high,low,close,volume\n"
+                               "2026-11-25T11:59:00Z,LLOY,1,1,1,1,100000\n"))  # fmt: skip
+    t.ok("order", "submit", "--account", "A1", "--symbol", "LLOY", "--side", "buy", "--qty", "5")
+    (paper,) = [e for e in t.ok("exec", "list", "--json").json() if e["venue"] == "paper"]
+    assert paper["settle_date"] == "2026-11-27"
+    # set by another of its names, it is the same cycle
+    assert t.ok("instrument", "settlement", "set", "LSE", "3", "--json").json() == {
+        "exchange": "XLON", "settlement_days": 3,
+    }  # fmt: skip
+    assert t.ok("instrument", "settlement", "show", "--json").json()["exchanges"] == {"XLON": 3}

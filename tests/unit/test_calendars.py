@@ -90,3 +90,41 @@ def test_the_trade_date_is_the_exchange_s_business_date(
 ])  # fmt: skip
 def test_a_date_ends_at_the_exchange_s_local_midnight(exchange: str, day: date, end: str) -> None:
     assert day_end(exchange, day) == datetime.fromisoformat(end)
+
+
+@pytest.mark.parametrize(
+    ("traded", "days", "settles"),
+    [
+        (date(2026, 10, 9), 1, date(2026, 10, 13)),  # Friday; Monday is Columbus Day
+        (date(2026, 11, 10), 1, date(2026, 11, 12)),  # Veterans Day between
+        (date(2026, 10, 12), 1, date(2026, 10, 13)),  # traded on Columbus Day: the NYSE is open
+        (date(2026, 10, 12), 0, date(2026, 10, 13)),  # T+0 on a day nothing settles
+        (date(2026, 10, 8), 2, date(2026, 10, 13)),
+        (date(2026, 11, 25), 1, date(2026, 11, 27)),  # Thanksgiving: the exchange's own holiday
+        (date(2026, 3, 11), 1, date(2026, 3, 12)),
+    ],
+)
+def test_us_trades_settle_on_days_the_settlement_system_is_open(
+    traded: date, days: int, settles: date
+) -> None:
+    """An audit: a US fill of Friday 9 October 2026 settled on Monday 12 October, Columbus
+    Day, when the NYSE trades but the Federal Reserve and DTC do not (Veterans Day likewise).
+    US settlement counts sessions of the exchange that are also Fed business days; another
+    name of the exchange counts the same."""
+    assert settlement_date("XNYS", traded, days) == settles
+    assert settlement_date("NASDAQ", traded, days) == settles
+
+
+def test_the_months_checked_for_us_settlement_holidays_hold_every_one_of_them() -> None:
+    """The `holidays` package is imported (0.2 s) only for settlements that reach the months
+    where the Fed is closed and the NYSE is not (October and November: Columbus and Veterans
+    Day); over the twenty years of the exchange calendar, no such day falls in another month."""
+    import holidays
+
+    from oms.calendars import _SETTLEMENT_SYSTEMS, get_calendar
+
+    system, months = _SETTLEMENT_SYSTEMS["XNYS"]
+    sessions = {d.date() for d in get_calendar("XNYS").sessions}
+    fed = holidays.financial_holidays(system, years=range(2006, 2100))
+    only_fed = {d for d in fed if d in sessions}
+    assert only_fed and {d.month for d in only_fed} <= months
