@@ -139,14 +139,16 @@ class OccurrenceExecutor(BaseExecutor):  # type: ignore[misc]
         grace = job.misfire_grace_time
 
         def work() -> None:
-            # the latest runs (or is skipped past its grace); those before it were missed:
-            # each recorded as such (the latest MISSED_KEPT of them), the first one alerted
+            # the latest runs (or is skipped past its grace), first: recording the others
+            # before it let the next occurrence start meanwhile, and the latest was then
+            # skipped behind it; those before it were missed: each recorded as such (the
+            # latest MISSED_KEPT of them), the first one alerted
             *earlier, latest = run_times
+            self._fire(name, latest, grace, None)
             kept = earlier[-MISSED_KEPT:]
             for i, run_time in enumerate(kept):
                 missed = Missed(len(earlier), earlier[0], latest, alert=i == 0)
                 self._fire(name, run_time, grace, missed)
-            self._fire(name, latest, grace, None)
 
         def done(future: concurrent.futures.Future[None]) -> None:
             exc = future.exception()

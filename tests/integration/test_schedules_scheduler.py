@@ -287,7 +287,9 @@ def test_missed_occurrences_are_coalesced_into_one_run(db_url: str, schedulers: 
     shown = [(r["scheduled_at"], r["status"], r["reason"]) for r in in_gap]
     assert len(ran) <= 1, shown
     assert len(missed) >= 3, shown
-    assert all(r["reason"].startswith("missed: the scheduler was not running") for r in missed)
+    assert all(r["reason"].startswith("missed: the scheduler was not running") for r in missed), (
+        shown
+    )
     seconds = sorted(r["scheduled_at"] for r in in_gap)
     gaps = {
         (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
