@@ -2788,6 +2788,23 @@ def _disagreements(
         )
     if isinstance(command, orders.BustFill):
         out += _bust_disagrees(report, before, command, stated)
+    if isinstance(command, orders.ApplyFill) and len(after.fills) > len(before.fills):
+        # executed after its time in force ran out (a day order's session close, a gtd's
+        # date): booked, the venue's fact, but the venue may be working it as another kind
+        when = fix.trade_times(report, of_a_fill=True).exec_time or after.fills[-1].at
+        done_at = due_at(before, inst.exchange, when)
+        if done_at is not None:
+            executed = utc_iso(when)
+            out.append(
+                RowError(
+                    line,
+                    "60",
+                    executed,
+                    f"order {before.order_id} ({before.tif.value}) filled at {executed}, after "
+                    f"its time in force ran out at {utc_iso(done_at)}: the venue may be working "
+                    "it as another kind of order",
+                )
+            )
     return out
 
 

@@ -479,3 +479,42 @@ def test_a_bust_that_ends_the_order_puts_both_reasons_in_the_trail(
     assert (then["event"], then["status"]) == ("order_canceled", "canceled"), then
     assert "with the bust of E1" in then["reason"], then
     assert "then" not in reports[0]["payload"]
+
+
+def test_a_fill_executed_after_its_day_order_ran_out_is_booked_with_a_warning(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """An audit of sessions: a day order placed on the NYSE's half day (closing 18:00 UTC on
+    2026-11-27) filled by the venue on Monday the 30th was booked without a word: the venue is
+    working it as another kind of order. Booked (the venue's fact), with a warning."""
+    tieout.ok("instrument", "add", "AAPL", "--exchange", "XNYS", "--currency", "USD")
+    tieout.ok("account", "open", "A1", "--currency", "USD", "--type", "margin")
+    tieout.ok("cash", "deposit", "A1", "100000")
+    friday = tieout.at("2026-11-27T17:00:00Z")
+    friday.ok("order", "submit", "--account", "A1", "--symbol", "AAPL", "--side", "buy",
+              "--qty", "10", "--type", "limit", "--limit", "100", "--venue", "ACME",
+              "--client-order-id", "e1")  # fmt: skip
+    ack = ("8=FIX.4.4|35=8|11=e1|17=X1|150=0|39=0|55=AAPL|54=1|38=10|14=0|151=10|"
+           "60=20261127-17:00:01|\n")  # fmt: skip
+    friday.ok("exec", "apply", write(tmp_path / "a.fix", ack))
+    fill = ("8=FIX.4.4|35=8|11=e1|17=X2|150=F|39=2|55=AAPL|54=1|38=10|32=10|31=99|14=10|151=0|"
+            "6=99|60={}|\n")  # fmt: skip
+    in_time = tieout.at("2026-11-27T17:59:00Z").ok(
+        "exec", "apply", write(tmp_path / "b.fix", fill.format("20261127-17:58:00")), "--json"
+    )
+    assert in_time.json()["warnings"] == []
+    monday = tieout.at("2026-11-30T15:01:00Z")
+    friday.ok("order", "submit", "--account", "A1", "--symbol", "AAPL", "--side", "buy",
+              "--qty", "5", "--type", "limit", "--limit", "100", "--venue", "ACME",
+              "--client-order-id", "e3")  # fmt: skip
+    late = fill.replace("11=e1", "11=e3").replace("17=X2", "17=X3")
+    late = late.replace("38=10|32=10", "38=5|32=5").replace("14=10|", "14=5|")
+    done = monday.ok("exec", "apply", write(tmp_path / "c.fix", late.format("20261130-15:00:00")),
+                     "--json").json()  # fmt: skip
+    assert done["applied"] == 1
+    [warning] = done["warnings"]
+    assert warning["field"] == "60"
+    assert (
+        "filled at 2026-11-30T15:00:00.000000Z, after its time in force ran out at "
+        "2026-11-27T18:00:00.000000Z" in warning["reason"]
+    )
