@@ -81,19 +81,28 @@ def store_trigger(store: Store, job: JobDef | None, remove: str | None = None) -
     aps = BackgroundScheduler(timezone=UTC, jobstores={JOBSTORE: _jobstore(store)})
     aps.start(paused=True)
     try:
-        have = None if job is None else aps.get_job(job.name, jobstore=JOBSTORE)
-        if job is not None and (have is None or have.kwargs.get("fingerprint") != job.fingerprint):
-            # a trigger stored already as it is keeps its next run time: written again, it
-            # would start from now, and an occurrence missed while no scheduler ran (a deploy
-            # applying its definitions again) would never run nor be recorded
-            aps.add_job(FUNC_REF, **_aps_job(job))
-        elif job is not None and have is not None and have.coalesce:  # (see Scheduler.sync)
-            aps.add_job(FUNC_REF, **_aps_job(job), next_run_time=have.next_run_time)
+        if job is not None:
+            _bring_in_line(aps, job, aps.get_job(job.name, jobstore=JOBSTORE))
         if remove is not None:
             with contextlib.suppress(JobLookupError):
                 aps.remove_job(remove, jobstore=JOBSTORE)
     finally:
         aps.shutdown(wait=False)
+
+
+def _bring_in_line(aps: Any, job: JobDef, have: Any) -> bool:
+    """Store a job's trigger unless APScheduler has it as it is (`have`: its stored copy, or
+    None); whether it was written anew. One stored as it is keeps its next run time: written
+    again, it would start from now, and an occurrence missed while no scheduler ran (a deploy
+    applying its definitions again) would never run nor be recorded. One stored before missed
+    occurrences were recorded one by one (coalesced) is stored again with its next run time,
+    to hand every missed one to the executor."""
+    if have is None or have.kwargs.get("fingerprint") != job.fingerprint:
+        aps.add_job(FUNC_REF, **_aps_job(job))
+        return True
+    if have.coalesce:
+        aps.add_job(FUNC_REF, **_aps_job(job), next_run_time=have.next_run_time)
+    return False
 
 
 MISSED_KEPT = 100  # missed occurrences recorded one by one (before the latest): the latest ones
@@ -109,7 +118,8 @@ class Missed:
     instead: datetime  # the latest occurrence, which runs in their place
     alert: bool  # the first recorded: the one that alerts, for all of them
 
-    def reason(self, run_time: datetime) -> str:
+    @property
+    def reason(self) -> str:
         why = (
             f"missed: the scheduler was not running (or ran behind) when it fell due; the "
             f"occurrence of {utc_iso(self.instead)} was taken in its place"
@@ -218,7 +228,7 @@ class Scheduler:
         skip = None
         alert = True
         if missed is not None:
-            skip, alert = missed.reason(run_time), missed.alert
+            skip, alert = missed.reason, missed.alert
         elif self.stopping.is_set():
             # APScheduler's job store (shared by every scheduler of the book) has moved the job
             # on past this time: no other scheduler will fire it. Recorded, and alerted, rather
@@ -239,14 +249,8 @@ class Scheduler:
             defs = {j.name: j for j in list_jobs(conn)}
         current = {j.id: j for j in self.aps.get_jobs(jobstore=JOBSTORE)}
         for name, job in defs.items():
-            have = current.get(name)
-            if have is None or have.kwargs.get("fingerprint") != job.fingerprint:
+            if _bring_in_line(self.aps, job, current.get(name)):
                 log.info("job %s: trigger %s (%s) stored", name, job.cron, job.timezone)
-                self.aps.add_job(FUNC_REF, **_aps_job(job))
-            elif have.coalesce:
-                # stored before missed occurrences were recorded one by one: its next run time
-                # kept, it now hands every missed one to the executor
-                self.aps.add_job(FUNC_REF, **_aps_job(job), next_run_time=have.next_run_time)
         for name in current.keys() - defs.keys():
             log.info("job %s: removed, its trigger dropped", name)
             with contextlib.suppress(JobLookupError):
