@@ -35,11 +35,13 @@ def check_exchange(name: str) -> str:
 @cache
 def canonical_exchange(name: str) -> str:
     """The exchange calendar's own code for a name it is known by (LSE -> XLON, NASDAQ -> XNYS,
-    JPX -> XTKS; 24/7 as it is): what a setting per exchange is kept under."""
-    import exchange_calendars as xc
-
+    JPX -> XTKS; 24/7 as it is): what a setting per exchange is kept under. 24/7 is answered
+    without importing exchange_calendars (and pandas): an order on a 24/7 instrument needs
+    neither."""
     if check_exchange(name) == ALWAYS_OPEN:
         return name
+    import exchange_calendars as xc
+
     return str(xc.resolve_alias(name))
 
 

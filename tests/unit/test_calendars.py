@@ -128,3 +128,24 @@ def test_the_months_checked_for_us_settlement_holidays_hold_every_one_of_them() 
     fed = holidays.financial_holidays(system, years=range(2006, 2100))
     only_fed = {d for d in fed if d in sessions}
     assert only_fed and {d.month for d in only_fed} <= months
+
+
+def test_a_24_7_fill_s_dates_and_cycle_key_import_no_exchange_calendar() -> None:
+    """A paper fill on a 24/7 instrument asks for its trade date, its settlement cycle's key
+    and its settlement date: none of them needs exchange_calendars (and pandas), whose import
+    costs about half a second of a command's start."""
+    import json
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, json; from datetime import UTC, datetime; from oms import calendars\n"
+        "day = calendars.trade_date('24/7', datetime(2026, 11, 28, 12, tzinfo=UTC))\n"
+        "calendars.settlement_date('24/7', day, 1)\n"
+        "print(json.dumps([calendars.canonical_exchange('24/7'),"
+        " sorted(m for m in ('exchange_calendars', 'pandas') if m in sys.modules)]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert json.loads(done.stdout) == ["24/7", []]
