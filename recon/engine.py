@@ -9,7 +9,7 @@ compared columns, and once to fetch the ~1% of records left over by row; so pass
 expensive pipelines (collect those first).
 
     match_trades(internal, venue, tolerance=None) -> MatchResult
-    match_positions(internal, venue, tolerance=None) -> MatchResult
+    match_positions(internal, venue, tolerance=None, currencies=None) -> MatchResult
     match_cash(internal, venue, tolerance=None, balances=None) -> MatchResult
     match(kind, internal, venue, tolerance=None, balances=None) -> MatchResult
 
@@ -133,10 +133,14 @@ def match_trades(
 
 
 def match_positions(
-    internal: FrameLike, venue: FrameLike, tolerance: ToleranceSpec = None
+    internal: FrameLike,
+    venue: FrameLike,
+    tolerance: ToleranceSpec = None,
+    currencies: Mapping[str, str] | None = None,
 ) -> MatchResult:
-    """Compare internal positions with a venue's position lines (see the module doc)."""
-    return engine_books.match_positions(internal, venue, Tolerance.of(tolerance))
+    """Compare internal positions with a venue's position lines (see the module doc);
+    `currencies` (symbol -> currency, the book's instruments) gives the breaks' currency."""
+    return engine_books.match_positions(internal, venue, Tolerance.of(tolerance), currencies)
 
 
 def match_cash(

@@ -4,6 +4,7 @@ small next to trade files (one line per position or movement), so they are match
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 import polars as pl
@@ -91,12 +92,22 @@ def _pair_matched(wide: pl.DataFrame, group: pl.Expr | None = None) -> pl.DataFr
 # --- positions -------------------------------------------------------------------------------
 
 
+def _currency_of(symbol: pl.Expr, currencies: Mapping[str, str]) -> pl.Expr:
+    """The instrument's currency by its symbol (None for a symbol the mapping does not know)."""
+    return symbol.replace_strict(dict(currencies), default=None, return_dtype=pl.String())
+
+
 def match_positions(
     internal: pl.DataFrame | pl.LazyFrame,
     venue: pl.DataFrame | pl.LazyFrame,
     tolerance: Tolerance,
+    currencies: Mapping[str, str] | None = None,
 ) -> MatchResult:
+    """`currencies`: each symbol's currency (the book's instruments): a position break's
+    amount (quantity or price difference at the mark) is in it. A symbol it does not name
+    gives a break without a currency, whose amount is not added to any currency's."""
     tol = tolerance
+    currencies = currencies or {}
     ints = _load(internal, "positions", venue=False)
     vens = _load(venue, "positions", venue=True)
     key = ["account", "symbol"]
@@ -151,7 +162,7 @@ def match_positions(
             .abs()
             .cast(MONEY)
             .alias("amount"),
-            pl.lit(None, pl.String()).alias("currency"),
+            _currency_of(pl.col("symbol_i"), currencies).alias("currency"),
             pl.lit(None, pl.String()).alias("suggestion"),
         )
     )
@@ -205,7 +216,7 @@ def match_positions(
                 .abs()
                 .cast(MONEY)
                 .alias("amount"),
-                pl.lit(None, pl.String()).alias("currency"),
+                _currency_of(pl.col("symbol"), currencies).alias("currency"),
                 pl.lit(None, pl.String()).alias("suggestion"),
             )
         )

@@ -403,7 +403,9 @@ def _match(
         internal = book_side.internal_positions(
             conn, profile.venue, day, basis=profile.basis or "trade"
         )
-        return internal, venue, engine.match_positions(internal, venue, tolerance)
+        symbols = set(internal["symbol"].drop_nulls()) | set(venue["symbol"].drop_nulls())
+        currencies = book.currencies_of(conn, sorted(symbols))
+        return internal, venue, engine.match_positions(internal, venue, tolerance, currencies)
     # A statement's opening balance is the balance before the business date, whatever date it
     # carries (MT940 :60F: and camt.053 OPBD are usually dated the previous business day).
     # (today's file's: a balance line carried from an earlier run has its business date already)

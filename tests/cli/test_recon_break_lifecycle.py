@@ -9,6 +9,7 @@ from typing import Any
 
 from tests.cli.test_recon_cash_identity import DAY, book, breaks, recon
 from tests.conftest import Tieout, write
+from tests.htmltext import parse_html
 
 OPEN = ("open", None)
 
@@ -342,3 +343,37 @@ def test_an_older_days_report_shows_a_break_not_its_later_heir(
     )
     shown = [(b["break_id"], b["type"]) for b in json.loads(out.read_text())["open_breaks"]]
     assert shown == [(1, "missing_internal")]
+
+
+# ---- position breaks' currency (session 26) -------------------------------------------------
+
+
+def test_position_breaks_are_summed_per_currency_in_the_exception_report(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """A USD and a EUR position each 2 and 5 short at the venue, marked at 10: the breaks are
+    20 USD and 50 EUR (they were 20 and 50 in no currency, and the report's total was 70.00,
+    formatted as dollars)."""
+    t = book(tieout, tmp_path, ("R1", "A", "UUU", "10"), ("R2", "A", "EEE", "20"))
+    bars = "time,symbol,open,high,low,close,volume\n" + "".join(
+        f"2026-11-24T20:00:00Z,{s},10,10,10,10,100\n" for s in ("UUU", "EEE")
+    )
+    t.ok("md", "import", write(tmp_path / "bars.csv", bars))
+    write(tmp_path / "pos.toml", POSITIONS)
+    f = write(tmp_path / "p.csv", "account,symbol,quantity\nA,UUU,-12\nA,EEE,-25\nA,ZZZ,4\n")
+    args = ("recon", "run", "--profile", str(tmp_path / "pos.toml"), "--file", f)
+    t.ok(*args, "--date", "2026-11-24", "--json")
+    listed = t.ok("breaks", "list", "--json").json()
+    assert sorted((b["symbol"], b["type"], b["amount"], b["currency"]) for b in listed) == [
+        ("EEE", "quantity_mismatch", "50", "EUR"),
+        ("UUU", "quantity_mismatch", "20", "USD"),
+        ("ZZZ", "missing_internal", "0", None),  # a symbol the book does not list
+    ]
+    doc = t.ok("report", "exceptions", "--date", "2026-11-24", "--format", "json").json()
+    totals = {(x["kind"], x["type"]): x["amount"] for x in doc["by_type"]}
+    assert totals[("positions", "quantity_mismatch")] == {"EUR": "50", "USD": "20"}
+    out = tmp_path / "exc.html"
+    t.ok("report", "exceptions", "--date", "2026-11-24", "--out", str(out))
+    seen = parse_html(out.read_text())
+    assert "50.00 EUR 20.00 USD" in seen and "70.00" not in seen
+    assert "0 (no currency)" in seen

@@ -142,6 +142,23 @@ def test_missing_positions_and_flat_ones() -> None:
     ]
 
 
+def test_position_breaks_are_in_their_instruments_currency() -> None:
+    """A position break's amount is at the instrument's price: in its currency (the book's
+    instruments by symbol), for pair breaks and for either side's missing records; a symbol
+    the book does not list gives a break without a currency (its amount is added to no
+    currency's total)."""
+    ints = frame(
+        "positions", [pos(internal=True), pos("A1", "VOD", "5", "2", internal=True)], venue=False
+    )
+    vens = frame("positions", [pos(quantity="90"), pos("A1", "ZZZ", "3", "4")], venue=True)
+    result = match_positions(ints, vens, None, {"AAPL": "USD", "VOD": "GBP"})
+    assert result.breaks.select("break_key", "type", "amount", "currency").rows() == [
+        ("P:A1|AAPL", "quantity_mismatch", D("100"), "USD"),
+        ("P:A1|VOD", "missing_at_venue", D("10"), "GBP"),
+        ("P:A1|ZZZ", "missing_internal", D("12"), None),
+    ]
+
+
 def test_a_repeated_venue_position_is_missing_internal() -> None:
     result = positions([pos(internal=True)], [pos(row=10), pos(row=9)])  # file order
     assert result.matched.select("venue_row").to_series().to_list() == [9]
