@@ -140,7 +140,8 @@ def _say_break(b: dict[str, Any]) -> None:
     refs = ",".join(b["internal_refs"] + b["venue_refs"])
     say(
         f"{b['break_id']:>6} {b['status']:<8} {b['type']:<22} {b['account'] or '':<10} "
-        f"{b['symbol'] or '':<8} {b['amount']:>14} age {b['age_days']:>3} {refs}"
+        f"{b['symbol'] or '':<8} {b['amount']:>14} {b['currency'] or '':<3} "
+        f"age {b['age_days']:>3} {refs}"
     )
 
 

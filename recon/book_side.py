@@ -156,6 +156,15 @@ def internal_positions(
 ) -> pl.DataFrame:
     """Signed quantity per account and symbol of the venue's effective executions up to `day`
     (trade or settlement basis), with the book's mark at the end of `day` as price."""
+    return positions_and_prices(conn, venue, day, basis=basis)[0]
+
+
+def positions_and_prices(
+    conn: Connection, venue: str, day: date, *, basis: str = "trade"
+) -> tuple[pl.DataFrame, dict[str, Decimal]]:
+    """internal_positions, and a price for each symbol of the venue's fills up to `day`: the
+    book's mark at the end of `day`, else the price of the symbol's last fill (what a break
+    of a position nobody marks is valued at; not compared with the venue's price)."""
     e = executions.c
     ids = conn.execute(select(e.id).where(e.venue == venue)).scalars().all()
     wanted = set(ids)
@@ -165,11 +174,13 @@ def internal_positions(
     else:
         fills = [f for f in fills if f.trade_date <= day]
     held: dict[tuple[str, str], Any] = {}
+    last: dict[str, Decimal] = {}  # each symbol's last fill's price (fills in fill order)
     x = EXACT  # the sums exactly, not in Python's default 28 digits
     for f in fills:
         key = (f.account, f.symbol)
         signed = f.quantity if f.side.value == "buy" else x.minus(f.quantity)
         held[key] = x.add(held.get(key, ZERO), signed)
+        last[f.symbol] = f.price
     marks = md_book.last_prices_on(conn, sorted({s for _, s in held}), day)
     rows = [
         (f"{a}|{s}", a, s, dec_str(q), dec_str(marks[s]) if s in marks else None)
@@ -186,7 +197,7 @@ def internal_positions(
         },
         orient="row",
     ).with_columns(pl.col("quantity").cast(MONEY), pl.col("price").cast(MONEY))
-    return _finish(frame, "positions")
+    return _finish(frame, "positions"), {**last, **marks}
 
 
 def internal_cash(

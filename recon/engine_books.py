@@ -5,6 +5,7 @@ small next to trade files (one line per position or movement), so they are match
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Final
 
 import polars as pl
@@ -97,17 +98,29 @@ def _currency_of(symbol: pl.Expr, currencies: Mapping[str, str]) -> pl.Expr:
     return symbol.replace_strict(dict(currencies), default=None, return_dtype=pl.String())
 
 
+def _price_of(symbol: pl.Expr, prices: Mapping[str, Decimal]) -> pl.Expr:
+    """The book's valuation price by symbol (None for a symbol it has none of)."""
+    return symbol.replace_strict(dict(prices), default=None, return_dtype=MONEY)
+
+
 def match_positions(
     internal: pl.DataFrame | pl.LazyFrame,
     venue: pl.DataFrame | pl.LazyFrame,
     tolerance: Tolerance,
     currencies: Mapping[str, str] | None = None,
+    prices: Mapping[str, Decimal] | None = None,
 ) -> MatchResult:
     """`currencies`: each symbol's currency (the book's instruments): a position break's
     amount (quantity or price difference at the mark) is in it. A symbol it does not name
-    gives a break without a currency, whose amount is not added to any currency's."""
+    gives a break without a currency, whose amount is not added to any currency's.
+
+    A quantity break's amount is the difference at the venue's price, else the book's mark
+    (the internal record's price), else `prices` (the book's price of the symbol where it has
+    no mark: its last fill's); it is 0 only when none of them is known. `prices` only values
+    breaks: the internal record's price alone is compared with the venue's."""
     tol = tolerance
     currencies = currencies or {}
+    priced = {s: p for s, p in (prices or {}).items() if p is not None}
     ints = _load(internal, "positions", venue=False)
     vens = _load(venue, "positions", venue=True)
     key = ["account", "symbol"]
@@ -122,7 +135,9 @@ def match_positions(
     price = (absdiff(p_i, p_v) > tol.lit("price")).fill_null(False)
     wide = wide.with_columns(quantity.alias("_fq"), price.alias("_fp"))
     clean = wide.filter(~pl.col("_fq") & ~pl.col("_fp"))
-    mark = p_v.fill_null(p_i).fill_null(zero_money())
+    mark = p_v.fill_null(p_i).fill_null(_price_of(pl.col("symbol_i"), priced)).fill_null(
+        zero_money()
+    )
     break_key = pl.concat_str(
         [
             pl.lit("P:"),
@@ -212,7 +227,12 @@ def match_positions(
                 (no_strings() if internal_side else ref).alias("venue_refs"),
                 (no_rows() if internal_side else one(pl.col("row"))).alias("venue_rows"),
                 pl.lit("{}").alias("differences"),
-                (pl.col("quantity") * pl.col("price").fill_null(zero_money()))
+                (
+                    pl.col("quantity")
+                    * pl.col("price")
+                    .fill_null(_price_of(pl.col("symbol"), priced))
+                    .fill_null(zero_money())
+                )
                 .abs()
                 .cast(MONEY)
                 .alias("amount"),

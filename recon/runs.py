@@ -400,12 +400,13 @@ def _match(
         internal = book_side.internal_trades(conn, profile.venue, day, extra)
         return internal, venue, engine.match_trades(internal, venue, tolerance)
     if kind == "positions":
-        internal = book_side.internal_positions(
+        internal, prices = book_side.positions_and_prices(
             conn, profile.venue, day, basis=profile.basis or "trade"
         )
         symbols = set(internal["symbol"].drop_nulls()) | set(venue["symbol"].drop_nulls())
         currencies = book.currencies_of(conn, sorted(symbols))
-        return internal, venue, engine.match_positions(internal, venue, tolerance, currencies)
+        result = engine.match_positions(internal, venue, tolerance, currencies, prices)
+        return internal, venue, result
     # A statement's opening balance is the balance before the business date, whatever date it
     # carries (MT940 :60F: and camt.053 OPBD are usually dated the previous business day).
     # (today's file's: a balance line carried from an earlier run has its business date already)

@@ -98,6 +98,7 @@ class BreakStats:
     max_amount_break: int | None = None
     oldest_days: int | None = None
     oldest_break: int | None = None
+    max_amount_currency: str | None = None  # None: a break whose currency is not known
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +152,10 @@ def evaluate(
             found.append(
                 Finding(
                     "break_amount",
-                    f"break {stats.max_amount_break} amounts to {dec_str(stats.max_amount)} "
-                    f"(threshold {dec_str(limits.max_break_amount)})",
+                    f"break {stats.max_amount_break} amounts to {dec_str(stats.max_amount)}"
+                    + (f" {stats.max_amount_currency}" if stats.max_amount_currency else "")
+                    + f" (threshold {dec_str(limits.max_break_amount)}, in each break's "
+                    "currency)",
                 )
             )
         if (
@@ -221,7 +224,7 @@ def backoff_delays(
 def break_stats(conn: Connection, profile: str, as_of: date | None) -> BreakStats:
     rb = recon_breaks.c
     rows = conn.execute(
-        select(rb.break_id, rb.amount, rb.first_seen).where(
+        select(rb.break_id, rb.amount, rb.currency, rb.first_seen).where(
             rb.profile == profile, rb.status == "open"
         )
     ).all()
@@ -230,7 +233,14 @@ def break_stats(conn: Connection, profile: str, as_of: date | None) -> BreakStat
     biggest = max(rows, key=lambda r: (r.amount.copy_abs(), -r.break_id))
     oldest = min(rows, key=lambda r: (r.first_seen, r.break_id))
     age = (as_of - oldest.first_seen).days if as_of is not None else None
-    return BreakStats(len(rows), biggest.amount.copy_abs(), biggest.break_id, age, oldest.break_id)
+    return BreakStats(
+        len(rows),
+        biggest.amount.copy_abs(),
+        biggest.break_id,
+        age,
+        oldest.break_id,
+        biggest.currency,
+    )
 
 
 def send_email(

@@ -377,3 +377,19 @@ def test_position_breaks_are_summed_per_currency_in_the_exception_report(
     seen = parse_html(out.read_text())
     assert "50.00 EUR 20.00 USD" in seen and "70.00" not in seen
     assert "0 (no currency)" in seen
+
+
+def test_a_position_break_without_market_data_is_valued_at_the_last_fill(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """No bars in the book and no prices in the venue's file: a position 2 short was a break of
+    0, which sorts last and passes any amount alert; it is valued at the position's last fill
+    (10), and no price is compared with it."""
+    t = book(tieout, tmp_path, ("R1", "A", "UUU", "10"), ("R2", "B", "UUU", "5"))
+    write(tmp_path / "pos.toml", POSITIONS)
+    f = write(tmp_path / "p.csv", "account,symbol,quantity,price\nA,UUU,-12,\nB,UUU,-5,11\n")
+    args = ("recon", "run", "--profile", str(tmp_path / "pos.toml"), "--file", f)
+    doc = t.ok(*args, "--date", "2026-11-24", "--json").json()
+    assert (doc["matched"], doc["breaks"]) == (1, {"quantity_mismatch": 1})
+    listed = t.ok("breaks", "list", "--json").json()
+    assert [(b["account"], b["amount"], b["currency"]) for b in listed] == [("A", "20", "USD")]

@@ -153,6 +153,16 @@ class Book:
             lines.append(f"{DAY}T20:00:00Z,{sym},{m},{m},{m},{m},1000")
         return "\n".join(lines) + "\n"
 
+    def last_prices(self) -> dict[str, Decimal]:
+        """Each symbol's last fill's price in the book's fill order (the exec time to the second,
+        as the file gives it, then the order of the file): what the run values a break of a
+        position nobody marks at."""
+        last: dict[str, Decimal] = {}
+        timed = sorted((e.exec_time.replace(microsecond=0), i) for i, e in enumerate(self.execs))
+        for _, i in timed:
+            last[self.execs[i].symbol] = self.execs[i].price
+        return last
+
     def positions(self) -> dict[tuple[str, str], Decimal]:
         held: dict[tuple[str, str], Decimal] = {}
         for e in self.execs:
@@ -1239,10 +1249,8 @@ def positions_scenario(book: Book, fmt: str) -> Scenario:
     )
     # missing at the venue
     k = take(live)
-    price = book.marks.get(k[1])
-    expects.append(
-        Expect("missing_at_venue", (f"{k[0]}|{k[1]}",), (), abs(held[k]) * (price or D(0)))
-    )
+    price = book.marks.get(k[1], book.last_prices()[k[1]])  # no mark: the last fill's price
+    expects.append(Expect("missing_at_venue", (f"{k[0]}|{k[1]}",), (), abs(held[k]) * price))
     # at the venue only (a position the book does not have)
     k = book.no_position[0]
     qty, price = D(-40) if k[1] not in CRYPTO else D("-1.5"), _price(rng, k[1])

@@ -486,4 +486,4 @@ def test_real_recon_breaks_alert(db_url: str, tmp_path: Path) -> None:
     kinds = [f["kind"] for f in post["body"]["findings"]]
     assert kinds == ["breaks", "break_amount"]
     assert "4 open break(s) for acme" in post["body"]["subject"]
-    assert "234863.625" in post["body"]["findings"][1]["message"]
+    assert "234863.625 USD" in post["body"]["findings"][1]["message"]

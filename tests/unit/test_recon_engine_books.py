@@ -159,6 +159,40 @@ def test_position_breaks_are_in_their_instruments_currency() -> None:
     ]
 
 
+def test_quantity_breaks_nobody_prices_are_valued_at_the_books_price() -> None:
+    """Neither side prices AAPL, MSFT or TSLA: their breaks are valued at `prices` (the book's
+    last fill where it has no mark), not 0; a venue price still goes first; `prices` is not
+    compared with the venue's (no price_mismatch from it)."""
+    result = positions(
+        [pos(price=None, internal=True), pos("A1", "MSFT", "7", None, internal=True)],
+        [pos(quantity="90", price=None), pos("A3", "TSLA", "-20", None), pos("A4", "IBM", "3")],
+    )
+    assert result.breaks.select("break_key", "amount").rows() == [
+        ("P:A1|AAPL", D("0")),
+        ("P:A1|MSFT", D("0")),
+        ("P:A3|TSLA", D("0")),
+        ("P:A4|IBM", D("30")),
+    ]
+    ints = frame(
+        "positions",
+        [pos(price=None, internal=True), pos("A1", "MSFT", "7", None, internal=True)],
+        venue=False,
+    )
+    vens = frame(
+        "positions",
+        [pos(quantity="100", price="99"), pos("A3", "TSLA", "-20", None), pos("A4", "IBM", "3")],
+        venue=True,
+    )
+    prices = {"AAPL": D("12.5"), "MSFT": D("2"), "TSLA": D("4"), "IBM": D("1000")}
+    valued = match_positions(ints, vens, None, None, prices)
+    assert valued.breaks.select("break_key", "type", "amount").rows() == [
+        ("P:A1|MSFT", "missing_at_venue", D("14")),
+        ("P:A3|TSLA", "missing_internal", D("80")),
+        ("P:A4|IBM", "missing_internal", D("30")),  # the venue's price first
+    ]
+    assert valued.matched["internal_ref"].to_list() == ["pos:A1:AAPL"]  # 99 is not compared
+
+
 def test_a_repeated_venue_position_is_missing_internal() -> None:
     result = positions([pos(internal=True)], [pos(row=10), pos(row=9)])  # file order
     assert result.matched.select("venue_row").to_series().to_list() == [9]

@@ -3,6 +3,7 @@ alert thresholds and messages, retry backoff, settings checks."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -358,8 +359,11 @@ def test_thresholds_amount_and_age() -> None:
     )
     found = alerts.evaluate(OK, RECON, stats, limits)
     assert [f.kind for f in found] == ["break_amount", "break_age"]
-    assert "2500.50" in found[0].message
+    assert "2500.50" in found[0].message and "in each break's currency" in found[0].message
     assert "9 day(s)" in found[1].message
+    in_euros = alerts.evaluate(OK, RECON, dataclasses.replace(stats, max_amount_currency="EUR"),
+                               limits)  # fmt: skip
+    assert "amounts to 2500.50 EUR (threshold 1000" in in_euros[0].message
     relaxed = config.Thresholds(None, Decimal(5000), 10, None)
     assert alerts.evaluate(OK, RECON, stats, relaxed) == []
 
