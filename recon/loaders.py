@@ -60,10 +60,13 @@ as text. Typed columns ignore the profile's [parse] formats and separators. Nest
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import hashlib
 import io
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from types import MappingProxyType
 from typing import Final
@@ -100,6 +103,9 @@ class LoadedFile:
     timezone: str = "UTC"
     null_is_empty: bool = False  # a null raw cell is an empty one (CSV, Parquet)
     typed: frozenset[str] = frozenset()  # fields of `cells` kept in their own (exact) type
+    # bank statements (MT940, camt.053): each row's statement's closing balance date (ISO
+    # text; None: a statement without one)
+    statement_days: Mapping[int, str | None] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def rows(self) -> int:
@@ -613,6 +619,8 @@ class Records:
     values: Mapping[str, Mapping[str, str]]  # the format's own value maps (FIX side 1/2)
     date_formats: Mapping[str, str]  # the format's date formats (FIX 75: %Y%m%d)
     timezone_applies: bool  # the profile's [parse] timezone reads naive times
+    # row -> the date its statement closes on (bank statements: statements_of_day)
+    statement_days: Mapping[int, str | None] = field(default_factory=dict)
 
 
 def from_records(profile: Profile, recs: Records, source: str, sha: str) -> LoadedFile:
@@ -667,4 +675,44 @@ def from_records(profile: Profile, recs: Records, source: str, sha: str) -> Load
         date_formats=MappingProxyType(formats),
         plain_fields=frozenset(fields),
         timezone=profile.parse.timezone if recs.timezone_applies else "UTC",
+        statement_days=MappingProxyType(dict(recs.statement_days)),
+    )
+
+
+def statements_of_day(loaded: LoadedFile, day: date) -> LoadedFile:
+    """A bank file of statements that close on different dates (a week's MT940, a camt.053 of
+    several days): the statements that close on `day` (their closing balance's date), the
+    others' records skipped, counted by the date their statement closes on. Each date is its
+    own run (`--date`): read whole against one date, the other days' movements were breaks
+    (missing in the book) and their balances were compared with the wrong day's.
+
+    A file whose statements all close on one date is read whole, whatever the date (the run's
+    date is the operator's to give); one of several dates none of which is `day` is refused."""
+    days = loaded.statement_days
+    if len(set(days.values())) <= 1:
+        return loaded
+    wanted = day.isoformat()
+    rows = loaded.cells[ROW]
+    keep = pl.Series([days.get(r) == wanted for r in rows.to_list()], dtype=pl.Boolean)
+    if not keep.any():
+        closing = ", ".join(sorted({d or "no closing balance" for d in days.values()}))
+        raise BadInput(
+            loaded.source,
+            f"its statements close on {closing}, none on {wanted}: reconcile it with --date "
+            "set to the date of the statement(s) you mean (each date is a run of its own)",
+        )
+    others = Counter(
+        days.get(r) or "no closing balance" for r, kept in zip(rows, keep, strict=True) if not kept
+    )
+    skipped = dict(loaded.skipped)
+    for closes, count in others.items():
+        skipped[f"statement closing on {closes}"] = count
+    raw = loaded.raw
+    assert isinstance(raw, pl.DataFrame)  # (records are read whole; only Parquet is lazy)
+    return dataclasses.replace(
+        loaded,
+        raw=raw.filter(keep),
+        cells=loaded.cells.filter(keep),
+        problems=loaded.problems.filter(pl.col(ROW).is_in(rows.filter(keep).implode())),
+        skipped=MappingProxyType(skipped),
     )

@@ -656,8 +656,10 @@ def read_mt940(profile: Profile, data: bytes, source: str) -> Records:
         raise BadInput(source, "no MT940 statement found (no :20: line)")
     records: list[Record] = []
     skipped: Counter[str] = Counter()
+    closing: dict[int, str | None] = {}  # row -> its statement's closing balance date
     for st in statements:
         head = st.data
+        first = len(records) + 1
         account = _text(head.get("account_identification"))
         common: Fields = {
             "account_identification": account,
@@ -689,7 +691,9 @@ def read_mt940(profile: Profile, data: bytes, source: str) -> Records:
             raw = {k: v for k, v in f.items() if v not in (None, "")}
             records.append(Record(len(records) + 1, raw, f, derived))
         _mt940_balance(records, skipped, head, CLOSING, "closing_balance", common)
-    return Records(records, dict(skipped), {}, {}, False)
+        closes = next((head[k].date for k in CLOSING if head.get(k) is not None), None)
+        closing.update(dict.fromkeys(range(first, len(records) + 1), _text(closes)))
+    return Records(records, dict(skipped), {}, {}, False, closing)
 
 
 # ---- camt.053 ---------------------------------------------------------------------------------
@@ -792,6 +796,7 @@ def read_camt053(profile: Profile, data: bytes, source: str) -> Records:
         )
     records: list[Record] = []
     skipped: Counter[str] = Counter()
+    closing: dict[int, str | None] = {}  # row -> its statement's closing balance date
     for stmt in statements:
         acct = _path(stmt, "Acct")
         account = _camt_text(_path(acct, "Id", "IBAN")) or _camt_text(
@@ -849,11 +854,13 @@ def read_camt053(profile: Profile, data: bytes, source: str) -> Records:
             }
             raw = {k: v for k, v in f.items() if v is not None}
             movements.append(Record(0, raw, f, derived, problem))
+        closes = next((r.derived["date"] for r in balances["closing_balance"]), None)
         for rec in [*balances["opening_balance"], *movements, *balances["closing_balance"]]:
             records.append(
                 Record(len(records) + 1, rec.raw, rec.fields, rec.derived, rec.problem)
             )
-    return Records(records, dict(skipped), {}, {}, False)
+            closing[len(records)] = closes
+    return Records(records, dict(skipped), {}, {}, False, closing)
 
 
 __all__ = ["read", "read_camt053", "read_fix", "read_ibflex", "read_mt940"]

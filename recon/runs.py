@@ -35,9 +35,10 @@ from oms.store import Store, bulk_insert, next_id
 from oms.values import dec_str, normalize, utc_iso
 from recon import book_side, breaks, engine
 from recon.canonical import SCHEMAS, conform, empty
+from recon.loaders import load, statements_of_day
 from recon.profiles import Profile, load_profile, parse_profile
 from recon.schema import break_events, recon_breaks, recon_profiles, recon_quarantine, recon_runs
-from recon.validate import Validated, load_and_validate
+from recon.validate import Validated, validate
 
 _CARRIED_ROW: Final = 1_000_000_000  # rows of records carried from earlier runs start here
 
@@ -504,7 +505,9 @@ def run(
         profile = resolve_profile(conn, profile_spec)
         # a FIX fill without TradeDate is dated on its exchange
         exchanges = book.exchanges_of(conn) if profile.format == "fix" else None
-    loaded, checked = load_and_validate(profile, path, exchanges)
+    # a bank file of several days: the statements of `day` (statements_of_day)
+    loaded = statements_of_day(load(profile, path, exchanges), day)
+    checked = validate(profile, loaded)
     # the file's raw and text frames (GBs at 10M rows) are not needed past validation
     sha256, file_rows = loaded.sha256, loaded.rows
     skipped = dict(sorted(loaded.skipped.items()))  # records the reader passed over, by why

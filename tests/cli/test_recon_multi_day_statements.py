@@ -1,0 +1,112 @@
+"""A bank file of several days' statements (a Monday's MT940 with Friday's to Sunday's, a
+camt.053 of a week): a run for one date reconciles the statements that close on it, and skips
+the others' records, counted by their closing date (read whole, the other days' movements were
+breaks missing in the book and their balances were compared with the wrong day's). Through the
+real command, on both backends."""
+
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import Tieout, write
+
+IBAN = "NL91ABNA0417164300"
+MT940 = f""":20:S1
+:25:{IBAN}
+:28C:1/1
+:60F:C261122USD0,
+:61:2611231123C100,NMSCDEP1//B1
+:62F:C261123USD100,
+-
+:20:S2
+:25:{IBAN}
+:28C:2/1
+:60F:C261123USD100,
+:61:2611241124C50,NMSCDEP2//B2
+:62F:C261124USD150,
+-
+"""
+
+
+def _camt_statement(opening: str, closing: str, day: str, before: str, ref: str, amt: str) -> str:
+    def bal(code: str, amount: str, on: str) -> str:
+        return (
+            f"<Bal><Tp><CdOrPrtry><Cd>{code}</Cd></CdOrPrtry></Tp><Amt Ccy='USD'>{amount}</Amt>"
+            f"<CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>{on}</Dt></Dt></Bal>"
+        )
+
+    return (
+        f"<Stmt><Id>S-{day}</Id><Acct><Id><IBAN>{IBAN}</IBAN></Id><Ccy>USD</Ccy></Acct>"
+        f"{bal('OPBD', opening, before)}{bal('CLBD', closing, day)}"
+        f"<Ntry><Amt Ccy='USD'>{amt}</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts>"
+        f"<BookgDt><Dt>{day}</Dt></BookgDt><ValDt><Dt>{day}</Dt></ValDt>"
+        f"<AcctSvcrRef>{ref}</AcctSvcrRef></Ntry></Stmt>"
+    )
+
+
+CAMT = (
+    "<?xml version='1.0' encoding='UTF-8'?>"
+    "<Document xmlns='urn:iso:std:iso:20022:tech:xsd:camt.053.001.02'><BkToCstmrStmt>"
+    "<GrpHdr><MsgId>M1</MsgId><CreDtTm>2026-11-25T06:00:00Z</CreDtTm></GrpHdr>"
+    + _camt_statement("0", "100", "2026-11-23", "2026-11-22", "DEP1", "100")
+    + _camt_statement("100", "150", "2026-11-24", "2026-11-23", "DEP2", "50")
+    + "</BkToCstmrStmt></Document>"
+)
+
+
+def _book(tieout: Tieout) -> Tieout:
+    t = tieout.at("2026-11-23T12:00:00Z")
+    t.ok("account", "open", "A", "--currency", "USD", "--type", "margin")
+    t.ok("cash", "deposit", "A", "100", "--ref", "DEP1")
+    t.at("2026-11-24T12:00:00Z").ok("cash", "deposit", "A", "50", "--ref", "DEP2")
+    return t.at("2026-11-25T06:00:00Z")
+
+
+def _run(t: Tieout, tmp_path: Path, fmt: str, body: str, day: str) -> dict[str, Any]:
+    profile = f'name = "bank"\nvenue = "BANK"\nkind = "cash"\nformat = "{fmt}"\n'
+    write(tmp_path / f"{fmt}.toml", profile + f'[values.account]\n{IBAN} = "A"\n')
+    f = write(tmp_path / f"statements.{fmt}", body)
+    args = ("recon", "run", "--profile", str(tmp_path / f"{fmt}.toml"), "--file", f)
+    doc: dict[str, Any] = t.ok(*args, "--date", day, "--json").json()
+    return doc
+
+
+def test_each_date_reconciles_its_own_statement_of_a_two_day_file(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    t = _book(tieout)
+    for fmt, body in (("mt940", MT940), ("camt053", CAMT)):
+        for day, other in (("2026-11-24", "2026-11-23"), ("2026-11-23", "2026-11-24")):
+            doc = _run(t, tmp_path, fmt, body, day)
+            # the opening balance, the day's deposit and the closing balance, all matched
+            assert (doc["venue_rows"], doc["matched"], doc["breaks"]) == (3, 3, {}), (fmt, doc)
+            assert doc["skipped"] == {f"statement closing on {other}": 3}, (fmt, doc)
+    assert t.ok("breaks", "list", "--status", "all", "--json").json() == []
+
+
+def test_a_date_none_of_the_statements_closes_on_is_refused(tieout: Tieout, tmp_path: Path) -> None:
+    t = _book(tieout)
+    write(tmp_path / "mt940.toml", f'name = "bank"\nvenue = "BANK"\nkind = "cash"\nformat = '
+          f'"mt940"\n[values.account]\n{IBAN} = "A"\n')  # fmt: skip
+    f = write(tmp_path / "s.mt940", MT940)
+    args = ("recon", "run", "--profile", str(tmp_path / "mt940.toml"), "--file", f)
+    r = t(*args, "--date", "2026-11-25", "--json")
+    assert r.code == 3, r.err
+    assert "close on 2026-11-23, 2026-11-24, none on 2026-11-25" in r.err
+    assert t.ok("recon", "runs", "--json").json() == []
+
+
+def test_a_bad_record_is_quarantined_by_its_own_days_run_only(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """A signed camt amount (refused: CdtDbtInd signs them) in the 23rd's statement: the 24th's
+    run skips it with its statement; the 23rd's quarantines it, its row numbered in the file."""
+    t = _book(tieout)
+    bad = CAMT.replace("<Amt Ccy='USD'>100</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>", "<Amt Ccy='"
+                       "USD'>-100</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>")  # fmt: skip
+    assert bad != CAMT
+    doc = _run(t, tmp_path, "camt053", bad, "2026-11-24")
+    assert (doc["quarantined_rows"], doc["breaks"]) == (0, {})
+    doc = _run(t, tmp_path, "camt053", bad, "2026-11-23")
+    assert doc["quarantined_rows"] == 1
+    rows = t.ok("recon", "quarantine", "--run", str(doc["run_id"]), "--json").json()
+    assert [(q["row"], q["values"]["Amount"]) for q in rows] == [(2, "-100")]
