@@ -695,18 +695,17 @@ def statements_of_day(loaded: LoadedFile, day: date) -> LoadedFile:
     rows = loaded.cells[ROW]
     keep = pl.Series([days.get(r) == wanted for r in rows.to_list()], dtype=pl.Boolean)
     if not keep.any():
-        closing = ", ".join(sorted({d or "no closing balance" for d in days.values()}))
+        closing = ", ".join(sorted({d or "(none: no closing balance)" for d in days.values()}))
         raise BadInput(
             loaded.source,
             f"its statements close on {closing}, none on {wanted}: reconcile it with --date "
             "set to the date of the statement(s) you mean (each date is a run of its own)",
         )
-    others = Counter(
-        days.get(r) or "no closing balance" for r, kept in zip(rows, keep, strict=True) if not kept
-    )
+    others = Counter(days.get(r) for r, kept in zip(rows, keep, strict=True) if not kept)
     skipped = dict(loaded.skipped)
     for closes, count in others.items():
-        skipped[f"statement closing on {closes}"] = count
+        why = f"closing on {closes}" if closes else "without a closing balance"
+        skipped[f"statement {why}"] = count
     raw = loaded.raw
     assert isinstance(raw, pl.DataFrame)  # (records are read whole; only Parquet is lazy)
     return dataclasses.replace(

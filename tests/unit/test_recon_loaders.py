@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from oms.errors import BadInput, TieoutError
 from recon.canonical import CASH, POSITIONS, TRADES
-from recon.loaders import LoadedFile, load, load_bytes
+from recon.loaders import LoadedFile, load, load_bytes, statements_of_day
 from recon.profiles import Profile, load_profile, parse_profile
 from recon.validate import Validated, load_and_validate, validate
 
@@ -821,6 +821,33 @@ def test_mt940_statement() -> None:
     moves = sum(out.valid["amount"].to_list()[1:4], D(0))
     assert opening + moves == out.valid["amount"][4]
     assert loaded.raw.row(1, named=True)["transaction_details"] == "Settlement of trades"
+
+
+def test_statements_of_a_day_of_a_camt_file_of_three_statements(tmp_path: Path) -> None:
+    """Statements closing on the 10th and the 11th, and one without a closing balance: the
+    11th's run reads the 11th's alone; the others are skipped, counted as what they are; a
+    file of one date (the fixture) is read whole whatever the date."""
+    text = (FIXTURES / "statement.camt053.xml").read_text()
+    start, end = text.index("<Stmt>"), text.index("</Stmt>") + len("</Stmt>")
+    stmt = text[start:end]
+    clbd = stmt.index("<Cd>CLBD</Cd>")  # the closing balance's date moved to the 10th
+    tenth = stmt[:clbd] + stmt[clbd:].replace("2026-03-11", "2026-03-10", 1)
+    assert tenth != stmt
+    unclosed = stmt.replace("<Cd>CLBD</Cd>", "<Cd>ITBD</Cd>")
+    three = text[:start] + tenth + stmt + unclosed + text[end:]
+    prof = profile("cash", "camt053")
+    loaded = load(prof, write(tmp_path / "three.xml", three))
+    day = statements_of_day(loaded, date(2026, 3, 11))
+    assert day.cells["row"].to_list() == [5, 6, 7, 8]  # OPBD, two booked entries, CLBD
+    assert {k: v for k, v in day.skipped.items() if k.startswith("statement")} == {
+        "statement closing on 2026-03-10": 4,
+        "statement without a closing balance": 3,
+    }
+    assert validate(prof, day).valid.height == 4
+    with pytest.raises(BadInput, match=r"close on .*2026-03-10, 2026-03-11, none on 2026-03-12"):
+        statements_of_day(loaded, date(2026, 3, 12))
+    whole = load(prof, FIXTURES / "statement.camt053.xml")
+    assert statements_of_day(whole, date(2026, 3, 12)) is whole
 
 
 def test_mt940_bad_files_are_refused(tmp_path: Path) -> None:
