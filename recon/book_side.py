@@ -80,10 +80,20 @@ def _parse_trades(rows: Sequence[Sequence[Any]] | pl.DataFrame) -> pl.DataFrame:
 
 
 def internal_trades(
-    conn: Connection, venue: str, day: date, extra_refs: Collection[str] = ()
+    conn: Connection,
+    venue: str,
+    day: date,
+    extra_refs: Collection[str] = (),
+    venue_ids: pl.Series | None = None,
 ) -> pl.DataFrame:
     """The book's effective executions at `venue` traded on `day`, plus those named in
-    `extra_refs` (exec ids of earlier open breaks), as a canonical trades frame."""
+    `extra_refs` (exec ids of earlier open breaks), as a canonical trades frame.
+
+    `venue_ids`: the exec ids of the venue's records. Those the book has with another trade
+    date are added too (a broker's file of several days, a trade reported late, a trade date
+    the two sides disagree on): each is compared with the book's execution it names, which
+    tells a trade_date_mismatch or a repeat of a matched trade from a trade the book does not
+    have (missing_internal). Read in a second query, for the few ids the first did not find."""
     e = executions.c
     cols = [_as_text(e[c]) if c in _TEXT else e[c] for c in _TRADE_COLUMNS]
     fills = select(*cols).where(e.venue == venue, e.exec_type == lots.FILL)
@@ -91,6 +101,14 @@ def internal_trades(
     if extra_refs:
         wanted = or_(wanted, e.exec_id.in_(sorted(extra_refs)))
     frame = _parse_trades(bulk.text_frame(conn, fills.where(wanted), _TRADE_COLUMNS, plain=_TEXT))
+    ids = pl.Series(dtype=pl.String) if venue_ids is None else venue_ids.drop_nulls().unique()
+    absent = ids.filter(~ids.is_in(frame["exec_id"].implode())).sort().to_list()
+    if absent:
+        elsewhere = fills.where(e.trade_date != day, e.exec_id.in_(absent))
+        found = _parse_trades(bulk.text_frame(conn, elsewhere, _TRADE_COLUMNS, plain=_TEXT))
+        if found.height:
+            frame = pl.concat([frame, found], how="vertical")
+            extra_refs = {*extra_refs, *found["exec_id"].to_list()}
     changed = conn.execute(
         select(func.count())
         .select_from(executions)

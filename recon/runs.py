@@ -398,7 +398,7 @@ def _match(
         extra |= {
             ref for r in open_rows for ref in json.loads(r.venue_refs) if not breaks.is_row_ref(ref)
         }
-        internal = book_side.internal_trades(conn, profile.venue, day, extra)
+        internal = book_side.internal_trades(conn, profile.venue, day, extra, venue["exec_id"])
         return internal, venue, engine.match_trades(internal, venue, tolerance)
     if kind == "positions":
         internal, prices = book_side.positions_and_prices(

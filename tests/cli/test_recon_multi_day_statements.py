@@ -110,3 +110,49 @@ def test_a_bad_record_is_quarantined_by_its_own_days_run_only(
     assert doc["quarantined_rows"] == 1
     rows = t.ok("recon", "quarantine", "--run", str(doc["run_id"]), "--json").json()
     assert [(q["row"], q["values"]["Amount"]) for q in rows] == [(2, "-100")]
+
+
+# ---- a broker's trades file of several days ---------------------------------------------------
+
+TRADES = (
+    "exec_id,account,symbol,side,quantity,price,currency,trade_date,settle_date,exec_time,"
+    "venue,commission,fees,client_order_id\n"
+)
+
+
+def test_a_trade_of_another_date_is_compared_with_the_book_s_execution(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """The 24th's broker file repeats E1 of the 23rd (matched in the 23rd's run), dates E3
+    the 24th where the book has the 23rd, and brings X9, which the book has not: E1 matches
+    (it was missing_internal: a trade the book has), E3 is a trade_date_mismatch (it was
+    missing_internal too), X9 alone is missing_internal."""
+    t = tieout.at("2026-11-24T23:00:00Z")
+    t.ok("instrument", "add", "UUU", "--exchange", "24/7", "--currency", "USD")
+    t.ok("account", "open", "A", "--currency", "USD", "--type", "margin")
+    booked = "".join(
+        f"{x},A,UUU,buy,{q},10,,{d},,{d}T14:00:00Z,BRK,0,0,\n"
+        for x, q, d in (("E1", 10, "2026-11-23"), ("E3", 3, "2026-11-23"), ("E2", 5, "2026-11-24"))
+    )
+    t.ok("exec", "import", write(tmp_path / "e.csv", TRADES + booked))
+    write(tmp_path / "brk.toml", 'name = "brk"\nvenue = "BRK"\nkind = "trades"\nformat = "csv"\n')
+    body = "exec_id,account,symbol,side,quantity,price,trade_date\n" + "".join(
+        f"{x},A,UUU,buy,{q},10,{d}\n"
+        for x, q, d in (
+            ("E1", 10, "2026-11-23"),
+            ("E2", 5, "2026-11-24"),
+            ("E3", 3, "2026-11-24"),
+            ("X9", 7, "2026-11-24"),
+        )
+    )
+    args = ("recon", "run", "--profile", str(tmp_path / "brk.toml"), "--file")
+    doc = t.ok(*args, write(tmp_path / "b.csv", body), "--date", "2026-11-24", "--json").json()
+    assert (doc["matched"], doc["breaks"]) == (2, {"missing_internal": 1, "trade_date_mismatch": 1})
+    found = {b["type"]: b for b in t.ok("breaks", "list", "--json").json()}
+    assert found["missing_internal"]["venue_refs"] == ["X9"]
+    mismatch = found["trade_date_mismatch"]
+    assert (mismatch["internal_refs"], mismatch["venue_refs"]) == (["E3"], ["E3"])
+    assert mismatch["differences"]["trade_date"] == {
+        "internal": "2026-11-23",
+        "venue": "2026-11-24",
+    }
