@@ -103,8 +103,8 @@ class LoadedFile:
     timezone: str = "UTC"
     null_is_empty: bool = False  # a null raw cell is an empty one (CSV, Parquet)
     typed: frozenset[str] = frozenset()  # fields of `cells` kept in their own (exact) type
-    # bank statements (MT940, camt.053): each row's statement's closing balance date (ISO
-    # text; None: a statement without one)
+    # bank files of several days (MT940, camt.053, IB Flex cash): each row's date (ISO text;
+    # None: a statement without a closing balance): statements_of_day
     statement_days: Mapping[int, str | None] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
@@ -680,14 +680,16 @@ def from_records(profile: Profile, recs: Records, source: str, sha: str) -> Load
 
 
 def statements_of_day(loaded: LoadedFile, day: date) -> LoadedFile:
-    """A bank file of statements that close on different dates (a week's MT940, a camt.053 of
-    several days): the statements that close on `day` (their closing balance's date), the
-    others' records skipped, counted by the date their statement closes on. Each date is its
-    own run (`--date`): read whole against one date, the other days' movements were breaks
-    (missing in the book) and their balances were compared with the wrong day's.
+    """A bank file of several days (a week's MT940 or camt.053 statements, an IB Flex cash
+    statement of a period): the records of `day`, the others skipped, counted by their date.
+    MT940 and camt.053 statements are taken whole, dated by their closing balance; an IB Flex
+    period record by record (its opening balance is of the period's first day, its closing
+    balance of the last, a movement of its date). Each date is its own run (`--date`): read
+    whole against one date, the other days' movements were breaks (missing in the book) and
+    their balances were compared with the wrong day's.
 
-    A file whose statements all close on one date is read whole, whatever the date (the run's
-    date is the operator's to give); one of several dates none of which is `day` is refused."""
+    A file all of one date is read whole, whatever the date (the run's date is the operator's
+    to give); a file of several dates none of which is `day` is refused."""
     days = loaded.statement_days
     if len(set(days.values())) <= 1:
         return loaded
@@ -695,17 +697,17 @@ def statements_of_day(loaded: LoadedFile, day: date) -> LoadedFile:
     rows = loaded.cells[ROW]
     keep = pl.Series([days.get(r) == wanted for r in rows.to_list()], dtype=pl.Boolean)
     if not keep.any():
-        closing = ", ".join(sorted({d or "(none: no closing balance)" for d in days.values()}))
+        held = ", ".join(sorted({d or "(no closing balance)" for d in days.values()}))
         raise BadInput(
             loaded.source,
-            f"its statements close on {closing}, none on {wanted}: reconcile it with --date "
-            "set to the date of the statement(s) you mean (each date is a run of its own)",
+            f"it holds statements of {held}, none of {wanted}: reconcile it with --date set "
+            "to the date of the statement(s) you mean (each date is a run of its own)",
         )
     others = Counter(days.get(r) for r, kept in zip(rows, keep, strict=True) if not kept)
     skipped = dict(loaded.skipped)
-    for closes, count in others.items():
-        why = f"closing on {closes}" if closes else "without a closing balance"
-        skipped[f"statement {why}"] = count
+    for of, count in others.items():
+        why = f"of another date ({of})" if of else "of a statement without a closing balance"
+        skipped[f"records {why}"] = count
     raw = loaded.raw
     assert isinstance(raw, pl.DataFrame)  # (records are read whole; only Parquet is lazy)
     return dataclasses.replace(

@@ -376,6 +376,8 @@ def read_ibflex(profile: Profile, data: bytes, source: str) -> Records:
         raise BadInput(source, "the Flex Query response has no FlexStatement")
     records: list[Record | None] = []  # None: a trade IB cancelled later in the file
     skipped: Counter[str] = Counter()
+    days: dict[int, str | None] = {}  # cash: each record's date (statements_of_day)
+    periods = False  # cash: a CashReportCurrency of several days
 
     def add(
         derived: Fields,
@@ -484,10 +486,12 @@ def read_ibflex(profile: Profile, data: bytes, source: str) -> Records:
                 skipped["CashReportCurrency BASE_SUMMARY"] += 1
                 continue
             v = _ib_values(elem)
+            periods = periods or _day(v.get("fromDate")) != _day(v.get("toDate"))
             for line_type, amount, day in (
                 ("opening_balance", "startingCash", "fromDate"),
                 ("closing_balance", "endingCash", "toDate"),
             ):
+                days[len(records) + 1] = _day(v.get(day))
                 add(
                     {
                         "account": _text(v.get("accountId")),
@@ -506,6 +510,7 @@ def read_ibflex(profile: Profile, data: bytes, source: str) -> Records:
                 continue
             v = _ib_values(elem)
             when = v.get("dateTime") or v.get("reportDate")
+            days[len(records) + 1] = _day(when)
             add(
                 {
                     "account": _text(v.get("accountId")),
@@ -519,7 +524,8 @@ def read_ibflex(profile: Profile, data: bytes, source: str) -> Records:
                 attrs,
             )
     kept = [r for r in records if r is not None]
-    return Records(kept, dict(skipped), {"side": IB_SIDES}, {}, True)
+    # a period's cash: its records of each date (a daily statement is read whole)
+    return Records(kept, dict(skipped), {"side": IB_SIDES}, {}, True, days if periods else {})
 
 
 # ---- MT940 ------------------------------------------------------------------------------------

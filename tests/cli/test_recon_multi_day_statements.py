@@ -1,8 +1,9 @@
-"""A bank file of several days' statements (a Monday's MT940 with Friday's to Sunday's, a
-camt.053 of a week): a run for one date reconciles the statements that close on it, and skips
-the others' records, counted by their closing date (read whole, the other days' movements were
-breaks missing in the book and their balances were compared with the wrong day's). Through the
-real command, on both backends."""
+"""A venue file of several days: bank statements (a Monday's MT940 with Friday's to Sunday's,
+a camt.053 of a week, an IB Flex cash report of a period), where a run for one date reconciles
+the statements that close on it (IB: the records of that date) and skips the others' records,
+counted by date (read whole, the other days' movements were breaks missing in the book and their
+balances were compared with the wrong day's); and a broker's trades of several days, each
+compared with the book's execution it names. Through the real command, on both backends."""
 
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,7 @@ def test_each_date_reconciles_its_own_statement_of_a_two_day_file(
             doc = _run(t, tmp_path, fmt, body, day)
             # the opening balance, the day's deposit and the closing balance, all matched
             assert (doc["venue_rows"], doc["matched"], doc["breaks"]) == (3, 3, {}), (fmt, doc)
-            assert doc["skipped"] == {f"statement closing on {other}": 3}, (fmt, doc)
+            assert doc["skipped"] == {f"records of another date ({other})": 3}, (fmt, doc)
     assert t.ok("breaks", "list", "--status", "all", "--json").json() == []
 
 
@@ -91,7 +92,7 @@ def test_a_date_none_of_the_statements_closes_on_is_refused(tieout: Tieout, tmp_
     args = ("recon", "run", "--profile", str(tmp_path / "mt940.toml"), "--file", f)
     r = t(*args, "--date", "2026-11-25", "--json")
     assert r.code == 3, r.err
-    assert "close on 2026-11-23, 2026-11-24, none on 2026-11-25" in r.err
+    assert "statements of 2026-11-23, 2026-11-24, none of 2026-11-25" in r.err
     assert t.ok("recon", "runs", "--json").json() == []
 
 
@@ -156,3 +157,38 @@ def test_a_trade_of_another_date_is_compared_with_the_book_s_execution(
         "internal": "2026-11-23",
         "venue": "2026-11-24",
     }
+
+
+FLEX = """<?xml version="1.0" encoding="UTF-8"?>
+<FlexQueryResponse queryName="week" type="AF"><FlexStatements count="1">
+<FlexStatement accountId="U1" fromDate="2026-11-23" toDate="2026-11-24" period="Last2Days">
+<CashReport>
+<CashReportCurrency accountId="U1" currency="USD" fromDate="2026-11-23" toDate="2026-11-24"
+ startingCash="0" endingCash="150" />
+</CashReport>
+<CashTransactions>
+<CashTransaction accountId="U1" currency="USD" amount="100" dateTime="2026-11-23;093000"
+ transactionID="DEP1" levelOfDetail="DETAIL" />
+<CashTransaction accountId="U1" currency="USD" amount="50" dateTime="2026-11-24;093000"
+ transactionID="DEP2" levelOfDetail="DETAIL" />
+</CashTransactions>
+</FlexStatement></FlexStatements></FlexQueryResponse>
+"""
+
+
+def test_an_ib_flex_cash_statement_of_two_days_is_reconciled_day_by_day(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """IB's cash report of a period opens on its first day and closes on its last: the 24th's
+    run compares the closing balance and the 24th's deposit, the 23rd's the opening balance and
+    the 23rd's (read whole against the 24th, the opening was compared with the balance before
+    the 24th and the 23rd's deposit was missing in the book)."""
+    t = _book(tieout)
+    profile = 'name = "ib"\nvenue = "IB"\nkind = "cash"\nformat = "ibflex"\n'
+    write(tmp_path / "ib.toml", profile + '[values.account]\nU1 = "A"\n')
+    f = write(tmp_path / "flex.xml", FLEX)
+    args = ("recon", "run", "--profile", str(tmp_path / "ib.toml"), "--file", f)
+    for day, other in (("2026-11-24", "2026-11-23"), ("2026-11-23", "2026-11-24")):
+        doc = t.ok(*args, "--date", day, "--json").json()
+        assert (doc["venue_rows"], doc["matched"], doc["breaks"]) == (2, 2, {}), doc
+        assert doc["skipped"] == {f"records of another date ({other})": 2}, doc

@@ -839,12 +839,12 @@ def test_statements_of_a_day_of_a_camt_file_of_three_statements(tmp_path: Path) 
     loaded = load(prof, write(tmp_path / "three.xml", three))
     day = statements_of_day(loaded, date(2026, 3, 11))
     assert day.cells["row"].to_list() == [5, 6, 7, 8]  # OPBD, two booked entries, CLBD
-    assert {k: v for k, v in day.skipped.items() if k.startswith("statement")} == {
-        "statement closing on 2026-03-10": 4,
-        "statement without a closing balance": 3,
+    assert {k: v for k, v in day.skipped.items() if k.startswith("records")} == {
+        "records of another date (2026-03-10)": 4,
+        "records of a statement without a closing balance": 3,
     }
     assert validate(prof, day).valid.height == 4
-    with pytest.raises(BadInput, match=r"close on .*2026-03-10, 2026-03-11, none on 2026-03-12"):
+    with pytest.raises(BadInput, match=r"of .*2026-03-10, 2026-03-11, none of 2026-03-12"):
         statements_of_day(loaded, date(2026, 3, 12))
     whole = load(prof, FIXTURES / "statement.camt053.xml")
     assert statements_of_day(whole, date(2026, 3, 12)) is whole
