@@ -188,6 +188,12 @@ def breaks_show(
         emit_json(doc)
         return
     _say_break(doc)
+    if doc["pending_approval"]:
+        say(
+            f"  write-off ({doc['resolution']}) requested by {doc['requested_by']}: another "
+            f"operator approves it with `tieout breaks approve {doc['break_id']} --hash "
+            f"{doc['request_hash']}`"
+        )
     for h in doc["history"]:
         say(f"  {h['at']} {h['actor']:<12} {h['action']}")
 
@@ -238,7 +244,8 @@ def breaks_resolve(
     bid = breaks_mod.parse_break_id(break_id)
     doc = breaks_mod.resolve(open_store(db), make_ctx(actor), bid, reason, note)
     pending = doc["pending_approval"]
-    _done(doc, json, "waits for approval by another operator" if pending else "resolved")
+    waits = f"waits for approval by another operator (request hash {doc['request_hash']})"
+    _done(doc, json, waits if pending else "resolved")
 
 
 @breaks_app.command("approve")

@@ -509,7 +509,7 @@ def crontab(
     secret = make_url(url).password is not None
     db_args = [] if secret else ["--db", url]
     chosen = program or os.environ.get(PROGRAM_ENV)
-    prog = shlex.split(chosen) if chosen else [shutil.which("tieout") or "tieout"]
+    prog = shlex.split(chosen) if chosen else _this_program()
     head = [
         f"tieout schedule crontab: {len(defs)} job(s) of {store.url}",
         "Each line runs `tieout schedule trigger NAME --scheduled`: the occurrence due now, with",
@@ -546,6 +546,22 @@ def crontab(
         for j in defs
     ]
     sys.stdout.write(crontab_text(entries, head, env, user))
+
+
+def _this_program() -> list[str]:
+    """The tieout program for cron's lines, by its whole path (cron's PATH is /usr/bin:/bin,
+    where a virtualenv's tieout is not): the program running now (a console script is run by
+    its path, /opt/tieout/.venv/bin/tieout), else the one on PATH, else this Python running
+    tieout's entry point (a bare `tieout` failed under cron with "not found", exit 127)."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if (
+        os.path.basename(argv0).startswith("tieout")
+        and os.path.isfile(argv0)
+        and os.access(argv0, os.X_OK)
+    ):
+        return [os.path.abspath(argv0)]
+    found = shutil.which("tieout")
+    return [os.path.abspath(found)] if found else [sys.executable, "-m", "cli.main"]
 
 
 @schedule_app.command("alerts")

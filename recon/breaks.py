@@ -90,6 +90,8 @@ class BreakView:
             "resolution_note": r.resolution_note,
             "pending_approval": r.status == OPEN and r.request_hash is not None,
             "requested_by": r.requested_by,
+            # what an approver passes to `breaks approve --hash`: the request they reviewed
+            "request_hash": r.request_hash if r.status == OPEN else None,
             "resolved_by": r.resolved_by,
             "resolved_at": utc_iso(r.resolved_at) if r.resolved_at else None,
             "resolved_run_id": r.resolved_run_id,
@@ -437,10 +439,7 @@ def _view(conn: Connection, break_id: int, ctx: Ctx) -> dict[str, Any]:
     row = get(conn, break_id)
     calendar = firm_calendar(conn)
     as_of = row.resolved_at.date() if row.resolved_at else ctx.now.date()
-    doc = BreakView(row, business_days(row.first_seen, as_of, calendar)).as_json()
-    if row.request_hash is not None and row.status == OPEN:
-        doc["request_hash"] = row.request_hash
-    return doc
+    return BreakView(row, business_days(row.first_seen, as_of, calendar)).as_json()
 
 
 def parse_break_id(text: str) -> int:

@@ -185,6 +185,12 @@ def test_the_break_workflow_and_four_eyes(recon: Tieout, tmp_path: Path) -> None
     assert r.code == 4 and "waits for another operator's approval" in r.err
     r = bob("breaks", "approve", qty, "--hash", "0" * 64)
     assert r.code == 4 and "something else" in r.err
+    # the approver finds the request's hash where they review the break (it was in the
+    # requester's answer alone)
+    listed = {str(b["break_id"]): b for b in bob.ok("breaks", "list", "--json").json()}
+    assert listed[qty]["request_hash"] == asked["request_hash"]
+    shown_text = bob.ok("breaks", "show", qty).out
+    assert f"tieout breaks approve {qty} --hash {asked['request_hash']}" in shown_text
     done = bob.ok("breaks", "approve", qty, "--hash", asked["request_hash"], "--json").json()
     assert (done["status"], done["resolution"], done["resolved_by"]) == (
         "resolved",

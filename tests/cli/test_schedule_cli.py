@@ -494,3 +494,31 @@ def test_a_job_started_through_a_wrapper_program_runs(db: str, tmp_path: Path) -
     run = cli(db, "schedule", "trigger", "limits", "--json", env=env)
     assert run.code == 0, run.err + run.out
     assert run.json()["status"] == "succeeded"
+
+
+def test_crontab_lines_name_the_tieout_program_by_its_whole_path(sqlite_db: str) -> None:
+    """Run as /opt/tieout/.venv/bin/tieout (not on cron's PATH), `schedule crontab` wrote
+    `tieout schedule trigger ...`, which cron could not find (exit 127): the lines now name
+    the program that printed them; a tieout run otherwise (python -c) names this Python and
+    tieout's entry point."""
+    import os
+    import subprocess
+    import sys
+
+    ok(sqlite_db, "schedule", "add", "eod", "--cron", "0 6 * * *", "--", "order", "list")
+    script = Path(sys.executable).parent / "tieout"  # the console script the install made
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}  # cron's
+    env.pop("TIEOUT_PROGRAM", None)
+    done = subprocess.run(
+        [str(script), "schedule", "crontab", "--db", sqlite_db],
+        capture_output=True, text=True, env=env, check=True, timeout=120,
+    )  # fmt: skip
+    line = next(x for x in done.stdout.splitlines() if x.startswith("0 6 "))
+    assert line.startswith(f"0 6 * * * {script} schedule trigger eod --scheduled"), line
+    probe = "import sys; sys.argv = ['x', *sys.argv[1:]]; from cli.main import run; run()"
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "schedule", "crontab", "--db", sqlite_db],
+        capture_output=True, text=True, env=env, check=True, timeout=120,
+    )  # fmt: skip
+    line = next(x for x in done.stdout.splitlines() if x.startswith("0 6 "))
+    assert shlex.split(line)[5:9] == [sys.executable, "-m", "cli.main", "schedule"], line
