@@ -74,8 +74,12 @@ def encode_key(key: bytes) -> str:
 
 
 def decode_key(text: str, where: str) -> bytes:
+    """A key's base64url text, padded or not (Python's secrets.token_urlsafe(32) and most
+    tools write it without the `=`)."""
+    text = text.strip()
+    text += "=" * (-len(text) % 4)
     try:
-        key = base64.urlsafe_b64decode(text.strip().encode())
+        key = base64.urlsafe_b64decode(text.encode())
     except (binascii.Error, ValueError):
         raise KeyProblem(where, "not a base64url key") from None
     if len(key) != KEY_BYTES:

@@ -135,6 +135,22 @@ def test_the_key_from_the_environment(store: Store, monkeypatch: pytest.MonkeyPa
     assert login(store, "root", root, T0 + timedelta(seconds=31)).session.operator == "root"
 
 
+def test_the_key_without_base64_padding(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`python -c "import secrets; print(secrets.token_urlsafe(32))"` gives 43 characters, no
+    `=`: it was refused as "not a base64url key" (exit 3); it is the same key as padded."""
+    import secrets
+
+    text = secrets.token_urlsafe(32)
+    assert len(text) == 43
+    assert secret_key.decode_key(text, "k") == secret_key.decode_key(text + "=", "k")
+    monkeypatch.setenv(secret_key.ENV_KEY, text)
+    root = add(store, "root")
+    monkeypatch.setenv(secret_key.ENV_KEY, text + "=")
+    assert login(store, "root", root, T0 + timedelta(seconds=31)).session.operator == "root"
+    with pytest.raises(KeyProblem, match=r"not a base64url key|a key has 32 bytes"):
+        secret_key.decode_key(text[:-2], "k")
+
+
 def test_a_ciphertext_copied_to_another_operator_does_not_decrypt(store: Store) -> None:
     root = add(store, "root")
     add(store, "mallory", "trader")
