@@ -16,6 +16,7 @@ file for another account or currency; a file delivered again for the same ones r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections import Counter
@@ -382,6 +383,22 @@ def _carried(rows: Sequence[Any], kind: str, valid: pl.DataFrame) -> pl.DataFram
     return conform(frame, kind)
 
 
+def _instrument_currency(conn: Connection, result: engine.MatchResult) -> engine.MatchResult:
+    """A trade break neither side gave a currency (a venue record without one that the book
+    does not have) is in its instrument's, as a venue trade's currency defaults to it (the
+    contract's execution files): its amount was totalled apart, as of no currency."""
+    found = result.breaks
+    unknown = found.filter(pl.col("currency").is_null())["symbol"].drop_nulls().unique()
+    if unknown.is_empty():
+        return result
+    currencies = book.currencies_of(conn, unknown.sort().to_list())
+    if not currencies:
+        return result
+    by_symbol = pl.col("symbol").replace_strict(currencies, default=None, return_dtype=pl.String)
+    filled = found.with_columns(pl.col("currency").fill_null(by_symbol))
+    return dataclasses.replace(result, breaks=filled)
+
+
 def _match(
     conn: Connection,
     profile: Profile,
@@ -399,7 +416,8 @@ def _match(
             ref for r in open_rows for ref in json.loads(r.venue_refs) if not breaks.is_row_ref(ref)
         }
         internal = book_side.internal_trades(conn, profile.venue, day, extra, venue["exec_id"])
-        return internal, venue, engine.match_trades(internal, venue, tolerance)
+        result = engine.match_trades(internal, venue, tolerance)
+        return internal, venue, _instrument_currency(conn, result)
     if kind == "positions":
         internal, prices = book_side.positions_and_prices(
             conn, profile.venue, day, basis=profile.basis or "trade"

@@ -393,3 +393,21 @@ def test_a_position_break_without_market_data_is_valued_at_the_last_fill(
     assert (doc["matched"], doc["breaks"]) == (1, {"quantity_mismatch": 1})
     listed = t.ok("breaks", "list", "--json").json()
     assert [(b["account"], b["amount"], b["currency"]) for b in listed] == [("A", "20", "USD")]
+
+
+def test_the_exception_report_shows_break_amounts_exactly(tieout: Tieout, tmp_path: Path) -> None:
+    """A bank fee of 0.004 and one of 25.505 the book does not have: the report showed them as
+    0.00 USD (a break that reads as nothing) and 25.50 USD; the JSON said 0.004 and 25.505."""
+    t = book(tieout, tmp_path)
+    recon(
+        t,
+        tmp_path,
+        "a.csv",
+        f"A,USD,{DAY},-0.004,F1,movement\nA,USD,{DAY},-25.505,F2,movement\n",
+        DAY,
+    )
+    out = tmp_path / "exc.html"
+    t.ok("report", "exceptions", "--date", DAY, "--out", str(out))
+    seen = parse_html(out.read_text())
+    assert "0.004 USD" in seen and "25.505 USD" in seen and "25.509 USD" in seen  # the total
+    assert "0.00 USD" not in seen and "25.50 USD" not in seen
