@@ -411,3 +411,32 @@ def test_the_exception_report_shows_break_amounts_exactly(tieout: Tieout, tmp_pa
     seen = parse_html(out.read_text())
     assert "0.004 USD" in seen and "25.505 USD" in seen and "25.509 USD" in seen  # the total
     assert "0.00 USD" not in seen and "25.50 USD" not in seen
+
+
+def test_a_carried_record_matched_late_is_not_counted_as_a_row_of_the_file(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """The 24th's V9 was missing in the book; booked late, it matches in the 25th's run, whose
+    file has one row (Y1, matched too): the run said matched 2 of 1 valid row, and the
+    exception report a match rate of 200.00%."""
+    t = book(tieout, tmp_path)
+    write(tmp_path / "brk.toml", BROKER)
+    assert _trades(t, tmp_path, "a.csv", "V9,buy,7,10")["breaks"] == {"missing_internal": 1}
+    late = "".join(
+        f"{x},A,UUU,buy,{q},10,,{d},,{d}T14:00:00Z,BRK,0,0,\n"
+        for x, q, d in (("V9", 7, "2026-11-24"), ("Y1", 2, "2026-11-25"))
+    )
+    t.ok("exec", "import", write(tmp_path / "late.csv", TRADES + late))
+    second = _trades(
+        t.at("2026-11-25T23:00:00Z"), tmp_path, "b.csv", "Y1,buy,2,10", day="2026-11-25"
+    )
+    assert (second["matched"], second["matched_carried"], second["closed_by"]) == (
+        1,
+        1,
+        {"matched": 1},
+    )
+    report = t.at("2026-11-25T23:00:00Z").ok(
+        "report", "exceptions", "--date", "2026-11-25", "--format", "json"
+    )
+    [run] = report.json()["runs"]
+    assert (run["matched"], run["match_rate_pct"]) == (1, "100.00")
