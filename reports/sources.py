@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from oms import audit, book, executions, ledger, lots, md_book
-from oms.calendars import business_days, exchange_zone
+from oms.calendars import business_days, exchange_zone, is_session
 from oms.errors import BadInput
 from oms.positions import end_of
 from oms.retention import CARRY_FORWARD
@@ -319,6 +319,17 @@ def _comments(
     return out
 
 
+_NO_SESSION = timedelta(days=14)  # more than a run of days without a session ever lasts
+
+
+def _next_business_day(on: date, calendar: str) -> date:
+    """`on` if it is a session of `calendar`, else the next session (within _NO_SESSION)."""
+    for n in range(_NO_SESSION.days):
+        if is_session(calendar, on + timedelta(days=n)):
+            return on + timedelta(days=n)
+    return on
+
+
 def exception_input(conn: Connection, day: date, now: datetime) -> ExceptionInput:
     calendar = book.get_setting(conn, rt.CALENDAR_SETTING) or rt.DEFAULT_CALENDAR
     until = end_of(day)
@@ -340,7 +351,11 @@ def exception_input(conn: Connection, day: date, now: datetime) -> ExceptionInpu
     # that one's first date for its age, but did not exist before its own run)
     found_by = rt.recon_runs.alias("found_by")
     candidates = conn.execute(
-        select(rt.recon_breaks, resolved_day.label("resolved_day"))
+        select(
+            rt.recon_breaks,
+            resolved_day.label("resolved_day"),
+            found_by.c.business_date.label("found_day"),
+        )
         .outerjoin(settled_by, settled_by.c.run_id == b.resolved_run_id)
         .join(found_by, found_by.c.run_id == b.first_run_id)
         .where(
@@ -348,16 +363,25 @@ def exception_input(conn: Connection, day: date, now: datetime) -> ExceptionInpu
             found_by.c.business_date <= day,
             (b.status == rt.OPEN)
             | (resolved_day >= day)
-            | (b.resolved_run_id.is_(None) & (b.resolved_at >= day_start(day))),
+            | (found_by.c.business_date == day)
+            # (an operator's resolution on the days before `day` that are no business day)
+            | (b.resolved_run_id.is_(None) & (b.resolved_at >= day_start(day - _NO_SESSION))),
         )
         .order_by(b.break_id)
     ).all()
 
     def resolved_on(x: Any) -> date | None:
+        """The business date a break counts as resolved on: the resolving run's, or the next
+        business day from the date an operator resolved it (a resolution on a Saturday or a
+        holiday was in no business day's report); never before the date of the run that found
+        it (a later run of an earlier date that settled it left it in no report: found on the
+        25th, it was not in the 24th's, and resolved on the 24th, not in the 25th's)."""
         if x.status == rt.OPEN or x.resolved_at is None:
             return None
         by_run: date | None = x.resolved_day
-        return by_run if by_run is not None else x.resolved_at.date()
+        on = by_run if by_run is not None else _next_business_day(x.resolved_at.date(), calendar)
+        found: date = x.found_day
+        return max(on, found)
 
     open_rows = [x for x in candidates if (resolved_on(x) or date.max) > day]
     resolved_rows = [x for x in candidates if resolved_on(x) == day]

@@ -440,3 +440,52 @@ def test_a_carried_record_matched_late_is_not_counted_as_a_row_of_the_file(
     )
     [run] = report.json()["runs"]
     assert (run["matched"], run["match_rate_pct"]) == (1, "100.00")
+
+
+def _report(t: Tieout, day: str) -> dict[str, Any]:
+    doc: dict[str, Any] = t.ok("report", "exceptions", "--date", day, "--format", "json").json()
+    return {
+        "open": [b["break_id"] for b in doc["open_breaks"]],
+        "resolved": [b["break_id"] for b in doc["resolved"]],
+    }
+
+
+def test_a_break_a_late_file_of_an_earlier_date_settles_is_in_a_report(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """W1 (traded the 25th) was missing from the 25th's file; a corrected file of the 24th,
+    reconciled after, brings it and settles the break: the break was in no report (not yet found
+    on the 24th; resolved on the 24th, so not in the 25th's). It is resolved on the 25th."""
+    t = book(tieout, tmp_path)
+    write(tmp_path / "brk.toml", BROKER)
+    booked = "".join(
+        f"{x},A,UUU,buy,{q},10,,{d},,{d}T14:00:00Z,BRK,0,0,\n"
+        for x, q, d in (("W0", 10, "2026-11-24"), ("W1", 10, "2026-11-25"), ("W2", 5, "2026-11-25"))
+    )
+    t.ok("exec", "import", write(tmp_path / "e.csv", TRADES + booked))
+    _trades(t, tmp_path, "a.csv", "W0,buy,10,10")
+    found = _trades(t, tmp_path, "b.csv", "W2,buy,5,10", day="2026-11-25")
+    assert found["breaks"] == {"missing_at_venue": 1}
+    body = "exec_id,account,symbol,side,quantity,price,trade_date\n"
+    body += "W0,A,UUU,buy,10,10,2026-11-24\nW1,A,UUU,buy,10,10,2026-11-25\n"
+    args = ("recon", "run", "--profile", str(tmp_path / "brk.toml"), "--file")
+    late = t.ok(*args, write(tmp_path / "c.csv", body), "--date", "2026-11-24", "--json").json()
+    assert late["closed_by"] == {"matched": 1}
+    assert _report(t, "2026-11-24") == {"open": [], "resolved": []}
+    assert _report(t, "2026-11-25") == {"open": [], "resolved": [1]}
+
+
+def test_a_break_resolved_on_a_day_without_a_session_is_in_the_next_business_days_report(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """Resolved on Thanksgiving and on a Saturday (the firm's calendar is XNYS): each was in
+    the report of that date alone, which the scheduled report (sessions only) never makes; they
+    are in the next business day's, the 27th's and the 30th's."""
+    t = book(tieout, tmp_path)
+    write(tmp_path / "brk.toml", BROKER)
+    _trades(t, tmp_path, "a.csv", "X1,buy,1,10", "X2,buy,2,10")
+    t.at("2026-11-26T14:00:00Z").ok("breaks", "resolve", "1", "--reason", "timing")
+    t.at("2026-11-28T14:00:00Z").ok("breaks", "resolve", "2", "--reason", "timing")
+    assert _report(t, "2026-11-25") == {"open": [1, 2], "resolved": []}
+    assert _report(t, "2026-11-27") == {"open": [2], "resolved": [1]}
+    assert _report(t, "2026-11-30") == {"open": [], "resolved": [2]}
