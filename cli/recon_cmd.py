@@ -22,6 +22,11 @@ breaks_app = typer.Typer(
     no_args_is_help=True,
 )
 recon_app.add_typer(profile_app, name="profile")
+calendar_app = typer.Typer(
+    help="The firm's calendar that breaks age by (business days; default XNYS).",
+    no_args_is_help=True,
+)
+recon_app.add_typer(calendar_app, name="calendar")
 
 # exit code when --fail-on-breaks finds open breaks (contract)
 OPEN_BREAKS_EXIT = 6
@@ -119,6 +124,33 @@ def profile_add(
         emit_json(doc)
     else:
         say(f"profile {profile.name} {'added' if added else 'unchanged'} ({profile.version[:12]})")
+
+
+@calendar_app.command("show")
+def calendar_show(db: DbOpt = None, json: JsonOpt = False) -> None:
+    """The calendar breaks age by."""
+    with open_store(db).read() as conn:
+        code = breaks_mod.firm_calendar(conn)
+    if json:
+        emit_json({"calendar": code})
+    else:
+        say(code)
+
+
+@calendar_app.command("set")
+def calendar_set(
+    name: Annotated[str, typer.Argument(help="an exchange calendar (XNYS, XLON, LSE) or 24/7")],
+    db: DbOpt = None,
+    actor: ActorOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Set the calendar breaks age by (audited); the exception report and `breaks list` count
+    a break's age in its sessions."""
+    code = breaks_mod.set_calendar(open_store(db), make_ctx(actor), name)
+    if json:
+        emit_json({"calendar": code})
+    else:
+        say(f"breaks age by {code}")
 
 
 @profile_app.command("list")

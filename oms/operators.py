@@ -98,6 +98,7 @@ PERMISSIONS: Final[Mapping[str, frozenset[str]]] = {
     # reconciliation
     "recon run": _roles(_O, _A, _S),
     "recon profile add": _roles(_O, _A),
+    "recon calendar set": _roles(_O, _A),
     "breaks assign": _roles(_O, _C, _A),
     "breaks comment": _roles(_O, _C, _A),
     "breaks resolve": _roles(_O, _C, _A),

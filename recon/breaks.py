@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Row, select
 
 from oms import audit, book
 from oms.book import Ctx
-from oms.calendars import business_days
+from oms.calendars import business_days, canonical_exchange, check_exchange
 from oms.errors import BadInput, NotFound, Refused
 from oms.store import Store, next_id
 from oms.values import dec_str, parse_ident, utc_iso
@@ -56,6 +56,15 @@ DEFAULT_CALENDAR: Final = "XNYS"
 
 def firm_calendar(conn: Connection) -> str:
     return book.get_setting(conn, CALENDAR_SETTING) or DEFAULT_CALENDAR
+
+
+def set_calendar(store: Store, ctx: Ctx, name: str) -> str:
+    """Set the firm's calendar that breaks age by (an exchange calendar's code, an alias such
+    as LSE, or 24/7), kept under the calendar's own code; audited (setting.set)."""
+    code = canonical_exchange(check_exchange(name.strip()))
+    with store.write() as conn:
+        book.put_setting(conn, ctx, CALENDAR_SETTING, code, default=DEFAULT_CALENDAR)
+    return code
 
 
 @dataclass(frozen=True, slots=True)

@@ -489,3 +489,25 @@ def test_a_break_resolved_on_a_day_without_a_session_is_in_the_next_business_day
     assert _report(t, "2026-11-25") == {"open": [1, 2], "resolved": []}
     assert _report(t, "2026-11-27") == {"open": [2], "resolved": [1]}
     assert _report(t, "2026-11-30") == {"open": [], "resolved": [2]}
+
+
+def test_the_calendar_breaks_age_by_is_set_by_a_command(tieout: Tieout, tmp_path: Path) -> None:
+    """`recon.calendar` (the firm's calendar that breaks age by) could be set by no command:
+    a London or a 24/7 desk aged its breaks by the NYSE's sessions."""
+    t = book(tieout, tmp_path)
+    write(tmp_path / "brk.toml", BROKER)
+    _trades(t, tmp_path, "a.csv", "X1,buy,1,10")
+    monday = t.at("2026-11-30T12:00:00Z")
+
+    def age() -> int:
+        [found] = monday.ok("breaks", "list", "--json").json()
+        return int(found["age_days"])
+
+    assert monday.ok("recon", "calendar", "show", "--json").json() == {"calendar": "XNYS"}
+    assert age() == 3  # the 25th, 27th and 30th (Thanksgiving closed)
+    assert monday.ok("recon", "calendar", "set", "24/7", "--json").json() == {"calendar": "24/7"}
+    assert age() == 6
+    assert monday.ok("recon", "calendar", "set", "LSE").out.strip() == "breaks age by XLON"
+    assert age() == 4  # the 25th, 26th, 27th and 30th
+    bad = monday("recon", "calendar", "set", "NOPE")
+    assert bad.code == 3 and "not an exchange calendar" in bad.err
