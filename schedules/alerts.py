@@ -27,8 +27,10 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from oms.calendars import business_days
 from oms.store import Store
 from oms.values import dec_str, utc_iso
+from recon.breaks import firm_calendar
 from recon.schema import recon_breaks
 from schedules.config import (
     SMTP_PASSWORD_ENV,
@@ -167,7 +169,7 @@ def evaluate(
             found.append(
                 Finding(
                     "break_age",
-                    f"break {stats.oldest_break} is {stats.oldest_days} day(s) old "
+                    f"break {stats.oldest_break} is {stats.oldest_days} business day(s) old "
                     f"(threshold {limits.max_break_age_days})",
                 )
             )
@@ -232,7 +234,10 @@ def break_stats(conn: Connection, profile: str, as_of: date | None) -> BreakStat
         return BreakStats(0)
     biggest = max(rows, key=lambda r: (r.amount.copy_abs(), -r.break_id))
     oldest = min(rows, key=lambda r: (r.first_seen, r.break_id))
-    age = (as_of - oldest.first_seen).days if as_of is not None else None
+    # business days of the firm's calendar, as `breaks list` and the exception report count a
+    # break's age (calendar days here alerted on a break the report showed younger)
+    calendar = firm_calendar(conn)
+    age = business_days(oldest.first_seen, as_of, calendar) if as_of is not None else None
     return BreakStats(
         len(rows),
         biggest.amount.copy_abs(),

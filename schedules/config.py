@@ -104,7 +104,8 @@ KEYS: dict[str, str] = {
     "schedule.calendar": "exchange calendar of {date} templates (default XNYS)",
     "alert.max_breaks": "alert when a recon leaves more open breaks than this (default 0)",
     "alert.max_break_amount": "alert when an open break's amount exceeds this (default none)",
-    "alert.max_break_age_days": "alert when an open break is older than this (default none)",
+    "alert.max_break_age_days": "alert when an open break is older than this many business "
+    "days of the firm's calendar (recon calendar; default none)",
     "alert.max_quarantined": "alert when a recon quarantines more rows than this (default 0)",
     "alert.smtp.host": "SMTP server for alert e-mail (unset: no e-mail)",
     "alert.smtp.port": "SMTP port (default 25; 587 with starttls, 465 with ssl)",

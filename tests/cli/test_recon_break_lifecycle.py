@@ -511,3 +511,20 @@ def test_the_calendar_breaks_age_by_is_set_by_a_command(tieout: Tieout, tmp_path
     assert age() == 4  # the 25th, 26th, 27th and 30th
     bad = monday("recon", "calendar", "set", "NOPE")
     assert bad.code == 3 and "not an exchange calendar" in bad.err
+
+
+def test_the_break_age_alert_counts_business_days(tieout: Tieout, tmp_path: Path) -> None:
+    """The schedule's `alert.max_break_age_days` measured calendar days (6 on Monday the 30th
+    for a break of the 24th), the report and `breaks list` business days (3): it alerted on a
+    break the report showed younger than the threshold."""
+    from datetime import date
+
+    from oms.store import Store
+    from schedules import alerts
+
+    t = book(tieout, tmp_path)
+    write(tmp_path / "brk.toml", BROKER)
+    _trades(t, tmp_path, "a.csv", "X1,buy,1,10")
+    with Store.open(t.db_url).read() as conn:
+        stats = alerts.break_stats(conn, "brk", date(2026, 11, 30))
+    assert (stats.open, stats.oldest_days) == (1, 3)

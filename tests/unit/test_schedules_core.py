@@ -360,7 +360,7 @@ def test_thresholds_amount_and_age() -> None:
     found = alerts.evaluate(OK, RECON, stats, limits)
     assert [f.kind for f in found] == ["break_amount", "break_age"]
     assert "2500.50" in found[0].message and "in each break's currency" in found[0].message
-    assert "9 day(s)" in found[1].message
+    assert "9 business day(s)" in found[1].message
     in_euros = alerts.evaluate(OK, RECON, dataclasses.replace(stats, max_amount_currency="EUR"),
                                limits)  # fmt: skip
     assert "amounts to 2500.50 EUR (threshold 1000" in in_euros[0].message
