@@ -9,7 +9,7 @@ compared columns, and once to fetch the ~1% of records left over by row; so pass
 expensive pipelines (collect those first).
 
     match_trades(internal, venue, tolerance=None) -> MatchResult
-    match_positions(internal, venue, tolerance=None, currencies=None, prices=None) -> MatchResult
+    match_positions(internal, venue, tolerance=None, prices=None) -> MatchResult
     match_cash(internal, venue, tolerance=None, balances=None) -> MatchResult
     match(kind, internal, venue, tolerance=None, balances=None) -> MatchResult
 
@@ -136,16 +136,13 @@ def match_positions(
     internal: FrameLike,
     venue: FrameLike,
     tolerance: ToleranceSpec = None,
-    currencies: Mapping[str, str] | None = None,
     prices: Mapping[str, Decimal] | None = None,
 ) -> MatchResult:
     """Compare internal positions with a venue's position lines (see the module doc);
-    `currencies` (symbol -> currency, the book's instruments) gives the breaks' currency,
     `prices` (symbol -> the book's price where it has no mark) values quantity breaks that
-    neither side prices."""
-    return engine_books.match_positions(
-        internal, venue, Tolerance.of(tolerance), currencies, prices
-    )
+    neither side prices. The breaks carry no currency (recon.runs gives them their
+    instrument's)."""
+    return engine_books.match_positions(internal, venue, Tolerance.of(tolerance), prices)
 
 
 def match_cash(

@@ -93,11 +93,6 @@ def _pair_matched(wide: pl.DataFrame, group: pl.Expr | None = None) -> pl.DataFr
 # --- positions -------------------------------------------------------------------------------
 
 
-def _currency_of(symbol: pl.Expr, currencies: Mapping[str, str]) -> pl.Expr:
-    """The instrument's currency by its symbol (None for a symbol the mapping does not know)."""
-    return symbol.replace_strict(dict(currencies), default=None, return_dtype=pl.String())
-
-
 def _price_of(symbol: pl.Expr, prices: Mapping[str, Decimal]) -> pl.Expr:
     """The book's valuation price by symbol (None for a symbol it has none of)."""
     return symbol.replace_strict(dict(prices), default=None, return_dtype=MONEY)
@@ -107,19 +102,13 @@ def match_positions(
     internal: pl.DataFrame | pl.LazyFrame,
     venue: pl.DataFrame | pl.LazyFrame,
     tolerance: Tolerance,
-    currencies: Mapping[str, str] | None = None,
     prices: Mapping[str, Decimal] | None = None,
 ) -> MatchResult:
-    """`currencies`: each symbol's currency (the book's instruments): a position break's
-    amount (quantity or price difference at the mark) is in it. A symbol it does not name
-    gives a break without a currency, whose amount is not added to any currency's.
-
-    A quantity break's amount is the difference at the venue's price, else the book's mark
+    """A quantity break's amount is the difference at the venue's price, else the book's mark
     (the internal record's price), else `prices` (the book's price of the symbol where it has
     no mark: its last fill's); it is 0 only when none of them is known. `prices` only values
     breaks: the internal record's price alone is compared with the venue's."""
     tol = tolerance
-    currencies = currencies or {}
     priced = {s: p for s, p in (prices or {}).items() if p is not None}
     ints = _load(internal, "positions", venue=False)
     vens = _load(venue, "positions", venue=True)
@@ -177,7 +166,7 @@ def match_positions(
             .abs()
             .cast(MONEY)
             .alias("amount"),
-            _currency_of(pl.col("symbol_i"), currencies).alias("currency"),
+            pl.lit(None, pl.String()).alias("currency"),
             pl.lit(None, pl.String()).alias("suggestion"),
         )
     )
@@ -236,7 +225,7 @@ def match_positions(
                 .abs()
                 .cast(MONEY)
                 .alias("amount"),
-                _currency_of(pl.col("symbol"), currencies).alias("currency"),
+                pl.lit(None, pl.String()).alias("currency"),
                 pl.lit(None, pl.String()).alias("suggestion"),
             )
         )

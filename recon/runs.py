@@ -387,9 +387,11 @@ def _carried(rows: Sequence[Any], kind: str, valid: pl.DataFrame) -> pl.DataFram
 
 
 def _instrument_currency(conn: Connection, result: engine.MatchResult) -> engine.MatchResult:
-    """A trade break neither side gave a currency (a venue record without one that the book
-    does not have) is in its instrument's, as a venue trade's currency defaults to it (the
-    contract's execution files): its amount was totalled apart, as of no currency."""
+    """A break without a currency is in its instrument's (the book's instruments by symbol):
+    a position break's amount is at the instrument's price, and a trade break neither side
+    gave a currency (a venue record without one that the book does not have) is in it as a
+    venue trade's currency defaults to it (the contract's execution files). Such amounts were
+    totalled apart, as of no currency (a USD and a EUR position break into one 70.00)."""
     found = result.breaks
     unknown = found.filter(pl.col("currency").is_null())["symbol"].drop_nulls().unique()
     if unknown.is_empty():
@@ -425,10 +427,8 @@ def _match(
         internal, prices = book_side.positions_and_prices(
             conn, profile.venue, day, basis=profile.basis or "trade"
         )
-        symbols = set(internal["symbol"].drop_nulls()) | set(venue["symbol"].drop_nulls())
-        currencies = book.currencies_of(conn, sorted(symbols))
-        result = engine.match_positions(internal, venue, tolerance, currencies, prices)
-        return internal, venue, result
+        result = engine.match_positions(internal, venue, tolerance, prices)
+        return internal, venue, _instrument_currency(conn, result)
     # A statement's opening balance is the balance before the business date, whatever date it
     # carries (MT940 :60F: and camt.053 OPBD are usually dated the previous business day).
     # (today's file's: a balance line carried from an earlier run has its business date already)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.cli.test_recon_cash_identity import DAY, book, breaks, recon
+from tests.cli.test_recon_multi_day_statements import book_buys
 from tests.conftest import Tieout, write
 from tests.htmltext import parse_html
 
@@ -422,11 +423,7 @@ def test_a_carried_record_matched_late_is_not_counted_as_a_row_of_the_file(
     t = book(tieout, tmp_path)
     write(tmp_path / "brk.toml", BROKER)
     assert _trades(t, tmp_path, "a.csv", "V9,buy,7,10")["breaks"] == {"missing_internal": 1}
-    late = "".join(
-        f"{x},A,UUU,buy,{q},10,,{d},,{d}T14:00:00Z,BRK,0,0,\n"
-        for x, q, d in (("V9", 7, "2026-11-24"), ("Y1", 2, "2026-11-25"))
-    )
-    t.ok("exec", "import", write(tmp_path / "late.csv", TRADES + late))
+    book_buys(t, tmp_path, ("V9", 7, "2026-11-24"), ("Y1", 2, "2026-11-25"))
     second = _trades(
         t.at("2026-11-25T23:00:00Z"), tmp_path, "b.csv", "Y1,buy,2,10", day="2026-11-25"
     )
@@ -458,11 +455,9 @@ def test_a_break_a_late_file_of_an_earlier_date_settles_is_in_a_report(
     on the 24th; resolved on the 24th, so not in the 25th's). It is resolved on the 25th."""
     t = book(tieout, tmp_path)
     write(tmp_path / "brk.toml", BROKER)
-    booked = "".join(
-        f"{x},A,UUU,buy,{q},10,,{d},,{d}T14:00:00Z,BRK,0,0,\n"
-        for x, q, d in (("W0", 10, "2026-11-24"), ("W1", 10, "2026-11-25"), ("W2", 5, "2026-11-25"))
+    book_buys(
+        t, tmp_path, ("W0", 10, "2026-11-24"), ("W1", 10, "2026-11-25"), ("W2", 5, "2026-11-25")
     )
-    t.ok("exec", "import", write(tmp_path / "e.csv", TRADES + booked))
     _trades(t, tmp_path, "a.csv", "W0,buy,10,10")
     found = _trades(t, tmp_path, "b.csv", "W2,buy,5,10", day="2026-11-25")
     assert found["breaks"] == {"missing_at_venue": 1}

@@ -121,6 +121,13 @@ TRADES = (
 )
 
 
+def book_buys(t: Tieout, tmp_path: Path, *buys: tuple[str, int, str]) -> None:
+    """`exec import` of account A's buys of UUU at 10 at venue BRK: (exec_id, quantity, trade
+    date), each at 14:00 UTC of its date."""
+    lines = "".join(f"{x},A,UUU,buy,{q},10,,{d},,{d}T14:00:00Z,BRK,0,0,\n" for x, q, d in buys)
+    t.ok("exec", "import", write(tmp_path / "booked.csv", TRADES + lines))
+
+
 def test_a_trade_of_another_date_is_compared_with_the_book_s_execution(
     tieout: Tieout, tmp_path: Path
 ) -> None:
@@ -131,11 +138,9 @@ def test_a_trade_of_another_date_is_compared_with_the_book_s_execution(
     t = tieout.at("2026-11-24T23:00:00Z")
     t.ok("instrument", "add", "UUU", "--exchange", "24/7", "--currency", "USD")
     t.ok("account", "open", "A", "--currency", "USD", "--type", "margin")
-    booked = "".join(
-        f"{x},A,UUU,buy,{q},10,,{d},,{d}T14:00:00Z,BRK,0,0,\n"
-        for x, q, d in (("E1", 10, "2026-11-23"), ("E3", 3, "2026-11-23"), ("E2", 5, "2026-11-24"))
+    book_buys(
+        t, tmp_path, ("E1", 10, "2026-11-23"), ("E3", 3, "2026-11-23"), ("E2", 5, "2026-11-24")
     )
-    t.ok("exec", "import", write(tmp_path / "e.csv", TRADES + booked))
     write(tmp_path / "brk.toml", 'name = "brk"\nvenue = "BRK"\nkind = "trades"\nformat = "csv"\n')
     body = "exec_id,account,symbol,side,quantity,price,trade_date\n" + "".join(
         f"{x},A,UUU,buy,{q},10,{d}\n"

@@ -142,23 +142,6 @@ def test_missing_positions_and_flat_ones() -> None:
     ]
 
 
-def test_position_breaks_are_in_their_instruments_currency() -> None:
-    """A position break's amount is at the instrument's price: in its currency (the book's
-    instruments by symbol), for pair breaks and for either side's missing records; a symbol
-    the book does not list gives a break without a currency (its amount is added to no
-    currency's total)."""
-    ints = frame(
-        "positions", [pos(internal=True), pos("A1", "VOD", "5", "2", internal=True)], venue=False
-    )
-    vens = frame("positions", [pos(quantity="90"), pos("A1", "ZZZ", "3", "4")], venue=True)
-    result = match_positions(ints, vens, None, {"AAPL": "USD", "VOD": "GBP"})
-    assert result.breaks.select("break_key", "type", "amount", "currency").rows() == [
-        ("P:A1|AAPL", "quantity_mismatch", D("100"), "USD"),
-        ("P:A1|VOD", "missing_at_venue", D("10"), "GBP"),
-        ("P:A1|ZZZ", "missing_internal", D("12"), None),
-    ]
-
-
 def test_quantity_breaks_nobody_prices_are_valued_at_the_books_price() -> None:
     """Neither side prices AAPL, MSFT or TSLA: their breaks are valued at `prices` (the book's
     last fill where it has no mark), not 0; a venue price still goes first; `prices` is not
@@ -184,7 +167,7 @@ def test_quantity_breaks_nobody_prices_are_valued_at_the_books_price() -> None:
         venue=True,
     )
     prices = {"AAPL": D("12.5"), "MSFT": D("2"), "TSLA": D("4"), "IBM": D("1000")}
-    valued = match_positions(ints, vens, None, None, prices)
+    valued = match_positions(ints, vens, None, prices)
     assert valued.breaks.select("break_key", "type", "amount").rows() == [
         ("P:A1|MSFT", "missing_at_venue", D("14")),
         ("P:A3|TSLA", "missing_internal", D("80")),
