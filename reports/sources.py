@@ -372,14 +372,18 @@ def exception_input(conn: Connection, day: date, now: datetime) -> ExceptionInpu
 
     def resolved_on(x: Any) -> date | None:
         """The business date a break counts as resolved on: the resolving run's, or the next
-        business day from the date an operator resolved it (a resolution on a Saturday or a
-        holiday was in no business day's report); never before the date of the run that found
-        it (a later run of an earlier date that settled it left it in no report: found on the
-        25th, it was not in the 24th's, and resolved on the 24th, not in the 25th's)."""
+        business day from the date an operator resolved it, in the firm calendar's time zone
+        (a resolution on a Saturday or a holiday was in no business day's report); never
+        before the date of the run that found it (a later run of an earlier date that settled
+        it left it in no report: found on the 25th, it was not in the 24th's, and resolved on
+        the 24th, not in the 25th's)."""
         if x.status == rt.OPEN or x.resolved_at is None:
             return None
         by_run: date | None = x.resolved_day
-        on = by_run if by_run is not None else _next_business_day(x.resolved_at.date(), calendar)
+        # an operator's date is the firm's calendar's (a New York evening is that day's, not
+        # the next UTC date's)
+        local = x.resolved_at.astimezone(exchange_zone(calendar)).date()
+        on = by_run if by_run is not None else _next_business_day(local, calendar)
         found: date = x.found_day
         return max(on, found)
 

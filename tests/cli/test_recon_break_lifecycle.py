@@ -523,3 +523,14 @@ def test_the_break_age_alert_counts_business_days(tieout: Tieout, tmp_path: Path
     with Store.open(t.db_url).read() as conn:
         stats = alerts.break_stats(conn, "brk", date(2026, 11, 30))
     assert (stats.open, stats.oldest_days) == (1, 3)
+
+
+def test_an_evening_resolution_in_new_york_is_that_days(tieout: Tieout, tmp_path: Path) -> None:
+    """Resolved at 20:00 in New York on the 24th (01:00 UTC on the 25th): the firm's calendar is
+    XNYS, so it is the 24th's resolution, not the 25th's (the UTC date)."""
+    t = book(tieout, tmp_path)
+    write(tmp_path / "brk.toml", BROKER)
+    _trades(t.at("2026-11-24T22:00:00Z"), tmp_path, "a.csv", "X1,buy,1,10")
+    t.at("2026-11-25T01:00:00Z").ok("breaks", "resolve", "1", "--reason", "timing")
+    assert _report(t, "2026-11-24") == {"open": [], "resolved": [1]}
+    assert _report(t, "2026-11-25") == {"open": [], "resolved": []}
