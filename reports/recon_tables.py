@@ -46,6 +46,7 @@ recon_breaks = table(
     "recon_breaks",
     column("break_id", Integer),
     column("profile", String),
+    column("break_key", Text),  # the item's identity across runs
     column("kind", String),
     column("type", String),
     column("status", String),

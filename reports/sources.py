@@ -387,7 +387,15 @@ def exception_input(conn: Connection, day: date, now: datetime) -> ExceptionInpu
         found: date = x.found_day
         return max(on, found)
 
-    open_rows = [x for x in candidates if (resolved_on(x) or date.max) > day]
+    # one break per item: a re-run of an earlier date after an operator resolved that date's
+    # break opens a new one for the same item (same key), and both were open at the end of
+    # the day as the report reads them (the item counted twice); the one that stood then shows
+    open_rows = []
+    shown: set[tuple[str, str]] = set()
+    for x in candidates:
+        if (resolved_on(x) or date.max) > day and (x.profile, x.break_key) not in shown:
+            shown.add((x.profile, x.break_key))
+            open_rows.append(x)
     resolved_rows = [x for x in candidates if resolved_on(x) == day]
     comments = _comments(conn, [int(x.break_id) for x in candidates], until)
 

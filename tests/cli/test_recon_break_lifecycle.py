@@ -534,3 +534,22 @@ def test_an_evening_resolution_in_new_york_is_that_days(tieout: Tieout, tmp_path
     t.at("2026-11-25T01:00:00Z").ok("breaks", "resolve", "1", "--reason", "timing")
     assert _report(t, "2026-11-24") == {"open": [], "resolved": [1]}
     assert _report(t, "2026-11-25") == {"open": [], "resolved": []}
+
+
+def test_a_rerun_of_a_date_after_its_break_was_resolved_counts_the_item_once(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """X4 was missing at the venue on the 24th; resolved as timing on the 25th; a corrected
+    file of the 24th reconciled on the 26th finds it again (a new break). The 24th's report
+    listed X4 twice (both open at the end of the 24th as it reads them)."""
+    t = book(tieout, tmp_path)
+    write(tmp_path / "brk.toml", BROKER)
+    book_buys(t, tmp_path, ("X0", 1, "2026-11-24"), ("X4", 4, "2026-11-24"))
+    first = _trades(t.at("2026-11-24T22:00:00Z"), tmp_path, "a.csv", "X0,buy,1,10")
+    assert first["breaks"] == {"missing_at_venue": 1}
+    t.at("2026-11-25T14:00:00Z").ok("breaks", "resolve", "1", "--reason", "timing")
+    again = _trades(t.at("2026-11-26T14:00:00Z"), tmp_path, "b.csv", "X0,buy,1,10", "")
+    assert again["new_breaks"] == 1
+    doc = t.ok("report", "exceptions", "--date", "2026-11-24", "--format", "json").json()
+    assert [b["internal_refs"] for b in doc["open_breaks"]] == [["X4"]]
+    assert [(x["type"], x["count"]) for x in doc["by_type"]] == [("missing_at_venue", 1)]
