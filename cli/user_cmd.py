@@ -46,6 +46,7 @@ from oms import access, operators, secret_key, service_access
 from oms.book import Ctx
 from oms.errors import BadInput, Refused
 from oms.operators import SessionState
+from oms.store import schema_revisions
 from oms.values import utc_iso
 
 user_app = typer.Typer(help="Operator accounts: roles, passwords, TOTP.", no_args_is_help=True)
@@ -59,6 +60,11 @@ PasswordStdinOpt = Annotated[
     bool,
     typer.Option("--password-stdin", help="Read the password from the first line of stdin."),
 ]
+
+# the schema revision since which operators, their sessions and the audit trail stand as this
+# code reads and writes them at login (0009 encrypted the TOTP secrets; 0011 added service
+# accounts beside them)
+LOGIN_SCHEMA = "0011"
 
 
 def register(app: typer.Typer) -> None:
@@ -333,7 +339,11 @@ def login(
     The session token is saved for this database (TIEOUT_SESSION_FILE, else
     ~/.config/tieout/session-HASH), replacing (and ending) the session saved there before; it
     ends after 30 minutes idle or 12 hours."""
-    store = open_store(db)
+    store = open_store(db, check_schema=False)
+    # an older schema will do (its operators and sessions are as this code's), so that an admin
+    # can log in to run `tieout init` on a book an upgraded tieout has not migrated yet: `init`
+    # needs an admin's session there, and login needed the schema `init` makes
+    store.require_schema(at_least=LOGIN_SCHEMA)
     _require_operator_mode(store, f"login {name}")
     password = _password(password_stdin, confirm=False)
     code = totp if totp is not None else ask_secret("TOTP code", "--totp")
@@ -343,6 +353,13 @@ def login(
     others = [o for o in result.others if replaced is None or o.session_id != replaced.session_id]
     path = write_session_file(store.url, result.session, result.token)
     now = result.session.created_at
+    with store.read() as conn:
+        current, head = schema_revisions(conn)
+    if current != head:
+        note(
+            f"this book is at schema revision {current}, this tieout's is {head}: an admin "
+            "runs `tieout init` to upgrade it; other commands refuse it until then"
+        )
     for other in others:
         note(
             f"you also have a session from {other.client} started at "

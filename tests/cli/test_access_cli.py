@@ -513,3 +513,31 @@ def test_rotating_the_totp_key_through_the_cli(desk: Desk) -> None:
     assert "retired" in doc["retired_key_file"]
     assert desk.login("bob").code == 0  # the new key opens bob's secret
     assert last_actor(desk.t, "secret_key.rotate") == "root"
+
+
+def test_an_admin_logs_in_to_upgrade_a_book_an_upgraded_tieout_has_not_migrated(
+    desk: Desk,
+) -> None:
+    """An operator-mode book at 0020, tieout upgraded in place, the admin's session long
+    over: `init` needed an admin's session, and `login` refused the book ("run `tieout init`
+    first"), so nobody could upgrade it. Login takes a book from 0011 on and says to run init;
+    other commands still refuse it."""
+    from alembic import command
+
+    from oms.store import alembic_config
+
+    store = Store.open(desk.t.db_url)
+    try:
+        with store.engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0020")
+    finally:
+        store.dispose()
+    desk.tick(13 * 3600)  # the session is over
+    assert desk.run("root", "init").code == 4
+    assert desk.run("root", "order", "list").code == 1  # (refused: run init)
+    r = desk.login("root")
+    assert r.code == 0, r.err
+    assert "schema revision 0020" in r.err and "tieout init" in r.err
+    done = desk.ok("root", "init", "--json")
+    assert "0023" in done.out
+    assert desk.run("root", "order", "list").code == 0
