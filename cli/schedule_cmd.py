@@ -561,7 +561,7 @@ def _this_program() -> list[str]:
     ):
         return [os.path.abspath(argv0)]
     found = shutil.which("tieout")
-    return [os.path.abspath(found)] if found else [sys.executable, "-m", "cli.main"]
+    return [os.path.abspath(found)] if found else default_program({})
 
 
 @schedule_app.command("alerts")

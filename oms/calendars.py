@@ -140,6 +140,15 @@ def _system_holidays(system: str) -> Container[date]:
     return days
 
 
+def session_on_or_after(exchange: str, day: date, days: int = 14) -> date:
+    """`day` if it is a session of the exchange, else the next session within `days` (else
+    `day`): the business day a date without a session counts on."""
+    for n in range(days):
+        if is_session(exchange, day + timedelta(days=n)):
+            return day + timedelta(days=n)
+    return day
+
+
 def is_session(exchange: str, day: date) -> bool:
     if exchange == ALWAYS_OPEN:
         return True

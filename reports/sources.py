@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from oms import audit, book, executions, ledger, lots, md_book
-from oms.calendars import business_days, exchange_zone, is_session
+from oms.calendars import business_days, exchange_zone, session_on_or_after
 from oms.errors import BadInput
 from oms.positions import end_of
 from oms.retention import CARRY_FORWARD
@@ -319,15 +319,7 @@ def _comments(
     return out
 
 
-_NO_SESSION = timedelta(days=14)  # more than a run of days without a session ever lasts
-
-
-def _next_business_day(on: date, calendar: str) -> date:
-    """`on` if it is a session of `calendar`, else the next session (within _NO_SESSION)."""
-    for n in range(_NO_SESSION.days):
-        if is_session(calendar, on + timedelta(days=n)):
-            return on + timedelta(days=n)
-    return on
+_NO_SESSION = timedelta(days=14)  # as calendars.session_on_or_after looks ahead
 
 
 def exception_input(conn: Connection, day: date, now: datetime) -> ExceptionInput:
@@ -383,7 +375,7 @@ def exception_input(conn: Connection, day: date, now: datetime) -> ExceptionInpu
         # an operator's date is the firm's calendar's (a New York evening is that day's, not
         # the next UTC date's)
         local = x.resolved_at.astimezone(exchange_zone(calendar)).date()
-        on = by_run if by_run is not None else _next_business_day(local, calendar)
+        on = by_run if by_run is not None else session_on_or_after(calendar, local)
         found: date = x.found_day
         return max(on, found)
 

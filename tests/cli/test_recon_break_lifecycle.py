@@ -299,10 +299,7 @@ def test_an_earlier_days_trade_file_sent_again_settles_its_break(
     Trades are matched record by record: it settles the break, as it did."""
     t = book(tieout, tmp_path)
     write(tmp_path / "brk.toml", BROKER)
-    t.at("2026-11-24T15:00:00Z").ok("exec", "import", write(tmp_path / "e.csv", TRADES + (
-        "T1,A,UUU,buy,10,10,,2026-11-24,2026-11-25,2026-11-24T14:00:00Z,BRK,0,0,\n"
-        "T2,A,UUU,buy,5,10,,2026-11-24,2026-11-25,2026-11-24T14:05:00Z,BRK,0,0,\n"
-    )))  # fmt: skip
+    book_buys(t, tmp_path, ("T1", 10, "2026-11-24"), ("T2", 5, "2026-11-24"))
     _trades(t, tmp_path, "a.csv", "T2,buy,5,10")
     _trades(t.at("2026-11-25T23:00:00Z"), tmp_path, "b.csv", day="2026-11-25")
     late = _trades(t.at("2026-11-26T09:00:00Z"), tmp_path, "c.csv", "T1,buy,10,10", "T2,buy,5,10")
