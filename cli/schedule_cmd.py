@@ -7,6 +7,7 @@ import dataclasses
 import faulthandler
 import logging
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -34,8 +35,9 @@ from cli.common import (
     warn,
 )
 from oms import access
+from oms.book import exchanges_of
 from oms.errors import BadInput
-from oms.store import resolve_url
+from oms.store import Store, resolve_url
 from oms.values import parse_date, utc_iso
 from schedules import alerts, config, jobs, runs
 from schedules.cron import CrontabEntry, crontab_text, latest_fire
@@ -171,8 +173,12 @@ def add_builtin(
         typer.Option(help="eod-recon: the venue file, e.g. drops/acme/trades_{date:%Y%m%d}.csv"),
     ] = None,
     date_field: Annotated[
-        str, typer.Option(help="business date passed: date, business_date, prev_business_date")
-    ] = "date",
+        str | None,
+        typer.Option(
+            help="business date passed: date, business_date, prev_business_date (default: date;"
+            " 24/7: prev_business_date, the day whose midnight close the job follows)"
+        ),
+    ] = None,
     format_: Annotated[str, typer.Option("--format", help="reports: html, pdf or json")] = "pdf",
     out: Annotated[str | None, typer.Option(help="reports: output path pattern")] = None,
     fail_on_breaks: Annotated[
@@ -220,14 +226,46 @@ def add_builtin(
         ),
     )
     _save(db, actor, job, replace, json)
+    if kind == "order-expiry":
+        _warn_expiry_gaps(store)
+
+
+def _warn_expiry_gaps(store: Store) -> None:
+    """Warn of the book's instruments after whose exchange's close no order-expiry job runs:
+    their day and gtd orders stay live, cash reserved, until a job of another calendar runs."""
+    from oms.calendars import canonical_exchange
+
+    with store.read() as conn:
+        default = config.default_calendar(config.read_settings(conn))
+        calendars = [
+            j.calendar or default
+            for j in jobs.list_jobs(conn)
+            if tuple(j.args[:2]) == jobs.EXPIRE_DUE
+        ]
+        exchanges = exchanges_of(conn)
+    if not calendars:
+        return
+    for code, symbols in jobs.expiry_gaps(exchanges, calendars, canonical_exchange).items():
+        shown = ", ".join(symbols[:5]) + (
+            f" and {len(symbols) - 5} more" if len(symbols) > 5 else ""
+        )
+        suffix = re.sub(r"[^A-Za-z0-9]+", "-", code).strip("-")
+        warn(
+            f"no order-expiry job runs after the close of {code}: day and gtd orders of {shown} "
+            f"stay live, their cash reserved, until another calendar's job runs; add one: "
+            f"tieout schedule add-builtin order-expiry --calendar {code} "
+            f"--name order-expiry-{suffix}"
+        )
 
 
 @schedule_app.command("list")
 def list_(db: DbOpt = None, json: JsonOpt = False) -> None:
     """Jobs with their next run."""
     now = clock()
-    with open_store(db).read() as conn:
+    store = open_store(db)
+    with store.read() as conn:
         docs = [j.as_json(now) for j in jobs.list_jobs(conn)]
+    _warn_expiry_gaps(store)
     if json:
         emit_json(docs)
         return

@@ -256,11 +256,41 @@ EXPIRY_AFTER_CLOSE_MINUTES = 15
 
 def close_cron(info: CalendarInfo, offset_minutes: int) -> str:
     """A cron expression `offset_minutes` after the regular close on trading weekdays (capped at
-    23:59 local time, so that the weekday stays the session's)."""
+    23:59 local time, so that the weekday stays the session's). A 24/7 calendar's day closes at
+    midnight UTC: its jobs run `offset_minutes` after it, every day."""
     if info.close is None:
-        return "0 0 * * *"
+        minutes = min(offset_minutes, 23 * 60 + 59)
+        return f"{minutes % 60} {minutes // 60} * * *"
     minutes = min(info.close.hour * 60 + info.close.minute + offset_minutes, 23 * 60 + 59)
     return f"{minutes % 60} {minutes // 60} * * {info.weekdays}"
+
+
+def default_date_field(info: CalendarInfo) -> str:
+    """The business date a built-in job passes by default: the day whose close it follows. A
+    job after a regular close runs on that session's own date; a 24/7 job runs after midnight,
+    on the next day, so it passes the day before."""
+    return "prev_business_date" if info.close is None else "date"
+
+
+EXPIRE_DUE = ("order", "expire-due")
+
+
+def expiry_gaps(
+    exchanges: Mapping[str, str], job_calendars: Sequence[str], canonical: Any
+) -> dict[str, list[str]]:
+    """The calendars of the book's instruments (symbol -> exchange) after whose close no
+    order-expiry job runs (`job_calendars`: the calendars of the jobs that run `order
+    expire-due`), each with its symbols. A day or gtd order of such an instrument stays live,
+    its cash reserved, until a job of another calendar happens to run (a 24/7 order placed on
+    Friday, under a New York job, until Monday evening). `canonical` names a calendar by its
+    own code (NASDAQ and XNYS are one calendar)."""
+    covered = {canonical(c) for c in job_calendars}
+    gaps: dict[str, list[str]] = {}
+    for symbol, exchange in sorted(exchanges.items()):
+        code = canonical(exchange)
+        if code not in covered:
+            gaps.setdefault(code, []).append(symbol)
+    return gaps
 
 
 def builtin_job(
@@ -272,12 +302,13 @@ def builtin_job(
     timezone: str | None = None,
     profile: str | None = None,
     file_pattern: str | None = None,
-    date_field: str = "date",
+    date_field: str | None = None,
     fmt: str = "pdf",
     out: str | None = None,
     fail_on_breaks: bool = False,
 ) -> JobDef:
     """The definition of a built-in job, with sensible defaults from the calendar."""
+    date_field = date_field or default_date_field(info)
     if date_field not in DATE_FIELDS:
         raise BadInput("--date-field", f"{date_field!r}: use one of {', '.join(DATE_FIELDS)}")
     day = "{" + date_field + "}"

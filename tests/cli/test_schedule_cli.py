@@ -116,6 +116,32 @@ def test_bad_jobs_are_refused(sqlite_db: str) -> None:
     assert ok(db, "schedule", "list", "--json").json() == []
 
 
+def test_an_expiry_job_names_the_calendars_it_does_not_follow(db: str) -> None:
+    """A book trading 24/7 and London instruments under the default New York expiry job: their
+    day orders would stay live (cash reserved) until New York's close, over a weekend until
+    Monday's. Adding the job, and listing the jobs, say which calendars need a job of their own
+    and how to add it; once added, the warning is gone."""
+    for symbol, exchange, ccy in (("AAPL", "XNYS", "USD"), ("BTC-USD", "24/7", "USD")):
+        ok(db, "instrument", "add", symbol, "--exchange", exchange, "--currency", ccy)
+    ok(db, "instrument", "add", "VOD", "--exchange", "LSE", "--currency", "GBP")
+    added = ok(db, "schedule", "add-builtin", "order-expiry", "--json")
+    assert added.json()["name"] == "order-expiry"
+    warned = [line for line in added.err.splitlines() if "no order-expiry job" in line]
+    assert len(warned) == 2, added.err
+    assert "close of 24/7: day and gtd orders of BTC-USD stay live" in warned[0]
+    assert "tieout schedule add-builtin order-expiry --calendar 24/7" in warned[0]
+    assert "close of XLON: day and gtd orders of VOD" in warned[1]  # LSE is London's XLON
+    assert "no order-expiry job runs after the close of 24/7" in ok(db, "schedule", "list").err
+    always = ok(
+        db,
+        *("schedule", "add-builtin", "order-expiry", "--calendar", "24/7"),
+        *("--name", "order-expiry-24-7", "--json"),
+    )
+    assert (always.json()["cron"], always.json()["timezone"]) == ("15 0 * * *", "UTC")
+    ok(db, "schedule", "add-builtin", "order-expiry", "--calendar", "XLON", "--name", "x-lon")
+    assert "no order-expiry job" not in ok(db, "schedule", "list", "--json").err
+
+
 def test_builtin_kinds(sqlite_db: str) -> None:
     db = sqlite_db
     eod = ok(

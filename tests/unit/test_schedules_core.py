@@ -271,6 +271,33 @@ def test_builtin_order_expiry_runs_at_the_close() -> None:
     assert (job.cron, job.timezone) == ("15 16 * * 1-5", "America/New_York")
 
 
+def test_builtin_jobs_of_a_24_7_calendar_follow_midnight_and_pass_the_day_it_closed() -> None:
+    always = jobs.CalendarInfo("UTC", None, "*")
+    expiry = jobs.builtin_job("order-expiry", always)
+    # 15 minutes after the day's close, as on an exchange: the day's last bars land first
+    assert (expiry.cron, expiry.timezone) == ("15 0 * * *", "UTC")
+    recon = jobs.builtin_job("eod-recon", always, profile="p", file_pattern="t_{date:%Y%m%d}.csv")
+    assert recon.cron == "0 2 * * *"
+    # run after midnight, the job reconciles the day that closed, not the one just begun
+    assert recon.args[-3:] == ("--date", "{prev_business_date}", "--json")
+    report = jobs.builtin_job("exceptions-report", always, fmt="html")
+    assert report.args[-1] == "reports/exceptions_{prev_business_date:%Y%m%d}.html"
+    # an exchange's job runs on the session's own date, unless asked otherwise
+    assert jobs.builtin_job("exceptions-report", NY).args[3] == "{date}"
+    assert jobs.builtin_job("exceptions-report", always, date_field="date").args[3] == "{date}"
+
+
+def test_expiry_gaps_name_the_calendars_no_expiry_job_follows() -> None:
+    canonical = {"NASDAQ": "XNYS", "XNYS": "XNYS", "LSE": "XLON", "24/7": "24/7"}.__getitem__
+    book = {"AAPL": "NASDAQ", "IBM": "XNYS", "VOD": "LSE", "BTC-USD": "24/7", "ETH-USD": "24/7"}
+    assert jobs.expiry_gaps(book, ["XNYS"], canonical) == {
+        "24/7": ["BTC-USD", "ETH-USD"],
+        "XLON": ["VOD"],
+    }
+    assert jobs.expiry_gaps(book, ["NASDAQ", "LSE", "24/7"], canonical) == {}
+    assert jobs.expiry_gaps({}, ["XNYS"], canonical) == {}
+
+
 def test_builtin_reports_and_retention() -> None:
     ex = jobs.builtin_job("exceptions-report", NY, date_field="prev_business_date", fmt="html")
     assert ex.args == (
@@ -311,7 +338,9 @@ def test_calendar_defaults() -> None:
     assert jobs.weekdays_field("1010000") == "1,3"
     late = jobs.CalendarInfo("Asia/Tokyo", time(23, 0), "1-5")
     assert jobs.close_cron(late, 120) == "59 23 * * 1-5"
-    assert jobs.close_cron(jobs.CalendarInfo("UTC", None, "*"), 1) == "0 0 * * *"
+    # a 24/7 day closes at midnight UTC: its jobs run their offset after it, every day
+    assert jobs.close_cron(jobs.CalendarInfo("UTC", None, "*"), 1) == "1 0 * * *"
+    assert jobs.close_cron(jobs.CalendarInfo("UTC", None, "*"), 180) == "0 3 * * *"
     info = jobs.calendar_info("XNYS")
     assert (info.timezone, info.close, info.weekdays) == ("America/New_York", time(16), "1-5")
 
