@@ -396,7 +396,11 @@ def exception_input(conn: Connection, day: date, now: datetime) -> ExceptionInpu
         return _break_row(x, age, comments.get(int(x.break_id), []))
 
     q = rt.recon_quarantine.c
-    profiles = {run.run_id: run.profile for run in runs}
+    # the rows a file's last run of the day quarantined: a --force re-run of the same bytes
+    # quarantines the same rows again (listed twice before); another file's runs, a corrected
+    # one's included, are each listed (each row names its run)
+    last_of_input = {(run.profile, run.input_sha256): run.run_id for run in runs}
+    profiles = {run_id: profile for (profile, _), run_id in last_of_input.items()}
     quarantined = []
     if runs:
         for x in conn.execute(

@@ -550,3 +550,30 @@ def test_a_rerun_of_a_date_after_its_break_was_resolved_counts_the_item_once(
     doc = t.ok("report", "exceptions", "--date", "2026-11-24", "--format", "json").json()
     assert [b["internal_refs"] for b in doc["open_breaks"]] == [["X4"]]
     assert [(x["type"], x["count"]) for x in doc["by_type"]] == [("missing_at_venue", 1)]
+
+
+def test_a_forced_rerun_of_a_file_lists_its_quarantined_rows_once(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """The same bytes reconciled again with --force quarantine the same bad row again: the
+    exception report listed it twice, once per run. It lists the file's last run's; another
+    file of the day (a corrected one) has its own rows listed."""
+    t = book(tieout, tmp_path)
+    write(tmp_path / "brk.toml", BROKER)
+    book_buys(t, tmp_path, ("Q1", 10, "2026-11-24"))
+    first = _trades(t, tmp_path, "a.csv", "Q1,buy,10,10", "Q2,buy,ten,10")
+    assert first["quarantined_rows"] == 1
+    body = (tmp_path / "a.csv").read_text()
+    args = ("recon", "run", "--profile", str(tmp_path / "brk.toml"), "--file")
+    again = t.ok(*args, str(tmp_path / "a.csv"), "--date", "2026-11-24", "--force", "--json").json()
+    assert again["quarantined_rows"] == 1
+    doc = t.ok("report", "exceptions", "--date", "2026-11-24", "--format", "json").json()
+    assert [r["run_id"] for r in doc["runs"]] == [first["run_id"], again["run_id"]]
+    assert [(q["run_id"], q["row"]) for q in doc["quarantined"]] == [(again["run_id"], 3)]
+    other = write(tmp_path / "b.csv", body.replace("ten", "1O"))
+    fixed = t.ok(*args, other, "--date", "2026-11-24", "--json").json()
+    doc = t.ok("report", "exceptions", "--date", "2026-11-24", "--format", "json").json()
+    assert [(q["run_id"], q["row"]) for q in doc["quarantined"]] == [
+        (again["run_id"], 3),
+        (fixed["run_id"], 3),
+    ]
