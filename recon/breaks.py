@@ -244,29 +244,48 @@ def history(conn: Connection, break_id: int) -> list[dict[str, Any]]:
     ]
 
 
-def _open_break(conn: Connection, break_id: int, what: str) -> Row[Any]:
-    row = get(conn, break_id)
-    if row.status != OPEN:
-        raise Refused(
-            f"{what} break {break_id}",
-            f"it was resolved ({row.resolution}) by {row.resolved_by} at "
-            f"{utc_iso(row.resolved_at)}",
-            "break_resolved",
-        )
-    return row
+def _not_open(row: Any, what: str) -> Refused | None:
+    if row.status == OPEN:
+        return None
+    return Refused(
+        f"{what} break {row.break_id}",
+        f"it was resolved ({row.resolution}) by {row.resolved_by} at {utc_iso(row.resolved_at)}",
+        "break_resolved",
+    )
+
+
+def _record_refusal(
+    conn: Connection, ctx: Ctx, break_id: int, action: str, refusal: Refused, **payload: Any
+) -> None:
+    """A refused step on a break goes to the audit trail, committed before the refusal is
+    raised (who tried what on which break, and why it was refused), as a refused order
+    transition does."""
+    audit.append(
+        conn,
+        at=ctx.now,
+        actor=ctx.actor,
+        action=action,
+        entity_type="break",
+        entity_id=str(break_id),
+        payload={"reason": refusal.code, **payload},
+    )
 
 
 def assign(store: Store, ctx: Ctx, break_id: int, owner: str) -> dict[str, Any]:
     owner = parse_ident(owner, "--to")
     with store.write() as conn:
-        row = _open_break(conn, break_id, "assign")
-        conn.execute(
-            recon_breaks.update()
-            .where(recon_breaks.c.break_id == break_id)
-            .values(owner=owner, updated_at=ctx.now)
-        )
-        add_event(conn, ctx, break_id, "assigned", {"from": row.owner, "to": owner})
-        return _view(conn, break_id, ctx)
+        row = get(conn, break_id)
+        refusal = _not_open(row, "assign")
+        if refusal is None:
+            conn.execute(
+                recon_breaks.update()
+                .where(recon_breaks.c.break_id == break_id)
+                .values(owner=owner, updated_at=ctx.now)
+            )
+            add_event(conn, ctx, break_id, "assigned", {"from": row.owner, "to": owner})
+            return _view(conn, break_id, ctx)
+        _record_refusal(conn, ctx, break_id, "break.assign_refused", refusal, to=owner)
+    raise refusal
 
 
 def comment(store: Store, ctx: Ctx, break_id: int, text: str) -> dict[str, Any]:
@@ -274,9 +293,12 @@ def comment(store: Store, ctx: Ctx, break_id: int, text: str) -> dict[str, Any]:
     if not text:
         raise BadInput("--text", "a comment needs some text")
     with store.write() as conn:
-        _open_break(conn, break_id, "comment on")
-        add_event(conn, ctx, break_id, "commented", {"text": text})
-        return _view(conn, break_id, ctx)
+        refusal = _not_open(get(conn, break_id), "comment on")
+        if refusal is None:
+            add_event(conn, ctx, break_id, "commented", {"text": text})
+            return _view(conn, break_id, ctx)
+        _record_refusal(conn, ctx, break_id, "break.comment_refused", refusal, text=text)
+    raise refusal
 
 
 def request_content(row: Any, reason: str, note: str | None) -> dict[str, Any]:
@@ -314,36 +336,45 @@ def resolve(
     if reason not in REASONS:
         raise BadInput("--reason", f"{reason!r} is not one of {', '.join(REASONS)}")
     with store.write() as conn:
-        row = _open_break(conn, break_id, "resolve")
-        b = recon_breaks.c
-        if row.request_hash is not None and row.requested_by == ctx.actor:
+        row = get(conn, break_id)
+        refusal = _not_open(row, "resolve")
+        if refusal is None and row.request_hash is not None and row.requested_by == ctx.actor:
             # closing it another way oneself would get round the second pair of eyes asked for
-            raise Refused(
+            refusal = Refused(
                 f"resolve break {break_id}",
                 f"{ctx.actor} asked for a {row.resolution} resolution, which waits for another "
                 "operator's approval; another operator may approve it or resolve it otherwise",
                 "four_eyes",
             )
-        if reason in WRITE_OFFS:
-            content = request_content(row, reason, note)
-            digest = content_hash(content)
-            conn.execute(
-                recon_breaks.update()
-                .where(b.break_id == break_id)
-                .values(
-                    resolution=reason,
-                    resolution_note=note,
-                    requested_by=ctx.actor,
-                    request_hash=digest,
-                    updated_at=ctx.now,
-                )
+        if refusal is None:
+            _resolve_open(conn, ctx, row, reason, note)
+            return _view(conn, break_id, ctx)
+        _record_refusal(
+            conn, ctx, break_id, "break.resolution_refused", refusal, resolution=reason, note=note
+        )
+    raise refusal
+
+
+def _resolve_open(conn: Connection, ctx: Ctx, row: Any, reason: str, note: str | None) -> None:
+    if reason in WRITE_OFFS:
+        content = request_content(row, reason, note)
+        digest = content_hash(content)
+        conn.execute(
+            recon_breaks.update()
+            .where(recon_breaks.c.break_id == row.break_id)
+            .values(
+                resolution=reason,
+                resolution_note=note,
+                requested_by=ctx.actor,
+                request_hash=digest,
+                updated_at=ctx.now,
             )
-            add_event(
-                conn, ctx, break_id, "resolution_requested", {"request": content, "hash": digest}
-            )
-        else:
-            _close(conn, ctx, break_id, reason, note)
-        return _view(conn, break_id, ctx)
+        )
+        add_event(
+            conn, ctx, row.break_id, "resolution_requested", {"request": content, "hash": digest}
+        )
+    else:
+        _close(conn, ctx, row.break_id, reason, note)
 
 
 def approve(
@@ -353,25 +384,21 @@ def approve(
     refused approval (one's own request, a changed break, another hash) is committed to the
     audit trail (break.approval_refused) before it is raised, as `tieout approve` does."""
     with store.write() as conn:
-        row = _open_break(conn, break_id, "approve")
-        refusal = _approval_refused(row, ctx, expected_hash)
+        row = get(conn, break_id)
+        refusal = _not_open(row, "approve") or _approval_refused(row, ctx, expected_hash)
         if refusal is None:
             add_event(conn, ctx, break_id, "approved", {"hash": row.request_hash})
             _close(conn, ctx, break_id, row.resolution, row.resolution_note)
             return _view(conn, break_id, ctx)
-        audit.append(
+        _record_refusal(
             conn,
-            at=ctx.now,
-            actor=ctx.actor,
-            action="break.approval_refused",
-            entity_type="break",
-            entity_id=str(break_id),
-            payload={
-                "reason": refusal.code,
-                "hash": row.request_hash,
-                "expected_hash": expected_hash,
-                "requested_by": row.requested_by,
-            },
+            ctx,
+            break_id,
+            "break.approval_refused",
+            refusal,
+            hash=row.request_hash,
+            expected_hash=expected_hash,
+            requested_by=row.requested_by,
         )
     raise refusal
 

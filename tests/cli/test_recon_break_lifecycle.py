@@ -577,3 +577,45 @@ def test_a_forced_rerun_of_a_file_lists_its_quarantined_rows_once(
         (again["run_id"], 3),
         (fixed["run_id"], 3),
     ]
+
+
+def test_every_refused_step_on_a_break_is_in_the_audit_trail(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """Steps refused on a resolved break (assign, comment, resolve, approve), and a requester's
+    own other resolution of a write-off they asked for, exit 4 and change nothing, as before;
+    each is now committed to the audit trail with who tried it and why it was refused (they
+    left no trace)."""
+    t = book(tieout, tmp_path)
+    write(tmp_path / "brk.toml", BROKER)
+    _trades(t, tmp_path, "a.csv", "R1,buy,1,10", "R2,buy,2,10")
+    first, second = (b["break_id"] for b in t.ok("breaks", "list", "--json").json())
+    t.ok("breaks", "resolve", str(first), "--reason", "timing", "--actor", "alice")
+    t.ok("breaks", "resolve", str(second), "--reason", "written_off", "--actor", "alice")
+    before = t.ok("breaks", "show", str(first), "--json").json()
+    tries = [
+        ("assign", str(first), "--to", "carol"),
+        ("comment", str(first), "--text", "late booking"),
+        ("resolve", str(first), "--reason", "timing"),
+        ("approve", str(first)),
+        ("resolve", str(second), "--reason", "timing"),  # four eyes: alice asked for a write-off
+    ]
+    for args in tries:
+        assert t("breaks", *args, "--actor", "bob" if args[0] == "approve" else "alice").code == 4
+    assert t.ok("breaks", "show", str(first), "--json").json() == before
+    out = tmp_path / "audit.jsonl"
+    t.ok("audit", "export", "--from", "2026-11-24", "--to", "2026-11-25", "--out", str(out))
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    refused = [
+        (e["action"], e["entity_id"], e["actor"], e["payload"]["reason"])
+        for e in events
+        if e["action"].endswith("_refused")
+    ]
+    assert refused == [
+        ("break.assign_refused", str(first), "alice", "break_resolved"),
+        ("break.comment_refused", str(first), "alice", "break_resolved"),
+        ("break.resolution_refused", str(first), "alice", "break_resolved"),
+        ("break.approval_refused", str(first), "bob", "break_resolved"),
+        ("break.resolution_refused", str(second), "alice", "four_eyes"),
+    ]
+    assert t.ok("audit", "verify").code == 0
