@@ -78,11 +78,15 @@ break_events = table(
     column("at", UTCDateTime),
     column("actor", String),
     column("action", String),
+    column("run_id", Integer),
     column("payload", Text),
 )
 
 TABLES = (recon_runs, recon_quarantine, recon_breaks, break_events)
 OPEN = "open"
 COMMENTED = "commented"
+CHANGED = "changed"  # a run found the break's figures changed (payload: name -> from, to)
+ASSIGNED = "assigned"  # payload: from, to
+REQUESTED = "resolution_requested"  # a write-off asked for (payload: request, hash)
 CALENDAR_SETTING = "recon.calendar"  # the firm's calendar that breaks age by
 DEFAULT_CALENDAR = "XNYS"

@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -259,7 +260,10 @@ def _run_row(r: Any) -> RunRow:
     )
 
 
-def _break_row(r: Any, age: int, comments: Sequence[Comment]) -> BreakRow:
+def _break_row(
+    r: Any, age: int, comments: Sequence[Comment], pending: bool | None = None
+) -> BreakRow:
+    """A break's row; `pending`: whether a write-off waited for approval (else: it waits now)."""
     diffs = json.loads(r.differences) if r.differences else {}
     return BreakRow(
         break_id=int(r.break_id),
@@ -289,7 +293,9 @@ def _break_row(r: Any, age: int, comments: Sequence[Comment]) -> BreakRow:
         owner=r.owner,
         resolution=r.resolution,
         resolution_note=r.resolution_note,
-        pending_approval=r.status == rt.OPEN and r.request_hash is not None,
+        pending_approval=(
+            pending if pending is not None else r.status == rt.OPEN and r.request_hash is not None
+        ),
         requested_by=r.requested_by,
         resolved_by=r.resolved_by,
         resolved_at=r.resolved_at,
@@ -320,6 +326,61 @@ def _comments(
 
 
 _NO_SESSION = timedelta(days=14)  # as calendars.session_on_or_after looks ahead
+_UNDONE = (rt.CHANGED, rt.ASSIGNED, rt.REQUESTED)
+
+
+def _as_it_stood(
+    conn: Connection, rows: Sequence[Any], day: date, until: datetime
+) -> dict[int, tuple[Any, bool]]:
+    """Breaks as they stood at the end of `day`, for those a later day changed: its report
+    showed each break's figures and owner as they are now (an amount a later run restated, an
+    owner assigned since, a write-off requested since). A run's change is undone when the run
+    is of a later business date (a late run of `day` itself counts, as its closes do); an
+    operator's, when made after the day's end. Returns break id -> (the row as it stood,
+    whether a write-off had been requested by then) for every row. The status and a resolution
+    since stay as they are now: the report marks a break resolved since ("now resolved")."""
+    ids = [int(x.break_id) for x in rows]
+    ev = rt.break_events.c
+    by_run = rt.recon_runs.alias("by_run")
+    later: dict[int, list[Any]] = defaultdict(list)
+    requests: dict[int, Any] = {}  # each break's last write-off request made by `day`
+    for i in range(0, len(ids), 500):
+        for e in conn.execute(
+            select(ev.break_id, ev.action, ev.actor, ev.payload, ev.at, by_run.c.business_date)
+            .select_from(rt.break_events.outerjoin(by_run, by_run.c.run_id == ev.run_id))
+            .where(ev.break_id.in_(ids[i : i + 500]), ev.action.in_(_UNDONE))
+            .order_by(ev.event_id)
+        ):
+            after = e.business_date > day if e.business_date is not None else e.at >= until
+            if after:
+                later[int(e.break_id)].append(e)
+            elif e.action == rt.REQUESTED:
+                requests[int(e.break_id)] = e
+    out: dict[int, tuple[Any, bool]] = {}
+    for x in rows:
+        request = requests.get(int(x.break_id))
+        events = later.get(int(x.break_id))
+        if not events:
+            out[int(x.break_id)] = (x, request is not None)
+            continue
+        values = dict(x._mapping)
+        for e in reversed(events):  # newest first
+            payload = json.loads(e.payload)
+            if e.action == rt.CHANGED:
+                for name, change in payload.items():
+                    values[name] = Decimal(change["from"]) if name == "amount" else change["from"]
+            elif e.action == rt.ASSIGNED:
+                values["owner"] = payload.get("from")
+        if x.status == rt.OPEN and any(e.action == rt.REQUESTED for e in events):
+            asked = json.loads(request.payload) if request is not None else None
+            values.update(
+                request_hash=asked["hash"] if asked else None,
+                requested_by=request.actor if request is not None else None,
+                resolution=asked["request"]["reason"] if asked else None,
+                resolution_note=asked["request"]["note"] if asked else None,
+            )
+        out[int(x.break_id)] = (SimpleNamespace(**values), request is not None)
+    return out
 
 
 def exception_input(conn: Connection, day: date, now: datetime) -> ExceptionInput:
@@ -391,9 +452,15 @@ def exception_input(conn: Connection, day: date, now: datetime) -> ExceptionInpu
     resolved_rows = [x for x in candidates if resolved_on(x) == day]
     comments = _comments(conn, [int(x.break_id) for x in candidates], until)
 
-    def row(x: Any, as_of: date) -> BreakRow:
+    stood = _as_it_stood(conn, candidates, day, until)
+
+    def row(x: Any, as_of: date, *, still_open: bool) -> BreakRow:
+        """A break as it stood at the end of the day; one open then shows the write-off that
+        waited for approval then (one approved since: it still waited)."""
         age = business_days(x.first_seen, as_of, calendar)
-        return _break_row(x, age, comments.get(int(x.break_id), []))
+        then, requested = stood[int(x.break_id)]
+        pending = requested if still_open else None
+        return _break_row(then, age, comments.get(int(x.break_id), []), pending)
 
     q = rt.recon_quarantine.c
     # the rows a file's last run of the day quarantined: a --force re-run of the same bytes
@@ -421,8 +488,8 @@ def exception_input(conn: Connection, day: date, now: datetime) -> ExceptionInpu
     return ExceptionInput(
         day=day,
         runs=tuple(runs),
-        open_breaks=tuple(row(x, day) for x in open_rows),
-        resolved=tuple(row(x, day) for x in resolved_rows),
+        open_breaks=tuple(row(x, day, still_open=True) for x in open_rows),
+        resolved=tuple(row(x, day, still_open=False) for x in resolved_rows),
         quarantined=tuple(quarantined),
         firm=load_firm(conn),
         generated_at=now,

@@ -619,3 +619,43 @@ def test_every_refused_step_on_a_break_is_in_the_audit_trail(
         ("break.resolution_refused", str(second), "alice", "four_eyes"),
     ]
     assert t.ok("audit", "verify").code == 0
+
+
+def test_a_past_dates_report_shows_breaks_as_they_stood_that_day(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """The 24th's report, made again on the 26th, showed each break as it is now: the amount
+    the 25th's file restated, the owner assigned on the 25th, no write-off pending (approved
+    since). It shows them as they stood at the end of the 24th; the 25th's report shows the
+    25th's."""
+    t = book(tieout, tmp_path)
+    write(tmp_path / "brk.toml", BROKER)
+    _trades(t.at("2026-11-24T21:00:00Z"), tmp_path, "a.csv", "P1,buy,10,10", "P2,buy,3,10")
+    ids = {b["venue_refs"][0]: b["break_id"] for b in t.ok("breaks", "list", "--json").json()}
+    alice = t.at("2026-11-24T22:00:00Z")
+    alice.ok("breaks", "resolve", str(ids["P2"]), "--reason", "written_off", "--actor", "alice")
+    day2 = t.at("2026-11-25T15:00:00Z")
+    day2.ok("breaks", "assign", str(ids["P1"]), "--to", "carol", "--actor", "bob")
+    day2.ok("breaks", "approve", str(ids["P2"]), "--actor", "bob")
+    body = "exec_id,account,symbol,side,quantity,price,trade_date\nP1,A,UUU,buy,10,12,2026-11-24\n"
+    args = ("recon", "run", "--profile", str(tmp_path / "brk.toml"), "--file")
+    restated = write(tmp_path / "b.csv", body)  # the 25th's file restates the 24th's P1
+    t.at("2026-11-25T21:00:00Z").ok(*args, restated, "--date", "2026-11-25")
+    later = t.at("2026-11-26T15:00:00Z")
+
+    def report(day: str) -> dict[int, tuple[Any, ...]]:
+        doc = later.ok("report", "exceptions", "--date", day, "--format", "json").json()
+        return {
+            b["break_id"]: (b["amount"], b["owner"], b["pending_approval"], b["status"])
+            for b in doc["open_breaks"]
+        }
+
+    assert report("2026-11-24") == {
+        ids["P1"]: ("100", None, False, "open"),
+        ids["P2"]: ("30", None, True, "resolved"),  # its write-off waited; approved since
+    }
+    assert report("2026-11-25") == {ids["P1"]: ("120", "carol", False, "open")}
+    out = tmp_path / "exc.html"
+    later.ok("report", "exceptions", "--date", "2026-11-24", "--out", str(out))
+    seen = parse_html(out.read_text())
+    assert "Amount 100.00 USD" in seen and "120" not in seen and "carol" not in seen
