@@ -425,7 +425,7 @@ def run_demo(
     start = Ctx(actor, datetime(2026, 11, 24, 13, 0, tzinfo=UTC))
     store.init(actor, start.now)
     say(f"tieout demo (seed {seed}): the trading day of {DEMO_DATE} in {out}/")
-    added, _ = book.add_instruments(store, start, read_instruments(str(out / "instruments.csv")))
+    added, _ = book.add_instruments(store, start, *read_instruments(str(out / "instruments.csv")))
     say(f"  reference data: {added} instruments (XNYS), {len(ACCOUNTS)} accounts")
     deposits = []
     for account, name, kind, cash in ACCOUNTS:

@@ -42,8 +42,14 @@ def instrument_add(
     symbol: str,
     exchange: Annotated[str, typer.Option(help="exchange_calendars name (XNYS, XLON...) or 24/7")],
     currency: Annotated[str, typer.Option(help="ISO 4217 code")],
-    tick_size: Annotated[str, typer.Option(help="minimum price increment")] = refdata.DEFAULT_TICK,
-    lot_size: Annotated[str, typer.Option(help="minimum quantity increment")] = refdata.DEFAULT_LOT,
+    tick_size: Annotated[
+        str | None,
+        typer.Option(help=f"minimum price increment (a new instrument: {refdata.DEFAULT_TICK})"),
+    ] = None,
+    lot_size: Annotated[
+        str | None,
+        typer.Option(help=f"minimum quantity increment (a new instrument: {refdata.DEFAULT_LOT})"),
+    ] = None,
     restricted: Annotated[
         bool, typer.Option("--restricted", help="on the restricted list")
     ] = False,
@@ -51,10 +57,23 @@ def instrument_add(
     actor: ActorOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Add an instrument (adding the same one again changes nothing)."""
+    """Add an instrument (adding the same one again changes nothing; terms left out are not
+    compared with the book's, and the restricted flag is compliance's: restrict, unrestrict)."""
     item = refdata.make_instrument(symbol, exchange, currency, tick_size, lot_size, restricted)
+    stated = {"exchange", "currency"} | {
+        name
+        for name, given in (
+            ("tick_size", tick_size),
+            ("lot_size", lot_size),
+            ("restricted", restricted),
+        )
+        if given
+    }
     store = open_store(db)
-    added, _ = book.add_instruments(store, make_ctx(actor), [item])
+    added, _ = book.add_instruments(store, make_ctx(actor), [item], [stated])
+    if not added:
+        with store.read() as conn:
+            item = book.get_instrument(conn, item.symbol)  # the book's, as it stands
     if json:
         emit_json({**item.as_json(), "created": bool(added)})
     else:
@@ -72,8 +91,8 @@ def instrument_import(
 ) -> None:
     """Import instruments from a CSV file: all rows or none."""
     store = open_store(db)
-    items = refdata.read_instruments(file)
-    added, unchanged = book.add_instruments(store, make_ctx(actor), items)
+    items, stated = refdata.read_instruments(file)
+    added, unchanged = book.add_instruments(store, make_ctx(actor), items, stated)
     if json:
         emit_json({"file": file, "rows": len(items), "added": added, "unchanged": unchanged})
     else:
@@ -184,8 +203,12 @@ def account_open(
     account: str,
     currency: Annotated[str, typer.Option(help="ISO 4217 code of the account's cash")],
     name: Annotated[str | None, typer.Option(help="display name")] = None,
-    type_: Annotated[str, typer.Option("--type", help="cash or margin")] = "cash",
-    tier: Annotated[str, typer.Option(help="risk tier name")] = "standard",
+    type_: Annotated[
+        str | None, typer.Option("--type", help="cash or margin (a new account: cash)")
+    ] = None,
+    tier: Annotated[
+        str | None, typer.Option(help="risk tier name (a new account: standard)")
+    ] = None,
     db: DbOpt = None,
     actor: ActorOpt = None,
     json: JsonOpt = False,
@@ -193,7 +216,9 @@ def account_open(
     """Open a client account. Its risk tier must have limits (`tieout risk show`): an account
     of a tier without them could place no order (a misspelt tier is caught here, not at its
     first order)."""
-    item = refdata.make_account(account, currency, name, type_, tier)
+    item = refdata.make_account(account, currency, name, type_ or "cash", tier)
+    given = (("name", name), ("type", type_), ("tier", tier))
+    stated = {"currency"} | {term for term, value in given if value is not None}
     store = open_store(db)
     with store.read() as conn:
         tiers = risk_limits.load_limits(conn).tiers
@@ -204,7 +229,7 @@ def account_open(
             f"them first (`tieout risk set tier.{item.tier}.max-position N`) or use a tier that "
             f"has them: {', '.join(sorted(tiers))}",
         )
-    acct, created = book.open_account(store, make_ctx(actor), item)
+    acct, created = book.open_account(store, make_ctx(actor), item, stated)
     if json:
         emit_json({**acct.as_json(), "created": created})
     else:

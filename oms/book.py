@@ -177,19 +177,64 @@ def set_restricted(
         return get_instrument(conn, symbol)
 
 
-def add_instruments(store: Store, ctx: Ctx, items: Sequence[Instrument]) -> tuple[int, int]:
-    """Add instruments; an identical existing one is skipped, a different one refused.
-    Returns (added, unchanged). All or nothing."""
+INSTRUMENT_TERMS = ("exchange", "currency", "tick_size", "lot_size", "restricted")
+
+
+def stated_terms(item: Instrument) -> frozenset[str]:
+    """The terms an instrument given without saying which were stated is compared by: all but
+    `restricted` when it is not set (compliance's restrict and unrestrict keep that flag)."""
+    return frozenset(t for t in INSTRUMENT_TERMS if t != "restricted" or item.restricted)
+
+
+def instrument_conflicts(old: Instrument, new: Instrument, stated: Iterable[str]) -> list[str]:
+    """The terms of `new` that contradict the book's instrument, each as "name: the book's X,
+    not Y". Only the stated terms are compared: a file without a tick_size column, or `add`
+    without --tick-size, leaves the book's tick size as it is; restricted is stated only when
+    set (a master file's "false" leaves compliance's restriction alone; its "true" for an
+    instrument the book has unrestricted is refused: `instrument restrict` does that)."""
+    out = _conflicts(old, new, [t for t in INSTRUMENT_TERMS if t in stated])
+    if "restricted" in stated and old.restricted != new.restricted:
+        out[-1] += " (`tieout instrument restrict` restricts it)"
+    return out
+
+
+def _conflicts(old: Any, new: Any, names: Iterable[str]) -> list[str]:
+    """The named terms on which `new` differs from the book's `old`: "name: the book's X, not
+    Y" each."""
+    out = []
+    for name in names:
+        was, now = getattr(old, name), getattr(new, name)
+        if was != now:
+            shown = [
+                str(v).lower() if isinstance(v, bool) else str(getattr(v, "value", v))
+                for v in (was, now)
+            ]
+            out.append(f"{name}: the book's {shown[0]}, not {shown[1]}")
+    return out
+
+
+def add_instruments(
+    store: Store,
+    ctx: Ctx,
+    items: Sequence[Instrument],
+    stated: Sequence[Iterable[str]] | None = None,
+) -> tuple[int, int]:
+    """Add instruments; an existing one the input agrees with (on the terms it states:
+    `stated`, one per item, else stated_terms) is left as it is, one it contradicts is refused
+    (exit 4, naming each term). Returns (added, unchanged). All or nothing."""
     with store.write() as conn:
         existing = {i.symbol: i for i in list_instruments(conn)}
         new = []
-        for item in items:
+        for i, item in enumerate(items):
             old = existing.get(item.symbol)
             if old is None:
                 new.append(item)
                 existing[item.symbol] = item
-            elif old != item:
-                raise AlreadyExists("instrument", item.symbol)
+                continue
+            terms = stated[i] if stated is not None else stated_terms(item)
+            conflicts = instrument_conflicts(old, item, terms)
+            if conflicts:
+                raise AlreadyExists("instrument", item.symbol, "; ".join(conflicts))
         for item in new:
             conn.execute(
                 instruments.insert().values(
@@ -234,15 +279,23 @@ def list_accounts(conn: Connection) -> list[Account]:
     return [_account(r) for r in conn.execute(select(accounts).order_by(accounts.c.account_id))]
 
 
-def open_account(store: Store, ctx: Ctx, item: Account) -> tuple[Account, bool]:
-    """Open an account; opening the same account with the same terms again is a no-op
-    (returns created=False), with other terms it is refused."""
+ACCOUNT_TERMS = ("currency", "type", "tier", "name")
+
+
+def open_account(
+    store: Store, ctx: Ctx, item: Account, stated: Iterable[str] = ACCOUNT_TERMS
+) -> tuple[Account, bool]:
+    """Open an account; opening it again with terms that agree with the book's (those
+    `stated`: the others took their defaults) is a no-op that returns the book's account and
+    created=False; with other terms it is refused (exit 4, naming each)."""
     with store.write() as conn:
         row = conn.execute(select(accounts).where(accounts.c.account_id == item.account)).first()
         if row is not None:
-            if _account(row) != item:
-                raise AlreadyExists("account", item.account)
-            return item, False
+            old = _account(row)
+            conflicts = _conflicts(old, item, [t for t in ACCOUNT_TERMS if t in stated])
+            if conflicts:
+                raise AlreadyExists("account", item.account, "; ".join(conflicts))
+            return old, False
         conn.execute(
             accounts.insert().values(
                 account_id=item.account,

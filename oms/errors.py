@@ -120,8 +120,11 @@ class NotFound(TieoutError):
 class AlreadyExists(Refused):
     """Creating something that exists already with other terms (exit 4)."""
 
-    def __init__(self, kind: str, key: str) -> None:
-        super().__init__(f"create {kind} {key!r}", f"{kind} {key!r} exists already", "exists")
+    def __init__(self, kind: str, key: str, differs: str | None = None) -> None:
+        reason = f"{kind} {key!r} exists already"
+        if differs:
+            reason += f" with other terms: {differs}"
+        super().__init__(f"create {kind} {key!r}", reason, "exists")
 
 
 class VerificationFailed(TieoutError):
@@ -160,9 +163,7 @@ class PartlyDone(TieoutError):
         self.what, self.done, self.reason, self.advice = what, done, reason, advice
         self.summary, self.interrupted = summary, interrupted
         kept = (
-            f"{done} committed and stay in the book"
-            if done is not None
-            else "nothing was changed"
+            f"{done} committed and stay in the book" if done is not None else "nothing was changed"
         )
         if database and COMMIT_UNKNOWN in reason:  # the last transaction may have committed too
             kept = (

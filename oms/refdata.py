@@ -54,8 +54,10 @@ def make_account(
     )
 
 
-def read_instruments(path: str) -> list[Instrument]:
-    """Validate an instrument file whole; refuse it with every row's error."""
+def read_instruments(path: str) -> tuple[list[Instrument], list[frozenset[str]]]:
+    """Validate an instrument file whole; refuse it with every row's error. Returns the
+    instruments and, for each, the terms its row states (an optional column absent or left
+    empty takes its default, which is not compared with an instrument the book holds)."""
     import pandera.polars as pa
 
     tf = tabular.read_csv(path, required=INSTRUMENT_COLUMNS, optional=INSTRUMENT_OPTIONAL)
@@ -79,7 +81,15 @@ def read_instruments(path: str) -> list[Instrument]:
     errors += tabular.duplicate_rows(frame, ["symbol"], tf.lines)
     tabular.refuse_if(path, errors)
     out = []
+    stated = []
     for r in frame.iter_rows(named=True):
+        # (restricted is compared only when set: lifting a restriction is compliance's
+        # `unrestrict`, not a master file's "false")
+        stated.append(
+            frozenset(("exchange", "currency"))
+            | {name for name in ("tick_size", "lot_size") if r.get(name)}
+            | ({"restricted"} if (r.get("restricted") or "") in TRUE else set())
+        )
         out.append(
             Instrument(
                 r["symbol"],
@@ -90,7 +100,7 @@ def read_instruments(path: str) -> list[Instrument]:
                 (r["restricted"] or "") in TRUE,
             )
         )
-    return out
+    return out, stated
 
 
 __all__ = ["RowError", "make_account", "make_instrument", "read_instruments"]

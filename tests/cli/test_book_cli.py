@@ -95,6 +95,46 @@ def test_instrument_import(tieout: Tieout, tmp_path: Path) -> None:
     assert len(tieout.ok("instrument", "list", "--json").json()) == 3
 
 
+def test_reference_data_again_compares_only_the_terms_it_states(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """Once compliance restricted MSFT, the same master file, the next day's with a new
+    listing, and the same `instrument add` were each refused ("exists already": a file without
+    a restricted column was compared as saying "not restricted"), so the new listing was never
+    added; a file without tick_size was compared as saying 0.01. Terms left out are not
+    compared, the restricted flag only when set, and a real difference names the term."""
+    master = "symbol,exchange,currency,lot_size\nAAPL,XNYS,USD,1\nMSFT,XNYS,USD,1\n"
+    tieout.ok("instrument", "add", "MSFT", "--exchange", "XNYS", "--currency", "USD",
+              "--tick-size", "0.05")
+    assert tieout.ok("instrument", "import", write(tmp_path / "m1.csv", master), "--json").json()[
+        "added"] == 1
+    tieout.ok("instrument", "restrict", "MSFT", "--reason", "MNPI")
+    nvda = master + "NVDA,XNYS,USD,1\n"
+    doc = tieout.ok("instrument", "import", write(tmp_path / "m2.csv", nvda), "--json").json()
+    assert (doc["added"], doc["unchanged"]) == (1, 2)
+    same = tieout.ok("instrument", "add", "MSFT", "--exchange", "XNYS", "--currency", "USD",
+                     "--json").json()
+    assert (same["created"], same["tick_size"], same["restricted"]) == (False, "0.05", True)
+    unrestricting = "symbol,exchange,currency,restricted\nMSFT,XNYS,USD,false\n"
+    tieout.ok("instrument", "import", write(tmp_path / "m3.csv", unrestricting))
+    assert tieout.ok("instrument", "show", "MSFT", "--json").json()["restricted"] is True
+    other = tieout("instrument", "add", "MSFT", "--exchange", "XNYS", "--currency", "EUR",
+                   "--tick-size", "0.01")
+    assert other.code == 4
+    assert ("exists already with other terms: currency: the book's USD, not EUR; tick_size: "
+            "the book's 0.05, not 0.01") in other.err
+    restricting = "symbol,exchange,currency,restricted\nAAPL,XNYS,USD,yes\n"
+    r = tieout("instrument", "import", write(tmp_path / "m4.csv", restricting))
+    assert r.code == 4 and "restricted: the book's false, not true" in r.err
+    assert "instrument restrict" in r.err
+    assert tieout.ok("instrument", "show", "AAPL", "--json").json()["restricted"] is False
+    tieout.ok("account", "open", "A9", "--currency", "USD", "--name", "Nine", "--type", "margin")
+    again = tieout.ok("account", "open", "A9", "--currency", "USD", "--json").json()
+    assert (again["created"], again["name"], again["type"]) == (False, "Nine", "margin")
+    cash = tieout("account", "open", "A9", "--currency", "USD", "--type", "cash")
+    assert cash.code == 4 and "type: the book's margin, not cash" in cash.err
+
+
 def test_exec_import_books_executions_cash_and_positions(tieout: Tieout, tmp_path: Path) -> None:
     setup_book(tieout)
     f = write(tmp_path / "e.csv", HEADER + ",exec_time\n"
