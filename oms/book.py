@@ -482,6 +482,29 @@ def _check_minor_units(what: str, amount: Decimal, currency: str) -> None:
         )
 
 
+def _check_cash_clock(conn: Connection, ctx: Ctx, account: str, what: str) -> None:
+    """Cash paid in or out is dated by the clock: a clock behind the account's last entry (or
+    its opening) would date the movement before what is already booked: a withdrawal paid
+    from a deposit booked later, dated before it, leaves the account's statement short for
+    the days between. Refused: the clock is wrong (a machine's, or TIEOUT_NOW)."""
+    j = journal_entries.c
+    last = conn.execute(
+        select(j.posted_at).where(j.account == account).order_by(j.entry_id.desc()).limit(1)
+    ).scalar()
+    opened = conn.execute(
+        select(accounts.c.created_at).where(accounts.c.account_id == account)
+    ).scalar()
+    latest, of = (last, "last entry") if last is not None else (opened, "opening")
+    if latest is not None and ctx.now < latest:
+        raise Refused(
+            f"{what} of account {account}",
+            f"the clock reads {utc_iso(ctx.now)}, before the account's {of} at "
+            f"{utc_iso(latest)}; cash is not booked before what is booked already: check "
+            "this machine's clock (or TIEOUT_NOW)",
+            "clock_behind",
+        )
+
+
 def deposit(
     store: Store, ctx: Ctx, account: str, amount: Decimal, ref: str | None
 ) -> tuple[int, CashBalance]:
@@ -490,6 +513,7 @@ def deposit(
     with store.write() as conn:
         acct = get_account(conn, account)
         _check_minor_units("deposit", amount, acct.currency)
+        _check_cash_clock(conn, ctx, account, "deposit")
         entry = ledger.deposit(account, acct.currency, amount, ctx.now.date(), ref)
         (entry_id,) = post_entries(conn, ctx, [entry])
         audit.append(
@@ -512,6 +536,7 @@ def withdraw(
     with store.write() as conn:
         acct = get_account(conn, account)
         _check_minor_units("withdrawal", amount, acct.currency)
+        _check_cash_clock(conn, ctx, account, "withdrawal")
         before = cash_balance(conn, account)
         if amount > before.available:
             raise Refused(

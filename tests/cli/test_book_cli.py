@@ -135,6 +135,29 @@ def test_reference_data_again_compares_only_the_terms_it_states(
     assert cash.code == 4 and "type: the book's margin, not cash" in cash.err
 
 
+def test_cash_is_not_booked_under_a_clock_behind_the_account(tieout: Tieout) -> None:
+    """With the clock set back (a machine's, or TIEOUT_NOW in a replay), a withdrawal was paid
+    from a deposit booked later and dated before it: the cash account's statement read -1,000
+    for 19 days. A deposit could be dated before the account was opened. Both are refused
+    (exit 4, clock_behind), and nothing is booked."""
+    opened = tieout.at("2026-11-01T15:00:00Z")
+    opened.ok("account", "open", "C1", "--currency", "USD", "--type", "cash")
+    opened.ok("destination", "add", "C1", "BANK")
+    early = tieout.at("2026-10-30T15:00:00Z")("cash", "deposit", "C1", "10")
+    assert early.code == 4 and "before the account's opening at 2026-11-01T15:00" in early.err
+    tieout.at("2026-11-24T15:00:00Z").ok("cash", "deposit", "C1", "1000", "--ref", "d1")
+    back = tieout.at("2026-11-05T15:00:00Z")("cash", "withdraw", "C1", "1000", "--to", "BANK")
+    assert back.code == 4
+    assert "the clock reads 2026-11-05T15:00:00.000000Z, before the account's last entry" in (
+        back.err
+    )
+    assert "check this machine's clock (or TIEOUT_NOW)" in back.err
+    now = tieout.at("2026-11-25T15:00:00Z")
+    assert now.ok("cash", "balance", "C1", "--json").json()["balance"] == "1000"
+    assert now.ok("cash", "withdraw", "C1", "1000", "--to", "BANK", "--json").json()[
+        "balance"] == "0"
+
+
 def test_exec_import_books_executions_cash_and_positions(tieout: Tieout, tmp_path: Path) -> None:
     setup_book(tieout)
     f = write(tmp_path / "e.csv", HEADER + ",exec_time\n"

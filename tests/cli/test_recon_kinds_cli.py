@@ -43,14 +43,8 @@ def setup_book(t: Tieout, tmp_path: Path, book: Book, accounts: tuple[str, ...])
     day0 = t.at(f"{PREV}T12:00:00Z")
     for account in accounts:
         day0.ok("account", "open", account, "--currency", ACCOUNTS[account])
-    if book.execs:
-        day0.ok("instrument", "import", write(tmp_path / "instruments.csv", book.instruments_csv()))
-        t.at(f"{DAY}T21:00:00Z").ok("md", "import", write(tmp_path / "bars.csv", book.bars_csv()))
-        t.at(f"{DAY}T21:00:00Z").ok(
-            "exec", "import", write(tmp_path / "executions.csv", book.executions_csv())
-        )
-    if book.moves:
-        first, *rest = book.moves
+    if book.moves:  # booked in date order, before the executions, as the clock would have it
+        first, *rest = sorted(book.moves, key=lambda m: m.day)
         args = ["--ref", first.ref] if first.ref else []
         t.at(f"{first.day}T15:00:00Z").ok(
             "cash", "deposit", first.account, str(first.amount), *args
@@ -63,6 +57,12 @@ def setup_book(t: Tieout, tmp_path: Path, book: Book, accounts: tuple[str, ...])
                 book_mod.deposit(store, Ctx(t.actor, at), m.account, m.amount, m.ref)
         finally:
             store.dispose()
+    if book.execs:
+        day0.ok("instrument", "import", write(tmp_path / "instruments.csv", book.instruments_csv()))
+        t.at(f"{DAY}T21:00:00Z").ok("md", "import", write(tmp_path / "bars.csv", book.bars_csv()))
+        t.at(f"{DAY}T21:00:00Z").ok(
+            "exec", "import", write(tmp_path / "executions.csv", book.executions_csv())
+        )
     return t.at(f"{NEXT}T06:00:00Z")
 
 

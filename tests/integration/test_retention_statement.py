@@ -7,6 +7,7 @@ settled before the cut-off)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ HEADER = "exec_id,account,symbol,side,quantity,price,trade_date,venue,commission
 KEYS = ("opening_cash", "closing_cash", "settled_cash", "opening_nav", "closing_nav")
 
 
-def _book(t: Tieout, tmp_path: Path) -> None:
+def _book(t: Tieout, tmp_path: Path, between: Callable[[], None] | None = None) -> None:
     """2018: R trades FLAT flat (archived by retention), keeps OPEN and HALF open (a buy, a
     partial sell, a corrected fill and a busted one), deposits and withdraws; 2026: a bar for
     each open symbol and a deposit."""
@@ -48,6 +49,8 @@ def _book(t: Tieout, tmp_path: Path) -> None:
     )
     o.ok("exec", "import", write(tmp_path / "b.csv", changes))
     o.ok("cash", "withdraw", "R", "250.5", "--to", "bank-1")
+    if between is not None:  # what a test books between 2018 and 2026, in the clock's order
+        between()
     bars = "time,symbol,open,high,low,close,volume\n" + "".join(
         f"2026-03-10T15:00:00Z,{s},{px},{px},{px},{px},100\n"
         for s, px in (("OPEN", 22), ("HALF", 33))
@@ -95,11 +98,14 @@ def test_statements_across_two_retention_runs(db_url: str, tmp_path: Path) -> No
     period before it is refused, since what it would show is in the archive (a carry-forward
     may hold entries of any earlier date: it is dated the last one it carries)."""
     t = Tieout(db_url)
-    _book(t, tmp_path)  # 2018: R's trades and cash
-    later = t.at("2021-01-12T12:00:00Z")
-    later.ok("cash", "deposit", "R", "700")
-    rows = "N1,R,OPEN,buy,2,25,2021-01-11,X,0.5,0\nN2,R,HALF,sell,1,35,2021-01-11,X,0.25,0\n"
-    later.ok("exec", "import", write(tmp_path / "n.csv", HEADER + "\n" + rows))
+
+    def in_2021() -> None:
+        later = t.at("2021-01-12T12:00:00Z")
+        later.ok("cash", "deposit", "R", "700")
+        rows = "N1,R,OPEN,buy,2,25,2021-01-11,X,0.5,0\nN2,R,HALF,sell,1,35,2021-01-11,X,0.25,0\n"
+        later.ok("exec", "import", write(tmp_path / "n.csv", HEADER + "\n" + rows))
+
+    _book(t, tmp_path, in_2021)  # 2018: R's trades and cash; 2021: more
     periods = (
         ("2019-06-01", "2019-06-30"),  # between the two carry-forwards' dates
         ("2020-06-01", "2021-06-30"),  # holding the second's
