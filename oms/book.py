@@ -6,8 +6,8 @@ The clock and the actor come in as a Ctx; nothing here reads the environment.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from decimal import Decimal, localcontext
 from typing import Any
 
@@ -482,27 +482,33 @@ def _check_minor_units(what: str, amount: Decimal, currency: str) -> None:
         )
 
 
-def _check_cash_clock(conn: Connection, ctx: Ctx, account: str, what: str) -> None:
-    """Cash paid in or out is dated by the clock: a clock behind the account's last entry (or
-    its opening) would date the movement before what is already booked: a withdrawal paid
-    from a deposit booked later, dated before it, leaves the account's statement short for
-    the days between. Refused: the clock is wrong (a machine's, or TIEOUT_NOW)."""
+# how far a writer's clock may lag the account's last entry (two hosts' clocks around
+# midnight): the movement is then dated at that entry instead; further is a wrong clock
+CLOCK_SKEW = timedelta(seconds=5)
+
+
+def _cash_clock(conn: Connection, ctx: Ctx, account: str, what: str) -> Ctx:
+    """Cash paid in or out is dated by the clock: a clock behind the account's last entry
+    would date the movement before what is already booked (a withdrawal paid from a deposit
+    booked later, dated before it, leaves the account's statement short for the days between;
+    a deposit would change a period's statement already sent). A lag within CLOCK_SKEW is
+    dated at the last entry; a longer one is refused: the clock is wrong (a machine's, or
+    TIEOUT_NOW). Returns the context to book with."""
     j = journal_entries.c
     last = conn.execute(
         select(j.posted_at).where(j.account == account).order_by(j.entry_id.desc()).limit(1)
     ).scalar()
-    opened = conn.execute(
-        select(accounts.c.created_at).where(accounts.c.account_id == account)
-    ).scalar()
-    latest, of = (last, "last entry") if last is not None else (opened, "opening")
-    if latest is not None and ctx.now < latest:
-        raise Refused(
-            f"{what} of account {account}",
-            f"the clock reads {utc_iso(ctx.now)}, before the account's {of} at "
-            f"{utc_iso(latest)}; cash is not booked before what is booked already: check "
-            "this machine's clock (or TIEOUT_NOW)",
-            "clock_behind",
-        )
+    if last is None or ctx.now >= last:
+        return ctx
+    if last - ctx.now <= CLOCK_SKEW:
+        return replace(ctx, now=last)
+    raise Refused(
+        f"{what} of account {account}",
+        f"the clock reads {utc_iso(ctx.now)}, before the account's last entry at "
+        f"{utc_iso(last)}; cash is not booked before what is booked already: check this "
+        "machine's clock (or TIEOUT_NOW)",
+        "clock_behind",
+    )
 
 
 def deposit(
@@ -513,7 +519,7 @@ def deposit(
     with store.write() as conn:
         acct = get_account(conn, account)
         _check_minor_units("deposit", amount, acct.currency)
-        _check_cash_clock(conn, ctx, account, "deposit")
+        ctx = _cash_clock(conn, ctx, account, "deposit")
         entry = ledger.deposit(account, acct.currency, amount, ctx.now.date(), ref)
         (entry_id,) = post_entries(conn, ctx, [entry])
         audit.append(
@@ -536,7 +542,7 @@ def withdraw(
     with store.write() as conn:
         acct = get_account(conn, account)
         _check_minor_units("withdrawal", amount, acct.currency)
-        _check_cash_clock(conn, ctx, account, "withdrawal")
+        ctx = _cash_clock(conn, ctx, account, "withdrawal")
         before = cash_balance(conn, account)
         if amount > before.available:
             raise Refused(

@@ -138,13 +138,11 @@ def test_reference_data_again_compares_only_the_terms_it_states(
 def test_cash_is_not_booked_under_a_clock_behind_the_account(tieout: Tieout) -> None:
     """With the clock set back (a machine's, or TIEOUT_NOW in a replay), a withdrawal was paid
     from a deposit booked later and dated before it: the cash account's statement read -1,000
-    for 19 days. A deposit could be dated before the account was opened. Both are refused
-    (exit 4, clock_behind), and nothing is booked."""
+    for 19 days. It is refused (exit 4, clock_behind), as a deposit dated before the last
+    entry is, and nothing is booked."""
     opened = tieout.at("2026-11-01T15:00:00Z")
     opened.ok("account", "open", "C1", "--currency", "USD", "--type", "cash")
     opened.ok("destination", "add", "C1", "BANK")
-    early = tieout.at("2026-10-30T15:00:00Z")("cash", "deposit", "C1", "10")
-    assert early.code == 4 and "before the account's opening at 2026-11-01T15:00" in early.err
     tieout.at("2026-11-24T15:00:00Z").ok("cash", "deposit", "C1", "1000", "--ref", "d1")
     back = tieout.at("2026-11-05T15:00:00Z")("cash", "withdraw", "C1", "1000", "--to", "BANK")
     assert back.code == 4
@@ -152,9 +150,12 @@ def test_cash_is_not_booked_under_a_clock_behind_the_account(tieout: Tieout) -> 
         back.err
     )
     assert "check this machine's clock (or TIEOUT_NOW)" in back.err
+    assert tieout.at("2026-11-20T15:00:00Z")("cash", "deposit", "C1", "5").code == 4
+    # a lag of seconds (two hosts' clocks) is booked at the last entry's time, in order
+    tieout.at("2026-11-24T14:59:58Z").ok("cash", "deposit", "C1", "5")
     now = tieout.at("2026-11-25T15:00:00Z")
-    assert now.ok("cash", "balance", "C1", "--json").json()["balance"] == "1000"
-    assert now.ok("cash", "withdraw", "C1", "1000", "--to", "BANK", "--json").json()[
+    assert now.ok("cash", "balance", "C1", "--json").json()["balance"] == "1005"
+    assert now.ok("cash", "withdraw", "C1", "1005", "--to", "BANK", "--json").json()[
         "balance"] == "0"
 
 
@@ -321,14 +322,17 @@ def test_an_export_of_days_holds_every_event_between_its_first_and_last(
     selected events by time and left a gap in its chain, so a book that verifies had an export
     that failed `audit verify --file` (exit 7). It now holds every event from the day's first
     to its last, by sequence."""
-    tieout.ok("account", "open", "A1", "--currency", "USD")
-    for at, amount in (
+    deposits = (
         ("2026-11-24T23:59:59.900Z", "5"),
         ("2026-11-25T00:00:00.200Z", "7"),
         ("2026-11-24T23:59:59.950Z", "8"),  # the lagging clock
         ("2026-11-25T00:00:01Z", "9"),
-    ):
-        tieout.at(at).ok("cash", "deposit", "A1", amount)
+    )
+    # each its own account: an account's cash is dated in order (a lag at its last entry)
+    for _, amount in deposits:
+        tieout.at("2026-11-24T12:00:00Z").ok("account", "open", f"A{amount}", "--currency", "USD")
+    for at, amount in deposits:
+        tieout.at(at).ok("cash", "deposit", f"A{amount}", amount)
     out = tmp_path / "day.jsonl"
     tieout.ok("audit", "export", "--from", "2026-11-25", "--to", "2026-11-25", "--out", str(out))
     events = [json.loads(line) for line in out.read_text().splitlines()]
@@ -518,6 +522,7 @@ def test_an_exchange_s_settlement_cycle_is_set_and_dates_what_is_booked_after(
     t = tieout.at("2026-12-01T12:00:00Z")
     t.ok("instrument", "add", "VOD", "--exchange", "XLON", "--currency", "GBP")
     t.ok("account", "open", "A1", "--currency", "GBP")
+    t.ok("cash", "deposit", "A1", "1000")  # (for the paper fill below)
     head = "exec_id,account,symbol,side,quantity,price,trade_date,venue\n"
     done_by = tieout.at("2026-12-23T18:00:00Z")  # trades are imported once done
     done_by.ok("exec", "import", write(tmp_path / "a.csv",
@@ -532,7 +537,6 @@ def test_an_exchange_s_settlement_cycle_is_set_and_dates_what_is_booked_after(
     # T+1 and T+2 from Wednesday 23 December: Christmas and Boxing Day are no sessions
     assert settled == {"E1": "2026-12-24", "E2": "2026-12-29"}
     # a paper fill too: Tuesday 1 December settles Thursday 3 December
-    t.ok("cash", "deposit", "A1", "1000")
     t.ok("md", "import", write(tmp_path / "bars.csv", "time,symbol,open,high,low,close,volume\n"
                                "2026-12-01T11:59:00Z,VOD,1,1,1,1,100000\n"))
     t.ok("order", "submit", "--account", "A1", "--symbol", "VOD", "--side", "buy", "--qty", "5")
