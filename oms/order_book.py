@@ -2336,6 +2336,9 @@ def _other_terms(payload: str, command: Any) -> list[str]:
         if isinstance(new, Decimal):
             if not (isinstance(old, str) and is_decimal_text(old) and Decimal(old) == new):
                 out.append(field.name)
+        elif isinstance(new, tuple):  # stored as a JSON list (a reject's codes: () as [])
+            if not isinstance(old, list) or [str(v) for v in new] != [str(v) for v in old]:
+                out.append(field.name)
         elif (None if new is None else str(new)) != old:
             out.append(field.name)
     return out

@@ -334,6 +334,11 @@ def test_the_venue_rejects_an_order_whose_cancel_is_pending(book: Tieout, tmp_pa
     got = shown(book, "X1")
     assert (got["status"], got["leaves_qty"]) == ("rejected", "0")
     assert book.ok("cash", "balance", "A1", "--json").json()["reserved"] == "0"
+    # the same file again: a duplicate (it was refused, exit 3, as "other terms (codes)": the
+    # reject's stored codes [] read as another value than ())
+    again = apply(book, tmp_path, "rej2.fix", report("X1", "E0", "8", (39, "8"), (58, "no")))
+    assert again.code == 0, again.err
+    assert (again.json()["duplicates"], again.json()["refused"]) == (1, 0)
 
 
 def test_a_drop_copy_with_a_cancel_reject_can_be_applied_again(
