@@ -526,6 +526,7 @@ def crontab(
         ),
     ] = None,
     db: DbOpt = None,
+    json: JsonOpt = False,
 ) -> None:
     """Crontab lines (CRON_TZ per job) that run the same jobs from the system cron: each line is
     `tieout schedule trigger NAME --scheduled --db URL`, the scheduler's own code path. In
@@ -583,7 +584,27 @@ def crontab(
         )
         for j in defs
     ]
-    sys.stdout.write(crontab_text(entries, head, env, user))
+    text = crontab_text(entries, head, env, user)
+    if json:  # the same lines, and each job's schedule and command as data
+        emit_json(
+            {
+                "crontab": text,
+                "env": env,
+                "user": user,
+                "jobs": [
+                    {
+                        "name": e.name,
+                        "cron": e.spec.expr,
+                        "timezone": e.timezone,
+                        "command": list(e.command),
+                        "runs": e.describes,
+                    }
+                    for e in entries
+                ],
+            }
+        )
+        return
+    sys.stdout.write(text)
 
 
 def _this_program() -> list[str]:

@@ -295,8 +295,10 @@ def user_rotate_key(
 
 
 @user_app.command("roles")
-def user_roles(json: JsonOpt = False) -> None:
-    """Which role may run which writing command (reads are open to every operator)."""
+def user_roles(db: DbOpt = None, json: JsonOpt = False) -> None:
+    """Which role may run which writing command (reads are open to every operator). The
+    same for every book: `--db` is accepted, as on every command, and not read."""
+    del db
     matrix = operators.permission_matrix()
     doc = {
         "roles": list(operators.ROLES),

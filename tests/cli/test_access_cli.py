@@ -124,6 +124,8 @@ def test_local_mode_says_so_and_keeps_working(tieout: Tieout) -> None:
     login = tieout("login", "tester", "--password-stdin", "--totp", "123456", stdin="x\n")
     assert login.code == 4 and "local mode" in login.err
     assert last_actor(tieout, "account.open") == "tester"
+    # `--db` is on every command, `user roles` included (it was a usage error, exit 2)
+    assert "order submit" in tieout.ok("user", "roles", "--json").json()["commands"]
 
 
 def test_the_first_operator_must_be_an_admin(tieout: Tieout, tmp_path: Path) -> None:

@@ -104,6 +104,10 @@ def test_a_trade_recon_finds_every_kind_of_break(recon: Tieout, tmp_path: Path) 
     assert len(doc["input_sha256"]) == 64
     (q,) = recon.ok("recon", "quarantine", "--run", str(doc["run_id"]), "--json").json()
     assert q["row"] == 8 and q["values"]["Qty"] == "abc"
+    # a run that does not exist is not found (exit 5), for breaks as for its quarantine (the
+    # breaks of run 999 were an empty list, exit 0)
+    assert recon("breaks", "list", "--run", "999", "--json").code == 5
+    assert recon("recon", "quarantine", "--run", "999", "--json").code == 5
     assert any("quantity" in r for r in q["reasons"])
     found = {b["type"]: b for b in recon.ok("breaks", "list", "--json").json()}
     qty = found["quantity_mismatch"]

@@ -269,6 +269,16 @@ def test_crontab_lines_run_the_same_jobs_once(db: str, tmp_path: Path) -> None:
         *("/opt/tieout/bin/tieout", "schedule", "trigger", "every-minute", "--scheduled"),
         *("--db", db),
     ]
+    # --json: the same text, and each job's schedule and command as data
+    doc = ok(db, "schedule", "crontab", "--program", "/opt/tieout/bin/tieout", "--json").json()
+    assert doc["crontab"] == text
+    by_name = {j["name"]: j for j in doc["jobs"]}
+    assert sorted(by_name) == ["eod", "every-minute", "tick"]
+    assert by_name["every-minute"]["command"] == argv
+    assert (by_name["eod"]["cron"], by_name["eod"]["timezone"]) == (
+        "30 18 * * 1-5",
+        "America/New_York",
+    )
     # run the line's command twice, as two crons (or cron beside `schedule run`) would
     first = cli(db, *argv[1:-2], "--json", env=env)
     second = cli(db, *argv[1:-2], "--json", env=env)
