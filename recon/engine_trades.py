@@ -550,6 +550,20 @@ def _aggregate_outcomes(groups: pl.DataFrame, tol: Tolerance) -> tuple[pl.DataFr
     return matched, breaks
 
 
+def _split_candidates(wide: pl.DataFrame, tol: Tolerance) -> pl.DataFrame:
+    """The exec_id pairs (wide, _pair_frame) that may be one part of a split or an
+    aggregate: their quantities differ, and they share the group's key (account, symbol,
+    side, trade date), so that both records fall in one group of stage 3."""
+    flags = field_flags(tol)
+    same_key = (
+        (pl.col("account_i") == pl.col("account_v"))
+        & (pl.col("symbol_i") == pl.col("symbol_v"))
+        & ~flags["side"]
+        & ~flags["trade_date"]
+    )
+    return wide.filter(flags["quantity"] & same_key.fill_null(False))
+
+
 # --- stage 4: what is left -------------------------------------------------------------------
 
 
@@ -689,24 +703,13 @@ def match_trades(
     matched: list[tuple[str, pl.DataFrame]] = [("reference", s1.matched)]
     breaks: list[pl.DataFrame] = []
 
-    # stage 1 pairs with differences
+    # stage 1 pairs with differences, and exec_id repeats at the venue (their outcomes after
+    # stage 3: a pair whose quantities differ may be part of a split the venue reported under
+    # the book's exec_id)
     differ = s1.differ.join(
         ints.select(pl.col("row").alias("row_i"), pl.col("_id").alias("_li")), on="row_i"
     ).join(vens.select(pl.col("row").alias("row_v"), pl.col("_id").alias("_ri")), on="row_v")
-    ref_matched, ref_breaks = _pair_outcomes(_pair_frame(differ, ints, vens), tol)
-    matched.append(("reference", ref_matched))
-    breaks.append(ref_breaks)
-
-    # exec_id repeats at the venue
     dups = vens.join(s1.duplicates, left_on="row", right_on="row_v")
-    breaks.append(
-        _duplicate_breaks(
-            dups,
-            pl.concat_str(
-                [pl.lit("T:|"), pl.col("ref"), pl.lit("#"), pl.col("occurrence").cast(pl.String)]
-            ),
-        )
-    )
 
     rest_i = ints.filter(pl.col("row").is_in(s1.internal_rest.implode()))
     rest_v = vens.filter(pl.col("row").is_in(s1.venue_rest.implode()))
@@ -732,6 +735,45 @@ def match_trades(
         paired_v.append(used_v)
         rest_i = rest_i.filter(~pl.col("_id").is_in(used_i.implode()))
         rest_v = rest_v.filter(~pl.col("_id").is_in(used_v.implode()))
+
+    # stage 3 again, with the exec_id pairs whose quantities differ: a venue that splits a
+    # trade (X1 20 reported as X1 12 and X1 8) or aggregates two (T5 7 and T6 3 as T5 10)
+    # under the book's exec_id matches as a group, as with new exec_ids (a pair and its
+    # repeats were a quantity_mismatch and a duplicate_venue). Only groups the first pass
+    # left unmatched are looked at, so this pass can only add matches.
+    differ = _pair_frame(differ, ints, vens)
+    split = _split_candidates(differ, tol)
+    if split.height:
+        with_i = split["_li"]
+        with_v = pl.concat(
+            [split["_ri"], dups.filter(pl.col("ref").is_in(split["ref_v"].implode()))["_id"]]
+        )
+        pool_i = pl.concat([rest_i, ints.filter(pl.col("_id").is_in(with_i.implode()))])
+        pool_v = pl.concat([rest_v, vens.filter(pl.col("_id").is_in(with_v.implode()))])
+        groups = _aggregate_groups(pool_i, pool_v, tol)
+        if groups.height:
+            agg_matched, agg_breaks = _aggregate_outcomes(groups, tol)
+            matched.append(("aggregate", agg_matched))
+            breaks.append(agg_breaks)
+            used_i = groups["_ids_i"].explode()
+            used_v = groups["_ids_v"].explode()
+            paired_v.append(used_v)
+            rest_i = rest_i.filter(~pl.col("_id").is_in(used_i.implode()))
+            rest_v = rest_v.filter(~pl.col("_id").is_in(used_v.implode()))
+            differ = differ.filter(~pl.col("_li").is_in(used_i.implode()))
+            dups = dups.filter(~pl.col("_id").is_in(used_v.implode()))
+
+    ref_matched, ref_breaks = _pair_outcomes(differ, tol)
+    matched.append(("reference", ref_matched))
+    breaks.append(ref_breaks)
+    breaks.append(
+        _duplicate_breaks(
+            dups,
+            pl.concat_str(
+                [pl.lit("T:|"), pl.col("ref"), pl.lit("#"), pl.col("occurrence").cast(pl.String)]
+            ),
+        )
+    )
 
     # stage 4: identical repeats of a matched venue record, near matches, missing records
     twins = _twins(rest_v, all_v, pl.concat(paired_v))

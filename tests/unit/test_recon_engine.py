@@ -383,6 +383,42 @@ def test_aggregate_many_to_many() -> None:
     assert result.stats.matched == (("aggregate", 2, 2),)
 
 
+def test_a_split_or_an_aggregate_under_the_books_exec_id_matches_as_a_group() -> None:
+    """A venue that keeps the book's exec_id on the parts of a split (E1 100 as E1 60 and E1
+    40), or on the sum of two fills (E1 60 and E2 40 as E1 100): the exec_id pair differed in
+    quantity and was final (a quantity_mismatch, with a duplicate_venue or a
+    missing_at_venue beside it); with new exec_ids the same records matched as a group."""
+    one_to_many = run([trade(exec_id="E1")], [fill(exec_id="E1", quantity=D("60")),
+                                              fill(exec_id="E1", quantity=D("40"))])
+    assert one_to_many.breaks.height == 0
+    assert one_to_many.stats.matched == (("aggregate", 1, 2),)
+    internal = [fill(exec_id="E1", quantity=D("60"), price=D("10")),
+                fill(exec_id="E2", quantity=D("40"), price=D("10.5"))]
+    many_to_one = run(internal, [fill(exec_id="E1", price=D("10.2"))])
+    assert many_to_one.breaks.height == 0
+    assert many_to_one.stats.matched == (("aggregate", 2, 1),)
+    # a group the first pass matched is matched as before beside a pair that stays a break
+    rest = [trade(exec_id="E7", quantity=D("5")), trade(exec_id="E8", quantity=D("5"))]
+    mixed = run([*rest, trade(exec_id="E1")],
+                [trade(exec_id="V9", quantity=D("10"), commission=D("2"), fees=D("0.2")),
+                 trade(exec_id="E1", quantity=D("90"))])
+    assert mixed.stats.matched == (("aggregate", 2, 1),)
+    assert only_break(mixed)["type"] == "quantity_mismatch"
+
+
+def test_parts_that_do_not_add_up_under_one_exec_id_stay_breaks() -> None:
+    result = run([trade(exec_id="E1")], [fill(exec_id="E1", quantity=D("60")),
+                                         fill(exec_id="E1", quantity=D("30"))])
+    assert result.breaks.select("break_key", "type").rows() == [
+        ("T:E1|E1", "quantity_mismatch"),
+        ("T:|E1#2", "duplicate_venue"),
+    ]
+    # and a pair that differs in side as well is no part of a group
+    other_side = run([trade(exec_id="E1")], [fill(exec_id="E1", quantity=D("60"), side="sell"),
+                                             fill(exec_id="E1", quantity=D("40"))])
+    assert "aggregate" not in other_side.stats.matched_by_stage()
+
+
 def test_aggregate_needs_equal_total_quantity_and_vwap_within_tolerance() -> None:
     venue = [fill(quantity=D("60")), fill(quantity=D("40"), price=D("10.0003"))]
     # VWAP 10.00012 vs 10: beyond 0.0001
