@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -385,7 +385,11 @@ def _as_it_stood(
 
 def exception_input(conn: Connection, day: date, now: datetime) -> ExceptionInput:
     calendar = book.get_setting(conn, rt.CALENDAR_SETTING) or rt.DEFAULT_CALENDAR
-    until = end_of(day)
+    # an operator's step (a comment, an assignment, a request) is of the date it was made on
+    # in the firm calendar's time zone, as an operator's resolution is: a New York evening's
+    # comment is that day's, not the next UTC date's
+    zone = exchange_zone(calendar)
+    until = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone).astimezone(UTC)
     r = rt.recon_runs.c
     runs = [
         _run_row(x)

@@ -659,3 +659,23 @@ def test_a_past_dates_report_shows_breaks_as_they_stood_that_day(
     later.ok("report", "exceptions", "--date", "2026-11-24", "--out", str(out))
     seen = parse_html(out.read_text())
     assert "Amount 100.00 USD" in seen and "120" not in seen and "carol" not in seen
+
+
+def test_a_new_york_evenings_comment_and_assignment_are_that_days(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """A comment and an assignment at 20:00 in New York on the 24th (01:00 UTC on the 25th)
+    were left out of the 24th's report, which counted an operator's resolution at that hour
+    as the 24th's: operators' steps are dated in the firm calendar's zone alike."""
+    t = book(tieout, tmp_path)
+    write(tmp_path / "brk.toml", BROKER)
+    _trades(t.at("2026-11-24T21:00:00Z"), tmp_path, "a.csv", "N1,buy,1,10")
+    (brk,) = t.ok("breaks", "list", "--json").json()
+    evening = t.at("2026-11-25T01:00:00Z")
+    evening.ok("breaks", "comment", str(brk["break_id"]), "--text", "asked the broker")
+    evening.ok("breaks", "assign", str(brk["break_id"]), "--to", "dana")
+    late = t.at("2026-11-26T15:00:00Z")
+    doc = late.ok("report", "exceptions", "--date", "2026-11-24", "--format", "json").json()
+    (shown,) = doc["open_breaks"]
+    assert shown["owner"] == "dana"
+    assert [c["text"] for c in shown["comments"]] == ["asked the broker"]
