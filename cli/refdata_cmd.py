@@ -14,6 +14,7 @@ from cli.common import (
     decimal_arg,
     emit_json,
     make_ctx,
+    note,
     open_store,
     say,
 )
@@ -260,13 +261,19 @@ def account_show(account: str, db: DbOpt = None, json: JsonOpt = False) -> None:
             say(f"{k:<9} {v}")
 
 
-def _print_balance(bal: book.CashBalance, json: bool, entry_id: int | None = None) -> None:
+def _print_balance(bal: book.CashBalance, json: bool, moved: book.CashMoved | None = None) -> None:
     if json:
         doc = bal.as_json()
-        if entry_id is not None:
-            doc["entry_id"] = entry_id
+        if moved is not None:
+            doc["entry_id"] = moved.entry_id
+            doc["duplicate"] = moved.duplicate
         emit_json(doc)
     else:
+        if moved is not None and moved.duplicate:
+            note(
+                f"booked already (entry {moved.entry_id}, the same reference and terms): "
+                "nothing was booked again"
+            )
         say(
             f"{bal.account} {bal.currency}: balance {dec_str(bal.balance)}, available "
             f"{dec_str(bal.available)}, reserved {dec_str(bal.reserved)}"
@@ -277,15 +284,18 @@ def _print_balance(bal: book.CashBalance, json: bool, entry_id: int | None = Non
 def cash_deposit(
     account: str,
     amount: str,
-    ref: Annotated[str | None, typer.Option(help="reference (bank transfer id...)")] = None,
+    ref: Annotated[
+        str | None,
+        typer.Option(help="reference (bank transfer id...): the same deposit again is booked once"),
+    ] = None,
     db: DbOpt = None,
     actor: ActorOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Record cash paid into an account."""
     value = decimal_arg(amount, "AMOUNT", positive=True)
-    entry_id, bal = book.deposit(open_store(db), make_ctx(actor), account, value, ref)
-    _print_balance(bal, json, entry_id)
+    moved = book.deposit(open_store(db), make_ctx(actor), account, value, ref)
+    _print_balance(moved.balance, json, moved)
 
 
 @cash_app.command("withdraw", cls=NumberArgs)
@@ -293,7 +303,9 @@ def cash_withdraw(
     account: str,
     amount: str,
     to: Annotated[str, typer.Option("--to", help="destination of the money")],
-    ref: Annotated[str | None, typer.Option(help="reference")] = None,
+    ref: Annotated[
+        str | None, typer.Option(help="reference: the same withdrawal again is paid once")
+    ] = None,
     db: DbOpt = None,
     actor: ActorOpt = None,
     json: JsonOpt = False,
@@ -301,8 +313,8 @@ def cash_withdraw(
     """Record cash paid out of an account (refused beyond the available cash, and unless the
     destination was whitelisted for the account 24 hours ago: `tieout destination add`)."""
     value = decimal_arg(amount, "AMOUNT", positive=True)
-    entry_id, bal = access.withdraw(open_store(db), make_ctx(actor), account, value, to, ref)
-    _print_balance(bal, json, entry_id)
+    moved = access.withdraw(open_store(db), make_ctx(actor), account, value, to, ref)
+    _print_balance(moved.balance, json, moved)
 
 
 @cash_app.command("balance")

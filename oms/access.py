@@ -905,7 +905,7 @@ def remove_destination(store: Store, ctx: Ctx, account: str, dest: str) -> Desti
 
 def withdraw(
     store: Store, ctx: Ctx, account: str, amount: Decimal, dest: str, ref: str | None = None
-) -> tuple[int, book.CashBalance]:
+) -> book.CashMoved:
     """book.withdraw, only to a destination whitelisted for the account at least the waiting
     period ago, in the same transaction. A refused destination is audited."""
     dest = dest.strip()

@@ -511,14 +511,67 @@ def _cash_clock(conn: Connection, ctx: Ctx, account: str, what: str) -> Ctx:
     )
 
 
-def deposit(
-    store: Store, ctx: Ctx, account: str, amount: Decimal, ref: str | None
-) -> tuple[int, CashBalance]:
+@dataclass(frozen=True, slots=True)
+class CashMoved:
+    """A deposit's or withdrawal's answer: its journal entry, the balance after it, and whether
+    it was booked already (the same reference and terms again: nothing was booked)."""
+
+    entry_id: int
+    balance: CashBalance
+    duplicate: bool = False
+
+
+def _booked_ref(
+    conn: Connection, account: str, kind: str, ref: str | None, amount: Decimal, **terms: str
+) -> CashMoved | None:
+    """A movement of the account with this reference booked already: the same amount (and
+    terms) again is that movement (a retry after a commit of unknown outcome books nothing
+    twice); other terms are refused, naming them. None: no such movement."""
+    if ref is None:
+        return None
+    j, p = journal_entries.c, journal_postings.c
+    row = conn.execute(
+        select(j.entry_id, j.destination, j.posted_at, p.amount)
+        .join(journal_postings, p.entry_id == j.entry_id)
+        .where(
+            j.account == account,
+            j.kind == kind,
+            j.ref == ref,
+            p.ledger_account == ledger.cash_account(account),
+        )
+        .order_by(j.entry_id)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    booked = abs(Decimal(row.amount))
+    differs = [f"amount: the book's {dec_str(booked)}, not {dec_str(amount)}"] * (booked != amount)
+    differs += [
+        f"{name}: the book's {row.destination}, not {value}"
+        for name, value in terms.items()
+        if name == "destination" and value != row.destination
+    ]
+    if differs:
+        raise Refused(
+            f"{kind} {ref!r} of account {account}",
+            f"a {kind} with that reference was booked at {utc_iso(row.posted_at)} (entry "
+            f"{row.entry_id}) with other terms: {'; '.join(differs)}",
+            "duplicate_ref",
+        )
+    return CashMoved(int(row.entry_id), cash_balance(conn, account), duplicate=True)
+
+
+def deposit(store: Store, ctx: Ctx, account: str, amount: Decimal, ref: str | None) -> CashMoved:
+    """Book a deposit. With a reference, the same deposit again (a retry) is the first one,
+    booked once (CashMoved.duplicate); the reference with another amount is refused."""
     if amount <= 0:
         raise Refused("deposit", f"amount {dec_str(amount)} must be greater than zero", "amount")
     with store.write() as conn:
         acct = get_account(conn, account)
         _check_minor_units("deposit", amount, acct.currency)
+        again = _booked_ref(conn, account, "deposit", ref, amount)
+        if again is not None:
+            return again
         ctx = _cash_clock(conn, ctx, account, "deposit")
         entry = ledger.deposit(account, acct.currency, amount, ctx.now.date(), ref)
         (entry_id,) = post_entries(conn, ctx, [entry])
@@ -531,17 +584,22 @@ def deposit(
             entity_id=account,
             payload={"entry_id": entry_id, "amount": amount, "currency": acct.currency, "ref": ref},
         )
-        return entry_id, cash_balance(conn, account)
+        return CashMoved(entry_id, cash_balance(conn, account))
 
 
 def withdraw(
     store: Store, ctx: Ctx, account: str, amount: Decimal, destination: str, ref: str | None = None
-) -> tuple[int, CashBalance]:
+) -> CashMoved:
+    """Book a withdrawal. With a reference, the same withdrawal again (a retry) is the first
+    one, paid once (CashMoved.duplicate); the reference with other terms is refused."""
     if amount <= 0:
         raise Refused("withdrawal", f"amount {dec_str(amount)} must be greater than zero", "amount")
     with store.write() as conn:
         acct = get_account(conn, account)
         _check_minor_units("withdrawal", amount, acct.currency)
+        again = _booked_ref(conn, account, "withdrawal", ref, amount, destination=destination)
+        if again is not None:
+            return again
         ctx = _cash_clock(conn, ctx, account, "withdrawal")
         before = cash_balance(conn, account)
         if amount > before.available:
@@ -567,7 +625,7 @@ def withdraw(
                 "ref": ref,
             },
         )
-        return entry_id, cash_balance(conn, account)
+        return CashMoved(entry_id, cash_balance(conn, account))
 
 
 # ---- settlement cycles ---------------------------------------------------------------------

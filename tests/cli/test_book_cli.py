@@ -135,6 +135,35 @@ def test_reference_data_again_compares_only_the_terms_it_states(
     assert cash.code == 4 and "type: the book's margin, not cash" in cash.err
 
 
+def test_a_deposit_or_withdrawal_again_under_its_reference_is_booked_once(tieout: Tieout) -> None:
+    """A deposit retried after a commit of unknown outcome (operations.md: "a retry would book
+    twice") was booked twice. With a reference, the same movement again is the first one
+    (`duplicate`, nothing booked); the reference with another amount or destination is
+    refused (exit 4) naming what differs."""
+    t = tieout.at("2026-11-24T15:00:00Z")
+    t.ok("account", "open", "C1", "--currency", "USD", "--type", "cash")
+    for dest in ("BANK", "OTHER"):
+        tieout.at("2026-11-20T15:00:00Z").ok("destination", "add", "C1", dest)
+    first = t.ok("cash", "deposit", "C1", "1000", "--ref", "W-1", "--json").json()
+    assert (first["balance"], first["duplicate"]) == ("1000", False)
+    again = t.ok("cash", "deposit", "C1", "1000.00", "--ref", "W-1", "--json").json()
+    assert (again["balance"], again["duplicate"], again["entry_id"]) == (
+        "1000", True, first["entry_id"])
+    said = t.ok("cash", "deposit", "C1", "1000", "--ref", "W-1")
+    assert "booked already" in said.err and "balance 1000" in said.out
+    other = t("cash", "deposit", "C1", "900", "--ref", "W-1")
+    assert other.code == 4 and "amount: the book's 1000, not 900" in other.err
+    assert t.ok("cash", "deposit", "C1", "5", "--json").json()["balance"] == "1005"
+    assert t.ok("cash", "deposit", "C1", "5", "--json").json()["balance"] == "1010"  # no ref
+    out = t.ok("cash", "withdraw", "C1", "10", "--to", "BANK", "--ref", "P-1", "--json").json()
+    assert out["balance"] == "1000"
+    assert t.ok("cash", "withdraw", "C1", "10", "--to", "BANK", "--ref", "P-1", "--json").json()[
+        "duplicate"] is True
+    elsewhere = t("cash", "withdraw", "C1", "10", "--to", "OTHER", "--ref", "P-1")
+    assert elsewhere.code == 4 and "destination: the book's BANK, not OTHER" in elsewhere.err
+    assert t.ok("cash", "balance", "C1", "--json").json()["balance"] == "1000"
+
+
 def test_cash_is_not_booked_under_a_clock_behind_the_account(tieout: Tieout) -> None:
     """With the clock set back (a machine's, or TIEOUT_NOW in a replay), a withdrawal was paid
     from a deposit booked later and dated before it: the cash account's statement read -1,000

@@ -55,7 +55,8 @@ def book_it(store: Store, book: Book, folder: Path) -> None:
     }
     for name, content in files.items():
         (folder / name).write_text(content, encoding="utf-8")
-    book_mod.add_instruments(store, at(PREV, 12), *read_instruments(str(folder / "instruments.csv")))
+    items, stated = read_instruments(str(folder / "instruments.csv"))
+    book_mod.add_instruments(store, at(PREV, 12), items, stated)
     for account, ccy in ACCOUNTS.items():
         book_mod.open_account(store, at(PREV, 12), make_account(account, ccy, None, "margin", None))
     for m in book.moves:
