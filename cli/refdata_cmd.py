@@ -11,6 +11,7 @@ from cli.common import (
     DbOpt,
     JsonOpt,
     NumberArgs,
+    clock,
     decimal_arg,
     emit_json,
     make_ctx,
@@ -21,7 +22,7 @@ from cli.common import (
 from oms import access, book, refdata, risk_limits
 from oms.calendars import DEFAULT_SETTLEMENT_DAYS
 from oms.errors import BadInput
-from oms.values import dec_str, parse_currency
+from oms.values import AccountType, dec_str, parse_currency
 
 instrument_app = typer.Typer(
     help="Instruments: symbols, their exchange calendar and currency.", no_args_is_help=True
@@ -326,8 +327,21 @@ def cash_balance(
     db: DbOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Show an account's cash balance, derived from the journal."""
+    """Show an account's cash balance, derived from the journal (on trade date); a cash
+    account's also what it can pay out today (`withdrawable`: the proceeds of sales not
+    settled yet are not)."""
     with open_store(db).read() as conn:
         ccy = parse_currency(currency, "--currency") if currency else None  # ISO 4217 codes
         bal = book.cash_balance(conn, account, ccy)
-    _print_balance(bal, json)
+        free = None
+        if book.get_account(conn, account).type is AccountType.CASH:
+            today = clock().date()
+            free = book.withdrawable_cash(conn, account, bal.currency, today, bal.available)
+    if json:
+        emit_json(
+            {**bal.as_json(), **({"withdrawable": dec_str(free)} if free is not None else {})}
+        )
+        return
+    _print_balance(bal, False)
+    if free is not None and free != bal.available:
+        say(f"  withdrawable today {dec_str(free)} (sales not settled yet: paid out once settled)")

@@ -5,9 +5,10 @@ The clock and the actor come in as a Ctx; nothing here reads the environment.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, localcontext
 from typing import Any
 
@@ -415,6 +416,47 @@ def cash_balance(conn: Connection, account: str, currency: str | None = None) ->
     return CashBalance(account, ccy, total, reserved_cash(conn, account, ccy))
 
 
+def withdrawable_cash(
+    conn: Connection, account: str, currency: str, today: date, available: Decimal
+) -> Decimal:
+    """What a cash account may pay out today: its available cash less what it has not yet
+    received. The balance is on trade date, so it holds the proceeds of sales that settle
+    later; paid out now, they would be lent before the buyer pays. Cash settled by today,
+    less the least the account's future settlements leave it at on any later date, less its
+    reservations: available - sum(flows) + min(0, lowest running sum of the flows by value
+    date)."""
+    j, p = journal_entries.c, journal_postings.c
+    later = dict(
+        conn.execute(
+            select(j.entry_id, j.value_date).where(j.account == account, j.value_date > today)
+        ).all()
+    )
+    if not later:
+        return available
+    first = min(later)
+    flows: dict[date, Decimal] = defaultdict(Decimal)
+    # the account's cash postings from the newest back to the first entry not settled yet
+    # (postings and entries are numbered in one order): the recent ones, not the history
+    recent = conn.execute(
+        select(p.entry_id, p.amount)
+        .where(p.ledger_account == ledger.cash_account(account), p.currency == currency)
+        .order_by(p.posting_id.desc())
+        .execution_options(yield_per=512)
+    )
+    with localcontext(_SUM_CONTEXT):
+        for entry_id, amount in recent:
+            if entry_id < first:
+                break
+            if entry_id in later:
+                flows[later[entry_id]] += Decimal(amount)
+        recent.close()
+        running, lowest = Decimal(0), Decimal(0)
+        for day in sorted(flows):
+            running += flows[day]
+            lowest = min(lowest, running)
+        return min(available, available - running + lowest)
+
+
 RUNNING_CASH = "cash"  # running_sums.kind of a cash ledger account's sum in a currency
 _KEPT_CASH = select(running_sums.c.through_id, running_sums.c.total).where(
     running_sums.c.kind == RUNNING_CASH,
@@ -530,15 +572,13 @@ def _booked_ref(
     if ref is None:
         return None
     j, p = journal_entries.c, journal_postings.c
+    # read by the account's capital postings (its deposits and withdrawals only, by the
+    # postings' index), not among all its entries, trades included
     row = conn.execute(
         select(j.entry_id, j.destination, j.posted_at, p.amount)
-        .join(journal_postings, p.entry_id == j.entry_id)
-        .where(
-            j.account == account,
-            j.kind == kind,
-            j.ref == ref,
-            p.ledger_account == ledger.cash_account(account),
-        )
+        .select_from(journal_postings)
+        .join(journal_entries, j.entry_id == p.entry_id)
+        .where(p.ledger_account == f"{account}:capital", j.kind == kind, j.ref == ref)
         .order_by(j.entry_id)
         .limit(1)
     ).first()
@@ -608,6 +648,16 @@ def withdraw(
                 f"available cash is {dec_str(before.available)} {acct.currency}",
                 "insufficient_cash",
             )
+        if acct.type is AccountType.CASH:
+            free = withdrawable_cash(conn, account, acct.currency, ctx.now.date(), before.available)
+            if amount > free:
+                raise Refused(
+                    f"withdrawal of {dec_str(amount)} {acct.currency} from {account}",
+                    f"available cash is {dec_str(before.available)} {acct.currency}, of which "
+                    f"{dec_str(max(free, Decimal(0)))} can be paid out today: the rest is the "
+                    "proceeds of sales not settled yet, paid out once they settle",
+                    "unsettled_cash",
+                )
         entry = ledger.withdrawal(account, acct.currency, amount, ctx.now.date(), destination, ref)
         (entry_id,) = post_entries(conn, ctx, [entry])
         audit.append(

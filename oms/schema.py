@@ -217,7 +217,7 @@ journal_entries = Table(
     Column("posted_at", UTCDateTime, nullable=False),
     Column("actor", String(64), nullable=False),
     Index("ix_journal_entries_account", "account"),
-    Index("ix_journal_entries_account_ref", "account", "ref"),  # a movement's reference again
+    Index("ix_journal_entries_account_value_date", "account", "value_date"),  # not settled yet
 )
 
 journal_postings = Table(

@@ -164,6 +164,37 @@ def test_a_deposit_or_withdrawal_again_under_its_reference_is_booked_once(tieout
     assert t.ok("cash", "balance", "C1", "--json").json()["balance"] == "1000"
 
 
+def test_a_cash_account_pays_out_only_what_has_settled(tieout: Tieout, tmp_path: Path) -> None:
+    """A cash account's balance is on trade date: it holds a sale's proceeds from the trade,
+    and a withdrawal paid them out before the buyer paid. What it can pay out today is its
+    settled cash, less what its purchases settling later will take (`withdrawable`); a margin
+    account is not held to it."""
+    t = tieout.at("2026-11-24T15:00:00Z")
+    t.ok("instrument", "add", "AAPL", "--exchange", "XNYS", "--currency", "USD")
+    for account, kind in (("C1", "cash"), ("M1", "margin")):
+        t.ok("account", "open", account, "--currency", "USD", "--type", kind)
+        tieout.at("2026-11-20T15:00:00Z").ok("destination", "add", account, "BANK")
+        t.ok("cash", "deposit", account, "1000")
+        # bought 10 at 50 (settles the 25th), sold them at 60 (settles the 27th, Friday)
+        rows = (f"B-{account},{account},AAPL,buy,10,50,2026-11-24,X,0,0,2026-11-25\n"
+                f"S-{account},{account},AAPL,sell,10,60,2026-11-24,X,0,0,2026-11-27\n")
+        t.ok("exec", "import", write(tmp_path / f"{account}.csv", HEADER + ",settle_date\n" + rows))
+    cash = t.ok("cash", "balance", "C1", "--json").json()
+    # 1,100 on trade date; 500 of the 1,000 settled is owed on the 25th; the 600 come the 27th
+    assert (cash["balance"], cash["available"], cash["withdrawable"]) == ("1100", "1100", "500")
+    assert "withdrawable today 500" in t.ok("cash", "balance", "C1").out
+    refused = t("cash", "withdraw", "C1", "501", "--to", "BANK")
+    assert refused.code == 4 and "500 can be paid out today" in refused.err
+    assert t.ok("cash", "withdraw", "C1", "500", "--to", "BANK", "--json").json()[
+        "balance"] == "600"
+    # once the sale settled, its proceeds are paid out
+    settled = tieout.at("2026-11-27T15:00:00Z")
+    assert settled.ok("cash", "balance", "C1", "--json").json()["withdrawable"] == "600"
+    settled.ok("cash", "withdraw", "C1", "600", "--to", "BANK")
+    assert "withdrawable" not in t.ok("cash", "balance", "M1", "--json").json()
+    t.ok("cash", "withdraw", "M1", "1100", "--to", "BANK")
+
+
 def test_cash_is_not_booked_under_a_clock_behind_the_account(tieout: Tieout) -> None:
     """With the clock set back (a machine's, or TIEOUT_NOW in a replay), a withdrawal was paid
     from a deposit booked later and dated before it: the cash account's statement read -1,000
