@@ -88,5 +88,6 @@ COMMENTED = "commented"
 CHANGED = "changed"  # a run found the break's figures changed (payload: name -> from, to)
 ASSIGNED = "assigned"  # payload: from, to
 REQUESTED = "resolution_requested"  # a write-off asked for (payload: request, hash)
+TOOK_OVER = "took_over"  # a run handed a superseded break's owner and first date on
 CALENDAR_SETTING = "recon.calendar"  # the firm's calendar that breaks age by
 DEFAULT_CALENDAR = "XNYS"

@@ -326,7 +326,8 @@ def _comments(
 
 
 _NO_SESSION = timedelta(days=14)  # as calendars.session_on_or_after looks ahead
-_UNDONE = (rt.CHANGED, rt.ASSIGNED, rt.REQUESTED)
+_UNDONE = (rt.CHANGED, rt.ASSIGNED, rt.REQUESTED, rt.TOOK_OVER)
+_OWNERS = (rt.ASSIGNED, rt.TOOK_OVER)
 
 
 def _as_it_stood(
@@ -343,6 +344,7 @@ def _as_it_stood(
     ev = rt.break_events.c
     by_run = rt.recon_runs.alias("by_run")
     later: dict[int, list[Any]] = defaultdict(list)
+    before: dict[int, list[Any]] = defaultdict(list)  # owners and first dates handed on
     requests: dict[int, Any] = {}  # each break's last write-off request made by `day`
     for i in range(0, len(ids), 500):
         for e in conn.execute(
@@ -356,6 +358,8 @@ def _as_it_stood(
                 later[int(e.break_id)].append(e)
             elif e.action == rt.REQUESTED:
                 requests[int(e.break_id)] = e
+            elif e.action in _OWNERS:
+                before[int(e.break_id)].append(e)
     out: dict[int, tuple[Any, bool]] = {}
     for x in rows:
         request = requests.get(int(x.break_id))
@@ -369,8 +373,20 @@ def _as_it_stood(
             if e.action == rt.CHANGED:
                 for name, change in payload.items():
                     values[name] = Decimal(change["from"]) if name == "amount" else change["from"]
-            elif e.action == rt.ASSIGNED:
-                values["owner"] = payload.get("from")
+        if any(e.action in _OWNERS for e in events):
+            # the owner (and, handed on by a superseded break, the first date) as the day's
+            # steps left them: a hand-over records the owner it gave, not the one it kept
+            owner, first = None, x.found_day
+            for e in before.get(int(x.break_id), []):
+                payload = json.loads(e.payload)
+                if e.action == rt.ASSIGNED:
+                    owner = payload.get("to")
+                else:
+                    owner = owner or payload.get("owner")
+                    first = min(first, date.fromisoformat(payload["first_seen"]))
+            values["owner"] = owner
+            if any(e.action == rt.TOOK_OVER for e in events):
+                values["first_seen"] = first
         if x.status == rt.OPEN and any(e.action == rt.REQUESTED for e in events):
             asked = json.loads(request.payload) if request is not None else None
             values.update(
@@ -461,8 +477,8 @@ def exception_input(conn: Connection, day: date, now: datetime) -> ExceptionInpu
     def row(x: Any, as_of: date, *, still_open: bool) -> BreakRow:
         """A break as it stood at the end of the day; one open then shows the write-off that
         waited for approval then (one approved since: it still waited)."""
-        age = business_days(x.first_seen, as_of, calendar)
         then, requested = stood[int(x.break_id)]
+        age = business_days(then.first_seen, as_of, calendar)
         pending = requested if still_open else None
         return _break_row(then, age, comments.get(int(x.break_id), []), pending)
 

@@ -679,3 +679,27 @@ def test_a_new_york_evenings_comment_and_assignment_are_that_days(
     (shown,) = doc["open_breaks"]
     assert shown["owner"] == "dana"
     assert [c["text"] for c in shown["comments"]] == ["asked the broker"]
+
+
+def test_a_past_dates_report_shows_the_owner_a_break_took_over_later_as_not_yet_its(
+    tieout: Tieout, tmp_path: Path
+) -> None:
+    """V1 twice on the 24th: a missing_internal (assigned to carol) and a duplicate_venue.
+    Booked on the 25th, the first is superseded and the duplicate takes over carol: the 24th's
+    report, made again later, showed the duplicate owned by carol (a hand-over records the
+    owner it gave, not the break's own before it)."""
+    t = book(tieout, tmp_path)
+    write(tmp_path / "brk.toml", BROKER)
+    _trades(t.at("2026-11-24T21:00:00Z"), tmp_path, "a.csv", "V1,buy,10,10", "V1,buy,10,10")
+    first, dup = (b["break_id"] for b in t.ok("breaks", "list", "--json").json())
+    t.at("2026-11-24T22:00:00Z").ok("breaks", "assign", str(first), "--to", "carol")
+    book_buys(t, tmp_path, ("V1", 10, "2026-11-24"))
+    _trades(
+        t.at("2026-11-25T21:00:00Z"), tmp_path, "b.csv", "V1,buy,10,10", "V1,buy,10,10",
+        day="2026-11-25",
+    )
+    later = t.at("2026-11-26T15:00:00Z")
+    assert later.ok("breaks", "show", str(dup), "--json").json()["owner"] == "carol"
+    doc = later.ok("report", "exceptions", "--date", "2026-11-24", "--format", "json").json()
+    owners = {b["break_id"]: b["owner"] for b in doc["open_breaks"]}
+    assert owners == {first: "carol", dup: None}
