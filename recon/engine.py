@@ -47,7 +47,9 @@ Trades, a waterfall:
     in 128-bit integer limbs (polars rounds Decimal products to 12 places). Then again with
     the exec_id pairs of stage 1 whose quantities differ (same account, symbol, side and
     trade_date) and their venue repeats: the parts of a split or a sum reported under the
-    book's exec_id match as a group; the groups the first pass matched are not touched.
+    book's exec_id match as a group (one pair and the records that make up its difference;
+    group "A:...|EXEC_ID"); two differing pairs are never netted; the groups the first pass
+    matched are not touched.
   4 the rest: an unmatched venue record identical (all but row/ref) to a matched venue record
     is duplicate_venue; pairs that agree on all of side, quantity, price and trade_date but one
     and are unique on both sides are one mismatch break; everything else is missing_at_venue /

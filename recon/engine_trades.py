@@ -67,9 +67,7 @@ def field_flags(tol: Tolerance, i: str = "_i", v: str = "_v") -> dict[str, pl.Ex
 
     def reported(name: str, key: str) -> pl.Expr:
         diff = absdiff(_c(name, i).fill_null(zero_money()), _c(name, v))
-        return _c(name, v).is_not_null() & (
-            diff > money_tolerance(tol.lit(key), _c("currency", i))
-        )
+        return _c(name, v).is_not_null() & (diff > money_tolerance(tol.lit(key), _c("currency", i)))
 
     return {
         "side": _c("side", i).ne_missing(_c("side", v)),
@@ -564,6 +562,32 @@ def _split_candidates(wide: pl.DataFrame, tol: Tolerance) -> pl.DataFrame:
     return wide.filter(flags["quantity"] & same_key.fill_null(False))
 
 
+def _one_pair_groups(
+    groups: pl.DataFrame, split: pl.DataFrame, refs: pl.DataFrame
+) -> tuple[pl.DataFrame, dict[str, str]]:
+    """The second pass's groups that are one exec_id pair with the records that make up its
+    difference (the pair's repeats at the venue, or records left unmatched): two pairs that
+    each differ (E1 100 vs 90, E2 50 vs 60) are two breaks, never netted into one group.
+    Returns them and a group label per group (its exec_id appended)."""
+    if groups.height == 0:
+        return groups, {}
+    pair_i = set(split["_li"].to_list())
+    pair_v = set(split["_ri"].to_list())
+    ref_of = dict(zip(refs["_id"].to_list(), refs["ref"].to_list(), strict=True))
+    keep: list[bool] = []
+    labels: dict[str, str] = {}
+    for row in groups.select("account", "symbol", "side", "trade_date", "_ids_i", "_ids_v").rows():
+        account, symbol, side, trade_date, ids_i, ids_v = row
+        ours_i = [i for i in ids_i if i in pair_i]
+        ours_v = [i for i in ids_v if i in pair_v]
+        one = len(ours_i) == 1 and len(ours_v) == 1 and len(ids_i) + len(ids_v) > 2
+        keep.append(one)
+        if one:
+            label = f"A:{account}|{symbol}|{side}|{trade_date}"
+            labels[label] = f"{label}|{ref_of[ours_i[0]]}"
+    return groups.filter(pl.Series(keep)), labels
+
+
 # --- stage 4: what is left -------------------------------------------------------------------
 
 
@@ -750,9 +774,14 @@ def match_trades(
         )
         pool_i = pl.concat([rest_i, ints.filter(pl.col("_id").is_in(with_i.implode()))])
         pool_v = pl.concat([rest_v, vens.filter(pl.col("_id").is_in(with_v.implode()))])
-        groups = _aggregate_groups(pool_i, pool_v, tol)
+        groups, labels = _one_pair_groups(
+            _aggregate_groups(pool_i, pool_v, tol), split, ints.select("_id", "ref")
+        )
         if groups.height:
             agg_matched, agg_breaks = _aggregate_outcomes(groups, tol)
+            # a group of this pass is named by its exec_id too: the first pass may have
+            # matched another group of the same account, symbol, side and date
+            agg_matched = agg_matched.with_columns(pl.col("group").replace(labels))
             matched.append(("aggregate", agg_matched))
             breaks.append(agg_breaks)
             used_i = groups["_ids_i"].explode()

@@ -404,6 +404,15 @@ def test_a_split_or_an_aggregate_under_the_books_exec_id_matches_as_a_group() ->
                  trade(exec_id="E1", quantity=D("90"))])
     assert mixed.stats.matched == (("aggregate", 2, 1),)
     assert only_break(mixed)["type"] == "quantity_mismatch"
+    # beside a group the first pass matched, this pass's group is named apart (by its exec_id)
+    both = run([*rest, trade(exec_id="E1")],
+               [trade(exec_id="V9", quantity=D("10"), commission=D("2"), fees=D("0.2")),
+                fill(exec_id="E1", quantity=D("60")), fill(exec_id="E1", quantity=D("40"))])
+    assert both.breaks.height == 0
+    assert sorted(set(both.matched["group"].to_list())) == [
+        "A:A1|AAPL|buy|2024-03-01",
+        "A:A1|AAPL|buy|2024-03-01|E1",
+    ]
 
 
 def test_parts_that_do_not_add_up_under_one_exec_id_stay_breaks() -> None:
@@ -412,6 +421,14 @@ def test_parts_that_do_not_add_up_under_one_exec_id_stay_breaks() -> None:
     assert result.breaks.select("break_key", "type").rows() == [
         ("T:E1|E1", "quantity_mismatch"),
         ("T:|E1#2", "duplicate_venue"),
+    ]
+    # two pairs that each differ are two breaks: never netted into one group (E1 100 vs 90,
+    # E2 50 vs 60 add up to 150 on both sides)
+    two = run([trade(exec_id="E1"), trade(exec_id="E2", quantity=D("50"))],
+              [trade(exec_id="E1", quantity=D("90")), trade(exec_id="E2", quantity=D("60"))])
+    assert two.breaks.select("break_key", "type").rows() == [
+        ("T:E1|E1", "quantity_mismatch"),
+        ("T:E2|E2", "quantity_mismatch"),
     ]
     # and a pair that differs in side as well is no part of a group
     other_side = run([trade(exec_id="E1")], [fill(exec_id="E1", quantity=D("60"), side="sell"),
