@@ -563,13 +563,20 @@ class CashMoved:
     duplicate: bool = False
 
 
+def _movement_ref(ref: str | None) -> str | None:
+    """A deposit's or withdrawal's reference as kept and compared: trimmed ("R1 " is R1, as
+    a destination is trimmed); a blank one is no reference (`--ref "$REF"` with REF unset
+    would otherwise make every later blank-ref movement a "duplicate" booked never)."""
+    return (ref or "").strip() or None
+
+
 def _booked_ref(
     conn: Connection, account: str, kind: str, ref: str | None, amount: Decimal, **terms: str
 ) -> CashMoved | None:
     """A movement of the account with this reference booked already: the same amount (and
     terms) again is that movement (a retry after a commit of unknown outcome books nothing
     twice); other terms are refused, naming them. None: no such movement."""
-    if ref is None:
+    if not ref:
         return None
     j, p = journal_entries.c, journal_postings.c
     # read by the account's capital postings (its deposits and withdrawals only, by the
@@ -606,6 +613,7 @@ def deposit(store: Store, ctx: Ctx, account: str, amount: Decimal, ref: str | No
     booked once (CashMoved.duplicate); the reference with another amount is refused."""
     if amount <= 0:
         raise Refused("deposit", f"amount {dec_str(amount)} must be greater than zero", "amount")
+    ref = _movement_ref(ref)
     with store.write() as conn:
         acct = get_account(conn, account)
         _check_minor_units("deposit", amount, acct.currency)
@@ -634,6 +642,7 @@ def withdraw(
     one, paid once (CashMoved.duplicate); the reference with other terms is refused."""
     if amount <= 0:
         raise Refused("withdrawal", f"amount {dec_str(amount)} must be greater than zero", "amount")
+    ref = _movement_ref(ref)
     with store.write() as conn:
         acct = get_account(conn, account)
         _check_minor_units("withdrawal", amount, acct.currency)

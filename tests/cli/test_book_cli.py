@@ -155,6 +155,13 @@ def test_a_deposit_or_withdrawal_again_under_its_reference_is_booked_once(tieout
     assert other.code == 4 and "amount: the book's 1000, not 900" in other.err
     assert t.ok("cash", "deposit", "C1", "5", "--json").json()["balance"] == "1005"
     assert t.ok("cash", "deposit", "C1", "5", "--json").json()["balance"] == "1010"  # no ref
+    # a blank reference is none (`--ref "$REF"` with REF unset); a padded one is trimmed
+    for blank in ("", "  "):
+        assert t.ok("cash", "deposit", "C1", "1", "--ref", blank, "--json").json()[
+            "duplicate"] is False
+    assert t.ok("cash", "deposit", "C1", "1000", "--ref", " W-1 ", "--json").json()[
+        "duplicate"] is True
+    t.ok("cash", "withdraw", "C1", "2", "--to", "BANK")
     out = t.ok("cash", "withdraw", "C1", "10", "--to", "BANK", "--ref", "P-1", "--json").json()
     assert out["balance"] == "1000"
     assert t.ok("cash", "withdraw", "C1", "10", "--to", "BANK", "--ref", "P-1", "--json").json()[
