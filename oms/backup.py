@@ -25,6 +25,7 @@ This module runs pg_dump / pg_restore (PATH, else TIEOUT_PG_BIN, else the highes
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -49,7 +50,14 @@ from sqlalchemy.pool import NullPool
 
 from oms import audit
 from oms.book import Ctx
-from oms.errors import UNVERIFIED, BadInput, Refused, TieoutError, VerificationFailed
+from oms.errors import (
+    UNVERIFIED,
+    BadInput,
+    OutputFailed,
+    Refused,
+    TieoutError,
+    VerificationFailed,
+)
 from oms.interrupts import interrupts_held
 from oms.store import Store, book_schema, fsync_path, schema_revisions
 from oms.values import utc_iso
@@ -183,6 +191,12 @@ def _sqlite_snapshot(store: Store, dest: Path) -> dict[str, Any]:
         try:
             raw.backup(target)  # all pages in one step: one consistent snapshot
             target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+        except sqlite3.OperationalError as e:
+            if "full" not in str(e) and "disk I/O" not in str(e):
+                raise
+            # the snapshot's disk (the backup's folder) is full or failing: said of the
+            # backup, not taken for the book's own database
+            raise OutputFailed(str(dest.parent.parent), f"the snapshot failed: {e}") from None
         finally:
             target.close()
     engine = create_engine(f"sqlite:///{dest}", poolclass=NullPool)
@@ -235,6 +249,10 @@ def create(store: Store, ctx: Ctx, out: Path) -> BackupInfo:
     # a name of its own length (not the target's plus a suffix: a target name near the
     # file system's limit of 255 bytes would leave no room)
     partial = out.parent / f".tieout-backup-{secrets.token_hex(6)}.partial"
+    # an earlier backup at `out`, kept aside until the new one is recorded: the rename puts
+    # the new file in its place before the commit, and a commit that fails (a full disk under
+    # the book) takes the new file away again: it must give the earlier one back
+    previous = out.parent / f".tieout-backup-{secrets.token_hex(6)}.previous"
     held = contextlib.ExitStack()
     renamed = committed = False
     try:
@@ -285,6 +303,8 @@ def create(store: Store, ctx: Ctx, out: Path) -> BackupInfo:
                 },
             )
             held.enter_context(interrupts_held())
+            if out.is_file():
+                os.link(out, previous)  # (the same folder: a second name, no copy)
             os.replace(partial, out)
             renamed = True
             fsync_path(out.parent)
@@ -292,11 +312,15 @@ def create(store: Store, ctx: Ctx, out: Path) -> BackupInfo:
         held.close()  # a Ctrl-C held since the rename is raised now, the backup recorded
     except BaseException:
         if renamed and not committed:  # the event rolled back: no file without it
-            out.unlink(missing_ok=True)
+            if previous.exists():
+                os.replace(previous, out)  # the earlier backup, as it was
+            else:
+                out.unlink(missing_ok=True)
         raise
     finally:
         held.close()
         partial.unlink(missing_ok=True)  # (gone once renamed)
+        previous.unlink(missing_ok=True)  # (a second name of the replaced file: gone with it)
     return BackupInfo(out, manifest)
 
 
@@ -354,6 +378,14 @@ def _manifest_gaps(manifest: Mapping[str, Any]) -> list[str]:
 _ABSENT = object()
 
 
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def _reading(exc: OSError, path: Path) -> bool:
+    """Whether an error names the backup file itself (what is read), not the scratch copy."""
+    return exc.filename is not None and Path(str(exc.filename)) == path
+
+
 @contextmanager
 def _payload(path: Path, manifest: Mapping[str, Any], folder: Path) -> Iterator[Path]:
     """The database file of a backup, extracted into `folder` and checked against the
@@ -369,7 +401,17 @@ def _payload(path: Path, manifest: Mapping[str, Any], folder: Path) -> Iterator[
                 raise KeyError(name)
             with target.open("wb") as fh:
                 shutil.copyfileobj(src, fh, 1 << 20)
-    except (OSError, tarfile.TarError, KeyError) as exc:
+    except OSError as exc:
+        if exc.errno in _NO_ROOM and not _reading(exc, path):
+            # the scratch copy's disk, not the backup: a good backup is not called damaged
+            raise OutputFailed(
+                str(folder),
+                f"{exc.strerror}: no room to check the backup's database file",
+                f"{path} was not judged: free space there (`backup verify` unpacks into "
+                "TMPDIR, `backup restore` beside the database it restores)",
+            ) from None
+        raise VerificationFailed(f"{path}: the database file cannot be read: {exc}") from None
+    except (tarfile.TarError, KeyError) as exc:
         raise VerificationFailed(f"{path}: the database file cannot be read: {exc}") from None
     digest = _sha256(target)
     if digest != manifest["payload"]["sha256"]:

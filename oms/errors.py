@@ -140,6 +140,22 @@ COMMIT_UNKNOWN = (
 )
 
 
+class OutputFailed(TieoutError):
+    """A file could not be written where it was asked for (a full disk, an I/O error): exit 1,
+    the environment's failure, not the input's. Whatever was already at the path is as it
+    was; `kept` says what else the command left as it was."""
+
+    exit_code = 1
+
+    def __init__(self, path: str, reason: str, kept: str = "") -> None:
+        self.path, self.reason = path, reason
+        tail = f"; {kept}" if kept else ""
+        super().__init__(
+            f"{path}: cannot be written: {reason}; nothing was written there (a file already "
+            f"there is as it was){tail}"
+        )
+
+
 class PartlyDone(TieoutError):
     """A command of many transactions (a file's groups of orders, a drop copy's messages) that
     the database failed part way through (exit 1), or that an interrupt (Ctrl-C, SIGTERM:

@@ -53,7 +53,14 @@ from sqlalchemy import Boolean, Connection, Date, Integer, Table, delete, func, 
 from oms import audit, executions, ledger
 from oms import retention as rt
 from oms.book import Ctx, get_account, get_setting, post_entries, put_setting
-from oms.errors import BadInput, NotFound, Refused, TieoutError, VerificationFailed
+from oms.errors import (
+    BadInput,
+    NotFound,
+    OutputFailed,
+    Refused,
+    TieoutError,
+    VerificationFailed,
+)
 from oms.interrupts import interrupts_held
 from oms.orders import TERMINAL
 from oms.retention_schema import (
@@ -131,9 +138,7 @@ def all_specs(specs: Sequence[rt.ClassSpec] = ()) -> tuple[rt.ClassSpec, ...]:
 
 def load_periods(conn: Connection, specs: Sequence[rt.ClassSpec] = ()) -> dict[str, rt.Period]:
     rows = conn.execute(
-        select(settings.c.key, settings.c.value).where(
-            settings.c.key.startswith(rt.SETTING_PREFIX)
-        )
+        select(settings.c.key, settings.c.value).where(settings.c.key.startswith(rt.SETTING_PREFIX))
     )
     stored = {str(k).removeprefix(rt.SETTING_PREFIX): str(v) for k, v in rows}
     return rt.periods_from(stored, all_specs(specs))
@@ -720,9 +725,7 @@ def make_plan(conn: Connection, now: datetime, specs: Sequence[rt.ClassSpec] = (
     }
     for spec in declared:
         selections[spec.name] = _plan_spec(conn, spec, cut[spec.name], holds)
-    return Plan(
-        now, periods, cut, holds, selections, ledger_plan.carry_forward, closed, declared
-    )
+    return Plan(now, periods, cut, holds, selections, ledger_plan.carry_forward, closed, declared)
 
 
 # ---- writing the archive ------------------------------------------------------------------------
@@ -781,8 +784,17 @@ def _write_table(
             "nothing was archived"
         )
     path = folder / f"{table.name}.parquet"
-    frame.write_parquet(path, compression="zstd", statistics=True)
-    fsync_path(path)
+    try:
+        frame.write_parquet(path, compression="zstd", statistics=True)
+        fsync_path(path)
+    except (OSError, pl.exceptions.ComputeError) as e:  # a full or failing archive disk
+        text = e.strerror if isinstance(e, OSError) and e.strerror else str(e).splitlines()[0]
+        reason = text.rsplit("IO error: ", 1)[-1]  # (polars: "... underlying IO error: ...")
+        raise OutputFailed(
+            str(folder.parent),
+            f"{table.name}'s archive file: {reason}",
+            "nothing was archived or removed from the book",
+        ) from None
     return rt.ArchiveFile(
         table.name, path.name, frame.height, _sha256(path), path.stat().st_size, tuple(names)
     )
@@ -1140,9 +1152,7 @@ def _check_audit_file(path: Path, segment: dict[str, Any]) -> list[str]:
     return problems
 
 
-def verify_archive(
-    folder: Path, recorded: Sequence[ArchiveRecord] | None = None
-) -> ArchiveCheck:
+def verify_archive(folder: Path, recorded: Sequence[ArchiveRecord] | None = None) -> ArchiveCheck:
     """Check an archive folder offline: the manifest's files (SHA-256, rows), and the archived
     audit events as a chain from the boundary before them to the anchor after them. With the
     book's archive records (`recorded`, None: offline), also that the book recorded this

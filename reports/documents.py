@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from oms.errors import BadInput
+from oms.errors import BadInput, OutputFailed
 from reports import render
 from reports.confirmations import Confirmation
 from reports.exceptions import ExceptionReport
@@ -103,6 +103,9 @@ def whole_file(path: Path) -> Iterator[BinaryIO]:
     or a folder that cannot be made or written in, is bad input (exit 3)."""
     if path.is_dir():
         raise BadInput(str(path), "is a directory: name the file to write")
+    if path.exists() and not path.is_file():  # (renamed over, a pipe or device node would be
+        # replaced by a file its reader never sees, /dev/null by a file of the export)
+        raise BadInput(str(path), "is not a regular file (a pipe, a device or a socket)")
     # the mode any new file of the process gets (mkstemp makes 0600: a statement or export
     # the rest of the team could not read); read before the file exists, set inside the block
     # that removes it on failure (a SIGTERM in between left the temporary file behind)
@@ -117,6 +120,9 @@ def whole_file(path: Path) -> Iterator[BinaryIO]:
         with os.fdopen(fd, "wb") as fh:
             yield fh
         os.replace(tmp, path)
+    except OSError as e:  # a full disk, an I/O error: said as such, not as a traceback
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputFailed(str(path), e.strerror or str(e)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

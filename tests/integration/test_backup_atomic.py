@@ -51,3 +51,54 @@ def test_a_backup_file_is_never_left_without_its_event(
     long = folder / ("b" * 240 + ".tar")
     assert backup.create(store, Ctx("ops", NOW), long).path == long
     assert sorted(p.name for p in folder.iterdir()) == sorted(["book.tar", long.name])
+
+
+def test_a_backup_that_fails_to_commit_gives_the_earlier_backup_back(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Yesterday's backup at the same path was deleted when today's commit failed after the
+    rename (the book's disk full): the rename had put today's file in its place, and the
+    failure removed that. The earlier backup is back, byte for byte, and nothing else is left
+    beside it."""
+    folder = tmp_path / "backups"
+    out = folder / "nightly.tar"
+    backup.create(store, Ctx("ops", NOW), out)
+    before = out.read_bytes()
+    real = backup.fsync_path
+
+    def fail_after_the_rename(path: Path) -> None:
+        real(path)
+        if path == out.parent:  # renamed: the commit is next
+            raise OSError("disk full")
+
+    with monkeypatch.context() as m:
+        m.setattr(backup, "fsync_path", fail_after_the_rename)
+        with pytest.raises(OSError, match="disk full"):
+            backup.create(store, Ctx("ops", NOW), out)
+    assert out.read_bytes() == before
+    assert [p.name for p in folder.iterdir()] == ["nightly.tar"]
+    assert _events(store) == ["backup.create"]
+    backup.verify_file(out)
+
+
+def test_no_room_to_check_a_backup_is_not_a_damaged_backup(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`backup verify` with TMPDIR full said exit 7, "the database file cannot be read": a
+    good backup condemned by a restore drill. It is the scratch disk's failure (exit 1)."""
+    import errno
+
+    from oms.errors import OutputFailed, VerificationFailed
+
+    out = tmp_path / "b.tar"
+    backup.create(store, Ctx("ops", NOW), out)
+
+    def no_room(*_: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(backup.shutil, "copyfileobj", no_room)
+        with pytest.raises(OutputFailed, match="was not judged") as caught:
+            backup.verify_file(out)
+    assert not isinstance(caught.value, VerificationFailed) and caught.value.exit_code == 1
+    backup.verify_file(out)
