@@ -39,7 +39,13 @@ def show(db: DbOpt = None, json: JsonOpt = False) -> None:
 @paper_app.command("set", cls=NumberArgs)
 def set_(
     name: Annotated[
-        str, typer.Argument(help="one of: " + ", ".join(paper.TERMS), show_default=False)
+        str,
+        typer.Argument(
+            help="one of: "
+            + ", ".join([*paper.TERMS, *(f"{a}.CCY" for a in paper.AMOUNTS)])
+            + " (an amount of a currency of its own, e.g. commission-min.JPY)",
+            show_default=False,
+        ),
     ],
     value: str,
     db: DbOpt = None,

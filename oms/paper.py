@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_UP, Decimal, localcontext
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import Connection, select
 
@@ -37,6 +37,7 @@ from oms.values import (
     dec_str,
     decimal_context,
     minor_units,
+    parse_currency,
     parse_decimal,
 )
 
@@ -54,9 +55,25 @@ class PaperTerms:
     commission_bps: Decimal = ZERO  # of the notional
     commission_min: Decimal = ZERO  # per order (paid once, with its first fill)
     commission_max_pct: Decimal = ZERO  # per order, % of its notional; 0 = no cap
+    # the amounts of a currency of their own (`commission-min.JPY 150`), as (currency, field,
+    # value): the schedule's amounts are in each order's currency, so that without them a
+    # minimum of 1 meant as a dollar is one yen on a Tokyo order
+    in_currencies: tuple[tuple[str, str, Decimal], ...] = ()
+
+    def in_currency(self, currency: str) -> PaperTerms:
+        """The terms an order in `currency` pays by: its own amounts where they are set."""
+        if not self.in_currencies:
+            return self
+        return _in_currency(self, currency)
 
 
 DEFAULT_TERMS: Final = PaperTerms()
+
+
+@functools.lru_cache(maxsize=256)
+def _in_currency(terms: PaperTerms, currency: str) -> PaperTerms:
+    own: dict[str, Any] = {f: v for ccy, f, v in terms.in_currencies if ccy == currency}
+    return dataclasses.replace(terms, **own) if own else terms
 
 
 def _non_negative(
@@ -100,6 +117,8 @@ TERMS: Final[dict[str, tuple[str, Callable[[str], Decimal]]]] = {
         _non_negative("commission-max-pct", at_most=_PCT),
     ),
 }
+# the amounts (not the rates) a currency may have of its own: `tieout paper set NAME.CCY V`
+AMOUNTS: Final = ("commission-per-unit", "commission-min")
 
 
 def slipped_price(last: Decimal, side: Side, slippage_bps: Decimal, tick: Decimal) -> Decimal:
@@ -131,7 +150,12 @@ def on_tick(price: Decimal, side: Side, tick: Decimal, low: Decimal, high: Decim
 
 def charges(terms: PaperTerms) -> bool:
     """Whether the schedule charges anything at all."""
-    return bool(terms.commission_per_unit or terms.commission_bps or terms.commission_min)
+    return bool(
+        terms.commission_per_unit
+        or terms.commission_bps
+        or terms.commission_min
+        or any(value for _, _, value in terms.in_currencies)
+    )
 
 
 def order_commission(
@@ -143,6 +167,7 @@ def order_commission(
     1.503 yen charges 1 yen, not 2."""
     if quantity <= 0:
         return ZERO
+    terms = terms.in_currency(currency)
     unit = _unit(currency)
     with localcontext(_CONTEXT):
         charge = terms.commission_per_unit * quantity + notional * terms.commission_bps / _BPS
@@ -355,8 +380,11 @@ def within_cash(
             f"cash account: {shown} {currency} available pays for "
             f"{dec_str(cap)} of {dec_str(fill.quantity)} at {dec_str(fill.price)} with "
             "commission; "
-            + ("a fok order fills whole or not at all" if order.tif is TimeInForce.FOK
-               else "the rest canceled")
+            + (
+                "a fok order fills whole or not at all"
+                if order.tif is TimeInForce.FOK
+                else "the rest canceled"
+            )
         )
         if cap > 0 and order.tif is not TimeInForce.FOK:
             kept.append(orders.ApplyFill(fill.exec_id, cap, fill.price, fill.reason))
@@ -414,12 +442,20 @@ _TERMS_QUERY = select(settings.c.key, settings.c.value).where(settings.c.key.sta
 @functools.lru_cache(maxsize=64)
 def _terms_of(items: tuple[tuple[str, str], ...]) -> PaperTerms:
     rows = dict(items)
-    changes = {
+    changes: dict[str, Any] = {
         field: parse(rows[PREFIX + name])
         for name, (field, parse) in TERMS.items()
         if PREFIX + name in rows
     }
-    return dataclasses.replace(DEFAULT_TERMS, **changes)
+    own = []
+    for key, value in sorted(rows.items()):
+        name, _, currency = key.removeprefix(PREFIX).partition(".")
+        if currency and name in AMOUNTS:
+            field, parse = TERMS[name]
+            own.append((currency, field, parse(value)))
+    return dataclasses.replace(
+        dataclasses.replace(DEFAULT_TERMS, **changes), in_currencies=tuple(own)
+    )
 
 
 def set_term(
@@ -433,12 +469,24 @@ def set_term(
     """Change one of the paper venue's terms (audited); returns the terms now in force. `then`
     runs in the same transaction when the term changed: what live paper buys hold is computed
     with the terms (oms.order_book.set_paper_term makes the order totals again)."""
-    if name not in TERMS:
-        known = ", ".join(sorted(TERMS))
+    base, _, currency = name.partition(".")
+    if currency:
+        if base not in AMOUNTS:
+            raise BadInput(
+                "paper term",
+                f"{name!r}: only {' and '.join(AMOUNTS)} take a currency of their own "
+                "(the others are rates)",
+            )
+        currency = parse_currency(currency, "paper term")
+        name = f"{base}.{currency}"
+    elif name not in TERMS:
+        known = ", ".join([*sorted(TERMS), *(f"{a}.CCY" for a in AMOUNTS)])
         raise BadInput("paper term", f"{name!r} is not one of {known}")
-    value = TERMS[name][1](text.strip())
+    value = TERMS[base][1](text.strip())
     with store.write() as conn:
-        before = dec_str(getattr(load_terms(conn), TERMS[name][0]))
+        terms = load_terms(conn)
+        in_force = terms.in_currency(currency) if currency else terms
+        before = dec_str(getattr(in_force, TERMS[base][0]))
         put_setting(conn, ctx, PREFIX + name, dec_str(value), default=before)
         if dec_str(value) != before:
             then(conn)
@@ -446,4 +494,8 @@ def set_term(
 
 
 def terms_json(terms: PaperTerms) -> dict[str, str]:
-    return {name: dec_str(getattr(terms, field)) for name, (field, _) in TERMS.items()}
+    names = {field: name for name, (field, _) in TERMS.items()}
+    doc = {name: dec_str(getattr(terms, field)) for name, (field, _) in TERMS.items()}
+    for currency, field, value in terms.in_currencies:
+        doc[f"{names[field]}.{currency}"] = dec_str(value)
+    return doc

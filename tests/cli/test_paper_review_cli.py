@@ -232,3 +232,24 @@ def test_paper_terms_and_switches_say_what_they_cannot_be(nyse: Tieout) -> None:
     assert "accounts whose own kill switch is still engaged: M (release each with --account)" \
         in out
     assert nyse("cash", "balance", "M", "--currency", "XX").code == 3
+
+
+def test_a_currency_has_commission_amounts_of_its_own(nyse: Tieout, tmp_path: Path) -> None:
+    """`paper set commission-min 1` meant a dollar, and charged one yen on a yen order.
+    `commission-min.JPY 150` is the yen's minimum; a dollar order still pays 1."""
+    nyse.ok("instrument", "add", "BTC-JPY", "--exchange", "24/7", "--currency", "JPY",
+            "--lot-size", "0.01")
+    nyse.ok("account", "open", "J", "--currency", "JPY", "--type", "margin")
+    nyse.ok("cash", "deposit", "J", "100000000")
+    t = nyse.at("2026-03-02T14:32:00Z")
+    _bar(t, tmp_path, "j.csv", "2026-03-02T14:31:00Z,BTC-JPY,9000000,9000000,9000000,9000000,10")
+    nyse.ok("paper", "set", "commission-min", "1")
+    shown = nyse.ok("paper", "set", "commission-min.jpy", "150", "--json").json()
+    assert (shown["commission-min"], shown["commission-min.JPY"]) == ("1", "150")
+    assert nyse("paper", "set", "commission-bps.JPY", "1").code == 3  # a rate has no currency
+    yen = t.ok("order", "submit", "--account", "J", "--symbol", "BTC-JPY", "--side", "buy",
+               "--qty", "0.01", "--json").json()
+    dollar = _order(t, "M", "--side", "buy", "--qty", "1")
+    fills = {e["symbol"]: e["commission"] for e in t.ok("exec", "list", "--json").json()}
+    assert fills == {"BTC-JPY": "150", "AAPL": "1.00"}
+    assert (yen["status"], dollar["status"]) == ("filled", "filled")

@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oms.paper import PaperTerms, fill_commission, order_commission, slipped_price
+from oms.paper import (
+    PaperTerms,
+    charges,
+    fill_commission,
+    order_commission,
+    slipped_price,
+    terms_from,
+    terms_json,
+)
 from oms.values import Side, minor_units
 
 D = Decimal
@@ -53,6 +61,29 @@ def test_commission_is_rounded_to_the_currencys_minor_unit() -> None:
     assert order_commission(per_unit, D(101), D(300), currency="KWD") == D("0.505")
     fee = fill_commission(per_unit, D(0), D(0), D(300), D(3000), currency="JPY")
     assert (fee, str(fee)) == (D(2), "2")  # 1.50 -> 2
+
+
+def test_a_currency_may_have_amounts_of_its_own() -> None:
+    """A minimum of 1 and 0.005 a share, meant in dollars, were 1 yen and 0.005 yen a share
+    on a Tokyo order. `commission-min.JPY 150` and `commission-per-unit.JPY 0.5` are the
+    yen's; other currencies keep the schedule's amounts, and rates apply to all."""
+    terms = terms_from(
+        {
+            "paper.commission-min": "1",
+            "paper.commission-per-unit": "0.005",
+            "paper.commission-bps": "1",
+            "paper.commission-min.JPY": "150",
+            "paper.commission-per-unit.JPY": "0.5",
+        }
+    )
+    # yen: 100 x 0.5 = 50 + 1 bp of 300,000 = 30 -> 80, below the yen's minimum of 150
+    assert order_commission(terms, D(100), D(300_000), currency="JPY") == D(150)
+    assert order_commission(terms, D(1000), D(3_000_000), currency="JPY") == D(800)
+    # dollars: 100 x 0.005 = 0.50 + 1 bp of 3,000 = 0.30 -> 0.80, below the minimum of 1
+    assert order_commission(terms, D(100), D(3000), currency="USD") == D("1.00")
+    assert order_commission(terms, D(100), D(3000), currency="EUR") == D("1.00")
+    assert terms_json(terms)["commission-min.JPY"] == "150"
+    assert charges(terms_from({"paper.commission-min.JPY": "150"}))
 
 
 def test_the_maximum_caps_the_order() -> None:
