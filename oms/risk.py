@@ -37,11 +37,12 @@ as a ``RiskFailure(code, message)``; the codes (``RiskCode``) are stable strings
   set, ``notional_by_currency``, else ``max_notional``). The price is the order's price basis
   (below); a market order without a reference price skips the notional cap (it fails
   ``no_reference_price``).
-- ``price_collar``: the limit price of a limit or stop-limit order must lie within +/- the
-  collar percent of the reference price (the bounds included). The reference is used however
-  old it is (a gtc order entered overnight is collared against the last price); without a
-  reference the collar is skipped. Stop prices are trigger levels, not execution prices, and
-  are not collared.
+- ``price_collar``: the limit price of a limit order must lie within +/- the collar percent
+  of the reference price (the bounds included); a stop-limit's, of its stop price (where it
+  trades once triggered: a protective stop-limit far from today's market is not refused for
+  it). The reference is used however old it is (a gtc order entered overnight is collared
+  against the last price); without a reference a limit order's collar is skipped. Stop prices
+  are trigger levels, not execution prices, and are not collared.
 - ``short_sale_cash_account``: on a cash account a sell may not exceed the position held minus
   the quantity already on open sell orders.
 - ``position_limit``: projected = position + sign x (open same-side quantity + order
@@ -558,10 +559,15 @@ def check(
         if size_at is not None and qty * size_at > max_notional_in(limits, account.currency):
             add(_max_notional(order, size_at, account.currency, limits))
         limit_price = order.limit_price
-        if limit_price is not None and ref is not None:
-            band = ref * limits.price_collar_pct.scaleb(-2)
-            if not ref - band <= limit_price <= ref + band:
-                add(_collar(limit_price, ref, band, limits))
+        # a stop-limit's limit is where it trades once its stop is reached: collared around
+        # the stop (a protective sell stop at 80, limit 79, with the market at 100, was
+        # refused as 21% off the market, while a plain stop at 80 passed)
+        stop_limit = order.order_type is OrdType.STOP_LIMIT and order.stop_price is not None
+        anchor = order.stop_price if stop_limit else ref
+        if limit_price is not None and anchor is not None:
+            band = anchor * limits.price_collar_pct.scaleb(-2)
+            if not anchor - band <= limit_price <= anchor + band:
+                add(_collar(limit_price, anchor, band, limits, stop=stop_limit))
         if order.side is Side.SELL and account.account_type is AccountType.CASH:
             can_sell = account.position - account.open_sell_quantity
             if qty > can_sell:
@@ -746,11 +752,14 @@ def _max_notional(
     )
 
 
-def _collar(price: Decimal, ref: Decimal, band: Decimal, limits: Limits) -> RiskFailure:
+def _collar(
+    price: Decimal, ref: Decimal, band: Decimal, limits: Limits, *, stop: bool = False
+) -> RiskFailure:
+    of = "the stop price" if stop else "the reference price"
     return RiskFailure(
         RiskCode.PRICE_COLLAR,
         f"price collar: limit price {_num(price)} is outside {_pct(limits.price_collar_pct)} "
-        f"of the reference price {_num(ref)} (allowed {_num(ref - band)} to {_num(ref + band)})",
+        f"of {of} {_num(ref)} (allowed {_num(ref - band)} to {_num(ref + band)})",
     )
 
 

@@ -375,8 +375,13 @@ def test_a_stop_order_needs_a_reference_price(book: Tieout, tmp_path: Path) -> N
         assert r.json()["risk_codes"] == ["no_reference_price"], r.out
         assert "a stop order fills at the market once triggered" in r.err, r.err
     ok = book.ok(*args, "--side", "buy", "--qty", "10", "--type", "stop_limit", "--stop", "1",
-                 "--limit", "1.5", "--json").json()  # fmt: skip
+                 "--limit", "1.05", "--json").json()  # fmt: skip
     assert ok["status"] == "new"
+    # its limit is collared around its stop (where it trades), with or without a reference
+    far = book(*args, "--side", "buy", "--qty", "10", "--type", "stop_limit", "--stop", "1",
+               "--limit", "1.5", "--json")  # fmt: skip
+    assert far.code == 4 and far.json()["risk_codes"] == ["price_collar"], far.out
+    assert "outside 10% of the stop price 1 (allowed 0.9 to 1.1)" in far.err, far.err
     at = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     book.ok("md", "import", write(tmp_path / "newco.csv", "time,symbol,open,high,low,close,"
                                   f"volume\n{at},NEWCO,100,100,100,100,10000000\n"))  # fmt: skip

@@ -501,6 +501,28 @@ def test_price_collar_boundary() -> None:
         assert run(order(limit_price=D(outside)), m=m, lim=lim).codes == (RiskCode.PRICE_COLLAR,)
 
 
+def test_a_stop_limits_limit_is_collared_around_its_stop() -> None:
+    """A protective sell stop-limit at 150 (limit 149) with the market at 200 was refused as
+    25% off the market, while a plain stop at 150 passed: its limit is where it trades once
+    the stop is reached, so it is collared around the stop."""
+    lim = limits(price_collar_pct=D(10))
+    m = market(reference_price=D("200"))
+
+    def stop_limit(stop: str, limit: str) -> OrderRequest:
+        return order(
+            side=SELL,
+            order_type=OrdType.STOP_LIMIT,
+            stop_price=D(stop),
+            limit_price=D(limit),
+        )
+
+    assert run(stop_limit("150", "149"), m=m, lim=lim).codes == ()
+    assert run(stop_limit("150", "135"), m=m, lim=lim).codes == ()  # the bound itself
+    wide = run(stop_limit("150", "134.99"), m=m, lim=lim)
+    assert wide.codes == (RiskCode.PRICE_COLLAR,)
+    assert "outside 10% of the stop price 150 (allowed 135 to 165)" in wide.failures[0].message
+
+
 def test_stale_price_boundary() -> None:
     at_age = market(reference_time=NOW - DEFAULT_LIMITS.max_price_age)
     assert run(market_order(), m=at_age).ok
