@@ -7,6 +7,7 @@ a narrow frame (exec_id, internal row, venue row, class); everything that is not
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Final, Literal
@@ -401,7 +402,7 @@ def _key_pairs(ints: pl.DataFrame, vens: pl.DataFrame, tol: Tolerance) -> pl.Dat
 # --- stage 3: aggregate ----------------------------------------------------------------------
 
 
-def _group_sums(frame: pl.DataFrame, suffix: str) -> pl.DataFrame:
+def _group_sums(frame: pl.DataFrame, suffix: str, by: tuple[str, ...] = KEY) -> pl.DataFrame:
     q = limbs(pl.col("quantity"))
     notional = product_limbs(q, limbs(pl.col("price")))
     order = ["ref", "row"]
@@ -410,7 +411,7 @@ def _group_sums(frame: pl.DataFrame, suffix: str) -> pl.DataFrame:
             *(e.alias(f"_q{k}") for k, e in enumerate(q)),
             *(e.alias(f"_s{k}") for k, e in enumerate(notional)),
         )
-        .group_by(list(KEY))
+        .group_by(list(by))
         .agg(
             pl.col("_id").alias("_ids"),
             pl.col("ref").sort_by(order).alias("_refs"),
@@ -432,16 +433,18 @@ def _group_sums(frame: pl.DataFrame, suffix: str) -> pl.DataFrame:
             .alias("_settle"),
             pl.col("currency").min().alias("_currency"),
         )
-        .rename(lambda c: c if c in KEY else f"{c}{suffix}")
+        .rename(lambda c: c if c in by else f"{c}{suffix}")
     )
 
 
-def _aggregate_groups(ints: pl.DataFrame, vens: pl.DataFrame, tol: Tolerance) -> pl.DataFrame:
+def _aggregate_groups(
+    ints: pl.DataFrame, vens: pl.DataFrame, tol: Tolerance, by: tuple[str, ...] = KEY
+) -> pl.DataFrame:
     """Groups (KEY) whose total quantities are equal and whose notionals differ by at most
     tol.price * quantity, i.e. volume-weighted prices within tolerance, compared exactly."""
     if ints.height == 0 or vens.height == 0:
         return pl.DataFrame()
-    groups = _group_sums(ints, "_i").join(_group_sums(vens, "_v"), on=list(KEY))
+    groups = _group_sums(ints, "_i", by).join(_group_sums(vens, "_v", by), on=list(by))
     if groups.height == 0:
         return groups
     groups = groups.with_columns(
@@ -482,6 +485,8 @@ def _aggregate_outcomes(groups: pl.DataFrame, tol: Tolerance) -> tuple[pl.DataFr
                 pl.col("side"),
                 pl.lit("|"),
                 pl.col("trade_date").cast(pl.String),
+                # (a group of one exec_id's records: named by it too)
+                *([pl.lit("|"), pl.col("_xref")] if "_xref" in groups.columns else []),
             ]
         ).alias("group"),
         settle.alias("_fs"),
@@ -560,6 +565,26 @@ def _split_candidates(wide: pl.DataFrame, tol: Tolerance) -> pl.DataFrame:
         & ~flags["trade_date"]
     )
     return wide.filter(flags["quantity"] & same_key.fill_null(False))
+
+
+def _take_groups(
+    groups: pl.DataFrame,
+    tol: Tolerance,
+    matched: list[tuple[str, pl.DataFrame]],
+    breaks: list[pl.DataFrame],
+    paired_v: list[pl.Series],
+    labels: Mapping[str, str] | None = None,
+) -> tuple[pl.Series, pl.Series]:
+    """Record the outcomes of aggregate groups (matches, or a break per group); returns the
+    internal and venue record ids they took. `labels` renames groups (the exec_id appended)."""
+    agg_matched, agg_breaks = _aggregate_outcomes(groups, tol)
+    if labels:
+        agg_matched = agg_matched.with_columns(pl.col("group").replace(dict(labels)))
+    matched.append(("aggregate", agg_matched))
+    breaks.append(agg_breaks)
+    used_v = groups["_ids_v"].explode()
+    paired_v.append(used_v)
+    return groups["_ids_i"].explode(), used_v
 
 
 def _one_pair_groups(
@@ -768,25 +793,38 @@ def match_trades(
     differ = _pair_frame(differ, ints, vens)
     split = _split_candidates(differ, tol)
     if split.height:
-        with_i = split["_li"]
+        # (a) each pair with its own repeats at the venue (E1 100 reported as E1 60 + E1 40):
+        # grouped by exec_id as well, so two splits of one day match each on its own
+        repeats = dups.filter(pl.col("ref").is_in(split["ref_v"].implode()))
+        own_i = ints.filter(pl.col("_id").is_in(split["_li"].implode()))
+        own_v = vens.filter(
+            pl.col("_id").is_in(pl.concat([split["_ri"], repeats["_id"]]).implode())
+        )
+        by_ref = (*KEY, "_xref")
+        groups = _aggregate_groups(
+            own_i.with_columns(pl.col("ref").alias("_xref")),
+            own_v.with_columns(pl.col("ref").alias("_xref")),
+            tol,
+            by_ref,
+        )
+        if groups.height:
+            used_i, used_v = _take_groups(groups, tol, matched, breaks, paired_v)
+            split = split.filter(~pl.col("_li").is_in(used_i.implode()))
+            differ = differ.filter(~pl.col("_li").is_in(used_i.implode()))
+            dups = dups.filter(~pl.col("_id").is_in(used_v.implode()))
+    if split.height:
+        # (b) a pair with the records left unmatched in its group (E1 60 and E2 40 reported
+        # as E1 100): one pair a group, never two differing pairs netted
         with_v = pl.concat(
             [split["_ri"], dups.filter(pl.col("ref").is_in(split["ref_v"].implode()))["_id"]]
         )
-        pool_i = pl.concat([rest_i, ints.filter(pl.col("_id").is_in(with_i.implode()))])
+        pool_i = pl.concat([rest_i, ints.filter(pl.col("_id").is_in(split["_li"].implode()))])
         pool_v = pl.concat([rest_v, vens.filter(pl.col("_id").is_in(with_v.implode()))])
         groups, labels = _one_pair_groups(
             _aggregate_groups(pool_i, pool_v, tol), split, ints.select("_id", "ref")
         )
         if groups.height:
-            agg_matched, agg_breaks = _aggregate_outcomes(groups, tol)
-            # a group of this pass is named by its exec_id too: the first pass may have
-            # matched another group of the same account, symbol, side and date
-            agg_matched = agg_matched.with_columns(pl.col("group").replace(labels))
-            matched.append(("aggregate", agg_matched))
-            breaks.append(agg_breaks)
-            used_i = groups["_ids_i"].explode()
-            used_v = groups["_ids_v"].explode()
-            paired_v.append(used_v)
+            used_i, used_v = _take_groups(groups, tol, matched, breaks, paired_v, labels)
             rest_i = rest_i.filter(~pl.col("_id").is_in(used_i.implode()))
             rest_v = rest_v.filter(~pl.col("_id").is_in(used_v.implode()))
             differ = differ.filter(~pl.col("_li").is_in(used_i.implode()))

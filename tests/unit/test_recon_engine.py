@@ -422,6 +422,17 @@ def test_parts_that_do_not_add_up_under_one_exec_id_stay_breaks() -> None:
         ("T:E1|E1", "quantity_mismatch"),
         ("T:|E1#2", "duplicate_venue"),
     ]
+    # two splits of one day (E1 100 as 60 + 40, E2 50 as 30 + 20) match each on its own
+    two_splits = run(
+        [trade(exec_id="E1"), trade(exec_id="E2", quantity=D("50"))],
+        [fill(exec_id="E1", quantity=D("60")), fill(exec_id="E1", quantity=D("40")),
+         fill(exec_id="E2", quantity=D("30")), fill(exec_id="E2", quantity=D("20"))],
+    )
+    assert two_splits.breaks.height == 0
+    assert sorted(set(two_splits.matched["group"].to_list())) == [
+        "A:A1|AAPL|buy|2024-03-01|E1",
+        "A:A1|AAPL|buy|2024-03-01|E2",
+    ]
     # two pairs that each differ are two breaks: never netted into one group (E1 100 vs 90,
     # E2 50 vs 60 add up to 150 on both sides)
     two = run([trade(exec_id="E1"), trade(exec_id="E2", quantity=D("50"))],
