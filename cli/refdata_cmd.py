@@ -335,7 +335,7 @@ def cash_balance(
         bal = book.cash_balance(conn, account, ccy)
         free = None
         if book.get_account(conn, account).type is AccountType.CASH:
-            today = clock().date()
+            today = book.settled_through(clock())
             free = book.withdrawable_cash(conn, account, bal.currency, today, bal.available)
     if json:
         emit_json(
@@ -344,4 +344,7 @@ def cash_balance(
         return
     _print_balance(bal, False)
     if free is not None and free != bal.available:
-        say(f"  withdrawable today {dec_str(free)} (sales not settled yet: paid out once settled)")
+        say(
+            f"  withdrawable today {dec_str(free)} (sales not settled yet, or cash held for "
+            "purchases settling first)"
+        )

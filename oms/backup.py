@@ -279,14 +279,17 @@ def create(store: Store, ctx: Ctx, out: Path) -> BackupInfo:
             }
             if not facts["audit"]["ok"]:
                 manifest["warning"] = "the audit chain of the source did not verify"
-            with tarfile.open(partial, "w") as tar:
-                text = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
-                info = tarfile.TarInfo(MANIFEST)
-                info.size = len(text)
-                info.mtime = int(ctx.now.timestamp())
-                tar.addfile(info, io.BytesIO(text))
-                tar.add(payload, arcname=member)
-        fsync_path(partial)
+            try:
+                with tarfile.open(partial, "w") as tar:
+                    text = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+                    info = tarfile.TarInfo(MANIFEST)
+                    info.size = len(text)
+                    info.mtime = int(ctx.now.timestamp())
+                    tar.addfile(info, io.BytesIO(text))
+                    tar.add(payload, arcname=member)
+                fsync_path(partial)
+            except OSError as e:  # a full or failing disk under the backup's folder
+                raise OutputFailed(str(out), e.strerror or str(e)) from None
         with store.write() as conn:
             audit.append(
                 conn,

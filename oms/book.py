@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, localcontext
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, text
+from sqlalchemy import Connection, bindparam, func, select, text
 
 from oms import audit, ledger
 from oms.calendars import DEFAULT_SETTLEMENT_DAYS, canonical_exchange
@@ -416,6 +416,17 @@ def cash_balance(conn: Connection, account: str, currency: str | None = None) ->
     return CashBalance(account, ccy, total, reserved_cash(conn, account, ccy))
 
 
+# a value date counts as settled once that date has begun everywhere (UTC-12): the journal's
+# value dates are the exchanges' own dates, which the book does not keep per entry; held a
+# few hours longer where the day begins earlier, never paid out before its day
+_LAST_TO_BEGIN = timedelta(hours=12)
+
+
+def settled_through(now: datetime) -> date:
+    """The last value date whose cash a cash account may pay out at `now`."""
+    return (now - _LAST_TO_BEGIN).date()
+
+
 def withdrawable_cash(
     conn: Connection, account: str, currency: str, today: date, available: Decimal
 ) -> Decimal:
@@ -454,7 +465,7 @@ def withdrawable_cash(
         for day in sorted(flows):
             running += flows[day]
             lowest = min(lowest, running)
-        return min(available, available - running + lowest)
+        return max(min(available, available - running + lowest), Decimal(0))
 
 
 RUNNING_CASH = "cash"  # running_sums.kind of a cash ledger account's sum in a currency
@@ -585,7 +596,8 @@ def _booked_ref(
         select(j.entry_id, j.destination, j.posted_at, p.amount)
         .select_from(journal_postings)
         .join(journal_entries, j.entry_id == p.entry_id)
-        .where(p.ledger_account == f"{account}:capital", j.kind == kind, j.ref == ref)
+        # (trimmed: a reference booked padded before they were trimmed is found too)
+        .where(p.ledger_account == f"{account}:capital", j.kind == kind, func.trim(j.ref) == ref)
         .order_by(j.entry_id)
         .limit(1)
     ).first()
@@ -658,13 +670,15 @@ def withdraw(
                 "insufficient_cash",
             )
         if acct.type is AccountType.CASH:
-            free = withdrawable_cash(conn, account, acct.currency, ctx.now.date(), before.available)
+            free = withdrawable_cash(
+                conn, account, acct.currency, settled_through(ctx.now), before.available
+            )
             if amount > free:
                 raise Refused(
                     f"withdrawal of {dec_str(amount)} {acct.currency} from {account}",
                     f"available cash is {dec_str(before.available)} {acct.currency}, of which "
-                    f"{dec_str(max(free, Decimal(0)))} can be paid out today: the rest is the "
-                    "proceeds of sales not settled yet, paid out once they settle",
+                    f"{dec_str(free)} can be paid out today: the rest is the proceeds of sales "
+                    "not settled yet, or held for purchases that settle before them",
                     "unsettled_cash",
                 )
         entry = ledger.withdrawal(account, acct.currency, amount, ctx.now.date(), destination, ref)

@@ -1043,9 +1043,16 @@ def apply(
             manifest = rt.build_manifest(info, files, segment)
             text = rt.manifest_text(manifest)
             manifest_path = folder / rt.MANIFEST_NAME
-            manifest_path.write_bytes(text)
-            fsync_path(manifest_path)
-            fsync_path(folder)
+            try:
+                manifest_path.write_bytes(text)
+                fsync_path(manifest_path)
+                fsync_path(folder)
+            except OSError as e:  # a full or failing archive disk
+                raise OutputFailed(
+                    str(folder.parent),
+                    f"the archive's manifest: {e.strerror or e}",
+                    "nothing was archived or removed from the book",
+                ) from None
             digest = hashlib.sha256(text).hexdigest()
             location = str(final.resolve())
             # the book: carried balances, the audit event, the anchor; then the removal

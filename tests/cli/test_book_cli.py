@@ -194,12 +194,24 @@ def test_a_cash_account_pays_out_only_what_has_settled(tieout: Tieout, tmp_path:
     assert refused.code == 4 and "500 can be paid out today" in refused.err
     assert t.ok("cash", "withdraw", "C1", "500", "--to", "BANK", "--json").json()[
         "balance"] == "600"
+    # a value date counts once it has begun everywhere (UTC-12): at midnight in New York,
+    # 05:00 UTC on the 27th, the 27th's sale is not paid out yet
+    early = tieout.at("2026-11-27T05:00:00Z").ok("cash", "balance", "C1", "--json").json()
+    assert early["withdrawable"] == "0"
     # once the sale settled, its proceeds are paid out
     settled = tieout.at("2026-11-27T15:00:00Z")
     assert settled.ok("cash", "balance", "C1", "--json").json()["withdrawable"] == "600"
     settled.ok("cash", "withdraw", "C1", "600", "--to", "BANK")
     assert "withdrawable" not in t.ok("cash", "balance", "M1", "--json").json()
     t.ok("cash", "withdraw", "M1", "1100", "--to", "BANK")
+    # settled cash short of a purchase settling first: nothing to pay out (not "-400")
+    t.ok("account", "open", "C2", "--currency", "USD", "--type", "cash")
+    t.ok("cash", "deposit", "C2", "100")
+    rows = ("B-C2,C2,AAPL,buy,10,50,2026-11-24,X,0,0,2026-11-25\n"
+            "S-C2,C2,AAPL,sell,10,60,2026-11-24,X,0,0,2026-11-27\n")
+    t.ok("exec", "import", write(tmp_path / "C2.csv", HEADER + ",settle_date\n" + rows))
+    short = t.ok("cash", "balance", "C2", "--json").json()
+    assert (short["balance"], short["withdrawable"]) == ("200", "0")
 
 
 def test_cash_is_not_booked_under_a_clock_behind_the_account(tieout: Tieout) -> None:

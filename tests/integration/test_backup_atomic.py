@@ -102,3 +102,25 @@ def test_no_room_to_check_a_backup_is_not_a_damaged_backup(
             backup.verify_file(out)
     assert not isinstance(caught.value, VerificationFailed) and caught.value.exit_code == 1
     backup.verify_file(out)
+
+
+def test_a_full_disk_while_packing_is_said_plainly(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Room for the snapshot but not for the tar file: a traceback (ENOSPC from tarfile). It
+    is exit 1 naming the backup file, and nothing is left beside it."""
+    import errno
+    import tarfile
+
+    from oms.errors import OutputFailed
+
+    def no_room(*_: object, **__: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    out = tmp_path / "backups" / "b.tar"
+    with monkeypatch.context() as m:
+        m.setattr(tarfile.TarFile, "add", no_room)
+        with pytest.raises(OutputFailed, match="b.tar: cannot be written: No space left"):
+            backup.create(store, Ctx("ops", NOW), out)
+    assert list(out.parent.iterdir()) == []
+    assert _events(store) == []
