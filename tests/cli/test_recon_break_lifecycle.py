@@ -695,7 +695,11 @@ def test_a_past_dates_report_shows_the_owner_a_break_took_over_later_as_not_yet_
     t.at("2026-11-24T22:00:00Z").ok("breaks", "assign", str(first), "--to", "carol")
     book_buys(t, tmp_path, ("V1", 10, "2026-11-24"))
     _trades(
-        t.at("2026-11-25T21:00:00Z"), tmp_path, "b.csv", "V1,buy,10,10", "V1,buy,10,10",
+        t.at("2026-11-25T21:00:00Z"),
+        tmp_path,
+        "b.csv",
+        "V1,buy,10,10",
+        "V1,buy,10,10",
         day="2026-11-25",
     )
     later = t.at("2026-11-26T15:00:00Z")

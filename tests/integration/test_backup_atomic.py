@@ -120,7 +120,7 @@ def test_a_full_disk_while_packing_is_said_plainly(
     out = tmp_path / "backups" / "b.tar"
     with monkeypatch.context() as m:
         m.setattr(tarfile.TarFile, "add", no_room)
-        with pytest.raises(OutputFailed, match="b.tar: cannot be written: No space left"):
+        with pytest.raises(OutputFailed, match=r"b\.tar: cannot be written: No space left"):
             backup.create(store, Ctx("ops", NOW), out)
     assert list(out.parent.iterdir()) == []
     assert _events(store) == []

@@ -388,26 +388,39 @@ def test_a_split_or_an_aggregate_under_the_books_exec_id_matches_as_a_group() ->
     40), or on the sum of two fills (E1 60 and E2 40 as E1 100): the exec_id pair differed in
     quantity and was final (a quantity_mismatch, with a duplicate_venue or a
     missing_at_venue beside it); with new exec_ids the same records matched as a group."""
-    one_to_many = run([trade(exec_id="E1")], [fill(exec_id="E1", quantity=D("60")),
-                                              fill(exec_id="E1", quantity=D("40"))])
+    one_to_many = run(
+        [trade(exec_id="E1")],
+        [fill(exec_id="E1", quantity=D("60")), fill(exec_id="E1", quantity=D("40"))],
+    )
     assert one_to_many.breaks.height == 0
     assert one_to_many.stats.matched == (("aggregate", 1, 2),)
-    internal = [fill(exec_id="E1", quantity=D("60"), price=D("10")),
-                fill(exec_id="E2", quantity=D("40"), price=D("10.5"))]
+    internal = [
+        fill(exec_id="E1", quantity=D("60"), price=D("10")),
+        fill(exec_id="E2", quantity=D("40"), price=D("10.5")),
+    ]
     many_to_one = run(internal, [fill(exec_id="E1", price=D("10.2"))])
     assert many_to_one.breaks.height == 0
     assert many_to_one.stats.matched == (("aggregate", 2, 1),)
     # a group the first pass matched is matched as before beside a pair that stays a break
     rest = [trade(exec_id="E7", quantity=D("5")), trade(exec_id="E8", quantity=D("5"))]
-    mixed = run([*rest, trade(exec_id="E1")],
-                [trade(exec_id="V9", quantity=D("10"), commission=D("2"), fees=D("0.2")),
-                 trade(exec_id="E1", quantity=D("90"))])
+    mixed = run(
+        [*rest, trade(exec_id="E1")],
+        [
+            trade(exec_id="V9", quantity=D("10"), commission=D("2"), fees=D("0.2")),
+            trade(exec_id="E1", quantity=D("90")),
+        ],
+    )
     assert mixed.stats.matched == (("aggregate", 2, 1),)
     assert only_break(mixed)["type"] == "quantity_mismatch"
     # beside a group the first pass matched, this pass's group is named apart (by its exec_id)
-    both = run([*rest, trade(exec_id="E1")],
-               [trade(exec_id="V9", quantity=D("10"), commission=D("2"), fees=D("0.2")),
-                fill(exec_id="E1", quantity=D("60")), fill(exec_id="E1", quantity=D("40"))])
+    both = run(
+        [*rest, trade(exec_id="E1")],
+        [
+            trade(exec_id="V9", quantity=D("10"), commission=D("2"), fees=D("0.2")),
+            fill(exec_id="E1", quantity=D("60")),
+            fill(exec_id="E1", quantity=D("40")),
+        ],
+    )
     assert both.breaks.height == 0
     assert sorted(set(both.matched["group"].to_list())) == [
         "A:A1|AAPL|buy|2024-03-01",
@@ -416,8 +429,10 @@ def test_a_split_or_an_aggregate_under_the_books_exec_id_matches_as_a_group() ->
 
 
 def test_parts_that_do_not_add_up_under_one_exec_id_stay_breaks() -> None:
-    result = run([trade(exec_id="E1")], [fill(exec_id="E1", quantity=D("60")),
-                                         fill(exec_id="E1", quantity=D("30"))])
+    result = run(
+        [trade(exec_id="E1")],
+        [fill(exec_id="E1", quantity=D("60")), fill(exec_id="E1", quantity=D("30"))],
+    )
     assert result.breaks.select("break_key", "type").rows() == [
         ("T:E1|E1", "quantity_mismatch"),
         ("T:|E1#2", "duplicate_venue"),
@@ -425,8 +440,12 @@ def test_parts_that_do_not_add_up_under_one_exec_id_stay_breaks() -> None:
     # two splits of one day (E1 100 as 60 + 40, E2 50 as 30 + 20) match each on its own
     two_splits = run(
         [trade(exec_id="E1"), trade(exec_id="E2", quantity=D("50"))],
-        [fill(exec_id="E1", quantity=D("60")), fill(exec_id="E1", quantity=D("40")),
-         fill(exec_id="E2", quantity=D("30")), fill(exec_id="E2", quantity=D("20"))],
+        [
+            fill(exec_id="E1", quantity=D("60")),
+            fill(exec_id="E1", quantity=D("40")),
+            fill(exec_id="E2", quantity=D("30")),
+            fill(exec_id="E2", quantity=D("20")),
+        ],
     )
     assert two_splits.breaks.height == 0
     assert sorted(set(two_splits.matched["group"].to_list())) == [
@@ -435,15 +454,19 @@ def test_parts_that_do_not_add_up_under_one_exec_id_stay_breaks() -> None:
     ]
     # two pairs that each differ are two breaks: never netted into one group (E1 100 vs 90,
     # E2 50 vs 60 add up to 150 on both sides)
-    two = run([trade(exec_id="E1"), trade(exec_id="E2", quantity=D("50"))],
-              [trade(exec_id="E1", quantity=D("90")), trade(exec_id="E2", quantity=D("60"))])
+    two = run(
+        [trade(exec_id="E1"), trade(exec_id="E2", quantity=D("50"))],
+        [trade(exec_id="E1", quantity=D("90")), trade(exec_id="E2", quantity=D("60"))],
+    )
     assert two.breaks.select("break_key", "type").rows() == [
         ("T:E1|E1", "quantity_mismatch"),
         ("T:E2|E2", "quantity_mismatch"),
     ]
     # and a pair that differs in side as well is no part of a group
-    other_side = run([trade(exec_id="E1")], [fill(exec_id="E1", quantity=D("60"), side="sell"),
-                                             fill(exec_id="E1", quantity=D("40"))])
+    other_side = run(
+        [trade(exec_id="E1")],
+        [fill(exec_id="E1", quantity=D("60"), side="sell"), fill(exec_id="E1", quantity=D("40"))],
+    )
     assert "aggregate" not in other_side.stats.matched_by_stage()
 
 
