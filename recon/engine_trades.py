@@ -567,6 +567,12 @@ def _split_candidates(wide: pl.DataFrame, tol: Tolerance) -> pl.DataFrame:
     return wide.filter(flags["quantity"] & same_key.fill_null(False))
 
 
+def _with_repeats(split: pl.DataFrame, dups: pl.DataFrame) -> pl.Series:
+    """The venue records of the split candidates: each pair's own and its exec_id's repeats."""
+    repeats = dups.filter(pl.col("ref").is_in(split["ref_v"].implode()))["_id"]
+    return pl.concat([split["_ri"], repeats])
+
+
 def _take_groups(
     groups: pl.DataFrame,
     tol: Tolerance,
@@ -795,11 +801,8 @@ def match_trades(
     if split.height:
         # (a) each pair with its own repeats at the venue (E1 100 reported as E1 60 + E1 40):
         # grouped by exec_id as well, so two splits of one day match each on its own
-        repeats = dups.filter(pl.col("ref").is_in(split["ref_v"].implode()))
         own_i = ints.filter(pl.col("_id").is_in(split["_li"].implode()))
-        own_v = vens.filter(
-            pl.col("_id").is_in(pl.concat([split["_ri"], repeats["_id"]]).implode())
-        )
+        own_v = vens.filter(pl.col("_id").is_in(_with_repeats(split, dups).implode()))
         by_ref = (*KEY, "_xref")
         groups = _aggregate_groups(
             own_i.with_columns(pl.col("ref").alias("_xref")),
@@ -815,9 +818,7 @@ def match_trades(
     if split.height:
         # (b) a pair with the records left unmatched in its group (E1 60 and E2 40 reported
         # as E1 100): one pair a group, never two differing pairs netted
-        with_v = pl.concat(
-            [split["_ri"], dups.filter(pl.col("ref").is_in(split["ref_v"].implode()))["_id"]]
-        )
+        with_v = _with_repeats(split, dups)
         pool_i = pl.concat([rest_i, ints.filter(pl.col("_id").is_in(split["_li"].implode()))])
         pool_v = pl.concat([rest_v, vens.filter(pl.col("_id").is_in(with_v.implode()))])
         groups, labels = _one_pair_groups(
