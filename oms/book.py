@@ -437,9 +437,15 @@ def withdrawable_cash(
     reservations: available - sum(flows) + min(0, lowest running sum of the flows by value
     date)."""
     j, p = journal_entries.c, journal_postings.c
+    # (deposits and withdrawals are cash moved when booked, on the booking's own date: held
+    # back by the UTC-12 rule, a morning's deposit could not be paid out until noon UTC)
     later = dict(
         conn.execute(
-            select(j.entry_id, j.value_date).where(j.account == account, j.value_date > today)
+            select(j.entry_id, j.value_date).where(
+                j.account == account,
+                j.value_date > today,
+                j.kind.not_in(("deposit", "withdrawal")),
+            )
         ).all()
     )
     if not later:

@@ -594,17 +594,20 @@ def _take_groups(
 
 
 def _one_pair_groups(
-    groups: pl.DataFrame, split: pl.DataFrame, refs: pl.DataFrame
+    groups: pl.DataFrame, split: pl.DataFrame, refs: pl.DataFrame, repeats: pl.DataFrame
 ) -> tuple[pl.DataFrame, dict[str, str]]:
     """The second pass's groups that are one exec_id pair with the records that make up its
     difference (the pair's repeats at the venue, or records left unmatched): two pairs that
     each differ (E1 100 vs 90, E2 50 vs 60) are two breaks, never netted into one group.
+    A venue repeat of another pair's exec_id is no part of this pair's difference (E2's
+    repeat on E1's day does not make up E1's shortfall): such a group is not taken.
     Returns them and a group label per group (its exec_id appended)."""
     if groups.height == 0:
         return groups, {}
     pair_i = set(split["_li"].to_list())
     pair_v = set(split["_ri"].to_list())
     ref_of = dict(zip(refs["_id"].to_list(), refs["ref"].to_list(), strict=True))
+    repeat_of = dict(zip(repeats["_id"].to_list(), repeats["ref"].to_list(), strict=True))
     keep: list[bool] = []
     labels: dict[str, str] = {}
     for row in groups.select("account", "symbol", "side", "trade_date", "_ids_i", "_ids_v").rows():
@@ -612,6 +615,9 @@ def _one_pair_groups(
         ours_i = [i for i in ids_i if i in pair_i]
         ours_v = [i for i in ids_v if i in pair_v]
         one = len(ours_i) == 1 and len(ours_v) == 1 and len(ids_i) + len(ids_v) > 2
+        if one:
+            own = ref_of[ours_i[0]]
+            one = all(repeat_of.get(i, own) == own for i in ids_v)
         keep.append(one)
         if one:
             label = f"A:{account}|{symbol}|{side}|{trade_date}"
@@ -822,7 +828,10 @@ def match_trades(
         pool_i = pl.concat([rest_i, ints.filter(pl.col("_id").is_in(split["_li"].implode()))])
         pool_v = pl.concat([rest_v, vens.filter(pl.col("_id").is_in(with_v.implode()))])
         groups, labels = _one_pair_groups(
-            _aggregate_groups(pool_i, pool_v, tol), split, ints.select("_id", "ref")
+            _aggregate_groups(pool_i, pool_v, tol),
+            split,
+            ints.select("_id", "ref"),
+            dups.filter(pl.col("_id").is_in(with_v.implode())).select("_id", "ref"),
         )
         if groups.height:
             used_i, used_v = _take_groups(groups, tol, matched, breaks, paired_v, labels)

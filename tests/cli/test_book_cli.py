@@ -194,6 +194,14 @@ def test_a_cash_account_pays_out_only_what_has_settled(tieout: Tieout, tmp_path:
     assert refused.code == 4 and "500 can be paid out today" in refused.err
     assert t.ok("cash", "withdraw", "C1", "500", "--to", "BANK", "--json").json()[
         "balance"] == "600"
+    # a deposit is cash in hand at once: one of 06:00 UTC is paid out at 06:05 (the UTC-12
+    # rule is for the exchanges' value dates)
+    t.ok("account", "open", "C3", "--currency", "USD", "--type", "cash")
+    tieout.at("2026-11-20T15:00:00Z").ok("destination", "add", "C3", "BANK")
+    tieout.at("2026-11-25T06:00:00Z").ok("cash", "deposit", "C3", "70")
+    assert tieout.at("2026-11-25T06:05:00Z").ok(
+        "cash", "withdraw", "C3", "70", "--to", "BANK", "--json"
+    ).json()["balance"] == "0"
     # a value date counts once it has begun everywhere (UTC-12): at midnight in New York,
     # 05:00 UTC on the 27th, the 27th's sale is not paid out yet
     early = tieout.at("2026-11-27T05:00:00Z").ok("cash", "balance", "C1", "--json").json()

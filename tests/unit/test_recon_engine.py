@@ -428,6 +428,25 @@ def test_a_split_or_an_aggregate_under_the_books_exec_id_matches_as_a_group() ->
     ]
 
 
+def test_another_exec_ids_repeat_makes_up_no_pairs_difference() -> None:
+    """E1 100 reported as 60, E2 50 reported as 30 on its own day and repeated as 40 on E1's:
+    E2's repeat made up E1's shortfall (E1 100 = E1 60 + E2 40) and two breaks were lost."""
+    result = run(
+        [trade(exec_id="E1"), trade(exec_id="E2", quantity=D("50"), trade_date=date(2024, 3, 4))],
+        [
+            fill(exec_id="E1", quantity=D("60")),
+            fill(exec_id="E2", quantity=D("30"), trade_date=date(2024, 3, 4)),
+            fill(exec_id="E2", quantity=D("40")),
+        ],
+    )
+    assert result.matched.height == 0
+    assert result.breaks.select("break_key", "type").rows() == [
+        ("T:E1|E1", "quantity_mismatch"),
+        ("T:E2|E2", "quantity_mismatch"),
+        ("T:|E2#2", "duplicate_venue"),
+    ]
+
+
 def test_parts_that_do_not_add_up_under_one_exec_id_stay_breaks() -> None:
     result = run(
         [trade(exec_id="E1")],
