@@ -62,15 +62,7 @@ def instrument_add(
     """Add an instrument (adding the same one again changes nothing; terms left out are not
     compared with the book's, and the restricted flag is compliance's: restrict, unrestrict)."""
     item = refdata.make_instrument(symbol, exchange, currency, tick_size, lot_size, restricted)
-    stated = {"exchange", "currency"} | {
-        name
-        for name, given in (
-            ("tick_size", tick_size),
-            ("lot_size", lot_size),
-            ("restricted", restricted),
-        )
-        if given
-    }
+    stated = refdata.stated_terms(tick_size, lot_size, restricted)
     store = open_store(db)
     added, _ = book.add_instruments(store, make_ctx(actor), [item], [stated])
     if not added:

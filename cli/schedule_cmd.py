@@ -13,11 +13,13 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
+from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 
 from cli.common import (
@@ -37,7 +39,7 @@ from cli.common import (
 from oms import access
 from oms.book import exchanges_of
 from oms.errors import BadInput
-from oms.store import Store, resolve_url
+from oms.store import resolve_url
 from oms.values import parse_date, utc_iso
 from schedules import alerts, config, jobs, runs
 from schedules.cron import CrontabEntry, crontab_text, latest_fire
@@ -227,24 +229,21 @@ def add_builtin(
     )
     _save(db, actor, job, replace, json)
     if kind == "order-expiry":
-        _warn_expiry_gaps(store)
+        with store.read() as conn:
+            _warn_expiry_gaps(conn, jobs.list_jobs(conn))
 
 
-def _warn_expiry_gaps(store: Store) -> None:
-    """Warn of the book's instruments after whose exchange's close no order-expiry job runs:
-    their day and gtd orders stay live, cash reserved, until a job of another calendar runs."""
+def _warn_expiry_gaps(conn: Connection, defs: Sequence[jobs.JobDef]) -> None:
+    """Warn of the book's instruments after whose exchange's close no order-expiry job
+    (among `defs`, the book's jobs) runs: their day and gtd orders stay live, cash reserved,
+    until a job of another calendar runs."""
     from oms.calendars import canonical_exchange
 
-    with store.read() as conn:
-        default = config.default_calendar(config.read_settings(conn))
-        calendars = [
-            j.calendar or default
-            for j in jobs.list_jobs(conn)
-            if tuple(j.args[:2]) == jobs.EXPIRE_DUE
-        ]
-        exchanges = exchanges_of(conn)
+    default = config.default_calendar(config.read_settings(conn))
+    calendars = [j.calendar or default for j in defs if tuple(j.args[:2]) == jobs.EXPIRE_DUE]
     if not calendars:
         return
+    exchanges = exchanges_of(conn)
     for code, symbols in jobs.expiry_gaps(exchanges, calendars, canonical_exchange).items():
         shown = ", ".join(symbols[:5]) + (
             f" and {len(symbols) - 5} more" if len(symbols) > 5 else ""
@@ -262,10 +261,10 @@ def _warn_expiry_gaps(store: Store) -> None:
 def list_(db: DbOpt = None, json: JsonOpt = False) -> None:
     """Jobs with their next run."""
     now = clock()
-    store = open_store(db)
-    with store.read() as conn:
-        docs = [j.as_json(now) for j in jobs.list_jobs(conn)]
-    _warn_expiry_gaps(store)
+    with open_store(db).read() as conn:
+        defs = jobs.list_jobs(conn)
+        docs = [j.as_json(now) for j in defs]
+        _warn_expiry_gaps(conn, defs)
     if json:
         emit_json(docs)
         return

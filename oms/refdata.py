@@ -54,6 +54,15 @@ def make_account(
     )
 
 
+def stated_terms(tick_size: object, lot_size: object, restricted: bool) -> frozenset[str]:
+    """The terms an `instrument add` or a file's row states, given what it gave for the
+    optional ones: exchange and currency always, a tick or lot size when given, restricted
+    only when set (lifting a restriction is compliance's `unrestrict`, not an input's
+    "false"). The others take their defaults and are not compared with the book's."""
+    given = (("tick_size", tick_size), ("lot_size", lot_size), ("restricted", restricted))
+    return frozenset(("exchange", "currency")) | {name for name, value in given if value}
+
+
 def read_instruments(path: str) -> tuple[list[Instrument], list[frozenset[str]]]:
     """Validate an instrument file whole; refuse it with every row's error. Returns the
     instruments and, for each, the terms its row states (an optional column absent or left
@@ -83,12 +92,8 @@ def read_instruments(path: str) -> tuple[list[Instrument], list[frozenset[str]]]
     out = []
     stated = []
     for r in frame.iter_rows(named=True):
-        # (restricted is compared only when set: lifting a restriction is compliance's
-        # `unrestrict`, not a master file's "false")
         stated.append(
-            frozenset(("exchange", "currency"))
-            | {name for name in ("tick_size", "lot_size") if r.get(name)}
-            | ({"restricted"} if (r.get("restricted") or "") in TRUE else set())
+            stated_terms(r.get("tick_size"), r.get("lot_size"), (r.get("restricted") or "") in TRUE)
         )
         out.append(
             Instrument(
@@ -103,4 +108,4 @@ def read_instruments(path: str) -> tuple[list[Instrument], list[frozenset[str]]]
     return out, stated
 
 
-__all__ = ["RowError", "make_account", "make_instrument", "read_instruments"]
+__all__ = ["RowError", "make_account", "make_instrument", "read_instruments", "stated_terms"]

@@ -127,11 +127,7 @@ def list_breaks(
     if status != "all":
         q = q.where(b.status == status)
     if run_id is not None:
-        if (
-            conn.execute(select(recon_runs.c.run_id).where(recon_runs.c.run_id == run_id)).first()
-            is None
-        ):
-            raise NotFound("recon run", str(run_id))  # (not an empty list: exit 5)
+        require_run(conn, run_id)  # (not an empty list: exit 5)
         # the breaks of its profile open through the run (what its open_breaks counts, with
         # those it closed): found by it or before, and not closed before it, by a run or by
         # an operator (the breaks it keeps without a look, duplicates, count too)
@@ -160,6 +156,13 @@ def list_breaks(
         )
         for r in rows
     ]
+
+
+def require_run(conn: Connection, run_id: int) -> None:
+    """NotFound (exit 5) for a run the book does not have."""
+    r = recon_runs.c
+    if conn.execute(select(r.run_id).where(r.run_id == run_id)).first() is None:
+        raise NotFound("recon run", str(run_id))
 
 
 def get(conn: Connection, break_id: int) -> Row[Any]:

@@ -914,9 +914,7 @@ def list_runs(conn: Connection, *, business_date: date | None = None) -> list[di
 
 
 def quarantine(conn: Connection, run_id: int) -> list[dict[str, Any]]:
-    r = recon_runs.c
-    if conn.execute(select(r.run_id).where(r.run_id == run_id)).first() is None:
-        raise NotFound("recon run", str(run_id))
+    breaks.require_run(conn, run_id)
     q = recon_quarantine.c
     return [
         {"row": x.row, "values": json.loads(x.values), "reasons": json.loads(x.reasons)}
