@@ -7,11 +7,11 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from oms.errors import BadInput, OutputFailed
 from reports import render
@@ -20,6 +20,7 @@ from reports.exceptions import ExceptionReport
 from reports.statement import Statement
 
 FORMATS = ("html", "pdf", "json")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +97,34 @@ def encode_confirmation(c: Confirmation, fmt: str) -> tuple[bytes, int | None]:
     return encode(fmt, partial(confirmation_html, c), c.as_json)
 
 
+class Sink:
+    """What a `whole_file` block writes to. A failed write (a full disk) is `OutputFailed`;
+    an OSError of anything else the block does (reading its input) stays that error."""
+
+    __slots__ = ("_fh", "_path")
+
+    def __init__(self, fh: BinaryIO, path: Path) -> None:
+        self._fh, self._path = fh, path
+
+    def write(self, data: bytes) -> int:
+        return _written(self._path, partial(self._fh.write, data))
+
+
+def _written(path: Path, step: Callable[[], _T]) -> _T:
+    """A step of writing `path`; its OSError (a full disk, an I/O error) is said as such, not as
+    a traceback."""
+    try:
+        return step()
+    except OSError as e:
+        raise OutputFailed(str(path), e.strerror or str(e)) from None
+
+
 @contextmanager
-def whole_file(path: Path) -> Iterator[BinaryIO]:
+def whole_file(path: Path) -> Iterator[Sink]:
     """A file written whole or not at all: a temporary file in the same folder (made if need
     be), renamed over `path` once the block ends; removed if it fails. A directory at `path`,
-    or a folder that cannot be made or written in, is bad input (exit 3)."""
+    or a folder that cannot be made or written in, is bad input (exit 3); a write that fails
+    (a full disk) is OutputFailed (exit 1)."""
     if path.is_dir():
         raise BadInput(str(path), "is a directory: name the file to write")
     if path.exists() and not path.is_file():  # (renamed over, a pipe or device node would be
@@ -115,15 +139,19 @@ def whole_file(path: Path) -> Iterator[BinaryIO]:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     except OSError as e:  # a file where a folder should be, no permission, a read-only disk
         raise BadInput(str(path), f"cannot be written: {e.strerror or e}") from None
+    fh: BinaryIO | None = None
     try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-        os.replace(tmp, path)
-    except OSError as e:  # a full disk, an I/O error: said as such, not as a traceback
-        Path(tmp).unlink(missing_ok=True)
-        raise OutputFailed(str(path), e.strerror or str(e)) from None
+        _written(path, partial(os.fchmod, fd, mode))
+        fh = os.fdopen(fd, "wb")
+        yield Sink(fh, path)
+        _written(path, fh.close)  # (the last buffered bytes are written here)
+        _written(path, partial(os.replace, tmp, path))
     except BaseException:
+        with suppress(OSError):  # (the file's own error is the one to say)
+            if fh is None:
+                os.close(fd)
+            else:
+                fh.close()
         Path(tmp).unlink(missing_ok=True)
         raise
 

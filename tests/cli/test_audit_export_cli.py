@@ -7,7 +7,6 @@ to compare with the book's (a file cut at either end is still a chain)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,21 +83,32 @@ def test_an_export_is_whole_in_a_folder_it_makes(tieout: Tieout, tmp_path: Path)
 def test_an_export_that_fails_part_way_leaves_no_file(
     tieout: Tieout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from oms import audit
+    """The disk fills up at the fourth event written: exit 1, said as the file that cannot be
+    written, and the earlier export is left as it was."""
+    import errno
+    import os
 
     setup_book(tieout)
     out = tmp_path / "a.jsonl"
     out.write_text("the export of yesterday\n")
-    events = audit.events_of_days
+    real_fdopen = os.fdopen
 
-    def failing(*args: Any, **kw: Any) -> Iterator[Any]:
-        for n, ev in enumerate(events(*args, **kw)):
-            if n == 3:
-                raise OSError("disk full")
-            yield ev
+    class FillsUp:
+        def __init__(self, fh: Any) -> None:
+            self.fh, self.writes = fh, 0
 
-    monkeypatch.setattr(audit, "events_of_days", failing)
+        def write(self, data: bytes) -> int:
+            self.writes += 1
+            if self.writes == 4:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return int(self.fh.write(data))
+
+        def close(self) -> None:
+            self.fh.close()
+
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: FillsUp(real_fdopen(fd, mode)))
     r = tieout("audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--out", str(out))
-    assert r.code == 1 and f"{out}: cannot be written: disk full" in r.err, r.err
+    assert r.code == 1, r.err
+    assert f"{out}: cannot be written: No space left on device" in r.err, r.err
     assert out.read_text() == "the export of yesterday\n"  # not replaced by a part of one
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".a.jsonl")] == []
