@@ -580,6 +580,10 @@ class CashMoved:
     duplicate: bool = False
 
 
+# every character `str.strip` takes, for SQL's trim (which takes spaces only by default)
+WHITESPACE = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+
+
 def _movement_ref(ref: str | None) -> str | None:
     """A deposit's or withdrawal's reference as kept and compared: trimmed ("R1 " is R1, as
     a destination is trimmed); a blank one is no reference (`--ref "$REF"` with REF unset
@@ -602,8 +606,13 @@ def _booked_ref(
         select(j.entry_id, j.destination, j.posted_at, p.amount)
         .select_from(journal_postings)
         .join(journal_entries, j.entry_id == p.entry_id)
-        # (trimmed: a reference booked padded before they were trimmed is found too)
-        .where(p.ledger_account == f"{account}:capital", j.kind == kind, func.trim(j.ref) == ref)
+        # (trimmed: a reference booked padded before they were trimmed is found too, of any
+        # whitespace `str.strip` takes, tabs and line ends included: SQL's trim takes spaces)
+        .where(
+            p.ledger_account == f"{account}:capital",
+            j.kind == kind,
+            func.trim(j.ref, WHITESPACE) == ref,
+        )
         .order_by(j.entry_id)
         .limit(1)
     ).first()

@@ -500,3 +500,22 @@ def test_a_backup_through_a_search_path_that_begins_elsewhere_holds_the_book(
     assert info.manifest["schema"] == schema
     assert info.manifest["tables"]["audit_events"] >= 1
     other.dispose()
+
+
+@pytest.mark.parametrize("pad", ["\t", "\n", " \t\r\n", "\u00a0", "\u3000 "])
+def test_a_legacy_reference_padded_with_any_whitespace_is_found_again(
+    store: Store, pad: str
+) -> None:
+    """A deposit booked before references were trimmed keeps its padding in the journal; its
+    retry, trimmed, is found again whatever the padding (SQL's trim took spaces only: a tab
+    or line end padded reference was booked a second time)."""
+    ctx = Ctx("t", datetime(2026, 11, 24, 15, tzinfo=UTC))
+    book.open_account(store, ctx, make_account("L1", "USD", None, "cash", None))
+    legacy = ledger.deposit("L1", "USD", Decimal("100"), ctx.now.date(), f"{pad}W-7{pad}")
+    with store.write() as conn:  # as an older tieout booked it: untrimmed
+        (entry_id,) = book.post_entries(conn, ctx, [legacy])
+    again = book.deposit(store, ctx, "L1", Decimal("100"), f"W-7{pad}")
+    assert (again.duplicate, again.entry_id, again.balance.balance) == (
+        True, entry_id, Decimal("100"))
+    inner = book.deposit(store, ctx, "L1", Decimal("100"), f"W{pad}7")  # not padding: another
+    assert (inner.duplicate, inner.balance.balance) == (False, Decimal("200"))
