@@ -6,6 +6,8 @@ from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_tieout
 from tests.pdftext import read_pdf
 
@@ -108,3 +110,27 @@ def test_the_demo_runs_on_an_empty_database_given_by_db(db_url: str, tmp_path: P
     assert again.code == 4
     assert "holds" in again.err and "the demo runs on an empty database" in again.err
     assert len(run_tieout("order", "list", "--db", db_url, "--json").json()) == len(orders)
+
+
+def test_a_demo_stopped_part_way_says_so_and_runs_again_from_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk stopped the demo with "database error, nothing was changed" (of its last
+    step), leaving a folder of part of its files unsaid. It says what it left and that a run
+    again starts over; a database with tables is still refused before anything is made."""
+    import reports.batch
+    from oms.errors import OutputFailed
+
+    def full(*args: object, **kw: object) -> None:
+        raise OutputFailed(str(tmp_path / "out" / "reports"), "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(reports.batch, "day_documents", full)
+        r = run_tieout("demo", "--out", str(tmp_path / "out"))
+    assert r.code == 1
+    assert f"tieout demo stopped part way: {tmp_path / 'out'} holds part of its files" in r.err
+    assert "run it again once that is mended: it starts over" in r.err
+    assert "No space left on device" in r.err
+    again = run_tieout("demo", "--out", str(tmp_path / "out"))
+    assert again.code == 0, again.err
+    assert "chain intact" in again.out
