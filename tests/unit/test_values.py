@@ -65,3 +65,9 @@ def test_utc_text_writes_the_year_in_four_digits() -> None:
     early = datetime(999, 3, 2, 14, 30, tzinfo=UTC)
     assert utc_iso(early) == utc_iso_fast(early) == "0999-03-02T14:30:00.000000Z"
     assert datetime.fromisoformat(utc_iso(early)) == early
+
+
+def test_the_whitespace_sql_trims_is_every_character_str_strip_takes() -> None:
+    from oms.book import WHITESPACE
+
+    assert "".join(c for c in map(chr, range(0x110000)) if c.isspace()) == WHITESPACE
