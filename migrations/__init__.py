@@ -2,4 +2,4 @@
 
 # the newest revision (a test holds it equal to alembic's head): the schema check of every
 # command compares the database's revision with it without importing alembic
-HEAD = "0024"
+HEAD = "0025"

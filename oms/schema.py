@@ -463,6 +463,8 @@ order_client_ids = Table(
     Column("account", String(64), primary_key=True),
     Column("client_order_id", String(64), primary_key=True),
     Column("order_id", String(32), ForeignKey("orders.order_id"), nullable=False),
+    # a drop copy without Account (1) names its order by ClOrdID alone (it scanned every id)
+    Index("ix_order_client_ids_client_order_id", "client_order_id"),
 )
 
 EXEC_ID_GIVEN = "exec_id IS NOT NULL"  # order_events of a venue's report

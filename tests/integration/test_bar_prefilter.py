@@ -42,6 +42,7 @@ from oms.schema import RESTING_WHERE
 from oms.schema import orders as orders_table
 from oms.store import Store
 from oms.values import ExecId, OrdType, Side, TimeInForce, Venue
+from tests.plans import query_plan
 
 T0 = datetime(2026, 11, 2, 15, tzinfo=UTC)
 _names = itertools.count()
@@ -153,19 +154,5 @@ def test_a_bar_finds_the_resting_orders_by_their_index(store: Store) -> None:
         f"('{OrderStatus.NEW.value}', '{OrderStatus.PARTIALLY_FILLED.value}')"
     ) == RESTING_WHERE
     bar = md.Bar("X", T0, Decimal(1), Decimal(2), Decimal(1), Decimal(1), Decimal(1))
-    query = resting_query(store.dialect, bar)
-    with store.read() as conn:
-        compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-        params = compiled.construct_params()
-        if store.dialect == "sqlite":
-            assert compiled.positiontup is not None
-            args: Any = tuple(
-                v.isoformat() if isinstance(v, datetime) else v
-                for v in (params[k] for k in compiled.positiontup)
-            )
-            plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", args).all()
-        else:
-            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-            conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
-            plan = conn.exec_driver_sql(f"EXPLAIN {compiled}", params).all()
-    assert "ix_orders_resting" in " ".join(str(row) for row in plan), plan
+    plan = query_plan(store, resting_query(store.dialect, bar))
+    assert "ix_orders_resting" in plan, plan
