@@ -38,7 +38,15 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any
 
 from oms.errors import BadInput
-from oms.lots import CONTEXT, ExecRecord, Position, build_positions, cash_flow, fill_order
+from oms.lots import (
+    CONTEXT,
+    ExecRecord,
+    Position,
+    build_positions,
+    cash_flow,
+    fill_order,
+    relief_trace,
+)
 from oms.values import ZERO, CostMethod, Side, dec_str, utc_iso
 from reports import charts, fmt
 from reports.firm import Firm
@@ -344,6 +352,45 @@ def _positions(fills: Sequence[ExecRecord], method: CostMethod) -> dict[str, Pos
     return {sym: p for (_, sym), p in build_positions(fills, method).items()}
 
 
+class _Holdings:
+    """Each symbol's quantity and cost basis (without costs) at the end of each day, walked
+    forward through the fills in fill order: one lot relief of the account's fills, its
+    per-fill effects summed day by day (the statement rebuilt every position from every fill
+    since the account opened on every traded day: a year's statement took 18 times a
+    quarter's). The same relief as build_positions (relief_trace): the figures are its own."""
+
+    def __init__(self, fills: Sequence[ExecRecord], method: CostMethod) -> None:
+        self._fills = fills
+        self._effects = relief_trace(fills, method)
+        self._next = 0
+        self.quantity: dict[str, Decimal] = {}
+        self.basis: dict[str, Decimal] = {}
+
+    def through(self, day: date) -> None:
+        """Take in the fills traded on or before `day` (days in order)."""
+        fills = self._fills
+        while self._next < len(fills) and fills[self._next].trade_date <= day:
+            fill = fills[self._next]
+            effect = self._effects[fill.seq]
+            signed = fill.quantity if fill.side == Side.BUY else -fill.quantity
+            self.quantity[fill.symbol] = self.quantity.get(fill.symbol, ZERO) + signed
+            self.basis[fill.symbol] = (
+                self.basis.get(fill.symbol, ZERO) + effect.opened_basis - effect.relieved_basis
+            )
+            self._next += 1
+
+    def value(self, marks: _Marks, day: date) -> Decimal:
+        """Market value at `day`'s marks: quantity * mark, or the cost basis unpriced (as
+        _valued)."""
+        total = ZERO
+        for symbol, quantity in self.quantity.items():
+            if not quantity:
+                continue
+            mark = marks.at(symbol, day)
+            total += self.basis[symbol] if mark is None else quantity * mark
+        return total
+
+
 def _upto(fills: Sequence[ExecRecord], days: Sequence[date], day: date) -> Sequence[ExecRecord]:
     return fills[: bisect.bisect_right(days, day)]
 
@@ -407,20 +454,17 @@ def build_statement(inp: StatementInput) -> Statement:
         flows_by_day: dict[date, Decimal] = defaultdict(Decimal)
         for f in own:
             flows_by_day[max(f.trade_date, start)] += cash_flow(f)
-        traded = set(fill_days)
         cash = ZERO
-        held: dict[str, Position] = {}
+        held = _Holdings(gross, method)
         points: list[NavPoint] = []
-        for i, d in enumerate(days):
+        for d in days:
             cash += capital_by_day.get(d, ZERO) + flows_by_day.get(d, ZERO)
-            if i == 0 or d in traded:
-                held = _positions(_upto(gross, fill_days, d), method)
-            mv = _total(_valued(p, marks.at(s, d)) for s, p in held.items())
-            points.append(NavPoint(d, cash, mv))
+            held.through(d)
+            points.append(NavPoint(d, cash, held.value(marks, d)))
         opening, closing = points[0], points[-1]
 
         gross_open = _positions(_upto(gross, fill_days, start), method)
-        gross_close = held
+        gross_close = _positions(gross, method)
         net_open = _positions(_upto(own, fill_days, start), method)
         net_close = _positions(own, method)
 

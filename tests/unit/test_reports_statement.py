@@ -261,6 +261,30 @@ def test_the_statement_reconciles_exactly(inp: StatementInput) -> None:
             == s.realized_pnl_net + s.unrealized_pnl_net - _net_unrealized(inp))  # fmt: skip
 
 
+@settings(max_examples=150, deadline=None)
+@given(inp=activities())
+def test_each_days_market_value_is_the_positions_rebuilt_through_that_day(
+    inp: StatementInput,
+) -> None:
+    """The daily NAV walks forward through one lot relief (it rebuilt every position from
+    every fill on each traded day: a year's statement cost 18 times a quarter's); each day's
+    market value is still that of the positions built from the fills through that day, each
+    at its mark of that day or before, unpriced at cost (costs left out, as the walk has
+    them)."""
+    s = build_statement(inp)
+    gross = [f._replace(commission=ZERO, fees=ZERO) for f in inp.fills if f.currency == "USD"]
+    for point in s.daily_nav:
+        held = build_positions([f for f in gross if f.trade_date <= point.day], inp.method)
+        expected = ZERO
+        for (_, symbol), position in held.items():
+            if not position.quantity:
+                continue
+            marks = [m for m in inp.marks if m.symbol == symbol and m.day <= point.day]
+            mark = max(marks, key=lambda m: m.day).price if marks else None
+            expected += position.cost_basis if mark is None else position.quantity * mark
+        assert point.market_value == expected, point
+
+
 def _net_unrealized(inp: StatementInput) -> Decimal:
     """The opening unrealized P&L in the tax-lot convention: the statement as of the day before."""
     prior = inp.period_from - timedelta(days=1)
