@@ -141,8 +141,8 @@ def make_ctx(actor: str | None) -> Ctx:
     actor (the guard has refused an --actor naming someone else)."""
     session = _SESSION.get()
     if session is not None:
-        return Ctx(actor=session.operator, now=clock())
-    return Ctx(actor=resolve_actor(actor), now=clock())
+        return Ctx(actor=session.operator, now=clock(), clock=clock)
+    return Ctx(actor=resolve_actor(actor), now=clock(), clock=clock)
 
 
 def current_session() -> Identity | None:

@@ -6,8 +6,8 @@ The clock and the actor come in as a Ctx; nothing here reads the environment.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal, localcontext
 from typing import Any
@@ -37,10 +37,24 @@ POSTING_COLUMNS: tuple[str, ...] = tuple(journal_postings.c.keys())
 
 @dataclass(frozen=True, slots=True)
 class Ctx:
-    """Who does it and when: the edge passes both in."""
+    """Who does it and when: the edge passes both in. `clock`, where the edge gives one, reads
+    the time again for a command that waited for the book's lock (`granted`)."""
 
     actor: str
     now: datetime
+    clock: Callable[[], datetime] | None = field(default=None, compare=False, repr=False)
+
+    def granted(self) -> Ctx:
+        """The context as of now, read once the book's lock is held: a command that waited
+        behind another writer (SQLite does not grant its lock in turn) is dated when it went
+        on, not when it started; dated when it started, it came before what the writer ahead
+        of it booked, and a cash movement or a cancel was refused as "the clock is behind"
+        with every clock right. Without a clock, or with one behind this time, it is as it
+        was."""
+        if self.clock is None:
+            return self
+        now = self.clock()
+        return replace(self, now=now) if now > self.now else self
 
 
 @dataclass(frozen=True, slots=True)
@@ -557,6 +571,7 @@ def _cash_clock(conn: Connection, ctx: Ctx, account: str, what: str) -> Ctx:
     last = conn.execute(
         select(j.posted_at).where(j.account == account).order_by(j.entry_id.desc()).limit(1)
     ).scalar()
+    ctx = ctx.granted()
     if last is None or ctx.now >= last:
         return ctx
     if last - ctx.now <= CLOCK_SKEW:

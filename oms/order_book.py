@@ -1823,6 +1823,7 @@ def _apply_change(
 ) -> Changed:
     order_id, client_order_id, account = ref
     with store.write() as conn:
+        ctx = ctx.granted()  # (dated when the lock is held: a fill may have come meanwhile)
         order = find(conn, order_id, account=account, client_order_id=client_order_id)
         if _resent(conn, order, request):
             return Changed(order, duplicate=True)
