@@ -358,7 +358,11 @@ class Store:
 
         from oms import audit
 
-        with self._connect() as conn, conn.begin():
+        # under the book's lock (made or not: the current schema's on PostgreSQL): two inits of
+        # one database at once (two deploy jobs) made the schema twice, and one failed with a
+        # duplicate key of PostgreSQL's catalogue, or "database is locked" at once on SQLite;
+        # the second now waits, and finds the schema made
+        with self.write() as conn:
             before, head = schema_revisions(conn)
             if before is not None and before.endswith(UNVERIFIED):
                 raise DatabaseNotReady(self.url, before, head)

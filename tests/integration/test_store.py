@@ -519,3 +519,41 @@ def test_a_legacy_reference_padded_with_any_whitespace_is_found_again(
         True, entry_id, Decimal("100"))
     inner = book.deposit(store, ctx, "L1", Decimal("100"), f"W{pad}7")  # not padding: another
     assert (inner.duplicate, inner.balance.balance) == (False, Decimal("200"))
+
+
+def _init_racer(url: str, start: Any, said: Any) -> None:
+    store = Store.open(url, check_schema=False)
+    with store.read() as conn:  # connected, and what an init imports loaded
+        conn.exec_driver_sql("SELECT 1").all()
+    alembic_config()
+    start.wait(60)
+    try:
+        said.put(repr(store.init("deploy")))
+    except Exception as exc:  # what the racer met, for the assertion
+        said.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_two_inits_of_one_new_database_at_once_make_the_schema_once(db_url: str) -> None:
+    """Two deploy jobs starting together (a race audit): both made the schema, and one failed
+    with a duplicate key of PostgreSQL's catalogue (8 of 8 times), or "database is locked" at
+    once on SQLite (7 of 8). Init takes the book's lock: the second waits, and finds the
+    schema made."""
+    spawn = multiprocessing.get_context("spawn")
+    start, said = spawn.Barrier(2), spawn.Queue()
+    procs = [spawn.Process(target=_init_racer, args=(db_url, start, said)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    answers = sorted(said.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(60)
+    assert answers == sorted([repr((None, HEAD)), repr((HEAD, HEAD))]), answers
+    store = Store.open(db_url)
+    with store.read() as conn:
+        upgrades = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(audit_events)
+            .where(audit_events.c.action == "schema.upgrade")
+        ).scalar()
+        assert audit.verify_store(conn).ok
+    store.dispose()
+    assert upgrades == 1
