@@ -4200,126 +4200,155 @@ def _fill_resting(
     # what committed when a later bar fails)
     touched = {} if touched is None else touched
     outside: dict[str, LateBar] = {}  # the orders a bar outside the session reached (first)
-    for n, bar in enumerate(bars, 1):
+    n = 0  # the bars worked
+    while n < len(bars):
         in_bar: dict[str, Order] = {}
         late_in_bar: list[LateBar] = []
         with store.write() as conn:
             worked = conn.execute(
                 select(imports.c.bars_worked).where(imports.c.import_id == import_id)
             ).scalar()
-            if (worked or 0) >= n:
-                continue  # worked already (before a crash, or by another process)
+            n = max(n, worked or 0)  # (worked before a crash, or by another process)
+            first = n
+            # a bar that reaches no resting order is worked with the bars beside it, in one
+            # transaction (one commit a bar made an import of a million bars an hour's work);
+            # a bar that may act is its own business event, alone in its transaction
+            while n < len(bars) and n - first < _IDLE_BARS_AT_ONCE:
+                bar = bars[n]
+                states = conn.execute(resting_query(conn.dialect.name, bar)).scalars()
+                resting = [load_state(s, conn) for s in states]
+                if resting and n > first:
+                    break  # its own transaction, next
+                # what earlier bars of the symbol gave out no longer counts (only the last
+                # bar's share is offered to ioc/fok orders): the table keeps about one bar per
+                # symbol
+                t = paper_bar_takes.c
+                conn.execute(
+                    paper_bar_takes.delete().where(t.symbol == bar.symbol, t.bar_time < bar.time)
+                )
+                n += 1
+                if resting:
+                    in_bar, late_in_bar = _work_bar(
+                        conn, ctx, import_id, bar, resting, terms, outside
+                    )
+                    break
             conn.execute(
                 imports.update().where(imports.c.import_id == import_id).values(bars_worked=n)
             )
-            # what earlier bars of the symbol gave out no longer counts (only the last bar's
-            # share is offered to ioc/fok orders): the table keeps about one bar per symbol
-            t = paper_bar_takes.c
-            conn.execute(
-                paper_bar_takes.delete().where(t.symbol == bar.symbol, t.bar_time < bar.time)
-            )
-            states = conn.execute(resting_query(conn.dialect.name, bar)).scalars()
-            resting = [load_state(s, conn) for s in states]
-            inst = book.get_instrument(conn, bar.symbol) if resting else None
-            if inst is not None and not _in_session(inst.exchange, bar.time):
-                # the venue trades only in session: a bar outside it fills nothing (the orders
-                # it reached are said at the end, whatever later bars do: the same whether the
-                # bars come in one file or many)
-                for order in resting:
-                    if (
-                        order.order_id not in outside
-                        and _the_orders_bar(order, inst.exchange, bar)
-                        and bar_reaches(order, bar)
-                    ):
-                        outside[order.order_id] = LateBar(
-                            order.order_id, order.symbol, bar.time, "outside_session"
-                        )
-                resting = []
-            if resting and _backfilled(conn, bar, import_id):
-                # a bar older than one an earlier import brought (history filled in late):
-                # the venue's time only goes forward, so it fills and triggers nothing (a stop
-                # a later bar triggered would otherwise fill at a time before its trigger)
-                assert inst is not None
-                late_in_bar = [
-                    LateBar(order.order_id, order.symbol, bar.time, "backfilled")
-                    for order in resting
-                    if _the_orders_bar(order, inst.exchange, bar) and bar_reaches(order, bar)
-                ]
-                resting = []
-            # the venue's share of the bar, for all its resting orders together (oldest first),
-            # less what it gave out of the bar before (work resumed after a crash, or ioc/fok
-            # orders while the bar was the last one)
-            share = (
-                paper.participation_quantity(bar.volume, terms.participation_pct, inst.lot_size)
-                - _bar_taken(conn, bar.symbol, bar.time)
-                if inst is not None
-                else Decimal(0)
-            )
-            holds = _BarHolds(conn, bar.time)  # the cash accounts' holds, read once in this bar
-            cash_accounts: dict[str, bool] = {}
-            cycle: int | None = None  # the exchange's settlement cycle, read once in this bar
-            for order in resting:
-                assert inst is not None
-                if not _the_orders_bar(order, inst.exchange, bar):
-                    continue
-                price = bar_fill_price(order, bar)
-                if price is None:
-                    _remember_trigger(conn, ctx, order, bar)
-                    continue
-                if order.type is OrdType.STOP:  # triggered: it fills as a market order
-                    slipped = paper.slipped_price(
-                        price, order.side, terms.slippage_bps, inst.tick_size
-                    )  # but never outside the bar's range
-                    price = (
-                        min(slipped, bar.high) if order.side is Side.BUY else max(slipped, bar.low)
-                    )
-                # on the tick (a bar's prices may lie off it), never beyond a limit
-                price = paper.on_tick(price, order.side, inst.tick_size, bar.low, bar.high)
-                limit = order.limit_price
-                if limit is not None and (
-                    price > limit if order.side is Side.BUY else price < limit
-                ):
-                    price = limit
-                qty = min(
-                    bar_fill_quantity(order, bar, terms.participation_pct, inst.lot_size), share
-                )
-                if qty <= 0:
-                    _remember_trigger(conn, ctx, order, bar)
-                    continue
-                fill = orders.ApplyFill(
-                    ExecId(f"{order.order_id}-{len(order.fills) + 1}"),
-                    qty,
-                    price,
-                    reason=f"bar {utc_iso(bar.time)}",
-                )
-                answers: list[orders.ApplyFill | orders.AcceptCancel] = [fill]
-                cash_account = cash_accounts.get(order.account)
-                if cash_account is None:  # an account's type, read once in the bar
-                    cash_account = cash_accounts[order.account] = _cash_account(conn, order.account)
-                if cash_account:
-                    # a cash account pays at most what it has at the fill price (a gap)
-                    answers = paper.within_cash(
-                        answers,
-                        order,
-                        _available_to(conn, order, inst.currency, holds),
-                        inst.lot_size,
-                        terms,
-                        inst.currency,
-                    )
-                if cycle is None:
-                    cycle = book.settlement_days(conn, inst.exchange)
-                done = in_bar[order.order_id] = _fill_from_bar(
-                    conn, ctx, order, answers, bar, terms, inst, cycle
-                )
-                if cash_account:  # what it holds now, for the younger orders after it
-                    holds.changed(done, inst.currency)
-                share -= sum(a.quantity for a in answers if isinstance(a, orders.ApplyFill))
         touched.update(in_bar)  # committed
         if late is not None:
             late.extend(late_in_bar)
     if late is not None:  # each order a bar outside the session reached, its first such bar
         late += outside.values()
     return list(touched.values())
+
+
+_IDLE_BARS_AT_ONCE = 1000  # bars that reach no resting order, worked in one transaction
+
+
+def _work_bar(
+    conn: Connection,
+    ctx: Ctx,
+    import_id: int,
+    bar: md.Bar,
+    resting: list[Order],
+    terms: paper.PaperTerms,
+    outside: dict[str, LateBar],
+) -> tuple[dict[str, Order], list[LateBar]]:
+    """One bar's work on the resting orders it may act on (oldest first): the orders it
+    filled, and the backfilled bars that reached one (LateBar); `outside` collects the orders
+    a bar outside the session reached."""
+    in_bar: dict[str, Order] = {}
+    late_in_bar: list[LateBar] = []
+    inst = book.get_instrument(conn, bar.symbol) if resting else None
+    if inst is not None and not _in_session(inst.exchange, bar.time):
+        # the venue trades only in session: a bar outside it fills nothing (the orders
+        # it reached are said at the end, whatever later bars do: the same whether the
+        # bars come in one file or many)
+        for order in resting:
+            if (
+                order.order_id not in outside
+                and _the_orders_bar(order, inst.exchange, bar)
+                and bar_reaches(order, bar)
+            ):
+                outside[order.order_id] = LateBar(
+                    order.order_id, order.symbol, bar.time, "outside_session"
+                )
+        resting = []
+    if resting and _backfilled(conn, bar, import_id):
+        # a bar older than one an earlier import brought (history filled in late):
+        # the venue's time only goes forward, so it fills and triggers nothing (a stop
+        # a later bar triggered would otherwise fill at a time before its trigger)
+        assert inst is not None
+        late_in_bar = [
+            LateBar(order.order_id, order.symbol, bar.time, "backfilled")
+            for order in resting
+            if _the_orders_bar(order, inst.exchange, bar) and bar_reaches(order, bar)
+        ]
+        resting = []
+    # the venue's share of the bar, for all its resting orders together (oldest first),
+    # less what it gave out of the bar before (work resumed after a crash, or ioc/fok
+    # orders while the bar was the last one)
+    share = (
+        paper.participation_quantity(bar.volume, terms.participation_pct, inst.lot_size)
+        - _bar_taken(conn, bar.symbol, bar.time)
+        if inst is not None
+        else Decimal(0)
+    )
+    holds = _BarHolds(conn, bar.time)  # the cash accounts' holds, read once in this bar
+    cash_accounts: dict[str, bool] = {}
+    cycle: int | None = None  # the exchange's settlement cycle, read once in this bar
+    for order in resting:
+        assert inst is not None
+        if not _the_orders_bar(order, inst.exchange, bar):
+            continue
+        price = bar_fill_price(order, bar)
+        if price is None:
+            _remember_trigger(conn, ctx, order, bar)
+            continue
+        if order.type is OrdType.STOP:  # triggered: it fills as a market order
+            slipped = paper.slipped_price(
+                price, order.side, terms.slippage_bps, inst.tick_size
+            )  # but never outside the bar's range
+            price = min(slipped, bar.high) if order.side is Side.BUY else max(slipped, bar.low)
+        # on the tick (a bar's prices may lie off it), never beyond a limit
+        price = paper.on_tick(price, order.side, inst.tick_size, bar.low, bar.high)
+        limit = order.limit_price
+        if limit is not None and (price > limit if order.side is Side.BUY else price < limit):
+            price = limit
+        qty = min(bar_fill_quantity(order, bar, terms.participation_pct, inst.lot_size), share)
+        if qty <= 0:
+            _remember_trigger(conn, ctx, order, bar)
+            continue
+        fill = orders.ApplyFill(
+            ExecId(f"{order.order_id}-{len(order.fills) + 1}"),
+            qty,
+            price,
+            reason=f"bar {utc_iso(bar.time)}",
+        )
+        answers: list[orders.ApplyFill | orders.AcceptCancel] = [fill]
+        cash_account = cash_accounts.get(order.account)
+        if cash_account is None:  # an account's type, read once in the bar
+            cash_account = cash_accounts[order.account] = _cash_account(conn, order.account)
+        if cash_account:
+            # a cash account pays at most what it has at the fill price (a gap)
+            answers = paper.within_cash(
+                answers,
+                order,
+                _available_to(conn, order, inst.currency, holds),
+                inst.lot_size,
+                terms,
+                inst.currency,
+            )
+        if cycle is None:
+            cycle = book.settlement_days(conn, inst.exchange)
+        done = in_bar[order.order_id] = _fill_from_bar(
+            conn, ctx, order, answers, bar, terms, inst, cycle
+        )
+        if cash_account:  # what it holds now, for the younger orders after it
+            holds.changed(done, inst.currency)
+        share -= sum(a.quantity for a in answers if isinstance(a, orders.ApplyFill))
+    return in_bar, late_in_bar
 
 
 @dataclass(frozen=True, slots=True)
