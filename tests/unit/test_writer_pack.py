@@ -55,7 +55,9 @@ def test_objects_a_program_froze_itself_stay_frozen() -> None:
         assert frozen > 0
         with _no_cyclic_gc():
             made = [[i] for i in range(100)]
-        assert gc.get_freeze_count() == frozen
+        # (not one for one: another thread of the test process may free frozen objects
+        # meanwhile, 9 of 418,390 in one run; unfrozen, they would all be gone)
+        assert frozen - 1000 <= gc.get_freeze_count() <= frozen
         assert gc.isenabled() and made and kept
     finally:
         gc.unfreeze()
