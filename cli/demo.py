@@ -15,6 +15,7 @@ The data generation is pure (seeded); `run_demo` is the edge that writes files a
 from __future__ import annotations
 
 import random
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -26,11 +27,11 @@ from sqlalchemy import inspect
 
 from oms import audit, book, executions, md_book, order_book, positions
 from oms.book import Ctx
-from oms.errors import Refused
+from oms.errors import BadInput, Refused
 from oms.order_book import OrderRequest
 from oms.refdata import make_account, read_instruments
 from oms.store import Store
-from oms.values import OrdType, Side, TimeInForce, dec_str, normalize
+from oms.values import OrdType, Side, TimeInForce, dec_str, normalize, printable
 from recon import runs
 
 DEMO_DATE = date(2026, 11, 24)  # a Tuesday session of XNYS
@@ -401,6 +402,7 @@ def run_demo(
     book: `db_url`, a database with no tables yet (anything else is refused: a demo never
     writes into a book), else a fresh SQLite file in `out`. Returns the book's URL."""
     del clock
+    store: Store | None = None
     if db_url is not None:
         store = Store.open(db_url, check_schema=False)
         with store.read() as conn:
@@ -413,8 +415,42 @@ def run_demo(
                 "(or leave --db out: a fresh SQLite file in the --out folder)",
                 "demo_needs_empty_database",
             )
-    out.mkdir(parents=True, exist_ok=True)
-    if db_url is None:
+    if out.exists() and not out.is_dir():
+        raise BadInput(str(out), "is a file: --out names the folder the demo writes in")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # no permission, a read-only disk
+        raise BadInput(str(out), f"cannot be made: {e.strerror or e}") from None
+    try:
+        return _run_demo(out, seed, actor, say, db_url, store)
+    except BaseException:
+        # a full disk, an interrupt: what the demo made so far stays, and it says so (the
+        # error that follows says only "nothing was changed" of its last step); a failure
+        # before it made anything (a database it cannot reach, a book refused) says nothing
+        again = (
+            "run it again once that is mended: it starts over"
+            if db_url is None
+            else "the database given by --db holds part of its book: empty it (or name "
+            "another) before running it again"
+        )
+        sys.stderr.write(
+            f"tieout demo stopped part way: {printable(str(out))} holds part of its files; "
+            f"{again}\n"
+        )
+        raise
+
+
+def _run_demo(
+    out: Path,
+    seed: int,
+    actor: str,
+    say: Callable[[str], None],
+    db_url: str | None,
+    store: Store | None,
+) -> str:
+    """The demo's work, once it is known to run (its folder made, its book given and empty or
+    its own)."""
+    if store is None:
         db = out / "tieout.db"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)

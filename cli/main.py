@@ -133,23 +133,7 @@ def demo(
     """A simulated trading day on a fresh embedded database, end to end."""
     from cli.demo import run_demo
 
-    try:
-        run_demo(Path(out), seed, resolve_actor(actor), clock, say, db)
-    except BaseException as exc:
-        if isinstance(exc, TieoutError) and exc.exit_code in (3, 4):
-            raise  # refused before it began (a database with tables): nothing of it was made
-        # a full disk, an interrupt: what the demo made so far stays, and says so (the error
-        # that follows says only "nothing was changed" of its last step)
-        again = (
-            "run it again once that is mended: it starts over"
-            if db is None
-            else "the database given by --db holds part of its book: empty it (or name "
-            "another) before running it again"
-        )
-        sys.stderr.write(
-            f"tieout demo stopped part way: {printable(out)} holds part of its files; {again}\n"
-        )
-        raise
+    run_demo(Path(out), seed, resolve_actor(actor), clock, say, db)
 
 
 @cache

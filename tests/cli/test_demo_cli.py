@@ -134,3 +134,15 @@ def test_a_demo_stopped_part_way_says_so_and_runs_again_from_the_start(
     again = run_tieout("demo", "--out", str(tmp_path / "out"))
     assert again.code == 0, again.err
     assert "chain intact" in again.out
+    # a demo that made nothing says nothing of a part: a database it cannot reach, a file at
+    # --out (a traceback before: FileExistsError)
+    never = tmp_path / "never"
+    r = run_tieout(
+        "demo", "--out", str(never), "--db", "postgresql+psycopg://postgres@127.0.0.1:1/x"
+    )
+    assert r.code == 1 and "cannot connect" in r.err and "part way" not in r.err, r.err
+    assert not never.exists()
+    (tmp_path / "a-file").write_text("mine\n")
+    r = run_tieout("demo", "--out", str(tmp_path / "a-file"))
+    assert r.code == 3 and "is a file" in r.err and "part way" not in r.err, r.err
+    assert (tmp_path / "a-file").read_text() == "mine\n"
