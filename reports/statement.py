@@ -353,18 +353,23 @@ def _positions(fills: Sequence[ExecRecord], method: CostMethod) -> dict[str, Pos
 
 
 class _Holdings:
-    """Each symbol's quantity and cost basis (without costs) at the end of each day, walked
+    """Each symbol's quantity and open lots (without costs) at the end of each day, walked
     forward through the fills in fill order: one lot relief of the account's fills, its
-    per-fill effects summed day by day (the statement rebuilt every position from every fill
+    per-fill effects applied day by day (the statement rebuilt every position from every fill
     since the account opened on every traded day: a year's statement took 18 times a
-    quarter's). The same relief as build_positions (relief_trace): the figures are its own."""
+    quarter's). The same relief as build_positions (relief_trace), its lots kept as it keeps
+    them: each lot's basis less the parts relieved from it, so that an unpriced position's
+    value is its lots' sum to the digit and in the same places (the difference of all bases
+    opened and all relieved is the same number, written with 12 places: "20.000000000000")."""
 
     def __init__(self, fills: Sequence[ExecRecord], method: CostMethod) -> None:
         self._fills = fills
         self._effects = relief_trace(fills, method)
+        self._average = method is CostMethod.AVERAGE
         self._next = 0
         self.quantity: dict[str, Decimal] = {}
-        self.basis: dict[str, Decimal] = {}
+        # symbol -> the seq of each open lot's opening fill -> [open quantity, basis]
+        self.lots: dict[str, dict[int, list[Decimal]]] = {}
 
     def through(self, day: date) -> None:
         """Take in the fills traded on or before `day` (days in order)."""
@@ -374,20 +379,39 @@ class _Holdings:
             effect = self._effects[fill.seq]
             signed = fill.quantity if fill.side == Side.BUY else -fill.quantity
             self.quantity[fill.symbol] = self.quantity.get(fill.symbol, ZERO) + signed
-            self.basis[fill.symbol] = (
-                self.basis.get(fill.symbol, ZERO) + effect.opened_basis - effect.relieved_basis
-            )
+            lots = self.lots.setdefault(fill.symbol, {})
+            for part in effect.relieved:  # as _relieve: a lot relieved whole goes
+                lot = lots[part.opened_by]
+                if part.quantity == lot[0]:
+                    del lots[part.opened_by]
+                else:
+                    lot[0] -= part.quantity
+                    lot[1] -= part.cost_basis
+            opened = fill.quantity - effect.closed
+            if opened:  # a lot of its own, or (average cost) added to the pool
+                if self._average and lots:
+                    pool = next(iter(lots.values()))
+                    pool[0] += opened
+                    pool[1] += effect.opened_basis
+                else:
+                    lots[fill.seq] = [opened, effect.opened_basis]
             self._next += 1
 
     def value(self, marks: _Marks, day: date) -> Decimal:
-        """Market value at `day`'s marks: quantity * mark, or the cost basis unpriced (as
+        """Market value at `day`'s marks: quantity * mark, or its lots' basis unpriced (as
         _valued)."""
         total = ZERO
         for symbol, quantity in self.quantity.items():
             if not quantity:
                 continue
             mark = marks.at(symbol, day)
-            total += self.basis[symbol] if mark is None else quantity * mark
+            if mark is not None:
+                total += quantity * mark
+                continue
+            basis = ZERO
+            for _, lot_basis in self.lots[symbol].values():
+                basis += lot_basis
+            total += basis
         return total
 
 
