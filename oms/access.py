@@ -911,6 +911,7 @@ def withdraw(
     dest = dest.strip()
     refusal: Refused | None = None
     with store.write() as conn:
+        ctx = ctx.granted()  # (dated when the lock is held, as book.withdraw dates it)
         book.get_account(conn, account)
         found = _active_destination(conn, account, dest)
         if found is None:

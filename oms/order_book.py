@@ -1714,6 +1714,7 @@ def _record_refusal(
     amend that changes nothing, or down to what filled) is recorded as `bad_input`."""
     order_id, client_order_id, account = ref
     with store.write() as conn:
+        ctx = ctx.granted()  # (dated when the lock is held, as the request it refuses)
         entity: str
         try:
             entity = find(conn, order_id, account=account, client_order_id=client_order_id).order_id

@@ -14,17 +14,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from oms import book, md_book, order_book
+from oms import access, book, md_book, order_book
 from oms.book import Ctx
 from oms.errors import Refused
 from oms.refdata import make_account, make_instrument
-from oms.schema import journal_entries
+from oms.schema import audit_events, journal_entries
 from oms.store import Store
 from oms.values import OrdType, Side
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
 AHEAD = T0 + timedelta(seconds=7)  # what the writer ahead of the waiting command booked
 GRANTED = T0 + timedelta(seconds=8)  # when the waiting command got the lock
+LATER = T0 + timedelta(seconds=9)
 
 
 def _book(store: Store, tmp_path: Path) -> None:
@@ -69,3 +70,35 @@ def test_a_cancel_that_waited_for_the_lock_answers_the_order_as_it_then_stands(
     assert refused.value.code == "clock_behind"
     done = order_book.cancel(store, Ctx("ops", T0, clock=lambda: GRANTED), placed.order_id)
     assert (done.order.status.value, done.order.updated_at) == ("pending_cancel", GRANTED)
+    # a refusal after the wait is audited when it was refused (it was dated when the command
+    # started: before the events it answers, in the audit trail's order)
+    with pytest.raises(Refused):
+        order_book.cancel(store, Ctx("ops", T0, clock=lambda: LATER), placed.order_id)
+    with store.read() as conn:
+        at = conn.execute(
+            select(audit_events.c.at)
+            .where(audit_events.c.action == "order.cancel_refused")
+            .order_by(audit_events.c.seq.desc())
+            .limit(1)
+        ).scalar()
+    assert at == LATER
+
+
+def test_a_withdrawal_that_waited_for_the_lock_is_held_to_the_destination_then(
+    store: Store, tmp_path: Path
+) -> None:
+    """A new destination's waiting period is judged at the time the withdrawal went on (it
+    was judged at its start: a withdrawal that waited past the period was refused as
+    destination_too_new, and audited before what it waited behind)."""
+    _book(store, tmp_path)
+    access.add_destination(store, Ctx("ops", T0 - timedelta(minutes=4)), "C1", "BANK", None)
+    with store.read() as conn:
+        usable = access._active_destination(conn, "C1", "BANK").usable_from  # type: ignore[union-attr]
+    early = Ctx("ops", usable - timedelta(seconds=1), clock=lambda: usable - timedelta(seconds=1))
+    with pytest.raises(Refused) as refused:
+        access.withdraw(store, early, "C1", Decimal("1"), "BANK")
+    assert refused.value.code == "destination_too_new"
+    waited = Ctx("ops", usable - timedelta(seconds=1), clock=lambda: usable + timedelta(seconds=1))
+    assert access.withdraw(store, waited, "C1", Decimal("1"), "BANK").balance.balance == Decimal(
+        "99999"
+    )
