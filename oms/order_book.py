@@ -4220,6 +4220,7 @@ def _fill_resting(
                     .distinct()
                 ).scalars()
             )  # fmt: skip
+            last_bar: dict[str, datetime] = {}  # each symbol's last bar taken in
             # a bar that reaches no resting order is worked with the bars beside it, in one
             # transaction (one commit a bar made an import of a million bars an hour's work);
             # a bar that may act is its own business event, alone in its transaction
@@ -4235,19 +4236,15 @@ def _fill_resting(
                 )
                 if resting and n > first:
                     break  # its own transaction, next
-                # what earlier bars of the symbol gave out no longer counts (only the last
-                # bar's share is offered to ioc/fok orders): the table keeps about one bar per
-                # symbol
-                t = paper_bar_takes.c
-                conn.execute(
-                    paper_bar_takes.delete().where(t.symbol == bar.symbol, t.bar_time < bar.time)
-                )
+                last_bar[bar.symbol] = bar.time
                 n += 1
                 if resting:
+                    _forget_takes(conn, {bar.symbol: last_bar.pop(bar.symbol)})
                     in_bar, late_in_bar = _work_bar(
                         conn, ctx, import_id, bar, resting, terms, outside
                     )
                     break
+            _forget_takes(conn, last_bar)  # (once a symbol, not once a bar)
             conn.execute(
                 imports.update().where(imports.c.import_id == import_id).values(bars_worked=n)
             )
@@ -4260,6 +4257,15 @@ def _fill_resting(
 
 
 _IDLE_BARS_AT_ONCE = 1000  # bars that reach no resting order, worked in one transaction
+
+
+def _forget_takes(conn: Connection, last_bar: dict[str, datetime]) -> None:
+    """What earlier bars of each symbol gave out no longer counts once a later bar of it is
+    worked (only the last bar's share is offered to ioc/fok orders): the table keeps about one
+    bar per symbol. `last_bar`: each symbol's latest bar worked."""
+    t = paper_bar_takes.c
+    for symbol, until in last_bar.items():
+        conn.execute(paper_bar_takes.delete().where(t.symbol == symbol, t.bar_time < until))
 
 
 def _work_bar(
