@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import BookTemplates, Tieout, _pg_url, schema_of
+from tests.conftest import BookTemplates, Tieout, _pg_url, run_tieout, schema_of
 
 
 def _objects(db_url: str) -> list[str]:
@@ -111,6 +111,18 @@ def test_pg_copies_do_not_share_sequences(pg_database: str, book_templates: Book
     assert counts == [(3,), (2,)]
 
 
+def _paged(db_url: str) -> list[str]:
+    """The tables of a PostgreSQL book with pages in their files: a new book's hold its rows."""
+    conninfo, schema = schema_of(db_url) or ("", "")
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(
+            "SELECT relname FROM pg_class WHERE relnamespace = %s::regnamespace"
+            " AND relkind IN ('r', 'p') AND pg_relation_size(oid) > 0 ORDER BY relname",
+            (schema,),
+        ).fetchall()
+    return [name for (name,) in rows]
+
+
 def _schema(db_url: str) -> str:
     parts = schema_of(db_url)
     assert parts is not None
@@ -135,10 +147,24 @@ def test_a_recycled_pg_book_is_a_fresh_copy(
         "time,symbol,open,high,low,close,volume\n2026-11-27T15:00:00Z,AAPL,10,10,10,10,100\n"
     )
     t.ok("md", "import", str(bars))  # an import: its sequence moves on
+    # a job added and removed: a table with no rows left, but with pages, which a new book's
+    # empty tables do not have (only tables with pages are truncated)
+    added = run_tieout(
+        *("schedule", "add", "eod", "--cron", "0 19 * * 1-5", "--db", used, "--"),
+        *("risk", "show"),
+        env={"TIEOUT_ACTOR": "tester"},
+    )
+    assert added.code == 0, added.err
+    t.ok("schedule", "remove", "eod")
     conninfo, used_schema = schema_of(used) or ("", "")
     with psycopg.connect(conninfo) as conn:
         moved = conn.execute(f'SELECT is_called FROM "{used_schema}".imports_import_id_seq')
         assert moved.fetchone() == (True,)
+        left = conn.execute(
+            f'SELECT count(*), pg_relation_size(\'"{used_schema}".schedule_jobs\')'
+            f' FROM "{used_schema}".schedule_jobs'
+        ).fetchone()
+        assert left is not None and left[0] == 0 and left[1] > 0, left
         used_oid = conn.execute("SELECT %s::regnamespace::oid", (used_schema,)).fetchone()
     spares = book_templates.spares.setdefault(conninfo, [])
     before = list(spares)
@@ -150,6 +176,7 @@ def test_a_recycled_pg_book_is_a_fresh_copy(
 
     assert _objects(again) == _objects(fresh_url)
     assert _rows(again) == _rows(fresh_url)
+    assert _paged(again) == _paged(fresh_url)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         gone = conn.execute(
             "SELECT count(*) FROM pg_namespace WHERE nspname = %s", (used_schema,)
