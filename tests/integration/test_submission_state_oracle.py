@@ -379,7 +379,11 @@ def test_the_oracle_sees_a_book_with_everything_in_it(
     live buy orders reserved at a limit, a stop and the last price, changes of executions,
     positions and cash in another currency, orders in and out of the rate window."""
     seen: set[str] = set()
-    for seed in range(40):
+    # seeds 0, 5 and 25 make every wanted case between them (seen 2026-11-29, on both
+    # backends; "partly filled live" and "EUR cash reserved in a USD account" come from one
+    # seed in 40 each): they go first, so the loop stops after 3 books, not 26
+    first = [0, 5, 25]
+    for seed in [*first, *(s for s in range(40) if s not in first)]:
         tmp = tmp_path / str(seed)
         tmp.mkdir()
         with fresh_store(db_url, tmp, book_templates) as store:
