@@ -26,7 +26,7 @@ from oms.schema import (
     running_sums,
     settings,
 )
-from oms.store import Store, bulk_insert, next_id
+from oms.store import Store, bulk_insert, forget, next_id, tx_memo
 from oms.values import AccountType, dec_str, decimal_context, minor_units, normalize, utc_iso
 
 _SUM_CONTEXT = decimal_context(60)  # as oms.lots.CONTEXT
@@ -130,10 +130,17 @@ _INSTRUMENT = select(instruments).where(instruments.c.symbol == bindparam("b_sym
 
 
 def get_instrument(conn: Connection, symbol: str) -> Instrument:
+    """The instrument, read once in a transaction (tx_memo): a business event's steps each ask
+    for it."""
+    memo = tx_memo(conn)
+    found: Instrument | None = memo.get(("instrument", symbol))
+    if found is not None:
+        return found
     row = conn.execute(_INSTRUMENT, {"b_symbol": symbol}).first()
     if row is None:
         raise NotFound("instrument", symbol)
-    return _instrument(row)
+    found = memo["instrument", symbol] = _instrument(row)
+    return found
 
 
 def list_instruments(conn: Connection) -> list[Instrument]:
@@ -179,6 +186,7 @@ def set_restricted(
         conn.execute(
             instruments.update().where(instruments.c.symbol == symbol).values(restricted=restricted)
         )
+        forget(conn)
         audit.append(
             conn,
             at=ctx.now,
@@ -250,6 +258,7 @@ def add_instruments(
             conflicts = instrument_conflicts(old, item, terms)
             if conflicts:
                 raise AlreadyExists("instrument", item.symbol, "; ".join(conflicts))
+        forget(conn)
         for item in new:
             conn.execute(
                 instruments.insert().values(
@@ -355,6 +364,7 @@ def put_setting(
     `default`: the value in force while the setting was never set (the audit's "from" then)."""
     old = get_setting(conn, key)
     values = {"value": value, "updated_at": ctx.now, "updated_by": ctx.actor}
+    forget(conn)  # what the transaction read of the settings (tx_memo)
     if old is None:
         conn.execute(settings.insert().values(key=key, **values))
     else:
@@ -750,12 +760,17 @@ def settlement_days(conn: Connection, exchange: str) -> int:
 
 
 def settlement_cycles(conn: Connection) -> dict[str, int]:
-    """The exchanges whose settlement cycle is set, with it, by their calendars' own codes."""
-    s = settings.c
-    rows = conn.execute(
-        select(s.key, s.value).where(s.key.startswith(SETTLEMENT_PREFIX)).order_by(s.key)
-    )
-    return cycles_from((str(key), str(value)) for key, value in rows)
+    """The exchanges whose settlement cycle is set, with it, by their calendars' own codes
+    (read once in a transaction: tx_memo)."""
+    memo = tx_memo(conn)
+    cycles: dict[str, int] | None = memo.get("settlement_cycles")
+    if cycles is None:
+        s = settings.c
+        rows = conn.execute(
+            select(s.key, s.value).where(s.key.startswith(SETTLEMENT_PREFIX)).order_by(s.key)
+        )
+        cycles = memo["settlement_cycles"] = cycles_from((str(k), str(v)) for k, v in rows)
+    return dict(cycles)
 
 
 def cycles_from(items: Iterable[tuple[str, str]]) -> dict[str, int]:

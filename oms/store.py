@@ -101,6 +101,32 @@ def transaction(conn: Connection) -> Iterator[None]:
         raise
 
 
+_MEMO = "tieout_tx_memo"
+
+
+def tx_memo(conn: Connection) -> dict[Any, Any]:
+    """What the current transaction of `conn` has read already and may read again without
+    asking the database: values only it could change (an instrument, settings), which the
+    business event's steps would otherwise each read again (three reads of the instrument and
+    two of the settings in each drop-copy message). Bound to the transaction object: a new
+    transaction, on this connection or another, starts with an empty memo; outside a
+    transaction there is none kept (an empty dict each time). A write of what is kept clears
+    it (`forget`)."""
+    tx = conn.get_transaction()
+    if tx is None:
+        return {}
+    kept = conn.info.get(_MEMO)
+    if kept is None or kept[0] is not tx:
+        kept = conn.info[_MEMO] = (tx, {})
+    memo: dict[Any, Any] = kept[1]
+    return memo
+
+
+def forget(conn: Connection) -> None:
+    """Empty the transaction's memo (tx_memo): the caller wrote what it may hold."""
+    conn.info.pop(_MEMO, None)
+
+
 def _lost_at_commit(exc: BaseException) -> bool:
     """A failure of a PostgreSQL COMMIT with no answer from the server (no SQLSTATE: the
     connection broke). An error the server sent (a serialization failure, a deferred
