@@ -175,6 +175,7 @@ def _guard_pool(engine: Engine, ping: str) -> None:
         if record is not None:
             record.info["idle_since"] = time.monotonic()
             record.info.pop("write", None)  # Store.write's flag is per checkout
+            record.info.pop(_MEMO, None)  # (and a transaction's memo: not kept alive idle)
 
     @event.listens_for(engine, "checkout")
     def _on_checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
