@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+import migrations
 from cli.common import ActorOpt, DbOpt, JsonOpt, emit_json, make_ctx, open_store, say
 from oms import backup
 from oms.errors import BadInput, VerificationFailed
@@ -94,7 +95,19 @@ def restore(
             f"{sum(doc['tables'].values())} rows, audit chain intact "
             f"({doc['audit']['events']} events, head {doc['audit']['head']})"
         )
-        if not doc["schema_current"]:
+        revision = str(doc["schema_revision"])
+        if not doc["schema_current"] and migrations.known(revision):
             say(f"the schema is behind this tieout: run `tieout init --db {report.database}`")
+        elif not doc["schema_current"]:
+            say(
+                f"the schema (revision {revision}) is not one this tieout (schema "
+                f"{migrations.HEAD}) knows"
+                + (
+                    ": a newer tieout made the backup; use that version or a later one with "
+                    "this database"
+                    if migrations.newer(revision)
+                    else ""
+                )
+            )
     if not report.ok:
         raise VerificationFailed(backup.describe_failure(report))

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import migrations
+
 
 class TieoutError(Exception):
     """Root of every error tieout raises on purpose. Exit code 1: unexpected failure."""
@@ -39,6 +41,19 @@ class DatabaseNotReady(TieoutError):
             return
         if current is None:
             why = "has no tieout schema"
+        elif not migrations.known(current):
+            newer = migrations.newer(current)
+            super().__init__(
+                f"database {url} is at schema revision {current}, which this tieout (schema "
+                f"{head}) does not know: "
+                + (
+                    "a newer tieout upgraded it; use that version or a later one (`tieout "
+                    "init` cannot take a schema back)"
+                    if newer
+                    else "it is not one of tieout's revisions; restore a backup of the book"
+                )
+            )
+            return
         else:
             why = f"is at schema revision {current}, this tieout needs {head}"
         super().__init__(f"database {url} {why}; run `tieout init --db {url}` first")

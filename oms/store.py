@@ -391,7 +391,9 @@ class Store:
         # the second now waits, and finds the schema made
         with self.write() as conn:
             before, head = schema_revisions(conn)
-            if before is not None and before.endswith(UNVERIFIED):
+            if before is not None and (before.endswith(UNVERIFIED) or not migrations.known(before)):
+                # a failed restore, or a schema a newer tieout made (alembic would fail with a
+                # traceback: it cannot find the revision)
                 raise DatabaseNotReady(self.url, before, head)
             command.upgrade(alembic_config(conn), "head")
             after, _ = schema_revisions(conn)

@@ -95,8 +95,28 @@ def test_a_missing_or_behind_schema_is_refused(db_url: str) -> None:
     Store.open(db_url)  # now fine
     with store.engine.begin() as conn:
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0000'")
-    with pytest.raises(DatabaseNotReady, match="revision 0000"):
+    with pytest.raises(DatabaseNotReady, match="revision 0000.*not one of tieout's"):
         Store.open(db_url)
+
+
+def test_a_schema_a_newer_tieout_made_is_refused_and_init_leaves_it(db_url: str) -> None:
+    """A book a newer tieout upgraded (a revision past HEAD): every command says so, not "run
+    tieout init"; `init` refuses it as it is (alembic failed with a traceback: it cannot find
+    the revision), and the book keeps its revision."""
+    store = Store.open(db_url, check_schema=False)
+    store.init()
+    newer = f"{int(HEAD) + 1:04d}"
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{newer}'")
+    for attempt in (Store.open, lambda url: Store.open(url, check_schema=False).init()):
+        with pytest.raises(DatabaseNotReady) as caught:
+            attempt(db_url)
+        assert f"revision {newer}" in str(caught.value)
+        assert "a newer tieout upgraded it" in str(caught.value)
+        assert "run `tieout init" not in str(caught.value)
+    with store.engine.begin() as conn:
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").all() == [(newer,)]
+    store.dispose()
 
 
 def test_an_older_schema_is_upgraded_with_its_data(db_url: str) -> None:
