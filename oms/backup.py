@@ -330,6 +330,22 @@ def create(store: Store, ctx: Ctx, out: Path) -> BackupInfo:
 # ---- reading a backup ---------------------------------------------------------------------------
 
 
+def _unreadable(path: Path, exc: BaseException) -> str:
+    """Why a backup's manifest cannot be read, in one line (tarfile's ReadError lists each
+    compression it tried, one a line)."""
+    if isinstance(exc, OSError) and not isinstance(exc, tarfile.TarError):
+        return exc.strerror or str(exc)
+    if path.is_file() and path.stat().st_size == 0:
+        return "the file is empty"
+    if isinstance(exc, tarfile.ReadError):
+        return "it is not a tar archive (a tieout backup is one)"
+    if isinstance(exc, KeyError):
+        return f"it holds no {MANIFEST}"
+    if isinstance(exc, ValueError):
+        return f"its {MANIFEST} is not JSON"
+    return " ".join(str(exc).split())
+
+
 def read_manifest(path: Path) -> dict[str, Any]:
     try:
         with tarfile.open(path, "r") as tar:
@@ -338,7 +354,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
                 raise KeyError(MANIFEST)
             manifest = json.loads(member.read())
     except (OSError, tarfile.TarError, KeyError, ValueError) as exc:
-        raise BadInput(str(path), f"not a tieout backup: {exc}") from None
+        raise BadInput(str(path), f"not a tieout backup: {_unreadable(path, exc)}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BadInput(str(path), "not a tieout backup (unknown manifest format)")
     missing = _manifest_gaps(manifest)

@@ -183,9 +183,15 @@ def test_a_damaged_or_altered_backup_is_refused(book: Tieout, tmp_path: Path) ->
     r = target("backup", "restore", rewrite(out, tmp_path / "uncounted.tar", manifest=uncounted))
     assert r.code == 7 and "misstates audit.events" in r.err, r.err
 
-    # not a backup at all: bad input
+    # not a backup at all: bad input, said in one line (tarfile's error listed each
+    # compression it tried, one a line)
     r = target("backup", "restore", write(tmp_path / "junk.tar", "junk"))
-    assert r.code == 3 and "not a tieout backup" in r.err
+    assert r.code == 3 and "not a tieout backup: it is not a tar archive" in r.err, r.err
+    assert [x for x in r.err.splitlines() if "local mode" not in x and x.strip()] == [
+        r.err.strip().splitlines()[-1]
+    ], r.err
+    r = target("backup", "verify", write(tmp_path / "empty.tar", ""))
+    assert r.code == 3 and r.err.strip().endswith("not a tieout backup: the file is empty"), r.err
 
 
 def test_a_backup_holds_no_totp_secret(

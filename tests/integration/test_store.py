@@ -95,7 +95,7 @@ def test_a_missing_or_behind_schema_is_refused(db_url: str) -> None:
     Store.open(db_url)  # now fine
     with store.engine.begin() as conn:
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0000'")
-    with pytest.raises(DatabaseNotReady, match="revision 0000.*not one of tieout's"):
+    with pytest.raises(DatabaseNotReady, match=r"revision 0000.*not one of tieout's"):
         Store.open(db_url)
 
 
