@@ -3,8 +3,10 @@ their history, crontab lines, alert settings and alerts sent."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import faulthandler
+import io
 import logging
 import os
 import re
@@ -14,7 +16,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, timedelta
+from datetime import UTC, date, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -51,6 +53,7 @@ from schedules.runner import (
     skipped_as_expected,
 )
 from schedules.scheduler import Scheduler, SchedulerOptions, store_trigger, trigger_now
+from schedules.templates import FIELDS, render_args
 
 schedule_app = typer.Typer(
     help="Scheduled operations: jobs on cron schedules, run once across schedulers, alerts.",
@@ -102,7 +105,50 @@ def _configure_logging(level: int) -> None:
     root.propagate = False
 
 
+def _check_command_line(job: jobs.JobDef) -> None:
+    """BadInput (exit 3) unless the job's command is a tieout command line: its commands, its
+    options and the arguments it needs, as `tieout` would parse them when the job runs (each
+    {template} filled with a date). A mistyped command was stored, and failed (exit 2) at each
+    run with an alert. Where TIEOUT_PROGRAM names the program jobs run as (another build, a
+    wrapper), a command this tieout does not know is stored with a note."""
+    from typer.core import TyperGroup
+    from typer.exceptions import TyperException
+
+    from cli import main  # (it imports this module's commands when asked: not at import)
+
+    args = jobs.check_job(job).args  # (its own refusals first)
+    words = render_args(args, dict.fromkeys(FIELDS, date(2026, 1, 2)))
+    root = main.command(words)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # (--help prints the help)
+            ctx: Any = root.make_context("tieout", list(words))
+            cmd: Any = root
+            while isinstance(cmd, TyperGroup):
+                # the words after the group's own options (typer's click keeps the first, the
+                # command's name, apart)
+                rest = [*getattr(ctx, "_protected_args", ()), *ctx.args]
+                if not rest:
+                    raise BadInput("TIEOUT-ARGS", f"`tieout {shlex.join(args)}` names no command")
+                name, sub, rest = cmd.resolve_command(ctx, rest)
+                if name is None or sub is None or (isinstance(sub, TyperGroup) and not rest):
+                    # (a group given no words prints its help: not here)
+                    raise BadInput("TIEOUT-ARGS", f"`tieout {shlex.join(args)}` names no command")
+                ctx = sub.make_context(name, rest, parent=ctx)
+                cmd = sub
+    except typer.Exit:  # --help (the job prints the help)
+        return
+    except TyperException as exc:
+        why = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        said = f"`tieout {shlex.join(args)}` is not a command this tieout can run: {why}"
+        program = os.environ.get(PROGRAM_ENV, "").strip()
+        if program:  # jobs run as another program, whose commands this one cannot know
+            warn(f"note: {said} (jobs run as {PROGRAM_ENV} {program!r}: stored as given)")
+            return
+        raise BadInput("TIEOUT-ARGS", said) from None
+
+
 def _save(db: str | None, actor: str | None, job: jobs.JobDef, replace: bool, json: bool) -> None:
+    _check_command_line(job)
     store = open_store(db)
     ctx = make_ctx(actor)
     stored, result = jobs.add_job(store, ctx, job, replace_existing=replace)

@@ -12,7 +12,7 @@ import pytest
 
 from oms import audit
 from oms.store import Store
-from tests.conftest import Tieout
+from tests.conftest import Tieout, run_tieout
 from tests.integration.test_schedules_alerts import cli, fake_program, ok, tieout_env
 
 
@@ -101,6 +101,11 @@ BAD_JOBS = [
     (("--cron", "0 6 * * *", "--", "schedule", "run"), "cannot run"),
     (("--cron", "0 6 * * *", "--", "risk", "show", "--db", "sqlite:///x.db"), "--db"),
     (("--", "risk", "show"), "--cron"),
+    # a command tieout cannot run (it was stored, and failed with exit 2 at each run)
+    (("--cron", "0 6 * * *", "--", "nosuchcmd"), "No such command 'nosuchcmd'"),
+    (("--cron", "0 6 * * *", "--", "md", "last", "--bogus"), "No such option: --bogus"),
+    (("--cron", "0 6 * * *", "--", "recon", "run", "--date", "{date}"), "Missing option"),
+    (("--cron", "0 6 * * *", "--", "risk"), "names no command"),
 ]
 
 
@@ -114,6 +119,23 @@ def test_bad_jobs_are_refused(sqlite_db: str) -> None:
     assert usage.code == 2
     assert "Missing argument" in usage.err
     assert ok(db, "schedule", "list", "--json").json() == []
+
+
+def test_a_job_is_checked_as_the_command_it_runs(sqlite_db: str) -> None:
+    """Its templates filled, its options and arguments as tieout parses them; where
+    TIEOUT_PROGRAM names the program jobs run as, a command this tieout has not is stored with
+    a note (another build may have it)."""
+    db = sqlite_db
+    ok(db, "schedule", "add", "eod", "--cron", "0 6 * * *", "--", "recon", "run", "--profile",
+       "acme", "--file", "d/{date:%Y%m%d}.csv", "--date", "{prev_business_date}")  # fmt: skip
+    other = run_tieout(
+        *("schedule", "add", "later", "--cron", "0 6 * * *", "--db", db, "--"),
+        *("nosuchcmd", "--x"),
+        env={**tieout_env(), "TIEOUT_PROGRAM": "/opt/tieout-next/bin/tieout"},
+    )
+    assert other.code == 0, other.err
+    assert "note: `tieout nosuchcmd --x` is not a command this tieout can run" in other.err
+    assert [j["name"] for j in ok(db, "schedule", "list", "--json").json()] == ["eod", "later"]
 
 
 def test_an_expiry_job_names_the_calendars_it_does_not_follow(db: str) -> None:
@@ -248,7 +270,8 @@ def test_crontab_lines_run_the_same_jobs_once(db: str, tmp_path: Path) -> None:
     ok(
         db,
         *("schedule", "add", "eod", "--cron", "30 18 * * 1-5", "--timezone", "America/New_York"),
-        *("--", "recon", "run", "--file", "d/{date:%Y%m%d}.csv"),
+        *("--", "recon", "run", "--profile", "acme", "--file", "d/{date:%Y%m%d}.csv"),
+        *("--date", "{date}"),
     )
     ok(db, "schedule", "add", "tick", "--cron", "*/5 * * * * *", "--", "print", "x")
     text = cli(db, "schedule", "crontab", "--program", "/opt/tieout/bin/tieout").out
@@ -260,7 +283,10 @@ def test_crontab_lines_run_the_same_jobs_once(db: str, tmp_path: Path) -> None:
     assert "# tick fires every few seconds (*/5 * * * * *); cron has minutes only: run it" in text
     eod = next(x for x in active if " eod " in x)
     assert eod.startswith("30 18 * * 1-5 /opt/tieout/bin/tieout schedule trigger eod --scheduled")
-    assert "# eod: tieout recon run --file d/{date:%Y%m%d}.csv --json" in lines
+    assert (
+        "# eod: tieout recon run --profile acme --file d/{date:%Y%m%d}.csv --date {date} --json"
+        in lines
+    )
     minute = next(x for x in active if "every-minute" in x)
     fields = minute.split(" ", 5)
     assert fields[:5] == ["*", "*", "*", "*", "*"]

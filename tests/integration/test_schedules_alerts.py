@@ -73,14 +73,22 @@ def tieout_env(program: str | None = None, **extra: str) -> dict[str, str]:
     return env
 
 
+FAKE_VERBS = ("sleep", "exit", "print")  # FAKE_PROGRAM's commands, which tieout has not
+
+
 def cli(db_url: str, *args: str, env: dict[str, str] | None = None) -> Result:
-    """`tieout` with --db placed before any `--` (a job's own arguments follow it)."""
+    """`tieout` with --db placed before any `--` (a job's own arguments follow it). A job of
+    FAKE_PROGRAM's is added as beside a scheduler running it: with TIEOUT_PROGRAM set (else
+    `schedule add` refuses a command tieout has not)."""
+    env = env or tieout_env()
     if "--" in args:
         i = args.index("--")
+        if args[:2] == ("schedule", "add") and args[i + 1 : i + 2] and args[i + 1] in FAKE_VERBS:
+            env = {"TIEOUT_PROGRAM": "fake-tieout", **env}
         args = (*args[:i], "--db", db_url, *args[i:])
     else:
         args = (*args, "--db", db_url)
-    return run_tieout(*args, env=env or tieout_env())
+    return run_tieout(*args, env=env)
 
 
 def ok(db_url: str, *args: str, env: dict[str, str] | None = None) -> Result:
