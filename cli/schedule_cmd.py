@@ -105,6 +105,10 @@ def _configure_logging(level: int) -> None:
     root.propagate = False
 
 
+class _NoCommand(Exception):
+    """A job's command line that stops at a group of commands (`tieout risk`)."""
+
+
 def _check_command_line(job: jobs.JobDef) -> None:
     """BadInput (exit 3) unless the job's command is a tieout command line: its commands, its
     options and the arguments it needs, as `tieout` would parse them when the job runs (each
@@ -128,21 +132,21 @@ def _check_command_line(job: jobs.JobDef) -> None:
                 # command's name, apart)
                 rest = [*getattr(ctx, "_protected_args", ()), *ctx.args]
                 if not rest:
-                    raise BadInput("TIEOUT-ARGS", f"`tieout {shlex.join(args)}` names no command")
+                    raise _NoCommand("it names no command, only a group of commands")
                 name, sub, rest = cmd.resolve_command(ctx, rest)
                 if name is None or sub is None or (isinstance(sub, TyperGroup) and not rest):
                     # (a group given no words prints its help: not here)
-                    raise BadInput("TIEOUT-ARGS", f"`tieout {shlex.join(args)}` names no command")
+                    raise _NoCommand("it names no command, only a group of commands")
                 ctx = sub.make_context(name, rest, parent=ctx)
                 cmd = sub
     except typer.Exit:  # --help (the job prints the help)
         return
-    except TyperException as exc:
+    except (TyperException, _NoCommand) as exc:
         why = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         said = f"`tieout {shlex.join(args)}` is not a command this tieout can run: {why}"
         program = os.environ.get(PROGRAM_ENV, "").strip()
         if program:  # jobs run as another program, whose commands this one cannot know
-            warn(f"note: {said} (jobs run as {PROGRAM_ENV} {program!r}: stored as given)")
+            warn(f"{said} (jobs run as {PROGRAM_ENV} {program!r}: stored as given)")
             return
         raise BadInput("TIEOUT-ARGS", said) from None
 

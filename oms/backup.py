@@ -346,6 +346,16 @@ def _unreadable(path: Path, exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
+def _damaged(path: Path, exc: tarfile.ReadError) -> bool:
+    """Whether tarfile read a tar archive and found it broken ("unexpected end of data": an
+    interrupted copy), rather than no archive at all (it then lists each compression it
+    tried, one a line) or an empty file."""
+    text = str(exc)
+    return "\n" not in text and "could not be opened" not in text and not (
+        path.is_file() and path.stat().st_size == 0
+    )
+
+
 def read_manifest(path: Path) -> dict[str, Any]:
     try:
         with tarfile.open(path, "r") as tar:
@@ -353,6 +363,13 @@ def read_manifest(path: Path) -> dict[str, Any]:
             if member is None:
                 raise KeyError(MANIFEST)
             manifest = json.loads(member.read())
+    except tarfile.ReadError as exc:
+        if _damaged(path, exc):  # a tar archive cut short or damaged: the backup is damaged
+            raise VerificationFailed(
+                f"{path}: the backup is damaged or cut short (tarfile: {exc}): it cannot be "
+                "restored; use another copy"
+            ) from None
+        raise BadInput(str(path), f"not a tieout backup: {_unreadable(path, exc)}") from None
     except (OSError, tarfile.TarError, KeyError, ValueError) as exc:
         raise BadInput(str(path), f"not a tieout backup: {_unreadable(path, exc)}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:

@@ -192,6 +192,15 @@ def test_a_damaged_or_altered_backup_is_refused(book: Tieout, tmp_path: Path) ->
     ], r.err
     r = target("backup", "verify", write(tmp_path / "empty.tar", ""))
     assert r.code == 3 and r.err.strip().endswith("not a tieout backup: the file is empty"), r.err
+    # a backup cut short (an interrupted copy) is a damaged backup, not "not a tar archive"
+    whole = Path(out).read_bytes()
+    for cut in (700, len(whole) // 2):
+        short = tmp_path / f"cut-{cut}.tbk"
+        short.write_bytes(whole[:cut])
+        for command in ("restore", "verify"):
+            r = target("backup", command, str(short))
+            assert r.code == 7, (cut, command, r.err)
+            assert "the backup is damaged or cut short (tarfile: unexpected end of data)" in r.err
 
 
 def test_a_backup_holds_no_totp_secret(

@@ -134,8 +134,17 @@ def test_a_job_is_checked_as_the_command_it_runs(sqlite_db: str) -> None:
         env={**tieout_env(), "TIEOUT_PROGRAM": "/opt/tieout-next/bin/tieout"},
     )
     assert other.code == 0, other.err
-    assert "note: `tieout nosuchcmd --x` is not a command this tieout can run" in other.err
-    assert [j["name"] for j in ok(db, "schedule", "list", "--json").json()] == ["eod", "later"]
+    assert "warning: `tieout nosuchcmd --x` is not a command this tieout can run" in other.err
+    group = run_tieout(
+        *("schedule", "add", "group", "--cron", "0 6 * * *", "--db", db, "--", "risk"),
+        env={**tieout_env(), "TIEOUT_PROGRAM": "/opt/tieout-next/bin/tieout"},
+    )
+    assert group.code == 0 and "it names no command" in group.err, group.err
+    assert [j["name"] for j in ok(db, "schedule", "list", "--json").json()] == [
+        "eod",
+        "group",
+        "later",
+    ]
 
 
 def test_an_expiry_job_names_the_calendars_it_does_not_follow(db: str) -> None:
