@@ -26,7 +26,7 @@ from oms.schema import (
     running_sums,
     settings,
 )
-from oms.store import Store, bulk_insert, forget, next_id, tx_memo
+from oms.store import Store, bulk_insert, forget, next_id, remembered
 from oms.values import AccountType, dec_str, decimal_context, minor_units, normalize, utc_iso
 
 _SUM_CONTEXT = decimal_context(60)  # as oms.lots.CONTEXT
@@ -132,15 +132,14 @@ _INSTRUMENT = select(instruments).where(instruments.c.symbol == bindparam("b_sym
 def get_instrument(conn: Connection, symbol: str) -> Instrument:
     """The instrument, read once in a transaction (tx_memo): a business event's steps each ask
     for it."""
-    memo = tx_memo(conn)
-    found: Instrument | None = memo.get(("instrument", symbol))
-    if found is not None:
-        return found
-    row = conn.execute(_INSTRUMENT, {"b_symbol": symbol}).first()
-    if row is None:
-        raise NotFound("instrument", symbol)
-    found = memo["instrument", symbol] = _instrument(row)
-    return found
+
+    def read() -> Instrument:
+        row = conn.execute(_INSTRUMENT, {"b_symbol": symbol}).first()
+        if row is None:
+            raise NotFound("instrument", symbol)
+        return _instrument(row)
+
+    return remembered(conn, ("instrument", symbol), read)
 
 
 def list_instruments(conn: Connection) -> list[Instrument]:
@@ -762,15 +761,15 @@ def settlement_days(conn: Connection, exchange: str) -> int:
 def settlement_cycles(conn: Connection) -> dict[str, int]:
     """The exchanges whose settlement cycle is set, with it, by their calendars' own codes
     (read once in a transaction: tx_memo)."""
-    memo = tx_memo(conn)
-    cycles: dict[str, int] | None = memo.get("settlement_cycles")
-    if cycles is None:
+
+    def read() -> dict[str, int]:
         s = settings.c
         rows = conn.execute(
             select(s.key, s.value).where(s.key.startswith(SETTLEMENT_PREFIX)).order_by(s.key)
         )
-        cycles = memo["settlement_cycles"] = cycles_from((str(k), str(v)) for k, v in rows)
-    return dict(cycles)
+        return cycles_from((str(k), str(v)) for k, v in rows)
+
+    return dict(remembered(conn, "settlement_cycles", read))
 
 
 def cycles_from(items: Iterable[tuple[str, str]]) -> dict[str, int]:

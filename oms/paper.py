@@ -27,7 +27,7 @@ from oms import orders, risk
 from oms.book import Ctx, put_setting
 from oms.errors import BadInput
 from oms.schema import settings
-from oms.store import Store, tx_memo
+from oms.store import Store, remembered
 from oms.values import (
     ZERO,
     ExecId,
@@ -429,12 +429,11 @@ def fill_charge(
 
 def load_terms(conn: Connection) -> PaperTerms:
     """The terms in force, read once in a transaction (tx_memo)."""
-    memo = tx_memo(conn)
-    terms: PaperTerms | None = memo.get("paper_terms")
-    if terms is None:
-        rows = {str(key): str(value) for key, value in conn.execute(_TERMS_QUERY)}
-        terms = memo["paper_terms"] = terms_from(rows)
-    return terms
+    return remembered(
+        conn,
+        "paper_terms",
+        lambda: terms_from({str(key): str(value) for key, value in conn.execute(_TERMS_QUERY)}),
+    )
 
 
 def terms_from(rows: Mapping[str, str]) -> PaperTerms:

@@ -19,7 +19,7 @@ from oms.book import Ctx, get_account, get_setting, put_setting
 from oms.errors import BadInput
 from oms.risk import DEFAULT_LIMITS, Limits, TierLimits, max_notional_in
 from oms.schema import instruments, settings
-from oms.store import Store, tx_memo
+from oms.store import Store, remembered
 from oms.values import dec_str, normalize, parse_currency, parse_decimal, parse_ident
 
 PREFIX = "risk."
@@ -91,11 +91,7 @@ def _stored(conn: Connection) -> dict[str, str]:
 
 def load_limits(conn: Connection) -> Limits:
     """The limits in force, read once in a transaction (tx_memo)."""
-    memo = tx_memo(conn)
-    limits: Limits | None = memo.get("risk_limits")
-    if limits is None:
-        limits = memo["risk_limits"] = limits_from(_stored(conn))
-    return limits
+    return remembered(conn, "risk_limits", lambda: limits_from(_stored(conn)))
 
 
 def limits_from(stored: Mapping[str, str]) -> Limits:

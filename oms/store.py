@@ -33,11 +33,11 @@ import sys
 import time
 import weakref
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, func, inspect, select
 from sqlalchemy.engine import make_url
@@ -102,6 +102,7 @@ def transaction(conn: Connection) -> Iterator[None]:
 
 
 _MEMO = "tieout_tx_memo"
+_T = TypeVar("_T")
 
 
 def tx_memo(conn: Connection) -> dict[Any, Any]:
@@ -120,6 +121,17 @@ def tx_memo(conn: Connection) -> dict[Any, Any]:
         kept = conn.info[_MEMO] = (tx, {})
     memo: dict[Any, Any] = kept[1]
     return memo
+
+
+def remembered(conn: Connection, key: Hashable, read: Callable[[], _T]) -> _T:
+    """`read()`, once in the current transaction of `conn` (tx_memo, under `key`); what it
+    raises is not kept."""
+    memo = tx_memo(conn)
+    if key in memo:
+        found: _T = memo[key]
+        return found
+    value = memo[key] = read()
+    return value
 
 
 def forget(conn: Connection) -> None:
