@@ -5,12 +5,17 @@
 HEAD = "0025"
 
 
+def _numbered(revision: str) -> bool:
+    """A revision named as tieout names them: a number of HEAD's width (compared as text)."""
+    return revision.isdigit() and len(revision) == len(HEAD)
+
+
 def known(revision: str) -> bool:
     """Whether `revision` is one of this code's (0001 to HEAD): one that is not was made by a
     newer tieout (or by something else), and `tieout init` cannot take it anywhere."""
-    return revision.isdigit() and len(revision) == len(HEAD) and "0001" <= revision <= HEAD
+    return _numbered(revision) and "0001" <= revision <= HEAD
 
 
 def newer(revision: str) -> bool:
     """Whether `revision` reads as one a newer tieout made (a number past HEAD)."""
-    return revision.isdigit() and len(revision) == len(HEAD) and revision > HEAD
+    return _numbered(revision) and revision > HEAD

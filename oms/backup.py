@@ -346,14 +346,11 @@ def _unreadable(path: Path, exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
-def _damaged(path: Path, exc: tarfile.ReadError) -> bool:
+def _damaged(exc: tarfile.ReadError) -> bool:
     """Whether tarfile read a tar archive and found it broken ("unexpected end of data": an
-    interrupted copy), rather than no archive at all (it then lists each compression it
-    tried, one a line) or an empty file."""
-    text = str(exc)
-    return "\n" not in text and "could not be opened" not in text and not (
-        path.is_file() and path.stat().st_size == 0
-    )
+    interrupted copy), rather than no archive at all: it then lists each compression it tried,
+    one a line (an empty file too)."""
+    return "could not be opened" not in str(exc)
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
@@ -364,7 +361,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
                 raise KeyError(MANIFEST)
             manifest = json.loads(member.read())
     except tarfile.ReadError as exc:
-        if _damaged(path, exc):  # a tar archive cut short or damaged: the backup is damaged
+        if _damaged(exc):  # a tar archive cut short or damaged: the backup is damaged
             raise VerificationFailed(
                 f"{path}: the backup is damaged or cut short (tarfile: {exc}): it cannot be "
                 "restored; use another copy"
