@@ -52,15 +52,77 @@ def statement_html(s: Statement, *, pdf: bool = False) -> str:
     )
 
 
-def exceptions_html(r: ExceptionReport, *, pdf: bool = False) -> str:
+def exceptions_html(
+    r: ExceptionReport, *, pdf: bool = False, part: Part | None = None, unnumbered: bool = False
+) -> str:
+    """The exception report as HTML: the whole of it, or one `part` of it (a PDF rendered in
+    parts: exception_parts), without page numbers where `unnumbered` (render.render_pdf_parts
+    numbers the pages of the whole)."""
     return render.render_html(
         "exceptions.html",
         pdf=pdf,
         r=r,
+        part=part or exception_parts(r, size=None)[0],
+        unnumbered=unnumbered,
         firm=r.firm,
         generated_at=r.generated_at,
         audit_head=r.audit_head,
     )
+
+
+# An exception report's PDF is rendered in parts of this many listed items (breaks, quarantined
+# rows, alerts, resolved breaks): WeasyPrint holds a document's whole layout while it renders
+# it (about 0.6 MB a break), so a bad day of 100,000 breaks rendered whole would need tens of GB.
+PDF_PART_ITEMS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """The items of one of a report's lists that a part shows: from its start (`first`: its
+    heading, and its "none" line when the list is empty) or continued, to its end (`last`)."""
+
+    items: tuple[Any, ...]
+    first: bool
+    last: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """A part of an exception report's PDF: the head (header, runs, summary of the open
+    breaks) in the first, the closing footer in the last, and a window of its lists."""
+
+    head: bool
+    tail: bool
+    breaks: Section | None
+    quarantined: Section | None
+    alerts: Section | None
+    resolved: Section | None
+
+
+def exception_parts(r: ExceptionReport, size: int | None = PDF_PART_ITEMS) -> list[Part]:
+    """The report's lists (open breaks, quarantined rows, alerts, resolved breaks, in the
+    document's order) cut into parts of at most `size` items (None: one part). Every item is in
+    exactly one part, in order; a list that is empty is shown (its "none" line) in the part
+    where it would begin."""
+    lists = (r.open_breaks, r.quarantined, r.alerts, r.resolved)
+    total = sum(len(items) for items in lists)
+    size = max(1, total) if size is None else size
+    count = max(1, -(-total // size))
+    windows: list[list[Section | None]] = [[None] * len(lists) for _ in range(count)]
+    offset = 0
+    for k, items in enumerate(lists):
+        if not items:
+            windows[min(offset // size, count - 1)][k] = Section((), first=True, last=True)
+            continue
+        for i in range(offset // size, -(-(offset + len(items)) // size)):
+            lo, hi = max(offset, i * size), min(offset + len(items), (i + 1) * size)
+            windows[i][k] = Section(
+                tuple(items[lo - offset : hi - offset]),
+                first=lo == offset,
+                last=hi == offset + len(items),
+            )
+        offset += len(items)
+    return [Part(i == 0, i == count - 1, *window) for i, window in enumerate(windows)]
 
 
 def confirmation_html(c: Confirmation, *, pdf: bool = False) -> str:
@@ -89,8 +151,18 @@ def encode_statement(s: Statement, fmt: str) -> tuple[bytes, int | None]:
     return encode(fmt, partial(statement_html, s), s.as_json)
 
 
-def encode_exceptions(r: ExceptionReport, fmt: str) -> tuple[bytes, int | None]:
-    return encode(fmt, partial(exceptions_html, r), r.as_json)
+def encode_exceptions(
+    r: ExceptionReport, fmt: str, part_items: int = PDF_PART_ITEMS
+) -> tuple[bytes, int | None]:
+    if fmt != "pdf":
+        return encode(fmt, partial(exceptions_html, r), r.as_json)
+    parts = exception_parts(r, part_items)
+    if len(parts) == 1:
+        return encode(fmt, partial(exceptions_html, r), r.as_json)
+    pdf = render.render_pdf_parts(
+        exceptions_html(r, pdf=True, part=part, unnumbered=True) for part in parts
+    )
+    return pdf.data, pdf.pages
 
 
 def encode_confirmation(c: Confirmation, fmt: str) -> tuple[bytes, int | None]:

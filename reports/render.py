@@ -8,8 +8,10 @@ packaged fonts and nothing else (no network, no other files).
 
 from __future__ import annotations
 
+import io
 import logging
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import localcontext
 from functools import lru_cache
@@ -135,3 +137,46 @@ def render_pdf(html: str) -> Pdf:
     ).render(font_config=font_config)
     data = document.write_pdf()
     return Pdf(bytes(data), len(document.pages))
+
+
+# pages of page numbers rendered at once when a document rendered in parts is numbered
+_NUMBERED_AT_ONCE = 500
+
+
+def render_pdf_parts(parts: Iterable[str]) -> Pdf:
+    """One PDF of documents rendered one after the other (each render_html(..., pdf=True) with
+    its page numbers left out), its pages then numbered "Page i of N" over the whole, as
+    report.css numbers a document rendered at once. WeasyPrint holds only one part's layout at
+    a time: the memory is that of the largest part, not of the document."""
+    from pypdf import PdfReader, PdfWriter
+
+    wp = weasyprint()
+    writer = PdfWriter()
+    fetcher, font_config = _fetcher(), wp.text.fonts.FontConfiguration()  # (fonts loaded once)
+    for html in parts:
+        data = (
+            wp.HTML(string=html, base_url=TEMPLATES.as_uri() + "/", url_fetcher=fetcher)
+            .render(font_config=font_config)
+            .write_pdf()
+        )
+        if not len(writer.pages):
+            writer.add_metadata(PdfReader(io.BytesIO(data)).metadata or {})
+        writer.append(io.BytesIO(data))
+    total = len(writer.pages)
+    for start in range(0, total, _NUMBERED_AT_ONCE):
+        count = min(_NUMBERED_AT_ONCE, total - start)
+        numbers = render_pdf(
+            render_html("page_numbers.html", pdf=True, start=start + 1, count=count, total=total)
+        )
+        if numbers.pages != count:  # (each empty page is one page: never seen otherwise)
+            raise RuntimeError(f"page numbers: {numbers.pages} pages rendered for {count}")
+        for page, overlay in zip(
+            writer.pages[start : start + count],
+            PdfReader(io.BytesIO(numbers.data)).pages,
+            strict=True,
+        ):
+            page.merge_page(overlay)
+            page.compress_content_streams()
+    out = io.BytesIO()
+    writer.write(out)
+    return Pdf(out.getvalue(), total)
