@@ -24,7 +24,9 @@ LoadedFile:
   columns kept in their own exact type (see below). Nothing is parsed yet: validation does
   that.
 - problems: (row, reason) for records the reader already found wrong (a CSV line with more
-  fields than the header, a FIX message with a bad checksum, a Flex element ibflex refuses).
+  or fewer fields than the header, a FIX message with a bad checksum, a Flex element ibflex
+  refuses). A CSV line's missing fields are not read as empty ones (`4` is not `4,,`): a
+  venue's blank fee is "not reported", and a line cut short would match without its fees.
 - skipped: records left out on purpose, counted by why (blank CSV lines, FIX messages that are
   not fills, Flex summary lines, pending camt.053 entries, ...). rows = cells.height; valid +
   quarantined = rows, always.
@@ -60,11 +62,12 @@ as text. Typed columns ignore the profile's [parse] formats and separators. Nest
 from __future__ import annotations
 
 import codecs
+import csv
 import dataclasses
 import hashlib
 import io
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -76,7 +79,15 @@ import polars as pl
 from oms.errors import BadInput
 from oms.values import FRAC_DIGITS
 from recon.canonical import REQUIRED
-from recon.profiles import DATE_FIELDS, FIELDS, MONEY_FIELDS, SIDES, TIME_FIELDS, Profile
+from recon.profiles import (
+    DATE_FIELDS,
+    FIELDS,
+    MONEY_FIELDS,
+    SIDES,
+    TIME_FIELDS,
+    CsvOptions,
+    Profile,
+)
 
 ROW: Final = "row"
 ISO_DATE: Final = "%Y-%m-%d"
@@ -342,7 +353,6 @@ def _load_csv(profile: Profile, data: bytes, source: str, sha: str) -> LoadedFil
     except pl.exceptions.PolarsError as exc:
         raise BadInput(source, _csv_hint(profile, exc)) from None
     lines = buf.count(b"\n") + (0 if buf.endswith(b"\n") else 1) - opts.skip_rows
-    del buf
     cells = list(schema)
     frame = frame.with_columns(pl.col(ROW).cast(pl.Int64))
     if lines != frame.height:
@@ -375,6 +385,10 @@ def _load_csv(profile: Profile, data: bytes, source: str, sha: str) -> LoadedFil
             ).alias("reason"),
         )
     )
+    short = _short_records(buf, frame, width, opts)
+    del buf
+    if short.height:
+        problems = pl.concat([problems, short]).sort(ROW)
     renamed = dict(zip(cells[:width], header, strict=True))
     raw = frame.select(pl.col(c).alias(renamed[c]) for c in cells[:width])
     _refuse_missing(source, profile, header, "column")
@@ -402,6 +416,73 @@ def _load_csv(profile: Profile, data: bytes, source: str, sha: str) -> LoadedFil
         timezone=profile.parse.timezone,
         null_is_empty=True,
     )
+
+
+def _short_records(buf: bytes, frame: pl.DataFrame, width: int, opts: CsvOptions) -> pl.DataFrame:
+    """(row, reason) for the records of `frame` (c0, c1, ... as read from `buf`, header and
+    blank lines out) with fewer fields than the header's `width`. polars reads a missing field
+    as null, as it reads an empty one (`4` as `4,,`), so only a record whose last column is
+    null can be short; those (none, usually) are counted again in the file's text: a line
+    without a quote is one record (its delimiters, plus one), a quoted one is read by Python's
+    csv module, up to the next record's line (a quoted cell may hold line breaks)."""
+    last = frame.get_column(f"c{width - 1}")
+    out = pl.DataFrame(schema={ROW: pl.Int64, "reason": pl.String})
+    if last.null_count() == 0:
+        return out
+    candidates = frame.select(ROW, pl.col(ROW).shift(-1).alias("next")).filter(last.is_null())
+    quote = opts.quote_char or None
+    delimiter, quote_byte = opts.delimiter.encode(), quote.encode() if quote else None
+    line_start = _line_starts(buf)
+    rows: list[int] = []
+    counts: list[int] = []
+    for row, after in zip(*candidates.get_columns(), strict=True):
+        start = line_start(row)
+        eol = buf.find(b"\n", start)
+        eol = len(buf) if eol < 0 else eol
+        if quote_byte is None or buf.find(quote_byte, start, eol) < 0:
+            fields = buf.count(delimiter, start, eol) + 1
+        else:
+            text = buf[start : len(buf) if after is None else line_start(after)].decode("utf-8")
+            if len(text) > csv.field_size_limit():  # csv refuses a longer cell
+                csv.field_size_limit(len(text))
+            reader = csv.reader(
+                io.StringIO(text, newline=""), delimiter=opts.delimiter, quotechar=quote
+            )
+            fields = len(next(reader, []))
+        if fields < width:
+            rows.append(row)
+            counts.append(fields)
+    if not rows:
+        return out
+    return pl.DataFrame({ROW: rows, "n": counts}, schema={ROW: pl.Int64, "n": pl.Int64}).select(
+        ROW,
+        pl.format(
+            "the line has fewer fields than the header's {} (it has {})", pl.lit(width), "n"
+        ).alias("reason"),
+    )
+
+
+def _line_starts(buf: bytes) -> Callable[[int], int]:
+    """A function giving where physical line `line` (from 1) of `buf` starts (len(buf) past
+    the end). Asked for lines in ascending order, it walks `buf` once, as far as the last line
+    asked for, stepping over blocks without one by counting their newlines: no list of the
+    file's lines is made."""
+    pos, at, size = 0, 1, len(buf)
+
+    def start(line: int) -> int:
+        nonlocal pos, at
+        while line - at > 64 and pos < size:  # far ahead: skip whole blocks
+            end = min(pos + CHUNK // 16, size)
+            n = buf.count(b"\n", pos, end)
+            if n >= line - at:
+                break
+            pos, at = end, at + n
+        while at < line and pos < size:
+            found = buf.find(b"\n", pos)
+            pos, at = (size, line) if found < 0 else (found + 1, at + 1)
+        return pos if at == line else size
+
+    return start
 
 
 def _csv_hint(profile: Profile, exc: Exception) -> str:

@@ -120,6 +120,19 @@ def test_a_trade_recon_finds_every_kind_of_break(recon: Tieout, tmp_path: Path) 
     assert found["missing_internal"]["amount"] == "190500"
 
 
+def test_a_venue_line_cut_short_is_quarantined_not_matched(recon: Tieout, tmp_path: Path) -> None:
+    # X4's line lost its commission in transfer: read blank ("not reported"), it matched
+    cut = "Ref;Acct;Sym;BS;Qty;Px;TradeDate;Comm\nX1;A1;AAPL;B;100;190.25;24/11/2026;1\n"
+    doc = run(recon, tmp_path, "cut.csv", cut + "X4;A1;MSFT;S;5;401;24/11/2026", "2026-11-24")
+    assert (doc["venue_rows"], doc["quarantined_rows"], doc["matched"]) == (2, 1, 1)
+    assert doc["breaks"] == {"missing_at_venue": 4}  # X2 to X5, X4 among them
+    (q,) = recon.ok("recon", "quarantine", "--run", str(doc["run_id"]), "--json").json()
+    assert q["row"] == 3 and q["values"]["Ref"] == "X4" and q["values"]["Comm"] == ""
+    assert q["reasons"] == ["the line has fewer fields than the header's 8 (it has 7)"]
+    found = recon.ok("breaks", "list", "--json").json()
+    assert sorted(r for b in found for r in b["internal_refs"]) == ["X2", "X3", "X4", "X5"]
+
+
 def test_the_same_bytes_are_refused_unless_forced(recon: Tieout, tmp_path: Path) -> None:
     first = run(recon, tmp_path, "d1.csv", VENUE, "2026-11-24")
     r = recon(

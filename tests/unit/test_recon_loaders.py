@@ -181,7 +181,7 @@ def test_quarantine_keeps_every_bad_row_with_all_its_reasons(tmp_path: Path) -> 
         "\n"  # 5: blank, skipped and counted
         "E4,A1,AAPL,S,1,2,USD,2026-03-11,,,surplus\n"  # 6: more fields than the header
         ",A1,MSFT,sell,1,2,usd,2026-03-11,,\n"  # 7 ok, ref row:7
-        "E6,A1,AAPL,buy,1,2\n"  # 8: too few fields: trade_date missing
+        "E6,A1,AAPL,buy,1,2\n"  # 8: fewer fields than the header (trade_date among them)
     )
     loaded = load(prof, write(tmp_path / "q.csv", text))
     out = check(prof, loaded)
@@ -206,7 +206,10 @@ def test_quarantine_keeps_every_bad_row_with_all_its_reasons(tmp_path: Path) -> 
     ]
     assert q[4][-1] == "settle_date: is before trade_date"
     assert q[6] == ["the line has more fields than the header's 10 (first extra field: 'surplus')"]
-    assert q[8] == ["trade_date: is required and empty"]
+    assert q[8] == [
+        "the line has fewer fields than the header's 10 (it has 6)",
+        "trade_date: is required and empty",
+    ]
     values = dict(rows(out.quarantine, "row", "values"))
     assert json.loads(values[3]) == {
         "id": "E2", "account": "", "symbol": "AAPL", "side": "X", "quantity": "-3",
@@ -214,6 +217,105 @@ def test_quarantine_keeps_every_bad_row_with_all_its_reasons(tmp_path: Path) -> 
         "exec_time": "noon",
     }
     assert values[3].startswith('{"account":"","currency":"US",')  # sorted, compact
+
+
+SHORT = "the line has fewer fields than the header's {} (it has {})"
+TRADES_HEADER = "id,account,symbol,side,quantity,price,currency,trade_date,commission,fees\n"
+
+
+def test_a_line_with_fewer_fields_than_the_header_is_quarantined(tmp_path: Path) -> None:
+    # a blank commission or fee is "not reported" (not compared): a line cut short must not
+    # pass as one whose venue left them blank
+    prof = profile("trades", "csv", '[columns]\nexec_id = "id"\n')
+    text = (
+        TRADES_HEADER
+        + "E1,A1,AAPL,buy,100,150.2,USD,2026-03-11,1.5,0.1\n"  # 2 ok
+        + "E2,A1,AAPL,buy,100,150.2,USD,2026-03-11,1.5\n"  # 3: fees missing
+        + "E3,A1,AAPL,buy,100,150.2,USD,2026-03-11,,\n"  # 4: both present, empty: ok
+        + "\n"  # 5: blank, skipped
+        + "E9,A1,AAPL,buy,100,150.2"  # 6: the last line, cut in transfer
+    )
+    loaded = load(prof, write(tmp_path / "s.csv", text))
+    assert loaded.rows == 4 and loaded.skipped == {"blank line": 1}
+    assert rows(loaded.problems, "row", "reason") == [
+        (3, SHORT.format(10, 9)), (6, SHORT.format(10, 6))
+    ]
+    out = check(prof, loaded)
+    assert rows(out.valid, "row", "commission", "fees") == [
+        (2, D("1.5"), D("0.1")), (4, None, None)
+    ]
+    assert quarantined(out) == {
+        3: [SHORT.format(10, 9)],  # otherwise valid: it would have matched, its fees unchecked
+        6: [SHORT.format(10, 6), "trade_date: is required and empty"],
+    }
+    values = {r: json.loads(v) for r, v in rows(out.quarantine, "row", "values")}
+    assert values[3] == {
+        "id": "E2", "account": "A1", "symbol": "AAPL", "side": "buy", "quantity": "100",
+        "price": "150.2", "currency": "USD", "trade_date": "2026-03-11", "commission": "1.5",
+        "fees": "",
+    }
+    assert values[6]["price"] == "150.2" and values[6]["trade_date"] == ""
+
+
+def test_short_lines_are_counted_as_csv_reads_them(tmp_path: Path) -> None:
+    # a quoted delimiter is no field boundary; a quoted line break stays in its record (whose
+    # row is the line it starts on); "" is an empty field; \r\n ends lines; banner lines first
+    prof = profile("positions", "csv", "[csv]\nskip_rows = 2\n")
+    text = (
+        'banner,one\r\n"banner\r\n'  # the banner's quote is no quote: skip_rows lines are lines
+        'account,symbol,quantity,note\r\n'  # 3: the header
+        '"A1","AAPL","1",""\r\n'  # 4 ok: a fully quoted line, its last field empty
+        'A1,"AA,PL",1\r\n'  # 5 short: three fields, one with a comma
+        'A1,AAPL,2,"two\r\nlines"\r\n'  # 6-7 ok: a full record over two lines
+        '"A,1","multi\r\nline",3\r\n'  # 8-9 short, over two lines
+        'A1,MSFT,"4",\r\n'  # 10 ok: the last field present, empty
+        '"A1","IBM","5"'  # 11 short, cut (no line end)
+    )
+    loaded = load(prof, write(tmp_path / "q.csv", text))
+    out = check(prof, loaded)
+    assert rows(loaded.cells, "row", "symbol") == [
+        (4, "AAPL"), (5, "AA,PL"), (6, "AAPL"), (8, "multi\r\nline"), (10, "MSFT"), (11, "IBM")
+    ]
+    assert rows(loaded.problems, "row", "reason") == [
+        (5, SHORT.format(4, 3)), (8, SHORT.format(4, 3)), (11, SHORT.format(4, 3))
+    ]
+    assert rows(out.valid, "row") == [(4,), (6,), (10,)]
+    assert sorted(quarantined(out)) == [5, 8, 11]
+
+
+def test_short_lines_without_quoting_and_with_another_delimiter(tmp_path: Path) -> None:
+    prof = profile("positions", "csv", '[csv]\ndelimiter = ";"\nquote_char = ""\n')
+    text = 'account;symbol;quantity\n"A1;AAPL;1\nA1;"IBM\n'  # a quote is text: 3 and 2 fields
+    loaded = load(prof, write(tmp_path / "n.csv", text))
+    assert rows(loaded.problems, "row", "reason") == [(3, SHORT.format(3, 2))]
+
+
+def test_a_file_whose_last_column_is_always_empty_has_no_short_line(tmp_path: Path) -> None:
+    # every record is read again (its last column is null): none is short
+    prof = profile("trades", "csv", '[columns]\nexec_id = "id"\n')
+    line = "E{},A1,AAPL,buy,100,150.2,USD,2026-03-11,1.5,\n"
+    text = TRADES_HEADER + "".join(line.format(i) for i in range(3000)) + '"E","A1","AAPL"\n'
+    loaded = load(prof, write(tmp_path / "e.csv", text))
+    out = check(prof, loaded)
+    assert out.valid.height == 3000
+    assert rows(loaded.problems, "row", "reason") == [(3002, SHORT.format(10, 3))]
+
+
+def test_short_lines_far_into_a_large_file_are_found_on_their_line(tmp_path: Path) -> None:
+    # the lines before a short one are stepped over by blocks of the text (several here), not
+    # one by one; a quoted line break early on moves every row after it down
+    prof = profile("positions", "csv")
+    head = 'account,symbol,quantity\n"A\n1",AAPL,1\n'  # row 2, over lines 2-3
+    body = "".join(f"A1,S{i},{i}\n" for i in range(400_000))  # lines 4 to 400003, ~5 MB
+    cut = {10, 70_000, 399_999}  # the lines of these records lose their quantity
+    for i in sorted(cut, reverse=True):
+        at = body.index(f"A1,S{i},{i}\n")
+        body = body[:at] + f"A1,S{i}\n" + body[at + len(f"A1,S{i},{i}\n"):]
+    loaded = load(prof, write(tmp_path / "big.csv", head + body + "A1,LAST"))
+    assert loaded.rows == 400_002
+    assert rows(loaded.problems, "row", "reason") == [
+        *((i + 4, SHORT.format(3, 2)) for i in sorted(cut)), (400_004, SHORT.format(3, 2))
+    ]
 
 
 def test_hostile_text_survives_as_data(tmp_path: Path) -> None:
