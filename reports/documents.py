@@ -6,11 +6,12 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, BinaryIO, TypeVar
 
 from oms.errors import BadInput, OutputFailed
@@ -41,11 +42,16 @@ def check_format(value: str, allowed: tuple[str, ...] = FORMATS) -> str:
     return fmt
 
 
-def statement_html(s: Statement, *, pdf: bool = False) -> str:
+def statement_html(
+    s: Statement, *, pdf: bool = False, part: Part | None = None, unnumbered: bool = False
+) -> str:
+    """A statement as HTML: the whole of it, or one `part` of it (see exceptions_html)."""
     return render.render_html(
         "statement.html",
         pdf=pdf,
         s=s,
+        part=part or statement_parts(s, size=None)[0],
+        unnumbered=unnumbered,
         firm=s.firm,
         generated_at=s.generated_at,
         audit_head=s.audit_head,
@@ -70,16 +76,21 @@ def exceptions_html(
     )
 
 
-# An exception report's PDF is rendered in parts of this many listed items (breaks, quarantined
-# rows, alerts, resolved breaks): WeasyPrint holds a document's whole layout while it renders
-# it (about 0.6 MB a break), so a bad day of 100,000 breaks rendered whole would need tens of GB.
+# A long document's PDF is rendered in parts of so many listed items (an exception report's
+# breaks, quarantined rows, alerts and resolved breaks; a statement's positions, trades and cash
+# lines): WeasyPrint holds a document's whole layout while it renders it (about 0.6 MB a break,
+# 0.16 MB a statement's line), so a bad day of 100,000 breaks, or an active account's month,
+# rendered whole would need tens of GB. A part begins a new page: the lighter a list's items,
+# the more of them a part holds (its last page is a part's only short one).
 PDF_PART_ITEMS = 200
+STATEMENT_PART_ITEMS = 1000
 
 
 @dataclass(frozen=True, slots=True)
 class Section:
-    """The items of one of a report's lists that a part shows: from its start (`first`: its
-    heading, and its "none" line when the list is empty) or continued, to its end (`last`)."""
+    """The items of one of a document's lists that a part shows: from its start (`first`: its
+    heading, and its "none" line when the list is empty) or continued, to its end (`last`: its
+    total line)."""
 
     items: tuple[Any, ...]
     first: bool
@@ -88,41 +99,61 @@ class Section:
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """A part of an exception report's PDF: the head (header, runs, summary of the open
-    breaks) in the first, the closing footer in the last, and a window of its lists."""
+    """A part of a document's PDF: the head (header and summaries) in the first, the closing
+    lines and footer in the last, and a window of its lists, each a Section (the part shows
+    it) or None, by name: `part["trades"]`, in a template `part.trades`."""
 
     head: bool
     tail: bool
-    breaks: Section | None
-    quarantined: Section | None
-    alerts: Section | None
-    resolved: Section | None
+    sections: Mapping[str, Section | None]
+
+    def __getitem__(self, name: str) -> Section | None:
+        return self.sections[name]
 
 
-def exception_parts(r: ExceptionReport, size: int | None = PDF_PART_ITEMS) -> list[Part]:
-    """The report's lists (open breaks, quarantined rows, alerts, resolved breaks, in the
-    document's order) cut into parts of at most `size` items (None: one part). Every item is in
-    exactly one part, in order; a list that is empty is shown (its "none" line) in the part
-    where it would begin."""
-    lists = (r.open_breaks, r.quarantined, r.alerts, r.resolved)
-    total = sum(len(items) for items in lists)
+def parts(lists: Sequence[tuple[str, Sequence[Any]]], size: int | None) -> list[Part]:
+    """A document's named lists, in its order, cut into parts of at most `size` items (None:
+    one part). Every item is in exactly one part, in order; a list that is empty is shown (its
+    "none" line) in the part where it would begin."""
+    total = sum(len(items) for _, items in lists)
     size = max(1, total) if size is None else size
     count = max(1, -(-total // size))
-    windows: list[list[Section | None]] = [[None] * len(lists) for _ in range(count)]
+    windows: list[dict[str, Section | None]] = [
+        dict.fromkeys((name for name, _ in lists), None) for _ in range(count)
+    ]
     offset = 0
-    for k, items in enumerate(lists):
+    for name, items in lists:
         if not items:
-            windows[min(offset // size, count - 1)][k] = Section((), first=True, last=True)
+            windows[min(offset // size, count - 1)][name] = Section((), first=True, last=True)
             continue
         for i in range(offset // size, -(-(offset + len(items)) // size)):
             lo, hi = max(offset, i * size), min(offset + len(items), (i + 1) * size)
-            windows[i][k] = Section(
+            windows[i][name] = Section(
                 tuple(items[lo - offset : hi - offset]),
                 first=lo == offset,
                 last=hi == offset + len(items),
             )
         offset += len(items)
-    return [Part(i == 0, i == count - 1, *window) for i, window in enumerate(windows)]
+    return [
+        Part(i == 0, i == count - 1, MappingProxyType(window)) for i, window in enumerate(windows)
+    ]
+
+
+def exception_parts(r: ExceptionReport, size: int | None = PDF_PART_ITEMS) -> list[Part]:
+    """The exception report's open breaks, quarantined rows, alerts and resolved breaks in
+    parts (see `parts`)."""
+    lists = (
+        ("breaks", r.open_breaks),
+        ("quarantined", r.quarantined),
+        ("alerts", r.alerts),
+        ("resolved", r.resolved),
+    )
+    return parts(lists, size)
+
+
+def statement_parts(s: Statement, size: int | None = STATEMENT_PART_ITEMS) -> list[Part]:
+    """A statement's open positions, trades and cash lines in parts (see `parts`)."""
+    return parts((("positions", s.positions), ("trades", s.trades), ("cash", s.cash)), size)
 
 
 def confirmation_html(c: Confirmation, *, pdf: bool = False) -> str:
@@ -147,22 +178,34 @@ def encode(fmt: str, html: Callable[..., str], data: Callable[[], Any]) -> tuple
     return pdf.data, pdf.pages
 
 
-def encode_statement(s: Statement, fmt: str) -> tuple[bytes, int | None]:
-    return encode(fmt, partial(statement_html, s), s.as_json)
+def encode_in_parts(
+    fmt: str,
+    html: Callable[..., str],
+    data: Callable[[], Any],
+    in_parts: list[Part],
+) -> tuple[bytes, int | None]:
+    """encode(), a PDF of several parts rendered part by part (render.render_pdf_parts);
+    `html(pdf=..., part=..., unnumbered=...)` renders one."""
+    if fmt != "pdf" or len(in_parts) == 1:
+        return encode(fmt, html, data)
+    pdf = render.render_pdf_parts(html(pdf=True, part=p, unnumbered=True) for p in in_parts)
+    return pdf.data, pdf.pages
+
+
+def encode_statement(
+    s: Statement, fmt: str, part_items: int = STATEMENT_PART_ITEMS
+) -> tuple[bytes, int | None]:
+    return encode_in_parts(
+        fmt, partial(statement_html, s), s.as_json, statement_parts(s, part_items)
+    )
 
 
 def encode_exceptions(
     r: ExceptionReport, fmt: str, part_items: int = PDF_PART_ITEMS
 ) -> tuple[bytes, int | None]:
-    if fmt != "pdf":
-        return encode(fmt, partial(exceptions_html, r), r.as_json)
-    parts = exception_parts(r, part_items)
-    if len(parts) == 1:
-        return encode(fmt, partial(exceptions_html, r), r.as_json)
-    pdf = render.render_pdf_parts(
-        exceptions_html(r, pdf=True, part=part, unnumbered=True) for part in parts
+    return encode_in_parts(
+        fmt, partial(exceptions_html, r), r.as_json, exception_parts(r, part_items)
     )
-    return pdf.data, pdf.pages
 
 
 def encode_confirmation(c: Confirmation, fmt: str) -> tuple[bytes, int | None]:

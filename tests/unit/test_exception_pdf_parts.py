@@ -1,6 +1,6 @@
-"""The exception report's PDF rendered in parts (memory bounded by a part, not by the day's
-breaks): every item once and in order, the running header on every page, one closing footer,
-and "Page i of N" over the whole document."""
+"""Long documents' PDFs rendered in parts (memory bounded by a part, not by the day's breaks or
+the account's trades): every item once and in order, the running header on every page, each
+total and closing line once, and "Page i of N" over the whole document."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from oms.values import Side
 from reports import documents
 from reports.exceptions import (
     AlertRow,
@@ -22,8 +23,10 @@ from reports.exceptions import (
     build_exceptions,
 )
 from reports.firm import firm_from_settings
+from reports.statement import CashEntry, Mark, build_statement
 from tests.pdftext import read_pdf
 from tests.unit.test_reports_render import RUN, _break
+from tests.unit.test_reports_statement import fill, make_input
 
 NOW = datetime(2026, 11, 25, 9, tzinfo=UTC)
 DAY = date(2026, 11, 25)
@@ -67,13 +70,13 @@ def test_every_item_is_in_exactly_one_part_in_order(lengths: list[int], size: in
         ("alerts", r.alerts),
         ("resolved", r.resolved),
     ):
-        sections = [s for p in parts if (s := getattr(p, name)) is not None]
+        sections = [s for p in parts if (s := p[name]) is not None]
         assert tuple(x for s in sections for x in s.items) == items
         assert [s.first for s in sections] == [True] + [False] * (len(sections) - 1)
         assert [s.last for s in sections] == [False] * (len(sections) - 1) + [True]
         assert all(s.items for s in sections) or (not items and len(sections) == 1)
     for p in parts:
-        shown = (p.breaks, p.quarantined, p.alerts, p.resolved)
+        shown = p.sections.values()
         assert sum(len(s.items) for s in shown if s is not None) <= size
     total = sum(lengths)
     assert len(parts) == max(1, -(-total // size))
@@ -83,7 +86,7 @@ def test_the_whole_document_is_one_part() -> None:
     r = report(3, 2, 1, 1)
     (whole,) = documents.exception_parts(r, None)
     assert whole.head and whole.tail
-    assert whole.breaks is not None and whole.breaks.items == r.open_breaks
+    assert (breaks := whole["breaks"]) is not None and breaks.items == r.open_breaks
 
 
 def test_a_pdf_in_parts_lists_everything_once_with_its_pages_numbered(tmp_path: Path) -> None:
@@ -120,3 +123,31 @@ def test_a_report_of_one_part_is_rendered_whole(tmp_path: Path, part_items: int 
     assert pages == len(doc.pages)
     assert doc.pages[-1].count(f"Page {pages} of {pages}") == 1
     assert "(continued)" not in doc.text
+
+
+def test_a_statement_in_parts_shows_each_trade_cash_line_and_total_once(tmp_path: Path) -> None:
+    # 6 symbols bought (6 open positions), 3 of them sold (3 more trades), 9 cash lines
+    buys = [fill(i + 1, Side.BUY, "10", "5", "1", symbol=f"S{i}", on=1) for i in range(6)]
+    sells = [fill(7 + i, Side.SELL, "4", "6", symbol=f"S{i}", on=2) for i in range(3)]
+    marks = [Mark(f"S{i}", date(2026, 3, 4), Decimal("7")) for i in range(6)]
+    deposit = CashEntry(1, "deposit", date(2026, 3, 2), Decimal("1000"), "wire 1")
+    s = build_statement(make_input(buys + sells, [deposit], marks, start=0, end=3))
+    assert (len(s.positions), len(s.trades), len(s.cash)) == (6, 9, 10)
+    whole = read_pdf(documents.encode_statement(s, "pdf")[0], tmp_path).words()
+    data, pages = documents.encode_statement(s, "pdf", part_items=4)  # 7 parts
+    assert len(documents.statement_parts(s, 4)) == 7
+    doc = read_pdf(data, tmp_path)
+    assert pages == len(doc.pages) >= 7
+    for i, page in enumerate(doc.pages, 1):
+        assert re.findall(r"Page \d+ of \d+", page) == [f"Page {i} of {pages}"], i
+        assert "Account statement" in page.strip().splitlines()[0], i
+    text = doc.words()
+    for phrase in ("Opening balance", "Closing balance", "Change in net asset value",
+                   "Report discrepancies promptly", "Cost basis includes the opening"):
+        assert text.count(phrase) == whole.count(phrase) == 1, phrase
+    assert text.count(" Total ") == whole.count(" Total ") == 2  # positions and trades
+    for t in s.trades:
+        assert text.count(t.exec_time.strftime("%H:%M:%S")) == whole.count(
+            t.exec_time.strftime("%H:%M:%S")
+        ), t
+    assert "Trades (continued)" in text and "Cash activity (trade date) (continued)" in text
