@@ -222,8 +222,10 @@ def warm_pdf() -> None:
     from reports import render
 
     render.weasyprint()
-    render.environment().get_template("statement.html")
-    render.environment().get_template("confirmation.html")
+    import pypdf  # noqa: F401 (a long statement's PDF is rendered in parts and joined by pypdf)
+
+    for template in ("statement.html", "confirmation.html", "page_numbers.html"):
+        render.environment().get_template(template)
 
 
 def warm_html() -> None:

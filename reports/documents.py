@@ -115,6 +115,8 @@ def parts(lists: Sequence[tuple[str, Sequence[Any]]], size: int | None) -> list[
     """A document's named lists, in its order, cut into parts of at most `size` items (None:
     one part). Every item is in exactly one part, in order; a list that is empty is shown (its
     "none" line) in the part where it would begin."""
+    if size is not None and size < 1:
+        raise ValueError(f"a part holds at least one item, not {size}")
     total = sum(len(items) for _, items in lists)
     size = max(1, total) if size is None else size
     count = max(1, -(-total // size))
@@ -167,44 +169,40 @@ def json_bytes(doc: Any) -> bytes:
     return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def encode(fmt: str, html: Callable[..., str], data: Callable[[], Any]) -> tuple[bytes, int | None]:
+def encode(
+    fmt: str,
+    html: Callable[..., str],
+    data: Callable[[], Any],
+    parts: Callable[[], list[Part]] | None = None,
+) -> tuple[bytes, int | None]:
     """The bytes of a document in a format, and its page count for a PDF. `html(pdf=...)`
-    renders the document, `data()` gives its JSON."""
+    renders the document, `data()` gives its JSON. A PDF of several `parts()` is rendered part
+    by part (render.render_pdf_parts), each by `html(pdf=True, part=..., unnumbered=True)`."""
     if fmt == "json":
         return json_bytes(data()), None
     if fmt == "html":
         return html(pdf=False).encode("utf-8"), None
-    pdf = render.render_pdf(html(pdf=True))
-    return pdf.data, pdf.pages
-
-
-def encode_in_parts(
-    fmt: str,
-    html: Callable[..., str],
-    data: Callable[[], Any],
-    in_parts: list[Part],
-) -> tuple[bytes, int | None]:
-    """encode(), a PDF of several parts rendered part by part (render.render_pdf_parts);
-    `html(pdf=..., part=..., unnumbered=...)` renders one."""
-    if fmt != "pdf" or len(in_parts) == 1:
-        return encode(fmt, html, data)
-    pdf = render.render_pdf_parts(html(pdf=True, part=p, unnumbered=True) for p in in_parts)
+    in_parts = parts() if parts is not None else []
+    if len(in_parts) > 1:
+        pdf = render.render_pdf_parts(html(pdf=True, part=p, unnumbered=True) for p in in_parts)
+    else:
+        pdf = render.render_pdf(html(pdf=True))
     return pdf.data, pdf.pages
 
 
 def encode_statement(
     s: Statement, fmt: str, part_items: int = STATEMENT_PART_ITEMS
 ) -> tuple[bytes, int | None]:
-    return encode_in_parts(
-        fmt, partial(statement_html, s), s.as_json, statement_parts(s, part_items)
+    return encode(
+        fmt, partial(statement_html, s), s.as_json, partial(statement_parts, s, part_items)
     )
 
 
 def encode_exceptions(
     r: ExceptionReport, fmt: str, part_items: int = PDF_PART_ITEMS
 ) -> tuple[bytes, int | None]:
-    return encode_in_parts(
-        fmt, partial(exceptions_html, r), r.as_json, exception_parts(r, part_items)
+    return encode(
+        fmt, partial(exceptions_html, r), r.as_json, partial(exception_parts, r, part_items)
     )
 
 

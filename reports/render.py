@@ -128,40 +128,53 @@ class Pdf:
     pages: int
 
 
+def _document(html: str, font_config: Any = None) -> Any:
+    """WeasyPrint's laid-out document of HTML from render_html(..., pdf=True)."""
+    wp = weasyprint()
+    return wp.HTML(string=html, base_url=TEMPLATES.as_uri() + "/", url_fetcher=_fetcher()).render(
+        font_config=font_config or wp.text.fonts.FontConfiguration()
+    )
+
+
 def render_pdf(html: str) -> Pdf:
     """The PDF of a document rendered with render_html(..., pdf=True)."""
-    wp = weasyprint()
-    font_config = wp.text.fonts.FontConfiguration()
-    document = wp.HTML(
-        string=html, base_url=TEMPLATES.as_uri() + "/", url_fetcher=_fetcher()
-    ).render(font_config=font_config)
-    data = document.write_pdf()
-    return Pdf(bytes(data), len(document.pages))
+    document = _document(html)
+    return Pdf(bytes(document.write_pdf()), len(document.pages))
 
 
 # pages of page numbers rendered at once when a document rendered in parts is numbered
 _NUMBERED_AT_ONCE = 500
+_PT = 0.75  # PDF points in a CSS pixel
 
 
 def render_pdf_parts(parts: Iterable[str]) -> Pdf:
     """One PDF of documents rendered one after the other (each render_html(..., pdf=True) with
-    its page numbers left out), its pages then numbered "Page i of N" over the whole, as
-    report.css numbers a document rendered at once. WeasyPrint holds only one part's layout at
-    a time: the memory is that of the largest part, not of the document."""
+    its page numbers left out), as one document: its pages numbered "Page i of N" over the
+    whole, as report.css numbers a document rendered at once, its bookmarks (the outline:
+    headings by level, as WeasyPrint makes them) one tree over the parts, its language and
+    metadata the first part's. WeasyPrint holds one part's layout at a time; what grows with
+    the document is pypdf's copy of the pages written so far (about 15 KB a break)."""
     from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import Fit, NameObject
 
-    wp = weasyprint()
     writer = PdfWriter()
-    fetcher, font_config = _fetcher(), wp.text.fonts.FontConfiguration()  # (fonts loaded once)
+    font_config = weasyprint().text.fonts.FontConfiguration()  # (the fonts loaded once)
+    marks: list[tuple[int, int, str, float, float]] = []  # (page, level, label, left, top)
     for html in parts:
-        data = (
-            wp.HTML(string=html, base_url=TEMPLATES.as_uri() + "/", url_fetcher=fetcher)
-            .render(font_config=font_config)
-            .write_pdf()
-        )
-        if not len(writer.pages):
-            writer.add_metadata(PdfReader(io.BytesIO(data)).metadata or {})
-        writer.append(io.BytesIO(data))
+        document = _document(html, font_config)
+        first = len(writer.pages)
+        for k, page in enumerate(document.pages):
+            for level, label, (x, y), _state in page.bookmarks:
+                marks.append((first + k, level, label, x * _PT, (page.height - y) * _PT))
+        data = io.BytesIO(document.write_pdf())
+        del document
+        if not first:
+            reader = PdfReader(data)
+            writer.add_metadata(reader.metadata or {})
+            lang = reader.root_object.get("/Lang")  # (WeasyPrint's from <html lang>)
+            if lang is not None:
+                writer.root_object[NameObject("/Lang")] = lang
+        writer.append(data, import_outline=False)
     total = len(writer.pages)
     for start in range(0, total, _NUMBERED_AT_ONCE):
         count = min(_NUMBERED_AT_ONCE, total - start)
@@ -177,6 +190,17 @@ def render_pdf_parts(parts: Iterable[str]) -> Pdf:
         ):
             page.merge_page(overlay)
             page.compress_content_streams()
+    open_items: list[tuple[int, Any]] = []  # the outline's items above the next, by level
+    for index, level, label, left, top in marks:
+        while open_items and open_items[-1][0] >= level:
+            open_items.pop()
+        item = writer.add_outline_item(
+            title=label,
+            page_number=index,
+            parent=open_items[-1][1] if open_items else None,
+            fit=Fit.xyz(left=left, top=top),
+        )
+        open_items.append((level, item))
     out = io.BytesIO()
     writer.write(out)
     return Pdf(out.getvalue(), total)

@@ -4,14 +4,17 @@ total and closing line once, and "Page i of N" over the whole document."""
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pypdf import PdfReader
 
 from oms.values import Side
 from reports import documents
@@ -142,8 +145,13 @@ def test_a_statement_in_parts_shows_each_trade_cash_line_and_total_once(tmp_path
         assert re.findall(r"Page \d+ of \d+", page) == [f"Page {i} of {pages}"], i
         assert "Account statement" in page.strip().splitlines()[0], i
     text = doc.words()
-    for phrase in ("Opening balance", "Closing balance", "Change in net asset value",
-                   "Report discrepancies promptly", "Cost basis includes the opening"):
+    for phrase in (
+        "Opening balance",
+        "Closing balance",
+        "Change in net asset value",
+        "Report discrepancies promptly",
+        "Cost basis includes the opening",
+    ):
         assert text.count(phrase) == whole.count(phrase) == 1, phrase
     assert text.count(" Total ") == whole.count(" Total ") == 2  # positions and trades
     for t in s.trades:
@@ -151,3 +159,40 @@ def test_a_statement_in_parts_shows_each_trade_cash_line_and_total_once(tmp_path
             t.exec_time.strftime("%H:%M:%S")
         ), t
     assert "Trades (continued)" in text and "Cash activity (trade date) (continued)" in text
+
+
+def _outline(data: bytes) -> list[tuple[int, str, int]]:
+    """A PDF's bookmarks as (depth, title, page from 1), in order."""
+    reader = PdfReader(io.BytesIO(data))
+    out: list[tuple[int, str, int]] = []
+
+    def walk(items: list[Any], depth: int) -> None:
+        for item in items:
+            if isinstance(item, list):
+                walk(item, depth + 1)
+            else:
+                out.append((depth, str(item.title), reader.get_destination_page_number(item) + 1))
+
+    walk(reader.outline, 0)
+    return out
+
+
+def test_a_pdf_in_parts_keeps_the_whole_document_s_bookmarks_and_language() -> None:
+    r = report(9, 4, 2, 3)
+    whole = documents.encode_exceptions(r, "pdf", part_items=1000)[0]
+    in_parts = documents.encode_exceptions(r, "pdf", part_items=4)[0]
+    expected, found = _outline(whole), _outline(in_parts)
+    assert [(depth, title) for depth, title, _ in found] == [(d, t) for d, t, _ in expected]
+    assert expected[0][:2] == (0, "Exception report")
+    assert sum(1 for d, t, _ in found if t.startswith("Break ") and d == 2) == 9  # under h2
+    pages = PdfReader(io.BytesIO(in_parts)).pages
+    for _, title, page in found:  # each bookmark on the page that shows its heading
+        assert title.split(" ·")[0] in " ".join(pages[page - 1].extract_text().split()), title
+    catalog = PdfReader(io.BytesIO(in_parts)).root_object
+    assert catalog.get("/Lang") == "en"
+    assert PdfReader(io.BytesIO(in_parts)).metadata.title == "Exception report 2026-11-25"
+
+
+def test_a_part_of_no_items_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one item"):
+        documents.exception_parts(report(1, 0, 0, 0), 0)
