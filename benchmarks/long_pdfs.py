@@ -18,8 +18,10 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import partial
 
 from benchmarks.common import peak_rss_mb, report
 
@@ -28,44 +30,37 @@ def arg(name: str, default: str) -> str:
     return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else default
 
 
-def statement_once(fills: int, part_items: int) -> dict[str, object]:
-    """In this process: the PDF of a month's statement of `fills` fills."""
-    from datetime import timedelta
-
-    from benchmarks.statement_history import DAY0, history
-    from oms.values import CostMethod
-    from reports import documents
-    from reports.firm import firm_from_settings
-    from reports.statement import AccountInfo, CashEntry, StatementInput, build_statement
-
-    executions, marks = history(fills, 30, 20)
-    s = build_statement(
-        StatementInput(
-            account=AccountInfo("A1", "Bench", "USD", "margin"),
-            period_from=DAY0,
-            period_to=DAY0 + timedelta(days=29),
-            fills=tuple(executions),
-            cash_entries=(CashEntry(1, "deposit", DAY0, Decimal("10000000"), "w"),),
-            marks=tuple(marks),
-            settled_cash=Decimal(0),
-            firm=firm_from_settings({}),
-            generated_at=datetime(2027, 1, 2, tzinfo=UTC),
-            audit_head="ab" * 32,
-            method=CostMethod.FIFO,
-        )
-    )
+def _timed_pdf(
+    encode: Callable[..., tuple[bytes, int | None]], parts: int, what: str, n: int
+) -> dict[str, object]:
+    """Time `encode("pdf")` of a document of `n` items (`what`: breaks, fills) in `parts` parts."""
     started = time.perf_counter()
-    data, pages = documents.encode_statement(s, "pdf", part_items=part_items)
+    data, pages = encode("pdf")
     seconds = time.perf_counter() - started
     return {
-        "fills": fills,
-        "parts": len(documents.statement_parts(s, part_items)),
+        what: n,
+        "parts": parts,
         "seconds": round(seconds, 2),
-        "ms_per_fill": round(seconds / max(1, fills) * 1e3, 1),
+        f"ms_per_{what[:-1]}": round(seconds / max(1, n) * 1e3, 1),
         "pages": pages,
         "bytes": len(data),
         "peak_rss_mb": round(peak_rss_mb()),
     }
+
+
+def statement_once(fills: int, part_items: int) -> dict[str, object]:
+    """In this process: the PDF of a month's statement of `fills` fills."""
+    from datetime import timedelta
+
+    from benchmarks.statement_history import DAY0, history, statement_input
+    from reports import documents
+    from reports.statement import build_statement
+
+    executions, marks = history(fills, 30, 20)
+    s = build_statement(statement_input(executions, marks, DAY0, DAY0 + timedelta(days=29)))
+    parts = len(documents.statement_parts(s, part_items))
+    encode = partial(documents.encode_statement, s, part_items=part_items)
+    return _timed_pdf(encode, parts, "fills", fills)
 
 
 def exceptions_once(breaks: int, part_items: int) -> dict[str, object]:
@@ -98,18 +93,9 @@ def exceptions_once(breaks: int, part_items: int) -> dict[str, object]:
     r = build_exceptions(
         ExceptionInput(day, (run,), rows, (), (), firm_from_settings({}), now, "c" * 64)
     )
-    started = time.perf_counter()
-    data, pages = documents.encode_exceptions(r, "pdf", part_items=part_items)
-    seconds = time.perf_counter() - started
-    return {
-        "breaks": breaks,
-        "parts": len(documents.exception_parts(r, part_items)),
-        "seconds": round(seconds, 2),
-        "ms_per_break": round(seconds / max(1, breaks) * 1e3, 1),
-        "pages": pages,
-        "bytes": len(data),
-        "peak_rss_mb": round(peak_rss_mb()),
-    }
+    parts = len(documents.exception_parts(r, part_items))
+    encode = partial(documents.encode_exceptions, r, part_items=part_items)
+    return _timed_pdf(encode, parts, "breaks", breaks)
 
 
 def measured(what: str, items: int, part_items: int) -> dict[str, object]:

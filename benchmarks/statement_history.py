@@ -62,8 +62,12 @@ def history(fills: int, days: int, symbols: int) -> tuple[list[ExecRecord], list
     return out, marks
 
 
-def timed(fills: list[ExecRecord], marks: list[Mark], first: date, last: date) -> float:
-    inp = StatementInput(
+def statement_input(
+    fills: list[ExecRecord], marks: list[Mark], first: date, last: date
+) -> StatementInput:
+    """The statement of account A1 (margin, USD, FIFO) over [first, last]: its fills, its
+    marks and one deposit of 10,000,000 on DAY0."""
+    return StatementInput(
         account=AccountInfo("A1", "Bench", "USD", "margin"),
         period_from=first,
         period_to=last,
@@ -76,6 +80,10 @@ def timed(fills: list[ExecRecord], marks: list[Mark], first: date, last: date) -
         audit_head="ab" * 32,
         method=CostMethod.FIFO,
     )
+
+
+def timed(fills: list[ExecRecord], marks: list[Mark], first: date, last: date) -> float:
+    inp = statement_input(fills, marks, first, last)
     best = float("inf")
     for _ in range(3):
         started = time.perf_counter()
