@@ -385,10 +385,11 @@ def _load_csv(profile: Profile, data: bytes, source: str, sha: str) -> LoadedFil
             ).alias("reason"),
         )
     )
-    short = _short_records(buf, frame, width, opts)
+    if opts.short_lines == "quarantine":
+        short = _short_records(buf, frame, width, opts)
+        if short.height:
+            problems = pl.concat([problems, short]).sort(ROW)
     del buf
-    if short.height:
-        problems = pl.concat([problems, short]).sort(ROW)
     renamed = dict(zip(cells[:width], header, strict=True))
     raw = frame.select(pl.col(c).alias(renamed[c]) for c in cells[:width])
     _refuse_missing(source, profile, header, "column")

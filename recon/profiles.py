@@ -8,7 +8,8 @@ A profile is TOML (read with tomllib), as the contract shows it:
     format = "csv"           # csv | parquet | fix | ibflex | mt940 | camt053
     basis = "trade"          # positions only: trade | settlement (default trade)
     description = "..."      # optional free text
-    [csv]                    # delimiter (","), quote_char ('"'), encoding ("utf-8"), skip_rows (0)
+    [csv]                    # delimiter (","), quote_char ('"'), encoding ("utf-8"), skip_rows (0),
+                             # short_lines ("quarantine"; "blank": missing trailing fields empty)
     [columns]                # canonical field = field in the file; unnamed fields keep their names
     [values.side]            # value in the file = canonical value ("" maps a value to empty)
     [parse]                  # date formats per field, decimal_separator, thousands_separator,
@@ -121,7 +122,10 @@ TOP_KEYS: Final = (
     "parse",
     "tolerance",
 )
-CSV_KEYS: Final = ("delimiter", "quote_char", "encoding", "skip_rows")
+CSV_KEYS: Final = ("delimiter", "quote_char", "encoding", "skip_rows", "short_lines")
+# a line with fewer fields than the header: quarantined (a file cut short), or read with the
+# missing trailing fields empty (a venue, or a spreadsheet, that leaves empty trailing fields out)
+SHORT_LINES: Final = ("quarantine", "blank")
 PARSE_OPTION_KEYS: Final = ("decimal_separator", "thousands_separator", "timezone")
 DATE_FORMAT_FORMATS: Final = ("csv", "parquet", "fix")
 SEPARATOR_FORMATS: Final = ("csv", "parquet")
@@ -145,6 +149,7 @@ class CsvOptions:
     quote_char: str = '"'  # "" = no quoting
     encoding: str = "utf-8"
     skip_rows: int = 0  # physical lines before the header
+    short_lines: str = "quarantine"  # SHORT_LINES
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,7 +373,16 @@ class _Checker:
                 self.bad("csv.skip_rows", f"must be an integer >= 0, not {_show(value)}")
             else:
                 skip = value
-        return CsvOptions(delimiter=delimiter, quote_char=quote, encoding=encoding, skip_rows=skip)
+        short = self.string(doc, "short_lines", "csv.short_lines", required=False)
+        if short is not None and short not in SHORT_LINES:
+            self.bad("csv.short_lines", f"{_show(short)} is not one of {', '.join(SHORT_LINES)}")
+        return CsvOptions(
+            delimiter=delimiter,
+            quote_char=quote,
+            encoding=encoding,
+            skip_rows=skip,
+            short_lines=short if short in SHORT_LINES else out.short_lines,
+        )
 
     def columns(
         self, doc: dict[str, Any], kind: str | None, fields: tuple[str, ...]
@@ -603,6 +617,8 @@ def _emit(p: Profile) -> str:
             f"encoding = {_quote(p.csv.encoding)}",
             f"skip_rows = {p.csv.skip_rows}",
         ]
+        if p.csv.short_lines != SHORT_LINES[0]:  # (the default is not written: versions hold)
+            lines.append(f"short_lines = {_quote(p.csv.short_lines)}")
     elif p.format in LINE_FORMATS:
         lines += ["", "[csv]", f"encoding = {_quote(p.csv.encoding)}"]
     if p.columns:

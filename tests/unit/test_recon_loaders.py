@@ -257,6 +257,23 @@ def test_a_line_with_fewer_fields_than_the_header_is_quarantined(tmp_path: Path)
     assert values[6]["price"] == "150.2" and values[6]["trade_date"] == ""
 
 
+def test_a_profile_may_read_missing_trailing_fields_as_empty(tmp_path: Path) -> None:
+    # a venue (or a spreadsheet saving the file) that leaves empty trailing fields out:
+    # [csv] short_lines = "blank" reads them as the empty fields they stand for
+    prof = profile("trades", "csv", '[columns]\nexec_id = "id"\n[csv]\nshort_lines = "blank"\n')
+    text = (
+        TRADES_HEADER
+        + "E1,A1,AAPL,buy,100,150.2,USD,2026-03-11,1.5,0.1\n"
+        + "E2,A1,AAPL,buy,100,150.2,USD,2026-03-11\n"  # no commission, no fees: not reported
+    )
+    loaded = load(prof, write(tmp_path / "s.csv", text))
+    assert loaded.problems.height == 0
+    out = check(prof, loaded)
+    assert rows(out.valid, "row", "commission", "fees") == [
+        (2, D("1.5"), D("0.1")), (3, None, None)
+    ]  # fmt: skip
+
+
 def test_short_lines_are_counted_as_csv_reads_them(tmp_path: Path) -> None:
     # a quoted delimiter is no field boundary; a quoted line break stays in its record (whose
     # row is the line it starts on); "" is an empty field; \r\n ends lines; banner lines first

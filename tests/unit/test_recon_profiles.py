@@ -80,6 +80,13 @@ def test_canonical_text_round_trips_and_versions_the_settings() -> None:
     assert parse_profile(reordered, "r").version == p.version
     changed = CONTRACT_EXAMPLE.replace('price = "0.0001"', 'price = "0.001"')
     assert parse_profile(changed, "c").version != p.version
+    # short_lines: its default is not written (the versions of profiles made before it hold)
+    assert "short_lines" not in text
+    assert parse_profile(reordered + 'short_lines = "quarantine"\n', "d").version == p.version
+    blank = parse_profile(reordered + 'short_lines = "blank"\n', "b")
+    assert blank.csv.short_lines == "blank" and blank.version != p.version
+    assert 'short_lines = "blank"' in blank.to_toml()
+    assert parse_profile(blank.to_toml(), "again") == blank
 
 
 def test_canonical_text_quotes_awkward_keys_and_values() -> None:
@@ -159,6 +166,12 @@ def test_positions_basis_defaults_to_trade_and_is_checked() -> None:
          "integer >= 0"),
         ('kind = "trades"\nformat = "csv"\n[csv]\nseparator = ";"\n', "csv.separator",
          "unknown key"),
+        ('kind = "trades"\nformat = "csv"\n[csv]\nshort_lines = "drop"\n', "csv.short_lines",
+         "'drop' is not one of quarantine, blank"),
+        ('kind = "trades"\nformat = "csv"\n[csv]\nshort_lines = true\n', "csv.short_lines",
+         "must be a string"),
+        ('kind = "trades"\nformat = "fix"\n[csv]\nshort_lines = "blank"\n', "csv.short_lines",
+         "csv files only"),
         ('kind = "trades"\nformat = "parquet"\n[csv]\nencoding = "latin-1"\n', "csv",
          "does not apply to parquet"),
         ('kind = "trades"\nformat = "fix"\n[csv]\ndelimiter = ";"\n', "csv.delimiter",
