@@ -1156,3 +1156,35 @@ def test_mt940_a_statement_over_two_pages_is_checked_by_the_day_s_balances(
         "intermediate balance (intermediate_closing_balance)": 1,
         "intermediate balance (intermediate_opening_balance)": 1,
     }
+
+
+_CELL = st.text(alphabet='ab1 ,"\n', max_size=6)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.tuples(st.integers(1, 5), st.lists(_CELL, min_size=4, max_size=4)), max_size=12))
+def test_short_lines_are_those_the_csv_module_counts_short(
+    tmp_path: Path, records: list[tuple[int, list[str]]]
+) -> None:
+    # records of 1-5 fields, any of them quoted (a delimiter, a quote or a line break inside),
+    # written by the csv module: exactly those of fewer than the header's 4 fields are short,
+    # each on the line it starts on
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["account", "symbol", "quantity", "note"])
+    expected, line = {}, 2
+    for n, cells in records:
+        fields = [f"A{line}", *cells[: n - 1]]  # a first field never empty: no blank line
+        writer.writerow(fields)
+        if n < 4:
+            expected[line] = SHORT.format(4, n)
+        line += 1 + sum(f.count("\n") for f in fields)
+    loaded = load(profile("positions", "csv"), write(tmp_path / "p.csv", out.getvalue()))
+    short = {r: why for r, why in rows(loaded.problems, "row", "reason") if "fewer" in why}
+    assert short == expected
+    assert loaded.rows == len(records)
