@@ -113,7 +113,7 @@ def test_a_pdf_in_parts_lists_everything_once_with_its_pages_numbered(tmp_path: 
     ]  # fmt: skip
     assert text.count("Reconciliation runs") == 1
     assert text.count("Generated 2026-11-25 09:00:00 UTC by tieout") == 1  # the closing footer
-    assert "Open breaks at the end of 2026-11-25 (continued)" in text
+    assert "Open breaks at the end of 2026-11-25: 9 (continued)" in text
     assert "Quarantined rows (continued)" in text
     assert text.count("tieout surveil show ALERT_ID") == 1
 
