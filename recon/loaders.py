@@ -319,6 +319,10 @@ def _refuse_missing(source: str, profile: Profile, present: Sequence[str], what:
 def _load_csv(profile: Profile, data: bytes, source: str, sha: str) -> LoadedFile:
     opts = profile.csv
     buf = utf8_bytes(data, opts.encoding, source)
+    if b"\n" not in buf and b"\r" in buf:
+        # lines that end in CR alone (classic Mac OS): polars would read one line, its header
+        # and every row side by side; a CR is the only line break such a file has
+        buf = buf.replace(b"\r", b"\n")
     quote = opts.quote_char or None
     common = {
         "separator": opts.delimiter,

@@ -1188,3 +1188,14 @@ def test_short_lines_are_those_the_csv_module_counts_short(
     short = {r: why for r, why in rows(loaded.problems, "row", "reason") if "fewer" in why}
     assert short == expected
     assert loaded.rows == len(records)
+
+
+def test_a_file_whose_lines_end_in_cr_alone_is_read_line_by_line(tmp_path: Path) -> None:
+    # classic Mac OS line ends: before, the header and its rows were read as one line ("the
+    # header names a column more than once")
+    text = TRADES_HEADER + "E1,A1,AAPL,buy,100,150.2,USD,2026-03-11,1.5,0.1\n" + "E2,A1,AAPL\n"
+    prof = profile("trades", "csv", '[columns]\nexec_id = "id"\n')
+    loaded = load(prof, write(tmp_path / "cr.csv", text.replace("\n", "\r")))
+    assert loaded.rows == 2
+    assert rows(loaded.problems, "row", "reason") == [(3, SHORT.format(10, 3))]
+    assert rows(check(prof, loaded).valid, "row", "exec_id") == [(2, "E1")]
