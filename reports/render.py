@@ -166,15 +166,14 @@ def render_pdf_parts(parts: Iterable[str]) -> Pdf:
         for k, page in enumerate(document.pages):
             for level, label, (x, y), _state in page.bookmarks:
                 marks.append((first + k, level, label, x * _PT, (page.height - y) * _PT))
-        data = io.BytesIO(document.write_pdf())
+        reader = PdfReader(io.BytesIO(document.write_pdf()))
         del document
         if not first:
-            reader = PdfReader(data)
             writer.add_metadata(reader.metadata or {})
             lang = reader.root_object.get("/Lang")  # (WeasyPrint's from <html lang>)
             if lang is not None:
                 writer.root_object[NameObject("/Lang")] = lang
-        writer.append(data, import_outline=False)
+        writer.append(reader, import_outline=False)
     total = len(writer.pages)
     for start in range(0, total, _NUMBERED_AT_ONCE):
         count = min(_NUMBERED_AT_ONCE, total - start)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from oms.values import Side
-from reports import documents
+from reports import documents, render
 from reports.exceptions import (
     AlertRow,
     ExceptionInput,
@@ -118,11 +118,14 @@ def test_a_pdf_in_parts_lists_everything_once_with_its_pages_numbered(tmp_path: 
     assert text.count("tieout surveil show ALERT_ID") == 1
 
 
-@pytest.mark.parametrize("part_items", [None, 1000])
-def test_a_report_of_one_part_is_rendered_whole(tmp_path: Path, part_items: int | None) -> None:
+@pytest.mark.parametrize("part_items", [3, 1000])  # 3: the report's 3 items fill one part
+def test_a_report_of_one_part_is_rendered_whole(tmp_path: Path, part_items: int) -> None:
     r = report(2, 1, 0, 0)
-    data, pages = documents.encode_exceptions(r, "pdf", part_items=part_items or 2)
+    assert len(documents.exception_parts(r, part_items)) == 1
+    data, pages = documents.encode_exceptions(r, "pdf", part_items=part_items)
     doc = read_pdf(data, tmp_path)
+    whole = render.render_pdf(documents.exceptions_html(r, pdf=True))
+    assert read_pdf(whole.data, tmp_path).pages == doc.pages  # as one document, as before
     assert pages == len(doc.pages)
     assert doc.pages[-1].count(f"Page {pages} of {pages}") == 1
     assert "(continued)" not in doc.text
